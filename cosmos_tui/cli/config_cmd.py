@@ -1,0 +1,187 @@
+"""``cosmos config``: create, show, locate and edit the TOML configuration."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cosmos_tui.cli.context import CliContext, echo_json, fail, guard
+
+pass_cli = click.make_pass_decorator(CliContext)
+
+TEMPLATE = """\
+# cosmos-tui configuration. Every key is optional unless marked; see README "Configuration".
+# Unknown keys are reported as errors, so a typo never goes unnoticed.
+
+# One [[hosts]] table per GPU server reached over SSH.
+# [[hosts]]
+# name = "gpu1"                         # required: short name used by the CLI and UI
+# hostname = "gpu1.example.org"         # required: host, address or ~/.ssh/config alias
+# user = "me"
+# identity_file = "~/.ssh/id_ed25519"
+# remote_repo_dir = "cosmos-transfer1"  # checkout of cosmos-transfer1 (relative to home)
+# checkpoints_dir = "cosmos-transfer1/checkpoints"
+# docker_image = "nvcr.io/nvidia/cosmos/cosmos-transfer1:latest"
+# gpu_limit = 8
+
+[defaults]
+# Generation defaults; every run can override them.
+num_steps = 35
+guidance = 5.0
+seed = 1
+sigma_max = 70.0
+fps = 24
+blur_strength = "medium"
+canny_threshold = "medium"
+vis_weight = 0.25
+edge_weight = 0.25
+depth_weight = 0.25
+seg_weight = 0.25
+num_gpus = 1
+
+[timeouts]
+connect = 10.0
+command = 30.0
+run = 14400.0
+
+[batching]
+enabled = true
+max_size = 8
+
+[ui]
+theme = "textual-dark"
+
+[keymap]
+# "quit" = "ctrl+q"
+"""
+
+
+def _path(ctx: CliContext) -> Path:
+    from cosmos_tui.config import default_config_path
+
+    return ctx.config_path or default_config_path()
+
+
+@click.group()
+def config() -> None:
+    """Create, show, locate or change the configuration file."""
+
+
+@config.command("path")
+@pass_cli
+def config_path(ctx: CliContext) -> None:
+    """Print where the config file is (or would be)."""
+    click.echo(str(_path(ctx)))
+
+
+@config.command("init")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@pass_cli
+def config_init(ctx: CliContext, force: bool) -> None:
+    """Write a commented config file with the defaults."""
+    path = _path(ctx)
+    if path.exists() and not force:
+        fail(f"{path} already exists; edit it, or use --force to overwrite it")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(TEMPLATE, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror or exc}")
+    click.echo(f"wrote {path}")
+
+
+@config.command("show")
+@click.option("--json", "as_json", is_flag=True)
+@pass_cli
+def config_show(ctx: CliContext, as_json: bool) -> None:
+    """Print the effective configuration (file, environment and defaults merged)."""
+    settings = ctx.load_config()
+    data = dataclasses.asdict(settings)
+    data["source"] = str(settings.source) if settings.source else None
+    data["data_dir"] = str(settings.data_dir)
+    data["outputs_dir"] = str(settings.outputs_dir)
+    if as_json:
+        echo_json(data)
+        return
+    import tomlkit
+
+    data.pop("source")
+    click.echo(f"# from {settings.source}")
+    click.echo(tomlkit.dumps(_drop_none(data)))
+
+
+@config.command("set")
+@click.argument("key")
+@click.argument("value")
+@pass_cli
+def config_set(ctx: CliContext, key: str, value: str) -> None:
+    """Set KEY (dotted, e.g. defaults.num_steps or hosts.gpu1.user) to VALUE.
+
+    VALUE is read as TOML (20, 0.5, true, "text", ["a", "b"]); anything else is a string.
+    The result is validated before it is written; comments in the file are kept.
+    """
+    import tomlkit
+
+    from cosmos_tui.config import parse_config
+
+    path = _path(ctx)
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    document = guard(lambda: _parse_document(text, path))
+    parts = key.split(".")
+    if len(parts) < 2:
+        fail(f"'{key}' is not a dotted key; use SECTION.KEY, e.g. defaults.num_steps")
+    parsed = _parse_value(value)
+    if parts[0] == "hosts":
+        if len(parts) != 3:
+            fail("host keys are hosts.NAME.KEY, e.g. hosts.gpu1.user")
+        hosts = document.get("hosts")
+        match = [h for h in (hosts or []) if h.get("name") == parts[1]]
+        if not match:
+            fail(f"no host named '{parts[1]}' in {path}; add a [[hosts]] table first")
+        match[0][parts[2]] = parsed
+    else:
+        table: Any = document
+        for part in parts[:-1]:
+            if part not in table:
+                table[part] = tomlkit.table()
+            table = table[part]
+        table[parts[-1]] = parsed
+    new_text = tomlkit.dumps(document)
+    guard(lambda: parse_config(tomllib.loads(new_text), path, new_text))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(new_text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror or exc}")
+    click.echo(f"{key} = {tomlkit.item(parsed).as_string()}")
+
+
+def _parse_document(text: str, path: Path) -> Any:
+    import tomlkit
+    from tomlkit.exceptions import ParseError
+
+    from cosmos_tui.errors import ConfigError
+
+    try:
+        return tomlkit.parse(text)
+    except ParseError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", path=path, line=exc.line) from exc
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value

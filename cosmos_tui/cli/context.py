@@ -1,0 +1,68 @@
+"""What every CLI command shares: the config path, running services, error output."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from cosmos_tui.config import Config
+    from cosmos_tui.services import Workbench
+
+T = TypeVar("T")
+
+
+@dataclass
+class CliContext:
+    """State shared by the commands of one invocation."""
+
+    config_path: Path | None = None
+
+    def load_config(self) -> Config:
+        """Load and validate the configuration (errors end the command with exit 1)."""
+        from cosmos_tui.config import load_config
+
+        return guard(lambda: load_config(self.config_path))
+
+    def run(self, action: Callable[[Workbench], Awaitable[T]]) -> T:
+        """Open the services, run ``action`` on them and close them; errors exit 1."""
+        config = self.load_config()
+
+        async def _main() -> T:
+            from cosmos_tui.services import Workbench
+
+            async with Workbench.open(config) as bench:
+                return await action(bench)
+
+        return guard(lambda: asyncio.run(_main()))
+
+
+def guard(call: Callable[[], T]) -> T:
+    """Run ``call``; turn a CosmosError into ``error: ...`` on stderr and exit 1."""
+    from cosmos_tui.errors import CosmosError
+
+    try:
+        return call()
+    except CosmosError as exc:
+        fail(exc.message)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+def fail(message: str) -> None:
+    """Print one ``error:`` line on stderr and exit with status 1."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def echo_json(data: Any) -> None:
+    """Print ``data`` as indented, key-sorted JSON (the stable machine format)."""
+    click.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=True))

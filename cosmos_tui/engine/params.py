@@ -1,0 +1,85 @@
+"""Validation of generation parameters, before anything is sent to a host."""
+
+from __future__ import annotations
+
+import math
+
+from cosmos_tui.domain import BLUR_LEVELS, CONTROL_HINTS, GenerationParams
+from cosmos_tui.errors import ValidationError
+
+MAX_STEPS = 1000
+MAX_GPUS = 64
+MAX_PROMPT_CHARS = 10_000
+
+
+def validate_params(params: GenerationParams, has_input_video: bool = True) -> None:
+    """Check every parameter; raise on the first one that the model would reject.
+
+    Args:
+        params: The parameters of a run.
+        has_input_video: Whether the run has an input video (needed when sigma_max < 80).
+
+    Raises:
+        ValidationError: Naming the field and the accepted range.
+    """
+    for hint in CONTROL_HINTS:
+        _check_unit(params.weight(hint), f"{hint}_weight", f"{hint} weight")
+    if not any(params.weight(h) > 0 for h in CONTROL_HINTS):
+        raise ValidationError(
+            "all control weights are 0: turn at least one of vis, edge, depth, seg on "
+            "(e.g. --weights 0.25 0.25 0.25 0.25)",
+            field="vis_weight",
+        )
+    _check_unit(params.upscale_weight, "upscale_weight", "upscale weight")
+    _check_int(params.num_steps, "num_steps", 1, MAX_STEPS)
+    _check_int(params.fps, "fps", 1, 240)
+    _check_int(params.seed, "seed", 0, 2**32 - 1)
+    _check_int(params.num_gpus, "num_gpus", 1, MAX_GPUS)
+    _check_float(params.guidance, "guidance", 0.0, 100.0)
+    _check_float(params.sigma_max, "sigma_max", 0.0, 1000.0)
+    for name in ("blur_strength", "canny_threshold"):
+        value = getattr(params, name)
+        if value not in BLUR_LEVELS:
+            raise ValidationError(
+                f"{name} must be one of {', '.join(BLUR_LEVELS)}, not {value!r}", field=name
+            )
+    if params.sigma_max < 80 and not has_input_video:
+        raise ValidationError(
+            "sigma_max below 80 needs an input video; add color.mp4 or set sigma_max to 80",
+            field="sigma_max",
+        )
+
+
+def validate_prompt_text(text: str) -> str:
+    """Return the stripped prompt text or raise when empty or too long."""
+    stripped = text.strip()
+    if not stripped:
+        raise ValidationError("the prompt text is empty; describe the video to generate", "text")
+    if len(stripped) > MAX_PROMPT_CHARS:
+        raise ValidationError(
+            f"the prompt is {len(stripped)} characters; shorten it to at most "
+            f"{MAX_PROMPT_CHARS}",
+            field="text",
+        )
+    return stripped
+
+
+def _check_unit(value: float, field: str, label: str) -> None:
+    if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value):
+        raise ValidationError(f"{label} must be a number between 0 and 1", field=field)
+    if not 0.0 <= value <= 1.0:
+        raise ValidationError(f"{label} is {value:g}; it must be between 0 and 1", field=field)
+
+
+def _check_int(value: int, field: str, low: int, high: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValidationError(f"{field} must be a whole number", field=field)
+    if not low <= value <= high:
+        raise ValidationError(f"{field} is {value}; it must be between {low} and {high}", field)
+
+
+def _check_float(value: float, field: str, low: float, high: float) -> None:
+    if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value):
+        raise ValidationError(f"{field} must be a number", field=field)
+    if not low <= value <= high:
+        raise ValidationError(f"{field} is {value:g}; it must be between {low:g} and {high:g}", field)

@@ -1,0 +1,189 @@
+"""The project's one error tree.
+
+Every error carries a one-line ``message`` that says what is wrong and what to change,
+and a short ``title`` for notifications. Subclasses carry the data a caller needs to act.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class CosmosError(Exception):
+    """Base of every error cosmos-tui raises on purpose.
+
+    Args:
+        message: What went wrong and what to do about it, in one line.
+        title: A short heading for notifications and dialogs.
+    """
+
+    transient = False
+
+    def __init__(self, message: str, title: str = "Error") -> None:
+        super().__init__(message)
+        self.message = message
+        self.title = title
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ValidationError(CosmosError):
+    """A user-supplied value is invalid; ``field`` names it."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message, title="Invalid input")
+        self.field = field
+
+
+class ConfigError(CosmosError):
+    """The configuration file is malformed or holds an unknown or invalid key."""
+
+    def __init__(self, message: str, path: Path | None = None, line: int | None = None) -> None:
+        where = ""
+        if path is not None:
+            where = f"{path}:{line}: " if line else f"{path}: "
+        super().__init__(f"{where}{message}", title="Configuration error")
+        self.path = path
+        self.line = line
+        self.detail = message
+
+
+class NotFound(CosmosError):
+    """No prompt, run or batch matches the given id or prefix."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, title="Not found")
+
+
+class AmbiguousId(CosmosError):
+    """An id prefix matches more than one object."""
+
+    def __init__(self, prefix: str, matches: list[str]) -> None:
+        shown = ", ".join(matches[:5])
+        super().__init__(
+            f"id prefix '{prefix}' is ambiguous: it matches {shown}; type more characters",
+            title="Ambiguous id",
+        )
+        self.prefix = prefix
+        self.matches = matches
+
+
+class StoreError(CosmosError):
+    """The database cannot be opened, migrated or written."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, title="Database error")
+
+
+class InvalidTransition(CosmosError):
+    """A run was asked to move to a state its current state does not allow."""
+
+    def __init__(self, run_id: str, current: str, target: str) -> None:
+        super().__init__(
+            f"run {run_id} is {current}; it cannot become {target}",
+            title="Invalid state change",
+        )
+        self.run_id = run_id
+        self.current = current
+        self.target = target
+
+
+class HostUnreachable(CosmosError):
+    """The SSH host cannot be reached (network, DNS, refused, dropped)."""
+
+    transient = True
+
+    def __init__(self, host: str, reason: str) -> None:
+        super().__init__(f"host {host} is unreachable: {reason}", title="Host unreachable")
+        self.host = host
+        self.reason = reason
+
+
+class AuthenticationFailed(CosmosError):
+    """The SSH server refused every key offered."""
+
+    def __init__(self, host: str, reason: str) -> None:
+        super().__init__(
+            f"host {host} refused our key: {reason}; check 'user' and 'identity_file' "
+            "for this host in the config, or load the key into ssh-agent",
+            title="Authentication failed",
+        )
+        self.host = host
+        self.reason = reason
+
+
+class HostKeyUnknown(CosmosError):
+    """The host's key is not in known_hosts, or differs from the recorded one."""
+
+    def __init__(self, host: str, fingerprint: str, changed: bool = False) -> None:
+        if changed:
+            text = (
+                f"host key of {host} CHANGED (now {fingerprint}); if the host was "
+                f"reinstalled, remove the old entry from known_hosts and run "
+                f"'cosmos host trust {host}'"
+            )
+        else:
+            text = (
+                f"host key of {host} is not trusted yet (fingerprint {fingerprint}); "
+                f"verify it and run 'cosmos host trust {host}'"
+            )
+        super().__init__(text, title="Unknown host key")
+        self.host = host
+        self.fingerprint = fingerprint
+        self.changed = changed
+
+
+class RemoteCommandFailed(CosmosError):
+    """A remote command exited non-zero or timed out."""
+
+    def __init__(
+        self,
+        host: str,
+        argv: list[str],
+        exit_status: int | None,
+        stderr_tail: str = "",
+        timed_out: bool = False,
+    ) -> None:
+        what = "timed out" if timed_out else f"exited with status {exit_status}"
+        tail = f": {stderr_tail.strip()}" if stderr_tail.strip() else ""
+        super().__init__(f"on {host}, '{argv[0] if argv else ''}' {what}{tail}", title="Remote command failed")
+        self.host = host
+        self.argv = argv
+        self.exit_status = exit_status
+        self.stderr_tail = stderr_tail
+        self.timed_out = timed_out
+        self.transient = timed_out
+
+
+class TransferFailed(CosmosError):
+    """An SFTP upload or download failed or was refused."""
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message, title="Transfer failed")
+        self.transient = transient
+
+
+class IntegrityError(CosmosError):
+    """A file's size or hash does not match what was expected."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, title="Integrity check failed")
+
+
+class DockerError(CosmosError):
+    """The Docker Engine on a host refused or failed a request."""
+
+    def __init__(self, message: str, status: int | None = None, transient: bool = False) -> None:
+        super().__init__(message, title="Docker error")
+        self.status = status
+        self.transient = transient
+
+
+class ContainerFailed(CosmosError):
+    """A run's container ended unsuccessfully; ``kind`` is the classified cause."""
+
+    def __init__(self, message: str, kind: str, exit_code: int | None = None) -> None:
+        super().__init__(message, title="Run failed")
+        self.kind = kind
+        self.exit_code = exit_code

@@ -1,0 +1,219 @@
+"""The async facade that the CLI and the TUI both use.
+
+It owns the store (and, as they land, the host connections and the run engine) through
+one AsyncExitStack, and exposes operations in domain terms only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cosmos_tui.config import Config
+from cosmos_tui.domain import GenerationParams, Page, Prompt, Run, RunState, RunType
+from cosmos_tui.engine.inputs import scan_inputs
+from cosmos_tui.engine.params import validate_params, validate_prompt_text
+from cosmos_tui.errors import ValidationError
+from cosmos_tui.ids import IdSource
+from cosmos_tui.store.repositories import Clock, PromptFilter, RunFilter, Store, utc_now
+
+
+@dataclass(frozen=True)
+class DeletePlan:
+    """What ``delete`` would remove; shown to the user before confirming.
+
+    Attributes:
+        kind: ``prompt`` or ``run``.
+        id: The object to delete.
+        run_ids: Runs that go with it.
+        output_dirs: Local output folders that exist and would be removed.
+    """
+
+    kind: str
+    id: str
+    run_ids: tuple[str, ...]
+    output_dirs: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Prompts and runs whose text matches a search."""
+
+    prompts: Page[Prompt]
+    runs: Page[Run]
+
+
+class Workbench:
+    """Every operation of cosmos-tui, over injected services.
+
+    Args:
+        config: The validated configuration.
+        store: The open store.
+    """
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls, config: Config, ids: IdSource | None = None, clock: Clock = utc_now
+    ) -> AsyncIterator[Workbench]:
+        """Open every service the facade needs and close them all on exit."""
+        async with AsyncExitStack() as stack:
+            store = await stack.enter_async_context(Store.open(config.db_path, ids, clock))
+            yield cls(config, store)
+
+    # ids ---------------------------------------------------------------------------
+
+    async def resolve(self, text_id: str, kind: str | None = None) -> str:
+        """Return the full id of a typed id or unique prefix."""
+        return await self.store.resolve_id(text_id, kind)
+
+    # prompts -------------------------------------------------------------------------
+
+    async def create_prompt(
+        self,
+        text: str,
+        video_dir: Path,
+        name: str | None = None,
+        negative_prompt: str | None = None,
+    ) -> Prompt:
+        """Check the text and videos, fingerprint the videos and record a new prompt.
+
+        Raises:
+            ValidationError: Empty or too long text, a missing folder or color.mp4, an
+                unreadable or non-MP4 video. Nothing is recorded then.
+        """
+        cleaned = validate_prompt_text(text)
+        if name is not None and len(name) > 200:
+            raise ValidationError("the name is longer than 200 characters", field="name")
+        if negative_prompt is not None:
+            negative_prompt = negative_prompt.strip() or None
+        inputs = await asyncio.to_thread(scan_inputs, video_dir)
+        return await self.store.add_prompt(
+            cleaned,
+            inputs,
+            name=name,
+            negative_prompt=negative_prompt,
+            video_dir=video_dir.expanduser().resolve(),
+        )
+
+    async def get_prompt(self, prompt_id: str) -> Prompt:
+        """Return a prompt by id or unique prefix."""
+        return await self.store.get_prompt(await self.resolve(prompt_id, "prompt"))
+
+    async def list_prompts(
+        self, where: PromptFilter = PromptFilter(), offset: int = 0, limit: int = 50, **sort: Any
+    ) -> Page[Prompt]:
+        """Return one page of prompts."""
+        return await self.store.list_prompts(where, offset, limit, **sort)
+
+    # runs ----------------------------------------------------------------------------
+
+    def run_params(self, prompt: Prompt | None, overrides: dict[str, Any]) -> GenerationParams:
+        """Merge config defaults, the prompt's negative prompt and ``overrides``; validate.
+
+        Raises:
+            ValidationError: When a value is unknown or out of range.
+        """
+        unknown = set(overrides) - set(GenerationParams.__dataclass_fields__)
+        if unknown:
+            raise ValidationError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
+        base = self.config.defaults
+        if prompt is not None and prompt.negative_prompt:
+            base = dataclasses.replace(base, negative_prompt=prompt.negative_prompt)
+        params = dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
+        has_video = prompt is None or prompt.input("color") is not None
+        validate_params(params, has_input_video=has_video)
+        return params
+
+    async def create_run(
+        self,
+        prompt_id: str,
+        overrides: dict[str, Any] | None = None,
+        priority: int = 0,
+    ) -> Run:
+        """Record a queued transfer run of a prompt with validated parameters."""
+        prompt = await self.get_prompt(prompt_id)
+        params = self.run_params(prompt, overrides or {})
+        return await self.store.add_run(prompt.id, params, RunType.TRANSFER, priority=priority)
+
+    async def get_run(self, run_id: str) -> Run:
+        """Return a run (with its timeline) by id or unique prefix."""
+        return await self.store.get_run(await self.resolve(run_id, "run"))
+
+    async def list_runs(
+        self, where: RunFilter = RunFilter(), offset: int = 0, limit: int = 50, **sort: Any
+    ) -> Page[Run]:
+        """Return one page of runs."""
+        return await self.store.list_runs(where, offset, limit, **sort)
+
+    async def rate(self, run_id: str, rating: int | None) -> Run:
+        """Rate a run 1-5 (None clears)."""
+        return await self.store.rate(await self.resolve(run_id, "run"), rating)
+
+    async def search(self, text: str, limit: int = 20) -> SearchResult:
+        """Find prompts and runs whose prompt name or text contains ``text``."""
+        if not text.strip():
+            raise ValidationError("search text is empty", field="text")
+        prompts = await self.store.list_prompts(PromptFilter(text=text.strip()), 0, limit)
+        runs = await self.store.list_runs(RunFilter(text=text.strip()), 0, limit)
+        return SearchResult(prompts=prompts, runs=runs)
+
+    # deletion --------------------------------------------------------------------------
+
+    def output_dir(self, run_id: str) -> Path:
+        """Return the local folder of a run's outputs and log."""
+        return self.config.outputs_dir / run_id
+
+    async def plan_delete(self, text_id: str) -> DeletePlan:
+        """Work out what deleting a prompt or run would remove, without removing it.
+
+        Raises:
+            ValidationError: When a run involved is still active.
+        """
+        full_id = await self.resolve(text_id)
+        if full_id.startswith("ps_"):
+            run_ids = tuple(await self.store.run_ids_of_prompt(full_id))
+            kind = "prompt"
+        else:
+            await self.store.get_run(full_id, with_events=False)
+            run_ids = (full_id,)
+            kind = "run"
+        active = []
+        for run_id in run_ids:
+            run = await self.store.get_run(run_id, with_events=False)
+            if run.state.is_active:
+                active.append(run_id)
+        if active:
+            raise ValidationError(
+                f"run(s) {', '.join(active)} are still active; cancel them first "
+                "('cosmos cancel ID')",
+                field="id",
+            )
+        dirs = tuple(d for d in (self.output_dir(r) for r in run_ids) if d.exists())
+        return DeletePlan(kind=kind, id=full_id, run_ids=run_ids, output_dirs=dirs)
+
+    async def delete(self, plan: DeletePlan, keep_outputs: bool = False) -> None:
+        """Carry out a plan from :meth:`plan_delete`: rows first, then output folders."""
+        if plan.kind == "prompt":
+            await self.store.delete_prompt(plan.id)
+        else:
+            await self.store.delete_run(plan.id)
+        if not keep_outputs:
+            for folder in plan.output_dirs:
+                await asyncio.to_thread(shutil.rmtree, folder, True)
+
+    async def active_runs(self) -> list[Run]:
+        """Return every run that may hold remote resources."""
+        states = frozenset(s for s in RunState if s.is_active)
+        page = await self.store.list_runs(RunFilter(states=states), 0, 10_000)
+        return list(page.items)

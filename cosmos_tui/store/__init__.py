@@ -1,0 +1,1 @@
+"""SQLite persistence: typed tables, Alembic migrations and async repositories."""

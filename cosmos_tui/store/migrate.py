@@ -1,0 +1,91 @@
+"""Bring a database file to the newest schema with Alembic, and refuse foreign files.
+
+Alembic is imported only when a migration is actually needed, so opening an up-to-date
+database (every command after the first) stays fast.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from cosmos_tui.errors import StoreError
+
+HEAD_REVISION = "0001"
+KNOWN_REVISIONS = ("0001",)
+_MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def current_revision(db_path: Path) -> str | None:
+    """Return the Alembic revision stored in ``db_path`` (None for an empty file).
+
+    Raises:
+        StoreError: When the file is not an SQLite database.
+    """
+    try:
+        connection = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            tables = {
+                row[0]
+                for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            if "alembic_version" not in tables:
+                if tables:
+                    raise StoreError(
+                        f"{db_path} is an SQLite database but not one of cosmos-tui's; "
+                        "point paths.data_dir (or COSMOS_DATA_DIR) at another directory"
+                    )
+                return None
+            row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+            return row[0] if row else None
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(
+            f"{db_path} is not an SQLite database ({exc}); move it away or set "
+            "paths.data_dir (or COSMOS_DATA_DIR) to another directory"
+        ) from exc
+
+
+def ensure_schema(db_path: Path) -> None:
+    """Create or upgrade the schema of ``db_path`` to :data:`HEAD_REVISION`.
+
+    Raises:
+        StoreError: For a foreign file, or a database written by a newer cosmos-tui.
+    """
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the data directory {db_path.parent}: {exc}") from exc
+    revision = current_revision(db_path) if db_path.exists() else None
+    if revision == HEAD_REVISION:
+        return
+    if revision is not None and revision not in KNOWN_REVISIONS:
+        raise StoreError(
+            f"{db_path} was written by a newer cosmos-tui (schema {revision}); "
+            "upgrade cosmos-tui (pip install -U cosmos-tui) to use it"
+        )
+    _upgrade(db_path)
+
+
+def _upgrade(db_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+    from sqlalchemy import create_engine, event
+
+    engine = create_engine(f"sqlite:///{db_path}")
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+    settings = AlembicConfig()
+    settings.set_main_option("script_location", str(_MIGRATIONS_DIR))
+    try:
+        with engine.begin() as connection:
+            settings.attributes["connection"] = connection
+            command.upgrade(settings, "head")
+    except Exception as exc:  # noqa: BLE001 - any failure here leaves the DB unusable
+        raise StoreError(f"cannot migrate {db_path}: {exc}") from exc
+    finally:
+        engine.dispose()
