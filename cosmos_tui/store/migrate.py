@@ -11,9 +11,21 @@ from pathlib import Path
 
 from cosmos_tui.errors import StoreError
 
-HEAD_REVISION = "0001"
-KNOWN_REVISIONS = ("0001",)
 _MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def known_revisions() -> tuple[str, ...]:
+    """Return every revision this code knows, oldest first.
+
+    Migration files are named ``NNNN_description.py`` and their revision id is ``NNNN``,
+    so the list comes from the file names without importing Alembic.
+    """
+    return tuple(
+        sorted(
+            path.name.split("_", 1)[0]
+            for path in (_MIGRATIONS_DIR / "versions").glob("[0-9][0-9][0-9][0-9]_*.py")
+        )
+    )
 
 
 def current_revision(db_path: Path) -> str | None:
@@ -48,7 +60,7 @@ def current_revision(db_path: Path) -> str | None:
 
 
 def ensure_schema(db_path: Path) -> None:
-    """Create or upgrade the schema of ``db_path`` to :data:`HEAD_REVISION`.
+    """Create or upgrade the schema of ``db_path`` to the newest known revision.
 
     Raises:
         StoreError: For a foreign file, or a database written by a newer cosmos-tui.
@@ -58,9 +70,10 @@ def ensure_schema(db_path: Path) -> None:
     except OSError as exc:
         raise StoreError(f"cannot create the data directory {db_path.parent}: {exc}") from exc
     revision = current_revision(db_path) if db_path.exists() else None
-    if revision == HEAD_REVISION:
+    known = known_revisions()
+    if revision == known[-1]:
         return
-    if revision is not None and revision not in KNOWN_REVISIONS:
+    if revision is not None and revision not in known:
         raise StoreError(
             f"{db_path} was written by a newer cosmos-tui (schema {revision}); "
             "upgrade cosmos-tui (pip install -U cosmos-tui) to use it"
