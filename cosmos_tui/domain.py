@@ -238,6 +238,8 @@ class Run:
     spec: dict[str, Any] | None = None
     prompt_text: str | None = None
     events: tuple[RunEvent, ...] = field(default=())
+    metrics: RunMetrics | None = None
+    result_prompt_id: str | None = None
 
     @property
     def duration_seconds(self) -> float | None:
@@ -332,3 +334,75 @@ class LogBatch:
     run_id: str
     lines: tuple[str, ...]
     first_line: int = 0
+
+
+@dataclass(frozen=True)
+class RunMetrics:
+    """GPU telemetry of a run, aggregated over the time it held its GPUs.
+
+    Attributes:
+        samples: Number of per-GPU readings folded in.
+        seconds: Seconds of telemetry covered (wall time, not GPU time).
+        gpu_seconds: Seconds times GPUs held (a batch's share when shared).
+        util_peak: Highest utilisation of any of its GPUs, percent.
+        util_mean: Mean utilisation over its GPUs and time, percent.
+        memory_peak_mib: Highest memory used on any of its GPUs.
+        temperature_peak_c: Highest temperature of any of its GPUs.
+        energy_wh: Energy drawn by its GPUs (a batch's share when shared), watt-hours.
+    """
+
+    samples: int = 0
+    seconds: float = 0.0
+    gpu_seconds: float = 0.0
+    util_peak: float | None = None
+    util_mean: float | None = None
+    memory_peak_mib: float | None = None
+    temperature_peak_c: float | None = None
+    energy_wh: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict of every field."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunMetrics:
+        """Build from a dict, ignoring keys that are not fields."""
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+class AlertKind(enum.StrEnum):
+    """Why an alert was raised on a run."""
+
+    TEMPERATURE = "temperature"
+    MEMORY_HEADROOM = "memory_headroom"
+    GPU_IDLE = "gpu_idle"
+    HOST_DOWN = "host_down"
+
+
+@dataclass(frozen=True)
+class RunAlert:
+    """A threshold crossed while a run held its GPUs.
+
+    Attributes:
+        id: Row id.
+        run_id: The run.
+        kind: What was crossed.
+        message: One line for people.
+        raised_at: When it was first seen.
+        host: The host, when it concerns one.
+        gpu_index: The GPU, when it concerns one.
+        value: The measured value (degrees, MiB left, idle minutes).
+        threshold: The configured threshold.
+        cleared_at: When the condition ended, if it did.
+    """
+
+    id: int
+    run_id: str
+    kind: AlertKind
+    message: str
+    raised_at: datetime
+    host: str | None = None
+    gpu_index: int | None = None
+    value: float | None = None
+    threshold: float | None = None
+    cleared_at: datetime | None = None

@@ -14,6 +14,7 @@ from cosmos_tui.domain import (
     Prompt,
     Run,
     RunEvent,
+    RunMetrics,
     RunState,
     RunType,
 )
@@ -82,6 +83,8 @@ def run_from_row(
         source_run_id=row.source_run_id,
         spec=json.loads(row.spec) if row.spec else None,
         prompt_text=prompt_text,
+        metrics=RunMetrics.from_dict(json.loads(row.metrics)) if row.metrics else None,
+        result_prompt_id=row.result_prompt_id,
         events=tuple(
             RunEvent(
                 at=e.at,

@@ -43,6 +43,7 @@ RUN_FIELDS = frozenset(
         "host", "gpus", "container_id", "batch_id", "attempt", "exit_code", "failure_kind",
         "failure_message", "started_at", "finished_at", "log_path", "outputs",
         "progress_phase", "progress_percent", "eta_seconds", "spec", "claimed_by", "priority",
+        "claimed_at", "metrics", "result_prompt_id",
     }
 )  # fmt: skip
 
@@ -425,6 +426,9 @@ class Store:
                 values.setdefault("finished_at", now)
             if target == RunState.QUEUED:
                 values.setdefault("finished_at", None)
+                # Back in the queue: no scheduler holds it any more (see engine/queue.py).
+                values.setdefault("claimed_by", None)
+                values.setdefault("claimed_at", None)
             if target == RunState.RUNNING:
                 values.setdefault("started_at", now)
             await session.execute(

@@ -102,7 +102,10 @@ class RunRow(Base):
         ForeignKey("runs.id", ondelete="SET NULL"), index=True
     )
     spec: Mapped[str | None] = mapped_column(Text)
-    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_by: Mapped[str | None] = mapped_column(String(64), index=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    metrics: Mapped[str | None] = mapped_column(Text)
+    result_prompt_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class RunEventRow(Base):
@@ -116,3 +119,57 @@ class RunEventRow(Base):
     from_state: Mapped[str | None] = mapped_column(String(16))
     to_state: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class AppStateRow(Base):
+    """A shared setting that every process sees (the queue's paused flag)."""
+
+    __tablename__ = "app_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SchedulerRow(Base):
+    """A live scheduler process and its last heartbeat."""
+
+    __tablename__ = "schedulers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pid: Mapped[int] = mapped_column(Integer)
+    hostname: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BatchRow(Base):
+    """Runs that share one container: where it runs and which JSONL line is which run."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    profile: Mapped[str] = mapped_column(String(32))
+    run_type: Mapped[str] = mapped_column(String(16))
+    host: Mapped[str | None] = mapped_column(String(200))
+    gpus: Mapped[str | None] = mapped_column(String(64))
+    container_id: Mapped[str | None] = mapped_column(String(80))
+    manifest: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RunAlertRow(Base):
+    """An alert raised on a run's GPUs or host."""
+
+    __tablename__ = "run_alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    host: Mapped[str | None] = mapped_column(String(200))
+    gpu_index: Mapped[int | None] = mapped_column(Integer)
+    value: Mapped[float | None]
+    threshold: Mapped[float | None]
+    message: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
