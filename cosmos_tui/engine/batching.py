@@ -1,0 +1,397 @@
+"""Smart batching: which queued runs may share one container, and how they share it.
+
+Cosmos-Transfer1's ``--batch_input_path`` loads the model once and then generates one
+sample per JSONL line (COSMOS.md section 3). A line can only say ``visual_input``,
+``prompt`` and ``control_overrides`` (per hint, merged over the spec's hint); everything
+else (steps, guidance, seed, fps, sigma_max, blur and canny levels, the negative prompt,
+the set of active controls, the GPU count) is shared by every line. So two runs are
+batched only when all of those are identical, and every line carries the run's own
+weights and control videos for every active hint: no run ever inherits another run's
+setting, and nothing a run asked for is dropped.
+
+Outputs are matched back to runs by the prompt saved next to each sample (``output.txt``),
+never by position: a prompt blocked by the guardrail is dropped and shifts later indices.
+For that to be unambiguous, a batch never holds two lines with the same prompt text.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cosmos_tui.domain import CONTROL_HINTS, InputFile, Prompt, Run, RunType
+from cosmos_tui.engine.profiles.transfer1 import build_spec
+from cosmos_tui.errors import CosmosError
+
+# Run types whose container can take several inputs at once.
+BATCHABLE_TYPES = frozenset({RunType.TRANSFER, RunType.ENHANCE})
+# Parameters shared by every line of a batch (they cannot differ per line).
+SHARED_SCALARS = (
+    "num_steps", "guidance", "seed", "sigma_max", "fps", "blur_strength", "canny_threshold",
+    "num_gpus", "negative_prompt",
+)  # fmt: skip
+_SAMPLE_FOLDER = re.compile(r"^video_(\d+)$")
+
+
+class BatchError(CosmosError):
+    """Runs were put into one batch that the batch cannot express faithfully."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, title="Batching error")
+
+
+@dataclass(frozen=True)
+class BatchKey:
+    """Everything that must be identical for runs to share a container.
+
+    Attributes:
+        run_type: transfer or enhance.
+        profile: The model profile (script, image).
+        priority: Queue priority; batching never lets a run jump to another priority.
+        shared: The shared scalar parameters, as sorted (name, value) pairs.
+        active_controls: Hints with a weight above 0 (transfer runs).
+        has_input_video: Whether the runs have an input video.
+
+    """
+
+    run_type: str
+    profile: str
+    priority: int
+    shared: tuple[tuple[str, Any], ...]
+    active_controls: tuple[str, ...]
+    has_input_video: bool
+
+
+def active_controls(run: Run) -> tuple[str, ...]:
+    """Return the hints a transfer run turns on (weight above 0), in spec order."""
+    return tuple(h for h in CONTROL_HINTS if run.params.weight(h) > 0)
+
+
+def batch_key(run: Run, prompt: Prompt | None) -> BatchKey | None:
+    """Return the compatibility key of a queued run, or None when it is never batched.
+
+    Args:
+        run: The queued run.
+        prompt: Its prompt (needed to know whether it has an input video).
+
+    """
+    if run.type not in BATCHABLE_TYPES or prompt is None:
+        return None
+    params = run.params
+    if run.type == RunType.ENHANCE:
+        return BatchKey(run.type.value, run.profile, run.priority, (), (), True)
+    shared = tuple((name, getattr(params, name)) for name in SHARED_SCALARS)
+    return BatchKey(
+        run_type=run.type.value,
+        profile=run.profile,
+        priority=run.priority,
+        shared=shared,
+        active_controls=active_controls(run),
+        has_input_video=prompt.input("color") is not None,
+    )
+
+
+def differences(first: Run, second: Run) -> list[str]:
+    """Name what keeps two transfer runs out of one batch (empty when compatible)."""
+    reasons: list[str] = []
+    if first.type != second.type:
+        reasons.append("type")
+    if first.profile != second.profile:
+        reasons.append("profile")
+    if first.priority != second.priority:
+        reasons.append("priority")
+    for name in SHARED_SCALARS:
+        if getattr(first.params, name) != getattr(second.params, name):
+            reasons.append(name)
+    if active_controls(first) != active_controls(second):
+        reasons.append("active controls")
+    return reasons
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A queued run with the prompt that batching needs to look at."""
+
+    run: Run
+    prompt: Prompt | None
+
+
+@dataclass(frozen=True)
+class LaunchGroup:
+    """Runs that start together in one container (a batch), or one run alone.
+
+    Attributes:
+        runs: The runs, in queue order; the first one is the group's place in the queue.
+        key: Their shared compatibility key (None for a run that is never batched).
+
+    """
+
+    runs: tuple[Run, ...]
+    key: BatchKey | None = None
+
+    @property
+    def is_batch(self) -> bool:
+        """True when several runs share the container."""
+        return len(self.runs) > 1
+
+    @property
+    def head(self) -> Run:
+        """The earliest run of the group in queue order."""
+        return self.runs[0]
+
+    @property
+    def num_gpus(self) -> int:
+        """GPUs the container needs (every member asks for the same number)."""
+        return self.head.params.num_gpus
+
+    @property
+    def run_ids(self) -> tuple[str, ...]:
+        """Ids of the member runs, in line order."""
+        return tuple(r.id for r in self.runs)
+
+
+def plan_groups(
+    candidates: Sequence[Candidate], enabled: bool = True, max_size: int = 8
+) -> list[LaunchGroup]:
+    """Group queued runs into containers, keeping queue order.
+
+    Each run joins the earliest open group with its key that has room and no line with the
+    same prompt text; otherwise it opens a group. Groups come out ordered by their first
+    run, so a group starts when its earliest run's turn comes.
+
+    Args:
+        candidates: Queued runs in queue order (priority, then FIFO).
+        enabled: False puts every run in its own group.
+        max_size: Most runs per container.
+
+    """
+    groups: list[list[Candidate]] = []
+    keys: list[BatchKey | None] = []
+    open_by_key: dict[BatchKey, list[int]] = {}
+    for candidate in candidates:
+        key = batch_key(candidate.run, candidate.prompt) if enabled and max_size > 1 else None
+        placed = False
+        if key is not None:
+            for index in open_by_key.get(key, []):
+                members = groups[index]
+                texts = {_norm(m.run.prompt_text) for m in members}
+                if len(members) < max_size and _norm(candidate.run.prompt_text) not in texts:
+                    members.append(candidate)
+                    placed = True
+                    break
+        if not placed:
+            groups.append([candidate])
+            keys.append(key)
+            if key is not None:
+                open_by_key.setdefault(key, []).append(len(groups) - 1)
+    return [
+        LaunchGroup(runs=tuple(m.run for m in members), key=key)
+        for members, key in zip(groups, keys, strict=True)
+    ]
+
+
+@dataclass(frozen=True)
+class BatchLine:
+    """One JSONL line of a batch and the run it belongs to."""
+
+    run_id: str
+    prompt: str
+    visual_input: str | None
+    control_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the object written on the line (keys Cosmos reads)."""
+        line: dict[str, Any] = {"prompt": self.prompt}
+        if self.visual_input is not None:
+            line["visual_input"] = self.visual_input
+        if self.control_overrides:
+            line["control_overrides"] = {k: dict(v) for k, v in self.control_overrides.items()}
+        return line
+
+
+@dataclass(frozen=True)
+class BatchInput:
+    """What one batched container gets: the shared spec and one line per run."""
+
+    spec: dict[str, Any]
+    lines: tuple[BatchLine, ...]
+
+    def jsonl(self) -> str:
+        """Return the ``--batch_input_path`` file: one object a line, no blank lines."""
+        return "".join(json.dumps(line.to_json(), sort_keys=True) + "\n" for line in self.lines)
+
+    def manifest(self) -> dict[str, Any]:
+        """Return what is kept with the batch to map outputs back after a restart."""
+        return {"lines": [{"run_id": ln.run_id, "prompt": ln.prompt} for ln in self.lines]}
+
+    @property
+    def run_ids(self) -> tuple[str, ...]:
+        """The member runs in line order."""
+        return tuple(ln.run_id for ln in self.lines)
+
+
+def build_batch_input(
+    members: Sequence[tuple[Run, Prompt]], container_path: Callable[[InputFile], str]
+) -> BatchInput:
+    """Build the spec and JSONL lines of a transfer batch.
+
+    Every line names every active hint with the run's own ``control_weight`` and its own
+    precomputed ``input_control`` (or ``null``: computed by the model), so the spec's
+    hint values never leak from one run into another.
+
+    Args:
+        members: Runs and their prompts, in line order.
+        container_path: Where an input file is, as the container sees it.
+
+    Raises:
+        BatchError: For an empty batch, a type that cannot batch, runs that differ in a
+            shared setting, or two lines with the same prompt text.
+
+    """
+    if not members:
+        raise BatchError("a batch needs at least one run")
+    first_run, first_prompt = members[0]
+    if first_run.type != RunType.TRANSFER:
+        raise BatchError(f"run {first_run.id} is a {first_run.type.value} run; not a transfer")
+    seen: dict[str, str] = {}
+    for run, prompt in members:
+        diff = differences(first_run, run)
+        if diff:
+            raise BatchError(
+                f"runs {first_run.id} and {run.id} differ in {', '.join(diff)}; "
+                "a batch cannot express that, launch them separately"
+            )
+        if run.prompt_id != prompt.id:
+            raise BatchError(f"run {run.id} belongs to prompt {run.prompt_id}, not {prompt.id}")
+        text = _norm(prompt.text)
+        if text in seen:
+            raise BatchError(
+                f"runs {seen[text]} and {run.id} have the same prompt text; outputs could "
+                "not be told apart, launch them separately"
+            )
+        seen[text] = run.id
+    hints = active_controls(first_run)
+    base_video = first_prompt.input("color")
+    spec = build_spec(
+        first_prompt.text,
+        first_run.params,
+        container_path(base_video) if base_video else None,
+        {h: container_path(item) for h in hints if (item := first_prompt.input(h)) is not None},
+    )
+    lines = []
+    for run, prompt in members:
+        overrides: dict[str, dict[str, Any]] = {}
+        for hint in hints:
+            control = prompt.input(hint)
+            overrides[hint] = {
+                "control_weight": run.params.weight(hint),
+                "input_control": container_path(control) if control else None,
+            }
+        video = prompt.input("color")
+        lines.append(
+            BatchLine(
+                run_id=run.id,
+                prompt=prompt.text,
+                visual_input=container_path(video) if video else None,
+                control_overrides=overrides,
+            )
+        )
+    return BatchInput(spec=spec, lines=tuple(lines))
+
+
+class SampleFate(enum.StrEnum):
+    """What became of one line of a batch."""
+
+    PRODUCED = "produced"
+    BLOCKED = "blocked"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class SampleOutput:
+    """One ``video_<idx>`` folder written by a batch and the prompt saved in it."""
+
+    folder: str
+    prompt_text: str | None
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """Which folder belongs to which run.
+
+    Attributes:
+        fates: Per run id, what became of its line.
+        folders: Per run id, its output folder (only for produced lines).
+        unmatched_folders: Folders that match no line (never given to any run).
+
+    """
+
+    fates: Mapping[str, SampleFate]
+    folders: Mapping[str, str]
+    unmatched_folders: tuple[str, ...] = ()
+
+
+def sample_index(folder: str) -> int | None:
+    """Return ``idx`` of a ``video_<idx>`` folder name, or None for any other name."""
+    match = _SAMPLE_FOLDER.match(folder)
+    return int(match.group(1)) if match else None
+
+
+def map_outputs(lines: Sequence[BatchLine], samples: Sequence[SampleOutput]) -> BatchOutcome:
+    """Match the sample folders of a finished batch to its runs by saved prompt text.
+
+    A line whose prompt appears in no folder was dropped (blocked by the guardrail) when
+    every folder was identified; when some folder has no readable prompt and the numbers
+    do not add up, the lines without a match are UNKNOWN rather than guessed.
+
+    Args:
+        lines: The batch's lines, as built.
+        samples: The ``video_<idx>`` folders found, in any order.
+
+    """
+    ordered = sorted(
+        (s for s in samples if sample_index(s.folder) is not None),
+        key=lambda s: sample_index(s.folder) or 0,
+    )
+    by_text = {_norm(line.prompt): line.run_id for line in lines}
+    folders: dict[str, str] = {}
+    unmatched: list[str] = []
+    unreadable: list[SampleOutput] = []
+    for sample in ordered:
+        if sample.prompt_text is None:
+            unreadable.append(sample)
+            continue
+        run_id = by_text.get(_norm(sample.prompt_text))
+        if run_id is None or run_id in folders:
+            unmatched.append(sample.folder)
+        else:
+            folders[run_id] = sample.folder
+    fates: dict[str, SampleFate] = {}
+    if unreadable and len(ordered) == len(lines) and not unmatched:
+        # Nothing was dropped, so line i wrote video_i; use that only if every folder
+        # that could be read agrees with it.
+        consistent = all(
+            s.prompt_text is None or folders.get(line.run_id) == s.folder
+            for line, s in zip(lines, ordered, strict=True)
+        )
+        if consistent:
+            for line, sample in zip(lines, ordered, strict=True):
+                folders[line.run_id] = sample.folder
+            unreadable = []
+    for line in lines:
+        if line.run_id in folders:
+            fates[line.run_id] = SampleFate.PRODUCED
+        elif unreadable:
+            fates[line.run_id] = SampleFate.UNKNOWN
+        else:
+            fates[line.run_id] = SampleFate.BLOCKED
+    unmatched.extend(s.folder for s in unreadable)
+    return BatchOutcome(fates=fates, folders=folders, unmatched_folders=tuple(unmatched))
+
+
+def _norm(text: str | None) -> str:
+    return (text or "").strip()

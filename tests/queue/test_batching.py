@@ -1,0 +1,247 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cosmos_tui.domain import InputFile, RunType
+from cosmos_tui.engine.batching import (
+    BatchError,
+    BatchLine,
+    Candidate,
+    SampleFate,
+    SampleOutput,
+    build_batch_input,
+    differences,
+    map_outputs,
+    plan_groups,
+)
+from cosmos_tui.engine.profiles.transfer1 import LaunchPaths, build_argv
+from cosmos_tui.store.repositories import Store
+
+from .conftest import MakePrompt, MakeRun
+
+STANDIN = Path(__file__).parents[2] / "cosmos_tui" / "sandbox" / "cosmos_standin.sh"
+
+
+def container_path(item: InputFile) -> str:
+    return f"inputs/{item.sha256}.mp4"
+
+
+async def candidates(store: Store, *runs) -> list[Candidate]:
+    result = []
+    for run in runs:
+        fresh = await store.get_run(run.id)
+        prompt = await store.get_prompt(run.prompt_id) if run.prompt_id else None
+        result.append(Candidate(fresh, prompt))
+    return result
+
+
+async def test_compatible_runs_share_a_container_in_queue_order(
+    store: Store, make_run: MakeRun
+) -> None:
+    a = await make_run(vis_weight=0.1)
+    b = await make_run(vis_weight=0.9, depth_weight=0.5)
+    c = await make_run(seed=7)
+    d = await make_run()
+    groups = plan_groups(await candidates(store, a, b, c, d), enabled=True, max_size=8)
+    assert [g.run_ids for g in groups] == [(a.id, b.id, d.id), (c.id,)]
+    assert groups[0].is_batch and not groups[1].is_batch
+
+
+async def test_max_size_and_switching_batching_off(store: Store, make_run: MakeRun) -> None:
+    runs = [await make_run() for _ in range(5)]
+    groups = plan_groups(await candidates(store, *runs), enabled=True, max_size=2)
+    assert [len(g.runs) for g in groups] == [2, 2, 1]
+    assert [r.id for g in groups for r in g.runs] == [r.id for r in runs]
+    off = plan_groups(await candidates(store, *runs), enabled=False, max_size=8)
+    assert [len(g.runs) for g in off] == [1] * 5
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("num_steps", 20),
+        ("guidance", 7.0),
+        ("seed", 2),
+        ("sigma_max", 80.0),
+        ("fps", 30),
+        ("blur_strength", "high"),
+        ("canny_threshold", "low"),
+        ("num_gpus", 2),
+        ("negative_prompt", "other negative"),
+        ("seg_weight", 0.0),
+    ],
+)
+async def test_runs_that_differ_in_a_shared_setting_are_never_batched(
+    store: Store, make_run: MakeRun, field: str, value: object
+) -> None:
+    a = await make_run()
+    b = await make_run(**{field: value})
+    groups = plan_groups(await candidates(store, a, b))
+    assert [g.run_ids for g in groups] == [(a.id,), (b.id,)]
+    assert differences(a, b)
+    with pytest.raises(BatchError, match="differ in"):
+        pa, pb = await store.get_prompt(a.prompt_id), await store.get_prompt(b.prompt_id)
+        build_batch_input([(a, pa), (b, pb)], container_path)
+
+
+async def test_priority_type_and_same_text_keep_runs_apart(
+    store: Store, make_run: MakeRun, make_prompt: MakePrompt
+) -> None:
+    a = await make_run(priority=1)
+    b = await make_run(priority=0)
+    up = await make_run(run_type=RunType.UPSCALE)
+    up2 = await make_run(run_type=RunType.UPSCALE)
+    twin1 = await make_run(await make_prompt("same words"))
+    twin2 = await make_run(await make_prompt("same words"))
+    groups = plan_groups(await candidates(store, a, b, up, up2, twin1, twin2))
+    ids = [g.run_ids for g in groups]
+    assert (a.id,) in ids and (up.id,) in ids and (up2.id,) in ids
+    together = next(g for g in ids if b.id in g)
+    assert twin1.id in together or twin2.id in together
+    assert not any(twin1.id in g and twin2.id in g for g in ids)
+    p1 = await store.get_prompt(twin1.prompt_id)
+    p2 = await store.get_prompt(twin2.prompt_id)
+    with pytest.raises(BatchError, match="same prompt text"):
+        build_batch_input([(twin1, p1), (twin2, p2)], container_path)
+
+
+async def test_lines_carry_each_runs_own_controls_and_nothing_is_dropped(
+    store: Store, make_run: MakeRun, make_prompt: MakePrompt
+) -> None:
+    # The first run has precomputed depth and seg; the second has none of them.
+    first_prompt = await make_prompt("a street at night", controls=("depth", "seg"))
+    second_prompt = await make_prompt("a forest in fog")
+    params = {"num_steps": 12, "fps": 16, "sigma_max": 60.0, "guidance": 6.5, "seed": 99}
+    a = await make_run(first_prompt, vis_weight=0.1, edge_weight=0.2, depth_weight=0.3, **params)
+    b = await make_run(second_prompt, vis_weight=0.7, edge_weight=0.0, depth_weight=0.9, **params)
+    # edge on for a, off for b: different active sets, not one batch.
+    assert "active controls" in differences(a, b)
+    b = await make_run(second_prompt, vis_weight=0.7, edge_weight=0.05, depth_weight=0.9, **params)
+    batch = build_batch_input([(a, first_prompt), (b, second_prompt)], container_path)
+    lines = [json.loads(text) for text in batch.jsonl().splitlines()]
+    assert batch.jsonl().endswith("\n") and "" not in batch.jsonl().splitlines()
+    assert [line["prompt"] for line in lines] == ["a street at night", "a forest in fog"]
+    assert lines[0]["visual_input"] == container_path(first_prompt.input("color"))
+    assert lines[1]["visual_input"] == container_path(second_prompt.input("color"))
+    assert lines[0]["control_overrides"] == {
+        "vis": {"control_weight": 0.1, "input_control": None},
+        "edge": {"control_weight": 0.2, "input_control": None},
+        "depth": {
+            "control_weight": 0.3,
+            "input_control": container_path(first_prompt.input("depth")),
+        },
+        "seg": {"control_weight": 0.25, "input_control": container_path(first_prompt.input("seg"))},
+    }
+    # The second run never inherits the first run's depth or seg videos.
+    assert lines[1]["control_overrides"] == {
+        "vis": {"control_weight": 0.7, "input_control": None},
+        "edge": {"control_weight": 0.05, "input_control": None},
+        "depth": {"control_weight": 0.9, "input_control": None},
+        "seg": {"control_weight": 0.25, "input_control": None},
+    }
+    # Shared scalars and the negative prompt are in the spec and on the command line.
+    spec = batch.spec
+    assert {k: spec[k] for k in params} == params
+    assert spec["negative_prompt"] == "ugly"
+    argv = build_argv(a.params, LaunchPaths("spec.json", "out", batch_input_path="b.jsonl"))
+    for flag, value in [("--num_steps", "12"), ("--fps", "16"), ("--sigma_max", "60.0"),
+                        ("--seed", "99"), ("--negative_prompt", "ugly"),
+                        ("--batch_input_path", "b.jsonl")]:  # fmt: skip
+        assert argv[argv.index(flag) + 1] == value
+    assert batch.run_ids == (a.id, b.id)
+    assert batch.manifest()["lines"][1] == {"run_id": b.id, "prompt": "a forest in fog"}
+
+
+async def test_only_transfer_runs_build_a_transfer_batch(store: Store, make_run: MakeRun) -> None:
+    up = await make_run(run_type=RunType.UPSCALE)
+    with pytest.raises(BatchError, match="not a transfer"):
+        build_batch_input([(up, await store.get_prompt(up.prompt_id))], container_path)
+    with pytest.raises(BatchError, match="at least one"):
+        build_batch_input([], container_path)
+
+
+def lines_of(*texts: str) -> list[BatchLine]:
+    return [BatchLine(f"rs_{i}", t, f"in{i}.mp4") for i, t in enumerate(texts)]
+
+
+def test_outputs_map_by_name_when_the_guardrail_drops_a_line() -> None:
+    lines = lines_of("one", "two", "three", "four")
+    samples = [SampleOutput("video_2", "four\n"), SampleOutput("video_0", "one"),
+               SampleOutput("video_1", "three")]  # fmt: skip
+    outcome = map_outputs(lines, samples)
+    assert outcome.folders == {"rs_0": "video_0", "rs_2": "video_1", "rs_3": "video_2"}
+    assert outcome.fates["rs_1"] == SampleFate.BLOCKED
+    assert outcome.unmatched_folders == ()
+
+
+def test_unreadable_prompts_use_position_only_when_nothing_was_dropped() -> None:
+    lines = lines_of("one", "two", "three")
+    full = [SampleOutput("video_0", "one"), SampleOutput("video_1", None),
+            SampleOutput("video_2", "three")]  # fmt: skip
+    outcome = map_outputs(lines, full)
+    assert outcome.folders == {"rs_0": "video_0", "rs_1": "video_1", "rs_2": "video_2"}
+    dropped = [SampleOutput("video_0", "one"), SampleOutput("video_1", None)]
+    outcome = map_outputs(lines, dropped)
+    assert outcome.folders == {"rs_0": "video_0"}
+    assert outcome.fates["rs_1"] == SampleFate.UNKNOWN
+    assert outcome.fates["rs_2"] == SampleFate.UNKNOWN
+    assert outcome.unmatched_folders == ("video_1",)
+
+
+def test_folders_that_match_no_line_are_never_given_to_a_run() -> None:
+    lines = lines_of("one", "two")
+    samples = [SampleOutput("video_0", "one"), SampleOutput("video_1", "someone else"),
+               SampleOutput("notes", "two"), SampleOutput("video_10", "two")]  # fmt: skip
+    outcome = map_outputs(lines, samples)
+    assert outcome.folders == {"rs_0": "video_0", "rs_1": "video_10"}
+    assert outcome.unmatched_folders == ("video_1",)
+
+
+async def test_the_stand_in_model_drops_a_blocked_line_and_names_still_map(
+    tmp_path: Path, store: Store, make_run: MakeRun, make_prompt: MakePrompt
+) -> None:
+    texts = ["a calm lake", "a busy market [standin:guardrail]", "a desert road", "snow"]
+    members = []
+    for text in texts:
+        prompt = await make_prompt(text)
+        run = await make_run(prompt)
+        members.append((run, prompt))
+    workdir = tmp_path / "work"
+    (workdir / "inputs").mkdir(parents=True)
+    for _run, prompt in members:
+        item = prompt.input("color")
+        (workdir / container_path(item)).write_bytes(
+            b"\x00\x00\x00\x18ftypmp42" + item.sha256.encode()
+        )
+    batch = build_batch_input(members, container_path)
+    (workdir / "spec.json").write_text(json.dumps(batch.spec))
+    (workdir / "batch.jsonl").write_text(batch.jsonl())
+    argv = build_argv(
+        members[0][0].params, LaunchPaths("spec.json", "out", batch_input_path="batch.jsonl")
+    )
+    env = dict(os.environ, COSMOS_STANDIN_SPEED="0")
+    done = subprocess.run(["sh", str(STANDIN), *argv], cwd=workdir, env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "GUARDRAIL BLOCKED" in done.stdout
+    samples = [
+        SampleOutput(
+            d.name, (d / "output.txt").read_text() if (d / "output.txt").exists() else None
+        )
+        for d in (workdir / "out").iterdir()
+    ]
+    assert sorted(s.folder for s in samples) == ["video_0", "video_1", "video_2"]
+    outcome = map_outputs(batch.lines, samples)
+    ids = [run.id for run, _ in members]
+    assert outcome.fates[ids[1]] == SampleFate.BLOCKED
+    assert outcome.folders == {ids[0]: "video_0", ids[2]: "video_1", ids[3]: "video_2"}
+    # Each run's folder holds a copy of its own input video.
+    for run, prompt in members:
+        if run.id in outcome.folders:
+            video = (workdir / "out" / outcome.folders[run.id] / "output.mp4").read_bytes()
+            assert video.endswith(prompt.input("color").sha256.encode())
