@@ -1,0 +1,471 @@
+r"""Container logs: cleaning, resumable following, the local log file and its readers.
+
+The pipeline of one run's log::
+
+    docker frames (timestamped)  ->  DockerLogDecoder  ->  LogCursor (drop duplicates)
+        ->  clean lines (ANSI stripped, ``\\r`` redraws split, bad UTF-8 replaced)
+        ->  LocalLog (append to ``run.log``, then persist the cursor)  ->  LogHub.notify
+        ->  tail_log() readers in this or any other process (batches of <= 200 lines)
+
+Crash safety: ``run.log`` is appended first and ``run.log.cursor`` (the last Docker
+timestamp written, how many lines carried it, and the file size) is replaced atomically
+afterwards. On reopen the file is cut back to the size the cursor records, and following
+resumes from the cursor's timestamp, dropping lines already written. The local file
+therefore equals the container's log line for line, whatever was interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from cosmos_tui.domain import LogBatch
+
+MAX_BATCH_LINES = 200
+MAX_BATCH_SECONDS = 0.05
+CURSOR_SUFFIX = ".cursor"
+
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_TIMESTAMP = re.compile(rb"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d) ")
+
+
+def strip_ansi(text: str) -> str:
+    """Remove ANSI escape sequences and stray control characters (tabs survive)."""
+    return _CONTROL.sub("", _ANSI.sub("", text))
+
+
+def split_display_lines(text: str) -> list[str]:
+    r"""Split one logical line into the lines a reader should see.
+
+    ``\\r`` redraws (tqdm bars) become separate lines; the empty pieces that redraws
+    leave are dropped, but an empty line stays one empty line.
+    """
+    pieces = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    cleaned = [strip_ansi(p) for p in pieces]
+    kept = [p for p in cleaned if p != ""]
+    return kept if kept else [""]
+
+
+def clean_lines(raw: bytes | str) -> list[str]:
+    """Decode (invalid UTF-8 replaced) and split raw output into clean display lines."""
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    if text.endswith("\n"):
+        text = text[:-1]
+    return split_display_lines(text)
+
+
+def parse_timestamp_ns(stamp: bytes | str) -> int:
+    """Parse a Docker RFC 3339 timestamp (nanoseconds, trailing zeros trimmed) to ns.
+
+    Raises:
+        ValueError: When ``stamp`` is not such a timestamp.
+
+    """
+    data = stamp.encode("ascii") if isinstance(stamp, str) else stamp
+    match = _TIMESTAMP.match(data + b" ")
+    if match is None:
+        raise ValueError(f"not a Docker timestamp: {stamp!r}")
+    return _stamp_ns(match)
+
+
+def _stamp_ns(match: re.Match[bytes]) -> int:
+    seconds, fraction, zone = match.group(1), match.group(2) or b"", match.group(3)
+    offset = "+00:00" if zone == b"Z" else zone.decode("ascii")
+    moment = datetime.fromisoformat(seconds.decode("ascii") + offset)
+    return int(moment.timestamp()) * 1_000_000_000 + int(fraction.ljust(9, b"0") or b"0")
+
+
+def since_param(ts_ns: int) -> str:
+    """Return the Docker API ``since`` value (``seconds.nanoseconds``) for ``ts_ns``."""
+    return f"{ts_ns // 1_000_000_000}.{ts_ns % 1_000_000_000:09d}"
+
+
+@dataclass(frozen=True)
+class RawLine:
+    """One logical line of container output.
+
+    Attributes:
+        ts_ns: Docker's timestamp in nanoseconds since the epoch; None when absent.
+        data: The line's bytes without timestamp or trailing newline.
+
+    """
+
+    ts_ns: int | None
+    data: bytes
+
+
+class DockerLogDecoder:
+    r"""Turns Docker log frames (``timestamps=1``) into timestamped raw lines.
+
+    A frame is one Docker log message: ``<RFC3339Nano> <text>\\n``. Docker splits lines
+    longer than 16 KiB into partial messages without the newline; each continuation
+    carries its own timestamp, which is dropped so the line is rebuilt whole. Frames
+    that are not exactly one message (a transport that chunks) are also handled, since
+    lines are cut at newlines.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._ts: int | None = None
+
+    def feed(self, frame: bytes | str) -> list[RawLine]:
+        """Add one frame and return the lines it completes."""
+        data = frame.encode("utf-8", errors="surrogateescape") if isinstance(frame, str) else frame
+        if not self._buffer:
+            data = self._take_stamp(data, first=True)
+        else:
+            data = self._take_stamp(data, first=False)
+        self._buffer += data
+        lines: list[RawLine] = []
+        while True:
+            cut = self._buffer.find(b"\n")
+            if cut < 0:
+                break
+            lines.append(RawLine(self._ts, self._buffer[:cut]))
+            rest = self._buffer[cut + 1 :]
+            self._buffer = b""
+            self._ts = None
+            if rest:
+                self._buffer = self._take_stamp(rest, first=True)
+        return lines
+
+    def flush(self) -> list[RawLine]:
+        """Return the last line when the stream ended without a newline."""
+        if not self._buffer and self._ts is None:
+            return []
+        line = RawLine(self._ts, self._buffer)
+        self._buffer, self._ts = b"", None
+        return [line]
+
+    def _take_stamp(self, data: bytes, first: bool) -> bytes:
+        match = _TIMESTAMP.match(data)
+        if match is None:
+            return data
+        if first or self._ts is None:
+            self._ts = _stamp_ns(match)
+        return data[match.end() :]
+
+
+@dataclass
+class LogCursor:
+    """How far a run's log has been written: the resume point of a follow.
+
+    Attributes:
+        since_ns: Timestamp of the last line written (None before the first line).
+        at_since: How many lines written so far carry exactly ``since_ns``.
+        size: Bytes of ``run.log`` that these lines occupy.
+        lines: Display lines in ``run.log``.
+
+    """
+
+    since_ns: int | None = None
+    at_since: int = 0
+    size: int = 0
+    lines: int = 0
+
+    def dedupe(self) -> Deduper:
+        """Return a filter for a stream that resumes from this cursor."""
+        return Deduper(self.since_ns, self.at_since)
+
+    def advance(self, ts_ns: int | None) -> None:
+        """Record that one more raw line with ``ts_ns`` was written."""
+        if ts_ns is None:
+            return
+        if ts_ns == self.since_ns:
+            self.at_since += 1
+        else:
+            self.since_ns, self.at_since = ts_ns, 1
+
+    def to_json(self) -> str:
+        """Serialise for the cursor file."""
+        return json.dumps(
+            {
+                "since_ns": self.since_ns,
+                "at_since": self.at_since,
+                "size": self.size,
+                "lines": self.lines,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> LogCursor:
+        """Read a cursor file's text; unreadable content means the start of the log."""
+        try:
+            data = json.loads(text)
+            return cls(
+                since_ns=data.get("since_ns"),
+                at_since=int(data.get("at_since", 0)),
+                size=int(data.get("size", 0)),
+                lines=int(data.get("lines", 0)),
+            )
+        except (ValueError, TypeError, AttributeError):
+            return cls()
+
+
+class Deduper:
+    """Drops lines that a resumed stream repeats (Docker's ``since`` is inclusive)."""
+
+    def __init__(self, since_ns: int | None, at_since: int) -> None:
+        self._since = since_ns
+        self._skip = at_since
+
+    def accept(self, ts_ns: int | None) -> bool:
+        """Return True when a line stamped ``ts_ns`` is new."""
+        if self._since is None or ts_ns is None:
+            return True
+        if ts_ns < self._since:
+            return False
+        if ts_ns == self._since and self._skip > 0:
+            self._skip -= 1
+            return False
+        self._since = None
+        return True
+
+
+class LogHub:
+    """Wakes in-process readers of a run's log as soon as new lines are written.
+
+    Readers in other processes poll the file instead; both read the same file.
+    """
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = {}
+
+    def notify(self, run_id: str) -> None:
+        """Tell waiting readers of ``run_id`` that the log grew or the run ended."""
+        event = self._events.pop(run_id, None)
+        if event is not None:
+            event.set()
+
+    def waiter(self, run_id: str) -> asyncio.Event:
+        """Return the event the next :meth:`notify` of ``run_id`` sets.
+
+        Take it *before* looking at the file, then wait on it: a notify that happens in
+        between is not lost.
+        """
+        return self._events.setdefault(run_id, asyncio.Event())
+
+    async def wait(self, run_id: str, timeout: float) -> None:
+        """Wait until :meth:`notify` for ``run_id`` or ``timeout`` seconds pass."""
+        await wait_event(self.waiter(run_id), timeout)
+
+
+async def wait_event(event: asyncio.Event, timeout: float) -> None:
+    """Wait until ``event`` is set or ``timeout`` seconds pass."""
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+    except TimeoutError:
+        return
+
+
+class LocalLog:
+    """The append-only local copy of a run's log and its resume cursor.
+
+    Args:
+        path: The ``run.log`` file; its folder is created when missing.
+
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.cursor_path = path.with_name(path.name + CURSOR_SUFFIX)
+        self.cursor = LogCursor()
+
+    def open(self) -> LogCursor:
+        """Load the cursor and cut off anything written after it (an interrupted write)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.cursor_path.exists():
+            self.cursor = LogCursor.from_json(self.cursor_path.read_text(encoding="utf-8"))
+        else:
+            self.cursor = LogCursor()
+        with self.path.open("ab") as handle:
+            if handle.tell() != self.cursor.size:
+                handle.truncate(self.cursor.size)
+        return self.cursor
+
+    def append(self, raw_lines: Iterable[RawLine], deduper: Deduper) -> list[str]:
+        """Clean, de-duplicate and append lines; persist the cursor; return what was added."""
+        added: list[str] = []
+        for raw in raw_lines:
+            if not deduper.accept(raw.ts_ns):
+                continue
+            added.extend(clean_lines(raw.data))
+            self.cursor.advance(raw.ts_ns)
+        if not added:
+            return added
+        payload = ("\n".join(added) + "\n").encode("utf-8", errors="replace")
+        with self.path.open("ab") as handle:
+            handle.write(payload)
+        self.cursor.size += len(payload)
+        self.cursor.lines += len(added)
+        self._save_cursor()
+        return added
+
+    def _save_cursor(self) -> None:
+        temporary = self.cursor_path.with_name(self.cursor_path.name + ".tmp")
+        temporary.write_text(self.cursor.to_json(), encoding="utf-8")
+        os.replace(temporary, self.cursor_path)
+
+
+LinesCallback = Callable[[list[str]], None]
+
+
+class LogFollower:
+    """Writes one stream of Docker log frames into a :class:`LocalLog`, in batches.
+
+    Lines are flushed to the file at most ``MAX_BATCH_SECONDS`` after they arrive, or
+    at once when ``MAX_BATCH_LINES`` are pending; after each flush the hub is notified
+    and ``on_lines`` sees the new lines (the progress parser).
+
+    Args:
+        run_id: The run whose log this is.
+        local_log: The opened local log.
+        hub: Wakes readers.
+        on_lines: Called with each flushed batch of clean lines.
+
+    """
+
+    def __init__(
+        self,
+        run_id: str,
+        local_log: LocalLog,
+        hub: LogHub,
+        on_lines: LinesCallback | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.local_log = local_log
+        self.hub = hub
+        self.on_lines = on_lines
+        self._pending: list[RawLine] = []
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def follow(self, frames: AsyncIterator[bytes | str]) -> int:
+        """Consume ``frames`` (a stream that started at the cursor) until it ends.
+
+        Returns:
+            The number of display lines added by this stream.
+
+        """
+        decoder = DockerLogDecoder()
+        deduper = self.local_log.cursor.dedupe()
+        before = self.local_log.cursor.lines
+        loop = asyncio.get_running_loop()
+        try:
+            async for frame in frames:
+                self._pending.extend(decoder.feed(frame))
+                if len(self._pending) >= MAX_BATCH_LINES:
+                    self._flush(deduper)
+                elif self._pending and self._timer is None:
+                    self._timer = loop.call_later(MAX_BATCH_SECONDS, self._flush, deduper)
+        finally:
+            self._pending.extend(decoder.flush())
+            self._flush(deduper)
+        return self.local_log.cursor.lines - before
+
+    def _flush(self, deduper: Deduper) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        added = self.local_log.append(pending, deduper)
+        if added:
+            self.hub.notify(self.run_id)
+            if self.on_lines is not None:
+                self.on_lines(added)
+
+
+DoneCheck = Callable[[], Awaitable[bool]]
+
+
+async def tail_log(
+    run_id: str,
+    path: Path,
+    *,
+    tail: int | None = None,
+    follow: bool = False,
+    is_done: DoneCheck | None = None,
+    hub: LogHub | None = None,
+    poll_seconds: float = 0.1,
+) -> AsyncIterator[LogBatch]:
+    """Read a run's local log as batches, optionally following it as it grows.
+
+    Args:
+        run_id: The run (put into each batch).
+        path: Its ``run.log``.
+        tail: Start with only the last ``tail`` lines; None reads from the start.
+        follow: Keep reading until ``is_done`` says the run has ended.
+        is_done: Returns True once no more lines will come.
+        hub: Wakes this reader at once when the writer is in this process.
+        poll_seconds: How often to look at the file when nothing wakes the reader.
+
+    """
+    offset, line_no = 0, 0
+    if tail is not None and path.exists():
+        offset, line_no = await asyncio.to_thread(_tail_start, path, tail)
+    while True:
+        wake = hub.waiter(run_id) if hub is not None else None
+        done = (not follow) or (is_done is not None and await is_done())
+        chunk, offset = await asyncio.to_thread(_read_complete_lines, path, offset)
+        if chunk:
+            lines = chunk.decode("utf-8", errors="replace").split("\n")[:-1]
+            for start in range(0, len(lines), MAX_BATCH_LINES):
+                part = tuple(lines[start : start + MAX_BATCH_LINES])
+                yield LogBatch(run_id=run_id, lines=part, first_line=line_no)
+                line_no += len(part)
+            continue
+        if done:
+            return
+        if wake is not None:
+            await wait_event(wake, poll_seconds)
+        else:
+            await asyncio.sleep(poll_seconds)
+
+
+_READ_LIMIT = 4 * 1024 * 1024
+
+
+def _read_complete_lines(path: Path, offset: int) -> tuple[bytes, int]:
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            if size < offset:
+                offset = 0
+            handle.seek(offset)
+            data = handle.read(_READ_LIMIT)
+    except FileNotFoundError:
+        return b"", offset
+    cut = data.rfind(b"\n")
+    if cut < 0:
+        return b"", offset
+    return data[: cut + 1], offset + cut + 1
+
+
+def _tail_start(path: Path, tail: int) -> tuple[int, int]:
+    data = path.read_bytes()
+    total = data.count(b"\n")
+    skip = max(0, total - tail)
+    offset = 0
+    for _ in range(skip):
+        offset = data.index(b"\n", offset) + 1
+    return offset, skip
+
+
+def read_log_lines(path: Path) -> list[str]:
+    """Return every line of a local log (empty when there is none yet)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    text = data.decode("utf-8", errors="replace")
+    if not text:
+        return []
+    return text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
