@@ -482,18 +482,10 @@ class Store:
         from sqlalchemy import insert
 
         async with self.session() as session:
-            prompt_rows = list(prompts)
-            if prompt_rows:
-                await session.execute(insert(PromptRow), prompt_rows)
-            run_rows = list(runs)
-            if run_rows:
-                await session.execute(insert(RunRow), run_rows)
-
-    async def checkpoint(self) -> None:
-        """Fold the WAL back into the main file (used by benchmarks)."""
-        async with self._engine.connect() as connection:
-            await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-            await connection.execute(text("SELECT 1"))
+            connection = await session.connection()
+            for table, batch in ((PromptRow.__table__, list(prompts)), (RunRow.__table__, list(runs))):
+                if batch:
+                    await connection.execute(insert(table), batch)
 
 
 def _prompt_text_clause(value: str) -> Any:
@@ -529,9 +521,8 @@ def _run_query(where: RunFilter) -> Select[Any]:
     if where.batch_id:
         query = query.where(RunRow.batch_id == where.batch_id)
     if where.text:
-        matching = select(PromptRow.id).where(_prompt_text_clause(where.text))
         query = query.where(
-            or_(RunRow.prompt_id.in_(matching), RunRow.id.like(_escape_like(where.text) + "%", escape="\\"))
+            RunRow.prompt_id.in_(select(PromptRow.id).where(_prompt_text_clause(where.text)))
         )
     return query
 
