@@ -1,0 +1,231 @@
+"""Placement: which queued run (or batch) starts on which host and GPUs.
+
+Pure functions over snapshots, so the same code answers ``cosmos queue`` (the plan) and
+drives the scheduler. A GPU is free when it is usable on its host (reported by nvidia-smi,
+within ``gpu_limit``), no run of ours holds it (active, or claimed by a scheduler), and no
+foreign process (someone else's job) runs on it.
+
+Order is strict FIFO within priority: groups are placed in queue order, and once one
+cannot start for want of free GPUs, nothing behind it starts either (a big run is never
+starved by small ones). A group that no online host could ever hold (it asks for more GPUs
+than any host has) does not block the others; it waits with its reason shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from cosmos_tui.config import Config, HostConfig
+from cosmos_tui.domain import GpuProcess, GpuSample, HostState, HostStatus
+from cosmos_tui.engine.batching import LaunchGroup
+
+
+@dataclass(frozen=True)
+class HostView:
+    """What placement needs to know about one host right now.
+
+    Attributes:
+        name: Configured host name.
+        online: Whether it is connected (a host that dropped takes no new work).
+        gpus: GPU indices the tool may use on it (reported, within gpu_limit).
+        foreign_busy: Indices with a compute process that is not one of our runs.
+        max_runs: Most containers at once (None: no limit).
+
+    """
+
+    name: str
+    online: bool
+    gpus: tuple[int, ...]
+    foreign_busy: frozenset[int] = frozenset()
+    max_runs: int | None = None
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """GPUs held by one of our containers (an active or claimed run, or a batch).
+
+    Attributes:
+        host: Where.
+        gpus: Which indices.
+        container_key: The batch id, or the run id of a run alone.
+
+    """
+
+    host: str
+    gpus: tuple[int, ...]
+    container_key: str
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A group that can start now, and where."""
+
+    group: LaunchGroup
+    host: str
+    gpus: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A group that cannot start yet, and why (shown by ``cosmos queue``)."""
+
+    group: LaunchGroup
+    reason: str
+
+
+@dataclass(frozen=True)
+class QueuePlan:
+    """The outcome of one placement pass."""
+
+    placements: tuple[Placement, ...] = ()
+    waiting: tuple[Waiting, ...] = ()
+    paused: bool = False
+    free: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+
+
+def host_view(
+    host: HostConfig,
+    status: HostStatus | None,
+    samples: Sequence[GpuSample],
+    processes: Iterable[GpuProcess] = (),
+    ours: Collection[str] = (),
+) -> HostView:
+    """Build the view of one host from its config and latest telemetry.
+
+    Args:
+        host: The host's configuration (gpu_limit, max_runs).
+        status: Its connection state; None counts as offline.
+        samples: The latest nvidia-smi reading of each GPU.
+        processes: Compute processes seen on its GPUs.
+        ours: Run ids and container ids (full or 12-character) that belong to us; a
+            process attributed to none of them is foreign.
+
+    """
+    indices = sorted({s.index for s in samples})
+    if host.gpu_limit is not None:
+        indices = indices[: max(0, host.gpu_limit)]
+    by_uuid = {s.uuid: s.index for s in samples}
+    own = set(ours)
+    busy: set[int] = set()
+    for process in processes:
+        if process.run_id in own:
+            continue
+        if process.container_id and (
+            process.container_id in own or process.container_id[:12] in own
+        ):
+            continue
+        index = by_uuid.get(process.gpu_uuid)
+        if index is not None:
+            busy.add(index)
+    online = status is not None and status.state == HostState.CONNECTED
+    return HostView(
+        name=host.name,
+        online=online,
+        gpus=tuple(indices),
+        foreign_busy=frozenset(busy),
+        max_runs=host.max_runs,
+    )
+
+
+def place(
+    groups: Sequence[LaunchGroup],
+    hosts: Sequence[HostView],
+    allocations: Sequence[Allocation],
+    paused: bool = False,
+) -> QueuePlan:
+    """Decide which groups start now and on which GPUs.
+
+    The host with the most free GPUs wins (runs spread over hosts; ties go to the
+    first host in the config), and the lowest free indices are used.
+
+    Args:
+        groups: Launch groups in queue order.
+        hosts: Every configured host, in config order.
+        allocations: GPUs our containers hold now.
+        paused: A paused queue plans nothing (every group waits).
+
+    """
+    free: dict[str, list[int]] = {}
+    containers: dict[str, set[str]] = {h.name: set() for h in hosts}
+    taken: dict[str, set[int]] = {h.name: set() for h in hosts}
+    for allocation in allocations:
+        taken.setdefault(allocation.host, set()).update(allocation.gpus)
+        containers.setdefault(allocation.host, set()).add(allocation.container_key)
+    for host in hosts:
+        free[host.name] = [
+            g for g in host.gpus if g not in taken[host.name] and g not in host.foreign_busy
+        ]
+    free_view = {name: tuple(gpus) for name, gpus in free.items()}
+    if paused:
+        waiting = tuple(Waiting(g, "the queue is paused ('cosmos queue resume')") for g in groups)
+        return QueuePlan(waiting=waiting, paused=True, free=free_view)
+    placements: list[Placement] = []
+    waiting_list: list[Waiting] = []
+    blocker: LaunchGroup | None = None
+    online = [h for h in hosts if h.online]
+    for group in groups:
+        need = group.num_gpus
+        if blocker is not None:
+            waiting_list.append(Waiting(group, f"behind {blocker.head.id} (first in line)"))
+            continue
+        fitting = [h for h in online if len(h.gpus) >= need]
+        if not fitting:
+            waiting_list.append(Waiting(group, _never_fits(need, hosts)))
+            continue
+        ready = [
+            h
+            for h in fitting
+            if len(free[h.name]) >= need
+            and (h.max_runs is None or len(containers[h.name]) < h.max_runs)
+        ]
+        if not ready:
+            waiting_list.append(Waiting(group, _why_waiting(need, fitting, free, containers)))
+            blocker = group
+            continue
+        order = {h.name: i for i, h in enumerate(hosts)}
+        best = max(ready, key=lambda h: (len(free[h.name]), -order[h.name]))
+        gpus = tuple(sorted(free[best.name])[:need])
+        free[best.name] = [g for g in free[best.name] if g not in gpus]
+        containers[best.name].add(group.head.id)
+        placements.append(Placement(group=group, host=best.name, gpus=gpus))
+    return QueuePlan(placements=tuple(placements), waiting=tuple(waiting_list), free=free_view)
+
+
+def _never_fits(need: int, hosts: Sequence[HostView]) -> str:
+    if not hosts:
+        return "no hosts are configured ('cosmos config' [[hosts]])"
+    online = [h for h in hosts if h.online]
+    if not online:
+        return "no host is online"
+    most = max(len(h.gpus) for h in online)
+    return f"needs {need} GPU(s); the largest online host offers {most}"
+
+
+def _why_waiting(
+    need: int,
+    fitting: Sequence[HostView],
+    free: Mapping[str, Sequence[int]],
+    containers: Mapping[str, set[str]],
+) -> str:
+    states = []
+    for h in fitting:
+        if h.max_runs is not None and len(containers[h.name]) >= h.max_runs:
+            states.append(f"{h.name} at max_runs {h.max_runs}")
+        else:
+            states.append(f"{h.name} {len(free[h.name])} free")
+    return f"waiting for {need} free GPU(s) ({'; '.join(states)})"
+
+
+def host_views_from(
+    config: Config,
+    statuses: Mapping[str, HostStatus],
+    samples: Mapping[str, Sequence[GpuSample]],
+    processes: Mapping[str, Sequence[GpuProcess]],
+    ours: Collection[str] = (),
+) -> list[HostView]:
+    """Return the view of every configured host, in config order."""
+    return [
+        host_view(h, statuses.get(h.name), samples.get(h.name, ()), processes.get(h.name, ()), ours)
+        for h in config.hosts
+    ]

@@ -1,0 +1,433 @@
+"""The queue's persistent side: claims, the paused flag, reordering, batches, heartbeats.
+
+Every method is one ``BEGIN IMMEDIATE`` transaction of the shared :class:`Store`, so
+several processes (the TUI, ``cosmos queue run`` in another terminal) can drive one
+database. A claim is a conditional UPDATE (``state = 'queued' AND claimed_by IS NULL``)
+checked by row count, together with a re-check that no GPU it takes is held by anyone
+else, so a run is launched by exactly one scheduler and a GPU is never given out twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cosmos_tui.domain import ACTIVE_STATES, Run, RunState
+from cosmos_tui.engine.batching import Candidate
+from cosmos_tui.engine.queue import Allocation, Placement
+from cosmos_tui.errors import InvalidTransition, NotFound, ValidationError
+from cosmos_tui.ids import BATCH_PREFIX
+from cosmos_tui.store.convert import prompt_from_row, run_from_row
+from cosmos_tui.store.repositories import Store
+from cosmos_tui.store.tables import (
+    AppStateRow,
+    BatchRow,
+    PromptInputRow,
+    PromptRow,
+    RunEventRow,
+    RunRow,
+    SchedulerRow,
+)
+
+PAUSED_KEY = "queue.paused"
+_ACTIVE = [s.value for s in ACTIVE_STATES]
+
+
+class _ClaimLost(Exception):
+    """Raised inside a claim transaction to roll it back; never leaves this module."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Runs a scheduler now owns and must start (or release).
+
+    Attributes:
+        runs: The claimed runs, in line order, with host and GPUs set.
+        host: Where they start.
+        gpus: The GPU indices they hold.
+        batch_id: The batch they form, or None for one run alone.
+        scheduler_id: Who claimed them.
+
+    """
+
+    runs: tuple[Run, ...]
+    host: str
+    gpus: tuple[int, ...]
+    batch_id: str | None
+    scheduler_id: str
+
+    @property
+    def run_ids(self) -> tuple[str, ...]:
+        """Ids of the claimed runs."""
+        return tuple(r.id for r in self.runs)
+
+
+def queue_order() -> tuple[Any, ...]:
+    """The ORDER BY of the queue: higher priority first, then first in, first out."""
+    return (RunRow.priority.desc(), RunRow.queue_seq.asc(), RunRow.created_at.asc(), RunRow.id)
+
+
+class QueueStore:
+    """Queue operations over an open :class:`Store`.
+
+    Args:
+        store: The shared store (its clock and id source are used).
+
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # paused flag ---------------------------------------------------------------------
+
+    async def is_paused(self) -> bool:
+        """Return whether the queue is paused (seen by every process)."""
+        async with self.store.session() as session:
+            row = await session.get(AppStateRow, PAUSED_KEY)
+            return row is not None and row.value == "1"
+
+    async def set_paused(self, paused: bool) -> None:
+        """Pause (no new starts; running runs go on) or resume the queue."""
+        now = self.store.clock()
+        async with self.store.session() as session:
+            row = await session.get(AppStateRow, PAUSED_KEY)
+            if row is None:
+                session.add(
+                    AppStateRow(key=PAUSED_KEY, value="1" if paused else "0", updated_at=now)
+                )
+            else:
+                row.value = "1" if paused else "0"
+                row.updated_at = now
+
+    # reading -------------------------------------------------------------------------
+
+    async def queued(self, limit: int = 1000, include_claimed: bool = False) -> list[Candidate]:
+        """Return queued runs in queue order, each with its prompt.
+
+        Args:
+            limit: Most runs to return.
+            include_claimed: Also return runs a scheduler claimed but has not started.
+
+        """
+        query = select(RunRow).where(RunRow.state == RunState.QUEUED.value)
+        if not include_claimed:
+            query = query.where(RunRow.claimed_by.is_(None))
+        async with self.store.session() as session:
+            rows = (await session.scalars(query.order_by(*queue_order()).limit(limit))).all()
+            prompt_ids = {r.prompt_id for r in rows if r.prompt_id}
+            prompts = (
+                await session.scalars(select(PromptRow).where(PromptRow.id.in_(prompt_ids)))
+            ).all()
+            inputs = (
+                await session.scalars(
+                    select(PromptInputRow).where(PromptInputRow.prompt_id.in_(prompt_ids))
+                )
+            ).all()
+        by_prompt: dict[str, list[PromptInputRow]] = {}
+        for item in inputs:
+            by_prompt.setdefault(item.prompt_id, []).append(item)
+        domain_prompts = {p.id: prompt_from_row(p, by_prompt.get(p.id, [])) for p in prompts}
+        result = []
+        for row in rows:
+            prompt = domain_prompts.get(row.prompt_id) if row.prompt_id else None
+            run = run_from_row(row, (), prompt.text if prompt else None)
+            result.append(Candidate(run=run, prompt=prompt))
+        return result
+
+    async def allocations(self) -> list[Allocation]:
+        """Return the GPUs held by our active runs and by claimed, not yet started runs."""
+        async with self.store.session() as session:
+            return await _allocations(session)
+
+    # claiming ------------------------------------------------------------------------
+
+    async def claim(
+        self, placement: Placement, scheduler_id: str, max_runs: int | None = None
+    ) -> Claim | None:
+        """Claim the runs of a placement for ``scheduler_id``, or return None if lost.
+
+        In one transaction: every run must still be queued and unclaimed, none of the
+        GPUs may be held by another container, and the host must be under ``max_runs``;
+        then the runs get the claim, host, GPUs and (for several runs) a new batch.
+
+        Args:
+            placement: What the planner chose.
+            scheduler_id: The claiming scheduler.
+            max_runs: The host's container limit, re-checked here.
+
+        """
+        group = placement.group
+        run_ids = list(group.run_ids)
+        now = self.store.clock()
+        batch_id = self.store.ids.new(BATCH_PREFIX) if group.is_batch else None
+        gpus_text = ",".join(str(g) for g in placement.gpus)
+        try:
+            async with self.store.session() as session:
+                held = [a for a in await _allocations(session) if a.host == placement.host]
+                if set(placement.gpus) & {g for a in held for g in a.gpus}:
+                    raise _ClaimLost
+                if max_runs is not None and len({a.container_key for a in held}) >= max_runs:
+                    raise _ClaimLost
+                result = await session.execute(
+                    update(RunRow)
+                    .where(
+                        RunRow.id.in_(run_ids),
+                        RunRow.state == RunState.QUEUED.value,
+                        RunRow.claimed_by.is_(None),
+                    )
+                    .values(
+                        claimed_by=scheduler_id,
+                        claimed_at=now,
+                        host=placement.host,
+                        gpus=gpus_text,
+                        batch_id=batch_id,
+                        updated_at=now,
+                    )
+                )
+                if result.rowcount != len(run_ids):
+                    raise _ClaimLost
+                if batch_id is not None:
+                    session.add(
+                        BatchRow(
+                            id=batch_id,
+                            profile=group.head.profile,
+                            run_type=group.head.type.value,
+                            host=placement.host,
+                            gpus=gpus_text,
+                            manifest=json.dumps({"run_ids": run_ids}),
+                            created_at=now,
+                        )
+                    )
+        except _ClaimLost:
+            return None
+        runs = tuple([await self.store.get_run(run_id) for run_id in run_ids])
+        return Claim(runs, placement.host, placement.gpus, batch_id, scheduler_id)
+
+    async def release(self, run_ids: Sequence[str], scheduler_id: str) -> int:
+        """Give back claimed runs that did not start (they go back in line).
+
+        Only runs still queued and claimed by ``scheduler_id`` are released; returns how many.
+        """
+        async with self.store.session() as session:
+            result = await session.execute(
+                update(RunRow)
+                .where(
+                    RunRow.id.in_(list(run_ids)),
+                    RunRow.state == RunState.QUEUED.value,
+                    RunRow.claimed_by == scheduler_id,
+                )
+                .values(claimed_by=None, claimed_at=None, gpus=None, batch_id=None)
+            )
+            return int(result.rowcount or 0)
+
+    async def start(self, run_id: str, scheduler_id: str, reason: str = "launching") -> Run:
+        """Move a claimed run from queued to uploading, only if ``scheduler_id`` holds it.
+
+        Raises:
+            InvalidTransition: When the run is no longer queued or the claim is not ours
+                (cancelled meanwhile, or released as stale).
+
+        """
+        now = self.store.clock()
+        async with self.store.session() as session:
+            result = await session.execute(
+                update(RunRow)
+                .where(
+                    RunRow.id == run_id,
+                    RunRow.state == RunState.QUEUED.value,
+                    RunRow.claimed_by == scheduler_id,
+                )
+                .values(state=RunState.UPLOADING.value, updated_at=now, finished_at=None)
+            )
+            if result.rowcount != 1:
+                state = await session.scalar(select(RunRow.state).where(RunRow.id == run_id))
+                raise InvalidTransition(run_id, state or "missing", RunState.UPLOADING.value)
+            session.add(
+                RunEventRow(
+                    run_id=run_id,
+                    at=now,
+                    from_state=RunState.QUEUED.value,
+                    to_state=RunState.UPLOADING.value,
+                    reason=reason,
+                )
+            )
+        return await self.store.get_run(run_id)
+
+    # reordering and cancelling -------------------------------------------------------
+
+    async def move(self, run_id: str, steps: int) -> list[str]:
+        """Move a queued run ``steps`` places up (negative) or down (positive).
+
+        Crossing into a neighbour of another priority takes on that priority, so a move
+        always changes the run's place by the asked amount (clamped to the ends).
+
+        Returns:
+            The queued run ids in their new order.
+
+        Raises:
+            ValidationError: When the run is not queued or is already claimed.
+
+        """
+        async with self.store.session() as session:
+            rows = list(
+                (
+                    await session.scalars(
+                        select(RunRow)
+                        .where(RunRow.state == RunState.QUEUED.value, RunRow.claimed_by.is_(None))
+                        .order_by(*queue_order())
+                    )
+                ).all()
+            )
+            ids = [r.id for r in rows]
+            if run_id not in ids:
+                raise ValidationError(
+                    f"run {run_id} is not waiting in the queue; only queued runs can move",
+                    field="id",
+                )
+            index = ids.index(run_id)
+            target = max(0, min(len(rows) - 1, index + steps))
+            if target == index:
+                return ids
+            moving = rows.pop(index)
+            rows.insert(target, moving)
+            neighbour = rows[target + 1] if steps < 0 else rows[target - 1]
+            moving.priority = neighbour.priority
+            seqs = sorted(r.queue_seq for r in rows)
+            # Renumber so that the new order holds within each priority.
+            for row, seq in zip(rows, _strictly_increasing(seqs), strict=True):
+                row.queue_seq = seq
+            moving.updated_at = self.store.clock()
+            return [r.id for r in rows]
+
+    async def cancel_queued(self, run_id: str, reason: str = "cancelled in the queue") -> Run:
+        """Cancel a run that has not started yet.
+
+        Raises:
+            ValidationError: When the run is not queued (cancel an active run with
+                ``cosmos cancel``).
+
+        """
+        run = await self.store.get_run(run_id, with_events=False)
+        if run.state != RunState.QUEUED:
+            raise ValidationError(
+                f"run {run_id} is {run.state.value}, not queued; use 'cosmos cancel' for "
+                "a started run",
+                field="id",
+            )
+        return await self.store.transition(run_id, RunState.CANCELLED, reason)
+
+    # batches -------------------------------------------------------------------------
+
+    async def record_batch_manifest(self, batch_id: str, manifest: dict[str, Any]) -> None:
+        """Store the JSONL line manifest of a batch (to map outputs after a restart)."""
+        async with self.store.session() as session:
+            row = await session.get(BatchRow, batch_id)
+            if row is None:
+                raise NotFound(f"no batch {batch_id}")
+            row.manifest = json.dumps(manifest)
+
+    async def batch_manifest(self, batch_id: str) -> dict[str, Any]:
+        """Return the manifest of a batch."""
+        async with self.store.session() as session:
+            row = await session.get(BatchRow, batch_id)
+            if row is None:
+                raise NotFound(f"no batch {batch_id}")
+            return dict(json.loads(row.manifest))
+
+    # schedulers ----------------------------------------------------------------------
+
+    async def heartbeat(self, scheduler_id: str, pid: int, hostname: str) -> None:
+        """Record that a scheduler is alive (registering it on the first beat)."""
+        now = self.store.clock()
+        async with self.store.session() as session:
+            row = await session.get(SchedulerRow, scheduler_id)
+            if row is None:
+                session.add(
+                    SchedulerRow(
+                        id=scheduler_id,
+                        pid=pid,
+                        hostname=hostname,
+                        started_at=now,
+                        heartbeat_at=now,
+                    )
+                )
+            else:
+                row.heartbeat_at = now
+
+    async def unregister(self, scheduler_id: str) -> None:
+        """Forget a scheduler that stopped cleanly."""
+        async with self.store.session() as session:
+            await session.execute(delete(SchedulerRow).where(SchedulerRow.id == scheduler_id))
+
+    async def live_schedulers(self, max_age: timedelta) -> list[str]:
+        """Return ids of schedulers whose last heartbeat is younger than ``max_age``."""
+        cutoff = self.store.clock() - max_age
+        async with self.store.session() as session:
+            return list(
+                await session.scalars(
+                    select(SchedulerRow.id).where(SchedulerRow.heartbeat_at >= cutoff)
+                )
+            )
+
+    async def release_stale_claims(self, max_age: timedelta) -> list[str]:
+        """Put back in line runs claimed by schedulers that stopped beating.
+
+        A claimed run that never started is safe to release: its claimer died before the
+        conditional start (queued -> uploading), and :meth:`start` checks the claim, so
+        a late claimer cannot start it after this. Returns the released run ids.
+        """
+        cutoff = self.store.clock() - max_age
+        async with self.store.session() as session:
+            alive = select(SchedulerRow.id).where(SchedulerRow.heartbeat_at >= cutoff)
+            stale = (
+                await session.scalars(
+                    select(RunRow.id).where(
+                        RunRow.state == RunState.QUEUED.value,
+                        RunRow.claimed_by.is_not(None),
+                        RunRow.claimed_by.not_in(alive),
+                        RunRow.claimed_at < cutoff,
+                    )
+                )
+            ).all()
+            if stale:
+                await session.execute(
+                    update(RunRow)
+                    .where(RunRow.id.in_(stale), RunRow.state == RunState.QUEUED.value)
+                    .values(claimed_by=None, claimed_at=None, gpus=None, batch_id=None)
+                )
+            await session.execute(delete(SchedulerRow).where(SchedulerRow.heartbeat_at < cutoff))
+            return list(stale)
+
+
+async def _allocations(session: AsyncSession) -> list[Allocation]:
+    rows = (
+        await session.execute(
+            select(RunRow.id, RunRow.host, RunRow.gpus, RunRow.batch_id).where(
+                RunRow.host.is_not(None),
+                RunRow.gpus.is_not(None),
+                (RunRow.state.in_(_ACTIVE))
+                | ((RunRow.state == RunState.QUEUED.value) & RunRow.claimed_by.is_not(None)),
+            )
+        )
+    ).all()
+    return [
+        Allocation(
+            host=host,
+            gpus=tuple(int(g) for g in gpus.split(",") if g),
+            container_key=batch_id or run_id,
+        )
+        for run_id, host, gpus, batch_id in rows
+    ]
+
+
+def _strictly_increasing(values: Sequence[int]) -> list[int]:
+    result: list[int] = []
+    for value in values:
+        result.append(max(value, result[-1] + 1) if result else value)
+    return result
