@@ -1,0 +1,69 @@
+"""Fault switches of the sandbox: what a test (or ``cosmos demo --flaky-ssh``) can break.
+
+One :class:`Faults` object is shared by the SSH server, the Docker API and the GPU
+simulation of one sandbox. Tests flip its switches at any time; the components check
+them at each step, so a fault takes effect mid-stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Faults:
+    """Run-time fault switches.
+
+    Attributes:
+        oom_rate: Share (0..1) of model runs that end with a CUDA out-of-memory error.
+        flaky_ssh: Drop every SSH connection now and then (see ``flaky_interval``).
+        flaky_interval: Mean seconds between drops while ``flaky_ssh`` is on.
+        refuse_ssh: Refuse new SSH connections (the host looks down).
+        smi_failure: nvidia-smi prints the "couldn't communicate with the NVIDIA driver"
+            error and exits 9, including an already streaming one.
+        forced_ooms: How many of the next model runs end in OOM regardless of ``oom_rate``.
+        rng: Source of randomness, seeded for repeatable tests.
+
+    """
+
+    oom_rate: float = 0.0
+    flaky_ssh: bool = False
+    flaky_interval: float = 20.0
+    refuse_ssh: bool = False
+    smi_failure: bool = False
+    forced_ooms: int = 0
+    rng: random.Random = field(default_factory=lambda: random.Random(7))  # noqa: S311 (simulation, not security)
+    _unstalled: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+
+    def __post_init__(self) -> None:
+        self._unstalled.set()
+
+    @property
+    def stalled(self) -> bool:
+        """True while streams (logs, nvidia-smi, command output) are held back."""
+        return not self._unstalled.is_set()
+
+    def stall_streams(self) -> None:
+        """Hold back every stream's output until :meth:`resume_streams`."""
+        self._unstalled.clear()
+
+    def resume_streams(self) -> None:
+        """Let held-back streams flow again; nothing is lost."""
+        self._unstalled.set()
+
+    async def wait_unstalled(self) -> None:
+        """Return at once, or when streams are resumed."""
+        await self._unstalled.wait()
+
+    def force_oom(self, count: int = 1) -> None:
+        """Make the next ``count`` model runs fail with CUDA out of memory."""
+        self.forced_ooms += count
+
+    def draw_oom(self) -> bool:
+        """Decide whether a model run that is starting now will run out of memory."""
+        if self.forced_ooms > 0:
+            self.forced_ooms -= 1
+            return True
+        return self.oom_rate > 0 and self.rng.random() < self.oom_rate

@@ -1,0 +1,333 @@
+"""The simulated GPU host: SSH server, Docker Engine API and GPUs under one temporary root.
+
+:meth:`Sandbox.running` starts everything in the current event loop and stops it on
+exit, leaving no process, socket or file behind::
+
+    async with Sandbox.running(SandboxOptions(gpus=2), client_dir) as sandbox:
+        host = sandbox.host_config()      # a HostConfig the remote layer connects to
+
+The client side is given exactly what a user of a real host has: a private key, a
+known_hosts file that trusts the sandbox's fresh host key, and a HostConfig. Nothing in
+the project's services knows that the host is simulated.
+
+Fault injection (tests, ``cosmos demo --flaky-ssh``): :attr:`Sandbox.faults` (OOM rate,
+stalled streams, nvidia-smi driver failure), :meth:`drop_connections`,
+:meth:`host_down`/:meth:`host_up`, :meth:`docker_down`/:meth:`docker_up`,
+:meth:`kill_container`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import struct
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncssh
+
+from cosmos_tui.config import HostConfig
+from cosmos_tui.sandbox.containers import Container, ContainerRuntime
+from cosmos_tui.sandbox.docker_api import DockerApi
+from cosmos_tui.sandbox.faults import Faults
+from cosmos_tui.sandbox.gpus import GpuSimulator, run_nvidia_smi
+from cosmos_tui.sandbox.sshd import SandboxSshd
+from cosmos_tui.sandbox.standin import standin_script_path
+
+logger = logging.getLogger(__name__)
+
+SANDBOX_IMAGE = "nvcr.io/nvidia/cosmos/cosmos-transfer1:sandbox"
+SIMULATED_LABEL = "SIMULATED GPU HOST"
+
+_SMI_SHIM = '''#!{python}
+"""nvidia-smi of the cosmos-tui sandbox (SIMULATED GPU HOST): asks the sandbox's GPUs."""
+import json, os, socket, struct, sys
+
+sock = socket.socket(socket.AF_UNIX)
+try:
+    sock.connect({socket_path!r})
+except OSError:
+    sys.stdout.write("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA "
+                     "driver. Make sure that the latest NVIDIA driver is installed and running.\\n")
+    sys.exit(9)
+sock.sendall(json.dumps(sys.argv[1:]).encode() + b"\\n")
+stream = sock.makefile("rb")
+while True:
+    head = stream.read(5)
+    if len(head) < 5:
+        sys.exit(1)
+    kind, size = head[:1], struct.unpack(">I", head[1:])[0]
+    data = stream.read(size)
+    if kind == b"x":
+        sys.exit(int(data))
+    out = sys.stdout if kind == b"o" else sys.stderr
+    out.buffer.write(data)
+    out.flush()
+'''
+
+
+@dataclass(frozen=True)
+class SandboxOptions:
+    """How the simulated host behaves.
+
+    Attributes:
+        gpus: Number of simulated GPUs.
+        time_scale: Multiplies the stand-in's delays (1: a run takes about 20 s;
+            0.05 in tests).
+        oom_rate: Share of runs that fail with CUDA out of memory.
+        flaky_ssh: Drop SSH connections now and then.
+        flaky_interval: Mean seconds between drops with ``flaky_ssh``.
+        docker_image: The image the host has (the demo config names the same one).
+        user: Login user name (the home directory's name).
+        seed: Seed of every random choice (fault draws, GPU jitter).
+
+    """
+
+    gpus: int = 2
+    time_scale: float = 1.0
+    oom_rate: float = 0.0
+    flaky_ssh: bool = False
+    flaky_interval: float = 20.0
+    docker_image: str = SANDBOX_IMAGE
+    user: str = "demo"
+    seed: int = 7
+
+
+class Sandbox:
+    """A running simulated GPU host; create it with :meth:`running`."""
+
+    def __init__(self, options: SandboxOptions, root: Path, client_dir: Path) -> None:
+        self.options = options
+        self.root = root
+        self.home = root / "home" / options.user
+        self.client_dir = client_dir
+        self.client_key_path = client_dir / "id_ed25519"
+        self.known_hosts_path = client_dir / "known_hosts"
+        self.docker_socket = root / "var" / "run" / "docker.sock"
+        self.smi_socket = root / "run" / "nvidia-smi.sock"
+        self.bin_dir = root / "usr" / "local" / "bin"
+        import random
+
+        self.faults = Faults(
+            oom_rate=options.oom_rate,
+            flaky_ssh=options.flaky_ssh,
+            flaky_interval=options.flaky_interval,
+            rng=random.Random(options.seed),  # noqa: S311
+        )
+        self.runtime = ContainerRuntime(
+            root,
+            self.faults,
+            standin_argv=lambda argv, _container: ["/bin/sh", str(standin_script_path()), *argv],
+            standin_env={"COSMOS_STANDIN_SPEED": f"{options.time_scale:g}"},
+            images=(options.docker_image,),
+        )
+        self.runtime.gpu_count = options.gpus
+        self.gpus = GpuSimulator(options.gpus, self.runtime, self.faults, seed=options.seed)
+        self.docker = DockerApi(self.runtime, self.docker_socket, self.faults)
+        self.host_key = asyncssh.generate_private_key("ssh-ed25519")
+        self.client_key = asyncssh.generate_private_key("ssh-ed25519")
+        self.sshd = SandboxSshd(
+            root,
+            self.home,
+            self.host_key,
+            self.client_key,
+            self.faults,
+            smi=lambda args, out, err: run_nvidia_smi(args, self.gpus, out, err),
+            extra_path=self.bin_dir,
+        )
+        self._smi_server: asyncio.AbstractServer | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # lifecycle --------------------------------------------------------------------
+
+    @classmethod
+    @asynccontextmanager
+    async def running(
+        cls, options: SandboxOptions | None = None, client_dir: Path | None = None
+    ) -> AsyncIterator[Sandbox]:
+        """Start a sandbox and stop it (processes, sockets, temporary root) on exit.
+
+        Args:
+            options: How it behaves; defaults for None.
+            client_dir: Where the client's key and known_hosts go; None puts them in the
+                sandbox root (removed on exit).
+
+        """
+        root = Path(os.path.realpath(tempfile.mkdtemp(prefix="cosmos-sbx-")))
+        sandbox = cls(options or SandboxOptions(), root, client_dir or root / "client")
+        try:
+            await sandbox._start()
+            yield sandbox
+        finally:
+            await sandbox.close()
+
+    async def _start(self) -> None:
+        self._lay_out()
+        await self.docker.start()
+        self._smi_server = await asyncio.start_unix_server(self._serve_smi, str(self.smi_socket))
+        await self.sshd.start()
+        self._write_client_files()
+        if self.faults.flaky_ssh:
+            self._spawn(self._flaky_loop())
+        logger.info("sandbox (%s) on 127.0.0.1:%d, root %s", SIMULATED_LABEL, self.port, self.root)
+
+    def _lay_out(self) -> None:
+        repo = self.home / "cosmos-transfer1"
+        script = repo / "cosmos_transfer1" / "diffusion" / "inference" / "transfer.py"
+        script.parent.mkdir(parents=True)
+        script.write_text(
+            "# SIMULATED GPU HOST: the sandbox runs cosmos_standin.sh in place of this.\n",
+            encoding="utf-8",
+        )
+        (repo / "checkpoints" / "nvidia").mkdir(parents=True)
+        (self.home / ".cache" / "huggingface").mkdir(parents=True)
+        self.smi_socket.parent.mkdir(parents=True)
+        self.bin_dir.mkdir(parents=True)
+        shim = self.bin_dir / "nvidia-smi"
+        shim.write_text(
+            _SMI_SHIM.format(python=sys.executable, socket_path=str(self.smi_socket)),
+            encoding="utf-8",
+        )
+        shim.chmod(0o755)
+
+    def _write_client_files(self) -> None:
+        self.client_dir.mkdir(parents=True, exist_ok=True)
+        self.client_key.write_private_key(str(self.client_key_path))
+        self.client_key_path.chmod(0o600)
+        public = self.host_key.export_public_key().decode().strip()
+        self.known_hosts_path.write_text(f"[127.0.0.1]:{self.port} {public}\n", encoding="utf-8")
+
+    async def close(self) -> None:
+        """Stop everything; kill every container process; remove the root."""
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.sshd.close()
+        await self.runtime.close()
+        await self.docker.close()
+        if self._smi_server is not None:
+            self._smi_server.close()
+            await self._smi_server.wait_closed()
+            self._smi_server = None
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _spawn(self, coro: object) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # what the client needs --------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The SSH port on 127.0.0.1."""
+        return self.sshd.port
+
+    def host_config(self, name: str = "simulated-gpu-host") -> HostConfig:
+        """Return a host entry that reaches this sandbox like any real host."""
+        return HostConfig(
+            name=name,
+            hostname="127.0.0.1",
+            port=self.port,
+            user=self.options.user,
+            identity_file=str(self.client_key_path),
+            known_hosts=str(self.known_hosts_path),
+            docker_image=self.options.docker_image,
+            docker_socket=str(self.docker_socket),
+            gpu_request=True,
+        )
+
+    # faults -----------------------------------------------------------------------
+
+    def drop_connections(self) -> int:
+        """Cut every SSH connection now (the client must reconnect); return how many."""
+        return self.sshd.drop_connections()
+
+    async def host_down(self) -> None:
+        """Drop connections and refuse new ones until :meth:`host_up`."""
+        await self.sshd.stop_listening()
+        self.sshd.drop_connections()
+
+    async def host_up(self) -> None:
+        """Accept connections again, on the same port."""
+        await self.sshd.start(self.port)
+
+    async def docker_down(self) -> None:
+        """Make the Docker daemon unreachable (its socket disappears); containers go on."""
+        await self.docker.stop()
+
+    async def docker_up(self) -> None:
+        """Bring the Docker socket back."""
+        await self.docker.start()
+
+    def containers(self) -> list[Container]:
+        """Every container the host knows, oldest first."""
+        return sorted(self.runtime.containers.values(), key=lambda c: c.created_ns)
+
+    async def kill_container(self, ref: str, oom_killed: bool = False) -> None:
+        """SIGKILL a container's processes behind the client's back (exit status 137).
+
+        Args:
+            ref: Container id, id prefix, name, or a run id in its ``cosmos.run_id`` label.
+            oom_killed: Report it as killed by the kernel's OOM killer.
+
+        """
+        container = self._find(ref)
+        await self.runtime.kill(container, signal.SIGKILL, oom_killed=oom_killed)
+
+    async def remove_container(self, ref: str) -> None:
+        """Remove a container behind the client's back (it disappears)."""
+        await self.runtime.remove(self._find(ref), force=True)
+
+    def _find(self, ref: str) -> Container:
+        for container in self.runtime.containers.values():
+            if ref in container.labels.values():
+                return container
+        return self.runtime.find(ref)
+
+    async def _flaky_loop(self) -> None:
+        rng = self.faults.rng
+        while True:
+            await asyncio.sleep(rng.expovariate(1.0 / max(self.faults.flaky_interval, 0.1)))
+            if not self.faults.flaky_ssh:
+                continue
+            await self.host_down()
+            await asyncio.sleep(rng.uniform(0.5, 3.0))
+            await self.host_up()
+
+    # nvidia-smi shim --------------------------------------------------------------
+
+    async def _serve_smi(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def send(kind: bytes, data: bytes) -> None:
+            writer.write(kind + struct.pack(">I", len(data)) + data)
+            await writer.drain()
+
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)  # type: ignore[arg-type]
+        try:
+            args = json.loads(await reader.readline())
+            code = await run_nvidia_smi(
+                [str(a) for a in args],
+                self.gpus,
+                lambda data: send(b"o", data),
+                lambda data: send(b"e", data),
+            )
+            await send(b"x", str(code).encode())
+        except (ConnectionError, json.JSONDecodeError, asyncio.IncompleteReadError) as exc:
+            logger.debug("nvidia-smi shim client went away: %s", exc)
+        finally:
+            writer.close()
+            if task is not None:
+                self._tasks.discard(task)  # type: ignore[arg-type]
