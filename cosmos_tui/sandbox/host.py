@@ -309,13 +309,19 @@ class Sandbox:
     # nvidia-smi shim --------------------------------------------------------------
 
     async def _serve_smi(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # The work runs in a task of our own: close() cancels it, and this handler (whose
+        # cancellation asyncio would log as an error) just returns.
+        work = asyncio.ensure_future(self._answer_smi(reader, writer))
+        self._tasks.add(work)
+        work.add_done_callback(self._tasks.discard)
+        with contextlib.suppress(asyncio.CancelledError):
+            await work
+
+    async def _answer_smi(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         async def send(kind: bytes, data: bytes) -> None:
             writer.write(kind + struct.pack(">I", len(data)) + data)
             await writer.drain()
 
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)  # type: ignore[arg-type]
         try:
             args = json.loads(await reader.readline())
             code = await run_nvidia_smi(
@@ -329,5 +335,3 @@ class Sandbox:
             logger.debug("nvidia-smi shim client went away: %s", exc)
         finally:
             writer.close()
-            if task is not None:
-                self._tasks.discard(task)  # type: ignore[arg-type]

@@ -91,10 +91,12 @@ async def test_docker_socket_is_reached_through_streamlocal_forwarding(
     listener = await conn.forward_local_path(str(local), str(sandbox.docker_socket))
     try:
         connector = aiohttp.UnixConnector(path=str(local))
-        async with aiohttp.ClientSession(connector=connector) as session:
-            async with session.get("http://docker/_ping") as response:
-                assert await response.text() == "OK"
-                assert response.headers["API-Version"]
+        async with (
+            aiohttp.ClientSession(connector=connector) as session,
+            session.get("http://docker/_ping") as response,
+        ):
+            assert await response.text() == "OK"
+            assert response.headers["API-Version"]
     finally:
         listener.close()
 
