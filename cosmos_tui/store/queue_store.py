@@ -145,6 +145,27 @@ class QueueStore:
         async with self.store.session() as session:
             return await _allocations(session)
 
+    async def our_ids(self) -> set[str]:
+        """Return ids of our active or claimed runs and their containers (full and short).
+
+        A GPU process attributed to none of these is someone else's.
+        """
+        async with self.store.session() as session:
+            rows = (
+                await session.execute(
+                    select(RunRow.id, RunRow.container_id).where(
+                        (RunRow.state.in_(_ACTIVE))
+                        | ((RunRow.state == RunState.QUEUED.value) & RunRow.claimed_by.is_not(None))
+                    )
+                )
+            ).all()
+        ours: set[str] = set()
+        for run_id, container_id in rows:
+            ours.add(run_id)
+            if container_id:
+                ours.update({container_id, container_id[:12]})
+        return ours
+
     # claiming ------------------------------------------------------------------------
 
     async def claim(

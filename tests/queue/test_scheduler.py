@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+from cosmos_tui.config import BatchingConfig
+from cosmos_tui.domain import RunState
+from cosmos_tui.engine.queue import HostView
+from cosmos_tui.engine.scheduler import Scheduler, StaticCluster
+from cosmos_tui.engine.simulated import SimulatedLauncher
+from cosmos_tui.store.queue_store import Claim, QueueStore
+from cosmos_tui.store.repositories import RunFilter, Store
+
+from .conftest import MakeRun
+
+WORKER = Path(__file__).with_name("scheduler_worker.py")
+ROOT = Path(__file__).parents[2]
+
+
+def scheduler(store: Store, hosts, launched: list[Claim], **kw) -> Scheduler:
+    launcher = SimulatedLauncher(store, time_scale=0.0002, on_launch=launched.append)
+    return Scheduler(QueueStore(store), StaticCluster(tuple(hosts)), launcher,
+                     poll_interval=0.01, **kw)  # fmt: skip
+
+
+async def all_runs(store: Store) -> list:
+    return list((await store.list_runs(RunFilter(), 0, 10_000)).items)
+
+
+async def test_the_queue_runs_to_the_end_with_batches_and_multi_gpu_runs(
+    store: Store, make_run: MakeRun
+) -> None:
+    for i in range(6):
+        await make_run(seed=i % 2)
+    await make_run(num_gpus=2)
+    await make_run(num_gpus=4, priority=3)
+    launched: list[Claim] = []
+    hosts = [HostView("a", True, (0, 1, 2, 3)), HostView("b", True, (0, 1, 2, 3))]
+    sched = scheduler(store, hosts, launched, batching=BatchingConfig(max_size=2))
+    await asyncio.wait_for(sched.run(until_idle=True), 30)
+    runs = await all_runs(store)
+    assert {r.state for r in runs} == {RunState.COMPLETED}
+    counts = Counter(run_id for claim in launched for run_id in claim.run_ids)
+    assert set(counts.values()) == {1} and len(counts) == 8
+    # The priority-3 four-GPU run went first and got four GPUs of one host.
+    assert launched[0].runs[0].params.num_gpus == 4 and len(launched[0].gpus) == 4
+    batches = [c for c in launched if c.batch_id]
+    assert batches and all(len(c.runs) == 2 for c in batches)
+    for claim in batches:
+        assert len({r.params.seed for r in claim.runs}) == 1
+        for run in claim.runs:
+            fresh = await store.get_run(run.id)
+            assert fresh.batch_id == claim.batch_id and fresh.host == claim.host
+            assert "in batch" in fresh.events[1].reason
+
+
+async def test_batching_off_means_one_container_per_run(store: Store, make_run: MakeRun) -> None:
+    for _ in range(3):
+        await make_run()
+    launched: list[Claim] = []
+    sched = scheduler(store, [HostView("a", True, (0,))], launched,
+                      batching=BatchingConfig(enabled=False))  # fmt: skip
+    await asyncio.wait_for(sched.run(until_idle=True), 30)
+    assert [len(c.runs) for c in launched] == [1, 1, 1]
+    assert all(c.batch_id is None for c in launched)
+
+
+async def test_a_paused_queue_starts_nothing_until_resumed(store: Store, make_run: MakeRun) -> None:
+    run = await make_run()
+    launched: list[Claim] = []
+    sched = scheduler(store, [HostView("a", True, (0,))], launched)
+    await sched.queue.set_paused(True)
+    assert await sched.step() == []
+    plan = await sched.plan()
+    assert plan.paused and plan.waiting[0].group.head.id == run.id
+    await sched.queue.set_paused(False)
+    claims = await sched.step()
+    assert [c.run_ids for c in claims] == [(run.id,)]
+    await asyncio.wait_for(sched.run(until_idle=True), 30)
+    assert (await store.get_run(run.id)).state == RunState.COMPLETED
+
+
+async def test_gpus_busy_with_foreign_processes_are_left_alone(
+    store: Store, make_run: MakeRun
+) -> None:
+    for _ in range(4):
+        await make_run()
+    launched: list[Claim] = []
+    host = HostView("a", True, (0, 1, 2), foreign_busy=frozenset({0, 2}))
+    sched = scheduler(store, [host], launched, batching=BatchingConfig(enabled=False))
+    await asyncio.wait_for(sched.run(until_idle=True), 30)
+    assert {c.gpus for c in launched} == {(1,)}
+    assert len(launched) == 4
+
+
+async def test_a_freed_gpu_starts_the_next_run_quickly(store: Store, make_run: MakeRun) -> None:
+    for _ in range(5):
+        await make_run()
+    launched: list[Claim] = []
+    sched = scheduler(store, [HostView("a", True, (0,))], launched,
+                      batching=BatchingConfig(enabled=False))  # fmt: skip
+    await asyncio.wait_for(sched.run(until_idle=True), 30)
+    assert len(sched.latencies) == 4
+    assert max(sched.latencies) < 0.5
+
+
+def run_two_schedulers(db: Path) -> list[str]:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), str(db), name],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("sched-a", "sched-b")
+    ]
+    launched: list[str] = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        launched += out.split()
+    return launched
+
+
+async def test_two_scheduler_processes_never_launch_a_run_twice(tmp_path: Path) -> None:
+    for attempt in range(3):
+        db = tmp_path / f"shared{attempt}.db"
+        async with Store.open(db) as store:
+            from .conftest import BASE
+
+            prompt_ids = []
+            for i in range(24):
+                prompt = await store.add_prompt(f"shared prompt {i}", [], video_dir=None)
+                prompt_ids.append(prompt.id)
+            from dataclasses import replace
+
+            for i, prompt_id in enumerate(prompt_ids):
+                params = replace(BASE, seed=i % 3, num_gpus=2 if i % 7 == 0 else 1)
+                await store.add_run(prompt_id, params)
+        launched = run_two_schedulers(db)
+        counts = Counter(launched)
+        assert len(counts) == 24, counts
+        assert set(counts.values()) == {1}
+        async with Store.open(db) as store:
+            runs = await all_runs(store)
+            assert {r.state for r in runs} == {RunState.COMPLETED}
+            # No GPU was held by two containers at once.
+            spans = []
+            for run in runs:
+                full = await store.get_run(run.id)
+                start = next(e.at for e in full.events if e.to_state == RunState.UPLOADING)
+                end = full.finished_at
+                for gpu in full.gpus:
+                    spans.append((full.host, gpu, start, end, full.batch_id or full.id))
+            for i, (host, gpu, start, end, key) in enumerate(spans):
+                for host2, gpu2, start2, end2, key2 in spans[i + 1 :]:
+                    if (host, gpu) == (host2, gpu2) and key != key2:
+                        assert end <= start2 or end2 <= start, (host, gpu)
