@@ -21,6 +21,7 @@ from cosmos_tui.engine.inputs import scan_inputs
 from cosmos_tui.engine.params import validate_params, validate_prompt_text
 from cosmos_tui.errors import ValidationError
 from cosmos_tui.ids import IdSource
+from cosmos_tui.remote.pool import HostPool, RemoteHostFactory
 from cosmos_tui.store.repositories import Clock, PromptFilter, RunFilter, Store, utc_now
 
 
@@ -57,19 +58,30 @@ class Workbench:
         store: The open store.
     """
 
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(self, config: Config, store: Store, hosts: HostPool | None = None) -> None:
         self.config = config
         self.store = store
+        self.hosts = hosts if hosts is not None else HostPool(config)
 
     @classmethod
     @asynccontextmanager
     async def open(
-        cls, config: Config, ids: IdSource | None = None, clock: Clock = utc_now
+        cls,
+        config: Config,
+        ids: IdSource | None = None,
+        clock: Clock = utc_now,
+        remote_factory: RemoteHostFactory | None = None,
     ) -> AsyncIterator[Workbench]:
-        """Open every service the facade needs and close them all on exit."""
+        """Open every service the facade needs and close them all on exit.
+
+        Hosts are not connected here: ``bench.hosts.get(name)`` makes a host on first use
+        and it connects when first used; ``remote_factory`` replaces how hosts are made.
+        """
         async with AsyncExitStack() as stack:
             store = await stack.enter_async_context(Store.open(config.db_path, ids, clock))
-            yield cls(config, store)
+            hosts = HostPool(config, remote_factory)
+            stack.push_async_callback(hosts.aclose)
+            yield cls(config, store, hosts)
 
     # ids ---------------------------------------------------------------------------
 

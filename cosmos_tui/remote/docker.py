@@ -1,0 +1,544 @@
+"""The Docker Engine API of a remote host, spoken by aiodocker over the SSH connection.
+
+A local UNIX socket in a private temporary directory is forwarded to the host's docker
+socket (``forward_local_path``) on the host's managed SSH connection; in sudo mode each
+HTTP connection is instead bridged to ``sudo -n docker system dial-stdio``. The forward is
+re-made after the SSH connection reconnects. Containers are created with labels and always
+selected by label, never by image name. Every aiodocker/aiohttp exception is translated in
+:func:`_translate`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import shlex
+import shutil
+import struct
+import tempfile
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiodocker
+import aiohttp
+
+from cosmos_tui.errors import CosmosError, DockerError, HostUnreachable
+from cosmos_tui.remote.ssh import SshHost
+
+logger = logging.getLogger(__name__)
+
+LABEL_MANAGED = "cosmos.managed"
+LABEL_RUN_ID = "cosmos.run_id"
+LABEL_HOST = "cosmos.host"
+LABEL_GPUS = "cosmos.gpus"
+SUDO_DIAL = ["sudo", "-n", "docker", "system", "dial-stdio"]
+_NO_GPU_DRIVER = "could not select device driver"
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A bind mount from the host into a container."""
+
+    source: str
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """What a run's container is made of.
+
+    Attributes:
+        run_id: The run; names the container ``cosmos-<run id>`` and labels it.
+        image: Image reference.
+        command: Command argv (an exec form, never a shell string).
+        gpus: Host GPU indices to request (only used when the host config allows it).
+        env: Environment variables.
+        mounts: Bind mounts.
+        workdir: Working directory inside the container.
+        shm_size_bytes: Size of /dev/shm; None keeps Docker's default.
+        ipc_host: Share the host's IPC namespace (parallel torchrun wants it).
+        labels: Extra labels (``cosmos.*`` ones are added by the client).
+        network_host: Use the host network (no port mapping exists here anyway).
+
+    """
+
+    run_id: str
+    image: str
+    command: tuple[str, ...]
+    gpus: tuple[int, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    mounts: tuple[Mount, ...] = ()
+    workdir: str | None = None
+    shm_size_bytes: int | None = None
+    ipc_host: bool = True
+    labels: Mapping[str, str] = field(default_factory=dict)
+    network_host: bool = False
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    """The state of one container, as inspect or list reports it."""
+
+    id: str
+    name: str
+    image: str
+    status: str
+    running: bool
+    labels: Mapping[str, str]
+    exit_code: int | None = None
+    oom_killed: bool = False
+    error: str | None = None
+    pid: int | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def run_id(self) -> str | None:
+        """The run this container belongs to, from its label."""
+        return self.labels.get(LABEL_RUN_ID)
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of a container's output with Docker's timestamp."""
+
+    at: datetime
+    stream: str
+    text: str
+
+    @property
+    def since_value(self) -> float:
+        """The ``since`` to resume from this line (inclusive: drop duplicates)."""
+        return self.at.timestamp()
+
+
+@dataclass(frozen=True)
+class DockerVersion:
+    """The remote engine's version."""
+
+    version: str
+    api_version: str
+    os: str
+    arch: str
+
+
+def parse_size(text: str) -> int:
+    """Return bytes for sizes such as ``8g``, ``512m``, ``1024``."""
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+    cleaned = text.strip().lower().removesuffix("b")
+    if cleaned and cleaned[-1] in units:
+        return int(float(cleaned[:-1]) * units[cleaned[-1]])
+    return int(cleaned)
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text or text.startswith("0001-01-01"):
+        return None
+    head, _, rest = text.rstrip("Z").partition(".")
+    fraction = (rest[:6] if rest else "0").ljust(6, "0")
+    return datetime.fromisoformat(f"{head}.{fraction}").replace(tzinfo=UTC)
+
+
+def _container_body(spec: ContainerSpec, host: str, gpu_request: bool) -> dict[str, Any]:
+    labels = {
+        **spec.labels,
+        LABEL_MANAGED: "true",
+        LABEL_RUN_ID: spec.run_id,
+        LABEL_HOST: host,
+        LABEL_GPUS: ",".join(str(g) for g in spec.gpus),
+    }
+    host_config: dict[str, Any] = {
+        "Binds": [f"{m.source}:{m.target}:{'ro' if m.read_only else 'rw'}" for m in spec.mounts],
+        "AutoRemove": False,
+    }
+    if spec.ipc_host:
+        host_config["IpcMode"] = "host"
+    if spec.network_host:
+        host_config["NetworkMode"] = "host"
+    if spec.shm_size_bytes:
+        host_config["ShmSize"] = spec.shm_size_bytes
+    if gpu_request and spec.gpus:
+        host_config["DeviceRequests"] = [
+            {
+                "Driver": "nvidia",
+                "DeviceIDs": [str(g) for g in spec.gpus],
+                "Capabilities": [["gpu"]],
+            }
+        ]
+    body: dict[str, Any] = {
+        "Image": spec.image,
+        "Cmd": list(spec.command),
+        "Env": [f"{k}={v}" for k, v in spec.env.items()],
+        "Labels": labels,
+        "Tty": False,
+        "AttachStdout": False,
+        "AttachStderr": False,
+        "HostConfig": host_config,
+    }
+    if spec.workdir:
+        body["WorkingDir"] = spec.workdir
+    return body
+
+
+def _info_from_inspect(data: Mapping[str, Any]) -> ContainerInfo:
+    state = data.get("State", {})
+    config = data.get("Config", {})
+    running = bool(state.get("Running"))
+    return ContainerInfo(
+        id=data["Id"],
+        name=str(data.get("Name", "")).lstrip("/"),
+        image=str(config.get("Image", "")),
+        status=str(state.get("Status", "")),
+        running=running,
+        labels=dict(config.get("Labels") or {}),
+        exit_code=None if running or state.get("Status") == "created" else state.get("ExitCode"),
+        oom_killed=bool(state.get("OOMKilled")),
+        error=state.get("Error") or None,
+        pid=state.get("Pid") or None,
+        started_at=_parse_time(state.get("StartedAt")),
+        finished_at=_parse_time(state.get("FinishedAt")),
+    )
+
+
+def _info_from_list(data: Mapping[str, Any]) -> ContainerInfo:
+    status = str(data.get("Status", ""))
+    exit_code = None
+    if status.startswith("Exited (") and ")" in status:
+        with contextlib.suppress(ValueError):
+            exit_code = int(status[len("Exited (") : status.index(")")])
+    names = data.get("Names") or [""]
+    return ContainerInfo(
+        id=data["Id"],
+        name=str(names[0]).lstrip("/"),
+        image=str(data.get("Image", "")),
+        status=str(data.get("State", "")),
+        running=data.get("State") == "running",
+        labels=dict(data.get("Labels") or {}),
+        exit_code=exit_code,
+    )
+
+
+class DockerClient:
+    """Docker Engine operations on one host.
+
+    Args:
+        ssh: The host's managed connection.
+        socket_path: The docker socket on the host.
+        sudo: Bridge through ``sudo -n docker system dial-stdio`` instead of the socket.
+        gpu_request: Send GPU DeviceRequests (hosts with the NVIDIA Container Toolkit).
+        dial_argv: The bridge command in sudo mode (tests use a plain dial-stdio).
+
+    """
+
+    def __init__(
+        self,
+        ssh: SshHost,
+        socket_path: str,
+        sudo: bool = False,
+        gpu_request: bool = True,
+        dial_argv: list[str] | None = None,
+    ) -> None:
+        self._ssh = ssh
+        self._socket_path = socket_path
+        self._sudo = sudo
+        self._gpu_request = gpu_request
+        self._dial_argv = dial_argv or SUDO_DIAL
+        self._tmp = Path(tempfile.mkdtemp(prefix="cosmos-docker-"))
+        self._local_socket = self._tmp / "docker.sock"
+        self._generation = -1
+        self._listener: Any = None
+        self._bridge: asyncio.AbstractServer | None = None
+        self._docker: aiodocker.Docker | None = None
+        self._connector: aiohttp.UnixConnector | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def name(self) -> str:
+        """The host name."""
+        return self._ssh.name
+
+    async def _client(self) -> aiodocker.Docker:
+        async with self._lock:
+            conn = await self._ssh.channel()
+            if self._docker is not None and self._generation == self._ssh.generation:
+                return self._docker
+            await self._close_transport()
+            if self._sudo:
+                self._bridge = await asyncio.start_unix_server(
+                    self._bridge_connection, path=str(self._local_socket)
+                )
+            else:
+                await self._check_socket()
+                async with _translate(self.name, "forwarding the docker socket"):
+                    self._listener = await conn.forward_local_path(
+                        str(self._local_socket), self._socket_path
+                    )
+            self._generation = self._ssh.generation
+            self._connector = aiohttp.UnixConnector(
+                str(self._local_socket), force_close=True, limit=4 if self._sudo else 32
+            )
+            self._docker = aiodocker.Docker(url="unix://localhost", connector=self._connector)
+            return self._docker
+
+    async def _check_socket(self) -> None:
+        script = 'test -S "$1" || exit 3; test -r "$1" && test -w "$1" || exit 4'
+        result = await self._ssh.run(["sh", "-c", script, "sh", self._socket_path], check=False)
+        if result.exit_status == 3:
+            raise DockerError(
+                f"no Docker socket at {self._socket_path} on {self.name}: is Docker "
+                "installed and the daemon running ('systemctl start docker')? If it listens "
+                "elsewhere, set docker_socket for this host",
+                transient=True,
+            )
+        if result.exit_status == 4:
+            user = self._ssh.config.user or "your user"
+            raise DockerError(
+                f"{user} on {self.name} may not use {self._socket_path} (permission denied): "
+                f"add the user to the docker group ('sudo usermod -aG docker {user}', then "
+                "log in again), or set docker_sudo = true for this host"
+            )
+
+    async def _bridge_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """Pump one local HTTP connection through a ``dial-stdio`` process on the host."""
+        try:
+            conn = await self._ssh.channel()
+            async with self._ssh.session_slot():
+                process = await conn.create_process(shlex.join(self._dial_argv), encoding=None)
+
+                async def upstream() -> None:
+                    while data := await reader.read(65536):
+                        process.stdin.write(data)
+                    process.stdin.write_eof()
+
+                pump = asyncio.create_task(upstream())
+                try:
+                    while data := await process.stdout.read(65536):
+                        writer.write(data)
+                        await writer.drain()
+                finally:
+                    pump.cancel()
+                    process.close()
+                    stderr = (await process.stderr.read()).decode(errors="replace")
+                    if stderr.strip():
+                        logger.warning("docker bridge on %s: %s", self.name, stderr.strip())
+        except (OSError, CosmosError, ConnectionError) as exc:
+            logger.warning("docker bridge on %s failed: %s", self.name, exc)
+        finally:
+            writer.close()
+
+    async def _close_transport(self) -> None:
+        if self._docker is not None:
+            with contextlib.suppress(aiohttp.ClientError, OSError):
+                await self._docker.close()
+            self._docker = None
+        if self._connector is not None:
+            await self._connector.close()
+            self._connector = None
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        if self._bridge is not None:
+            self._bridge.close()
+            self._bridge = None
+        self._local_socket.unlink(missing_ok=True)
+
+    async def close(self) -> None:
+        """Close the API client and the forward."""
+        await self._close_transport()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    # operations ----------------------------------------------------------------------------
+
+    async def version(self) -> DockerVersion:
+        """Ping the engine and return its version."""
+        docker = await self._client()
+        async with _translate(self.name, "asking Docker for its version"):
+            data = await docker.version()
+        return DockerVersion(
+            version=str(data.get("Version", "")),
+            api_version=str(data.get("ApiVersion", "")),
+            os=str(data.get("Os", "")),
+            arch=str(data.get("Arch", "")),
+        )
+
+    async def image_present(self, image: str) -> bool:
+        """Return True when ``image`` is on the host."""
+        docker = await self._client()
+        try:
+            async with _translate(self.name, f"inspecting image {image}"):
+                await docker.images.inspect(image)
+        except DockerError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    async def create(self, spec: ContainerSpec) -> str:
+        """Create (not start) the container ``cosmos-<run id>``; return its id."""
+        docker = await self._client()
+        body = _container_body(spec, self.name, self._gpu_request)
+        async with _translate(self.name, f"creating the container of run {spec.run_id}"):
+            container = await docker.containers.create(body, name=f"cosmos-{spec.run_id}")
+        return str(container.id)
+
+    async def start(self, container_id: str) -> None:
+        """Start a created container."""
+        docker = await self._client()
+        async with _translate(self.name, f"starting container {container_id[:12]}"):
+            await docker.containers.container(container_id).start()
+
+    async def inspect(self, container_id: str) -> ContainerInfo:
+        """Return a container's state (exit code, OOMKilled, times)."""
+        docker = await self._client()
+        async with _translate(self.name, f"inspecting container {container_id[:12]}"):
+            container = await docker.containers.get(container_id)
+        return _info_from_inspect(container._container)
+
+    async def wait(self, container_id: str, timeout: float | None = None) -> int:
+        """Wait until the container exits and return its exit code."""
+        docker = await self._client()
+        async with _translate(self.name, f"waiting for container {container_id[:12]}"):
+            result = await docker.containers.container(container_id).wait(timeout=timeout)
+        return int(result.get("StatusCode", -1))
+
+    async def stop(self, container_id: str, grace_s: float = 10.0) -> None:
+        """Send SIGTERM, and SIGKILL after ``grace_s`` seconds if it is still running."""
+        docker = await self._client()
+        async with _translate(self.name, f"stopping container {container_id[:12]}"):
+            await docker.containers.container(container_id).stop(
+                t=max(0, round(grace_s)), timeout=grace_s + 30
+            )
+
+    async def remove(self, container_id: str, force: bool = False) -> None:
+        """Remove a container (a missing one is not an error)."""
+        docker = await self._client()
+        try:
+            async with _translate(self.name, f"removing container {container_id[:12]}"):
+                await docker.containers.container(container_id).delete(force=force)
+        except DockerError as exc:
+            if exc.status != 404:
+                raise
+
+    async def list(
+        self, labels: Mapping[str, str] | None = None, include_stopped: bool = True
+    ) -> list[ContainerInfo]:
+        """List our containers (label ``cosmos.managed=true``) matching every label given."""
+        docker = await self._client()
+        selectors = [f"{LABEL_MANAGED}=true"] + [f"{k}={v}" for k, v in (labels or {}).items()]
+        async with _translate(self.name, "listing containers"):
+            containers = await docker.containers.list(
+                all=include_stopped, filters=json.dumps({"label": selectors})
+            )
+        return [_info_from_list(c._container) for c in containers]
+
+    async def logs(
+        self, container_id: str, since: float | None = None, follow: bool = True
+    ) -> AsyncIterator[LogLine]:
+        """Yield a container's output lines with timestamps, following until it exits.
+
+        Args:
+            container_id: The container.
+            since: Unix time to start from (inclusive; callers drop duplicates).
+            follow: Keep reading until the container stops.
+
+        """
+        docker = await self._client()
+        params: dict[str, Any] = {
+            "stdout": "1",
+            "stderr": "1",
+            "timestamps": "1",
+            "follow": "1" if follow else "0",
+        }
+        if since is not None:
+            params["since"] = f"{since:.9f}"
+        async with (
+            _translate(self.name, f"reading logs of {container_id[:12]}"),
+            docker._query(
+                f"containers/{container_id}/logs", params=params, timeout=None
+            ) as response,
+        ):
+            while True:
+                try:
+                    header = await response.content.readexactly(8)
+                except asyncio.IncompleteReadError:
+                    return
+                kind, length = struct.unpack(">BxxxL", header)
+                payload = await response.content.readexactly(length)
+                text = payload.decode("utf-8", "replace")
+                for raw in text.splitlines():
+                    stamp, _, line = raw.partition(" ")
+                    at = _parse_time(stamp) or datetime.now(UTC)
+                    yield LogLine(at, "stderr" if kind == 2 else "stdout", line)
+
+    async def log_frames(
+        self, container_id: str, since: str | None = None, follow: bool = True
+    ) -> AsyncIterator[bytes]:
+        """Yield a container's raw log messages: ``<RFC3339Nano> <bytes as written>``.
+
+        For the run log follower, which needs Docker's exact nanosecond timestamps and
+        the output unaltered (carriage-return redraws, invalid UTF-8). stdout and stderr come
+        interleaved in the order Docker recorded them. The stream ends when the container
+        stops (or the connection drops: callers check the container's state).
+
+        Args:
+            container_id: The container.
+            since: Docker's ``since`` (``seconds.nanoseconds``, inclusive).
+            follow: Keep reading until the container stops.
+
+        """
+        docker = await self._client()
+        params: dict[str, Any] = {
+            "stdout": "1",
+            "stderr": "1",
+            "timestamps": "1",
+            "follow": "1" if follow else "0",
+        }
+        if since is not None:
+            params["since"] = since
+        query = docker._query(f"containers/{container_id}/logs", params=params, timeout=None)
+        async with _translate(self.name, f"reading logs of {container_id[:12]}"), query as response:
+            while True:
+                try:
+                    header = await response.content.readexactly(8)
+                except asyncio.IncompleteReadError:
+                    return
+                _kind, length = struct.unpack(">BxxxL", header)
+                yield await response.content.readexactly(length)
+
+
+@contextlib.asynccontextmanager
+async def _translate(host: str, doing: str) -> AsyncIterator[None]:
+    """Turn aiodocker and aiohttp errors into DockerError (the one place)."""
+    try:
+        yield
+    except CosmosError:
+        raise
+    except aiodocker.DockerError as exc:
+        message = str(exc.message).strip()
+        if _NO_GPU_DRIVER in message:
+            raise DockerError(
+                f"{doing} on {host}: Docker cannot give the container GPUs ({message}); "
+                "install the NVIDIA Container Toolkit on the host, or set gpu_request = false "
+                "for this host",
+                status=exc.status,
+            ) from exc
+        raise DockerError(f"{doing} on {host}: {message}", status=exc.status) from exc
+    except (aiohttp.ClientConnectionError, ConnectionError, asyncio.IncompleteReadError) as exc:
+        raise DockerError(
+            f"{doing} on {host}: the Docker daemon does not answer ({exc}); is it running?",
+            transient=True,
+        ) from exc
+    except TimeoutError as exc:
+        raise DockerError(f"{doing} on {host} timed out", transient=True) from exc
+    except aiohttp.ClientError as exc:
+        raise DockerError(f"{doing} on {host}: {exc}") from exc
+    except OSError as exc:
+        raise HostUnreachable(host, f"{doing}: {exc.strerror or exc}") from exc

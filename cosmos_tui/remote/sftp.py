@@ -1,0 +1,394 @@
+"""File transfers over SFTP on a host's managed SSH connection.
+
+Uploads of run inputs are content-addressed: ``<tool dir>/inputs/<sha256>.<ext>``. A file
+is written under a ``.part`` name, its sha256 is computed on the host (``sha256sum``) and
+only a verified file is renamed to its final name; so a final name that exists holds the
+content its name says, and re-uploading it is skipped. An interrupted upload or download
+continues from the bytes already written. Downloads refuse names with ``/``, ``..`` or
+absolute paths, verify the size (and, on request, the hash) and only then replace the local
+file. Every asyncssh SFTP exception is translated in :func:`_translate`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import asyncssh
+
+from cosmos_tui.errors import CosmosError, IntegrityError, TransferFailed, ValidationError
+from cosmos_tui.remote.ssh import SshHost
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int], None]
+"""Called with (bytes done, bytes in total) as a transfer moves."""
+
+CHUNK_BYTES = 4 * 1024 * 1024
+PART_SUFFIX = ".part"
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """Where an uploaded file lives on the host.
+
+    Attributes:
+        remote_path: Absolute path on the host.
+        sha256: Hex digest of the content.
+        size: Bytes.
+        skipped: True when the host already had the file and nothing was sent.
+        resumed_from: Bytes that were already on the host from an interrupted upload.
+
+    """
+
+    remote_path: str
+    sha256: str
+    size: int
+    skipped: bool
+    resumed_from: int = 0
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """A downloaded file.
+
+    Attributes:
+        local_path: The finished local file.
+        size: Bytes.
+        skipped: True when an identical finished local file was already there.
+        resumed_from: Bytes kept from an interrupted download.
+        sha256: Hex digest, when it was verified.
+
+    """
+
+    local_path: Path
+    size: int
+    skipped: bool
+    resumed_from: int = 0
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class RemoteEntry:
+    """One entry of a remote directory listing."""
+
+    name: str
+    size: int
+    is_dir: bool
+    mtime: float | None
+
+
+def file_sha256(path: Path) -> str:
+    """Return the hex sha256 of a local file (run it in a thread for large files)."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def check_download_name(name: str) -> str:
+    r"""Return ``name`` if it is a plain file name; refuse paths.
+
+    Raises:
+        ValidationError: When it is empty, absolute, or holds ``/``, ``\\`` or ``..``.
+
+    """
+    if not name or name in (".", "..") or "/" in name or "\\" in name or ".." in name:
+        raise ValidationError(f"refusing to download {name!r}: not a plain file name", "name")
+    if name.startswith("-") or "\x00" in name:
+        raise ValidationError(f"refusing to download {name!r}: not a plain file name", "name")
+    return name
+
+
+class SftpTransfers:
+    """Uploads and downloads on one host.
+
+    Args:
+        ssh: The host's managed connection.
+        tool_dir: The tool's directory on the host (relative paths are under the home).
+
+    """
+
+    def __init__(self, ssh: SshHost, tool_dir: str) -> None:
+        self._ssh = ssh
+        self._tool_dir = tool_dir
+        self._home: str | None = None
+        self._hash_cache: dict[tuple[str, int, int, int], str] = {}
+
+    async def tool_dir(self) -> str:
+        """Return the absolute tool directory on the host."""
+        if self._tool_dir.startswith("/"):
+            return self._tool_dir
+        if self._home is None:
+            result = await self._ssh.run(["pwd"])
+            self._home = result.stdout.strip()
+        return str(PurePosixPath(self._home) / self._tool_dir)
+
+    async def local_sha256(self, path: Path) -> str:
+        """Return the sha256 of a local file, cached by (path, size, mtime, inode)."""
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        if key not in self._hash_cache:
+            self._hash_cache[key] = await asyncio.to_thread(file_sha256, path)
+        return self._hash_cache[key]
+
+    async def remote_sha256(self, remote_path: str) -> str | None:
+        """Return the sha256 of a remote file computed on the host, None if it is missing."""
+        result = await self._ssh.run(["sha256sum", "--", remote_path], check=False, timeout=600)
+        if result.exit_status != 0:
+            return None
+        return result.stdout.split()[0] if result.stdout.strip() else None
+
+    @contextlib.asynccontextmanager
+    async def _client(self) -> AsyncIterator[asyncssh.SFTPClient]:
+        conn = await self._ssh.channel()
+        async with self._ssh.session_slot():
+            async with _translate(self._ssh.name, "opening SFTP"):
+                client = await conn.start_sftp_client()
+            try:
+                yield client
+            finally:
+                client.exit()
+
+    async def upload_input(
+        self, local_path: Path, progress: ProgressCallback | None = None
+    ) -> UploadResult:
+        """Upload a run input to ``<tool dir>/inputs/<sha256>.<ext>``, skipping known files."""
+        digest = await self.local_sha256(local_path)
+        suffix = local_path.suffix.lower()
+        remote = str(PurePosixPath(await self.tool_dir()) / "inputs" / f"{digest}{suffix}")
+        return await self.upload(local_path, remote, progress=progress, sha256=digest)
+
+    async def upload(
+        self,
+        local_path: Path,
+        remote_path: str,
+        progress: ProgressCallback | None = None,
+        sha256: str | None = None,
+    ) -> UploadResult:
+        """Upload a file via a ``.part`` name, verify its hash on the host, then rename.
+
+        An existing final file of the same size is trusted only when its name is its hash
+        (``sha256`` given and in the name); otherwise it is hashed on the host first.
+
+        Raises:
+            TransferFailed: The local file cannot be read or the host refuses the write.
+            IntegrityError: The host computed another hash than the local one.
+            HostUnreachable: The connection dropped (retry: the upload resumes).
+
+        """
+        digest = sha256 or await self.local_sha256(local_path)
+        try:
+            size = local_path.stat().st_size
+        except OSError as exc:
+            raise TransferFailed(f"cannot read {local_path}: {exc.strerror}") from exc
+        part = remote_path + PART_SUFFIX
+        doing = f"uploading to {remote_path}"
+        async with self._client() as sftp, _translate(self._ssh.name, doing):
+            existing = await _stat(sftp, remote_path)
+        # A content-addressed name is only ever given to a verified file.
+        if (
+            existing is not None
+            and existing.size == size
+            and (
+                digest in PurePosixPath(remote_path).name
+                or await self.remote_sha256(remote_path) == digest
+            )
+        ):
+            if progress:
+                progress(size, size)
+            return UploadResult(remote_path, digest, size, skipped=True)
+        async with self._client() as sftp, _translate(self._ssh.name, doing):
+            await sftp.makedirs(str(PurePosixPath(remote_path).parent), exist_ok=True)
+            partial = await _stat(sftp, part)
+            offset = partial.size if partial is not None and partial.size <= size else 0
+            await _send(sftp, local_path, part, offset, size, progress)
+        remote_digest = await self.remote_sha256(part)
+        if remote_digest != digest:
+            async with self._client() as sftp, _translate(self._ssh.name, "removing a bad part"):
+                await sftp.remove(part)
+            raise IntegrityError(
+                f"upload of {local_path.name} to {self._ssh.name} arrived corrupted "
+                f"(sha256 {remote_digest} != {digest}); it was discarded, upload again"
+            )
+        async with self._client() as sftp, _translate(self._ssh.name, f"renaming {part}"):
+            await sftp.posix_rename(part, remote_path)
+        logger.info(
+            "uploaded %s to %s:%s (%d bytes)", local_path, self._ssh.name, remote_path, size
+        )
+        return UploadResult(remote_path, digest, size, skipped=False, resumed_from=offset)
+
+    async def download(
+        self,
+        remote_dir: str,
+        name: str,
+        local_dir: Path,
+        expected_size: int | None = None,
+        verify_hash: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> DownloadResult:
+        """Download ``remote_dir/name`` into ``local_dir/name``.
+
+        Data goes to ``name.part`` (continued if it is there) and replaces the local file
+        only when complete and verified, so a finished file is never replaced by a partial.
+
+        Raises:
+            ValidationError: ``name`` is not a plain file name.
+            TransferFailed: The remote file is missing or unreadable, or the local side fails.
+            IntegrityError: Size or hash differs from what was expected.
+
+        """
+        check_download_name(name)
+        remote_path = str(PurePosixPath(remote_dir) / name)
+        local_dir.mkdir(parents=True, exist_ok=True)
+        final = local_dir / name
+        part = local_dir / (name + PART_SUFFIX)
+        async with self._client() as sftp, _translate(self._ssh.name, f"downloading {remote_path}"):
+            attrs = await _stat(sftp, remote_path)
+            if attrs is None or attrs.size is None:
+                raise TransferFailed(f"{remote_path} does not exist on {self._ssh.name}")
+            size = int(attrs.size)
+            if expected_size is not None and size != expected_size:
+                raise IntegrityError(
+                    f"{remote_path} on {self._ssh.name} has {size} bytes, expected {expected_size}"
+                )
+            if final.exists() and final.stat().st_size == size and not verify_hash:
+                if progress:
+                    progress(size, size)
+                return DownloadResult(final, size, skipped=True)
+            offset = part.stat().st_size if part.exists() else 0
+            if offset > size:
+                part.unlink()
+                offset = 0
+            await _receive(sftp, remote_path, part, offset, size, progress)
+        got = part.stat().st_size
+        if got != size:
+            raise IntegrityError(f"download of {remote_path} stopped at {got} of {size} bytes")
+        digest = None
+        if verify_hash:
+            digest = await asyncio.to_thread(file_sha256, part)
+            remote_digest = await self.remote_sha256(remote_path)
+            if remote_digest != digest:
+                part.unlink(missing_ok=True)
+                raise IntegrityError(
+                    f"download of {remote_path} is corrupted (sha256 {digest} != "
+                    f"{remote_digest}); it was discarded, download again"
+                )
+        os.replace(part, final)
+        return DownloadResult(final, size, skipped=False, resumed_from=offset, sha256=digest)
+
+    async def listdir(self, remote_dir: str) -> list[RemoteEntry]:
+        """List a remote directory (without . and ..); a missing one lists as empty."""
+        async with self._client() as sftp, _translate(self._ssh.name, f"listing {remote_dir}"):
+            try:
+                entries = await sftp.readdir(remote_dir)
+            except asyncssh.SFTPNoSuchFile:
+                return []
+        return sorted(
+            (
+                RemoteEntry(
+                    name=str(entry.filename),
+                    size=int(entry.attrs.size or 0),
+                    is_dir=entry.attrs.type == asyncssh.FILEXFER_TYPE_DIRECTORY,
+                    mtime=entry.attrs.mtime,
+                )
+                for entry in entries
+                if entry.filename not in (".", "..")
+            ),
+            key=lambda e: e.name,
+        )
+
+    async def makedirs(self, remote_dir: str) -> None:
+        """Create a remote directory and its parents."""
+        async with self._client() as sftp, _translate(self._ssh.name, f"creating {remote_dir}"):
+            await sftp.makedirs(remote_dir, exist_ok=True)
+
+    async def write_text(self, remote_path: str, text: str) -> None:
+        """Write a small text file on the host (via ``.part`` and rename)."""
+        async with self._client() as sftp, _translate(self._ssh.name, f"writing {remote_path}"):
+            await sftp.makedirs(str(PurePosixPath(remote_path).parent), exist_ok=True)
+            async with sftp.open(remote_path + PART_SUFFIX, "wb") as handle:
+                await handle.write(text.encode())
+            await sftp.posix_rename(remote_path + PART_SUFFIX, remote_path)
+
+
+async def _stat(sftp: asyncssh.SFTPClient, path: str) -> asyncssh.SFTPAttrs | None:
+    try:
+        return await sftp.stat(path)
+    except asyncssh.SFTPNoSuchFile:
+        return None
+
+
+async def _send(
+    sftp: asyncssh.SFTPClient,
+    local_path: Path,
+    part: str,
+    offset: int,
+    size: int,
+    progress: ProgressCallback | None,
+) -> None:
+    mode = "r+b" if offset else "wb"
+    async with sftp.open(part, mode) as remote:
+        if offset:
+            await remote.truncate(offset)
+        with local_path.open("rb") as source:
+            source.seek(offset)
+            done = offset
+            if progress:
+                progress(done, size)
+            while True:
+                chunk = await asyncio.to_thread(source.read, CHUNK_BYTES)
+                if not chunk:
+                    break
+                await remote.write(chunk, done)
+                done += len(chunk)
+                if progress:
+                    progress(done, size)
+
+
+async def _receive(
+    sftp: asyncssh.SFTPClient,
+    remote_path: str,
+    part: Path,
+    offset: int,
+    size: int,
+    progress: ProgressCallback | None,
+) -> None:
+    async with sftp.open(remote_path, "rb") as remote:
+        with part.open("ab" if offset else "wb") as target:
+            done = offset
+            if progress:
+                progress(done, size)
+            while done < size:
+                chunk = await remote.read(min(CHUNK_BYTES, size - done), done)
+                if not chunk:
+                    break
+                await asyncio.to_thread(target.write, chunk)
+                done += len(chunk)
+                if progress:
+                    progress(done, size)
+
+
+@contextlib.asynccontextmanager
+async def _translate(host: str, doing: str) -> AsyncIterator[None]:
+    """Turn SFTP and local I/O errors into TransferFailed (the one place)."""
+    try:
+        yield
+    except CosmosError:
+        raise
+    except asyncssh.SFTPError as exc:
+        raise TransferFailed(f"{doing} on {host} failed: {exc.reason}") from exc
+    except (asyncssh.ConnectionLost, asyncssh.DisconnectError, asyncssh.ChannelOpenError) as exc:
+        raise TransferFailed(
+            f"{doing} on {host} was interrupted ({exc.reason}); retry to resume", transient=True
+        ) from exc
+    except (BrokenPipeError, ConnectionError) as exc:
+        raise TransferFailed(
+            f"{doing} on {host} was interrupted; retry to resume", transient=True
+        ) from exc
+    except OSError as exc:
+        raise TransferFailed(f"{doing} on {host} failed: {exc.strerror or exc}") from exc

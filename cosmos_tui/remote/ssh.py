@@ -1,0 +1,546 @@
+"""One managed SSH connection per GPU host (asyncssh).
+
+The connection opens lazily on first use, honours ~/.ssh/config (aliases, ProxyJump,
+IdentityFile), ssh-agent and known_hosts, and sends keepalives. After a drop it reconnects
+in the background with exponential backoff and jitter; its state is observable through
+:meth:`SshHost.status` and :meth:`SshHost.watch`. Remote commands are argv lists joined with
+``shlex.join``; at most ``max_sessions`` channels are open at once, below OpenSSH's default
+MaxSessions (10). Every asyncssh exception is translated in :func:`_translate`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import shlex
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from cosmos_tui.config import HostConfig, RetryConfig, TimeoutsConfig
+from cosmos_tui.domain import HostState, HostStatus
+from cosmos_tui.errors import (
+    AuthenticationFailed,
+    CosmosError,
+    HostKeyUnknown,
+    HostUnreachable,
+    RemoteCommandFailed,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_SESSIONS = 8
+STDERR_TAIL_CHARS = 2000
+OPEN_RETRIES = 6
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a finished remote command produced.
+
+    Attributes:
+        argv: The command as run.
+        exit_status: Its exit status (-1 when it ended by a signal).
+        stdout: Standard output, decoded as UTF-8 (invalid bytes replaced).
+        stderr: Standard error, decoded the same way.
+        duration_s: Wall time from sending the command to its exit.
+
+    """
+
+    argv: tuple[str, ...]
+    exit_status: int
+    stdout: str
+    stderr: str
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class HostKeyInfo:
+    """The key a host presented, and the known_hosts name it is recorded under."""
+
+    host: str
+    port: int | None
+    fingerprint: str
+    known_hosts_line: str
+    known_hosts_path: Path
+    trusted: bool
+    changed: bool
+
+
+def _backoff(attempt: int, retry: RetryConfig, rng: random.Random) -> float:
+    """Seconds before reconnect attempt ``attempt`` (1-based): exponential, jittered."""
+    delay = min(retry.backoff_max, retry.backoff_base * (2 ** (attempt - 1)))
+    return delay * rng.uniform(0.5, 1.0)
+
+
+class _Client(asyncssh.SSHClient):
+    """Records the host key when it is not trusted and reports a lost connection."""
+
+    def __init__(self, on_lost: Callable[[Exception | None], None]) -> None:
+        self._on_lost = on_lost
+        self.rejected: tuple[str, str, int | None, asyncssh.SSHKey] | None = None
+
+    def validate_host_public_key(
+        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
+    ) -> bool:
+        self.rejected = (host, addr, port, key)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._on_lost(exc)
+
+
+class SshHost:
+    """The managed SSH connection to one host.
+
+    Args:
+        config: The host.
+        timeouts: Connect, command and keepalive times.
+        retry: Reconnect attempts and backoff.
+        max_sessions: Most channels (commands, streams, SFTP) open at once.
+        rng: Random source for jitter (tests pass a seeded one).
+
+    """
+
+    def __init__(
+        self,
+        config: HostConfig,
+        timeouts: TimeoutsConfig | None = None,
+        retry: RetryConfig | None = None,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.timeouts = timeouts or TimeoutsConfig()
+        self.retry = retry or RetryConfig()
+        self._rng = rng or random.Random()  # noqa: S311 (jitter, not security)
+        self._sessions = asyncio.Semaphore(max_sessions)
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._connecting: asyncio.Task[asyncssh.SSHClientConnection] | None = None
+        self._status = HostStatus(config.name, HostState.UNKNOWN)
+        self._watchers: set[asyncio.Queue[HostStatus]] = set()
+        self._closed = False
+        self.generation = 0
+
+    @property
+    def name(self) -> str:
+        """The configured host name."""
+        return self.config.name
+
+    # state -------------------------------------------------------------------------------
+
+    def status(self) -> HostStatus:
+        """Return the current connection state."""
+        return self._status
+
+    async def watch(self) -> AsyncIterator[HostStatus]:
+        """Yield the current state, then every change, until the host is closed."""
+        queue: asyncio.Queue[HostStatus] = asyncio.Queue(maxsize=64)
+        self._watchers.add(queue)
+        try:
+            yield self._status
+            while not self._closed:
+                yield await queue.get()
+        finally:
+            self._watchers.discard(queue)
+
+    def _set_status(self, state: HostState, reason: str | None = None, **extra: Any) -> None:
+        latency = extra.pop("latency_ms", self._status.latency_ms)
+        self._status = HostStatus(self.name, state, reason, latency_ms=latency, **extra)
+        logger.debug("host %s is %s (%s)", self.name, state.value, reason or "")
+        for queue in list(self._watchers):
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(self._status)
+
+    # connecting --------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Open the connection now if it is not open (it also opens on first use)."""
+        await self._connection()
+
+    async def _connection(self) -> asyncssh.SSHClientConnection:
+        if self._closed:
+            raise HostUnreachable(self.name, "the connection was closed")
+        if self._conn is not None:
+            return self._conn
+        if self._connecting is None or self._connecting.done():
+            self._connecting = asyncio.create_task(self._connect_with_retry(attempts=1))
+        return await asyncio.shield(self._connecting)
+
+    async def _connect_with_retry(self, attempts: int) -> asyncssh.SSHClientConnection:
+        error: CosmosError | None = None
+        for attempt in range(1, attempts + 1):
+            if attempt > 1 or self._status.state is HostState.RECONNECTING:
+                delay = _backoff(attempt, self.retry, self._rng)
+                when = datetime.now(UTC) + timedelta(seconds=delay)
+                self._set_status(HostState.RECONNECTING, str(error or ""), next_attempt_at=when)
+                await asyncio.sleep(delay)
+            else:
+                self._set_status(HostState.CONNECTING)
+            try:
+                conn = await self._open_once()
+            except CosmosError as exc:
+                error = exc
+                if not exc.transient:
+                    break
+                continue
+            self._conn = conn
+            self.generation += 1
+            self._set_status(HostState.CONNECTED)
+            return conn
+        assert error is not None
+        self._set_status(HostState.DOWN, error.message)
+        raise error
+
+    def connect_options(self) -> dict[str, Any]:
+        """Return the asyncssh.connect keyword arguments for this host."""
+        options: dict[str, Any] = {
+            "keepalive_interval": self.timeouts.keepalive,
+            "keepalive_count_max": 3,
+            "connect_timeout": self.timeouts.connect,
+        }
+        if self.config.port is not None:
+            options["port"] = self.config.port
+        if self.config.user is not None:
+            options["username"] = self.config.user
+        if self.config.identity_file is not None:
+            options["client_keys"] = [str(Path(self.config.identity_file).expanduser())]
+        if self.config.known_hosts is not None:
+            path = Path(self.config.known_hosts).expanduser()
+            # A missing file trusts nothing (asyncssh would fail to open it).
+            options["known_hosts"] = str(path) if path.is_file() else b""
+        return options
+
+    async def _open_once(self) -> asyncssh.SSHClientConnection:
+        client = _Client(self._lost)
+        async with _translate(self.name, client=client, known_hosts=self.known_hosts_path()):
+            conn, _ = await asyncio.wait_for(
+                asyncssh.create_connection(
+                    lambda: client, self.config.hostname, **self.connect_options()
+                ),
+                self.timeouts.connect * 2,
+            )
+        return conn
+
+    def known_hosts_path(self) -> Path:
+        """The known_hosts file this host's key is checked against."""
+        return Path(self.config.known_hosts or "~/.ssh/known_hosts").expanduser()
+
+    def _lost(self, exc: Exception | None) -> None:
+        was_connected = self._conn is not None
+        self._conn = None
+        if self._closed or not was_connected:
+            return
+        reason = f"connection lost: {exc}" if exc else "connection closed by the host"
+        logger.warning("host %s: %s; reconnecting", self.name, reason)
+        self._set_status(HostState.RECONNECTING, reason, next_attempt_at=datetime.now(UTC))
+        self._connecting = asyncio.get_running_loop().create_task(
+            self._connect_with_retry(attempts=self.retry.max_attempts)
+        )
+        self._connecting.add_done_callback(_consume)
+
+    async def close(self) -> None:
+        """Close the connection and stop reconnecting."""
+        self._closed = True
+        if self._connecting is not None and not self._connecting.done():
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, CosmosError):
+                await self._connecting
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+            with contextlib.suppress(OSError, asyncssh.Error):
+                await conn.wait_closed()
+        self._set_status(HostState.DOWN, "closed")
+        for queue in list(self._watchers):
+            queue.put_nowait(self._status)
+
+    # host keys ---------------------------------------------------------------------------
+
+    async def host_key(self) -> HostKeyInfo:
+        """Fetch the host's key and say whether known_hosts trusts it (no login needed).
+
+        Raises:
+            HostUnreachable: When the host cannot be reached.
+
+        """
+        client = _Client(lambda exc: None)
+        try:
+            async with _translate(self.name, client=client, known_hosts=self.known_hosts_path()):
+                conn, _ = await asyncio.wait_for(
+                    asyncssh.create_connection(
+                        lambda: client, self.config.hostname, **self.connect_options()
+                    ),
+                    self.timeouts.connect * 2,
+                )
+            conn.close()
+        except HostKeyUnknown as exc:
+            assert client.rejected is not None
+            host, _, port, key = client.rejected
+            return _key_info(host, port, key, self.known_hosts_path(), changed=exc.changed)
+        except AuthenticationFailed:
+            pass
+        return HostKeyInfo(
+            self.config.hostname,
+            self.config.port,
+            "",
+            "",
+            self.known_hosts_path(),
+            trusted=True,
+            changed=False,
+        )
+
+    # commands ----------------------------------------------------------------------------
+
+    async def run(
+        self,
+        argv: list[str],
+        *,
+        timeout: float | None = None,
+        check: bool = True,
+        input_text: str | None = None,
+    ) -> CommandResult:
+        """Run ``argv`` on the host and collect its output.
+
+        Args:
+            argv: Program and arguments; joined with ``shlex.join``, never interpolated.
+            timeout: Seconds before the command is abandoned; None uses the configured one.
+            check: Raise when the exit status is not 0.
+            input_text: Sent to the command's standard input.
+
+        Raises:
+            RemoteCommandFailed: Non-zero exit (with ``check``) or timeout.
+            HostUnreachable: The connection cannot be opened or drops.
+
+        """
+        limit = self.timeouts.command if timeout is None else timeout
+        command = shlex.join(argv)
+        conn = await self._connection()
+        async with self._sessions:
+            started = time.monotonic()
+            async with _translate(self.name, argv=argv):
+                process = await _open_process(conn, command, encoding=None)
+                if input_text is None:
+                    process.stdin.write_eof()
+                try:
+                    stdout, stderr = await asyncio.wait_for(
+                        process.communicate(input_text.encode() if input_text else None), limit
+                    )
+                except TimeoutError:
+                    process.close()
+                    raise RemoteCommandFailed(self.name, argv, None, timed_out=True) from None
+                finally:
+                    process.close()
+        duration = time.monotonic() - started
+        status = process.exit_status
+        if status is None:
+            if process.exit_signal is None and self._conn is not conn:
+                raise HostUnreachable(self.name, f"connection lost while running {argv[0]}")
+            status = -1
+        result = CommandResult(
+            tuple(argv),
+            status,
+            (stdout or b"").decode("utf-8", "replace"),
+            (stderr or b"").decode("utf-8", "replace"),
+            duration,
+        )
+        self._status = HostStatus(
+            self.name,
+            self._status.state,
+            self._status.reason,
+            self._status.next_attempt_at,
+            round(duration * 1000, 2),
+        )
+        if check and status != 0:
+            raise RemoteCommandFailed(self.name, argv, status, result.stderr[-STDERR_TAIL_CHARS:])
+        return result
+
+    @contextlib.asynccontextmanager
+    async def stream(self, argv: list[str]) -> AsyncIterator[LineStream]:
+        """Run a long-lived command and read its output line by line.
+
+        Usage: ``async with host.stream(argv) as lines: async for line in lines: ...``.
+        Leaving the block closes the channel. Holds one session slot while open.
+        """
+        conn = await self._connection()
+        async with self._sessions:
+            async with _translate(self.name, argv=argv):
+                process = await _open_process(
+                    conn, shlex.join(argv), encoding="utf-8", errors="replace"
+                )
+            stream = LineStream(self.name, argv, process, lambda: self._conn is conn)
+            try:
+                yield stream
+            finally:
+                stream.close()
+
+    async def channel(self) -> asyncssh.SSHClientConnection:
+        """Return the open connection (for the SFTP and Docker modules of this package)."""
+        return await self._connection()
+
+    @contextlib.asynccontextmanager
+    async def session_slot(self) -> AsyncIterator[None]:
+        """Hold one of the connection's session slots (SFTP and sudo bridges use one)."""
+        async with self._sessions:
+            yield
+
+
+class LineStream:
+    """Lines of a long-lived remote command; see :meth:`SshHost.stream`."""
+
+    def __init__(
+        self,
+        host: str,
+        argv: list[str],
+        process: asyncssh.SSHClientProcess[str],
+        alive: Callable[[], bool],
+    ) -> None:
+        self._host = host
+        self._argv = argv
+        self._process = process
+        self._alive = alive
+        self._stderr: list[str] = []
+        self._stderr_task = asyncio.get_running_loop().create_task(self._read_stderr())
+
+    async def _read_stderr(self) -> None:
+        with contextlib.suppress(asyncssh.Error, OSError):
+            async for line in self._process.stderr:
+                self._stderr.append(line)
+                del self._stderr[:-50]
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._lines()
+
+    async def _lines(self) -> AsyncIterator[str]:
+        async with _translate(self._host, argv=self._argv):
+            while line := await self._process.stdout.readline():
+                yield line.rstrip("\r\n")
+        if not self._alive():
+            raise HostUnreachable(self._host, f"connection lost while running {self._argv[0]}")
+
+    @property
+    def stderr_tail(self) -> str:
+        """The last lines the command wrote to standard error."""
+        return "".join(self._stderr)[-STDERR_TAIL_CHARS:]
+
+    async def wait(self) -> int | None:
+        """Wait for the command to exit and return its status (None if unknown)."""
+        with contextlib.suppress(asyncssh.Error, OSError):
+            await self._process.wait_closed()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._stderr_task
+        return self._process.exit_status
+
+    def close(self) -> None:
+        """Close the channel; the remote command gets EOF/SIGPIPE."""
+        self._process.close()
+        self._stderr_task.cancel()
+
+
+async def _open_process(
+    conn: asyncssh.SSHClientConnection, command: str, **kwargs: Any
+) -> asyncssh.SSHClientProcess[Any]:
+    """Open a session channel, retrying briefly when sshd still counts closed sessions.
+
+    sshd frees a closed session's slot a moment after the close, so a new channel opened
+    right away can be refused with "open failed" although fewer than MaxSessions are open.
+    """
+    for attempt in range(OPEN_RETRIES):
+        try:
+            return await conn.create_process(command, **kwargs)
+        except asyncssh.ChannelOpenError:
+            if attempt == OPEN_RETRIES - 1 or conn.is_closed():
+                raise
+            await asyncio.sleep(0.02 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _consume(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+def _key_info(
+    host: str, port: int | None, key: asyncssh.SSHKey, path: Path, changed: bool
+) -> HostKeyInfo:
+    name = host if port in (None, 22) else f"[{host}]:{port}"
+    public = key.export_public_key("openssh").decode().split()
+    return HostKeyInfo(
+        host=host,
+        port=port,
+        fingerprint=key.get_fingerprint("sha256"),
+        known_hosts_line=f"{name} {public[0]} {public[1]}",
+        known_hosts_path=path,
+        trusted=False,
+        changed=changed,
+    )
+
+
+def trust_host_key(info: HostKeyInfo) -> None:
+    """Append the host's key to its known_hosts file.
+
+    Raises:
+        HostKeyUnknown: When known_hosts already holds a different key for the host
+            (the user must remove the old entry first: a changed key is never replaced).
+
+    """
+    if info.changed:
+        raise HostKeyUnknown(info.host, info.fingerprint, changed=True)
+    if info.trusted:
+        return
+    info.known_hosts_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with info.known_hosts_path.open("a", encoding="ascii") as handle:
+        handle.write(info.known_hosts_line + "\n")
+
+
+@contextlib.asynccontextmanager
+async def _translate(
+    host: str,
+    argv: list[str] | None = None,
+    client: _Client | None = None,
+    known_hosts: Path | None = None,
+) -> AsyncIterator[None]:
+    """Turn asyncssh and socket errors into the project's errors (the one place)."""
+    try:
+        yield
+    except CosmosError:
+        raise
+    except asyncssh.HostKeyNotVerifiable as exc:
+        fingerprint, changed = "unknown", False
+        if client is not None and client.rejected is not None:
+            name, addr, port, key = client.rejected
+            fingerprint = key.get_fingerprint("sha256")
+            changed = _has_other_key(known_hosts, name, addr, port)
+        raise HostKeyUnknown(host, fingerprint, changed=changed) from exc
+    except asyncssh.PermissionDenied as exc:
+        raise AuthenticationFailed(host, exc.reason or "permission denied") from exc
+    except asyncssh.ChannelOpenError as exc:
+        raise HostUnreachable(host, f"cannot open a channel: {exc.reason}") from exc
+    except (asyncssh.ConnectionLost, asyncssh.DisconnectError) as exc:
+        raise HostUnreachable(host, f"connection lost: {exc.reason}") from exc
+    except asyncssh.Error as exc:
+        raise HostUnreachable(host, str(exc.reason)) from exc
+    except TimeoutError as exc:
+        raise HostUnreachable(host, "timed out connecting") from exc
+    except (OSError, ValueError) as exc:
+        if argv is not None and isinstance(exc, BrokenPipeError):
+            raise HostUnreachable(host, f"connection lost while running {argv[0]}") from exc
+        raise HostUnreachable(host, exc.strerror or str(exc)) from exc
+
+
+def _has_other_key(path: Path | None, host: str, addr: str, port: int | None) -> bool:
+    if path is None or not path.is_file():
+        return False
+    try:
+        matched = asyncssh.match_known_hosts(str(path), host, addr, port if port != 22 else None)
+    except (OSError, ValueError, asyncssh.Error):
+        return False
+    return bool(matched[0])

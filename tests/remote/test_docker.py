@@ -1,0 +1,168 @@
+"""Docker Engine over the SSH connection, against a real dockerd."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+
+import pytest
+
+from cosmos_tui.errors import DockerError
+from cosmos_tui.remote import ContainerSpec, Mount, RemoteHost
+from cosmos_tui.remote.docker import DockerClient
+
+
+def _run_id() -> str:
+    return f"rn_test{time.monotonic_ns() % 10**12}"
+
+
+async def test_version_and_image_presence(remote_host: RemoteHost, busybox_image: str) -> None:
+    version = await remote_host.docker.version()
+    assert version.version and version.api_version
+    assert await remote_host.docker.image_present(busybox_image)
+    assert not await remote_host.docker.image_present("cosmos-test/absent:1")
+
+
+async def test_container_lifecycle(remote_host: RemoteHost, busybox_image: str) -> None:
+    docker = remote_host.docker
+    run_id = _run_id()
+    tool_dir = await remote_host.tool_dir()
+    await remote_host.run(["sh", "-c", 'echo mounted > "$1/in.txt"', "sh", tool_dir])
+    spec = ContainerSpec(
+        run_id=run_id,
+        image=busybox_image,
+        command=("sh", "-c", "cat /data/in.txt; echo err >&2; pwd; echo $GREETING; exit 3"),
+        env={"GREETING": "hello there"},
+        mounts=(Mount(tool_dir, "/data", read_only=True),),
+        workdir="/tmp",
+        shm_size_bytes=64 * 1024 * 1024,
+        labels={"cosmos.batch_id": "bt_1"},
+    )
+    container_id = await docker.create(spec)
+    info = await docker.inspect(container_id)
+    assert info.name == f"cosmos-{run_id}" and info.run_id == run_id
+    assert info.labels["cosmos.batch_id"] == "bt_1" and not info.running
+    await docker.start(container_id)
+    assert await docker.wait(container_id) == 3
+    lines = [line async for line in docker.logs(container_id)]
+    # Docker keeps order within a stream, not across stdout and stderr.
+    assert [ln.text for ln in lines if ln.stream == "stdout"] == ["mounted", "/tmp", "hello there"]
+    assert [ln.text for ln in lines if ln.stream == "stderr"] == ["err"]
+    assert all(ln.at.year >= 2024 for ln in lines)
+    last = max(lines, key=lambda ln: ln.at)
+    later = [ln async for ln in docker.logs(container_id, since=last.since_value)]
+    assert last.text in [ln.text for ln in later] and len(later) < len(lines)
+    info = await docker.inspect(container_id)
+    assert info.exit_code == 3 and not info.oom_killed and info.finished_at is not None
+    listed = await docker.list({"cosmos.run_id": run_id})
+    assert [(c.id, c.exit_code) for c in listed] == [(container_id, 3)]
+    await docker.remove(container_id)
+    assert await docker.list({"cosmos.run_id": run_id}) == []
+    await docker.remove(container_id)  # already gone: not an error
+
+
+async def test_follow_logs_while_running_and_stop(
+    remote_host: RemoteHost, busybox_image: str
+) -> None:
+    docker = remote_host.docker
+    spec = ContainerSpec(
+        run_id=_run_id(),
+        image=busybox_image,
+        command=(
+            "sh",
+            "-c",
+            "trap 'echo bye; exit 0' TERM; i=0; "
+            "while :; do echo tick$i; i=$((i+1)); sleep 0.1; done",
+        ),
+    )
+    container_id = await docker.create(spec)
+    await docker.start(container_id)
+    seen: list[str] = []
+    async for line in docker.logs(container_id):
+        seen.append(line.text)
+        if len(seen) == 3:
+            break
+    assert seen == ["tick0", "tick1", "tick2"]
+    assert (await docker.inspect(container_id)).running
+    started = time.monotonic()
+    await docker.stop(container_id, grace_s=5)
+    assert time.monotonic() - started < 4
+    info = await docker.inspect(container_id)
+    assert not info.running and info.exit_code == 0
+    await docker.remove(container_id)
+
+
+async def test_stop_kills_after_grace(remote_host: RemoteHost, busybox_image: str) -> None:
+    docker = remote_host.docker
+    spec = ContainerSpec(
+        run_id=_run_id(),
+        image=busybox_image,
+        command=("sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"),
+    )
+    container_id = await docker.create(spec)
+    await docker.start(container_id)
+    started = time.monotonic()
+    await docker.stop(container_id, grace_s=1)
+    assert 0.9 < time.monotonic() - started < 10
+    info = await docker.inspect(container_id)
+    assert info.exit_code == 137
+    await docker.remove(container_id, force=True)
+
+
+async def test_list_selects_by_label_not_image(
+    remote_host: RemoteHost, busybox_image: str, docker_daemon
+) -> None:
+    # Someone else's container from the same image must never show up.
+    docker_daemon.cli("create", "--name", f"other-{_run_id()}", busybox_image, "true")
+    run_id = _run_id()
+    container_id = await remote_host.docker.create(
+        ContainerSpec(run_id=run_id, image=busybox_image, command=("true",))
+    )
+    ours = await remote_host.docker.list()
+    assert container_id in {c.id for c in ours}
+    assert all(c.labels.get("cosmos.managed") == "true" for c in ours)
+    await remote_host.docker.remove(container_id)
+
+
+async def test_gpu_request_without_toolkit_is_reported(host_config, busybox_image: str) -> None:
+    host = RemoteHost(dataclasses.replace(host_config, gpu_request=True))
+    try:
+        container_id = await host.docker.create(
+            ContainerSpec(run_id=_run_id(), image=busybox_image, command=("true",), gpus=(0, 1))
+        )
+        with pytest.raises(DockerError) as info:
+            await host.docker.start(container_id)
+        assert "NVIDIA Container Toolkit" in info.value.message
+        assert "gpu_request = false" in info.value.message
+        assert not info.value.transient
+        await host.docker.remove(container_id, force=True)
+    finally:
+        await host.close()
+
+
+async def test_missing_image_on_create(remote_host: RemoteHost) -> None:
+    with pytest.raises(DockerError) as info:
+        await remote_host.docker.create(
+            ContainerSpec(run_id=_run_id(), image="cosmos-test/absent:1", command=("true",))
+        )
+    assert info.value.status == 404
+
+
+async def test_dial_stdio_bridge(
+    remote_host: RemoteHost, docker_daemon, busybox_image: str
+) -> None:
+    # The sudo mode's bridge, with a dial command that needs no sudo.
+    bridge = DockerClient(
+        remote_host.ssh,
+        str(docker_daemon.socket_path),
+        sudo=True,
+        dial_argv=["docker", "-H", f"unix://{docker_daemon.socket_path}", "system", "dial-stdio"],
+    )
+    try:
+        version = await bridge.version()
+        assert version.api_version
+        results = await asyncio.gather(*(bridge.image_present(busybox_image) for _ in range(6)))
+        assert all(results)
+    finally:
+        await bridge.close()

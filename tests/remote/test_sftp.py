@@ -1,0 +1,108 @@
+"""SFTP uploads (content-addressed, verified, resumable) and downloads (safe names)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from cosmos_tui.errors import IntegrityError, TransferFailed, ValidationError
+from cosmos_tui.remote import RemoteHost
+
+
+def _write(path: Path, size: int, seed: bytes = b"x") -> Path:
+    block = hashlib.sha256(seed).digest() * 4096
+    path.write_bytes((block * (size // len(block) + 1))[:size])
+    return path
+
+
+async def test_upload_is_content_addressed_and_skipped_when_present(
+    remote_host: RemoteHost, tmp_path: Path
+) -> None:
+    local = _write(tmp_path / "Color.MP4", 3_000_000)
+    seen: list[tuple[int, int]] = []
+    first = await remote_host.upload_input(local, progress=lambda d, t: seen.append((d, t)))
+    digest = hashlib.sha256(local.read_bytes()).hexdigest()
+    tool_dir = await remote_host.tool_dir()
+    assert first.remote_path == f"{tool_dir}/inputs/{digest}.mp4"
+    assert first.sha256 == digest and not first.skipped and first.size == 3_000_000
+    assert seen[-1] == (3_000_000, 3_000_000)
+    remote = await remote_host.run(["sha256sum", first.remote_path])
+    assert remote.stdout.split()[0] == digest
+    listing = await remote_host.files.listdir(f"{tool_dir}/inputs")
+    assert [e.name for e in listing] == [f"{digest}.mp4"]
+    second = await remote_host.upload_input(local)
+    assert second.skipped and second.remote_path == first.remote_path
+
+
+async def test_interrupted_upload_resumes(remote_host: RemoteHost, tmp_path: Path) -> None:
+    local = _write(tmp_path / "big.bin", 5_000_000, b"resume")
+    digest = hashlib.sha256(local.read_bytes()).hexdigest()
+    tool_dir = await remote_host.tool_dir()
+    part = f"{tool_dir}/inputs/{digest}.bin.part"
+    # Half of the file already reached the host before the transfer broke off.
+    await remote_host.run(["mkdir", "-p", f"{tool_dir}/inputs"])
+    partial = tmp_path / "partial"
+    partial.write_bytes(local.read_bytes()[:2_500_000])
+    await remote_host.files.upload(partial, part)
+    result = await remote_host.upload_input(local)
+    assert result.resumed_from == 2_500_000 and not result.skipped
+    assert (await remote_host.files.remote_sha256(result.remote_path)) == digest
+
+
+async def test_corrupt_partial_upload_is_discarded(remote_host: RemoteHost, tmp_path: Path) -> None:
+    local = _write(tmp_path / "c.bin", 1_000_000, b"corrupt")
+    digest = hashlib.sha256(local.read_bytes()).hexdigest()
+    part = f"{await remote_host.tool_dir()}/inputs/{digest}.bin.part"
+    await remote_host.files.write_text(part, "garbage that is not the prefix")
+    with pytest.raises(IntegrityError):
+        await remote_host.upload_input(local)
+    retried = await remote_host.upload_input(local)
+    assert retried.resumed_from == 0 and not retried.skipped
+
+
+async def test_download_verifies_and_resumes(remote_host: RemoteHost, tmp_path: Path) -> None:
+    local = _write(tmp_path / "src.bin", 4_000_000, b"down")
+    up = await remote_host.upload_input(local)
+    remote_dir, name = up.remote_path.rsplit("/", 1)
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / (name + ".part")).write_bytes(local.read_bytes()[:1_000_000])
+    result = await remote_host.download(
+        remote_dir, name, target, expected_size=4_000_000, verify_hash=True
+    )
+    assert result.resumed_from == 1_000_000
+    assert result.sha256 == up.sha256
+    assert (target / name).read_bytes() == local.read_bytes()
+    assert not (target / (name + ".part")).exists()
+    again = await remote_host.download(remote_dir, name, target, expected_size=4_000_000)
+    assert again.skipped
+
+
+async def test_download_size_mismatch_keeps_finished_file(
+    remote_host: RemoteHost, tmp_path: Path
+) -> None:
+    local = _write(tmp_path / "s.bin", 10_000, b"size")
+    up = await remote_host.upload_input(local)
+    remote_dir, name = up.remote_path.rsplit("/", 1)
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / name).write_bytes(b"finished earlier")
+    with pytest.raises(IntegrityError):
+        await remote_host.download(remote_dir, name, target, expected_size=9_999)
+    assert (target / name).read_bytes() == b"finished earlier"
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "/etc/passwd", "..", "", "x\\y", "..hidden"])
+async def test_download_refuses_paths(remote_host: RemoteHost, tmp_path: Path, name: str) -> None:
+    with pytest.raises(ValidationError):
+        await remote_host.download("/tmp", name, tmp_path)
+    assert os.listdir(tmp_path) == []
+
+
+async def test_download_of_missing_file(remote_host: RemoteHost, tmp_path: Path) -> None:
+    with pytest.raises(TransferFailed):
+        await remote_host.download(await remote_host.tool_dir(), "nope.mp4", tmp_path)
+    assert not (tmp_path / "nope.mp4").exists()

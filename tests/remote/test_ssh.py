@@ -1,0 +1,143 @@
+"""The managed SSH connection against a real sshd."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+
+from cosmos_tui.domain import HostState
+from cosmos_tui.errors import (
+    AuthenticationFailed,
+    HostKeyUnknown,
+    HostUnreachable,
+    RemoteCommandFailed,
+)
+from cosmos_tui.remote import RemoteHost
+
+
+async def test_run_returns_output_and_status(remote_host: RemoteHost) -> None:
+    result = await remote_host.run(["printf", "%s\n", "a b", "$HOME;`x`"])
+    assert result.stdout == "a b\n$HOME;`x`\n"
+    assert result.exit_status == 0
+    assert remote_host.status().state is HostState.CONNECTED
+    assert remote_host.status().latency_ms is not None
+
+
+async def test_nonzero_exit_raises_with_stderr_tail(remote_host: RemoteHost) -> None:
+    with pytest.raises(RemoteCommandFailed) as info:
+        await remote_host.run(["sh", "-c", "echo boom >&2; exit 3"])
+    assert info.value.exit_status == 3
+    assert "boom" in info.value.stderr_tail
+    result = await remote_host.run(["sh", "-c", "exit 4"], check=False)
+    assert result.exit_status == 4
+
+
+async def test_command_timeout(remote_host: RemoteHost) -> None:
+    with pytest.raises(RemoteCommandFailed) as info:
+        await remote_host.run(["sleep", "5"], timeout=0.3)
+    assert info.value.timed_out
+    assert info.value.transient
+    assert (await remote_host.run(["true"])).exit_status == 0
+
+
+async def test_thirty_concurrent_commands_succeed(remote_host: RemoteHost) -> None:
+    results = await asyncio.gather(
+        *(remote_host.run(["sh", "-c", f"sleep 0.2; echo {i}"]) for i in range(30))
+    )
+    assert [r.stdout.strip() for r in results] == [str(i) for i in range(30)]
+
+
+async def test_input_text_reaches_stdin(remote_host: RemoteHost) -> None:
+    result = await remote_host.run(["cat"], input_text="hello\n")
+    assert result.stdout == "hello\n"
+
+
+async def test_stream_lines(remote_host: RemoteHost) -> None:
+    async with remote_host.stream(["sh", "-c", "for i in 1 2 3; do echo line$i; done"]) as lines:
+        got = [line async for line in lines]
+        assert await lines.wait() == 0
+    assert got == ["line1", "line2", "line3"]
+
+
+async def test_unknown_host_key_is_refused_with_fingerprint(host_config, tmp_path) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    host = RemoteHost(dataclasses.replace(host_config, known_hosts=str(empty)))
+    try:
+        with pytest.raises(HostKeyUnknown) as info:
+            await host.run(["true"])
+        assert info.value.fingerprint.startswith("SHA256:")
+        assert "cosmos host trust testhost" in info.value.message
+        assert not info.value.changed
+        assert host.status().state is HostState.DOWN
+    finally:
+        await host.close()
+
+
+async def test_changed_host_key_is_reported_as_changed(host_config, tmp_path) -> None:
+    other = tmp_path / "other_key"
+    proc = await asyncio.create_subprocess_exec(
+        "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)
+    )
+    await proc.wait()
+    kind, key = (tmp_path / "other_key.pub").read_text().split()[:2]
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{host_config.port} {kind} {key}\n")
+    host = RemoteHost(dataclasses.replace(host_config, known_hosts=str(known)))
+    try:
+        with pytest.raises(HostKeyUnknown) as info:
+            await host.connect()
+        assert info.value.changed
+        assert "CHANGED" in info.value.message
+    finally:
+        await host.close()
+
+
+async def test_trust_records_key_then_connects(host_config, tmp_path) -> None:
+    from cosmos_tui.remote import trust_host_key
+
+    known = tmp_path / "ssh" / "known_hosts"
+    host = RemoteHost(dataclasses.replace(host_config, known_hosts=str(known)))
+    try:
+        info = await host.host_key()
+        assert not info.trusted and info.fingerprint.startswith("SHA256:")
+        trust_host_key(info)
+        assert (await host.run(["echo", "ok"])).stdout == "ok\n"
+        again = await host.host_key()
+        assert again.trusted
+    finally:
+        await host.close()
+
+
+async def test_wrong_key_is_authentication_failed(host_config, tmp_path) -> None:
+    key = tmp_path / "wrong"
+    proc = await asyncio.create_subprocess_exec(
+        "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)
+    )
+    await proc.wait()
+    host = RemoteHost(dataclasses.replace(host_config, identity_file=str(key)))
+    try:
+        with pytest.raises(AuthenticationFailed):
+            await host.connect()
+        assert host.status().state is HostState.DOWN
+    finally:
+        await host.close()
+
+
+async def test_unreachable_port(host_config) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    host = RemoteHost(dataclasses.replace(host_config, port=port))
+    try:
+        with pytest.raises(HostUnreachable) as info:
+            await host.connect()
+        assert info.value.transient
+        assert host.status().state is HostState.DOWN
+        assert host.status().reason
+    finally:
+        await host.close()
