@@ -1,12 +1,15 @@
 """One scheduler process for the multi-process tests: drives a shared DB until idle.
 
-Usage: python scheduler_worker.py DB_PATH NAME
+Usage: python scheduler_worker.py DB_PATH NAME START_AT
+
+Both workers wait until the wall-clock time START_AT so that they really race.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from pathlib import Path
 
 from cosmos_tui.config import BatchingConfig
@@ -23,9 +26,10 @@ HOSTS = (
 )
 
 
-async def main(db_path: Path, name: str) -> None:
+async def main(db_path: Path, name: str, start_at: float) -> None:
+    await asyncio.sleep(max(0.0, start_at - time.time()))
     async with Store.open(db_path) as store:
-        launcher = SimulatedLauncher(store, time_scale=0.0005)
+        launcher = SimulatedLauncher(store, time_scale=0.002)
         scheduler = Scheduler(
             QueueStore(store),
             StaticCluster(HOSTS),
@@ -39,4 +43,4 @@ async def main(db_path: Path, name: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1]), sys.argv[2]))
+    asyncio.run(main(Path(sys.argv[1]), sys.argv[2], float(sys.argv[3])))
