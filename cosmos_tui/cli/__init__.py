@@ -25,6 +25,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "rate": "cosmos_tui.cli.records:rate",
     "delete": "cosmos_tui.cli.records:delete",
     "config": "cosmos_tui.cli.config_cmd:config",
+    "demo": "cosmos_tui.cli.demo:demo",
 }
 
 
@@ -59,6 +60,7 @@ COMMAND_HELP: dict[str, str] = {
     "rate": "Rate a run from 1 to 5 (0 clears).",
     "delete": "Delete a prompt or run, after a preview and confirmation.",
     "config": "Create, show, locate or change the configuration file.",
+    "demo": "Try it all on a SIMULATED GPU HOST on 127.0.0.1 (no server, no GPU).",
 }
 
 

@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 STDOUT = 1
 STDERR = 2
+BANNER = b"SIMULATED GPU HOST: the cosmos-tui sandbox replays Cosmos-Transfer1's log phases\n"
 
 # Log markers of Cosmos-Transfer1 (COSMOS.md section 5) -> what the GPUs are doing.
 PHASE_MARKERS: tuple[tuple[str, str], ...] = (
@@ -344,6 +345,8 @@ class ContainerRuntime:
         container.phase = "starting"
         container.phase_since = time.monotonic()
         assert process.stdout is not None and process.stderr is not None
+        if Path(argv[0]).name == "torchrun":
+            await self._append(container, STDOUT, BANNER)
         readers = [
             asyncio.create_task(self._read(container, process.stdout, STDOUT)),
             asyncio.create_task(self._read(container, process.stderr, STDERR)),

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from cosmos_tui.sandbox.containers import ContainerRuntime
 from cosmos_tui.sandbox.faults import Faults
 
-GPU_NAME = "NVIDIA H100 80GB HBM3"
+GPU_NAME = "NVIDIA H100 80GB HBM3 (SIMULATED)"
 MEMORY_TOTAL_MIB = 81559.0
 POWER_LIMIT_W = 700.0
 IDLE_POWER_W = 71.0

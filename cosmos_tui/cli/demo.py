@@ -1,0 +1,205 @@
+"""``cosmos demo``: the whole product against a SIMULATED GPU HOST on 127.0.0.1.
+
+The sandbox (:mod:`cosmos_tui.sandbox`) runs in a thread of this process: a real SSH
+server, a Docker Engine API and simulated GPUs. The demo writes a workspace whose config
+points at it like any other host, adds sample prompts, and opens the TUI (or, with
+``--headless``, runs a scenario and prints a summary). Quitting stops the sandbox and
+every process it started.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from cosmos_tui.cli.context import fail, guard
+
+if TYPE_CHECKING:
+    from cosmos_tui.config import Config
+    from cosmos_tui.sandbox.thread import SandboxThread
+    from cosmos_tui.sandbox.workspace import DemoWorkspace
+    from cosmos_tui.services import Workbench
+
+# The stand-in's delays at --speed 1 (its own scale 1 is about 20 s a run): about 35 s.
+BASE_TIME_SCALE = 1.75
+BANNER = "SIMULATED GPU HOST"
+
+
+@click.command("demo")
+@click.option(
+    "--workspace",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Keep the demo's config, database and outputs here (default: a throwaway "
+    "folder removed on exit).",
+)
+@click.option(
+    "--gpus",
+    type=click.IntRange(1, 16),
+    default=2,
+    show_default=True,
+    help="Number of simulated GPUs.",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(0.1, 1000),
+    default=1.0,
+    show_default=True,
+    help="Run faster (2 = twice as fast); a run takes about 35 s at 1.",
+)
+@click.option(
+    "--flaky-ssh", is_flag=True, help="Drop the SSH connection now and then, to watch reconnects."
+)
+@click.option(
+    "--oom-rate",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    show_default=True,
+    help="Share of runs that fail with CUDA out of memory.",
+)
+@click.option(
+    "--headless",
+    is_flag=True,
+    help="No UI: run a scenario (runs, a batch, a cancel, an OOM), print a summary.",
+)
+@click.option(
+    "--bench-first-frame",
+    is_flag=True,
+    hidden=True,
+    help="Exit after the first frame and print the start-up time (bench/demo.py).",
+)
+def demo(
+    workspace: Path | None,
+    gpus: int,
+    speed: float,
+    flaky_ssh: bool,
+    oom_rate: float,
+    headless: bool,
+    bench_first_frame: bool,
+) -> None:
+    """Try cosmos-tui on a SIMULATED GPU HOST: no server, no GPU, one command.
+
+    Creates a workspace with sample prompts, starts the simulated host on 127.0.0.1
+    (SSH, Docker Engine API, N GPUs) and opens the TUI. Everything goes through the same
+    SSH and Docker code paths as a real host.
+    """
+    started = time.perf_counter()
+    from cosmos_tui.sandbox import SandboxOptions
+    from cosmos_tui.sandbox.thread import SandboxError, SandboxThread
+    from cosmos_tui.sandbox.workspace import DemoWorkspace
+
+    throwaway = workspace is None
+    root = Path(tempfile.mkdtemp(prefix="cosmos-demo-")) if workspace is None else workspace
+    space = DemoWorkspace(root.expanduser().resolve())
+    options = SandboxOptions(
+        gpus=gpus,
+        time_scale=BASE_TIME_SCALE / speed,
+        oom_rate=oom_rate,
+        flaky_ssh=flaky_ssh,
+        flaky_interval=max(30.0 / speed, 5.0),
+    )
+    sandbox = SandboxThread(options, space.ssh_dir)
+    try:
+        try:
+            sandbox.start()
+        except SandboxError as exc:
+            fail(f"{exc}")
+        config = prepare_workspace(space, sandbox)
+        if headless:
+            from cosmos_tui.sandbox.scenario import run_scenario
+
+            code = guard(lambda: run_scenario(config, space, sandbox, echo=click.echo))
+            if code:
+                sys.exit(code)
+            return
+        app = build_demo_app(config, space, sandbox)
+        app.run(auto_pilot=_first_frame_reporter(started) if bench_first_frame else None)
+        if app.return_code:
+            fail("the terminal UI ended with an error")
+    finally:
+        sandbox.stop()
+        if throwaway:
+            shutil.rmtree(space.root, ignore_errors=True)
+        elif not bench_first_frame:
+            click.echo(f"demo workspace kept in {space.root}", err=True)
+
+
+def prepare_workspace(space: DemoWorkspace, sandbox: SandboxThread) -> Config:
+    """Copy the sample videos, write the config for the running sandbox and load it."""
+    from cosmos_tui.config import load_config
+
+    space.copy_samples()
+    host = sandbox.sandbox.host_config()
+    path = space.write_config(host, sandbox.options.gpus)
+    return guard(lambda: load_config(path, environ={}))
+
+
+async def add_sample_prompts(bench: Workbench, space: DemoWorkspace) -> list[Any]:
+    """Create the sample prompts unless the workspace already has prompts."""
+    from cosmos_tui.sandbox.workspace import SAMPLE_PROMPTS
+
+    existing = await bench.list_prompts(limit=1)
+    if existing.total:
+        return []
+    created = []
+    for sample in SAMPLE_PROMPTS:
+        created.append(
+            await bench.create_prompt(sample.text, space.video_dir(sample), name=sample.name)
+        )
+    return created
+
+
+def build_demo_app(config: Config, space: DemoWorkspace, sandbox: SandboxThread) -> Any:
+    """Return the TUI wired to the sandbox's host, titled as a simulation."""
+    from cosmos_tui.services import Workbench
+    from cosmos_tui.ui.app import CosmosApp
+    from cosmos_tui.ui.facade import FacadeAdapter
+
+    @asynccontextmanager
+    async def services() -> AsyncIterator[Any]:
+        async with Workbench.open(config) as bench:
+            await add_sample_prompts(bench, space)
+            yield FacadeAdapter(bench)
+
+    app = CosmosApp(services, config)
+    app.title = f"cosmos demo - {BANNER}"
+    app.sub_title = (
+        f"{sandbox.options.gpus} simulated GPUs on 127.0.0.1:{sandbox.sandbox.port}; "
+        "no real GPU is used"
+    )
+    return app
+
+
+def _first_frame_reporter(started: float) -> Any:
+    """Return an auto-pilot that prints the time to the first drawn frame, then quits."""
+
+    async def report(pilot: Any) -> None:
+        await pilot.pause()
+        elapsed = time.perf_counter() - started
+        since_exec = time.time() - _process_start()
+        click.echo(
+            f"first frame: {elapsed:.3f} s after the command started, {since_exec:.3f} s "
+            "after exec",
+            err=True,
+        )
+        pilot.app.exit()
+
+    return report
+
+
+def _process_start() -> float:
+    """Wall time when this process started (Linux /proc; else now)."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return time.time()
+    return time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")

@@ -1,0 +1,145 @@
+"""The demo's workspace: a config that points at the sandbox, sample prompts and videos.
+
+Layout of a workspace::
+
+    config.toml          one [[hosts]] entry: the SIMULATED GPU HOST on 127.0.0.1
+    ssh/id_ed25519       the client key the sandbox authorises (fresh each start)
+    ssh/known_hosts      trusts the sandbox's fresh host key (nothing is auto-accepted)
+    inputs/<name>/       sample video folders (color.mp4, sometimes depth.mp4)
+    data/                the database and every run's outputs
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from cosmos_tui.config import HostConfig
+
+CONFIG_HEADER = (
+    "# cosmos demo: every run goes to a SIMULATED GPU HOST on 127.0.0.1 (the cosmos-tui\n"
+    "# sandbox). No GPU is used; the model is a stand-in that replays Cosmos-Transfer1's\n"
+    "# logs and returns the input video. This file is rewritten at each `cosmos demo`.\n"
+)
+
+
+@dataclass(frozen=True)
+class SamplePrompt:
+    """A prompt the demo creates, with the sample videos it uses.
+
+    Attributes:
+        name: Short name (also the folder under ``inputs/``).
+        text: The prompt.
+        videos: File name in the folder -> asset shipped in ``cosmos_tui/sandbox/assets``.
+
+    """
+
+    name: str
+    text: str
+    videos: tuple[tuple[str, str], ...]
+
+
+SAMPLE_PROMPTS: tuple[SamplePrompt, ...] = (
+    SamplePrompt(
+        "rainy-street",
+        "A rainy city street at dusk, neon signs reflecting on the wet asphalt, cars "
+        "passing slowly, cinematic lighting, photorealistic.",
+        (("color.mp4", "street.mp4"),),
+    ),
+    SamplePrompt(
+        "warehouse-robot",
+        "A robot arm in a bright warehouse picks up a cardboard box and places it on a "
+        "conveyor belt; realistic materials, steady camera.",
+        (("color.mp4", "robot.mp4"),),
+    ),
+    SamplePrompt(
+        "forest-road",
+        "A dirt road through a dense pine forest in morning fog, sunlight breaking through "
+        "the trees, a car drives towards the camera.",
+        (("color.mp4", "forest.mp4"), ("depth.mp4", "forest_depth.mp4")),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class DemoWorkspace:
+    """Paths of a demo workspace."""
+
+    root: Path
+
+    @property
+    def config_path(self) -> Path:
+        """The demo's config file."""
+        return self.root / "config.toml"
+
+    @property
+    def ssh_dir(self) -> Path:
+        """Client key and known_hosts."""
+        return self.root / "ssh"
+
+    @property
+    def inputs_dir(self) -> Path:
+        """Sample video folders."""
+        return self.root / "inputs"
+
+    @property
+    def data_dir(self) -> Path:
+        """Database and outputs."""
+        return self.root / "data"
+
+    def video_dir(self, sample: SamplePrompt) -> Path:
+        """The folder of one sample's videos."""
+        return self.inputs_dir / sample.name
+
+    def copy_samples(self) -> None:
+        """Copy the sample videos shipped in the package into ``inputs/``."""
+        assets = resources.files("cosmos_tui.sandbox") / "assets"
+        for sample in SAMPLE_PROMPTS:
+            folder = self.video_dir(sample)
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, asset in sample.videos:
+                target = folder / name
+                if not target.exists():
+                    with resources.as_file(assets / asset) as source:
+                        shutil.copyfile(source, target)
+
+    def write_config(self, host: HostConfig, gpus: int) -> Path:
+        """Write ``config.toml`` with one host, the sandbox, and return its path."""
+        import tomlkit
+
+        document = tomlkit.document()
+        document.add(tomlkit.comment("SIMULATED GPU HOST: see the note at the top."))
+        entry = tomlkit.table()
+        for key in (
+            "name",
+            "hostname",
+            "port",
+            "user",
+            "identity_file",
+            "known_hosts",
+            "docker_image",
+            "docker_socket",
+            "gpu_request",
+        ):
+            entry[key] = getattr(host, key)
+        entry["gpu_limit"] = gpus
+        hosts = tomlkit.aot()
+        hosts.append(entry)
+        document["hosts"] = hosts
+        paths = tomlkit.table()
+        paths["data_dir"] = str(self.data_dir)
+        document["paths"] = paths
+        timeouts = tomlkit.table()
+        timeouts["connect"] = 5.0
+        timeouts["cancel_grace"] = 3.0
+        document["timeouts"] = timeouts
+        retry = tomlkit.table()
+        retry["max_attempts"] = 5
+        retry["backoff_base"] = 0.5
+        retry["backoff_max"] = 5.0
+        document["retry"] = retry
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(CONFIG_HEADER + tomlkit.dumps(document), encoding="utf-8")
+        return self.config_path
