@@ -22,6 +22,13 @@ CONTEXT_AFTER = 10
 TRANSIENT_KINDS = frozenset({FailureKind.SSH_LOST, FailureKind.DOCKER_DOWN})
 
 
+class ContainerGone(DockerError):
+    """The run's container no longer exists on its host (removed behind our back)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=404)
+
+
 @dataclass(frozen=True)
 class Failure:
     """A classified failure.
@@ -205,6 +212,8 @@ def classify_error(error: CosmosError) -> Failure:
     """Classify an infrastructure error raised while driving a run."""
     text = error.message
     lowered = text.lower()
+    if isinstance(error, ContainerGone):
+        return Failure(FailureKind.CONTAINER_GONE, explain(FailureKind.CONTAINER_GONE, text))
     if isinstance(error, HostUnreachable) or (
         isinstance(error, TransferFailed) and error.transient
     ):

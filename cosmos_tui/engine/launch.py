@@ -1,0 +1,169 @@
+"""Where a run's files live on its host, and the container that runs it.
+
+Remote layout, all under the host's tool directory (``remote_tool_dir``)::
+
+    <tool>/inputs/<sha256>.mp4          content-addressed inputs, shared and never rewritten
+    <tool>/runs/<run id>/spec.json      the controlnet spec of this run
+    <tool>/runs/<run id>/output/        --video_save_folder: what the model writes
+
+Inside the container (COSMOS.md section 1: the repo at /workspace, checkpoints at
+/workspace/checkpoints, the Hugging Face cache, ``-w /workspace``) the inputs are mounted
+read-only at ``/cosmos-tui/inputs`` and only this run's folder read-write at
+``/cosmos-tui/run``, so a run can neither change the inputs nor touch another run's files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from cosmos_tui.config import Config, HostConfig
+from cosmos_tui.domain import Prompt, Run, RunType
+from cosmos_tui.engine.profiles import transfer1
+from cosmos_tui.errors import ValidationError
+
+CONTAINER_INPUTS = "/cosmos-tui/inputs"
+CONTAINER_RUN = "/cosmos-tui/run"
+CONTAINER_WORKDIR = "/workspace"
+LABEL_ATTEMPT = "cosmos.attempt"
+LABEL_PROFILE = "cosmos.profile"
+OUTPUT_DIR_NAME = "output"
+SPEC_NAME = "spec.json"
+
+
+@dataclass(frozen=True)
+class RemoteLayout:
+    """Absolute paths of one run on its host.
+
+    Attributes:
+        home: The login user's home (relative config paths are under it).
+        tool_dir: The tool's directory.
+        run_id: The run.
+
+    """
+
+    home: str
+    tool_dir: str
+    run_id: str
+
+    def resolve(self, path: str) -> str:
+        """Return ``path`` made absolute against the home directory."""
+        return path if path.startswith("/") else str(PurePosixPath(self.home) / path)
+
+    @property
+    def inputs_dir(self) -> str:
+        """Content-addressed inputs."""
+        return str(PurePosixPath(self.tool_dir) / "inputs")
+
+    @property
+    def run_dir(self) -> str:
+        """The run's own folder."""
+        return str(PurePosixPath(self.tool_dir) / "runs" / self.run_id)
+
+    @property
+    def output_dir(self) -> str:
+        """Where the model writes this run's outputs."""
+        return str(PurePosixPath(self.run_dir) / OUTPUT_DIR_NAME)
+
+    @property
+    def spec_path(self) -> str:
+        """The run's spec on the host."""
+        return str(PurePosixPath(self.run_dir) / SPEC_NAME)
+
+
+def container_input_path(remote_input_path: str) -> str:
+    """Return where a content-addressed input is seen inside the container."""
+    return f"{CONTAINER_INPUTS}/{PurePosixPath(remote_input_path).name}"
+
+
+def build_run_spec(run: Run, prompt: Prompt | None, remote_inputs: Mapping[str, str]) -> dict:
+    """Return the spec JSON of a run whose inputs were uploaded.
+
+    Args:
+        run: The run (type, parameters).
+        prompt: Its prompt (text); None only for runs without one.
+        remote_inputs: Uploaded input path on the host, by role (``color``, ``depth``...).
+
+    Raises:
+        ValidationError: When the run cannot be expressed as a spec.
+
+    """
+    color = remote_inputs.get("color")
+    video = container_input_path(color) if color else None
+    if run.type == RunType.UPSCALE:
+        if video is None:
+            raise ValidationError("an upscale run needs an input video", field="input")
+        return transfer1.build_upscale_spec(video, run.params, prompt.text if prompt else None)
+    if prompt is None:
+        raise ValidationError(f"run {run.id} has no prompt; create it from a prompt", "prompt")
+    controls = {
+        role: container_input_path(path) for role, path in remote_inputs.items() if role != "color"
+    }
+    return transfer1.build_spec(prompt.text, run.params, video, controls)
+
+
+def build_command(run: Run, config: Config) -> list[str]:
+    """Return the container command of a run from its profile."""
+    profile = config.profiles.get(run.profile) or config.profiles["transfer1"]
+    paths = transfer1.LaunchPaths(
+        spec_path=f"{CONTAINER_RUN}/{SPEC_NAME}",
+        output_dir=f"{CONTAINER_RUN}/{OUTPUT_DIR_NAME}",
+        checkpoint_dir="checkpoints",
+    )
+    return transfer1.build_argv(
+        run.params,
+        paths,
+        script=profile.script,
+        extra_args=profile.extra_args,
+        upscale=run.type == RunType.UPSCALE,
+    )
+
+
+@dataclass(frozen=True)
+class MountSpec:
+    """A bind mount (host path -> container path)."""
+
+    source: str
+    target: str
+    read_only: bool = False
+
+
+def mounts_for(host: HostConfig, layout: RemoteLayout) -> list[MountSpec]:
+    """Return the mounts of COSMOS.md section 1 plus the run's inputs and folder."""
+    repo = layout.resolve(host.remote_repo_dir)
+    checkpoints = layout.resolve(host.checkpoints_dir)
+    mounts = [MountSpec(repo, CONTAINER_WORKDIR)]
+    if PurePosixPath(checkpoints) != PurePosixPath(repo) / "checkpoints":
+        mounts.append(MountSpec(checkpoints, f"{CONTAINER_WORKDIR}/checkpoints"))
+    if host.hf_cache_dir:
+        mounts.append(MountSpec(layout.resolve(host.hf_cache_dir), "/root/.cache/huggingface"))
+    mounts.append(MountSpec(layout.inputs_dir, CONTAINER_INPUTS, read_only=True))
+    mounts.append(MountSpec(layout.run_dir, CONTAINER_RUN))
+    return mounts
+
+
+def container_env(host: HostConfig, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Return the container's environment: the host's ``env`` table, ``$NAME`` expanded.
+
+    ``HF_TOKEN`` is passed from the local environment when set and not configured.
+    """
+    local = os.environ if environ is None else environ
+    env: dict[str, str] = {}
+    for key, value in host.env.items():
+        if value.startswith("$"):
+            resolved = local.get(value[1:])
+            if resolved is not None:
+                env[key] = resolved
+        else:
+            env[key] = value
+    if "HF_TOKEN" not in env and local.get("HF_TOKEN"):
+        env["HF_TOKEN"] = local["HF_TOKEN"]
+    return env
+
+
+def image_for(run: Run, host: HostConfig, config: Config) -> str:
+    """Return the image of a run: the profile's image, else the host's."""
+    profile = config.profiles.get(run.profile)
+    return (profile.image if profile and profile.image else None) or host.docker_image

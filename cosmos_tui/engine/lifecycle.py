@@ -1,0 +1,424 @@
+r"""The lifecycle of one run, step by step, each step a persisted state change.
+
+    queued -> uploading -> starting -> running -> downloading -> completed
+                                         \\-> failed | blocked | cancelled (with the cause)
+
+:class:`RunDriver` moves one run forward from whatever state it is in, so the same code
+starts a new run, resumes one whose driver died (reattach), and finishes one whose
+container exited while nobody watched. It holds the run's :class:`RunLock` throughout.
+
+Never two containers for one run: the container is named ``cosmos-<run id>`` (Docker
+refuses a second one) and a retried start first looks for the run's container by label
+and adopts it. Transient infrastructure errors before the container runs send the run
+back to ``queued`` and retry with backoff (up to ``retry.max_attempts``); once the
+container runs, a lost link only means reattaching: the container keeps going.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from cosmos_tui.config import Config
+from cosmos_tui.domain import ACTIVE_STATES, FailureKind, Run, RunState
+from cosmos_tui.engine import launch
+from cosmos_tui.engine.failures import Failure, classify, classify_error, explain
+from cosmos_tui.engine.logs import LocalLog, LogHub
+from cosmos_tui.engine.runlock import RunLock
+from cosmos_tui.engine.watch import ContainerWatch
+from cosmos_tui.errors import CosmosError, DockerError, InvalidTransition
+from cosmos_tui.store.repositories import Store
+
+if TYPE_CHECKING:
+    from cosmos_tui.remote.host import RemoteHost
+
+logger = logging.getLogger(__name__)
+
+Observer = Callable[[str, str], Awaitable[None]]
+
+
+class HostSource(Protocol):
+    """Hands out the RemoteHost of a configured host (the facade's HostPool)."""
+
+    def get(self, name: str) -> RemoteHost:
+        """Return the host called ``name``."""
+        ...
+
+
+@dataclass
+class EngineContext:
+    """What drivers share: configuration, store, hosts, the log hub and the clocks.
+
+    Attributes:
+        config: The configuration.
+        store: The open store.
+        hosts: The hosts (lazily connected).
+        hub: Wakes in-process log readers.
+        worker_id: Recorded as ``claimed_by`` on runs this process drives.
+        wall: Seconds since the epoch (injectable clock).
+        sleep: Waits between retries (injectable).
+        observer: Told ``(run_id, step)`` at each step; tests use it to break things
+            at precise moments.
+        rng: Jitter of retry backoff.
+        homes: Each host's home directory, once asked.
+
+    """
+
+    config: Config
+    store: Store
+    hosts: HostSource
+    hub: LogHub
+    worker_id: str
+    wall: Callable[[], float]
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    observer: Observer | None = None
+    rng: random.Random = field(default_factory=random.Random)
+    homes: dict[str, str] = field(default_factory=dict)
+
+    def run_dir(self, run_id: str) -> Path:
+        """The run's local folder (outputs, run.log, the driver lock)."""
+        return self.config.outputs_dir / run_id
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait before retry ``attempt`` (1-based), with jitter."""
+        retry = self.config.retry
+        base = min(retry.backoff_max, retry.backoff_base ** max(1, attempt))
+        return base * (0.5 + self.rng.random() / 2)
+
+    async def notify(self, run_id: str, step: str) -> None:
+        """Tell the observer about a step."""
+        if self.observer is not None:
+            await self.observer(run_id, step)
+
+
+class RunBusy(CosmosError):
+    """Another process (or task) is driving this run right now."""
+
+    def __init__(self, run_id: str, pid: int | None) -> None:
+        holder = f" (pid {pid})" if pid else ""
+        super().__init__(
+            f"run {run_id} is being driven by another process{holder}; follow it with "
+            f"'cosmos logs -f {run_id}'",
+            title="Run busy",
+        )
+        self.run_id = run_id
+
+
+class RunDriver:
+    """Moves one run to a terminal state.
+
+    Args:
+        ctx: Shared engine services.
+        run_id: The run.
+
+    """
+
+    def __init__(self, ctx: EngineContext, run_id: str) -> None:
+        self.ctx = ctx
+        self.run_id = run_id
+        self.lock = RunLock(ctx.run_dir(run_id))
+        self.local_log = LocalLog(ctx.run_dir(run_id) / "run.log")
+
+    async def drive(self) -> Run:
+        """Drive the run until it ends, or until its host stays unreachable while it runs.
+
+        Returns:
+            The run as it was left: terminal, or still running on an unreachable host
+            (a later reconcile reattaches).
+
+        Raises:
+            RunBusy: When another driver holds the run.
+
+        """
+        if not self.lock.try_acquire():
+            raise RunBusy(self.run_id, self.lock.holder_pid())
+        try:
+            return await self._drive()
+        finally:
+            self.lock.release()
+
+    async def _drive(self) -> Run:
+        store = self.ctx.store
+        lost_contact = 0
+        while True:
+            run = await store.get_run(self.run_id)
+            if run.state.is_terminal:
+                return run
+            try:
+                if run.state == RunState.QUEUED:
+                    run = await self._claim(run)
+                if run.state == RunState.UPLOADING:
+                    run = await self._upload(run)
+                if run.state == RunState.STARTING:
+                    run = await self._start(run)
+                if run.state == RunState.RUNNING:
+                    run = await ContainerWatch(self.ctx, run, self.local_log).watch()
+                    lost_contact = 0
+                if run.state == RunState.DOWNLOADING:
+                    run = await self._download(run)
+            except InvalidTransition as exc:
+                logger.info("run %s changed under us: %s", self.run_id, exc)
+                await self._stop_if_cancelled()
+                continue
+            except CosmosError as exc:
+                failure = classify_error(exc)
+                current = await store.get_run(self.run_id)
+                if current.state.is_terminal:
+                    continue
+                if not failure.transient:
+                    await self._fail(current, failure)
+                    continue
+                if current.state in (RunState.UPLOADING, RunState.STARTING):
+                    await self._requeue_or_fail(current, failure)
+                    continue
+                lost_contact += 1
+                if lost_contact > self.ctx.config.retry.max_attempts:
+                    logger.warning("run %s: host unreachable, left running: %s", run.id, exc)
+                    return current
+                await self.ctx.sleep(self.ctx.backoff(lost_contact))
+                continue
+            if run.state.is_terminal:
+                return run
+
+    # steps -------------------------------------------------------------------------------
+
+    async def _claim(self, run: Run) -> Run:
+        host = run.host or (self.ctx.config.hosts[0].name if self.ctx.config.hosts else None)
+        if host is None:
+            raise CosmosError("no hosts are configured; add one with 'cosmos host add'")
+        gpus = run.gpus or await self._choose_gpus(host, run)
+        return await self.ctx.store.transition(
+            run.id,
+            RunState.UPLOADING,
+            f"attempt {run.attempt + 1} on {host} gpus {','.join(map(str, gpus))}",
+            host=host,
+            gpus=gpus,
+            attempt=run.attempt + 1,
+            claimed_by=self.ctx.worker_id,
+            log_path=self.local_log.path,
+            exit_code=None,
+            failure_kind=None,
+            failure_message=None,
+        )
+
+    async def _choose_gpus(self, host: str, run: Run) -> tuple[int, ...]:
+        from cosmos_tui.store.queue_store import QueueStore
+
+        held = {
+            g
+            for a in await QueueStore(self.ctx.store).allocations()
+            if a.host == host and a.container_key not in (run.id, run.batch_id)
+            for g in a.gpus
+        }
+        limit = self.ctx.config.host(host).gpu_limit or 8
+        free = [g for g in range(limit) if g not in held]
+        need = run.params.num_gpus
+        if len(free) < need:
+            raise CosmosError(
+                f"{host} has {len(free)} free GPU(s) of {limit}, run {run.id} needs {need}; "
+                "wait for a run to finish, or queue it with 'cosmos queue'"
+            )
+        return tuple(free[:need])
+
+    async def _host(self, run: Run) -> tuple[RemoteHost, launch.RemoteLayout]:
+        assert run.host is not None
+        host = self.ctx.hosts.get(run.host)
+        if run.host not in self.ctx.homes:
+            self.ctx.homes[run.host] = (await host.run(["pwd"])).stdout.strip()
+        layout = launch.RemoteLayout(self.ctx.homes[run.host], await host.tool_dir(), run.id)
+        return host, layout
+
+    async def _upload(self, run: Run) -> Run:
+        host, layout = await self._host(run)
+        prompt = await self.ctx.store.get_prompt(run.prompt_id) if run.prompt_id else None
+        wanted = {"color"} | {h for h in ("vis", "edge", "depth", "seg") if run.params.weight(h)}
+        remote_inputs: dict[str, str] = {}
+        for item in prompt.inputs if prompt else ():
+            if item.role in wanted:
+                result = await host.upload_input(item.path)
+                remote_inputs[item.role] = result.remote_path
+        await self.ctx.notify(run.id, "uploaded")
+        spec = launch.build_run_spec(run, prompt, remote_inputs)
+        await host.files.write_text(layout.spec_path, json.dumps(spec, indent=2) + "\n")
+        return await self.ctx.store.transition(
+            run.id, RunState.STARTING, f"inputs and spec in {layout.run_dir}", spec=spec
+        )
+
+    async def _start(self, run: Run) -> Run:
+        host, layout = await self._host(run)
+        from cosmos_tui.remote.docker import LABEL_RUN_ID, ContainerSpec, Mount
+
+        existing = await host.docker.list({LABEL_RUN_ID: run.id})
+        fresh_attempt = await self._came_from_terminal(run)
+        adopted = None
+        for info in existing:
+            if fresh_attempt and not info.running and info.status != "created":
+                await host.docker.remove(info.id)  # this run's own earlier attempt
+            else:
+                adopted = info
+        if adopted is not None:
+            container_id = adopted.id
+            if adopted.status == "created":
+                await host.docker.start(container_id)
+            reason = f"adopted container {container_id[:12]} of an earlier attempt"
+        else:
+            image = launch.image_for(run, host.config, self.ctx.config)
+            if not await host.docker.image_present(image):
+                raise DockerError(f"No such image: {image} on {host.name}", status=404)
+            self._rotate_log(run)
+            await host.run(["rm", "-rf", "--", layout.output_dir])
+            await host.files.makedirs(layout.output_dir)
+            spec = ContainerSpec(
+                run_id=run.id,
+                image=image,
+                command=tuple(launch.build_command(run, self.ctx.config)),
+                gpus=run.gpus,
+                env=launch.container_env(host.config),
+                mounts=tuple(
+                    Mount(m.source, m.target, m.read_only)
+                    for m in launch.mounts_for(host.config, layout)
+                ),
+                workdir=launch.CONTAINER_WORKDIR,
+                shm_size_bytes=_size(host.config.shm_size),
+                labels={launch.LABEL_ATTEMPT: str(run.attempt), launch.LABEL_PROFILE: run.profile},
+            )
+            container_id = await host.docker.create(spec)
+            await self.ctx.notify(run.id, "created")
+            await host.docker.start(container_id)
+            reason = f"container {container_id[:12]} started"
+        await self.ctx.notify(run.id, "started")
+        try:
+            return await self.ctx.store.transition(
+                run.id, RunState.RUNNING, reason, container_id=container_id
+            )
+        except InvalidTransition:
+            await self._stop_if_cancelled(container_id)
+            raise
+
+    async def _came_from_terminal(self, run: Run) -> bool:
+        """True when the last requeue was a user retry of an ended run (not a transient one)."""
+        for event in reversed(run.events):
+            if event.to_state == RunState.QUEUED:
+                return event.from_state is not None and event.from_state.is_terminal
+        return False
+
+    def _rotate_log(self, run: Run) -> None:
+        """Keep an earlier attempt's log as ``run.attempt<N>.log``; start a fresh one."""
+        path = self.local_log.path
+        if path.exists() and path.stat().st_size > 0:
+            path.rename(path.with_name(f"run.attempt{max(1, run.attempt - 1)}.log"))
+        self.local_log.cursor_path.unlink(missing_ok=True)
+
+    async def _download(self, run: Run) -> Run:
+        host, layout = await self._host(run)
+        await self.ctx.store.update_run(run.id, progress_phase="downloading", eta_seconds=None)
+        local_dir = self.ctx.run_dir(run.id)
+        outputs: list[str] = []
+        for entry in await host.files.listdir(layout.output_dir):
+            if entry.is_dir:
+                for inner in await host.files.listdir(f"{layout.output_dir}/{entry.name}"):
+                    if not inner.is_dir:
+                        await host.download(
+                            f"{layout.output_dir}/{entry.name}",
+                            inner.name,
+                            local_dir / entry.name,
+                            expected_size=inner.size,
+                            verify_hash=True,
+                        )
+                        outputs.append(f"{entry.name}/{inner.name}")
+            else:
+                await host.download(
+                    layout.output_dir, entry.name, local_dir, entry.size, verify_hash=True
+                )
+                outputs.append(entry.name)
+        if not any(name.endswith(".mp4") for name in outputs):
+            failure = Failure(
+                FailureKind.UNKNOWN,
+                explain(FailureKind.UNKNOWN, "the model exited 0 but wrote no video"),
+            )
+            return await self._fail(run, failure)
+        outputs.append(self.local_log.path.name)
+        await self.ctx.store.update_run(
+            run.id, progress_phase="done", progress_percent=100.0, eta_seconds=0.0
+        )
+        return await self.ctx.store.transition(
+            run.id,
+            RunState.COMPLETED,
+            f"{len(outputs) - 1} output file(s) downloaded and verified",
+            outputs=tuple(outputs),
+        )
+
+    # failures ----------------------------------------------------------------------------
+
+    async def _fail(self, run: Run, failure: Failure) -> Run:
+        return await self.ctx.store.transition(
+            run.id,
+            failure.state,
+            failure.message,
+            failure_kind=failure.kind,
+            failure_message=failure.message,
+            exit_code=failure.exit_code,
+        )
+
+    async def _requeue_or_fail(self, run: Run, failure: Failure) -> None:
+        limit = self.ctx.config.retry.max_attempts
+        if run.attempt >= limit:
+            message = f"{failure.message} (gave up after {run.attempt} attempts)"
+            await self._fail(run, Failure(failure.kind, message))
+            return
+        await self.ctx.store.transition(
+            run.id,
+            RunState.QUEUED,
+            f"retry {run.attempt + 1} of {limit} after: {failure.message}",
+            claimed_by=self.ctx.worker_id,
+        )
+        await self.ctx.sleep(self.ctx.backoff(run.attempt))
+
+    async def _stop_if_cancelled(self, container_id: str | None = None) -> None:
+        """After a cancel won the race, make sure this run's container is stopped."""
+        run = await self.ctx.store.get_run(self.run_id)
+        if run.state != RunState.CANCELLED or run.host is None:
+            return
+        await stop_run_containers(self.ctx, run, container_id)
+
+
+async def stop_run_containers(ctx: EngineContext, run: Run, container_id: str | None = None) -> int:
+    """SIGTERM, grace period, SIGKILL: stop the containers labelled with this run only.
+
+    Returns:
+        How many running containers were stopped.
+
+    """
+    from cosmos_tui.remote.docker import LABEL_RUN_ID
+
+    assert run.host is not None
+    host = ctx.hosts.get(run.host)
+    stopped = 0
+    for info in await host.docker.list({LABEL_RUN_ID: run.id}):
+        if info.running or (container_id and info.id == container_id):
+            await host.docker.stop(info.id, grace_s=ctx.config.timeouts.cancel_grace)
+            stopped += 1
+    return stopped
+
+
+def _size(text: str) -> int | None:
+    from cosmos_tui.remote.docker import parse_size
+
+    try:
+        return parse_size(text) if text else None
+    except ValueError:
+        return None
+
+
+def is_active(run: Run) -> bool:
+    """True while the run may hold remote resources."""
+    return run.state in ACTIVE_STATES
+
+
+__all__ = ["EngineContext", "HostSource", "RunBusy", "RunDriver", "classify", "is_active"]

@@ -1,0 +1,158 @@
+"""Reconcile: match every active run with its container, and report strangers.
+
+Run when the app or ``cosmos inference``/``cosmos reconcile`` starts, and periodically by
+the TUI. For each run in an active state whose driver is gone (its lock is free):
+
+- ``uploading``/``starting``: the step is resumed (uploads are idempotent, the start
+  adopts a container that was already made);
+- ``running`` with its container running: reattach (logs resume from the cursor);
+- ``running`` with its container exited: finish it (drain logs, classify, download);
+- ``running`` with no container: failed, "container disappeared";
+- ``downloading``: the download resumes (outputs are in the run's remote folder).
+
+Containers with our labels whose run is unknown, or still running while their run is
+not active, are reported as orphans, never stopped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from cosmos_tui.domain import ACTIVE_STATES, Run, RunState
+from cosmos_tui.engine.failures import ContainerGone, classify_error
+from cosmos_tui.engine.lifecycle import EngineContext
+from cosmos_tui.engine.runlock import RunLock
+from cosmos_tui.errors import CosmosError, InvalidTransition, NotFound
+from cosmos_tui.store.repositories import RunFilter
+
+logger = logging.getLogger(__name__)
+
+Dispatch = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A container with our labels that no active run accounts for.
+
+    Attributes:
+        host: Where it is.
+        container_id: Its id.
+        name: Its name.
+        run_id: The run its label names (None when unlabelled).
+        status: Docker's state (running, exited...).
+        reason: Why it is an orphan.
+
+    """
+
+    host: str
+    container_id: str
+    name: str
+    run_id: str | None
+    status: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    """What a reconcile pass did.
+
+    Attributes:
+        dispatched: Runs handed to a driver (reattached, resumed or being finished).
+        failed: Runs marked failed because their container disappeared.
+        busy: Runs another process is driving right now (left alone).
+        orphans: Containers with our labels and no active run.
+        unreachable: Hosts that could not be asked, with the reason.
+
+    """
+
+    dispatched: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+    busy: tuple[str, ...] = ()
+    orphans: tuple[Orphan, ...] = ()
+    unreachable: tuple[tuple[str, str], ...] = field(default=())
+
+
+async def reconcile(ctx: EngineContext, dispatch: Dispatch) -> ReconcileReport:
+    """Match active runs with containers; hand runs that need a driver to ``dispatch``.
+
+    Args:
+        ctx: Shared engine services.
+        dispatch: Starts a driver for a run id (an in-process task or a worker process);
+            it must not wait for the run to end.
+
+    """
+    from cosmos_tui.remote.docker import ContainerInfo
+
+    page = await ctx.store.list_runs(RunFilter(states=ACTIVE_STATES), 0, 10_000)
+    active = list(page.items)
+    containers: dict[str, list[ContainerInfo]] = {}
+    unreachable: list[tuple[str, str]] = []
+    host_names = {h.name for h in ctx.config.hosts} | {r.host for r in active if r.host}
+    for name in sorted(host_names):
+        try:
+            containers[name] = await ctx.hosts.get(name).docker.list()
+        except CosmosError as exc:
+            unreachable.append((name, exc.message))
+    dispatched: list[str] = []
+    failed: list[str] = []
+    busy: list[str] = []
+    for run in active:
+        if run.host and run.host not in containers and run.host in dict(unreachable):
+            continue
+        lock = RunLock(ctx.run_dir(run.id))
+        if not lock.try_acquire():
+            busy.append(run.id)
+            continue
+        try:
+            own = [c for c in containers.get(run.host or "", []) if c.run_id == run.id]
+            if run.state == RunState.RUNNING and not own:
+                if await _mark_gone(ctx, run):
+                    failed.append(run.id)
+                continue
+        finally:
+            lock.release()
+        await dispatch(run.id)
+        dispatched.append(run.id)
+    orphans = await _orphans(ctx, containers)
+    return ReconcileReport(
+        tuple(dispatched), tuple(failed), tuple(busy), tuple(orphans), tuple(unreachable)
+    )
+
+
+async def _mark_gone(ctx: EngineContext, run: Run) -> bool:
+    """Record that a running run's container vanished; False if the run moved meanwhile."""
+    failure = classify_error(ContainerGone(f"no container labelled with run {run.id}"))
+    try:
+        await ctx.store.transition(
+            run.id,
+            failure.state,
+            failure.message,
+            failure_kind=failure.kind,
+            failure_message=failure.message,
+        )
+    except InvalidTransition:
+        return False
+    return True
+
+
+async def _orphans(ctx: EngineContext, containers: dict[str, list]) -> list[Orphan]:
+    orphans: list[Orphan] = []
+    for host, infos in containers.items():
+        for info in infos:
+            run_id = info.run_id
+            reason = None
+            if run_id is None:
+                reason = "has our labels but no run id"
+            else:
+                try:
+                    run = await ctx.store.get_run(run_id, with_events=False)
+                except NotFound:
+                    reason = "its run is not in this database"
+                else:
+                    if info.running and run.state not in ACTIVE_STATES:
+                        reason = f"still running while its run is {run.state.value}"
+            if reason:
+                orphans.append(Orphan(host, info.id, info.name, run_id, info.status, reason))
+    return orphans

@@ -1,0 +1,78 @@
+"""Which process drives a run: an exclusive ``flock`` on a file in the run's folder.
+
+Every process that may drive a run (the TUI, a detached ``cosmos worker``, a reconcile)
+shares the machine and the outputs folder, so a non-blocking ``flock`` is the lease: it
+is held while a process follows, finishes or downloads a run, and the kernel drops it
+when that process exits or crashes, so a restarted app can take over at once. Two
+processes (or two tasks of one process: flock locks belong to open files) can therefore
+never follow one container or finish one run twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from typing import IO
+
+LOCK_NAME = ".driver.lock"
+
+
+class RunLock:
+    """The driving lease of one run.
+
+    Args:
+        run_dir: The run's local folder (``<outputs>/<run id>``); created if missing.
+
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / LOCK_NAME
+        self._handle: IO[str] | None = None
+
+    @property
+    def held(self) -> bool:
+        """True while this object holds the lease."""
+        return self._handle is not None
+
+    def try_acquire(self) -> bool:
+        """Take the lease if nobody holds it; return whether it is now held here."""
+        if self._handle is not None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+", encoding="ascii")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._handle = handle
+        return True
+
+    def release(self) -> None:
+        """Give the lease back (closing the file releases the lock)."""
+        if self._handle is not None:
+            fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+    def holder_pid(self) -> int | None:
+        """Return the pid that last took the lease (it may have ended since)."""
+        try:
+            text = self.path.read_text(encoding="ascii").strip()
+        except OSError:
+            return None
+        return int(text) if text.isdigit() else None
+
+    def is_free(self) -> bool:
+        """Return True when nobody holds the lease right now (a snapshot)."""
+        if self._handle is not None:
+            return False
+        if not self.try_acquire():
+            return False
+        self.release()
+        return True

@@ -1,0 +1,177 @@
+"""The run engine of one process: drivers as tasks, detached workers, cancel, reconcile.
+
+A run must keep moving with no screen open, so there are two ways to drive one:
+
+- in this process (:meth:`RunEngine.start`): an asyncio task; the TUI uses it. Closing
+  the app cancels the task, never the container; the next start reattaches.
+- a detached worker (:func:`spawn_worker`): ``python -m cosmos_tui worker RUN_ID`` in a
+  new session, with its output in ``<outputs>/<run id>/worker.log``. It drives the run to
+  its end and exits. ``cosmos inference`` always uses one, so Ctrl+C (or closing the
+  terminal) only stops watching.
+
+Whichever drives a run holds its lock (see runlock.py), so they never collide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from cosmos_tui.domain import FailureKind, Run, RunState
+from cosmos_tui.engine.failures import explain
+from cosmos_tui.engine.lifecycle import EngineContext, RunBusy, RunDriver, stop_run_containers
+from cosmos_tui.engine.reconcile import ReconcileReport, reconcile
+from cosmos_tui.errors import CosmosError, InvalidTransition, ValidationError
+
+logger = logging.getLogger(__name__)
+
+WORKER_LOG = "worker.log"
+
+
+class RunEngine:
+    """Drives runs for one process.
+
+    Args:
+        ctx: Shared engine services.
+
+    """
+
+    def __init__(self, ctx: EngineContext) -> None:
+        self.ctx = ctx
+        self._tasks: dict[str, asyncio.Task[Run | None]] = {}
+
+    async def drive(self, run_id: str) -> Run:
+        """Drive a run to its end in this process and return it.
+
+        Raises:
+            RunBusy: When another process drives it.
+
+        """
+        return await RunDriver(self.ctx, run_id).drive()
+
+    def start(self, run_id: str) -> asyncio.Task[Run | None]:
+        """Drive a run in the background of this process (no-op if already driven here)."""
+        task = self._tasks.get(run_id)
+        if task is not None and not task.done():
+            return task
+        task = asyncio.create_task(self._drive_quietly(run_id), name=f"drive-{run_id}")
+        self._tasks[run_id] = task
+        return task
+
+    async def _drive_quietly(self, run_id: str) -> Run | None:
+        try:
+            return await self.drive(run_id)
+        except RunBusy:
+            return None
+        except CosmosError as exc:
+            logger.warning("driving run %s failed: %s", run_id, exc.message)
+            return None
+
+    def driven_here(self) -> list[str]:
+        """Ids of runs this process is driving now."""
+        return [run_id for run_id, task in self._tasks.items() if not task.done()]
+
+    async def close(self) -> None:
+        """Stop driving (containers keep running; a later reconcile reattaches)."""
+        tasks = [t for t in self._tasks.values() if not t.done()]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    async def requeue(self, run_id: str, reason: str = "run again by the user") -> Run:
+        """Put an ended run back in the queue (a user retry); queued runs are left as is.
+
+        Raises:
+            ValidationError: When the run is still active.
+
+        """
+        run = await self.ctx.store.get_run(run_id)
+        if run.state == RunState.QUEUED:
+            return run
+        if run.state.is_active:
+            raise ValidationError(
+                f"run {run_id} is already {run.state.value}; follow it with "
+                f"'cosmos logs -f {run_id}'",
+                field="id",
+            )
+        return await self.ctx.store.transition(run_id, RunState.QUEUED, reason, claimed_by=None)
+
+    async def cancel(self, run_id: str) -> Run:
+        """Cancel a run: record it, then SIGTERM its container, wait the grace, SIGKILL.
+
+        The state is recorded first, so a driver that sees the container exit knows it
+        was a cancel and not a crash. Only containers labelled with this run are touched.
+
+        Raises:
+            ValidationError: When the run has already ended.
+
+        """
+        run = await self.ctx.store.get_run(run_id)
+        if run.state.is_terminal:
+            raise ValidationError(f"run {run_id} has already ended ({run.state.value})", "id")
+        grace = self.ctx.config.timeouts.cancel_grace
+        reason = "cancelled by the user"
+        if run.state.is_active:
+            reason += f"; container stopped (SIGTERM, SIGKILL after {grace:g} s)"
+        try:
+            cancelled = await self.ctx.store.transition(
+                run_id,
+                RunState.CANCELLED,
+                reason,
+                failure_kind=FailureKind.CANCELLED,
+                failure_message=explain(FailureKind.CANCELLED),
+            )
+        except InvalidTransition:
+            return await self.ctx.store.get_run(run_id)
+        if run.state.is_active and run.host:
+            await stop_run_containers(self.ctx, run)
+        self.ctx.hub.notify(run_id)
+        return cancelled
+
+    async def reconcile(self, detached: bool = False) -> ReconcileReport:
+        """Match active runs with their containers and drive those that need it.
+
+        Args:
+            detached: Hand runs to worker processes (the CLI) instead of tasks here.
+
+        """
+
+        async def dispatch(run_id: str) -> None:
+            if detached:
+                spawn_worker(self.ctx.config.source, self.ctx.run_dir(run_id), run_id)
+            else:
+                self.start(run_id)
+
+        return await reconcile(self.ctx, dispatch)
+
+
+def spawn_worker(config_path: Path | None, run_dir: Path, run_id: str) -> int:
+    """Start a detached ``cosmos worker RUN_ID`` process; return its pid.
+
+    It runs in its own session (a terminal's Ctrl+C or hang-up does not reach it) and
+    writes its messages to ``<run dir>/worker.log``.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "cosmos_tui"]
+    if config_path is not None and config_path.exists():
+        argv += ["--config", str(config_path)]
+    argv += ["worker", run_id]
+    with (run_dir / WORKER_LOG).open("ab") as log:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=dict(os.environ),
+        )
+    logger.info("worker %d drives run %s", process.pid, run_id)
+    return process.pid

@@ -1,0 +1,190 @@
+"""The run-lifecycle part of the facade: start, drive, cancel, follow logs, reconcile.
+
+Mixed into :class:`~cosmos_tui.services.workbench.Workbench`, whose ``config``, ``store``,
+``hosts`` and ``resolve`` it uses. Everything returned is a domain value (Run, LogBatch,
+Failure, ReconcileReport).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cosmos_tui.domain import LogBatch, Run, RunState
+from cosmos_tui.engine.failures import Failure, classify
+from cosmos_tui.engine.lifecycle import EngineContext, Observer
+from cosmos_tui.engine.logs import LogHub, read_log_lines, tail_log
+from cosmos_tui.engine.reconcile import ReconcileReport
+from cosmos_tui.engine.runner import RunEngine, spawn_worker
+
+if TYPE_CHECKING:
+    from cosmos_tui.config import Config
+    from cosmos_tui.remote.pool import HostPool
+    from cosmos_tui.store.repositories import Store
+
+LOG_NAME = "run.log"
+
+
+class RunsMixin:
+    """Run lifecycle operations of the facade."""
+
+    config: Config
+    store: Store
+    hosts: HostPool
+    _run_engine: RunEngine | None = None
+    _run_options: dict[str, Any] | None = None
+
+    if TYPE_CHECKING:
+
+        async def resolve(self, text_id: str, kind: str | None = None) -> str:
+            """Return the full id of a typed id or prefix (Workbench provides it)."""
+            ...
+
+    def configure_runs(
+        self,
+        *,
+        observer: Observer | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        wall: Callable[[], float] | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        """Inject the engine's clock, sleep and step observer (tests); call before use."""
+        options = {"observer": observer, "sleep": sleep, "wall": wall, "worker_id": worker_id}
+        self._run_options = {k: v for k, v in options.items() if v is not None}
+
+    @property
+    def run_engine(self) -> RunEngine:
+        """The run engine of this process (made on first use)."""
+        if self._run_engine is None:
+            options = dict(self._run_options or {})
+            options.setdefault("wall", time.time)
+            options.setdefault("worker_id", f"{socket.gethostname()}:{os.getpid()}")
+            ctx = EngineContext(
+                config=self.config, store=self.store, hosts=self.hosts, hub=LogHub(), **options
+            )
+            self._run_engine = RunEngine(ctx)
+        return self._run_engine
+
+    async def close_runs(self) -> None:
+        """Stop driving runs in this process; their containers keep running."""
+        if self._run_engine is not None:
+            await self._run_engine.close()
+
+    def log_path(self, run_id: str) -> Path:
+        """The local log of a run (``<outputs>/<run id>/run.log``)."""
+        return self.config.outputs_dir / run_id / LOG_NAME
+
+    async def start_run(self, run_id: str, detach: bool = False, host: str | None = None) -> Run:
+        """Start (or restart) a run and return at once; it keeps moving in the background.
+
+        An ended run is queued again first. ``detach`` hands it to a worker process that
+        outlives this one (the CLI); otherwise a task of this process drives it (the TUI).
+
+        Args:
+            run_id: Run id or unique prefix.
+            detach: Drive it in a detached ``cosmos worker`` process.
+            host: Run on this configured host (default: the run's host or the first one).
+
+        """
+        full_id = await self.resolve(run_id, "run")
+        run = await self.run_engine.requeue(full_id)
+        if host is not None:
+            self.config.host(host)
+            await self.store.update_run(full_id, host=host)
+        if detach:
+            spawn_worker(self.config.source, self.config.outputs_dir / full_id, full_id)
+        else:
+            self.run_engine.start(full_id)
+        return run
+
+    async def drive_run(self, run_id: str) -> Run:
+        """Drive a run to its end in this process (``cosmos worker``, tests).
+
+        Raises:
+            RunBusy: When another process drives it.
+
+        """
+        return await self.run_engine.drive(await self.resolve(run_id, "run"))
+
+    async def cancel_run(self, run_id: str) -> Run:
+        """Cancel a run: recorded as cancelled, its container stopped (TERM, grace, KILL)."""
+        return await self.run_engine.cancel(await self.resolve(run_id, "run"))
+
+    async def reconcile(self, detached: bool = False) -> ReconcileReport:
+        """Reattach, finish or fail every active run; report orphan containers.
+
+        Args:
+            detached: Drive the runs that need it in worker processes (the CLI).
+
+        """
+        return await self.run_engine.reconcile(detached=detached)
+
+    async def follow_log(
+        self,
+        run_id: str,
+        tail: int | None = None,
+        follow: bool = True,
+        poll_seconds: float = 0.2,
+    ) -> AsyncIterator[LogBatch]:
+        """Yield a run's log in batches (<= 200 lines), following until the run ends.
+
+        Works in any process: it reads the local log that the run's driver writes, and
+        is woken at once when that driver is in this process.
+
+        Args:
+            run_id: Run id or unique prefix.
+            tail: Start with the last ``tail`` lines only.
+            follow: Keep following while the run is active.
+            poll_seconds: How often to look when the driver is in another process.
+
+        """
+        full_id = await self.resolve(run_id, "run")
+
+        async def ended() -> bool:
+            run = await self.store.get_run(full_id, with_events=False)
+            return run.state.is_terminal or run.state == RunState.QUEUED
+
+        async for batch in tail_log(
+            full_id,
+            self.log_path(full_id),
+            tail=tail,
+            follow=follow,
+            is_done=ended,
+            hub=self.run_engine.ctx.hub,
+            poll_seconds=poll_seconds,
+        ):
+            yield batch
+
+    async def watch_run(self, run_id: str, interval: float = 0.5) -> AsyncIterator[Run]:
+        """Yield the run now and each time its state or progress changes, until it ends."""
+        full_id = await self.resolve(run_id, "run")
+        last: tuple[Any, ...] | None = None
+        while True:
+            run = await self.store.get_run(full_id)
+            key = (run.state, run.progress, len(run.events))
+            if key != last:
+                last = key
+                yield run
+            if run.state.is_terminal:
+                return
+            await asyncio.sleep(interval)
+
+    async def run_failure(self, run_id: str) -> Failure | None:
+        """Return a failed run's cause with the log lines around its first error."""
+        run = await self.store.get_run(await self.resolve(run_id, "run"))
+        if run.failure_kind is None:
+            return None
+        lines = await asyncio.to_thread(read_log_lines, self.log_path(run.id))
+        found = classify(run.exit_code, lines)
+        return Failure(
+            kind=run.failure_kind,
+            message=run.failure_message or "",
+            context=found.context if lines else (),
+            error_line=found.error_line,
+            exit_code=run.exit_code,
+        )

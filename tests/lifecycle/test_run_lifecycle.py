@@ -1,0 +1,84 @@
+"""One run end to end against the real sshd + dockerd, with the stand-in as the model."""
+
+from __future__ import annotations
+
+import hashlib
+
+from cosmos_tui.domain import FailureKind, RunState
+from cosmos_tui.engine.logs import clean_lines, read_log_lines
+
+
+def docker_log_lines(docker_daemon, container_id: str) -> list[str]:
+    done = docker_daemon.cli("logs", container_id)
+    # docker logs prints stdout then stderr separately; compare as multisets per stream
+    return done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace")
+
+
+def split_clean(text: str) -> list[str]:
+    lines: list[str] = []
+    for raw in text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"):
+        lines.extend(clean_lines(raw))
+    return lines
+
+
+async def test_complete_run_downloads_verified_outputs(make_config, bench_for, video_dir,
+                                                       docker_daemon) -> None:  # fmt: skip
+    bench = await bench_for(make_config())
+    prompt = await bench.create_prompt("a robot arm stacks cubes", video_dir)
+    run = await bench.create_run(prompt.id, {"num_steps": 7})
+    final = await bench.drive_run(run.id)
+    assert final.state == RunState.COMPLETED, final.failure_message
+    states = [e.to_state for e in final.events]
+    assert states == [RunState.QUEUED, RunState.UPLOADING, RunState.STARTING, RunState.RUNNING,
+                      RunState.DOWNLOADING, RunState.COMPLETED]  # fmt: skip
+    out = bench.output_dir(run.id)
+    video = (out / "output.mp4").read_bytes()
+    color = (video_dir / "color.mp4").read_bytes()
+    assert hashlib.sha256(video).hexdigest() == hashlib.sha256(color).hexdigest()
+    assert (out / "output.txt").read_text().strip() == "a robot arm stacks cubes"
+    assert set(final.outputs) >= {
+        "output.mp4",
+        "output.txt",
+        "vis_input_control.mp4",
+        "edge_input_control.mp4",
+        "seg_input_control.mp4",
+        "run.log",
+    }
+    assert "depth_input_control.mp4" not in final.outputs  # depth came precomputed
+    assert final.progress is not None and final.progress.percent == 100.0
+    assert final.exit_code == 0 and final.failure_kind is None
+    log = read_log_lines(out / "run.log")
+    assert any("Saved video to /cosmos-tui/run/output/output.mp4" in line for line in log)
+    stdout, stderr = docker_log_lines(docker_daemon, final.container_id)
+    assert sorted(log) == sorted(split_clean(stdout) + split_clean(stderr))
+    # the spec points inside the container and the container carries our labels
+    assert final.spec["input_video_path"].startswith("/cosmos-tui/inputs/")
+    assert final.spec["depth"]["input_control"].startswith("/cosmos-tui/inputs/")
+    labels = docker_daemon.cli("inspect", "-f", "{{json .Config.Labels}}", final.container_id)
+    assert f'"cosmos.run_id":"{run.id}"' in labels.stdout.decode()
+
+
+async def test_second_run_skips_uploads_and_keeps_the_first_runs_files(
+    make_config, bench_for, video_dir
+) -> None:
+    bench = await bench_for(make_config())
+    prompt = await bench.create_prompt("first", video_dir)
+    first = await bench.drive_run((await bench.create_run(prompt.id)).id)
+    second = await bench.drive_run((await bench.create_run(prompt.id, {"seed": 2})).id)
+    assert first.state == second.state == RunState.COMPLETED
+    assert (bench.output_dir(first.id) / "output.mp4").exists()
+    assert (bench.output_dir(second.id) / "output.mp4").exists()
+    assert bench.output_dir(first.id) != bench.output_dir(second.id)
+
+
+async def test_failure_detail_has_kind_fix_and_context(make_config, bench_for, video_dir) -> None:
+    bench = await bench_for(make_config("oom"))
+    prompt = await bench.create_prompt("too big", video_dir)
+    final = await bench.drive_run((await bench.create_run(prompt.id)).id)
+    assert final.state == RunState.FAILED
+    assert final.failure_kind == FailureKind.GPU_OOM
+    assert final.exit_code == 1
+    failure = await bench.run_failure(final.id)
+    assert failure is not None and "--gpus" in failure.message
+    assert any("CUDA out of memory" in line for line in failure.context)
+    assert final.attempt == 1  # a user error is never retried
