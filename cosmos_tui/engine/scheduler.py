@@ -21,14 +21,14 @@ import os
 import socket
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
 from cosmos_tui.config import BatchingConfig, Config
 from cosmos_tui.engine.batching import plan_groups
 from cosmos_tui.engine.queue import HostView, QueuePlan, place
-from cosmos_tui.errors import CosmosError, InvalidTransition
+from cosmos_tui.errors import CosmosError
 from cosmos_tui.store.queue_store import Claim, QueueStore
 
 logger = logging.getLogger(__name__)
@@ -37,9 +37,11 @@ logger = logging.getLogger(__name__)
 class Launcher(Protocol):
     """Runs one claimed container (a run alone or a batch) to its end.
 
-    The runs arrive already moved to ``uploading`` by the scheduler; the launcher owns
-    them from there (upload, container, logs, outputs, final state). It returns when the
-    container's GPUs are free again.
+    The runs arrive queued and claimed by this scheduler, with host and GPUs set; the
+    launcher owns them from there. Its first state change must be the conditional
+    queued -> uploading (:meth:`QueueStore.start`, or the lifecycle's own claim step,
+    which keeps the host and GPUs), then upload, container, logs, outputs, final state.
+    It returns when the container's GPUs are free again.
     """
 
     async def launch(self, claim: Claim) -> None:
@@ -159,11 +161,8 @@ class Scheduler:
                 # Another scheduler got there first; plan again with fresh numbers.
                 self._wake.set()
                 break
-            started = await self._start(claim)
-            if started is None:
-                continue
-            claims.append(started)
-            self._spawn(started)
+            claims.append(claim)
+            self._spawn(claim)
         return claims
 
     async def run(self, stop: asyncio.Event | None = None, until_idle: bool = False) -> None:
@@ -205,17 +204,6 @@ class Scheduler:
         if released:
             logger.info("released %d run(s) claimed by stopped schedulers", len(released))
 
-    async def _start(self, claim: Claim) -> Claim | None:
-        started = []
-        for run in claim.runs:
-            try:
-                started.append(await self.queue.start(run.id, self.id, reason=_reason(claim)))
-            except InvalidTransition:
-                logger.info("run %s changed before it started (cancelled?)", run.id)
-        if not started:
-            return None
-        return replace(claim, runs=tuple(started))
-
     def _spawn(self, claim: Claim) -> None:
         if self.freed_at is not None:
             self.latencies.append(self._monotonic() - self.freed_at)
@@ -239,7 +227,8 @@ class Scheduler:
             self._wake.set()
 
 
-def _reason(claim: Claim) -> str:
+def start_reason(claim: Claim) -> str:
+    """Return the timeline reason of a claimed run's start (where, which batch)."""
     where = f"{claim.host} GPU {','.join(str(g) for g in claim.gpus)}"
     if claim.batch_id:
         return f"placed on {where} in batch {claim.batch_id} of {len(claim.runs)}"

@@ -13,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cosmos_tui.domain import RunState
-from cosmos_tui.store.queue_store import Claim
+from cosmos_tui.engine.scheduler import start_reason
+from cosmos_tui.errors import InvalidTransition
+from cosmos_tui.store.queue_store import Claim, QueueStore
 from cosmos_tui.store.repositories import Store
 
 
@@ -44,8 +46,17 @@ class SimulatedLauncher:
         """Simulate the claim's container from start to finish."""
         if self.on_launch is not None:
             self.on_launch(claim)
+        queue = QueueStore(self.store)
+        ids = []
+        for run_id in claim.run_ids:
+            try:
+                await queue.start(run_id, claim.scheduler_id, start_reason(claim))
+                ids.append(run_id)
+            except InvalidTransition:
+                continue  # cancelled after the claim: it never starts
+        if not ids:
+            return
         self.containers += 1
-        ids = claim.run_ids
         for run_id in ids:
             await self.store.transition(run_id, RunState.STARTING, "container created")
         await asyncio.sleep(self.load_seconds * self.time_scale)

@@ -165,3 +165,20 @@ async def test_two_scheduler_processes_never_launch_a_run_twice(tmp_path: Path) 
                 for host2, gpu2, start2, end2, key2 in spans[i + 1 :]:
                     if (host, gpu) == (host2, gpu2) and key != key2:
                         assert end <= start2 or end2 <= start, (host, gpu)
+
+
+async def test_a_run_cancelled_after_its_claim_never_starts(
+    store: Store, make_run: MakeRun
+) -> None:
+    from cosmos_tui.engine.batching import plan_groups
+    from cosmos_tui.engine.queue import Placement
+
+    run = await make_run()
+    queue = QueueStore(store)
+    claim = await queue.claim(Placement(plan_groups(await queue.queued())[0], "a", (0,)), "s")
+    await queue.cancel_queued(run.id)
+    launcher = SimulatedLauncher(store, time_scale=0.0)
+    await launcher.launch(claim)
+    assert launcher.containers == 0
+    assert (await store.get_run(run.id)).state == RunState.CANCELLED
+    assert await queue.allocations() == []
