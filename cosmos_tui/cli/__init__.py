@@ -25,6 +25,10 @@ LAZY_COMMANDS: dict[str, str] = {
     "rate": "cosmos_tui.cli.records:rate",
     "delete": "cosmos_tui.cli.records:delete",
     "config": "cosmos_tui.cli.config_cmd:config",
+    "queue": "cosmos_tui.cli.queue_cmd:queue",
+    "stats": "cosmos_tui.cli.queue_cmd:stats",
+    "status": "cosmos_tui.cli.hosts:status",
+    "host": "cosmos_tui.cli.hosts:host_group",
     "demo": "cosmos_tui.cli.demo:demo",
 }
 
@@ -60,6 +64,10 @@ COMMAND_HELP: dict[str, str] = {
     "rate": "Rate a run from 1 to 5 (0 clears).",
     "delete": "Delete a prompt or run, after a preview and confirmation.",
     "config": "Create, show, locate or change the configuration file.",
+    "queue": "Show the queue's plan (batches, placement); pause, resume, up, down, cancel, run.",
+    "stats": "Runs per state, mean duration per profile, GPU-hours, failure kinds.",
+    "status": "Show hosts: connection, Docker, image, GPUs and who holds them, problems.",
+    "host": "Manage GPU hosts ('cosmos host trust NAME' records a host key).",
     "demo": "Try it all on a SIMULATED GPU HOST on 127.0.0.1 (no server, no GPU).",
 }
 

@@ -99,7 +99,8 @@ def host_view(
         samples: The latest nvidia-smi reading of each GPU.
         processes: Compute processes seen on its GPUs.
         ours: Run ids and container ids (full or 12-character) that belong to us; a
-            process attributed to none of them is foreign.
+            process attributed to none of them, and not to any container of ours (its
+            ``run_id``), is foreign.
 
     """
     indices = sorted({s.index for s in samples})
@@ -109,8 +110,8 @@ def host_view(
     own = set(ours)
     busy: set[int] = set()
     for process in processes:
-        if process.run_id in own:
-            continue
+        if process.run_id is not None:
+            continue  # a container of ours (telemetry found its run label)
         if process.container_id and (
             process.container_id in own or process.container_id[:12] in own
         ):

@@ -112,6 +112,8 @@ def test_host_view_counts_only_foreign_processes_and_applies_gpu_limit() -> None
         GpuProcess("h", "GPU-1", 11, 100.0, "python", run_id="rs_mine"),
         GpuProcess("h", "GPU-2", 12, 100.0, "someone-elses-job"),
         GpuProcess("h", "GPU-9", 13, 100.0, "unknown-gpu"),
+        # A container of ours that just finished (its run is no longer active).
+        GpuProcess("h", "GPU-1", 14, 100.0, "python", container_id="f" * 64, run_id="rs_old"),
     ]
     connected = HostStatus("h", HostState.CONNECTED)
     view = host_view(config, connected, samples, processes, ours={"rs_mine", "abcdef123456"})

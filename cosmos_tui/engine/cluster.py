@@ -1,0 +1,106 @@
+"""The live cluster as the scheduler sees it, and the launcher that uses the run lifecycle.
+
+:class:`PoolCluster` reads each configured host's connection state and the latest
+nvidia-smi samples and compute processes of its telemetry channel (one long-lived
+channel per host, started here), so placement knows which GPUs exist and which ones
+someone else is using. :class:`LifecycleLauncher` hands claimed runs to the run
+lifecycle (:class:`~cosmos_tui.engine.runner.RunEngine`): its first step is the
+queued -> uploading change that keeps the host and GPUs the scheduler chose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Collection
+from typing import TYPE_CHECKING
+
+from cosmos_tui.config import Config
+from cosmos_tui.engine.queue import HostView, host_view
+from cosmos_tui.errors import CosmosError
+from cosmos_tui.store.queue_store import Claim
+
+if TYPE_CHECKING:
+    from cosmos_tui.engine.runner import RunEngine
+    from cosmos_tui.remote.pool import HostPool
+
+logger = logging.getLogger(__name__)
+
+
+class PoolCluster:
+    """Host views built from a :class:`HostPool`'s live status and GPU telemetry.
+
+    Args:
+        config: The configuration (hosts in order, gpu_limit, max_runs).
+        hosts: The open host pool.
+
+    """
+
+    def __init__(self, config: Config, hosts: HostPool) -> None:
+        self.config = config
+        self.hosts = hosts
+
+    async def start(self, wait_seconds: float = 5.0) -> None:
+        """Connect every host and start its telemetry; wait a little for first samples.
+
+        A host that cannot be reached is left to reconnect on its own; it simply offers
+        no GPUs until it is back.
+        """
+
+        async def _one(name: str) -> None:
+            host = self.hosts.get(name)
+            try:
+                await host.connect()
+            except CosmosError as exc:
+                logger.warning("host %s is not reachable now: %s", name, exc.message)
+                return
+            host.gpu.start()
+
+        await asyncio.gather(*(_one(h.name) for h in self.config.hosts))
+        deadline = time.monotonic() + wait_seconds
+        while time.monotonic() < deadline:
+            if all(self._has_samples(h.name) for h in self.config.hosts):
+                return
+            await asyncio.sleep(0.05)
+
+    def _has_samples(self, name: str) -> bool:
+        host = self.hosts.get(name)
+        return bool(host.gpu.latest()) or host.status().state.value in ("down",)
+
+    def host_views(self, ours: Collection[str]) -> list[HostView]:
+        """Return every configured host's current view, in config order."""
+        views = []
+        for config in self.config.hosts:
+            host = self.hosts.get(config.name)
+            telemetry = host.gpu
+            views.append(
+                host_view(config, host.status(), telemetry.latest(), telemetry.processes(), ours)
+            )
+        return views
+
+
+class LifecycleLauncher:
+    """Runs claims through the run lifecycle of this process.
+
+    A run alone is driven by its :class:`RunDriver`. The members of a batch are, for
+    now, driven one after another on the GPUs the batch holds (each keeps its own
+    settings, log and outputs); see docs/queue.md for the shared-container launch.
+
+    Args:
+        engine: This process's run engine.
+
+    """
+
+    def __init__(self, engine: RunEngine) -> None:
+        self.engine = engine
+
+    async def launch(self, claim: Claim) -> None:
+        """Drive the claim's runs to their end."""
+        from cosmos_tui.engine.lifecycle import RunBusy
+
+        for run_id in claim.run_ids:
+            try:
+                await self.engine.drive(run_id)
+            except RunBusy as exc:
+                logger.info("%s", exc.message)

@@ -1,0 +1,157 @@
+"""The queue part of the facade: the plan, pause and resume, reorder, cancel, drive.
+
+Used by ``cosmos queue``/``cosmos stats`` and the TUI through :meth:`QueueService.of`
+on an open Workbench. Everything returned is a domain value or a frozen dataclass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from cosmos_tui.domain import ACTIVE_STATES, Run, RunAlert
+from cosmos_tui.engine.batching import LaunchGroup, plan_groups
+from cosmos_tui.engine.queue import Placement, Waiting, place
+from cosmos_tui.engine.scheduler import ClusterView, Launcher, Scheduler
+from cosmos_tui.store.metrics_store import MetricsStore, RunStats
+from cosmos_tui.store.queue_store import Claim, QueueStore
+from cosmos_tui.store.repositories import RunFilter
+
+if TYPE_CHECKING:
+    from cosmos_tui.services.workbench import Workbench
+
+
+@dataclass(frozen=True)
+class QueueView:
+    """What ``cosmos queue`` shows.
+
+    Attributes:
+        paused: Whether the queue is paused.
+        groups: Queued runs grouped into containers (batches), in start order.
+        placements: Groups that would start now and where (only with live hosts).
+        waiting: Groups that would wait, and why (only with live hosts).
+        active: Runs that hold or are about to hold GPUs.
+        open_alerts: Alerts not cleared yet.
+        live: Whether host telemetry was consulted.
+
+    """
+
+    paused: bool
+    groups: tuple[LaunchGroup, ...]
+    placements: tuple[Placement, ...]
+    waiting: tuple[Waiting, ...]
+    active: tuple[Run, ...]
+    open_alerts: tuple[RunAlert, ...]
+    live: bool
+
+
+class QueueService:
+    """Queue operations over an open Workbench.
+
+    Args:
+        bench: The facade (config, store, hosts, run engine).
+
+    """
+
+    def __init__(self, bench: Workbench) -> None:
+        self.bench = bench
+        self.queue = QueueStore(bench.store)
+        self.metrics = MetricsStore(bench.store)
+
+    @classmethod
+    def of(cls, bench: Workbench) -> QueueService:
+        """Return the queue service of ``bench``."""
+        return cls(bench)
+
+    async def view(self, cluster: ClusterView | None = None) -> QueueView:
+        """Return the queue's plan: batches in order, and placement when hosts are live."""
+        batching = self.bench.config.batching
+        candidates = await self.queue.queued()
+        groups = plan_groups(candidates, batching.enabled, batching.max_size)
+        paused = await self.queue.is_paused()
+        placements: tuple[Placement, ...] = ()
+        waiting: tuple[Waiting, ...] = ()
+        if cluster is not None:
+            plan = place(
+                groups,
+                cluster.host_views(await self.queue.our_ids()),
+                await self.queue.allocations(),
+                paused=paused,
+            )
+            placements, waiting = plan.placements, plan.waiting
+        active = await self.bench.store.list_runs(RunFilter(states=ACTIVE_STATES), 0, 1000)
+        alerts = await self.metrics.alerts(open_only=True)
+        return QueueView(
+            paused=paused,
+            groups=tuple(groups),
+            placements=placements,
+            waiting=waiting,
+            active=active.items,
+            open_alerts=tuple(alerts),
+            live=cluster is not None,
+        )
+
+    async def pause(self) -> None:
+        """Pause the queue: nothing new starts; running runs go on."""
+        await self.queue.set_paused(True)
+
+    async def resume(self) -> None:
+        """Resume the queue."""
+        await self.queue.set_paused(False)
+
+    async def is_paused(self) -> bool:
+        """Return whether the queue is paused."""
+        return await self.queue.is_paused()
+
+    async def move(self, run_id: str, steps: int) -> list[str]:
+        """Move a queued run up (negative) or down (positive); return the new order."""
+        return await self.queue.move(await self.bench.resolve(run_id, "run"), steps)
+
+    async def cancel(self, run_ids: Sequence[str]) -> list[Run]:
+        """Cancel queued runs (not started yet)."""
+        return [
+            await self.queue.cancel_queued(await self.bench.resolve(run_id, "run"))
+            for run_id in run_ids
+        ]
+
+    async def stats(self, since: datetime | None = None) -> RunStats:
+        """Return the figures of ``cosmos stats``."""
+        return await self.metrics.stats(since)
+
+    async def alerts(self, run_id: str | None = None, open_only: bool = False) -> list[RunAlert]:
+        """Return alerts, of one run or of every run."""
+        full = await self.bench.resolve(run_id, "run") if run_id else None
+        return await self.metrics.alerts(full, open_only=open_only)
+
+    def scheduler(self, cluster: ClusterView, launcher: Launcher) -> Scheduler:
+        """Return a scheduler over this database with the config's batching settings."""
+        return Scheduler.for_config(self.queue, self.bench.config, cluster, launcher)
+
+    async def run(
+        self,
+        cluster: ClusterView,
+        launcher: Launcher,
+        stop: asyncio.Event | None = None,
+        until_idle: bool = False,
+        on_claim: Callable[[Claim], None] | None = None,
+    ) -> Scheduler:
+        """Drive the queue until ``stop`` (or until idle); return the scheduler used."""
+        scheduler = self.scheduler(cluster, _Reporting(launcher, on_claim))
+        await scheduler.run(stop=stop, until_idle=until_idle)
+        return scheduler
+
+
+class _Reporting:
+    """Tells a callback about each claim before launching it."""
+
+    def __init__(self, inner: Launcher, on_claim: Callable[[Claim], None] | None) -> None:
+        self.inner = inner
+        self.on_claim = on_claim
+
+    async def launch(self, claim: Claim) -> None:
+        if self.on_claim is not None:
+            self.on_claim(claim)
+        await self.inner.launch(claim)
