@@ -73,6 +73,19 @@ class HostKeyInfo:
     trusted: bool
     changed: bool
 
+    @property
+    def pattern(self) -> str:
+        """The host name as known_hosts records it (``[host]:port`` off port 22)."""
+        if self.known_hosts_line:
+            return self.known_hosts_line.split()[0]
+        return self.host if self.port in (None, 22) else f"[{self.host}]:{self.port}"
+
+    @property
+    def key_type(self) -> str:
+        """The key algorithm, e.g. ``ssh-ed25519``."""
+        parts = self.known_hosts_line.split()
+        return parts[1] if len(parts) > 1 else ""
+
 
 def _backoff(attempt: int, retry: RetryConfig, rng: random.Random) -> float:
     """Seconds before reconnect attempt ``attempt`` (1-based): exponential, jittered."""

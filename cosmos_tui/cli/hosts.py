@@ -1,0 +1,145 @@
+"""Commands about GPU hosts: ``cosmos status`` and ``cosmos host trust``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import click
+
+from cosmos_tui.cli.context import CliContext, echo_json, fail
+from cosmos_tui.remote.status import HostReport, collect_status
+from cosmos_tui.services import Workbench
+
+pass_cli = click.make_pass_decorator(CliContext)
+
+
+def _fmt(value: float | None, unit: str = "", digits: int = 0) -> str:
+    return "-" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def report_json(report: HostReport) -> dict[str, Any]:
+    """The stable JSON form of a host report."""
+    return {
+        "host": report.host,
+        "state": report.status.state.value,
+        "reason": report.status.reason,
+        "latency_ms": report.status.latency_ms,
+        "docker_version": report.docker_version,
+        "image": report.image,
+        "image_present": report.image_present,
+        "gpu_state": report.gpu_state,
+        "gpus": [
+            {
+                "index": s.index,
+                "uuid": s.uuid,
+                "name": s.name,
+                "utilization": s.utilization,
+                "memory_utilization": s.memory_utilization,
+                "memory_used_mib": s.memory_used_mib,
+                "memory_total_mib": s.memory_total_mib,
+                "temperature_c": s.temperature_c,
+                "power_draw_w": s.power_draw_w,
+                "power_limit_w": s.power_limit_w,
+                "sm_clock_mhz": s.sm_clock_mhz,
+                "runs": list(report.gpu_runs.get(s.index, ())),
+            }
+            for s in report.gpus
+        ],
+        "containers": [
+            {
+                "id": c.id[:12],
+                "name": c.name,
+                "run_id": c.run_id,
+                "status": c.status,
+                "exit_code": c.exit_code,
+            }
+            for c in report.containers
+        ],
+        "problems": list(report.problems),
+    }
+
+
+def report_text(report: HostReport) -> str:
+    """A human-readable block for one host."""
+    status = report.status
+    head = f"{report.host}: {status.state.value}"
+    if status.latency_ms is not None:
+        head += f" ({status.latency_ms:.0f} ms)"
+    lines = [head]
+    if report.docker_version:
+        present = {True: "present", False: "MISSING", None: "unknown"}[report.image_present]
+        lines.append(f"  docker {report.docker_version}; image {report.image}: {present}")
+    if report.gpu_state:
+        lines.append(f"  gpus: {report.gpu_state}")
+    for s in report.gpus:
+        runs = ", ".join(report.gpu_runs.get(s.index, ())) or "free"
+        lines.append(
+            f"    [{s.index}] {s.name}: {_fmt(s.utilization, '%')} util, "
+            f"{_fmt(s.memory_used_mib)}/{_fmt(s.memory_total_mib)} MiB, "
+            f"{_fmt(s.temperature_c, ' C')}, {_fmt(s.power_draw_w, ' W')} -> {runs}"
+        )
+    if report.containers:
+        lines.append("  containers:")
+        for c in report.containers:
+            code = "" if c.exit_code is None else f" (exit {c.exit_code})"
+            lines.append(f"    {c.id[:12]} {c.name} {c.status}{code}")
+    for problem in report.problems:
+        lines.append(f"  problem: {problem}")
+    return "\n".join(lines)
+
+
+@click.command("status")
+@click.argument("host", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per host).")
+@pass_cli
+def status(cli: CliContext, host: str | None, as_json: bool) -> None:
+    """Show each host's connection, Docker, image, GPUs (and who holds them) and problems."""
+    config = cli.load_config()
+    names = [host] if host else [h.name for h in config.hosts]
+    if not names:
+        fail("no hosts are configured; add a [[hosts]] entry ('cosmos config path' shows where)")
+
+    async def action(bench: Workbench) -> list[HostReport]:
+        hosts = [bench.hosts.get(name) for name in names]
+        return list(await asyncio.gather(*(collect_status(h) for h in hosts)))
+
+    reports = cli.run(action)
+    if as_json:
+        echo_json([report_json(r) for r in reports])
+    else:
+        click.echo("\n".join(report_text(r) for r in reports))
+
+
+@click.group("host")
+def host_group() -> None:
+    """Manage GPU hosts."""
+
+
+@host_group.command("trust")
+@click.argument("name")
+@click.option("--yes", "-y", is_flag=True, help="Trust without asking.")
+@pass_cli
+def trust(cli: CliContext, name: str, yes: bool) -> None:
+    """Show a host's key fingerprint, ask, and record it in known_hosts."""
+    from cosmos_tui.remote.ssh import trust_host_key
+
+    async def fetch(bench: Workbench) -> Any:
+        return await bench.hosts.get(name).host_key()
+
+    info = cli.run(fetch)
+    if info.trusted:
+        click.echo(f"the key of {name} is already trusted")
+        return
+    if info.changed:
+        fail(
+            f"the host key of {name} CHANGED (now {info.fingerprint}); if the host was "
+            f"reinstalled, remove the old entry ('ssh-keygen -R {info.pattern} -f "
+            f"{info.known_hosts_path}') and run this again"
+        )
+    click.echo(f"host {name} ({info.pattern}) presents a {info.key_type} key")
+    click.echo(f"fingerprint: {info.fingerprint}")
+    if not yes and not click.confirm("Trust this key?", default=False):
+        fail("not trusted; nothing was recorded")
+    trust_host_key(info)
+    click.echo(f"recorded in {info.known_hosts_path}")

@@ -1,0 +1,139 @@
+"""A one-shot health report of a host, for ``cosmos status`` and the UI's host pane.
+
+It gathers, as concurrently as the connection allows: connection state and latency, the
+Docker version, whether the configured image is present, a GPU sample with the run that
+holds each GPU, our containers, and a list of plain-language problems (unknown host key,
+socket denied, image missing, no driver...). A failing part becomes a problem; it never
+hides the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from cosmos_tui.domain import GpuProcess, GpuSample, HostState, HostStatus
+from cosmos_tui.errors import CosmosError
+from cosmos_tui.remote.docker import LABEL_GPUS, ContainerInfo
+from cosmos_tui.remote.gpu import GpuReading, GpuState, GpuTelemetry, query_gpus
+from cosmos_tui.remote.host import RemoteHost
+
+
+@dataclass(frozen=True)
+class HostReport:
+    """Everything ``cosmos status`` shows about one host.
+
+    Attributes:
+        host: Configured name.
+        status: Connection state (with latency of a trivial command when connected).
+        docker_version: Engine version, None when Docker could not be reached.
+        image: The configured image.
+        image_present: Whether it is on the host; None when unknown.
+        gpu_state: Telemetry state (``ok``, ``no NVIDIA driver``...); None when unknown.
+        gpus: A current sample of each GPU.
+        gpu_runs: GPU index -> ids of runs holding it (from processes and container labels).
+        processes: Compute processes, attributed to runs where they are ours.
+        containers: Our containers, running or exited.
+        problems: What is wrong, each with what to do.
+
+    """
+
+    host: str
+    status: HostStatus
+    docker_version: str | None = None
+    image: str = ""
+    image_present: bool | None = None
+    gpu_state: str | None = None
+    gpus: tuple[GpuSample, ...] = ()
+    gpu_runs: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+    processes: tuple[GpuProcess, ...] = ()
+    containers: tuple[ContainerInfo, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is wrong."""
+        return not self.problems
+
+
+def _gpu_runs(
+    gpus: tuple[GpuSample, ...],
+    processes: tuple[GpuProcess, ...],
+    containers: tuple[ContainerInfo, ...],
+) -> dict[int, tuple[str, ...]]:
+    by_uuid = {s.uuid: s.index for s in gpus}
+    holders: dict[int, set[str]] = {}
+    for process in processes:
+        if process.run_id and process.gpu_uuid in by_uuid:
+            holders.setdefault(by_uuid[process.gpu_uuid], set()).add(process.run_id)
+    for container in containers:
+        if not container.running or not container.run_id:
+            continue
+        for text in container.labels.get(LABEL_GPUS, "").split(","):
+            if text.strip().isdigit():
+                holders.setdefault(int(text), set()).add(container.run_id)
+    return {index: tuple(sorted(runs)) for index, runs in sorted(holders.items())}
+
+
+async def collect_status(host: RemoteHost) -> HostReport:
+    """Check one host and return its report (never raises for host-side problems)."""
+    problems: list[str] = []
+    try:
+        started = time.monotonic()
+        await host.run(["true"])
+        latency_ms = round((time.monotonic() - started) * 1000, 1)
+    except CosmosError as exc:
+        return HostReport(
+            host.name, host.status(), image=host.config.docker_image, problems=(exc.message,)
+        )
+    status = HostStatus(host.name, HostState.CONNECTED, latency_ms=latency_ms)
+
+    async def docker_part() -> tuple[str | None, bool | None, tuple[ContainerInfo, ...]]:
+        try:
+            version = await host.docker.version()
+            present = await host.docker.image_present(host.config.docker_image)
+            containers = tuple(await host.docker.list())
+        except CosmosError as exc:
+            problems.append(exc.message)
+            return None, None, ()
+        if not present:
+            problems.append(
+                f"image {host.config.docker_image} is not on {host.name}: pull it there "
+                f"('docker pull {host.config.docker_image}') or set docker_image"
+            )
+        return version.version, present, containers
+
+    async def gpu_part() -> tuple[GpuReading, tuple[GpuProcess, ...]]:
+        try:
+            reading = await query_gpus(host.ssh)
+        except CosmosError as exc:
+            problems.append(exc.message)
+            return GpuReading(GpuState.RESTARTING, (), exc.message), ()
+        if reading.state is not GpuState.OK:
+            problems.append(reading.reason or reading.state.value)
+            return reading, ()
+        try:
+            processes = await GpuTelemetry(host.ssh, host.docker).poll_processes()
+        except CosmosError as exc:
+            problems.append(exc.message)
+            processes = ()
+        return reading, processes
+
+    (version, present, containers), (reading, processes) = await asyncio.gather(
+        docker_part(), gpu_part()
+    )
+    return HostReport(
+        host=host.name,
+        status=status,
+        docker_version=version,
+        image=host.config.docker_image,
+        image_present=present,
+        gpu_state=reading.state.value,
+        gpus=reading.samples,
+        gpu_runs=_gpu_runs(reading.samples, processes, containers),
+        processes=processes,
+        containers=containers,
+        problems=tuple(problems),
+    )

@@ -1,0 +1,200 @@
+"""GPU telemetry from the nvidia-smi stand-in over a real SSH connection."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from cosmos_tui.config import RetryConfig
+from cosmos_tui.remote import RemoteHost
+from cosmos_tui.remote.docker import ContainerSpec
+from cosmos_tui.remote.gpu import GpuState, GpuTelemetry, parse_app_line, parse_gpu_line, query_gpus
+
+AT = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_parse_full_line() -> None:
+    line = "3, GPU-abc, NVIDIA H100 80GB HBM3, 97, 40, 70000, 81559, 71, 650.10, 700.00, 1980"
+    sample = parse_gpu_line(line, "h", AT)
+    assert sample is not None
+    assert (sample.index, sample.uuid, sample.name) == (3, "GPU-abc", "NVIDIA H100 80GB HBM3")
+    assert sample.utilization == 97 and sample.memory_used_mib == 70000
+    assert sample.power_draw_w == 650.10 and sample.sm_clock_mhz == 1980
+
+
+def test_parse_not_available_values() -> None:
+    line = "1, GPU-x, NVIDIA A10G, [N/A], [N/A], 100, 23028, 40, [N/A], [Not Supported], [N/A]"
+    sample = parse_gpu_line(line, "h", AT)
+    assert sample is not None
+    assert sample.utilization is None and sample.power_limit_w is None
+    assert sample.memory_used_mib == 100
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "",
+        "garbage",
+        "1, GPU-x, short",
+        "x, GPU, n, 1, 1, 1, 1, 1, 1, 1, 1",
+        "0, GPU-x, n, abc, 1, 1, 1, 1, 1, 1, 1",
+    ],
+)
+def test_parse_rejects_garbage(line: str) -> None:
+    assert parse_gpu_line(line, "h", AT) is None
+
+
+def test_parse_app_line() -> None:
+    app = parse_app_line("4242, GPU-abc, 30000, /usr/bin/python3", "h")
+    assert app is not None and app.pid == 4242 and app.used_memory_mib == 30000
+    assert parse_app_line("No running processes found", "h") is None
+
+
+def _telemetry(host: RemoteHost, **kwargs) -> GpuTelemetry:
+    host.ssh.retry = RetryConfig(max_attempts=3, backoff_base=0.05, backoff_max=0.2)
+    return GpuTelemetry(
+        host.ssh, host.docker, **{"interval_ms": 100, "apps_interval_s": 0, **kwargs}
+    )
+
+
+async def _batches(telemetry: GpuTelemetry, count: int, timeout: float = 10) -> list:
+    got = []
+
+    async def collect() -> None:
+        async for batch in telemetry.samples():
+            got.append(batch)
+            if len(got) == count:
+                return
+
+    await asyncio.wait_for(collect(), timeout)
+    return got
+
+
+@pytest.mark.parametrize("variant,count", [("1gpu", 1), ("2gpu", 2), ("8gpu", 8)])
+async def test_stream_gives_one_batch_per_interval(
+    remote_host: RemoteHost, fake_gpu, variant: str, count: int
+) -> None:
+    fake_gpu.set_variant(variant)
+    telemetry = _telemetry(remote_host)
+    telemetry.start()
+    try:
+        batches = await _batches(telemetry, 4)
+    finally:
+        await telemetry.stop()
+    assert all([s.index for s in b] == list(range(count)) for b in batches)
+    assert telemetry.state is GpuState.STOPPED
+    assert len(telemetry.history(0)) >= 4
+    assert len(telemetry.latest()) == count
+    # One long-lived process, not one per sample.
+    assert [c for c in fake_gpu.calls() if "--query-gpu" in c] == [
+        c for c in fake_gpu.calls() if "-lms 100" in c
+    ]
+    assert len(fake_gpu.calls()) == 1
+
+
+async def test_not_available_and_garbage_lines(remote_host: RemoteHost, fake_gpu) -> None:
+    fake_gpu.set_variant("na")
+    telemetry = _telemetry(remote_host)
+    telemetry.start()
+    try:
+        batch = (await _batches(telemetry, 2))[-1]
+        assert batch[1].utilization is None and batch[1].power_limit_w is None
+        assert batch[0].utilization is not None
+        fake_gpu.set_variant("garbage")  # takes effect when the channel restarts
+    finally:
+        await telemetry.stop()
+    telemetry = _telemetry(remote_host)
+    telemetry.start()
+    try:
+        await _batches(telemetry, 3)
+        assert telemetry.skipped_lines >= 2
+        assert telemetry.state is GpuState.OK
+    finally:
+        await telemetry.stop()
+
+
+def test_history_keeps_ten_minutes_at_one_hertz(remote_host: RemoteHost) -> None:
+    assert GpuTelemetry(remote_host.ssh, None, interval_ms=1000).history_capacity >= 600
+    assert GpuTelemetry(remote_host.ssh, None, interval_ms=250).history_capacity >= 2400
+
+
+async def test_history_is_bounded(remote_host: RemoteHost, fake_gpu) -> None:
+    telemetry = _telemetry(remote_host, history_seconds=0)
+    telemetry._history_len = 3  # a tiny bound to observe it
+    telemetry.start()
+    try:
+        await _batches(telemetry, 5)
+    finally:
+        await telemetry.stop()
+    assert len(telemetry.history(0)) == 3
+
+
+@pytest.mark.parametrize("variant,reason", [("nodriver", "driver"), ("missing", "not installed")])
+async def test_no_driver_is_a_state_and_recovers(
+    remote_host: RemoteHost, fake_gpu, variant: str, reason: str
+) -> None:
+    fake_gpu.set_variant(variant)
+    reading = await query_gpus(remote_host.ssh)
+    assert reading.state is GpuState.NO_DRIVER and reason in (reading.reason or "")
+    telemetry = _telemetry(remote_host)
+    telemetry.start()
+    try:
+        deadline = time.monotonic() + 5
+        while telemetry.state is not GpuState.NO_DRIVER and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert telemetry.state is GpuState.NO_DRIVER
+        assert "no NVIDIA driver" in (telemetry.reason or "")
+        fake_gpu.set_variant("1gpu")
+        await _batches(telemetry, 1)
+        assert telemetry.state is GpuState.OK
+    finally:
+        await telemetry.stop()
+
+
+async def test_dead_channel_is_restarted(remote_host: RemoteHost, fake_gpu) -> None:
+    fake_gpu.set_variant("die-after-2")
+    telemetry = _telemetry(remote_host)
+    telemetry.start()
+    try:
+        await _batches(telemetry, 5)
+    finally:
+        await telemetry.stop()
+    assert telemetry.restarts >= 2
+    assert len([c for c in fake_gpu.calls() if "-lms" in c]) >= 3
+
+
+async def test_query_once(remote_host: RemoteHost, fake_gpu) -> None:
+    fake_gpu.set_variant("2gpu")
+    reading = await query_gpus(remote_host.ssh)
+    assert reading.state is GpuState.OK and [s.index for s in reading.samples] == [0, 1]
+
+
+async def test_processes_attributed_to_runs(
+    remote_host: RemoteHost, fake_gpu, busybox_image: str
+) -> None:
+    docker = remote_host.docker
+    run_id = f"rn_gpu{time.monotonic_ns() % 10**9}"
+    container_id = await docker.create(
+        ContainerSpec(run_id=run_id, image=busybox_image, command=("sleep", "60"))
+    )
+    await docker.start(container_id)
+    try:
+        pid = (await docker.inspect(container_id)).pid
+        assert pid
+        fake_gpu.set_apps(
+            [
+                f"{pid}, GPU-00000000-1111-2222-3333-444444444440, 30000, python3",
+                "1, GPU-00000000-1111-2222-3333-444444444440, 100, init",
+            ]
+        )
+        telemetry = _telemetry(remote_host)
+        processes = await telemetry.poll_processes()
+    finally:
+        await docker.remove(container_id, force=True)
+    by_pid = {p.pid: p for p in processes}
+    assert by_pid[pid].container_id == container_id and by_pid[pid].run_id == run_id
+    assert by_pid[pid].used_memory_mib == 30000
+    assert by_pid[1].container_id is None and by_pid[1].run_id is None

@@ -1,0 +1,110 @@
+"""Host status reports and the `cosmos status` / `cosmos host trust` commands."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from cosmos_tui.cli import cli
+from cosmos_tui.domain import HostState
+from cosmos_tui.remote import RemoteHost
+from cosmos_tui.remote.docker import ContainerSpec
+from cosmos_tui.remote.status import collect_status
+
+
+def _host_toml(config, **overrides) -> str:
+    values = {**dataclasses.asdict(config), **overrides}
+    lines = ["[[hosts]]"]
+    for key in (
+        "name",
+        "hostname",
+        "port",
+        "user",
+        "identity_file",
+        "known_hosts",
+        "remote_tool_dir",
+        "docker_image",
+        "docker_socket",
+        "gpu_request",
+    ):
+        value = values[key]
+        lines.append(f"{key} = {json.dumps(value)}")
+    return "\n".join(lines) + "\n"
+
+
+async def test_report_of_a_healthy_host(remote_host: RemoteHost, fake_gpu, busybox_image) -> None:
+    fake_gpu.set_variant("2gpu")
+    run_id = f"rn_st{time.monotonic_ns() % 10**9}"
+    container_id = await remote_host.docker.create(
+        ContainerSpec(run_id=run_id, image=busybox_image, command=("sleep", "30"), gpus=(1,))
+    )
+    await remote_host.docker.start(container_id)
+    try:
+        report = await collect_status(remote_host)
+    finally:
+        await remote_host.docker.remove(container_id, force=True)
+    assert report.ok, report.problems
+    assert report.status.state is HostState.CONNECTED and report.status.latency_ms
+    assert report.docker_version and report.image_present
+    assert [g.index for g in report.gpus] == [0, 1]
+    assert report.gpu_runs == {1: (run_id,)}
+    assert container_id in {c.id for c in report.containers}
+
+
+async def test_report_lists_problems(host_config, fake_gpu, docker_daemon) -> None:
+    fake_gpu.set_variant("nodriver")
+    host = RemoteHost(dataclasses.replace(host_config, docker_image="cosmos-test/absent:1"))
+    try:
+        report = await collect_status(host)
+    finally:
+        await host.close()
+    text = " | ".join(report.problems)
+    assert "no NVIDIA driver" in text and "cosmos-test/absent:1 is not on" in text
+    assert report.gpu_state == "no NVIDIA driver" and report.image_present is False
+
+
+async def test_report_of_unknown_key(host_config, tmp_path) -> None:
+    host = RemoteHost(dataclasses.replace(host_config, known_hosts=str(tmp_path / "none")))
+    try:
+        report = await collect_status(host)
+    finally:
+        await host.close()
+    assert report.status.state is HostState.DOWN
+    assert "cosmos host trust testhost" in report.problems[0]
+
+
+def test_status_command_text_and_json(workspace: Path, host_config, fake_gpu) -> None:
+    config = Path(os.environ["COSMOS_CONFIG"])
+    config.write_text(config.read_text() + _host_toml(host_config))
+    runner = CliRunner()
+    result = runner.invoke(cli, ["status"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "testhost: connected" in result.output and "[0] NVIDIA H100" in result.output
+    result = runner.invoke(cli, ["status", "testhost", "--json"], catch_exceptions=False)
+    data = json.loads(result.output)
+    assert data[0]["state"] == "connected" and data[0]["gpus"][0]["index"] == 0
+    assert data[0]["problems"] == []
+
+
+def test_trust_command(workspace: Path, host_config, ssh_server, tmp_path: Path) -> None:
+    known = tmp_path / "kh" / "known_hosts"
+    config = Path(os.environ["COSMOS_CONFIG"])
+    config.write_text(config.read_text() + _host_toml(host_config, known_hosts=str(known)))
+    runner = CliRunner()
+    result = runner.invoke(cli, ["status", "--json"], catch_exceptions=False)
+    assert "cosmos host trust testhost" in json.loads(result.output)[0]["problems"][0]
+    result = runner.invoke(cli, ["host", "trust", "testhost"], input="n\n")
+    assert result.exit_code == 1 and "SHA256:" in result.output
+    assert not known.exists()
+    result = runner.invoke(cli, ["host", "trust", "testhost"], input="y\n")
+    assert result.exit_code == 0, result.output
+    assert ssh_server.host_key_pub.read_text().split()[1] in known.read_text()
+    result = runner.invoke(cli, ["host", "trust", "testhost"])
+    assert "already trusted" in result.output
+    result = runner.invoke(cli, ["status", "--json"], catch_exceptions=False)
+    assert json.loads(result.output)[0]["state"] == "connected"
