@@ -121,7 +121,15 @@ def demo(
                 sys.exit(code)
             return
         app = build_demo_app(config, space, sandbox)
-        app.run(auto_pilot=_first_frame_reporter(started) if bench_first_frame else None)
+        first_frame: list[float] = []
+        pilot = _first_frame_reporter(first_frame) if bench_first_frame else None
+        app.run(auto_pilot=pilot)
+        if first_frame:
+            click.echo(
+                f"first frame: {first_frame[0] - started:.3f} s after the command started, "
+                f"{first_frame[1] - _process_start():.3f} s after exec",
+                err=True,
+            )
         if app.return_code:
             fail("the terminal UI ended with an error")
     finally:
@@ -178,18 +186,16 @@ def build_demo_app(config: Config, space: DemoWorkspace, sandbox: SandboxThread)
     return app
 
 
-def _first_frame_reporter(started: float) -> Any:
-    """Return an auto-pilot that prints the time to the first drawn frame, then quits."""
+def _first_frame_reporter(times: list[float]) -> Any:
+    """Return an auto-pilot that notes when the first frame is drawn, then quits.
+
+    Textual captures output while it runs, so the caller prints ``times`` afterwards:
+    ``perf_counter()`` and ``time()`` at the first frame.
+    """
 
     async def report(pilot: Any) -> None:
         await pilot.pause()
-        elapsed = time.perf_counter() - started
-        since_exec = time.time() - _process_start()
-        click.echo(
-            f"first frame: {elapsed:.3f} s after the command started, {since_exec:.3f} s "
-            "after exec",
-            err=True,
-        )
+        times.extend((time.perf_counter(), time.time()))
         pilot.app.exit()
 
     return report
