@@ -38,6 +38,7 @@ LABEL_HOST = "cosmos.host"
 LABEL_GPUS = "cosmos.gpus"
 SUDO_DIAL = ["sudo", "-n", "docker", "system", "dial-stdio"]
 _NO_GPU_DRIVER = "could not select device driver"
+_NO_CONNECTION = 900  # aiodocker's status for "cannot connect"
 
 
 @dataclass(frozen=True)
@@ -523,6 +524,13 @@ async def _translate(host: str, doing: str) -> AsyncIterator[None]:
         raise
     except aiodocker.DockerError as exc:
         message = str(exc.message).strip()
+        if exc.status == _NO_CONNECTION:
+            raise DockerError(
+                f"{doing} on {host}: the Docker daemon does not answer ({message}); is it "
+                "running ('systemctl start docker')?",
+                status=exc.status,
+                transient=True,
+            ) from exc
         if _NO_GPU_DRIVER in message:
             raise DockerError(
                 f"{doing} on {host}: Docker cannot give the container GPUs ({message}); "

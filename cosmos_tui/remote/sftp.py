@@ -380,6 +380,10 @@ async def _translate(host: str, doing: str) -> AsyncIterator[None]:
         yield
     except CosmosError:
         raise
+    except (asyncssh.SFTPConnectionLost, asyncssh.SFTPNoConnection) as exc:
+        raise TransferFailed(
+            f"{doing} on {host} was interrupted ({exc.reason}); retry to resume", transient=True
+        ) from exc
     except asyncssh.SFTPError as exc:
         raise TransferFailed(f"{doing} on {host} failed: {exc.reason}") from exc
     except (asyncssh.ConnectionLost, asyncssh.DisconnectError, asyncssh.ChannelOpenError) as exc:
