@@ -30,6 +30,12 @@ LAZY_COMMANDS: dict[str, str] = {
     "status": "cosmos_tui.cli.hosts:status",
     "host": "cosmos_tui.cli.hosts:host_group",
     "demo": "cosmos_tui.cli.demo:demo",
+    "tui": "cosmos_tui.cli.tui_cmd:tui",
+    "inference": "cosmos_tui.cli.runs:inference",
+    "logs": "cosmos_tui.cli.runs:logs",
+    "cancel": "cosmos_tui.cli.runs:cancel",
+    "reconcile": "cosmos_tui.cli.runs:reconcile",
+    "worker": "cosmos_tui.cli.runs:worker",
 }
 
 
@@ -69,6 +75,12 @@ COMMAND_HELP: dict[str, str] = {
     "status": "Show hosts: connection, Docker, image, GPUs and who holds them, problems.",
     "host": "Manage GPU hosts ('cosmos host trust NAME' records a host key).",
     "demo": "Try it all on a SIMULATED GPU HOST on 127.0.0.1 (no server, no GPU).",
+    "tui": "Open the terminal UI: prompts, runs, GPUs and logs.",
+    "inference": "Run prompts (new runs) or runs again; show progress and wait (Ctrl+C detaches).",
+    "logs": "Print a run's log; -f follows it until the run ends, --tail N starts at the end.",
+    "cancel": "Cancel a run: SIGTERM to its container, SIGKILL after the grace period.",
+    "reconcile": "Reattach, finish or fail active runs; list orphan containers (never killed).",
+    "worker": "Internal: drive one run to its end (started by 'cosmos inference').",
 }
 
 

@@ -1,0 +1,29 @@
+"""``cosmos tui``: open the terminal UI over the same services as the CLI."""
+
+from __future__ import annotations
+
+import click
+
+from cosmos_tui.cli.context import CliContext, fail
+
+
+@click.command("tui")
+@click.pass_obj
+def tui(ctx: CliContext) -> None:
+    """Open the terminal UI (q quits; runs keep going on their hosts)."""
+    config = ctx.load_config()
+    from contextlib import asynccontextmanager
+
+    from cosmos_tui.services import Workbench
+    from cosmos_tui.ui.app import CosmosApp
+    from cosmos_tui.ui.facade import FacadeAdapter
+
+    @asynccontextmanager
+    async def services():  # type: ignore[no-untyped-def]
+        async with Workbench.open(config) as bench:
+            yield FacadeAdapter(bench)
+
+    app = CosmosApp(services, config)
+    app.run()
+    if app.return_code:
+        fail("the terminal UI ended with an error")

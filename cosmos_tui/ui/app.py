@@ -1,0 +1,118 @@
+"""The Textual application: opens the services in a worker and shows the main screen."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import Screen
+
+from cosmos_tui.config import Config
+from cosmos_tui.store.repositories import utc_now
+from cosmos_tui.ui.commands import CosmosCommands
+from cosmos_tui.ui.messages import ServicesFailed, ServicesReady
+from cosmos_tui.ui.protocol import ServicesFactory, UIServices
+from cosmos_tui.ui.screens.actions import default_opener
+from cosmos_tui.ui.screens.help import HelpScreen
+from cosmos_tui.ui.screens.main import MainScreen
+
+logger = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT_SECONDS = 5.0
+
+
+class CosmosApp(App[None]):
+    """cosmos-tui: prompts, runs, GPUs and logs in one keyboard-driven screen.
+
+    Args:
+        services_factory: Called once; returns an async context manager that yields the
+            services (the app enters it in a worker and leaves it on quit).
+        config: The validated configuration (keymap, UI settings, alert limits).
+        clock: The current time (injectable for deterministic snapshots).
+        opener: Returns the argv that opens a file in the system's player.
+
+    """
+
+    CSS_PATH = "app.tcss"
+    TITLE = "cosmos"
+    COMMANDS = App.COMMANDS | {CosmosCommands}
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
+        Binding("ctrl+p", "command_palette", "Palette", show=False, id="app.palette"),
+    ]
+
+    def __init__(
+        self,
+        services_factory: ServicesFactory,
+        config: Config,
+        clock: Callable[[], datetime] = utc_now,
+        opener: Callable[[str], list[str]] = default_opener,
+    ) -> None:
+        super().__init__()
+        self.services_factory = services_factory
+        self.config = config
+        self.clock = clock
+        self.opener = opener
+        self.opened: list[str] = []
+        self.services: UIServices | None = None
+        self._close_services = asyncio.Event()
+        self.theme = config.ui.theme
+        if config.keymap:
+            self.set_keymap(dict(config.keymap))
+
+    def get_default_screen(self) -> Screen[None]:
+        """The main screen, drawn before any service answers."""
+        return MainScreen()
+
+    @property
+    def main_screen(self) -> MainScreen:
+        """The main screen (the bottom of the stack)."""
+        screen = self.screen_stack[0]
+        assert isinstance(screen, MainScreen)
+        return screen
+
+    def on_mount(self) -> None:
+        """Open the services in the background."""
+        self._open_services()
+
+    @work(group="services", exit_on_error=False)
+    async def _open_services(self) -> None:
+        """Hold the services open until quit, in this one task (enter and exit match)."""
+        try:
+            async with self.services_factory() as services:
+                self.services = services
+                self.main_screen.post_message(ServicesReady(services))
+                await self._close_services.wait()
+        except Exception as exc:
+            logger.error("cannot open the services", exc_info=exc)
+            self.main_screen.post_message(ServicesFailed(exc))
+        finally:
+            self.services = None
+
+    async def action_quit(self) -> None:
+        """Close the services and exit; runs keep going on their hosts."""
+        self._close_services.set()
+        for worker in self.workers:
+            if worker.group != "services":
+                worker.cancel()
+        services_workers = [w for w in self.workers if w.group == "services"]
+        if services_workers:
+            try:
+                await asyncio.wait_for(services_workers[0].wait(), CLOSE_TIMEOUT_SECONDS)
+            except (TimeoutError, Exception) as exc:  # noqa: BLE001 - quitting regardless
+                logger.warning("services did not close cleanly: %s", exc)
+        self.exit()
+
+    def action_help(self) -> None:
+        """Show every binding by pane."""
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self._keymap_now()))
+
+    def _keymap_now(self) -> dict[str, str]:
+        return dict(self.config.keymap)

@@ -1,0 +1,283 @@
+"""Adapts the real service facade (``Workbench``) to :class:`UIServices`.
+
+This is the one place that knows the facade's method names. Live streams and run
+commands that the facade does not offer yet fall back to what the local store and files
+can tell: runs are polled from the database (which also shows changes made by a CLI in
+another terminal) and logs are tailed from the run's local log file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cosmos_tui.domain import (
+    GenerationParams,
+    GpuSample,
+    HostState,
+    HostStatus,
+    LogBatch,
+    Page,
+    Prompt,
+    Run,
+    RunState,
+)
+from cosmos_tui.engine.inputs import find_videos
+from cosmos_tui.errors import CosmosError
+from cosmos_tui.services import DeletePlan, SearchResult, Workbench
+from cosmos_tui.store.repositories import PromptFilter, RunFilter
+from cosmos_tui.ui.logtext import first_error_window
+from cosmos_tui.ui.protocol import GpuProcesses, OutputFile
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0
+LOG_CHUNK_LINES = 500
+
+
+class FeatureMissing(CosmosError):
+    """The running build's facade does not offer an operation the UI asked for."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} is not available in this build yet", title="Not available")
+
+
+class FacadeAdapter:
+    """Presents a ``Workbench`` as :class:`UIServices`.
+
+    Args:
+        bench: The open facade.
+        poll_seconds: How often the database is polled for run changes when the facade
+            has no run-event stream.
+
+    """
+
+    def __init__(self, bench: Workbench, poll_seconds: float = POLL_SECONDS) -> None:
+        self.bench = bench
+        self.poll_seconds = poll_seconds
+
+    # records ------------------------------------------------------------------------
+
+    async def list_prompts(
+        self, where: PromptFilter, offset: int, limit: int, sort: str, descending: bool
+    ) -> Page[Prompt]:
+        """Return one page of prompts."""
+        return await self.bench.list_prompts(where, offset, limit, sort=sort, descending=descending)
+
+    async def get_prompt(self, prompt_id: str) -> Prompt:
+        """Return a prompt."""
+        return await self.bench.get_prompt(prompt_id)
+
+    async def create_prompt(
+        self, text: str, video_dir: Path, name: str | None, negative_prompt: str | None
+    ) -> Prompt:
+        """Record a new prompt."""
+        return await self.bench.create_prompt(text, video_dir, name, negative_prompt)
+
+    async def find_inputs(self, video_dir: Path) -> dict[str, Path]:
+        """Return the input videos of a folder by role."""
+        return await asyncio.to_thread(find_videos, video_dir)
+
+    async def list_runs(
+        self, where: RunFilter, offset: int, limit: int, sort: str, descending: bool
+    ) -> Page[Run]:
+        """Return one page of runs."""
+        return await self.bench.list_runs(where, offset, limit, sort=sort, descending=descending)
+
+    async def get_run(self, run_id: str) -> Run:
+        """Return a run with its timeline."""
+        return await self.bench.get_run(run_id)
+
+    def run_params(self, prompt: Prompt | None, overrides: dict[str, Any]) -> GenerationParams:
+        """Merge and validate run parameters."""
+        return self.bench.run_params(prompt, overrides)
+
+    async def create_run(self, prompt_id: str, overrides: dict[str, Any], priority: int) -> Run:
+        """Record a queued run."""
+        return await self.bench.create_run(prompt_id, overrides, priority=priority)
+
+    async def rate(self, run_id: str, rating: int | None) -> Run:
+        """Rate a run."""
+        return await self.bench.rate(run_id, rating)
+
+    async def search(self, text: str, limit: int) -> SearchResult:
+        """Find prompts and runs by text."""
+        return await self.bench.search(text, limit)
+
+    async def plan_delete(self, object_id: str) -> DeletePlan:
+        """Say what a delete would remove."""
+        return await self.bench.plan_delete(object_id)
+
+    async def delete(self, plan: DeletePlan) -> None:
+        """Carry out a delete plan."""
+        await self.bench.delete(plan)
+
+    def output_path(self, run: Run) -> Path | None:
+        """Return the local path of a run's main output video."""
+        folder = self.bench.output_dir(run.id)
+        for name in run.outputs:
+            if name.endswith(".mp4"):
+                return folder / Path(name).name
+        return None
+
+    async def output_files(self, run_id: str) -> tuple[OutputFile, ...]:
+        """Return the files in the run's local output folder with their sizes."""
+        folder = self.bench.output_dir(run_id)
+
+        def _scan() -> tuple[OutputFile, ...]:
+            if not folder.is_dir():
+                return ()
+            return tuple(
+                OutputFile(item.name, item, item.stat().st_size)
+                for item in sorted(folder.rglob("*"))
+                if item.is_file()
+            )
+
+        return await asyncio.to_thread(_scan)
+
+    async def log_context(self, run_id: str, around: int) -> tuple[str, ...]:
+        """Return the lines around the first error of the run's local log."""
+        path = await self._log_path(run_id)
+        if path is None:
+            return ()
+        return await asyncio.to_thread(first_error_window, path, around)
+
+    # live ---------------------------------------------------------------------------
+
+    def host_names(self) -> tuple[str, ...]:
+        """Return the configured hosts."""
+        return tuple(host.name for host in self.bench.config.hosts)
+
+    async def watch_hosts(self) -> AsyncIterator[HostStatus]:
+        """Yield host states from the facade, or say that monitoring is missing."""
+        stream = getattr(self.bench, "watch_hosts", None)
+        if stream is not None:
+            async for status in stream():
+                yield status
+            return
+        for name in self.host_names():
+            yield HostStatus(name, HostState.UNKNOWN, reason="not monitored in this build")
+
+    async def watch_gpus(self) -> AsyncIterator[GpuSample]:
+        """Yield GPU samples from the facade (none without a remote layer)."""
+        stream = getattr(self.bench, "watch_gpus", None)
+        if stream is not None:
+            async for sample in stream():
+                yield sample
+
+    async def watch_gpu_processes(self) -> AsyncIterator[GpuProcesses]:
+        """Yield per-host GPU process lists from the facade (none without one)."""
+        stream = getattr(self.bench, "watch_gpu_processes", None)
+        if stream is not None:
+            async for host, processes in stream():
+                yield GpuProcesses(host, tuple(processes))
+
+    async def watch_runs(self) -> AsyncIterator[Run]:
+        """Yield changed runs: from the facade's stream, or by polling the store."""
+        stream = getattr(self.bench, "watch_runs", None)
+        if stream is not None:
+            async for run in stream():
+                yield run
+            return
+        seen: dict[str, datetime] = {}
+        first = True
+        while True:
+            page = await self.bench.list_runs(RunFilter(), 0, 100, sort="updated")
+            for run in reversed(page.items):
+                if seen.get(run.id) != run.updated_at:
+                    seen[run.id] = run.updated_at
+                    if not first:
+                        yield run
+            first = False
+            await asyncio.sleep(self.poll_seconds)
+
+    async def follow_log(self, run_id: str) -> AsyncIterator[LogBatch]:
+        """Yield the run's log: from the facade, or by tailing its local log file."""
+        stream = getattr(self.bench, "follow_log", None)
+        if stream is not None:
+            async for batch in stream(run_id):
+                yield batch
+            return
+        async for batch in self._tail_file(run_id):
+            yield batch
+
+    async def start_run(self, run_id: str, host: str | None) -> Run:
+        """Queue a recorded run for launch."""
+        call = getattr(self.bench, "start_run", None)
+        if call is None:
+            raise FeatureMissing("starting runs")
+        result = await (call(run_id, host=host) if host else call(run_id))
+        return result if isinstance(result, Run) else await self.bench.get_run(run_id)
+
+    async def cancel_run(self, run_id: str) -> Run:
+        """Stop a run."""
+        return await self._run_command(("cancel_run", "cancel"), run_id, "cancelling runs")
+
+    async def retry_run(self, run_id: str) -> Run:
+        """Queue a run again."""
+        return await self._run_command(("retry_run", "retry"), run_id, "retrying runs")
+
+    async def upscale_run(self, run_id: str) -> Run:
+        """Queue a 4K upscale of a run."""
+        return await self._run_command(("upscale_run", "upscale"), run_id, "upscaling")
+
+    async def enhance_prompt(self, prompt_id: str) -> Run:
+        """Queue a prompt enhancement."""
+        return await self._run_command(
+            ("enhance_prompt", "enhance"), prompt_id, "prompt enhancement"
+        )
+
+    # helpers ------------------------------------------------------------------------
+
+    async def _run_command(self, names: tuple[str, ...], object_id: str, what: str) -> Run:
+        for name in names:
+            call = getattr(self.bench, name, None)
+            if call is not None:
+                result = await call(object_id)
+                if isinstance(result, Run):
+                    return result
+                return await self.bench.get_run(object_id)
+        raise FeatureMissing(what)
+
+    async def _log_path(self, run_id: str) -> Path | None:
+        run = await self.bench.get_run(run_id)
+        candidates = [run.log_path] if run.log_path else []
+        candidates.append(self.bench.output_dir(run_id) / "run.log")
+        for path in candidates:
+            if path is not None and await asyncio.to_thread(path.is_file):
+                return path
+        return None
+
+    async def _tail_file(self, run_id: str) -> AsyncIterator[LogBatch]:
+        position = 0
+        line_number = 0
+        pending = ""
+        while True:
+            path = await self._log_path(run_id)
+            if path is not None:
+                chunk, position = await asyncio.to_thread(_read_from, path, position)
+                if chunk:
+                    pieces = (pending + chunk).replace("\r", "\n").split("\n")
+                    pending = pieces.pop()
+                    for start in range(0, len(pieces), LOG_CHUNK_LINES):
+                        lines = tuple(pieces[start : start + LOG_CHUNK_LINES])
+                        yield LogBatch(run_id, lines, line_number)
+                        line_number += len(lines)
+                    continue
+            run = await self.bench.get_run(run_id)
+            if run.state.is_terminal or (run.state == RunState.QUEUED and path is None):
+                if pending:
+                    yield LogBatch(run_id, (pending,), line_number)
+                return
+            await asyncio.sleep(self.poll_seconds / 2)
+
+
+def _read_from(path: Path, position: int, limit: int = 4 * 1024 * 1024) -> tuple[str, int]:
+    with path.open("rb") as handle:
+        handle.seek(position)
+        data = handle.read(limit)
+    return data.decode("utf-8", errors="replace"), position + len(data)

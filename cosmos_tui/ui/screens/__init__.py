@@ -1,0 +1,1 @@
+"""Screens of the terminal UI: the main screen, forms, dialogs, help and run detail."""

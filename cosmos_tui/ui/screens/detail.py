@@ -1,0 +1,163 @@
+"""The run detail screen: parameters, spec, timeline, GPU metrics, outputs, failure, lineage."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from cosmos_tui.domain import GpuSample, Run
+from cosmos_tui.ui.format import duration, rating_text, sparkline, state_text
+from cosmos_tui.ui.protocol import OutputFile, UIServices
+from cosmos_tui.ui.report import reported
+
+History = Callable[[str, int], list[GpuSample]]
+
+
+def _size(value: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024  # type: ignore[assignment]
+    return str(value)
+
+
+def section(title: str, body: RenderableType) -> Group:
+    """A titled block."""
+    return Group(Text(f"\n{title}", style="bold underline"), body)
+
+
+def gpu_metrics(run: Run, history: History) -> RenderableType:
+    """Summarise the samples of the run's GPUs taken while it ran."""
+    if not run.host or not run.gpus:
+        return Text("no GPUs assigned", style="grey50")
+    table = Table.grid(padding=(0, 2))
+    for gpu in run.gpus:
+        samples = [
+            s
+            for s in history(run.host, gpu)
+            if run.started_at is None or s.at >= run.started_at
+            if run.finished_at is None or s.at <= run.finished_at
+        ]
+        utils = [s.utilization for s in samples if s.utilization is not None]
+        memory = [s.memory_used_mib for s in samples if s.memory_used_mib is not None]
+        temps = [s.temperature_c for s in samples if s.temperature_c is not None]
+        if not samples:
+            table.add_row(
+                f"{run.host} GPU {gpu}", Text("no samples while this UI was open", style="grey50")
+            )
+            continue
+        figures = (
+            (f"util avg {sum(utils) / len(utils):.0f}% max {max(utils):.0f}%  " if utils else "")
+            + (f"mem max {max(memory) / 1024:.1f}G  " if memory else "")
+            + (f"temp max {max(temps):.0f}C" if temps else "")
+        )
+        table.add_row(
+            f"{run.host} GPU {gpu}", figures, sparkline([s.utilization for s in samples], 30)
+        )
+    return table
+
+
+def render_detail(
+    run: Run, outputs: tuple[OutputFile, ...], context: tuple[str, ...], history: History
+) -> Group:
+    """Build the whole detail view of a run."""
+    head = Text()
+    head.append(f"{run.id}  ", style="bold")
+    head.append_text(state_text(run.state))
+    head.append(f"   {run.type.value} / {run.profile}   attempt {run.attempt}   ")
+    head.append_text(rating_text(run.rating))
+    head.append(f"\n{run.prompt_text or ''}", style="italic")
+    summary = Table.grid(padding=(0, 2))
+    summary.add_row("host", f"{run.host or '-'}  GPUs {','.join(map(str, run.gpus)) or '-'}")
+    summary.add_row("created", run.created_at.strftime("%Y-%m-%d %H:%M:%S"))
+    summary.add_row("duration", duration(run.duration_seconds))
+    summary.add_row("container", run.container_id or "-")
+    params = Table.grid(padding=(0, 2))
+    for name, value in run.params.to_dict().items():
+        params.add_row(name, Text(str(value), style="cyan"))
+    spec = Text(
+        json.dumps(run.spec, indent=2, sort_keys=True) if run.spec else "not sent yet",
+        style="grey70",
+    )
+    timeline = Table.grid(padding=(0, 2))
+    for event in run.events:
+        timeline.add_row(
+            event.at.strftime("%H:%M:%S"),
+            state_text(event.to_state),
+            Text(event.reason, style="grey62"),
+        )
+    files = Table.grid(padding=(0, 2))
+    for item in outputs:
+        files.add_row(item.name, _size(item.size), Text(str(item.path), style="grey50"))
+    parts: list[RenderableType] = [head, summary]
+    if run.failure_kind or run.failure_message:
+        failure = Text(
+            f"{run.failure_kind.value if run.failure_kind else 'failed'}: ", style="bold red"
+        )
+        failure.append(run.failure_message or "", style="red")
+        if run.exit_code is not None:
+            failure.append(f"  (exit code {run.exit_code})", style="grey62")
+        body: list[RenderableType] = [failure]
+        if context:
+            body.append(Text("\n".join(context), style="grey70"))
+        parts.append(section("Failure", Group(*body)))
+    parts.append(section("Timeline", timeline))
+    parts.append(section("Parameters", params))
+    parts.append(section("Spec sent", spec))
+    parts.append(section("GPU metrics during the run", gpu_metrics(run, history)))
+    parts.append(section("Outputs", files if outputs else Text("none yet", style="grey50")))
+    lineage = Table.grid(padding=(0, 2))
+    lineage.add_row("prompt", run.prompt_id or "-")
+    lineage.add_row("batch", run.batch_id or "-")
+    lineage.add_row("from run", run.source_run_id or "-")
+    parts.append(section("Batch and lineage", lineage))
+    return Group(*parts)
+
+
+class RunDetailScreen(Screen[None]):
+    """Everything recorded about one run."""
+
+    BINDINGS = [Binding("escape,q", "close", "Back", id="detail.close")]
+
+    def __init__(self, services: UIServices, run_id: str, history: History) -> None:
+        super().__init__()
+        self.services = services
+        self.run_id = run_id
+        self.history = history
+
+    def compose(self) -> ComposeResult:
+        """A scrolling body and the footer."""
+        with VerticalScroll(id="detail"):
+            yield Static(f"loading {self.run_id}...", id="detail-body")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Load the run in a worker."""
+        self.query_one("#detail").border_title = f"Run {self.run_id}"
+        self._load()
+
+    @work(exclusive=True, exit_on_error=False)
+    @reported
+    async def _load(self) -> None:
+        run = await self.services.get_run(self.run_id)
+        outputs = await self.services.output_files(self.run_id)
+        context: tuple[str, ...] = ()
+        if run.state.is_terminal and run.failure_kind is not None:
+            context = await self.services.log_context(self.run_id, 5)
+        self.query_one("#detail-body", Static).update(
+            render_detail(run, outputs, context, self.history)
+        )
+
+    def action_close(self) -> None:
+        """Back to the main screen."""
+        self.dismiss(None)

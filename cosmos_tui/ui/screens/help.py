@@ -1,0 +1,84 @@
+"""The help screen: every binding, grouped by where it applies, as currently mapped."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+
+def binding_rows(
+    bindings: Sequence[BindingType], keymap: Mapping[str, str]
+) -> list[tuple[str, str, str]]:
+    """Return (keys, description, id) for each binding, with keymap overrides applied."""
+    rows = []
+    for item in bindings:
+        if not isinstance(item, Binding):
+            continue
+        keys = keymap.get(item.id or "", item.key_display or item.key) if item.id else item.key
+        description = item.description or item.action
+        rows.append((keys.replace("slash", "/"), description, item.id or ""))
+    return rows
+
+
+def help_groups() -> list[tuple[str, Sequence[BindingType]]]:
+    """Return the binding groups shown on the help screen, in reading order."""
+    from cosmos_tui.ui.app import CosmosApp
+    from cosmos_tui.ui.screens.confirm import ConfirmScreen
+    from cosmos_tui.ui.screens.main import MainScreen
+    from cosmos_tui.ui.screens.prompt_form import PromptForm
+    from cosmos_tui.ui.widgets.logs import LogsPane
+    from cosmos_tui.ui.widgets.prompts import PromptsPane
+    from cosmos_tui.ui.widgets.runs import RunsPane
+
+    return [
+        ("Everywhere", [*CosmosApp.BINDINGS, *MainScreen.BINDINGS]),
+        ("Prompts pane", PromptsPane.BINDINGS),
+        ("Runs pane", RunsPane.BINDINGS),
+        ("Logs pane", LogsPane.BINDINGS),
+        ("Forms", PromptForm.BINDINGS),
+        ("Dialogs", ConfirmScreen.BINDINGS),
+    ]
+
+
+class HelpScreen(ModalScreen[None]):
+    """Lists every binding by pane; escape, q or ? closes it."""
+
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help.close")]
+
+    def __init__(self, keymap: Mapping[str, str]) -> None:
+        super().__init__()
+        self.keymap = keymap
+
+    def compose(self) -> ComposeResult:
+        """One table per group."""
+        with VerticalScroll(id="help", classes="dialog"):
+            for title, bindings in help_groups():
+                table = Table.grid(padding=(0, 2))
+                table.add_column(style="bold cyan", min_width=12)
+                table.add_column()
+                table.add_column(style="grey50")
+                for keys, description, binding_id in binding_rows(bindings, self.keymap):
+                    table.add_row(keys, description, binding_id)
+                yield Static(Text(title, style="bold underline"), classes="help-title")
+                yield Static(table, classes="help-table")
+            yield Static(
+                "Remap any key in the config's [keymap] table by its id, e.g. "
+                "'runs.cancel = \"x\"'. q quits; runs keep going on their hosts.",
+                classes="hint",
+                markup=False,
+            )
+
+    def on_mount(self) -> None:
+        """Title the dialog."""
+        self.query_one("#help").border_title = "Keys"
+
+    def action_close(self) -> None:
+        """Close help."""
+        self.dismiss(None)

@@ -1,0 +1,272 @@
+"""The main screen: four panes, the live streams that feed them, and their actions."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, cast
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from cosmos_tui.domain import HostState, Prompt, Run, RunState
+from cosmos_tui.store.repositories import RunFilter
+from cosmos_tui.ui.messages import (
+    GpuProcessesChanged,
+    GpuSampled,
+    HostStateChanged,
+    PromptHighlighted,
+    RunChanged,
+    RunDeleted,
+    RunHighlighted,
+    ServicesFailed,
+    ServicesReady,
+)
+from cosmos_tui.ui.report import report_error, reported
+from cosmos_tui.ui.screens.actions import ActionsMixin
+from cosmos_tui.ui.widgets.gpus import GpusPane
+from cosmos_tui.ui.widgets.logs import LogsPane
+from cosmos_tui.ui.widgets.pane import Pane
+from cosmos_tui.ui.widgets.prompts import PromptsPane
+from cosmos_tui.ui.widgets.runs import RunsPane
+
+if TYPE_CHECKING:
+    from cosmos_tui.ui.app import CosmosApp
+    from cosmos_tui.ui.protocol import UIServices
+
+NOTIFY_STATES = {
+    RunState.COMPLETED: ("information", "Run completed"),
+    RunState.FAILED: ("error", "Run failed"),
+    RunState.BLOCKED: ("warning", "Run blocked"),
+}
+
+
+class MainScreen(ActionsMixin, Screen[None]):
+    """Prompts, Runs, GPUs and Logs; every I/O runs in a worker that posts a message."""
+
+    AUTO_FOCUS = "#runs-table"
+    BINDINGS = [
+        Binding("tab", "app.focus_next", "Next pane", id="main.next"),
+        Binding("shift+tab", "app.focus_previous", "Previous pane", show=False, id="main.prev"),
+        Binding("z", "zoom", "Zoom", id="main.zoom"),
+        Binding("N", "new_prompt", "New prompt", show=False, id="main.new_prompt"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.services: UIServices | None = None
+        self.known_states: dict[str, RunState] = {}
+        self.host_states: dict[str, HostState] = {}
+        self.log_chosen_by_user = False
+        self.current_prompt: Prompt | None = None
+
+    @property
+    def cosmos(self) -> CosmosApp:
+        """The application, typed."""
+        from cosmos_tui.ui.app import CosmosApp
+
+        return cast(CosmosApp, self.app)
+
+    def compose(self) -> ComposeResult:
+        """The four panes in a grid, and the footer of keys that apply now."""
+        with Grid(id="panes"):
+            yield PromptsPane(id="prompts")
+            yield RunsPane(id="runs")
+            yield GpusPane(id="gpus")
+            yield LogsPane(id="logs")
+        yield Static("", id="banner")
+        yield Footer()
+
+    @property
+    def prompts(self) -> PromptsPane:
+        """The Prompts pane."""
+        return self.query_one(PromptsPane)
+
+    @property
+    def runs(self) -> RunsPane:
+        """The Runs pane."""
+        return self.query_one(RunsPane)
+
+    @property
+    def gpus(self) -> GpusPane:
+        """The GPUs pane."""
+        return self.query_one(GpusPane)
+
+    @property
+    def logs(self) -> LogsPane:
+        """The Logs pane."""
+        return self.query_one(LogsPane)
+
+    def on_mount(self) -> None:
+        """Focus the runs table and hide the banner until there is news."""
+        self.query_one("#banner").display = False
+
+    # services -----------------------------------------------------------------------
+
+    @on(ServicesReady)
+    def _on_services_ready(self, message: ServicesReady) -> None:
+        self.services = message.services
+        for pane in self.query(Pane):
+            pane.attach(message.services)
+        self._watch_hosts()
+        self._watch_gpus()
+        self._watch_processes()
+        self._watch_runs()
+
+    @on(ServicesFailed)
+    def _failed(self, message: ServicesFailed) -> None:
+        banner = self.query_one("#banner", Static)
+        banner.update(f"Cannot open the services: {message.error}")
+        banner.display = True
+        for pane in self.query(Pane):
+            pane.border_subtitle = "unavailable"
+
+    @work(group="stream-hosts", exit_on_error=False)
+    @reported
+    async def _watch_hosts(self) -> None:
+        assert self.services is not None
+        async for status in self.services.watch_hosts():
+            self.post_message(HostStateChanged(status))
+
+    @work(group="stream-gpus", exit_on_error=False)
+    @reported
+    async def _watch_gpus(self) -> None:
+        assert self.services is not None
+        async for sample in self.services.watch_gpus():
+            self.post_message(GpuSampled(sample))
+
+    @work(group="stream-processes", exit_on_error=False)
+    @reported
+    async def _watch_processes(self) -> None:
+        assert self.services is not None
+        async for processes in self.services.watch_gpu_processes():
+            self.post_message(GpuProcessesChanged(processes))
+
+    @work(group="stream-runs", exit_on_error=False)
+    @reported
+    async def _watch_runs(self) -> None:
+        assert self.services is not None
+        async for run in self.services.watch_runs():
+            self.post_message(RunChanged(run))
+            await asyncio.sleep(0)
+
+    # live updates -------------------------------------------------------------------
+
+    @on(HostStateChanged)
+    def _host_changed(self, message: HostStateChanged) -> None:
+        status = message.status
+        before = self.host_states.get(status.host)
+        self.host_states[status.host] = status.state
+        self.gpus.set_host(status)
+        if not self.cosmos.config.ui.notifications:
+            return
+        if status.state == HostState.DOWN and before != HostState.DOWN:
+            reason = f": {status.reason}" if status.reason else ""
+            self.notify(f"{status.host} is down{reason}", title="Host down", severity="error")
+        elif status.state == HostState.CONNECTED and before in (
+            HostState.DOWN,
+            HostState.RECONNECTING,
+        ):
+            self.notify(f"{status.host} is connected again", title="Host up")
+
+    @on(GpuSampled)
+    def _gpu_sampled(self, message: GpuSampled) -> None:
+        for alert in self.gpus.add_sample(message.sample):
+            self.notify(alert, title="GPU alert", severity="warning")
+
+    @on(GpuProcessesChanged)
+    def _gpu_processes(self, message: GpuProcessesChanged) -> None:
+        self.gpus.set_processes(message.processes.host, message.processes.processes)
+
+    @on(RunChanged)
+    def _run_changed(self, message: RunChanged) -> None:
+        run = message.run
+        before = self.known_states.get(run.id, self.runs.runs.get(run.id, run).state)
+        self.known_states[run.id] = run.state
+        self.runs.apply_run(run)
+        self.logs.update_run(run)
+        self._update_holders()
+        if run.state != before and run.state.is_terminal and run.prompt_id:
+            self._refresh_prompt(run.prompt_id)
+        if run.state != before and run.state in NOTIFY_STATES:
+            severity, title = NOTIFY_STATES[run.state]
+            detail = f": {run.failure_message}" if run.failure_message else ""
+            if self.cosmos.config.ui.notifications:
+                self.notify(f"{run.id}{detail}", title=title, severity=severity)  # type: ignore[arg-type]
+        started = run.state in (RunState.STARTING, RunState.RUNNING) and before != run.state
+        if started and not self.log_chosen_by_user:
+            self.logs.show_run(run)
+
+    @work(group="prompt-refresh", exit_on_error=False)
+    @reported
+    async def _refresh_prompt(self, prompt_id: str) -> None:
+        if self.services is not None:
+            self.prompts.update_prompt(await self.services.get_prompt(prompt_id))
+
+    def _run_started_last(self) -> Run | None:
+        started = [r for r in self.runs.runs.values() if r.started_at and r.state.is_active]
+        return max(started, key=lambda r: r.started_at or r.created_at, default=None)
+
+    def _update_holders(self) -> None:
+        holders = {
+            (run.host, gpu): run.id
+            for run in self.runs.runs.values()
+            if run.state.is_active and run.host
+            for gpu in run.gpus
+        }
+        self.gpus.set_holders(holders)
+
+    @on(RunHighlighted)
+    def _run_highlighted(self, message: RunHighlighted) -> None:
+        if message.by_user:
+            self.log_chosen_by_user = True
+        if message.by_user:
+            self.logs.show_run(message.run)
+        elif self.logs.run is None:
+            self.logs.show_run(self._run_started_last() or message.run)
+        self._update_holders()
+
+    @on(PromptHighlighted)
+    def _prompt_highlighted(self, message: PromptHighlighted) -> None:
+        self.current_prompt = message.prompt
+
+    @on(RunDeleted)
+    def _run_deleted(self, message: RunDeleted) -> None:
+        self.runs.remove_runs(message.run_ids)
+        if message.prompt_id:
+            self.prompts.reload()
+
+    # actions --------------------------------------------------------------------------
+
+    def action_zoom(self) -> None:
+        """Show the focused pane full screen, or go back to four panes."""
+        if self.maximized is not None:
+            self.minimize()
+            return
+        focused = self.focused
+        pane = next(
+            (a for a in (focused.ancestors_with_self if focused else []) if isinstance(a, Pane)),
+            None,
+        )
+        if pane is not None:
+            self.maximize(pane, container=False)
+
+    def action_new_prompt(self) -> None:
+        """Open the new-prompt form from anywhere."""
+        self.open_prompt_form()
+
+    def show_runs_of(self, prompt: Prompt) -> None:
+        """Filter the Runs pane to a prompt's runs and focus it."""
+        self.runs.set_filter(RunFilter(prompt_id=prompt.id))
+        self.runs.table.focus()
+
+    def report(self, error: BaseException) -> None:
+        """Show an error by the UI's policy."""
+        report_error(self.app, error)
+
+    def run_by_id(self, run_id: str) -> Run | None:
+        """Return a run shown in the Runs pane."""
+        return self.runs.runs.get(run_id)

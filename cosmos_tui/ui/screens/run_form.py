@@ -1,0 +1,169 @@
+"""The new-run form: every generation parameter, validated as you type, host and GPUs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from cosmos_tui.config import Config
+from cosmos_tui.domain import BLUR_LEVELS, CONTROL_HINTS, GenerationParams, Prompt, Run
+from cosmos_tui.errors import CosmosError, ValidationError
+from cosmos_tui.ui.format import clip
+from cosmos_tui.ui.protocol import UIServices
+from cosmos_tui.ui.report import report_error, reported
+
+# field -> (label, kind); kind is "float", "int" or "text".
+NUMBER_FIELDS: tuple[tuple[str, str, str], ...] = (
+    *((f"{hint}_weight", f"{hint} weight", "float") for hint in CONTROL_HINTS),
+    ("num_steps", "steps", "int"),
+    ("guidance", "guidance", "float"),
+    ("seed", "seed", "int"),
+    ("sigma_max", "sigma_max", "float"),
+    ("fps", "fps", "int"),
+    ("num_gpus", "GPUs", "int"),
+    ("priority", "priority", "int"),
+)
+AUTO_HOST = "(any host)"
+
+
+def parse_number(raw: str, kind: str, field: str) -> float | int:
+    """Parse a typed number of ``kind``; raise ValidationError naming ``field``."""
+    try:
+        return int(raw) if kind == "int" else float(raw)
+    except ValueError as exc:
+        wanted = "a whole number" if kind == "int" else "a number"
+        raise ValidationError(f"{field} must be {wanted}, not '{raw}'", field=field) from exc
+
+
+class RunForm(ModalScreen[Run | None]):
+    """Create a run of a prompt and start it; each change is validated at once."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Create and start", id="form.save"),
+        Binding("escape", "cancel", "Cancel", id="form.cancel"),
+    ]
+
+    def __init__(self, services: UIServices, prompt: Prompt, config: Config) -> None:
+        super().__init__()
+        self.services = services
+        self.prompt = prompt
+        self.config = config
+        self.params: GenerationParams | None = None
+
+    def compose(self) -> ComposeResult:
+        """Parameter fields in a grid; host; negative prompt; buttons."""
+        defaults = (
+            self.services.run_params(self.prompt, {}) if self.prompt else self.config.defaults
+        )
+        with VerticalScroll(id="run-form", classes="dialog form"):
+            yield Static(
+                f"{self.prompt.id}  {clip(self.prompt.text, 70)}", id="run-prompt", markup=False
+            )
+            with Grid(id="param-grid"):
+                for field, label, _kind in NUMBER_FIELDS:
+                    value = 0 if field == "priority" else getattr(defaults, field)
+                    with Vertical(classes="param"):
+                        yield Label(label)
+                        yield Input(
+                            f"{value:g}" if isinstance(value, float) else str(value), id=field
+                        )
+                with Vertical(classes="param"):
+                    yield Label("blur")
+                    yield Select(
+                        [(v, v) for v in BLUR_LEVELS],
+                        value=defaults.blur_strength,
+                        allow_blank=False,
+                        id="blur_strength",
+                    )
+                with Vertical(classes="param"):
+                    yield Label("canny")
+                    yield Select(
+                        [(v, v) for v in BLUR_LEVELS],
+                        value=defaults.canny_threshold,
+                        allow_blank=False,
+                        id="canny_threshold",
+                    )
+                with Vertical(classes="param"):
+                    yield Label("host")
+                    hosts = [(AUTO_HOST, AUTO_HOST)] + [(n, n) for n in self.services.host_names()]
+                    yield Select(hosts, value=AUTO_HOST, allow_blank=False, id="host")
+            yield Label("Negative prompt")
+            yield Input(defaults.negative_prompt or "", id="negative_prompt")
+            yield Static("", id="form-error", classes="error", markup=False)
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Create and start  ctrl+s", id="save", variant="primary")
+
+    def on_mount(self) -> None:
+        """Title, focus the first weight, validate the defaults."""
+        self.query_one("#run-form").border_title = "New run"
+        self.query_one("#vis_weight", Input).focus()
+        self.validate_form()
+
+    def overrides(self) -> tuple[dict[str, Any], int]:
+        """Read every field; return parameter overrides and the priority."""
+        values: dict[str, Any] = {}
+        priority = 0
+        for field, _label, kind in NUMBER_FIELDS:
+            raw = self.query_one(f"#{field}", Input).value.strip()
+            number = parse_number(raw, kind, field)
+            if field == "priority":
+                priority = int(number)
+            else:
+                values[field] = number
+        for field in ("blur_strength", "canny_threshold"):
+            values[field] = self.query_one(f"#{field}", Select).value
+        values["negative_prompt"] = self.query_one("#negative_prompt", Input).value.strip() or None
+        return values, priority
+
+    def validate_form(self) -> bool:
+        """Validate every field now; mark the wrong one and say what to change."""
+        error = self.query_one("#form-error", Static)
+        for field in self.query(Input):
+            field.remove_class("-invalid")
+        try:
+            overrides, _priority = self.overrides()
+            self.params = self.services.run_params(self.prompt, overrides)
+        except ValidationError as exc:
+            self.params = None
+            error.update(exc.message)
+            if exc.field:
+                for match in self.query(f"#{exc.field}"):
+                    match.add_class("-invalid")
+            return False
+        error.update("")
+        return True
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def _changed(self) -> None:
+        self.validate_form()
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        """Close without creating a run."""
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#save")
+    def action_save(self) -> None:
+        """Create and start the run when every field is valid."""
+        if self.validate_form():
+            self._save()
+
+    @work(exclusive=True, group="save", exit_on_error=False)
+    @reported
+    async def _save(self) -> None:
+        overrides, priority = self.overrides()
+        host = self.query_one("#host", Select).value
+        run = await self.services.create_run(self.prompt.id, overrides, priority)
+        try:
+            run = await self.services.start_run(run.id, None if host == AUTO_HOST else str(host))
+        except CosmosError as exc:
+            report_error(self.app, exc)
+        self.dismiss(run)

@@ -1,0 +1,267 @@
+"""The GPUs pane: per host its connection state, per GPU bars, figures and a sparkline."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from rich.console import Group
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from cosmos_tui.config import AlertsConfig
+from cosmos_tui.domain import GpuProcess, GpuSample, HostState, HostStatus
+from cosmos_tui.ui.format import bar, sparkline
+from cosmos_tui.ui.widgets.pane import Pane
+
+HISTORY = 300
+
+
+@dataclass
+class GpuTrack:
+    """What the pane remembers of one GPU: the latest sample and recent history."""
+
+    latest: GpuSample
+    history: deque[tuple[datetime, GpuSample]] = field(
+        default_factory=lambda: deque(maxlen=HISTORY)
+    )
+    last_busy: datetime | None = None
+
+
+def gpu_alerts(track: GpuTrack, limits: AlertsConfig, held: bool, now: datetime) -> list[str]:
+    """Return the alert texts that apply to a GPU now."""
+    sample = track.latest
+    alerts = []
+    if sample.temperature_c is not None and sample.temperature_c >= limits.temperature_c:
+        alerts.append(f"GPU {sample.index} at {sample.temperature_c:.0f}C")
+    if sample.memory_used_mib is not None and sample.memory_total_mib:
+        headroom = sample.memory_total_mib - sample.memory_used_mib
+        if held and headroom < limits.memory_headroom_mib:
+            alerts.append(f"GPU {sample.index} memory nearly full ({headroom:.0f} MiB free)")
+    if held and track.last_busy is not None:
+        idle = (now - track.last_busy).total_seconds() / 60.0
+        if idle >= limits.idle_minutes:
+            alerts.append(f"GPU {sample.index} idle for {idle:.0f} min while a run holds it")
+    return alerts
+
+
+class HostCard(Static):
+    """One host: a state line, then two lines per GPU."""
+
+    def __init__(self, host: str, now: datetime) -> None:
+        super().__init__(id=None, classes="host-card", markup=False)
+        self.host = host
+        self.status = HostStatus(host, HostState.CONNECTING)
+        self.gpus: dict[int, GpuTrack] = {}
+        self.processes: tuple[GpuProcess, ...] = ()
+        self.holders: dict[int, str] = {}
+        self.alerts: list[str] = []
+        self.now = now
+        self.dirty = True
+        self.hot_c = 85.0
+
+    def on_mount(self) -> None:
+        """Draw the initial state."""
+        self.redraw(self.now)
+
+    def redraw(self, now: datetime) -> None:
+        """Re-render the card for ``now``."""
+        self.now = now
+        self.dirty = False
+        self.update(self._render_card())
+
+    def _render_card(self) -> Group:
+        width = max(24, (self.content_size.width or 44) - 1)
+        lines = [self._state_line()]
+        if self.status.state in (HostState.DOWN, HostState.UNKNOWN) and not self.gpus:
+            return Group(*lines)
+        if not self.gpus:
+            lines.append(Text("  waiting for nvidia-smi...", style="grey50"))
+        for index in sorted(self.gpus):
+            lines.extend(self._gpu_lines(self.gpus[index], width))
+        for alert in self.alerts:
+            lines.append(Text(f"  \u26a0 {alert}", style="bold yellow"))
+        return Group(*lines)
+
+    def _state_line(self) -> Text:
+        status = self.status
+        text = Text(status.host, style="bold")
+        text.append("  ")
+        if status.state == HostState.CONNECTED:
+            text.append("\u25cf connected", style="green")
+            if status.latency_ms is not None:
+                text.append(f"  {status.latency_ms:.0f} ms", style="grey50")
+        elif status.state == HostState.RECONNECTING:
+            wait = ""
+            if status.next_attempt_at is not None:
+                seconds = max(0, round((status.next_attempt_at - self.now).total_seconds()))
+                wait = f" in {seconds}s"
+            text.append(f"\u25cc reconnecting{wait}", style="yellow")
+            if status.reason:
+                text.append(f"  {status.reason}", style="grey62")
+        elif status.state == HostState.DOWN:
+            text.append("\u2716 down", style="bold red")
+            if status.reason:
+                text.append(f"  {status.reason}", style="red")
+        elif status.state == HostState.CONNECTING:
+            text.append("\u25cc connecting...", style="grey62")
+        else:
+            text.append("? unknown", style="grey50")
+            if status.reason:
+                text.append(f"  {status.reason}", style="grey50")
+        return text
+
+    def _gpu_lines(self, track: GpuTrack, width: int) -> list[Text]:
+        sample = track.latest
+        util = sample.utilization
+        used, total = sample.memory_used_mib, sample.memory_total_mib
+        fraction = used / total if used is not None and total else None
+        head = Text(f" {sample.index} ", style="bold")
+        head.append(f"{sample.name[:10]:<10} ", style="grey62")
+        util_text = Text("util ")
+        bar_width = max(4, min(16, width - 38 if width >= 90 else width - 20))
+        util_text.append_text(bar(None if util is None else util / 100.0, bar_width))
+        util_text.append(f" {util:3.0f}%" if util is not None else "  n/a")
+        mem_text = Text("mem  ")
+        mem_text.append_text(bar(fraction, bar_width, style="medium_purple"))
+        mem_text.append(
+            f" {used / 1024:.0f}/{total / 1024:.0f}G" if used is not None and total else " n/a"
+        )
+        temp = sample.temperature_c
+        figures = Text()
+        hot = temp is not None and temp >= self.hot_c
+        figures.append(
+            f"{temp:.0f}C" if temp is not None else "n/a", style="bold red" if hot else ""
+        )
+        power = sample.power_draw_w
+        figures.append(f" {power:.0f}W" if power is not None else " n/a")
+        holder = self._holder(sample)
+        history = [s.utilization for _, s in track.history]
+        if width >= 90:
+            first = head + util_text + Text("  ") + mem_text + Text("  ") + figures
+            spark_width = max(8, width - 6 - holder.cell_len)
+            second = Text("   ") + sparkline(history, spark_width) + Text("  ") + holder
+            lines = [first, second]
+        else:
+            first = Text(f" {sample.index} ", style="bold") + figures + Text("  ")
+            holder.truncate(max(4, width - first.cell_len), overflow="ellipsis")
+            first += holder
+            spark_width = max(0, width - 4 - mem_text.cell_len)
+            lines = [
+                first,
+                Text("   ") + util_text,
+                Text("   ") + mem_text + Text(" ") + sparkline(history, spark_width),
+            ]
+        if self.status.state != HostState.CONNECTED:
+            for line in lines:
+                line.stylize("grey42")
+        return lines
+
+    def _holder(self, sample: GpuSample) -> Text:
+        run_id = self.holders.get(sample.index)
+        if run_id:
+            return Text(run_id, style="dodger_blue1")
+        for process in self.processes:
+            if process.gpu_uuid == sample.uuid:
+                if process.run_id:
+                    return Text(process.run_id, style="dodger_blue1")
+                return Text(f"foreign: {process.process_name[:16]}", style="yellow")
+        return Text("free", style="grey50")
+
+
+class GpusPane(Pane):
+    """Every configured host's card; each card changes only with its own host's news."""
+
+    TITLE = "GPUs"
+    can_focus = True
+
+    def compose(self) -> ComposeResult:
+        """A scrolling column of host cards."""
+        with VerticalScroll(id="gpu-cards"):
+            yield Static("connecting...", id="gpu-placeholder")
+
+    def on_mount(self) -> None:
+        """Redraw changed cards twice a second (latest value wins in between)."""
+        self.set_interval(0.5, self.redraw_dirty, name="gpu-redraw")
+
+    def attach(self, services: object) -> None:
+        """Create a card per configured host."""
+        super().attach(services)  # type: ignore[arg-type]
+        names = self.services.host_names() if self.services else ()
+        placeholder = self.query_one("#gpu-placeholder", Static)
+        if not names:
+            placeholder.update("No GPU hosts configured: add a [[hosts]] entry to the config.")
+            return
+        placeholder.display = False
+        cards = self.query_one("#gpu-cards", VerticalScroll)
+        cards.mount_all(HostCard(name, self.now()) for name in names)
+
+    def card(self, host: str) -> HostCard | None:
+        """Return the card of ``host``, if it is configured."""
+        for card in self.query(HostCard):
+            if card.host == host:
+                return card
+        return None
+
+    def set_host(self, status: HostStatus) -> None:
+        """Show a host's new connection state at once."""
+        card = self.card(status.host)
+        if card is not None:
+            card.status = status
+            card.redraw(self.now())
+
+    def add_sample(self, sample: GpuSample) -> list[str]:
+        """Record a sample; return alerts that have just started."""
+        card = self.card(sample.host)
+        if card is None:
+            return []
+        now = self.now()
+        track = card.gpus.get(sample.index)
+        if track is None:
+            track = card.gpus[sample.index] = GpuTrack(latest=sample)
+        track.latest = sample
+        track.history.append((sample.at, sample))
+        if (sample.utilization is not None and sample.utilization > 5) or track.last_busy is None:
+            track.last_busy = sample.at
+        limits = self.cosmos.config.alerts
+        alerts = [
+            alert
+            for index in sorted(card.gpus)
+            for alert in gpu_alerts(card.gpus[index], limits, index in card.holders, now)
+        ]
+        fresh = [a for a in alerts if a not in card.alerts]
+        card.alerts = alerts
+        card.dirty = True
+        return [f"{card.host}: {a}" for a in fresh]
+
+    def set_processes(self, host: str, processes: tuple[GpuProcess, ...]) -> None:
+        """Record which processes use a host's GPUs."""
+        card = self.card(host)
+        if card is not None:
+            card.processes = processes
+            card.dirty = True
+
+    def set_holders(self, holders: dict[tuple[str, int], str]) -> None:
+        """Record which run holds which GPU."""
+        for card in self.query(HostCard):
+            mine = {gpu: run for (host, gpu), run in holders.items() if host == card.host}
+            if mine != card.holders:
+                card.holders = mine
+                card.dirty = True
+
+    def history(self, host: str, gpu: int) -> list[GpuSample]:
+        """Return the remembered samples of one GPU, oldest first."""
+        card = self.card(host)
+        if card is None or gpu not in card.gpus:
+            return []
+        return [sample for _, sample in card.gpus[gpu].history]
+
+    def redraw_dirty(self) -> None:
+        """Redraw cards whose data changed; reconnect countdowns tick every time."""
+        now = self.now()
+        for card in self.query(HostCard):
+            if card.dirty or card.status.state == HostState.RECONNECTING:
+                card.redraw(now)

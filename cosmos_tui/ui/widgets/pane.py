@@ -1,0 +1,51 @@
+"""The base of the four panes: a bordered container that can be zoomed and knows services."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from textual.containers import Vertical
+
+if TYPE_CHECKING:
+    from cosmos_tui.ui.app import CosmosApp
+    from cosmos_tui.ui.protocol import UIServices
+    from cosmos_tui.ui.screens.main import MainScreen
+
+
+class Pane(Vertical):
+    """A titled pane of the main screen.
+
+    The main screen hands it the services once they are open (``services`` stays None
+    until then, and the pane shows "connecting...").
+    """
+
+    ALLOW_MAXIMIZE = True
+    TITLE = ""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.services: UIServices | None = None
+        self.border_title = self.TITLE
+
+    @property
+    def cosmos(self) -> CosmosApp:
+        """The application, typed."""
+        from cosmos_tui.ui.app import CosmosApp
+
+        return cast(CosmosApp, self.app)
+
+    @property
+    def main(self) -> MainScreen:
+        """The main screen that owns this pane."""
+        from cosmos_tui.ui.screens.main import MainScreen
+
+        return cast(MainScreen, self.screen)
+
+    def now(self) -> datetime:
+        """The current time from the app's injected clock."""
+        return self.cosmos.clock()
+
+    def attach(self, services: UIServices) -> None:
+        """Receive the open services and start loading."""
+        self.services = services

@@ -1,0 +1,258 @@
+"""The Prompts pane: a paged, filterable, sortable table of prompts."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Input
+
+from cosmos_tui.domain import Prompt
+from cosmos_tui.store.repositories import PromptFilter
+from cosmos_tui.ui.format import age, clip, state_text
+from cosmos_tui.ui.messages import PromptHighlighted, PromptsLoaded
+from cosmos_tui.ui.report import reported
+from cosmos_tui.ui.widgets.pane import Pane
+
+SORTS: tuple[str, ...] = ("created", "name", "text")
+INPUT_LETTERS = (("color", "C"), ("depth", "D"), ("seg", "S"), ("edge", "E"), ("vis", "V"))
+COLUMNS = (
+    ("text", "Text", 34), ("inputs", "Inputs", 6), ("runs", "Runs", 4),
+    ("last", "Last run", 12), ("name", "Name", 14), ("created", "Created", 10), ("id", "ID", 15),
+)  # fmt: skip
+
+
+def inputs_cell(prompt: Prompt) -> Text:
+    """Return one letter per input video present (C D S E V), dots for absent ones."""
+    roles = {item.role for item in prompt.inputs}
+    text = Text()
+    for role, letter in INPUT_LETTERS:
+        text.append(
+            letter if role in roles else "\u00b7", style="green" if role in roles else "grey30"
+        )
+    return text
+
+
+class PromptsPane(Pane):
+    """Prompts, newest first, paged from SQL as the cursor nears the end."""
+
+    TITLE = "Prompts"
+    BINDINGS = [
+        Binding("n", "new_prompt", "New", id="prompts.new"),
+        Binding("enter", "run_prompt", "Run", id="prompts.run"),
+        Binding("e", "enhance", "Enhance", id="prompts.enhance"),
+        Binding("d", "delete", "Delete", id="prompts.delete"),
+        Binding("o", "open_runs", "Its runs", id="prompts.runs"),
+        Binding("slash", "filter", "Filter", id="prompts.filter"),
+        Binding("s", "sort", "Sort", id="prompts.sort"),
+        Binding("S", "reverse", "Reverse", show=False, id="prompts.reverse"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="prompts.clear"),
+    ]
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.prompts: dict[str, Prompt] = {}
+        self.total = 0
+        self.filter_text = ""
+        self.sort = "created"
+        self.descending = True
+        self._generation = 0
+        self._loading_more = False
+
+    def compose(self) -> ComposeResult:
+        """A hidden filter input over the table."""
+        yield Input(placeholder="filter prompts by text or name", id="prompt-filter")
+        table: DataTable[object] = DataTable(
+            id="prompts-table", cursor_type="row", zebra_stripes=True
+        )
+        table.loading = True
+        yield table
+
+    def on_mount(self) -> None:
+        """Set up columns; the rows come once the services are ready."""
+        table = self.table
+        for key, label, width in COLUMNS:
+            table.add_column(label, key=key, width=width)
+        self.border_subtitle = "connecting..."
+
+    @property
+    def table(self) -> DataTable[object]:
+        """The table of prompts."""
+        return self.query_one("#prompts-table", DataTable)
+
+    @property
+    def selected(self) -> Prompt | None:
+        """The prompt under the cursor."""
+        table = self.table
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        return self.prompts.get(str(key))
+
+    def attach(self, services: object) -> None:
+        """Start loading the first page."""
+        super().attach(services)  # type: ignore[arg-type]
+        self.reload()
+
+    def reload(self) -> None:
+        """Load the first page again with the current filter and sort."""
+        self._generation += 1
+        self._load(0, append=False, generation=self._generation)
+
+    @work(exclusive=True, group="prompts-load", exit_on_error=False)
+    @reported
+    async def _load(self, offset: int, append: bool, generation: int) -> None:
+        if self.services is None:
+            return
+        page = await self.services.list_prompts(
+            PromptFilter(text=self.filter_text or None),
+            offset,
+            self.cosmos.config.ui.page_size,
+            self.sort,
+            self.descending,
+        )
+        self.post_message(PromptsLoaded(page, append, generation))
+
+    @on(PromptsLoaded)
+    def _show_page(self, message: PromptsLoaded) -> None:
+        message.stop()
+        if message.generation != self._generation:
+            return
+        table = self.table
+        table.loading = False
+        self._loading_more = False
+        selected = self.selected.id if self.selected and not message.append else None
+        if not message.append:
+            table.clear()
+            self.prompts.clear()
+        now = self.now()
+        for prompt in message.page.items:
+            if prompt.id in self.prompts:
+                continue
+            self.prompts[prompt.id] = prompt
+            table.add_row(*self._cells(prompt, now), key=prompt.id)
+        self.total = message.page.total
+        if selected and selected in self.prompts:
+            table.move_cursor(row=table.get_row_index(selected))
+        self._update_subtitle()
+        if not message.append and table.row_count:
+            self.post_message(PromptHighlighted(self.prompts[str(self._row_key(table.cursor_row))]))
+
+    def _row_key(self, row: int) -> object:
+        return self.table.coordinate_to_cell_key((row, 0)).row_key.value
+
+    def _cells(self, prompt: Prompt, now: object) -> tuple[object, ...]:
+        return (
+            clip(prompt.text, 34),
+            inputs_cell(prompt),
+            Text(str(prompt.run_count), justify="right"),
+            state_text(prompt.latest_state),
+            clip(prompt.name, 14) or Text("-", style="grey30"),
+            age(prompt.created_at, now),  # type: ignore[arg-type]
+            Text(prompt.id, style="grey50"),
+        )
+
+    def update_prompt(self, prompt: Prompt) -> None:
+        """Redraw one prompt's row, or reload if it is new."""
+        if prompt.id not in self.prompts:
+            self.reload()
+            return
+        self.prompts[prompt.id] = prompt
+        for (key, _label, _width), value in zip(
+            COLUMNS, self._cells(prompt, self.now()), strict=True
+        ):
+            self.table.update_cell(prompt.id, key, value)
+
+    def _update_subtitle(self) -> None:
+        arrow = "\u2193" if self.descending else "\u2191"
+        parts = [f"{len(self.prompts)}/{self.total}", f"sort {self.sort}{arrow}"]
+        if self.filter_text:
+            parts.insert(0, f"/{self.filter_text}")
+        self.border_subtitle = "  ".join(parts)
+
+    @on(DataTable.RowHighlighted, "#prompts-table")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        prompt = self.prompts.get(str(event.row_key.value))
+        if prompt is not None:
+            self.post_message(PromptHighlighted(prompt))
+        table = self.table
+        near_end = event.cursor_row >= table.row_count - 10
+        if near_end and table.row_count < self.total and not self._loading_more:
+            self._loading_more = True
+            self._load(table.row_count, append=True, generation=self._generation)
+
+    @on(DataTable.RowSelected, "#prompts-table")
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_run_prompt()
+
+    @on(DataTable.HeaderSelected, "#prompts-table")
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        key = str(event.column_key.value)
+        if key in SORTS:
+            self.descending = not self.descending if key == self.sort else key == "created"
+            self.sort = key
+            self.reload()
+
+    @on(Input.Changed, "#prompt-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.filter_text = event.value.strip()
+        self.reload()
+
+    @on(Input.Submitted, "#prompt-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.table.focus()
+
+    def action_filter(self) -> None:
+        """Show the filter input and focus it."""
+        field = self.query_one("#prompt-filter", Input)
+        field.display = True
+        field.focus()
+
+    def action_clear_filter(self) -> None:
+        """Clear and hide the filter."""
+        field = self.query_one("#prompt-filter", Input)
+        if field.value:
+            field.value = ""
+        field.display = False
+        self.table.focus()
+
+    def action_sort(self) -> None:
+        """Sort by the next column (created, name, text)."""
+        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
+        self.descending = self.sort == "created"
+        self.reload()
+
+    def action_reverse(self) -> None:
+        """Reverse the sort order."""
+        self.descending = not self.descending
+        self.reload()
+
+    def action_new_prompt(self) -> None:
+        """Open the new-prompt form."""
+        self.main.open_prompt_form()
+
+    def action_run_prompt(self) -> None:
+        """Open the new-run form for the selected prompt."""
+        if self.selected is not None:
+            self.main.open_run_form(self.selected)
+
+    def action_enhance(self) -> None:
+        """Queue a prompt enhancement of the selected prompt."""
+        if self.selected is not None:
+            self.main.enhance(self.selected)
+
+    def action_delete(self) -> None:
+        """Delete the selected prompt after a preview and confirmation."""
+        if self.selected is not None:
+            self.main.delete_object(self.selected.id)
+
+    def action_open_runs(self) -> None:
+        """Show only the selected prompt's runs in the Runs pane."""
+        if self.selected is not None:
+            self.main.show_runs_of(self.selected)

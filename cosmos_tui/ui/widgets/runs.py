@@ -1,0 +1,294 @@
+"""The Runs pane: runs with state, progress, host, duration and rating, updated live."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+from cosmos_tui.domain import Run, RunState
+from cosmos_tui.store.repositories import RunFilter
+from cosmos_tui.ui.format import clip, duration, progress_text, rating_text, state_text
+from cosmos_tui.ui.messages import RunHighlighted, RunsLoaded
+from cosmos_tui.ui.report import reported
+from cosmos_tui.ui.widgets.pane import Pane
+
+COLUMNS = (
+    ("state", "State", 12), ("progress", "Progress", 32), ("time", "Time", 6),
+    ("rating", "Rating", 6), ("prompt", "Prompt", 28), ("host", "Host:GPUs", 10),
+    ("id", "ID", 15),
+)  # fmt: skip
+
+
+def host_cell(run: Run) -> Text:
+    """Return ``host:0,1`` or a dash."""
+    if not run.host:
+        return Text("-", style="grey30")
+    gpus = ",".join(str(g) for g in run.gpus)
+    return Text(f"{run.host}:{gpus}" if gpus else run.host)
+
+
+def describe_filter(where: RunFilter) -> str:
+    """Return a short description of the active run filters, or an empty string."""
+    parts = []
+    if where.states:
+        parts.append("state=" + ",".join(sorted(s.value for s in where.states)))
+    if where.type:
+        parts.append(f"type={where.type.value}")
+    if where.prompt_id:
+        parts.append(f"prompt={where.prompt_id}")
+    if where.min_rating:
+        parts.append(f"rating>={where.min_rating}")
+    return " ".join(parts)
+
+
+class RunsPane(Pane):
+    """Runs, newest first, with live state and progress."""
+
+    TITLE = "Runs"
+    BINDINGS = [
+        Binding("n", "new_run", "New", id="runs.new"),
+        Binding("enter", "detail", "Detail", id="runs.detail"),
+        Binding("c", "cancel", "Cancel", id="runs.cancel"),
+        Binding("R", "retry", "Retry", id="runs.retry"),
+        Binding("u", "upscale", "Upscale", id="runs.upscale"),
+        Binding("1", "rate(1)", "Rate", key_display="1-5", id="runs.rate1"),
+        *(
+            Binding(str(n), f"rate({n})", f"Rate {n}", show=False, id=f"runs.rate{n}")
+            for n in range(2, 6)
+        ),
+        Binding("0", "rate(0)", "Clear rating", show=False, id="runs.unrate"),
+        Binding("d", "delete", "Delete", show=False, id="runs.delete"),
+        Binding("o", "open_output", "Play", id="runs.open"),
+        Binding("y", "copy_path", "Copy path", show=False, id="runs.copy"),
+        Binding("f", "filter", "Filter", id="runs.filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="runs.clear"),
+    ]
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.runs: dict[str, Run] = {}
+        self.total = 0
+        self.where = RunFilter()
+        self._generation = 0
+        self._loading_more = False
+        self._reload_pending = False
+        self._user_input = False
+
+    def compose(self) -> ComposeResult:
+        """The table."""
+        table: DataTable[object] = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        table.loading = True
+        yield table
+
+    def on_mount(self) -> None:
+        """Set up columns and the one-second tick of running durations."""
+        for key, label, width in COLUMNS:
+            self.table.add_column(label, key=key, width=width)
+        self.border_subtitle = "connecting..."
+        self.set_interval(1.0, self._tick, name="runs-tick")
+
+    @property
+    def table(self) -> DataTable[object]:
+        """The table of runs."""
+        return self.query_one("#runs-table", DataTable)
+
+    @property
+    def selected(self) -> Run | None:
+        """The run under the cursor."""
+        table = self.table
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        return self.runs.get(str(key))
+
+    def attach(self, services: object) -> None:
+        """Start loading the first page."""
+        super().attach(services)  # type: ignore[arg-type]
+        self.reload()
+
+    def set_filter(self, where: RunFilter) -> None:
+        """Show only runs that match ``where``."""
+        self.where = where
+        self.reload()
+
+    def reload(self) -> None:
+        """Load the first page again."""
+        self._generation += 1
+        self._reload_pending = False
+        self._load(0, append=False, generation=self._generation)
+
+    @work(exclusive=True, group="runs-load", exit_on_error=False)
+    @reported
+    async def _load(self, offset: int, append: bool, generation: int) -> None:
+        if self.services is None:
+            return
+        page = await self.services.list_runs(
+            self.where, offset, self.cosmos.config.ui.page_size, "created", True
+        )
+        self.post_message(RunsLoaded(page, append, generation))
+
+    @on(RunsLoaded)
+    def _show_page(self, message: RunsLoaded) -> None:
+        message.stop()
+        if message.generation != self._generation:
+            return
+        table = self.table
+        table.loading = False
+        self._loading_more = False
+        selected = self.selected.id if self.selected and not message.append else None
+        if not message.append:
+            table.clear()
+            self.runs.clear()
+        now = self.now()
+        for run in message.page.items:
+            if run.id in self.runs:
+                continue
+            self.runs[run.id] = run
+            table.add_row(*self._cells(run, now), key=run.id)
+        self.total = message.page.total
+        if selected and selected in self.runs:
+            table.move_cursor(row=table.get_row_index(selected))
+        self._update_subtitle()
+        if self.screen.focused is None:
+            table.focus()
+        if not message.append and self.selected is not None:
+            self.post_message(RunHighlighted(self.selected, by_user=False))
+
+    def _cells(self, run: Run, now: datetime) -> tuple[object, ...]:
+        seconds = run.duration_seconds
+        if run.state.is_active and run.started_at is not None:
+            seconds = (now - run.started_at).total_seconds()
+        return (
+            state_text(run.state),
+            progress_text(run.progress, run.state),
+            Text(duration(seconds), justify="right"),
+            rating_text(run.rating),
+            clip(run.prompt_text, 28),
+            host_cell(run),
+            Text(run.id, style="grey50"),
+        )
+
+    def apply_run(self, run: Run) -> None:
+        """Show a changed run: redraw its row, or reload when it is new to the table."""
+        if run.id not in self.runs:
+            if not self._reload_pending:
+                self._reload_pending = True
+                self.set_timer(0.2, self.reload)
+            return
+        old = self.runs[run.id]
+        if run.prompt_text is None and old.prompt_text is not None:
+            run = dataclasses.replace(run, prompt_text=old.prompt_text)
+        self.runs[run.id] = run
+        for (key, _label, _width), value in zip(COLUMNS, self._cells(run, self.now()), strict=True):
+            self.table.update_cell(run.id, key, value)
+
+    def remove_runs(self, run_ids: tuple[str, ...]) -> None:
+        """Drop deleted runs from the table."""
+        for run_id in run_ids:
+            if run_id in self.runs:
+                del self.runs[run_id]
+                self.table.remove_row(run_id)
+                self.total = max(0, self.total - 1)
+        self._update_subtitle()
+
+    def _tick(self) -> None:
+        now = self.now()
+        for run in self.runs.values():
+            if run.state.is_active and run.started_at is not None:
+                seconds = (now - run.started_at).total_seconds()
+                self.table.update_cell(run.id, "time", Text(duration(seconds), justify="right"))
+
+    def _update_subtitle(self) -> None:
+        described = describe_filter(self.where)
+        counts = f"{len(self.runs)}/{self.total}"
+        self.border_subtitle = f"{described}  {counts}" if described else counts
+
+    @on(DataTable.RowHighlighted, "#runs-table")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        run = self.runs.get(str(event.row_key.value))
+        if run is not None:
+            self.post_message(RunHighlighted(run, by_user=self._user_input))
+        self._user_input = False
+        table = self.table
+        near_end = event.cursor_row >= table.row_count - 10
+        if near_end and table.row_count < self.total and not self._loading_more:
+            self._loading_more = True
+            self._load(table.row_count, append=True, generation=self._generation)
+
+    @on(DataTable.RowSelected, "#runs-table")
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_detail()
+
+    def on_key(self) -> None:
+        """Remember that the next cursor move comes from the user."""
+        self._user_input = True
+
+    def on_click(self) -> None:
+        """Remember that the next cursor move comes from the user."""
+        self._user_input = True
+
+    def action_new_run(self) -> None:
+        """Open the new-run form for the selected run's prompt (or the selected prompt)."""
+        self.main.new_run_from(self.selected)
+
+    def action_detail(self) -> None:
+        """Open the selected run's detail screen."""
+        if self.selected is not None:
+            self.main.open_detail(self.selected.id)
+
+    def action_cancel(self) -> None:
+        """Cancel the selected run after confirmation."""
+        run = self.selected
+        if run is not None:
+            self.main.cancel(run)
+
+    def action_retry(self) -> None:
+        """Queue the selected run again."""
+        if self.selected is not None:
+            self.main.run_command("retry", self.selected.id)
+
+    def action_upscale(self) -> None:
+        """Queue a 4K upscale of the selected run."""
+        if self.selected is not None:
+            self.main.run_command("upscale", self.selected.id)
+
+    def action_rate(self, rating: int) -> None:
+        """Rate the selected run 1-5, or clear its rating with 0."""
+        if self.selected is not None:
+            self.main.rate(self.selected.id, rating or None)
+
+    def action_delete(self) -> None:
+        """Delete the selected run after a preview and confirmation."""
+        if self.selected is not None:
+            self.main.delete_object(self.selected.id)
+
+    def action_open_output(self) -> None:
+        """Open the selected run's output in the system's video player."""
+        if self.selected is not None:
+            self.main.open_output(self.selected)
+
+    def action_copy_path(self) -> None:
+        """Copy the selected run's output path to the clipboard."""
+        if self.selected is not None:
+            self.main.copy_output_path(self.selected)
+
+    def action_filter(self) -> None:
+        """Open the run filter dialog."""
+        self.main.open_run_filter()
+
+    def action_clear_filter(self) -> None:
+        """Show every run again."""
+        if self.where != RunFilter():
+            self.set_filter(RunFilter())
+
+    def active_runs(self) -> list[Run]:
+        """Runs in the table that may hold remote resources."""
+        return [r for r in self.runs.values() if r.state.is_active or r.state == RunState.QUEUED]
