@@ -155,7 +155,10 @@ class LaunchGroup:
 
 
 def plan_groups(
-    candidates: Sequence[Candidate], enabled: bool = True, max_size: int = 8
+    candidates: Sequence[Candidate],
+    enabled: bool = True,
+    max_size: int = 8,
+    free_gpus: int | None = None,
 ) -> list[LaunchGroup]:
     """Group queued runs into containers, keeping queue order.
 
@@ -163,10 +166,15 @@ def plan_groups(
     same prompt text; otherwise it opens a group. Groups come out ordered by their first
     run, so a group starts when its earliest run's turn comes.
 
+    When ``free_gpus`` is given and the groups would leave GPUs idle, the largest batches
+    are split in halves until every free GPU has work (or no batch is left to split):
+    a model load per extra container buys parallel samples, which shortens the makespan.
+
     Args:
         candidates: Queued runs in queue order (priority, then FIFO).
         enabled: False puts every run in its own group.
         max_size: Most runs per container.
+        free_gpus: GPUs free now; None never splits.
 
     """
     groups: list[list[Candidate]] = []
@@ -188,10 +196,28 @@ def plan_groups(
             keys.append(key)
             if key is not None:
                 open_by_key.setdefault(key, []).append(len(groups) - 1)
-    return [
+    result = [
         LaunchGroup(runs=tuple(m.run for m in members), key=key)
         for members, key in zip(groups, keys, strict=True)
     ]
+    if free_gpus is not None:
+        result = _spread(result, [c.run.id for c in candidates], free_gpus)
+    return result
+
+
+def _spread(groups: list[LaunchGroup], order: list[str], free_gpus: int) -> list[LaunchGroup]:
+    """Split the largest batches until the groups use ``free_gpus`` GPUs (see plan_groups)."""
+    position = {run_id: index for index, run_id in enumerate(order)}
+    while groups and sum(g.num_gpus for g in groups) < free_gpus:
+        largest = max(groups, key=lambda g: (len(g.runs), -position[g.head.id]))
+        if len(largest.runs) < 2:
+            break
+        half = (len(largest.runs) + 1) // 2
+        first = LaunchGroup(runs=largest.runs[:half], key=largest.key)
+        second = LaunchGroup(runs=largest.runs[half:], key=largest.key)
+        groups = [g for g in groups if g is not largest] + [first, second]
+        groups.sort(key=lambda g: position[g.head.id])
+    return groups
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from cosmos_tui.domain import ACTIVE_STATES, Run, RunAlert
 from cosmos_tui.engine.batching import LaunchGroup, plan_groups
-from cosmos_tui.engine.queue import Placement, Waiting, place
+from cosmos_tui.engine.queue import Placement, Waiting
 from cosmos_tui.engine.scheduler import ClusterView, Launcher, Scheduler
 from cosmos_tui.store.metrics_store import MetricsStore, RunStats
 from cosmos_tui.store.queue_store import Claim, QueueStore
@@ -69,19 +69,18 @@ class QueueService:
     async def view(self, cluster: ClusterView | None = None) -> QueueView:
         """Return the queue's plan: batches in order, and placement when hosts are live."""
         batching = self.bench.config.batching
-        candidates = await self.queue.queued()
-        groups = plan_groups(candidates, batching.enabled, batching.max_size)
         paused = await self.queue.is_paused()
         placements: tuple[Placement, ...] = ()
         waiting: tuple[Waiting, ...] = ()
         if cluster is not None:
-            plan = place(
-                groups,
-                cluster.host_views(await self.queue.our_ids()),
-                await self.queue.allocations(),
-                paused=paused,
-            )
+            plan = await self.scheduler(cluster, _NoLaunch()).plan()
             placements, waiting = plan.placements, plan.waiting
+            groups = [p.group for p in placements] + [w.group for w in waiting]
+            order = {c.run.id: i for i, c in enumerate(await self.queue.queued())}
+            groups.sort(key=lambda g: order.get(g.head.id, len(order)))
+        else:
+            candidates = await self.queue.queued()
+            groups = plan_groups(candidates, batching.enabled, batching.max_size)
         active = await self.bench.store.list_runs(RunFilter(states=ACTIVE_STATES), 0, 1000)
         alerts = await self.metrics.alerts(open_only=True)
         return QueueView(
@@ -142,6 +141,13 @@ class QueueService:
         scheduler = self.scheduler(cluster, _Reporting(launcher, on_claim))
         await scheduler.run(stop=stop, until_idle=until_idle)
         return scheduler
+
+
+class _NoLaunch:
+    """A launcher for planning only."""
+
+    async def launch(self, claim: Claim) -> None:
+        raise RuntimeError("planning only")  # pragma: no cover - never called
 
 
 class _Reporting:

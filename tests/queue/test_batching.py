@@ -245,3 +245,16 @@ async def test_the_stand_in_model_drops_a_blocked_line_and_names_still_map(
         if run.id in outcome.folders:
             video = (workdir / "out" / outcome.folders[run.id] / "output.mp4").read_bytes()
             assert video.endswith(prompt.input("color").sha256.encode())
+
+
+async def test_batches_split_in_halves_to_keep_free_gpus_busy(
+    store: Store, make_run: MakeRun
+) -> None:
+    runs = [await make_run() for _ in range(6)]
+    found = await candidates(store, *runs)
+    assert [len(g.runs) for g in plan_groups(found, max_size=8)] == [6]
+    split = plan_groups(found, max_size=8, free_gpus=3)
+    assert sorted(len(g.runs) for g in split) == [1, 2, 3]
+    assert [r.id for g in split for r in g.runs] == [r.id for r in runs]
+    assert [len(g.runs) for g in plan_groups(found, max_size=8, free_gpus=100)] == [1] * 6
+    assert [len(g.runs) for g in plan_groups(found, max_size=8, free_gpus=1)] == [6]

@@ -41,7 +41,9 @@ async def test_the_queue_runs_to_the_end_with_batches_and_multi_gpu_runs(
     await make_run(num_gpus=4, priority=3)
     launched: list[Claim] = []
     hosts = [HostView("a", True, (0, 1, 2, 3)), HostView("b", True, (0, 1, 2, 3))]
-    sched = scheduler(store, hosts, launched, batching=BatchingConfig(max_size=2))
+    sched = scheduler(
+        store, hosts, launched, batching=BatchingConfig(max_size=2), split_batches=False
+    )
     await asyncio.wait_for(sched.run(until_idle=True), 30)
     runs = await all_runs(store)
     assert {r.state for r in runs} == {RunState.COMPLETED}
@@ -105,8 +107,9 @@ async def test_a_freed_gpu_starts_the_next_run_quickly(store: Store, make_run: M
     sched = scheduler(store, [HostView("a", True, (0,))], launched,
                       batching=BatchingConfig(enabled=False))  # fmt: skip
     await asyncio.wait_for(sched.run(until_idle=True), 30)
-    assert len(sched.latencies) == 4
-    assert max(sched.latencies) < 0.5
+    assert len(sched.latencies) == 4, sched.latencies
+    # The target is under 1 s; in-process it is milliseconds even on a loaded machine.
+    assert sorted(sched.latencies)[1] < 0.25 and max(sched.latencies) < 1.0, sched.latencies
 
 
 def run_two_schedulers(db: Path) -> list[list[str]]:
@@ -182,3 +185,16 @@ async def test_a_run_cancelled_after_its_claim_never_starts(
     assert launcher.containers == 0
     assert (await store.get_run(run.id)).state == RunState.CANCELLED
     assert await queue.allocations() == []
+
+
+async def test_batches_are_split_while_gpus_would_stay_idle(
+    store: Store, make_run: MakeRun
+) -> None:
+    for _ in range(6):
+        await make_run()
+    launched: list[Claim] = []
+    sched = scheduler(store, [HostView("a", True, (0, 1, 2))], launched)
+    plan = await sched.plan()
+    assert sorted(len(p.group.runs) for p in plan.placements) == [1, 2, 3]
+    await asyncio.wait_for(sched.run(until_idle=True), 30)
+    assert sorted(len(c.runs) for c in launched) == [1, 2, 3]
