@@ -24,6 +24,7 @@ def parse_when(text: str | None) -> datetime | None:
 
     Raises:
         click.BadParameter: For anything else.
+
     """
     if text is None:
         return None
@@ -187,15 +188,15 @@ def show(ctx: CliContext, object_id: str, as_json: bool) -> None:
     async def _show(bench: Workbench) -> Any:
         full_id = await bench.resolve(object_id)
         if full_id.startswith("ps_"):
-            return await bench.get_prompt(full_id)
-        return await bench.get_run(full_id)
+            return await bench.get_prompt(full_id), None
+        return await bench.get_run(full_id), await bench.run_failure(full_id)
 
-    item = ctx.run(_show)
+    item, failure = ctx.run(_show)
     is_prompt = item.id.startswith("ps_")
     if as_json:
         echo_json(prompt_json(item) if is_prompt else run_json(item))
     else:
-        click.echo(prompt_detail(item) if is_prompt else run_detail(item))
+        click.echo(prompt_detail(item) if is_prompt else run_detail(item, failure))
 
 
 @click.command()

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from cosmos_tui.domain import Page, Prompt, Run
+
+if TYPE_CHECKING:
+    from cosmos_tui.engine.failures import Failure
 
 STATE_SYMBOLS = {
     "queued": ".",
@@ -110,8 +114,11 @@ def prompt_detail(prompt: Prompt) -> str:
     return "\n".join(lines)
 
 
-def run_detail(run: Run) -> str:
-    """Render a run in full: parameters, progress, failure, outputs and timeline."""
+def run_detail(run: Run, failure: Failure | None = None) -> str:
+    """Render a run in full: parameters, progress, failure, outputs and timeline.
+
+    ``failure`` (from ``Workbench.run_failure``) adds the log lines around the error.
+    """
     p = run.params
     lines = [
         f"run      {run.id}  [{run.state.value}]  {run.type.value}/{run.profile}",
@@ -141,6 +148,9 @@ def run_detail(run: Run) -> str:
     )
     if run.failure_kind:
         lines.append(f"failure  {run.failure_kind.value}: {run.failure_message or ''}")
+        if failure is not None and failure.context:
+            lines.append("error context (from the log):")
+            lines += [f"  | {line}" for line in failure.context]
     if run.exit_code is not None:
         lines.append(f"exit     {run.exit_code}")
     if run.outputs:
@@ -153,3 +163,16 @@ def run_detail(run: Run) -> str:
         for e in run.events:
             lines.append(f"  {short_time(e.at)}  {e.to_state.value:<11} {e.reason}")
     return "\n".join(lines)
+
+
+def progress_line(run: Run) -> str:
+    """One line for a waiting ``cosmos inference``: id, state, percent, phase, ETA."""
+    text = f"{run.id}  {run.state.value}"
+    if run.progress and not run.state.is_terminal:
+        text += f"  {run.progress.percent:3.0f}%  {run.progress.phase}"
+        if run.progress.eta_seconds:
+            minutes, seconds = divmod(int(run.progress.eta_seconds), 60)
+            text += f"  eta {minutes}:{seconds:02d}"
+    elif run.state.is_terminal and run.failure_message:
+        text += f": {run.failure_message}"
+    return text

@@ -86,10 +86,15 @@ class EngineContext:
         return self.config.outputs_dir / run_id
 
     def backoff(self, attempt: int) -> float:
-        """Seconds to wait before retry ``attempt`` (1-based), with jitter."""
+        """Seconds to wait before run-level retry ``attempt`` (1-based), jittered.
+
+        The connection layer has already made ``retry.max_attempts`` reconnect attempts
+        with the same exponential backoff, so this one continues where it stopped.
+        """
         retry = self.config.retry
-        base = min(retry.backoff_max, retry.backoff_base ** max(1, attempt))
-        return base * (0.5 + self.rng.random() / 2)
+        step = max(1, attempt) + retry.max_attempts - 1
+        delay = min(retry.backoff_max, retry.backoff_base * (2**step))
+        return delay * self.rng.uniform(0.5, 1.0)
 
     async def notify(self, run_id: str, step: str) -> None:
         """Tell the observer about a step."""
@@ -378,6 +383,7 @@ class RunDriver:
             f"retry {run.attempt + 1} of {limit} after: {failure.message}",
             claimed_by=self.ctx.worker_id,
         )
+        await self.ctx.notify(run.id, "requeued")
         await self.ctx.sleep(self.ctx.backoff(run.attempt))
 
     async def _stop_if_cancelled(self, container_id: str | None = None) -> None:

@@ -22,6 +22,7 @@ from cosmos_tui.engine.params import validate_params, validate_prompt_text
 from cosmos_tui.errors import ValidationError
 from cosmos_tui.ids import IdSource
 from cosmos_tui.remote.pool import HostPool, RemoteHostFactory
+from cosmos_tui.services.runs import RunsMixin
 from cosmos_tui.store.repositories import Clock, PromptFilter, RunFilter, Store, utc_now
 
 
@@ -34,6 +35,7 @@ class DeletePlan:
         id: The object to delete.
         run_ids: Runs that go with it.
         output_dirs: Local output folders that exist and would be removed.
+
     """
 
     kind: str
@@ -50,12 +52,13 @@ class SearchResult:
     runs: Page[Run]
 
 
-class Workbench:
+class Workbench(RunsMixin):
     """Every operation of cosmos-tui, over injected services.
 
     Args:
         config: The validated configuration.
         store: The open store.
+
     """
 
     def __init__(self, config: Config, store: Store, hosts: HostPool | None = None) -> None:
@@ -81,7 +84,9 @@ class Workbench:
             store = await stack.enter_async_context(Store.open(config.db_path, ids, clock))
             hosts = HostPool(config, remote_factory)
             stack.push_async_callback(hosts.aclose)
-            yield cls(config, store, hosts)
+            bench = cls(config, store, hosts)
+            stack.push_async_callback(bench.close_runs)
+            yield bench
 
     # ids ---------------------------------------------------------------------------
 
@@ -103,6 +108,7 @@ class Workbench:
         Raises:
             ValidationError: Empty or too long text, a missing folder or color.mp4, an
                 unreadable or non-MP4 video. Nothing is recorded then.
+
         """
         cleaned = validate_prompt_text(text)
         if name is not None and len(name) > 200:
@@ -135,6 +141,7 @@ class Workbench:
 
         Raises:
             ValidationError: When a value is unknown or out of range.
+
         """
         unknown = set(overrides) - set(GenerationParams.__dataclass_fields__)
         if unknown:
@@ -191,6 +198,7 @@ class Workbench:
 
         Raises:
             ValidationError: When a run involved is still active.
+
         """
         full_id = await self.resolve(text_id)
         if full_id.startswith("ps_"):

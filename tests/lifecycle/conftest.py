@@ -66,3 +66,67 @@ async def bench_for(make_config: Callable[..., Config]) -> AsyncIterator[Callabl
             return await stack.enter_async_context(Workbench.open(config))
 
         yield _open
+
+
+def cut_ssh(ssh_server: Any) -> int:
+    """Drop every SSH connection of ``ssh_server`` for real: kill all its descendants.
+
+    Killing only the listener's direct children leaves OpenSSH's unprivileged
+    per-connection process (a grandchild) serving the connection and its forwards.
+    """
+    import os
+    import signal
+
+    from tests.fixtures.hosts import _children
+
+    if ssh_server.process is None:
+        return 0
+    found: list[int] = []
+    frontier = [ssh_server.process.pid]
+    while frontier:
+        children = [c for pid in frontier for c in _children(pid)]
+        found.extend(children)
+        frontier = children
+    for pid in found:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+    return len(found)
+
+
+def stop_ssh(ssh_server: Any) -> None:
+    """Cut every connection, then stop the listener (the host looks down)."""
+    cut_ssh(ssh_server)
+    ssh_server.stop()
+
+
+def write_config_file(config: Config, path: Path) -> Path:
+    """Write ``config`` (one host, as made by make_config) as a TOML file for the CLI."""
+    import json
+
+    host = config.hosts[0]
+
+    def value(item: Any) -> str:
+        return json.dumps(item) if isinstance(item, str) else repr(item).lower()
+
+    lines = [
+        "[paths]",
+        f"data_dir = {value(config.paths.data_dir)}",
+        "[timeouts]",
+        f"run = {config.timeouts.run}",
+        f"cancel_grace = {config.timeouts.cancel_grace}",
+        "[retry]",
+        f"max_attempts = {config.retry.max_attempts}",
+        f"backoff_base = {config.retry.backoff_base}",
+        f"backoff_max = {config.retry.backoff_max}",
+        "[[hosts]]",
+    ]
+    for key in ("name", "hostname", "port", "user", "identity_file", "known_hosts",
+                "remote_tool_dir", "docker_image", "docker_socket", "gpu_request"):  # fmt: skip
+        lines.append(f"{key} = {value(getattr(host, key))}")
+    lines.append('hf_cache_dir = ""')
+    lines.append("[hosts.env]")
+    lines += [f"{key} = {value(val)}" for key, val in host.env.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,207 @@
+"""Commands that run things: inference, logs, cancel, reconcile, and the internal worker.
+
+``cosmos inference`` never drives a run itself: it hands each run to a detached
+``cosmos worker RUN_ID`` process (its own session, output in the run's worker.log) and
+then only watches. So Ctrl+C, a closed terminal or ``--detach`` leave the run going,
+and ``cosmos logs -f`` / ``cosmos show`` / the TUI can follow it from anywhere.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from cosmos_tui.cli.context import CliContext, echo_json, fail
+from cosmos_tui.cli.records import overrides_from, run_options
+from cosmos_tui.cli.render import progress_line
+from cosmos_tui.cli.serialize import run_json
+from cosmos_tui.domain import Run, RunState
+from cosmos_tui.services import Workbench
+
+pass_cli = click.make_pass_decorator(CliContext)
+
+
+@click.command()
+@click.argument("ids", nargs=-1, required=True)
+@run_options
+@click.option("--host", help="Run on this configured host (default: the first).")
+@click.option("--detach", is_flag=True, help="Return at once; the run continues.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final runs as JSON.")
+@pass_cli
+def inference(
+    ctx: CliContext,
+    ids: tuple[str, ...],
+    priority: int,
+    host: str | None,
+    detach: bool,
+    as_json: bool,
+    **options: Any,
+) -> None:
+    """Run inference for each ID: a prompt (a new run) or a run (that run again).
+
+    A prompt id makes a run with the defaults or the given flags. Each run is driven
+    by a detached worker process; this command shows its progress and waits. Ctrl+C
+    stops waiting, not the run.
+    """
+    overrides = overrides_from(options)
+
+    async def _launch(bench: Workbench) -> list[Run]:
+        runs = []
+        for text_id in ids:
+            full_id = await bench.resolve(text_id)
+            if full_id.startswith("ps_"):
+                run = await bench.create_run(full_id, overrides, priority=priority)
+            else:
+                if overrides:
+                    fail("parameter flags apply to new runs; give a prompt id to use them")
+                run = await bench.get_run(full_id)
+            runs.append(await bench.start_run(run.id, detach=True, host=host))
+        return runs
+
+    runs = ctx.run(_launch)
+    for run in runs:
+        click.echo(f"{run.id} started (worker log: {run.id}/worker.log)")
+    if detach:
+        click.echo(
+            "detached: follow with 'cosmos logs -f RUN_ID', stop with 'cosmos cancel RUN_ID'"
+        )
+        return
+    finals = _wait(ctx, [r.id for r in runs])
+    if as_json:
+        echo_json([run_json(r) for r in finals])
+    bad = [r for r in finals if r.state != RunState.COMPLETED]
+    for run in bad:
+        click.echo(f"error: run {run.id} {run.state.value}: {run.failure_message or ''}", err=True)
+    if bad:
+        sys.exit(1)
+
+
+def _wait(ctx: CliContext, run_ids: list[str]) -> list[Run]:
+    """Show progress until every run ends; Ctrl+C detaches (the runs continue)."""
+    tty = sys.stdout.isatty()
+
+    async def _watch(bench: Workbench) -> list[Run]:
+        finals: list[Run] = []
+        for run_id in run_ids:
+            final = None
+            async for run in bench.watch_run(run_id, interval=0.5):
+                line = progress_line(run)
+                if tty:
+                    click.echo("\r" + line.ljust(79)[:79], nl=False)
+                else:
+                    click.echo(line)
+                final = run
+            if tty:
+                click.echo()
+            assert final is not None
+            finals.append(final)
+        return finals
+
+    try:
+        return ctx.run(_watch)
+    except SystemExit as exc:
+        if exc.code == 130:
+            click.echo(
+                "\ndetached: the run(s) continue on the host; follow with "
+                f"'cosmos logs -f {run_ids[0]}', stop with 'cosmos cancel {run_ids[0]}'",
+                err=True,
+            )
+        raise
+
+
+@click.command()
+@click.argument("run_id")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing until the run ends.")
+@click.option("--tail", type=click.IntRange(0), help="Only the last N lines first.")
+@pass_cli
+def logs(ctx: CliContext, run_id: str, follow: bool, tail: int | None) -> None:
+    """Print the log of RUN_ID (the local copy, complete even after a lost link)."""
+
+    async def _logs(bench: Workbench) -> None:
+        async for batch in bench.follow_log(run_id, tail=tail, follow=follow):
+            click.echo("\n".join(batch.lines))
+
+    try:
+        ctx.run(_logs)
+    except BrokenPipeError:
+        sys.exit(0)
+
+
+@click.command()
+@click.argument("run_id")
+@pass_cli
+def cancel(ctx: CliContext, run_id: str) -> None:
+    """Cancel RUN_ID: SIGTERM to its container, SIGKILL after the grace period."""
+    run = ctx.run(lambda bench: bench.cancel_run(run_id))
+    click.echo(f"{run.id} {run.state.value}")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_cli
+def reconcile(ctx: CliContext, as_json: bool) -> None:
+    """Match active runs with their containers: reattach, finish or fail them.
+
+    Containers with our labels that no active run accounts for are listed as orphans
+    (never killed).
+    """
+    report = ctx.run(lambda bench: bench.reconcile(detached=True))
+    if as_json:
+        echo_json(
+            {
+                "dispatched": list(report.dispatched),
+                "failed": list(report.failed),
+                "busy": list(report.busy),
+                "unreachable": [{"host": h, "reason": r} for h, r in report.unreachable],
+                "orphans": [
+                    {
+                        "host": o.host,
+                        "container_id": o.container_id,
+                        "name": o.name,
+                        "run_id": o.run_id,
+                        "status": o.status,
+                        "reason": o.reason,
+                    }
+                    for o in report.orphans
+                ],
+            }
+        )
+        return
+    for label, items in (
+        ("reattached or resumed", report.dispatched),
+        ("failed (container disappeared)", report.failed),
+        ("driven by another process", report.busy),
+    ):
+        if items:
+            click.echo(f"{label}: {', '.join(items)}")
+    for host, reason in report.unreachable:
+        click.echo(f"host {host} unreachable: {reason}")
+    for orphan in report.orphans:
+        click.echo(
+            f"orphan container {orphan.container_id[:12]} ({orphan.name}) on {orphan.host}: "
+            f"{orphan.reason}; remove it with 'docker rm -f {orphan.container_id[:12]}' on the "
+            "host if it is not needed"
+        )
+    if not any((report.dispatched, report.failed, report.busy, report.orphans)):
+        click.echo("nothing to reconcile")
+
+
+@click.command(hidden=True)
+@click.argument("run_id")
+@pass_cli
+def worker(ctx: CliContext, run_id: str) -> None:
+    """Drive RUN_ID to its end in this process (started by 'cosmos inference')."""
+    from cosmos_tui.engine.lifecycle import RunBusy
+
+    async def _drive(bench: Workbench) -> Run | None:
+        try:
+            return await bench.drive_run(run_id)
+        except RunBusy as exc:
+            click.echo(exc.message, err=True)
+            return None
+
+    run = ctx.run(_drive)
+    if run is not None:
+        click.echo(f"{run.id} {run.state.value}")
