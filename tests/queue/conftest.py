@@ -13,6 +13,9 @@ import pytest
 from cosmos_tui.domain import GenerationParams, InputFile, Prompt, Run, RunType
 from cosmos_tui.store.repositories import Store
 
+# The Cosmos stand-in image and Workbench fixtures of the lifecycle tests (real hosts).
+from tests.lifecycle.conftest import bench_for, make_config, standin_image  # noqa: F401
+
 
 class StepClock:
     """A clock that moves one second per reading unless told otherwise."""

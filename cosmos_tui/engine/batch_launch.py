@@ -1,0 +1,266 @@
+"""Launching a batch: several runs in one container with ``--batch_input_path``.
+
+The batch's files live in its own folder on the host, beside the runs' folders::
+
+    <tool>/runs/<batch id>/spec.json      the shared spec (built from the first run)
+    <tool>/runs/<batch id>/batch.jsonl    one line per run, each with its own controls
+    <tool>/runs/<batch id>/output/video_<idx>/   what the model writes per line
+
+The container is named and labelled after the batch id. Every member run moves through
+its own states (uploading, starting, running, downloading, then completed, blocked or
+failed); its log is the container's log (the model logs the batch as a whole, phase by
+phase), written to its own ``run.log``; its outputs are the folder whose saved prompt is
+its prompt (:func:`~cosmos_tui.engine.batching.map_outputs`), downloaded into its own
+output folder. A line dropped by the guardrail makes its run ``blocked``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cosmos_tui.domain import FailureKind, Prompt, Run, RunState
+from cosmos_tui.engine import launch
+from cosmos_tui.engine.batching import (
+    BatchInput,
+    SampleFate,
+    SampleOutput,
+    build_batch_input,
+    map_outputs,
+    sample_index,
+)
+from cosmos_tui.engine.failures import classify, explain
+from cosmos_tui.engine.logs import LocalLog, LogFollower
+from cosmos_tui.engine.profiles import transfer1
+from cosmos_tui.engine.scheduler import start_reason
+from cosmos_tui.errors import CosmosError, InvalidTransition
+from cosmos_tui.store.queue_store import Claim, QueueStore
+
+if TYPE_CHECKING:
+    from cosmos_tui.engine.lifecycle import EngineContext
+    from cosmos_tui.engine.runner import RunEngine
+    from cosmos_tui.remote.host import RemoteHost
+
+logger = logging.getLogger(__name__)
+
+JSONL_NAME = "batch.jsonl"
+LOG_NAME = "run.log"
+
+
+class BatchLauncher:
+    """Launches claims: a run alone through the run lifecycle, a batch in one container.
+
+    Args:
+        engine: This process's run engine (its context: config, store, hosts).
+
+    """
+
+    def __init__(self, engine: RunEngine) -> None:
+        self.engine = engine
+        self.ctx: EngineContext = engine.ctx
+        self.queue = QueueStore(self.ctx.store)
+
+    async def launch(self, claim: Claim) -> None:
+        """Run the claim to its end."""
+        from cosmos_tui.engine.lifecycle import RunBusy
+
+        if claim.batch_id is None:
+            try:
+                await self.engine.drive(claim.run_ids[0])
+            except RunBusy as exc:
+                logger.info("%s", exc.message)
+            return
+        members = await self._start(claim)
+        if not members:
+            return
+        ids = [r.id for r, _ in members]
+        try:
+            await self._run_batch(claim, members)
+        except CosmosError as exc:
+            await self._fail_all(ids, FailureKind.UNKNOWN, f"batch failed: {exc.message}")
+        except Exception:
+            # A bug here must not leave runs holding GPUs forever; the scheduler logs it.
+            await self._fail_all(ids, FailureKind.UNKNOWN, "batch failed: internal error")
+            raise
+
+    # steps -------------------------------------------------------------------------------
+
+    async def _start(self, claim: Claim) -> list[tuple[Run, Prompt]]:
+        members = []
+        for run in claim.runs:
+            try:
+                started = await self.queue.start(run.id, claim.scheduler_id, start_reason(claim))
+            except InvalidTransition:
+                continue  # cancelled after the claim
+            prompt = await self.ctx.store.get_prompt(started.prompt_id or "")
+            members.append((started, prompt))
+        return members
+
+    async def _run_batch(self, claim: Claim, members: list[tuple[Run, Prompt]]) -> None:
+        assert claim.batch_id is not None
+        store = self.ctx.store
+        host = self.ctx.hosts.get(claim.host)
+        home = (await host.run(["pwd"])).stdout.strip()
+        layout = launch.RemoteLayout(home, await host.tool_dir(), claim.batch_id)
+        remote: dict[str, str] = {}
+        for _run, prompt in members:
+            for item in prompt.inputs:
+                key = str(item.path)
+                if key not in remote:
+                    remote[key] = (await host.upload_input(item.path)).remote_path
+        batch = build_batch_input(
+            members, lambda item: launch.container_input_path(remote[str(item.path)])
+        )
+        await self.queue.record_batch_manifest(claim.batch_id, batch.manifest())
+        await host.run(["rm", "-rf", "--", layout.output_dir])
+        await host.files.makedirs(layout.output_dir)
+        await host.files.write_text(layout.spec_path, json.dumps(batch.spec, indent=2) + "\n")
+        jsonl_path = f"{layout.run_dir}/{JSONL_NAME}"
+        await host.files.write_text(jsonl_path, batch.jsonl())
+        ids = [run.id for run, _ in members]
+        for run, _ in members:
+            await self._move(run.id, RunState.STARTING, f"batch {claim.batch_id} uploaded",
+                             spec=batch.spec, log_path=self._log_path(run.id))  # fmt: skip
+        container_id = await self._create(host, layout, members[0][0], claim, batch)
+        for run_id in ids:
+            await self._move(run_id, RunState.RUNNING, f"batch container {container_id[:12]}",
+                             container_id=container_id)  # fmt: skip
+        lines = await self._follow(host, container_id, ids)
+        exit_code = await host.docker.wait(container_id)
+        if exit_code != 0:
+            failure = classify(exit_code, lines)
+            await self._fail_all(ids, failure.kind, failure.message, exit_code)
+            return
+        await self._collect(host, layout, claim, batch)
+        await store.update_run(ids[0], progress_phase="done")
+
+    async def _create(
+        self, host: RemoteHost, layout: launch.RemoteLayout, first: Run, claim: Claim,
+        batch: BatchInput,
+    ) -> str:  # fmt: skip
+        from cosmos_tui.remote.docker import ContainerSpec, Mount
+
+        config = self.ctx.config
+        profile = config.profiles.get(first.profile) or config.profiles["transfer1"]
+        paths = transfer1.LaunchPaths(
+            spec_path=f"{launch.CONTAINER_RUN}/{launch.SPEC_NAME}",
+            output_dir=f"{launch.CONTAINER_RUN}/{launch.OUTPUT_DIR_NAME}",
+            batch_input_path=f"{launch.CONTAINER_RUN}/{JSONL_NAME}",
+        )
+        argv = transfer1.build_argv(
+            first.params, paths, script=profile.script, extra_args=profile.extra_args
+        )
+        spec = ContainerSpec(
+            run_id=claim.batch_id or first.id,
+            image=launch.image_for(first, host.config, config),
+            command=tuple(argv),
+            gpus=claim.gpus,
+            env=launch.container_env(host.config),
+            mounts=tuple(
+                Mount(m.source, m.target, m.read_only)
+                for m in launch.mounts_for(host.config, layout)
+            ),
+            workdir=launch.CONTAINER_WORKDIR,
+            labels={"cosmos.batch_id": claim.batch_id or "", launch.LABEL_PROFILE: first.profile,
+                    "cosmos.batch_runs": ",".join(batch.run_ids)},
+        )  # fmt: skip
+        container_id = await host.docker.create(spec)
+        await host.docker.start(container_id)
+        return container_id
+
+    async def _follow(self, host: RemoteHost, container_id: str, ids: list[str]) -> list[str]:
+        """Write the container's log to every member's run.log; return its clean lines."""
+        first = LocalLog(self._log_path(ids[0]))
+        first.open()
+        others = []
+        for run_id in ids[1:]:
+            path = self._log_path(run_id)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            others.append(path.open("a", encoding="utf-8"))
+        collected: list[str] = []
+
+        def _copy(lines: list[str]) -> None:
+            collected.extend(lines)
+            for handle in others:
+                handle.writelines(text + "\n" for text in lines)
+                handle.flush()
+
+        try:
+            follower = LogFollower(ids[0], first, self.ctx.hub, _copy)
+            await follower.follow(host.docker.log_frames(container_id, follow=True))
+        finally:
+            for handle in others:
+                handle.close()
+        return collected
+
+    async def _collect(
+        self, host: RemoteHost, layout: launch.RemoteLayout, claim: Claim, batch: BatchInput
+    ) -> None:
+        samples = []
+        for entry in await host.files.listdir(layout.output_dir):
+            if not entry.is_dir or sample_index(entry.name) is None:
+                continue
+            folder = f"{layout.output_dir}/{entry.name}"
+            result = await host.run(["cat", f"{folder}/output.txt"], check=False)
+            text = result.stdout if result.exit_status == 0 else None
+            samples.append(SampleOutput(entry.name, text))
+        outcome = map_outputs(batch.lines, samples)
+        for line in batch.lines:
+            run_id = line.run_id
+            fate = outcome.fates[run_id]
+            if fate == SampleFate.BLOCKED:
+                message = explain(
+                    FailureKind.GUARDRAIL, f"the guardrail dropped this prompt in {claim.batch_id}"
+                )
+                await self._end(run_id, RunState.BLOCKED, message, FailureKind.GUARDRAIL)
+                continue
+            if fate == SampleFate.UNKNOWN:
+                message = f"cannot tell which output of batch {claim.batch_id} is this run's"
+                await self._end(run_id, RunState.FAILED, message, FailureKind.UNKNOWN)
+                continue
+            folder = outcome.folders[run_id]
+            await self._move(run_id, RunState.DOWNLOADING, f"outputs in {folder}")
+            local_dir = self.ctx.run_dir(run_id)
+            outputs = []
+            remote_folder = f"{layout.output_dir}/{folder}"
+            for entry in await host.files.listdir(remote_folder):
+                if entry.is_dir:
+                    continue
+                await host.download(remote_folder, entry.name, local_dir, entry.size, True)
+                outputs.append(entry.name)
+            outputs.append(LOG_NAME)
+            await self._move(run_id, RunState.COMPLETED,
+                             f"{len(outputs) - 1} output file(s) from {folder} of {claim.batch_id}",
+                             outputs=tuple(outputs))  # fmt: skip
+
+    # state helpers -----------------------------------------------------------------------
+
+    def _log_path(self, run_id: str) -> Path:
+        return self.ctx.run_dir(run_id) / LOG_NAME
+
+    async def _move(self, run_id: str, target: RunState, reason: str, **fields: object) -> None:
+        try:
+            await self.ctx.store.transition(run_id, target, reason, **fields)
+        except InvalidTransition:
+            logger.info("run %s of a batch changed meanwhile (cancelled?)", run_id)
+
+    async def _end(
+        self, run_id: str, target: RunState, message: str, kind: FailureKind,
+        exit_code: int | None = None,
+    ) -> None:  # fmt: skip
+        run = await self.ctx.store.get_run(run_id, with_events=False)
+        if run.state.is_terminal:
+            return
+        if target == RunState.BLOCKED and run.state != RunState.RUNNING:
+            target = RunState.FAILED
+        await self._move(run_id, target, message, failure_kind=kind,
+                         failure_message=message, exit_code=exit_code)  # fmt: skip
+
+    async def _fail_all(
+        self, run_ids: list[str], kind: FailureKind, message: str, exit_code: int | None = None
+    ) -> None:
+        target = RunState.BLOCKED if kind == FailureKind.GUARDRAIL else RunState.FAILED
+        for run_id in run_ids:
+            await self._end(run_id, target, message, kind, exit_code)
