@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import click
@@ -196,14 +195,8 @@ def run_queue(ctx: CliContext, until_idle: bool) -> None:
         )
 
     async def _run(bench: Any) -> int:
-        from cosmos_tui.engine.cluster import LifecycleLauncher, PoolCluster
-
-        cluster = PoolCluster(bench.config, bench.hosts)
-        await cluster.start()
-        launcher = LifecycleLauncher(bench.run_engine)
-        scheduler = await QueueService.of(bench).run(
-            cluster, launcher, stop=asyncio.Event(), until_idle=until_idle, on_claim=_claimed
-        )
+        service = QueueService.of(bench)
+        scheduler = await service.drive(until_idle=until_idle, on_claim=_claimed)
         return len(scheduler.launched)
 
     launched = ctx.run(_run)

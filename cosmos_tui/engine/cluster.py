@@ -1,11 +1,9 @@
-"""The live cluster as the scheduler sees it, and the launcher that uses the run lifecycle.
+"""The live cluster as the scheduler sees it.
 
 :class:`PoolCluster` reads each configured host's connection state and the latest
 nvidia-smi samples and compute processes of its telemetry channel (one long-lived
 channel per host, started here), so placement knows which GPUs exist and which ones
-someone else is using. :class:`LifecycleLauncher` hands claimed runs to the run
-lifecycle (:class:`~cosmos_tui.engine.runner.RunEngine`): its first step is the
-queued -> uploading change that keeps the host and GPUs the scheduler chose.
+someone else is using.
 """
 
 from __future__ import annotations
@@ -19,10 +17,8 @@ from typing import TYPE_CHECKING
 from cosmos_tui.config import Config
 from cosmos_tui.engine.queue import HostView, host_view
 from cosmos_tui.errors import CosmosError
-from cosmos_tui.store.queue_store import Claim
 
 if TYPE_CHECKING:
-    from cosmos_tui.engine.runner import RunEngine
     from cosmos_tui.remote.pool import HostPool
 
 logger = logging.getLogger(__name__)
@@ -78,29 +74,3 @@ class PoolCluster:
                 host_view(config, host.status(), telemetry.latest(), telemetry.processes(), ours)
             )
         return views
-
-
-class LifecycleLauncher:
-    """Runs claims through the run lifecycle of this process.
-
-    A run alone is driven by its :class:`RunDriver`. The members of a batch are, for
-    now, driven one after another on the GPUs the batch holds (each keeps its own
-    settings, log and outputs); see docs/queue.md for the shared-container launch.
-
-    Args:
-        engine: This process's run engine.
-
-    """
-
-    def __init__(self, engine: RunEngine) -> None:
-        self.engine = engine
-
-    async def launch(self, claim: Claim) -> None:
-        """Drive the claim's runs to their end."""
-        from cosmos_tui.engine.lifecycle import RunBusy
-
-        for run_id in claim.run_ids:
-            try:
-                await self.engine.drive(run_id)
-            except RunBusy as exc:
-                logger.info("%s", exc.message)

@@ -142,6 +142,40 @@ class QueueService:
         await scheduler.run(stop=stop, until_idle=until_idle)
         return scheduler
 
+    async def drive(
+        self,
+        stop: asyncio.Event | None = None,
+        until_idle: bool = False,
+        on_claim: Callable[[Claim], None] | None = None,
+    ) -> Scheduler:
+        """Drive the queue on the configured hosts, recording GPU metrics and alerts.
+
+        Connects every host, starts its telemetry, then runs the scheduler (runs alone go
+        through the run lifecycle, batches share one container) and the metrics recorder
+        side by side until ``stop`` is set (or, with ``until_idle``, nothing is left).
+        """
+        from cosmos_tui.engine.batch_launch import BatchLauncher
+        from cosmos_tui.engine.cluster import PoolCluster
+        from cosmos_tui.engine.metrics import MetricsTracker
+        from cosmos_tui.engine.metrics_recorder import MetricsRecorder
+
+        config = self.bench.config
+        cluster = PoolCluster(config, self.bench.hosts)
+        await cluster.start()
+        tracker = MetricsTracker(config.alerts, self.bench.store.clock)
+        recorder = MetricsRecorder(
+            self.queue, self.metrics, tracker, self.bench.hosts, [h.name for h in config.hosts]
+        )
+        recorder_stop = asyncio.Event()
+        recording = asyncio.create_task(recorder.run(recorder_stop))
+        try:
+            launcher = BatchLauncher(self.bench.run_engine)
+            return await self.run(cluster, launcher, stop, until_idle, on_claim)
+        finally:
+            await recorder.refresh()
+            recorder_stop.set()
+            await recording
+
 
 class _NoLaunch:
     """A launcher for planning only."""

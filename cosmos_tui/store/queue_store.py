@@ -68,6 +68,17 @@ class Claim:
         return tuple(r.id for r in self.runs)
 
 
+@dataclass(frozen=True)
+class Holder:
+    """One of our containers holding GPUs now (a run alone or a batch)."""
+
+    key: str
+    run_ids: tuple[str, ...]
+    host: str
+    gpus: tuple[int, ...]
+    running: bool
+
+
 def queue_order() -> tuple[Any, ...]:
     """The ORDER BY of the queue: higher priority first, then first in, first out."""
     return (RunRow.priority.desc(), RunRow.queue_seq.asc(), RunRow.created_at.asc(), RunRow.id)
@@ -165,6 +176,30 @@ class QueueStore:
             if container_id:
                 ours.update({container_id, container_id[:12]})
         return ours
+
+    async def holders(self) -> list[Holder]:
+        """Return the containers of our active runs: key, runs, host, GPUs, running or not."""
+        async with self.store.session() as session:
+            rows = (
+                await session.execute(
+                    select(RunRow.id, RunRow.batch_id, RunRow.host, RunRow.gpus, RunRow.state)
+                    .where(RunRow.state.in_(_ACTIVE), RunRow.host.is_not(None))
+                    .order_by(RunRow.id)
+                )
+            ).all()
+        grouped: dict[str, list[Any]] = {}
+        for row in rows:
+            grouped.setdefault(row.batch_id or row.id, []).append(row)
+        return [
+            Holder(
+                key=key,
+                run_ids=tuple(r.id for r in members),
+                host=members[0].host,
+                gpus=tuple(int(g) for g in (members[0].gpus or "").split(",") if g),
+                running=any(r.state == RunState.RUNNING.value for r in members),
+            )
+            for key, members in grouped.items()
+        ]
 
     # claiming ------------------------------------------------------------------------
 

@@ -107,3 +107,74 @@ async def test_runs_spread_over_free_gpus_and_avoid_foreign_processes(
         fresh = await bench.get_run(run.id)
         assert fresh.state == RunState.COMPLETED, (fresh.state, fresh.failure_message)
         assert len(fresh.gpus) == fresh.params.num_gpus
+
+
+async def test_gpu_metrics_are_kept_with_the_run_and_alerts_raised_and_cleared(
+    bench_for, make_config, fake_gpu, tmp_path: Path
+) -> None:
+    from cosmos_tui.config import AlertsConfig, UIConfig
+    from cosmos_tui.domain import AlertKind
+
+    fake_gpu.set_variant("2gpu")
+    config = make_config(COSMOS_STANDIN_SPEED="0.15")
+    config = dataclasses.replace(
+        config,
+        ui=UIConfig(gpu_interval_ms=100),
+        # Every sample of the stand-in (40-69 C, about 20 GiB of 80 used) crosses these.
+        alerts=AlertsConfig(temperature_c=30.0, memory_headroom_mib=70_000.0, idle_minutes=60),
+    )
+    bench = await bench_for(config)
+    prompt = await bench.create_prompt("a slow sunrise", videos(tmp_path, "sun"))
+    run = await bench.create_run(prompt.id, {"num_gpus": 2})
+    service = QueueService.of(bench)
+    await asyncio.wait_for(service.drive(until_idle=True), 120)
+    done = await bench.get_run(run.id)
+    assert done.state == RunState.COMPLETED, done.failure_message
+    metrics = done.metrics
+    assert metrics is not None and metrics.samples >= 4
+    assert 40 <= metrics.temperature_peak_c <= 69
+    assert 20_480 <= metrics.memory_peak_mib <= 81_559
+    assert metrics.util_peak is not None and 0 <= metrics.util_mean <= metrics.util_peak
+    assert metrics.energy_wh > 0 and metrics.gpu_seconds > 0
+    alerts = await service.alerts(run.id)
+    kinds = {a.kind for a in alerts}
+    assert {AlertKind.TEMPERATURE, AlertKind.MEMORY_HEADROOM} <= kinds
+    assert {a.gpu_index for a in alerts} == {0, 1}
+    # The run let its GPUs go: its alerts are closed.
+    assert all(a.cleared_at is not None for a in alerts)
+    stats = await service.stats()
+    assert stats.by_state == {"completed": 1} and stats.energy_wh == metrics.energy_wh
+
+
+def test_cosmos_queue_run_drives_the_queue_from_the_command_line(
+    make_config, fake_gpu, tmp_path: Path, monkeypatch
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from cosmos_tui.cli import cli
+    from tests.lifecycle.conftest import write_config_file
+
+    fake_gpu.set_variant("1gpu")
+    path = write_config_file(make_config(), tmp_path / "config.toml")
+    monkeypatch.setenv("COSMOS_CONFIG", str(path))
+    runner = CliRunner()
+
+    def ok(*args: str) -> str:
+        result = runner.invoke(cli, list(args), catch_exceptions=False)
+        assert result.exit_code == 0, result.output + result.stderr
+        return result.stdout.strip()
+
+    ids = []
+    for name in ("north", "south"):
+        prompt = ok("create", "prompt", f"the {name} shore", str(videos(tmp_path, name)))
+        ids.append(ok("create", "run", prompt))
+    plan = json.loads(ok("queue", "--live", "--json"))
+    assert plan["containers"][0]["run_ids"] == ids and plan["containers"][0]["host"] == "testhost"
+    assert plan["containers"][0]["gpu_indices"] == [0]
+    output = ok("queue", "run", "--until-idle")
+    assert f"start {ids[0]}, {ids[1]} on testhost GPU 0 batch bs_" in output
+    assert output.endswith("1 container(s) launched")
+    states = {json.loads(ok("show", run_id, "--json"))["state"] for run_id in ids}
+    assert states == {"completed"}

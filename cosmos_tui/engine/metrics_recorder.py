@@ -1,0 +1,126 @@
+"""Feeds live GPU telemetry into the metrics tracker and stores what it decides.
+
+While it runs (inside ``cosmos queue run`` or the TUI) it follows each host's sample
+stream and connection state, keeps the tracker's set of containers equal to the runs that
+hold GPUs (from the store, so runs started by other processes count too), stores alert
+changes as they happen and each run's metrics every ``flush_interval`` seconds and once
+more when the run lets its GPUs go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from cosmos_tui.engine.metrics import MetricsTracker
+from cosmos_tui.store.metrics_store import MetricsStore
+from cosmos_tui.store.queue_store import QueueStore
+
+if TYPE_CHECKING:
+    from cosmos_tui.remote.pool import HostPool
+
+logger = logging.getLogger(__name__)
+
+
+class MetricsRecorder:
+    """Runs the tracker over live telemetry and persists its results.
+
+    Args:
+        queue: Queue operations (which containers hold GPUs).
+        stored: Where metrics and alerts go.
+        tracker: The tracker (thresholds, clock).
+        hosts: The host pool (telemetry and connection state).
+        host_names: Hosts to follow.
+        refresh_interval: Seconds between re-reads of who holds GPUs.
+        flush_interval: Seconds between metric saves.
+
+    """
+
+    def __init__(
+        self,
+        queue: QueueStore,
+        stored: MetricsStore,
+        tracker: MetricsTracker,
+        hosts: HostPool,
+        host_names: Sequence[str],
+        refresh_interval: float = 1.0,
+        flush_interval: float = 5.0,
+    ) -> None:
+        self.queue = queue
+        self.stored = stored
+        self.tracker = tracker
+        self.hosts = hosts
+        self.host_names = list(host_names)
+        self.refresh_interval = refresh_interval
+        self.flush_interval = flush_interval
+        self._members: dict[str, tuple[str, ...]] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Follow telemetry until ``stop`` is set; store the last metrics on the way out."""
+        tasks = [asyncio.create_task(self._refresh_forever(stop))]
+        for name in self.host_names:
+            tasks.append(asyncio.create_task(self._follow_samples(name)))
+            tasks.append(asyncio.create_task(self._follow_state(name)))
+        try:
+            await stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await self.flush()
+
+    async def refresh(self) -> None:
+        """Make the tracked containers equal to those holding GPUs now."""
+        holders = {h.key: h for h in await self.queue.holders()}
+        for key in list(self._members):
+            if key not in holders:
+                await self.stored.apply(self.tracker.untrack(key))
+                await self._save(self._members.pop(key), forget=True)
+        for key, holder in holders.items():
+            if key not in self._members:
+                self.tracker.track(key, holder.run_ids, holder.host, holder.gpus, holder.running)
+                self._members[key] = holder.run_ids
+            else:
+                self.tracker.set_running(key, holder.running)
+
+    async def flush(self) -> None:
+        """Store the metrics of every tracked run."""
+        for run_ids in self._members.values():
+            await self._save(run_ids, forget=False)
+
+    async def _save(self, run_ids: Sequence[str], forget: bool) -> None:
+        for run_id in run_ids:
+            metrics = self.tracker.metrics(run_id)
+            if metrics is not None and metrics.samples:
+                await self.stored.save_metrics(run_id, metrics)
+            if forget:
+                self.tracker.forget(run_id)
+
+    async def _refresh_forever(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        last_flush = loop.time()
+        while not stop.is_set():
+            await self.refresh()
+            if loop.time() - last_flush >= self.flush_interval:
+                await self.flush()
+                last_flush = loop.time()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.refresh_interval)
+
+    async def _follow_samples(self, name: str) -> None:
+        telemetry = self.hosts.get(name).gpu
+        async for batch in telemetry.samples():
+            changes = self.tracker.observe(batch)
+            if changes:
+                await self.stored.apply(changes)
+
+    async def _follow_state(self, name: str) -> None:
+        async for status in self.hosts.get(name).watch():
+            changes = self.tracker.host_state(name, status.state)
+            if changes:
+                await self.stored.apply(changes)
