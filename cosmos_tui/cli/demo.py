@@ -9,6 +9,7 @@ every process it started.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -106,6 +107,8 @@ def demo(
         flaky_ssh=flaky_ssh,
         flaky_interval=max(30.0 / speed, 5.0),
     )
+    space.root.mkdir(parents=True, exist_ok=True)
+    _log_to_file(space.root / "demo.log")
     sandbox = SandboxThread(options, space.ssh_dir)
     try:
         try:
@@ -137,7 +140,7 @@ def demo(
         if throwaway:
             shutil.rmtree(space.root, ignore_errors=True)
         elif not bench_first_frame:
-            click.echo(f"demo workspace kept in {space.root}", err=True)
+            click.echo(f"demo workspace kept in {space.root} (log: demo.log)", err=True)
 
 
 def prepare_workspace(space: DemoWorkspace, sandbox: SandboxThread) -> Config:
@@ -199,6 +202,18 @@ def _first_frame_reporter(times: list[float]) -> Any:
         pilot.app.exit()
 
     return report
+
+
+def _log_to_file(path: Path) -> None:
+    """Send log records to the workspace's demo.log, not to the terminal the TUI draws on."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(threadName)s %(levelname)s %(name)s: %(message)s")
+    )
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("cosmos_tui").setLevel(logging.INFO)
 
 
 def _process_start() -> float:

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -337,6 +338,7 @@ class ContainerRuntime:
             ) from exc
         container.process = process
         container.pid = process.pid
+        self._write_cgroup(container)
         container.status = "running"
         container.started_ns = self.clock_ns()
         container.finished_ns = 0
@@ -375,7 +377,7 @@ class ContainerRuntime:
         if Path(argv[0]).name != "torchrun":
             return translated
         env.update(self.standin_env)
-        if self.faults.draw_oom():
+        if self.faults.draw_oom(container.labels.get("cosmos.run_id")):
             env["COSMOS_STANDIN_SCENARIO"] = "oom"
         return self.standin_argv(self._copy_specs(translated, container), container)
 
@@ -457,9 +459,27 @@ class ContainerRuntime:
         container.phase = "exited"
         container.finished_ns = self.clock_ns()
         container.exited.set()
+        shutil.rmtree(self.proc_dir / str(container.pid), ignore_errors=True)
         async with container.changed:
             container.changed.notify_all()
         logger.info("container %s exited with %d", container.name, container.exit_code)
+
+    @property
+    def proc_dir(self) -> Path:
+        """The simulated ``/proc`` of container processes (see :meth:`_write_cgroup`)."""
+        return self.root / "proc"
+
+    def _write_cgroup(self, container: Container) -> None:
+        """Record the container's cgroup where the sandbox's ``/proc/<pid>/cgroup`` is read.
+
+        The processes are not really in a container, so the SSH server answers reads of
+        ``/proc/<pid>/cgroup`` for them from this file, as Docker's cgroup would read.
+        """
+        folder = self.proc_dir / str(container.pid)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "cgroup").write_text(
+            f"0::/system.slice/docker-{container.id}.scope\n", encoding="utf-8"
+        )
 
     # stop / kill / remove ---------------------------------------------------------
 

@@ -24,6 +24,7 @@ class Faults:
         smi_failure: nvidia-smi prints the "couldn't communicate with the NVIDIA driver"
             error and exits 9, including an already streaming one.
         forced_ooms: How many of the next model runs end in OOM regardless of ``oom_rate``.
+        oom_run_ids: Runs (``cosmos.run_id`` label) whose model run ends in OOM.
         rng: Source of randomness, seeded for repeatable tests.
 
     """
@@ -34,6 +35,7 @@ class Faults:
     refuse_ssh: bool = False
     smi_failure: bool = False
     forced_ooms: int = 0
+    oom_run_ids: set[str] = field(default_factory=set)
     rng: random.Random = field(default_factory=lambda: random.Random(7))  # noqa: S311 (simulation, not security)
     _unstalled: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
@@ -57,12 +59,18 @@ class Faults:
         """Return at once, or when streams are resumed."""
         await self._unstalled.wait()
 
-    def force_oom(self, count: int = 1) -> None:
-        """Make the next ``count`` model runs fail with CUDA out of memory."""
-        self.forced_ooms += count
+    def force_oom(self, count: int = 1, run_id: str | None = None) -> None:
+        """Make the next ``count`` model runs (or the run ``run_id``) run out of memory."""
+        if run_id is not None:
+            self.oom_run_ids.add(run_id)
+        else:
+            self.forced_ooms += count
 
-    def draw_oom(self) -> bool:
+    def draw_oom(self, run_id: str | None = None) -> bool:
         """Decide whether a model run that is starting now will run out of memory."""
+        if run_id is not None and run_id in self.oom_run_ids:
+            self.oom_run_ids.discard(run_id)
+            return True
         if self.forced_ooms > 0:
             self.forced_ooms -= 1
             return True

@@ -143,6 +143,7 @@ class Sandbox:
             self.faults,
             smi=lambda args, out, err: run_nvidia_smi(args, self.gpus, out, err),
             extra_path=self.bin_dir,
+            proc_dir=self.runtime.proc_dir,
         )
         self._smi_server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task[None]] = set()

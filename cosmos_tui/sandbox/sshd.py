@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import shlex
 import signal
 from collections.abc import Awaitable, Callable
@@ -37,6 +38,7 @@ SmiHandler = Callable[
     Awaitable[int],
 ]
 _CHUNK = 65536
+_PROC_PATH = re.compile(r"/proc/(\d+)/")
 
 
 class ConfinedSFTPServer(asyncssh.SFTPServer):
@@ -107,6 +109,9 @@ class SandboxSshd:
         faults: Fault switches (stalled streams).
         smi: Answers ``nvidia-smi`` command lines.
         extra_path: Directory put first on commands' PATH (stand-in tools).
+        proc_dir: Simulated ``/proc/<pid>/`` entries of container processes; a command
+            that names ``/proc/<pid>/`` of such a process reads them instead, and its
+            output names ``/proc`` again.
 
     """
 
@@ -119,6 +124,7 @@ class SandboxSshd:
         faults: Faults,
         smi: SmiHandler,
         extra_path: Path | None = None,
+        proc_dir: Path | None = None,
     ) -> None:
         self.root = root
         self.home = home
@@ -127,6 +133,7 @@ class SandboxSshd:
         self.faults = faults
         self.smi = smi
         self.extra_path = extra_path
+        self.proc_dir = proc_dir
         self.connections: set[asyncssh.SSHServerConnection] = set()
         self.port = 0
         self._listener: asyncssh.SSHAcceptor | None = None
@@ -250,7 +257,23 @@ class SandboxSshd:
             "LANG": "C.UTF-8",
         }
 
+    def _simulated_proc(self, command: str) -> tuple[str, bytes | None]:
+        """Point ``/proc/<pid>/`` of container processes at their simulated entries."""
+        if self.proc_dir is None or "/proc/" not in command:
+            return command, None
+        proc_dir = self.proc_dir
+
+        def swap(match: re.Match[str]) -> str:
+            pid = match.group(1)
+            return f"{proc_dir}/{pid}/" if (proc_dir / pid).is_dir() else match.group(0)
+
+        rewritten = _PROC_PATH.sub(swap, command)
+        if rewritten == command:
+            return command, None
+        return rewritten, os.fsencode(proc_dir) + b"/"
+
     async def _run_command(self, process: asyncssh.SSHServerProcess[bytes], command: str) -> None:
+        command, proc_prefix = self._simulated_proc(command)
         child = await asyncio.create_subprocess_exec(
             "/bin/sh",
             "-c",
@@ -275,7 +298,7 @@ class SandboxSshd:
         assert child.stdin is not None and child.stdout is not None and child.stderr is not None
         pumps = [
             asyncio.create_task(self._pump_in(process, child.stdin)),
-            asyncio.create_task(self._pump_out(child.stdout, process.stdout)),
+            asyncio.create_task(self._pump_out(child.stdout, process.stdout, proc_prefix)),
             asyncio.create_task(self._pump_out(child.stderr, process.stderr)),
         ]
         closed = asyncio.create_task(process.wait_closed())
@@ -324,7 +347,15 @@ class SandboxSshd:
                 sink.close()
 
     async def _pump_out(
-        self, source: asyncio.StreamReader, stream: asyncssh.SSHWriter[bytes]
+        self,
+        source: asyncio.StreamReader,
+        stream: asyncssh.SSHWriter[bytes],
+        proc_prefix: bytes | None = None,
     ) -> None:
+        if proc_prefix is not None:
+            # a short read of simulated /proc entries: whole, with the real paths restored
+            data = await source.read()
+            await self._write(stream, data.replace(proc_prefix, b"/proc/"))
+            return
         while data := await source.read(_CHUNK):
             await self._write(stream, data)

@@ -138,3 +138,49 @@ async def test_an_untrusted_host_key_is_an_error(sandbox: Sandbox, tmp_path: Pat
             await remote.run(["true"])
     finally:
         await remote.close()
+
+
+async def test_gpu_telemetry_follows_a_run_and_attributes_its_process(
+    sandbox: Sandbox, tmp_path: Path
+):
+    from cosmos_tui.remote.gpu import GpuState, GpuTelemetry
+
+    remote = RemoteHost(sandbox.host_config(), TimeoutsConfig(connect=5), FAST_RETRY)
+    telemetry = GpuTelemetry(remote.ssh, remote.docker, interval_ms=50, apps_interval_s=0.1)
+    try:
+        telemetry.start()
+        tool = await remote.tool_dir()
+        spec = ContainerSpec(
+            run_id="r_gpu",
+            image=sandbox.options.docker_image,
+            command=("sh", "-c", "echo 'Start creating base model'; sleep 30"),
+            gpus=(1,),
+            mounts=(Mount(tool, "/cosmos-tui"),),
+        )
+        await remote.run(["mkdir", "-p", tool])
+        # a torchrun-less command still loads GPU 1 once it logs the model-loading phase
+        container_id = await remote.docker.create(spec)
+        await remote.docker.start(container_id)
+        process = None
+        for _ in range(200):
+            samples = telemetry.latest()
+            mine = [p for p in telemetry.processes() if p.run_id == "r_gpu"]
+            if len(samples) == 2 and samples[1].memory_used_mib and mine:
+                process = mine[0]
+                break
+            await asyncio.sleep(0.05)
+        assert telemetry.state is GpuState.OK
+        assert process is not None, (telemetry.latest(), telemetry.processes())
+        assert process.container_id == container_id
+        assert process.gpu_uuid == samples[1].uuid
+        assert "SIMULATED" in samples[0].name and samples[0].memory_used_mib == 0
+        await remote.docker.stop(container_id, grace_s=1)
+        sandbox.faults.smi_failure = True
+        for _ in range(100):
+            if telemetry.state is GpuState.NO_DRIVER:
+                break
+            await asyncio.sleep(0.05)
+        assert telemetry.state is GpuState.NO_DRIVER
+    finally:
+        await telemetry.stop()
+        await remote.close()

@@ -1,0 +1,106 @@
+"""`cosmos demo`: the command, its workspace, and what is left after it quits (nothing)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import select
+import socket
+import struct
+import subprocess
+import sys
+import termios
+import time
+import tomllib
+from pathlib import Path
+
+import aiodocker
+import pytest
+from click.testing import CliRunner
+
+from cosmos_tui.cli import cli
+from cosmos_tui.sandbox import SandboxOptions
+from cosmos_tui.sandbox.host import SANDBOX_IMAGE
+from cosmos_tui.sandbox.thread import SandboxThread
+from cosmos_tui.sandbox.workspace import SAMPLE_PROMPTS, DemoWorkspace
+from tests.sandbox.test_cleanup import alive
+
+
+def run_in_pty(argv: list[str], timeout: float = 60) -> tuple[int, str]:
+    """Run a command on a 120x40 pseudo-terminal; return its status and output."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    process = subprocess.Popen(
+        argv,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        close_fds=True,
+        env={**os.environ, "TERM": "xterm-256color"},
+    )
+    os.close(follower)
+    output = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+        elif process.poll() is not None:
+            break
+    os.close(leader)
+    return process.wait(timeout=30), output.decode("utf-8", "replace")
+
+
+def test_help_lists_the_demo_switches():
+    result = CliRunner().invoke(cli, ["demo", "--help"])
+    assert result.exit_code == 0
+    for switch in ("--workspace", "--gpus", "--speed", "--flaky-ssh", "--oom-rate", "--headless"):
+        assert switch in result.output
+    assert "SIMULATED GPU HOST" in result.output
+
+
+def test_the_demo_opens_the_tui_and_leaves_nothing_behind(tmp_path: Path):
+    workspace = tmp_path / "ws"
+    cosmos = Path(sys.executable).parent / "cosmos"
+    status, output = run_in_pty(
+        [str(cosmos), "demo", "--workspace", str(workspace), "--gpus", "3", "--bench-first-frame"]
+    )
+    assert status == 0, output[-2000:]
+    assert "first frame:" in output
+    config = tomllib.loads((workspace / "config.toml").read_text())
+    (host,) = config["hosts"]
+    assert host["hostname"] == "127.0.0.1" and host["gpu_limit"] == 3
+    known = (workspace / "ssh" / "known_hosts").read_text()
+    assert known.startswith(f"[127.0.0.1]:{host['port']} ssh-ed25519 ")
+    for sample in SAMPLE_PROMPTS:
+        assert (workspace / "inputs" / sample.name / "color.mp4").stat().st_size > 1000
+    # quit: the SSH port is closed, the sandbox root (with its docker socket) is gone
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", host["port"]), 1):
+        pass
+    assert not Path(host["docker_socket"]).parent.parent.parent.exists()
+
+
+async def test_stopping_the_sandbox_thread_ends_its_containers(tmp_path: Path):
+    space = DemoWorkspace(tmp_path / "ws")
+    with SandboxThread(SandboxOptions(time_scale=1.0), space.ssh_dir) as thread:
+        sandbox = thread.sandbox
+        docker = aiodocker.Docker(url=f"unix://{sandbox.docker_socket}")
+        try:
+            container = await docker.containers.create(
+                {"Image": SANDBOX_IMAGE, "Cmd": ["sh", "-c", "sleep 60"]}
+            )
+            await container.start()
+            pid = (await container.show())["State"]["Pid"]
+            assert alive(pid)
+        finally:
+            await docker.close()
+        root = sandbox.root
+    assert not alive(pid)
+    assert not root.exists()
