@@ -21,7 +21,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cosmos_tui.domain import FailureKind, Prompt, Run, RunState
+from cosmos_tui.domain import FailureKind, Prompt, Run, RunState, RunType
 from cosmos_tui.engine import launch
 from cosmos_tui.engine.batching import (
     BatchInput,
@@ -66,28 +66,34 @@ class BatchLauncher:
         """Run the claim to its end."""
         from cosmos_tui.engine.lifecycle import RunBusy
 
+        if claim.runs[0].type == RunType.ENHANCE:
+            from cosmos_tui.engine.enhance_launch import run_enhance
+
+            await run_enhance(self, claim)
+            return
         if claim.batch_id is None:
             try:
                 await self.engine.drive(claim.run_ids[0])
             except RunBusy as exc:
                 logger.info("%s", exc.message)
             return
-        members = await self._start(claim)
+        members = await self.start_members(claim)
         if not members:
             return
         ids = [r.id for r, _ in members]
         try:
             await self._run_batch(claim, members)
         except CosmosError as exc:
-            await self._fail_all(ids, FailureKind.UNKNOWN, f"batch failed: {exc.message}")
+            await self.fail_all(ids, FailureKind.UNKNOWN, f"batch failed: {exc.message}")
         except Exception:
             # A bug here must not leave runs holding GPUs forever; the scheduler logs it.
-            await self._fail_all(ids, FailureKind.UNKNOWN, "batch failed: internal error")
+            await self.fail_all(ids, FailureKind.UNKNOWN, "batch failed: internal error")
             raise
 
     # steps -------------------------------------------------------------------------------
 
-    async def _start(self, claim: Claim) -> list[tuple[Run, Prompt]]:
+    async def start_members(self, claim: Claim) -> list[tuple[Run, Prompt]]:
+        """Move the claim's runs to uploading (only while the claim holds); return them."""
         members = []
         for run in claim.runs:
             try:
@@ -121,17 +127,17 @@ class BatchLauncher:
         await host.files.write_text(jsonl_path, batch.jsonl())
         ids = [run.id for run, _ in members]
         for run, _ in members:
-            await self._move(run.id, RunState.STARTING, f"batch {claim.batch_id} uploaded",
-                             spec=batch.spec, log_path=self._log_path(run.id))  # fmt: skip
+            await self.move(run.id, RunState.STARTING, f"batch {claim.batch_id} uploaded",
+                             spec=batch.spec, log_path=self.log_path(run.id))  # fmt: skip
         container_id = await self._create(host, layout, members[0][0], claim, batch)
         for run_id in ids:
-            await self._move(run_id, RunState.RUNNING, f"batch container {container_id[:12]}",
+            await self.move(run_id, RunState.RUNNING, f"batch container {container_id[:12]}",
                              container_id=container_id)  # fmt: skip
-        lines = await self._follow(host, container_id, ids)
+        lines = await self.follow(host, container_id, ids)
         exit_code = await host.docker.wait(container_id)
         if exit_code != 0:
             failure = classify(exit_code, lines)
-            await self._fail_all(ids, failure.kind, failure.message, exit_code)
+            await self.fail_all(ids, failure.kind, failure.message, exit_code)
             return
         await self._collect(host, layout, claim, batch)
         await store.update_run(ids[0], progress_phase="done")
@@ -170,13 +176,13 @@ class BatchLauncher:
         await host.docker.start(container_id)
         return container_id
 
-    async def _follow(self, host: RemoteHost, container_id: str, ids: list[str]) -> list[str]:
+    async def follow(self, host: RemoteHost, container_id: str, ids: list[str]) -> list[str]:
         """Write the container's log to every member's run.log; return its clean lines."""
-        first = LocalLog(self._log_path(ids[0]))
+        first = LocalLog(self.log_path(ids[0]))
         first.open()
         others = []
         for run_id in ids[1:]:
-            path = self._log_path(run_id)
+            path = self.log_path(run_id)
             path.parent.mkdir(parents=True, exist_ok=True)
             others.append(path.open("a", encoding="utf-8"))
         collected: list[str] = []
@@ -221,7 +227,7 @@ class BatchLauncher:
                 await self._end(run_id, RunState.FAILED, message, FailureKind.UNKNOWN)
                 continue
             folder = outcome.folders[run_id]
-            await self._move(run_id, RunState.DOWNLOADING, f"outputs in {folder}")
+            await self.move(run_id, RunState.DOWNLOADING, f"outputs in {folder}")
             local_dir = self.ctx.run_dir(run_id)
             outputs = []
             remote_folder = f"{layout.output_dir}/{folder}"
@@ -231,16 +237,18 @@ class BatchLauncher:
                 await host.download(remote_folder, entry.name, local_dir, entry.size, True)
                 outputs.append(entry.name)
             outputs.append(LOG_NAME)
-            await self._move(run_id, RunState.COMPLETED,
+            await self.move(run_id, RunState.COMPLETED,
                              f"{len(outputs) - 1} output file(s) from {folder} of {claim.batch_id}",
                              outputs=tuple(outputs))  # fmt: skip
 
     # state helpers -----------------------------------------------------------------------
 
-    def _log_path(self, run_id: str) -> Path:
+    def log_path(self, run_id: str) -> Path:
+        """Return a run's local log file."""
         return self.ctx.run_dir(run_id) / LOG_NAME
 
-    async def _move(self, run_id: str, target: RunState, reason: str, **fields: object) -> None:
+    async def move(self, run_id: str, target: RunState, reason: str, **fields: object) -> None:
+        """Move one run on; a run that changed meanwhile (cancelled) is left alone."""
         try:
             await self.ctx.store.transition(run_id, target, reason, **fields)
         except InvalidTransition:
@@ -255,12 +263,13 @@ class BatchLauncher:
             return
         if target == RunState.BLOCKED and run.state != RunState.RUNNING:
             target = RunState.FAILED
-        await self._move(run_id, target, message, failure_kind=kind,
+        await self.move(run_id, target, message, failure_kind=kind,
                          failure_message=message, exit_code=exit_code)  # fmt: skip
 
-    async def _fail_all(
+    async def fail_all(
         self, run_ids: list[str], kind: FailureKind, message: str, exit_code: int | None = None
     ) -> None:
+        """End runs as failed (or blocked, for the guardrail) unless they already ended."""
         target = RunState.BLOCKED if kind == FailureKind.GUARDRAIL else RunState.FAILED
         for run_id in run_ids:
             await self._end(run_id, target, message, kind, exit_code)

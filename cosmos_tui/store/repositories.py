@@ -306,6 +306,16 @@ class Store:
         )
         return counts, latest
 
+    async def set_prompt_text(self, prompt_id: str, text_value: str) -> Prompt:
+        """Replace a prompt's text (prompt enhancement with overwrite)."""
+        async with self.session() as session:
+            result = await session.execute(
+                update(PromptRow).where(PromptRow.id == prompt_id).values(text=text_value)
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"no prompt {prompt_id}")
+        return await self.get_prompt(prompt_id)
+
     async def delete_prompt(self, prompt_id: str) -> None:
         """Delete a prompt, its inputs, runs and their timelines in one transaction."""
         async with self.session() as session:

@@ -1,0 +1,127 @@
+"""Running prompt-enhancement claims: one container enhances every prompt of the claim.
+
+Each enhance run moves through its own states; its log is the container's log; when the
+upsampler wrote an enhanced prompt for it (matched by name, the run id), the text becomes
+a new prompt whose parent is the run's prompt, or replaces the prompt's text when the run
+was queued with overwrite. The new or updated prompt is the run's ``result_prompt_id``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+
+from cosmos_tui.domain import FailureKind, Prompt, Run, RunState
+from cosmos_tui.engine import launch
+from cosmos_tui.engine.failures import classify
+from cosmos_tui.engine.profiles import upsampler
+from cosmos_tui.errors import CosmosError
+
+if TYPE_CHECKING:
+    from cosmos_tui.engine.batch_launch import BatchLauncher
+    from cosmos_tui.store.queue_store import Claim
+
+logger = logging.getLogger(__name__)
+
+
+async def run_enhance(launcher: BatchLauncher, claim: Claim) -> None:
+    """Enhance the prompts of a claim's runs in one container."""
+    members = await launcher.start_members(claim)
+    if not members:
+        return
+    ids = [run.id for run, _ in members]
+    try:
+        await _enhance(launcher, claim, members)
+    except CosmosError as exc:
+        await launcher.fail_all(ids, FailureKind.UNKNOWN, f"enhancement failed: {exc.message}")
+    except Exception:
+        await launcher.fail_all(ids, FailureKind.UNKNOWN, "enhancement failed: internal error")
+        raise
+
+
+async def _enhance(
+    launcher: BatchLauncher, claim: Claim, members: list[tuple[Run, Prompt]]
+) -> None:
+    from cosmos_tui.remote.docker import ContainerSpec, Mount
+
+    ctx = launcher.ctx
+    host = ctx.hosts.get(claim.host)
+    home = (await host.run(["pwd"])).stdout.strip()
+    key = claim.batch_id or members[0][0].id
+    layout = launch.RemoteLayout(home, await host.tool_dir(), key)
+    lines = []
+    for run, prompt in members:
+        color = prompt.input("color")
+        assert color is not None
+        remote = (await host.upload_input(color.path)).remote_path
+        lines.append(
+            upsampler.EnhanceLine(run.id, prompt.text, launch.container_input_path(remote))
+        )
+    await host.run(["rm", "-rf", "--", layout.output_dir])
+    await host.files.makedirs(layout.output_dir)
+    await host.files.write_text(
+        str(PurePosixPath(layout.run_dir) / upsampler.SCRIPT_NAME), upsampler.SCRIPT
+    )
+    await host.files.write_text(
+        str(PurePosixPath(layout.run_dir) / upsampler.INPUT_NAME), upsampler.input_jsonl(lines)
+    )
+    ids = [run.id for run, _ in members]
+    for run_id in ids:
+        await launcher.move(run_id, RunState.STARTING, f"{len(ids)} prompt(s) uploaded",
+                            log_path=launcher.log_path(run_id))  # fmt: skip
+    first = members[0][0]
+    spec = ContainerSpec(
+        run_id=key,
+        image=launch.image_for(first, host.config, ctx.config),
+        command=tuple(upsampler.build_argv(launch.CONTAINER_RUN, len(lines))),
+        gpus=claim.gpus,
+        env=launch.container_env(host.config),
+        mounts=tuple(
+            Mount(m.source, m.target, m.read_only) for m in launch.mounts_for(host.config, layout)
+        ),
+        workdir=launch.CONTAINER_WORKDIR,
+        labels={"cosmos.batch_id": claim.batch_id or "", launch.LABEL_PROFILE: "upsampler"},
+    )
+    container_id = await host.docker.create(spec)
+    await host.docker.start(container_id)
+    for run_id in ids:
+        await launcher.move(run_id, RunState.RUNNING, f"upsampler container {container_id[:12]}",
+                            container_id=container_id)  # fmt: skip
+    log = await launcher.follow(host, container_id, ids)
+    exit_code = await host.docker.wait(container_id)
+    if exit_code != 0:
+        failure = classify(exit_code, log)
+        await launcher.fail_all(ids, failure.kind, failure.message, exit_code)
+        return
+    output = f"{layout.output_dir}/{upsampler.OUTPUT_NAME}"
+    result = await host.run(["cat", output], check=False)
+    enhanced = upsampler.parse_output(result.stdout if result.exit_status == 0 else "", ids)
+    for run, prompt in members:
+        text = enhanced.get(run.id)
+        if text is None:
+            await launcher.fail_all(
+                [run.id], FailureKind.UNKNOWN, "the upsampler wrote no prompt for this run"
+            )
+            continue
+        await launcher.move(run.id, RunState.DOWNLOADING, "enhanced prompt received")
+        overwrite = (run.spec or {}).get("mode") == "overwrite"
+        if overwrite:
+            result_prompt = await ctx.store.set_prompt_text(prompt.id, text)
+        else:
+            result_prompt = await ctx.store.add_prompt(
+                text,
+                prompt.inputs,
+                name=prompt.name,
+                negative_prompt=prompt.negative_prompt,
+                parent_id=prompt.id,
+                video_dir=prompt.video_dir,
+            )
+        verb = "replaced the text of" if overwrite else "created"
+        await launcher.move(
+            run.id,
+            RunState.COMPLETED,
+            f"{verb} prompt {result_prompt.id}",
+            result_prompt_id=result_prompt.id,
+            outputs=(launcher.log_path(run.id).name,),
+        )

@@ -1,0 +1,164 @@
+"""Other run types of the facade: 4K upscale and prompt enhancement.
+
+Both are queued runs like any other, started by the queue (``cosmos queue run``).
+
+- Upscale: a run of type ``upscale`` linked to its source run (``source_run_id``), or of
+  any local video. Its input video travels as the ``color`` input of a small carrier
+  prompt named ``upscale of <source>`` (a child of the source's prompt), so the run
+  lifecycle uploads it like any other input; its text is the guiding prompt, or empty.
+- Enhance: a run of type ``enhance`` of a prompt; when it completes, the upsampled text
+  becomes a new child prompt (``parent_id``) or, with overwrite, replaces the prompt's
+  text (refused when the prompt has runs, unless forced).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cosmos_tui.domain import Run, RunState, RunType
+from cosmos_tui.engine.inputs import fingerprint
+from cosmos_tui.engine.params import validate_params
+from cosmos_tui.errors import NotFound, ValidationError
+from cosmos_tui.ids import check_id_text, kind_of
+
+if TYPE_CHECKING:
+    from cosmos_tui.services.workbench import Workbench
+
+ENHANCE_OVERWRITE = "overwrite"
+ENHANCE_FORCE = "force"
+
+
+class ExtrasService:
+    """Upscale and enhance operations over an open Workbench."""
+
+    def __init__(self, bench: Workbench) -> None:
+        self.bench = bench
+
+    @classmethod
+    def of(cls, bench: Workbench) -> ExtrasService:
+        """Return the service of ``bench``."""
+        return cls(bench)
+
+    async def create_upscale(
+        self,
+        source: str,
+        weight: float | None = None,
+        prompt_text: str | None = None,
+        use_source_prompt: bool = False,
+        priority: int = 0,
+    ) -> Run:
+        """Queue a 4K upscale of a completed run's video or of a local video file.
+
+        Args:
+            source: A run id (or unique prefix) or the path of a local MP4 file.
+            weight: The upscale control weight (0..1; default from the config).
+            prompt_text: Text to guide the upscaler.
+            use_source_prompt: Guide it with the source run's prompt instead.
+            priority: Queue priority.
+
+        Raises:
+            ValidationError: A source run that did not complete or has no video, a file
+                that is not an MP4, a weight out of range.
+            NotFound: An unknown run id.
+
+        """
+        source_run: Run | None = None
+        path = Path(source).expanduser()
+        if path.is_file():
+            video = path
+        elif _looks_like_run_id(source):
+            source_run = await self.bench.get_run(source)
+            video = self._output_video(source_run)
+        else:
+            raise ValidationError(
+                f"'{source}' is neither a run id nor a video file; give a completed run's id "
+                "or the path of an MP4",
+                field="source",
+            )
+        text = prompt_text or ""
+        if use_source_prompt:
+            if source_run is None or not source_run.prompt_text:
+                raise ValidationError("--prompt needs a source run with a prompt", "prompt")
+            text = source_run.prompt_text
+        params = self.bench.config.defaults
+        if weight is not None:
+            params = dataclasses.replace(params, upscale_weight=weight)
+        validate_params(params)
+        item = await asyncio.to_thread(fingerprint, "color", video)
+        label = source_run.id if source_run else video.name
+        carrier = await self.bench.store.add_prompt(
+            text,
+            [item],
+            name=f"upscale of {label}"[:200],
+            parent_id=source_run.prompt_id if source_run else None,
+            video_dir=video.parent,
+        )
+        return await self.bench.store.add_run(
+            carrier.id,
+            params,
+            RunType.UPSCALE,
+            priority=priority,
+            source_run_id=source_run.id if source_run else None,
+            reason=f"upscale of {label} queued",
+        )
+
+    def _output_video(self, run: Run) -> Path:
+        if run.state != RunState.COMPLETED:
+            raise ValidationError(
+                f"run {run.id} is {run.state.value}; only a completed run's video can be upscaled",
+                field="source",
+            )
+        folder = self.bench.output_dir(run.id)
+        for name in run.outputs:
+            if name.endswith(".mp4") and "input_control" not in name and (folder / name).is_file():
+                return folder / name
+        raise ValidationError(
+            f"run {run.id} has no output video in {folder}; see 'cosmos verify'", field="source"
+        )
+
+    async def create_enhance(
+        self, prompt_ids: list[str], overwrite: bool = False, force: bool = False,
+        priority: int = 0,
+    ) -> list[Run]:  # fmt: skip
+        """Queue prompt enhancement runs (compatible ones share one container).
+
+        Raises:
+            ValidationError: Overwrite of a prompt that has runs, without ``force``.
+
+        """
+        runs = []
+        for text_id in prompt_ids:
+            prompt = await self.bench.get_prompt(text_id)
+            if overwrite and prompt.run_count and not force:
+                raise ValidationError(
+                    f"prompt {prompt.id} has {prompt.run_count} run(s); overwriting its text "
+                    "would misdescribe them. Enhance into a new child prompt (drop "
+                    "--overwrite) or add --force",
+                    field="overwrite",
+                )
+            if prompt.input("color") is None:
+                raise NotFound(f"prompt {prompt.id} has no input video to describe")
+            mode = ENHANCE_OVERWRITE if overwrite else "child"
+            runs.append(
+                await self.bench.store.add_run(
+                    prompt.id,
+                    self.bench.config.defaults,
+                    RunType.ENHANCE,
+                    priority=priority,
+                    reason=f"prompt enhancement queued ({mode})",
+                )
+            )
+            if overwrite:
+                await self.bench.store.update_run(runs[-1].id, spec={"mode": mode})
+        return runs
+
+
+def _looks_like_run_id(text: str) -> bool:
+    try:
+        cleaned = check_id_text(text)
+    except ValidationError:
+        return False
+    return kind_of(cleaned) in (None, "run")
