@@ -1,0 +1,63 @@
+"""`cosmos demo --headless`: the whole scenario through the real CLI, services and sandbox."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+from cosmos_tui.sandbox.scenario import mp4_is_valid
+
+ASSETS = Path(__file__).resolve().parents[2] / "cosmos_tui" / "sandbox" / "assets"
+
+
+def processes_mentioning(text: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if text in cmdline:
+                found.append(f"{entry.name}: {cmdline}")
+    return found
+
+
+def test_headless_scenario_completes_with_valid_videos(tmp_path: Path):
+    workspace = tmp_path / "ws"
+    cosmos = Path(sys.executable).parent / "cosmos"
+    result = subprocess.run(
+        [str(cosmos), "demo", "--headless", "--speed", "20", "--workspace", str(workspace)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "scenario OK: 5 runs" in result.stdout
+    lines = {line.split()[2]: line for line in result.stdout.splitlines() if line.startswith("rs_")}
+    assert "failed     gpu_oom" in lines["oom"]
+    assert "cancelled" in lines["cancel"]
+    assert lines["batch"].split()[5] == "yes"
+    outputs = sorted((workspace / "data" / "outputs").glob("rs_*/output.mp4"))
+    assert len(outputs) == 3
+    assets = {p.read_bytes() for p in ASSETS.glob("*.mp4")}
+    for output in outputs:
+        assert mp4_is_valid(output)
+        assert output.read_bytes() in assets  # the stand-in returns the input video
+    # nothing of the sandbox is left: no process, no root (with its docker socket)
+    config = tomllib.loads((workspace / "config.toml").read_text())
+    sandbox_root = str(Path(config["hosts"][0]["docker_socket"]).parents[2])
+    assert not Path(sandbox_root).exists()
+    assert processes_mentioning(sandbox_root) == []
+
+
+def test_mp4_check_rejects_truncated_and_foreign_files(tmp_path: Path):
+    video = (ASSETS / "street.mp4").read_bytes()
+    assert mp4_is_valid(ASSETS / "street.mp4")
+    (tmp_path / "cut.mp4").write_bytes(video[: len(video) // 2])
+    (tmp_path / "text.mp4").write_bytes(b"not a video at all")
+    assert not mp4_is_valid(tmp_path / "cut.mp4")
+    assert not mp4_is_valid(tmp_path / "text.mp4")
+    assert not mp4_is_valid(tmp_path / "missing.mp4")
