@@ -9,21 +9,25 @@ The pipeline of one run's log::
 
 Crash safety: ``run.log`` is appended first and ``run.log.cursor`` (the last Docker
 timestamp written, how many lines carried it, and the file size) is replaced atomically
-afterwards. On reopen the file is cut back to the size the cursor records, and following
-resumes from the cursor's timestamp, dropping lines already written. The local file
-therefore equals the container's log line for line, whatever was interrupted.
+afterwards (at most every 0.5 s, and whenever a stream ends). On reopen the file is cut
+back to the size the cursor records, and following resumes from the cursor's timestamp,
+dropping lines already written. The local file therefore equals the container's log line
+for line, whatever was interrupted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from cosmos_tui.domain import LogBatch
 
@@ -33,6 +37,8 @@ CURSOR_SUFFIX = ".cursor"
 
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_NEEDS_CLEANING = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+CURSOR_SAVE_SECONDS = 0.5
 _TIMESTAMP = re.compile(rb"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d) ")
 
 
@@ -58,6 +64,8 @@ def clean_lines(raw: bytes | str) -> list[str]:
     text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
     if text.endswith("\n"):
         text = text[:-1]
+    if _NEEDS_CLEANING.search(text) is None:
+        return [text]  # the common case: nothing to strip or split
     return split_display_lines(text)
 
 
@@ -77,9 +85,13 @@ def parse_timestamp_ns(stamp: bytes | str) -> int:
 
 def _stamp_ns(match: re.Match[bytes]) -> int:
     seconds, fraction, zone = match.group(1), match.group(2) or b"", match.group(3)
+    return _epoch_seconds(seconds, zone) * 1_000_000_000 + int(fraction.ljust(9, b"0"))
+
+
+@functools.lru_cache(maxsize=64)
+def _epoch_seconds(seconds: bytes, zone: bytes) -> int:
     offset = "+00:00" if zone == b"Z" else zone.decode("ascii")
-    moment = datetime.fromisoformat(seconds.decode("ascii") + offset)
-    return int(moment.timestamp()) * 1_000_000_000 + int(fraction.ljust(9, b"0") or b"0")
+    return int(datetime.fromisoformat(seconds.decode("ascii") + offset).timestamp())
 
 
 def since_param(ts_ns: int) -> str:
@@ -118,6 +130,11 @@ class DockerLogDecoder:
     def feed(self, frame: bytes | str) -> list[RawLine]:
         """Add one frame and return the lines it completes."""
         data = frame.encode("utf-8", errors="surrogateescape") if isinstance(frame, str) else frame
+        if not self._buffer and data.endswith(b"\n") and data.count(b"\n") == 1:
+            match = _TIMESTAMP.match(data)  # the common case: one whole message
+            if match is None:
+                return [RawLine(None, data[:-1])]
+            return [RawLine(_stamp_ns(match), data[match.end() : -1])]
         if not self._buffer:
             data = self._take_stamp(data, first=True)
         else:
@@ -277,6 +294,8 @@ class LocalLog:
         self.path = path
         self.cursor_path = path.with_name(path.name + CURSOR_SUFFIX)
         self.cursor = LogCursor()
+        self._handle: BinaryIO | None = None
+        self._saved_at = 0.0
 
     def open(self) -> LogCursor:
         """Load the cursor and cut off anything written after it (an interrupted write)."""
@@ -285,10 +304,18 @@ class LocalLog:
             self.cursor = LogCursor.from_json(self.cursor_path.read_text(encoding="utf-8"))
         else:
             self.cursor = LogCursor()
+        self.close()
         with self.path.open("ab") as handle:
             if handle.tell() != self.cursor.size:
                 handle.truncate(self.cursor.size)
         return self.cursor
+
+    def close(self) -> None:
+        """Save the cursor and close the file (appending reopens it)."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+            self._save_cursor()
 
     def append(self, raw_lines: Iterable[RawLine], deduper: Deduper) -> list[str]:
         """Clean, de-duplicate and append lines; persist the cursor; return what was added."""
@@ -301,14 +328,22 @@ class LocalLog:
         if not added:
             return added
         payload = ("\n".join(added) + "\n").encode("utf-8", errors="replace")
-        with self.path.open("ab") as handle:
-            handle.write(payload)
+        if self._handle is None:
+            self._handle = self.path.open("ab", buffering=0)
+        self._handle.write(payload)
         self.cursor.size += len(payload)
         self.cursor.lines += len(added)
-        self._save_cursor()
+        now = time.monotonic()
+        if now - self._saved_at >= CURSOR_SAVE_SECONDS:
+            self._save_cursor()
         return added
 
+    def flush_cursor(self) -> None:
+        """Persist the cursor now (a stream ended)."""
+        self._save_cursor()
+
     def _save_cursor(self) -> None:
+        self._saved_at = time.monotonic()
         temporary = self.cursor_path.with_name(self.cursor_path.name + ".tmp")
         temporary.write_text(self.cursor.to_json(), encoding="utf-8")
         os.replace(temporary, self.cursor_path)
@@ -346,8 +381,10 @@ class LogFollower:
         self._pending: list[RawLine] = []
         self._timer: asyncio.TimerHandle | None = None
 
-    async def follow(self, frames: AsyncIterator[bytes | str]) -> int:
+    async def follow(self, frames: AsyncIterator[bytes | str | list[bytes]]) -> int:
         """Consume ``frames`` (a stream that started at the cursor) until it ends.
+
+        Items are Docker log messages, or lists of them.
 
         Returns:
             The number of display lines added by this stream.
@@ -358,8 +395,9 @@ class LogFollower:
         before = self.local_log.cursor.lines
         loop = asyncio.get_running_loop()
         try:
-            async for frame in frames:
-                self._pending.extend(decoder.feed(frame))
+            async for item in frames:
+                for frame in item if isinstance(item, list) else (item,):
+                    self._pending.extend(decoder.feed(frame))
                 if len(self._pending) >= MAX_BATCH_LINES:
                     self._flush(deduper)
                 elif self._pending and self._timer is None:
@@ -367,6 +405,7 @@ class LogFollower:
         finally:
             self._pending.extend(decoder.flush())
             self._flush(deduper)
+            self.local_log.flush_cursor()
         return self.local_log.cursor.lines - before
 
     def _flush(self, deduper: Deduper) -> None:

@@ -117,14 +117,19 @@ class Transfer1Parser:
         self.clips_total: int | None = None
         self.clips_done = 0
         self.clip_fraction = 0.0
+        markers = [m for p in self.phases for m, _ in p.markers] + [s for s, _ in _CLIP_STEPS]
+        self._any_marker = re.compile("|".join(re.escape(m) for m in markers))
 
     def feed(self, line: str, now: float) -> bool:
         """Move through phases on marker lines; count clips inside generation."""
         if self.phase_started is None:
             self.phase_started = now
-        bar = _CLIP_BAR.match(line)
-        if bar is not None:
-            self.clips_total = max(1, int(bar.group(3)))
+        if "%|" in line:
+            bar = _CLIP_BAR.match(line)
+            if bar is not None:
+                self.clips_total = max(1, int(bar.group(3)))
+            return False
+        if self._any_marker.search(line) is None:
             return False
         for step, value in _CLIP_STEPS:
             if step in line:

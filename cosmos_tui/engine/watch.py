@@ -93,6 +93,7 @@ class ContainerWatch:
             await self._follow(host, follow=False)
             info = await self._inspect(host)
         finally:
+            self.local_log.close()
             progress_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await progress_task
@@ -104,7 +105,7 @@ class ContainerWatch:
         cursor = self.local_log.cursor
         since = since_param(cursor.since_ns) if cursor.since_ns is not None else None
         follower = LogFollower(self.run.id, self.local_log, self.ctx.hub, self._on_lines)
-        frames: AsyncIterator[bytes] = host.docker.log_frames(
+        frames: AsyncIterator[list[bytes]] = host.docker.log_frames(
             self.run.container_id, since=since, follow=follow
         )
         await follower.follow(frames)

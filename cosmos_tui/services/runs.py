@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cosmos_tui.domain import LogBatch, Run, RunState
+from cosmos_tui.domain import LogBatch, Run
 from cosmos_tui.engine.failures import Failure, classify
 from cosmos_tui.engine.lifecycle import EngineContext, Observer
 from cosmos_tui.engine.logs import LogHub, read_log_lines, tail_log
@@ -147,7 +147,7 @@ class RunsMixin:
 
         async def ended() -> bool:
             run = await self.store.get_run(full_id, with_events=False)
-            return run.state.is_terminal or run.state == RunState.QUEUED
+            return run.state.is_terminal
 
         async for batch in tail_log(
             full_id,

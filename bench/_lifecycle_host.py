@@ -1,0 +1,97 @@
+"""Shared set-up of the lifecycle benchmarks: a real sshd + dockerd on 127.0.0.1.
+
+Uses the test fixtures' helpers (tests/fixtures/hosts.py), so it needs root, like the
+tests. Not a test module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from cosmos_tui.config import (  # noqa: E402
+    Config,
+    HostConfig,
+    PathsConfig,
+    RetryConfig,
+    TimeoutsConfig,
+)
+from tests.fixtures.hosts import (  # noqa: E402
+    TEST_USER,
+    make_image_builder,
+    start_docker_daemon,
+    start_ssh_server,
+)
+
+
+@contextlib.contextmanager
+def test_host(files: Mapping[str, str | bytes], tag: str) -> Iterator[tuple[Config, Path]]:
+    """Start sshd + dockerd, build ``tag`` from busybox + ``files``; yield (config, tmp)."""
+    import os
+    import pwd
+
+    work = Path(tempfile.mkdtemp(prefix="cosmos-bench-"))
+    work.chmod(0o755)
+    ssh = start_ssh_server(work / "sshd")
+    docker = start_docker_daemon(work / "dockerd")
+    try:
+        image = make_image_builder(docker)(tag, dict(files), cmd=["torchrun"])
+        tool_dir = work / "sshd" / "tool"
+        tool_dir.mkdir()
+        user = pwd.getpwnam(TEST_USER)
+        os.chown(tool_dir, user.pw_uid, user.pw_gid)
+        host = HostConfig(
+            name="bench",
+            hostname="127.0.0.1",
+            port=ssh.port,
+            user=ssh.user,
+            identity_file=str(ssh.client_key),
+            known_hosts=str(ssh.known_hosts),
+            remote_tool_dir=str(tool_dir),
+            docker_image=image,
+            docker_socket=str(docker.socket_path),
+            gpu_request=False,
+            hf_cache_dir=None,
+        )
+        config = Config(
+            hosts=[host],
+            timeouts=TimeoutsConfig(run=3600.0, cancel_grace=2.0),
+            retry=RetryConfig(max_attempts=3, backoff_base=0.2, backoff_max=1.0),
+            paths=PathsConfig(data_dir=str(work / "data")),
+        )
+        yield config, work
+    finally:
+        docker.stop()
+        ssh.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def with_env(config: Config, **env: str) -> Config:
+    """Return ``config`` with extra container environment variables for its host."""
+    host = dataclasses.replace(config.hosts[0], env={**config.hosts[0].env, **env})
+    return dataclasses.replace(config, hosts=[host])
+
+
+def write_mp4(path: Path, size: int) -> Path:
+    """Write a file of ``size`` bytes that starts like an MP4."""
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+    with path.open("wb") as handle:
+        handle.write(header)
+        remaining = size - len(header)
+        while remaining > 0:
+            chunk = os.urandom(min(remaining, 1 << 20))
+            handle.write(chunk)
+            remaining -= len(chunk)
+    return path
