@@ -481,13 +481,15 @@ class DockerClient:
 
     async def log_frames(
         self, container_id: str, since: str | None = None, follow: bool = True
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncIterator[list[bytes]]:
         """Yield a container's raw log messages: ``<RFC3339Nano> <bytes as written>``.
 
         For the run log follower, which needs Docker's exact nanosecond timestamps and
-        the output unaltered (carriage-return redraws, invalid UTF-8). stdout and stderr come
-        interleaved in the order Docker recorded them. The stream ends when the container
-        stops (or the connection drops: callers check the container's state).
+        the output unaltered (carriage-return redraws, invalid UTF-8). stdout and stderr
+        come interleaved in the order Docker recorded them. Messages come in lists, one
+        list per chunk read (one await per chunk, not two per line: 20,000 lines/s stay
+        cheap). The stream ends when the container stops (or the connection drops:
+        callers check the container's state).
 
         Args:
             container_id: The container.
@@ -505,14 +507,21 @@ class DockerClient:
         if since is not None:
             params["since"] = since
         query = docker._query(f"containers/{container_id}/logs", params=params, timeout=None)
+        buffer = bytearray()
         async with _translate(self.name, f"reading logs of {container_id[:12]}"), query as response:
-            while True:
-                try:
-                    header = await response.content.readexactly(8)
-                except asyncio.IncompleteReadError:
-                    return
-                _kind, length = struct.unpack(">BxxxL", header)
-                yield await response.content.readexactly(length)
+            while chunk := await response.content.readany():
+                buffer += chunk
+                frames: list[bytes] = []
+                offset = 0
+                while len(buffer) - offset >= 8:
+                    (length,) = struct.unpack_from(">L", buffer, offset + 4)
+                    if len(buffer) - offset - 8 < length:
+                        break
+                    frames.append(bytes(buffer[offset + 8 : offset + 8 + length]))
+                    offset += 8 + length
+                del buffer[:offset]
+                if frames:
+                    yield frames
 
 
 @contextlib.asynccontextmanager
