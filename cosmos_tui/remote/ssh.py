@@ -39,6 +39,15 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_SESSIONS = 8
 STDERR_TAIL_CHARS = 2000
 OPEN_RETRIES = 6
+# AES-GCM first: with AES-NI it moves bulk data about twice as fast as chacha20 here.
+PREFERRED_CIPHERS = [
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes128-ctr",
+    "aes192-ctr",
+    "aes256-ctr",
+]
 
 
 @dataclass(frozen=True)
@@ -216,6 +225,7 @@ class SshHost:
     def connect_options(self) -> dict[str, Any]:
         """Return the asyncssh.connect keyword arguments for this host."""
         options: dict[str, Any] = {
+            "encryption_algs": PREFERRED_CIPHERS,
             "keepalive_interval": self.timeouts.keepalive,
             "keepalive_count_max": 3,
             "connect_timeout": self.timeouts.connect,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from pathlib import Path
@@ -106,3 +107,15 @@ async def test_download_of_missing_file(remote_host: RemoteHost, tmp_path: Path)
     with pytest.raises(TransferFailed):
         await remote_host.download(await remote_host.tool_dir(), "nope.mp4", tmp_path)
     assert not (tmp_path / "nope.mp4").exists()
+
+
+async def test_host_side_chunk_hash(remote_host: RemoteHost, tmp_path: Path) -> None:
+    local = _write(tmp_path / "h.bin", 3_000_000, b"chunk")
+    up = await remote_host.upload_input(local)
+    data = local.read_bytes()
+    limiter = asyncio.Semaphore(1)
+    right = hashlib.sha256(data[1000:501000]).hexdigest()
+    files = remote_host.files
+    assert await files._segment_matches(up.remote_path, 1000, 500_000, right, limiter)
+    wrong = hashlib.sha256(data[1001:501001]).hexdigest()
+    assert not await files._segment_matches(up.remote_path, 1000, 500_000, wrong, limiter)
