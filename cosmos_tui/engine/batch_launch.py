@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.domain import FailureKind, Prompt, Run, RunState, RunType
 from cosmos_tui.engine import launch
@@ -61,22 +62,36 @@ class BatchLauncher:
         self.engine = engine
         self.ctx: EngineContext = engine.ctx
         self.queue = QueueStore(self.ctx.store)
+        self._locks: dict[str, Any] = {}
+
+    def release(self, run_ids: Sequence[str]) -> None:
+        """Release the run locks taken by :meth:`start_members`."""
+        for run_id in run_ids:
+            lock = self._locks.pop(run_id, None)
+            if lock is not None:
+                lock.release()
 
     async def launch(self, claim: Claim) -> None:
         """Run the claim to its end."""
         from cosmos_tui.engine.lifecycle import RunBusy
 
-        if claim.runs[0].type == RunType.ENHANCE:
-            from cosmos_tui.engine.enhance_launch import run_enhance
-
-            await run_enhance(self, claim)
-            return
-        if claim.batch_id is None:
+        if claim.batch_id is None and claim.runs[0].type != RunType.ENHANCE:
             try:
                 await self.engine.drive(claim.run_ids[0])
             except RunBusy as exc:
                 logger.info("%s", exc.message)
             return
+        try:
+            if claim.runs[0].type == RunType.ENHANCE:
+                from cosmos_tui.engine.enhance_launch import run_enhance
+
+                await run_enhance(self, claim)
+            else:
+                await self._launch_batch(claim)
+        finally:
+            self.release(claim.run_ids)
+
+    async def _launch_batch(self, claim: Claim) -> None:
         members = await self.start_members(claim)
         if not members:
             return
@@ -93,12 +108,25 @@ class BatchLauncher:
     # steps -------------------------------------------------------------------------------
 
     async def start_members(self, claim: Claim) -> list[tuple[Run, Prompt]]:
-        """Move the claim's runs to uploading (only while the claim holds); return them."""
+        """Lock the claim's runs and move them to uploading (only while the claim holds).
+
+        Each member's :class:`RunLock` is held until :meth:`release`, so a reconcile in
+        another process leaves the batch's runs alone while this process drives them.
+        """
+        from cosmos_tui.engine.runlock import RunLock
+
         members = []
         for run in claim.runs:
+            lock = RunLock(self.ctx.run_dir(run.id))
+            if not lock.try_acquire():
+                logger.info("run %s is driven elsewhere; left out of the batch", run.id)
+                await self.queue.release([run.id], claim.scheduler_id)
+                continue
+            self._locks[run.id] = lock
             try:
                 started = await self.queue.start(run.id, claim.scheduler_id, start_reason(claim))
             except InvalidTransition:
+                self.release([run.id])
                 continue  # cancelled after the claim
             prompt = await self.ctx.store.get_prompt(started.prompt_id or "")
             members.append((started, prompt))

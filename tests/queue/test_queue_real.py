@@ -178,3 +178,26 @@ def test_cosmos_queue_run_drives_the_queue_from_the_command_line(
     assert output.endswith("1 container(s) launched")
     states = {json.loads(ok("show", run_id, "--json"))["state"] for run_id in ids}
     assert states == {"completed"}
+
+
+async def test_a_reconcile_elsewhere_leaves_a_running_batch_alone(
+    bench_for, make_config, fake_gpu, tmp_path: Path
+) -> None:
+    fake_gpu.set_variant("1gpu")
+    bench = await bench_for(make_config(COSMOS_STANDIN_SPEED="0.2"))
+    runs = []
+    for name in ("east", "west"):
+        prompt = await bench.create_prompt(f"the {name} gate", videos(tmp_path, name))
+        runs.append(await bench.create_run(prompt.id))
+    driving = asyncio.create_task(QueueService.of(bench).drive(until_idle=True))
+    for _ in range(400):
+        states = {(await bench.get_run(r.id)).state for r in runs}
+        if states == {RunState.RUNNING}:
+            break
+        await asyncio.sleep(0.05)
+    assert states == {RunState.RUNNING}
+    report = await bench.reconcile()
+    assert set(report.busy) == {r.id for r in runs}
+    await asyncio.wait_for(driving, 120)
+    for run in runs:
+        assert (await bench.get_run(run.id)).state == RunState.COMPLETED
