@@ -220,3 +220,26 @@ async def test_orphan_containers_are_reported_not_killed(make_config, bench_for,
         assert state.stdout.decode().strip() == "true"
     finally:
         docker_daemon.cli("rm", "-f", container)
+
+
+async def test_ctrl_c_on_a_waiting_inference_detaches_and_the_run_goes_on(
+    make_config, tmp_path, video_dir
+) -> None:
+    config = make_config(COSMOS_STANDIN_SPEED="0.2")
+    path = write_config_file(config, tmp_path / "config.toml")
+    prompt_id = cosmos(path, "create", "prompt", "a robot arm", str(video_dir)).stdout.strip()
+    waiting = cosmos_async(path, "inference", prompt_id)
+    assert waiting.stdout is not None
+    run_id = waiting.stdout.readline().split()[0]
+    log = config.outputs_dir / run_id / "run.log"
+    deadline = time.monotonic() + 60
+    while not any("Start creating base model" in x for x in read_log_lines(log)):
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.1)
+    waiting.send_signal(signal.SIGINT)
+    _, stderr = waiting.communicate(timeout=30)
+    assert waiting.returncode == 130
+    assert "detached" in stderr and f"cosmos logs -f {run_id}" in stderr
+    followed = cosmos(path, "logs", "-f", run_id)  # the worker finishes it
+    assert "Saved prompt to" in followed.stdout
+    assert '"state": "completed"' in cosmos(path, "show", run_id, "--json").stdout
