@@ -102,6 +102,10 @@ class RunsMixin:
             self.run_engine.start(full_id)
         return run
 
+    async def retry_run(self, run_id: str) -> Run:
+        """Run an ended run again (queued anew and driven by this process)."""
+        return await self.start_run(run_id)
+
     async def drive_run(self, run_id: str) -> Run:
         """Drive a run to its end in this process (``cosmos worker``, tests).
 
