@@ -316,6 +316,17 @@ class Store:
                 raise NotFound(f"no prompt {prompt_id}")
         return await self.get_prompt(prompt_id)
 
+    async def set_input_path(self, prompt_id: str, role: str, path: Path) -> None:
+        """Record that a prompt's input file now lives at ``path`` (``cosmos verify --fix``)."""
+        async with self.session() as session:
+            result = await session.execute(
+                update(PromptInputRow)
+                .where(PromptInputRow.prompt_id == prompt_id, PromptInputRow.role == role)
+                .values(path=str(path))
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"prompt {prompt_id} has no {role} input")
+
     async def delete_prompt(self, prompt_id: str) -> None:
         """Delete a prompt, its inputs, runs and their timelines in one transaction."""
         async with self.session() as session:
