@@ -32,6 +32,7 @@ class RemoteHost:
         retry: Reconnect attempts and backoff.
         gpu_interval_ms: Sampling interval of the telemetry channel.
         rng: Random source for reconnect jitter.
+        ssh_config: OpenSSH client config to read; None reads ~/.ssh/config.
 
     """
 
@@ -42,9 +43,10 @@ class RemoteHost:
         retry: RetryConfig | None = None,
         gpu_interval_ms: int = 1000,
         rng: random.Random | None = None,
+        ssh_config: Path | None = None,
     ) -> None:
         self.config = config
-        self.ssh = SshHost(config, timeouts, retry, rng=rng)
+        self.ssh = SshHost(config, timeouts, retry, rng=rng, ssh_config=ssh_config)
         self.files = SftpTransfers(self.ssh, config.remote_tool_dir)
         self.docker = DockerClient(
             self.ssh, config.docker_socket, sudo=config.docker_sudo, gpu_request=config.gpu_request

@@ -128,6 +128,7 @@ class SshHost:
         retry: Reconnect attempts and backoff.
         max_sessions: Most channels (commands, streams, SFTP) open at once.
         rng: Random source for jitter (tests pass a seeded one).
+        ssh_config: OpenSSH client config to read; None reads ~/.ssh/config.
 
     """
 
@@ -138,8 +139,10 @@ class SshHost:
         retry: RetryConfig | None = None,
         max_sessions: int = DEFAULT_MAX_SESSIONS,
         rng: random.Random | None = None,
+        ssh_config: Path | None = None,
     ) -> None:
         self.config = config
+        self._ssh_config = ssh_config
         self.timeouts = timeouts or TimeoutsConfig()
         self.retry = retry or RetryConfig()
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not security)
@@ -236,6 +239,10 @@ class SshHost:
             options["username"] = self.config.user
         if self.config.identity_file is not None:
             options["client_keys"] = [str(Path(self.config.identity_file).expanduser())]
+            # A passphrase-protected key file is skipped: ssh-agent offers it instead.
+            options["ignore_encrypted"] = True
+        if self._ssh_config is not None:
+            options["config"] = [str(self._ssh_config)]
         if self.config.known_hosts is not None:
             path = Path(self.config.known_hosts).expanduser()
             # A missing file trusts nothing (asyncssh would fail to open it).

@@ -1,0 +1,114 @@
+"""~/.ssh/config aliases, ProxyJump and ssh-agent are honoured."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from cosmos_tui.config import HostConfig
+from cosmos_tui.errors import HostUnreachable
+from cosmos_tui.remote import RemoteHost
+
+
+def _alias_config(tmp_path: Path, ssh_server, extra: str = "") -> Path:
+    path = tmp_path / "ssh_config"
+    path.write_text(
+        "Host cosmos-alias\n"
+        "  HostName 127.0.0.1\n"
+        f"  Port {ssh_server.port}\n"
+        f"  User {ssh_server.user}\n"
+        f"  IdentityFile {ssh_server.client_key}\n"
+        f"  UserKnownHostsFile {ssh_server.known_hosts}\n" + extra
+    )
+    return path
+
+
+async def test_alias_from_ssh_config(ssh_server, tmp_path: Path) -> None:
+    config = HostConfig(name="aliased", hostname="cosmos-alias")
+    host = RemoteHost(config, ssh_config=_alias_config(tmp_path, ssh_server))
+    try:
+        result = await host.run(["id", "-un"])
+        assert result.stdout.strip() == ssh_server.user
+    finally:
+        await host.close()
+
+
+async def test_proxy_jump_from_ssh_config(ssh_server, tmp_path: Path) -> None:
+    jump = (
+        "Host cosmos-jump\n"
+        "  HostName 127.0.0.1\n"
+        f"  Port {ssh_server.port}\n"
+        f"  User {ssh_server.user}\n"
+        f"  IdentityFile {ssh_server.client_key}\n"
+        f"  UserKnownHostsFile {ssh_server.known_hosts}\n"
+    )
+    path = _alias_config(tmp_path, ssh_server, "  ProxyJump cosmos-jump\n" + jump)
+    host = RemoteHost(HostConfig(name="jumped", hostname="cosmos-alias"), ssh_config=path)
+    try:
+        result = await host.run(["sh", "-c", "echo $SSH_CONNECTION"])
+        # Through the jump host the target sees a connection from 127.0.0.1 to itself,
+        # and two sshd sessions are open (the jump's forward and ours).
+        assert result.stdout.split()[2] == "127.0.0.1"
+    finally:
+        await host.close()
+    # The jump is really taken: through a jump host that is down, the target is unreachable.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead_port = closed.getsockname()[1]
+    path.write_text(
+        _alias_config(
+            tmp_path,
+            ssh_server,
+            "  ProxyJump cosmos-jump\n"
+            + jump.replace(f"Port {ssh_server.port}", f"Port {dead_port}"),
+        ).read_text()
+    )
+    host = RemoteHost(HostConfig(name="jumped", hostname="cosmos-alias"), ssh_config=path)
+    try:
+        with pytest.raises(HostUnreachable):
+            await host.run(["true"])
+    finally:
+        await host.close()
+
+
+@pytest.fixture
+def agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    sock = tmp_path / "agent.sock"
+    proc = __import__("subprocess").Popen(
+        ["ssh-agent", "-D", "-a", str(sock)], stdout=-3, stderr=-3
+    )
+    try:
+        for _ in range(100):
+            if sock.exists():
+                break
+            __import__("time").sleep(0.02)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        yield sock
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+async def test_ssh_agent_is_used(ssh_server, agent: Path, tmp_path: Path) -> None:
+    added = await asyncio.create_subprocess_exec(
+        "ssh-add", "-q", str(ssh_server.client_key), env={**os.environ}
+    )
+    assert await added.wait() == 0
+    config = HostConfig(
+        name="agent",
+        hostname="127.0.0.1",
+        port=ssh_server.port,
+        user=ssh_server.user,
+        known_hosts=str(ssh_server.known_hosts),
+    )
+    empty_config = tmp_path / "empty_ssh_config"
+    empty_config.write_text("")
+    host = RemoteHost(config, ssh_config=empty_config)
+    try:
+        assert (await host.run(["echo", "via agent"])).stdout == "via agent\n"
+    finally:
+        await host.close()
