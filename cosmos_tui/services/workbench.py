@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.config import Config
 from cosmos_tui.domain import GenerationParams, Page, Prompt, Run, RunState, RunType
@@ -24,6 +24,11 @@ from cosmos_tui.ids import IdSource
 from cosmos_tui.remote.pool import HostPool, RemoteHostFactory
 from cosmos_tui.services.runs import RunsMixin
 from cosmos_tui.store.repositories import Clock, PromptFilter, RunFilter, Store, utc_now
+
+if TYPE_CHECKING:
+    from cosmos_tui.engine.verify import VerifyReport
+    from cosmos_tui.services.extra import ExtrasService
+    from cosmos_tui.services.queue import QueueService
 
 
 @dataclass(frozen=True)
@@ -237,3 +242,25 @@ class Workbench(RunsMixin):
         states = frozenset(s for s in RunState if s.is_active)
         page = await self.store.list_runs(RunFilter(states=states), 0, 10_000)
         return list(page.items)
+
+    # queue, other run types, integrity (cosmos_tui/services/queue.py and extra.py) --------
+
+    @property
+    def queue(self) -> QueueService:
+        """Queue operations: plan, pause/resume, reorder, cancel, drive, stats, alerts."""
+        from cosmos_tui.services.queue import QueueService
+
+        return QueueService(self)
+
+    @property
+    def extras(self) -> ExtrasService:
+        """Other run types: 4K upscale and prompt enhancement."""
+        from cosmos_tui.services.extra import ExtrasService
+
+        return ExtrasService(self)
+
+    async def verify(self, fix: bool = False, check_hosts: bool = True) -> VerifyReport:
+        """Check outputs, inputs, output folders and containers; ``fix`` repairs safely."""
+        from cosmos_tui.engine.verify import verify
+
+        return await verify(self, fix=fix, check_hosts=check_hosts)

@@ -92,7 +92,7 @@ async def test_prompts_are_enhanced_in_one_container_into_child_prompts_or_in_pl
     first = await bench.create_prompt("a red kite", videos(tmp_path, "kite"), name="kite")
     second = await bench.create_prompt("a tram in rain", videos(tmp_path, "tram"))
     lonely = await bench.create_prompt("a lighthouse", videos(tmp_path, "light"))
-    extras = ExtrasService.of(bench)
+    extras = bench.extras
     runs = await extras.create_enhance([first.id, second.id])
     launched = await drain(bench)
     assert [len(c.runs) for c in launched] == [2] and launched[0].batch_id

@@ -126,7 +126,7 @@ async def test_gpu_metrics_are_kept_with_the_run_and_alerts_raised_and_cleared(
     bench = await bench_for(config)
     prompt = await bench.create_prompt("a slow sunrise", videos(tmp_path, "sun"))
     run = await bench.create_run(prompt.id, {"num_gpus": 2})
-    service = QueueService.of(bench)
+    service = bench.queue  # the facade's queue service
     await asyncio.wait_for(service.drive(until_idle=True), 120)
     done = await bench.get_run(run.id)
     assert done.state == RunState.COMPLETED, done.failure_message
