@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,6 +111,7 @@ def demo(
     space.root.mkdir(parents=True, exist_ok=True)
     _log_to_file(space.root / "demo.log")
     sandbox = SandboxThread(options, space.ssh_dir)
+    _exit_on_termination()
     try:
         try:
             sandbox.start()
@@ -124,6 +126,7 @@ def demo(
                 sys.exit(code)
             return
         app = build_demo_app(config, space, sandbox)
+        _exit_on_termination(app.exit)
         first_frame: list[float] = []
         pilot = _first_frame_reporter(first_frame) if bench_first_frame else None
         app.run(auto_pilot=pilot)
@@ -202,6 +205,24 @@ def _first_frame_reporter(times: list[float]) -> Any:
         pilot.app.exit()
 
     return report
+
+
+def _exit_on_termination(quit_app: Callable[[], None] | None = None) -> None:
+    """On SIGTERM or SIGHUP (terminal closed), quit so that the sandbox is stopped.
+
+    Without a handler those signals end the process at once, and the sandbox's
+    "container" processes would outlive it. With ``quit_app`` the TUI is asked to exit;
+    otherwise SystemExit unwinds to the ``finally`` that stops the sandbox.
+    """
+
+    def handler(signum: int, _frame: object) -> None:
+        if quit_app is not None:
+            quit_app()
+        else:
+            sys.exit(128 + signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, handler)
 
 
 def _log_to_file(path: Path) -> None:

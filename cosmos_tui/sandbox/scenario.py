@@ -15,12 +15,13 @@ the OOM run fails classified as ``gpu_oom`` and the cancelled run ends ``cancell
 from __future__ import annotations
 
 import asyncio
+import signal
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.domain import FailureKind, Run, RunState
 
@@ -98,8 +99,35 @@ def run_scenario(
     echo: Callable[[str], None] = print,
     timeout: float = 600.0,
 ) -> int:
-    """Run the scenario, print a summary; return 0 when every run ended as expected."""
-    return asyncio.run(_scenario(config, space, sandbox, echo, timeout))
+    """Run the scenario, print a summary; return 0 when every run ended as expected.
+
+    SIGTERM or SIGHUP cancels the scenario (its services close as on any error) and
+    returns 128 + the signal number; the caller then stops the sandbox.
+    """
+    return asyncio.run(_cancellable(_scenario(config, space, sandbox, echo, timeout), echo))
+
+
+async def _cancellable(scenario: Coroutine[Any, Any, int], echo: Callable[[str], None]) -> int:
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(scenario)
+    received: list[int] = []
+
+    def stop(signum: int) -> None:
+        received.append(signum)
+        task.cancel()
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(signum, stop, signum)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        echo(f"stopped by signal {received[0]}; the sandbox and its runs are being stopped")
+        return 128 + received[0]
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            loop.remove_signal_handler(signum)
 
 
 async def _scenario(

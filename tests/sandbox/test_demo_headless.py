@@ -61,3 +61,35 @@ def test_mp4_check_rejects_truncated_and_foreign_files(tmp_path: Path):
     assert not mp4_is_valid(tmp_path / "cut.mp4")
     assert not mp4_is_valid(tmp_path / "text.mp4")
     assert not mp4_is_valid(tmp_path / "missing.mp4")
+
+
+def test_sigterm_mid_run_stops_the_sandbox_and_its_containers(tmp_path: Path):
+    import signal
+    import time
+
+    workspace = tmp_path / "ws"
+    cosmos = Path(sys.executable).parent / "cosmos"
+    process = subprocess.Popen(
+        [str(cosmos), "demo", "--headless", "--workspace", str(workspace)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("start "):
+                break
+        config = tomllib.loads((workspace / "config.toml").read_text())
+        sandbox_root = str(Path(config["hosts"][0]["docker_socket"]).parents[2])
+        deadline = time.monotonic() + 20
+        while not processes_mentioning(sandbox_root) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert processes_mentioning(sandbox_root)  # a "container" is running
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) != 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert processes_mentioning(sandbox_root) == []
+    assert not Path(sandbox_root).exists()
