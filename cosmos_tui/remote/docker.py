@@ -548,7 +548,12 @@ async def _translate(host: str, doing: str) -> AsyncIterator[None]:
                 status=exc.status,
             ) from exc
         raise DockerError(f"{doing} on {host}: {message}", status=exc.status) from exc
-    except (aiohttp.ClientConnectionError, ConnectionError, asyncio.IncompleteReadError) as exc:
+    except (
+        aiohttp.ClientConnectionError,
+        aiohttp.ClientPayloadError,
+        ConnectionError,
+        asyncio.IncompleteReadError,
+    ) as exc:
         raise DockerError(
             f"{doing} on {host}: the Docker daemon does not answer ({exc}); is it running?",
             transient=True,

@@ -365,7 +365,7 @@ class SshHost:
                         process.communicate(input_text.encode() if input_text else None), limit
                     )
                 except TimeoutError:
-                    process.close()
+                    _stop(process)
                     raise RemoteCommandFailed(self.name, argv, None, timed_out=True) from None
                 finally:
                     process.close()
@@ -470,9 +470,18 @@ class LineStream:
         return self._process.exit_status
 
     def close(self) -> None:
-        """Close the channel; the remote command gets EOF/SIGPIPE."""
+        """Ask the remote command to stop (SIGTERM) and close the channel."""
+        if self._process.exit_status is None:
+            _stop(self._process)
         self._process.close()
         self._stderr_task.cancel()
+
+
+def _stop(process: asyncssh.SSHClientProcess[Any]) -> None:
+    """Send SIGTERM over the channel (OpenSSH >= 7.9 delivers it) and close it."""
+    with contextlib.suppress(asyncssh.Error, OSError):
+        process.send_signal("TERM")
+    process.close()
 
 
 async def _open_process(

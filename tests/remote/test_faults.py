@@ -197,3 +197,37 @@ async def test_dockerd_stopped_then_started(host_config) -> None:
         await host.close()
         daemon.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_log_follow_cut_then_resumed_from_last_timestamp(
+    remote_host: RemoteHost, ssh_server, busybox_image: str
+) -> None:
+    from cosmos_tui.remote.docker import ContainerSpec
+
+    docker = remote_host.docker
+    container_id = await docker.create(
+        ContainerSpec(
+            run_id=f"rn_cut{time.monotonic_ns() % 10**9}",
+            image=busybox_image,
+            command=(
+                "sh",
+                "-c",
+                "i=0; while [ $i -lt 40 ]; do echo n$i; i=$((i+1)); sleep 0.05; done",
+            ),
+        )
+    )
+    await docker.start(container_id)
+    seen = []
+    try:
+        with pytest.raises(DockerError) as info:
+            async for line in docker.logs(container_id):
+                seen.append(line)
+                if len(seen) == 5:
+                    ssh_server.kill_sessions()
+        assert info.value.transient
+        await _wait_state(remote_host, HostState.CONNECTED)
+        rest = [line async for line in docker.logs(container_id, since=seen[-1].since_value)]
+        texts = [line.text for line in seen] + [line.text for line in rest if line.at > seen[-1].at]
+        assert texts == [f"n{i}" for i in range(40)]
+    finally:
+        await docker.remove(container_id, force=True)

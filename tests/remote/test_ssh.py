@@ -141,3 +141,28 @@ async def test_unreachable_port(host_config) -> None:
         assert host.status().reason
     finally:
         await host.close()
+
+
+async def test_timed_out_command_is_stopped_on_the_host(remote_host: RemoteHost) -> None:
+    marker = "31.4159"
+    with pytest.raises(RemoteCommandFailed):
+        await remote_host.run(["sleep", marker], timeout=0.3)
+    for _ in range(50):
+        left = await remote_host.run(["pgrep", "-f", f"^sleep {marker}"], check=False)
+        if left.exit_status == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert left.exit_status == 1, left.stdout
+
+
+async def test_closed_stream_stops_the_remote_command(remote_host: RemoteHost) -> None:
+    marker = "27.1828"
+    async with remote_host.stream(["sh", "-c", f"echo go; exec sleep {marker}"]) as lines:
+        async for _ in lines:
+            break
+    for _ in range(50):
+        left = await remote_host.run(["pgrep", "-f", f"^sleep {marker}"], check=False)
+        if left.exit_status == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert left.exit_status == 1, left.stdout
