@@ -61,8 +61,9 @@ def inference(
         return runs
 
     runs = ctx.run(_launch)
+    outputs = ctx.load_config().outputs_dir
     for run in runs:
-        click.echo(f"{run.id} started (worker log: {run.id}/worker.log)")
+        click.echo(f"{run.id} started (worker log: {outputs / run.id / 'worker.log'})")
     if detach:
         click.echo(
             "detached: follow with 'cosmos logs -f RUN_ID', stop with 'cosmos cancel RUN_ID'"

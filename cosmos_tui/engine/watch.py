@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 1.0
+PROGRESS_TICK = 0.25
 RESUME_PAUSE = 0.2
 HISTORY_LIMIT = 200
 
@@ -141,9 +142,15 @@ class ContainerWatch:
         return expected_duration(d for d in durations if d is not None)
 
     async def _publish_progress(self) -> None:
+        """Store progress soon after a phase change, and every second for the time fill."""
+        since_write = PROGRESS_INTERVAL
         while True:
-            await asyncio.sleep(PROGRESS_INTERVAL)
-            await self._write_progress()
+            await asyncio.sleep(PROGRESS_TICK)
+            since_write += PROGRESS_TICK
+            if self._dirty or since_write >= PROGRESS_INTERVAL:
+                self._dirty = False
+                since_write = 0.0
+                await self._write_progress()
 
     async def _write_progress(self) -> None:
         if self.tracker is None:

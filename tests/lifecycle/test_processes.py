@@ -39,7 +39,7 @@ def transitions(run) -> list[tuple[str | None, str]]:
 async def test_cli_inference_waits_with_progress_then_show(
     make_config, tmp_path, video_dir
 ) -> None:
-    path = write_config_file(make_config(), tmp_path / "config.toml")
+    path = write_config_file(make_config(COSMOS_STANDIN_SPEED="0.15"), tmp_path / "config.toml")
     created = cosmos(path, "create", "prompt", "a robot arm", str(video_dir))
     assert created.returncode == 0, created.stderr
     prompt_id = created.stdout.strip()
