@@ -171,7 +171,7 @@ class SshHost:
         self._watchers.add(queue)
         try:
             yield self._status
-            while not self._closed:
+            while not self._closed or not queue.empty():
                 yield await queue.get()
         finally:
             self._watchers.discard(queue)
@@ -290,8 +290,6 @@ class SshHost:
             with contextlib.suppress(OSError, asyncssh.Error):
                 await conn.wait_closed()
         self._set_status(HostState.DOWN, "closed")
-        for queue in list(self._watchers):
-            queue.put_nowait(self._status)
 
     # host keys ---------------------------------------------------------------------------
 

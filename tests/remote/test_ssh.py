@@ -146,8 +146,8 @@ async def test_unreachable_port(host_config) -> None:
 async def test_timed_out_command_is_stopped_on_the_host(remote_host: RemoteHost) -> None:
     marker = "31.4159"
     with pytest.raises(RemoteCommandFailed):
-        await remote_host.run(["sleep", marker], timeout=0.3)
-    for _ in range(50):
+        await remote_host.run(["sleep", marker], timeout=1.0)
+    for _ in range(100):
         left = await remote_host.run(["pgrep", "-f", f"^sleep {marker}"], check=False)
         if left.exit_status == 1:
             break
@@ -166,3 +166,21 @@ async def test_closed_stream_stops_the_remote_command(remote_host: RemoteHost) -
             break
         await asyncio.sleep(0.05)
     assert left.exit_status == 1, left.stdout
+
+
+async def test_watch_ends_with_down_when_closed(host_config) -> None:
+    host = RemoteHost(host_config)
+    seen = []
+
+    async def watch() -> None:
+        async for status in host.watch():
+            seen.append(status.state)
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.sleep(0)
+    await host.connect()
+    await host.close()
+    await asyncio.wait_for(watcher, 5)
+    assert seen[0] is HostState.UNKNOWN
+    assert HostState.CONNECTING in seen and HostState.CONNECTED in seen
+    assert seen[-1] is HostState.DOWN
