@@ -16,24 +16,29 @@ import contextlib
 import hashlib
 import logging
 import os
-from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
 
 import asyncssh
 
 from cosmos_tui.errors import CosmosError, IntegrityError, TransferFailed, ValidationError
+from cosmos_tui.remote.sftp_io import ProgressCallback, receive_file, send_file, stat_or_none
 from cosmos_tui.remote.ssh import SshHost
+
+__all__ = [
+    "DownloadResult",
+    "ProgressCallback",
+    "RemoteEntry",
+    "SftpTransfers",
+    "UploadResult",
+    "check_download_name",
+    "file_sha256",
+]
 
 logger = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[int, int], None]
-"""Called with (bytes done, bytes in total) as a transfer moves."""
 
-CHUNK_BYTES = 8 * 1024 * 1024
-WRITES_IN_FLIGHT = 2
 SEGMENT_CHECKS_AT_ONCE = 2
 PART_SUFFIX = ".part"
 
@@ -221,7 +226,7 @@ class SftpTransfers:
         part = remote_path + PART_SUFFIX
         doing = f"uploading to {remote_path}"
         async with self._client() as sftp, _translate(self._ssh.name, doing):
-            existing = await _stat(sftp, remote_path)
+            existing = await stat_or_none(sftp, remote_path)
         # A content-addressed name is only ever given to a verified file.
         if (
             existing is not None
@@ -236,7 +241,7 @@ class SftpTransfers:
             return UploadResult(remote_path, digest, size, skipped=True)
         async with self._client() as sftp, _translate(self._ssh.name, doing):
             await sftp.makedirs(str(PurePosixPath(remote_path).parent), exist_ok=True)
-            partial = await _stat(sftp, part)
+            partial = await stat_or_none(sftp, part)
             offset = partial.size if partial is not None and partial.size <= size else 0
             # A fresh upload is verified chunk by chunk on the host while later chunks are
             # still being sent; a resumed one is hashed whole at the end.
@@ -251,7 +256,7 @@ class SftpTransfers:
                 )
 
             try:
-                await _send(
+                await send_file(
                     sftp,
                     local_path,
                     part,
@@ -308,7 +313,7 @@ class SftpTransfers:
         final = local_dir / name
         part = local_dir / (name + PART_SUFFIX)
         async with self._client() as sftp, _translate(self._ssh.name, f"downloading {remote_path}"):
-            attrs = await _stat(sftp, remote_path)
+            attrs = await stat_or_none(sftp, remote_path)
             if attrs is None or attrs.size is None:
                 raise TransferFailed(f"{remote_path} does not exist on {self._ssh.name}")
             size = int(attrs.size)
@@ -324,7 +329,7 @@ class SftpTransfers:
             if offset > size:
                 part.unlink()
                 offset = 0
-            await _receive(sftp, remote_path, part, offset, size, progress)
+            await receive_file(sftp, remote_path, part, offset, size, progress)
         got = part.stat().st_size
         if got != size:
             raise IntegrityError(f"download of {remote_path} stopped at {got} of {size} bytes")
@@ -374,91 +379,6 @@ class SftpTransfers:
             async with sftp.open(remote_path + PART_SUFFIX, "wb") as handle:
                 await handle.write(text.encode())
             await sftp.posix_rename(remote_path + PART_SUFFIX, remote_path)
-
-
-async def _stat(sftp: asyncssh.SFTPClient, path: str) -> asyncssh.SFTPAttrs | None:
-    try:
-        return await sftp.stat(path)
-    except asyncssh.SFTPNoSuchFile:
-        return None
-
-
-SegmentCallback = Callable[[int, int, str], None]
-
-
-def _read_chunk(source: BinaryIO) -> tuple[bytes, str]:
-    chunk = source.read(CHUNK_BYTES)
-    return chunk, hashlib.sha256(chunk).hexdigest()
-
-
-async def _send(
-    sftp: asyncssh.SFTPClient,
-    local_path: Path,
-    part: str,
-    offset: int,
-    size: int,
-    progress: ProgressCallback | None,
-    on_written: SegmentCallback | None = None,
-) -> None:
-    """Write the file from ``offset`` with WRITES_IN_FLIGHT chunks outstanding.
-
-    ``on_written(offset, length, sha256)`` is called for each chunk once the host has
-    acknowledged all of it, in file order.
-    """
-    mode = "r+b" if offset else "wb"
-    async with sftp.open(part, mode) as remote:
-        if offset:
-            await remote.truncate(offset)
-        with local_path.open("rb") as source:
-            source.seek(offset)
-            done = offset
-            if progress:
-                progress(done, size)
-            in_flight: deque[tuple[asyncio.Future[int], int, int, str]] = deque()
-            position = offset
-            try:
-                while True:
-                    chunk, digest = await asyncio.to_thread(_read_chunk, source)
-                    if chunk:
-                        write = asyncio.ensure_future(remote.write(chunk, position))
-                        in_flight.append((write, position, len(chunk), digest))
-                        position += len(chunk)
-                    if in_flight and (len(in_flight) >= WRITES_IN_FLIGHT or not chunk):
-                        write, start, length, chunk_digest = in_flight.popleft()
-                        await write
-                        done = start + length
-                        if progress:
-                            progress(done, size)
-                        if on_written:
-                            on_written(start, length, chunk_digest)
-                    if not chunk and not in_flight:
-                        break
-            finally:
-                for write, *_ in in_flight:
-                    write.cancel()
-
-
-async def _receive(
-    sftp: asyncssh.SFTPClient,
-    remote_path: str,
-    part: Path,
-    offset: int,
-    size: int,
-    progress: ProgressCallback | None,
-) -> None:
-    async with sftp.open(remote_path, "rb") as remote:
-        with part.open("ab" if offset else "wb") as target:
-            done = offset
-            if progress:
-                progress(done, size)
-            while done < size:
-                chunk = await remote.read(min(CHUNK_BYTES, size - done), done)
-                if not chunk:
-                    break
-                await asyncio.to_thread(target.write, chunk)
-                done += len(chunk)
-                if progress:
-                    progress(done, size)
 
 
 @contextlib.asynccontextmanager

@@ -33,12 +33,14 @@ from cosmos_tui.errors import (
     HostUnreachable,
     RemoteCommandFailed,
 )
+from cosmos_tui.remote.channels import STDERR_TAIL_CHARS, LineStream, open_process, stop_process
+from cosmos_tui.remote.hostkeys import HostKeyInfo, has_other_key, key_info, trust_host_key
+
+__all__ = ["CommandResult", "HostKeyInfo", "LineStream", "SshHost", "trust_host_key"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_SESSIONS = 8
-STDERR_TAIL_CHARS = 2000
-OPEN_RETRIES = 6
 # AES-GCM first: with AES-NI it moves bulk data about twice as fast as chacha20 here.
 PREFERRED_CIPHERS = [
     "aes128-gcm@openssh.com",
@@ -68,32 +70,6 @@ class CommandResult:
     stdout: str
     stderr: str
     duration_s: float
-
-
-@dataclass(frozen=True)
-class HostKeyInfo:
-    """The key a host presented, and the known_hosts name it is recorded under."""
-
-    host: str
-    port: int | None
-    fingerprint: str
-    known_hosts_line: str
-    known_hosts_path: Path
-    trusted: bool
-    changed: bool
-
-    @property
-    def pattern(self) -> str:
-        """The host name as known_hosts records it (``[host]:port`` off port 22)."""
-        if self.known_hosts_line:
-            return self.known_hosts_line.split()[0]
-        return self.host if self.port in (None, 22) else f"[{self.host}]:{self.port}"
-
-    @property
-    def key_type(self) -> str:
-        """The key algorithm, e.g. ``ssh-ed25519``."""
-        parts = self.known_hosts_line.split()
-        return parts[1] if len(parts) > 1 else ""
 
 
 def _backoff(attempt: int, retry: RetryConfig, rng: random.Random) -> float:
@@ -313,7 +289,7 @@ class SshHost:
         except HostKeyUnknown as exc:
             assert client.rejected is not None
             host, _, port, key = client.rejected
-            return _key_info(host, port, key, self.known_hosts_path(), changed=exc.changed)
+            return key_info(host, port, key, self.known_hosts_path(), changed=exc.changed)
         except AuthenticationFailed:
             pass
         return HostKeyInfo(
@@ -355,7 +331,7 @@ class SshHost:
         async with self._sessions:
             started = time.monotonic()
             async with _translate(self.name, argv=argv):
-                process = await _open_process(conn, command, encoding=None)
+                process = await open_process(conn, command, encoding=None)
                 if input_text is None:
                     process.stdin.write_eof()
                 try:
@@ -363,7 +339,7 @@ class SshHost:
                         process.communicate(input_text.encode() if input_text else None), limit
                     )
                 except TimeoutError:
-                    _stop(process)
+                    stop_process(process)
                     raise RemoteCommandFailed(self.name, argv, None, timed_out=True) from None
                 finally:
                     process.close()
@@ -401,10 +377,16 @@ class SshHost:
         conn = await self._connection()
         async with self._sessions:
             async with _translate(self.name, argv=argv):
-                process = await _open_process(
+                process = await open_process(
                     conn, shlex.join(argv), encoding="utf-8", errors="replace"
                 )
-            stream = LineStream(self.name, argv, process, lambda: self._conn is conn)
+            stream = LineStream(
+                self.name,
+                argv,
+                process,
+                lambda: self._conn is conn,
+                lambda: _translate(self.name, argv=argv),
+            )
             try:
                 yield stream
             finally:
@@ -421,121 +403,9 @@ class SshHost:
             yield
 
 
-class LineStream:
-    """Lines of a long-lived remote command; see :meth:`SshHost.stream`."""
-
-    def __init__(
-        self,
-        host: str,
-        argv: list[str],
-        process: asyncssh.SSHClientProcess[str],
-        alive: Callable[[], bool],
-    ) -> None:
-        self._host = host
-        self._argv = argv
-        self._process = process
-        self._alive = alive
-        self._stderr: list[str] = []
-        self._stderr_task = asyncio.get_running_loop().create_task(self._read_stderr())
-
-    async def _read_stderr(self) -> None:
-        with contextlib.suppress(asyncssh.Error, OSError):
-            async for line in self._process.stderr:
-                self._stderr.append(line)
-                del self._stderr[:-50]
-
-    def __aiter__(self) -> AsyncIterator[str]:
-        return self._lines()
-
-    async def _lines(self) -> AsyncIterator[str]:
-        async with _translate(self._host, argv=self._argv):
-            while line := await self._process.stdout.readline():
-                yield line.rstrip("\r\n")
-        if not self._alive():
-            raise HostUnreachable(self._host, f"connection lost while running {self._argv[0]}")
-
-    @property
-    def stderr_tail(self) -> str:
-        """The last lines the command wrote to standard error."""
-        return "".join(self._stderr)[-STDERR_TAIL_CHARS:]
-
-    async def wait(self) -> int | None:
-        """Wait for the command to exit and return its status (None if unknown)."""
-        with contextlib.suppress(asyncssh.Error, OSError):
-            await self._process.wait_closed()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._stderr_task
-        return self._process.exit_status
-
-    def close(self) -> None:
-        """Ask the remote command to stop (SIGTERM) and close the channel."""
-        if self._process.exit_status is None:
-            _stop(self._process)
-        self._process.close()
-        self._stderr_task.cancel()
-
-
-def _stop(process: asyncssh.SSHClientProcess[Any]) -> None:
-    """Send SIGTERM over the channel (OpenSSH >= 7.9 delivers it) and close it."""
-    with contextlib.suppress(asyncssh.Error, OSError):
-        process.send_signal("TERM")
-    process.close()
-
-
-async def _open_process(
-    conn: asyncssh.SSHClientConnection, command: str, **kwargs: Any
-) -> asyncssh.SSHClientProcess[Any]:
-    """Open a session channel, retrying briefly when sshd still counts closed sessions.
-
-    sshd frees a closed session's slot a moment after the close, so a new channel opened
-    right away can be refused with "open failed" although fewer than MaxSessions are open.
-    """
-    for attempt in range(OPEN_RETRIES):
-        try:
-            return await conn.create_process(command, **kwargs)
-        except asyncssh.ChannelOpenError:
-            if attempt == OPEN_RETRIES - 1 or conn.is_closed():
-                raise
-            await asyncio.sleep(0.02 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
 def _consume(task: asyncio.Task[Any]) -> None:
     if not task.cancelled():
         task.exception()
-
-
-def _key_info(
-    host: str, port: int | None, key: asyncssh.SSHKey, path: Path, changed: bool
-) -> HostKeyInfo:
-    name = host if port in (None, 22) else f"[{host}]:{port}"
-    public = key.export_public_key("openssh").decode().split()
-    return HostKeyInfo(
-        host=host,
-        port=port,
-        fingerprint=key.get_fingerprint("sha256"),
-        known_hosts_line=f"{name} {public[0]} {public[1]}",
-        known_hosts_path=path,
-        trusted=False,
-        changed=changed,
-    )
-
-
-def trust_host_key(info: HostKeyInfo) -> None:
-    """Append the host's key to its known_hosts file.
-
-    Raises:
-        HostKeyUnknown: When known_hosts already holds a different key for the host
-            (the user must remove the old entry first: a changed key is never replaced).
-
-    """
-    if info.changed:
-        raise HostKeyUnknown(info.host, info.fingerprint, changed=True)
-    if info.trusted:
-        return
-    info.known_hosts_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with info.known_hosts_path.open("a", encoding="ascii") as handle:
-        handle.write(info.known_hosts_line + "\n")
 
 
 @contextlib.asynccontextmanager
@@ -555,7 +425,7 @@ async def _translate(
         if client is not None and client.rejected is not None:
             name, addr, port, key = client.rejected
             fingerprint = key.get_fingerprint("sha256")
-            changed = _has_other_key(known_hosts, name, addr, port)
+            changed = has_other_key(known_hosts, name, addr, port)
         raise HostKeyUnknown(host, fingerprint, changed=changed) from exc
     except asyncssh.PermissionDenied as exc:
         raise AuthenticationFailed(host, exc.reason or "permission denied") from exc
@@ -571,13 +441,3 @@ async def _translate(
         if argv is not None and isinstance(exc, BrokenPipeError):
             raise HostUnreachable(host, f"connection lost while running {argv[0]}") from exc
         raise HostUnreachable(host, exc.strerror or str(exc)) from exc
-
-
-def _has_other_key(path: Path | None, host: str, addr: str, port: int | None) -> bool:
-    if path is None or not path.is_file():
-        return False
-    try:
-        matched = asyncssh.match_known_hosts(str(path), host, addr, port if port != 22 else None)
-    except (OSError, ValueError, asyncssh.Error):
-        return False
-    return bool(matched[0])
