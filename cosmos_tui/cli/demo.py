@@ -34,6 +34,14 @@ if TYPE_CHECKING:
 # The stand-in's delays at --speed 1 (its own scale 1 is about 20 s a run): about 35 s.
 BASE_TIME_SCALE = 1.75
 BANNER = "SIMULATED GPU HOST"
+WELCOME = (
+    "No real GPU is used: the host on 127.0.0.1 replays Cosmos-Transfer1 and returns your "
+    "input video.\n"
+    "Enter on a prompt: new run (ctrl+s starts it). Tab: next pane; the Logs pane follows "
+    "the selected run.\n"
+    "o on a finished run: play its output. N: new prompt (sample videos in {inputs}). "
+    "?: every key. q: quit."
+)
 
 
 @click.command("demo")
@@ -181,6 +189,7 @@ def build_demo_app(config: Config, space: DemoWorkspace, sandbox: SandboxThread)
     async def services() -> AsyncIterator[Any]:
         async with Workbench.open(config) as bench:
             await add_sample_prompts(bench, space)
+            app.notify(WELCOME.format(inputs=space.inputs_dir), title=BANNER, timeout=30)
             yield FacadeAdapter(bench)
 
     app = CosmosApp(services, config)

@@ -304,7 +304,9 @@ class Sandbox:
             if not self.faults.flaky_ssh:
                 continue
             await self.host_down()
-            await asyncio.sleep(rng.uniform(0.5, 3.0))
+            # down for 0.5-3 s (shorter when drops are more frequent than every 10 s)
+            scale = min(1.0, self.faults.flaky_interval / 10.0)
+            await asyncio.sleep(rng.uniform(0.5, 3.0) * scale)
             await self.host_up()
 
     # nvidia-smi shim --------------------------------------------------------------

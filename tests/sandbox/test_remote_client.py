@@ -87,7 +87,7 @@ async def test_a_model_run_through_the_docker_client(
     )
     container_id = await host.docker.create(spec)
     await host.docker.start(container_id)
-    frames = [frame async for frame in host.docker.log_frames(container_id)]
+    frames = [frame async for chunk in host.docker.log_frames(container_id) for frame in chunk]
     assert frames[0].split(b" ", 1)[1].startswith(b"SIMULATED GPU HOST")
     assert any(b"Saved video to" in frame for frame in frames)
     assert any(b"\r" in frame for frame in frames)  # tqdm redraws arrive unaltered
