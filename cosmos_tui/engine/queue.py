@@ -68,10 +68,20 @@ class Placement:
 
 @dataclass(frozen=True)
 class Waiting:
-    """A group that cannot start yet, and why (shown by ``cosmos queue``)."""
+    """A group that cannot start yet, and why (shown by ``cosmos queue``).
+
+    Attributes:
+        group: The group.
+        reason: Why, for people.
+        until_free: True when it only waits for GPUs to come free (it will start once
+            running work ends); False when nothing running can change that (the queue
+            is paused, or no online host is big enough).
+
+    """
 
     group: LaunchGroup
     reason: str
+    until_free: bool = True
 
 
 @dataclass(frozen=True)
@@ -159,7 +169,8 @@ def place(
         ]
     free_view = {name: tuple(gpus) for name, gpus in free.items()}
     if paused:
-        waiting = tuple(Waiting(g, "the queue is paused ('cosmos queue resume')") for g in groups)
+        note = "the queue is paused ('cosmos queue resume')"
+        waiting = tuple(Waiting(g, note, until_free=False) for g in groups)
         return QueuePlan(waiting=waiting, paused=True, free=free_view)
     placements: list[Placement] = []
     waiting_list: list[Waiting] = []
@@ -172,7 +183,7 @@ def place(
             continue
         fitting = [h for h in online if len(h.gpus) >= need]
         if not fitting:
-            waiting_list.append(Waiting(group, _never_fits(need, hosts)))
+            waiting_list.append(Waiting(group, _never_fits(need, hosts), until_free=False))
             continue
         ready = [
             h

@@ -118,6 +118,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_beat: float | None = None
+        self._waiting_for_gpus = False
         self.freed_at: float | None = None
         self.latencies: list[float] = []
         self.launched: list[Claim] = []
@@ -158,6 +159,7 @@ class Scheduler:
         """Run one pass: plan, claim, start and hand claims to the launcher."""
         await self._heartbeat()
         plan = await self.plan()
+        self._waiting_for_gpus = any(w.until_free for w in plan.waiting)
         if not plan.placements and not plan.waiting:
             self.freed_at = None  # nothing was waiting for the GPU that came free
         hosts = {h.name: h for h in self.cluster.host_views(())}
@@ -178,7 +180,8 @@ class Scheduler:
 
         Args:
             stop: Set it to end the loop; running launches are awaited first.
-            until_idle: End once nothing is running here and nothing could start.
+            until_idle: End once nothing runs here and nothing is left that could start
+                when GPUs come free (work of other schedulers included).
 
         """
         stop = stop or asyncio.Event()
@@ -186,7 +189,8 @@ class Scheduler:
             while not stop.is_set():
                 self._wake.clear()
                 claims = await self.step()
-                if until_idle and not claims and not self._tasks and not self._wake.is_set():
+                idle = not claims and not self._tasks and not self._wake.is_set()
+                if until_idle and idle and not self._waiting_for_gpus:
                     break
                 waiters = [asyncio.ensure_future(self._wake.wait())]
                 waiters.append(asyncio.ensure_future(stop.wait()))

@@ -1,8 +1,9 @@
 """One scheduler process for the multi-process tests: drives a shared DB until idle.
 
-Usage: python scheduler_worker.py DB_PATH NAME START_AT
+Usage: python scheduler_worker.py DB_PATH NAME BARRIER_DIR
 
-Both workers wait until the wall-clock time START_AT so that they really race.
+Each worker opens the store, leaves a file named NAME in BARRIER_DIR and waits until two
+files are there, so that both really race however slowly either one started.
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ HOSTS = (
 )
 
 
-async def main(db_path: Path, name: str, start_at: float) -> None:
-    await asyncio.sleep(max(0.0, start_at - time.time()))
+async def main(db_path: Path, name: str, barrier: Path) -> None:
     async with Store.open(db_path) as store:
+        (barrier / name).touch()
+        deadline = time.monotonic() + 60
+        while len(list(barrier.iterdir())) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
         launcher = SimulatedLauncher(store, time_scale=0.002)
         scheduler = Scheduler(
             QueueStore(store),
@@ -43,4 +47,4 @@ async def main(db_path: Path, name: str, start_at: float) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1]), sys.argv[2], float(sys.argv[3])))
+    asyncio.run(main(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])))
