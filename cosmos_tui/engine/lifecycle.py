@@ -16,103 +16,30 @@ container runs, a lost link only means reattaching: the container keeps going.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import random
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
-from cosmos_tui.config import Config
 from cosmos_tui.domain import ACTIVE_STATES, FailureKind, Run, RunState
 from cosmos_tui.engine import launch
+from cosmos_tui.engine.context import (
+    GPU_WAIT_SECONDS,
+    EngineContext,
+    HostSource,
+    NoFreeGpus,
+    Observer,
+    RunBusy,
+)
 from cosmos_tui.engine.failures import Failure, classify, classify_error, explain
-from cosmos_tui.engine.logs import LocalLog, LogHub
+from cosmos_tui.engine.logs import LocalLog
 from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.engine.watch import ContainerWatch
 from cosmos_tui.errors import CosmosError, DockerError, InvalidTransition
-from cosmos_tui.store.repositories import Store
 
 if TYPE_CHECKING:
     from cosmos_tui.remote.host import RemoteHost
 
 logger = logging.getLogger(__name__)
-
-Observer = Callable[[str, str], Awaitable[None]]
-
-
-class HostSource(Protocol):
-    """Hands out the RemoteHost of a configured host (the facade's HostPool)."""
-
-    def get(self, name: str) -> RemoteHost:
-        """Return the host called ``name``."""
-        ...
-
-
-@dataclass
-class EngineContext:
-    """What drivers share: configuration, store, hosts, the log hub and the clocks.
-
-    Attributes:
-        config: The configuration.
-        store: The open store.
-        hosts: The hosts (lazily connected).
-        hub: Wakes in-process log readers.
-        worker_id: Recorded as ``claimed_by`` on runs this process drives.
-        wall: Seconds since the epoch (injectable clock).
-        sleep: Waits between retries (injectable).
-        observer: Told ``(run_id, step)`` at each step; tests use it to break things
-            at precise moments.
-        rng: Jitter of retry backoff.
-        homes: Each host's home directory, once asked.
-
-    """
-
-    config: Config
-    store: Store
-    hosts: HostSource
-    hub: LogHub
-    worker_id: str
-    wall: Callable[[], float]
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    observer: Observer | None = None
-    rng: random.Random = field(default_factory=random.Random)
-    homes: dict[str, str] = field(default_factory=dict)
-
-    def run_dir(self, run_id: str) -> Path:
-        """The run's local folder (outputs, run.log, the driver lock)."""
-        return self.config.outputs_dir / run_id
-
-    def backoff(self, attempt: int) -> float:
-        """Seconds to wait before run-level retry ``attempt`` (1-based), jittered.
-
-        The connection layer has already made ``retry.max_attempts`` reconnect attempts
-        with the same exponential backoff, so this one continues where it stopped.
-        """
-        retry = self.config.retry
-        step = max(1, attempt) + retry.max_attempts - 1
-        delay = min(retry.backoff_max, retry.backoff_base * (2**step))
-        return delay * self.rng.uniform(0.5, 1.0)
-
-    async def notify(self, run_id: str, step: str) -> None:
-        """Tell the observer about a step."""
-        if self.observer is not None:
-            await self.observer(run_id, step)
-
-
-class RunBusy(CosmosError):
-    """Another process (or task) is driving this run right now."""
-
-    def __init__(self, run_id: str, pid: int | None) -> None:
-        holder = f" (pid {pid})" if pid else ""
-        super().__init__(
-            f"run {run_id} is being driven by another process{holder}; follow it with "
-            f"'cosmos logs -f {run_id}'",
-            title="Run busy",
-        )
-        self.run_id = run_id
 
 
 class RunDriver:
@@ -167,6 +94,13 @@ class RunDriver:
                     lost_contact = 0
                 if run.state == RunState.DOWNLOADING:
                     run = await self._download(run)
+            except NoFreeGpus as exc:
+                await store.update_run(
+                    self.run_id, progress_phase="waiting for a free GPU", progress_percent=0.0
+                )
+                logger.info("%s", exc.message)
+                await self.ctx.sleep(GPU_WAIT_SECONDS)
+                continue
             except InvalidTransition as exc:
                 logger.info("run %s changed under us: %s", self.run_id, exc)
                 await self._stop_if_cancelled()
@@ -221,13 +155,26 @@ class RunDriver:
             if a.host == host and a.container_key not in (run.id, run.batch_id)
             for g in a.gpus
         }
-        limit = self.ctx.config.host(host).gpu_limit or 8
-        free = [g for g in range(limit) if g not in held]
+        from cosmos_tui.remote.gpu import query_gpus
+
+        host_config = self.ctx.config.host(host)
         need = run.params.num_gpus
+        reading = await query_gpus(self.ctx.hosts.get(host).ssh)
+        indices = sorted(sample.index for sample in reading.samples)
+        if host_config.gpu_limit:
+            indices = indices[: host_config.gpu_limit]
+        if not indices:
+            if host_config.gpu_request:
+                raise CosmosError(
+                    f"{host} reports no GPUs ({reading.reason or 'nvidia-smi listed none'}); "
+                    "check the NVIDIA driver on the host with 'cosmos status'"
+                )
+            indices = list(range(max(need, host_config.gpu_limit or need)))
+        free = [g for g in indices if g not in held]
         if len(free) < need:
-            raise CosmosError(
-                f"{host} has {len(free)} free GPU(s) of {limit}, run {run.id} needs {need}; "
-                "wait for a run to finish, or queue it with 'cosmos queue'"
+            raise NoFreeGpus(
+                f"{host} has {len(free)} free GPU(s) of {len(indices)}, run {run.id} needs "
+                f"{need}; it waits for a run to finish"
             )
         return tuple(free[:need])
 
@@ -427,4 +374,13 @@ def is_active(run: Run) -> bool:
     return run.state in ACTIVE_STATES
 
 
-__all__ = ["EngineContext", "HostSource", "RunBusy", "RunDriver", "classify", "is_active"]
+__all__ = [
+    "EngineContext",
+    "HostSource",
+    "NoFreeGpus",
+    "Observer",
+    "RunBusy",
+    "RunDriver",
+    "classify",
+    "is_active",
+]

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.domain import LogBatch, Run
+from cosmos_tui.engine.context import EngineContext, Observer
 from cosmos_tui.engine.failures import Failure, classify
-from cosmos_tui.engine.lifecycle import EngineContext, Observer
 from cosmos_tui.engine.logs import LogHub, read_log_lines, tail_log
 from cosmos_tui.engine.reconcile import ReconcileReport
 from cosmos_tui.engine.runner import RunEngine, spawn_worker

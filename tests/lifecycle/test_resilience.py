@@ -148,3 +148,29 @@ async def test_ssh_cut_mid_run_loses_no_log_line(
     assert sorted(local) == sorted(remote)
     flood = [line for line in local if "flood line" in line]
     assert len(flood) == 30000 and len(set(flood)) == 30000
+
+
+async def test_a_run_waits_for_a_free_gpu_on_a_busy_host(
+    make_config, bench_for, video_dir, fake_gpu
+) -> None:
+    fake_gpu.set_variant("1gpu")
+    bench = await bench_for(make_config(COSMOS_STANDIN_SPEED="0.05"))
+
+    async def quick_sleep(seconds: float) -> None:
+        await asyncio.sleep(min(seconds, 0.1))
+
+    bench.configure_runs(sleep=quick_sleep)
+    prompt = await bench.create_prompt("a prompt", video_dir)
+    first = await bench.create_run(prompt.id)
+    second = await bench.create_run(prompt.id, {"seed": 2})
+    await bench.start_run(first.id)
+    await wait_for_state(bench, first.id, RunState.RUNNING)
+    await bench.start_run(second.id)
+    await asyncio.sleep(0.5)
+    waiting = await bench.get_run(second.id)
+    assert waiting.state == RunState.QUEUED
+    assert waiting.progress is not None and waiting.progress.phase == "waiting for a free GPU"
+    done_first = await wait_for_state(bench, first.id, RunState.COMPLETED, timeout=60)
+    done_second = await wait_for_state(bench, second.id, RunState.COMPLETED, timeout=60)
+    assert done_first.gpus == done_second.gpus == (0,)
+    assert done_second.started_at >= done_first.finished_at

@@ -1,0 +1,102 @@
+"""What the run drivers of one process share, and the errors they raise."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from cosmos_tui.config import Config
+from cosmos_tui.engine.logs import LogHub
+from cosmos_tui.errors import CosmosError
+from cosmos_tui.store.repositories import Store
+
+if TYPE_CHECKING:
+    from cosmos_tui.remote.host import RemoteHost
+
+Observer = Callable[[str, str], Awaitable[None]]
+
+
+class HostSource(Protocol):
+    """Hands out the RemoteHost of a configured host (the facade's HostPool)."""
+
+    def get(self, name: str) -> RemoteHost:
+        """Return the host called ``name``."""
+        ...
+
+
+@dataclass
+class EngineContext:
+    """What drivers share: configuration, store, hosts, the log hub and the clocks.
+
+    Attributes:
+        config: The configuration.
+        store: The open store.
+        hosts: The hosts (lazily connected).
+        hub: Wakes in-process log readers.
+        worker_id: Recorded as ``claimed_by`` on runs this process drives.
+        wall: Seconds since the epoch (injectable clock).
+        sleep: Waits between retries (injectable).
+        observer: Told ``(run_id, step)`` at each step; tests use it to break things
+            at precise moments.
+        rng: Jitter of retry backoff.
+        homes: Each host's home directory, once asked.
+
+    """
+
+    config: Config
+    store: Store
+    hosts: HostSource
+    hub: LogHub
+    worker_id: str
+    wall: Callable[[], float]
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    observer: Observer | None = None
+    rng: random.Random = field(default_factory=random.Random)
+    homes: dict[str, str] = field(default_factory=dict)
+
+    def run_dir(self, run_id: str) -> Path:
+        """The run's local folder (outputs, run.log, the driver lock)."""
+        return self.config.outputs_dir / run_id
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait before run-level retry ``attempt`` (1-based), jittered.
+
+        The connection layer has already made ``retry.max_attempts`` reconnect attempts
+        with the same exponential backoff, so this one continues where it stopped.
+        """
+        retry = self.config.retry
+        step = max(1, attempt) + retry.max_attempts - 1
+        delay = min(retry.backoff_max, retry.backoff_base * (2**step))
+        return delay * self.rng.uniform(0.5, 1.0)
+
+    async def notify(self, run_id: str, step: str) -> None:
+        """Tell the observer about a step."""
+        if self.observer is not None:
+            await self.observer(run_id, step)
+
+
+class RunBusy(CosmosError):
+    """Another process (or task) is driving this run right now."""
+
+    def __init__(self, run_id: str, pid: int | None) -> None:
+        holder = f" (pid {pid})" if pid else ""
+        super().__init__(
+            f"run {run_id} is being driven by another process{holder}; follow it with "
+            f"'cosmos logs -f {run_id}'",
+            title="Run busy",
+        )
+        self.run_id = run_id
+
+
+class NoFreeGpus(CosmosError):
+    """The host has too few free GPUs right now; the run stays queued and waits."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, title="Waiting for GPUs")
+
+
+GPU_WAIT_SECONDS = 5.0
