@@ -201,3 +201,37 @@ async def test_a_reconcile_elsewhere_leaves_a_running_batch_alone(
     await asyncio.wait_for(driving, 120)
     for run in runs:
         assert (await bench.get_run(run.id)).state == RunState.COMPLETED
+
+
+async def test_runs_spread_over_hosts_and_skip_a_host_that_is_down(
+    bench_for, make_config, fake_gpu, tmp_path: Path
+) -> None:
+    import socket
+
+    fake_gpu.set_variant("1gpu")
+    config = make_config(COSMOS_STANDIN_SPEED="0.1")
+    live = config.hosts[0]
+    # A second name for the same test machine, and a host nobody answers on.
+    twin = dataclasses.replace(live, name="twin")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    dead = dataclasses.replace(live, name="dead", port=dead_port)
+    config = dataclasses.replace(
+        config,
+        hosts=[dead, live, twin],
+        batching=dataclasses.replace(config.batching, enabled=False),
+    )
+    bench = await bench_for(config)
+    made = []
+    for index in range(4):
+        prompt = await bench.create_prompt(f"harbour {index}", videos(tmp_path, f"h{index}"))
+        made.append(await bench.create_run(prompt.id))
+    launched: list[Claim] = []
+    await drive(bench, launched)
+    assert {c.host for c in launched} == {"testhost", "twin"}
+    # The first two start side by side, one on each host.
+    assert {launched[0].host, launched[1].host} == {"testhost", "twin"}
+    for run in made:
+        fresh = await bench.get_run(run.id)
+        assert fresh.state == RunState.COMPLETED and fresh.host != "dead"
