@@ -138,6 +138,16 @@ def run_detail(run: Run, failure: Failure | None = None) -> str:
         lines.append(f"source   {run.source_run_id}")
     if run.batch_id:
         lines.append(f"batch    {run.batch_id}")
+    if run.result_prompt_id:
+        lines.append(f"result   prompt {run.result_prompt_id}")
+    if run.metrics and run.metrics.samples:
+        m = run.metrics
+        util = f"util {m.util_mean or 0:.0f}% mean, {m.util_peak or 0:.0f}% peak"
+        lines.append(
+            f"gpu      {util}; memory peak {m.memory_peak_mib or 0:.0f} MiB; "
+            f"temp peak {m.temperature_peak_c or 0:.0f} C; {m.energy_wh:.2f} Wh; "
+            f"{m.gpu_seconds / 3600:.3f} GPU-h"
+        )
     lines.append(
         "params   weights vis {:g} edge {:g} depth {:g} seg {:g}; steps {} guidance {:g} "
         "seed {} sigma_max {:g} fps {} blur {} canny {} gpus {}".format(

@@ -73,6 +73,8 @@ def run_json(run: Run) -> dict[str, Any]:
             else None
         ),
         "source_run_id": run.source_run_id,
+        "result_prompt_id": run.result_prompt_id,
+        "metrics": run.metrics.to_dict() if run.metrics else None,
         "spec": run.spec,
         "events": [
             {

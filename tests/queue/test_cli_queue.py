@@ -59,3 +59,30 @@ def test_stats_report_states_and_gpu_hours(cosmos, make_video_dir) -> None:
     data = json.loads(ok(cosmos("stats", "--since", "1d", "--json")))
     assert data["total"] == 2 and data["by_state"] == {"queued": 2}
     assert "queue" in ok(cosmos("--help")) and "stats" in ok(cosmos("--help"))
+
+
+def test_show_includes_gpu_metrics_and_the_enhanced_prompt(cosmos, make_video_dir) -> None:
+    import asyncio
+
+    from cosmos_tui.config import load_config
+    from cosmos_tui.domain import RunMetrics
+    from cosmos_tui.services import Workbench
+    from cosmos_tui.store.metrics_store import MetricsStore
+
+    prompt = ok(cosmos("create", "prompt", "a lake", str(make_video_dir())))
+    run_id = ok(cosmos("create", "run", prompt))
+
+    async def record() -> None:
+        async with Workbench.open(load_config()) as bench:
+            metrics = RunMetrics(samples=10, seconds=9.0, gpu_seconds=9.0, util_peak=97.0,
+                                 util_mean=80.5, memory_peak_mib=30_000.0,
+                                 temperature_peak_c=71.0, energy_wh=0.75)  # fmt: skip
+            await MetricsStore(bench.store).save_metrics(run_id, metrics)
+            await bench.store.update_run(run_id, result_prompt_id=prompt)
+
+    asyncio.run(record())
+    text = ok(cosmos("show", run_id))
+    assert "util 80% mean, 97% peak" in text or "util 81% mean, 97% peak" in text
+    assert "temp peak 71 C; 0.75 Wh" in text and f"result   prompt {prompt}" in text
+    data = json.loads(ok(cosmos("show", run_id, "--json")))
+    assert data["metrics"]["energy_wh"] == 0.75 and data["result_prompt_id"] == prompt
