@@ -48,6 +48,12 @@ def inference(
     overrides = overrides_from(options)
 
     async def _launch(bench: Workbench) -> list[Run]:
+        report = await bench.reconcile(detached=True, scan_all_hosts=False)
+        if report.dispatched or report.failed:
+            click.echo(
+                f"reconciled earlier runs: resumed {', '.join(report.dispatched) or '-'}; "
+                f"container gone {', '.join(report.failed) or '-'}"
+            )
         runs = []
         for text_id in ids:
             full_id = await bench.resolve(text_id)

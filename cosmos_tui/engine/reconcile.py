@@ -74,22 +74,31 @@ class ReconcileReport:
     unreachable: tuple[tuple[str, str], ...] = field(default=())
 
 
-async def reconcile(ctx: EngineContext, dispatch: Dispatch) -> ReconcileReport:
+async def reconcile(
+    ctx: EngineContext, dispatch: Dispatch, scan_all_hosts: bool = True
+) -> ReconcileReport:
     """Match active runs with containers; hand runs that need a driver to ``dispatch``.
 
     Args:
         ctx: Shared engine services.
         dispatch: Starts a driver for a run id (an in-process task or a worker process);
             it must not wait for the run to end.
+        scan_all_hosts: Also list every configured host's containers to find orphans.
+            False asks only the hosts of runs that nobody drives (no connection at all
+            when there are none): the quick check a CLI command makes on start.
 
     """
     from cosmos_tui.remote.docker import ContainerInfo
 
     page = await ctx.store.list_runs(RunFilter(states=ACTIVE_STATES), 0, 10_000)
     active = list(page.items)
+    if not scan_all_hosts:
+        active = [r for r in active if RunLock(ctx.run_dir(r.id)).is_free()]
     containers: dict[str, list[ContainerInfo]] = {}
     unreachable: list[tuple[str, str]] = []
-    host_names = {h.name for h in ctx.config.hosts} | {r.host for r in active if r.host}
+    host_names = {r.host for r in active if r.host}
+    if scan_all_hosts:
+        host_names |= {h.name for h in ctx.config.hosts}
     for name in sorted(host_names):
         try:
             containers[name] = await ctx.hosts.get(name).docker.list()

@@ -136,11 +136,14 @@ class RunEngine:
         self.ctx.hub.notify(run_id)
         return cancelled
 
-    async def reconcile(self, detached: bool = False) -> ReconcileReport:
+    async def reconcile(
+        self, detached: bool = False, scan_all_hosts: bool = True
+    ) -> ReconcileReport:
         """Match active runs with their containers and drive those that need it.
 
         Args:
             detached: Hand runs to worker processes (the CLI) instead of tasks here.
+            scan_all_hosts: Look for orphans on every host (see :func:`reconcile`).
 
         """
 
@@ -150,7 +153,7 @@ class RunEngine:
             else:
                 self.start(run_id)
 
-        return await reconcile(self.ctx, dispatch)
+        return await reconcile(self.ctx, dispatch, scan_all_hosts)
 
 
 def spawn_worker(config_path: Path | None, run_dir: Path, run_id: str) -> int:

@@ -119,14 +119,29 @@ class RunsMixin:
         """Cancel a run: recorded as cancelled, its container stopped (TERM, grace, KILL)."""
         return await self.run_engine.cancel(await self.resolve(run_id, "run"))
 
-    async def reconcile(self, detached: bool = False) -> ReconcileReport:
+    async def reconcile(
+        self, detached: bool = False, scan_all_hosts: bool = True
+    ) -> ReconcileReport:
         """Reattach, finish or fail every active run; report orphan containers.
 
         Args:
             detached: Drive the runs that need it in worker processes (the CLI).
+            scan_all_hosts: Also look for orphans on every configured host; False only
+                asks hosts of runs that nobody drives (cheap: for CLI start-up).
 
         """
-        return await self.run_engine.reconcile(detached=detached)
+        return await self.run_engine.reconcile(detached, scan_all_hosts)
+
+    async def keep_runs_moving(
+        self, interval: float = 60.0, detached: bool = False
+    ) -> AsyncIterator[ReconcileReport]:
+        """Reconcile now and every ``interval`` seconds, yielding each report (the TUI).
+
+        Errors of one pass are reported through ``unreachable`` and never end the loop.
+        """
+        while True:
+            yield await self.reconcile(detached=detached)
+            await asyncio.sleep(interval)
 
     async def follow_log(
         self,

@@ -174,3 +174,21 @@ async def test_a_run_waits_for_a_free_gpu_on_a_busy_host(
     done_second = await wait_for_state(bench, second.id, RunState.COMPLETED, timeout=60)
     assert done_first.gpus == done_second.gpus == (0,)
     assert done_second.started_at >= done_first.finished_at
+
+
+async def test_quick_reconcile_touches_no_host_when_nothing_is_stranded(
+    make_config, bench_for
+) -> None:
+    import dataclasses
+
+    config = make_config()
+    down = dataclasses.replace(config.hosts[0], port=1)  # nothing listens there
+    bench = await bench_for(dataclasses.replace(config, hosts=[down]))
+    quick = await asyncio.wait_for(bench.reconcile(scan_all_hosts=False), 5)
+    assert quick.unreachable == () and quick.dispatched == ()
+    full = await bench.reconcile()
+    assert [host for host, _ in full.unreachable] == ["testhost"]
+    reports = bench.keep_runs_moving(interval=0.01)
+    first = await anext(reports)
+    assert first.unreachable
+    await reports.aclose()
