@@ -11,6 +11,7 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.worker import WorkerCancelled, WorkerFailed
 
 from cosmos_tui.config import Config
 from cosmos_tui.store.repositories import utc_now
@@ -97,17 +98,24 @@ class CosmosApp(App[None]):
 
     async def action_quit(self) -> None:
         """Close the services and exit; runs keep going on their hosts."""
+        await self.close_services()
+        self.exit()
+
+    async def close_services(self) -> None:
+        """Stop the streams, then leave the services factory (idempotent)."""
         self._close_services.set()
         for worker in self.workers:
             if worker.group != "services":
                 worker.cancel()
-        services_workers = [w for w in self.workers if w.group == "services"]
-        if services_workers:
+        for worker in [w for w in self.workers if w.group == "services"]:
             try:
-                await asyncio.wait_for(services_workers[0].wait(), CLOSE_TIMEOUT_SECONDS)
-            except (TimeoutError, Exception) as exc:  # noqa: BLE001 - quitting regardless
+                await asyncio.wait_for(worker.wait(), CLOSE_TIMEOUT_SECONDS)
+            except (TimeoutError, WorkerCancelled, WorkerFailed) as exc:
                 logger.warning("services did not close cleanly: %s", exc)
-        self.exit()
+
+    async def on_unmount(self) -> None:
+        """Close the services however the app ends."""
+        await self.close_services()
 
     def action_help(self) -> None:
         """Show every binding by pane."""

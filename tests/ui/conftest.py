@@ -40,3 +40,48 @@ class Harness:
 @pytest.fixture
 def harness(tmp_path: Path) -> Callable[..., Harness]:
     return lambda **ui: Harness(tmp_path, **ui)
+
+
+LONG_RUNNING = {
+    "services",
+    "stream-hosts",
+    "stream-gpus",
+    "stream-processes",
+    "stream-runs",
+    "log-follow",
+}
+
+
+async def settle(pilot: Any, rounds: int = 4) -> None:
+    """Wait until every short worker has finished and the screen has handled its messages."""
+    from textual.worker import WorkerCancelled, WorkerFailed
+
+    app = pilot.app
+    for _ in range(rounds):
+        await pilot.pause()
+        pending = [w for w in app.workers if w.group not in LONG_RUNNING and not w.is_finished]
+        for worker in pending:
+            try:
+                await worker.wait()
+            except (WorkerCancelled, WorkerFailed):
+                pass
+    await pilot.pause()
+
+
+async def ready(harness: Harness, pilot: Any) -> None:
+    """Wait for the services to open and the panes to load."""
+    while "services" not in harness.holder:
+        await pilot.pause()
+    await settle(pilot)
+
+
+def plain(widget: Any) -> str:
+    """Return the text a Static shows (Rich renderables rendered without styles)."""
+    from rich.console import Console
+
+    console = Console(width=200, record=True, file=__import__("io").StringIO())
+    from rich.text import Text
+
+    content = widget.content
+    console.print(Text(content) if isinstance(content, str) else content)
+    return console.export_text()

@@ -139,13 +139,23 @@ class ActionsMixin:
 
         assert self.services is not None
         plan = await self.services.plan_delete(object_id)
-        if await self.app.push_screen_wait(ConfirmScreen(delete_preview(plan), "Delete")):
-            await self.services.delete(plan)
-            prompt_id = plan.id if plan.kind == "prompt" else None
-            self.post_message(RunDeleted(plan.run_ids, prompt_id))
-            if plan.kind == "run":
-                self.prompts.reload()
-            self.notify(f"{plan.kind} {plan.id} deleted", title="Deleted")
+
+        def _answer(yes: bool | None) -> None:
+            if yes:
+                self._delete(plan)
+
+        self.app.push_screen(ConfirmScreen(delete_preview(plan), "Delete"), _answer)
+
+    @work(group="actions", exit_on_error=False)
+    @reported
+    async def _delete(self: MainScreen, plan: DeletePlan) -> None:
+        assert self.services is not None
+        await self.services.delete(plan)
+        prompt_id = plan.id if plan.kind == "prompt" else None
+        self.post_message(RunDeleted(plan.run_ids, prompt_id))
+        if plan.kind == "run":
+            self.prompts.reload()
+        self.notify(f"{plan.kind} {plan.id} deleted", title="Deleted")
 
     def open_detail(self: MainScreen, run_id: str) -> None:
         """Open the run detail screen."""

@@ -37,14 +37,14 @@ class RunFilterScreen(ModalScreen[RunFilter | None]):
                     yield Label("Type")
                     yield Select(
                         [(t.value, t.value) for t in RunType],
-                        value=self.current.type.value if self.current.type else Select.BLANK,
+                        value=self.current.type.value if self.current.type else Select.NULL,
                         id="type",
                     )
                 with Vertical(classes="param"):
                     yield Label("Rating at least")
                     yield Select(
                         [(str(n), n) for n in range(1, 6)],
-                        value=self.current.min_rating or Select.BLANK,
+                        value=self.current.min_rating or Select.NULL,
                         id="rating",
                     )
             yield Label("Prompt id")

@@ -176,7 +176,6 @@ class GpusPane(Pane):
     """Every configured host's card; each card changes only with its own host's news."""
 
     TITLE = "GPUs"
-    can_focus = True
 
     def compose(self) -> ComposeResult:
         """A scrolling column of host cards."""

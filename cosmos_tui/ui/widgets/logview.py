@@ -94,7 +94,12 @@ class LogView(ScrollView, can_focus=True):
         self._update_virtual()
         if self.follow:
             self._jump_to(self.max_scroll_y)
+            self.call_after_refresh(self._stick_to_end)
         self.refresh()
+
+    def _stick_to_end(self) -> None:
+        if self.follow:
+            self._jump_to(self.max_scroll_y)
 
     def _row_of(self, index: int) -> int:
         for row, (line_index, _offset) in enumerate(self._rows):
@@ -185,7 +190,7 @@ class LogView(ScrollView, can_focus=True):
     def _jump_to(self, y: float) -> None:
         self._moving = True
         try:
-            self.scroll_to(y=y, animate=False, immediate=True)
+            self.scroll_to(y=y, animate=False, immediate=True, force=True)
         finally:
             self._moving = False
 
