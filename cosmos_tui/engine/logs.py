@@ -83,9 +83,13 @@ def parse_timestamp_ns(stamp: bytes | str) -> int:
     return _stamp_ns(match)
 
 
+_FRACTION_SCALE = tuple(10 ** (9 - digits) for digits in range(10))
+
+
 def _stamp_ns(match: re.Match[bytes]) -> int:
-    seconds, fraction, zone = match.group(1), match.group(2) or b"", match.group(3)
-    return _epoch_seconds(seconds, zone) * 1_000_000_000 + int(fraction.ljust(9, b"0"))
+    seconds, fraction, zone = match.groups()
+    base = _epoch_seconds(seconds, zone) * 1_000_000_000
+    return base + int(fraction) * _FRACTION_SCALE[len(fraction)] if fraction else base
 
 
 @functools.lru_cache(maxsize=64)
@@ -448,13 +452,17 @@ async def tail_log(
 
     """
     offset, line_no = 0, 0
+    idle = True
     if tail is not None and path.exists():
         offset, line_no = await asyncio.to_thread(_tail_start, path, tail)
     while True:
         wake = hub.waiter(run_id) if hub is not None else None
-        done = (not follow) or (is_done is not None and await is_done())
+        # Ask whether the run ended only once the file has nothing new (no query per
+        # batch), and before the read that follows, so no last line is missed.
+        done = (not follow) or (idle and is_done is not None and await is_done())
         chunk, offset = await asyncio.to_thread(_read_complete_lines, path, offset)
         if chunk:
+            idle = False
             lines = chunk.decode("utf-8", errors="replace").split("\n")[:-1]
             for start in range(0, len(lines), MAX_BATCH_LINES):
                 part = tuple(lines[start : start + MAX_BATCH_LINES])
@@ -463,6 +471,9 @@ async def tail_log(
             continue
         if done:
             return
+        if not idle:
+            idle = True
+            continue
         if wake is not None:
             await wait_event(wake, poll_seconds)
         else:
