@@ -26,6 +26,7 @@ from cosmos_tui.domain import FailureKind, Prompt, Run, RunState, RunType
 from cosmos_tui.engine import launch
 from cosmos_tui.engine.batching import (
     BatchInput,
+    BatchLine,
     SampleFate,
     SampleOutput,
     build_batch_input,
@@ -38,6 +39,7 @@ from cosmos_tui.engine.profiles import transfer1
 from cosmos_tui.engine.scheduler import start_reason
 from cosmos_tui.errors import CosmosError, InvalidTransition
 from cosmos_tui.store.queue_store import Claim, QueueStore
+from cosmos_tui.store.repositories import RunFilter
 
 if TYPE_CHECKING:
     from cosmos_tui.engine.lifecycle import EngineContext
@@ -167,7 +169,7 @@ class BatchLauncher:
             failure = classify(exit_code, lines)
             await self.fail_all(ids, failure.kind, failure.message, exit_code)
             return
-        await self._collect(host, layout, claim, batch)
+        await self._collect(host, layout, claim.batch_id, batch.lines)
         await store.update_run(ids[0], progress_phase="done")
 
     async def _create(
@@ -230,7 +232,11 @@ class BatchLauncher:
         return collected
 
     async def _collect(
-        self, host: RemoteHost, layout: launch.RemoteLayout, claim: Claim, batch: BatchInput
+        self,
+        host: RemoteHost,
+        layout: launch.RemoteLayout,
+        batch_id: str,
+        lines: Sequence[BatchLine],
     ) -> None:
         samples = []
         for entry in await host.files.listdir(layout.output_dir):
@@ -240,18 +246,18 @@ class BatchLauncher:
             result = await host.run(["cat", f"{folder}/output.txt"], check=False)
             text = result.stdout if result.exit_status == 0 else None
             samples.append(SampleOutput(entry.name, text))
-        outcome = map_outputs(batch.lines, samples)
-        for line in batch.lines:
+        outcome = map_outputs(lines, samples)
+        for line in lines:
             run_id = line.run_id
             fate = outcome.fates[run_id]
             if fate == SampleFate.BLOCKED:
                 message = explain(
-                    FailureKind.GUARDRAIL, f"the guardrail dropped this prompt in {claim.batch_id}"
+                    FailureKind.GUARDRAIL, f"the guardrail dropped this prompt in {batch_id}"
                 )
                 await self._end(run_id, RunState.BLOCKED, message, FailureKind.GUARDRAIL)
                 continue
             if fate == SampleFate.UNKNOWN:
-                message = f"cannot tell which output of batch {claim.batch_id} is this run's"
+                message = f"cannot tell which output of batch {batch_id} is this run's"
                 await self._end(run_id, RunState.FAILED, message, FailureKind.UNKNOWN)
                 continue
             folder = outcome.folders[run_id]
@@ -266,8 +272,77 @@ class BatchLauncher:
                 outputs.append(entry.name)
             outputs.append(LOG_NAME)
             await self.move(run_id, RunState.COMPLETED,
-                             f"{len(outputs) - 1} output file(s) from {folder} of {claim.batch_id}",
+                             f"{len(outputs) - 1} output file(s) from {folder} of {batch_id}",
                              outputs=tuple(outputs))  # fmt: skip
+
+    # after a crash ---------------------------------------------------------------------
+
+    async def reattach_orphans(self) -> list[str]:
+        """Pick up batches whose driving process died; return their ids.
+
+        A batch is orphaned when its runs are active and nobody holds their run locks.
+        Runs that never got a container go back in the queue; a container still running
+        is followed again; an exited one is collected (outputs mapped by name); runs whose
+        container vanished fail as ``container_gone``.
+        """
+        from cosmos_tui.domain import ACTIVE_STATES
+
+        page = await self.ctx.store.list_runs(RunFilter(states=ACTIVE_STATES), 0, 10_000)
+        batch_ids = sorted({r.batch_id for r in page.items if r.batch_id})
+        picked = []
+        for batch_id in batch_ids:
+            members = [r for r in page.items if r.batch_id == batch_id]
+            if not self._lock_all([r.id for r in members]):
+                continue
+            try:
+                await self._reattach(batch_id, members)
+                picked.append(batch_id)
+            except CosmosError as exc:
+                logger.warning("batch %s: cannot reattach now: %s", batch_id, exc.message)
+            finally:
+                self.release([r.id for r in members])
+        return picked
+
+    def _lock_all(self, run_ids: Sequence[str]) -> bool:
+        from cosmos_tui.engine.runlock import RunLock
+
+        for run_id in run_ids:
+            lock = RunLock(self.ctx.run_dir(run_id))
+            if not lock.try_acquire():
+                self.release(run_ids)
+                return False
+            self._locks[run_id] = lock
+        return True
+
+    async def _reattach(self, batch_id: str, members: list[Run]) -> None:
+        ids = [r.id for r in members]
+        if all(r.state in (RunState.UPLOADING, RunState.STARTING) for r in members):
+            for run_id in ids:
+                await self.move(run_id, RunState.QUEUED, f"batch {batch_id} never started")
+            return
+        host = self.ctx.hosts.get(members[0].host or "")
+        home = (await host.run(["pwd"])).stdout.strip()
+        layout = launch.RemoteLayout(home, await host.tool_dir(), batch_id)
+        manifest = await self.queue.batch_manifest(batch_id)
+        lines = [
+            BatchLine(item["run_id"], item["prompt"], None)
+            for item in manifest.get("lines", [])
+            if item["run_id"] in ids
+        ]
+        found = await host.docker.list({"cosmos.batch_id": batch_id})
+        if not found or not lines:
+            message = f"the container of batch {batch_id} is gone"
+            await self.fail_all(ids, FailureKind.CONTAINER_GONE, message)
+            return
+        info = found[0]
+        if info.running:
+            await self.follow(host, info.id, ids)
+        exit_code = await host.docker.wait(info.id)
+        if exit_code != 0:
+            failure = classify(exit_code, [])
+            await self.fail_all(ids, failure.kind, failure.message, exit_code)
+            return
+        await self._collect(host, layout, batch_id, lines)
 
     # state helpers -----------------------------------------------------------------------
 

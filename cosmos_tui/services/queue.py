@@ -150,9 +150,10 @@ class QueueService:
     ) -> Scheduler:
         """Drive the queue on the configured hosts, recording GPU metrics and alerts.
 
-        Connects every host, starts its telemetry, then runs the scheduler (runs alone go
-        through the run lifecycle, batches share one container) and the metrics recorder
-        side by side until ``stop`` is set (or, with ``until_idle``, nothing is left).
+        Connects every host, starts its telemetry, picks up batches whose driving process
+        died, then runs the scheduler (runs alone go through the run lifecycle, batches
+        share one container) and the metrics recorder side by side until ``stop`` is set
+        (or, with ``until_idle``, nothing is left).
         """
         from cosmos_tui.engine.batch_launch import BatchLauncher
         from cosmos_tui.engine.cluster import PoolCluster
@@ -170,6 +171,7 @@ class QueueService:
         recording = asyncio.create_task(recorder.run(recorder_stop))
         try:
             launcher = BatchLauncher(self.bench.run_engine)
+            await launcher.reattach_orphans()
             return await self.run(cluster, launcher, stop, until_idle, on_claim)
         finally:
             await recorder.refresh()

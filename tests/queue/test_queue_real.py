@@ -235,3 +235,43 @@ async def test_runs_spread_over_hosts_and_skip_a_host_that_is_down(
     for run in made:
         fresh = await bench.get_run(run.id)
         assert fresh.state == RunState.COMPLETED and fresh.host != "dead"
+
+
+async def test_a_batch_whose_scheduler_was_killed_is_picked_up_by_the_next_one(
+    bench_for, make_config, fake_gpu, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.lifecycle.conftest import write_config_file
+
+    fake_gpu.set_variant("1gpu")
+    config = make_config(COSMOS_STANDIN_SPEED="0.3")
+    path = write_config_file(config, tmp_path / "config.toml")
+    bench = await bench_for(config)
+    runs = []
+    for name in ("dawn", "dusk"):
+        prompt = await bench.create_prompt(f"a field at {name}", videos(tmp_path, name))
+        runs.append(await bench.create_run(prompt.id))
+    env = dict(os.environ, COSMOS_CONFIG=str(path))
+    proc = subprocess.Popen([sys.executable, "-m", "cosmos_tui", "queue", "run"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        for _ in range(600):
+            states = {(await bench.get_run(r.id)).state for r in runs}
+            if states == {RunState.RUNNING}:
+                break
+            await asyncio.sleep(0.05)
+        assert states == {RunState.RUNNING}, proc.stderr.read1().decode() if proc.stderr else ""
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    # The container runs on; the next scheduler reattaches and maps the outputs back.
+    await asyncio.wait_for(bench.queue.drive(until_idle=True), 120)
+    for index, run in enumerate(runs):
+        done = await bench.get_run(run.id)
+        assert done.state == RunState.COMPLETED, (done.state, done.failure_message)
+        video = (tmp_path / ("dawn", "dusk")[index] / "color.mp4").read_bytes()
+        assert (bench.output_dir(run.id) / "output.mp4").read_bytes() == video
