@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 
 SEGMENT_CHECKS_AT_ONCE = 2
+UPLOADS_AT_ONCE = 2
 PART_SUFFIX = ".part"
 
 
@@ -139,6 +140,9 @@ class SftpTransfers:
         self._tool_dir = tool_dir
         self._home: str | None = None
         self._hash_cache: dict[tuple[str, int, int, int], str] = {}
+        # Each upload holds an SFTP session and runs hash checks beside it: two uploads at
+        # a time keep that well inside the connection's session slots.
+        self._uploads = asyncio.Semaphore(UPLOADS_AT_ONCE)
 
     async def tool_dir(self) -> str:
         """Return the absolute tool directory on the host."""
@@ -149,10 +153,21 @@ class SftpTransfers:
             self._home = result.stdout.strip()
         return str(PurePosixPath(self._home) / self._tool_dir)
 
+    @staticmethod
+    def _cache_key(path: Path) -> tuple[str, int, int, int]:
+        stat = path.stat()
+        return (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+    def _cached_sha256(self, path: Path) -> str | None:
+        return self._hash_cache.get(self._cache_key(path))
+
+    def _remember(self, path: Path, digest: str) -> None:
+        with contextlib.suppress(OSError):
+            self._hash_cache[self._cache_key(path)] = digest
+
     async def local_sha256(self, path: Path) -> str:
         """Return the sha256 of a local file, cached by (path, size, mtime, inode)."""
-        stat = path.stat()
-        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        key = self._cache_key(path)
         if key not in self._hash_cache:
             self._hash_cache[key] = await asyncio.to_thread(file_sha256, path)
         return self._hash_cache[key]
@@ -191,14 +206,112 @@ class SftpTransfers:
             finally:
                 client.exit()
 
+    def partial_path(self, tool_dir: str, local_path: Path) -> str:
+        """Where an unfinished upload of ``local_path`` is kept on the host.
+
+        Named after the local file (path, size, mtime) rather than its content, so that a
+        fresh upload can start before the file is hashed and a retry finds it again.
+        """
+        stat = local_path.stat()
+        key = f"{local_path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()
+        name = f".incoming-{hashlib.sha256(key).hexdigest()[:32]}{local_path.suffix.lower()}"
+        return str(PurePosixPath(tool_dir) / "inputs" / (name + PART_SUFFIX))
+
     async def upload_input(
         self, local_path: Path, progress: ProgressCallback | None = None
     ) -> UploadResult:
-        """Upload a run input to ``<tool dir>/inputs/<sha256>.<ext>``, skipping known files."""
-        digest = await self.local_sha256(local_path)
+        """Upload a run input to ``<tool dir>/inputs/<sha256>.<ext>``, skipping known files.
+
+        When no input on the host has this file's size it cannot be there yet: the file
+        is then hashed while it is sent (one read) instead of before.
+
+        Raises:
+            TransferFailed: The local file cannot be read or the host refuses the write.
+            IntegrityError: The host computed another hash than the local one.
+            HostUnreachable: The connection dropped (retry: the upload resumes).
+
+        """
+        try:
+            size = local_path.stat().st_size
+        except OSError as exc:
+            raise TransferFailed(f"cannot read {local_path}: {exc.strerror}") from exc
+        inputs = str(PurePosixPath(await self.tool_dir()) / "inputs")
         suffix = local_path.suffix.lower()
-        remote = str(PurePosixPath(await self.tool_dir()) / "inputs" / f"{digest}{suffix}")
-        return await self.upload(local_path, remote, progress=progress, sha256=digest)
+        part = self.partial_path(str(PurePosixPath(inputs).parent), local_path)
+        digest = self._cached_sha256(local_path)
+        doing = f"uploading {local_path.name}"
+        async with self._uploads, self._client() as sftp, _translate(self._ssh.name, doing):
+            if digest is None and await _has_size(sftp, inputs, size):
+                digest = await self.local_sha256(local_path)
+            if digest is not None:
+                final = f"{inputs}/{digest}{suffix}"
+                existing = await stat_or_none(sftp, final)
+                # A content-addressed name is only ever given to a verified file.
+                if existing is not None and existing.size == size:
+                    if progress:
+                        progress(size, size)
+                    return UploadResult(final, digest, size, skipped=True)
+            await sftp.makedirs(inputs, exist_ok=True)
+            partial = await stat_or_none(sftp, part)
+            offset = partial.size if partial is not None and partial.size <= size else 0
+            if offset and digest is None:
+                digest = await self.local_sha256(local_path)
+            digest = await self._send_verified(
+                sftp, local_path, part, offset, size, digest, progress
+            )
+            final = f"{inputs}/{digest}{suffix}"
+            await sftp.posix_rename(part, final)
+        logger.info("uploaded %s to %s:%s (%d bytes)", local_path, self._ssh.name, final, size)
+        return UploadResult(final, digest, size, skipped=False, resumed_from=offset)
+
+    async def _send_verified(
+        self,
+        sftp: asyncssh.SFTPClient,
+        local_path: Path,
+        part: str,
+        offset: int,
+        size: int,
+        digest: str | None,
+        progress: ProgressCallback | None,
+    ) -> str:
+        """Send into ``part`` from ``offset`` and verify it on the host; return the sha256.
+
+        A fresh upload is verified segment by segment on the host while later segments
+        are still being sent; a resumed one is hashed whole on the host at the end.
+        ``digest`` may be None only for a fresh upload (it is computed while sending).
+        """
+        checks: list[asyncio.Task[bool]] = []
+        limiter = asyncio.Semaphore(SEGMENT_CHECKS_AT_ONCE)
+
+        def check(start: int, length: int, segment_digest: str) -> None:
+            checks.append(
+                asyncio.create_task(
+                    self._segment_matches(part, start, length, segment_digest, limiter)
+                )
+            )
+
+        fresh = offset == 0 and size > 0
+        try:
+            sent = await send_file(
+                sftp, local_path, part, offset, size, progress, check if fresh else None
+            )
+            if fresh:
+                verified = all(await asyncio.gather(*checks)) and digest in (None, sent)
+                digest = sent
+            else:
+                digest = digest or await self.local_sha256(local_path)
+                verified = await self.remote_sha256(part) == digest
+        finally:
+            for task in checks:
+                task.cancel()
+        if not verified or digest is None:
+            await sftp.remove(part)
+            raise IntegrityError(
+                f"upload of {local_path.name} to {self._ssh.name} arrived corrupted "
+                "(its sha256 on the host differs); it was discarded, upload again"
+            )
+        self._remember(local_path, digest)
+        return digest
 
     async def upload(
         self,
@@ -225,62 +338,24 @@ class SftpTransfers:
             raise TransferFailed(f"cannot read {local_path}: {exc.strerror}") from exc
         part = remote_path + PART_SUFFIX
         doing = f"uploading to {remote_path}"
-        async with self._client() as sftp, _translate(self._ssh.name, doing):
+        async with self._uploads, self._client() as sftp, _translate(self._ssh.name, doing):
             existing = await stat_or_none(sftp, remote_path)
-        # A content-addressed name is only ever given to a verified file.
-        if (
-            existing is not None
-            and existing.size == size
-            and (
-                digest in PurePosixPath(remote_path).name
-                or await self.remote_sha256(remote_path) == digest
-            )
-        ):
-            if progress:
-                progress(size, size)
-            return UploadResult(remote_path, digest, size, skipped=True)
-        async with self._client() as sftp, _translate(self._ssh.name, doing):
+            # A content-addressed name is only ever given to a verified file.
+            if (
+                existing is not None
+                and existing.size == size
+                and (
+                    digest in PurePosixPath(remote_path).name
+                    or await self.remote_sha256(remote_path) == digest
+                )
+            ):
+                if progress:
+                    progress(size, size)
+                return UploadResult(remote_path, digest, size, skipped=True)
             await sftp.makedirs(str(PurePosixPath(remote_path).parent), exist_ok=True)
             partial = await stat_or_none(sftp, part)
             offset = partial.size if partial is not None and partial.size <= size else 0
-            # A fresh upload is verified chunk by chunk on the host while later chunks are
-            # still being sent; a resumed one is hashed whole at the end.
-            checks: list[asyncio.Task[bool]] = []
-            limiter = asyncio.Semaphore(SEGMENT_CHECKS_AT_ONCE)
-
-            def check(start: int, length: int, chunk_digest: str) -> None:
-                checks.append(
-                    asyncio.create_task(
-                        self._segment_matches(part, start, length, chunk_digest, limiter)
-                    )
-                )
-
-            try:
-                await send_file(
-                    sftp,
-                    local_path,
-                    part,
-                    offset,
-                    size,
-                    progress,
-                    check if offset == 0 and size > 0 else None,
-                )
-                segments_ok = all(await asyncio.gather(*checks))
-            finally:
-                for task in checks:
-                    task.cancel()
-        if checks:
-            remote_digest = digest if segments_ok else "a different content"
-        else:
-            remote_digest = await self.remote_sha256(part)
-        if remote_digest != digest:
-            async with self._client() as sftp, _translate(self._ssh.name, "removing a bad part"):
-                await sftp.remove(part)
-            raise IntegrityError(
-                f"upload of {local_path.name} to {self._ssh.name} arrived corrupted "
-                f"(sha256 {remote_digest} != {digest}); it was discarded, upload again"
-            )
-        async with self._client() as sftp, _translate(self._ssh.name, f"renaming {part}"):
+            await self._send_verified(sftp, local_path, part, offset, size, digest, progress)
             await sftp.posix_rename(part, remote_path)
         logger.info(
             "uploaded %s to %s:%s (%d bytes)", local_path, self._ssh.name, remote_path, size
@@ -379,6 +454,15 @@ class SftpTransfers:
             async with sftp.open(remote_path + PART_SUFFIX, "wb") as handle:
                 await handle.write(text.encode())
             await sftp.posix_rename(remote_path + PART_SUFFIX, remote_path)
+
+
+async def _has_size(sftp: asyncssh.SFTPClient, directory: str, size: int) -> bool:
+    """True when a finished file in ``directory`` has ``size`` bytes."""
+    try:
+        entries = await sftp.readdir(directory)
+    except asyncssh.SFTPNoSuchFile:
+        return False
+    return any(e.attrs.size == size and not str(e.filename).endswith(PART_SUFFIX) for e in entries)
 
 
 @contextlib.asynccontextmanager

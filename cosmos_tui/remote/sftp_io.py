@@ -19,6 +19,7 @@ ProgressCallback = Callable[[int, int], None]
 
 CHUNK_BYTES = 8 * 1024 * 1024
 WRITES_IN_FLIGHT = 2
+SEGMENT_BYTES = 32 * 1024 * 1024
 
 
 async def stat_or_none(sftp: asyncssh.SFTPClient, path: str) -> asyncssh.SFTPAttrs | None:
@@ -32,9 +33,38 @@ async def stat_or_none(sftp: asyncssh.SFTPClient, path: str) -> asyncssh.SFTPAtt
 SegmentCallback = Callable[[int, int, str], None]
 
 
-def _read_chunk(source: BinaryIO) -> tuple[bytes, str]:
+class _Segments:
+    """Hashes the chunks read into segments of about ``segment_bytes``.
+
+    Reading runs ahead of the acknowledged writes, so each finished segment waits in
+    ``ready`` (start, length, sha256) until the writes reach its end.
+    """
+
+    def __init__(self, start: int, segment_bytes: int) -> None:
+        self._segment_bytes = segment_bytes
+        self._start = start
+        self._length = 0
+        self._hasher = hashlib.sha256()
+        self.whole = hashlib.sha256()
+        self.ready: deque[tuple[int, int, str]] = deque()
+
+    def add(self, chunk: bytes, end_of_file: bool) -> None:
+        """Account for one chunk read (runs in the reading thread)."""
+        self._hasher.update(chunk)
+        self.whole.update(chunk)
+        self._length += len(chunk)
+        if self._length and (self._length >= self._segment_bytes or end_of_file):
+            self.ready.append((self._start, self._length, self._hasher.hexdigest()))
+            self._start += self._length
+            self._length = 0
+            self._hasher = hashlib.sha256()
+
+
+def _read_chunk(source: BinaryIO, segments: _Segments | None, size: int) -> bytes:
     chunk = source.read(CHUNK_BYTES)
-    return chunk, hashlib.sha256(chunk).hexdigest()
+    if segments is not None:
+        segments.add(chunk, source.tell() >= size)
+    return chunk
 
 
 async def send_file(
@@ -45,13 +75,19 @@ async def send_file(
     size: int,
     progress: ProgressCallback | None,
     on_written: SegmentCallback | None = None,
-) -> None:
+    segment_bytes: int = SEGMENT_BYTES,
+) -> str | None:
     """Write the file from ``offset`` with WRITES_IN_FLIGHT chunks outstanding.
 
-    ``on_written(offset, length, sha256)`` is called for each chunk once the host has
-    acknowledged all of it, in file order.
+    ``on_written(offset, length, sha256)`` is called for each segment of about
+    ``segment_bytes`` once the host has acknowledged all of it, in file order.
+
+    Returns:
+        With ``on_written``, the sha256 of all bytes sent (the file's, from offset 0).
+
     """
     mode = "r+b" if offset else "wb"
+    segments = _Segments(offset, segment_bytes) if on_written else None
     async with sftp.open(part, mode) as remote:
         if offset:
             await remote.truncate(offset)
@@ -60,28 +96,32 @@ async def send_file(
             done = offset
             if progress:
                 progress(done, size)
-            in_flight: deque[tuple[asyncio.Future[int], int, int, str]] = deque()
+            in_flight: deque[tuple[asyncio.Future[int], int]] = deque()
             position = offset
             try:
                 while True:
-                    chunk, digest = await asyncio.to_thread(_read_chunk, source)
+                    chunk = await asyncio.to_thread(_read_chunk, source, segments, size)
                     if chunk:
                         write = asyncio.ensure_future(remote.write(chunk, position))
-                        in_flight.append((write, position, len(chunk), digest))
                         position += len(chunk)
+                        in_flight.append((write, position))
                     if in_flight and (len(in_flight) >= WRITES_IN_FLIGHT or not chunk):
-                        write, start, length, chunk_digest = in_flight.popleft()
+                        write, done = in_flight.popleft()
                         await write
-                        done = start + length
                         if progress:
                             progress(done, size)
-                        if on_written:
-                            on_written(start, length, chunk_digest)
+                        while on_written and segments and segments.ready:
+                            start, length, digest = segments.ready[0]
+                            if start + length > done:
+                                break
+                            segments.ready.popleft()
+                            on_written(start, length, digest)
                     if not chunk and not in_flight:
                         break
             finally:
-                for write, *_ in in_flight:
+                for write, _ in in_flight:
                     write.cancel()
+    return segments.whole.hexdigest() if segments else None
 
 
 async def receive_file(

@@ -42,7 +42,7 @@ async def test_interrupted_upload_resumes(remote_host: RemoteHost, tmp_path: Pat
     local = _write(tmp_path / "big.bin", 5_000_000, b"resume")
     digest = hashlib.sha256(local.read_bytes()).hexdigest()
     tool_dir = await remote_host.tool_dir()
-    part = f"{tool_dir}/inputs/{digest}.bin.part"
+    part = remote_host.files.partial_path(tool_dir, local)
     # Half of the file already reached the host before the transfer broke off.
     await remote_host.run(["mkdir", "-p", f"{tool_dir}/inputs"])
     partial = tmp_path / "partial"
@@ -55,8 +55,7 @@ async def test_interrupted_upload_resumes(remote_host: RemoteHost, tmp_path: Pat
 
 async def test_corrupt_partial_upload_is_discarded(remote_host: RemoteHost, tmp_path: Path) -> None:
     local = _write(tmp_path / "c.bin", 1_000_000, b"corrupt")
-    digest = hashlib.sha256(local.read_bytes()).hexdigest()
-    part = f"{await remote_host.tool_dir()}/inputs/{digest}.bin.part"
+    part = remote_host.files.partial_path(await remote_host.tool_dir(), local)
     await remote_host.files.write_text(part, "garbage that is not the prefix")
     with pytest.raises(IntegrityError):
         await remote_host.upload_input(local)
@@ -119,3 +118,43 @@ async def test_host_side_chunk_hash(remote_host: RemoteHost, tmp_path: Path) -> 
     assert await files._segment_matches(up.remote_path, 1000, 500_000, right, limiter)
     wrong = hashlib.sha256(data[1001:501001]).hexdigest()
     assert not await files._segment_matches(up.remote_path, 1000, 500_000, wrong, limiter)
+
+
+async def test_fresh_upload_corrupted_on_the_host_is_caught(
+    remote_host: RemoteHost, tmp_path: Path
+) -> None:
+    local = _write(tmp_path / "v.bin", 40 * 1024 * 1024, b"verify")
+    digest = hashlib.sha256(local.read_bytes()).hexdigest()
+    part = Path(remote_host.files.partial_path(await remote_host.tool_dir(), local))
+    hit = {"done": False}
+
+    def corrupt(done: int, total: int) -> None:
+        # The test host is this machine: damage bytes the host just acknowledged.
+        if not hit["done"] and done >= total // 2:
+            hit["done"] = True
+            with part.open("r+b") as handle:
+                handle.seek(done - 10)
+                handle.write(b"0123456789")
+
+    with pytest.raises(IntegrityError):
+        await remote_host.upload_input(local, progress=corrupt)
+    assert hit["done"] and not part.exists()
+    again = await remote_host.upload_input(local)
+    assert not again.skipped and again.resumed_from == 0
+    assert await remote_host.files.remote_sha256(again.remote_path) == digest
+
+
+async def test_new_process_skips_known_content_and_uploads_same_size_files(
+    remote_host: RemoteHost, tmp_path: Path
+) -> None:
+    from cosmos_tui.remote.sftp import SftpTransfers
+
+    first = _write(tmp_path / "a.mp4", 2_000_000, b"a")
+    done = await remote_host.upload_input(first)
+    fresh = SftpTransfers(remote_host.ssh, await remote_host.tool_dir())  # no hash cache
+    again = await fresh.upload_input(first)
+    assert again.skipped and again.remote_path == done.remote_path
+    other = _write(tmp_path / "b.mp4", 2_000_000, b"b")  # same size, other content
+    result = await fresh.upload_input(other)
+    assert not result.skipped and result.sha256 == hashlib.sha256(other.read_bytes()).hexdigest()
+    assert await fresh.remote_sha256(result.remote_path) == result.sha256
