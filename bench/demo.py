@@ -77,7 +77,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-demo-") as tmp:
         workspace = Path(tmp) / "ws"
-        one_run(workspace)  # first start creates the database; not counted
+        first = one_run(workspace)  # a new workspace: the database is created
         results = [one_run(workspace) for _ in range(args.runs)]
     walls = [r[0] for r in results]
     inproc = [r[1] for r in results]
@@ -89,7 +89,9 @@ def main() -> None:
     )
     print(f"  exec to first frame (self):   median {statistics.median(since_exec):.3f} s")
     print(f"  command body to first frame:  median {statistics.median(inproc):.3f} s")
-    print(f"  target: under 2 s -> {'OK' if max(walls) < 2.0 else 'OVER'}")
+    print(f"  first start, new workspace:   {first[0]:.3f} s (wall)")
+    worst = max([*walls, first[0]])
+    print(f"  target: under 2 s -> {'OK' if worst < 2.0 else 'OVER'}")
 
 
 if __name__ == "__main__":

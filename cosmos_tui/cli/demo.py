@@ -27,7 +27,7 @@ from cosmos_tui.cli.context import fail, guard
 
 if TYPE_CHECKING:
     from cosmos_tui.config import Config
-    from cosmos_tui.sandbox.thread import SandboxThread
+    from cosmos_tui.sandbox.options import SandboxHandle
     from cosmos_tui.sandbox.workspace import DemoWorkspace
     from cosmos_tui.services import Workbench
 
@@ -102,8 +102,8 @@ def demo(
     SSH and Docker code paths as a real host.
     """
     started = time.perf_counter()
-    from cosmos_tui.sandbox import SandboxOptions
-    from cosmos_tui.sandbox.thread import SandboxError, SandboxThread
+    from cosmos_tui.sandbox.options import SandboxOptions
+    from cosmos_tui.sandbox.process import SandboxProcess, SandboxProcessError
     from cosmos_tui.sandbox.workspace import DemoWorkspace
 
     throwaway = workspace is None
@@ -117,14 +117,19 @@ def demo(
         flaky_interval=max(30.0 / speed, 5.0),
     )
     space.root.mkdir(parents=True, exist_ok=True)
-    _log_to_file(space.root / "demo.log")
-    sandbox = SandboxThread(options, space.ssh_dir)
+    log_path = space.root / "demo.log"
+    _log_to_file(log_path)
+    sandbox = SandboxProcess(options, space.ssh_dir, log_path)
     _exit_on_termination()
     try:
+        sandbox.start()
+        space.copy_samples()
+        if not headless:
+            _import_ui()  # while the sandbox starts in its own process
         try:
-            sandbox.start()
-        except SandboxError as exc:
-            fail(f"{exc}")
+            sandbox.wait_ready()
+        except SandboxProcessError as exc:
+            fail(str(exc))
         config = prepare_workspace(space, sandbox)
         if headless:
             from cosmos_tui.sandbox.scenario import run_scenario
@@ -154,12 +159,19 @@ def demo(
             click.echo(f"demo workspace kept in {space.root} (log: demo.log)", err=True)
 
 
-def prepare_workspace(space: DemoWorkspace, sandbox: SandboxThread) -> Config:
+def _import_ui() -> None:
+    """Import the TUI and the services now (the slow part of the start-up)."""
+    import cosmos_tui.services
+    import cosmos_tui.ui.app
+    import cosmos_tui.ui.facade  # noqa: F401
+
+
+def prepare_workspace(space: DemoWorkspace, sandbox: SandboxHandle) -> Config:
     """Copy the sample videos, write the config for the running sandbox and load it."""
     from cosmos_tui.config import load_config
 
     space.copy_samples()
-    host = sandbox.sandbox.host_config()
+    host = sandbox.host_config()
     path = space.write_config(host, sandbox.options.gpus)
     return guard(lambda: load_config(path, environ={}))
 
@@ -179,7 +191,7 @@ async def add_sample_prompts(bench: Workbench, space: DemoWorkspace) -> list[Any
     return created
 
 
-def build_demo_app(config: Config, space: DemoWorkspace, sandbox: SandboxThread) -> Any:
+def build_demo_app(config: Config, space: DemoWorkspace, sandbox: SandboxHandle) -> Any:
     """Return the TUI wired to the sandbox's host, titled as a simulation."""
     from cosmos_tui.services import Workbench
     from cosmos_tui.ui.app import CosmosApp
@@ -195,8 +207,7 @@ def build_demo_app(config: Config, space: DemoWorkspace, sandbox: SandboxThread)
     app = CosmosApp(services, config)
     app.title = f"cosmos demo - {BANNER}"
     app.sub_title = (
-        f"{sandbox.options.gpus} simulated GPUs on 127.0.0.1:{sandbox.sandbox.port}; "
-        "no real GPU is used"
+        f"{sandbox.options.gpus} simulated GPUs on 127.0.0.1:{sandbox.port}; no real GPU is used"
     )
     return app
 

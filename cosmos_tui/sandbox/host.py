@@ -30,7 +30,6 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
@@ -40,13 +39,12 @@ from cosmos_tui.sandbox.containers import Container, ContainerRuntime
 from cosmos_tui.sandbox.docker_api import DockerApi
 from cosmos_tui.sandbox.faults import Faults
 from cosmos_tui.sandbox.gpus import GpuSimulator, run_nvidia_smi
+from cosmos_tui.sandbox.options import SIMULATED_LABEL, SandboxOptions
 from cosmos_tui.sandbox.sshd import SandboxSshd
 from cosmos_tui.sandbox.standin import standin_script_path
 
 logger = logging.getLogger(__name__)
 
-SANDBOX_IMAGE = "nvcr.io/nvidia/cosmos/cosmos-transfer1:sandbox"
-SIMULATED_LABEL = "SIMULATED GPU HOST"
 
 _SMI_SHIM = '''#!{python}
 """nvidia-smi of the cosmos-tui sandbox (SIMULATED GPU HOST): asks the sandbox's GPUs."""
@@ -73,33 +71,6 @@ while True:
     out.buffer.write(data)
     out.flush()
 '''
-
-
-@dataclass(frozen=True)
-class SandboxOptions:
-    """How the simulated host behaves.
-
-    Attributes:
-        gpus: Number of simulated GPUs.
-        time_scale: Multiplies the stand-in's delays (1: a run takes about 20 s;
-            0.05 in tests).
-        oom_rate: Share of runs that fail with CUDA out of memory.
-        flaky_ssh: Drop SSH connections now and then.
-        flaky_interval: Mean seconds between drops with ``flaky_ssh``.
-        docker_image: The image the host has (the demo config names the same one).
-        user: Login user name (the home directory's name).
-        seed: Seed of every random choice (fault draws, GPU jitter).
-
-    """
-
-    gpus: int = 2
-    time_scale: float = 1.0
-    oom_rate: float = 0.0
-    flaky_ssh: bool = False
-    flaky_interval: float = 20.0
-    docker_image: str = SANDBOX_IMAGE
-    user: str = "demo"
-    seed: int = 7
 
 
 class Sandbox:

@@ -27,8 +27,7 @@ from cosmos_tui.domain import FailureKind, Run, RunState
 
 if TYPE_CHECKING:
     from cosmos_tui.config import Config
-    from cosmos_tui.sandbox.host import Sandbox
-    from cosmos_tui.sandbox.thread import SandboxThread
+    from cosmos_tui.sandbox.options import SandboxHandle
     from cosmos_tui.sandbox.workspace import DemoWorkspace
     from cosmos_tui.services import Workbench
     from cosmos_tui.store.queue_store import Claim
@@ -95,7 +94,7 @@ def mp4_is_valid(path: Path) -> bool:
 def run_scenario(
     config: Config,
     space: DemoWorkspace,
-    sandbox: SandboxThread,
+    sandbox: SandboxHandle,
     echo: Callable[[str], None] = print,
     timeout: float = 600.0,
 ) -> int:
@@ -133,7 +132,7 @@ async def _cancellable(scenario: Coroutine[Any, Any, int], echo: Callable[[str],
 async def _scenario(
     config: Config,
     space: DemoWorkspace,
-    sandbox: SandboxThread,
+    sandbox: SandboxHandle,
     echo: Callable[[str], None],
     timeout: float,
 ) -> int:
@@ -142,7 +141,7 @@ async def _scenario(
 
     started = time.monotonic()
     echo(
-        f"cosmos demo --headless: SIMULATED GPU HOST on 127.0.0.1:{sandbox.sandbox.port} "
+        f"cosmos demo --headless: SIMULATED GPU HOST on 127.0.0.1:{sandbox.port} "
         f"with {sandbox.options.gpus} simulated GPUs"
     )
     async with Workbench.open(config) as bench:
@@ -156,10 +155,7 @@ async def _scenario(
         oom_id = next(run.id for role, _, run in planned if role == "oom")
         cancel_id = next(run.id for role, _, run in planned if role == "cancel")
 
-        async def inject(box: Sandbox) -> None:
-            box.faults.force_oom(run_id=oom_id)
-
-        await sandbox.acall(inject)
+        sandbox.force_oom(oom_id)
         canceller = asyncio.create_task(_cancel_when_running(bench, cancel_id, echo))
         try:
             await asyncio.wait_for(

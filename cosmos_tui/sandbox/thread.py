@@ -14,7 +14,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-from cosmos_tui.sandbox.host import Sandbox, SandboxOptions
+from cosmos_tui.config import HostConfig
+from cosmos_tui.sandbox.host import Sandbox
+from cosmos_tui.sandbox.options import SandboxOptions
 
 T = TypeVar("T")
 
@@ -67,6 +69,23 @@ class SandboxThread:
         if self._error is not None:
             raise SandboxError(f"the sandbox failed to start: {self._error}") from self._error
         return self.sandbox
+
+    @property
+    def port(self) -> int:
+        """The SSH port on 127.0.0.1."""
+        return self.sandbox.port
+
+    def host_config(self, name: str = "simulated-gpu-host") -> HostConfig:
+        """The host entry that reaches the sandbox."""
+        return self.sandbox.host_config(name)
+
+    def force_oom(self, run_id: str) -> None:
+        """Make the run ``run_id`` fail with CUDA out of memory when its container starts."""
+
+        async def force(sandbox: Sandbox) -> None:
+            sandbox.faults.force_oom(run_id=run_id)
+
+        self.call(force)
 
     def call(self, action: Callable[[Sandbox], Awaitable[T]], timeout: float = 30.0) -> T:
         """Run ``action(sandbox)`` in the sandbox's loop and return its result."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import aiodocker
 
 from cosmos_tui.sandbox import Sandbox, SandboxOptions
-from cosmos_tui.sandbox.host import SANDBOX_IMAGE
+from cosmos_tui.sandbox.options import SANDBOX_IMAGE
 from tests.sandbox.conftest import connect
 
 

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 from cosmos_tui.cli import cli
 from cosmos_tui.sandbox import SandboxOptions
-from cosmos_tui.sandbox.host import SANDBOX_IMAGE
+from cosmos_tui.sandbox.options import SANDBOX_IMAGE
 from cosmos_tui.sandbox.thread import SandboxThread
 from cosmos_tui.sandbox.workspace import SAMPLE_PROMPTS, DemoWorkspace
 from tests.sandbox.test_cleanup import alive

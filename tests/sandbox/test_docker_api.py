@@ -12,7 +12,7 @@ import aiodocker
 import pytest
 
 from cosmos_tui.sandbox import Sandbox
-from cosmos_tui.sandbox.host import SANDBOX_IMAGE
+from cosmos_tui.sandbox.options import SANDBOX_IMAGE
 
 ASSETS = Path(__file__).resolve().parents[2] / "cosmos_tui" / "sandbox" / "assets"
 
