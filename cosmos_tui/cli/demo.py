@@ -1,7 +1,7 @@
 """``cosmos demo``: the whole product against a SIMULATED GPU HOST on 127.0.0.1.
 
-The sandbox (:mod:`cosmos_tui.sandbox`) runs in a thread of this process: a real SSH
-server, a Docker Engine API and simulated GPUs. The demo writes a workspace whose config
+The sandbox (:mod:`cosmos_tui.sandbox`) runs in a child process that starts while this
+one imports the TUI: a real SSH server, a Docker Engine API and simulated GPUs. The demo writes a workspace whose config
 points at it like any other host, adds sample prompts, and opens the TUI (or, with
 ``--headless``, runs a scenario and prints a summary). Quitting stops the sandbox and
 every process it started.
