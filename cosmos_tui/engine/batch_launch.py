@@ -101,11 +101,38 @@ class BatchLauncher:
         try:
             await self._run_batch(claim, members)
         except CosmosError as exc:
+            if exc.transient and await self._recover(claim.batch_id or "", ids, exc):
+                return
             await self.fail_all(ids, FailureKind.UNKNOWN, f"batch failed: {exc.message}")
         except Exception:
             # A bug here must not leave runs holding GPUs forever; the scheduler logs it.
             await self.fail_all(ids, FailureKind.UNKNOWN, "batch failed: internal error")
             raise
+
+    async def _recover(self, batch_id: str, ids: list[str], error: CosmosError) -> bool:
+        """After a transient error (the link dropped): requeue or reattach with backoff.
+
+        Runs without a container yet go back in the queue; once the container runs, a
+        lost link only means following it again. Returns False when nothing worked (the
+        runs are then left to the next queue driver's reattach, not failed).
+        """
+        logger.info("batch %s: %s; recovering", batch_id, error.message)
+        limit = self.ctx.config.retry.max_attempts
+        for attempt in range(1, limit + 1):
+            await self.ctx.sleep(self.ctx.backoff(attempt))
+            members = [await self.ctx.store.get_run(run_id, with_events=False) for run_id in ids]
+            active = [r for r in members if r.state.is_active]
+            if not active:
+                return True
+            try:
+                await self._reattach(batch_id, active)
+                return True
+            except CosmosError as exc:
+                if not exc.transient:
+                    return False
+                logger.info("batch %s: still unreachable (%s)", batch_id, exc.message)
+        logger.warning("batch %s: host unreachable; left for the next reattach", batch_id)
+        return True
 
     # steps -------------------------------------------------------------------------------
 

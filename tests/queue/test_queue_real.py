@@ -275,3 +275,30 @@ async def test_a_batch_whose_scheduler_was_killed_is_picked_up_by_the_next_one(
         assert done.state == RunState.COMPLETED, (done.state, done.failure_message)
         video = (tmp_path / ("dawn", "dusk")[index] / "color.mp4").read_bytes()
         assert (bench.output_dir(run.id) / "output.mp4").read_bytes() == video
+
+
+async def test_a_batch_survives_a_dropped_ssh_link(
+    bench_for, make_config, fake_gpu, ssh_server, tmp_path: Path
+) -> None:
+    from tests.lifecycle.conftest import cut_ssh
+
+    fake_gpu.set_variant("1gpu")
+    bench = await bench_for(make_config(COSMOS_STANDIN_SPEED="0.2"))
+    runs = []
+    for name in ("ridge", "valley"):
+        prompt = await bench.create_prompt(f"a {name} in fog", videos(tmp_path, name))
+        runs.append(await bench.create_run(prompt.id))
+    driving = asyncio.create_task(bench.queue.drive(until_idle=True))
+    for _ in range(600):
+        states = {(await bench.get_run(r.id)).state for r in runs}
+        if states == {RunState.RUNNING}:
+            break
+        await asyncio.sleep(0.05)
+    assert states == {RunState.RUNNING}
+    assert cut_ssh(ssh_server) > 0
+    await asyncio.wait_for(driving, 120)
+    for index, run in enumerate(runs):
+        done = await bench.get_run(run.id)
+        assert done.state == RunState.COMPLETED, (done.state, done.failure_message)
+        video = (tmp_path / ("ridge", "valley")[index] / "color.mp4").read_bytes()
+        assert (bench.output_dir(run.id) / "output.mp4").read_bytes() == video
