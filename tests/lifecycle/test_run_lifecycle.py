@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 from cosmos_tui.domain import FailureKind, RunState
@@ -82,3 +83,27 @@ async def test_failure_detail_has_kind_fix_and_context(make_config, bench_for, v
     assert failure is not None and "--gpus" in failure.message
     assert any("CUDA out of memory" in line for line in failure.context)
     assert final.attempt == 1  # a user error is never retried
+
+
+async def test_flood_of_100000_lines_arrives_whole(make_config, bench_for, video_dir,
+                                                   docker_daemon) -> None:  # fmt: skip
+    bench = await bench_for(make_config("flood"))
+    prompt = await bench.create_prompt("a prompt", video_dir)
+    run = await bench.create_run(prompt.id)
+    batches: list[int] = []
+
+    async def subscribe() -> None:
+        async for batch in bench.follow_log(run.id):
+            assert batch.first_line == sum(batches)
+            batches.append(len(batch.lines))
+
+    subscriber = asyncio.create_task(subscribe())
+    final = await bench.drive_run(run.id)
+    await asyncio.wait_for(subscriber, 30)
+    assert final.state == RunState.COMPLETED
+    local = read_log_lines(bench.log_path(run.id))
+    flood = [line for line in local if "flood line" in line]
+    assert len(flood) == 100_000 == len(set(flood))
+    stdout, stderr = docker_log_lines(docker_daemon, final.container_id)
+    assert sorted(local) == sorted(split_clean(stdout) + split_clean(stderr))
+    assert sum(batches) == len(local) and max(batches) <= 200
