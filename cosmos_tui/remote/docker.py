@@ -91,8 +91,7 @@ class DockerClient:
         self._sudo = sudo
         self._gpu_request = gpu_request
         self._dial_argv = dial_argv or SUDO_DIAL
-        self._tmp = Path(tempfile.mkdtemp(prefix="cosmos-docker-"))
-        self._local_socket = self._tmp / "docker.sock"
+        self._tmp: Path | None = None
         self._generation = -1
         self._listener: Any = None
         self._bridge: asyncio.AbstractServer | None = None
@@ -111,25 +110,29 @@ class DockerClient:
             if self._docker is not None and self._generation == self._ssh.generation:
                 return self._docker
             await self._close_transport()
+            if self._tmp is None:
+                self._tmp = Path(tempfile.mkdtemp(prefix="cosmos-docker-"))
+            local_socket = self._tmp / "docker.sock"
             if self._sudo:
+                await self._check_sudo()
                 self._bridge = await asyncio.start_unix_server(
-                    self._bridge_connection, path=str(self._local_socket)
+                    self._bridge_connection, path=str(local_socket)
                 )
             else:
                 await self._check_socket()
-                async with _translate(self.name, "forwarding the docker socket"):
+                async with self._ssh.translating(["forward", self._socket_path]):
                     self._listener = await conn.forward_local_path(
-                        str(self._local_socket), self._socket_path
+                        str(local_socket), self._socket_path
                     )
             self._generation = self._ssh.generation
             self._connector = aiohttp.UnixConnector(
-                str(self._local_socket), force_close=True, limit=4 if self._sudo else 32
+                str(local_socket), force_close=True, limit=4 if self._sudo else 32
             )
             self._docker = aiodocker.Docker(url="unix://localhost", connector=self._connector)
             return self._docker
 
     async def _check_socket(self) -> None:
-        script = 'test -S "$1" || exit 3; test -r "$1" && test -w "$1" || exit 4'
+        script = 'test -S "$1" || exit 3; test -r "$1" && test -w "$1" || { id -un; exit 4; }'
         result = await self._ssh.run(["sh", "-c", script, "sh", self._socket_path], check=False)
         if result.exit_status == 3:
             raise DockerError(
@@ -139,11 +142,24 @@ class DockerClient:
                 transient=True,
             )
         if result.exit_status == 4:
-            user = self._ssh.config.user or "your user"
+            user = result.stdout.strip() or self._ssh.config.user or "USER"
             raise DockerError(
                 f"{user} on {self.name} may not use {self._socket_path} (permission denied): "
                 f"add the user to the docker group ('sudo usermod -aG docker {user}', then "
                 "log in again), or set docker_sudo = true for this host"
+            )
+
+    async def _check_sudo(self) -> None:
+        if self._dial_argv is not SUDO_DIAL:
+            return
+        argv = ["sudo", "-n", "docker", "version", "--format", "{{.Server.Version}}"]
+        result = await self._ssh.run(argv, check=False)
+        if result.exit_status != 0:
+            raise DockerError(
+                f"docker_sudo is set for {self.name} but 'sudo -n docker' fails there "
+                f"({result.stderr.strip()[-200:]}): allow it without a password, e.g. "
+                "'USER ALL=(root) NOPASSWD: /usr/bin/docker' in /etc/sudoers.d/cosmos, or "
+                "add the user to the docker group and unset docker_sudo"
             )
 
     async def _bridge_connection(
@@ -152,7 +168,7 @@ class DockerClient:
         """Pump one local HTTP connection through a ``dial-stdio`` process on the host."""
         try:
             conn = await self._ssh.channel()
-            async with self._ssh.session_slot():
+            async with self._ssh.session_slot(), self._ssh.translating(self._dial_argv):
                 process = await conn.create_process(shlex.join(self._dial_argv), encoding=None)
 
                 async def upstream() -> None:
@@ -190,12 +206,15 @@ class DockerClient:
         if self._bridge is not None:
             self._bridge.close()
             self._bridge = None
-        self._local_socket.unlink(missing_ok=True)
+        if self._tmp is not None:
+            (self._tmp / "docker.sock").unlink(missing_ok=True)
 
     async def close(self) -> None:
         """Close the API client and the forward."""
         await self._close_transport()
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
 
     # operations ----------------------------------------------------------------------------
 

@@ -396,6 +396,10 @@ class SshHost:
         """Return the open connection (for the SFTP and Docker modules of this package)."""
         return await self._connection()
 
+    def translating(self, argv: list[str]) -> contextlib.AbstractAsyncContextManager[None]:
+        """Translate asyncssh errors of raw channel use (this package's Docker bridge)."""
+        return _translate(self.name, argv=argv)
+
     @contextlib.asynccontextmanager
     async def session_slot(self) -> AsyncIterator[None]:
         """Hold one of the connection's session slots (SFTP and sudo bridges use one)."""
