@@ -224,7 +224,9 @@ class RunDriver:
             if not await host.docker.image_present(image):
                 raise DockerError(f"No such image: {image} on {host.name}", status=404)
             self._rotate_log(run)
-            await host.run(["rm", "-rf", "--", layout.output_dir])
+            cleared = await host.run(["rm", "-rf", "--", layout.output_dir], check=False)
+            if cleared.exit_status != 0:  # files an earlier container left as root
+                logger.warning("run %s: could not clear %s", run.id, layout.output_dir)
             await host.files.makedirs(layout.output_dir)
             spec = ContainerSpec(
                 run_id=run.id,

@@ -192,3 +192,22 @@ async def test_quick_reconcile_touches_no_host_when_nothing_is_stranded(
     first = await anext(reports)
     assert first.unreachable
     await reports.aclose()
+
+
+async def test_user_retry_of_a_failed_run_replaces_its_container_and_keeps_the_old_log(
+    make_config, bench_for, video_dir, docker_daemon
+) -> None:
+    crashing = await bench_for(make_config("crash"))
+    prompt = await crashing.create_prompt("a prompt", video_dir)
+    run = await crashing.create_run(prompt.id)
+    failed = await crashing.drive_run(run.id)
+    assert failed.state == RunState.FAILED
+    fixed = await bench_for(make_config("ok"))  # the same database and outputs
+    await fixed.start_run(run.id)
+    final = await wait_for_state(fixed, run.id, RunState.COMPLETED, timeout=60)
+    assert final.attempt == 2 and final.failure_kind is None
+    assert final.container_id != failed.container_id
+    assert containers_of(docker_daemon, run.id) == [final.container_id[:12]]
+    old_log = fixed.log_path(run.id).with_name("run.attempt1.log")
+    assert "crashed on purpose" in old_log.read_text()
+    assert "crashed on purpose" not in fixed.log_path(run.id).read_text()
