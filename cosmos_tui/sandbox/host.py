@@ -73,6 +73,18 @@ while True:
 '''
 
 
+_MAX_SOCKET_PATH = 100  # UNIX socket paths are limited to 107 bytes on Linux
+
+
+def _make_root() -> Path:
+    """Create the temporary root, short enough for the sockets it will hold."""
+    root = Path(os.path.realpath(tempfile.mkdtemp(prefix="cosmos-sbx-")))
+    if len(os.fsencode(root / "var" / "run" / "docker.sock")) > _MAX_SOCKET_PATH:
+        root.rmdir()
+        root = Path(os.path.realpath(tempfile.mkdtemp(prefix="cosmos-sbx-", dir="/tmp")))
+    return root
+
+
 class Sandbox:
     """A running simulated GPU host; create it with :meth:`running`."""
 
@@ -134,7 +146,7 @@ class Sandbox:
                 sandbox root (removed on exit).
 
         """
-        root = Path(os.path.realpath(tempfile.mkdtemp(prefix="cosmos-sbx-")))
+        root = _make_root()
         sandbox = cls(options or SandboxOptions(), root, client_dir or root / "client")
         try:
             await sandbox._start()

@@ -87,6 +87,18 @@ def test_the_demo_opens_the_tui_and_leaves_nothing_behind(tmp_path: Path):
     assert not Path(host["docker_socket"]).parent.parent.parent.exists()
 
 
+def test_a_throwaway_workspace_is_removed_on_quit(tmp_path: Path):
+    tmp = tmp_path / "a-rather-long-temporary-directory-name-to-push-socket-paths-past-the-limit"
+    tmp.mkdir()
+    cosmos = Path(sys.executable).parent / "cosmos"
+    status, output = run_in_pty(
+        ["env", f"TMPDIR={tmp}", str(cosmos), "demo", "--bench-first-frame"]
+    )
+    assert status == 0, output[-2000:]
+    assert "first frame:" in output
+    assert list(tmp.iterdir()) == []
+
+
 async def test_stopping_the_sandbox_thread_ends_its_containers(tmp_path: Path):
     space = DemoWorkspace(tmp_path / "ws")
     with SandboxThread(SandboxOptions(time_scale=1.0), space.ssh_dir) as thread:
