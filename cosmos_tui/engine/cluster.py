@@ -61,8 +61,14 @@ class PoolCluster:
             await asyncio.sleep(0.05)
 
     def _has_samples(self, name: str) -> bool:
+        """True once a host has reported GPUs, or cannot (down, or no NVIDIA driver)."""
+        from cosmos_tui.domain import HostState
+        from cosmos_tui.remote.gpu import GpuState
+
         host = self.hosts.get(name)
-        return bool(host.gpu.latest()) or host.status().state.value in ("down",)
+        if host.gpu.latest() or host.gpu.state == GpuState.NO_DRIVER:
+            return True
+        return host.status().state == HostState.DOWN
 
     def host_views(self, ours: Collection[str]) -> list[HostView]:
         """Return every configured host's current view, in config order."""

@@ -302,3 +302,39 @@ async def test_a_batch_survives_a_dropped_ssh_link(
         assert done.state == RunState.COMPLETED, (done.state, done.failure_message)
         video = (tmp_path / ("ridge", "valley")[index] / "color.mp4").read_bytes()
         assert (bench.output_dir(run.id) / "output.mp4").read_bytes() == video
+
+
+async def test_two_cosmos_queue_run_processes_share_one_database(
+    bench_for, make_config, fake_gpu, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.lifecycle.conftest import write_config_file
+
+    fake_gpu.set_variant("8gpu")
+    config = make_config()
+    path = write_config_file(config, tmp_path / "config.toml")
+    path.write_text(path.read_text() + "[batching]\nenabled = false\n")
+    bench = await bench_for(config)
+    runs = []
+    for index in range(10):
+        prompt = await bench.create_prompt(f"street {index}", videos(tmp_path, f"st{index}"))
+        runs.append(await bench.create_run(prompt.id))
+    env = dict(os.environ, COSMOS_CONFIG=str(path))
+    argv = [sys.executable, "-m", "cosmos_tui", "queue", "run", "--until-idle"]
+    procs = [subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]  # fmt: skip
+    outputs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err
+        outputs.append(out)
+    started = [line for out in outputs for line in out.splitlines() if line.startswith("start ")]
+    assert sorted(line.split()[1] for line in started) == sorted(r.id for r in runs)
+    for run in runs:
+        done = await bench.get_run(run.id)
+        assert done.state == RunState.COMPLETED, (done.state, done.failure_message)
+        assert done.attempt == 1
+        assert [e.to_state for e in done.events].count(RunState.UPLOADING) == 1
