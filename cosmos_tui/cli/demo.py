@@ -1,10 +1,10 @@
 """``cosmos demo``: the whole product against a SIMULATED GPU HOST on 127.0.0.1.
 
 The sandbox (:mod:`cosmos_tui.sandbox`) runs in a child process that starts while this
-one imports the TUI: a real SSH server, a Docker Engine API and simulated GPUs. The demo writes a workspace whose config
-points at it like any other host, adds sample prompts, and opens the TUI (or, with
-``--headless``, runs a scenario and prints a summary). Quitting stops the sandbox and
-every process it started.
+one imports the TUI: a real SSH server, a Docker Engine API and simulated GPUs. The demo
+writes a workspace whose config points at it like any other host, adds sample prompts,
+and opens the TUI (or, with ``--headless``, runs a scenario and prints a summary).
+Quitting stops the sandbox and every process it started.
 """
 
 from __future__ import annotations
@@ -155,6 +155,8 @@ def demo(
         sandbox.stop()
         if throwaway:
             shutil.rmtree(space.root, ignore_errors=True)
+            if headless:
+                click.echo("(a throwaway workspace: removed; --workspace DIR keeps it)", err=True)
         elif not bench_first_frame:
             click.echo(f"demo workspace kept in {space.root} (log: demo.log)", err=True)
 
