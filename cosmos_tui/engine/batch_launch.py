@@ -16,9 +16,10 @@ output folder. A line dropped by the guardrail makes its run ``blocked``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ from cosmos_tui.engine.batching import (
     build_batch_input,
     map_outputs,
     sample_index,
+    slice_log,
 )
 from cosmos_tui.engine.failures import classify, explain
 from cosmos_tui.engine.logs import LocalLog, LogFollower
@@ -274,6 +276,9 @@ class BatchLauncher:
             text = result.stdout if result.exit_status == 0 else None
             samples.append(SampleOutput(entry.name, text))
         outcome = map_outputs(lines, samples)
+        await asyncio.to_thread(
+            self._slice_logs, batch_id, lines, outcome.folders, [s.folder for s in samples]
+        )
         for line in lines:
             run_id = line.run_id
             fate = outcome.fates[run_id]
@@ -370,6 +375,23 @@ class BatchLauncher:
             await self.fail_all(ids, failure.kind, failure.message, exit_code)
             return
         await self._collect(host, layout, batch_id, lines)
+
+    def _slice_logs(
+        self,
+        batch_id: str,
+        lines: Sequence[BatchLine],
+        own: Mapping[str, str],
+        folders: Sequence[str],
+    ) -> None:
+        """Rewrite each member's run.log as its slice of the batch log."""
+        for number, line in enumerate(lines):
+            path = self.log_path(line.run_id)
+            if not path.is_file():
+                continue
+            text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+            kept = slice_log(text, line.run_id, batch_id, number, len(lines),
+                             own.get(line.run_id), folders)  # fmt: skip
+            path.write_text("\n".join(kept) + "\n", encoding="utf-8")
 
     # state helpers -----------------------------------------------------------------------
 

@@ -258,3 +258,20 @@ async def test_batches_split_in_halves_to_keep_free_gpus_busy(
     assert [r.id for g in split for r in g.runs] == [r.id for r in runs]
     assert [len(g.runs) for g in plan_groups(found, max_size=8, free_gpus=100)] == [1] * 6
     assert [len(g.runs) for g in plan_groups(found, max_size=8, free_gpus=1)] == [6]
+
+
+def test_a_log_slice_keeps_shared_lines_and_drops_other_samples() -> None:
+    from cosmos_tui.engine.batching import slice_log
+
+    log = [
+        "[x|INFO|t.py:1:demo] Running guardrail checks on all prompts",
+        "[x|INFO|t.py:2:demo] Saved video to /out/video_0/output.mp4",
+        "[x|INFO|t.py:3:demo] Saved video to /out/video_1/output.mp4",
+        "[x|INFO|t.py:4:demo] Saved video to /out/video_10/output.mp4",
+    ]
+    folders = ["video_0", "video_1", "video_10"]
+    mine = slice_log(log, "rs_a", "bs_1", 1, 3, "video_1", folders)
+    assert mine[0] == "[cosmos-tui] run rs_a: line 2 of 3 of batch bs_1, output video_1"
+    assert mine[1:] == [log[0], log[2]]
+    dropped = slice_log(log, "rs_b", "bs_1", 2, 3, None, folders)
+    assert dropped[0].endswith("no output") and dropped[1:] == [log[0]]

@@ -74,7 +74,11 @@ async def test_a_batch_runs_in_one_container_and_outputs_map_back_by_name(
             tmp_path / f"v{index}" / "color.mp4"
         ).read_bytes()
         assert (out / "output.txt").read_text().strip() == texts[index]
-        assert "Saved video to" in (out / "run.log").read_text()
+        log = (out / "run.log").read_text()
+        own, other = ("video_0", "video_1") if index == 0 else ("video_1", "video_0")
+        assert log.startswith(f"[cosmos-tui] run {run.id}: line {index + 1} of 3 of batch")
+        assert f"Saved video to /cosmos-tui/run/output/{own}/output.mp4" in log
+        assert f"{other}/" not in log and "Running guardrail checks" in log
         assert run.spec is not None and run.spec["num_steps"] == 35
     assert done[runs[0].id].container_id == done[runs[2].id].container_id
 
