@@ -342,3 +342,37 @@ async def test_two_cosmos_queue_run_processes_share_one_database(
         assert done.state == RunState.COMPLETED, (done.state, done.failure_message)
         assert done.attempt == 1
         assert [e.to_state for e in done.events].count(RunState.UPLOADING) == 1
+
+
+async def test_a_host_that_goes_down_raises_an_alert_cleared_when_it_returns(
+    bench_for, make_config, fake_gpu, ssh_server, tmp_path: Path
+) -> None:
+    from cosmos_tui.domain import AlertKind
+    from tests.lifecycle.conftest import stop_ssh
+
+    fake_gpu.set_variant("1gpu")
+    bench = await bench_for(make_config(COSMOS_STANDIN_SPEED="0.4"))
+    prompt = await bench.create_prompt("a long night", videos(tmp_path, "night"))
+    run = await bench.create_run(prompt.id)
+    driving = asyncio.create_task(bench.queue.drive(until_idle=True))
+    try:
+        for _ in range(600):
+            if (await bench.get_run(run.id)).state == RunState.RUNNING:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.to_thread(stop_ssh, ssh_server)
+        raised = []
+        for _ in range(400):
+            raised = [a for a in await bench.queue.alerts(run.id) if a.kind == AlertKind.HOST_DOWN]
+            if raised:
+                break
+            await asyncio.sleep(0.05)
+        assert raised and raised[0].host == "testhost" and raised[0].cleared_at is None
+    finally:
+        if ssh_server.process is None:
+            await asyncio.to_thread(ssh_server.start)
+    await asyncio.wait_for(driving, 180)
+    done = await bench.get_run(run.id)
+    assert done.state == RunState.COMPLETED, (done.state, done.failure_message)
+    alerts = [a for a in await bench.queue.alerts(run.id) if a.kind == AlertKind.HOST_DOWN]
+    assert alerts and all(a.cleared_at is not None for a in alerts)
