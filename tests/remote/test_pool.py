@@ -54,3 +54,15 @@ async def test_real_host_is_not_connected_until_used(tmp_path) -> None:
     async with Workbench.open(config) as bench:
         host = bench.hosts.get("a")
         assert host.status().state is HostState.UNKNOWN
+
+
+def test_unknown_host_name_is_a_config_error(tmp_path) -> None:
+    import pytest
+
+    from cosmos_tui.errors import ConfigError
+    from cosmos_tui.remote.pool import HostPool
+
+    pool = HostPool(Config(hosts=[HostConfig(name="a", hostname="a")]))
+    with pytest.raises(ConfigError) as info:
+        pool.get("b")
+    assert "no host named 'b'" in info.value.message
