@@ -117,6 +117,13 @@ class RunDriver:
                     await self._requeue_or_fail(current, failure)
                     continue
                 lost_contact += 1
+                if current.state == RunState.QUEUED:  # could not even claim: host away
+                    if lost_contact >= self.ctx.config.retry.max_attempts:
+                        message = f"{failure.message} (gave up after {lost_contact} attempts)"
+                        await self._fail(current, Failure(failure.kind, message))
+                        continue
+                    await self.ctx.sleep(self.ctx.backoff(lost_contact))
+                    continue
                 if lost_contact > self.ctx.config.retry.max_attempts:
                     logger.warning("run %s: host unreachable, left running: %s", run.id, exc)
                     return current

@@ -70,3 +70,14 @@ async def test_docker_daemon_down_is_retried_then_reported(
     retries = [e for e in final.events if e.to_state == RunState.QUEUED and e.from_state]
     assert len(retries) == config.retry.max_attempts - 1
     assert "gave up after 3 attempts" in final.failure_message
+
+
+async def test_unreachable_host_is_retried_then_reported(make_config, bench_for, video_dir) -> None:
+    config = make_config()
+    down = dataclasses.replace(config.hosts[0], port=1)  # nothing listens there
+    bench = await bench_for(dataclasses.replace(config, hosts=[down]))
+    prompt = await bench.create_prompt("a prompt", video_dir)
+    final = await bench.drive_run((await bench.create_run(prompt.id)).id)
+    assert final.state == RunState.FAILED
+    assert final.failure_kind == FailureKind.SSH_LOST
+    assert "gave up after 3 attempts" in final.failure_message
