@@ -22,6 +22,7 @@ from cosmos_tui.engine.params import validate_params, validate_prompt_text
 from cosmos_tui.errors import ValidationError
 from cosmos_tui.ids import IdSource
 from cosmos_tui.remote.pool import HostPool, RemoteHostFactory
+from cosmos_tui.services.live import LiveMixin
 from cosmos_tui.services.runs import RunsMixin
 from cosmos_tui.store.repositories import Clock, PromptFilter, RunFilter, Store, utc_now
 
@@ -57,7 +58,7 @@ class SearchResult:
     runs: Page[Run]
 
 
-class Workbench(RunsMixin):
+class Workbench(RunsMixin, LiveMixin):
     """Every operation of cosmos-tui, over injected services.
 
     Args:
