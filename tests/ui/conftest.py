@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -61,10 +62,8 @@ async def settle(pilot: Any, rounds: int = 4) -> None:
         await pilot.pause()
         pending = [w for w in app.workers if w.group not in LONG_RUNNING and not w.is_finished]
         for worker in pending:
-            try:
+            with contextlib.suppress(WorkerCancelled, WorkerFailed):
                 await worker.wait()
-            except (WorkerCancelled, WorkerFailed):
-                pass
     await pilot.pause()
 
 

@@ -95,20 +95,19 @@ class PromptForm(ModalScreen[Prompt | None]):
         with VerticalScroll(id="prompt-form", classes="dialog form"):
             yield Label("Prompt text")
             yield TextArea(id="text", soft_wrap=True, show_line_numbers=False)
-            yield Static("", id="text-error", classes="error")
             yield Label("Name (optional)")
             yield Input(id="name", placeholder="a short name to find it by")
             yield Label("Negative prompt (optional; default from the config)")
             yield Input(id="negative")
-            yield Label("Video folder (holds color.mp4; tab completes, ctrl+o browses)")
+            yield Label("Video folder (holds color.mp4; right arrow completes, ctrl+o browses)")
             with Horizontal(classes="row"):
                 yield Input(id="video_dir", placeholder="path/to/folder", suggester=PathSuggester())
-                yield Button("Browse", id="browse")
+                yield Button("Browse", id="browse", compact=True)
             yield Static("", id="videos", markup=False)
-            yield Static("", id="video_dir-error", classes="error")
+            yield Static("", id="form-error", classes="error", markup=False)
             with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Save  ctrl+s", id="save", variant="primary")
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Button("Save  ctrl+s", id="save", variant="primary", compact=True)
 
     def on_mount(self) -> None:
         """Title and focus."""
@@ -122,7 +121,7 @@ class PromptForm(ModalScreen[Prompt | None]):
     @work(exclusive=True, group="scan", exit_on_error=False)
     async def _scan(self, value: str) -> None:
         videos = self.query_one("#videos", Static)
-        error = self.query_one("#video_dir-error", Static)
+        error = self.query_one("#form-error", Static)
         if not value.strip():
             videos.update("")
             error.update("")
@@ -159,9 +158,9 @@ class PromptForm(ModalScreen[Prompt | None]):
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:
         """Validate and save in a worker."""
-        for error in self.query(".error"):
-            if isinstance(error, Static):
-                error.update("")
+        self.query_one("#form-error", Static).update("")
+        for field in self.query("Input, TextArea"):
+            field.remove_class("-invalid")
         self._save()
 
     @work(exclusive=True, group="save", exit_on_error=False)
@@ -176,7 +175,8 @@ class PromptForm(ModalScreen[Prompt | None]):
                 raise ValidationError("choose the folder that holds color.mp4", field="video_dir")
             prompt = await self.services.create_prompt(text, Path(folder), name, negative)
         except ValidationError as exc:
-            target = exc.field if exc.field in ("text", "video_dir") else "text"
-            self.query_one(f"#{target}-error", Static).update(exc.message)
+            self.query_one("#form-error", Static).update(exc.message)
+            if exc.field in ("text", "video_dir", "name"):
+                self.query_one(f"#{exc.field}").add_class("-invalid")
             return
         self.dismiss(prompt)

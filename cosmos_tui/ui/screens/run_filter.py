@@ -50,8 +50,8 @@ class RunFilterScreen(ModalScreen[RunFilter | None]):
             yield Label("Prompt id")
             yield Input(self.current.prompt_id or "", id="prompt_id", placeholder="ps_...")
             with Horizontal(classes="buttons"):
-                yield Button("Clear", id="clear")
-                yield Button("Apply  ctrl+s", id="apply", variant="primary")
+                yield Button("Clear", id="clear", compact=True)
+                yield Button("Apply  ctrl+s", id="apply", variant="primary", compact=True)
 
     def on_mount(self) -> None:
         """Title and focus."""

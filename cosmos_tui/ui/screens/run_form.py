@@ -97,8 +97,8 @@ class RunForm(ModalScreen[Run | None]):
             yield Input(defaults.negative_prompt or "", id="negative_prompt")
             yield Static("", id="form-error", classes="error", markup=False)
             with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Create and start  ctrl+s", id="save", variant="primary")
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Button("Create and start  ctrl+s", id="save", variant="primary", compact=True)
 
     def on_mount(self) -> None:
         """Title, focus the first weight, validate the defaults."""

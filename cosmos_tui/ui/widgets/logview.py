@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 
-from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.geometry import Size
@@ -217,7 +216,11 @@ class LogView(ScrollView, can_focus=True):
         index, offset = self._rows[row]
         line = self.lines[index]
         segment_text = line[offset : offset + width] if self.wrap else line
-        text = Text(segment_text, style=LEVEL_STYLES.get(self.ranks[index], Style()), no_wrap=True)
+        text = Text(segment_text, no_wrap=True)
+        text.stylize(self.rich_style)
+        level_style = LEVEL_STYLES.get(self.ranks[index])
+        if level_style is not None:
+            text.stylize(level_style)
         if self._pattern is not None:
             for match in self._pattern.finditer(segment_text):
                 text.stylize(MATCH_STYLE, match.start(), match.end())
@@ -226,7 +229,6 @@ class LogView(ScrollView, can_focus=True):
             and self.matches[self.current_match] == index
         ):
             text.stylize(CURRENT_STYLE)
-        segments = [Segment(s.text, s.style) for s in text.render(self.app.console)]
-        strip = Strip(segments, text.cell_len)
+        strip = Strip(list(text.render(self.app.console)), text.cell_len)
         crop_from = 0 if self.wrap else scroll_x
         return strip.crop_extend(crop_from, crop_from + width, self.rich_style)

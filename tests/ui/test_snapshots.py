@@ -1,0 +1,130 @@
+"""Snapshots of the main states at 120x40 and 80x24 (fixed clock, fixed ids, fake streams)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cosmos_tui.domain import HostState, HostStatus, LogBatch
+from tests.ui.conftest import Harness, ready, settle
+from tests.ui.fakes import FAIL_LINES, LOG_LINES, sample, scenario
+
+SIZES = [(120, 40), (80, 24)]
+
+
+async def _populate(h: Harness, pilot: Any, tmp_path: Path) -> dict[str, Any]:
+    await ready(h, pilot)
+    runs = await scenario(h.services, h.clock, tmp_path / "videos")
+    main = h.app.main_screen
+    main.prompts.reload()
+    main.runs.reload()
+    await settle(pilot)
+    return runs
+
+
+async def _hosts_and_gpus(h: Harness, pilot: Any, down: str | None = None) -> None:
+    services = h.services
+    for host in h.services.hosts:
+        if host == down:
+            status = HostStatus(host, HostState.DOWN, reason="ssh: connection refused (port 22)")
+        else:
+            status = HostStatus(host, HostState.CONNECTED, latency_ms=11.0)
+        services.host_stream.put(status)
+    for tick in range(60):
+        for gpu in (0, 1):
+            utilization = 15 + (tick * 7 + gpu * 40) % 80 if gpu == 1 else 3.0
+            services.gpu_stream.put(
+                sample("gpu-a", gpu, h.clock.now, utilization, 12000 + gpu * 40000, 55 + gpu * 12)
+            )
+    await settle(pilot)
+    h.app.main_screen.gpus.redraw_dirty()
+    await pilot.pause()
+
+
+async def empty(h: Harness, pilot: Any, tmp_path: Path) -> None:
+    await ready(h, pilot)
+    await _hosts_and_gpus(h, pilot)
+
+
+async def populated(h: Harness, pilot: Any, tmp_path: Path) -> None:
+    await _populate(h, pilot, tmp_path)
+    await _hosts_and_gpus(h, pilot)
+
+
+async def running_with_logs(h: Harness, pilot: Any, tmp_path: Path) -> None:
+    runs = await _populate(h, pilot, tmp_path)
+    await _hosts_and_gpus(h, pilot)
+    run_id = runs["running"].id
+    lines = tuple(f"{LOG_LINES[i % len(LOG_LINES)]}" for i in range(40))
+    h.services.log_stream(run_id).put(LogBatch(run_id, lines, 0))
+    await settle(pilot)
+    h.app.main_screen.logs.flush()
+    await pilot.pause()
+
+
+async def failed_run(h: Harness, pilot: Any, tmp_path: Path) -> None:
+    runs = await _populate(h, pilot, tmp_path)
+    await _hosts_and_gpus(h, pilot)
+    run_id = runs["failed"].id
+    h.services.log_history[run_id] = [*LOG_LINES, *FAIL_LINES]
+    table = h.app.main_screen.runs.table
+    table.focus()
+    await pilot.press("down", "down")
+    await settle(pilot)
+    h.app.main_screen.logs.flush()
+    await pilot.pause()
+
+
+async def host_down(h: Harness, pilot: Any, tmp_path: Path) -> None:
+    await _populate(h, pilot, tmp_path)
+    await _hosts_and_gpus(h, pilot, down="gpu-b")
+
+
+async def help_screen(h: Harness, pilot: Any, tmp_path: Path) -> None:
+    await ready(h, pilot)
+    await pilot.press("question_mark")
+    await settle(pilot)
+
+
+async def prompt_form(h: Harness, pilot: Any, tmp_path: Path) -> None:
+    await ready(h, pilot)
+    await pilot.press("N")
+    await settle(pilot)
+
+
+async def run_form(h: Harness, pilot: Any, tmp_path: Path) -> None:
+    await _populate(h, pilot, tmp_path)
+    h.app.main_screen.prompts.table.focus()
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+STATES: dict[str, Callable[[Harness, Any, Path], Awaitable[None]]] = {
+    "empty": empty,
+    "populated": populated,
+    "running_with_logs": running_with_logs,
+    "failed_run": failed_run,
+    "host_down": host_down,
+    "help": help_screen,
+    "prompt_form": prompt_form,
+    "run_form": run_form,
+}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("state", list(STATES))
+def test_snapshot(snap_compare: Any, tmp_path: Path, state: str, size: tuple[int, int]) -> None:
+    h = Harness(tmp_path, hosts=("gpu-a", "gpu-b"))
+
+    async def run_before(pilot: Any) -> None:
+        await STATES[state](h, pilot, tmp_path)
+        h.app.main_screen.logs.flush()
+        await settle(pilot)
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+
+    assert snap_compare(h.app, terminal_size=size, run_before=run_before)
