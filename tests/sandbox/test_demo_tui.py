@@ -25,7 +25,7 @@ async def wait_until(pilot: Any, check: Callable[[], bool], timeout: float = 60)
 
 async def test_a_prompt_runs_to_completion_in_the_demo_tui(tmp_path: Path):
     space = DemoWorkspace(tmp_path / "ws")
-    with SandboxThread(SandboxOptions(gpus=2, time_scale=0.05), space.ssh_dir) as sandbox:
+    with SandboxThread(SandboxOptions(gpus=2, time_scale=0.2), space.ssh_dir) as sandbox:
         config = prepare_workspace(space, sandbox)
         app = build_demo_app(config, space, sandbox)
         assert "SIMULATED GPU HOST" in app.title
@@ -38,6 +38,18 @@ async def test_a_prompt_runs_to_completion_in_the_demo_tui(tmp_path: Path):
             await pilot.press("ctrl+s")
             await wait_until(pilot, lambda: len(screen.runs.runs) == 1)
             (run_id,) = screen.runs.runs
+            # the GPU pane follows the simulated GPUs while the run loads one of them
+            host = "simulated-gpu-host"
+            await wait_until(
+                pilot,
+                lambda: any(
+                    (s.memory_used_mib or 0) > 0
+                    for gpu in (0, 1)
+                    for s in screen.gpus.history(host, gpu)
+                ),
+            )
+            card = screen.gpus.card(host)
+            assert card is not None and card.status.state.value == "connected"
             await wait_until(pilot, lambda: screen.runs.runs[run_id].state == RunState.COMPLETED)
             output = config.outputs_dir / run_id / "output.mp4"
             assert mp4_is_valid(output)
