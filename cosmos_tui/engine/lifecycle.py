@@ -206,7 +206,12 @@ class RunDriver:
         spec = launch.build_run_spec(run, prompt, remote_inputs)
         await host.files.write_text(layout.spec_path, json.dumps(spec, indent=2) + "\n")
         return await self.ctx.store.transition(
-            run.id, RunState.STARTING, f"inputs and spec in {layout.run_dir}", spec=spec
+            run.id,
+            RunState.STARTING,
+            f"inputs and spec in {layout.run_dir}",
+            spec=spec,
+            log_path=self.local_log.path,  # also for runs a scheduler moved to uploading
+            attempt=max(1, run.attempt),
         )
 
     async def _start(self, run: Run) -> Run:
