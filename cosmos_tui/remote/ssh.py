@@ -124,6 +124,7 @@ class SshHost:
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not security)
         self._sessions = asyncio.Semaphore(max_sessions)
         self._conn: asyncssh.SSHClientConnection | None = None
+        self._client: _Client | None = None
         self._connecting: asyncio.Task[asyncssh.SSHClientConnection] | None = None
         self._status = HostStatus(config.name, HostState.UNKNOWN)
         self._watchers: set[asyncio.Queue[HostStatus]] = set()
@@ -171,7 +172,9 @@ class SshHost:
         if self._closed:
             raise HostUnreachable(self.name, "the connection was closed")
         if self._conn is not None:
-            return self._conn
+            if not self._conn.is_closed():
+                return self._conn
+            self._conn = None  # closed before its loss could be reported
         if self._connecting is None or self._connecting.done():
             self._connecting = asyncio.create_task(self._connect_with_retry(attempts=1))
         return await asyncio.shield(self._connecting)
@@ -182,7 +185,8 @@ class SshHost:
             if attempt > 1 or self._status.state is HostState.RECONNECTING:
                 delay = _backoff(attempt, self.retry, self._rng)
                 when = datetime.now(UTC) + timedelta(seconds=delay)
-                self._set_status(HostState.RECONNECTING, str(error or ""), next_attempt_at=when)
+                reason = error.message if error else self._status.reason
+                self._set_status(HostState.RECONNECTING, reason, next_attempt_at=when)
                 await asyncio.sleep(delay)
             else:
                 self._set_status(HostState.CONNECTING)
@@ -226,7 +230,7 @@ class SshHost:
         return options
 
     async def _open_once(self) -> asyncssh.SSHClientConnection:
-        client = _Client(self._lost)
+        client = _Client(lambda exc: self._lost(client, exc))
         async with _translate(self.name, client=client, known_hosts=self.known_hosts_path()):
             conn, _ = await asyncio.wait_for(
                 asyncssh.create_connection(
@@ -234,16 +238,18 @@ class SshHost:
                 ),
                 self.timeouts.connect * 2,
             )
+        self._client = client
         return conn
 
     def known_hosts_path(self) -> Path:
         """The known_hosts file this host's key is checked against."""
         return Path(self.config.known_hosts or "~/.ssh/known_hosts").expanduser()
 
-    def _lost(self, exc: Exception | None) -> None:
-        was_connected = self._conn is not None
+    def _lost(self, client: _Client, exc: Exception | None) -> None:
+        if client is not self._client or self._conn is None:
+            return  # a connection that never became (or no longer is) the current one
         self._conn = None
-        if self._closed or not was_connected:
+        if self._closed:
             return
         reason = f"connection lost: {exc}" if exc else "connection closed by the host"
         logger.warning("host %s: %s; reconnecting", self.name, reason)
