@@ -120,8 +120,8 @@ class FacadeAdapter:
         """Return the local path of a run's main output video."""
         folder = self.bench.output_dir(run.id)
         for name in run.outputs:
-            if name.endswith(".mp4"):
-                return folder / Path(name).name
+            if name.endswith(".mp4") and "input_control" not in name:
+                return folder / name
         return None
 
     async def output_files(self, run_id: str) -> tuple[OutputFile, ...]:
@@ -140,7 +140,12 @@ class FacadeAdapter:
         return await asyncio.to_thread(_scan)
 
     async def log_context(self, run_id: str, around: int) -> tuple[str, ...]:
-        """Return the lines around the first error of the run's local log."""
+        """Return the lines around the first error: the engine's classification, or a scan."""
+        failure_of = getattr(self.bench, "run_failure", None)
+        if failure_of is not None:
+            failure = await failure_of(run_id)
+            if failure is not None and failure.context:
+                return tuple(failure.context)
         path = await self._log_path(run_id)
         if path is None:
             return ()
@@ -195,15 +200,29 @@ class FacadeAdapter:
             first = False
             await asyncio.sleep(self.poll_seconds)
 
-    async def follow_log(self, run_id: str) -> AsyncIterator[LogBatch]:
-        """Yield the run's log: from the facade, or by tailing its local log file."""
+    async def follow_log(self, run_id: str, tail: int | None) -> AsyncIterator[LogBatch]:
+        """Yield the run's last ``tail`` lines, then follow: from the facade or the file."""
         stream = getattr(self.bench, "follow_log", None)
         if stream is not None:
-            async for batch in stream(run_id):
+            async for batch in stream(run_id, tail=tail):
                 yield batch
             return
         async for batch in self._tail_file(run_id):
             yield batch
+
+    async def keep_runs_moving(self) -> AsyncIterator[str]:
+        """Reattach runs left by an earlier session and keep them moving; yield news.
+
+        Uses the facade's periodic reconcile; yields one line per report that found
+        something worth saying (runs picked up, orphans), nothing when there is no engine.
+        """
+        stream = getattr(self.bench, "keep_runs_moving", None)
+        if stream is None:
+            return
+        async for report in stream():
+            text = _describe_report(report)
+            if text:
+                yield text
 
     async def start_run(self, run_id: str, host: str | None) -> Run:
         """Queue a recorded run for launch."""
@@ -222,14 +241,27 @@ class FacadeAdapter:
         return await self._run_command(("retry_run", "retry"), run_id, "retrying runs")
 
     async def upscale_run(self, run_id: str) -> Run:
-        """Queue a 4K upscale of a run."""
-        return await self._run_command(("upscale_run", "upscale"), run_id, "upscaling")
+        """Queue a 4K upscale of a completed run's video and start it."""
+        extras = getattr(self.bench, "extras", None)
+        if extras is None:
+            return await self._run_command(("upscale_run", "upscale"), run_id, "upscaling")
+        run = await extras.create_upscale(run_id)
+        return await self._start_if_possible(run)
 
     async def enhance_prompt(self, prompt_id: str) -> Run:
-        """Queue a prompt enhancement."""
-        return await self._run_command(
-            ("enhance_prompt", "enhance"), prompt_id, "prompt enhancement"
-        )
+        """Queue a prompt enhancement (the result becomes a child prompt) and start it."""
+        extras = getattr(self.bench, "extras", None)
+        if extras is None:
+            return await self._run_command(
+                ("enhance_prompt", "enhance"), prompt_id, "prompt enhancement"
+            )
+        runs = await extras.create_enhance([prompt_id])
+        return await self._start_if_possible(runs[0])
+
+    async def _start_if_possible(self, run: Run) -> Run:
+        if getattr(self.bench, "start_run", None) is None:
+            return run
+        return await self.start_run(run.id, None)
 
     # helpers ------------------------------------------------------------------------
 
@@ -274,6 +306,20 @@ class FacadeAdapter:
                     yield LogBatch(run_id, (pending,), line_number)
                 return
             await asyncio.sleep(self.poll_seconds / 2)
+
+
+def _describe_report(report: Any) -> str:
+    """Summarise a reconcile report in one line, or return "" when it found nothing."""
+    parts = []
+    for attribute, label in (
+        ("dispatched", "run(s) picked up"),
+        ("failed", "run(s) failed: container gone"),
+        ("orphans", "orphan container(s) found"),
+    ):
+        items = getattr(report, attribute, None)
+        if items:
+            parts.append(f"{len(items)} {label}")
+    return ", ".join(parts)
 
 
 def _read_from(path: Path, position: int, limit: int = 4 * 1024 * 1024) -> tuple[str, int]:

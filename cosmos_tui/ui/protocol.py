@@ -119,8 +119,11 @@ class UIServices(Protocol):
     def watch_runs(self) -> AsyncIterator[Run]:
         """Yield a run each time its state, progress or outputs change."""
 
-    def follow_log(self, run_id: str) -> AsyncIterator[LogBatch]:
-        """Yield a run's log from its first line in batches, then follow it live."""
+    def follow_log(self, run_id: str, tail: int | None) -> AsyncIterator[LogBatch]:
+        """Yield a run's last ``tail`` log lines in batches, then follow it live."""
+
+    def keep_runs_moving(self) -> AsyncIterator[str]:
+        """Pick up runs left by earlier sessions and keep them moving; yield news lines."""
 
     async def start_run(self, run_id: str, host: str | None) -> Run:
         """Queue a recorded run for launch (on ``host`` or wherever it fits)."""

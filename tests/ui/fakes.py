@@ -110,7 +110,12 @@ class TestServices(FacadeAdapter):
     def log_stream(self, run_id: str) -> Stream:
         return self.logs.setdefault(run_id, Stream())
 
-    async def follow_log(self, run_id: str) -> AsyncIterator[LogBatch]:
+    async def keep_runs_moving(self) -> AsyncIterator[str]:
+        self.calls.append(("keep_runs_moving", None))
+        for item in ():
+            yield item
+
+    async def follow_log(self, run_id: str, tail: int | None) -> AsyncIterator[LogBatch]:
         self.calls.append(("follow_log", run_id))
         history = self.log_history.get(run_id, [])
         if history:

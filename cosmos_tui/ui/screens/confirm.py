@@ -29,7 +29,9 @@ class ConfirmScreen(ModalScreen[bool]):
             yield Static(self.question, id="question", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("No", id="no", variant="primary", compact=True)
-                yield Button(f"Yes, {self.title_text.lower()}", id="yes", variant="error", compact=True)
+                yield Button(
+                    f"Yes, {self.title_text.lower()}", id="yes", variant="error", compact=True
+                )
 
     def on_mount(self) -> None:
         """Title the dialog and focus "No"."""

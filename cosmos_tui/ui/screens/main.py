@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Header, Static
 
 from cosmos_tui.domain import HostState, Prompt, Run, RunState
 from cosmos_tui.store.repositories import RunFilter
@@ -72,6 +72,7 @@ class MainScreen(ActionsMixin, Screen[None]):
 
     def compose(self) -> ComposeResult:
         """The four panes in a grid, and the footer of keys that apply now."""
+        yield Header(show_clock=False, icon="\u25c6")
         with Grid(id="panes"):
             yield PromptsPane(id="prompts")
             yield RunsPane(id="runs")
@@ -115,6 +116,7 @@ class MainScreen(ActionsMixin, Screen[None]):
         self._watch_gpus()
         self._watch_processes()
         self._watch_runs()
+        self._keep_runs_moving()
 
     @on(ServicesFailed)
     def _failed(self, message: ServicesFailed) -> None:
@@ -152,6 +154,13 @@ class MainScreen(ActionsMixin, Screen[None]):
         async for run in self.services.watch_runs():
             self.post_message(RunChanged(run))
             await asyncio.sleep(0)
+
+    @work(group="stream-reconcile", exit_on_error=False)
+    @reported
+    async def _keep_runs_moving(self) -> None:
+        assert self.services is not None
+        async for news in self.services.keep_runs_moving():
+            self.notify(news, title="Runs picked up")
 
     # live updates -------------------------------------------------------------------
 

@@ -96,7 +96,8 @@ class LogsPane(Pane):
     async def _follow(self, run_id: str, generation: int) -> None:
         if self.services is None:
             return
-        async for batch in self.services.follow_log(run_id):
+        tail = self.cosmos.config.ui.log_buffer_lines
+        async for batch in self.services.follow_log(run_id, tail):
             self.post_message(LogLinesReceived(batch, generation))
 
     @on(LogLinesReceived)
