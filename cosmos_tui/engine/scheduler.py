@@ -201,6 +201,13 @@ class Scheduler:
                     waiter.cancel()
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
+        except asyncio.CancelledError:
+            # Stopped from outside (app closing, Ctrl+C): stop following; containers keep
+            # running on their hosts and the next driver reattaches them.
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            raise
         finally:
             await self.queue.unregister(self.id)
 

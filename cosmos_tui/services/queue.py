@@ -7,7 +7,8 @@ on an open Workbench. Everything returned is a domain value or a frozen dataclas
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -177,6 +178,36 @@ class QueueService:
             await recorder.refresh()
             recorder_stop.set()
             await recording
+
+    async def keep_moving(self) -> AsyncIterator[str]:
+        """Drive the queue until the iterator is closed; yield one news line per start.
+
+        For the TUI: closing the iterator (or cancelling its task) stops following runs;
+        their containers keep going and the next driver reattaches them.
+        """
+        news: asyncio.Queue[str] = asyncio.Queue()
+
+        def _claimed(claim: Claim) -> None:
+            batch = f" (batch {claim.batch_id})" if claim.batch_id else ""
+            gpus = ",".join(str(g) for g in claim.gpus)
+            news.put_nowait(f"started {', '.join(claim.run_ids)} on {claim.host} GPU {gpus}{batch}")
+
+        driving = asyncio.create_task(self.drive(on_claim=_claimed))
+        try:
+            while True:
+                getter = asyncio.ensure_future(news.get())
+                done, _ = await asyncio.wait({getter, driving}, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    yield getter.result()
+                    continue
+                getter.cancel()
+                driving.result()
+                return
+        finally:
+            if not driving.done():
+                driving.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await driving
 
 
 class _NoLaunch:

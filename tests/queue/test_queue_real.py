@@ -376,3 +376,25 @@ async def test_a_host_that_goes_down_raises_an_alert_cleared_when_it_returns(
     assert done.state == RunState.COMPLETED, (done.state, done.failure_message)
     alerts = [a for a in await bench.queue.alerts(run.id) if a.kind == AlertKind.HOST_DOWN]
     assert alerts and all(a.cleared_at is not None for a in alerts)
+
+
+async def test_keep_moving_yields_news_and_stops_cleanly_when_closed(
+    bench_for, make_config, fake_gpu, tmp_path: Path
+) -> None:
+    fake_gpu.set_variant("1gpu")
+    bench = await bench_for(make_config())
+    prompt = await bench.create_prompt("a busy port", videos(tmp_path, "port"))
+    first = await bench.create_run(prompt.id)
+    moving = bench.queue.keep_moving()
+    news = await asyncio.wait_for(anext(moving), 60)
+    assert news.startswith(f"started {first.id} on testhost GPU 0")
+    for _ in range(600):
+        if (await bench.get_run(first.id)).state == RunState.COMPLETED:
+            break
+        await asyncio.sleep(0.05)
+    # A run queued later is picked up by the same driver without being asked.
+    second = await bench.create_run(prompt.id, {"seed": 9})
+    news = await asyncio.wait_for(anext(moving), 60)
+    assert news.startswith(f"started {second.id}")
+    await moving.aclose()
+    assert (await bench.get_run(first.id)).state == RunState.COMPLETED
