@@ -143,6 +143,7 @@ class SftpTransfers:
         # Each upload holds an SFTP session and runs hash checks beside it: two uploads at
         # a time keep that well inside the connection's session slots.
         self._uploads = asyncio.Semaphore(UPLOADS_AT_ONCE)
+        self._running: dict[str, asyncio.Future[UploadResult]] = {}
 
     async def tool_dir(self) -> str:
         """Return the absolute tool directory on the host."""
@@ -236,8 +237,40 @@ class SftpTransfers:
         except OSError as exc:
             raise TransferFailed(f"cannot read {local_path}: {exc.strerror}") from exc
         inputs = str(PurePosixPath(await self.tool_dir()) / "inputs")
-        suffix = local_path.suffix.lower()
         part = self.partial_path(str(PurePosixPath(inputs).parent), local_path)
+        # The same file asked for twice at once is sent once: later callers wait for it.
+        running = self._running.get(part)
+        if running is not None:
+            result = await asyncio.shield(running)
+            if progress:
+                progress(size, size)
+            return result
+        future: asyncio.Future[UploadResult] = asyncio.get_running_loop().create_future()
+        self._running[part] = future
+        try:
+            result = await self._upload_input(local_path, inputs, part, size, progress)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here; waiters re-raise it
+            raise
+        else:
+            future.set_result(result)
+            return result
+        finally:
+            del self._running[part]
+
+    async def _upload_input(
+        self,
+        local_path: Path,
+        inputs: str,
+        part: str,
+        size: int,
+        progress: ProgressCallback | None,
+    ) -> UploadResult:
+        suffix = local_path.suffix.lower()
         digest = self._cached_sha256(local_path)
         doing = f"uploading {local_path.name}"
         async with self._uploads, self._client() as sftp, _translate(self._ssh.name, doing):

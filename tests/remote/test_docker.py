@@ -166,3 +166,27 @@ async def test_dial_stdio_bridge(
         assert all(results)
     finally:
         await bridge.close()
+
+
+async def test_thirty_concurrent_mixed_requests(
+    remote_host: RemoteHost, busybox_image: str, tmp_path
+) -> None:
+    local = tmp_path / "in.bin"
+    local.write_bytes(b"x" * 100_000)
+    tool_dir = await remote_host.tool_dir()
+    calls = []
+    for i in range(30):
+        kind = i % 5
+        if kind == 0:
+            calls.append(remote_host.run(["echo", str(i)]))
+        elif kind == 1:
+            calls.append(remote_host.docker.image_present(busybox_image))
+        elif kind == 2:
+            calls.append(remote_host.docker.list())
+        elif kind == 3:
+            calls.append(remote_host.files.listdir(tool_dir))
+        else:
+            calls.append(remote_host.upload_input(local))
+    results = await asyncio.gather(*calls)
+    assert len(results) == 30
+    assert all(results[i] is True for i in range(1, 30, 5))
