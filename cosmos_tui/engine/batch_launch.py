@@ -83,7 +83,9 @@ class BatchLauncher:
             try:
                 await self.engine.drive(claim.run_ids[0])
             except RunBusy as exc:
+                # Another driver has it (a retry in backoff): give the claim back.
                 logger.info("%s", exc.message)
+                await self.queue.release(claim.run_ids, claim.scheduler_id)
             return
         try:
             if claim.runs[0].type == RunType.ENHANCE:
