@@ -190,3 +190,21 @@ async def test_thirty_concurrent_mixed_requests(
     results = await asyncio.gather(*calls)
     assert len(results) == 30
     assert all(results[i] is True for i in range(1, 30, 5))
+
+
+async def test_build_image_fixture_adds_files(remote_host: RemoteHost, build_image) -> None:
+    tag = build_image(
+        "cosmos-test/withfiles:1",
+        {"/app/run.sh": "echo from-image $GREETING\n", "/app/data.txt": b"\x00\x01"},
+        cmd=["sh", "/app/run.sh"],
+        env={"GREETING": "hi"},
+    )
+    docker = remote_host.docker
+    container_id = await docker.create(ContainerSpec(run_id=_run_id(), image=tag, command=()))
+    try:
+        await docker.start(container_id)
+        assert await docker.wait(container_id) == 0
+        lines = [ln.text async for ln in docker.logs(container_id, follow=False)]
+        assert lines == ["from-image hi"]
+    finally:
+        await docker.remove(container_id, force=True)
