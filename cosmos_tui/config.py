@@ -403,12 +403,16 @@ def _coerce(hint: Any, value: Any, where: str, path: Path | None, line: int | No
             return value
         if origin is list and isinstance(value, list) and all(isinstance(v, str) for v in value):
             return list(value)
-        if origin is dict and isinstance(value, dict) and all(
-            isinstance(v, str) for v in value.values()
+        if (
+            origin is dict
+            and isinstance(value, dict)
+            and all(isinstance(v, str) for v in value.values())
         ):
             return dict(value)
     wanted = " or ".join(
-        getattr(typing.get_origin(o) or o, "__name__", str(o)) for o in options if o is not type(None)
+        getattr(typing.get_origin(o) or o, "__name__", str(o))
+        for o in options
+        if o is not type(None)
     )
     raise ConfigError(
         f"'{where}' must be {wanted}, not {type(value).__name__} {value!r}",

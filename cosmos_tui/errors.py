@@ -147,7 +147,9 @@ class RemoteCommandFailed(CosmosError):
     ) -> None:
         what = "timed out" if timed_out else f"exited with status {exit_status}"
         tail = f": {stderr_tail.strip()}" if stderr_tail.strip() else ""
-        super().__init__(f"on {host}, '{argv[0] if argv else ''}' {what}{tail}", title="Remote command failed")
+        super().__init__(
+            f"on {host}, '{argv[0] if argv else ''}' {what}{tail}", title="Remote command failed"
+        )
         self.host = host
         self.argv = argv
         self.exit_status = exit_status

@@ -57,13 +57,12 @@ def run_options(function: Any) -> Any:
         click.option("--sigma-max", type=float, help="sigma_max (below 80 keeps the input)."),
         click.option("--fps", type=int, help="Output frames per second."),
         click.option("--blur", type=click.Choice(BLUR_LEVELS), help="blur_strength of vis."),
-        click.option(
-            "--canny", type=click.Choice(BLUR_LEVELS), help="canny_threshold of edge."
-        ),
+        click.option("--canny", type=click.Choice(BLUR_LEVELS), help="canny_threshold of edge."),
         click.option("--gpus", type=int, help="Number of GPUs (torchrun processes)."),
         click.option("--negative", help="Negative prompt for this run only."),
-        click.option("--priority", type=int, default=0, show_default=True,
-                     help="Higher runs first."),  # fmt: skip
+        click.option(
+            "--priority", type=int, default=0, show_default=True, help="Higher runs first."
+        ),  # fmt: skip
     ]
     for option in reversed(options):
         function = option(function)

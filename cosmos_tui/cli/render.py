@@ -151,8 +151,17 @@ def run_detail(run: Run, failure: Failure | None = None) -> str:
     lines.append(
         "params   weights vis {:g} edge {:g} depth {:g} seg {:g}; steps {} guidance {:g} "
         "seed {} sigma_max {:g} fps {} blur {} canny {} gpus {}".format(
-            p.vis_weight, p.edge_weight, p.depth_weight, p.seg_weight, p.num_steps,
-            p.guidance, p.seed, p.sigma_max, p.fps, p.blur_strength, p.canny_threshold,
+            p.vis_weight,
+            p.edge_weight,
+            p.depth_weight,
+            p.seg_weight,
+            p.num_steps,
+            p.guidance,
+            p.seed,
+            p.sigma_max,
+            p.fps,
+            p.blur_strength,
+            p.canny_threshold,
             p.num_gpus,
         )  # fmt: skip
     )

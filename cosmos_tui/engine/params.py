@@ -57,8 +57,7 @@ def validate_prompt_text(text: str) -> str:
         raise ValidationError("the prompt text is empty; describe the video to generate", "text")
     if len(stripped) > MAX_PROMPT_CHARS:
         raise ValidationError(
-            f"the prompt is {len(stripped)} characters; shorten it to at most "
-            f"{MAX_PROMPT_CHARS}",
+            f"the prompt is {len(stripped)} characters; shorten it to at most {MAX_PROMPT_CHARS}",
             field="text",
         )
     return stripped
@@ -82,4 +81,6 @@ def _check_float(value: float, field: str, low: float, high: float) -> None:
     if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value):
         raise ValidationError(f"{field} must be a number", field=field)
     if not low <= value <= high:
-        raise ValidationError(f"{field} is {value:g}; it must be between {low:g} and {high:g}", field)
+        raise ValidationError(
+            f"{field} is {value:g}; it must be between {low:g} and {high:g}", field
+        )

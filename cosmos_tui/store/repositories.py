@@ -17,7 +17,12 @@ from typing import Any
 
 from sqlalchemy import Select, delete, event, func, or_, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from cosmos_tui.domain import (
     GenerationParams,
@@ -174,7 +179,9 @@ class Store:
             for column, prefix in tables:
                 pattern = cleaned if kind_of(cleaned) else prefix + cleaned
                 rows = await session.scalars(
-                    select(column).where(column.like(_escape_like(pattern) + "%", escape="\\")).limit(6)
+                    select(column)
+                    .where(column.like(_escape_like(pattern) + "%", escape="\\"))
+                    .limit(6)
                 )
                 matches.extend(rows)
         if not matches:
@@ -264,11 +271,15 @@ class Store:
         async with self.session() as session:
             total = await session.scalar(select(func.count()).select_from(query.subquery()))
             rows = (
-                await session.scalars(query.order_by(order, PromptRow.id).offset(offset).limit(limit))
+                await session.scalars(
+                    query.order_by(order, PromptRow.id).offset(offset).limit(limit)
+                )
             ).all()
             ids = [r.id for r in rows]
             input_rows = (
-                await session.scalars(select(PromptInputRow).where(PromptInputRow.prompt_id.in_(ids)))
+                await session.scalars(
+                    select(PromptInputRow).where(PromptInputRow.prompt_id.in_(ids))
+                )
             ).all()
             count, latest = await self._prompt_stats(session, ids)
         by_prompt: dict[str, list[PromptInputRow]] = {}
@@ -295,14 +306,25 @@ class Store:
             ).all()
         )
         newest = (
-            select(RunRow.prompt_id, RunRow.state, func.row_number().over(
-                partition_by=RunRow.prompt_id, order_by=(RunRow.created_at.desc(), RunRow.id.desc())
-            ).label("n"))
+            select(
+                RunRow.prompt_id,
+                RunRow.state,
+                func.row_number()
+                .over(
+                    partition_by=RunRow.prompt_id,
+                    order_by=(RunRow.created_at.desc(), RunRow.id.desc()),
+                )
+                .label("n"),
+            )
             .where(RunRow.prompt_id.in_(ids))
             .subquery()
         )
         latest = dict(
-            (await session.execute(select(newest.c.prompt_id, newest.c.state).where(newest.c.n == 1))).all()
+            (
+                await session.execute(
+                    select(newest.c.prompt_id, newest.c.state).where(newest.c.n == 1)
+                )
+            ).all()
         )
         return counts, latest
 
@@ -370,7 +392,9 @@ class Store:
             )
             await session.flush()
             session.add(
-                RunEventRow(run_id=run_id, at=now, from_state=None, to_state="queued", reason=reason)
+                RunEventRow(
+                    run_id=run_id, at=now, from_state=None, to_state="queued", reason=reason
+                )
             )
         return await self.get_run(run_id)
 
@@ -388,12 +412,16 @@ class Store:
             if with_events:
                 events = (
                     await session.scalars(
-                        select(RunEventRow).where(RunEventRow.run_id == run_id).order_by(RunEventRow.id)
+                        select(RunEventRow)
+                        .where(RunEventRow.run_id == run_id)
+                        .order_by(RunEventRow.id)
                     )
                 ).all()
             prompt_text = None
             if row.prompt_id:
-                prompt_text = await session.scalar(select(PromptRow.text).where(PromptRow.id == row.prompt_id))
+                prompt_text = await session.scalar(
+                    select(PromptRow.text).where(PromptRow.id == row.prompt_id)
+                )
         return run_from_row(row, events, prompt_text)
 
     async def list_runs(
@@ -422,9 +450,7 @@ class Store:
         items = tuple(run_from_row(row, (), prompt_text) for row, prompt_text in rows)
         return Page(items=items, total=total or 0, offset=offset, limit=limit)
 
-    async def transition(
-        self, run_id: str, target: RunState, reason: str, **fields: Any
-    ) -> Run:
+    async def transition(self, run_id: str, target: RunState, reason: str, **fields: Any) -> Run:
         """Move a run to ``target`` and record why, in one transaction.
 
         The UPDATE is conditional on the state read in the same transaction, so of two
@@ -458,7 +484,9 @@ class Store:
                 .values(state=target.value, updated_at=now, **values)
             )
             session.add(
-                RunEventRow(run_id=run_id, at=now, from_state=current, to_state=target.value, reason=reason)
+                RunEventRow(
+                    run_id=run_id, at=now, from_state=current, to_state=target.value, reason=reason
+                )
             )
         return await self.get_run(run_id)
 
@@ -477,7 +505,9 @@ class Store:
         if rating is not None and not (isinstance(rating, int) and 1 <= rating <= 5):
             raise ValidationError(f"rating must be 1 to 5, not {rating!r}", field="rating")
         async with self.session() as session:
-            result = await session.execute(update(RunRow).where(RunRow.id == run_id).values(rating=rating))
+            result = await session.execute(
+                update(RunRow).where(RunRow.id == run_id).values(rating=rating)
+            )
             if result.rowcount == 0:
                 raise NotFound(f"no run {run_id}")
         return await self.get_run(run_id)
@@ -496,15 +526,22 @@ class Store:
     async def run_ids_of_prompt(self, prompt_id: str) -> list[str]:
         """Return the ids of every run of a prompt."""
         async with self.session() as session:
-            return list(await session.scalars(select(RunRow.id).where(RunRow.prompt_id == prompt_id)))
+            return list(
+                await session.scalars(select(RunRow.id).where(RunRow.prompt_id == prompt_id))
+            )
 
-    async def bulk_insert(self, prompts: Iterable[dict[str, Any]], runs: Iterable[dict[str, Any]]) -> None:
+    async def bulk_insert(
+        self, prompts: Iterable[dict[str, Any]], runs: Iterable[dict[str, Any]]
+    ) -> None:
         """Insert many prompt and run rows through Core (for benchmarks and imports)."""
         from sqlalchemy import insert
 
         async with self.session() as session:
             connection = await session.connection()
-            for table, batch in ((PromptRow.__table__, list(prompts)), (RunRow.__table__, list(runs))):
+            for table, batch in (
+                (PromptRow.__table__, list(prompts)),
+                (RunRow.__table__, list(runs)),
+            ):
                 if batch:
                     await connection.execute(insert(table), batch)
 
@@ -568,7 +605,9 @@ def _run_values(fields: dict[str, Any]) -> dict[str, Any]:
 
 async def _refuse_active(session: AsyncSession, condition: Any) -> None:
     active = [s.value for s in RunState if s.is_active]
-    busy = (await session.scalars(select(RunRow.id).where(condition, RunRow.state.in_(active)))).all()
+    busy = (
+        await session.scalars(select(RunRow.id).where(condition, RunRow.state.in_(active)))
+    ).all()
     if busy:
         raise ValidationError(
             f"run(s) {', '.join(busy)} are still active; cancel them first ('cosmos cancel ID')",

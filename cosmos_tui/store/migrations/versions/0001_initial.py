@@ -75,7 +75,15 @@ def upgrade() -> None:
         sa.Column("spec", sa.Text),
         sa.Column("claimed_by", sa.String(64)),
     )
-    for column in ("prompt_id", "type", "host", "batch_id", "rating", "source_run_id", "created_at"):
+    for column in (
+        "prompt_id",
+        "type",
+        "host",
+        "batch_id",
+        "rating",
+        "source_run_id",
+        "created_at",
+    ):
         op.create_index(f"ix_runs_{column}", "runs", [column])
     op.create_index("ix_runs_state_created", "runs", ["state", "created_at"])
     op.create_index("ix_runs_queue", "runs", ["state", "priority", "queue_seq"])
