@@ -118,6 +118,11 @@ async def test_host_side_chunk_hash(remote_host: RemoteHost, tmp_path: Path) -> 
     assert await files._segment_matches(up.remote_path, 1000, 500_000, right, limiter)
     wrong = hashlib.sha256(data[1001:501001]).hexdigest()
     assert not await files._segment_matches(up.remote_path, 1000, 500_000, wrong, limiter)
+    mib = 1024 * 1024
+    aligned = hashlib.sha256(data[mib : 2 * mib]).hexdigest()
+    assert await files._segment_matches(up.remote_path, mib, mib, aligned, limiter)
+    nope = hashlib.sha256(b"nope").hexdigest()
+    assert not await files._segment_matches(up.remote_path, mib, mib, nope, limiter)
 
 
 async def test_fresh_upload_corrupted_on_the_host_is_caught(
