@@ -21,10 +21,35 @@ from pathlib import Path
 from cosmos_tui.domain import GenerationParams, RunState
 from cosmos_tui.store.repositories import PromptFilter, RunFilter, Store
 
-WORDS = (
-    "robot arm kitchen street night rain car truck forest snow desert city warehouse drone "
-    "camera pan tilt sunset fog neon market harbor bridge tunnel field river mountain"
-).split()
+WORDS = [
+    "robot",
+    "arm",
+    "kitchen",
+    "street",
+    "night",
+    "rain",
+    "car",
+    "truck",
+    "forest",
+    "snow",
+    "desert",
+    "city",
+    "warehouse",
+    "drone",
+    "camera",
+    "pan",
+    "tilt",
+    "sunset",
+    "fog",
+    "neon",
+    "market",
+    "harbor",
+    "bridge",
+    "tunnel",
+    "field",
+    "river",
+    "mountain",
+]
 
 
 def rows(prompts: int, runs: int) -> tuple[list[dict], list[dict]]:
@@ -81,27 +106,42 @@ async def main() -> None:
     async with Store.open(db) as store:
         begin = time.perf_counter()
         await store.bulk_insert(prompt_rows, run_rows)
-        print(f"bulk insert (Core) of {args.prompts} prompts + {args.runs} runs: "
-              f"{time.perf_counter() - begin:.2f} s")
+        print(
+            f"bulk insert (Core) of {args.prompts} prompts + {args.runs} runs: "
+            f"{time.perf_counter() - begin:.2f} s"
+        )
         queued = RunFilter(states=frozenset({RunState.QUEUED}))
         await timed("first page of runs, state=queued (50)", lambda: store.list_runs(queued, 0, 50))
-        await timed("first page of runs, no filter (50)", lambda: store.list_runs(RunFilter(), 0, 50))
-        await timed("runs text search 'warehouse drone'",
-                    lambda: store.list_runs(RunFilter(text="warehouse drone"), 0, 50))
-        await timed("prompt text search 'scene4242'",
-                    lambda: store.list_prompts(PromptFilter(text="scene4242"), 0, 50))
-        await timed("first page of prompts (200) with run stats",
-                    lambda: store.list_prompts(PromptFilter(), 0, 200))
+        await timed(
+            "first page of runs, no filter (50)", lambda: store.list_runs(RunFilter(), 0, 50)
+        )
+        await timed(
+            "runs text search 'warehouse drone'",
+            lambda: store.list_runs(RunFilter(text="warehouse drone"), 0, 50),
+        )
+        await timed(
+            "prompt text search 'scene4242'",
+            lambda: store.list_prompts(PromptFilter(text="scene4242"), 0, 50),
+        )
+        await timed(
+            "first page of prompts (200) with run stats",
+            lambda: store.list_prompts(PromptFilter(), 0, 200),
+        )
     env = dict(os.environ, COSMOS_DATA_DIR=str(folder), COSMOS_CONFIG=str(folder / "c.toml"))
     (folder / "c.toml").write_text("")
     cosmos = str(Path(sys.executable).parent / "cosmos")
-    for argv in ([cosmos, "--help"], [cosmos, "list", "runs"], [cosmos, "list", "runs", "--state", "queued"]):
+    for argv in (
+        [cosmos, "--help"],
+        [cosmos, "list", "runs"],
+        [cosmos, "list", "runs", "--state", "queued"],
+    ):
         times = []
         for _ in range(5):
             begin = time.perf_counter()
             subprocess.run(argv, env=env, capture_output=True, check=True)
             times.append(time.perf_counter() - begin)
-        print(f"{' '.join(['cosmos', *argv[1:]]):<44} median {statistics.median(times):.3f} s (whole process)")
+        label = " ".join(["cosmos", *argv[1:]])
+        print(f"{label:<44} median {statistics.median(times):.3f} s (whole process)")
     print(f"database: {db} ({db.stat().st_size / 1e6:.1f} MB)")
 
 

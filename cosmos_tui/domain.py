@@ -13,7 +13,6 @@ from typing import Any, Generic, TypeVar
 
 from cosmos_tui.errors import InvalidTransition
 
-
 T = TypeVar("T")
 
 

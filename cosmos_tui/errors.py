@@ -60,7 +60,9 @@ class AmbiguousId(CosmosError):
     """An id prefix matches more than one object."""
 
     def __init__(self, prefix: str, matches: list[str]) -> None:
-        shown = ", ".join(matches[:5])
+        shown = ", ".join(matches[:5]) + (
+            f" and {len(matches) - 5} more" if len(matches) > 5 else ""
+        )
         super().__init__(
             f"id prefix '{prefix}' is ambiguous: it matches {shown}; type more characters",
             title="Ambiguous id",

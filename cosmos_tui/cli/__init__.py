@@ -110,7 +110,11 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the ``cosmos`` console script."""
-    return cli.main(args=argv, prog_name="cosmos")
+    try:
+        return cli.main(args=argv, prog_name="cosmos")
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
 
 
 def tui_main(argv: list[str] | None = None) -> Any:

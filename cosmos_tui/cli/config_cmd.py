@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -126,13 +127,12 @@ def config_set(ctx: CliContext, key: str, value: str) -> None:
     """
     import tomlkit
 
-    from cosmos_tui.config import parse_config
+    from cosmos_tui.config_parse import parse_config
 
     path = _path(ctx)
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    document = guard(lambda: _parse_document(text, path))
+    document = guard(lambda: _read_document(path))
     parts = key.split(".")
-    if len(parts) < 2:
+    if len(parts) < 2 or not all(parts):
         fail(f"'{key}' is not a dotted key; use SECTION.KEY, e.g. defaults.num_steps")
     parsed = _parse_value(value)
     if parts[0] == "hosts":
@@ -145,19 +145,46 @@ def config_set(ctx: CliContext, key: str, value: str) -> None:
         match[0][parts[2]] = parsed
     else:
         table: Any = document
-        for part in parts[:-1]:
+        for depth, part in enumerate(parts[:-1]):
             if part not in table:
                 table[part] = tomlkit.table()
             table = table[part]
+            if not isinstance(table, dict):
+                fail(f"'{'.'.join(parts[: depth + 1])}' is a value, not a table; set it directly")
         table[parts[-1]] = parsed
     new_text = tomlkit.dumps(document)
     guard(lambda: parse_config(tomllib.loads(new_text), path, new_text))
+    guard(lambda: _write_atomically(path, new_text))
+    click.echo(f"{key} = {tomlkit.item(parsed).as_string()}")
+
+
+def _read_document(path: Path) -> Any:
+    from cosmos_tui.errors import ConfigError
+
+    if not path.exists():
+        return _parse_document("", path)
+    try:
+        return _parse_document(path.read_text(encoding="utf-8"), path)
+    except UnicodeDecodeError as exc:
+        raise ConfigError("is not UTF-8 text; save it as UTF-8", path=path) from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file: {exc.strerror or exc}", path=path) from exc
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``."""
+    from cosmos_tui.errors import ConfigError
+
+    temporary = path.with_name(f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(new_text, encoding="utf-8")
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
     except OSError as exc:
-        fail(f"cannot write {path}: {exc.strerror or exc}")
-    click.echo(f"{key} = {tomlkit.item(parsed).as_string()}")
+        temporary.unlink(missing_ok=True)
+        raise ConfigError(
+            f"cannot write the config file: {exc.strerror or exc}", path=path
+        ) from exc
 
 
 def _parse_document(text: str, path: Path) -> Any:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -57,9 +57,9 @@ def guard(call: Callable[[], T]) -> T:
         sys.exit(130)
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     """Print one ``error:`` line on stderr and exit with status 1."""
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {' '.join(message.split())}", err=True)
     sys.exit(1)
 
 

@@ -28,17 +28,17 @@ def parse_when(text: str | None) -> datetime | None:
     """
     if text is None:
         return None
-    match = re.fullmatch(r"(\d+)([smhdw])", text.strip())
-    if match:
-        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-        return datetime.now(UTC) - timedelta(**{unit[match.group(2)]: int(match.group(1))})
+    match = re.fullmatch(r"(\d{1,9})([smhdw])", text.strip())
+    hint = "use 2026-11-01, 2026-11-01T09:30 or an age like 3d, 12h"
     try:
-        value = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise click.BadParameter(
-            f"'{text}' is not a date: use 2026-11-01, 2026-11-01T09:30 or an age like 3d, 12h"
-        ) from exc
-    return value if value.tzinfo else value.astimezone(UTC)
+        if match:
+            unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+            age = timedelta(**{unit[match.group(2)]: int(match.group(1))})
+            return datetime.now(UTC) - age
+        value = datetime.fromisoformat(text.strip())
+        return value if value.tzinfo else value.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise click.BadParameter(f"'{text}' is not a usable date: {hint}") from exc
 
 
 def run_options(function: Any) -> Any:
@@ -62,7 +62,7 @@ def run_options(function: Any) -> Any:
         click.option("--negative", help="Negative prompt for this run only."),
         click.option(
             "--priority", type=int, default=0, show_default=True, help="Higher runs first."
-        ),  # fmt: skip
+        ),
     ]
     for option in reversed(options):
         function = option(function)
@@ -239,7 +239,7 @@ def rate(ctx: CliContext, run_id: str, rating: int) -> None:
 def delete(ctx: CliContext, object_id: str, yes: bool, keep_outputs: bool) -> None:
     """Delete a prompt (with all its runs) or a run, after showing what goes."""
 
-    async def _delete(bench: Workbench) -> bool:
+    async def _delete(bench: Workbench) -> tuple[Path, ...] | None:
         plan = await bench.plan_delete(object_id)
         click.echo(f"This deletes {plan.kind} {plan.id}")
         if plan.kind == "prompt":
@@ -247,13 +247,19 @@ def delete(ctx: CliContext, object_id: str, yes: bool, keep_outputs: bool) -> No
         for folder in plan.output_dirs:
             verb = "keeps" if keep_outputs else "removes"
             click.echo(f"  {verb} outputs in {folder}")
-        if not yes and not click.confirm("Delete?", default=False):
-            return False
-        await bench.delete(plan, keep_outputs=keep_outputs)
-        return True
+        if not yes:
+            try:
+                confirmed = click.confirm("Delete?", default=False)
+            except click.Abort:
+                fail("not confirmed; pass --yes to delete without asking")
+            if not confirmed:
+                return None
+        return await bench.delete(plan, keep_outputs=keep_outputs)
 
-    if ctx.run(_delete):
-        click.echo("deleted")
-    else:
+    left = ctx.run(_delete)
+    if left is None:
         click.echo("nothing deleted")
         raise SystemExit(1)
+    if left:
+        fail(f"deleted, but could not remove {', '.join(map(str, left))}; remove it by hand")
+    click.echo("deleted")

@@ -149,21 +149,10 @@ def run_detail(run: Run, failure: Failure | None = None) -> str:
             f"{m.gpu_seconds / 3600:.3f} GPU-h"
         )
     lines.append(
-        "params   weights vis {:g} edge {:g} depth {:g} seg {:g}; steps {} guidance {:g} "
-        "seed {} sigma_max {:g} fps {} blur {} canny {} gpus {}".format(
-            p.vis_weight,
-            p.edge_weight,
-            p.depth_weight,
-            p.seg_weight,
-            p.num_steps,
-            p.guidance,
-            p.seed,
-            p.sigma_max,
-            p.fps,
-            p.blur_strength,
-            p.canny_threshold,
-            p.num_gpus,
-        )  # fmt: skip
+        f"params   weights vis {p.vis_weight:g} edge {p.edge_weight:g} "
+        f"depth {p.depth_weight:g} seg {p.seg_weight:g}; steps {p.num_steps} "
+        f"guidance {p.guidance:g} seed {p.seed} sigma_max {p.sigma_max:g} fps {p.fps} "
+        f"blur {p.blur_strength} canny {p.canny_threshold} gpus {p.num_gpus}"
     )
     if run.failure_kind:
         lines.append(f"failure  {run.failure_kind.value}: {run.failure_message or ''}")

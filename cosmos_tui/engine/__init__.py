@@ -1,0 +1,1 @@
+"""Run engine: parameters, inputs, profiles, logs, progress, failures, lifecycle, queue."""

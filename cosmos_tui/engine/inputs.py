@@ -26,6 +26,11 @@ def find_videos(video_dir: Path) -> dict[str, Path]:
         ValidationError: When the folder is missing or holds no color.mp4.
     """
     folder = video_dir.expanduser()
+    if folder.is_file():
+        raise ValidationError(
+            f"{folder} is a file, not a folder; give the folder that holds color.mp4",
+            field="video_dir",
+        )
     if not folder.is_dir():
         raise ValidationError(
             f"video folder {folder} does not exist; give a folder that holds color.mp4",
@@ -38,6 +43,13 @@ def find_videos(video_dir: Path) -> dict[str, Path]:
             if candidate.is_file():
                 found[role] = candidate
                 break
+    color = folder / "color.mp4"
+    if "color" not in found and (color.exists() or color.is_symlink()):
+        what = "a folder" if color.is_dir() else "a broken link or not a regular file"
+        raise ValidationError(
+            f"{color} is {what}; put the input video there as a regular MP4 file",
+            field="video_dir",
+        )
     if "color" not in found:
         raise ValidationError(
             f"{folder} has no color.mp4; put the input video there as color.mp4 "

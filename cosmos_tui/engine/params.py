@@ -43,6 +43,8 @@ def validate_params(params: GenerationParams, has_input_video: bool = True) -> N
             raise ValidationError(
                 f"{name} must be one of {', '.join(BLUR_LEVELS)}, not {value!r}", field=name
             )
+    if params.negative_prompt is not None:
+        validate_prompt_text(params.negative_prompt, "negative prompt")
     if params.sigma_max < 80 and not has_input_video:
         raise ValidationError(
             "sigma_max below 80 needs an input video; add color.mp4 or set sigma_max to 80",
@@ -50,15 +52,24 @@ def validate_params(params: GenerationParams, has_input_video: bool = True) -> N
         )
 
 
-def validate_prompt_text(text: str) -> str:
-    """Return the stripped prompt text or raise when empty or too long."""
+def validate_prompt_text(text: str, label: str = "prompt") -> str:
+    """Return the stripped text or raise when it is too long.
+
+    Args:
+        text: The prompt (or negative prompt) text.
+        label: What the text is, for messages. Only the prompt itself must not be empty.
+
+    Raises:
+        ValidationError: Empty prompt, or more than MAX_PROMPT_CHARS characters.
+    """
     stripped = text.strip()
-    if not stripped:
-        raise ValidationError("the prompt text is empty; describe the video to generate", "text")
+    field = "text" if label == "prompt" else "negative_prompt"
+    if not stripped and label == "prompt":
+        raise ValidationError("the prompt text is empty; describe the video to generate", field)
     if len(stripped) > MAX_PROMPT_CHARS:
         raise ValidationError(
-            f"the prompt is {len(stripped)} characters; shorten it to at most {MAX_PROMPT_CHARS}",
-            field="text",
+            f"the {label} is {len(stripped)} characters; shorten it to at most {MAX_PROMPT_CHARS}",
+            field=field,
         )
     return stripped
 

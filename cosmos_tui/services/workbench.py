@@ -117,10 +117,11 @@ class Workbench(RunsMixin, LiveMixin):
 
         """
         cleaned = validate_prompt_text(text)
+        name = (name or "").strip() or None
         if name is not None and len(name) > 200:
             raise ValidationError("the name is longer than 200 characters", field="name")
         if negative_prompt is not None:
-            negative_prompt = negative_prompt.strip() or None
+            negative_prompt = validate_prompt_text(negative_prompt, "negative prompt") or None
         inputs = await asyncio.to_thread(scan_inputs, video_dir)
         return await self.store.add_prompt(
             cleaned,
@@ -135,10 +136,10 @@ class Workbench(RunsMixin, LiveMixin):
         return await self.store.get_prompt(await self.resolve(prompt_id, "prompt"))
 
     async def list_prompts(
-        self, where: PromptFilter = PromptFilter(), offset: int = 0, limit: int = 50, **sort: Any
+        self, where: PromptFilter | None = None, offset: int = 0, limit: int = 50, **sort: Any
     ) -> Page[Prompt]:
         """Return one page of prompts."""
-        return await self.store.list_prompts(where, offset, limit, **sort)
+        return await self.store.list_prompts(where or PromptFilter(), offset, limit, **sort)
 
     # runs ----------------------------------------------------------------------------
 
@@ -176,10 +177,10 @@ class Workbench(RunsMixin, LiveMixin):
         return await self.store.get_run(await self.resolve(run_id, "run"))
 
     async def list_runs(
-        self, where: RunFilter = RunFilter(), offset: int = 0, limit: int = 50, **sort: Any
+        self, where: RunFilter | None = None, offset: int = 0, limit: int = 50, **sort: Any
     ) -> Page[Run]:
         """Return one page of runs."""
-        return await self.store.list_runs(where, offset, limit, **sort)
+        return await self.store.list_runs(where or RunFilter(), offset, limit, **sort)
 
     async def rate(self, run_id: str, rating: int | None) -> Run:
         """Rate a run 1-5 (None clears)."""
@@ -228,15 +229,31 @@ class Workbench(RunsMixin, LiveMixin):
         dirs = tuple(d for d in (self.output_dir(r) for r in run_ids) if d.exists())
         return DeletePlan(kind=kind, id=full_id, run_ids=run_ids, output_dirs=dirs)
 
-    async def delete(self, plan: DeletePlan, keep_outputs: bool = False) -> None:
-        """Carry out a plan from :meth:`plan_delete`: rows first, then output folders."""
+    async def delete(self, plan: DeletePlan, keep_outputs: bool = False) -> tuple[Path, ...]:
+        """Carry out a plan from :meth:`plan_delete`: rows first, then output folders.
+
+        Runs added to a prompt after the plan was made go with it too, and so do their
+        folders.
+
+        Returns:
+            Output folders that could not be removed (empty when all went).
+        """
+        run_ids: tuple[str, ...] = plan.run_ids
         if plan.kind == "prompt":
+            run_ids = tuple(await self.store.run_ids_of_prompt(plan.id))
             await self.store.delete_prompt(plan.id)
         else:
             await self.store.delete_run(plan.id)
-        if not keep_outputs:
-            for folder in plan.output_dirs:
-                await asyncio.to_thread(shutil.rmtree, folder, True)
+        if keep_outputs:
+            return ()
+        left: list[Path] = []
+        for folder in (self.output_dir(r) for r in run_ids):
+            if folder.exists():
+                try:
+                    await asyncio.to_thread(shutil.rmtree, folder)
+                except OSError:
+                    left.append(folder)
+        return tuple(left)
 
     async def active_runs(self) -> list[Run]:
         """Return every run that may hold remote resources."""

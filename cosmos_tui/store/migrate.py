@@ -35,7 +35,7 @@ def current_revision(db_path: Path) -> str | None:
         StoreError: When the file is not an SQLite database.
     """
     try:
-        connection = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        connection = sqlite3.connect(db_path.resolve().as_uri() + "?mode=ro", uri=True)
         try:
             tables = {
                 row[0]
@@ -53,10 +53,39 @@ def current_revision(db_path: Path) -> str | None:
         finally:
             connection.close()
     except sqlite3.DatabaseError as exc:
-        raise StoreError(
-            f"{db_path} is not an SQLite database ({exc}); move it away or set "
-            "paths.data_dir (or COSMOS_DATA_DIR) to another directory"
-        ) from exc
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB:
+            raise StoreError(
+                f"{db_path} is not an SQLite database; move it away or set "
+                "paths.data_dir (or COSMOS_DATA_DIR) to another directory"
+            ) from exc
+        raise StoreError(describe_sqlite_error(exc, db_path)) from exc
+
+
+def describe_sqlite_error(exc: BaseException, db_path: Path) -> str:
+    """Say in one line what an SQLite failure means for the user and what to do.
+
+    Args:
+        exc: The sqlite3 error, or an SQLAlchemy error wrapping one (``orig``).
+        db_path: The database file.
+    """
+    original = getattr(exc, "orig", None) or exc
+    text = " ".join(str(original).split())
+    code = getattr(original, "sqlite_errorcode", None)
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in text:
+        return (
+            f"the database {db_path} is busy: another cosmos process holds it; "
+            "wait a moment and retry"
+        )
+    if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM) or (
+        "readonly" in text or "unable to open" in text
+    ):
+        return (
+            f"cannot write the database {db_path} ({text}); make {db_path.parent} writable "
+            "or set paths.data_dir (or COSMOS_DATA_DIR) to another directory"
+        )
+    if code == sqlite3.SQLITE_FULL or "disk is full" in text:
+        return f"the disk holding {db_path} is full; free some space and retry"
+    return f"database error on {db_path}: {text}"
 
 
 def ensure_schema(db_path: Path) -> None:
@@ -84,9 +113,11 @@ def ensure_schema(db_path: Path) -> None:
 def _upgrade(db_path: Path) -> None:
     from alembic import command
     from alembic.config import Config as AlembicConfig
-    from sqlalchemy import create_engine, event
+    from alembic.util import CommandError
+    from sqlalchemy import URL, create_engine, event
+    from sqlalchemy.exc import SQLAlchemyError
 
-    engine = create_engine(f"sqlite:///{db_path}")
+    engine = create_engine(URL.create("sqlite", database=str(db_path)))
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
@@ -98,7 +129,9 @@ def _upgrade(db_path: Path) -> None:
         with engine.begin() as connection:
             settings.attributes["connection"] = connection
             command.upgrade(settings, "head")
-    except Exception as exc:  # noqa: BLE001 - any failure here leaves the DB unusable
-        raise StoreError(f"cannot migrate {db_path}: {exc}") from exc
+    except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
+        raise StoreError(describe_sqlite_error(exc, db_path)) from exc
+    except CommandError as exc:
+        raise StoreError(f"cannot migrate {db_path}: {' '.join(str(exc).split())}") from exc
     finally:
         engine.dispose()

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, delete, event, func, or_, select, text, update
+from sqlalchemy import URL, Select, delete, event, func, or_, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -37,7 +37,7 @@ from cosmos_tui.domain import (
 from cosmos_tui.errors import AmbiguousId, NotFound, StoreError, ValidationError
 from cosmos_tui.ids import PROMPT_PREFIX, RUN_PREFIX, IdSource, check_id_text, kind_of
 from cosmos_tui.store.convert import fts_query, prompt_from_row, run_from_row
-from cosmos_tui.store.migrate import ensure_schema
+from cosmos_tui.store.migrate import describe_sqlite_error, ensure_schema
 from cosmos_tui.store.tables import PromptInputRow, PromptRow, RunEventRow, RunRow
 
 Clock = Callable[[], datetime]
@@ -103,6 +103,7 @@ class Store:
 
     def __init__(self, engine: AsyncEngine, ids: IdSource, clock: Clock) -> None:
         self._engine = engine
+        self.db_path = Path(engine.url.database or "")
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.ids = ids
         self.clock = clock
@@ -110,7 +111,11 @@ class Store:
     @classmethod
     @asynccontextmanager
     async def open(
-        cls, db_path: Path, ids: IdSource | None = None, clock: Clock = utc_now
+        cls,
+        db_path: Path,
+        ids: IdSource | None = None,
+        clock: Clock = utc_now,
+        busy_timeout_ms: int = 10_000,
     ) -> AsyncIterator[Store]:
         """Migrate ``db_path`` if needed and yield a store; the engine is closed on exit.
 
@@ -120,7 +125,7 @@ class Store:
         import asyncio
 
         await asyncio.to_thread(ensure_schema, db_path)
-        engine = create_async_engine(f"sqlite+aiosqlite:///{db_path}")
+        engine = create_async_engine(URL.create("sqlite+aiosqlite", database=str(db_path)))
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -130,7 +135,7 @@ class Store:
                 "journal_mode=WAL",
                 "synchronous=NORMAL",
                 "foreign_keys=ON",
-                "busy_timeout=10000",
+                f"busy_timeout={int(busy_timeout_ms)}",
             ):
                 cursor.execute(f"PRAGMA {pragma}")
             cursor.close()
@@ -151,7 +156,7 @@ class Store:
             async with self._sessions() as session, session.begin():
                 yield session
         except SQLAlchemyError as exc:
-            raise StoreError(f"database error: {exc.__class__.__name__}: {exc}") from exc
+            raise StoreError(describe_sqlite_error(exc, self.db_path)) from exc
 
     # ids ---------------------------------------------------------------------------
 
@@ -166,6 +171,12 @@ class Store:
             NotFound: When nothing matches. AmbiguousId: When several match.
         """
         cleaned = check_id_text(text_id)
+        if kind_of(cleaned) == "batch":
+            raise ValidationError(
+                f"'{text_id}' is a batch id; batches are listed by 'cosmos queue', and this "
+                "command takes a prompt (ps_) or run (rs_) id",
+                field="id",
+            )
         wanted = kind_of(cleaned) or kind
         if kind and kind_of(cleaned) and kind_of(cleaned) != kind:
             raise ValidationError(f"'{text_id}' is not a {kind} id", field="id")

@@ -50,3 +50,15 @@ def test_malformed_config_fails_every_command_with_line(cosmos, workspace) -> No
     result = cosmos("list", "runs")
     assert result.exit_code == 1
     assert f"{workspace / 'config.toml'}:3: unknown key 'bogus'" in result.stderr
+
+
+def test_set_on_broken_files_and_values_gives_one_error_line(cosmos, workspace) -> None:
+    path = workspace / "config.toml"
+    result = cosmos("config", "set", "defaults.num_steps.x", "3")
+    assert result.exit_code == 1 and "is a value, not a table" in result.stderr
+    path.write_bytes(b"[ui]\ntheme = '\xff'\n")
+    result = cosmos("config", "set", "defaults.num_steps", "3")
+    assert result.exit_code == 1 and "not UTF-8" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+    assert path.read_bytes() == b"[ui]\ntheme = '\xff'\n"
+    assert not list(workspace.glob(".config.toml.tmp"))

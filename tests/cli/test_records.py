@@ -45,7 +45,9 @@ def test_segmentation_name_preferred_over_seg(cosmos, make_video_dir) -> None:
     assert {i["role"] for i in inputs} == {"color", "seg", "vis"}
 
 
-def test_bad_prompt_inputs_fail_cleanly_and_record_nothing(cosmos, make_video_dir, tmp_path) -> None:
+def test_bad_prompt_inputs_fail_cleanly_and_record_nothing(
+    cosmos, make_video_dir, tmp_path
+) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     not_video = make_video_dir()
@@ -67,10 +69,33 @@ def test_create_run_with_every_parameter(cosmos, make_video_dir) -> None:
     prompt_id = ok(cosmos("create", "prompt", "x", str(make_video_dir())))
     run_id = ok(
         cosmos(
-            "create", "run", prompt_id, "--weights", "0.5", "0", "0.2", "1", "--steps", "20",
-            "--guidance", "6", "--seed", "7", "--sigma-max", "75", "--fps", "12", "--blur",
-            "low", "--canny", "high", "--gpus", "2", "--negative", "ugly",
-        )  # fmt: skip
+            "create",
+            "run",
+            prompt_id,
+            "--weights",
+            "0.5",
+            "0",
+            "0.2",
+            "1",
+            "--steps",
+            "20",
+            "--guidance",
+            "6",
+            "--seed",
+            "7",
+            "--sigma-max",
+            "75",
+            "--fps",
+            "12",
+            "--blur",
+            "low",
+            "--canny",
+            "high",
+            "--gpus",
+            "2",
+            "--negative",
+            "ugly",
+        )
     )
     assert run_id.startswith("rs_")
     run = json.loads(ok(cosmos("show", run_id, "--json")))
@@ -103,7 +128,9 @@ def test_run_defaults_come_from_config(cosmos, make_video_dir, workspace) -> Non
         (["--gpus", "0"], "num_gpus is 0"),
     ],
 )
-def test_invalid_run_parameters_exit_1_and_record_nothing(cosmos, make_video_dir, args, fragment) -> None:
+def test_invalid_run_parameters_exit_1_and_record_nothing(
+    cosmos, make_video_dir, args, fragment
+) -> None:
     prompt_id = ok(cosmos("create", "prompt", "x", str(make_video_dir())))
     failed(cosmos("create", "run", prompt_id, *args), fragment)
     assert count(cosmos, "runs") == 0
@@ -131,7 +158,9 @@ def test_list_filters_json_and_human_output(cosmos, make_video_dir) -> None:
     data = json.loads(ok(cosmos("list", "runs", "--prompt", cat[:8], "--json")))
     assert {i["id"] for i in data["items"]} == {r1, r2}
     assert json.loads(ok(cosmos("list", "runs", "--rating", "4", "--json")))["items"][0]["id"] == r2
-    assert json.loads(ok(cosmos("list", "runs", "--text", "park", "--json")))["items"][0]["id"] == r3
+    assert (
+        json.loads(ok(cosmos("list", "runs", "--text", "park", "--json")))["items"][0]["id"] == r3
+    )
     assert json.loads(ok(cosmos("list", "runs", "--state", "completed", "--json")))["total"] == 0
     assert json.loads(ok(cosmos("list", "runs", "--since", "1h", "--json")))["total"] == 3
     assert json.loads(ok(cosmos("list", "runs", "--until", "2000-01-01", "--json")))["total"] == 0
@@ -199,7 +228,9 @@ def test_real_console_script_exit_codes(workspace, make_video_dir) -> None:
     env = dict(os.environ)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(script), *args], capture_output=True, text=True, env=env, timeout=60)
+        return subprocess.run(
+            [str(script), *args], capture_output=True, text=True, env=env, timeout=60
+        )
 
     assert run("--help").returncode == 0
     assert run("frobnicate").returncode == 2
@@ -207,3 +238,86 @@ def test_real_console_script_exit_codes(workspace, make_video_dir) -> None:
     assert bad.returncode == 1 and bad.stderr.startswith("error: ")
     good = run("create", "prompt", "x", str(make_video_dir()))
     assert good.returncode == 0 and good.stdout.startswith("ps_")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("list", "runs", "--until", "99999999d"),
+        ("list", "runs", "--since", "9999999999999999999999s"),
+        ("list", "runs", "--since", "0001-01-01"),
+        ("list", "runs", "--since", "yesterday"),
+    ],
+)
+def test_unusable_dates_are_usage_errors_without_traceback(cosmos, args) -> None:
+    result = cosmos(*args)
+    assert result.exit_code == 2
+    assert "is not a usable date" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+
+
+def test_video_folder_mistakes_get_specific_messages(cosmos, make_video_dir, tmp_path) -> None:
+    a_file = tmp_path / "afile"
+    a_file.write_text("x")
+    failed(cosmos("create", "prompt", "x", str(a_file)), "is a file, not a folder")
+    folder_named_color = tmp_path / "dircolor"
+    (folder_named_color / "color.mp4").mkdir(parents=True)
+    failed(cosmos("create", "prompt", "x", str(folder_named_color)), "color.mp4 is a folder")
+    dangling = tmp_path / "dangling"
+    dangling.mkdir()
+    (dangling / "color.mp4").symlink_to(tmp_path / "nowhere.mp4")
+    failed(cosmos("create", "prompt", "x", str(dangling)), "broken link")
+    assert count(cosmos, "prompts") == 0
+
+
+def test_names_and_negative_prompts_are_checked(cosmos, make_video_dir) -> None:
+    folder = make_video_dir()
+    failed(cosmos("create", "prompt", "x", str(folder), "--negative", "n" * 10_001), "negative")
+    prompt_id = ok(cosmos("create", "prompt", "x", str(folder), "--name", "   "))
+    assert json.loads(ok(cosmos("show", prompt_id, "--json")))["name"] is None
+    failed(cosmos("create", "run", prompt_id, "--negative", "n" * 10_001), "negative prompt")
+    assert count(cosmos, "runs") == 0
+
+
+def test_batch_ids_and_upper_case_ids(cosmos, make_video_dir) -> None:
+    prompt_id = ok(cosmos("create", "prompt", "x", str(make_video_dir())))
+    failed(cosmos("show", "bs_12"), "is a batch id")
+    failed(cosmos("delete", "bs_12", "--yes"), "is a batch id")
+    assert json.loads(ok(cosmos("show", prompt_id.upper(), "--json")))["id"] == prompt_id
+    assert json.loads(ok(cosmos("show", prompt_id[3:9], "--json")))["id"] == prompt_id
+
+
+def test_delete_without_an_answer_is_an_error_and_keeps_everything(cosmos, make_video_dir) -> None:
+    prompt_id = ok(cosmos("create", "prompt", "x", str(make_video_dir())))
+    failed(cosmos("delete", prompt_id, input=""), "not confirmed; pass --yes")
+    assert count(cosmos, "prompts") == 1
+
+
+def test_delete_of_an_active_run_is_refused(cosmos, make_video_dir, workspace) -> None:
+    import asyncio
+
+    from cosmos_tui.config import load_config
+    from cosmos_tui.domain import RunState
+    from cosmos_tui.store.repositories import Store
+
+    prompt_id = ok(cosmos("create", "prompt", "x", str(make_video_dir())))
+    run_id = ok(cosmos("create", "run", prompt_id))
+
+    async def start() -> None:
+        async with Store.open(load_config().db_path) as store:
+            await store.transition(run_id, RunState.UPLOADING, "test")
+
+    asyncio.run(start())
+    failed(cosmos("delete", prompt_id, "--yes"), "still active; cancel them first")
+    failed(cosmos("delete", run_id, "--yes"), "still active")
+    assert count(cosmos, "runs") == 1
+
+
+def test_data_dir_with_url_characters_is_used_as_is(cosmos, make_video_dir, monkeypatch, tmp_path):
+    for name in ("q?x", "h#y", "p%20z"):
+        data = tmp_path / name
+        monkeypatch.setenv("COSMOS_DATA_DIR", str(data))
+        ok(cosmos("create", "prompt", "x", str(make_video_dir())))
+        assert (data / "cosmos.db").is_file()
+        assert count(cosmos, "prompts") == 1
+    assert not (tmp_path / "q").exists() and not (tmp_path / "h").exists()

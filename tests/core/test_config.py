@@ -75,11 +75,17 @@ extra_args = []
         ("[defaults]\nblur_strength = 'extreme'\n", 2, "must be one of"),
         ("[timeouts]\nrun = 0\n", 2, "greater than 0"),
         ("[defaults]\nnum_steps = = 3\n", 2, "not valid TOML"),
-        ("[[hosts]]\nname = 'a'\nhostname = 'h'\n\n[[hosts]]\nname = 'b'\nhostnme = 'h'\n", 7,
-         "unknown key 'hostnme'"),
+        (
+            "[[hosts]]\nname = 'a'\nhostname = 'h'\n\n[[hosts]]\nname = 'b'\nhostnme = 'h'\n",
+            7,
+            "unknown key 'hostnme'",
+        ),
         ("[[hosts]]\nname = 'a'\n", 1, "missing required key(s): hostname"),
-        ("[[hosts]]\nname = 'a'\nhostname = 'x'\n[[hosts]]\nname = 'a'\nhostname = 'y'\n", 5,
-         "unique"),
+        (
+            "[[hosts]]\nname = 'a'\nhostname = 'x'\n[[hosts]]\nname = 'a'\nhostname = 'y'\n",
+            5,
+            "unique",
+        ),
         ("[keymap]\nquit = 3\n", 2, "must be a string"),
     ],
 )
@@ -117,14 +123,78 @@ def test_environment_override_with_unknown_key_is_reported(tmp_path: Path) -> No
         load_config(path, environ={"COSMOS_DEFAULTS__NMU_STEPS": "3"})
 
 
-def test_data_paths_follow_config_then_environment(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("COSMOS_DATA_DIR", str(tmp_path / "envdata"))
-    config = load_config(write(tmp_path, ""), environ={})
-    assert config.db_path == tmp_path / "envdata" / "cosmos.db"
-    assert config.outputs_dir == tmp_path / "envdata" / "outputs"
-    config = load_config(
-        write(tmp_path, f"[paths]\ndata_dir = '{tmp_path / 'd'}'\noutputs_dir = '{tmp_path / 'o'}'\n"),
-        environ={},
+def test_data_paths_follow_config_then_environment(tmp_path: Path) -> None:
+    file_only = write(
+        tmp_path, f"[paths]\ndata_dir = '{tmp_path / 'd'}'\noutputs_dir = '{tmp_path / 'o'}'\n"
     )
+    config = load_config(file_only, environ={})
     assert config.db_path == tmp_path / "d" / "cosmos.db"
     assert config.outputs_dir == tmp_path / "o"
+    config = load_config(file_only, environ={"COSMOS_DATA_DIR": str(tmp_path / "envdata")})
+    assert config.db_path == tmp_path / "envdata" / "cosmos.db"
+    assert config.outputs_dir == tmp_path / "o"
+    config = load_config(write(tmp_path, ""), environ={"COSMOS_DATA_DIR": str(tmp_path / "e")})
+    assert config.outputs_dir == tmp_path / "e" / "outputs"
+
+
+@pytest.mark.parametrize(
+    ("environ", "fragment"),
+    [
+        (
+            {"COSMOS_DEFAULTS__NUM_STEPS": "abc"},
+            "COSMOS_DEFAULTS__NUM_STEPS: 'defaults.num_steps' must be int",
+        ),
+        ({"COSMOS_FOO__BAR": "1"}, "COSMOS_FOO__BAR: unknown section or key 'foo'"),
+        ({"COSMOS_HOSTS__USER": "me"}, "COSMOS_HOSTS__USER cannot be used"),
+        ({"COSMOS_TIMEOUTS__RUN": "-5"}, "COSMOS_TIMEOUTS__RUN: 'timeouts.run' is -5"),
+    ],
+)
+def test_bad_environment_values_name_the_variable_not_a_line(
+    tmp_path: Path, environ, fragment
+) -> None:
+    path = write(tmp_path, "[defaults]\nnum_steps = 35\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ=environ)
+    assert fragment in info.value.message
+    assert info.value.line is None and str(path) not in info.value.message
+
+
+def test_string_settings_take_environment_text_verbatim(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, ""), environ={"COSMOS_UI__THEME": "1984"})
+    assert config.ui.theme == "1984"
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("[[hosts]]\nname = 'a'\nhostname = 'h'\nport = -5\n", "'a.port' is -5"),
+        ("[[hosts]]\nname = 'a'\nhostname = 'h'\ngpu_limit = 0\n", "'a.gpu_limit' is 0"),
+        ("[[hosts]]\nname = 'a'\nhostname = 'h'\nmax_runs = -1\n", "'a.max_runs' is -1"),
+        ("[[hosts]]\nname = ''\nhostname = 'h'\n", "'hosts[0].name' is empty"),
+        ("[[hosts]]\nname = 'a'\nhostname = ' '\n", "'hosts[0].hostname' is empty"),
+        ("[[hosts]]\nname = 'a'\nhostname = 'h'\nenv = {A = 1}\n", "must be a table of strings"),
+        ("[timeouts]\nconnect = nan\n", "must be a finite number"),
+        ("[retry]\nbackoff_base = -1\n", "'retry.backoff_base' is -1"),
+        ("[retry]\nmax_attempts = 0\n", "'retry.max_attempts' is 0"),
+        ("[alerts]\ntemperature_c = -400\n", "'alerts.temperature_c' is -400"),
+    ],
+)
+def test_values_out_of_range_are_reported_with_line(
+    tmp_path: Path, text: str, fragment: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert fragment in info.value.message
+    assert info.value.line is not None and info.value.line > 1
+
+
+def test_unreadable_config_files(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_bytes(b"[ui]\ntheme = '\xff'\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(bad, environ={})
+    folder = tmp_path / "dir.toml"
+    folder.mkdir()
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_config(folder, environ={})

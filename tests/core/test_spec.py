@@ -71,7 +71,11 @@ def test_batch_path_and_upscale() -> None:
     up = build_argv(params(num_steps=35), PATHS, upscale=True)
     assert flag(up, "--num_steps") == "10"
     spec = build_upscale_spec("/in.mp4", params(upscale_weight=0.7), "sharp")
-    assert spec == {"input_video_path": "/in.mp4", "upscale": {"control_weight": 0.7}, "prompt": "sharp"}
+    assert spec == {
+        "input_video_path": "/in.mp4",
+        "upscale": {"control_weight": 0.7},
+        "prompt": "sharp",
+    }
 
 
 @pytest.mark.parametrize(
@@ -95,8 +99,13 @@ def test_invalid_parameters_are_rejected_before_anything_is_built(changes, field
     assert info.value.field == field
 
 
-def test_low_sigma_max_needs_an_input_video() -> None:
+def test_without_input_video_every_active_control_needs_its_video() -> None:
     with pytest.raises(ValidationError, match="sigma_max below 80 needs an input video"):
         build_spec("x", params(sigma_max=70.0), None, {"depth": "/d.mp4"})
-    spec = build_spec("x", params(sigma_max=80.0), None, {"depth": "/d.mp4"})
+    with pytest.raises(ValidationError, match="add vis, edge, seg control videos") as info:
+        build_spec("x", params(sigma_max=80.0), None, {"depth": "/d.mp4"})
+    assert info.value.field == "vis_weight"
+    only_depth = params(sigma_max=80.0, vis_weight=0, edge_weight=0, seg_weight=0)
+    spec = build_spec("x", only_depth, None, {"depth": "/d.mp4"})
     assert "input_video_path" not in spec
+    assert spec["depth"] == {"control_weight": 0.25, "input_control": "/d.mp4"}

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from cosmos_tui.domain import GenerationParams, InputFile, RunState, RunType
 from cosmos_tui.errors import AmbiguousId, InvalidTransition, NotFound, StoreError, ValidationError
@@ -36,12 +37,13 @@ async def test_schema_is_migrated_in_wal_mode_with_foreign_keys(tmp_path: Path) 
     db = tmp_path / "c.db"
     async with Store.open(db) as store:
         async with store.session() as session:
-            mode = (await session.execute(__import__("sqlalchemy").text("PRAGMA journal_mode"))).scalar()
-            fks = (await session.execute(__import__("sqlalchemy").text("PRAGMA foreign_keys"))).scalar()
+            mode = (await session.execute(text("PRAGMA journal_mode"))).scalar()
+            fks = (await session.execute(text("PRAGMA foreign_keys"))).scalar()
         assert mode == "wal"
         assert fks == 1
     with sqlite3.connect(db) as raw:
-        assert raw.execute("SELECT version_num FROM alembic_version").fetchone() == (__import__("cosmos_tui.store.migrate", fromlist=["x"]).known_revisions()[-1],)
+        stored = raw.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert stored == (known_revisions()[-1],)
 
 
 async def test_not_sqlite_foreign_and_newer_databases_are_refused(tmp_path: Path) -> None:
@@ -97,14 +99,16 @@ async def test_transition_records_timeline_and_rejects_invalid(tmp_path: Path) -
         running = await store.transition(run.id, RunState.RUNNING, "container started")
         assert running.started_at is not None
         with pytest.raises(InvalidTransition):
-            await store.transition(run.id, RunState.QUEUED.UPLOADING, "again")
-        done = await store.transition(run.id, RunState.FAILED, "oom", failure_kind="gpu_oom", exit_code=1)
+            await store.transition(run.id, RunState.UPLOADING, "again")
+        done = await store.transition(
+            run.id, RunState.FAILED, "oom", failure_kind="gpu_oom", exit_code=1
+        )
         assert done.host == "gpu1" and done.gpus == (0, 3)
         assert done.finished_at is not None
         assert done.failure_kind is not None and done.failure_kind.value == "gpu_oom"
         assert done.params.num_steps == 7
-        assert [e.to_state for e in done.events] == [
-            RunState.QUEUED, RunState.UPLOADING, RunState.STARTING, RunState.RUNNING, RunState.FAILED,
+        assert [e.to_state.value for e in done.events] == [
+            "queued", "uploading", "starting", "running", "failed",
         ]  # fmt: skip
         assert [e.reason for e in done.events][-1] == "oom"
 
@@ -142,13 +146,19 @@ async def test_filters_paging_and_search(tmp_path: Path) -> None:
         assert len(second.items) == 1
         assert (await store.list_runs(RunFilter(type=RunType.UPSCALE))).items[0].id == upscale.id
         assert (await store.list_runs(RunFilter(prompt_id=dog.id))).total == 1
-        assert {r.id for r in (await store.list_runs(RunFilter(min_rating=3))).items} == {runs[1].id}
+        assert {r.id for r in (await store.list_runs(RunFilter(min_rating=3))).items} == {
+            runs[1].id
+        }
         since = (await store.get_run(runs[3].id)).created_at
         assert (await store.list_runs(RunFilter(since=since))).total == 3
         assert (await store.list_runs(RunFilter(text="red sofa"))).total == 5
-        assert (await store.list_runs(RunFilter(text="park"))).items[0].prompt_text == "a dog in the park"
+        assert (await store.list_runs(RunFilter(text="park"))).items[
+            0
+        ].prompt_text == "a dog in the park"
 
-        assert [p.id for p in (await store.list_prompts(PromptFilter(text="sofa"))).items] == [cat.id]
+        assert [p.id for p in (await store.list_prompts(PromptFilter(text="sofa"))).items] == [
+            cat.id
+        ]
         assert (await store.list_prompts(PromptFilter(text="do"))).items[0].id == dog.id
         assert (await store.list_prompts(PromptFilter(text="100%"))).total == 0
         listed = {p.id: p for p in (await store.list_prompts()).items}
@@ -168,7 +178,7 @@ async def test_delete_cascades_and_refuses_active_runs(tmp_path: Path) -> None:
         with pytest.raises(NotFound):
             await store.get_run(run.id)
         async with store.session() as session:
-            left = (await session.execute(__import__("sqlalchemy").text("SELECT count(*) FROM run_events"))).scalar()
+            left = (await session.execute(text("SELECT count(*) FROM run_events"))).scalar()
         assert left == 0
 
 
@@ -181,3 +191,68 @@ async def test_rating_bounds(tmp_path: Path) -> None:
                 await store.rate(run.id, bad)
         assert (await store.rate(run.id, 5)).rating == 5
         assert (await store.rate(run.id, None)).rating is None
+
+
+async def test_locked_database_is_one_line_with_the_fix(tmp_path: Path) -> None:
+    db = tmp_path / "c.db"
+    async with Store.open(db, busy_timeout_ms=100) as store:
+        prompt = await store.add_prompt("x", inputs("1"))
+        holder = sqlite3.connect(db, timeout=0)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            with pytest.raises(StoreError) as info:
+                await store.add_run(prompt.id, GenerationParams())
+        finally:
+            holder.rollback()
+            holder.close()
+        assert "another cosmos process holds it" in info.value.message
+        assert "\n" not in info.value.message
+        assert (await store.list_runs()).total == 0
+
+
+RACE_SCRIPT = """
+import asyncio, sys
+from pathlib import Path
+from cosmos_tui.domain import RunState
+from cosmos_tui.errors import InvalidTransition
+from cosmos_tui.store.repositories import Store
+
+async def main() -> None:
+    won = []
+    async with Store.open(Path(sys.argv[1])) as store:
+        for run_id in sys.argv[2:]:
+            try:
+                await store.transition(run_id, RunState.UPLOADING, "claimed")
+                won.append(run_id)
+            except InvalidTransition:
+                pass
+    print(" ".join(won))
+
+asyncio.run(main())
+"""
+
+
+async def test_two_processes_claiming_the_same_runs_never_both_win(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    db = tmp_path / "c.db"
+    async with Store.open(db) as store:
+        prompt = await store.add_prompt("x", inputs("1"))
+        run_ids = [(await store.add_run(prompt.id, GenerationParams())).id for _ in range(40)]
+    script = tmp_path / "race.py"
+    script.write_text(RACE_SCRIPT)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(db), *order], stdout=subprocess.PIPE, text=True
+        )
+        for order in (run_ids, list(reversed(run_ids)))
+    ]
+    won = [set(w.communicate(timeout=120)[0].split()) for w in workers]
+    assert all(w.returncode == 0 for w in workers)
+    assert won[0].isdisjoint(won[1])
+    assert won[0] | won[1] == set(run_ids)
+    async with Store.open(db) as store:
+        for run_id in run_ids:
+            events = (await store.get_run(run_id)).events
+            assert [e.to_state.value for e in events] == ["queued", "uploading"]

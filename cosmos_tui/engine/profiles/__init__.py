@@ -1,0 +1,1 @@
+"""Model profiles: how each Cosmos family is launched."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from cosmos_tui.domain import CONTROL_HINTS, GenerationParams
 from cosmos_tui.engine.params import validate_params
+from cosmos_tui.errors import ValidationError
 
 NAME = "transfer1"
 SCRIPT = "cosmos_transfer1/diffusion/inference/transfer.py"
@@ -56,6 +57,14 @@ def build_spec(
         ValidationError: When the parameters are invalid.
     """
     validate_params(params, has_input_video=input_video_path is not None)
+    if input_video_path is None:
+        missing = [h for h in CONTROL_HINTS if params.weight(h) > 0 and h not in control_paths]
+        if missing:
+            raise ValidationError(
+                f"without an input video every active control needs its own video; "
+                f"add {', '.join(missing)} control videos or set their weights to 0",
+                field=f"{missing[0]}_weight",
+            )
     spec: dict[str, Any] = {"prompt": prompt_text}
     if params.negative_prompt:
         spec["negative_prompt"] = params.negative_prompt
