@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 
 SEGMENT_CHECKS_AT_ONCE = 2
-UPLOADS_AT_ONCE = 2
+TRANSFERS_AT_ONCE = 2
 PART_SUFFIX = ".part"
 
 
@@ -140,9 +140,9 @@ class SftpTransfers:
         self._tool_dir = tool_dir
         self._home: str | None = None
         self._hash_cache: dict[tuple[str, int, int, int], str] = {}
-        # Each upload holds an SFTP session and runs hash checks beside it: two uploads at
-        # a time keep that well inside the connection's session slots.
-        self._uploads = asyncio.Semaphore(UPLOADS_AT_ONCE)
+        # Each transfer holds an SFTP session and runs hash commands beside it: two at a
+        # time keep that well inside the connection's session slots.
+        self._transfers = asyncio.Semaphore(TRANSFERS_AT_ONCE)
         self._running: dict[str, asyncio.Future[UploadResult]] = {}
 
     async def tool_dir(self) -> str:
@@ -280,7 +280,7 @@ class SftpTransfers:
         suffix = local_path.suffix.lower()
         digest = self._cached_sha256(local_path)
         doing = f"uploading {local_path.name}"
-        async with self._uploads, self._client() as sftp, _translate(self._ssh.name, doing):
+        async with self._transfers, self._client() as sftp, _translate(self._ssh.name, doing):
             if digest is None and await _has_size(sftp, inputs, size):
                 digest = await self.local_sha256(local_path)
             if digest is not None:
@@ -378,7 +378,7 @@ class SftpTransfers:
             raise TransferFailed(f"cannot read {local_path}: {exc.strerror}") from exc
         part = remote_path + PART_SUFFIX
         doing = f"uploading to {remote_path}"
-        async with self._uploads, self._client() as sftp, _translate(self._ssh.name, doing):
+        async with self._transfers, self._client() as sftp, _translate(self._ssh.name, doing):
             existing = await stat_or_none(sftp, remote_path)
             # A content-addressed name is only ever given to a verified file.
             if (
@@ -427,7 +427,8 @@ class SftpTransfers:
         local_dir.mkdir(parents=True, exist_ok=True)
         final = local_dir / name
         part = local_dir / (name + PART_SUFFIX)
-        async with self._client() as sftp, _translate(self._ssh.name, f"downloading {remote_path}"):
+        doing = f"downloading {remote_path}"
+        async with self._transfers, self._client() as sftp, _translate(self._ssh.name, doing):
             attrs = await stat_or_none(sftp, remote_path)
             if attrs is None or attrs.size is None:
                 raise TransferFailed(f"{remote_path} does not exist on {self._ssh.name}")
@@ -436,28 +437,41 @@ class SftpTransfers:
                 raise IntegrityError(
                     f"{remote_path} on {self._ssh.name} has {size} bytes, expected {expected_size}"
                 )
-            if final.exists() and final.stat().st_size == size and not verify_hash:
-                if progress:
-                    progress(size, size)
-                return DownloadResult(final, size, skipped=True)
-            offset = part.stat().st_size if part.exists() else 0
-            if offset > size:
-                part.unlink()
-                offset = 0
-            await receive_file(sftp, remote_path, part, offset, size, progress)
+            # The host hashes its copy while the bytes travel.
+            remote_hash = (
+                asyncio.create_task(self.remote_sha256(remote_path)) if verify_hash else None
+            )
+            try:
+                if final.exists() and final.stat().st_size == size:
+                    known = None
+                    if remote_hash is not None:
+                        known = await asyncio.to_thread(file_sha256, final)
+                    if remote_hash is None or known == await remote_hash:
+                        if progress:
+                            progress(size, size)
+                        return DownloadResult(final, size, skipped=True, sha256=known)
+                offset = part.stat().st_size if part.exists() else 0
+                if offset > size:
+                    part.unlink()
+                    offset = 0
+                hasher = hashlib.sha256() if verify_hash else None
+                if hasher is not None and offset:
+                    await asyncio.to_thread(_hash_prefix, hasher, part)
+                await receive_file(sftp, remote_path, part, offset, size, progress, hasher)
+                remote_digest = await remote_hash if remote_hash is not None else None
+            finally:
+                if remote_hash is not None:
+                    remote_hash.cancel()
         got = part.stat().st_size
         if got != size:
             raise IntegrityError(f"download of {remote_path} stopped at {got} of {size} bytes")
-        digest = None
-        if verify_hash:
-            digest = await asyncio.to_thread(file_sha256, part)
-            remote_digest = await self.remote_sha256(remote_path)
-            if remote_digest != digest:
-                part.unlink(missing_ok=True)
-                raise IntegrityError(
-                    f"download of {remote_path} is corrupted (sha256 {digest} != "
-                    f"{remote_digest}); it was discarded, download again"
-                )
+        digest = hasher.hexdigest() if hasher is not None else None
+        if verify_hash and remote_digest != digest:
+            part.unlink(missing_ok=True)
+            raise IntegrityError(
+                f"download of {remote_path} is corrupted (sha256 {digest} != "
+                f"{remote_digest}); it was discarded, download again"
+            )
         os.replace(part, final)
         return DownloadResult(final, size, skipped=False, resumed_from=offset, sha256=digest)
 
@@ -494,6 +508,12 @@ class SftpTransfers:
             async with sftp.open(remote_path + PART_SUFFIX, "wb") as handle:
                 await handle.write(text.encode())
             await sftp.posix_rename(remote_path + PART_SUFFIX, remote_path)
+
+
+def _hash_prefix(hasher: hashlib._Hash, path: Path) -> None:
+    with path.open("rb") as handle:
+        while block := handle.read(8 * 1024 * 1024):
+            hasher.update(block)
 
 
 async def _has_size(sftp: asyncssh.SFTPClient, directory: str, size: int) -> bool:

@@ -124,6 +124,12 @@ async def send_file(
     return segments.whole.hexdigest() if segments else None
 
 
+def _write_chunk(target: BinaryIO, chunk: bytes, hasher: hashlib._Hash | None) -> None:
+    target.write(chunk)
+    if hasher is not None:
+        hasher.update(chunk)
+
+
 async def receive_file(
     sftp: asyncssh.SFTPClient,
     remote_path: str,
@@ -131,8 +137,12 @@ async def receive_file(
     offset: int,
     size: int,
     progress: ProgressCallback | None,
+    hasher: hashlib._Hash | None = None,
 ) -> None:
-    """Read the remote file from ``offset`` into ``part`` (appending), reporting progress."""
+    """Read the remote file from ``offset`` into ``part`` (appending), reporting progress.
+
+    ``hasher`` (if given) is fed every byte written, in order.
+    """
     async with sftp.open(remote_path, "rb") as remote:
         with part.open("ab" if offset else "wb") as target:
             done = offset
@@ -142,7 +152,7 @@ async def receive_file(
                 chunk = await remote.read(min(CHUNK_BYTES, size - done), done)
                 if not chunk:
                     break
-                await asyncio.to_thread(target.write, chunk)
+                await asyncio.to_thread(_write_chunk, target, chunk, hasher)
                 done += len(chunk)
                 if progress:
                     progress(done, size)

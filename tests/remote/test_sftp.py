@@ -163,3 +163,19 @@ async def test_new_process_skips_known_content_and_uploads_same_size_files(
     result = await fresh.upload_input(other)
     assert not result.skipped and result.sha256 == hashlib.sha256(other.read_bytes()).hexdigest()
     assert await fresh.remote_sha256(result.remote_path) == result.sha256
+
+
+async def test_verified_download_checks_an_existing_file(
+    remote_host: RemoteHost, tmp_path: Path
+) -> None:
+    local = _write(tmp_path / "e.bin", 300_000, b"exists")
+    up = await remote_host.upload_input(local)
+    remote_dir, name = up.remote_path.rsplit("/", 1)
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / name).write_bytes(local.read_bytes())
+    same = await remote_host.download(remote_dir, name, target, verify_hash=True)
+    assert same.skipped and same.sha256 == up.sha256
+    (target / name).write_bytes(b"y" * 300_000)  # same size, other bytes
+    fixed = await remote_host.download(remote_dir, name, target, verify_hash=True)
+    assert not fixed.skipped and (target / name).read_bytes() == local.read_bytes()
