@@ -19,6 +19,7 @@ ProgressCallback = Callable[[int, int], None]
 
 CHUNK_BYTES = 8 * 1024 * 1024
 WRITES_IN_FLIGHT = 2
+READS_IN_FLIGHT = 2
 SEGMENT_BYTES = 32 * 1024 * 1024
 
 
@@ -148,11 +149,23 @@ async def receive_file(
             done = offset
             if progress:
                 progress(done, size)
-            while done < size:
-                chunk = await remote.read(min(CHUNK_BYTES, size - done), done)
-                if not chunk:
-                    break
-                await asyncio.to_thread(_write_chunk, target, chunk, hasher)
-                done += len(chunk)
-                if progress:
-                    progress(done, size)
+            # Chunks are requested READS_IN_FLIGHT ahead and written strictly in order.
+            reads: deque[tuple[asyncio.Future[bytes], int]] = deque()
+            position = offset
+            try:
+                while done < size:
+                    while position < size and len(reads) < READS_IN_FLIGHT:
+                        length = min(CHUNK_BYTES, size - position)
+                        reads.append((asyncio.ensure_future(remote.read(length, position)), length))
+                        position += length
+                    read, wanted = reads.popleft()
+                    chunk = await read
+                    await asyncio.to_thread(_write_chunk, target, chunk, hasher)
+                    done += len(chunk)
+                    if progress:
+                        progress(done, size)
+                    if len(chunk) != wanted:
+                        break  # the remote file shrank: the caller's size check reports it
+            finally:
+                for read, _ in reads:
+                    read.cancel()
