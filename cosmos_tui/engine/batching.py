@@ -166,9 +166,10 @@ def plan_groups(
     same prompt text; otherwise it opens a group. Groups come out ordered by their first
     run, so a group starts when its earliest run's turn comes.
 
-    When ``free_gpus`` is given and the groups would leave GPUs idle, the largest batches
-    are split in halves until every free GPU has work (or no batch is left to split):
-    a model load per extra container buys parallel samples, which shortens the makespan.
+    When ``free_gpus`` is given and every group can start now, batches of one key are
+    evened out (12 runs with max 8: 6 + 6, not 8 + 4); and while GPUs would stay idle, the
+    largest batches are split in halves until every free GPU has work: a model load per
+    extra container buys parallel samples, which shortens the makespan.
 
     Args:
         candidates: Queued runs in queue order (priority, then FIFO).
@@ -200,9 +201,47 @@ def plan_groups(
         LaunchGroup(runs=tuple(m.run for m in members), key=key)
         for members, key in zip(groups, keys, strict=True)
     ]
+    order = [c.run.id for c in candidates]
     if free_gpus is not None:
-        result = _spread(result, [c.run.id for c in candidates], free_gpus)
+        if sum(g.num_gpus for g in result) <= free_gpus:
+            # Everything starts now: make the longest container as short as possible.
+            result = _balance(result, order)
+        result = _spread(result, order, free_gpus)
     return result
+
+
+def _balance(groups: list[LaunchGroup], order: list[str]) -> list[LaunchGroup]:
+    """Even out the sizes of batches that share a key (12 runs, max 8: 6 + 6, not 8 + 4).
+
+    The same runs, the same number of containers and model loads, so the same GPU time,
+    but the longest container is shorter. Runs are dealt out in queue order; a split that
+    would put two equal prompts together is left as it was.
+    """
+    position = {run_id: index for index, run_id in enumerate(order)}
+    by_key: dict[BatchKey, list[LaunchGroup]] = {}
+    for group in groups:
+        if group.key is not None:
+            by_key.setdefault(group.key, []).append(group)
+    replaced: dict[int, LaunchGroup] = {}
+    for same in by_key.values():
+        if len(same) < 2:
+            continue
+        runs = sorted((r for g in same for r in g.runs), key=lambda r: position[r.id])
+        count = len(same)
+        base, extra = divmod(len(runs), count)
+        sizes = [base + (1 if i < extra else 0) for i in range(count)]
+        chunks: list[tuple[Run, ...]] = []
+        start = 0
+        for size in sizes:
+            chunks.append(tuple(runs[start : start + size]))
+            start += size
+        if any(len({_norm(r.prompt_text) for r in c}) < len(c) for c in chunks):
+            continue
+        for old, chunk in zip(same, chunks, strict=True):
+            replaced[id(old)] = LaunchGroup(runs=chunk, key=old.key)
+    balanced = [replaced.get(id(g), g) for g in groups]
+    balanced.sort(key=lambda g: position[g.head.id])
+    return balanced
 
 
 def _spread(groups: list[LaunchGroup], order: list[str], free_gpus: int) -> list[LaunchGroup]:

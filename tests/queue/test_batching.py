@@ -275,3 +275,16 @@ def test_a_log_slice_keeps_shared_lines_and_drops_other_samples() -> None:
     assert mine[1:] == [log[0], log[2]]
     dropped = slice_log(log, "rs_b", "bs_1", 2, 3, None, folders)
     assert dropped[0].endswith("no output") and dropped[1:] == [log[0]]
+
+
+async def test_batches_of_one_key_are_evened_out(store: Store, make_run: MakeRun) -> None:
+    runs = [await make_run() for _ in range(12)]
+    found = await candidates(store, *runs)
+    # Only when every container can start now (two GPUs free for two batches).
+    assert [len(g.runs) for g in plan_groups(found, max_size=8)] == [8, 4]
+    groups = plan_groups(found, max_size=8, free_gpus=2)
+    assert [len(g.runs) for g in groups] == [6, 6]
+    assert [r.id for g in groups for r in g.runs] == [r.id for r in runs]
+    odd = plan_groups(found[:10], max_size=4, free_gpus=3)
+    assert [len(g.runs) for g in odd] == [4, 3, 3]
+    assert [len(g.runs) for g in plan_groups(found, max_size=8, free_gpus=1)] == [8, 4]
