@@ -57,12 +57,17 @@ def one_run(workspace: Path) -> tuple[float, float, float]:
             if not chunk:
                 break
             output += chunk
-            if wall is None and REPORT.search(output):
+            if wall is None and b"[first-frame]" in output:
                 wall = time.perf_counter() - started
+            if REPORT.search(output):
                 break
         elif process.poll() is not None:
             break
-    process.wait(timeout=30)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
     os.close(leader)
     match = REPORT.search(output)
     if match is None or wall is None:

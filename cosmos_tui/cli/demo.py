@@ -9,6 +9,7 @@ Quitting stops the sandbox and every process it started.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shutil
@@ -139,7 +140,7 @@ def demo(
                 sys.exit(code)
             return
         app = build_demo_app(config, space, sandbox)
-        _exit_on_termination(app.exit)
+        _exit_on_termination(lambda: _quit_soon(app))
         first_frame: list[float] = []
         pilot = _first_frame_reporter(first_frame) if bench_first_frame else None
         app.run(auto_pilot=pilot)
@@ -217,16 +218,29 @@ def build_demo_app(config: Config, space: DemoWorkspace, sandbox: SandboxHandle)
 def _first_frame_reporter(times: list[float]) -> Any:
     """Return an auto-pilot that notes when the first frame is drawn, then quits.
 
-    Textual captures output while it runs, so the caller prints ``times`` afterwards:
-    ``perf_counter()`` and ``time()`` at the first frame.
+    ``perf_counter()`` and ``time()`` at the first frame go into ``times``. A marker is
+    also written straight to the terminal at that moment (Textual captures Python-level
+    output while it runs), so that bench/demo.py can time it from outside.
     """
 
     async def report(pilot: Any) -> None:
-        await pilot.pause()
+        drawn = asyncio.Event()
+        pilot.app.call_after_refresh(drawn.set)
+        await drawn.wait()
         times.extend((time.perf_counter(), time.time()))
-        pilot.app.exit()
+        os.write(sys.__stderr__.fileno(), b"\x1b[0m[first-frame]")
+        await pilot.app.action_quit()
 
     return report
+
+
+def _quit_soon(app: Any) -> None:
+    """Ask the TUI to quit the normal way (services closed first), from a signal handler."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # the TUI is not running (yet, or any more)
+        sys.exit(128 + signal.SIGTERM)
+    loop.call_soon_threadsafe(lambda: loop.create_task(app.action_quit()))
 
 
 def _exit_on_termination(quit_app: Callable[[], None] | None = None) -> None:

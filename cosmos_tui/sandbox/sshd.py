@@ -233,15 +233,27 @@ class SandboxSshd:
                 lambda data: self._write(process.stderr, data),
             )
         )
+        signalled: list[str] = []
+
+        def deliver(name: str) -> None:
+            # a real nvidia-smi dies of TERM, INT, HUP, KILL ... sent over the channel
+            if name not in ("WINCH", "CHLD", "CONT", "URG"):
+                signalled.append(name)
+                work.cancel()
+
+        process.signal_received = deliver  # type: ignore[method-assign]
         closed = asyncio.create_task(process.wait_closed())
         done, _ = await asyncio.wait({work, closed}, return_when=asyncio.FIRST_COMPLETED)
-        if work in done:
+        if work in done and not signalled:
             closed.cancel()
             process.exit(work.result())
-        else:
-            work.cancel()
-            with contextlib.suppress(asyncio.CancelledError, BrokenPipeError, ConnectionError):
-                await work
+            return
+        work.cancel()
+        with contextlib.suppress(asyncio.CancelledError, BrokenPipeError, ConnectionError):
+            await work
+        if signalled and not closed.done():
+            closed.cancel()
+            process.exit_with_signal(signalled[0])
 
     def _env(self) -> dict[str, str]:
         path = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")

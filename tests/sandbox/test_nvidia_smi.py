@@ -92,3 +92,13 @@ async def test_compute_apps_and_bad_fields(conn: asyncssh.SSHClientConnection):
     assert idle.exit_status == 0 and idle.stdout == ""
     bad = await conn.run("nvidia-smi --query-gpu=bogus --format=csv", encoding="utf-8")
     assert bad.exit_status == 2 and 'Field "bogus"' in bad.stdout
+
+
+async def test_a_signal_ends_a_streaming_nvidia_smi(conn: asyncssh.SSHClientConnection):
+    process = await conn.create_process(
+        "nvidia-smi --query-gpu=index --format=csv,noheader -lms 50", encoding="utf-8"
+    )
+    await process.stdout.readline()
+    process.send_signal("TERM")
+    result = await asyncio.wait_for(process.wait(), timeout=5)
+    assert result.exit_signal is not None and result.exit_signal[0] == "TERM"
