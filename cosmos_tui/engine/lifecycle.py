@@ -74,6 +74,7 @@ class RunDriver:
             return await self._drive()
         finally:
             self.lock.release()
+            self.ctx.hub.notify(self.run_id)  # wake log readers: the run may have ended
 
     async def _drive(self) -> Run:
         store = self.ctx.store

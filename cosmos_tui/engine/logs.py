@@ -39,6 +39,7 @@ _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _NEEDS_CLEANING = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 CURSOR_SAVE_SECONDS = 0.5
+DONE_CHECK_SECONDS = 0.5
 _TIMESTAMP = re.compile(rb"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d) ")
 
 
@@ -452,14 +453,20 @@ async def tail_log(
 
     """
     offset, line_no = 0, 0
-    idle = True
+    idle, ended = True, False
+    checked_at = -DONE_CHECK_SECONDS
     if tail is not None and path.exists():
         offset, line_no = await asyncio.to_thread(_tail_start, path, tail)
     while True:
         wake = hub.waiter(run_id) if hub is not None else None
         # Ask whether the run ended only once the file has nothing new (no query per
-        # batch), and before the read that follows, so no last line is missed.
-        done = (not follow) or (idle and is_done is not None and await is_done())
+        # batch), at most every DONE_CHECK_SECONDS, and before the read that follows,
+        # so no last line is missed.
+        if follow and not ended and idle and is_done is not None:
+            now = time.monotonic()
+            if now - checked_at >= DONE_CHECK_SECONDS:
+                checked_at = now
+                ended = await is_done()
         # A local read of at most a few MiB: cheaper inline than a thread hop.
         chunk, offset = _read_complete_lines(path, offset)
         if chunk:
@@ -470,13 +477,15 @@ async def tail_log(
                 yield LogBatch(run_id=run_id, lines=part, first_line=line_no)
                 line_no += len(part)
             continue
-        if done:
+        if ended or not follow:
             return
         if not idle:
             idle = True
             continue
         if wake is not None:
             await wait_event(wake, poll_seconds)
+            if wake.is_set():  # the writer spoke (new lines, or the run ended): look now
+                checked_at = -DONE_CHECK_SECONDS
         else:
             await asyncio.sleep(poll_seconds)
 
