@@ -20,12 +20,14 @@ import sys
 import time
 from array import array
 from pathlib import Path
+from typing import ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _lifecycle_host import test_host, with_env, write_mp4
 
 from cosmos_tui.domain import RunState
+from cosmos_tui.engine import logs as logs_module
 from cosmos_tui.sandbox.standin import standin_script_path
 from cosmos_tui.services import Workbench
 
@@ -52,6 +54,21 @@ exec /bin/standin "$@"
 """
 
 
+class ArrivalProbe(logs_module.DockerLogDecoder):
+    """Records, for one line in 1000, the lag from the container's write to its arrival
+    in this process (before any of our processing): the upstream share of the lag."""
+
+    lags: ClassVar[list[float]] = []
+
+    def feed(self, frame: bytes | str) -> list[logs_module.RawLine]:
+        lines = super().feed(frame)
+        for line in lines:
+            if line.data.startswith(b"BENCH seq=") and line.data.split(b" ", 2)[1].endswith(b"000"):
+                stamp = float(line.data.split(b" ")[2][2:])
+                self.lags.append(time.clock_gettime(time.CLOCK_BOOTTIME) - stamp)
+        return lines
+
+
 def rss_mib() -> float:
     """Resident memory of this process in MiB."""
     pages = int(Path("/proc/self/statm").read_text().split()[1])
@@ -59,6 +76,7 @@ def rss_mib() -> float:
 
 
 async def main(rate: int, seconds: int) -> None:
+    logs_module.DockerLogDecoder = ArrivalProbe  # type: ignore[misc]
     files = {"/bin/torchrun": WRITER, "/bin/standin": standin_script_path().read_text()}
     with test_host(files, "cosmos-bench/logs:1") as (config, work):
         config = with_env(
@@ -122,6 +140,13 @@ async def main(rate: int, seconds: int) -> None:
                 f"lag ms (write -> subscriber, +-10 ms clock resolution): p50 {pct(0.5):.0f}, "
                 f"p90 {pct(0.9):.0f}, p99 {pct(0.99):.0f}, max {pct(1.0):.0f}"
             )
+            upstream = sorted(ArrivalProbe.lags)
+            if upstream:
+                print(
+                    "upstream share (write -> arrival in this process, 1 line in 1000): "
+                    f"p50 {upstream[len(upstream) // 2] * 1000:.0f}, "
+                    f"p99 {upstream[int(0.99 * (len(upstream) - 1))] * 1000:.0f} ms"
+                )
             print(
                 f"RSS MiB: start {memory[0]:.0f}, median {statistics.median(memory):.0f}, "
                 f"max {max(memory):.0f}, end {memory[-1]:.0f}"

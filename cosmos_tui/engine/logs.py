@@ -18,6 +18,7 @@ for line, whatever was interrupted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
@@ -360,9 +361,10 @@ LinesCallback = Callable[[list[str]], None]
 class LogFollower:
     """Writes one stream of Docker log frames into a :class:`LocalLog`, in batches.
 
-    Lines are flushed to the file at most ``MAX_BATCH_SECONDS`` after they arrive, or
-    at once when ``MAX_BATCH_LINES`` are pending; after each flush the hub is notified
-    and ``on_lines`` sees the new lines (the progress parser).
+    Lines are flushed to the file at once when ``MAX_BATCH_LINES`` are pending or the
+    last flush is ``MAX_BATCH_SECONDS`` old, else when it gets that old: never more than
+    one small flush per 50 ms, and no line waits longer. After each flush the hub is
+    notified and ``on_lines`` sees the new lines (the progress parser).
 
     Args:
         run_id: The run whose log this is.
@@ -385,6 +387,7 @@ class LogFollower:
         self.on_lines = on_lines
         self._pending: list[RawLine] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._flushed_at = 0.0
 
     async def follow(self, frames: AsyncIterator[bytes | str | list[bytes]]) -> int:
         """Consume ``frames`` (a stream that started at the cursor) until it ends.
@@ -403,10 +406,14 @@ class LogFollower:
             async for item in frames:
                 for frame in item if isinstance(item, list) else (item,):
                     self._pending.extend(decoder.feed(frame))
-                if len(self._pending) >= MAX_BATCH_LINES:
+                if not self._pending:
+                    continue
+                waited = loop.time() - self._flushed_at
+                if len(self._pending) >= MAX_BATCH_LINES or waited >= MAX_BATCH_SECONDS:
                     self._flush(deduper)
-                elif self._pending and self._timer is None:
-                    self._timer = loop.call_later(MAX_BATCH_SECONDS, self._flush, deduper)
+                elif self._timer is None:
+                    delay = MAX_BATCH_SECONDS - waited
+                    self._timer = loop.call_later(delay, self._flush, deduper)
         finally:
             self._pending.extend(decoder.flush())
             self._flush(deduper)
@@ -417,6 +424,8 @@ class LogFollower:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        with contextlib.suppress(RuntimeError):  # no running loop: called from finally
+            self._flushed_at = asyncio.get_running_loop().time()
         if not self._pending:
             return
         pending, self._pending = self._pending, []

@@ -165,8 +165,9 @@ async def test_slow_stream_flushes_within_the_batch_interval(tmp_path: Path) -> 
         yield frame(BASE + 1, "early")
         await gate.wait()
 
+    wake = hub.waiter("rs_1")  # taken first: the notify cannot slip past
     task = asyncio.create_task(LogFollower("rs_1", log, hub).follow(slow()))
-    await asyncio.wait_for(hub.wait("rs_1", 5.0), 5.0)
+    await asyncio.wait_for(wake.wait(), 5.0)
     assert read_log_lines(path) == ["early"]
     gate.set()
     await task
