@@ -25,6 +25,7 @@ from cosmos_tui.sandbox.options import SANDBOX_IMAGE
 from cosmos_tui.sandbox.thread import SandboxThread
 from cosmos_tui.sandbox.workspace import SAMPLE_PROMPTS, DemoWorkspace
 from tests.sandbox.test_cleanup import alive
+from tests.sandbox.test_demo_headless import processes_mentioning
 
 
 def run_in_pty(argv: list[str], timeout: float = 60) -> tuple[int, str]:
@@ -84,7 +85,10 @@ def test_the_demo_opens_the_tui_and_leaves_nothing_behind(tmp_path: Path):
     # quit: the SSH port is closed, the sandbox root (with its docker socket) is gone
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", host["port"]), 1):
         pass
-    assert not Path(host["docker_socket"]).parent.parent.parent.exists()
+    sandbox_root = Path(host["docker_socket"]).parents[2]
+    assert not sandbox_root.exists()
+    assert processes_mentioning(str(sandbox_root)) == []
+    assert processes_mentioning(str(workspace / "ssh")) == []  # the sandbox process
 
 
 def test_a_throwaway_workspace_is_removed_on_quit(tmp_path: Path):
