@@ -107,3 +107,28 @@ async def test_flood_of_100000_lines_arrives_whole(make_config, bench_for, video
     stdout, stderr = docker_log_lines(docker_daemon, final.container_id)
     assert sorted(local) == sorted(split_clean(stdout) + split_clean(stderr))
     assert sum(batches) == len(local) and max(batches) <= 200
+
+
+async def test_eta_comes_from_earlier_runs_with_the_same_parameters(
+    make_config, bench_for, video_dir
+) -> None:
+    bench = await bench_for(make_config(COSMOS_STANDIN_SPEED="0.3"))
+    prompt = await bench.create_prompt("a prompt", video_dir)
+
+    async def early_progress(run_id: str):
+        """Drive the run; return the first progress seen below 5 percent."""
+        driver = asyncio.create_task(bench.drive_run(run_id))
+        first = None
+        while not driver.done():
+            run = await bench.get_run(run_id)
+            if first is None and run.progress and run.progress.percent < 5:
+                first = run.progress
+            await asyncio.sleep(0.03)
+        assert (await driver).state == RunState.COMPLETED
+        return first
+
+    blind = await early_progress((await bench.create_run(prompt.id)).id)
+    assert blind is not None and blind.eta_seconds is None  # no history yet
+    informed = await early_progress((await bench.create_run(prompt.id, {"seed": 5})).id)
+    assert informed is not None and informed.eta_seconds is not None
+    assert 1.0 < informed.eta_seconds < 60.0
