@@ -333,11 +333,18 @@ class SftpTransfers:
         fresh = offset == 0 and size > 0
         try:
             sent = await send_file(
-                sftp, local_path, part, offset, size, progress, check if fresh else None
+                sftp,
+                local_path,
+                part,
+                offset,
+                size,
+                progress,
+                check if fresh else None,
+                whole_hash=digest is None,
             )
             if fresh:
-                verified = all(await asyncio.gather(*checks)) and digest in (None, sent)
-                digest = sent
+                verified = all(await asyncio.gather(*checks))
+                digest = digest or sent
             else:
                 digest = digest or await self.local_sha256(local_path)
                 verified = await self.remote_sha256(part) == digest

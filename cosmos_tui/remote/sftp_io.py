@@ -41,18 +41,19 @@ class _Segments:
     ``ready`` (start, length, sha256) until the writes reach its end.
     """
 
-    def __init__(self, start: int, segment_bytes: int) -> None:
+    def __init__(self, start: int, segment_bytes: int, whole: bool) -> None:
         self._segment_bytes = segment_bytes
         self._start = start
         self._length = 0
         self._hasher = hashlib.sha256()
-        self.whole = hashlib.sha256()
+        self.whole = hashlib.sha256() if whole else None
         self.ready: deque[tuple[int, int, str]] = deque()
 
     def add(self, chunk: bytes, end_of_file: bool) -> None:
         """Account for one chunk read (runs in the reading thread)."""
         self._hasher.update(chunk)
-        self.whole.update(chunk)
+        if self.whole is not None:
+            self.whole.update(chunk)
         self._length += len(chunk)
         if self._length and (self._length >= self._segment_bytes or end_of_file):
             self.ready.append((self._start, self._length, self._hasher.hexdigest()))
@@ -77,6 +78,7 @@ async def send_file(
     progress: ProgressCallback | None,
     on_written: SegmentCallback | None = None,
     segment_bytes: int = SEGMENT_BYTES,
+    whole_hash: bool = True,
 ) -> str | None:
     """Write the file from ``offset`` with WRITES_IN_FLIGHT chunks outstanding.
 
@@ -84,11 +86,12 @@ async def send_file(
     ``segment_bytes`` once the host has acknowledged all of it, in file order.
 
     Returns:
-        With ``on_written``, the sha256 of all bytes sent (the file's, from offset 0).
+        With ``on_written`` and ``whole_hash``, the sha256 of all bytes sent (the file's,
+        from offset 0); otherwise None.
 
     """
     mode = "r+b" if offset else "wb"
-    segments = _Segments(offset, segment_bytes) if on_written else None
+    segments = _Segments(offset, segment_bytes, whole_hash) if on_written else None
     async with sftp.open(part, mode) as remote:
         if offset:
             await remote.truncate(offset)
@@ -122,7 +125,7 @@ async def send_file(
             finally:
                 for write, _ in in_flight:
                     write.cancel()
-    return segments.whole.hexdigest() if segments else None
+    return segments.whole.hexdigest() if segments and segments.whole else None
 
 
 def _write_chunk(target: BinaryIO, chunk: bytes, hasher: hashlib._Hash | None) -> None:
