@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import os
 import pwd
+import resource
 import shutil
 import subprocess
 import sys
@@ -31,6 +32,11 @@ def make_file(path: Path, megabytes: int) -> None:
     with path.open("wb") as handle:
         for _ in range(megabytes):
             handle.write(os.urandom(1024 * 1024))
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def scp(server, args: list[str]) -> float:
@@ -72,12 +78,15 @@ async def measure(server, local: Path, tool_dir: str, repeat: int) -> dict[str, 
     try:
         await host.connect()
         for _ in range(repeat):
+            cpu = children_cpu()
             record("scp_up", await asyncio.to_thread(scp, server, [str(local), remote_scp]))
+            record("scp_up_cpu", children_cpu() - cpu)
             await host.run(["rm", "-rf", f"{tool_dir}/inputs"])
             host.files._hash_cache.clear()  # a fresh upload hashes the file
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             result = await host.upload_input(local)
             record("up", time.perf_counter() - started)
+            record("up_cpu", time.process_time() - cpu)
             down_scp = local.parent / "scp-down.bin"
             record("scp_down", await asyncio.to_thread(scp, server, [remote_scp, str(down_scp)]))
             down_scp.unlink()
@@ -138,6 +147,10 @@ def main() -> None:
         line("scp download", "scp_down")
         line("ours download (size-checked)", "down", "scp_down")
         line("ours download (+sha256)", "down_verified", "scp_down")
+        print(
+            f"client CPU per upload: scp {best['scp_up_cpu']:.2f} s, ours "
+            f"{best['up_cpu']:.2f} s (with hashing): under CPU contention our share drops"
+        )
         print(f"re-upload unchanged:         {best['reupload']:6.2f} s (local hash, no send)")
         print(f"re-upload, hash cached:      {best['reupload_cached_hash']:6.3f} s")
     finally:
