@@ -42,6 +42,7 @@ class ContainerSpec:
         ipc_host: Share the host's IPC namespace (parallel torchrun wants it).
         labels: Extra labels (``cosmos.*`` ones are added by the client).
         network_host: Use the host network (no port mapping exists here anyway).
+        memory_bytes: Memory limit (swap included); None means no limit.
 
     """
 
@@ -56,6 +57,7 @@ class ContainerSpec:
     ipc_host: bool = True
     labels: Mapping[str, str] = field(default_factory=dict)
     network_host: bool = False
+    memory_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,9 @@ def container_body(spec: ContainerSpec, host: str, gpu_request: bool) -> dict[st
         host_config["NetworkMode"] = "host"
     if spec.shm_size_bytes:
         host_config["ShmSize"] = spec.shm_size_bytes
+    if spec.memory_bytes:
+        host_config["Memory"] = spec.memory_bytes
+        host_config["MemorySwap"] = spec.memory_bytes
     if gpu_request and spec.gpus:
         host_config["DeviceRequests"] = [
             {

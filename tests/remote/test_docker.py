@@ -208,3 +208,24 @@ async def test_build_image_fixture_adds_files(remote_host: RemoteHost, build_ima
         assert lines == ["from-image hi"]
     finally:
         await docker.remove(container_id, force=True)
+
+
+async def test_out_of_memory_is_reported_by_inspect(
+    remote_host: RemoteHost, busybox_image: str
+) -> None:
+    docker = remote_host.docker
+    container_id = await docker.create(
+        ContainerSpec(
+            run_id=_run_id(),
+            image=busybox_image,
+            command=("sh", "-c", "head -c 200m /dev/zero | tail"),
+            memory_bytes=16 * 1024 * 1024,
+        )
+    )
+    try:
+        await docker.start(container_id)
+        assert await docker.wait(container_id) == 137
+        info = await docker.inspect(container_id)
+        assert info.oom_killed and info.exit_code == 137
+    finally:
+        await docker.remove(container_id, force=True)
