@@ -18,7 +18,7 @@ import shlex
 import shutil
 import struct
 import tempfile
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -246,7 +246,8 @@ class DockerClient:
         """Create (not start) the container ``cosmos-<run id>``; return its id."""
         docker = await self._client()
         body = container_body(spec, self.name, self._gpu_request)
-        async with _translate(self.name, f"creating the container of run {spec.run_id}"):
+        doing = f"creating the container of run {spec.run_id}"
+        async with _translate(self.name, doing, secrets=spec.env.values()):
             container = await docker.containers.create(body, name=f"cosmos-{spec.run_id}")
         return str(container.id)
 
@@ -384,15 +385,25 @@ class DockerClient:
                     yield frames
 
 
+def _scrub(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
 @contextlib.asynccontextmanager
-async def _translate(host: str, doing: str) -> AsyncIterator[None]:
-    """Turn aiodocker and aiohttp errors into DockerError (the one place)."""
+async def _translate(host: str, doing: str, secrets: Iterable[str] = ()) -> AsyncIterator[None]:
+    """Turn aiodocker and aiohttp errors into DockerError (the one place).
+
+    ``secrets`` (e.g. a container's environment values) are masked in the message.
+    """
     try:
         yield
     except CosmosError:
         raise
     except aiodocker.DockerError as exc:
-        message = str(exc.message).strip()
+        message = _scrub(str(exc.message).strip(), secrets)
         if exc.status == _NO_CONNECTION:
             raise DockerError(
                 f"{doing} on {host}: the Docker daemon does not answer ({message}); is it "

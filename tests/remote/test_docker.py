@@ -229,3 +229,17 @@ async def test_out_of_memory_is_reported_by_inspect(
         assert info.oom_killed and info.exit_code == 137
     finally:
         await docker.remove(container_id, force=True)
+
+
+async def test_create_error_does_not_show_environment_values(remote_host: RemoteHost) -> None:
+    secret = "hf_SECRETTOKEN123"
+    with pytest.raises(DockerError) as info:
+        await remote_host.docker.create(
+            ContainerSpec(
+                run_id=_run_id(),
+                image=f"cosmos-test/absent-{secret.lower()}:1",
+                command=("true",),
+                env={"HF_TOKEN": secret.lower()},
+            )
+        )
+    assert secret.lower() not in info.value.message and "***" in info.value.message
