@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
-import json
 import logging
 import os
 import secrets
@@ -25,121 +23,35 @@ import shutil
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cosmos_tui.sandbox.container_types import (
+    BANNER,
+    PHASE_MARKERS,
+    STDERR,
+    STDOUT,
+    Container,
+    ContainerError,
+    LogEntry,
+    Mount,
+    rfc3339,
+)
 from cosmos_tui.sandbox.faults import Faults
+from cosmos_tui.sandbox.paths import copy_specs, translate_arg
+
+__all__ = [
+    "STDERR",
+    "STDOUT",
+    "Container",
+    "ContainerError",
+    "ContainerRuntime",
+    "LogEntry",
+    "Mount",
+    "rfc3339",
+]
 
 logger = logging.getLogger(__name__)
-
-STDOUT = 1
-STDERR = 2
-BANNER = b"SIMULATED GPU HOST: the cosmos-tui sandbox replays Cosmos-Transfer1's log phases\n"
-
-# Log markers of Cosmos-Transfer1 (COSMOS.md section 5) -> what the GPUs are doing.
-PHASE_MARKERS: tuple[tuple[str, str], ...] = (
-    ("Start creating base model", "loading"),
-    ("running preprocessor", "preprocess"),
-    ("Running text embedding", "embedding"),
-    ("Starting latent encoding", "encode"),
-    ("Starting diffusion sampling", "sampling"),
-    ("Completed diffusion sampling", "decode"),
-    ("Starting VAE decode", "decode"),
-    ("Finish generation", "finishing"),
-)
-
-
-class ContainerError(Exception):
-    """A request about containers that the Engine API answers with an error status.
-
-    Args:
-        status: The HTTP status Docker uses for this case.
-        message: Docker's ``message`` text.
-
-    """
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-@dataclass(frozen=True)
-class LogEntry:
-    """One line a container printed: when (ns since the epoch), where (1 out, 2 err)."""
-
-    at_ns: int
-    stream: int
-    data: bytes
-
-
-@dataclass(frozen=True)
-class Mount:
-    """A bind mount: ``source`` on the host appears at ``target`` in the container."""
-
-    source: Path
-    target: str
-    read_only: bool = False
-
-
-@dataclass
-class Container:
-    """One container and everything Docker would report about it."""
-
-    id: str
-    name: str
-    image: str
-    config: dict[str, Any]
-    host_config: dict[str, Any]
-    mounts: tuple[Mount, ...]
-    gpus: tuple[int, ...]
-    created_ns: int
-    private_dir: Path
-    status: str = "created"
-    pid: int = 0
-    exit_code: int = 0
-    oom_killed: bool = False
-    error: str = ""
-    started_ns: int = 0
-    finished_ns: int = 0
-    phase: str = "starting"
-    phase_since: float = 0.0
-    logs: list[LogEntry] = field(default_factory=list)
-    process: asyncio.subprocess.Process | None = None
-    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
-    exited: asyncio.Event = field(default_factory=asyncio.Event)
-    removed: asyncio.Event = field(default_factory=asyncio.Event)
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-
-    @property
-    def running(self) -> bool:
-        """True between start and exit."""
-        return self.status == "running"
-
-    @property
-    def labels(self) -> dict[str, str]:
-        """The container's labels."""
-        return dict(self.config.get("Labels") or {})
-
-    def translate(self, path: str) -> str:
-        """Return the host path of a container path under a mount, else ``path``."""
-        for mount in sorted(self.mounts, key=lambda m: len(m.target), reverse=True):
-            target = mount.target.rstrip("/") or "/"
-            if path == target:
-                return str(mount.source)
-            if path.startswith(target + "/"):
-                return str(mount.source / path[len(target) + 1 :])
-        return path
-
-
-def rfc3339(at_ns: int) -> str:
-    """Format nanoseconds since the epoch as Docker does (``...T12:00:00.123456789Z``)."""
-    if at_ns <= 0:
-        return "0001-01-01T00:00:00Z"
-    seconds, nanos = divmod(at_ns, 1_000_000_000)
-    stamp = dt.datetime.fromtimestamp(seconds, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{stamp}.{nanos:09d}Z"
 
 
 class ContainerRuntime:
@@ -373,49 +285,13 @@ class ContainerRuntime:
         return env
 
     def _host_argv(self, argv: list[str], container: Container, env: dict[str, str]) -> list[str]:
-        translated = [self._translate_arg(arg, container) for arg in argv]
+        translated = [translate_arg(arg, container) for arg in argv]
         if Path(argv[0]).name != "torchrun":
             return translated
         env.update(self.standin_env)
         if self.faults.draw_oom(container.labels.get("cosmos.run_id")):
             env["COSMOS_STANDIN_SCENARIO"] = "oom"
-        return self.standin_argv(self._copy_specs(translated, container), container)
-
-    @staticmethod
-    def _translate_arg(arg: str, container: Container) -> str:
-        if arg.startswith("--") and "=" in arg:
-            flag, _, value = arg.partition("=")
-            return f"{flag}={container.translate(value)}"
-        return container.translate(arg)
-
-    def _copy_specs(self, args: list[str], container: Container) -> list[str]:
-        """Point spec and batch flags at copies whose container paths are translated."""
-        result = list(args)
-        for index, arg in enumerate(result[:-1]):
-            if arg not in ("--controlnet_specs", "--batch_input_path"):
-                continue
-            source = Path(result[index + 1])
-            if not source.is_absolute():
-                continue
-            try:
-                text = source.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                continue
-            copy = container.private_dir / f"translated-{source.name}"
-            if arg == "--batch_input_path":
-                lines = [
-                    json.dumps(_translate_json(json.loads(line), container)) if line else line
-                    for line in text.split("\n")
-                ]
-                copy.write_text("\n".join(lines), encoding="utf-8")
-            else:
-                try:
-                    data = json.loads(text)
-                except json.JSONDecodeError:
-                    continue
-                copy.write_text(json.dumps(_translate_json(data, container)), encoding="utf-8")
-            result[index + 1] = str(copy)
-        return result
+        return self.standin_argv(copy_specs(translated, container), container)
 
     async def _read(self, container: Container, stream: asyncio.StreamReader, kind: int) -> None:
         while True:
@@ -552,13 +428,3 @@ class ContainerRuntime:
                 if not task.done():
                     with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                         await asyncio.wait_for(task, timeout=5.0)
-
-
-def _translate_json(value: Any, container: Container) -> Any:
-    if isinstance(value, str):
-        return container.translate(value) if value.startswith("/") else value
-    if isinstance(value, list):
-        return [_translate_json(item, container) for item in value]
-    if isinstance(value, dict):
-        return {key: _translate_json(item, container) for key, item in value.items()}
-    return value

@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import os
 import re
-import signal
 import struct
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from cosmos_tui.sandbox import docker_json
 from cosmos_tui.sandbox.containers import (
     Container,
     ContainerError,
@@ -184,7 +182,7 @@ class DockerApi:
     # images -----------------------------------------------------------------------
 
     async def _images(self, request: web.Request, _: dict[str, str]) -> web.StreamResponse:
-        return web.json_response([_image_summary(name) for name in self.runtime.images])
+        return web.json_response([docker_json.image_summary(name) for name in self.runtime.images])
 
     async def _image_inspect(
         self, request: web.Request, groups: dict[str, str]
@@ -192,7 +190,7 @@ class DockerApi:
         name = groups["name"]
         if not self.runtime.has_image(name):
             return _error(404, f"No such image: {name}")
-        summary = _image_summary(name)
+        summary = docker_json.image_summary(name)
         return web.json_response(
             {
                 "Id": summary["Id"],
@@ -221,17 +219,17 @@ class DockerApi:
 
     async def _list(self, request: web.Request, _: dict[str, str]) -> web.StreamResponse:
         show_all = request.query.get("all", "0") in ("1", "true", "True")
-        filters = _filters(request.query.get("filters"))
+        filters = docker_json.filters(request.query.get("filters"))
         result = []
         for container in sorted(self.runtime.containers.values(), key=lambda c: -c.created_ns):
             if not show_all and not container.running:
                 continue
-            if _matches(container, filters):
-                result.append(_summary(container))
+            if docker_json.matches(container, filters):
+                result.append(docker_json.summary(container))
         return web.json_response(result)
 
     async def _inspect(self, request: web.Request, groups: dict[str, str]) -> web.StreamResponse:
-        return web.json_response(_inspect(self.runtime.find(groups["id"])))
+        return web.json_response(docker_json.inspect(self.runtime.find(groups["id"])))
 
     async def _start(self, request: web.Request, groups: dict[str, str]) -> web.StreamResponse:
         container = self.runtime.find(groups["id"])
@@ -246,7 +244,7 @@ class DockerApi:
 
     async def _kill(self, request: web.Request, groups: dict[str, str]) -> web.StreamResponse:
         container = self.runtime.find(groups["id"])
-        signum = _signal(request.query.get("signal", "SIGKILL"))
+        signum = docker_json.signal_number(request.query.get("signal", "SIGKILL"))
         await self.runtime.kill(container, signum)
         return web.Response(status=204)
 
@@ -273,7 +271,7 @@ class DockerApi:
             return _error(409, f"Container {container.id} is not running")
         processes = [
             ["sandbox", str(pid), str(ppid), "0", "00:00", "?", "00:00:00", cmd]
-            for pid, ppid, cmd in _group_processes(container.pid)
+            for pid, ppid, cmd in docker_json.group_processes(container.pid)
         ]
         titles = ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
         return web.json_response({"Titles": titles, "Processes": processes})
@@ -288,8 +286,8 @@ class DockerApi:
             return _error(400, "Bad parameters: you must choose at least one stream")
         follow = _flag(query, "follow")
         stamps = _flag(query, "timestamps")
-        since_ns = _time_ns(query.get("since"))
-        until_ns = _time_ns(query.get("until"))
+        since_ns = docker_json.time_ns(query.get("since"))
+        until_ns = docker_json.time_ns(query.get("until"))
 
         def wanted(entry: LogEntry) -> bool:
             if entry.stream not in streams or entry.at_ns < since_ns:
@@ -353,176 +351,3 @@ def _error(status: int, message: str) -> web.Response:
 
 def _flag(query: Any, name: str) -> bool:
     return str(query.get(name, "0")).lower() in ("1", "true", "yes")
-
-
-def _time_ns(raw: str | None) -> int:
-    """Parse Docker's ``since``/``until``: unix seconds with optional nanoseconds."""
-    if not raw:
-        return 0
-    seconds, _, fraction = raw.partition(".")
-    if seconds.lstrip("-").isdigit():
-        nanos = int((fraction + "000000000")[:9]) if fraction.isdigit() else 0
-        return int(seconds) * 1_000_000_000 + nanos
-    try:
-        import datetime as dt
-
-        parsed = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return 0
-    return int(parsed.timestamp() * 1_000_000_000)
-
-
-def _signal(raw: str) -> int:
-    if raw.isdigit():
-        return int(raw)
-    name = raw.upper()
-    name = name if name.startswith("SIG") else f"SIG{name}"
-    return int(getattr(signal, name, signal.SIGKILL))
-
-
-def _filters(raw: str | None) -> dict[str, list[str]]:
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError:
-        return {}
-    result: dict[str, list[str]] = {}
-    for key, value in data.items():
-        result[key] = list(value) if isinstance(value, list) else [k for k, v in value.items() if v]
-    return result
-
-
-def _matches(container: Container, filters: dict[str, list[str]]) -> bool:
-    labels = container.labels
-    for item in filters.get("label", []):
-        key, sep, value = item.partition("=")
-        if key not in labels or (sep and labels[key] != value):
-            return False
-    if filters.get("status") and container.status not in filters["status"]:
-        return False
-    if filters.get("name") and not any(n.lstrip("/") in container.name for n in filters["name"]):
-        return False
-    return not (filters.get("id") and not any(container.id.startswith(i) for i in filters["id"]))
-
-
-def _image_summary(name: str) -> dict[str, Any]:
-    digest = hashlib.sha256(name.encode()).hexdigest()
-    return {
-        "Id": f"sha256:{digest}",
-        "RepoTags": [name],
-        "RepoDigests": [],
-        "ParentId": "",
-        "Created": 1736121600,
-        "Size": 21_474_836_480,
-        "Labels": {},
-        "Containers": -1,
-    }
-
-
-def _status_text(container: Container) -> str:
-    if container.running:
-        return f"Up {_ago(container.started_ns)}"
-    if container.status == "created":
-        return "Created"
-    return f"Exited ({container.exit_code}) {_ago(container.finished_ns)} ago"
-
-
-def _ago(at_ns: int) -> str:
-    seconds = max(0, int(time.time() - at_ns / 1e9))
-    return f"{seconds} seconds" if seconds < 60 else f"{seconds // 60} minutes"
-
-
-def _mounts(container: Container) -> list[dict[str, Any]]:
-    return [
-        {
-            "Type": "bind",
-            "Source": str(m.source),
-            "Destination": m.target,
-            "Mode": "",
-            "RW": not m.read_only,
-            "Propagation": "rprivate",
-        }
-        for m in container.mounts
-    ]
-
-
-def _summary(container: Container) -> dict[str, Any]:
-    argv = list(container.config.get("Entrypoint") or []) + list(container.config.get("Cmd") or [])
-    return {
-        "Id": container.id,
-        "Names": [f"/{container.name}"],
-        "Image": container.image,
-        "ImageID": _image_summary(container.image)["Id"],
-        "Command": " ".join(argv),
-        "Created": container.created_ns // 1_000_000_000,
-        "State": container.status,
-        "Status": _status_text(container),
-        "Labels": container.labels,
-        "Ports": [],
-        "Mounts": _mounts(container),
-        "HostConfig": {"NetworkMode": container.host_config.get("NetworkMode", "none")},
-    }
-
-
-def _inspect(container: Container) -> dict[str, Any]:
-    argv = list(container.config.get("Entrypoint") or []) + list(container.config.get("Cmd") or [])
-    config = {
-        "Hostname": container.id[:12],
-        "Tty": False,
-        "OpenStdin": False,
-        "Env": list(container.config.get("Env") or []),
-        "Cmd": container.config.get("Cmd"),
-        "Entrypoint": container.config.get("Entrypoint"),
-        "Image": container.image,
-        "WorkingDir": container.config.get("WorkingDir") or "",
-        "Labels": container.labels,
-    }
-    return {
-        "Id": container.id,
-        "Created": rfc3339(container.created_ns),
-        "Path": argv[0] if argv else "",
-        "Args": argv[1:],
-        "State": {
-            "Status": container.status,
-            "Running": container.running,
-            "Paused": False,
-            "Restarting": False,
-            "OOMKilled": container.oom_killed,
-            "Dead": False,
-            "Pid": container.pid if container.running else 0,
-            "ExitCode": container.exit_code,
-            "Error": container.error,
-            "StartedAt": rfc3339(container.started_ns),
-            "FinishedAt": rfc3339(container.finished_ns),
-        },
-        "Image": _image_summary(container.image)["Id"],
-        "Name": f"/{container.name}",
-        "RestartCount": 0,
-        "Driver": "overlay2",
-        "Platform": "linux",
-        "HostConfig": container.host_config,
-        "Mounts": _mounts(container),
-        "Config": config,
-        "NetworkSettings": {"Networks": {}},
-    }
-
-
-def _group_processes(pgid: int) -> list[tuple[int, int, str]]:
-    """Return (pid, ppid, command) of every process in a process group, from /proc."""
-    found: list[tuple[int, int, str]] = []
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return [(pgid, 1, "python")]
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if int(fields[2]) == pgid:
-            found.append((int(entry.name), int(fields[1]), cmdline))
-    return sorted(found) or [(pgid, 1, "python")]
