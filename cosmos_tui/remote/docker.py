@@ -334,10 +334,14 @@ class DockerClient:
                     return
                 kind, length = struct.unpack(">BxxxL", header)
                 payload = await response.content.readexactly(length)
-                text = payload.decode("utf-8", "replace")
-                for raw in text.splitlines():
-                    stamp, _, line = raw.partition(" ")
+                # One frame is "<timestamp> <bytes as written>"; the bytes may hold several
+                # lines or carriage-return redraws (tqdm), which share the frame's time.
+                stamp, _, text = payload.decode("utf-8", "replace").partition(" ")
+                try:
                     at = parse_time(stamp) or datetime.now(UTC)
+                except ValueError:
+                    at, text = datetime.now(UTC), f"{stamp} {text}"
+                for line in text.splitlines():
                     yield LogLine(at, "stderr" if kind == 2 else "stdout", line)
 
     async def log_frames(

@@ -243,3 +243,23 @@ async def test_create_error_does_not_show_environment_values(remote_host: Remote
             )
         )
     assert secret.lower() not in info.value.message and "***" in info.value.message
+
+
+async def test_logs_keep_carriage_return_redraws_of_one_frame(
+    remote_host, busybox_image: str
+) -> None:
+    docker = remote_host.docker
+    run_id = "rs_crframe0001"
+    spec = ContainerSpec(
+        run_id=run_id,
+        image=busybox_image,
+        command=("sh", "-c", "printf ' 45%%|####  | 16/35\\r100%%|######| 35/35\\n'; echo done"),
+    )
+    container_id = await docker.create(spec)
+    try:
+        await docker.start(container_id)
+        assert await docker.wait(container_id) == 0
+        lines = [line.text async for line in docker.logs(container_id)]
+        assert lines == [" 45%|####  | 16/35", "100%|######| 35/35", "done"]
+    finally:
+        await docker.remove(container_id)
