@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cosmos_tui.domain import FailureKind, Run, RunState
+from cosmos_tui.domain import FailureKind, Prompt, Run, RunState
 
 if TYPE_CHECKING:
     from cosmos_tui.config import Config
@@ -146,7 +146,7 @@ async def _scenario(
     )
     async with Workbench.open(config) as bench:
         await add_sample_prompts(bench, space)
-        prompts = {p.name: p for p in (await bench.list_prompts(limit=100)).items}
+        prompts = await _sample_prompts(bench, space)
         planned: list[tuple[str, str, Run]] = []
         for role, name, overrides in PLAN:
             run = await bench.create_run(prompts[name].id, dict(overrides))
@@ -167,6 +167,23 @@ async def _scenario(
         results = [await _result(bench, role, name, run.id) for role, name, run in planned]
     _summary(results, time.monotonic() - started, echo)
     return 0 if all(r.as_expected for r in results) else 1
+
+
+async def _sample_prompts(bench: Workbench, space: DemoWorkspace) -> dict[str, Prompt]:
+    """Return the sample prompts by name, creating any that a reused workspace lacks."""
+    from cosmos_tui.sandbox.workspace import SAMPLE_PROMPTS
+    from cosmos_tui.store.repositories import PromptFilter
+
+    found: dict[str, Prompt] = {}
+    for sample in SAMPLE_PROMPTS:
+        page = await bench.list_prompts(PromptFilter(text=sample.text), 0, 1)
+        if page.items:
+            found[sample.name] = page.items[0]
+        else:
+            found[sample.name] = await bench.create_prompt(
+                sample.text, space.video_dir(sample), name=sample.name
+            )
+    return found
 
 
 async def _drive_queue(bench: Workbench, run_ids: list[str], echo: Callable[[str], None]) -> None:
