@@ -197,13 +197,6 @@ class ContainerRuntime:
                         indices = list(range(self.gpu_count))
                     else:
                         indices = [int(v) for v in value.split(",") if v.strip().isdigit()]
-        bad = [i for i in indices if i >= self.gpu_count]
-        if bad:
-            raise ContainerError(
-                500,
-                f"could not select device driver with capabilities: [[gpu]]: "
-                f"unknown device id {bad[0]} (this host has {self.gpu_count} GPUs)",
-            )
         return tuple(sorted(set(indices)))
 
     async def start(self, container: Container) -> bool:
@@ -215,6 +208,15 @@ class ContainerRuntime:
         """
         if container.running:
             return False
+        missing = [i for i in container.gpus if i >= self.gpu_count]
+        if missing:
+            # what the NVIDIA runtime answers for a GPU index the host does not have
+            raise ContainerError(
+                500,
+                "failed to create task for container: failed to create shim task: OCI "
+                "runtime create failed: nvidia-container-cli: device error: "
+                f"{missing[0]}: unknown device: unknown",
+            )
         argv = list(container.config.get("Entrypoint") or []) + list(
             container.config.get("Cmd") or []
         )

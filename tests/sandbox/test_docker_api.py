@@ -219,3 +219,14 @@ async def test_docker_down_and_up(sandbox: Sandbox, docker: aiodocker.Docker):
         await docker.version()
     await sandbox.docker_up()
     assert (await docker.version())["ApiVersion"]
+
+
+async def test_a_gpu_the_host_lacks_fails_at_start(docker: aiodocker.Docker):
+    body = shell("true")
+    body["HostConfig"] = {
+        "DeviceRequests": [{"Driver": "nvidia", "DeviceIDs": ["5"], "Capabilities": [["gpu"]]}]
+    }
+    container = await docker.containers.create(body)
+    with pytest.raises(aiodocker.DockerError) as error:
+        await container.start()
+    assert error.value.status == 500 and "unknown device" in error.value.message
