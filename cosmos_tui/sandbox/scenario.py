@@ -58,11 +58,17 @@ class ScenarioRun:
     run: Run
     output: Path | None
     output_valid: bool
+    ooms_injected: bool = False
 
     @property
     def as_expected(self) -> bool:
-        """True when the run ended as its role says (with a valid video when completed)."""
+        """True when the run ended as its role says (with a valid video when completed).
+
+        With ``--oom-rate`` any run may run out of GPU memory; that counts as expected.
+        """
         state, kind = EXPECTED[self.role]
+        if self.ooms_injected and self.run.failure_kind == FailureKind.GPU_OOM:
+            return True
         if self.run.state != state:
             return False
         if kind is not None and kind != FailureKind.CANCELLED and self.run.failure_kind != kind:
@@ -164,7 +170,10 @@ async def _scenario(
             await asyncio.wait_for(canceller, 30)
         finally:
             canceller.cancel()
-        results = [await _result(bench, role, name, run.id) for role, name, run in planned]
+        injected = sandbox.options.oom_rate > 0
+        results = [
+            await _result(bench, role, name, run.id, injected) for role, name, run in planned
+        ]
     _summary(results, time.monotonic() - started, echo)
     return 0 if all(r.as_expected for r in results) else 1
 
@@ -220,11 +229,13 @@ async def _cancel_when_running(bench: Workbench, run_id: str, echo: Callable[[st
         await asyncio.sleep(0.1)
 
 
-async def _result(bench: Workbench, role: str, name: str, run_id: str) -> ScenarioRun:
+async def _result(
+    bench: Workbench, role: str, name: str, run_id: str, ooms_injected: bool
+) -> ScenarioRun:
     run = await bench.get_run(run_id)
     output = bench.output_dir(run_id) / "output.mp4"
     valid = await asyncio.to_thread(mp4_is_valid, output)
-    return ScenarioRun(role, name, run, output if output.exists() else None, valid)
+    return ScenarioRun(role, name, run, output if output.exists() else None, valid, ooms_injected)
 
 
 def _summary(results: list[ScenarioRun], seconds: float, echo: Callable[[str], None]) -> None:
