@@ -115,7 +115,7 @@ def demo(
         time_scale=BASE_TIME_SCALE / speed,
         oom_rate=oom_rate,
         flaky_ssh=flaky_ssh,
-        flaky_interval=max(30.0 / speed, 5.0),
+        flaky_interval=max(30.0 / speed, 1.5),
     )
     space.root.mkdir(parents=True, exist_ok=True)
     log_path = space.root / "demo.log"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tomllib
@@ -93,3 +94,27 @@ def test_sigterm_mid_run_stops_the_sandbox_and_its_containers(tmp_path: Path):
             process.kill()
     assert processes_mentioning(sandbox_root) == []
     assert not Path(sandbox_root).exists()
+
+
+def test_the_scenario_rides_through_flaky_ssh(tmp_path: Path):
+    workspace = tmp_path / "ws"
+    cosmos = Path(sys.executable).parent / "cosmos"
+    result = subprocess.run(
+        [
+            str(cosmos),
+            "demo",
+            "--headless",
+            "--speed",
+            "20",
+            "--flaky-ssh",
+            "--workspace",
+            str(workspace),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "scenario OK: 5 runs" in result.stdout
+    log = (workspace / "demo.log").read_text()
+    assert re.search(r"dropped [1-9][0-9]* connection", log)  # it did drop connections
