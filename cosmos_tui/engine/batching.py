@@ -314,7 +314,8 @@ def build_batch_input(
 
     Raises:
         BatchError: For an empty batch, a type that cannot batch, runs that differ in a
-            shared setting, or two lines with the same prompt text.
+            shared setting or in having an input video, or two lines with the same prompt
+            text.
 
     """
     if not members:
@@ -332,6 +333,12 @@ def build_batch_input(
             )
         if run.prompt_id != prompt.id:
             raise BatchError(f"run {run.id} belongs to prompt {run.prompt_id}, not {prompt.id}")
+        if (prompt.input("color") is None) != (first_prompt.input("color") is None):
+            # A line without visual_input would take the spec's (another run's) video.
+            raise BatchError(
+                f"runs {first_run.id} and {run.id} differ in having an input video; "
+                "a batch cannot express that, launch them separately"
+            )
         text = _norm(prompt.text)
         if text in seen:
             raise BatchError(
