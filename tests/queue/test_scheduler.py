@@ -99,16 +99,20 @@ async def test_gpus_busy_with_foreign_processes_are_left_alone(
     assert len(launched) == 4
 
 
-async def test_a_freed_gpu_starts_the_next_run_quickly(store: Store, make_run: MakeRun) -> None:
+async def test_a_freed_gpu_starts_the_next_run_without_waiting_for_a_poll(
+    store: Store, make_run: MakeRun
+) -> None:
     for _ in range(5):
         await make_run()
     launched: list[Claim] = []
-    sched = scheduler(store, [HostView("a", True, (0,))], launched,
-                      batching=BatchingConfig(enabled=False))  # fmt: skip
-    await asyncio.wait_for(sched.run(until_idle=True), 30)
-    assert len(sched.latencies) == 4, sched.latencies
-    # The target is under 1 s; in-process it is milliseconds even on a loaded machine.
-    assert sorted(sched.latencies)[1] < 0.25 and max(sched.latencies) < 1.0, sched.latencies
+    launcher = SimulatedLauncher(store, time_scale=0.0002, on_launch=launched.append)
+    # A poll an hour apart: only the launch ending can wake the scheduler in time.
+    sched = Scheduler(QueueStore(store), StaticCluster((HostView("a", True, (0,)),)), launcher,
+                      batching=BatchingConfig(enabled=False), poll_interval=3600)  # fmt: skip
+    await asyncio.wait_for(sched.run(until_idle=True), 60)
+    assert len(launched) == 5 and len(sched.latencies) == 4, sched.latencies
+    # Timings (under 1 s from GPU free to the next start) are measured by
+    # bench/scheduler_latency.py, not asserted here: a loaded machine must not fail a test.
 
 
 def run_two_schedulers(db: Path) -> list[list[str]]:
@@ -168,10 +172,9 @@ async def test_two_scheduler_processes_never_launch_a_run_twice(tmp_path: Path) 
                 for host2, gpu2, start2, end2, key2 in spans[i + 1 :]:
                     if (host, gpu) == (host2, gpu2) and key != key2:
                         assert end <= start2 or end2 <= start, (host, gpu)
-    # Each round, whichever scheduler reacts first may take everything; over the rounds
-    # both must have launched runs, so the claims really raced.
+    # Whichever scheduler reacts first may take everything (on a loaded machine one often
+    # does), which is correct; the race itself is forced in the test below.
     print("runs launched per scheduler, per round:", shares)
-    assert sum(a for a, _ in shares) > 0 and sum(b for _, b in shares) > 0, shares
 
 
 async def test_a_run_cancelled_after_its_claim_never_starts(
@@ -202,3 +205,36 @@ async def test_batches_are_split_while_gpus_would_stay_idle(
     assert sorted(len(p.group.runs) for p in plan.placements) == [1, 2, 3]
     await asyncio.wait_for(sched.run(until_idle=True), 30)
     assert sorted(len(c.runs) for c in launched) == [1, 2, 3]
+
+
+async def test_two_processes_claiming_the_same_placements_win_each_run_once(
+    tmp_path: Path,
+) -> None:
+    worker = WORKER.with_name("claim_worker.py")
+    for attempt in range(int(os.environ.get("COSMOS_RACE_ROUNDS", "4"))):
+        db = tmp_path / f"claims{attempt}.db"
+        async with Store.open(db) as store:
+            from .conftest import BASE
+
+            for i in range(12):
+                prompt = await store.add_prompt(f"claimed prompt {i}", [], video_dir=None)
+                await store.add_run(prompt.id, BASE)
+            queued = [c.run.id for c in await QueueStore(store).queued()]
+        barrier = db.with_suffix(".barrier")
+        barrier.mkdir()
+        procs = [
+            subprocess.Popen([sys.executable, str(worker), str(db), name, str(barrier)],
+                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for name in ("claimer-a", "claimer-b")
+        ]  # fmt: skip
+        won = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+            won.append(out.split())
+        # However the two interleaved: runs 0-3 took GPUs 0-3, once each; every later
+        # run wanted a GPU already held, so nobody got it.
+        assert sorted(won[0] + won[1]) == sorted(queued[:4]), won
+        async with Store.open(db) as store:
+            held = await QueueStore(store).allocations()
+            assert sorted(a.gpus for a in held) == [(0,), (1,), (2,), (3,)]
