@@ -18,6 +18,8 @@ BANNER = b"SIMULATED GPU HOST: the cosmos-tui sandbox replays Cosmos-Transfer1's
 # Log markers of Cosmos-Transfer1 (COSMOS.md section 5) -> what the GPUs are doing.
 PHASE_MARKERS: tuple[tuple[str, str], ...] = (
     ("Start creating base model", "loading"),
+    ("Loading the prompt upsampler", "loading"),
+    ("Upsampling prompt for", "sampling"),
     ("running preprocessor", "preprocess"),
     ("Running text embedding", "embedding"),
     ("Starting latent encoding", "encode"),

@@ -21,6 +21,7 @@ import os
 import secrets
 import shutil
 import signal
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -291,6 +292,11 @@ class ContainerRuntime:
         if Path(argv[0]).name != "torchrun":
             return translated
         env.update(self.standin_env)
+        script = _upsampler_script(translated[1:])
+        if script is not None:
+            # the prompt-enhancement script: the sandbox's upsampler stand-in runs it
+            rest = translated[translated.index(script) + 1 :]
+            return [sys.executable, "-m", "cosmos_tui.sandbox.upsampler_standin", *rest]
         if self.faults.draw_oom(container.labels.get("cosmos.run_id")):
             env["COSMOS_STANDIN_SCENARIO"] = "oom"
         return self.standin_argv(copy_specs(translated, container), container)
@@ -430,3 +436,17 @@ class ContainerRuntime:
                 if not task.done():
                     with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                         await asyncio.wait_for(task, timeout=5.0)
+
+
+def _upsampler_script(args: list[str]) -> str | None:
+    """Return the host path of a torchrun script that uses the prompt upsampler, if any."""
+    from cosmos_tui.sandbox.upsampler_standin import SIGNATURE
+
+    for arg in args:
+        if arg.endswith(".py") and not arg.startswith("-"):
+            try:
+                text = Path(arg).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                return None
+            return arg if SIGNATURE in text else None
+    return None

@@ -230,3 +230,37 @@ async def test_a_gpu_the_host_lacks_fails_at_start(docker: aiodocker.Docker):
     with pytest.raises(aiodocker.DockerError) as error:
         await container.start()
     assert error.value.status == 500 and "unknown device" in error.value.message
+
+
+async def test_the_prompt_upsampler_script_runs_the_upsampler_stand_in(
+    sandbox: Sandbox, docker: aiodocker.Docker
+):
+    from cosmos_tui.engine.profiles import upsampler
+
+    run_dir = sandbox.home / ".cosmos-tui" / "runs" / "bs_1"
+    (run_dir / "output").mkdir(parents=True)
+    (run_dir / upsampler.SCRIPT_NAME).write_text(upsampler.SCRIPT)
+    lines = [
+        upsampler.EnhanceLine("rs_a", "a red car", "/cosmos-tui/inputs/x.mp4"),
+        upsampler.EnhanceLine("rs_b", "a blue boat", "/cosmos-tui/inputs/y.mp4"),
+    ]
+    (run_dir / upsampler.INPUT_NAME).write_text(upsampler.input_jsonl(lines))
+    container = await docker.containers.create(
+        {
+            "Image": SANDBOX_IMAGE,
+            "Cmd": upsampler.build_argv("/cosmos-tui/run", len(lines)),
+            "WorkingDir": "/workspace",
+            "HostConfig": {
+                "Binds": [
+                    f"{run_dir}:/cosmos-tui/run",
+                    f"{sandbox.home / 'cosmos-transfer1'}:/workspace",
+                ]
+            },
+        }
+    )
+    await container.start()
+    assert (await container.wait())["StatusCode"] == 0
+    output = (run_dir / "output" / upsampler.OUTPUT_NAME).read_text()
+    found = upsampler.parse_output(output, ["rs_a", "rs_b"])
+    assert found["rs_a"].startswith("a red car") and len(found["rs_a"]) > len("a red car")
+    assert "Upsampled prompt for rs_b\n" in await container.log(stdout=True)
