@@ -125,13 +125,19 @@ class ExtrasService:
     ) -> list[Run]:  # fmt: skip
         """Queue prompt enhancement runs (compatible ones share one container).
 
+        Every prompt is checked before any run is queued, so a bad id or a refused
+        overwrite queues nothing.
+
         Raises:
-            ValidationError: Overwrite of a prompt that has runs, without ``force``.
+            ValidationError: Overwrite of a prompt that has runs, without ``force``;
+                ``force`` without ``overwrite``.
+            NotFound: An unknown prompt, or one without an input video.
 
         """
-        runs = []
-        for text_id in prompt_ids:
-            prompt = await self.bench.get_prompt(text_id)
+        if force and not overwrite:
+            raise ValidationError("--force only applies with --overwrite", field="force")
+        prompts = [await self.bench.get_prompt(text_id) for text_id in prompt_ids]
+        for prompt in prompts:
             if overwrite and prompt.run_count and not force:
                 raise ValidationError(
                     f"prompt {prompt.id} has {prompt.run_count} run(s); overwriting its text "
@@ -141,6 +147,8 @@ class ExtrasService:
                 )
             if prompt.input("color") is None:
                 raise NotFound(f"prompt {prompt.id} has no input video to describe")
+        runs = []
+        for prompt in prompts:
             mode = ENHANCE_OVERWRITE if overwrite else "child"
             runs.append(
                 await self.bench.store.add_run(

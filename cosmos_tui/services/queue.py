@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from cosmos_tui.domain import ACTIVE_STATES, Run, RunAlert
+from cosmos_tui.domain import ACTIVE_STATES, Run, RunAlert, RunState
 from cosmos_tui.engine.batching import LaunchGroup, plan_groups
 from cosmos_tui.engine.queue import Placement, Waiting
 from cosmos_tui.engine.scheduler import ClusterView, Launcher, Scheduler
@@ -111,11 +111,16 @@ class QueueService:
         return await self.queue.move(await self.bench.resolve(run_id, "run"), steps)
 
     async def cancel(self, run_ids: Sequence[str]) -> list[Run]:
-        """Cancel queued runs (not started yet)."""
-        return [
-            await self.queue.cancel_queued(await self.bench.resolve(run_id, "run"))
-            for run_id in run_ids
-        ]
+        """Cancel queued runs (not started yet).
+
+        Every id is checked first: an unknown run or one that is not queued cancels none.
+        """
+        full_ids = [await self.bench.resolve(run_id, "run") for run_id in run_ids]
+        for run_id in full_ids:
+            run = await self.bench.store.get_run(run_id, with_events=False)
+            if run.state != RunState.QUEUED:
+                await self.queue.cancel_queued(run_id)  # raises the 'not queued' error
+        return [await self.queue.cancel_queued(run_id) for run_id in full_ids]
 
     async def stats(self, since: datetime | None = None) -> RunStats:
         """Return the figures of ``cosmos stats``."""
