@@ -246,16 +246,20 @@ def _quit_soon(app: Any) -> None:
 def _exit_on_termination(quit_app: Callable[[], None] | None = None) -> None:
     """On SIGTERM or SIGHUP (terminal closed), quit so that the sandbox is stopped.
 
-    Without a handler those signals end the process at once, and the sandbox's
-    "container" processes would outlive it. With ``quit_app`` the TUI is asked to exit;
-    otherwise SystemExit unwinds to the ``finally`` that stops the sandbox.
+    The sandbox process stops itself when its stdin closes, so any way out of this
+    process ends it; these handlers make the way out orderly. Without ``quit_app``,
+    SystemExit unwinds to the ``finally`` that stops the sandbox. With it (the TUI):
+    SIGTERM asks the TUI to quit; SIGHUP means the terminal is gone, where Textual's
+    shutdown can block on output nobody reads, so the process ends at once (the
+    database is SQLite in WAL mode and the sandbox sees its stdin close).
     """
 
     def handler(signum: int, _frame: object) -> None:
-        if quit_app is not None:
-            quit_app()
-        else:
+        if quit_app is None:
             sys.exit(128 + signum)
+        if signum == signal.SIGHUP:
+            os._exit(128 + signum)
+        quit_app()
 
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, handler)
