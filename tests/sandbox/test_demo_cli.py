@@ -6,6 +6,7 @@ import fcntl
 import os
 import pty
 import select
+import signal
 import socket
 import struct
 import subprocess
@@ -120,3 +121,43 @@ async def test_stopping_the_sandbox_thread_ends_its_containers(tmp_path: Path):
         root = sandbox.root
     assert not alive(pid)
     assert not root.exists()
+
+
+def test_a_hangup_ends_the_demo_and_its_sandbox(tmp_path: Path):
+    workspace = tmp_path / "ws"
+    cosmos = Path(sys.executable).parent / "cosmos"
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    process = subprocess.Popen(
+        [str(cosmos), "demo", "--workspace", str(workspace)],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        close_fds=True,
+        env={**os.environ, "TERM": "xterm-256color"},
+    )
+    os.close(follower)
+    output = b""
+    deadline = time.monotonic() + 30
+    try:
+        while b"SIMULATED GPU HOST" not in output and time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.2)
+            if ready:
+                output += os.read(leader, 65536)
+        assert b"SIMULATED GPU HOST" in output
+        config = tomllib.loads((workspace / "config.toml").read_text())
+        sandbox_root = Path(config["hosts"][0]["docker_socket"]).parents[2]
+        assert sandbox_root.is_dir()
+        process.send_signal(signal.SIGHUP)
+        assert process.wait(timeout=15) == 128 + signal.SIGHUP
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(leader)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and (
+        sandbox_root.exists() or processes_mentioning(str(workspace / "ssh"))
+    ):
+        time.sleep(0.1)
+    assert not sandbox_root.exists()
+    assert processes_mentioning(str(workspace / "ssh")) == []
