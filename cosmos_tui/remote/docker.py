@@ -128,7 +128,14 @@ class DockerClient:
             self._connector = aiohttp.UnixConnector(
                 str(local_socket), force_close=True, limit=4 if self._sudo else 32
             )
-            self._docker = aiodocker.Docker(url="unix://localhost", connector=self._connector)
+            # Without a read timeout a daemon that accepts but never answers (hung dockerd)
+            # would block every call forever; long-running calls (logs, wait) pass their own.
+            timeouts = self._ssh.timeouts
+            self._docker = aiodocker.Docker(
+                url="unix://localhost",
+                connector=self._connector,
+                timeout=aiohttp.ClientTimeout(connect=timeouts.connect, sock_read=timeouts.command),
+            )
             return self._docker
 
     async def _check_socket(self) -> None:

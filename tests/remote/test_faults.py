@@ -231,3 +231,32 @@ async def test_log_follow_cut_then_resumed_from_last_timestamp(
         assert texts == [f"n{i}" for i in range(40)]
     finally:
         await docker.remove(container_id, force=True)
+
+
+async def test_docker_daemon_that_never_answers_times_out(host_config) -> None:
+    # A hung dockerd: its socket accepts connections but never answers a request.
+    root = _make_root("cosmos-dockerd-hung-")
+    root.chmod(0o755)
+    socket_path = root / "docker.sock"
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def never_answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_unix_server(never_answer, path=str(socket_path))
+    socket_path.chmod(0o666)
+    config = dataclasses.replace(host_config, docker_socket=str(socket_path))
+    host = RemoteHost(config, TimeoutsConfig(connect=5, command=1.5))
+    try:
+        started = time.monotonic()
+        with pytest.raises(DockerError) as info:
+            await asyncio.wait_for(host.docker.version(), 20)
+        assert time.monotonic() - started < 10
+        assert info.value.transient and "Docker" in info.value.message
+        assert accepted, "the request never reached the socket"
+    finally:
+        await host.close()
+        server.close()
+        for writer in accepted:
+            writer.close()
+        shutil.rmtree(root, ignore_errors=True)
