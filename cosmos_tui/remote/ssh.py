@@ -229,17 +229,43 @@ class SshHost:
             options["known_hosts"] = str(path) if path.is_file() else b""
         return options
 
-    async def _open_once(self) -> asyncssh.SSHClientConnection:
-        client = _Client(lambda exc: self._lost(client, exc))
+    async def _create(self, client: _Client, **extra: Any) -> asyncssh.SSHClientConnection:
+        """Open a connection (``extra`` overrides connect options); errors translated."""
         async with _translate(self.name, client=client, known_hosts=self.known_hosts_path()):
             conn, _ = await asyncio.wait_for(
                 asyncssh.create_connection(
-                    lambda: client, self.config.hostname, **self.connect_options()
+                    lambda: client, self.config.hostname, **{**self.connect_options(), **extra}
                 ),
                 self.timeouts.connect * 2,
             )
+        return conn
+
+    async def _open_once(self) -> asyncssh.SSHClientConnection:
+        client = _Client(lambda exc: self._lost(client, exc))
+        try:
+            conn = await self._create(client)
+        except HostUnreachable as exc:
+            if _cut_in_handshake(exc, client):
+                await self._raise_if_key_of_other_type()
+            raise
         self._client = client
         return conn
+
+    async def _raise_if_key_of_other_type(self) -> None:
+        """Raise HostKeyUnknown when the host only has keys of types known_hosts lacks.
+
+        asyncssh asks only for the key types known_hosts holds for a host; a host that has
+        none of them (reinstalled with new key types) just hangs up. Asking again for
+        every type shows its key, which is then reported as changed or unknown.
+        """
+        probe = _Client(lambda exc: None)
+        try:
+            conn = await self._create(probe, server_host_key_algs="default")
+        except (HostUnreachable, AuthenticationFailed):
+            return
+        conn.close()
+        with contextlib.suppress(OSError, asyncssh.Error):
+            await conn.wait_closed()
 
     def known_hosts_path(self) -> Path:
         """The known_hosts file this host's key is checked against."""
@@ -282,22 +308,26 @@ class SshHost:
             HostUnreachable: When the host cannot be reached.
 
         """
-        client = _Client(lambda exc: None)
-        try:
-            async with _translate(self.name, client=client, known_hosts=self.known_hosts_path()):
-                conn, _ = await asyncio.wait_for(
-                    asyncssh.create_connection(
-                        lambda: client, self.config.hostname, **self.connect_options()
-                    ),
-                    self.timeouts.connect * 2,
-                )
-            conn.close()
-        except HostKeyUnknown as exc:
-            assert client.rejected is not None
-            host, _, port, key = client.rejected
-            return key_info(host, port, key, self.known_hosts_path(), changed=exc.changed)
-        except AuthenticationFailed:
-            pass
+        for extra in ({}, {"server_host_key_algs": "default"}):
+            client = _Client(lambda exc: None)
+            try:
+                conn = await self._create(client, **extra)
+            except HostKeyUnknown as exc:
+                if client.rejected is None:
+                    raise
+                host, _, port, key = client.rejected
+                return key_info(host, port, key, self.known_hosts_path(), changed=exc.changed)
+            except AuthenticationFailed:
+                break
+            except HostUnreachable as exc:
+                # Retried asking for every key type: see _raise_if_key_of_other_type.
+                if extra or not _cut_in_handshake(exc, client):
+                    raise
+            else:
+                conn.close()
+                with contextlib.suppress(OSError, asyncssh.Error):
+                    await conn.wait_closed()
+                break
         return HostKeyInfo(
             self.config.hostname,
             self.config.port,
@@ -411,6 +441,12 @@ class SshHost:
         """Hold one of the connection's session slots (SFTP and sudo bridges use one)."""
         async with self._sessions:
             yield
+
+
+def _cut_in_handshake(exc: HostUnreachable, client: _Client) -> bool:
+    """True when the host hung up before showing a key (it may lack the known types)."""
+    hung_up = (asyncssh.DisconnectError, ConnectionResetError, BrokenPipeError)
+    return client.rejected is None and isinstance(exc.__cause__, hung_up)
 
 
 def _consume(task: asyncio.Task[Any]) -> None:

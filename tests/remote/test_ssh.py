@@ -95,6 +95,33 @@ async def test_changed_host_key_is_reported_as_changed(host_config, tmp_path) ->
         await host.close()
 
 
+async def test_changed_host_key_of_another_type_is_reported_as_changed(
+    host_config, ssh_server, tmp_path
+) -> None:
+    # known_hosts holds an RSA key for the host; the host only has an ed25519 key.
+    other = tmp_path / "rsa_key"
+    proc = await asyncio.create_subprocess_exec(
+        "ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", str(other)
+    )
+    await proc.wait()
+    kind, key = (tmp_path / "rsa_key.pub").read_text().split()[:2]
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{host_config.port} {kind} {key}\n")
+    real = ssh_server.host_key_pub.read_text().split()[1]
+    host = RemoteHost(dataclasses.replace(host_config, known_hosts=str(known)))
+    try:
+        with pytest.raises(HostKeyUnknown) as info:
+            await host.connect()
+        assert info.value.changed and not info.value.transient
+        assert host.status().state is HostState.DOWN
+        key_info = await host.host_key()
+        assert key_info.changed and not key_info.trusted
+        assert key_info.known_hosts_line.split()[2] == real
+        assert info.value.fingerprint == key_info.fingerprint
+    finally:
+        await host.close()
+
+
 async def test_trust_records_key_then_connects(host_config, tmp_path) -> None:
     from cosmos_tui.remote import trust_host_key
 
