@@ -45,6 +45,7 @@ def harness(tmp_path: Path) -> Callable[..., Harness]:
 
 LONG_RUNNING = {
     "services",
+    "stream-reconcile",
     "stream-hosts",
     "stream-gpus",
     "stream-processes",

@@ -1,0 +1,126 @@
+"""End to end: the TUI drives one complete run on the real test host (sshd + dockerd).
+
+The model is the Cosmos stand-in image; the services are the real Workbench behind the
+FacadeAdapter, exactly as ``cosmos tui`` builds them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+
+import pytest
+from textual.widgets import Input, TextArea
+
+from cosmos_tui.domain import RunState
+from cosmos_tui.services import Workbench
+from cosmos_tui.ui.app import CosmosApp
+from cosmos_tui.ui.facade import FacadeAdapter
+from cosmos_tui.ui.screens.prompt_form import PromptForm
+from cosmos_tui.ui.screens.run_form import RunForm
+from tests.lifecycle.conftest import make_config, standin_image, video_dir  # noqa: F401
+from tests.ui.conftest import settle
+
+pytestmark = pytest.mark.timeout(180)
+
+
+async def test_tui_runs_a_prompt_to_completion_on_the_real_host(make_config, video_dir) -> None:  # noqa: F811
+    import sys
+
+    def note(text):
+        sys.__stderr__.write(f"E2E {text}\n")
+
+    config = make_config()
+    note("config")
+    opened: dict[str, Workbench] = {}
+
+    @asynccontextmanager
+    async def services():
+        async with Workbench.open(config) as bench:
+            opened["bench"] = bench
+            yield FacadeAdapter(bench, poll_seconds=0.2)
+
+    app = CosmosApp(services, config)
+
+    async def watchdog():
+        import io
+
+        await asyncio.sleep(45)
+        for task in asyncio.all_tasks():
+            out = io.StringIO()
+            task.print_stack(file=out)
+            text = out.getvalue()
+            if 'message_pump.py", line 571' in text and text.count("File") <= 2:
+                continue
+            note("TASK " + task.get_name() + "\n" + "\n".join(text.splitlines()[-6:]))
+
+    asyncio.create_task(watchdog())
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(200):
+            if app.services is not None:
+                break
+            await pilot.pause(0.05)
+        note(str(app.main_screen.query_one("#banner").content))
+        assert app.services is not None
+        for _ in range(30):
+            await pilot.pause(0.2)
+        note(str([(w.name, w.group, w.state) for w in app.workers if not w.is_finished]))
+        try:
+            await asyncio.wait_for(pilot.pause(), 10)
+            note("pause ok")
+        except TimeoutError:
+            note("pause hung")
+            from textual.pilot import Pilot
+
+            screen = app.screen
+            for child in [app, *screen.walk_children(with_self=True)]:
+                q = child._message_queue.qsize()
+                note(f"{child!r} q={q} busy={getattr(child, '_running', None)}")
+        await settle(pilot)
+        note("ready")
+        await pilot.press("N")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, PromptForm)
+        form.query_one("#text", TextArea).text = "a robot arm stacks cubes"
+        form.query_one("#video_dir", Input).value = str(video_dir)
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        main = app.main_screen
+        assert len(main.prompts.prompts) == 1
+        main.prompts.table.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        run_form = app.screen
+        assert isinstance(run_form, RunForm)
+        run_form.query_one("#num_steps", Input).value = "7"
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        bench = opened["bench"]
+        page = await bench.list_runs()
+        assert page.total == 1
+        run_id = page.items[0].id
+        note(f"run {run_id} {page.items[0].state}")
+
+        async def until_ended() -> None:
+            async for run in bench.watch_run(run_id, interval=0.2):
+                if run.state.is_terminal:
+                    return
+
+        await asyncio.wait_for(until_ended(), 120)
+        note("ended")
+        final = await bench.get_run(run_id)
+        assert final.state == RunState.COMPLETED, final.failure_message
+        for _ in range(100):
+            shown = main.runs.runs.get(run_id)
+            if shown is not None and shown.state == RunState.COMPLETED:
+                break
+            await pilot.pause(0.1)
+        assert main.runs.runs[run_id].state == RunState.COMPLETED
+        main.logs.flush()
+        assert main.logs.run is not None and main.logs.run.id == run_id
+        assert any("Saved video to" in line for line in main.logs.view.lines)
+        await pilot.press("q")
+        await pilot.pause()
