@@ -208,8 +208,9 @@ class QueueStore:
     ) -> Claim | None:
         """Claim the runs of a placement for ``scheduler_id``, or return None if lost.
 
-        In one transaction: every run must still be queued and unclaimed, none of the
-        GPUs may be held by another container, and the host must be under ``max_runs``;
+        In one transaction: the queue must not be paused, every run must still be queued
+        and unclaimed, none of the GPUs may be held by another container, and the host
+        must be under ``max_runs``;
         then the runs get the claim, host, GPUs and (for several runs) a new batch.
 
         Args:
@@ -225,6 +226,9 @@ class QueueStore:
         gpus_text = ",".join(str(g) for g in placement.gpus)
         try:
             async with self.store.session() as session:
+                paused = await session.get(AppStateRow, PAUSED_KEY)
+                if paused is not None and paused.value == "1":
+                    raise _ClaimLost  # paused after the plan was made: nothing new starts
                 held = [a for a in await _allocations(session) if a.host == placement.host]
                 if set(placement.gpus) & {g for a in held for g in a.gpus}:
                     raise _ClaimLost

@@ -239,3 +239,19 @@ async def test_moving_runs_up_and_down_even_across_priorities(
     assert (await store.get_run(c.id)).state == RunState.CANCELLED
     queue_list = await queue.queued()
     assert ids() == [b.id, high.id, a.id]
+
+
+async def test_a_pause_after_the_plan_stops_the_claim(
+    tmp_path: Path, store: Store, make_run: MakeRun
+) -> None:
+    queue = QueueStore(store)
+    run = await make_run()
+    placement = Placement(plan_groups(await queue.queued())[0], "h", (0,))
+    # Another process pauses between this scheduler's plan and its claim.
+    async with Store.open(tmp_path / "q.db") as other:
+        await QueueStore(other).set_paused(True)
+    assert await queue.claim(placement, "s1") is None
+    assert [c.run.id for c in await queue.queued()] == [run.id]
+    assert await queue.allocations() == []
+    await queue.set_paused(False)
+    assert await queue.claim(placement, "s1") is not None
