@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import shlex
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from cosmos_tui.config import HostConfig, RetryConfig, TimeoutsConfig
 from cosmos_tui.domain import HostState, HostStatus
 from cosmos_tui.errors import (
     AuthenticationFailed,
+    ConfigError,
     CosmosError,
     HostKeyUnknown,
     HostUnreachable,
@@ -206,7 +209,12 @@ class SshHost:
         raise error
 
     def connect_options(self) -> dict[str, Any]:
-        """Return the asyncssh.connect keyword arguments for this host."""
+        """Return the asyncssh.connect keyword arguments for this host.
+
+        Raises:
+            ConfigError: When the configured identity_file cannot be read.
+
+        """
         options: dict[str, Any] = {
             "encryption_algs": PREFERRED_CIPHERS,
             "keepalive_interval": self.timeouts.keepalive,
@@ -218,7 +226,13 @@ class SshHost:
         if self.config.user is not None:
             options["username"] = self.config.user
         if self.config.identity_file is not None:
-            options["client_keys"] = [str(Path(self.config.identity_file).expanduser())]
+            key_file = Path(self.config.identity_file).expanduser()
+            if not key_file.is_file() or not os.access(key_file, os.R_OK):
+                raise ConfigError(
+                    f"identity_file {key_file} of host {self.name} does not exist or cannot be "
+                    "read: fix identity_file for this host in the config"
+                )
+            options["client_keys"] = [str(key_file)]
             # A passphrase-protected key file is skipped: ssh-agent offers it instead.
             options["ignore_encrypted"] = True
         if self._ssh_config is not None:
@@ -231,7 +245,10 @@ class SshHost:
 
     async def _create(self, client: _Client, **extra: Any) -> asyncssh.SSHClientConnection:
         """Open a connection (``extra`` overrides connect options); errors translated."""
-        async with _translate(self.name, client=client, known_hosts=self.known_hosts_path()):
+        target = self.config.hostname + (f":{self.config.port}" if self.config.port else "")
+        async with _translate(
+            self.name, client=client, known_hosts=self.known_hosts_path(), target=target
+        ):
             conn, _ = await asyncio.wait_for(
                 asyncssh.create_connection(
                     lambda: client, self.config.hostname, **{**self.connect_options(), **extra}
@@ -460,8 +477,13 @@ async def _translate(
     argv: list[str] | None = None,
     client: _Client | None = None,
     known_hosts: Path | None = None,
+    target: str | None = None,
 ) -> AsyncIterator[None]:
-    """Turn asyncssh and socket errors into the project's errors (the one place)."""
+    """Turn asyncssh and socket errors into the project's errors (the one place).
+
+    ``target`` (``hostname[:port]``) is given while connecting: connection errors then
+    name it and say what to check.
+    """
     try:
         yield
     except CosmosError:
@@ -482,7 +504,21 @@ async def _translate(
     except asyncssh.Error as exc:
         raise HostUnreachable(host, str(exc.reason)) from exc
     except TimeoutError as exc:
-        raise HostUnreachable(host, "timed out connecting") from exc
+        where = f" to {target}" if target else ""
+        raise HostUnreachable(
+            host, f"timed out connecting{where}: is the host up and is 'port' its SSH port?"
+        ) from exc
+    except socket.gaierror as exc:
+        raise HostUnreachable(
+            host,
+            f"cannot resolve {target or host} ({exc.strerror}): check 'hostname' "
+            "for this host in the config (or its HostName in ~/.ssh/config)",
+        ) from exc
+    except ConnectionRefusedError as exc:
+        raise HostUnreachable(
+            host,
+            f"{target or host} refused the connection: is sshd running there and is 'port' right?",
+        ) from exc
     except (OSError, ValueError) as exc:
         if argv is not None and isinstance(exc, BrokenPipeError):
             raise HostUnreachable(host, f"connection lost while running {argv[0]}") from exc

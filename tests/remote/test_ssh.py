@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import socket
+import time
 
 import pytest
 
+from cosmos_tui.config import TimeoutsConfig
 from cosmos_tui.domain import HostState
 from cosmos_tui.errors import (
     AuthenticationFailed,
+    ConfigError,
     HostKeyUnknown,
     HostUnreachable,
     RemoteCommandFailed,
@@ -166,6 +170,66 @@ async def test_unreachable_port(host_config) -> None:
         assert info.value.transient
         assert host.status().state is HostState.DOWN
         assert host.status().reason
+    finally:
+        await host.close()
+
+
+async def test_refused_connection_names_the_port(host_config) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    host = RemoteHost(dataclasses.replace(host_config, port=port))
+    try:
+        with pytest.raises(HostUnreachable) as info:
+            await host.connect()
+        assert f"127.0.0.1:{port} refused the connection" in info.value.message
+        assert "sshd" in info.value.message
+    finally:
+        await host.close()
+
+
+async def test_unresolvable_host_name_says_check_hostname(host_config) -> None:
+    host = RemoteHost(dataclasses.replace(host_config, hostname="no-such-host.invalid"))
+    try:
+        with pytest.raises(HostUnreachable) as info:
+            await host.run(["true"])
+        assert "cannot resolve no-such-host.invalid" in info.value.message
+        assert "'hostname'" in info.value.message
+        assert host.status().state is HostState.DOWN
+    finally:
+        await host.close()
+
+
+async def test_host_that_accepts_but_never_speaks_ssh_times_out(host_config) -> None:
+    # TCP connects, but no SSH banner ever comes (a hung sshd, or the wrong service).
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)
+    port = silent.getsockname()[1]
+    host = RemoteHost(dataclasses.replace(host_config, port=port), TimeoutsConfig(connect=1))
+    try:
+        started = time.monotonic()
+        with pytest.raises(HostUnreachable) as info:
+            await host.run(["true"])
+        assert time.monotonic() - started < 5
+        assert f"timed out connecting to 127.0.0.1:{port}" in info.value.message
+        assert info.value.transient and host.status().state is HostState.DOWN
+        with pytest.raises(HostUnreachable):
+            await host.host_key()
+    finally:
+        await host.close()
+        silent.close()
+
+
+async def test_missing_identity_file_is_a_config_error(host_config, tmp_path) -> None:
+    missing = tmp_path / "no_such_key"
+    host = RemoteHost(dataclasses.replace(host_config, identity_file=str(missing)))
+    try:
+        with pytest.raises(ConfigError) as info:
+            await host.connect()
+        assert str(missing) in info.value.message and "identity_file" in info.value.message
+        assert not info.value.transient
+        assert host.status().state is HostState.DOWN
     finally:
         await host.close()
 
