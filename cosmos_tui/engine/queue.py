@@ -108,9 +108,10 @@ def host_view(
         status: Its connection state; None counts as offline.
         samples: The latest nvidia-smi reading of each GPU.
         processes: Compute processes seen on its GPUs.
-        ours: Run ids and container ids (full or 12-character) that belong to us; a
-            process attributed to none of them, and not to any container of ours (its
-            ``run_id``), is foreign.
+        ours: Run, batch and container ids (full or 12-character) of our runs that
+            hold GPUs or just let them go; a process attributed to none of them is
+            foreign, even in a container with our labels (another user's cosmos-tui, or
+            a container of ours still running after its runs ended).
 
     """
     indices = sorted({s.index for s in samples})
@@ -120,7 +121,7 @@ def host_view(
     own = set(ours)
     busy: set[int] = set()
     for process in processes:
-        if process.run_id is not None:
+        if process.run_id is not None and process.run_id in own:
             continue  # a container of ours (telemetry found its run label)
         if process.container_id and (
             process.container_id in own or process.container_id[:12] in own

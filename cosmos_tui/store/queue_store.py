@@ -36,6 +36,8 @@ from cosmos_tui.store.tables import (
 )
 
 PAUSED_KEY = "queue.paused"
+# How long after a run ended a GPU process of its container still counts as ours.
+JUST_ENDED = timedelta(seconds=30)
 _ACTIVE = [s.value for s in ACTIVE_STATES]
 
 
@@ -157,22 +159,28 @@ class QueueStore:
             return await _allocations(session)
 
     async def our_ids(self) -> set[str]:
-        """Return ids of our active or claimed runs and their containers (full and short).
+        """Return ids of the runs that hold GPUs, their batches and containers.
 
-        A GPU process attributed to none of these is someone else's.
+        Runs that ended in the last :data:`JUST_ENDED` count too: the process list of a
+        host is polled every few seconds and may still show their exited container. A
+        GPU process attributed to none of these is someone else's.
         """
+        recent = self.store.clock() - JUST_ENDED
         async with self.store.session() as session:
             rows = (
                 await session.execute(
-                    select(RunRow.id, RunRow.container_id).where(
+                    select(RunRow.id, RunRow.container_id, RunRow.batch_id).where(
                         (RunRow.state.in_(_ACTIVE))
                         | ((RunRow.state == RunState.QUEUED.value) & RunRow.claimed_by.is_not(None))
+                        | (RunRow.finished_at >= recent)
                     )
                 )
             ).all()
         ours: set[str] = set()
-        for run_id, container_id in rows:
+        for run_id, container_id, batch_id in rows:
             ours.add(run_id)
+            if batch_id:
+                ours.add(batch_id)
             if container_id:
                 ours.update({container_id, container_id[:12]})
         return ours

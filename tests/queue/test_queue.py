@@ -112,13 +112,20 @@ def test_host_view_counts_only_foreign_processes_and_applies_gpu_limit() -> None
         GpuProcess("h", "GPU-1", 11, 100.0, "python", run_id="rs_mine"),
         GpuProcess("h", "GPU-2", 12, 100.0, "someone-elses-job"),
         GpuProcess("h", "GPU-9", 13, 100.0, "unknown-gpu"),
-        # A container of ours that just finished (its run is no longer active).
+        # A container of ours that just finished (its run ended a moment ago).
         GpuProcess("h", "GPU-1", 14, 100.0, "python", container_id="f" * 64, run_id="rs_old"),
     ]
     connected = HostStatus("h", HostState.CONNECTED)
-    view = host_view(config, connected, samples, processes, ours={"rs_mine", "abcdef123456"})
+    ours = {"rs_mine", "abcdef123456", "rs_old"}
+    view = host_view(config, connected, samples, processes, ours=ours)
     assert view.gpus == (0, 1, 2)
     assert view.foreign_busy == frozenset({2})
+    # Our labels on a container this database does not know (another user's cosmos-tui,
+    # or one of ours still running long after its run ended): its GPU is busy.
+    labelled = GpuProcess("h", "GPU-0", 15, 100.0, "python", container_id="e" * 64,
+                          run_id="rs_theirs")  # fmt: skip
+    view = host_view(config, connected, samples, [labelled], ours=ours)
+    assert view.foreign_busy == frozenset({0})
     assert view.online and view.max_runs == 5
     assert not host_view(config, HostStatus("h", HostState.DOWN), samples).online
     assert not host_view(config, None, samples).online
@@ -255,3 +262,24 @@ async def test_a_pause_after_the_plan_stops_the_claim(
     assert await queue.allocations() == []
     await queue.set_paused(False)
     assert await queue.claim(placement, "s1") is not None
+
+
+async def test_our_ids_are_runs_holding_gpus_their_batches_and_runs_just_ended(
+    store: Store, make_run: MakeRun, clock: StepClock
+) -> None:
+    queue = QueueStore(store)
+    old, batched, other, waiting = [await make_run() for _ in range(4)]
+    await store.transition(old.id, RunState.CANCELLED, "long ago")
+    clock.advance(600)
+    groups = plan_groups(await queue.queued())
+    claim = await queue.claim(Placement(groups[0], "h", (0,)), "s1")
+    assert (
+        claim is not None
+        and claim.batch_id
+        and set(claim.run_ids) == {batched.id, other.id, waiting.id}
+    )
+    await queue.start(other.id, "s1")
+    await store.transition(other.id, RunState.FAILED, "ended now")
+    ours = await queue.our_ids()
+    assert {batched.id, other.id, waiting.id, claim.batch_id} <= ours
+    assert old.id not in ours
