@@ -125,7 +125,7 @@ async def verify(
         offset += len(prompts.items)
         if offset >= prompts.total or not prompts.items:
             break
-    findings += await asyncio.to_thread(_orphan_dirs, bench.config.outputs_dir, known_runs, fix)
+    findings += await _orphan_dirs(bench, known_runs, fix)
     if check_hosts:
         findings += await _orphan_containers(bench, fix, unreachable)
     return VerifyReport(tuple(findings), tuple(unreachable), runs_checked, prompts_checked)
@@ -225,23 +225,44 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _orphan_dirs(outputs: Path, known: set[str], fix: bool) -> list[Finding]:
+def _unknown_dirs(outputs: Path, known: set[str]) -> list[Path]:
     if not outputs.is_dir():
         return []
+    return [
+        entry
+        for entry in sorted(outputs.iterdir())
+        if entry.is_dir() and _RUN_DIR.match(entry.name) and entry.name not in known
+    ]
+
+
+async def _orphan_dirs(bench: Workbench, known: set[str], fix: bool) -> list[Finding]:
+    outputs = bench.config.outputs_dir
     findings = []
-    for entry in sorted(outputs.iterdir()):
-        if not entry.is_dir() or not _RUN_DIR.match(entry.name) or entry.name in known:
-            continue
+    for entry in await asyncio.to_thread(_unknown_dirs, outputs, known):
+        if await _is_run(bench, entry.name):
+            continue  # created by another process since the runs were listed
         detail = f"{entry} belongs to no run in the database"
         fixed = False
         if fix:
             target = outputs / ORPHANED_DIR / entry.name
+            copies = 1
+            while target.exists():  # moved aside before: keep both
+                copies += 1
+                target = outputs / ORPHANED_DIR / f"{entry.name}.{copies}"
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(entry), str(target))
             detail += f"; moved to {target}"
             fixed = True
         findings.append(Finding(FindingKind.ORPHAN_DIR, entry.name, detail, True, fixed))
     return findings
+
+
+async def _is_run(bench: Workbench, run_id: str) -> bool:
+    try:
+        await bench.store.get_run(run_id, with_events=False)
+    except NotFound:
+        return False
+    return True
 
 
 async def _orphan_containers(

@@ -112,3 +112,43 @@ async def test_verify_redownloads_outputs_and_removes_orphan_containers(
     assert video.read_bytes() == original
     assert stray not in {c.id for c in await host.docker.list()}
     assert (await verify(bench)).findings == ()
+
+
+async def test_fix_leaves_the_folder_of_a_run_created_meanwhile_and_keeps_earlier_orphans(
+    workspace: Path, make_video_dir
+) -> None:
+    from cosmos_tui.config import load_config
+    from cosmos_tui.engine.verify import FindingKind, verify
+    from cosmos_tui.services import Workbench
+
+    async with Workbench.open(load_config()) as bench:
+        prompt = await bench.create_prompt("a prompt", make_video_dir())
+        outputs = bench.config.outputs_dir
+        for content in (b"first", b"second"):
+            orphan = outputs / "rs_0123456789ab"
+            orphan.mkdir(parents=True)
+            (orphan / "output.mp4").write_bytes(content)
+            report = await verify(bench, fix=True, check_hosts=False)
+            assert [f.kind for f in report.findings] == [FindingKind.ORPHAN_DIR]
+        kept = sorted(p.name for p in (outputs / ".orphaned").iterdir())
+        assert kept == ["rs_0123456789ab", "rs_0123456789ab.2"]
+        assert (outputs / ".orphaned" / "rs_0123456789ab.2" / "output.mp4").read_bytes() == (
+            b"second"
+        )
+
+        # Another process starts a run (its folder appears) while verify is under way.
+        listing = bench.store.list_prompts
+        started: list[str] = []
+
+        async def list_prompts_while_a_run_starts(*args, **kwargs):
+            if not started:
+                run = await bench.create_run(prompt.id)
+                bench.output_dir(run.id).mkdir(parents=True)
+                (bench.output_dir(run.id) / "run.log").write_text("starting\n")
+                started.append(run.id)
+            return await listing(*args, **kwargs)
+
+        bench.store.list_prompts = list_prompts_while_a_run_starts
+        report = await verify(bench, fix=True, check_hosts=False)
+        assert report.findings == ()
+        assert (bench.output_dir(started[0]) / "run.log").read_text() == "starting\n"
