@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import logging
 import os
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -39,6 +41,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 SEGMENT_CHECKS_AT_ONCE = 2
 TRANSFERS_AT_ONCE = 2
 PART_SUFFIX = ".part"
@@ -378,11 +381,11 @@ class SftpTransfers:
             HostUnreachable: The connection dropped (retry: the upload resumes).
 
         """
-        digest = sha256 or await self.local_sha256(local_path)
         try:
             size = local_path.stat().st_size
         except OSError as exc:
             raise TransferFailed(f"cannot read {local_path}: {exc.strerror}") from exc
+        digest = sha256 or await self.local_sha256(local_path)
         part = remote_path + PART_SUFFIX
         doing = f"uploading to {remote_path}"
         async with self._transfers, self._client() as sftp, _translate(self._ssh.name, doing):
@@ -431,11 +434,11 @@ class SftpTransfers:
         """
         check_download_name(name)
         remote_path = str(PurePosixPath(remote_dir) / name)
-        local_dir.mkdir(parents=True, exist_ok=True)
         final = local_dir / name
         part = local_dir / (name + PART_SUFFIX)
         doing = f"downloading {remote_path}"
         async with self._transfers, self._client() as sftp, _translate(self._ssh.name, doing):
+            local_dir.mkdir(parents=True, exist_ok=True)
             attrs = await stat_or_none(sftp, remote_path)
             if attrs is None or attrs.size is None:
                 raise TransferFailed(f"{remote_path} does not exist on {self._ssh.name}")
@@ -461,25 +464,42 @@ class SftpTransfers:
                 if offset > size:
                     part.unlink()
                     offset = 0
+                free = shutil.disk_usage(local_dir).free
+                if size - offset > free:
+                    raise TransferFailed(
+                        f"not enough space in {local_dir} to download {name}: it needs "
+                        f"{size - offset} more bytes and {free} are free; free some space "
+                        "and download again"
+                    )
                 hasher = hashlib.sha256() if verify_hash else None
                 if hasher is not None and offset:
                     await asyncio.to_thread(_hash_prefix, hasher, part)
-                await receive_file(sftp, remote_path, part, offset, size, progress, hasher)
+                try:
+                    await receive_file(sftp, remote_path, part, offset, size, progress, hasher)
+                except OSError as exc:
+                    if exc.errno not in _DISK_FULL:
+                        raise
+                    part.unlink(missing_ok=True)
+                    raise TransferFailed(
+                        f"{local_dir} ran out of space while downloading {name} "
+                        f"({size} bytes); the partial file was removed: free some space and "
+                        "download again"
+                    ) from exc
                 remote_digest = await remote_hash if remote_hash is not None else None
             finally:
                 if remote_hash is not None:
                     remote_hash.cancel()
-        got = part.stat().st_size
-        if got != size:
-            raise IntegrityError(f"download of {remote_path} stopped at {got} of {size} bytes")
-        digest = hasher.hexdigest() if hasher is not None else None
-        if verify_hash and remote_digest != digest:
-            part.unlink(missing_ok=True)
-            raise IntegrityError(
-                f"download of {remote_path} is corrupted (sha256 {digest} != "
-                f"{remote_digest}); it was discarded, download again"
-            )
-        os.replace(part, final)
+            got = part.stat().st_size
+            if got != size:
+                raise IntegrityError(f"download of {remote_path} stopped at {got} of {size} bytes")
+            digest = hasher.hexdigest() if hasher is not None else None
+            if verify_hash and remote_digest != digest:
+                part.unlink(missing_ok=True)
+                raise IntegrityError(
+                    f"download of {remote_path} is corrupted (sha256 {digest} != "
+                    f"{remote_digest}); it was discarded, download again"
+                )
+            os.replace(part, final)
         return DownloadResult(final, size, skipped=False, resumed_from=offset, sha256=digest)
 
     async def listdir(self, remote_dir: str) -> list[RemoteEntry]:
@@ -554,4 +574,9 @@ async def _translate(host: str, doing: str) -> AsyncIterator[None]:
             f"{doing} on {host} was interrupted; retry to resume", transient=True
         ) from exc
     except OSError as exc:
-        raise TransferFailed(f"{doing} on {host} failed: {exc.strerror or exc}") from exc
+        # SFTP reports the host's failures as SFTPError: an OSError here is this machine's.
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise TransferFailed(
+            f"{doing} failed on this machine, not on {host}: {exc.strerror or exc}{where}; "
+            "check that path, its permissions and free space"
+        ) from exc

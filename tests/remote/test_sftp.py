@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -179,3 +180,75 @@ async def test_verified_download_checks_an_existing_file(
     (target / name).write_bytes(b"y" * 300_000)  # same size, other bytes
     fixed = await remote_host.download(remote_dir, name, target, verify_hash=True)
     assert not fixed.skipped and (target / name).read_bytes() == local.read_bytes()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path):
+    """A 256 KiB tmpfs: a local disk that fills up."""
+    import subprocess
+
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)], check=True
+    )
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=True)
+
+
+async def test_download_larger_than_the_free_space_is_refused_before_writing(
+    remote_host: RemoteHost, tmp_path: Path, tiny_disk: Path
+) -> None:
+    up = await remote_host.upload_input(_write(tmp_path / "big.bin", 1_000_000, b"full"))
+    remote_dir, name = up.remote_path.rsplit("/", 1)
+    with pytest.raises(TransferFailed) as info:
+        await remote_host.download(remote_dir, name, tiny_disk)
+    assert f"not enough space in {tiny_disk}" in info.value.message
+    assert "free some space" in info.value.message and not info.value.transient
+    assert os.listdir(tiny_disk) == []
+
+
+async def test_local_disk_filling_up_mid_download_leaves_nothing_behind(
+    remote_host: RemoteHost, tmp_path: Path, tiny_disk: Path
+) -> None:
+    up = await remote_host.upload_input(_write(tmp_path / "mid.bin", 200_000, b"mid"))
+    remote_dir, name = up.remote_path.rsplit("/", 1)
+
+    def fill_the_disk(done: int, total: int) -> None:
+        # Something else takes the space after the download checked it.
+        if done == 0:
+            filler = tiny_disk / "filler"
+            with filler.open("wb") as handle, contextlib.suppress(OSError):
+                while True:
+                    handle.write(b"\0" * 65536)
+                    handle.flush()
+
+    with pytest.raises(TransferFailed) as info:
+        await remote_host.download(remote_dir, name, tiny_disk, progress=fill_the_disk)
+    assert f"{tiny_disk} ran out of space" in info.value.message
+    assert sorted(os.listdir(tiny_disk)) == ["filler"]
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file"])
+async def test_download_into_an_unusable_local_folder(
+    remote_host: RemoteHost, tmp_path: Path, where: str
+) -> None:
+    up = await remote_host.upload_input(_write(tmp_path / "l.bin", 1000, b"local"))
+    remote_dir, name = up.remote_path.rsplit("/", 1)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a folder")
+    local_dir = blocker if where == "a file" else blocker / "sub"
+    with pytest.raises(TransferFailed) as info:
+        await remote_host.download(remote_dir, name, local_dir)
+    assert "failed on this machine" in info.value.message
+    assert str(local_dir) in info.value.message
+    assert blocker.read_text() == "not a folder"
+
+
+async def test_upload_of_a_missing_local_file(remote_host: RemoteHost, tmp_path: Path) -> None:
+    missing = tmp_path / "gone.mp4"
+    with pytest.raises(TransferFailed) as info:
+        await remote_host.files.upload(missing, await remote_host.tool_dir() + "/x.mp4")
+    assert f"cannot read {missing}" in info.value.message
