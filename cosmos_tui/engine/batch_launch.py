@@ -17,6 +17,7 @@ output folder. A line dropped by the guardrail makes its run ``blocked``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -52,6 +53,8 @@ logger = logging.getLogger(__name__)
 
 JSONL_NAME = "batch.jsonl"
 LOG_NAME = "run.log"
+# Seconds between looks at the members' states while a batch container runs.
+GUARD_INTERVAL = 1.0
 
 
 class BatchLauncher:
@@ -67,6 +70,7 @@ class BatchLauncher:
         self.ctx: EngineContext = engine.ctx
         self.queue = QueueStore(self.ctx.store)
         self._locks: dict[str, Any] = {}
+        self._timed_out: set[str] = set()
 
     def release(self, run_ids: Sequence[str]) -> None:
         """Release the run locks taken by :meth:`start_members`."""
@@ -190,15 +194,16 @@ class BatchLauncher:
         for run, _ in members:
             await self.move(run.id, RunState.STARTING, f"batch {claim.batch_id} uploaded",
                              spec=batch.spec, log_path=self.log_path(run.id))  # fmt: skip
+        if await self.all_ended(ids):
+            return  # every member was cancelled while the batch was being set up
         container_id = await self._create(host, layout, members[0][0], claim, batch)
         for run_id in ids:
             await self.move(run_id, RunState.RUNNING, f"batch container {container_id[:12]}",
                              container_id=container_id)  # fmt: skip
-        lines = await self.follow(host, container_id, ids)
+        lines = await self.follow(host, container_id, ids, self.deadline(None, len(ids)))
         exit_code = await host.docker.wait(container_id)
         if exit_code != 0:
-            failure = classify(exit_code, lines)
-            await self.fail_all(ids, failure.kind, failure.message, exit_code)
+            await self.fail_all(ids, *self.failure(container_id, exit_code, lines, len(ids)))
             return
         await self._collect(host, layout, claim.batch_id, batch.lines)
         await store.update_run(ids[0], progress_phase="done")
@@ -237,8 +242,58 @@ class BatchLauncher:
         await host.docker.start(container_id)
         return container_id
 
-    async def follow(self, host: RemoteHost, container_id: str, ids: list[str]) -> list[str]:
-        """Write the container's log to every member's run.log; return its clean lines."""
+    def deadline(self, started_at: float | None, lines: int) -> float:
+        """Return when a batch of ``lines`` runs has run too long: timeouts.run per line."""
+        start = self.ctx.wall() if started_at is None else started_at
+        return start + self.ctx.config.timeouts.run * max(1, lines)
+
+    def failure(
+        self, container_id: str, exit_code: int, lines: list[str], size: int
+    ) -> tuple[FailureKind, str, int]:
+        """Classify a batch container that exited non-zero (stopped for time included)."""
+        timed_out = container_id in self._timed_out
+        found = classify(exit_code, lines, timed_out=timed_out,
+                         timeout_seconds=self.ctx.config.timeouts.run * size)  # fmt: skip
+        return found.kind, found.message, exit_code
+
+    async def all_ended(self, run_ids: Sequence[str]) -> bool:
+        """True when every run has ended (cancelled by the user, in any process)."""
+        for run_id in run_ids:
+            run = await self.ctx.store.get_run(run_id, with_events=False)
+            if not run.state.is_terminal:
+                return False
+        return True
+
+    async def _guard(
+        self, host: RemoteHost, container_id: str, ids: list[str], deadline: float
+    ) -> None:
+        """Stop the container once every member was cancelled, or when it runs too long.
+
+        A cancel of one member leaves the container to the others (that run's sample is
+        simply not collected); the container's GPUs count as free once no member is
+        active, so it must not run on behind their back.
+        """
+        grace = self.ctx.config.timeouts.cancel_grace
+        while True:
+            await asyncio.sleep(GUARD_INTERVAL)
+            if await self.all_ended(ids):
+                logger.info("every run of container %s ended; stopping it", container_id[:12])
+                await host.docker.stop(container_id, grace_s=grace)
+                return
+            if self.ctx.wall() >= deadline:
+                logger.info("container %s ran past its time limit; stopping it", container_id[:12])
+                self._timed_out.add(container_id)
+                await host.docker.stop(container_id, grace_s=grace)
+                return
+
+    async def follow(
+        self, host: RemoteHost, container_id: str, ids: list[str], deadline: float
+    ) -> list[str]:
+        """Write the container's log to every member's run.log; return its clean lines.
+
+        Meanwhile the container is stopped when all its runs were cancelled or when it
+        runs past ``deadline`` (wall-clock seconds).
+        """
         first = LocalLog(self.log_path(ids[0]))
         first.open()
         others = []
@@ -254,10 +309,15 @@ class BatchLauncher:
                 handle.writelines(text + "\n" for text in lines)
                 handle.flush()
 
+        guard = asyncio.create_task(self._guard(host, container_id, ids, deadline))
         try:
             follower = LogFollower(ids[0], first, self.ctx.hub, _copy)
             await follower.follow(host.docker.log_frames(container_id, follow=True))
         finally:
+            if not guard.done():
+                guard.cancel()
+            with contextlib.suppress(asyncio.CancelledError, CosmosError):
+                await guard
             for handle in others:
                 handle.close()
         return collected
@@ -294,6 +354,8 @@ class BatchLauncher:
                 message = f"cannot tell which output of batch {batch_id} is this run's"
                 await self._end(run_id, RunState.FAILED, message, FailureKind.UNKNOWN)
                 continue
+            if (await self.ctx.store.get_run(run_id, with_events=False)).state.is_terminal:
+                continue  # cancelled while the batch ran: its sample is not collected
             folder = outcome.folders[run_id]
             await self.move(run_id, RunState.DOWNLOADING, f"outputs in {folder}")
             local_dir = self.ctx.run_dir(run_id)
@@ -370,11 +432,12 @@ class BatchLauncher:
             return
         info = found[0]
         if info.running:
-            await self.follow(host, info.id, ids)
+            starts = [r.started_at.timestamp() for r in members if r.started_at is not None]
+            deadline = self.deadline(min(starts) if starts else None, len(lines))
+            await self.follow(host, info.id, ids, deadline)
         exit_code = await host.docker.wait(info.id)
         if exit_code != 0:
-            failure = classify(exit_code, [])
-            await self.fail_all(ids, failure.kind, failure.message, exit_code)
+            await self.fail_all(ids, *self.failure(info.id, exit_code, [], len(lines)))
             return
         await self._collect(host, layout, batch_id, lines)
 

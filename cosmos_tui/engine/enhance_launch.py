@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from cosmos_tui.domain import FailureKind, Prompt, Run, RunState
 from cosmos_tui.engine import launch
-from cosmos_tui.engine.failures import classify
 from cosmos_tui.engine.profiles import upsampler
 from cosmos_tui.errors import CosmosError
 
@@ -88,16 +87,17 @@ async def _enhance(
     for run_id in ids:
         await launcher.move(run_id, RunState.RUNNING, f"upsampler container {container_id[:12]}",
                             container_id=container_id)  # fmt: skip
-    log = await launcher.follow(host, container_id, ids)
+    log = await launcher.follow(host, container_id, ids, launcher.deadline(None, len(ids)))
     exit_code = await host.docker.wait(container_id)
     if exit_code != 0:
-        failure = classify(exit_code, log)
-        await launcher.fail_all(ids, failure.kind, failure.message, exit_code)
+        await launcher.fail_all(ids, *launcher.failure(container_id, exit_code, log, len(ids)))
         return
     output = f"{layout.output_dir}/{upsampler.OUTPUT_NAME}"
     result = await host.run(["cat", output], check=False)
     enhanced = upsampler.parse_output(result.stdout if result.exit_status == 0 else "", ids)
     for run, prompt in members:
+        if (await ctx.store.get_run(run.id, with_events=False)).state.is_terminal:
+            continue  # cancelled while the container ran
         text = enhanced.get(run.id)
         if text is None:
             await launcher.fail_all(

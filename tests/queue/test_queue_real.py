@@ -398,3 +398,64 @@ async def test_keep_moving_yields_news_and_stops_cleanly_when_closed(
     assert news.startswith(f"started {second.id}")
     await moving.aclose()
     assert (await bench.get_run(first.id)).state == RunState.COMPLETED
+
+
+async def wait_for_states(bench, runs, wanted: set[RunState], seconds: float = 60.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    states: set[RunState] = set()
+    while loop.time() < deadline:
+        states = {(await bench.get_run(r.id)).state for r in runs}
+        if states == wanted:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"runs stayed {states}, not {wanted}")
+
+
+async def test_cancelling_batch_runs_stops_the_container_only_when_none_is_left(
+    bench_for, make_config, fake_gpu, tmp_path: Path
+) -> None:
+    fake_gpu.set_variant("1gpu")
+    # The stand-in hangs in diffusion sampling, so only a stop ends the container.
+    bench = await bench_for(make_config(scenario="hang", run_timeout=600.0))
+    runs = []
+    for name in ("oak", "elm", "ash"):
+        prompt = await bench.create_prompt(f"an {name} in wind", videos(tmp_path, name))
+        runs.append(await bench.create_run(prompt.id))
+    driving = asyncio.create_task(bench.queue.drive(until_idle=True))
+    await wait_for_states(bench, runs, {RunState.RUNNING})
+    batch_id = (await bench.get_run(runs[0].id)).batch_id
+    host = bench.hosts.get("testhost")
+    # One run cancelled: only that run; the container goes on for the others.
+    assert (await bench.cancel_run(runs[0].id)).state == RunState.CANCELLED
+    await asyncio.sleep(3)
+    assert [c.running for c in await host.docker.list({"cosmos.batch_id": batch_id})] == [True]
+    await wait_for_states(bench, runs[1:], {RunState.RUNNING})
+    # The last ones cancelled: nothing needs the container, so its GPU is really freed.
+    for run in runs[1:]:
+        await bench.cancel_run(run.id)
+    await asyncio.wait_for(driving, 60)
+    assert [c.running for c in await host.docker.list({"cosmos.batch_id": batch_id})] == [False]
+    for run in runs:
+        done = await bench.get_run(run.id)
+        assert done.state == RunState.CANCELLED and done.outputs == ()
+
+
+async def test_a_batch_that_runs_past_its_time_limit_is_stopped_and_fails(
+    bench_for, make_config, fake_gpu, tmp_path: Path
+) -> None:
+    fake_gpu.set_variant("1gpu")
+    # timeouts.run is per run: a batch of two may take twice as long.
+    bench = await bench_for(make_config(scenario="hang", run_timeout=3.0))
+    runs = []
+    for name in ("cliff", "cove"):
+        prompt = await bench.create_prompt(f"a {name} at night", videos(tmp_path, name))
+        runs.append(await bench.create_run(prompt.id))
+    await asyncio.wait_for(bench.queue.drive(until_idle=True), 120)
+    for run in runs:
+        done = await bench.get_run(run.id)
+        assert done.state == RunState.FAILED and done.failure_kind == FailureKind.TIMEOUT, (
+            done.state,
+            done.failure_message,
+        )
+        assert done.batch_id is not None
