@@ -65,6 +65,16 @@ class ExtrasService:
             NotFound: An unknown run id.
 
         """
+        if use_source_prompt and prompt_text is not None:
+            raise ValidationError(
+                "give either --prompt (the source run's prompt) or --prompt-text, not both",
+                field="prompt",
+            )
+        if weight is not None and weight == 0:
+            raise ValidationError(
+                "an upscale weight of 0 turns the upscaler off; give a weight above 0 (e.g. 0.5)",
+                field="upscale_weight",
+            )
         source_run: Run | None = None
         path = Path(source).expanduser()
         if path.is_file():

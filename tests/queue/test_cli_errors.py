@@ -58,6 +58,8 @@ def test_bad_upscale_sources_and_weights_change_nothing(cosmos, make_video_dir, 
     refused(cosmos("upscale", str(good), "--weight", "1.7"), "upscale weight", "1.7")
     refused(cosmos("upscale", str(good), "--weight", "-0.1"), "upscale weight")
     refused(cosmos("upscale", str(good), "--prompt"), "--prompt")
+    refused(cosmos("upscale", str(good), "--weight", "0"), "weight", "above 0")
+    refused(cosmos("upscale", str(good), "--prompt", "--prompt-text", "x"), "not both")
     assert snapshot(cosmos) == before
 
 
