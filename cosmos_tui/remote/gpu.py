@@ -48,6 +48,7 @@ class GpuState(enum.StrEnum):
     OK = "ok"
     NO_DRIVER = "no NVIDIA driver"
     RESTARTING = "restarting"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def parse_gpu_line(line: str, host: str, at: datetime) -> GpuSample | None:
     Figures the driver does not report (``[N/A]``, ``[Not Supported]``) become None.
     """
     parts = [part.strip() for part in line.split(", ")]
-    if len(parts) != 11 or not parts[0].isdigit() or not parts[1]:
+    if len(parts) != 11 or not parts[0].isdecimal() or not parts[1]:
         return None
     try:
         figures = [_number(part) for part in parts[3:]]
@@ -92,7 +93,7 @@ def parse_gpu_line(line: str, host: str, at: datetime) -> GpuSample | None:
 def parse_app_line(line: str, host: str) -> GpuProcess | None:
     """Parse one ``--query-compute-apps`` CSV line; None when it is not one."""
     parts = [part.strip() for part in line.split(", ", 3)]
-    if len(parts) != 4 or not parts[0].isdigit():
+    if len(parts) != 4 or not parts[0].isdecimal():
         return None
     try:
         memory = _number(parts[2])
@@ -124,9 +125,16 @@ async def query_gpus(ssh: SshHost) -> GpuReading:
     samples = tuple(
         s for s in (parse_gpu_line(x, ssh.name, at) for x in result.stdout.splitlines()) if s
     )
+    tail = (result.stderr or result.stdout).strip()[-300:]
     if result.exit_status != 0:
-        tail = (result.stderr or result.stdout).strip()[-300:]
-        return GpuReading(GpuState.RESTARTING, samples, f"nvidia-smi failed: {tail}")
+        return GpuReading(GpuState.FAILED, samples, f"nvidia-smi failed: {tail}")
+    if not samples:
+        return GpuReading(
+            GpuState.FAILED,
+            (),
+            f"nvidia-smi printed no GPU figures ({tail or 'no output'}): run "
+            "'nvidia-smi' on the host to see what is wrong with the driver",
+        )
     return GpuReading(GpuState.OK, samples)
 
 

@@ -110,7 +110,7 @@ async def collect_status(host: RemoteHost) -> HostReport:
             reading = await query_gpus(host.ssh)
         except CosmosError as exc:
             problems.append(exc.message)
-            return GpuReading(GpuState.RESTARTING, (), exc.message), ()
+            return GpuReading(GpuState.FAILED, (), exc.message), ()
         if reading.state is not GpuState.OK:
             problems.append(reading.reason or reading.state.value)
             return reading, ()

@@ -41,10 +41,15 @@ def test_parse_not_available_values() -> None:
         "1, GPU-x, short",
         "x, GPU, n, 1, 1, 1, 1, 1, 1, 1, 1",
         "0, GPU-x, n, abc, 1, 1, 1, 1, 1, 1, 1",
+        "\u00b2, GPU-x, n, 1, 1, 1, 1, 1, 1, 1, 1",
     ],
 )
 def test_parse_rejects_garbage(line: str) -> None:
     assert parse_gpu_line(line, "h", AT) is None
+
+
+def test_parse_app_line_rejects_a_non_decimal_pid() -> None:
+    assert parse_app_line("\u00b2, GPU-x, 100, python3", "h") is None
 
 
 def test_parse_app_line() -> None:
@@ -170,6 +175,16 @@ async def test_query_once(remote_host: RemoteHost, fake_gpu) -> None:
     fake_gpu.set_variant("2gpu")
     reading = await query_gpus(remote_host.ssh)
     assert reading.state is GpuState.OK and [s.index for s in reading.samples] == [0, 1]
+
+
+async def test_query_that_prints_only_garbage_is_a_failure(
+    remote_host: RemoteHost, fake_gpu
+) -> None:
+    fake_gpu.set_variant("onlygarbage")
+    reading = await query_gpus(remote_host.ssh)
+    assert reading.state is GpuState.FAILED and reading.samples == ()
+    assert reading.reason and "printed no GPU figures" in reading.reason
+    assert "Segmentation fault" in reading.reason
 
 
 async def test_processes_attributed_to_runs(

@@ -68,6 +68,18 @@ async def test_report_lists_problems(host_config, fake_gpu, docker_daemon) -> No
     assert report.gpu_state == "no NVIDIA driver" and report.image_present is False
 
 
+async def test_report_of_nvidia_smi_printing_garbage(host_config, fake_gpu) -> None:
+    fake_gpu.set_variant("onlygarbage")
+    host = RemoteHost(host_config)
+    try:
+        report = await collect_status(host)
+    finally:
+        await host.close()
+    assert not report.ok and report.gpus == ()
+    assert report.gpu_state == "failed"
+    assert any("printed no GPU figures" in problem for problem in report.problems)
+
+
 async def test_report_of_unknown_key(host_config, tmp_path) -> None:
     host = RemoteHost(dataclasses.replace(host_config, known_hosts=str(tmp_path / "none")))
     try:
