@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import os
@@ -88,6 +89,40 @@ async def test_report_of_unknown_key(host_config, tmp_path) -> None:
         await host.close()
     assert report.status.state is HostState.DOWN
     assert "cosmos host trust testhost" in report.problems[0]
+
+
+async def test_latency_is_a_command_round_trip_not_the_connect(
+    host_config, ssh_server, tmp_path: Path
+) -> None:
+    # A relay that holds each new TCP connection for 0.6 s: connecting is slow, commands
+    # on the open connection are not.
+    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(0.6)
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", host_config.port)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            finally:
+                sink.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    server = await asyncio.start_server(relay, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    kind, key = ssh_server.host_key_pub.read_text().split()[:2]
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{port} {kind} {key}\n")
+    host = RemoteHost(dataclasses.replace(host_config, port=port, known_hosts=str(known)))
+    try:
+        report = await collect_status(host)
+    finally:
+        await host.close()
+        server.close()
+    assert report.status.state is HostState.CONNECTED
+    assert report.status.latency_ms is not None and report.status.latency_ms < 400
 
 
 def test_status_command_text_and_json(workspace: Path, host_config, fake_gpu) -> None:
