@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from cosmos_tui.cli.context import CliContext, echo_json, fail
+from cosmos_tui.cli.context import CliContext, echo_json, fail, guard
 from cosmos_tui.remote.status import HostReport, collect_status
 from cosmos_tui.services import Workbench
 
@@ -139,7 +139,12 @@ def trust(cli: CliContext, name: str, yes: bool) -> None:
         )
     click.echo(f"host {name} ({info.pattern}) presents a {info.key_type} key")
     click.echo(f"fingerprint: {info.fingerprint}")
-    if not yes and not click.confirm("Trust this key?", default=False):
-        fail("not trusted; nothing was recorded")
-    trust_host_key(info)
+    try:
+        agreed = yes or click.confirm("Trust this key?", default=False)
+    except click.Abort:  # no answer: end of input or Ctrl-C
+        click.echo(err=True)
+        agreed = False
+    if not agreed:
+        fail("not trusted; nothing was recorded ('--yes' trusts without asking)")
+    guard(lambda: trust_host_key(info))
     click.echo(f"recorded in {info.known_hosts_path}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import asyncssh
 
-from cosmos_tui.errors import HostKeyUnknown
+from cosmos_tui.errors import ConfigError, HostKeyUnknown
 
 
 @dataclass(frozen=True)
@@ -63,15 +63,23 @@ def trust_host_key(info: HostKeyInfo) -> None:
     Raises:
         HostKeyUnknown: When known_hosts already holds a different key for the host
             (the user must remove the old entry first: a changed key is never replaced).
+        ConfigError: When the known_hosts file cannot be written.
 
     """
     if info.changed:
         raise HostKeyUnknown(info.host, info.fingerprint, changed=True)
     if info.trusted:
         return
-    info.known_hosts_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with info.known_hosts_path.open("a", encoding="ascii") as handle:
-        handle.write(info.known_hosts_line + "\n")
+    try:
+        info.known_hosts_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with info.known_hosts_path.open("a", encoding="ascii") as handle:
+            handle.write(info.known_hosts_line + "\n")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot record the host key ({exc.strerror or exc}): make the file writable "
+            "or set known_hosts for this host to a file that can be written",
+            path=info.known_hosts_path,
+        ) from exc
 
 
 def has_other_key(path: Path | None, host: str, addr: str, port: int | None) -> bool:

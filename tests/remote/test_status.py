@@ -155,3 +155,29 @@ def test_trust_command(workspace: Path, host_config, ssh_server, tmp_path: Path)
     assert "already trusted" in result.output
     result = runner.invoke(cli, ["status", "--json"], catch_exceptions=False)
     assert json.loads(result.output)[0]["state"] == "connected"
+
+
+def test_trust_without_an_answer_records_nothing(
+    workspace: Path, host_config, tmp_path: Path
+) -> None:
+    known = tmp_path / "kh" / "known_hosts"
+    config = Path(os.environ["COSMOS_CONFIG"])
+    config.write_text(config.read_text() + _host_toml(host_config, known_hosts=str(known)))
+    result = CliRunner().invoke(cli, ["host", "trust", "testhost"], input="")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "nothing was recorded" in result.output and "--yes" in result.output
+    assert not known.exists()
+
+
+def test_trust_into_an_unwritable_known_hosts_is_one_error_line(
+    workspace: Path, host_config, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be")
+    known = blocker / "known_hosts"
+    config = Path(os.environ["COSMOS_CONFIG"])
+    config.write_text(config.read_text() + _host_toml(host_config, known_hosts=str(known)))
+    result = CliRunner().invoke(cli, ["host", "trust", "testhost", "--yes"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(known) in errors[0] and "known_hosts" in errors[0]
