@@ -385,7 +385,7 @@ class SshHost:
             started = time.monotonic()
             async with _translate(self.name, argv=argv):
                 process = await open_process(conn, command, encoding=None)
-                if input_text is None:
+                if not input_text:  # communicate() sends EOF only after some input
                     process.stdin.write_eof()
                 try:
                     stdout, stderr = await asyncio.wait_for(

@@ -58,6 +58,11 @@ async def test_input_text_reaches_stdin(remote_host: RemoteHost) -> None:
     assert result.stdout == "hello\n"
 
 
+async def test_empty_input_text_is_an_empty_stdin(remote_host: RemoteHost) -> None:
+    result = await remote_host.run(["cat"], input_text="", timeout=5)
+    assert result.exit_status == 0 and result.stdout == ""
+
+
 async def test_stream_lines(remote_host: RemoteHost) -> None:
     async with remote_host.stream(["sh", "-c", "for i in 1 2 3; do echo line$i; done"]) as lines:
         got = [line async for line in lines]
