@@ -75,7 +75,11 @@ class MetricsStore:
             )
 
     async def apply(self, changes: Iterable[AlertChange]) -> None:
-        """Store raised alerts and mark cleared ones, in one transaction."""
+        """Store raised alerts and mark cleared ones, in one transaction.
+
+        An alert already open for the same run, kind and GPU is not raised again: the
+        TUI and a ``cosmos queue run`` elsewhere each record the same telemetry.
+        """
         items = list(changes)
         if not items:
             return
@@ -86,7 +90,19 @@ class MetricsStore:
             for change in items:
                 if change.run_id not in existing:
                     continue
+                condition = [
+                    RunAlertRow.run_id == change.run_id,
+                    RunAlertRow.kind == change.kind.value,
+                    RunAlertRow.cleared_at.is_(None),
+                ]
+                if change.gpu_index is None:
+                    condition.append(RunAlertRow.gpu_index.is_(None))
+                else:
+                    condition.append(RunAlertRow.gpu_index == change.gpu_index)
                 if change.raised:
+                    open_id = await session.scalar(select(RunAlertRow.id).where(*condition))
+                    if open_id is not None:
+                        continue  # already open (raised by another process driving the queue)
                     session.add(
                         RunAlertRow(
                             run_id=change.run_id,
@@ -101,15 +117,6 @@ class MetricsStore:
                     )
                     await session.flush()
                 else:
-                    condition = [
-                        RunAlertRow.run_id == change.run_id,
-                        RunAlertRow.kind == change.kind.value,
-                        RunAlertRow.cleared_at.is_(None),
-                    ]
-                    if change.gpu_index is None:
-                        condition.append(RunAlertRow.gpu_index.is_(None))
-                    else:
-                        condition.append(RunAlertRow.gpu_index == change.gpu_index)
                     await session.execute(
                         update(RunAlertRow).where(*condition).values(cleared_at=change.at)
                     )

@@ -180,3 +180,24 @@ async def test_stats_count_states_durations_gpu_hours_and_failures(
     assert stats.failures_by_kind == {"gpu_oom": 1, "guardrail": 1}
     later = await stored.stats(since=clock.now)
     assert later.total == 0 and later.gpu_hours == 0.0
+
+
+async def test_two_processes_recording_one_run_raise_each_alert_once(
+    tmp_path, store: Store, make_run: MakeRun
+) -> None:
+    run = await make_run()
+    # Two queue drivers (the TUI and a CLI) see the same telemetry and decide alike.
+    changes = []
+    for _ in range(2):
+        metrics = tracker()
+        metrics.track(run.id, [run.id], "h", [0, 1])
+        changes.append(metrics.observe([reading(0, 0, temperature_c=91.0),
+                                        reading(1, 0, temperature_c=92.0)]))  # fmt: skip
+    await MetricsStore(store).apply(changes[0])
+    async with Store.open(tmp_path / "q.db") as other:
+        await MetricsStore(other).apply(changes[1])
+    alerts = await MetricsStore(store).alerts(run.id, open_only=True)
+    assert sorted((a.kind, a.gpu_index) for a in alerts) == [
+        (AlertKind.TEMPERATURE, 0),
+        (AlertKind.TEMPERATURE, 1),
+    ]
