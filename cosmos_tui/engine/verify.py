@@ -31,6 +31,7 @@ from cosmos_tui.errors import CosmosError, NotFound
 from cosmos_tui.store.repositories import PromptFilter, RunFilter
 
 if TYPE_CHECKING:
+    from cosmos_tui.remote.host import RemoteHost
     from cosmos_tui.services.workbench import Workbench
 
 ORPHANED_DIR = ".orphaned"
@@ -146,6 +147,8 @@ async def _check_outputs(
     restored = 0
     try:
         remote_output = f"{await host.tool_dir()}/runs/{run.id}/output"
+        if run.batch_id:
+            remote_output = await _batch_sample_folder(bench, host, run) or remote_output
         for name in recoverable:
             sub, _, plain = name.rpartition("/")
             remote_dir = f"{remote_output}/{sub}" if sub else remote_output
@@ -166,6 +169,28 @@ async def _check_outputs(
     else:
         detail += f"; re-downloaded from {run.host}"
     return Finding(FindingKind.MISSING_OUTPUTS, run.id, detail, fixable=True, fixed=fixed)
+
+
+async def _batch_sample_folder(bench: Workbench, host: RemoteHost, run: Run) -> str | None:
+    """Return the ``video_<idx>`` folder a batch wrote for ``run`` (matched by prompt)."""
+    from cosmos_tui.engine.batching import BatchLine, SampleOutput, map_outputs, sample_index
+    from cosmos_tui.store.queue_store import QueueStore
+
+    assert run.batch_id is not None
+    try:
+        manifest = await QueueStore(bench.store).batch_manifest(run.batch_id)
+    except NotFound:
+        return None
+    lines = [BatchLine(i["run_id"], i["prompt"], None) for i in manifest.get("lines", [])]
+    batch_output = f"{await host.tool_dir()}/runs/{run.batch_id}/output"
+    samples = []
+    for entry in await host.files.listdir(batch_output):
+        if entry.is_dir and sample_index(entry.name) is not None:
+            saved = await host.run(["cat", f"{batch_output}/{entry.name}/output.txt"], check=False)
+            text = saved.stdout if saved.exit_status == 0 else None
+            samples.append(SampleOutput(entry.name, text))
+    folder = map_outputs(lines, samples).folders.get(run.id)
+    return f"{batch_output}/{folder}" if folder else None
 
 
 async def _check_inputs(

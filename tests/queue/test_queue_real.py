@@ -459,3 +459,26 @@ async def test_a_batch_that_runs_past_its_time_limit_is_stopped_and_fails(
             done.failure_message,
         )
         assert done.batch_id is not None
+
+
+async def test_verify_fix_downloads_a_batch_runs_lost_output_from_its_own_sample(
+    bench_for, make_config, fake_gpu, tmp_path: Path
+) -> None:
+    from cosmos_tui.engine.verify import FindingKind, verify
+
+    fake_gpu.set_variant("1gpu")
+    bench = await bench_for(make_config())
+    runs = []
+    for name in ("pier", "dune"):
+        prompt = await bench.create_prompt(f"a {name} at noon", videos(tmp_path, name))
+        runs.append(await bench.create_run(prompt.id))
+    await asyncio.wait_for(bench.queue.drive(until_idle=True), 120)
+    second = await bench.get_run(runs[1].id)
+    assert second.state == RunState.COMPLETED and second.batch_id
+    (bench.output_dir(second.id) / "output.mp4").unlink()
+    report = await verify(bench, fix=True)
+    [finding] = [f for f in report.findings if f.kind == FindingKind.MISSING_OUTPUTS]
+    assert finding.subject == second.id and finding.fixed, finding.detail
+    # Its own sample came back, not the other run's (the stand-in copies each input).
+    restored = (bench.output_dir(second.id) / "output.mp4").read_bytes()
+    assert restored == (tmp_path / "dune" / "color.mp4").read_bytes()
