@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -102,8 +103,14 @@ async def test_stop_kill_and_delete(docker: aiodocker.Docker):
     await container.start()
     await container.stop(t=1)
     assert (await container.show())["State"]["ExitCode"] == 143
-    stubborn = await docker.containers.create(shell("trap '' TERM; sleep 30 & wait; sleep 30"))
+    stubborn = await docker.containers.create(
+        shell("trap '' TERM; echo ready; sleep 30 & wait; sleep 30")
+    )
     await stubborn.start()
+    async with contextlib.aclosing(stubborn.log(stdout=True, follow=True)) as lines:
+        async for line in lines:
+            if line == "ready\n":  # the trap is set: TERM is ignored from now on
+                break
     started = time.monotonic()
     await stubborn.stop(t=0.3)
     assert time.monotonic() - started < 3
