@@ -48,7 +48,7 @@ async def test_flaky_ssh_drops_and_the_client_reconnects(tmp_path: Path):
                     assert exc.transient, exc
                     failed += 1
                 await asyncio.sleep(0.02)
-            assert ok > 10
+            assert ok >= 3
             assert len(generations) >= 2  # it reconnected at least once
             sandbox.faults.flaky_ssh = False  # the host comes back and stays up
             deadline = time.monotonic() + 10
