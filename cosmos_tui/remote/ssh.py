@@ -237,17 +237,17 @@ class SshHost:
             options["ignore_encrypted"] = True
         if self._ssh_config is not None:
             options["config"] = [str(self._ssh_config)]
-        if self.config.known_hosts is not None:
-            path = Path(self.config.known_hosts).expanduser()
-            # A missing file trusts nothing (asyncssh would fail to open it).
-            options["known_hosts"] = str(path) if path.is_file() else b""
+        # Always explicit, so that host keys are verified even where ~/.ssh/config says
+        # 'UserKnownHostsFile none'; missing files trust nothing (asyncssh cannot open them).
+        existing = [str(path) for path in self.known_hosts_files() if path.is_file()]
+        options["known_hosts"] = existing or b""
         return options
 
     async def _create(self, client: _Client, **extra: Any) -> asyncssh.SSHClientConnection:
         """Open a connection (``extra`` overrides connect options); errors translated."""
         target = self.config.hostname + (f":{self.config.port}" if self.config.port else "")
         async with _translate(
-            self.name, client=client, known_hosts=self.known_hosts_path(), target=target
+            self.name, client=client, known_hosts=self.known_hosts_files(), target=target
         ):
             conn, _ = await asyncio.wait_for(
                 asyncssh.create_connection(
@@ -284,9 +284,32 @@ class SshHost:
         with contextlib.suppress(OSError, asyncssh.Error):
             await conn.wait_closed()
 
+    def known_hosts_files(self) -> list[Path]:
+        """The known_hosts files this host's key is checked against; the first is written.
+
+        The host's ``known_hosts``, else UserKnownHostsFile (and GlobalKnownHostsFile) from
+        the OpenSSH client config, else ~/.ssh/known_hosts.
+        """
+        if self.config.known_hosts is not None:
+            return [Path(self.config.known_hosts).expanduser()]
+        try:
+            parsed = asyncssh.SSHClientConnectionOptions(
+                host=self.config.hostname,
+                port=self.config.port or (),
+                username=self.config.user or (),
+                config=[str(self._ssh_config)] if self._ssh_config is not None else (),
+                client_keys=None,
+                agent_path=None,
+            ).known_hosts
+        except (OSError, ValueError, asyncssh.Error):
+            parsed = None  # connecting reports the broken config
+        if isinstance(parsed, list | tuple) and parsed:
+            return [Path(str(name)).expanduser() for name in parsed]
+        return [Path("~/.ssh/known_hosts").expanduser()]
+
     def known_hosts_path(self) -> Path:
-        """The known_hosts file this host's key is checked against."""
-        return Path(self.config.known_hosts or "~/.ssh/known_hosts").expanduser()
+        """The known_hosts file a trusted key is recorded in."""
+        return self.known_hosts_files()[0]
 
     def _lost(self, client: _Client, exc: Exception | None) -> None:
         if client is not self._client or self._conn is None:
@@ -476,7 +499,7 @@ async def _translate(
     host: str,
     argv: list[str] | None = None,
     client: _Client | None = None,
-    known_hosts: Path | None = None,
+    known_hosts: list[Path] | None = None,
     target: str | None = None,
 ) -> AsyncIterator[None]:
     """Turn asyncssh and socket errors into the project's errors (the one place).
@@ -493,7 +516,7 @@ async def _translate(
         if client is not None and client.rejected is not None:
             name, addr, port, key = client.rejected
             fingerprint = key.get_fingerprint("sha256")
-            changed = has_other_key(known_hosts, name, addr, port)
+            changed = any(has_other_key(path, name, addr, port) for path in known_hosts or ())
         raise HostKeyUnknown(host, fingerprint, changed=changed) from exc
     except asyncssh.PermissionDenied as exc:
         raise AuthenticationFailed(host, exc.reason or "permission denied") from exc

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cosmos_tui.config import HostConfig
-from cosmos_tui.errors import HostUnreachable
+from cosmos_tui.errors import HostKeyUnknown, HostUnreachable
 from cosmos_tui.remote import RemoteHost
 
 
@@ -110,5 +110,52 @@ async def test_ssh_agent_is_used(ssh_server, agent: Path, tmp_path: Path) -> Non
     host = RemoteHost(config, ssh_config=empty_config)
     try:
         assert (await host.run(["echo", "via agent"])).stdout == "via agent\n"
+    finally:
+        await host.close()
+
+
+def _config_without_known_hosts(tmp_path: Path, ssh_server, known_hosts_line: str) -> Path:
+    path = tmp_path / "ssh_config_kh"
+    path.write_text(
+        "Host cosmos-alias\n"
+        "  HostName 127.0.0.1\n"
+        f"  Port {ssh_server.port}\n"
+        f"  User {ssh_server.user}\n"
+        f"  IdentityFile {ssh_server.client_key}\n" + known_hosts_line
+    )
+    return path
+
+
+async def test_trust_records_in_user_known_hosts_file_of_ssh_config(
+    ssh_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cosmos_tui.remote import trust_host_key
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    known = tmp_path / "from_ssh_config" / "known_hosts"
+    path = _config_without_known_hosts(tmp_path, ssh_server, f"  UserKnownHostsFile {known}\n")
+    host = RemoteHost(HostConfig(name="aliased", hostname="cosmos-alias"), ssh_config=path)
+    try:
+        info = await host.host_key()
+        assert not info.trusted and info.known_hosts_path == known
+        trust_host_key(info)
+        assert (await host.run(["echo", "ok"])).stdout == "ok\n"
+    finally:
+        await host.close()
+    assert not (tmp_path / "home" / ".ssh" / "known_hosts").exists()
+
+
+async def test_user_known_hosts_file_none_does_not_turn_off_host_key_checks(
+    ssh_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    path = _config_without_known_hosts(tmp_path, ssh_server, "  UserKnownHostsFile none\n")
+    host = RemoteHost(HostConfig(name="aliased", hostname="cosmos-alias"), ssh_config=path)
+    try:
+        with pytest.raises(HostKeyUnknown) as info:
+            await host.run(["true"])
+        assert "cosmos host trust aliased" in info.value.message
+        key = await host.host_key()
+        assert key.known_hosts_path == tmp_path / "home" / ".ssh" / "known_hosts"
     finally:
         await host.close()
