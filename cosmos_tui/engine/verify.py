@@ -141,8 +141,11 @@ async def _check_outputs(
         return None
     detail = f"{len(missing)} of {len(run.outputs)} output file(s) missing in {folder}"
     recoverable = [name for name in missing if name != "run.log"]
+    if not run.host and recoverable:
+        detail += "; the run has no host to download them from again"
     if not fix or not run.host or not recoverable:
-        return Finding(FindingKind.MISSING_OUTPUTS, run.id, detail, fixable=bool(recoverable))
+        fixable = bool(recoverable and run.host)
+        return Finding(FindingKind.MISSING_OUTPUTS, run.id, detail, fixable=fixable)
     host = bench.hosts.get(run.host)
     restored = 0
     try:

@@ -55,8 +55,10 @@ def test_verify_finds_and_fixes_local_problems(workspace: Path, make_video_dir, 
     result = invoke("verify", "--no-hosts", "--json")
     assert result.exit_code == 1
     findings = {(f["kind"], f["subject"]): f for f in json.loads(result.stdout)["findings"]}
-    assert findings[("missing_outputs", run_id)]["fixable"] is True
+    # The run never had a host (made by hand here): nothing to download from again.
+    assert findings[("missing_outputs", run_id)]["fixable"] is False
     assert "1 of 2 output file(s) missing" in findings[("missing_outputs", run_id)]["detail"]
+    assert "no host" in findings[("missing_outputs", run_id)]["detail"]
     assert "--search" in findings[("input_moved", moving)]["detail"]
     assert findings[("input_changed", changing)]["fixable"] is False
     assert findings[("orphan_dir", "rs_0123456789ab")]["fixable"] is True
