@@ -72,8 +72,14 @@ def trust_host_key(info: HostKeyInfo) -> None:
         return
     try:
         info.known_hosts_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with info.known_hosts_path.open("a", encoding="ascii") as handle:
-            handle.write(info.known_hosts_line + "\n")
+        with info.known_hosts_path.open("a+b") as handle:
+            # A last line without its newline would swallow the new entry.
+            handle.seek(0, 2)
+            if handle.tell() > 0:
+                handle.seek(-1, 2)
+                if handle.read(1) != b"\n":
+                    handle.write(b"\n")
+            handle.write(info.known_hosts_line.encode("ascii") + b"\n")
     except OSError as exc:
         raise ConfigError(
             f"cannot record the host key ({exc.strerror or exc}): make the file writable "

@@ -147,6 +147,24 @@ async def test_trust_records_key_then_connects(host_config, tmp_path) -> None:
         await host.close()
 
 
+async def test_trust_appends_after_a_last_line_without_newline(host_config, tmp_path) -> None:
+    from cosmos_tui.remote import trust_host_key
+
+    other = (
+        "other.example ssh-ed25519 "
+        "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+    )
+    known = tmp_path / "known_hosts"
+    known.write_text(other)  # hand-edited: no newline at the end
+    host = RemoteHost(dataclasses.replace(host_config, known_hosts=str(known)))
+    try:
+        trust_host_key(await host.host_key())
+        assert (await host.run(["echo", "ok"])).stdout == "ok\n"
+    finally:
+        await host.close()
+    assert known.read_text().splitlines()[0] == other
+
+
 async def test_wrong_key_is_authentication_failed(host_config, tmp_path) -> None:
     key = tmp_path / "wrong"
     proc = await asyncio.create_subprocess_exec(
