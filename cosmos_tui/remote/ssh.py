@@ -523,6 +523,12 @@ async def _translate(
     except asyncssh.ChannelOpenError as exc:
         raise HostUnreachable(host, f"cannot open a channel: {exc.reason}") from exc
     except (asyncssh.ConnectionLost, asyncssh.DisconnectError) as exc:
+        if "too many authentication failures" in str(exc.reason).lower():
+            raise AuthenticationFailed(
+                host,
+                "it hung up after too many keys were offered (ssh-agent may hold many); "
+                "'IdentitiesOnly yes' for this host in ~/.ssh/config offers only its key",
+            ) from exc
         raise HostUnreachable(host, f"connection lost: {exc.reason}") from exc
     except asyncssh.Error as exc:
         raise HostUnreachable(host, str(exc.reason)) from exc

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from cosmos_tui.config import HostConfig
-from cosmos_tui.errors import HostKeyUnknown, HostUnreachable
+from cosmos_tui.domain import HostState
+from cosmos_tui.errors import AuthenticationFailed, HostKeyUnknown, HostUnreachable
 from cosmos_tui.remote import RemoteHost
 
 
@@ -159,3 +160,49 @@ async def test_user_known_hosts_file_none_does_not_turn_off_host_key_checks(
         assert key.known_hosts_path == tmp_path / "home" / ".ssh" / "known_hosts"
     finally:
         await host.close()
+
+
+async def test_too_many_keys_offered_is_authentication_failed(
+    ssh_server, agent: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from tests.fixtures.hosts import _make_root, start_ssh_server
+
+    root = _make_root("cosmos-sshd-maxauth-")
+    server = start_ssh_server(root)
+    try:
+        server.stop()
+        with server.config_path.open("a") as config_file:
+            config_file.write("MaxAuthTries 1\n")
+        server.start()
+        wrong = []
+        for name in ("wrong_a", "wrong_b"):
+            proc = await asyncio.create_subprocess_exec(
+                "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / name)
+            )
+            await proc.wait()
+            wrong.append(tmp_path / name)
+        added = await asyncio.create_subprocess_exec("ssh-add", "-q", str(wrong[0]))
+        assert await added.wait() == 0
+        config = HostConfig(
+            name="manykeys",
+            hostname="127.0.0.1",
+            port=server.port,
+            user=server.user,
+            identity_file=str(wrong[1]),
+            known_hosts=str(server.known_hosts),
+        )
+        empty_config = tmp_path / "empty_ssh_config"
+        empty_config.write_text("")
+        host = RemoteHost(config, ssh_config=empty_config)
+        try:
+            with pytest.raises(AuthenticationFailed) as info:
+                await host.connect()
+            assert "IdentitiesOnly" in info.value.message and not info.value.transient
+            assert host.status().state is HostState.DOWN
+        finally:
+            await host.close()
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
