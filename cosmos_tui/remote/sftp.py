@@ -249,9 +249,14 @@ class SftpTransfers:
         inputs = str(PurePosixPath(await self.tool_dir()) / "inputs")
         part = self.partial_path(str(PurePosixPath(inputs).parent), local_path)
         # The same file asked for twice at once is sent once: later callers wait for it.
-        running = self._running.get(part)
-        if running is not None:
-            result = await asyncio.shield(running)
+        while (running := self._running.get(part)) is not None:
+            try:
+                result = await asyncio.shield(running)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if running.cancelled() and not (task and task.cancelling()):
+                    continue  # the first caller was cancelled, not this one: send it here
+                raise
             if progress:
                 progress(size, size)
             return result

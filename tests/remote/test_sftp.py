@@ -252,3 +252,26 @@ async def test_upload_of_a_missing_local_file(remote_host: RemoteHost, tmp_path:
     with pytest.raises(TransferFailed) as info:
         await remote_host.files.upload(missing, await remote_host.tool_dir() + "/x.mp4")
     assert f"cannot read {missing}" in info.value.message
+
+
+async def test_waiter_uploads_itself_when_the_first_upload_is_cancelled(
+    remote_host: RemoteHost, tmp_path: Path
+) -> None:
+    # Two runs share an input; the run whose upload is under way is cancelled.
+    local = _write(tmp_path / "shared.mp4", 64 * 1024 * 1024, b"shared")
+    sending = asyncio.Event()
+
+    def first_progress(done: int, total: int) -> None:
+        if done > 0:
+            sending.set()
+
+    first = asyncio.create_task(remote_host.upload_input(local, progress=first_progress))
+    await asyncio.wait_for(sending.wait(), 30)
+    second = asyncio.create_task(remote_host.upload_input(local))
+    await asyncio.sleep(0)  # the second caller now waits for the first
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    result = await asyncio.wait_for(second, 60)
+    assert await remote_host.files.remote_sha256(result.remote_path) == result.sha256
+    assert result.sha256 == hashlib.sha256(local.read_bytes()).hexdigest()
