@@ -83,10 +83,14 @@ def test_sigterm_mid_run_stops_the_sandbox_and_its_containers(tmp_path: Path):
                 break
         config = tomllib.loads((workspace / "config.toml").read_text())
         sandbox_root = str(Path(config["hosts"][0]["docker_socket"]).parents[2])
+
+        def containers() -> list[str]:
+            return [p for p in processes_mentioning(sandbox_root) if "cosmos_standin" in p]
+
         deadline = time.monotonic() + 20
-        while not processes_mentioning(sandbox_root) and time.monotonic() < deadline:
+        while not containers() and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert processes_mentioning(sandbox_root)  # a "container" is running
+        assert containers()  # a "container" is running
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) != 0
     finally:
