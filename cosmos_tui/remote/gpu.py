@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cosmos_tui.domain import GpuProcess, GpuSample
-from cosmos_tui.errors import CosmosError
+from cosmos_tui.errors import CosmosError, RemoteCommandFailed
 from cosmos_tui.remote.docker import DockerClient
 from cosmos_tui.remote.ssh import SshHost
 
@@ -147,6 +147,8 @@ class GpuTelemetry:
         interval_ms: Sampling interval.
         history_seconds: How much history to keep per GPU (at least ten minutes).
         apps_interval_s: Seconds between compute-process polls.
+        stall_s: Seconds without output after which a hung nvidia-smi is restarted;
+            None means five intervals, at least thirty seconds.
         rng: Random source for restart jitter.
         clock: Returns the time stamped on samples.
 
@@ -159,6 +161,7 @@ class GpuTelemetry:
         interval_ms: int = 1000,
         history_seconds: float = MIN_HISTORY_SECONDS,
         apps_interval_s: float = 5.0,
+        stall_s: float | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -168,6 +171,7 @@ class GpuTelemetry:
         seconds = max(history_seconds, MIN_HISTORY_SECONDS)
         self._history_len = max(1, int(seconds * 1000 / interval_ms))
         self._apps_interval_s = apps_interval_s
+        self._stall_s = stall_s if stall_s is not None else max(30.0, interval_ms * 5 / 1000)
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not security)
         self._clock = clock
         self._history: dict[int, deque[GpuSample]] = {}
@@ -296,8 +300,14 @@ class GpuTelemetry:
                 other: list[str] = []
                 while True:
                     try:
-                        line = await asyncio.wait_for(queue.get(), flush_after if pending else None)
+                        line = await asyncio.wait_for(
+                            queue.get(), flush_after if pending else self._stall_s
+                        )
                     except TimeoutError:
+                        if not pending:  # a hung driver: leaving the block stops nvidia-smi
+                            raise RemoteCommandFailed(
+                                self._ssh.name, ["nvidia-smi"], None, "no output", timed_out=True
+                            ) from None
                         self._record(pending)
                         pending = []
                         continue

@@ -171,6 +171,29 @@ async def test_dead_channel_is_restarted(remote_host: RemoteHost, fake_gpu) -> N
     assert len([c for c in fake_gpu.calls() if "-lms" in c]) >= 3
 
 
+async def test_hung_nvidia_smi_is_restarted(remote_host: RemoteHost, fake_gpu) -> None:
+    fake_gpu.set_variant("hang")
+    telemetry = _telemetry(remote_host, stall_s=0.5)
+    telemetry.start()
+    try:
+        deadline = time.monotonic() + 10
+        while telemetry.restarts < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert telemetry.restarts >= 2 and telemetry.state is GpuState.RESTARTING
+        assert "nvidia-smi" in (telemetry.reason or "")
+        fake_gpu.set_variant("1gpu")
+        await _batches(telemetry, 2)
+        assert telemetry.state is GpuState.OK
+    finally:
+        await telemetry.stop()
+    for _ in range(100):  # every hung nvidia-smi was stopped on the host
+        left = await remote_host.run(["pgrep", "-f", "^sleep 86399"], check=False)
+        if left.exit_status == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert left.exit_status == 1, left.stdout
+
+
 async def test_query_once(remote_host: RemoteHost, fake_gpu) -> None:
     fake_gpu.set_variant("2gpu")
     reading = await query_gpus(remote_host.ssh)
