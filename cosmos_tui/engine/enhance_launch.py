@@ -96,7 +96,8 @@ async def _enhance(
     result = await host.run(["cat", output], check=False)
     enhanced = upsampler.parse_output(result.stdout if result.exit_status == 0 else "", ids)
     for run, prompt in members:
-        if (await ctx.store.get_run(run.id, with_events=False)).state.is_terminal:
+        fresh = await ctx.store.get_run(run.id, with_events=False)
+        if fresh.state.is_terminal:
             continue  # cancelled while the container ran
         text = enhanced.get(run.id)
         if text is None:
@@ -105,7 +106,8 @@ async def _enhance(
             )
             continue
         await launcher.move(run.id, RunState.DOWNLOADING, "enhanced prompt received")
-        overwrite = (run.spec or {}).get("mode") == "overwrite"
+        # Read now: the mode is recorded just after the run is queued, maybe after its start.
+        overwrite = (fresh.spec or {}).get("mode") == "overwrite"
         if overwrite:
             result_prompt = await ctx.store.set_prompt_text(prompt.id, text)
         else:
