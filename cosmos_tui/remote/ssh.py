@@ -512,12 +512,19 @@ async def _translate(
     except CosmosError:
         raise
     except asyncssh.HostKeyNotVerifiable as exc:
-        fingerprint, changed = "unknown", False
-        if client is not None and client.rejected is not None:
-            name, addr, port, key = client.rejected
-            fingerprint = key.get_fingerprint("sha256")
-            changed = any(has_other_key(path, name, addr, port) for path in known_hosts or ())
-        raise HostKeyUnknown(host, fingerprint, changed=changed) from exc
+        if client is None or client.rejected is None:
+            # Not this host's key: a ProxyJump host's (or a revoked key or certificate),
+            # which 'cosmos host trust' cannot record.
+            unknown = HostKeyUnknown(host, "unknown")
+            unknown.message = (
+                f"{exc.reason} on the way to {host} (a ProxyJump host, or a revoked key): "
+                "verify that host's key and record it, e.g. by connecting to it once with ssh"
+            )
+            unknown.args = (unknown.message,)
+            raise unknown from exc
+        name, addr, port, key = client.rejected
+        changed = any(has_other_key(path, name, addr, port) for path in known_hosts or ())
+        raise HostKeyUnknown(host, key.get_fingerprint("sha256"), changed=changed) from exc
     except asyncssh.PermissionDenied as exc:
         raise AuthenticationFailed(host, exc.reason or "permission denied") from exc
     except asyncssh.ChannelOpenError as exc:

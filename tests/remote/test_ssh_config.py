@@ -206,3 +206,33 @@ async def test_too_many_keys_offered_is_authentication_failed(
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_untrusted_proxy_jump_host_key_is_not_sent_to_host_trust(
+    ssh_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # the jump host's key is nowhere
+    path = tmp_path / "ssh_config_jump"
+    path.write_text(
+        "Host cosmos-alias\n"
+        "  HostName 127.0.0.1\n"
+        f"  Port {ssh_server.port}\n"
+        f"  User {ssh_server.user}\n"
+        f"  IdentityFile {ssh_server.client_key}\n"
+        f"  UserKnownHostsFile {ssh_server.known_hosts}\n"
+        "  ProxyJump cosmos-jump\n"
+        "Host cosmos-jump\n"
+        "  HostName localhost\n"
+        f"  Port {ssh_server.port}\n"
+        f"  User {ssh_server.user}\n"
+        f"  IdentityFile {ssh_server.client_key}\n"
+    )
+    host = RemoteHost(HostConfig(name="jumped", hostname="cosmos-alias"), ssh_config=path)
+    try:
+        for call in (host.run(["true"]), host.host_key()):
+            with pytest.raises(HostKeyUnknown) as info:
+                await call
+            assert "localhost" in info.value.message and "ProxyJump" in info.value.message
+            assert "cosmos host trust" not in info.value.message
+    finally:
+        await host.close()
