@@ -413,6 +413,10 @@ class BatchLauncher:
     async def _reattach(self, batch_id: str, members: list[Run]) -> None:
         ids = [r.id for r in members]
         if all(r.state in (RunState.UPLOADING, RunState.STARTING) for r in members):
+            if members[0].host:
+                # The driver may have died just after creating (or starting) the container:
+                # remove it, or it would run on beside the runs' next placement.
+                await self._remove_containers(members[0].host, batch_id)
             for run_id in ids:
                 await self.move(run_id, RunState.QUEUED, f"batch {batch_id} never started")
             return
@@ -440,6 +444,13 @@ class BatchLauncher:
             await self.fail_all(ids, *self.failure(info.id, exit_code, [], len(lines)))
             return
         await self._collect(host, layout, batch_id, lines)
+
+    async def _remove_containers(self, host_name: str, batch_id: str) -> None:
+        host = self.ctx.hosts.get(host_name)
+        for info in await host.docker.list({"cosmos.batch_id": batch_id}):
+            if info.running:
+                await host.docker.stop(info.id, grace_s=self.ctx.config.timeouts.cancel_grace)
+            await host.docker.remove(info.id, force=True)
 
     def _slice_logs(
         self,

@@ -482,3 +482,40 @@ async def test_verify_fix_downloads_a_batch_runs_lost_output_from_its_own_sample
     # Its own sample came back, not the other run's (the stand-in copies each input).
     restored = (bench.output_dir(second.id) / "output.mp4").read_bytes()
     assert restored == (tmp_path / "dune" / "color.mp4").read_bytes()
+
+
+async def test_a_batch_whose_driver_died_while_starting_leaves_no_container_behind(
+    bench_for, make_config, fake_gpu, tmp_path: Path
+) -> None:
+    from cosmos_tui.engine.batching import plan_groups
+    from cosmos_tui.engine.queue import Placement
+    from cosmos_tui.remote.docker import ContainerSpec
+    from cosmos_tui.store.queue_store import QueueStore
+
+    fake_gpu.set_variant("1gpu")
+    bench = await bench_for(make_config())
+    runs = []
+    for name in ("moor", "fen"):
+        prompt = await bench.create_prompt(f"a {name} under rain", videos(tmp_path, name))
+        runs.append(await bench.create_run(prompt.id))
+    # A driver claimed the batch, started its runs, created and started the container,
+    # and died before recording it (the runs say starting).
+    queue = QueueStore(bench.store)
+    group = plan_groups(await queue.queued())[0]
+    claim = await queue.claim(Placement(group, "testhost", (0,)), "dead-driver")
+    assert claim is not None and claim.batch_id
+    for run in runs:
+        await queue.start(run.id, "dead-driver")
+        await bench.store.transition(run.id, RunState.STARTING, "uploaded")
+    host = bench.hosts.get("testhost")
+    labels = {"cosmos.batch_id": claim.batch_id}
+    spec = ContainerSpec(run_id=claim.batch_id, image=host.config.docker_image,
+                         command=("sleep", "300"), labels=labels)  # fmt: skip
+    await host.docker.start(await host.docker.create(spec))
+
+    assert await BatchLauncher(bench.run_engine).reattach_orphans() == [claim.batch_id]
+    assert await host.docker.list(labels) == []
+    assert {(await bench.get_run(r.id)).state for r in runs} == {RunState.QUEUED}
+    await asyncio.wait_for(bench.queue.drive(until_idle=True), 120)
+    for run in runs:
+        assert (await bench.get_run(run.id)).state == RunState.COMPLETED
