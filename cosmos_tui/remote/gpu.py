@@ -297,7 +297,7 @@ class GpuTelemetry:
 
             reader = asyncio.create_task(pump())
             try:
-                other: list[str] = []
+                other: deque[str] = deque(maxlen=5)  # a garbage line per tick, for days
                 while True:
                     try:
                         line = await asyncio.wait_for(
@@ -333,7 +333,7 @@ class GpuTelemetry:
             finally:
                 reader.cancel()
             status = await lines.wait()
-            output = "\n".join(other[-5:]) + lines.stderr_tail
+            output = "\n".join(other) + lines.stderr_tail
         reason = _no_driver_reason(status, output)
         if reason:
             self.state, self.reason = GpuState.NO_DRIVER, reason
