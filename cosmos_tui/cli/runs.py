@@ -22,6 +22,10 @@ from cosmos_tui.services import Workbench
 
 pass_cli = click.make_pass_decorator(CliContext)
 
+# A waiting 'cosmos inference' gives up when no process has driven the run this long
+# (longer than a worker takes to start).
+STALL_SECONDS = 15.0
+
 
 @click.command()
 @click.argument("ids", nargs=-1, required=True)
@@ -93,7 +97,7 @@ def _wait(ctx: CliContext, run_ids: list[str]) -> list[Run]:
         finals: list[Run] = []
         for run_id in run_ids:
             final = None
-            async for run in bench.watch_run(run_id, interval=0.5):
+            async for run in bench.watch_run(run_id, interval=0.5, stall_after=STALL_SECONDS):
                 line = progress_line(run)
                 if tty:
                     click.echo("\r" + line.ljust(79)[:79], nl=False)

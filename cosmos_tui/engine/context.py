@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from cosmos_tui.config import Config
+from cosmos_tui.domain import Run
 from cosmos_tui.engine.logs import LogHub
 from cosmos_tui.errors import CosmosError
 from cosmos_tui.store.repositories import Store
@@ -100,3 +101,32 @@ class NoFreeGpus(CosmosError):
 
 
 GPU_WAIT_SECONDS = 5.0
+
+
+async def stop_run_containers(ctx: EngineContext, run: Run, container_id: str | None = None) -> int:
+    """SIGTERM, grace period, SIGKILL: stop the containers labelled with this run only.
+
+    Returns:
+        How many running containers were stopped.
+
+    """
+    from cosmos_tui.remote.docker import LABEL_RUN_ID
+
+    assert run.host is not None
+    host = ctx.hosts.get(run.host)
+    stopped = 0
+    for info in await host.docker.list({LABEL_RUN_ID: run.id}):
+        if info.running or (container_id and info.id == container_id):
+            await host.docker.stop(info.id, grace_s=ctx.config.timeouts.cancel_grace)
+            stopped += 1
+    return stopped
+
+
+def shm_size_bytes(text: str) -> int | None:
+    """Return bytes of a size such as ``8g`` (None when empty or unreadable)."""
+    from cosmos_tui.remote.docker import parse_size
+
+    try:
+        return parse_size(text) if text else None
+    except ValueError:
+        return None

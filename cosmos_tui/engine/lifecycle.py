@@ -16,6 +16,7 @@ container runs, a lost link only means reattaching: the container keeps going.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import TYPE_CHECKING
@@ -29,6 +30,8 @@ from cosmos_tui.engine.context import (
     NoFreeGpus,
     Observer,
     RunBusy,
+    shm_size_bytes,
+    stop_run_containers,
 )
 from cosmos_tui.engine.failures import Failure, classify, classify_error, explain
 from cosmos_tui.engine.logs import LocalLog
@@ -40,6 +43,10 @@ if TYPE_CHECKING:
     from cosmos_tui.remote.host import RemoteHost
 
 logger = logging.getLogger(__name__)
+
+
+LOCK_TRIES = 5
+LOCK_RETRY_SECONDS = 0.2
 
 
 class RunDriver:
@@ -68,7 +75,11 @@ class RunDriver:
             RunBusy: When another driver holds the run.
 
         """
-        if not self.lock.try_acquire():
+        for _ in range(LOCK_TRIES):  # a reconcile may hold it for a moment to look
+            if self.lock.try_acquire():
+                break
+            await asyncio.sleep(LOCK_RETRY_SECONDS)
+        else:
             raise RunBusy(self.run_id, self.lock.holder_pid())
         try:
             return await self._drive()
@@ -252,7 +263,7 @@ class RunDriver:
                     for m in launch.mounts_for(host.config, layout)
                 ),
                 workdir=launch.CONTAINER_WORKDIR,
-                shm_size_bytes=_size(host.config.shm_size),
+                shm_size_bytes=shm_size_bytes(host.config.shm_size),
                 labels={launch.LABEL_ATTEMPT: str(run.attempt), launch.LABEL_PROFILE: run.profile},
             )
             container_id = await host.docker.create(spec)
@@ -354,34 +365,6 @@ class RunDriver:
         if run.state != RunState.CANCELLED or run.host is None:
             return
         await stop_run_containers(self.ctx, run, container_id)
-
-
-async def stop_run_containers(ctx: EngineContext, run: Run, container_id: str | None = None) -> int:
-    """SIGTERM, grace period, SIGKILL: stop the containers labelled with this run only.
-
-    Returns:
-        How many running containers were stopped.
-
-    """
-    from cosmos_tui.remote.docker import LABEL_RUN_ID
-
-    assert run.host is not None
-    host = ctx.hosts.get(run.host)
-    stopped = 0
-    for info in await host.docker.list({LABEL_RUN_ID: run.id}):
-        if info.running or (container_id and info.id == container_id):
-            await host.docker.stop(info.id, grace_s=ctx.config.timeouts.cancel_grace)
-            stopped += 1
-    return stopped
-
-
-def _size(text: str) -> int | None:
-    from cosmos_tui.remote.docker import parse_size
-
-    try:
-        return parse_size(text) if text else None
-    except ValueError:
-        return None
 
 
 def is_active(run: Run) -> bool:

@@ -111,7 +111,7 @@ async def reconcile(
         if run.host and run.host not in containers and run.host in dict(unreachable):
             continue
         lock = RunLock(ctx.run_dir(run.id))
-        if not lock.try_acquire():
+        if not lock.try_acquire(record=False):
             busy.append(run.id)
             continue
         try:

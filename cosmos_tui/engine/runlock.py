@@ -10,6 +10,7 @@ never follow one container or finish one run twice.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from pathlib import Path
@@ -35,8 +36,14 @@ class RunLock:
         """True while this object holds the lease."""
         return self._handle is not None
 
-    def try_acquire(self) -> bool:
-        """Take the lease if nobody holds it; return whether it is now held here."""
+    def try_acquire(self, record: bool = True) -> bool:
+        """Take the lease if nobody holds it; return whether it is now held here.
+
+        Args:
+            record: Write this process's pid as the holder (drivers do; a look that
+                releases at once does not, so the last driver's pid stays readable).
+
+        """
         if self._handle is not None:
             return True
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -46,10 +53,11 @@ class RunLock:
         except BlockingIOError:
             handle.close()
             return False
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
+        if record:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
         self._handle = handle
         return True
 
@@ -68,11 +76,42 @@ class RunLock:
             return None
         return int(text) if text.isdigit() else None
 
+    def holder_alive(self) -> bool:
+        """True when the process that last took the lease still exists (no locking).
+
+        Unlike :meth:`is_free` this never takes the lock, so it cannot make a driver
+        that starts at that moment find the run busy. The holder may have released
+        the lease without exiting (a TUI whose run ended); callers check the state.
+        """
+        pid = self.holder_pid()
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return not _is_zombie(pid)
+
     def is_free(self) -> bool:
         """Return True when nobody holds the lease right now (a snapshot)."""
         if self._handle is not None:
             return False
-        if not self.try_acquire():
+        if not self.try_acquire(record=False):
             return False
         self.release()
         return True
+
+
+def _is_zombie(pid: int) -> bool:
+    """True for a process that has ended but was not reaped (reaped here if ours)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    if state != "Z":
+        return False
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # a worker this process started: reap it
+    return True

@@ -23,8 +23,9 @@ import sys
 from pathlib import Path
 
 from cosmos_tui.domain import FailureKind, Run, RunState
+from cosmos_tui.engine.context import EngineContext, RunBusy, stop_run_containers
 from cosmos_tui.engine.failures import explain
-from cosmos_tui.engine.lifecycle import EngineContext, RunBusy, RunDriver, stop_run_containers
+from cosmos_tui.engine.lifecycle import RunDriver
 from cosmos_tui.engine.reconcile import ReconcileReport, reconcile
 from cosmos_tui.errors import CosmosError, InvalidTransition, ValidationError
 

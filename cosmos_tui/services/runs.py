@@ -20,7 +20,9 @@ from cosmos_tui.engine.context import EngineContext, Observer
 from cosmos_tui.engine.failures import Failure, classify
 from cosmos_tui.engine.logs import LogHub, read_log_lines, tail_log
 from cosmos_tui.engine.reconcile import ReconcileReport
+from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.engine.runner import RunEngine, spawn_worker
+from cosmos_tui.errors import CosmosError
 
 if TYPE_CHECKING:
     from cosmos_tui.config import Config
@@ -28,6 +30,19 @@ if TYPE_CHECKING:
     from cosmos_tui.store.repositories import Store
 
 LOG_NAME = "run.log"
+
+
+class RunStalled(CosmosError):
+    """No process drives an unfinished run any more."""
+
+    def __init__(self, run_id: str, state: str) -> None:
+        super().__init__(
+            f"run {run_id} is {state} but no process drives it now (its worker ended: see "
+            f"{run_id}/worker.log; the host may be unreachable); resume it with "
+            "'cosmos reconcile'",
+            title="Run stalled",
+        )
+        self.run_id = run_id
 
 
 class RunsMixin:
@@ -179,10 +194,24 @@ class RunsMixin:
         ):
             yield batch
 
-    async def watch_run(self, run_id: str, interval: float = 0.5) -> AsyncIterator[Run]:
-        """Yield the run now and each time its state or progress changes, until it ends."""
+    async def watch_run(
+        self, run_id: str, interval: float = 0.5, stall_after: float | None = None
+    ) -> AsyncIterator[Run]:
+        """Yield the run now and each time its state or progress changes, until it ends.
+
+        Args:
+            run_id: Run id or unique prefix.
+            interval: Seconds between looks at the store.
+            stall_after: Raise :class:`RunStalled` when no live process has driven the
+                unfinished run for this many seconds (its worker died, or gave up on an
+                unreachable host); None waits for ever.
+
+        """
         full_id = await self.resolve(run_id, "run")
         last: tuple[Any, ...] | None = None
+        lock = RunLock(self.config.outputs_dir / full_id)
+        loop = asyncio.get_running_loop()
+        undriven_since: float | None = None
         while True:
             run = await self.store.get_run(full_id)
             key = (run.state, run.progress, len(run.events))
@@ -191,6 +220,12 @@ class RunsMixin:
                 yield run
             if run.state.is_terminal:
                 return
+            if stall_after is not None and not lock.holder_alive():
+                undriven_since = undriven_since or loop.time()
+                if loop.time() - undriven_since >= stall_after:
+                    raise RunStalled(full_id, run.state.value)
+            else:
+                undriven_since = None
             await asyncio.sleep(interval)
 
     async def run_failure(self, run_id: str) -> Failure | None:

@@ -243,3 +243,45 @@ async def test_ctrl_c_on_a_waiting_inference_detaches_and_the_run_goes_on(
     followed = cosmos(path, "logs", "-f", run_id)  # the worker finishes it
     assert "Saved prompt to" in followed.stdout
     assert '"state": "completed"' in cosmos(path, "show", run_id, "--json").stdout
+
+
+async def test_a_waiting_watch_notices_when_no_process_drives_the_run(
+    make_config, tmp_path, video_dir, bench_for
+) -> None:
+    from cosmos_tui.services.runs import RunStalled
+
+    config = make_config("hang")
+    path = write_config_file(config, tmp_path / "config.toml")
+    bench, run_id = await kill_worker_mid_run(config, path, video_dir, bench_for)
+    seen = []
+    try:
+        async for run in bench.watch_run(run_id, interval=0.1, stall_after=0.5):
+            seen.append(run.state)
+        raise AssertionError("the watch should have stopped")
+    except RunStalled as exc:
+        assert "no process drives it" in exc.message and "cosmos reconcile" in exc.message
+    assert seen == [RunState.RUNNING]
+    await bench.cancel_run(run_id)
+
+
+async def test_a_driver_waits_briefly_for_a_lock_held_by_a_looker(make_config, bench_for,
+                                                                   video_dir) -> None:  # fmt: skip
+    from cosmos_tui.engine.lifecycle import RunBusy
+
+    bench = await bench_for(make_config())
+    prompt = await bench.create_prompt("a prompt", video_dir)
+    run = await bench.create_run(prompt.id)
+    await bench.cancel_run(run.id)  # ended: driving it only takes the lock and returns
+    lock = RunLock(bench.output_dir(run.id))
+    assert lock.try_acquire()
+    asyncio.get_running_loop().call_later(0.3, lock.release)
+    assert (await bench.drive_run(run.id)).state == RunState.CANCELLED
+    assert lock.try_acquire()
+    try:
+        try:
+            await bench.drive_run(run.id)
+            raise AssertionError("expected RunBusy")
+        except RunBusy as exc:
+            assert "another process" in exc.message
+    finally:
+        lock.release()
