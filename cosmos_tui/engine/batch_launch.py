@@ -400,15 +400,36 @@ class BatchLauncher:
         return picked
 
     def _lock_all(self, run_ids: Sequence[str]) -> bool:
+        """Take every run's lock, or none (locks held by launches here are left alone)."""
         from cosmos_tui.engine.runlock import RunLock
 
+        taken = []
         for run_id in run_ids:
             lock = RunLock(self.ctx.run_dir(run_id))
-            if not lock.try_acquire():
-                self.release(run_ids)
+            if run_id in self._locks or not lock.try_acquire():
+                for held in taken:
+                    held.release()
                 return False
-            self._locks[run_id] = lock
+            taken.append(lock)
+        self._locks.update(zip(run_ids, taken, strict=True))
         return True
+
+    async def sweep_orphans(self, interval: float) -> None:
+        """Pick up orphaned batches every ``interval`` seconds until cancelled.
+
+        A scheduler elsewhere may die (or be stopped) mid-batch while this process keeps
+        driving the queue; its batches are taken over here instead of waiting for the
+        next start of a queue driver.
+        """
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                picked = await self.reattach_orphans()
+            except CosmosError as exc:
+                logger.warning("looking for orphaned batches failed: %s", exc.message)
+                continue
+            if picked:
+                logger.info("took over batch(es) %s", ", ".join(picked))
 
     async def _reattach(self, batch_id: str, members: list[Run]) -> None:
         ids = [r.id for r in members]

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from cosmos_tui.services.workbench import Workbench
 
 
+# Seconds between looks for batches whose driving process died (another scheduler's).
+ORPHAN_SWEEP_S = 30.0
+
+
 @dataclass(frozen=True)
 class QueueView:
     """What ``cosmos queue`` shows.
@@ -153,13 +157,15 @@ class QueueService:
         stop: asyncio.Event | None = None,
         until_idle: bool = False,
         on_claim: Callable[[Claim], None] | None = None,
+        orphan_sweep_s: float = ORPHAN_SWEEP_S,
     ) -> Scheduler:
         """Drive the queue on the configured hosts, recording GPU metrics and alerts.
 
         Connects every host, starts its telemetry, picks up batches whose driving process
-        died, then runs the scheduler (runs alone go through the run lifecycle, batches
-        share one container) and the metrics recorder side by side until ``stop`` is set
-        (or, with ``until_idle``, nothing is left).
+        died (at the start and every ``orphan_sweep_s`` seconds), then runs the scheduler
+        (runs alone go through the run lifecycle, batches share one container) and the
+        metrics recorder side by side until ``stop`` is set (or, with ``until_idle``,
+        nothing is left).
         """
         from cosmos_tui.engine.batch_launch import BatchLauncher
         from cosmos_tui.engine.cluster import PoolCluster
@@ -175,11 +181,17 @@ class QueueService:
         )
         recorder_stop = asyncio.Event()
         recording = asyncio.create_task(recorder.run(recorder_stop))
+        sweeping: asyncio.Task[None] | None = None
         try:
             launcher = BatchLauncher(self.bench.run_engine)
             await launcher.reattach_orphans()
+            sweeping = asyncio.create_task(launcher.sweep_orphans(orphan_sweep_s))
             return await self.run(cluster, launcher, stop, until_idle, on_claim)
         finally:
+            if sweeping is not None:
+                sweeping.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeping
             await recorder.refresh()
             recorder_stop.set()
             await recording

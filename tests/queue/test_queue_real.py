@@ -519,3 +519,42 @@ async def test_a_batch_whose_driver_died_while_starting_leaves_no_container_behi
     await asyncio.wait_for(bench.queue.drive(until_idle=True), 120)
     for run in runs:
         assert (await bench.get_run(run.id)).state == RunState.COMPLETED
+
+
+async def test_a_running_queue_driver_takes_over_a_batch_orphaned_meanwhile(
+    bench_for, make_config, fake_gpu, tmp_path: Path
+) -> None:
+    from datetime import timedelta
+
+    from cosmos_tui.engine.batching import plan_groups
+    from cosmos_tui.engine.queue import Placement
+    from cosmos_tui.engine.runlock import RunLock
+    from cosmos_tui.store.queue_store import QueueStore
+
+    fake_gpu.set_variant("1gpu")
+    bench = await bench_for(make_config())
+    runs = []
+    for name in ("heath", "marsh"):
+        prompt = await bench.create_prompt(f"a {name} at dawn", videos(tmp_path, name))
+        runs.append(await bench.create_run(prompt.id))
+    # Another driver claimed both as a batch and started them; it still holds their locks.
+    queue = QueueStore(bench.store)
+    group = plan_groups(await queue.queued())[0]
+    assert await queue.claim(Placement(group, "testhost", (0,)), "other-driver")
+    locks = [RunLock(bench.output_dir(r.id)) for r in runs]
+    for run, lock in zip(runs, locks, strict=True):
+        assert lock.try_acquire()
+        await queue.start(run.id, "other-driver")
+    stop = asyncio.Event()
+    driving = asyncio.create_task(bench.queue.drive(stop=stop, orphan_sweep_s=0.5))
+    try:
+        # This driver is past its start-up look for orphans once its scheduler beats.
+        while not await queue.live_schedulers(timedelta(seconds=60)):
+            await asyncio.sleep(0.05)
+        assert {(await bench.get_run(r.id)).state for r in runs} == {RunState.UPLOADING}
+        for lock in locks:  # the other driver dies
+            lock.release()
+        await wait_for_states(bench, runs, {RunState.COMPLETED}, seconds=120)
+    finally:
+        stop.set()
+        await asyncio.wait_for(driving, 60)
