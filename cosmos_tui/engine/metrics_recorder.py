@@ -57,6 +57,9 @@ class MetricsRecorder:
         self.refresh_interval = refresh_interval
         self.flush_interval = flush_interval
         self._members: dict[str, tuple[str, ...]] = {}
+        # refresh() and flush() await the store between steps; the recorder's own loop
+        # and a caller's last refresh may overlap, so they take turns.
+        self._lock = asyncio.Lock()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow telemetry until ``stop`` is set; store the last metrics on the way out."""
@@ -76,22 +79,27 @@ class MetricsRecorder:
 
     async def refresh(self) -> None:
         """Make the tracked containers equal to those holding GPUs now."""
-        holders = {h.key: h for h in await self.queue.holders()}
-        for key in list(self._members):
-            if key not in holders:
-                await self.stored.apply(self.tracker.untrack(key))
-                await self._save(self._members.pop(key), forget=True)
-        for key, holder in holders.items():
-            if key not in self._members:
-                self.tracker.track(key, holder.run_ids, holder.host, holder.gpus, holder.running)
-                self._members[key] = holder.run_ids
-            else:
-                self.tracker.set_running(key, holder.running)
+        async with self._lock:
+            holders = {h.key: h for h in await self.queue.holders()}
+            for key in list(self._members):
+                if key not in holders:
+                    run_ids = self._members.pop(key)
+                    await self.stored.apply(self.tracker.untrack(key))
+                    await self._save(run_ids, forget=True)
+            for key, holder in holders.items():
+                if key not in self._members:
+                    self.tracker.track(
+                        key, holder.run_ids, holder.host, holder.gpus, holder.running
+                    )
+                    self._members[key] = holder.run_ids
+                else:
+                    self.tracker.set_running(key, holder.running)
 
     async def flush(self) -> None:
         """Store the metrics of every tracked run."""
-        for run_ids in self._members.values():
-            await self._save(run_ids, forget=False)
+        async with self._lock:
+            for run_ids in list(self._members.values()):
+                await self._save(run_ids, forget=False)
 
     async def _save(self, run_ids: Sequence[str], forget: bool) -> None:
         for run_id in run_ids:

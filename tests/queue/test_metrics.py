@@ -201,3 +201,30 @@ async def test_two_processes_recording_one_run_raise_each_alert_once(
         (AlertKind.TEMPERATURE, 0),
         (AlertKind.TEMPERATURE, 1),
     ]
+
+
+async def test_overlapping_refreshes_save_a_finished_runs_metrics_once(
+    store: Store, make_run: MakeRun
+) -> None:
+    import asyncio
+
+    from cosmos_tui.engine.batching import plan_groups
+    from cosmos_tui.engine.metrics_recorder import MetricsRecorder
+    from cosmos_tui.engine.queue import Placement
+    from cosmos_tui.store.queue_store import QueueStore
+
+    run = await make_run()
+    queue = QueueStore(store)
+    claim = await queue.claim(Placement(plan_groups(await queue.queued())[0], "h", (0,)), "s")
+    assert claim is not None
+    await queue.start(run.id, "s")
+    # The recorder's own loop and drive()'s last refresh both run when a run ends.
+    recorder = MetricsRecorder(queue, MetricsStore(store), tracker(), hosts=None, host_names=[])
+    await recorder.refresh()
+    changes = recorder.tracker.observe([reading(0, 0, temperature_c=91.0), reading(0, 10)])
+    await MetricsStore(store).apply(changes)
+    await store.transition(run.id, RunState.FAILED, "ended")
+    await asyncio.gather(recorder.refresh(), recorder.refresh(), recorder.flush())
+    saved = (await store.get_run(run.id)).metrics
+    assert saved is not None and saved.samples == 2 and saved.temperature_peak_c == 91.0
+    assert [a.cleared_at is not None for a in await MetricsStore(store).alerts(run.id)] == [True]
