@@ -155,6 +155,7 @@ def cancel(ctx: CliContext, run_id: str) -> None:
 def reconcile(ctx: CliContext, as_json: bool) -> None:
     """Match active runs with their containers: reattach, finish or fail them.
 
+    Runs of a batch are left to 'cosmos queue run', which reattaches whole batches.
     Containers with our labels that no active run accounts for are listed as orphans
     (never killed).
     """
@@ -165,18 +166,9 @@ def reconcile(ctx: CliContext, as_json: bool) -> None:
                 "dispatched": list(report.dispatched),
                 "failed": list(report.failed),
                 "busy": list(report.busy),
+                "batched": list(report.batched),
                 "unreachable": [{"host": h, "reason": r} for h, r in report.unreachable],
-                "orphans": [
-                    {
-                        "host": o.host,
-                        "container_id": o.container_id,
-                        "name": o.name,
-                        "run_id": o.run_id,
-                        "status": o.status,
-                        "reason": o.reason,
-                    }
-                    for o in report.orphans
-                ],
+                "orphans": [_orphan_json(o) for o in report.orphans],
             }
         )
         return
@@ -184,6 +176,7 @@ def reconcile(ctx: CliContext, as_json: bool) -> None:
         ("reattached or resumed", report.dispatched),
         ("failed (container disappeared)", report.failed),
         ("driven by another process", report.busy),
+        ("in a batch, left to 'cosmos queue run'", report.batched),
     ):
         if items:
             click.echo(f"{label}: {', '.join(items)}")
@@ -195,8 +188,27 @@ def reconcile(ctx: CliContext, as_json: bool) -> None:
             f"{orphan.reason}; remove it with 'docker rm -f {orphan.container_id[:12]}' on the "
             "host if it is not needed"
         )
-    if not any((report.dispatched, report.failed, report.busy, report.orphans)):
+    if not any(
+        (
+            report.dispatched,
+            report.failed,
+            report.busy,
+            report.orphans,
+            report.batched,
+        )
+    ):
         click.echo("nothing to reconcile")
+
+
+def _orphan_json(orphan: Any) -> dict[str, Any]:
+    return {
+        "host": orphan.host,
+        "container_id": orphan.container_id,
+        "name": orphan.name,
+        "run_id": orphan.run_id,
+        "status": orphan.status,
+        "reason": orphan.reason,
+    }
 
 
 @click.command(hidden=True)

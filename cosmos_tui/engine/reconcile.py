@@ -10,8 +10,14 @@ the TUI. For each run in an active state whose driver is gone (its lock is free)
 - ``running`` with no container: failed, "container disappeared";
 - ``downloading``: the download resumes (outputs are in the run's remote folder).
 
-Containers with our labels whose run is unknown, or still running while their run is
-not active, are reported as orphans, never stopped silently.
+Runs of a batch (one container labelled ``cosmos.batch_id`` for several runs) are left to
+the queue's batch launcher, which reattaches, collects or requeues a whole batch
+(:meth:`~cosmos_tui.engine.batch_launch.BatchLauncher.reattach_orphans`); only a
+``running`` batch run whose batch container is gone is failed here, "container
+disappeared". A batch container is never an orphan while one of its runs is active.
+
+Containers with our labels whose run is unknown, or still running while their run (every
+run of their batch) is not active, are reported as orphans, never stopped silently.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from cosmos_tui.domain import ACTIVE_STATES, Run, RunState
 from cosmos_tui.engine.failures import ContainerGone, classify_error
@@ -27,9 +34,14 @@ from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.errors import CosmosError, InvalidTransition, NotFound
 from cosmos_tui.store.repositories import RunFilter
 
+if TYPE_CHECKING:
+    from cosmos_tui.remote.docker import ContainerInfo
+
 logger = logging.getLogger(__name__)
 
 Dispatch = Callable[[str], Awaitable[None]]
+
+LABEL_BATCH_ID = "cosmos.batch_id"
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,7 @@ class ReconcileReport:
         busy: Runs another process is driving right now (left alone).
         orphans: Containers with our labels and no active run.
         unreachable: Hosts that could not be asked, with the reason.
+        batched: Runs of a batch left to the queue's batch launcher (``cosmos queue run``).
 
     """
 
@@ -72,6 +85,7 @@ class ReconcileReport:
     busy: tuple[str, ...] = ()
     orphans: tuple[Orphan, ...] = ()
     unreachable: tuple[tuple[str, str], ...] = field(default=())
+    batched: tuple[str, ...] = ()
 
 
 async def reconcile(
@@ -88,8 +102,6 @@ async def reconcile(
             when there are none): the quick check a CLI command makes on start.
 
     """
-    from cosmos_tui.remote.docker import ContainerInfo
-
     page = await ctx.store.list_runs(RunFilter(states=ACTIVE_STATES), 0, 10_000)
     active = list(page.items)
     if not scan_all_hosts:
@@ -107,6 +119,7 @@ async def reconcile(
     dispatched: list[str] = []
     failed: list[str] = []
     busy: list[str] = []
+    batched: list[str] = []
     for run in active:
         if run.host and run.host not in containers and run.host in dict(unreachable):
             continue
@@ -115,10 +128,17 @@ async def reconcile(
             busy.append(run.id)
             continue
         try:
-            own = [c for c in containers.get(run.host or "", []) if c.run_id == run.id]
+            here = containers.get(run.host or "", [])
+            if run.batch_id:
+                own = [c for c in here if c.labels.get(LABEL_BATCH_ID) == run.batch_id]
+            else:
+                own = [c for c in here if c.run_id == run.id]
             if run.state == RunState.RUNNING and not own:
                 if await _mark_gone(ctx, run):
                     failed.append(run.id)
+                continue
+            if run.batch_id:
+                batched.append(run.id)  # the queue's batch launcher reattaches batches
                 continue
         finally:
             lock.release()
@@ -126,13 +146,19 @@ async def reconcile(
         dispatched.append(run.id)
     orphans = await _orphans(ctx, containers)
     return ReconcileReport(
-        tuple(dispatched), tuple(failed), tuple(busy), tuple(orphans), tuple(unreachable)
+        tuple(dispatched),
+        tuple(failed),
+        tuple(busy),
+        tuple(orphans),
+        tuple(unreachable),
+        tuple(batched),
     )
 
 
 async def _mark_gone(ctx: EngineContext, run: Run) -> bool:
     """Record that a running run's container vanished; False if the run moved meanwhile."""
-    failure = classify_error(ContainerGone(f"no container labelled with run {run.id}"))
+    label = f"batch {run.batch_id}" if run.batch_id else f"run {run.id}"
+    failure = classify_error(ContainerGone(f"no container labelled with {label}"))
     try:
         await ctx.store.transition(
             run.id,
@@ -150,18 +176,30 @@ async def _orphans(ctx: EngineContext, containers: dict[str, list]) -> list[Orph
     orphans: list[Orphan] = []
     for host, infos in containers.items():
         for info in infos:
-            run_id = info.run_id
-            reason = None
-            if run_id is None:
-                reason = "has our labels but no run id"
-            else:
-                try:
-                    run = await ctx.store.get_run(run_id, with_events=False)
-                except NotFound:
-                    reason = "its run is not in this database"
-                else:
-                    if info.running and run.state not in ACTIVE_STATES:
-                        reason = f"still running while its run is {run.state.value}"
-            if reason:
-                orphans.append(Orphan(host, info.id, info.name, run_id, info.status, reason))
+            reason = await _orphan_reason(ctx, info)
+            if reason is not None:
+                orphans.append(Orphan(host, info.id, info.name, info.run_id, info.status, reason))
     return orphans
+
+
+async def _orphan_reason(ctx: EngineContext, info: ContainerInfo) -> str | None:
+    """Why a container is an orphan (None: it is not)."""
+    batch_id = info.labels.get(LABEL_BATCH_ID)
+    if batch_id:
+        page = await ctx.store.list_runs(RunFilter(batch_id=batch_id), 0, 10_000)
+        members = list(page.items)
+        if not members:
+            return "no run of this database is in its batch"
+        if any(r.state in ACTIVE_STATES for r in members) or not info.running:
+            return None
+        return f"still running while every run of batch {batch_id} ended"
+    run_id = info.run_id
+    if run_id is None:
+        return "has our labels but no run id"
+    try:
+        run = await ctx.store.get_run(run_id, with_events=False)
+    except NotFound:
+        return "its run is not in this database"
+    if not info.running or run.state in ACTIVE_STATES:
+        return None
+    return f"still running while its run is {run.state.value}"

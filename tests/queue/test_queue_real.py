@@ -558,3 +558,81 @@ async def test_a_running_queue_driver_takes_over_a_batch_orphaned_meanwhile(
     finally:
         stop.set()
         await asyncio.wait_for(driving, 60)
+
+
+async def test_a_reconcile_after_a_killed_scheduler_leaves_the_batch_to_the_queue(
+    bench_for, make_config, fake_gpu, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.lifecycle.conftest import write_config_file
+
+    fake_gpu.set_variant("1gpu")
+    config = make_config(COSMOS_STANDIN_SPEED="0.3")
+    path = write_config_file(config, tmp_path / "config.toml")
+    bench = await bench_for(config)
+    runs = []
+    for name in ("ebb", "flow"):
+        prompt = await bench.create_prompt(f"a tide at {name}", videos(tmp_path, name))
+        runs.append(await bench.create_run(prompt.id))
+    env = dict(os.environ, COSMOS_CONFIG=str(path))
+    proc = subprocess.Popen([sys.executable, "-m", "cosmos_tui", "queue", "run"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        for _ in range(600):
+            states = {(await bench.get_run(r.id)).state for r in runs}
+            if states == {RunState.RUNNING}:
+                break
+            await asyncio.sleep(0.05)
+        assert states == {RunState.RUNNING}, proc.stderr.read1().decode() if proc.stderr else ""
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    batch_id = (await bench.get_run(runs[0].id)).batch_id
+    assert batch_id
+    # The app (or 'cosmos reconcile') starts before any queue driver does.
+    report = await bench.reconcile()
+    assert report.failed == () and report.dispatched == ()
+    assert set(report.batched) == {r.id for r in runs}
+    assert not [o for o in report.orphans if o.run_id == batch_id], report.orphans
+    for run in runs:
+        assert (await bench.get_run(run.id)).state == RunState.RUNNING
+    await asyncio.wait_for(bench.queue.drive(until_idle=True), 120)
+    for run in runs:
+        done = await bench.get_run(run.id)
+        assert done.state == RunState.COMPLETED, (done.state, done.failure_message)
+
+
+async def test_a_running_batch_whose_container_is_gone_fails_on_reconcile(
+    bench_for, make_config, fake_gpu, docker_daemon, tmp_path: Path
+) -> None:
+    fake_gpu.set_variant("1gpu")
+    bench = await bench_for(make_config(COSMOS_STANDIN_SPEED="0.3"))
+    runs = []
+    for name in ("moss", "fern"):
+        prompt = await bench.create_prompt(f"a forest of {name}", videos(tmp_path, name))
+        runs.append(await bench.create_run(prompt.id))
+    driving = asyncio.create_task(bench.queue.drive(until_idle=True))
+    try:
+        for _ in range(600):
+            states = {(await bench.get_run(r.id)).state for r in runs}
+            if states == {RunState.RUNNING}:
+                break
+            await asyncio.sleep(0.05)
+        assert states == {RunState.RUNNING}
+    finally:
+        driving.cancel()
+        await asyncio.gather(driving, return_exceptions=True)
+    batch_id = (await bench.get_run(runs[0].id)).batch_id
+    listed = docker_daemon.cli("ps", "-aq", "--filter", f"label=cosmos.batch_id={batch_id}")
+    (container,) = listed.stdout.decode().split()
+    docker_daemon.cli("rm", "-f", container)  # removed behind our back
+    report = await bench.reconcile()
+    assert set(report.failed) == {r.id for r in runs} and report.batched == ()
+    for run in runs:
+        done = await bench.get_run(run.id)
+        assert done.state == RunState.FAILED and done.failure_kind == FailureKind.CONTAINER_GONE
+        assert "disappeared" in (done.failure_message or "")
