@@ -156,7 +156,8 @@ def reconcile(ctx: CliContext, as_json: bool) -> None:
     """Match active runs with their containers: reattach, finish or fail them.
 
     Runs of a batch are left to 'cosmos queue run', which reattaches whole batches.
-    Containers with our labels that no active run accounts for are listed as orphans
+    Containers of ours still running after their runs were cancelled are stopped; other
+    containers with our labels that no active run accounts for are listed as orphans
     (never killed).
     """
     report = ctx.run(lambda bench: bench.reconcile(detached=True))
@@ -169,6 +170,7 @@ def reconcile(ctx: CliContext, as_json: bool) -> None:
                 "batched": list(report.batched),
                 "unreachable": [{"host": h, "reason": r} for h, r in report.unreachable],
                 "orphans": [_orphan_json(o) for o in report.orphans],
+                "stopped": [_orphan_json(o) for o in report.stopped],
             }
         )
         return
@@ -182,6 +184,11 @@ def reconcile(ctx: CliContext, as_json: bool) -> None:
             click.echo(f"{label}: {', '.join(items)}")
     for host, reason in report.unreachable:
         click.echo(f"host {host} unreachable: {reason}")
+    for leftover in report.stopped:
+        click.echo(
+            f"stopped container {leftover.container_id[:12]} ({leftover.name}) on "
+            f"{leftover.host}: {leftover.reason}"
+        )
     for orphan in report.orphans:
         click.echo(
             f"orphan container {orphan.container_id[:12]} ({orphan.name}) on {orphan.host}: "
@@ -195,6 +202,7 @@ def reconcile(ctx: CliContext, as_json: bool) -> None:
             report.busy,
             report.orphans,
             report.batched,
+            report.stopped,
         )
     ):
         click.echo("nothing to reconcile")

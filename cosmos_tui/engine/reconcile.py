@@ -16,8 +16,11 @@ the queue's batch launcher, which reattaches, collects or requeues a whole batch
 ``running`` batch run whose batch container is gone is failed here, "container
 disappeared". A batch container is never an orphan while one of its runs is active.
 
-Containers with our labels whose run is unknown, or still running while their run (every
-run of their batch) is not active, are reported as orphans, never stopped silently.
+Containers with our labels that are still running while their run (every run of their
+batch) was cancelled are our leftovers (a cancel that could not reach the host): they are
+stopped (SIGTERM, grace, SIGKILL) and reported as stopped. Containers whose run is
+unknown, or still running while their run ended otherwise, are reported as orphans,
+never stopped.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ class ReconcileReport:
         orphans: Containers with our labels and no active run.
         unreachable: Hosts that could not be asked, with the reason.
         batched: Runs of a batch left to the queue's batch launcher (``cosmos queue run``).
+        stopped: Our leftover containers stopped because their runs were cancelled.
 
     """
 
@@ -86,6 +90,7 @@ class ReconcileReport:
     orphans: tuple[Orphan, ...] = ()
     unreachable: tuple[tuple[str, str], ...] = field(default=())
     batched: tuple[str, ...] = ()
+    stopped: tuple[Orphan, ...] = ()
 
 
 async def reconcile(
@@ -144,7 +149,7 @@ async def reconcile(
             lock.release()
         await dispatch(run.id)
         dispatched.append(run.id)
-    orphans = await _orphans(ctx, containers)
+    orphans, stopped = await _orphans(ctx, containers)
     return ReconcileReport(
         tuple(dispatched),
         tuple(failed),
@@ -152,6 +157,7 @@ async def reconcile(
         tuple(orphans),
         tuple(unreachable),
         tuple(batched),
+        tuple(stopped),
     )
 
 
@@ -172,34 +178,55 @@ async def _mark_gone(ctx: EngineContext, run: Run) -> bool:
     return True
 
 
-async def _orphans(ctx: EngineContext, containers: dict[str, list]) -> list[Orphan]:
+async def _orphans(
+    ctx: EngineContext, containers: dict[str, list]
+) -> tuple[list[Orphan], list[Orphan]]:
+    """Return the orphans (reported only) and our cancelled leftovers (stopped here)."""
     orphans: list[Orphan] = []
+    stopped: list[Orphan] = []
+    grace = ctx.config.timeouts.cancel_grace
     for host, infos in containers.items():
         for info in infos:
-            reason = await _orphan_reason(ctx, info)
-            if reason is not None:
-                orphans.append(Orphan(host, info.id, info.name, info.run_id, info.status, reason))
-    return orphans
+            reason, cancelled = await _orphan_reason(ctx, info)
+            if reason is None:
+                continue
+            if cancelled and info.running:
+                try:
+                    await ctx.hosts.get(host).docker.stop(info.id, grace_s=grace)
+                except CosmosError as exc:
+                    reason += f"; stopping it failed: {exc.message}"
+                else:
+                    reason += f"; stopped (SIGTERM, SIGKILL after {grace:g} s)"
+                    stopped.append(
+                        Orphan(host, info.id, info.name, info.run_id, info.status, reason)
+                    )
+                    continue
+            orphans.append(Orphan(host, info.id, info.name, info.run_id, info.status, reason))
+    return orphans, stopped
 
 
-async def _orphan_reason(ctx: EngineContext, info: ContainerInfo) -> str | None:
-    """Why a container is an orphan (None: it is not)."""
+async def _orphan_reason(ctx: EngineContext, info: ContainerInfo) -> tuple[str | None, bool]:
+    """Why a container is an orphan (None: it is not) and whether its runs were cancelled."""
     batch_id = info.labels.get(LABEL_BATCH_ID)
     if batch_id:
         page = await ctx.store.list_runs(RunFilter(batch_id=batch_id), 0, 10_000)
         members = list(page.items)
         if not members:
-            return "no run of this database is in its batch"
+            return "no run of this database is in its batch", False
         if any(r.state in ACTIVE_STATES for r in members) or not info.running:
-            return None
-        return f"still running while every run of batch {batch_id} ended"
+            return None, False
+        if all(r.state == RunState.CANCELLED for r in members):
+            return f"every run of batch {batch_id} was cancelled", True
+        return f"still running while every run of batch {batch_id} ended", False
     run_id = info.run_id
     if run_id is None:
-        return "has our labels but no run id"
+        return "has our labels but no run id", False
     try:
         run = await ctx.store.get_run(run_id, with_events=False)
     except NotFound:
-        return "its run is not in this database"
+        return "its run is not in this database", False
     if not info.running or run.state in ACTIVE_STATES:
-        return None
-    return f"still running while its run is {run.state.value}"
+        return None, False
+    if run.state == RunState.CANCELLED:
+        return "its run was cancelled", True
+    return f"still running while its run is {run.state.value}", False

@@ -285,3 +285,45 @@ async def test_a_driver_waits_briefly_for_a_lock_held_by_a_looker(make_config, b
             assert "another process" in exc.message
     finally:
         lock.release()
+
+
+async def test_a_cancel_that_missed_the_host_is_finished_by_reconcile(
+    make_config, video_dir, bench_for, docker_daemon, ssh_server, standin_image
+) -> None:
+    from cosmos_tui.errors import CosmosError
+    from tests.lifecycle.conftest import stop_ssh
+
+    config = make_config("hang")
+    first = await bench_for(config)
+    prompt = await first.create_prompt("a robot arm", video_dir)
+    run = await first.create_run(prompt.id)
+    await first.start_run(run.id)
+    await wait_for_log(first, run.id, "Starting diffusion sampling", timeout=60)
+    await first.close_runs()  # the driver is gone (a worker on a laptop that slept)
+    container = (await first.get_run(run.id)).container_id
+    await asyncio.to_thread(stop_ssh, ssh_server)
+    try:
+        cancelled = await first.cancel_run(run.id)
+    except CosmosError:
+        cancelled = await first.get_run(run.id)
+    assert cancelled.state == RunState.CANCELLED
+    running = docker_daemon.cli("inspect", "-f", "{{.State.Running}}", container)
+    assert running.stdout.decode().strip() == "true"  # the stop never reached the host
+    await asyncio.to_thread(ssh_server.start)
+    stranger = docker_daemon.cli(
+        "run", "-d", "--label", "cosmos.managed=true", "--label", "cosmos.run_id=rs_0123456789ab",
+        standin_image, "sleep", "60",
+    ).stdout.decode().strip()  # fmt: skip
+    try:
+        report = await (await bench_for(config)).reconcile()
+        assert [o.container_id for o in report.stopped] == [container]
+        assert "cancelled" in report.stopped[0].reason
+        orphans = [o.container_id for o in report.orphans]
+        assert stranger in orphans and container not in orphans
+        running = docker_daemon.cli("inspect", "-f", "{{.State.Running}}", container)
+        assert running.stdout.decode().strip() == "false"
+        running = docker_daemon.cli("inspect", "-f", "{{.State.Running}}", stranger)
+        assert running.stdout.decode().strip() == "true"  # not ours: only reported
+        assert (await first.get_run(run.id)).state == RunState.CANCELLED
+    finally:
+        docker_daemon.cli("rm", "-f", stranger)
