@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import sys
 from typing import Any
 
 import click
 
 from cosmos_tui.cli.context import CliContext, echo_json, fail, guard
+from cosmos_tui.domain import RunAlert
 from cosmos_tui.remote.status import HostReport, collect_status
 from cosmos_tui.services import Workbench
 
@@ -57,6 +60,18 @@ def report_json(report: HostReport) -> dict[str, Any]:
             for c in report.containers
         ],
         "problems": list(report.problems),
+        "alerts": [
+            {
+                "run_id": a.run_id,
+                "kind": a.kind.value,
+                "message": a.message,
+                "gpu_index": a.gpu_index,
+                "value": a.value,
+                "threshold": a.threshold,
+                "raised_at": a.raised_at.isoformat(),
+            }
+            for a in report.alerts
+        ],
     }
 
 
@@ -86,15 +101,33 @@ def report_text(report: HostReport) -> str:
             lines.append(f"    {c.id[:12]} {c.name} {c.status}{code}")
     for problem in report.problems:
         lines.append(f"  problem: {problem}")
+    for alert in report.alerts:
+        gpu = "" if alert.gpu_index is None else f" GPU {alert.gpu_index}"
+        lines.append(f"  alert: {alert.run_id} {alert.kind.value}{gpu}: {alert.message}")
     return "\n".join(lines)
+
+
+async def open_alerts_by_host(bench: Workbench) -> dict[str, list[RunAlert]]:
+    """Open alerts of every run, grouped by host (the alert's, else its run's)."""
+    grouped: dict[str, list[RunAlert]] = {}
+    for alert in await bench.queue.alerts(open_only=True):
+        host = alert.host or (await bench.get_run(alert.run_id)).host
+        if host:
+            grouped.setdefault(host, []).append(alert)
+    return grouped
 
 
 @click.command("status")
 @click.argument("host", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per host).")
+@click.option("--check", is_flag=True, help="Exit 1 when a host has a problem or open alert.")
 @pass_cli
-def status(cli: CliContext, host: str | None, as_json: bool) -> None:
-    """Show each host's connection, Docker, image, GPUs (and who holds them) and problems."""
+def status(cli: CliContext, host: str | None, as_json: bool, check: bool) -> None:
+    """Show each host's connection, Docker, image, GPUs, problems and open alerts.
+
+    Exits 0 whatever the hosts' health (a report, not a test); with --check it exits 1
+    when any host has a problem or an open alert, for scripts and monitoring.
+    """
     config = cli.load_config()
     names = [host] if host else [h.name for h in config.hosts]
     if not names:
@@ -102,13 +135,17 @@ def status(cli: CliContext, host: str | None, as_json: bool) -> None:
 
     async def action(bench: Workbench) -> list[HostReport]:
         hosts = [bench.hosts.get(name) for name in names]
-        return list(await asyncio.gather(*(collect_status(h) for h in hosts)))
+        reports = await asyncio.gather(*(collect_status(h) for h in hosts))
+        alerts = await open_alerts_by_host(bench)
+        return [dataclasses.replace(r, alerts=tuple(alerts.get(r.host, ()))) for r in reports]
 
     reports = cli.run(action)
     if as_json:
         echo_json([report_json(r) for r in reports])
     else:
         click.echo("\n".join(report_text(r) for r in reports))
+    if check and not all(r.ok for r in reports):
+        sys.exit(1)
 
 
 @click.group("host")

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from cosmos_tui.domain import GpuProcess, GpuSample, HostState, HostStatus
+from cosmos_tui.domain import GpuProcess, GpuSample, HostState, HostStatus, RunAlert
 from cosmos_tui.errors import CosmosError
 from cosmos_tui.remote.docker import LABEL_GPUS, ContainerInfo
 from cosmos_tui.remote.gpu import GpuReading, GpuState, GpuTelemetry, query_gpus
@@ -36,6 +36,8 @@ class HostReport:
         processes: Compute processes, attributed to runs where they are ours.
         containers: Our containers, running or exited.
         problems: What is wrong, each with what to do.
+        alerts: Open alerts of runs on this host (kept by the queue's metrics recorder in
+            the database; the caller adds them, this module only asks the host).
 
     """
 
@@ -50,11 +52,12 @@ class HostReport:
     processes: tuple[GpuProcess, ...] = ()
     containers: tuple[ContainerInfo, ...] = ()
     problems: tuple[str, ...] = ()
+    alerts: tuple[RunAlert, ...] = ()
 
     @property
     def ok(self) -> bool:
-        """True when nothing is wrong."""
-        return not self.problems
+        """True when nothing is wrong: no problem and no open alert."""
+        return not self.problems and not self.alerts
 
 
 def _gpu_runs(

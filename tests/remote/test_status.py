@@ -138,6 +138,66 @@ def test_status_command_text_and_json(workspace: Path, host_config, fake_gpu) ->
     assert data[0]["problems"] == []
 
 
+def test_status_shows_open_alerts_and_check_exits_1_while_any(
+    workspace: Path, host_config, fake_gpu, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from cosmos_tui.config import load_config
+    from cosmos_tui.domain import AlertKind
+    from cosmos_tui.engine.metrics import AlertChange
+    from cosmos_tui.services import Workbench
+    from cosmos_tui.store.metrics_store import MetricsStore
+    from tests.conftest import write_video
+
+    config = Path(os.environ["COSMOS_CONFIG"])
+    config.write_text(config.read_text() + _host_toml(host_config))
+    runner = CliRunner()
+
+    def ok(*args: str) -> str:
+        result = runner.invoke(cli, list(args), catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.stdout.strip()
+
+    write_video(tmp_path / "quay" / "color.mp4")
+    run_id = ok("create", "run", ok("create", "prompt", "a quay", str(tmp_path / "quay")))
+    assert runner.invoke(cli, ["status", "--check"]).exit_code == 0  # healthy, no alert
+
+    async def alert(raised: bool) -> None:
+        # What the queue's metrics recorder stores while the run holds GPU 0.
+        change = AlertChange(
+            run_id, AlertKind.TEMPERATURE, raised, datetime.now(UTC), host="testhost",
+            gpu_index=0, value=91.0, threshold=85.0, message="GPU 0 at 91 C (limit 85 C)",
+        )  # fmt: skip
+        async with Workbench.open(load_config()) as bench:
+            await MetricsStore(bench.store).apply([change])
+
+    asyncio.run(alert(True))
+    text = ok("status")  # a report: exit 0 whatever the health
+    assert f"alert: {run_id} temperature GPU 0: GPU 0 at 91 C (limit 85 C)" in text
+    data = json.loads(ok("status", "testhost", "--json"))
+    assert [(a["run_id"], a["kind"], a["gpu_index"]) for a in data[0]["alerts"]] == [
+        (run_id, "temperature", 0)
+    ]
+    checked = runner.invoke(cli, ["status", "--check", "--json"])
+    assert checked.exit_code == 1 and json.loads(checked.stdout)[0]["alerts"]
+    asyncio.run(alert(False))  # the GPU cooled down: the alert is cleared
+    assert json.loads(ok("status", "--json"))[0]["alerts"] == []
+    assert runner.invoke(cli, ["status", "--check"]).exit_code == 0
+
+
+def test_status_check_exits_1_when_a_host_has_a_problem(
+    workspace: Path, host_config, ssh_server, tmp_path: Path
+) -> None:
+    known = tmp_path / "kh" / "known_hosts"  # the host key is not trusted: a problem
+    config = Path(os.environ["COSMOS_CONFIG"])
+    config.write_text(config.read_text() + _host_toml(host_config, known_hosts=str(known)))
+    runner = CliRunner()
+    assert runner.invoke(cli, ["status"]).exit_code == 0
+    result = runner.invoke(cli, ["status", "--check"])
+    assert result.exit_code == 1 and "problem:" in result.output
+
+
 def test_trust_command(workspace: Path, host_config, ssh_server, tmp_path: Path) -> None:
     known = tmp_path / "kh" / "known_hosts"
     config = Path(os.environ["COSMOS_CONFIG"])
