@@ -42,7 +42,6 @@ from cosmos_tui.engine.profiles import transfer1
 from cosmos_tui.engine.scheduler import start_reason
 from cosmos_tui.errors import CosmosError, InvalidTransition
 from cosmos_tui.store.queue_store import Claim, QueueStore
-from cosmos_tui.store.repositories import RunFilter
 
 if TYPE_CHECKING:
     from cosmos_tui.engine.lifecycle import EngineContext
@@ -78,6 +77,21 @@ class BatchLauncher:
             lock = self._locks.pop(run_id, None)
             if lock is not None:
                 lock.release()
+
+    def lock_all(self, run_ids: Sequence[str]) -> bool:
+        """Take every run's lock, or none (locks held by launches here are left alone)."""
+        from cosmos_tui.engine.runlock import RunLock
+
+        taken = []
+        for run_id in run_ids:
+            lock = RunLock(self.ctx.run_dir(run_id))
+            if run_id in self._locks or not lock.try_acquire():
+                for held in taken:
+                    held.release()
+                return False
+            taken.append(lock)
+        self._locks.update(zip(run_ids, taken, strict=True))
+        return True
 
     async def launch(self, claim: Claim) -> None:
         """Run the claim to its end."""
@@ -124,6 +138,8 @@ class BatchLauncher:
         lost link only means following it again. Returns False when nothing worked (the
         runs are then left to the next queue driver's reattach, not failed).
         """
+        from cosmos_tui.engine.batch_recovery import reattach
+
         logger.info("batch %s: %s; recovering", batch_id, error.message)
         limit = self.ctx.config.retry.max_attempts
         for attempt in range(1, limit + 1):
@@ -133,7 +149,7 @@ class BatchLauncher:
             if not active:
                 return True
             try:
-                await self._reattach(batch_id, active)
+                await reattach(self, batch_id, active)
                 return True
             except CosmosError as exc:
                 if not exc.transient:
@@ -205,7 +221,7 @@ class BatchLauncher:
         if exit_code != 0:
             await self.fail_all(ids, *self.failure(container_id, exit_code, lines, len(ids)))
             return
-        await self._collect(host, layout, claim.batch_id, batch.lines)
+        await self.collect(host, layout, claim.batch_id, batch.lines)
         await store.update_run(ids[0], progress_phase="done")
 
     async def _create(
@@ -322,13 +338,14 @@ class BatchLauncher:
                 handle.close()
         return collected
 
-    async def _collect(
+    async def collect(
         self,
         host: RemoteHost,
         layout: launch.RemoteLayout,
         batch_id: str,
         lines: Sequence[BatchLine],
     ) -> None:
+        """Map a finished batch's sample folders to its runs and end each run."""
         samples = []
         for entry in await host.files.listdir(layout.output_dir):
             if not entry.is_dir or sample_index(entry.name) is None:
@@ -371,107 +388,19 @@ class BatchLauncher:
                              f"{len(outputs) - 1} output file(s) from {folder} of {batch_id}",
                              outputs=tuple(outputs))  # fmt: skip
 
-    # after a crash ---------------------------------------------------------------------
+    # after a crash (engine/batch_recovery.py) -------------------------------------------
 
     async def reattach_orphans(self) -> list[str]:
-        """Pick up batches whose driving process died; return their ids.
+        """Pick up batches whose driving process died; return their ids."""
+        from cosmos_tui.engine.batch_recovery import reattach_orphans
 
-        A batch is orphaned when its runs are active and nobody holds their run locks.
-        Runs that never got a container go back in the queue; a container still running
-        is followed again; an exited one is collected (outputs mapped by name); runs whose
-        container vanished fail as ``container_gone``.
-        """
-        from cosmos_tui.domain import ACTIVE_STATES
-
-        page = await self.ctx.store.list_runs(RunFilter(states=ACTIVE_STATES), 0, 10_000)
-        batch_ids = sorted({r.batch_id for r in page.items if r.batch_id})
-        picked = []
-        for batch_id in batch_ids:
-            members = [r for r in page.items if r.batch_id == batch_id]
-            if not self._lock_all([r.id for r in members]):
-                continue
-            try:
-                await self._reattach(batch_id, members)
-                picked.append(batch_id)
-            except CosmosError as exc:
-                logger.warning("batch %s: cannot reattach now: %s", batch_id, exc.message)
-            finally:
-                self.release([r.id for r in members])
-        return picked
-
-    def _lock_all(self, run_ids: Sequence[str]) -> bool:
-        """Take every run's lock, or none (locks held by launches here are left alone)."""
-        from cosmos_tui.engine.runlock import RunLock
-
-        taken = []
-        for run_id in run_ids:
-            lock = RunLock(self.ctx.run_dir(run_id))
-            if run_id in self._locks or not lock.try_acquire():
-                for held in taken:
-                    held.release()
-                return False
-            taken.append(lock)
-        self._locks.update(zip(run_ids, taken, strict=True))
-        return True
+        return await reattach_orphans(self)
 
     async def sweep_orphans(self, interval: float) -> None:
-        """Pick up orphaned batches every ``interval`` seconds until cancelled.
+        """Pick up orphaned batches every ``interval`` seconds until cancelled."""
+        from cosmos_tui.engine.batch_recovery import sweep_orphans
 
-        A scheduler elsewhere may die (or be stopped) mid-batch while this process keeps
-        driving the queue; its batches are taken over here instead of waiting for the
-        next start of a queue driver.
-        """
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                picked = await self.reattach_orphans()
-            except CosmosError as exc:
-                logger.warning("looking for orphaned batches failed: %s", exc.message)
-                continue
-            if picked:
-                logger.info("took over batch(es) %s", ", ".join(picked))
-
-    async def _reattach(self, batch_id: str, members: list[Run]) -> None:
-        ids = [r.id for r in members]
-        if all(r.state in (RunState.UPLOADING, RunState.STARTING) for r in members):
-            if members[0].host:
-                # The driver may have died just after creating (or starting) the container:
-                # remove it, or it would run on beside the runs' next placement.
-                await self._remove_containers(members[0].host, batch_id)
-            for run_id in ids:
-                await self.move(run_id, RunState.QUEUED, f"batch {batch_id} never started")
-            return
-        host = self.ctx.hosts.get(members[0].host or "")
-        home = (await host.run(["pwd"])).stdout.strip()
-        layout = launch.RemoteLayout(home, await host.tool_dir(), batch_id)
-        manifest = await self.queue.batch_manifest(batch_id)
-        lines = [
-            BatchLine(item["run_id"], item["prompt"], None)
-            for item in manifest.get("lines", [])
-            if item["run_id"] in ids
-        ]
-        found = await host.docker.list({"cosmos.batch_id": batch_id})
-        if not found or not lines:
-            message = f"the container of batch {batch_id} is gone"
-            await self.fail_all(ids, FailureKind.CONTAINER_GONE, message)
-            return
-        info = found[0]
-        if info.running:
-            starts = [r.started_at.timestamp() for r in members if r.started_at is not None]
-            deadline = self.deadline(min(starts) if starts else None, len(lines))
-            await self.follow(host, info.id, ids, deadline)
-        exit_code = await host.docker.wait(info.id)
-        if exit_code != 0:
-            await self.fail_all(ids, *self.failure(info.id, exit_code, [], len(lines)))
-            return
-        await self._collect(host, layout, batch_id, lines)
-
-    async def _remove_containers(self, host_name: str, batch_id: str) -> None:
-        host = self.ctx.hosts.get(host_name)
-        for info in await host.docker.list({"cosmos.batch_id": batch_id}):
-            if info.running:
-                await host.docker.stop(info.id, grace_s=self.ctx.config.timeouts.cancel_grace)
-            await host.docker.remove(info.id, force=True)
+        await sweep_orphans(self, interval)
 
     def _slice_logs(
         self,
