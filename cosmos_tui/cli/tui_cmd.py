@@ -14,12 +14,14 @@ def tui(ctx: CliContext) -> None:
     config = ctx.load_config()
     from contextlib import asynccontextmanager
 
-    from cosmos_tui.services import Workbench
     from cosmos_tui.ui.app import CosmosApp
-    from cosmos_tui.ui.facade import FacadeAdapter
 
     @asynccontextmanager
     async def services():  # type: ignore[no-untyped-def]
+        # Imported here, after the first frame: the database and host layers are heavy.
+        from cosmos_tui.services import Workbench
+        from cosmos_tui.ui.facade import FacadeAdapter
+
         async with Workbench.open(config) as bench:
             yield FacadeAdapter(bench)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from textual import work
 from textual.app import App
@@ -14,7 +14,6 @@ from textual.screen import Screen
 from textual.worker import WorkerCancelled, WorkerFailed
 
 from cosmos_tui.config import Config
-from cosmos_tui.store.repositories import utc_now
 from cosmos_tui.ui.commands import CosmosCommands
 from cosmos_tui.ui.messages import ServicesFailed, ServicesReady
 from cosmos_tui.ui.protocol import ServicesFactory, UIServices
@@ -23,6 +22,12 @@ from cosmos_tui.ui.screens.help import HelpScreen
 from cosmos_tui.ui.screens.main import MainScreen
 
 logger = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    """Return the current time in UTC (the default clock)."""
+    return datetime.now(UTC)
+
 
 CLOSE_TIMEOUT_SECONDS = 5.0
 
@@ -79,8 +84,8 @@ class CosmosApp(App[None]):
         return screen
 
     def on_mount(self) -> None:
-        """Open the services in the background."""
-        self._open_services()
+        """Open the services in the background, once the first frame is on screen."""
+        self.call_after_refresh(self._open_services)
 
     @work(group="services", exit_on_error=False)
     async def _open_services(self) -> None:
@@ -111,7 +116,7 @@ class CosmosApp(App[None]):
             try:
                 await asyncio.wait_for(worker.wait(), CLOSE_TIMEOUT_SECONDS)
             except (TimeoutError, WorkerCancelled, WorkerFailed) as exc:
-                logger.warning("services did not close cleanly: %s", exc)
+                logger.info("services did not close cleanly: %s", exc)
 
     async def on_unmount(self) -> None:
         """Close the services however the app ends."""

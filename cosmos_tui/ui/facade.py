@@ -27,7 +27,7 @@ from cosmos_tui.domain import (
     RunState,
 )
 from cosmos_tui.engine.inputs import find_videos
-from cosmos_tui.errors import CosmosError
+from cosmos_tui.errors import CosmosError, NotFound
 from cosmos_tui.services import DeletePlan, SearchResult, Workbench
 from cosmos_tui.store.repositories import PromptFilter, RunFilter
 from cosmos_tui.ui.logtext import first_error_window
@@ -188,15 +188,22 @@ class FacadeAdapter:
             async for run in stream():
                 yield run
             return
+        watched = frozenset({RunState.QUEUED, *(state for state in RunState if state.is_active)})
         seen: dict[str, datetime] = {}
         first = True
         while True:
-            page = await self.bench.list_runs(RunFilter(), 0, 100, sort="updated")
-            for run in reversed(page.items):
-                if seen.get(run.id) != run.updated_at:
-                    seen[run.id] = run.updated_at
-                    if not first:
-                        yield run
+            page = await self.bench.list_runs(RunFilter(states=watched), 0, 500, sort="updated")
+            current = {run.id: run for run in page.items}
+            changed = [run for run in page.items if seen.get(run.id) != run.updated_at]
+            for run_id in set(seen) - set(current):
+                try:
+                    changed.append(await self.bench.get_run(run_id))
+                except NotFound:
+                    continue
+            seen = {run.id: run.updated_at for run in page.items}
+            if not first:
+                for run in sorted(changed, key=lambda r: r.updated_at):
+                    yield run
             first = False
             await asyncio.sleep(self.poll_seconds)
 

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cosmos_tui.domain import (
     GenerationParams,
@@ -25,8 +25,10 @@ from cosmos_tui.domain import (
     Prompt,
     Run,
 )
-from cosmos_tui.services import DeletePlan, SearchResult
-from cosmos_tui.store.repositories import PromptFilter, RunFilter
+
+if TYPE_CHECKING:
+    from cosmos_tui.services import DeletePlan, SearchResult
+    from cosmos_tui.store.repositories import PromptFilter, RunFilter
 
 
 @dataclass(frozen=True)

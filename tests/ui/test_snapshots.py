@@ -123,6 +123,8 @@ def test_snapshot(snap_compare: Any, tmp_path: Path, state: str, size: tuple[int
     async def run_before(pilot: Any) -> None:
         await STATES[state](h, pilot, tmp_path)
         h.app.main_screen.logs.flush()
+        for field in h.app.screen.query("Input, TextArea"):
+            field.cursor_blink = False  # a blinking cursor makes frames time-dependent
         await settle(pilot)
         await pilot.wait_for_scheduled_animations()
         await pilot.pause()

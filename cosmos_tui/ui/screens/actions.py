@@ -10,11 +10,11 @@ from textual import work
 
 from cosmos_tui.domain import Prompt, Run
 from cosmos_tui.errors import CosmosError
-from cosmos_tui.services import DeletePlan
 from cosmos_tui.ui.messages import PromptChanged, RunChanged, RunDeleted
 from cosmos_tui.ui.report import reported
 
 if TYPE_CHECKING:
+    from cosmos_tui.services import DeletePlan
     from cosmos_tui.ui.screens.main import MainScreen
 
 COMMAND_VERBS = {"retry": "queued again", "upscale": "upscale queued", "enhance": "enhance queued"}

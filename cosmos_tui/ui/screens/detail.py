@@ -38,9 +38,24 @@ def section(title: str, body: RenderableType) -> Group:
 
 def gpu_metrics(run: Run, history: History) -> RenderableType:
     """Summarise the samples of the run's GPUs taken while it ran."""
-    if not run.host or not run.gpus:
-        return Text("no GPUs assigned", style="grey50")
     table = Table.grid(padding=(0, 2))
+    recorded = getattr(run, "metrics", None)
+    if recorded is not None and recorded.samples:
+        figures = [f"{recorded.samples} samples over {duration(recorded.seconds)}"]
+        if recorded.util_mean is not None and recorded.util_peak is not None:
+            figures.append(f"util mean {recorded.util_mean:.0f}% peak {recorded.util_peak:.0f}%")
+        if recorded.memory_peak_mib is not None:
+            figures.append(f"mem peak {recorded.memory_peak_mib / 1024:.1f}G")
+        if recorded.temperature_peak_c is not None:
+            figures.append(f"temp peak {recorded.temperature_peak_c:.0f}C")
+        energy = getattr(recorded, "energy_wh", None)
+        if energy is not None:
+            figures.append(f"{energy:.1f} Wh")
+        table.add_row("recorded", "  ".join(figures))
+    if not run.host or not run.gpus:
+        if recorded is None:
+            return Text("no GPUs assigned", style="grey50")
+        return table
     for gpu in run.gpus:
         samples = [
             s

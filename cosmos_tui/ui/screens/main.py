@@ -13,7 +13,6 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from cosmos_tui.domain import HostState, Prompt, Run, RunState
-from cosmos_tui.store.repositories import RunFilter
 from cosmos_tui.ui.messages import (
     GpuProcessesChanged,
     GpuSampled,
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
     from cosmos_tui.ui.app import CosmosApp
     from cosmos_tui.ui.protocol import UIServices
 
+RECONCILE_DELAY_SECONDS = 2.0
 NOTIFY_STATES = {
     RunState.COMPLETED: ("information", "Run completed"),
     RunState.FAILED: ("error", "Run failed"),
@@ -116,7 +116,8 @@ class MainScreen(ActionsMixin, Screen[None]):
         self._watch_gpus()
         self._watch_processes()
         self._watch_runs()
-        self._keep_runs_moving()
+        # Picking up runs of earlier sessions talks to every host: after the panes filled.
+        self.set_timer(RECONCILE_DELAY_SECONDS, self._keep_runs_moving)
 
     @on(ServicesFailed)
     def _failed(self, message: ServicesFailed) -> None:
@@ -269,6 +270,8 @@ class MainScreen(ActionsMixin, Screen[None]):
 
     def show_runs_of(self, prompt: Prompt) -> None:
         """Filter the Runs pane to a prompt's runs and focus it."""
+        from cosmos_tui.store.repositories import RunFilter
+
         self.runs.set_filter(RunFilter(prompt_id=prompt.id))
         self.runs.table.focus()
 

@@ -10,7 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, SelectionList
 
 from cosmos_tui.domain import RunState, RunType
-from cosmos_tui.store.repositories import RunFilter
+from cosmos_tui.store.repositories import RunFilter  # imported when the dialog opens
 
 
 class RunFilterScreen(ModalScreen[RunFilter | None]):

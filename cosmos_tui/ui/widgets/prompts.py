@@ -9,7 +9,6 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Input
 
 from cosmos_tui.domain import Prompt
-from cosmos_tui.store.repositories import PromptFilter
 from cosmos_tui.ui.format import age, clip, state_text
 from cosmos_tui.ui.messages import PromptHighlighted, PromptsLoaded
 from cosmos_tui.ui.report import reported
@@ -103,6 +102,8 @@ class PromptsPane(Pane):
     @work(exclusive=True, group="prompts-load", exit_on_error=False)
     @reported
     async def _load(self, offset: int, append: bool, generation: int) -> None:
+        from cosmos_tui.store.repositories import PromptFilter
+
         if self.services is None:
             return
         page = await self.services.list_prompts(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -12,7 +13,9 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 from cosmos_tui.domain import Run, RunState
-from cosmos_tui.store.repositories import RunFilter
+
+if TYPE_CHECKING:
+    from cosmos_tui.store.repositories import RunFilter
 from cosmos_tui.ui.format import clip, duration, progress_text, rating_text, state_text
 from cosmos_tui.ui.messages import RunHighlighted, RunsLoaded
 from cosmos_tui.ui.report import reported
@@ -33,8 +36,10 @@ def host_cell(run: Run) -> Text:
     return Text(f"{run.host}:{gpus}" if gpus else run.host)
 
 
-def describe_filter(where: RunFilter) -> str:
+def describe_filter(where: RunFilter | None) -> str:
     """Return a short description of the active run filters, or an empty string."""
+    if where is None:
+        return ""
     parts = []
     if where.states:
         parts.append("state=" + ",".join(sorted(s.value for s in where.states)))
@@ -74,7 +79,7 @@ class RunsPane(Pane):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.runs: dict[str, Run] = {}
         self.total = 0
-        self.where = RunFilter()
+        self._where: RunFilter | None = None
         self._generation = 0
         self._loading_more = False
         self._reload_pending = False
@@ -112,9 +117,18 @@ class RunsPane(Pane):
         super().attach(services)  # type: ignore[arg-type]
         self.reload()
 
+    @property
+    def where(self) -> RunFilter:
+        """The filter of the shown runs (store types load with the first query)."""
+        if self._where is None:
+            from cosmos_tui.store.repositories import RunFilter
+
+            self._where = RunFilter()
+        return self._where
+
     def set_filter(self, where: RunFilter) -> None:
         """Show only runs that match ``where``."""
-        self.where = where
+        self._where = where
         self.reload()
 
     def reload(self) -> None:
@@ -205,7 +219,7 @@ class RunsPane(Pane):
                 self.table.update_cell(run.id, "time", Text(duration(seconds), justify="right"))
 
     def _update_subtitle(self) -> None:
-        described = describe_filter(self.where)
+        described = describe_filter(self._where)
         counts = f"{len(self.runs)}/{self.total}"
         self.border_subtitle = f"{described}  {counts}" if described else counts
 
@@ -286,7 +300,9 @@ class RunsPane(Pane):
 
     def action_clear_filter(self) -> None:
         """Show every run again."""
-        if self.where != RunFilter():
+        from cosmos_tui.store.repositories import RunFilter
+
+        if self._where is not None and self._where != RunFilter():
             self.set_filter(RunFilter())
 
     def active_runs(self) -> list[Run]:

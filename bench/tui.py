@@ -1,0 +1,279 @@
+"""TUI benchmark: launch to first full frame on a big database, latency and CPU while a
+run streams 5,000 log lines/s, idle CPU, and memory after 1,000,000 log lines.
+
+Prints figures; asserts nothing. Usage: python bench/tui.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+
+def out(text: str) -> None:
+    """Print a figure (to the real stdout: Textual captures print while an app runs)."""
+    sys.__stdout__.write(text + "\n")
+    sys.__stdout__.flush()
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# -- launch to first full frame ------------------------------------------------------
+
+
+def make_big_db(folder: Path, prompts: int, runs: int) -> None:
+    from store import rows  # bench/store.py
+
+    from cosmos_tui.store.repositories import Store
+
+    prompt_rows, run_rows = rows(prompts, runs)
+    for index, row in enumerate(run_rows):
+        if row["state"] not in ("completed", "failed", "cancelled", "blocked"):
+            row["state"] = "completed" if index < runs - 3 else "queued"
+
+    async def fill() -> None:
+        async with Store.open(folder / "cosmos.db") as store:
+            await store.bulk_insert(prompt_rows, run_rows)
+
+    asyncio.run(fill())
+
+
+def launch_child(folder: str, spawned_at: float) -> None:
+    """In a fresh process: open the app on the big DB; print when panes are full."""
+    from cosmos_tui.config import Config, PathsConfig
+    from cosmos_tui.ui.app import CosmosApp
+
+    imported = time.time()
+    config = Config(paths=PathsConfig(data_dir=folder))
+
+    @asynccontextmanager
+    async def services() -> Any:
+        from cosmos_tui.services import Workbench
+        from cosmos_tui.ui.facade import FacadeAdapter
+
+        async with Workbench.open(config) as bench:
+            yield FacadeAdapter(bench)
+
+    app = CosmosApp(services, config)
+    marks: dict[str, float] = {}
+    original_display = app._display
+
+    def display(screen: Any, renderable: Any) -> None:
+        if renderable is not None:
+            now = time.time()
+            marks.setdefault("first_frame", now)
+            main = app.main_screen
+            if "full_frame" not in marks and main.runs.runs and main.prompts.prompts:
+                marks["full_frame"] = now
+                marks["rows"] = len(main.runs.runs) + len(main.prompts.prompts)
+        original_display(screen, renderable)
+
+    app._display = display  # type: ignore[method-assign]
+
+    async def pilot_body(pilot: Any) -> None:
+        while "full_frame" not in marks:
+            await asyncio.sleep(0.002)
+        app.exit()
+
+    app.run(headless=True, size=(120, 40), auto_pilot=pilot_body)
+    result = {k: v - spawned_at for k, v in marks.items() if k != "rows"}
+    result["imports"] = imported - spawned_at
+    result["rows"] = marks.get("rows", 0)
+    print("RESULT " + json.dumps(result))
+
+
+def bench_launch(prompts: int, runs: int, repeat: int) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="cosmos-tui-bench-"))
+    begin = time.perf_counter()
+    make_big_db(folder, prompts, runs)
+    out(f"DB with {prompts} prompts and {runs} runs made in {time.perf_counter() - begin:.1f} s")
+    results = []
+    for _ in range(repeat):
+        spawned = time.time()
+        done = subprocess.run(
+            [sys.executable, __file__, "--launch-child", str(folder), str(spawned)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
+        if line is None:
+            out("launch child failed: " + done.stderr[-2000:])
+            return
+        results.append(json.loads(line[7:]))
+    for key in ("imports", "first_frame", "full_frame"):
+        # imports: the interpreter and the UI modules (the DB layers load after frame 1)
+        values = [r[key] for r in results]
+        out(
+            f"launch -> {key:<12} median {statistics.median(values) * 1000:6.0f} ms   "
+            f"max {max(values) * 1000:6.0f} ms  ({repeat} launches, process start included)"
+        )
+
+
+# -- streaming, latency, CPU, memory ----------------------------------------------------
+
+
+async def streaming(args: argparse.Namespace) -> None:
+    from textual import events
+
+    from cosmos_tui.domain import LogBatch, RunState
+    from tests.ui.conftest import Harness, ready, settle
+    from tests.ui.fakes import LOG_LINES, scenario
+
+    folder = Path(tempfile.mkdtemp(prefix="cosmos-tui-stream-"))
+    h = Harness(folder, log_buffer_lines=5000)
+    app = h.app
+    frames: list[float] = []
+    original_display = app._display
+
+    def display(screen: Any, renderable: Any) -> None:
+        if renderable is not None:
+            frames.append(time.perf_counter())
+        original_display(screen, renderable)
+
+    app._display = display  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(h, pilot)
+        runs = await scenario(h.services, h.clock, folder / "videos")
+        main = app.main_screen
+        main.prompts.reload()
+        main.runs.reload()
+        await settle(pilot)
+        run_id = runs["running"].id
+        assert main.logs.run is not None and main.logs.run.id == run_id
+        stream = h.services.log_stream(run_id)
+        line_count = 0
+
+        async def produce(rate: int, seconds: float | None, total: int | None) -> None:
+            nonlocal line_count
+            batch = 250
+            interval = batch / rate if rate else 0
+            start = time.perf_counter()
+            sent = 0
+            while True:
+                if seconds is not None and time.perf_counter() - start >= seconds:
+                    return
+                if total is not None and sent >= total:
+                    return
+                lines = tuple(
+                    f"{LOG_LINES[(line_count + i) % len(LOG_LINES)]} n={line_count + i}"
+                    for i in range(batch)
+                )
+                stream.put(LogBatch(run_id, lines, line_count))
+                line_count += batch
+                sent += batch
+                if interval:
+                    next_at = start + sent / rate
+                    await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+                else:
+                    await asyncio.sleep(0)
+
+        # idle CPU: nothing streams
+        await settle(pilot)
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        await asyncio.sleep(args.idle_seconds)
+        idle = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
+        out(f"idle CPU (no streams, 1 s tick timers): {idle * 100:.1f}% of one core")
+
+        # 5,000 lines/s with keypresses
+        table = main.runs.table
+        table.focus()
+        latencies: list[float] = []
+        producer = asyncio.create_task(produce(5000, args.stream_seconds, None))
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        await asyncio.sleep(0.5)
+        while not producer.done():
+            target = 0 if table.cursor_row else 1
+            key = "down" if target else "up"
+            pressed = time.perf_counter()
+            frames.clear()
+            app.post_message(events.Key(key, None))
+            deadline = pressed + 2.0
+            while time.perf_counter() < deadline:
+                await asyncio.sleep(0.001)
+                if table.cursor_row == target and frames and frames[-1] > pressed:
+                    seen = frames[-1]
+                    # the first frame after the cursor moved
+                    latencies.append(seen - pressed)
+                    break
+            await asyncio.sleep(0.15)
+        cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
+        await settle(pilot)
+        main.logs.flush()
+        latencies.sort()
+        p95 = latencies[int(len(latencies) * 0.95) - 1] if latencies else float("nan")
+        out(
+            f"5,000 lines/s for {args.stream_seconds:.0f} s: {line_count} lines; keypress->frame "
+            f"p50 {statistics.median(latencies) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms, "
+            f"max {max(latencies) * 1000:.1f} ms ({len(latencies)} presses); "
+            f"CPU {cpu * 100:.0f}% of one core (fake producer included)"
+        )
+
+        # 1,000,000 lines as fast as they go
+        before = rss_mib()
+        begin = time.perf_counter()
+        start_count = line_count
+        await produce(0, None, args.million)
+        while main.logs.next_line < line_count:
+            await pilot.pause()
+        main.logs.flush()
+        await pilot.pause()
+        took = time.perf_counter() - begin
+        streamed = line_count - start_count
+        out(
+            f"{streamed:,} lines through the Logs pane in {took:.1f} s "
+            f"({streamed / took:,.0f} lines/s); RSS {before:.0f} MiB -> {rss_mib():.0f} MiB; "
+            f"lines held {len(main.logs.view.lines)}; shown total {main.logs.border_subtitle}"
+        )
+        assert main.runs.runs[run_id].state == RunState.RUNNING
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--launch-child", nargs=2, metavar=("DIR", "SPAWNED_AT"))
+    parser.add_argument("--prompts", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=100_000)
+    parser.add_argument("--launches", type=int, default=3)
+    parser.add_argument("--stream-seconds", type=float, default=15.0)
+    parser.add_argument("--idle-seconds", type=float, default=10.0)
+    parser.add_argument("--million", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help="smaller figures, for a smoke run")
+    args = parser.parse_args()
+    if args.launch_child:
+        launch_child(args.launch_child[0], float(args.launch_child[1]))
+        return
+    if args.quick:
+        args.prompts, args.runs, args.launches = 1000, 10_000, 1
+        args.stream_seconds, args.idle_seconds, args.million = 3.0, 2.0, 50_000
+    out(f"cosmos-tui TUI benchmark; python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    bench_launch(args.prompts, args.runs, args.launches)
+    try:
+        asyncio.run(streaming(args))
+    except BaseException:
+        import traceback
+
+        sys.__stderr__.write(traceback.format_exc())
+        raise
+
+
+if __name__ == "__main__":
+    main()
