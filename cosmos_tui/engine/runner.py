@@ -26,8 +26,9 @@ from cosmos_tui.domain import FailureKind, Run, RunState
 from cosmos_tui.engine.context import EngineContext, RunBusy, stop_run_containers
 from cosmos_tui.engine.failures import explain
 from cosmos_tui.engine.lifecycle import RunDriver
-from cosmos_tui.engine.reconcile import ReconcileReport, reconcile
+from cosmos_tui.engine.reconcile import LABEL_BATCH_ID, ReconcileReport, reconcile
 from cosmos_tui.errors import CosmosError, InvalidTransition, ValidationError
+from cosmos_tui.store.repositories import RunFilter
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +110,8 @@ class RunEngine:
         """Cancel a run: record it, then SIGTERM its container, wait the grace, SIGKILL.
 
         The state is recorded first, so a driver that sees the container exit knows it
-        was a cancel and not a crash. Only containers labelled with this run are touched.
+        was a cancel and not a crash. Only containers labelled with this run are touched,
+        and the container of its batch once no other run of that batch is active.
 
         Raises:
             ValidationError: When the run has already ended.
@@ -134,8 +136,26 @@ class RunEngine:
             return await self.ctx.store.get_run(run_id)
         if run.state.is_active and run.host:
             await stop_run_containers(self.ctx, run)
+            if run.batch_id:
+                await self._stop_batch_if_ended(run)
         self.ctx.hub.notify(run_id)
         return cancelled
+
+    async def _stop_batch_if_ended(self, run: Run) -> None:
+        """Stop the batch container of a cancelled run once no member of it is active.
+
+        While other members are active the container goes on for them (this run's sample
+        is just not collected). The queue driver of the batch stops it as well when it is
+        alive; doing it here covers a driver that died.
+        """
+        assert run.host is not None and run.batch_id is not None
+        page = await self.ctx.store.list_runs(RunFilter(batch_id=run.batch_id), 0, 10_000)
+        if any(member.state.is_active for member in page.items):
+            return
+        host = self.ctx.hosts.get(run.host)
+        for info in await host.docker.list({LABEL_BATCH_ID: run.batch_id}):
+            if info.running:
+                await host.docker.stop(info.id, grace_s=self.ctx.config.timeouts.cancel_grace)
 
     async def reconcile(
         self, detached: bool = False, scan_all_hosts: bool = True

@@ -636,3 +636,46 @@ async def test_a_running_batch_whose_container_is_gone_fails_on_reconcile(
         done = await bench.get_run(run.id)
         assert done.state == RunState.FAILED and done.failure_kind == FailureKind.CONTAINER_GONE
         assert "disappeared" in (done.failure_message or "")
+
+
+async def test_cancelling_the_runs_of_a_batch_whose_driver_died_stops_its_container(
+    bench_for, make_config, fake_gpu, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.lifecycle.conftest import write_config_file
+
+    fake_gpu.set_variant("1gpu")
+    # The stand-in hangs in diffusion sampling, so only a stop ends the container.
+    config = make_config(scenario="hang", run_timeout=600.0)
+    path = write_config_file(config, tmp_path / "config.toml")
+    bench = await bench_for(config)
+    runs = []
+    for name in ("pine", "yew"):
+        prompt = await bench.create_prompt(f"a {name} in snow", videos(tmp_path, name))
+        runs.append(await bench.create_run(prompt.id))
+    env = dict(os.environ, COSMOS_CONFIG=str(path))
+    proc = subprocess.Popen([sys.executable, "-m", "cosmos_tui", "queue", "run"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        await wait_for_states(bench, runs, {RunState.RUNNING}, seconds=60)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)  # no queue driver is alive from here on
+        proc.wait()
+    batch_id = (await bench.get_run(runs[0].id)).batch_id
+    assert batch_id
+    host = bench.hosts.get("testhost")
+    # One run cancelled: the container goes on for the other one.
+    assert (await bench.cancel_run(runs[0].id)).state == RunState.CANCELLED
+    await asyncio.sleep(1)
+    assert [c.running for c in await host.docker.list({"cosmos.batch_id": batch_id})] == [True]
+    assert (await bench.get_run(runs[1].id)).state == RunState.RUNNING
+    # The last one cancelled: nothing needs the container, so the cancel stops it.
+    assert (await bench.cancel_run(runs[1].id)).state == RunState.CANCELLED
+    assert [c.running for c in await host.docker.list({"cosmos.batch_id": batch_id})] == [False]
+    for run in runs:
+        done = await bench.get_run(run.id)
+        assert done.state == RunState.CANCELLED and done.outputs == ()
