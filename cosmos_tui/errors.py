@@ -91,6 +91,14 @@ class InvalidTransition(CosmosError):
         self.target = target
 
 
+class ClaimedElsewhere(InvalidTransition):
+    """A queued run is claimed by another scheduler or driver, so this one may not take it."""
+
+    def __init__(self, run_id: str, claimed_by: str, target: str) -> None:
+        super().__init__(run_id, f"queued and claimed by {claimed_by}", target)
+        self.claimed_by = claimed_by
+
+
 class HostUnreachable(CosmosError):
     """The SSH host cannot be reached (network, DNS, refused, dropped)."""
 

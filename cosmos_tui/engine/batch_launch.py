@@ -99,7 +99,7 @@ class BatchLauncher:
 
         if claim.batch_id is None and claim.runs[0].type != RunType.ENHANCE:
             try:
-                await self.engine.drive(claim.run_ids[0])
+                await self.engine.drive(claim.run_ids[0], claimer=claim.scheduler_id)
             except RunBusy as exc:
                 # Another driver has it (a retry in backoff): give the claim back.
                 logger.info("%s", exc.message)

@@ -37,7 +37,7 @@ from cosmos_tui.engine.failures import Failure, classify, classify_error, explai
 from cosmos_tui.engine.logs import LocalLog
 from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.engine.watch import ContainerWatch
-from cosmos_tui.errors import CosmosError, DockerError, InvalidTransition
+from cosmos_tui.errors import ClaimedElsewhere, CosmosError, DockerError, InvalidTransition
 
 if TYPE_CHECKING:
     from cosmos_tui.remote.host import RemoteHost
@@ -55,12 +55,15 @@ class RunDriver:
     Args:
         ctx: Shared engine services.
         run_id: The run.
+        claimer: Who claims the run: the scheduler that handed it over, or (None) this
+            process's ``worker_id``. A run claimed by anyone else is not taken.
 
     """
 
-    def __init__(self, ctx: EngineContext, run_id: str) -> None:
+    def __init__(self, ctx: EngineContext, run_id: str, claimer: str | None = None) -> None:
         self.ctx = ctx
         self.run_id = run_id
+        self.claimer = claimer or ctx.worker_id
         self.lock = RunLock(ctx.run_dir(run_id))
         self.local_log = LocalLog(ctx.run_dir(run_id) / "run.log")
 
@@ -113,6 +116,9 @@ class RunDriver:
                 logger.info("%s", exc.message)
                 await self.ctx.sleep(GPU_WAIT_SECONDS)
                 continue
+            except ClaimedElsewhere as exc:
+                logger.info("run %s is not ours to start: %s", self.run_id, exc.message)
+                return await store.get_run(self.run_id)
             except InvalidTransition as exc:
                 logger.info("run %s changed under us: %s", self.run_id, exc)
                 await self._stop_if_cancelled()
@@ -158,7 +164,8 @@ class RunDriver:
             host=host,
             gpus=gpus,
             attempt=run.attempt + 1,
-            claimed_by=self.ctx.worker_id,
+            claimer=self.claimer,
+            claimed_by=self.claimer,
             log_path=self.local_log.path,
             exit_code=None,
             failure_kind=None,
@@ -354,7 +361,7 @@ class RunDriver:
             run.id,
             RunState.QUEUED,
             f"retry {run.attempt + 1} of {limit} after: {failure.message}",
-            claimed_by=self.ctx.worker_id,
+            claimed_by=self.claimer,
         )
         await self.ctx.notify(run.id, "requeued")
         await self.ctx.sleep(self.ctx.backoff(run.attempt))

@@ -47,14 +47,19 @@ class RunEngine:
         self.ctx = ctx
         self._tasks: dict[str, asyncio.Task[Run | None]] = {}
 
-    async def drive(self, run_id: str) -> Run:
+    async def drive(self, run_id: str, claimer: str | None = None) -> Run:
         """Drive a run to its end in this process and return it.
+
+        Args:
+            run_id: The run.
+            claimer: The scheduler whose claim this is (None: this process's worker id);
+                a queued run claimed by anyone else is left to them, not started.
 
         Raises:
             RunBusy: When another process drives it.
 
         """
-        return await RunDriver(self.ctx, run_id).drive()
+        return await RunDriver(self.ctx, run_id, claimer).drive()
 
     def start(self, run_id: str) -> asyncio.Task[Run | None]:
         """Drive a run in the background of this process (no-op if already driven here)."""

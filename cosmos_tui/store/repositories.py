@@ -34,7 +34,14 @@ from cosmos_tui.domain import (
     RunType,
     check_transition,
 )
-from cosmos_tui.errors import AmbiguousId, NotFound, StoreError, ValidationError
+from cosmos_tui.errors import (
+    AmbiguousId,
+    ClaimedElsewhere,
+    InvalidTransition,
+    NotFound,
+    StoreError,
+    ValidationError,
+)
 from cosmos_tui.ids import PROMPT_PREFIX, RUN_PREFIX, IdSource, check_id_text, kind_of
 from cosmos_tui.store.convert import fts_query, prompt_from_row, run_from_row
 from cosmos_tui.store.migrate import describe_sqlite_error, ensure_schema
@@ -461,7 +468,15 @@ class Store:
         items = tuple(run_from_row(row, (), prompt_text) for row, prompt_text in rows)
         return Page(items=items, total=total or 0, offset=offset, limit=limit)
 
-    async def transition(self, run_id: str, target: RunState, reason: str, **fields: Any) -> Run:
+    async def transition(
+        self,
+        run_id: str,
+        target: RunState,
+        reason: str,
+        *,
+        claimer: str | None = None,
+        **fields: Any,
+    ) -> Run:
         """Move a run to ``target`` and record why, in one transaction.
 
         The UPDATE is conditional on the state read in the same transaction, so of two
@@ -471,15 +486,28 @@ class Store:
             run_id: The run.
             target: The new state; must be allowed from the current one.
             reason: Why, for the timeline.
+            claimer: When given, the run must also be unclaimed or claimed by ``claimer``
+                (``claimed_by IS NULL OR claimed_by = claimer``), so a run that another
+                scheduler claimed is not taken; ClaimedElsewhere otherwise.
             **fields: Other run columns to set in the same transaction.
         """
         now = self.clock()
         values = _run_values(fields)
         async with self.session() as session:
-            current = await session.scalar(select(RunRow.state).where(RunRow.id == run_id))
-            if current is None:
+            found = (
+                await session.execute(
+                    select(RunRow.state, RunRow.claimed_by).where(RunRow.id == run_id)
+                )
+            ).first()
+            if found is None:
                 raise NotFound(f"no run {run_id}")
+            current, claimed_by = found
             check_transition(run_id, RunState(current), target)
+            conditions = [RunRow.id == run_id, RunRow.state == current]
+            if claimer is not None:
+                if claimed_by not in (None, claimer):
+                    raise ClaimedElsewhere(run_id, claimed_by, target.value)
+                conditions.append(or_(RunRow.claimed_by.is_(None), RunRow.claimed_by == claimer))
             if target.is_terminal:
                 values.setdefault("finished_at", now)
             if target == RunState.QUEUED:
@@ -489,11 +517,13 @@ class Store:
                 values.setdefault("claimed_at", None)
             if target == RunState.RUNNING:
                 values.setdefault("started_at", now)
-            await session.execute(
+            result = await session.execute(
                 update(RunRow)
-                .where(RunRow.id == run_id, RunRow.state == current)
+                .where(*conditions)
                 .values(state=target.value, updated_at=now, **values)
             )
+            if result.rowcount != 1:
+                raise InvalidTransition(run_id, current, target.value)
             session.add(
                 RunEventRow(
                     run_id=run_id, at=now, from_state=current, to_state=target.value, reason=reason

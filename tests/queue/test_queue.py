@@ -9,7 +9,7 @@ from cosmos_tui.config import HostConfig
 from cosmos_tui.domain import GpuProcess, GpuSample, HostState, HostStatus, RunState
 from cosmos_tui.engine.batching import LaunchGroup, plan_groups
 from cosmos_tui.engine.queue import Allocation, HostView, Placement, host_view, place
-from cosmos_tui.errors import InvalidTransition, ValidationError
+from cosmos_tui.errors import ClaimedElsewhere, InvalidTransition, ValidationError
 from cosmos_tui.store.queue_store import QueueStore
 from cosmos_tui.store.repositories import Store
 
@@ -210,6 +210,24 @@ async def test_claims_of_a_dead_scheduler_are_released_and_cannot_start_later(
     with pytest.raises(InvalidTransition):
         await queue.start(run.id, "dead")
     assert [c.run.id for c in await queue.queued()] == [run.id]
+
+
+async def test_a_driver_takes_a_run_only_unclaimed_or_claimed_by_itself(
+    tmp_path: Path, store: Store, make_run: MakeRun
+) -> None:
+    queue = QueueStore(store)
+    run = await make_run()
+    claim = await queue.claim(Placement(plan_groups(await queue.queued())[0], "h", (0,)), "live")
+    assert claim is not None
+    async with Store.open(tmp_path / "q.db") as other:  # a stale claimer in another process
+        with pytest.raises(ClaimedElsewhere):
+            await other.transition(run.id, RunState.UPLOADING, "stale", claimer="stale")
+        assert (await other.get_run(run.id)).state == RunState.QUEUED
+        moved = await other.transition(run.id, RunState.UPLOADING, "its own", claimer="live")
+    assert moved.state == RunState.UPLOADING
+    unclaimed = await make_run()
+    taken = await store.transition(unclaimed.id, RunState.UPLOADING, "free", claimer="worker")
+    assert taken.state == RunState.UPLOADING
 
 
 async def test_pause_is_seen_by_another_process(tmp_path: Path, store: Store) -> None:

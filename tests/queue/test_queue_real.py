@@ -679,3 +679,32 @@ async def test_cancelling_the_runs_of_a_batch_whose_driver_died_stops_its_contai
     for run in runs:
         done = await bench.get_run(run.id)
         assert done.state == RunState.CANCELLED and done.outputs == ()
+
+
+async def test_a_stale_claim_cannot_start_a_run_another_scheduler_claimed_since(
+    bench_for, make_config, fake_gpu, tmp_path: Path
+) -> None:
+    from cosmos_tui.engine.batching import plan_groups
+    from cosmos_tui.engine.queue import Placement
+    from cosmos_tui.store.queue_store import QueueStore
+
+    fake_gpu.set_variant("1gpu")
+    bench = await bench_for(make_config())
+    prompt = await bench.create_prompt("a gull over the pier", videos(tmp_path, "gull"))
+    run = await bench.create_run(prompt.id)
+    queue = QueueStore(bench.store)
+    placement = Placement(plan_groups(await queue.queued())[0], "testhost", (0,))
+    stale = await queue.claim(placement, "sched-stale")
+    assert stale is not None
+    # Released (its scheduler looked dead), then claimed by a live scheduler.
+    assert await queue.release(stale.run_ids, "sched-stale") == 1
+    live = await queue.claim(placement, "sched-live")
+    assert live is not None
+    launcher = BatchLauncher(bench.run_engine)
+    await launcher.launch(stale)  # the stale scheduler hands over its old claim
+    left = await bench.get_run(run.id)
+    assert left.state == RunState.QUEUED and left.attempt == 0
+    assert await bench.hosts.get("testhost").docker.list({"cosmos.run_id": run.id}) == []
+    await launcher.launch(live)  # the live one's claim still holds
+    done = await bench.get_run(run.id)
+    assert done.state == RunState.COMPLETED and done.attempt == 1, done.failure_message
