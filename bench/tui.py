@@ -90,11 +90,22 @@ def launch_child(folder: str, spawned_at: float) -> None:
     app._display = display  # type: ignore[method-assign]
 
     async def pilot_body(pilot: Any) -> None:
-        while "full_frame" not in marks:
+        deadline = time.time() + 30
+        while "full_frame" not in marks and time.time() < deadline:
             await asyncio.sleep(0.002)
+        if "full_frame" not in marks:
+            main = app.main_screen
+            marks["error"] = (
+                f"no full frame: runs={len(main.runs.runs)} prompts={len(main.prompts.prompts)} "
+                f"banner={main.query_one('#banner').content!r} "
+                f"workers={[(w.name, w.state.name) for w in app.workers]}"
+            )
         app.exit()
 
     app.run(headless=True, size=(120, 40), auto_pilot=pilot_body)
+    if "error" in marks:
+        print("ERROR " + str(marks["error"]))
+        return
     result = {k: v - spawned_at for k, v in marks.items() if k != "rows"}
     result["imports"] = imported - spawned_at
     result["rows"] = marks.get("rows", 0)
@@ -114,12 +125,15 @@ def bench_launch(prompts: int, runs: int, repeat: int) -> None:
             capture_output=True,
             text=True,
             check=False,
+            timeout=120,
         )
         line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
         if line is None:
-            out("launch child failed: " + done.stderr[-2000:])
-            return
+            out("launch child failed: " + (done.stdout + done.stderr)[-2000:])
+            continue
         results.append(json.loads(line[7:]))
+    if not results:
+        return
     for key in ("imports", "first_frame", "full_frame"):
         # imports: the interpreter and the UI modules (the DB layers load after frame 1)
         values = [r[key] for r in results]
@@ -252,7 +266,7 @@ def main() -> None:
     parser.add_argument("--launch-child", nargs=2, metavar=("DIR", "SPAWNED_AT"))
     parser.add_argument("--prompts", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=100_000)
-    parser.add_argument("--launches", type=int, default=3)
+    parser.add_argument("--launches", type=int, default=5)
     parser.add_argument("--stream-seconds", type=float, default=15.0)
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument("--million", type=int, default=1_000_000)

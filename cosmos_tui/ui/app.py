@@ -11,7 +11,6 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.worker import WorkerCancelled, WorkerFailed
 
 from cosmos_tui.config import Config
 from cosmos_tui.ui.commands import CosmosCommands
@@ -68,6 +67,7 @@ class CosmosApp(App[None]):
         self.opened: list[str] = []
         self.services: UIServices | None = None
         self._close_services = asyncio.Event()
+        self._services_task: asyncio.Task[None] | None = None
         self.theme = config.ui.theme
         if config.keymap:
             self.set_keymap(dict(config.keymap))
@@ -89,13 +89,21 @@ class CosmosApp(App[None]):
 
     @work(group="services", exit_on_error=False)
     async def _open_services(self) -> None:
-        """Hold the services open until quit, in this one task (enter and exit match)."""
+        """Open the services in a task of their own.
+
+        Closing them is then never cut short by the cancellation of workers at shutdown.
+        """
+        self._services_task = asyncio.create_task(self._hold_services())
+        await asyncio.shield(self._services_task)
+
+    async def _hold_services(self) -> None:
+        """Enter the factory, hand the services to the screen, leave it when told."""
         try:
             async with self.services_factory() as services:
                 self.services = services
                 self.main_screen.post_message(ServicesReady(services))
                 await self._close_services.wait()
-        except Exception as exc:
+        except Exception as exc:  # shown on the screen; the app stays usable
             logger.error("cannot open the services", exc_info=exc)
             self.main_screen.post_message(ServicesFailed(exc))
         finally:
@@ -112,11 +120,12 @@ class CosmosApp(App[None]):
         for worker in self.workers:
             if worker.group != "services":
                 worker.cancel()
-        for worker in [w for w in self.workers if w.group == "services"]:
+        task = self._services_task
+        if task is not None and not task.done():
             try:
-                await asyncio.wait_for(worker.wait(), CLOSE_TIMEOUT_SECONDS)
-            except (TimeoutError, WorkerCancelled, WorkerFailed) as exc:
-                logger.info("services did not close cleanly: %s", exc)
+                await asyncio.wait_for(asyncio.shield(task), CLOSE_TIMEOUT_SECONDS)
+            except TimeoutError:
+                logger.warning("the services did not close within %s s", CLOSE_TIMEOUT_SECONDS)
 
     async def on_unmount(self) -> None:
         """Close the services however the app ends."""

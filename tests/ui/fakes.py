@@ -140,8 +140,12 @@ class TestServices(FacadeAdapter):
         return await self.bench.get_run(run_id)
 
     async def enhance_prompt(self, prompt_id: str) -> Run:
+        from cosmos_tui.domain import RunType
+
         self.calls.append(("enhance_prompt", prompt_id))
-        raise NotImplementedError
+        prompt = await self.bench.get_prompt(prompt_id)
+        params = self.bench.run_params(prompt, {})
+        return await self.store.add_run(prompt.id, params, RunType.ENHANCE)
 
     # helpers for tests ----------------------------------------------------------------
 

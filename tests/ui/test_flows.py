@@ -15,7 +15,7 @@ from cosmos_tui.ui.screens.prompt_form import PromptForm
 from cosmos_tui.ui.screens.run_form import RunForm
 from tests.conftest import write_video
 from tests.ui.conftest import plain, ready, settle
-from tests.ui.fakes import FAIL_LINES, LOG_LINES, scenario
+from tests.ui.fakes import FAIL_LINES, LOG_LINES, sample, scenario
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -487,3 +487,33 @@ async def test_quit_leaves_runs_alone_and_closes_services(harness, tmp_path):
 
     async with Workbench.open(h.config) as bench:
         assert (await bench.get_run(runs["running"].id)).state == RunState.RUNNING
+
+
+async def test_enhance_from_the_prompts_pane(harness, tmp_path):
+    h = harness()
+    async with h.app.run_test(size=(120, 40)) as pilot:
+        runs = await populated(h, pilot, tmp_path)
+        prompts = h.app.main_screen.prompts
+        prompts.table.focus()
+        cursor_to(prompts.table, runs["failed"].prompt_id)
+        await pilot.press("e")
+        await settle(pilot)
+        await pilot.pause()
+        await settle(pilot)
+        assert ("enhance_prompt", runs["failed"].prompt_id) in h.services.calls
+        kinds = {r.type.value for r in h.app.main_screen.runs.runs.values()}
+        assert "enhance" in kinds
+
+
+async def test_gpu_alert_shows_on_the_card_and_as_a_notification(harness, tmp_path):
+    h = harness()
+    async with h.app.run_test(size=(120, 40), notifications=True) as pilot:
+        await ready(h, pilot)
+        h.services.host_stream.put(HostStatus("gpu-a", HostState.CONNECTED, latency_ms=9))
+        h.services.gpu_stream.put(sample("gpu-a", 0, h.clock.now, 97.0, 70000, temp=91.0))
+        await settle(pilot)
+        gpus = h.app.main_screen.gpus
+        gpus.redraw_dirty()
+        await pilot.pause()
+        assert "GPU 0 at 91C" in plain(gpus.card("gpu-a"))
+        assert "GPU alert" in [n.title for n in h.app._notifications]
