@@ -63,6 +63,9 @@ def launch_child(folder: str, spawned_at: float) -> None:
     from cosmos_tui.ui.app import CosmosApp
 
     imported = time.time()
+    import faulthandler
+
+    faulthandler.dump_traceback_later(40, exit=True)
     config = Config(paths=PathsConfig(data_dir=folder))
 
     @asynccontextmanager
@@ -103,13 +106,15 @@ def launch_child(folder: str, spawned_at: float) -> None:
         app.exit()
 
     app.run(headless=True, size=(120, 40), auto_pilot=pilot_body)
+    faulthandler.cancel_dump_traceback_later()
     if "error" in marks:
         print("ERROR " + str(marks["error"]))
         return
     result = {k: v - spawned_at for k, v in marks.items() if k != "rows"}
     result["imports"] = imported - spawned_at
     result["rows"] = marks.get("rows", 0)
-    print("RESULT " + json.dumps(result))
+    print("RESULT " + json.dumps(result), flush=True)
+    os._exit(0)  # measured; leaving the interpreter is not part of the launch
 
 
 def bench_launch(prompts: int, runs: int, repeat: int) -> None:
@@ -120,13 +125,18 @@ def bench_launch(prompts: int, runs: int, repeat: int) -> None:
     results = []
     for _ in range(repeat):
         spawned = time.time()
-        done = subprocess.run(
-            [sys.executable, __file__, "--launch-child", str(folder), str(spawned)],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
+        try:
+            done = subprocess.run(
+                [sys.executable, __file__, "--launch-child", str(folder), str(spawned)],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=60,
+            )
+        except subprocess.TimeoutExpired as exc:
+            tail = (exc.stderr or b"")[-3000:]
+            out("launch child hung: " + (tail.decode() if isinstance(tail, bytes) else tail))
+            continue
         line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
         if line is None:
             out("launch child failed: " + (done.stdout + done.stderr)[-2000:])
