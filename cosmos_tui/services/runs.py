@@ -15,14 +15,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cosmos_tui.domain import LogBatch, Run
+from cosmos_tui.domain import LogBatch, Run, RunType
 from cosmos_tui.engine.context import EngineContext, Observer
 from cosmos_tui.engine.failures import Failure, classify
 from cosmos_tui.engine.logs import LogHub, read_log_lines, tail_log
 from cosmos_tui.engine.reconcile import ReconcileReport
 from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.engine.runner import RunEngine, spawn_worker
-from cosmos_tui.errors import CosmosError
+from cosmos_tui.errors import CosmosError, ValidationError
 
 if TYPE_CHECKING:
     from cosmos_tui.config import Config
@@ -107,6 +107,12 @@ class RunsMixin:
 
         """
         full_id = await self.resolve(run_id, "run")
+        if (await self.store.get_run(full_id, with_events=False)).type == RunType.ENHANCE:
+            raise ValidationError(
+                f"{full_id} is a prompt enhancement; those are started by the queue (several "
+                "prompts share one container): run 'cosmos queue run --until-idle'",
+                field="id",
+            )
         run = await self.run_engine.requeue(full_id)
         if host is not None:
             self.config.host(host)

@@ -59,6 +59,7 @@ class FacadeAdapter:
     def __init__(self, bench: Workbench, poll_seconds: float = POLL_SECONDS) -> None:
         self.bench = bench
         self.poll_seconds = poll_seconds
+        self._queue_task: asyncio.Task[Any] | None = None
 
     # records ------------------------------------------------------------------------
 
@@ -263,7 +264,12 @@ class FacadeAdapter:
                 ("enhance_prompt", "enhance"), prompt_id, "prompt enhancement"
             )
         runs = await extras.create_enhance([prompt_id])
-        return await self._start_if_possible(runs[0])
+        queue = getattr(self.bench, "queue", None)
+        if queue is not None and (self._queue_task is None or self._queue_task.done()):
+            # Enhancements run through the queue (prompts share one upsampler container):
+            # drive it until nothing is left to start.
+            self._queue_task = asyncio.create_task(queue.drive(until_idle=True))
+        return runs[0]
 
     async def _start_if_possible(self, run: Run) -> Run:
         if getattr(self.bench, "start_run", None) is None:

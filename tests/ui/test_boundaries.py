@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +79,25 @@ async def test_adapter_over_real_workbench(tmp_path: Path) -> None:
         assert files["output.mp4"] == 10
         context = await adapter.log_context(run.id, 3)
         assert any("OutOfMemoryError" in line for line in context)
+
+
+async def test_enhance_goes_through_the_queue_not_the_single_run_lifecycle(tmp_path: Path) -> None:
+    import pytest
+
+    from cosmos_tui.domain import RunType
+    from cosmos_tui.errors import ValidationError
+
+    config = make_config(tmp_path / "data")
+    folder = tmp_path / "clip"
+    write_video(folder / "color.mp4")
+    async with Workbench.open(config) as bench:
+        adapter = FacadeAdapter(bench, poll_seconds=0.05)
+        prompt = await adapter.create_prompt("a crane at dusk", folder, None, None)
+        run = await adapter.enhance_prompt(prompt.id)
+        assert run.type == RunType.ENHANCE
+        assert (await bench.get_run(run.id)).state == RunState.QUEUED
+        assert adapter._queue_task is not None
+        with pytest.raises(ValidationError, match="cosmos queue run"):
+            await bench.start_run(run.id)
+        adapter._queue_task.cancel()
+        await asyncio.gather(adapter._queue_task, return_exceptions=True)
