@@ -16,6 +16,7 @@ not started are released by another scheduler once its heartbeat is stale.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -30,6 +31,8 @@ from cosmos_tui.engine.batching import plan_groups
 from cosmos_tui.engine.queue import HostView, QueuePlan, place
 from cosmos_tui.errors import CosmosError
 from cosmos_tui.store.queue_store import Claim, QueueStore
+
+CLEANUP_TIMEOUT_S = 5.0
 
 logger = logging.getLogger(__name__)
 
@@ -209,7 +212,10 @@ class Scheduler:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             raise
         finally:
-            await self.queue.unregister(self.id)
+            # Bounded: after a cancel a database call can wait on a lock that the cancelled
+            # work still holds; the heartbeat going stale releases the entry anyway.
+            with contextlib.suppress(asyncio.TimeoutError, CosmosError):
+                await asyncio.wait_for(self.queue.unregister(self.id), CLEANUP_TIMEOUT_S)
 
     # internals -----------------------------------------------------------------------
 

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from cosmos_tui.domain import ACTIVE_STATES, Run, RunAlert, RunState
 from cosmos_tui.engine.batching import LaunchGroup, plan_groups
 from cosmos_tui.engine.queue import Placement, Waiting
-from cosmos_tui.engine.scheduler import ClusterView, Launcher, Scheduler
+from cosmos_tui.engine.scheduler import CLEANUP_TIMEOUT_S, ClusterView, Launcher, Scheduler
+from cosmos_tui.errors import CosmosError
 from cosmos_tui.store.metrics_store import MetricsStore, RunStats
 from cosmos_tui.store.queue_store import Claim, QueueStore
 from cosmos_tui.store.repositories import RunFilter
@@ -192,9 +193,11 @@ class QueueService:
                 sweeping.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeping
-            await recorder.refresh()
+            with contextlib.suppress(asyncio.TimeoutError, CosmosError):
+                await asyncio.wait_for(recorder.refresh(), CLEANUP_TIMEOUT_S)
             recorder_stop.set()
-            await recording
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(recording, CLEANUP_TIMEOUT_S)
 
     async def keep_moving(self) -> AsyncIterator[str]:
         """Drive the queue until the iterator is closed; yield one news line per start.
