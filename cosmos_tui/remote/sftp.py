@@ -42,7 +42,6 @@ logger = logging.getLogger(__name__)
 
 
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
-SEGMENT_CHECKS_AT_ONCE = 2
 TRANSFERS_AT_ONCE = 2
 PART_SUFFIX = ".part"
 
@@ -186,26 +185,6 @@ class SftpTransfers:
             return None
         return result.stdout.split()[0] if result.stdout.strip() else None
 
-    async def _segment_matches(
-        self, remote_path: str, start: int, length: int, digest: str, limiter: asyncio.Semaphore
-    ) -> bool:
-        """Hash ``length`` bytes at ``start`` of a remote file on the host and compare."""
-        mib = 1024 * 1024
-        if start % mib == 0 and length % mib == 0:
-            # Whole MiB blocks: dd seeks and feeds the hasher through one pipe.
-            script = _HASH_SETUP + 'dd if="$1" bs=1048576 skip="$2" count="$3" 2>/dev/null | $H'
-            where = [str(start // mib), str(length // mib)]
-        else:
-            script = _HASH_SETUP + 'tail -c +"$2" "$1" | head -c "$3" | $H'
-            where = [str(start + 1), str(length)]
-        async with limiter:
-            result = await self._ssh.run(
-                ["sh", "-c", script, "sh", _safe_path(remote_path), *where],
-                check=False,
-                timeout=600,
-            )
-        return result.exit_status == 0 and result.stdout.split()[:1] == [digest]
-
     @contextlib.asynccontextmanager
     async def _client(self) -> AsyncIterator[asyncssh.SFTPClient]:
         conn = await self._ssh.channel()
@@ -302,8 +281,6 @@ class SftpTransfers:
             await sftp.makedirs(inputs, exist_ok=True)
             partial = await stat_or_none(sftp, part)
             offset = partial.size if partial is not None and partial.size <= size else 0
-            if offset and digest is None:
-                digest = await self.local_sha256(local_path)
             digest = await self._send_verified(
                 sftp, local_path, part, offset, size, digest, progress
             )
@@ -322,44 +299,23 @@ class SftpTransfers:
         digest: str | None,
         progress: ProgressCallback | None,
     ) -> str:
-        """Send into ``part`` from ``offset`` and verify it on the host; return the sha256.
+        """Send into ``part`` from ``offset``, then verify it on the host; return the sha256.
 
-        A fresh upload is verified segment by segment on the host while later segments
-        are still being sent; a resumed one is hashed whole on the host at the end.
-        ``digest`` may be None only for a fresh upload (it is computed while sending).
+        The host hashes the whole ``part`` once every byte has arrived. ``digest`` may be
+        None: a fresh upload then hashes the file in the same read that sends it, and a
+        resumed one hashes the local file while the host hashes its copy.
         """
-        checks: list[asyncio.Task[bool]] = []
-        limiter = asyncio.Semaphore(SEGMENT_CHECKS_AT_ONCE)
-
-        def check(start: int, length: int, segment_digest: str) -> None:
-            checks.append(
-                asyncio.create_task(
-                    self._segment_matches(part, start, length, segment_digest, limiter)
-                )
+        hasher = hashlib.sha256() if digest is None and offset == 0 else None
+        await send_file(sftp, local_path, part, offset, size, progress, hasher)
+        if hasher is not None:
+            digest = hasher.hexdigest()
+        if digest is None:
+            digest, remote = await asyncio.gather(
+                self.local_sha256(local_path), self.remote_sha256(part)
             )
-
-        fresh = offset == 0 and size > 0
-        try:
-            sent = await send_file(
-                sftp,
-                local_path,
-                part,
-                offset,
-                size,
-                progress,
-                check if fresh else None,
-                whole_hash=digest is None,
-            )
-            if fresh:
-                verified = all(await asyncio.gather(*checks))
-                digest = digest or sent
-            else:
-                digest = digest or await self.local_sha256(local_path)
-                verified = await self.remote_sha256(part) == digest
-        finally:
-            for task in checks:
-                task.cancel()
-        if not verified or digest is None:
+        else:
+            remote = await self.remote_sha256(part)
+        if remote != digest:
             await sftp.remove(part)
             raise IntegrityError(
                 f"upload of {local_path.name} to {self._ssh.name} arrived corrupted "

@@ -20,7 +20,6 @@ ProgressCallback = Callable[[int, int], None]
 CHUNK_BYTES = 8 * 1024 * 1024
 WRITES_IN_FLIGHT = 2
 READS_IN_FLIGHT = 2
-SEGMENT_BYTES = 32 * 1024 * 1024
 
 
 async def stat_or_none(sftp: asyncssh.SFTPClient, path: str) -> asyncssh.SFTPAttrs | None:
@@ -31,41 +30,10 @@ async def stat_or_none(sftp: asyncssh.SFTPClient, path: str) -> asyncssh.SFTPAtt
         return None
 
 
-SegmentCallback = Callable[[int, int, str], None]
-
-
-class _Segments:
-    """Hashes the chunks read into segments of about ``segment_bytes``.
-
-    Reading runs ahead of the acknowledged writes, so each finished segment waits in
-    ``ready`` (start, length, sha256) until the writes reach its end.
-    """
-
-    def __init__(self, start: int, segment_bytes: int, whole: bool) -> None:
-        self._segment_bytes = segment_bytes
-        self._start = start
-        self._length = 0
-        self._hasher = hashlib.sha256()
-        self.whole = hashlib.sha256() if whole else None
-        self.ready: deque[tuple[int, int, str]] = deque()
-
-    def add(self, chunk: bytes, end_of_file: bool) -> None:
-        """Account for one chunk read (runs in the reading thread)."""
-        self._hasher.update(chunk)
-        if self.whole is not None:
-            self.whole.update(chunk)
-        self._length += len(chunk)
-        if self._length and (self._length >= self._segment_bytes or end_of_file):
-            self.ready.append((self._start, self._length, self._hasher.hexdigest()))
-            self._start += self._length
-            self._length = 0
-            self._hasher = hashlib.sha256()
-
-
-def _read_chunk(source: BinaryIO, segments: _Segments | None, size: int) -> bytes:
+def _read_chunk(source: BinaryIO, hasher: hashlib._Hash | None) -> bytes:
     chunk = source.read(CHUNK_BYTES)
-    if segments is not None:
-        segments.add(chunk, source.tell() >= size)
+    if hasher is not None:
+        hasher.update(chunk)
     return chunk
 
 
@@ -76,22 +44,14 @@ async def send_file(
     offset: int,
     size: int,
     progress: ProgressCallback | None,
-    on_written: SegmentCallback | None = None,
-    segment_bytes: int = SEGMENT_BYTES,
-    whole_hash: bool = True,
-) -> str | None:
-    """Write the file from ``offset`` with WRITES_IN_FLIGHT chunks outstanding.
+    hasher: hashlib._Hash | None = None,
+) -> None:
+    """Write the file from ``offset`` into ``part`` with WRITES_IN_FLIGHT chunks outstanding.
 
-    ``on_written(offset, length, sha256)`` is called for each segment of about
-    ``segment_bytes`` once the host has acknowledged all of it, in file order.
-
-    Returns:
-        With ``on_written`` and ``whole_hash``, the sha256 of all bytes sent (the file's,
-        from offset 0); otherwise None.
-
+    ``hasher`` (if given) is fed every byte read, in order, in the reading thread: one
+    read of the file both sends and hashes it.
     """
     mode = "r+b" if offset else "wb"
-    segments = _Segments(offset, segment_bytes, whole_hash) if on_written else None
     async with sftp.open(part, mode) as remote:
         if offset:
             await remote.truncate(offset)
@@ -104,7 +64,7 @@ async def send_file(
             position = offset
             try:
                 while True:
-                    chunk = await asyncio.to_thread(_read_chunk, source, segments, size)
+                    chunk = await asyncio.to_thread(_read_chunk, source, hasher)
                     if chunk:
                         write = asyncio.ensure_future(remote.write(chunk, position))
                         position += len(chunk)
@@ -114,18 +74,11 @@ async def send_file(
                         await write
                         if progress:
                             progress(done, size)
-                        while on_written and segments and segments.ready:
-                            start, length, digest = segments.ready[0]
-                            if start + length > done:
-                                break
-                            segments.ready.popleft()
-                            on_written(start, length, digest)
                     if not chunk and not in_flight:
                         break
             finally:
                 for write, _ in in_flight:
                     write.cancel()
-    return segments.whole.hexdigest() if segments and segments.whole else None
 
 
 def _write_chunk(target: BinaryIO, chunk: bytes, hasher: hashlib._Hash | None) -> None:

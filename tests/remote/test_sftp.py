@@ -109,21 +109,18 @@ async def test_download_of_missing_file(remote_host: RemoteHost, tmp_path: Path)
     assert not (tmp_path / "nope.mp4").exists()
 
 
-async def test_host_side_chunk_hash(remote_host: RemoteHost, tmp_path: Path) -> None:
+async def test_host_side_hash(remote_host: RemoteHost, tmp_path: Path) -> None:
     local = _write(tmp_path / "h.bin", 3_000_000, b"chunk")
     up = await remote_host.upload_input(local)
-    data = local.read_bytes()
-    limiter = asyncio.Semaphore(1)
-    right = hashlib.sha256(data[1000:501000]).hexdigest()
     files = remote_host.files
-    assert await files._segment_matches(up.remote_path, 1000, 500_000, right, limiter)
-    wrong = hashlib.sha256(data[1001:501001]).hexdigest()
-    assert not await files._segment_matches(up.remote_path, 1000, 500_000, wrong, limiter)
-    mib = 1024 * 1024
-    aligned = hashlib.sha256(data[mib : 2 * mib]).hexdigest()
-    assert await files._segment_matches(up.remote_path, mib, mib, aligned, limiter)
-    nope = hashlib.sha256(b"nope").hexdigest()
-    assert not await files._segment_matches(up.remote_path, mib, mib, nope, limiter)
+    assert (
+        await files.remote_sha256(up.remote_path) == hashlib.sha256(local.read_bytes()).hexdigest()
+    )
+    tool_dir = await remote_host.tool_dir()
+    assert await files.remote_sha256(f"{tool_dir}/inputs/missing.bin") is None
+    # A name a hashing tool could take for an option is still hashed as a file.
+    await files.write_text(f"{tool_dir}/-n x", "odd name")
+    assert await files.remote_sha256(f"{tool_dir}/-n x") == hashlib.sha256(b"odd name").hexdigest()
 
 
 async def test_fresh_upload_corrupted_on_the_host_is_caught(
