@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 import asyncssh
 
 from cosmos_tui.errors import CosmosError, IntegrityError, TransferFailed, ValidationError
+from cosmos_tui.remote.host_hash import HASH_SETUP, streamed_host_sha256
 from cosmos_tui.remote.sftp_io import ProgressCallback, receive_file, send_file, stat_or_none
 from cosmos_tui.remote.ssh import SshHost
 
@@ -43,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 TRANSFERS_AT_ONCE = 2
+HASH_TIMEOUT_S = 600
 PART_SUFFIX = ".part"
 
 
@@ -97,12 +99,6 @@ class RemoteEntry:
 
 
 # Hash on the host with openssl when it is there (SHA extensions: about 4x sha256sum).
-_HASH_SETUP = (
-    'if command -v openssl >/dev/null 2>&1; then H="openssl dgst -sha256 -r"; '
-    "else H=sha256sum; fi; "
-)
-
-
 def _safe_path(remote_path: str) -> str:
     """A path that no hashing tool can take for an option."""
     return remote_path if remote_path.startswith("/") else "./" + remote_path
@@ -177,9 +173,9 @@ class SftpTransfers:
 
     async def remote_sha256(self, remote_path: str) -> str | None:
         """Return the sha256 of a remote file computed on the host, None if it is missing."""
-        script = _HASH_SETUP + '$H "$1"'
+        script = HASH_SETUP + '$H "$1"'
         result = await self._ssh.run(
-            ["sh", "-c", script, "sh", _safe_path(remote_path)], check=False, timeout=600
+            ["sh", "-c", script, "sh", _safe_path(remote_path)], check=False, timeout=HASH_TIMEOUT_S
         )
         if result.exit_status != 0:
             return None
@@ -301,19 +297,31 @@ class SftpTransfers:
     ) -> str:
         """Send into ``part`` from ``offset``, then verify it on the host; return the sha256.
 
-        The host hashes the whole ``part`` once every byte has arrived. ``digest`` may be
-        None: a fresh upload then hashes the file in the same read that sends it, and a
-        resumed one hashes the local file while the host hashes its copy.
+        The host hashes ``part`` as its blocks are written, so its digest is ready right
+        after the last byte (when that stream fails the host hashes the whole file then).
+        ``digest`` may be None: a fresh upload then hashes the file in the same read that
+        sends it, and a resumed one hashes the local file while the host finishes.
         """
         hasher = hashlib.sha256() if digest is None and offset == 0 else None
-        await send_file(sftp, local_path, part, offset, size, progress, hasher)
-        if hasher is not None:
-            digest = hasher.hexdigest()
-        if digest is None:
-            digest, remote = await asyncio.gather(
-                self.local_sha256(local_path), self.remote_sha256(part)
+        async with streamed_host_sha256(self._ssh, part) as host_hash:
+            await send_file(
+                sftp, local_path, part, offset, size, progress, hasher, host_hash.written
             )
-        else:
+            if hasher is not None:
+                digest = hasher.hexdigest()
+            if digest is None:
+                digest, remote = await asyncio.gather(
+                    self.local_sha256(local_path), host_hash.digest(HASH_TIMEOUT_S)
+                )
+            else:
+                remote = await host_hash.digest(HASH_TIMEOUT_S)
+        if remote != digest:
+            if remote is not None:
+                logger.warning(
+                    "streamed sha256 of %s on %s differs; hashing the whole file",
+                    part,
+                    self._ssh.name,
+                )
             remote = await self.remote_sha256(part)
         if remote != digest:
             await sftp.remove(part)

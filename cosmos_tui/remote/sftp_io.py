@@ -45,11 +45,13 @@ async def send_file(
     size: int,
     progress: ProgressCallback | None,
     hasher: hashlib._Hash | None = None,
+    on_written: Callable[[int], None] | None = None,
 ) -> None:
     """Write the file from ``offset`` into ``part`` with WRITES_IN_FLIGHT chunks outstanding.
 
     ``hasher`` (if given) is fed every byte read, in order, in the reading thread: one
-    read of the file both sends and hashes it.
+    read of the file both sends and hashes it. ``on_written(done)`` is told each time the
+    host has acknowledged every byte before ``done``.
     """
     mode = "r+b" if offset else "wb"
     async with sftp.open(part, mode) as remote:
@@ -74,6 +76,8 @@ async def send_file(
                         await write
                         if progress:
                             progress(done, size)
+                        if on_written:
+                            on_written(done)
                     if not chunk and not in_flight:
                         break
             finally:

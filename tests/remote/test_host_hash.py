@@ -1,0 +1,106 @@
+"""The host-side sha256 computed while an upload is still arriving."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cosmos_tui.errors import IntegrityError
+from cosmos_tui.remote import RemoteHost
+from cosmos_tui.remote.host_hash import MIB, streamed_host_sha256
+from tests.fixtures.hosts import TEST_USER
+
+FEEDER_MARK = "read -r skip count"
+
+
+def _write(path: Path, size: int, seed: bytes) -> Path:
+    block = hashlib.sha256(seed).digest() * 4096
+    path.write_bytes((block * (size // len(block) + 1))[:size])
+    return path
+
+
+def _feeders() -> list[str]:
+    found = subprocess.run(
+        ["pgrep", "-u", TEST_USER, "-f", FEEDER_MARK], capture_output=True, text=True
+    )
+    return found.stdout.split()
+
+
+@pytest.mark.parametrize("size", [0, 1000, 5 * MIB, 70 * MIB + 123])
+async def test_streamed_digest_of_a_file_written_in_steps(
+    remote_host: RemoteHost, tmp_path: Path, size: int
+) -> None:
+    tool_dir = await remote_host.tool_dir()
+    source = _write(tmp_path / "src.bin", size, b"steps")
+    data = source.read_bytes()
+    target = Path(tool_dir) / "growing.bin"
+    await remote_host.run(["touch", str(target)])
+    async with streamed_host_sha256(remote_host.ssh, str(target)) as host_hash:
+        with target.open("ab") as handle:  # the test host is this machine
+            step = 3 * MIB + 17  # not aligned to the hasher's blocks
+            for start in range(0, size, step):
+                handle.write(data[start : start + step])
+                handle.flush()
+                host_hash.written(min(start + step, size))
+        digest = await host_hash.digest(60)
+    assert digest == hashlib.sha256(data).hexdigest()
+    assert _feeders() == []
+
+
+async def test_upload_is_verified_by_the_stream_without_a_second_hash(
+    remote_host: RemoteHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = _write(tmp_path / "s.bin", 40 * MIB + 5, b"stream")
+    whole_file_hashes: list[str] = []
+    original = remote_host.files.remote_sha256
+
+    async def counting(path: str) -> str | None:
+        whole_file_hashes.append(path)
+        return await original(path)
+
+    monkeypatch.setattr(remote_host.files, "remote_sha256", counting)
+    result = await remote_host.upload_input(local)
+    assert result.sha256 == hashlib.sha256(local.read_bytes()).hexdigest()
+    assert whole_file_hashes == []  # the host's digest came with the last byte
+    assert _feeders() == []
+
+
+async def test_upload_survives_the_host_hash_stream_dying(
+    remote_host: RemoteHost, tmp_path: Path
+) -> None:
+    local = _write(tmp_path / "d.bin", 64 * MIB, b"dies")
+    killed: list[bool] = []
+
+    def kill_feeder(done: int, total: int) -> None:
+        if not killed and done >= total // 2:
+            killed.append(True)
+            subprocess.run(["pkill", "-u", TEST_USER, "-f", FEEDER_MARK], check=False)
+
+    result = await remote_host.upload_input(local, progress=kill_feeder)
+    assert killed
+    digest = hashlib.sha256(local.read_bytes()).hexdigest()
+    assert result.sha256 == digest
+    assert await remote_host.files.remote_sha256(result.remote_path) == digest
+
+
+async def test_resumed_upload_corrupted_before_the_resume_is_caught(
+    remote_host: RemoteHost, tmp_path: Path
+) -> None:
+    local = _write(tmp_path / "r.bin", 36 * MIB, b"resume")
+    tool_dir = await remote_host.tool_dir()
+    part = Path(remote_host.files.partial_path(tool_dir, local))
+    await remote_host.run(["mkdir", "-p", str(part.parent)])
+    prefix = bytearray(local.read_bytes()[: 20 * MIB])
+    prefix[MIB] ^= 0xFF  # one flipped byte in what "arrived" earlier
+    staged = tmp_path / "prefix"
+    staged.write_bytes(bytes(prefix))
+    await remote_host.files.upload(staged, str(part))
+    with pytest.raises(IntegrityError):
+        await remote_host.upload_input(local)
+    assert not part.exists()
+    again = await remote_host.upload_input(local)
+    assert again.resumed_from == 0
+    assert again.sha256 == hashlib.sha256(local.read_bytes()).hexdigest()
