@@ -15,6 +15,7 @@ import os
 import pwd
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -139,7 +140,13 @@ def main() -> None:
             seconds = best[key]
             text = f"{label:28s} {seconds:6.2f} s  {size / seconds:7.1f} MB/s"
             if versus:
-                text += f"  ratio vs scp {best[versus] / seconds:.2f}"
+                paired = [
+                    theirs / ours for theirs, ours in zip(runs[versus], runs[key], strict=True)
+                ]
+                text += (
+                    f"  ratio vs scp {best[versus] / seconds:.2f} (best/best),"
+                    f" {statistics.median(paired):.2f} (median of rounds)"
+                )
             print(text + "   (all: " + " ".join(f"{v:.2f}" for v in runs[key]) + ")")
 
         line("scp upload", "scp_up")
