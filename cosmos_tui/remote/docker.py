@@ -2,9 +2,10 @@
 
 A local UNIX socket in a private temporary directory is forwarded to the host's docker
 socket (``forward_local_path``) on the host's managed SSH connection; in sudo mode each
-HTTP connection is instead bridged to ``sudo -n docker system dial-stdio``. The forward is
-re-made after the SSH connection reconnects. Containers are created with labels and always
-selected by label, never by image name. Every aiodocker/aiohttp exception is translated in
+HTTP connection is instead bridged to ``sudo -n DOCKER -H unix://SOCKET system dial-stdio``
+(DOCKER: the full path of the docker CLI on the login user's PATH). The forward is re-made
+after the SSH connection reconnects. Containers are created with labels and always selected
+by label, never by image name. Every aiodocker/aiohttp exception is translated in
 :func:`_translate`.
 """
 
@@ -61,7 +62,19 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SUDO_DIAL = ["sudo", "-n", "docker", "system", "dial-stdio"]
+# Prints the login user and the docker CLI it finds, then asks the daemon for its version
+# through sudo. The CLI is called by its full path so that sudo runs the file that the
+# sudoers hint names, whatever sudo's secure_path finds first. $1: -H value, $2: format.
+_SUDO_CHECK = (
+    "docker=$(command -v docker) || docker=docker; "
+    'case "$docker" in /*) ;; *) docker=docker ;; esac; '
+    'id -un; printf "%s\\n" "$docker"; '
+    'exec sudo -n "$docker" -H "$1" version --format "$2"'
+)
+# The client's version is printed even when the daemon does not answer: its presence tells
+# "sudo ran docker" from "sudo refused".
+_SUDO_VERSION_FORMAT = "{{.Client.Version}}{{if .Server}} {{.Server.Version}}{{end}}"
+_SUDOERS_DOCKER = "/usr/bin/docker"  # in the hint when the user's PATH has no docker
 _NO_GPU_DRIVER = "could not select device driver"
 _NO_CONNECTION = 900  # aiodocker's status for "cannot connect"
 
@@ -72,9 +85,10 @@ class DockerClient:
     Args:
         ssh: The host's managed connection.
         socket_path: The docker socket on the host.
-        sudo: Bridge through ``sudo -n docker system dial-stdio`` instead of the socket.
+        sudo: Bridge each connection through ``sudo -n docker system dial-stdio`` (to
+            ``socket_path``) instead of forwarding the socket.
         gpu_request: Send GPU DeviceRequests (hosts with the NVIDIA Container Toolkit).
-        dial_argv: The bridge command in sudo mode (tests use a plain dial-stdio).
+        dial_argv: A bridge command to use in sudo mode instead of sudo (no sudo check).
 
     """
 
@@ -90,7 +104,8 @@ class DockerClient:
         self._socket_path = socket_path
         self._sudo = sudo
         self._gpu_request = gpu_request
-        self._dial_argv = dial_argv or SUDO_DIAL
+        self._dial_override = dial_argv
+        self._dial_argv: list[str] = dial_argv or []
         self._tmp: Path | None = None
         self._generation = -1
         self._listener: Any = None
@@ -114,7 +129,10 @@ class DockerClient:
                 self._tmp = Path(tempfile.mkdtemp(prefix="cosmos-docker-"))
             local_socket = self._tmp / "docker.sock"
             if self._sudo:
-                await self._check_sudo()
+                if self._dial_override is None:
+                    docker_cli = await self._check_sudo()
+                    self._dial_argv = ["sudo", "-n", docker_cli, "-H", self._docker_host]
+                    self._dial_argv += ["system", "dial-stdio"]
                 self._bridge = await asyncio.start_unix_server(
                     self._bridge_connection, path=str(local_socket)
                 )
@@ -156,18 +174,35 @@ class DockerClient:
                 "log in again), or set docker_sudo = true for this host"
             )
 
-    async def _check_sudo(self) -> None:
-        if self._dial_argv is not SUDO_DIAL:
-            return
-        argv = ["sudo", "-n", "docker", "version", "--format", "{{.Server.Version}}"]
+    @property
+    def _docker_host(self) -> str:
+        return f"unix://{self._socket_path}"
+
+    async def _check_sudo(self) -> str:
+        """Check that ``sudo -n docker`` reaches the daemon; return the docker CLI's path."""
+        argv = ["sh", "-c", _SUDO_CHECK, "sh", self._docker_host, _SUDO_VERSION_FORMAT]
         result = await self._ssh.run(argv, check=False)
-        if result.exit_status != 0:
+        lines = result.stdout.splitlines()
+        user = lines[0].strip() if lines else ""
+        docker_cli = lines[1].strip() if len(lines) > 1 else ""
+        if result.exit_status == 0:
+            return docker_cli or "docker"
+        detail = result.stderr.strip()[-200:]
+        if len(lines) > 2 and lines[2].strip():
             raise DockerError(
-                f"docker_sudo is set for {self.name} but 'sudo -n docker' fails there "
-                f"({result.stderr.strip()[-200:]}): allow it without a password, e.g. "
-                "'USER ALL=(root) NOPASSWD: /usr/bin/docker' in /etc/sudoers.d/cosmos, or "
-                "add the user to the docker group and unset docker_sudo"
+                f"the Docker daemon on {self.name} does not answer at {self._socket_path} "
+                f"(sudo -n docker: {detail}); is it running ('systemctl start docker')? If "
+                "it listens elsewhere, set docker_socket for this host",
+                transient=True,
             )
+        user = user or self._ssh.config.user or "USER"
+        sudoers_cli = docker_cli if docker_cli.startswith("/") else _SUDOERS_DOCKER
+        raise DockerError(
+            f"docker_sudo is set for {self.name} but 'sudo -n {docker_cli or 'docker'}' fails "
+            f"there ({detail}): allow it without a password, e.g. "
+            f"'{user} ALL=(root) NOPASSWD: {sudoers_cli}' in /etc/sudoers.d/cosmos, or "
+            f"add {user} to the docker group and unset docker_sudo"
+        )
 
     async def _bridge_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
