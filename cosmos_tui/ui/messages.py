@@ -44,6 +44,14 @@ class RunsLoaded(Message):
         self.generation = generation
 
 
+class FirstPageShown(Message):
+    """A table pane shows its first page (``pane``: its id); startup work may follow."""
+
+    def __init__(self, pane: str) -> None:
+        super().__init__()
+        self.pane = pane
+
+
 class RunChanged(Message):
     """A run's state, progress or outputs changed (or it was created)."""
 

@@ -14,6 +14,7 @@ from textual.widgets import Footer, Header, Static
 
 from cosmos_tui.domain import HostState, Prompt, Run, RunState
 from cosmos_tui.ui.messages import (
+    FirstPageShown,
     GpuProcessesChanged,
     GpuSampled,
     HostStateChanged,
@@ -37,6 +38,10 @@ if TYPE_CHECKING:
     from cosmos_tui.ui.protocol import UIServices
 
 RECONCILE_DELAY_SECONDS = 2.0
+# The live streams wait for the first pages of Prompts and Runs (the launch's full frame),
+# or this long when a first page does not come.
+STREAMS_FALLBACK_SECONDS = 1.0
+LAUNCH_PANES = frozenset({"prompts", "runs"})
 NOTIFY_STATES = {
     RunState.COMPLETED: ("information", "Run completed"),
     RunState.FAILED: ("error", "Run failed"),
@@ -62,6 +67,8 @@ class MainScreen(ActionsMixin, Screen[None]):
         self.host_states: dict[str, HostState] = {}
         self.log_chosen_by_user = False
         self.current_prompt: Prompt | None = None
+        self._awaited_panes = set(LAUNCH_PANES)
+        self._streams_started = False
 
     @property
     def cosmos(self) -> CosmosApp:
@@ -112,11 +119,30 @@ class MainScreen(ActionsMixin, Screen[None]):
         self.services = message.services
         for pane in self.query(Pane):
             pane.attach(message.services)
+        self.set_timer(STREAMS_FALLBACK_SECONDS, self._start_streams)
+
+    @on(FirstPageShown)
+    def _first_page_shown(self, message: FirstPageShown) -> None:
+        self._awaited_panes.discard(message.pane)
+        if not self._awaited_panes:
+            self.call_after_refresh(self._start_streams)
+
+    def _start_streams(self) -> None:
+        """Start what the launch's first full frame does not need (once).
+
+        The first pages of Prompts and Runs come first, alone on the database and the
+        CPU; then the live streams, the rest of the first pages, and after a while the
+        reconcile (which talks to every host).
+        """
+        if self._streams_started or self.services is None:
+            return
+        self._streams_started = True
         self._watch_hosts()
         self._watch_gpus()
         self._watch_processes()
         self._watch_runs()
-        # Picking up runs of earlier sessions talks to every host: after the panes filled.
+        for pane in self.query(Pane):
+            pane.fill_page()
         self.set_timer(RECONCILE_DELAY_SECONDS, self._keep_runs_moving)
 
     @on(ServicesFailed)

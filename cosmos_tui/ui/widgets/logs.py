@@ -41,6 +41,7 @@ class LogsPane(Pane):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.run: Run | None = None
         self.pending: list[str] = []
+        self.skipped = 0
         self.next_line = 0
         self.level_index = 0
         self._generation = 0
@@ -70,6 +71,7 @@ class LogsPane(Pane):
         self.run = run
         self._generation += 1
         self.pending.clear()
+        self.skipped = 0
         self.next_line = 0
         self.view.clear()
         self.log_file = run.log_path
@@ -113,6 +115,12 @@ class LogsPane(Pane):
             return
         self.next_line = max(self.next_line, batch.first_line) + len(lines)
         self.pending.extend(lines)
+        # A burst keeps only what the view can hold: memory and the next flush's work
+        # stay bounded however fast lines come (the rest is in the run's log file).
+        excess = len(self.pending) - self.view.max_lines
+        if excess > 0:
+            del self.pending[:excess]
+            self.skipped += excess
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self.set_timer(FLUSH_SECONDS, self.flush)
@@ -120,9 +128,10 @@ class LogsPane(Pane):
     def flush(self) -> None:
         """Write the buffered lines to the view in one go."""
         self._flush_scheduled = False
-        if self.pending:
+        if self.pending or self.skipped:
             lines, self.pending = self.pending, []
-            self.view.append(lines)
+            skipped, self.skipped = self.skipped, 0
+            self.view.append(lines, skipped)
             self._update_status()
 
     @on(LogView.FollowChanged)

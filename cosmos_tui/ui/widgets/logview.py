@@ -8,6 +8,7 @@ until the user scrolls up.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from rich.style import Style
 from rich.text import Text
@@ -69,26 +70,47 @@ class LogView(ScrollView, can_focus=True):
         self._rebuild()
         self.set_follow(True)
 
-    def append(self, new_lines: list[str]) -> None:
-        """Add lines at the end, dropping the oldest beyond the bound."""
-        if not new_lines:
+    def append(self, new_lines: Sequence[str], skipped: int = 0) -> None:
+        """Add lines at the end, dropping the oldest beyond the bound.
+
+        The work is bounded by ``max_lines`` however many lines come at once: of a burst
+        only the newest ``max_lines`` are kept (and read for their level).
+
+        Args:
+            new_lines: The lines that follow the ones held, oldest first.
+            skipped: Lines between the ones held and ``new_lines`` that the caller did
+                not keep; they count as dropped, and so do the lines held (older still),
+                so that what is shown stays one piece of the log.
+        """
+        overflow = len(new_lines) - self.max_lines
+        if overflow > 0:
+            skipped += overflow
+            new_lines = new_lines[overflow:]
+        if not new_lines and not skipped:
             return
-        start = len(self.lines)
-        self.lines.extend(new_lines)
-        self.ranks.extend(level_rank(log_level(line)) for line in new_lines)
         if not self.follow:
-            self.new_while_paused += len(new_lines)
-        if len(self.lines) > self.max_lines + self.max_lines // 4:
+            self.new_while_paused += len(new_lines) + skipped
+        start = len(self.lines)
+        if skipped:
+            cut = start
+        elif start + len(new_lines) > self.max_lines + self.max_lines // 4:
+            cut = start + len(new_lines) - self.max_lines
+        else:
+            cut = 0
+        if cut or skipped:
             top = int(self.scroll_y)
             top_line = self._rows[top][0] if top < len(self._rows) else 0
-            cut = len(self.lines) - self.max_lines
             del self.lines[:cut]
             del self.ranks[:cut]
-            self.dropped += cut
+            self.dropped += cut + skipped
+            self.lines.extend(new_lines)
+            self.ranks.extend(level_rank(log_level(line)) for line in new_lines)
             self._rebuild()
             if not self.follow:
                 self._jump_to(self._row_of(top_line - cut))
         else:
+            self.lines.extend(new_lines)
+            self.ranks.extend(level_rank(log_level(line)) for line in new_lines)
             self._extend_rows(start)
         self._update_virtual()
         if self.follow:

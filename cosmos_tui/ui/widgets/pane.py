@@ -13,6 +13,20 @@ if TYPE_CHECKING:
     from cosmos_tui.ui.screens.main import MainScreen
 
 
+FIRST_PAGE_MIN_ROWS = 40
+FIRST_PAGE_SPARE_ROWS = 10
+
+
+def first_page_rows(page_size: int, screen_rows: int) -> int:
+    """Return how many rows a table pane loads first: enough to fill it even zoomed.
+
+    Converting, measuring and adding rows costs time at launch, so the first page holds
+    only what the screen can show (plus the rows that trigger the next page); the rest of
+    a full page is loaded once the first frame is full (``fill_page``).
+    """
+    return min(page_size, max(FIRST_PAGE_MIN_ROWS, screen_rows + FIRST_PAGE_SPARE_ROWS))
+
+
 class Pane(Vertical):
     """A titled pane of the main screen.
 
@@ -49,3 +63,6 @@ class Pane(Vertical):
     def attach(self, services: UIServices) -> None:
         """Receive the open services and start loading."""
         self.services = services
+
+    def fill_page(self) -> None:
+        """Load what the first page left out (after the first full frame); a no-op here."""

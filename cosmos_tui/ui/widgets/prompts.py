@@ -10,9 +10,9 @@ from textual.widgets import DataTable, Input
 
 from cosmos_tui.domain import Prompt
 from cosmos_tui.ui.format import age, clip, state_text
-from cosmos_tui.ui.messages import PromptHighlighted, PromptsLoaded
+from cosmos_tui.ui.messages import FirstPageShown, PromptHighlighted, PromptsLoaded
 from cosmos_tui.ui.report import reported
-from cosmos_tui.ui.widgets.pane import Pane
+from cosmos_tui.ui.widgets.pane import Pane, first_page_rows
 
 SORTS: tuple[str, ...] = ("created", "name", "text")
 INPUT_LETTERS = (("color", "C"), ("depth", "D"), ("seg", "S"), ("edge", "E"), ("vis", "V"))
@@ -58,6 +58,7 @@ class PromptsPane(Pane):
         self.descending = True
         self._generation = 0
         self._loading_more = False
+        self._launched = False
 
     def compose(self) -> ComposeResult:
         """A hidden filter input over the table."""
@@ -95,13 +96,23 @@ class PromptsPane(Pane):
         self.reload()
 
     def reload(self) -> None:
-        """Load the first page again with the current filter and sort."""
+        """Load the first page again with the current filter and sort (a screenful first)."""
         self._generation += 1
-        self._load(0, append=False, generation=self._generation)
+        page_size = self.cosmos.config.ui.page_size
+        self._load(0, False, self._generation, first_page_rows(page_size, self.app.size.height))
+
+    def fill_page(self) -> None:
+        """Load the rest of the first page (the first load brought only a screenful)."""
+        self._launched = True
+        table = self.table
+        missing = min(self.cosmos.config.ui.page_size, self.total) - table.row_count
+        if missing > 0 and not self._loading_more:
+            self._loading_more = True
+            self._load(table.row_count, True, self._generation, missing)
 
     @work(exclusive=True, group="prompts-load", exit_on_error=False)
     @reported
-    async def _load(self, offset: int, append: bool, generation: int) -> None:
+    async def _load(self, offset: int, append: bool, generation: int, limit: int) -> None:
         from cosmos_tui.store.repositories import PromptFilter
 
         if self.services is None:
@@ -109,7 +120,7 @@ class PromptsPane(Pane):
         page = await self.services.list_prompts(
             PromptFilter(text=self.filter_text or None),
             offset,
-            self.cosmos.config.ui.page_size,
+            limit,
             self.sort,
             self.descending,
         )
@@ -139,6 +150,11 @@ class PromptsPane(Pane):
         self._update_subtitle()
         if not message.append and table.row_count:
             self.post_message(PromptHighlighted(self.prompts[str(self._row_key(table.cursor_row))]))
+        if not message.append:
+            if self._launched:
+                self.call_after_refresh(self.fill_page)
+            else:  # the main screen calls fill_page once the launch's frame is full
+                self.post_message(FirstPageShown(self.id or "prompts"))
 
     def _row_key(self, row: int) -> object:
         return self.table.coordinate_to_cell_key((row, 0)).row_key.value
@@ -182,7 +198,8 @@ class PromptsPane(Pane):
         near_end = event.cursor_row >= table.row_count - 10
         if near_end and table.row_count < self.total and not self._loading_more:
             self._loading_more = True
-            self._load(table.row_count, append=True, generation=self._generation)
+            page_size = self.cosmos.config.ui.page_size
+            self._load(table.row_count, True, self._generation, page_size)
 
     @on(DataTable.RowSelected, "#prompts-table")
     def _selected(self, event: DataTable.RowSelected) -> None:

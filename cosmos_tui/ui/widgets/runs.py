@@ -17,9 +17,9 @@ from cosmos_tui.domain import Run, RunState
 if TYPE_CHECKING:
     from cosmos_tui.store.repositories import RunFilter
 from cosmos_tui.ui.format import clip, duration, progress_text, rating_text, state_text
-from cosmos_tui.ui.messages import RunHighlighted, RunsLoaded
+from cosmos_tui.ui.messages import FirstPageShown, RunHighlighted, RunsLoaded
 from cosmos_tui.ui.report import reported
-from cosmos_tui.ui.widgets.pane import Pane
+from cosmos_tui.ui.widgets.pane import Pane, first_page_rows
 
 COLUMNS = (
     ("state", "State", 12), ("progress", "Progress", 32), ("time", "Time", 6),
@@ -84,6 +84,7 @@ class RunsPane(Pane):
         self._loading_more = False
         self._reload_pending = False
         self._user_input = False
+        self._launched = False
 
     def compose(self) -> ComposeResult:
         """The table."""
@@ -132,19 +133,27 @@ class RunsPane(Pane):
         self.reload()
 
     def reload(self) -> None:
-        """Load the first page again."""
+        """Load the first page again: a screenful now, the rest of the page after it."""
         self._generation += 1
         self._reload_pending = False
-        self._load(0, append=False, generation=self._generation)
+        page_size = self.cosmos.config.ui.page_size
+        self._load(0, False, self._generation, first_page_rows(page_size, self.app.size.height))
+
+    def fill_page(self) -> None:
+        """Load the rest of the first page (the first load brought only a screenful)."""
+        self._launched = True
+        table = self.table
+        missing = min(self.cosmos.config.ui.page_size, self.total) - table.row_count
+        if missing > 0 and not self._loading_more:
+            self._loading_more = True
+            self._load(table.row_count, True, self._generation, missing)
 
     @work(exclusive=True, group="runs-load", exit_on_error=False)
     @reported
-    async def _load(self, offset: int, append: bool, generation: int) -> None:
+    async def _load(self, offset: int, append: bool, generation: int, limit: int) -> None:
         if self.services is None:
             return
-        page = await self.services.list_runs(
-            self.where, offset, self.cosmos.config.ui.page_size, "created", True
-        )
+        page = await self.services.list_runs(self.where, offset, limit, "created", True)
         self.post_message(RunsLoaded(page, append, generation))
 
     @on(RunsLoaded)
@@ -173,6 +182,11 @@ class RunsPane(Pane):
             table.focus()
         if not message.append and self.selected is not None:
             self.post_message(RunHighlighted(self.selected, by_user=False))
+        if not message.append:
+            if self._launched:
+                self.call_after_refresh(self.fill_page)
+            else:  # the main screen calls fill_page once the launch's frame is full
+                self.post_message(FirstPageShown(self.id or "runs"))
 
     def _cells(self, run: Run, now: datetime) -> tuple[object, ...]:
         seconds = run.duration_seconds
@@ -234,7 +248,8 @@ class RunsPane(Pane):
         near_end = event.cursor_row >= table.row_count - 10
         if near_end and table.row_count < self.total and not self._loading_more:
             self._loading_more = True
-            self._load(table.row_count, append=True, generation=self._generation)
+            page_size = self.cosmos.config.ui.page_size
+            self._load(table.row_count, True, self._generation, page_size)
 
     @on(DataTable.RowSelected, "#runs-table")
     def _selected(self, event: DataTable.RowSelected) -> None:

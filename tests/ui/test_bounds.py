@@ -1,0 +1,176 @@
+"""What keeps the TUI fast: bounded log work and memory, and a launch that loads a screenful."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from textual.app import App, ComposeResult
+
+from cosmos_tui.domain import GenerationParams, LogBatch, RunState
+from cosmos_tui.store.repositories import Store
+from cosmos_tui.ui.messages import FirstPageShown, PromptsLoaded, RunsLoaded
+from cosmos_tui.ui.widgets import logview
+from cosmos_tui.ui.widgets.logview import LogView
+from cosmos_tui.ui.widgets.pane import FIRST_PAGE_MIN_ROWS, first_page_rows
+from tests.ui.conftest import ready, settle
+from tests.ui.fakes import LOG_LINES, T0
+
+
+class ViewApp(App[None]):
+    """Just a LogView."""
+
+    def __init__(self, max_lines: int) -> None:
+        super().__init__()
+        self.max_lines = max_lines
+
+    def compose(self) -> ComposeResult:
+        yield LogView(max_lines=self.max_lines)
+
+
+def held_sizes(view: LogView) -> list[int]:
+    """The lengths of everything the view keeps per line."""
+    return [len(view.lines), len(view.ranks), len(view._rows), len(view._visible)]
+
+
+async def test_log_work_per_batch_does_not_grow_with_the_lines_seen(monkeypatch):
+    read: list[str] = []
+    real_level = logview.log_level
+
+    def counted(line: str) -> str:
+        read.append(line)
+        return real_level(line)
+
+    monkeypatch.setattr(logview, "log_level", counted)
+    app = ViewApp(max_lines=1000)
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.query_one(LogView)
+        view.set_search("seed")
+        seen = 0
+        for round_ in range(200):
+            batch = [f"{LOG_LINES[(seen + i) % len(LOG_LINES)]} #{seen + i}" for i in range(250)]
+            read.clear()
+            view.append(batch)
+            seen += len(batch)
+            assert len(read) == len(batch)  # only the new lines are read, never the old ones
+            assert max(held_sizes(view)) <= 1250, round_
+            assert len(view.matches) <= 1250
+        await pilot.pause()
+        assert view.dropped + len(view.lines) == seen
+        assert view.lines[-1].endswith(f"#{seen - 1}")
+
+
+async def test_a_burst_is_read_only_as_far_as_the_view_holds(monkeypatch):
+    read: list[str] = []
+    real_level = logview.log_level
+    monkeypatch.setattr(logview, "log_level", lambda line: read.append(line) or real_level(line))
+    app = ViewApp(max_lines=1000)
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.query_one(LogView)
+        view.append([f"old {i}" for i in range(300)])
+        read.clear()
+        view.append([f"burst {i}" for i in range(50_000)])
+        assert len(read) == 1000
+        assert view.lines == [f"burst {i}" for i in range(49_000, 50_000)]
+        assert view.dropped == 300 + 49_000
+        # lines the caller skipped drop the older lines held too: the view stays one piece
+        view.append(["after"], skipped=10)
+        assert view.lines == ["after"] and view.dropped == 300 + 50_000 + 10
+        await pilot.pause()
+
+
+async def test_log_pane_memory_stays_bounded_under_a_flood(harness, tmp_path):
+    from tests.ui.test_flows import populated
+
+    h = harness(log_buffer_lines=1000)
+    async with h.app.run_test(size=(120, 40)) as pilot:
+        runs = await populated(h, pilot, tmp_path)
+        running = runs["running"].id
+        logs = h.app.main_screen.logs
+        stream = h.services.log_stream(running)
+        total = 0
+        for start in range(0, 60_000, 5000):
+            stream.put(LogBatch(running, tuple(f"l{start + i}" for i in range(5000)), start))
+            total = start + 5000
+        await settle(pilot)
+        assert len(logs.pending) <= 1000  # between flushes too
+        logs.flush()
+        await pilot.pause()
+        assert len(logs.view.lines) <= 1250 and logs.view.lines[-1] == f"l{total - 1}"
+        assert logs.view.dropped + len(logs.view.lines) == total
+        assert f"{total} lines" in str(logs.border_subtitle)
+
+
+def test_first_page_is_a_screenful_and_never_more_than_a_page():
+    assert first_page_rows(200, 40) == 50
+    assert first_page_rows(200, 10) == FIRST_PAGE_MIN_ROWS
+    assert first_page_rows(200, 500) == 200
+    assert first_page_rows(30, 40) == 30
+
+
+async def make_many(db_path, prompts: int, runs: int) -> None:
+    params = json.dumps(GenerationParams().to_dict())
+    prompt_rows = [
+        {"id": f"ps_{i:012x}", "name": f"p{i}", "text": f"scene {i}", "created_at": T0}
+        for i in range(prompts)
+    ]
+    run_rows = [
+        {
+            "id": f"rs_{i:012x}",
+            "prompt_id": f"ps_{i % prompts:012x}",
+            "type": "transfer",
+            "profile": "transfer1",
+            "state": RunState.COMPLETED.value,
+            "priority": 0,
+            "queue_seq": i,
+            "params": params,
+            "attempt": 0,
+            "created_at": T0 + timedelta(seconds=i),
+            "updated_at": T0 + timedelta(seconds=i),
+        }
+        for i in range(runs)
+    ]
+    async with Store.open(db_path) as store:
+        await store.bulk_insert(prompt_rows, run_rows)
+
+
+async def test_launch_loads_a_screenful_first_then_the_rest_of_the_page(harness):
+    h = harness(page_size=120)
+    await make_many(h.config.db_path, prompts=130, runs=300)
+    pages: list[tuple[str, bool, int]] = []
+    seen: list[object] = []  # a message that bubbles passes the hook once per node
+
+    def hook(message: object) -> None:
+        if any(message is other for other in seen):
+            return
+        seen.append(message)
+        if isinstance(message, RunsLoaded | PromptsLoaded):
+            pages.append((type(message).__name__, message.append, len(message.page.items)))
+        if isinstance(message, FirstPageShown):
+            pages.append(("FirstPageShown", False, 0))
+
+    async with h.app.run_test(size=(120, 40), message_hook=hook) as pilot:
+        await ready(h, pilot)
+        await settle(pilot)
+        main = h.app.main_screen
+        screenful = first_page_rows(120, 40)
+        assert ("RunsLoaded", False, screenful) in pages
+        assert ("PromptsLoaded", False, screenful) in pages
+        # the rest of the first pages comes after both first pages were shown
+        rest = [pages.index(("RunsLoaded", True, 120 - screenful))]
+        rest.append(pages.index(("PromptsLoaded", True, 120 - screenful)))
+        shown = [i for i, page in enumerate(pages) if page[0] == "FirstPageShown"]
+        assert len(shown) == 2 and max(shown) < min(rest)
+        assert len(main.runs.runs) == 120 and main.runs.total == 300
+        assert len(main.prompts.prompts) == 120 and main.prompts.total == 130
+        newest = main.runs.table.coordinate_to_cell_key((0, 0)).row_key.value
+        assert newest == f"rs_{299:012x}"
+        oldest_shown = main.runs.table.coordinate_to_cell_key((119, 0)).row_key.value
+        assert oldest_shown == f"rs_{180:012x}"  # the rest of the page, in order
+        assert main._streams_started
+        # the cursor near the end still loads the next page
+        table = main.runs.table
+        table.focus()
+        table.move_cursor(row=115)
+        await settle(pilot)
+        assert len(main.runs.runs) == 240
