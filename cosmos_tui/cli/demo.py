@@ -13,11 +13,10 @@ import asyncio
 import logging
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cosmos_tui.cli.context import fail, guard
+from cosmos_tui.cli.terminal import exit_on_termination, run_tui
 
 if TYPE_CHECKING:
     from cosmos_tui.config import Config
@@ -121,7 +121,7 @@ def demo(
     log_path = space.root / "demo.log"
     _log_to_file(log_path)
     sandbox = SandboxProcess(options, space.ssh_dir, log_path)
-    _exit_on_termination()
+    exit_on_termination()  # SystemExit unwinds to the ``finally`` that stops the sandbox
     try:
         sandbox.start()
         space.copy_samples()
@@ -140,18 +140,15 @@ def demo(
                 sys.exit(code)
             return
         app = build_demo_app(config, space, sandbox)
-        _exit_on_termination(lambda: _quit_soon(app))
         first_frame: list[float] = []
         pilot = _first_frame_reporter(first_frame) if bench_first_frame else None
-        app.run(auto_pilot=pilot)
+        run_tui(app, auto_pilot=pilot)
         if first_frame:
             click.echo(
                 f"first frame: {first_frame[0] - started:.3f} s after the command started, "
                 f"{first_frame[1] - _process_start():.3f} s after exec",
                 err=True,
             )
-        if app.return_code:
-            fail("the terminal UI ended with an error")
     finally:
         sandbox.stop()
         if throwaway:
@@ -232,37 +229,6 @@ def _first_frame_reporter(times: list[float]) -> Any:
         await pilot.app.action_quit()
 
     return report
-
-
-def _quit_soon(app: Any) -> None:
-    """Ask the TUI to quit the normal way (services closed first), from a signal handler."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:  # the TUI is not running (yet, or any more)
-        sys.exit(128 + signal.SIGTERM)
-    loop.call_soon_threadsafe(lambda: loop.create_task(app.action_quit()))
-
-
-def _exit_on_termination(quit_app: Callable[[], None] | None = None) -> None:
-    """On SIGTERM or SIGHUP (terminal closed), quit so that the sandbox is stopped.
-
-    The sandbox process stops itself when its stdin closes, so any way out of this
-    process ends it; these handlers make the way out orderly. Without ``quit_app``,
-    SystemExit unwinds to the ``finally`` that stops the sandbox. With it (the TUI):
-    SIGTERM asks the TUI to quit; SIGHUP means the terminal is gone, where Textual's
-    shutdown can block on output nobody reads, so the process ends at once (the
-    database is SQLite in WAL mode and the sandbox sees its stdin close).
-    """
-
-    def handler(signum: int, _frame: object) -> None:
-        if quit_app is None:
-            sys.exit(128 + signum)
-        if signum == signal.SIGHUP:
-            os._exit(128 + signum)
-        quit_app()
-
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, handler)
 
 
 def _log_to_file(path: Path) -> None:

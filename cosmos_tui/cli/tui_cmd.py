@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import click
 
-from cosmos_tui.cli.context import CliContext, fail
+from cosmos_tui.cli.context import CliContext
+from cosmos_tui.cli.terminal import run_tui
 
 
 @click.command("tui")
 @click.pass_obj
 def tui(ctx: CliContext) -> None:
-    """Open the terminal UI (q quits; runs keep going on their hosts)."""
+    """Open the terminal UI (q quits; runs keep going on their hosts).
+
+    Closing the terminal (SIGHUP) or SIGTERM quits it the same way, in bounded time.
+    """
     config = ctx.load_config()
     from contextlib import asynccontextmanager
 
@@ -25,7 +29,4 @@ def tui(ctx: CliContext) -> None:
         async with Workbench.open(config) as bench:
             yield FacadeAdapter(bench)
 
-    app = CosmosApp(services, config)
-    app.run()
-    if app.return_code:
-        fail("the terminal UI ended with an error")
+    run_tui(CosmosApp(services, config))
