@@ -14,18 +14,17 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cosmos_tui.config import (  # noqa: E402
+from _ssh_host import host_config
+
+from cosmos_tui.config import (
     Config,
-    HostConfig,
     PathsConfig,
     RetryConfig,
     TimeoutsConfig,
 )
-from tests.fixtures.hosts import (  # noqa: E402
+from tests.fixtures.hosts import (
     TEST_USER,
     make_image_builder,
     start_docker_daemon,
@@ -49,13 +48,8 @@ def test_host(files: Mapping[str, str | bytes], tag: str) -> Iterator[tuple[Conf
         tool_dir.mkdir()
         user = pwd.getpwnam(TEST_USER)
         os.chown(tool_dir, user.pw_uid, user.pw_gid)
-        host = HostConfig(
-            name="bench",
-            hostname="127.0.0.1",
-            port=ssh.port,
-            user=ssh.user,
-            identity_file=str(ssh.client_key),
-            known_hosts=str(ssh.known_hosts),
+        host = host_config(
+            ssh,
             remote_tool_dir=str(tool_dir),
             docker_image=image,
             docker_socket=str(docker.socket_path),

@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cosmos_tui.config import HostConfig
+from _ssh_host import host_config, load_average, openssh_options, ssh_server
+
 from cosmos_tui.remote import RemoteHost
-from tests.fixtures.hosts import _make_root, start_ssh_server
 
 
 def summary(label: str, seconds: list[float]) -> None:
@@ -35,15 +33,7 @@ def summary(label: str, seconds: list[float]) -> None:
 
 
 async def measure(server, count: int) -> None:
-    config = HostConfig(
-        name="bench",
-        hostname="127.0.0.1",
-        port=server.port,
-        user=server.user,
-        identity_file=str(server.client_key),
-        known_hosts=str(server.known_hosts),
-    )
-    host = RemoteHost(config)
+    host = RemoteHost(host_config(server))
     try:
         started = time.perf_counter()
         await host.connect()
@@ -84,19 +74,7 @@ async def measure(server, count: int) -> None:
 
 
 def fresh_connections(server, count: int) -> None:
-    base = [
-        "ssh",
-        "-i",
-        str(server.client_key),
-        "-p",
-        str(server.port),
-        "-o",
-        f"UserKnownHostsFile={server.known_hosts}",
-        "-o",
-        "BatchMode=yes",
-        f"{server.user}@127.0.0.1",
-        "true",
-    ]
+    base = ["ssh", *openssh_options(server), f"{server.user}@127.0.0.1", "true"]
     times = []
     for _ in range(count):
         started = time.perf_counter()
@@ -109,15 +87,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=200)
     args = parser.parse_args()
-    root = _make_root("cosmos-bench-commands-")
-    server = start_ssh_server(root)
-    try:
-        print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    with ssh_server("commands") as (server, _root):
+        print(load_average())
         asyncio.run(measure(server, args.count))
         fresh_connections(server, 20)
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -12,19 +12,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cosmos_tui.config import HostConfig
+from _ssh_host import host_config, load_average, ssh_server
+
 from cosmos_tui.remote import RemoteHost
 from cosmos_tui.remote.gpu import GpuTelemetry, gpu_query_argv, parse_gpu_line
-from tests.fixtures.hosts import _make_root, start_ssh_server
 
 
 async def streaming(host: RemoteHost, interval_ms: int, seconds: float) -> tuple[float, int]:
@@ -66,15 +64,7 @@ async def polling(host: RemoteHost, interval_ms: int, seconds: float) -> tuple[f
 
 
 async def measure(server, seconds: float) -> None:
-    config = HostConfig(
-        name="bench",
-        hostname="127.0.0.1",
-        port=server.port,
-        user=server.user,
-        identity_file=str(server.client_key),
-        known_hosts=str(server.known_hosts),
-    )
-    host = RemoteHost(config)
+    host = RemoteHost(host_config(server))
     try:
         await host.connect()
         for interval in (1000, 100):
@@ -98,15 +88,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=30)
     args = parser.parse_args()
-    root = _make_root("cosmos-bench-telemetry-")
-    server = start_ssh_server(root)
-    server.gpu.set_variant("8gpu")
-    try:
-        print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    with ssh_server("telemetry") as (server, _root):
+        server.gpu.set_variant("8gpu")
+        print(load_average())
         asyncio.run(measure(server, args.seconds))
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -22,11 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cosmos_tui.config import HostConfig
+from _ssh_host import host_config, load_average, openssh_options, ssh_server
+
 from cosmos_tui.remote import RemoteHost
-from tests.fixtures.hosts import TEST_USER, _make_root, start_ssh_server
+from tests.fixtures.hosts import TEST_USER
 
 
 def make_file(path: Path, megabytes: int) -> None:
@@ -41,18 +42,7 @@ def children_cpu() -> float:
 
 
 def scp(server, args: list[str]) -> float:
-    base = [
-        "scp",
-        "-q",
-        "-i",
-        str(server.client_key),
-        "-P",
-        str(server.port),
-        "-o",
-        f"UserKnownHostsFile={server.known_hosts}",
-        "-o",
-        "BatchMode=yes",
-    ]
+    base = ["scp", "-q", *openssh_options(server)]
     started = time.perf_counter()
     subprocess.run([*base, *args], check=True)
     return time.perf_counter() - started
@@ -60,16 +50,7 @@ def scp(server, args: list[str]) -> float:
 
 async def measure(server, local: Path, tool_dir: str, repeat: int) -> dict[str, list[float]]:
     """Interleave scp and ours in each round, so that load from elsewhere hits both alike."""
-    config = HostConfig(
-        name="bench",
-        hostname="127.0.0.1",
-        port=server.port,
-        user=server.user,
-        identity_file=str(server.client_key),
-        known_hosts=str(server.known_hosts),
-        remote_tool_dir=tool_dir,
-    )
-    host = RemoteHost(config)
+    host = RemoteHost(host_config(server, remote_tool_dir=tool_dir))
     figures: dict[str, list[float]] = {}
 
     def record(key: str, seconds: float) -> None:
@@ -120,50 +101,48 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
-    root = _make_root("cosmos-bench-transfer-")
-    server = start_ssh_server(root)
     work = Path(tempfile.mkdtemp(prefix="cosmos-bench-local-"))
-    user = pwd.getpwnam(TEST_USER)
-    tool_dir = root / "tool"
-    tool_dir.mkdir()
-    os.chown(tool_dir, user.pw_uid, user.pw_gid)
     try:
-        local = work / "payload.bin"
-        make_file(local, args.mb)
-        runs = asyncio.run(measure(server, local, str(tool_dir), args.repeat))
-        best = {key: min(values) for key, values in runs.items()}
-        size = args.mb
-        print(f"file: {size} MB, loopback, best of {args.repeat} interleaved rounds")
-        print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-
-        def line(label: str, key: str, versus: str | None = None) -> None:
-            seconds = best[key]
-            text = f"{label:28s} {seconds:6.2f} s  {size / seconds:7.1f} MB/s"
-            if versus:
-                paired = [
-                    theirs / ours for theirs, ours in zip(runs[versus], runs[key], strict=True)
-                ]
-                text += (
-                    f"  ratio vs scp {best[versus] / seconds:.2f} (best/best),"
-                    f" {statistics.median(paired):.2f} (median of rounds)"
-                )
-            print(text + "   (all: " + " ".join(f"{v:.2f}" for v in runs[key]) + ")")
-
-        line("scp upload", "scp_up")
-        line("ours upload (host-verified)", "up", "scp_up")
-        line("scp download", "scp_down")
-        line("ours download (size-checked)", "down", "scp_down")
-        line("ours download (+sha256)", "down_verified", "scp_down")
-        print(
-            f"client CPU per upload: scp {best['scp_up_cpu']:.2f} s, ours "
-            f"{best['up_cpu']:.2f} s (with hashing): under CPU contention our share drops"
-        )
-        print(f"re-upload unchanged:         {best['reupload']:6.2f} s (local hash, no send)")
-        print(f"re-upload, hash cached:      {best['reupload_cached_hash']:6.3f} s")
+        with ssh_server("transfer") as (server, root):
+            user = pwd.getpwnam(TEST_USER)
+            tool_dir = root / "tool"
+            tool_dir.mkdir()
+            os.chown(tool_dir, user.pw_uid, user.pw_gid)
+            local = work / "payload.bin"
+            make_file(local, args.mb)
+            runs = asyncio.run(measure(server, local, str(tool_dir), args.repeat))
+            report(runs, args.mb, args.repeat)
     finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def report(runs: dict[str, list[float]], size: int, repeat: int) -> None:
+    best = {key: min(values) for key, values in runs.items()}
+    print(f"file: {size} MB, loopback, best of {repeat} interleaved rounds")
+    print(load_average("at the end"))
+
+    def line(label: str, key: str, versus: str | None = None) -> None:
+        seconds = best[key]
+        text = f"{label:28s} {seconds:6.2f} s  {size / seconds:7.1f} MB/s"
+        if versus:
+            paired = [theirs / ours for theirs, ours in zip(runs[versus], runs[key], strict=True)]
+            text += (
+                f"  ratio vs scp {best[versus] / seconds:.2f} (best/best),"
+                f" {statistics.median(paired):.2f} (median of rounds)"
+            )
+        print(text + "   (all: " + " ".join(f"{v:.2f}" for v in runs[key]) + ")")
+
+    line("scp upload", "scp_up")
+    line("ours upload (host-verified)", "up", "scp_up")
+    line("scp download", "scp_down")
+    line("ours download (size-checked)", "down", "scp_down")
+    line("ours download (+sha256)", "down_verified", "scp_down")
+    print(
+        f"client CPU per upload: scp {best['scp_up_cpu']:.2f} s, ours "
+        f"{best['up_cpu']:.2f} s (with hashing): under CPU contention our share drops"
+    )
+    print(f"re-upload unchanged:         {best['reupload']:6.2f} s (local hash, no send)")
+    print(f"re-upload, hash cached:      {best['reupload_cached_hash']:6.3f} s")
 
 
 if __name__ == "__main__":
