@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cosmos_tui.domain import (
     FailureKind,
@@ -18,7 +19,9 @@ from cosmos_tui.domain import (
     RunState,
     RunType,
 )
-from cosmos_tui.store.tables import PromptInputRow, PromptRow, RunEventRow, RunRow
+
+if TYPE_CHECKING:  # the converters read attributes only: store.glance passes plain rows
+    from cosmos_tui.store.tables import PromptInputRow, PromptRow, RunEventRow, RunRow
 
 
 def prompt_from_row(

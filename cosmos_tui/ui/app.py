@@ -14,11 +14,12 @@ from textual.screen import Screen
 
 from cosmos_tui.config import Config
 from cosmos_tui.ui.commands import CosmosCommands
-from cosmos_tui.ui.messages import ServicesFailed, ServicesReady
+from cosmos_tui.ui.messages import GlanceLoaded, ServicesFailed, ServicesReady
 from cosmos_tui.ui.protocol import ServicesFactory, UIServices
 from cosmos_tui.ui.screens.actions import default_opener
 from cosmos_tui.ui.screens.help import HelpScreen
 from cosmos_tui.ui.screens.main import MainScreen
+from cosmos_tui.ui.widgets.pane import first_page_rows
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ def utc_now() -> datetime:
 
 
 CLOSE_TIMEOUT_SECONDS = 5.0
+# The services open once the rows read at launch are drawn, or after this at the latest.
+GLANCE_FALLBACK_SECONDS = 1.0
 
 
 class CosmosApp(App[None]):
@@ -68,6 +71,7 @@ class CosmosApp(App[None]):
         self.services: UIServices | None = None
         self._close_services = asyncio.Event()
         self._services_task: asyncio.Task[None] | None = None
+        self._services_opening = False
         self.theme = config.ui.theme
         if config.keymap:
             self.set_keymap(dict(config.keymap))
@@ -84,8 +88,35 @@ class CosmosApp(App[None]):
         return screen
 
     def on_mount(self) -> None:
-        """Open the services in the background, once the first frame is on screen."""
-        self.call_after_refresh(self._open_services)
+        """Once the first frame is on screen: a glance at the database, then the services."""
+        self.call_after_refresh(self._glance)
+
+    @work(group="glance", exit_on_error=False)
+    async def _glance(self) -> None:
+        """Show the newest prompts and runs read with sqlite3 alone, then open the services.
+
+        The services (SQLAlchemy, the engine) take a few hundred milliseconds to import; the
+        panes are full meanwhile. Without a glance (no database yet, a migration pending,
+        any error) the services open at once and the panes wait for them.
+        """
+        pages = None
+        try:
+            from cosmos_tui.store.glance import newest_pages
+
+            rows = first_page_rows(self.config.ui.page_size, self.size.height)
+            pages = await asyncio.to_thread(newest_pages, self.config.db_path, rows, rows)
+        finally:
+            if pages is None:
+                self.open_services()
+            else:  # the main screen opens them once the rows are drawn
+                self.main_screen.post_message(GlanceLoaded(*pages))
+                self.set_timer(GLANCE_FALLBACK_SECONDS, self.open_services)
+
+    def open_services(self) -> None:
+        """Open the services in the background (once)."""
+        if not self._services_opening:
+            self._services_opening = True
+            self._open_services()
 
     @work(group="services", exit_on_error=False)
     async def _open_services(self) -> None:

@@ -44,6 +44,15 @@ class RunsLoaded(Message):
         self.generation = generation
 
 
+class GlanceLoaded(Message):
+    """The newest runs and prompts, read from the database before the services opened."""
+
+    def __init__(self, runs: Page[Run], prompts: Page[Prompt]) -> None:
+        super().__init__()
+        self.runs = runs
+        self.prompts = prompts
+
+
 class FirstPageShown(Message):
     """A table pane shows its first page (``pane``: its id); startup work may follow."""
 

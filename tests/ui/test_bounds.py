@@ -174,3 +174,48 @@ async def test_launch_loads_a_screenful_first_then_the_rest_of_the_page(harness)
         table.move_cursor(row=115)
         await settle(pilot)
         assert len(main.runs.runs) == 240
+
+
+async def test_launch_shows_the_newest_rows_before_the_services_open(harness):
+    import asyncio
+    from contextlib import asynccontextmanager
+
+    h = harness()
+    await make_many(h.config.db_path, prompts=30, runs=80)
+    gate = asyncio.Event()
+    real_factory = h.app.services_factory
+
+    @asynccontextmanager
+    async def slow_factory():
+        await gate.wait()
+        async with real_factory() as services:
+            yield services
+
+    h.app.services_factory = slow_factory
+    async with h.app.run_test(size=(120, 40)) as pilot:
+        main = h.app.main_screen
+        for _ in range(100):
+            if main.runs.runs and main.prompts.prompts:
+                break
+            await pilot.pause()
+        await pilot.pause()
+        screenful = first_page_rows(h.config.ui.page_size, 40)
+        assert len(main.runs.runs) == screenful and len(main.prompts.prompts) == 30
+        assert main.runs.border_subtitle == f"{screenful}/80  connecting..."
+        assert main.prompts.border_subtitle.endswith("connecting...")
+        assert main.logs.run is not None  # the log of a shown run, followed once connected
+        # actions that need the services are disabled until they are open
+        main.runs.table.focus()
+        assert main.runs.check_action("rate", (3,)) is None
+        assert main.runs.check_action("filter", ()) is True
+        await pilot.press("3")
+        await pilot.pause()
+        assert h.app.screen is main
+        assert not [w for w in h.app.workers if w.group == "actions"]
+        gate.set()
+        await ready(h, pilot)
+        await settle(pilot)
+        assert main.runs.border_subtitle == "80/80"
+        assert main.runs.check_action("rate", (3,)) is True
+        newest = main.runs.table.coordinate_to_cell_key((0, 0)).row_key.value
+        assert newest == f"rs_{79:012x}"

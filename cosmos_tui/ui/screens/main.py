@@ -15,6 +15,7 @@ from textual.widgets import Footer, Header, Static
 from cosmos_tui.domain import HostState, Prompt, Run, RunState
 from cosmos_tui.ui.messages import (
     FirstPageShown,
+    GlanceLoaded,
     GpuProcessesChanged,
     GpuSampled,
     HostStateChanged,
@@ -113,6 +114,13 @@ class MainScreen(ActionsMixin, Screen[None]):
         self.query_one("#banner").display = False
 
     # services -----------------------------------------------------------------------
+
+    @on(GlanceLoaded)
+    def _glance_loaded(self, message: GlanceLoaded) -> None:
+        self.runs.show_glance(message.runs)
+        self.prompts.show_glance(message.prompts)
+        # The services' import blocks for a while: only once these rows are on screen.
+        self.call_after_refresh(self.cosmos.open_services)
 
     @on(ServicesReady)
     def _on_services_ready(self, message: ServicesReady) -> None:

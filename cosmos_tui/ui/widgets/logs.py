@@ -36,6 +36,7 @@ class LogsPane(Pane):
         Binding("w", "wrap", "Wrap", id="logs.wrap"),
         Binding("escape", "close_search", "Close search", show=False, id="logs.close"),
     ]
+    OFFLINE_ACTIONS = frozenset(binding.action for binding in BINDINGS)  # all local
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]

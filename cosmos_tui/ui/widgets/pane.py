@@ -36,6 +36,9 @@ class Pane(Vertical):
 
     ALLOW_MAXIMIZE = True
     TITLE = ""
+    # Actions that work before the services are open; the others show as disabled until
+    # then (the panes may already show rows read at launch, see store/glance.py).
+    OFFLINE_ACTIONS: frozenset[str] = frozenset()
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -60,9 +63,16 @@ class Pane(Vertical):
         """The current time from the app's injected clock."""
         return self.cosmos.clock()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Disable the actions that need the services until they are open."""
+        if self.services is None and action not in self.OFFLINE_ACTIONS:
+            return None
+        return True
+
     def attach(self, services: UIServices) -> None:
         """Receive the open services and start loading."""
         self.services = services
+        self.refresh_bindings()
 
     def fill_page(self) -> None:
         """Load what the first page left out (after the first full frame); a no-op here."""

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Input
 
-from cosmos_tui.domain import Prompt
+from cosmos_tui.domain import Page, Prompt
 from cosmos_tui.ui.format import age, clip, state_text
 from cosmos_tui.ui.messages import FirstPageShown, PromptHighlighted, PromptsLoaded
 from cosmos_tui.ui.report import reported
@@ -37,6 +37,7 @@ class PromptsPane(Pane):
     """Prompts, newest first, paged from SQL as the cursor nears the end."""
 
     TITLE = "Prompts"
+    OFFLINE_ACTIONS = frozenset({"filter", "sort", "reverse", "clear_filter"})
     BINDINGS = [
         Binding("n", "new_prompt", "New", id="prompts.new"),
         Binding("enter", "run_prompt", "Run", id="prompts.run"),
@@ -126,35 +127,44 @@ class PromptsPane(Pane):
         )
         self.post_message(PromptsLoaded(page, append, generation))
 
+    def show_glance(self, page: Page[Prompt]) -> None:
+        """Show the newest prompts read before the services opened (replaced by their page)."""
+        if self.services is None:
+            self._show_rows(page, append=False)
+            self.border_subtitle = f"{self.border_subtitle}  connecting..."
+
     @on(PromptsLoaded)
     def _show_page(self, message: PromptsLoaded) -> None:
         message.stop()
         if message.generation != self._generation:
             return
-        table = self.table
-        table.loading = False
-        self._loading_more = False
-        selected = self.selected.id if self.selected and not message.append else None
-        if not message.append:
-            table.clear()
-            self.prompts.clear()
-        now = self.now()
-        for prompt in message.page.items:
-            if prompt.id in self.prompts:
-                continue
-            self.prompts[prompt.id] = prompt
-            table.add_row(*self._cells(prompt, now), key=prompt.id)
-        self.total = message.page.total
-        if selected and selected in self.prompts:
-            table.move_cursor(row=table.get_row_index(selected))
-        self._update_subtitle()
-        if not message.append and table.row_count:
-            self.post_message(PromptHighlighted(self.prompts[str(self._row_key(table.cursor_row))]))
+        self._show_rows(message.page, message.append)
         if not message.append:
             if self._launched:
                 self.call_after_refresh(self.fill_page)
             else:  # the main screen calls fill_page once the launch's frame is full
                 self.post_message(FirstPageShown(self.id or "prompts"))
+
+    def _show_rows(self, page: Page[Prompt], append: bool) -> None:
+        table = self.table
+        table.loading = False
+        self._loading_more = False
+        selected = self.selected.id if self.selected and not append else None
+        if not append:
+            table.clear()
+            self.prompts.clear()
+        now = self.now()
+        for prompt in page.items:
+            if prompt.id in self.prompts:
+                continue
+            self.prompts[prompt.id] = prompt
+            table.add_row(*self._cells(prompt, now), key=prompt.id)
+        self.total = page.total
+        if selected and selected in self.prompts:
+            table.move_cursor(row=table.get_row_index(selected))
+        self._update_subtitle()
+        if not append and table.row_count:
+            self.post_message(PromptHighlighted(self.prompts[str(self._row_key(table.cursor_row))]))
 
     def _row_key(self, row: int) -> object:
         return self.table.coordinate_to_cell_key((row, 0)).row_key.value

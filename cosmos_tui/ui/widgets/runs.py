@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from cosmos_tui.domain import Run, RunState
+from cosmos_tui.domain import Page, Run, RunState
 
 if TYPE_CHECKING:
     from cosmos_tui.store.repositories import RunFilter
@@ -56,6 +56,7 @@ class RunsPane(Pane):
     """Runs, newest first, with live state and progress."""
 
     TITLE = "Runs"
+    OFFLINE_ACTIONS = frozenset({"filter", "clear_filter"})
     BINDINGS = [
         Binding("n", "new_run", "New", id="runs.new"),
         Binding("enter", "detail", "Detail", id="runs.detail"),
@@ -156,37 +157,46 @@ class RunsPane(Pane):
         page = await self.services.list_runs(self.where, offset, limit, "created", True)
         self.post_message(RunsLoaded(page, append, generation))
 
+    def show_glance(self, page: Page[Run]) -> None:
+        """Show the newest runs read before the services opened (their page replaces them)."""
+        if self.services is None:
+            self._show_rows(page, append=False)
+            self.border_subtitle = f"{self.border_subtitle}  connecting..."
+
     @on(RunsLoaded)
     def _show_page(self, message: RunsLoaded) -> None:
         message.stop()
         if message.generation != self._generation:
             return
-        table = self.table
-        table.loading = False
-        self._loading_more = False
-        selected = self.selected.id if self.selected and not message.append else None
-        if not message.append:
-            table.clear()
-            self.runs.clear()
-        now = self.now()
-        for run in message.page.items:
-            if run.id in self.runs:
-                continue
-            self.runs[run.id] = run
-            table.add_row(*self._cells(run, now), key=run.id)
-        self.total = message.page.total
-        if selected and selected in self.runs:
-            table.move_cursor(row=table.get_row_index(selected))
-        self._update_subtitle()
-        if self.screen.focused is None:
-            table.focus()
-        if not message.append and self.selected is not None:
-            self.post_message(RunHighlighted(self.selected, by_user=False))
+        self._show_rows(message.page, message.append)
         if not message.append:
             if self._launched:
                 self.call_after_refresh(self.fill_page)
             else:  # the main screen calls fill_page once the launch's frame is full
                 self.post_message(FirstPageShown(self.id or "runs"))
+
+    def _show_rows(self, page: Page[Run], append: bool) -> None:
+        table = self.table
+        table.loading = False
+        self._loading_more = False
+        selected = self.selected.id if self.selected and not append else None
+        if not append:
+            table.clear()
+            self.runs.clear()
+        now = self.now()
+        for run in page.items:
+            if run.id in self.runs:
+                continue
+            self.runs[run.id] = run
+            table.add_row(*self._cells(run, now), key=run.id)
+        self.total = page.total
+        if selected and selected in self.runs:
+            table.move_cursor(row=table.get_row_index(selected))
+        self._update_subtitle()
+        if self.screen.focused is None:
+            table.focus()
+        if not append and self.selected is not None:
+            self.post_message(RunHighlighted(self.selected, by_user=False))
 
     def _cells(self, run: Run, now: datetime) -> tuple[object, ...]:
         seconds = run.duration_seconds
