@@ -4,23 +4,92 @@ nvidia-smi stand-in reporting 1, 2 or 8 GPUs (and GPUs busy with foreign process
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from cosmos_tui.domain import FailureKind, RunState
+from cosmos_tui.config import Config
+from cosmos_tui.domain import FailureKind, Run, RunState
 from cosmos_tui.engine.batch_launch import BatchLauncher
+from cosmos_tui.engine.batching import plan_groups
 from cosmos_tui.engine.cluster import PoolCluster
+from cosmos_tui.engine.queue import Placement
 from cosmos_tui.services.queue import QueueService
-from cosmos_tui.store.queue_store import Claim
+from cosmos_tui.store.queue_store import Claim, QueueStore
 from tests.conftest import write_video
+from tests.lifecycle.conftest import write_config_file
 
 UUID = "GPU-0000000{i}-1111-2222-3333-44444444444{i}"
+QUEUE_RUN = [sys.executable, "-m", "cosmos_tui", "queue", "run"]
 
 
 def videos(root: Path, name: str) -> Path:
     folder = root / name
     write_video(folder / "color.mp4", f"video of {name} ".encode() * 200)
     return folder
+
+
+async def queue_runs(
+    bench, tmp_path: Path, text: str, names: Iterable[object], folder: str = "{}"
+) -> list[Run]:
+    """Queue a run of a new prompt per name: ``text`` and ``folder`` with ``{}`` as the name."""
+    runs = []
+    for name in names:
+        prompt = await bench.create_prompt(text.format(name), videos(tmp_path, folder.format(name)))
+        runs.append(await bench.create_run(prompt.id))
+    return runs
+
+
+async def wait_for_states(bench, runs, wanted: set[RunState], seconds: float = 60.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    states: set[RunState] = set()
+    while loop.time() < deadline:
+        states = {(await bench.get_run(r.id)).state for r in runs}
+        if states == wanted:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"runs stayed {states}, not {wanted}")
+
+
+async def completed(bench, runs: Iterable[Run]) -> list[Run]:
+    """The runs as stored now, each asserted completed (its failure shown if not)."""
+    done = [await bench.get_run(run.id) for run in runs]
+    for run in done:
+        assert run.state == RunState.COMPLETED, (run.state, run.failure_message)
+    return done
+
+
+async def first_on_gpu0(queue: QueueStore) -> Placement:
+    """The first container the queue plans, placed on testhost's GPU 0."""
+    return Placement(plan_groups(await queue.queued())[0], "testhost", (0,))
+
+
+@contextlib.contextmanager
+def dying_queue_driver(config: Config, tmp_path: Path) -> Iterator[None]:
+    """`cosmos queue run` in a child process over ``config``, SIGKILLed on leaving.
+
+    An assertion that fails inside gets the driver's stderr as a note.
+    """
+    path = write_config_file(config, tmp_path / "config.toml")
+    env = dict(os.environ, COSMOS_CONFIG=str(path))
+    proc = subprocess.Popen(QUEUE_RUN, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        yield
+    except AssertionError as exc:
+        os.kill(proc.pid, signal.SIGKILL)
+        _, stderr = proc.communicate()
+        exc.add_note(f"cosmos queue run said: {stderr.decode(errors='replace')}")
+        raise
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)  # no queue driver is alive from here on
+        proc.wait()
 
 
 async def drive(bench, launched: list[Claim], timeout: float = 120.0):
@@ -96,10 +165,7 @@ async def test_runs_spread_over_free_gpus_and_avoid_foreign_processes(
         batching=dataclasses.replace(config.batching, enabled=False),
     )
     bench = await bench_for(config)
-    made = []
-    for index in range(4):
-        prompt = await bench.create_prompt(f"scene {index}", videos(tmp_path, f"s{index}"))
-        made.append(await bench.create_run(prompt.id))
+    made = await queue_runs(bench, tmp_path, "scene {}", range(4), folder="s{}")
     pair_prompt = await bench.create_prompt("two gpus", videos(tmp_path, "pair"))
     pair = await bench.create_run(pair_prompt.id, {"num_gpus": 2}, priority=5)
     launched: list[Claim] = []
@@ -107,9 +173,7 @@ async def test_runs_spread_over_free_gpus_and_avoid_foreign_processes(
     assert launched[0].run_ids == (pair.id,) and len(launched[0].gpus) == 2
     used = {g for c in launched for g in c.gpus}
     assert used <= {1, 4, 5}, used  # 0, 2, 3 are someone else's; 6, 7 beyond gpu_limit
-    for run in [*made, pair]:
-        fresh = await bench.get_run(run.id)
-        assert fresh.state == RunState.COMPLETED, (fresh.state, fresh.failure_message)
+    for fresh in await completed(bench, [*made, pair]):
         assert len(fresh.gpus) == fresh.params.num_gpus
 
 
@@ -158,7 +222,6 @@ def test_cosmos_queue_run_drives_the_queue_from_the_command_line(
     from click.testing import CliRunner
 
     from cosmos_tui.cli import cli
-    from tests.lifecycle.conftest import write_config_file
 
     fake_gpu.set_variant("1gpu")
     path = write_config_file(make_config(), tmp_path / "config.toml")
@@ -189,22 +252,13 @@ async def test_a_reconcile_elsewhere_leaves_a_running_batch_alone(
 ) -> None:
     fake_gpu.set_variant("1gpu")
     bench = await bench_for(make_config(COSMOS_STANDIN_SPEED="0.2"))
-    runs = []
-    for name in ("east", "west"):
-        prompt = await bench.create_prompt(f"the {name} gate", videos(tmp_path, name))
-        runs.append(await bench.create_run(prompt.id))
+    runs = await queue_runs(bench, tmp_path, "the {} gate", ("east", "west"))
     driving = asyncio.create_task(QueueService.of(bench).drive(until_idle=True))
-    for _ in range(400):
-        states = {(await bench.get_run(r.id)).state for r in runs}
-        if states == {RunState.RUNNING}:
-            break
-        await asyncio.sleep(0.05)
-    assert states == {RunState.RUNNING}
+    await wait_for_states(bench, runs, {RunState.RUNNING})
     report = await bench.reconcile()
     assert set(report.busy) == {r.id for r in runs}
     await asyncio.wait_for(driving, 120)
-    for run in runs:
-        assert (await bench.get_run(run.id)).state == RunState.COMPLETED
+    await completed(bench, runs)
 
 
 async def test_runs_spread_over_hosts_and_skip_a_host_that_is_down(
@@ -227,58 +281,30 @@ async def test_runs_spread_over_hosts_and_skip_a_host_that_is_down(
         batching=dataclasses.replace(config.batching, enabled=False),
     )
     bench = await bench_for(config)
-    made = []
-    for index in range(4):
-        prompt = await bench.create_prompt(f"harbour {index}", videos(tmp_path, f"h{index}"))
-        made.append(await bench.create_run(prompt.id))
+    made = await queue_runs(bench, tmp_path, "harbour {}", range(4), folder="h{}")
     launched: list[Claim] = []
     await drive(bench, launched)
     assert {c.host for c in launched} == {"testhost", "twin"}
     # The first two start side by side, one on each host.
     assert {launched[0].host, launched[1].host} == {"testhost", "twin"}
-    for run in made:
-        fresh = await bench.get_run(run.id)
-        assert fresh.state == RunState.COMPLETED and fresh.host != "dead"
+    for fresh in await completed(bench, made):
+        assert fresh.host != "dead"
 
 
 async def test_a_batch_whose_scheduler_was_killed_is_picked_up_by_the_next_one(
     bench_for, make_config, fake_gpu, tmp_path: Path
 ) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    from tests.lifecycle.conftest import write_config_file
-
     fake_gpu.set_variant("1gpu")
     config = make_config(COSMOS_STANDIN_SPEED="0.3")
-    path = write_config_file(config, tmp_path / "config.toml")
     bench = await bench_for(config)
-    runs = []
-    for name in ("dawn", "dusk"):
-        prompt = await bench.create_prompt(f"a field at {name}", videos(tmp_path, name))
-        runs.append(await bench.create_run(prompt.id))
-    env = dict(os.environ, COSMOS_CONFIG=str(path))
-    proc = subprocess.Popen([sys.executable, "-m", "cosmos_tui", "queue", "run"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    try:
-        for _ in range(600):
-            states = {(await bench.get_run(r.id)).state for r in runs}
-            if states == {RunState.RUNNING}:
-                break
-            await asyncio.sleep(0.05)
-        assert states == {RunState.RUNNING}, proc.stderr.read1().decode() if proc.stderr else ""
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    runs = await queue_runs(bench, tmp_path, "a field at {}", ("dawn", "dusk"))
+    with dying_queue_driver(config, tmp_path):
+        await wait_for_states(bench, runs, {RunState.RUNNING})
     # The container runs on; the next scheduler reattaches and maps the outputs back.
     await asyncio.wait_for(bench.queue.drive(until_idle=True), 120)
-    for index, run in enumerate(runs):
-        done = await bench.get_run(run.id)
-        assert done.state == RunState.COMPLETED, (done.state, done.failure_message)
+    for index, done in enumerate(await completed(bench, runs)):
         video = (tmp_path / ("dawn", "dusk")[index] / "color.mp4").read_bytes()
-        assert (bench.output_dir(run.id) / "output.mp4").read_bytes() == video
+        assert (bench.output_dir(done.id) / "output.mp4").read_bytes() == video
 
 
 async def test_a_batch_survives_a_dropped_ssh_link(
@@ -288,46 +314,27 @@ async def test_a_batch_survives_a_dropped_ssh_link(
 
     fake_gpu.set_variant("1gpu")
     bench = await bench_for(make_config(COSMOS_STANDIN_SPEED="0.2"))
-    runs = []
-    for name in ("ridge", "valley"):
-        prompt = await bench.create_prompt(f"a {name} in fog", videos(tmp_path, name))
-        runs.append(await bench.create_run(prompt.id))
+    runs = await queue_runs(bench, tmp_path, "a {} in fog", ("ridge", "valley"))
     driving = asyncio.create_task(bench.queue.drive(until_idle=True))
-    for _ in range(600):
-        states = {(await bench.get_run(r.id)).state for r in runs}
-        if states == {RunState.RUNNING}:
-            break
-        await asyncio.sleep(0.05)
-    assert states == {RunState.RUNNING}
+    await wait_for_states(bench, runs, {RunState.RUNNING})
     assert cut_ssh(ssh_server) > 0
     await asyncio.wait_for(driving, 120)
-    for index, run in enumerate(runs):
-        done = await bench.get_run(run.id)
-        assert done.state == RunState.COMPLETED, (done.state, done.failure_message)
+    for index, done in enumerate(await completed(bench, runs)):
         video = (tmp_path / ("ridge", "valley")[index] / "color.mp4").read_bytes()
-        assert (bench.output_dir(run.id) / "output.mp4").read_bytes() == video
+        assert (bench.output_dir(done.id) / "output.mp4").read_bytes() == video
 
 
 async def test_two_cosmos_queue_run_processes_share_one_database(
     bench_for, make_config, fake_gpu, tmp_path: Path
 ) -> None:
-    import os
-    import subprocess
-    import sys
-
-    from tests.lifecycle.conftest import write_config_file
-
     fake_gpu.set_variant("8gpu")
     config = make_config()
     path = write_config_file(config, tmp_path / "config.toml")
     path.write_text(path.read_text() + "[batching]\nenabled = false\n")
     bench = await bench_for(config)
-    runs = []
-    for index in range(10):
-        prompt = await bench.create_prompt(f"street {index}", videos(tmp_path, f"st{index}"))
-        runs.append(await bench.create_run(prompt.id))
+    runs = await queue_runs(bench, tmp_path, "street {}", range(10), folder="st{}")
     env = dict(os.environ, COSMOS_CONFIG=str(path))
-    argv = [sys.executable, "-m", "cosmos_tui", "queue", "run", "--until-idle"]
+    argv = [*QUEUE_RUN, "--until-idle"]
     procs = [subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(2)]  # fmt: skip
     outputs = []
@@ -337,9 +344,7 @@ async def test_two_cosmos_queue_run_processes_share_one_database(
         outputs.append(out)
     started = [line for out in outputs for line in out.splitlines() if line.startswith("start ")]
     assert sorted(line.split()[1] for line in started) == sorted(r.id for r in runs)
-    for run in runs:
-        done = await bench.get_run(run.id)
-        assert done.state == RunState.COMPLETED, (done.state, done.failure_message)
+    for done in await completed(bench, runs):
         assert done.attempt == 1
         assert [e.to_state for e in done.events].count(RunState.UPLOADING) == 1
 
@@ -388,10 +393,7 @@ async def test_keep_moving_yields_news_and_stops_cleanly_when_closed(
     moving = bench.queue.keep_moving()
     news = await asyncio.wait_for(anext(moving), 60)
     assert news.startswith(f"started {first.id} on testhost GPU 0")
-    for _ in range(600):
-        if (await bench.get_run(first.id)).state == RunState.COMPLETED:
-            break
-        await asyncio.sleep(0.05)
+    await wait_for_states(bench, [first], {RunState.COMPLETED})
     # A run queued later is picked up by the same driver without being asked.
     second = await bench.create_run(prompt.id, {"seed": 9})
     news = await asyncio.wait_for(anext(moving), 60)
@@ -400,28 +402,13 @@ async def test_keep_moving_yields_news_and_stops_cleanly_when_closed(
     assert (await bench.get_run(first.id)).state == RunState.COMPLETED
 
 
-async def wait_for_states(bench, runs, wanted: set[RunState], seconds: float = 60.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    states: set[RunState] = set()
-    while loop.time() < deadline:
-        states = {(await bench.get_run(r.id)).state for r in runs}
-        if states == wanted:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"runs stayed {states}, not {wanted}")
-
-
 async def test_cancelling_batch_runs_stops_the_container_only_when_none_is_left(
     bench_for, make_config, fake_gpu, tmp_path: Path
 ) -> None:
     fake_gpu.set_variant("1gpu")
     # The stand-in hangs in diffusion sampling, so only a stop ends the container.
     bench = await bench_for(make_config(scenario="hang", run_timeout=600.0))
-    runs = []
-    for name in ("oak", "elm", "ash"):
-        prompt = await bench.create_prompt(f"an {name} in wind", videos(tmp_path, name))
-        runs.append(await bench.create_run(prompt.id))
+    runs = await queue_runs(bench, tmp_path, "an {} in wind", ("oak", "elm", "ash"))
     driving = asyncio.create_task(bench.queue.drive(until_idle=True))
     await wait_for_states(bench, runs, {RunState.RUNNING})
     batch_id = (await bench.get_run(runs[0].id)).batch_id
@@ -447,10 +434,7 @@ async def test_a_batch_that_runs_past_its_time_limit_is_stopped_and_fails(
     fake_gpu.set_variant("1gpu")
     # timeouts.run is per run: a batch of two may take twice as long.
     bench = await bench_for(make_config(scenario="hang", run_timeout=3.0))
-    runs = []
-    for name in ("cliff", "cove"):
-        prompt = await bench.create_prompt(f"a {name} at night", videos(tmp_path, name))
-        runs.append(await bench.create_run(prompt.id))
+    runs = await queue_runs(bench, tmp_path, "a {} at night", ("cliff", "cove"))
     await asyncio.wait_for(bench.queue.drive(until_idle=True), 120)
     for run in runs:
         done = await bench.get_run(run.id)
@@ -468,10 +452,7 @@ async def test_verify_fix_downloads_a_batch_runs_lost_output_from_its_own_sample
 
     fake_gpu.set_variant("1gpu")
     bench = await bench_for(make_config())
-    runs = []
-    for name in ("pier", "dune"):
-        prompt = await bench.create_prompt(f"a {name} at noon", videos(tmp_path, name))
-        runs.append(await bench.create_run(prompt.id))
+    runs = await queue_runs(bench, tmp_path, "a {} at noon", ("pier", "dune"))
     await asyncio.wait_for(bench.queue.drive(until_idle=True), 120)
     second = await bench.get_run(runs[1].id)
     assert second.state == RunState.COMPLETED and second.batch_id
@@ -487,22 +468,15 @@ async def test_verify_fix_downloads_a_batch_runs_lost_output_from_its_own_sample
 async def test_a_batch_whose_driver_died_while_starting_leaves_no_container_behind(
     bench_for, make_config, fake_gpu, tmp_path: Path
 ) -> None:
-    from cosmos_tui.engine.batching import plan_groups
-    from cosmos_tui.engine.queue import Placement
     from cosmos_tui.remote.docker import ContainerSpec
-    from cosmos_tui.store.queue_store import QueueStore
 
     fake_gpu.set_variant("1gpu")
     bench = await bench_for(make_config())
-    runs = []
-    for name in ("moor", "fen"):
-        prompt = await bench.create_prompt(f"a {name} under rain", videos(tmp_path, name))
-        runs.append(await bench.create_run(prompt.id))
+    runs = await queue_runs(bench, tmp_path, "a {} under rain", ("moor", "fen"))
     # A driver claimed the batch, started its runs, created and started the container,
     # and died before recording it (the runs say starting).
     queue = QueueStore(bench.store)
-    group = plan_groups(await queue.queued())[0]
-    claim = await queue.claim(Placement(group, "testhost", (0,)), "dead-driver")
+    claim = await queue.claim(await first_on_gpu0(queue), "dead-driver")
     assert claim is not None and claim.batch_id
     for run in runs:
         await queue.start(run.id, "dead-driver")
@@ -517,8 +491,7 @@ async def test_a_batch_whose_driver_died_while_starting_leaves_no_container_behi
     assert await host.docker.list(labels) == []
     assert {(await bench.get_run(r.id)).state for r in runs} == {RunState.QUEUED}
     await asyncio.wait_for(bench.queue.drive(until_idle=True), 120)
-    for run in runs:
-        assert (await bench.get_run(run.id)).state == RunState.COMPLETED
+    await completed(bench, runs)
 
 
 async def test_a_running_queue_driver_takes_over_a_batch_orphaned_meanwhile(
@@ -526,21 +499,14 @@ async def test_a_running_queue_driver_takes_over_a_batch_orphaned_meanwhile(
 ) -> None:
     from datetime import timedelta
 
-    from cosmos_tui.engine.batching import plan_groups
-    from cosmos_tui.engine.queue import Placement
     from cosmos_tui.engine.runlock import RunLock
-    from cosmos_tui.store.queue_store import QueueStore
 
     fake_gpu.set_variant("1gpu")
     bench = await bench_for(make_config())
-    runs = []
-    for name in ("heath", "marsh"):
-        prompt = await bench.create_prompt(f"a {name} at dawn", videos(tmp_path, name))
-        runs.append(await bench.create_run(prompt.id))
+    runs = await queue_runs(bench, tmp_path, "a {} at dawn", ("heath", "marsh"))
     # Another driver claimed both as a batch and started them; it still holds their locks.
     queue = QueueStore(bench.store)
-    group = plan_groups(await queue.queued())[0]
-    assert await queue.claim(Placement(group, "testhost", (0,)), "other-driver")
+    assert await queue.claim(await first_on_gpu0(queue), "other-driver")
     locks = [RunLock(bench.output_dir(r.id)) for r in runs]
     for run, lock in zip(runs, locks, strict=True):
         assert lock.try_acquire()
@@ -563,34 +529,12 @@ async def test_a_running_queue_driver_takes_over_a_batch_orphaned_meanwhile(
 async def test_a_reconcile_after_a_killed_scheduler_leaves_the_batch_to_the_queue(
     bench_for, make_config, fake_gpu, tmp_path: Path
 ) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    from tests.lifecycle.conftest import write_config_file
-
     fake_gpu.set_variant("1gpu")
     config = make_config(COSMOS_STANDIN_SPEED="0.3")
-    path = write_config_file(config, tmp_path / "config.toml")
     bench = await bench_for(config)
-    runs = []
-    for name in ("ebb", "flow"):
-        prompt = await bench.create_prompt(f"a tide at {name}", videos(tmp_path, name))
-        runs.append(await bench.create_run(prompt.id))
-    env = dict(os.environ, COSMOS_CONFIG=str(path))
-    proc = subprocess.Popen([sys.executable, "-m", "cosmos_tui", "queue", "run"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    try:
-        for _ in range(600):
-            states = {(await bench.get_run(r.id)).state for r in runs}
-            if states == {RunState.RUNNING}:
-                break
-            await asyncio.sleep(0.05)
-        assert states == {RunState.RUNNING}, proc.stderr.read1().decode() if proc.stderr else ""
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    runs = await queue_runs(bench, tmp_path, "a tide at {}", ("ebb", "flow"))
+    with dying_queue_driver(config, tmp_path):
+        await wait_for_states(bench, runs, {RunState.RUNNING})
     batch_id = (await bench.get_run(runs[0].id)).batch_id
     assert batch_id
     # The app (or 'cosmos reconcile') starts before any queue driver does.
@@ -601,9 +545,7 @@ async def test_a_reconcile_after_a_killed_scheduler_leaves_the_batch_to_the_queu
     for run in runs:
         assert (await bench.get_run(run.id)).state == RunState.RUNNING
     await asyncio.wait_for(bench.queue.drive(until_idle=True), 120)
-    for run in runs:
-        done = await bench.get_run(run.id)
-        assert done.state == RunState.COMPLETED, (done.state, done.failure_message)
+    await completed(bench, runs)
 
 
 async def test_a_running_batch_whose_container_is_gone_fails_on_reconcile(
@@ -611,18 +553,10 @@ async def test_a_running_batch_whose_container_is_gone_fails_on_reconcile(
 ) -> None:
     fake_gpu.set_variant("1gpu")
     bench = await bench_for(make_config(COSMOS_STANDIN_SPEED="0.3"))
-    runs = []
-    for name in ("moss", "fern"):
-        prompt = await bench.create_prompt(f"a forest of {name}", videos(tmp_path, name))
-        runs.append(await bench.create_run(prompt.id))
+    runs = await queue_runs(bench, tmp_path, "a forest of {}", ("moss", "fern"))
     driving = asyncio.create_task(bench.queue.drive(until_idle=True))
     try:
-        for _ in range(600):
-            states = {(await bench.get_run(r.id)).state for r in runs}
-            if states == {RunState.RUNNING}:
-                break
-            await asyncio.sleep(0.05)
-        assert states == {RunState.RUNNING}
+        await wait_for_states(bench, runs, {RunState.RUNNING})
     finally:
         driving.cancel()
         await asyncio.gather(driving, return_exceptions=True)
@@ -641,30 +575,13 @@ async def test_a_running_batch_whose_container_is_gone_fails_on_reconcile(
 async def test_cancelling_the_runs_of_a_batch_whose_driver_died_stops_its_container(
     bench_for, make_config, fake_gpu, tmp_path: Path
 ) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    from tests.lifecycle.conftest import write_config_file
-
     fake_gpu.set_variant("1gpu")
     # The stand-in hangs in diffusion sampling, so only a stop ends the container.
     config = make_config(scenario="hang", run_timeout=600.0)
-    path = write_config_file(config, tmp_path / "config.toml")
     bench = await bench_for(config)
-    runs = []
-    for name in ("pine", "yew"):
-        prompt = await bench.create_prompt(f"a {name} in snow", videos(tmp_path, name))
-        runs.append(await bench.create_run(prompt.id))
-    env = dict(os.environ, COSMOS_CONFIG=str(path))
-    proc = subprocess.Popen([sys.executable, "-m", "cosmos_tui", "queue", "run"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    try:
+    runs = await queue_runs(bench, tmp_path, "a {} in snow", ("pine", "yew"))
+    with dying_queue_driver(config, tmp_path):
         await wait_for_states(bench, runs, {RunState.RUNNING}, seconds=60)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)  # no queue driver is alive from here on
-        proc.wait()
     batch_id = (await bench.get_run(runs[0].id)).batch_id
     assert batch_id
     host = bench.hosts.get("testhost")
@@ -684,16 +601,12 @@ async def test_cancelling_the_runs_of_a_batch_whose_driver_died_stops_its_contai
 async def test_a_stale_claim_cannot_start_a_run_another_scheduler_claimed_since(
     bench_for, make_config, fake_gpu, tmp_path: Path
 ) -> None:
-    from cosmos_tui.engine.batching import plan_groups
-    from cosmos_tui.engine.queue import Placement
-    from cosmos_tui.store.queue_store import QueueStore
-
     fake_gpu.set_variant("1gpu")
     bench = await bench_for(make_config())
     prompt = await bench.create_prompt("a gull over the pier", videos(tmp_path, "gull"))
     run = await bench.create_run(prompt.id)
     queue = QueueStore(bench.store)
-    placement = Placement(plan_groups(await queue.queued())[0], "testhost", (0,))
+    placement = await first_on_gpu0(queue)
     stale = await queue.claim(placement, "sched-stale")
     assert stale is not None
     # Released (its scheduler looked dead), then claimed by a live scheduler.

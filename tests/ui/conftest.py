@@ -9,8 +9,15 @@ from typing import Any
 
 import pytest
 
+from cosmos_tui.domain import Run
 from cosmos_tui.ui.app import CosmosApp
-from tests.ui.fakes import FixedClock, TestServices, make_config, services_for
+from tests.ui.fakes import FixedClock, TestServices, make_config, scenario, services_for
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "app(notifications=False, **ui): how test_flows.py's app fixtures set it up"
+    )
 
 
 class Harness:
@@ -73,6 +80,17 @@ async def ready(harness: Harness, pilot: Any) -> None:
     while "services" not in harness.holder:
         await pilot.pause()
     await settle(pilot)
+
+
+async def populated(harness: Harness, pilot: Any, tmp_path: Path) -> dict[str, Run]:
+    """Load the scenario's prompts and runs (completed, failed, running, queued) into the panes."""
+    await ready(harness, pilot)
+    runs = await scenario(harness.services, harness.clock, tmp_path / "videos")
+    main = harness.app.main_screen
+    main.prompts.reload()
+    main.runs.reload()
+    await settle(pilot)
+    return runs
 
 
 def plain(widget: Any) -> str:

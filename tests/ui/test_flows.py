@@ -2,40 +2,63 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, TextArea
 
-from cosmos_tui.domain import HostState, HostStatus, LogBatch, RunState
+from cosmos_tui.domain import HostState, HostStatus, LogBatch, Run, RunState
 from cosmos_tui.ui.screens.confirm import ConfirmScreen
 from cosmos_tui.ui.screens.detail import RunDetailScreen
 from cosmos_tui.ui.screens.help import HelpScreen
 from cosmos_tui.ui.screens.prompt_form import PromptForm
 from cosmos_tui.ui.screens.run_form import RunForm
 from tests.conftest import write_video
-from tests.ui.conftest import plain, ready, settle
-from tests.ui.fakes import FAIL_LINES, LOG_LINES, sample, scenario
+from tests.ui.conftest import Harness, plain, populated, ready, settle
+from tests.ui.fakes import FAIL_LINES, LOG_LINES, sample
 
 pytestmark = pytest.mark.timeout(60)
 
 
-async def populated(h, pilot, tmp_path: Path):
-    await ready(h, pilot)
-    runs = await scenario(h.services, h.clock, tmp_path / "videos")
-    main = h.app.main_screen
-    main.prompts.reload()
-    main.runs.reload()
-    await settle(pilot)
-    return runs
+def app_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    marker = request.node.get_closest_marker("app")
+    return dict(marker.kwargs) if marker else {}
 
 
-def cursor_to(table: DataTable, key: str) -> None:
+@pytest.fixture
+def h(harness: Callable[..., Harness], request: pytest.FixtureRequest) -> Harness:
+    """The app over test services, its config set by ``@pytest.mark.app(**ui)``."""
+    options = app_options(request)
+    options.pop("notifications", None)
+    return harness(**options)
+
+
+@pytest.fixture
+async def pilot(h: Harness, request: pytest.FixtureRequest) -> AsyncIterator[Pilot]:
+    """The app running at 120x40 with its services open and its panes loaded."""
+    notifications = app_options(request).get("notifications", False)
+    async with h.app.run_test(size=(120, 40), notifications=notifications) as pilot:
+        await ready(h, pilot)
+        yield pilot
+
+
+@pytest.fixture
+async def runs(h: Harness, pilot: Pilot, tmp_path: Path) -> dict[str, Run]:
+    """The scenario's runs (completed, failed, running, queued), shown in the panes."""
+    return await populated(h, pilot, tmp_path)
+
+
+def focus_row(table: DataTable, key: str) -> DataTable:
+    """Focus ``table`` with its cursor on the row ``key``."""
+    table.focus()
     table.move_cursor(row=table.get_row_index(key))
+    return table
 
 
-async def test_first_frame_before_services_answer(harness, tmp_path):
-    h = harness()
+async def test_first_frame_before_services_answer(h):
     import asyncio
     from contextlib import asynccontextmanager
 
@@ -61,422 +84,360 @@ async def test_first_frame_before_services_answer(harness, tmp_path):
         assert main.gpus.card("gpu-a") is not None
 
 
-async def test_create_prompt_through_the_form(harness, tmp_path):
-    h = harness()
+async def test_create_prompt_through_the_form(h, pilot, tmp_path):
     folder = tmp_path / "clip"
     write_video(folder / "color.mp4")
     write_video(folder / "depth.mp4")
-    async with h.app.run_test(size=(120, 40)) as pilot:
-        await ready(h, pilot)
-        h.app.main_screen.prompts.table.focus()
-        await pilot.press("n")
-        await settle(pilot)
-        form = h.app.screen
-        assert isinstance(form, PromptForm)
-        await pilot.press("ctrl+s")
-        await settle(pilot)
-        assert "color.mp4" in plain(form.query_one("#form-error"))
-        form.query_one("#text", TextArea).text = "A crane lifts a container at dusk"
-        form.query_one("#video_dir", Input).value = str(folder)
-        await settle(pilot)
-        found = plain(form.query_one("#videos"))
-        assert "[x] color.mp4" in found and "[x] depth" in found and "[ ] segmentation" in found
-        await pilot.press("ctrl+s")
-        await settle(pilot)
-        assert not isinstance(h.app.screen, PromptForm)
-        page = await h.services.bench.list_prompts()
-        assert page.total == 1
-        assert page.items[0].text == "A crane lifts a container at dusk"
-        assert {i.role for i in page.items[0].inputs} == {"color", "depth"}
-        assert page.items[0].id in h.app.main_screen.prompts.prompts
+    h.app.main_screen.prompts.table.focus()
+    await pilot.press("n")
+    await settle(pilot)
+    form = h.app.screen
+    assert isinstance(form, PromptForm)
+    await pilot.press("ctrl+s")
+    await settle(pilot)
+    assert "color.mp4" in plain(form.query_one("#form-error"))
+    form.query_one("#text", TextArea).text = "A crane lifts a container at dusk"
+    form.query_one("#video_dir", Input).value = str(folder)
+    await settle(pilot)
+    found = plain(form.query_one("#videos"))
+    assert "[x] color.mp4" in found and "[x] depth" in found and "[ ] segmentation" in found
+    await pilot.press("ctrl+s")
+    await settle(pilot)
+    assert not isinstance(h.app.screen, PromptForm)
+    page = await h.services.bench.list_prompts()
+    assert page.total == 1
+    assert page.items[0].text == "A crane lifts a container at dusk"
+    assert {i.role for i in page.items[0].inputs} == {"color", "depth"}
+    assert page.items[0].id in h.app.main_screen.prompts.prompts
 
 
-async def test_create_and_start_run_with_inline_validation(harness, tmp_path):
-    h = harness()
-    async with h.app.run_test(size=(120, 40)) as pilot:
-        runs = await populated(h, pilot, tmp_path)
-        prompts = h.app.main_screen.prompts
-        prompts.table.focus()
-        prompt_id = runs["queued"].prompt_id
-        cursor_to(prompts.table, prompt_id)
-        await pilot.press("enter")
-        await settle(pilot)
-        form = h.app.screen
-        assert isinstance(form, RunForm)
-        form.query_one("#vis_weight", Input).value = "1.5"
-        await pilot.pause()
-        assert "between 0 and 1" in plain(form.query_one("#form-error"))
-        assert form.query_one("#vis_weight", Input).has_class("-invalid")
-        await pilot.press("ctrl+s")
-        await settle(pilot)
-        assert isinstance(h.app.screen, RunForm)
-        form.query_one("#vis_weight", Input).value = "0.5"
-        form.query_one("#num_steps", Input).value = "20"
-        form.query_one("#num_gpus", Input).value = "2"
-        await pilot.pause()
-        assert plain(form.query_one("#form-error")).strip() == ""
-        await pilot.press("ctrl+s")
-        await settle(pilot)
-        assert not isinstance(h.app.screen, RunForm)
-        started = [args for name, args in h.services.calls if name == "start_run"]
-        assert len(started) == 1
-        run = await h.services.bench.get_run(started[0][0])
-        assert run.prompt_id == prompt_id
-        assert (run.params.vis_weight, run.params.num_steps, run.params.num_gpus) == (0.5, 20, 2)
-        assert run.id in h.app.main_screen.runs.runs
+async def test_create_and_start_run_with_inline_validation(h, pilot, runs):
+    prompts = h.app.main_screen.prompts
+    prompt_id = runs["queued"].prompt_id
+    focus_row(prompts.table, prompt_id)
+    await pilot.press("enter")
+    await settle(pilot)
+    form = h.app.screen
+    assert isinstance(form, RunForm)
+    form.query_one("#vis_weight", Input).value = "1.5"
+    await pilot.pause()
+    assert "between 0 and 1" in plain(form.query_one("#form-error"))
+    assert form.query_one("#vis_weight", Input).has_class("-invalid")
+    await pilot.press("ctrl+s")
+    await settle(pilot)
+    assert isinstance(h.app.screen, RunForm)
+    form.query_one("#vis_weight", Input).value = "0.5"
+    form.query_one("#num_steps", Input).value = "20"
+    form.query_one("#num_gpus", Input).value = "2"
+    await pilot.pause()
+    assert plain(form.query_one("#form-error")).strip() == ""
+    await pilot.press("ctrl+s")
+    await settle(pilot)
+    assert not isinstance(h.app.screen, RunForm)
+    started = [args for name, args in h.services.calls if name == "start_run"]
+    assert len(started) == 1
+    run = await h.services.bench.get_run(started[0][0])
+    assert run.prompt_id == prompt_id
+    assert (run.params.vis_weight, run.params.num_steps, run.params.num_gpus) == (0.5, 20, 2)
+    assert run.id in h.app.main_screen.runs.runs
 
 
-async def test_cancel_asks_first(harness, tmp_path):
-    h = harness()
-    async with h.app.run_test(size=(120, 40)) as pilot:
-        runs = await populated(h, pilot, tmp_path)
-        table = h.app.main_screen.runs.table
-        table.focus()
-        cursor_to(table, runs["running"].id)
-        await pilot.press("c")
-        await settle(pilot)
-        assert isinstance(h.app.screen, ConfirmScreen)
-        await pilot.press("n")
-        await settle(pilot)
-        assert not [c for c in h.services.calls if c[0] == "cancel_run"]
-        await pilot.press("c")
-        await settle(pilot)
-        await pilot.press("y")
-        await settle(pilot)
-        assert ("cancel_run", runs["running"].id) in h.services.calls
-        assert h.app.main_screen.runs.runs[runs["running"].id].state == RunState.CANCELLED
+async def test_cancel_asks_first(h, pilot, runs):
+    focus_row(h.app.main_screen.runs.table, runs["running"].id)
+    await pilot.press("c")
+    await settle(pilot)
+    assert isinstance(h.app.screen, ConfirmScreen)
+    await pilot.press("n")
+    await settle(pilot)
+    assert not [c for c in h.services.calls if c[0] == "cancel_run"]
+    await pilot.press("c")
+    await settle(pilot)
+    await pilot.press("y")
+    await settle(pilot)
+    assert ("cancel_run", runs["running"].id) in h.services.calls
+    assert h.app.main_screen.runs.runs[runs["running"].id].state == RunState.CANCELLED
 
 
-async def test_rate_with_digit_keys_and_clear(harness, tmp_path):
-    h = harness()
-    async with h.app.run_test(size=(120, 40)) as pilot:
-        runs = await populated(h, pilot, tmp_path)
-        table = h.app.main_screen.runs.table
-        table.focus()
-        cursor_to(table, runs["failed"].id)
-        await pilot.press("5")
-        await settle(pilot)
-        assert (await h.services.bench.get_run(runs["failed"].id)).rating == 5
-        assert h.app.main_screen.runs.runs[runs["failed"].id].rating == 5
-        await pilot.press("0")
-        await settle(pilot)
-        assert (await h.services.bench.get_run(runs["failed"].id)).rating is None
+async def test_rate_with_digit_keys_and_clear(h, pilot, runs):
+    focus_row(h.app.main_screen.runs.table, runs["failed"].id)
+    await pilot.press("5")
+    await settle(pilot)
+    assert (await h.services.bench.get_run(runs["failed"].id)).rating == 5
+    assert h.app.main_screen.runs.runs[runs["failed"].id].rating == 5
+    await pilot.press("0")
+    await settle(pilot)
+    assert (await h.services.bench.get_run(runs["failed"].id)).rating is None
 
 
-async def test_filter_prompts_as_you_type_and_sort(harness, tmp_path):
-    h = harness()
-    async with h.app.run_test(size=(120, 40)) as pilot:
-        await populated(h, pilot, tmp_path)
-        prompts = h.app.main_screen.prompts
-        prompts.table.focus()
-        await pilot.press("slash")
-        await pilot.press(*"forest")
-        await settle(pilot)
-        assert [p.text for p in prompts.prompts.values()] == [
-            "Snowy forest road seen from a car dashboard at dawn"
-        ]
-        assert prompts.border_subtitle.startswith("/forest")
-        await pilot.press("escape")
-        await settle(pilot)
-        assert len(prompts.prompts) == 6
-        await pilot.press("s")
-        await settle(pilot)
-        assert prompts.sort == "name"
-        named = [p.name for p in prompts.prompts.values() if p.name]
-        assert named == sorted(named, reverse=True) or named == sorted(named)
+@pytest.mark.usefixtures("runs")
+async def test_filter_prompts_as_you_type_and_sort(h, pilot):
+    prompts = h.app.main_screen.prompts
+    prompts.table.focus()
+    await pilot.press("slash")
+    await pilot.press(*"forest")
+    await settle(pilot)
+    assert [p.text for p in prompts.prompts.values()] == [
+        "Snowy forest road seen from a car dashboard at dawn"
+    ]
+    assert prompts.border_subtitle.startswith("/forest")
+    await pilot.press("escape")
+    await settle(pilot)
+    assert len(prompts.prompts) == 6
+    await pilot.press("s")
+    await settle(pilot)
+    assert prompts.sort == "name"
+    named = [p.name for p in prompts.prompts.values() if p.name]
+    assert named == sorted(named, reverse=True) or named == sorted(named)
 
 
-async def test_filter_runs_by_state_and_prompt(harness, tmp_path):
-    h = harness()
-    async with h.app.run_test(size=(120, 40)) as pilot:
-        runs = await populated(h, pilot, tmp_path)
-        main = h.app.main_screen
-        main.runs.table.focus()
-        await pilot.press("f")
-        await settle(pilot)
-        dialog = h.app.screen
-        from textual.widgets import SelectionList
+async def test_filter_runs_by_state_and_prompt(h, pilot, runs):
+    main = h.app.main_screen
+    main.runs.table.focus()
+    await pilot.press("f")
+    await settle(pilot)
+    dialog = h.app.screen
+    from textual.widgets import SelectionList
 
-        dialog.query_one("#states", SelectionList).select("failed")
-        await pilot.press("ctrl+s")
-        await settle(pilot)
-        assert list(main.runs.runs) == [runs["failed"].id]
-        assert "state=failed" in main.runs.border_subtitle
-        await pilot.press("escape")
-        await settle(pilot)
-        assert len(main.runs.runs) == 4
-        main.prompts.table.focus()
-        cursor_to(main.prompts.table, runs["completed"].prompt_id)
-        await pilot.press("o")
-        await settle(pilot)
-        assert list(main.runs.runs) == [runs["completed"].id]
+    dialog.query_one("#states", SelectionList).select("failed")
+    await pilot.press("ctrl+s")
+    await settle(pilot)
+    assert list(main.runs.runs) == [runs["failed"].id]
+    assert "state=failed" in main.runs.border_subtitle
+    await pilot.press("escape")
+    await settle(pilot)
+    assert len(main.runs.runs) == 4
+    focus_row(main.prompts.table, runs["completed"].prompt_id)
+    await pilot.press("o")
+    await settle(pilot)
+    assert list(main.runs.runs) == [runs["completed"].id]
 
 
-async def test_live_run_updates_and_notifications(harness, tmp_path):
-    h = harness()
-    async with h.app.run_test(size=(120, 40), notifications=True) as pilot:
-        runs = await populated(h, pilot, tmp_path)
-        running = runs["running"].id
-        await h.services.advance_run(running, "vae decode", 91.0, 20.0)
-        await settle(pilot)
-        row = h.app.main_screen.runs.runs[running]
-        assert row.progress is not None and row.progress.percent == 91.0
-        await h.services.push_run(running, RunState.DOWNLOADING)
-        await h.services.push_run(running, RunState.COMPLETED, outputs=("output.mp4",))
-        await settle(pilot)
-        assert h.app.main_screen.runs.runs[running].state == RunState.COMPLETED
-        titles = [n.title for n in h.app._notifications]
-        assert "Run completed" in titles
+@pytest.mark.app(notifications=True)
+async def test_live_run_updates_and_notifications(h, pilot, runs):
+    running = runs["running"].id
+    await h.services.advance_run(running, "vae decode", 91.0, 20.0)
+    await settle(pilot)
+    row = h.app.main_screen.runs.runs[running]
+    assert row.progress is not None and row.progress.percent == 91.0
+    await h.services.push_run(running, RunState.DOWNLOADING)
+    await h.services.push_run(running, RunState.COMPLETED, outputs=("output.mp4",))
+    await settle(pilot)
+    assert h.app.main_screen.runs.runs[running].state == RunState.COMPLETED
+    titles = [n.title for n in h.app._notifications]
+    assert "Run completed" in titles
 
 
-async def test_host_down_changes_only_its_card(harness, tmp_path):
-    h = harness(hosts=("gpu-a", "gpu-b"))
-    async with h.app.run_test(size=(120, 40), notifications=True) as pilot:
-        await ready(h, pilot)
-        gpus = h.app.main_screen.gpus
-        h.services.host_stream.put(HostStatus("gpu-a", HostState.CONNECTED, latency_ms=9))
-        h.services.host_stream.put(HostStatus("gpu-b", HostState.CONNECTED, latency_ms=9))
-        await settle(pilot)
-        h.services.host_stream.put(HostStatus("gpu-b", HostState.DOWN, reason="no route to host"))
-        await settle(pilot)
-        assert gpus.card("gpu-a").status.state == HostState.CONNECTED
-        assert gpus.card("gpu-b").status.state == HostState.DOWN
-        assert "no route to host" in plain(gpus.card("gpu-b"))
-        later = h.clock.now.replace(second=30)
-        h.services.host_stream.put(
-            HostStatus("gpu-b", HostState.RECONNECTING, reason="retrying", next_attempt_at=later)
-        )
-        await settle(pilot)
-        assert "reconnecting in" in plain(gpus.card("gpu-b"))
-        h.services.host_stream.put(HostStatus("gpu-b", HostState.CONNECTED, latency_ms=9))
-        await settle(pilot)
-        titles = [n.title for n in h.app._notifications]
-        assert "Host down" in titles and "Host up" in titles
+@pytest.mark.app(hosts=("gpu-a", "gpu-b"), notifications=True)
+async def test_host_down_changes_only_its_card(h, pilot):
+    gpus = h.app.main_screen.gpus
+    h.services.host_stream.put(HostStatus("gpu-a", HostState.CONNECTED, latency_ms=9))
+    h.services.host_stream.put(HostStatus("gpu-b", HostState.CONNECTED, latency_ms=9))
+    await settle(pilot)
+    h.services.host_stream.put(HostStatus("gpu-b", HostState.DOWN, reason="no route to host"))
+    await settle(pilot)
+    assert gpus.card("gpu-a").status.state == HostState.CONNECTED
+    assert gpus.card("gpu-b").status.state == HostState.DOWN
+    assert "no route to host" in plain(gpus.card("gpu-b"))
+    later = h.clock.now.replace(second=30)
+    h.services.host_stream.put(
+        HostStatus("gpu-b", HostState.RECONNECTING, reason="retrying", next_attempt_at=later)
+    )
+    await settle(pilot)
+    assert "reconnecting in" in plain(gpus.card("gpu-b"))
+    h.services.host_stream.put(HostStatus("gpu-b", HostState.CONNECTED, latency_ms=9))
+    await settle(pilot)
+    titles = [n.title for n in h.app._notifications]
+    assert "Host down" in titles and "Host up" in titles
 
 
-async def test_logs_follow_pause_resume_and_search(harness, tmp_path):
-    h = harness()
-    async with h.app.run_test(size=(120, 40)) as pilot:
-        runs = await populated(h, pilot, tmp_path)
-        running = runs["running"].id
-        main = h.app.main_screen
-        logs = main.logs
-        assert logs.run is not None and logs.run.id == running
-        stream = h.services.log_stream(running)
-        lines = [f"{LOG_LINES[i % len(LOG_LINES)]} #{i}" for i in range(200)]
-        stream.put(LogBatch(running, tuple(lines), 0))
-        await settle(pilot)
-        logs.flush()
-        await pilot.pause()
-        view = logs.view
-        assert len(view.lines) == 200 and view.follow
-        assert view.scroll_y == view.max_scroll_y
-        view.focus()
-        await pilot.press("pageup")
-        await pilot.pause()
-        assert not view.follow
-        stream.put(LogBatch(running, ("more 1", "more 2", "more 3"), 200))
-        await settle(pilot)
-        logs.flush()
-        await pilot.pause()
-        status = plain(logs.query_one("#log-status"))
-        assert "paused, 3 new lines" in status
-        await pilot.press("f")
-        await pilot.pause()
-        assert view.follow and view.scroll_y == view.max_scroll_y
-        await pilot.press("slash")
-        await pilot.press(*"seed")
-        await pilot.press("enter")
-        await pilot.pause()
-        assert len(view.matches) == len([line for line in lines if "seed" in line])
-        first = view.current_match
-        await pilot.press("n")
-        assert view.current_match == first + 1
-        assert not view.follow
-        await pilot.press("N")
-        assert view.current_match == first
-        await pilot.press("l", "l", "l")
-        await pilot.pause()
-        assert view.min_rank == 3 and all(view.ranks[i] == 3 for i in view._visible)
-        await pilot.press("l")
-        await pilot.press("w")
-        await pilot.pause()
-        assert view.wrap
+async def test_logs_follow_pause_resume_and_search(h, pilot, runs):
+    running = runs["running"].id
+    main = h.app.main_screen
+    logs = main.logs
+    assert logs.run is not None and logs.run.id == running
+    stream = h.services.log_stream(running)
+    lines = [f"{LOG_LINES[i % len(LOG_LINES)]} #{i}" for i in range(200)]
+    stream.put(LogBatch(running, tuple(lines), 0))
+    await settle(pilot)
+    logs.flush()
+    await pilot.pause()
+    view = logs.view
+    assert len(view.lines) == 200 and view.follow
+    assert view.scroll_y == view.max_scroll_y
+    view.focus()
+    await pilot.press("pageup")
+    await pilot.pause()
+    assert not view.follow
+    stream.put(LogBatch(running, ("more 1", "more 2", "more 3"), 200))
+    await settle(pilot)
+    logs.flush()
+    await pilot.pause()
+    status = plain(logs.query_one("#log-status"))
+    assert "paused, 3 new lines" in status
+    await pilot.press("f")
+    await pilot.pause()
+    assert view.follow and view.scroll_y == view.max_scroll_y
+    await pilot.press("slash")
+    await pilot.press(*"seed")
+    await pilot.press("enter")
+    await pilot.pause()
+    assert len(view.matches) == len([line for line in lines if "seed" in line])
+    first = view.current_match
+    await pilot.press("n")
+    assert view.current_match == first + 1
+    assert not view.follow
+    await pilot.press("N")
+    assert view.current_match == first
+    await pilot.press("l", "l", "l")
+    await pilot.pause()
+    assert view.min_rank == 3 and all(view.ranks[i] == 3 for i in view._visible)
+    await pilot.press("l")
+    await pilot.press("w")
+    await pilot.pause()
+    assert view.wrap
 
 
-async def test_first_error_and_duplicate_batches(harness, tmp_path):
-    h = harness()
-    async with h.app.run_test(size=(120, 40)) as pilot:
-        runs = await populated(h, pilot, tmp_path)
-        running = runs["running"].id
-        logs = h.app.main_screen.logs
-        stream = h.services.log_stream(running)
-        body = tuple(f"line {i}" for i in range(100)) + FAIL_LINES
-        stream.put(LogBatch(running, body, 0))
-        stream.put(LogBatch(running, body[50:], 50))
-        await settle(pilot)
-        logs.flush()
-        assert len(logs.view.lines) == len(body)
-        logs.view.focus()
-        await pilot.press("e")
-        await pilot.pause()
-        assert not logs.view.follow
-        assert logs.view.lines[logs.view._rows[int(logs.view.scroll_y)][0]].startswith("line")
+async def test_first_error_and_duplicate_batches(h, pilot, runs):
+    running = runs["running"].id
+    logs = h.app.main_screen.logs
+    stream = h.services.log_stream(running)
+    body = tuple(f"line {i}" for i in range(100)) + FAIL_LINES
+    stream.put(LogBatch(running, body, 0))
+    stream.put(LogBatch(running, body[50:], 50))
+    await settle(pilot)
+    logs.flush()
+    assert len(logs.view.lines) == len(body)
+    logs.view.focus()
+    await pilot.press("e")
+    await pilot.pause()
+    assert not logs.view.follow
+    assert logs.view.lines[logs.view._rows[int(logs.view.scroll_y)][0]].startswith("line")
 
 
-async def test_log_memory_is_bounded_and_switching_runs_is_instant(harness, tmp_path):
-    h = harness(log_buffer_lines=1000)
-    async with h.app.run_test(size=(120, 40)) as pilot:
-        runs = await populated(h, pilot, tmp_path)
-        running = runs["running"].id
-        logs = h.app.main_screen.logs
-        stream = h.services.log_stream(running)
-        for start in range(0, 10_000, 200):
-            stream.put(LogBatch(running, tuple(f"l{start + i}" for i in range(200)), start))
-        await settle(pilot)
-        logs.flush()
-        assert len(logs.view.lines) <= 1250
-        assert logs.view.lines[-1] == "l9999"
-        assert "10000 lines" in str(logs.border_subtitle)
-        table = h.app.main_screen.runs.table
-        table.focus()
-        cursor_to(table, runs["failed"].id)
-        await pilot.press("down", "up")
-        await pilot.pause()
-        assert logs.run.id in (runs["failed"].id, runs["completed"].id, runs["running"].id)
-        assert logs.view.lines == [] or logs.run.id == running
+@pytest.mark.app(log_buffer_lines=1000)
+async def test_log_memory_is_bounded_and_switching_runs_is_instant(h, pilot, runs):
+    running = runs["running"].id
+    logs = h.app.main_screen.logs
+    stream = h.services.log_stream(running)
+    for start in range(0, 10_000, 200):
+        stream.put(LogBatch(running, tuple(f"l{start + i}" for i in range(200)), start))
+    await settle(pilot)
+    logs.flush()
+    assert len(logs.view.lines) <= 1250
+    assert logs.view.lines[-1] == "l9999"
+    assert "10000 lines" in str(logs.border_subtitle)
+    focus_row(h.app.main_screen.runs.table, runs["failed"].id)
+    await pilot.press("down", "up")
+    await pilot.pause()
+    assert logs.run.id in (runs["failed"].id, runs["completed"].id, runs["running"].id)
+    assert logs.view.lines == [] or logs.run.id == running
 
 
-async def test_help_lists_bindings_by_pane_and_keymap_remaps(harness, tmp_path):
-    h = harness(keymap={"runs.cancel": "x"})
-    async with h.app.run_test(size=(120, 40)) as pilot:
-        runs = await populated(h, pilot, tmp_path)
-        await pilot.press("question_mark")
-        await settle(pilot)
-        assert isinstance(h.app.screen, HelpScreen)
-        text = " ".join(str(s.render()) for s in h.app.screen.query(".help-title"))
-        assert "Prompts pane" in text and "Runs pane" in text and "Logs pane" in text
-        await pilot.press("escape")
-        await settle(pilot)
-        table = h.app.main_screen.runs.table
-        table.focus()
-        cursor_to(table, runs["running"].id)
-        await pilot.press("x")
-        await settle(pilot)
-        assert isinstance(h.app.screen, ConfirmScreen)
+@pytest.mark.app(keymap={"runs.cancel": "x"})
+async def test_help_lists_bindings_by_pane_and_keymap_remaps(h, pilot, runs):
+    await pilot.press("question_mark")
+    await settle(pilot)
+    assert isinstance(h.app.screen, HelpScreen)
+    text = " ".join(str(s.render()) for s in h.app.screen.query(".help-title"))
+    assert "Prompts pane" in text and "Runs pane" in text and "Logs pane" in text
+    await pilot.press("escape")
+    await settle(pilot)
+    focus_row(h.app.main_screen.runs.table, runs["running"].id)
+    await pilot.press("x")
+    await settle(pilot)
+    assert isinstance(h.app.screen, ConfirmScreen)
 
 
-async def test_palette_finds_actions_and_prompts(harness, tmp_path):
-    h = harness()
-    async with h.app.run_test(size=(120, 40)) as pilot:
-        await populated(h, pilot, tmp_path)
-        await pilot.press("ctrl+p")
-        await settle(pilot)
-        await pilot.press(*"New prompt")
-        await settle(pilot)
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        await settle(pilot)
-        assert isinstance(h.app.screen, PromptForm)
-        await pilot.press("escape")
-        await settle(pilot)
-        await pilot.press("ctrl+p")
-        await pilot.press(*"harbour")
-        await pilot.pause(0.5)
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
-        main = h.app.main_screen
-        assert main.runs.where.prompt_id is not None
+@pytest.mark.usefixtures("runs")
+async def test_palette_finds_actions_and_prompts(h, pilot):
+    await pilot.press("ctrl+p")
+    await settle(pilot)
+    await pilot.press(*"New prompt")
+    await settle(pilot)
+    await pilot.pause(0.3)
+    await pilot.press("enter")
+    await settle(pilot)
+    assert isinstance(h.app.screen, PromptForm)
+    await pilot.press("escape")
+    await settle(pilot)
+    await pilot.press("ctrl+p")
+    await pilot.press(*"harbour")
+    await pilot.pause(0.5)
+    await settle(pilot)
+    await pilot.press("enter")
+    await settle(pilot)
+    main = h.app.main_screen
+    assert main.runs.where.prompt_id is not None
 
 
-async def test_zoom_and_cycle_panes(harness, tmp_path):
-    h = harness()
-    async with h.app.run_test(size=(120, 40)) as pilot:
-        await ready(h, pilot)
-        main = h.app.main_screen
-        assert main.runs.table.has_focus
-        await pilot.press("z")
-        assert main.maximized is main.runs
-        await pilot.press("z")
-        assert main.maximized is None
-        await pilot.press("tab")
-        assert main.gpus.query_one("#gpu-cards").has_focus
-        await pilot.press("tab")
-        assert main.logs.view.has_focus
-        await pilot.press("tab")
-        assert main.prompts.table.has_focus
+async def test_zoom_and_cycle_panes(h, pilot):
+    main = h.app.main_screen
+    assert main.runs.table.has_focus
+    await pilot.press("z")
+    assert main.maximized is main.runs
+    await pilot.press("z")
+    assert main.maximized is None
+    await pilot.press("tab")
+    assert main.gpus.query_one("#gpu-cards").has_focus
+    await pilot.press("tab")
+    assert main.logs.view.has_focus
+    await pilot.press("tab")
+    assert main.prompts.table.has_focus
 
 
-async def test_detail_shows_failure_cause_with_log_lines(harness, tmp_path):
-    h = harness()
-    async with h.app.run_test(size=(120, 40)) as pilot:
-        runs = await populated(h, pilot, tmp_path)
-        failed = runs["failed"].id
-        log = h.config.outputs_dir / failed / "run.log"
-        log.parent.mkdir(parents=True)
-        log.write_text("\n".join(("start", *LOG_LINES, *FAIL_LINES, "end")) + "\n")
-        table = h.app.main_screen.runs.table
-        table.focus()
-        cursor_to(table, failed)
-        await pilot.press("enter")
-        await settle(pilot)
-        screen = h.app.screen
-        assert isinstance(screen, RunDetailScreen)
-        body = plain(screen.query_one("#detail-body"))
-        assert "gpu_oom" in body and "CUDA out of memory" in body
-        assert "Traceback" in body and "Timeline" in body and "Spec sent" in body
-        assert "run.log" in body
-        await pilot.press("escape")
-        await settle(pilot)
-        assert h.app.screen is h.app.main_screen
+async def test_detail_shows_failure_cause_with_log_lines(h, pilot, runs):
+    failed = runs["failed"].id
+    log = h.config.outputs_dir / failed / "run.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("\n".join(("start", *LOG_LINES, *FAIL_LINES, "end")) + "\n")
+    focus_row(h.app.main_screen.runs.table, failed)
+    await pilot.press("enter")
+    await settle(pilot)
+    screen = h.app.screen
+    assert isinstance(screen, RunDetailScreen)
+    body = plain(screen.query_one("#detail-body"))
+    assert "gpu_oom" in body and "CUDA out of memory" in body
+    assert "Traceback" in body and "Timeline" in body and "Spec sent" in body
+    assert "run.log" in body
+    await pilot.press("escape")
+    await settle(pilot)
+    assert h.app.screen is h.app.main_screen
 
 
-async def test_delete_run_after_preview(harness, tmp_path):
-    h = harness()
-    async with h.app.run_test(size=(120, 40)) as pilot:
-        runs = await populated(h, pilot, tmp_path)
-        table = h.app.main_screen.runs.table
-        table.focus()
-        cursor_to(table, runs["failed"].id)
-        await pilot.press("d")
-        await settle(pilot)
-        assert isinstance(h.app.screen, ConfirmScreen)
-        assert f"This deletes run {runs['failed'].id}" in h.app.screen.question
-        await pilot.press("y")
-        await settle(pilot)
-        assert runs["failed"].id not in h.app.main_screen.runs.runs
-        page = await h.services.bench.list_runs()
-        assert runs["failed"].id not in [r.id for r in page.items]
+async def test_delete_run_after_preview(h, pilot, runs):
+    focus_row(h.app.main_screen.runs.table, runs["failed"].id)
+    await pilot.press("d")
+    await settle(pilot)
+    assert isinstance(h.app.screen, ConfirmScreen)
+    assert f"This deletes run {runs['failed'].id}" in h.app.screen.question
+    await pilot.press("y")
+    await settle(pilot)
+    assert runs["failed"].id not in h.app.main_screen.runs.runs
+    page = await h.services.bench.list_runs()
+    assert runs["failed"].id not in [r.id for r in page.items]
 
 
-async def test_retry_upscale_open_and_copy(harness, tmp_path):
-    h = harness()
-    async with h.app.run_test(size=(120, 40)) as pilot:
-        runs = await populated(h, pilot, tmp_path)
-        main = h.app.main_screen
-        table = main.runs.table
-        table.focus()
-        cursor_to(table, runs["failed"].id)
-        await pilot.press("R")
-        await settle(pilot)
-        assert ("retry_run", runs["failed"].id) in h.services.calls
-        assert main.runs.runs[runs["failed"].id].state == RunState.QUEUED
-        cursor_to(table, runs["completed"].id)
-        await pilot.press("u")
-        await settle(pilot)
-        assert ("upscale_run", runs["completed"].id) in h.services.calls
-        await pilot.press("o")
-        await settle(pilot)
-        expected = str(h.config.outputs_dir / runs["completed"].id / "output.mp4")
-        assert h.app.opened == [expected]
-        await pilot.press("y")
-        await pilot.pause()
-        assert h.app.clipboard == expected
+async def test_retry_upscale_open_and_copy(h, pilot, runs):
+    main = h.app.main_screen
+    table = focus_row(main.runs.table, runs["failed"].id)
+    await pilot.press("R")
+    await settle(pilot)
+    assert ("retry_run", runs["failed"].id) in h.services.calls
+    assert main.runs.runs[runs["failed"].id].state == RunState.QUEUED
+    focus_row(table, runs["completed"].id)
+    await pilot.press("u")
+    await settle(pilot)
+    assert ("upscale_run", runs["completed"].id) in h.services.calls
+    await pilot.press("o")
+    await settle(pilot)
+    expected = str(h.config.outputs_dir / runs["completed"].id / "output.mp4")
+    assert h.app.opened == [expected]
+    await pilot.press("y")
+    await pilot.pause()
+    assert h.app.clipboard == expected
 
 
-async def test_quit_leaves_runs_alone_and_closes_services(harness, tmp_path):
-    h = harness()
+async def test_quit_leaves_runs_alone_and_closes_services(h, tmp_path):
     async with h.app.run_test(size=(120, 40)) as pilot:
         runs = await populated(h, pilot, tmp_path)
         await pilot.press("q")
@@ -489,31 +450,24 @@ async def test_quit_leaves_runs_alone_and_closes_services(harness, tmp_path):
         assert (await bench.get_run(runs["running"].id)).state == RunState.RUNNING
 
 
-async def test_enhance_from_the_prompts_pane(harness, tmp_path):
-    h = harness()
-    async with h.app.run_test(size=(120, 40)) as pilot:
-        runs = await populated(h, pilot, tmp_path)
-        prompts = h.app.main_screen.prompts
-        prompts.table.focus()
-        cursor_to(prompts.table, runs["failed"].prompt_id)
-        await pilot.press("e")
-        await settle(pilot)
-        await pilot.pause()
-        await settle(pilot)
-        assert ("enhance_prompt", runs["failed"].prompt_id) in h.services.calls
-        kinds = {r.type.value for r in h.app.main_screen.runs.runs.values()}
-        assert "enhance" in kinds
+async def test_enhance_from_the_prompts_pane(h, pilot, runs):
+    focus_row(h.app.main_screen.prompts.table, runs["failed"].prompt_id)
+    await pilot.press("e")
+    await settle(pilot)
+    await pilot.pause()
+    await settle(pilot)
+    assert ("enhance_prompt", runs["failed"].prompt_id) in h.services.calls
+    kinds = {r.type.value for r in h.app.main_screen.runs.runs.values()}
+    assert "enhance" in kinds
 
 
-async def test_gpu_alert_shows_on_the_card_and_as_a_notification(harness, tmp_path):
-    h = harness()
-    async with h.app.run_test(size=(120, 40), notifications=True) as pilot:
-        await ready(h, pilot)
-        h.services.host_stream.put(HostStatus("gpu-a", HostState.CONNECTED, latency_ms=9))
-        h.services.gpu_stream.put(sample("gpu-a", 0, h.clock.now, 97.0, 70000, temp=91.0))
-        await settle(pilot)
-        gpus = h.app.main_screen.gpus
-        gpus.redraw_dirty()
-        await pilot.pause()
-        assert "GPU 0 at 91C" in plain(gpus.card("gpu-a"))
-        assert "GPU alert" in [n.title for n in h.app._notifications]
+@pytest.mark.app(notifications=True)
+async def test_gpu_alert_shows_on_the_card_and_as_a_notification(h, pilot):
+    h.services.host_stream.put(HostStatus("gpu-a", HostState.CONNECTED, latency_ms=9))
+    h.services.gpu_stream.put(sample("gpu-a", 0, h.clock.now, 97.0, 70000, temp=91.0))
+    await settle(pilot)
+    gpus = h.app.main_screen.gpus
+    gpus.redraw_dirty()
+    await pilot.pause()
+    assert "GPU 0 at 91C" in plain(gpus.card("gpu-a"))
+    assert "GPU alert" in [n.title for n in h.app._notifications]

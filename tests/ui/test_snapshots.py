@@ -10,19 +10,10 @@ import pytest
 
 from cosmos_tui.domain import HostState, HostStatus, LogBatch
 from tests.ui.conftest import Harness, ready, settle
-from tests.ui.fakes import FAIL_LINES, LOG_LINES, sample, scenario
+from tests.ui.conftest import populated as _populate
+from tests.ui.fakes import FAIL_LINES, LOG_LINES, sample
 
 SIZES = [(120, 40), (80, 24)]
-
-
-async def _populate(h: Harness, pilot: Any, tmp_path: Path) -> dict[str, Any]:
-    await ready(h, pilot)
-    runs = await scenario(h.services, h.clock, tmp_path / "videos")
-    main = h.app.main_screen
-    main.prompts.reload()
-    main.runs.reload()
-    await settle(pilot)
-    return runs
 
 
 async def _hosts_and_gpus(h: Harness, pilot: Any, down: str | None = None) -> None:
