@@ -14,7 +14,7 @@ from cosmos_tui.ui.widgets import logview
 from cosmos_tui.ui.widgets.logview import LogView
 from cosmos_tui.ui.widgets.pane import FIRST_PAGE_MIN_ROWS, first_page_rows
 from tests.ui.conftest import ready, settle
-from tests.ui.fakes import LOG_LINES, T0
+from tests.ui.fakes import LOG_LINES, T0, scenario
 
 
 class ViewApp(App[None]):
@@ -80,11 +80,12 @@ async def test_a_burst_is_read_only_as_far_as_the_view_holds(monkeypatch):
 
 
 async def test_log_pane_memory_stays_bounded_under_a_flood(harness, tmp_path):
-    from tests.ui.test_flows import populated
-
     h = harness(log_buffer_lines=1000)
     async with h.app.run_test(size=(120, 40)) as pilot:
-        runs = await populated(h, pilot, tmp_path)
+        await ready(h, pilot)
+        runs = await scenario(h.services, h.clock, tmp_path / "videos")
+        h.app.main_screen.runs.reload()
+        await settle(pilot)
         running = runs["running"].id
         logs = h.app.main_screen.logs
         stream = h.services.log_stream(running)
