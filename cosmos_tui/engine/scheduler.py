@@ -32,6 +32,8 @@ from cosmos_tui.engine.queue import HostView, QueuePlan, place
 from cosmos_tui.errors import CosmosError
 from cosmos_tui.store.queue_store import Claim, QueueStore
 
+# Longest wait for database clean-up after a stop or cancel: a safety net for a write lock
+# that another process holds.
 CLEANUP_TIMEOUT_S = 5.0
 
 logger = logging.getLogger(__name__)
@@ -212,8 +214,9 @@ class Scheduler:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             raise
         finally:
-            # Bounded: after a cancel a database call can wait on a lock that the cancelled
-            # work still holds; the heartbeat going stale releases the entry anyway.
+            # Bounded as a safety net: another process may hold the write lock for up to
+            # its busy timeout (cancelled transactions release it, see
+            # store/transactions.py); the heartbeat going stale releases the entry anyway.
             with contextlib.suppress(asyncio.TimeoutError, CosmosError):
                 await asyncio.wait_for(self.queue.unregister(self.id), CLEANUP_TIMEOUT_S)
 

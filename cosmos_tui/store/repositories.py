@@ -46,6 +46,12 @@ from cosmos_tui.ids import PROMPT_PREFIX, RUN_PREFIX, IdSource, check_id_text, k
 from cosmos_tui.store.convert import fts_query, prompt_from_row, run_from_row
 from cosmos_tui.store.migrate import describe_sqlite_error, ensure_schema
 from cosmos_tui.store.tables import PromptInputRow, PromptRow, RunEventRow, RunRow
+from cosmos_tui.store.transactions import (
+    RollbackOnClose,
+    keep_connection_on_exit_exception,
+    run_to_completion,
+    transaction,
+)
 
 Clock = Callable[[], datetime]
 
@@ -132,7 +138,11 @@ class Store:
         import asyncio
 
         await asyncio.to_thread(ensure_schema, db_path)
-        engine = create_async_engine(URL.create("sqlite+aiosqlite", database=str(db_path)))
+        engine = create_async_engine(
+            URL.create("sqlite+aiosqlite", database=str(db_path)),
+            connect_args={"factory": RollbackOnClose},
+        )
+        event.listen(engine.sync_engine, "handle_error", keep_connection_on_exit_exception)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -154,13 +164,17 @@ class Store:
         try:
             yield cls(engine, ids or IdSource(), clock)
         finally:
-            await engine.dispose()
+            await run_to_completion(engine.dispose())
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """Yield a session inside one transaction, translating database errors."""
+        """Yield a session inside one transaction, translating database errors.
+
+        The transaction is committed or rolled back, and its connection returned, even
+        when the task is cancelled inside it (see :mod:`cosmos_tui.store.transactions`).
+        """
         try:
-            async with self._sessions() as session, session.begin():
+            async with transaction(self._sessions) as session:
                 yield session
         except SQLAlchemyError as exc:
             raise StoreError(describe_sqlite_error(exc, self.db_path)) from exc
