@@ -120,6 +120,9 @@ class MainScreen(ActionsMixin, Screen[None]):
         self.runs.show_glance(message.runs)
         self.prompts.show_glance(message.prompts)
         # The services' import blocks for a while: only once these rows are on screen.
+        # The tables mark the screen dirty only at their next idle, which may come after
+        # a callback waiting for the next refresh; a repaint of the screen is certain.
+        self.refresh()
         self.call_after_refresh(self.cosmos.open_services)
 
     @on(ServicesReady)
