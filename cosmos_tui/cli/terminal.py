@@ -15,16 +15,26 @@ import os
 import signal
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import Any, Protocol
 
 from cosmos_tui.cli.context import fail
-
-if TYPE_CHECKING:
-    from textual.app import App
 
 # The services get 5 s to close (CosmosApp); the rest is for Textual and the caller.
 SHUTDOWN_GRACE_SECONDS = 8.0
 TERMINATION_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
+
+
+class QuittableApp(Protocol):
+    """What run_tui needs of a Textual app (Textual itself stays inside cosmos_tui.ui)."""
+
+    return_code: int | None
+
+    def run(self, *, auto_pilot: Any = None) -> Any:
+        """Run the app until it exits."""
+
+    def action_quit(self) -> Awaitable[None]:
+        """Quit the app the normal way."""
 
 
 def exit_on_termination() -> None:
@@ -38,7 +48,7 @@ def exit_on_termination() -> None:
 
 
 def run_tui(
-    app: App[Any], *, auto_pilot: Any = None, grace: float = SHUTDOWN_GRACE_SECONDS
+    app: QuittableApp, *, auto_pilot: Any = None, grace: float = SHUTDOWN_GRACE_SECONDS
 ) -> None:
     """Run ``app`` in this terminal until it quits, or until SIGHUP or SIGTERM.
 
