@@ -130,6 +130,7 @@ class MainScreen(ActionsMixin, Screen[None]):
         self.services = message.services
         for pane in self.query(Pane):
             pane.attach(message.services)
+        self.refresh_bindings()  # once: the actions that need the services are enabled
         self.set_timer(STREAMS_FALLBACK_SECONDS, self._start_streams)
 
     @on(FirstPageShown)

@@ -70,9 +70,8 @@ class Pane(Vertical):
         return True
 
     def attach(self, services: UIServices) -> None:
-        """Receive the open services and start loading."""
+        """Receive the open services and start loading (the screen refreshes the keys)."""
         self.services = services
-        self.refresh_bindings()
 
     def fill_page(self) -> None:
         """Load what the first page left out (after the first full frame); a no-op here."""

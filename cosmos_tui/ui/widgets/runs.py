@@ -88,10 +88,8 @@ class RunsPane(Pane):
         self._launched = False
 
     def compose(self) -> ComposeResult:
-        """The table."""
-        table: DataTable[object] = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
-        table.loading = True
-        yield table
+        """The table (empty, with "connecting..." below, until rows come)."""
+        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         """Set up columns and the one-second tick of running durations."""
@@ -177,8 +175,12 @@ class RunsPane(Pane):
 
     def _show_rows(self, page: Page[Run], append: bool) -> None:
         table = self.table
-        table.loading = False
         self._loading_more = False
+        if not append and tuple(self.runs.values()) == page.items:
+            # The rows shown already (read at launch, or an unchanged reload): no redraw.
+            self.total = page.total
+            self._update_subtitle()
+            return
         selected = self.selected.id if self.selected and not append else None
         if not append:
             table.clear()
