@@ -137,9 +137,15 @@ def bench_launch(prompts: int, runs: int, repeat: int) -> None:
     cached["PYTHONPYCACHEPREFIX"] = str(pycache)
     uncached = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     launch_once(folder, cached)  # fills the bytecode cache; not measured
-    for label, env in (("bytecode cached", cached), ("no bytecode cache", uncached)):
-        results = [r for r in (launch_once(folder, env) for _ in range(repeat)) if r]
-        report_launches(label, results, repeat)
+    kinds = {"bytecode cached": cached, "no bytecode cache": uncached}
+    results: dict[str, list[dict[str, float]]] = {label: [] for label in kinds}
+    for index in range(repeat):  # interleaved, so that other load hits both alike
+        for label in sorted(kinds, reverse=bool(index % 2)):
+            result = launch_once(folder, kinds[label])
+            if result:
+                results[label].append(result)
+    for label, measured in results.items():
+        report_launches(label, measured, repeat)
     out(f"load average after the launches: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
