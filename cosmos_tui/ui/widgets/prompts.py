@@ -64,7 +64,11 @@ class PromptsPane(Pane):
     def compose(self) -> ComposeResult:
         """A hidden filter input over the table."""
         yield Input(placeholder="filter prompts by text or name", id="prompt-filter")
-        yield DataTable(id="prompts-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable[object] = DataTable(
+            id="prompts-table", cursor_type="row", zebra_stripes=True
+        )
+        table.loading = True
+        yield table
 
     def on_mount(self) -> None:
         """Set up columns; the rows come once the services are ready."""
@@ -143,6 +147,7 @@ class PromptsPane(Pane):
 
     def _show_rows(self, page: Page[Prompt], append: bool) -> None:
         table = self.table
+        table.loading = False
         self._loading_more = False
         if not append and tuple(self.prompts.values()) == page.items:
             # The rows shown already (read at launch, or an unchanged reload): no redraw.

@@ -89,7 +89,9 @@ class RunsPane(Pane):
 
     def compose(self) -> ComposeResult:
         """The table (empty, with "connecting..." below, until rows come)."""
-        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable[object] = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        table.loading = True
+        yield table
 
     def on_mount(self) -> None:
         """Set up columns and the one-second tick of running durations."""
@@ -175,7 +177,10 @@ class RunsPane(Pane):
 
     def _show_rows(self, page: Page[Run], append: bool) -> None:
         table = self.table
+        table.loading = False
         self._loading_more = False
+        if self.screen.focused is None:
+            table.focus()
         if not append and tuple(self.runs.values()) == page.items:
             # The rows shown already (read at launch, or an unchanged reload): no redraw.
             self.total = page.total
@@ -195,8 +200,6 @@ class RunsPane(Pane):
         if selected and selected in self.runs:
             table.move_cursor(row=table.get_row_index(selected))
         self._update_subtitle()
-        if self.screen.focused is None:
-            table.focus()
         if not append and self.selected is not None:
             self.post_message(RunHighlighted(self.selected, by_user=False))
 
