@@ -124,7 +124,13 @@ def launch_child(folder: str, spawned_at: float) -> None:
 
 
 def bench_launch(prompts: int, runs: int, repeat: int) -> None:
-    folder = Path(tempfile.mkdtemp(prefix="cosmos-tui-bench-"))
+    with tempfile.TemporaryDirectory(prefix="cosmos-tui-bench-") as scratch:
+        measure_launches(Path(scratch), prompts, runs, repeat)
+
+
+def measure_launches(scratch: Path, prompts: int, runs: int, repeat: int) -> None:
+    folder = scratch / "data"
+    folder.mkdir()
     begin = time.perf_counter()
     make_big_db(folder, prompts, runs)
     out(f"DB with {prompts} prompts and {runs} runs made in {time.perf_counter() - begin:.1f} s")
@@ -132,7 +138,7 @@ def bench_launch(prompts: int, runs: int, repeat: int) -> None:
     # checkout run with PYTHONDONTWRITEBYTECODE=1 (as some sandboxes set) compiles every
     # module of the project at each launch. Both are measured; the cached one is the
     # figure a user sees.
-    pycache = Path(tempfile.mkdtemp(prefix="cosmos-tui-pycache-"))
+    pycache = scratch / "pycache"
     cached = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     cached["PYTHONPYCACHEPREFIX"] = str(pycache)
     uncached = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
@@ -195,13 +201,17 @@ def report_launches(label: str, results: list[dict[str, float]], repeat: int) ->
 
 
 async def streaming(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="cosmos-tui-stream-") as scratch:
+        await stream_through(args, Path(scratch))
+
+
+async def stream_through(args: argparse.Namespace, folder: Path) -> None:
     from textual import events
 
     from cosmos_tui.domain import LogBatch, RunState
     from tests.ui.conftest import Harness, ready, settle
     from tests.ui.fakes import LOG_LINES, scenario
 
-    folder = Path(tempfile.mkdtemp(prefix="cosmos-tui-stream-"))
     h = Harness(folder, log_buffer_lines=5000)
     app = h.app
     frames: list[float] = []
