@@ -7,6 +7,7 @@ import hashlib
 
 from cosmos_tui.domain import FailureKind, RunState
 from cosmos_tui.engine.logs import clean_lines, read_log_lines
+from tests.conftest import write_video
 
 
 def docker_log_lines(docker_daemon, container_id: str) -> list[str]:
@@ -132,3 +133,16 @@ async def test_eta_comes_from_earlier_runs_with_the_same_parameters(
     informed = await early_progress((await bench.create_run(prompt.id, {"seed": 5})).id)
     assert informed is not None and informed.eta_seconds is not None
     assert 1.0 < informed.eta_seconds < 60.0
+
+
+async def test_a_run_refuses_an_input_edited_after_the_prompt_was_recorded(
+    make_config, bench_for, video_dir
+) -> None:
+    bench = await bench_for(make_config())
+    prompt = await bench.create_prompt("edited later", video_dir)
+    color = video_dir / "color.mp4"
+    write_video(color, b"A REAL ENOUGH VIDEO " * 500)  # same size, other content
+    final = await bench.drive_run((await bench.create_run(prompt.id)).id)
+    assert final.state == RunState.FAILED
+    assert str(color) in final.failure_message and "changed" in final.failure_message
+    assert final.attempt == 1  # not retried: the user has to act

@@ -104,3 +104,64 @@ async def test_resumed_upload_corrupted_before_the_resume_is_caught(
     again = await remote_host.upload_input(local)
     assert again.resumed_from == 0
     assert again.sha256 == hashlib.sha256(local.read_bytes()).hexdigest()
+
+
+async def test_recorded_content_on_the_host_is_used_without_reading_the_file(
+    remote_host: RemoteHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cosmos_tui.remote import sftp
+
+    local = _write(tmp_path / "color.mp4", 3 * MIB, b"recorded")
+    recorded = hashlib.sha256(local.read_bytes()).hexdigest()
+    first = await remote_host.upload_input(local, expected_sha256=recorded)
+    assert first.sha256 == recorded and not first.skipped
+    # A new process: nothing cached. The file changed since, but the host holds the
+    # recorded content, which is what the prompt's runs use.
+    local.write_bytes(b"edited".ljust(3 * MIB, b"!"))
+    reads: list[Path] = []
+    monkeypatch.setattr(sftp, "file_sha256", lambda path: reads.append(path) or "x" * 64)
+    fresh = sftp.SftpTransfers(remote_host.ssh, await remote_host.tool_dir())
+    again = await fresh.upload_input(local, expected_sha256=recorded)
+    assert again.skipped and again.remote_path == first.remote_path and again.sha256 == recorded
+    assert reads == []
+
+
+@pytest.mark.parametrize("resume", [False, True])
+async def test_an_input_changed_since_it_was_recorded_is_refused(
+    remote_host: RemoteHost, tmp_path: Path, resume: bool
+) -> None:
+    from cosmos_tui.errors import InputChanged
+
+    local = _write(tmp_path / "depth.mp4", 5 * MIB, b"original")
+    recorded = hashlib.sha256(local.read_bytes()).hexdigest()
+    local.write_bytes(_write(tmp_path / "other", 5 * MIB, b"edited").read_bytes())
+    tool_dir = await remote_host.tool_dir()
+    part = Path(remote_host.files.partial_path(tool_dir, local))
+    if resume:  # half of the edited file reached the host before a break
+        await remote_host.run(["mkdir", "-p", str(part.parent)])
+        staged = tmp_path / "half"
+        staged.write_bytes(local.read_bytes()[: 2 * MIB])
+        await remote_host.files.upload(staged, str(part))
+    with pytest.raises(InputChanged) as info:
+        await remote_host.upload_input(local, expected_sha256=recorded)
+    assert str(local) in info.value.message and "changed" in info.value.message
+    assert not info.value.transient
+    assert not part.exists()
+    assert [e.name for e in await remote_host.files.listdir(f"{tool_dir}/inputs")] == []
+
+
+async def test_a_size_change_is_refused_before_sending(
+    remote_host: RemoteHost, tmp_path: Path
+) -> None:
+    from cosmos_tui.errors import InputChanged
+
+    local = _write(tmp_path / "seg.mp4", MIB, b"size")
+    recorded = hashlib.sha256(local.read_bytes()).hexdigest()
+    with local.open("ab") as handle:
+        handle.write(b"more")
+    sent: list[int] = []
+    with pytest.raises(InputChanged):
+        await remote_host.upload_input(
+            local, progress=lambda d, t: sent.append(d), expected_sha256=recorded, expected_size=MIB
+        )
+    assert sent == []
