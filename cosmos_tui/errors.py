@@ -36,6 +36,19 @@ class ValidationError(CosmosError):
         self.field = field
 
 
+class InputChanged(ValidationError):
+    """A prompt's input file no longer holds the content recorded for the prompt."""
+
+    def __init__(self, path: Path, recorded: str, found: str) -> None:
+        super().__init__(
+            f"{path} changed since it was recorded for its prompt ({recorded}, now {found}): "
+            "put the original file back, or create a new prompt from the folder "
+            "(cosmos create prompt)",
+            field=str(path),
+        )
+        self.path = path
+
+
 class ConfigError(CosmosError):
     """The configuration file is malformed or holds an unknown or invalid key."""
 

@@ -194,11 +194,14 @@ class BatchLauncher:
         remote: dict[str, str] = {}
         for _run, prompt in members:
             for item in prompt.inputs:
-                key = str(item.path)
+                key = item.sha256  # the recorded content: one upload per distinct input
                 if key not in remote:
-                    remote[key] = (await host.upload_input(item.path)).remote_path
+                    uploaded = await host.upload_input(
+                        item.path, expected_sha256=item.sha256, expected_size=item.size
+                    )
+                    remote[key] = uploaded.remote_path
         batch = build_batch_input(
-            members, lambda item: launch.container_input_path(remote[str(item.path)])
+            members, lambda item: launch.container_input_path(remote[item.sha256])
         )
         await self.queue.record_batch_manifest(claim.batch_id, batch.manifest())
         await host.run(["rm", "-rf", "--", layout.output_dir])

@@ -53,7 +53,10 @@ async def _enhance(
     for run, prompt in members:
         color = prompt.input("color")
         assert color is not None
-        remote = (await host.upload_input(color.path)).remote_path
+        uploaded = await host.upload_input(
+            color.path, expected_sha256=color.sha256, expected_size=color.size
+        )
+        remote = uploaded.remote_path
         lines.append(
             upsampler.EnhanceLine(run.id, prompt.text, launch.container_input_path(remote))
         )

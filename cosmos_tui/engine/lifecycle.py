@@ -219,7 +219,9 @@ class RunDriver:
         remote_inputs: dict[str, str] = {}
         for item in prompt.inputs if prompt else ():
             if item.role in wanted:
-                result = await host.upload_input(item.path)
+                result = await host.upload_input(
+                    item.path, expected_sha256=item.sha256, expected_size=item.size
+                )
                 remote_inputs[item.role] = result.remote_path
         await self.ctx.notify(run.id, "uploaded")
         spec = launch.build_run_spec(run, prompt, remote_inputs)

@@ -115,10 +115,14 @@ class RemoteHost:
         return await self.files.tool_dir()
 
     async def upload_input(
-        self, local_path: Path, progress: ProgressCallback | None = None
+        self,
+        local_path: Path,
+        progress: ProgressCallback | None = None,
+        expected_sha256: str | None = None,
+        expected_size: int | None = None,
     ) -> UploadResult:
         """Upload a run input content-addressed; see :meth:`SftpTransfers.upload_input`."""
-        return await self.files.upload_input(local_path, progress)
+        return await self.files.upload_input(local_path, progress, expected_sha256, expected_size)
 
     async def download(
         self,

@@ -24,7 +24,13 @@ from pathlib import Path, PurePosixPath
 
 import asyncssh
 
-from cosmos_tui.errors import CosmosError, IntegrityError, TransferFailed, ValidationError
+from cosmos_tui.errors import (
+    CosmosError,
+    InputChanged,
+    IntegrityError,
+    TransferFailed,
+    ValidationError,
+)
 from cosmos_tui.remote.host_hash import HASH_SETUP, streamed_host_sha256
 from cosmos_tui.remote.sftp_io import ProgressCallback, receive_file, send_file, stat_or_none
 from cosmos_tui.remote.ssh import SshHost
@@ -181,6 +187,12 @@ class SftpTransfers:
             return None
         return result.stdout.split()[0] if result.stdout.strip() else None
 
+    async def _holds(self, remote_path: str, size: int) -> bool:
+        """True when the host has a file of ``size`` bytes at ``remote_path``."""
+        async with self._client() as sftp, _translate(self._ssh.name, "looking for an input"):
+            existing = await stat_or_none(sftp, remote_path)
+        return existing is not None and existing.size == size
+
     @contextlib.asynccontextmanager
     async def _client(self) -> AsyncIterator[asyncssh.SFTPClient]:
         conn = await self._ssh.channel()
@@ -204,24 +216,43 @@ class SftpTransfers:
         return str(PurePosixPath(tool_dir) / "inputs" / (name + PART_SUFFIX))
 
     async def upload_input(
-        self, local_path: Path, progress: ProgressCallback | None = None
+        self,
+        local_path: Path,
+        progress: ProgressCallback | None = None,
+        expected_sha256: str | None = None,
+        expected_size: int | None = None,
     ) -> UploadResult:
         """Upload a run input to ``<tool dir>/inputs/<sha256>.<ext>``, skipping known files.
 
         When no input on the host has this file's size it cannot be there yet: the file
         is then hashed while it is sent (one read) instead of before.
 
+        Args:
+            local_path: The file to send.
+            progress: Called with (bytes done, bytes in total).
+            expected_sha256: The content recorded for this input (its prompt's). When the
+                host holds it the local file is not read at all; otherwise what is sent
+                must have this hash.
+            expected_size: The recorded size; a file of another size is refused unsent.
+
         Raises:
             TransferFailed: The local file cannot be read or the host refuses the write.
             IntegrityError: The host computed another hash than the local one.
+            InputChanged: The file no longer has the expected size or sha256.
             HostUnreachable: The connection dropped (retry: the upload resumes).
 
         """
-        try:
-            size = local_path.stat().st_size
-        except OSError as exc:
-            raise TransferFailed(f"cannot read {local_path}: {exc.strerror}") from exc
         inputs = str(PurePosixPath(await self.tool_dir()) / "inputs")
+        recorded_size = _local_size(local_path) if expected_size is None else expected_size
+        if expected_sha256 is not None:
+            final = f"{inputs}/{expected_sha256}{local_path.suffix.lower()}"
+            if await self._holds(final, recorded_size):
+                if progress:
+                    progress(recorded_size, recorded_size)
+                return UploadResult(final, expected_sha256, recorded_size, skipped=True)
+        size = _local_size(local_path)
+        if size != recorded_size:
+            raise InputChanged(local_path, f"{recorded_size} bytes", f"{size} bytes")
         part = self.partial_path(str(PurePosixPath(inputs).parent), local_path)
         # The same file asked for twice at once is sent once: later callers wait for it.
         while (running := self._running.get(part)) is not None:
@@ -238,7 +269,9 @@ class SftpTransfers:
         future: asyncio.Future[UploadResult] = asyncio.get_running_loop().create_future()
         self._running[part] = future
         try:
-            result = await self._upload_input(local_path, inputs, part, size, progress)
+            result = await self._upload_input(
+                local_path, inputs, part, size, progress, expected_sha256
+            )
         except asyncio.CancelledError:
             future.cancel()
             raise
@@ -259,12 +292,15 @@ class SftpTransfers:
         part: str,
         size: int,
         progress: ProgressCallback | None,
+        expected: str | None,
     ) -> UploadResult:
         suffix = local_path.suffix.lower()
         digest = self._cached_sha256(local_path)
+        if expected is not None and digest is not None and digest != expected:
+            raise _changed(local_path, expected, digest)
         doing = f"uploading {local_path.name}"
         async with self._transfers, self._client() as sftp, _translate(self._ssh.name, doing):
-            if digest is None and await _has_size(sftp, inputs, size):
+            if digest is None and expected is None and await _has_size(sftp, inputs, size):
                 digest = await self.local_sha256(local_path)
             if digest is not None:
                 final = f"{inputs}/{digest}{suffix}"
@@ -278,7 +314,7 @@ class SftpTransfers:
             partial = await stat_or_none(sftp, part)
             offset = partial.size if partial is not None and partial.size <= size else 0
             digest = await self._send_verified(
-                sftp, local_path, part, offset, size, digest, progress
+                sftp, local_path, part, offset, size, digest, progress, expected
             )
             final = f"{inputs}/{digest}{suffix}"
             await sftp.posix_rename(part, final)
@@ -294,13 +330,15 @@ class SftpTransfers:
         size: int,
         digest: str | None,
         progress: ProgressCallback | None,
+        expected: str | None = None,
     ) -> str:
         """Send into ``part`` from ``offset``, then verify it on the host; return the sha256.
 
         The host hashes ``part`` as its blocks are written, so its digest is ready right
         after the last byte (when that stream fails the host hashes the whole file then).
         ``digest`` may be None: a fresh upload then hashes the file in the same read that
-        sends it, and a resumed one hashes the local file while the host finishes.
+        sends it, and a resumed one hashes the local file while the host finishes. When
+        what was sent is not ``expected`` (the recorded content), it is discarded.
         """
         hasher = hashlib.sha256() if digest is None and offset == 0 else None
         async with streamed_host_sha256(self._ssh, part) as host_hash:
@@ -315,6 +353,9 @@ class SftpTransfers:
                 )
             else:
                 remote = await host_hash.digest(HASH_TIMEOUT_S)
+        if expected is not None and digest != expected:
+            await sftp.remove(part)
+            raise _changed(local_path, expected, digest)
         if remote != digest:
             if remote is not None:
                 logger.warning(
@@ -350,10 +391,7 @@ class SftpTransfers:
             HostUnreachable: The connection dropped (retry: the upload resumes).
 
         """
-        try:
-            size = local_path.stat().st_size
-        except OSError as exc:
-            raise TransferFailed(f"cannot read {local_path}: {exc.strerror}") from exc
+        size = _local_size(local_path)
         digest = sha256 or await self.local_sha256(local_path)
         part = remote_path + PART_SUFFIX
         doing = f"uploading to {remote_path}"
@@ -510,6 +548,17 @@ def _hash_prefix(hasher: hashlib._Hash, path: Path) -> None:
     with path.open("rb") as handle:
         while block := handle.read(8 * 1024 * 1024):
             hasher.update(block)
+
+
+def _local_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError as exc:
+        raise TransferFailed(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _changed(path: Path, recorded: str, found: str | None) -> InputChanged:
+    return InputChanged(path, f"sha256 {recorded[:12]}...", f"sha256 {(found or '?')[:12]}...")
 
 
 async def _has_size(sftp: asyncssh.SFTPClient, directory: str, size: int) -> bool:
