@@ -11,6 +11,7 @@ import pytest
 from cosmos_tui.errors import IntegrityError
 from cosmos_tui.remote import RemoteHost
 from cosmos_tui.remote.host_hash import MIB, streamed_host_sha256
+from cosmos_tui.remote.ssh import DEFAULT_MAX_SESSIONS
 from tests.fixtures.hosts import TEST_USER
 
 FEEDER_MARK = "read -r skip count"
@@ -165,3 +166,52 @@ async def test_a_size_change_is_refused_before_sending(
             local, progress=lambda d, t: sent.append(d), expected_sha256=recorded, expected_size=MIB
         )
     assert sent == []
+
+
+@pytest.mark.parametrize("old_first", [True, False])
+async def test_concurrent_uploads_of_one_file_expecting_other_content_do_not_share(
+    remote_host: RemoteHost, tmp_path: Path, old_first: bool
+) -> None:
+    import asyncio
+
+    from cosmos_tui.errors import InputChanged
+
+    # An old prompt recorded the file before it was edited; a new prompt recorded it since.
+    local = _write(tmp_path / "color.mp4", 24 * MIB, b"old")
+    old = hashlib.sha256(local.read_bytes()).hexdigest()
+    _write(local, 24 * MIB, b"new")
+    new = hashlib.sha256(local.read_bytes()).hexdigest()
+
+    async def upload(expected: str) -> object:
+        try:
+            return await remote_host.upload_input(
+                local, expected_sha256=expected, expected_size=24 * MIB
+            )
+        except InputChanged as exc:
+            return exc
+
+    order = [old, new] if old_first else [new, old]
+    first = asyncio.create_task(upload(order[0]))
+    await asyncio.sleep(0.05)  # the first one is under way
+    second = asyncio.create_task(upload(order[1]))
+    results = dict(zip(order, await asyncio.gather(first, second), strict=True))
+    assert isinstance(results[old], InputChanged)
+    assert not isinstance(results[new], Exception) and results[new].sha256 == new
+
+
+async def test_upload_without_a_spare_session_slot_hashes_the_whole_file(
+    remote_host: RemoteHost, tmp_path: Path
+) -> None:
+    import asyncio
+    import contextlib
+
+    local = _write(tmp_path / "busy.bin", 10 * MIB, b"busy")
+    ssh = remote_host.ssh
+    await remote_host.tool_dir()
+    async with contextlib.AsyncExitStack() as stack:
+        # Every slot but one is held (log follows, telemetry, docker bridges...).
+        for _ in range(DEFAULT_MAX_SESSIONS - 1):
+            await asyncio.wait_for(stack.enter_async_context(ssh.session_slot()), 5)
+        result = await asyncio.wait_for(remote_host.upload_input(local), 30)
+    assert result.sha256 == hashlib.sha256(local.read_bytes()).hexdigest()
+    assert _feeders() == []
