@@ -44,9 +44,10 @@ _TO_END = 1 << 40
 """A block count that reads a file to its end."""
 
 _FEEDER = (
-    HASH_SETUP + 'while read -r skip count; do dd if="$1" bs=1048576 skip="$skip" '
-    'count="$count" 2>/dev/null || exit 1; done | $H'
+    HASH_SETUP + '{ while read -r skip count; do dd if="$1" bs=1048576 skip="$skip" '
+    'count="$count" 2>/dev/null || { echo dd-failed >&2; exit 1; }; done; } | $H'
 )
+"""A failing dd is reported on stderr: the digest then cannot be trusted (see digest())."""
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
@@ -73,7 +74,15 @@ class StreamedHostHash:
             self._process = None
 
     async def digest(self, timeout: float) -> str | None:
-        """Feed the rest of the file and return the host's sha256 (None if it has none)."""
+        """Feed the rest of the file and return the host's sha256 of all of it.
+
+        Args:
+            timeout: Seconds to wait for the host to finish hashing.
+
+        Returns:
+            The hex digest, or None when the stream has none to give (never started,
+            broken, a block that could not be read, or no answer in time).
+        """
         process = self._process
         if process is None:
             return None
@@ -81,12 +90,13 @@ class StreamedHostHash:
         try:
             process.stdin.write_eof()
             output = await asyncio.wait_for(process.stdout.read(), timeout)
+            errors = await asyncio.wait_for(process.stderr.read(), timeout)
             await asyncio.wait_for(process.wait_closed(), timeout)
         except (asyncssh.Error, OSError, TimeoutError) as exc:
             logger.debug("host hash stream gave no digest: %s", exc)
             return None
         found = _DIGEST.match(output.decode("ascii", "replace").strip())
-        if process.exit_status != 0 or found is None:
+        if process.exit_status != 0 or found is None or b"dd-failed" in errors:
             return None
         return found.group(0)
 
@@ -95,14 +105,23 @@ class StreamedHostHash:
 async def streamed_host_sha256(ssh: SshHost, path: str) -> AsyncIterator[StreamedHostHash]:
     """Start hashing ``path`` on the host as it is written; closed when the block ends.
 
-    When the process cannot be started, the yielded hasher yields no digest (the caller
-    hashes the whole file instead) rather than failing the transfer.
+    When no session slot is free right now or the process cannot be started, the yielded
+    hasher gives no digest (the caller hashes the whole file instead): the stream never
+    makes a transfer wait or fail.
+
+    Args:
+        ssh: The host's connection.
+        path: The remote file that is being written.
+
+    Yields:
+        The hasher to tell about written bytes and to ask for the digest.
     """
     argv = ["sh", "-c", _FEEDER, "sh", path]
-    async with ssh.session_slot():
+    async with ssh.spare_session_slot() as held:
         process: asyncssh.SSHClientProcess[Any] | None = None
         try:
-            process = await open_process(await ssh.channel(), shlex.join(argv), encoding=None)
+            if held:
+                process = await open_process(await ssh.channel(), shlex.join(argv), encoding=None)
         except (asyncssh.Error, OSError) as exc:
             logger.debug("host hash stream not started on %s: %s", ssh.name, exc)
         try:

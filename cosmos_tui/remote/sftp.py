@@ -147,7 +147,8 @@ class SftpTransfers:
         # Each transfer holds an SFTP session and runs hash commands beside it: two at a
         # time keep that well inside the connection's session slots.
         self._transfers = asyncio.Semaphore(TRANSFERS_AT_ONCE)
-        self._running: dict[str, asyncio.Future[UploadResult]] = {}
+        # .part path -> (the upload under way, the sha256 its caller expects)
+        self._running: dict[str, tuple[asyncio.Future[UploadResult], str | None]] = {}
 
     async def tool_dir(self) -> str:
         """Return the absolute tool directory on the host."""
@@ -166,16 +167,20 @@ class SftpTransfers:
     def _cached_sha256(self, path: Path) -> str | None:
         return self._hash_cache.get(self._cache_key(path))
 
-    def _remember(self, path: Path, digest: str) -> None:
+    def _remember(self, path: Path, digest: str, before: tuple[str, int, int, int]) -> None:
+        """Cache ``digest`` for ``path`` if the file is as it was (``before``) when read."""
         with contextlib.suppress(OSError):
-            self._hash_cache[self._cache_key(path)] = digest
+            if self._cache_key(path) == before:
+                self._hash_cache[before] = digest
 
     async def local_sha256(self, path: Path) -> str:
         """Return the sha256 of a local file, cached by (path, size, mtime, inode)."""
         key = self._cache_key(path)
-        if key not in self._hash_cache:
-            self._hash_cache[key] = await asyncio.to_thread(file_sha256, path)
-        return self._hash_cache[key]
+        if key in self._hash_cache:
+            return self._hash_cache[key]
+        digest = await asyncio.to_thread(file_sha256, path)
+        self._remember(path, digest, key)
+        return digest
 
     async def remote_sha256(self, remote_path: str) -> str | None:
         """Return the sha256 of a remote file computed on the host, None if it is missing."""
@@ -255,19 +260,28 @@ class SftpTransfers:
             raise InputChanged(local_path, f"{recorded_size} bytes", f"{size} bytes")
         part = self.partial_path(str(PurePosixPath(inputs).parent), local_path)
         # The same file asked for twice at once is sent once: later callers wait for it.
+        # Its outcome is shared only with callers that expect the same content; the others
+        # wait for the .part to be free and then try for themselves.
         while (running := self._running.get(part)) is not None:
+            leader, leader_expects = running
             try:
-                result = await asyncio.shield(running)
+                result = await asyncio.shield(leader)
             except asyncio.CancelledError:
                 task = asyncio.current_task()
-                if running.cancelled() and not (task and task.cancelling()):
+                if leader.cancelled() and not (task and task.cancelling()):
                     continue  # the first caller was cancelled, not this one: send it here
                 raise
+            except CosmosError:
+                if leader_expects != expected_sha256:
+                    continue
+                raise
+            if leader_expects != expected_sha256:
+                continue
             if progress:
                 progress(size, size)
             return result
         future: asyncio.Future[UploadResult] = asyncio.get_running_loop().create_future()
-        self._running[part] = future
+        self._running[part] = (future, expected_sha256)
         try:
             result = await self._upload_input(
                 local_path, inputs, part, size, progress, expected_sha256
@@ -299,27 +313,70 @@ class SftpTransfers:
         if expected is not None and digest is not None and digest != expected:
             raise _changed(local_path, expected, digest)
         doing = f"uploading {local_path.name}"
-        async with self._transfers, self._client() as sftp, _translate(self._ssh.name, doing):
-            if digest is None and expected is None and await _has_size(sftp, inputs, size):
-                digest = await self.local_sha256(local_path)
-            if digest is not None:
-                final = f"{inputs}/{digest}{suffix}"
-                existing = await stat_or_none(sftp, final)
-                # A content-addressed name is only ever given to a verified file.
-                if existing is not None and existing.size == size:
-                    if progress:
-                        progress(size, size)
-                    return UploadResult(final, digest, size, skipped=True)
-            await sftp.makedirs(inputs, exist_ok=True)
-            partial = await stat_or_none(sftp, part)
-            offset = partial.size if partial is not None and partial.size <= size else 0
-            digest = await self._send_verified(
-                sftp, local_path, part, offset, size, digest, progress, expected
-            )
+        async with self._transfers:
+            async with self._client() as sftp, _translate(self._ssh.name, doing):
+                found = await self._send_input(
+                    sftp, local_path, inputs, part, size, digest, progress, expected
+                )
+            if isinstance(found, UploadResult):
+                return found
+            digest, offset, verified = found
             final = f"{inputs}/{digest}{suffix}"
-            await sftp.posix_rename(part, final)
+            await self._place(local_path, part, final, digest, verified)
         logger.info("uploaded %s to %s:%s (%d bytes)", local_path, self._ssh.name, final, size)
         return UploadResult(final, digest, size, skipped=False, resumed_from=offset)
+
+    async def _send_input(
+        self,
+        sftp: asyncssh.SFTPClient,
+        local_path: Path,
+        inputs: str,
+        part: str,
+        size: int,
+        digest: str | None,
+        progress: ProgressCallback | None,
+        expected: str | None,
+    ) -> UploadResult | tuple[str, int, bool]:
+        """Skip a known input, or send it into ``part``: (sha256, resumed from, verified)."""
+        suffix = local_path.suffix.lower()
+        if digest is None and expected is None and await _has_size(sftp, inputs, size):
+            digest = await self.local_sha256(local_path)
+        if digest is not None:
+            final = f"{inputs}/{digest}{suffix}"
+            existing = await stat_or_none(sftp, final)
+            # A content-addressed name is only ever given to a verified file.
+            if existing is not None and existing.size == size:
+                if progress:
+                    progress(size, size)
+                return UploadResult(final, digest, size, skipped=True)
+        await sftp.makedirs(inputs, exist_ok=True)
+        partial = await stat_or_none(sftp, part)
+        offset = partial.size if partial is not None and partial.size <= size else 0
+        digest, verified = await self._send_verified(
+            sftp, local_path, part, offset, size, digest, progress, expected
+        )
+        if verified:
+            await sftp.posix_rename(part, f"{inputs}/{digest}{suffix}")
+        return digest, offset, verified
+
+    async def _place(
+        self, local_path: Path, part: str, final: str, digest: str, verified: bool
+    ) -> None:
+        """Give a sent ``part`` its final name; unless ``verified``, hash it whole first.
+
+        Runs with no SFTP session held, so the host command has a slot to run in.
+        """
+        if verified:
+            return
+        remote = await self.remote_sha256(part)
+        async with self._client() as sftp, _translate(self._ssh.name, f"placing {final}"):
+            if remote != digest:
+                await sftp.remove(part)
+                raise IntegrityError(
+                    f"upload of {local_path.name} to {self._ssh.name} arrived corrupted "
+                    "(its sha256 on the host differs); it was discarded, upload again"
+                )
+            await sftp.posix_rename(part, final)
 
     async def _send_verified(
         self,
@@ -331,15 +388,17 @@ class SftpTransfers:
         digest: str | None,
         progress: ProgressCallback | None,
         expected: str | None = None,
-    ) -> str:
-        """Send into ``part`` from ``offset``, then verify it on the host; return the sha256.
+    ) -> tuple[str, bool]:
+        """Send into ``part`` from ``offset``; return (the sha256, verified on the host).
 
         The host hashes ``part`` as its blocks are written, so its digest is ready right
-        after the last byte (when that stream fails the host hashes the whole file then).
+        after the last byte. When that stream gave no matching digest, ``verified`` is
+        False and the caller has the whole file hashed (see ``_place``).
         ``digest`` may be None: a fresh upload then hashes the file in the same read that
         sends it, and a resumed one hashes the local file while the host finishes. When
         what was sent is not ``expected`` (the recorded content), it is discarded.
         """
+        read_as = self._cache_key(local_path)
         hasher = hashlib.sha256() if digest is None and offset == 0 else None
         async with streamed_host_sha256(self._ssh, part) as host_hash:
             await send_file(
@@ -356,6 +415,7 @@ class SftpTransfers:
         if expected is not None and digest != expected:
             await sftp.remove(part)
             raise _changed(local_path, expected, digest)
+        assert digest is not None
         if remote != digest:
             if remote is not None:
                 logger.warning(
@@ -363,15 +423,9 @@ class SftpTransfers:
                     part,
                     self._ssh.name,
                 )
-            remote = await self.remote_sha256(part)
-        if remote != digest:
-            await sftp.remove(part)
-            raise IntegrityError(
-                f"upload of {local_path.name} to {self._ssh.name} arrived corrupted "
-                "(its sha256 on the host differs); it was discarded, upload again"
-            )
-        self._remember(local_path, digest)
-        return digest
+            return digest, False
+        self._remember(local_path, digest, read_as)
+        return digest, True
 
     async def upload(
         self,
@@ -412,8 +466,12 @@ class SftpTransfers:
             await sftp.makedirs(str(PurePosixPath(remote_path).parent), exist_ok=True)
             partial = await stat_or_none(sftp, part)
             offset = partial.size if partial is not None and partial.size <= size else 0
-            await self._send_verified(sftp, local_path, part, offset, size, digest, progress)
-            await sftp.posix_rename(part, remote_path)
+            _, verified = await self._send_verified(
+                sftp, local_path, part, offset, size, digest, progress
+            )
+            if verified:
+                await sftp.posix_rename(part, remote_path)
+        await self._place(local_path, part, remote_path, digest, verified)
         logger.info(
             "uploaded %s to %s:%s (%d bytes)", local_path, self._ssh.name, remote_path, size
         )

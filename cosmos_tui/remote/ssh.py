@@ -482,6 +482,20 @@ class SshHost:
         async with self._sessions:
             yield
 
+    @contextlib.asynccontextmanager
+    async def spare_session_slot(self) -> AsyncIterator[bool]:
+        """Hold a session slot if one is free now, without waiting for one.
+
+        For optional helpers of work that already holds a slot: waiting there could
+        deadlock with other such work. Yields True while holding a slot, False when none
+        was free (nothing is held then).
+        """
+        if self._sessions.locked():
+            yield False
+            return
+        async with self._sessions:
+            yield True
+
 
 def _cut_in_handshake(exc: HostUnreachable, client: _Client) -> bool:
     """True when the host hung up before showing a key (it may lack the known types)."""

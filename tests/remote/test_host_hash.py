@@ -215,3 +215,26 @@ async def test_upload_without_a_spare_session_slot_hashes_the_whole_file(
         result = await asyncio.wait_for(remote_host.upload_input(local), 30)
     assert result.sha256 == hashlib.sha256(local.read_bytes()).hexdigest()
     assert _feeders() == []
+
+
+async def test_a_file_edited_while_it_is_sent_is_hashed_again_next_time(
+    remote_host: RemoteHost, tmp_path: Path
+) -> None:
+    import os
+
+    local = _write(tmp_path / "edit.mp4", 24 * MIB, b"before")
+    edited: list[bool] = []
+
+    def edit(done: int, total: int) -> None:
+        if not edited and done >= total // 2:
+            edited.append(True)
+            with local.open("r+b") as handle:  # the part already sent changes
+                handle.write(b"EDITED")
+            stat = local.stat()
+            os.utime(local, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+
+    await remote_host.upload_input(local, progress=edit)
+    assert edited
+    again = await remote_host.upload_input(local)
+    assert again.sha256 == hashlib.sha256(local.read_bytes()).hexdigest()
+    assert await remote_host.files.remote_sha256(again.remote_path) == again.sha256
