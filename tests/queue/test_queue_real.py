@@ -621,3 +621,23 @@ async def test_a_stale_claim_cannot_start_a_run_another_scheduler_claimed_since(
     await launcher.launch(live)  # the live one's claim still holds
     done = await bench.get_run(run.id)
     assert done.state == RunState.COMPLETED and done.attempt == 1, done.failure_message
+
+
+async def test_an_input_edited_since_its_prompt_fails_only_its_own_run_of_a_batch(
+    bench_for, make_config, fake_gpu, tmp_path: Path
+) -> None:
+    fake_gpu.set_variant("1gpu")
+    config = make_config()
+    config = dataclasses.replace(config, batching=dataclasses.replace(config.batching, max_size=8))
+    bench = await bench_for(config)
+    runs = await queue_runs(bench, tmp_path, "scene {}", ["kept", "edited", "also kept"])
+    edited = tmp_path / "edited" / "color.mp4"
+    write_video(edited, b"video of EDITED " * 200)  # same size, other content
+    launched: list[Claim] = []
+    await drive(bench, launched)
+    assert [len(c.runs) for c in launched] == [3]
+    await completed(bench, [runs[0], runs[2]])
+    failed = await bench.get_run(runs[1].id)
+    assert failed.state == RunState.FAILED
+    assert str(edited) in failed.failure_message and "changed" in failed.failure_message
+    assert "batch failed" not in failed.failure_message
