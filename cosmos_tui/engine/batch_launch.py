@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cosmos_tui.domain import FailureKind, Prompt, Run, RunState, RunType
+from cosmos_tui.domain import FailureKind, InputFile, Prompt, Run, RunState, RunType
 from cosmos_tui.engine import launch
 from cosmos_tui.engine.batching import (
     BatchInput,
@@ -40,7 +40,7 @@ from cosmos_tui.engine.failures import classify, explain
 from cosmos_tui.engine.logs import LocalLog, LogFollower
 from cosmos_tui.engine.profiles import transfer1
 from cosmos_tui.engine.scheduler import start_reason
-from cosmos_tui.errors import CosmosError, InvalidTransition
+from cosmos_tui.errors import CosmosError, InputChanged, InvalidTransition
 from cosmos_tui.store.queue_store import Claim, QueueStore
 
 if TYPE_CHECKING:
@@ -191,17 +191,12 @@ class BatchLauncher:
         host = self.ctx.hosts.get(claim.host)
         home = (await host.run(["pwd"])).stdout.strip()
         layout = launch.RemoteLayout(home, await host.tool_dir(), claim.batch_id)
-        remote: dict[str, str] = {}
-        for _run, prompt in members:
-            for item in prompt.inputs:
-                key = item.sha256  # the recorded content: one upload per distinct input
-                if key not in remote:
-                    uploaded = await host.upload_input(
-                        item.path, expected_sha256=item.sha256, expected_size=item.size
-                    )
-                    remote[key] = uploaded.remote_path
+        remote, members = await self._upload_inputs(host, members)
+        if not members:
+            return
         batch = build_batch_input(
-            members, lambda item: launch.container_input_path(remote[item.sha256])
+            members,
+            lambda item: launch.container_input_path(remote[_content_key(item)]),
         )
         await self.queue.record_batch_manifest(claim.batch_id, batch.manifest())
         await host.run(["rm", "-rf", "--", layout.output_dir])
@@ -226,6 +221,32 @@ class BatchLauncher:
             return
         await self.collect(host, layout, claim.batch_id, batch.lines)
         await store.update_run(ids[0], progress_phase="done")
+
+    async def _upload_inputs(
+        self, host: RemoteHost, members: list[tuple[Run, Prompt]]
+    ) -> tuple[dict[tuple[str, str], str], list[tuple[Run, Prompt]]]:
+        """Upload each distinct recorded input once; a member whose input changed fails.
+
+        Returns:
+            The remote path per input content (see ``_content_key``) and the members
+            that can still run.
+        """
+        remote: dict[tuple[str, str], str] = {}
+        kept = []
+        for run, prompt in members:
+            try:
+                for item in prompt.inputs:
+                    if _content_key(item) not in remote:
+                        uploaded = await host.upload_input(
+                            item.path, expected_sha256=item.sha256, expected_size=item.size
+                        )
+                        remote[_content_key(item)] = uploaded.remote_path
+            except InputChanged as exc:
+                await self._end(run.id, RunState.FAILED, exc.message, FailureKind.UNKNOWN)
+                self.release([run.id])
+                continue
+            kept.append((run, prompt))
+        return remote, kept
 
     async def _create(
         self, host: RemoteHost, layout: launch.RemoteLayout, first: Run, claim: Claim,
@@ -454,3 +475,8 @@ class BatchLauncher:
         target = RunState.BLOCKED if kind == FailureKind.GUARDRAIL else RunState.FAILED
         for run_id in run_ids:
             await self._end(run_id, target, message, kind, exit_code)
+
+
+def _content_key(item: InputFile) -> tuple[str, str]:
+    """Inputs with the same recorded content and extension share one upload."""
+    return (item.sha256, item.path.suffix.lower())
