@@ -395,23 +395,31 @@ class SftpTransfers:
         after the last byte. When that stream gave no matching digest, ``verified`` is
         False and the caller has the whole file hashed (see ``_place``).
         ``digest`` may be None: a fresh upload then hashes the file in the same read that
-        sends it, and a resumed one hashes the local file while the host finishes. When
-        what was sent is not ``expected`` (the recorded content), it is discarded.
+        sends it, and a resumed one hashes the local file while the host finishes. With
+        ``expected`` (the recorded content) the host's digest is checked against it and
+        the local file is hashed only when they differ, to tell an edited file (discarded,
+        InputChanged) from a damaged copy.
         """
         read_as = self._cache_key(local_path)
-        hasher = hashlib.sha256() if digest is None and offset == 0 else None
+        host_checks_expected = expected is not None and digest is None
+        local_hash = digest is None and not host_checks_expected
+        hasher = hashlib.sha256() if local_hash and offset == 0 else None
         async with streamed_host_sha256(self._ssh, part) as host_hash:
             await send_file(
                 sftp, local_path, part, offset, size, progress, hasher, host_hash.written
             )
             if hasher is not None:
                 digest = hasher.hexdigest()
-            if digest is None:
+            if digest is None and local_hash:
                 digest, remote = await asyncio.gather(
                     self.local_sha256(local_path), host_hash.digest(HASH_TIMEOUT_S)
                 )
             else:
                 remote = await host_hash.digest(HASH_TIMEOUT_S)
+        if host_checks_expected:
+            if remote == expected:
+                return remote, True
+            digest = await self.local_sha256(local_path)
         if expected is not None and digest != expected:
             await sftp.remove(part)
             raise _changed(local_path, expected, digest)

@@ -238,3 +238,24 @@ async def test_a_file_edited_while_it_is_sent_is_hashed_again_next_time(
     again = await remote_host.upload_input(local)
     assert again.sha256 == hashlib.sha256(local.read_bytes()).hexdigest()
     assert await remote_host.files.remote_sha256(again.remote_path) == again.sha256
+
+
+async def test_a_run_upload_is_checked_against_the_recorded_sha_without_hashing_locally(
+    remote_host: RemoteHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cosmos_tui.remote import sftp
+
+    local = _write(tmp_path / "vis.mp4", 12 * MIB, b"run path")
+    recorded = hashlib.sha256(local.read_bytes()).hexdigest()
+    hashers: list[object] = []
+    original = sftp.send_file
+
+    async def spying(*args: object, **kwargs: object) -> None:
+        hashers.append(args[6] if len(args) > 6 else kwargs.get("hasher"))
+        await original(*args, **kwargs)
+
+    monkeypatch.setattr(sftp, "send_file", spying)
+    monkeypatch.setattr(sftp, "file_sha256", lambda path: pytest.fail("local file hashed"))
+    result = await remote_host.upload_input(local, expected_sha256=recorded, expected_size=12 * MIB)
+    assert hashers == [None] and result.sha256 == recorded and not result.skipped
+    assert await remote_host.files.remote_sha256(result.remote_path) == recorded
