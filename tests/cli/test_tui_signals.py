@@ -9,12 +9,15 @@ so its absence after exit shows that the services were closed, not just killed.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pty
 import select
 import signal
+import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -158,3 +161,105 @@ def test_a_signal_ends_the_tui_within_the_bound_when_closing_hangs(tmp_path: Pat
         assert 1.0 <= time.monotonic() - started < 4
     finally:
         terminal.close()
+
+
+class _QuitsAtOnce:
+    """A stand-in app (run_tui's QuittableApp) that ends as soon as it runs."""
+
+    return_code: int | None = 0
+
+    def run(self, *, auto_pilot: object = None) -> None:
+        asyncio.run(asyncio.sleep(0))
+
+    async def action_quit(self) -> None:
+        """Nothing to quit: run already returns."""
+
+
+def test_the_handlers_from_before_the_tui_are_back_after_it_quits():
+    from cosmos_tui.cli.terminal import run_tui
+
+    def before(signum: int, _frame: object) -> None:
+        raise AssertionError(f"no signal is sent here ({signum})")
+
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGHUP, signal.SIGTERM)}
+    try:
+        signal.signal(signal.SIGHUP, before)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        run_tui(_QuitsAtOnce())
+        assert signal.getsignal(signal.SIGHUP) is before
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        assert "cosmos-tui-watchdog" not in [t.name for t in threading.enumerate()]
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+
+
+def test_the_handlers_from_before_the_tui_are_back_after_a_signal_ends_it(tmp_path: Path):
+    # In a process of its own: after a signal, run_tui's watchdog ends the process. It
+    # reports to a file: after SIGHUP its standard streams lead to /dev/null.
+    script, report = tmp_path / "restore.py", tmp_path / "report"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import asyncio, os, signal, sys
+            from cosmos_tui.cli.terminal import run_tui
+
+            def say(*words):
+                with open(sys.argv[1], "a") as report:
+                    print(*words, file=report)
+
+            class App:
+                return_code = 0
+
+                def __init__(self, signum, in_loop):
+                    self.signum, self.in_loop = signum, in_loop
+
+                def run(self, *, auto_pilot=None):
+                    if not self.in_loop:  # a signal before the app's loop runs
+                        os.kill(os.getpid(), self.signum)
+                    asyncio.run(self.main())
+
+                async def main(self):
+                    self.quit = asyncio.Event()
+                    os.kill(os.getpid(), self.signum)
+                    await self.quit.wait()
+
+                async def action_quit(self):
+                    self.quit.set()
+
+            def before(signum, frame):
+                say("handler from before:", signum)
+                sys.exit(42)
+
+            for signum in (signal.SIGHUP, signal.SIGTERM):
+                signal.signal(signum, before)
+            for signum in (signal.SIGHUP, signal.SIGTERM):
+                for in_loop in (True, False):
+                    try:
+                        run_tui(App(signum, in_loop), grace=30)
+                    except SystemExit as exc:
+                        restored = all(
+                            signal.getsignal(s) is before for s in (signal.SIGHUP, signal.SIGTERM)
+                        )
+                        say("ended:", exc.code, "restored:", restored)
+            os.kill(os.getpid(), signal.SIGTERM)
+            """
+        ),
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, str(script), str(report)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    hup, term = 128 + signal.SIGHUP, 128 + signal.SIGTERM
+    assert report.read_text().splitlines() == [
+        f"ended: {hup} restored: True",
+        f"ended: {hup} restored: True",
+        f"ended: {term} restored: True",
+        f"ended: {term} restored: True",
+        f"handler from before: {signal.SIGTERM}",
+    ]
+    assert done.returncode == 42
