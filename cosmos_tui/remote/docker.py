@@ -3,9 +3,10 @@
 A local UNIX socket in a private temporary directory is forwarded to the host's docker
 socket (``forward_local_path``) on the host's managed SSH connection; in sudo mode each
 HTTP connection is instead bridged to ``sudo -n DOCKER -H unix://SOCKET system dial-stdio``
-(DOCKER: the full path of the docker CLI on the login user's PATH). The forward is re-made
-after the SSH connection reconnects. Containers are created with labels and always selected
-by label, never by image name. Every aiodocker/aiohttp exception is translated in
+(DOCKER: the full path of the docker CLI on the login user's PATH, found by the check in
+:mod:`cosmos_tui.remote.docker_sudo`). The forward is re-made after the SSH connection
+reconnects. Containers are created with labels and always selected by label, never by
+image name. Every aiodocker/aiohttp exception is translated in
 :func:`_translate`.
 """
 
@@ -28,6 +29,7 @@ import aiodocker
 import aiohttp
 
 from cosmos_tui.errors import CosmosError, DockerError, HostUnreachable
+from cosmos_tui.remote.docker_sudo import SUDO_CHECK, SUDO_VERSION_FORMAT, sudo_docker_cli
 from cosmos_tui.remote.docker_types import (
     LABEL_GPUS,
     LABEL_HOST,
@@ -62,19 +64,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# Prints the login user and the docker CLI it finds, then asks the daemon for its version
-# through sudo. The CLI is called by its full path so that sudo runs the file that the
-# sudoers hint names, whatever sudo's secure_path finds first. $1: -H value, $2: format.
-_SUDO_CHECK = (
-    "docker=$(command -v docker) || docker=docker; "
-    'case "$docker" in /*) ;; *) docker=docker ;; esac; '
-    'id -un; printf "%s\\n" "$docker"; '
-    'exec sudo -n "$docker" -H "$1" version --format "$2"'
-)
-# The client's version is printed even when the daemon does not answer: its presence tells
-# "sudo ran docker" from "sudo refused".
-_SUDO_VERSION_FORMAT = "{{.Client.Version}}{{if .Server}} {{.Server.Version}}{{end}}"
-_SUDOERS_DOCKER = "/usr/bin/docker"  # in the hint when the user's PATH has no docker
 _NO_GPU_DRIVER = "could not select device driver"
 _NO_CONNECTION = 900  # aiodocker's status for "cannot connect"
 
@@ -180,28 +169,10 @@ class DockerClient:
 
     async def _check_sudo(self) -> str:
         """Check that ``sudo -n docker`` reaches the daemon; return the docker CLI's path."""
-        argv = ["sh", "-c", _SUDO_CHECK, "sh", self._docker_host, _SUDO_VERSION_FORMAT]
+        argv = ["sh", "-c", SUDO_CHECK, "sh", self._docker_host, SUDO_VERSION_FORMAT]
         result = await self._ssh.run(argv, check=False)
-        lines = result.stdout.splitlines()
-        user = lines[0].strip() if lines else ""
-        docker_cli = lines[1].strip() if len(lines) > 1 else ""
-        if result.exit_status == 0:
-            return docker_cli or "docker"
-        detail = result.stderr.strip()[-200:]
-        if len(lines) > 2 and lines[2].strip():
-            raise DockerError(
-                f"the Docker daemon on {self.name} does not answer at {self._socket_path} "
-                f"(sudo -n docker: {detail}); is it running ('systemctl start docker')? If "
-                "it listens elsewhere, set docker_socket for this host",
-                transient=True,
-            )
-        user = user or self._ssh.config.user or "USER"
-        sudoers_cli = docker_cli if docker_cli.startswith("/") else _SUDOERS_DOCKER
-        raise DockerError(
-            f"docker_sudo is set for {self.name} but 'sudo -n {docker_cli or 'docker'}' fails "
-            f"there ({detail}): allow it without a password, e.g. "
-            f"'{user} ALL=(root) NOPASSWD: {sudoers_cli}' in /etc/sudoers.d/cosmos, or "
-            f"add {user} to the docker group and unset docker_sudo"
+        return sudo_docker_cli(
+            result, host=self.name, socket_path=self._socket_path, login_user=self._ssh.config.user
         )
 
     async def _bridge_connection(

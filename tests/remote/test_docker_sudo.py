@@ -4,6 +4,12 @@ The dockerd of this module keeps its socket root-only (group root), so the test 
 reach it only through ``sudo -n docker system dial-stdio``: a test that passes proves the
 bridge goes through sudo. Sudo rights are a file in /etc/sudoers.d/, validated with
 ``visudo -cf`` and removed after each test.
+
+The test user's login shell is /bin/sh (dash), which reads no startup file for an ssh
+command; what prints before a command on real hosts is sshd's ``~/.ssh/rc`` (or bash's
+``~/.bashrc``). The test user is shared with other test sessions, so its home is left
+alone: a dedicated sshd greets through a ``ForceCommand`` wrapper instead, which prints
+into the command's stdout just as those files do.
 """
 
 from __future__ import annotations
@@ -24,13 +30,17 @@ import pytest
 from cosmos_tui.config import HostConfig
 from cosmos_tui.errors import DockerError
 from cosmos_tui.remote import ContainerSpec, RemoteHost
+from cosmos_tui.remote.docker_sudo import parse_sudo_check, sudo_docker_cli
+from cosmos_tui.remote.ssh import CommandResult
 from tests.fixtures.hosts import (
     BUSYBOX_TAG,
     TEST_USER,
     DockerDaemon,
+    SshServer,
     _make_root,
     make_image_builder,
     start_docker_daemon,
+    start_ssh_server,
 )
 
 SudoersWriter = Callable[..., None]
@@ -111,6 +121,68 @@ def sudo_allowed(sudoers: SudoersWriter, docker_cli: str) -> str:
     """Let the test user run exactly the docker CLI as root without a password."""
     sudoers(_sudoers_line(docker_cli))
     return docker_cli
+
+
+# What a chatty ~/.ssh/rc or ~/.bashrc prints: before the fix, these lines took the places
+# of the user's name and the docker CLI's path (which then became sudo's program).
+_GREETING = ("Welcome to the GPU host!", "Last login: Mon Jan 1 00:00:00 2024", "", "/usr/bin/x")
+_GREETER = """#!/bin/sh
+case "$SSH_ORIGINAL_COMMAND" in
+*dial-stdio*) ;;  # the bridge's stdout must stay clean, as for docker's own ssh:// transport
+*) printf '%s\\n' {lines} ;;
+esac
+exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"
+"""
+
+
+@pytest.fixture(scope="module")
+def greeting_ssh_server() -> Iterator[SshServer]:
+    """An sshd for the test user that prints a greeting before each command's output."""
+    root = _make_root("cosmos-sshd-greeting-")
+    server = start_ssh_server(root)
+    try:
+        greeter = root / "greeter"
+        greeter.write_text(_GREETER.format(lines=" ".join(f"'{line}'" for line in _GREETING)))
+        greeter.chmod(0o755)
+        server.stop()
+        with server.config_path.open("a") as config_file:
+            config_file.write(f"ForceCommand {greeter}\n")
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+async def greeting_host(
+    sudo_config: HostConfig, greeting_ssh_server: SshServer
+) -> AsyncIterator[RemoteHost]:
+    """A RemoteHost in sudo mode whose commands' output starts with a greeting."""
+    server = greeting_ssh_server
+    host = RemoteHost(
+        dataclasses.replace(
+            sudo_config,
+            port=server.port,
+            identity_file=str(server.client_key),
+            known_hosts=str(server.known_hosts),
+        )
+    )
+    try:
+        greeted = await host.run(["echo", "mine"])
+        assert greeted.stdout.splitlines() == [*_GREETING, "mine"]  # the greeting is there
+        yield host
+    finally:
+        await host.close()
+
+
+def _check_result(exit_status: int, *stdout: str, stderr: str = "") -> CommandResult:
+    text = "".join(line + "\n" for line in stdout)
+    return CommandResult(("sh", "-c", "check"), exit_status, text, stderr, 0.1)
+
+
+def _docker_cli_from(result: CommandResult) -> str:
+    return sudo_docker_cli(result, host="gpu1", socket_path="/run/docker.sock", login_user="me")
 
 
 def _run_id() -> str:
@@ -211,3 +283,127 @@ async def test_sudo_allowed_but_daemon_stopped_says_daemon(
     finally:
         await fresh.close()
         await connected.close()
+
+
+# the check's output, read by prefix -----------------------------------------------------
+
+
+def test_the_check_reads_its_values_by_prefix_among_greeting_lines() -> None:
+    result = _check_result(
+        0,
+        *_GREETING,
+        "PATH=/opt/evil/bin",
+        "cosmos-user=alice",
+        "cosmos-docker=/usr/bin/docker",
+        "cosmos-version=26.1.5 26.1.5",
+        "Have a nice day",
+    )
+    check = parse_sudo_check(result.stdout)
+    assert (check.user, check.docker, check.version) == (
+        "alice",
+        "/usr/bin/docker",
+        "26.1.5 26.1.5",
+    )
+    assert _docker_cli_from(result) == "/usr/bin/docker"
+
+
+def test_a_path_with_spaces_is_one_value() -> None:
+    result = _check_result(0, "cosmos-user=a", "cosmos-docker=/opt/my docker/bin/docker")
+    assert _docker_cli_from(result) == "/opt/my docker/bin/docker"
+
+
+@pytest.mark.parametrize(
+    "stdout",
+    [
+        (),
+        _GREETING,
+        ("cosmos-user=alice",),
+        ("cosmos-docker=/usr/bin/docker",),
+        ("alice", "/usr/bin/docker", "26.1.5"),  # the values without their prefixes
+    ],
+    ids=["nothing", "greeting-only", "no-docker", "no-user", "unprefixed"],
+)
+def test_a_check_without_its_values_is_refused(stdout: tuple[str, ...]) -> None:
+    with pytest.raises(DockerError) as info:
+        _docker_cli_from(_check_result(0, *stdout))
+    message = info.value.message
+    assert "gpu1" in message and "cosmos-user=/cosmos-docker=" in message
+    assert not info.value.transient
+
+
+@pytest.mark.parametrize(
+    ("found", "status"),
+    [("", 5), ("docker", 5), ("docker", 0), ("Last login: Mon", 0), ("./docker", 0)],
+)
+def test_a_docker_cli_that_is_not_an_absolute_path_is_refused(found: str, status: int) -> None:
+    result = _check_result(status, *_GREETING, "cosmos-user=alice", f"cosmos-docker={found}")
+    with pytest.raises(DockerError) as info:
+        _docker_cli_from(result)
+    message = info.value.message
+    assert "the PATH of alice there has no docker CLI" in message
+    assert (repr(found) in message) if found else "(none;" in message
+    assert not info.value.transient
+
+
+def test_docker_run_by_sudo_without_its_daemon_is_transient() -> None:
+    result = _check_result(
+        1,
+        *_GREETING,
+        "cosmos-user=alice",
+        "cosmos-docker=/usr/bin/docker",
+        "cosmos-version=26.1.5",
+        stderr="Cannot connect to the Docker daemon at unix:///run/docker.sock",
+    )
+    with pytest.raises(DockerError) as info:
+        _docker_cli_from(result)
+    assert info.value.transient and "does not answer at /run/docker.sock" in info.value.message
+
+
+def test_sudo_refusing_docker_names_the_user_and_the_path() -> None:
+    result = _check_result(
+        1,
+        *_GREETING,
+        "cosmos-user=alice",
+        "cosmos-docker=/usr/local/bin/docker",
+        stderr="sudo: a password is required",
+    )
+    with pytest.raises(DockerError) as info:
+        _docker_cli_from(result)
+    assert "'alice ALL=(root) NOPASSWD: /usr/local/bin/docker'" in info.value.message
+    assert not info.value.transient
+
+
+def test_an_unknown_user_name_falls_back_to_the_configured_one() -> None:
+    result = _check_result(1, "cosmos-user=", "cosmos-docker=/usr/bin/docker")
+    with pytest.raises(DockerError) as info:
+        _docker_cli_from(result)
+    assert "'me ALL=(root) NOPASSWD: /usr/bin/docker'" in info.value.message
+
+
+# the same against a real host whose commands print a greeting first --------------------
+
+
+async def test_a_greeting_host_gets_the_sudoers_line_for_its_user_and_docker(
+    greeting_host: RemoteHost, sudoers: SudoersWriter, docker_cli: str
+) -> None:
+    with pytest.raises(DockerError) as info:
+        await asyncio.wait_for(greeting_host.docker.version(), _LIMIT_S)
+    message = info.value.message
+    assert not info.value.transient, message
+    assert f"'{_sudoers_line(docker_cli)}' in /etc/sudoers.d/" in message
+
+
+async def test_a_greeting_host_runs_containers_through_sudo(
+    greeting_host: RemoteHost, sudo_allowed: str
+) -> None:
+    docker = greeting_host.docker
+    assert (await asyncio.wait_for(docker.version(), _LIMIT_S)).version
+    run_id = _run_id()
+    spec = ContainerSpec(run_id=run_id, image=BUSYBOX_TAG, command=("sh", "-c", "echo hi"))
+    container_id = await docker.create(spec)
+    try:
+        await docker.start(container_id)
+        assert await asyncio.wait_for(docker.wait(container_id), _LIMIT_S) == 0
+        assert [line.text async for line in docker.logs(container_id)] == ["hi"]
+    finally:
+        await docker.remove(container_id, force=True)
