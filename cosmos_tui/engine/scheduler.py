@@ -32,8 +32,9 @@ from cosmos_tui.engine.queue import HostView, QueuePlan, place
 from cosmos_tui.errors import CosmosError
 from cosmos_tui.store.queue_store import Claim, QueueStore
 
-# Longest wait for database clean-up after a stop or cancel: a safety net for a write lock
-# that another process holds.
+# Longest wait for database clean-up after a stop or cancel, when another process holds
+# the write lock (the store's busy timeout is longer). A wait for the lock ends within
+# about 0.1 s of its cancel (store/transactions.py), so this bounds the clean-up.
 CLEANUP_TIMEOUT_S = 5.0
 
 logger = logging.getLogger(__name__)
@@ -214,9 +215,9 @@ class Scheduler:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             raise
         finally:
-            # Bounded as a safety net: another process may hold the write lock for up to
-            # its busy timeout (cancelled transactions release it, see
-            # store/transactions.py); the heartbeat going stale releases the entry anyway.
+            # Bounded: another process may hold the write lock for up to its busy timeout;
+            # the timeout's cancel ends the wait for it at once (store/transactions.py),
+            # and the heartbeat going stale releases the entry anyway.
             with contextlib.suppress(asyncio.TimeoutError, CosmosError):
                 await asyncio.wait_for(self.queue.unregister(self.id), CLEANUP_TIMEOUT_S)
 

@@ -48,6 +48,7 @@ from cosmos_tui.store.migrate import describe_sqlite_error, ensure_schema
 from cosmos_tui.store.tables import PromptInputRow, PromptRow, RunEventRow, RunRow
 from cosmos_tui.store.transactions import (
     RollbackOnClose,
+    begin_immediate_hook,
     keep_connection_on_exit_exception,
     run_to_completion,
     transaction,
@@ -157,9 +158,8 @@ class Store:
                 cursor.execute(f"PRAGMA {pragma}")
             cursor.close()
 
-        @event.listens_for(engine.sync_engine, "begin")
-        def _on_begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # BEGIN IMMEDIATE in short attempts: a task waiting for the lock stays cancellable.
+        event.listen(engine.sync_engine, "begin", begin_immediate_hook(busy_timeout_ms))
 
         try:
             yield cls(engine, ids or IdSource(), clock)
@@ -170,8 +170,29 @@ class Store:
     async def session(self) -> AsyncIterator[AsyncSession]:
         """Yield a session inside one transaction, translating database errors.
 
-        The transaction is committed or rolled back, and its connection returned, even
-        when the task is cancelled inside it (see :mod:`cosmos_tui.store.transactions`).
+        The transaction begins with ``BEGIN IMMEDIATE``, waiting up to the busy timeout
+        for another process's write lock. It is committed or rolled back, and its
+        connection returned, even when the task is cancelled inside it (see
+        :mod:`cosmos_tui.store.transactions`); a cancel while waiting for the lock ends
+        the wait within about 0.1 s.
+
+        A cancel that arrives once COMMIT has been issued (the body is done) does not
+        stop it: ``CancelledError`` is raised after the COMMIT has run, so a caller that
+        sees ``CancelledError`` cannot tell whether the transaction was committed, and
+        must treat its changes as possibly made. Claims cope: a claim committed for a
+        scheduler that then stops is released by any scheduler once it is stale
+        (:meth:`~cosmos_tui.store.queue_store.QueueStore.release_stale_claims`), and a
+        run moved on to uploading without a driver is resumed by reconcile or, in a
+        batch, requeued by the batch launcher's orphan sweep.
+
+        Yields:
+            The session, inside its transaction (committed on a normal exit).
+
+        Raises:
+            StoreError: When the database fails, the lock held by another process past
+                the busy timeout included ("another cosmos process holds it").
+            asyncio.CancelledError: When the task is cancelled; the transaction has then
+                ended (rolled back, or committed if the cancel came during COMMIT).
         """
         try:
             async with transaction(self._sessions) as session:
