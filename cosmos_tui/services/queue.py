@@ -193,11 +193,15 @@ class QueueService:
                 sweeping.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeping
+            # One budget for the whole clean-up: the last metrics, then the recorder's end
+            # (a store error there, e.g. the database locked elsewhere, ends it too).
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + CLEANUP_TIMEOUT_S
             with contextlib.suppress(asyncio.TimeoutError, CosmosError):
                 await asyncio.wait_for(recorder.refresh(), CLEANUP_TIMEOUT_S)
             recorder_stop.set()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(recording, CLEANUP_TIMEOUT_S)
+            with contextlib.suppress(asyncio.TimeoutError, CosmosError):
+                await asyncio.wait_for(recording, max(0.1, deadline - loop.time()))
 
     async def keep_moving(self) -> AsyncIterator[str]:
         """Drive the queue until the iterator is closed; yield one news line per start.

@@ -641,3 +641,33 @@ async def test_an_input_edited_since_its_prompt_fails_only_its_own_run_of_a_batc
     assert failed.state == RunState.FAILED
     assert str(edited) in failed.failure_message and "changed" in failed.failure_message
     assert "batch failed" not in failed.failure_message
+
+
+async def test_a_cancelled_queue_driver_ends_within_one_clean_up_budget_when_the_db_is_locked(
+    bench_for, make_config, monkeypatch
+) -> None:
+    import time
+    from datetime import timedelta
+
+    from cosmos_tui.engine import scheduler as scheduler_module
+    from cosmos_tui.services import queue as queue_module
+    from tests.store.test_store_lock_wait import lock_held_by_another_process
+
+    budget = 0.5
+    monkeypatch.setattr(scheduler_module, "CLEANUP_TIMEOUT_S", budget)
+    monkeypatch.setattr(queue_module, "CLEANUP_TIMEOUT_S", budget)
+    bench = await bench_for(make_config())
+    service = QueueService.of(bench)
+    driving = asyncio.create_task(service.drive())
+    async with asyncio.timeout(30):
+        while not await service.queue.live_schedulers(timedelta(seconds=60)):
+            await asyncio.sleep(0.05)
+    async with lock_held_by_another_process(bench.config.db_path):
+        await asyncio.sleep(0.3)
+        cancelled_at = time.monotonic()
+        driving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await driving
+        # Each clean-up step (scheduler, last metrics, recorder) shares the budget.
+        assert time.monotonic() - cancelled_at < 3 * budget + 1.5
+    assert driving.cancelled()
