@@ -15,8 +15,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +30,64 @@ def out(text: str) -> None:
     sys.__stdout__.flush()
 
 
-def rss_mib() -> float:
+def status_mib(field: str) -> float | None:
+    """A memory figure of this process from /proc/self/status (VmRSS, VmHWM), in MiB."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return None
+
+
+def rss_mib() -> float:
+    rss = status_mib("VmRSS")
+    return rss if rss is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class PeakRss:
+    """The highest RSS from now until stop().
+
+    Sampled from a thread (a task on the event loop misses peaks while the loop is busy),
+    and read from the kernel's high-water mark, reset now where Linux allows it.
+    """
+
+    EVERY = 0.005
+
+    def __init__(self) -> None:
+        try:
+            Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the RSS now
+            self.kernel = True
+        except OSError:
+            self.kernel = False
+        self.highest = rss_mib()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="rss-sampler", daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.EVERY):
+            self.highest = max(self.highest, rss_mib())
+
+    def stop(self) -> tuple[float, float | None]:
+        """Return the highest sampled RSS and the kernel's high-water mark (or None)."""
+        self._stop.set()
+        self._thread.join()
+        return self.highest, status_mib("VmHWM") if self.kernel else None
 
 
 # -- launch to first full frame ------------------------------------------------------
 
 
+def newest_ids(prompts: int, runs: int) -> tuple[str, str]:
+    """The newest run's and newest prompt's ids in the DB that make_big_db makes."""
+    return f"rs_{runs - 1:012x}", f"ps_{prompts - 1:012x}"
+
+
 def make_big_db(folder: Path, prompts: int, runs: int) -> None:
+    """A big DB whose newest rows show their ids at 120x40 (the ID columns do not fit).
+
+    The newest prompt's text starts with its id; the newest run is running, its progress
+    phase is its id (the Progress column shows it).
+    """
     from store import rows  # bench/store.py
 
     from cosmos_tui.store.repositories import Store
@@ -49,53 +96,79 @@ def make_big_db(folder: Path, prompts: int, runs: int) -> None:
     for index, row in enumerate(run_rows):
         if row["state"] not in ("completed", "failed", "cancelled", "blocked"):
             row["state"] = "completed" if index < runs - 3 else "queued"
+    newest_run, newest_prompt = newest_ids(prompts, runs)
+    prompt_rows[-1]["text"] = f"{newest_prompt} {prompt_rows[-1]['text']}"
+    run_rows[-1].update(state="running", prompt_id=newest_prompt)
 
     async def fill() -> None:
         async with Store.open(folder / "cosmos.db") as store:
             await store.bulk_insert(prompt_rows, run_rows)
+            # (one executemany: the columns are the first row's, so these come after it)
+            started = run_rows[-1]["created_at"]
+            await store.update_run(
+                newest_run, started_at=started, progress_phase=newest_run, progress_percent=42.0
+            )
 
     asyncio.run(fill())
 
 
-def launch_child(folder: str, spawned_at: float) -> None:
-    """In a fresh process: open the app on the big DB; print when panes are full."""
-    from cosmos_tui.config import Config, PathsConfig
-    from cosmos_tui.ui.app import CosmosApp
+class Screen:
+    """The text a terminal shows after each frame: Textual's updates applied in order."""
 
-    imported = time.time()
-    import faulthandler
+    def __init__(self, width: int, height: int) -> None:
+        self.width = width
+        self.lines = [[" "] * width for _ in range(height)]
 
-    faulthandler.dump_traceback_later(40, exit=True)
-    config = Config(paths=PathsConfig(data_dir=folder))
+    def put(self, x: int, y: int, text: str) -> None:
+        if 0 <= y < len(self.lines):
+            from rich.cells import cell_len
 
-    @asynccontextmanager
-    async def services() -> Any:
-        from cosmos_tui.services import Workbench
-        from cosmos_tui.ui.facade import FacadeAdapter
+            cells = [cell for char in text for cell in (char, "")[: cell_len(char) or 1]]
+            line = self.lines[y]
+            line[x : x + len(cells)] = cells
+            del line[self.width :]
 
-        async with Workbench.open(config) as bench:
-            yield FacadeAdapter(bench)
+    def apply(self, update: Any) -> None:
+        """Apply a LayoutUpdate (whole lines) or a ChopsUpdate (pieces of lines)."""
+        if hasattr(update, "chops"):
+            for y, x1, x2 in update.spans:
+                for end, (x, strip) in zip(
+                    update.chop_ends[y], update.chops[y].items(), strict=False
+                ):
+                    if strip is None or x > x2 or end <= x1:
+                        continue
+                    if not (x2 > x >= x1 and end <= x2):
+                        strip = strip.crop(0, min(end, x2) - x)
+                    self.put(x, y, strip.text)
+        elif hasattr(update, "strips") and hasattr(update, "region"):
+            for y, line in enumerate(update.strips, update.region.y):
+                x = update.region.x
+                for strip in line:
+                    self.put(x, y, strip.text)
+                    x += strip.cell_length
 
-    app = CosmosApp(services, config)
+    def shows(self, region: Any, text: str) -> bool:
+        """Whether ``text`` is on one line of the screen within ``region``."""
+        rows = self.lines[region.y : region.y + region.height]
+        return any(text in "".join(row[region.x : region.x + region.width]) for row in rows)
+
+
+def launch_child(folder: str, spawned_at: float, newest_run: str, newest_prompt: str) -> None:
+    """In a fresh process: `cosmos tui` on the big DB (headless); report when panes are full.
+
+    The real entry point runs (click, the config file, the app and its services factory);
+    only the terminal is headless, and Textual's updates are applied to a screen of text
+    (what a terminal would show) to find the frame that draws the newest rows.
+    """
+    import functools
+
+    from cosmos_tui.cli import terminal
+
+    real_run_tui = terminal.run_tui
     marks: dict[str, float] = {}
-    original_display = app._display
-
-    def display(screen: Any, renderable: Any) -> None:
-        if renderable is not None:
-            now = time.time()
-            marks.setdefault("first_frame", now)
-            main = app.main_screen
-            if "full_frame" not in marks and main.runs.runs and main.prompts.prompts:
-                marks["full_frame"] = now
-                marks["cpu"] = time.process_time()  # of this process, from its start
-                marks["rows"] = len(main.runs.runs) + len(main.prompts.prompts)
-            if "live" not in marks and main.services is not None and not main._awaited_panes:
-                marks["live"] = now  # the services are open and their first pages shown
-        original_display(screen, renderable)
-
-    app._display = display  # type: ignore[method-assign]
 
     async def pilot_body(pilot: Any) -> None:
+        app = pilot.app
         deadline = time.time() + 30
         while "full_frame" not in marks and time.time() < deadline:
             await asyncio.sleep(0.002)
@@ -113,14 +186,47 @@ def launch_child(folder: str, spawned_at: float) -> None:
             await asyncio.sleep(0.002)
         result = {k: v - spawned_at for k, v in marks.items() if k not in ("rows", "cpu")}
         result["cpu"] = marks["cpu"]
-        result["imports"] = imported - spawned_at
         result["rows"] = marks.get("rows", 0)
         print("RESULT " + json.dumps(result), flush=True)
         # Measured: quitting (closing the services, leaving the interpreter) is not part
         # of the launch, so the child leaves here rather than through app.exit().
         os._exit(0)
 
-    app.run(headless=True, size=(120, 40), auto_pilot=pilot_body)
+    def bench_run_tui(app: Any, **_options: Any) -> None:
+        """What `cosmos tui` calls with its app: hooked, headless, then run as usual."""
+        marks["imports"] = time.time()  # the entry point, the config and the UI modules
+        screen = Screen(120, 40)
+        original_display = app._display
+
+        def display(shown: Any, renderable: Any) -> None:
+            if renderable is not None:
+                now = time.time()
+                marks.setdefault("first_frame", now)
+                main = app.main_screen
+                if "full_frame" not in marks:
+                    screen.apply(renderable)
+                    runs, prompts = main.runs.table, main.prompts.table
+                    if screen.shows(runs.region, newest_run) and screen.shows(
+                        prompts.region, newest_prompt
+                    ):
+                        marks["full_frame"] = now  # the newest rows are drawn
+                        marks["cpu"] = time.process_time()  # of this process, from its start
+                        marks["rows"] = len(main.runs.runs) + len(main.prompts.prompts)
+                if "live" not in marks and main.services is not None and not main._awaited_panes:
+                    marks["live"] = now  # the services are open and their first pages shown
+            original_display(shown, renderable)
+
+        app._display = display
+        app.run = functools.partial(app.run, headless=True, size=(120, 40))
+        real_run_tui(app, auto_pilot=pilot_body)
+
+    import faulthandler
+
+    faulthandler.dump_traceback_later(40, exit=True)
+    terminal.run_tui = bench_run_tui  # before `cosmos tui` imports it
+    from cosmos_tui.cli import main
+
+    main(["tui"])
 
 
 def bench_launch(prompts: int, runs: int, repeat: int) -> None:
@@ -139,15 +245,25 @@ def measure_launches(scratch: Path, prompts: int, runs: int, repeat: int) -> Non
     # module of the project at each launch. Both are measured; the cached one is the
     # figure a user sees.
     pycache = scratch / "pycache"
-    cached = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    config_file = scratch / "config.toml"
+    config_file.write_text(f"[paths]\ndata_dir = {json.dumps(str(folder))}\n")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("COSMOS_")}
+    base["COSMOS_CONFIG"] = str(config_file)
+    cached = {k: v for k, v in base.items() if k != "PYTHONDONTWRITEBYTECODE"}
     cached["PYTHONPYCACHEPREFIX"] = str(pycache)
-    uncached = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    launch_once(folder, cached)  # fills the bytecode cache; not measured
+    uncached = {**base, "PYTHONDONTWRITEBYTECODE": "1"}
+    newest = newest_ids(prompts, runs)
+    out(
+        "launches run `cosmos tui` (its entry point, config file and services) in a fresh "
+        "process, headless at 120x40; the full frame is the first whose output shows the "
+        "newest run and prompt"
+    )
+    launch_once(folder, cached, newest)  # fills the bytecode cache; not measured
     kinds = {"bytecode cached": cached, "no bytecode cache": uncached}
     results: dict[str, list[dict[str, float]]] = {label: [] for label in kinds}
     for index in range(repeat):  # interleaved, so that other load hits both alike
         for label in sorted(kinds, reverse=bool(index % 2)):
-            result = launch_once(folder, kinds[label])
+            result = launch_once(folder, kinds[label], newest)
             if result:
                 results[label].append(result)
     for label, measured in results.items():
@@ -155,12 +271,14 @@ def measure_launches(scratch: Path, prompts: int, runs: int, repeat: int) -> Non
     out(f"load average after the launches: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
-def launch_once(folder: Path, env: dict[str, str]) -> dict[str, float] | None:
+def launch_once(
+    folder: Path, env: dict[str, str], newest: tuple[str, str]
+) -> dict[str, float] | None:
     """Run one launch child; return its figures (None when it failed or hung)."""
     spawned = time.time()
     try:
         done = subprocess.run(
-            [sys.executable, __file__, "--launch-child", str(folder), str(spawned)],
+            [sys.executable, __file__, "--launch-child", str(folder), str(spawned), *newest],
             capture_output=True,
             text=True,
             check=False,
@@ -185,8 +303,10 @@ def report_launches(label: str, results: list[dict[str, float]], repeat: int) ->
         return
     out(f"launch ({label}), {len(results)}/{repeat} launches, process start included:")
     for key in ("imports", "first_frame", "full_frame", "cpu", "live"):
-        # imports: the interpreter and the UI modules (the DB layers load after frame 1);
-        # full_frame: Prompts and Runs show rows (read at launch, before the services);
+        # imports: the interpreter, `cosmos tui` (click, the config file) and the UI modules
+        # (the DB layers load after frame 1);
+        # full_frame: the first frame that draws the newest run and prompt (rows read at
+        # launch, before the services);
         # cpu: the launch's own CPU time up to the full frame (less sensitive to other load);
         # live: the services are open and their first pages are on screen
         values = sorted(r.get(key, float("nan")) for r in results)
@@ -307,15 +427,21 @@ async def stream_through(args: argparse.Namespace, folder: Path) -> None:
 
         # 1,000,000 lines as fast as they go
         assert main.logs.run is not None and main.logs.run.id == run_id, main.logs.run
+        view = main.logs.view
+        read_by_view = 0  # lines the view appended (read for their level, held)
+        trimmed = 0  # lines dropped from a burst before the view read them
+        real_append = view.append
+
+        def counted_append(new_lines: Any, skipped: int = 0) -> None:
+            nonlocal read_by_view, trimmed
+            kept = min(len(new_lines), view.max_lines)
+            read_by_view += kept
+            trimmed += skipped + len(new_lines) - kept
+            real_append(new_lines, skipped)
+
+        view.append = counted_append  # type: ignore[method-assign]
         before = rss_mib()
-        peak = [before]
-
-        async def sample_rss() -> None:
-            while True:
-                peak[0] = max(peak[0], rss_mib())
-                await asyncio.sleep(0.02)
-
-        sampler = asyncio.create_task(sample_rss())
+        peak = PeakRss()
         begin = time.perf_counter()
         start_count = line_count
         await produce(0, None, args.million)
@@ -325,20 +451,30 @@ async def stream_through(args: argparse.Namespace, folder: Path) -> None:
         main.logs.flush()
         await pilot.pause()
         took = time.perf_counter() - begin
-        sampler.cancel()
-        streamed = main.logs.next_line - start_count
+        highest_sampled, high_water = peak.stop()
+        del view.append  # the view's own method again
+        received = main.logs.next_line - start_count
+        kernel = f"{high_water:.0f} MiB" if high_water is not None else "not available"
         out(
-            f"{streamed:,} of {line_count - start_count:,} lines through the Logs pane in "
-            f"{took:.1f} s ({streamed / took:,.0f} lines/s); RSS {before:.0f} MiB -> "
-            f"{rss_mib():.0f} MiB (highest sampled meanwhile {peak[0]:.0f} MiB); lines held "
-            f"{len(main.logs.view.lines)}; shown total {main.logs.border_subtitle}"
+            f"{received:,} of {line_count - start_count:,} lines received by the Logs pane in "
+            f"{took:.1f} s ({received / took:,.0f} lines/s): {read_by_view:,} appended to the "
+            f"view ({read_by_view / took:,.0f} lines/s), {trimmed:,} trimmed from bursts "
+            f"before the view read them; lines held {len(view.lines)}; shown total "
+            f"{main.logs.border_subtitle}"
+        )
+        out(
+            f"  RSS {before:.0f} MiB -> {rss_mib():.0f} MiB; highest during the step: "
+            f"{highest_sampled:.0f} MiB sampled every {PeakRss.EVERY * 1000:.0f} ms from a "
+            f"thread, kernel high-water mark (reset at the start) {kernel}"
         )
         assert main.runs.runs[run_id].state == RunState.RUNNING
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--launch-child", nargs=2, metavar=("DIR", "SPAWNED_AT"))
+    parser.add_argument(
+        "--launch-child", nargs=4, metavar=("DIR", "SPAWNED_AT", "NEWEST_RUN", "NEWEST_PROMPT")
+    )
     parser.add_argument("--prompts", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=100_000)
     parser.add_argument("--launches", type=int, default=9, help="0 skips the launch step")
@@ -348,7 +484,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller figures, for a smoke run")
     args = parser.parse_args()
     if args.launch_child:
-        launch_child(args.launch_child[0], float(args.launch_child[1]))
+        folder, spawned, newest_run, newest_prompt = args.launch_child
+        launch_child(folder, float(spawned), newest_run, newest_prompt)
         return
     if args.quick:
         args.prompts, args.runs, args.launches = 1000, 10_000, 1

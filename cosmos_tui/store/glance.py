@@ -5,13 +5,14 @@ pages in its first full frame meanwhile, and the services' own pages replace the
 pages are what :meth:`Store.list_runs` and :meth:`Store.list_prompts` return with their
 defaults (newest first, no filter), converted by the same functions. Reads are read-only
 and only from a database at the newest schema: for anything else (no file yet, a
-migration pending, a locked or damaged file) the answer is None and the panes wait for the
-services, which say what is wrong.
+migration pending, a locked or damaged file) the answer is None at once (a lock is waited
+for only briefly) and the panes wait for the services, which say what is wrong.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,9 +20,14 @@ from types import SimpleNamespace
 from typing import Any
 
 from cosmos_tui.domain import Page, Prompt, Run
-from cosmos_tui.errors import StoreError
 from cosmos_tui.store.convert import prompt_from_row, run_from_row
-from cosmos_tui.store.migrate import current_revision, known_revisions
+from cosmos_tui.store.migrate import known_revisions
+
+logger = logging.getLogger(__name__)
+
+# How long a read waits for a lock (a writer outside WAL mode, a recovery): the glance is
+# worth a few milliseconds at launch, never the services' opening.
+LOCK_WAIT_SECONDS = 0.05
 
 # Columns the converters read as datetimes (UTCDateTime in store/tables.py).
 RUN_TIMES = ("created_at", "updated_at", "started_at", "finished_at")
@@ -37,16 +43,31 @@ def newest_pages(db_path: Path, runs: int, prompts: int) -> tuple[Page[Run], Pag
         prompts: How many prompts.
     """
     try:
-        if not db_path.is_file() or current_revision(db_path) != known_revisions()[-1]:
+        if not db_path.is_file():
             return None
-        connection = sqlite3.connect(db_path.resolve().as_uri() + "?mode=ro", uri=True)
+        uri = db_path.resolve().as_uri() + "?mode=ro"
+        connection = sqlite3.connect(uri, uri=True, timeout=LOCK_WAIT_SECONDS)
         try:
+            if _revision(connection) != known_revisions()[-1]:
+                return None
             return _read_runs(connection, runs), _read_prompts(connection, prompts)
         finally:
             connection.close()
-    except (sqlite3.Error, StoreError, OSError, ValueError, AttributeError, KeyError):
-        # Whatever the reason, the services open the database next and report it.
+    except (sqlite3.Error, OSError) as exc:
+        # Locked, damaged, unreadable: the services open the database next and report it.
+        logger.debug("no glance at %s: %s", db_path, exc)
         return None
+
+
+def _revision(connection: sqlite3.Connection) -> str | None:
+    """Return the stored Alembic revision (None for a file that is not cosmos-tui's)."""
+    found = connection.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+    ).fetchone()
+    if found is None:
+        return None
+    row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+    return row[0] if row else None
 
 
 def _rows(cursor: sqlite3.Cursor, times: tuple[str, ...]) -> list[SimpleNamespace]:

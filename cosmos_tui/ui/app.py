@@ -16,6 +16,7 @@ from cosmos_tui.config import Config
 from cosmos_tui.ui.commands import CosmosCommands
 from cosmos_tui.ui.messages import GlanceLoaded, ServicesFailed, ServicesReady
 from cosmos_tui.ui.protocol import ServicesFactory, UIServices
+from cosmos_tui.ui.report import reported
 from cosmos_tui.ui.screens.actions import default_opener
 from cosmos_tui.ui.screens.help import HelpScreen
 from cosmos_tui.ui.screens.main import MainScreen
@@ -91,13 +92,20 @@ class CosmosApp(App[None]):
         """Once the first frame is on screen: a glance at the database, then the services."""
         self.call_after_refresh(self._glance)
 
+    @property
+    def closing(self) -> bool:
+        """Whether quitting has begun (q, a signal, the app's end): nothing opens any more."""
+        return self._close_services.is_set()
+
     @work(group="glance", exit_on_error=False)
+    @reported
     async def _glance(self) -> None:
         """Show the newest prompts and runs read with sqlite3 alone, then open the services.
 
         The services (SQLAlchemy, the engine) take a few hundred milliseconds to import; the
         panes are full meanwhile. Without a glance (no database yet, a migration pending,
-        any error) the services open at once and the panes wait for them.
+        a lock, a bug) the services open at once and the panes wait for them. A quit
+        during the glance (it cancels this worker) opens nothing.
         """
         pages = None
         try:
@@ -108,13 +116,13 @@ class CosmosApp(App[None]):
         finally:
             if pages is None:
                 self.open_services()
-            else:  # the main screen opens them once the rows are drawn
+            elif not self.closing:  # the main screen opens them once the rows are drawn
                 self.main_screen.post_message(GlanceLoaded(*pages))
                 self.set_timer(GLANCE_FALLBACK_SECONDS, self.open_services)
 
     def open_services(self) -> None:
-        """Open the services in the background (once)."""
-        if not self._services_opening:
+        """Open the services in the background (once, and never once quitting has begun)."""
+        if not self._services_opening and not self.closing:
             self._services_opening = True
             self._open_services()
 
@@ -124,11 +132,15 @@ class CosmosApp(App[None]):
 
         Closing them is then never cut short by the cancellation of workers at shutdown.
         """
+        if self.closing:
+            return
         self._services_task = asyncio.create_task(self._hold_services())
         await asyncio.shield(self._services_task)
 
     async def _hold_services(self) -> None:
         """Enter the factory, hand the services to the screen, leave it when told."""
+        if self.closing:
+            return
         try:
             async with self.services_factory() as services:
                 self.services = services

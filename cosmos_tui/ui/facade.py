@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -182,30 +182,38 @@ class FacadeAdapter:
             async for host, processes in stream():
                 yield GpuProcesses(host, tuple(processes))
 
-    async def watch_runs(self) -> AsyncIterator[Run]:
-        """Yield changed runs: from the facade's stream, or by polling the store."""
+    async def watch_runs(self, shown: Sequence[Run] | None = None) -> AsyncIterator[Run]:
+        """Yield changed runs: from the facade's stream, or by polling the store.
+
+        Args:
+            shown: The queued and active runs the caller shows, as it read them: the first
+                poll yields what changed since (a run finished meanwhile included) instead
+                of taking what it finds as the baseline. None: the first poll is the
+                baseline.
+        """
         stream = getattr(self.bench, "watch_runs", None)
         if stream is not None:
             async for run in stream():
                 yield run
             return
         watched = frozenset({RunState.QUEUED, *(state for state in RunState if state.is_active)})
-        seen: dict[str, datetime] = {}
-        first = True
+        seen: dict[str, datetime] | None = None
+        if shown is not None:
+            seen = {run.id: run.updated_at for run in shown if run.state in watched}
         while True:
             page = await self.bench.list_runs(RunFilter(states=watched), 0, 500, sort="updated")
             current = {run.id: run for run in page.items}
-            changed = [run for run in page.items if seen.get(run.id) != run.updated_at]
-            for run_id in set(seen) - set(current):
-                try:
-                    changed.append(await self.bench.get_run(run_id))
-                except NotFound:
-                    continue
+            changed: list[Run] = []
+            if seen is not None:
+                changed = [run for run in page.items if seen.get(run.id) != run.updated_at]
+                for run_id in set(seen) - set(current):  # no longer queued or active
+                    try:
+                        changed.append(await self.bench.get_run(run_id))
+                    except NotFound:
+                        continue
             seen = {run.id: run.updated_at for run in page.items}
-            if not first:
-                for run in sorted(changed, key=lambda r: r.updated_at):
-                    yield run
-            first = False
+            for run in sorted(changed, key=lambda r: r.updated_at):
+                yield run
             await asyncio.sleep(self.poll_seconds)
 
     async def follow_log(self, run_id: str, tail: int | None) -> AsyncIterator[LogBatch]:

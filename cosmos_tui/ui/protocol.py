@@ -9,7 +9,7 @@ the screens depend on these names only.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,8 +118,14 @@ class UIServices(Protocol):
     def watch_gpu_processes(self) -> AsyncIterator[GpuProcesses]:
         """Yield the compute processes of each host as they change."""
 
-    def watch_runs(self) -> AsyncIterator[Run]:
-        """Yield a run each time its state, progress or outputs change."""
+    def watch_runs(self, shown: Sequence[Run] | None = None) -> AsyncIterator[Run]:
+        """Yield a run each time its state, progress or outputs change.
+
+        Args:
+            shown: The queued and active runs the caller shows, as it read them. Changes
+                since then come first (however long ago that was); None: only changes
+                from now on.
+        """
 
     def follow_log(self, run_id: str, tail: int | None) -> AsyncIterator[LogBatch]:
         """Yield a run's last ``tail`` log lines in batches, then follow it live."""

@@ -6,8 +6,11 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from cosmos_tui.domain import GenerationParams, InputFile, RunMetrics, RunState, RunType
 from cosmos_tui.store.glance import newest_pages
@@ -128,3 +131,62 @@ def test_the_glance_does_not_load_sqlalchemy() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+async def glanced_db(path: Path) -> Path:
+    async with Store.open(path, clock=Clock()) as store:
+        await fill(store)
+    return path
+
+
+def timed_glance(db: Path) -> tuple[object, float]:
+    begin = time.perf_counter()
+    pages = newest_pages(db, 10, 10)
+    return pages, time.perf_counter() - begin
+
+
+async def test_a_writer_does_not_hold_the_glance_up(tmp_path: Path) -> None:
+    db = await glanced_db(tmp_path / "c.db")
+    writer = sqlite3.connect(db, isolation_level=None)
+    try:
+        writer.execute("BEGIN EXCLUSIVE")  # in WAL mode readers go on reading
+        writer.execute("DELETE FROM run_events")
+        pages, took = timed_glance(db)
+        assert pages is not None and pages[0].total == 23 and took < 0.5
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
+@pytest.mark.parametrize("how", ["exclusive locking mode", "rollback journal"])
+async def test_a_locked_database_gives_no_glance_at_once(tmp_path: Path, how: str) -> None:
+    db = await glanced_db(tmp_path / "c.db")
+    holder = sqlite3.connect(db, isolation_level=None)
+    try:
+        if how == "rollback journal":
+            holder.execute("PRAGMA journal_mode=DELETE")
+        else:
+            holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")  # readers are locked out until it ends
+        holder.execute("DELETE FROM run_events")
+        pages, took = timed_glance(db)
+        assert pages is None and took < 0.5
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert newest_pages(db, 10, 10) is not None
+
+
+async def test_a_conversion_bug_is_not_taken_for_an_unreadable_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cosmos_tui.store import glance
+
+    db = await glanced_db(tmp_path / "c.db")
+
+    def broken(*_args: object) -> object:
+        raise AttributeError("a converter bug")
+
+    monkeypatch.setattr(glance, "run_from_row", broken)
+    with pytest.raises(AttributeError, match="a converter bug"):
+        newest_pages(db, 10, 10)

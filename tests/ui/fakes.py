@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -103,7 +103,7 @@ class TestServices(FacadeAdapter):
         async for item in self.process_stream:
             yield item
 
-    async def watch_runs(self) -> AsyncIterator[Run]:
+    async def watch_runs(self, shown: Sequence[Run] | None = None) -> AsyncIterator[Run]:
         async for item in self.run_stream:
             yield item
 
@@ -303,3 +303,44 @@ async def scenario(services: TestServices, clock: FixedClock, videos: Path) -> d
         "running": await services.bench.get_run(running.id),
         "queued": await services.bench.get_run(queued.id),
     }
+
+
+async def make_many(db_path: Path, prompts: int, runs: int, first_id: int = 0) -> None:
+    """Bulk-fill a database: prompts a second apart, completed runs a second apart.
+
+    Ids count from ``first_id`` (``ps_``/``rs_`` and 12 hex digits); give a high one when
+    the test's services also make records (their ids count from 1).
+    """
+    import json
+
+    from cosmos_tui.domain import GenerationParams
+    from cosmos_tui.store.repositories import Store
+
+    params = json.dumps(GenerationParams().to_dict())
+    prompt_rows = [
+        {
+            "id": f"ps_{first_id + i:012x}",
+            "name": f"p{i}",
+            "text": f"scene {i}",
+            "created_at": T0 + timedelta(seconds=i),
+        }
+        for i in range(prompts)
+    ]
+    run_rows = [
+        {
+            "id": f"rs_{first_id + i:012x}",
+            "prompt_id": f"ps_{first_id + i % prompts:012x}",
+            "type": "transfer",
+            "profile": "transfer1",
+            "state": RunState.COMPLETED.value,
+            "priority": 0,
+            "queue_seq": i,
+            "params": params,
+            "attempt": 0,
+            "created_at": T0 + timedelta(seconds=i),
+            "updated_at": T0 + timedelta(seconds=i),
+        }
+        for i in range(runs)
+    ]
+    async with Store.open(db_path) as store:
+        await store.bulk_insert(prompt_rows, run_rows)

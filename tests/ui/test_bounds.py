@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from datetime import timedelta
-
 from textual.app import App, ComposeResult
 
-from cosmos_tui.domain import GenerationParams, LogBatch, RunState
-from cosmos_tui.store.repositories import Store
+from cosmos_tui.domain import LogBatch
 from cosmos_tui.ui.messages import FirstPageShown, PromptsLoaded, RunsLoaded
 from cosmos_tui.ui.widgets import logview
 from cosmos_tui.ui.widgets.logview import LogView
 from cosmos_tui.ui.widgets.pane import FIRST_PAGE_MIN_ROWS, first_page_rows
 from tests.ui.conftest import ready, settle
-from tests.ui.fakes import LOG_LINES, T0, scenario
+from tests.ui.fakes import LOG_LINES, make_many, scenario
 
 
 class ViewApp(App[None]):
@@ -107,32 +103,6 @@ def test_first_page_is_a_screenful_and_never_more_than_a_page():
     assert first_page_rows(200, 10) == FIRST_PAGE_MIN_ROWS
     assert first_page_rows(200, 500) == 200
     assert first_page_rows(30, 40) == 30
-
-
-async def make_many(db_path, prompts: int, runs: int) -> None:
-    params = json.dumps(GenerationParams().to_dict())
-    prompt_rows = [
-        {"id": f"ps_{i:012x}", "name": f"p{i}", "text": f"scene {i}", "created_at": T0}
-        for i in range(prompts)
-    ]
-    run_rows = [
-        {
-            "id": f"rs_{i:012x}",
-            "prompt_id": f"ps_{i % prompts:012x}",
-            "type": "transfer",
-            "profile": "transfer1",
-            "state": RunState.COMPLETED.value,
-            "priority": 0,
-            "queue_seq": i,
-            "params": params,
-            "attempt": 0,
-            "created_at": T0 + timedelta(seconds=i),
-            "updated_at": T0 + timedelta(seconds=i),
-        }
-        for i in range(runs)
-    ]
-    async with Store.open(db_path) as store:
-        await store.bulk_insert(prompt_rows, run_rows)
 
 
 async def test_launch_loads_a_screenful_first_then_the_rest_of_the_page(harness):

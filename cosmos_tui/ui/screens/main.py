@@ -152,7 +152,8 @@ class MainScreen(ActionsMixin, Screen[None]):
         self._watch_hosts()
         self._watch_gpus()
         self._watch_processes()
-        self._watch_runs()
+        # The runs as shown (read before this): changes since then come first.
+        self._watch_runs(tuple(self.runs.active_runs()))
         for pane in self.query(Pane):
             pane.fill_page()
         self.set_timer(RECONCILE_DELAY_SECONDS, self._keep_runs_moving)
@@ -188,9 +189,9 @@ class MainScreen(ActionsMixin, Screen[None]):
 
     @work(group="stream-runs", exit_on_error=False)
     @reported
-    async def _watch_runs(self) -> None:
+    async def _watch_runs(self, shown: tuple[Run, ...]) -> None:
         assert self.services is not None
-        async for run in self.services.watch_runs():
+        async for run in self.services.watch_runs(shown):
             self.post_message(RunChanged(run))
             await asyncio.sleep(0)
 

@@ -44,6 +44,8 @@ class Pane(Vertical):
         super().__init__(**kwargs)
         self.services: UIServices | None = None
         self.border_title = self.TITLE
+        # Set once the launch's first full frame is done (the screen calls fill_page).
+        self.launched = False
 
     @property
     def cosmos(self) -> CosmosApp:
@@ -75,3 +77,17 @@ class Pane(Vertical):
 
     def fill_page(self) -> None:
         """Load what the first page left out (after the first full frame); a no-op here."""
+
+    def reload_rows(self, held: int) -> int:
+        """Return how many rows a reload of the first page loads.
+
+        At launch (until ``fill_page``) a screenful. Later at least a page and as many rows
+        as the table holds, so that the row under the cursor comes back and keeps it.
+
+        Args:
+            held: The rows the table holds now.
+        """
+        page_size = self.cosmos.config.ui.page_size
+        if not self.launched:
+            return first_page_rows(page_size, self.app.size.height)
+        return max(page_size, held)

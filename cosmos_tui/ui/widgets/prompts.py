@@ -12,7 +12,7 @@ from cosmos_tui.domain import Page, Prompt
 from cosmos_tui.ui.format import age, clip, state_text
 from cosmos_tui.ui.messages import FirstPageShown, PromptHighlighted, PromptsLoaded
 from cosmos_tui.ui.report import reported
-from cosmos_tui.ui.widgets.pane import Pane, first_page_rows
+from cosmos_tui.ui.widgets.pane import Pane
 
 SORTS: tuple[str, ...] = ("created", "name", "text")
 INPUT_LETTERS = (("color", "C"), ("depth", "D"), ("seg", "S"), ("edge", "E"), ("vis", "V"))
@@ -59,7 +59,6 @@ class PromptsPane(Pane):
         self.descending = True
         self._generation = 0
         self._loading_more = False
-        self._launched = False
 
     def compose(self) -> ComposeResult:
         """A hidden filter input over the table."""
@@ -97,14 +96,17 @@ class PromptsPane(Pane):
         self.reload()
 
     def reload(self) -> None:
-        """Load the first page again with the current filter and sort (a screenful first)."""
+        """Load the first page again with the current filter and sort.
+
+        At launch a screenful (the rest follows it); later every row the table holds, so
+        the selected prompt keeps the cursor wherever it is.
+        """
         self._generation += 1
-        page_size = self.cosmos.config.ui.page_size
-        self._load(0, False, self._generation, first_page_rows(page_size, self.app.size.height))
+        self._load(0, False, self._generation, self.reload_rows(self.table.row_count))
 
     def fill_page(self) -> None:
         """Load the rest of the first page (the first load brought only a screenful)."""
-        self._launched = True
+        self.launched = True
         table = self.table
         missing = min(self.cosmos.config.ui.page_size, self.total) - table.row_count
         if missing > 0 and not self._loading_more:
@@ -139,11 +141,9 @@ class PromptsPane(Pane):
         if message.generation != self._generation:
             return
         self._show_rows(message.page, message.append)
-        if not message.append:
-            if self._launched:
-                self.call_after_refresh(self.fill_page)
-            else:  # the main screen calls fill_page once the launch's frame is full
-                self.post_message(FirstPageShown(self.id or "prompts"))
+        if not message.append and not self.launched:
+            # The main screen calls fill_page once the launch's frame is full.
+            self.post_message(FirstPageShown(self.id or "prompts"))
 
     def _show_rows(self, page: Page[Prompt], append: bool) -> None:
         table = self.table

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 from cosmos_tui.ui.format import clip, duration, progress_text, rating_text, state_text
 from cosmos_tui.ui.messages import FirstPageShown, RunHighlighted, RunsLoaded
 from cosmos_tui.ui.report import reported
-from cosmos_tui.ui.widgets.pane import Pane, first_page_rows
+from cosmos_tui.ui.widgets.pane import Pane
 
 COLUMNS = (
     ("state", "State", 12), ("progress", "Progress", 32), ("time", "Time", 6),
@@ -85,7 +85,6 @@ class RunsPane(Pane):
         self._loading_more = False
         self._reload_pending = False
         self._user_input = False
-        self._launched = False
 
     def compose(self) -> ComposeResult:
         """The table (empty, with "connecting..." below, until rows come)."""
@@ -134,15 +133,18 @@ class RunsPane(Pane):
         self.reload()
 
     def reload(self) -> None:
-        """Load the first page again: a screenful now, the rest of the page after it."""
+        """Load the first page again (at launch a screenful; the rest follows it).
+
+        Later reloads bring back every row the table holds, so the selected run keeps
+        the cursor wherever it is.
+        """
         self._generation += 1
         self._reload_pending = False
-        page_size = self.cosmos.config.ui.page_size
-        self._load(0, False, self._generation, first_page_rows(page_size, self.app.size.height))
+        self._load(0, False, self._generation, self.reload_rows(self.table.row_count))
 
     def fill_page(self) -> None:
         """Load the rest of the first page (the first load brought only a screenful)."""
-        self._launched = True
+        self.launched = True
         table = self.table
         missing = min(self.cosmos.config.ui.page_size, self.total) - table.row_count
         if missing > 0 and not self._loading_more:
@@ -169,11 +171,9 @@ class RunsPane(Pane):
         if message.generation != self._generation:
             return
         self._show_rows(message.page, message.append)
-        if not message.append:
-            if self._launched:
-                self.call_after_refresh(self.fill_page)
-            else:  # the main screen calls fill_page once the launch's frame is full
-                self.post_message(FirstPageShown(self.id or "runs"))
+        if not message.append and not self.launched:
+            # The main screen calls fill_page once the launch's frame is full.
+            self.post_message(FirstPageShown(self.id or "runs"))
 
     def _show_rows(self, page: Page[Run], append: bool) -> None:
         table = self.table
