@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, cast
 from textual.containers import Vertical
 
 if TYPE_CHECKING:
+    from textual.widgets import DataTable
+
     from cosmos_tui.ui.app import CosmosApp
     from cosmos_tui.ui.protocol import UIServices
     from cosmos_tui.ui.screens.main import MainScreen
@@ -77,6 +79,58 @@ class Pane(Vertical):
 
     def fill_page(self) -> None:
         """Load what the first page left out (after the first full frame); a no-op here."""
+
+
+class PagedPane(Pane):
+    """A pane whose table is paged from SQL: a first page, then more near its end.
+
+    Subclasses provide ``table`` and a ``_load(offset, append, generation, limit)``
+    worker that posts the loaded page; ``_generation`` tells a stale page from the
+    latest one.
+    """
+
+    NEAR_END_ROWS = 10
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.total = 0
+        self._generation = 0
+        self._loading_more = False
+
+    @property
+    def table(self) -> DataTable[object]:
+        """The paged table."""
+        raise NotImplementedError
+
+    def _load(self, offset: int, append: bool, generation: int, limit: int) -> object:
+        """Load ``limit`` rows from ``offset`` (a worker in subclasses)."""
+        raise NotImplementedError
+
+    def reload(self) -> None:
+        """Load the first page again with the current filter and sort.
+
+        At launch a screenful (the rest follows it); later every row the table holds, so
+        the selected row keeps the cursor wherever it is.
+        """
+        self._generation += 1
+        self._load(0, False, self._generation, self.reload_rows(self.table.row_count))
+
+    def fill_page(self) -> None:
+        """Load the rest of the first page (the first load brought only a screenful)."""
+        self.launched = True
+        missing = min(self.cosmos.config.ui.page_size, self.total) - self.table.row_count
+        self._load_more(missing)
+
+    def load_more_near(self, cursor_row: int) -> None:
+        """Load the next page when ``cursor_row`` is near the end of the rows held."""
+        if cursor_row >= self.table.row_count - self.NEAR_END_ROWS:
+            self._load_more(self.cosmos.config.ui.page_size)
+
+    def _load_more(self, rows: int) -> None:
+        held = self.table.row_count
+        if rows > 0 and held < self.total and not self._loading_more:
+            self._loading_more = True
+            self._load(held, True, self._generation, rows)
 
     def reload_rows(self, held: int) -> int:
         """Return how many rows a reload of the first page loads.

@@ -12,7 +12,7 @@ from cosmos_tui.domain import Page, Prompt
 from cosmos_tui.ui.format import age, clip, state_text
 from cosmos_tui.ui.messages import FirstPageShown, PromptHighlighted, PromptsLoaded
 from cosmos_tui.ui.report import reported
-from cosmos_tui.ui.widgets.pane import Pane
+from cosmos_tui.ui.widgets.pane import PagedPane
 
 SORTS: tuple[str, ...] = ("created", "name", "text")
 INPUT_LETTERS = (("color", "C"), ("depth", "D"), ("seg", "S"), ("edge", "E"), ("vis", "V"))
@@ -33,7 +33,7 @@ def inputs_cell(prompt: Prompt) -> Text:
     return text
 
 
-class PromptsPane(Pane):
+class PromptsPane(PagedPane):
     """Prompts, newest first, paged from SQL as the cursor nears the end."""
 
     TITLE = "Prompts"
@@ -53,12 +53,9 @@ class PromptsPane(Pane):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.prompts: dict[str, Prompt] = {}
-        self.total = 0
         self.filter_text = ""
         self.sort = "created"
         self.descending = True
-        self._generation = 0
-        self._loading_more = False
 
     def compose(self) -> ComposeResult:
         """A hidden filter input over the table."""
@@ -94,24 +91,6 @@ class PromptsPane(Pane):
         """Start loading the first page."""
         super().attach(services)  # type: ignore[arg-type]
         self.reload()
-
-    def reload(self) -> None:
-        """Load the first page again with the current filter and sort.
-
-        At launch a screenful (the rest follows it); later every row the table holds, so
-        the selected prompt keeps the cursor wherever it is.
-        """
-        self._generation += 1
-        self._load(0, False, self._generation, self.reload_rows(self.table.row_count))
-
-    def fill_page(self) -> None:
-        """Load the rest of the first page (the first load brought only a screenful)."""
-        self.launched = True
-        table = self.table
-        missing = min(self.cosmos.config.ui.page_size, self.total) - table.row_count
-        if missing > 0 and not self._loading_more:
-            self._loading_more = True
-            self._load(table.row_count, True, self._generation, missing)
 
     @work(exclusive=True, group="prompts-load", exit_on_error=False)
     @reported
@@ -209,12 +188,7 @@ class PromptsPane(Pane):
         prompt = self.prompts.get(str(event.row_key.value))
         if prompt is not None:
             self.post_message(PromptHighlighted(prompt))
-        table = self.table
-        near_end = event.cursor_row >= table.row_count - 10
-        if near_end and table.row_count < self.total and not self._loading_more:
-            self._loading_more = True
-            page_size = self.cosmos.config.ui.page_size
-            self._load(table.row_count, True, self._generation, page_size)
+        self.load_more_near(event.cursor_row)
 
     @on(DataTable.RowSelected, "#prompts-table")
     def _selected(self, event: DataTable.RowSelected) -> None:

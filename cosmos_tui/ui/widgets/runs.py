@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 from cosmos_tui.ui.format import clip, duration, progress_text, rating_text, state_text
 from cosmos_tui.ui.messages import FirstPageShown, RunHighlighted, RunsLoaded
 from cosmos_tui.ui.report import reported
-from cosmos_tui.ui.widgets.pane import Pane
+from cosmos_tui.ui.widgets.pane import PagedPane
 
 COLUMNS = (
     ("state", "State", 12), ("progress", "Progress", 32), ("time", "Time", 6),
@@ -52,7 +52,7 @@ def describe_filter(where: RunFilter | None) -> str:
     return " ".join(parts)
 
 
-class RunsPane(Pane):
+class RunsPane(PagedPane):
     """Runs, newest first, with live state and progress."""
 
     TITLE = "Runs"
@@ -79,10 +79,7 @@ class RunsPane(Pane):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.runs: dict[str, Run] = {}
-        self.total = 0
         self._where: RunFilter | None = None
-        self._generation = 0
-        self._loading_more = False
         self._reload_pending = False
         self._user_input = False
 
@@ -133,23 +130,9 @@ class RunsPane(Pane):
         self.reload()
 
     def reload(self) -> None:
-        """Load the first page again (at launch a screenful; the rest follows it).
-
-        Later reloads bring back every row the table holds, so the selected run keeps
-        the cursor wherever it is.
-        """
-        self._generation += 1
+        """Load the first page again (see PagedPane.reload); a pending reload is done."""
         self._reload_pending = False
-        self._load(0, False, self._generation, self.reload_rows(self.table.row_count))
-
-    def fill_page(self) -> None:
-        """Load the rest of the first page (the first load brought only a screenful)."""
-        self.launched = True
-        table = self.table
-        missing = min(self.cosmos.config.ui.page_size, self.total) - table.row_count
-        if missing > 0 and not self._loading_more:
-            self._loading_more = True
-            self._load(table.row_count, True, self._generation, missing)
+        super().reload()
 
     @work(exclusive=True, group="runs-load", exit_on_error=False)
     @reported
@@ -259,12 +242,7 @@ class RunsPane(Pane):
         if run is not None:
             self.post_message(RunHighlighted(run, by_user=self._user_input))
         self._user_input = False
-        table = self.table
-        near_end = event.cursor_row >= table.row_count - 10
-        if near_end and table.row_count < self.total and not self._loading_more:
-            self._loading_more = True
-            page_size = self.cosmos.config.ui.page_size
-            self._load(table.row_count, True, self._generation, page_size)
+        self.load_more_near(event.cursor_row)
 
     @on(DataTable.RowSelected, "#runs-table")
     def _selected(self, event: DataTable.RowSelected) -> None:
