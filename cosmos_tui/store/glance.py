@@ -20,8 +20,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from cosmos_tui.domain import Page, Prompt, Run
+from cosmos_tui.errors import StoreError
 from cosmos_tui.store.convert import prompt_from_row, run_from_row
-from cosmos_tui.store.migrate import known_revisions
+from cosmos_tui.store.migrate import known_revisions, stored_revision
 
 logger = logging.getLogger(__name__)
 
@@ -48,26 +49,15 @@ def newest_pages(db_path: Path, runs: int, prompts: int) -> tuple[Page[Run], Pag
         uri = db_path.resolve().as_uri() + "?mode=ro"
         connection = sqlite3.connect(uri, uri=True, timeout=LOCK_WAIT_SECONDS)
         try:
-            if _revision(connection) != known_revisions()[-1]:
+            if stored_revision(connection, db_path) != known_revisions()[-1]:
                 return None
             return _read_runs(connection, runs), _read_prompts(connection, prompts)
         finally:
             connection.close()
-    except (sqlite3.Error, OSError) as exc:
-        # Locked, damaged, unreadable: the services open the database next and report it.
+    except (sqlite3.Error, OSError, StoreError) as exc:
+        # Locked, damaged, unreadable, not ours: the services open the database next and report it.
         logger.debug("no glance at %s: %s", db_path, exc)
         return None
-
-
-def _revision(connection: sqlite3.Connection) -> str | None:
-    """Return the stored Alembic revision (None for a file that is not cosmos-tui's)."""
-    found = connection.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
-    ).fetchone()
-    if found is None:
-        return None
-    row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
-    return row[0] if row else None
 
 
 def _rows(cursor: sqlite3.Cursor, times: tuple[str, ...]) -> list[SimpleNamespace]:

@@ -28,6 +28,30 @@ def known_revisions() -> tuple[str, ...]:
     )
 
 
+def stored_revision(connection: sqlite3.Connection, db_path: Path) -> str | None:
+    """Return the Alembic revision stored in an open database (None for an empty one).
+
+    Args:
+        connection: A connection to ``db_path``.
+        db_path: The file, for the message.
+
+    Raises:
+        StoreError: When the file holds tables but is not a cosmos-tui database.
+    """
+    tables = {
+        row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+    }
+    if "alembic_version" not in tables:
+        if tables:
+            raise StoreError(
+                f"{db_path} is an SQLite database but not one of cosmos-tui's; "
+                "point paths.data_dir (or COSMOS_DATA_DIR) at another directory"
+            )
+        return None
+    row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+    return row[0] if row else None
+
+
 def current_revision(db_path: Path) -> str | None:
     """Return the Alembic revision stored in ``db_path`` (None for an empty file).
 
@@ -37,19 +61,7 @@ def current_revision(db_path: Path) -> str | None:
     try:
         connection = sqlite3.connect(db_path.resolve().as_uri() + "?mode=ro", uri=True)
         try:
-            tables = {
-                row[0]
-                for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
-            if "alembic_version" not in tables:
-                if tables:
-                    raise StoreError(
-                        f"{db_path} is an SQLite database but not one of cosmos-tui's; "
-                        "point paths.data_dir (or COSMOS_DATA_DIR) at another directory"
-                    )
-                return None
-            row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
-            return row[0] if row else None
+            return stored_revision(connection, db_path)
         finally:
             connection.close()
     except sqlite3.DatabaseError as exc:
