@@ -38,11 +38,7 @@ def host_config(server: SshServer, **fields: Any) -> HostConfig:
     """The host ``bench`` that reaches ``server`` with its key; ``fields`` add to it."""
     return HostConfig(
         name="bench",
-        hostname="127.0.0.1",
-        port=server.port,
-        user=server.user,
-        identity_file=str(server.client_key),
-        known_hosts=str(server.known_hosts),
+        **server.connection_fields(),
         **fields,
     )
 

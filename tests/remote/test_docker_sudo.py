@@ -160,14 +160,7 @@ async def greeting_host(
 ) -> AsyncIterator[RemoteHost]:
     """A RemoteHost in sudo mode whose commands' output starts with a greeting."""
     server = greeting_ssh_server
-    host = RemoteHost(
-        dataclasses.replace(
-            sudo_config,
-            port=server.port,
-            identity_file=str(server.client_key),
-            known_hosts=str(server.known_hosts),
-        )
-    )
+    host = RemoteHost(dataclasses.replace(sudo_config, **server.connection_fields()))
     try:
         greeted = await host.run(["echo", "mine"])
         assert greeted.stdout.splitlines() == [*_GREETING, "mine"]  # the greeting is there

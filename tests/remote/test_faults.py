@@ -98,12 +98,7 @@ async def test_telemetry_survives_a_dropped_connection(
 async def test_host_down_then_back(host_config, tmp_path: Path) -> None:
     root = _make_root("cosmos-sshd-down-")
     server = start_ssh_server(root)
-    config = dataclasses.replace(
-        host_config,
-        port=server.port,
-        identity_file=str(server.client_key),
-        known_hosts=str(server.known_hosts),
-    )
+    config = dataclasses.replace(host_config, **server.connection_fields())
     host = RemoteHost(config, TimeoutsConfig(connect=2), FAST_RETRY)
     try:
         await host.run(["true"])
