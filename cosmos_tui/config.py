@@ -61,6 +61,12 @@ class HostConfig:
         env: Environment variables passed to containers (values, or ``$NAME`` to pass a
             local variable's value).
         hf_cache_dir: Hugging Face cache on the host, mounted into containers.
+        max_output_size: Most bytes a run may download from the host (checked on the
+            listing, before a byte moves), e.g. ``16g``.
+        ipc_host: Share the host's IPC namespace with containers (opt-in: only for images
+            whose parallel torchrun needs more than ``shm_size``; see docs/security.md).
+        container_user: Run containers as this user (``uid:gid`` or a name the image
+            knows); None keeps the image's user.
 
     """
 
@@ -82,6 +88,9 @@ class HostConfig:
     shm_size: str = "8g"
     env: dict[str, str] = field(default_factory=dict)
     hf_cache_dir: str | None = ".cache/huggingface"
+    max_output_size: str = "16g"
+    ipc_host: bool = False
+    container_user: str | None = None
 
 
 @dataclass(frozen=True)

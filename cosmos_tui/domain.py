@@ -106,6 +106,7 @@ class FailureKind(enum.StrEnum):
     CANCELLED = "cancelled"
     CONTAINER_GONE = "container_gone"
     GPU_UNAVAILABLE = "gpu_unavailable"
+    REFUSED_OUTPUT = "refused_output"
     UNKNOWN = "unknown"
 
 

@@ -38,6 +38,12 @@ from cosmos_tui.engine.batching import (
 )
 from cosmos_tui.engine.failures import classify, explain
 from cosmos_tui.engine.logs import LocalLog, LogFollower
+from cosmos_tui.engine.outputs import (
+    fetch_outputs,
+    max_output_bytes,
+    plan_outputs,
+    refused_failure,
+)
 from cosmos_tui.engine.profiles import transfer1
 from cosmos_tui.engine.scheduler import start_reason
 from cosmos_tui.errors import CosmosError, InputChanged, InvalidTransition
@@ -189,7 +195,7 @@ class BatchLauncher:
         assert claim.batch_id is not None
         store = self.ctx.store
         host = self.ctx.hosts.get(claim.host)
-        home = (await host.run(["pwd"])).stdout.strip()
+        home = await host.files.home()
         layout = launch.RemoteLayout(home, await host.tool_dir(), claim.batch_id)
         remote, members = await self._upload_inputs(host, members)
         if not members:
@@ -375,8 +381,7 @@ class BatchLauncher:
             if not entry.is_dir or sample_index(entry.name) is None:
                 continue
             folder = f"{layout.output_dir}/{entry.name}"
-            result = await host.run(["cat", f"{folder}/output.txt"], check=False)
-            text = result.stdout if result.exit_status == 0 else None
+            text = await host.files.read_text(f"{folder}/output.txt")
             samples.append(SampleOutput(entry.name, text))
         outcome = map_outputs(lines, samples)
         await asyncio.to_thread(
@@ -399,14 +404,16 @@ class BatchLauncher:
                 continue  # cancelled while the batch ran: its sample is not collected
             folder = outcome.folders[run_id]
             await self.move(run_id, RunState.DOWNLOADING, f"outputs in {folder}")
-            local_dir = self.ctx.run_dir(run_id)
-            outputs = []
             remote_folder = f"{layout.output_dir}/{folder}"
-            for entry in await host.files.listdir(remote_folder):
-                if entry.is_dir:
-                    continue
-                await host.download(remote_folder, entry.name, local_dir, entry.size, True)
-                outputs.append(entry.name)
+            plan = await plan_outputs(host, remote_folder, max_output_bytes(host.config))
+            outputs = await fetch_outputs(host, remote_folder, plan, self.ctx.run_dir(run_id))
+            if plan.refused:
+                run = await self.ctx.store.get_run(run_id, with_events=False)
+                failure = refused_failure(run, plan.refused_text(), outputs)
+                await self.move(run_id, failure.state, failure.message, outputs=tuple(outputs),
+                                failure_kind=failure.kind,
+                                failure_message=failure.message)  # fmt: skip
+                continue
             outputs.append(LOG_NAME)
             await self.move(run_id, RunState.COMPLETED,
                              f"{len(outputs) - 1} output file(s) from {folder} of {batch_id}",

@@ -81,7 +81,7 @@ async def reattach(launcher: BatchLauncher, batch_id: str, members: list[Run]) -
             await launcher.move(run_id, RunState.QUEUED, f"batch {batch_id} never started")
         return
     host = launcher.ctx.hosts.get(members[0].host or "")
-    home = (await host.run(["pwd"])).stdout.strip()
+    home = await host.files.home()
     layout = launch.RemoteLayout(home, await host.tool_dir(), batch_id)
     manifest = await launcher.queue.batch_manifest(batch_id)
     lines = [

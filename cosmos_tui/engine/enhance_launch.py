@@ -46,7 +46,7 @@ async def _enhance(
 
     ctx = launcher.ctx
     host = ctx.hosts.get(claim.host)
-    home = (await host.run(["pwd"])).stdout.strip()
+    home = await host.files.home()
     key = claim.batch_id or members[0][0].id
     layout = launch.RemoteLayout(home, await host.tool_dir(), key)
     lines = []
@@ -96,8 +96,7 @@ async def _enhance(
         await launcher.fail_all(ids, *launcher.failure(container_id, exit_code, log, len(ids)))
         return
     output = f"{layout.output_dir}/{upsampler.OUTPUT_NAME}"
-    result = await host.run(["cat", output], check=False)
-    enhanced = upsampler.parse_output(result.stdout if result.exit_status == 0 else "", ids)
+    enhanced = upsampler.parse_output(await host.files.read_text(output) or "", ids)
     for run, prompt in members:
         fresh = await ctx.store.get_run(run.id, with_events=False)
         if fresh.state.is_terminal:

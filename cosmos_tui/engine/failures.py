@@ -119,6 +119,10 @@ _EXPLAIN: dict[FailureKind, str] = {
         "Docker cannot give GPUs to containers on this host{detail}; install the NVIDIA "
         "Container Toolkit or set gpu_request = false for the host"
     ),
+    FailureKind.REFUSED_OUTPUT: (
+        "the host offered outputs that are not plain files with plain names{detail}; "
+        "they were not downloaded: check the image and the host (docs/security.md)"
+    ),
     FailureKind.UNKNOWN: "the run failed{detail}; see the log lines around the error",
 }
 

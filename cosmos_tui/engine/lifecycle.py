@@ -208,7 +208,7 @@ class RunDriver:
         assert run.host is not None
         host = self.ctx.hosts.get(run.host)
         if run.host not in self.ctx.homes:
-            self.ctx.homes[run.host] = (await host.run(["pwd"])).stdout.strip()
+            self.ctx.homes[run.host] = await host.files.home()
         layout = launch.RemoteLayout(self.ctx.homes[run.host], await host.tool_dir(), run.id)
         return host, layout
 
@@ -303,27 +303,27 @@ class RunDriver:
         self.local_log.cursor_path.unlink(missing_ok=True)
 
     async def _download(self, run: Run) -> Run:
+        from cosmos_tui.engine.outputs import (
+            fetch_outputs,
+            max_output_bytes,
+            plan_outputs,
+            refused_failure,
+        )
+
         host, layout = await self._host(run)
         await self.ctx.store.update_run(run.id, progress_phase="downloading", eta_seconds=None)
-        local_dir = self.ctx.run_dir(run.id)
-        outputs: list[str] = []
-        for entry in await host.files.listdir(layout.output_dir):
-            if entry.is_dir:
-                for inner in await host.files.listdir(f"{layout.output_dir}/{entry.name}"):
-                    if not inner.is_dir:
-                        await host.download(
-                            f"{layout.output_dir}/{entry.name}",
-                            inner.name,
-                            local_dir / entry.name,
-                            expected_size=inner.size,
-                            verify_hash=True,
-                        )
-                        outputs.append(f"{entry.name}/{inner.name}")
-            else:
-                await host.download(
-                    layout.output_dir, entry.name, local_dir, entry.size, verify_hash=True
-                )
-                outputs.append(entry.name)
+        plan = await plan_outputs(host, layout.output_dir, max_output_bytes(host.config))
+        outputs = await fetch_outputs(host, layout.output_dir, plan, self.ctx.run_dir(run.id))
+        if plan.refused:
+            failure = refused_failure(run, plan.refused_text(), outputs)
+            return await self.ctx.store.transition(
+                run.id,
+                failure.state,
+                failure.message,
+                failure_kind=failure.kind,
+                failure_message=failure.message,
+                outputs=tuple(outputs),
+            )
         if not any(name.endswith(".mp4") for name in outputs):
             failure = Failure(
                 FailureKind.UNKNOWN,

@@ -189,8 +189,7 @@ async def _batch_sample_folder(bench: Workbench, host: RemoteHost, run: Run) -> 
     samples = []
     for entry in await host.files.listdir(batch_output):
         if entry.is_dir and sample_index(entry.name) is not None:
-            saved = await host.run(["cat", f"{batch_output}/{entry.name}/output.txt"], check=False)
-            text = saved.stdout if saved.exit_status == 0 else None
+            text = await host.files.read_text(f"{batch_output}/{entry.name}/output.txt")
             samples.append(SampleOutput(entry.name, text))
     folder = map_outputs(lines, samples).folders.get(run.id)
     return f"{batch_output}/{folder}" if folder else None

@@ -48,6 +48,7 @@ _FEEDER = (
     'count="$count" 2>/dev/null || { echo dd-failed >&2; exit 1; }; done; } | $H'
 )
 """A failing dd is reported on stderr: the digest then cannot be trusted (see digest())."""
+_ANY_DIGEST = re.compile(r"\b[0-9a-f]{64}\b")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
@@ -95,10 +96,20 @@ class StreamedHostHash:
         except (asyncssh.Error, OSError, TimeoutError) as exc:
             logger.debug("host hash stream gave no digest: %s", exc)
             return None
-        found = _DIGEST.match(output.decode("ascii", "replace").strip())
+        found = last_digest(output.decode("ascii", "replace"))
         if process.exit_status != 0 or found is None or b"dd-failed" in errors:
             return None
-        return found.group(0)
+        return found
+
+
+def last_digest(output: str) -> str | None:
+    """Return the last sha256 hex digest in a hashing command's output.
+
+    The last one, not the first token: a login greeting (a ``~/.bashrc`` that echoes) may
+    come before the command's own output.
+    """
+    found = _ANY_DIGEST.findall(output)
+    return found[-1] if found else None
 
 
 @contextlib.asynccontextmanager

@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 
 import asyncssh
 
+from cosmos_tui.containment import contained_path, name_problem, shown
 from cosmos_tui.errors import (
     CosmosError,
     InputChanged,
@@ -31,7 +32,7 @@ from cosmos_tui.errors import (
     TransferFailed,
     ValidationError,
 )
-from cosmos_tui.remote.host_hash import HASH_SETUP, streamed_host_sha256
+from cosmos_tui.remote.host_hash import HASH_SETUP, last_digest, streamed_host_sha256
 from cosmos_tui.remote.sftp_io import ProgressCallback, receive_file, send_file, stat_or_none
 from cosmos_tui.remote.ssh import SshHost
 
@@ -96,12 +97,44 @@ class DownloadResult:
 
 @dataclass(frozen=True)
 class RemoteEntry:
-    """One entry of a remote directory listing."""
+    """One entry of a remote directory listing, as the host reports it (untrusted).
+
+    Attributes:
+        name: The name as listed (may be anything: check it before use).
+        size: Bytes (of the entry itself: a symlink's own size, not its target's).
+        is_dir: A real directory (not a symlink to one).
+        mtime: Modification time.
+        kind: ``file``, ``dir``, ``symlink`` or ``special`` (devices, FIFOs, sockets).
+
+    """
 
     name: str
     size: int
     is_dir: bool
     mtime: float | None
+    kind: str = "file"
+
+
+_KINDS = {
+    asyncssh.FILEXFER_TYPE_REGULAR: "file",
+    asyncssh.FILEXFER_TYPE_DIRECTORY: "dir",
+    asyncssh.FILEXFER_TYPE_SYMLINK: "symlink",
+}
+
+
+def _entry(name: object, attrs: asyncssh.SFTPAttrs) -> RemoteEntry:
+    kind = _KINDS.get(attrs.type, "special")
+    if attrs.type == asyncssh.FILEXFER_TYPE_UNKNOWN and attrs.permissions is not None:
+        kind = {0o100000: "file", 0o040000: "dir", 0o120000: "symlink"}.get(
+            attrs.permissions & 0o170000, "special"
+        )
+    return RemoteEntry(
+        name=name if isinstance(name, str) else repr(name),
+        size=int(attrs.size or 0),
+        is_dir=kind == "dir",
+        mtime=attrs.mtime,
+        kind=kind,
+    )
 
 
 # Hash on the host with openssl when it is there (SHA extensions: about 4x sha256sum).
@@ -123,10 +156,11 @@ def check_download_name(name: str) -> str:
         ValidationError: When it is empty, absolute, or holds ``/``, ``\\`` or ``..``.
 
     """
-    if not name or name in (".", "..") or "/" in name or "\\" in name or ".." in name:
-        raise ValidationError(f"refusing to download {name!r}: not a plain file name", "name")
-    if name.startswith("-") or "\x00" in name:
-        raise ValidationError(f"refusing to download {name!r}: not a plain file name", "name")
+    problem = name_problem(name)
+    if problem is not None:
+        raise ValidationError(
+            f"refusing to download {shown(name)}: not a plain file name ({problem})", "name"
+        )
     return name
 
 
@@ -154,10 +188,28 @@ class SftpTransfers:
         """Return the absolute tool directory on the host."""
         if self._tool_dir.startswith("/"):
             return self._tool_dir
+        return str(PurePosixPath(await self.home()) / self._tool_dir)
+
+    async def home(self) -> str:
+        """Return the login user's home on the host, as SFTP resolves ``.``.
+
+        Never taken from a shell's stdout: a login greeting (a ``~/.bashrc`` that echoes)
+        would end up in every remote path.
+
+        Raises:
+            TransferFailed: The host answers with something that is not an absolute path.
+
+        """
         if self._home is None:
-            result = await self._ssh.run(["pwd"])
-            self._home = result.stdout.strip()
-        return str(PurePosixPath(self._home) / self._tool_dir)
+            async with self._client() as sftp, _translate(self._ssh.name, "finding the home"):
+                home = await sftp.realpath(".")
+            if not isinstance(home, str) or not home.startswith("/") or "\n" in home:
+                raise TransferFailed(
+                    f"{self._ssh.name} reports {home!a} as the home folder, not an "
+                    "absolute path; set remote_tool_dir to an absolute path"
+                )
+            self._home = home
+        return self._home
 
     @staticmethod
     def _cache_key(path: Path) -> tuple[str, int, int, int]:
@@ -190,7 +242,7 @@ class SftpTransfers:
         )
         if result.exit_status != 0:
             return None
-        return result.stdout.split()[0] if result.stdout.strip() else None
+        return last_digest(result.stdout)
 
     async def _holds(self, remote_path: str, size: int) -> bool:
         """True when the host has a file of ``size`` bytes at ``remote_path``."""
@@ -507,8 +559,9 @@ class SftpTransfers:
         """
         check_download_name(name)
         remote_path = str(PurePosixPath(remote_dir) / name)
-        final = local_dir / name
-        part = local_dir / (name + PART_SUFFIX)
+        # Neither the file nor its .part may be a symlink (writes would follow it).
+        final = contained_path(local_dir, name)
+        part = contained_path(local_dir, name + PART_SUFFIX)
         doing = f"downloading {remote_path}"
         async with self._transfers, self._client() as sftp, _translate(self._ssh.name, doing):
             local_dir.mkdir(parents=True, exist_ok=True)
@@ -583,18 +636,23 @@ class SftpTransfers:
             except asyncssh.SFTPNoSuchFile:
                 return []
         return sorted(
-            (
-                RemoteEntry(
-                    name=str(entry.filename),
-                    size=int(entry.attrs.size or 0),
-                    is_dir=entry.attrs.type == asyncssh.FILEXFER_TYPE_DIRECTORY,
-                    mtime=entry.attrs.mtime,
-                )
-                for entry in entries
-                if entry.filename not in (".", "..")
-            ),
+            (_entry(entry.filename, entry.attrs) for entry in entries
+             if entry.filename not in (".", "..")),
             key=lambda e: e.name,
-        )
+        )  # fmt: skip
+
+    async def read_text(self, remote_path: str, limit: int = 1024 * 1024) -> str | None:
+        """Return a small remote text file (at most ``limit`` bytes); None when missing.
+
+        Read over SFTP, never through a shell's stdout (a login greeting would be in it).
+        """
+        async with self._client() as sftp, _translate(self._ssh.name, f"reading {remote_path}"):
+            try:
+                async with sftp.open(remote_path, "rb") as handle:
+                    data = await handle.read(limit)
+            except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPPermissionDenied):
+                return None
+        return bytes(data).decode("utf-8", "replace")
 
     async def makedirs(self, remote_dir: str) -> None:
         """Create a remote directory and its parents."""
@@ -603,11 +661,16 @@ class SftpTransfers:
 
     async def write_text(self, remote_path: str, text: str) -> None:
         """Write a small text file on the host (via ``.part`` and rename)."""
+        part = remote_path + PART_SUFFIX
         async with self._client() as sftp, _translate(self._ssh.name, f"writing {remote_path}"):
             await sftp.makedirs(str(PurePosixPath(remote_path).parent), exist_ok=True)
-            async with sftp.open(remote_path + PART_SUFFIX, "wb") as handle:
+            # A .part left there may be a symlink planted by a container: remove the link
+            # itself, then create the file exclusively, so nothing is written through one.
+            with contextlib.suppress(asyncssh.SFTPNoSuchFile):
+                await sftp.remove(part)
+            async with sftp.open(part, "xb") as handle:
                 await handle.write(text.encode())
-            await sftp.posix_rename(remote_path + PART_SUFFIX, remote_path)
+            await sftp.posix_rename(part, remote_path)
 
 
 def _hash_prefix(hasher: hashlib._Hash, path: Path) -> None:

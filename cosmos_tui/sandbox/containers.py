@@ -86,6 +86,7 @@ class ContainerRuntime:
         self.clock_ns = clock_ns
         self.containers: dict[str, Container] = {}
         self.gpu_count = 0
+        self.on_exit: Callable[[Container], None] | None = None
 
     # lookup -----------------------------------------------------------------------
 
@@ -339,6 +340,8 @@ class ContainerRuntime:
                     await task
         if container.exit_code == 0:
             container.exit_code = returncode if returncode >= 0 else 128 - returncode
+        if self.on_exit is not None:
+            self.on_exit(container)
         container.status = "exited"
         container.phase = "exited"
         container.finished_ns = self.clock_ns()

@@ -25,6 +25,11 @@ class Faults:
             error and exits 9, including an already streaming one.
         forced_ooms: How many of the next model runs end in OOM regardless of ``oom_rate``.
         oom_run_ids: Runs (``cosmos.run_id`` label) whose model run ends in OOM.
+        greeting: Printed on stdout before every command's output (a chatty ~/.bashrc).
+        hostile_names: SFTP listings of output folders show traversal and absolute names.
+        hostile_outputs: A run's container leaves symlinks, a device file, a 50 GB sparse
+            file and a name with escape sequences in its output folder (see
+            :mod:`cosmos_tui.sandbox.hostile`).
         rng: Source of randomness, seeded for repeatable tests.
 
     """
@@ -36,6 +41,9 @@ class Faults:
     smi_failure: bool = False
     forced_ooms: int = 0
     oom_run_ids: set[str] = field(default_factory=set)
+    greeting: str = ""
+    hostile_names: bool = False
+    hostile_outputs: bool = False
     rng: random.Random = field(default_factory=lambda: random.Random(7))  # noqa: S311 (simulation, not security)
     _unstalled: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 

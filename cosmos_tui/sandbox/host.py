@@ -114,6 +114,7 @@ class Sandbox:
             images=(options.docker_image,),
         )
         self.runtime.gpu_count = options.gpus
+        self.runtime.on_exit = self._after_exit
         self.gpus = GpuSimulator(options.gpus, self.runtime, self.faults, seed=options.seed)
         self.docker = DockerApi(self.runtime, self.docker_socket, self.faults)
         self.host_key = asyncssh.generate_private_key("ssh-ed25519")
@@ -273,6 +274,32 @@ class Sandbox:
     async def remove_container(self, ref: str) -> None:
         """Remove a container behind the client's back (it disappears)."""
         await self.runtime.remove(self._find(ref), force=True)
+
+    def _after_exit(self, container: Container) -> None:
+        """With ``hostile_outputs``, leave a malicious image's files in a run's folder."""
+        if not self.faults.hostile_outputs or "cosmos.run_id" not in container.labels:
+            return
+        from cosmos_tui.sandbox.hostile import plant_outputs
+
+        for mount in container.mounts:
+            if mount.target == "/cosmos-tui/run":
+                plant_outputs(mount.source, self.home)
+
+    async def add_foreign_containers(self) -> list[Container]:
+        """Create a second installation's containers (another owner id).
+
+        One has exited, one runs; they must survive everything this installation does.
+        """
+        from cosmos_tui.sandbox.hostile import foreign_container_bodies
+
+        made = []
+        for name, body, running in foreign_container_bodies(self.options.docker_image):
+            container = self.runtime.create(body, name)
+            await self.runtime.start(container)
+            if not running:
+                await container.exited.wait()
+            made.append(container)
+        return made
 
     def _find(self, ref: str) -> Container:
         for container in self.runtime.containers.values():

@@ -24,7 +24,7 @@ import os
 import re
 import shlex
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import asyncssh
@@ -67,6 +67,25 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
     def reverse_map_path(self, path: bytes) -> bytes:
         """Report local paths unchanged (they are the host's real paths)."""
         return path
+
+
+class HostileSFTPServer(ConfinedSFTPServer):
+    """A confined SFTP server that lies in listings while ``faults.hostile_names`` is on."""
+
+    def __init__(
+        self, chan: asyncssh.SSHServerChannel, root: Path, home: Path, faults: Faults
+    ) -> None:
+        super().__init__(chan, root, home)
+        self._faults = faults
+
+    def scandir(self, path: bytes) -> AsyncIterator[asyncssh.SFTPName]:
+        """List ``path``; add impossible names to output folders when switched on."""
+        names = super().scandir(path)
+        if not self._faults.hostile_names:
+            return names
+        from cosmos_tui.sandbox.hostile import with_lies
+
+        return with_lies(names, path)
 
 
 class _ServerHooks(asyncssh.SSHServer):
@@ -158,7 +177,7 @@ class SandboxSshd:
             server_host_keys=[self.host_key],
             authorized_client_keys=authorized,
             process_factory=self._handle,
-            sftp_factory=lambda chan: ConfinedSFTPServer(chan, self.root, self.home),
+            sftp_factory=lambda chan: HostileSFTPServer(chan, self.root, self.home, self.faults),
             allow_scp=False,
             encoding=None,
             password_auth=False,
@@ -286,6 +305,8 @@ class SandboxSshd:
 
     async def _run_command(self, process: asyncssh.SSHServerProcess[bytes], command: str) -> None:
         command, proc_prefix = self._simulated_proc(command)
+        if self.faults.greeting:  # a ~/.bashrc that echoes, before the command's output
+            await self._write(process.stdout, self.faults.greeting.encode())
         child = await asyncio.create_subprocess_exec(
             "/bin/sh",
             "-c",

@@ -1,0 +1,196 @@
+"""Fetching a run's outputs from its host without trusting anything the host lists.
+
+The host lists the run's ``output`` folder (and the folders directly in it). What is
+downloaded: regular files with plain names (:func:`cosmos_tui.containment.name_problem`),
+in the folder or one folder level down, within the size limit (``max_output_size`` of the
+host, checked on the listing before a byte moves). What is refused, and named in the
+run's message: names that are paths, absolute, hold ``..``, control characters or escape
+sequences; symbolic links (to files or folders, wherever they point); devices, FIFOs and
+sockets; files over the limit; entries past :data:`MAX_ENTRIES`. Every local path is
+built with :func:`~cosmos_tui.containment.contained_path`, so nothing is written outside
+``outputs/<run id>/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+from cosmos_tui.containment import contained_path, name_problem, shown
+from cosmos_tui.domain import FailureKind, Run
+from cosmos_tui.engine.failures import Failure, explain
+from cosmos_tui.errors import ConfigError
+
+if TYPE_CHECKING:
+    from cosmos_tui.config import HostConfig
+    from cosmos_tui.remote.host import RemoteHost
+    from cosmos_tui.remote.sftp import RemoteEntry
+
+MAX_ENTRIES = 1000
+DEFAULT_MAX_OUTPUT = "16g"
+_KIND_TEXT = {
+    "symlink": "a symbolic link (never followed)",
+    "special": "a device, FIFO or socket, not a regular file",
+}
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """A file that passed every check, to download.
+
+    Attributes:
+        folder: The folder it is in, relative to the output folder ('' for the top).
+        name: Its plain name.
+        size: Bytes, as listed.
+
+    """
+
+    folder: str
+    name: str
+    size: int
+
+    @property
+    def recorded(self) -> str:
+        """How the run records it: ``name`` or ``folder/name``."""
+        return f"{self.folder}/{self.name}" if self.folder else self.name
+
+
+@dataclass(frozen=True)
+class Refused:
+    """An entry the host listed that is not downloaded, and why."""
+
+    name: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{shown(self.name)} ({self.reason})"
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """What a host's output folder holds, sorted into accepted and refused."""
+
+    files: tuple[OutputFile, ...]
+    refused: tuple[Refused, ...]
+
+    @property
+    def total(self) -> int:
+        """Bytes to download."""
+        return sum(f.size for f in self.files)
+
+    def refused_text(self, limit: int = 6) -> str:
+        """One line naming the refused entries (the first ``limit``)."""
+        items = [str(r) for r in self.refused[:limit]]
+        more = len(self.refused) - limit
+        if more > 0:
+            items.append(f"and {more} more")
+        return "; ".join(items)
+
+
+def max_output_bytes(host: HostConfig) -> int:
+    """Return the host's ``max_output_size`` in bytes.
+
+    Raises:
+        ConfigError: When it is not a size such as ``16g`` or ``500m``.
+
+    """
+    from cosmos_tui.remote.docker_types import parse_size
+
+    text = getattr(host, "max_output_size", DEFAULT_MAX_OUTPUT) or DEFAULT_MAX_OUTPUT
+    try:
+        value = parse_size(text)
+    except ValueError:
+        value = -1
+    if value <= 0:
+        raise ConfigError(
+            f"max_output_size of host {host.name} is {text!r}; give a size such as '16g'"
+        )
+    return value
+
+
+def sort_entries(
+    entries: Sequence[RemoteEntry], folder: str, max_bytes: int, budget: list[int]
+) -> tuple[list[OutputFile], list[tuple[str, RemoteEntry]], list[Refused]]:
+    """Split one listing into files to fetch, sub-folders to list, and refusals.
+
+    ``budget`` holds the bytes still allowed (shared across folders; it is decremented).
+    """
+    files: list[OutputFile] = []
+    folders: list[tuple[str, RemoteEntry]] = []
+    refused: list[Refused] = []
+    where = f"{folder}/" if folder else ""
+    for entry in entries:
+        shown_name = where + entry.name
+        problem = name_problem(entry.name)
+        if problem is not None:
+            refused.append(Refused(shown_name, f"a name that is {problem}"))
+            continue
+        if entry.kind in _KIND_TEXT:
+            refused.append(Refused(shown_name, _KIND_TEXT[entry.kind]))
+            continue
+        if entry.kind == "dir":
+            if folder:
+                refused.append(Refused(shown_name, "a folder nested two levels deep"))
+            else:
+                folders.append((entry.name, entry))
+            continue
+        if entry.size > budget[0]:
+            refused.append(
+                Refused(
+                    shown_name,
+                    f"{entry.size} bytes, over max_output_size ({max_bytes} bytes for the "
+                    "run); raise it in the host's config if the file is expected",
+                )
+            )
+            continue
+        budget[0] -= entry.size
+        files.append(OutputFile(folder, entry.name, entry.size))
+    return files, folders, refused
+
+
+async def plan_outputs(host: RemoteHost, remote_output_dir: str, max_bytes: int) -> OutputPlan:
+    """List a run's output folder (one level of sub-folders) and sort what it holds."""
+    budget = [max_bytes]
+    files, folders, refused = sort_entries(
+        await host.files.listdir(remote_output_dir), "", max_bytes, budget
+    )
+    for name, _entry in folders:
+        inner = await host.files.listdir(str(PurePosixPath(remote_output_dir) / name))
+        more, _, refusals = sort_entries(inner, name, max_bytes, budget)
+        files += more
+        refused += refusals
+    if len(files) > MAX_ENTRIES:
+        past = f"past the first {MAX_ENTRIES} files"
+        refused += [Refused(f.recorded, past) for f in files[MAX_ENTRIES:]]
+        files = files[:MAX_ENTRIES]
+    return OutputPlan(tuple(files), tuple(refused))
+
+
+async def fetch_outputs(
+    host: RemoteHost, remote_output_dir: str, plan: OutputPlan, local_root: Path
+) -> list[str]:
+    """Download every accepted file of ``plan`` under ``local_root``; return recorded names.
+
+    Raises:
+        OutsideFolder: A local path would leave ``local_root`` (a planted symlink).
+        TransferFailed, IntegrityError: As :meth:`RemoteHost.download`.
+
+    """
+    fetched: list[str] = []
+    for item in plan.files:
+        parts = (item.folder,) if item.folder else ()
+        local_dir = contained_path(local_root, *parts)
+        contained_path(local_root, *parts, item.name)
+        remote_dir = str(PurePosixPath(remote_output_dir, *parts))
+        await host.download(remote_dir, item.name, local_dir, item.size, verify_hash=True)
+        fetched.append(item.recorded)
+    return fetched
+
+
+def refused_failure(run: Run, refused: str, fetched: Sequence[str]) -> Failure:
+    """The failure of a run whose host offered outputs that were refused."""
+    kept = f"{len(fetched)} safe file(s) were downloaded" if fetched else "nothing was downloaded"
+    detail = f"on {run.host}: {refused}; {kept}"
+    return Failure(FailureKind.REFUSED_OUTPUT, explain(FailureKind.REFUSED_OUTPUT, detail))
