@@ -59,10 +59,10 @@ def name_problem(name: object) -> str | None:
         return "an empty or dot name"
     if name.startswith("/"):
         return "an absolute path"
-    if "/" in name or "\\" in name:
-        return "a path, not a plain name"
     if ".." in name:
         return "holds '..'"
+    if "/" in name or "\\" in name:
+        return "a path, not a plain name"
     if name.startswith("-"):
         return "starts with '-'"
     if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in name) or _BIDI & set(name):

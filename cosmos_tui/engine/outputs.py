@@ -80,7 +80,7 @@ class OutputPlan:
         """Bytes to download."""
         return sum(f.size for f in self.files)
 
-    def refused_text(self, limit: int = 6) -> str:
+    def refused_text(self, limit: int = 12) -> str:
         """One line naming the refused entries (the first ``limit``)."""
         items = [str(r) for r in self.refused[:limit]]
         more = len(self.refused) - limit
@@ -125,7 +125,7 @@ def sort_entries(
         shown_name = where + entry.name
         problem = name_problem(entry.name)
         if problem is not None:
-            refused.append(Refused(shown_name, f"a name that is {problem}"))
+            refused.append(Refused(shown_name, f"not a plain name: {problem}"))
             continue
         if entry.kind in _KIND_TEXT:
             refused.append(Refused(shown_name, _KIND_TEXT[entry.kind]))

@@ -1,0 +1,155 @@
+"""A hostile simulated host: lying names, planted links and devices, greetings, big files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from cosmos_tui.config import Config, PathsConfig, RetryConfig
+from cosmos_tui.containment import OutsideFolder, contained_path, name_problem, shown
+from cosmos_tui.domain import FailureKind, RunState
+from cosmos_tui.sandbox import Sandbox, SandboxOptions
+from cosmos_tui.sandbox.hostile import ESCAPE_NAME, GREETING, HUGE_NAME
+from cosmos_tui.services import Workbench
+from tests.conftest import write_video
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("../../../../..", "holds '..'"),
+        ("..", "an empty or dot name"),
+        ("", "an empty or dot name"),
+        ("/etc/passwd", "an absolute path"),
+        ("a/b", "a path, not a plain name"),
+        ("a\\b", "a path, not a plain name"),
+        ("-rf", "starts with '-'"),
+        ("evil\nname.mp4", "holds control characters"),
+        ("x\x1b]0;owned\x07.mp4", "holds control characters"),
+        ("rtl\u202egnp.mp4", "holds control characters"),
+        ("n" * 256, "longer than 255 bytes"),
+        (b"bytes", "not a text name"),
+    ],
+)
+def test_names_that_are_not_plain_are_refused_with_a_reason(name: object, problem: str):
+    assert name_problem(name) == problem
+
+
+@pytest.mark.parametrize("name", ["output.mp4", "video_0", "a.b.c", "e\u0301t\u00e9.mp4"])
+def test_plain_names_pass(name: str):
+    assert name_problem(name) is None
+
+
+def test_contained_path_refuses_symlinks_and_escapes(tmp_path: Path):
+    root = tmp_path / "outputs" / "rs_1"
+    root.mkdir(parents=True)
+    assert contained_path(root, "sub", "f.mp4") == root.resolve() / "sub" / "f.mp4"
+    (root / "link").symlink_to(tmp_path)
+    with pytest.raises(OutsideFolder, match="symbolic link"):
+        contained_path(root, "link", "f.mp4")
+    with pytest.raises(OutsideFolder, match=r"holds '\.\.'"):
+        contained_path(root, "../..", "x")
+    assert "\x1b" not in shown("a\x1b[2Jb") and "\\x1b" in shown("a\x1b[2Jb")
+
+
+@pytest.fixture
+async def hostile(tmp_path: Path) -> AsyncIterator[Sandbox]:
+    options = SandboxOptions(gpus=1, time_scale=0.02)
+    async with Sandbox.running(options, tmp_path / "client") as sandbox:
+        yield sandbox
+
+
+def _config(sandbox: Sandbox, data: Path) -> Config:
+    retry = RetryConfig(max_attempts=2, backoff_base=0.05, backoff_max=0.2)
+    return Config(hosts=[sandbox.host_config()], retry=retry, paths=PathsConfig(str(data)))
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    found = {}
+    for path in folder.rglob("*"):
+        stat = path.lstat()
+        found[str(path.relative_to(folder))] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+async def test_hostile_outputs_are_refused_and_nothing_lands_outside_the_run(
+    hostile: Sandbox, tmp_path: Path
+):
+    hostile.faults.hostile_names = True
+    hostile.faults.hostile_outputs = True
+    hostile.faults.greeting = GREETING
+    workspace = tmp_path / "ws"
+    canary = workspace / "canary.txt"
+    write_video(workspace / "videos" / "color.mp4")
+    canary.write_text("untouched\n")
+    data = workspace / "data"
+    async with Workbench.open(_config(hostile, data)) as bench:
+        prompt = await bench.create_prompt("a robot", workspace / "videos")
+        before = _snapshot(workspace)
+        run = await bench.drive_run((await bench.create_run(prompt.id)).id)
+    assert run.state == RunState.FAILED, run.failure_message
+    assert run.failure_kind == FailureKind.REFUSED_OUTPUT
+    message = run.failure_message or ""
+    for expected in (
+        "'../../../../..'",
+        "'/tmp/cosmos-owned'",
+        "'secret.mp4' (a symbolic link",
+        "'home' (a symbolic link",
+        "'device.mp4' (a device, FIFO or socket",
+        f"'{HUGE_NAME}' (50000000000 bytes, over max_output_size",
+        "not a plain name: holds control characters",
+        "not a plain name: holds '..'",
+    ):
+        assert expected in message, message
+    assert "\x1b" not in message and "\n" not in message
+    assert ESCAPE_NAME not in message
+    run_dir = data / "outputs" / run.id
+    assert "output.mp4" in run.outputs and "secret.mp4" not in run.outputs
+    assert all(name_problem(part) is None for name in run.outputs for part in name.split("/"))
+    assert (run_dir / "output.mp4").is_file() and not (run_dir / "output.mp4").is_symlink()
+    after = _snapshot(workspace)
+    changed = {
+        name
+        for name in set(before) | set(after)
+        if before.get(name) != after.get(name)
+        and not name.startswith(("data/outputs/" + run.id, "data/cosmos.db"))
+        and name not in ("data/outputs", "data")
+    }
+    assert changed == set(), changed
+    assert canary.read_text() == "untouched\n"
+    for ancestor in list(run_dir.parents)[:6]:
+        assert not (ancestor / ".bashrc").exists() or ancestor == Path.home()
+    assert not Path("/tmp/cosmos-owned").exists()
+
+
+async def test_a_greeting_on_every_command_does_not_corrupt_paths_or_hashes(
+    hostile: Sandbox, tmp_path: Path
+):
+    hostile.faults.greeting = GREETING
+    write_video(tmp_path / "videos" / "color.mp4")
+    async with Workbench.open(_config(hostile, tmp_path / "data")) as bench:
+        prompt = await bench.create_prompt("a robot", tmp_path / "videos")
+        run = await bench.drive_run((await bench.create_run(prompt.id)).id)
+        host = bench.hosts.get(hostile.host_config().name)
+        assert await host.files.home() == str(hostile.home)
+        assert (await host.run(["echo", "hi"])).stdout.startswith("Welcome")  # it is there
+    assert run.state == RunState.COMPLETED, run.failure_message
+    assert (hostile.home / ".cosmos-tui" / "runs" / run.id / "spec.json").is_file()
+
+
+async def test_spec_write_never_follows_a_planted_part_symlink(hostile: Sandbox, tmp_path: Path):
+    async with Workbench.open(_config(hostile, tmp_path / "data")) as bench:
+        host = bench.hosts.get(hostile.host_config().name)
+        run_dir = hostile.home / ".cosmos-tui" / "runs" / "rs_planted"
+        run_dir.mkdir(parents=True)
+        victim = hostile.home / ".profile"
+        victim.write_text("the user's profile\n")
+        (run_dir / "spec.json.part").symlink_to(victim)
+        await host.files.write_text(f"{run_dir}/spec.json", '{"ok": true}\n')
+    assert victim.read_text() == "the user's profile\n"
+    assert (run_dir / "spec.json").read_text() == '{"ok": true}\n'
+    assert not (run_dir / "spec.json").is_symlink()
+    assert not os.path.lexists(run_dir / "spec.json.part")
