@@ -171,6 +171,7 @@ def reconcile(ctx: CliContext, as_json: bool) -> None:
                 "unreachable": [{"host": h, "reason": r} for h, r in report.unreachable],
                 "orphans": [_orphan_json(o) for o in report.orphans],
                 "stopped": [_orphan_json(o) for o in report.stopped],
+                "foreign": [_orphan_json(o) for o in report.foreign],
             }
         )
         return
@@ -194,6 +195,11 @@ def reconcile(ctx: CliContext, as_json: bool) -> None:
             f"orphan container {orphan.container_id[:12]} ({orphan.name}) on {orphan.host}: "
             f"{orphan.reason}; remove it with 'docker rm -f {orphan.container_id[:12]}' on the "
             "host if it is not needed"
+        )
+    for item in report.foreign:
+        click.echo(
+            f"foreign container {item.container_id[:12]} ({item.name}) on {item.host}: "
+            f"{item.reason}; left alone"
         )
     if not any(
         (

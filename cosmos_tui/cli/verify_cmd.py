@@ -29,6 +29,9 @@ def render_report(report: VerifyReport, fix: bool) -> str:
         )
     for host, reason in report.unreachable:
         lines.append(f"skipped   host {host}: {reason}")
+    for item in report.foreign:
+        kind = "container"
+        lines.append(f"foreign   {kind:<17} {item.subject} [{item.host}]: {item.detail}")
     fixable = sum(1 for f in report.findings if f.fixable and not f.fixed)
     summary = (
         f"checked {report.checked_runs} completed run(s) and {report.checked_prompts} "
@@ -79,6 +82,8 @@ def verify_cmd(
                     for f in report.findings
                 ],
                 "unreachable": [{"host": h, "reason": r} for h, r in report.unreachable],
+                "foreign": [{"subject": f.subject, "detail": f.detail, "host": f.host}
+                            for f in report.foreign],
             }
         )  # fmt: skip
     else:

@@ -258,8 +258,6 @@ class BatchLauncher:
         self, host: RemoteHost, layout: launch.RemoteLayout, first: Run, claim: Claim,
         batch: BatchInput,
     ) -> str:  # fmt: skip
-        from cosmos_tui.remote.docker import ContainerSpec, Mount
-
         config = self.ctx.config
         profile = config.profiles.get(first.profile) or config.profiles["transfer1"]
         paths = transfer1.LaunchPaths(
@@ -270,17 +268,14 @@ class BatchLauncher:
         argv = transfer1.build_argv(
             first.params, paths, script=profile.script, extra_args=profile.extra_args
         )
-        spec = ContainerSpec(
+        await launch.check_mount_sources(host, launch.mounts_for(host.config, layout))
+        spec = launch.container_spec(
+            host,
+            layout,
             run_id=claim.batch_id or first.id,
             image=launch.image_for(first, host.config, config),
             command=tuple(argv),
             gpus=claim.gpus,
-            env=launch.container_env(host.config),
-            mounts=tuple(
-                Mount(m.source, m.target, m.read_only)
-                for m in launch.mounts_for(host.config, layout)
-            ),
-            workdir=launch.CONTAINER_WORKDIR,
             labels={"cosmos.batch_id": claim.batch_id or "", launch.LABEL_PROFILE: first.profile,
                     "cosmos.batch_runs": ",".join(batch.run_ids)},
         )  # fmt: skip

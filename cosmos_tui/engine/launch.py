@@ -18,11 +18,16 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
 from cosmos_tui.config import Config, HostConfig
 from cosmos_tui.domain import Prompt, Run, RunType
 from cosmos_tui.engine.profiles import transfer1
 from cosmos_tui.errors import ValidationError
+
+if TYPE_CHECKING:
+    from cosmos_tui.remote.docker import ContainerSpec
+    from cosmos_tui.remote.host import RemoteHost
 
 CONTAINER_INPUTS = "/cosmos-tui/inputs"
 CONTAINER_RUN = "/cosmos-tui/run"
@@ -123,25 +128,80 @@ def build_command(run: Run, config: Config) -> list[str]:
 
 @dataclass(frozen=True)
 class MountSpec:
-    """A bind mount (host path -> container path)."""
+    """A bind mount (host path -> container path).
+
+    Attributes:
+        source: The host path.
+        target: Where it appears in the container.
+        read_only: Mounted read-only.
+        key: The host config key it comes from (named when the source is missing).
+
+    """
 
     source: str
     target: str
     read_only: bool = False
+    key: str | None = None
 
 
 def mounts_for(host: HostConfig, layout: RemoteLayout) -> list[MountSpec]:
-    """Return the mounts of COSMOS.md section 1 plus the run's inputs and folder."""
+    """Return the mounts of COSMOS.md section 1 plus the run's inputs and folder.
+
+    Least privilege: the repo, the checkpoints, the Hugging Face cache and the inputs are
+    read-only; the run's own folder (spec in, outputs out) is the only writable mount.
+    """
     repo = layout.resolve(host.remote_repo_dir)
     checkpoints = layout.resolve(host.checkpoints_dir)
-    mounts = [MountSpec(repo, CONTAINER_WORKDIR)]
+    mounts = [MountSpec(repo, CONTAINER_WORKDIR, True, "remote_repo_dir")]
     if PurePosixPath(checkpoints) != PurePosixPath(repo) / "checkpoints":
-        mounts.append(MountSpec(checkpoints, f"{CONTAINER_WORKDIR}/checkpoints"))
+        target = f"{CONTAINER_WORKDIR}/checkpoints"
+        mounts.append(MountSpec(checkpoints, target, True, "checkpoints_dir"))
     if host.hf_cache_dir:
-        mounts.append(MountSpec(layout.resolve(host.hf_cache_dir), "/root/.cache/huggingface"))
+        cache = layout.resolve(host.hf_cache_dir)
+        mounts.append(MountSpec(cache, "/root/.cache/huggingface", True, "hf_cache_dir"))
     mounts.append(MountSpec(layout.inputs_dir, CONTAINER_INPUTS, read_only=True))
     mounts.append(MountSpec(layout.run_dir, CONTAINER_RUN))
     return mounts
+
+
+async def check_mount_sources(host: RemoteHost, mounts: list[MountSpec]) -> None:
+    """Check that every configured folder to mount exists on the host (never created).
+
+    Raises:
+        ValidationError: Naming the config key and the path that is missing.
+
+    """
+    for mount in mounts:
+        if mount.key is None:
+            continue
+        if not await host.files.is_dir(mount.source):
+            raise ValidationError(
+                f"{mount.key} {mount.source} does not exist on {host.name} (or is not a "
+                f"folder); fix {mount.key} for this host, it is never created",
+                field=mount.key,
+            )
+
+
+def container_spec(host: RemoteHost, layout: RemoteLayout, **fields: object) -> ContainerSpec:
+    """Return a container spec with this host's mounts, environment, IPC, shm and user."""
+    from cosmos_tui.remote.docker import ContainerSpec, Mount
+    from cosmos_tui.remote.docker_types import parse_size
+
+    config = host.config
+    try:
+        shm = parse_size(config.shm_size) if config.shm_size else None
+    except ValueError:
+        shm = None
+    mounts = tuple(Mount(m.source, m.target, m.read_only) for m in mounts_for(config, layout))
+    defaults: dict[str, object] = {
+        "env": container_env(config),
+        "mounts": mounts,
+        "workdir": CONTAINER_WORKDIR,
+        "shm_size_bytes": shm,
+        "ipc_host": config.ipc_host,
+        "user": config.container_user,
+    }
+    return ContainerSpec(**{**defaults, **fields})  # type: ignore[arg-type]
 
 
 def container_env(host: HostConfig, environ: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -35,6 +35,7 @@ from cosmos_tui.engine.failures import ContainerGone, classify_error
 from cosmos_tui.engine.lifecycle import EngineContext
 from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.errors import CosmosError, InvalidTransition, NotFound
+from cosmos_tui.owner import LABEL_OWNER, Ownership, ownership
 from cosmos_tui.store.repositories import RunFilter
 
 if TYPE_CHECKING:
@@ -81,6 +82,8 @@ class ReconcileReport:
         unreachable: Hosts that could not be asked, with the reason.
         batched: Runs of a batch left to the queue's batch launcher (``cosmos queue run``).
         stopped: Our leftover containers stopped because their runs were cancelled.
+        foreign: Other installations' containers (see :mod:`cosmos_tui.owner`): listed,
+            never touched.
 
     """
 
@@ -91,6 +94,7 @@ class ReconcileReport:
     unreachable: tuple[tuple[str, str], ...] = field(default=())
     batched: tuple[str, ...] = ()
     stopped: tuple[Orphan, ...] = ()
+    foreign: tuple[Orphan, ...] = ()
 
 
 async def reconcile(
@@ -116,11 +120,24 @@ async def reconcile(
     host_names = {r.host for r in active if r.host}
     if scan_all_hosts:
         host_names |= {h.name for h in ctx.config.hosts}
+    foreign: list[Orphan] = []
     for name in sorted(host_names):
         try:
-            containers[name] = await ctx.hosts.get(name).docker.list()
+            docker = ctx.hosts.get(name).docker
+            listed = await docker.list(everyone=True)
         except CosmosError as exc:
             unreachable.append((name, exc.message))
+            continue
+        containers[name] = []
+        for info in listed:
+            whose = ownership(info.labels, getattr(docker, "owner", None), await _known(ctx, info))
+            if whose == Ownership.FOREIGN:
+                label = info.labels.get(LABEL_OWNER) or "not set"
+                reason = f"another installation's (owner {label}, run unknown here)"
+                item = Orphan(name, info.id, info.name, info.run_id, info.status, reason)
+                foreign.append(item)
+            else:
+                containers[name].append(info)
     dispatched: list[str] = []
     failed: list[str] = []
     busy: list[str] = []
@@ -158,7 +175,23 @@ async def reconcile(
         tuple(unreachable),
         tuple(batched),
         tuple(stopped),
+        tuple(foreign),
     )
+
+
+async def _known(ctx: EngineContext, info: ContainerInfo) -> bool:
+    """True when this database knows the run or batch a container is labelled with."""
+    batch_id = info.labels.get(LABEL_BATCH_ID)
+    if batch_id:
+        page = await ctx.store.list_runs(RunFilter(batch_id=batch_id), 0, 1)
+        return bool(page.items)
+    if not info.run_id:
+        return False
+    try:
+        await ctx.store.get_run(info.run_id, with_events=False)
+    except NotFound:
+        return False
+    return True
 
 
 async def _mark_gone(ctx: EngineContext, run: Run) -> bool:

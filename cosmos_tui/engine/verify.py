@@ -11,7 +11,11 @@ What is checked, and what ``--fix`` does (only what is safe and reversible):
   ``<outputs>/.orphaned/`` (nothing is deleted);
 - containers with our labels whose run (or batch) is unknown to the database, or that
   still run after their run ended (the same rule as the lifecycle's reconcile): removed
-  when they have stopped; a running one is only reported, never stopped silently.
+  when they have stopped; a running one is only reported, never stopped silently. Only
+  this installation's containers count (:mod:`cosmos_tui.owner`): another installation's
+  are listed in ``VerifyReport.foreign`` and never touched;
+- recorded output names that are not plain names (from a hostile host, by an older
+  version) are reported and never used as paths.
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cosmos_tui.containment import OutsideFolder, contained_path, recorded_parts, shown
 from cosmos_tui.domain import Prompt, Run, RunState
 from cosmos_tui.errors import CosmosError, NotFound
+from cosmos_tui.owner import LABEL_OWNER, Ownership, ownership
 from cosmos_tui.store.repositories import PromptFilter, RunFilter
 
 if TYPE_CHECKING:
@@ -48,6 +54,8 @@ class FindingKind(enum.StrEnum):
     INPUT_CHANGED = "input_changed"
     ORPHAN_DIR = "orphan_dir"
     ORPHAN_CONTAINER = "orphan_container"
+    FOREIGN_CONTAINER = "foreign_container"
+    UNSAFE_OUTPUT_NAME = "unsafe_output_name"
 
 
 @dataclass(frozen=True)
@@ -74,12 +82,17 @@ class Finding:
 
 @dataclass(frozen=True)
 class VerifyReport:
-    """Everything ``cosmos verify`` found, and the hosts it could not check."""
+    """Everything ``cosmos verify`` found, and the hosts it could not check.
+
+    ``foreign`` lists other installations' containers (see :mod:`cosmos_tui.owner`): they
+    are shown, never touched, and are not problems of this installation.
+    """
 
     findings: tuple[Finding, ...]
     unreachable: tuple[tuple[str, str], ...] = ()
     checked_runs: int = 0
     checked_prompts: int = 0
+    foreign: tuple[Finding, ...] = ()
 
 
 async def verify(
@@ -127,16 +140,25 @@ async def verify(
         if offset >= prompts.total or not prompts.items:
             break
     findings += await _orphan_dirs(bench, known_runs, fix)
+    foreign: list[Finding] = []
     if check_hosts:
-        findings += await _orphan_containers(bench, fix, unreachable)
-    return VerifyReport(tuple(findings), tuple(unreachable), runs_checked, prompts_checked)
+        findings += await _orphan_containers(bench, fix, unreachable, foreign)
+    return VerifyReport(
+        tuple(findings), tuple(unreachable), runs_checked, prompts_checked, tuple(foreign)
+    )
 
 
 async def _check_outputs(
     bench: Workbench, run: Run, fix: bool, unreachable: list[tuple[str, str]]
 ) -> Finding | None:
     folder = bench.output_dir(run.id)
-    missing = [name for name in run.outputs if not (folder / name).is_file()]
+    unsafe = [name for name in run.outputs if recorded_parts(name) is None]
+    if unsafe:  # recorded by an older version from a hostile host: never used as paths
+        names = ", ".join(shown(n) for n in unsafe[:5])
+        return Finding(FindingKind.UNSAFE_OUTPUT_NAME, run.id,
+                       f"recorded output name(s) {names} are not plain names; they are "
+                       "ignored (check the files around this run's folder by hand)")  # fmt: skip
+    missing = [name for name in run.outputs if not _is_plain_file(folder, name)]
     if not missing:
         return None
     detail = f"{len(missing)} of {len(run.outputs)} output file(s) missing in {folder}"
@@ -157,9 +179,9 @@ async def _check_outputs(
             remote_dir = f"{remote_output}/{sub}" if sub else remote_output
             entries = {e.name: e for e in await host.files.listdir(remote_dir)}
             entry = entries.get(plain)
-            if entry is None or entry.is_dir:
-                continue
-            local_dir = folder / sub if sub else folder
+            if entry is None or entry.kind != "file":
+                continue  # gone, or no longer a regular file (a link is never followed)
+            local_dir = contained_path(folder, sub) if sub else folder
             await host.download(remote_dir, plain, local_dir, entry.size, True)
             restored += 1
     except CosmosError as exc:
@@ -172,6 +194,15 @@ async def _check_outputs(
     else:
         detail += f"; re-downloaded from {run.host}"
     return Finding(FindingKind.MISSING_OUTPUTS, run.id, detail, fixable=True, fixed=fixed)
+
+
+def _is_plain_file(folder: Path, recorded: str) -> bool:
+    """True when a recorded output is a regular file inside ``folder`` (no symlinks)."""
+    try:
+        path = contained_path(folder, *(recorded_parts(recorded) or ("..",)))
+    except OutsideFolder:
+        return False
+    return path.is_file() and not path.is_symlink()
 
 
 async def _batch_sample_folder(bench: Workbench, host: RemoteHost, run: Run) -> str | None:
@@ -293,18 +324,27 @@ async def _is_run(bench: Workbench, run_id: str) -> bool:
 
 
 async def _orphan_containers(
-    bench: Workbench, fix: bool, unreachable: list[tuple[str, str]]
+    bench: Workbench, fix: bool, unreachable: list[tuple[str, str]], foreign: list[Finding]
 ) -> list[Finding]:
     findings = []
     for host_config in bench.config.hosts:
         host = bench.hosts.get(host_config.name)
         try:
-            containers = await host.docker.list()
+            containers = await host.docker.list(everyone=True)
         except CosmosError as exc:
             unreachable.append((host_config.name, exc.message))
             continue
         for info in containers:
             owner = info.labels.get("cosmos.batch_id") or info.run_id
+            known = bool(owner) and await _is_known(bench, owner)
+            whose = ownership(info.labels, getattr(host.docker, "owner", None), known)
+            if whose == Ownership.FOREIGN:
+                detail = (f"container {info.name} ({info.status}) belongs to another "
+                          f"installation (owner {info.labels.get(LABEL_OWNER) or 'not set'}, "
+                          "run unknown here); left alone")  # fmt: skip
+                foreign.append(Finding(FindingKind.FOREIGN_CONTAINER, info.id[:12], detail,
+                                       host=host_config.name))  # fmt: skip
+                continue
             reason = await _orphan_reason(bench, owner, info.running)
             if reason is None:
                 continue
@@ -322,6 +362,13 @@ async def _orphan_containers(
             findings.append(Finding(FindingKind.ORPHAN_CONTAINER, info.id[:12], detail,
                                     not info.running, fixed, host_config.name))  # fmt: skip
     return findings
+
+
+async def _is_known(bench: Workbench, owner: str) -> bool:
+    """True when this database knows the run or batch ``owner``."""
+    if owner.startswith("bs_"):
+        return bool((await bench.store.list_runs(RunFilter(batch_id=owner), 0, 1)).items)
+    return await _is_run(bench, owner)
 
 
 async def _orphan_reason(bench: Workbench, owner: str | None, running: bool) -> str | None:

@@ -29,6 +29,7 @@ import aiodocker
 import aiohttp
 
 from cosmos_tui.errors import CosmosError, DockerError, HostUnreachable
+from cosmos_tui.owner import LABEL_OWNER
 from cosmos_tui.remote.docker_sudo import SUDO_CHECK, SUDO_VERSION_FORMAT, sudo_docker_cli
 from cosmos_tui.remote.docker_types import (
     LABEL_GPUS,
@@ -102,6 +103,7 @@ class DockerClient:
         self._docker: aiodocker.Docker | None = None
         self._connector: aiohttp.UnixConnector | None = None
         self._lock = asyncio.Lock()
+        self.owner: str | None = None
 
     @property
     def name(self) -> str:
@@ -259,6 +261,8 @@ class DockerClient:
         """Create (not start) the container ``cosmos-<run id>``; return its id."""
         docker = await self._client()
         body = container_body(spec, self.name, self._gpu_request)
+        if self.owner:
+            body["Labels"][LABEL_OWNER] = self.owner
         doing = f"creating the container of run {spec.run_id}"
         async with _translate(self.name, doing, secrets=spec.env.values()):
             container = await docker.containers.create(body, name=f"cosmos-{spec.run_id}")
@@ -303,16 +307,26 @@ class DockerClient:
                 raise
 
     async def list(
-        self, labels: Mapping[str, str] | None = None, include_stopped: bool = True
+        self,
+        labels: Mapping[str, str] | None = None,
+        include_stopped: bool = True,
+        everyone: bool = False,
     ) -> list[ContainerInfo]:
-        """List our containers (label ``cosmos.managed=true``) matching every label given."""
+        """List managed containers (``cosmos.managed=true``) matching every label given.
+
+        Containers that carry another installation's owner id (``cosmos.owner``) are left
+        out unless ``everyone``: nothing that acts on containers ever sees them.
+        """
         docker = await self._client()
         selectors = [f"{LABEL_MANAGED}=true"] + [f"{k}={v}" for k, v in (labels or {}).items()]
         async with _translate(self.name, "listing containers"):
             containers = await docker.containers.list(
                 all=include_stopped, filters=json.dumps({"label": selectors})
             )
-        return [info_from_list(c._container) for c in containers]
+        found = [info_from_list(c._container) for c in containers]
+        if everyone or not self.owner:
+            return found
+        return [c for c in found if c.labels.get(LABEL_OWNER) in (None, "", self.owner)]
 
     async def logs(
         self, container_id: str, since: float | None = None, follow: bool = True

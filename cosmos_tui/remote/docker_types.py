@@ -39,10 +39,13 @@ class ContainerSpec:
         mounts: Bind mounts.
         workdir: Working directory inside the container.
         shm_size_bytes: Size of /dev/shm; None keeps Docker's default.
-        ipc_host: Share the host's IPC namespace (parallel torchrun wants it).
+        ipc_host: Share the host's IPC namespace (an opt-in: by default a container has
+            a private IPC namespace whose /dev/shm is ``shm_size_bytes``).
         labels: Extra labels (``cosmos.*`` ones are added by the client).
         network_host: Use the host network (no port mapping exists here anyway).
         memory_bytes: Memory limit (swap included); None means no limit.
+        user: Run as this user (``uid:gid`` or a name the image knows); None keeps the
+            image's.
 
     """
 
@@ -54,10 +57,11 @@ class ContainerSpec:
     mounts: tuple[Mount, ...] = ()
     workdir: str | None = None
     shm_size_bytes: int | None = None
-    ipc_host: bool = True
+    ipc_host: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
     network_host: bool = False
     memory_bytes: int | None = None
+    user: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,12 +138,16 @@ def container_body(spec: ContainerSpec, host: str, gpu_request: bool) -> dict[st
         LABEL_HOST: host,
         LABEL_GPUS: ",".join(str(g) for g in spec.gpus),
     }
+    # Typed mounts, not legacy Binds: Docker refuses a missing source instead of creating
+    # it (as root, empty), and a ':' in a path is just a character.
     host_config: dict[str, Any] = {
-        "Binds": [f"{m.source}:{m.target}:{'ro' if m.read_only else 'rw'}" for m in spec.mounts],
+        "Mounts": [
+            {"Type": "bind", "Source": m.source, "Target": m.target, "ReadOnly": m.read_only}
+            for m in spec.mounts
+        ],
         "AutoRemove": False,
+        "IpcMode": "host" if spec.ipc_host else "private",
     }
-    if spec.ipc_host:
-        host_config["IpcMode"] = "host"
     if spec.network_host:
         host_config["NetworkMode"] = "host"
     if spec.shm_size_bytes:
@@ -167,6 +175,8 @@ def container_body(spec: ContainerSpec, host: str, gpu_request: bool) -> dict[st
     }
     if spec.workdir:
         body["WorkingDir"] = spec.workdir
+    if spec.user:
+        body["User"] = spec.user
     return body
 
 

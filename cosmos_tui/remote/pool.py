@@ -52,6 +52,7 @@ class HostPool:
         self._config = config
         self._factory = factory or default_remote_factory
         self._hosts: dict[str, RemoteHost] = {}
+        self._owner: str | None = None
 
     @property
     def names(self) -> list[str]:
@@ -66,8 +67,20 @@ class HostPool:
 
         """
         if name not in self._hosts:
-            self._hosts[name] = self._factory(self._config.host(name), self._config)
+            host = self._factory(self._config.host(name), self._config)
+            if getattr(getattr(host, "docker", None), "owner", "") is None:
+                host.docker.owner = self.owner
+            self._hosts[name] = host
         return self._hosts[name]
+
+    @property
+    def owner(self) -> str:
+        """This installation's owner id (see :mod:`cosmos_tui.owner`), made on first use."""
+        if self._owner is None:
+            from cosmos_tui.owner import installation_owner
+
+            self._owner = installation_owner(self._config.data_dir)
+        return self._owner
 
     def opened(self) -> list[RemoteHost]:
         """The hosts made so far."""

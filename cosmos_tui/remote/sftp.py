@@ -641,6 +641,12 @@ class SftpTransfers:
             key=lambda e: e.name,
         )  # fmt: skip
 
+    async def is_dir(self, remote_path: str) -> bool:
+        """True when ``remote_path`` is a folder on the host (following symlinks)."""
+        async with self._client() as sftp, _translate(self._ssh.name, f"looking at {remote_path}"):
+            attrs = await stat_or_none(sftp, remote_path)
+        return attrs is not None and attrs.type == asyncssh.FILEXFER_TYPE_DIRECTORY
+
     async def read_text(self, remote_path: str, limit: int = 1024 * 1024) -> str | None:
         """Return a small remote text file (at most ``limit`` bytes); None when missing.
 

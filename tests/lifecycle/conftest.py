@@ -123,7 +123,8 @@ def write_config_file(config: Config, path: Path) -> Path:
         "[[hosts]]",
     ]
     for key in ("name", "hostname", "port", "user", "identity_file", "known_hosts",
-                "remote_tool_dir", "docker_image", "docker_socket", "gpu_request"):  # fmt: skip
+                "remote_tool_dir", "remote_repo_dir", "checkpoints_dir", "docker_image",
+                "docker_socket", "gpu_request"):  # fmt: skip
         lines.append(f"{key} = {value(getattr(host, key))}")
     lines.append('hf_cache_dir = ""')
     lines.append("[hosts.env]")
