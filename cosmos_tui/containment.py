@@ -109,7 +109,7 @@ def contained_path(root: Path, *parts: str) -> Path:
         current = current / part
         try:
             mode = os.lstat(current).st_mode
-        except FileNotFoundError:
+        except OSError:  # not there (yet), or under a file: the write will say so
             break
         if stat.S_ISLNK(mode):
             raise OutsideFolder(

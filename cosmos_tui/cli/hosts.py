@@ -185,3 +185,12 @@ def trust(cli: CliContext, name: str, yes: bool) -> None:
         fail("not trusted; nothing was recorded ('--yes' trusts without asking)")
     guard(lambda: trust_host_key(info))
     click.echo(f"recorded in {info.known_hosts_path}")
+
+
+def _register_prune() -> None:
+    from cosmos_tui.cli.prune_cmd import prune
+
+    host_group.add_command(prune)
+
+
+_register_prune()

@@ -647,6 +647,12 @@ class SftpTransfers:
             attrs = await stat_or_none(sftp, remote_path)
         return attrs is not None and attrs.type == asyncssh.FILEXFER_TYPE_DIRECTORY
 
+    async def remove(self, remote_path: str) -> None:
+        """Remove a file (a symlink itself, never its target); a missing one is fine."""
+        async with self._client() as sftp, _translate(self._ssh.name, f"removing {remote_path}"):
+            with contextlib.suppress(asyncssh.SFTPNoSuchFile):
+                await sftp.remove(remote_path)
+
     async def read_text(self, remote_path: str, limit: int = 1024 * 1024) -> str | None:
         """Return a small remote text file (at most ``limit`` bytes); None when missing.
 
