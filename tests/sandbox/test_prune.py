@@ -14,7 +14,6 @@ from cosmos_tui.sandbox import Sandbox
 from cosmos_tui.services import Workbench
 from tests.conftest import write_video
 
-
 AGES = [("7d", 604800), ("12h", 43200), ("0", 0), ("90s", 90), ("2w", 1209600), ("1.5m", 90)]
 
 
