@@ -82,6 +82,12 @@ WELCOME = (
     help="No UI: run a scenario (runs, a batch, a cancel, an OOM), print a summary.",
 )
 @click.option(
+    "--hostile",
+    is_flag=True,
+    help="A hostile host (lying names, planted links, greetings, a second installation's "
+    "containers); with --headless, exit 0 only when everything was contained.",
+)
+@click.option(
     "--bench-first-frame",
     is_flag=True,
     hidden=True,
@@ -94,6 +100,7 @@ def demo(
     flaky_ssh: bool,
     oom_rate: float,
     headless: bool,
+    hostile: bool,
     bench_first_frame: bool,
 ) -> None:
     """Try cosmos-tui on a SIMULATED GPU HOST: no server, no GPU, one command.
@@ -116,6 +123,7 @@ def demo(
         oom_rate=oom_rate,
         flaky_ssh=flaky_ssh,
         flaky_interval=max(30.0 / speed, 1.5),
+        hostile=hostile,
     )
     space.root.mkdir(parents=True, exist_ok=True)
     log_path = space.root / "demo.log"
@@ -133,9 +141,11 @@ def demo(
             fail(str(exc))
         config = prepare_workspace(space, sandbox)
         if headless:
+            from cosmos_tui.sandbox.hostile_scenario import run_hostile_scenario
             from cosmos_tui.sandbox.scenario import run_scenario
 
-            code = guard(lambda: run_scenario(config, space, sandbox, echo=click.echo))
+            scenario = run_hostile_scenario if hostile else run_scenario
+            code = guard(lambda: scenario(config, space, sandbox, echo=click.echo))
             if code:
                 sys.exit(code)
             return

@@ -106,6 +106,12 @@ class Sandbox:
             flaky_interval=options.flaky_interval,
             rng=random.Random(options.seed),  # noqa: S311
         )
+        if options.hostile:
+            from cosmos_tui.sandbox.hostile import GREETING
+
+            self.faults.greeting = GREETING
+            self.faults.hostile_names = True
+            self.faults.hostile_outputs = True
         self.runtime = ContainerRuntime(
             root,
             self.faults,
@@ -161,6 +167,8 @@ class Sandbox:
         self._smi_server = await asyncio.start_unix_server(self._serve_smi, str(self.smi_socket))
         await self.sshd.start()
         self._write_client_files()
+        if self.options.hostile:
+            await self.add_foreign_containers()
         if self.faults.flaky_ssh:
             self._spawn(self._flaky_loop())
         logger.info("sandbox (%s) on 127.0.0.1:%d, root %s", SIMULATED_LABEL, self.port, self.root)

@@ -3,7 +3,8 @@
 Switched on through :class:`~cosmos_tui.sandbox.faults.Faults` (``cosmos demo --hostile``
 turns on every switch; tests pick some):
 
-- ``hostile_names``: SFTP listings of a run's ``output`` folder also show entries no real
+- ``hostile_names``: SFTP listings of a run's ``output`` folder (and a batch's ``video_N``
+  sample folders) also show entries no real
   file system can hold, as a patched SSH server could: a folder named ``../../../../..``,
   a file named ``../../../../../.bashrc``, an absolute ``/tmp/cosmos-owned``. Opening
   ``output/../../../../..`` on this server resolves to a real folder above the run (the
@@ -58,7 +59,8 @@ async def with_lies(names: AsyncIterator[asyncssh.SFTPName], path: bytes) -> Asy
     """Yield a real listing, plus :func:`lied_entries` when ``path`` is an output folder."""
     async for name in names:
         yield name
-    if os.path.basename(os.path.normpath(path)) == b"output":
+    folder = os.path.basename(os.path.normpath(path))
+    if folder == b"output" or folder.startswith(b"video_"):
         for name in lied_entries():
             yield name
 
@@ -102,6 +104,9 @@ def plant_outputs(run_dir: Path, home: Path) -> list[str]:
     planted.append(HUGE_NAME)
     (output / ESCAPE_NAME).write_bytes(b"not a video\n")
     planted.append(ESCAPE_NAME)
+    for sample in output.glob("video_*"):  # a batch's sample folders get theirs too
+        link("secret.mp4", secret, where=sample)
+        (sample / ESCAPE_NAME).write_bytes(b"not a video\n")
     logger.info("hostile host: planted %d entries in %s", len(planted), run_dir)
     return planted
 

@@ -29,6 +29,9 @@ class SandboxOptions:
         docker_image: The image the host has (the demo config names the same one).
         user: Login user name (the home directory's name).
         seed: Seed of every random choice (fault draws, GPU jitter).
+        hostile: Turn on every hostile switch (see :mod:`cosmos_tui.sandbox.hostile`):
+            lying listings, planted links and devices, a 50 GB sparse output, escape
+            sequences in names, a login greeting and a second installation's containers.
 
     """
 
@@ -40,6 +43,7 @@ class SandboxOptions:
     docker_image: str = SANDBOX_IMAGE
     user: str = "demo"
     seed: int = 7
+    hostile: bool = False
 
 
 class SandboxHandle(Protocol):
