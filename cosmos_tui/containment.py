@@ -25,7 +25,9 @@ __all__ = [
     "OutsideFolder",
     "contained_path",
     "name_problem",
+    "output_file",
     "recorded_parts",
+    "safe_outputs",
     "shown",
 ]
 
@@ -117,3 +119,29 @@ def contained_path(root: Path, *parts: str) -> Path:
                 "ever plain files"
             )
     return path
+
+
+def output_file(folder: Path, recorded: str) -> Path | None:
+    """Return the local file of a recorded output, or None when it is unsafe or absent.
+
+    For everything that opens, plays, copies or prints an output path: the name must be
+    a recorded plain name, every component inside ``folder`` and not a symlink, and the
+    file a regular file.
+    """
+    parts = recorded_parts(recorded)
+    if parts is None:
+        return None
+    try:
+        path = contained_path(folder, *parts)
+    except OutsideFolder:
+        return None
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return None
+    return path if stat.S_ISREG(mode) else None
+
+
+def safe_outputs(recorded: tuple[str, ...] | list[str]) -> list[str]:
+    """The recorded output names that are safe to show and use (plain names only)."""
+    return [name for name in recorded if recorded_parts(name) is not None]

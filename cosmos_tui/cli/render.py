@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from cosmos_tui.containment import safe_outputs
 from cosmos_tui.domain import Page, Prompt, Run
 
 if TYPE_CHECKING:
@@ -163,7 +164,7 @@ def run_detail(run: Run, failure: Failure | None = None) -> str:
         lines.append(f"exit     {run.exit_code}")
     if run.outputs:
         lines.append("outputs:")
-        lines += [f"  {o}" for o in run.outputs]
+        lines += [f"  {o}" for o in safe_outputs(run.outputs)]
     if run.log_path:
         lines.append(f"log      {run.log_path}")
     if run.events:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from cosmos_tui.containment import safe_outputs
 from cosmos_tui.domain import Prompt, Run
 
 JSON_VERSION = 1
@@ -61,7 +62,7 @@ def run_json(run: Run) -> dict[str, Any]:
         "finished_at": _time(run.finished_at),
         "duration_seconds": run.duration_seconds,
         "log_path": str(run.log_path) if run.log_path else None,
-        "outputs": list(run.outputs),
+        "outputs": safe_outputs(run.outputs),  # never a recorded path that could escape
         "rating": run.rating,
         "progress": (
             {

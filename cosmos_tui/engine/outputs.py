@@ -151,7 +151,14 @@ def sort_entries(
 
 
 async def plan_outputs(host: RemoteHost, remote_output_dir: str, max_bytes: int) -> OutputPlan:
-    """List a run's output folder (one level of sub-folders) and sort what it holds."""
+    """List a run's output folder (one level of sub-folders) and sort what it holds.
+
+    An output folder that is itself a symbolic link (the container replaced it) is not
+    listed at all.
+    """
+    if await host.files.kind(remote_output_dir) == "symlink":
+        refused = Refused(PurePosixPath(remote_output_dir).name, _KIND_TEXT["symlink"])
+        return OutputPlan((), (refused,))
     budget = [max_bytes]
     files, folders, refused = sort_entries(
         await host.files.listdir(remote_output_dir), "", max_bytes, budget

@@ -641,6 +641,15 @@ class SftpTransfers:
             key=lambda e: e.name,
         )  # fmt: skip
 
+    async def kind(self, remote_path: str) -> str | None:
+        """``file``, ``dir``, ``symlink`` or ``special`` (not following links); None: absent."""
+        async with self._client() as sftp, _translate(self._ssh.name, f"looking at {remote_path}"):
+            try:
+                attrs = await sftp.lstat(remote_path)
+            except asyncssh.SFTPNoSuchFile:
+                return None
+        return _entry(remote_path, attrs).kind
+
     async def is_dir(self, remote_path: str) -> bool:
         """True when ``remote_path`` is a folder on the host (following symlinks)."""
         async with self._client() as sftp, _translate(self._ssh.name, f"looking at {remote_path}"):

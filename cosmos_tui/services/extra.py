@@ -18,6 +18,7 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cosmos_tui.containment import output_file
 from cosmos_tui.domain import Run, RunState, RunType
 from cosmos_tui.engine.inputs import fingerprint
 from cosmos_tui.engine.params import validate_params
@@ -123,8 +124,9 @@ class ExtrasService:
             )
         folder = self.bench.output_dir(run.id)
         for name in run.outputs:
-            if name.endswith(".mp4") and "input_control" not in name and (folder / name).is_file():
-                return folder / name
+            path = output_file(folder, name)
+            if name.endswith(".mp4") and "input_control" not in name and path is not None:
+                return path
         raise ValidationError(
             f"run {run.id} has no output video in {folder}; see 'cosmos verify'", field="source"
         )

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from cosmos_tui.containment import output_file
 from cosmos_tui.domain import (
     GenerationParams,
     GpuSample,
@@ -122,7 +123,9 @@ class FacadeAdapter:
         folder = self.bench.output_dir(run.id)
         for name in run.outputs:
             if name.endswith(".mp4") and "input_control" not in name:
-                return folder / name
+                path = output_file(folder, name)  # never a path outside, never a symlink
+                if path is not None:
+                    return path
         return None
 
     async def output_files(self, run_id: str) -> tuple[OutputFile, ...]:
@@ -132,11 +135,13 @@ class FacadeAdapter:
         def _scan() -> tuple[OutputFile, ...]:
             if not folder.is_dir():
                 return ()
-            return tuple(
-                OutputFile(item.name, item, item.stat().st_size)
-                for item in sorted(folder.rglob("*"))
-                if item.is_file()
-            )
+            found = []
+            for item in sorted(folder.rglob("*")):
+                relative = "/".join(item.relative_to(folder).parts)
+                path = output_file(folder, relative)
+                if path is not None:
+                    found.append(OutputFile(item.name, path, path.stat().st_size))
+            return tuple(found)
 
         return await asyncio.to_thread(_scan)
 

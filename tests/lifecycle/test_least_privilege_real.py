@@ -96,3 +96,19 @@ async def test_the_real_sshd_host_folder_with_hostile_entries_is_contained(
     assert sorted(fetched) == ["output.mp4", "video_0/inner.mp4"]
     found = sorted(str(p.relative_to(local)) for p in local.rglob("*"))
     assert found == ["output.mp4", "video_0", "video_0/inner.mp4"]
+
+
+async def test_an_output_folder_replaced_by_a_symlink_is_not_listed(
+    make_config, bench_for, ssh_server
+) -> None:
+    from cosmos_tui.engine.outputs import plan_outputs
+
+    config = make_config()
+    bench = await bench_for(config)
+    host = bench.hosts.get(config.hosts[0].name)
+    run_dir = Path(config.hosts[0].remote_tool_dir) / "runs" / "rs_swapped"
+    run_dir.mkdir(parents=True)
+    (run_dir / "output").symlink_to(ssh_server.root)  # the host's files, not outputs
+    plan = await plan_outputs(host, f"{run_dir}/output", 10**9)
+    assert plan.files == ()
+    assert [str(r) for r in plan.refused] == ["'output' (a symbolic link (never followed))"]

@@ -116,7 +116,7 @@ async def test_hostile_outputs_are_refused_and_nothing_lands_outside_the_run(
         for name in set(before) | set(after)
         if before.get(name) != after.get(name)
         and not name.startswith(("data/outputs/" + run.id, "data/cosmos.db"))
-        and name not in ("data/outputs", "data")
+        and name not in ("data/outputs", "data", "data/owner-id")
     }
     assert changed == set(), changed
     assert canary.read_text() == "untouched\n"
@@ -153,3 +153,35 @@ async def test_spec_write_never_follows_a_planted_part_symlink(hostile: Sandbox,
     assert (run_dir / "spec.json").read_text() == '{"ok": true}\n'
     assert not (run_dir / "spec.json").is_symlink()
     assert not os.path.lexists(run_dir / "spec.json.part")
+
+
+def test_open_play_and_json_only_use_contained_plain_files(tmp_path: Path):
+    import dataclasses
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from cosmos_tui.cli.serialize import run_json
+    from cosmos_tui.containment import output_file, safe_outputs
+    from cosmos_tui.domain import GenerationParams, Run, RunType
+    from cosmos_tui.ui.facade import FacadeAdapter
+
+    outputs = tmp_path / "outputs"
+    folder = outputs / "rs_1"
+    folder.mkdir(parents=True)
+    (tmp_path / "evil.mp4").write_bytes(b"outside")
+    (folder / "link.mp4").symlink_to(tmp_path / "evil.mp4")
+    (folder / "good.mp4").write_bytes(b"video")
+    recorded = ("../evil.mp4", "link.mp4", "/etc/passwd", "a/b/c.mp4", "good.mp4")
+    assert safe_outputs(recorded) == ["link.mp4", "good.mp4"]
+    assert [output_file(folder, name) for name in recorded[:4]] == [None] * 4
+    assert output_file(folder, "good.mp4") == folder.resolve() / "good.mp4"
+    now = datetime.now(UTC)
+    run = Run(id="rs_1", prompt_id=None, type=RunType.TRANSFER, profile="transfer1",
+              state=RunState.COMPLETED, params=GenerationParams(), created_at=now,
+              updated_at=now, outputs=recorded)  # fmt: skip
+    bench = SimpleNamespace(output_dir=lambda run_id: outputs / run_id)
+    adapter = FacadeAdapter(bench)  # type: ignore[arg-type]
+    assert adapter.output_path(run) == folder.resolve() / "good.mp4"
+    only_bad = dataclasses.replace(run, outputs=recorded[:4])
+    assert adapter.output_path(only_bad) is None
+    assert run_json(run)["outputs"] == ["link.mp4", "good.mp4"]
