@@ -67,13 +67,14 @@ async def test_a_second_installations_containers_survive_verify_reconcile_and_pr
     async with Workbench.open(config) as bench:
         host = config.hosts[0].name
         plan = await plan_prune(bench, [host], older_than=0)
+        # (the session's dockerd also holds other tests' containers: other installations)
         assert [i.subject for i in plan.items if i.kind == "container"] == [mine]
-        assert {i.subject for i in plan.foreign} == set(theirs.values())
+        assert set(theirs.values()) <= {i.subject for i in plan.foreign}
         report = await bench.reconcile()
-        assert {o.container_id for o in report.foreign} == set(theirs.values())
+        assert set(theirs.values()) <= {o.container_id for o in report.foreign}
         assert not {o.container_id for o in report.orphans} & set(theirs.values())
         verified = await bench.verify(fix=True)
-        assert {f.subject for f in verified.foreign} == {c[:12] for c in theirs.values()}
+        assert {c[:12] for c in theirs.values()} <= {f.subject for f in verified.foreign}
         fixed = [f for f in verified.findings if f.fixed]
         assert [f.subject for f in fixed] == [mine[:12]]  # ours, of an unknown run: removed
         assert _state(docker_daemon, mine) == "gone"
@@ -93,7 +94,8 @@ def test_host_prune_cli_lists_first_and_leaves_foreign_containers(
                               "--dry-run"], catch_exceptions=False)  # fmt: skip
     assert dry.exit_code == 0, dry.output
     assert f"would remove container testhost: {mine}" in dry.output
-    assert dry.output.count("another installation's") == 3
+    for name in ("cosmos-rs_theirs01", "cosmos-rs_theirs02", "cosmos-rs_theirs03"):
+        assert f"{name} (" in dry.output and "left alone" in dry.output
     assert _state(docker_daemon, mine) == "exited"
     done = runner.invoke(cli, ["--config", str(path), "host", "prune", "testhost",
                                "--older-than", "0s", "--json"], catch_exceptions=False)  # fmt: skip

@@ -206,20 +206,31 @@ async def test_container_removed_while_followed(make_config, video_dir, bench_fo
 
 async def test_orphan_containers_are_reported_not_killed(make_config, bench_for, docker_daemon,
                                                          standin_image) -> None:  # fmt: skip
-    bench = await bench_for(make_config())
+    from cosmos_tui.owner import installation_owner
+
+    config = make_config()
+    bench = await bench_for(config)
+    owner = installation_owner(config.data_dir)
     started = docker_daemon.cli(
         "run", "-d", "--label", "cosmos.managed=true", "--label", "cosmos.run_id=rs_0123456789ab",
-        standin_image, "sleep", "30",
+        "--label", f"cosmos.owner={owner}", standin_image, "sleep", "30",
     )  # fmt: skip
     container = started.stdout.decode().strip()
+    # made before owner ids: no owner label, and a run this database does not know
+    legacy = docker_daemon.cli(
+        "run", "-d", "--label", "cosmos.managed=true", "--label", "cosmos.run_id=rs_0123456789cd",
+        standin_image, "sleep", "30",
+    ).stdout.decode().strip()  # fmt: skip
     try:
         report = await bench.reconcile()
         orphans = [o for o in report.orphans if o.container_id == container]
         assert orphans and "not in this database" in orphans[0].reason
-        state = docker_daemon.cli("inspect", "-f", "{{.State.Running}}", container)
-        assert state.stdout.decode().strip() == "true"
+        assert legacy in {o.container_id for o in report.foreign}
+        for each in (container, legacy):
+            state = docker_daemon.cli("inspect", "-f", "{{.State.Running}}", each)
+            assert state.stdout.decode().strip() == "true"
     finally:
-        docker_daemon.cli("rm", "-f", container)
+        docker_daemon.cli("rm", "-f", container, legacy)
 
 
 async def test_ctrl_c_on_a_waiting_inference_detaches_and_the_run_goes_on(
@@ -319,7 +330,9 @@ async def test_a_cancel_that_missed_the_host_is_finished_by_reconcile(
         assert [o.container_id for o in report.stopped] == [container]
         assert "cancelled" in report.stopped[0].reason
         orphans = [o.container_id for o in report.orphans]
-        assert stranger in orphans and container not in orphans
+        # no owner label and a run unknown here: another installation's, listed as such
+        assert stranger in [o.container_id for o in report.foreign]
+        assert stranger not in orphans and container not in orphans
         running = docker_daemon.cli("inspect", "-f", "{{.State.Running}}", container)
         assert running.stdout.decode().strip() == "false"
         running = docker_daemon.cli("inspect", "-f", "{{.State.Running}}", stranger)
