@@ -158,9 +158,20 @@ class ContainerRuntime:
             source = self._inside_root(parts[0])
             source.mkdir(parents=True, exist_ok=True)
             mounts.append(Mount(source, parts[1], len(parts) > 2 and "ro" in parts[2]))
+        targets: set[str] = set()
         for item in host_config.get("Mounts") or []:
             if item.get("Type", "bind") != "bind":
                 continue
+            target = str(item.get("Target", ""))
+            if not target.startswith("/"):  # Docker's own checks and messages
+                raise ContainerError(
+                    400,
+                    f"invalid mount config for type \"bind\": invalid mount path: '{target}' "
+                    "mount path must be absolute",
+                )
+            if target in targets:
+                raise ContainerError(400, f"Duplicate mount point: {target}")
+            targets.add(target)
             source = self._inside_root(str(item.get("Source", "")))
             if not source.exists():
                 raise ContainerError(

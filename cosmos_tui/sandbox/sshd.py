@@ -245,6 +245,8 @@ class SandboxSshd:
         await stream.drain()
 
     async def _run_smi(self, process: asyncssh.SSHServerProcess[bytes], args: list[str]) -> None:
+        if self.faults.greeting:  # the login shell greets before nvidia-smi runs, too
+            await self._write(process.stdout, self.faults.greeting.encode())
         work = asyncio.create_task(
             self.smi(
                 args,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -185,3 +186,32 @@ def test_open_play_and_json_only_use_contained_plain_files(tmp_path: Path):
     only_bad = dataclasses.replace(run, outputs=recorded[:4])
     assert adapter.output_path(only_bad) is None
     assert run_json(run)["outputs"] == ["link.mp4", "good.mp4"]
+
+
+async def test_the_simulated_docker_checks_typed_mounts_as_docker_does(hostile: Sandbox):
+    from cosmos_tui.config import TimeoutsConfig
+    from cosmos_tui.errors import DockerError
+    from cosmos_tui.remote.docker import ContainerSpec, Mount
+    from cosmos_tui.remote.host import RemoteHost
+
+    host = RemoteHost(hostile.host_config(), TimeoutsConfig(connect=5))
+    repo = str(hostile.home / "cosmos-transfer1")
+    base = ContainerSpec(run_id="rs_mounts", image=hostile.options.docker_image, command=("true",))
+    try:
+        missing = Mount(str(hostile.home / "no-such-dir"), "/workspace", True)
+        with pytest.raises(DockerError, match="bind source path does not exist"):
+            await host.docker.create(dataclasses.replace(base, mounts=(missing,)))
+        relative = Mount(repo, "workspace", True)
+        with pytest.raises(DockerError, match="mount path must be absolute"):
+            await host.docker.create(dataclasses.replace(base, mounts=(relative,)))
+        twice = (Mount(repo, "/w", True), Mount(repo, "/w", False))
+        with pytest.raises(DockerError, match="Duplicate mount point"):
+            await host.docker.create(dataclasses.replace(base, mounts=twice))
+        spec = dataclasses.replace(base, mounts=(Mount(repo, "/workspace", True),), user="1:1")
+        container_id = await host.docker.create(spec)
+        made = hostile.runtime.find(container_id)
+        assert made.mounts[0].read_only and made.host_config["IpcMode"] == "private"
+        assert made.config["User"] == "1:1" and "Binds" not in made.host_config
+    finally:
+        await host.close()
+    assert not (hostile.home / "no-such-dir").exists()
