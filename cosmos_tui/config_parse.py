@@ -260,6 +260,7 @@ def _check_values(config: Config, path: Path | None, locate: _Locator) -> None:
                     path=path,
                     line=locate.line(("hosts", index), key),
                 )
+    _check_output_sizes(config, path, locate)
     from cosmos_tui.engine.params import validate_params
 
     try:
@@ -270,6 +271,19 @@ def _check_values(config: Config, path: Path | None, locate: _Locator) -> None:
             path=path,
             line=locate.line(("defaults",), exc.field or ""),
         ) from exc
+
+
+def _check_output_sizes(config: Config, path: Path | None, locate: _Locator) -> None:
+    """Each host's ``max_output_size`` must be a positive size such as ``16g``."""
+    from cosmos_tui.engine.outputs import max_output_bytes
+
+    for index, host in enumerate(config.hosts):
+        try:
+            max_output_bytes(host)
+        except ConfigError as exc:
+            raise ConfigError(
+                exc.message, path=path, line=locate.line(("hosts", index), "max_output_size")
+            ) from exc
 
 
 def read_toml(path: Path) -> tuple[dict[str, Any], str]:
