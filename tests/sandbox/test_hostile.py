@@ -215,3 +215,21 @@ async def test_the_simulated_docker_checks_typed_mounts_as_docker_does(hostile: 
     finally:
         await host.close()
     assert not (hostile.home / "no-such-dir").exists()
+
+
+async def test_a_foreign_container_with_our_run_id_is_never_adopted_or_removed(
+    hostile: Sandbox, tmp_path: Path
+):
+    write_video(tmp_path / "videos" / "color.mp4")
+    async with Workbench.open(_config(hostile, tmp_path / "data")) as bench:
+        prompt = await bench.create_prompt("a robot", tmp_path / "videos")
+        run = await bench.create_run(prompt.id)
+        labels = {"cosmos.managed": "true", "cosmos.run_id": run.id, "cosmos.owner": "ow_them1234"}
+        body = {"Image": hostile.options.docker_image, "Cmd": ["true"], "Labels": labels}
+        theirs = hostile.runtime.create(body, "their-copy")
+        await hostile.runtime.start(theirs)
+        await theirs.exited.wait()
+        final = await bench.drive_run(run.id)  # would adopt an exited "earlier attempt"
+    assert final.state == RunState.COMPLETED, final.failure_message
+    assert final.container_id != theirs.id
+    assert hostile.runtime.find(theirs.id).status == "exited"  # still there, untouched
