@@ -121,12 +121,12 @@ def contained_path(root: Path, *parts: str) -> Path:
     return path
 
 
-def output_file(folder: Path, recorded: str) -> Path | None:
+def output_file(folder: Path, recorded: str, must_exist: bool = True) -> Path | None:
     """Return the local file of a recorded output, or None when it is unsafe or absent.
 
     For everything that opens, plays, copies or prints an output path: the name must be
     a recorded plain name, every component inside ``folder`` and not a symlink, and the
-    file a regular file.
+    file a regular file (or, without ``must_exist``, not there yet: the caller says so).
     """
     parts = recorded_parts(recorded)
     if parts is None:
@@ -138,7 +138,7 @@ def output_file(folder: Path, recorded: str) -> Path | None:
     try:
         mode = os.lstat(path).st_mode
     except OSError:
-        return None
+        return None if must_exist else path
     return path if stat.S_ISREG(mode) else None
 
 

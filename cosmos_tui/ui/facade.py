@@ -123,7 +123,7 @@ class FacadeAdapter:
         folder = self.bench.output_dir(run.id)
         for name in run.outputs:
             if name.endswith(".mp4") and "input_control" not in name:
-                path = output_file(folder, name)  # never a path outside, never a symlink
+                path = output_file(folder, name, must_exist=False)  # never outside, no links
                 if path is not None:
                     return path
         return None
