@@ -33,6 +33,8 @@ from cosmos_tui.errors import (
     ValidationError,
 )
 from cosmos_tui.remote.host_hash import HASH_SETUP, last_digest, streamed_host_sha256
+from cosmos_tui.remote.sftp_files import PART_SUFFIX, RemoteEntry, RemoteFiles
+from cosmos_tui.remote.sftp_files import translate as _translate
 from cosmos_tui.remote.sftp_io import ProgressCallback, receive_file, send_file, stat_or_none
 from cosmos_tui.remote.ssh import SshHost
 
@@ -52,7 +54,6 @@ logger = logging.getLogger(__name__)
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 TRANSFERS_AT_ONCE = 2
 HASH_TIMEOUT_S = 600
-PART_SUFFIX = ".part"
 
 
 @dataclass(frozen=True)
@@ -95,48 +96,6 @@ class DownloadResult:
     sha256: str | None = None
 
 
-@dataclass(frozen=True)
-class RemoteEntry:
-    """One entry of a remote directory listing, as the host reports it (untrusted).
-
-    Attributes:
-        name: The name as listed (may be anything: check it before use).
-        size: Bytes (of the entry itself: a symlink's own size, not its target's).
-        is_dir: A real directory (not a symlink to one).
-        mtime: Modification time.
-        kind: ``file``, ``dir``, ``symlink`` or ``special`` (devices, FIFOs, sockets).
-
-    """
-
-    name: str
-    size: int
-    is_dir: bool
-    mtime: float | None
-    kind: str = "file"
-
-
-_KINDS = {
-    asyncssh.FILEXFER_TYPE_REGULAR: "file",
-    asyncssh.FILEXFER_TYPE_DIRECTORY: "dir",
-    asyncssh.FILEXFER_TYPE_SYMLINK: "symlink",
-}
-
-
-def _entry(name: object, attrs: asyncssh.SFTPAttrs) -> RemoteEntry:
-    kind = _KINDS.get(attrs.type, "special")
-    if attrs.type == asyncssh.FILEXFER_TYPE_UNKNOWN and attrs.permissions is not None:
-        kind = {0o100000: "file", 0o040000: "dir", 0o120000: "symlink"}.get(
-            attrs.permissions & 0o170000, "special"
-        )
-    return RemoteEntry(
-        name=name if isinstance(name, str) else repr(name),
-        size=int(attrs.size or 0),
-        is_dir=kind == "dir",
-        mtime=attrs.mtime,
-        kind=kind,
-    )
-
-
 # Hash on the host with openssl when it is there (SHA extensions: about 4x sha256sum).
 def _safe_path(remote_path: str) -> str:
     """A path that no hashing tool can take for an option."""
@@ -164,7 +123,7 @@ def check_download_name(name: str) -> str:
     return name
 
 
-class SftpTransfers:
+class SftpTransfers(RemoteFiles):
     """Uploads and downloads on one host.
 
     Args:
@@ -189,27 +148,6 @@ class SftpTransfers:
         if self._tool_dir.startswith("/"):
             return self._tool_dir
         return str(PurePosixPath(await self.home()) / self._tool_dir)
-
-    async def home(self) -> str:
-        """Return the login user's home on the host, as SFTP resolves ``.``.
-
-        Never taken from a shell's stdout: a login greeting (a ``~/.bashrc`` that echoes)
-        would end up in every remote path.
-
-        Raises:
-            TransferFailed: The host answers with something that is not an absolute path.
-
-        """
-        if self._home is None:
-            async with self._client() as sftp, _translate(self._ssh.name, "finding the home"):
-                home = await sftp.realpath(".")
-            if not isinstance(home, str) or not home.startswith("/") or "\n" in home:
-                raise TransferFailed(
-                    f"{self._ssh.name} reports {home!a} as the home folder, not an "
-                    "absolute path; set remote_tool_dir to an absolute path"
-                )
-            self._home = home
-        return self._home
 
     @staticmethod
     def _cache_key(path: Path) -> tuple[str, int, int, int]:
@@ -628,71 +566,6 @@ class SftpTransfers:
             os.replace(part, final)
         return DownloadResult(final, size, skipped=False, resumed_from=offset, sha256=digest)
 
-    async def listdir(self, remote_dir: str) -> list[RemoteEntry]:
-        """List a remote directory (without . and ..); a missing one lists as empty."""
-        async with self._client() as sftp, _translate(self._ssh.name, f"listing {remote_dir}"):
-            try:
-                entries = await sftp.readdir(remote_dir)
-            except asyncssh.SFTPNoSuchFile:
-                return []
-        return sorted(
-            (_entry(entry.filename, entry.attrs) for entry in entries
-             if entry.filename not in (".", "..")),
-            key=lambda e: e.name,
-        )  # fmt: skip
-
-    async def kind(self, remote_path: str) -> str | None:
-        """``file``, ``dir``, ``symlink`` or ``special`` (not following links); None: absent."""
-        async with self._client() as sftp, _translate(self._ssh.name, f"looking at {remote_path}"):
-            try:
-                attrs = await sftp.lstat(remote_path)
-            except asyncssh.SFTPNoSuchFile:
-                return None
-        return _entry(remote_path, attrs).kind
-
-    async def is_dir(self, remote_path: str) -> bool:
-        """True when ``remote_path`` is a folder on the host (following symlinks)."""
-        async with self._client() as sftp, _translate(self._ssh.name, f"looking at {remote_path}"):
-            attrs = await stat_or_none(sftp, remote_path)
-        return attrs is not None and attrs.type == asyncssh.FILEXFER_TYPE_DIRECTORY
-
-    async def remove(self, remote_path: str) -> None:
-        """Remove a file (a symlink itself, never its target); a missing one is fine."""
-        async with self._client() as sftp, _translate(self._ssh.name, f"removing {remote_path}"):
-            with contextlib.suppress(asyncssh.SFTPNoSuchFile):
-                await sftp.remove(remote_path)
-
-    async def read_text(self, remote_path: str, limit: int = 1024 * 1024) -> str | None:
-        """Return a small remote text file (at most ``limit`` bytes); None when missing.
-
-        Read over SFTP, never through a shell's stdout (a login greeting would be in it).
-        """
-        async with self._client() as sftp, _translate(self._ssh.name, f"reading {remote_path}"):
-            try:
-                async with sftp.open(remote_path, "rb") as handle:
-                    data = await handle.read(limit)
-            except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPPermissionDenied):
-                return None
-        return bytes(data).decode("utf-8", "replace")
-
-    async def makedirs(self, remote_dir: str) -> None:
-        """Create a remote directory and its parents."""
-        async with self._client() as sftp, _translate(self._ssh.name, f"creating {remote_dir}"):
-            await sftp.makedirs(remote_dir, exist_ok=True)
-
-    async def write_text(self, remote_path: str, text: str) -> None:
-        """Write a small text file on the host (via ``.part`` and rename)."""
-        part = remote_path + PART_SUFFIX
-        async with self._client() as sftp, _translate(self._ssh.name, f"writing {remote_path}"):
-            await sftp.makedirs(str(PurePosixPath(remote_path).parent), exist_ok=True)
-            # A .part left there may be a symlink planted by a container: remove the link
-            # itself, then create the file exclusively, so nothing is written through one.
-            with contextlib.suppress(asyncssh.SFTPNoSuchFile):
-                await sftp.remove(part)
-            async with sftp.open(part, "xb") as handle:
-                await handle.write(text.encode())
-            await sftp.posix_rename(part, remote_path)
-
 
 def _hash_prefix(hasher: hashlib._Hash, path: Path) -> None:
     with path.open("rb") as handle:
@@ -718,33 +591,3 @@ async def _has_size(sftp: asyncssh.SFTPClient, directory: str, size: int) -> boo
     except asyncssh.SFTPNoSuchFile:
         return False
     return any(e.attrs.size == size and not str(e.filename).endswith(PART_SUFFIX) for e in entries)
-
-
-@contextlib.asynccontextmanager
-async def _translate(host: str, doing: str) -> AsyncIterator[None]:
-    """Turn SFTP and local I/O errors into TransferFailed (the one place)."""
-    try:
-        yield
-    except CosmosError:
-        raise
-    except (asyncssh.SFTPConnectionLost, asyncssh.SFTPNoConnection) as exc:
-        raise TransferFailed(
-            f"{doing} on {host} was interrupted ({exc.reason}); retry to resume", transient=True
-        ) from exc
-    except asyncssh.SFTPError as exc:
-        raise TransferFailed(f"{doing} on {host} failed: {exc.reason}") from exc
-    except (asyncssh.ConnectionLost, asyncssh.DisconnectError, asyncssh.ChannelOpenError) as exc:
-        raise TransferFailed(
-            f"{doing} on {host} was interrupted ({exc.reason}); retry to resume", transient=True
-        ) from exc
-    except (BrokenPipeError, ConnectionError) as exc:
-        raise TransferFailed(
-            f"{doing} on {host} was interrupted; retry to resume", transient=True
-        ) from exc
-    except OSError as exc:
-        # SFTP reports the host's failures as SFTPError: an OSError here is this machine's.
-        where = f" ({exc.filename})" if exc.filename else ""
-        raise TransferFailed(
-            f"{doing} failed on this machine, not on {host}: {exc.strerror or exc}{where}; "
-            "check that path, its permissions and free space"
-        ) from exc
