@@ -135,9 +135,13 @@ class RemoteFiles:
         """Return a small remote text file (at most ``limit`` bytes); None when missing.
 
         Read over SFTP, never through a shell's stdout (a login greeting would be in it).
+        Only a regular file is read: a symlink, FIFO or device (planted by a container) is
+        treated as missing (a FIFO would never end).
         """
         async with self._client() as sftp, _translate(self._ssh.name, f"reading {remote_path}"):
             try:
+                if _entry(remote_path, await sftp.lstat(remote_path)).kind != "file":
+                    return None
                 async with sftp.open(remote_path, "rb") as handle:
                     data = await handle.read(limit)
             except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPPermissionDenied):

@@ -233,3 +233,22 @@ async def test_a_foreign_container_with_our_run_id_is_never_adopted_or_removed(
     assert final.state == RunState.COMPLETED, final.failure_message
     assert final.container_id != theirs.id
     assert hostile.runtime.find(theirs.id).status == "exited"  # still there, untouched
+
+
+async def test_small_reads_skip_fifos_and_links(hostile: Sandbox):
+    from cosmos_tui.config import TimeoutsConfig
+    from cosmos_tui.remote.host import RemoteHost
+
+    folder = hostile.home / "small"
+    folder.mkdir()
+    (folder / "output.txt").write_text("a prompt\n")
+    os.mkfifo(folder / "fifo.txt")
+    (folder / "link.txt").symlink_to(folder / "output.txt")
+    host = RemoteHost(hostile.host_config(), TimeoutsConfig(connect=5))
+    try:
+        assert await host.files.read_text(f"{folder}/output.txt") == "a prompt\n"
+        assert await host.files.read_text(f"{folder}/fifo.txt") is None  # would never end
+        assert await host.files.read_text(f"{folder}/link.txt") is None
+        assert await host.files.read_text(f"{folder}/missing.txt") is None
+    finally:
+        await host.close()
