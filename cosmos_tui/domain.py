@@ -106,6 +106,10 @@ class FailureKind(enum.StrEnum):
     CANCELLED = "cancelled"
     CONTAINER_GONE = "container_gone"
     GPU_UNAVAILABLE = "gpu_unavailable"
+    ENVIRONMENT = "environment"
+    DOWNLOAD = "download"
+    UNSUPPORTED_GPU = "unsupported_gpu"
+    STALLED = "stalled"
     UNKNOWN = "unknown"
 
 
