@@ -97,9 +97,7 @@ _TRANSIENT_NET = re.compile(
     r"(?i)connection (?:reset|aborted|refused)|timed? ?out|temporar|5\d\d server error"
     r"|IncompleteRead|ChunkedEncoding|RemoteDisconnected|LocalEntryNotFound|Max retries"
 )
-_ENV = re.compile(
-    r"^(?:\w+\.)*(?:ModuleNotFoundError|ImportError)$"
-)
+_ENV = re.compile(r"^(?:\w+\.)*(?:ModuleNotFoundError|ImportError)$")
 _ENV_MESSAGE = re.compile(
     r"^module '[\w.]+' has no attribute|undefined symbol|cannot open shared object file"
     r"|No package metadata was found"
@@ -193,7 +191,7 @@ def _from_exception(
         kind, message = FailureKind.GPU_OOM, oom_explanation(text)
     elif _ENV.match(root.type) or _ENV_MESSAGE.search(root.message):
         kind = FailureKind.ENVIRONMENT
-    elif scan.gpu_warning is not None and "CUDA error" in root.message or (
+    elif (scan.gpu_warning is not None and "CUDA error" in root.message) or (
         "no kernel image" in root.message
     ):
         kind = FailureKind.UNSUPPORTED_GPU

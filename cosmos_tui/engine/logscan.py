@@ -40,7 +40,9 @@ _WRAPPERS = re.compile(
     r"ChildFailedError|^torch\.distributed\.elastic|RendezvousClosedError"
     r"|SignalException"
 )
-TRACEBACK = re.compile(r"Traceback\b[^(]*\(most recent call last\)|An error has been caught in function")
+TRACEBACK = re.compile(
+    r"Traceback\b[^(]*\(most recent call last\)|An error has been caught in function"
+)
 _GUARDRAIL_REASON = re.compile(r"GUARDRAIL BLOCKED:\s*(?P<reason>.*)")
 _GUARDRAIL_VERDICT = re.compile(
     r"All prompts failed safety checks|All generated videos failed safety checks"
@@ -55,8 +57,9 @@ _GPU_SUPPORT = re.compile(
     r"|[Bb]float16 is only supported on GPUs with compute capability"
 )
 _ACCESS = re.compile(
-    r"Cannot access gated repo|Access to model \S+ is restricted|\b40[13] (?:Client Error|Forbidden)"
-    r"|<Code>AccessDenied</Code>|Repository Not Found for url|You must have access to it"
+    r"Cannot access gated repo|Access to model \S+ is restricted"
+    r"|\b40[13] (?:Client Error|Forbidden)|<Code>AccessDenied</Code>"
+    r"|Repository Not Found for url|You must have access to it"
 )
 _HOST_KILL = re.compile(r"exitcode\s*:\s*-9\b|Signal 9 \(SIGKILL\)|(?:^|\]|\s)Killed\s*$")
 _ARGPARSE = re.compile(

@@ -233,7 +233,11 @@ class Transfer1Parser:
                 fraction = max(fraction, min(_TIME_FILL_CAP, timed))
         percent = min(MAX_RUNNING_PERCENT, 100.0 * (done + share * fraction))
         name = self.side or self.phases[self.phase_index].name
-        if self.side is None and self.phase_index == self._generating and (self.clips_total or 0) > 1:
+        if (
+            self.side is None
+            and self.phase_index == self._generating
+            and (self.clips_total or 0) > 1
+        ):
             name = f"generating clip {min(self.clips_done + 1, self.clips_total or 1)}/"
             name += str(self.clips_total)
         return Progress(phase=name, percent=percent, eta_seconds=None)
