@@ -105,22 +105,26 @@ def oom_explanation(line: str) -> str:
     """Choose the out-of-memory fix from the figures PyTorch printed on ``line``."""
     figures = oom_figures(line)
     capacity, requested = figures.capacity, figures.requested
-    where = f" (tried to allocate {requested:.2f} GiB)" if requested is not None else ""
+    where = f" (tried to allocate {_size(requested)})" if requested is not None else ""
     if capacity is None:
         return explain(FailureKind.GPU_OOM, where.strip(" ()"))
     if figures.others >= max(2.0, 0.1 * capacity):
         return (
-            f"the GPU ran out of memory{where}: other processes hold {figures.others:.1f} GiB "
-            f"of its {capacity:.1f} GiB; free that GPU or run on other GPUs"
+            f"the GPU ran out of memory{where}: other processes hold {_size(figures.others)} "
+            f"of its {_size(capacity)}; free that GPU or run on other GPUs"
         )
     if requested is not None and requested >= 0.5 * capacity:
         return (
-            f"the GPU ran out of memory: one allocation of {requested:.1f} GiB on a "
-            f"{capacity:.1f} GiB GPU; lower the resolution or the number of frames (more "
+            f"the GPU ran out of memory: one allocation of {_size(requested)} on a "
+            f"{_size(capacity)} GPU; lower the resolution or the number of frames (more "
             "GPUs do not help: context parallelism splits activations, not weights)"
         )
     return (
-        f"the GPU ran out of memory{where}: the model itself fills the {capacity:.1f} GiB GPU; "
+        f"the GPU ran out of memory{where}: the model itself fills the {_size(capacity)} GPU; "
         "keep or add the offload flags (--offload_*) or use GPUs with more memory (more GPUs "
         "split activations through context parallelism, not the weights)"
     )
+
+
+def _size(value: float) -> str:
+    return f"{value:.1f} GiB" if value >= 1.0 else f"{value * 1024:.0f} MiB"
