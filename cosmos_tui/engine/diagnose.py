@@ -31,17 +31,16 @@ def stream_lines(handle: BinaryIO, block: int = BLOCK) -> Iterator[str]:
     """
     pending = b""
     skipping = False
-    while True:
-        data = handle.read(block)
-        if not data:
-            break
+    while data := handle.read(block):
+        if skipping:  # the rest of an over-long line: drop it without looking at it
+            cut = data.find(b"\n")
+            if cut < 0:
+                continue
+            data, skipping = data[cut + 1 :], False
         pending += data
         parts = pending.split(b"\n")
         pending = parts.pop()
         for raw in parts:
-            if skipping:
-                skipping = False
-                continue
             yield from clean_lines(raw)
         if len(pending) > MAX_RAW_LINE:
             yield from clean_lines(pending[:MAX_RAW_LINE])
