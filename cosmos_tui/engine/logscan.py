@@ -65,7 +65,7 @@ _HOST_KILL = re.compile(r"exitcode\s*:\s*-9\b|Signal 9 \(SIGKILL\)|(?:^|\]|\s)Ki
 _ARGPARSE = re.compile(
     r"^\S+: error: (?:argument |unrecognized arguments|the following arguments are required)"
 )
-_DOWNLOADING = re.compile(r"^(?:Downloading|Fetching) \S")
+_DOWNLOADING = re.compile(r"^\s*(?:Downloading|Fetching) \S")
 _WARNING = re.compile(r"\|(?:WARNING|CRITICAL)\|| WARNING | UserWarning|^\s*warnings\.warn")
 
 

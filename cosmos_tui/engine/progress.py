@@ -140,7 +140,7 @@ _CLIP_STEPS: tuple[tuple[str, float], ...] = (
 SIDE_BAR = re.compile(
     r"(?i)download|fetch|shard|loading|\.(?:safetensors|bin|pt|pth|ckpt|json|model)\b|files"
 )
-_DOWNLOADING = re.compile(r"^(?:Downloading|Fetching) \S|^Downloading:")
+_DOWNLOADING = re.compile(r"^\s*(?:Downloading|Fetching) \S|^\s*Downloading:")
 DOWNLOAD_PHASE = "downloading checkpoints"
 _CLIP_BAR = re.compile(r"^\s*(\d+)%\|[^|]*\|\s*(\d+)/(\d+)\b[^\]]*\]?")
 _SIDE_BAR_LINE = re.compile(r"^[^|]*?:?\s*\d{1,3}%\|")
