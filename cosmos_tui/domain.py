@@ -380,6 +380,7 @@ class AlertKind(enum.StrEnum):
     MEMORY_HEADROOM = "memory_headroom"
     GPU_IDLE = "gpu_idle"
     HOST_DOWN = "host_down"
+    STALLED = "stalled"
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,11 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from cosmos_tui.domain import Run, RunState
-from cosmos_tui.engine.failures import ContainerGone, classify
+from cosmos_tui.domain import FailureKind, Run, RunState
+from cosmos_tui.engine.failures import ContainerGone, Failure, classify
 from cosmos_tui.engine.logs import LocalLog, LogFollower, read_log_lines, since_param
 from cosmos_tui.engine.progress import ProgressTracker, expected_duration, parser_for
+from cosmos_tui.engine.stall import StallWatch
 from cosmos_tui.errors import DockerError, InvalidTransition
 from cosmos_tui.store.repositories import RunFilter
 
@@ -52,6 +53,7 @@ class ContainerWatch:
         self.run = run
         self.local_log = local_log
         self.tracker: ProgressTracker | None = None
+        self.stall: StallWatch | None = None
         self._dirty = True
 
     async def watch(self) -> Run:
@@ -76,6 +78,8 @@ class ContainerWatch:
         limit = self.ctx.config.timeouts.run
         deadline = started + limit
         progress_task = asyncio.create_task(self._publish_progress())
+        self.stall = self._stall_watch(host)
+        stall_task = asyncio.create_task(self.stall.run())
         timed_out = False
         try:
             while True:
@@ -95,9 +99,10 @@ class ContainerWatch:
             info = await self._inspect(host)
         finally:
             self.local_log.close()
-            progress_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await progress_task
+            for task in (progress_task, stall_task):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self._write_progress()
         return await self._finish(info, timed_out)
 
@@ -112,8 +117,23 @@ class ContainerWatch:
         await follower.follow(frames)
 
     def _on_lines(self, lines: list[str]) -> None:
+        if self.stall is not None:
+            self.stall.activity()
         if self.tracker is not None and self.tracker.feed(lines, self.ctx.wall()):
             self._dirty = True
+
+    def _stall_watch(self, host: RemoteHost) -> StallWatch:
+        """The watchdog: GPU readings of this run's GPUs; stops by the configured grace."""
+        from cosmos_tui.remote.gpu import query_gpus
+
+        async def sample() -> tuple:
+            return (await query_gpus(host.ssh)).samples
+
+        async def stop() -> None:
+            assert self.run.container_id is not None
+            await host.docker.stop(self.run.container_id, self.ctx.config.timeouts.cancel_grace)
+
+        return StallWatch(self.ctx, self.run.id, self.run.gpus, sample, stop)
 
     async def _inspect(self, host: RemoteHost) -> ContainerInfo:
         assert self.run.container_id is not None
@@ -157,9 +177,12 @@ class ContainerWatch:
             return
         snapshot = self.tracker.snapshot(self.ctx.wall())
         eta = snapshot.eta_seconds
+        phase = snapshot.phase
+        if self.stall is not None and self.stall.stalled:
+            phase = f"stalled ({phase})"
         await self.ctx.store.update_run(
             self.run.id,
-            progress_phase=snapshot.phase,
+            progress_phase=phase,
             progress_percent=round(snapshot.percent, 1),
             eta_seconds=round(eta, 1) if eta is not None else None,
         )
@@ -182,7 +205,17 @@ class ContainerWatch:
             oom_killed=info.oom_killed,
             timed_out=timed_out,
             timeout_seconds=self.ctx.config.timeouts.run,
+            profile=self.run.profile,
         )
+        if self.stall is not None and self.stall.stopped:
+            failure = Failure(
+                FailureKind.STALLED,
+                self.stall.message(),
+                failure.context,
+                failure.error_line,
+                exit_code,
+                phase=failure.phase,
+            )
         try:
             return await store.transition(
                 self.run.id,
