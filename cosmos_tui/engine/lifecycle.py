@@ -105,7 +105,8 @@ class RunDriver:
                 if run.state == RunState.STARTING:
                     run = await self._start(run)
                 if run.state == RunState.RUNNING:
-                    run = await ContainerWatch(self.ctx, run, self.local_log).watch()
+                    watch = ContainerWatch(self.ctx, run, self.local_log, self._retry_transient)
+                    run = await watch.watch()
                     lost_contact = 0
                 if run.state == RunState.DOWNLOADING:
                     run = await self._download(run)
@@ -351,6 +352,19 @@ class RunDriver:
             failure_message=failure.message,
             exit_code=failure.exit_code,
         )
+
+    async def _retry_transient(self, run: Run, failure: Failure) -> bool:
+        """A model failure that may pass on retry (a download cut by the network).
+
+        The exited container is removed so the next attempt starts a fresh one; after
+        ``retry.max_attempts`` attempts the run fails as usual.
+        """
+        if run.attempt >= self.ctx.config.retry.max_attempts or run.host is None:
+            return False
+        if run.container_id is not None:
+            await self.ctx.hosts.get(run.host).docker.remove(run.container_id)
+        await self._requeue_or_fail(run, failure)
+        return True
 
     async def _requeue_or_fail(self, run: Run, failure: Failure) -> None:
         limit = self.ctx.config.retry.max_attempts

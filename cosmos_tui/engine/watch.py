@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from cosmos_tui.domain import FailureKind, Run, RunState
@@ -45,13 +45,22 @@ class ContainerWatch:
         ctx: Shared engine services.
         run: The run, in state ``running`` with a container id.
         local_log: Its local log.
+        requeue: Called with a transient failure (a download cut by the network); True
+            when it queued the run again instead of failing it.
 
     """
 
-    def __init__(self, ctx: EngineContext, run: Run, local_log: LocalLog) -> None:
+    def __init__(
+        self,
+        ctx: EngineContext,
+        run: Run,
+        local_log: LocalLog,
+        requeue: Callable[[Run, Failure], Awaitable[bool]] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.run = run
         self.local_log = local_log
+        self.requeue = requeue
         self.tracker: ProgressTracker | None = None
         self.stall: StallWatch | None = None
         self._dirty = True
@@ -216,6 +225,8 @@ class ContainerWatch:
                 exit_code,
                 phase=failure.phase,
             )
+        if failure.transient and self.requeue is not None and await self.requeue(current, failure):
+            return await store.get_run(self.run.id)
         try:
             return await store.transition(
                 self.run.id,

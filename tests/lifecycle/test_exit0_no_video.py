@@ -49,3 +49,31 @@ async def test_exit_0_without_video_is_explained(
     assert final.state == state
     assert final.failure_kind == kind
     assert final.exit_code == 0
+
+
+FLAKY_DOWNLOAD = (
+    "#!/bin/sh\n"
+    'if [ -e ./.download-tried ]; then exec /bin/standin "$@"; fi\n'
+    "touch ./.download-tried\n"
+    "echo 'Downloading nvidia/Cosmos-Guardrail1...'\n"
+    "echo \"requests.exceptions.ConnectionError: ('Connection aborted.', "
+    "ConnectionResetError(104, 'Connection reset by peer'))\"\n"
+    "exit 1\n"
+)
+
+
+async def test_a_download_cut_by_the_network_is_retried_in_a_fresh_container(
+    make_config, bench_for, video_dir, build_image
+) -> None:
+    from cosmos_tui.sandbox.standin import standin_script_path
+
+    files = {"/bin/torchrun": FLAKY_DOWNLOAD, "/bin/standin": standin_script_path().read_text()}
+    image = build_image("cosmos-test/flaky-download:latest", files, cmd=["torchrun"])
+    config = make_config()
+    host = dataclasses.replace(config.hosts[0], docker_image=image)
+    bench = await bench_for(dataclasses.replace(config, hosts=[host]))
+    prompt = await bench.create_prompt("a prompt", video_dir)
+    final = await bench.drive_run((await bench.create_run(prompt.id)).id)
+    assert final.state == RunState.COMPLETED
+    assert final.attempt == 2
+    assert any("retry 2" in e.reason and "worth retrying" in e.reason for e in final.events)
