@@ -119,6 +119,8 @@ def oom_explanation(line: str) -> str:
             f"{_size(capacity)} GPU; lower the resolution or the number of frames (more "
             "GPUs do not help: context parallelism splits activations, not weights)"
         )
+    if figures.this_process is None or figures.this_process < 0.5 * capacity:
+        return explain(FailureKind.GPU_OOM, where.strip(" ()"))
     return (
         f"the GPU ran out of memory{where}: the model itself fills the {_size(capacity)} GPU; "
         "keep or add the offload flags (--offload_*) or use GPUs with more memory (more GPUs "

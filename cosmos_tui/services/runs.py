@@ -240,7 +240,7 @@ class RunsMixin:
         if run.failure_kind is None:
             return None
         lines = await asyncio.to_thread(read_log_lines, self.log_path(run.id))
-        found = classify(run.exit_code, lines)
+        found = classify(run.exit_code, lines, profile=run.profile)
         return Failure(
             kind=run.failure_kind,
             message=run.failure_message or "",
