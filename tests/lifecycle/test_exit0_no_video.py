@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from cosmos_tui.domain import FailureKind, RunState
+from cosmos_tui.engine.launch import CONTAINER_RUN
 
 SCRIPTS = {
     "oldgpu": (
@@ -51,10 +52,12 @@ async def test_exit_0_without_video_is_explained(
     assert final.exit_code == 0
 
 
+# The marker lives in the run's own folder, which outlives its containers.
+MARKER = f"{CONTAINER_RUN}/.download-tried"
 FLAKY_DOWNLOAD = (
     "#!/bin/sh\n"
-    'if [ -e ./.download-tried ]; then exec /bin/standin "$@"; fi\n'
-    "touch ./.download-tried\n"
+    f'if [ -e {MARKER} ]; then exec /bin/standin "$@"; fi\n'
+    f"touch {MARKER}\n"
     "echo 'Downloading nvidia/Cosmos-Guardrail1...'\n"
     "echo \"requests.exceptions.ConnectionError: ('Connection aborted.', "
     "ConnectionResetError(104, 'Connection reset by peer'))\"\n"
