@@ -23,12 +23,12 @@ PROFILES = ("transfer1", "transfer2.5", "predict2")
 @click.option(
     "--profile",
     type=click.Choice(PROFILES),
-    default="transfer1",
-    show_default=True,
-    help="The model family that wrote the log (names its phases).",
+    default=None,
+    help="The model family that wrote the log, which names its phases (default: guessed "
+    "from the log, else transfer1).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the diagnosis as JSON.")
-def diagnose_cmd(logfile: Path, exit_code: int | None, profile: str, as_json: bool) -> None:
+def diagnose_cmd(logfile: Path, exit_code: int | None, profile: str | None, as_json: bool) -> None:
     """Diagnose a Cosmos log: the cause, the fix, the deciding line, its rank and phase.
 
     Works on any log (a run of this tool, a terminal paste, a colleague's file); large

@@ -58,10 +58,19 @@ def diagnose_lines(
     return diagnose(scanner, exit_code), scanner.lines
 
 
+def guess_profile(head: bytes) -> str:
+    """The model family that wrote a log, from the module paths in its first lines."""
+    if b"cosmos_transfer2" in head:
+        return "transfer2.5"
+    if b"cosmos_predict2" in head:
+        return "predict2"
+    return "transfer1"
+
+
 def diagnose_file(
-    path: Path, exit_code: int | None = None, profile: str = "transfer1"
+    path: Path, exit_code: int | None = None, profile: str | None = None
 ) -> tuple[Failure, int]:
-    """Diagnose the log at ``path``.
+    """Diagnose the log at ``path`` (``profile`` None: guessed from the log's first lines).
 
     Raises:
         ValidationError: When the file is missing, unreadable, a folder, binary or empty.
@@ -79,7 +88,8 @@ def diagnose_file(
                     "logfile",
                 )
             handle.seek(0)
-            return diagnose_lines(stream_lines(handle), exit_code, profile)
+            family = profile or guess_profile(head)
+            return diagnose_lines(stream_lines(handle), exit_code, family)
     except FileNotFoundError as exc:
         raise ValidationError(f"{path} does not exist; give the path of a log file") from exc
     except IsADirectoryError as exc:

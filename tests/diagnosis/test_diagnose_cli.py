@@ -128,3 +128,14 @@ def test_streaming_memory_stays_bounded() -> None:
         tracemalloc.stop()
     assert count > 20_000
     assert peak < 16 * 1024 * 1024
+
+
+def test_the_profile_is_guessed_from_the_log(tmp_path: Path) -> None:
+    log = tmp_path / "run.log"
+    log.write_text(
+        "[10-14 20:08:17|INFO|cosmos_transfer2/_src/transfer2/inference/inference_pipeline.py"
+        ":340:generate_img2world] Generating chunk 5/6\n",
+        encoding="utf-8",
+    )
+    assert "chunk 5/6" in json.loads(run(str(log), "--json").output)["phase"]
+    assert json.loads(run(str(log), "--json", "--profile", "transfer1").output)["phase"] is None
