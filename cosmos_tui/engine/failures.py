@@ -12,6 +12,7 @@ its prompt, the model's memory needs, the image) would fail the same way again.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -169,7 +170,11 @@ def diagnose(
         (FailureKind.UNSUPPORTED_GPU, scan.gpu_warning),
         (FailureKind.HOST_OOM, scan.host_kill),
     ):
-        if evidence is not None and (root is None or kind == FailureKind.DOWNLOAD):
+        # With an exception no signature knows, a refused download or a SIGKILL still
+        # decides: the other ranks' errors (lost peers) are consequences of them.
+        if evidence is not None and (
+            root is None or kind in (FailureKind.DOWNLOAD, FailureKind.HOST_OOM)
+        ):
             detail = evidence.text[:200]
             return _verdict(kind, explain(kind, detail), scan, evidence, exit_code, phase)
     if root is None and exit_code in (137, -9):
@@ -246,7 +251,7 @@ def _unknown(
         anchor = scan.traceback
     failure = _verdict(FailureKind.UNKNOWN, explain(FailureKind.UNKNOWN, text, phase=phase),
                        scan, anchor, exit_code, phase, detail=detail)  # fmt: skip
-    return Failure(**{**failure.__dict__, "rank": root.found.rank})
+    return dataclasses.replace(failure, rank=root.found.rank)
 
 
 def _verdict(

@@ -192,3 +192,17 @@ def test_huge_logs_keep_bounded_evidence() -> None:
     assert len(scanner.exceptions) == MAX_FOUND
     assert scanner.root_exception() is not None
     assert scanner.root_exception().message == "number 0"
+
+
+def test_a_sigkilled_worker_explains_the_lost_peers_of_the_others() -> None:
+    lines = [
+        "[rank1]: RuntimeError: [../third_party/gloo/transport/tcp/pair.cc:534] Connection "
+        "closed by peer [127.0.0.1]:29500",
+        "Root Cause (first observed failure):",
+        "[0]:",
+        "  rank      : 0 (local_rank: 0)",
+        "  exitcode  : -9 (pid: 4242)",
+    ]
+    failure = classify(1, lines)
+    assert failure.kind == FailureKind.HOST_OOM
+    assert "exitcode  : -9" in failure.detail
