@@ -7,7 +7,9 @@ does it (streamed through the run-log normaliser, scanner and classifier). Print
   and a fix that contains the expected word (and the right rank, when the log names one);
 - confident wrong: a kind that is neither the true one nor "unknown" (must be 0);
 - unknown: excerpts answered "cause not shown";
-- phase recognised: excerpts with a known last phase whose phase was named.
+- phase recognised: excerpts with a known last phase whose phase was named;
+- held out right: of the excerpts added after the classifier was written (never used to
+  tune it), those answered right (or "unknown" when their deciding line is not visible).
 
 Usage: .venv/bin/python bench/diagnose.py [-v]
 """
@@ -30,6 +32,7 @@ def main(verbose: bool) -> int:
     """Score the corpus; return 1 when a decisive excerpt is wrong or a kind is wrong."""
     entries = tomllib.loads((CORPUS / "manifest.toml").read_text(encoding="utf-8"))["excerpt"]
     decisive = right = wrong = unknown = phased = phase_known = 0
+    held = held_right = 0
     for entry in entries:
         failure, _ = diagnose_file(CORPUS / entry["file"], entry.get("exit_code"), entry["profile"])
         kind = failure.kind.value
@@ -41,6 +44,9 @@ def main(verbose: bool) -> int:
             right += ok
         if kind not in (entry["kind"], "unknown"):
             wrong += 1
+        if entry.get("held_out"):
+            held += 1
+            held_right += ok or (not entry["decisive"] and kind == "unknown")
         unknown += kind == "unknown"
         if entry["phase"]:
             phase_known += 1
@@ -53,6 +59,7 @@ def main(verbose: bool) -> int:
     print(f"confident wrong:   {wrong}")
     print(f"unknown:           {unknown}/{len(entries)}")
     print(f"phase recognised:  {phased}/{phase_known}")
+    print(f"held out right:    {held_right}/{held}  (added after the classifier was written)")
     return 0 if right == decisive and wrong == 0 else 1
 
 
