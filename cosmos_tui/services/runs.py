@@ -247,4 +247,7 @@ class RunsMixin:
             context=found.context if lines else (),
             error_line=found.error_line,
             exit_code=run.exit_code,
+            detail=found.detail,
+            rank=found.rank,
+            phase=found.phase,
         )

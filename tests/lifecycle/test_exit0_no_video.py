@@ -50,6 +50,12 @@ async def test_exit_0_without_video_is_explained(
     assert final.state == state
     assert final.failure_kind == kind
     assert final.exit_code == 0
+    from cosmos_tui.cli.render import run_detail
+
+    failure = await bench.run_failure(final.id)
+    assert failure is not None and failure.detail
+    shown = run_detail(final, failure)
+    assert f"cause    {failure.detail}" in shown
 
 
 # The marker lives in the run's own folder, which outlives its containers.
