@@ -104,6 +104,8 @@ class TimeoutsConfig:
     run: float = 4 * 3600.0
     cancel_grace: float = 10.0
     keepalive: float = 15.0
+    stall: float = 900.0
+    stall_action: str = "alert"
 
 
 @dataclass(frozen=True)

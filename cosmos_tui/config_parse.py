@@ -33,6 +33,7 @@ _MAP_SECTIONS: dict[str, type | None] = {"profiles": ProfileConfig, "keymap": No
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("defaults", "blur_strength"): BLUR_LEVELS,
     ("defaults", "canny_threshold"): BLUR_LEVELS,
+    ("timeouts", "stall_action"): ("alert", "cancel"),
 }
 
 
@@ -201,6 +202,7 @@ _RANGES: dict[tuple[str, str], tuple[float | None, float | None, bool]] = {
     ("timeouts", "run"): (0, None, False),
     ("timeouts", "cancel_grace"): (0, None, True),
     ("timeouts", "keepalive"): (0, None, False),
+    ("timeouts", "stall"): (0, None, True),
     ("retry", "max_attempts"): (1, None, True),
     ("retry", "backoff_base"): (0, None, False),
     ("retry", "backoff_max"): (0, None, False),

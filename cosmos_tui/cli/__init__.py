@@ -39,6 +39,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "cancel": "cosmos_tui.cli.runs:cancel",
     "reconcile": "cosmos_tui.cli.runs:reconcile",
     "worker": "cosmos_tui.cli.runs:worker",
+    "diagnose": "cosmos_tui.cli.diagnose_cmd:diagnose_cmd",
 }
 
 
@@ -87,6 +88,7 @@ COMMAND_HELP: dict[str, str] = {
     "cancel": "Cancel a run: SIGTERM to its container, SIGKILL after the grace period.",
     "reconcile": "Reattach, finish or fail active runs; list orphan containers (never killed).",
     "worker": "Internal: drive one run to its end (started by 'cosmos inference').",
+    "diagnose": "Diagnose any Cosmos log file: cause, fix, deciding line, rank, phase.",
 }
 
 

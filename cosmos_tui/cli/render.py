@@ -156,6 +156,11 @@ def run_detail(run: Run, failure: Failure | None = None) -> str:
     )
     if run.failure_kind:
         lines.append(f"failure  {run.failure_kind.value}: {run.failure_message or ''}")
+        if failure is not None and failure.detail:
+            rank = f" (rank {failure.rank})" if failure.rank is not None else ""
+            lines.append(f"cause    {failure.detail}{rank}")
+        if failure is not None and failure.phase:
+            lines.append(f"phase    {failure.phase}")
         if failure is not None and failure.context:
             lines.append("error context (from the log):")
             lines += [f"  | {line}" for line in failure.context]

@@ -21,7 +21,7 @@ import json
 import logging
 from typing import TYPE_CHECKING
 
-from cosmos_tui.domain import ACTIVE_STATES, FailureKind, Run, RunState
+from cosmos_tui.domain import ACTIVE_STATES, Run, RunState
 from cosmos_tui.engine import launch
 from cosmos_tui.engine.context import (
     GPU_WAIT_SECONDS,
@@ -33,8 +33,8 @@ from cosmos_tui.engine.context import (
     shm_size_bytes,
     stop_run_containers,
 )
-from cosmos_tui.engine.failures import Failure, classify, classify_error, explain
-from cosmos_tui.engine.logs import LocalLog
+from cosmos_tui.engine.failures import Failure, classify, classify_error
+from cosmos_tui.engine.logs import LocalLog, read_log_lines
 from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.engine.watch import ContainerWatch
 from cosmos_tui.errors import ClaimedElsewhere, CosmosError, DockerError, InvalidTransition
@@ -105,7 +105,8 @@ class RunDriver:
                 if run.state == RunState.STARTING:
                     run = await self._start(run)
                 if run.state == RunState.RUNNING:
-                    run = await ContainerWatch(self.ctx, run, self.local_log).watch()
+                    watch = ContainerWatch(self.ctx, run, self.local_log, self._retry_transient)
+                    run = await watch.watch()
                     lost_contact = 0
                 if run.state == RunState.DOWNLOADING:
                     run = await self._download(run)
@@ -325,11 +326,10 @@ class RunDriver:
                 )
                 outputs.append(entry.name)
         if not any(name.endswith(".mp4") for name in outputs):
-            failure = Failure(
-                FailureKind.UNKNOWN,
-                explain(FailureKind.UNKNOWN, "the model exited 0 but wrote no video"),
-            )
-            return await self._fail(run, failure)
+            # Exit 0 without a video: the log's guardrail verdicts or GPU-support warnings
+            # say why (a blocked prompt is "blocked", not "failed").
+            lines = await asyncio.to_thread(read_log_lines, self.local_log.path)
+            return await self._fail(run, classify(0, lines, profile=run.profile))
         outputs.append(self.local_log.path.name)
         await self.ctx.store.update_run(
             run.id, progress_phase="done", progress_percent=100.0, eta_seconds=0.0
@@ -352,6 +352,19 @@ class RunDriver:
             failure_message=failure.message,
             exit_code=failure.exit_code,
         )
+
+    async def _retry_transient(self, run: Run, failure: Failure) -> bool:
+        """A model failure that may pass on retry (a download cut by the network).
+
+        The exited container is removed so the next attempt starts a fresh one; after
+        ``retry.max_attempts`` attempts the run fails as usual.
+        """
+        if run.attempt >= self.ctx.config.retry.max_attempts or run.host is None:
+            return False
+        if run.container_id is not None:
+            await self.ctx.hosts.get(run.host).docker.remove(run.container_id)
+        await self._requeue_or_fail(run, failure)
+        return True
 
     async def _requeue_or_fail(self, run: Run, failure: Failure) -> None:
         limit = self.ctx.config.retry.max_attempts

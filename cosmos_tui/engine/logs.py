@@ -49,14 +49,28 @@ def strip_ansi(text: str) -> str:
     return _CONTROL.sub("", _ANSI.sub("", text))
 
 
+# The end of a tqdm bar (``| 3/8 [00:02<00:03,  1.28it/s]``) with more text glued on:
+# tqdm redraws without a newline, so the next log line (a loguru marker, a ``[rank0]:``
+# traceback, the shell's ``Killed``) starts on the bar's line.
+_GLUED_BAR = re.compile(r"(\|\s*\d+/\d+\s*\[[^\]\n]*\])(?=\S)")
+
+
+def unglue(text: str) -> list[str]:
+    """Split text glued after a tqdm bar into the bar and what follows it."""
+    if "%|" not in text:
+        return [text]
+    return _GLUED_BAR.sub("\\1\n", text).split("\n")
+
+
 def split_display_lines(text: str) -> list[str]:
     r"""Split one logical line into the lines a reader should see.
 
-    ``\\r`` redraws (tqdm bars) become separate lines; the empty pieces that redraws
-    leave are dropped, but an empty line stays one empty line.
+    ``\\r`` redraws (tqdm bars) become separate lines, and so does text glued after a
+    bar; the empty pieces that redraws leave are dropped, but an empty line stays one
+    empty line.
     """
     pieces = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    cleaned = [strip_ansi(p) for p in pieces]
+    cleaned = [part for p in pieces for part in unglue(strip_ansi(p))]
     kept = [p for p in cleaned if p != ""]
     return kept if kept else [""]
 
@@ -66,7 +80,7 @@ def clean_lines(raw: bytes | str) -> list[str]:
     text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
     if text.endswith("\n"):
         text = text[:-1]
-    if _NEEDS_CLEANING.search(text) is None:
+    if _NEEDS_CLEANING.search(text) is None and "%|" not in text:
         return [text]  # the common case: nothing to strip or split
     return split_display_lines(text)
 

@@ -240,11 +240,14 @@ class RunsMixin:
         if run.failure_kind is None:
             return None
         lines = await asyncio.to_thread(read_log_lines, self.log_path(run.id))
-        found = classify(run.exit_code, lines)
+        found = classify(run.exit_code, lines, profile=run.profile)
         return Failure(
             kind=run.failure_kind,
             message=run.failure_message or "",
             context=found.context if lines else (),
             error_line=found.error_line,
             exit_code=run.exit_code,
+            detail=found.detail,
+            rank=found.rank,
+            phase=found.phase,
         )
