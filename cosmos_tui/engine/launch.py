@@ -84,6 +84,11 @@ class RemoteLayout:
         return str(PurePosixPath(self.run_dir) / SPEC_NAME)
 
 
+def wanted_roles(run: Run) -> set[str]:
+    """Return the input roles a run sends: the color video and each active control's."""
+    return {"color"} | {h for h in ("vis", "edge", "depth", "seg") if run.params.weight(h)}
+
+
 def container_input_path(remote_input_path: str) -> str:
     """Return where a content-addressed input is seen inside the container."""
     return f"{CONTAINER_INPUTS}/{PurePosixPath(remote_input_path).name}"

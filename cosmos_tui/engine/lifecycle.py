@@ -214,7 +214,7 @@ class RunDriver:
     async def _upload(self, run: Run) -> Run:
         host, layout = await self._host(run)
         prompt = await self.ctx.store.get_prompt(run.prompt_id) if run.prompt_id else None
-        wanted = {"color"} | {h for h in ("vis", "edge", "depth", "seg") if run.params.weight(h)}
+        wanted = launch.wanted_roles(run)
         remote_inputs: dict[str, str] = {}
         for item in prompt.inputs if prompt else ():
             if item.role in wanted:

@@ -30,7 +30,9 @@ def run_container(docker_daemon, image: str, *argv: str, env: tuple[str, ...] = 
 
 
 def test_without_pythonpath_the_model_and_the_upsampler_die_at_import(
-    docker_daemon, enhance_image, host_config  # noqa: F811
+    docker_daemon,
+    enhance_image,  # noqa: F811
+    host_config,
 ) -> None:
     torchrun = ["torchrun", "--nproc_per_node=1", "--nnodes=1", "--node_rank=0"]
     bare = run_container(docker_daemon, enhance_image, *torchrun, SCRIPT,
@@ -39,8 +41,8 @@ def test_without_pythonpath_the_model_and_the_upsampler_die_at_import(
     assert b"ModuleNotFoundError: No module named 'cosmos_transfer1'" in bare.stderr
     assert b"ChildFailedError" in bare.stderr
     # With PYTHONPATH the import passes: the next error is the missing spec file.
-    fixed = run_container(docker_daemon, enhance_image, *torchrun, SCRIPT,
-                          "--controlnet_specs", "spec.json", env=("PYTHONPATH=/workspace",))  # fmt: skip
+    fixed = run_container(docker_daemon, enhance_image, *torchrun, SCRIPT, "--controlnet_specs",
+                          "spec.json", env=("PYTHONPATH=/workspace",))  # fmt: skip
     assert b"ModuleNotFoundError" not in fixed.stderr
     assert b"No such file or directory: 'spec.json'" in fixed.stderr
     upsample = [*torchrun, "/tmp/cosmos_tui_upsample.py", "--input", "i", "--output", "o"]
@@ -50,7 +52,12 @@ def test_without_pythonpath_the_model_and_the_upsampler_die_at_import(
 
 
 async def test_transfer_batch_upscale_and_enhance_containers_all_set_pythonpath(
-    bench_for, make_config, fake_gpu, enhance_image, docker_daemon, tmp_path  # noqa: F811
+    bench_for,
+    make_config,
+    fake_gpu,
+    enhance_image,  # noqa: F811
+    docker_daemon,
+    tmp_path,
 ) -> None:
     fake_gpu.set_variant("1gpu")
     config = make_config()
@@ -61,7 +68,9 @@ async def test_transfer_batch_upscale_and_enhance_containers_all_set_pythonpath(
         for name, text in (("a", "a quay at dawn"), ("b", "a mill in fog"), ("c", "a pier"))
     ]
     batched = [await bench.create_run(p.id) for p in prompts[:2]]
-    single = await bench.create_run(prompts[2].id, {"seed": 7, "negative_prompt": "-blurry"})
+    single = await bench.create_run(
+        prompts[2].id, {"seed": 7, "negative_prompt": "-blurry", "fps": 30}
+    )
     enhance = await bench.extras.create_enhance([prompts[0].id])
     await drain(bench)
     upscale = await bench.extras.create_upscale(single.id)
@@ -77,3 +86,7 @@ async def test_transfer_batch_upscale_and_enhance_containers_all_set_pythonpath(
         assert inspect["Config"]["WorkingDir"] == "/workspace"
     single_argv = json.loads(docker_daemon.cli("inspect", runs[2].container_id).stdout)[0]
     assert "--negative_prompt=-blurry" in single_argv["Config"]["Cmd"]
+    # The upscale plays at the source run's frame rate.
+    upscale_argv = json.loads(docker_daemon.cli("inspect", runs[4].container_id).stdout)[0]
+    cmd = upscale_argv["Config"]["Cmd"]
+    assert runs[4].params.fps == 30 and cmd[cmd.index("--fps") + 1] == "30"
