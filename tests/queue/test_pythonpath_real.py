@@ -90,3 +90,35 @@ async def test_transfer_batch_upscale_and_enhance_containers_all_set_pythonpath(
     upscale_argv = json.loads(docker_daemon.cli("inspect", runs[4].container_id).stdout)[0]
     cmd = upscale_argv["Config"]["Cmd"]
     assert runs[4].params.fps == 30 and cmd[cmd.index("--fps") + 1] == "30"
+
+
+async def test_a_dry_run_shows_exactly_what_the_launch_then_sends(
+    bench_for, make_config, fake_gpu, docker_daemon, tmp_path
+) -> None:
+    from cosmos_tui.services.dry_run import dry_run
+
+    fake_gpu.set_variant("1gpu")
+    bench = await bench_for(make_config())
+    prompt = await bench.create_prompt("a lock at noon", videos(tmp_path, "lock"))
+    run = await bench.create_run(prompt.id, {"negative_prompt": "-grainy", "seed": 11})
+    [preview] = await dry_run(bench, [run.id])
+    done = await bench.drive_run(run.id)
+    assert done.state == RunState.COMPLETED, done.failure_message
+    inspect = json.loads(docker_daemon.cli("inspect", done.container_id).stdout)[0]
+    shown = preview.to_json()
+    assert inspect["Config"]["Cmd"] == shown["argv"]
+    assert inspect["Config"]["WorkingDir"] == shown["workdir"]
+    sent_env = set(inspect["Config"]["Env"])
+    assert {f"{k}={v}" for k, v in preview.spec.env.items()} <= sent_env
+    home = pwd.getpwnam(TEST_USER).pw_dir
+    binds = [
+        f"{m['source'].replace('~', home, 1)}:{m['target']}:{'ro' if m['read_only'] else 'rw'}"
+        for m in shown["mounts"]
+    ]
+    assert inspect["HostConfig"]["Binds"] == binds
+    assert done.spec == shown["spec"]
+    labels = inspect["Config"]["Labels"]
+    assert {k: labels[k] for k in shown["create_body"]["Labels"]} == {
+        **shown["create_body"]["Labels"],
+        "cosmos.gpus": labels["cosmos.gpus"],
+    }
