@@ -116,10 +116,11 @@ ARGVS: list[list[str]] = [
 ]
 
 
+@pytest.mark.parametrize("shell", ["sh", "busybox"])
 @pytest.mark.parametrize("argv", ARGVS, ids=lambda a: " ".join(a) or "(none)")
-def test_stand_in_decides_every_argv_as_upstream(repo: Path, argv: list[str]) -> None:
+def test_stand_in_decides_every_argv_as_upstream(repo: Path, argv: list[str], shell: str) -> None:
     accepted, message = upstream_accepts(argv)
-    done = standin(repo, argv)
+    done = standin(repo, argv, shell=shell)
     if accepted:
         assert done.returncode == 0, done.stderr
     else:
