@@ -29,7 +29,9 @@ from pathlib import PurePosixPath
 
 from cosmos_tui.config import Config, HostConfig
 from cosmos_tui.domain import Prompt, Run, RunType
+from cosmos_tui.engine.params import clip_count, validate_seed_for_clips
 from cosmos_tui.engine.profiles import transfer1
+from cosmos_tui.engine.video_probe import probe_video
 from cosmos_tui.errors import ValidationError
 from cosmos_tui.remote.docker_types import ContainerSpec, Mount, parse_size
 
@@ -103,7 +105,8 @@ def build_run_spec(run: Run, prompt: Prompt | None, remote_inputs: Mapping[str, 
         remote_inputs: Uploaded input path on the host, by role (``color``, ``depth``...).
 
     Raises:
-        ValidationError: When the run cannot be expressed as a spec.
+        ValidationError: When the run cannot be expressed as a spec, or its seed would
+            overflow on a later clip of its input (docs/cosmos.md, "Seeds").
 
     """
     color = remote_inputs.get("color")
@@ -114,6 +117,10 @@ def build_run_spec(run: Run, prompt: Prompt | None, remote_inputs: Mapping[str, 
         return transfer1.build_upscale_spec(video, run.params, prompt.text if prompt else None)
     if prompt is None:
         raise ValidationError(f"run {run.id} has no prompt; create it from a prompt", "prompt")
+    color_item = prompt.input("color")
+    info = probe_video(color_item.path) if color_item is not None else None
+    if info is not None:  # runs recorded before the seed bound existed are checked here too
+        validate_seed_for_clips(run.params.seed, clip_count(info.frames))
     controls = {
         role: container_input_path(path) for role, path in remote_inputs.items() if role != "color"
     }

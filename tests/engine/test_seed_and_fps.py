@@ -99,3 +99,26 @@ async def test_upscale_of_a_file_plays_at_the_files_frame_rate(tmp_path: Path) -
         unknown = tmp_path / "b.mp4"
         unknown.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"x" * 100)  # no moov: default
         assert (await bench.extras.create_upscale(str(unknown))).params.fps == 24
+
+
+def test_a_recorded_run_with_an_overflowing_seed_fails_before_launch(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from cosmos_tui.domain import InputFile, Prompt, Run, RunState, RunType
+    from cosmos_tui.engine import launch
+
+    video = write_mp4(tmp_path / "color.mp4", frames=361)  # 3 clips
+    now = datetime.now(UTC)
+    item = InputFile(role="color", path=video, sha256="ab" * 32, size=video.stat().st_size)
+    prompt = Prompt(id="ps_1", text="a cat", name=None, negative_prompt=None, created_at=now,
+                    inputs=(item,))  # fmt: skip
+
+    def run(seed: int) -> Run:
+        return Run(id="rs_1", prompt_id="ps_1", type=RunType.TRANSFER, profile="transfer1",
+                   state=RunState.UPLOADING, params=GenerationParams(seed=seed),
+                   created_at=now, updated_at=now)  # fmt: skip
+
+    remote = {"color": "/t/inputs/ab.mp4"}
+    assert launch.build_run_spec(run(LIMIT - 2), prompt, remote)["seed"] == LIMIT - 2
+    with pytest.raises(ValidationError, match="3 clips"):
+        launch.build_run_spec(run(LIMIT - 1), prompt, remote)
