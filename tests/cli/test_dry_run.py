@@ -139,3 +139,16 @@ def test_dry_run_without_hosts_says_what_to_do(cosmos, workspace, make_video_dir
     pid = prompt_id(cosmos, make_video_dir())
     result = cosmos("inference", pid, "--dry-run")
     assert result.exit_code == 1 and "cosmos host add" in result.stderr
+
+
+def test_dry_run_of_an_upscale_shows_its_steps_fps_and_spec(cosmos, hosted, tmp_path) -> None:
+    video = write_mp4(tmp_path / "clip.mp4", frames=90, fps=30)
+    run_id = ok(cosmos("upscale", str(video), "--prompt-text", "sharper")).strip()
+    [box] = json.loads(ok(cosmos("inference", run_id, "--dry-run", "--json")))["containers"]
+    argv = box["argv"]
+    assert argv[argv.index("--num_steps") + 1] == "10"
+    assert argv[argv.index("--fps") + 1] == "30"
+    assert box["spec"]["upscale"] == {"control_weight": 0.5}
+    assert box["spec"]["prompt"] == "sharper"
+    assert box["spec"]["input_video_path"].startswith("/cosmos-tui/inputs/")
+    assert box["env"]["PYTHONPATH"].startswith("/workspace")
