@@ -120,3 +120,13 @@ async def stop_run_containers(ctx: EngineContext, run: Run, container_id: str | 
             await host.docker.stop(info.id, grace_s=ctx.config.timeouts.cancel_grace)
             stopped += 1
     return stopped
+
+
+def shm_size_bytes(text: str) -> int | None:
+    """Return bytes of a size such as ``8g`` (None when empty or unreadable)."""
+    from cosmos_tui.remote.docker import parse_size
+
+    try:
+        return parse_size(text) if text else None
+    except ValueError:
+        return None

@@ -29,11 +29,12 @@ from pathlib import PurePosixPath
 
 from cosmos_tui.config import Config, HostConfig
 from cosmos_tui.domain import Prompt, Run, RunType
+from cosmos_tui.engine.context import shm_size_bytes
 from cosmos_tui.engine.params import clip_count, validate_seed_for_clips
 from cosmos_tui.engine.profiles import transfer1
 from cosmos_tui.engine.video_probe import probe_video
 from cosmos_tui.errors import ValidationError
-from cosmos_tui.remote.docker_types import ContainerSpec, Mount, parse_size
+from cosmos_tui.remote.docker_types import ContainerSpec, Mount
 
 CONTAINER_INPUTS = "/cosmos-tui/inputs"
 CONTAINER_RUN = "/cosmos-tui/run"
@@ -230,7 +231,7 @@ def container_spec(
         env=container_env(host, environ),
         mounts=tuple(Mount(m.source, m.target, m.read_only) for m in mounts_for(host, layout)),
         workdir=CONTAINER_WORKDIR,
-        shm_size_bytes=_shm_bytes(host.shm_size),
+        shm_size_bytes=shm_size_bytes(host.shm_size),
         labels=dict(labels or {}),
     )
 
@@ -239,11 +240,3 @@ def image_for(run: Run, host: HostConfig, config: Config) -> str:
     """Return the image of a run: the profile's image, else the host's."""
     profile = config.profiles.get(run.profile)
     return (profile.image if profile and profile.image else None) or host.docker_image
-
-
-def _shm_bytes(text: str) -> int | None:
-    """Bytes of a size such as ``8g``; None when empty or unreadable (Docker's default)."""
-    try:
-        return parse_size(text) if text else None
-    except ValueError:
-        return None
