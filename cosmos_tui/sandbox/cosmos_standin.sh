@@ -176,11 +176,12 @@ line_value() {
     printf '%s\n' "$1" | sed -n "s/.*\"$2\"[[:space:]]*:[[:space:]]*\"\\([^\"]*\\)\".*/\\1/p"
 }
 
-# torchrun_footer EXITCODE ROOT_RANK [DETAIL]: the elastic agent's report when a worker
-# failed (torch/distributed/elastic/multiprocessing/errors/__init__.py), then exit 1.
-# With several ranks the others are sent SIGTERM first, as the agent does.
+# torchrun_footer EXITCODE [DETAIL]: the elastic agent's report when worker FAIL_RANK failed
+# (torch/distributed/elastic/multiprocessing/errors/__init__.py). With several ranks the
+# others are sent SIGTERM first, as the agent does. The caller exits (torchrun exits 1).
 torchrun_footer() {
-    _code="$1"; _root="$2"; _detail="${3:-To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html}"
+    _code="$1"; _root="${FAIL_RANK:-0}"
+    _detail="${2:-To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html}"
     {
         _r=0
         while [ "$_r" -lt "$NPROC" ]; do
@@ -212,13 +213,13 @@ torchrun_footer() {
         echo "  traceback : $_detail"
         echo "============================================================"
     } >&2
-    exit 1
 }
 
 # worker_exit CODE: a worker ended with CODE; under torchrun the agent reports it.
 worker_exit() {
     if [ "$TORCHRUN" = 1 ] && [ "$1" != 0 ]; then
-        torchrun_footer "$1" "${FAIL_RANK:-0}"
+        torchrun_footer "$1"
+        exit 1
     fi
     exit "$1"
 }
@@ -244,6 +245,9 @@ fail_with() {
     traceback "$1" "${2:-}"
     worker_exit 1
 }
+
+# python_traceback EXCEPTION_LINE: the worker's traceback alone (the caller adds the footer).
+python_traceback() { traceback "$1"; }
 
 FAIL_RANK="${COSMOS_STANDIN_FAIL_RANK:-0}"
 case "$FAIL_RANK" in ''|*[!0-9]*) FAIL_RANK=0 ;; esac
@@ -637,6 +641,7 @@ if awk -v g="$A_num_gpus" 'BEGIN { exit !(g + 0 > 1) }'; then
 fi
 OUT_DIR="$A_video_save_folder"
 BATCH="$A_batch_input_path"
+BATCH_SIZE="$A_batch_size"
 NUM_GPUS="$A_num_gpus"
 PROMPT=$(flat_get prompt | cut -f 2-)
 INPUT_VIDEO="$A_input_video_path"
@@ -724,7 +729,8 @@ while [ "$clip" -lt "$CLIPS" ]; do
         fail_with "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU $FAIL_RANK has a total capacity of 79.10 GiB of which 1.12 GiB is free."
     fi
     if [ "$SCENARIO" = "host_oom" ]; then
-        TORCHRUN=1 torchrun_footer "-9" "$FAIL_RANK" "Signal 9 (SIGKILL) received by PID $((42 + FAIL_RANK))"
+        torchrun_footer "-9" "Signal 9 (SIGKILL) received by PID $((42 + FAIL_RANK))"
+        exit 1
     fi
     # world_generation_pipeline.py:623 seeds clip i with seed + i (misc.py:181 RandomState).
     if awk -v s="$A_seed" -v c="$clip" -v l="$SEED_LIMIT" 'BEGIN { exit !(s + c > l) }'; then
