@@ -115,10 +115,19 @@ def create_prompt(
 @create.command("run")
 @click.argument("prompt_id")
 @run_options
+@click.option("--dry-run", is_flag=True, help="Print what the run would send; record nothing.")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: print it as JSON.")
 @pass_cli
-def create_run(ctx: CliContext, prompt_id: str, priority: int, **options: Any) -> None:
+def create_run(
+    ctx: CliContext, prompt_id: str, priority: int, dry_run: bool, as_json: bool, **options: Any
+) -> None:
     """Create a queued run of PROMPT_ID; print its id."""
     overrides = overrides_from(options)
+    if dry_run:
+        from cosmos_tui.cli.dry_run import show_dry_run
+
+        show_dry_run(ctx, [prompt_id], overrides, as_json, priority=priority)
+        return
     run = ctx.run(lambda bench: bench.create_run(prompt_id, overrides, priority=priority))
     click.echo(run.id)
 

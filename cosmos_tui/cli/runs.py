@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from cosmos_tui.cli.context import CliContext, echo_json, fail
+from cosmos_tui.cli.dry_run import DRY_RUN_HELP, show_dry_run
 from cosmos_tui.cli.records import overrides_from, run_options
 from cosmos_tui.cli.render import progress_line
 from cosmos_tui.cli.serialize import run_json
@@ -33,6 +34,10 @@ STALL_SECONDS = 15.0
 @click.option("--host", help="Run on this configured host (default: the first).")
 @click.option("--detach", is_flag=True, help="Return at once; the run continues.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final runs as JSON.")
+@click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
+@click.option(
+    "--batch", is_flag=True, help="With --dry-run: show the IDs as the queue's one batch."
+)
 @pass_cli
 def inference(
     ctx: CliContext,
@@ -41,15 +46,24 @@ def inference(
     host: str | None,
     detach: bool,
     as_json: bool,
+    dry_run: bool,
+    batch: bool,
     **options: Any,
 ) -> None:
     """Run inference for each ID: a prompt (a new run) or a run (that run again).
 
     A prompt id makes a run with the defaults or the given flags. Each run is driven
     by a detached worker process; this command shows its progress and waits. Ctrl+C
-    stops waiting, not the run.
+    stops waiting, not the run. --dry-run prints what would be sent instead.
     """
     overrides = overrides_from(options)
+    if batch and not dry_run:
+        raise click.UsageError(
+            "--batch goes with --dry-run; the queue batches runs by itself ('cosmos queue run')"
+        )
+    if dry_run:
+        show_dry_run(ctx, ids, overrides, as_json, host=host, batch=batch, priority=priority)
+        return
 
     async def _launch(bench: Workbench) -> list[Run]:
         report = await bench.reconcile(detached=True, scan_all_hosts=False)

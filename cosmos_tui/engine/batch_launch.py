@@ -44,6 +44,7 @@ from cosmos_tui.errors import CosmosError, InputChanged, InvalidTransition
 from cosmos_tui.store.queue_store import Claim, QueueStore
 
 if TYPE_CHECKING:
+    from cosmos_tui.config import Config
     from cosmos_tui.engine.lifecycle import EngineContext
     from cosmos_tui.engine.runner import RunEngine
     from cosmos_tui.remote.host import RemoteHost
@@ -252,29 +253,14 @@ class BatchLauncher:
         self, host: RemoteHost, layout: launch.RemoteLayout, first: Run, claim: Claim,
         batch: BatchInput,
     ) -> str:  # fmt: skip
-        from cosmos_tui.remote.docker import ContainerSpec, Mount
-
         config = self.ctx.config
-        profile = config.profiles.get(first.profile) or config.profiles["transfer1"]
-        paths = transfer1.LaunchPaths(
-            spec_path=f"{launch.CONTAINER_RUN}/{launch.SPEC_NAME}",
-            output_dir=f"{launch.CONTAINER_RUN}/{launch.OUTPUT_DIR_NAME}",
-            batch_input_path=f"{launch.CONTAINER_RUN}/{JSONL_NAME}",
-        )
-        argv = transfer1.build_argv(
-            first.params, paths, script=profile.script, extra_args=profile.extra_args
-        )
-        spec = ContainerSpec(
-            run_id=claim.batch_id or first.id,
-            image=launch.image_for(first, host.config, config),
-            command=tuple(argv),
+        spec = launch.container_spec(
+            claim.batch_id or first.id,
+            batch_command(first, config),
+            launch.image_for(first, host.config, config),
+            host.config,
+            layout,
             gpus=claim.gpus,
-            env=launch.container_env(host.config),
-            mounts=tuple(
-                Mount(m.source, m.target, m.read_only)
-                for m in launch.mounts_for(host.config, layout)
-            ),
-            workdir=launch.CONTAINER_WORKDIR,
             labels={"cosmos.batch_id": claim.batch_id or "", launch.LABEL_PROFILE: first.profile,
                     "cosmos.batch_runs": ",".join(batch.run_ids)},
         )  # fmt: skip
@@ -475,6 +461,19 @@ class BatchLauncher:
         target = RunState.BLOCKED if kind == FailureKind.GUARDRAIL else RunState.FAILED
         for run_id in run_ids:
             await self._end(run_id, target, message, kind, exit_code)
+
+
+def batch_command(first: Run, config: Config) -> list[str]:
+    """Return the argv of a batch container (the first run's parameters, the batch's JSONL)."""
+    profile = config.profiles.get(first.profile) or config.profiles["transfer1"]
+    paths = transfer1.LaunchPaths(
+        spec_path=f"{launch.CONTAINER_RUN}/{launch.SPEC_NAME}",
+        output_dir=f"{launch.CONTAINER_RUN}/{launch.OUTPUT_DIR_NAME}",
+        batch_input_path=f"{launch.CONTAINER_RUN}/{JSONL_NAME}",
+    )
+    return transfer1.build_argv(
+        first.params, paths, script=profile.script, extra_args=profile.extra_args
+    )
 
 
 def _content_key(item: InputFile) -> tuple[str, str]:

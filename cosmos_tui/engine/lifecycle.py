@@ -30,7 +30,6 @@ from cosmos_tui.engine.context import (
     NoFreeGpus,
     Observer,
     RunBusy,
-    shm_size_bytes,
     stop_run_containers,
 )
 from cosmos_tui.engine.failures import Failure, classify, classify_error
@@ -216,7 +215,7 @@ class RunDriver:
     async def _upload(self, run: Run) -> Run:
         host, layout = await self._host(run)
         prompt = await self.ctx.store.get_prompt(run.prompt_id) if run.prompt_id else None
-        wanted = {"color"} | {h for h in ("vis", "edge", "depth", "seg") if run.params.weight(h)}
+        wanted = launch.wanted_roles(run)
         remote_inputs: dict[str, str] = {}
         for item in prompt.inputs if prompt else ():
             if item.role in wanted:
@@ -238,7 +237,7 @@ class RunDriver:
 
     async def _start(self, run: Run) -> Run:
         host, layout = await self._host(run)
-        from cosmos_tui.remote.docker import LABEL_RUN_ID, ContainerSpec, Mount
+        from cosmos_tui.remote.docker import LABEL_RUN_ID
 
         existing = await host.docker.list({LABEL_RUN_ID: run.id})
         fresh_attempt = await self._came_from_terminal(run)
@@ -262,18 +261,13 @@ class RunDriver:
             if cleared.exit_status != 0:  # files an earlier container left as root
                 logger.warning("run %s: could not clear %s", run.id, layout.output_dir)
             await host.files.makedirs(layout.output_dir)
-            spec = ContainerSpec(
-                run_id=run.id,
-                image=image,
-                command=tuple(launch.build_command(run, self.ctx.config)),
+            spec = launch.container_spec(
+                run.id,
+                launch.build_command(run, self.ctx.config),
+                image,
+                host.config,
+                layout,
                 gpus=run.gpus,
-                env=launch.container_env(host.config),
-                mounts=tuple(
-                    Mount(m.source, m.target, m.read_only)
-                    for m in launch.mounts_for(host.config, layout)
-                ),
-                workdir=launch.CONTAINER_WORKDIR,
-                shm_size_bytes=shm_size_bytes(host.config.shm_size),
                 labels={launch.LABEL_ATTEMPT: str(run.attempt), launch.LABEL_PROFILE: run.profile},
             )
             container_id = await host.docker.create(spec)

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 
 from cosmos_tui.domain import Run, RunState, RunType
 from cosmos_tui.engine.inputs import fingerprint
-from cosmos_tui.engine.params import validate_params
+from cosmos_tui.engine.params import MAX_FPS, validate_params
+from cosmos_tui.engine.video_probe import probe_video
 from cosmos_tui.errors import NotFound, ValidationError
 from cosmos_tui.ids import check_id_text, kind_of
 
@@ -96,6 +97,13 @@ class ExtrasService:
         params = self.bench.config.defaults
         if weight is not None:
             params = dataclasses.replace(params, upscale_weight=weight)
+        # The upscale plays at the source's frame rate: the source run's, or the file's.
+        if source_run is not None:
+            params = dataclasses.replace(params, fps=source_run.params.fps)
+        else:
+            info = await asyncio.to_thread(probe_video, video)
+            if info is not None:
+                params = dataclasses.replace(params, fps=min(info.fps, MAX_FPS))
         validate_params(params)
         item = await asyncio.to_thread(fingerprint, "color", video)
         label = source_run.id if source_run else video.name

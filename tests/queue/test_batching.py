@@ -150,9 +150,9 @@ async def test_lines_carry_each_runs_own_controls_and_nothing_is_dropped(
     assert spec["negative_prompt"] == "ugly"
     argv = build_argv(a.params, LaunchPaths("spec.json", "out", batch_input_path="b.jsonl"))
     for flag, value in [("--num_steps", "12"), ("--fps", "16"), ("--sigma_max", "60.0"),
-                        ("--seed", "99"), ("--negative_prompt", "ugly"),
-                        ("--batch_input_path", "b.jsonl")]:  # fmt: skip
+                        ("--seed", "99"), ("--batch_input_path", "b.jsonl")]:  # fmt: skip
         assert argv[argv.index(flag) + 1] == value
+    assert "--negative_prompt=ugly" in argv  # one item: a text may start with "-"
     assert batch.run_ids == (a.id, b.id)
     assert batch.manifest()["lines"][1] == {"run_id": b.id, "prompt": "a forest in fog"}
 
@@ -224,7 +224,10 @@ async def test_the_stand_in_model_drops_a_blocked_line_and_names_still_map(
     argv = build_argv(
         members[0][0].params, LaunchPaths("spec.json", "out", batch_input_path="batch.jsonl")
     )
-    env = dict(os.environ, COSMOS_STANDIN_SPEED="0")
+    script = workdir / "cosmos_transfer1" / "diffusion" / "inference" / "transfer.py"
+    script.parent.mkdir(parents=True)  # the checkout the container runs in
+    script.write_text("# upstream's transfer.py\n")
+    env = dict(os.environ, COSMOS_STANDIN_SPEED="0", PYTHONPATH=str(workdir))
     done = subprocess.run(["sh", str(STANDIN), *argv], cwd=workdir, env=env,
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 0, done.stderr
