@@ -1,0 +1,75 @@
+"""Where a dead batch container stopped, from the folders it left (engine/batch_outputs.py).
+
+Transfer1 makes ``video_<n>/`` when line ``n`` starts and saves ``output.mp4`` then
+``prompt.txt`` when it finishes; with batch size 1 the lines run in order.
+"""
+
+from __future__ import annotations
+
+from cosmos_tui.engine.batch_outputs import (
+    DeadBatch,
+    SampleFate,
+    SampleOutput,
+    after_death,
+    map_outputs,
+)
+from cosmos_tui.engine.batching import BatchLine
+
+
+def lines_of(*texts: str) -> list[BatchLine]:
+    return [BatchLine(f"rs_{i}", t, f"in{i}.mp4") for i, t in enumerate(texts)]
+
+
+def unfinished(folder: str) -> SampleOutput:
+    return SampleOutput(folder, None, finished=False)
+
+
+def test_an_unfinished_folder_is_never_given_to_a_run() -> None:
+    lines = lines_of("one", "two", "three")
+    samples = [SampleOutput("video_0", "one"), unfinished("video_1")]
+    outcome = map_outputs(lines, samples)
+    assert outcome.folders == {"rs_0": "video_0"}
+    assert outcome.unfinished_folders == ("video_1",)
+    assert outcome.unmatched_folders == ()
+    # Without a readable-but-unknown folder the others are not UNKNOWN.
+    assert outcome.fates["rs_1"] == SampleFate.BLOCKED
+
+
+def test_the_last_started_line_is_the_culprit_and_later_lines_never_ran() -> None:
+    lines = lines_of("one", "two", "three", "four")
+    samples = [SampleOutput("video_0", "one"), unfinished("video_1")]
+    dead = after_death(lines, samples, map_outputs(lines, samples))
+    assert dead == DeadBatch(started=True, culprit="rs_1", not_started=("rs_2", "rs_3"))
+
+
+def test_dying_on_the_last_line_requeues_nothing() -> None:
+    lines = lines_of("one", "two", "three")
+    samples = [SampleOutput("video_0", "one"), SampleOutput("video_1", "two"),
+               unfinished("video_2")]  # fmt: skip
+    dead = after_death(lines, samples, map_outputs(lines, samples))
+    assert dead == DeadBatch(started=True, culprit="rs_2")
+
+
+def test_dying_between_lines_has_no_culprit() -> None:
+    lines = lines_of("one", "two", "three")
+    samples = [SampleOutput("video_0", "one"), SampleOutput("video_1", "two")]
+    dead = after_death(lines, samples, map_outputs(lines, samples))
+    assert dead == DeadBatch(started=True, culprit=None, not_started=("rs_2",))
+
+
+def test_dying_before_any_line_started_is_the_whole_batch_failure() -> None:
+    lines = lines_of("one", "two")
+    dead = after_death(lines, [], map_outputs(lines, []))
+    assert dead == DeadBatch(started=False)
+
+
+def test_a_started_line_without_a_sample_before_the_culprit_is_unknown() -> None:
+    lines = lines_of("one", "two", "three", "four")
+    # video_0 holds a prompt that is no line's (e.g. rewritten by --upsample_prompt).
+    samples = [SampleOutput("video_0", "an upsampled one"), SampleOutput("video_1", "two"),
+               unfinished("video_2")]  # fmt: skip
+    outcome = map_outputs(lines, samples)
+    dead = after_death(lines, samples, outcome)
+    assert outcome.folders == {"rs_1": "video_1"}
+    assert dead == DeadBatch(started=True, culprit="rs_2", not_started=("rs_3",),
+                             unknown=("rs_0",))  # fmt: skip
