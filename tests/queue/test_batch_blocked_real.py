@@ -8,12 +8,19 @@ starts lines 3 and 4.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from pathlib import Path
 
 from cosmos_tui.domain import FailureKind, RunState
 from cosmos_tui.store.queue_store import Claim
-from tests.queue.test_queue_real import drive, videos
+from tests.queue.test_queue_real import (
+    drive,
+    dying_queue_driver,
+    queue_runs,
+    videos,
+    wait_for_states,
+)
 
 
 async def test_a_blocked_second_line_ends_only_its_run_and_the_lines_after_it_run_again(
@@ -78,3 +85,28 @@ async def test_a_blocked_second_line_ends_only_its_run_and_the_lines_after_it_ru
     assert old.id != new.id and old.exit_code == 1
     assert old.finished_at is not None and new.started_at is not None
     assert old.finished_at <= new.started_at
+
+
+async def test_a_batch_that_died_while_its_driver_was_dead_is_settled_the_same_way(
+    bench_for, make_config, fake_gpu, tmp_path: Path
+) -> None:
+    fake_gpu.set_variant("1gpu")
+    config = make_config(COSMOS_STANDIN_SPEED="0.05")
+    bench = await bench_for(config)
+    runs = await queue_runs(
+        bench, tmp_path, "a field at {}", ("dawn", "noon [standin:guardrail]", "dusk", "night"),
+        folder="{}",
+    )  # fmt: skip
+    with dying_queue_driver(config, tmp_path):
+        await wait_for_states(bench, runs, {RunState.RUNNING})
+    # The container dies on line 2 while nobody follows it; the next driver reattaches.
+    await asyncio.wait_for(bench.queue.drive(until_idle=True), 120)
+    done = [await bench.get_run(r.id) for r in runs]
+    assert [r.state for r in done] == [
+        RunState.COMPLETED, RunState.BLOCKED, RunState.COMPLETED, RunState.COMPLETED
+    ], [(r.state, r.failure_message) for r in done]  # fmt: skip
+    assert done[1].failure_kind == FailureKind.GUARDRAIL
+    assert done[0].batch_id == done[1].batch_id != done[2].batch_id
+    for index, name in ((0, "dawn"), (2, "dusk"), (3, "night")):
+        video = (tmp_path / name / "color.mp4").read_bytes()
+        assert (bench.output_dir(done[index].id) / "output.mp4").read_bytes() == video

@@ -433,13 +433,17 @@ async def test_a_batch_that_runs_past_its_time_limit_is_stopped_and_fails(
     bench = await bench_for(make_config(scenario="hang", run_timeout=3.0))
     runs = await queue_runs(bench, tmp_path, "a {} at night", ("cliff", "cove"))
     await asyncio.wait_for(bench.queue.drive(until_idle=True), 120)
-    for run in runs:
-        done = await bench.get_run(run.id)
+    first, second = [await bench.get_run(run.id) for run in runs]
+    for done in (first, second):
         assert done.state == RunState.FAILED and done.failure_kind == FailureKind.TIMEOUT, (
             done.state,
             done.failure_message,
         )
-        assert done.batch_id is not None
+    # The batch hung on its first line: that run timed out in the batch; the second line
+    # never started there, so it went back in the queue and then timed out on its own.
+    assert first.batch_id is not None and second.batch_id is None
+    moves = [(e.from_state, e.to_state) for e in second.events]
+    assert moves.count((RunState.RUNNING, RunState.QUEUED)) == 1
 
 
 async def test_verify_fix_downloads_a_batch_runs_lost_output_from_its_own_sample(
