@@ -6,9 +6,10 @@ and verified, and completes. When the container exited 0, a member without a sam
 dropped by the guardrail (``blocked``). When it died, lines run one at a time (batch size
 1, docs/cosmos.md "Transfer1 batch outputs and blocked prompts"), so:
 
-- the member it died on (the last ``video_<i>/`` made, without a sample) ends with the
-  container's classified failure: ``blocked`` for the guardrail, ``failed`` with its cause
-  otherwise;
+- the member it died on (the last ``video_<i>/`` made, without a sample; with a larger
+  ``--batch_size`` from a profile, every member of that chunk without a sample) ends with
+  the container's classified failure: ``blocked`` for the guardrail, ``failed`` with its
+  cause otherwise;
 - members whose line never started go back in the queue (not a retry: they never ran);
   they are launched again only after this container has exited, so no member ever has
   two containers;
@@ -55,12 +56,14 @@ class Death:
         container_id: The container.
         exit_code: Its exit status.
         log_lines: Its log (clean lines), for the classifier.
+        batch_size: The model's ``--batch_size`` (1: the tool sends none).
 
     """
 
     container_id: str
     exit_code: int
     log_lines: Sequence[str]
+    batch_size: int = 1
 
 
 async def read_samples(host: RemoteHost, output_dir: str) -> list[SampleOutput]:
@@ -104,7 +107,9 @@ async def collect(
     outcome = map_outputs(lines, samples)
     folders = [s.folder for s in samples]
     await asyncio.to_thread(_slice_logs, launcher, batch_id, lines, outcome.folders, folders)
-    dead = after_death(lines, samples, outcome) if death is not None else None
+    dead = None
+    if death is not None:
+        dead = after_death(lines, samples, outcome, death.batch_size)
     for line in lines:
         run_id = line.run_id
         run = await launcher.ctx.store.get_run(run_id, with_events=False)
@@ -155,15 +160,18 @@ async def _end_after_death(
 ) -> None:  # fmt: skip
     """End, or put back in the queue, a member without a sample of a dead batch."""
     if run_id in dead.not_started:
-        where = f"run {dead.culprit}" if dead.culprit else "a line before it"
+        where = f"run {', '.join(dead.culprits)}" if dead.culprits else "a line before it"
         await requeue(launcher, run_id, f"batch {batch_id} died on {where} before this "
                       "run's line started; back in the queue")  # fmt: skip
+        return
+    if run_id in dead.dropped:
+        await _end_dropped(launcher, batch_id, run_id, SampleFate.BLOCKED)
         return
     if run_id in dead.unknown:
         message = f"cannot tell which output of batch {batch_id} is this run's"
         await launcher.end(run_id, RunState.FAILED, message, FailureKind.UNKNOWN, death.exit_code)
         return
-    # The member it died on, or (no line started) every member.
+    # A member of the chunk it died on, or (no line started) every member.
     kind, message, code = launcher.failure(
         death.container_id, death.exit_code, list(death.log_lines), size
     )

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from cosmos_tui.domain import FailureKind, InputFile, Prompt, Run, RunState, RunType
 from cosmos_tui.engine import launch
 from cosmos_tui.engine.batch_collect import Death, collect
+from cosmos_tui.engine.batch_outputs import batch_size_in
 from cosmos_tui.engine.batching import BatchInput, BatchLine, build_batch_input
 from cosmos_tui.engine.failures import classify
 from cosmos_tui.engine.logs import LocalLog, LogFollower
@@ -210,7 +211,9 @@ class BatchLauncher:
                              container_id=container_id)  # fmt: skip
         lines = await self.follow(host, container_id, ids, self.deadline(None, len(ids)))
         exit_code = await host.docker.wait(container_id)
-        death = Death(container_id, exit_code, lines) if exit_code != 0 else None
+        death = None
+        if exit_code != 0:
+            death = Death(container_id, exit_code, lines, self.batch_size(members[0][0]))
         await self.collect(host, layout, claim.batch_id, batch.lines, death)
         if death is not None:
             return
@@ -275,6 +278,12 @@ class BatchLauncher:
         container_id = await host.docker.create(spec)
         await host.docker.start(container_id)
         return container_id
+
+    def batch_size(self, run: Run) -> int:
+        """The model's ``--batch_size`` for a batch of ``run``'s profile (1: none is sent)."""
+        config = self.ctx.config
+        profile = config.profiles.get(run.profile) or config.profiles["transfer1"]
+        return batch_size_in(profile.extra_args)
 
     def deadline(self, started_at: float | None, lines: int) -> float:
         """Return when a batch of ``lines`` runs has run too long: timeouts.run per line."""

@@ -8,7 +8,8 @@ never finished. Outputs are matched to runs by that saved prompt, never by posit
 ``--batch_size`` above 1 a blocked prompt shifts the later outputs of its chunk. The tool
 sends no ``--batch_size`` (the model's default, 1): lines run one after another, and the
 first blocked prompt ends the process (docs/cosmos.md, "Transfer1 batch outputs and
-blocked prompts"); :func:`after_death` then says which member the container died on.
+blocked prompts"); :func:`after_death` then says which member the container died on
+(which chunk, should a profile add a larger ``--batch_size``).
 """
 
 from __future__ import annotations
@@ -145,57 +146,84 @@ def map_outputs(lines: Sequence[Line], samples: Sequence[SampleOutput]) -> Batch
 
 @dataclass(frozen=True)
 class DeadBatch:
-    """Where a batch container that exited non-zero stopped (lines run one at a time).
+    """Where a batch container that exited non-zero stopped.
 
     Attributes:
         started: False when no line started (it died loading the model, or on the spec):
             the failure is the whole batch's.
-        culprit: The member whose line was running when it died (its folder is the last
-            one made and holds no finished sample); None when it died between lines.
+        culprits: The members of the chunk it was generating when it died (with batch
+            size 1, the one line it was on) that have no finished sample.
         not_started: Members whose line never started: they go back in the queue.
-        unknown: Members whose line started before the culprit's and left no sample
-            that could be told apart.
+        dropped: Members of an earlier chunk left without a sample: the guardrail dropped
+            them (only with a batch size above 1, where that does not end the process).
+        unknown: Members of an earlier line that left no sample that can be told apart
+            (batch size 1, where a dropped line would have ended the process).
 
     """
 
     started: bool
-    culprit: str | None = None
+    culprits: tuple[str, ...] = ()
     not_started: tuple[str, ...] = ()
+    dropped: tuple[str, ...] = ()
     unknown: tuple[str, ...] = ()
 
 
 def after_death(
-    lines: Sequence[Line], samples: Sequence[SampleOutput], outcome: BatchOutcome
+    lines: Sequence[Line],
+    samples: Sequence[SampleOutput],
+    outcome: BatchOutcome,
+    batch_size: int = 1,
 ) -> DeadBatch:
-    """Say which member a dead batch container died on and which never started.
+    """Say which members a dead batch container died on and which never started.
 
-    With batch size 1 the model makes ``video_<n>/`` when line ``n`` starts and runs
-    the lines in order (transfer.py:295-310 upstream), so the folder with the highest
-    number is the line it was on; every line after it never started.
+    The model makes ``video_<n>/`` for every line of a chunk when the chunk starts and
+    runs the chunks in order (transfer.py:295-310 upstream), so the folder with the
+    highest number is in the chunk it was on; every line after that chunk never started.
 
     Args:
         lines: The batch's lines, in JSONL order.
         samples: The ``video_<idx>`` folders found.
         outcome: :func:`map_outputs` of the same.
+        batch_size: The model's ``--batch_size`` (1 unless a profile adds it).
 
     """
     started = [i for s in samples if (i := sample_index(s.folder)) is not None]
     if not started:
         return DeadBatch(started=False)
-    last = max(started)
-    culprit: str | None = None
+    size = max(1, batch_size)
+    chunk_start = max(started) // size * size
+    chunk_end = chunk_start + size
+    culprits: list[str] = []
     not_started: list[str] = []
+    dropped: list[str] = []
     unknown: list[str] = []
     for number, line in enumerate(lines):
-        if outcome.fates[line.run_id] == SampleFate.PRODUCED:
+        fate = outcome.fates[line.run_id]
+        if fate == SampleFate.PRODUCED:
             continue
-        if number < last:
-            unknown.append(line.run_id)
-        elif number == last:
-            culprit = line.run_id
-        else:
+        if number >= chunk_end:
             not_started.append(line.run_id)
-    return DeadBatch(True, culprit, tuple(not_started), tuple(unknown))
+        elif number >= chunk_start:
+            culprits.append(line.run_id)
+        elif size > 1 and fate == SampleFate.BLOCKED:
+            dropped.append(line.run_id)
+        else:
+            unknown.append(line.run_id)
+    return DeadBatch(True, tuple(culprits), tuple(not_started), tuple(dropped), tuple(unknown))
+
+
+def batch_size_in(argv: Sequence[str]) -> int:
+    """Return the ``--batch_size`` an argv gives the model (its default, 1, when none)."""
+    size = "1"
+    for index, item in enumerate(argv):
+        if item == "--batch_size" and index + 1 < len(argv):
+            size = argv[index + 1]
+        elif item.startswith("--batch_size="):
+            size = item.partition("=")[2]
+    try:
+        return max(1, int(size))
+    except ValueError:
+        return 1
 
 
 def _norm(text: str | None) -> str:

@@ -104,7 +104,7 @@ async def reattach(launcher: BatchLauncher, batch_id: str, members: list[Run]) -
     death = None
     if exit_code != 0:
         log = await asyncio.to_thread(_read_log, launcher.log_path(ids[0]))
-        death = Death(info.id, exit_code, log)
+        death = Death(info.id, exit_code, log, launcher.batch_size(members[0]))
     await launcher.collect(host, layout, batch_id, lines, death)
 
 

@@ -11,6 +11,7 @@ from cosmos_tui.engine.batch_outputs import (
     SampleFate,
     SampleOutput,
     after_death,
+    batch_size_in,
     map_outputs,
 )
 from cosmos_tui.engine.batching import BatchLine
@@ -39,7 +40,7 @@ def test_the_last_started_line_is_the_culprit_and_later_lines_never_ran() -> Non
     lines = lines_of("one", "two", "three", "four")
     samples = [SampleOutput("video_0", "one"), unfinished("video_1")]
     dead = after_death(lines, samples, map_outputs(lines, samples))
-    assert dead == DeadBatch(started=True, culprit="rs_1", not_started=("rs_2", "rs_3"))
+    assert dead == DeadBatch(started=True, culprits=("rs_1",), not_started=("rs_2", "rs_3"))
 
 
 def test_dying_on_the_last_line_requeues_nothing() -> None:
@@ -47,14 +48,14 @@ def test_dying_on_the_last_line_requeues_nothing() -> None:
     samples = [SampleOutput("video_0", "one"), SampleOutput("video_1", "two"),
                unfinished("video_2")]  # fmt: skip
     dead = after_death(lines, samples, map_outputs(lines, samples))
-    assert dead == DeadBatch(started=True, culprit="rs_2")
+    assert dead == DeadBatch(started=True, culprits=("rs_2",))
 
 
 def test_dying_between_lines_has_no_culprit() -> None:
     lines = lines_of("one", "two", "three")
     samples = [SampleOutput("video_0", "one"), SampleOutput("video_1", "two")]
     dead = after_death(lines, samples, map_outputs(lines, samples))
-    assert dead == DeadBatch(started=True, culprit=None, not_started=("rs_2",))
+    assert dead == DeadBatch(started=True, not_started=("rs_2",))
 
 
 def test_dying_before_any_line_started_is_the_whole_batch_failure() -> None:
@@ -71,5 +72,27 @@ def test_a_started_line_without_a_sample_before_the_culprit_is_unknown() -> None
     outcome = map_outputs(lines, samples)
     dead = after_death(lines, samples, outcome)
     assert outcome.folders == {"rs_1": "video_1"}
-    assert dead == DeadBatch(started=True, culprit="rs_2", not_started=("rs_3",),
+    assert dead == DeadBatch(started=True, culprits=("rs_2",), not_started=("rs_3",),
                              unknown=("rs_0",))  # fmt: skip
+
+
+def test_with_a_larger_batch_size_the_whole_dying_chunk_shares_the_cause() -> None:
+    lines = lines_of("one", "two", "three", "four", "five", "six")
+    # Batch size 2: chunk 1 saved "one" and dropped "two" (video_1 made, no sample);
+    # chunk 2 made video_2 and video_3 and died generating them; chunk 3 never started.
+    samples = [SampleOutput("video_0", "one"), unfinished("video_1"), unfinished("video_2"),
+               unfinished("video_3")]  # fmt: skip
+    outcome = map_outputs(lines, samples)
+    dead = after_death(lines, samples, outcome, batch_size=2)
+    assert dead == DeadBatch(started=True, culprits=("rs_2", "rs_3"),
+                             not_started=("rs_4", "rs_5"), dropped=("rs_1",))  # fmt: skip
+    # Read as batch size 1, the same folders would blame line 4 alone.
+    assert after_death(lines, samples, outcome).culprits == ("rs_3",)
+
+
+def test_the_batch_size_is_read_from_the_argv_the_model_gets() -> None:
+    assert batch_size_in(["torchrun", "transfer.py", "--num_gpus", "1"]) == 1
+    assert batch_size_in(["--batch_size", "4", "--offload_guardrail_models"]) == 4
+    assert batch_size_in(["--batch_size=3"]) == 3
+    assert batch_size_in(["--batch_size", "many"]) == 1
+    assert batch_size_in(["--batch_size"]) == 1
