@@ -114,7 +114,7 @@ async def collect(
         run_id = line.run_id
         run = await launcher.ctx.store.get_run(run_id, with_events=False)
         if run.state.is_terminal or run.state == RunState.QUEUED:
-            continue  # cancelled while the batch ran: its sample is not collected
+            continue  # cancelled while the batch ran (its sample is not collected), or settled
         if outcome.fates[run_id] == SampleFate.PRODUCED:
             await _download(launcher, host, layout, batch_id, run_id, outcome.folders[run_id])
         elif death is None or dead is None:
@@ -208,6 +208,8 @@ def _slice_logs(
         if not path.is_file():
             continue
         text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        if text and text[0].startswith(f"[cosmos-tui] run {line.run_id}: line "):
+            continue  # sliced already (a driver that died while collecting)
         kept = slice_log(text, line.run_id, batch_id, number, len(lines),
                          own.get(line.run_id), folders)  # fmt: skip
         path.write_text("\n".join(kept) + "\n", encoding="utf-8")
