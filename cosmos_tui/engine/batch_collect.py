@@ -119,8 +119,12 @@ async def collect(
             await _download(launcher, host, layout, batch_id, run_id, outcome.folders[run_id])
         elif death is None or dead is None:
             await _end_dropped(launcher, batch_id, run_id, outcome.fates[run_id])
-        else:
+        elif run_id not in dead.not_started:
             await _end_after_death(launcher, batch_id, run_id, death, dead, len(lines))
+    if dead is not None and dead.not_started:
+        where = f"run {', '.join(dead.culprits)}" if dead.culprits else "a line before them"
+        reason = f"batch {batch_id} died on {where} before this run's line started"
+        await requeue(launcher, dead.not_started, f"{reason}; back in the queue")
 
 
 async def _download(
@@ -158,12 +162,7 @@ async def _end_after_death(
     launcher: BatchLauncher, batch_id: str, run_id: str, death: Death, dead: DeadBatch,
     size: int,
 ) -> None:  # fmt: skip
-    """End, or put back in the queue, a member without a sample of a dead batch."""
-    if run_id in dead.not_started:
-        where = f"run {', '.join(dead.culprits)}" if dead.culprits else "a line before it"
-        await requeue(launcher, run_id, f"batch {batch_id} died on {where} before this "
-                      "run's line started; back in the queue")  # fmt: skip
-        return
+    """End a member without a sample of a dead batch whose line started."""
     if run_id in dead.dropped:
         await _end_dropped(launcher, batch_id, run_id, SampleFate.BLOCKED)
         return
@@ -179,20 +178,21 @@ async def _end_after_death(
     await launcher.end(run_id, target, message, kind, code)
 
 
-async def requeue(launcher: BatchLauncher, run_id: str, reason: str) -> None:
-    """Put a member that never ran back in the queue, free of its batch and container.
+async def requeue(launcher: BatchLauncher, run_ids: Sequence[str], reason: str) -> None:
+    """Put members that never ran back in the queue together, free of batch and container.
 
-    Its ``run.log`` (the dead container's log, about other runs) is removed: its next
-    launch writes its own.
+    Their ``run.log`` (the dead container's log, about other runs) is removed first: the
+    next launch writes its own. Their run locks are let go right after the move, so a
+    scheduler can launch them again at once.
     """
-    await launcher.move(
-        run_id, RunState.QUEUED, reason, batch_id=None, container_id=None, gpus=None,
-        progress_phase=None, progress_percent=None, eta_seconds=None,
-    )  # fmt: skip
-    log = launcher.log_path(run_id)
-    for path in (log, log.with_name(log.name + CURSOR_SUFFIX)):
-        await asyncio.to_thread(path.unlink, missing_ok=True)
-    launcher.release([run_id])
+    for run_id in run_ids:
+        log = launcher.log_path(run_id)
+        for path in (log, log.with_name(log.name + CURSOR_SUFFIX)):
+            await asyncio.to_thread(path.unlink, missing_ok=True)
+    moved = await launcher.queue.requeue_unstarted(run_ids, reason)
+    launcher.release(moved)
+    if moved:
+        logger.info("%s back in the queue: %s", ", ".join(moved), reason)
 
 
 def _slice_logs(

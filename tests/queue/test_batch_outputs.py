@@ -15,6 +15,9 @@ from cosmos_tui.engine.batch_outputs import (
     map_outputs,
 )
 from cosmos_tui.engine.batching import BatchLine
+from cosmos_tui.store.repositories import Store
+
+from .conftest import MakeRun
 
 
 def lines_of(*texts: str) -> list[BatchLine]:
@@ -96,3 +99,26 @@ def test_the_batch_size_is_read_from_the_argv_the_model_gets() -> None:
     assert batch_size_in(["--batch_size=3"]) == 3
     assert batch_size_in(["--batch_size", "many"]) == 1
     assert batch_size_in(["--batch_size"]) == 1
+
+
+async def test_members_that_never_ran_go_back_in_line_together(
+    store: Store, make_run: MakeRun
+) -> None:
+    from cosmos_tui.domain import RunState
+    from cosmos_tui.store.queue_store import QueueStore
+
+    runs = [await make_run() for _ in range(3)]
+    for run in runs[:2]:
+        for state in (RunState.UPLOADING, RunState.STARTING, RunState.RUNNING):
+            await store.transition(run.id, state, "test", batch_id="bs_x", gpus="0",
+                                   container_id="c1", progress_percent=40.0)  # fmt: skip
+    await store.transition(runs[1].id, RunState.CANCELLED, "cancelled meanwhile")
+    queue = QueueStore(store)
+    moved = await queue.requeue_unstarted([r.id for r in runs], "batch bs_x died on run y")
+    assert moved == [runs[0].id]  # the cancelled and the queued one do not move
+    back = await store.get_run(runs[0].id)
+    assert back.state == RunState.QUEUED
+    assert (back.batch_id, back.container_id, back.gpus) == (None, None, ())
+    assert back.events[-1].reason == "batch bs_x died on run y"
+    assert back.events[-1].from_state == RunState.RUNNING
+    assert [c.run.id for c in await queue.queued()] == [runs[0].id, runs[2].id]
