@@ -176,7 +176,9 @@ async def _check_outputs(
 
 async def _batch_sample_folder(bench: Workbench, host: RemoteHost, run: Run) -> str | None:
     """Return the ``video_<idx>`` folder a batch wrote for ``run`` (matched by prompt)."""
-    from cosmos_tui.engine.batching import BatchLine, SampleOutput, map_outputs, sample_index
+    from cosmos_tui.engine.batch_collect import read_samples
+    from cosmos_tui.engine.batch_outputs import map_outputs
+    from cosmos_tui.engine.batching import BatchLine
     from cosmos_tui.store.queue_store import QueueStore
 
     assert run.batch_id is not None
@@ -186,12 +188,7 @@ async def _batch_sample_folder(bench: Workbench, host: RemoteHost, run: Run) -> 
         return None
     lines = [BatchLine(i["run_id"], i["prompt"], None) for i in manifest.get("lines", [])]
     batch_output = f"{await host.tool_dir()}/runs/{run.batch_id}/output"
-    samples = []
-    for entry in await host.files.listdir(batch_output):
-        if entry.is_dir and sample_index(entry.name) is not None:
-            saved = await host.run(["cat", f"{batch_output}/{entry.name}/output.txt"], check=False)
-            text = saved.stdout if saved.exit_status == 0 else None
-            samples.append(SampleOutput(entry.name, text))
+    samples = await read_samples(host, batch_output)
     folder = map_outputs(lines, samples).folders.get(run.id)
     return f"{batch_output}/{folder}" if folder else None
 

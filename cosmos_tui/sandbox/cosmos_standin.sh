@@ -57,7 +57,10 @@
 #     output.mp4   a byte copy of the spec's input_video_path (a real, playable video)
 #     output.txt   the prompt text
 #     <hint>_input_control.mp4   for each hint in the spec without input_control
-# With --batch_input_path, one folder video_<idx>/ per JSONL line (see the batch section).
+# With --batch_input_path, video_<idx>/output.mp4 (copied from the line's visual_input)
+# and video_<idx>/prompt.txt per JSONL line, chunk by chunk of --batch_size lines; a
+# blocked prompt ends the process (batch size 1) or shifts its chunk's later outputs
+# (see "batch mode" below).
 #
 # ENVIRONMENT:
 #   COSMOS_STANDIN_SPEED     multiplies every delay (default 1: about 20 s a run;
@@ -677,6 +680,211 @@ for hint in $HINTS; do
 done
 pause 2
 
+# --- batch mode (--batch_input_path) --------------------------------------------------
+# A double of transfer.py's batch loop (nvidia-cosmos/cosmos-transfer1 at 5005e82; see
+# docs/cosmos.md, "Transfer1 batch outputs and blocked prompts"):
+#   transfer.py:284-285    "Reading batch inputs from path", every line read first (a
+#                          blank line is a JSONDecodeError before anything runs)
+#   transfer.py:290-293    batch size from --batch_size (default 1, transfer.py:131);
+#                          forced to 1 when the spec has "upscale"
+#   transfer.py:295-333    per chunk of batch_size lines: video_<index>/ made for every
+#                          line, then the preprocessor writes <hint>_input_control_0.mp4
+#                          there for hints without input_control (preprocessors.py:142)
+#   world_generation_pipeline.py:728-739  guardrail on every prompt of the chunk:
+#                          "GUARDRAIL BLOCKED: ..." (presets.py:55), "Input text prompt
+#                          <n> is not safe"; a blocked prompt is left out of the chunk;
+#                          none left: "All prompts failed safety checks", generate
+#                          returns None and transfer.py:377 logs "Guardrail blocked
+#                          generation for entire batch.", then dies at transfer.py:387
+#                          with "TypeError: cannot unpack non-iterable NoneType object"
+#                          (so with batch size 1 the first blocked line ends the process)
+#   transfer.py:390-417    the chunk's outputs, numbered from the chunk's start in the
+#                          order of the prompts that passed: video_<start+i>/output.mp4
+#                          and video_<start+i>/prompt.txt (the prompt, no newline), so a
+#                          blocked line shifts the later outputs of its chunk
+# A line's "[standin:guardrail]" blocks that line; "[standin:oom]" or "[standin:crash]"
+# makes its chunk fail during sampling.
+
+# json_string KEY: the decoded string value of "KEY" in the JSON line on stdin.
+json_string() {
+    LC_ALL=C awk -v key="$1" '
+    function hexval(h,   i, v) {
+        v = 0
+        for (i = 1; i <= length(h); i++)
+            v = v * 16 + index("0123456789abcdef", tolower(substr(h, i, 1))) - 1
+        return v
+    }
+    function utf8(c) {
+        if (c < 128) return sprintf("%c", c)
+        if (c < 2048) return sprintf("%c%c", 192 + int(c / 64), 128 + c % 64)
+        return sprintf("%c%c%c", 224 + int(c / 4096), 128 + int(c / 64) % 64, 128 + c % 64)
+    }
+    {
+        if (!match($0, "\"" key "\"[ \t]*:[ \t]*\"")) exit 1
+        s = substr($0, RSTART + RLENGTH); out = ""
+        while (length(s) > 0) {
+            c = substr(s, 1, 1)
+            if (c == "\"") { printf "%s", out; exit 0 }
+            if (c == "\\") {
+                e = substr(s, 2, 1); s = substr(s, 3)
+                if (e == "n") out = out "\n"
+                else if (e == "t") out = out "\t"
+                else if (e == "r") out = out "\r"
+                else if (e == "u") { out = out utf8(hexval(substr(s, 1, 4))); s = substr(s, 5) }
+                else out = out e
+                continue
+            }
+            out = out c; s = substr(s, 2)
+        }
+        exit 1
+    }'
+}
+
+# batch_line INDEX: the 0-based JSONL line INDEX.
+batch_line() { sed -n "$(($1 + 1))p" "$BATCH"; }
+
+# line_marker INDEX: the "[standin:<name>]" marker of line INDEX (empty when none).
+line_marker() {
+    batch_line "$1" | sed -n 's/.*\[standin:\([a-z_]*\)\].*/\1/p' | head -n 1
+}
+
+# line_video INDEX: the visual_input of line INDEX (the spec's video when absent).
+line_video() {
+    _video=$(batch_line "$1" | json_string visual_input)
+    printf '%s' "${_video:-$INPUT_VIDEO}"
+}
+
+# batch_unpack_crash: transfer.py dying at line 387 after generate returned None.
+batch_unpack_crash() {
+    {
+        echo "[rank0]: Traceback (most recent call last):"
+        echo "[rank0]:   File \"/workspace/cosmos_transfer1/diffusion/inference/transfer.py\", line 433, in <module>"
+        echo "[rank0]:     demo(args, control_inputs)"
+        echo "[rank0]:   File \"/workspace/cosmos_transfer1/diffusion/inference/transfer.py\", line 387, in demo"
+        echo "[rank0]:     videos, final_prompts = batch_outputs"
+        echo "[rank0]: TypeError: cannot unpack non-iterable NoneType object"
+    } >&2
+    torchrun_footer 1 "To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html"
+    exit 1
+}
+
+# batch_chunk START END: one chunk of lines START..END-1, as transfer.py:295-421.
+batch_chunk() {
+    _start=$1; _end=$2; _i=$_start; _fail=""
+    [ "$_start" -eq 0 ] && _fail="$SCENARIO"
+    while [ "$_i" -lt "$_end" ]; do
+        _dir="$OUT_DIR/video_$_i"
+        mkdir -p "$_dir" || exit 1
+        log INFO "demo" "running preprocessor"
+        _video=$(line_video "$_i")
+        [ -f "$_video" ] || fail_with "FileNotFoundError: [Errno 2] No such file or directory: '$_video'"
+        for hint in $AUTO_HINTS; do
+            log INFO "gen_input_control" "no input_control provided for $hint. generating input control video"
+            cp "$_video" "$_dir/${hint}_input_control_0.mp4" || exit 1
+        done
+        case "$(line_marker "$_i")" in oom|crash) _fail=$(line_marker "$_i") ;; esac
+        _i=$((_i + 1))
+    done
+    log INFO "generate" "Running batch generation with batch_size=$((_end - _start))"
+    log INFO "generate" "Running guardrail checks on all prompts"
+    pause 0.5
+    _safe=""; _n=1; _i=$_start
+    while [ "$_i" -lt "$_end" ]; do
+        if [ "$(line_marker "$_i")" = "guardrail" ] || [ "$SCENARIO" = "guardrail" ]; then
+            log CRITICAL "run_text_guardrail" "GUARDRAIL BLOCKED: Blocklist: Prompt blocked by the text guardrail."
+            log CRITICAL "generate" "Input text prompt $_n is not safe"
+        else
+            _safe="$_safe $_i"
+        fi
+        _n=$((_n + 1)); _i=$((_i + 1))
+    done
+    if [ -z "$_safe" ]; then
+        log CRITICAL "generate" "All prompts failed safety checks"
+        log CRITICAL "demo" "Guardrail blocked generation for entire batch."
+        batch_unpack_crash
+    fi
+    log INFO "generate" "Running text embedding on all prompts"
+    log INFO "generate" "Starting T5 compute"
+    pause 1
+    log INFO "generate" "Completed T5 compute"
+    log INFO "generate" "Finish text embedding on prompt"
+    log INFO "generate" "Run generation"
+    log INFO "_run_model" "Starting data augmentation"
+    log INFO "_run_model" "Completed data augmentation"
+    bar_start "$CLIPS"
+    _clip=0
+    while [ "$_clip" -lt "$CLIPS" ]; do
+        log INFO "_run_model" "Starting latent encoding"
+        log INFO "_run_model" "Completed latent encoding"
+        log INFO "_run_model" "Starting diffusion sampling"
+        [ "$_fail" = "hang" ] && while :; do pause 3600; done
+        pause 8
+        case "$_fail" in
+            oom)
+                python_traceback "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 79.10 GiB of which 1.12 GiB is free."
+                torchrun_footer 1 ""
+                exit 1 ;;
+            host_oom) torchrun_footer "-9" "Signal 9 (SIGKILL) received by PID 42"; exit 1 ;;
+            crash) fail_with "RuntimeError: the stand-in crashed on purpose" ;;
+        esac
+        log INFO "_run_model" "Completed diffusion sampling"
+        log INFO "_run_model" "Starting VAE decode"
+        pause 1
+        log INFO "_run_model" "Completed VAE decode"
+        _clip=$((_clip + 1))
+        bar_step "$_clip" "$CLIPS"
+    done
+    log INFO "generate" "Finish generation"
+    log INFO "generate" "Run guardrail on generated videos"
+    pause 0.5
+    _k=$_start
+    for _i in $_safe; do
+        _dir="$OUT_DIR/video_$_k"
+        mkdir -p "$_dir" || exit 1
+        cp "$(line_video "$_i")" "$_dir/output.mp4" || exit 1
+        log INFO "demo" "Saved video to $_dir/output.mp4"
+        batch_line "$_i" | json_string prompt > "$_dir/prompt.txt" || exit 1
+        log INFO "demo" "Saved prompt to $_dir/prompt.txt"
+        _k=$((_k + 1))
+    done
+}
+
+run_batch() {
+    log INFO "demo" "Reading batch inputs from path: $BATCH"
+    [ -f "$BATCH" ] || fail_with "FileNotFoundError: [Errno 2] No such file or directory: '$BATCH'"
+    if grep -q '^[[:space:]]*$' "$BATCH"; then
+        fail_with "json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)"
+    fi
+    AUTO_HINTS=""
+    for hint in $HINTS; do
+        block=$(tr -d '\n' < "$SPEC" | sed -n "s/.*\"$hint\"[[:space:]]*:[[:space:]]*{\\([^}]*\\)}.*/\\1/p")
+        case "$block" in *input_control*) ;; *) AUTO_HINTS="$AUTO_HINTS $hint" ;; esac
+    done
+    _size="${BATCH_SIZE:-1}"
+    case " $HINTS " in
+        *" upscale "*)
+            if [ "$_size" -gt 1 ]; then
+                _size=1
+                log INFO "demo" "Setting batch_size=1 as upscale does not support batch generation"
+            fi ;;
+    esac
+    [ "$_size" -ge 1 ] || _size=1
+    mkdir -p "$OUT_DIR" || exit 1
+    _total=$(awk 'END { print NR }' "$BATCH")
+    _from=0
+    while [ "$_from" -lt "$_total" ]; do
+        _to=$((_from + _size))
+        [ "$_to" -gt "$_total" ] && _to=$_total
+        batch_chunk "$_from" "$_to"
+        _from=$_to
+    done
+    exit 0
+}
+
+if [ -n "$BATCH" ]; then
+    run_batch
+fi
+
 # --- phase 3: preprocessing -----------------------------------------------------------
 log INFO "demo" "running preprocessor"
 AUTO_HINTS=""
@@ -768,21 +976,5 @@ write_sample() {
     log INFO "demo" "Saved prompt to $1/output.txt"
 }
 
-if [ -n "$BATCH" ]; then
-    idx=0
-    while IFS= read -r line || [ -n "$line" ]; do
-        [ -z "$line" ] && fail_with "json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)"
-        case "$line" in
-            *"[standin:guardrail]"*)
-                log CRITICAL "run_guardrail" "GUARDRAIL BLOCKED: Blocklist: Prompt blocked by the text guardrail."
-                continue ;;
-        esac
-        video=$(line_value "$line" visual_input)
-        text=$(line_value "$line" prompt)
-        write_sample "$OUT_DIR/video_$idx" "${video:-$INPUT_VIDEO}" "$text"
-        idx=$((idx + 1))
-    done < "$BATCH"
-else
-    write_sample "$OUT_DIR" "$INPUT_VIDEO" "$PROMPT"
-fi
+write_sample "$OUT_DIR" "$INPUT_VIDEO" "$PROMPT"
 exit 0

@@ -121,19 +121,6 @@ def test_flood_prints_the_requested_lines_then_finishes(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "output.mp4").exists()
 
 
-def test_batch_writes_one_folder_per_line_and_drops_blocked(tmp_path: Path) -> None:
-    lines = [{"visual_input": "inputs/abc.mp4", "prompt": "first"},
-             {"visual_input": "inputs/abc.mp4", "prompt": "bad [standin:guardrail]"},
-             {"visual_input": "inputs/abc.mp4", "prompt": "third"}]  # fmt: skip
-    _, argv = workspace(tmp_path, batch=lines)
-    done = run_standin(tmp_path, argv, "busybox-sh")
-    assert done.returncode == 0, done.stderr
-    out = tmp_path / "out"
-    assert sorted(p.name for p in out.iterdir()) == ["video_0", "video_1"]
-    assert (out / "video_1" / "output.txt").read_text().strip() == "third"
-    assert b"GUARDRAIL BLOCKED" in done.stdout
-
-
 @pytest.mark.parametrize("ignore", [False, True])
 def test_hang_ends_on_sigterm_unless_told_to_ignore_it(tmp_path: Path, ignore: bool) -> None:
     _, argv = workspace(tmp_path)
