@@ -82,7 +82,9 @@ class Anchors:
         return timed_command(["scp", "-q", *self.options, *sources, dest])
 
     def rsync(self, sources: list[str], dest: str) -> float:
-        return timed_command(["rsync", "-q", "--whole-file", "-e", self.rsync_shell, *sources, dest])
+        return timed_command(
+            ["rsync", "-q", "--whole-file", "-e", self.rsync_shell, *sources, dest]
+        )
 
     def ssh_true(self) -> float:
         return timed_command(["ssh", *self.options, self.target, "true"])
@@ -123,9 +125,8 @@ async def measure_link(
 
     async def ours_upload(paths: list[Path]) -> float:
         started = time.perf_counter()
-        for path in paths:  # as engine/lifecycle.py uploads a run's inputs
-            sha, size = recorded[path]
-            await host.upload_input(path, expected_sha256=sha, expected_size=size)
+        # As engine/lifecycle.py uploads a run's inputs: all at once, sha256 recorded.
+        await host.upload_inputs([(path, *recorded[path]) for path in paths])
         return time.perf_counter() - started
 
     try:
@@ -133,10 +134,16 @@ async def measure_link(
         for _ in range(rounds):
             await clear("inputs", "scp", "rsync")
             to_thread: Callable[..., Any] = asyncio.to_thread
-            record("scp_up", await to_thread(anchors.scp, [str(big)], anchors.remote(f"{tool_dir}/scp/")))
-            record("rsync_up", await to_thread(anchors.rsync, [str(big)], anchors.remote(f"{tool_dir}/rsync/")))
+            record(
+                "scp_up",
+                await to_thread(anchors.scp, [str(big)], anchors.remote(f"{tool_dir}/scp/")),
+            )
+            record(
+                "rsync_up",
+                await to_thread(anchors.rsync, [str(big)], anchors.remote(f"{tool_dir}/rsync/")),
+            )
             record("up", await ours_upload([big]))
-            sha, size = recorded[big]
+            sha = recorded[big][0]
             down_dir = work / "down"
             for key, source in (("scp_down", "scp"), ("rsync_down", "rsync")):
                 shutil.rmtree(down_dir, ignore_errors=True)
@@ -146,14 +153,22 @@ async def measure_link(
                 record(key, await to_thread(tool, [remote_file], str(down_dir) + "/"))
             shutil.rmtree(down_dir, ignore_errors=True)
             started = time.perf_counter()
-            await host.download(f"{tool_dir}/inputs", f"{sha}{big.suffix}", down_dir, verify_hash=True)
+            await host.download(
+                f"{tool_dir}/inputs", f"{sha}{big.suffix}", down_dir, verify_hash=True
+            )
             record("down", time.perf_counter() - started)
             shutil.rmtree(down_dir, ignore_errors=True)
 
             await clear("inputs", "scp", "rsync")
             names = [str(p) for p in videos]
-            record("scp_videos", await to_thread(anchors.scp, names, anchors.remote(f"{tool_dir}/scp/")))
-            record("rsync_videos", await to_thread(anchors.rsync, names, anchors.remote(f"{tool_dir}/rsync/")))
+            record(
+                "scp_videos",
+                await to_thread(anchors.scp, names, anchors.remote(f"{tool_dir}/scp/")),
+            )
+            record(
+                "rsync_videos",
+                await to_thread(anchors.rsync, names, anchors.remote(f"{tool_dir}/rsync/")),
+            )
             record("videos", await ours_upload(videos))
             host.files._hash_cache.clear()  # a new process, as a run: only the recorded sha
             record("reupload_videos", await ours_upload(videos))
@@ -197,7 +212,11 @@ def measure_status(config: Path, data_dir: Path, rounds: int) -> list[float]:
 
 
 def summarise(
-    runs: dict[str, list[float]], status: list[float], shape: LinkShape, mb: int, video_mb: int,
+    runs: dict[str, list[float]],
+    status: list[float],
+    shape: LinkShape,
+    mb: int,
+    video_mb: int,
     proxy: dict[str, float],
 ) -> dict[str, Any]:
     """The figures of one link: best and median, ratios to the anchors."""
@@ -225,7 +244,9 @@ def summarise(
         "download_link_share": share("down", mb),
         "scp_upload_link_share": share("scp_up", mb),
         "videos_link_share": share("videos", videos_mb),
-        "reupload_round_trips": None if rtt_s is None else round(best["reupload_videos"] / rtt_s, 1),
+        "reupload_round_trips": None
+        if rtt_s is None
+        else round(best["reupload_videos"] / rtt_s, 1),
         "ssh_true_s": round(best["ssh_true"], 3),
         "proxy_cpu_s": round(proxy["cpu_s"], 2),
         "proxy_mb_moved": round(proxy["bytes"] / 1048576),
@@ -280,7 +301,9 @@ def main() -> None:
     args = parser.parse_args()
     for tool in ("scp", "rsync", "ssh"):
         if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} is needed for the anchors: apt-get install openssh-client rsync")
+            raise SystemExit(
+                f"{tool} is needed for the anchors: apt-get install openssh-client rsync"
+            )
     work = Path(tempfile.mkdtemp(prefix="cosmos-bench-wan-"))
     results = []
     try:
@@ -302,12 +325,16 @@ def main() -> None:
                         shape = LinkShape(rtt_ms=rtt, mbit=mbit or None)
                         with ShapedLink(server.port, shape) as link:
                             runs = asyncio.run(
-                                measure_link(server, link, work, str(tool_dir), big, videos, args.rounds)
+                                measure_link(
+                                    server, link, work, str(tool_dir), big, videos, args.rounds
+                                )
                             )
                             config = work / "status.toml"
                             status_config(server, link.port, docker.socket_path, config)
                             status = measure_status(config, work / "data", 3)
-                            figures = summarise(runs, status, shape, args.mb, args.video_mb, link.stats())
+                            figures = summarise(
+                                runs, status, shape, args.mb, args.video_mb, link.stats()
+                            )
                         results.append(figures)
                         if not args.json:
                             print_link(figures)

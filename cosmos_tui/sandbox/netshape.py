@@ -209,6 +209,8 @@ class ShapingProxy:
                 down.pump_in(server_r),
                 down.pump_out(client_w),
             )
+        except asyncio.CancelledError:
+            pass  # the proxy is closing: asyncio's server callback must see a clean end
         finally:
             for writer in (client_w, server_w):
                 writer.close()
