@@ -34,9 +34,11 @@ from cosmos_tui.errors import (
 from cosmos_tui.remote.host_hash import HASH_SETUP, streamed_host_sha256
 from cosmos_tui.remote.sftp_io import (
     CHUNK_BYTES,
+    AckMarker,
     ProgressCallback,
     ensure_dir,
     receive_file,
+    resume_offset,
     send_file,
     stat_or_none,
 )
@@ -445,8 +447,7 @@ class SftpTransfers:
                     progress(size, size)
                 return UploadResult(final, digest, size, skipped=True)
         await ensure_dir(sftp, inputs)
-        partial = await stat_or_none(sftp, part)
-        offset = partial.size if partial is not None and partial.size <= size else 0
+        offset = await resume_offset(sftp, part, size)
         digest, verified = await self._send_verified(
             sftp, local_path, part, offset, size, digest, progress, expected
         )
@@ -512,9 +513,27 @@ class SftpTransfers:
                 if isinstance(outcome, BaseException):
                     raise outcome
             host_hash, extra = opened
-            await send_file(
-                [sftp, *extra], local_path, part, offset, size, progress, hasher, host_hash.written
-            )
+            # Over several channels chunks land out of order: a marker on the host keeps
+            # a resume from trusting the .part's size (see sftp_io.resume_offset).
+            marker = AckMarker(sftp, part) if extra else None
+            if marker is not None:
+                await marker.start(offset)
+
+            def written(done: int) -> None:
+                host_hash.written(done)
+                if marker is not None:
+                    marker.note(done)
+
+            try:
+                await send_file(
+                    [sftp, *extra], local_path, part, offset, size, progress, hasher, written
+                )
+            except BaseException:
+                if marker is not None:
+                    marker.abandon()
+                raise
+            if marker is not None:
+                await marker.remove()
             if hasher is not None:
                 digest = hasher.hexdigest()
             if digest is None and local_hash:
@@ -579,8 +598,7 @@ class SftpTransfers:
                     progress(size, size)
                 return UploadResult(remote_path, digest, size, skipped=True)
             await ensure_dir(sftp, str(PurePosixPath(remote_path).parent))
-            partial = await stat_or_none(sftp, part)
-            offset = partial.size if partial is not None and partial.size <= size else 0
+            offset = await resume_offset(sftp, part, size)
             _, verified = await self._send_verified(
                 sftp, local_path, part, offset, size, digest, progress
             )

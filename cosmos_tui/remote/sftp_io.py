@@ -62,6 +62,97 @@ async def ensure_dir(sftp: asyncssh.SFTPClient, path: str) -> None:
             raise
 
 
+def marker_path(part: str) -> str:
+    """Where an upload over several channels records how much of ``part`` is contiguous.
+
+    It ends in ``.part`` too, so nothing takes it for a finished input.
+    """
+    return part.removesuffix(".part") + ".acked.part"
+
+
+async def resume_offset(sftp: asyncssh.SFTPClient, part: str, size: int) -> int:
+    """Where an upload into ``part`` (for a file of ``size`` bytes) can resume.
+
+    A ``.part`` written over one channel is contiguous: its size. One written over
+    several may have holes below its end (chunks land out of order), so its marker
+    (see :class:`AckMarker`) bounds it: the bytes before the marker's offset were all
+    acknowledged.
+    """
+    partial = await stat_or_none(sftp, part)
+    if partial is None or partial.size is None or partial.size > size:
+        return 0
+    try:
+        async with sftp.open(marker_path(part), "rb") as handle:
+            text = (await handle.read(32)).decode("ascii", "replace").strip()
+    except asyncssh.SFTPNoSuchFile:
+        return int(partial.size)
+    # The resume truncates the .part to this offset (send_file), so past it the file is
+    # contiguous again; a new marker is written if the resume uses several channels. A
+    # .part left with holes and no marker (a cut in between) fails the host's hash check
+    # and is discarded: never a silently corrupted input.
+    with contextlib.suppress(asyncssh.SFTPNoSuchFile):
+        await sftp.remove(marker_path(part))
+    return min(int(partial.size), int(text)) if text.isdigit() else 0
+
+
+class AckMarker:
+    """Keeps the host's marker of an upload's acknowledged prefix up to date.
+
+    ``start`` writes it before any chunk can land out of order; ``note(done)`` (a
+    callback of :func:`send_file`) schedules an update; ``close`` waits for the last
+    one. The marker stays open for the whole upload and each update rewrites its
+    fixed-width text in place with one request (one round trip, never an empty file).
+    """
+
+    WIDTH = 20
+
+    def __init__(self, sftp: asyncssh.SFTPClient, part: str) -> None:
+        """Describe the marker of ``part``; nothing is written before ``start``."""
+        self._sftp = sftp
+        self._path = marker_path(part)
+        self._handle: asyncssh.SFTPClientFile | None = None
+        self._latest = 0
+        self._written = -1
+        self._writer: asyncio.Task[None] | None = None
+
+    async def _write(self, done: int) -> None:
+        assert self._handle is not None
+        await self._handle.write(f"{done:0{self.WIDTH}d}\n".encode("ascii"), 0)
+        self._written = done
+
+    async def start(self, offset: int) -> None:
+        """Record ``offset`` (what the host holds contiguously now) before sending."""
+        self._handle = await self._sftp.open(self._path, "wb")
+        self._latest = offset
+        await self._write(offset)
+
+    def note(self, done: int) -> None:
+        """Every byte before ``done`` was acknowledged: record it soon."""
+        self._latest = done
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._catch_up())
+
+    async def _catch_up(self) -> None:
+        while self._written < self._latest:
+            await self._write(self._latest)
+
+    def abandon(self) -> None:
+        """Stop updating (the transfer failed): the host keeps an offset that is safe."""
+        if self._writer is not None:
+            self._writer.cancel()
+            self._writer.add_done_callback(lambda task: task.cancelled() or task.exception())
+
+    async def remove(self) -> None:
+        """Wait for the last update, close and delete the marker (the upload is complete)."""
+        if self._writer is not None:
+            with contextlib.suppress(asyncssh.Error, OSError):
+                await self._writer
+        if self._handle is not None:
+            await self._handle.close()
+        with contextlib.suppress(asyncssh.SFTPNoSuchFile):
+            await self._sftp.remove(self._path)
+
+
 def _read_chunk(source: BinaryIO, hasher: hashlib._Hash | None) -> bytes:
     chunk = source.read(CHUNK_BYTES)
     if hasher is not None:
