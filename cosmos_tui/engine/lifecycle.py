@@ -216,13 +216,11 @@ class RunDriver:
         host, layout = await self._host(run)
         prompt = await self.ctx.store.get_prompt(run.prompt_id) if run.prompt_id else None
         wanted = launch.wanted_roles(run)
-        remote_inputs: dict[str, str] = {}
-        for item in prompt.inputs if prompt else ():
-            if item.role in wanted:
-                result = await host.upload_input(
-                    item.path, expected_sha256=item.sha256, expected_size=item.size
-                )
-                remote_inputs[item.role] = result.remote_path
+        items = [item for item in (prompt.inputs if prompt else ()) if item.role in wanted]
+        results = await host.upload_inputs([(i.path, i.sha256, i.size) for i in items])
+        remote_inputs = {
+            item.role: result.remote_path for item, result in zip(items, results, strict=True)
+        }
         await self.ctx.notify(run.id, "uploaded")
         spec = launch.build_run_spec(run, prompt, remote_inputs)
         await host.files.write_text(layout.spec_path, json.dumps(spec, indent=2) + "\n")
