@@ -27,6 +27,7 @@ from cosmos_tui.config import (
 )
 from cosmos_tui.domain import BLUR_LEVELS
 from cosmos_tui.errors import ConfigError, ValidationError
+from cosmos_tui.safe_text import MASK, is_secret_name
 
 # Sections whose value is a mapping of free-form keys to a dataclass or a scalar.
 _MAP_SECTIONS: dict[str, type | None] = {"profiles": ProfileConfig, "keymap": None}
@@ -187,8 +188,11 @@ def _coerce(hint: Any, value: Any, where: str, path: Path | None, line: int | No
         for o in options
         if o is not type(None)
     )
+    # An env table or a token may hold a secret: its value is not quoted back.
+    leaf = where.rsplit(".", 1)[-1]
+    shown = MASK if ".env" in where or is_secret_name(leaf) else repr(value)
     raise ConfigError(
-        f"'{where}' must be {wanted}, not {type(value).__name__} {value!r}",
+        f"'{where}' must be {wanted}, not {type(value).__name__} {shown}",
         path=path,
         line=line,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cosmos_tui.cli.context import CliContext
+from cosmos_tui.cli.context import CliContext, echo
 from cosmos_tui.services.extra import ExtrasService
 
 pass_cli = click.make_pass_decorator(CliContext)
@@ -35,7 +35,7 @@ def upscale(
             source, weight, prompt_text, use_prompt, priority
         )
     )
-    click.echo(run.id)
+    echo(run.id)
 
 
 @click.command()
@@ -58,4 +58,4 @@ def enhance(
         )
     )
     for run in runs:
-        click.echo(run.id)
+        echo(run.id)

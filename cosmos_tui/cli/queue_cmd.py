@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from cosmos_tui.cli.context import CliContext, echo_json
+from cosmos_tui.cli.context import CliContext, echo, echo_json
 from cosmos_tui.cli.records import parse_when
 from cosmos_tui.cli.render import clip, short_time, table
 from cosmos_tui.services.queue import QueueService, QueueView
@@ -124,7 +124,7 @@ def queue(click_ctx: click.Context, live: bool, as_json: bool) -> None:
     if as_json:
         echo_json(view_json(view))
     else:
-        click.echo(render_view(view))
+        echo(render_view(view))
 
 
 @queue.command()
@@ -132,7 +132,7 @@ def queue(click_ctx: click.Context, live: bool, as_json: bool) -> None:
 def pause(ctx: CliContext) -> None:
     """Pause the queue: nothing new starts; running runs go on."""
     ctx.run(lambda bench: QueueService.of(bench).pause())
-    click.echo("queue paused")
+    echo("queue paused")
 
 
 @queue.command()
@@ -140,13 +140,13 @@ def pause(ctx: CliContext) -> None:
 def resume(ctx: CliContext) -> None:
     """Resume the queue."""
     ctx.run(lambda bench: QueueService.of(bench).resume())
-    click.echo("queue resumed")
+    echo("queue resumed")
 
 
 def _move(ctx: CliContext, run_id: str, steps: int) -> None:
     order = ctx.run(lambda bench: QueueService.of(bench).move(run_id, steps))
     for number, item in enumerate(order, start=1):
-        click.echo(f"{number:>3}  {item}")
+        echo(f"{number:>3}  {item}")
 
 
 @queue.command()
@@ -174,7 +174,7 @@ def cancel(ctx: CliContext, run_ids: tuple[str, ...]) -> None:
     """Cancel queued runs that have not started."""
     runs = ctx.run(lambda bench: QueueService.of(bench).cancel(run_ids))
     for run in runs:
-        click.echo(f"{run.id} cancelled")
+        echo(f"{run.id} cancelled")
 
 
 @queue.command("run")
@@ -189,7 +189,7 @@ def run_queue(ctx: CliContext, until_idle: bool) -> None:
 
     def _claimed(claim: Claim) -> None:
         batch = f" batch {claim.batch_id}" if claim.batch_id else ""
-        click.echo(
+        echo(
             f"start {', '.join(claim.run_ids)} on {claim.host} GPU "
             f"{','.join(map(str, claim.gpus))}{batch}"
         )
@@ -200,7 +200,7 @@ def run_queue(ctx: CliContext, until_idle: bool) -> None:
         return len(scheduler.launched)
 
     launched = ctx.run(_run)
-    click.echo(f"{launched} container(s) launched")
+    echo(f"{launched} container(s) launched")
 
 
 def render_stats(stats: RunStats) -> str:
@@ -245,4 +245,4 @@ def stats(ctx: CliContext, since: str | None, as_json: bool) -> None:
             }
         )
     else:
-        click.echo(render_stats(result))
+        echo(render_stats(result))

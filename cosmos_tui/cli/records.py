@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from cosmos_tui.cli.context import CliContext, echo_json, fail
+from cosmos_tui.cli.context import CliContext, echo, echo_json, fail
 from cosmos_tui.cli.render import prompt_detail, prompts_table, run_detail, runs_table
 from cosmos_tui.cli.serialize import prompt_json, run_json
 from cosmos_tui.domain import BLUR_LEVELS, RunState, RunType
@@ -109,7 +109,7 @@ def create_prompt(
     and vis.mp4 are used as precomputed controls when present.
     """
     prompt = ctx.run(lambda bench: bench.create_prompt(text, video_dir, name, negative))
-    click.echo(prompt.id)
+    echo(prompt.id)
 
 
 @create.command("run")
@@ -120,7 +120,7 @@ def create_run(ctx: CliContext, prompt_id: str, priority: int, **options: Any) -
     """Create a queued run of PROMPT_ID; print its id."""
     overrides = overrides_from(options)
     run = ctx.run(lambda bench: bench.create_run(prompt_id, overrides, priority=priority))
-    click.echo(run.id)
+    echo(run.id)
 
 
 @click.command("list")
@@ -153,7 +153,7 @@ def list_cmd(ctx: CliContext, what: str, **opts: Any) -> None:
             echo_json({"total": page.total, "offset": page.offset,
                        "items": [prompt_json(p) for p in page.items]})  # fmt: skip
         else:
-            click.echo(prompts_table(page))
+            echo(prompts_table(page))
         return
 
     async def _runs(bench: Workbench) -> Any:
@@ -174,7 +174,7 @@ def list_cmd(ctx: CliContext, what: str, **opts: Any) -> None:
         echo_json({"total": page.total, "offset": page.offset,
                    "items": [run_json(r) for r in page.items]})  # fmt: skip
     else:
-        click.echo(runs_table(page))
+        echo(runs_table(page))
 
 
 @click.command()
@@ -195,7 +195,7 @@ def show(ctx: CliContext, object_id: str, as_json: bool) -> None:
     if as_json:
         echo_json(prompt_json(item) if is_prompt else run_json(item))
     else:
-        click.echo(prompt_detail(item) if is_prompt else run_detail(item, failure))
+        echo(prompt_detail(item) if is_prompt else run_detail(item, failure))
 
 
 @click.command()
@@ -216,9 +216,9 @@ def search(ctx: CliContext, text: str, limit: int, as_json: bool) -> None:
             }
         )
         return
-    click.echo(prompts_table(result.prompts))
-    click.echo()
-    click.echo(runs_table(result.runs))
+    echo(prompts_table(result.prompts))
+    echo()
+    echo(runs_table(result.runs))
 
 
 @click.command()
@@ -228,7 +228,7 @@ def search(ctx: CliContext, text: str, limit: int, as_json: bool) -> None:
 def rate(ctx: CliContext, run_id: str, rating: int) -> None:
     """Rate RUN_ID from 1 (worst) to 5 (best); 0 clears the rating."""
     run = ctx.run(lambda bench: bench.rate(run_id, rating or None))
-    click.echo(f"{run.id} rated {rating}/5" if rating else f"{run.id} rating cleared")
+    echo(f"{run.id} rated {rating}/5" if rating else f"{run.id} rating cleared")
 
 
 @click.command()
@@ -241,12 +241,12 @@ def delete(ctx: CliContext, object_id: str, yes: bool, keep_outputs: bool) -> No
 
     async def _delete(bench: Workbench) -> tuple[Path, ...] | None:
         plan = await bench.plan_delete(object_id)
-        click.echo(f"This deletes {plan.kind} {plan.id}")
+        echo(f"This deletes {plan.kind} {plan.id}")
         if plan.kind == "prompt":
-            click.echo(f"  and its {len(plan.run_ids)} run(s): {', '.join(plan.run_ids) or '-'}")
+            echo(f"  and its {len(plan.run_ids)} run(s): {', '.join(plan.run_ids) or '-'}")
         for folder in plan.output_dirs:
             verb = "keeps" if keep_outputs else "removes"
-            click.echo(f"  {verb} outputs in {folder}")
+            echo(f"  {verb} outputs in {folder}")
         if not yes:
             try:
                 confirmed = click.confirm("Delete?", default=False)
@@ -258,8 +258,8 @@ def delete(ctx: CliContext, object_id: str, yes: bool, keep_outputs: bool) -> No
 
     left = ctx.run(_delete)
     if left is None:
-        click.echo("nothing deleted")
+        echo("nothing deleted")
         raise SystemExit(1)
     if left:
         fail(f"deleted, but could not remove {', '.join(map(str, left))}; remove it by hand")
-    click.echo("deleted")
+    echo("deleted")
