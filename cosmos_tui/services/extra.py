@@ -13,13 +13,12 @@ Both are queued runs like any other, started by the queue (``cosmos queue run``)
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cosmos_tui.domain import Run, RunState, RunType
-from cosmos_tui.engine.inputs import fingerprint
+from cosmos_tui.engine.inputs import fingerprint, in_thread
 from cosmos_tui.engine.params import validate_params
 from cosmos_tui.errors import NotFound, ValidationError
 from cosmos_tui.ids import check_id_text, kind_of
@@ -97,7 +96,7 @@ class ExtrasService:
         if weight is not None:
             params = dataclasses.replace(params, upscale_weight=weight)
         validate_params(params)
-        item = await asyncio.to_thread(fingerprint, "color", video)
+        item = await in_thread(lambda cancelled: fingerprint("color", video, cancelled))
         label = source_run.id if source_run else video.name
         carrier = await self.bench.store.add_prompt(
             text,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.config import Config
 from cosmos_tui.domain import GenerationParams, Page, Prompt, Run, RunState, RunType
-from cosmos_tui.engine.inputs import scan_inputs
+from cosmos_tui.engine.inputs import in_thread, scan_inputs
 from cosmos_tui.engine.params import validate_params, validate_prompt_text
 from cosmos_tui.errors import ValidationError
 from cosmos_tui.ids import IdSource
@@ -122,7 +122,7 @@ class Workbench(RunsMixin, LiveMixin):
             raise ValidationError("the name is longer than 200 characters", field="name")
         if negative_prompt is not None:
             negative_prompt = validate_prompt_text(negative_prompt, "negative prompt") or None
-        inputs = await asyncio.to_thread(scan_inputs, video_dir)
+        inputs = await in_thread(lambda cancelled: scan_inputs(video_dir, cancelled))
         return await self.store.add_prompt(
             cleaned,
             inputs,
