@@ -25,6 +25,7 @@ from cosmos_tui.config import (
     HostConfig,
     ProfileConfig,
 )
+from cosmos_tui.config_checks import HOST_REQUIRED_TEXT, check_host_text
 from cosmos_tui.domain import BLUR_LEVELS
 from cosmos_tui.errors import ConfigError, ValidationError
 from cosmos_tui.safe_text import MASK, is_secret_name
@@ -249,13 +250,20 @@ def _check_values(config: Config, path: Path | None, locate: _Locator) -> None:
                 line=locate.line((section,), key),
             )
     for index, host in enumerate(config.hosts):
-        for key in ("name", "hostname"):
+        for key in HOST_REQUIRED_TEXT:
             if not getattr(host, key).strip():
                 raise ConfigError(
-                    f"'hosts[{index}].{key}' is empty; give the host a {key}",
+                    f"'hosts[{index}].{key}' is empty; give the host a {key} "
+                    "(or remove the key to use the default)",
                     path=path,
                     line=locate.line(("hosts", index), key),
                 )
+        check_host_text(
+            host,
+            path,
+            locate.line(("hosts", index), "shm_size"),
+            locate.line(("hosts", index), "env"),
+        )
         for key, (low, high) in _HOST_RANGES.items():
             value = getattr(host, key)
             if value is not None and not low <= value <= high:

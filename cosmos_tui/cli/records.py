@@ -10,9 +10,11 @@ from typing import Any
 import click
 
 from cosmos_tui.cli.context import CliContext, echo, echo_json, fail
+from cosmos_tui.cli.options import Number
 from cosmos_tui.cli.render import prompt_detail, prompts_table, run_detail, runs_table
 from cosmos_tui.cli.serialize import prompt_json, run_json
 from cosmos_tui.domain import BLUR_LEVELS, RunState, RunType
+from cosmos_tui.engine.params import FLOAT_RANGES, INT_RANGES, PRIORITY_MAX, PRIORITY_MIN
 from cosmos_tui.services import Workbench
 from cosmos_tui.store.repositories import PromptFilter, RunFilter
 
@@ -41,28 +43,57 @@ def parse_when(text: str | None) -> datetime | None:
         raise click.BadParameter(f"'{text}' is not a usable date: {hint}") from exc
 
 
+def priority_option() -> Any:
+    """The --priority option of every command that queues runs (a bounded integer)."""
+    return click.option(
+        "--priority",
+        type=Number(int, PRIORITY_MIN, PRIORITY_MAX),
+        default=0,
+        show_default=True,
+        help=f"Higher runs first ({PRIORITY_MIN}..{PRIORITY_MAX}).",
+    )
+
+
 def run_options(function: Any) -> Any:
     """Attach every generation parameter option (shared by create run and inference)."""
+
+    def parsed(name: str) -> Number:
+        """Parse only: the service checks the range and names the field (exit 1)."""
+        if name in INT_RANGES:
+            return Number(int, *INT_RANGES[name], enforce=False)
+        return Number(float, *FLOAT_RANGES[name], enforce=False)
+
+    def span(name: str) -> str:
+        low, high = INT_RANGES.get(name) or FLOAT_RANGES[name]
+        return f"{low:g}..{high:g}"
+
     options = [
         click.option(
             "--weights",
             nargs=4,
-            type=float,
+            type=Number(float, 0, 1, enforce=False),
             metavar="V E D S",
             help="Control weights for vis, edge, depth, seg, each 0..1 (0 turns it off).",
         ),
-        click.option("--steps", type=int, help="Diffusion steps (num_steps)."),
-        click.option("--guidance", type=float, help="Classifier-free guidance."),
-        click.option("--seed", type=int, help="Random seed."),
-        click.option("--sigma-max", type=float, help="sigma_max (below 80 keeps the input)."),
-        click.option("--fps", type=int, help="Output frames per second."),
+        click.option(
+            "--steps", type=parsed("num_steps"), help=f"Diffusion steps, {span('num_steps')}."
+        ),
+        click.option("--guidance", type=parsed("guidance"), help=f"Guidance, {span('guidance')}."),
+        click.option("--seed", type=parsed("seed"), help=f"Random seed, {span('seed')}."),
+        click.option(
+            "--sigma-max", type=parsed("sigma_max"), help="sigma_max (below 80 keeps the input)."
+        ),
+        click.option("--fps", type=parsed("fps"), help=f"Output frames per second, {span('fps')}."),
         click.option("--blur", type=click.Choice(BLUR_LEVELS), help="blur_strength of vis."),
         click.option("--canny", type=click.Choice(BLUR_LEVELS), help="canny_threshold of edge."),
-        click.option("--gpus", type=int, help="Number of GPUs (torchrun processes)."),
-        click.option("--negative", help="Negative prompt for this run only."),
         click.option(
-            "--priority", type=int, default=0, show_default=True, help="Higher runs first."
+            "--gpus", type=parsed("num_gpus"), help=f"Number of GPUs, {span('num_gpus')}."
         ),
+        click.option(
+            "--negative",
+            help="Negative prompt for this run only (text starting with '-': --negative=-x).",
+        ),
+        priority_option(),
     ]
     for option in reversed(options):
         function = option(function)

@@ -53,6 +53,7 @@ def inference(
     overrides = overrides_from(options)
 
     async def _launch(bench: Workbench) -> list[Run]:
+        bench.require_host(host)  # before anything is recorded
         report = await bench.reconcile(detached=True, scan_all_hosts=False)
         if report.dispatched or report.failed:
             echo(

@@ -49,8 +49,8 @@ def render_report(report: VerifyReport, fix: bool) -> str:
     "--search",
     "search",
     multiple=True,
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Also look here for moved input videos (repeatable).",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="Also look here for moved input videos (repeatable; must exist).",
 )
 @click.option("--deep", is_flag=True, help="Hash every input to find changed content.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from cosmos_tui.domain import Run, RunState, RunType
 from cosmos_tui.engine.inputs import fingerprint, in_thread
-from cosmos_tui.engine.params import validate_params
+from cosmos_tui.engine.params import validate_params, validate_priority
 from cosmos_tui.errors import NotFound, ValidationError
 from cosmos_tui.ids import check_id_text, kind_of
 
@@ -64,6 +64,7 @@ class ExtrasService:
             NotFound: An unknown run id.
 
         """
+        validate_priority(priority)
         if use_source_prompt and prompt_text is not None:
             raise ValidationError(
                 "give either --prompt (the source run's prompt) or --prompt-text, not both",
@@ -143,6 +144,7 @@ class ExtrasService:
             NotFound: An unknown prompt, or one without an input video.
 
         """
+        validate_priority(priority)
         if force and not overwrite:
             raise ValidationError("--force only applies with --overwrite", field="force")
         prompts = [await self.bench.get_prompt(text_id) for text_id in prompt_ids]

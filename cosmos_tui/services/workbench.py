@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from cosmos_tui.config import Config
 from cosmos_tui.domain import GenerationParams, Page, Prompt, Run, RunState, RunType
 from cosmos_tui.engine.inputs import in_thread, scan_inputs
-from cosmos_tui.engine.params import validate_params, validate_prompt_text
+from cosmos_tui.engine.params import validate_params, validate_priority, validate_prompt_text
 from cosmos_tui.errors import ValidationError
 from cosmos_tui.ids import IdSource
 from cosmos_tui.remote.pool import HostPool, RemoteHostFactory
@@ -170,6 +170,7 @@ class Workbench(RunsMixin, LiveMixin):
         """Record a queued transfer run of a prompt with validated parameters."""
         prompt = await self.get_prompt(prompt_id)
         params = self.run_params(prompt, overrides or {})
+        validate_priority(priority)
         return await self.store.add_run(prompt.id, params, RunType.TRANSFER, priority=priority)
 
     async def get_run(self, run_id: str) -> Run:
