@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from cosmos_tui.cli.context import CliContext, echo, echo_json, fail, guard
+from cosmos_tui.cli.options import NEGATIVE_ARGS
 
 pass_cli = click.make_pass_decorator(CliContext)
 
@@ -122,14 +123,16 @@ def config_show(ctx: CliContext, as_json: bool, show_secrets: bool) -> None:
     echo(tomlkit.dumps(_drop_none(data)))
 
 
-@config.command("set")
+@config.command("set", context_settings=NEGATIVE_ARGS)
 @click.argument("key")
 @click.argument("value")
 @pass_cli
 def config_set(ctx: CliContext, key: str, value: str) -> None:
     """Set KEY (dotted, e.g. defaults.num_steps or hosts.gpu1.user) to VALUE.
 
-    VALUE is read as TOML (20, 0.5, true, "text", ["a", "b"]); anything else is a string.
+    VALUE is read as TOML (20, -1, 0.5, true, "text", ["a", "b"]); anything else is a
+    string (a text starting with '-' works too: cosmos config set defaults.negative_prompt
+    -- "-blurry").
     The result is validated before it is written; comments in the file are kept.
     """
     import tomlkit

@@ -8,6 +8,15 @@ from typing import Any
 import click
 
 
+def _figure(value: float) -> str:
+    """Write a bound as people type it: 1000000, not 1e+06; 0.5 stays 0.5."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+# Commands whose arguments may be negative numbers: "-1" is a value, not an option.
+NEGATIVE_ARGS: dict[str, bool] = {"ignore_unknown_options": True}
+
+
 class Number(click.ParamType):
     """An int or float option whose errors name the allowed range.
 
@@ -27,7 +36,7 @@ class Number(click.ParamType):
         self.name = "integer" if kind is int else "number"
 
     def _range(self) -> str:
-        return f"from {self.low:g} to {self.high:g}"
+        return f"from {_figure(self.low)} to {_figure(self.high)}"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         """Parse ``value``; fail with the allowed range when it is not usable."""

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from cosmos_tui.cli.context import CliContext, echo, echo_json
+from cosmos_tui.cli.options import NEGATIVE_ARGS
 from cosmos_tui.cli.records import parse_when
 from cosmos_tui.cli.render import clip, short_time, table
 from cosmos_tui.services.queue import QueueService, QueueView
@@ -149,7 +150,7 @@ def _move(ctx: CliContext, run_id: str, steps: int) -> None:
         echo(f"{number:>3}  {item}")
 
 
-@queue.command()
+@queue.command(context_settings=NEGATIVE_ARGS)
 @click.argument("run_id")
 @click.argument("places", type=click.IntRange(1), default=1)
 @pass_cli
@@ -158,7 +159,7 @@ def up(ctx: CliContext, run_id: str, places: int) -> None:
     _move(ctx, run_id, -places)
 
 
-@queue.command()
+@queue.command(context_settings=NEGATIVE_ARGS)
 @click.argument("run_id")
 @click.argument("places", type=click.IntRange(1), default=1)
 @pass_cli

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from cosmos_tui.cli.context import CliContext, echo, echo_json, fail
-from cosmos_tui.cli.options import Number
+from cosmos_tui.cli.options import NEGATIVE_ARGS, Number
 from cosmos_tui.cli.render import prompt_detail, prompts_table, run_detail, runs_table
 from cosmos_tui.cli.serialize import prompt_json, run_json
 from cosmos_tui.domain import BLUR_LEVELS, RunState, RunType
@@ -252,7 +252,7 @@ def search(ctx: CliContext, text: str, limit: int, as_json: bool) -> None:
     echo(runs_table(result.runs))
 
 
-@click.command()
+@click.command(context_settings=NEGATIVE_ARGS)
 @click.argument("run_id")
 @click.argument("rating", type=click.IntRange(0, 5))
 @pass_cli
