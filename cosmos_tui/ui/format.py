@@ -84,7 +84,7 @@ def progress_text(progress: Progress | None, state: RunState, width: int = 10) -
         return Text("")
     text = bar(progress.percent / 100.0, width)
     text.append(f" {progress.percent:3.0f}% ", style="bold")
-    text.append(progress.phase, style="italic")
+    text.append(one_line(progress.phase), style="italic")
     if progress.eta_seconds is not None:
         text.append(f" ~{duration(progress.eta_seconds)}", style="grey62")
     return text

@@ -93,7 +93,7 @@ def render_detail(
     head = Text()
     head.append(f"{run.id}  ", style="bold")
     head.append_text(state_text(run.state))
-    head.append(f"   {run.type.value} / {run.profile}   attempt {run.attempt}   ")
+    head.append(f"   {run.type.value} / {one_line(run.profile)}   attempt {run.attempt}   ")
     head.append_text(rating_text(run.rating))
     head.append_text(block(f"\n{run.prompt_text or ''}", style="italic"))
     summary = Table.grid(padding=(0, 2))
