@@ -165,7 +165,7 @@ def create_run(ctx: CliContext, prompt_id: str, priority: int, **options: Any) -
 @click.option("--until", help="Created before.")
 @click.option("--text", help="Prompt text or name contains.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
-@click.option("--offset", type=click.IntRange(0), default=0)
+@click.option("--offset", type=click.IntRange(0, 10**9), default=0, help="Skip this many.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (see docs/cli-json.md).")
 @pass_cli
 def list_cmd(ctx: CliContext, what: str, **opts: Any) -> None:
