@@ -132,7 +132,9 @@ def status(cli: CliContext, host: str | None, as_json: bool, check: bool) -> Non
     config = cli.load_config()
     names = [host] if host else [h.name for h in config.hosts]
     if not names:
-        fail("no hosts are configured; add a [[hosts]] entry ('cosmos config path' shows where)")
+        from cosmos_tui.config import no_hosts_message
+
+        fail(no_hosts_message(config.source))
 
     async def action(bench: Workbench) -> list[HostReport]:
         hosts = [bench.hosts.get(name) for name in names]

@@ -236,7 +236,7 @@ CASES: list[Case] = [
         config=host_config('docker_sudo = "yes"'),
     ),
     c("status", "gpu9", fragment="no host named 'gpu9'", config=host_config("")),
-    c("status", fragment="no hosts are configured"),
+    c("status", fragment="no GPU hosts are configured; add a [[hosts]] table"),
     # ---- config: environment overrides -------------------------------------------------
     c(
         "list",
@@ -276,6 +276,7 @@ CASES: list[Case] = [
     c("queue", "cancel", "{P}", fragment="run"),
     c("queue", "cancel", code=2, fragment="Missing argument"),
     c("queue", "nothing", code=2, fragment="No such command"),
+    c("queue", "run", "--until-idle", fragment="no GPU hosts are configured"),
     c("stats", "--since", "last week", code=2, fragment="not a usable date"),
     # ---- upscale, enhance -------------------------------------------------------------
     c("upscale", "rs_ffffffffffff", fragment="rs_ffffffffffff"),
