@@ -105,3 +105,34 @@ async def test_log_search_with_markup_and_no_match_keeps_the_app(harness, tmp_pa
         assert h.app.is_running and h.app.return_code is None
         status = plain(logs.query_one("#log-status"))
         assert f"/{search}" in status
+
+
+async def test_run_form_names_the_priority_range_and_records_nothing(harness, tmp_path):
+    from textual.widgets import Input
+
+    from cosmos_tui.ui.screens.run_form import RunForm
+
+    h: Harness = harness()
+    async with h.app.run_test(size=(120, 40)) as pilot:
+        await ready(h, pilot)
+        folder = tmp_path / "videos" / "z"
+        write_video(folder / "color.mp4")
+        prompt = await h.services.bench.create_prompt("[/] a scene", folder)
+        main = h.app.main_screen
+        main.prompts.reload()
+        await settle(pilot)
+        main.prompts.table.focus()
+        main.prompts.table.move_cursor(row=main.prompts.table.get_row_index(prompt.id))
+        await pilot.press("enter")
+        await settle(pilot)
+        form = h.app.screen
+        assert isinstance(form, RunForm)
+        for value in ("9223372036854775808", "-1000001"):
+            form.query_one("#priority", Input).value = value
+            await pilot.pause()
+            assert "between -1000000 and 1000000" in plain(form.query_one("#form-error"))
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            assert isinstance(h.app.screen, RunForm)
+        page = await h.services.bench.list_runs(None, 0, 10)
+        assert page.total == 0
