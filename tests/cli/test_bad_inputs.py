@@ -247,6 +247,7 @@ CASES: list[Case] = [
     c("list", "runs", fragment="COSMOS_UI__PAGE_SIZE", env=(("COSMOS_UI__PAGE_SIZE", "0"),)),
     c("list", "runs", fragment="COSMOS_HOSTS__NAME", env=(("COSMOS_HOSTS__NAME", "x"),)),
     c("list", "runs", fragment="COSMOS_NOPE__X", env=(("COSMOS_NOPE__X", "1"),)),
+    c("list", "runs", fragment="cannot create the database", env=(("COSMOS_DATA_DIR", "{MP4}"),)),
     # ---- config set -------------------------------------------------------------------
     c("config", "set", "defaults.num_stepz", "3", fragment="unknown key 'num_stepz'"),
     c("config", "set", "defaults.vis_weight", "1.7", fragment="between 0 and 1"),
@@ -430,7 +431,8 @@ def test_the_table_has_over_100_distinct_inputs() -> None:
 def test_bad_input(space: Workspace, case: Case) -> None:
     args = [arg.format(**space.values) if "{" in arg else arg for arg in case.args]
     before = checksum(space.data / "cosmos.db")
-    result = space.invoke(args, case.config, dict(case.env), case.stdin)
+    env = {name: value.format(**space.values) for name, value in case.env}
+    result = space.invoke(args, case.config, env, case.stdin)
     output = result.output + (result.stderr if result.stderr_bytes is not None else "")
     assert result.exception is None or isinstance(result.exception, SystemExit), output
     assert "Traceback" not in output
