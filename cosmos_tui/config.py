@@ -218,6 +218,15 @@ def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
 
 
+def no_hosts_message(source: Path | None) -> str:
+    """Say that no GPU host is configured and where to add one."""
+    where = source or default_config_path()
+    return (
+        f"no GPU hosts are configured; add a [[hosts]] table (name = ..., hostname = ...) "
+        f"to {where}; 'cosmos config init' writes a commented example"
+    )
+
+
 def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Read, merge and validate the configuration.
 

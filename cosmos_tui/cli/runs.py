@@ -13,12 +13,13 @@ from typing import Any
 
 import click
 
-from cosmos_tui.cli.context import CliContext, echo_json, fail
+from cosmos_tui.cli.context import CliContext, echo, echo_json, fail
 from cosmos_tui.cli.dry_run import DRY_RUN_HELP, show_dry_run
 from cosmos_tui.cli.records import overrides_from, run_options
 from cosmos_tui.cli.render import progress_line
 from cosmos_tui.cli.serialize import run_json
 from cosmos_tui.domain import Run, RunState
+from cosmos_tui.safe_text import one_line
 from cosmos_tui.services import Workbench
 
 pass_cli = click.make_pass_decorator(CliContext)
@@ -66,9 +67,10 @@ def inference(
         return
 
     async def _launch(bench: Workbench) -> list[Run]:
+        bench.require_host(host)  # before anything is recorded
         report = await bench.reconcile(detached=True, scan_all_hosts=False)
         if report.dispatched or report.failed:
-            click.echo(
+            echo(
                 f"reconciled earlier runs: resumed {', '.join(report.dispatched) or '-'}; "
                 f"container gone {', '.join(report.failed) or '-'}"
             )
@@ -87,18 +89,16 @@ def inference(
     runs = ctx.run(_launch)
     outputs = ctx.load_config().outputs_dir
     for run in runs:
-        click.echo(f"{run.id} started (worker log: {outputs / run.id / 'worker.log'})")
+        echo(f"{run.id} started (worker log: {outputs / run.id / 'worker.log'})")
     if detach:
-        click.echo(
-            "detached: follow with 'cosmos logs -f RUN_ID', stop with 'cosmos cancel RUN_ID'"
-        )
+        echo("detached: follow with 'cosmos logs -f RUN_ID', stop with 'cosmos cancel RUN_ID'")
         return
     finals = _wait(ctx, [r.id for r in runs])
     if as_json:
         echo_json([run_json(r) for r in finals])
     bad = [r for r in finals if r.state != RunState.COMPLETED]
     for run in bad:
-        click.echo(f"error: run {run.id} {run.state.value}: {run.failure_message or ''}", err=True)
+        echo(f"error: run {run.id} {run.state.value}: {run.failure_message or ''}", err=True)
     if bad:
         sys.exit(1)
 
@@ -112,14 +112,14 @@ def _wait(ctx: CliContext, run_ids: list[str]) -> list[Run]:
         for run_id in run_ids:
             final = None
             async for run in bench.watch_run(run_id, interval=0.5, stall_after=STALL_SECONDS):
-                line = progress_line(run)
-                if tty:
+                line = one_line(progress_line(run))
+                if tty:  # the carriage return redraws the line; the line itself is escaped
                     click.echo("\r" + line.ljust(79)[:79], nl=False)
                 else:
-                    click.echo(line)
+                    echo(line)
                 final = run
             if tty:
-                click.echo()
+                echo()
             assert final is not None
             finals.append(final)
         return finals
@@ -128,7 +128,7 @@ def _wait(ctx: CliContext, run_ids: list[str]) -> list[Run]:
         return ctx.run(_watch)
     except SystemExit as exc:
         if exc.code == 130:
-            click.echo(
+            echo(
                 "\ndetached: the run(s) continue on the host; follow with "
                 f"'cosmos logs -f {run_ids[0]}', stop with 'cosmos cancel {run_ids[0]}'",
                 err=True,
@@ -146,7 +146,7 @@ def logs(ctx: CliContext, run_id: str, follow: bool, tail: int | None) -> None:
 
     async def _logs(bench: Workbench) -> None:
         async for batch in bench.follow_log(run_id, tail=tail, follow=follow):
-            click.echo("\n".join(batch.lines))
+            echo("\n".join(batch.lines))
 
     try:
         ctx.run(_logs)
@@ -160,7 +160,7 @@ def logs(ctx: CliContext, run_id: str, follow: bool, tail: int | None) -> None:
 def cancel(ctx: CliContext, run_id: str) -> None:
     """Cancel RUN_ID: SIGTERM to its container, SIGKILL after the grace period."""
     run = ctx.run(lambda bench: bench.cancel_run(run_id))
-    click.echo(f"{run.id} {run.state.value}")
+    echo(f"{run.id} {run.state.value}")
 
 
 @click.command()
@@ -195,17 +195,19 @@ def reconcile(ctx: CliContext, as_json: bool) -> None:
         ("in a batch, left to 'cosmos queue run'", report.batched),
     ):
         if items:
-            click.echo(f"{label}: {', '.join(items)}")
+            echo(f"{label}: {', '.join(items)}")
     for host, reason in report.unreachable:
-        click.echo(f"host {host} unreachable: {reason}")
+        echo(f"host {host} unreachable: {reason}")
     for leftover in report.stopped:
-        click.echo(
-            f"stopped container {leftover.container_id[:12]} ({leftover.name}) on "
+        echo(
+            f"stopped container {one_line(leftover.container_id[:12])} "
+            f"({one_line(leftover.name)}) on "
             f"{leftover.host}: {leftover.reason}"
         )
     for orphan in report.orphans:
-        click.echo(
-            f"orphan container {orphan.container_id[:12]} ({orphan.name}) on {orphan.host}: "
+        echo(
+            f"orphan container {one_line(orphan.container_id[:12])} ({one_line(orphan.name)}) on "
+            f"{orphan.host}: "
             f"{orphan.reason}; remove it with 'docker rm -f {orphan.container_id[:12]}' on the "
             "host if it is not needed"
         )
@@ -219,7 +221,7 @@ def reconcile(ctx: CliContext, as_json: bool) -> None:
             report.stopped,
         )
     ):
-        click.echo("nothing to reconcile")
+        echo("nothing to reconcile")
 
 
 def _orphan_json(orphan: Any) -> dict[str, Any]:
@@ -244,9 +246,9 @@ def worker(ctx: CliContext, run_id: str) -> None:
         try:
             return await bench.drive_run(run_id)
         except RunBusy as exc:
-            click.echo(exc.message, err=True)
+            echo(exc.message, err=True)
             return None
 
     run = ctx.run(_drive)
     if run is not None:
-        click.echo(f"{run.id} {run.state.value}")
+        echo(f"{run.id} {run.state.value}")

@@ -36,6 +36,7 @@ from cosmos_tui.engine.logs import LocalLog, LogFollower
 from cosmos_tui.engine.profiles import transfer1
 from cosmos_tui.engine.scheduler import start_reason
 from cosmos_tui.errors import CosmosError, InputChanged, InvalidTransition
+from cosmos_tui.private_files import open_private, private_dir
 from cosmos_tui.store.queue_store import Claim, QueueStore
 
 if TYPE_CHECKING:
@@ -328,8 +329,8 @@ class BatchLauncher:
         others = []
         for run_id in ids[1:]:
             path = self.log_path(run_id)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            others.append(path.open("a", encoding="utf-8"))
+            private_dir(path.parent)
+            others.append(open_private(path, "a", encoding="utf-8"))
         collected: list[str] = []
 
         def _copy(lines: list[str]) -> None:

@@ -21,6 +21,7 @@ import json
 import logging
 from typing import TYPE_CHECKING
 
+from cosmos_tui.config import no_hosts_message
 from cosmos_tui.domain import ACTIVE_STATES, Run, RunState
 from cosmos_tui.engine import launch
 from cosmos_tui.engine.context import (
@@ -36,7 +37,13 @@ from cosmos_tui.engine.failures import Failure, classify, classify_error
 from cosmos_tui.engine.logs import LocalLog, read_log_lines
 from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.engine.watch import ContainerWatch
-from cosmos_tui.errors import ClaimedElsewhere, CosmosError, DockerError, InvalidTransition
+from cosmos_tui.errors import (
+    ClaimedElsewhere,
+    ConfigError,
+    CosmosError,
+    DockerError,
+    InvalidTransition,
+)
 
 if TYPE_CHECKING:
     from cosmos_tui.remote.host import RemoteHost
@@ -155,7 +162,7 @@ class RunDriver:
     async def _claim(self, run: Run) -> Run:
         host = run.host or (self.ctx.config.hosts[0].name if self.ctx.config.hosts else None)
         if host is None:
-            raise CosmosError("no hosts are configured; add one with 'cosmos host add'")
+            raise ConfigError(no_hosts_message(self.ctx.config.source))
         gpus = run.gpus or await self._choose_gpus(host, run)
         return await self.ctx.store.transition(
             run.id,

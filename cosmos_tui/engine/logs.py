@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from cosmos_tui.domain import LogBatch
+from cosmos_tui.private_files import open_private, private_dir
 
 MAX_BATCH_LINES = 200
 MAX_BATCH_SECONDS = 0.05
@@ -319,13 +320,13 @@ class LocalLog:
 
     def open(self) -> LogCursor:
         """Load the cursor and cut off anything written after it (an interrupted write)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         if self.cursor_path.exists():
             self.cursor = LogCursor.from_json(self.cursor_path.read_text(encoding="utf-8"))
         else:
             self.cursor = LogCursor()
         self.close()
-        with self.path.open("ab") as handle:
+        with open_private(self.path, "ab") as handle:
             if handle.tell() != self.cursor.size:
                 handle.truncate(self.cursor.size)
         return self.cursor
@@ -349,7 +350,7 @@ class LocalLog:
             return added
         payload = ("\n".join(added) + "\n").encode("utf-8", errors="replace")
         if self._handle is None:
-            self._handle = self.path.open("ab", buffering=0)
+            self._handle = open_private(self.path, "ab", buffering=0)
         self._handle.write(payload)
         self.cursor.size += len(payload)
         self.cursor.lines += len(added)
@@ -365,7 +366,8 @@ class LocalLog:
     def _save_cursor(self) -> None:
         self._saved_at = time.monotonic()
         temporary = self.cursor_path.with_name(self.cursor_path.name + ".tmp")
-        temporary.write_text(self.cursor.to_json(), encoding="utf-8")
+        with open_private(temporary, "w", encoding="utf-8") as stream:
+            stream.write(self.cursor.to_json())
         os.replace(temporary, self.cursor_path)
 
 

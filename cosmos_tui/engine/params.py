@@ -17,6 +17,20 @@ SEED_LIMIT = 2**32 - 1
 # one before: 120 new frames a clip (world_generation_pipeline.py:533-553).
 CLIP_FRAMES = 121
 CLIP_NEW_FRAMES = 120
+# Queue priority: higher runs first. Bounded so that it always fits SQLite's INTEGER.
+PRIORITY_MIN = -1_000_000
+PRIORITY_MAX = 1_000_000
+# (low, high) of each whole-number and decimal parameter, shared with the CLI's options.
+INT_RANGES: dict[str, tuple[int, int]] = {
+    "num_steps": (1, MAX_STEPS),
+    "fps": (1, MAX_FPS),
+    "seed": (0, SEED_LIMIT),
+    "num_gpus": (1, MAX_GPUS),
+}
+FLOAT_RANGES: dict[str, tuple[float, float]] = {
+    "guidance": (0.0, 100.0),
+    "sigma_max": (0.0, 1000.0),
+}
 
 
 def validate_params(params: GenerationParams, has_input_video: bool = True) -> None:
@@ -38,12 +52,10 @@ def validate_params(params: GenerationParams, has_input_video: bool = True) -> N
             field="vis_weight",
         )
     _check_unit(params.upscale_weight, "upscale_weight", "upscale weight")
-    _check_int(params.num_steps, "num_steps", 1, MAX_STEPS)
-    _check_int(params.fps, "fps", 1, MAX_FPS)
-    _check_int(params.seed, "seed", 0, SEED_LIMIT)
-    _check_int(params.num_gpus, "num_gpus", 1, MAX_GPUS)
-    _check_float(params.guidance, "guidance", 0.0, 100.0)
-    _check_float(params.sigma_max, "sigma_max", 0.0, 1000.0)
+    for name, (low, high) in INT_RANGES.items():
+        _check_int(getattr(params, name), name, low, high)
+    for name, (low_f, high_f) in FLOAT_RANGES.items():
+        _check_float(getattr(params, name), name, low_f, high_f)
     for name in ("blur_strength", "canny_threshold"):
         value = getattr(params, name)
         if value not in BLUR_LEVELS:
@@ -82,6 +94,16 @@ def validate_seed_for_clips(seed: int, clips: int) -> None:
             f"accepts at most {SEED_LIMIT}; use a seed of at most {highest}",
             field="seed",
         )
+
+
+def validate_priority(priority: int) -> int:
+    """Return ``priority`` or raise when it is not a whole number in the allowed range.
+
+    Raises:
+        ValidationError: Naming the range (PRIORITY_MIN..PRIORITY_MAX).
+    """
+    _check_int(priority, "priority", PRIORITY_MIN, PRIORITY_MAX)
+    return priority
 
 
 def validate_prompt_text(text: str, label: str = "prompt") -> str:

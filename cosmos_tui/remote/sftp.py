@@ -31,6 +31,7 @@ from cosmos_tui.errors import (
     TransferFailed,
     ValidationError,
 )
+from cosmos_tui.private_files import private_dir
 from cosmos_tui.remote.host_hash import HASH_SETUP, streamed_host_sha256
 from cosmos_tui.remote.sftp_io import (
     CHUNK_BYTES,
@@ -636,7 +637,7 @@ class SftpTransfers:
         part = local_dir / (name + PART_SUFFIX)
         doing = f"downloading {remote_path}"
         async with self._transfers, self._client() as sftp, _translate(self._ssh.name, doing):
-            local_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(local_dir)
             attrs = await stat_or_none(sftp, remote_path)
             if attrs is None or attrs.size is None:
                 raise TransferFailed(f"{remote_path} does not exist on {self._ssh.name}")

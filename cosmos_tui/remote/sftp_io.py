@@ -16,6 +16,8 @@ from typing import BinaryIO
 
 import asyncssh
 
+from cosmos_tui.private_files import open_private
+
 ProgressCallback = Callable[[int, int], None]
 """Called with (bytes done, bytes in total) as a transfer moves."""
 
@@ -242,7 +244,7 @@ async def receive_file(
     ``hasher`` (if given) is fed every byte written, in order.
     """
     async with sftp.open(remote_path, "rb") as remote:
-        with part.open("ab" if offset else "wb") as target:
+        with open_private(part, "ab" if offset else "wb") as target:
             done = offset
             if progress:
                 progress(done, size)

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.config import Config
 from cosmos_tui.domain import GenerationParams, Page, Prompt, Run, RunState, RunType
-from cosmos_tui.engine.inputs import scan_inputs
+from cosmos_tui.engine.inputs import in_thread, scan_inputs
 from cosmos_tui.engine.params import (
     clip_count,
     validate_params,
+    validate_priority,
     validate_prompt_text,
     validate_seed_for_clips,
 )
@@ -128,7 +129,7 @@ class Workbench(RunsMixin, LiveMixin):
             raise ValidationError("the name is longer than 200 characters", field="name")
         if negative_prompt is not None:
             negative_prompt = validate_prompt_text(negative_prompt, "negative prompt") or None
-        inputs = await asyncio.to_thread(scan_inputs, video_dir)
+        inputs = await in_thread(lambda cancelled: scan_inputs(video_dir, cancelled))
         return await self.store.add_prompt(
             cleaned,
             inputs,
@@ -180,6 +181,7 @@ class Workbench(RunsMixin, LiveMixin):
         """Record a queued transfer run of a prompt with validated parameters."""
         prompt = await self.get_prompt(prompt_id)
         params = self.run_params(prompt, overrides or {})
+        validate_priority(priority)
         return await self.store.add_run(prompt.id, params, RunType.TRANSFER, priority=priority)
 
     async def get_run(self, run_id: str) -> Run:

@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from cosmos_tui.domain import HostState, Prompt, Run, RunState
+from cosmos_tui.ui.format import plain
 from cosmos_tui.ui.messages import (
     FirstPageShown,
     GlanceLoaded,
@@ -161,7 +162,7 @@ class MainScreen(ActionsMixin, Screen[None]):
     @on(ServicesFailed)
     def _failed(self, message: ServicesFailed) -> None:
         banner = self.query_one("#banner", Static)
-        banner.update(f"Cannot open the services: {message.error}")
+        banner.update(plain(f"Cannot open the services: {message.error}"))
         banner.display = True
         for pane in self.query(Pane):
             pane.border_subtitle = "unavailable"

@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Input
 
 from cosmos_tui.domain import Page, Prompt
-from cosmos_tui.ui.format import age, clip, state_text
+from cosmos_tui.ui.format import age, clip, plain, state_text
 from cosmos_tui.ui.messages import FirstPageShown, PromptHighlighted, PromptsLoaded
 from cosmos_tui.ui.report import reported
 from cosmos_tui.ui.widgets.pane import PagedPane
@@ -180,7 +180,7 @@ class PromptsPane(PagedPane):
         parts = [f"{len(self.prompts)}/{self.total}", f"sort {self.sort}{arrow}"]
         if self.filter_text:
             parts.insert(0, f"/{self.filter_text}")
-        self.border_subtitle = "  ".join(parts)
+        self.border_subtitle = plain("  ".join(parts))
 
     @on(DataTable.RowHighlighted, "#prompts-table")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -16,7 +16,14 @@ from cosmos_tui.domain import Page, Run, RunState
 
 if TYPE_CHECKING:
     from cosmos_tui.store.repositories import RunFilter
-from cosmos_tui.ui.format import clip, duration, progress_text, rating_text, state_text
+from cosmos_tui.ui.format import (
+    clip,
+    duration,
+    plain,
+    progress_text,
+    rating_text,
+    state_text,
+)
 from cosmos_tui.ui.messages import FirstPageShown, RunHighlighted, RunsLoaded
 from cosmos_tui.ui.report import reported
 from cosmos_tui.ui.widgets.pane import PagedPane
@@ -33,7 +40,7 @@ def host_cell(run: Run) -> Text:
     if not run.host:
         return Text("-", style="grey30")
     gpus = ",".join(str(g) for g in run.gpus)
-    return Text(f"{run.host}:{gpus}" if gpus else run.host)
+    return plain(f"{run.host}:{gpus}" if gpus else run.host)
 
 
 def describe_filter(where: RunFilter | None) -> str:
@@ -233,7 +240,7 @@ class RunsPane(PagedPane):
     def _update_subtitle(self) -> None:
         described = describe_filter(self._where)
         counts = f"{len(self.runs)}/{self.total}"
-        self.border_subtitle = f"{described}  {counts}" if described else counts
+        self.border_subtitle = plain(f"{described}  {counts}" if described else counts)
 
     @on(DataTable.RowHighlighted, "#runs-table")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
