@@ -136,8 +136,7 @@ class MainScreen(ActionsMixin, Screen[None]):
 
     @on(FirstPageShown)
     def _first_page_shown(self, message: FirstPageShown) -> None:
-        if message.pane == "runs":
-            self._focus_first_useful()
+        self._focus_first_useful()
         self._awaited_panes.discard(message.pane)
         if not self._awaited_panes:
             self.call_after_refresh(self._start_streams)
@@ -145,11 +144,15 @@ class MainScreen(ActionsMixin, Screen[None]):
     def _focus_first_useful(self) -> None:
         """With no runs yet, hand the focus to Prompts, where Enter starts a run.
 
-        Only while the focus is still where the launch put it (the empty Runs table):
-        a user who already moved it keeps it where they put it.
+        Only once both tables are loaded (a loading table takes no focus), and while the
+        focus is still where the launch put it (the empty Runs table): a user who already
+        moved it keeps it where they put it.
         """
-        if not self.runs.runs and self.focused in (None, self.runs.table):
-            self.prompts.table.focus()
+        runs, prompts = self.runs.table, self.prompts.table
+        if runs.loading or prompts.loading or self.runs.runs:
+            return
+        if self.focused in (None, runs):
+            prompts.focus()
 
     def _start_streams(self) -> None:
         """Start what the launch's first full frame does not need (once).
