@@ -33,6 +33,9 @@ STALL_SECONDS = 15.0
 @click.option("--host", help="Run on this configured host (default: the first).")
 @click.option("--detach", is_flag=True, help="Return at once; the run continues.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final runs as JSON.")
+@click.option(
+    "--skip-checks", is_flag=True, help="Start without the doctor's quick checks of the host."
+)
 @pass_cli
 def inference(
     ctx: CliContext,
@@ -41,15 +44,22 @@ def inference(
     host: str | None,
     detach: bool,
     as_json: bool,
+    skip_checks: bool,
     **options: Any,
 ) -> None:
     """Run inference for each ID: a prompt (a new run) or a run (that run again).
 
     A prompt id makes a run with the defaults or the given flags. Each run is driven
     by a detached worker process; this command shows its progress and waits. Ctrl+C
-    stops waiting, not the run.
+    stops waiting, not the run. First the doctor's quick checks (SSH, Docker, image,
+    checkout, checkpoints, token, disk) run on the host(s) a run may use; a failure
+    refuses with its fix, before any GPU time is spent (--skip-checks skips them).
     """
     overrides = overrides_from(options)
+    if not skip_checks:
+        from cosmos_tui.cli.preflight import refuse_unless_ready
+
+        refuse_unless_ready(ctx.load_config(), host)
 
     async def _launch(bench: Workbench) -> list[Run]:
         report = await bench.reconcile(detached=True, scan_all_hosts=False)
