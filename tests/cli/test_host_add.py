@@ -241,3 +241,35 @@ def test_bad_names_and_duplicates_are_refused(cosmos, config_file):
     dup = cosmos("host", "add", "old", "--yes")
     assert dup.exit_code == 1 and "exists already" in dup.stderr
     assert config_file.read_text() == COMMENTED
+
+
+def test_an_ssh_config_alias_is_enough(
+    cosmos, config_file, ssh_server, docker_daemon, busybox_image, model_checkout, tmp_path,
+    monkeypatch,
+):  # fmt: skip
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    known_hosts = home / ".ssh" / "known_hosts_gpu"
+    (home / ".ssh" / "config").write_text(
+        "Host gpu-alias\n"
+        "  HostName 127.0.0.1\n"
+        f"  Port {ssh_server.port}\n"
+        f"  User {ssh_server.user}\n"
+        f"  IdentityFile {ssh_server.client_key}\n"
+        f"  UserKnownHostsFile {known_hosts}\n"
+    )
+    monkeypatch.setenv("HOME", str(home))
+    result = cosmos(
+        "host", "add", "gpu-alias", "--docker-socket", str(docker_daemon.socket_path),
+        "--docker-image", busybox_image, "--remote-repo-dir", model_checkout,
+        "--yes", "--accept-new-host-key", "--no-doctor",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert f"recorded in {known_hosts}" in result.stdout
+    assert "docker: " in result.stdout and "(via the socket)" in result.stdout
+    entry = next(
+        h for h in tomllib.loads(config_file.read_text())["hosts"] if h["name"] == "gpu-alias"
+    )
+    # the alias is the hostname; port, user and key come from ~/.ssh/config
+    assert entry["hostname"] == "gpu-alias"
+    assert "port" not in entry and "user" not in entry and "identity_file" not in entry
