@@ -188,3 +188,12 @@ def trust(cli: CliContext, name: str, yes: bool) -> None:
         fail("not trusted; nothing was recorded ('--yes' trusts without asking)")
     guard(lambda: trust_host_key(info))
     echo(f"recorded in {info.known_hosts_path}")
+
+
+def _register_setup_commands() -> None:
+    from cosmos_tui.cli.host_add import register
+
+    register(host_group)
+
+
+_register_setup_commands()

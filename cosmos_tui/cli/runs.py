@@ -39,6 +39,9 @@ STALL_SECONDS = 15.0
 @click.option(
     "--batch", is_flag=True, help="With --dry-run: show the IDs as the queue's one batch."
 )
+@click.option(
+    "--skip-checks", is_flag=True, help="Start without the doctor's quick checks of the host."
+)
 @pass_cli
 def inference(
     ctx: CliContext,
@@ -49,6 +52,7 @@ def inference(
     as_json: bool,
     dry_run: bool,
     batch: bool,
+    skip_checks: bool,
     **options: Any,
 ) -> None:
     """Run inference for each ID: a prompt (a new run) or a run (that run again).
@@ -56,6 +60,9 @@ def inference(
     A prompt id makes a run with the defaults or the given flags. Each run is driven
     by a detached worker process; this command shows its progress and waits. Ctrl+C
     stops waiting, not the run. --dry-run prints what would be sent instead.
+    Unless --skip-checks, the doctor's quick checks (SSH, Docker, image, checkout,
+    checkpoints, token, disk) run first on the host(s) a run may use; a failure refuses
+    with its fix, before any GPU time is spent.
     """
     overrides = overrides_from(options)
     if batch and not dry_run:
@@ -65,6 +72,10 @@ def inference(
     if dry_run:
         show_dry_run(ctx, ids, overrides, as_json, host=host, batch=batch, priority=priority)
         return
+    if not skip_checks:
+        from cosmos_tui.cli.preflight import refuse_unless_ready
+
+        refuse_unless_ready(ctx.load_config(), host)
 
     async def _launch(bench: Workbench) -> list[Run]:
         bench.require_host(host)  # before anything is recorded

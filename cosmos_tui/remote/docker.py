@@ -225,6 +225,10 @@ class DockerClient:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
 
+    async def api(self) -> aiodocker.Docker:
+        """The Engine API client over this host's connection (for remote/docker_probe.py)."""
+        return await self._client()
+
     # operations ----------------------------------------------------------------------------
 
     async def version(self) -> DockerVersion:
@@ -405,3 +409,7 @@ async def _translate(host: str, doing: str, secrets: Iterable[str] = ()) -> Asyn
         raise DockerError(f"{doing} on {host}: {exc}") from exc
     except OSError as exc:
         raise HostUnreachable(host, f"{doing}: {exc.strerror or exc}") from exc
+
+
+# The one translation of aiodocker errors, for the other Docker modules of this package.
+translate_errors = _translate

@@ -193,7 +193,9 @@ class GpusPane(Pane):
         names = self.services.host_names() if self.services else ()
         placeholder = self.query_one("#gpu-placeholder", Static)
         if not names:
-            placeholder.update("No GPU hosts configured: add a [[hosts]] entry to the config.")
+            placeholder.update(
+                "No GPU hosts configured: `cosmos host add` adds one (then `cosmos doctor`)."
+            )
             return
         placeholder.display = False
         cards = self.query_one("#gpu-cards", VerticalScroll)

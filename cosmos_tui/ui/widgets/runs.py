@@ -63,6 +63,7 @@ class RunsPane(PagedPane):
     """Runs, newest first, with live state and progress."""
 
     TITLE = "Runs"
+    EMPTY_HINT = "No runs yet: Enter on a prompt (Prompts pane) starts one."
     OFFLINE_ACTIONS = frozenset({"filter", "clear_filter"})
     BINDINGS = [
         Binding("n", "new_run", "New", id="runs.new"),
@@ -94,6 +95,7 @@ class RunsPane(PagedPane):
         """The table (empty, with "connecting..." below, until rows come)."""
         table: DataTable[object] = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         table.loading = True
+        yield self.empty_hint_widget()
         yield table
 
     def on_mount(self) -> None:
@@ -237,7 +239,13 @@ class RunsPane(PagedPane):
                 seconds = (now - run.started_at).total_seconds()
                 self.table.update_cell(run.id, "time", Text(duration(seconds), justify="right"))
 
+    @property
+    def filtered(self) -> bool:
+        """Whether a filter (state, type, prompt, rating) hides runs."""
+        return bool(describe_filter(self._where))
+
     def _update_subtitle(self) -> None:
+        self.update_empty_hint()
         described = describe_filter(self._where)
         counts = f"{len(self.runs)}/{self.total}"
         self.border_subtitle = plain(f"{described}  {counts}" if described else counts)
