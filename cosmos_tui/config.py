@@ -222,8 +222,8 @@ def no_hosts_message(source: Path | None) -> str:
     """Say that no GPU host is configured and where to add one."""
     where = source or default_config_path()
     return (
-        f"no GPU hosts are configured; add a [[hosts]] table (name = ..., hostname = ...) "
-        f"to {where}; 'cosmos config init' writes a commented example"
+        "no GPU hosts are configured; add one with 'cosmos host add NAME --hostname HOST' "
+        f"or add a [[hosts]] table (name = ..., hostname = ...) to {where}"
     )
 
 

@@ -21,11 +21,12 @@ def refuse_unless_ready(config: Config, host: str | None, profile: str = "transf
         profile: The profile of the runs.
     """
     from cosmos_tui.cli.doctor_cmd import doctor_reports
+    from cosmos_tui.config import no_hosts_message
     from cosmos_tui.doctor.runner import CHEAP_CHECKS
 
     names = [host] if host else [h.name for h in config.hosts]
     if not names:
-        fail("no hosts are configured: add one with 'cosmos host add NAME --hostname HOST'")
+        fail(no_hosts_message(config.source))
     if profile not in config.profiles:
         return  # a run of another profile is checked by its own launch
     reports = doctor_reports(config, names, profile, only=CHEAP_CHECKS, progress=False)

@@ -19,6 +19,7 @@ from cosmos_tui.cli.records import overrides_from, run_options
 from cosmos_tui.cli.render import progress_line
 from cosmos_tui.cli.serialize import run_json
 from cosmos_tui.domain import Run, RunState
+from cosmos_tui.engine.params import validate_priority
 from cosmos_tui.safe_text import one_line
 from cosmos_tui.services import Workbench
 
@@ -72,9 +73,24 @@ def inference(
     if dry_run:
         show_dry_run(ctx, ids, overrides, as_json, host=host, batch=batch, priority=priority)
         return
+
+    async def _check(bench: Workbench) -> None:
+        """What can be refused without a host (ids, parameters) is refused first."""
+        bench.require_host(host)
+        for text_id in ids:
+            full_id = await bench.resolve(text_id)
+            if full_id.startswith("ps_"):
+                bench.run_params(await bench.get_prompt(full_id), overrides)
+                validate_priority(priority)
+            elif overrides:
+                fail("parameter flags apply to new runs; give a prompt id to use them")
+            else:
+                await bench.get_run(full_id)
+
     if not skip_checks:
         from cosmos_tui.cli.preflight import refuse_unless_ready
 
+        ctx.run(_check)
         refuse_unless_ready(ctx.load_config(), host)
 
     async def _launch(bench: Workbench) -> list[Run]:

@@ -236,7 +236,7 @@ CASES: list[Case] = [
         config=host_config('docker_sudo = "yes"'),
     ),
     c("status", "gpu9", fragment="no host named 'gpu9'", config=host_config("")),
-    c("status", fragment="no GPU hosts are configured; add a [[hosts]] table"),
+    c("status", fragment="no GPU hosts are configured; add one with 'cosmos host add NAME),
     # ---- config: environment overrides -------------------------------------------------
     c(
         "list",
@@ -324,7 +324,7 @@ CASES: list[Case] = [
     c("worker", "rs_ffffffffffff", fragment="rs_ffffffffffff"),
     # ---- hosts, demo, tui ----------------------------------------------------------------
     c("host", "trust", "gpu9", fragment="no host named 'gpu9'", config=host_config("")),
-    c("host", "add", code=2, fragment="No such command"),
+    c("host", "add", code=1, fragment="give the host a NAME"),
     c("demo", "--gpus", "0", code=2, fragment="1<=x<=16"),
     c("demo", "--gpus", "17", code=2, fragment="1<=x<=16"),
     c("demo", "--speed", "0", code=2, fragment="0.1<=x<=1000"),
