@@ -236,7 +236,7 @@ CASES: list[Case] = [
         config=host_config('docker_sudo = "yes"'),
     ),
     c("status", "gpu9", fragment="no host named 'gpu9'", config=host_config("")),
-    c("status", fragment="no GPU hosts are configured; add one with 'cosmos host add NAME),
+    c("status", fragment="no GPU hosts are configured; add one with 'cosmos host add NAME"),
     # ---- config: environment overrides -------------------------------------------------
     c(
         "list",
