@@ -257,6 +257,7 @@ async def test_the_prompt_upsampler_script_runs_the_upsampler_stand_in(
         {
             "Image": SANDBOX_IMAGE,
             "Cmd": upsampler.build_argv("/cosmos-tui/run", len(lines)),
+            "Env": ["PYTHONPATH=/workspace"],  # as every launch sets it (docs/cosmos.md)
             "WorkingDir": "/workspace",
             "HostConfig": {
                 "Binds": [
@@ -267,7 +268,8 @@ async def test_the_prompt_upsampler_script_runs_the_upsampler_stand_in(
         }
     )
     await container.start()
-    assert (await container.wait())["StatusCode"] == 0
+    status = (await container.wait())["StatusCode"]
+    assert status == 0, await container.log(stdout=True, stderr=True)
     output = (run_dir / "output" / upsampler.OUTPUT_NAME).read_text()
     found = upsampler.parse_output(output, ["rs_a", "rs_b"])
     assert found["rs_a"].startswith("a red car") and len(found["rs_a"]) > len("a red car")
