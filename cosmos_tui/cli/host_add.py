@@ -96,14 +96,9 @@ def _decide_trust(
     if info.trusted:
         click.echo(f"host key of {name}: already trusted")
         return
-    if info.changed:
-        fail(
-            f"the host key of {name} CHANGED (now {info.fingerprint}); if the host was "
-            f"reinstalled, remove the old entry ('ssh-keygen -R {info.pattern} -f "
-            f"{info.known_hosts_path}') and run this again"
-        )
-    click.echo(f"host {name} ({info.pattern}) presents a {info.key_type} key")
-    click.echo(f"fingerprint: {info.fingerprint}")
+    from cosmos_tui.cli.hosts import show_untrusted_key
+
+    show_untrusted_key(info, name)
     if fingerprint is not None:
         if fingerprint.strip() != info.fingerprint:
             fail(

@@ -156,6 +156,22 @@ def host_group() -> None:
     """Manage GPU hosts."""
 
 
+def show_untrusted_key(info: Any, name: str) -> None:
+    """Refuse a changed host key (with the command that clears it) or show the new one.
+
+    Shared by ``cosmos host trust`` and ``cosmos host add``; host-supplied text goes
+    through the escaping ``echo``.
+    """
+    if info.changed:
+        fail(
+            f"the host key of {name} CHANGED (now {info.fingerprint}); if the host was "
+            f"reinstalled, remove the old entry ('ssh-keygen -R {info.pattern} -f "
+            f"{info.known_hosts_path}') and run this again"
+        )
+    echo(f"host {name} ({info.pattern}) presents a {info.key_type} key")
+    echo(f"fingerprint: {info.fingerprint}")
+
+
 @host_group.command("trust")
 @click.argument("name")
 @click.option("--yes", "-y", is_flag=True, help="Trust without asking.")
@@ -171,14 +187,7 @@ def trust(cli: CliContext, name: str, yes: bool) -> None:
     if info.trusted:
         echo(f"the key of {name} is already trusted")
         return
-    if info.changed:
-        fail(
-            f"the host key of {name} CHANGED (now {info.fingerprint}); if the host was "
-            f"reinstalled, remove the old entry ('ssh-keygen -R {info.pattern} -f "
-            f"{info.known_hosts_path}') and run this again"
-        )
-    echo(f"host {name} ({info.pattern}) presents a {info.key_type} key")
-    echo(f"fingerprint: {info.fingerprint}")
+    show_untrusted_key(info, name)
     try:
         agreed = yes or click.confirm("Trust this key?", default=False)
     except click.Abort:  # no answer: end of input or Ctrl-C
