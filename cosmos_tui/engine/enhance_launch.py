@@ -73,11 +73,11 @@ async def _enhance(
     first = members[0][0]
     await launch.check_mount_sources(host, launch.mounts_for(host.config, layout))
     spec = launch.container_spec(
-        host,
+        key,
+        upsampler.build_argv(launch.CONTAINER_RUN, len(lines)),
+        launch.image_for(first, host.config, ctx.config),
+        host.config,
         layout,
-        run_id=key,
-        image=launch.image_for(first, host.config, ctx.config),
-        command=tuple(upsampler.build_argv(launch.CONTAINER_RUN, len(lines))),
         gpus=claim.gpus,
         labels={"cosmos.batch_id": claim.batch_id or "", launch.LABEL_PROFILE: "upsampler"},
     )

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import asyncssh
 
 from cosmos_tui.errors import CosmosError, TransferFailed
-from cosmos_tui.remote.sftp_io import stat_or_none
+from cosmos_tui.remote.sftp_io import ensure_dir, stat_or_none
 
 if TYPE_CHECKING:
     from cosmos_tui.remote.ssh import SshHost
@@ -68,12 +68,15 @@ def _entry(name: object, attrs: asyncssh.SFTPAttrs) -> RemoteEntry:
 
 
 class RemoteFiles:
-    """Small file operations; mixed into SftpTransfers (which supplies ``_client``)."""
+    """Small file operations; mixed into SftpTransfers (which supplies ``_shared_session``)."""
 
     _ssh: SshHost
     _home: str | None
 
-    def _client(self) -> contextlib.AbstractAsyncContextManager[asyncssh.SFTPClient]:
+    def _shared_session(
+        self, doing: str
+    ) -> contextlib.AbstractAsyncContextManager[asyncssh.SFTPClient]:
+        """The connection's long-lived SFTP session, errors translated (SftpTransfers)."""
         raise NotImplementedError
 
     async def home(self) -> str:
@@ -87,7 +90,7 @@ class RemoteFiles:
 
         """
         if self._home is None:
-            async with self._client() as sftp, _translate(self._ssh.name, "finding the home"):
+            async with self._shared_session("finding the home") as sftp:
                 home = await sftp.realpath(".")
             if not isinstance(home, str) or not home.startswith("/") or "\n" in home:
                 raise TransferFailed(
@@ -99,7 +102,7 @@ class RemoteFiles:
 
     async def listdir(self, remote_dir: str) -> list[RemoteEntry]:
         """List a remote directory (without . and ..); a missing one lists as empty."""
-        async with self._client() as sftp, _translate(self._ssh.name, f"listing {remote_dir}"):
+        async with self._shared_session(f"listing {remote_dir}") as sftp:
             try:
                 entries = await sftp.readdir(remote_dir)
             except asyncssh.SFTPNoSuchFile:
@@ -112,7 +115,7 @@ class RemoteFiles:
 
     async def kind(self, remote_path: str) -> str | None:
         """``file``, ``dir``, ``symlink`` or ``special`` (not following links); None: absent."""
-        async with self._client() as sftp, _translate(self._ssh.name, f"looking at {remote_path}"):
+        async with self._shared_session(f"looking at {remote_path}") as sftp:
             try:
                 attrs = await sftp.lstat(remote_path)
             except asyncssh.SFTPNoSuchFile:
@@ -121,13 +124,13 @@ class RemoteFiles:
 
     async def is_dir(self, remote_path: str) -> bool:
         """True when ``remote_path`` is a folder on the host (following symlinks)."""
-        async with self._client() as sftp, _translate(self._ssh.name, f"looking at {remote_path}"):
+        async with self._shared_session(f"looking at {remote_path}") as sftp:
             attrs = await stat_or_none(sftp, remote_path)
         return attrs is not None and attrs.type == asyncssh.FILEXFER_TYPE_DIRECTORY
 
     async def remove(self, remote_path: str) -> None:
         """Remove a file (a symlink itself, never its target); a missing one is fine."""
-        async with self._client() as sftp, _translate(self._ssh.name, f"removing {remote_path}"):
+        async with self._shared_session(f"removing {remote_path}") as sftp:
             with contextlib.suppress(asyncssh.SFTPNoSuchFile):
                 await sftp.remove(remote_path)
 
@@ -138,7 +141,7 @@ class RemoteFiles:
         Only a regular file is read: a symlink, FIFO or device (planted by a container) is
         treated as missing (a FIFO would never end).
         """
-        async with self._client() as sftp, _translate(self._ssh.name, f"reading {remote_path}"):
+        async with self._shared_session(f"reading {remote_path}") as sftp:
             try:
                 if _entry(remote_path, await sftp.lstat(remote_path)).kind != "file":
                     return None
@@ -150,14 +153,14 @@ class RemoteFiles:
 
     async def makedirs(self, remote_dir: str) -> None:
         """Create a remote directory and its parents."""
-        async with self._client() as sftp, _translate(self._ssh.name, f"creating {remote_dir}"):
-            await sftp.makedirs(remote_dir, exist_ok=True)
+        async with self._shared_session(f"creating {remote_dir}") as sftp:
+            await ensure_dir(sftp, remote_dir)
 
     async def write_text(self, remote_path: str, text: str) -> None:
         """Write a small text file on the host (via ``.part`` and rename)."""
         part = remote_path + PART_SUFFIX
-        async with self._client() as sftp, _translate(self._ssh.name, f"writing {remote_path}"):
-            await sftp.makedirs(str(PurePosixPath(remote_path).parent), exist_ok=True)
+        async with self._shared_session(f"writing {remote_path}") as sftp:
+            await ensure_dir(sftp, str(PurePosixPath(remote_path).parent))
             # A .part left there may be a symlink planted by a container: remove the link
             # itself, then create the file exclusively, so nothing is written through one.
             with contextlib.suppress(asyncssh.SFTPNoSuchFile):

@@ -25,7 +25,10 @@ class Faults:
             error and exits 9, including an already streaming one.
         forced_ooms: How many of the next model runs end in OOM regardless of ``oom_rate``.
         oom_run_ids: Runs (``cosmos.run_id`` label) whose model run ends in OOM.
-        greeting: Printed on stdout before every command's output (a chatty ~/.bashrc).
+        no_nvidia_runtime: Docker has no NVIDIA runtime: a container that asks for GPUs
+            fails to start with Docker's "could not select device driver" error.
+        greeting: Text the login shell prints before every command's output (a chatty
+            ~/.bashrc).
         hostile_names: SFTP listings of output folders show traversal and absolute names.
         hostile_outputs: A run's container leaves symlinks, a device file, a 50 GB sparse
             file and a name with escape sequences in its output folder (see
@@ -41,6 +44,7 @@ class Faults:
     smi_failure: bool = False
     forced_ooms: int = 0
     oom_run_ids: set[str] = field(default_factory=set)
+    no_nvidia_runtime: bool = False
     greeting: str = ""
     hostile_names: bool = False
     hostile_outputs: bool = False

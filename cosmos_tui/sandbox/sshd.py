@@ -230,6 +230,8 @@ class SandboxSshd:
                 argv = shlex.split(command)
             except ValueError:
                 argv = []
+            if self.faults.greeting:  # a chatty ~/.bashrc prints before every command
+                await self._write(process.stdout, self.faults.greeting.encode())
             if argv and Path(argv[0]).name == "nvidia-smi":
                 await self._run_smi(process, argv[1:])
             else:
@@ -245,8 +247,6 @@ class SandboxSshd:
         await stream.drain()
 
     async def _run_smi(self, process: asyncssh.SSHServerProcess[bytes], args: list[str]) -> None:
-        if self.faults.greeting:  # the login shell greets before nvidia-smi runs, too
-            await self._write(process.stdout, self.faults.greeting.encode())
         work = asyncio.create_task(
             self.smi(
                 args,
@@ -307,8 +307,6 @@ class SandboxSshd:
 
     async def _run_command(self, process: asyncssh.SSHServerProcess[bytes], command: str) -> None:
         command, proc_prefix = self._simulated_proc(command)
-        if self.faults.greeting:  # a ~/.bashrc that echoes, before the command's output
-            await self._write(process.stdout, self.faults.greeting.encode())
         child = await asyncio.create_subprocess_exec(
             "/bin/sh",
             "-c",

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cosmos_tui.domain import RunState
-from tests.fixtures.hosts import TEST_USER
+from tests.fixtures.hosts import TEST_USER, stand_in_checkout
 
 
 def _inspect(docker_daemon: Any, container_id: str) -> dict[str, Any]:
@@ -21,8 +21,7 @@ async def test_repo_and_checkpoints_are_read_only_ipc_is_private(
     make_config, bench_for, video_dir, docker_daemon, ssh_server
 ) -> None:
     config = make_config()
-    repo = ssh_server.root / "repo:with:colons"  # a ':' broke the legacy Binds form
-    (repo / "checkpoints").mkdir(parents=True, exist_ok=True)
+    repo = stand_in_checkout(ssh_server.root / "repo:with:colons")  # ':' broke legacy Binds
     user = pwd.getpwnam(TEST_USER)
     host = dataclasses.replace(
         config.hosts[0],
