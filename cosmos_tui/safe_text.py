@@ -28,6 +28,8 @@ _UNSAFE = re.compile(
 )
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\x1b": "\\e"}
 MASK = "***"
+# Shorter values are not masked: they would mask ordinary text ("pw", "1").
+MIN_SECRET_LEN = 4
 _SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
 
 
@@ -104,6 +106,6 @@ def mask_secrets(data: Any) -> Any:
 def scrub(text: str, secrets: Iterable[str]) -> str:
     """Replace each secret value (4 characters or longer) found in ``text`` with the mask."""
     for secret in sorted(set(secrets), key=len, reverse=True):
-        if len(secret) >= 4:
+        if len(secret) >= MIN_SECRET_LEN:
             text = text.replace(secret, MASK)
     return text

@@ -325,7 +325,7 @@ class BatchLauncher:
         Meanwhile the container is stopped when all its runs were cancelled or when it
         runs past ``deadline`` (wall-clock seconds).
         """
-        first = LocalLog(self.log_path(ids[0]))
+        first = LocalLog(self.log_path(ids[0]), secrets=launch.log_secrets(host.config))
         first.open()
         others = []
         for run_id in ids[1:]:

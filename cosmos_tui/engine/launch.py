@@ -36,6 +36,7 @@ from cosmos_tui.engine.profiles import transfer1
 from cosmos_tui.engine.video_probe import probe_video
 from cosmos_tui.errors import ValidationError
 from cosmos_tui.remote.docker_types import ContainerSpec, Mount
+from cosmos_tui.safe_text import MIN_SECRET_LEN, is_secret_name
 
 if TYPE_CHECKING:
     from cosmos_tui.remote.host import RemoteHost
@@ -223,6 +224,20 @@ def container_env(host: HostConfig, environ: Mapping[str, str] | None = None) ->
         env["HF_TOKEN"] = local["HF_TOKEN"]
     env["PYTHONPATH"] = python_path(env.get("PYTHONPATH"))
     return env
+
+
+def log_secrets(host: HostConfig, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """Return the secret values a run's container gets, to mask in its logs.
+
+    The values of the container environment whose names say they are secrets
+    (``HF_TOKEN``, ``*_KEY``, ``*PASSWORD*``: :func:`cosmos_tui.safe_text.is_secret_name`),
+    ``$NAME`` references expanded: a model or a host's script that prints one must not
+    leave it in ``run.log`` or on the screen.
+    """
+    env = container_env(host, environ)
+    return tuple(
+        value for key, value in env.items() if len(value) >= MIN_SECRET_LEN and is_secret_name(key)
+    )
 
 
 def python_path(configured: str | None) -> str:

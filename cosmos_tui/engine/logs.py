@@ -32,6 +32,7 @@ from typing import BinaryIO
 
 from cosmos_tui.domain import LogBatch
 from cosmos_tui.private_files import open_private, private_dir
+from cosmos_tui.safe_text import scrub
 
 MAX_BATCH_LINES = 200
 MAX_BATCH_SECONDS = 0.05
@@ -308,11 +309,14 @@ class LocalLog:
 
     Args:
         path: The ``run.log`` file; its folder is created when missing.
+        secrets: Values masked in every line before it is kept or handed on (the
+            container's tokens: :func:`cosmos_tui.engine.launch.log_secrets`).
 
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, secrets: Iterable[str] = ()) -> None:
         self.path = path
+        self.secrets = tuple(secrets)
         self.cursor_path = path.with_name(path.name + CURSOR_SUFFIX)
         self.cursor = LogCursor()
         self._handle: BinaryIO | None = None
@@ -344,7 +348,10 @@ class LocalLog:
         for raw in raw_lines:
             if not deduper.accept(raw.ts_ns):
                 continue
-            added.extend(clean_lines(raw.data))
+            lines = clean_lines(raw.data)
+            if self.secrets:
+                lines = [scrub(line, self.secrets) for line in lines]
+            added.extend(lines)
             self.cursor.advance(raw.ts_ns)
         if not added:
             return added

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from cosmos_tui.domain import FailureKind, Run, RunState
+from cosmos_tui.engine import launch
 from cosmos_tui.engine.failures import ContainerGone, Failure, classify
 from cosmos_tui.engine.logs import LocalLog, LogFollower, read_log_lines, since_param
 from cosmos_tui.engine.progress import ProgressTracker, expected_duration, parser_for
@@ -78,6 +79,7 @@ class ContainerWatch:
         run = self.run
         assert run.host is not None and run.container_id is not None
         host = self.ctx.hosts.get(run.host)
+        self.local_log.secrets = launch.log_secrets(host.config)
         self.local_log.open()
         started = run.started_at.timestamp() if run.started_at else self.ctx.wall()
         expected = await self._expected_duration(run)

@@ -45,6 +45,7 @@ from cosmos_tui.remote.docker_types import (
     parse_size,
 )
 from cosmos_tui.remote.ssh import SshHost
+from cosmos_tui.safe_text import scrub
 
 __all__ = [
     "LABEL_GPUS",
@@ -373,13 +374,6 @@ class DockerClient:
                     yield frames
 
 
-def _scrub(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
-
-
 @contextlib.asynccontextmanager
 async def _translate(host: str, doing: str, secrets: Iterable[str] = ()) -> AsyncIterator[None]:
     """Turn aiodocker and aiohttp errors into DockerError (the one place).
@@ -391,7 +385,7 @@ async def _translate(host: str, doing: str, secrets: Iterable[str] = ()) -> Asyn
     except CosmosError:
         raise
     except aiodocker.DockerError as exc:
-        message = _scrub(str(exc.message).strip(), secrets)
+        message = scrub(str(exc.message).strip(), secrets)
         if exc.status == _NO_CONNECTION:
             raise DockerError(
                 f"{doing} on {host}: the Docker daemon does not answer ({message}); is it "

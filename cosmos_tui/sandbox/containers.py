@@ -285,6 +285,10 @@ class ContainerRuntime:
         assert process.stdout is not None and process.stderr is not None
         if Path(argv[0]).name == "torchrun":
             await self._append(container, STDOUT, BANNER)
+            if self.faults.leak_secrets:
+                from cosmos_tui.sandbox.hostile import leaked_env
+
+                await self._append(container, STDOUT, leaked_env(env))
         readers = [
             asyncio.create_task(self._read(container, process.stdout, STDOUT)),
             asyncio.create_task(self._read(container, process.stderr, STDERR)),

@@ -33,6 +33,9 @@ class Faults:
         hostile_outputs: A run's container leaves symlinks, a device file, a 50 GB sparse
             file and a name with escape sequences in its output folder (see
             :mod:`cosmos_tui.sandbox.hostile`).
+        leak_secrets: A run's container prints its secret environment values
+            (``HF_TOKEN=...``) at the top of its log, as an image whose entrypoint dumps
+            its environment does.
         rng: Source of randomness, seeded for repeatable tests.
 
     """
@@ -48,6 +51,7 @@ class Faults:
     greeting: str = ""
     hostile_names: bool = False
     hostile_outputs: bool = False
+    leak_secrets: bool = False
     rng: random.Random = field(default_factory=lambda: random.Random(7))  # noqa: S311 (simulation, not security)
     _unstalled: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 

@@ -114,6 +114,7 @@ class Sandbox:
             self.faults.greeting = GREETING
             self.faults.hostile_names = True
             self.faults.hostile_outputs = True
+            self.faults.leak_secrets = True
         self.runtime = ContainerRuntime(
             root,
             self.faults,

@@ -14,6 +14,8 @@ turns on every switch; tests pick some):
   device file (a FIFO where ``mknod`` is not allowed), a 50 GB sparse ``huge.mp4``, a name
   with a newline and terminal escape sequences, and a ``spec.json.part`` symlink in the run
   folder (so a re-upload of the spec would write through it).
+- ``leak_secrets``: a run's container prints the secret values of its environment
+  (:func:`leaked_env`) into its log, as an image that dumps its environment does.
 - ``greeting``: text printed on stdout before every command's own output, as a
   ``~/.bashrc`` that echoes does on many hosts.
 - :func:`foreign_container_bodies`: containers of a second installation on the same
@@ -126,3 +128,12 @@ def foreign_container_bodies(image: str) -> list[tuple[str, dict[str, Any], bool
         body = {"Image": image, "Cmd": command, "Labels": labels, "HostConfig": {}}
         bodies.append((f"cosmos-{run_id}", body, running))
     return bodies
+
+
+def leaked_env(env: dict[str, str]) -> bytes:
+    """The log lines of an image that prints its secret environment values (``K=V``)."""
+    from cosmos_tui.safe_text import is_secret_name
+
+    return b"".join(
+        f"{key}={value}\n".encode() for key, value in env.items() if is_secret_name(key)
+    )

@@ -14,7 +14,9 @@ Passes (exit 0) only when:
   untouched, no ``.bashrc`` appeared or changed in the folders above a run's folder, the
   rest of the workspace is as it was, and every output is a plain file in its run folder;
 - the second installation's containers are exactly as they were after ``reconcile``,
-  ``verify --fix`` and ``host prune``.
+  ``verify --fix`` and ``host prune``;
+- the Hugging Face token the host's image prints into its log (``HF_TOKEN=...``) is in
+  no file of the workspace: logs keep the line with the value masked.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ PLAN: tuple[tuple[str, dict[str, object]], ...] = (
     ("forest-road", {"seed": 12}),
 )
 CANARY = "canary.txt"
+# A made-up token in the demo host's env table: the hostile image prints it in its log.
+DEMO_TOKEN = "hf_demoTokenNeverInAnyFile0123456789"  # noqa: S105 (made up)
 
 
 def _fingerprint(path: Path) -> tuple[str, int] | None:
@@ -79,6 +83,25 @@ def _outputs_problems(outputs: Path) -> list[str]:
     return problems
 
 
+def _files_holding(root: Path, secret: bytes) -> list[str]:
+    """Every regular file under ``root`` (up to 64 MB each) that holds ``secret``."""
+    found = []
+    for path in root.rglob("*"):
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > 64 << 20:
+            continue
+        if secret in path.read_bytes():
+            found.append(str(path))
+    return found
+
+
+def with_demo_token(config: Config) -> Config:
+    """``config`` with :data:`DEMO_TOKEN` as every host's ``HF_TOKEN``."""
+    import dataclasses
+
+    hosts = [dataclasses.replace(h, env={**h.env, "HF_TOKEN": DEMO_TOKEN}) for h in config.hosts]
+    return dataclasses.replace(config, hosts=hosts)
+
+
 def run_hostile_scenario(
     config: Config,
     space: DemoWorkspace,
@@ -111,7 +134,7 @@ async def _scenario(
     canary.write_text(f"canary {time.time_ns()}\n", encoding="utf-8")
     canary_before = _fingerprint(canary)
     problems: list[str] = []
-    async with Workbench.open(config) as bench:
+    async with Workbench.open(with_demo_token(config)) as bench:
         await add_sample_prompts(bench, space)
         prompts = await _sample_prompts(bench, space)
         skip = (space.data_dir, space.root / "demo.log")
@@ -153,6 +176,8 @@ async def _scenario(
     if Path("/tmp/cosmos-owned").exists():
         problems.append("/tmp/cosmos-owned exists")
     problems += _outputs_problems(outputs)
+    leaked = await asyncio.to_thread(_files_holding, space.root, DEMO_TOKEN.encode())
+    problems += [f"{path} holds the host's HF_TOKEN unmasked" for path in leaked]
     echo("")
     for problem in problems:
         echo(f"NOT CONTAINED: {problem}")

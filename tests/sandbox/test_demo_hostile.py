@@ -30,3 +30,11 @@ def test_hostile_scenario_is_contained(tmp_path: Path):
     assert len(videos) == 3 and all(mp4_is_valid(v) for v in videos)
     assert not any(p.is_symlink() for p in outputs.rglob("*"))
     assert not any(p.name in ("huge.mp4", "secret.mp4", "device.mp4") for p in outputs.rglob("*"))
+    # the image printed the host's HF_TOKEN: every log keeps the line, masked
+    from cosmos_tui.sandbox.hostile_scenario import DEMO_TOKEN
+
+    assert DEMO_TOKEN not in result.stdout
+    logs = [p.read_text() for p in outputs.glob("rs_*/run.log")]
+    assert any("HF_TOKEN=***" in text for text in logs)
+    files = [p for p in workspace.rglob("*") if p.is_file() and not p.is_symlink()]
+    assert not any(DEMO_TOKEN.encode() in p.read_bytes() for p in files)

@@ -252,3 +252,25 @@ async def test_small_reads_skip_fifos_and_links(hostile: Sandbox):
         assert await host.files.read_text(f"{folder}/missing.txt") is None
     finally:
         await host.close()
+
+
+async def test_a_token_the_image_prints_into_its_log_is_masked(hostile: Sandbox, tmp_path: Path):
+    """An image that dumps its environment: the HF token never reaches run.log or logs."""
+    token = "hf_LeakedByTheImage0123456789"
+    hostile.faults.leak_secrets = True
+    workspace = tmp_path / "ws"
+    write_video(workspace / "videos" / "color.mp4")
+    config = _config(hostile, workspace / "data")
+    host = dataclasses.replace(config.hosts[0], env={"HF_TOKEN": "$COSMOS_TEST_HF", "N": "1"})
+    config = dataclasses.replace(config, hosts=[host])
+    os.environ["COSMOS_TEST_HF"] = token
+    try:
+        async with Workbench.open(config) as bench:
+            prompt = await bench.create_prompt("a robot", workspace / "videos")
+            run = await bench.drive_run((await bench.create_run(prompt.id)).id)
+    finally:
+        del os.environ["COSMOS_TEST_HF"]
+    assert run.state == RunState.COMPLETED, run.failure_message
+    log = (workspace / "data" / "outputs" / run.id / "run.log").read_text()
+    assert "HF_TOKEN=***" in log  # the line is kept, the value masked
+    assert token not in log
