@@ -119,6 +119,10 @@ _EXPLAIN: dict[FailureKind, str] = {
         "Docker cannot give GPUs to containers on this host{detail}; install the NVIDIA "
         "Container Toolkit or set gpu_request = false for the host"
     ),
+    FailureKind.GPU_FAULT: (
+        "a GPU of the run failed while it ran{detail}; it is no longer offered to runs "
+        "until nvidia-smi reports it ok again; run this again ('cosmos inference RUN_ID')"
+    ),
     FailureKind.UNKNOWN: "the run failed{detail}; see the log lines around the error",
 }
 
