@@ -252,6 +252,15 @@ def _check_values(config: Config, path: Path | None, locate: _Locator) -> None:
                     path=path,
                     line=locate.line(("hosts", index), key),
                 )
+        for key in ("gpu_exclude", "gpu_include"):
+            for entry in getattr(host, key):
+                if not (entry.isdecimal() or entry.startswith(("GPU-", "MIG-"))):
+                    raise ConfigError(
+                        f"'{host.name}.{key}' has {entry!r}; give GPU indices as strings "
+                        '("1") or UUIDs ("GPU-...", see \'nvidia-smi -L\')',
+                        path=path,
+                        line=locate.line(("hosts", index), key),
+                    )
         for key, (low, high) in _HOST_RANGES.items():
             value = getattr(host, key)
             if value is not None and not low <= value <= high:
