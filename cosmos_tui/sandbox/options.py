@@ -29,6 +29,9 @@ class SandboxOptions:
         docker_image: The image the host has (the demo config names the same one).
         user: Login user name (the home directory's name).
         seed: Seed of every random choice (fault draws, GPU jitter).
+        smi_replay: A replay file (captured nvidia-smi output, see sandbox/smi_replay.py)
+            that nvidia-smi answers from instead of the simulated GPUs.
+        smi_replay_tick_s: Seconds per block of the replay.
 
     """
 
@@ -40,6 +43,8 @@ class SandboxOptions:
     docker_image: str = SANDBOX_IMAGE
     user: str = "demo"
     seed: int = 7
+    smi_replay: str | None = None
+    smi_replay_tick_s: float = 1.0
 
 
 class SandboxHandle(Protocol):
