@@ -33,15 +33,12 @@ from cosmos_tui.remote.gpu_query import (
     CSV,
     GPU_FIELDS,
     MIN_HISTORY_SECONDS,
-    MIN_STALE_SECONDS,
-    STALE_TICKS,
     GpuReading,
     apply_device_errors,
     gpu_query_argv,
     parse_app_line,
     parse_gpu_line,
     query_gpus,
-    with_staleness,
 )
 from cosmos_tui.remote.smi import (
     BASE_FIELDS,
@@ -53,7 +50,9 @@ from cosmos_tui.remote.smi import (
     parse_mig_list,
     parse_row,
     query_argv,
+    stale_after_s,
     unsupported_field,
+    with_staleness,
 )
 from cosmos_tui.remote.ssh import SshHost
 
@@ -110,8 +109,7 @@ class GpuTelemetry:
         self._history_len = max(1, int(seconds * 1000 / interval_ms))
         self._apps_interval_s = apps_interval_s
         self._stall_s = stall_s if stall_s is not None else max(30.0, interval_ms * 5 / 1000)
-        default_stale = max(MIN_STALE_SECONDS, STALE_TICKS * interval_ms / 1000)
-        self.stale_s = stale_s if stale_s is not None else default_stale
+        self.stale_s = stale_s if stale_s is not None else stale_after_s(interval_ms)
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not security)
         self._clock = clock
         self._fields = FULL_FIELDS

@@ -8,10 +8,10 @@ and the host state comes only from the lines that are not rows.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from cosmos_tui.domain import GpuHealth, GpuProcess, GpuSample
+from cosmos_tui.domain import GpuProcess, GpuSample
 from cosmos_tui.remote.smi import (
     BASE_FIELDS,
     CSV_FORMAT,
@@ -32,8 +32,6 @@ GPU_FIELDS = ",".join(BASE_FIELDS)
 APP_FIELDS = "pid,gpu_uuid,used_memory,process_name"
 CSV = CSV_FORMAT
 MIN_HISTORY_SECONDS = 600
-STALE_TICKS = 3
-MIN_STALE_SECONDS = 3.0
 CONTAINER_ID = re.compile(r"(?:docker-|/docker/|containerd-)?([0-9a-f]{64})")
 
 
@@ -153,15 +151,3 @@ async def query_gpus(ssh: SshHost, fields: tuple[str, ...] = FULL_FIELDS) -> Gpu
     if result.exit_status != 0:
         notes.append(f"nvidia-smi exited {result.exit_status}: {rest[-300:] or 'no message'}")
     return GpuReading(GpuState.OK, tuple(samples), "; ".join(notes) or None)
-
-
-def with_staleness(sample: GpuSample, now: datetime, stale_after_s: float) -> GpuSample:
-    """Return ``sample`` marked stale (with its age) when it is older than the limit."""
-    age = (now - sample.at).total_seconds()
-    if age <= stale_after_s or sample.health.fault or sample.health is GpuHealth.STALE:
-        return sample
-    return replace(
-        sample,
-        health=GpuHealth.STALE,
-        health_reason=f"no sample for {age:.0f} s (figures are from {sample.at:%H:%M:%S})",
-    )

@@ -366,3 +366,24 @@ def parse_mig_list(text: str) -> dict[str, tuple[MigInstance, ...]]:
                 )
             )
     return {uuid: tuple(instances) for uuid, instances in found.items()}
+
+
+STALE_TICKS = 3
+MIN_STALE_SECONDS = 3.0
+
+
+def stale_after_s(interval_ms: int) -> float:
+    """Age after which a sample is stale: three intervals, at least three seconds."""
+    return max(MIN_STALE_SECONDS, STALE_TICKS * interval_ms / 1000)
+
+
+def with_staleness(sample: GpuSample, now: datetime, stale_after_s: float) -> GpuSample:
+    """Return ``sample`` marked stale (with its age) when it is older than the limit."""
+    age = (now - sample.at).total_seconds()
+    if age <= stale_after_s or sample.health.fault or sample.health is GpuHealth.STALE:
+        return sample
+    return replace(
+        sample,
+        health=GpuHealth.STALE,
+        health_reason=f"no sample for {age:.0f} s (figures are from {sample.at:%H:%M:%S})",
+    )
