@@ -77,7 +77,7 @@ class SmiReplay:
             blocks[-1].append(line.rstrip())
         blocks = [b for b in blocks if b]
         replay = cls(fields, tuple(_unit(c) for c in cells), blocks, tick_s)
-        if not replay.rows(0):
+        if not blocks or not replay.rows(0):
             raise ReplayError("the replay has no row of GPU figures under its header")
         replay.restart()
         return replay

@@ -6,12 +6,16 @@ import asyncio
 import dataclasses
 import json
 import time
+import tomllib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from cosmos_tui.cli import cli
-from cosmos_tui.cli.demo import prepare_workspace
+from cosmos_tui.cli.demo import build_demo_app, prepare_workspace
 from cosmos_tui.domain import FailureKind, GpuHealth, RunState
 from cosmos_tui.sandbox import Sandbox, SandboxOptions
 from cosmos_tui.sandbox.thread import SandboxThread
@@ -19,9 +23,11 @@ from cosmos_tui.sandbox.workspace import DemoWorkspace
 from cosmos_tui.services import Workbench
 from cosmos_tui.services.queue import QueueService
 from tests.queue.test_queue_real import completed, drive, queue_runs
+from tests.ui.conftest import plain
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "nvidia_smi"
 HOST = "simulated-gpu-host"
+NO_CARD = type("NoCard", (), {"gpus": {}})()
 
 
 def status_json(space: DemoWorkspace) -> dict:
@@ -91,3 +97,80 @@ async def test_rows_turning_into_unknown_error_fail_the_run_on_that_gpu(tmp_path
         assert "GPU 0" in (current.failure_message or "")
         assert "[Unknown Error]" in (current.failure_message or "")
         assert "container" not in (current.failure_message or "").split(";")[0]
+
+
+async def wait_until(pilot: Any, check: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.05)
+
+
+def squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+async def test_the_demo_tui_shows_gpu_1_needing_a_reset(tmp_path: Path):
+    space = DemoWorkspace(tmp_path / "ws")
+    replay = FIXTURES / "replay__2gpu__gpu1_requires_reset.csv"
+    options = SandboxOptions(gpus=2, time_scale=0.2, smi_replay=str(replay))
+    with SandboxThread(options, space.ssh_dir) as sandbox:
+        config = prepare_workspace(space, sandbox)
+        app = build_demo_app(config, space, sandbox)
+        async with app.run_test(size=(120, 40)) as pilot:
+            gpus = app.main_screen.gpus
+            await wait_until(pilot, lambda: len((gpus.card(HOST) or NO_CARD).gpus) == 2)
+            card = gpus.card(HOST)
+            assert card is not None
+            gpus.redraw_dirty()
+            await pilot.pause()
+            text = plain(card)
+            assert "\u2716 requires reset" in text and "\u25cf ok" in text
+            await pilot.press("q")
+
+
+TRANSCRIPTS = tomllib.loads((FIXTURES / "transcripts.toml").read_text())["message"]
+HOST_STATES = {
+    "version mismatch": "driver/library version mismatch",
+    "no devices": "no devices",
+    "no driver": "no NVIDIA driver",
+}
+
+
+@pytest.mark.parametrize(
+    "message",
+    [next(m for m in TRANSCRIPTS if m["state"] == state) for state in HOST_STATES],
+    ids=list(HOST_STATES),
+)
+async def test_cosmos_status_and_the_tui_give_the_same_reason(tmp_path: Path, message: dict):
+    space = DemoWorkspace(tmp_path / "ws")
+    # The exit status where the transcript shows it; nvidia-smi's "other error" otherwise.
+    output = (message["text"] + "\n", message.get("exit_status", 255))
+
+    async def break_driver(sandbox: Sandbox) -> None:
+        sandbox.faults.smi_output = output
+
+    with SandboxThread(SandboxOptions(gpus=2, time_scale=0.2), space.ssh_dir) as sandbox:
+        await sandbox.acall(break_driver)
+        config = prepare_workspace(space, sandbox)
+        host = await asyncio.to_thread(status_json, space)
+        assert host["gpu_state"] == HOST_STATES[message["state"]] and host["gpus"] == []
+        reason = host["gpu_reason"]
+        assert reason and reason in host["problems"]
+        app = build_demo_app(config, space, sandbox)
+        async with app.run_test(size=(120, 40)) as pilot:
+            gpus = app.main_screen.gpus
+
+            def told() -> bool:
+                card = gpus.card(HOST)
+                return (
+                    card is not None
+                    and card.gpu_host is not None
+                    and (card.gpu_host.reason == reason)
+                )
+
+            await wait_until(pilot, told)
+            await pilot.pause()
+            text = squash(plain(gpus.card(HOST)))
+            assert squash(reason)[:60] in text and "waiting for nvidia-smi" not in text
+            await pilot.press("q")
