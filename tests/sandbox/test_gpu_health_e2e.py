@@ -63,7 +63,16 @@ async def _replay(sandbox: Sandbox, path: Path, tick_s: float) -> None:
     sandbox.replay_smi(path, tick_s)
 
 
-async def test_rows_turning_into_unknown_error_fail_the_run_on_that_gpu(tmp_path: Path):
+@pytest.mark.parametrize(
+    ("replay_name", "good_ticks", "health", "cell"),
+    [
+        ("replay__2gpu__gpu0_unknown_error.csv", 1, GpuHealth.ERROR, "[Unknown Error]"),
+        ("replay__2gpu__gpu0_reset_midrun.csv", 3, GpuHealth.REQUIRES_RESET, "requires reset]"),
+    ],
+)
+async def test_a_gpu_breaking_mid_run_fails_the_run_with_that_cause(
+    tmp_path: Path, replay_name: str, good_ticks: int, health: GpuHealth, cell: str
+):
     space = DemoWorkspace(tmp_path / "ws")
     with SandboxThread(SandboxOptions(gpus=2, time_scale=2.0), space.ssh_dir) as sandbox:
         config = prepare_workspace(space, sandbox)
@@ -78,16 +87,16 @@ async def test_rows_turning_into_unknown_error_fail_the_run_on_that_gpu(tmp_path
                     await asyncio.sleep(0.1)
                 assert current.gpus == (0,)
                 tick_s = 1.0
-                replay = FIXTURES / "replay__2gpu__gpu0_unknown_error.csv"
+                replay = FIXTURES / replay_name
                 await sandbox.acall(lambda s: _replay(s, replay, tick_s))
-                broken_at = time.monotonic() + tick_s  # the second block is the broken one
+                broken_at = time.monotonic() + good_ticks * tick_s  # then the broken block
                 telemetry = bench.hosts.get(HOST).gpu
                 while (current := await bench.get_run(run.id)).state == RunState.RUNNING:
                     assert time.monotonic() < broken_at + 5, telemetry.latest()
                     await asyncio.sleep(0.05)
                 failed_after = time.monotonic() - broken_at
                 gpu0 = telemetry.latest()[0]
-                assert gpu0.health in (GpuHealth.ERROR, GpuHealth.STALE)
+                assert gpu0.health in (health, GpuHealth.STALE)
             finally:
                 stop.set()
                 await asyncio.wait_for(driving, 30)
@@ -95,7 +104,8 @@ async def test_rows_turning_into_unknown_error_fail_the_run_on_that_gpu(tmp_path
         assert current.state == RunState.FAILED
         assert current.failure_kind == FailureKind.GPU_FAULT
         assert "GPU 0" in (current.failure_message or "")
-        assert "[Unknown Error]" in (current.failure_message or "")
+        assert cell in (current.failure_message or "")
+        assert health.value in (current.failure_message or "")
         assert "container" not in (current.failure_message or "").split(";")[0]
 
 
