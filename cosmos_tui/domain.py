@@ -107,6 +107,10 @@ class FailureKind(enum.StrEnum):
     CONTAINER_GONE = "container_gone"
     GPU_UNAVAILABLE = "gpu_unavailable"
     GPU_FAULT = "gpu_fault"
+    ENVIRONMENT = "environment"
+    DOWNLOAD = "download"
+    UNSUPPORTED_GPU = "unsupported_gpu"
+    STALLED = "stalled"
     UNKNOWN = "unknown"
 
 
@@ -452,6 +456,7 @@ class AlertKind(enum.StrEnum):
     GPU_IDLE = "gpu_idle"
     GPU_HEALTH = "gpu_health"
     HOST_DOWN = "host_down"
+    STALLED = "stalled"
 
 
 @dataclass(frozen=True)

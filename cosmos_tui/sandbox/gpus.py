@@ -79,6 +79,10 @@ class GpuSimulator:
     ) -> None:
         self.count = count
         self.runtime = runtime
+        # What the cards are (a test may swap in a small or old one).
+        self.name = GPU_NAME
+        self.memory_total_mib = MEMORY_TOTAL_MIB
+        self.compute_cap = "9.0"
         self.faults = faults
         self._rng = random.Random(seed)  # noqa: S311
         ids = random.Random(seed * 1000)  # noqa: S311
@@ -86,7 +90,7 @@ class GpuSimulator:
         self._temperature = [IDLE_TEMP_C + i * 0.7 for i in range(count)]
         self._updated = time.monotonic()
         self.replay: SmiReplay | None = None
-        self.names = [GPU_NAME] * count
+        self._replay_names: list[str] = []
 
     def set_replay(self, replay: SmiReplay | None) -> None:
         """Answer GPU queries from a captured nvidia-smi output (None: simulate again).
@@ -100,8 +104,13 @@ class GpuSimulator:
         gpus = replay.gpus()
         self.count = len(gpus)
         self.uuids = [uuid for _, uuid, _ in gpus]
-        self.names = [name for _, _, name in gpus]
+        self._replay_names = [name for _, _, name in gpus]
         self._temperature = [IDLE_TEMP_C + i * 0.7 for i in range(self.count)]
+
+    @property
+    def names(self) -> list[str]:
+        """Every GPU's model name (the replay's, else the simulated card's)."""
+        return self._replay_names if self.replay is not None else [self.name] * self.count
 
     def read(self) -> list[GpuReading]:
         """Return every GPU's figures now."""
@@ -144,7 +153,7 @@ class GpuSimulator:
                 ramp = max(ramp, PHASE_LOAD["loading"][1])
             util = max(util, phase_util)
             memory += ramp
-        return util, min(memory, MEMORY_TOTAL_MIB)
+        return util, min(memory, self.memory_total_mib)
 
     def processes(self) -> list[tuple[int, str, float]]:
         """Return (pid, gpu uuid, used MiB) of every compute process."""
@@ -192,6 +201,7 @@ _GPU_FIELDS: dict[str, tuple[str, str]] = {
     "mig.mode.current": ("", "mig"),
     "pstate": ("", "pstate"),
     "count": ("", "count"),
+    "compute_cap": ("", "compute_cap"),
     "timestamp": ("", "timestamp"),
 }
 _APP_FIELDS = {
@@ -298,12 +308,12 @@ def _gpu_value(field: str, reading: GpuReading, sim: GpuSimulator, units: bool) 
     values: dict[str, object] = {
         "index": reading.index,
         "uuid": reading.uuid,
-        "name": GPU_NAME,
+        "name": sim.name,
         "utilization": int(reading.utilization),
         "memory_utilization": int(reading.memory_utilization),
         "memory_used": int(reading.memory_used),
-        "memory_total": int(MEMORY_TOTAL_MIB),
-        "memory_free": int(MEMORY_TOTAL_MIB - reading.memory_used),
+        "memory_total": int(sim.memory_total_mib),
+        "memory_free": int(sim.memory_total_mib - reading.memory_used),
         "temperature": int(reading.temperature),
         "power": f"{reading.power:.2f}",
         "power_limit": f"{POWER_LIMIT_W:.2f}",
@@ -319,6 +329,7 @@ def _gpu_value(field: str, reading: GpuReading, sim: GpuSimulator, units: bool) 
         "pcie_gen": 5,
         "pcie_width": 16,
         "mig": "Disabled",
+        "compute_cap": sim.compute_cap,
         "timestamp": dt.datetime.now().strftime("%Y/%m/%d %H:%M:%S.%f")[:-3],
     }
     if key == "na":

@@ -24,7 +24,8 @@ from cosmos_tui.config import AlertsConfig, HostConfig
 from cosmos_tui.domain import GpuHealth, GpuHostHealth, GpuProcess, GpuSample, HostState, HostStatus
 from cosmos_tui.engine.gpu_policy import with_policy
 from cosmos_tui.remote.smi import stale_after_s, with_staleness
-from cosmos_tui.ui.format import bar, sparkline
+from cosmos_tui.safe_text import one_line
+from cosmos_tui.ui.format import bar, plain, sparkline
 from cosmos_tui.ui.widgets.pane import Pane
 
 HISTORY = 300
@@ -56,7 +57,7 @@ def detail_lines(sample: GpuSample) -> list[Text]:
     """The detail of a GPU's health, one fact a line (shown with ``d``)."""
     facts = []
     if sample.health_reason:
-        facts.append(sample.health_reason)
+        facts.append(one_line(sample.health_reason))
     if sample.throttle_reasons:
         facts.append(f"clock limits: {', '.join(sample.throttle_reasons)}")
     if sample.ecc_uncorrected is not None:
@@ -82,7 +83,7 @@ def detail_lines(sample: GpuSample) -> list[Text]:
         facts.append(", ".join(link))
     for mig in sample.mig_instances:
         memory = f" {mig.memory_gib:.0f}G" if mig.memory_gib is not None else ""
-        facts.append(f"MIG {mig.device}: {mig.profile}{memory}")
+        facts.append(f"MIG {mig.device}: {one_line(mig.profile)}{memory}")
     return [Text(f"     {fact}", style="grey62") for fact in facts]
 
 
@@ -112,7 +113,7 @@ def gpu_alerts(track: GpuTrack, limits: AlertsConfig, held: bool, now: datetime)
         if idle >= limits.idle_minutes:
             alerts.append(f"GPU {sample.index} idle for {idle:.0f} min while a run holds it")
     if sample.health.fault or sample.health in (GpuHealth.STALE, GpuHealth.THROTTLED):
-        reason = f": {sample.health_reason}" if sample.health_reason else ""
+        reason = f": {one_line(sample.health_reason)}" if sample.health_reason else ""
         alerts.append(f"GPU {sample.index} {sample.health.value}{reason}")
     return alerts
 
@@ -162,12 +163,12 @@ class HostCard(Static):
         troubled = self.gpu_host is not None and self.gpu_host.state not in QUIET_HOST_STATES
         if not self.gpus:
             if troubled and self.gpu_host is not None:
-                why = self.gpu_host.reason or self.gpu_host.state
+                why = one_line(self.gpu_host.reason or self.gpu_host.state)
                 lines.append(Text(f"  \u2716 {why}", style="bold red"))
             else:
                 lines.append(Text("  waiting for nvidia-smi...", style="grey50"))
         elif troubled and self.gpu_host is not None:
-            why = self.gpu_host.reason or self.gpu_host.state
+            why = one_line(self.gpu_host.reason or self.gpu_host.state)
             lines.append(Text(f"  \u26a0 nvidia-smi {self.gpu_host.state}: {why}", style="yellow"))
         for index in sorted(self.gpus):
             lines.extend(self._gpu_lines(self.gpus[index], width))
@@ -177,7 +178,7 @@ class HostCard(Static):
 
     def _state_line(self) -> Text:
         status = self.status
-        text = Text(status.host, style="bold")
+        text = plain(status.host, style="bold")
         text.append("  ")
         if status.state == HostState.CONNECTED:
             text.append("\u25cf connected", style="green")
@@ -190,17 +191,17 @@ class HostCard(Static):
                 wait = f" in {seconds}s"
             text.append(f"\u25cc reconnecting{wait}", style="yellow")
             if status.reason:
-                text.append(f"  {status.reason}", style="grey62")
+                text.append(f"  {one_line(status.reason)}", style="grey62")
         elif status.state == HostState.DOWN:
             text.append("\u2716 down", style="bold red")
             if status.reason:
-                text.append(f"  {status.reason}", style="red")
+                text.append(f"  {one_line(status.reason)}", style="red")
         elif status.state == HostState.CONNECTING:
             text.append("\u25cc connecting...", style="grey62")
         else:
             text.append("? unknown", style="grey50")
             if status.reason:
-                text.append(f"  {status.reason}", style="grey50")
+                text.append(f"  {one_line(status.reason)}", style="grey50")
         return text
 
     def _gpu_lines(self, track: GpuTrack, width: int) -> list[Text]:
@@ -210,7 +211,7 @@ class HostCard(Static):
         used, total = sample.memory_used_mib, sample.memory_total_mib
         fraction = used / total if used is not None and total else None
         head = Text(f" {sample.index} ", style="bold")
-        head.append(f"{sample.name[:10]:<10} ", style="grey62")
+        head.append(f"{one_line(sample.name)[:10]:<10} ", style="grey62")
         util_text = Text("util ")
         bar_width = max(4, min(16, width - 38 if width >= 90 else width - 20))
         util_text.append_text(bar(None if util is None else util / 100.0, bar_width))
@@ -261,8 +262,8 @@ class HostCard(Static):
         for process in self.processes:
             if process.gpu_uuid == sample.uuid:
                 if process.run_id:
-                    return Text(process.run_id, style="dodger_blue1")
-                return Text(f"foreign: {process.process_name[:16]}", style="yellow")
+                    return Text(one_line(process.run_id), style="dodger_blue1")
+                return Text(f"foreign: {one_line(process.process_name)[:16]}", style="yellow")
         return Text("free", style="grey50")
 
 
@@ -287,7 +288,9 @@ class GpusPane(Pane):
         names = self.services.host_names() if self.services else ()
         placeholder = self.query_one("#gpu-placeholder", Static)
         if not names:
-            placeholder.update("No GPU hosts configured: add a [[hosts]] entry to the config.")
+            placeholder.update(
+                "No GPU hosts configured: `cosmos host add` adds one (then `cosmos doctor`)."
+            )
             return
         placeholder.display = False
         cards = self.query_one("#gpu-cards", VerticalScroll)
