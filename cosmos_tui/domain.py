@@ -340,7 +340,7 @@ class GpuSample:
     Besides the figures, a sample carries the GPU's health (and why it is not ``ok``) and
     the extra fields read where the driver supports them: active clock throttle reasons,
     uncorrected ECC errors, pending page retirement or row remapping, PCIe link, fan and
-    MIG mode with the MIG instances.
+    MIG mode with the MIG instances; ``compute_cap`` (``"9.0"``) when it was queried.
     """
 
     host: str
@@ -368,6 +368,7 @@ class GpuSample:
     fan_percent: float | None = None
     mig_enabled: bool | None = None
     mig_instances: tuple[MigInstance, ...] = ()
+    compute_cap: str | None = None
 
 
 @dataclass(frozen=True)

@@ -240,6 +240,7 @@ def parse_row(line: str, fields: tuple[str, ...], host: str, at: datetime) -> Gp
         pcie_width=int(width) if width is not None else None,
         fan_percent=figures["fan.speed"],
         mig_enabled=_yes(cells.get("mig.mode.current", "")),
+        compute_cap=_value(cells.get("compute_cap", "")),
     )
     health, reason = _health(sample, faults, slow)
     return replace(sample, health=health, health_reason=reason)
@@ -343,6 +344,13 @@ def host_problem(exit_status: int | None, output: str) -> tuple[GpuState, str] |
 def unsupported_field(output: str) -> bool:
     """True when nvidia-smi rejected a queried field (an older driver)."""
     return "is not a valid field to query" in output
+
+
+def parse_gpu_list(text: str) -> list[tuple[int, str]]:
+    """Return (index, UUID) of each GPU line of ``nvidia-smi -L`` output."""
+    return [
+        (int(m.group(1)), m.group(2)) for line in text.splitlines() if (m := _GPU_LINE.match(line))
+    ]
 
 
 def parse_mig_list(text: str) -> dict[str, tuple[MigInstance, ...]]:

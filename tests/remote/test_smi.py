@@ -17,6 +17,7 @@ from cosmos_tui.remote.smi import (
     header_fields,
     host_problem,
     parse_device_error,
+    parse_gpu_list,
     parse_mig_list,
     parse_row,
 )
@@ -79,6 +80,26 @@ def test_every_real_capture_parses_to_one_gpu(entry: dict) -> None:
     else:
         assert sample.mig_enabled in (False, None) and sample.utilization is not None
         assert sample.health is GpuHealth.OK, sample.health_reason
+
+
+CAPABILITY = {"RTX 2080 SUPER": "7.5", "RTX 4080 SUPER": "8.9", "L40S": "8.9", "H100": "9.0"}
+
+
+@pytest.mark.parametrize("entry", CAPTURES, ids=lambda e: e["file"])
+def test_compute_capability_of_every_real_capture(entry: dict) -> None:
+    fields, rows = _rows(entry["file"])
+    sample = parse_row(rows[0], fields, "h", AT)
+    assert sample is not None
+    want = next((cap for model, cap in CAPABILITY.items() if model in entry["gpu"]), "9.0")
+    assert sample.compute_cap == want
+
+
+def test_compute_capability_is_none_when_not_reported() -> None:
+    fields, rows = _rows("linux-x86_64__nvidia-l40s__595.80__idle.csv")
+    cells = rows[0].split(", ")
+    cells[fields.index("compute_cap")] = "[N/A]"
+    sample = parse_row(", ".join(cells), fields, "h", AT)
+    assert sample is not None and sample.compute_cap is None
 
 
 def test_h100_under_load_figures_exactly() -> None:
@@ -220,3 +241,9 @@ def test_mig_instances_from_a_real_h100_list() -> None:
         ("1g.10gb", 2, 10),
         ("1g.10gb", 3, 10),
     ]
+
+
+def test_gpu_list_names_whole_gpus_not_their_mig_instances() -> None:
+    text = (FIXTURES / "linux-x86_64__nvidia-h100-mig__590.48.01__list.txt").read_text()
+    assert parse_gpu_list(text) == [(0, "GPU-00000000-0000-0000-0000-000000000000")]
+    assert parse_gpu_list("No devices were found\n") == []
