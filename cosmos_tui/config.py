@@ -53,7 +53,11 @@ class HostConfig:
         docker_image: Image that runs the model.
         docker_socket: Path of the Docker Engine socket on the host.
         docker_sudo: Reach the socket through ``sudo -n docker system dial-stdio``.
-        gpu_limit: Use at most this many GPUs of the host.
+        gpu_limit: Our runs hold at most this many GPUs of the host at once (any healthy
+            ones, not the first N).
+        gpu_exclude: GPUs never offered to runs, by index (``"1"``) or UUID (``"GPU-..."``).
+        gpu_include: Display-only GPUs (e.g. "DGX Display", excluded by default) to offer.
+        gpu_mig: Offer GPUs whose MIG mode is on (a run then gets the whole GPU).
         gpu_request: Ask Docker for GPUs (DeviceRequests); off for hosts without the
             NVIDIA Container Toolkit.
         max_runs: At most this many runs at once on the host.
@@ -83,6 +87,9 @@ class HostConfig:
     docker_socket: str = "/var/run/docker.sock"
     docker_sudo: bool = False
     gpu_limit: int | None = None
+    gpu_exclude: list[str] = field(default_factory=list)
+    gpu_include: list[str] = field(default_factory=list)
+    gpu_mig: bool = False
     gpu_request: bool = True
     max_runs: int | None = None
     shm_size: str = "8g"

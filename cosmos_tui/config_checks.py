@@ -50,3 +50,19 @@ def check_host_text(
                 path=path,
                 line=env_line,
             )
+
+
+def check_gpu_selectors(host: HostConfig, key: str, path: Path | None, line: int | None) -> None:
+    """Check ``gpu_exclude``/``gpu_include`` entries: GPU indices as strings, or UUIDs.
+
+    Raises:
+        ConfigError: Naming the host, the key, the bad entry and the accepted forms.
+    """
+    for entry in getattr(host, key):
+        if not (entry.isdecimal() or entry.startswith(("GPU-", "MIG-"))):
+            raise ConfigError(
+                f"'{host.name}.{key}' has {one_line(entry)!r}; give GPU indices as strings "
+                '("1") or UUIDs ("GPU-...", see \'nvidia-smi -L\')',
+                path=path,
+                line=line,
+            )

@@ -25,7 +25,7 @@ from cosmos_tui.config import (
     HostConfig,
     ProfileConfig,
 )
-from cosmos_tui.config_checks import HOST_REQUIRED_TEXT, check_host_text
+from cosmos_tui.config_checks import HOST_REQUIRED_TEXT, check_gpu_selectors, check_host_text
 from cosmos_tui.domain import BLUR_LEVELS
 from cosmos_tui.errors import ConfigError, ValidationError
 from cosmos_tui.safe_text import MASK, is_secret_name
@@ -266,6 +266,8 @@ def _check_values(config: Config, path: Path | None, locate: _Locator) -> None:
             locate.line(("hosts", index), "shm_size"),
             locate.line(("hosts", index), "env"),
         )
+        for key in ("gpu_exclude", "gpu_include"):
+            check_gpu_selectors(host, key, path, locate.line(("hosts", index), key))
         for key, (low, high) in _HOST_RANGES.items():
             value = getattr(host, key)
             if value is not None and not low <= value <= high:

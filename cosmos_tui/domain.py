@@ -106,6 +106,7 @@ class FailureKind(enum.StrEnum):
     CANCELLED = "cancelled"
     CONTAINER_GONE = "container_gone"
     GPU_UNAVAILABLE = "gpu_unavailable"
+    GPU_FAULT = "gpu_fault"
     ENVIRONMENT = "environment"
     DOWNLOAD = "download"
     UNSUPPORTED_GPU = "unsupported_gpu"
@@ -293,9 +294,55 @@ class HostStatus:
     latency_ms: float | None = None
 
 
+class GpuHealth(enum.StrEnum):
+    """What a GPU is fit for, derived from its nvidia-smi row (see docs/remote.md).
+
+    Only ``ok`` GPUs are offered to runs. ``requires reset``, ``lost`` and ``error`` are
+    faults: a run holding such a GPU is failed with that cause.
+    """
+
+    OK = "ok"
+    BUSY = "busy"
+    REQUIRES_RESET = "requires reset"
+    LOST = "lost"
+    ERROR = "error"
+    STALE = "stale"
+    THROTTLED = "throttled"
+    MIG = "MIG"
+    EXCLUDED = "excluded"
+
+    @property
+    def fault(self) -> bool:
+        """True when the GPU itself is broken (runs on it cannot go on)."""
+        return self in (GpuHealth.REQUIRES_RESET, GpuHealth.LOST, GpuHealth.ERROR)
+
+
+@dataclass(frozen=True)
+class MigInstance:
+    """A MIG device of a GPU, as ``nvidia-smi -L`` lists it.
+
+    Attributes:
+        profile: The MIG profile, e.g. ``3g.40gb``.
+        device: Its device number under the parent GPU.
+        uuid: Its ``MIG-...`` UUID.
+        memory_gib: Memory of the profile (from its name), GiB.
+    """
+
+    profile: str
+    device: int
+    uuid: str
+    memory_gib: float | None = None
+
+
 @dataclass(frozen=True)
 class GpuSample:
-    """One nvidia-smi reading of one GPU; a figure the driver did not report is None."""
+    """One nvidia-smi reading of one GPU; a figure the driver did not report is None.
+
+    Besides the figures, a sample carries the GPU's health (and why it is not ``ok``) and
+    the extra fields read where the driver supports them: active clock throttle reasons,
+    uncorrected ECC errors, pending page retirement or row remapping, PCIe link, fan and
+    MIG mode with the MIG instances; ``compute_cap`` (``"9.0"``) when it was queried.
+    """
 
     host: str
     index: int
@@ -310,6 +357,35 @@ class GpuSample:
     power_draw_w: float | None = None
     power_limit_w: float | None = None
     sm_clock_mhz: float | None = None
+    health: GpuHealth = GpuHealth.OK
+    health_reason: str | None = None
+    bus_id: str | None = None
+    throttle_reasons: tuple[str, ...] = ()
+    ecc_uncorrected: float | None = None
+    retirement_pending: bool | None = None
+    remap_pending: bool | None = None
+    pcie_gen: int | None = None
+    pcie_width: int | None = None
+    fan_percent: float | None = None
+    mig_enabled: bool | None = None
+    mig_instances: tuple[MigInstance, ...] = ()
+    compute_cap: str | None = None
+
+
+@dataclass(frozen=True)
+class GpuHostHealth:
+    """The state of a host's GPU telemetry, with the reason when it is not ``ok``.
+
+    Attributes:
+        host: Configured host name.
+        state: ``ok``, ``no NVIDIA driver``, ``driver/library version mismatch``,
+            ``no devices``, ``nvidia-smi missing``, ``stalled``, ``restarting``...
+        reason: One line for people (the same text ``cosmos status`` prints).
+    """
+
+    host: str
+    state: str
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -380,6 +456,7 @@ class AlertKind(enum.StrEnum):
     TEMPERATURE = "temperature"
     MEMORY_HEADROOM = "memory_headroom"
     GPU_IDLE = "gpu_idle"
+    GPU_HEALTH = "gpu_health"
     HOST_DOWN = "host_down"
     STALLED = "stalled"
 

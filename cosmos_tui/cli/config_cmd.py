@@ -30,7 +30,9 @@ TEMPLATE = """\
 # remote_repo_dir = "cosmos-transfer1"  # checkout of cosmos-transfer1 (relative to home)
 # checkpoints_dir = "cosmos-transfer1/checkpoints"
 # docker_image = "nvcr.io/nvidia/cosmos/cosmos-transfer1:latest"
-# gpu_limit = 8
+# gpu_limit = 8                         # at most this many GPUs held at once
+# gpu_exclude = ["3", "GPU-..."]        # never offered: index or UUID ('nvidia-smi -L')
+# gpu_mig = false                       # offer MIG-enabled GPUs (as whole GPUs)
 
 [defaults]
 # Generation defaults; every run can override them.

@@ -77,6 +77,20 @@ WELCOME = (
     help="Share of runs that fail with CUDA out of memory.",
 )
 @click.option(
+    "--smi-replay",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Make the simulated host's nvidia-smi replay this capture: a CSV whose first row "
+    "names the --query-gpu fields, then one block of rows per tick (blank line between "
+    "blocks); see docs/sandbox.md.",
+)
+@click.option(
+    "--smi-tick",
+    type=click.FloatRange(0.05, 3600),
+    default=1.0,
+    show_default=True,
+    help="Seconds per block of --smi-replay.",
+)
+@click.option(
     "--headless",
     is_flag=True,
     help="No UI: run a scenario (runs, a batch, a cancel, an OOM), print a summary.",
@@ -99,6 +113,8 @@ def demo(
     speed: float,
     flaky_ssh: bool,
     oom_rate: float,
+    smi_replay: Path | None,
+    smi_tick: float,
     headless: bool,
     hostile: bool,
     bench_first_frame: bool,
@@ -114,6 +130,13 @@ def demo(
     from cosmos_tui.sandbox.process import SandboxProcess, SandboxProcessError
     from cosmos_tui.sandbox.workspace import DemoWorkspace
 
+    if smi_replay is not None:
+        from cosmos_tui.sandbox.smi_replay import ReplayError, SmiReplay
+
+        try:
+            gpus = len(SmiReplay.load(smi_replay, smi_tick).gpus())
+        except ReplayError as exc:
+            fail(f"--smi-replay: {exc}")
     throwaway = workspace is None
     root = Path(tempfile.mkdtemp(prefix="cosmos-demo-")) if workspace is None else workspace
     space = DemoWorkspace(root.expanduser().resolve())
@@ -124,6 +147,8 @@ def demo(
         flaky_ssh=flaky_ssh,
         flaky_interval=max(30.0 / speed, 1.5),
         hostile=hostile,
+        smi_replay=str(smi_replay.resolve()) if smi_replay is not None else None,
+        smi_replay_tick_s=smi_tick,
     )
     space.root.mkdir(parents=True, exist_ok=True)
     log_path = space.root / "demo.log"

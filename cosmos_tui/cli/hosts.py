@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from cosmos_tui.cli.context import CliContext, echo, echo_json, fail, guard
-from cosmos_tui.domain import RunAlert
+from cosmos_tui.domain import GpuSample, RunAlert
 from cosmos_tui.remote.status import HostReport, collect_status
 from cosmos_tui.safe_text import one_line
 from cosmos_tui.services import Workbench
@@ -33,6 +33,7 @@ def report_json(report: HostReport) -> dict[str, Any]:
         "image": report.image,
         "image_present": report.image_present,
         "gpu_state": report.gpu_state,
+        "gpu_reason": report.gpu_reason,
         "gpus": [
             {
                 "index": s.index,
@@ -46,6 +47,7 @@ def report_json(report: HostReport) -> dict[str, Any]:
                 "power_draw_w": s.power_draw_w,
                 "power_limit_w": s.power_limit_w,
                 "sm_clock_mhz": s.sm_clock_mhz,
+                **gpu_health_json(s),
                 "runs": list(report.gpu_runs.get(s.index, ())),
             }
             for s in report.gpus
@@ -76,6 +78,27 @@ def report_json(report: HostReport) -> dict[str, Any]:
     }
 
 
+def gpu_health_json(sample: GpuSample) -> dict[str, Any]:
+    """The health part of a GPU's JSON form (the same facts the GPUs pane shows)."""
+    return {
+        "health": sample.health.value,
+        "health_reason": sample.health_reason,
+        "bus_id": sample.bus_id,
+        "throttle_reasons": list(sample.throttle_reasons),
+        "ecc_uncorrected": sample.ecc_uncorrected,
+        "retirement_pending": sample.retirement_pending,
+        "remap_pending": sample.remap_pending,
+        "pcie_gen": sample.pcie_gen,
+        "pcie_width": sample.pcie_width,
+        "fan_percent": sample.fan_percent,
+        "mig_enabled": sample.mig_enabled,
+        "mig_instances": [
+            {"profile": m.profile, "device": m.device, "uuid": m.uuid, "memory_gib": m.memory_gib}
+            for m in sample.mig_instances
+        ],
+    }
+
+
 def report_text(report: HostReport) -> str:
     """A human-readable block for one host."""
     status = report.status
@@ -87,14 +110,20 @@ def report_text(report: HostReport) -> str:
         present = {True: "present", False: "MISSING", None: "unknown"}[report.image_present]
         lines.append(f"  docker {report.docker_version}; image {report.image}: {present}")
     if report.gpu_state:
-        lines.append(f"  gpus: {report.gpu_state}")
+        lines.append(f"  gpus: {one_line(report.gpu_state)}")
     for s in report.gpus:
         runs = ", ".join(report.gpu_runs.get(s.index, ())) or "free"
         lines.append(
-            f"    [{s.index}] {one_line(s.name)}: {_fmt(s.utilization, '%')} util, "
+            f"    [{s.index}] {one_line(s.name)}: {s.health.value}; "
+            f"{_fmt(s.utilization, '%')} util, "
             f"{_fmt(s.memory_used_mib)}/{_fmt(s.memory_total_mib)} MiB, "
             f"{_fmt(s.temperature_c, ' C')}, {_fmt(s.power_draw_w, ' W')} -> {runs}"
         )
+        if s.health_reason:
+            lines.append(f"        {one_line(s.health_reason)}")
+        for m in s.mig_instances:
+            memory = _fmt(m.memory_gib)
+            lines.append(f"        MIG {one_line(m.profile)} device {m.device}: {memory} GiB")
     if report.containers:
         lines.append("  containers:")
         for c in report.containers:

@@ -7,6 +7,7 @@ from cosmos_tui.doctor.model import CheckResult, failed, passed, skipped
 from cosmos_tui.doctor.needs import CHECKOUT_REQUIREMENTS, CHECKOUT_SCRIPT, IMAGE_REQUIREMENTS
 from cosmos_tui.errors import CosmosError, DockerError
 from cosmos_tui.remote.docker_probe import read_image_file, run_probe
+from cosmos_tui.remote.smi import parse_gpu_list
 
 TOOLKIT_FIX = (
     "install the NVIDIA Container Toolkit on the host: sudo apt-get install -y "
@@ -88,7 +89,7 @@ async def check_gpu_container(ctx: DoctorContext) -> CheckResult:
             detail = f"Docker has no NVIDIA runtime: {exc.message}"
             return failed("gpu_container", title, detail, TOOLKIT_FIX)
         return failed("gpu_container", title, exc.message, TOOLKIT_FIX)
-    gpus = [line for line in probe.output.splitlines() if line.startswith("GPU ")]
+    gpus = parse_gpu_list(probe.output)
     if probe.exit_code != 0 or not gpus:
         return failed(
             "gpu_container",

@@ -1,9 +1,12 @@
-"""Checks of the host itself: SSH, latency, a quiet login shell, disk, shared memory, GPUs."""
+"""Checks of the host itself: SSH, latency, a quiet login shell, disk, shared memory.
+
+The GPU checks are in :mod:`cosmos_tui.doctor.checks_gpu`.
+"""
 
 from __future__ import annotations
 
 from cosmos_tui.doctor.context import PREFIX, DoctorContext, prefixed, quoted
-from cosmos_tui.doctor.model import CheckResult, failed, passed, skipped
+from cosmos_tui.doctor.model import CheckResult, failed, passed
 from cosmos_tui.errors import (
     AuthenticationFailed,
     ConfigError,
@@ -143,97 +146,3 @@ async def check_shm(ctx: DoctorContext) -> CheckResult:
             "sudo mount -o remount,size=16G /dev/shm",
         )
     return passed("shm", title, f"{free // 1024 / GIB:.1f} GiB free")
-
-
-_GPU_QUERY = [
-    "nvidia-smi",
-    "--query-gpu=index,name,memory.total,memory.used",
-    "--format=csv,noheader,nounits",
-]
-
-
-async def _gpus(ctx: DoctorContext) -> list[tuple[int, str, float, float]] | str:
-    """(index, name, total MiB, used MiB) per GPU, or why there are none."""
-    if "gpus" in ctx.facts:
-        return ctx.facts["gpus"]  # type: ignore[return-value]
-    result = await ctx.host.run(_GPU_QUERY, check=False)
-    rows: list[tuple[int, str, float, float]] = []
-    for line in result.stdout.splitlines():
-        parts = [p.strip() for p in line.split(",")]
-        if len(parts) == 4 and parts[0].isdigit():
-            try:
-                rows.append((int(parts[0]), parts[1], float(parts[2]), float(parts[3])))
-            except ValueError:
-                continue
-    found: list[tuple[int, str, float, float]] | str = rows
-    if not rows:
-        found = (result.stdout + result.stderr).strip()[-200:] or f"exit {result.exit_status}"
-    ctx.facts["gpus"] = found
-    return found
-
-
-_DRIVER_FIX = (
-    "install the NVIDIA driver on the host (e.g. sudo apt-get install -y nvidia-driver-550) "
-    "and check that 'nvidia-smi' works there"
-)
-
-
-async def check_gpu_memory(ctx: DoctorContext) -> CheckResult:
-    """Free memory of the host's GPUs against the profile's floor per GPU."""
-    title = "GPU memory"
-    gpus = await _gpus(ctx)
-    floor = ctx.needs.min_gpu_memory_mib
-    if isinstance(gpus, str):
-        return failed("gpu_memory", title, f"nvidia-smi lists no GPU: {gpus}", _DRIVER_FIX)
-    free = {index: total - used for index, _, total, used in gpus}
-    fit = [index for index, mib in free.items() if mib >= floor]
-    listed = ", ".join(
-        f"GPU {i}: {free[i] / GIB:.0f}/{t / GIB:.0f} GiB free" for i, _, t, _ in gpus
-    )
-    if not fit:
-        big = any(total >= floor for _, _, total, _ in gpus)
-        fix = (
-            "free the GPUs: nvidia-smi --query-compute-apps=pid,used_memory --format=csv "
-            "shows who holds them"
-            if big
-            else f"use a host whose GPUs have at least {floor / GIB:.0f} GB each "
-            "(A100 or H100 class)"
-        )
-        return failed(
-            "gpu_memory",
-            title,
-            f"no GPU has the {floor / GIB:.0f} GiB {ctx.needs.profile} needs free ({listed})",
-            fix,
-        )
-    return passed("gpu_memory", title, f"{len(fit)} of {len(gpus)} GPUs fit ({listed})")
-
-
-async def check_gpu_arch(ctx: DoctorContext) -> CheckResult:
-    """The GPUs' compute capability against the image's minimum."""
-    title = "GPU architecture"
-    result = await ctx.host.run(
-        ["nvidia-smi", "--query-gpu=index,name,compute_cap", "--format=csv,noheader"], check=False
-    )
-    low = ctx.needs.min_compute
-    caps: list[tuple[str, tuple[int, int]]] = []
-    for line in result.stdout.splitlines():
-        parts = [p.strip() for p in line.split(",")]
-        if len(parts) == 3 and parts[0].isdigit():
-            major, _, minor = parts[2].partition(".")
-            if major.isdigit() and minor.isdigit():
-                caps.append((parts[1], (int(major), int(minor))))
-    if not caps:
-        if isinstance(await _gpus(ctx), str):
-            return failed("gpu_arch", title, "nvidia-smi lists no GPU", _DRIVER_FIX)
-        return skipped("gpu_arch", title, "this driver's nvidia-smi does not report compute_cap")
-    fit = [name for name, cap in caps if cap >= low]
-    if not fit:
-        name, cap = caps[0]
-        return failed(
-            "gpu_arch",
-            title,
-            f"{name} is compute capability {cap[0]}.{cap[1]}; the image needs "
-            f"{low[0]}.{low[1]} or newer (Ampere)",
-            "use a host with Ampere, Hopper or newer GPUs (A100, L40S, H100)",
-        )
-    return passed("gpu_arch", title, f"{fit[0]}: compute capability {low[0]}.{low[1]} or newer")

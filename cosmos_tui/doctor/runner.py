@@ -18,10 +18,9 @@ from cosmos_tui.doctor.checks_docker import (
     check_gpu_container,
     check_image,
 )
+from cosmos_tui.doctor.checks_gpu import check_gpu_arch, check_gpu_memory
 from cosmos_tui.doctor.checks_host import (
     check_disk,
-    check_gpu_arch,
-    check_gpu_memory,
     check_greeting,
     check_latency,
     check_shm,

@@ -61,12 +61,12 @@ class PoolCluster:
             await asyncio.sleep(0.05)
 
     def _has_samples(self, name: str) -> bool:
-        """True once a host has reported GPUs, or cannot (down, or no NVIDIA driver)."""
+        """True once a host has reported GPUs, or cannot (down, or a driver problem)."""
         from cosmos_tui.domain import HostState
         from cosmos_tui.remote.gpu import GpuState
 
         host = self.hosts.get(name)
-        if host.gpu.latest() or host.gpu.state == GpuState.NO_DRIVER:
+        if host.gpu.latest() or GpuState(host.gpu.state).host_problem:
             return True
         return host.status().state == HostState.DOWN
 

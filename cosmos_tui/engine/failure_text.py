@@ -50,6 +50,10 @@ _EXPLAIN: dict[FailureKind, str] = {
         "Docker cannot give GPUs to containers on this host{detail}; install the NVIDIA "
         "Container Toolkit or set gpu_request = false for the host"
     ),
+    FailureKind.GPU_FAULT: (
+        "a GPU of the run failed while it ran{detail}; it is no longer offered to runs "
+        "until nvidia-smi reports it ok again; run this again ('cosmos inference RUN_ID')"
+    ),
     FailureKind.ENVIRONMENT: (
         "the container's Python environment does not match the code it runs{detail}; the "
         "image and the code are out of step (use the image built for this code version) or "

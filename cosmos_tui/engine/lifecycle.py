@@ -188,21 +188,25 @@ class RunDriver:
             if a.host == host and a.container_key not in (run.id, run.batch_id)
             for g in a.gpus
         }
+        from cosmos_tui.engine.gpu_policy import usable_indices
         from cosmos_tui.remote.gpu import query_gpus
 
         host_config = self.ctx.config.host(host)
         need = run.params.num_gpus
         reading = await query_gpus(self.ctx.hosts.get(host).ssh)
-        indices = sorted(sample.index for sample in reading.samples)
-        if host_config.gpu_limit:
-            indices = indices[: host_config.gpu_limit]
-        if not indices:
+        indices = list(usable_indices(host_config, reading.samples))
+        if not reading.samples:
             if host_config.gpu_request:
                 raise CosmosError(
                     f"{host} reports no GPUs ({reading.reason or 'nvidia-smi listed none'}); "
                     "check the NVIDIA driver on the host with 'cosmos status'"
                 )
             indices = list(range(max(need, host_config.gpu_limit or need)))
+        if host_config.gpu_limit and len(held) + need > host_config.gpu_limit:
+            raise NoFreeGpus(
+                f"{host} has {len(held)} GPU(s) held of its gpu_limit {host_config.gpu_limit}, "
+                f"run {run.id} needs {need}; it waits for a run to finish"
+            )
         free = [g for g in indices if g not in held]
         if len(free) < need:
             raise NoFreeGpus(

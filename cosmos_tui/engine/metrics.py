@@ -8,8 +8,13 @@ time equally; peaks are the container's.
 Thresholds of ``[alerts]`` raise alerts, each once until its condition ends:
 temperature at or above ``temperature_c``; memory headroom (total minus used) below
 ``memory_headroom_mib``; a GPU idle (utilisation under 5 %) for ``idle_minutes`` while its
-run says it is running; the run's host down. The tracker is pure (no I/O): callers store
-the metrics and alert changes it returns (see :class:`cosmos_tui.store.metrics_store`).
+run says it is running (a utilisation nvidia-smi does not report, ``[N/A]`` on MIG GPUs,
+is never idle); the run's host down; a GPU whose health is not ``ok`` (stale, throttled, a
+fault). A fault (requires reset, lost, error) is also handed out once per container by
+:meth:`MetricsTracker.take_faults`, so that its runs are failed with that cause. Samples
+of a stale or broken GPU are not folded into the metrics. The tracker is pure (no I/O):
+callers store the metrics and alert changes it returns (see
+:class:`cosmos_tui.store.metrics_store`).
 """
 
 from __future__ import annotations
@@ -19,10 +24,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from cosmos_tui.config import AlertsConfig
-from cosmos_tui.domain import AlertKind, GpuSample, HostState, RunMetrics
+from cosmos_tui.domain import AlertKind, GpuHealth, GpuSample, HostState, RunMetrics
 
 IDLE_UTILIZATION = 5.0
 MAX_GAP_SECONDS = 60.0
+FINE = (GpuHealth.OK, GpuHealth.BUSY, GpuHealth.MIG, GpuHealth.EXCLUDED)
+
+
+@dataclass(frozen=True)
+class GpuFault:
+    """A GPU of a container broke: its runs are to be failed with this cause."""
+
+    key: str
+    run_ids: tuple[str, ...]
+    host: str
+    gpu_index: int
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -119,6 +136,8 @@ class MetricsTracker:
         self._tracked: dict[str, _Tracked] = {}
         self._totals: dict[str, _Totals] = {}
         self._open: set[tuple[str, AlertKind, int | None]] = set()
+        self._faults: list[GpuFault] = []
+        self._faulted: set[str] = set()
 
     def track(
         self,
@@ -154,6 +173,7 @@ class MetricsTracker:
     def untrack(self, key: str) -> list[AlertChange]:
         """Stop tracking a container; its runs' open alerts are cleared."""
         tracked = self._tracked.pop(key, None)
+        self._faulted.discard(key)
         if tracked is None:
             return []
         now = self._clock()
@@ -181,10 +201,17 @@ class MetricsTracker:
         """Fold samples into the runs holding their GPUs; return alert changes."""
         changes: list[AlertChange] = []
         for sample in samples:
-            for tracked in self._tracked.values():
+            for key, tracked in self._tracked.items():
                 if tracked.host == sample.host and sample.index in tracked.gpus:
-                    changes += self._fold(tracked, sample)
+                    changes += self._health(key, tracked, sample)
+                    if sample.health is not GpuHealth.STALE and not sample.health.fault:
+                        changes += self._fold(tracked, sample)
         return changes
+
+    def take_faults(self) -> list[GpuFault]:
+        """Return the GPU faults seen since the last call (each container's first only)."""
+        faults, self._faults = self._faults, []
+        return faults
 
     def host_state(self, host: str, state: HostState) -> list[AlertChange]:
         """Raise (down) or clear (connected) host-down alerts of the runs on ``host``."""
@@ -208,6 +235,24 @@ class MetricsTracker:
         return changes
 
     # internals -----------------------------------------------------------------------
+
+    def _health(self, key: str, tracked: _Tracked, sample: GpuSample) -> list[AlertChange]:
+        index, host, at = sample.index, tracked.host, sample.at
+        kind = AlertKind.GPU_HEALTH
+        if sample.health in FINE:
+            cleared = [self._clear(run, kind, index, at, host) for run in tracked.run_ids]
+            return [c for c in cleared if c is not None]
+        detail = f"GPU {index} on {host} {sample.health.value}"
+        if sample.health_reason:
+            detail += f": {sample.health_reason}"
+        if sample.health.fault and key not in self._faulted:
+            self._faulted.add(key)
+            self._faults.append(GpuFault(key, tracked.run_ids, host, index, detail))
+        raised = []
+        for run in tracked.run_ids:
+            message = f"{detail} while run {run} holds it"
+            raised.append(self._raise(run, kind, index, at, host, None, None, message))
+        return [c for c in raised if c is not None]
 
     def _fold(self, tracked: _Tracked, sample: GpuSample) -> list[AlertChange]:
         state = tracked.gpu_state.setdefault(sample.index, _GpuState())

@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
-from cosmos_tui.engine.metrics import MetricsTracker
+from cosmos_tui.engine.metrics import GpuFault, MetricsTracker
+from cosmos_tui.errors import CosmosError
 from cosmos_tui.store.metrics_store import MetricsStore
 from cosmos_tui.store.queue_store import QueueStore
 
@@ -36,6 +37,8 @@ class MetricsRecorder:
         host_names: Hosts to follow.
         refresh_interval: Seconds between re-reads of who holds GPUs.
         flush_interval: Seconds between metric saves.
+        on_fault: Called with each run of a container whose GPU broke (requires reset,
+            lost, error) and the cause, to fail it; None leaves the runs alone.
 
     """
 
@@ -48,6 +51,7 @@ class MetricsRecorder:
         host_names: Sequence[str],
         refresh_interval: float = 1.0,
         flush_interval: float = 5.0,
+        on_fault: Callable[[str, str], Awaitable[object]] | None = None,
     ) -> None:
         self.queue = queue
         self.stored = stored
@@ -56,6 +60,7 @@ class MetricsRecorder:
         self.host_names = list(host_names)
         self.refresh_interval = refresh_interval
         self.flush_interval = flush_interval
+        self.on_fault = on_fault
         self._members: dict[str, tuple[str, ...]] = {}
         # refresh() and flush() await the store between steps; the recorder's own loop
         # and a caller's last refresh may overlap, so they take turns.
@@ -126,6 +131,18 @@ class MetricsRecorder:
             changes = self.tracker.observe(batch)
             if changes:
                 await self.stored.apply(changes)
+            for fault in self.tracker.take_faults():
+                await self._fail(fault)
+
+    async def _fail(self, fault: GpuFault) -> None:
+        if self.on_fault is None:
+            return
+        for run_id in fault.run_ids:
+            logger.warning("run %s: %s; failing it", run_id, fault.detail)
+            try:
+                await self.on_fault(run_id, fault.detail)
+            except CosmosError as exc:
+                logger.warning("could not fail run %s on its GPU fault: %s", run_id, exc.message)
 
     async def _follow_state(self, name: str) -> None:
         async for status in self.hosts.get(name).watch():

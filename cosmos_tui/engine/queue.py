@@ -1,9 +1,11 @@
 """Placement: which queued run (or batch) starts on which host and GPUs.
 
 Pure functions over snapshots, so the same code answers ``cosmos queue`` (the plan) and
-drives the scheduler. A GPU is free when it is usable on its host (reported by nvidia-smi,
-within ``gpu_limit``), no run of ours holds it (active, or claimed by a scheduler), and no
-foreign process (someone else's job) runs on it.
+drives the scheduler. A GPU is free when nvidia-smi reports it healthy (``ok``, see
+:mod:`cosmos_tui.engine.gpu_policy`: not excluded, not a display GPU, not MIG unless the
+host allows it, not in a fault, stale or throttled), no run of ours holds it (active, or
+claimed by a scheduler), and no foreign process (someone else's job) runs on it. A host's
+``gpu_limit`` caps how many GPUs our runs hold there at once, whichever they are.
 
 Order is strict FIFO within priority: groups are placed in queue order, and once one
 cannot start for want of free GPUs, nothing behind it starts either (a big run is never
@@ -17,7 +19,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cosmos_tui.config import Config, HostConfig
-from cosmos_tui.domain import GpuProcess, GpuSample, HostState, HostStatus
+from cosmos_tui.domain import GpuHealth, GpuProcess, GpuSample, HostState, HostStatus
 from cosmos_tui.engine.batching import LaunchGroup
 
 
@@ -28,9 +30,11 @@ class HostView:
     Attributes:
         name: Configured host name.
         online: Whether it is connected (a host that dropped takes no new work).
-        gpus: GPU indices the tool may use on it (reported, within gpu_limit).
+        gpus: GPU indices the tool may use on it (reported, not excluded).
         foreign_busy: Indices with a compute process that is not one of our runs.
         max_runs: Most containers at once (None: no limit).
+        unhealthy: Indices not offered now, with their health (requires reset, stale...).
+        max_gpus: Most GPUs our runs hold at once (the host's gpu_limit; None: all).
 
     """
 
@@ -39,6 +43,13 @@ class HostView:
     gpus: tuple[int, ...]
     foreign_busy: frozenset[int] = frozenset()
     max_runs: int | None = None
+    unhealthy: Mapping[int, str] = field(default_factory=dict)
+    max_gpus: int | None = None
+
+    @property
+    def capacity(self) -> int:
+        """How many GPUs our runs could ever hold here at once."""
+        return len(self.gpus) if self.max_gpus is None else min(len(self.gpus), self.max_gpus)
 
 
 @dataclass(frozen=True)
@@ -114,29 +125,29 @@ def host_view(
             a container of ours still running after its runs ended).
 
     """
-    indices = sorted({s.index for s in samples})
-    if host.gpu_limit is not None:
-        indices = indices[: max(0, host.gpu_limit)]
-    by_uuid = {s.uuid: s.index for s in samples}
-    own = set(ours)
-    busy: set[int] = set()
-    for process in processes:
-        if process.run_id is not None and process.run_id in own:
-            continue  # a container of ours (telemetry found its run label)
-        if process.container_id and (
-            process.container_id in own or process.container_id[:12] in own
-        ):
-            continue
-        index = by_uuid.get(process.gpu_uuid)
-        if index is not None:
-            busy.add(index)
+    from cosmos_tui.engine.gpu_policy import with_policy
+
+    judged = with_policy(host, samples, processes, ours)
+    indices = sorted(
+        s.index
+        for s in judged
+        if s.health is not GpuHealth.EXCLUDED and (s.health is not GpuHealth.MIG or host.gpu_mig)
+    )
+    busy = frozenset(s.index for s in judged if s.health is GpuHealth.BUSY)
+    unhealthy = {
+        s.index: s.health.value
+        for s in judged
+        if s.index in indices and s.health not in (GpuHealth.OK, GpuHealth.BUSY, GpuHealth.MIG)
+    }
     online = status is not None and status.state == HostState.CONNECTED
     return HostView(
         name=host.name,
         online=online,
         gpus=tuple(indices),
-        foreign_busy=frozenset(busy),
+        foreign_busy=busy,
         max_runs=host.max_runs,
+        unhealthy=unhealthy,
+        max_gpus=host.gpu_limit,
     )
 
 
@@ -166,7 +177,9 @@ def place(
         containers.setdefault(allocation.host, set()).add(allocation.container_key)
     for host in hosts:
         free[host.name] = [
-            g for g in host.gpus if g not in taken[host.name] and g not in host.foreign_busy
+            g
+            for g in host.gpus
+            if g not in taken[host.name] and g not in host.foreign_busy and g not in host.unhealthy
         ]
     free_view = {name: tuple(gpus) for name, gpus in free.items()}
     if paused:
@@ -182,7 +195,7 @@ def place(
         if blocker is not None:
             waiting_list.append(Waiting(group, f"behind {blocker.head.id} (first in line)"))
             continue
-        fitting = [h for h in online if len(h.gpus) >= need]
+        fitting = [h for h in online if h.capacity >= need]
         if not fitting:
             waiting_list.append(Waiting(group, _never_fits(need, hosts), until_free=False))
             continue
@@ -191,6 +204,7 @@ def place(
             for h in fitting
             if len(free[h.name]) >= need
             and (h.max_runs is None or len(containers[h.name]) < h.max_runs)
+            and (h.max_gpus is None or len(taken[h.name]) + need <= h.max_gpus)
         ]
         if not ready:
             waiting_list.append(Waiting(group, _why_waiting(need, fitting, free, containers)))
@@ -200,6 +214,7 @@ def place(
         best = max(ready, key=lambda h: (len(free[h.name]), -order[h.name]))
         gpus = tuple(sorted(free[best.name])[:need])
         free[best.name] = [g for g in free[best.name] if g not in gpus]
+        taken[best.name].update(gpus)
         containers[best.name].add(group.head.id)
         placements.append(Placement(group=group, host=best.name, gpus=gpus))
     return QueuePlan(placements=tuple(placements), waiting=tuple(waiting_list), free=free_view)
@@ -211,7 +226,7 @@ def _never_fits(need: int, hosts: Sequence[HostView]) -> str:
     online = [h for h in hosts if h.online]
     if not online:
         return "no host is online"
-    most = max(len(h.gpus) for h in online)
+    most = max(h.capacity for h in online)
     return f"needs {need} GPU(s); the largest online host offers {most}"
 
 
@@ -226,7 +241,8 @@ def _why_waiting(
         if h.max_runs is not None and len(containers[h.name]) >= h.max_runs:
             states.append(f"{h.name} at max_runs {h.max_runs}")
         else:
-            states.append(f"{h.name} {len(free[h.name])} free")
+            held = ", ".join(f"GPU {i} {word}" for i, word in sorted(h.unhealthy.items()))
+            states.append(f"{h.name} {len(free[h.name])} free" + (f", {held}" if held else ""))
     return f"waiting for {need} free GPU(s) ({'; '.join(states)})"
 
 

@@ -147,6 +147,34 @@ class RunEngine:
         self.ctx.hub.notify(run_id)
         return cancelled
 
+    async def fail_on_gpu_fault(self, run_id: str, detail: str) -> Run:
+        """Fail an active run whose GPU broke (requires reset, lost, error) and stop it.
+
+        The state is recorded first (as a cancel is), so the driver that sees the
+        container exit keeps this cause instead of classifying the exit.
+        """
+        run = await self.ctx.store.get_run(run_id)
+        if not run.state.is_active:
+            return run
+        message = explain(FailureKind.GPU_FAULT, detail)
+        try:
+            failed = await self.ctx.store.transition(
+                run_id,
+                RunState.FAILED,
+                f"GPU fault: {detail}",
+                failure_kind=FailureKind.GPU_FAULT,
+                failure_message=message,
+            )
+        except InvalidTransition:
+            return await self.ctx.store.get_run(run_id)
+        if run.host:
+            with contextlib.suppress(CosmosError):  # the GPU may hold the container hostage
+                await stop_run_containers(self.ctx, run)
+                if run.batch_id:
+                    await self._stop_batch_if_ended(run)
+        self.ctx.hub.notify(run_id)
+        return failed
+
     async def _stop_batch_if_ended(self, run: Run) -> None:
         """Stop the batch container of a cancelled run once no member of it is active.
 

@@ -1,154 +1,90 @@
 """GPU telemetry of one host from nvidia-smi.
 
 One long-lived ``nvidia-smi --query-gpu=... -lms <interval>`` channel per host streams a
-sample of every GPU per interval (never a process per sample). Lines are parsed into
-:class:`~cosmos_tui.domain.GpuSample`; ``[N/A]`` and ``[Not Supported]`` become None and lines
-that do not parse are skipped and counted. Each GPU keeps a bounded history (at least ten
-minutes at 1 Hz). Compute processes are polled every few seconds and attributed to our
-containers through ``/proc/<pid>/cgroup`` and so to runs. A host without a driver is a
-state (:attr:`GpuState.NO_DRIVER`), and a channel that dies is restarted with backoff.
+sample of every GPU per interval (never a process per sample). Rows are parsed by
+:mod:`cosmos_tui.remote.smi` into :class:`~cosmos_tui.domain.GpuSample` with a health
+each; a GPU nvidia-smi cannot open (``Unable to determine the device handle``) gets a
+fault sample, and lines that are neither are kept to explain a failure. Each GPU keeps a
+bounded history (at least ten minutes at 1 Hz). A GPU whose newest sample is older than
+a few intervals is reported ``stale`` (with its age), never as current. Compute
+processes (and, on MIG GPUs, the MIG instances) are polled every few seconds and
+processes are attributed to our containers through ``/proc/<pid>/cgroup`` and so to
+runs. The host's state (no driver, version mismatch, no devices, nvidia-smi missing,
+stalled) is published to subscribers; a channel that dies is restarted with backoff.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import random
-import re
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC, datetime
 
-from cosmos_tui.domain import GpuProcess, GpuSample
+from cosmos_tui.domain import GpuHealth, GpuHostHealth, GpuProcess, GpuSample, MigInstance
 from cosmos_tui.errors import CosmosError, RemoteCommandFailed
 from cosmos_tui.remote.docker import DockerClient
+from cosmos_tui.remote.gpu_query import (
+    APP_FIELDS,
+    CONTAINER_ID,
+    CSV,
+    GPU_FIELDS,
+    MIN_HISTORY_SECONDS,
+    GpuReading,
+    apply_device_errors,
+    gpu_query_argv,
+    parse_app_line,
+    parse_gpu_line,
+    query_gpus,
+)
+from cosmos_tui.remote.smi import (
+    BASE_FIELDS,
+    FULL_FIELDS,
+    DeviceError,
+    GpuState,
+    host_problem,
+    parse_device_error,
+    parse_mig_list,
+    parse_row,
+    query_argv,
+    stale_after_s,
+    unsupported_field,
+    with_staleness,
+)
 from cosmos_tui.remote.ssh import SshHost
+
+__all__ = [
+    "APP_FIELDS",
+    "CSV",
+    "GPU_FIELDS",
+    "GpuReading",
+    "GpuState",
+    "GpuTelemetry",
+    "gpu_query_argv",
+    "parse_app_line",
+    "parse_gpu_line",
+    "query_gpus",
+]
 
 logger = logging.getLogger(__name__)
 
-GPU_FIELDS = (
-    "index,uuid,name,utilization.gpu,utilization.memory,memory.used,memory.total,"
-    "temperature.gpu,power.draw,power.limit,clocks.sm"
-)
-APP_FIELDS = "pid,gpu_uuid,used_memory,process_name"
-CSV = "--format=csv,noheader,nounits"
-NO_DRIVER_TEXT = "couldn't communicate with the NVIDIA driver"
-MIN_HISTORY_SECONDS = 600
-_CONTAINER_ID = re.compile(r"(?:docker-|/docker/|containerd-)?([0-9a-f]{64})")
-
-
-class GpuState(enum.StrEnum):
-    """What a host's telemetry channel is doing."""
-
-    STOPPED = "stopped"
-    STARTING = "starting"
-    OK = "ok"
-    NO_DRIVER = "no NVIDIA driver"
-    RESTARTING = "restarting"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class GpuReading:
-    """One-shot result of querying a host's GPUs."""
-
-    state: GpuState
-    samples: tuple[GpuSample, ...]
-    reason: str | None = None
-
-
-def gpu_query_argv(interval_ms: int | None = None) -> list[str]:
-    """Return the nvidia-smi argv of the GPU query (streaming when ``interval_ms``)."""
-    argv = ["nvidia-smi", f"--query-gpu={GPU_FIELDS}", CSV]
-    if interval_ms is not None:
-        argv += ["-lms", str(interval_ms)]
-    return argv
-
-
-def _number(text: str) -> float | None:
-    value = text.strip()
-    if not value or value.startswith("[") or value.upper() == "N/A":
-        return None
-    return float(value)
-
-
-def parse_gpu_line(line: str, host: str, at: datetime) -> GpuSample | None:
-    """Parse one ``--query-gpu`` CSV line; None when it is not a sample.
-
-    Figures the driver does not report (``[N/A]``, ``[Not Supported]``) become None.
-    """
-    parts = [part.strip() for part in line.split(", ")]
-    if len(parts) != 11 or not parts[0].isdecimal() or not parts[1]:
-        return None
-    try:
-        figures = [_number(part) for part in parts[3:]]
-    except ValueError:
-        return None
-    return GpuSample(host, int(parts[0]), parts[1], parts[2], at, *figures)
-
-
-def parse_app_line(line: str, host: str) -> GpuProcess | None:
-    """Parse one ``--query-compute-apps`` CSV line; None when it is not one."""
-    parts = [part.strip() for part in line.split(", ", 3)]
-    if len(parts) != 4 or not parts[0].isdecimal():
-        return None
-    try:
-        memory = _number(parts[2])
-    except ValueError:
-        memory = None
-    return GpuProcess(host, parts[1], int(parts[0]), memory, parts[3])
-
-
-def _no_driver_reason(exit_status: int | None, output: str) -> str | None:
-    if NO_DRIVER_TEXT in output:
-        return "no NVIDIA driver: nvidia-smi could not communicate with the NVIDIA driver"
-    if exit_status == 127 or "not found" in output:
-        return "no NVIDIA driver: nvidia-smi is not installed"
-    return None
-
-
-async def query_gpus(ssh: SshHost) -> GpuReading:
-    """Take one sample of every GPU (for ``cosmos status``).
-
-    Raises:
-        HostUnreachable: When the host cannot be reached.
-
-    """
-    result = await ssh.run(gpu_query_argv(), check=False)
-    reason = _no_driver_reason(result.exit_status, result.stdout + result.stderr)
-    if reason:
-        return GpuReading(GpuState.NO_DRIVER, (), reason)
-    at = datetime.now(UTC)
-    samples = tuple(
-        s for s in (parse_gpu_line(x, ssh.name, at) for x in result.stdout.splitlines()) if s
-    )
-    tail = (result.stderr or result.stdout).strip()[-300:]
-    if result.exit_status != 0:
-        return GpuReading(GpuState.FAILED, samples, f"nvidia-smi failed: {tail}")
-    if not samples:
-        return GpuReading(
-            GpuState.FAILED,
-            (),
-            f"nvidia-smi printed no GPU figures ({tail or 'no output'}): run "
-            "'nvidia-smi' on the host to see what is wrong with the driver",
-        )
-    return GpuReading(GpuState.OK, samples)
-
 
 class GpuTelemetry:
-    """The telemetry channel and history of one host.
+    """The telemetry channel, GPU health and history of one host.
 
     Args:
         ssh: The host's connection.
         docker: The host's Docker client (to map containers to runs).
         interval_ms: Sampling interval.
         history_seconds: How much history to keep per GPU (at least ten minutes).
-        apps_interval_s: Seconds between compute-process polls.
+        apps_interval_s: Seconds between compute-process polls (0: none).
         stall_s: Seconds without output after which a hung nvidia-smi is restarted;
             None means five intervals, at least thirty seconds.
+        stale_s: Age after which a GPU's sample is stale; None means three intervals,
+            at least three seconds.
         rng: Random source for restart jitter.
         clock: Returns the time stamped on samples.
 
@@ -162,6 +98,7 @@ class GpuTelemetry:
         history_seconds: float = MIN_HISTORY_SECONDS,
         apps_interval_s: float = 5.0,
         stall_s: float | None = None,
+        stale_s: float | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -172,14 +109,20 @@ class GpuTelemetry:
         self._history_len = max(1, int(seconds * 1000 / interval_ms))
         self._apps_interval_s = apps_interval_s
         self._stall_s = stall_s if stall_s is not None else max(30.0, interval_ms * 5 / 1000)
+        self.stale_s = stale_s if stale_s is not None else stale_after_s(interval_ms)
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not security)
         self._clock = clock
+        self._fields = FULL_FIELDS
         self._history: dict[int, deque[GpuSample]] = {}
+        self._current: dict[int, GpuSample] = {}
+        self._mig: dict[str, tuple[MigInstance, ...]] = {}
         self._processes: tuple[GpuProcess, ...] = ()
         self._subscribers: set[asyncio.Queue[tuple[GpuSample, ...]]] = set()
+        self._watchers: set[asyncio.Queue[GpuHostHealth | None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self.state = GpuState.STOPPED
         self.reason: str | None = None
+        self.device_errors: tuple[str, ...] = ()
         self.skipped_lines = 0
         self.restarts = 0
 
@@ -191,8 +134,11 @@ class GpuTelemetry:
         return self._history_len
 
     def latest(self) -> tuple[GpuSample, ...]:
-        """The newest sample of every GPU, by index."""
-        return tuple(h[-1] for _, h in sorted(self._history.items()) if h)
+        """The current sample of every GPU, by index; old ones are marked stale."""
+        now = self._clock()
+        return tuple(
+            with_staleness(sample, now, self.stale_s) for _, sample in sorted(self._current.items())
+        )
 
     def history(self, index: int) -> tuple[GpuSample, ...]:
         """The kept samples of one GPU, oldest first."""
@@ -202,8 +148,12 @@ class GpuTelemetry:
         """The compute processes of the last poll, attributed to runs where they are ours."""
         return self._processes
 
+    def health(self) -> GpuHostHealth:
+        """The host's telemetry state now, with its reason."""
+        return GpuHostHealth(self._ssh.name, self.state.value, self.reason)
+
     async def samples(self) -> AsyncIterator[tuple[GpuSample, ...]]:
-        """Yield each new set of samples (one per interval, every GPU) until stopped."""
+        """Yield each new set of samples (one per interval; stale marks too) until stopped."""
         queue: asyncio.Queue[tuple[GpuSample, ...]] = asyncio.Queue(maxsize=8)
         self._subscribers.add(queue)
         try:
@@ -215,15 +165,32 @@ class GpuTelemetry:
         finally:
             self._subscribers.discard(queue)
 
+    async def states(self) -> AsyncIterator[GpuHostHealth]:
+        """Yield the host's telemetry state now, then each change, until stopped."""
+        queue: asyncio.Queue[GpuHostHealth | None] = asyncio.Queue(maxsize=16)
+        self._watchers.add(queue)
+        try:
+            yield self.health()
+            while True:
+                item = await queue.get()
+                if item is None:
+                    return
+                yield item
+        finally:
+            self._watchers.discard(queue)
+
     # running -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the sampling channel and the process poll (idempotent)."""
+        """Start the sampling channel, the staleness check and the process poll (idempotent)."""
         if self._tasks:
             return
-        self.state = GpuState.STARTING
+        self._set_state(GpuState.STARTING, None)
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._stream_forever())]
+        self._tasks = [
+            loop.create_task(self._stream_forever()),
+            loop.create_task(self._watch_staleness()),
+        ]
         if self._apps_interval_s > 0:
             self._tasks.append(loop.create_task(self._poll_processes_forever()))
 
@@ -237,6 +204,20 @@ class GpuTelemetry:
                 await task
         self.state = GpuState.STOPPED
         self._publish(())
+        for queue in list(self._watchers):
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(None)
+
+    def _set_state(self, state: GpuState, reason: str | None) -> None:
+        if (state, reason) == (self.state, self.reason):
+            return
+        self.state, self.reason = state, reason
+        item = self.health()
+        for queue in list(self._watchers):
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(item)
 
     def _publish(self, batch: tuple[GpuSample, ...]) -> None:
         for queue in list(self._subscribers):
@@ -244,31 +225,57 @@ class GpuTelemetry:
                 queue.get_nowait()
             queue.put_nowait(batch)
 
-    def _record(self, batch: list[GpuSample]) -> None:
+    def _record(self, batch: list[GpuSample], errors: list[DeviceError]) -> None:
+        now = self._clock()
+        batch, unmatched = apply_device_errors(batch, errors, self._current, now)
+        self.device_errors = tuple(f"{e.message} (bus {e.bus_id})" for e in unmatched)
+        out = []
         for sample in batch:
+            if sample.mig_enabled and sample.uuid in self._mig:
+                sample = replace(sample, mig_instances=self._mig[sample.uuid])
+            self._current[sample.index] = sample
+            out.append(sample)
+            if sample.health.fault and sample.utilization is None:
+                continue  # a fault without figures: nothing for the history
             history = self._history.get(sample.index)
             if history is None:
                 history = self._history[sample.index] = deque(maxlen=self._history_len)
             history.append(sample)
-        self._publish(tuple(batch))
+        self._publish(tuple(out))
+
+    async def _watch_staleness(self) -> None:
+        """Publish a GPU's stale mark once when its samples stop (a hung or dead channel)."""
+        marked: set[int] = set()
+        while True:
+            await asyncio.sleep(min(1.0, self.stale_s / 3))
+            stale = [s for s in self.latest() if s.health is GpuHealth.STALE]
+            fresh = [s for s in stale if s.index not in marked]
+            marked = {s.index for s in stale}
+            if fresh:
+                self._publish(tuple(fresh))
 
     async def _stream_forever(self) -> None:
         failures = 0
         while True:
             try:
                 got_samples = await self._stream_once()
+            except RemoteCommandFailed as exc:
+                got_samples = False
+                state = GpuState.STALLED if exc.timed_out else GpuState.RESTARTING
+                self._set_state(state, exc.message)
             except CosmosError as exc:
                 got_samples = False
-                self.state, self.reason = GpuState.RESTARTING, exc.message
+                self._set_state(GpuState.RESTARTING, exc.message)
             if got_samples:
                 failures = 0
             failures += 1
             retry = self._ssh.retry
-            if self.state is GpuState.NO_DRIVER:
+            if self.state.host_problem:
                 delay = retry.backoff_max
             else:
                 delay = min(retry.backoff_max, retry.backoff_base * 2 ** (failures - 1))
-                self.state = GpuState.RESTARTING
+                if self.state is not GpuState.STALLED:
+                    self._set_state(GpuState.RESTARTING, self.reason)
             self.restarts += 1
             logger.info(
                 "gpu telemetry of %s: %s; again in %.1f s", self._ssh.name, self.reason, delay
@@ -279,8 +286,10 @@ class GpuTelemetry:
         """Run one nvidia-smi channel until it ends; return True if it gave samples."""
         got_samples = False
         pending: list[GpuSample] = []
+        errors: list[DeviceError] = []
         flush_after = max(0.05, min(0.2, self.interval_ms / 4000))
-        async with self._ssh.stream(gpu_query_argv(self.interval_ms)) as lines:
+        fields = self._fields
+        async with self._ssh.stream(query_argv(fields, self.interval_ms)) as lines:
             # A reader task feeds a queue so that waiting with a timeout (to flush the
             # last GPU's line of a tick) never cancels the line iterator itself.
             queue: asyncio.Queue[str | None] = asyncio.Queue()
@@ -301,32 +310,39 @@ class GpuTelemetry:
                 while True:
                     try:
                         line = await asyncio.wait_for(
-                            queue.get(), flush_after if pending else self._stall_s
+                            queue.get(), flush_after if pending or errors else self._stall_s
                         )
                     except TimeoutError:
-                        if not pending:  # a hung driver: leaving the block stops nvidia-smi
+                        if not pending and not errors:  # a hung driver: leaving stops it
                             raise RemoteCommandFailed(
-                                self._ssh.name, ["nvidia-smi"], None, "no output", timed_out=True
+                                self._ssh.name,
+                                ["nvidia-smi"],
+                                None,
+                                f"no output for {self._stall_s:.0f} s (stalled)",
+                                timed_out=True,
                             ) from None
-                        self._record(pending)
-                        pending = []
+                        self._record(pending, errors)
+                        pending, errors = [], []
                         continue
                     if line is None:
                         break
-                    sample = parse_gpu_line(line, self._ssh.name, self._clock())
+                    sample = parse_row(line, fields, self._ssh.name, self._clock())
                     if sample is None:
-                        if line.strip():
+                        error = parse_device_error(line)
+                        if error is not None:
+                            errors.append(error)
+                        elif line.strip():
                             self.skipped_lines += 1
                             other.append(line)
                         continue
                     if pending and sample.index <= pending[-1].index:
-                        self._record(pending)
-                        pending = []
+                        self._record(pending, errors)
+                        pending, errors = [], []
                     pending.append(sample)
                     got_samples = True
-                    self.state, self.reason = GpuState.OK, None
-                if pending:
-                    self._record(pending)
+                    self._set_state(GpuState.OK, None)
+                if pending or errors:
+                    self._record(pending, errors)
                 await reader
                 if failure:
                     raise failure[0]
@@ -334,28 +350,40 @@ class GpuTelemetry:
                 reader.cancel()
             status = await lines.wait()
             output = "\n".join(other) + lines.stderr_tail
-        reason = _no_driver_reason(status, output)
-        if reason:
-            self.state, self.reason = GpuState.NO_DRIVER, reason
+        if not got_samples and fields != BASE_FIELDS and unsupported_field(output):
+            logger.info("nvidia-smi of %s rejects extra fields; basic ones only", self._ssh.name)
+            self._fields = BASE_FIELDS
+            return True  # not a failure: ask again at once with the basic fields
+        problem = host_problem(status, output)
+        if problem is not None and not got_samples:
+            self._set_state(*problem)
         else:
             self.reason = f"nvidia-smi ended (status {status}): {output.strip()[-300:]}"
         return got_samples
 
     async def _poll_processes_forever(self) -> None:
         while True:
-            if self.state is not GpuState.NO_DRIVER:
+            if not self.state.host_problem:
                 try:
                     self._processes = await self.poll_processes()
+                    if any(s.mig_enabled for s in self._current.values()):
+                        await self._poll_mig()
                 except CosmosError as exc:
                     logger.info("gpu process poll of %s failed: %s", self._ssh.name, exc)
             await asyncio.sleep(self._apps_interval_s)
 
+    async def _poll_mig(self) -> None:
+        result = await self._ssh.run(["nvidia-smi", "-L"], check=False)
+        self._mig = parse_mig_list(result.stdout)
+
     async def poll_processes(self) -> tuple[GpuProcess, ...]:
-        """Query compute processes once and attribute them to our containers and runs."""
+        """Query compute processes once and attribute them to our containers and runs.
+
+        Rows are kept when nvidia-smi exits non-zero (one lost GPU among eight), so that
+        other users' jobs on the good GPUs stay visible to placement.
+        """
         argv = ["nvidia-smi", f"--query-compute-apps={APP_FIELDS}", CSV]
         result = await self._ssh.run(argv, check=False)
-        if result.exit_status != 0:
-            return ()
         apps = [
             p for p in (parse_app_line(x, self._ssh.name) for x in result.stdout.splitlines()) if p
         ]
@@ -388,7 +416,7 @@ class GpuTelemetry:
         found: dict[int, str] = {}
         for line in result.stdout.splitlines():
             path, _, cgroup = line.partition(":")
-            match = _CONTAINER_ID.search(cgroup.partition(":")[2].partition(":")[2])
+            match = CONTAINER_ID.search(cgroup.partition(":")[2].partition(":")[2])
             pid_text = path.split("/")[2] if path.count("/") >= 3 else ""
             if match and pid_text.isdigit():
                 found[int(pid_text)] = match.group(1)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cosmos_tui.domain import GpuProcess, GpuSample, HostState, HostStatus, RunAlert
+from cosmos_tui.engine.gpu_policy import with_policy
 from cosmos_tui.errors import CosmosError
 from cosmos_tui.remote.docker import LABEL_GPUS, ContainerInfo
 from cosmos_tui.remote.gpu import GpuReading, GpuState, GpuTelemetry, query_gpus
@@ -30,8 +31,11 @@ class HostReport:
         docker_version: Engine version, None when Docker could not be reached.
         image: The configured image.
         image_present: Whether it is on the host; None when unknown.
-        gpu_state: Telemetry state (``ok``, ``no NVIDIA driver``...); None when unknown.
-        gpus: A current sample of each GPU.
+        gpu_state: Telemetry state (``ok``, ``no NVIDIA driver``, ``driver/library version
+            mismatch``, ``no devices``, ``nvidia-smi missing``...); None when unknown.
+        gpu_reason: Why the state is not ``ok`` (the text the GPUs pane shows too), or
+            what else nvidia-smi said (a GPU it could not open, its exit status).
+        gpus: A current sample of each GPU, its health judged by the host's policy.
         gpu_runs: GPU index -> ids of runs holding it (from processes and container labels).
         processes: Compute processes, attributed to runs where they are ours.
         containers: Our containers, running or exited.
@@ -47,6 +51,7 @@ class HostReport:
     image: str = ""
     image_present: bool | None = None
     gpu_state: str | None = None
+    gpu_reason: str | None = None
     gpus: tuple[GpuSample, ...] = ()
     gpu_runs: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
     processes: tuple[GpuProcess, ...] = ()
@@ -116,6 +121,11 @@ async def collect_status(host: RemoteHost) -> HostReport:
         if reading.state is not GpuState.OK:
             problems.append(reading.reason or reading.state.value)
             return reading, ()
+        problems.extend(
+            f"GPU {s.index} {s.health.value}: {s.health_reason}"
+            for s in reading.samples
+            if s.health.fault
+        )
         try:
             processes = await GpuTelemetry(host.ssh, host.docker).poll_processes()
         except CosmosError as exc:
@@ -126,6 +136,8 @@ async def collect_status(host: RemoteHost) -> HostReport:
     (version, present, containers), (reading, processes) = await asyncio.gather(
         docker_part(), gpu_part()
     )
+    ours = {c.run_id for c in containers if c.run_id} | {c.id for c in containers}
+    gpus = with_policy(host.config, reading.samples, processes, ours)
     return HostReport(
         host=host.name,
         status=status,
@@ -133,8 +145,9 @@ async def collect_status(host: RemoteHost) -> HostReport:
         image=host.config.docker_image,
         image_present=present,
         gpu_state=reading.state.value,
-        gpus=reading.samples,
-        gpu_runs=_gpu_runs(reading.samples, processes, containers),
+        gpu_reason=reading.reason,
+        gpus=gpus,
+        gpu_runs=_gpu_runs(gpus, processes, containers),
         processes=processes,
         containers=containers,
         problems=tuple(problems),

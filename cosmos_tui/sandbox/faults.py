@@ -23,6 +23,8 @@ class Faults:
         refuse_ssh: Refuse new SSH connections (the host looks down).
         smi_failure: nvidia-smi prints the "couldn't communicate with the NVIDIA driver"
             error and exits 9, including an already streaming one.
+        smi_output: nvidia-smi prints this text and exits with this status (a host-level
+            failure copied from a real machine: version mismatch, no devices...).
         forced_ooms: How many of the next model runs end in OOM regardless of ``oom_rate``.
         oom_run_ids: Runs (``cosmos.run_id`` label) whose model run ends in OOM.
         no_nvidia_runtime: Docker has no NVIDIA runtime: a container that asks for GPUs
@@ -45,6 +47,7 @@ class Faults:
     flaky_interval: float = 20.0
     refuse_ssh: bool = False
     smi_failure: bool = False
+    smi_output: tuple[str, int] | None = None
     forced_ooms: int = 0
     oom_run_ids: set[str] = field(default_factory=set)
     no_nvidia_runtime: bool = False

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from cosmos_tui.sandbox.containers import ContainerRuntime
 from cosmos_tui.sandbox.faults import Faults
+from cosmos_tui.sandbox.smi_replay import SmiReplay
 
 GPU_NAME = "NVIDIA H100 80GB HBM3 (SIMULATED)"
 MEMORY_TOTAL_MIB = 81559.0
@@ -88,6 +89,28 @@ class GpuSimulator:
         self.uuids = [f"GPU-{uuid.UUID(int=ids.getrandbits(128))}" for _ in range(count)]
         self._temperature = [IDLE_TEMP_C + i * 0.7 for i in range(count)]
         self._updated = time.monotonic()
+        self.replay: SmiReplay | None = None
+        self._replay_names: list[str] = []
+
+    def set_replay(self, replay: SmiReplay | None) -> None:
+        """Answer GPU queries from a captured nvidia-smi output (None: simulate again).
+
+        The replay's GPUs (their count and UUIDs) become the host's GPUs, so containers
+        placed on them show up under the right UUID in the compute-process list.
+        """
+        self.replay = replay
+        if replay is None:
+            return
+        gpus = replay.gpus()
+        self.count = len(gpus)
+        self.uuids = [uuid for _, uuid, _ in gpus]
+        self._replay_names = [name for _, _, name in gpus]
+        self._temperature = [IDLE_TEMP_C + i * 0.7 for i in range(self.count)]
+
+    @property
+    def names(self) -> list[str]:
+        """Every GPU's model name (the replay's, else the simulated card's)."""
+        return self._replay_names if self.replay is not None else [self.name] * self.count
 
     def read(self) -> list[GpuReading]:
         """Return every GPU's figures now."""
@@ -168,6 +191,14 @@ _GPU_FIELDS: dict[str, tuple[str, str]] = {
     "pci.bus_id": ("", "bus_id"),
     "driver_version": ("", "driver"),
     "fan.speed": ("%", "na"),
+    "clocks_throttle_reasons.active": ("", "throttle"),
+    "clocks_event_reasons.active": ("", "throttle"),
+    "ecc.errors.uncorrected.volatile.total": ("", "ecc"),
+    "retired_pages.pending": ("", "no"),
+    "remapped_rows.pending": ("", "no"),
+    "pcie.link.gen.current": ("", "pcie_gen"),
+    "pcie.link.width.current": ("", "pcie_width"),
+    "mig.mode.current": ("", "mig"),
     "pstate": ("", "pstate"),
     "count": ("", "count"),
     "compute_cap": ("", "compute_cap"),
@@ -201,8 +232,11 @@ class SmiRequest:
     list_gpus: bool = False
 
 
-def parse_smi_args(args: list[str]) -> SmiRequest:
+def parse_smi_args(args: list[str], any_field: bool = False) -> SmiRequest:
     """Parse nvidia-smi's arguments (after the program name).
+
+    With ``any_field`` (a replay answers every field, ``[N/A]`` when it lacks one) GPU
+    fields are not checked.
 
     Raises:
         SmiUsageError: For an unknown option or field.
@@ -251,7 +285,7 @@ def parse_smi_args(args: list[str]) -> SmiRequest:
         f.strip() for f in values.get("--query-compute-apps", "").split(",") if f.strip()
     )
     for field in gpu_fields:
-        if field not in _GPU_FIELDS:
+        if field not in _GPU_FIELDS and not any_field:
             raise SmiUsageError(f'Field "{field}" is not a valid field to query.')
     for field in app_fields:
         if field not in _APP_FIELDS:
@@ -289,6 +323,12 @@ def _gpu_value(field: str, reading: GpuReading, sim: GpuSimulator, units: bool) 
         "driver": DRIVER_VERSION,
         "pstate": "P0",
         "count": sim.count,
+        "throttle": "0x0000000000000000",
+        "ecc": 0,
+        "no": "No",
+        "pcie_gen": 5,
+        "pcie_width": 16,
+        "mig": "Disabled",
         "compute_cap": sim.compute_cap,
         "timestamp": dt.datetime.now().strftime("%Y/%m/%d %H:%M:%S.%f")[:-3],
     }
@@ -308,6 +348,8 @@ def _header(fields: tuple[str, ...], units: dict[str, str], show_units: bool) ->
 
 def render_gpus(request: SmiRequest, sim: GpuSimulator) -> str:
     """Return one sample of a ``--query-gpu`` request as nvidia-smi prints it."""
+    if sim.replay is not None:
+        return sim.replay.render(request.gpu_fields, request.units, request.ids)
     readings = [r for r in sim.read() if request.ids is None or r.index in request.ids]
     lines = [
         ", ".join(_gpu_value(f, r, sim, request.units) for f in request.gpu_fields) + "\n"
@@ -362,8 +404,12 @@ async def run_nvidia_smi(args: list[str], sim: GpuSimulator, out: Writer, err: W
     if faults.smi_failure:
         await out(DRIVER_FAILURE.encode())
         return 9
+    if faults.smi_output is not None:
+        text, status = faults.smi_output
+        await out(text.encode())
+        return status
     try:
-        request = parse_smi_args(args)
+        request = parse_smi_args(args, any_field=sim.replay is not None)
     except SmiUsageError as exc:
         await out(f"{exc}\n\nPlease run 'nvidia-smi -h' for help.\n".encode())
         return 2
@@ -371,7 +417,10 @@ async def run_nvidia_smi(args: list[str], sim: GpuSimulator, out: Writer, err: W
         await out(b"No devices were found\n")
         return 6
     if request.list_gpus:
-        text = "".join(f"GPU {i}: {sim.name} (UUID: {u})\n" for i, u in enumerate(sim.uuids))
+        text = "".join(
+            f"GPU {i}: {name} (UUID: {u})\n"
+            for i, (name, u) in enumerate(zip(sim.names, sim.uuids, strict=True))
+        )
         await out(text.encode())
         return 0
     if request.app_fields:
@@ -381,7 +430,7 @@ async def run_nvidia_smi(args: list[str], sim: GpuSimulator, out: Writer, err: W
     if not request.gpu_fields:
         await out(render_table(sim).encode())
         return 0
-    units = {k: v[0] for k, v in _GPU_FIELDS.items()}
+    units = {k: v[0] for k, v in _GPU_FIELDS.items() if sim.replay is None}
     if request.header:
         await out(_header(request.gpu_fields, units, request.units).encode())
     while True:

@@ -125,6 +125,8 @@ class Sandbox:
         self.runtime.gpu_count = options.gpus
         self.runtime.on_exit = self._after_exit
         self.gpus = GpuSimulator(options.gpus, self.runtime, self.faults, seed=options.seed)
+        if options.smi_replay:
+            self.replay_smi(Path(options.smi_replay), options.smi_replay_tick_s)
         self.docker = DockerApi(self.runtime, self.docker_socket, self.faults)
         self.host_key = asyncssh.generate_private_key("ssh-ed25519")
         self.client_key = asyncssh.generate_private_key("ssh-ed25519")
@@ -239,6 +241,16 @@ class Sandbox:
         )
 
     # faults -----------------------------------------------------------------------
+
+    def replay_smi(self, path: Path | None, tick_s: float = 1.0) -> None:
+        """Make nvidia-smi answer from a captured output, from its first tick (None: stop).
+
+        Raises:
+            ReplayError: When the file cannot be read or is not a replay.
+        """
+        from cosmos_tui.sandbox.smi_replay import SmiReplay
+
+        self.gpus.set_replay(None if path is None else SmiReplay.load(path, tick_s))
 
     def drop_connections(self) -> int:
         """Cut every SSH connection now (the client must reconnect); return how many."""

@@ -32,6 +32,9 @@ class SandboxOptions:
         hostile: Turn on every hostile switch (see :mod:`cosmos_tui.sandbox.hostile`):
             lying listings, planted links and devices, a 50 GB sparse output, escape
             sequences in names, a login greeting and a second installation's containers.
+        smi_replay: A replay file (captured nvidia-smi output, see sandbox/smi_replay.py)
+            that nvidia-smi answers from instead of the simulated GPUs.
+        smi_replay_tick_s: Seconds per block of the replay.
 
     """
 
@@ -44,6 +47,8 @@ class SandboxOptions:
     user: str = "demo"
     seed: int = 7
     hostile: bool = False
+    smi_replay: str | None = None
+    smi_replay_tick_s: float = 1.0
 
 
 class SandboxHandle(Protocol):

@@ -15,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from cosmos_tui.domain import GpuProcess, GpuSample, HostStatus
+from cosmos_tui.domain import GpuHostHealth, GpuProcess, GpuSample, HostStatus
 from cosmos_tui.errors import CosmosError
 
 if TYPE_CHECKING:
@@ -59,6 +59,18 @@ class LiveMixin:
 
         async for sample in _merged(self._live_hosts(), one):
             yield sample
+
+    async def watch_gpu_hosts(self) -> AsyncIterator[GpuHostHealth]:
+        """Yield each host's GPU telemetry state now, then each change (with its reason)."""
+
+        async def one(host: RemoteHost, out: Callable[[GpuHostHealth], Awaitable[None]]) -> None:
+            telemetry = host.gpu
+            telemetry.start()
+            async for health in telemetry.states():
+                await out(health)
+
+        async for health in _merged(self._live_hosts(), one):
+            yield health
 
     async def watch_gpu_processes(self) -> AsyncIterator[tuple[str, tuple[GpuProcess, ...]]]:
         """Yield ``(host, processes)`` whenever a host's GPU compute processes change."""

@@ -178,7 +178,12 @@ class QueueService:
         await cluster.start()
         tracker = MetricsTracker(config.alerts, self.bench.store.clock)
         recorder = MetricsRecorder(
-            self.queue, self.metrics, tracker, self.bench.hosts, [h.name for h in config.hosts]
+            self.queue,
+            self.metrics,
+            tracker,
+            self.bench.hosts,
+            [h.name for h in config.hosts],
+            on_fault=self.bench.run_engine.fail_on_gpu_fault,
         )
         recorder_stop = asyncio.Event()
         recording = asyncio.create_task(recorder.run(recorder_stop))

@@ -18,6 +18,7 @@ from typing import Any
 from cosmos_tui.containment import output_file
 from cosmos_tui.domain import (
     GenerationParams,
+    GpuHostHealth,
     GpuSample,
     HostState,
     HostStatus,
@@ -179,6 +180,13 @@ class FacadeAdapter:
         if stream is not None:
             async for sample in stream():
                 yield sample
+
+    async def watch_gpu_hosts(self) -> AsyncIterator[GpuHostHealth]:
+        """Yield hosts' GPU telemetry states (why there are no figures) from the facade."""
+        stream = getattr(self.bench, "watch_gpu_hosts", None)
+        if stream is not None:
+            async for health in stream():
+                yield health
 
     async def watch_gpu_processes(self) -> AsyncIterator[GpuProcesses]:
         """Yield per-host GPU process lists from the facade (none without one)."""

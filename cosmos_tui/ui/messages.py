@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from cosmos_tui.domain import GpuSample, HostStatus, LogBatch, Page, Prompt, Run
+from cosmos_tui.domain import GpuHostHealth, GpuSample, HostStatus, LogBatch, Page, Prompt, Run
 from cosmos_tui.ui.protocol import GpuProcesses, UIServices
 
 
@@ -100,6 +100,14 @@ class GpuSampled(Message):
     def __init__(self, sample: GpuSample) -> None:
         super().__init__()
         self.sample = sample
+
+
+class GpuHostChanged(Message):
+    """A host's GPU telemetry state changed (no driver, version mismatch, ok again...)."""
+
+    def __init__(self, health: GpuHostHealth) -> None:
+        super().__init__()
+        self.health = health
 
 
 class GpuProcessesChanged(Message):

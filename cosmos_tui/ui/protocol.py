@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from cosmos_tui.domain import (
     GenerationParams,
+    GpuHostHealth,
     GpuProcess,
     GpuSample,
     HostStatus,
@@ -114,6 +115,10 @@ class UIServices(Protocol):
 
     def watch_gpus(self) -> AsyncIterator[GpuSample]:
         """Yield GPU samples of every host as they arrive."""
+
+    def watch_gpu_hosts(self) -> AsyncIterator[GpuHostHealth]:
+        """Yield each host's GPU telemetry state (ok, or why no figures come) and changes."""
+        ...
 
     def watch_gpu_processes(self) -> AsyncIterator[GpuProcesses]:
         """Yield the compute processes of each host as they change."""

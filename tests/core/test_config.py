@@ -170,6 +170,8 @@ def test_string_settings_take_environment_text_verbatim(tmp_path: Path) -> None:
         ("[[hosts]]\nname = 'a'\nhostname = 'h'\nport = -5\n", "'a.port' is -5"),
         ("[[hosts]]\nname = 'a'\nhostname = 'h'\ngpu_limit = 0\n", "'a.gpu_limit' is 0"),
         ("[[hosts]]\nname = 'a'\nhostname = 'h'\nmax_runs = -1\n", "'a.max_runs' is -1"),
+        ("[[hosts]]\nname = 'a'\nhostname = 'h'\ngpu_exclude = ['x1']\n", "'a.gpu_exclude' has"),
+        ("[[hosts]]\nname = 'a'\nhostname = 'h'\ngpu_exclude = [1]\n", "list of strings"),
         ("[[hosts]]\nname = ''\nhostname = 'h'\n", "'hosts[0].name' is empty"),
         ("[[hosts]]\nname = 'a'\nhostname = ' '\n", "'hosts[0].hostname' is empty"),
         ("[[hosts]]\nname = 'a'\nhostname = 'h'\nenv = {A = 1}\n", "must be a table of strings"),

@@ -4,8 +4,7 @@ fails its own check alone, with its fix, and passes again once repaired."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
@@ -13,31 +12,12 @@ from cosmos_tui.config import Config, RetryConfig, TimeoutsConfig
 from cosmos_tui.doctor.model import Outcome
 from cosmos_tui.doctor.runner import CHECK_IDS, run_doctor
 from cosmos_tui.remote import RemoteHost
-from cosmos_tui.sandbox import Sandbox, SandboxOptions
+from cosmos_tui.sandbox import Sandbox
 
 pytestmark = pytest.mark.timeout(120)
 
 EDGE = "nvidia/Cosmos-Transfer1-7B/edge_control.pt"
 GATED = "meta-llama/Llama-Guard-3-8B/model-00001-of-00004.safetensors"
-
-
-@pytest.fixture
-async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
-    async with Sandbox.running(SandboxOptions(gpus=2, time_scale=0.02), tmp_path / "c") as box:
-        yield box
-
-
-@pytest.fixture
-async def host(sandbox: Sandbox) -> AsyncIterator[RemoteHost]:
-    remote = RemoteHost(
-        sandbox.host_config(),
-        timeouts=TimeoutsConfig(connect=5.0, command=20.0),
-        retry=RetryConfig(max_attempts=1),
-    )
-    try:
-        yield remote
-    finally:
-        await remote.close()
 
 
 def config_for(sandbox: Sandbox) -> Config:

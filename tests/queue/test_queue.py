@@ -118,7 +118,7 @@ def test_host_view_counts_only_foreign_processes_and_applies_gpu_limit() -> None
     connected = HostStatus("h", HostState.CONNECTED)
     ours = {"rs_mine", "abcdef123456", "rs_old"}
     view = host_view(config, connected, samples, processes, ours=ours)
-    assert view.gpus == (0, 1, 2)
+    assert view.gpus == (0, 1, 2, 3) and view.max_gpus == 3 and view.capacity == 3
     assert view.foreign_busy == frozenset({2})
     # Our labels on a container this database does not know (another user's cosmos-tui,
     # or one of ours still running long after its run ended): its GPU is busy.

@@ -169,7 +169,9 @@ async def test_runs_spread_over_free_gpus_and_avoid_foreign_processes(
     await drive(bench, launched)
     assert launched[0].run_ids == (pair.id,) and len(launched[0].gpus) == 2
     used = {g for c in launched for g in c.gpus}
-    assert used <= {1, 4, 5}, used  # 0, 2, 3 are someone else's; 6, 7 beyond gpu_limit
+    # 0, 2, 3 are someone else's; gpu_limit caps how many we hold at once, not which.
+    assert used <= {1, 4, 5, 6, 7}, used
+    assert all(len(c.gpus) <= 6 for c in launched)
     for fresh in await completed(bench, [*made, pair]):
         assert len(fresh.gpus) == fresh.params.num_gpus
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from cosmos_tui.config import RetryConfig
+from cosmos_tui.domain import GpuHealth
 from cosmos_tui.remote import RemoteHost
 from cosmos_tui.remote.docker import ContainerSpec
 from cosmos_tui.remote.gpu import GpuState, GpuTelemetry, parse_app_line, parse_gpu_line, query_gpus
@@ -137,26 +138,104 @@ async def test_history_is_bounded(remote_host: RemoteHost, fake_gpu) -> None:
     assert len(telemetry.history(0)) == 3
 
 
-@pytest.mark.parametrize("variant,reason", [("nodriver", "driver"), ("missing", "not installed")])
-async def test_no_driver_is_a_state_and_recovers(
-    remote_host: RemoteHost, fake_gpu, variant: str, reason: str
+@pytest.mark.parametrize(
+    "variant,state,reason",
+    [
+        ("nodriver", GpuState.NO_DRIVER, "no NVIDIA driver"),
+        ("missing", GpuState.NOT_INSTALLED, "nvidia-smi missing"),
+        ("mismatch", GpuState.VERSION_MISMATCH, "NVML library 570.124"),
+        ("nodevices", GpuState.NO_DEVICES, "no devices"),
+    ],
+)
+async def test_host_problem_is_a_state_and_recovers(
+    remote_host: RemoteHost, fake_gpu, variant: str, state: GpuState, reason: str
 ) -> None:
     fake_gpu.set_variant(variant)
     reading = await query_gpus(remote_host.ssh)
-    assert reading.state is GpuState.NO_DRIVER and reason in (reading.reason or "")
+    assert reading.state is state and reason in (reading.reason or "")
     telemetry = _telemetry(remote_host)
     telemetry.start()
+    states = telemetry.states()
     try:
         deadline = time.monotonic() + 5
-        while telemetry.state is not GpuState.NO_DRIVER and time.monotonic() < deadline:
+        while telemetry.state is not state and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        assert telemetry.state is GpuState.NO_DRIVER
-        assert "no NVIDIA driver" in (telemetry.reason or "")
+        assert telemetry.state is state
+        assert telemetry.reason == reading.reason  # the pane says what cosmos status says
+        seen = [await asyncio.wait_for(anext(states), 5)]
+        while seen[-1].state != state.value:
+            seen.append(await asyncio.wait_for(anext(states), 5))
+        assert seen[-1].reason == reading.reason
         fake_gpu.set_variant("1gpu")
         await _batches(telemetry, 1)
         assert telemetry.state is GpuState.OK
+        while seen[-1].state != GpuState.OK.value:
+            seen.append(await asyncio.wait_for(anext(states), 5))
+    finally:
+        await states.aclose()
+        await telemetry.stop()
+
+
+async def test_a_gpu_that_requires_a_reset_is_a_fault_not_an_idle_gpu(
+    remote_host: RemoteHost, fake_gpu
+) -> None:
+    fake_gpu.set_variant("reset1")
+    reading = await query_gpus(remote_host.ssh)
+    assert [s.health for s in reading.samples] == [GpuHealth.OK, GpuHealth.REQUIRES_RESET]
+    assert reading.samples[1].utilization is None and reading.samples[1].health.fault
+    telemetry = _telemetry(remote_host)
+    telemetry.start()
+    try:
+        batch = (await _batches(telemetry, 2))[-1]
     finally:
         await telemetry.stop()
+    assert batch[1].health is GpuHealth.REQUIRES_RESET and batch[0].bus_id == "00000000:01:00.0"
+    assert "[GPU requires reset]" in (batch[1].health_reason or "")
+
+
+async def test_a_non_zero_exit_keeps_the_good_rows_and_processes(
+    remote_host: RemoteHost, fake_gpu
+) -> None:
+    fake_gpu.set_variant("partial")
+    fake_gpu.set_apps(["4242, GPU-00000000-1111-2222-3333-444444444440, 30000, python3"])
+    reading = await query_gpus(remote_host.ssh)
+    assert reading.state is GpuState.OK and [s.index for s in reading.samples] == [0, 1]
+    assert "GPU is lost" in (reading.reason or "") and "exited 15" in (reading.reason or "")
+    processes = await _telemetry(remote_host).poll_processes()
+    assert [p.pid for p in processes] == [4242]
+
+
+async def test_a_driver_without_the_extra_fields_gets_the_basic_ones(
+    remote_host: RemoteHost, fake_gpu
+) -> None:
+    fake_gpu.set_variant("oldfields")
+    reading = await query_gpus(remote_host.ssh)
+    assert reading.state is GpuState.OK and len(reading.samples) == 2
+    telemetry = _telemetry(remote_host)
+    telemetry.start()
+    try:
+        batch = (await _batches(telemetry, 2))[-1]
+    finally:
+        await telemetry.stop()
+    assert len(batch) == 2 and batch[0].bus_id is None and batch[0].utilization is not None
+
+
+async def test_samples_that_stop_coming_turn_stale(remote_host: RemoteHost, fake_gpu) -> None:
+    fake_gpu.set_variant("die-after-2")
+    telemetry = _telemetry(remote_host, stale_s=0.3)
+    telemetry._ssh.retry = RetryConfig(max_attempts=3, backoff_base=5, backoff_max=5)
+    telemetry.start()
+    try:
+        await _batches(telemetry, 2)
+        stale = None
+        async for batch in telemetry.samples():
+            if batch[0].health is GpuHealth.STALE:
+                stale = batch[0]
+                break
+    finally:
+        await telemetry.stop()
+    assert stale is not None and "no sample for" in (stale.health_reason or "")
+    assert telemetry.latest()[0].health is GpuHealth.STALE
 
 
 async def test_dead_channel_is_restarted(remote_host: RemoteHost, fake_gpu) -> None:
@@ -179,7 +258,7 @@ async def test_hung_nvidia_smi_is_restarted(remote_host: RemoteHost, fake_gpu) -
         deadline = time.monotonic() + 10
         while telemetry.restarts < 2 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        assert telemetry.restarts >= 2 and telemetry.state is GpuState.RESTARTING
+        assert telemetry.restarts >= 2 and telemetry.state is GpuState.STALLED
         assert "nvidia-smi" in (telemetry.reason or "")
         fake_gpu.set_variant("1gpu")
         await _batches(telemetry, 2)

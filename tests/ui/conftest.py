@@ -55,6 +55,7 @@ LONG_RUNNING = {
     "stream-reconcile",
     "stream-hosts",
     "stream-gpus",
+    "stream-gpu-hosts",
     "stream-processes",
     "stream-runs",
     "log-follow",

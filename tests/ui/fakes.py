@@ -14,6 +14,7 @@ from typing import Any
 
 from cosmos_tui.config import Config, PathsConfig
 from cosmos_tui.domain import (
+    GpuHostHealth,
     GpuSample,
     HostStatus,
     LogBatch,
@@ -79,6 +80,7 @@ class TestServices(FacadeAdapter):
         self.host_stream = Stream()
         self.gpu_stream = Stream()
         self.process_stream = Stream()
+        self.gpu_host_stream = Stream()
         self.run_stream = Stream()
         self.logs: dict[str, Stream] = {}
         self.log_history: dict[str, list[str]] = {}
@@ -97,6 +99,10 @@ class TestServices(FacadeAdapter):
 
     async def watch_gpus(self) -> AsyncIterator[GpuSample]:
         async for item in self.gpu_stream:
+            yield item
+
+    async def watch_gpu_hosts(self) -> AsyncIterator[GpuHostHealth]:
+        async for item in self.gpu_host_stream:
             yield item
 
     async def watch_gpu_processes(self) -> AsyncIterator[GpuProcesses]:

@@ -17,6 +17,7 @@ from cosmos_tui.ui.format import plain
 from cosmos_tui.ui.messages import (
     FirstPageShown,
     GlanceLoaded,
+    GpuHostChanged,
     GpuProcessesChanged,
     GpuSampled,
     HostStateChanged,
@@ -167,6 +168,7 @@ class MainScreen(ActionsMixin, Screen[None]):
         self._streams_started = True
         self._watch_hosts()
         self._watch_gpus()
+        self._watch_gpu_hosts()
         self._watch_processes()
         # The runs as shown (read before this): changes since then come first.
         self._watch_runs(tuple(self.runs.active_runs()))
@@ -195,6 +197,13 @@ class MainScreen(ActionsMixin, Screen[None]):
         assert self.services is not None
         async for sample in self.services.watch_gpus():
             self.post_message(GpuSampled(sample))
+
+    @work(group="stream-gpu-hosts", exit_on_error=False)
+    @reported
+    async def _watch_gpu_hosts(self) -> None:
+        assert self.services is not None
+        async for health in self.services.watch_gpu_hosts():
+            self.post_message(GpuHostChanged(health))
 
     @work(group="stream-processes", exit_on_error=False)
     @reported
@@ -241,6 +250,10 @@ class MainScreen(ActionsMixin, Screen[None]):
     def _gpu_sampled(self, message: GpuSampled) -> None:
         for alert in self.gpus.add_sample(message.sample):
             self.notify(alert, title="GPU alert", severity="warning")
+
+    @on(GpuHostChanged)
+    def _gpu_host_changed(self, message: GpuHostChanged) -> None:
+        self.gpus.set_gpu_host(message.health)
 
     @on(GpuProcessesChanged)
     def _gpu_processes(self, message: GpuProcessesChanged) -> None:

@@ -1,24 +1,90 @@
-"""The GPUs pane: per host its connection state, per GPU bars, figures and a sparkline."""
+"""The GPUs pane: per host its connection and nvidia-smi state, per GPU health, bars, figures.
+
+Each GPU shows a compact health (a glyph and a word: ok, busy, requires reset, lost, error,
+stale with its age, throttled, MIG, excluded), judged as the scheduler judges it
+(:mod:`cosmos_tui.engine.gpu_policy`); ``d`` shows the detail (why, throttle reasons,
+ECC, pending retirement/remapping, PCIe link, fan, MIG instances). A host whose
+nvidia-smi gives no figures says why, in the words ``cosmos status`` uses.
+"""
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rich.console import Group
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from cosmos_tui.config import AlertsConfig
-from cosmos_tui.domain import GpuProcess, GpuSample, HostState, HostStatus
+from cosmos_tui.config import AlertsConfig, HostConfig
+from cosmos_tui.domain import GpuHealth, GpuHostHealth, GpuProcess, GpuSample, HostState, HostStatus
+from cosmos_tui.engine.gpu_policy import with_policy
+from cosmos_tui.remote.smi import stale_after_s, with_staleness
 from cosmos_tui.safe_text import one_line
 from cosmos_tui.ui.format import bar, plain, sparkline
 from cosmos_tui.ui.widgets.pane import Pane
 
 HISTORY = 300
+# health -> (glyph, style)
+HEALTH_LOOK: dict[GpuHealth, tuple[str, str]] = {
+    GpuHealth.OK: ("\u25cf", "green"),
+    GpuHealth.BUSY: ("\u25d0", "yellow"),
+    GpuHealth.REQUIRES_RESET: ("\u2716", "bold red"),
+    GpuHealth.LOST: ("\u2716", "bold red"),
+    GpuHealth.ERROR: ("\u2716", "bold red"),
+    GpuHealth.STALE: ("\u25cc", "grey50"),
+    GpuHealth.THROTTLED: ("\u25bc", "yellow"),
+    GpuHealth.MIG: ("\u25a6", "dodger_blue1"),
+    GpuHealth.EXCLUDED: ("-", "grey50"),
+}
+QUIET_HOST_STATES = ("ok", "starting", "stopped")
+
+
+def health_text(sample: GpuSample, now: datetime) -> Text:
+    """The compact health of a GPU: a glyph and a word (a stale one with its age)."""
+    glyph, style = HEALTH_LOOK[sample.health]
+    word = sample.health.value
+    if sample.health is GpuHealth.STALE:
+        word += f" {max(0, round((now - sample.at).total_seconds()))}s"
+    return Text(f"{glyph} {word}", style=style)
+
+
+def detail_lines(sample: GpuSample) -> list[Text]:
+    """The detail of a GPU's health, one fact a line (shown with ``d``)."""
+    facts = []
+    if sample.health_reason:
+        facts.append(one_line(sample.health_reason))
+    if sample.throttle_reasons:
+        facts.append(f"clock limits: {', '.join(sample.throttle_reasons)}")
+    if sample.ecc_uncorrected is not None:
+        facts.append(f"uncorrected ECC errors: {sample.ecc_uncorrected:.0f}")
+    pending = [
+        word
+        for word, flag in (
+            ("page retirement", sample.retirement_pending),
+            ("row remapping", sample.remap_pending),
+        )
+        if flag
+    ]
+    if pending:
+        facts.append(f"pending: {', '.join(pending)}")
+    link = []
+    if sample.pcie_gen is not None or sample.pcie_width is not None:
+        link.append(f"PCIe gen {sample.pcie_gen or '?'} x{sample.pcie_width or '?'}")
+    if sample.fan_percent is not None:
+        link.append(f"fan {sample.fan_percent:.0f}%")
+    if sample.bus_id:
+        link.append(f"bus {sample.bus_id}")
+    if link:
+        facts.append(", ".join(link))
+    for mig in sample.mig_instances:
+        memory = f" {mig.memory_gib:.0f}G" if mig.memory_gib is not None else ""
+        facts.append(f"MIG {mig.device}: {one_line(mig.profile)}{memory}")
+    return [Text(f"     {fact}", style="grey62") for fact in facts]
 
 
 @dataclass
@@ -46,6 +112,9 @@ def gpu_alerts(track: GpuTrack, limits: AlertsConfig, held: bool, now: datetime)
         idle = (now - track.last_busy).total_seconds() / 60.0
         if idle >= limits.idle_minutes:
             alerts.append(f"GPU {sample.index} idle for {idle:.0f} min while a run holds it")
+    if sample.health.fault or sample.health in (GpuHealth.STALE, GpuHealth.THROTTLED):
+        reason = f": {one_line(sample.health_reason)}" if sample.health_reason else ""
+        alerts.append(f"GPU {sample.index} {sample.health.value}{reason}")
     return alerts
 
 
@@ -63,6 +132,18 @@ class HostCard(Static):
         self.now = now
         self.dirty = True
         self.hot_c = 85.0
+        self.gpu_host: GpuHostHealth | None = None
+        self.host_config: HostConfig | None = None
+        self.stale_s = stale_after_s(1000)
+        self.detail = False
+
+    def judged(self, track: GpuTrack, now: datetime) -> GpuSample:
+        """The GPU's latest sample with its health as the scheduler judges it now."""
+        sample = with_staleness(track.latest, now, self.stale_s)
+        if self.host_config is None:
+            return sample
+        ours = set(self.holders.values())
+        return with_policy(self.host_config, [sample], self.processes, ours)[0]
 
     def on_mount(self) -> None:
         """Draw the initial state."""
@@ -79,8 +160,16 @@ class HostCard(Static):
         lines = [self._state_line()]
         if self.status.state in (HostState.DOWN, HostState.UNKNOWN) and not self.gpus:
             return Group(*lines)
+        troubled = self.gpu_host is not None and self.gpu_host.state not in QUIET_HOST_STATES
         if not self.gpus:
-            lines.append(Text("  waiting for nvidia-smi...", style="grey50"))
+            if troubled and self.gpu_host is not None:
+                why = one_line(self.gpu_host.reason or self.gpu_host.state)
+                lines.append(Text(f"  \u2716 {why}", style="bold red"))
+            else:
+                lines.append(Text("  waiting for nvidia-smi...", style="grey50"))
+        elif troubled and self.gpu_host is not None:
+            why = one_line(self.gpu_host.reason or self.gpu_host.state)
+            lines.append(Text(f"  \u26a0 nvidia-smi {self.gpu_host.state}: {why}", style="yellow"))
         for index in sorted(self.gpus):
             lines.extend(self._gpu_lines(self.gpus[index], width))
         for alert in self.alerts:
@@ -116,7 +205,8 @@ class HostCard(Static):
         return text
 
     def _gpu_lines(self, track: GpuTrack, width: int) -> list[Text]:
-        sample = track.latest
+        sample = self.judged(track, self.now)
+        health = health_text(sample, self.now)
         util = sample.utilization
         used, total = sample.memory_used_mib, sample.memory_total_mib
         fraction = used / total if used is not None and total else None
@@ -143,11 +233,13 @@ class HostCard(Static):
         history = [s.utilization for _, s in track.history]
         if width >= 90:
             first = head + util_text + Text("  ") + mem_text + Text("  ") + figures
-            spark_width = max(8, width - 6 - holder.cell_len)
-            second = Text("   ") + sparkline(history, spark_width) + Text("  ") + holder
+            spark_width = max(8, width - 8 - holder.cell_len - health.cell_len)
+            second = Text("   ") + health + Text("  ") + sparkline(history, spark_width)
+            second += Text("  ") + holder
             lines = [first, second]
         else:
-            first = Text(f" {sample.index} ", style="bold") + figures + Text("  ")
+            first = Text(f" {sample.index} ", style="bold") + health + Text(" ") + figures
+            first += Text("  ")
             holder.truncate(max(4, width - first.cell_len), overflow="ellipsis")
             first += holder
             spark_width = max(0, width - 4 - mem_text.cell_len)
@@ -156,9 +248,11 @@ class HostCard(Static):
                 Text("   ") + util_text,
                 Text("   ") + mem_text + Text(" ") + sparkline(history, spark_width),
             ]
-        if self.status.state != HostState.CONNECTED:
+        if self.status.state != HostState.CONNECTED or sample.health is GpuHealth.STALE:
             for line in lines:
                 line.stylize("grey42")
+        if self.detail:
+            lines.extend(detail_lines(sample))
         return lines
 
     def _holder(self, sample: GpuSample) -> Text:
@@ -168,8 +262,8 @@ class HostCard(Static):
         for process in self.processes:
             if process.gpu_uuid == sample.uuid:
                 if process.run_id:
-                    return Text(process.run_id, style="dodger_blue1")
-                return Text(f"foreign: {process.process_name[:16]}", style="yellow")
+                    return Text(one_line(process.run_id), style="dodger_blue1")
+                return Text(f"foreign: {one_line(process.process_name)[:16]}", style="yellow")
         return Text("free", style="grey50")
 
 
@@ -177,6 +271,7 @@ class GpusPane(Pane):
     """Every configured host's card; each card changes only with its own host's news."""
 
     TITLE = "GPUs"
+    BINDINGS = [Binding("d", "toggle_detail", "GPU detail", id="gpus.detail")]
 
     def compose(self) -> ComposeResult:
         """A scrolling column of host cards."""
@@ -199,7 +294,27 @@ class GpusPane(Pane):
             return
         placeholder.display = False
         cards = self.query_one("#gpu-cards", VerticalScroll)
-        cards.mount_all(HostCard(name, self.now()) for name in names)
+        config = self.cosmos.config
+        made = []
+        for name in names:
+            card = HostCard(name, self.now())
+            card.host_config = next((h for h in config.hosts if h.name == name), None)
+            card.stale_s = stale_after_s(config.ui.gpu_interval_ms)
+            made.append(card)
+        cards.mount_all(made)
+
+    def action_toggle_detail(self) -> None:
+        """Show or hide each GPU's health detail."""
+        for card in self.query(HostCard):
+            card.detail = not card.detail
+            card.redraw(self.now())
+
+    def set_gpu_host(self, health: GpuHostHealth) -> None:
+        """Show a host's nvidia-smi state (why no figures come) at once."""
+        card = self.card(health.host)
+        if card is not None:
+            card.gpu_host = health
+            card.redraw(self.now())
 
     def card(self, host: str) -> HostCard | None:
         """Return the card of ``host``, if it is configured."""
@@ -225,14 +340,22 @@ class GpusPane(Pane):
         if track is None:
             track = card.gpus[sample.index] = GpuTrack(latest=sample)
         track.latest = sample
-        track.history.append((sample.at, sample))
-        if (sample.utilization is not None and sample.utilization > 5) or track.last_busy is None:
+        if sample.health is not GpuHealth.STALE:
+            track.history.append((sample.at, sample))
+        # A utilisation nvidia-smi does not report ([N/A] on MIG GPUs) is never idle.
+        busy = sample.utilization is None or sample.utilization > 5
+        if busy or track.last_busy is None:
             track.last_busy = sample.at
         limits = self.cosmos.config.alerts
         alerts = [
             alert
             for index in sorted(card.gpus)
-            for alert in gpu_alerts(card.gpus[index], limits, index in card.holders, now)
+            for alert in gpu_alerts(
+                GpuTrack(card.judged(card.gpus[index], now), last_busy=card.gpus[index].last_busy),
+                limits,
+                index in card.holders,
+                now,
+            )
         ]
         fresh = [a for a in alerts if a not in card.alerts]
         card.alerts = alerts
@@ -265,5 +388,8 @@ class GpusPane(Pane):
         """Redraw cards whose data changed; reconnect countdowns tick every time."""
         now = self.now()
         for card in self.query(HostCard):
-            if card.dirty or card.status.state == HostState.RECONNECTING:
+            ageing = any(
+                now - t.latest.at > timedelta(seconds=card.stale_s) for t in card.gpus.values()
+            )
+            if card.dirty or card.status.state == HostState.RECONNECTING or ageing:
                 card.redraw(now)
