@@ -39,6 +39,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "cancel": "cosmos_tui.cli.runs:cancel",
     "reconcile": "cosmos_tui.cli.runs:reconcile",
     "worker": "cosmos_tui.cli.runs:worker",
+    "inspect": "cosmos_tui.cli.inputs_cmd:inspect_cmd",
+    "prepare": "cosmos_tui.cli.inputs_cmd:prepare",
 }
 
 
@@ -87,6 +89,8 @@ COMMAND_HELP: dict[str, str] = {
     "cancel": "Cancel a run: SIGTERM to its container, SIGKILL after the grace period.",
     "reconcile": "Reattach, finish or fail active runs; list orphan containers (never killed).",
     "worker": "Internal: drive one run to its end (started by 'cosmos inference').",
+    "inspect": "Probe a folder's videos: frames, fps, resolution, codec, mismatches.",
+    "prepare": "Turn a folder of image sequences (color, depth, seg...) into checked videos.",
 }
 
 
