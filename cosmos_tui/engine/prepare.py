@@ -1,0 +1,399 @@
+"""Encoding a checked image sequence into the control videos Cosmos reads.
+
+Each pass becomes an H.264, yuv420p MP4 with even dimensions (what Transfer1's readers
+and the FFmpeg in its image expect), encoded with PyAV (its wheels ship FFmpeg and
+libx264). Passes are encoded in parallel into temporary files in the output folder and
+renamed only when every pass succeeded and probes back with the right frame count, so a
+failure leaves no partial video. ``metadata.json`` records the frames, fps, resolution,
+passes, source and content hashes: a pass whose frames and settings are unchanged is not
+encoded again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+
+from cosmos_tui import __version__
+from cosmos_tui.engine.frames import (
+    DepthMap,
+    auto_depth_map,
+    even_size,
+    pad_even,
+    read_depth,
+    read_rgb,
+)
+from cosmos_tui.engine.sequences import DEFAULT_PATTERNS, FramePass, Sequence, scan_sequence
+from cosmos_tui.engine.video_probe import probe_video
+from cosmos_tui.errors import ValidationError
+
+ROLE_VIDEOS: dict[str, str] = {
+    "color": "color.mp4",
+    "depth": "depth.mp4",
+    "seg": "segmentation.mp4",
+    "edge": "edge.mp4",
+    "vis": "vis.mp4",
+}
+METADATA = "metadata.json"
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """How to encode.
+
+    Attributes:
+        fps: Frames per second of the videos.
+        crf: libx264 constant rate factor (lower is better quality, bigger files).
+        preset: libx264 speed preset.
+        depth_near: Depth value shown white; None takes the sequence's nearest.
+        depth_far: Depth value shown black; None takes the sequence's farthest.
+        depth_convention: ``distance`` (larger is farther) or ``disparity``.
+        patterns: Regular expressions with ``pass`` and ``frame`` groups for file names.
+        workers: Passes encoded at once; None means one per CPU (at most one per pass).
+    """
+
+    fps: float = 24.0
+    crf: int = 18
+    preset: str = "fast"
+    depth_near: float | None = None
+    depth_far: float | None = None
+    depth_convention: str = "distance"
+    patterns: tuple[str, ...] = DEFAULT_PATTERNS
+    workers: int | None = None
+
+
+@dataclass(frozen=True)
+class PrepareResult:
+    """What a prepare did.
+
+    Attributes:
+        out_dir: Where the videos are.
+        frames: Frames per video.
+        first: First frame number of the sequence.
+        last: Last frame number.
+        fps: Frames per second.
+        width: Video width (even).
+        height: Video height (even).
+        encoded: Roles encoded this time.
+        unchanged: Roles whose video was already up to date.
+        notes: Things worth knowing (ignored passes, padding).
+        depth: The depth mapping used, when there is a depth pass.
+    """
+
+    out_dir: Path
+    frames: int
+    first: int
+    last: int
+    fps: float
+    width: int
+    height: int
+    encoded: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+    depth: DepthMap | None = None
+    videos: Mapping[str, Path] = field(default_factory=dict)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def source_hash(frame_pass: FramePass) -> str:
+    """One hash over every frame number and file content of a pass."""
+    digest = hashlib.sha256()
+    for number, path in frame_pass.frames.items():
+        digest.update(f"{number}:{_sha256(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def _settings(options: PrepareOptions, role: str) -> dict[str, Any]:
+    settings: dict[str, Any] = {"fps": options.fps, "crf": options.crf, "preset": options.preset}
+    if role == "depth":
+        settings["depth_near"] = options.depth_near
+        settings["depth_far"] = options.depth_far
+        settings["depth_convention"] = options.depth_convention
+    return settings
+
+
+def _read_metadata(out_dir: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((out_dir / METADATA).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _check_writable(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=out_dir, prefix=".cosmos-write-check.")
+        os.close(handle)
+        Path(name).unlink()
+    except OSError as exc:
+        raise ValidationError(
+            f"cannot write to {out_dir}: {exc.strerror or exc}; choose a writable folder "
+            "with --out",
+            field="out",
+        ) from exc
+
+
+def _up_to_date(entry: Any, digest: str, settings: dict[str, Any], video: Path) -> bool:
+    if not isinstance(entry, dict) or not video.is_file():
+        return False
+    if entry.get("source_sha256") != digest or entry.get("settings") != settings:
+        return False
+    return entry.get("video_sha256") == _sha256(video)
+
+
+class _Progress:
+    """A thread-safe frame counter that reports to one callback."""
+
+    def __init__(self, total: int, callback: ProgressCallback | None) -> None:
+        self.total, self.done, self.callback = total, 0, callback
+        self.lock = threading.Lock()
+
+    def step(self) -> None:
+        with self.lock:
+            self.done += 1
+            if self.callback is not None:
+                self.callback(self.done, self.total)
+
+
+def _encode(
+    frame_pass: FramePass,
+    target: Path,
+    sequence: Sequence,
+    options: PrepareOptions,
+    depth: DepthMap | None,
+    progress: _Progress,
+    stop: threading.Event,
+) -> None:
+    width, height = even_size(sequence.width, sequence.height)
+    with av.open(str(target), mode="w", format="mp4") as container:
+        stream = container.add_stream(
+            "libx264",
+            rate=Fraction(options.fps).limit_denominator(1001),
+            options={"crf": str(options.crf), "preset": options.preset},
+        )
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for path in frame_pass.frames.values():
+            if stop.is_set():
+                return
+            if frame_pass.role == "depth" and depth is not None:
+                grey = pad_even(depth.apply(read_depth(path)))
+                frame = av.VideoFrame.from_ndarray(grey, format="gray")
+            else:
+                frame = av.VideoFrame.from_ndarray(pad_even(read_rgb(path)), format="rgb24")
+            container.mux(stream.encode(frame))
+            progress.step()
+        container.mux(stream.encode(None))
+
+
+def prepare_sequence(
+    seq_dir: Path,
+    out_dir: Path,
+    options: PrepareOptions | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> PrepareResult:
+    """Check ``seq_dir``'s passes and encode the changed ones into ``out_dir``.
+
+    Args:
+        seq_dir: The folder of rendered frames.
+        out_dir: Where the videos and metadata.json go (created if needed).
+        options: Encoding options.
+        on_progress: Called with (frames done, frames to do) from worker threads.
+
+    Raises:
+        ValidationError: Naming the frames or files at fault: a bad sequence, an
+            unreadable frame, a folder that cannot be written. No video is left behind.
+    """
+    options = options or PrepareOptions()
+    if not (0 < options.fps <= 1000):
+        raise ValidationError(f"--fps must be between 0 and 1000, not {options.fps}", "fps")
+    sequence = scan_sequence(seq_dir, options.patterns)
+    out_dir = out_dir.expanduser()
+    _check_writable(out_dir)
+    previous = _read_metadata(out_dir).get("passes", {})
+    digests = {role: source_hash(p) for role, p in sequence.passes.items()}
+    todo: list[str] = []
+    for role in sequence.passes:
+        settings = _settings(options, role)
+        entry = previous.get(role) if isinstance(previous, dict) else None
+        if not _up_to_date(entry, digests[role], settings, out_dir / ROLE_VIDEOS[role]):
+            todo.append(role)
+    depth = _depth_map(sequence, options, previous, todo)
+    notes = [f"ignored pass '{name}' (no Cosmos role)" for name in sequence.ignored]
+    width, height = even_size(sequence.width, sequence.height)
+    if (width, height) != (sequence.width, sequence.height):
+        notes.append(
+            f"frames are {sequence.width}x{sequence.height}; padded to {width}x{height} "
+            "(H.264 yuv420p needs even dimensions)"
+        )
+    if todo:
+        _encode_all(sequence, out_dir, options, depth, todo, on_progress)
+    _write_metadata(sequence, out_dir, options, depth, digests)
+    return PrepareResult(
+        out_dir=out_dir,
+        frames=sequence.frame_count,
+        first=sequence.first,
+        last=sequence.last,
+        fps=options.fps,
+        width=width,
+        height=height,
+        encoded=tuple(todo),
+        unchanged=tuple(r for r in sequence.passes if r not in todo),
+        notes=tuple(notes),
+        depth=depth,
+        videos={role: out_dir / ROLE_VIDEOS[role] for role in sequence.passes},
+    )
+
+
+def _depth_map(
+    sequence: Sequence, options: PrepareOptions, previous: Any, todo: list[str]
+) -> DepthMap | None:
+    depth_pass = sequence.passes.get("depth")
+    if depth_pass is None:
+        return None
+    if "depth" not in todo:
+        recorded = previous.get("depth", {}).get("depth", {})
+        with contextlib.suppress(TypeError, KeyError):
+            return DepthMap(**recorded)
+    auto = None
+    if options.depth_near is None or options.depth_far is None:
+        auto = auto_depth_map(depth_pass.frames.values(), options.depth_convention)
+    near = options.depth_near if options.depth_near is not None else auto.near  # type: ignore[union-attr]
+    far = options.depth_far if options.depth_far is not None else auto.far  # type: ignore[union-attr]
+    if near == far:
+        raise ValidationError(
+            f"depth near and far are both {near}; the depth pass is flat or --depth-near "
+            "equals --depth-far",
+            field="depth",
+        )
+    return DepthMap(near=near, far=far, convention=options.depth_convention)
+
+
+def _encode_all(
+    sequence: Sequence,
+    out_dir: Path,
+    options: PrepareOptions,
+    depth: DepthMap | None,
+    todo: list[str],
+    on_progress: ProgressCallback | None,
+) -> None:
+    temps: dict[str, Path] = {}
+    stop = threading.Event()
+    progress = _Progress(len(todo) * sequence.frame_count, on_progress)
+    workers = options.workers or min(len(todo), os.cpu_count() or 1)
+    try:
+        for role in todo:
+            handle, name = tempfile.mkstemp(dir=out_dir, prefix=f".{role}.", suffix=".part")
+            os.close(handle)
+            temps[role] = Path(name)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prepare") as pool:
+            futures = [
+                pool.submit(
+                    _encode,
+                    sequence.passes[role],
+                    temps[role],
+                    sequence,
+                    options,
+                    depth,
+                    progress,
+                    stop,
+                )
+                for role in todo
+            ]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            if any(f.exception() for f in done):
+                stop.set()
+            for future in futures:
+                future.result()
+        for role, temp in temps.items():
+            frames = probe_video(temp).frames
+            if frames != sequence.frame_count:
+                raise ValidationError(
+                    f"{ROLE_VIDEOS[role]} came out with {frames} frames, not "
+                    f"{sequence.frame_count}; nothing was written",
+                    field=role,
+                )
+        for role, temp in temps.items():
+            os.replace(temp, out_dir / ROLE_VIDEOS[role])
+    except av.FFmpegError as exc:
+        raise ValidationError(f"encoding failed: {exc}", field="out") from exc
+    except OSError as exc:
+        raise ValidationError(
+            f"cannot write to {out_dir}: {exc.strerror or exc}; check its space and permissions",
+            field="out",
+        ) from exc
+    finally:
+        stop.set()
+        for temp in temps.values():
+            temp.unlink(missing_ok=True)
+
+
+def _write_metadata(
+    sequence: Sequence,
+    out_dir: Path,
+    options: PrepareOptions,
+    depth: DepthMap | None,
+    digests: Mapping[str, str],
+) -> None:
+    width, height = even_size(sequence.width, sequence.height)
+    passes: dict[str, Any] = {}
+    for role, frame_pass in sequence.passes.items():
+        video = out_dir / ROLE_VIDEOS[role]
+        entry: dict[str, Any] = {
+            "video": video.name,
+            "source": frame_pass.source,
+            "frames": len(frame_pass.frames),
+            "source_sha256": digests[role],
+            "video_sha256": _sha256(video),
+            "settings": _settings(options, role),
+        }
+        if role == "depth" and depth is not None:
+            entry["depth"] = asdict(depth)
+        passes[role] = entry
+    data = {
+        "tool": "cosmos-tui",
+        "tool_version": __version__,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "source": str(sequence.folder.resolve()),
+        "frames": sequence.frame_count,
+        "first_frame": sequence.first,
+        "last_frame": sequence.last,
+        "fps": options.fps,
+        "width": width,
+        "height": height,
+        "source_width": sequence.width,
+        "source_height": sequence.height,
+        "codec": "h264",
+        "pix_fmt": "yuv420p",
+        "passes": passes,
+    }
+    handle, name = tempfile.mkstemp(dir=out_dir, prefix=".metadata.", suffix=".part")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(data, stream, indent=2, sort_keys=True)
+            stream.write("\n")
+        os.replace(name, out_dir / METADATA)
+    except OSError as exc:
+        Path(name).unlink(missing_ok=True)
+        raise ValidationError(f"cannot write {out_dir / METADATA}: {exc}", field="out") from exc
