@@ -149,6 +149,7 @@ class PathsConfig:
 
     data_dir: str | None = None
     outputs_dir: str | None = None
+    inputs_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,13 @@ class Config:
         if self.paths.outputs_dir:
             return Path(self.paths.outputs_dir).expanduser()
         return self.data_dir / "outputs"
+
+    @property
+    def inputs_dir(self) -> Path:
+        """Where the TUI's Inputs view looks for input folders (``<data dir>/inputs``)."""
+        if self.paths.inputs_dir:
+            return Path(self.paths.inputs_dir).expanduser()
+        return self.data_dir / "inputs"
 
 
 def default_config_path(environ: Mapping[str, str] | None = None) -> Path:

@@ -1,11 +1,12 @@
 """Reading rendered frames (PNG 8/16-bit, JPEG, EXR) into the 8-bit RGB Cosmos videos hold.
 
-Depth is normalised the way Cosmos-Transfer1 makes its own depth controls: values scaled
-over the whole sequence to 0..255 with the nearest point white and the farthest black
-(auxiliary/depth_anything/model/depth_anything.py:120 normalises Depth Anything's
-relative inverse depth, where larger means nearer, by the sequence's min and max).
-Renderers write distance (larger means farther), so by default ``near`` is the smallest
-finite value and ``far`` the largest; both can be set, and both are recorded.
+Depth is normalised the way Cosmos-Transfer1 makes its own depth controls: scaled over
+the whole sequence to 0..255 with the nearest point white and the farthest black
+(auxiliary/depth_anything/model/depth_anything.py:120 min-max normalises Depth Anything's
+relative inverse depth, where larger means nearer). Renderers write distance (larger
+means farther), so distances are mapped linearly in 1/distance between ``near`` (by
+default the smallest positive finite value) and ``far`` (the largest); both can be set,
+and both are recorded.
 """
 
 from __future__ import annotations
@@ -50,9 +51,21 @@ class DepthMap:
     convention: str = "distance"
 
     def apply(self, values: np.ndarray) -> np.ndarray:
-        """Map raw depth values to uint8; non-finite values (sky, no hit) become far."""
-        span = self.far - self.near
-        scaled = (self.far - values.astype(np.float64)) / (span if span else 1.0)
+        """Map raw depth values to uint8; values with no depth become black (far).
+
+        Distances are mapped linearly in inverse depth (1/distance), the quantity Depth
+        Anything predicts, so near objects keep their contrast as in Cosmos's own depth
+        controls; zero, negative and non-finite distances (no hit) count as far.
+        Disparities are mapped linearly.
+        """
+        raw = values.astype(np.float64)
+        if self.convention == "distance":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                inverse = np.where(raw > 0, 1.0 / raw, 0.0)
+            low, high = 1.0 / self.far, 1.0 / self.near
+            scaled = (inverse - low) / (high - low)
+        else:
+            scaled = (raw - self.far) / (self.near - self.far)
         scaled = np.nan_to_num(scaled, nan=0.0, posinf=0.0, neginf=0.0)
         return np.clip(np.rint(scaled * 255.0), 0, 255).astype(np.uint8)
 
@@ -146,7 +159,8 @@ def auto_depth_map(paths: Iterable[Path], convention: str = "distance") -> Depth
     low, high = math.inf, -math.inf
     for path in paths:
         values = read_depth(path)
-        finite = values[np.isfinite(values)]
+        usable = np.isfinite(values) & ((values > 0) if convention == "distance" else True)
+        finite = values[usable]
         if finite.size:
             low, high = min(low, float(finite.min())), max(high, float(finite.max()))
     if not math.isfinite(low):

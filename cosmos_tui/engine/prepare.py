@@ -287,6 +287,12 @@ def _depth_map(
             "equals --depth-far",
             field="depth",
         )
+    if options.depth_convention == "distance" and not 0 < near < far:
+        raise ValidationError(
+            f"depth near ({near}) and far ({far}) must be distances with 0 < near < far; "
+            "for a pass where larger is nearer use --depth-convention disparity",
+            field="depth",
+        )
     return DepthMap(near=near, far=far, convention=options.depth_convention)
 
 
