@@ -1,8 +1,8 @@
 """Render a small synthetic image sequence as a DCC tool would (``<pass>.####.png``).
 
 Five passes: color, depth, seg, edge and vis. The scene (a ball rolling over a checkered
-floor past a box, camera fixed) is ray-cast
-analytically with numpy, so depth is true per-pixel distance and the segmentation is exact.
+floor past a box, camera fixed) is ray-cast analytically with numpy, so depth is true
+per-pixel distance and the segmentation is exact.
 Depth is written as 16-bit PNG in millimetres, clamped at a 60 m far clip. It is the
 demo's input for ``cosmos prepare`` and is small enough to ship in ``inputs/``::
 
