@@ -141,6 +141,9 @@ class UIConfig:
     gpu_interval_ms: int = 1000
     page_size: int = 200
     notifications: bool = True
+    # how frame previews are drawn: auto (what the terminal supports), kitty, sixel,
+    # halfcell (coloured half blocks, any terminal) or unicode (no colour)
+    image_protocol: str = "auto"
 
 
 @dataclass(frozen=True)

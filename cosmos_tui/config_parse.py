@@ -33,6 +33,7 @@ _MAP_SECTIONS: dict[str, type | None] = {"profiles": ProfileConfig, "keymap": No
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("defaults", "blur_strength"): BLUR_LEVELS,
     ("defaults", "canny_threshold"): BLUR_LEVELS,
+    ("ui", "image_protocol"): ("auto", "kitty", "sixel", "halfcell", "unicode"),
 }
 
 

@@ -84,26 +84,39 @@ def render_frame(frame: int, frames: int, width: int, height: int) -> dict[str, 
     return {"color": np.clip(color, 0, 255).astype(np.uint8), "depth": distance, "seg": seg}
 
 
-def write_sequence(folder: Path, frames: int = 36, width: int = 96, height: int = 54) -> Path:
-    """Write ``frames`` frames of the five passes into ``folder`` (1-based numbers)."""
+def write_sequence(
+    folder: Path, frames: int = 36, width: int = 96, height: int = 54, upscale: int = 1
+) -> Path:
+    """Write ``frames`` frames of the five passes into ``folder`` (1-based numbers).
+
+    ``upscale`` > 1 ray-casts at 1/upscale of the size and enlarges the pictures (fast
+    large sequences for benchmarks).
+    """
     folder.mkdir(parents=True, exist_ok=True)
+    small = (max(width // upscale, 2), max(height // upscale, 2))
+
+    def sized(image: Image.Image, smooth: bool = True) -> Image.Image:
+        if image.size == (width, height):
+            return image
+        method = Image.Resampling.BILINEAR if smooth else Image.Resampling.NEAREST
+        return image.resize((width, height), method)
+
     for index in range(frames):
         number = index + 1
-        passes = render_frame(index, frames, width, height)
-        color = Image.fromarray(passes["color"])
+        passes = render_frame(index, frames, *small)
+        color = sized(Image.fromarray(passes["color"]))
         color.save(folder / f"color.{number:04d}.png")
         depth = passes["depth"]
-        millimetres = np.clip(np.minimum(depth, FAR_CLIP) * 1000, 1, 65535)
-        Image.fromarray(millimetres.astype(np.uint16)).save(folder / f"depth.{number:04d}.png")
-        seg = Image.fromarray(passes["seg"])
+        millimetres = np.clip(np.minimum(depth, FAR_CLIP) * 1000, 1, 65535).astype(np.uint16)
+        sized(Image.fromarray(millimetres), smooth=False).save(folder / f"depth.{number:04d}.png")
+        seg = sized(Image.fromarray(passes["seg"]), smooth=False)
         seg.save(folder / f"seg.{number:04d}.png")
         outline = seg.convert("L").filter(ImageFilter.FIND_EDGES)
         edge_pixels = np.asarray(outline.point(lambda v: 255 * (v > 8))).copy()
         edge_pixels[[0, -1], :] = 0
         edge_pixels[:, [0, -1]] = 0  # FIND_EDGES outlines the image border too
-        edges = Image.fromarray(edge_pixels)
-        edges.save(folder / f"edge.{number:04d}.png")
-        vis = color.filter(ImageFilter.GaussianBlur(2))
+        Image.fromarray(edge_pixels).save(folder / f"edge.{number:04d}.png")
+        vis = color.filter(ImageFilter.GaussianBlur(2 * upscale))
         vis.save(folder / f"vis.{number:04d}.png")
     return folder
 
