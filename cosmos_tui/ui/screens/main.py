@@ -28,6 +28,9 @@ from cosmos_tui.ui.messages import (
 )
 from cosmos_tui.ui.report import report_error, reported
 from cosmos_tui.ui.screens.actions import ActionsMixin
+
+# imported here so textual-image asks the terminal what it draws before Textual starts
+from cosmos_tui.ui.screens.inputs import InputsScreen
 from cosmos_tui.ui.widgets.gpus import GpusPane
 from cosmos_tui.ui.widgets.logs import LogsPane
 from cosmos_tui.ui.widgets.pane import Pane
@@ -59,6 +62,7 @@ class MainScreen(ActionsMixin, Screen[None]):
         Binding("shift+tab", "app.focus_previous", "Previous pane", show=False, id="main.prev"),
         Binding("z", "zoom", "Zoom", id="main.zoom"),
         Binding("N", "new_prompt", "New prompt", show=False, id="main.new_prompt"),
+        Binding("i", "inputs", "Inputs", id="main.inputs"),
     ]
 
     def __init__(self) -> None:
@@ -306,6 +310,12 @@ class MainScreen(ActionsMixin, Screen[None]):
     def action_new_prompt(self) -> None:
         """Open the new-prompt form from anywhere."""
         self.open_prompt_form()
+
+    def action_inputs(self) -> None:
+        """Open the Inputs screen (kept between visits, with its cached frames)."""
+        if not self.app.is_screen_installed("inputs"):
+            self.app.install_screen(InputsScreen(), "inputs")
+        self.app.push_screen("inputs")
 
     def show_runs_of(self, prompt: Prompt) -> None:
         """Filter the Runs pane to a prompt's runs and focus it."""
