@@ -12,7 +12,9 @@ and both are recorded.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +60,7 @@ class DepthMap:
         controls; zero, negative and non-finite distances (no hit) count as far.
         Disparities are mapped linearly.
         """
-        raw = values.astype(np.float64)
+        raw = values.astype(np.float32, copy=False)
         if self.convention == "distance":
             with np.errstate(divide="ignore", invalid="ignore"):
                 inverse = np.where(raw > 0, 1.0 / raw, 0.0)
@@ -67,7 +69,7 @@ class DepthMap:
         else:
             scaled = (raw - self.far) / (self.near - self.far)
         scaled = np.nan_to_num(scaled, nan=0.0, posinf=0.0, neginf=0.0)
-        return np.clip(np.rint(scaled * 255.0), 0, 255).astype(np.uint8)
+        return np.clip(np.rint(scaled * np.float32(255.0)), 0, 255).astype(np.uint8)
 
 
 def _fail(path: Path, exc: BaseException) -> FrameUnreadable:
@@ -156,13 +158,19 @@ def auto_depth_map(paths: Iterable[Path], convention: str = "distance") -> Depth
         FrameUnreadable: When a frame cannot be decoded.
         ValidationError: When no frame holds a finite value.
     """
-    low, high = math.inf, -math.inf
-    for path in paths:
+
+    def extremes(path: Path) -> tuple[float, float]:
         values = read_depth(path)
         usable = np.isfinite(values) & ((values > 0) if convention == "distance" else True)
         finite = values[usable]
-        if finite.size:
-            low, high = min(low, float(finite.min())), max(high, float(finite.max()))
+        if not finite.size:
+            return math.inf, -math.inf
+        return float(finite.min()), float(finite.max())
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        found = list(pool.map(extremes, paths))
+    low = min((f[0] for f in found), default=math.inf)
+    high = max((f[1] for f in found), default=-math.inf)
     if not math.isfinite(low):
         raise ValidationError("the depth pass holds no finite values", field="depth")
     if convention == "disparity":

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -49,6 +51,7 @@ ROLE_VIDEOS: dict[str, str] = {
 }
 METADATA = "metadata.json"
 ProgressCallback = Callable[[int, int], None]
+READ_AHEAD = 3  # frames decoded ahead of the encoder, per pass
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,29 @@ class _Progress:
                 self.callback(self.done, self.total)
 
 
+def _load(role: str, depth: DepthMap | None, path: Path) -> av.VideoFrame:
+    """One frame ready for the encoder (depth normalised to grey, odd sizes padded)."""
+    if role == "depth" and depth is not None:
+        return av.VideoFrame.from_ndarray(pad_even(depth.apply(read_depth(path))), format="gray")
+    return av.VideoFrame.from_ndarray(pad_even(read_rgb(path)), format="rgb24")
+
+
+def _frames(frame_pass: FramePass, depth: DepthMap | None) -> Iterator[av.VideoFrame]:
+    """The pass's frames, decoded by a reader thread a few frames ahead of the encoder."""
+    paths = iter(frame_pass.frames.values())
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read") as reader:
+        pending: deque[Future[av.VideoFrame]] = deque(
+            reader.submit(_load, frame_pass.role, depth, path)
+            for path in itertools.islice(paths, READ_AHEAD)
+        )
+        while pending:
+            frame = pending.popleft().result()
+            following = next(paths, None)
+            if following is not None:
+                pending.append(reader.submit(_load, frame_pass.role, depth, following))
+            yield frame
+
+
 def _encode(
     frame_pass: FramePass,
     target: Path,
@@ -194,16 +220,18 @@ def _encode(
             options={"crf": str(options.crf), "preset": options.preset},
         )
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for path in frame_pass.frames.values():
-            if stop.is_set():
-                return
-            if frame_pass.role == "depth" and depth is not None:
-                grey = pad_even(depth.apply(read_depth(path)))
-                frame = av.VideoFrame.from_ndarray(grey, format="gray")
-            else:
-                frame = av.VideoFrame.from_ndarray(pad_even(read_rgb(path)), format="rgb24")
-            container.mux(stream.encode(frame))
-            progress.step()
+        # frame and slice threads, as the ffmpeg command line uses (PyAV's default is
+        # slice threads only, which made 1080p encoding about 1.5 times slower here)
+        stream.codec_context.thread_type = "AUTO"
+        frames = _frames(frame_pass, depth)
+        try:
+            for frame in frames:
+                if stop.is_set():
+                    return
+                container.mux(stream.encode(frame))
+                progress.step()
+        finally:
+            frames.close()
         container.mux(stream.encode(None))
 
 
