@@ -12,24 +12,20 @@ encoded again.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
-import json
 import os
 import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import av
 
-from cosmos_tui import __version__
 from cosmos_tui.engine.frames import (
     DepthMap,
     auto_depth_map,
@@ -37,6 +33,12 @@ from cosmos_tui.engine.frames import (
     pad_even,
     read_depth,
     read_rgb,
+)
+from cosmos_tui.engine.prepare_meta import (
+    read_metadata,
+    source_hash,
+    up_to_date,
+    write_metadata,
 )
 from cosmos_tui.engine.sequences import DEFAULT_PATTERNS, FramePass, Sequence, scan_sequence
 from cosmos_tui.engine.video_probe import probe_video
@@ -49,7 +51,6 @@ ROLE_VIDEOS: dict[str, str] = {
     "edge": "edge.mp4",
     "vis": "vis.mp4",
 }
-METADATA = "metadata.json"
 ProgressCallback = Callable[[int, int], None]
 READ_AHEAD = 3  # frames decoded ahead of the encoder, per pass
 
@@ -111,22 +112,6 @@ class PrepareResult:
     videos: Mapping[str, Path] = field(default_factory=dict)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def source_hash(frame_pass: FramePass) -> str:
-    """One hash over every frame number and file content of a pass."""
-    digest = hashlib.sha256()
-    for number, path in frame_pass.frames.items():
-        digest.update(f"{number}:{_sha256(path)}\n".encode())
-    return digest.hexdigest()
-
-
 def _settings(options: PrepareOptions, role: str) -> dict[str, Any]:
     settings: dict[str, Any] = {"fps": options.fps, "crf": options.crf, "preset": options.preset}
     if role == "depth":
@@ -134,14 +119,6 @@ def _settings(options: PrepareOptions, role: str) -> dict[str, Any]:
         settings["depth_far"] = options.depth_far
         settings["depth_convention"] = options.depth_convention
     return settings
-
-
-def _read_metadata(out_dir: Path) -> dict[str, Any]:
-    try:
-        data = json.loads((out_dir / METADATA).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _check_writable(out_dir: Path) -> None:
@@ -156,14 +133,6 @@ def _check_writable(out_dir: Path) -> None:
             "with --out",
             field="out",
         ) from exc
-
-
-def _up_to_date(entry: Any, digest: str, settings: dict[str, Any], video: Path) -> bool:
-    if not isinstance(entry, dict) or not video.is_file():
-        return False
-    if entry.get("source_sha256") != digest or entry.get("settings") != settings:
-        return False
-    return entry.get("video_sha256") == _sha256(video)
 
 
 class _Progress:
@@ -259,13 +228,13 @@ def prepare_sequence(
     sequence = scan_sequence(seq_dir, options.patterns)
     out_dir = out_dir.expanduser()
     _check_writable(out_dir)
-    previous = _read_metadata(out_dir).get("passes", {})
+    previous = read_metadata(out_dir).get("passes", {})
     digests = {role: source_hash(p) for role, p in sequence.passes.items()}
     todo: list[str] = []
     for role in sequence.passes:
         settings = _settings(options, role)
         entry = previous.get(role) if isinstance(previous, dict) else None
-        if not _up_to_date(entry, digests[role], settings, out_dir / ROLE_VIDEOS[role]):
+        if not up_to_date(entry, digests[role], settings, out_dir / ROLE_VIDEOS[role]):
             todo.append(role)
     depth = _depth_map(sequence, options, previous, todo)
     notes = [f"ignored pass '{name}' (no Cosmos role)" for name in sequence.ignored]
@@ -277,7 +246,15 @@ def prepare_sequence(
         )
     if todo:
         _encode_all(sequence, out_dir, options, depth, todo, on_progress)
-    _write_metadata(sequence, out_dir, options, depth, digests)
+    write_metadata(
+        sequence,
+        out_dir,
+        options.fps,
+        ROLE_VIDEOS,
+        {role: _settings(options, role) for role in sequence.passes},
+        depth,
+        digests,
+    )
     return PrepareResult(
         out_dir=out_dir,
         frames=sequence.frame_count,
@@ -381,53 +358,3 @@ def _encode_all(
         stop.set()
         for temp in temps.values():
             temp.unlink(missing_ok=True)
-
-
-def _write_metadata(
-    sequence: Sequence,
-    out_dir: Path,
-    options: PrepareOptions,
-    depth: DepthMap | None,
-    digests: Mapping[str, str],
-) -> None:
-    width, height = even_size(sequence.width, sequence.height)
-    passes: dict[str, Any] = {}
-    for role, frame_pass in sequence.passes.items():
-        video = out_dir / ROLE_VIDEOS[role]
-        entry: dict[str, Any] = {
-            "video": video.name,
-            "source": frame_pass.source,
-            "frames": len(frame_pass.frames),
-            "source_sha256": digests[role],
-            "video_sha256": _sha256(video),
-            "settings": _settings(options, role),
-        }
-        if role == "depth" and depth is not None:
-            entry["depth"] = asdict(depth)
-        passes[role] = entry
-    data = {
-        "tool": "cosmos-tui",
-        "tool_version": __version__,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "source": str(sequence.folder.resolve()),
-        "frames": sequence.frame_count,
-        "first_frame": sequence.first,
-        "last_frame": sequence.last,
-        "fps": options.fps,
-        "width": width,
-        "height": height,
-        "source_width": sequence.width,
-        "source_height": sequence.height,
-        "codec": "h264",
-        "pix_fmt": "yuv420p",
-        "passes": passes,
-    }
-    handle, name = tempfile.mkstemp(dir=out_dir, prefix=".metadata.", suffix=".part")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(data, stream, indent=2, sort_keys=True)
-            stream.write("\n")
-        os.replace(name, out_dir / METADATA)
-    except OSError as exc:
-        Path(name).unlink(missing_ok=True)
-        raise ValidationError(f"cannot write {out_dir / METADATA}: {exc}", field="out") from exc
