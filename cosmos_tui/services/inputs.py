@@ -155,12 +155,17 @@ class FrameCache:
 
     def __init__(self, capacity: int = 96) -> None:
         self.capacity = capacity
-        self._frames: OrderedDict[tuple[str, int, int, int, int], Image.Image] = OrderedDict()
+        self._frames: OrderedDict[tuple[str, int, int, int, int, bool], Image.Image] = OrderedDict()
         self._lock = threading.Lock()
         self.decoded = 0
 
-    async def frame(self, source: Path, index: int, box: tuple[int, int]) -> Image.Image:
+    async def frame(
+        self, source: Path, index: int, box: tuple[int, int], depth: bool = False
+    ) -> Image.Image:
         """Frame ``index`` (0-based) of a video or image file, fitted into ``box``.
+
+        ``depth`` marks a rendered depth frame: it is shown normalised as prepare would
+        (near white, far black), over this frame's own range.
 
         Raises:
             ValidationError: When the file cannot be read or has no such frame.
@@ -169,12 +174,12 @@ class FrameCache:
             stamp = source.stat().st_mtime_ns
         except OSError as exc:
             raise ValidationError(f"cannot read {source}: {exc.strerror}", str(source)) from exc
-        key = (str(source), stamp, index, *box)
+        key = (str(source), stamp, index, *box, depth)
         with self._lock:
             if key in self._frames:
                 self._frames.move_to_end(key)
                 return self._frames[key]
-        image = await asyncio.to_thread(self._decode, source, index, box)
+        image = await asyncio.to_thread(self._decode, source, index, box, depth)
         with self._lock:
             self._frames[key] = image
             self.decoded += 1
@@ -183,10 +188,15 @@ class FrameCache:
         return image
 
     @staticmethod
-    def _decode(source: Path, index: int, box: tuple[int, int]) -> Image.Image:
+    def _decode(source: Path, index: int, box: tuple[int, int], depth: bool) -> Image.Image:
         try:
             if source.suffix.lower() == ".mp4":
                 image = _video_frame(source, index)
+            elif depth:
+                from cosmos_tui.engine.frames import auto_depth_map, read_depth
+
+                mapping = auto_depth_map([source])
+                image = Image.fromarray(mapping.apply(read_depth(source)))
             else:
                 from cosmos_tui.engine.frames import read_rgb
 

@@ -77,7 +77,7 @@ class InputsScreen(Screen[None]):
         Binding("r", "reload", "Reload", id="inputs.reload"),
     ]  # fmt: skip
     DEFAULT_CSS = """
-    #inputs-table { height: 1fr; min-height: 6; }
+    #inputs-table { height: auto; max-height: 40%; min-height: 4; }
     #inputs-filter { display: none; }
     #inputs-filter.-shown { display: block; }
     #inputs-detail { height: auto; max-height: 4; padding: 0 1; }
@@ -129,7 +129,7 @@ class InputsScreen(Screen[None]):
         table = self.query_one("#inputs-table", DataTable)
         for column in COLUMNS:
             table.add_column(column, key=column)
-        self.query_one("#inputs").border_title = "Inputs"
+        self.title = "Inputs"
         self.action_reload()
 
     # listing ---------------------------------------------------------------------------
@@ -196,8 +196,8 @@ class InputsScreen(Screen[None]):
                 str(len(folder.problems)) if folder.problems else "ok",
                 key=str(folder.path),
             )
-        self.query_one("#inputs").border_subtitle = (
-            f"{len(self.shown)} of {len(self.folders)} folders under {self.roots[0]}"
+        self.sub_title = (
+            f"{len(self.shown)} of {len(self.folders)} folders in {self.roots[0].name}/"
             f"  sorted by {self.sort_key}"
         )
         if selected is not None and selected in self.shown:
@@ -221,7 +221,10 @@ class InputsScreen(Screen[None]):
         folder = self.selected
         detail = self.query_one("#inputs-detail", Static)
         if folder is None:
-            detail.update("no input folders here: render or copy some, or press a to add one")
+            detail.update(
+                f"no input folders in {self.roots[0]} (paths.inputs_dir): copy or render "
+                "some there, or press a to add a folder"
+            )
             return
         lines = list(folder.problems) or ["checks passed"]
         if folder.kind == "sequence":
@@ -271,7 +274,11 @@ class InputsScreen(Screen[None]):
                 path = await asyncio.to_thread(sequence_frame, source, role, index)
             try:
                 pictures[role] = (
-                    None if path is None else await self.cache.frame(path, index, PREVIEW_BOX)
+                    None
+                    if path is None
+                    else await self.cache.frame(
+                        path, index, PREVIEW_BOX, depth=role == "depth" and source.is_dir()
+                    )
                 )
             except CosmosError:
                 pictures[role] = None

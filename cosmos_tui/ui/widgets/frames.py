@@ -68,7 +68,7 @@ class FrameStrip(Horizontal):
     FrameStrip { height: 1fr; }
     FrameStrip > Vertical { width: 1fr; height: 1fr; }
     FrameStrip .frame-label { height: 1; width: 1fr; content-align: center middle; }
-    FrameStrip .frame-image { width: 1fr; height: 1fr; }
+    FrameStrip .frame-image { width: 1fr; height: auto; max-height: 100%; }
     """
 
     def __init__(self, protocol: str, **kwargs: object) -> None:
