@@ -31,6 +31,7 @@ def help_groups() -> list[tuple[str, Sequence[BindingType]]]:
     """Return the binding groups shown on the help screen, in reading order."""
     from cosmos_tui.ui.app import CosmosApp
     from cosmos_tui.ui.screens.confirm import ConfirmScreen
+    from cosmos_tui.ui.screens.inputs import InputsScreen
     from cosmos_tui.ui.screens.main import MainScreen
     from cosmos_tui.ui.screens.prompt_form import PromptForm
     from cosmos_tui.ui.widgets.logs import LogsPane
@@ -43,6 +44,7 @@ def help_groups() -> list[tuple[str, Sequence[BindingType]]]:
         ("Runs pane", RunsPane.BINDINGS),
         ("Logs pane", LogsPane.BINDINGS),
         ("Forms", PromptForm.BINDINGS),
+        ("Inputs screen (i)", InputsScreen.BINDINGS),
         ("Dialogs", ConfirmScreen.BINDINGS),
     ]
 

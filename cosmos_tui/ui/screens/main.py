@@ -62,7 +62,7 @@ class MainScreen(ActionsMixin, Screen[None]):
         Binding("shift+tab", "app.focus_previous", "Previous pane", show=False, id="main.prev"),
         Binding("z", "zoom", "Zoom", id="main.zoom"),
         Binding("N", "new_prompt", "New prompt", show=False, id="main.new_prompt"),
-        Binding("i", "inputs", "Inputs", id="main.inputs"),
+        Binding("i", "inputs", "Inputs", show=False, id="main.inputs"),
     ]
 
     def __init__(self) -> None:
