@@ -15,8 +15,31 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Static
+from textual_image import _terminal
 from textual_image import renderable as detected
-from textual_image.widget import HalfcellImage, SixelImage, TGPImage, UnicodeImage
+
+
+def _cell_size() -> None:
+    """Ask the terminal for its cell size once, surviving a terminal that reports 0 columns.
+
+    textual-image divides by the column count (textual_image/_terminal.py get_cell_size)
+    when its widgets are imported; a pseudo-terminal whose size was never set reports 0.
+    Then the cell size of a VT340, textual-image's own fallback, is used.
+    """
+    try:
+        _terminal.get_cell_size()
+    except (ZeroDivisionError, _terminal.TerminalError):
+        _terminal.get_cell_size._result = _terminal.CellSize(10, 20)  # type: ignore[attr-defined]
+
+
+_cell_size()
+
+from textual_image.widget import (  # noqa: E402 (after the cell size is known)
+    HalfcellImage,
+    SixelImage,
+    TGPImage,
+    UnicodeImage,
+)
 
 PROTOCOL_WIDGETS: dict[str, type[Widget]] = {
     "kitty": TGPImage,
