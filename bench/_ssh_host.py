@@ -34,24 +34,31 @@ def ssh_server(name: str) -> Iterator[tuple[SshServer, Path]]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def host_config(server: SshServer, **fields: Any) -> HostConfig:
-    """The host ``bench`` that reaches ``server`` with its key; ``fields`` add to it."""
+def host_config(server: SshServer, port: int | None = None, **fields: Any) -> HostConfig:
+    """The host ``bench`` that reaches ``server`` with its key; ``fields`` add to it.
+
+    ``port``: reach it through this port instead (a shaping proxy in front of it).
+    """
     return HostConfig(
-        name="bench",
-        **server.connection_fields(),
+        name=fields.pop("name", "bench"),
+        **server.connection_fields(port),
         **fields,
     )
 
 
-def openssh_options(server: SshServer) -> list[str]:
-    """Options with which OpenSSH's ``ssh`` and ``scp`` reach ``server``, never prompting."""
+def openssh_options(server: SshServer, port: int | None = None) -> list[str]:
+    """Options with which OpenSSH's ``ssh`` and ``scp`` reach ``server``, never prompting.
+
+    ``port``: through this port instead (a shaping proxy), its key still checked.
+    """
+    fields = server.connection_fields(port)
     return [
         "-i",
         str(server.client_key),
         "-o",
-        f"Port={server.port}",
+        f"Port={fields['port']}",
         "-o",
-        f"UserKnownHostsFile={server.known_hosts}",
+        f"UserKnownHostsFile={fields['known_hosts']}",
         "-o",
         "BatchMode=yes",
     ]

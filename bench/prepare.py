@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cosmos_tui.engine.prepare import ROLE_VIDEOS, PrepareOptions, prepare_sequence
-from cosmos_tui.engine.video_probe import probe_video
+from cosmos_tui.engine.video_stream import probe_stream
 from cosmos_tui.sandbox.render import write_sequence
 
 PASSES = ("color", "depth", "seg", "edge", "vis")
@@ -101,7 +101,7 @@ def main() -> None:
                 else:
                     seconds = run_ffmpeg(binary, seq, out)
                 for video in ROLE_VIDEOS.values():
-                    assert probe_video(out / video).frames == args.frames, (name, video)
+                    assert probe_stream(out / video).frames == args.frames, (name, video)
                 times[name].append(seconds)
                 shutil.rmtree(out)
         print(f"ffmpeg: {binary} ({version.stdout.splitlines()[0]})")

@@ -104,6 +104,8 @@ class TimeoutsConfig:
     run: float = 4 * 3600.0
     cancel_grace: float = 10.0
     keepalive: float = 15.0
+    stall: float = 900.0
+    stall_action: str = "alert"
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,15 @@ def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
     import platformdirs
 
     return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+def no_hosts_message(source: Path | None) -> str:
+    """Say that no GPU host is configured and where to add one."""
+    where = source or default_config_path()
+    return (
+        "no GPU hosts are configured; add one with 'cosmos host add NAME --hostname HOST' "
+        f"or add a [[hosts]] table (name = ..., hostname = ...) to {where}"
+    )
 
 
 def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:

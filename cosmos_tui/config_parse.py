@@ -25,14 +25,17 @@ from cosmos_tui.config import (
     HostConfig,
     ProfileConfig,
 )
+from cosmos_tui.config_checks import HOST_REQUIRED_TEXT, check_host_text
 from cosmos_tui.domain import BLUR_LEVELS
 from cosmos_tui.errors import ConfigError, ValidationError
+from cosmos_tui.safe_text import MASK, is_secret_name
 
 # Sections whose value is a mapping of free-form keys to a dataclass or a scalar.
 _MAP_SECTIONS: dict[str, type | None] = {"profiles": ProfileConfig, "keymap": None}
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("defaults", "blur_strength"): BLUR_LEVELS,
     ("defaults", "canny_threshold"): BLUR_LEVELS,
+    ("timeouts", "stall_action"): ("alert", "cancel"),
     ("ui", "image_protocol"): ("auto", "kitty", "sixel", "halfcell", "unicode"),
 }
 
@@ -188,8 +191,11 @@ def _coerce(hint: Any, value: Any, where: str, path: Path | None, line: int | No
         for o in options
         if o is not type(None)
     )
+    # An env table or a token may hold a secret: its value is not quoted back.
+    leaf = where.rsplit(".", 1)[-1]
+    shown = MASK if ".env" in where or is_secret_name(leaf) else repr(value)
     raise ConfigError(
-        f"'{where}' must be {wanted}, not {type(value).__name__} {value!r}",
+        f"'{where}' must be {wanted}, not {type(value).__name__} {shown}",
         path=path,
         line=line,
     )
@@ -202,6 +208,7 @@ _RANGES: dict[tuple[str, str], tuple[float | None, float | None, bool]] = {
     ("timeouts", "run"): (0, None, False),
     ("timeouts", "cancel_grace"): (0, None, True),
     ("timeouts", "keepalive"): (0, None, False),
+    ("timeouts", "stall"): (0, None, True),
     ("retry", "max_attempts"): (1, None, True),
     ("retry", "backoff_base"): (0, None, False),
     ("retry", "backoff_max"): (0, None, False),
@@ -246,13 +253,20 @@ def _check_values(config: Config, path: Path | None, locate: _Locator) -> None:
                 line=locate.line((section,), key),
             )
     for index, host in enumerate(config.hosts):
-        for key in ("name", "hostname"):
+        for key in HOST_REQUIRED_TEXT:
             if not getattr(host, key).strip():
                 raise ConfigError(
-                    f"'hosts[{index}].{key}' is empty; give the host a {key}",
+                    f"'hosts[{index}].{key}' is empty; give the host a {key} "
+                    "(or remove the key to use the default)",
                     path=path,
                     line=locate.line(("hosts", index), key),
                 )
+        check_host_text(
+            host,
+            path,
+            locate.line(("hosts", index), "shm_size"),
+            locate.line(("hosts", index), "env"),
+        )
         for key, (low, high) in _HOST_RANGES.items():
             value = getattr(host, key)
             if value is not None and not low <= value <= high:

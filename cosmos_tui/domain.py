@@ -106,6 +106,10 @@ class FailureKind(enum.StrEnum):
     CANCELLED = "cancelled"
     CONTAINER_GONE = "container_gone"
     GPU_UNAVAILABLE = "gpu_unavailable"
+    ENVIRONMENT = "environment"
+    DOWNLOAD = "download"
+    UNSUPPORTED_GPU = "unsupported_gpu"
+    STALLED = "stalled"
     UNKNOWN = "unknown"
 
 
@@ -376,6 +380,7 @@ class AlertKind(enum.StrEnum):
     MEMORY_HEADROOM = "memory_headroom"
     GPU_IDLE = "gpu_idle"
     HOST_DOWN = "host_down"
+    STALLED = "stalled"
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "verify": "cosmos_tui.cli.verify_cmd:verify_cmd",
     "status": "cosmos_tui.cli.hosts:status",
     "host": "cosmos_tui.cli.hosts:host_group",
+    "doctor": "cosmos_tui.cli.doctor_cmd:doctor",
     "demo": "cosmos_tui.cli.demo:demo",
     "tui": "cosmos_tui.cli.tui_cmd:tui",
     "inference": "cosmos_tui.cli.runs:inference",
@@ -39,6 +40,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "cancel": "cosmos_tui.cli.runs:cancel",
     "reconcile": "cosmos_tui.cli.runs:reconcile",
     "worker": "cosmos_tui.cli.runs:worker",
+    "diagnose": "cosmos_tui.cli.diagnose_cmd:diagnose_cmd",
     "inspect": "cosmos_tui.cli.inputs_cmd:inspect_cmd",
     "prepare": "cosmos_tui.cli.inputs_cmd:prepare",
 }
@@ -82,6 +84,7 @@ COMMAND_HELP: dict[str, str] = {
     "verify": "Find missing outputs, moved inputs, orphan folders and containers (--fix).",
     "status": "Show hosts: connection, Docker, image, GPUs and who holds them, problems.",
     "host": "Manage GPU hosts ('cosmos host trust NAME' records a host key).",
+    "doctor": "Check hosts for everything a real run needs; print each failure's fix.",
     "demo": "Try it all on a SIMULATED GPU HOST on 127.0.0.1 (no server, no GPU).",
     "tui": "Open the terminal UI: prompts, runs, GPUs and logs.",
     "inference": "Run prompts (new runs) or runs again; show progress and wait (Ctrl+C detaches).",
@@ -89,6 +92,7 @@ COMMAND_HELP: dict[str, str] = {
     "cancel": "Cancel a run: SIGTERM to its container, SIGKILL after the grace period.",
     "reconcile": "Reattach, finish or fail active runs; list orphan containers (never killed).",
     "worker": "Internal: drive one run to its end (started by 'cosmos inference').",
+    "diagnose": "Diagnose any Cosmos log file: cause, fix, deciding line, rank, phase.",
     "inspect": "Probe a folder's videos: frames, fps, resolution, codec, mismatches.",
     "prepare": "Turn a folder of image sequences (color, depth, seg...) into checked videos.",
 }

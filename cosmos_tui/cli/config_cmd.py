@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import click
 
-from cosmos_tui.cli.context import CliContext, echo_json, fail, guard
+from cosmos_tui.cli.context import CliContext, echo, echo_json, fail, guard
+from cosmos_tui.cli.options import NEGATIVE_ARGS
 
 pass_cli = click.make_pass_decorator(CliContext)
 
@@ -76,7 +79,7 @@ def config() -> None:
 @pass_cli
 def config_path(ctx: CliContext) -> None:
     """Print where the config file is (or would be)."""
-    click.echo(str(_path(ctx)))
+    echo(str(_path(ctx)))
 
 
 @config.command("init")
@@ -87,21 +90,26 @@ def config_init(ctx: CliContext, force: bool) -> None:
     path = _path(ctx)
     if path.exists() and not force:
         fail(f"{path} already exists; edit it, or use --force to overwrite it")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(TEMPLATE, encoding="utf-8")
-    except OSError as exc:
-        fail(f"cannot write {path}: {exc.strerror or exc}")
-    click.echo(f"wrote {path}")
+    guard(lambda: _write_atomically(path, TEMPLATE))
+    echo(f"wrote {path}")
 
 
 @config.command("show")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--show-secrets", is_flag=True, help="Print env values and tokens instead of '***'.")
 @pass_cli
-def config_show(ctx: CliContext, as_json: bool) -> None:
-    """Print the effective configuration (file, environment and defaults merged)."""
+def config_show(ctx: CliContext, as_json: bool, show_secrets: bool) -> None:
+    """Print the effective configuration (file, environment and defaults merged).
+
+    Values of every host's ``env`` and of keys named like a secret (TOKEN, KEY, SECRET,
+    PASSWORD) are printed as '***' unless --show-secrets is given.
+    """
+    from cosmos_tui.safe_text import mask_secrets
+
     settings = ctx.load_config()
     data = dataclasses.asdict(settings)
+    if not show_secrets:
+        data = mask_secrets(data)
     data["source"] = str(settings.source) if settings.source else None
     data["data_dir"] = str(settings.data_dir)
     data["outputs_dir"] = str(settings.outputs_dir)
@@ -112,18 +120,20 @@ def config_show(ctx: CliContext, as_json: bool) -> None:
     import tomlkit
 
     data.pop("source")
-    click.echo(f"# from {settings.source}")
-    click.echo(tomlkit.dumps(_drop_none(data)))
+    echo(f"# from {settings.source}")
+    echo(tomlkit.dumps(_drop_none(data)))
 
 
-@config.command("set")
+@config.command("set", context_settings=NEGATIVE_ARGS)
 @click.argument("key")
 @click.argument("value")
 @pass_cli
 def config_set(ctx: CliContext, key: str, value: str) -> None:
     """Set KEY (dotted, e.g. defaults.num_steps or hosts.gpu1.user) to VALUE.
 
-    VALUE is read as TOML (20, 0.5, true, "text", ["a", "b"]); anything else is a string.
+    VALUE is read as TOML (20, -1, 0.5, true, "text", ["a", "b"]); anything else is a
+    string (a text starting with '-' works too: cosmos config set defaults.negative_prompt
+    -- "-blurry").
     The result is validated before it is written; comments in the file are kept.
     """
     import tomlkit
@@ -156,7 +166,17 @@ def config_set(ctx: CliContext, key: str, value: str) -> None:
     new_text = tomlkit.dumps(document)
     guard(lambda: parse_config(tomllib.loads(new_text), path, new_text))
     guard(lambda: _write_atomically(path, new_text))
-    click.echo(f"{key} = {tomlkit.item(parsed).as_string()}")
+    shown = tomlkit.item(parsed).as_string()
+    if _is_secret_key(parts):
+        shown = "\"***\" (hidden; 'cosmos config show --show-secrets' prints it)"
+    echo(f"{key} = {shown}")
+
+
+def _is_secret_key(parts: list[str]) -> bool:
+    """Whether the dotted key names an env table, an env value or a secret-looking key."""
+    from cosmos_tui.safe_text import is_secret_name
+
+    return "env" in parts[:-1] or parts[-1] == "env" or is_secret_name(parts[-1])
 
 
 def _read_document(path: Path) -> Any:
@@ -173,16 +193,31 @@ def _read_document(path: Path) -> Any:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``."""
+    """Replace the config file's content with ``text`` in one rename.
+
+    A symlinked config is followed: the file it points to is replaced and the link
+    stays. The file keeps its permission bits (a 0600 file holding a token stays 0600);
+    a new file is created 0600, whatever the umask. The temporary file is created
+    private (mkstemp) beside the target, so it is never readable by others either.
+    """
     from cosmos_tui.errors import ConfigError
 
-    temporary = path.with_name(f".{path.name}.tmp")
+    target = Path(os.path.realpath(path))
+    temporary: Path | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
+        mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o600
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        temporary = Path(name)
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fchmod(stream.fileno(), mode)
+            os.fsync(stream.fileno())
+        os.replace(temporary, target)
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
         raise ConfigError(
             f"cannot write the config file: {exc.strerror or exc}", path=path
         ) from exc

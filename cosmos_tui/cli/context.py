@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from cosmos_tui.safe_text import one_line, printable
+
 if TYPE_CHECKING:
     from cosmos_tui.config import Config
     from cosmos_tui.services import Workbench
@@ -58,9 +60,22 @@ def guard(call: Callable[[], T]) -> T:
 
 
 def fail(message: str) -> NoReturn:
-    """Print one ``error:`` line on stderr and exit with status 1."""
-    click.echo(f"error: {' '.join(message.split())}", err=True)
+    """Print one ``error:`` line on stderr and exit with status 1.
+
+    The message may quote user or host text: control characters are escaped.
+    """
+    click.echo(f"error: {one_line(' '.join(message.split()))}", err=True)
     sys.exit(1)
+
+
+def echo(text: object = "", *, err: bool = False, nl: bool = True) -> None:
+    """Print ``text`` with control characters escaped (newlines and tabs kept).
+
+    Every human-readable line of the CLI goes through here: what it prints may quote
+    prompt text, names, paths or host answers, which must never reach the terminal as
+    escape sequences or direction overrides.
+    """
+    click.echo(printable(text), err=err, nl=nl)
 
 
 def echo_json(data: Any) -> None:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cosmos_tui.cli.context import fail, guard
+from cosmos_tui.cli.context import echo, fail, guard
 from cosmos_tui.cli.terminal import exit_on_termination, run_tui
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ def demo(
         pilot = _first_frame_reporter(first_frame) if bench_first_frame else None
         run_tui(app, auto_pilot=pilot)
         if first_frame:
-            click.echo(
+            echo(
                 f"first frame: {first_frame[0] - started:.3f} s after the command started, "
                 f"{first_frame[1] - _process_start():.3f} s after exec",
                 err=True,
@@ -154,9 +154,9 @@ def demo(
         if throwaway:
             shutil.rmtree(space.root, ignore_errors=True)
             if headless:
-                click.echo("(a throwaway workspace: removed; --workspace DIR keeps it)", err=True)
+                echo("(a throwaway workspace: removed; --workspace DIR keeps it)", err=True)
         elif not bench_first_frame:
-            click.echo(f"demo workspace kept in {space.root} (log: demo.log)", err=True)
+            echo(f"demo workspace kept in {space.root} (log: demo.log)", err=True)
 
 
 def _import_ui() -> None:

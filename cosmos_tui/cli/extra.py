@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from cosmos_tui.cli.context import CliContext
+from cosmos_tui.cli.context import CliContext, echo
+from cosmos_tui.cli.options import Number
+from cosmos_tui.cli.records import priority_option
 from cosmos_tui.services.extra import ExtrasService
 
 pass_cli = click.make_pass_decorator(CliContext)
@@ -12,10 +14,14 @@ pass_cli = click.make_pass_decorator(CliContext)
 
 @click.command()
 @click.argument("source")
-@click.option("--weight", type=float, help="Upscale control weight, 0..1 (default 0.5).")
+@click.option(
+    "--weight",
+    type=Number(float, 0, 1, enforce=False),
+    help="Upscale control weight, 0..1 (default 0.5).",
+)
 @click.option("--prompt", "use_prompt", is_flag=True, help="Guide it with the source's prompt.")
 @click.option("--prompt-text", help="Guide it with this text instead.")
-@click.option("--priority", type=int, default=0, show_default=True, help="Higher runs first.")
+@priority_option()
 @pass_cli
 def upscale(
     ctx: CliContext,
@@ -35,14 +41,14 @@ def upscale(
             source, weight, prompt_text, use_prompt, priority
         )
     )
-    click.echo(run.id)
+    echo(run.id)
 
 
 @click.command()
 @click.argument("prompt_ids", nargs=-1, required=True)
 @click.option("--overwrite", is_flag=True, help="Replace the prompt's text instead of a child.")
 @click.option("--force", is_flag=True, help="Overwrite even when the prompt has runs.")
-@click.option("--priority", type=int, default=0, show_default=True, help="Higher runs first.")
+@priority_option()
 @pass_cli
 def enhance(
     ctx: CliContext, prompt_ids: tuple[str, ...], overwrite: bool, force: bool, priority: int
@@ -58,4 +64,4 @@ def enhance(
         )
     )
     for run in runs:
-        click.echo(run.id)
+        echo(run.id)

@@ -9,9 +9,10 @@ from typing import Any
 
 import click
 
-from cosmos_tui.cli.context import CliContext, echo_json, fail, guard
+from cosmos_tui.cli.context import CliContext, echo, echo_json, fail, guard
 from cosmos_tui.domain import RunAlert
 from cosmos_tui.remote.status import HostReport, collect_status
+from cosmos_tui.safe_text import one_line
 from cosmos_tui.services import Workbench
 
 pass_cli = click.make_pass_decorator(CliContext)
@@ -90,7 +91,7 @@ def report_text(report: HostReport) -> str:
     for s in report.gpus:
         runs = ", ".join(report.gpu_runs.get(s.index, ())) or "free"
         lines.append(
-            f"    [{s.index}] {s.name}: {_fmt(s.utilization, '%')} util, "
+            f"    [{s.index}] {one_line(s.name)}: {_fmt(s.utilization, '%')} util, "
             f"{_fmt(s.memory_used_mib)}/{_fmt(s.memory_total_mib)} MiB, "
             f"{_fmt(s.temperature_c, ' C')}, {_fmt(s.power_draw_w, ' W')} -> {runs}"
         )
@@ -98,12 +99,12 @@ def report_text(report: HostReport) -> str:
         lines.append("  containers:")
         for c in report.containers:
             code = "" if c.exit_code is None else f" (exit {c.exit_code})"
-            lines.append(f"    {c.id[:12]} {c.name} {c.status}{code}")
+            lines.append(f"    {one_line(c.id[:12])} {one_line(c.name)} {one_line(c.status)}{code}")
     for problem in report.problems:
-        lines.append(f"  problem: {problem}")
+        lines.append(f"  problem: {one_line(problem)}")
     for alert in report.alerts:
         gpu = "" if alert.gpu_index is None else f" GPU {alert.gpu_index}"
-        lines.append(f"  alert: {alert.run_id} {alert.kind.value}{gpu}: {alert.message}")
+        lines.append(f"  alert: {alert.run_id} {alert.kind.value}{gpu}: {one_line(alert.message)}")
     return "\n".join(lines)
 
 
@@ -131,7 +132,9 @@ def status(cli: CliContext, host: str | None, as_json: bool, check: bool) -> Non
     config = cli.load_config()
     names = [host] if host else [h.name for h in config.hosts]
     if not names:
-        fail("no hosts are configured; add a [[hosts]] entry ('cosmos config path' shows where)")
+        from cosmos_tui.config import no_hosts_message
+
+        fail(no_hosts_message(config.source))
 
     async def action(bench: Workbench) -> list[HostReport]:
         hosts = [bench.hosts.get(name) for name in names]
@@ -143,7 +146,7 @@ def status(cli: CliContext, host: str | None, as_json: bool, check: bool) -> Non
     if as_json:
         echo_json([report_json(r) for r in reports])
     else:
-        click.echo("\n".join(report_text(r) for r in reports))
+        echo("\n".join(report_text(r) for r in reports))
     if check and not all(r.ok for r in reports):
         sys.exit(1)
 
@@ -151,6 +154,22 @@ def status(cli: CliContext, host: str | None, as_json: bool, check: bool) -> Non
 @click.group("host")
 def host_group() -> None:
     """Manage GPU hosts."""
+
+
+def show_untrusted_key(info: Any, name: str) -> None:
+    """Refuse a changed host key (with the command that clears it) or show the new one.
+
+    Shared by ``cosmos host trust`` and ``cosmos host add``; host-supplied text goes
+    through the escaping ``echo``.
+    """
+    if info.changed:
+        fail(
+            f"the host key of {name} CHANGED (now {info.fingerprint}); if the host was "
+            f"reinstalled, remove the old entry ('ssh-keygen -R {info.pattern} -f "
+            f"{info.known_hosts_path}') and run this again"
+        )
+    echo(f"host {name} ({info.pattern}) presents a {info.key_type} key")
+    echo(f"fingerprint: {info.fingerprint}")
 
 
 @host_group.command("trust")
@@ -166,22 +185,24 @@ def trust(cli: CliContext, name: str, yes: bool) -> None:
 
     info = cli.run(fetch)
     if info.trusted:
-        click.echo(f"the key of {name} is already trusted")
+        echo(f"the key of {name} is already trusted")
         return
-    if info.changed:
-        fail(
-            f"the host key of {name} CHANGED (now {info.fingerprint}); if the host was "
-            f"reinstalled, remove the old entry ('ssh-keygen -R {info.pattern} -f "
-            f"{info.known_hosts_path}') and run this again"
-        )
-    click.echo(f"host {name} ({info.pattern}) presents a {info.key_type} key")
-    click.echo(f"fingerprint: {info.fingerprint}")
+    show_untrusted_key(info, name)
     try:
         agreed = yes or click.confirm("Trust this key?", default=False)
     except click.Abort:  # no answer: end of input or Ctrl-C
-        click.echo(err=True)
+        echo(err=True)
         agreed = False
     if not agreed:
         fail("not trusted; nothing was recorded ('--yes' trusts without asking)")
     guard(lambda: trust_host_key(info))
-    click.echo(f"recorded in {info.known_hosts_path}")
+    echo(f"recorded in {info.known_hosts_path}")
+
+
+def _register_setup_commands() -> None:
+    from cosmos_tui.cli.host_add import register
+
+    register(host_group)
+
+
+_register_setup_commands()

@@ -9,12 +9,12 @@ from typing import Any
 
 import click
 
-from cosmos_tui.cli.context import CliContext, echo_json, guard
+from cosmos_tui.cli.context import CliContext, echo, echo_json, guard
 from cosmos_tui.engine.input_checks import InputReport
-from cosmos_tui.engine.video_probe import VideoInfo
+from cosmos_tui.engine.video_stream import StreamInfo
 
 
-def video_json(info: VideoInfo) -> dict[str, Any]:
+def video_json(info: StreamInfo) -> dict[str, Any]:
     """The JSON form of a probed video."""
     return {
         "path": str(info.path.resolve()),
@@ -53,14 +53,14 @@ def inspect_cmd(video_dir: Path, as_json: bool) -> None:
         echo_json(report_json(report))
     else:
         for role, info in report.videos.items():
-            click.echo(
+            echo(
                 f"{role:<6} {info.path.name:<18} {info.frames:>6} frames  "
                 f"{info.resolution:>10}  {info.fps_text:>6} fps  {info.codec}"
             )
         for line in report.mismatches:
-            click.echo(f"mismatch: {line}")
+            echo(f"mismatch: {line}")
         for line in report.notes:
-            click.echo(f"note: {line}")
+            echo(f"note: {line}")
     if report.mismatches:
         raise SystemExit(1)
 
@@ -175,14 +175,14 @@ def prepare(
         )
         return
     for note in result.notes:
-        click.echo(f"note: {note}", err=True)
+        echo(f"note: {note}", err=True)
     span = f"{result.frames} frames ({result.first}-{result.last})"
     size = f"{result.width}x{result.height} at {result.fps:g} fps"
     if result.encoded:
-        click.echo(f"encoded {', '.join(result.encoded)}: {span}, {size} in {result.out_dir}")
+        echo(f"encoded {', '.join(result.encoded)}: {span}, {size} in {result.out_dir}")
     if result.unchanged:
-        click.echo(f"unchanged: {', '.join(result.unchanged)} (same frames and settings)")
+        echo(f"unchanged: {', '.join(result.unchanged)} (same frames and settings)")
     if result.depth:
-        click.echo(f"depth: {result.depth.near:g} shown white, {result.depth.far:g} black")
+        echo(f"depth: {result.depth.near:g} shown white, {result.depth.far:g} black")
     if prompt_id:
-        click.echo(prompt_id)
+        echo(prompt_id)

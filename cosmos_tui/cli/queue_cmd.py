@@ -6,7 +6,8 @@ from typing import Any
 
 import click
 
-from cosmos_tui.cli.context import CliContext, echo_json
+from cosmos_tui.cli.context import CliContext, echo, echo_json
+from cosmos_tui.cli.options import NEGATIVE_ARGS
 from cosmos_tui.cli.records import parse_when
 from cosmos_tui.cli.render import clip, short_time, table
 from cosmos_tui.services.queue import QueueService, QueueView
@@ -124,7 +125,7 @@ def queue(click_ctx: click.Context, live: bool, as_json: bool) -> None:
     if as_json:
         echo_json(view_json(view))
     else:
-        click.echo(render_view(view))
+        echo(render_view(view))
 
 
 @queue.command()
@@ -132,7 +133,7 @@ def queue(click_ctx: click.Context, live: bool, as_json: bool) -> None:
 def pause(ctx: CliContext) -> None:
     """Pause the queue: nothing new starts; running runs go on."""
     ctx.run(lambda bench: QueueService.of(bench).pause())
-    click.echo("queue paused")
+    echo("queue paused")
 
 
 @queue.command()
@@ -140,16 +141,16 @@ def pause(ctx: CliContext) -> None:
 def resume(ctx: CliContext) -> None:
     """Resume the queue."""
     ctx.run(lambda bench: QueueService.of(bench).resume())
-    click.echo("queue resumed")
+    echo("queue resumed")
 
 
 def _move(ctx: CliContext, run_id: str, steps: int) -> None:
     order = ctx.run(lambda bench: QueueService.of(bench).move(run_id, steps))
     for number, item in enumerate(order, start=1):
-        click.echo(f"{number:>3}  {item}")
+        echo(f"{number:>3}  {item}")
 
 
-@queue.command()
+@queue.command(context_settings=NEGATIVE_ARGS)
 @click.argument("run_id")
 @click.argument("places", type=click.IntRange(1), default=1)
 @pass_cli
@@ -158,7 +159,7 @@ def up(ctx: CliContext, run_id: str, places: int) -> None:
     _move(ctx, run_id, -places)
 
 
-@queue.command()
+@queue.command(context_settings=NEGATIVE_ARGS)
 @click.argument("run_id")
 @click.argument("places", type=click.IntRange(1), default=1)
 @pass_cli
@@ -174,7 +175,7 @@ def cancel(ctx: CliContext, run_ids: tuple[str, ...]) -> None:
     """Cancel queued runs that have not started."""
     runs = ctx.run(lambda bench: QueueService.of(bench).cancel(run_ids))
     for run in runs:
-        click.echo(f"{run.id} cancelled")
+        echo(f"{run.id} cancelled")
 
 
 @queue.command("run")
@@ -189,18 +190,19 @@ def run_queue(ctx: CliContext, until_idle: bool) -> None:
 
     def _claimed(claim: Claim) -> None:
         batch = f" batch {claim.batch_id}" if claim.batch_id else ""
-        click.echo(
+        echo(
             f"start {', '.join(claim.run_ids)} on {claim.host} GPU "
             f"{','.join(map(str, claim.gpus))}{batch}"
         )
 
     async def _run(bench: Any) -> int:
+        bench.require_host()  # queued runs need somewhere to run
         service = QueueService.of(bench)
         scheduler = await service.drive(until_idle=until_idle, on_claim=_claimed)
         return len(scheduler.launched)
 
     launched = ctx.run(_run)
-    click.echo(f"{launched} container(s) launched")
+    echo(f"{launched} container(s) launched")
 
 
 def render_stats(stats: RunStats) -> str:
@@ -245,4 +247,4 @@ def stats(ctx: CliContext, since: str | None, as_json: bool) -> None:
             }
         )
     else:
-        click.echo(render_stats(result))
+        echo(render_stats(result))

@@ -9,10 +9,12 @@ from typing import Any
 
 import click
 
-from cosmos_tui.cli.context import CliContext, echo_json, fail
+from cosmos_tui.cli.context import CliContext, echo, echo_json, fail
+from cosmos_tui.cli.options import NEGATIVE_ARGS, Number
 from cosmos_tui.cli.render import prompt_detail, prompts_table, run_detail, runs_table
 from cosmos_tui.cli.serialize import prompt_json, run_json
 from cosmos_tui.domain import BLUR_LEVELS, RunState, RunType
+from cosmos_tui.engine.params import FLOAT_RANGES, INT_RANGES, PRIORITY_MAX, PRIORITY_MIN
 from cosmos_tui.services import Workbench
 from cosmos_tui.store.repositories import PromptFilter, RunFilter
 
@@ -41,28 +43,57 @@ def parse_when(text: str | None) -> datetime | None:
         raise click.BadParameter(f"'{text}' is not a usable date: {hint}") from exc
 
 
+def priority_option() -> Any:
+    """The --priority option of every command that queues runs (a bounded integer)."""
+    return click.option(
+        "--priority",
+        type=Number(int, PRIORITY_MIN, PRIORITY_MAX),
+        default=0,
+        show_default=True,
+        help=f"Higher runs first ({PRIORITY_MIN}..{PRIORITY_MAX}).",
+    )
+
+
 def run_options(function: Any) -> Any:
     """Attach every generation parameter option (shared by create run and inference)."""
+
+    def parsed(name: str) -> Number:
+        """Parse only: the service checks the range and names the field (exit 1)."""
+        if name in INT_RANGES:
+            return Number(int, *INT_RANGES[name], enforce=False)
+        return Number(float, *FLOAT_RANGES[name], enforce=False)
+
+    def span(name: str) -> str:
+        low, high = INT_RANGES.get(name) or FLOAT_RANGES[name]
+        return f"{low:g}..{high:g}"
+
     options = [
         click.option(
             "--weights",
             nargs=4,
-            type=float,
+            type=Number(float, 0, 1, enforce=False),
             metavar="V E D S",
             help="Control weights for vis, edge, depth, seg, each 0..1 (0 turns it off).",
         ),
-        click.option("--steps", type=int, help="Diffusion steps (num_steps)."),
-        click.option("--guidance", type=float, help="Classifier-free guidance."),
-        click.option("--seed", type=int, help="Random seed."),
-        click.option("--sigma-max", type=float, help="sigma_max (below 80 keeps the input)."),
-        click.option("--fps", type=int, help="Output frames per second."),
+        click.option(
+            "--steps", type=parsed("num_steps"), help=f"Diffusion steps, {span('num_steps')}."
+        ),
+        click.option("--guidance", type=parsed("guidance"), help=f"Guidance, {span('guidance')}."),
+        click.option("--seed", type=parsed("seed"), help=f"Random seed, {span('seed')}."),
+        click.option(
+            "--sigma-max", type=parsed("sigma_max"), help="sigma_max (below 80 keeps the input)."
+        ),
+        click.option("--fps", type=parsed("fps"), help=f"Output frames per second, {span('fps')}."),
         click.option("--blur", type=click.Choice(BLUR_LEVELS), help="blur_strength of vis."),
         click.option("--canny", type=click.Choice(BLUR_LEVELS), help="canny_threshold of edge."),
-        click.option("--gpus", type=int, help="Number of GPUs (torchrun processes)."),
-        click.option("--negative", help="Negative prompt for this run only."),
         click.option(
-            "--priority", type=int, default=0, show_default=True, help="Higher runs first."
+            "--gpus", type=parsed("num_gpus"), help=f"Number of GPUs, {span('num_gpus')}."
         ),
+        click.option(
+            "--negative",
+            help="Negative prompt for this run only (text starting with '-': --negative=-x).",
+        ),
+        priority_option(),
     ]
     for option in reversed(options):
         function = option(function)
@@ -130,19 +161,28 @@ def create_prompt(
 
     prompt, report = ctx.run(_create)
     for line in (*report.mismatches, *report.notes):
-        click.echo(f"note: {line}", err=True)
-    click.echo(prompt.id)
+        echo(f"note: {line}", err=True)
+    echo(prompt.id)
 
 
 @create.command("run")
 @click.argument("prompt_id")
 @run_options
+@click.option("--dry-run", is_flag=True, help="Print what the run would send; record nothing.")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: print it as JSON.")
 @pass_cli
-def create_run(ctx: CliContext, prompt_id: str, priority: int, **options: Any) -> None:
+def create_run(
+    ctx: CliContext, prompt_id: str, priority: int, dry_run: bool, as_json: bool, **options: Any
+) -> None:
     """Create a queued run of PROMPT_ID; print its id."""
     overrides = overrides_from(options)
+    if dry_run:
+        from cosmos_tui.cli.dry_run import show_dry_run
+
+        show_dry_run(ctx, [prompt_id], overrides, as_json, priority=priority)
+        return
     run = ctx.run(lambda bench: bench.create_run(prompt_id, overrides, priority=priority))
-    click.echo(run.id)
+    echo(run.id)
 
 
 @click.command("list")
@@ -156,7 +196,7 @@ def create_run(ctx: CliContext, prompt_id: str, priority: int, **options: Any) -
 @click.option("--until", help="Created before.")
 @click.option("--text", help="Prompt text or name contains.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
-@click.option("--offset", type=click.IntRange(0), default=0)
+@click.option("--offset", type=click.IntRange(0, 10**9), default=0, help="Skip this many.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (see docs/cli-json.md).")
 @pass_cli
 def list_cmd(ctx: CliContext, what: str, **opts: Any) -> None:
@@ -175,7 +215,7 @@ def list_cmd(ctx: CliContext, what: str, **opts: Any) -> None:
             echo_json({"total": page.total, "offset": page.offset,
                        "items": [prompt_json(p) for p in page.items]})  # fmt: skip
         else:
-            click.echo(prompts_table(page))
+            echo(prompts_table(page))
         return
 
     async def _runs(bench: Workbench) -> Any:
@@ -196,7 +236,7 @@ def list_cmd(ctx: CliContext, what: str, **opts: Any) -> None:
         echo_json({"total": page.total, "offset": page.offset,
                    "items": [run_json(r) for r in page.items]})  # fmt: skip
     else:
-        click.echo(runs_table(page))
+        echo(runs_table(page))
 
 
 @click.command()
@@ -217,7 +257,7 @@ def show(ctx: CliContext, object_id: str, as_json: bool) -> None:
     if as_json:
         echo_json(prompt_json(item) if is_prompt else run_json(item))
     else:
-        click.echo(prompt_detail(item) if is_prompt else run_detail(item, failure))
+        echo(prompt_detail(item) if is_prompt else run_detail(item, failure))
 
 
 @click.command()
@@ -238,19 +278,19 @@ def search(ctx: CliContext, text: str, limit: int, as_json: bool) -> None:
             }
         )
         return
-    click.echo(prompts_table(result.prompts))
-    click.echo()
-    click.echo(runs_table(result.runs))
+    echo(prompts_table(result.prompts))
+    echo()
+    echo(runs_table(result.runs))
 
 
-@click.command()
+@click.command(context_settings=NEGATIVE_ARGS)
 @click.argument("run_id")
 @click.argument("rating", type=click.IntRange(0, 5))
 @pass_cli
 def rate(ctx: CliContext, run_id: str, rating: int) -> None:
     """Rate RUN_ID from 1 (worst) to 5 (best); 0 clears the rating."""
     run = ctx.run(lambda bench: bench.rate(run_id, rating or None))
-    click.echo(f"{run.id} rated {rating}/5" if rating else f"{run.id} rating cleared")
+    echo(f"{run.id} rated {rating}/5" if rating else f"{run.id} rating cleared")
 
 
 @click.command()
@@ -263,12 +303,12 @@ def delete(ctx: CliContext, object_id: str, yes: bool, keep_outputs: bool) -> No
 
     async def _delete(bench: Workbench) -> tuple[Path, ...] | None:
         plan = await bench.plan_delete(object_id)
-        click.echo(f"This deletes {plan.kind} {plan.id}")
+        echo(f"This deletes {plan.kind} {plan.id}")
         if plan.kind == "prompt":
-            click.echo(f"  and its {len(plan.run_ids)} run(s): {', '.join(plan.run_ids) or '-'}")
+            echo(f"  and its {len(plan.run_ids)} run(s): {', '.join(plan.run_ids) or '-'}")
         for folder in plan.output_dirs:
             verb = "keeps" if keep_outputs else "removes"
-            click.echo(f"  {verb} outputs in {folder}")
+            echo(f"  {verb} outputs in {folder}")
         if not yes:
             try:
                 confirmed = click.confirm("Delete?", default=False)
@@ -280,8 +320,8 @@ def delete(ctx: CliContext, object_id: str, yes: bool, keep_outputs: bool) -> No
 
     left = ctx.run(_delete)
     if left is None:
-        click.echo("nothing deleted")
+        echo("nothing deleted")
         raise SystemExit(1)
     if left:
         fail(f"deleted, but could not remove {', '.join(map(str, left))}; remove it by hand")
-    click.echo("deleted")
+    echo("deleted")

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from cosmos_tui.domain import Page, Prompt, Run
+from cosmos_tui.safe_text import one_line
 
 if TYPE_CHECKING:
     from cosmos_tui.engine.failures import Failure
@@ -30,8 +31,8 @@ def short_time(value: datetime | None) -> str:
 
 
 def clip(text: str | None, width: int) -> str:
-    """Return ``text`` on one line, cut to ``width`` characters with '...'."""
-    flat = " ".join((text or "").split())
+    """Return ``text`` on one line (controls escaped), cut to ``width`` characters."""
+    flat = one_line(" ".join((text or "").split()))
     return flat if len(flat) <= width else flat[: max(0, width - 3)] + "..."
 
 
@@ -76,7 +77,7 @@ def runs_table(page: Page[Run]) -> str:
                 r.type.value,
                 r.prompt_id or "-",
                 clip(progress, 24) or "-",
-                f"{r.host}:{','.join(map(str, r.gpus))}" if r.host else "-",
+                f"{one_line(r.host)}:{','.join(map(str, r.gpus))}" if r.host else "-",
                 str(r.rating) if r.rating else "-",
                 short_time(r.created_at),
             ]
@@ -98,7 +99,7 @@ def footer(page: Page[object], noun: str) -> str:
 def prompt_detail(prompt: Prompt) -> str:
     """Render a prompt in full."""
     lines = [
-        f"prompt   {prompt.id}" + (f"  ({prompt.name})" if prompt.name else ""),
+        f"prompt   {prompt.id}" + (f"  ({one_line(prompt.name)})" if prompt.name else ""),
         f"created  {short_time(prompt.created_at)}",
         f"runs     {prompt.run_count}"
         + (f" (latest {prompt.latest_state.value})" if prompt.latest_state else ""),
@@ -110,7 +111,9 @@ def prompt_detail(prompt: Prompt) -> str:
         lines += ["negative: " + prompt.negative_prompt, ""]
     lines.append("inputs:")
     for item in prompt.inputs:
-        lines.append(f"  {item.role:<6} {item.path}  {item.size} bytes  sha256 {item.sha256[:12]}")
+        lines.append(
+            f"  {item.role:<6} {one_line(item.path)}  {item.size} bytes  sha256 {item.sha256[:12]}"
+        )
     return "\n".join(lines)
 
 
@@ -126,7 +129,7 @@ def run_detail(run: Run, failure: Failure | None = None) -> str:
         f"created  {short_time(run.created_at)}   attempt {run.attempt}",
     ]
     if run.host:
-        lines.append(f"host     {run.host}  gpus {','.join(map(str, run.gpus)) or '-'}")
+        lines.append(f"host     {one_line(run.host)}  gpus {','.join(map(str, run.gpus)) or '-'}")
     if run.duration_seconds is not None:
         lines.append(f"duration {run.duration_seconds:.0f}s")
     if run.progress:
@@ -155,21 +158,26 @@ def run_detail(run: Run, failure: Failure | None = None) -> str:
         f"blur {p.blur_strength} canny {p.canny_threshold} gpus {p.num_gpus}"
     )
     if run.failure_kind:
-        lines.append(f"failure  {run.failure_kind.value}: {run.failure_message or ''}")
+        lines.append(f"failure  {run.failure_kind.value}: {one_line(run.failure_message or '')}")
+        if failure is not None and failure.detail:
+            rank = f" (rank {failure.rank})" if failure.rank is not None else ""
+            lines.append(f"cause    {one_line(failure.detail)}{rank}")
+        if failure is not None and failure.phase:
+            lines.append(f"phase    {one_line(failure.phase)}")
         if failure is not None and failure.context:
             lines.append("error context (from the log):")
-            lines += [f"  | {line}" for line in failure.context]
+            lines += [f"  | {one_line(line)}" for line in failure.context]
     if run.exit_code is not None:
         lines.append(f"exit     {run.exit_code}")
     if run.outputs:
         lines.append("outputs:")
-        lines += [f"  {o}" for o in run.outputs]
+        lines += [f"  {one_line(o)}" for o in run.outputs]
     if run.log_path:
-        lines.append(f"log      {run.log_path}")
+        lines.append(f"log      {one_line(run.log_path)}")
     if run.events:
         lines.append("timeline:")
         for e in run.events:
-            lines.append(f"  {short_time(e.at)}  {e.to_state.value:<11} {e.reason}")
+            lines.append(f"  {short_time(e.at)}  {e.to_state.value:<11} {one_line(e.reason)}")
     return "\n".join(lines)
 
 
@@ -182,5 +190,5 @@ def progress_line(run: Run) -> str:
             minutes, seconds = divmod(int(run.progress.eta_seconds), 60)
             text += f"  eta {minutes}:{seconds:02d}"
     elif run.state.is_terminal and run.failure_message:
-        text += f": {run.failure_message}"
+        text += f": {one_line(run.failure_message)}"
     return text

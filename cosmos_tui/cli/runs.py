@@ -13,11 +13,14 @@ from typing import Any
 
 import click
 
-from cosmos_tui.cli.context import CliContext, echo_json, fail
+from cosmos_tui.cli.context import CliContext, echo, echo_json, fail
+from cosmos_tui.cli.dry_run import DRY_RUN_HELP, show_dry_run
 from cosmos_tui.cli.records import overrides_from, run_options
 from cosmos_tui.cli.render import progress_line
 from cosmos_tui.cli.serialize import run_json
 from cosmos_tui.domain import Run, RunState
+from cosmos_tui.engine.params import validate_priority
+from cosmos_tui.safe_text import one_line
 from cosmos_tui.services import Workbench
 
 pass_cli = click.make_pass_decorator(CliContext)
@@ -33,6 +36,13 @@ STALL_SECONDS = 15.0
 @click.option("--host", help="Run on this configured host (default: the first).")
 @click.option("--detach", is_flag=True, help="Return at once; the run continues.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final runs as JSON.")
+@click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
+@click.option(
+    "--batch", is_flag=True, help="With --dry-run: show the IDs as the queue's one batch."
+)
+@click.option(
+    "--skip-checks", is_flag=True, help="Start without the doctor's quick checks of the host."
+)
 @pass_cli
 def inference(
     ctx: CliContext,
@@ -41,20 +51,53 @@ def inference(
     host: str | None,
     detach: bool,
     as_json: bool,
+    dry_run: bool,
+    batch: bool,
+    skip_checks: bool,
     **options: Any,
 ) -> None:
     """Run inference for each ID: a prompt (a new run) or a run (that run again).
 
     A prompt id makes a run with the defaults or the given flags. Each run is driven
     by a detached worker process; this command shows its progress and waits. Ctrl+C
-    stops waiting, not the run.
+    stops waiting, not the run. --dry-run prints what would be sent instead.
+    Unless --skip-checks, the doctor's quick checks (SSH, Docker, image, checkout,
+    checkpoints, token, disk) run first on the host(s) a run may use; a failure refuses
+    with its fix, before any GPU time is spent.
     """
     overrides = overrides_from(options)
+    if batch and not dry_run:
+        raise click.UsageError(
+            "--batch goes with --dry-run; the queue batches runs by itself ('cosmos queue run')"
+        )
+    if dry_run:
+        show_dry_run(ctx, ids, overrides, as_json, host=host, batch=batch, priority=priority)
+        return
+
+    async def _check(bench: Workbench) -> None:
+        """What can be refused without a host (ids, parameters) is refused first."""
+        bench.require_host(host)
+        for text_id in ids:
+            full_id = await bench.resolve(text_id)
+            if full_id.startswith("ps_"):
+                bench.run_params(await bench.get_prompt(full_id), overrides)
+                validate_priority(priority)
+            elif overrides:
+                fail("parameter flags apply to new runs; give a prompt id to use them")
+            else:
+                await bench.get_run(full_id)
+
+    if not skip_checks:
+        from cosmos_tui.cli.preflight import refuse_unless_ready
+
+        ctx.run(_check)
+        refuse_unless_ready(ctx.load_config(), host)
 
     async def _launch(bench: Workbench) -> list[Run]:
+        bench.require_host(host)  # before anything is recorded
         report = await bench.reconcile(detached=True, scan_all_hosts=False)
         if report.dispatched or report.failed:
-            click.echo(
+            echo(
                 f"reconciled earlier runs: resumed {', '.join(report.dispatched) or '-'}; "
                 f"container gone {', '.join(report.failed) or '-'}"
             )
@@ -73,18 +116,16 @@ def inference(
     runs = ctx.run(_launch)
     outputs = ctx.load_config().outputs_dir
     for run in runs:
-        click.echo(f"{run.id} started (worker log: {outputs / run.id / 'worker.log'})")
+        echo(f"{run.id} started (worker log: {outputs / run.id / 'worker.log'})")
     if detach:
-        click.echo(
-            "detached: follow with 'cosmos logs -f RUN_ID', stop with 'cosmos cancel RUN_ID'"
-        )
+        echo("detached: follow with 'cosmos logs -f RUN_ID', stop with 'cosmos cancel RUN_ID'")
         return
     finals = _wait(ctx, [r.id for r in runs])
     if as_json:
         echo_json([run_json(r) for r in finals])
     bad = [r for r in finals if r.state != RunState.COMPLETED]
     for run in bad:
-        click.echo(f"error: run {run.id} {run.state.value}: {run.failure_message or ''}", err=True)
+        echo(f"error: run {run.id} {run.state.value}: {run.failure_message or ''}", err=True)
     if bad:
         sys.exit(1)
 
@@ -98,14 +139,14 @@ def _wait(ctx: CliContext, run_ids: list[str]) -> list[Run]:
         for run_id in run_ids:
             final = None
             async for run in bench.watch_run(run_id, interval=0.5, stall_after=STALL_SECONDS):
-                line = progress_line(run)
-                if tty:
+                line = one_line(progress_line(run))
+                if tty:  # the carriage return redraws the line; the line itself is escaped
                     click.echo("\r" + line.ljust(79)[:79], nl=False)
                 else:
-                    click.echo(line)
+                    echo(line)
                 final = run
             if tty:
-                click.echo()
+                echo()
             assert final is not None
             finals.append(final)
         return finals
@@ -114,7 +155,7 @@ def _wait(ctx: CliContext, run_ids: list[str]) -> list[Run]:
         return ctx.run(_watch)
     except SystemExit as exc:
         if exc.code == 130:
-            click.echo(
+            echo(
                 "\ndetached: the run(s) continue on the host; follow with "
                 f"'cosmos logs -f {run_ids[0]}', stop with 'cosmos cancel {run_ids[0]}'",
                 err=True,
@@ -132,7 +173,7 @@ def logs(ctx: CliContext, run_id: str, follow: bool, tail: int | None) -> None:
 
     async def _logs(bench: Workbench) -> None:
         async for batch in bench.follow_log(run_id, tail=tail, follow=follow):
-            click.echo("\n".join(batch.lines))
+            echo("\n".join(batch.lines))
 
     try:
         ctx.run(_logs)
@@ -146,7 +187,7 @@ def logs(ctx: CliContext, run_id: str, follow: bool, tail: int | None) -> None:
 def cancel(ctx: CliContext, run_id: str) -> None:
     """Cancel RUN_ID: SIGTERM to its container, SIGKILL after the grace period."""
     run = ctx.run(lambda bench: bench.cancel_run(run_id))
-    click.echo(f"{run.id} {run.state.value}")
+    echo(f"{run.id} {run.state.value}")
 
 
 @click.command()
@@ -181,17 +222,19 @@ def reconcile(ctx: CliContext, as_json: bool) -> None:
         ("in a batch, left to 'cosmos queue run'", report.batched),
     ):
         if items:
-            click.echo(f"{label}: {', '.join(items)}")
+            echo(f"{label}: {', '.join(items)}")
     for host, reason in report.unreachable:
-        click.echo(f"host {host} unreachable: {reason}")
+        echo(f"host {host} unreachable: {reason}")
     for leftover in report.stopped:
-        click.echo(
-            f"stopped container {leftover.container_id[:12]} ({leftover.name}) on "
+        echo(
+            f"stopped container {one_line(leftover.container_id[:12])} "
+            f"({one_line(leftover.name)}) on "
             f"{leftover.host}: {leftover.reason}"
         )
     for orphan in report.orphans:
-        click.echo(
-            f"orphan container {orphan.container_id[:12]} ({orphan.name}) on {orphan.host}: "
+        echo(
+            f"orphan container {one_line(orphan.container_id[:12])} ({one_line(orphan.name)}) on "
+            f"{orphan.host}: "
             f"{orphan.reason}; remove it with 'docker rm -f {orphan.container_id[:12]}' on the "
             "host if it is not needed"
         )
@@ -205,7 +248,7 @@ def reconcile(ctx: CliContext, as_json: bool) -> None:
             report.stopped,
         )
     ):
-        click.echo("nothing to reconcile")
+        echo("nothing to reconcile")
 
 
 def _orphan_json(orphan: Any) -> dict[str, Any]:
@@ -230,9 +273,9 @@ def worker(ctx: CliContext, run_id: str) -> None:
         try:
             return await bench.drive_run(run_id)
         except RunBusy as exc:
-            click.echo(exc.message, err=True)
+            echo(exc.message, err=True)
             return None
 
     run = ctx.run(_drive)
     if run is not None:
-        click.echo(f"{run.id} {run.state.value}")
+        echo(f"{run.id} {run.state.value}")

@@ -7,8 +7,9 @@ from typing import Any
 
 import click
 
-from cosmos_tui.cli.context import CliContext, echo_json
+from cosmos_tui.cli.context import CliContext, echo, echo_json
 from cosmos_tui.engine.verify import VerifyReport, verify
+from cosmos_tui.safe_text import one_line
 
 pass_cli = click.make_pass_decorator(CliContext)
 
@@ -25,10 +26,11 @@ def render_report(report: VerifyReport, fix: bool) -> str:
             mark = "manual"
         where = f" [{finding.host}]" if finding.host else ""
         lines.append(
-            f"{mark:<9} {finding.kind.value:<17} {finding.subject}{where}: {finding.detail}"
+            f"{mark:<9} {finding.kind.value:<17} {one_line(finding.subject)}{one_line(where)}: "
+            f"{one_line(finding.detail)}"
         )
     for host, reason in report.unreachable:
-        lines.append(f"skipped   host {host}: {reason}")
+        lines.append(f"skipped   host {one_line(host)}: {one_line(reason)}")
     fixable = sum(1 for f in report.findings if f.fixable and not f.fixed)
     summary = (
         f"checked {report.checked_runs} completed run(s) and {report.checked_prompts} "
@@ -47,8 +49,8 @@ def render_report(report: VerifyReport, fix: bool) -> str:
     "--search",
     "search",
     multiple=True,
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Also look here for moved input videos (repeatable).",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="Also look here for moved input videos (repeatable; must exist).",
 )
 @click.option("--deep", is_flag=True, help="Hash every input to find changed content.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -82,6 +84,6 @@ def verify_cmd(
             }
         )  # fmt: skip
     else:
-        click.echo(render_report(report, fix))
+        echo(render_report(report, fix))
     if any(not f.fixed for f in report.findings):
         raise SystemExit(1)

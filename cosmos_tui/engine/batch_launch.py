@@ -10,8 +10,10 @@ The container is named and labelled after the batch id. Every member run moves t
 its own states (uploading, starting, running, downloading, then completed, blocked or
 failed); its log is the container's log (the model logs the batch as a whole, phase by
 phase), written to its own ``run.log``; its outputs are the folder whose saved prompt is
-its prompt (:func:`~cosmos_tui.engine.batching.map_outputs`), downloaded into its own
-output folder. A line dropped by the guardrail makes its run ``blocked``.
+its prompt (``video_<i>/prompt.txt``, :func:`~cosmos_tui.engine.batch_outputs.map_outputs`),
+downloaded into its own output folder. When the container dies, finished members still
+complete, the member it died on ends with the cause, and members that never started go
+back in the queue (engine/batch_collect.py).
 """
 
 from __future__ import annotations
@@ -20,30 +22,25 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.domain import FailureKind, InputFile, Prompt, Run, RunState, RunType
 from cosmos_tui.engine import launch
-from cosmos_tui.engine.batching import (
-    BatchInput,
-    BatchLine,
-    SampleFate,
-    SampleOutput,
-    build_batch_input,
-    map_outputs,
-    sample_index,
-    slice_log,
-)
-from cosmos_tui.engine.failures import classify, explain
+from cosmos_tui.engine.batch_collect import Death, collect
+from cosmos_tui.engine.batch_outputs import batch_size_in
+from cosmos_tui.engine.batching import BatchInput, BatchLine, build_batch_input
+from cosmos_tui.engine.failures import classify
 from cosmos_tui.engine.logs import LocalLog, LogFollower
 from cosmos_tui.engine.profiles import transfer1
 from cosmos_tui.engine.scheduler import start_reason
 from cosmos_tui.errors import CosmosError, InputChanged, InvalidTransition
+from cosmos_tui.private_files import open_private, private_dir
 from cosmos_tui.store.queue_store import Claim, QueueStore
 
 if TYPE_CHECKING:
+    from cosmos_tui.config import Config
     from cosmos_tui.engine.lifecycle import EngineContext
     from cosmos_tui.engine.runner import RunEngine
     from cosmos_tui.remote.host import RemoteHost
@@ -216,10 +213,12 @@ class BatchLauncher:
                              container_id=container_id)  # fmt: skip
         lines = await self.follow(host, container_id, ids, self.deadline(None, len(ids)))
         exit_code = await host.docker.wait(container_id)
+        death = None
         if exit_code != 0:
-            await self.fail_all(ids, *self.failure(container_id, exit_code, lines, len(ids)))
+            death = Death(container_id, exit_code, lines, self.batch_size(members[0][0]))
+        await self.collect(host, layout, claim.batch_id, batch.lines, death)
+        if death is not None:
             return
-        await self.collect(host, layout, claim.batch_id, batch.lines)
         await store.update_run(ids[0], progress_phase="done")
 
     async def _upload_inputs(
@@ -242,7 +241,7 @@ class BatchLauncher:
                         )
                         remote[_content_key(item)] = uploaded.remote_path
             except InputChanged as exc:
-                await self._end(run.id, RunState.FAILED, exc.message, FailureKind.UNKNOWN)
+                await self.end(run.id, RunState.FAILED, exc.message, FailureKind.UNKNOWN)
                 self.release([run.id])
                 continue
             kept.append((run, prompt))
@@ -252,35 +251,26 @@ class BatchLauncher:
         self, host: RemoteHost, layout: launch.RemoteLayout, first: Run, claim: Claim,
         batch: BatchInput,
     ) -> str:  # fmt: skip
-        from cosmos_tui.remote.docker import ContainerSpec, Mount
-
         config = self.ctx.config
-        profile = config.profiles.get(first.profile) or config.profiles["transfer1"]
-        paths = transfer1.LaunchPaths(
-            spec_path=f"{launch.CONTAINER_RUN}/{launch.SPEC_NAME}",
-            output_dir=f"{launch.CONTAINER_RUN}/{launch.OUTPUT_DIR_NAME}",
-            batch_input_path=f"{launch.CONTAINER_RUN}/{JSONL_NAME}",
-        )
-        argv = transfer1.build_argv(
-            first.params, paths, script=profile.script, extra_args=profile.extra_args
-        )
-        spec = ContainerSpec(
-            run_id=claim.batch_id or first.id,
-            image=launch.image_for(first, host.config, config),
-            command=tuple(argv),
+        spec = launch.container_spec(
+            claim.batch_id or first.id,
+            batch_command(first, config),
+            launch.image_for(first, host.config, config),
+            host.config,
+            layout,
             gpus=claim.gpus,
-            env=launch.container_env(host.config),
-            mounts=tuple(
-                Mount(m.source, m.target, m.read_only)
-                for m in launch.mounts_for(host.config, layout)
-            ),
-            workdir=launch.CONTAINER_WORKDIR,
             labels={"cosmos.batch_id": claim.batch_id or "", launch.LABEL_PROFILE: first.profile,
                     "cosmos.batch_runs": ",".join(batch.run_ids)},
         )  # fmt: skip
         container_id = await host.docker.create(spec)
         await host.docker.start(container_id)
         return container_id
+
+    def batch_size(self, run: Run) -> int:
+        """The model's ``--batch_size`` for a batch of ``run``'s profile (1: none is sent)."""
+        config = self.ctx.config
+        profile = config.profiles.get(run.profile) or config.profiles["transfer1"]
+        return batch_size_in(profile.extra_args)
 
     def deadline(self, started_at: float | None, lines: int) -> float:
         """Return when a batch of ``lines`` runs has run too long: timeouts.run per line."""
@@ -339,8 +329,8 @@ class BatchLauncher:
         others = []
         for run_id in ids[1:]:
             path = self.log_path(run_id)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            others.append(path.open("a", encoding="utf-8"))
+            private_dir(path.parent)
+            others.append(open_private(path, "a", encoding="utf-8"))
         collected: list[str] = []
 
         def _copy(lines: list[str]) -> None:
@@ -368,49 +358,10 @@ class BatchLauncher:
         layout: launch.RemoteLayout,
         batch_id: str,
         lines: Sequence[BatchLine],
+        death: Death | None = None,
     ) -> None:
-        """Map a finished batch's sample folders to its runs and end each run."""
-        samples = []
-        for entry in await host.files.listdir(layout.output_dir):
-            if not entry.is_dir or sample_index(entry.name) is None:
-                continue
-            folder = f"{layout.output_dir}/{entry.name}"
-            result = await host.run(["cat", f"{folder}/output.txt"], check=False)
-            text = result.stdout if result.exit_status == 0 else None
-            samples.append(SampleOutput(entry.name, text))
-        outcome = map_outputs(lines, samples)
-        await asyncio.to_thread(
-            self._slice_logs, batch_id, lines, outcome.folders, [s.folder for s in samples]
-        )
-        for line in lines:
-            run_id = line.run_id
-            fate = outcome.fates[run_id]
-            if fate == SampleFate.BLOCKED:
-                message = explain(
-                    FailureKind.GUARDRAIL, f"the guardrail dropped this prompt in {batch_id}"
-                )
-                await self._end(run_id, RunState.BLOCKED, message, FailureKind.GUARDRAIL)
-                continue
-            if fate == SampleFate.UNKNOWN:
-                message = f"cannot tell which output of batch {batch_id} is this run's"
-                await self._end(run_id, RunState.FAILED, message, FailureKind.UNKNOWN)
-                continue
-            if (await self.ctx.store.get_run(run_id, with_events=False)).state.is_terminal:
-                continue  # cancelled while the batch ran: its sample is not collected
-            folder = outcome.folders[run_id]
-            await self.move(run_id, RunState.DOWNLOADING, f"outputs in {folder}")
-            local_dir = self.ctx.run_dir(run_id)
-            outputs = []
-            remote_folder = f"{layout.output_dir}/{folder}"
-            for entry in await host.files.listdir(remote_folder):
-                if entry.is_dir:
-                    continue
-                await host.download(remote_folder, entry.name, local_dir, entry.size, True)
-                outputs.append(entry.name)
-            outputs.append(LOG_NAME)
-            await self.move(run_id, RunState.COMPLETED,
-                             f"{len(outputs) - 1} output file(s) from {folder} of {batch_id}",
-                             outputs=tuple(outputs))  # fmt: skip
+        """End the batch's members once its container exited (engine/batch_collect.py)."""
+        await collect(self, host, layout, batch_id, lines, death)
 
     # after a crash (engine/batch_recovery.py) -------------------------------------------
 
@@ -426,23 +377,6 @@ class BatchLauncher:
 
         await sweep_orphans(self, interval)
 
-    def _slice_logs(
-        self,
-        batch_id: str,
-        lines: Sequence[BatchLine],
-        own: Mapping[str, str],
-        folders: Sequence[str],
-    ) -> None:
-        """Rewrite each member's run.log as its slice of the batch log."""
-        for number, line in enumerate(lines):
-            path = self.log_path(line.run_id)
-            if not path.is_file():
-                continue
-            text = path.read_text(encoding="utf-8", errors="replace").splitlines()
-            kept = slice_log(text, line.run_id, batch_id, number, len(lines),
-                             own.get(line.run_id), folders)  # fmt: skip
-            path.write_text("\n".join(kept) + "\n", encoding="utf-8")
-
     # state helpers -----------------------------------------------------------------------
 
     def log_path(self, run_id: str) -> Path:
@@ -456,10 +390,11 @@ class BatchLauncher:
         except InvalidTransition:
             logger.info("run %s of a batch changed meanwhile (cancelled?)", run_id)
 
-    async def _end(
+    async def end(
         self, run_id: str, target: RunState, message: str, kind: FailureKind,
         exit_code: int | None = None,
     ) -> None:  # fmt: skip
+        """End one member (blocked only from running, else failed) unless it already ended."""
         run = await self.ctx.store.get_run(run_id, with_events=False)
         if run.state.is_terminal:
             return
@@ -474,7 +409,20 @@ class BatchLauncher:
         """End runs as failed (or blocked, for the guardrail) unless they already ended."""
         target = RunState.BLOCKED if kind == FailureKind.GUARDRAIL else RunState.FAILED
         for run_id in run_ids:
-            await self._end(run_id, target, message, kind, exit_code)
+            await self.end(run_id, target, message, kind, exit_code)
+
+
+def batch_command(first: Run, config: Config) -> list[str]:
+    """Return the argv of a batch container (the first run's parameters, the batch's JSONL)."""
+    profile = config.profiles.get(first.profile) or config.profiles["transfer1"]
+    paths = transfer1.LaunchPaths(
+        spec_path=f"{launch.CONTAINER_RUN}/{launch.SPEC_NAME}",
+        output_dir=f"{launch.CONTAINER_RUN}/{launch.OUTPUT_DIR_NAME}",
+        batch_input_path=f"{launch.CONTAINER_RUN}/{JSONL_NAME}",
+    )
+    return transfer1.build_argv(
+        first.params, paths, script=profile.script, extra_args=profile.extra_args
+    )
 
 
 def _content_key(item: InputFile) -> tuple[str, str]:

@@ -3,19 +3,23 @@
 A batch is orphaned when its runs are active and nobody holds their run locks (the
 kernel drops a lock when its process ends). Runs that never got to running go back in the
 queue, after any container the dead driver created is removed; a container still running
-is followed again; an exited one is collected (outputs mapped by name); runs whose
-container vanished fail as ``container_gone``. Queue drivers look at start and then
-every so often (:func:`sweep_orphans`), so a live TUI takes over from a dead CLI.
+is followed again; an exited one is collected like any batch (engine/batch_collect.py:
+finished samples collected, the member it died on ended, members never started
+requeued); runs whose container vanished fail as ``container_gone``. Queue drivers look
+at start and then every so often (:func:`sweep_orphans`), so a live TUI takes over from
+a dead CLI.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cosmos_tui.domain import ACTIVE_STATES, FailureKind, Run, RunState
 from cosmos_tui.engine import launch
+from cosmos_tui.engine.batch_collect import Death
 from cosmos_tui.engine.batching import BatchLine
 from cosmos_tui.errors import CosmosError
 from cosmos_tui.store.repositories import RunFilter
@@ -84,26 +88,32 @@ async def reattach(launcher: BatchLauncher, batch_id: str, members: list[Run]) -
     home = (await host.run(["pwd"])).stdout.strip()
     layout = launch.RemoteLayout(home, await host.tool_dir(), batch_id)
     manifest = await launcher.queue.batch_manifest(batch_id)
-    lines = [
-        BatchLine(item["run_id"], item["prompt"], None)
-        for item in manifest.get("lines", [])
-        if item["run_id"] in ids
-    ]
+    # Every line, ended members included: where the model stopped is told by line number.
+    lines = [BatchLine(item["run_id"], item["prompt"], None) for item in manifest.get("lines", [])]
     found = await host.docker.list({"cosmos.batch_id": batch_id})
-    if not found or not lines:
+    if not found or not any(line.run_id in ids for line in lines):
         message = f"the container of batch {batch_id} is gone"
         await launcher.fail_all(ids, FailureKind.CONTAINER_GONE, message)
         return
     info = found[0]
-    if info.running:
-        starts = [r.started_at.timestamp() for r in members if r.started_at is not None]
-        deadline = launcher.deadline(min(starts) if starts else None, len(lines))
-        await launcher.follow(host, info.id, ids, deadline)
+    starts = [r.started_at.timestamp() for r in members if r.started_at is not None]
+    deadline = launcher.deadline(min(starts) if starts else None, len(lines))
+    # Following an exited container drains the rest of its log, then ends.
+    await launcher.follow(host, info.id, ids, deadline)
     exit_code = await host.docker.wait(info.id)
+    death = None
     if exit_code != 0:
-        await launcher.fail_all(ids, *launcher.failure(info.id, exit_code, [], len(lines)))
-        return
-    await launcher.collect(host, layout, batch_id, lines)
+        log = await asyncio.to_thread(_read_log, launcher.log_path(ids[0]))
+        death = Death(info.id, exit_code, log, launcher.batch_size(members[0]))
+    await launcher.collect(host, layout, batch_id, lines, death)
+
+
+def _read_log(path: Path) -> list[str]:
+    """Return the lines of a member's local copy of the batch log (empty when missing)."""
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return []
 
 
 async def remove_containers(launcher: BatchLauncher, host_name: str, batch_id: str) -> None:

@@ -9,14 +9,13 @@ batched only when all of those are identical, and every line carries the run's o
 weights and control videos for every active hint: no run ever inherits another run's
 setting, and nothing a run asked for is dropped.
 
-Outputs are matched back to runs by the prompt saved next to each sample (``output.txt``),
-never by position: a prompt blocked by the guardrail is dropped and shifts later indices.
-For that to be unambiguous, a batch never holds two lines with the same prompt text.
+Outputs are matched back to runs by the prompt saved next to each sample
+(``video_<i>/prompt.txt``), never by position (engine/batch_outputs.py). For that to be
+unambiguous, a batch never holds two lines with the same prompt text.
 """
 
 from __future__ import annotations
 
-import enum
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cosmos_tui.domain import CONTROL_HINTS, InputFile, Prompt, Run, RunType
+from cosmos_tui.engine.batch_outputs import (  # noqa: F401 (re-exported)
+    BatchOutcome,
+    SampleFate,
+    SampleOutput,
+    map_outputs,
+    sample_index,
+)
 from cosmos_tui.engine.profiles.transfer1 import build_spec
 from cosmos_tui.errors import CosmosError
 
@@ -34,7 +40,6 @@ SHARED_SCALARS = (
     "num_steps", "guidance", "seed", "sigma_max", "fps", "blur_strength", "canny_threshold",
     "num_gpus", "negative_prompt",
 )  # fmt: skip
-_SAMPLE_FOLDER = re.compile(r"^video_(\d+)$")
 
 
 class BatchError(CosmosError):
@@ -373,96 +378,6 @@ def build_batch_input(
             )
         )
     return BatchInput(spec=spec, lines=tuple(lines))
-
-
-class SampleFate(enum.StrEnum):
-    """What became of one line of a batch."""
-
-    PRODUCED = "produced"
-    BLOCKED = "blocked"
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True)
-class SampleOutput:
-    """One ``video_<idx>`` folder written by a batch and the prompt saved in it."""
-
-    folder: str
-    prompt_text: str | None
-
-
-@dataclass(frozen=True)
-class BatchOutcome:
-    """Which folder belongs to which run.
-
-    Attributes:
-        fates: Per run id, what became of its line.
-        folders: Per run id, its output folder (only for produced lines).
-        unmatched_folders: Folders that match no line (never given to any run).
-
-    """
-
-    fates: Mapping[str, SampleFate]
-    folders: Mapping[str, str]
-    unmatched_folders: tuple[str, ...] = ()
-
-
-def sample_index(folder: str) -> int | None:
-    """Return ``idx`` of a ``video_<idx>`` folder name, or None for any other name."""
-    match = _SAMPLE_FOLDER.match(folder)
-    return int(match.group(1)) if match else None
-
-
-def map_outputs(lines: Sequence[BatchLine], samples: Sequence[SampleOutput]) -> BatchOutcome:
-    """Match the sample folders of a finished batch to its runs by saved prompt text.
-
-    A line whose prompt appears in no folder was dropped (blocked by the guardrail) when
-    every folder was identified; when some folder has no readable prompt and the numbers
-    do not add up, the lines without a match are UNKNOWN rather than guessed.
-
-    Args:
-        lines: The batch's lines, as built.
-        samples: The ``video_<idx>`` folders found, in any order.
-
-    """
-    ordered = sorted(
-        (s for s in samples if sample_index(s.folder) is not None),
-        key=lambda s: sample_index(s.folder) or 0,
-    )
-    by_text = {_norm(line.prompt): line.run_id for line in lines}
-    folders: dict[str, str] = {}
-    unmatched: list[str] = []
-    unreadable: list[SampleOutput] = []
-    for sample in ordered:
-        if sample.prompt_text is None:
-            unreadable.append(sample)
-            continue
-        run_id = by_text.get(_norm(sample.prompt_text))
-        if run_id is None or run_id in folders:
-            unmatched.append(sample.folder)
-        else:
-            folders[run_id] = sample.folder
-    fates: dict[str, SampleFate] = {}
-    if unreadable and len(ordered) == len(lines) and not unmatched:
-        # Nothing was dropped, so line i wrote video_i; use that only if every folder
-        # that could be read agrees with it.
-        consistent = all(
-            s.prompt_text is None or folders.get(line.run_id) == s.folder
-            for line, s in zip(lines, ordered, strict=True)
-        )
-        if consistent:
-            for line, sample in zip(lines, ordered, strict=True):
-                folders[line.run_id] = sample.folder
-            unreadable = []
-    for line in lines:
-        if line.run_id in folders:
-            fates[line.run_id] = SampleFate.PRODUCED
-        elif unreadable:
-            fates[line.run_id] = SampleFate.UNKNOWN
-        else:
-            fates[line.run_id] = SampleFate.BLOCKED
-    unmatched.extend(s.folder for s in unreadable)
-    return BatchOutcome(fates=fates, folders=folders, unmatched_folders=tuple(unmatched))
 
 
 def _norm(text: str | None) -> str:

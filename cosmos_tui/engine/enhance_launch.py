@@ -42,8 +42,6 @@ async def run_enhance(launcher: BatchLauncher, claim: Claim) -> None:
 async def _enhance(
     launcher: BatchLauncher, claim: Claim, members: list[tuple[Run, Prompt]]
 ) -> None:
-    from cosmos_tui.remote.docker import ContainerSpec, Mount
-
     ctx = launcher.ctx
     host = ctx.hosts.get(claim.host)
     home = (await host.run(["pwd"])).stdout.strip()
@@ -73,16 +71,13 @@ async def _enhance(
         await launcher.move(run_id, RunState.STARTING, f"{len(ids)} prompt(s) uploaded",
                             log_path=launcher.log_path(run_id))  # fmt: skip
     first = members[0][0]
-    spec = ContainerSpec(
-        run_id=key,
-        image=launch.image_for(first, host.config, ctx.config),
-        command=tuple(upsampler.build_argv(launch.CONTAINER_RUN, len(lines))),
+    spec = launch.container_spec(
+        key,
+        upsampler.build_argv(launch.CONTAINER_RUN, len(lines)),
+        launch.image_for(first, host.config, ctx.config),
+        host.config,
+        layout,
         gpus=claim.gpus,
-        env=launch.container_env(host.config),
-        mounts=tuple(
-            Mount(m.source, m.target, m.read_only) for m in launch.mounts_for(host.config, layout)
-        ),
-        workdir=launch.CONTAINER_WORKDIR,
         labels={"cosmos.batch_id": claim.batch_id or "", launch.LABEL_PROFILE: "upsampler"},
     )
     container_id = await host.docker.create(spec)

@@ -1,23 +1,26 @@
 """Why a run did not complete: classification from exit code, container state and logs.
 
-Signatures come from COSMOS.md section 6. Each classified failure carries a one-line
-explanation that says what to change, the log lines around the first error, and
-whether it is worth retrying: only infrastructure trouble (a dropped SSH link, a
-Docker daemon that went away) is transient; anything caused by the run itself (its
-parameters, its prompt, the model's memory needs) would fail the same way again.
+The log evidence is gathered by :class:`~cosmos_tui.engine.logscan.LogScanner` (one
+bounded pass); the signatures and the upstream lines they come from are listed in
+docs/cosmos.md ("Transfer1 log phases and failures"). Each classified failure carries a
+one-line explanation that says what to change, the deciding log line with its rank, the
+last phase reached, the lines around the error, and whether it is worth retrying: only
+infrastructure trouble (a dropped SSH link, a Docker daemon that went away, a download
+cut by the network) is transient; anything caused by the run itself (its parameters,
+its prompt, the model's memory needs, the image) would fail the same way again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from cosmos_tui.domain import FailureKind, RunState
+from cosmos_tui.engine.failure_text import explain, oom_explanation
+from cosmos_tui.engine.logscan import CONTEXT_AFTER, CONTEXT_BEFORE, Caught, Found, LogScanner
 from cosmos_tui.errors import CosmosError, DockerError, HostUnreachable, TransferFailed
-
-CONTEXT_BEFORE = 5
-CONTEXT_AFTER = 10
 
 TRANSIENT_KINDS = frozenset({FailureKind.SSH_LOST, FailureKind.DOCKER_DOWN})
 
@@ -39,6 +42,10 @@ class Failure:
         context: Log lines around the first error (empty when the logs say nothing).
         error_line: 0-based number of the first error line in the log, when found.
         exit_code: The container's exit code, when it exited.
+        detail: The log line that decided the kind (empty when none did).
+        rank: The worker rank that printed it, when the log names one.
+        phase: The last phase the run reached (per rank when ranks differ).
+        retryable: A cause outside the run that may pass on retry (a reset download).
 
     """
 
@@ -47,11 +54,20 @@ class Failure:
     context: tuple[str, ...] = ()
     error_line: int | None = None
     exit_code: int | None = None
+    detail: str = ""
+    rank: int | None = None
+    phase: str | None = None
+    retryable: bool = False
 
     @property
     def transient(self) -> bool:
         """True when retrying the same run may succeed."""
-        return self.kind in TRANSIENT_KINDS
+        return self.kind in TRANSIENT_KINDS or self.retryable
+
+    @property
+    def confident(self) -> bool:
+        """True when the log showed the cause (the kind is not a guess)."""
+        return self.kind != FailureKind.UNKNOWN
 
     @property
     def state(self) -> RunState:
@@ -63,69 +79,210 @@ class Failure:
         return RunState.FAILED
 
 
-_GPU_OOM = re.compile(r"OutOfMemoryError|CUDA out of memory")
-_GUARDRAIL = re.compile(r"All prompts failed safety checks|cannot unpack non-iterable NoneType")
-_GUARDRAIL_REASON = re.compile(r"GUARDRAIL BLOCKED:\s*(?P<reason>.*)")
-_CHECKPOINT = re.compile(
-    r"FileNotFoundError: .*No such file or directory: '(?P<path>[^']*checkpoints[^']*)'"
-    r"|OSError: .*(?:from_pretrained|checkpoint|Can't load|does not appear to have)"
-)
 _SPEC = re.compile(
-    r"ValueError: (?P<msg>Must have 'input_video' specified if sigma_max < 80"
+    r"(?P<msg>Must have 'input_video' specified if sigma_max < 80"
     r"|\w+ controlnet must have 'input_control' video specified.*"
     r"|Control weight for \w+ must be a valid non-negative float.*)"
 )
-_HOST_OOM = re.compile(r"exitcode\s*:\s*-9\b|Signal 9 \(SIGKILL\)")
-_ANY_ERROR = re.compile(
-    r"Traceback \(most recent call last\)|\b\w*(?:Error|Exception)\b[:]|\|ERROR\||FAILED"
+_CKPT_FILE = re.compile(
+    r"(?i)checkpoint|\.(?:pt|pth|ckpt|safetensors|bin|jit|engine|onnx|model|pkl|npz)$"
+)
+_INPUT_FILE = re.compile(r"(?i)\.(?:mp4|mov|avi|mkv|webm|png|jpe?g|json|jsonl|txt)$")
+_PATH = re.compile(r"No such file or directory: '(?P<path>[^']+)'")
+_DOWNLOAD_TYPES = re.compile(
+    r"HTTPError|GatedRepoError|RepositoryNotFoundError|RevisionNotFoundError|EntryNotFoundError"
+    r"|LocalEntryNotFoundError|ConnectionError|ConnectionResetError|Timeout|ProtocolError"
+    r"|ChunkedEncodingError|IncompleteRead|MaxRetryError|SSLError|NameResolutionError"
+)
+_TRANSIENT_NET = re.compile(
+    r"(?i)connection (?:reset|aborted|refused)|timed? ?out|temporar|5\d\d server error"
+    r"|IncompleteRead|ChunkedEncoding|RemoteDisconnected|LocalEntryNotFound|Max retries"
+)
+_ENV = re.compile(r"^(?:\w+\.)*(?:ModuleNotFoundError|ImportError)$")
+_ENV_MESSAGE = re.compile(
+    r"^module '[\w.]+' has no attribute|undefined symbol|cannot open shared object file"
+    r"|No package metadata was found"
 )
 
-_EXPLAIN: dict[FailureKind, str] = {
-    FailureKind.GPU_OOM: (
-        "the model ran out of GPU memory{detail}; run on more GPUs (--gpus), keep the offload "
-        "flags, or free the GPUs (about 28 GB per GPU is the floor)"
-    ),
-    FailureKind.HOST_OOM: (
-        "the host killed the model for lack of RAM (SIGKILL){detail}; free host memory or lower "
-        "max_runs for this host"
-    ),
-    FailureKind.MISSING_CHECKPOINT: (
-        "a model checkpoint is missing on the host{detail}; download the checkpoints into "
-        "the host's checkpoints_dir"
-    ),
-    FailureKind.SPEC_ERROR: "the model rejected the run's spec{detail}; fix the parameters",
-    FailureKind.GUARDRAIL: (
-        "the safety guardrail blocked the prompt{detail}; rephrase the prompt and run again"
-    ),
-    FailureKind.IMAGE_MISSING: (
-        "the Docker image is not on the host{detail}; pull it there ('docker pull IMAGE') "
-        "or set docker_image for the host"
-    ),
-    FailureKind.DOCKER_DOWN: (
-        "the Docker daemon on the host is not reachable{detail}; start it "
-        "('systemctl start docker') or check docker_socket"
-    ),
-    FailureKind.SSH_LOST: "the SSH connection to the host was lost{detail}; it is retried",
-    FailureKind.TIMEOUT: (
-        "the run took longer than timeouts.run{detail} and was stopped; raise "
-        "timeouts.run or use fewer steps"
-    ),
-    FailureKind.CANCELLED: "cancelled by the user{detail}",
-    FailureKind.CONTAINER_GONE: (
-        "the container disappeared (removed outside cosmos-tui, or the host's Docker was "
-        "reset){detail}; run it again with 'cosmos inference RUN_ID'"
-    ),
-    FailureKind.GPU_UNAVAILABLE: (
-        "Docker cannot give GPUs to containers on this host{detail}; install the NVIDIA "
-        "Container Toolkit or set gpu_request = false for the host"
-    ),
-    FailureKind.UNKNOWN: "the run failed{detail}; see the log lines around the error",
-}
+
+def classify(
+    exit_code: int | None,
+    lines: Iterable[str],
+    *,
+    oom_killed: bool = False,
+    cancelled: bool = False,
+    timed_out: bool = False,
+    timeout_seconds: float | None = None,
+    profile: str = "transfer1",
+) -> Failure:
+    """Classify a run that ended without success (or exited 0 without a video).
+
+    Args:
+        exit_code: The container's exit code (None when it never ran or is unknown).
+        lines: The run's whole log, clean lines (read once; a generator is fine).
+        oom_killed: The container's ``State.OOMKilled``.
+        cancelled: The user cancelled it.
+        timed_out: It was stopped for exceeding the run time limit.
+        timeout_seconds: That limit, for the message.
+        profile: The model family, whose progress parser names the last phase.
+
+    """
+    scan = LogScanner(profile).feed_all(lines)
+    return diagnose(
+        scan,
+        exit_code,
+        oom_killed=oom_killed,
+        cancelled=cancelled,
+        timed_out=timed_out,
+        timeout_seconds=timeout_seconds,
+    )
 
 
-def explain(kind: FailureKind, detail: str = "") -> str:
-    """Return the one-line explanation with the fix for ``kind``."""
-    return _EXPLAIN[kind].format(detail=f" ({detail})" if detail else "")
+def diagnose(
+    scan: LogScanner,
+    exit_code: int | None,
+    *,
+    oom_killed: bool = False,
+    cancelled: bool = False,
+    timed_out: bool = False,
+    timeout_seconds: float | None = None,
+) -> Failure:
+    """Turn the evidence of a scanned log into a :class:`Failure` (see :func:`classify`)."""
+    phase = _phase_text(scan)
+    if cancelled:
+        return Failure(FailureKind.CANCELLED, explain(FailureKind.CANCELLED), exit_code=exit_code)
+    if timed_out:
+        detail = f"{timeout_seconds:.0f} s" if timeout_seconds else ""
+        return _verdict(FailureKind.TIMEOUT, explain(FailureKind.TIMEOUT, detail), scan,
+                        None, exit_code, phase)  # fmt: skip
+    root = scan.root_exception()
+    if oom_killed and (root is None or not _is_gpu_oom(root)):
+        return _verdict(FailureKind.HOST_OOM, explain(FailureKind.HOST_OOM, "OOMKilled"), scan,
+                        scan.host_kill, exit_code, phase)  # fmt: skip
+    if root is not None:
+        found = _from_exception(root, scan, exit_code, phase)
+        if found is not None:
+            return found
+    for kind, evidence in (
+        (FailureKind.GUARDRAIL, scan.guardrail_reason or scan.guardrail_verdict),
+        (FailureKind.SPEC_ERROR, scan.argparse),
+        (FailureKind.DOWNLOAD, scan.access),
+        (FailureKind.UNSUPPORTED_GPU, scan.gpu_warning),
+        (FailureKind.HOST_OOM, scan.host_kill),
+    ):
+        # With an exception no signature knows, a refused download or a SIGKILL still
+        # decides: the other ranks' errors (lost peers) are consequences of them.
+        if evidence is not None and (
+            root is None or kind in (FailureKind.DOWNLOAD, FailureKind.HOST_OOM)
+        ):
+            detail = evidence.text[:200]
+            return _verdict(kind, explain(kind, detail), scan, evidence, exit_code, phase)
+    if root is None and exit_code in (137, -9):
+        return _verdict(FailureKind.HOST_OOM, explain(FailureKind.HOST_OOM), scan, None,
+                        exit_code, phase)  # fmt: skip
+    return _unknown(scan, root, exit_code, phase)
+
+
+def _from_exception(
+    root: Caught, scan: LogScanner, exit_code: int | None, phase: str | None
+) -> Failure | None:
+    """Classify by the worker's exception: its type, its message and the file it names."""
+    kind: FailureKind | None = None
+    detail = f"{root.type.rsplit('.', 1)[-1]}: {root.message}"[:200]
+    message: str | None = None
+    retry = False
+    text = root.found.text
+    if _is_gpu_oom(root):
+        kind, message = FailureKind.GPU_OOM, oom_explanation(text)
+    elif _ENV.match(root.type) or _ENV_MESSAGE.search(root.message):
+        kind = FailureKind.ENVIRONMENT
+    elif (scan.gpu_warning is not None and "CUDA error" in root.message) or (
+        "no kernel image" in root.message
+    ):
+        kind = FailureKind.UNSUPPORTED_GPU
+    elif _DOWNLOAD_TYPES.search(root.type) or "huggingface.co" in root.message:
+        kind = FailureKind.DOWNLOAD
+        retry = bool(_TRANSIENT_NET.search(text)) and not re.search(r"\b40[134]\b", text)
+    elif (path := _PATH.search(root.message)) is not None:
+        name = path.group("path")
+        if _CKPT_FILE.search(name) or "checkpoints" in name:
+            kind, detail = FailureKind.MISSING_CHECKPOINT, name
+        elif _INPUT_FILE.search(name):
+            kind, detail = FailureKind.SPEC_ERROR, f"input file missing: {name}"
+    elif root.type.endswith("OSError") and re.search(
+        r"Can't load|does not appear to have|from_pretrained|checkpoint", root.message
+    ):
+        kind = FailureKind.MISSING_CHECKPOINT
+    elif (spec := _SPEC.search(root.message)) is not None:
+        kind, detail = FailureKind.SPEC_ERROR, spec.group("msg")
+    if kind is None:
+        return None
+    if kind == FailureKind.DOWNLOAD and retry:
+        message = explain(kind, detail, variant="transient")
+    return _verdict(kind, message or explain(kind, detail), scan, root.found, exit_code,
+                    phase, detail=detail, retryable=retry)  # fmt: skip
+
+
+def _is_gpu_oom(root: Caught) -> bool:
+    return "OutOfMemoryError" in root.type or "CUDA out of memory" in root.message
+
+
+def _unknown(
+    scan: LogScanner, root: Caught | None, exit_code: int | None, phase: str | None
+) -> Failure:
+    status = f"exit status {exit_code}" if exit_code is not None else ""
+    if root is None:
+        if exit_code == 0:
+            warning = scan.last_warning.text[:160] if scan.last_warning else ""
+            text = "the model exited 0 but wrote no video" + (
+                f"; its last warning: {warning}" if warning else ""
+            )
+        else:
+            text = status or "no exit status"
+        message = explain(FailureKind.UNKNOWN, text, variant="not_shown", phase=phase)
+        # A traceback whose exception line was cut: point at it (and its rank), but the
+        # word "Traceback" itself is never the detail.
+        return _verdict(FailureKind.UNKNOWN, message, scan, scan.traceback, exit_code, phase,
+                        detail="")  # fmt: skip
+    detail = f"{root.type.rsplit('.', 1)[-1]}: {root.message}"[:200]
+    text = f"{status}: {detail}" if status else detail
+    anchor = root.found
+    if scan.traceback is not None and scan.traceback.index < anchor.index:
+        anchor = scan.traceback
+    failure = _verdict(FailureKind.UNKNOWN, explain(FailureKind.UNKNOWN, text, phase=phase),
+                       scan, anchor, exit_code, phase, detail=detail)  # fmt: skip
+    return dataclasses.replace(failure, rank=root.found.rank)
+
+
+def _verdict(
+    kind: FailureKind,
+    message: str,
+    scan: LogScanner,
+    found: Found | None,
+    exit_code: int | None,
+    phase: str | None,
+    *,
+    detail: str | None = None,
+    retryable: bool = False,
+) -> Failure:
+    if found is None:
+        context, line, rank, text = tuple(scan.tail), None, None, ""
+    else:
+        context = tuple(found.context[: CONTEXT_BEFORE + 1 + CONTEXT_AFTER])
+        line, rank, text = found.index, found.rank, found.text[:200]
+    return Failure(
+        kind, message, context, line, exit_code,
+        detail=text if detail is None else detail, rank=rank, phase=phase, retryable=retryable,
+    )  # fmt: skip
+
+
+def _phase_text(scan: LogScanner) -> str | None:
+    """The last phase, with each rank's own when ranks stopped in different phases."""
+    last = scan.last_phase()
+    phases = {r: p for r, p in scan.phases().items() if r is not None}
+    if last is None or len(set(phases.values())) <= 1:
+        return last
+    return last + " (" + ", ".join(f"rank {r}: {p}" for r, p in phases.items()) + ")"
 
 
 def context_around(lines: Sequence[str], index: int | None) -> tuple[str, ...]:
@@ -134,78 +291,6 @@ def context_around(lines: Sequence[str], index: int | None) -> tuple[str, ...]:
         return tuple(lines[-CONTEXT_AFTER:])
     start = max(0, index - CONTEXT_BEFORE)
     return tuple(lines[start : index + CONTEXT_AFTER + 1])
-
-
-def classify(
-    exit_code: int | None,
-    lines: Sequence[str],
-    *,
-    oom_killed: bool = False,
-    cancelled: bool = False,
-    timed_out: bool = False,
-    timeout_seconds: float | None = None,
-) -> Failure:
-    """Classify a run that ended without success.
-
-    Args:
-        exit_code: The container's exit code (None when it never ran or is unknown).
-        lines: The run's whole log, clean lines.
-        oom_killed: The container's ``State.OOMKilled``.
-        cancelled: The user cancelled it.
-        timed_out: It was stopped for exceeding the run time limit.
-        timeout_seconds: That limit, for the message.
-
-    """
-    if cancelled:
-        return Failure(FailureKind.CANCELLED, explain(FailureKind.CANCELLED), exit_code=exit_code)
-    if timed_out:
-        detail = f"{timeout_seconds:.0f} s" if timeout_seconds else ""
-        return Failure(
-            FailureKind.TIMEOUT,
-            explain(FailureKind.TIMEOUT, detail),
-            context_around(lines, None),
-            exit_code=exit_code,
-        )
-    for kind, pattern, group in (
-        (FailureKind.GPU_OOM, _GPU_OOM, None),
-        (FailureKind.GUARDRAIL, _GUARDRAIL, None),
-        (FailureKind.MISSING_CHECKPOINT, _CHECKPOINT, "path"),
-        (FailureKind.SPEC_ERROR, _SPEC, "msg"),
-        (FailureKind.HOST_OOM, _HOST_OOM, None),
-    ):
-        found = _first(lines, pattern)
-        if found is not None:
-            index, match = found
-            detail = (match.group(group) or "").strip() if group else ""
-            if kind == FailureKind.GUARDRAIL:
-                reason = _first(lines, _GUARDRAIL_REASON)
-                if reason is None and "NoneType" in match.group(0):
-                    continue
-                if reason is not None:
-                    index, detail = reason[0], reason[1].group("reason").strip()
-            return Failure(
-                kind, explain(kind, detail), context_around(lines, index), index, exit_code
-            )
-    if oom_killed or exit_code == 137:
-        return Failure(
-            FailureKind.HOST_OOM,
-            explain(FailureKind.HOST_OOM),
-            context_around(lines, None),
-            exit_code=exit_code,
-        )
-    found = _first(lines, _ANY_ERROR)
-    index = found[0] if found else None
-    detail = f"exit status {exit_code}" if exit_code is not None else ""
-    if index is not None:
-        error_text = _last_error_line(lines, index)
-        detail = f"{detail}: {error_text}" if detail else error_text
-    return Failure(
-        FailureKind.UNKNOWN,
-        explain(FailureKind.UNKNOWN, detail),
-        context_around(lines, index),
-        index,
-        exit_code,
-    )
 
 
 def classify_error(error: CosmosError) -> Failure:
@@ -230,21 +315,3 @@ def classify_error(error: CosmosError) -> Failure:
     if getattr(error, "transient", False):
         return Failure(FailureKind.SSH_LOST, explain(FailureKind.SSH_LOST, text))
     return Failure(FailureKind.UNKNOWN, explain(FailureKind.UNKNOWN, text))
-
-
-def _first(lines: Sequence[str], pattern: re.Pattern[str]) -> tuple[int, re.Match[str]] | None:
-    for index, line in enumerate(lines):
-        match = pattern.search(line)
-        if match is not None:
-            return index, match
-    return None
-
-
-def _last_error_line(lines: Sequence[str], start: int) -> str:
-    """Return the exception line of the traceback starting at ``start`` (or that line)."""
-    exception = re.compile(r"^(?:\[rank\d+\]:\s*)?(\w[\w.]*(?:Error|Exception)\b.*)$")
-    for line in lines[start : start + 60]:
-        match = exception.match(line.strip())
-        if match:
-            return match.group(1)[:200]
-    return lines[start].strip()[:200]

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from cosmos_tui.engine.video_probe import VideoInfo, probe_video
+from cosmos_tui.engine.video_stream import StreamInfo, probe_stream
 from cosmos_tui.errors import ValidationError
 
 # Transfer1 generates 121-frame clips (diffusion/config/base/data.py:37 num_frames=121) and
@@ -37,7 +37,7 @@ class InputReport:
         notes: Things worth knowing that are not errors (fps differences, clip counts).
     """
 
-    videos: Mapping[str, VideoInfo]
+    videos: Mapping[str, StreamInfo]
     mismatches: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 
@@ -74,7 +74,7 @@ def check_videos(
     Raises:
         ValidationError: When a file is not a readable video (naming it).
     """
-    videos = {role: probe_video(path) for role, path in found.items()}
+    videos = {role: probe_stream(path) for role, path in found.items()}
     color = videos["color"]
     mismatches: list[str] = []
     notes: list[str] = []

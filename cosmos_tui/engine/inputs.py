@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from cosmos_tui.domain import InputFile
 from cosmos_tui.engine.input_checks import check_videos, require_consistent
@@ -18,6 +22,48 @@ VIDEO_NAMES: dict[str, tuple[str, ...]] = {
     "vis": ("vis.mp4",),
 }
 _CHUNK = 1024 * 1024
+T = TypeVar("T")
+
+
+class HashCancelled(Exception):
+    """Raised inside a hashing thread once its caller was cancelled (internal)."""
+
+
+async def in_thread(function: Callable[[threading.Event], T]) -> T:
+    """Run ``function(cancelled)`` in a thread; a cancel of the caller stops it quickly.
+
+    Hashing an 8 GB input takes seconds. ``asyncio.to_thread`` alone cannot stop a
+    thread, and ``asyncio.run`` waits for its threads before it returns, so Ctrl+C would
+    wait for the whole file. The function is given an Event that is set when the
+    awaiting task is cancelled; hashing checks it between 1 MiB chunks.
+    """
+    cancelled = threading.Event()
+    try:
+        return await asyncio.to_thread(function, cancelled)
+    except asyncio.CancelledError:
+        cancelled.set()
+        raise
+
+
+def sha256_of(
+    path: Path, cancelled: threading.Event | None = None, head: bytes = b""
+) -> tuple[str, int]:
+    """Return the sha256 and size of ``path`` read in chunks (``head`` already read).
+
+    Raises:
+        HashCancelled: When ``cancelled`` is set (checked between chunks).
+        OSError: When the file cannot be read.
+    """
+    digest = hashlib.sha256(head)
+    size = len(head)
+    with path.open("rb") as handle:
+        handle.seek(size)
+        while chunk := handle.read(_CHUNK):
+            if cancelled is not None and cancelled.is_set():
+                raise HashCancelled(str(path))
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
 
 
 def find_videos(video_dir: Path) -> dict[str, Path]:
@@ -60,45 +106,43 @@ def find_videos(video_dir: Path) -> dict[str, Path]:
     return found
 
 
-def fingerprint(role: str, path: Path) -> InputFile:
+def fingerprint(role: str, path: Path, cancelled: threading.Event | None = None) -> InputFile:
     """Hash a video and check that it is a readable MP4 file.
 
     Raises:
         ValidationError: When the file cannot be read, is empty or is not an MP4.
+        HashCancelled: When ``cancelled`` is set (run it through :func:`in_thread`).
     """
-    digest = hashlib.sha256()
-    size = 0
     try:
         with path.open("rb") as handle:
             head = handle.read(12)
-            if len(head) < 12 or head[4:8] != b"ftyp":
-                raise ValidationError(
-                    f"{path} is not an MP4 video (no 'ftyp' header); re-export it as MP4",
-                    field="video_dir",
-                )
-            digest.update(head)
-            size = len(head)
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
+        if len(head) < 12 or head[4:8] != b"ftyp":
+            raise ValidationError(
+                f"{path} is not an MP4 video (no 'ftyp' header); re-export it as MP4",
+                field="video_dir",
+            )
+        sha256, size = sha256_of(path, cancelled, head)
     except OSError as exc:
         raise ValidationError(
             f"cannot read {path}: {exc.strerror or exc}; check that the file exists and is "
             "readable",
             field="video_dir",
         ) from exc
-    return InputFile(role=role, path=path.resolve(), sha256=digest.hexdigest(), size=size)
+    return InputFile(role=role, path=path.resolve(), sha256=sha256, size=size)
 
 
-def scan_inputs(video_dir: Path, allow_mismatch: bool = False) -> list[InputFile]:
+def scan_inputs(
+    video_dir: Path, allow_mismatch: bool = False, cancelled: threading.Event | None = None
+) -> list[InputFile]:
     """Find, fingerprint and check every input video of ``video_dir`` (color first).
 
     Raises:
         ValidationError: A missing folder or color.mp4, a file that is not a readable
             video, or (unless ``allow_mismatch``) a control whose frame count or resolution
             differs from color.mp4.
+        HashCancelled: When ``cancelled`` is set (run it through :func:`in_thread`).
     """
     found = find_videos(video_dir)
-    inputs = [fingerprint(role, path) for role, path in found.items()]
+    inputs = [fingerprint(role, path, cancelled) for role, path in found.items()]
     require_consistent(check_videos(found), allow_mismatch)
     return inputs

@@ -10,6 +10,14 @@ Inside the container (COSMOS.md section 1: the repo at /workspace, checkpoints a
 /workspace/checkpoints, the Hugging Face cache, ``-w /workspace``) the inputs are mounted
 read-only at ``/cosmos-tui/inputs`` and only this run's folder read-write at
 ``/cosmos-tui/run``, so a run can neither change the inputs nor touch another run's files.
+
+Every container gets ``PYTHONPATH`` naming the repo mount (docs/cosmos.md, "Container
+environment"): upstream runs ``PYTHONPATH=$(pwd) torchrun ...`` and its Dockerfile neither
+sets it nor installs the package, so without it ``transfer.py`` dies at
+``ModuleNotFoundError: No module named 'cosmos_transfer1'``. The working directory is set
+explicitly too, so the image's own WORKDIR (the repository's or an NGC image's) never
+matters. :func:`container_spec` is the one place that assembles a container; the launch
+paths (single run, batch, enhancement) and ``--dry-run`` all use it.
 """
 
 from __future__ import annotations
@@ -21,12 +29,18 @@ from pathlib import PurePosixPath
 
 from cosmos_tui.config import Config, HostConfig
 from cosmos_tui.domain import Prompt, Run, RunType
+from cosmos_tui.engine.context import shm_size_bytes
+from cosmos_tui.engine.params import clip_count, validate_seed_for_clips
 from cosmos_tui.engine.profiles import transfer1
+from cosmos_tui.engine.video_probe import probe_video
 from cosmos_tui.errors import ValidationError
+from cosmos_tui.remote.docker_types import ContainerSpec, Mount
 
 CONTAINER_INPUTS = "/cosmos-tui/inputs"
 CONTAINER_RUN = "/cosmos-tui/run"
 CONTAINER_WORKDIR = "/workspace"
+# Where the repository is mounted, and so what PYTHONPATH must name.
+CONTAINER_REPO = CONTAINER_WORKDIR
 LABEL_ATTEMPT = "cosmos.attempt"
 LABEL_PROFILE = "cosmos.profile"
 OUTPUT_DIR_NAME = "output"
@@ -73,6 +87,11 @@ class RemoteLayout:
         return str(PurePosixPath(self.run_dir) / SPEC_NAME)
 
 
+def wanted_roles(run: Run) -> set[str]:
+    """Return the input roles a run sends: the color video and each active control's."""
+    return {"color"} | {h for h in ("vis", "edge", "depth", "seg") if run.params.weight(h)}
+
+
 def container_input_path(remote_input_path: str) -> str:
     """Return where a content-addressed input is seen inside the container."""
     return f"{CONTAINER_INPUTS}/{PurePosixPath(remote_input_path).name}"
@@ -87,7 +106,8 @@ def build_run_spec(run: Run, prompt: Prompt | None, remote_inputs: Mapping[str, 
         remote_inputs: Uploaded input path on the host, by role (``color``, ``depth``...).
 
     Raises:
-        ValidationError: When the run cannot be expressed as a spec.
+        ValidationError: When the run cannot be expressed as a spec, or its seed would
+            overflow on a later clip of its input (docs/cosmos.md, "Seeds").
 
     """
     color = remote_inputs.get("color")
@@ -98,6 +118,10 @@ def build_run_spec(run: Run, prompt: Prompt | None, remote_inputs: Mapping[str, 
         return transfer1.build_upscale_spec(video, run.params, prompt.text if prompt else None)
     if prompt is None:
         raise ValidationError(f"run {run.id} has no prompt; create it from a prompt", "prompt")
+    color_item = prompt.input("color")
+    info = probe_video(color_item.path) if color_item is not None else None
+    if info is not None:  # runs recorded before the seed bound existed are checked here too
+        validate_seed_for_clips(run.params.seed, clip_count(info.frames))
     controls = {
         role: container_input_path(path) for role, path in remote_inputs.items() if role != "color"
     }
@@ -160,7 +184,56 @@ def container_env(host: HostConfig, environ: Mapping[str, str] | None = None) ->
             env[key] = value
     if "HF_TOKEN" not in env and local.get("HF_TOKEN"):
         env["HF_TOKEN"] = local["HF_TOKEN"]
+    env["PYTHONPATH"] = python_path(env.get("PYTHONPATH"))
     return env
+
+
+def python_path(configured: str | None) -> str:
+    """Return the container's PYTHONPATH: the repo mount first, then what the host's env adds.
+
+    A value from the host's ``env`` table is kept after the repo mount (an image may need
+    its own entries); the repo mount is never listed twice.
+    """
+    entries = [e for e in (configured or "").split(":") if e and e != CONTAINER_REPO]
+    return ":".join([CONTAINER_REPO, *entries])
+
+
+def container_spec(
+    key: str,
+    command: list[str] | tuple[str, ...],
+    image: str,
+    host: HostConfig,
+    layout: RemoteLayout,
+    gpus: tuple[int, ...] = (),
+    labels: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ContainerSpec:
+    """Return the container of one launch (a run, a batch or an enhancement).
+
+    The one builder of containers: the launch paths and ``--dry-run`` share it, so a dry
+    run shows exactly what a launch sends.
+
+    Args:
+        key: The run or batch id (names and labels the container).
+        command: The container's argv.
+        image: Image reference.
+        host: The host's config (mounts, env table, shm size).
+        layout: The run's (or batch's) folders on the host.
+        gpus: Host GPU indices (empty when not yet chosen).
+        labels: Extra labels.
+        environ: The local environment for ``$NAME`` values (default: this process's).
+    """
+    return ContainerSpec(
+        run_id=key,
+        image=image,
+        command=tuple(command),
+        gpus=tuple(gpus),
+        env=container_env(host, environ),
+        mounts=tuple(Mount(m.source, m.target, m.read_only) for m in mounts_for(host, layout)),
+        workdir=CONTAINER_WORKDIR,
+        shm_size_bytes=shm_size_bytes(host.shm_size),
+        labels=dict(labels or {}),
+    )
 
 
 def image_for(run: Run, host: HostConfig, config: Config) -> str:

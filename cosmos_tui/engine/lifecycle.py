@@ -21,7 +21,8 @@ import json
 import logging
 from typing import TYPE_CHECKING
 
-from cosmos_tui.domain import ACTIVE_STATES, FailureKind, Run, RunState
+from cosmos_tui.config import no_hosts_message
+from cosmos_tui.domain import ACTIVE_STATES, Run, RunState
 from cosmos_tui.engine import launch
 from cosmos_tui.engine.context import (
     GPU_WAIT_SECONDS,
@@ -30,14 +31,19 @@ from cosmos_tui.engine.context import (
     NoFreeGpus,
     Observer,
     RunBusy,
-    shm_size_bytes,
     stop_run_containers,
 )
-from cosmos_tui.engine.failures import Failure, classify, classify_error, explain
-from cosmos_tui.engine.logs import LocalLog
+from cosmos_tui.engine.failures import Failure, classify, classify_error
+from cosmos_tui.engine.logs import LocalLog, read_log_lines
 from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.engine.watch import ContainerWatch
-from cosmos_tui.errors import ClaimedElsewhere, CosmosError, DockerError, InvalidTransition
+from cosmos_tui.errors import (
+    ClaimedElsewhere,
+    ConfigError,
+    CosmosError,
+    DockerError,
+    InvalidTransition,
+)
 
 if TYPE_CHECKING:
     from cosmos_tui.remote.host import RemoteHost
@@ -105,7 +111,8 @@ class RunDriver:
                 if run.state == RunState.STARTING:
                     run = await self._start(run)
                 if run.state == RunState.RUNNING:
-                    run = await ContainerWatch(self.ctx, run, self.local_log).watch()
+                    watch = ContainerWatch(self.ctx, run, self.local_log, self._retry_transient)
+                    run = await watch.watch()
                     lost_contact = 0
                 if run.state == RunState.DOWNLOADING:
                     run = await self._download(run)
@@ -155,7 +162,7 @@ class RunDriver:
     async def _claim(self, run: Run) -> Run:
         host = run.host or (self.ctx.config.hosts[0].name if self.ctx.config.hosts else None)
         if host is None:
-            raise CosmosError("no hosts are configured; add one with 'cosmos host add'")
+            raise ConfigError(no_hosts_message(self.ctx.config.source))
         gpus = run.gpus or await self._choose_gpus(host, run)
         return await self.ctx.store.transition(
             run.id,
@@ -215,14 +222,12 @@ class RunDriver:
     async def _upload(self, run: Run) -> Run:
         host, layout = await self._host(run)
         prompt = await self.ctx.store.get_prompt(run.prompt_id) if run.prompt_id else None
-        wanted = {"color"} | {h for h in ("vis", "edge", "depth", "seg") if run.params.weight(h)}
-        remote_inputs: dict[str, str] = {}
-        for item in prompt.inputs if prompt else ():
-            if item.role in wanted:
-                result = await host.upload_input(
-                    item.path, expected_sha256=item.sha256, expected_size=item.size
-                )
-                remote_inputs[item.role] = result.remote_path
+        wanted = launch.wanted_roles(run)
+        items = [item for item in (prompt.inputs if prompt else ()) if item.role in wanted]
+        results = await host.upload_inputs([(i.path, i.sha256, i.size) for i in items])
+        remote_inputs = {
+            item.role: result.remote_path for item, result in zip(items, results, strict=True)
+        }
         await self.ctx.notify(run.id, "uploaded")
         spec = launch.build_run_spec(run, prompt, remote_inputs)
         await host.files.write_text(layout.spec_path, json.dumps(spec, indent=2) + "\n")
@@ -237,7 +242,7 @@ class RunDriver:
 
     async def _start(self, run: Run) -> Run:
         host, layout = await self._host(run)
-        from cosmos_tui.remote.docker import LABEL_RUN_ID, ContainerSpec, Mount
+        from cosmos_tui.remote.docker import LABEL_RUN_ID
 
         existing = await host.docker.list({LABEL_RUN_ID: run.id})
         fresh_attempt = await self._came_from_terminal(run)
@@ -261,18 +266,13 @@ class RunDriver:
             if cleared.exit_status != 0:  # files an earlier container left as root
                 logger.warning("run %s: could not clear %s", run.id, layout.output_dir)
             await host.files.makedirs(layout.output_dir)
-            spec = ContainerSpec(
-                run_id=run.id,
-                image=image,
-                command=tuple(launch.build_command(run, self.ctx.config)),
+            spec = launch.container_spec(
+                run.id,
+                launch.build_command(run, self.ctx.config),
+                image,
+                host.config,
+                layout,
                 gpus=run.gpus,
-                env=launch.container_env(host.config),
-                mounts=tuple(
-                    Mount(m.source, m.target, m.read_only)
-                    for m in launch.mounts_for(host.config, layout)
-                ),
-                workdir=launch.CONTAINER_WORKDIR,
-                shm_size_bytes=shm_size_bytes(host.config.shm_size),
                 labels={launch.LABEL_ATTEMPT: str(run.attempt), launch.LABEL_PROFILE: run.profile},
             )
             container_id = await host.docker.create(spec)
@@ -325,11 +325,10 @@ class RunDriver:
                 )
                 outputs.append(entry.name)
         if not any(name.endswith(".mp4") for name in outputs):
-            failure = Failure(
-                FailureKind.UNKNOWN,
-                explain(FailureKind.UNKNOWN, "the model exited 0 but wrote no video"),
-            )
-            return await self._fail(run, failure)
+            # Exit 0 without a video: the log's guardrail verdicts or GPU-support warnings
+            # say why (a blocked prompt is "blocked", not "failed").
+            lines = await asyncio.to_thread(read_log_lines, self.local_log.path)
+            return await self._fail(run, classify(0, lines, profile=run.profile))
         outputs.append(self.local_log.path.name)
         await self.ctx.store.update_run(
             run.id, progress_phase="done", progress_percent=100.0, eta_seconds=0.0
@@ -352,6 +351,19 @@ class RunDriver:
             failure_message=failure.message,
             exit_code=failure.exit_code,
         )
+
+    async def _retry_transient(self, run: Run, failure: Failure) -> bool:
+        """A model failure that may pass on retry (a download cut by the network).
+
+        The exited container is removed so the next attempt starts a fresh one; after
+        ``retry.max_attempts`` attempts the run fails as usual.
+        """
+        if run.attempt >= self.ctx.config.retry.max_attempts or run.host is None:
+            return False
+        if run.container_id is not None:
+            await self.ctx.hosts.get(run.host).docker.remove(run.container_id)
+        await self._requeue_or_fail(run, failure)
+        return True
 
     async def _requeue_or_fail(self, run: Run, failure: Failure) -> None:
         limit = self.ctx.config.retry.max_attempts

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from cosmos_tui.domain import LogBatch
+from cosmos_tui.private_files import open_private, private_dir
 
 MAX_BATCH_LINES = 200
 MAX_BATCH_SECONDS = 0.05
@@ -49,14 +50,28 @@ def strip_ansi(text: str) -> str:
     return _CONTROL.sub("", _ANSI.sub("", text))
 
 
+# The end of a tqdm bar (``| 3/8 [00:02<00:03,  1.28it/s]``) with more text glued on:
+# tqdm redraws without a newline, so the next log line (a loguru marker, a ``[rank0]:``
+# traceback, the shell's ``Killed``) starts on the bar's line.
+_GLUED_BAR = re.compile(r"(\|\s*\d+/\d+\s*\[[^\]\n]*\])(?=\S)")
+
+
+def unglue(text: str) -> list[str]:
+    """Split text glued after a tqdm bar into the bar and what follows it."""
+    if "%|" not in text:
+        return [text]
+    return _GLUED_BAR.sub("\\1\n", text).split("\n")
+
+
 def split_display_lines(text: str) -> list[str]:
     r"""Split one logical line into the lines a reader should see.
 
-    ``\\r`` redraws (tqdm bars) become separate lines; the empty pieces that redraws
-    leave are dropped, but an empty line stays one empty line.
+    ``\\r`` redraws (tqdm bars) become separate lines, and so does text glued after a
+    bar; the empty pieces that redraws leave are dropped, but an empty line stays one
+    empty line.
     """
     pieces = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    cleaned = [strip_ansi(p) for p in pieces]
+    cleaned = [part for p in pieces for part in unglue(strip_ansi(p))]
     kept = [p for p in cleaned if p != ""]
     return kept if kept else [""]
 
@@ -66,7 +81,7 @@ def clean_lines(raw: bytes | str) -> list[str]:
     text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
     if text.endswith("\n"):
         text = text[:-1]
-    if _NEEDS_CLEANING.search(text) is None:
+    if _NEEDS_CLEANING.search(text) is None and "%|" not in text:
         return [text]  # the common case: nothing to strip or split
     return split_display_lines(text)
 
@@ -305,13 +320,13 @@ class LocalLog:
 
     def open(self) -> LogCursor:
         """Load the cursor and cut off anything written after it (an interrupted write)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         if self.cursor_path.exists():
             self.cursor = LogCursor.from_json(self.cursor_path.read_text(encoding="utf-8"))
         else:
             self.cursor = LogCursor()
         self.close()
-        with self.path.open("ab") as handle:
+        with open_private(self.path, "ab") as handle:
             if handle.tell() != self.cursor.size:
                 handle.truncate(self.cursor.size)
         return self.cursor
@@ -335,7 +350,7 @@ class LocalLog:
             return added
         payload = ("\n".join(added) + "\n").encode("utf-8", errors="replace")
         if self._handle is None:
-            self._handle = self.path.open("ab", buffering=0)
+            self._handle = open_private(self.path, "ab", buffering=0)
         self._handle.write(payload)
         self.cursor.size += len(payload)
         self.cursor.lines += len(added)
@@ -351,7 +366,8 @@ class LocalLog:
     def _save_cursor(self) -> None:
         self._saved_at = time.monotonic()
         temporary = self.cursor_path.with_name(self.cursor_path.name + ".tmp")
-        temporary.write_text(self.cursor.to_json(), encoding="utf-8")
+        with open_private(temporary, "w", encoding="utf-8") as stream:
+            stream.write(self.cursor.to_json())
         os.replace(temporary, self.cursor_path)
 
 

@@ -9,7 +9,28 @@ from cosmos_tui.errors import ValidationError
 
 MAX_STEPS = 1000
 MAX_GPUS = 64
+MAX_FPS = 240
 MAX_PROMPT_CHARS = 10_000
+# np.random.RandomState accepts seeds up to 2**32 - 1 (docs/cosmos.md, "Seeds").
+SEED_LIMIT = 2**32 - 1
+# Transfer1 generates 121-frame clips, each after the first conditioned on 1 frame of the
+# one before: 120 new frames a clip (world_generation_pipeline.py:533-553).
+CLIP_FRAMES = 121
+CLIP_NEW_FRAMES = 120
+# Queue priority: higher runs first. Bounded so that it always fits SQLite's INTEGER.
+PRIORITY_MIN = -1_000_000
+PRIORITY_MAX = 1_000_000
+# (low, high) of each whole-number and decimal parameter, shared with the CLI's options.
+INT_RANGES: dict[str, tuple[int, int]] = {
+    "num_steps": (1, MAX_STEPS),
+    "fps": (1, MAX_FPS),
+    "seed": (0, SEED_LIMIT),
+    "num_gpus": (1, MAX_GPUS),
+}
+FLOAT_RANGES: dict[str, tuple[float, float]] = {
+    "guidance": (0.0, 100.0),
+    "sigma_max": (0.0, 1000.0),
+}
 
 
 def validate_params(params: GenerationParams, has_input_video: bool = True) -> None:
@@ -31,12 +52,10 @@ def validate_params(params: GenerationParams, has_input_video: bool = True) -> N
             field="vis_weight",
         )
     _check_unit(params.upscale_weight, "upscale_weight", "upscale weight")
-    _check_int(params.num_steps, "num_steps", 1, MAX_STEPS)
-    _check_int(params.fps, "fps", 1, 240)
-    _check_int(params.seed, "seed", 0, 2**32 - 1)
-    _check_int(params.num_gpus, "num_gpus", 1, MAX_GPUS)
-    _check_float(params.guidance, "guidance", 0.0, 100.0)
-    _check_float(params.sigma_max, "sigma_max", 0.0, 1000.0)
+    for name, (low, high) in INT_RANGES.items():
+        _check_int(getattr(params, name), name, low, high)
+    for name, (low_f, high_f) in FLOAT_RANGES.items():
+        _check_float(getattr(params, name), name, low_f, high_f)
     for name in ("blur_strength", "canny_threshold"):
         value = getattr(params, name)
         if value not in BLUR_LEVELS:
@@ -50,6 +69,41 @@ def validate_params(params: GenerationParams, has_input_video: bool = True) -> N
             "sigma_max below 80 needs an input video; add color.mp4 or set sigma_max to 80",
             field="sigma_max",
         )
+
+
+def clip_count(frames: int) -> int:
+    """Return how many clips Transfer1 generates for an input of ``frames`` frames.
+
+    The input is padded up to ``1 + 120 * n`` frames, so ``n = ceil((frames - 1) / 120)``
+    (at least 1).
+    """
+    return max(1, -(-(frames - 1) // CLIP_NEW_FRAMES))
+
+
+def validate_seed_for_clips(seed: int, clips: int) -> None:
+    """Check that every clip's seed (``seed + i`` for clip ``i``) is a valid RandomState seed.
+
+    Raises:
+        ValidationError: Naming the largest seed that fits a video of ``clips`` clips.
+    """
+    highest = SEED_LIMIT - (clips - 1)
+    if seed > highest:
+        raise ValidationError(
+            f"seed {seed} is too large for this input: its {clips} clips of {CLIP_FRAMES} "
+            f"frames are seeded {seed}..{seed + clips - 1}, and Transfer1's RandomState "
+            f"accepts at most {SEED_LIMIT}; use a seed of at most {highest}",
+            field="seed",
+        )
+
+
+def validate_priority(priority: int) -> int:
+    """Return ``priority`` or raise when it is not a whole number in the allowed range.
+
+    Raises:
+        ValidationError: Naming the range (PRIORITY_MIN..PRIORITY_MAX).
+    """
+    _check_int(priority, "priority", PRIORITY_MIN, PRIORITY_MAX)
+    return priority
 
 
 def validate_prompt_text(text: str, label: str = "prompt") -> str:

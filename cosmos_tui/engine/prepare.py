@@ -41,7 +41,7 @@ from cosmos_tui.engine.prepare_meta import (
     write_metadata,
 )
 from cosmos_tui.engine.sequences import DEFAULT_PATTERNS, FramePass, Sequence, scan_sequence
-from cosmos_tui.engine.video_probe import probe_video
+from cosmos_tui.engine.video_stream import probe_stream
 from cosmos_tui.errors import ValidationError
 
 ROLE_VIDEOS: dict[str, str] = {
@@ -338,7 +338,7 @@ def _encode_all(
             for future in futures:
                 future.result()
         for role, temp in temps.items():
-            frames = probe_video(temp).frames
+            frames = probe_stream(temp).frames
             if frames != sequence.frame_count:
                 raise ValidationError(
                     f"{ROLE_VIDEOS[role]} came out with {frames} frames, not "

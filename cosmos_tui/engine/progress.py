@@ -52,6 +52,8 @@ class PhaseSpec:
     markers: tuple[tuple[str, float], ...]
 
 
+# Markers and the upstream lines they come from: docs/cosmos.md, "Transfer1 log phases
+# and failures". Older wordings (``Run guardrail on prompt``...) are kept beside new ones.
 TRANSFER1_PHASES: tuple[PhaseSpec, ...] = (
     PhaseSpec(
         "starting",
@@ -63,8 +65,14 @@ TRANSFER1_PHASES: tuple[PhaseSpec, ...] = (
         14,
         (
             ("Start creating base model", 0.0),
-            ("Done loading the base model checkpoint", 0.6),
+            ("Loading base model checkpoint", 0.2),
+            ("Loading distilled consolidated checkpoint", 0.2),
+            ("Done loading the base model checkpoint", 0.4),
+            ("Done creating base model", 0.5),
+            ("Start creating ctrlnet model", 0.55),
+            ("Done creating ctrlnet model", 0.65),
             ("Loading ctrl model from ckpt_path", 0.8),
+            ("Enabling CP in base model", 0.95),
         ),
     ),
     PhaseSpec(
@@ -72,20 +80,45 @@ TRANSFER1_PHASES: tuple[PhaseSpec, ...] = (
         10,
         (("running preprocessor", 0.0), ("no input_control provided for", 0.2)),
     ),
-    PhaseSpec("guardrail", 2, (("Running guardrail checks on all prompts", 0.0),)),
+    PhaseSpec(
+        "guardrail",
+        2,
+        (
+            ("Running guardrail checks on all prompts", 0.0),
+            ("Run guardrail on prompt", 0.0),
+            ("Pass guardrail on prompt", 1.0),
+        ),
+    ),
     PhaseSpec(
         "text embedding",
         4,
-        (("Running text embedding on all prompts", 0.0), ("Completed T5 compute", 1.0)),
+        (
+            ("Running text embedding on all prompts", 0.0),
+            ("Run text embedding on prompt", 0.0),
+            ("Starting T5 compute", 0.1),
+            ("Completed T5 compute", 1.0),
+            ("Finish text embedding on prompt", 1.0),
+        ),
     ),
-    PhaseSpec("preparing", 2, (("Run generation", 0.0), ("Completed data augmentation", 1.0))),
+    PhaseSpec(
+        "preparing",
+        2,
+        (
+            ("Run generation", 0.0),
+            ("Starting data augmentation", 0.1),
+            ("reading control input", 0.4),
+            ("Making all control and input videos", 0.6),
+            ("Completed data augmentation", 1.0),
+        ),
+    ),
     PhaseSpec("generating", 62, ()),  # driven by clips, see Transfer1Parser
     PhaseSpec(
         "saving",
         4,
         (
             ("Finish generation", 0.0),
-            ("Run guardrail on generated videos", 0.3),
+            ("Run guardrail on generated video", 0.3),
+            ("Pass guardrail on generated video", 0.6),
             ("Saved video to", 0.8),
             ("Saved prompt to", 1.0),
         ),
@@ -95,12 +128,22 @@ TRANSFER1_PHASES: tuple[PhaseSpec, ...] = (
 # Steps of one 121-frame clip inside "generating", with the clip completion each implies.
 _CLIP_STEPS: tuple[tuple[str, float], ...] = (
     ("Starting latent encoding", 0.0),
+    ("Completed latent encoding", 0.03),
     ("Starting diffusion sampling", 0.05),
     ("Completed diffusion sampling", 0.9),
     ("Starting VAE decode", 0.9),
     ("Completed VAE decode", 1.0),
 )
-_CLIP_BAR = re.compile(r"^\s*(\d+)%\|[^|]*\|\s*(\d+)/(\d+)\b")
+# Side activity: checkpoint downloads (download_checkpoints.py prints "Downloading X",
+# huggingface_hub shows "Fetching N files" and per-file bars) and shard loading. They name
+# what the run is doing but never move the overall percent.
+SIDE_BAR = re.compile(
+    r"(?i)download|fetch|shard|loading|\.(?:safetensors|bin|pt|pth|ckpt|json|model)\b|files"
+)
+_DOWNLOADING = re.compile(r"^\s*(?:Downloading|Fetching) \S|^\s*Downloading:")
+DOWNLOAD_PHASE = "downloading checkpoints"
+_CLIP_BAR = re.compile(r"^\s*(\d+)%\|[^|]*\|\s*(\d+)/(\d+)\b[^\]]*\]?")
+_SIDE_BAR_LINE = re.compile(r"^[^|]*?:?\s*\d{1,3}%\|")
 
 
 class Transfer1Parser:
@@ -117,20 +160,33 @@ class Transfer1Parser:
         self.clips_total: int | None = None
         self.clips_done = 0
         self.clip_fraction = 0.0
+        self.side: str | None = None
         markers = [m for p in self.phases for m, _ in p.markers] + [s for s, _ in _CLIP_STEPS]
         self._any_marker = re.compile("|".join(re.escape(m) for m in markers))
 
     def feed(self, line: str, now: float) -> bool:
-        """Move through phases on marker lines; count clips inside generation."""
+        """Move through phases on marker lines; count clips inside generation.
+
+        A bar shares its line with a marker when tqdm redrew without a newline; the bar
+        is read and the rest of the line is still looked at.
+        """
         if self.phase_started is None:
             self.phase_started = now
         if "%|" in line:
             bar = _CLIP_BAR.match(line)
             if bar is not None:
                 self.clips_total = max(1, int(bar.group(3)))
-            return False
+                line = line[bar.end() :]
+            elif _SIDE_BAR_LINE.match(line) and SIDE_BAR.search(line.split("%|")[0]):
+                if _DOWNLOADING.search(line) or "download" in line.lower():
+                    self.side = DOWNLOAD_PHASE
+                return False
+        if _DOWNLOADING.search(line):
+            self.side = DOWNLOAD_PHASE
+            return True
         if self._any_marker.search(line) is None:
             return False
+        self.side = None
         for step, value in _CLIP_STEPS:
             if step in line:
                 self._enter(self._generating, now)
@@ -176,8 +232,12 @@ class Transfer1Parser:
                 timed = (now - self.phase_started) / expected_phase
                 fraction = max(fraction, min(_TIME_FILL_CAP, timed))
         percent = min(MAX_RUNNING_PERCENT, 100.0 * (done + share * fraction))
-        name = self.phases[self.phase_index].name
-        if self.phase_index == self._generating and (self.clips_total or 0) > 1:
+        name = self.side or self.phases[self.phase_index].name
+        if (
+            self.side is None
+            and self.phase_index == self._generating
+            and (self.clips_total or 0) > 1
+        ):
             name = f"generating clip {min(self.clips_done + 1, self.clips_total or 1)}/"
             name += str(self.clips_total)
         return Progress(phase=name, percent=percent, eta_seconds=None)
@@ -219,7 +279,14 @@ class TqdmParser:
             return True
         bar = _TQDM.match(line.strip())
         if bar is None:
+            if _DOWNLOADING.search(line):
+                self.phase = DOWNLOAD_PHASE
+                return True
             return False
+        desc = (bar.group("desc") or "").strip()
+        if desc and SIDE_BAR.search(desc):
+            self.phase = DOWNLOAD_PHASE if re.search(r"(?i)download|fetch", desc) else desc
+            return True  # a side bar names the activity but never moves the percent
         total = max(1, int(bar.group("total")))
         self.fraction = min(1.0, int(bar.group("n")) / total)
         self.phase = (bar.group("desc") or "").strip() or self.default_phase

@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import IO
 
+from cosmos_tui.private_files import open_private, private_dir
+
 LOCK_NAME = ".driver.lock"
 
 
@@ -46,8 +48,8 @@ class RunLock:
         """
         if self._handle is not None:
             return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.path.open("a+", encoding="ascii")
+        private_dir(self.path.parent)
+        handle = open_private(self.path, "a+", encoding="ascii")
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -28,6 +28,7 @@ from cosmos_tui.engine.failures import explain
 from cosmos_tui.engine.lifecycle import RunDriver
 from cosmos_tui.engine.reconcile import LABEL_BATCH_ID, ReconcileReport, reconcile
 from cosmos_tui.errors import CosmosError, InvalidTransition, ValidationError
+from cosmos_tui.private_files import open_private, private_dir
 from cosmos_tui.store.repositories import RunFilter
 
 logger = logging.getLogger(__name__)
@@ -188,12 +189,12 @@ def spawn_worker(config_path: Path | None, run_dir: Path, run_id: str) -> int:
     It runs in its own session (a terminal's Ctrl+C or hang-up does not reach it) and
     writes its messages to ``<run dir>/worker.log``.
     """
-    run_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(run_dir)
     argv = [sys.executable, "-m", "cosmos_tui"]
     if config_path is not None and config_path.exists():
         argv += ["--config", str(config_path)]
     argv += ["worker", run_id]
-    with (run_dir / WORKER_LOG).open("ab") as log:
+    with open_private(run_dir / WORKER_LOG, "ab") as log:
         process = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,

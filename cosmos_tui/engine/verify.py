@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import hashlib
 import re
 import shutil
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cosmos_tui.domain import Prompt, Run, RunState
+from cosmos_tui.engine.inputs import in_thread, sha256_of
 from cosmos_tui.errors import CosmosError, NotFound
 from cosmos_tui.store.repositories import PromptFilter, RunFilter
 
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 ORPHANED_DIR = ".orphaned"
 _RUN_DIR = re.compile(r"^rs_[0-9a-f]{4,32}$")
 _PAGE = 500
-_CHUNK = 1024 * 1024
 
 
 class FindingKind(enum.StrEnum):
@@ -176,7 +176,9 @@ async def _check_outputs(
 
 async def _batch_sample_folder(bench: Workbench, host: RemoteHost, run: Run) -> str | None:
     """Return the ``video_<idx>`` folder a batch wrote for ``run`` (matched by prompt)."""
-    from cosmos_tui.engine.batching import BatchLine, SampleOutput, map_outputs, sample_index
+    from cosmos_tui.engine.batch_collect import read_samples
+    from cosmos_tui.engine.batch_outputs import map_outputs
+    from cosmos_tui.engine.batching import BatchLine
     from cosmos_tui.store.queue_store import QueueStore
 
     assert run.batch_id is not None
@@ -186,12 +188,7 @@ async def _batch_sample_folder(bench: Workbench, host: RemoteHost, run: Run) -> 
         return None
     lines = [BatchLine(i["run_id"], i["prompt"], None) for i in manifest.get("lines", [])]
     batch_output = f"{await host.tool_dir()}/runs/{run.batch_id}/output"
-    samples = []
-    for entry in await host.files.listdir(batch_output):
-        if entry.is_dir and sample_index(entry.name) is not None:
-            saved = await host.run(["cat", f"{batch_output}/{entry.name}/output.txt"], check=False)
-            text = saved.stdout if saved.exit_status == 0 else None
-            samples.append(SampleOutput(entry.name, text))
+    samples = await read_samples(host, batch_output)
     folder = map_outputs(lines, samples).folders.get(run.id)
     return f"{batch_output}/{folder}" if folder else None
 
@@ -203,7 +200,7 @@ async def _check_inputs(
     for item in prompt.inputs:
         path = item.path
         if path.is_file() and path.stat().st_size == item.size:
-            if deep and await asyncio.to_thread(_sha256, path) != item.sha256:
+            if deep and await in_thread(lambda stop, p=path: sha256_of(p, stop)[0]) != item.sha256:
                 findings.append(Finding(
                     FindingKind.INPUT_CHANGED, prompt.id,
                     f"{item.role} input {path} has new content (sha256 differs); runs of this "
@@ -218,7 +215,9 @@ async def _check_inputs(
             ))  # fmt: skip
             continue
         folders = [f for f in (prompt.video_dir, *search) if f is not None]
-        found = await asyncio.to_thread(_find_copy, folders, item.size, item.sha256)
+        found = await in_thread(
+            lambda stop, f=folders, i=item: _find_copy(f, i.size, i.sha256, stop)
+        )
         detail = f"{item.role} input {path} is gone"
         if found is None:
             hint = detail + "; give its new folder with --search DIR"
@@ -231,26 +230,20 @@ async def _check_inputs(
     return findings
 
 
-def _find_copy(folders: Iterable[Path], size: int, sha256: str) -> Path | None:
+def _find_copy(
+    folders: Iterable[Path], size: int, sha256: str, cancelled: threading.Event
+) -> Path | None:
     for folder in folders:
         if not folder.is_dir():
             continue
         for candidate in sorted(folder.rglob("*")):
             try:
                 same_size = candidate.is_file() and candidate.stat().st_size == size
-                if same_size and _sha256(candidate) == sha256:
+                if same_size and sha256_of(candidate, cancelled)[0] == sha256:
                     return candidate.resolve()
             except OSError:
                 continue
     return None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _unknown_dirs(outputs: Path, known: set[str]) -> list[Path]:

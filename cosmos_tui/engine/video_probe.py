@@ -1,103 +1,125 @@
-"""What a video file really holds: frame count, fps, resolution and codec, read with PyAV.
+"""Frame count and frame rate of an MP4's video track, read from its ``moov`` box.
 
-PyAV ships its own FFmpeg in its wheels, so no system ffmpeg or ffprobe is needed. A file
-that FFmpeg cannot open as a video is an error, never a guessed value.
+Two launch decisions need them before anything is sent: the seed bound (Transfer1 seeds
+clip ``i`` with ``seed + i`` through ``np.random.RandomState``, which accepts at most
+2**32 - 1; docs/cosmos.md, "Seeds") and the frame rate of a 4K upscale of a loose file.
+Only the ISO base media boxes on the path ``moov/trak/mdia/{hdlr,mdhd,minf/stbl/stsz}``
+are read, so no media library is needed; anything unreadable gives None (the caller then
+falls back to what it knows), never an exception.
 """
 
 from __future__ import annotations
 
-import math
+import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-import av
-
-from cosmos_tui.errors import ValidationError
+# A moov box larger than this is not read (real ones are kilobytes to a few megabytes).
+MAX_MOOV_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """The facts of one video stream.
+    """What the video track says about itself.
 
     Attributes:
-        path: The file.
-        frames: Frames in the stream, counted from its packets (not the header's claim).
-        fps: Average frames per second.
-        width: Width in pixels.
-        height: Height in pixels.
-        codec: The codec's FFmpeg name (``h264``, ``mpeg4``...).
-        pix_fmt: The pixel format (``yuv420p``...), empty when FFmpeg does not say.
+        frames: Number of frames (samples) of the first video track.
+        fps: Frames per second, rounded to a whole number (at least 1).
     """
 
-    path: Path
     frames: int
-    fps: float
-    width: int
-    height: int
-    codec: str
-    pix_fmt: str = ""
-
-    @property
-    def resolution(self) -> str:
-        """``WIDTHxHEIGHT``."""
-        return f"{self.width}x{self.height}"
-
-    @property
-    def fps_text(self) -> str:
-        """The fps without trailing zeros (``24``, ``29.97``)."""
-        return f"{self.fps:.3f}".rstrip("0").rstrip(".")
+    fps: int
 
 
-def probe_video(path: Path) -> VideoInfo:
-    """Open ``path``, decode its first frame and count its frames.
-
-    Frames are counted from the demuxed packets of the first video stream (cheap: no
-    decoding past the first frame), which is exact for the MP4s Cosmos reads.
-
-    Raises:
-        ValidationError: When the file is missing, unreadable, not a video, has no video
-            stream, or its first frame does not decode.
-    """
+def probe_video(path: Path) -> VideoInfo | None:
+    """Return the first video track's frame count and rate, or None when unreadable."""
     try:
-        with av.open(str(path), mode="r") as container:
-            if not container.streams.video:
-                raise ValidationError(
-                    f"{path} has no video stream; give a video file (MP4, H.264)",
-                    field=str(path),
-                )
-            stream = container.streams.video[0]
-            first = next(container.decode(stream), None)
-            if first is None:
-                raise ValidationError(
-                    f"{path} has a video stream without a decodable frame; re-export it",
-                    field=str(path),
-                )
-            container.seek(0, stream=stream)
-            frames = sum(1 for packet in container.demux(stream) if packet.size)
-            rate = stream.average_rate or stream.guessed_rate
-            fps = float(rate) if rate else 0.0
-            return VideoInfo(
-                path=path,
-                frames=frames,
-                fps=fps if math.isfinite(fps) else 0.0,
-                width=stream.codec_context.width,
-                height=stream.codec_context.height,
-                codec=stream.codec_context.name,
-                pix_fmt=stream.codec_context.pix_fmt or "",
-            )
-    except av.FFmpegError as exc:
-        raise ValidationError(
-            f"{path} is not a video FFmpeg can read ({_reason(exc)}); re-export it as MP4",
-            field=str(path),
-        ) from exc
-    except OSError as exc:
-        raise ValidationError(
-            f"cannot read {path}: {exc.strerror or exc}; check that it exists and is readable",
-            field=str(path),
-        ) from exc
+        with path.open("rb") as handle:
+            moov = _find_top_level(handle, b"moov")
+    except OSError:
+        return None
+    if moov is None:
+        return None
+    for trak in _children(moov, b"trak"):
+        info = _video_track(trak)
+        if info is not None:
+            return info
+    return None
 
 
-def _reason(exc: av.FFmpegError) -> str:
-    """FFmpeg's own words for a failure, without the file name it repeats."""
-    text = getattr(exc, "strerror", None) or str(exc)
-    return str(text).strip() or type(exc).__name__
+def _find_top_level(handle: BinaryIO, wanted: bytes) -> bytes | None:
+    """Return the payload of the first top-level box named ``wanted``."""
+    while True:
+        header = handle.read(8)
+        if len(header) < 8:
+            return None
+        size, kind = struct.unpack(">I4s", header)
+        header_len = 8
+        if size == 1:
+            large = handle.read(8)
+            if len(large) < 8:
+                return None
+            size = struct.unpack(">Q", large)[0]
+            header_len = 16
+        payload_len = None if size == 0 else size - header_len
+        if payload_len is not None and payload_len < 0:
+            return None
+        if kind == wanted:
+            if payload_len is None or payload_len > MAX_MOOV_BYTES:
+                return None
+            payload = handle.read(payload_len)
+            return payload if len(payload) == payload_len else None
+        if payload_len is None:
+            return None
+        handle.seek(payload_len, 1)
+
+
+def _boxes(data: bytes) -> list[tuple[bytes, bytes]]:
+    """Split ``data`` into (type, payload) boxes; stop at the first malformed one."""
+    found = []
+    offset = 0
+    while offset + 8 <= len(data):
+        size, kind = struct.unpack_from(">I4s", data, offset)
+        header_len = 8
+        if size == 1 and offset + 16 <= len(data):
+            size = struct.unpack_from(">Q", data, offset + 8)[0]
+            header_len = 16
+        elif size == 0:
+            size = len(data) - offset
+        if size < header_len or offset + size > len(data):
+            break
+        found.append((kind, data[offset + header_len : offset + size]))
+        offset += size
+    return found
+
+
+def _children(data: bytes, kind: bytes) -> list[bytes]:
+    return [payload for name, payload in _boxes(data) if name == kind]
+
+
+def _video_track(trak: bytes) -> VideoInfo | None:
+    mdia = next(iter(_children(trak, b"mdia")), None)
+    if mdia is None:
+        return None
+    hdlr = next(iter(_children(mdia, b"hdlr")), None)
+    if hdlr is None or len(hdlr) < 12 or hdlr[8:12] != b"vide":
+        return None
+    mdhd = next(iter(_children(mdia, b"mdhd")), None)
+    stbl = b""
+    for minf in _children(mdia, b"minf"):
+        stbl = next(iter(_children(minf, b"stbl")), b"")
+    stsz = next(iter(_children(stbl, b"stsz")), None)
+    if mdhd is None or stsz is None or len(stsz) < 12:
+        return None
+    frames = struct.unpack_from(">I", stsz, 8)[0]
+    if mdhd[0] == 1 and len(mdhd) >= 32:
+        timescale, duration = struct.unpack_from(">IQ", mdhd, 20)
+    elif len(mdhd) >= 20:
+        timescale, duration = struct.unpack_from(">II", mdhd, 12)
+    else:
+        return None
+    if frames <= 0 or timescale <= 0 or duration <= 0:
+        return None
+    fps = max(1, round(frames * timescale / duration))
+    return VideoInfo(frames=frames, fps=fps)

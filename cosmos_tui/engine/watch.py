@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from cosmos_tui.domain import Run, RunState
-from cosmos_tui.engine.failures import ContainerGone, classify
+from cosmos_tui.domain import FailureKind, Run, RunState
+from cosmos_tui.engine.failures import ContainerGone, Failure, classify
 from cosmos_tui.engine.logs import LocalLog, LogFollower, read_log_lines, since_param
 from cosmos_tui.engine.progress import ProgressTracker, expected_duration, parser_for
+from cosmos_tui.engine.stall import StallWatch
 from cosmos_tui.errors import DockerError, InvalidTransition
 from cosmos_tui.store.repositories import RunFilter
 
@@ -44,14 +45,24 @@ class ContainerWatch:
         ctx: Shared engine services.
         run: The run, in state ``running`` with a container id.
         local_log: Its local log.
+        requeue: Called with a transient failure (a download cut by the network); True
+            when it queued the run again instead of failing it.
 
     """
 
-    def __init__(self, ctx: EngineContext, run: Run, local_log: LocalLog) -> None:
+    def __init__(
+        self,
+        ctx: EngineContext,
+        run: Run,
+        local_log: LocalLog,
+        requeue: Callable[[Run, Failure], Awaitable[bool]] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.run = run
         self.local_log = local_log
+        self.requeue = requeue
         self.tracker: ProgressTracker | None = None
+        self.stall: StallWatch | None = None
         self._dirty = True
 
     async def watch(self) -> Run:
@@ -76,6 +87,8 @@ class ContainerWatch:
         limit = self.ctx.config.timeouts.run
         deadline = started + limit
         progress_task = asyncio.create_task(self._publish_progress())
+        self.stall = self._stall_watch(host)
+        stall_task = asyncio.create_task(self.stall.run())
         timed_out = False
         try:
             while True:
@@ -95,9 +108,10 @@ class ContainerWatch:
             info = await self._inspect(host)
         finally:
             self.local_log.close()
-            progress_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await progress_task
+            for task in (progress_task, stall_task):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self._write_progress()
         return await self._finish(info, timed_out)
 
@@ -112,8 +126,23 @@ class ContainerWatch:
         await follower.follow(frames)
 
     def _on_lines(self, lines: list[str]) -> None:
+        if self.stall is not None:
+            self.stall.activity()
         if self.tracker is not None and self.tracker.feed(lines, self.ctx.wall()):
             self._dirty = True
+
+    def _stall_watch(self, host: RemoteHost) -> StallWatch:
+        """The watchdog: GPU readings of this run's GPUs; stops by the configured grace."""
+        from cosmos_tui.remote.gpu import query_gpus
+
+        async def sample() -> tuple:
+            return (await query_gpus(host.ssh)).samples
+
+        async def stop() -> None:
+            assert self.run.container_id is not None
+            await host.docker.stop(self.run.container_id, self.ctx.config.timeouts.cancel_grace)
+
+        return StallWatch(self.ctx, self.run.id, self.run.gpus, sample, stop)
 
     async def _inspect(self, host: RemoteHost) -> ContainerInfo:
         assert self.run.container_id is not None
@@ -157,9 +186,12 @@ class ContainerWatch:
             return
         snapshot = self.tracker.snapshot(self.ctx.wall())
         eta = snapshot.eta_seconds
+        phase = snapshot.phase
+        if self.stall is not None and self.stall.stalled:
+            phase = f"stalled ({phase})"
         await self.ctx.store.update_run(
             self.run.id,
-            progress_phase=snapshot.phase,
+            progress_phase=phase,
             progress_percent=round(snapshot.percent, 1),
             eta_seconds=round(eta, 1) if eta is not None else None,
         )
@@ -182,7 +214,19 @@ class ContainerWatch:
             oom_killed=info.oom_killed,
             timed_out=timed_out,
             timeout_seconds=self.ctx.config.timeouts.run,
+            profile=self.run.profile,
         )
+        if self.stall is not None and self.stall.stopped:
+            failure = Failure(
+                FailureKind.STALLED,
+                self.stall.message(),
+                failure.context,
+                failure.error_line,
+                exit_code,
+                phase=failure.phase,
+            )
+        if failure.transient and self.requeue is not None and await self.requeue(current, failure):
+            return await store.get_run(self.run.id)
         try:
             return await store.transition(
                 self.run.id,

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
         ContainerSpec,
         DockerClient,
         DockerVersion,
-        LogLine,
         Mount,
     )
     from cosmos_tui.remote.host import RemoteHost
@@ -41,7 +40,6 @@ _EXPORTS = {
     "ContainerInfo": "docker",
     "DockerClient": "docker",
     "DockerVersion": "docker",
-    "LogLine": "docker",
     "Mount": "docker",
     "GpuTelemetry": "gpu",
     "GpuState": "gpu",
@@ -62,7 +60,6 @@ __all__ = [
     "HostKeyInfo",
     "HostPool",
     "HostReport",
-    "LogLine",
     "Mount",
     "RemoteEntry",
     "RemoteHost",

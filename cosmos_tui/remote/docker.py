@@ -21,7 +21,6 @@ import shutil
 import struct
 import tempfile
 from collections.abc import AsyncIterator, Iterable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +37,11 @@ from cosmos_tui.remote.docker_types import (
     ContainerInfo,
     ContainerSpec,
     DockerVersion,
-    LogLine,
     Mount,
     container_body,
     info_from_inspect,
     info_from_list,
     parse_size,
-    parse_time,
 )
 from cosmos_tui.remote.ssh import SshHost
 
@@ -57,7 +54,6 @@ __all__ = [
     "ContainerSpec",
     "DockerClient",
     "DockerVersion",
-    "LogLine",
     "Mount",
     "parse_size",
 ]
@@ -229,6 +225,10 @@ class DockerClient:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
 
+    async def api(self) -> aiodocker.Docker:
+        """The Engine API client over this host's connection (for remote/docker_probe.py)."""
+        return await self._client()
+
     # operations ----------------------------------------------------------------------------
 
     async def version(self) -> DockerVersion:
@@ -313,49 +313,6 @@ class DockerClient:
                 all=include_stopped, filters=json.dumps({"label": selectors})
             )
         return [info_from_list(c._container) for c in containers]
-
-    async def logs(
-        self, container_id: str, since: float | None = None, follow: bool = True
-    ) -> AsyncIterator[LogLine]:
-        """Yield a container's output lines with timestamps, following until it exits.
-
-        Args:
-            container_id: The container.
-            since: Unix time to start from (inclusive; callers drop duplicates).
-            follow: Keep reading until the container stops.
-
-        """
-        docker = await self._client()
-        params: dict[str, Any] = {
-            "stdout": "1",
-            "stderr": "1",
-            "timestamps": "1",
-            "follow": "1" if follow else "0",
-        }
-        if since is not None:
-            params["since"] = f"{since:.9f}"
-        async with (
-            _translate(self.name, f"reading logs of {container_id[:12]}"),
-            docker._query(
-                f"containers/{container_id}/logs", params=params, timeout=None
-            ) as response,
-        ):
-            while True:
-                try:
-                    header = await response.content.readexactly(8)
-                except asyncio.IncompleteReadError:
-                    return
-                kind, length = struct.unpack(">BxxxL", header)
-                payload = await response.content.readexactly(length)
-                # One frame is "<timestamp> <bytes as written>"; the bytes may hold several
-                # lines or carriage-return redraws (tqdm), which share the frame's time.
-                stamp, _, text = payload.decode("utf-8", "replace").partition(" ")
-                try:
-                    at = parse_time(stamp) or datetime.now(UTC)
-                except ValueError:
-                    at, text = datetime.now(UTC), f"{stamp} {text}"
-                for line in text.splitlines():
-                    yield LogLine(at, "stderr" if kind == 2 else "stdout", line)
 
     async def log_frames(
         self, container_id: str, since: str | None = None, follow: bool = True
@@ -452,3 +409,7 @@ async def _translate(host: str, doing: str, secrets: Iterable[str] = ()) -> Asyn
         raise DockerError(f"{doing} on {host}: {exc}") from exc
     except OSError as exc:
         raise HostUnreachable(host, f"{doing}: {exc.strerror or exc}") from exc
+
+
+# The one translation of aiodocker errors, for the other Docker modules of this package.
+translate_errors = _translate

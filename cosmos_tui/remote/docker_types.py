@@ -84,20 +84,6 @@ class ContainerInfo:
 
 
 @dataclass(frozen=True)
-class LogLine:
-    """One line of a container's output with Docker's timestamp."""
-
-    at: datetime
-    stream: str
-    text: str
-
-    @property
-    def since_value(self) -> float:
-        """The ``since`` to resume from this line (inclusive: drop duplicates)."""
-        return self.at.timestamp()
-
-
-@dataclass(frozen=True)
 class DockerVersion:
     """The remote engine's version."""
 

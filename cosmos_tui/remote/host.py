@@ -7,9 +7,10 @@ connects nothing.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -91,6 +92,7 @@ class RemoteHost:
         if self._gpu is not None:
             await self._gpu.stop()
         await self.docker.close()
+        await self.files.close()
         await self.ssh.close()
 
     # commands and files ----------------------------------------------------------------------
@@ -123,6 +125,27 @@ class RemoteHost:
     ) -> UploadResult:
         """Upload a run input content-addressed; see :meth:`SftpTransfers.upload_input`."""
         return await self.files.upload_input(local_path, progress, expected_sha256, expected_size)
+
+    async def upload_inputs(
+        self, inputs: Sequence[tuple[Path, str | None, int | None]]
+    ) -> list[UploadResult]:
+        """Upload several inputs at once: ``(path, recorded sha256, recorded size)`` each.
+
+        Checks of inputs the host already holds overlap (about one round trip for all of
+        them on a distant host); how many transfers move together is bounded by the
+        transfer layer. The first failure (or a cancel) stops the other uploads.
+        """
+        uploads = [
+            asyncio.ensure_future(self.files.upload_input(path, None, sha256, size))
+            for path, sha256, size in inputs
+        ]
+        try:
+            return list(await asyncio.gather(*uploads))
+        except BaseException:
+            for upload in uploads:
+                upload.cancel()
+            await asyncio.gather(*uploads, return_exceptions=True)
+            raise
 
     async def download(
         self,

@@ -31,8 +31,18 @@ from cosmos_tui.errors import (
     TransferFailed,
     ValidationError,
 )
+from cosmos_tui.private_files import private_dir
 from cosmos_tui.remote.host_hash import HASH_SETUP, streamed_host_sha256
-from cosmos_tui.remote.sftp_io import ProgressCallback, receive_file, send_file, stat_or_none
+from cosmos_tui.remote.sftp_io import (
+    CHUNK_BYTES,
+    AckMarker,
+    ProgressCallback,
+    ensure_dir,
+    receive_file,
+    resume_offset,
+    send_file,
+    stat_or_none,
+)
 from cosmos_tui.remote.ssh import SshHost
 
 __all__ = [
@@ -50,6 +60,9 @@ logger = logging.getLogger(__name__)
 
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 TRANSFERS_AT_ONCE = 2
+UPLOAD_CHANNELS = 4
+"""SSH channels one large upload may spread over (see sftp_io.send_file); the extra
+ones only from free session slots."""
 HASH_TIMEOUT_S = 600
 PART_SUFFIX = ".part"
 
@@ -149,6 +162,9 @@ class SftpTransfers:
         self._transfers = asyncio.Semaphore(TRANSFERS_AT_ONCE)
         # .part path -> (the upload under way, the sha256 its caller expects)
         self._running: dict[str, tuple[asyncio.Future[UploadResult], str | None]] = {}
+        # One long-lived SFTP session for small requests (see _shared_session).
+        self._shared: tuple[asyncssh.SFTPClient, object, contextlib.AsyncExitStack] | None = None
+        self._shared_lock = asyncio.Lock()
 
     async def tool_dir(self) -> str:
         """Return the absolute tool directory on the host."""
@@ -194,7 +210,7 @@ class SftpTransfers:
 
     async def _holds(self, remote_path: str, size: int) -> bool:
         """True when the host has a file of ``size`` bytes at ``remote_path``."""
-        async with self._client() as sftp, _translate(self._ssh.name, "looking for an input"):
+        async with self._shared_session("looking for an input") as sftp:
             existing = await stat_or_none(sftp, remote_path)
         return existing is not None and existing.size == size
 
@@ -208,6 +224,85 @@ class SftpTransfers:
                 yield client
             finally:
                 client.exit()
+
+    @contextlib.asynccontextmanager
+    async def _shared_session(self, doing: str) -> AsyncIterator[asyncssh.SFTPClient]:
+        """The connection's long-lived SFTP session, for small requests (stat, list, write).
+
+        Opening an SFTP session costs about three round trips (channel, subsystem, version
+        exchange): 0.45 s at 150 ms. Small requests share one session, opened once per
+        connection (it holds one session slot until the connection changes or closes);
+        bulk transfers keep their own sessions so that they never queue behind each other.
+        A session that fails is dropped and opened afresh by the next request.
+        """
+        conn = await self._ssh.channel()
+        async with self._shared_lock:
+            if self._shared is not None and self._shared[1] is not conn:
+                await self._drop_shared()
+            if self._shared is None:
+                stack = contextlib.AsyncExitStack()
+                await stack.enter_async_context(self._ssh.session_slot())
+                try:
+                    async with _translate(self._ssh.name, "opening SFTP"):
+                        client = await conn.start_sftp_client()
+                except BaseException:
+                    await stack.aclose()
+                    raise
+                self._shared = (client, conn, stack)
+            client = self._shared[0]
+        try:
+            async with _translate(self._ssh.name, doing):
+                yield client
+        except CosmosError as exc:
+            if exc.transient:  # the session (or its connection) broke, not the request
+                async with self._shared_lock:
+                    if self._shared is not None and self._shared[0] is client:
+                        await self._drop_shared()
+            raise
+
+    @contextlib.asynccontextmanager
+    async def _spare_sessions(
+        self, most: int, size: int
+    ) -> AsyncIterator[list[asyncssh.SFTPClient]]:
+        """Up to ``most`` more SFTP sessions for one large transfer, from free slots only.
+
+        Never waits for a slot (the caller already holds one: waiting could deadlock with
+        other transfers) and gives none for a transfer under one chunk per session, where
+        the round trips of opening them would cost more than their windows bring.
+        """
+        wanted = min(most, size // CHUNK_BYTES)
+        conn = await self._ssh.channel()
+        async with contextlib.AsyncExitStack() as stack:
+            slots = 0
+            while slots < wanted and await stack.enter_async_context(
+                self._ssh.spare_session_slot()
+            ):
+                slots += 1
+            opened = await asyncio.gather(
+                *(conn.start_sftp_client() for _ in range(slots)), return_exceptions=True
+            )
+            sessions = [s for s in opened if isinstance(s, asyncssh.SFTPClient)]
+            for session in sessions:
+                stack.callback(session.exit)
+            for failure in opened:
+                if isinstance(failure, BaseException) and not isinstance(failure, Exception):
+                    raise failure  # a cancel
+                if isinstance(failure, Exception):
+                    logger.debug("no extra SFTP session on %s: %s", self._ssh.name, failure)
+            yield sessions
+
+    async def _drop_shared(self) -> None:
+        if self._shared is None:
+            return
+        client, _, stack = self._shared
+        self._shared = None
+        client.exit()
+        await stack.aclose()
+
+    async def close(self) -> None:
+        """Close the shared SFTP session (the connection's owner calls this)."""
+        async with self._shared_lock:
+            await self._drop_shared()
 
     def partial_path(self, tool_dir: str, local_path: Path) -> str:
         """Where an unfinished upload of ``local_path`` is kept on the host.
@@ -313,8 +408,11 @@ class SftpTransfers:
         if expected is not None and digest is not None and digest != expected:
             raise _changed(local_path, expected, digest)
         doing = f"uploading {local_path.name}"
+        # A file under one chunk goes over the shared session: a session of its own would
+        # cost three round trips and bring nothing (its window is not the limit then).
+        session = self._client() if size >= CHUNK_BYTES else self._shared_session(doing)
         async with self._transfers:
-            async with self._client() as sftp, _translate(self._ssh.name, doing):
+            async with session as sftp, _translate(self._ssh.name, doing):
                 found = await self._send_input(
                     sftp, local_path, inputs, part, size, digest, progress, expected
                 )
@@ -349,9 +447,8 @@ class SftpTransfers:
                 if progress:
                     progress(size, size)
                 return UploadResult(final, digest, size, skipped=True)
-        await sftp.makedirs(inputs, exist_ok=True)
-        partial = await stat_or_none(sftp, part)
-        offset = partial.size if partial is not None and partial.size <= size else 0
+        await ensure_dir(sftp, inputs)
+        offset = await resume_offset(sftp, part, size)
         digest, verified = await self._send_verified(
             sftp, local_path, part, offset, size, digest, progress, expected
         )
@@ -404,10 +501,40 @@ class SftpTransfers:
         host_checks_expected = expected is not None and digest is None
         local_hash = digest is None and not host_checks_expected
         hasher = hashlib.sha256() if local_hash and offset == 0 else None
-        async with streamed_host_sha256(self._ssh, part) as host_hash:
-            await send_file(
-                sftp, local_path, part, offset, size, progress, hasher, host_hash.written
+        async with contextlib.AsyncExitStack() as helpers:
+            # Both take round trips to open: they open side by side.
+            opened = await asyncio.gather(
+                helpers.enter_async_context(streamed_host_sha256(self._ssh, part)),
+                helpers.enter_async_context(
+                    self._spare_sessions(UPLOAD_CHANNELS - 1, size - offset)
+                ),
+                return_exceptions=True,  # the stack closes whichever one did open
             )
+            for outcome in opened:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            host_hash, extra = opened
+            # Over several channels chunks land out of order: a marker on the host keeps
+            # a resume from trusting the .part's size (see sftp_io.resume_offset).
+            marker = AckMarker(sftp, part) if extra else None
+            if marker is not None:
+                await marker.start(offset)
+
+            def written(done: int) -> None:
+                host_hash.written(done)
+                if marker is not None:
+                    marker.note(done)
+
+            try:
+                await send_file(
+                    [sftp, *extra], local_path, part, offset, size, progress, hasher, written
+                )
+            except BaseException:
+                if marker is not None:
+                    marker.abandon()
+                raise
+            if marker is not None:
+                await marker.remove()
             if hasher is not None:
                 digest = hasher.hexdigest()
             if digest is None and local_hash:
@@ -471,9 +598,8 @@ class SftpTransfers:
                 if progress:
                     progress(size, size)
                 return UploadResult(remote_path, digest, size, skipped=True)
-            await sftp.makedirs(str(PurePosixPath(remote_path).parent), exist_ok=True)
-            partial = await stat_or_none(sftp, part)
-            offset = partial.size if partial is not None and partial.size <= size else 0
+            await ensure_dir(sftp, str(PurePosixPath(remote_path).parent))
+            offset = await resume_offset(sftp, part, size)
             _, verified = await self._send_verified(
                 sftp, local_path, part, offset, size, digest, progress
             )
@@ -511,7 +637,7 @@ class SftpTransfers:
         part = local_dir / (name + PART_SUFFIX)
         doing = f"downloading {remote_path}"
         async with self._transfers, self._client() as sftp, _translate(self._ssh.name, doing):
-            local_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(local_dir)
             attrs = await stat_or_none(sftp, remote_path)
             if attrs is None or attrs.size is None:
                 raise TransferFailed(f"{remote_path} does not exist on {self._ssh.name}")
@@ -577,7 +703,7 @@ class SftpTransfers:
 
     async def listdir(self, remote_dir: str) -> list[RemoteEntry]:
         """List a remote directory (without . and ..); a missing one lists as empty."""
-        async with self._client() as sftp, _translate(self._ssh.name, f"listing {remote_dir}"):
+        async with self._shared_session(f"listing {remote_dir}") as sftp:
             try:
                 entries = await sftp.readdir(remote_dir)
             except asyncssh.SFTPNoSuchFile:
@@ -598,13 +724,13 @@ class SftpTransfers:
 
     async def makedirs(self, remote_dir: str) -> None:
         """Create a remote directory and its parents."""
-        async with self._client() as sftp, _translate(self._ssh.name, f"creating {remote_dir}"):
-            await sftp.makedirs(remote_dir, exist_ok=True)
+        async with self._shared_session(f"creating {remote_dir}") as sftp:
+            await ensure_dir(sftp, remote_dir)
 
     async def write_text(self, remote_path: str, text: str) -> None:
         """Write a small text file on the host (via ``.part`` and rename)."""
-        async with self._client() as sftp, _translate(self._ssh.name, f"writing {remote_path}"):
-            await sftp.makedirs(str(PurePosixPath(remote_path).parent), exist_ok=True)
+        async with self._shared_session(f"writing {remote_path}") as sftp:
+            await ensure_dir(sftp, str(PurePosixPath(remote_path).parent))
             async with sftp.open(remote_path + PART_SUFFIX, "wb") as handle:
                 await handle.write(text.encode())
             await sftp.posix_rename(remote_path + PART_SUFFIX, remote_path)

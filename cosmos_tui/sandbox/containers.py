@@ -86,6 +86,10 @@ class ContainerRuntime:
         self.clock_ns = clock_ns
         self.containers: dict[str, Container] = {}
         self.gpu_count = 0
+        # Files inside images (image -> path -> content), read through the archive API.
+        self.image_files: dict[str, dict[str, bytes]] = {}
+        # The host's nvidia-smi, which the NVIDIA runtime puts in containers given GPUs.
+        self.smi_path: Path | None = None
 
     # lookup -----------------------------------------------------------------------
 
@@ -209,6 +213,11 @@ class ContainerRuntime:
         """
         if container.running:
             return False
+        if self.faults.no_nvidia_runtime and container.host_config.get("DeviceRequests"):
+            # what dockerd answers when no NVIDIA Container Toolkit registered a GPU driver
+            raise ContainerError(
+                500, 'could not select device driver "" with capabilities: [[gpu]]'
+            )
         missing = [i for i in container.gpus if i >= self.gpu_count]
         if missing:
             # what the NVIDIA runtime answers for a GPU index the host does not have
@@ -289,6 +298,8 @@ class ContainerRuntime:
 
     def _host_argv(self, argv: list[str], container: Container, env: dict[str, str]) -> list[str]:
         translated = [translate_arg(arg, container) for arg in argv]
+        if Path(argv[0]).name == "nvidia-smi" and container.gpus and self.smi_path:
+            return [str(self.smi_path), *translated[1:]]
         if Path(argv[0]).name != "torchrun":
             return translated
         env.update(self.standin_env)

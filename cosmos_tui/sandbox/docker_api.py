@@ -2,8 +2,9 @@
 
 It implements the part of the API that cosmos-tui's remote layer uses, with Docker's
 status codes, JSON shapes and multiplexed log frames, so that aiodocker cannot tell it
-from a real daemon: ping, version, info, images (list, inspect), containers (create,
-start, inspect, list with filters, logs, top, wait, stop, kill, delete). Any other call
+from a real daemon: ping, version, info, images (list, inspect, pull from the simulated
+registry with Docker's progress JSON), containers (create, start, inspect, list with
+filters, logs, top, wait, stop, kill, delete, archive of an image's file). Any other call
 gets Docker's 404 ``page not found`` and is logged, so a gap shows up at once.
 """
 
@@ -35,6 +36,8 @@ from cosmos_tui.sandbox.faults import Faults
 logger = logging.getLogger(__name__)
 
 API_VERSION = "1.43"
+PULL_LAYERS = 3
+PULL_LAYER_BYTES = 4 * 1024 * 1024
 ENGINE_VERSION = "24.0.7"
 _VERSION_PREFIX = re.compile(r"^/v[0-9]+\.[0-9]+(?=/)")
 Handler = Callable[[web.Request, dict[str, str]], Awaitable[web.StreamResponse]]
@@ -52,6 +55,8 @@ class DockerApi:
 
     def __init__(self, runtime: ContainerRuntime, socket_path: Path, faults: Faults) -> None:
         self.runtime = runtime
+        # What the simulated registry can pull: the images the host starts with.
+        self.registry: set[str] = set(runtime.images)
         self.socket_path = socket_path
         self.faults = faults
         self._runner: web.AppRunner | None = None
@@ -64,6 +69,8 @@ class DockerApi:
             ("GET", r"/info", self._info),
             ("GET", r"/images/json", self._images),
             ("GET", r"/images/(?P<name>.+)/json", self._image_inspect),
+            ("POST", r"/images/create", self._pull),
+            ("GET", r"/containers/(?P<id>[^/]+)/archive", self._archive),
             ("POST", r"/containers/create", self._create),
             ("GET", r"/containers/json", self._list),
             ("GET", r"/containers/(?P<id>[^/]+)/json", self._inspect),
@@ -207,7 +214,42 @@ class DockerApi:
             }
         )
 
+    async def _pull(self, request: web.Request, _: dict[str, str]) -> web.StreamResponse:
+        """``POST /images/create``: a pull from the simulated registry, with progress."""
+        image = request.query.get("fromImage", "")
+        tag = request.query.get("tag", "")
+        if tag and "@" not in image and ":" not in image.rsplit("/", 1)[-1]:
+            image = f"{image}:{tag}"
+        if image not in self.registry:
+            name = image.rsplit(":", 1)[0]
+            return _error(
+                404,
+                f"pull access denied for {name}, repository does not exist or may require "
+                "'docker login': denied: requested access to the resource is denied",
+            )
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        for event in docker_json.pull_events(image, PULL_LAYERS, PULL_LAYER_BYTES):
+            await response.write(json.dumps(event).encode() + b"\r\n")
+            await asyncio.sleep(0)
+        if not self.runtime.has_image(image):
+            self.runtime.images.append(image)
+        await response.write_eof()
+        return response
+
     # containers -------------------------------------------------------------------
+
+    async def _archive(self, request: web.Request, groups: dict[str, str]) -> web.StreamResponse:
+        """``GET /containers/{id}/archive``: one file of the container's image, as a tar."""
+        container = self.runtime.find(groups["id"])
+        path = request.query.get("path", "")
+        data = self.runtime.image_files.get(container.image, {}).get(path)
+        if data is None:
+            return _error(404, f"Could not find the file {path} in container {container.name}")
+        return web.Response(
+            body=docker_json.single_file_tar(path, data),
+            headers={"Content-Type": "application/x-tar"},
+        )
 
     async def _create(self, request: web.Request, _: dict[str, str]) -> web.StreamResponse:
         try:

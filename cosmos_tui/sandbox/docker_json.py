@@ -195,3 +195,42 @@ def group_processes(pgid: int) -> list[tuple[int, int, str]]:
         if int(fields[2]) == pgid:
             found.append((int(entry.name), int(fields[1]), cmdline))
     return sorted(found) or [(pgid, 1, "python")]
+
+
+def pull_events(image: str, layers: int, layer_bytes: int) -> list[dict[str, Any]]:
+    """Return the progress JSON of a pull, shaped as Docker streams it."""
+    name, _, tag = image.rpartition(":")
+    events: list[dict[str, Any]] = [{"status": f"Pulling from {name}", "id": tag}]
+    ids = [hashlib.sha256(f"{image}/{n}".encode()).hexdigest()[:12] for n in range(layers)]
+    events += [{"status": "Pulling fs layer", "progressDetail": {}, "id": i} for i in ids]
+    for layer in ids:
+        for part in (1, 2, 4):
+            current = layer_bytes * part // 4
+            events.append(
+                {
+                    "status": "Downloading",
+                    "progressDetail": {"current": current, "total": layer_bytes},
+                    "progress": f"{current}/{layer_bytes}",
+                    "id": layer,
+                }
+            )
+        events.append({"status": "Download complete", "progressDetail": {}, "id": layer})
+        events.append({"status": "Pull complete", "progressDetail": {}, "id": layer})
+    digest = hashlib.sha256(image.encode()).hexdigest()
+    events.append({"status": f"Digest: sha256:{digest}"})
+    events.append({"status": f"Status: Downloaded newer image for {image}"})
+    return events
+
+
+def single_file_tar(path: str, data: bytes) -> bytes:
+    """Return a tar holding one file, as the archive endpoint sends it."""
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        info = tarfile.TarInfo(path.rstrip("/").rsplit("/", 1)[-1])
+        info.size = len(data)
+        info.mode = 0o644
+        archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()

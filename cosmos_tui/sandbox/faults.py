@@ -25,6 +25,10 @@ class Faults:
             error and exits 9, including an already streaming one.
         forced_ooms: How many of the next model runs end in OOM regardless of ``oom_rate``.
         oom_run_ids: Runs (``cosmos.run_id`` label) whose model run ends in OOM.
+        no_nvidia_runtime: Docker has no NVIDIA runtime: a container that asks for GPUs
+            fails to start with Docker's "could not select device driver" error.
+        greeting: Text the login shell prints before every command's output (a chatty
+            ~/.bashrc).
         rng: Source of randomness, seeded for repeatable tests.
 
     """
@@ -36,6 +40,8 @@ class Faults:
     smi_failure: bool = False
     forced_ooms: int = 0
     oom_run_ids: set[str] = field(default_factory=set)
+    no_nvidia_runtime: bool = False
+    greeting: str = ""
     rng: random.Random = field(default_factory=lambda: random.Random(7))  # noqa: S311 (simulation, not security)
     _unstalled: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 

@@ -78,6 +78,10 @@ class GpuSimulator:
     ) -> None:
         self.count = count
         self.runtime = runtime
+        # What the cards are (a test may swap in a small or old one).
+        self.name = GPU_NAME
+        self.memory_total_mib = MEMORY_TOTAL_MIB
+        self.compute_cap = "9.0"
         self.faults = faults
         self._rng = random.Random(seed)  # noqa: S311
         ids = random.Random(seed * 1000)  # noqa: S311
@@ -126,7 +130,7 @@ class GpuSimulator:
                 ramp = max(ramp, PHASE_LOAD["loading"][1])
             util = max(util, phase_util)
             memory += ramp
-        return util, min(memory, MEMORY_TOTAL_MIB)
+        return util, min(memory, self.memory_total_mib)
 
     def processes(self) -> list[tuple[int, str, float]]:
         """Return (pid, gpu uuid, used MiB) of every compute process."""
@@ -166,6 +170,7 @@ _GPU_FIELDS: dict[str, tuple[str, str]] = {
     "fan.speed": ("%", "na"),
     "pstate": ("", "pstate"),
     "count": ("", "count"),
+    "compute_cap": ("", "compute_cap"),
     "timestamp": ("", "timestamp"),
 }
 _APP_FIELDS = {
@@ -269,12 +274,12 @@ def _gpu_value(field: str, reading: GpuReading, sim: GpuSimulator, units: bool) 
     values: dict[str, object] = {
         "index": reading.index,
         "uuid": reading.uuid,
-        "name": GPU_NAME,
+        "name": sim.name,
         "utilization": int(reading.utilization),
         "memory_utilization": int(reading.memory_utilization),
         "memory_used": int(reading.memory_used),
-        "memory_total": int(MEMORY_TOTAL_MIB),
-        "memory_free": int(MEMORY_TOTAL_MIB - reading.memory_used),
+        "memory_total": int(sim.memory_total_mib),
+        "memory_free": int(sim.memory_total_mib - reading.memory_used),
         "temperature": int(reading.temperature),
         "power": f"{reading.power:.2f}",
         "power_limit": f"{POWER_LIMIT_W:.2f}",
@@ -284,6 +289,7 @@ def _gpu_value(field: str, reading: GpuReading, sim: GpuSimulator, units: bool) 
         "driver": DRIVER_VERSION,
         "pstate": "P0",
         "count": sim.count,
+        "compute_cap": sim.compute_cap,
         "timestamp": dt.datetime.now().strftime("%Y/%m/%d %H:%M:%S.%f")[:-3],
     }
     if key == "na":
@@ -365,7 +371,7 @@ async def run_nvidia_smi(args: list[str], sim: GpuSimulator, out: Writer, err: W
         await out(b"No devices were found\n")
         return 6
     if request.list_gpus:
-        text = "".join(f"GPU {i}: {GPU_NAME} (UUID: {u})\n" for i, u in enumerate(sim.uuids))
+        text = "".join(f"GPU {i}: {sim.name} (UUID: {u})\n" for i, u in enumerate(sim.uuids))
         await out(text.encode())
         return 0
     if request.app_fields:

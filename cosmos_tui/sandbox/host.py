@@ -13,7 +13,8 @@ the project's services knows that the host is simulated.
 Fault injection (tests, ``cosmos demo --flaky-ssh``): :attr:`Sandbox.faults` (OOM rate,
 stalled streams, nvidia-smi driver failure), :meth:`drop_connections`,
 :meth:`host_down`/:meth:`host_up`, :meth:`docker_down`/:meth:`docker_up`,
-:meth:`kill_container`.
+:meth:`kill_container`; set-up faults for the doctor in :attr:`Sandbox.setup`
+(see breakage.py).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from pathlib import Path
 import asyncssh
 
 from cosmos_tui.config import HostConfig
+from cosmos_tui.sandbox.breakage import SetupFaults, lay_out_model
 from cosmos_tui.sandbox.containers import Container, ContainerRuntime
 from cosmos_tui.sandbox.docker_api import DockerApi
 from cosmos_tui.sandbox.faults import Faults
@@ -129,6 +131,7 @@ class Sandbox:
             proc_dir=self.runtime.proc_dir,
         )
         self._smi_server: asyncio.AbstractServer | None = None
+        self.setup = SetupFaults(self)
         self._tasks: set[asyncio.Task[None]] = set()
 
     # lifecycle --------------------------------------------------------------------
@@ -165,14 +168,6 @@ class Sandbox:
         logger.info("sandbox (%s) on 127.0.0.1:%d, root %s", SIMULATED_LABEL, self.port, self.root)
 
     def _lay_out(self) -> None:
-        repo = self.home / "cosmos-transfer1"
-        script = repo / "cosmos_transfer1" / "diffusion" / "inference" / "transfer.py"
-        script.parent.mkdir(parents=True)
-        script.write_text(
-            "# SIMULATED GPU HOST: the sandbox runs cosmos_standin.sh in place of this.\n",
-            encoding="utf-8",
-        )
-        (repo / "checkpoints" / "nvidia").mkdir(parents=True)
         (self.home / ".cache" / "huggingface").mkdir(parents=True)
         self.smi_socket.parent.mkdir(parents=True)
         self.bin_dir.mkdir(parents=True)
@@ -182,6 +177,7 @@ class Sandbox:
             encoding="utf-8",
         )
         shim.chmod(0o755)
+        lay_out_model(self)
 
     def _write_client_files(self) -> None:
         self.client_dir.mkdir(parents=True, exist_ok=True)

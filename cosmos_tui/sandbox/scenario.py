@@ -1,17 +1,20 @@
 """``cosmos demo --headless``: a scripted scenario against the sandbox, with a summary.
 
-Five runs of the sample prompts go through the ordinary queue, scheduler and run
+Seven runs of the sample prompts go through the ordinary queue, scheduler and run
 lifecycle, over SSH and the Docker Engine API, to the simulated host:
 
-- two runs with the same settings, which the scheduler batches into one container;
+- four runs with the same settings, which the scheduler batches into one container; the
+  second one's prompt is blocked by the guardrail, so (batch size 1, as Transfer1 does) the
+  container dies on it after the first finished, and the last two never start there;
 - one run alone (other settings);
 - one run whose container the sandbox makes run out of GPU memory (injected OOM);
 - one run that is cancelled while it runs.
 
 Before the runs, the sample image sequence is rendered and prepared into control videos
-(``cosmos prepare``). The scenario passes when the batch and the single run complete with
-valid MP4 outputs, the OOM run fails classified as ``gpu_oom`` and the cancelled run ends
-``cancelled``.
+(``cosmos prepare``). The scenario passes when the batch's first run and the single run
+complete with valid MP4 outputs, the blocked run ends ``blocked`` by the guardrail, the
+batch's last two runs went back in the queue and then completed with valid outputs, the
+OOM run fails classified as ``gpu_oom`` and the cancelled run ends ``cancelled``.
 """
 
 from __future__ import annotations
@@ -37,17 +40,27 @@ if TYPE_CHECKING:
 # role -> (sample prompt name, overrides); equal overrides batch together.
 PLAN: tuple[tuple[str, str, dict[str, object]], ...] = (
     ("batch", "warehouse-robot", {"seed": 1}),
-    ("batch", "rainy-street", {"seed": 1}),
+    ("blocked", "night-market", {"seed": 1}),
+    ("requeued", "rainy-street", {"seed": 1}),
+    ("requeued", "forest-road", {"seed": 1}),
     ("single", "forest-road", {"seed": 2}),
     ("oom", "forest-road", {"seed": 3}),
     ("cancel", "warehouse-robot", {"seed": 4}),
 )
 EXPECTED: dict[str, tuple[RunState, FailureKind | None]] = {
     "batch": (RunState.COMPLETED, None),
+    "blocked": (RunState.BLOCKED, FailureKind.GUARDRAIL),
+    "requeued": (RunState.COMPLETED, None),
     "single": (RunState.COMPLETED, None),
     "oom": (RunState.FAILED, FailureKind.GPU_OOM),
     "cancel": (RunState.CANCELLED, FailureKind.CANCELLED),
 }
+# A prompt the stand-in's guardrail blocks (its marker), on the rainy street's videos.
+BLOCKED_PROMPT = (
+    "night-market",
+    "A crowded night market seen from above, lanterns swaying in the wind [standin:guardrail]",
+    "rainy-street",
+)
 _MP4_BOXES = {b"ftyp", b"moov", b"mdat"}
 
 
@@ -61,6 +74,7 @@ class ScenarioRun:
     output: Path | None
     output_valid: bool
     ooms_injected: bool = False
+    requeued: bool = False
 
     @property
     def as_expected(self) -> bool:
@@ -74,6 +88,8 @@ class ScenarioRun:
         if self.run.state != state:
             return False
         if kind is not None and kind != FailureKind.CANCELLED and self.run.failure_kind != kind:
+            return False
+        if self.role == "requeued" and not self.requeued and not self.ooms_injected:
             return False
         return state != RunState.COMPLETED or self.output_valid
 
@@ -199,15 +215,18 @@ async def _sample_prompts(bench: Workbench, space: DemoWorkspace) -> dict[str, P
     from cosmos_tui.sandbox.workspace import SAMPLE_PROMPTS
     from cosmos_tui.store.repositories import PromptFilter
 
+    samples = {sample.name: sample for sample in SAMPLE_PROMPTS}
+    wanted = [(s.name, s.text, s) for s in SAMPLE_PROMPTS]
+    name, text, videos_of = BLOCKED_PROMPT
+    wanted.append((name, text, samples[videos_of]))
     found: dict[str, Prompt] = {}
-    for sample in SAMPLE_PROMPTS:
-        page = await bench.list_prompts(PromptFilter(text=sample.text), 0, 1)
-        if page.items:
-            found[sample.name] = page.items[0]
+    for name, text, sample in wanted:
+        page = await bench.list_prompts(PromptFilter(text=text), 0, 10)
+        same = [p for p in page.items if p.text == text]
+        if same:
+            found[name] = same[0]
         else:
-            found[sample.name] = await bench.create_prompt(
-                sample.text, space.video_dir(sample), name=sample.name
-            )
+            found[name] = await bench.create_prompt(text, space.video_dir(sample), name=name)
     return found
 
 
@@ -251,12 +270,18 @@ async def _result(
     run = await bench.get_run(run_id)
     output = bench.output_dir(run_id) / "output.mp4"
     valid = await asyncio.to_thread(mp4_is_valid, output)
-    return ScenarioRun(role, name, run, output if output.exists() else None, valid, ooms_injected)
+    # Back in the queue from a running batch: its line never started in that container.
+    requeued = any(
+        e.from_state == RunState.RUNNING and e.to_state == RunState.QUEUED for e in run.events
+    )
+    return ScenarioRun(
+        role, name, run, output if output.exists() else None, valid, ooms_injected, requeued
+    )
 
 
 def _summary(results: list[ScenarioRun], seconds: float, echo: Callable[[str], None]) -> None:
     echo("")
-    echo(f"{'run':<20} {'prompt':<16} {'role':<7} {'state':<10} {'cause':<12} {'batch':<8} output")
+    echo(f"{'run':<20} {'prompt':<16} {'role':<8} {'state':<10} {'cause':<12} {'batch':<8} output")
     for item in results:
         run = item.run
         cause = run.failure_kind.value if run.failure_kind else "-"
@@ -267,9 +292,12 @@ def _summary(results: list[ScenarioRun], seconds: float, echo: Callable[[str], N
             output = "-"
         mark = "" if item.as_expected else "   <- unexpected"
         echo(
-            f"{run.id:<20} {item.prompt_name:<16} {item.role:<7} {run.state.value:<10} "
+            f"{run.id:<20} {item.prompt_name:<16} {item.role:<8} {run.state.value:<10} "
             f"{cause:<12} {batch:<8} {output}{mark}"
         )
+    requeued = [r.run.id for r in results if r.requeued]
+    if requeued:
+        echo(f"\nback in the queue after their batch died, then run again: {', '.join(requeued)}")
     passed = all(r.as_expected for r in results)
     verdict = "scenario OK" if passed else "scenario FAILED"
     echo(f"\n{verdict}: {len(results)} runs in {seconds:.1f} s on the SIMULATED GPU HOST")

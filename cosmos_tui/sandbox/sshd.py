@@ -211,6 +211,8 @@ class SandboxSshd:
                 argv = shlex.split(command)
             except ValueError:
                 argv = []
+            if self.faults.greeting:  # a chatty ~/.bashrc prints before every command
+                await self._write(process.stdout, self.faults.greeting.encode())
             if argv and Path(argv[0]).name == "nvidia-smi":
                 await self._run_smi(process, argv[1:])
             else:

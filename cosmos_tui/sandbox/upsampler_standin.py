@@ -34,6 +34,15 @@ def _log(level: str, message: str) -> None:
     print(f"[{stamp}|{level}|{where}] {message}", flush=True)
 
 
+def _imports_cosmos(python_path: str) -> bool:
+    """True when a PYTHONPATH entry holds ``cosmos_transfer1`` (the script imports it).
+
+    Like Python, an empty entry is the working directory; an empty PYTHONPATH adds nothing.
+    """
+    entries = python_path.split(":") if python_path else []
+    return any((Path(entry or ".") / "cosmos_transfer1").is_dir() for entry in entries)
+
+
 def main(argv: list[str]) -> int:
     """Enhance every prompt of the input file; return the exit status."""
     parser = argparse.ArgumentParser(add_help=False)
@@ -42,6 +51,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--checkpoint_dir", default="checkpoints")
     parser.add_argument("--offload_prompt_upsampler", action="store_true")
     args, _ = parser.parse_known_args(argv)
+    if not _imports_cosmos(os.environ.get("PYTHONPATH", "")):
+        print(
+            "Traceback (most recent call last):\n"
+            "ModuleNotFoundError: No module named 'cosmos_transfer1'",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
     speed = float(os.environ.get("COSMOS_STANDIN_SPEED", "1") or 0)
     try:
         lines = [

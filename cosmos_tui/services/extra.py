@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cosmos_tui.domain import Run, RunState, RunType
-from cosmos_tui.engine.inputs import fingerprint
-from cosmos_tui.engine.params import validate_params
+from cosmos_tui.engine.inputs import fingerprint, in_thread
+from cosmos_tui.engine.params import MAX_FPS, validate_params, validate_priority
+from cosmos_tui.engine.video_probe import probe_video
 from cosmos_tui.errors import NotFound, ValidationError
 from cosmos_tui.ids import check_id_text, kind_of
 
@@ -65,6 +66,7 @@ class ExtrasService:
             NotFound: An unknown run id.
 
         """
+        validate_priority(priority)
         if use_source_prompt and prompt_text is not None:
             raise ValidationError(
                 "give either --prompt (the source run's prompt) or --prompt-text, not both",
@@ -96,8 +98,15 @@ class ExtrasService:
         params = self.bench.config.defaults
         if weight is not None:
             params = dataclasses.replace(params, upscale_weight=weight)
+        # The upscale plays at the source's frame rate: the source run's, or the file's.
+        if source_run is not None:
+            params = dataclasses.replace(params, fps=source_run.params.fps)
+        else:
+            info = await asyncio.to_thread(probe_video, video)
+            if info is not None:
+                params = dataclasses.replace(params, fps=min(info.fps, MAX_FPS))
         validate_params(params)
-        item = await asyncio.to_thread(fingerprint, "color", video)
+        item = await in_thread(lambda cancelled: fingerprint("color", video, cancelled))
         label = source_run.id if source_run else video.name
         carrier = await self.bench.store.add_prompt(
             text,
@@ -144,6 +153,7 @@ class ExtrasService:
             NotFound: An unknown prompt, or one without an input video.
 
         """
+        validate_priority(priority)
         if force and not overwrite:
             raise ValidationError("--force only applies with --overwrite", field="force")
         prompts = [await self.bench.get_prompt(text_id) for text_id in prompt_ids]

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cosmos_tui.config import no_hosts_message
 from cosmos_tui.domain import LogBatch, Run, RunType
 from cosmos_tui.engine.context import EngineContext, Observer
 from cosmos_tui.engine.failures import Failure, classify
@@ -22,7 +23,7 @@ from cosmos_tui.engine.logs import LogHub, read_log_lines, tail_log
 from cosmos_tui.engine.reconcile import ReconcileReport
 from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.engine.runner import RunEngine, spawn_worker
-from cosmos_tui.errors import CosmosError, ValidationError
+from cosmos_tui.errors import ConfigError, CosmosError, ValidationError
 
 if TYPE_CHECKING:
     from cosmos_tui.config import Config
@@ -94,6 +95,20 @@ class RunsMixin:
         """The local log of a run (``<outputs>/<run id>/run.log``)."""
         return self.config.outputs_dir / run_id / LOG_NAME
 
+    def require_host(self, host: str | None = None) -> None:
+        """Check that a run can be placed: some host is configured (and ``host`` is one).
+
+        Called before anything is recorded, so a command that cannot run leaves no row.
+
+        Raises:
+            ConfigError: No ``[[hosts]]`` table in the config (the message names the
+                file), or no host called ``host``.
+        """
+        if not self.config.hosts:
+            raise ConfigError(no_hosts_message(self.config.source))
+        if host is not None:
+            self.config.host(host)
+
     async def start_run(self, run_id: str, detach: bool = False, host: str | None = None) -> Run:
         """Start (or restart) a run and return at once; it keeps moving in the background.
 
@@ -106,6 +121,7 @@ class RunsMixin:
             host: Run on this configured host (default: the run's host or the first one).
 
         """
+        self.require_host(host)
         full_id = await self.resolve(run_id, "run")
         if (await self.store.get_run(full_id, with_events=False)).type == RunType.ENHANCE:
             raise ValidationError(
@@ -240,11 +256,14 @@ class RunsMixin:
         if run.failure_kind is None:
             return None
         lines = await asyncio.to_thread(read_log_lines, self.log_path(run.id))
-        found = classify(run.exit_code, lines)
+        found = classify(run.exit_code, lines, profile=run.profile)
         return Failure(
             kind=run.failure_kind,
             message=run.failure_message or "",
             context=found.context if lines else (),
             error_line=found.error_line,
             exit_code=run.exit_code,
+            detail=found.detail,
+            rank=found.rank,
+            phase=found.phase,
         )

@@ -18,8 +18,15 @@ from typing import TYPE_CHECKING, Any
 from cosmos_tui.config import Config
 from cosmos_tui.domain import GenerationParams, Page, Prompt, Run, RunState, RunType
 from cosmos_tui.engine.input_checks import InputReport, check_videos
-from cosmos_tui.engine.inputs import find_videos, scan_inputs
-from cosmos_tui.engine.params import validate_params, validate_prompt_text
+from cosmos_tui.engine.inputs import find_videos, in_thread, scan_inputs
+from cosmos_tui.engine.params import (
+    clip_count,
+    validate_params,
+    validate_priority,
+    validate_prompt_text,
+    validate_seed_for_clips,
+)
+from cosmos_tui.engine.video_probe import probe_video
 from cosmos_tui.errors import ValidationError
 from cosmos_tui.ids import IdSource
 from cosmos_tui.remote.pool import HostPool, RemoteHostFactory
@@ -127,7 +134,9 @@ class Workbench(RunsMixin, LiveMixin):
             raise ValidationError("the name is longer than 200 characters", field="name")
         if negative_prompt is not None:
             negative_prompt = validate_prompt_text(negative_prompt, "negative prompt") or None
-        inputs = await asyncio.to_thread(scan_inputs, video_dir, allow_mismatch)
+        inputs = await in_thread(
+            lambda cancelled: scan_inputs(video_dir, allow_mismatch, cancelled)
+        )
         return await self.store.add_prompt(
             cleaned,
             inputs,
@@ -172,6 +181,10 @@ class Workbench(RunsMixin, LiveMixin):
         params = dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
         has_video = prompt is None or prompt.input("color") is not None
         validate_params(params, has_input_video=has_video)
+        color = prompt.input("color") if prompt is not None else None
+        if color is not None:
+            info = probe_video(color.path)  # reads only the MP4's moov box
+            validate_seed_for_clips(params.seed, clip_count(info.frames) if info else 1)
         return params
 
     async def create_run(
@@ -183,6 +196,7 @@ class Workbench(RunsMixin, LiveMixin):
         """Record a queued transfer run of a prompt with validated parameters."""
         prompt = await self.get_prompt(prompt_id)
         params = self.run_params(prompt, overrides or {})
+        validate_priority(priority)
         return await self.store.add_run(prompt.id, params, RunType.TRANSFER, priority=priority)
 
     async def get_run(self, run_id: str) -> Run:

@@ -6,12 +6,19 @@ database (every command after the first) stays fast.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import sqlite3
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from cosmos_tui.errors import StoreError
+from cosmos_tui.private_files import create_private_file, open_private, private_dir
 
 _MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# How long a process waits for another one's first upgrade of the same database.
+MIGRATION_LOCK_SECONDS = 60.0
 
 
 def known_revisions() -> tuple[str, ...]:
@@ -100,26 +107,73 @@ def describe_sqlite_error(exc: BaseException, db_path: Path) -> str:
     return f"database error on {db_path}: {text}"
 
 
-def ensure_schema(db_path: Path) -> None:
+def ensure_schema(db_path: Path, lock_timeout: float = MIGRATION_LOCK_SECONDS) -> None:
     """Create or upgrade the schema of ``db_path`` to the newest known revision.
 
+    The data directory is created 0700 and a new database file 0600 (SQLite gives its
+    -wal and -shm files the database file's mode). Several processes may open a fresh
+    database at once: the first to take the migration lock (an flock on
+    ``<db>.lock``) upgrades it, the others wait and then find it current.
+
     Raises:
-        StoreError: For a foreign file, or a database written by a newer cosmos-tui.
+        StoreError: For a foreign file, a database written by a newer cosmos-tui, or
+            a migration lock held longer than ``lock_timeout`` seconds.
     """
     try:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(db_path.parent)
+        create_private_file(db_path)
     except OSError as exc:
-        raise StoreError(f"cannot create the data directory {db_path.parent}: {exc}") from exc
-    revision = current_revision(db_path) if db_path.exists() else None
+        raise StoreError(
+            f"cannot create the database {db_path}: {exc.strerror or exc}; make "
+            f"{db_path.parent} writable or set paths.data_dir (or COSMOS_DATA_DIR) to "
+            "another directory"
+        ) from exc
+    if _check_revision(db_path):
+        return
+    with _migration_lock(db_path, lock_timeout):
+        if _check_revision(db_path):  # another process migrated it while we waited
+            return
+        _upgrade(db_path)
+
+
+def _check_revision(db_path: Path) -> bool:
+    """Return whether ``db_path`` is current; refuse a database of a newer cosmos-tui."""
+    revision = current_revision(db_path)
     known = known_revisions()
     if revision == known[-1]:
-        return
+        return True
     if revision is not None and revision not in known:
         raise StoreError(
             f"{db_path} was written by a newer cosmos-tui (schema {revision}); "
             "upgrade cosmos-tui (pip install -U cosmos-tui) to use it"
         )
-    _upgrade(db_path)
+    return False
+
+
+@contextlib.contextmanager
+def _migration_lock(db_path: Path, timeout: float) -> Iterator[None]:
+    """Hold an exclusive flock on ``<db>.lock`` (released when the process dies, too)."""
+    lock_path = db_path.with_name(db_path.name + ".lock")
+    try:
+        handle = open_private(lock_path, "a")
+    except OSError as exc:
+        raise StoreError(f"cannot create the lock file {lock_path}: {exc.strerror}") from exc
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StoreError(
+                        f"another cosmos process has been upgrading {db_path} for over "
+                        f"{timeout:.0f} s; wait for it to finish and retry"
+                    ) from None
+                time.sleep(0.02)
+        yield
+    finally:
+        handle.close()  # closing releases the lock
 
 
 def _upgrade(db_path: Path) -> None:

@@ -392,6 +392,42 @@ class QueueStore:
 
     # batches -------------------------------------------------------------------------
 
+    async def requeue_unstarted(self, run_ids: Sequence[str], reason: str) -> list[str]:
+        """Put members of a dead batch whose line never started back in line, together.
+
+        One transaction, so a scheduler sees them all queued at once (they may share a
+        container again) and never one of them alone. Each is freed of its claim, batch,
+        container, GPUs and progress; its place in line (``queue_seq``) is kept. Only runs
+        still ``running`` move (a cancel meanwhile wins); returns the ids that moved.
+        """
+        now = self.store.clock()
+        moved: list[str] = []
+        async with self.store.session() as session:
+            for run_id in run_ids:
+                result = await session.execute(
+                    update(RunRow)
+                    .where(RunRow.id == run_id, RunRow.state == RunState.RUNNING.value)
+                    .values(
+                        state=RunState.QUEUED.value, updated_at=now, finished_at=None,
+                        claimed_by=None, claimed_at=None, batch_id=None, container_id=None,
+                        gpus=None, progress_phase=None, progress_percent=None,
+                        eta_seconds=None,
+                    )
+                )  # fmt: skip
+                if result.rowcount != 1:
+                    continue
+                session.add(
+                    RunEventRow(
+                        run_id=run_id,
+                        at=now,
+                        from_state=RunState.RUNNING.value,
+                        to_state=RunState.QUEUED.value,
+                        reason=reason,
+                    )
+                )
+                moved.append(run_id)
+        return moved
+
     async def record_batch_manifest(self, batch_id: str, manifest: dict[str, Any]) -> None:
         """Store the JSONL line manifest of a batch (to map outputs after a restart)."""
         async with self.store.session() as session:

@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from cosmos_tui.config import Config
+from cosmos_tui.safe_text import one_line, printable
 from cosmos_tui.ui.commands import CosmosCommands
 from cosmos_tui.ui.messages import GlanceLoaded, ServicesFailed, ServicesReady
 from cosmos_tui.ui.protocol import ServicesFactory, UIServices
@@ -76,6 +78,29 @@ class CosmosApp(App[None]):
         self.theme = config.ui.theme
         if config.keymap:
             self.set_keymap(dict(config.keymap))
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Show a notification; its text is shown as plain text, never parsed as markup.
+
+        Every notification of the app (and of its screens and widgets, which call this)
+        may quote untrusted text: a search such as ``[/]``, an error naming a path, a
+        host's answer. So markup is always off and control characters are escaped.
+        """
+        super().notify(
+            printable(message),
+            title=one_line(title),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     def get_default_screen(self) -> Screen[None]:
         """The main screen, drawn before any service answers."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, cast
 
+from rich.text import Text
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from cosmos_tui.errors import CosmosError
-from cosmos_tui.ui.format import clip
+from cosmos_tui.ui.format import clip, plain
 
 if TYPE_CHECKING:
     from cosmos_tui.ui.app import CosmosApp
@@ -75,9 +76,10 @@ class CosmosCommands(Provider):
         for name in self.cosmos.services.host_names() if self.cosmos.services else ():
             score = matcher.match(f"host {name}")
             if score > 0:
+                # A host name is the user's text: shown plain, never parsed as markup.
                 yield Hit(
                     score,
-                    matcher.highlight(f"host {name}"),
+                    plain(f"host {name}"),
                     partial(self._focus_host, name),
                     help="Show in the GPUs pane",
                 )
@@ -89,10 +91,10 @@ class CosmosCommands(Provider):
         except CosmosError:
             return
         for prompt in result.prompts.items:
-            label = f"prompt {prompt.id}  {clip(prompt.name or prompt.text, 50)}"
+            label = Text(f"prompt {prompt.id}  ") + clip(prompt.name or prompt.text, 50)
             yield Hit(0.6, label, partial(self._show_prompt, prompt.id), help="Show its runs")
         for run in result.runs.items:
-            label = f"run {run.id}  {run.state.value}  {clip(run.prompt_text, 40)}"
+            label = Text(f"run {run.id}  {run.state.value}  ") + clip(run.prompt_text, 40)
             yield Hit(
                 0.5, label, partial(self.main.open_detail, run.id), help="Open the run detail"
             )

@@ -12,6 +12,7 @@ from datetime import datetime
 from rich.text import Text
 
 from cosmos_tui.domain import Progress, RunState
+from cosmos_tui.safe_text import one_line, printable
 
 STATE_STYLE: dict[RunState, tuple[str, str]] = {
     RunState.QUEUED: ("\u00b7", "grey62"),
@@ -83,7 +84,7 @@ def progress_text(progress: Progress | None, state: RunState, width: int = 10) -
         return Text("")
     text = bar(progress.percent / 100.0, width)
     text.append(f" {progress.percent:3.0f}% ", style="bold")
-    text.append(progress.phase, style="italic")
+    text.append(one_line(progress.phase), style="italic")
     if progress.eta_seconds is not None:
         text.append(f" ~{duration(progress.eta_seconds)}", style="grey62")
     return text
@@ -111,7 +112,25 @@ def sparkline(values: Sequence[float | None], width: int, top: float = 100.0) ->
     return Text("".join(chars).rjust(width), style="dodger_blue1")
 
 
-def clip(text: str | None, width: int) -> str:
-    """Return ``text`` flattened to one line and cut to ``width`` cells with an ellipsis."""
-    flat = " ".join((text or "").split())
-    return flat if len(flat) <= width else flat[: max(0, width - 1)] + "\u2026"
+def clip(text: str | None, width: int) -> Text:
+    """Return ``text`` flattened to one line and cut to ``width`` cells with an ellipsis.
+
+    The result is plain Text (never parsed as markup) with control characters escaped.
+    """
+    flat = one_line(" ".join((text or "").split()))
+    return Text(flat if len(flat) <= width else flat[: max(0, width - 1)] + "\u2026")
+
+
+def plain(text: object, style: str = "") -> Text:
+    """Return untrusted one-line text (names, paths, host answers) safe to draw.
+
+    Control and direction-override characters are escaped and the text is never
+    parsed as markup, so ``[/]`` or ``[bold`` show as typed. Use this (or :func:`block`)
+    for every user- or host-supplied string the UI shows.
+    """
+    return Text(one_line(text), style=style)
+
+
+def block(text: object, style: str = "") -> Text:
+    """Like :func:`plain` for multi-line text (a prompt): newlines and tabs stay."""
+    return Text(printable(text), style=style)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from cosmos_tui.engine.prepare import PrepareOptions, prepare_sequence
-from cosmos_tui.engine.video_probe import probe_video
+from cosmos_tui.engine.video_stream import probe_stream
 from tests.cli.sequences import write_frame, write_sequence
 from tests.cli.test_records import failed, ok
 
@@ -64,7 +64,7 @@ def test_prepare_encodes_every_pass_and_writes_metadata(cosmos, tmp_path) -> Non
     assert sorted(report["encoded"]) == sorted(ROLES)
     assert videos_in(seq) == sorted(ROLES.values())
     for role, name in ROLES.items():
-        info = probe_video(seq / name)
+        info = probe_stream(seq / name)
         assert (info.frames, info.fps, info.resolution) == (10, 24.0, "32x18"), role
         assert (info.codec, info.pix_fmt) == ("h264", "yuv420p")
         assert_ffprobe_agrees(seq / name, 10, "24/1", (32, 18))
@@ -92,7 +92,7 @@ def test_other_layouts_odd_sizes_exr_depth_and_fps(cosmos, tmp_path, style) -> N
     assert (report["width"], report["height"]) == (34, 20)
     assert videos_in(out) == sorted(ROLES.values())
     for name in ROLES.values():
-        info = probe_video(out / name)
+        info = probe_stream(out / name)
         assert (info.frames, info.fps, info.resolution) == (5, 12.0, "34x20")
         assert_ffprobe_agrees(out / name, 5, "12/1", (34, 20))
     meta = json.loads((out / "metadata.json").read_text())

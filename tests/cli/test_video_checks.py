@@ -6,22 +6,22 @@ import json
 
 from cosmos_tui.engine.input_checks import check_videos, clip_note
 from cosmos_tui.engine.inputs import find_videos
-from cosmos_tui.engine.video_probe import probe_video
+from cosmos_tui.engine.video_stream import probe_stream
 from tests.cli.test_records import count, failed, ok
 from tests.conftest import encode_video, write_video
 
 
 def test_probe_reads_frames_fps_resolution_and_codec(tmp_path) -> None:
-    info = probe_video(encode_video(tmp_path / "a.mp4", frames=7, size=(32, 18), fps=12))
+    info = probe_stream(encode_video(tmp_path / "a.mp4", frames=7, size=(32, 18), fps=12))
     assert (info.frames, info.fps, info.width, info.height) == (7, 12.0, 32, 18)
     assert info.codec == "h264" and info.pix_fmt == "yuv420p"
     assert info.resolution == "32x18" and info.fps_text == "12"
-    other = probe_video(encode_video(tmp_path / "b.mp4", frames=2, codec="mpeg4", fps=24))
+    other = probe_stream(encode_video(tmp_path / "b.mp4", frames=2, codec="mpeg4", fps=24))
     assert (other.frames, other.codec, other.fps) == (2, "mpeg4", 24.0)
 
 
 def test_a_real_video_with_extra_boxes_still_probes(tmp_path) -> None:
-    info = probe_video(write_video(tmp_path / "c.mp4", b"payload"))
+    info = probe_stream(write_video(tmp_path / "c.mp4", b"payload"))
     assert info.frames == 3 and info.resolution == "16x16"
 
 

@@ -54,7 +54,33 @@ def test_mounts_follow_cosmos_md_and_isolate_runs() -> None:
 def test_env_expands_local_variables_and_passes_hf_token() -> None:
     host = HostConfig(name="h", hostname="x", env={"A": "1", "B": "$SECRET", "C": "$MISSING"})
     env = launch.container_env(host, {"SECRET": "s3", "HF_TOKEN": "hf"})
-    assert env == {"A": "1", "B": "s3", "HF_TOKEN": "hf"}
+    assert env == {"A": "1", "B": "s3", "HF_TOKEN": "hf", "PYTHONPATH": "/workspace"}
+
+
+@pytest.mark.parametrize(
+    ("configured", "expected"),
+    [
+        (None, "/workspace"),
+        ("/opt/extra", "/workspace:/opt/extra"),
+        ("/workspace:/opt/extra", "/workspace:/opt/extra"),
+        ("/opt/a::/workspace", "/workspace:/opt/a"),
+    ],
+)
+def test_pythonpath_always_names_the_repo_mount_first(configured, expected) -> None:
+    env = {"PYTHONPATH": configured} if configured is not None else {}
+    host = HostConfig(name="h", hostname="x", env=env)
+    assert launch.container_env(host, {})["PYTHONPATH"] == expected
+
+
+def test_one_builder_makes_every_container() -> None:
+    host = HostConfig(name="h", hostname="x", shm_size="16g", env={"HF_TOKEN": "$T"})
+    spec = launch.container_spec("rs_1", ["torchrun", "x.py"], "img:1", host, layout(),
+                                 gpus=(1, 2), labels={"k": "v"}, environ={"T": "tok"})  # fmt: skip
+    assert spec.workdir == "/workspace" == launch.CONTAINER_REPO
+    assert spec.env == {"HF_TOKEN": "tok", "PYTHONPATH": "/workspace"}
+    assert spec.command == ("torchrun", "x.py") and spec.gpus == (1, 2)
+    assert spec.shm_size_bytes == 16 * 1024**3 and spec.labels == {"k": "v"}
+    assert {m.target for m in spec.mounts} >= {"/workspace", "/cosmos-tui/run"}
 
 
 def make_run(run_type: RunType = RunType.TRANSFER, **params: object) -> Run:

@@ -43,7 +43,7 @@ async def test_cli_inference_waits_with_progress_then_show(
     created = cosmos(path, "create", "prompt", "a robot arm", str(video_dir))
     assert created.returncode == 0, created.stderr
     prompt_id = created.stdout.strip()
-    done = cosmos(path, "inference", prompt_id, "--steps", "5")
+    done = cosmos(path, "inference", prompt_id, "--steps", "5", "--skip-checks")
     assert done.returncode == 0, done.stderr
     run_id = done.stdout.split()[0]
     assert run_id.startswith("rs_")
@@ -59,7 +59,7 @@ async def test_cli_inference_waits_with_progress_then_show(
 async def test_failed_inference_exits_1_and_show_explains(make_config, tmp_path, video_dir) -> None:
     path = write_config_file(make_config("missing_ckpt"), tmp_path / "config.toml")
     prompt_id = cosmos(path, "create", "prompt", "a robot arm", str(video_dir)).stdout.strip()
-    done = cosmos(path, "inference", prompt_id)
+    done = cosmos(path, "inference", prompt_id, "--skip-checks")
     assert done.returncode == 1
     assert "missing_checkpoint" in done.stdout or "checkpoint" in done.stderr
     run_id = done.stdout.split()[0]
@@ -74,7 +74,7 @@ async def test_detach_then_follow_logs_to_the_end(make_config, tmp_path, video_d
     path = write_config_file(config, tmp_path / "config.toml")
     prompt_id = cosmos(path, "create", "prompt", "a robot arm", str(video_dir)).stdout.strip()
     began = time.monotonic()
-    started = cosmos(path, "inference", prompt_id, "--detach")
+    started = cosmos(path, "inference", prompt_id, "--detach", "--skip-checks")
     assert started.returncode == 0 and "detached" in started.stdout
     run_id = started.stdout.split()[0]
     followed = cosmos(path, "logs", "-f", run_id)
@@ -91,7 +91,7 @@ async def test_cancel_from_the_cli(make_config, tmp_path, video_dir) -> None:
     config = make_config("hang")
     path = write_config_file(config, tmp_path / "config.toml")
     prompt_id = cosmos(path, "create", "prompt", "a robot arm", str(video_dir)).stdout.strip()
-    run_id = cosmos(path, "inference", prompt_id, "--detach").stdout.split()[0]
+    run_id = cosmos(path, "inference", prompt_id, "--detach", "--skip-checks").stdout.split()[0]
     log = config.outputs_dir / run_id / "run.log"
     deadline = time.monotonic() + 60
     while not any("Starting diffusion sampling" in x for x in read_log_lines(log)):
@@ -228,7 +228,7 @@ async def test_ctrl_c_on_a_waiting_inference_detaches_and_the_run_goes_on(
     config = make_config(COSMOS_STANDIN_SPEED="0.2")
     path = write_config_file(config, tmp_path / "config.toml")
     prompt_id = cosmos(path, "create", "prompt", "a robot arm", str(video_dir)).stdout.strip()
-    waiting = cosmos_async(path, "inference", prompt_id)
+    waiting = cosmos_async(path, "inference", prompt_id, "--skip-checks")
     assert waiting.stdout is not None
     run_id = waiting.stdout.readline().split()[0]
     log = config.outputs_dir / run_id / "run.log"

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from cosmos_tui.domain import InputFile, RunType
+from cosmos_tui.domain import InputFile, Prompt, Run, RunType
+from cosmos_tui.engine.batch_outputs import DeadBatch, after_death, batch_size_in
 from cosmos_tui.engine.batching import (
     BatchError,
+    BatchInput,
     BatchLine,
     Candidate,
     SampleFate,
@@ -150,9 +152,9 @@ async def test_lines_carry_each_runs_own_controls_and_nothing_is_dropped(
     assert spec["negative_prompt"] == "ugly"
     argv = build_argv(a.params, LaunchPaths("spec.json", "out", batch_input_path="b.jsonl"))
     for flag, value in [("--num_steps", "12"), ("--fps", "16"), ("--sigma_max", "60.0"),
-                        ("--seed", "99"), ("--negative_prompt", "ugly"),
-                        ("--batch_input_path", "b.jsonl")]:  # fmt: skip
+                        ("--seed", "99"), ("--batch_input_path", "b.jsonl")]:  # fmt: skip
         assert argv[argv.index(flag) + 1] == value
+    assert "--negative_prompt=ugly" in argv  # one item: a text may start with "-"
     assert batch.run_ids == (a.id, b.id)
     assert batch.manifest()["lines"][1] == {"run_id": b.id, "prompt": "a forest in fog"}
 
@@ -202,10 +204,15 @@ def test_folders_that_match_no_line_are_never_given_to_a_run() -> None:
     assert outcome.unmatched_folders == ("video_1",)
 
 
-async def test_the_stand_in_model_drops_a_blocked_line_and_names_still_map(
-    tmp_path: Path, store: Store, make_run: MakeRun, make_prompt: MakePrompt
-) -> None:
-    texts = ["a calm lake", "a busy market [standin:guardrail]", "a desert road", "snow"]
+FOUR = ("a calm lake", "a busy market [standin:guardrail]", "a desert road", "snow")
+Members = list[tuple[Run, Prompt]]
+
+
+async def stand_in_batch(
+    tmp_path: Path, make_run: MakeRun, make_prompt: MakePrompt, *extra: str,
+    texts: tuple[str, ...] = FOUR,
+) -> tuple[Members, BatchInput, subprocess.CompletedProcess, list[SampleOutput]]:  # fmt: skip
+    """Run the stand-in on a batch (by default of four whose second prompt is blocked)."""
     members = []
     for text in texts:
         prompt = await make_prompt(text)
@@ -224,27 +231,69 @@ async def test_the_stand_in_model_drops_a_blocked_line_and_names_still_map(
     argv = build_argv(
         members[0][0].params, LaunchPaths("spec.json", "out", batch_input_path="batch.jsonl")
     )
-    env = dict(os.environ, COSMOS_STANDIN_SPEED="0")
-    done = subprocess.run(["sh", str(STANDIN), *argv], cwd=workdir, env=env,
+    script = workdir / "cosmos_transfer1" / "diffusion" / "inference" / "transfer.py"
+    script.parent.mkdir(parents=True)  # the checkout the container runs in
+    script.write_text("# upstream's transfer.py\n")
+    env = dict(os.environ, COSMOS_STANDIN_SPEED="0", PYTHONPATH=str(workdir))
+    done = subprocess.run(["sh", str(STANDIN), *argv, *extra], cwd=workdir, env=env,
                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    samples = []
+    for d in (workdir / "out").iterdir():
+        saved = d / "prompt.txt"
+        finished = saved.exists() and (d / "output.mp4").exists()
+        samples.append(SampleOutput(d.name, saved.read_text() if finished else None, finished))
+    for run, prompt in members:  # each finished folder holds a copy of its own input video
+        for sample in samples:
+            if sample.prompt_text == prompt.text:
+                video = (workdir / "out" / sample.folder / "output.mp4").read_bytes()
+                assert video.endswith(prompt.input("color").sha256.encode()), run.id
+    return members, batch, done, samples
+
+
+async def test_with_a_larger_batch_size_a_blocked_line_shifts_and_names_still_map(
+    tmp_path: Path, make_run: MakeRun, make_prompt: MakePrompt
+) -> None:
+    members, batch, done, samples = await stand_in_batch(
+        tmp_path, make_run, make_prompt, "--batch_size", "4"
+    )
     assert done.returncode == 0, done.stderr
     assert "GUARDRAIL BLOCKED" in done.stdout
-    samples = [
-        SampleOutput(
-            d.name, (d / "output.txt").read_text() if (d / "output.txt").exists() else None
-        )
-        for d in (workdir / "out").iterdir()
-    ]
-    assert sorted(s.folder for s in samples) == ["video_0", "video_1", "video_2"]
+    assert sorted(s.folder for s in samples) == ["video_0", "video_1", "video_2", "video_3"]
     outcome = map_outputs(batch.lines, samples)
     ids = [run.id for run, _ in members]
     assert outcome.fates[ids[1]] == SampleFate.BLOCKED
     assert outcome.folders == {ids[0]: "video_0", ids[2]: "video_1", ids[3]: "video_2"}
-    # Each run's folder holds a copy of its own input video.
-    for run, prompt in members:
-        if run.id in outcome.folders:
-            video = (workdir / "out" / outcome.folders[run.id] / "output.mp4").read_bytes()
-            assert video.endswith(prompt.input("color").sha256.encode())
+    assert outcome.unfinished_folders == ("video_3",)
+
+
+async def test_with_batch_size_1_the_model_dies_on_the_blocked_line(
+    tmp_path: Path, make_run: MakeRun, make_prompt: MakePrompt
+) -> None:
+    members, batch, done, samples = await stand_in_batch(tmp_path, make_run, make_prompt)
+    assert done.returncode == 1 and "GUARDRAIL BLOCKED" in done.stdout
+    ids = [run.id for run, _ in members]
+    outcome = map_outputs(batch.lines, samples)
+    assert outcome.folders == {ids[0]: "video_0"}
+    dead = after_death(batch.lines, samples, outcome)
+    assert dead == DeadBatch(started=True, culprits=(ids[1],), not_started=(ids[2], ids[3]))
+
+
+async def test_with_a_larger_batch_size_the_dying_chunk_shares_the_cause(
+    tmp_path: Path, make_run: MakeRun, make_prompt: MakePrompt
+) -> None:
+    texts = ("a calm lake", "a busy market [standin:guardrail]", "a desert road [standin:oom]",
+             "snow", "a quiet pier")  # fmt: skip
+    extra = ("--batch_size", "2")
+    members, batch, done, samples = await stand_in_batch(
+        tmp_path, make_run, make_prompt, *extra, texts=texts
+    )
+    assert done.returncode == 1 and "CUDA out of memory" in done.stderr
+    ids = [run.id for run, _ in members]
+    outcome = map_outputs(batch.lines, samples)
+    assert outcome.folders == {ids[0]: "video_0"}
+    dead = after_death(batch.lines, samples, outcome, batch_size_in(extra))
+    assert dead == DeadBatch(started=True, culprits=(ids[2], ids[3]), not_started=(ids[4],),
+                             dropped=(ids[1],))  # fmt: skip
 
 
 async def test_batches_split_in_halves_to_keep_free_gpus_busy(

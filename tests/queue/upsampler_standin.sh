@@ -10,6 +10,19 @@ done
 if [ -z "${upsample:-}" ]; then
     exec /bin/transfer-standin "$@"
 fi
+# The script imports cosmos_transfer1 (engine/profiles/upsampler.py): without the repo on
+# PYTHONPATH it dies at import, as upstream's modules do.
+found=""
+IFS_SAVED="$IFS"; IFS=':'
+for entry in ${PYTHONPATH:-}; do
+    [ -d "${entry:-.}/cosmos_transfer1" ] && found=1
+done
+IFS="$IFS_SAVED"
+if [ -z "$found" ]; then
+    echo "Traceback (most recent call last):" >&2
+    echo "ModuleNotFoundError: No module named 'cosmos_transfer1'" >&2
+    exit 1
+fi
 while [ $# -gt 0 ]; do
     case "$1" in
         --input) INPUT="$2"; shift ;;

@@ -11,6 +11,7 @@ import pytest
 from cosmos_tui.errors import DockerError
 from cosmos_tui.remote import ContainerSpec, Mount, RemoteHost
 from cosmos_tui.remote.docker import DockerClient
+from tests.remote.log_lines import all_lines, read_lines
 
 
 def _run_id() -> str:
@@ -45,14 +46,16 @@ async def test_container_lifecycle(remote_host: RemoteHost, busybox_image: str) 
     assert info.labels["cosmos.batch_id"] == "bt_1" and not info.running
     await docker.start(container_id)
     assert await docker.wait(container_id) == 3
-    lines = [line async for line in docker.logs(container_id)]
+    lines = await all_lines(docker, container_id)
     # Docker keeps order within a stream, not across stdout and stderr.
-    assert [ln.text for ln in lines if ln.stream == "stdout"] == ["mounted", "/tmp", "hello there"]
-    assert [ln.text for ln in lines if ln.stream == "stderr"] == ["err"]
-    assert all(ln.at.year >= 2024 for ln in lines)
-    last = max(lines, key=lambda ln: ln.at)
-    later = [ln async for ln in docker.logs(container_id, since=last.since_value)]
+    stdout = [ln.text for ln in lines if ln.text != "err"]
+    assert stdout == ["mounted", "/tmp", "hello there"] and len(lines) == 4
+    assert all(ln.ts_ns and ln.ts_ns > 1_700_000_000 * 10**9 for ln in lines)
+    last = max(lines, key=lambda ln: (ln.ts_ns, ln.text))
+    later = await all_lines(docker, container_id, since=last.since)
+    # since is inclusive to the nanosecond: the last line comes again, earlier ones not.
     assert last.text in [ln.text for ln in later] and len(later) < len(lines)
+    assert all(ln.ts_ns >= last.ts_ns for ln in later)
     info = await docker.inspect(container_id)
     assert info.exit_code == 3 and not info.oom_killed and info.finished_at is not None
     listed = await docker.list({"cosmos.run_id": run_id})
@@ -79,7 +82,7 @@ async def test_follow_logs_while_running_and_stop(
     container_id = await docker.create(spec)
     await docker.start(container_id)
     seen: list[str] = []
-    async for line in docker.logs(container_id):
+    async for line in read_lines(docker, container_id):
         seen.append(line.text)
         if len(seen) == 3:
             break
@@ -204,7 +207,7 @@ async def test_build_image_fixture_adds_files(remote_host: RemoteHost, build_ima
     try:
         await docker.start(container_id)
         assert await docker.wait(container_id) == 0
-        lines = [ln.text async for ln in docker.logs(container_id, follow=False)]
+        lines = [ln.text for ln in await all_lines(docker, container_id, follow=False)]
         assert lines == ["from-image hi"]
     finally:
         await docker.remove(container_id, force=True)
@@ -259,7 +262,7 @@ async def test_logs_keep_carriage_return_redraws_of_one_frame(
     try:
         await docker.start(container_id)
         assert await docker.wait(container_id) == 0
-        lines = [line.text async for line in docker.logs(container_id)]
+        lines = [line.text for line in await all_lines(docker, container_id)]
         assert lines == [" 45%|####  | 16/35", "100%|######| 35/35", "done"]
     finally:
         await docker.remove(container_id)

@@ -17,6 +17,7 @@ from cosmos_tui.errors import DockerError, HostUnreachable, TransferFailed
 from cosmos_tui.remote import RemoteHost
 from cosmos_tui.remote.gpu import GpuState, GpuTelemetry
 from tests.fixtures.hosts import _make_root, start_docker_daemon, start_ssh_server
+from tests.remote.log_lines import all_lines, read_lines
 
 FAST_RETRY = RetryConfig(max_attempts=4, backoff_base=0.1, backoff_max=0.5)
 
@@ -215,14 +216,16 @@ async def test_log_follow_cut_then_resumed_from_last_timestamp(
     seen = []
     try:
         with pytest.raises(DockerError) as info:
-            async for line in docker.logs(container_id):
+            async for line in read_lines(docker, container_id):
                 seen.append(line)
                 if len(seen) == 5:
                     ssh_server.kill_sessions()
         assert info.value.transient
         await _wait_state(remote_host, HostState.CONNECTED)
-        rest = [line async for line in docker.logs(container_id, since=seen[-1].since_value)]
-        texts = [line.text for line in seen] + [line.text for line in rest if line.at > seen[-1].at]
+        rest = await all_lines(docker, container_id, since=seen[-1].since)
+        texts = [line.text for line in seen] + [
+            line.text for line in rest if line.ts_ns > seen[-1].ts_ns
+        ]
         assert texts == [f"n{i}" for i in range(40)]
     finally:
         await docker.remove(container_id, force=True)

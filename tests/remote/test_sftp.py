@@ -272,3 +272,23 @@ async def test_waiter_uploads_itself_when_the_first_upload_is_cancelled(
     result = await asyncio.wait_for(second, 60)
     assert await remote_host.files.remote_sha256(result.remote_path) == result.sha256
     assert result.sha256 == hashlib.sha256(local.read_bytes()).hexdigest()
+
+
+async def test_downloads_are_private_whatever_the_umask(
+    remote_host: RemoteHost, tmp_path: Path
+) -> None:
+    import os
+    import stat
+
+    local = _write(tmp_path / "src.bin", 100_000, b"priv")
+    up = await remote_host.upload_input(local)
+    remote_dir, name = up.remote_path.rsplit("/", 1)
+    target = tmp_path / "outputs" / "rs_private"
+    previous = os.umask(0)
+    try:
+        await remote_host.download(remote_dir, name, target, expected_size=100_000)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((target / name).stat().st_mode) == 0o600
+    assert stat.S_IMODE(target.stat().st_mode) == 0o700
+    assert stat.S_IMODE(target.parent.stat().st_mode) == 0o700

@@ -36,7 +36,7 @@ def test_headless_scenario_completes_with_valid_videos(tmp_path: Path):
         timeout=240,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "scenario OK: 5 runs" in result.stdout
+    assert "scenario OK: 7 runs" in result.stdout
     assert (
         "prepared rolling-ball: 36 frames, 96x54 at 24 fps "
         "(encoded color, depth, seg, edge, vis)" in result.stdout
@@ -53,8 +53,14 @@ def test_headless_scenario_completes_with_valid_videos(tmp_path: Path):
     assert "failed     gpu_oom" in lines["oom"]
     assert "cancelled" in lines["cancel"]
     assert lines["batch"].split()[5] == "yes"
+    # Line 2 of the batch of four is blocked: the container dies there (batch size 1),
+    # line 1 keeps its output, lines 3 and 4 go back in the queue and complete.
+    assert "blocked    guardrail" in lines["blocked"]
+    assert lines["requeued"].split()[3] == "completed"
+    again = [line for line in result.stdout.splitlines() if line.startswith("back in the queue")]
+    assert len(again) == 1 and len(re.findall(r"rs_\w+", again[0])) == 2
     outputs = sorted((workspace / "data" / "outputs").glob("rs_*/output.mp4"))
-    assert len(outputs) == 3
+    assert len(outputs) == 4
     assets = {p.read_bytes() for p in ASSETS.glob("*.mp4")}
     for output in outputs:
         assert mp4_is_valid(output)
@@ -131,7 +137,7 @@ def test_the_scenario_rides_through_flaky_ssh(tmp_path: Path):
         timeout=240,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "scenario OK: 5 runs" in result.stdout
+    assert "scenario OK: 7 runs" in result.stdout
     assert (
         "prepared rolling-ball: 36 frames, 96x54 at 24 fps "
         "(encoded color, depth, seg, edge, vis)" in result.stdout

@@ -32,7 +32,8 @@ async def test_a_prompt_runs_to_completion_in_the_demo_tui(tmp_path: Path):
         async with app.run_test(size=(120, 40)) as pilot:
             screen = app.main_screen
             await wait_until(pilot, lambda: len(screen.prompts.prompts) == 3)
-            screen.prompts.table.focus()
+            # a newcomer's first key: the focus is already where Enter starts a run
+            await wait_until(pilot, lambda: screen.focused is screen.prompts.table, timeout=5)
             await pilot.press("enter")
             await wait_until(pilot, lambda: isinstance(app.screen, RunForm))
             await pilot.press("ctrl+s")

@@ -158,6 +158,7 @@ def model_run(sandbox: Sandbox, run_id: str, prompt: str = "a street at dusk") -
     return {
         "Image": SANDBOX_IMAGE,
         "Cmd": argv,
+        "Env": ["PYTHONPATH=/workspace"],  # as every launch sets it (docs/cosmos.md)
         "WorkingDir": "/workspace",
         "Labels": {"cosmos.run_id": run_id},
         "HostConfig": {
@@ -256,6 +257,7 @@ async def test_the_prompt_upsampler_script_runs_the_upsampler_stand_in(
         {
             "Image": SANDBOX_IMAGE,
             "Cmd": upsampler.build_argv("/cosmos-tui/run", len(lines)),
+            "Env": ["PYTHONPATH=/workspace"],  # as every launch sets it (docs/cosmos.md)
             "WorkingDir": "/workspace",
             "HostConfig": {
                 "Binds": [
@@ -266,8 +268,24 @@ async def test_the_prompt_upsampler_script_runs_the_upsampler_stand_in(
         }
     )
     await container.start()
-    assert (await container.wait())["StatusCode"] == 0
+    status = (await container.wait())["StatusCode"]
+    assert status == 0, await container.log(stdout=True, stderr=True)
     output = (run_dir / "output" / upsampler.OUTPUT_NAME).read_text()
     found = upsampler.parse_output(output, ["rs_a", "rs_b"])
     assert found["rs_a"].startswith("a red car") and len(found["rs_a"]) > len("a red car")
     assert "Upsampled prompt for rs_b\n" in await container.log(stdout=True)
+
+
+async def test_a_model_run_without_pythonpath_dies_at_import(
+    sandbox: Sandbox, docker: aiodocker.Docker
+):
+    body = model_run(sandbox, "r_nopath")
+    del body["Env"]
+    container = await docker.containers.create(body)
+    await container.start()
+    assert (await container.wait())["StatusCode"] == 1
+    logs = "".join(await container.log(stdout=True, stderr=True))
+    assert "ModuleNotFoundError: No module named 'cosmos_transfer1'" in logs
+    assert not (
+        sandbox.home / ".cosmos-tui" / "runs" / "r_nopath" / "output" / "output.mp4"
+    ).exists()

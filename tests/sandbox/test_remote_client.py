@@ -83,6 +83,7 @@ async def test_a_model_run_through_the_docker_client(
             Mount(f"{tool}/inputs", "/cosmos-tui/inputs", read_only=True),
             Mount(run_dir, "/cosmos-tui/run"),
         ),
+        env={"PYTHONPATH": "/workspace"},  # as every launch sets it (docs/cosmos.md)
         workdir="/workspace",
     )
     container_id = await host.docker.create(spec)

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from cosmos_tui.engine.prepare import prepare_sequence
-from cosmos_tui.engine.video_probe import probe_video
+from cosmos_tui.engine.video_stream import probe_stream
 from cosmos_tui.sandbox.render import main, render_frame
 from cosmos_tui.sandbox.workspace import DemoWorkspace
 
@@ -31,7 +31,7 @@ def test_the_script_writes_a_sequence_prepare_turns_into_videos(tmp_path, capsys
     assert len(list((tmp_path / "seq").glob("*.png"))) == 20
     result = prepare_sequence(tmp_path / "seq", tmp_path / "seq")
     assert result.frames == 4 and len(result.encoded) == 5
-    assert probe_video(tmp_path / "seq" / "depth.mp4").resolution == "32x18"
+    assert probe_stream(tmp_path / "seq" / "depth.mp4").resolution == "32x18"
 
 
 def test_the_committed_sample_is_what_the_script_renders(tmp_path) -> None:

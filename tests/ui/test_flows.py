@@ -372,11 +372,13 @@ async def test_palette_finds_actions_and_prompts(h, pilot):
 
 async def test_zoom_and_cycle_panes(h, pilot):
     main = h.app.main_screen
-    assert main.runs.table.has_focus
+    assert main.prompts.table.has_focus  # no runs yet: the focus starts on Prompts
     await pilot.press("z")
-    assert main.maximized is main.runs
+    assert main.maximized is main.prompts
     await pilot.press("z")
     assert main.maximized is None
+    await pilot.press("tab")
+    assert main.runs.table.has_focus
     await pilot.press("tab")
     assert main.gpus.query_one("#gpu-cards").has_focus
     await pilot.press("tab")

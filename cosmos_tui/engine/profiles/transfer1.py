@@ -1,8 +1,11 @@
 """Cosmos-Transfer1: the controlnet spec JSON and the torchrun command line.
 
-Facts are from COSMOS.md sections 1, 2 and 7: always launch through torchrun; scalar keys
-of the spec override defaults unless the flag is also on the command line, so every
-parameter is written both into the spec and as a flag, and the two always agree.
+The contract is docs/cosmos.md, "Transfer1 contract" (cited from upstream): always launch
+through torchrun; scalar keys of the spec override the command line unless ``--<key>`` is
+itself an argv item (transfer.py:183-185), so every parameter is written both into the
+spec and as a flag, and the two always agree. The negative prompt is sent as one item,
+``--negative_prompt=<text>``, so a text that starts with ``-`` is never taken for an
+option; the spec carries the same text (it wins in that form, and it is the same).
 """
 
 from __future__ import annotations
@@ -110,7 +113,8 @@ def build_argv(
         paths: Container-side paths.
         script: The inference script of the profile.
         extra_args: Flags added after the generated ones (offload flags by default).
-        upscale: Use the upscaler's step count.
+        upscale: Use the upscaler's step count and send only ``--fps`` (the source's
+            frame rate) of the other parameters.
     """
     steps = UPSCALE_STEPS if upscale else params.num_steps
     argv = [
@@ -130,12 +134,16 @@ def build_argv(
         "--num_steps",
         str(steps),
     ]
-    if not upscale:
+    if upscale:
+        # The upscaled video is saved at --fps (transfer.py:404-411); default 24 otherwise.
+        argv += ["--fps", str(params.fps)]
+    else:
         scalars = _scalars(params)
         for key in ("guidance", "seed", "fps", "sigma_max", "blur_strength", "canny_threshold"):
             argv += [f"--{key}", str(scalars[key])]
         if params.negative_prompt:
-            argv += ["--negative_prompt", params.negative_prompt]
+            # One argv item: argparse would take a separate "-blurry" for an option.
+            argv.append(f"--negative_prompt={params.negative_prompt}")
     if paths.batch_input_path:
         argv += ["--batch_input_path", paths.batch_input_path]
     argv += list(extra_args)

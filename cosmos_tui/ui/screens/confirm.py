@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
+
+from cosmos_tui.safe_text import one_line, printable
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -26,7 +29,7 @@ class ConfirmScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         """The question and two buttons."""
         with Vertical(id="dialog", classes="dialog"):
-            yield Static(self.question, id="question", markup=False)
+            yield Static(Text(printable(self.question)), id="question", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("No", id="no", variant="primary", compact=True)
                 yield Button(
@@ -35,7 +38,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def on_mount(self) -> None:
         """Title the dialog and focus "No"."""
-        self.query_one("#dialog").border_title = self.title_text
+        self.query_one("#dialog").border_title = Text(one_line(self.title_text))
         self.query_one("#no", Button).focus()
 
     @on(Button.Pressed)

@@ -16,7 +16,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from cosmos_tui.domain import GpuSample, Run
-from cosmos_tui.ui.format import duration, rating_text, sparkline, state_text
+from cosmos_tui.safe_text import one_line
+from cosmos_tui.ui.format import block, duration, plain, rating_text, sparkline, state_text
 from cosmos_tui.ui.protocol import OutputFile, UIServices
 from cosmos_tui.ui.report import reported
 
@@ -51,7 +52,7 @@ def gpu_metrics(run: Run, history: History) -> RenderableType:
         energy = getattr(recorded, "energy_wh", None)
         if energy is not None:
             figures.append(f"{energy:.1f} Wh")
-        table.add_row("recorded", "  ".join(figures))
+        table.add_row("recorded", Text("  ".join(figures)))
     if not run.host or not run.gpus:
         if recorded is None:
             return Text("no GPUs assigned", style="grey50")
@@ -68,7 +69,8 @@ def gpu_metrics(run: Run, history: History) -> RenderableType:
         temps = [s.temperature_c for s in samples if s.temperature_c is not None]
         if not samples:
             table.add_row(
-                f"{run.host} GPU {gpu}", Text("no samples while this UI was open", style="grey50")
+                plain(f"{run.host} GPU {gpu}"),
+                Text("no samples while this UI was open", style="grey50"),
             )
             continue
         figures = (
@@ -77,7 +79,9 @@ def gpu_metrics(run: Run, history: History) -> RenderableType:
             + (f"temp max {max(temps):.0f}C" if temps else "")
         )
         table.add_row(
-            f"{run.host} GPU {gpu}", figures, sparkline([s.utilization for s in samples], 30)
+            plain(f"{run.host} GPU {gpu}"),
+            Text(figures),
+            sparkline([s.utilization for s in samples], 30),
         )
     return table
 
@@ -89,17 +93,17 @@ def render_detail(
     head = Text()
     head.append(f"{run.id}  ", style="bold")
     head.append_text(state_text(run.state))
-    head.append(f"   {run.type.value} / {run.profile}   attempt {run.attempt}   ")
+    head.append(f"   {run.type.value} / {one_line(run.profile)}   attempt {run.attempt}   ")
     head.append_text(rating_text(run.rating))
-    head.append(f"\n{run.prompt_text or ''}", style="italic")
+    head.append_text(block(f"\n{run.prompt_text or ''}", style="italic"))
     summary = Table.grid(padding=(0, 2))
-    summary.add_row("host", f"{run.host or '-'}  GPUs {','.join(map(str, run.gpus)) or '-'}")
+    summary.add_row("host", plain(f"{run.host or '-'}  GPUs {','.join(map(str, run.gpus)) or '-'}"))
     summary.add_row("created", run.created_at.strftime("%Y-%m-%d %H:%M:%S"))
     summary.add_row("duration", duration(run.duration_seconds))
-    summary.add_row("container", run.container_id or "-")
+    summary.add_row("container", plain(run.container_id or "-"))
     params = Table.grid(padding=(0, 2))
     for name, value in run.params.to_dict().items():
-        params.add_row(name, Text(str(value), style="cyan"))
+        params.add_row(name, plain(value, style="cyan"))
     spec = Text(
         json.dumps(run.spec, indent=2, sort_keys=True) if run.spec else "not sent yet",
         style="grey70",
@@ -109,22 +113,22 @@ def render_detail(
         timeline.add_row(
             event.at.strftime("%H:%M:%S"),
             state_text(event.to_state),
-            Text(event.reason, style="grey62"),
+            plain(event.reason, style="grey62"),
         )
     files = Table.grid(padding=(0, 2))
     for item in outputs:
-        files.add_row(item.name, _size(item.size), Text(str(item.path), style="grey50"))
+        files.add_row(plain(item.name), _size(item.size), plain(item.path, style="grey50"))
     parts: list[RenderableType] = [head, summary]
     if run.failure_kind or run.failure_message:
         failure = Text(
             f"{run.failure_kind.value if run.failure_kind else 'failed'}: ", style="bold red"
         )
-        failure.append(run.failure_message or "", style="red")
+        failure.append(one_line(run.failure_message or ""), style="red")
         if run.exit_code is not None:
             failure.append(f"  (exit code {run.exit_code})", style="grey62")
         body: list[RenderableType] = [failure]
         if context:
-            body.append(Text("\n".join(context), style="grey70"))
+            body.append(Text("\n".join(one_line(line) for line in context), style="grey70"))
         parts.append(section("Failure", Group(*body)))
     parts.append(section("Timeline", timeline))
     parts.append(section("Parameters", params))
@@ -132,9 +136,9 @@ def render_detail(
     parts.append(section("GPU metrics during the run", gpu_metrics(run, history)))
     parts.append(section("Outputs", files if outputs else Text("none yet", style="grey50")))
     lineage = Table.grid(padding=(0, 2))
-    lineage.add_row("prompt", run.prompt_id or "-")
-    lineage.add_row("batch", run.batch_id or "-")
-    lineage.add_row("from run", run.source_run_id or "-")
+    lineage.add_row("prompt", plain(run.prompt_id or "-"))
+    lineage.add_row("batch", plain(run.batch_id or "-"))
+    lineage.add_row("from run", plain(run.source_run_id or "-"))
     parts.append(section("Batch and lineage", lineage))
     return Group(*parts)
 
@@ -153,12 +157,12 @@ class RunDetailScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         """A scrolling body and the footer."""
         with VerticalScroll(id="detail"):
-            yield Static(f"loading {self.run_id}...", id="detail-body")
+            yield Static(plain(f"loading {self.run_id}..."), id="detail-body")
         yield Footer()
 
     def on_mount(self) -> None:
         """Load the run in a worker."""
-        self.query_one("#detail").border_title = f"Run {self.run_id}"
+        self.query_one("#detail").border_title = plain(f"Run {self.run_id}")
         self._load()
 
     @work(exclusive=True, exit_on_error=False)

@@ -12,6 +12,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from cosmos_tui.ui.format import plain
+
 
 def binding_rows(
     bindings: Sequence[BindingType], keymap: Mapping[str, str]
@@ -67,7 +69,7 @@ class HelpScreen(ModalScreen[None]):
                 table.add_column()
                 table.add_column(style="grey50")
                 for keys, description, binding_id in binding_rows(bindings, self.keymap):
-                    table.add_row(keys, description, binding_id)
+                    table.add_row(plain(keys), plain(description), plain(binding_id))
                 yield Static(Text(title, style="bold underline"), classes="help-title")
                 yield Static(table, classes="help-table")
             yield Static(

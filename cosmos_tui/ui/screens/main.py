@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from cosmos_tui.domain import HostState, Prompt, Run, RunState
+from cosmos_tui.ui.format import plain
 from cosmos_tui.ui.messages import (
     FirstPageShown,
     GlanceLoaded,
@@ -123,6 +124,7 @@ class MainScreen(ActionsMixin, Screen[None]):
     def _glance_loaded(self, message: GlanceLoaded) -> None:
         self.runs.show_glance(message.runs)
         self.prompts.show_glance(message.prompts)
+        self._focus_first_useful()
         # The services' import blocks for a while: only once these rows are on screen.
         # The tables mark the screen dirty only at their next idle, which may come after
         # a callback waiting for the next refresh; a repaint of the screen is certain.
@@ -139,9 +141,23 @@ class MainScreen(ActionsMixin, Screen[None]):
 
     @on(FirstPageShown)
     def _first_page_shown(self, message: FirstPageShown) -> None:
+        self._focus_first_useful()
         self._awaited_panes.discard(message.pane)
         if not self._awaited_panes:
             self.call_after_refresh(self._start_streams)
+
+    def _focus_first_useful(self) -> None:
+        """With no runs yet, hand the focus to Prompts, where Enter starts a run.
+
+        Only once both tables are loaded (a loading table takes no focus), and while the
+        focus is still where the launch put it (the empty Runs table): a user who already
+        moved it keeps it where they put it.
+        """
+        runs, prompts = self.runs.table, self.prompts.table
+        if runs.loading or prompts.loading or self.runs.runs:
+            return
+        if self.focused in (None, runs):
+            prompts.focus()
 
     def _start_streams(self) -> None:
         """Start what the launch's first full frame does not need (once).
@@ -165,7 +181,7 @@ class MainScreen(ActionsMixin, Screen[None]):
     @on(ServicesFailed)
     def _failed(self, message: ServicesFailed) -> None:
         banner = self.query_one("#banner", Static)
-        banner.update(f"Cannot open the services: {message.error}")
+        banner.update(plain(f"Cannot open the services: {message.error}"))
         banner.display = True
         for pane in self.query(Pane):
             pane.border_subtitle = "unavailable"
@@ -237,12 +253,14 @@ class MainScreen(ActionsMixin, Screen[None]):
     @on(RunChanged)
     def _run_changed(self, message: RunChanged) -> None:
         run = message.run
+        is_new = run.id not in self.known_states and run.id not in self.runs.runs
         before = self.known_states.get(run.id, self.runs.runs.get(run.id, run).state)
         self.known_states[run.id] = run.state
         self.runs.apply_run(run)
         self.logs.update_run(run)
         self._update_holders()
-        if run.state != before and run.state.is_terminal and run.prompt_id:
+        # A new run changes its prompt's run count; a finished one its last-run state.
+        if run.prompt_id and (is_new or (run.state != before and run.state.is_terminal)):
             self._refresh_prompt(run.prompt_id)
         if run.state != before and run.state in NOTIFY_STATES:
             severity, title = NOTIFY_STATES[run.state]

@@ -14,6 +14,7 @@ from textual.widgets import Button, DirectoryTree, Input, Label, Static, TextAre
 
 from cosmos_tui.domain import Prompt
 from cosmos_tui.errors import CosmosError, ValidationError
+from cosmos_tui.ui.format import plain
 from cosmos_tui.ui.protocol import UIServices
 from cosmos_tui.ui.report import reported
 
@@ -130,7 +131,7 @@ class PromptForm(ModalScreen[Prompt | None]):
             found = await self.services.find_inputs(Path(value.strip()))
         except CosmosError as exc:
             videos.update("")
-            error.update(exc.message)
+            error.update(plain(exc.message))
             return
         error.update("")
         videos.update(
@@ -175,7 +176,7 @@ class PromptForm(ModalScreen[Prompt | None]):
                 raise ValidationError("choose the folder that holds color.mp4", field="video_dir")
             prompt = await self.services.create_prompt(text, Path(folder), name, negative)
         except ValidationError as exc:
-            self.query_one("#form-error", Static).update(exc.message)
+            self.query_one("#form-error", Static).update(plain(exc.message))
             if exc.field in ("text", "video_dir", "name"):
                 self.query_one(f"#{exc.field}").add_class("-invalid")
             return

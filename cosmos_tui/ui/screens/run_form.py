@@ -13,8 +13,9 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from cosmos_tui.config import Config
 from cosmos_tui.domain import BLUR_LEVELS, CONTROL_HINTS, GenerationParams, Prompt, Run
+from cosmos_tui.engine.params import validate_priority
 from cosmos_tui.errors import CosmosError, ValidationError
-from cosmos_tui.ui.format import clip
+from cosmos_tui.ui.format import clip, plain
 from cosmos_tui.ui.protocol import UIServices
 from cosmos_tui.ui.report import report_error, reported
 
@@ -128,11 +129,12 @@ class RunForm(ModalScreen[Run | None]):
         for field in self.query(Input):
             field.remove_class("-invalid")
         try:
-            overrides, _priority = self.overrides()
+            overrides, priority = self.overrides()
+            validate_priority(priority)
             self.params = self.services.run_params(self.prompt, overrides)
         except ValidationError as exc:
             self.params = None
-            error.update(exc.message)
+            error.update(plain(exc.message))
             if exc.field:
                 for match in self.query(f"#{exc.field}"):
                     match.add_class("-invalid")

@@ -14,7 +14,8 @@ from textual.widgets import Static
 
 from cosmos_tui.config import AlertsConfig
 from cosmos_tui.domain import GpuProcess, GpuSample, HostState, HostStatus
-from cosmos_tui.ui.format import bar, sparkline
+from cosmos_tui.safe_text import one_line
+from cosmos_tui.ui.format import bar, plain, sparkline
 from cosmos_tui.ui.widgets.pane import Pane
 
 HISTORY = 300
@@ -88,7 +89,7 @@ class HostCard(Static):
 
     def _state_line(self) -> Text:
         status = self.status
-        text = Text(status.host, style="bold")
+        text = plain(status.host, style="bold")
         text.append("  ")
         if status.state == HostState.CONNECTED:
             text.append("\u25cf connected", style="green")
@@ -101,17 +102,17 @@ class HostCard(Static):
                 wait = f" in {seconds}s"
             text.append(f"\u25cc reconnecting{wait}", style="yellow")
             if status.reason:
-                text.append(f"  {status.reason}", style="grey62")
+                text.append(f"  {one_line(status.reason)}", style="grey62")
         elif status.state == HostState.DOWN:
             text.append("\u2716 down", style="bold red")
             if status.reason:
-                text.append(f"  {status.reason}", style="red")
+                text.append(f"  {one_line(status.reason)}", style="red")
         elif status.state == HostState.CONNECTING:
             text.append("\u25cc connecting...", style="grey62")
         else:
             text.append("? unknown", style="grey50")
             if status.reason:
-                text.append(f"  {status.reason}", style="grey50")
+                text.append(f"  {one_line(status.reason)}", style="grey50")
         return text
 
     def _gpu_lines(self, track: GpuTrack, width: int) -> list[Text]:
@@ -120,7 +121,7 @@ class HostCard(Static):
         used, total = sample.memory_used_mib, sample.memory_total_mib
         fraction = used / total if used is not None and total else None
         head = Text(f" {sample.index} ", style="bold")
-        head.append(f"{sample.name[:10]:<10} ", style="grey62")
+        head.append(f"{one_line(sample.name)[:10]:<10} ", style="grey62")
         util_text = Text("util ")
         bar_width = max(4, min(16, width - 38 if width >= 90 else width - 20))
         util_text.append_text(bar(None if util is None else util / 100.0, bar_width))
@@ -192,7 +193,9 @@ class GpusPane(Pane):
         names = self.services.host_names() if self.services else ()
         placeholder = self.query_one("#gpu-placeholder", Static)
         if not names:
-            placeholder.update("No GPU hosts configured: add a [[hosts]] entry to the config.")
+            placeholder.update(
+                "No GPU hosts configured: `cosmos host add` adds one (then `cosmos doctor`)."
+            )
             return
         placeholder.display = False
         cards = self.query_one("#gpu-cards", VerticalScroll)

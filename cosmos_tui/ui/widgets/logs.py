@@ -11,7 +11,8 @@ from textual.binding import Binding
 from textual.widgets import Input, Static
 
 from cosmos_tui.domain import Run
-from cosmos_tui.ui.format import progress_text, state_text
+from cosmos_tui.safe_text import one_line
+from cosmos_tui.ui.format import plain, progress_text, state_text
 from cosmos_tui.ui.logtext import LEVELS, level_rank
 from cosmos_tui.ui.messages import LogLinesReceived
 from cosmos_tui.ui.report import reported
@@ -166,13 +167,13 @@ class LogsPane(Pane):
             text.append("  wrap", style="cyan")
         if view.search:
             position = view.current_match + 1 if view.current_match >= 0 else 0
-            text.append(f"  /{view.search} {position}/{len(view.matches)}", style="cyan")
+            text.append(f"  /{one_line(view.search)} {position}/{len(view.matches)}", style="cyan")
         status.update(text)
         total = view.dropped + len(view.lines)
         subtitle = f"{total} lines"
         if view.dropped:
             subtitle += f", first {view.dropped} in {self.log_file or 'the log file'}"
-        self.border_subtitle = subtitle
+        self.border_subtitle = plain(subtitle)
 
     def action_follow(self) -> None:
         """Resume following the end of the log."""

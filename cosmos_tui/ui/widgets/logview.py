@@ -17,6 +17,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from cosmos_tui.safe_text import printable
 from cosmos_tui.ui.logtext import level_rank, log_level
 
 LEVEL_STYLES = {
@@ -86,6 +87,9 @@ class LogView(ScrollView, can_focus=True):
         if overflow > 0:
             skipped += overflow
             new_lines = new_lines[overflow:]
+        # Host output: C1 controls and direction overrides shown visibly (the log
+        # follower already dropped escape sequences); searches see what is shown.
+        new_lines = [printable(line) for line in new_lines]
         if not new_lines and not skipped:
             return
         if not self.follow:

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from textual.containers import Vertical
+from textual.widgets import Static
 
 if TYPE_CHECKING:
     from textual.widgets import DataTable
@@ -90,6 +91,10 @@ class PagedPane(Pane):
     """
 
     NEAR_END_ROWS = 10
+    # What an empty table shows: which key fills it, or how to clear the filter that hides
+    # every row (the hint is a Static with the class "empty-hint" in the pane).
+    EMPTY_HINT = ""
+    FILTERED_HINT = "Nothing matches the filter: Escape clears it."
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -101,6 +106,26 @@ class PagedPane(Pane):
     def table(self) -> DataTable[object]:
         """The paged table."""
         raise NotImplementedError
+
+    @property
+    def filtered(self) -> bool:
+        """Whether a filter hides some rows (then an empty table says how to clear it)."""
+        return False
+
+    @staticmethod
+    def empty_hint_widget() -> Static:
+        """The hint under an empty table (hidden until the first page says it is empty)."""
+        hint = Static("", classes="empty-hint", markup=False)
+        hint.display = False
+        return hint
+
+    def update_empty_hint(self) -> None:
+        """Show the hint when the loaded table is empty, hide it otherwise."""
+        hint = self.query_one(".empty-hint", Static)
+        empty = self.table.row_count == 0 and not self.table.loading
+        if empty:
+            hint.update(self.FILTERED_HINT if self.filtered else self.EMPTY_HINT)
+        hint.display = empty
 
     def _load(self, offset: int, append: bool, generation: int, limit: int) -> object:
         """Load ``limit`` rows from ``offset`` (a worker in subclasses)."""

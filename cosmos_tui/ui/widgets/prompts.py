@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Input
 
 from cosmos_tui.domain import Page, Prompt
-from cosmos_tui.ui.format import age, clip, state_text
+from cosmos_tui.ui.format import age, clip, plain, state_text
 from cosmos_tui.ui.messages import FirstPageShown, PromptHighlighted, PromptsLoaded
 from cosmos_tui.ui.report import reported
 from cosmos_tui.ui.widgets.pane import PagedPane
@@ -37,6 +37,7 @@ class PromptsPane(PagedPane):
     """Prompts, newest first, paged from SQL as the cursor nears the end."""
 
     TITLE = "Prompts"
+    EMPTY_HINT = "No prompts yet: press n to write one (text plus a folder of input videos)."
     OFFLINE_ACTIONS = frozenset({"filter", "sort", "reverse", "clear_filter"})
     BINDINGS = [
         Binding("n", "new_prompt", "New", id="prompts.new"),
@@ -64,6 +65,7 @@ class PromptsPane(PagedPane):
             id="prompts-table", cursor_type="row", zebra_stripes=True
         )
         table.loading = True
+        yield self.empty_hint_widget()
         yield table
 
     def on_mount(self) -> None:
@@ -175,12 +177,18 @@ class PromptsPane(PagedPane):
         ):
             self.table.update_cell(prompt.id, key, value)
 
+    @property
+    def filtered(self) -> bool:
+        """Whether the filter input hides prompts."""
+        return bool(self.filter_text)
+
     def _update_subtitle(self) -> None:
+        self.update_empty_hint()
         arrow = "\u2193" if self.descending else "\u2191"
         parts = [f"{len(self.prompts)}/{self.total}", f"sort {self.sort}{arrow}"]
         if self.filter_text:
             parts.insert(0, f"/{self.filter_text}")
-        self.border_subtitle = "  ".join(parts)
+        self.border_subtitle = plain("  ".join(parts))
 
     @on(DataTable.RowHighlighted, "#prompts-table")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -16,7 +16,14 @@ from cosmos_tui.domain import Page, Run, RunState
 
 if TYPE_CHECKING:
     from cosmos_tui.store.repositories import RunFilter
-from cosmos_tui.ui.format import clip, duration, progress_text, rating_text, state_text
+from cosmos_tui.ui.format import (
+    clip,
+    duration,
+    plain,
+    progress_text,
+    rating_text,
+    state_text,
+)
 from cosmos_tui.ui.messages import FirstPageShown, RunHighlighted, RunsLoaded
 from cosmos_tui.ui.report import reported
 from cosmos_tui.ui.widgets.pane import PagedPane
@@ -33,7 +40,7 @@ def host_cell(run: Run) -> Text:
     if not run.host:
         return Text("-", style="grey30")
     gpus = ",".join(str(g) for g in run.gpus)
-    return Text(f"{run.host}:{gpus}" if gpus else run.host)
+    return plain(f"{run.host}:{gpus}" if gpus else run.host)
 
 
 def describe_filter(where: RunFilter | None) -> str:
@@ -56,6 +63,7 @@ class RunsPane(PagedPane):
     """Runs, newest first, with live state and progress."""
 
     TITLE = "Runs"
+    EMPTY_HINT = "No runs yet: Enter on a prompt (Prompts pane) starts one."
     OFFLINE_ACTIONS = frozenset({"filter", "clear_filter"})
     BINDINGS = [
         Binding("n", "new_run", "New", id="runs.new"),
@@ -87,6 +95,7 @@ class RunsPane(PagedPane):
         """The table (empty, with "connecting..." below, until rows come)."""
         table: DataTable[object] = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         table.loading = True
+        yield self.empty_hint_widget()
         yield table
 
     def on_mount(self) -> None:
@@ -230,10 +239,16 @@ class RunsPane(PagedPane):
                 seconds = (now - run.started_at).total_seconds()
                 self.table.update_cell(run.id, "time", Text(duration(seconds), justify="right"))
 
+    @property
+    def filtered(self) -> bool:
+        """Whether a filter (state, type, prompt, rating) hides runs."""
+        return bool(describe_filter(self._where))
+
     def _update_subtitle(self) -> None:
+        self.update_empty_hint()
         described = describe_filter(self._where)
         counts = f"{len(self.runs)}/{self.total}"
-        self.border_subtitle = f"{described}  {counts}" if described else counts
+        self.border_subtitle = plain(f"{described}  {counts}" if described else counts)
 
     @on(DataTable.RowHighlighted, "#runs-table")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:

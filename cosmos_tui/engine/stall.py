@@ -1,0 +1,141 @@
+"""The stall watchdog of a running run.
+
+A multi-GPU run can freeze (``Generating chunk 5/6`` and nothing more, every GPU at 0%,
+memory still held: cosmos-transfer2.5 issue 17) and would otherwise wait for
+``timeouts.run`` (4 h by default). When no new log line arrived and progress did not move
+for ``timeouts.stall`` seconds while the run's GPUs sit near 0% utilisation, the run is
+marked stalled: an open ``stalled`` alert (with an NCCL hint and how to cancel) and a
+``stalled`` prefix on its progress phase. Nothing is stopped unless
+``timeouts.stall_action = "cancel"``; then the container is stopped and the run fails
+with the kind ``stalled``. A new log line clears the mark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from cosmos_tui.domain import AlertKind, FailureKind, GpuSample
+from cosmos_tui.engine.failure_text import explain
+from cosmos_tui.errors import CosmosError
+
+if TYPE_CHECKING:
+    from cosmos_tui.engine.context import EngineContext
+
+logger = logging.getLogger(__name__)
+
+IDLE_PERCENT = 5.0
+MAX_CHECK_SECONDS = 30.0
+
+
+def gpus_idle(samples: Sequence[GpuSample], gpus: Sequence[int]) -> bool:
+    """True when every sampled GPU of the run reports a utilisation near 0%.
+
+    GPUs the driver reports no utilisation for, or no sample at all, count as unknown:
+    an unknown reading never marks a run stalled.
+    """
+    mine = [s for s in samples if not gpus or s.index in gpus]
+    if not mine or any(s.utilization is None for s in mine):
+        return False
+    return all((s.utilization or 0.0) <= IDLE_PERCENT for s in mine)
+
+
+class StallWatch:
+    """Decides when a run stalled and records it.
+
+    Args:
+        ctx: Shared engine services (config, store, clock).
+        run_id: The run watched.
+        gpus: Its GPU indices on the host.
+        sample: Takes one reading of the host's GPUs.
+        stop: Stops the run's container (used only with ``stall_action = "cancel"``).
+
+    """
+
+    def __init__(
+        self,
+        ctx: EngineContext,
+        run_id: str,
+        gpus: Sequence[int],
+        sample: Callable[[], Awaitable[Sequence[GpuSample]]],
+        stop: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.ctx = ctx
+        self.run_id = run_id
+        self.gpus = tuple(gpus)
+        self.sample = sample
+        self.stop = stop
+        self.limit = ctx.config.timeouts.stall
+        self.last_activity = ctx.wall()
+        self.stalled = False
+        self.stopped = False
+        self._clearing: asyncio.Task[None] | None = None
+
+    def activity(self) -> None:
+        """A log line arrived or progress moved."""
+        self.last_activity = self.ctx.wall()
+        if self.stalled:
+            self.stalled = False
+            self._clearing = asyncio.get_running_loop().create_task(self._alert(raised=False))
+
+    @property
+    def minutes(self) -> float:
+        """The configured stall time, in minutes (for messages)."""
+        return self.limit / 60.0
+
+    async def run(self) -> None:
+        """Check until cancelled (disabled when ``timeouts.stall`` is 0)."""
+        if self.limit <= 0:
+            return
+        interval = max(0.1, min(MAX_CHECK_SECONDS, self.limit / 4))
+        while True:
+            await asyncio.sleep(interval)
+            if self.stalled or self.ctx.wall() - self.last_activity < self.limit:
+                continue
+            try:
+                idle = gpus_idle(await self.sample(), self.gpus)
+            except CosmosError as exc:
+                logger.debug("run %s: no GPU reading for the stall check: %s", self.run_id, exc)
+                continue
+            if idle and self.ctx.wall() - self.last_activity >= self.limit:
+                await self._mark()
+
+    async def _mark(self) -> None:
+        self.stalled = True
+        quiet = (self.ctx.wall() - self.last_activity) / 60.0
+        logger.warning("run %s stalled: no output for %.1f min, GPUs idle", self.run_id, quiet)
+        await self._alert(raised=True)
+        if self.ctx.config.timeouts.stall_action == "cancel":
+            self.stopped = True
+            await self.stop()
+
+    def message(self) -> str:
+        """The alert's (and, when stopped, the failure's) one line."""
+        detail = f"{self.minutes:g} min without output or progress"
+        text = explain(FailureKind.STALLED, detail).replace("RUN_ID", self.run_id)
+        if self.ctx.config.timeouts.stall_action != "cancel":
+            text += ' (it is left running: timeouts.stall_action = "alert")'
+        return text
+
+    async def _alert(self, raised: bool) -> None:
+        from cosmos_tui.engine.metrics import AlertChange
+        from cosmos_tui.store.metrics_store import MetricsStore
+
+        run = await self.ctx.store.get_run(self.run_id, with_events=False)
+        change = AlertChange(
+            self.run_id,
+            AlertKind.STALLED,
+            raised,
+            datetime.now(UTC),
+            run.host or "",
+            None,
+            self.minutes if raised else None,
+            self.minutes if raised else None,
+            self.message() if raised else "",
+        )
+        with contextlib.suppress(CosmosError):
+            await MetricsStore(self.ctx.store).apply([change])

@@ -1,0 +1,84 @@
+"""`cosmos doctor` on the demo's simulated host: JSON, exit codes, fixes, --fix with progress."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cosmos_tui.cli import cli
+from cosmos_tui.cli.demo import prepare_workspace
+from cosmos_tui.sandbox import SandboxOptions
+from cosmos_tui.sandbox.thread import SandboxThread
+from cosmos_tui.sandbox.workspace import DemoWorkspace
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[tuple[SandboxThread, Path]]:
+    space = DemoWorkspace(tmp_path / "ws")
+    with SandboxThread(SandboxOptions(gpus=2, time_scale=0.05), space.ssh_dir) as sandbox:
+        config = prepare_workspace(space, sandbox)
+        assert config.source is not None
+        yield sandbox, config.source
+
+
+def doctor(config: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["--config", str(config), "doctor", *args], env={})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_doctor_json_on_the_demo_host_passes_every_check(demo):
+    _sandbox, config = demo
+    code, out, _err = doctor(config, "--json")
+    assert code == 0, out
+    (report,) = json.loads(out)
+    assert report["host"] == "simulated-gpu-host" and report["ok"] is True
+    assert {c["outcome"] for c in report["checks"]} == {"pass"}
+    assert len(report["checks"]) == 13
+
+
+def test_doctor_names_the_fix_and_exits_1(demo):
+    sandbox, config = demo
+
+    async def no_runtime(box):
+        box.setup.no_nvidia_runtime(True)
+
+    sandbox.call(no_runtime)
+    code, out, _err = doctor(config)
+    assert code == 1
+    assert "[FAIL] NVIDIA runtime: GPUs inside a container" in out
+    assert "fix: install the NVIDIA Container Toolkit" in out
+    assert "1 problem(s)" in out
+    code, out, _err = doctor(config, "--json")
+    (report,) = json.loads(out)
+    failed = [c for c in report["checks"] if c["outcome"] == "fail"]
+    assert [c["check"] for c in failed] == ["gpu_container"]
+    assert "nvidia-ctk" in failed[0]["fix"]
+
+
+def test_doctor_fix_pulls_a_missing_image_with_a_progress_bar(demo):
+    sandbox, config = demo
+
+    async def remove(box):
+        box.setup.remove_image()
+
+    sandbox.call(remove)
+    code, out, _err = doctor(config)
+    assert code == 1 and "cosmos doctor simulated-gpu-host --fix" in out
+    code, out, err = doctor(config, "--fix")
+    assert code == 0, out
+    assert "(pulled now)" in out
+    assert "pulling on simulated-gpu-host: [" in err and "100%" in err
+
+
+def test_doctor_unknown_host_and_profile_are_clear_errors(demo):
+    _sandbox, config = demo
+    code, _out, err = doctor(config, "nope")
+    assert code == 1 and "no host named 'nope'" in err
+    code, _out, err = doctor(config, "--profile", "cosmos9")
+    assert code == 1 and "no profile named 'cosmos9'" in err
