@@ -254,3 +254,14 @@ def sequence_frame(folder: Path, role: str, index: int) -> Path | None:
     if not 0 <= index < len(ordered):
         return None
     return frames[ordered[index]][0]
+
+
+async def frame_count(video: Path) -> int:
+    """Frames in ``video``, counted by PyAV in a thread.
+
+    Raises:
+        ValidationError: When the file is not a video FFmpeg can read.
+    """
+    from cosmos_tui.engine.video_stream import probe_stream
+
+    return (await asyncio.to_thread(probe_stream, video)).frames

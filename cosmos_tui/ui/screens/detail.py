@@ -146,7 +146,10 @@ def render_detail(
 class RunDetailScreen(Screen[None]):
     """Everything recorded about one run."""
 
-    BINDINGS = [Binding("escape,q", "close", "Back", id="detail.close")]
+    BINDINGS = [
+        Binding("escape,q", "close", "Back", id="detail.close"),
+        Binding("f", "frames", "Frames", id="detail.frames"),
+    ]
 
     def __init__(self, services: UIServices, run_id: str, history: History) -> None:
         super().__init__()
@@ -176,6 +179,12 @@ class RunDetailScreen(Screen[None]):
         self.query_one("#detail-body", Static).update(
             render_detail(run, outputs, context, self.history)
         )
+
+    def action_frames(self) -> None:
+        """The output's first, middle and last frame, and the output beside its input."""
+        from cosmos_tui.ui.screens.run_frames import RunFramesScreen
+
+        self.app.push_screen(RunFramesScreen(self.services, self.run_id))
 
     def action_close(self) -> None:
         """Back to the main screen."""
