@@ -74,6 +74,7 @@ class InputsScreen(Screen[None]):
         Binding("right_curly_bracket", "step(10)", "+10", show=False, id="inputs.ahead10"),
         Binding("o", "open_video", "Play", id="inputs.open"),
         Binding("a", "add_folder", "Add folder", id="inputs.add"),
+        Binding("u", "prompts", "Its prompts", show=False, id="inputs.prompts"),
         Binding("r", "reload", "Reload", id="inputs.reload"),
     ]  # fmt: skip
     DEFAULT_CSS = """
@@ -95,6 +96,7 @@ class InputsScreen(Screen[None]):
         self.frame_index = 0
         self._cache: FrameCache | None = None
         self.preparing: Path | None = None
+        self.wanted: Path | None = None  # a folder to put the cursor on once listed
 
     @property
     def cache(self) -> FrameCache:
@@ -200,7 +202,11 @@ class InputsScreen(Screen[None]):
             f"{len(self.shown)} of {len(self.folders)} folders in {self.roots[0].name}/"
             f"  sorted by {self.sort_key}"
         )
-        if selected is not None and selected in self.shown:
+        paths = [f.path.resolve() for f in self.shown]
+        if self.wanted is not None and self.wanted in paths:
+            table.move_cursor(row=paths.index(self.wanted))
+            self.wanted = None
+        elif selected is not None and selected in self.shown:
             table.move_cursor(row=self.shown.index(selected))
         self._selection_changed()
 
@@ -368,20 +374,7 @@ class InputsScreen(Screen[None]):
         if video is None or not video.is_file():
             self.notify("this folder has no color.mp4 yet (p prepares a sequence)")
             return
-        self._open(video)
-
-    @work(group="inputs-open", exit_on_error=False)
-    @reported
-    async def _open(self, video: Path) -> None:
-        argv = self.cosmos.opener(str(video))
-        try:
-            process = await asyncio.create_subprocess_exec(
-                *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
-            )
-        except OSError as exc:
-            raise CosmosError(f"cannot run {argv[0]}: {exc.strerror}; open {video}") from exc
-        self.cosmos.opened.append(str(video))
-        await process.wait()
+        self.cosmos.main_screen.open_file(str(video))
 
     def action_add_folder(self) -> None:
         """Add a folder from a directory tree to the list."""
@@ -393,6 +386,23 @@ class InputsScreen(Screen[None]):
                 self.action_reload()
 
         self.app.push_screen(FolderPicker(self.roots[0]), _chosen)
+
+    def reveal(self, folder: Path) -> None:
+        """List ``folder`` (added when outside the inputs folder) with the cursor on it."""
+        self.wanted = folder.resolve()
+        outside = self.wanted.parent not in [root.resolve() for root in self.roots]
+        if outside and self.wanted not in self.extra_folders:
+            self.extra_folders.append(self.wanted)
+        if self.is_mounted:
+            self.action_reload()
+
+    def action_prompts(self) -> None:
+        """Back to the main screen with the cursor on the first prompt made from the folder."""
+        folder = self.selected
+        if folder is None or not folder.used_by:
+            self.notify("no prompt uses this folder yet (enter creates one)")
+            return
+        self.cosmos.main_screen.show_prompt(folder.used_by[0])
 
     def action_close(self) -> None:
         """Back to the main screen (the filter first, if it has focus)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from textual import on, work
@@ -334,6 +335,23 @@ class MainScreen(ActionsMixin, Screen[None]):
         if not self.app.is_screen_installed("inputs"):
             self.app.install_screen(InputsScreen(), "inputs")
         self.app.push_screen("inputs")
+
+    def show_prompt(self, prompt_id: str) -> None:
+        """Back on the main screen with the Prompts pane's cursor on ``prompt_id``."""
+        if self.app.screen is not self:
+            self.app.pop_screen()
+        if not self.prompts.show_prompt(prompt_id):
+            self.notify(f"{prompt_id} is not in the Prompts pane; clear its filter (escape)")
+
+    def show_inputs_of(self, prompt: Prompt) -> None:
+        """Open the Inputs screen on the folder a prompt's videos came from."""
+        color = prompt.input("color")
+        folder = prompt.video_dir or (color.path.parent if color is not None else None)
+        if folder is None:
+            self.notify(f"{prompt.id} has no input folder")
+            return
+        self.action_inputs()
+        self.app.get_screen("inputs").reveal(Path(folder))  # type: ignore[attr-defined]
 
     def show_runs_of(self, prompt: Prompt) -> None:
         """Filter the Runs pane to a prompt's runs and focus it."""
