@@ -38,6 +38,7 @@ def help_groups() -> list[tuple[str, Sequence[BindingType]]]:
     from cosmos_tui.ui.screens.main import MainScreen
     from cosmos_tui.ui.screens.prompt_form import PromptForm
     from cosmos_tui.ui.screens.run_frames import RunFramesScreen
+    from cosmos_tui.ui.screens.stats import StatsScreen
     from cosmos_tui.ui.widgets.logs import LogsPane
     from cosmos_tui.ui.widgets.prompts import PromptsPane
     from cosmos_tui.ui.widgets.runs import RunsPane
@@ -51,6 +52,7 @@ def help_groups() -> list[tuple[str, Sequence[BindingType]]]:
         ("Run frames (f in the detail)", RunFramesScreen.BINDINGS),
         ("Forms", PromptForm.BINDINGS),
         ("Inputs screen (i)", InputsScreen.BINDINGS),
+        ("Stats screen (t)", StatsScreen.BINDINGS),
         ("Dialogs", ConfirmScreen.BINDINGS),
     ]
 

@@ -65,6 +65,7 @@ class MainScreen(ActionsMixin, Screen[None]):
         Binding("z", "zoom", "Zoom", id="main.zoom"),
         Binding("N", "new_prompt", "New prompt", show=False, id="main.new_prompt"),
         Binding("i", "inputs", "Inputs", show=False, id="main.inputs"),
+        Binding("t", "stats", "Stats", show=False, id="main.stats"),
     ]
 
     def __init__(self) -> None:
@@ -335,6 +336,12 @@ class MainScreen(ActionsMixin, Screen[None]):
         if not self.app.is_screen_installed("inputs"):
             self.app.install_screen(InputsScreen(), "inputs")
         self.app.push_screen("inputs")
+
+    def action_stats(self) -> None:
+        """Open the Stats screen: runs per day and duration per profile, as charts."""
+        from cosmos_tui.ui.screens.stats import StatsScreen
+
+        self.app.push_screen(StatsScreen())
 
     def show_prompt(self, prompt_id: str) -> None:
         """Back on the main screen with the Prompts pane's cursor on ``prompt_id``."""
