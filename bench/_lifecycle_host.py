@@ -76,14 +76,25 @@ def with_env(config: Config, **env: str) -> Config:
 
 
 def write_mp4(path: Path, size: int) -> Path:
-    """Write a file of ``size`` bytes that starts like an MP4."""
+    """Write a real tiny MP4 padded with a trailing ``free`` box to ``size`` bytes."""
     import os
+    import struct
+
+    import av
+    import numpy as np
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
-    with path.open("wb") as handle:
-        handle.write(header)
-        remaining = size - len(header)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=8)
+        stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
+        for index in range(3):
+            pixels = np.full((16, 16, 3), index * 60, dtype=np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
+        container.mux(stream.encode(None))
+    remaining = max(size - path.stat().st_size, 8)
+    with path.open("ab") as handle:
+        handle.write(struct.pack(">I", remaining) + b"free")
+        remaining -= 8
         while remaining > 0:
             chunk = os.urandom(min(remaining, 1 << 20))
             handle.write(chunk)

@@ -159,6 +159,9 @@ class UIConfig:
     gpu_interval_ms: int = 1000
     page_size: int = 200
     notifications: bool = True
+    # how frame previews are drawn: auto (what the terminal supports), kitty, sixel,
+    # halfcell (coloured half blocks, any terminal) or unicode (no colour)
+    image_protocol: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,7 @@ class PathsConfig:
 
     data_dir: str | None = None
     outputs_dir: str | None = None
+    inputs_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -222,6 +226,13 @@ class Config:
         if self.paths.outputs_dir:
             return Path(self.paths.outputs_dir).expanduser()
         return self.data_dir / "outputs"
+
+    @property
+    def inputs_dir(self) -> Path:
+        """Where the TUI's Inputs view looks for input folders (``<data dir>/inputs``)."""
+        if self.paths.inputs_dir:
+            return Path(self.paths.inputs_dir).expanduser()
+        return self.data_dir / "inputs"
 
 
 def default_config_path(environ: Mapping[str, str] | None = None) -> Path:

@@ -36,6 +36,7 @@ _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("defaults", "blur_strength"): BLUR_LEVELS,
     ("defaults", "canny_threshold"): BLUR_LEVELS,
     ("timeouts", "stall_action"): ("alert", "cancel"),
+    ("ui", "image_protocol"): ("auto", "kitty", "sixel", "halfcell", "unicode"),
 }
 
 

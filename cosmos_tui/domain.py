@@ -429,6 +429,10 @@ class RunMetrics:
         memory_peak_mib: Highest memory used on any of its GPUs.
         temperature_peak_c: Highest temperature of any of its GPUs.
         energy_wh: Energy drawn by its GPUs (a batch's share when shared), watt-hours.
+        timeline: The run's lifetime as at most ``TIMELINE_POINTS`` points of (seconds
+            since the first reading, utilisation percent, memory used MiB), the highest of
+            its GPUs at each reading; neighbours are merged when it fills, so it always
+            spans the whole run (the run detail draws it as charts).
     """
 
     samples: int = 0
@@ -439,15 +443,20 @@ class RunMetrics:
     memory_peak_mib: float | None = None
     temperature_peak_c: float | None = None
     energy_wh: float = 0.0
+    timeline: tuple[tuple[float, float | None, float | None], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict of every field."""
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["timeline"] = [list(point) for point in self.timeline]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunMetrics:
         """Build from a dict, ignoring keys that are not fields."""
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        fields["timeline"] = tuple(tuple(point) for point in fields.get("timeline") or ())
+        return cls(**fields)
 
 
 class AlertKind(enum.StrEnum):

@@ -2,20 +2,59 @@
 
 from __future__ import annotations
 
+import functools
+import struct
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
 pytest_plugins: list[str] = ["tests.fixtures.hosts"]
 
-MP4_HEADER = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+
+def encode_video(
+    path: Path,
+    frames: int = 3,
+    size: tuple[int, int] = (16, 16),
+    fps: int = 8,
+    codec: str = "libx264",
+) -> Path:
+    """Encode a real, tiny video (a moving gradient) with PyAV."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    width, height = size
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index in range(frames):
+            pixels = np.zeros((height, width, 3), dtype=np.uint8)
+            pixels[..., 0] = (np.arange(width) * 7 + index * 16) % 256
+            pixels[..., 1] = (np.arange(height)[:, None] * 5 + index * 8) % 256
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+@functools.cache
+def _template_video() -> bytes:
+    """One small real MP4 (3 frames, 16x16) encoded once per test process."""
+    with tempfile.TemporaryDirectory() as folder:
+        return encode_video(Path(folder) / "template.mp4").read_bytes()
 
 
 def write_video(path: Path, payload: bytes = b"") -> Path:
-    """Write a small file that starts like an MP4 (enough for input checks)."""
+    """Write a real small MP4 whose content differs with ``payload``.
+
+    The payload goes into a trailing ``free`` box, which players skip: equal-length payloads
+    give files of equal size and different content (what the input-change tests need).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(MP4_HEADER + (payload or path.name.encode()) * 64)
+    body = (payload or path.name.encode()) * 64
+    free_box = struct.pack(">I", len(body) + 8) + b"free" + body
+    path.write_bytes(_template_video() + free_box)
     return path
 
 

@@ -41,6 +41,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "reconcile": "cosmos_tui.cli.runs:reconcile",
     "worker": "cosmos_tui.cli.runs:worker",
     "diagnose": "cosmos_tui.cli.diagnose_cmd:diagnose_cmd",
+    "inspect": "cosmos_tui.cli.inputs_cmd:inspect_cmd",
+    "prepare": "cosmos_tui.cli.inputs_cmd:prepare",
 }
 
 
@@ -91,6 +93,8 @@ COMMAND_HELP: dict[str, str] = {
     "reconcile": "Reattach, finish or fail active runs; list orphan containers (never killed).",
     "worker": "Internal: drive one run to its end (started by 'cosmos inference').",
     "diagnose": "Diagnose any Cosmos log file: cause, fix, deciding line, rank, phase.",
+    "inspect": "Probe a folder's videos: frames, fps, resolution, codec, mismatches.",
+    "prepare": "Turn a folder of image sequences (color, depth, seg...) into checked videos.",
 }
 
 

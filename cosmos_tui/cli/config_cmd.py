@@ -115,6 +115,7 @@ def config_show(ctx: CliContext, as_json: bool, show_secrets: bool) -> None:
     data["source"] = str(settings.source) if settings.source else None
     data["data_dir"] = str(settings.data_dir)
     data["outputs_dir"] = str(settings.outputs_dir)
+    data["inputs_dir"] = str(settings.inputs_dir)
     if as_json:
         echo_json(data)
         return

@@ -236,8 +236,11 @@ def build_demo_app(config: Config, space: DemoWorkspace, sandbox: SandboxHandle)
     async def services() -> AsyncIterator[Any]:
         async with Workbench.open(config) as bench:
             await add_sample_prompts(bench, space)
+            # the sample image sequence renders in the background (about a second)
+            rendering = asyncio.create_task(asyncio.to_thread(space.render_sample_sequence))
             app.notify(WELCOME.format(inputs=space.inputs_dir), title=BANNER, timeout=30)
             yield FacadeAdapter(bench)
+            await rendering
 
     app = CosmosApp(services, config)
     app.title = f"cosmos demo - {BANNER}"

@@ -130,16 +130,38 @@ def create() -> None:
 @click.argument("video_dir", type=click.Path(path_type=Path))
 @click.option("--name", help="A short name to find the prompt by.")
 @click.option("--negative", help="Negative prompt (default: the config's).")
+@click.option(
+    "--allow-mismatch",
+    is_flag=True,
+    help="Accept controls whose frame count or resolution differ from color.mp4 "
+    "(the model resamples them).",
+)
 @pass_cli
 def create_prompt(
-    ctx: CliContext, text: str, video_dir: Path, name: str | None, negative: str | None
+    ctx: CliContext,
+    text: str,
+    video_dir: Path,
+    name: str | None,
+    negative: str | None,
+    allow_mismatch: bool,
 ) -> None:
     """Create a prompt from TEXT and the videos in VIDEO_DIR; print its id.
 
     VIDEO_DIR must hold color.mp4; depth.mp4, segmentation.mp4 (or seg.mp4), edge.mp4
-    and vis.mp4 are used as precomputed controls when present.
+    and vis.mp4 are used as precomputed controls when present. Every video is probed:
+    controls whose frame count or resolution differ from color.mp4 are refused unless
+    --allow-mismatch.
     """
-    prompt = ctx.run(lambda bench: bench.create_prompt(text, video_dir, name, negative))
+
+    async def _create(bench: Workbench) -> Any:
+        prompt = await bench.create_prompt(
+            text, video_dir, name, negative, allow_mismatch=allow_mismatch
+        )
+        return prompt, await bench.inspect_inputs(video_dir)
+
+    prompt, report = ctx.run(_create)
+    for line in (*report.mismatches, *report.notes):
+        echo(f"note: {line}", err=True)
     echo(prompt.id)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from cosmos_tui.domain import InputFile
+from cosmos_tui.engine.input_checks import check_videos, require_consistent
 from cosmos_tui.errors import ValidationError
 
 # role -> accepted file names, first match wins. color.mp4 is required.
@@ -130,6 +131,18 @@ def fingerprint(role: str, path: Path, cancelled: threading.Event | None = None)
     return InputFile(role=role, path=path.resolve(), sha256=sha256, size=size)
 
 
-def scan_inputs(video_dir: Path, cancelled: threading.Event | None = None) -> list[InputFile]:
-    """Find and fingerprint every input video of ``video_dir`` (color first)."""
-    return [fingerprint(role, path, cancelled) for role, path in find_videos(video_dir).items()]
+def scan_inputs(
+    video_dir: Path, allow_mismatch: bool = False, cancelled: threading.Event | None = None
+) -> list[InputFile]:
+    """Find, fingerprint and check every input video of ``video_dir`` (color first).
+
+    Raises:
+        ValidationError: A missing folder or color.mp4, a file that is not a readable
+            video, or (unless ``allow_mismatch``) a control whose frame count or resolution
+            differs from color.mp4.
+        HashCancelled: When ``cancelled`` is set (run it through :func:`in_thread`).
+    """
+    found = find_videos(video_dir)
+    inputs = [fingerprint(role, path, cancelled) for role, path in found.items()]
+    require_consistent(check_videos(found), allow_mismatch)
+    return inputs

@@ -40,6 +40,10 @@ class GpuFault:
     host: str
     gpu_index: int
     detail: str
+# Points kept of a run's utilisation and memory over time: twice a chart's width, few
+# enough that the metrics JSON stays a few kilobytes for a run of any length.
+TIMELINE_POINTS = 120
+_Point = tuple[float, float | None, float | None]
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,18 @@ class _Totals:
     gpu_seconds: float = 0.0
     first_at: datetime | None = None
     last_at: datetime | None = None
+    timeline: list[_Point] = field(default_factory=list)
+
+    def add_point(self, at: datetime, util: float | None, memory: float | None) -> None:
+        """Add a reading to the timeline (the highest GPU's where several share a time)."""
+        offset = (at - self.first_at).total_seconds() if self.first_at else 0.0
+        if self.timeline and self.timeline[-1][0] == offset:
+            _, last_util, last_memory = self.timeline[-1]
+            self.timeline[-1] = (offset, _peak(last_util, util), _peak(last_memory, memory))
+        else:
+            self.timeline.append((offset, util, memory))
+        if len(self.timeline) > TIMELINE_POINTS:
+            self.timeline = [_merge(*pair) for pair in _pairs(self.timeline)]
 
     def metrics(self) -> RunMetrics:
         seconds = 0.0
@@ -112,7 +128,20 @@ class _Totals:
             memory_peak_mib=self.memory_peak,
             temperature_peak_c=self.temperature_peak,
             energy_wh=self.energy_j / 3600.0,
+            timeline=tuple(self.timeline),
         )
+
+
+def _pairs(points: list[_Point]) -> list[tuple[_Point, ...]]:
+    """Neighbours two by two (a last odd point alone)."""
+    return [tuple(points[i : i + 2]) for i in range(0, len(points), 2)]
+
+
+def _merge(*points: _Point) -> _Point:
+    """One point for neighbours: the first time, mean utilisation, peak memory."""
+    utils = [p[1] for p in points if p[1] is not None]
+    memory = [p[2] for p in points if p[2] is not None]
+    return (points[0][0], sum(utils) / len(utils) if utils else None, max(memory, default=None))
 
 
 def _peak(current: float | None, value: float | None) -> float | None:
@@ -279,6 +308,7 @@ class MetricsTracker:
             totals.gpu_seconds += dt / share
             totals.first_at = totals.first_at or sample.at
             totals.last_at = sample.at
+            totals.add_point(sample.at, sample.utilization, sample.memory_used_mib)
         return self._check(tracked, sample, state)
 
     def _check(self, tracked: _Tracked, sample: GpuSample, state: _GpuState) -> list[AlertChange]:

@@ -10,10 +10,11 @@ lifecycle, over SSH and the Docker Engine API, to the simulated host:
 - one run whose container the sandbox makes run out of GPU memory (injected OOM);
 - one run that is cancelled while it runs.
 
-The scenario passes when the batch's first run and the single run complete with valid
-MP4 outputs, the blocked run ends ``blocked`` by the guardrail, the batch's last two runs
-went back in the queue and then completed with valid outputs, the OOM run fails
-classified as ``gpu_oom`` and the cancelled run ends ``cancelled``.
+Before the runs, the sample image sequence is rendered and prepared into control videos
+(``cosmos prepare``). The scenario passes when the batch's first run and the single run
+complete with valid MP4 outputs, the blocked run ends ``blocked`` by the guardrail, the
+batch's last two runs went back in the queue and then completed with valid outputs, the
+OOM run fails classified as ``gpu_oom`` and the cancelled run ends ``cancelled``.
 """
 
 from __future__ import annotations
@@ -169,6 +170,7 @@ async def _scenario(
     )
     async with Workbench.open(config) as bench:
         await add_sample_prompts(bench, space)
+        echo(await asyncio.to_thread(_prepare_sample, space))
         prompts = await _sample_prompts(bench, space)
         planned: list[tuple[str, str, Run]] = []
         for role, name, overrides in PLAN:
@@ -193,6 +195,19 @@ async def _scenario(
         ]
     _summary(results, time.monotonic() - started, echo)
     return 0 if all(r.as_expected for r in results) else 1
+
+
+def _prepare_sample(space: DemoWorkspace) -> str:
+    """Render the sample image sequence and prepare its videos, as `cosmos prepare` does."""
+    from cosmos_tui.engine.prepare import prepare_sequence
+
+    folder = space.render_sample_sequence()
+    result = prepare_sequence(folder, folder)
+    done = "encoded " + ", ".join(result.encoded) if result.encoded else "unchanged"
+    return (
+        f"prepared {folder.name}: {result.frames} frames, {result.width}x{result.height} "
+        f"at {result.fps:g} fps ({done})"
+    )
 
 
 async def _sample_prompts(bench: Workbench, space: DemoWorkspace) -> dict[str, Prompt]:

@@ -6,12 +6,14 @@ Layout of a workspace::
     ssh/id_ed25519       the client key the sandbox authorises (fresh each start)
     ssh/known_hosts      trusts the sandbox's fresh host key (nothing is auto-accepted)
     inputs/<name>/       sample video folders (color.mp4, sometimes depth.mp4)
+    inputs/rolling-ball/ a rendered image sequence (PNG passes) for `cosmos prepare`
     data/                the database and every run's outputs
 """
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -23,6 +25,11 @@ CONFIG_HEADER = (
     "# sandbox). No GPU is used; the model is a stand-in that replays Cosmos-Transfer1's\n"
     "# logs and returns the input video. This file is rewritten at each `cosmos demo`.\n"
 )
+
+
+# The rendered image sequence (color, depth, seg, edge, vis PNG frames) that shows
+# `cosmos prepare` end to end; made by cosmos_tui.sandbox.render, also in inputs/.
+SAMPLE_SEQUENCE = "rolling-ball"
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,24 @@ class DemoWorkspace:
                     with resources.as_file(assets / asset) as source:
                         shutil.copyfile(source, target)
 
+    def render_sample_sequence(self) -> Path:
+        """Render the sample image sequence into ``inputs/rolling-ball`` unless it is there.
+
+        Rendered into a hidden sibling and renamed, so nobody sees half a sequence.
+        """
+        from cosmos_tui.sandbox.render import write_sequence
+
+        target = self.inputs_dir / SAMPLE_SEQUENCE
+        if target.exists():
+            return target
+        partial = Path(tempfile.mkdtemp(prefix=f".{SAMPLE_SEQUENCE}.", dir=self.inputs_dir))
+        try:
+            write_sequence(partial)
+            partial.rename(target)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+        return target
+
     def write_config(self, host: HostConfig, gpus: int) -> Path:
         """Write ``config.toml`` with one host, the sandbox, and return its path."""
         import tomlkit
@@ -130,6 +155,7 @@ class DemoWorkspace:
         document["hosts"] = hosts
         paths = tomlkit.table()
         paths["data_dir"] = str(self.data_dir)
+        paths["inputs_dir"] = str(self.inputs_dir)
         document["paths"] = paths
         timeouts = tomlkit.table()
         timeouts["connect"] = 5.0

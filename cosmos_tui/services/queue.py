@@ -131,6 +131,10 @@ class QueueService:
         """Return the figures of ``cosmos stats``."""
         return await self.metrics.stats(since)
 
+    async def runs_per_day(self, since: datetime) -> dict[str, int]:
+        """Runs created per UTC day since ``since`` (the Stats screen's chart)."""
+        return await self.metrics.runs_per_day(since)
+
     async def alerts(self, run_id: str | None = None, open_only: bool = False) -> list[RunAlert]:
         """Return alerts, of one run or of every run."""
         full = await self.bench.resolve(run_id, "run") if run_id else None

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.config import Config
 from cosmos_tui.domain import GenerationParams, Page, Prompt, Run, RunState, RunType
-from cosmos_tui.engine.inputs import in_thread, scan_inputs
+from cosmos_tui.engine.input_checks import InputReport, check_videos
+from cosmos_tui.engine.inputs import find_videos, in_thread, scan_inputs
 from cosmos_tui.engine.params import (
     clip_count,
     validate_params,
@@ -115,12 +116,16 @@ class Workbench(RunsMixin, LiveMixin):
         video_dir: Path,
         name: str | None = None,
         negative_prompt: str | None = None,
+        allow_mismatch: bool = False,
     ) -> Prompt:
         """Check the text and videos, fingerprint the videos and record a new prompt.
 
+        Controls whose frame count or resolution differ from color.mp4 are refused unless
+        ``allow_mismatch`` (the model then resamples them).
+
         Raises:
             ValidationError: Empty or too long text, a missing folder or color.mp4, an
-                unreadable or non-MP4 video. Nothing is recorded then.
+                unreadable or non-MP4 video, a mismatched control. Nothing is recorded then.
 
         """
         cleaned = validate_prompt_text(text)
@@ -129,7 +134,9 @@ class Workbench(RunsMixin, LiveMixin):
             raise ValidationError("the name is longer than 200 characters", field="name")
         if negative_prompt is not None:
             negative_prompt = validate_prompt_text(negative_prompt, "negative prompt") or None
-        inputs = await in_thread(lambda cancelled: scan_inputs(video_dir, cancelled))
+        inputs = await in_thread(
+            lambda cancelled: scan_inputs(video_dir, allow_mismatch, cancelled)
+        )
         return await self.store.add_prompt(
             cleaned,
             inputs,
@@ -147,6 +154,14 @@ class Workbench(RunsMixin, LiveMixin):
     ) -> Page[Prompt]:
         """Return one page of prompts."""
         return await self.store.list_prompts(where or PromptFilter(), offset, limit, **sort)
+
+    async def inspect_inputs(self, video_dir: Path) -> InputReport:
+        """Probe a folder's videos (frames, fps, resolution, codec) and compare them.
+
+        Raises:
+            ValidationError: A missing folder or color.mp4, or a file that is not a video.
+        """
+        return await asyncio.to_thread(lambda: check_videos(find_videos(video_dir)))
 
     # runs ----------------------------------------------------------------------------
 

@@ -140,6 +140,15 @@ class MetricsStore:
         async with self.store.session() as session:
             return [alert_from_row(row) for row in (await session.scalars(query)).all()]
 
+    async def runs_per_day(self, since: datetime) -> dict[str, int]:
+        """Runs created per UTC day (``YYYY-MM-DD``) since ``since``; days without runs absent."""
+        day = func.date(RunRow.created_at)
+        async with self.store.session() as session:
+            rows = await session.execute(
+                select(day, func.count()).where(RunRow.created_at >= since).group_by(day)
+            )
+            return {str(date): int(count) for date, count in rows.all()}
+
     async def stats(self, since: datetime | None = None) -> RunStats:
         """Return run counts, durations, GPU-hours and failure kinds since ``since``."""
         window = [RunRow.created_at >= since] if since is not None else []

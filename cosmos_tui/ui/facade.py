@@ -31,6 +31,7 @@ from cosmos_tui.domain import (
 from cosmos_tui.engine.inputs import find_videos
 from cosmos_tui.errors import CosmosError, NotFound
 from cosmos_tui.services import DeletePlan, SearchResult, Workbench
+from cosmos_tui.store.metrics_store import RunStats
 from cosmos_tui.store.repositories import PromptFilter, RunFilter
 from cosmos_tui.ui.logtext import first_error_window
 from cosmos_tui.ui.protocol import GpuProcesses, OutputFile
@@ -118,6 +119,14 @@ class FacadeAdapter:
     async def delete(self, plan: DeletePlan) -> None:
         """Carry out a delete plan."""
         await self.bench.delete(plan)
+
+    async def stats(self, since: datetime) -> RunStats:
+        """Figures of ``cosmos stats``."""
+        return await self.bench.queue.stats(since)
+
+    async def runs_per_day(self, since: datetime) -> dict[str, int]:
+        """Runs created per UTC day."""
+        return await self.bench.queue.runs_per_day(since)
 
     def output_path(self, run: Run) -> Path | None:
         """Return the local path of a run's main output video."""

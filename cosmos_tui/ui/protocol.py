@@ -28,7 +28,10 @@ from cosmos_tui.domain import (
 )
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from cosmos_tui.services import DeletePlan, SearchResult
+    from cosmos_tui.store.metrics_store import RunStats
     from cosmos_tui.store.repositories import PromptFilter, RunFilter
 
 
@@ -101,6 +104,12 @@ class UIServices(Protocol):
 
     async def log_context(self, run_id: str, around: int) -> tuple[str, ...]:
         """Return the log lines around the run's first error (from the local log file)."""
+
+    async def stats(self, since: datetime) -> RunStats:
+        """Return the figures of ``cosmos stats`` since ``since``."""
+
+    async def runs_per_day(self, since: datetime) -> dict[str, int]:
+        """Return runs created per UTC day (``YYYY-MM-DD``) since ``since``."""
 
     def output_path(self, run: Run) -> Path | None:
         """Return the local path of the run's main output video, if it has one."""

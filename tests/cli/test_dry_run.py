@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import encode_video
 from tests.fixtures.mp4 import write_mp4
 
 SECRET = "hf_abcdefghijklmnopqrstuvwxyz"
@@ -124,7 +125,7 @@ def test_dry_run_errors_are_clear(cosmos, hosted, make_video_dir, tmp_path) -> N
     result = cosmos("inference", pid, "--dry-run", "--batch")
     assert result.exit_code == 1 and "two or more" in result.stderr
     folder = tmp_path / "long"
-    write_mp4(folder / "color.mp4", frames=241)  # two clips
+    encode_video(folder / "color.mp4", frames=241)  # two clips; a prompt's inputs are decoded
     long_id = prompt_id(cosmos, folder)
     result = cosmos("create", "run", long_id, "--dry-run", "--seed", str(2**32 - 1))
     assert result.exit_code == 1

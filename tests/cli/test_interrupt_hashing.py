@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import MP4_HEADER
+from tests.conftest import write_video
 
 BIG = 6 * 1024**3  # a sparse 6 GB "video": hashing it takes several seconds
 
@@ -33,9 +33,8 @@ def _reading(pid: int, path: Path) -> bool:
 def test_sigint_during_hashing_stops_within_a_second(workspace, tmp_path) -> None:
     folder = tmp_path / "big"
     folder.mkdir()
-    video = folder / "color.mp4"
-    with video.open("wb") as handle:
-        handle.write(MP4_HEADER)
+    video = write_video(folder / "color.mp4")
+    with video.open("r+b") as handle:
         handle.truncate(BIG)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
     process = subprocess.Popen(

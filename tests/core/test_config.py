@@ -200,3 +200,10 @@ def test_unreadable_config_files(tmp_path: Path) -> None:
     folder.mkdir()
     with pytest.raises(ConfigError, match="is a directory"):
         load_config(folder, environ={})
+
+
+def test_inputs_dir_defaults_under_the_data_dir_and_can_be_set(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, ""), environ={"COSMOS_DATA_DIR": str(tmp_path / "e")})
+    assert config.inputs_dir == tmp_path / "e" / "inputs"
+    chosen = write(tmp_path, f"[paths]\ninputs_dir = '{tmp_path / 'renders'}'\n")
+    assert load_config(chosen, environ={}).inputs_dir == tmp_path / "renders"

@@ -16,6 +16,7 @@ from cosmos_tui.engine.params import clip_count, validate_seed_for_clips
 from cosmos_tui.engine.profiles.transfer1 import LaunchPaths, build_argv
 from cosmos_tui.engine.video_probe import VideoInfo, probe_video
 from cosmos_tui.errors import ValidationError
+from tests.conftest import encode_video
 from tests.fixtures.mp4 import mp4_bytes, write_mp4
 
 LIMIT = 2**32 - 1
@@ -76,7 +77,7 @@ async def test_create_run_refuses_a_seed_past_the_last_clip(tmp_path: Path) -> N
     from cosmos_tui.services import Workbench
 
     folder = tmp_path / "videos"
-    write_mp4(folder / "color.mp4", frames=241)  # 2 clips
+    encode_video(folder / "color.mp4", frames=241)  # 2 clips; a prompt's inputs are decoded
     config = Config(paths=PathsConfig(data_dir=str(tmp_path / "data")))
     async with Workbench.open(config) as bench:
         prompt = await bench.create_prompt("a dam at night", folder)

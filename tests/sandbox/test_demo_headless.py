@@ -37,6 +37,18 @@ def test_headless_scenario_completes_with_valid_videos(tmp_path: Path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "scenario OK: 7 runs" in result.stdout
+    assert (
+        "prepared rolling-ball: 36 frames, 96x54 at 24 fps "
+        "(encoded color, depth, seg, edge, vis)" in result.stdout
+    )
+    prepared = workspace / "inputs" / "rolling-ball"
+    assert sorted(p.name for p in prepared.glob("*.mp4")) == [
+        "color.mp4",
+        "depth.mp4",
+        "edge.mp4",
+        "segmentation.mp4",
+        "vis.mp4",
+    ]
     lines = {line.split()[2]: line for line in result.stdout.splitlines() if line.startswith("rs_")}
     assert "failed     gpu_oom" in lines["oom"]
     assert "cancelled" in lines["cancel"]
@@ -126,5 +138,17 @@ def test_the_scenario_rides_through_flaky_ssh(tmp_path: Path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "scenario OK: 7 runs" in result.stdout
+    assert (
+        "prepared rolling-ball: 36 frames, 96x54 at 24 fps "
+        "(encoded color, depth, seg, edge, vis)" in result.stdout
+    )
+    prepared = workspace / "inputs" / "rolling-ball"
+    assert sorted(p.name for p in prepared.glob("*.mp4")) == [
+        "color.mp4",
+        "depth.mp4",
+        "edge.mp4",
+        "segmentation.mp4",
+        "vis.mp4",
+    ]
     log = (workspace / "demo.log").read_text()
     assert re.search(r"dropped [1-9][0-9]* connection", log)  # it did drop connections

@@ -190,13 +190,16 @@ class ActionsMixin:
             self.app.copy_to_clipboard(path)
             self.notify(path, title="Copied output path")
 
-    @work(group="actions", exit_on_error=False)
-    @reported
-    async def open_output(self: MainScreen, run: Run) -> None:
+    def open_output(self: MainScreen, run: Run) -> None:
         """Open the run's output video in the system's player."""
         path = self.output_or_warn(run)
-        if path is None:
-            return
+        if path is not None:
+            self.open_file(path)
+
+    @work(group="actions", exit_on_error=False)
+    @reported
+    async def open_file(self: MainScreen, path: str) -> None:
+        """Open a video in the system's player (a worker: the player may run for long)."""
         argv = self.cosmos.opener(path)
         try:
             process = await asyncio.create_subprocess_exec(

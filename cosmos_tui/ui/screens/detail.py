@@ -15,7 +15,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from cosmos_tui.domain import GpuSample, Run
+from cosmos_tui.domain import GpuSample, Run, RunMetrics
 from cosmos_tui.safe_text import one_line
 from cosmos_tui.ui.format import block, duration, plain, rating_text, sparkline, state_text
 from cosmos_tui.ui.protocol import OutputFile, UIServices
@@ -37,6 +37,40 @@ def section(title: str, body: RenderableType) -> Group:
     return Group(Text(f"\n{title}", style="bold underline"), body)
 
 
+CHART_WIDTH = 60
+
+
+def _columns(values: list[float | None], width: int, peak: bool) -> list[float | None]:
+    """``values`` squeezed into ``width`` columns: each the mean (or peak) of its share."""
+    if len(values) <= width:
+        return values
+    out: list[float | None] = []
+    for column in range(width):
+        share = [
+            v
+            for v in values[column * len(values) // width : (column + 1) * len(values) // width]
+            if v is not None
+        ]
+        out.append((max(share) if peak else sum(share) / len(share)) if share else None)
+    return out
+
+
+def lifetime_charts(metrics: RunMetrics) -> Table:
+    """GPU utilisation and memory over the run's lifetime, from its recorded timeline."""
+    charts = Table.grid(padding=(0, 2))
+    utils = [point[1] for point in metrics.timeline]
+    memory = [point[2] for point in metrics.timeline]
+    span = f"0 .. {duration(metrics.timeline[-1][0])}"
+    charts.add_row("util %", sparkline(_columns(utils, CHART_WIDTH, False), CHART_WIDTH), span)
+    top = max((m for m in memory if m is not None), default=0.0)
+    charts.add_row(
+        "memory",
+        sparkline(_columns(memory, CHART_WIDTH, True), CHART_WIDTH, top=top),
+        f"peak {top / 1024:.1f}G" if top else "not reported",
+    )
+    return charts
+
+
 def gpu_metrics(run: Run, history: History) -> RenderableType:
     """Summarise the samples of the run's GPUs taken while it ran."""
     table = Table.grid(padding=(0, 2))
@@ -53,6 +87,8 @@ def gpu_metrics(run: Run, history: History) -> RenderableType:
         if energy is not None:
             figures.append(f"{energy:.1f} Wh")
         table.add_row("recorded", Text("  ".join(figures)))
+        if recorded.timeline:
+            table.add_row("over the run", lifetime_charts(recorded))
     if not run.host or not run.gpus:
         if recorded is None:
             return Text("no GPUs assigned", style="grey50")
@@ -146,7 +182,10 @@ def render_detail(
 class RunDetailScreen(Screen[None]):
     """Everything recorded about one run."""
 
-    BINDINGS = [Binding("escape,q", "close", "Back", id="detail.close")]
+    BINDINGS = [
+        Binding("escape,q", "close", "Back", id="detail.close"),
+        Binding("f", "frames", "Frames", id="detail.frames"),
+    ]
 
     def __init__(self, services: UIServices, run_id: str, history: History) -> None:
         super().__init__()
@@ -176,6 +215,12 @@ class RunDetailScreen(Screen[None]):
         self.query_one("#detail-body", Static).update(
             render_detail(run, outputs, context, self.history)
         )
+
+    def action_frames(self) -> None:
+        """The output's first, middle and last frame, and the output beside its input."""
+        from cosmos_tui.ui.screens.run_frames import RunFramesScreen
+
+        self.app.push_screen(RunFramesScreen(self.services, self.run_id))
 
     def action_close(self) -> None:
         """Back to the main screen."""

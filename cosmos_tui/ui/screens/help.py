@@ -33,8 +33,12 @@ def help_groups() -> list[tuple[str, Sequence[BindingType]]]:
     """Return the binding groups shown on the help screen, in reading order."""
     from cosmos_tui.ui.app import CosmosApp
     from cosmos_tui.ui.screens.confirm import ConfirmScreen
+    from cosmos_tui.ui.screens.detail import RunDetailScreen
+    from cosmos_tui.ui.screens.inputs import InputsScreen
     from cosmos_tui.ui.screens.main import MainScreen
     from cosmos_tui.ui.screens.prompt_form import PromptForm
+    from cosmos_tui.ui.screens.run_frames import RunFramesScreen
+    from cosmos_tui.ui.screens.stats import StatsScreen
     from cosmos_tui.ui.widgets.logs import LogsPane
     from cosmos_tui.ui.widgets.prompts import PromptsPane
     from cosmos_tui.ui.widgets.runs import RunsPane
@@ -44,7 +48,11 @@ def help_groups() -> list[tuple[str, Sequence[BindingType]]]:
         ("Prompts pane", PromptsPane.BINDINGS),
         ("Runs pane", RunsPane.BINDINGS),
         ("Logs pane", LogsPane.BINDINGS),
+        ("Run detail (enter)", RunDetailScreen.BINDINGS),
+        ("Run frames (f in the detail)", RunFramesScreen.BINDINGS),
         ("Forms", PromptForm.BINDINGS),
+        ("Inputs screen (i)", InputsScreen.BINDINGS),
+        ("Stats screen (t)", StatsScreen.BINDINGS),
         ("Dialogs", ConfirmScreen.BINDINGS),
     ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from textual import on, work
@@ -30,6 +31,9 @@ from cosmos_tui.ui.messages import (
 )
 from cosmos_tui.ui.report import report_error, reported
 from cosmos_tui.ui.screens.actions import ActionsMixin
+
+# imported here so textual-image asks the terminal what it draws before Textual starts
+from cosmos_tui.ui.screens.inputs import InputsScreen
 from cosmos_tui.ui.widgets.gpus import GpusPane
 from cosmos_tui.ui.widgets.logs import LogsPane
 from cosmos_tui.ui.widgets.pane import Pane
@@ -61,6 +65,8 @@ class MainScreen(ActionsMixin, Screen[None]):
         Binding("shift+tab", "app.focus_previous", "Previous pane", show=False, id="main.prev"),
         Binding("z", "zoom", "Zoom", id="main.zoom"),
         Binding("N", "new_prompt", "New prompt", show=False, id="main.new_prompt"),
+        Binding("i", "inputs", "Inputs", show=False, id="main.inputs"),
+        Binding("t", "stats", "Stats", show=False, id="main.stats"),
     ]
 
     def __init__(self) -> None:
@@ -337,6 +343,35 @@ class MainScreen(ActionsMixin, Screen[None]):
     def action_new_prompt(self) -> None:
         """Open the new-prompt form from anywhere."""
         self.open_prompt_form()
+
+    def action_inputs(self) -> None:
+        """Open the Inputs screen (kept between visits, with its cached frames)."""
+        if not self.app.is_screen_installed("inputs"):
+            self.app.install_screen(InputsScreen(), "inputs")
+        self.app.push_screen("inputs")
+
+    def action_stats(self) -> None:
+        """Open the Stats screen: runs per day and duration per profile, as charts."""
+        from cosmos_tui.ui.screens.stats import StatsScreen
+
+        self.app.push_screen(StatsScreen())
+
+    def show_prompt(self, prompt_id: str) -> None:
+        """Back on the main screen with the Prompts pane's cursor on ``prompt_id``."""
+        if self.app.screen is not self:
+            self.app.pop_screen()
+        if not self.prompts.show_prompt(prompt_id):
+            self.notify(f"{prompt_id} is not in the Prompts pane; clear its filter (escape)")
+
+    def show_inputs_of(self, prompt: Prompt) -> None:
+        """Open the Inputs screen on the folder a prompt's videos came from."""
+        color = prompt.input("color")
+        folder = prompt.video_dir or (color.path.parent if color is not None else None)
+        if folder is None:
+            self.notify(f"{prompt.id} has no input folder")
+            return
+        self.action_inputs()
+        self.app.get_screen("inputs").reveal(Path(folder))  # type: ignore[attr-defined]
 
     def show_runs_of(self, prompt: Prompt) -> None:
         """Filter the Runs pane to a prompt's runs and focus it."""

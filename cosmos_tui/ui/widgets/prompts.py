@@ -45,6 +45,7 @@ class PromptsPane(PagedPane):
         Binding("e", "enhance", "Enhance", id="prompts.enhance"),
         Binding("d", "delete", "Delete", id="prompts.delete"),
         Binding("o", "open_runs", "Its runs", id="prompts.runs"),
+        Binding("v", "open_inputs", "Its inputs", show=False, id="prompts.inputs"),
         Binding("slash", "filter", "Filter", id="prompts.filter"),
         Binding("s", "sort", "Sort", id="prompts.sort"),
         Binding("S", "reverse", "Reverse", show=False, id="prompts.reverse"),
@@ -271,3 +272,16 @@ class PromptsPane(PagedPane):
         """Show only the selected prompt's runs in the Runs pane."""
         if self.selected is not None:
             self.main.show_runs_of(self.selected)
+
+    def action_open_inputs(self) -> None:
+        """Show the selected prompt's input folder in the Inputs screen."""
+        if self.selected is not None:
+            self.main.show_inputs_of(self.selected)
+
+    def show_prompt(self, prompt_id: str) -> bool:
+        """Put the cursor on ``prompt_id`` and focus the table; False when it is not loaded."""
+        if prompt_id not in self.prompts:
+            return False
+        self.table.focus()
+        self.table.move_cursor(row=self.table.get_row_index(prompt_id))
+        return True

@@ -79,6 +79,7 @@ class RunsPane(PagedPane):
         Binding("0", "rate(0)", "Clear rating", show=False, id="runs.unrate"),
         Binding("d", "delete", "Delete", show=False, id="runs.delete"),
         Binding("o", "open_output", "Play", id="runs.open"),
+        Binding("p", "open_prompt", "Its prompt", show=False, id="runs.prompt"),
         Binding("y", "copy_path", "Copy path", show=False, id="runs.copy"),
         Binding("f", "filter", "Filter", id="runs.filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="runs.clear"),
@@ -311,6 +312,12 @@ class RunsPane(PagedPane):
         """Open the selected run's output in the system's video player."""
         if self.selected is not None:
             self.main.open_output(self.selected)
+
+    def action_open_prompt(self) -> None:
+        """Put the Prompts pane's cursor on the selected run's prompt."""
+        run = self.selected
+        if run is not None and run.prompt_id is not None:
+            self.main.show_prompt(run.prompt_id)
 
     def action_copy_path(self) -> None:
         """Copy the selected run's output path to the clipboard."""
