@@ -38,7 +38,7 @@ from cosmos_tui.engine.failures import classify
 from cosmos_tui.engine.logs import LocalLog, LogFollower
 from cosmos_tui.engine.profiles import transfer1
 from cosmos_tui.engine.scheduler import start_reason
-from cosmos_tui.engine.stall import StallWatch
+from cosmos_tui.engine.stall import StallWatch, container_watch
 from cosmos_tui.errors import CosmosError, InputChanged, InvalidTransition
 from cosmos_tui.private_files import open_private, private_dir
 from cosmos_tui.store.queue_store import Claim, QueueStore
@@ -371,18 +371,8 @@ class BatchLauncher:
 
     async def _stall_watch(self, host: RemoteHost, container_id: str, ids: list[str]) -> StallWatch:
         """The stall watchdog of a batch container: its GPUs' readings, every member marked."""
-        from cosmos_tui.remote.gpu import query_gpus
-
         first = await self.ctx.store.get_run(ids[0], with_events=False)
-
-        async def sample() -> tuple:
-            return (await query_gpus(host.ssh)).samples
-
-        async def stop() -> None:
-            logger.info("batch container %s stalled; stopping it", container_id[:12])
-            await host.docker.stop(container_id, grace_s=self.ctx.config.timeouts.cancel_grace)
-
-        watch = StallWatch(self.ctx, ids[0], first.gpus, sample, stop, members=ids)
+        watch = container_watch(self.ctx, host, container_id, ids[0], first.gpus, members=ids)
         self._stalls[container_id] = watch
         return watch
 

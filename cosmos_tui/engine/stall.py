@@ -29,6 +29,7 @@ from cosmos_tui.errors import CosmosError
 
 if TYPE_CHECKING:
     from cosmos_tui.engine.context import EngineContext
+    from cosmos_tui.remote.host import RemoteHost
 
 logger = logging.getLogger(__name__)
 
@@ -178,3 +179,34 @@ class StallWatch:
             )
         elif run_id in self._phases:
             await self.ctx.store.update_run(run_id, progress_phase=self._phases.pop(run_id))
+
+
+def container_watch(
+    ctx: EngineContext,
+    host: RemoteHost,
+    container_id: str,
+    run_id: str,
+    gpus: Sequence[int],
+    members: Sequence[str] = (),
+) -> StallWatch:
+    """The watchdog of one container on ``host``: its GPUs' readings; stops by the grace.
+
+    Args:
+        ctx: Shared engine services.
+        host: The container's host.
+        container_id: The container (stopped only with ``stall_action = "cancel"``).
+        run_id: The run it runs (a batch's first member).
+        gpus: Its GPU indices on the host.
+        members: A batch's runs (see :class:`StallWatch`); empty for a single run.
+
+    """
+    from cosmos_tui.remote.gpu import query_gpus
+
+    async def sample() -> Sequence[GpuSample]:
+        return (await query_gpus(host.ssh)).samples
+
+    async def stop() -> None:
+        logger.info("container %s stalled; stopping it", container_id[:12])
+        await host.docker.stop(container_id, ctx.config.timeouts.cancel_grace)
+
+    return StallWatch(ctx, run_id, gpus, sample, stop, members=members)

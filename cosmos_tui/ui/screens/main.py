@@ -29,6 +29,7 @@ from cosmos_tui.ui.messages import (
 )
 from cosmos_tui.ui.report import report_error, reported
 from cosmos_tui.ui.screens.actions import ActionsMixin
+from cosmos_tui.ui.stalled import StalledRuns, stalled_text
 from cosmos_tui.ui.widgets.gpus import GpusPane
 from cosmos_tui.ui.widgets.logs import LogsPane
 from cosmos_tui.ui.widgets.pane import Pane
@@ -60,6 +61,7 @@ class MainScreen(ActionsMixin, Screen[None]):
         Binding("shift+tab", "app.focus_previous", "Previous pane", show=False, id="main.prev"),
         Binding("z", "zoom", "Zoom", id="main.zoom"),
         Binding("N", "new_prompt", "New prompt", show=False, id="main.new_prompt"),
+        Binding("C", "cancel_stalled", "Cancel stalled", id="main.cancel_stalled"),
     ]
 
     def __init__(self) -> None:
@@ -71,6 +73,7 @@ class MainScreen(ActionsMixin, Screen[None]):
         self.current_prompt: Prompt | None = None
         self._awaited_panes = set(LAUNCH_PANES)
         self._streams_started = False
+        self.stalled = StalledRuns()
 
     @property
     def cosmos(self) -> CosmosApp:
@@ -266,6 +269,29 @@ class MainScreen(ActionsMixin, Screen[None]):
         started = run.state in (RunState.STARTING, RunState.RUNNING) and before != run.state
         if started and not self.log_chosen_by_user:
             self.logs.show_run(run)
+        self._note_stall(run)
+
+    def _note_stall(self, run: Run) -> None:
+        """Announce a newly stalled run with the key that cancels it; show that key."""
+        offered = self.stalled.newest is not None
+        if self.stalled.update(run) and self.cosmos.config.ui.notifications:
+            key = self.cosmos.config.keymap.get("main.cancel_stalled", "C")
+            self.notify(stalled_text(run, key), title="Run stalled", severity="warning",
+                        timeout=30)  # fmt: skip
+        if offered != (self.stalled.newest is not None):
+            self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Offer the stalled-run cancel only while some run is stalled."""
+        if action == "cancel_stalled":
+            return self.stalled.newest is not None
+        return True
+
+    def action_cancel_stalled(self) -> None:
+        """Ask, then cancel the run that stalled last."""
+        run = self.stalled.newest
+        if run is not None:
+            self.cancel(run)
 
     @work(group="prompt-refresh", exit_on_error=False)
     @reported
@@ -303,6 +329,7 @@ class MainScreen(ActionsMixin, Screen[None]):
     @on(RunDeleted)
     def _run_deleted(self, message: RunDeleted) -> None:
         self.runs.remove_runs(message.run_ids)
+        self.stalled.remove(message.run_ids)
         if message.prompt_id:
             self.prompts.reload()
 
