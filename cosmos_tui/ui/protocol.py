@@ -28,6 +28,7 @@ from cosmos_tui.domain import (
 
 if TYPE_CHECKING:
     from cosmos_tui.services import DeletePlan, SearchResult
+    from cosmos_tui.services.hosts import HostAdmin
     from cosmos_tui.store.repositories import PromptFilter, RunFilter
 
 
@@ -50,6 +51,9 @@ class GpuProcesses:
 
 class UIServices(Protocol):
     """Everything the screens call; each method is async or returns at once."""
+
+    host_admin: HostAdmin
+    """The Hosts screen's list, add, edit, remove and doctor (services/hosts.py)."""
 
     # records ------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ from cosmos_tui.ui.widgets.prompts import PromptsPane
 from cosmos_tui.ui.widgets.runs import RunsPane
 
 if TYPE_CHECKING:
+    from cosmos_tui.doctor.model import DoctorReport
     from cosmos_tui.ui.app import CosmosApp
     from cosmos_tui.ui.protocol import UIServices
 
@@ -62,6 +63,7 @@ class MainScreen(ActionsMixin, Screen[None]):
         Binding("z", "zoom", "Zoom", id="main.zoom"),
         Binding("N", "new_prompt", "New prompt", show=False, id="main.new_prompt"),
         Binding("C", "cancel_stalled", "Cancel stalled", id="main.cancel_stalled"),
+        Binding("H", "hosts", "Hosts", id="main.hosts"),
     ]
 
     def __init__(self) -> None:
@@ -74,6 +76,7 @@ class MainScreen(ActionsMixin, Screen[None]):
         self._awaited_panes = set(LAUNCH_PANES)
         self._streams_started = False
         self.stalled = StalledRuns()
+        self.doctor_reports: dict[str, DoctorReport] = {}
 
     @property
     def cosmos(self) -> CosmosApp:
@@ -347,6 +350,19 @@ class MainScreen(ActionsMixin, Screen[None]):
         )
         if pane is not None:
             self.maximize(pane, container=False)
+
+    def action_hosts(self) -> None:
+        """Open the Hosts screen: list, add, edit, remove, doctor."""
+        from cosmos_tui.ui.screens.hosts import HostsScreen
+
+        if self.services is None:
+            self.notify("still connecting to the database", severity="warning")
+            return
+        self.app.push_screen(HostsScreen(self.services.host_admin))
+
+    def show_doctor(self, report: DoctorReport) -> None:
+        """Keep a host's latest doctor report (the Hosts screen and the GPUs pane show it)."""
+        self.doctor_reports[report.host] = report
 
     def action_new_prompt(self) -> None:
         """Open the new-prompt form from anywhere."""
