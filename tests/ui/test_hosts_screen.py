@@ -195,7 +195,7 @@ async def test_bad_values_are_refused_in_the_form(hosts) -> None:
     assert "exists already" in plain(h.app.screen.query_one("#host-error"))
     await fill(pilot, {"name": "gpu-c", "hostname": "x", "port": "99999"})
     assert "port must be a number" in plain(h.app.screen.query_one("#host-error"))
-    assert probe.asked == []
+    assert not [a for a in probe.asked if a[0] != "doctor"]  # the host was never asked
     await pilot.press("escape")
     await settle(pilot)
     assert type(h.app.screen).__name__ == "HostsScreen"
@@ -242,3 +242,53 @@ async def test_doctor_shows_each_failure_with_its_fix(hosts) -> None:
     assert "[FAIL] Model image present: not pulled" in report
     assert "fix: docker pull nvcr.io/nvidia/cosmos/cosmos-transfer1:latest on gpu-a" in report
     assert "1 problem" in rows(h)["gpu-a"][-1]
+
+
+async def test_a_host_whose_doctor_found_a_problem_shows_it_in_the_gpus_pane(hosts) -> None:
+    h, pilot, _probe, _path = hosts
+    await pilot.press("D")
+    await settle(pilot)
+    await pilot.press("escape")
+    await settle(pilot)
+    main = h.app.main_screen
+    card = main.gpus.card("gpu-a")
+    assert card is not None
+    card.redraw(h.clock.now)
+    text = plain(card)
+    assert "doctor: 1 problem(s): image" in text and "D: report" in text
+    # D in the GPUs pane opens the report of the host with the problem.
+    main.gpus.query_one("#gpu-cards").focus()  # where tab puts the focus in the pane
+    await pilot.press("D")
+    await settle(pilot)
+    assert type(h.app.screen).__name__ == "HostsScreen"
+    report = plain(h.app.screen.query_one("#host-report"))
+    assert "[FAIL] Model image present" in report and "fix: docker pull" in report
+
+
+async def test_the_quick_checks_run_on_every_host_once_the_app_is_up(tmp_path: Path) -> None:
+    from cosmos_tui.doctor.runner import CHEAP_CHECKS
+
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG_TEXT + '\n[[hosts]]\nname = "gpu-b"\nhostname = "gpu-b.example"\n')
+    h = Harness(tmp_path, hosts=("gpu-a", "gpu-b"))
+    h.config = dataclasses.replace(h.config, source=path)
+    h.app.config = h.config
+    probe = FakeProbe(tmp_path / "known_hosts")
+    async with h.app.run_test(size=(120, 40), notifications=True) as pilot:
+        while "services" not in h.holder:
+            await pilot.pause()
+        h.services.host_admin = HostAdmin(h.config, probe)
+        await ready(h, pilot)
+        for _ in range(100):
+            if h.app.main_screen.doctor_reports:
+                break
+            await pilot.pause(0.05)
+        await settle(pilot)
+        assert probe.asked == [("doctor", ("gpu-a", "gpu-b"), CHEAP_CHECKS)]
+        main = h.app.main_screen
+        for name in ("gpu-a", "gpu-b"):
+            card = main.gpus.card(name)
+            assert card is not None
+            card.redraw(h.clock.now)
+            shown = "doctor: 1 problem(s)" in plain(card)
+            assert shown == (name == "gpu-a")  # a host that passed shows nothing extra

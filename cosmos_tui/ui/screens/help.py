@@ -35,6 +35,7 @@ def help_groups() -> list[tuple[str, Sequence[BindingType]]]:
     from cosmos_tui.ui.screens.confirm import ConfirmScreen
     from cosmos_tui.ui.screens.main import MainScreen
     from cosmos_tui.ui.screens.prompt_form import PromptForm
+    from cosmos_tui.ui.widgets.gpus import GpusPane
     from cosmos_tui.ui.widgets.logs import LogsPane
     from cosmos_tui.ui.widgets.prompts import PromptsPane
     from cosmos_tui.ui.widgets.runs import RunsPane
@@ -44,6 +45,7 @@ def help_groups() -> list[tuple[str, Sequence[BindingType]]]:
         ("Prompts pane", PromptsPane.BINDINGS),
         ("Runs pane", RunsPane.BINDINGS),
         ("Logs pane", LogsPane.BINDINGS),
+        ("GPUs pane", GpusPane.BINDINGS),
         ("Forms", PromptForm.BINDINGS),
         ("Dialogs", ConfirmScreen.BINDINGS),
     ]

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from cosmos_tui.services.hosts import HostAdmin
     from cosmos_tui.ui.screens.main import MainScreen
 
-COLUMNS = ("Name", "Target", "Image", "Docker", "Doctor")
+COLUMNS = ("Name", "Target", "Docker", "Doctor")
 
 
 def doctor_cell(report: DoctorReport | None) -> str:
@@ -59,6 +59,7 @@ class HostsScreen(Screen[None]):
 
     Args:
         admin: Reads and writes the config file's hosts and runs the doctor.
+        focus: The host to put the cursor on first.
 
     """
 
@@ -70,9 +71,10 @@ class HostsScreen(Screen[None]):
         Binding("D", "doctor", "Doctor", id="hosts.doctor"),
     ]
 
-    def __init__(self, admin: HostAdmin) -> None:
+    def __init__(self, admin: HostAdmin, focus: str | None = None) -> None:
         super().__init__()
         self.admin = admin
+        self.focus_host = focus
         self.hosts: dict[str, HostConfig] = {}
 
     @property
@@ -92,11 +94,9 @@ class HostsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         """Columns, then the hosts as the file says."""
-        self.sub_title = f"Hosts in {self.admin.path}"
-        table = self.query_one("#hosts-table", DataTable)
-        table.add_columns(*COLUMNS)
-        table.focus()
-        self.load()
+        self.sub_title = f"Hosts in {self.admin.path.name}"
+        self.query_one("#hosts-table", DataTable).focus()
+        self.load(self.focus_host)
 
     @property
     def selected(self) -> HostConfig | None:
@@ -124,10 +124,11 @@ class HostsScreen(Screen[None]):
 
     def _fill(self, cursor: str | None = None) -> None:
         table = self.query_one("#hosts-table", DataTable)
-        table.clear()
+        table.clear(columns=True)  # the columns fit what they show now
+        table.add_columns(*COLUMNS)
         for host in self.hosts.values():
             docker = "sudo -n" if host.docker_sudo else "socket"
-            cells = (host.name, target_text(host), host.docker_image, docker,
+            cells = (host.name, target_text(host), docker,
                      doctor_cell(self.main.doctor_reports.get(host.name)))  # fmt: skip
             table.add_row(*(Text(one_line(c)) for c in cells), key=host.name)
         if cursor in self.hosts:

@@ -179,6 +179,7 @@ class MainScreen(ActionsMixin, Screen[None]):
         for pane in self.query(Pane):
             pane.fill_page()
         self.set_timer(RECONCILE_DELAY_SECONDS, self._keep_runs_moving)
+        self.set_timer(RECONCILE_DELAY_SECONDS, self._quick_doctor)
 
     @on(ServicesFailed)
     def _failed(self, message: ServicesFailed) -> None:
@@ -351,18 +352,29 @@ class MainScreen(ActionsMixin, Screen[None]):
         if pane is not None:
             self.maximize(pane, container=False)
 
-    def action_hosts(self) -> None:
-        """Open the Hosts screen: list, add, edit, remove, doctor."""
+    def action_hosts(self, focus: str | None = None) -> None:
+        """Open the Hosts screen (on host ``focus``): list, add, edit, remove, doctor."""
         from cosmos_tui.ui.screens.hosts import HostsScreen
 
         if self.services is None:
             self.notify("still connecting to the database", severity="warning")
             return
-        self.app.push_screen(HostsScreen(self.services.host_admin))
+        self.app.push_screen(HostsScreen(self.services.host_admin, focus))
 
     def show_doctor(self, report: DoctorReport) -> None:
         """Keep a host's latest doctor report (the Hosts screen and the GPUs pane show it)."""
         self.doctor_reports[report.host] = report
+        self.gpus.set_doctor(report)
+
+    @work(group="doctor-quick", exit_on_error=False)
+    @reported
+    async def _quick_doctor(self) -> None:
+        """The doctor's cheap checks on every host, once, for the GPUs pane's cards."""
+        if self.services is None or not self.services.host_names():
+            return
+        admin = self.services.host_admin
+        for report in await admin.doctor(self.services.host_names(), quick=True):
+            self.show_doctor(report)
 
     def action_new_prompt(self) -> None:
         """Open the new-prompt form from anywhere."""

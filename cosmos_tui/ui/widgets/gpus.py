@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.console import Group
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -18,7 +20,13 @@ from cosmos_tui.safe_text import one_line
 from cosmos_tui.ui.format import bar, plain, sparkline
 from cosmos_tui.ui.widgets.pane import Pane
 
+if TYPE_CHECKING:
+    from cosmos_tui.doctor.model import DoctorReport
+
 HISTORY = 300
+# A connected host whose readings stopped for three intervals (at least this) is stalled.
+STALL_MIN_SECONDS = 3.0
+STALL_INTERVALS = 3
 
 
 @dataclass
@@ -60,6 +68,12 @@ class HostCard(Static):
         self.processes: tuple[GpuProcess, ...] = ()
         self.holders: dict[int, str] = {}
         self.alerts: list[str] = []
+        self.doctor: DoctorReport | None = None
+        # When the last reading arrived (the app's clock), and after how long without
+        # one a connected host shows "stalled" instead of frozen figures.
+        self.last_reading: datetime | None = None
+        self.stall_after = STALL_MIN_SECONDS
+        self.shown_stalled = False
         self.now = now
         self.dirty = True
         self.hot_c = 85.0
@@ -72,11 +86,23 @@ class HostCard(Static):
         """Re-render the card for ``now``."""
         self.now = now
         self.dirty = False
+        self.shown_stalled = self.stalled_for(now) is not None
         self.update(self._render_card())
+
+    def stalled_for(self, now: datetime) -> float | None:
+        """Seconds without a reading while connected, once past ``stall_after`` (else None)."""
+        if self.status.state != HostState.CONNECTED or self.last_reading is None:
+            return None
+        quiet = (now - self.last_reading).total_seconds()
+        return quiet if quiet >= self.stall_after else None
 
     def _render_card(self) -> Group:
         width = max(24, (self.content_size.width or 44) - 1)
         lines = [self._state_line()]
+        if self.doctor is not None and not self.doctor.ok:
+            failed = ", ".join(r.check for r in self.doctor.failures)
+            note = f"  \u271a doctor: {len(self.doctor.failures)} problem(s): {failed}  (D: report)"
+            lines.append(Text(one_line(note), style="yellow"))
         if self.status.state in (HostState.DOWN, HostState.UNKNOWN) and not self.gpus:
             return Group(*lines)
         if not self.gpus:
@@ -91,7 +117,11 @@ class HostCard(Static):
         status = self.status
         text = plain(status.host, style="bold")
         text.append("  ")
-        if status.state == HostState.CONNECTED:
+        quiet = self.stalled_for(self.now)
+        if quiet is not None:
+            text.append(f"\u25cc stalled: no reading for {quiet:.0f}s", style="bold yellow")
+            text.append("  the link delivers nothing; figures below are old", style="grey62")
+        elif status.state == HostState.CONNECTED:
             text.append("\u25cf connected", style="green")
             if status.latency_ms is not None:
                 text.append(f"  {status.latency_ms:.0f} ms", style="grey50")
@@ -156,7 +186,7 @@ class HostCard(Static):
                 Text("   ") + util_text,
                 Text("   ") + mem_text + Text(" ") + sparkline(history, spark_width),
             ]
-        if self.status.state != HostState.CONNECTED:
+        if self.status.state != HostState.CONNECTED or self.shown_stalled:
             for line in lines:
                 line.stylize("grey42")
         return lines
@@ -177,6 +207,7 @@ class GpusPane(Pane):
     """Every configured host's card; each card changes only with its own host's news."""
 
     TITLE = "GPUs"
+    BINDINGS = [Binding("D", "doctor_report", "Doctor report", id="gpus.doctor")]
 
     def compose(self) -> ComposeResult:
         """A scrolling column of host cards."""
@@ -199,7 +230,12 @@ class GpusPane(Pane):
             return
         placeholder.display = False
         cards = self.query_one("#gpu-cards", VerticalScroll)
-        cards.mount_all(HostCard(name, self.now()) for name in names)
+        interval = self.cosmos.config.ui.gpu_interval_ms / 1000.0
+        stall_after = max(STALL_MIN_SECONDS, STALL_INTERVALS * interval)
+        new_cards = [HostCard(name, self.now()) for name in names]
+        for card in new_cards:
+            card.stall_after = stall_after
+        cards.mount_all(new_cards)
 
     def card(self, host: str) -> HostCard | None:
         """Return the card of ``host``, if it is configured."""
@@ -207,6 +243,18 @@ class GpusPane(Pane):
             if card.host == host:
                 return card
         return None
+
+    def set_doctor(self, report: DoctorReport) -> None:
+        """Show a host's latest doctor verdict on its card (a problem shows; ready does not)."""
+        card = self.card(report.host)
+        if card is not None:
+            card.doctor = report
+            card.dirty = True
+
+    def action_doctor_report(self) -> None:
+        """Open the Hosts screen on the first host whose doctor found a problem."""
+        broken = [c.host for c in self.query(HostCard) if c.doctor and not c.doctor.ok]
+        self.screen.action_hosts(broken[0] if broken else None)  # type: ignore[attr-defined]
 
     def set_host(self, status: HostStatus) -> None:
         """Show a host's new connection state at once."""
@@ -225,6 +273,7 @@ class GpusPane(Pane):
         if track is None:
             track = card.gpus[sample.index] = GpuTrack(latest=sample)
         track.latest = sample
+        card.last_reading = now
         track.history.append((sample.at, sample))
         if (sample.utilization is not None and sample.utilization > 5) or track.last_busy is None:
             track.last_busy = sample.at
@@ -262,8 +311,9 @@ class GpusPane(Pane):
         return [sample for _, sample in card.gpus[gpu].history]
 
     def redraw_dirty(self) -> None:
-        """Redraw cards whose data changed; reconnect countdowns tick every time."""
+        """Redraw cards whose data changed; reconnect countdowns and stalls tick every time."""
         now = self.now()
         for card in self.query(HostCard):
-            if card.dirty or card.status.state == HostState.RECONNECTING:
+            stalled = card.shown_stalled or card.stalled_for(now) is not None
+            if card.dirty or stalled or card.status.state == HostState.RECONNECTING:
                 card.redraw(now)
