@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from cosmos_tui.services.hosts import HostAdmin
     from cosmos_tui.ui.screens.main import MainScreen
 
-COLUMNS = ("Name", "Target", "Docker", "Doctor")
+# (label, width): fixed, so the table looks the same however its rows arrived.
+COLUMNS = (("Name", 16), ("Target", 30), ("Docker", 8), ("Doctor", 36))
 
 
 def doctor_cell(report: DoctorReport | None) -> str:
@@ -95,7 +96,10 @@ class HostsScreen(Screen[None]):
     def on_mount(self) -> None:
         """Columns, then the hosts as the file says."""
         self.sub_title = f"Hosts in {self.admin.path.name}"
-        self.query_one("#hosts-table", DataTable).focus()
+        table = self.query_one("#hosts-table", DataTable)
+        for label, width in COLUMNS:
+            table.add_column(label, width=width)
+        table.focus()
         self.load(self.focus_host)
 
     @property
@@ -124,8 +128,7 @@ class HostsScreen(Screen[None]):
 
     def _fill(self, cursor: str | None = None) -> None:
         table = self.query_one("#hosts-table", DataTable)
-        table.clear(columns=True)  # the columns fit what they show now
-        table.add_columns(*COLUMNS)
+        table.clear()
         for host in self.hosts.values():
             docker = "sudo -n" if host.docker_sudo else "socket"
             cells = (host.name, target_text(host), docker,
