@@ -11,10 +11,13 @@ round-trip time and bandwidth asked for it measures, interleaved with its anchor
 - re-upload of the 5 unchanged inputs: seconds, and the same in round trips;
 - ``cosmos status`` (the CLI, a new process) for 4 hosts behind the link: total time,
   vs one ``ssh host true`` by hand;
-- the proxy's own CPU time against the bytes it moved.
+- the proxy's own CPU time against the bytes it moved;
+- a run's overhead (claim to container started, exit to outputs verified) vs a plain
+  ``ssh host docker run --rm`` by hand, and log lag p50/p99 at 5,000 lines/s vs
+  ``ssh host docker logs -f`` by hand (bench/_wan_run.py).
 
 Usage: .venv/bin/python bench/wan.py [--rtt-ms 20,50,150] [--mbit 100,1000] [--mb 1024]
-       [--video-mb 40] [--json]
+       [--video-mb 40] [--json] [--run-only]
 Needs root (the sshd and dockerd of the tests), ``scp`` and ``rsync``.
 """
 
@@ -39,6 +42,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _ssh_host import host_config, load_average, openssh_options, ssh_server
+from _wan_run import build_image, measure_run, print_run
 
 from cosmos_tui.remote import RemoteHost
 from cosmos_tui.sandbox.netshape import LinkShape, ShapedLink
@@ -298,6 +302,7 @@ def main() -> None:
     parser.add_argument("--video-mb", type=int, default=40, help="MiB of each control video")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--run-only", action="store_true", help="only run overhead and log lag")
     args = parser.parse_args()
     for tool in ("scp", "rsync", "ssh"):
         if shutil.which(tool) is None:
@@ -308,10 +313,10 @@ def main() -> None:
     results = []
     try:
         big = work / "payload.bin"
-        make_file(big, args.mb)
+        make_file(big, 1 if args.run_only else args.mb)
         videos = []
         for name in VIDEOS:
-            make_file(work / f"{name}.mp4", args.video_mb)
+            make_file(work / f"{name}.mp4", 1 if args.run_only else args.video_mb)
             videos.append(work / f"{name}.mp4")
         with ssh_server("wan") as (server, root):
             user = pwd.getpwnam(TEST_USER)
@@ -320,10 +325,20 @@ def main() -> None:
             os.chown(tool_dir, user.pw_uid, user.pw_gid)
             docker = start_docker_daemon(_make_root("cosmos-bench-wan-docker-"), group=TEST_USER)
             try:
+                image = build_image(docker)
                 for rtt in args.rtt_ms:
                     for mbit in args.mbit:
                         shape = LinkShape(rtt_ms=rtt, mbit=mbit or None)
                         with ShapedLink(server.port, shape) as link:
+                            run = asyncio.run(
+                                measure_run(server, link.port, docker, image, root, rtt)
+                            )
+                            if args.run_only:
+                                results.append({"rtt_ms": rtt, "mbit": mbit, **run})
+                                if not args.json:
+                                    print(f"\n== RTT {rtt:g} ms, {mbit:g} Mbit/s ==")
+                                    print_run(run)
+                                continue
                             runs = asyncio.run(
                                 measure_link(
                                     server, link, work, str(tool_dir), big, videos, args.rounds
@@ -335,9 +350,11 @@ def main() -> None:
                             figures = summarise(
                                 runs, status, shape, args.mb, args.video_mb, link.stats()
                             )
+                        figures.update(run)
                         results.append(figures)
                         if not args.json:
                             print_link(figures)
+                            print_run(run)
             finally:
                 docker.stop()
                 shutil.rmtree(docker.root, ignore_errors=True)

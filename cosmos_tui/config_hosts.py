@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +25,7 @@ NEW_FILE_HEADER = (
     "cosmos-tui configuration; see README \"Configuration\". Hosts are added by 'cosmos host add'."
 )
 HOST_FIELDS = tuple(f.name for f in dataclasses.fields(HostConfig))
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 
 def read_document(path: Path) -> tomlkit.TOMLDocument:

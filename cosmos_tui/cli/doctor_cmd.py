@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING
 import click
 
 from cosmos_tui.cli.context import CliContext, echo_json, fail, guard
+from cosmos_tui.doctor.model import report_text
+
+__all__ = ["doctor", "doctor_reports", "report_text"]
 
 if TYPE_CHECKING:
     from cosmos_tui.config import Config
@@ -17,20 +20,6 @@ if TYPE_CHECKING:
     from cosmos_tui.remote.docker_probe import PullProgress
 
 pass_cli = click.make_pass_decorator(CliContext)
-
-MARKS = {"pass": "ok  ", "fail": "FAIL", "skip": "skip"}
-
-
-def report_text(report: DoctorReport) -> str:
-    """The human-readable report of one host: a line per check, the fix under a failure."""
-    lines = [f"{report.host} (profile {report.profile})"]
-    for result in report.results:
-        lines.append(f"  [{MARKS[result.outcome.value]}] {result.title}: {result.detail}")
-        if result.fix:
-            lines.append(f"         fix: {result.fix}")
-    verdict = "ready" if report.ok else f"{len(report.failures)} problem(s)"
-    lines.append(f"  => {report.host}: {verdict}")
-    return "\n".join(lines)
 
 
 class PullBar:

@@ -9,7 +9,6 @@ checkpoints; it writes the entry with the config's comments kept and ends with t
 from __future__ import annotations
 
 import asyncio
-import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cosmos_tui.cli.context import CliContext, fail, guard
+from cosmos_tui.config_hosts import NAME_PATTERN
 
 if TYPE_CHECKING:
     from cosmos_tui.config import Config, HostConfig
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from cosmos_tui.remote.hostkeys import HostKeyInfo
 
 pass_cli = click.make_pass_decorator(CliContext)
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 # (flags, field, type, help); a None default means "not given".
 HOST_OPTIONS: tuple[tuple[tuple[str, ...], str, Any, str], ...] = (

@@ -92,3 +92,22 @@ def failed(check: str, title: str, detail: str, fix: str) -> CheckResult:
 def skipped(check: str, title: str, detail: str) -> CheckResult:
     """A check that was not run, with the reason."""
     return CheckResult(check, title, Outcome.SKIP, detail)
+
+
+MARKS = {"pass": "ok  ", "fail": "FAIL", "skip": "skip"}
+
+
+def report_text(report: DoctorReport) -> str:
+    """The human-readable report of one host: a line per check, the fix under a failure.
+
+    Shared by ``cosmos doctor`` and the TUI (which shows it as plain text: details quote
+    what the host said).
+    """
+    lines = [f"{report.host} (profile {report.profile})"]
+    for result in report.results:
+        lines.append(f"  [{MARKS[result.outcome.value]}] {result.title}: {result.detail}")
+        if result.fix:
+            lines.append(f"         fix: {result.fix}")
+    verdict = "ready" if report.ok else f"{len(report.failures)} problem(s)"
+    lines.append(f"  => {report.host}: {verdict}")
+    return "\n".join(lines)

@@ -179,7 +179,7 @@ async def _end_after_death(
         return
     # A member of the chunk it died on, or (no line started) every member.
     kind, message, code = launcher.failure(
-        death.container_id, death.exit_code, list(death.log_lines), size
+        death.container_id, death.exit_code, list(death.log_lines), size, run_id
     )
     target = RunState.BLOCKED if kind == FailureKind.GUARDRAIL else RunState.FAILED
     await launcher.end(run_id, target, message, kind, code)

@@ -13,7 +13,10 @@ phase), written to its own ``run.log``; its outputs are the folder whose saved p
 its prompt (``video_<i>/prompt.txt``, :func:`~cosmos_tui.engine.batch_outputs.map_outputs`),
 downloaded into its own output folder. When the container dies, finished members still
 complete, the member it died on ends with the cause, and members that never started go
-back in the queue (engine/batch_collect.py).
+back in the queue (engine/batch_collect.py). The stall watchdog (engine/stall.py) watches
+the container as it watches a single run's: a batch that stops printing while its GPUs
+idle is marked stalled on every member, and stopped only with
+``timeouts.stall_action = "cancel"`` (the line it froze on then fails as ``stalled``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from cosmos_tui.engine.failures import classify
 from cosmos_tui.engine.logs import LocalLog, LogFollower
 from cosmos_tui.engine.profiles import transfer1
 from cosmos_tui.engine.scheduler import start_reason
+from cosmos_tui.engine.stall import StallWatch, container_watch
 from cosmos_tui.errors import CosmosError, InputChanged, InvalidTransition
 from cosmos_tui.private_files import open_private, private_dir
 from cosmos_tui.store.queue_store import Claim, QueueStore
@@ -67,6 +71,7 @@ class BatchLauncher:
         self.queue = QueueStore(self.ctx.store)
         self._locks: dict[str, Any] = {}
         self._timed_out: set[str] = set()
+        self._stalls: dict[str, StallWatch] = {}
 
     def release(self, run_ids: Sequence[str]) -> None:
         """Release the run locks taken by :meth:`start_members`."""
@@ -279,9 +284,13 @@ class BatchLauncher:
         return start + self.ctx.config.timeouts.run * max(1, lines)
 
     def failure(
-        self, container_id: str, exit_code: int, lines: list[str], size: int
-    ) -> tuple[FailureKind, str, int]:
-        """Classify a batch container that exited non-zero (stopped for time included)."""
+        self, container_id: str, exit_code: int, lines: list[str], size: int,
+        run_id: str | None = None,
+    ) -> tuple[FailureKind, str, int]:  # fmt: skip
+        """Classify a batch container that exited non-zero (stopped for time or a stall)."""
+        stall = self._stalls.get(container_id)
+        if stall is not None and stall.stopped:
+            return FailureKind.STALLED, stall.message(run_id), exit_code
         timed_out = container_id in self._timed_out
         found = classify(exit_code, lines, timed_out=timed_out,
                          timeout_seconds=self.ctx.config.timeouts.run * size)  # fmt: skip
@@ -340,18 +349,33 @@ class BatchLauncher:
                 handle.writelines(text + "\n" for text in lines)
                 handle.flush()
 
+        stall = await self._stall_watch(host, container_id, ids)
+
+        def _lines(lines: list[str]) -> None:
+            stall.activity()
+            _copy(lines)
+
         guard = asyncio.create_task(self._guard(host, container_id, ids, deadline))
+        watchdog = asyncio.create_task(stall.run())
         try:
-            follower = LogFollower(ids[0], first, self.ctx.hub, _copy)
+            follower = LogFollower(ids[0], first, self.ctx.hub, _lines)
             await follower.follow(host.docker.log_frames(container_id, follow=True))
         finally:
-            if not guard.done():
-                guard.cancel()
-            with contextlib.suppress(asyncio.CancelledError, CosmosError):
-                await guard
+            for task in (guard, watchdog):
+                if not task.done():
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, CosmosError):
+                    await task
             for handle in others:
                 handle.close()
         return collected
+
+    async def _stall_watch(self, host: RemoteHost, container_id: str, ids: list[str]) -> StallWatch:
+        """The stall watchdog of a batch container: its GPUs' readings, every member marked."""
+        first = await self.ctx.store.get_run(ids[0], with_events=False)
+        watch = container_watch(self.ctx, host, container_id, ids[0], first.gpus, members=ids)
+        self._stalls[container_id] = watch
+        return watch
 
     async def collect(
         self,

@@ -40,6 +40,8 @@ class GpuFault:
     host: str
     gpu_index: int
     detail: str
+
+
 # Points kept of a run's utilisation and memory over time: twice a chart's width, few
 # enough that the metrics JSON stays a few kilobytes for a run of any length.
 TIMELINE_POINTS = 120

@@ -8,6 +8,10 @@ marked stalled: an open ``stalled`` alert (with an NCCL hint and how to cancel) 
 ``stalled`` prefix on its progress phase. Nothing is stopped unless
 ``timeouts.stall_action = "cancel"``; then the container is stopped and the run fails
 with the kind ``stalled``. A new log line clears the mark.
+
+A batch container (engine/batch_launch.py) is watched the same way: every active member
+gets the alert (its message names the other members, as the container stops only once
+all of them are cancelled) and a ``stalled`` progress phase.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from cosmos_tui.errors import CosmosError
 
 if TYPE_CHECKING:
     from cosmos_tui.engine.context import EngineContext
+    from cosmos_tui.remote.host import RemoteHost
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +58,9 @@ class StallWatch:
         gpus: Its GPU indices on the host.
         sample: Takes one reading of the host's GPUs.
         stop: Stops the run's container (used only with ``stall_action = "cancel"``).
+        members: Every run the container holds, when it is a batch's (``run_id`` among
+            them); each active one gets the alert and, as batches track no progress of
+            their own, a ``stalled`` progress phase written here.
 
     """
 
@@ -63,9 +71,11 @@ class StallWatch:
         gpus: Sequence[int],
         sample: Callable[[], Awaitable[Sequence[GpuSample]]],
         stop: Callable[[], Awaitable[None]],
+        members: Sequence[str] = (),
     ) -> None:
         self.ctx = ctx
         self.run_id = run_id
+        self.members = tuple(members)
         self.gpus = tuple(gpus)
         self.sample = sample
         self.stop = stop
@@ -74,6 +84,7 @@ class StallWatch:
         self.stalled = False
         self.stopped = False
         self._clearing: asyncio.Task[None] | None = None
+        self._phases: dict[str, str | None] = {}
 
     def activity(self) -> None:
         """A log line arrived or progress moved."""
@@ -113,10 +124,17 @@ class StallWatch:
             self.stopped = True
             await self.stop()
 
-    def message(self) -> str:
-        """The alert's (and, when stopped, the failure's) one line."""
+    def message(self, run_id: str | None = None) -> str:
+        """The alert's (and, when stopped, the failure's) one line for ``run_id``."""
+        run_id = run_id or self.run_id
         detail = f"{self.minutes:g} min without output or progress"
-        text = explain(FailureKind.STALLED, detail).replace("RUN_ID", self.run_id)
+        text = explain(FailureKind.STALLED, detail).replace("RUN_ID", run_id)
+        others = [m for m in self.members if m != run_id]
+        if others:
+            text += (
+                f"; its batch container also holds {', '.join(others)} and stops once "
+                "every one of them is cancelled"
+            )
         if self.ctx.config.timeouts.stall_action != "cancel":
             text += ' (it is left running: timeouts.stall_action = "alert")'
         return text
@@ -125,17 +143,70 @@ class StallWatch:
         from cosmos_tui.engine.metrics import AlertChange
         from cosmos_tui.store.metrics_store import MetricsStore
 
-        run = await self.ctx.store.get_run(self.run_id, with_events=False)
-        change = AlertChange(
-            self.run_id,
-            AlertKind.STALLED,
-            raised,
-            datetime.now(UTC),
-            run.host or "",
-            None,
-            self.minutes if raised else None,
-            self.minutes if raised else None,
-            self.message() if raised else "",
-        )
+        changes = []
+        for run_id in self.members or (self.run_id,):
+            with contextlib.suppress(CosmosError):
+                run = await self.ctx.store.get_run(run_id, with_events=False)
+                if raised and run.state.is_terminal:
+                    continue  # a member cancelled meanwhile is not stalled
+                changes.append(
+                    AlertChange(
+                        run_id,
+                        AlertKind.STALLED,
+                        raised,
+                        datetime.now(UTC),
+                        run.host or "",
+                        None,
+                        self.minutes if raised else None,
+                        self.minutes if raised else None,
+                        self.message(run_id) if raised else "",
+                    )
+                )
+                if self.members:
+                    await self._mark_phase(run_id, run.progress.phase if run.progress else None,
+                                           raised, run.state.is_terminal)  # fmt: skip
         with contextlib.suppress(CosmosError):
-            await MetricsStore(self.ctx.store).apply([change])
+            await MetricsStore(self.ctx.store).apply(changes)
+
+    async def _mark_phase(self, run_id: str, phase: str | None, raised: bool, ended: bool) -> None:
+        """Batch members: show ``stalled`` as the phase while marked, then the old one."""
+        if ended:
+            return
+        if raised:
+            self._phases[run_id] = phase
+            await self.ctx.store.update_run(
+                run_id, progress_phase=f"stalled ({phase or 'running'})"
+            )
+        elif run_id in self._phases:
+            await self.ctx.store.update_run(run_id, progress_phase=self._phases.pop(run_id))
+
+
+def container_watch(
+    ctx: EngineContext,
+    host: RemoteHost,
+    container_id: str,
+    run_id: str,
+    gpus: Sequence[int],
+    members: Sequence[str] = (),
+) -> StallWatch:
+    """The watchdog of one container on ``host``: its GPUs' readings; stops by the grace.
+
+    Args:
+        ctx: Shared engine services.
+        host: The container's host.
+        container_id: The container (stopped only with ``stall_action = "cancel"``).
+        run_id: The run it runs (a batch's first member).
+        gpus: Its GPU indices on the host.
+        members: A batch's runs (see :class:`StallWatch`); empty for a single run.
+
+    """
+    from cosmos_tui.remote.gpu import query_gpus
+
+    async def sample() -> Sequence[GpuSample]:
+        return (await query_gpus(host.ssh)).samples
+
+    async def stop() -> None:
+        logger.info("container %s stalled; stopping it", container_id[:12])
+        await host.docker.stop(container_id, ctx.config.timeouts.cancel_grace)
+
+    return StallWatch(ctx, run_id, gpus, sample, stop, members=members)

@@ -22,7 +22,7 @@ from cosmos_tui.engine import launch
 from cosmos_tui.engine.failures import ContainerGone, Failure, classify
 from cosmos_tui.engine.logs import LocalLog, LogFollower, read_log_lines, since_param
 from cosmos_tui.engine.progress import ProgressTracker, expected_duration, parser_for
-from cosmos_tui.engine.stall import StallWatch
+from cosmos_tui.engine.stall import StallWatch, container_watch
 from cosmos_tui.errors import DockerError, InvalidTransition
 from cosmos_tui.store.repositories import RunFilter
 
@@ -135,16 +135,8 @@ class ContainerWatch:
 
     def _stall_watch(self, host: RemoteHost) -> StallWatch:
         """The watchdog: GPU readings of this run's GPUs; stops by the configured grace."""
-        from cosmos_tui.remote.gpu import query_gpus
-
-        async def sample() -> tuple:
-            return (await query_gpus(host.ssh)).samples
-
-        async def stop() -> None:
-            assert self.run.container_id is not None
-            await host.docker.stop(self.run.container_id, self.ctx.config.timeouts.cancel_grace)
-
-        return StallWatch(self.ctx, self.run.id, self.run.gpus, sample, stop)
+        assert self.run.container_id is not None
+        return container_watch(self.ctx, host, self.run.container_id, self.run.id, self.run.gpus)
 
     async def _inspect(self, host: RemoteHost) -> ContainerInfo:
         assert self.run.container_id is not None

@@ -702,8 +702,8 @@ pause 2
 #                          order of the prompts that passed: video_<start+i>/output.mp4
 #                          and video_<start+i>/prompt.txt (the prompt, no newline), so a
 #                          blocked line shifts the later outputs of its chunk
-# A line's "[standin:guardrail]" blocks that line; "[standin:oom]" or "[standin:crash]"
-# makes its chunk fail during sampling.
+# A line's "[standin:guardrail]" blocks that line; "[standin:oom]", "[standin:crash]" or "[standin:hang]"
+# makes its chunk fail (or freeze) during sampling.
 
 # json_string KEY: the decoded string value of "KEY" in the JSON line on stdin.
 json_string() {
@@ -782,7 +782,7 @@ batch_chunk() {
             log INFO "gen_input_control" "no input_control provided for $hint. generating input control video"
             cp "$_video" "$_dir/${hint}_input_control_0.mp4" || exit 1
         done
-        case "$(line_marker "$_i")" in oom|crash) _fail=$(line_marker "$_i") ;; esac
+        case "$(line_marker "$_i")" in oom|crash|hang) _fail=$(line_marker "$_i") ;; esac
         _i=$((_i + 1))
     done
     log INFO "generate" "Running batch generation with batch_size=$((_end - _start))"

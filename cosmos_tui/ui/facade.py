@@ -60,8 +60,12 @@ class FacadeAdapter:
     """
 
     def __init__(self, bench: Workbench, poll_seconds: float = POLL_SECONDS) -> None:
+        from cosmos_tui.services.hosts import HostAdmin
+
         self.bench = bench
         self.poll_seconds = poll_seconds
+        # The Hosts screen's list, add, edit, remove and doctor (services/hosts.py).
+        self.host_admin = HostAdmin(bench.config)
         self._queue_task: asyncio.Task[Any] | None = None
 
     # records ------------------------------------------------------------------------

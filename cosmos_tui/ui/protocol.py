@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from cosmos_tui.services import DeletePlan, SearchResult
+    from cosmos_tui.services.hosts import HostAdmin
     from cosmos_tui.store.metrics_store import RunStats
     from cosmos_tui.store.repositories import PromptFilter, RunFilter
 
@@ -54,6 +55,9 @@ class GpuProcesses:
 
 class UIServices(Protocol):
     """Everything the screens call; each method is async or returns at once."""
+
+    host_admin: HostAdmin
+    """The Hosts screen's list, add, edit, remove and doctor (services/hosts.py)."""
 
     # records ------------------------------------------------------------------------
 

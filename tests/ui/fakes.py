@@ -24,6 +24,7 @@ from cosmos_tui.domain import (
 )
 from cosmos_tui.ids import IdSource
 from cosmos_tui.services import Workbench
+from cosmos_tui.services.hosts import HostAdmin
 from cosmos_tui.ui.facade import FacadeAdapter
 from cosmos_tui.ui.protocol import GpuProcesses
 
@@ -69,6 +70,13 @@ class Stream:
             yield item
 
 
+class SilentProbe:
+    """A host probe whose doctor checks nothing (see TestServices.host_admin)."""
+
+    async def doctor(self, config: Any, names: Any, profile: str, only: Any) -> list[Any]:
+        return []
+
+
 class TestServices(FacadeAdapter):
     """UIServices over a real Workbench; the live part is driven by the test."""
 
@@ -85,6 +93,9 @@ class TestServices(FacadeAdapter):
         self.logs: dict[str, Stream] = {}
         self.log_history: dict[str, list[str]] = {}
         self.calls: list[tuple[str, Any]] = []
+        # No host answers the doctor here: no host shows a doctor state unless a test
+        # gives it a probe (tests/ui/test_hosts_screen.py).
+        self.host_admin = HostAdmin(bench.config, SilentProbe())
 
     @property
     def store(self) -> Any:

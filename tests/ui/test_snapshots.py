@@ -93,6 +93,39 @@ async def run_form(h: Harness, pilot: Any, tmp_path: Path) -> None:
     await settle(pilot)
 
 
+async def hosts_screen(h: Harness, pilot: Any, tmp_path: Path) -> None:
+    """The Hosts screen with the doctor's report of a host that has a problem."""
+    import dataclasses
+
+    from cosmos_tui.doctor.model import CheckResult, DoctorReport, Outcome
+    from cosmos_tui.services.hosts import HostAdmin
+
+    class Probe:
+        async def doctor(self, config: Any, names: Any, profile: str, only: Any) -> list:
+            if only is not None:
+                return []  # the quick checks at start: none, so the frame does not race them
+            fix = "ssh gpu-b.example docker pull nvcr.io/nvidia/cosmos/cosmos-transfer1:latest"
+            results = (
+                CheckResult("ssh", "SSH login and host key", Outcome.PASS, "me@gpu-b.example"),
+                CheckResult("image", "Model image present", Outcome.FAIL, "not pulled", fix),
+                CheckResult("disk", "Free disk in the tool dir", Outcome.PASS, "812 GiB free"),
+            )
+            return [DoctorReport(name, profile, results) for name in names]
+
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[[hosts]]\nname = "gpu-a"\nhostname = "gpu-a.example"\n\n'
+        '[[hosts]]\nname = "gpu-b"\nhostname = "gpu-b.example"\nuser = "me"\n'
+        "docker_sudo = true\n"
+    )
+    await ready(h, pilot)
+    h.services.host_admin = HostAdmin(dataclasses.replace(h.config, source=path), Probe())
+    await pilot.press("H")
+    await settle(pilot)
+    await pilot.press("down", "D")
+    await settle(pilot)
+
+
 STATES: dict[str, Callable[[Harness, Any, Path], Awaitable[None]]] = {
     "empty": empty,
     "populated": populated,
@@ -102,6 +135,7 @@ STATES: dict[str, Callable[[Harness, Any, Path], Awaitable[None]]] = {
     "help": help_screen,
     "prompt_form": prompt_form,
     "run_form": run_form,
+    "hosts": hosts_screen,
 }
 
 

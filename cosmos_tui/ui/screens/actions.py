@@ -108,7 +108,10 @@ class ActionsMixin:
         if run.state.is_terminal:
             self.notify(f"{run.id} is already {run.state.value}", severity="warning")
             return
-        text = f"Cancel run {run.id} ({run.state.value})?\nIts container is stopped on the host."
+        from cosmos_tui.ui.stalled import is_stalled
+
+        state = run.progress.phase if is_stalled(run) and run.progress else run.state.value
+        text = f"Cancel run {run.id} ({state})?\nIts container is stopped on the host."
 
         def _answer(yes: bool | None) -> None:
             if yes:

@@ -39,6 +39,7 @@ def help_groups() -> list[tuple[str, Sequence[BindingType]]]:
     from cosmos_tui.ui.screens.prompt_form import PromptForm
     from cosmos_tui.ui.screens.run_frames import RunFramesScreen
     from cosmos_tui.ui.screens.stats import StatsScreen
+    from cosmos_tui.ui.widgets.gpus import GpusPane
     from cosmos_tui.ui.widgets.logs import LogsPane
     from cosmos_tui.ui.widgets.prompts import PromptsPane
     from cosmos_tui.ui.widgets.runs import RunsPane
@@ -50,6 +51,7 @@ def help_groups() -> list[tuple[str, Sequence[BindingType]]]:
         ("Logs pane", LogsPane.BINDINGS),
         ("Run detail (enter)", RunDetailScreen.BINDINGS),
         ("Run frames (f in the detail)", RunFramesScreen.BINDINGS),
+        ("GPUs pane", GpusPane.BINDINGS),
         ("Forms", PromptForm.BINDINGS),
         ("Inputs screen (i)", InputsScreen.BINDINGS),
         ("Stats screen (t)", StatsScreen.BINDINGS),

@@ -34,6 +34,7 @@ from cosmos_tui.ui.screens.actions import ActionsMixin
 
 # imported here so textual-image asks the terminal what it draws before Textual starts
 from cosmos_tui.ui.screens.inputs import InputsScreen
+from cosmos_tui.ui.stalled import StalledRuns, stalled_text
 from cosmos_tui.ui.widgets.gpus import GpusPane
 from cosmos_tui.ui.widgets.logs import LogsPane
 from cosmos_tui.ui.widgets.pane import Pane
@@ -41,6 +42,7 @@ from cosmos_tui.ui.widgets.prompts import PromptsPane
 from cosmos_tui.ui.widgets.runs import RunsPane
 
 if TYPE_CHECKING:
+    from cosmos_tui.doctor.model import DoctorReport
     from cosmos_tui.ui.app import CosmosApp
     from cosmos_tui.ui.protocol import UIServices
 
@@ -67,6 +69,8 @@ class MainScreen(ActionsMixin, Screen[None]):
         Binding("N", "new_prompt", "New prompt", show=False, id="main.new_prompt"),
         Binding("i", "inputs", "Inputs", show=False, id="main.inputs"),
         Binding("t", "stats", "Stats", show=False, id="main.stats"),
+        Binding("C", "cancel_stalled", "Cancel stalled", id="main.cancel_stalled"),
+        Binding("H", "hosts", "Hosts", id="main.hosts"),
     ]
 
     def __init__(self) -> None:
@@ -78,6 +82,8 @@ class MainScreen(ActionsMixin, Screen[None]):
         self.current_prompt: Prompt | None = None
         self._awaited_panes = set(LAUNCH_PANES)
         self._streams_started = False
+        self.stalled = StalledRuns()
+        self.doctor_reports: dict[str, DoctorReport] = {}
 
     @property
     def cosmos(self) -> CosmosApp:
@@ -181,6 +187,7 @@ class MainScreen(ActionsMixin, Screen[None]):
         for pane in self.query(Pane):
             pane.fill_page()
         self.set_timer(RECONCILE_DELAY_SECONDS, self._keep_runs_moving)
+        self.set_timer(RECONCILE_DELAY_SECONDS, self._quick_doctor)
 
     @on(ServicesFailed)
     def _failed(self, message: ServicesFailed) -> None:
@@ -285,6 +292,29 @@ class MainScreen(ActionsMixin, Screen[None]):
         started = run.state in (RunState.STARTING, RunState.RUNNING) and before != run.state
         if started and not self.log_chosen_by_user:
             self.logs.show_run(run)
+        self._note_stall(run)
+
+    def _note_stall(self, run: Run) -> None:
+        """Announce a newly stalled run with the key that cancels it; show that key."""
+        offered = self.stalled.newest is not None
+        if self.stalled.update(run) and self.cosmos.config.ui.notifications:
+            key = self.cosmos.config.keymap.get("main.cancel_stalled", "C")
+            self.notify(stalled_text(run, key), title="Run stalled", severity="warning",
+                        timeout=30)  # fmt: skip
+        if offered != (self.stalled.newest is not None):
+            self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Offer the stalled-run cancel only while some run is stalled."""
+        if action == "cancel_stalled":
+            return self.stalled.newest is not None
+        return True
+
+    def action_cancel_stalled(self) -> None:
+        """Ask, then cancel the run that stalled last."""
+        run = self.stalled.newest
+        if run is not None:
+            self.cancel(run)
 
     @work(group="prompt-refresh", exit_on_error=False)
     @reported
@@ -322,6 +352,7 @@ class MainScreen(ActionsMixin, Screen[None]):
     @on(RunDeleted)
     def _run_deleted(self, message: RunDeleted) -> None:
         self.runs.remove_runs(message.run_ids)
+        self.stalled.remove(message.run_ids)
         if message.prompt_id:
             self.prompts.reload()
 
@@ -339,6 +370,30 @@ class MainScreen(ActionsMixin, Screen[None]):
         )
         if pane is not None:
             self.maximize(pane, container=False)
+
+    def action_hosts(self, focus: str | None = None) -> None:
+        """Open the Hosts screen (on host ``focus``): list, add, edit, remove, doctor."""
+        from cosmos_tui.ui.screens.hosts import HostsScreen
+
+        if self.services is None:
+            self.notify("still connecting to the database", severity="warning")
+            return
+        self.app.push_screen(HostsScreen(self.services.host_admin, focus))
+
+    def show_doctor(self, report: DoctorReport) -> None:
+        """Keep a host's latest doctor report (the Hosts screen and the GPUs pane show it)."""
+        self.doctor_reports[report.host] = report
+        self.gpus.set_doctor(report)
+
+    @work(group="doctor-quick", exit_on_error=False)
+    @reported
+    async def _quick_doctor(self) -> None:
+        """The doctor's cheap checks on every host, once, for the GPUs pane's cards."""
+        if self.services is None or not self.services.host_names():
+            return
+        admin = self.services.host_admin
+        for report in await admin.doctor(self.services.host_names(), quick=True):
+            self.show_doctor(report)
 
     def action_new_prompt(self) -> None:
         """Open the new-prompt form from anywhere."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from rich.console import Group
 from rich.text import Text
@@ -27,6 +28,9 @@ from cosmos_tui.remote.smi import stale_after_s, with_staleness
 from cosmos_tui.safe_text import one_line
 from cosmos_tui.ui.format import bar, plain, sparkline
 from cosmos_tui.ui.widgets.pane import Pane
+
+if TYPE_CHECKING:
+    from cosmos_tui.doctor.model import DoctorReport
 
 HISTORY = 300
 # health -> (glyph, style)
@@ -87,6 +91,11 @@ def detail_lines(sample: GpuSample) -> list[Text]:
     return [Text(f"     {fact}", style="grey62") for fact in facts]
 
 
+# A connected host whose readings stopped for three intervals (at least this) is stalled.
+STALL_MIN_SECONDS = 3.0
+STALL_INTERVALS = 3
+
+
 @dataclass
 class GpuTrack:
     """What the pane remembers of one GPU: the latest sample and recent history."""
@@ -129,6 +138,12 @@ class HostCard(Static):
         self.processes: tuple[GpuProcess, ...] = ()
         self.holders: dict[int, str] = {}
         self.alerts: list[str] = []
+        self.doctor: DoctorReport | None = None
+        # When the last reading arrived (the app's clock), and after how long without
+        # one a connected host shows "stalled" instead of frozen figures.
+        self.last_reading: datetime | None = None
+        self.stall_after = STALL_MIN_SECONDS
+        self.shown_stalled = False
         self.now = now
         self.dirty = True
         self.hot_c = 85.0
@@ -153,11 +168,23 @@ class HostCard(Static):
         """Re-render the card for ``now``."""
         self.now = now
         self.dirty = False
+        self.shown_stalled = self.stalled_for(now) is not None
         self.update(self._render_card())
+
+    def stalled_for(self, now: datetime) -> float | None:
+        """Seconds without a reading while connected, once past ``stall_after`` (else None)."""
+        if self.status.state != HostState.CONNECTED or self.last_reading is None:
+            return None
+        quiet = (now - self.last_reading).total_seconds()
+        return quiet if quiet >= self.stall_after else None
 
     def _render_card(self) -> Group:
         width = max(24, (self.content_size.width or 44) - 1)
         lines = [self._state_line()]
+        if self.doctor is not None and not self.doctor.ok:
+            failed = ", ".join(r.check for r in self.doctor.failures)
+            note = f"  \u271a doctor: {len(self.doctor.failures)} problem(s): {failed}  (D: report)"
+            lines.append(Text(one_line(note), style="yellow"))
         if self.status.state in (HostState.DOWN, HostState.UNKNOWN) and not self.gpus:
             return Group(*lines)
         troubled = self.gpu_host is not None and self.gpu_host.state not in QUIET_HOST_STATES
@@ -180,7 +207,11 @@ class HostCard(Static):
         status = self.status
         text = plain(status.host, style="bold")
         text.append("  ")
-        if status.state == HostState.CONNECTED:
+        quiet = self.stalled_for(self.now)
+        if quiet is not None:
+            text.append(f"\u25cc stalled: no reading for {quiet:.0f}s", style="bold yellow")
+            text.append("  the link delivers nothing; figures below are old", style="grey62")
+        elif status.state == HostState.CONNECTED:
             text.append("\u25cf connected", style="green")
             if status.latency_ms is not None:
                 text.append(f"  {status.latency_ms:.0f} ms", style="grey50")
@@ -248,7 +279,11 @@ class HostCard(Static):
                 Text("   ") + util_text,
                 Text("   ") + mem_text + Text(" ") + sparkline(history, spark_width),
             ]
-        if self.status.state != HostState.CONNECTED or sample.health is GpuHealth.STALE:
+        if (
+            self.status.state != HostState.CONNECTED
+            or self.shown_stalled
+            or sample.health is GpuHealth.STALE
+        ):
             for line in lines:
                 line.stylize("grey42")
         if self.detail:
@@ -271,7 +306,10 @@ class GpusPane(Pane):
     """Every configured host's card; each card changes only with its own host's news."""
 
     TITLE = "GPUs"
-    BINDINGS = [Binding("d", "toggle_detail", "GPU detail", id="gpus.detail")]
+    BINDINGS = [
+        Binding("d", "toggle_detail", "GPU detail", id="gpus.detail"),
+        Binding("D", "doctor_report", "Doctor report", id="gpus.doctor"),
+    ]
 
     def compose(self) -> ComposeResult:
         """A scrolling column of host cards."""
@@ -295,11 +333,14 @@ class GpusPane(Pane):
         placeholder.display = False
         cards = self.query_one("#gpu-cards", VerticalScroll)
         config = self.cosmos.config
+        interval = config.ui.gpu_interval_ms / 1000.0
+        stall_after = max(STALL_MIN_SECONDS, STALL_INTERVALS * interval)
         made = []
         for name in names:
             card = HostCard(name, self.now())
             card.host_config = next((h for h in config.hosts if h.name == name), None)
             card.stale_s = stale_after_s(config.ui.gpu_interval_ms)
+            card.stall_after = stall_after
             made.append(card)
         cards.mount_all(made)
 
@@ -323,6 +364,18 @@ class GpusPane(Pane):
                 return card
         return None
 
+    def set_doctor(self, report: DoctorReport) -> None:
+        """Show a host's latest doctor verdict on its card (a problem shows; ready does not)."""
+        card = self.card(report.host)
+        if card is not None:
+            card.doctor = report
+            card.dirty = True
+
+    def action_doctor_report(self) -> None:
+        """Open the Hosts screen on the first host whose doctor found a problem."""
+        broken = [c.host for c in self.query(HostCard) if c.doctor and not c.doctor.ok]
+        self.screen.action_hosts(broken[0] if broken else None)  # type: ignore[attr-defined]
+
     def set_host(self, status: HostStatus) -> None:
         """Show a host's new connection state at once."""
         card = self.card(status.host)
@@ -340,6 +393,7 @@ class GpusPane(Pane):
         if track is None:
             track = card.gpus[sample.index] = GpuTrack(latest=sample)
         track.latest = sample
+        card.last_reading = now
         if sample.health is not GpuHealth.STALE:
             track.history.append((sample.at, sample))
         # A utilisation nvidia-smi does not report ([N/A] on MIG GPUs) is never idle.
@@ -385,11 +439,13 @@ class GpusPane(Pane):
         return [sample for _, sample in card.gpus[gpu].history]
 
     def redraw_dirty(self) -> None:
-        """Redraw cards whose data changed; reconnect countdowns tick every time."""
+        """Redraw cards whose data changed; reconnect countdowns and stalls tick every time."""
         now = self.now()
         for card in self.query(HostCard):
             ageing = any(
                 now - t.latest.at > timedelta(seconds=card.stale_s) for t in card.gpus.values()
             )
-            if card.dirty or card.status.state == HostState.RECONNECTING or ageing:
+            stalled = card.shown_stalled or card.stalled_for(now) is not None
+            busy = card.status.state == HostState.RECONNECTING
+            if card.dirty or busy or ageing or stalled:
                 card.redraw(now)
