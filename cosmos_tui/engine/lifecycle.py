@@ -17,6 +17,7 @@ container runs, a lost link only means reattaching: the container keeps going.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from typing import TYPE_CHECKING
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 from cosmos_tui.config import no_hosts_message
 from cosmos_tui.domain import ACTIVE_STATES, Run, RunState
 from cosmos_tui.engine import launch
+from cosmos_tui.engine.batching import LaunchGroup
 from cosmos_tui.engine.context import (
     GPU_WAIT_SECONDS,
     EngineContext,
@@ -35,6 +37,8 @@ from cosmos_tui.engine.context import (
 )
 from cosmos_tui.engine.failures import Failure, classify, classify_error
 from cosmos_tui.engine.logs import LocalLog, read_log_lines
+from cosmos_tui.engine.metrics_recorder import measure_run
+from cosmos_tui.engine.queue import Placement
 from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.engine.watch import ContainerWatch
 from cosmos_tui.errors import (
@@ -44,6 +48,7 @@ from cosmos_tui.errors import (
     DockerError,
     InvalidTransition,
 )
+from cosmos_tui.store.queue_store import QueueStore
 
 if TYPE_CHECKING:
     from cosmos_tui.remote.host import RemoteHost
@@ -53,6 +58,8 @@ logger = logging.getLogger(__name__)
 
 LOCK_TRIES = 5
 LOCK_RETRY_SECONDS = 0.2
+# A run waiting for GPUs looks at the store this often for one of ours that let go.
+GPU_POLL_SECONDS = 0.5
 
 
 class RunDriver:
@@ -112,7 +119,8 @@ class RunDriver:
                     run = await self._start(run)
                 if run.state == RunState.RUNNING:
                     watch = ContainerWatch(self.ctx, run, self.local_log, self._retry_transient)
-                    run = await watch.watch()
+                    async with self._measured(run):
+                        run = await watch.watch()
                     lost_contact = 0
                 if run.state == RunState.DOWNLOADING:
                     run = await self._download(run)
@@ -121,7 +129,7 @@ class RunDriver:
                     self.run_id, progress_phase="waiting for a free GPU", progress_percent=0.0
                 )
                 logger.info("%s", exc.message)
-                await self.ctx.sleep(GPU_WAIT_SECONDS)
+                await self._wait_for_gpus()
                 continue
             except ClaimedElsewhere as exc:
                 logger.info("run %s is not ours to start: %s", self.run_id, exc.message)
@@ -157,13 +165,30 @@ class RunDriver:
             if run.state.is_terminal:
                 return run
 
+    def _measured(self, run: Run) -> contextlib.AbstractAsyncContextManager[None]:
+        """Record the run's GPU metrics while its container runs.
+
+        A scheduler that handed the run over records the metrics of every container it
+        drives (services/queue.py), so only a run this driver claimed itself (a detached
+        worker, the TUI's run form, reconcile) is measured here.
+        """
+        if self.claimer != self.ctx.worker_id or run.host is None:
+            return contextlib.nullcontext()
+        return measure_run(self.ctx.config, self.ctx.store, self.ctx.hosts, run.id, run.host)
+
     # steps -------------------------------------------------------------------------------
 
     async def _claim(self, run: Run) -> Run:
         host = run.host or (self.ctx.config.hosts[0].name if self.ctx.config.hosts else None)
         if host is None:
             raise ConfigError(no_hosts_message(self.ctx.config.source))
-        gpus = run.gpus or await self._choose_gpus(host, run)
+        gpus = run.gpus
+        queue = QueueStore(self.ctx.store)
+        if not (gpus and await queue.claimer(run.id) == self.claimer):
+            # Not handed over with its GPUs by a scheduler (nor our own retry): choose
+            # them and claim them (a user retry's GPUs of an earlier attempt are stale).
+            gpus = await self._choose_gpus(host, run)
+            await self._claim_gpus(run, host, gpus)
         return await self.ctx.store.transition(
             run.id,
             RunState.UPLOADING,
@@ -179,9 +204,43 @@ class RunDriver:
             failure_message=None,
         )
 
-    async def _choose_gpus(self, host: str, run: Run) -> tuple[int, ...]:
-        from cosmos_tui.store.queue_store import QueueStore
+    async def _claim_gpus(self, run: Run, host: str, gpus: tuple[int, ...]) -> None:
+        """Take the run and its GPUs through the queue's one atomic claim.
 
+        Two drivers that chose the same free GPU (two ``cosmos worker`` processes, or a
+        worker and the scheduler) race here; the store lets one win. The loser waits
+        for a GPU (:class:`NoFreeGpus`) or, when someone else took the run, leaves it.
+        """
+        placement = Placement(LaunchGroup((run,)), host, gpus)
+        limit = self.ctx.config.host(host).max_runs
+        queue = QueueStore(self.ctx.store)
+        if await queue.claim(placement, self.claimer, limit, ignore_pause=True) is not None:
+            return
+        current = await self.ctx.store.get_run(run.id, with_events=False)
+        if current.state != RunState.QUEUED:
+            raise InvalidTransition(run.id, current.state.value, RunState.UPLOADING.value)
+        claimer = await queue.claimer(run.id)
+        if claimer not in (None, self.claimer):
+            raise ClaimedElsewhere(run.id, str(claimer), RunState.UPLOADING.value)
+        raise NoFreeGpus(
+            f"{host} GPU {','.join(map(str, gpus))} was taken by another run (or the host is "
+            f"at max_runs); run {run.id} waits for a run to finish"
+        )
+
+    async def _wait_for_gpus(self) -> None:
+        """Wait up to GPU_WAIT_SECONDS, less when a run of ours lets GPUs go.
+
+        The store is read every GPU_POLL_SECONDS (cheap, local); nvidia-smi is asked again
+        only when the next claim is tried.
+        """
+        queue = QueueStore(self.ctx.store)
+        before = await queue.allocations()
+        for _ in range(round(GPU_WAIT_SECONDS / GPU_POLL_SECONDS)):
+            await self.ctx.sleep(GPU_POLL_SECONDS)
+            if await queue.allocations() != before:
+                return
+
+    async def _choose_gpus(self, host: str, run: Run) -> tuple[int, ...]:
         held = {
             g
             for a in await QueueStore(self.ctx.store).allocations()
