@@ -25,9 +25,8 @@ from typing import TYPE_CHECKING
 from cosmos_tui.config import no_hosts_message
 from cosmos_tui.domain import ACTIVE_STATES, Run, RunState
 from cosmos_tui.engine import launch
-from cosmos_tui.engine.batching import LaunchGroup
+from cosmos_tui.engine.claim import WAITING_FOR_GPU, claim_run, wait_for_gpus
 from cosmos_tui.engine.context import (
-    GPU_WAIT_SECONDS,
     EngineContext,
     HostSource,
     NoFreeGpus,
@@ -38,7 +37,6 @@ from cosmos_tui.engine.context import (
 from cosmos_tui.engine.failures import Failure, classify, classify_error
 from cosmos_tui.engine.logs import LocalLog, read_log_lines
 from cosmos_tui.engine.metrics_recorder import measure_run
-from cosmos_tui.engine.queue import Placement
 from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.engine.watch import ContainerWatch
 from cosmos_tui.errors import (
@@ -58,8 +56,6 @@ logger = logging.getLogger(__name__)
 
 LOCK_TRIES = 5
 LOCK_RETRY_SECONDS = 0.2
-# A run waiting for GPUs looks at the store this often for one of ours that let go.
-GPU_POLL_SECONDS = 0.5
 
 
 class RunDriver:
@@ -126,10 +122,10 @@ class RunDriver:
                     run = await self._download(run)
             except NoFreeGpus as exc:
                 await store.update_run(
-                    self.run_id, progress_phase="waiting for a free GPU", progress_percent=0.0
+                    self.run_id, progress_phase=WAITING_FOR_GPU, progress_percent=0.0
                 )
                 logger.info("%s", exc.message)
-                await self._wait_for_gpus()
+                await wait_for_gpus(self.ctx)
                 continue
             except ClaimedElsewhere as exc:
                 logger.info("run %s is not ours to start: %s", self.run_id, exc.message)
@@ -188,7 +184,10 @@ class RunDriver:
             # Not handed over with its GPUs by a scheduler (nor our own retry): choose
             # them and claim them (a user retry's GPUs of an earlier attempt are stale).
             gpus = await self._choose_gpus(host, run)
-            await self._claim_gpus(run, host, gpus)
+            await claim_run(self.ctx, run, self.claimer, host, gpus)
+        waited: dict[str, None] = {}
+        if run.progress is not None and run.progress.phase == WAITING_FOR_GPU:
+            waited = {"progress_phase": None, "progress_percent": None}  # no longer waiting
         return await self.ctx.store.transition(
             run.id,
             RunState.UPLOADING,
@@ -202,43 +201,8 @@ class RunDriver:
             exit_code=None,
             failure_kind=None,
             failure_message=None,
+            **waited,
         )
-
-    async def _claim_gpus(self, run: Run, host: str, gpus: tuple[int, ...]) -> None:
-        """Take the run and its GPUs through the queue's one atomic claim.
-
-        Two drivers that chose the same free GPU (two ``cosmos worker`` processes, or a
-        worker and the scheduler) race here; the store lets one win. The loser waits
-        for a GPU (:class:`NoFreeGpus`) or, when someone else took the run, leaves it.
-        """
-        placement = Placement(LaunchGroup((run,)), host, gpus)
-        limit = self.ctx.config.host(host).max_runs
-        queue = QueueStore(self.ctx.store)
-        if await queue.claim(placement, self.claimer, limit, ignore_pause=True) is not None:
-            return
-        current = await self.ctx.store.get_run(run.id, with_events=False)
-        if current.state != RunState.QUEUED:
-            raise InvalidTransition(run.id, current.state.value, RunState.UPLOADING.value)
-        claimer = await queue.claimer(run.id)
-        if claimer not in (None, self.claimer):
-            raise ClaimedElsewhere(run.id, str(claimer), RunState.UPLOADING.value)
-        raise NoFreeGpus(
-            f"{host} GPU {','.join(map(str, gpus))} was taken by another run (or the host is "
-            f"at max_runs); run {run.id} waits for a run to finish"
-        )
-
-    async def _wait_for_gpus(self) -> None:
-        """Wait up to GPU_WAIT_SECONDS, less when a run of ours lets GPUs go.
-
-        The store is read every GPU_POLL_SECONDS (cheap, local); nvidia-smi is asked again
-        only when the next claim is tried.
-        """
-        queue = QueueStore(self.ctx.store)
-        before = await queue.allocations()
-        for _ in range(round(GPU_WAIT_SECONDS / GPU_POLL_SECONDS)):
-            await self.ctx.sleep(GPU_POLL_SECONDS)
-            if await queue.allocations() != before:
-                return
 
     async def _choose_gpus(self, host: str, run: Run) -> tuple[int, ...]:
         held = {

@@ -39,10 +39,11 @@ async def test_three_inferences_on_a_one_gpu_host_never_share_gpu_0(
     fake_gpu.set_variant("1gpu")
     config = make_config(COSMOS_STANDIN_SPEED="0.03")
     path = write_config_file(config, tmp_path / "config.toml")
-    prompts = [
-        cosmos(path, "create", "prompt", f"a robot arm {n}", str(video_dir)).stdout.strip()
-        for n in range(3)
-    ]
+    prompts = []
+    for n in range(3):
+        created = cosmos(path, "create", "prompt", f"a robot arm {n}", str(video_dir))
+        assert created.returncode == 0, created.stderr
+        prompts.append(created.stdout.strip())
     done = cosmos(path, "inference", *prompts, "--skip-checks", timeout=240)
     assert done.returncode == 0, done.stderr
     run_ids = [line.split()[0] for line in done.stdout.splitlines() if " started " in line]
