@@ -497,3 +497,31 @@ class RunAlert:
     value: float | None = None
     threshold: float | None = None
     cleared_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AlertChange:
+    """An alert raised or cleared on a run.
+
+    Attributes:
+        run_id: The run.
+        kind: What kind of alert.
+        raised: True when raised, False when its condition ended.
+        at: When.
+        host: The host concerned.
+        gpu_index: The GPU concerned (None for host alerts).
+        value: The measured value.
+        threshold: The configured threshold.
+        message: One line for people.
+
+    """
+
+    run_id: str
+    kind: AlertKind
+    raised: bool
+    at: datetime
+    host: str | None = None
+    gpu_index: int | None = None
+    value: float | None = None
+    threshold: float | None = None
+    message: str = ""

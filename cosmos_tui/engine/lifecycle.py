@@ -17,6 +17,7 @@ container runs, a lost link only means reattaching: the container keeps going.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from typing import TYPE_CHECKING
@@ -24,8 +25,8 @@ from typing import TYPE_CHECKING
 from cosmos_tui.config import no_hosts_message
 from cosmos_tui.domain import ACTIVE_STATES, Run, RunState
 from cosmos_tui.engine import launch
+from cosmos_tui.engine.claim import WAITING_FOR_GPU, claim_run, wait_for_gpus
 from cosmos_tui.engine.context import (
-    GPU_WAIT_SECONDS,
     EngineContext,
     HostSource,
     NoFreeGpus,
@@ -35,6 +36,7 @@ from cosmos_tui.engine.context import (
 )
 from cosmos_tui.engine.failures import Failure, classify, classify_error
 from cosmos_tui.engine.logs import LocalLog, read_log_lines
+from cosmos_tui.engine.metrics_recorder import measure_run
 from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.engine.watch import ContainerWatch
 from cosmos_tui.errors import (
@@ -44,6 +46,7 @@ from cosmos_tui.errors import (
     DockerError,
     InvalidTransition,
 )
+from cosmos_tui.store.queue_store import QueueStore
 
 if TYPE_CHECKING:
     from cosmos_tui.remote.host import RemoteHost
@@ -112,16 +115,17 @@ class RunDriver:
                     run = await self._start(run)
                 if run.state == RunState.RUNNING:
                     watch = ContainerWatch(self.ctx, run, self.local_log, self._retry_transient)
-                    run = await watch.watch()
+                    async with self._measured(run):
+                        run = await watch.watch()
                     lost_contact = 0
                 if run.state == RunState.DOWNLOADING:
                     run = await self._download(run)
             except NoFreeGpus as exc:
                 await store.update_run(
-                    self.run_id, progress_phase="waiting for a free GPU", progress_percent=0.0
+                    self.run_id, progress_phase=WAITING_FOR_GPU, progress_percent=0.0
                 )
                 logger.info("%s", exc.message)
-                await self.ctx.sleep(GPU_WAIT_SECONDS)
+                await wait_for_gpus(self.ctx)
                 continue
             except ClaimedElsewhere as exc:
                 logger.info("run %s is not ours to start: %s", self.run_id, exc.message)
@@ -157,13 +161,33 @@ class RunDriver:
             if run.state.is_terminal:
                 return run
 
+    def _measured(self, run: Run) -> contextlib.AbstractAsyncContextManager[None]:
+        """Record the run's GPU metrics while its container runs.
+
+        A scheduler that handed the run over records the metrics of every container it
+        drives (services/queue.py), so only a run this driver claimed itself (a detached
+        worker, the TUI's run form, reconcile) is measured here.
+        """
+        if self.claimer != self.ctx.worker_id or run.host is None:
+            return contextlib.nullcontext()
+        return measure_run(self.ctx.config, self.ctx.store, self.ctx.hosts, run.id, run.host)
+
     # steps -------------------------------------------------------------------------------
 
     async def _claim(self, run: Run) -> Run:
         host = run.host or (self.ctx.config.hosts[0].name if self.ctx.config.hosts else None)
         if host is None:
             raise ConfigError(no_hosts_message(self.ctx.config.source))
-        gpus = run.gpus or await self._choose_gpus(host, run)
+        gpus = run.gpus
+        queue = QueueStore(self.ctx.store)
+        if not (gpus and await queue.claimer(run.id) == self.claimer):
+            # Not handed over with its GPUs by a scheduler (nor our own retry): choose
+            # them and claim them (a user retry's GPUs of an earlier attempt are stale).
+            gpus = await self._choose_gpus(host, run)
+            await claim_run(self.ctx, run, self.claimer, host, gpus)
+        waited: dict[str, None] = {}
+        if run.progress is not None and run.progress.phase == WAITING_FOR_GPU:
+            waited = {"progress_phase": None, "progress_percent": None}  # no longer waiting
         return await self.ctx.store.transition(
             run.id,
             RunState.UPLOADING,
@@ -177,11 +201,10 @@ class RunDriver:
             exit_code=None,
             failure_kind=None,
             failure_message=None,
+            **waited,
         )
 
     async def _choose_gpus(self, host: str, run: Run) -> tuple[int, ...]:
-        from cosmos_tui.store.queue_store import QueueStore
-
         held = {
             g
             for a in await QueueStore(self.ctx.store).allocations()

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from cosmos_tui.config import AlertsConfig
-from cosmos_tui.domain import AlertKind, GpuHealth, GpuSample, HostState, RunMetrics
+from cosmos_tui.domain import AlertChange, AlertKind, GpuHealth, GpuSample, HostState, RunMetrics
 
 IDLE_UTILIZATION = 5.0
 MAX_GAP_SECONDS = 60.0
@@ -46,34 +46,6 @@ class GpuFault:
 # enough that the metrics JSON stays a few kilobytes for a run of any length.
 TIMELINE_POINTS = 120
 _Point = tuple[float, float | None, float | None]
-
-
-@dataclass(frozen=True)
-class AlertChange:
-    """An alert raised or cleared on a run.
-
-    Attributes:
-        run_id: The run.
-        kind: What kind of alert.
-        raised: True when raised, False when its condition ended.
-        at: When.
-        host: The host concerned.
-        gpu_index: The GPU concerned (None for host alerts).
-        value: The measured value.
-        threshold: The configured threshold.
-        message: One line for people.
-
-    """
-
-    run_id: str
-    kind: AlertKind
-    raised: bool
-    at: datetime
-    host: str | None = None
-    gpu_index: int | None = None
-    value: float | None = None
-    threshold: float | None = None
-    message: str = ""
 
 
 @dataclass

@@ -5,6 +5,9 @@ stream and connection state, keeps the tracker's set of containers equal to the 
 hold GPUs (from the store, so runs started by other processes count too), stores alert
 changes as they happen and each run's metrics every ``flush_interval`` seconds and once
 more when the run lets its GPUs go.
+
+A run driven outside the queue (a ``cosmos worker``, the TUI's run form) is measured by
+its own driver with :func:`measure_run`: the same recorder, limited to that run.
 """
 
 from __future__ import annotations
@@ -12,16 +15,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from typing import TYPE_CHECKING
 
+from cosmos_tui.config import Config
 from cosmos_tui.engine.metrics import GpuFault, MetricsTracker
 from cosmos_tui.errors import CosmosError
 from cosmos_tui.store.metrics_store import MetricsStore
 from cosmos_tui.store.queue_store import QueueStore
+from cosmos_tui.store.repositories import Store
 
 if TYPE_CHECKING:
-    from cosmos_tui.remote.pool import HostPool
+    from cosmos_tui.engine.context import HostSource
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +44,7 @@ class MetricsRecorder:
         flush_interval: Seconds between metric saves.
         on_fault: Called with each run of a container whose GPU broke (requires reset,
             lost, error) and the cause, to fail it; None leaves the runs alone.
+        keys: Track only these containers (run or batch ids); None tracks every one.
 
     """
 
@@ -47,11 +53,12 @@ class MetricsRecorder:
         queue: QueueStore,
         stored: MetricsStore,
         tracker: MetricsTracker,
-        hosts: HostPool,
+        hosts: HostSource,
         host_names: Sequence[str],
         refresh_interval: float = 1.0,
         flush_interval: float = 5.0,
         on_fault: Callable[[str, str], Awaitable[object]] | None = None,
+        keys: Collection[str] | None = None,
     ) -> None:
         self.queue = queue
         self.stored = stored
@@ -61,6 +68,7 @@ class MetricsRecorder:
         self.refresh_interval = refresh_interval
         self.flush_interval = flush_interval
         self.on_fault = on_fault
+        self.keys = None if keys is None else frozenset(keys)
         self._members: dict[str, tuple[str, ...]] = {}
         # refresh() and flush() await the store between steps; the recorder's own loop
         # and a caller's last refresh may overlap, so they take turns.
@@ -85,7 +93,11 @@ class MetricsRecorder:
     async def refresh(self) -> None:
         """Make the tracked containers equal to those holding GPUs now."""
         async with self._lock:
-            holders = {h.key: h for h in await self.queue.holders()}
+            holders = {
+                h.key: h
+                for h in await self.queue.holders()
+                if self.keys is None or h.key in self.keys
+            }
             for key in list(self._members):
                 if key not in holders:
                     run_ids = self._members.pop(key)
@@ -149,3 +161,31 @@ class MetricsRecorder:
             changes = self.tracker.host_state(name, status.state)
             if changes:
                 await self.stored.apply(changes)
+
+
+@contextlib.asynccontextmanager
+async def measure_run(
+    config: Config, store: Store, hosts: HostSource, run_id: str, host: str
+) -> AsyncIterator[None]:
+    """Record one run's GPU metrics and alerts while the body runs (its own driver).
+
+    Starts the host's telemetry channel (idempotent: the TUI's is shared) and a recorder
+    limited to the run; on the way out the run's metrics are stored once more.
+    """
+    hosts.get(host).gpu.start()
+    queue = QueueStore(store)
+    recorder = MetricsRecorder(
+        queue,
+        MetricsStore(store),
+        MetricsTracker(config.alerts, store.clock),
+        hosts,
+        [host],
+        keys={run_id},
+    )
+    stop = asyncio.Event()
+    recording = asyncio.create_task(recorder.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await recording  # stores the last metrics (a second cancel ends this too)

@@ -64,8 +64,9 @@ class LineStream:
         """Wait for the command to exit and return its status (None if unknown)."""
         with contextlib.suppress(asyncssh.Error, OSError):
             await self._process.wait_closed()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._stderr_task
+        # asyncio.wait, not awaiting the task: the reader may have been cancelled by
+        # close(), and suppressing that CancelledError would swallow a cancel of our own.
+        await asyncio.wait([self._stderr_task])
         return self._process.exit_status
 
     def close(self) -> None:

@@ -309,9 +309,13 @@ class GpuTelemetry:
                 other: deque[str] = deque(maxlen=5)  # a garbage line per tick, for days
                 while True:
                     try:
-                        line = await asyncio.wait_for(
-                            queue.get(), flush_after if pending or errors else self._stall_s
-                        )
+                        # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns
+                        # the line and swallows a cancel that arrives with it, so stop()
+                        # could wait for ever on a busy stream.
+                        async with asyncio.timeout(
+                            flush_after if pending or errors else self._stall_s
+                        ):
+                            line = await queue.get()
                     except TimeoutError:
                         if not pending and not errors:  # a hung driver: leaving stops it
                             raise RemoteCommandFailed(

@@ -9,8 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select, update
 
-from cosmos_tui.domain import AlertKind, RunAlert, RunMetrics, RunState
-from cosmos_tui.engine.metrics import AlertChange
+from cosmos_tui.domain import AlertChange, AlertKind, RunAlert, RunMetrics, RunState
 from cosmos_tui.store.repositories import Store
 from cosmos_tui.store.tables import RunAlertRow, RunRow
 

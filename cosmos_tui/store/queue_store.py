@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cosmos_tui.domain import ACTIVE_STATES, Run, RunState
@@ -153,6 +153,11 @@ class QueueStore:
             result.append(Candidate(run=run, prompt=prompt))
         return result
 
+    async def claimer(self, run_id: str) -> str | None:
+        """Return who holds a run's claim now (a scheduler or driver id), or None."""
+        async with self.store.session() as session:
+            return await session.scalar(select(RunRow.claimed_by).where(RunRow.id == run_id))
+
     async def allocations(self) -> list[Allocation]:
         """Return the GPUs held by our active runs and by claimed, not yet started runs."""
         async with self.store.session() as session:
@@ -212,19 +217,28 @@ class QueueStore:
     # claiming ------------------------------------------------------------------------
 
     async def claim(
-        self, placement: Placement, scheduler_id: str, max_runs: int | None = None
+        self,
+        placement: Placement,
+        scheduler_id: str,
+        max_runs: int | None = None,
+        *,
+        ignore_pause: bool = False,
     ) -> Claim | None:
         """Claim the runs of a placement for ``scheduler_id``, or return None if lost.
 
-        In one transaction: the queue must not be paused, every run must still be queued
-        and unclaimed, none of the GPUs may be held by another container, and the host
-        must be under ``max_runs``;
-        then the runs get the claim, host, GPUs and (for several runs) a new batch.
+        The one claim of every run, however it was started (the scheduler, a detached
+        ``cosmos worker``, the TUI's own driver): in one transaction, the queue must not
+        be paused, every run must still be queued and unclaimed (or already claimed by
+        ``scheduler_id``), none of the GPUs may be held by another container, and the
+        host must be under ``max_runs``; then the runs get the claim, host, GPUs and (for
+        several runs) a new batch.
 
         Args:
             placement: What the planner chose.
-            scheduler_id: The claiming scheduler.
+            scheduler_id: The claiming scheduler (or run driver).
             max_runs: The host's container limit, re-checked here.
+            ignore_pause: Claim even while the queue is paused (a run the user started
+                by hand, not through the queue).
 
         """
         group = placement.group
@@ -235,9 +249,13 @@ class QueueStore:
         try:
             async with self.store.session() as session:
                 paused = await session.get(AppStateRow, PAUSED_KEY)
-                if paused is not None and paused.value == "1":
+                if not ignore_pause and paused is not None and paused.value == "1":
                     raise _ClaimLost  # paused after the plan was made: nothing new starts
-                held = [a for a in await _allocations(session) if a.host == placement.host]
+                held = [
+                    a
+                    for a in await _allocations(session)
+                    if a.host == placement.host and a.container_key not in run_ids
+                ]
                 if set(placement.gpus) & {g for a in held for g in a.gpus}:
                     raise _ClaimLost
                 if max_runs is not None and len({a.container_key for a in held}) >= max_runs:
@@ -247,7 +265,7 @@ class QueueStore:
                     .where(
                         RunRow.id.in_(run_ids),
                         RunRow.state == RunState.QUEUED.value,
-                        RunRow.claimed_by.is_(None),
+                        or_(RunRow.claimed_by.is_(None), RunRow.claimed_by == scheduler_id),
                     )
                     .values(
                         claimed_by=scheduler_id,
