@@ -140,7 +140,7 @@ class StallWatch:
         return text
 
     async def _alert(self, raised: bool) -> None:
-        from cosmos_tui.engine.metrics import AlertChange
+        from cosmos_tui.domain import AlertChange
         from cosmos_tui.store.metrics_store import MetricsStore
 
         changes = []
