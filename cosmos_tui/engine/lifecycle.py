@@ -35,6 +35,7 @@ from cosmos_tui.engine.context import (
 )
 from cosmos_tui.engine.failures import Failure, classify, classify_error
 from cosmos_tui.engine.logs import LocalLog, read_log_lines
+from cosmos_tui.engine.profiles.base import profile_for
 from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.engine.watch import ContainerWatch
 from cosmos_tui.errors import (
@@ -274,6 +275,8 @@ class RunDriver:
                 layout,
                 gpus=run.gpus,
                 labels={launch.LABEL_ATTEMPT: str(run.attempt), launch.LABEL_PROFILE: run.profile},
+                profile=run.profile,
+                config=self.ctx.config,
             )
             container_id = await host.docker.create(spec)
             await self.ctx.notify(run.id, "created")
@@ -324,7 +327,7 @@ class RunDriver:
                     layout.output_dir, entry.name, local_dir, entry.size, verify_hash=True
                 )
                 outputs.append(entry.name)
-        if not any(name.endswith(".mp4") for name in outputs):
+        if not profile_for(run.profile).has_output(outputs):
             # Exit 0 without a video: the log's guardrail verdicts or GPU-support warnings
             # say why (a blocked prompt is "blocked", not "failed").
             lines = await asyncio.to_thread(read_log_lines, self.local_log.path)
