@@ -98,7 +98,16 @@ class Cosmos3Profile:
     name = NAME
 
     def check(self, params: GenerationParams, prompt: Prompt | None) -> GenerationParams:
-        """Validate the shared parameters and the options; return them normalised."""
+        """Validate the shared parameters and the options; return them normalised.
+
+        Without a mode the prompt decides: its video makes video2video, its image
+        image2video, text alone text2video.
+        """
+        roles = frozenset(item.role for item in prompt.inputs) if prompt else frozenset()
+        if "mode" not in params.options:
+            mode = "video2video" if "color" in roles else "text2video"
+            mode = "image2video" if "image" in roles and "color" not in roles else mode
+            params = dataclasses.replace(params, options={**params.options, "mode": mode})
         options = options_of(params)
         if not 1 <= params.num_gpus <= MAX_GPUS:
             raise ValidationError(
@@ -106,7 +115,6 @@ class Cosmos3Profile:
             )
         if not 0 <= params.seed <= SEED_LIMIT:
             raise ValidationError(f"seed must be from 0 to {SEED_LIMIT}", field="seed")
-        roles = frozenset(item.role for item in prompt.inputs) if prompt else frozenset()
         validate_options(options, params.num_gpus, roles)
         return dataclasses.replace(params, options=options.to_dict())
 
