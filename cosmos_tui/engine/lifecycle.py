@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from typing import TYPE_CHECKING
 
 from cosmos_tui.config import no_hosts_message
@@ -35,7 +36,7 @@ from cosmos_tui.engine.context import (
 )
 from cosmos_tui.engine.failures import Failure, classify, classify_error
 from cosmos_tui.engine.logs import LocalLog, read_log_lines
-from cosmos_tui.engine.profiles.base import profile_for
+from cosmos_tui.engine.profiles.base import profile_for, settings_for
 from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.engine.watch import ContainerWatch
 from cosmos_tui.errors import (
@@ -223,6 +224,9 @@ class RunDriver:
     async def _upload(self, run: Run) -> Run:
         host, layout = await self._host(run)
         prompt = await self.ctx.store.get_prompt(run.prompt_id) if run.prompt_id else None
+        family = profile_for(run.profile)
+        settings = settings_for(self.ctx.config, run.profile)
+        await family.preflight(run, host, layout, settings, os.environ)
         wanted = launch.wanted_roles(run)
         items = [item for item in (prompt.inputs if prompt else ()) if item.role in wanted]
         results = await host.upload_inputs([(i.path, i.sha256, i.size) for i in items])

@@ -5,6 +5,7 @@ through a :class:`ModelProfile`, found with :func:`profile_for`. The queue, the 
 (upload, start, follow, diagnose, download), the dry run and the CLI call these methods
 and never branch on the family themselves:
 
+- ``preflight``: checks on the host before the upload (a token or a filled cache);
 - ``check``: local validation when a run is created (upstream's rules and ranges), so a
   bad value is a clear error before anything is uploaded;
 - ``wanted_roles``: which of the prompt's inputs are uploaded;
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from cosmos_tui.domain import GenerationParams, Prompt, Run
     from cosmos_tui.engine.launch import RemoteLayout
     from cosmos_tui.engine.progress import ProgressParser
+    from cosmos_tui.remote import RemoteHost
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,17 @@ class ModelProfile(Protocol):
         self, host: HostConfig, settings: ProfileConfig, environ: Mapping[str, str]
     ) -> dict[str, str]:
         """Return the container's environment (secrets from ``environ``, never stored)."""
+        ...
+
+    async def preflight(
+        self,
+        run: Run,
+        host: RemoteHost,
+        layout: RemoteLayout,
+        settings: ProfileConfig,
+        environ: Mapping[str, str],
+    ) -> None:
+        """Refuse, before anything is uploaded, a run the host cannot serve."""
         ...
 
     def progress_parser(self) -> ProgressParser:

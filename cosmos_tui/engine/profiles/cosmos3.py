@@ -29,6 +29,7 @@ from cosmos_tui.errors import ValidationError
 if TYPE_CHECKING:
     from cosmos_tui.config import HostConfig, ProfileConfig
     from cosmos_tui.engine.launch import RemoteLayout
+    from cosmos_tui.remote import RemoteHost
 
 NAME = "cosmos3"
 ENTRY_POINT = "cosmos_framework.scripts.inference"
@@ -229,6 +230,52 @@ class Cosmos3Profile:
         if settings.token_file:
             env["HF_TOKEN_PATH"] = CONTAINER_TOKEN
         return env
+
+    async def preflight(
+        self,
+        run: Run,
+        host: RemoteHost,
+        layout: RemoteLayout,
+        settings: ProfileConfig,
+        environ: Mapping[str, str],
+    ) -> None:
+        """Refuse a run with no token whose weights are not in the host's cache yet.
+
+        The first run of a size downloads its weights from a gated repository
+        (docs/cosmos.md, "Container"); without a token it would fail only after the
+        container started. A token file must exist on the host.
+
+        Raises:
+            ValidationError: Saying where to put a token.
+        """
+        if settings.token_file:
+            path = layout.resolve(settings.token_file)
+            found = await host.run(["test", "-s", path], check=False)
+            if found.exit_status != 0:
+                raise ValidationError(
+                    f"the token file {path} ([profiles.cosmos3] token_file) is missing or "
+                    f"empty on {host.name}; put a Hugging Face token there",
+                    field="token_file",
+                )
+            return
+        if environ.get(settings.token_env):
+            return
+        options = options_of(run.params)
+        cache = settings.hf_cache_dir or host.config.hf_cache_dir
+        repo = f"models--nvidia--{options.checkpoint}"
+        if cache and options.size is not None:
+            cached = f"{layout.resolve(cache)}/hub/{repo}"
+            if (await host.run(["test", "-d", cached], check=False)).exit_status == 0:
+                return
+        if options.size is None:
+            return  # a local checkpoint folder needs no download
+        raise ValidationError(
+            f"no Hugging Face token: ${settings.token_env} is not set here and "
+            f"{host.name}'s cache ({cache or 'none configured'}) has no {options.checkpoint} "
+            "yet, so its gated download would fail; set the variable (or token_env / "
+            "token_file in [profiles.cosmos3]) and accept the licence on huggingface.co",
+            field="token",
+        )
 
     def progress_parser(self) -> Cosmos3Parser:
         """Cosmos 3's parser (rank 0's lines only)."""

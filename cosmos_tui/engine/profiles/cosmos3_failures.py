@@ -83,7 +83,8 @@ def refine(failure: Failure, scan: LogScanner) -> Failure:
         ))  # fmt: skip
     if failure.kind == FailureKind.DOWNLOAD or "gated" in seen:
         found = seen.get("gated")
-        repo = _REPO.search(found.text).group(1) if found and _REPO.search(found.text) else None
+        named = _REPO.search("\n".join(found.context)) if found else None
+        repo = named.group(1) if named else None
         where = f" of {repo}" if repo else ""
         return _as(failure, FailureKind.DOWNLOAD, found, (
             f"Hugging Face refused the download{where} (401: no token or a gated model); set "

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from cosmos_tui.engine.launch import RemoteLayout
     from cosmos_tui.engine.profiles.base import MountSpec
     from cosmos_tui.engine.progress import ProgressParser
+    from cosmos_tui.remote import RemoteHost
 
 NAME = "transfer1"
 SCRIPT = "cosmos_transfer1/diffusion/inference/transfer.py"
@@ -249,6 +250,16 @@ class Transfer1Profile:
         from cosmos_tui.engine.launch import container_env
 
         return container_env(host, environ)
+
+    async def preflight(
+        self,
+        run: Run,
+        host: RemoteHost,
+        layout: RemoteLayout,
+        settings: ProfileConfig,
+        environ: Mapping[str, str],
+    ) -> None:
+        """Nothing: the doctor checks Transfer1's checkpoints and token."""
 
     def progress_parser(self) -> ProgressParser:
         """Transfer1's phase parser."""
