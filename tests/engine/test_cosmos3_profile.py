@@ -270,3 +270,10 @@ def test_transfer1_refuses_cosmos3_options_and_unknown_profiles() -> None:
         profile_for("transfer1").check(params(mode="text2video"), V2V)
     with pytest.raises(ValidationError, match="unknown profile 'cosmos4'"):
         profile_for("cosmos4")
+
+
+def test_cosmos3_runs_are_never_put_in_a_transfer1_batch() -> None:
+    from cosmos_tui.engine.batching import batch_key
+
+    checked = PROFILE.check(params(mode="video2video"), V2V)
+    assert batch_key(run_of(checked), V2V) is None

@@ -170,3 +170,10 @@ def test_rank0_draws_the_bar_other_ranks_never_move_progress() -> None:
     assert progress.percent == 25.0 and progress.phase == "generating sample 1/2"
     assert parser.feed("[12-05 10:00:02|SUCCESS|x.py:1:f] Saved sample outputs to 'a'", 2.0)
     assert parser.estimate(2.0, None).percent == 50.0
+
+
+def test_cosmos_diagnose_knows_a_cosmos3_log() -> None:
+    from cosmos_tui.engine.diagnose import guess_profile
+
+    head = b"[12-05 10:00:00|INFO|cosmos_framework/scripts/inference.py:46:inference] Loaded"
+    assert guess_profile(head) == "cosmos3"
