@@ -139,3 +139,15 @@ def test_image_prompt_makes_image2video(cosmos, hosted, tmp_path: Path) -> None:
     assert result.exit_code == 1 and "not a JPEG, PNG or WebP image" in result.stderr
     write_video(tmp_path / "bad" / "color.mp4", b"video")
     assert ok(cosmos("create", "prompt", "x", str(tmp_path / "bad"))).startswith("ps_")
+
+
+def test_the_doctors_transfer1_checks_are_not_asked_of_cosmos3_runs(hosted) -> None:
+    import time
+
+    from cosmos_tui.cli.preflight import refuse_unless_ready
+    from cosmos_tui.config import load_config
+
+    config = load_config(hosted / "config.toml")
+    started = time.monotonic()
+    refuse_unless_ready(config, None, "cosmos3")  # the unroutable host is never contacted
+    assert time.monotonic() - started < 5
