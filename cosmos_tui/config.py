@@ -109,6 +109,15 @@ class ProfileConfig:
         default_factory=lambda: ["--offload_text_encoder_model", "--offload_guardrail_models"]
     )
     image: str | None = None
+    # Cosmos 3 (docs/cosmos.md, "Cosmos 3 contract"): the module run with ``python -m``
+    # or ``torchrun -m``, the host's cosmos-framework checkout (bound at /workspace), the
+    # host's Hugging Face cache (weights download once per host) and where the token
+    # comes from: a local environment variable, or a file on the host. Never stored.
+    entry_point: str | None = None
+    repo_dir: str | None = None
+    hf_cache_dir: str | None = None
+    token_env: str = "HF_TOKEN"  # noqa: S105 - the name of a variable, not a token
+    token_file: str | None = None
 
 
 @dataclass(frozen=True)

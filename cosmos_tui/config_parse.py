@@ -32,6 +32,8 @@ from cosmos_tui.safe_text import MASK, is_secret_name
 
 # Sections whose value is a mapping of free-form keys to a dataclass or a scalar.
 _MAP_SECTIONS: dict[str, type | None] = {"profiles": ProfileConfig, "keymap": None}
+# A profile's own default extra flags where Transfer1's offload flags do not apply.
+_PROFILE_EXTRA_ARGS: dict[str, tuple[str, ...]] = {"cosmos3": ()}
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("defaults", "blur_strength"): BLUR_LEVELS,
     ("defaults", "canny_threshold"): BLUR_LEVELS,
@@ -71,6 +73,11 @@ def parse_config(data: Mapping[str, Any], path: Path | None, text: str = "") -> 
         )
     if "profiles" in kwargs:
         kwargs["profiles"] = {"transfer1": ProfileConfig(), **kwargs["profiles"]}
+        for name, table in (data.get("profiles") or {}).items():
+            if name in _PROFILE_EXTRA_ARGS and "extra_args" not in (table or {}):
+                kwargs["profiles"][name] = dataclasses.replace(
+                    kwargs["profiles"][name], extra_args=list(_PROFILE_EXTRA_ARGS[name])
+                )
     config = Config(**kwargs, source=path)
     _check_values(config, path, locate)
     return config

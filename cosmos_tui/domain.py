@@ -154,6 +154,9 @@ class GenerationParams:
     num_gpus: int = 1
     negative_prompt: str | None = None
     upscale_weight: float = 0.5
+    # Options of a family beyond these shared fields (engine/profiles/base.py): stored
+    # with the run's params JSON, empty for Transfer1.
+    options: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
 
     def weight(self, hint: str) -> float:
         """Return the control weight of ``hint`` (vis, edge, depth or seg)."""
@@ -161,7 +164,12 @@ class GenerationParams:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict of every field."""
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        if self.options:
+            data["options"] = dict(self.options)
+        else:
+            del data["options"]  # Transfer1's params JSON stays as it always was
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GenerationParams:

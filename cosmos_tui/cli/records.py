@@ -11,10 +11,12 @@ import click
 
 from cosmos_tui.cli.context import CliContext, echo, echo_json, fail
 from cosmos_tui.cli.options import NEGATIVE_ARGS, Number
+from cosmos_tui.cli.profile_options import profile_options, profile_overrides
 from cosmos_tui.cli.render import prompt_detail, prompts_table, run_detail, runs_table
 from cosmos_tui.cli.serialize import prompt_json, run_json
 from cosmos_tui.domain import BLUR_LEVELS, RunState, RunType
 from cosmos_tui.engine.params import FLOAT_RANGES, INT_RANGES, PRIORITY_MAX, PRIORITY_MIN
+from cosmos_tui.errors import ValidationError
 from cosmos_tui.services import Workbench
 from cosmos_tui.store.repositories import PromptFilter, RunFilter
 
@@ -97,11 +99,11 @@ def run_options(function: Any) -> Any:
     ]
     for option in reversed(options):
         function = option(function)
-    return function
+    return profile_options(function)
 
 
 def overrides_from(options: dict[str, Any]) -> dict[str, Any]:
-    """Map CLI option values to GenerationParams field overrides."""
+    """Map CLI option values to GenerationParams field overrides (and the profile's)."""
     result: dict[str, Any] = {
         "num_steps": options.get("steps"),
         "guidance": options.get("guidance"),
@@ -117,7 +119,11 @@ def overrides_from(options: dict[str, Any]) -> dict[str, Any]:
     if weights:
         for hint, value in zip(("vis", "edge", "depth", "seg"), weights, strict=True):
             result[f"{hint}_weight"] = value
-    return {k: v for k, v in result.items() if v is not None}
+    shared = {k: v for k, v in result.items() if v is not None}
+    try:
+        return profile_overrides(options, shared)
+    except ValidationError as exc:
+        fail(exc.message)
 
 
 @click.group()
@@ -127,7 +133,7 @@ def create() -> None:
 
 @create.command("prompt")
 @click.argument("text")
-@click.argument("video_dir", type=click.Path(path_type=Path))
+@click.argument("video_dir", type=click.Path(path_type=Path), required=False)
 @click.option("--name", help="A short name to find the prompt by.")
 @click.option("--negative", help="Negative prompt (default: the config's).")
 @click.option(
@@ -136,28 +142,42 @@ def create() -> None:
     help="Accept controls whose frame count or resolution differ from color.mp4 "
     "(the model resamples them).",
 )
+@click.option("--no-video", is_flag=True, help="A text-only prompt (Cosmos 3's text2video).")
 @pass_cli
 def create_prompt(
     ctx: CliContext,
     text: str,
-    video_dir: Path,
+    video_dir: Path | None,
     name: str | None,
     negative: str | None,
     allow_mismatch: bool,
+    no_video: bool,
 ) -> None:
     """Create a prompt from TEXT and the videos in VIDEO_DIR; print its id.
 
     VIDEO_DIR must hold color.mp4; depth.mp4, segmentation.mp4 (or seg.mp4), edge.mp4
     and vis.mp4 are used as precomputed controls when present. Every video is probed:
     controls whose frame count or resolution differ from color.mp4 are refused unless
-    --allow-mismatch.
+    --allow-mismatch. For Cosmos 3 it may hold only image.jpg (image2video); --no-video
+    makes a text-only prompt (text2video).
     """
+    if (video_dir is None) != no_video:
+        raise click.UsageError(
+            "Missing argument 'VIDEO_DIR' (or --no-video for a text-only prompt)"
+            if video_dir is None
+            else "give VIDEO_DIR or --no-video, not both"
+        )
+    if video_dir is None:
+        prompt = ctx.run(lambda bench: bench.create_prompt(text, None, name, negative))
+        echo(prompt.id)
+        return
+    folder = video_dir
 
     async def _create(bench: Workbench) -> Any:
         prompt = await bench.create_prompt(
-            text, video_dir, name, negative, allow_mismatch=allow_mismatch
+            text, folder, name, negative, allow_mismatch=allow_mismatch
         )
-        return prompt, await bench.inspect_inputs(video_dir)
+        return prompt, await bench.inspect_inputs(folder)
 
     prompt, report = ctx.run(_create)
     for line in (*report.mismatches, *report.notes):

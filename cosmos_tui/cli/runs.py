@@ -91,7 +91,7 @@ def inference(
         from cosmos_tui.cli.preflight import refuse_unless_ready
 
         ctx.run(_check)
-        refuse_unless_ready(ctx.load_config(), host)
+        refuse_unless_ready(ctx.load_config(), host, overrides.get("profile") or "transfer1")
 
     async def _launch(bench: Workbench) -> list[Run]:
         bench.require_host(host)  # before anything is recorded

@@ -86,6 +86,8 @@ def batch_key(run: Run, prompt: Prompt | None) -> BatchKey | None:
     """
     if run.type not in BATCHABLE_TYPES or prompt is None:
         return None
+    if run.profile == "cosmos3":
+        return None  # Cosmos 3 runs one container each (its JSONL batching is not built yet)
     params = run.params
     if run.type == RunType.ENHANCE:
         return BatchKey(run.type.value, run.profile, run.priority, (), (), True)

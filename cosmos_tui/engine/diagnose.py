@@ -60,6 +60,8 @@ def diagnose_lines(
 
 def guess_profile(head: bytes) -> str:
     """The model family that wrote a log, from the module paths in its first lines."""
+    if b"cosmos_framework" in head:
+        return "cosmos3"
     if b"cosmos_transfer2" in head:
         return "transfer2.5"
     if b"cosmos_predict2" in head:

@@ -125,6 +125,8 @@ def preview_run(
         gpus=run.gpus,
         labels={launch.LABEL_ATTEMPT: str(run.attempt + 1), launch.LABEL_PROFILE: run.profile},
         environ=environ,
+        profile=run.profile,
+        config=config,
     )
     files = {f"{launch.CONTAINER_RUN}/{launch.SPEC_NAME}": json.dumps(spec_json, indent=2) + "\n"}
     return ContainerPreview(

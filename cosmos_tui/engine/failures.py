@@ -148,6 +148,24 @@ def diagnose(
     timeout_seconds: float | None = None,
 ) -> Failure:
     """Turn the evidence of a scanned log into a :class:`Failure` (see :func:`classify`)."""
+    failure = _diagnose(scan, exit_code, oom_killed=oom_killed, cancelled=cancelled,
+                        timed_out=timed_out, timeout_seconds=timeout_seconds)  # fmt: skip
+    if scan.profile == "cosmos3":
+        from cosmos_tui.engine.profiles.cosmos3_failures import refine
+
+        return refine(failure, scan)
+    return failure
+
+
+def _diagnose(
+    scan: LogScanner,
+    exit_code: int | None,
+    *,
+    oom_killed: bool,
+    cancelled: bool,
+    timed_out: bool,
+    timeout_seconds: float | None,
+) -> Failure:
     phase = _phase_text(scan)
     if cancelled:
         return Failure(FailureKind.CANCELLED, explain(FailureKind.CANCELLED), exit_code=exit_code)

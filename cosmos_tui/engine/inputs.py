@@ -21,6 +21,8 @@ VIDEO_NAMES: dict[str, tuple[str, ...]] = {
     "edge": ("edge.mp4",),
     "vis": ("vis.mp4",),
 }
+# An image2video prompt's image (Cosmos 3), used when the folder has no color.mp4.
+IMAGE_NAMES = ("image.jpg", "image.jpeg", "image.png", "image.webp")
 _CHUNK = 1024 * 1024
 T = TypeVar("T")
 
@@ -97,13 +99,26 @@ def find_videos(video_dir: Path) -> dict[str, Path]:
             f"{color} is {what}; put the input video there as a regular MP4 file",
             field="video_dir",
         )
+    image = next((folder / n for n in IMAGE_NAMES if (folder / n).is_file()), None)
+    if "color" not in found and image is not None:
+        return {"image": image}  # an image2video prompt (Cosmos 3)
     if "color" not in found:
         raise ValidationError(
             f"{folder} has no color.mp4; put the input video there as color.mp4 "
-            "(depth.mp4, segmentation.mp4, edge.mp4, vis.mp4 are optional)",
+            "(depth.mp4, segmentation.mp4, edge.mp4, vis.mp4 are optional), or an image "
+            "as image.jpg for Cosmos 3's image2video",
             field="video_dir",
         )
     return found
+
+
+def _is_image(head: bytes) -> bool:
+    """True for a JPEG, PNG or WebP header (Cosmos 3's image extensions, common.py:53)."""
+    return (
+        head.startswith(b"\xff\xd8\xff")
+        or head.startswith(b"\x89PNG")
+        or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+    )
 
 
 def fingerprint(role: str, path: Path, cancelled: threading.Event | None = None) -> InputFile:
@@ -116,7 +131,13 @@ def fingerprint(role: str, path: Path, cancelled: threading.Event | None = None)
     try:
         with path.open("rb") as handle:
             head = handle.read(12)
-        if len(head) < 12 or head[4:8] != b"ftyp":
+        if role == "image":
+            if not _is_image(head):
+                raise ValidationError(
+                    f"{path} is not a JPEG, PNG or WebP image; re-export it as one",
+                    field="video_dir",
+                )
+        elif len(head) < 12 or head[4:8] != b"ftyp":
             raise ValidationError(
                 f"{path} is not an MP4 video (no 'ftyp' header); re-export it as MP4",
                 field="video_dir",

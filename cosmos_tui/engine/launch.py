@@ -29,11 +29,9 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from cosmos_tui.config import Config, HostConfig
-from cosmos_tui.domain import Prompt, Run, RunType
+from cosmos_tui.domain import Prompt, Run
 from cosmos_tui.engine.context import shm_size_bytes
-from cosmos_tui.engine.params import clip_count, validate_seed_for_clips
-from cosmos_tui.engine.profiles import transfer1
-from cosmos_tui.engine.video_probe import probe_video
+from cosmos_tui.engine.profiles.base import MountSpec, profile_for, settings_for
 from cosmos_tui.errors import ValidationError
 from cosmos_tui.remote.docker_types import ContainerSpec, Mount
 from cosmos_tui.safe_text import MIN_SECRET_LEN, is_secret_name
@@ -93,8 +91,8 @@ class RemoteLayout:
 
 
 def wanted_roles(run: Run) -> set[str]:
-    """Return the input roles a run sends: the color video and each active control's."""
-    return {"color"} | {h for h in ("vis", "edge", "depth", "seg") if run.params.weight(h)}
+    """Return the input roles a run sends (its profile decides)."""
+    return profile_for(run.profile).wanted_roles(run.params)
 
 
 def container_input_path(remote_input_path: str) -> str:
@@ -103,69 +101,24 @@ def container_input_path(remote_input_path: str) -> str:
 
 
 def build_run_spec(run: Run, prompt: Prompt | None, remote_inputs: Mapping[str, str]) -> dict:
-    """Return the spec JSON of a run whose inputs were uploaded.
+    """Return the spec JSON of a run whose inputs were uploaded (its profile builds it).
 
     Args:
-        run: The run (type, parameters).
+        run: The run (type, profile, parameters).
         prompt: Its prompt (text); None only for runs without one.
         remote_inputs: Uploaded input path on the host, by role (``color``, ``depth``...).
 
     Raises:
-        ValidationError: When the run cannot be expressed as a spec, or its seed would
-            overflow on a later clip of its input (docs/cosmos.md, "Seeds").
+        ValidationError: When the run cannot be expressed as a spec.
 
     """
-    color = remote_inputs.get("color")
-    video = container_input_path(color) if color else None
-    if run.type == RunType.UPSCALE:
-        if video is None:
-            raise ValidationError("an upscale run needs an input video", field="input")
-        return transfer1.build_upscale_spec(video, run.params, prompt.text if prompt else None)
-    if prompt is None:
-        raise ValidationError(f"run {run.id} has no prompt; create it from a prompt", "prompt")
-    color_item = prompt.input("color")
-    info = probe_video(color_item.path) if color_item is not None else None
-    if info is not None:  # runs recorded before the seed bound existed are checked here too
-        validate_seed_for_clips(run.params.seed, clip_count(info.frames))
-    controls = {
-        role: container_input_path(path) for role, path in remote_inputs.items() if role != "color"
-    }
-    return transfer1.build_spec(prompt.text, run.params, video, controls)
+    inside = {role: container_input_path(path) for role, path in remote_inputs.items()}
+    return profile_for(run.profile).build_spec(run, prompt, inside)
 
 
 def build_command(run: Run, config: Config) -> list[str]:
     """Return the container command of a run from its profile."""
-    profile = config.profiles.get(run.profile) or config.profiles["transfer1"]
-    paths = transfer1.LaunchPaths(
-        spec_path=f"{CONTAINER_RUN}/{SPEC_NAME}",
-        output_dir=f"{CONTAINER_RUN}/{OUTPUT_DIR_NAME}",
-        checkpoint_dir="checkpoints",
-    )
-    return transfer1.build_argv(
-        run.params,
-        paths,
-        script=profile.script,
-        extra_args=profile.extra_args,
-        upscale=run.type == RunType.UPSCALE,
-    )
-
-
-@dataclass(frozen=True)
-class MountSpec:
-    """A bind mount (host path -> container path).
-
-    Attributes:
-        source: The host path.
-        target: Where it appears in the container.
-        read_only: Mounted read-only.
-        key: The host config key it comes from (named when the source is missing).
-
-    """
-
-    source: str
-    target: str
-    read_only: bool = False
-    key: str | None = None
+    return profile_for(run.profile).build_command(run, settings_for(config, run.profile))
 
 
 def mounts_for(host: HostConfig, layout: RemoteLayout) -> list[MountSpec]:
@@ -259,6 +212,8 @@ def container_spec(
     gpus: tuple[int, ...] = (),
     labels: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
+    profile: str = "transfer1",
+    config: Config | None = None,
 ) -> ContainerSpec:
     """Return the container of one launch (a run, a batch or an enhancement).
 
@@ -274,14 +229,21 @@ def container_spec(
         gpus: Host GPU indices (empty when not yet chosen).
         labels: Extra labels.
         environ: The local environment for ``$NAME`` values (default: this process's).
+        profile: The model family, whose mounts and environment the container gets.
+        config: The configuration holding the family's ``[profiles.<name>]`` settings.
     """
+    local = os.environ if environ is None else environ
+    family = profile_for(profile)
+    settings = settings_for(config or Config(), profile)
     return ContainerSpec(
         run_id=key,
         image=image,
         command=tuple(command),
         gpus=tuple(gpus),
-        env=container_env(host, environ),
-        mounts=tuple(Mount(m.source, m.target, m.read_only) for m in mounts_for(host, layout)),
+        env=family.env(host, settings, local),
+        mounts=tuple(
+            Mount(m.source, m.target, m.read_only) for m in family.mounts(host, layout, settings)
+        ),
         workdir=CONTAINER_WORKDIR,
         shm_size_bytes=shm_size_bytes(host.shm_size),
         ipc_host=host.ipc_host,
@@ -292,5 +254,4 @@ def container_spec(
 
 def image_for(run: Run, host: HostConfig, config: Config) -> str:
     """Return the image of a run: the profile's image, else the host's."""
-    profile = config.profiles.get(run.profile)
-    return (profile.image if profile and profile.image else None) or host.docker_image
+    return settings_for(config, run.profile).image or host.docker_image

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 from typing import TYPE_CHECKING
 
 from cosmos_tui.config import no_hosts_message
@@ -37,6 +38,7 @@ from cosmos_tui.engine.context import (
 from cosmos_tui.engine.failures import Failure, classify, classify_error
 from cosmos_tui.engine.logs import LocalLog, read_log_lines
 from cosmos_tui.engine.metrics_recorder import measure_run
+from cosmos_tui.engine.profiles.base import profile_for, settings_for
 from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.engine.watch import ContainerWatch
 from cosmos_tui.errors import (
@@ -249,6 +251,9 @@ class RunDriver:
     async def _upload(self, run: Run) -> Run:
         host, layout = await self._host(run)
         prompt = await self.ctx.store.get_prompt(run.prompt_id) if run.prompt_id else None
+        family = profile_for(run.profile)
+        settings = settings_for(self.ctx.config, run.profile)
+        await family.preflight(run, host, layout, settings, os.environ)
         wanted = launch.wanted_roles(run)
         items = [item for item in (prompt.inputs if prompt else ()) if item.role in wanted]
         results = await host.upload_inputs([(i.path, i.sha256, i.size) for i in items])
@@ -293,7 +298,9 @@ class RunDriver:
             if cleared.exit_status != 0:  # files an earlier container left as root
                 logger.warning("run %s: could not clear %s", run.id, layout.output_dir)
             await host.files.makedirs(layout.output_dir)
-            await launch.check_mount_sources(host, launch.mounts_for(host.config, layout))
+            family = profile_for(run.profile)
+            settings = settings_for(self.ctx.config, run.profile)
+            await launch.check_mount_sources(host, family.mounts(host.config, layout, settings))
             spec = launch.container_spec(
                 run.id,
                 launch.build_command(run, self.ctx.config),
@@ -302,6 +309,8 @@ class RunDriver:
                 layout,
                 gpus=run.gpus,
                 labels={launch.LABEL_ATTEMPT: str(run.attempt), launch.LABEL_PROFILE: run.profile},
+                profile=run.profile,
+                config=self.ctx.config,
             )
             container_id = await host.docker.create(spec)
             await self.ctx.notify(run.id, "created")
@@ -352,7 +361,7 @@ class RunDriver:
                 failure_message=failure.message,
                 outputs=tuple(outputs),
             )
-        if not any(name.endswith(".mp4") for name in outputs):
+        if not profile_for(run.profile).has_output(outputs):
             # Exit 0 without a video: the log's guardrail verdicts or GPU-support warnings
             # say why (a blocked prompt is "blocked", not "failed").
             lines = await asyncio.to_thread(read_log_lines, self.local_log.path)

@@ -113,6 +113,15 @@ class Caught:
     message: str
 
 
+def family_signatures(profile: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """Return the log signatures a model family adds to the shared ones."""
+    if profile == "cosmos3":
+        from cosmos_tui.engine.profiles.cosmos3_failures import SIGNATURES
+
+        return SIGNATURES
+    return ()
+
+
 class LogScanner:
     """Reads clean log lines and keeps the evidence of why a run ended.
 
@@ -139,6 +148,9 @@ class LogScanner:
         self.tail: deque[str] = deque(maxlen=CONTEXT_AFTER)
         self._parsers: dict[int | None, ProgressParser] = {}
         self._moved: set[int | None] = set()
+        # A family's own signatures (engine/profiles/<family>_failures.py), first of each.
+        self.signatures: dict[str, Found] = {}
+        self._signatures = family_signatures(profile)
 
     def feed_all(self, lines: Iterable[str]) -> LogScanner:
         """Feed every line; return self."""
@@ -157,6 +169,9 @@ class LogScanner:
         rank, text = split_rank(line)
         self._phase(rank, text)
         self._evidence(rank, text, line)
+        for key, pattern in self._signatures:
+            if key not in self.signatures and pattern.search(text):
+                self.signatures[key] = self._found(rank, text, line)
         self._before.append(line)
         self.tail.append(line)
         self.lines += 1

@@ -306,8 +306,15 @@ class TqdmParser:
         return Progress(phase=phase, percent=percent, eta_seconds=eta)
 
 
+def _cosmos3_parser() -> ProgressParser:
+    from cosmos_tui.engine.profiles.cosmos3 import Cosmos3Parser
+
+    return Cosmos3Parser()
+
+
 PARSERS: dict[str, Callable[[], ProgressParser]] = {
     "transfer1": Transfer1Parser,
+    "cosmos3": _cosmos3_parser,
     "transfer2.5": TqdmParser,
     "predict2": TqdmParser,
 }

@@ -1,4 +1,4 @@
-"""Where the Cosmos stand-in script lives (see the header of cosmos_standin.sh)."""
+"""Where the Cosmos stand-in scripts live (see their headers)."""
 
 from __future__ import annotations
 
@@ -10,3 +10,12 @@ STANDIN_NAME = "cosmos_standin.sh"
 def standin_script_path() -> Path:
     """Return the path of ``cosmos_standin.sh`` shipped inside the package."""
     return Path(__file__).resolve().parent / STANDIN_NAME
+
+
+COSMOS3_STANDIN_NAME = "cosmos3_standin.sh"
+COSMOS3_JSON_AWK = "cosmos3_json.awk"
+
+
+def cosmos3_standin_path() -> Path:
+    """Return the Cosmos 3 stand-in (it reads samples with ``cosmos3_json.awk`` beside it)."""
+    return Path(__file__).resolve().parent / COSMOS3_STANDIN_NAME

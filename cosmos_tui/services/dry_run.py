@@ -61,7 +61,8 @@ async def dry_run(
             now = datetime.now(UTC)
             run = Run(
                 id=placeholder_run_id(len(members) + 1), prompt_id=prompt.id,
-                type=RunType.TRANSFER, profile="transfer1", state=RunState.QUEUED,
+                type=RunType.TRANSFER, profile=(overrides or {}).get("profile") or "transfer1",
+                state=RunState.QUEUED,
                 params=params, created_at=now, updated_at=now, priority=priority,
                 prompt_text=prompt.text,
             )  # fmt: skip

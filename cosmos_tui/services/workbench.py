@@ -20,13 +20,10 @@ from cosmos_tui.domain import GenerationParams, Page, Prompt, Run, RunState, Run
 from cosmos_tui.engine.input_checks import InputReport, check_videos
 from cosmos_tui.engine.inputs import find_videos, in_thread, scan_inputs
 from cosmos_tui.engine.params import (
-    clip_count,
-    validate_params,
     validate_priority,
     validate_prompt_text,
-    validate_seed_for_clips,
 )
-from cosmos_tui.engine.video_probe import probe_video
+from cosmos_tui.engine.profiles.base import profile_for
 from cosmos_tui.errors import ValidationError
 from cosmos_tui.ids import IdSource
 from cosmos_tui.remote.pool import HostPool, RemoteHostFactory
@@ -113,7 +110,7 @@ class Workbench(RunsMixin, LiveMixin):
     async def create_prompt(
         self,
         text: str,
-        video_dir: Path,
+        video_dir: Path | None,
         name: str | None = None,
         negative_prompt: str | None = None,
         allow_mismatch: bool = False,
@@ -134,15 +131,18 @@ class Workbench(RunsMixin, LiveMixin):
             raise ValidationError("the name is longer than 200 characters", field="name")
         if negative_prompt is not None:
             negative_prompt = validate_prompt_text(negative_prompt, "negative prompt") or None
-        inputs = await in_thread(
-            lambda cancelled: scan_inputs(video_dir, allow_mismatch, cancelled)
-        )
+        if video_dir is None:  # a text-only prompt (Cosmos 3's text2video, text2image)
+            return await self.store.add_prompt(
+                cleaned, [], name=name, negative_prompt=negative_prompt
+            )
+        folder = video_dir
+        inputs = await in_thread(lambda cancelled: scan_inputs(folder, allow_mismatch, cancelled))
         return await self.store.add_prompt(
             cleaned,
             inputs,
             name=name,
             negative_prompt=negative_prompt,
-            video_dir=video_dir.expanduser().resolve(),
+            video_dir=folder.expanduser().resolve(),
         )
 
     async def get_prompt(self, prompt_id: str) -> Prompt:
@@ -172,6 +172,8 @@ class Workbench(RunsMixin, LiveMixin):
             ValidationError: When a value is unknown or out of range.
 
         """
+        overrides = dict(overrides)
+        family = profile_for(overrides.pop("profile", None) or "transfer1")
         unknown = set(overrides) - set(GenerationParams.__dataclass_fields__)
         if unknown:
             raise ValidationError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
@@ -179,13 +181,7 @@ class Workbench(RunsMixin, LiveMixin):
         if prompt is not None and prompt.negative_prompt:
             base = dataclasses.replace(base, negative_prompt=prompt.negative_prompt)
         params = dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
-        has_video = prompt is None or prompt.input("color") is not None
-        validate_params(params, has_input_video=has_video)
-        color = prompt.input("color") if prompt is not None else None
-        if color is not None:
-            info = probe_video(color.path)  # reads only the MP4's moov box
-            validate_seed_for_clips(params.seed, clip_count(info.frames) if info else 1)
-        return params
+        return family.check(params, prompt)
 
     async def create_run(
         self,
@@ -197,7 +193,10 @@ class Workbench(RunsMixin, LiveMixin):
         prompt = await self.get_prompt(prompt_id)
         params = self.run_params(prompt, overrides or {})
         validate_priority(priority)
-        return await self.store.add_run(prompt.id, params, RunType.TRANSFER, priority=priority)
+        profile = (overrides or {}).get("profile") or "transfer1"
+        return await self.store.add_run(
+            prompt.id, params, RunType.TRANSFER, profile=profile, priority=priority
+        )
 
     async def get_run(self, run_id: str) -> Run:
         """Return a run (with its timeline) by id or unique prefix."""

@@ -10,13 +10,21 @@ option; the spec carries the same text (it wins in that form, and it is the same
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cosmos_tui.domain import CONTROL_HINTS, GenerationParams
-from cosmos_tui.engine.params import validate_params
+from cosmos_tui.domain import CONTROL_HINTS, GenerationParams, Prompt, Run, RunType
+from cosmos_tui.engine.params import clip_count, validate_params, validate_seed_for_clips
+from cosmos_tui.engine.video_probe import probe_video
 from cosmos_tui.errors import ValidationError
+
+if TYPE_CHECKING:
+    from cosmos_tui.config import HostConfig, ProfileConfig
+    from cosmos_tui.engine.launch import RemoteLayout
+    from cosmos_tui.engine.profiles.base import MountSpec
+    from cosmos_tui.engine.progress import ProgressParser
+    from cosmos_tui.remote import RemoteHost
 
 NAME = "transfer1"
 SCRIPT = "cosmos_transfer1/diffusion/inference/transfer.py"
@@ -160,3 +168,105 @@ def _scalars(params: GenerationParams) -> dict[str, Any]:
         "blur_strength": params.blur_strength,
         "canny_threshold": params.canny_threshold,
     }
+
+
+class Transfer1Profile:
+    """Cosmos-Transfer1 through the profile seam (engine/profiles/base.py)."""
+
+    name = NAME
+
+    def check(self, params: GenerationParams, prompt: Prompt | None) -> GenerationParams:
+        """Validate the Transfer1 parameters (and the seed against the input's clips)."""
+        if params.options:
+            raise ValidationError(
+                "transfer1 takes no profile options (mode, size, hints); drop them or use "
+                "--profile cosmos3",
+                field="profile",
+            )
+        has_video = prompt is None or prompt.input("color") is not None
+        validate_params(params, has_input_video=has_video)
+        color = prompt.input("color") if prompt is not None else None
+        if color is not None:
+            info = probe_video(color.path)  # reads only the MP4's moov box
+            validate_seed_for_clips(params.seed, clip_count(info.frames) if info else 1)
+        return params
+
+    def wanted_roles(self, params: GenerationParams) -> set[str]:
+        """The color video and each active control's precomputed video."""
+        return {"color"} | {h for h in CONTROL_HINTS if params.weight(h)}
+
+    def build_spec(
+        self, run: Run, prompt: Prompt | None, container_inputs: Mapping[str, str]
+    ) -> dict:
+        """Return the controlnet spec (or the upscale spec) of a run.
+
+        Raises:
+            ValidationError: When the run cannot be expressed as a spec, or its seed would
+                overflow on a later clip of its input (docs/cosmos.md, "Seeds").
+        """
+        video = container_inputs.get("color")
+        if run.type == RunType.UPSCALE:
+            if video is None:
+                raise ValidationError("an upscale run needs an input video", field="input")
+            return build_upscale_spec(video, run.params, prompt.text if prompt else None)
+        if prompt is None:
+            raise ValidationError(f"run {run.id} has no prompt; create it from a prompt", "prompt")
+        color_item = prompt.input("color")
+        info = probe_video(color_item.path) if color_item is not None else None
+        if info is not None:  # runs recorded before the seed bound existed are checked here
+            validate_seed_for_clips(run.params.seed, clip_count(info.frames))
+        controls = {role: path for role, path in container_inputs.items() if role != "color"}
+        return build_spec(prompt.text, run.params, video, controls)
+
+    def build_command(self, run: Run, settings: ProfileConfig) -> list[str]:
+        """Return torchrun's argv for the run (the upscaler's for an upscale run)."""
+        from cosmos_tui.engine.launch import CONTAINER_RUN, OUTPUT_DIR_NAME, SPEC_NAME
+
+        paths = LaunchPaths(
+            spec_path=f"{CONTAINER_RUN}/{SPEC_NAME}",
+            output_dir=f"{CONTAINER_RUN}/{OUTPUT_DIR_NAME}",
+            checkpoint_dir="checkpoints",
+        )
+        return build_argv(
+            run.params,
+            paths,
+            script=settings.script,
+            extra_args=settings.extra_args,
+            upscale=run.type == RunType.UPSCALE,
+        )
+
+    def mounts(
+        self, host: HostConfig, layout: RemoteLayout, settings: ProfileConfig
+    ) -> list[MountSpec]:
+        """The repository, checkpoints, Hugging Face cache, inputs and the run's folder."""
+        from cosmos_tui.engine.launch import mounts_for
+
+        return mounts_for(host, layout)
+
+    def env(
+        self, host: HostConfig, settings: ProfileConfig, environ: Mapping[str, str]
+    ) -> dict[str, str]:
+        """The host's env table plus HF_TOKEN and PYTHONPATH (engine/launch.py)."""
+        from cosmos_tui.engine.launch import container_env
+
+        return container_env(host, environ)
+
+    async def preflight(
+        self,
+        run: Run,
+        host: RemoteHost,
+        layout: RemoteLayout,
+        settings: ProfileConfig,
+        environ: Mapping[str, str],
+    ) -> None:
+        """Nothing: the doctor checks Transfer1's checkpoints and token."""
+
+    def progress_parser(self) -> ProgressParser:
+        """Transfer1's phase parser."""
+        from cosmos_tui.engine.progress import parser_for
+
+        return parser_for(NAME)
+
+    def has_output(self, names: Iterable[str]) -> bool:
+        """A run's result is a video."""
+        return any(name.endswith(".mp4") for name in names)

@@ -1,0 +1,150 @@
+"""``--profile`` and the options of model families beyond Transfer1's parameters.
+
+``cosmos create run`` and ``cosmos inference`` take ``--profile NAME`` and, for Cosmos 3,
+``--mode``, ``--size``/``--checkpoint``, ``--hint NAME[=WEIGHT[:PRESET]]`` (repeatable),
+``--resolution``, ``--aspect``, ``--frames``, ``--parallelism`` and ``--guardrails``; the
+shared ``--steps``, ``--guidance`` and ``--fps`` become the family's sampling overrides.
+Values are only parsed here: the profile's ``check`` (engine/profiles) validates them
+with upstream's rules, so the CLI, the TUI and the services refuse the same things.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from cosmos_tui.cli.options import Number
+from cosmos_tui.engine.profiles.base import profile_names
+from cosmos_tui.engine.profiles.cosmos3_rules import (
+    ASPECT_RATIOS,
+    GUARDRAILS,
+    MODES,
+    PARALLELISM_PRESETS,
+    RESOLUTIONS,
+)
+from cosmos_tui.errors import ValidationError
+
+# Flags that only Transfer1 has, by the option name click gives them.
+TRANSFER1_ONLY = {"weights": "--weights", "sigma_max": "--sigma-max", "blur": "--blur",
+                  "canny": "--canny"}  # fmt: skip
+COSMOS3_ONLY = {"mode": "--mode", "size": "--size", "checkpoint": "--checkpoint",
+                "hints": "--hint", "resolution": "--resolution", "aspect": "--aspect",
+                "frames": "--frames", "parallelism": "--parallelism",
+                "guardrails": "--guardrails"}  # fmt: skip
+
+
+def profile_options(function: Any) -> Any:
+    """Attach ``--profile`` and the Cosmos 3 options."""
+    options = [
+        click.option(
+            "--profile",
+            type=click.Choice(profile_names()),
+            help="Model family (default transfer1).",
+        ),
+        click.option(
+            "--mode",
+            type=click.Choice(MODES),
+            help="cosmos3: generation mode (default: from the prompt's inputs).",
+        ),
+        click.option("--size", help="cosmos3: Edge, Nano (default) or Super."),
+        click.option("--checkpoint", help="cosmos3: a checkpoint folder on the host instead."),
+        click.option(
+            "--hint",
+            "hints",
+            multiple=True,
+            metavar="NAME[=W[:PRESET]]",
+            help="cosmos3 video2video: a transfer hint (edge, blur, depth, seg, wsm) with "
+            "its weight and edge threshold or blur strength, e.g. edge=0.5:high. Repeatable.",
+        ),
+        click.option(
+            "--resolution",
+            type=click.Choice(RESOLUTIONS),
+            help="cosmos3: resolution tier (default 480).",
+        ),
+        click.option(
+            "--aspect",
+            type=click.Choice(ASPECT_RATIOS),
+            help="cosmos3: aspect ratio (default 16,9; 1,1 for text2image).",
+        ),
+        click.option(
+            "--frames",
+            type=Number(int, 1, 400, enforce=False),
+            help="cosmos3: frames (24 up to 400/300/200 by tier; 1 for images).",
+        ),
+        click.option(
+            "--parallelism",
+            type=click.Choice(PARALLELISM_PRESETS),
+            help="cosmos3: parallelism preset (default latency).",
+        ),
+        click.option(
+            "--guardrails",
+            type=click.Choice(GUARDRAILS),
+            help="cosmos3: guardrails on (default), offload (to CPU) or off.",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def profile_overrides(options: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]:
+    """Return ``shared`` (GenerationParams overrides) with the profile and its options.
+
+    Raises:
+        ValidationError: A flag of the other family, a bad size or hint.
+    """
+    profile = options.get("profile") or "transfer1"
+    given = {k for k, v in options.items() if v not in (None, (), [])}
+    if profile == "transfer1":
+        wrong = sorted(COSMOS3_ONLY[k] for k in given & set(COSMOS3_ONLY))
+        if wrong:
+            raise ValidationError(
+                f"{', '.join(wrong)} apply to --profile cosmos3, not transfer1", field="profile"
+            )
+        return dict(shared) | ({"profile": profile} if options.get("profile") else {})
+    wrong = sorted(TRANSFER1_ONLY[k] for k in given & set(TRANSFER1_ONLY))
+    if wrong:
+        raise ValidationError(
+            f"{', '.join(wrong)} apply to transfer1, not --profile {profile}", field="profile"
+        )
+    return {k: v for k, v in shared.items() if k not in ("num_steps", "guidance", "fps")} | {
+        "profile": profile,
+        "options": cosmos3_options(options, shared),
+    }
+
+
+def cosmos3_options(options: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]:
+    """Map the CLI flags to the stored Cosmos 3 options (only those given)."""
+    from cosmos_tui.engine.profiles.cosmos3 import parse_hint, size_option
+
+    result: dict[str, Any] = {}
+    if options.get("size") and options.get("checkpoint"):
+        raise ValidationError("give --size or --checkpoint, not both", field="checkpoint")
+    if options.get("size"):
+        result["checkpoint"] = size_option(options["size"])
+    elif options.get("checkpoint"):
+        result["checkpoint"] = options["checkpoint"]
+    if options.get("hints"):
+        hints: dict[str, Any] = {}
+        for text in options["hints"]:
+            name, hint = parse_hint(text)
+            if name in hints:
+                raise ValidationError(f"hint {name!r} is given twice", field="hints")
+            hints[name] = hint
+        result["hints"] = hints
+    pairs = {
+        "mode": "mode",
+        "resolution": "resolution",
+        "aspect": "aspect_ratio",
+        "frames": "num_frames",
+        "parallelism": "parallelism",
+        "guardrails": "guardrails",
+    }
+    for flag, key in pairs.items():
+        if options.get(flag) is not None:
+            result[key] = options[flag]
+    for key in ("num_steps", "guidance", "fps"):
+        if shared.get(key) is not None:
+            result[key] = shared[key]
+    return result

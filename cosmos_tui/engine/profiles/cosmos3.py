@@ -1,0 +1,353 @@
+"""Cosmos 3 (NVIDIA/cosmos-framework): the sample file, the command line and the container.
+
+The contract is docs/cosmos.md, "Cosmos 3 contract". A run writes one sample JSON (named
+after the run, so its outputs land in ``output/<run id>/``) and starts
+``python -m cosmos_framework.scripts.inference`` on one GPU or ``torchrun
+--nproc-per-node=N -m ...`` on several (infer.md:68-75, 105-116). Values left unset stay
+with upstream's per-mode defaults (args.py:1095-1106), so transfer runs keep the tuned
+guidance of their hint (args.py:853-866).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from cosmos_tui.domain import GenerationParams, Prompt, Run
+from cosmos_tui.engine.profiles.base import MountSpec
+from cosmos_tui.engine.profiles.cosmos3_rules import (
+    HINTS,
+    SIZES,
+    Cosmos3Options,
+    validate_options,
+)
+from cosmos_tui.errors import ValidationError
+
+if TYPE_CHECKING:
+    from cosmos_tui.config import HostConfig, ProfileConfig
+    from cosmos_tui.engine.launch import RemoteLayout
+    from cosmos_tui.remote import RemoteHost
+
+NAME = "cosmos3"
+ENTRY_POINT = "cosmos_framework.scripts.inference"
+CONTAINER_REPO = "/workspace"
+CONTAINER_HF_HOME = "/root/.cache/huggingface"
+CONTAINER_TOKEN = "/cosmos-tui/secrets/hf_token"  # noqa: S105 - a path, not a token
+# The prompt input role whose video is each hint's precomputed control (inputs.py roles).
+HINT_ROLES = {"edge": "edge", "blur": "vis", "depth": "depth", "seg": "seg", "wsm": "wsm"}
+SEED_LIMIT = 2**32 - 1
+MAX_GPUS = 64
+
+
+def default_settings() -> ProfileConfig:
+    """The ``[profiles.cosmos3]`` settings when the config has none."""
+    from cosmos_tui.config import ProfileConfig
+
+    return ProfileConfig(script="", extra_args=[], entry_point=ENTRY_POINT)
+
+
+def options_of(params: GenerationParams) -> Cosmos3Options:
+    """Return the Cosmos 3 options stored with a run's parameters."""
+    return Cosmos3Options.from_dict(params.options)
+
+
+def size_option(text: str) -> str:
+    """Map ``Edge``/``Nano``/``Super`` (any case) to the registered checkpoint name.
+
+    Raises:
+        ValidationError: For any other word.
+    """
+    key = text.strip().lower().removeprefix("cosmos3-")
+    if key not in SIZES:
+        raise ValidationError(
+            f"size {text!r} is not a Cosmos 3 size; use Edge, Nano or Super "
+            "(or --checkpoint /path/on/host)",
+            field="checkpoint",
+        )
+    return SIZES[key]
+
+
+def parse_hint(text: str) -> tuple[str, dict[str, Any]]:
+    """Parse ``--hint NAME[=WEIGHT[:PRESET]]`` (e.g. ``edge=0.5:high``).
+
+    Raises:
+        ValidationError: When the weight is not a number.
+    """
+    name, _, rest = text.partition("=")
+    weight_text, _, preset = rest.partition(":")
+    hint: dict[str, Any] = {"weight": 1.0}
+    if weight_text.strip():
+        try:
+            hint["weight"] = float(weight_text)
+        except ValueError:
+            raise ValidationError(
+                f"hint {text!r}: the weight {weight_text!r} is not a number "
+                "(write NAME=WEIGHT, e.g. edge=0.5)",
+                field="hints",
+            ) from None
+    if preset.strip():
+        hint["preset"] = preset.strip()
+    return name.strip(), hint
+
+
+class Cosmos3Profile:
+    """Cosmos 3 through the profile seam (engine/profiles/base.py)."""
+
+    name = NAME
+
+    def check(self, params: GenerationParams, prompt: Prompt | None) -> GenerationParams:
+        """Validate the shared parameters and the options; return them normalised.
+
+        Without a mode the prompt decides: its video makes video2video, its image
+        image2video, text alone text2video.
+        """
+        roles = frozenset(item.role for item in prompt.inputs) if prompt else frozenset()
+        if "mode" not in params.options:
+            mode = "video2video" if "color" in roles else "text2video"
+            mode = "image2video" if "image" in roles and "color" not in roles else mode
+            params = dataclasses.replace(params, options={**params.options, "mode": mode})
+        options = options_of(params)
+        if not 1 <= params.num_gpus <= MAX_GPUS:
+            raise ValidationError(
+                f"num_gpus must be from 1 to {MAX_GPUS}, not {params.num_gpus}", "num_gpus"
+            )
+        if not 0 <= params.seed <= SEED_LIMIT:
+            raise ValidationError(f"seed must be from 0 to {SEED_LIMIT}", field="seed")
+        validate_options(options, params.num_gpus, roles)
+        return dataclasses.replace(params, options=options.to_dict())
+
+    def wanted_roles(self, params: GenerationParams) -> set[str]:
+        """The input video (video2video), the image (image2video) and hint controls."""
+        options = options_of(params)
+        roles = {HINT_ROLES[h] for h in options.hints if h in HINT_ROLES}
+        if options.mode == "video2video":
+            roles.add("color")
+        elif options.mode == "image2video":
+            roles.add("image")
+        return roles
+
+    def build_spec(
+        self, run: Run, prompt: Prompt | None, container_inputs: Mapping[str, str]
+    ) -> dict:
+        """Return the run's sample (one OmniSampleOverrides, args.py:1048-1053)."""
+        if prompt is None:
+            raise ValidationError(f"run {run.id} has no prompt; create it from a prompt", "prompt")
+        params = run.params
+        options = options_of(params)
+        sample: dict[str, Any] = {"name": run.id, "model_mode": options.mode}
+        sample["prompt"] = prompt.text
+        if params.negative_prompt:
+            sample["negative_prompt"] = params.negative_prompt
+        vision_role = {"video2video": "color", "image2video": "image"}.get(options.mode)
+        if vision_role is not None:
+            if vision_role not in container_inputs:
+                raise ValidationError(
+                    f"{options.mode} needs the prompt's {vision_role} input", field="mode"
+                )
+            sample["vision_path"] = container_inputs[vision_role]
+        sample["resolution"] = options.resolution
+        sample["aspect_ratio"] = options.effective_aspect
+        for key in ("num_frames", "fps", "num_steps", "guidance"):
+            value = getattr(options, key)
+            if value is not None:
+                sample[key] = value
+        sample["seed"] = params.seed
+        for name in HINTS:
+            hint = options.hints.get(name)
+            if hint is None:
+                continue
+            entry: dict[str, Any] = {"weight": hint.weight}
+            control = container_inputs.get(HINT_ROLES[name])
+            if control is not None:
+                entry["control_path"] = control
+            if hint.preset is not None:
+                key = "preset_edge_threshold" if name == "edge" else "preset_blur_strength"
+                entry[key] = hint.preset
+            sample[name] = entry
+        return sample
+
+    def build_command(self, run: Run, settings: ProfileConfig) -> list[str]:
+        """Return ``python -m`` (one GPU) or ``torchrun --nproc-per-node=N -m`` argv."""
+        from cosmos_tui.engine.launch import CONTAINER_RUN, OUTPUT_DIR_NAME, SPEC_NAME
+
+        options = options_of(run.params)
+        gpus = run.params.num_gpus
+        entry = settings.entry_point or ENTRY_POINT
+        if gpus > 1:
+            argv = ["torchrun", f"--nproc-per-node={gpus}", "-m", entry]
+        else:
+            argv = ["python", "-m", entry]
+        argv += ["-i", f"{CONTAINER_RUN}/{SPEC_NAME}", "-o", f"{CONTAINER_RUN}/{OUTPUT_DIR_NAME}"]
+        argv += ["--checkpoint-path", options.checkpoint]
+        argv.append(f"--parallelism-preset={options.parallelism}")
+        if options.parallelism == "latency" and gpus > 1:
+            argv.append("--dp-shard-size=1")  # infer.md:105, 183
+        if options.guardrails == "off":
+            argv.append("--no-guardrails")
+        elif options.guardrails == "offload":
+            argv.append("--offload-guardrail-models")
+        argv += list(settings.extra_args)
+        return argv
+
+    def mounts(
+        self, host: HostConfig, layout: RemoteLayout, settings: ProfileConfig
+    ) -> list[MountSpec]:
+        """The checkout, the Hugging Face cache, the token file, inputs and run folder."""
+        from cosmos_tui.engine.launch import CONTAINER_INPUTS, CONTAINER_RUN
+
+        mounts: list[MountSpec] = []
+        if settings.repo_dir:
+            mounts.append(MountSpec(layout.resolve(settings.repo_dir), CONTAINER_REPO))
+        cache = settings.hf_cache_dir or host.hf_cache_dir
+        if cache:
+            mounts.append(MountSpec(layout.resolve(cache), CONTAINER_HF_HOME))
+        if settings.token_file:
+            mounts.append(MountSpec(layout.resolve(settings.token_file), CONTAINER_TOKEN, True))
+        mounts.append(MountSpec(layout.inputs_dir, CONTAINER_INPUTS, read_only=True))
+        mounts.append(MountSpec(layout.run_dir, CONTAINER_RUN))
+        return mounts
+
+    def env(
+        self, host: HostConfig, settings: ProfileConfig, environ: Mapping[str, str]
+    ) -> dict[str, str]:
+        """The host's env table, ``HF_HOME`` and the token (from env, or the file's path)."""
+        env: dict[str, str] = {}
+        for key, value in host.env.items():
+            if value.startswith("$"):
+                resolved = environ.get(value[1:])
+                if resolved is not None:
+                    env[key] = resolved
+            else:
+                env[key] = value
+        if settings.hf_cache_dir or host.hf_cache_dir:
+            env.setdefault("HF_HOME", CONTAINER_HF_HOME)
+        token = environ.get(settings.token_env)
+        if token and "HF_TOKEN" not in env:
+            env["HF_TOKEN"] = token
+        if settings.token_file:
+            env["HF_TOKEN_PATH"] = CONTAINER_TOKEN
+        return env
+
+    async def preflight(
+        self,
+        run: Run,
+        host: RemoteHost,
+        layout: RemoteLayout,
+        settings: ProfileConfig,
+        environ: Mapping[str, str],
+    ) -> None:
+        """Refuse a run with no token whose weights are not in the host's cache yet.
+
+        The first run of a size downloads its weights from a gated repository
+        (docs/cosmos.md, "Container"); without a token it would fail only after the
+        container started. A token file must exist on the host.
+
+        Raises:
+            ValidationError: Saying where to put a token.
+        """
+        if settings.token_file:
+            path = layout.resolve(settings.token_file)
+            found = await host.run(["test", "-s", path], check=False)
+            if found.exit_status != 0:
+                raise ValidationError(
+                    f"the token file {path} ([profiles.cosmos3] token_file) is missing or "
+                    f"empty on {host.name}; put a Hugging Face token there",
+                    field="token_file",
+                )
+            return
+        if environ.get(settings.token_env):
+            return
+        options = options_of(run.params)
+        cache = settings.hf_cache_dir or host.config.hf_cache_dir
+        repo = f"models--nvidia--{options.checkpoint}"
+        if cache and options.size is not None:
+            cached = f"{layout.resolve(cache)}/hub/{repo}"
+            if (await host.run(["test", "-d", cached], check=False)).exit_status == 0:
+                return
+        if options.size is None:
+            return  # a local checkpoint folder needs no download
+        raise ValidationError(
+            f"no Hugging Face token: ${settings.token_env} is not set here and "
+            f"{host.name}'s cache ({cache or 'none configured'}) has no {options.checkpoint} "
+            "yet, so its gated download would fail; set the variable (or token_env / "
+            "token_file in [profiles.cosmos3]) and accept the licence on huggingface.co",
+            field="token",
+        )
+
+    def progress_parser(self) -> Cosmos3Parser:
+        """Cosmos 3's parser (rank 0's lines only)."""
+        return Cosmos3Parser()
+
+    def has_output(self, names: Iterable[str]) -> bool:
+        """A result is a ``vision.mp4`` or ``vision.jpg`` (omni.py:1779-1785)."""
+        return any(PurePosixPath(n).name in ("vision.mp4", "vision.jpg") for n in names)
+
+
+_OTHER_RANK = re.compile(r"\[RANK [1-9]\d*\]")
+_HF_DOWNLOAD = re.compile(r"\bhf download\b")
+_LOADED = re.compile(r"Loaded (\d+) samples")
+_SAVED = re.compile(r"Saved (?:sample|transfer) outputs to")
+_INSTALL = re.compile(r"^(?:Resolved|Prepared|Installed|Audited) \d+ package")
+
+
+class Cosmos3Parser:
+    """Phases and percent from Cosmos 3's log (docs/cosmos.md, "Log lines").
+
+    Phases: installing (entrypoint.sh's ``uv pip install``), downloading checkpoints (the
+    logged ``hf download`` command), loading, then each sample's ``Sampling`` bar; a
+    ``Saved ... outputs`` line ends a sample, so a batch of N shows sample i of N. Lines
+    from other ranks (``[RANK r]``, log.py:102-108) never move progress: only rank 0
+    draws the bar (utils/progress_bar.py:47-59).
+    """
+
+    def __init__(self) -> None:
+        from cosmos_tui.engine.progress import TqdmParser
+
+        self.bar = TqdmParser(default_phase="generating")
+        self.phase = "starting"
+        self.samples = 1
+        self.done = 0
+        self.sampling = False
+
+    def feed(self, line: str, now: float) -> bool:
+        """Read one clean log line; True when the phase or percent moved."""
+        if _OTHER_RANK.search(line):
+            return False
+        if _INSTALL.search(line.strip()):
+            self.phase = "installing"
+            return True
+        if _HF_DOWNLOAD.search(line):
+            self.phase = "downloading checkpoints"
+            return True
+        loaded = _LOADED.search(line)
+        if loaded:
+            self.samples = max(1, int(loaded.group(1)))
+            self.phase = "loading models"
+            return True
+        if _SAVED.search(line):
+            self.done = min(self.samples, self.done + 1)
+            self.bar.fraction = 0.0
+            self.sampling = False
+            return True
+        if self.bar.feed(line, now) and self.bar.phase.lower().startswith("sampling"):
+            self.sampling = True
+            self.phase = "generating"
+            return True
+        return False
+
+    def estimate(self, now: float, expected_total: float | None) -> Any:
+        """Percent over the batch's samples (within the current sample's bar)."""
+        from cosmos_tui.domain import Progress
+        from cosmos_tui.engine.progress import MAX_RUNNING_PERCENT
+
+        fraction = self.bar.fraction if self.sampling else 0.0
+        overall = (self.done + fraction) / self.samples
+        phase = self.phase
+        if self.samples > 1 and phase == "generating":
+            phase = f"generating sample {min(self.done + 1, self.samples)}/{self.samples}"
+        eta = self.bar.remaining if self.sampling and self.samples == 1 else None
+        return Progress(phase=phase, percent=min(MAX_RUNNING_PERCENT, 100.0 * overall),
+                        eta_seconds=eta)  # fmt: skip

@@ -1,0 +1,363 @@
+#!/bin/sh
+# cosmos3_standin.sh: a double of Cosmos 3's inference entry point (POSIX sh + awk; runs
+# under busybox with no python). It reads its sample file with cosmos3_json.awk, which
+# must sit next to it.
+#
+# UPSTREAM: NVIDIA/cosmos-framework at commit 5eee9ed5 (2026-08-21); docs/cosmos.md,
+# "Cosmos 3 contract", lists the lines each behaviour below mirrors.
+#
+# INVOCATION: what a container runs, with this file installed as `python` and `torchrun`
+# (or with the launcher name as the first argument when run as cosmos3_standin.sh):
+#     python -m cosmos_framework.scripts.inference -i SAMPLE.json -o OUT \
+#         --checkpoint-path Cosmos3-Nano --parallelism-preset=latency [--seed N] ...
+#     torchrun --nproc-per-node=N -m cosmos_framework.scripts.inference ...
+#
+# WHAT UPSTREAM DOES, AND THIS DOUBLE WITH IT:
+#   install    docker/entrypoint.sh:10 runs `uv pip install --no-deps -e .` in /workspace
+#              at every start (|| true); without a checkout there (no pyproject.toml) the
+#              install fails and `python -m` then dies with "No module named
+#              'cosmos_framework'" (exit 1).
+#   flags      tyro, kebab-case (script.py:21-31, 79-87; common.py:780-853, 895-996):
+#              an unknown flag or a bad choice prints tyro's error and exits 2 (tyro's box
+#              is drawn in Unicode; it is ASCII here).
+#   setup      --checkpoint-path: a registered name or an existing folder
+#              (common.py:657-683); cp_size*cfgp_size must divide WORLD_SIZE under the
+#              latency preset (args.py:1331-1339, 1376-1392).
+#   download   weights come from Hugging Face on first use; the command is logged first
+#              (checkpoint_db.py:171); with no token (HF_TOKEN, the HF_TOKEN_PATH file or
+#              $HF_HOME/token) or a gated repo (scenario "gated") hf fails with 401
+#              GatedRepoError and the run dies with CalledProcessError (checkpoint_db.py:
+#              175-181), exit 1. A filled cache ($HF_HOME/hub/models--nvidia--<name>) is
+#              reused without a token.
+#   samples    extra="forbid" and the field types of OmniSampleOverrides (args.py,
+#              common.py:288-300): "Error validating parameters from '<file>' at sample 0"
+#              with pydantic's error (common.py:1065-1070), exit 1; vision_path and
+#              control_path must be files (common.py:272-279); transfer hints without a
+#              control need vision_path (args.py:897-900).
+#   outputs    <out>/<name>/sample_args.json, vision.mp4 (vision.jpg for one frame),
+#              control_<hint>.mp4 for transfer, sample_outputs.json (omni.py:1779-1889);
+#              the log lines of docs/cosmos.md; the `Sampling` bar on rank 0 only.
+#   scenarios  COSMOS_STANDIN_SCENARIO: ok, gated, oom (CUDA OOM while sampling), nccl
+#              (the NCCL segfault of infer.md:312-320). COSMOS_STANDIN_SPEED scales delays.
+set -u
+
+SPEED=${COSMOS_STANDIN_SPEED:-1}
+SCENARIO=${COSMOS_STANDIN_SCENARIO:-ok}
+HERE=$(dirname "$0")
+AWK_JSON="$HERE/cosmos3_json.awk"
+ENTRY=cosmos_framework.scripts.inference
+
+now() { date '+%m-%d %H:%M:%S'; }
+# log LEVEL WHERE MESSAGE: a loguru line (utils/log.py:78-99), rank 0 only.
+log() { printf '[%s|%s|%s] %s\n' "$(now)" "$1" "$2" "$3"; }
+pause() {
+    _delay=$(awk -v a="$1" -v b="$SPEED" 'BEGIN { printf "%.3f", a * b }')
+    case "$_delay" in 0|0.0|0.00|0.000) return 0 ;; esac
+    sleep "$_delay"
+}
+# die TYPE MESSAGE: an uncaught exception's traceback (exit 1, or torchrun's failure).
+die() {
+    {
+        echo "Traceback (most recent call last):"
+        echo "  File \"/workspace/cosmos_framework/scripts/inference.py\", line 92, in <module>"
+        echo "    main()"
+        echo "$1: $2"
+    } >&2
+    if [ "$LAUNCHER" = torchrun ]; then
+        echo "E1205 $(date '+%H:%M:%S') 1 torch/distributed/elastic/multiprocessing/api.py:869] failed (exitcode: 1) local_rank: 0 (pid: 42) of binary: /workspace/.venv/bin/python" >&2
+        echo "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: " >&2
+    fi
+    exit 1
+}
+tyro_error() {
+    {
+        echo "+- Parsing error ----------------------------------------------------+"
+        echo "| $1"
+        echo "| For full helptext, run python -m $ENTRY --help"
+        echo "+--------------------------------------------------------------------+"
+    } >&2
+    exit 2
+}
+
+# --- launcher ----------------------------------------------------------------------------
+LAUNCHER=$(basename "$0")
+if [ "$LAUNCHER" = cosmos3_standin.sh ]; then LAUNCHER=$(basename "$1"); shift; fi
+NPROC=1
+if [ "$LAUNCHER" = torchrun ]; then
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --nproc-per-node=*|--nproc_per_node=*) NPROC=${1#*=}; shift ;;
+            --nproc-per-node|--nproc_per_node) NPROC=$2; shift 2 ;;
+            --*) shift ;;
+            *) break ;;
+        esac
+    done
+fi
+if [ "${1:-}" != "-m" ] || [ $# -lt 2 ]; then
+    echo "usage: $LAUNCHER -m $ENTRY -i FILE -o DIR" >&2
+    exit 2
+fi
+MODULE=$2
+shift 2
+
+# --- the image's entrypoint (docker/entrypoint.sh:10) -------------------------------------
+if [ -f "$PWD/pyproject.toml" ]; then
+    echo "Resolved 1 package in 4ms" >&2
+    echo "Prepared 1 package in 1.21s" >&2
+    echo "Installed 1 package in 2ms" >&2
+    echo " + cosmos-framework==1.0.0 (from file://$PWD)" >&2
+    INSTALLED=1
+else
+    echo "error: $PWD does not appear to be a Python project, as neither \`pyproject.toml\` nor \`setup.py\` are present in the directory" >&2
+    INSTALLED=0
+fi
+if [ "$MODULE" != "$ENTRY" ] || [ "$INSTALLED" = 0 ]; then
+    _pkg=${MODULE%%.*}
+    echo "/workspace/.venv/bin/python: Error while finding module specification for '$MODULE' (ModuleNotFoundError: No module named '$_pkg')" >&2
+    exit 1
+fi
+
+# --- flags (tyro) -------------------------------------------------------------------------
+INPUTS=""; OUTPUT=""; CHECKPOINT=Cosmos3-Nano; PRESET=latency; DP_SHARD=0; CP=0; CFGP=0
+GUARDRAILS=1; SEED=""
+while [ $# -gt 0 ]; do
+    _flag=$1; _value=""; _has=0
+    case "$_flag" in --*=*) _value=${_flag#*=}; _flag=${_flag%%=*}; _has=1 ;; esac
+    take() {
+        if [ "$_has" = 1 ]; then return 0; fi
+        [ $# -ge 2 ] || tyro_error "Missing value for $_flag"
+        _value=$2; _shift=2
+    }
+    _shift=1
+    case "$_flag" in
+        -i|--input-files)
+            if [ "$_has" = 1 ]; then INPUTS="$_value"; else
+                shift
+                while [ $# -gt 0 ]; do
+                    case "$1" in -*) break ;; esac
+                    INPUTS="$INPUTS $1"; shift
+                done
+                _shift=0
+            fi ;;
+        -o|--output-dir) take "$@"; OUTPUT=$_value ;;
+        --checkpoint-path) take "$@"; CHECKPOINT=$_value ;;
+        --parallelism-preset)
+            take "$@"; PRESET=$_value
+            case "$PRESET" in latency|throughput) ;; *)
+                tyro_error "Argument --parallelism-preset: invalid choice: '$PRESET' (choose from 'throughput', 'latency')" ;;
+            esac ;;
+        --dp-shard-size) take "$@"; DP_SHARD=$_value ;;
+        --cp-size) take "$@"; CP=$_value ;;
+        --cfgp-size) take "$@"; CFGP=$_value ;;
+        --dp-replicate-size|--max-num-seqs|--warmup|--device-memory-utilization) take "$@" ;;
+        --seed) take "$@"; SEED=$_value ;;
+        --guardrails) GUARDRAILS=1 ;;
+        --no-guardrails) GUARDRAILS=0 ;;
+        --offload-guardrail-models|--no-offload-guardrail-models|--keep-going|--no-keep-going) ;;
+        --skip-invalid-samples|--no-skip-invalid-samples|--diffusion-cache|--no-diffusion-cache) ;;
+        *) tyro_error "Unrecognized options: $_flag" ;;
+    esac
+    [ "$_shift" -gt 0 ] && shift "$_shift"
+done
+[ -n "$INPUTS" ] || tyro_error "Required options were not provided: --input-files"
+[ -n "$OUTPUT" ] || die ValueError "'output_dir' is required"
+
+# --- setup (checkpoint, parallelism) ------------------------------------------------------
+case "$CHECKPOINT" in
+    Cosmos3-Edge|Cosmos3-Nano|Cosmos3-Super|Cosmos3-Super-*) REPO="nvidia/$CHECKPOINT" ;;
+    *)
+        [ -d "$CHECKPOINT" ] || die ValueError "Checkpoint directory does not exist: $CHECKPOINT"
+        REPO="" ;;
+esac
+if [ "$NPROC" -gt 1 ]; then
+    if [ "$CFGP" = 0 ]; then
+        if [ "$PRESET" = latency ]; then CFGP=2; else CFGP=1; fi
+    fi
+    if [ "$CP" = 0 ]; then
+        if [ "$PRESET" = latency ]; then CP=$((NPROC / CFGP)); else CP=1; fi
+    fi
+    if [ $((NPROC % (CP * CFGP))) -ne 0 ]; then
+        die ValueError "cp_size($CP) * cfgp_size($CFGP) must divide WORLD_SIZE($NPROC)"
+    fi
+fi
+
+# --- downloads (checkpoint_db.py:142-183) -------------------------------------------------
+HF_HOME=${HF_HOME:-/root/.cache/huggingface}
+has_token() {
+    [ -n "${HF_TOKEN:-}" ] && return 0
+    [ -n "${HF_TOKEN_PATH:-}" ] && [ -s "$HF_TOKEN_PATH" ] && return 0
+    [ -s "$HF_HOME/token" ]
+}
+download() {
+    _cache="$HF_HOME/hub/models--$(echo "$1" | sed 's|/|--|g')"
+    [ -f "$_cache/snapshots/main/config.json" ] && return 0
+    log INFO "cosmos_framework/utils/checkpoint_db.py:171:_hf_download" \
+        "uv run --isolated --project /workspace/cosmos_framework/utils/hf_cli --locked --no-default-groups hf download --format=json $1 --repo-type model --revision main"
+    if ! has_token || [ "$SCENARIO" = gated ]; then
+        {
+            echo "huggingface_hub.errors.GatedRepoError: 401 Client Error. (Request ID: Root=1-standin)"
+            echo ""
+            echo "Cannot access gated repo for url https://huggingface.co/api/models/$1/revision/main."
+            echo "Access to model $1 is restricted. You must have access to it and be authenticated to access it. Please log in."
+        } >&2
+        die subprocess.CalledProcessError \
+            "Command '['uv', 'run', '--isolated', 'hf', 'download', '--format=json', '$1', '--repo-type', 'model', '--revision', 'main']' returned non-zero exit status 1."
+    fi
+    printf '\rFetching 9 files:   0%%|          | 0/9 [00:00<?, ?it/s]' >&2
+    pause 0.5
+    printf '\rFetching 9 files: 100%%|##########| 9/9 [00:02<00:00,  3.91it/s]\n' >&2
+    mkdir -p "$_cache/snapshots/main" && echo '{}' > "$_cache/snapshots/main/config.json"
+}
+[ -n "$REPO" ] && download "$REPO"
+[ "$GUARDRAILS" = 1 ] && download nvidia/Cosmos-Guardrail1
+
+# --- the sample file ----------------------------------------------------------------------
+set -- $INPUTS
+[ $# -eq 1 ] || die ValueError "the stand-in reads one sample file, got: $INPUTS"
+SAMPLE=$1
+case "$SAMPLE" in /*) ;; *) SAMPLE="$PWD/$SAMPLE" ;; esac
+[ -f "$SAMPLE" ] || die FileNotFoundError "[Errno 2] No such file or directory: '$SAMPLE'"
+SAMPLE_DIR=$(dirname "$SAMPLE")
+TAB=$(printf '\t')
+FLAT=$(awk -f "$AWK_JSON" "$SAMPLE") ||
+    die json.decoder.JSONDecodeError "$(echo "$FLAT" | sed -n "s/^ERROR$TAB//p")"
+
+invalid() {  # invalid LOC MESSAGE: pydantic's error inside upstream's ValueError
+    die ValueError "Error validating parameters from '$SAMPLE' at sample 0
+Parameters: $(tr -d '\n' < "$SAMPLE")
+1 validation error for OmniSampleOverrides
+$1
+  $2"
+}
+TOP="name model extra seed num_outputs tensors_file pickle_file num_steps guidance guidance_interval normalize_cfg shift sigma_max prompt_path prompt negative_prompt duration_template resolution_template negative_metadata_mode inverse_duration_template inverse_resolution_template negative_prompt_keep_metadata vision_path condition_frame_indexes_vision condition_video_keep resolution aspect_ratio fps num_frames video_save_quality image_save_quality enable_sound sound_path action_path domain_name image_size action_chunk_size raw_action_dim view_point max_new_tokens do_sample temperature top_k top_p repetition_penalty presence_penalty video_fps control_guidance control_guidance_interval edge blur depth seg wsm negative_prompt_file num_video_frames_per_chunk num_conditional_frames max_frames show_control_condition show_input num_first_chunk_conditional_frames share_vision_temporal_positions emphasize_control_in_prompt model_mode prompt_upsampling defaults_file"
+is_int() { case "$1" in ''|*[!0-9-]*|-) return 1 ;; *) return 0 ;; esac; }
+in_file() {  # in_file LOC PATH: a file relative to the sample (common.py:272-279)
+    case "$2" in http://*|https://*|s3://*) return 0 ;; /*) _p=$2 ;; *) _p="$SAMPLE_DIR/$2" ;; esac
+    [ -f "$_p" ] || invalid "$1" "Value error, Path does not point to a file: $2 [type=value_error, input_value='$2', input_type=str]"
+}
+NAME=""; MODE=""; PROMPT=""; VISION=""; FRAMES=""; STEPS=""; HINTS=""
+while IFS="$TAB" read -r path type value; do
+    [ "$path" = @ ] && continue
+    key=${path%%.*}
+    case " $TOP " in *" $key "*) ;; *)
+        invalid "$path" "Extra inputs are not permitted [type=extra_forbidden, input_value=$value, input_type=$type]" ;;
+    esac
+    case "$path" in
+        name) NAME=$value ;;
+        prompt) PROMPT=$value ;;
+        model_mode)
+            case "$value" in text2image|text2video|image2image|image2video|video2video|audio_image2video|forward_dynamics|inverse_dynamics|wam|reasoner) MODE=$value ;; *)
+                invalid model_mode "Input should be 'text2image', 'text2video', 'image2image', 'image2video', 'video2video', 'audio_image2video', 'forward_dynamics', 'inverse_dynamics', 'wam' or 'reasoner' [type=enum, input_value='$value', input_type=str]" ;;
+            esac ;;
+        resolution)
+            case "$type:$value" in string:256|string:480|string:720|string:768) ;; *)
+                invalid resolution "Input should be '256', '480', '720' or '768' [type=literal_error, input_value=$value, input_type=$type]" ;;
+            esac ;;
+        aspect_ratio)
+            case "$type:$value" in string:1,1|string:4,3|string:3,4|string:16,9|string:9,16) ;; *)
+                invalid aspect_ratio "Input should be '1,1', '4,3', '3,4', '16,9' or '9,16' [type=literal_error, input_value=$value, input_type=$type]" ;;
+            esac ;;
+        fps|num_frames|num_steps|seed)
+            is_int "$value" || invalid "$path" "Input should be a valid integer [type=int_type, input_value=$value, input_type=$type]"
+            if [ "$path" != seed ] && [ "$value" -lt 1 ]; then
+                invalid "$path" "Input should be greater than or equal to 1 [type=greater_than_equal, input_value=$value, input_type=int]"
+            fi
+            [ "$path" = num_frames ] && FRAMES=$value
+            [ "$path" = num_steps ] && STEPS=$value ;;
+        guidance)
+            [ "$type" = number ] || invalid guidance "Input should be a valid number [type=float_type, input_value=$value, input_type=$type]"
+            awk -v g="$value" 'BEGIN { exit !(g >= 0 && g <= 7) }' || invalid guidance \
+                "Input should be less than or equal to 7 [type=less_than_equal, input_value=$value, input_type=float]" ;;
+        vision_path) in_file vision_path "$value"; VISION=$value ;;
+        edge|blur|depth|seg|wsm) HINTS="$HINTS $path" ;;
+        edge.preset_edge_threshold|blur.preset_blur_strength)
+            case "$value" in none) [ "$key" = blur ] || invalid "$path" "Input should be 'very_low', 'low', 'medium', 'high' or 'very_high' [type=enum, input_value='$value', input_type=str]" ;;
+                very_low|low|medium|high|very_high) ;;
+                *) invalid "$path" "Input should be 'very_low', 'low', 'medium', 'high' or 'very_high' [type=enum, input_value='$value', input_type=str]" ;;
+            esac ;;
+        *.weight) [ "$type" = number ] || invalid "$path" "Input should be a valid number [type=float_type, input_value=$value, input_type=$type]" ;;
+        *.control_path) in_file "$path" "$value" ;;
+        edge.*|blur.*|depth.*|seg.*|wsm.*)
+            invalid "$path" "Extra inputs are not permitted [type=extra_forbidden, input_value=$value, input_type=$type]" ;;
+    esac
+done <<EOF
+$FLAT
+EOF
+[ -n "$NAME" ] || NAME=$(basename "$SAMPLE" .json)
+if [ -z "$MODE" ]; then
+    if [ -n "$VISION" ]; then MODE=video2video; else MODE=text2video; fi
+    [ "$FRAMES" = 1 ] && MODE=text2image
+fi
+for hint in $HINTS; do
+    if [ -z "$VISION" ] && ! echo "$FLAT" | grep -q "^$hint\.control_path$TAB"; then
+        die ValueError "transfer inference requires 'vision_path' or a pre-computed 'control_path' (hint: $hint)"
+    fi
+done
+
+# --- generation ---------------------------------------------------------------------------
+log INFO "cosmos_framework/scripts/inference.py:46:inference" "Loaded 1 samples"
+OUT_DIR="$OUTPUT/$NAME"
+mkdir -p "$OUT_DIR"
+cp "$SAMPLE" "$OUT_DIR/sample_args.json"
+log INFO "cosmos_framework/inference/inference.py:1843:_generate_transfer_batch" \
+    "Saved sample args to '$OUT_DIR/sample_args.json'"
+_r=1
+while [ "$_r" -lt "$NPROC" ]; do  # other ranks log with rank0_only=False (log.py:102-108)
+    log INFO "cosmos_framework/inference/inference.py:1843:_generate_transfer_batch" \
+        "[RANK $_r] Saved sample args to '$OUT_DIR/sample_args.json'"
+    _r=$((_r + 1))
+done
+if [ "$SCENARIO" = nccl ] && [ "$NPROC" -gt 1 ]; then
+    echo "[rank0]:[W1205 10:57:09.249883195 ProcessGroupNCCL.cpp:5138] Guessing device ID based on global rank. This can cause a hang if rank to GPU mapping is heterogeneous. You can specify device_id in init_process_group()" >&2
+    echo "Fatal Python error: Segmentation fault" >&2
+    exit 139
+fi
+for hint in $HINTS; do
+    _ctrl=$(echo "$FLAT" | sed -n "s/^$hint\.control_path$TAB[a-z]*$TAB//p")
+    if [ -n "$_ctrl" ]; then
+        log INFO "cosmos_framework/inference/transfer.py:113:_load_control" "Loaded pre-computed $hint control from $_ctrl"
+    else
+        log INFO "cosmos_framework/inference/transfer.py:135:_load_control" "Computing $hint control input on the fly"
+    fi
+done
+[ -n "$STEPS" ] || { [ "$MODE" = text2image ] && STEPS=50 || STEPS=35; }
+for _k in $(awk -v s="$STEPS" 'BEGIN { for (j = 0; j <= 5; j++) print int(s * j / 5) }'); do
+    _pct=$((_k * 100 / STEPS))
+    printf '\rSampling: %3d%%|%-10s| %d/%d [00:%02d<00:%02d,  1.50it/s]' "$_pct" \
+        "$(printf '%*s' $((_pct / 10)) '' | tr ' ' '#')" "$_k" "$STEPS" $((_k % 60)) \
+        $(((STEPS - _k) % 60)) >&2
+    if [ "$SCENARIO" = oom ] && [ "$_k" -ge $((STEPS / 2)) ]; then
+        echo "" >&2
+        die torch.OutOfMemoryError "CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has a total capacity of 79.19 GiB of which 3.12 GiB is free. Of the allocated memory 74.50 GiB is allocated by PyTorch. If reserved but unallocated memory is large try setting PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to avoid fragmentation."
+    fi
+    pause 0.05
+done
+echo "" >&2
+
+FILES=""
+if [ "$MODE" = text2image ] || [ "$FRAMES" = 1 ]; then
+    printf '\377\330\377\340\000\020JFIF\000\001\001\000\000\001\000\001\000\000\377\331' > "$OUT_DIR/vision.jpg"
+    FILES="\"$OUT_DIR/vision.jpg\""
+else
+    case "$VISION" in
+        *.mp4) case "$VISION" in /*) cp "$VISION" "$OUT_DIR/vision.mp4" ;; *) cp "$SAMPLE_DIR/$VISION" "$OUT_DIR/vision.mp4" ;; esac ;;
+        *) printf '\000\000\000\030ftypisom\000\000\002\000isomiso2' > "$OUT_DIR/vision.mp4" ;;
+    esac
+    FILES="\"$OUT_DIR/vision.mp4\""
+    for hint in $HINTS; do
+        cp "$OUT_DIR/vision.mp4" "$OUT_DIR/control_$hint.mp4"
+        FILES="$FILES, \"$OUT_DIR/control_$hint.mp4\""
+        log INFO "cosmos_framework/inference/inference.py:1881:_generate_transfer_batch" \
+            "Saved control video to '$OUT_DIR/control_$hint.mp4'"
+    done
+fi
+printf '{"args": {"name": "%s", "model_mode": "%s"}, "status": "success", "message": null, "stack_trace": null, "outputs": [{"content": {}, "files": [%s]}]}\n' \
+    "$NAME" "$MODE" "$FILES" > "$OUT_DIR/sample_outputs.json"
+if [ -n "$HINTS" ]; then
+    log SUCCESS "cosmos_framework/inference/inference.py:1889:_generate_transfer_batch" \
+        "Saved transfer outputs to '$OUT_DIR/sample_outputs.json'"
+else
+    log SUCCESS "cosmos_framework/inference/inference.py:1812:_generate_vision_batch" \
+        "Saved sample outputs to '$OUT_DIR/sample_outputs.json'"
+fi
+exit 0

@@ -1,0 +1,179 @@
+"""The Cosmos 3 stand-in is a double of upstream: flags, sample validation, downloads, outputs.
+
+It runs here under busybox sh (as in the test image, which has no python), from a folder
+that holds a checkout's pyproject.toml like the container's /workspace. What it accepts
+is held to what the profile writes; what it refuses uses upstream's messages and exit
+codes (docs/cosmos.md, "Cosmos 3 contract"). Its logs feed the progress parser and the
+failure classifier, as a real run's would.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cosmos_tui.domain import FailureKind
+from cosmos_tui.engine.failures import classify
+from cosmos_tui.engine.progress import parser_for
+from cosmos_tui.sandbox.standin import cosmos3_standin_path
+
+BUSYBOX = shutil.which("busybox") or "/bin/busybox"
+ENTRY = ["-m", "cosmos_framework.scripts.inference"]
+
+
+class Host:
+    """A folder standing for the container: /workspace, the HF cache, the run folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.workspace = root / "workspace"
+        self.workspace.mkdir()
+        (self.workspace / "pyproject.toml").write_text("[project]\nname='cosmos-framework'\n")
+        self.hf_home = root / "hf"
+        self.out = root / "out"
+        (root / "in.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom a video")
+
+    def run(
+        self, sample: dict | str, *flags: str, launcher: tuple[str, ...] = ("python",),
+        token: str | None = "hf_x", scenario: str = "ok",
+    ) -> subprocess.CompletedProcess[str]:  # fmt: skip
+        path = self.root / "sample.json"
+        path.write_text(sample if isinstance(sample, str) else json.dumps(sample))
+        env = {"PATH": "/usr/bin:/bin", "HF_HOME": str(self.hf_home),
+               "COSMOS_STANDIN_SPEED": "0", "COSMOS_STANDIN_SCENARIO": scenario}  # fmt: skip
+        if token:
+            env["HF_TOKEN"] = token
+        argv = [BUSYBOX, "sh", str(cosmos3_standin_path()), *launcher, *ENTRY, "-i", str(path),
+                "-o", str(self.out), *flags]  # fmt: skip
+        return subprocess.run(
+            argv, cwd=self.workspace, env=env, capture_output=True, text=True, timeout=60
+        )
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Host:
+    return Host(tmp_path)
+
+
+def lines_of(result: subprocess.CompletedProcess[str]) -> list[str]:
+    text = (result.stdout + result.stderr).replace("\r", "\n")
+    return text.splitlines()
+
+
+def test_a_transfer_sample_runs_and_writes_upstreams_layout(host: Host) -> None:
+    sample = {"name": "rs_1", "model_mode": "video2video", "prompt": 'a "wet" street',
+              "vision_path": str(host.root / "in.mp4"), "resolution": "480", "seed": 3,
+              "edge": {"weight": 1.5, "preset_edge_threshold": "very_high"},
+              "depth": {"weight": 0.5, "control_path": "in.mp4"}}  # fmt: skip
+    result = host.run(sample, "--checkpoint-path", "Cosmos3-Nano", "--parallelism-preset=latency")
+    assert result.returncode == 0, result.stderr
+    folder = host.out / "rs_1"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "control_depth.mp4", "control_edge.mp4", "sample_args.json", "sample_outputs.json",
+        "vision.mp4",
+    ]  # fmt: skip
+    assert (folder / "vision.mp4").read_bytes() == (host.root / "in.mp4").read_bytes()
+    assert json.loads((folder / "sample_outputs.json").read_text())["status"] == "success"
+    text = "\n".join(lines_of(result))
+    assert "hf download --format=json nvidia/Cosmos3-Nano" in text  # the download phase
+    assert "Computing edge control input on the fly" in text
+    assert "Loaded pre-computed depth control from in.mp4" in text
+    assert "Saved transfer outputs to" in text
+    parser = parser_for("cosmos3")
+    phases = []
+    for line in lines_of(result):
+        if parser.feed(line, 0.0):
+            phases.append(parser.estimate(0.0, None).phase)
+    assert "installing" in phases and "downloading checkpoints" in phases
+    assert "generating" in phases and parser.estimate(0.0, None).percent == 99.0
+
+
+def test_text2image_writes_a_jpeg_and_the_cache_is_reused_without_a_token(host: Host) -> None:
+    sample = {"name": "img", "model_mode": "text2image", "prompt": "a red kite"}
+    assert host.run(sample, "--no-guardrails").returncode == 0
+    assert (host.out / "img" / "vision.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
+    again = host.run(sample, "--no-guardrails", token=None)  # the cache holds the weights
+    assert again.returncode == 0 and "hf download" not in again.stdout
+
+
+@pytest.mark.parametrize(
+    ("sample", "says"),
+    [
+        ({"prompt": "x", "sampler": "edm"}, "sampler\n  Extra inputs are not permitted"),
+        ({"prompt": "x", "resolution": "1080"}, "Input should be '256', '480', '720' or '768'"),
+        ({"prompt": "x", "resolution": 480}, "input_type=number"),
+        ({"prompt": "x", "aspect_ratio": "2,3"}, "Input should be '1,1'"),
+        ({"prompt": "x", "num_frames": 0}, "greater than or equal to 1"),
+        ({"prompt": "x", "guidance": 7.5}, "less than or equal to 7"),
+        ({"prompt": "x", "model_mode": "v2v"}, "model_mode\n  Input should be 'text2image'"),
+        ({"prompt": "x", "edge": {"weight": 1, "blur": 2}}, "edge.blur\n  Extra inputs"),
+        ({"prompt": "x", "edge": {"preset_edge_threshold": "none"}}, "'very_low', 'low'"),
+        ({"prompt": "x", "vision_path": "missing.mp4"}, "Path does not point to a file"),
+        ({"prompt": "x", "seg": {"weight": 1}}, "requires 'vision_path' or a pre-computed"),
+        ('{"prompt": "x",}', "JSONDecodeError"),
+    ],
+)
+def test_bad_samples_fail_with_upstreams_message(host: Host, sample, says: str) -> None:
+    result = host.run(sample, "--no-guardrails")
+    assert result.returncode == 1
+    assert says in result.stderr
+    if says != "JSONDecodeError" and "requires" not in says:
+        assert "Error validating parameters from '" in result.stderr
+        assert "' at sample 0" in result.stderr
+    assert not host.out.exists() or not any(host.out.iterdir())
+
+
+def test_flags_are_tyros(host: Host) -> None:
+    sample = {"prompt": "x"}
+    bad = host.run(sample, "--num-steps", "3")
+    assert bad.returncode == 2 and "Unrecognized options: --num-steps" in bad.stderr
+    bad = host.run(sample, "--parallelism-preset", "fast")
+    assert bad.returncode == 2 and "invalid choice: 'fast'" in bad.stderr
+    bad = host.run(sample, "--checkpoint-path", "/nowhere/ckpt")
+    assert bad.returncode == 1 and "Checkpoint directory does not exist" in bad.stderr
+    odd = host.run(sample, "--no-guardrails", launcher=("torchrun", "--nproc-per-node=3"))
+    assert odd.returncode == 1 and "must divide WORLD_SIZE(3)" in odd.stderr
+    assert "ChildFailedError" in odd.stderr
+
+
+def test_failures_are_diagnosed_from_the_standins_logs(host: Host) -> None:
+    sample = {"name": "s", "prompt": "x"}
+    gated = host.run(sample, token=None)
+    failure = classify(gated.returncode, lines_of(gated), profile="cosmos3")
+    assert failure.kind == FailureKind.DOWNLOAD and not failure.transient
+    assert "HF_TOKEN" in failure.message or "licen" in failure.message.lower()
+    oom = host.run(sample, "--no-guardrails", scenario="oom")
+    failure = classify(oom.returncode, lines_of(oom), profile="cosmos3")
+    assert failure.kind == FailureKind.GPU_OOM and "--dp-shard-size" in failure.message
+    (host.workspace / "pyproject.toml").unlink()
+    broken = host.run(sample, "--no-guardrails")
+    failure = classify(broken.returncode, lines_of(broken), profile="cosmos3")
+    assert failure.kind == FailureKind.ENVIRONMENT and "repo_dir" in failure.message
+    (host.workspace / "pyproject.toml").write_text("[project]\n")
+    nccl = host.run(sample, "--no-guardrails", launcher=("torchrun", "--nproc-per-node=2"),
+                    scenario="nccl")  # fmt: skip
+    assert nccl.returncode == 139
+    failure = classify(nccl.returncode, lines_of(nccl), profile="cosmos3")
+    assert failure.kind == FailureKind.ENVIRONMENT and "NCCL_NET_PLUGIN" in failure.message
+
+
+def test_rank0_draws_the_bar_other_ranks_never_move_progress() -> None:
+    parser = parser_for("cosmos3")
+    assert parser.feed("[12-05 10:00:00|INFO|x.py:1:f] Loaded 2 samples", 0.0)
+    assert not parser.feed("[12-05 10:00:01|INFO|x.py:1:f] [RANK 1] Saved sample outputs to 'a'", 0)
+    assert parser.feed("Sampling:  50%|#####     | 10/20 [00:10<00:10,  1.00it/s]", 1.0)
+    progress = parser.estimate(1.0, None)
+    assert progress.percent == 25.0 and progress.phase == "generating sample 1/2"
+    assert parser.feed("[12-05 10:00:02|SUCCESS|x.py:1:f] Saved sample outputs to 'a'", 2.0)
+    assert parser.estimate(2.0, None).percent == 50.0
+
+
+def test_cosmos_diagnose_knows_a_cosmos3_log() -> None:
+    from cosmos_tui.engine.diagnose import guess_profile
+
+    head = b"[12-05 10:00:00|INFO|cosmos_framework/scripts/inference.py:46:inference] Loaded"
+    assert guess_profile(head) == "cosmos3"

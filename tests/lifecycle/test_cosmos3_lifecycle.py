@@ -1,0 +1,135 @@
+"""Cosmos 3 runs end to end on the real sshd + dockerd, with its stand-in as the model.
+
+The image is busybox with cosmos3_standin.sh installed as ``python`` and ``torchrun``; the
+test user's home holds a cosmos-framework checkout (its pyproject.toml is what the
+image's install step needs) and a Hugging Face cache mounted into the container.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import pwd
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cosmos_tui.config import Config, ProfileConfig
+from cosmos_tui.domain import RunState
+from cosmos_tui.engine.logs import read_log_lines
+from cosmos_tui.sandbox.standin import COSMOS3_JSON_AWK, cosmos3_standin_path
+from tests.fixtures.hosts import TEST_USER
+
+TAG = "cosmos-test/cosmos3:latest"
+
+
+@pytest.fixture(scope="session")
+def cosmos3_image(build_image: Callable[..., str]) -> str:
+    script = cosmos3_standin_path().read_text()
+    awk = (cosmos3_standin_path().parent / COSMOS3_JSON_AWK).read_text()
+    files = {"/bin/python": script, "/bin/torchrun": script, f"/bin/{COSMOS3_JSON_AWK}": awk}
+    return build_image(TAG, files, cmd=["python"])
+
+
+@pytest.fixture
+def cosmos3_config(
+    make_config: Callable[..., Config], cosmos3_image: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[..., Config]]:  # fmt: skip
+    """Return ``make(**profile_fields)``: a config whose cosmos3 profile uses the image."""
+    home = Path(pwd.getpwnam(TEST_USER).pw_dir)
+    (home / "cosmos-framework").mkdir(exist_ok=True)
+    (home / "cosmos-framework" / "pyproject.toml").write_text("[project]\nname='cf'\n")
+    cache = f"hf-cache-{uuid.uuid4().hex[:12]}"
+    (home / cache).mkdir()
+    user = pwd.getpwnam(TEST_USER)
+    shutil.chown(home / cache, user.pw_uid, user.pw_gid)
+    monkeypatch.setenv("TEST_COSMOS3_TOKEN", "hf_test_token")
+
+    def _make(scenario: str = "ok", **fields: Any) -> Config:
+        config = make_config(scenario)
+        settings = ProfileConfig(
+            image=cosmos3_image, extra_args=[], repo_dir="cosmos-framework",
+            hf_cache_dir=cache, token_env="TEST_COSMOS3_TOKEN", **fields,
+        )  # fmt: skip
+        return dataclasses.replace(config, profiles={**config.profiles, "cosmos3": settings})
+
+    yield _make
+    shutil.rmtree(home / cache, ignore_errors=True)
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+async def test_video2video_transfer_run_end_to_end(cosmos3_config, bench_for, video_dir) -> None:
+    bench = await bench_for(cosmos3_config())
+    prompt = await bench.create_prompt("a wet street at night, photoreal", video_dir)
+    options = {"mode": "video2video", "hints": {"edge": {"weight": 0.6, "preset": "high"},
+               "depth": 0.4}, "num_steps": 5, "resolution": "480"}  # fmt: skip
+    run = await bench.create_run(prompt.id, {"profile": "cosmos3", "options": options})
+    assert run.profile == "cosmos3"
+    final = await bench.drive_run(run.id)
+    assert final.state == RunState.COMPLETED, final.failure_message
+    out = bench.output_dir(run.id)
+    assert sha(out / run.id / "vision.mp4") == sha(video_dir / "color.mp4")
+    assert set(final.outputs) >= {f"{run.id}/vision.mp4", f"{run.id}/control_edge.mp4",
+                                  f"{run.id}/control_depth.mp4", f"{run.id}/sample_args.json",
+                                  f"{run.id}/sample_outputs.json", "run.log"}  # fmt: skip
+    assert final.spec["depth"]["control_path"].startswith("/cosmos-tui/inputs/")
+    assert final.progress is not None and final.progress.percent == 100.0
+    log = read_log_lines(out / "run.log")
+    assert any("hf download --format=json nvidia/Cosmos3-Nano" in line for line in log)
+    assert any("Saved transfer outputs to '/cosmos-tui/run/output/" in line for line in log)
+
+
+async def test_text2video_run_then_the_cache_serves_a_tokenless_run(
+    cosmos3_config, bench_for, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bench = await bench_for(cosmos3_config())
+    prompt = await bench.create_prompt("a cat surfing a wave", None)
+    quick = {"profile": "cosmos3", "options": {"num_steps": 3, "guardrails": "off"}}
+    run = await bench.create_run(prompt.id, quick)
+    final = await bench.drive_run(run.id)
+    assert final.state == RunState.COMPLETED, final.failure_message
+    assert final.spec["model_mode"] == "text2video" and "vision_path" not in final.spec
+    assert (bench.output_dir(run.id) / run.id / "vision.mp4").read_bytes()[4:8] == b"ftyp"
+    monkeypatch.delenv("TEST_COSMOS3_TOKEN")
+    again = await bench.drive_run((await bench.create_run(prompt.id, quick)).id)
+    assert again.state == RunState.COMPLETED, again.failure_message
+    log = read_log_lines(bench.output_dir(again.id) / "run.log")
+    assert not any("hf download" in line for line in log)  # weights came from the cache
+
+
+async def test_missing_token_with_an_empty_cache_is_refused_before_upload(
+    cosmos3_config, bench_for, video_dir, monkeypatch: pytest.MonkeyPatch, docker_daemon
+) -> None:
+    monkeypatch.delenv("TEST_COSMOS3_TOKEN")
+    bench = await bench_for(cosmos3_config())
+    prompt = await bench.create_prompt("a street", video_dir)
+    edge = {"profile": "cosmos3", "options": {"checkpoint": "Cosmos3-Edge"}}
+    run = await bench.create_run(prompt.id, edge)
+    final = await bench.drive_run(run.id)
+    assert final.state == RunState.FAILED
+    assert "no Hugging Face token" in (final.failure_message or "")
+    assert "Cosmos3-Edge" in (final.failure_message or "")
+    assert final.container_id is None and final.spec is None  # nothing uploaded or started
+    listed = docker_daemon.cli("ps", "-aq", "--filter", f"label=cosmos.run_id={run.id}")
+    assert listed.stdout.decode().strip() == ""
+
+
+async def test_gated_download_is_diagnosed(cosmos3_config, bench_for) -> None:
+    bench = await bench_for(cosmos3_config("gated"))
+    prompt = await bench.create_prompt("a cat", None)
+    run = await bench.create_run(
+        prompt.id, {"profile": "cosmos3", "num_gpus": 1,
+                    "options": {"mode": "text2image", "checkpoint": "Cosmos3-Edge"}},
+    )  # fmt: skip
+    final = await bench.drive_run(run.id)
+    assert final.state == RunState.FAILED
+    assert final.failure_kind is not None and final.failure_kind.value == "download"
+    assert "huggingface.co/nvidia/Cosmos3-Edge" in (final.failure_message or "")
