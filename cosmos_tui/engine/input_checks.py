@@ -74,7 +74,10 @@ def check_videos(
     Raises:
         ValidationError: When a file is not a readable video (naming it).
     """
-    videos = {role: probe_stream(path) for role, path in found.items()}
+    # an image (Cosmos 3's image2video) is checked by its header when fingerprinted
+    videos = {role: probe_stream(path) for role, path in found.items() if role != "image"}
+    if "color" not in videos:
+        return InputReport(videos=videos)
     color = videos["color"]
     mismatches: list[str] = []
     notes: list[str] = []

@@ -298,6 +298,8 @@ class RunDriver:
             if cleared.exit_status != 0:  # files an earlier container left as root
                 logger.warning("run %s: could not clear %s", run.id, layout.output_dir)
             await host.files.makedirs(layout.output_dir)
+            # a run without inputs (text2video) still mounts the shared inputs folder
+            await host.files.makedirs(layout.inputs_dir)
             family = profile_for(run.profile)
             settings = settings_for(self.ctx.config, run.profile)
             await launch.check_mount_sources(host, family.mounts(host.config, layout, settings))

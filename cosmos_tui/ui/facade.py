@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.containment import output_file
 from cosmos_tui.domain import (
@@ -35,6 +35,9 @@ from cosmos_tui.store.metrics_store import RunStats
 from cosmos_tui.store.repositories import PromptFilter, RunFilter
 from cosmos_tui.ui.logtext import first_error_window
 from cosmos_tui.ui.protocol import GpuProcesses, OutputFile
+
+if TYPE_CHECKING:
+    from cosmos_tui.services.hosts import HostAdmin
 
 logger = logging.getLogger(__name__)
 
@@ -60,13 +63,19 @@ class FacadeAdapter:
     """
 
     def __init__(self, bench: Workbench, poll_seconds: float = POLL_SECONDS) -> None:
-        from cosmos_tui.services.hosts import HostAdmin
-
         self.bench = bench
         self.poll_seconds = poll_seconds
-        # The Hosts screen's list, add, edit, remove and doctor (services/hosts.py).
-        self.host_admin = HostAdmin(bench.config)
+        self._host_admin: HostAdmin | None = None
         self._queue_task: asyncio.Task[Any] | None = None
+
+    @property
+    def host_admin(self) -> HostAdmin:
+        """The Hosts screen's list, add, edit, remove and doctor (services/hosts.py)."""
+        if self._host_admin is None:
+            from cosmos_tui.services.hosts import HostAdmin
+
+            self._host_admin = HostAdmin(self.bench.config)
+        return self._host_admin
 
     # records ------------------------------------------------------------------------
 
