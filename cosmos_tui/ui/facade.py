@@ -77,6 +77,11 @@ class FacadeAdapter:
             self._host_admin = HostAdmin(self.bench.config)
         return self._host_admin
 
+    @host_admin.setter
+    def host_admin(self, admin: HostAdmin) -> None:
+        """Use ``admin`` instead (a test's probe that checks nothing, for one)."""
+        self._host_admin = admin
+
     # records ------------------------------------------------------------------------
 
     async def list_prompts(
