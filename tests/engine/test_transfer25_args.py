@@ -230,8 +230,8 @@ def test_check_sample_needs_video_and_name(files: Path) -> None:
 
 @pytest.mark.parametrize(
     ("frames", "per_chunk", "cond", "expected"),
-    [(1, 93, 1, 1), (93, 93, 1, 1), (94, 93, 1, 2), (121, 93, 1, 2), (185, 93, 1, 2), (186, 93, 1, 3),
-     (186, 93, 2, 3), (500, 1, 0, 1)],
+    [(1, 93, 1, 1), (93, 93, 1, 1), (94, 93, 1, 2), (121, 93, 1, 2), (185, 93, 1, 2),
+     (186, 93, 1, 3), (186, 93, 2, 3), (500, 1, 0, 1)],
 )  # fmt: skip
 def test_chunk_count_mirrors_pipeline(
     frames: int, per_chunk: int, cond: int, expected: int
