@@ -110,6 +110,7 @@ class FailureKind(enum.StrEnum):
     DOWNLOAD = "download"
     UNSUPPORTED_GPU = "unsupported_gpu"
     STALLED = "stalled"
+    NCCL = "nccl"
     UNKNOWN = "unknown"
 
 

@@ -130,3 +130,11 @@ def test_registered_for_the_profile() -> None:
     tracker = ProgressTracker(parser_for("transfer2.5"), 0.0, None)
     tracker.feed([P.format(167, "[1/1] Processing sample a"), bar(10)], 1.0)
     assert tracker.snapshot(5.0).percent > 0
+
+
+def test_a_bar_cut_short_still_means_generating() -> None:
+    parser = Transfer25Parser()
+    feed(parser, [P.format(188, "Processing the following paths: {'depth': 'd.mp4'}"),
+                  "Generating samples:  40%|\u2588\u2588\u2588\u2588"])  # fmt: skip
+    progress = parser.estimate(0, None)
+    assert progress.phase == "generating" and progress.percent > 20

@@ -28,6 +28,8 @@ _BAR = re.compile(
     r"^\s*(?:(?P<desc>[^|]*?):\s*)?(?P<pct>\d{1,3})%\|[^|]*\|\s*(?P<n>\d+)/(?P<total>\d+)"
     r"(?:\s*\[(?P<elapsed>[\d:]+)<(?P<remaining>[\d:?]+))?"
 )
+# A sampling bar cut short (by the terminal's width or a pasted excerpt): percent only.
+_CUT_BAR = re.compile(r"^\s*Generating samples:\s*(\d{1,3})%\|")
 _DOWNLOAD = re.compile(
     r"Downloading checkpoint |\bhf\S*'? download \S|^\s*(?:Downloading|Fetching) \S"
 )
@@ -83,6 +85,11 @@ class Transfer25Parser:
         bar = _BAR.match(line)
         if bar is not None:
             return self._bar(bar)
+        if (cut := _CUT_BAR.match(line)) is not None:
+            self._ensure_sample()
+            self.stage, self.stage_fraction = "generating", _GEN_START
+            self.bar_fraction = min(99, int(cut.group(1))) / 100
+            return True
         if _DOWNLOAD.search(line):
             self.downloading = True
             return True
