@@ -73,7 +73,8 @@ _DOWNLOADING = re.compile(r"^\s*(?:Downloading|Fetching) \S")
 SPEC_VALIDATION = re.compile(
     r"Error validating parameters from '[^']*' at line \d+|^\d+ validation errors? for \w+"
     r"|^Error: (?:Inference samplename \S+ is not unique|No inference (?:samples|parameter files))"
-    r"|Unrecognized (?:options|arguments): \S.*|Required options? .*not provided"
+    r"|Unrecognized (?:options|arguments): \S|The following arguments are required: \S"
+    r"|\bArgument -{1,2}[\w-]+: |\bError parsing -{1,2}[\w-]+: "
 )
 NCCL = re.compile(
     r"NCCL error|nccl(?:UnhandledCuda|System|Internal|Remote|InvalidUsage)Error"

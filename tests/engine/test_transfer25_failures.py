@@ -161,3 +161,18 @@ def test_tyro_unrecognized_option() -> None:
     failure = classify(2, lines, profile=T25)
     assert failure.kind == FailureKind.SPEC_ERROR
     assert "--num_steps" in failure.detail
+
+
+def test_tyro_boxes_for_missing_and_bad_arguments() -> None:
+    # Wording of tyro 0.9.35 (upstream's uv.lock) around examples/inference.py:85-90.
+    cases = [
+        ("\u2502 The following arguments are required: -o/--output-dir \u2502", "-o/--output-dir"),
+        ("\u2502 Argument --model: invalid choice: 'edge/distilled' (choose from 'depth',  \u2502",
+         "edge/distilled"),
+        ("\u2502 Error parsing --guidance: no type matching {None}|INT could be \u2502",
+         "--guidance"),
+    ]  # fmt: skip
+    for line, word in cases:
+        failure = classify(2, ["\u256d\u2500 Parsing error \u2500\u256e", line], profile=T25)
+        assert failure.kind == FailureKind.SPEC_ERROR, line
+        assert word in failure.detail
