@@ -1,12 +1,18 @@
-"""Where the Cosmos stand-in script lives (see the header of cosmos_standin.sh)."""
+"""Where the Cosmos stand-in scripts live (see the headers of the .sh files)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 STANDIN_NAME = "cosmos_standin.sh"
+TRANSFER25_STANDIN_NAME = "transfer25_standin.sh"
 
 
 def standin_script_path() -> Path:
     """Return the path of ``cosmos_standin.sh`` shipped inside the package."""
     return Path(__file__).resolve().parent / STANDIN_NAME
+
+
+def transfer25_standin_path() -> Path:
+    """Return the path of ``transfer25_standin.sh``, the double of Transfer2.5's inference."""
+    return Path(__file__).resolve().parent / TRANSFER25_STANDIN_NAME

@@ -17,9 +17,14 @@ This is test data, not product code.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import contextlib
+import enum
+import io
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional, Union
 
 import pydantic
+import tyro
 
 Threshold = Literal["very_low", "low", "medium", "high", "very_high"]  # config.py:425
 ControlWeight = Annotated[float, pydantic.Field(ge=0.0, le=1.0)]  # config.py:423
@@ -98,7 +103,10 @@ class InferenceArguments(pydantic.BaseModel):
                 "(edge, blur, depth, seg)"
             )
         if "vis" in keys and self.image_context_path:
-            raise ValueError("vis control and image_context_path are both used")
+            raise ValueError(
+                "vis control and image_context_path are both used to transfer style. Using "
+                "these modes together leads to conflicts. Please only provide one"
+            )
 
 
 def upstream_validates(sample: dict[str, Any]) -> str | None:
@@ -139,3 +147,94 @@ OVERRIDE_FLAGS: tuple[str, ...] = (
 )  # fmt: skip
 MODELS = ("edge", "depth", "seg", "vis")  # config.py:158-164, 190, 305
 EXPERIMENTAL_MODELS = ("edge/distilled",)  # config.py:165-169 (COSMOS_EXPERIMENTAL_CHECKPOINTS)
+
+
+# --- The command line: examples/inference.py:36-61 and config.py:213-305, 595-604 ---------
+
+
+class CompileMode(str, enum.Enum):  # noqa: UP042 (as upstream declares it)
+    """config.py:137-140."""
+
+    NONE = "none"
+    MODERATE = "moderate"
+    AGGRESSIVE = "aggressive"
+
+
+def _overrides_model() -> type[pydantic.BaseModel]:
+    """config.py:65-84 ``get_overrides_cls``: every field optional, default None."""
+    fields: dict[str, Any] = {}
+    for name, info in InferenceArguments.model_fields.items():
+        if name in ("name", *CONTROL_KEYS):
+            continue
+        fields[name] = (Optional[info.rebuild_annotation()], pydantic.Field(default=None))  # noqa: UP045
+    return pydantic.create_model("InferenceArgumentsOverrides", **fields)
+
+
+def make_args(experimental: bool) -> type[pydantic.BaseModel]:
+    """Return upstream's ``Args`` model as built at import time.
+
+    ``--model`` choices are fixed when config.py is imported (config.py:165-188, 197-206):
+    edge/distilled only exists with COSMOS_EXPERIMENTAL_CHECKPOINTS=1.
+    """
+    models = MODELS + (EXPERIMENTAL_MODELS if experimental else ())
+    setup_fields: dict[str, Any] = {
+        "output_dir": (Annotated[Path, tyro.conf.arg(aliases=("-o",))], ...),
+        "model": (Literal[models], "edge"),  # type: ignore[valid-type]
+        "checkpoint_path": (Optional[str], None),  # noqa: UP045
+        "experiment": (Optional[str], None),  # noqa: UP045
+        "config_file": (str, ""),
+        "context_parallel_size": (Optional[pydantic.PositiveInt], None),  # noqa: UP045
+        "disable_guardrails": (bool, False),
+        "offload_guardrail_models": (bool, False),
+        "keep_going": (bool, True),
+        "profile": (bool, False),
+        "benchmark": (bool, False),
+        "compile_tokenizer": (CompileMode, CompileMode.NONE),
+        "enable_parallel_tokenizer": (bool, False),
+        "parallel_tokenizer_grid": (tuple[int, int], (-1, -1)),
+    }
+    setup = pydantic.create_model(
+        "SetupArguments",
+        __config__=pydantic.ConfigDict(extra="forbid", frozen=True),
+        **setup_fields,
+    )
+    control_union = Annotated[
+        Union[  # noqa: UP007
+            Annotated[EdgeConfig, tyro.conf.subcommand("edge")],
+            Annotated[DepthConfig, tyro.conf.subcommand("depth")],
+            Annotated[BlurConfig, tyro.conf.subcommand("vis")],
+            Annotated[SegConfig, tyro.conf.subcommand("seg")],
+        ],
+        tyro.conf.ConsolidateSubcommandArgs,
+    ]
+    return pydantic.create_model(
+        "Args",
+        __config__=pydantic.ConfigDict(extra="forbid"),
+        input_files=(Annotated[list[Path], tyro.conf.arg(aliases=("-i",))], ...),
+        setup=(setup, ...),
+        overrides=(_overrides_model(), ...),
+        control=(control_union, EdgeConfig()),
+    )
+
+
+def upstream_command_line(argv: list[str], experimental: bool = False) -> tuple[int, str]:
+    """Parse ``argv`` as examples/inference.py does; return (exit status, stderr text).
+
+    Status 0: accepted. tyro's own refusals exit 2 (its error box on stderr); a pydantic
+    refusal of a value exits 1 with pydantic's message (config.py:97-103).
+    """
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            tyro.cli(make_args(experimental), args=argv, prog="inference.py",
+                     config=(tyro.conf.OmitArgPrefixes,))  # fmt: skip
+    except SystemExit as done:
+        return int(done.code or 0), err.getvalue()
+    except Exception as error:  # mirrors handle_tyro_exception (config.py:97-103)
+        root: BaseException = error
+        while root.__cause__ is not None or root.__context__ is not None:
+            root = root.__cause__ or root.__context__  # type: ignore[assignment]
+        if isinstance(root, pydantic.ValidationError):
+            return 1, str(root)
+        raise
+    return 0, err.getvalue()
