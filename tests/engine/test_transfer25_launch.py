@@ -159,3 +159,28 @@ def test_video_guardrail_block_is_silent_but_recognised() -> None:
 def test_image_output_counts_as_video() -> None:
     outcomes = collect_outputs(["a"], ["a.jpg"], [], exit_code=0)  # inference.py:293-296
     assert outcomes[0].state == "done" and outcomes[0].video == "a.jpg"
+
+
+def test_options_round_trip_through_a_params_dict() -> None:
+    # Stored as GenerationParams.options (the run's params JSON) by the profile seam.
+    from cosmos_tui.engine.profiles.transfer25 import options_from_dict, options_to_dict
+
+    options = dataclasses.replace(
+        OPTS,
+        hints=(HintOptions("edge", 0.3, control_path="/c.mp4", mask_prompt="road"),
+               HintOptions("seg", 0.7, control_prompt="car")),
+        sigma_max=80.0, distilled=False, num_gpus=2, negative_prompt="-blurry",
+    )  # fmt: skip
+    data = options_to_dict(options)
+    assert json.loads(json.dumps(data)) == data
+    assert options_from_dict(data) == options
+    assert options_from_dict({}) == Transfer25Options(hints=())
+
+
+def test_options_from_dict_refuses_bad_stored_values() -> None:
+    from cosmos_tui.engine.profiles.transfer25 import options_from_dict
+
+    with pytest.raises(ValidationError, match="colour"):
+        options_from_dict({"colour": 1})
+    with pytest.raises(ValidationError, match="between 0 and 1"):
+        options_from_dict({"hints": [{"hint": "edge", "weight": 1.5}]})

@@ -10,12 +10,15 @@ through ``torchrun``, whose WORLD_SIZE becomes the context-parallel size.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cosmos_tui.engine.profiles.transfer25_args import (
+    HintOptions,
     Transfer25Options,
     build_sample,
     validate_options,
@@ -226,3 +229,39 @@ def _side_files(present: set[str], prefix: str) -> dict[str, str]:
         if name.startswith(prefix) and name.endswith((".mp4", ".jpg")):
             found[name[len(prefix) :].rsplit(".", 1)[0]] = name
     return found
+
+
+_OPTION_FIELDS = {f.name for f in dataclasses.fields(Transfer25Options)}
+_HINT_FIELDS = {f.name for f in dataclasses.fields(HintOptions)}
+
+
+def options_to_dict(options: Transfer25Options) -> dict[str, Any]:
+    """Return the options as a JSON-ready dict (stored with a run's parameters)."""
+    data = dataclasses.asdict(options)
+    data["hints"] = [{k: v for k, v in h.items() if v is not None} for h in data["hints"]]
+    return data
+
+
+def options_from_dict(data: Mapping[str, Any]) -> Transfer25Options:
+    """Return the options stored by :func:`options_to_dict` (missing keys: defaults).
+
+    Raises:
+        ValidationError: For an unknown key, or a value upstream would refuse.
+    """
+    unknown = sorted(set(data) - _OPTION_FIELDS)
+    if unknown:
+        raise ValidationError(
+            f"unknown Transfer2.5 option {unknown[0]!r}; use one of "
+            f"{', '.join(sorted(_OPTION_FIELDS))}",
+            field=unknown[0],
+        )
+    hints = []
+    for item in data.get("hints", ()):
+        extra = sorted(set(item) - _HINT_FIELDS)
+        if extra or "hint" not in item:
+            raise ValidationError(f"bad control setting {item!r}", field="hints")
+        hints.append(HintOptions(**item))
+    options = Transfer25Options(**{**dict(data), "hints": tuple(hints)})
+    if options.hints:  # options without controls are completed before a run is made
+        validate_options(options)
+    return options
