@@ -26,7 +26,7 @@
 #            <n> is not unique" (config.py:412-414). No files: "Error: No inference parameter
 #            files" (config.py:389-392).
 #   download the first run on a host fetches the checkpoints into $HF_HOME (default
-#            /root/.cache/huggingface): "Downloading checkpoint ..." (checkpoint_db.py:297),
+#            ~/.cache/huggingface): "Downloading checkpoint ..." (checkpoint_db.py:297),
 #            the hf command (checkpoint_db.py:165) and hf's bars; later runs find the marker
 #            file and skip it. Without HF_TOKEN the gated nvidia/Cosmos-Guardrail1 is refused
 #            (docs/setup.md:112-115) unless --disable-guardrails: huggingface_hub's
@@ -431,7 +431,7 @@ INF="cosmos_transfer2/inference.py"
 log INFO "cosmos_oss/init.py:96:_init_log_files" "Log saved to $CONSOLE"
 
 # Download once per host cache (checkpoint_db.py:184-188, 292-298).
-HF_HOME="${HF_HOME:-/root/.cache/huggingface}"
+HF_HOME="${HF_HOME:-${HOME:-/root}/.cache/huggingface}"  # huggingface_hub's default
 MARK="$HF_HOME/hub/models--nvidia--Cosmos-Transfer2.5-2B/.standin-complete"
 download() {  # REPO NAME
     log INFO "$CKPT_DB:297:download" "Downloading checkpoint $2"
