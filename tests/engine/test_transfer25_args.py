@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from cosmos_tui.engine.profiles.transfer25 import parse_hint
 from cosmos_tui.engine.profiles.transfer25_args import (
     HintOptions,
     Transfer25Options,
     build_sample,
     check_sample,
     chunk_count,
-    parse_hint,
     pixel_size,
     validate_options,
 )

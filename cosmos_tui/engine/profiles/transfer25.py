@@ -21,6 +21,7 @@ from cosmos_tui.engine.profiles.transfer25_args import (
     HintOptions,
     Transfer25Options,
     build_sample,
+    check_hint,
     validate_options,
 )
 from cosmos_tui.errors import ValidationError
@@ -265,3 +266,40 @@ def options_from_dict(data: Mapping[str, Any]) -> Transfer25Options:
     if options.hints:  # options without controls are completed before a run is made
         validate_options(options)
     return options
+
+
+_HINT_KEYS = {"control": "control_path", "mask": "mask_path", "mask_prompt": "mask_prompt",
+              "prompt": "control_prompt"}  # fmt: skip
+
+
+def parse_hint(text: str) -> HintOptions:
+    """Parse ``HINT[=WEIGHT][,control=PATH][,mask=PATH][,mask_prompt=TEXT][,prompt=TEXT]``.
+
+    Raises:
+        ValidationError: For an unknown hint or key, or a weight that is not 0..1.
+    """
+    head, *rest = [part.strip() for part in text.split(",")]
+    name, _, weight_text = head.partition("=")
+    name = name.strip()
+    weight = 1.0
+    if weight_text:
+        try:
+            weight = float(weight_text)
+        except ValueError:
+            raise ValidationError(
+                f"the {name} weight {weight_text!r} is not a number; use 0..1 (e.g. {name}=0.5)",
+                field=f"{name}_weight",
+            ) from None
+    fields: dict[str, str] = {}
+    for part in rest:
+        key, sep, value = part.partition("=")
+        if not sep or key.strip() not in _HINT_KEYS:
+            raise ValidationError(
+                f"{part!r} in {text!r} is not a control setting; use control=PATH, mask=PATH, "
+                "mask_prompt=TEXT or prompt=TEXT (seg)",
+                field="hints",
+            )
+        fields[_HINT_KEYS[key.strip()]] = value.strip()
+    hint = HintOptions(name, weight, **fields)
+    check_hint(hint)
+    return hint

@@ -56,8 +56,6 @@ SAMPLE_KEYS = frozenset({
     "guided_generation_foreground_labels",
 })  # fmt: skip
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_HINT_KEYS = {"control": "control_path", "mask": "mask_path", "mask_prompt": "mask_prompt",
-              "prompt": "control_prompt"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -131,7 +129,7 @@ def validate_options(options: Transfer25Options) -> None:
         )
     seen: set[str] = set()
     for hint in options.hints:
-        _check_hint(hint)
+        check_hint(hint)
         if hint.hint in seen:
             raise ValidationError(f"the {hint.hint} control is given twice; keep one", "hints")
         seen.add(hint.hint)
@@ -171,7 +169,12 @@ def validate_options(options: Transfer25Options) -> None:
         _check_distilled(options)
 
 
-def _check_hint(hint: HintOptions) -> None:
+def check_hint(hint: HintOptions) -> None:
+    """Check one control: a known hint, a weight of 0..1, one mask, seg's prompt.
+
+    Raises:
+        ValidationError: Naming the control and what to change.
+    """
     if hint.hint not in HINTS:
         raise ValidationError(
             f"unknown control {hint.hint!r}; Transfer2.5 offers {', '.join(HINTS)}",
@@ -377,39 +380,6 @@ def check_sample(data: dict[str, Any]) -> None:
     )
     validate_options(options)
     check_name(str(data["name"]))
-
-
-def parse_hint(text: str) -> HintOptions:
-    """Parse ``HINT[=WEIGHT][,control=PATH][,mask=PATH][,mask_prompt=TEXT][,prompt=TEXT]``.
-
-    Raises:
-        ValidationError: For an unknown hint or key, or a weight that is not 0..1.
-    """
-    head, *rest = [part.strip() for part in text.split(",")]
-    name, _, weight_text = head.partition("=")
-    name = name.strip()
-    weight = 1.0
-    if weight_text:
-        try:
-            weight = float(weight_text)
-        except ValueError:
-            raise ValidationError(
-                f"the {name} weight {weight_text!r} is not a number; use 0..1 (e.g. {name}=0.5)",
-                field=f"{name}_weight",
-            ) from None
-    fields: dict[str, str] = {}
-    for part in rest:
-        key, sep, value = part.partition("=")
-        if not sep or key.strip() not in _HINT_KEYS:
-            raise ValidationError(
-                f"{part!r} in {text!r} is not a control setting; use control=PATH, mask=PATH, "
-                "mask_prompt=TEXT or prompt=TEXT (seg)",
-                field="hints",
-            )
-        fields[_HINT_KEYS[key.strip()]] = value.strip()
-    hint = HintOptions(name, weight, **fields)
-    _check_hint(hint)
-    return hint
 
 
 def _int(value: object, field: str, low: int, high: int | None) -> None:
