@@ -6,7 +6,8 @@
 # "Transfer2.5 contract", cites each behaviour. tests/engine/test_transfer25_standin.py holds
 # this script against upstream's own parser (tyro 0.9.35 over a transcription of the models).
 #
-# INVOCATION: what a container runs, with this script in front:
+# INVOCATION: what a container runs, with this script in front (or installed as the
+# image's /bin/python and /bin/torchrun):
 #     transfer25_standin.sh python examples/inference.py -i SPEC.json -o OUT [flags]
 #     transfer25_standin.sh torchrun --nproc_per_node=N --master_port=P examples/inference.py ...
 #
@@ -57,6 +58,11 @@ TAB=$(printf '\t')
 NL='
 '
 # --- launcher ------------------------------------------------------------------------------
+# Installed as the image's /bin/python or /bin/torchrun, the script's own name is the launcher.
+case "$0" in
+    torchrun|*/torchrun) set -- torchrun "$@" ;;
+    python|python3|*/python|*/python3) set -- python "$@" ;;
+esac
 case "${1:-}" in
     torchrun|*/torchrun)
         shift
