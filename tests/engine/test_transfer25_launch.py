@@ -184,3 +184,14 @@ def test_options_from_dict_refuses_bad_stored_values() -> None:
         options_from_dict({"colour": 1})
     with pytest.raises(ValidationError, match="between 0 and 1"):
         options_from_dict({"hints": [{"hint": "edge", "weight": 1.5}]})
+
+
+def test_runs_left_after_a_crash_are_resubmitted_without_the_others() -> None:
+    from cosmos_tui.engine.profiles.transfer25 import remaining_items
+
+    items = [item("a"), item("b"), item("c")]
+    outcomes = collect_outputs(["a", "b", "c"], ["a.mp4"], LOG[:4], exit_code=1)
+    left = remaining_items(items, outcomes)
+    assert [i.name for i in left] == ["c"]  # b failed in the model: shown, not retried blindly
+    assert remaining_items(items, collect_outputs(["a", "b", "c"], ["a.mp4", "c.mp4"],
+                                                  LOG, exit_code=0)) == []  # fmt: skip

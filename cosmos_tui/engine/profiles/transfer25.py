@@ -303,3 +303,16 @@ def parse_hint(text: str) -> HintOptions:
     hint = HintOptions(name, weight, **fields)
     check_hint(hint)
     return hint
+
+
+def remaining_items(
+    items: Sequence[BatchItem], outcomes: Sequence[SampleOutcome]
+) -> list[BatchItem]:
+    """Return the batch's runs that never started, to launch again on their own.
+
+    Upstream stops the whole process at the first error that is not a guardrail block
+    (inference.py:166-170 has no per-sample handler), so the samples after it never ran;
+    they go again without the done, blocked and failed ones, and each keeps its settings.
+    """
+    not_run = {o.name for o in outcomes if o.state == "not_run"}
+    return [item for item in items if item.name in not_run]
