@@ -33,7 +33,11 @@ from cosmos_tui.safe_text import MASK, is_secret_name
 # Sections whose value is a mapping of free-form keys to a dataclass or a scalar.
 _MAP_SECTIONS: dict[str, type | None] = {"profiles": ProfileConfig, "keymap": None}
 # A profile's own default extra flags where Transfer1's offload flags do not apply.
-_PROFILE_EXTRA_ARGS: dict[str, tuple[str, ...]] = {"cosmos3": ()}
+_PROFILE_EXTRA_ARGS: dict[str, tuple[str, ...]] = {
+    "cosmos3": (),
+    "transfer2_5": (),
+    "transfer2.5": (),
+}
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("defaults", "blur_strength"): BLUR_LEVELS,
     ("defaults", "canny_threshold"): BLUR_LEVELS,

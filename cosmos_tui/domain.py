@@ -112,6 +112,7 @@ class FailureKind(enum.StrEnum):
     UNSUPPORTED_GPU = "unsupported_gpu"
     STALLED = "stalled"
     REFUSED_OUTPUT = "refused_output"
+    NCCL = "nccl"
     UNKNOWN = "unknown"
 
 

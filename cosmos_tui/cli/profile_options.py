@@ -4,6 +4,8 @@
 ``--mode``, ``--size``/``--checkpoint``, ``--hint NAME[=WEIGHT[:PRESET]]`` (repeatable),
 ``--resolution``, ``--aspect``, ``--frames``, ``--parallelism`` and ``--guardrails``; the
 shared ``--steps``, ``--guidance`` and ``--fps`` become the family's sampling overrides.
+``--profile transfer2.5`` takes ``--hint NAME[=WEIGHT][,control=PATH]`` and
+``--resolution`` beside the shared flags.
 Values are only parsed here: the profile's ``check`` (engine/profiles) validates them
 with upstream's rules, so the CLI, the TUI and the services refuse the same things.
 """
@@ -103,6 +105,8 @@ def profile_overrides(options: dict[str, Any], shared: dict[str, Any]) -> dict[s
                 f"{', '.join(wrong)} apply to --profile cosmos3, not transfer1", field="profile"
             )
         return dict(shared) | ({"profile": profile} if options.get("profile") else {})
+    if profile == "transfer2.5":
+        return dict(shared) | {"profile": profile, "options": transfer25_options(options, given)}
     wrong = sorted(TRANSFER1_ONLY[k] for k in given & set(TRANSFER1_ONLY))
     if wrong:
         raise ValidationError(
@@ -112,6 +116,41 @@ def profile_overrides(options: dict[str, Any], shared: dict[str, Any]) -> dict[s
         "profile": profile,
         "options": cosmos3_options(options, shared),
     }
+
+
+def transfer25_options(options: dict[str, Any], given: set[str]) -> dict[str, Any]:
+    """Map the CLI flags to the stored Transfer2.5 options (``--hint`` and ``--resolution``).
+
+    The shared ``--steps``, ``--seed`` and ``--weights`` stay shared parameters: the
+    profile's check turns them into the sample's (engine/profiles/transfer25_profile.py).
+
+    Raises:
+        ValidationError: A flag Transfer2.5 does not have, or a bad hint.
+    """
+    import dataclasses
+
+    from cosmos_tui.engine.profiles.transfer25 import parse_hint
+
+    own = {"hints", "resolution"}
+    wrong = sorted({**COSMOS3_ONLY, **TRANSFER1_ONLY}[k] for k in given - own
+                   if k in COSMOS3_ONLY or (k in TRANSFER1_ONLY and k != "weights"))  # fmt: skip
+    if wrong:
+        raise ValidationError(
+            f"{', '.join(wrong)} do not apply to --profile transfer2.5 (it takes --hint "
+            "NAME[=WEIGHT][,control=PATH], --resolution and the shared flags)",
+            field="profile",
+        )
+    result: dict[str, Any] = {}
+    if options.get("hints"):
+        hints = [parse_hint(text) for text in options["hints"]]
+        names = [h.hint for h in hints]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValidationError(f"hint {twice[0]!r} is given twice", field="hints")
+        result["hints"] = [dataclasses.asdict(h) for h in hints]
+    if options.get("resolution") is not None:
+        result["resolution"] = options["resolution"]
+    return result
 
 
 def cosmos3_options(options: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]:

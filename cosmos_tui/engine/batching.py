@@ -86,8 +86,10 @@ def batch_key(run: Run, prompt: Prompt | None) -> BatchKey | None:
     """
     if run.type not in BATCHABLE_TYPES or prompt is None:
         return None
-    if run.profile == "cosmos3":
-        return None  # Cosmos 3 runs one container each (its JSONL batching is not built yet)
+    if run.profile in ("cosmos3", "transfer2.5"):
+        # One container each: Cosmos 3's JSONL and Transfer2.5's multi-sample batches are
+        # not built yet (batch_launch writes Transfer1's batch file)
+        return None
     params = run.params
     if run.type == RunType.ENHANCE:
         return BatchKey(run.type.value, run.profile, run.priority, (), (), True)

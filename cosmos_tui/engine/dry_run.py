@@ -27,6 +27,7 @@ from typing import Any
 from cosmos_tui.config import Config, HostConfig
 from cosmos_tui.domain import InputFile, Prompt, Run
 from cosmos_tui.engine import launch
+from cosmos_tui.engine.profiles.base import profile_for
 from cosmos_tui.remote.docker_types import ContainerSpec, container_body
 
 HOME = "~"
@@ -127,6 +128,7 @@ def preview_run(
         environ=environ,
         profile=run.profile,
         config=config,
+        run_env=profile_for(run.profile).run_env(run),
     )
     files = {f"{launch.CONTAINER_RUN}/{launch.SPEC_NAME}": json.dumps(spec_json, indent=2) + "\n"}
     return ContainerPreview(

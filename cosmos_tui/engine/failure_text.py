@@ -77,7 +77,29 @@ _EXPLAIN: dict[FailureKind, str] = {
         "the host offered outputs that are not plain files with plain names{detail}; "
         "they were not downloaded: check the image and the host (docs/security.md)"
     ),
+    FailureKind.NCCL: (
+        "the GPUs of a multi-GPU run failed to talk to each other (NCCL){detail}; run again "
+        "with NCCL_P2P_DISABLE=1 (or NCCL_IB_DISABLE=1), give the container --ipc=host or a "
+        "larger --shm-size, or run on fewer GPUs"
+    ),
     FailureKind.UNKNOWN: "the run failed{detail}; see the log lines around the error",
+}
+
+# Wordings of a profile whose remedies differ from Transfer1's (docs/cosmos.md,
+# "Transfer2.5 contract"): its flags are kebab-case, it downloads its own checkpoints from
+# gated Hugging Face repositories, and it has no offload flag for the diffusion model.
+_PROFILE_EXPLAIN: dict[tuple[str, FailureKind], str] = {
+    ("transfer2.5", FailureKind.GPU_OOM): (
+        "the model ran out of GPU memory{detail}; Transfer2.5-2B needs about 65 GB on one "
+        "GPU: use an 80 GB GPU, add --offload-guardrail-models, lower the resolution (480) or "
+        "num_video_frames_per_chunk, or use the distilled edge model (more GPUs split "
+        "activations through context parallelism, not the weights)"
+    ),
+    ("transfer2.5", FailureKind.DOWNLOAD): (
+        "a model download was refused{detail}; accept the licences of "
+        "nvidia/Cosmos-Transfer2.5-2B and nvidia/Cosmos-Guardrail1 on huggingface.co with "
+        "the account whose token the host passes as HF_TOKEN, and check that the token is set"
+    ),
 }
 
 _VARIANTS: dict[str, str] = {
@@ -93,7 +115,12 @@ _VARIANTS: dict[str, str] = {
 
 
 def explain(
-    kind: FailureKind, detail: str = "", *, variant: str | None = None, phase: str | None = None
+    kind: FailureKind,
+    detail: str = "",
+    *,
+    variant: str | None = None,
+    phase: str | None = None,
+    profile: str | None = None,
 ) -> str:
     """Return the one-line explanation with the fix for ``kind``.
 
@@ -102,20 +129,23 @@ def explain(
         detail: Put in parentheses after the cause (the deciding line, a path...).
         variant: A wording for a special case of the kind (``transient``, ``not_shown``).
         phase: The last phase the run reached, appended when known.
+        profile: The model family, whose own remedies replace the general ones.
 
     """
     template = _VARIANTS[variant] if variant else _EXPLAIN[kind]
+    if not variant and (profile, kind) in _PROFILE_EXPLAIN:
+        template = _PROFILE_EXPLAIN[(profile, kind)]
     text = template.format(detail=f" ({detail})" if detail else "")
     return f"{text}; last phase: {phase}" if phase else text
 
 
-def oom_explanation(line: str) -> str:
+def oom_explanation(line: str, profile: str | None = None) -> str:
     """Choose the out-of-memory fix from the figures PyTorch printed on ``line``."""
     figures = oom_figures(line)
     capacity, requested = figures.capacity, figures.requested
     where = f" (tried to allocate {_size(requested)})" if requested is not None else ""
     if capacity is None:
-        return explain(FailureKind.GPU_OOM, where.strip(" ()"))
+        return explain(FailureKind.GPU_OOM, where.strip(" ()"), profile=profile)
     if figures.others >= max(2.0, 0.1 * capacity):
         return (
             f"the GPU ran out of memory{where}: other processes hold {_size(figures.others)} "
@@ -127,8 +157,12 @@ def oom_explanation(line: str) -> str:
             f"{_size(capacity)} GPU; lower the resolution or the number of frames (more "
             "GPUs do not help: context parallelism splits activations, not weights)"
         )
-    if figures.this_process is None or figures.this_process < 0.5 * capacity:
-        return explain(FailureKind.GPU_OOM, where.strip(" ()"))
+    if (
+        figures.this_process is None
+        or figures.this_process < 0.5 * capacity
+        or (profile, FailureKind.GPU_OOM) in _PROFILE_EXPLAIN
+    ):
+        return explain(FailureKind.GPU_OOM, where.strip(" ()"), profile=profile)
     return (
         f"the GPU ran out of memory{where}: the model itself fills the {_size(capacity)} GPU; "
         "keep or add the offload flags (--offload_*) or use GPUs with more memory (more GPUs "

@@ -19,7 +19,14 @@ from dataclasses import dataclass
 
 from cosmos_tui.domain import FailureKind, RunState
 from cosmos_tui.engine.failure_text import explain, oom_explanation
-from cosmos_tui.engine.logscan import CONTEXT_AFTER, CONTEXT_BEFORE, Caught, Found, LogScanner
+from cosmos_tui.engine.logscan import (
+    CONTEXT_AFTER,
+    CONTEXT_BEFORE,
+    SPEC_VALIDATION,
+    Caught,
+    Found,
+    LogScanner,
+)
 from cosmos_tui.errors import CosmosError, DockerError, HostUnreachable, TransferFailed
 
 TRANSIENT_KINDS = frozenset({FailureKind.SSH_LOST, FailureKind.DOCKER_DOWN})
@@ -183,18 +190,22 @@ def _diagnose(
             return found
     for kind, evidence in (
         (FailureKind.GUARDRAIL, scan.guardrail_reason or scan.guardrail_verdict),
-        (FailureKind.SPEC_ERROR, scan.argparse),
+        (FailureKind.SPEC_ERROR, scan.argparse or scan.spec_validation),
         (FailureKind.DOWNLOAD, scan.access),
+        (FailureKind.NCCL, scan.nccl),
         (FailureKind.UNSUPPORTED_GPU, scan.gpu_warning),
         (FailureKind.HOST_OOM, scan.host_kill),
     ):
         # With an exception no signature knows, a refused download or a SIGKILL still
         # decides: the other ranks' errors (lost peers) are consequences of them.
         if evidence is not None and (
-            root is None or kind in (FailureKind.DOWNLOAD, FailureKind.HOST_OOM)
+            root is None or kind in (FailureKind.DOWNLOAD, FailureKind.HOST_OOM, FailureKind.NCCL)
         ):
             detail = evidence.text[:200]
-            return _verdict(kind, explain(kind, detail), scan, evidence, exit_code, phase)
+            if evidence is scan.spec_validation:
+                detail = spec_detail(evidence)
+            message = explain(kind, detail, profile=scan.profile)
+            return _verdict(kind, message, scan, evidence, exit_code, phase, detail=detail)
     if root is None and exit_code in (137, -9):
         return _verdict(FailureKind.HOST_OOM, explain(FailureKind.HOST_OOM), scan, None,
                         exit_code, phase)  # fmt: skip
@@ -211,7 +222,19 @@ def _from_exception(
     retry = False
     text = root.found.text
     if _is_gpu_oom(root):
-        kind, message = FailureKind.GPU_OOM, oom_explanation(text)
+        kind, message = FailureKind.GPU_OOM, oom_explanation(text, scan.profile)
+    elif scan.nccl is not None and (
+        "NCCL" in root.message or "nccl" in root.type.lower() or "DistBackendError" in root.type
+    ):
+        kind = FailureKind.NCCL
+    elif root.type.endswith("CalledProcessError") and "'download'" in root.message:
+        # Transfer2.5 downloads through the hf CLI (checkpoint_db.py:153-167): the CLI's own
+        # refusal (a gated repository, a bad token) is printed above the exception.
+        kind = FailureKind.DOWNLOAD
+        if scan.access is not None:
+            detail = scan.access.text[:200]
+        else:
+            retry = bool(_TRANSIENT_NET.search("\n".join(root.found.context)))
     elif _ENV.match(root.type) or _ENV_MESSAGE.search(root.message):
         kind = FailureKind.ENVIRONMENT
     elif (scan.gpu_warning is not None and "CUDA error" in root.message) or (
@@ -237,8 +260,28 @@ def _from_exception(
         return None
     if kind == FailureKind.DOWNLOAD and retry:
         message = explain(kind, detail, variant="transient")
-    return _verdict(kind, message or explain(kind, detail), scan, root.found, exit_code,
-                    phase, detail=detail, retryable=retry)  # fmt: skip
+    return _verdict(kind, message or explain(kind, detail, profile=scan.profile), scan,
+                    root.found, exit_code, phase, detail=detail, retryable=retry)  # fmt: skip
+
+
+def spec_detail(found: Found) -> str:
+    """Return a spec refusal with the field and pydantic's message that follow it.
+
+    ``Error validating parameters from 'F' at line I`` (config.py:377) is followed by
+    pydantic's ``N validation error(s) for MODEL``, the field path and the message.
+    """
+    lines = [ln.strip() for ln in found.context]
+    start = next((i for i, ln in enumerate(lines) if SPEC_VALIDATION.search(ln)), None)
+    if start is None:
+        return found.text[:200]
+    head = found.text
+    rest = [ln for ln in lines[start + 1 : start + 6] if ln and not ln.startswith("For further")]
+    if rest and re.match(r"^\d+ validation errors? for ", rest[0]):
+        rest = rest[1:]
+    if re.match(r"^\d+ validation errors? for \w+", head) or head.startswith("Error validating"):
+        parts = [head, *[re.sub(r"\s*\[type=.*$", "", ln) for ln in rest[:2]]]
+        return ": ".join(p for p in parts if p)[:200]
+    return head[:200]
 
 
 def _is_gpu_oom(root: Caught) -> bool:

@@ -159,35 +159,51 @@ async def check_mount_sources(host: RemoteHost, mounts: list[MountSpec]) -> None
             )
 
 
-def container_env(host: HostConfig, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Return the container's environment: the host's ``env`` table, ``$NAME`` expanded.
+def host_env(host: HostConfig, environ: Mapping[str, str]) -> dict[str, str]:
+    """Return the host's ``env`` table, ``$NAME`` values read from ``environ`` (unset: left out).
 
-    ``HF_TOKEN`` is passed from the local environment when set and not configured.
+    Every model family starts its container's environment from this.
     """
-    local = os.environ if environ is None else environ
     env: dict[str, str] = {}
     for key, value in host.env.items():
         if value.startswith("$"):
-            resolved = local.get(value[1:])
+            resolved = environ.get(value[1:])
             if resolved is not None:
                 env[key] = resolved
         else:
             env[key] = value
+    return env
+
+
+def container_env(host: HostConfig, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Return Transfer1's container environment: :func:`host_env` plus its own.
+
+    ``HF_TOKEN`` is passed from the local environment when set and not configured.
+    """
+    local = os.environ if environ is None else environ
+    env = host_env(host, local)
     if "HF_TOKEN" not in env and local.get("HF_TOKEN"):
         env["HF_TOKEN"] = local["HF_TOKEN"]
     env["PYTHONPATH"] = python_path(env.get("PYTHONPATH"))
     return env
 
 
-def log_secrets(host: HostConfig, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+def log_secrets(
+    host: HostConfig,
+    environ: Mapping[str, str] | None = None,
+    profile: str = "transfer1",
+    config: Config | None = None,
+) -> tuple[str, ...]:
     """Return the secret values a run's container gets, to mask in its logs.
 
     The values of the container environment whose names say they are secrets
     (``HF_TOKEN``, ``*_KEY``, ``*PASSWORD*``: :func:`cosmos_tui.safe_text.is_secret_name`),
     ``$NAME`` references expanded: a model or a host's script that prints one must not
-    leave it in ``run.log`` or on the screen.
+    leave it in ``run.log`` or on the screen. The environment is the one the run's model
+    family builds (a profile's ``token_env`` included).
     """
-    env = container_env(host, environ)
+    local = os.environ if environ is None else environ
+    env = profile_for(profile).env(host, settings_for(config or Config(), profile), local)
     return tuple(
         value for key, value in env.items() if len(value) >= MIN_SECRET_LEN and is_secret_name(key)
     )
@@ -214,6 +230,7 @@ def container_spec(
     environ: Mapping[str, str] | None = None,
     profile: str = "transfer1",
     config: Config | None = None,
+    run_env: Mapping[str, str] | None = None,
 ) -> ContainerSpec:
     """Return the container of one launch (a run, a batch or an enhancement).
 
@@ -231,6 +248,7 @@ def container_spec(
         environ: The local environment for ``$NAME`` values (default: this process's).
         profile: The model family, whose mounts and environment the container gets.
         config: The configuration holding the family's ``[profiles.<name>]`` settings.
+        run_env: The run's own variables (``ModelProfile.run_env``), added last.
     """
     local = os.environ if environ is None else environ
     family = profile_for(profile)
@@ -240,7 +258,7 @@ def container_spec(
         image=image,
         command=tuple(command),
         gpus=tuple(gpus),
-        env=family.env(host, settings, local),
+        env={**family.env(host, settings, local), **(run_env or {})},
         mounts=tuple(
             Mount(m.source, m.target, m.read_only) for m in family.mounts(host, layout, settings)
         ),

@@ -313,6 +313,7 @@ class RunDriver:
                 labels={launch.LABEL_ATTEMPT: str(run.attempt), launch.LABEL_PROFILE: run.profile},
                 profile=run.profile,
                 config=self.ctx.config,
+                run_env=family.run_env(run),
             )
             container_id = await host.docker.create(spec)
             await self.ctx.notify(run.id, "created")

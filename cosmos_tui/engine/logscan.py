@@ -48,6 +48,7 @@ _GUARDRAIL_VERDICT = re.compile(
     r"All prompts failed safety checks|All generated videos failed safety checks"
     r"|Guardrail blocked generation for entire batch|Input text prompt(?: \d+)? is not safe"
     r"|Generated video(?: \d+)? is not safe"
+    r"|Guardrail blocked (?:generation\. (?:Prompt|Negative prompt)|video2world generation)"
 )
 _GPU_SUPPORT = re.compile(
     r"PyTorch no longer supports this GPU because it is too old"
@@ -66,6 +67,20 @@ _ARGPARSE = re.compile(
     r"^\S+: error: (?:argument |unrecognized arguments|the following arguments are required)"
 )
 _DOWNLOADING = re.compile(r"^\s*(?:Downloading|Fetching) \S")
+# Transfer2.5 (docs/cosmos.md, "Transfer2.5 contract"): a sample pydantic refuses
+# (config.py:375-378), a bad command-line override (config.py:97-103), a duplicate name or
+# no samples (config.py:389-414), and tyro's own refusals of the command line.
+SPEC_VALIDATION = re.compile(
+    r"Error validating parameters from '[^']*' at line \d+|^\d+ validation errors? for \w+"
+    r"|^Error: (?:Inference samplename \S+ is not unique|No inference (?:samples|parameter files))"
+    r"|Unrecognized (?:options|arguments): \S|The following arguments are required: \S"
+    r"|\bArgument -{1,2}[\w-]+: |\bError parsing -{1,2}[\w-]+: "
+)
+NCCL = re.compile(
+    r"NCCL error|nccl(?:UnhandledCuda|System|Internal|Remote|InvalidUsage)Error"
+    r"|Watchdog caught collective operation timeout|Signal 11 \(SIGSEGV\)"
+    r"|exitcode\s*:\s*-11\b|Segmentation fault"
+)
 _WARNING = re.compile(r"\|(?:WARNING|CRITICAL)\|| WARNING | UserWarning|^\s*warnings\.warn")
 
 
@@ -141,6 +156,8 @@ class LogScanner:
         self.access: Found | None = None
         self.host_kill: Found | None = None
         self.argparse: Found | None = None
+        self.spec_validation: Found | None = None
+        self.nccl: Found | None = None
         self.last_warning: Found | None = None
         self.downloading = False
         self._before: deque[str] = deque(maxlen=CONTEXT_BEFORE)
@@ -182,6 +199,8 @@ class LogScanner:
         return found
 
     def _evidence(self, rank: int | None, text: str, line: str) -> None:
+        if self.nccl is None and NCCL.search(text):
+            self.nccl = self._found(rank, text, line)
         if "Error" in text or "Exception" in text:
             caught = exception_in(text)
             if caught is not None and len(self.exceptions) < MAX_FOUND:
@@ -203,6 +222,8 @@ class LogScanner:
             self.host_kill = self._found(rank, text, line)
         elif self.argparse is None and _ARGPARSE.search(text):
             self.argparse = self._found(rank, text, line)
+        elif self.spec_validation is None and SPEC_VALIDATION.search(text):
+            self.spec_validation = self._found(rank, text.strip(" \u2502"), line)
         elif _WARNING.search(text):
             self.last_warning = Found(self.lines, rank, text.strip())
 

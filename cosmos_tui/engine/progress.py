@@ -312,10 +312,18 @@ def _cosmos3_parser() -> ProgressParser:
     return Cosmos3Parser()
 
 
+def _transfer25() -> ProgressParser:
+    # Imported here: the profile's module imports nothing from this one, but profiles
+    # load after the engine's core modules.
+    from cosmos_tui.engine.profiles.transfer25_progress import Transfer25Parser
+
+    return Transfer25Parser()
+
+
 PARSERS: dict[str, Callable[[], ProgressParser]] = {
     "transfer1": Transfer1Parser,
     "cosmos3": _cosmos3_parser,
-    "transfer2.5": TqdmParser,
+    "transfer2.5": _transfer25,
     "predict2": TqdmParser,
 }
 

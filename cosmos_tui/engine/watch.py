@@ -79,7 +79,9 @@ class ContainerWatch:
         run = self.run
         assert run.host is not None and run.container_id is not None
         host = self.ctx.hosts.get(run.host)
-        self.local_log.secrets = launch.log_secrets(host.config)
+        self.local_log.secrets = launch.log_secrets(
+            host.config, profile=run.profile, config=self.ctx.config
+        )
         self.local_log.open()
         started = run.started_at.timestamp() if run.started_at else self.ctx.wall()
         expected = await self._expected_duration(run)

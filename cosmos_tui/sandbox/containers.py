@@ -4,9 +4,10 @@ A container's bind mounts are honoured by translating container paths into host 
 under the sandbox root: in the command line, the environment, the working directory and
 inside the spec and batch files the command points at (translated copies are passed to
 the process, the client's files are never changed). A ``torchrun`` command runs the
-Cosmos stand-in ``cosmos_standin.sh`` (see its header); any other command runs as is,
-as it would in an image that has a shell. An injected OOM selects the stand-in's ``oom``
-scenario, so the failure has the real signature.
+Cosmos stand-in ``cosmos_standin.sh`` (see its header), Transfer2.5's
+``examples/inference.py`` (python or torchrun) runs ``transfer25_standin.sh``; any other
+command runs as is, as it would in an image that has a shell. An injected OOM selects the
+stand-in's ``oom`` scenario, so the failure has the real signature.
 
 Logs are kept per line with a nanosecond timestamp, as Docker's json-file driver keeps
 them, so the API can serve ``since``, ``tail``, ``timestamps`` and ``follow``.
@@ -40,6 +41,7 @@ from cosmos_tui.sandbox.container_types import (
 )
 from cosmos_tui.sandbox.faults import Faults
 from cosmos_tui.sandbox.paths import copy_specs, translate_arg
+from cosmos_tui.sandbox.standin import transfer25_standin_path
 
 __all__ = [
     "STDERR",
@@ -316,6 +318,13 @@ class ContainerRuntime:
         translated = [translate_arg(arg, container) for arg in argv]
         if Path(argv[0]).name == "nvidia-smi" and container.gpus and self.smi_path:
             return [str(self.smi_path), *translated[1:]]
+        if _is_transfer25(argv):
+            # Transfer2.5's examples/inference.py (python or torchrun): its stand-in
+            env.update(self.standin_env)
+            if self.faults.draw_oom(container.labels.get("cosmos.run_id")):
+                env["COSMOS_STANDIN_SCENARIO"] = "oom"
+            standin = str(transfer25_standin_path())
+            return ["/bin/sh", standin, *copy_specs(translated, container)]
         if Path(argv[0]).name != "torchrun":
             return translated
         env.update(self.standin_env)
@@ -465,6 +474,14 @@ class ContainerRuntime:
                 if not task.done():
                     with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                         await asyncio.wait_for(task, timeout=5.0)
+
+
+def _is_transfer25(argv: list[str]) -> bool:
+    """True for ``python``/``torchrun ... examples/inference.py`` (Transfer2.5's entry)."""
+    if Path(argv[0]).name not in ("python", "python3", "torchrun"):
+        return False
+    script = next((a for a in argv[1:] if not a.startswith("-")), "")
+    return script.endswith("examples/inference.py")
 
 
 def _upsampler_script(args: list[str]) -> str | None:

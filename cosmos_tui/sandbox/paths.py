@@ -25,10 +25,18 @@ def translate_arg(arg: str, container: Container) -> str:
 def copy_specs(args: list[str], container: Container) -> list[str]:
     """Point spec and batch flags at copies whose container paths are translated."""
     result = list(args)
+    targets = []
     for index, arg in enumerate(result[:-1]):
-        if arg not in ("--controlnet_specs", "--batch_input_path"):
-            continue
-        source = Path(result[index + 1])
+        if arg in ("--controlnet_specs", "--batch_input_path"):
+            targets.append((index + 1, arg))
+        elif arg in ("-i", "--input-files"):  # Transfer2.5: one or more .json/.jsonl files
+            follow = index + 1
+            while follow < len(result) and not result[follow].startswith("-"):
+                kind = "--batch_input_path" if result[follow].endswith(".jsonl") else arg
+                targets.append((follow, kind))
+                follow += 1
+    for index, arg in targets:
+        source = Path(result[index])
         if not source.is_absolute():
             continue
         try:
@@ -48,7 +56,7 @@ def copy_specs(args: list[str], container: Container) -> list[str]:
             except json.JSONDecodeError:
                 continue
             copy.write_text(json.dumps(translate_json(data, container)), encoding="utf-8")
-        result[index + 1] = str(copy)
+        result[index] = str(copy)
     return result
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 STANDIN_NAME = "cosmos_standin.sh"
+TRANSFER25_STANDIN_NAME = "transfer25_standin.sh"
 
 
 def standin_script_path() -> Path:
@@ -19,3 +20,8 @@ COSMOS3_JSON_AWK = "cosmos3_json.awk"
 def cosmos3_standin_path() -> Path:
     """Return the Cosmos 3 stand-in (it reads samples with ``cosmos3_json.awk`` beside it)."""
     return Path(__file__).resolve().parent / COSMOS3_STANDIN_NAME
+
+
+def transfer25_standin_path() -> Path:
+    """Return the path of ``transfer25_standin.sh``, the double of Transfer2.5's inference."""
+    return Path(__file__).resolve().parent / TRANSFER25_STANDIN_NAME

@@ -101,6 +101,10 @@ class ModelProfile(Protocol):
         """Refuse, before anything is uploaded, a run the host cannot serve."""
         ...
 
+    def run_env(self, run: Run) -> dict[str, str]:
+        """Return the variables one run adds to the container (none are secrets)."""
+        ...
+
     def progress_parser(self) -> ProgressParser:
         """Return a fresh parser of this family's log lines."""
         ...
@@ -112,7 +116,7 @@ class ModelProfile(Protocol):
 
 def profile_names() -> tuple[str, ...]:
     """Return the families cosmos-tui can run."""
-    return ("transfer1", "cosmos3")
+    return ("transfer1", "cosmos3", "transfer2.5")
 
 
 def profile_for(name: str) -> ModelProfile:
@@ -129,6 +133,10 @@ def profile_for(name: str) -> ModelProfile:
         from cosmos_tui.engine.profiles.cosmos3 import Cosmos3Profile
 
         return Cosmos3Profile()
+    if name == "transfer2.5":
+        from cosmos_tui.engine.profiles.transfer25_profile import Transfer25Profile
+
+        return Transfer25Profile()
     raise ValidationError(
         f"unknown profile {name!r}; use one of {', '.join(profile_names())}", field="profile"
     )
@@ -138,11 +146,16 @@ def settings_for(config: Config, name: str) -> ProfileConfig:
     """Return the ``[profiles.<name>]`` settings, or the family's defaults when unset."""
     from cosmos_tui.config import ProfileConfig
 
-    configured = config.profiles.get(name)
+    # TOML table names cannot hold a bare dot: ``[profiles.transfer2_5]`` is Transfer2.5's.
+    configured = config.profiles.get(name) or config.profiles.get(name.replace(".", "_"))
     if configured is not None:
         return configured
     if name == "cosmos3":
         from cosmos_tui.engine.profiles.cosmos3 import default_settings
+
+        return default_settings()
+    if name == "transfer2.5":
+        from cosmos_tui.engine.profiles.transfer25_profile import default_settings
 
         return default_settings()
     return config.profiles.get("transfer1") or ProfileConfig()

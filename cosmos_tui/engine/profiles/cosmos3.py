@@ -214,14 +214,9 @@ class Cosmos3Profile:
         self, host: HostConfig, settings: ProfileConfig, environ: Mapping[str, str]
     ) -> dict[str, str]:
         """The host's env table, ``HF_HOME`` and the token (from env, or the file's path)."""
-        env: dict[str, str] = {}
-        for key, value in host.env.items():
-            if value.startswith("$"):
-                resolved = environ.get(value[1:])
-                if resolved is not None:
-                    env[key] = resolved
-            else:
-                env[key] = value
+        from cosmos_tui.engine.launch import host_env
+
+        env = host_env(host, environ)
         if settings.hf_cache_dir or host.hf_cache_dir:
             env.setdefault("HF_HOME", CONTAINER_HF_HOME)
         token = environ.get(settings.token_env)
@@ -276,6 +271,10 @@ class Cosmos3Profile:
             "token_file in [profiles.cosmos3]) and accept the licence on huggingface.co",
             field="token",
         )
+
+    def run_env(self, run: Run) -> dict[str, str]:
+        """None: every variable comes from the host and the profile settings."""
+        return {}
 
     def progress_parser(self) -> Cosmos3Parser:
         """Cosmos 3's parser (rank 0's lines only)."""

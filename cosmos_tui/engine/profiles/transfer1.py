@@ -261,6 +261,10 @@ class Transfer1Profile:
     ) -> None:
         """Nothing: the doctor checks Transfer1's checkpoints and token."""
 
+    def run_env(self, run: Run) -> dict[str, str]:
+        """None: every variable comes from the host and the profile settings."""
+        return {}
+
     def progress_parser(self) -> ProgressParser:
         """Transfer1's phase parser."""
         from cosmos_tui.engine.progress import parser_for

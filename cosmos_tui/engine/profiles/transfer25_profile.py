@@ -1,0 +1,192 @@
+"""Transfer2.5 through the profile seam (``ModelProfile`` in engine/profiles/base.py).
+
+A run writes one sample JSON named after the run (so its outputs are
+``output/<run id>.mp4`` and friends) and starts ``python examples/inference.py`` on one GPU
+or ``torchrun`` on several (docs/cosmos.md, "Transfer2.5 contract"). Options beyond the
+shared parameters live in ``GenerationParams.options`` as :func:`options_to_dict` writes
+them. The shared control weights (vis, edge, depth, seg) become the run's controls when
+the options name none, so a Transfer1 prompt runs on Transfer2.5 unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from cosmos_tui.engine.profiles.transfer25 import (
+    NAME,
+    SCRIPT,
+    TOKEN_ENV,
+    LaunchPaths,
+    build_argv,
+    build_env,
+    options_from_dict,
+    options_to_dict,
+)
+from cosmos_tui.engine.profiles.transfer25_args import (
+    HINTS,
+    SEED_MAX,
+    HintOptions,
+    Transfer25Options,
+    build_sample,
+    validate_options,
+)
+from cosmos_tui.engine.profiles.transfer25_progress import Transfer25Parser
+from cosmos_tui.errors import ValidationError
+
+if TYPE_CHECKING:
+    from cosmos_tui.config import HostConfig, ProfileConfig
+    from cosmos_tui.domain import GenerationParams, Prompt, Run
+    from cosmos_tui.engine.launch import RemoteLayout
+    from cosmos_tui.remote import RemoteHost
+
+CONTAINER_HF_HOME = "/root/.cache/huggingface"  # huggingface_hub's default for root
+CONTAINER_TOKEN = "/cosmos-tui/secrets/hf_token"  # noqa: S105 - a path, not a token
+VIDEO_ROLE = "color"
+
+
+def default_settings() -> ProfileConfig:
+    """The ``[profiles.transfer2_5]`` settings when the config has none."""
+    from cosmos_tui.config import ProfileConfig
+
+    return ProfileConfig(script=SCRIPT, extra_args=[])
+
+
+def options_of(params: GenerationParams) -> Transfer25Options:
+    """Return the Transfer2.5 options stored with a run's parameters."""
+    return options_from_dict(getattr(params, "options", None) or {})
+
+
+class Transfer25Profile:
+    """Transfer2.5 through the profile seam."""
+
+    name = NAME
+
+    def check(self, params: GenerationParams, prompt: Prompt | None) -> GenerationParams:
+        """Validate the shared parameters and the options; return them normalised.
+
+        Raises:
+            ValidationError: For a prompt without an input video (upstream's video_path is
+                required, config.py:481) or any value upstream refuses.
+        """
+        roles = {item.role for item in prompt.inputs} if prompt is not None else set()
+        if prompt is not None and VIDEO_ROLE not in roles:
+            raise ValidationError(
+                "Transfer2.5 needs the prompt's input video (color.mp4): it transfers a "
+                "video, it does not generate from text alone; add the video or use cosmos3",
+                field="profile",
+            )
+        # the shared parameters win over the options' own (they are validated together)
+        raw = dict(getattr(params, "options", None) or {})
+        raw.update(seed=params.seed, num_steps=params.num_steps, num_gpus=params.num_gpus)
+        if params.negative_prompt:
+            raw["negative_prompt"] = params.negative_prompt
+        options = options_from_dict(raw)
+        if not options.hints:
+            hints = tuple(HintOptions(h, params.weight(h)) for h in HINTS if params.weight(h) > 0)
+            options = dataclasses.replace(options, hints=hints)
+        options = dataclasses.replace(
+            options,
+            seed=params.seed,
+            num_steps=params.num_steps,
+            num_gpus=params.num_gpus,
+            negative_prompt=params.negative_prompt or options.negative_prompt,
+        )
+        if not 0 <= params.seed <= SEED_MAX:
+            raise ValidationError(f"seed must be from 0 to {SEED_MAX}", field="seed")
+        validate_options(options)
+        return dataclasses.replace(params, options=options_to_dict(options))  # type: ignore[call-arg]
+
+    def wanted_roles(self, params: GenerationParams) -> set[str]:
+        """The input video and a precomputed control video per control."""
+        return {VIDEO_ROLE, *(h.hint for h in options_of(params).hints)}
+
+    def build_spec(
+        self, run: Run, prompt: Prompt | None, container_inputs: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """Return the run's sample; a control without its video is computed upstream."""
+        if prompt is None or VIDEO_ROLE not in container_inputs:
+            raise ValidationError(
+                f"run {run.id} has no input video; create it from a prompt with color.mp4",
+                field="prompt",
+            )
+        options = options_of(run.params)
+        hints = tuple(
+            h if h.control_path or h.hint not in container_inputs
+            else dataclasses.replace(h, control_path=container_inputs[h.hint])
+            for h in options.hints
+        )  # fmt: skip
+        options = dataclasses.replace(options, hints=hints)
+        return build_sample(run.id, prompt.text, container_inputs[VIDEO_ROLE], options)
+
+    def build_command(self, run: Run, settings: ProfileConfig) -> list[str]:
+        """Return ``python examples/inference.py -i ... -o ...`` (torchrun for N GPUs)."""
+        from cosmos_tui.engine.launch import CONTAINER_RUN, OUTPUT_DIR_NAME, SPEC_NAME
+
+        options = dataclasses.replace(options_of(run.params), num_gpus=run.params.num_gpus)
+        paths = LaunchPaths((f"{CONTAINER_RUN}/{SPEC_NAME}",), f"{CONTAINER_RUN}/{OUTPUT_DIR_NAME}")
+        script = settings.script if settings.script.endswith("inference.py") else SCRIPT
+        return build_argv(options, paths, script=script, extra_args=settings.extra_args)
+
+    def mounts(self, host: HostConfig, layout: RemoteLayout, settings: ProfileConfig) -> list:
+        """The checkout, the Hugging Face cache, the token file, inputs and run folder."""
+        from cosmos_tui.engine.launch import CONTAINER_INPUTS, CONTAINER_REPO, CONTAINER_RUN
+        from cosmos_tui.engine.profiles.base import MountSpec
+
+        mounts = []
+        repo = getattr(settings, "repo_dir", None)
+        if repo:
+            mounts.append(MountSpec(layout.resolve(repo), CONTAINER_REPO))
+        cache = getattr(settings, "hf_cache_dir", None) or getattr(host, "hf_cache_dir", None)
+        if cache:
+            mounts.append(MountSpec(layout.resolve(cache), CONTAINER_HF_HOME))
+        token_file = getattr(settings, "token_file", None)
+        if token_file:
+            mounts.append(MountSpec(layout.resolve(token_file), CONTAINER_TOKEN, True))
+        mounts.append(MountSpec(layout.inputs_dir, CONTAINER_INPUTS, read_only=True))
+        mounts.append(MountSpec(layout.run_dir, CONTAINER_RUN))
+        return mounts
+
+    def env(
+        self, host: HostConfig, settings: ProfileConfig, environ: Mapping[str, str]
+    ) -> dict[str, str]:
+        """The host's env table, ``HF_HOME`` when the cache is mounted, the token."""
+        from cosmos_tui.engine.launch import host_env
+
+        cache = getattr(settings, "hf_cache_dir", None) or getattr(host, "hf_cache_dir", None)
+        env = host_env(host, environ)
+        env.update(build_env(Transfer25Options(hints=()), CONTAINER_HF_HOME if cache else None))
+        token = environ.get(getattr(settings, "token_env", TOKEN_ENV))
+        if token and TOKEN_ENV not in env:
+            env[TOKEN_ENV] = token
+        if getattr(settings, "token_file", None):
+            env["HF_TOKEN_PATH"] = CONTAINER_TOKEN
+        return env
+
+    async def preflight(
+        self,
+        run: Run,
+        host: RemoteHost,
+        layout: RemoteLayout,
+        settings: ProfileConfig,
+        environ: Mapping[str, str],
+    ) -> None:
+        """Nothing yet: the checkpoints download on first use (docs/cosmos.md)."""
+
+    def run_env(self, run: Run) -> dict[str, str]:
+        """The run's own variables (the distilled checkpoint's flag)."""
+        return build_env(options_of(run.params))
+
+    def progress_parser(self) -> Transfer25Parser:
+        """Transfer2.5's parser (downloads, samples, chunks, bars)."""
+        return Transfer25Parser()
+
+    def has_output(self, names: Iterable[str]) -> bool:
+        """A result is a ``<name>.mp4`` or ``.jpg`` that is not a control or mask video."""
+        for name in names:
+            base = PurePosixPath(name).name
+            if base.endswith((".mp4", ".jpg")) and "_control_" not in base and "_mask_" not in base:
+                return True
+        return False

@@ -1,0 +1,108 @@
+"""``--profile transfer2.5`` on the CLI: the dry run's sample and argv, held against upstream.
+
+The host is on TEST-NET-1 (never routed): nothing here reaches a host. Each sample and
+command line a dry run prints goes through the transcription of upstream's pydantic
+models and its tyro parser (tests/engine/upstream_transfer25.py).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.engine.upstream_transfer25 import upstream_command_line, upstream_validates
+
+SECRET = "hf_t25_secret_token_value"
+
+
+@pytest.fixture
+def hosted(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    config = workspace / "config.toml"
+    config.write_text(
+        config.read_text()
+        + '[[hosts]]\nname = "gpu1"\nhostname = "192.0.2.1"\nuser = "me"\n'
+        + '[hosts.env]\nNCCL_P2P_DISABLE = "1"\n'
+        + '[profiles.transfer2_5]\nimage = "nvcr.io/nvidia/cosmos-transfer2.5:latest"\n'
+        + 'hf_cache_dir = "hf-cache"\ntoken_env = "MY_HF"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("MY_HF", SECRET)
+    return workspace
+
+
+def ok(result) -> str:
+    assert result.exit_code == 0, result.output + result.stderr
+    return result.stdout
+
+
+def dry(cosmos, *args: str) -> dict:
+    out = ok(cosmos("inference", *args, "--profile", "transfer2.5", "--dry-run", "--json"))
+    assert SECRET not in out
+    [box] = json.loads(out)["containers"]
+    return box
+
+
+def as_on_the_host(sample: dict, tmp_path: Path) -> dict:
+    """Return the sample with its container paths pointing at a real file (pydantic checks)."""
+    video = tmp_path / "in.mp4"
+    video.write_bytes(b"x")
+    assert sample["video_path"].startswith("/cosmos-tui/inputs/")
+    return {**sample, "video_path": str(video)}
+
+
+def test_an_edge_and_depth_transfer_dry_run(cosmos, hosted, make_video_dir, tmp_path) -> None:
+    folder = make_video_dir()
+    pid = ok(cosmos("create", "prompt", "a rainy street, photoreal", str(folder))).strip()
+    box = dry(cosmos, pid, "--hint", "edge=0.7", "--hint", "depth=0.3", "--resolution", "720",
+              "--seed", "7", "--steps", "12", "--negative", "-blurry")  # fmt: skip
+    assert box["image"] == "nvcr.io/nvidia/cosmos-transfer2.5:latest"
+    assert box["env"]["HF_TOKEN"] == "********"
+    assert box["env"]["NCCL_P2P_DISABLE"] == "1"
+    assert box["env"]["HF_HOME"] == "/root/.cache/huggingface"
+    sample = box["spec"]
+    assert upstream_validates(as_on_the_host(sample, tmp_path)) is None
+    assert sample["edge"]["control_weight"] == 0.7 and sample["depth"]["control_weight"] == 0.3
+    assert sample["seed"] == 7 and sample["num_steps"] == 12
+    assert sample["negative_prompt"] == "-blurry"
+    argv = box["argv"]
+    assert argv[:2] == ["python", "examples/inference.py"]
+    code, err = upstream_command_line(argv[2:])
+    assert code == 0, err
+
+
+def test_shared_weights_pick_the_controls(cosmos, hosted, make_video_dir, tmp_path) -> None:
+    folder = make_video_dir()
+    pid = ok(cosmos("create", "prompt", "a street", str(folder))).strip()
+    box = dry(cosmos, pid, "--weights", "0", "0", "0.5", "0")
+    assert set(box["spec"]) & {"edge", "depth", "seg", "vis"} == {"depth"}
+    assert upstream_validates(as_on_the_host(box["spec"], tmp_path)) is None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--size", "Nano"), "--size do not apply to --profile transfer2.5"),
+        (("--blur", "high"), "--blur do not apply to --profile transfer2.5"),
+        (("--hint", "edge", "--hint", "edge=0.2"), "hint 'edge' is given twice"),
+        (("--hint", "wsm=0.5"), "wsm"),
+        (("--hint", "edge=1.5"), "0"),
+    ],
+)
+def test_bad_flags_are_refused_with_what_to_change(
+    cosmos, hosted, make_video_dir, args, message
+) -> None:
+    folder = make_video_dir()
+    pid = ok(cosmos("create", "prompt", "a street", str(folder))).strip()
+    result = cosmos("inference", pid, "--profile", "transfer2.5", "--dry-run", *args)
+    assert result.exit_code != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+
+
+def test_a_text_only_prompt_is_refused(cosmos, hosted) -> None:
+    pid = ok(cosmos("create", "prompt", "a cat", "--no-video")).strip()
+    result = cosmos("inference", pid, "--profile", "transfer2.5", "--dry-run")
+    assert result.exit_code != 0
+    assert "needs the prompt's input video" in result.stderr

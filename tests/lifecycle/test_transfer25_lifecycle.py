@@ -1,0 +1,132 @@
+"""Transfer2.5 runs through the one launch path on the real sshd + dockerd.
+
+The image is busybox with transfer25_standin.sh (the double of upstream's
+examples/inference.py) installed as ``python`` and ``torchrun``. What the profile seam
+adds to the lifecycle is checked here: the sample and argv, the host's env table, the
+run's own variables (the distilled checkpoint), the download of ``<run id>.mp4`` and the
+diagnosis of a gated download.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pwd
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cosmos_tui.config import Config, ProfileConfig
+from cosmos_tui.domain import FailureKind, RunState
+from cosmos_tui.engine import launch
+from cosmos_tui.engine.logs import read_log_lines
+from cosmos_tui.errors import ValidationError
+from cosmos_tui.sandbox.standin import transfer25_standin_path
+from tests.fixtures.hosts import TEST_USER
+
+TAG = "cosmos-test/transfer25-lifecycle:latest"
+
+
+@pytest.fixture(scope="session")
+def t25_image(build_image: Callable[..., str]) -> str:
+    script = transfer25_standin_path().read_text()
+    return build_image(TAG, {"/bin/python": script, "/bin/torchrun": script}, cmd=["python"])
+
+
+@pytest.fixture
+def t25_config(
+    make_config: Callable[..., Config], t25_image: str, monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[..., Config]]:  # fmt: skip
+    """Return ``make(scenario, **profile_fields)``: a config with a transfer2_5 table."""
+    home = Path(pwd.getpwnam(TEST_USER).pw_dir)
+    cache = f"hf-cache-t25-{uuid.uuid4().hex[:12]}"
+    (home / cache).mkdir()
+    user = pwd.getpwnam(TEST_USER)
+    shutil.chown(home / cache, user.pw_uid, user.pw_gid)
+    monkeypatch.setenv("TEST_T25_TOKEN", "hf_t25_test_token_value")
+
+    def _make(scenario: str = "ok", **fields: Any) -> Config:
+        config = make_config(scenario)
+        settings = ProfileConfig(
+            image=t25_image, extra_args=[], hf_cache_dir=cache, token_env="TEST_T25_TOKEN",
+            **fields,
+        )  # fmt: skip
+        # the TOML table name: [profiles.transfer2_5]
+        return dataclasses.replace(config, profiles={**config.profiles, "transfer2_5": settings})
+
+    yield _make
+    shutil.rmtree(home / cache, ignore_errors=True)
+
+
+async def test_an_edge_transfer_runs_end_to_end(t25_config, bench_for, video_dir) -> None:
+    bench = await bench_for(t25_config())
+    prompt = await bench.create_prompt("a wet street at night, photoreal", video_dir)
+    options = {"hints": [{"hint": "edge", "weight": 0.7}], "resolution": "480"}
+    run = await bench.create_run(
+        prompt.id, {"profile": "transfer2.5", "num_steps": 5, "options": options}
+    )
+    assert run.profile == "transfer2.5"
+    final = await bench.drive_run(run.id)
+    assert final.state == RunState.COMPLETED, final.failure_message
+    out = bench.output_dir(run.id)
+    assert f"{run.id}.mp4" in {Path(name).name for name in final.outputs}
+    assert final.spec["name"] == run.id
+    assert final.spec["edge"]["control_weight"] == 0.7
+    assert final.progress is not None and final.progress.percent == 100.0
+    log = read_log_lines(out / "run.log")
+    assert not any("hf_t25_test_token_value" in line for line in log)
+
+
+async def test_shared_weights_become_the_controls(t25_config, bench_for, video_dir) -> None:
+    bench = await bench_for(t25_config())
+    prompt = await bench.create_prompt("a street", video_dir)
+    run = await bench.create_run(
+        prompt.id, {"profile": "transfer2.5", "num_steps": 3, "depth_weight": 0.4,
+                    "edge_weight": 0.0, "vis_weight": 0.0, "seg_weight": 0.0},
+    )  # fmt: skip
+    final = await bench.drive_run(run.id)
+    assert final.state == RunState.COMPLETED, final.failure_message
+    assert final.spec["depth"]["control_weight"] == 0.4
+    assert "edge" not in final.spec and "vis" not in final.spec
+
+
+async def test_the_distilled_checkpoint_gets_its_variable(t25_config, bench_for, video_dir) -> None:
+    bench = await bench_for(t25_config())
+    prompt = await bench.create_prompt("a street", video_dir)
+    options = {"hints": [{"hint": "edge", "weight": 1.0}], "distilled": True}
+    with pytest.raises(ValidationError, match="set num_steps to 4"):
+        await bench.create_run(prompt.id, {"profile": "transfer2.5", "options": options})
+    run = await bench.create_run(
+        prompt.id, {"profile": "transfer2.5", "num_steps": 4, "options": options}
+    )
+    final = await bench.drive_run(run.id)
+    # upstream registers edge/distilled only with COSMOS_EXPERIMENTAL_CHECKPOINTS=1
+    assert final.state == RunState.COMPLETED, final.failure_message
+
+
+async def test_a_gated_download_is_diagnosed(t25_config, bench_for, video_dir) -> None:
+    # the scenario reaches the stand-in through the host's [hosts.env] table
+    bench = await bench_for(t25_config("gated"))
+    prompt = await bench.create_prompt("a street", video_dir)
+    run = await bench.create_run(prompt.id, {"profile": "transfer2.5", "num_steps": 3})
+    final = await bench.drive_run(run.id)
+    assert final.state == RunState.FAILED
+    assert final.failure_kind == FailureKind.DOWNLOAD, final.failure_message
+
+
+async def test_a_text_only_prompt_is_refused_with_what_to_do(t25_config, bench_for) -> None:
+    bench = await bench_for(t25_config())
+    prompt = await bench.create_prompt("a cat surfing", None)
+    with pytest.raises(ValidationError, match=r"input video.*use cosmos3"):
+        await bench.create_run(prompt.id, {"profile": "transfer2.5"})
+
+
+def test_the_profile_token_is_masked_in_logs(t25_config) -> None:
+    config = t25_config()
+    host = config.hosts[0]
+    environ = {"TEST_T25_TOKEN": "hf_t25_secret_abcdef", "HF_TOKEN": ""}
+    assert "hf_t25_secret_abcdef" in launch.log_secrets(host, environ, "transfer2.5", config)
+    assert "hf_t25_secret_abcdef" not in launch.log_secrets(host, environ, "transfer1", config)
