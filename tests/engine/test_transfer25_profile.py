@@ -96,9 +96,14 @@ def test_command_is_upstreams_and_has_no_transfer1_flags() -> None:
 
 def test_env_passes_the_token_and_the_cache_never_stores_it() -> None:
     settings = SimpleNamespace(hf_cache_dir="/data/hf", token_env="MY_TOKEN", token_file=None)
-    env = PROFILE.env(SimpleNamespace(), settings, {"MY_TOKEN": "hf_secret"})
+    env = PROFILE.env(SimpleNamespace(env={}), settings, {"MY_TOKEN": "hf_secret"})
     assert env == {"HF_HOME": "/root/.cache/huggingface", "HF_TOKEN": "hf_secret"}
-    assert PROFILE.env(SimpleNamespace(), SimpleNamespace(), {}) == {}
+    assert PROFILE.env(SimpleNamespace(env={}), SimpleNamespace(), {}) == {}
+    # the host's [hosts.env] table comes first, $NAME read locally; a configured token wins
+    host = SimpleNamespace(env={"NCCL_P2P_DISABLE": "1", "HF_TOKEN": "$OTHER", "X": "$UNSET"})
+    env = PROFILE.env(host, settings, {"MY_TOKEN": "hf_secret", "OTHER": "hf_other"})
+    assert env == {"NCCL_P2P_DISABLE": "1", "HF_TOKEN": "hf_other",
+                   "HF_HOME": "/root/.cache/huggingface"}  # fmt: skip
     distilled = run_of(Params(num_steps=4, options={"distilled": True}))
     assert PROFILE.run_env(distilled) == {"COSMOS_EXPERIMENTAL_CHECKPOINTS": "1"}
 
