@@ -1,0 +1,79 @@
+"""Runs on a real local Ray cluster through the queue, the claim and the run states."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from cosmos_tui.config import BatchingConfig, Config
+from cosmos_tui.domain import RunState
+from cosmos_tui.engine.logs import LogHub, read_log_lines
+from cosmos_tui.engine.ray_cluster import RayClusterView, node_target
+from cosmos_tui.engine.ray_launch import RayLauncher, submission_id
+from cosmos_tui.engine.scheduler import Scheduler
+from cosmos_tui.remote.ray_jobs import RayJobs
+from cosmos_tui.store.queue_store import QueueStore
+from cosmos_tui.store.repositories import Store
+
+pytestmark = pytest.mark.ray
+
+
+def open_view(config: Config, install: str = "install-test") -> RayClusterView:
+    cluster = config.clusters[0]
+    return RayClusterView(
+        {cluster.name: (cluster, RayJobs(cluster.name, cluster.address))}, install
+    )
+
+
+async def run_queue(store: Store, config: Config, view: RayClusterView) -> Scheduler:
+    launcher = RayLauncher(config, store, view, LogHub())
+    scheduler = Scheduler(
+        QueueStore(store),
+        view,
+        launcher,
+        batching=BatchingConfig(enabled=False),
+        poll_interval=0.2,
+    )
+    stop = asyncio.Event()
+
+    async def refresh() -> None:
+        while not stop.is_set():
+            await view.refresh()
+            scheduler.wake()
+            await asyncio.sleep(0.3)
+
+    await view.refresh()
+    poller = asyncio.create_task(refresh())
+    try:
+        await asyncio.wait_for(scheduler.run(until_idle=True), 120)
+    finally:
+        stop.set()
+        await poller
+    return scheduler
+
+
+async def test_runs_placed_by_gpu_count_complete_with_logs_and_outputs(
+    make_cluster_config: Callable[..., Config], store: Store, queue_run: Any, local_ray: Any
+) -> None:
+    config = make_cluster_config()
+    view = open_view(config)
+    big = await queue_run(num_gpus=4)
+    small = await queue_run(num_gpus=1)
+    await run_queue(store, config, view)
+    big_run = await store.get_run(big.id)
+    small_run = await store.get_run(small.id)
+    assert big_run.state == RunState.COMPLETED, big_run.failure_message
+    assert small_run.state == RunState.COMPLETED, small_run.failure_message
+    # Only the 4-GPU worker can hold 4 GPUs; the node that ran the job is recorded.
+    assert big_run.host == node_target("ray", local_ray.big_node)
+    log = read_log_lines(config.outputs_dir / big.id / "run.log")
+    assert any("container cosmos-" in line and "running on GPUs" in line for line in log)
+    assert not any("Running entrypoint" in line for line in log)
+    assert any(name.endswith(".mp4") for name in big_run.outputs)
+    assert (config.outputs_dir / big.id / big_run.outputs[0]).stat().st_size > 0
+    # Ray kept one job per run, named by the run id.
+    jobs = {job.submission_id for job in await view.clusters["ray"][1].jobs()}
+    assert {submission_id(big_run), submission_id(small_run)} <= jobs
