@@ -14,9 +14,9 @@ What it does, in order:
   only gets the variable.
 - Create ``cosmos-<run>-a<attempt>`` (Docker refuses a second container of that name, so
   a resubmitted attempt adopts the one that exists) and start it.
-- Stream its log with Docker's timestamps to stdout: the Ray job log then carries the
-  same timestamped lines as ``docker logs``, and the tool's log follower resumes and
-  de-duplicates them exactly as for SSH hosts. Lines of its own are timestamped too.
+- Stream its log with Docker's timestamps to stdout (a CR redraw on its own line): the
+  Ray job log then carries the same timestamped lines as ``docker logs``, and the
+  tool's log follower resumes and de-duplicates them exactly as for SSH hosts. Lines of its own are timestamped too.
 - SIGTERM (Ray's ``stop_job``) stops the container with the grace; exits with the
   container's exit code.
 """
@@ -70,6 +70,20 @@ def api(sock, method, path, body=None, timeout=60):
         return response.status, raw.decode("utf-8", "replace")
 
 
+def split_redraws(frame):
+    """Give each carriage-return redraw of a frame (a tqdm bar) its own stamped line.
+
+    Ray's log reader turns a bare CR into a line break, which would leave the bar's
+    text without a timestamp; the tool's log cleaning splits redraws into lines anyway,
+    so one stamped line per redraw reads the same.
+    """
+    if b"\r" not in frame:
+        return frame
+    stamp, _, text = frame.partition(b" ")
+    pieces = [p for p in text.rstrip(b"\n").split(b"\r") if p.strip(b"\n")]
+    return b"".join(stamp + b" " + p + b"\n" for p in pieces or [b""])
+
+
 def stream_logs(sock, name):
     """Copy the container's multiplexed log stream (timestamps on) to stdout."""
     conn = _UnixConnection(sock)
@@ -82,7 +96,7 @@ def stream_logs(sock, name):
         if len(header) < 8:
             break
         size = int.from_bytes(header[4:8], "big")
-        out.write(response.read(size))
+        out.write(split_redraws(response.read(size)))
         out.flush()
     conn.close()
 

@@ -275,9 +275,14 @@ class RayLauncher:
                 except ClusterUnreachable as exc:
                     logger.info("run %s: %s; resuming", run.id, exc.message)
                     await self.sleep(0.5)
-                job = await jobs.job(sid)
-                if job is not None and not job.live:
+                    continue
+                job = await jobs.job(sid)  # the stream ends when the job does
+                if job is None or not job.live:
                     break
+            # The whole log once more: lines a broken last stream missed (the rest are
+            # dropped as duplicates by the cursor).
+            follower = LogFollower(run.id, local_log, self.hub)
+            await follower.follow(timestamped_lines(_once(await jobs.logs(sid))))
         finally:
             local_log.close()
             stopper.cancel()
@@ -293,12 +298,14 @@ class RayLauncher:
                     await jobs.stop(sid)
                 return
 
-    async def _finish(self, run: Run, job: RayJob, local_log: LocalLog) -> Run:
+    async def _finish(self, run: Run, job: RayJob | None, local_log: LocalLog) -> Run:
         current = await self.store.get_run(run.id)
         if current.state != RunState.RUNNING:
             return current
         lines = await asyncio.to_thread(read_log_lines, local_log.path)
         exit_code = _exit_code(lines)
+        if job is None:
+            return await self._fail(run, Failure(classify(None, lines).kind, "the Ray job is gone"))
         if job.status == "SUCCEEDED":
             return await self.store.transition(
                 run.id, RunState.DOWNLOADING, "container exited 0", exit_code=0
@@ -333,6 +340,10 @@ class RayLauncher:
             failure_message=failure.message,
             exit_code=failure.exit_code,
         )
+
+
+async def _once(text: str) -> AsyncIterator[str]:
+    yield text
 
 
 def _exit_code(lines: list[str]) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -77,3 +78,23 @@ async def test_runs_placed_by_gpu_count_complete_with_logs_and_outputs(
     # Ray kept one job per run, named by the run id.
     jobs = {job.submission_id for job in await view.clusters["ray"][1].jobs()}
     assert {submission_id(big_run), submission_id(small_run)} <= jobs
+
+
+async def test_checkpoint_resource_and_priority_order_with_more_runs_than_gpus(
+    make_cluster_config: Callable[..., Config], store: Store, queue_run: Any, local_ray: Any
+) -> None:
+    # Only the small worker holds the checkpoints: its 2 GPUs take one 2-GPU run at a time.
+    config = make_cluster_config(resources={"ckpt_t1": 0.001})
+    view = open_view(config)
+    first = await queue_run(num_gpus=2)
+    second = await queue_run(num_gpus=2)
+    urgent = await queue_run(num_gpus=2, priority=5)
+    await run_queue(store, config, view)
+    runs = [await store.get_run(r.id) for r in (urgent, first, second)]
+    assert [r.state for r in runs] == [RunState.COMPLETED] * 3, [r.failure_message for r in runs]
+    assert {r.host for r in runs} == {node_target("ray", local_ray.small_node)}
+    spans = sorted((r.started_at, r.finished_at, r.id) for r in runs)
+    # Priority first, then FIFO; never two at once on the 2 GPUs.
+    assert [s[2] for s in spans] == [urgent.id, first.id, second.id]
+    for earlier, later in itertools.pairwise(spans):
+        assert earlier[1] <= later[0]
