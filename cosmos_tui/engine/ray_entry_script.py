@@ -16,7 +16,8 @@ What it does, in order:
   a resubmitted attempt adopts the one that exists) and start it.
 - Stream its log with Docker's timestamps to stdout (a CR redraw on its own line): the
   Ray job log then carries the same timestamped lines as ``docker logs``, and the
-  tool's log follower resumes and de-duplicates them exactly as for SSH hosts. Lines of its own are timestamped too.
+  tool's log follower resumes and de-duplicates them exactly as for SSH hosts. Lines
+  of its own are timestamped too.
 - SIGTERM (Ray's ``stop_job``) stops the container with the grace; exits with the
   container's exit code.
 """
