@@ -214,6 +214,13 @@ def _coerce(hint: Any, value: Any, where: str, path: Path | None, line: int | No
             and all(isinstance(v, str) for v in value.values())
         ):
             return dict(value)
+        if (  # a table of numbers: a cluster's Ray resources
+            origin is dict
+            and typing.get_args(option)[1:] == (float,)
+            and isinstance(value, dict)
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value.values())
+        ):
+            return {k: float(v) for k, v in value.items()}
     names = {list: "a list of strings", dict: "a table of strings"}
     wanted = " or ".join(
         names.get(typing.get_origin(o) or o, getattr(o, "__name__", str(o)))

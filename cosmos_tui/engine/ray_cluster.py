@@ -16,9 +16,13 @@ synchronous. A cluster that does not answer offers no nodes: its runs wait, queu
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cosmos_tui.config import ClusterConfig
 from cosmos_tui.engine.queue import HostView
@@ -189,3 +193,23 @@ class CombinedCluster:
         for part in self.parts:
             views.extend(part.host_views(ours))  # type: ignore[attr-defined]
         return views
+
+
+def installation_id(data_dir: Path) -> str:
+    """Return this installation's id (made once, kept in the data folder).
+
+    Cluster jobs carry it in their metadata, so a restarted app finds its own jobs
+    and never adopts another installation's.
+    """
+    path = data_dir / "installation-id"
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        value = f"cosmos-{uuid.uuid4().hex[:16]}"
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(value + "\n", encoding="utf-8")
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)  # the first writer wins; others read its id
+        temporary.unlink(missing_ok=True)
+        return path.read_text(encoding="utf-8").strip()

@@ -224,7 +224,14 @@ class RayJobs:
 
         def list_nodes() -> list[RayNode]:
             state = importlib.import_module("ray.util.state")
-            found = state.list_nodes(address=self.address, timeout=int(self.timeout), detail=True)
+            errors = importlib.import_module("ray.util.state.exception")
+            try:
+                found = state.list_nodes(
+                    address=self.address, timeout=int(self.timeout), detail=True
+                )
+            except errors.RayStateApiException as exc:
+                reason = str(exc).split(". ")[0]
+                raise ClusterUnreachable(self.cluster, reason) from exc
             nodes = []
             for node in found:
                 total = dict(node.resources_total or {})
