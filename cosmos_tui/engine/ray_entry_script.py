@@ -106,6 +106,20 @@ def main():
     """Create or adopt the container, follow it, forward a stop, exit with its code."""
     job = json.loads(sys.argv[1])
     sock, name, body = job["socket"], job["name"], job["body"]
+    # A stop can come before the container exists (Ray delivers a stop_job sent while
+    # the job was PENDING once it is placed): then no container is started at all.
+    stopping = threading.Event()
+    created = threading.Event()
+
+    def stop(_signum, _frame):
+        if not stopping.is_set():
+            stopping.set()
+            if created.is_set():
+                say(f"stop requested; stopping {name}")
+                api(sock, "POST", f"/containers/{name}/stop?t={int(job['grace'])}")
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
     devices = [d for d in visible.split(",") if d.strip()]
     host_config = body.setdefault("HostConfig", {})
@@ -116,27 +130,26 @@ def main():
         ]
     body["Env"] = [*body.get("Env", []), "CUDA_VISIBLE_DEVICES=" + visible]
     body.setdefault("Labels", {})["cosmos.gpus"] = visible
+    if stopping.is_set():
+        say("stopped before the container was created")
+        return 143
     status, reply = api(sock, "POST", "/containers/create?name=" + urllib.parse.quote(name), body)
     if status == 409:
         say(f"adopting container {name} of this attempt")
     elif status >= 300:
         say(f"could not create the container: {reply}")
         return 125
+    if stopping.is_set():
+        say("stopped before the container was started")
+        return 143
+    created.set()
     status, reply = api(sock, "POST", f"/containers/{name}/start")
     if status not in (204, 304):
         say(f"could not start the container: {reply}")
         return 125
+    if stopping.is_set():  # the stop came between create and start
+        api(sock, "POST", f"/containers/{name}/stop?t={int(job['grace'])}")
     say(f"container {name} running on GPUs [{visible}]")
-    stopping = threading.Event()
-
-    def stop(_signum, _frame):
-        if not stopping.is_set():
-            stopping.set()
-            say(f"stop requested; stopping {name}")
-            api(sock, "POST", f"/containers/{name}/stop?t={int(job['grace'])}")
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     logs = threading.Thread(target=stream_logs, args=(sock, name), daemon=True)
     logs.start()
     while logs.is_alive():

@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from cosmos_tui.config import ClusterConfig, Config, HostConfig
-from cosmos_tui.domain import Run, RunState
+from cosmos_tui.domain import FailureKind, Run, RunState
 from cosmos_tui.engine import launch
 from cosmos_tui.engine.failures import Failure, classify
 from cosmos_tui.engine.logs import _TIMESTAMP, LocalLog, LogFollower, LogHub, read_log_lines
@@ -179,6 +179,10 @@ class RayLauncher:
                 if run.state == RunState.CANCELLED:
                     with contextlib.suppress(CosmosError):
                         await jobs.stop(submission_id(run))
+            except CosmosError as exc:  # refused or never placed: the retry policy decides
+                run = await self._requeue_or_fail(await self.store.get_run(run.id), exc.message)
+                if run.state == RunState.QUEUED:
+                    break  # the scheduler places it again
         self.hub.notify(run.id)
         return run
 
@@ -222,7 +226,7 @@ class RayLauncher:
             f"inputs and spec in {layout.run_dir}",
             spec=spec,
             log_path=local_log.path,
-            attempt=max(1, run.attempt),
+            attempt=run.attempt + 1,  # each pass through uploading is a new attempt
         )
 
     async def _submit(self, run: Run, cluster: ClusterConfig, jobs: RayJobs) -> Run:
@@ -305,13 +309,13 @@ class RayLauncher:
         lines = await asyncio.to_thread(read_log_lines, local_log.path)
         exit_code = _exit_code(lines)
         if job is None:
-            return await self._fail(run, Failure(classify(None, lines).kind, "the Ray job is gone"))
+            return await self._fail(run, Failure(FailureKind.CONTAINER_GONE, "the Ray job is gone"))
         if job.status == "SUCCEEDED":
             return await self.store.transition(
                 run.id, RunState.DOWNLOADING, "container exited 0", exit_code=0
             )
         if job.status == "STOPPED" and exit_code is None:
-            failure = Failure(classify(None, lines).kind, f"the Ray job was stopped: {job.message}")
+            failure = Failure(FailureKind.UNKNOWN, f"the Ray job was stopped: {job.message}")
         else:
             failure = classify(exit_code, lines, profile=run.profile)
         return await self._fail(run, failure)
@@ -329,6 +333,21 @@ class RayLauncher:
             RunState.COMPLETED,
             f"{len(outputs)} output file(s) copied and verified",
             outputs=(*outputs, local_log.path.name),
+        )
+
+    async def _requeue_or_fail(self, run: Run, message: str) -> Run:
+        """Queue the run again for a new attempt, or fail it after ``retry.max_attempts``."""
+        if run.state.is_terminal:
+            return run
+        limit = self.config.retry.max_attempts
+        if run.attempt >= limit or run.state not in (RunState.UPLOADING, RunState.STARTING):
+            failure = Failure(FailureKind.UNKNOWN, f"{message} (attempt {run.attempt})")
+            return await self._fail(run, failure)
+        return await self.store.transition(
+            run.id,
+            RunState.QUEUED,
+            f"retry {run.attempt + 1} of {limit} after: {message}",
+            claimed_by=None,
         )
 
     async def _fail(self, run: Run, failure: Failure) -> Run:

@@ -128,7 +128,8 @@ class RayJobs:
             raise ClusterUnreachable(self.cluster, str(exc) or type(exc).__name__) from exc
         except RuntimeError as exc:  # the SDK wraps HTTP failures in RuntimeError
             text = str(exc)
-            if "Failed to connect" in text or "Connection" in text:
+            transient = ("Failed to connect", "Connection", "try again later")
+            if any(marker in text for marker in transient):  # also: job agent not up yet
                 raise ClusterUnreachable(self.cluster, text.splitlines()[0]) from exc
             raise CosmosError(f"cluster {self.cluster}: {text.splitlines()[0]}") from exc
 

@@ -15,6 +15,7 @@ import shutil
 import socket
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,22 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _wait_for_job_agent(address: str) -> None:
+    """Submit a no-op job until the head's job agent accepts it (it starts after the nodes)."""
+    from ray.job_submission import JobSubmissionClient
+
+    client = JobSubmissionClient(address)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            client.submit_job(entrypoint="true", entrypoint_num_cpus=0)
+            return
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 @pytest.fixture(scope="session")
 def local_ray() -> Iterator[LocalRay]:
     """Start head + 2 GPU workers; shut every Ray process down afterwards."""
@@ -71,6 +88,7 @@ def local_ray() -> Iterator[LocalRay]:
         small = cluster.add_node(num_cpus=1, num_gpus=2, resources={CHECKPOINT_RESOURCE: 1})
         big = cluster.add_node(num_cpus=1, num_gpus=4)
         cluster.wait_for_nodes()
+        _wait_for_job_agent(f"http://127.0.0.1:{port}")
         yield LocalRay(
             address=f"http://127.0.0.1:{port}",
             small_node=small.node_id,

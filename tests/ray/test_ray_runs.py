@@ -98,3 +98,46 @@ async def test_checkpoint_resource_and_priority_order_with_more_runs_than_gpus(
     assert [s[2] for s in spans] == [urgent.id, first.id, second.id]
     for earlier, later in itertools.pairwise(spans):
         assert earlier[1] <= later[0]
+
+
+async def test_a_job_left_pending_is_stopped_and_retried_then_fails(
+    make_cluster_config: Callable[..., Config],
+    store: Store,
+    queue_run: Any,
+    local_ray: Any,
+    docker_daemon: Any,
+) -> None:
+    from ray.job_submission import JobSubmissionClient
+
+    # Someone else's job holds the checkpoint node's 2 GPUs without telling us how many:
+    # placement sees them free, Ray keeps ours PENDING; it must not stay there.
+    client = JobSubmissionClient(local_ray.address)
+    foreign = client.submit_job(
+        entrypoint="sleep 60", entrypoint_num_gpus=2, entrypoint_resources={"ckpt_t1": 0.5}
+    )
+    try:
+        for _ in range(200):
+            if client.get_job_status(foreign).value == "RUNNING":
+                break
+            await asyncio.sleep(0.1)
+        config = make_cluster_config(resources={"ckpt_t1": 0.001}, pending_timeout=1.0)
+        view = open_view(config)
+        run = await queue_run(num_gpus=2)
+        await run_queue(store, config, view)
+        final = await store.get_run(run.id)
+        assert final.state == RunState.FAILED
+        assert "stayed PENDING" in (final.failure_message or "")
+        assert final.attempt == config.retry.max_attempts
+    finally:
+        client.stop_job(foreign)
+    # Ray delivers a stop sent while PENDING only once the job is placed: both attempts
+    # then end STOPPED, their containers stopped if they got that far.
+    jobs = view.clusters["ray"][1]
+    for _ in range(300):
+        ours = [j for j in await jobs.jobs() if j.metadata.get("cosmos.run_id") == run.id]
+        if all(not j.live for j in ours):
+            break
+        await asyncio.sleep(0.1)
+    assert [j.status for j in ours] == ["STOPPED"] * config.retry.max_attempts
+    running = docker_daemon.cli("ps", "-q", "--filter", f"label=cosmos.run_id={run.id}")
+    assert running.stdout.strip() == b""  # none left running (an exited one may stay)
