@@ -101,6 +101,52 @@ class HostConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """A Ray cluster that runs queued runs as Ray Jobs (docs/cluster.md).
+
+    Attributes:
+        name: Short name; runs placed there show ``<name>/<node>`` as their host.
+        kind: The engine; only ``ray`` exists.
+        address: The head's dashboard URL, e.g. ``http://head:8265``.
+        ssh_host: A configured ``[[hosts]]`` name to tunnel the dashboard port through
+            (asyncssh local port forwarding); empty reaches ``address`` directly.
+        dashboard_port: The dashboard port on the head, for the tunnel.
+        docker_image: Image that runs the model on every node.
+        docker_socket: Docker Engine socket on every node.
+        gpu_request: Ask Docker for the GPUs Ray assigned (``CUDA_VISIBLE_DEVICES``).
+        shared_dir: A folder every node and this machine see at the same path
+            (inputs, specs and outputs of the runs).
+        remote_repo_dir: The cosmos-transfer1 checkout on every node.
+        checkpoints_dir: The checkpoints on every node.
+        resources: Custom Ray resources every run asks for (e.g. a checkpoint set).
+        python: The Python on the nodes that runs the job's entrypoint.
+        shm_size: Shared memory size of a container.
+        env: Environment variables passed to containers.
+        pending_timeout: Seconds a submitted job may stay PENDING before it is
+            stopped and its run queued again (well under Ray's
+            ``RAY_JOB_START_TIMEOUT_SECONDS``).
+
+    """
+
+    name: str
+    address: str = "http://127.0.0.1:8265"
+    kind: str = "ray"
+    ssh_host: str = ""
+    dashboard_port: int = 8265
+    docker_image: str = "nvcr.io/nvidia/cosmos/cosmos-transfer1:latest"
+    docker_socket: str = "/var/run/docker.sock"
+    gpu_request: bool = True
+    shared_dir: str = "/shared/cosmos-tui"
+    remote_repo_dir: str = "/shared/cosmos-transfer1"
+    checkpoints_dir: str = "/shared/cosmos-transfer1/checkpoints"
+    resources: dict[str, float] = field(default_factory=dict)
+    python: str = "python3"
+    shm_size: str = "8g"
+    env: dict[str, str] = field(default_factory=dict)
+    pending_timeout: float = 120.0
+
+
+@dataclass(frozen=True)
 class ProfileConfig:
     """A model family: which script runs and with which extra flags."""
 
@@ -187,6 +233,7 @@ class Config:
     """The whole configuration."""
 
     hosts: list[HostConfig] = field(default_factory=list)
+    clusters: list[ClusterConfig] = field(default_factory=list)
     defaults: GenerationParams = field(
         default_factory=lambda: GenerationParams(negative_prompt=DEFAULT_NEGATIVE_PROMPT)
     )

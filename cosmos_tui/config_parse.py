@@ -21,6 +21,7 @@ from typing import Any
 from cosmos_tui.config import (
     DEFAULT_NEGATIVE_PROMPT,
     ENV_PREFIX,
+    ClusterConfig,
     Config,
     HostConfig,
     ProfileConfig,
@@ -67,6 +68,8 @@ def parse_config(data: Mapping[str, Any], path: Path | None, text: str = "") -> 
             )
         if key == "hosts":
             kwargs[key] = _parse_hosts(value, path, locate)
+        elif key == "clusters":
+            kwargs[key] = _parse_clusters(value, path, locate)
         elif key in _MAP_SECTIONS:
             kwargs[key] = _parse_map(key, value, _MAP_SECTIONS[key], path, locate)
         else:
@@ -108,6 +111,33 @@ def _parse_hosts(value: Any, path: Path | None, locate: _Locator) -> list[HostCo
         seen.add(host.name)
         hosts.append(host)
     return hosts
+
+
+def _parse_clusters(value: Any, path: Path | None, locate: _Locator) -> list[ClusterConfig]:
+    if not isinstance(value, list):
+        raise ConfigError(
+            "'clusters' must be an array of tables ([[clusters]] entries)",
+            path=path,
+            line=locate.line(None, "clusters"),
+        )
+    clusters: list[ClusterConfig] = []
+    for index, item in enumerate(value):
+        table = ("clusters", index)
+        cluster = _build(ClusterConfig, item, f"clusters[{index}]", path, locate, table=table)
+        if cluster.kind != "ray":
+            raise ConfigError(
+                f"'clusters[{index}].kind' is '{cluster.kind}'; the only kind is \"ray\"",
+                path=path,
+                line=locate.line(table, "kind"),
+            )
+        if any(c.name == cluster.name for c in clusters) or "/" in cluster.name:
+            raise ConfigError(
+                f"cluster name '{cluster.name}' is used twice or has a '/'; use a unique name",
+                path=path,
+                line=locate.line(table, "name"),
+            )
+        clusters.append(cluster)
+    return clusters
 
 
 def _parse_map(
@@ -196,6 +226,13 @@ def _coerce(hint: Any, value: Any, where: str, path: Path | None, line: int | No
             and all(isinstance(v, str) for v in value.values())
         ):
             return dict(value)
+        if (  # a table of numbers: a cluster's Ray resources
+            origin is dict
+            and typing.get_args(option)[1:] == (float,)
+            and isinstance(value, dict)
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value.values())
+        ):
+            return {k: float(v) for k, v in value.items()}
     names = {list: "a list of strings", dict: "a table of strings"}
     wanted = " or ".join(
         names.get(typing.get_origin(o) or o, getattr(o, "__name__", str(o)))

@@ -212,3 +212,17 @@ class ContainerFailed(CosmosError):
         super().__init__(message, title="Run failed")
         self.kind = kind
         self.exit_code = exit_code
+
+
+class ClusterUnreachable(CosmosError):
+    """A cluster's head (the Ray dashboard) did not answer; runs wait, nothing is lost."""
+
+    transient = True
+
+    def __init__(self, cluster: str, reason: str) -> None:
+        super().__init__(
+            f"cluster {cluster} is not reachable: {reason}; its runs wait in the queue "
+            "('cosmos status' shows the cluster)",
+            title="Cluster unreachable",
+        )
+        self.cluster = cluster

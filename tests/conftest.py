@@ -7,6 +7,7 @@ import struct
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -86,3 +87,21 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         if name.startswith("COSMOS_") and "__" in name:
             monkeypatch.delenv(name)
     return root
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With ``--dist loadfile``, keep tests/ray's files on one worker (one Ray cluster).
+
+    Each worker starts the session fixtures it needs; a second local Ray cluster on the
+    same two cores would double the start-up and the memory for nothing.
+    """
+    if config.getoption("dist", None) != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class _RayTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return "tests/ray" if scope.startswith("tests/ray/") else scope
+
+    return _RayTogether(config, log)

@@ -160,6 +160,16 @@ def status(cli: CliContext, host: str | None, as_json: bool, check: bool) -> Non
     """
     config = cli.load_config()
     names = [host] if host else [h.name for h in config.hosts]
+    clusters = cluster_section(config, host)
+    if clusters is not None and not names:
+        texts, objects, healthy = clusters
+        if as_json:
+            echo_json(objects)
+        else:
+            echo("\n".join(texts))
+        if check and not healthy:
+            sys.exit(1)
+        return
     if not names:
         from cosmos_tui.config import no_hosts_message
 
@@ -172,12 +182,27 @@ def status(cli: CliContext, host: str | None, as_json: bool, check: bool) -> Non
         return [dataclasses.replace(r, alerts=tuple(alerts.get(r.host, ()))) for r in reports]
 
     reports = cli.run(action)
+    texts, objects, healthy = clusters or ([], [], True)
     if as_json:
-        echo_json([report_json(r) for r in reports])
+        echo_json([report_json(r) for r in reports] + objects)
     else:
-        echo("\n".join(report_text(r) for r in reports))
-    if check and not all(r.ok for r in reports):
+        echo("\n".join([report_text(r) for r in reports] + texts))
+    if check and not (all(r.ok for r in reports) and healthy):
         sys.exit(1)
+
+
+def cluster_section(config: Any, host: str | None) -> tuple[list[str], list[Any], bool] | None:
+    """Text, JSON and health of the configured clusters (None when there are none)."""
+    if host is not None or not config.clusters:
+        return None
+    from cosmos_tui.cli.cluster_status import cluster_health, health_json, health_text
+
+    health = guard(lambda: asyncio.run(cluster_health(config)))
+    return (
+        [health_text(h) for h in health],
+        [health_json(h) for h in health],
+        all(h.reachable for h in health),
+    )
 
 
 @click.group("host")

@@ -1,0 +1,63 @@
+"""``cosmos status`` for clusters: health, nodes and GPUs of each configured Ray cluster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cosmos_tui.config import Config
+from cosmos_tui.engine.ray_cluster import ClusterHealth, RayClusterView, installation_id
+from cosmos_tui.remote.ray_jobs import RayJobs
+from cosmos_tui.safe_text import one_line
+
+
+async def cluster_health(config: Config) -> list[ClusterHealth]:
+    """Read every configured cluster once (ConfigError when Ray is not installed)."""
+    clusters = {c.name: (c, RayJobs(c.name, c.address)) for c in config.clusters}
+    view = RayClusterView(clusters, installation_id(config.data_dir))
+    await view.refresh()
+    return view.health()
+
+
+def health_text(health: ClusterHealth) -> str:
+    """Return the lines of one cluster for people."""
+    if not health.reachable:
+        return f"cluster {health.name}: unreachable\n  problem: {one_line(health.reason)}"
+    alive = [n for n in health.nodes if n.alive]
+    lines = [
+        f"cluster {health.name}: reachable, {len(alive)}/{len(health.nodes)} node(s) alive, "
+        f"{health.gpus_total} GPU(s): {health.gpus_ours:g} ours, {health.gpus_others:g} others"
+    ]
+    for node in health.nodes:
+        extra = ", ".join(f"{k}={v:g}" for k, v in sorted(node.resources.items()))
+        role = " head" if node.head else ""
+        state = "alive" if node.alive else "DEAD"
+        lines.append(
+            f"  node {node.node_id[:12]} {one_line(node.ip)}{role} {state} "
+            f"{node.gpus} GPU(s){' ' + one_line(extra) if extra else ''}"
+        )
+    return "\n".join(lines)
+
+
+def health_json(health: ClusterHealth) -> dict[str, Any]:
+    """Return one cluster as JSON."""
+    return {
+        "cluster": health.name,
+        "reachable": health.reachable,
+        "reason": health.reason or None,
+        "gpus": {
+            "total": health.gpus_total,
+            "ours": health.gpus_ours,
+            "others": health.gpus_others,
+        },
+        "nodes": [
+            {
+                "id": n.node_id,
+                "ip": n.ip,
+                "alive": n.alive,
+                "head": n.head,
+                "gpus": n.gpus,
+                "resources": dict(n.resources),
+            }
+            for n in health.nodes
+        ],
+    }

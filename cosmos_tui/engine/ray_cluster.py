@@ -1,0 +1,215 @@
+"""A Ray cluster as the scheduler sees it: one placement target per node with GPUs.
+
+The database stays the queue: Ray Jobs has no FIFO queue and fails a job left PENDING
+for ``RAY_JOB_START_TIMEOUT_SECONDS`` (15 minutes by default), so the tool's own
+placement (:func:`cosmos_tui.engine.queue.place`, strict FIFO within priority) decides
+what to submit, and submits a run only when a node shows enough free GPUs. Each alive
+node that holds every resource the cluster config asks for (a checkpoint set, say)
+becomes a :class:`HostView` named ``<cluster>/<node id prefix>``; its GPUs are slots
+``0..n-1`` (Ray picks the physical ones and tells the entrypoint in
+``CUDA_VISIBLE_DEVICES``). GPUs held by live jobs that are not ours count as foreign.
+
+:meth:`RayClusterView.refresh` reads the cluster (nodes and jobs, two HTTP calls);
+:meth:`host_views` answers from the last reading, as the scheduler's protocol is
+synchronous. A cluster that does not answer offers no nodes: its runs wait, queued.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cosmos_tui.config import ClusterConfig
+from cosmos_tui.engine.queue import HostView
+from cosmos_tui.errors import ClusterUnreachable
+from cosmos_tui.remote.ray_jobs import META_INSTALL, RayJob, RayJobs, RayNode
+
+logger = logging.getLogger(__name__)
+NODE_ID_CHARS = 12
+
+
+def node_target(cluster: str, node_id: str) -> str:
+    """Return the placement name of a node: ``<cluster>/<node id prefix>``."""
+    return f"{cluster}/{node_id[:NODE_ID_CHARS]}"
+
+
+def split_target(name: str) -> tuple[str, str] | None:
+    """Return (cluster, node prefix) of a placement name, or None for an SSH host."""
+    cluster, slash, node = name.partition("/")
+    return (cluster, node) if slash else None
+
+
+@dataclass(frozen=True)
+class ClusterHealth:
+    """What ``cosmos status`` shows of a cluster.
+
+    Attributes:
+        name: The configured name.
+        reachable: Whether the head answered.
+        reason: Why not, when it did not.
+        nodes: Its nodes.
+        gpus_total: GPUs of alive nodes.
+        gpus_ours: GPUs held by live jobs of this installation.
+        gpus_others: GPUs held by other live jobs.
+
+    """
+
+    name: str
+    reachable: bool
+    reason: str = ""
+    nodes: tuple[RayNode, ...] = ()
+    gpus_total: int = 0
+    gpus_ours: float = 0.0
+    gpus_others: float = 0.0
+
+
+@dataclass
+class _Reading:
+    nodes: list[RayNode] = field(default_factory=list)
+    jobs: list[RayJob] = field(default_factory=list)
+    error: str | None = None
+
+
+def eligible(node: RayNode, config: ClusterConfig) -> bool:
+    """True when runs may go to the node: alive, with GPUs and the configured resources."""
+    if not node.alive or node.gpus <= 0:
+        return False
+    return all(node.resources.get(name, 0.0) >= amount for name, amount in config.resources.items())
+
+
+def node_views(
+    config: ClusterConfig, nodes: Sequence[RayNode], jobs: Sequence[RayJob], install_id: str
+) -> list[HostView]:
+    """Return a view per eligible node, GPUs of others' live jobs marked foreign."""
+    others: dict[str, float] = {}
+    for job in jobs:
+        if job.live and job.driver_node_id and job.metadata.get(META_INSTALL) != install_id:
+            others[job.driver_node_id] = others.get(job.driver_node_id, 0.0) + job.num_gpus
+    views = []
+    for node in sorted(nodes, key=lambda n: n.node_id):
+        if not eligible(node, config):
+            continue
+        foreign = min(node.gpus, round(others.get(node.node_id, 0.0) + 0.4999))
+        views.append(
+            HostView(
+                name=node_target(config.name, node.node_id),
+                online=True,
+                gpus=tuple(range(node.gpus)),
+                foreign_busy=frozenset(range(node.gpus - foreign, node.gpus)),
+            )
+        )
+    return views
+
+
+class RayClusterView:
+    """The configured clusters' nodes, for placement, ``cosmos status`` and the launcher.
+
+    Args:
+        clusters: Each cluster's config and Jobs API client.
+        install_id: This installation's id (its jobs' metadata names it).
+
+    """
+
+    def __init__(
+        self, clusters: Mapping[str, tuple[ClusterConfig, RayJobs]], install_id: str
+    ) -> None:
+        self.clusters = dict(clusters)
+        self.install_id = install_id
+        self._readings: dict[str, _Reading] = {name: _Reading() for name in self.clusters}
+
+    async def refresh(self) -> None:
+        """Read every cluster's nodes and jobs; a cluster that fails offers nothing."""
+        for name, (_config, jobs) in self.clusters.items():
+            try:
+                self._readings[name] = _Reading(await jobs.nodes(), await jobs.jobs())
+            except ClusterUnreachable as exc:
+                logger.warning("%s", exc.message)
+                self._readings[name] = _Reading(error=exc.message)
+
+    def host_views(self, ours: Collection[str]) -> list[HostView]:
+        """Return every cluster's node views from the last reading."""
+        views: list[HostView] = []
+        for name, (config, _jobs) in self.clusters.items():
+            reading = self._readings[name]
+            views.extend(node_views(config, reading.nodes, reading.jobs, self.install_id))
+        return views
+
+    def node(self, target: str) -> RayNode | None:
+        """Return the node a placement name stands for (last reading)."""
+        parts = split_target(target)
+        if parts is None or parts[0] not in self._readings:
+            return None
+        for node in self._readings[parts[0]].nodes:
+            if node.node_id.startswith(parts[1]):
+                return node
+        return None
+
+    def unique_ip(self, cluster: str, node: RayNode) -> bool:
+        """True when no other alive node shares the node's IP (so ``node:<ip>`` pins it)."""
+        nodes = self._readings[cluster].nodes
+        return sum(1 for n in nodes if n.alive and n.ip == node.ip) == 1
+
+    def health(self) -> list[ClusterHealth]:
+        """Return each cluster's health from the last reading."""
+        result = []
+        for name in self.clusters:
+            reading = self._readings[name]
+            if reading.error is not None:
+                result.append(ClusterHealth(name, False, reading.error))
+                continue
+            ours = sum(
+                j.num_gpus
+                for j in reading.jobs
+                if j.live and j.metadata.get(META_INSTALL) == self.install_id
+            )
+            others = sum(j.num_gpus for j in reading.jobs if j.live) - ours
+            result.append(
+                ClusterHealth(
+                    name,
+                    True,
+                    nodes=tuple(reading.nodes),
+                    gpus_total=sum(n.gpus for n in reading.nodes if n.alive),
+                    gpus_ours=ours,
+                    gpus_others=others,
+                )
+            )
+        return result
+
+
+@dataclass(frozen=True)
+class CombinedCluster:
+    """SSH hosts and cluster nodes in one placement list (the queue places across both)."""
+
+    parts: tuple[object, ...]
+
+    def host_views(self, ours: Collection[str]) -> list[HostView]:
+        """Return the views of every part, in order."""
+        views: list[HostView] = []
+        for part in self.parts:
+            views.extend(part.host_views(ours))  # type: ignore[attr-defined]
+        return views
+
+
+def installation_id(data_dir: Path) -> str:
+    """Return this installation's id (made once, kept in the data folder).
+
+    Cluster jobs carry it in their metadata, so a restarted app finds its own jobs
+    and never adopts another installation's.
+    """
+    path = data_dir / "installation-id"
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        value = f"cosmos-{uuid.uuid4().hex[:16]}"
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(value + "\n", encoding="utf-8")
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)  # the first writer wins; others read its id
+        temporary.unlink(missing_ok=True)
+        return path.read_text(encoding="utf-8").strip()

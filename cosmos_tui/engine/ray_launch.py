@@ -1,0 +1,405 @@
+"""The Ray executor: runs a claimed run as a Ray Job, through the same states and files.
+
+The scheduler claims the run on a node (:mod:`cosmos_tui.engine.ray_cluster`) with the
+same conditional UPDATE as for SSH hosts; from there the states are the usual ones::
+
+    queued -> uploading (inputs and spec into the shared folder)
+           -> starting (submit_job; submission id = run id, so a resubmit is a no-op)
+           -> running (Ray placed it; the node is recorded as the run's host)
+           -> downloading (outputs copied from the shared folder, size checked)
+           -> completed | failed | blocked | cancelled
+
+The container is the one :func:`launch.container_spec` builds for any host, sent as the
+Docker create body to the entrypoint (:mod:`cosmos_tui.engine.ray_entry_script`). Its
+log reaches the usual ``run.log`` through ``tail_job_logs``: the entrypoint prints
+Docker's timestamped lines, so :class:`LogFollower` de-duplicates a resumed stream
+exactly as for SSH, and diagnosis reads the same file. A cancel in the database (from
+any process) is turned into ``stop_job``. After a restart, :meth:`RayLauncher.reattach`
+finds this installation's live jobs by their metadata and follows them on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import json
+import logging
+import shlex
+import shutil
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from cosmos_tui.config import ClusterConfig, Config, HostConfig
+from cosmos_tui.domain import FailureKind, Run, RunState
+from cosmos_tui.engine import launch
+from cosmos_tui.engine.failures import Failure, classify
+from cosmos_tui.engine.logs import _TIMESTAMP, LocalLog, LogFollower, LogHub, read_log_lines
+from cosmos_tui.engine.ray_cluster import RayClusterView, node_target, split_target
+from cosmos_tui.errors import ClusterUnreachable, CosmosError, InvalidTransition
+from cosmos_tui.remote.docker_types import container_body
+from cosmos_tui.remote.ray_jobs import META_INSTALL, META_OWNER, META_RUN, RayJob, RayJobs
+from cosmos_tui.store.queue_store import Claim, QueueStore
+from cosmos_tui.store.repositories import Store
+
+logger = logging.getLogger(__name__)
+POLL_SECONDS = 0.2
+ENTRY_SCRIPT = Path(__file__).with_name("ray_entry_script.py")
+
+
+def submission_id(run: Run) -> str:
+    """The Ray submission id of a run's attempt: the run id, then ``<id>-a<N>`` on retries."""
+    return run.id if run.attempt <= 1 else f"{run.id}-a{run.attempt}"
+
+
+def container_name(run: Run) -> str:
+    """The container of a run's attempt (Docker refuses a second one of that name)."""
+    return f"cosmos-{run.id}-a{max(1, run.attempt)}"
+
+
+def cluster_host(cluster: ClusterConfig) -> HostConfig:
+    """The HostConfig that :func:`launch.container_spec` reads, from a cluster's config."""
+    return HostConfig(
+        name=cluster.name,
+        hostname=cluster.name,
+        remote_repo_dir=cluster.remote_repo_dir,
+        checkpoints_dir=cluster.checkpoints_dir,
+        remote_tool_dir=cluster.shared_dir,
+        docker_image=cluster.docker_image,
+        docker_socket=cluster.docker_socket,
+        gpu_request=cluster.gpu_request,
+        shm_size=cluster.shm_size,
+        env=dict(cluster.env),
+        hf_cache_dir=None,
+    )
+
+
+def entrypoint(cluster: ClusterConfig, run: Run, config: Config, grace: float) -> str:
+    """Return the job's entrypoint: the standalone script and the container's create body."""
+    host = cluster_host(cluster)
+    layout = launch.RemoteLayout("/", cluster.shared_dir, run.id)
+    spec = launch.container_spec(
+        run.id,
+        launch.build_command(run, config),
+        launch.image_for(run, host, config),
+        host,
+        layout,
+        labels={launch.LABEL_ATTEMPT: str(run.attempt), launch.LABEL_PROFILE: run.profile},
+    )
+    job = {
+        "socket": cluster.docker_socket,
+        "name": container_name(run),
+        "grace": max(1, int(grace)),
+        "gpu_request": cluster.gpu_request,
+        "body": container_body(spec, cluster.name, gpu_request=False),
+    }
+    script = ENTRY_SCRIPT.read_text(encoding="utf-8")
+    return shlex.join([cluster.python, "-c", script, json.dumps(job)])
+
+
+async def timestamped_lines(chunks: AsyncIterator[str]) -> AsyncIterator[str]:
+    """Keep the container's (and entrypoint's) timestamped lines of a job log stream.
+
+    Ray adds lines of its own (runtime env, "Running entrypoint"); they carry no Docker
+    timestamp, could not be de-duplicated on resume, and are dropped.
+    """
+    buffer = ""
+    async for chunk in chunks:
+        buffer += chunk
+        *lines, buffer = buffer.split("\n")
+        for line in lines:
+            if _TIMESTAMP.match(line.encode("utf-8", errors="surrogateescape") + b" "):
+                yield line + "\n"
+    if buffer and _TIMESTAMP.match(buffer.encode("utf-8", errors="surrogateescape") + b" "):
+        yield buffer + "\n"
+
+
+class RayLauncher:
+    """Launches claims placed on cluster nodes (the scheduler's Launcher protocol).
+
+    Args:
+        config: The configuration.
+        store: The open store.
+        view: The clusters (nodes, and their Jobs API clients).
+        hub: Wakes log readers.
+        sleep: Waits (injectable).
+
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        view: RayClusterView,
+        hub: LogHub,
+        sleep: Callable[[float], object] = asyncio.sleep,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.view = view
+        self.hub = hub
+        self.sleep = sleep
+
+    def _cluster(self, target: str) -> tuple[ClusterConfig, RayJobs]:
+        parts = split_target(target)
+        if parts is None or parts[0] not in self.view.clusters:
+            raise CosmosError(f"'{target}' is not a node of a configured cluster")
+        return self.view.clusters[parts[0]]
+
+    async def launch(self, claim: Claim) -> None:
+        """Run the claim's runs (one job each) to their ends."""
+        for run in claim.runs:
+            started = await QueueStore(self.store).start(
+                run.id, claim.scheduler_id, f"placed on {claim.host}"
+            )
+            await self.drive(started)
+
+    async def drive(self, run: Run) -> Run:
+        """Move one run from uploading (or later, when reattaching) to its end."""
+        assert run.host is not None
+        cluster, jobs = self._cluster(run.host)
+        local_log = LocalLog(self.config.outputs_dir / run.id / "run.log")
+        while not run.state.is_terminal:
+            try:
+                if run.state == RunState.UPLOADING:
+                    run = await self._stage(run, cluster, local_log)
+                if run.state == RunState.STARTING:
+                    run = await self._submit(run, cluster, jobs)
+                if run.state == RunState.RUNNING:
+                    run = await self._follow(run, jobs, local_log)
+                if run.state == RunState.DOWNLOADING:
+                    run = await self._collect(run, cluster, local_log)
+            except ClusterUnreachable as exc:
+                logger.info("%s", exc.message)
+                await self.store.update_run(run.id, progress_phase="cluster unreachable")
+                await self.sleep(1.0)
+                run = await self.store.get_run(run.id)
+            except InvalidTransition:
+                run = await self.store.get_run(run.id)
+                if run.state == RunState.CANCELLED:
+                    with contextlib.suppress(CosmosError):
+                        await jobs.stop(submission_id(run))
+            except CosmosError as exc:  # refused or never placed: the retry policy decides
+                run = await self._requeue_or_fail(await self.store.get_run(run.id), exc.message)
+                if run.state == RunState.QUEUED:
+                    break  # the scheduler places it again
+        self.hub.notify(run.id)
+        return run
+
+    async def reattach(self) -> list[Run]:
+        """Follow on every live job of this installation whose run is still active."""
+        ended = []
+        for _name, (_config, jobs) in self.view.clusters.items():
+            for job in await jobs.jobs():
+                run_id = job.metadata.get(META_RUN)
+                if job.metadata.get(META_INSTALL) != self.view.install_id or run_id is None:
+                    continue
+                run = await self.store.get_run(run_id)
+                if run.state in (RunState.STARTING, RunState.RUNNING, RunState.DOWNLOADING):
+                    ended.append(await self.drive(run))
+        return ended
+
+    # steps ------------------------------------------------------------------------------
+
+    async def _stage(self, run: Run, cluster: ClusterConfig, local_log: LocalLog) -> Run:
+        """Copy inputs (content-addressed) and the spec into the shared folder."""
+        layout = launch.RemoteLayout("/", cluster.shared_dir, run.id)
+        prompt = await self.store.get_prompt(run.prompt_id) if run.prompt_id else None
+        wanted = launch.wanted_roles(run)
+        remote_inputs: dict[str, str] = {}
+        for item in prompt.inputs if prompt else ():
+            if item.role not in wanted:
+                continue
+            target = Path(layout.inputs_dir) / f"{item.sha256}{item.path.suffix}"
+            if not target.exists() or target.stat().st_size != item.size:
+                await asyncio.to_thread(_copy_atomic, item.path, target)
+            remote_inputs[item.role] = str(target)
+        spec = launch.build_run_spec(run, prompt, remote_inputs)
+        output = Path(layout.output_dir)
+        await asyncio.to_thread(shutil.rmtree, output, True)
+        output.mkdir(parents=True, exist_ok=True)
+        output.chmod(0o777)  # the container's user writes here
+        Path(layout.spec_path).write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+        return await self.store.transition(
+            run.id,
+            RunState.STARTING,
+            f"inputs and spec in {layout.run_dir}",
+            spec=spec,
+            log_path=local_log.path,
+            attempt=run.attempt + 1,  # each pass through uploading is a new attempt
+        )
+
+    async def _submit(self, run: Run, cluster: ClusterConfig, jobs: RayJobs) -> Run:
+        """Submit (idempotent), wait until Ray places it, record the node."""
+        assert run.host is not None
+        resources = dict(cluster.resources)
+        node = self.view.node(run.host)
+        if node is not None and self.view.unique_ip(cluster.name, node):
+            resources[f"node:{node.ip}"] = 0.001  # exactly the node the queue planned
+        grace = self.config.timeouts.cancel_grace
+        job = await jobs.submit(
+            submission_id(run),
+            entrypoint(cluster, run, self.config, grace),
+            run.params.num_gpus,
+            resources,
+            {META_INSTALL: self.view.install_id, META_RUN: run.id, META_OWNER: getpass.getuser()},
+            env_vars={"RAY_JOB_STOP_WAIT_TIME_S": str(int(grace) + 5)},
+        )
+        waited = 0.0
+        while job.status == "PENDING":
+            if waited >= cluster.pending_timeout:
+                await jobs.stop(job.submission_id)
+                raise CosmosError(f"job {job.submission_id} stayed PENDING {waited:.0f} s")
+            current = await self.store.get_run(run.id)
+            if current.state == RunState.CANCELLED:
+                await jobs.stop(job.submission_id)
+                return current
+            await self.sleep(POLL_SECONDS)
+            waited += POLL_SECONDS
+            job = await jobs.job(job.submission_id) or job
+        host = node_target(cluster.name, job.driver_node_id) if job.driver_node_id else run.host
+        return await self.store.transition(
+            run.id,
+            RunState.RUNNING,
+            f"Ray job {job.submission_id} on node {host}",
+            host=host,
+            container_id=container_name(run),
+        )
+
+    async def _follow(self, run: Run, jobs: RayJobs, local_log: LocalLog) -> Run:
+        """Stream the job's log into run.log until the job ends; resume after breaks."""
+        sid = submission_id(run)
+        local_log.open()
+        stopper = asyncio.create_task(self._stop_on_cancel(run.id, sid, jobs))
+        try:
+            while True:
+                follower = LogFollower(run.id, local_log, self.hub)
+                try:
+                    await follower.follow(timestamped_lines(jobs.tail(sid)))
+                except ClusterUnreachable as exc:
+                    logger.info("run %s: %s; resuming", run.id, exc.message)
+                    await self.sleep(0.5)
+                    continue
+                job = await jobs.job(sid)  # the stream ends when the job does
+                if job is None or not job.live:
+                    break
+            # The whole log once more: lines a broken last stream missed (the rest are
+            # dropped as duplicates by the cursor).
+            follower = LogFollower(run.id, local_log, self.hub)
+            await follower.follow(timestamped_lines(_once(await jobs.logs(sid))))
+        finally:
+            local_log.close()
+            stopper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await stopper
+        return await self._finish(run, job, local_log)
+
+    async def _stop_on_cancel(self, run_id: str, sid: str, jobs: RayJobs) -> None:
+        while True:
+            await asyncio.sleep(POLL_SECONDS)
+            if (await self.store.get_run(run_id, with_events=False)).state == RunState.CANCELLED:
+                with contextlib.suppress(CosmosError):
+                    await jobs.stop(sid)
+                return
+
+    async def _finish(self, run: Run, job: RayJob | None, local_log: LocalLog) -> Run:
+        current = await self.store.get_run(run.id)
+        if current.state != RunState.RUNNING:
+            return current
+        lines = await asyncio.to_thread(read_log_lines, local_log.path)
+        exit_code = _exit_code(lines)
+        if job is None:
+            return await self._fail(run, Failure(FailureKind.CONTAINER_GONE, "the Ray job is gone"))
+        if job.status == "SUCCEEDED":
+            return await self.store.transition(
+                run.id, RunState.DOWNLOADING, "container exited 0", exit_code=0
+            )
+        if job.status == "STOPPED" and exit_code is None:
+            failure = Failure(FailureKind.UNKNOWN, f"the Ray job was stopped: {job.message}")
+        else:
+            failure = classify(exit_code, lines, profile=run.profile)
+        return await self._fail(run, failure)
+
+    async def _collect(self, run: Run, cluster: ClusterConfig, local_log: LocalLog) -> Run:
+        layout = launch.RemoteLayout("/", cluster.shared_dir, run.id)
+        local_dir = self.config.outputs_dir / run.id
+        outputs = await asyncio.to_thread(_copy_outputs, Path(layout.output_dir), local_dir)
+        if not any(name.endswith(".mp4") for name in outputs):
+            lines = await asyncio.to_thread(read_log_lines, local_log.path)
+            return await self._fail(run, classify(0, lines, profile=run.profile))
+        await self.store.update_run(run.id, progress_phase="done", progress_percent=100.0)
+        return await self.store.transition(
+            run.id,
+            RunState.COMPLETED,
+            f"{len(outputs)} output file(s) copied and verified",
+            outputs=(*outputs, local_log.path.name),
+        )
+
+    async def _requeue_or_fail(self, run: Run, message: str) -> Run:
+        """Queue the run again for a new attempt, or fail it after ``retry.max_attempts``."""
+        if run.state.is_terminal:
+            return run
+        limit = self.config.retry.max_attempts
+        if run.attempt >= limit or run.state not in (RunState.UPLOADING, RunState.STARTING):
+            failure = Failure(FailureKind.UNKNOWN, f"{message} (attempt {run.attempt})")
+            return await self._fail(run, failure)
+        return await self.store.transition(
+            run.id,
+            RunState.QUEUED,
+            f"retry {run.attempt + 1} of {limit} after: {message}",
+            claimed_by=None,
+        )
+
+    async def _fail(self, run: Run, failure: Failure) -> Run:
+        return await self.store.transition(
+            run.id,
+            failure.state,
+            failure.message,
+            failure_kind=failure.kind,
+            failure_message=failure.message,
+            exit_code=failure.exit_code,
+        )
+
+
+async def _once(text: str) -> AsyncIterator[str]:
+    yield text
+
+
+def _exit_code(lines: list[str]) -> int | None:
+    """The container's exit code, from the entrypoint's last ``container exited N`` line."""
+    for line in reversed(lines):
+        marker = "[cosmos-tui] container exited "
+        if marker in line:
+            try:
+                return int(line.rsplit(" ", 1)[1])
+            except ValueError:
+                return None
+    return None
+
+
+def _copy_atomic(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(target.name + ".part")
+    shutil.copyfile(source, temporary)
+    temporary.replace(target)
+
+
+def _copy_outputs(source: Path, local_dir: Path) -> list[str]:
+    """Copy the output folder's files (one level of sub-folders) and check their sizes."""
+    copied: list[str] = []
+    if not source.is_dir():
+        return copied
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(source)
+        if not path.is_file() or path.is_symlink() or len(relative.parts) > 2:
+            continue
+        target = local_dir / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        if target.stat().st_size != path.stat().st_size:
+            raise CosmosError(f"output {relative} changed while it was copied")
+        copied.append(str(relative))
+    return copied
+
+
+__all__ = ["RayLauncher", "container_name", "entrypoint", "submission_id"]

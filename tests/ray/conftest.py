@@ -1,0 +1,162 @@
+"""One real local Ray cluster per test session, and what the Ray executor tests share.
+
+The cluster (``ray.cluster_utils.Cluster``: real GCS, raylets and dashboard on this
+machine) has a head without GPUs and two workers with fake GPUs: ``small`` with 2 and
+the checkpoint resource ``ckpt_t1``, ``big`` with 4. Starting it takes about 15 s on
+2 cores, so it is started once and shut down (every Ray process ended) at the end.
+Job entrypoints run the Cosmos stand-in on the session's real dockerd.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cosmos_tui.config import ClusterConfig, Config, PathsConfig, RetryConfig, TimeoutsConfig
+from cosmos_tui.domain import GenerationParams, InputFile, Run
+from cosmos_tui.store.repositories import Store
+from tests.conftest import write_video
+from tests.lifecycle.conftest import SPEED
+from tests.lifecycle.conftest import standin_image as standin_image  # the session image
+
+CHECKPOINT_RESOURCE = "ckpt_t1"
+
+
+@dataclass
+class LocalRay:
+    """The session's cluster: dashboard URL, node ids and a shared folder."""
+
+    address: str
+    small_node: str
+    big_node: str
+    shared: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_job_agent(address: str) -> None:
+    """Submit a no-op job until the head's job agent accepts it (it starts after the nodes)."""
+    from ray.job_submission import JobSubmissionClient
+
+    client = JobSubmissionClient(address)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            client.submit_job(entrypoint="true", entrypoint_num_cpus=0)
+            return
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def local_ray() -> Iterator[LocalRay]:
+    """Start head + 2 GPU workers; shut every Ray process down afterwards."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    from ray.cluster_utils import Cluster
+
+    port = _free_port()
+    cluster = Cluster(
+        initialize_head=True,
+        connect=False,
+        head_node_args={
+            "num_cpus": 1,
+            "num_gpus": 0,
+            "include_dashboard": True,
+            "dashboard_host": "127.0.0.1",
+            "dashboard_port": port,
+        },
+    )
+    shared = Path(tempfile.mkdtemp(prefix="cosmos-ray-shared-"))
+    try:
+        small = cluster.add_node(num_cpus=1, num_gpus=2, resources={CHECKPOINT_RESOURCE: 1})
+        big = cluster.add_node(num_cpus=1, num_gpus=4)
+        cluster.wait_for_nodes()
+        _wait_for_job_agent(f"http://127.0.0.1:{port}")
+        yield LocalRay(
+            address=f"http://127.0.0.1:{port}",
+            small_node=small.node_id,
+            big_node=big.node_id,
+            shared=shared,
+        )
+    finally:
+        cluster.shutdown()
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+@pytest.fixture
+def make_cluster_config(
+    local_ray: LocalRay,
+    docker_daemon: Any,
+    standin_image: str,
+    tmp_path: Path,
+) -> Callable[..., Config]:
+    """Return ``make(scenario="ok", speed=SPEED, **cluster_fields) -> Config``."""
+    repo = local_ray.shared / "cosmos-transfer1"
+    script = repo / "cosmos_transfer1" / "diffusion" / "inference" / "transfer.py"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text("# stand-in checkout\n")
+
+    def _make(scenario: str = "ok", speed: str = SPEED, **fields: Any) -> Config:
+        shared = tmp_path / "shared"
+        shared.mkdir(exist_ok=True)
+        cluster = ClusterConfig(
+            name="ray",
+            address=local_ray.address,
+            docker_image=standin_image,
+            docker_socket=str(docker_daemon.socket_path),
+            gpu_request=False,
+            shared_dir=str(shared),
+            remote_repo_dir=str(repo),
+            checkpoints_dir=str(repo / "checkpoints"),
+            python=sys.executable,
+            env={"COSMOS_STANDIN_SPEED": speed, "COSMOS_STANDIN_SCENARIO": scenario},
+            **fields,
+        )
+        return Config(
+            clusters=[cluster],
+            timeouts=TimeoutsConfig(connect=5.0, command=10.0, run=60.0, cancel_grace=2.0),
+            retry=RetryConfig(max_attempts=2, backoff_base=0.1, backoff_max=0.5),
+            paths=PathsConfig(data_dir=str(tmp_path / "data")),
+        )
+
+    return _make
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    async with Store.open(tmp_path / "ray.db") as opened:
+        yield opened
+
+
+@pytest.fixture
+def queue_run(store: Store, tmp_path: Path) -> Callable[..., Any]:
+    """Return ``await queue_run(num_gpus=1, priority=0) -> Run`` with a real input video."""
+    counter = iter(range(1000))
+
+    async def _make(num_gpus: int = 1, priority: int = 0) -> Run:
+        n = next(counter)
+        video = write_video(tmp_path / "videos" / f"{n}" / "color.mp4", f"v{n}".encode())
+        data = video.read_bytes()
+        item = InputFile("color", video, hashlib.sha256(data).hexdigest(), len(data))
+        prompt = await store.add_prompt(f"a robot arm number {n}", [item])
+        params = GenerationParams(negative_prompt="ugly", num_gpus=num_gpus, num_steps=4)
+        return await store.add_run(prompt.id, params, priority=priority)
+
+    return _make
