@@ -172,7 +172,15 @@ class RunDriver:
         """
         if self.claimer != self.ctx.worker_id or run.host is None:
             return contextlib.nullcontext()
-        return measure_run(self.ctx.config, self.ctx.store, self.ctx.hosts, run.id, run.host)
+        return measure_run(self.ctx.config, self.ctx.store, self.ctx.hosts, run.id, run.host,
+                           on_fault=self._fail_on_gpu_fault)  # fmt: skip
+
+    async def _fail_on_gpu_fault(self, run_id: str, detail: str) -> Run:
+        """Fail the run and stop its container when its GPU breaks (as the scheduler does)."""
+        # engine/runner.py drives this module: imported here to keep the import one-way
+        from cosmos_tui.engine.runner import RunEngine
+
+        return await RunEngine(self.ctx).fail_on_gpu_fault(run_id, detail)
 
     # steps -------------------------------------------------------------------------------
 

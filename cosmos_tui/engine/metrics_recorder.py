@@ -165,12 +165,18 @@ class MetricsRecorder:
 
 @contextlib.asynccontextmanager
 async def measure_run(
-    config: Config, store: Store, hosts: HostSource, run_id: str, host: str
+    config: Config,
+    store: Store,
+    hosts: HostSource,
+    run_id: str,
+    host: str,
+    on_fault: Callable[[str, str], Awaitable[object]] | None = None,
 ) -> AsyncIterator[None]:
     """Record one run's GPU metrics and alerts while the body runs (its own driver).
 
     Starts the host's telemetry channel (idempotent: the TUI's is shared) and a recorder
-    limited to the run; on the way out the run's metrics are stored once more.
+    limited to the run; on the way out the run's metrics are stored once more. ``on_fault``
+    is called as the scheduler's is when the run's GPU breaks (see :class:`MetricsRecorder`).
     """
     hosts.get(host).gpu.start()
     queue = QueueStore(store)
@@ -180,6 +186,7 @@ async def measure_run(
         MetricsTracker(config.alerts, store.clock),
         hosts,
         [host],
+        on_fault=on_fault,
         keys={run_id},
     )
     stop = asyncio.Event()

@@ -70,16 +70,21 @@ async def _replay(sandbox: Sandbox, path: Path, tick_s: float) -> None:
         ("replay__2gpu__gpu0_reset_midrun.csv", 3, GpuHealth.REQUIRES_RESET, "requires reset]"),
     ],
 )
+@pytest.mark.parametrize("driver", ["queue", "own"])
 async def test_a_gpu_breaking_mid_run_fails_the_run_with_that_cause(
-    tmp_path: Path, replay_name: str, good_ticks: int, health: GpuHealth, cell: str
+    tmp_path: Path, replay_name: str, good_ticks: int, health: GpuHealth, cell: str, driver: str
 ):
+    # "own": the run's own driver claimed it (a detached worker, the TUI's run form)
     space = DemoWorkspace(tmp_path / "ws")
     with SandboxThread(SandboxOptions(gpus=2, time_scale=2.0), space.ssh_dir) as sandbox:
         config = prepare_workspace(space, sandbox)
         async with Workbench.open(config) as bench:
             (run,) = await queue_runs(bench, tmp_path, "scene {}", range(1))
             stop = asyncio.Event()
-            driving = asyncio.create_task(QueueService.of(bench).drive(stop=stop))
+            if driver == "queue":
+                driving = asyncio.create_task(QueueService.of(bench).drive(stop=stop))
+            else:
+                driving = asyncio.create_task(bench.drive_run(run.id))
             try:
                 deadline = time.monotonic() + 60
                 while (current := await bench.get_run(run.id)).state != RunState.RUNNING:
