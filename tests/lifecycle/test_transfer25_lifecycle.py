@@ -130,3 +130,44 @@ def test_the_profile_token_is_masked_in_logs(t25_config) -> None:
     environ = {"TEST_T25_TOKEN": "hf_t25_secret_abcdef", "HF_TOKEN": ""}
     assert "hf_t25_secret_abcdef" in launch.log_secrets(host, environ, "transfer2.5", config)
     assert "hf_t25_secret_abcdef" not in launch.log_secrets(host, environ, "transfer1", config)
+
+
+async def test_no_token_on_an_empty_cache_is_refused_before_upload(
+    t25_config, bench_for, video_dir, monkeypatch: pytest.MonkeyPatch, docker_daemon
+) -> None:
+    monkeypatch.delenv("TEST_T25_TOKEN")
+    bench = await bench_for(t25_config())
+    prompt = await bench.create_prompt("a street", video_dir)
+    run = await bench.create_run(prompt.id, {"profile": "transfer2.5", "num_steps": 3})
+    final = await bench.drive_run(run.id)
+    assert final.state == RunState.FAILED
+    message = final.failure_message or ""
+    assert "no Hugging Face token" in message and "$TEST_T25_TOKEN" in message
+    assert "[profiles.transfer2_5]" in message and "Cosmos-Transfer2.5-2B" in message
+    assert final.container_id is None and final.spec is None  # nothing uploaded or started
+    listed = docker_daemon.cli("ps", "-aq", "--filter", f"label=cosmos.run_id={run.id}")
+    assert listed.stdout.decode().strip() == ""
+
+
+async def test_a_warm_cache_serves_a_tokenless_run(
+    t25_config, bench_for, video_dir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bench = await bench_for(t25_config())
+    prompt = await bench.create_prompt("a street", video_dir)
+    quick = {"profile": "transfer2.5", "num_steps": 3}
+    first = await bench.drive_run((await bench.create_run(prompt.id, quick)).id)
+    assert first.state == RunState.COMPLETED, first.failure_message
+    monkeypatch.delenv("TEST_T25_TOKEN")
+    again = await bench.drive_run((await bench.create_run(prompt.id, quick)).id)
+    assert again.state == RunState.COMPLETED, again.failure_message
+
+
+async def test_a_missing_token_file_is_refused(t25_config, bench_for, video_dir) -> None:
+    bench = await bench_for(t25_config(token_file="no-such-token"))
+    prompt = await bench.create_prompt("a street", video_dir)
+    run = await bench.create_run(prompt.id, {"profile": "transfer2.5", "num_steps": 3})
+    final = await bench.drive_run(run.id)
+    assert final.state == RunState.FAILED
+    assert "no-such-token ([profiles.transfer2_5] token_file) is missing" in (
+        final.failure_message or ""
+    )

@@ -243,34 +243,12 @@ class Cosmos3Profile:
         Raises:
             ValidationError: Saying where to put a token.
         """
-        if settings.token_file:
-            path = layout.resolve(settings.token_file)
-            found = await host.run(["test", "-s", path], check=False)
-            if found.exit_status != 0:
-                raise ValidationError(
-                    f"the token file {path} ([profiles.cosmos3] token_file) is missing or "
-                    f"empty on {host.name}; put a Hugging Face token there",
-                    field="token_file",
-                )
-            return
-        if environ.get(settings.token_env):
-            return
+        from cosmos_tui.engine.profiles.hf_token import check_token
+
         options = options_of(run.params)
-        cache = settings.hf_cache_dir or host.config.hf_cache_dir
-        repo = f"models--nvidia--{options.checkpoint}"
-        if cache and options.size is not None:
-            cached = f"{layout.resolve(cache)}/hub/{repo}"
-            if (await host.run(["test", "-d", cached], check=False)).exit_status == 0:
-                return
-        if options.size is None:
-            return  # a local checkpoint folder needs no download
-        raise ValidationError(
-            f"no Hugging Face token: ${settings.token_env} is not set here and "
-            f"{host.name}'s cache ({cache or 'none configured'}) has no {options.checkpoint} "
-            "yet, so its gated download would fail; set the variable (or token_env / "
-            "token_file in [profiles.cosmos3]) and accept the licence on huggingface.co",
-            field="token",
-        )
+        # a local checkpoint folder (no size) needs no download
+        model = options.checkpoint if options.size is not None else None
+        await check_token(host, layout, settings, environ, section="cosmos3", model=model)
 
     def run_env(self, run: Run) -> dict[str, str]:
         """None: every variable comes from the host and the profile settings."""

@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 CONTAINER_HF_HOME = "/root/.cache/huggingface"  # huggingface_hub's default for root
 CONTAINER_TOKEN = "/cosmos-tui/secrets/hf_token"  # noqa: S105 - a path, not a token
 VIDEO_ROLE = "color"
+# The Hugging Face model whose cache folder says the host has the weights (hub layout).
+CHECKPOINT_MODEL = "Cosmos-Transfer2.5-2B"
 
 
 def default_settings() -> ProfileConfig:
@@ -173,7 +175,18 @@ class Transfer25Profile:
         settings: ProfileConfig,
         environ: Mapping[str, str],
     ) -> None:
-        """Nothing yet: the checkpoints download on first use (docs/cosmos.md)."""
+        """Refuse a run with no token while the host's cache lacks the checkpoints.
+
+        The first run on a host downloads nvidia/Cosmos-Transfer2.5-2B and the gated
+        nvidia/Cosmos-Guardrail1 into ``HF_HOME`` (docs/cosmos.md, "How it is started").
+
+        Raises:
+            ValidationError: Saying where to put a token.
+        """
+        from cosmos_tui.engine.profiles.hf_token import check_token
+
+        await check_token(host, layout, settings, environ, section="transfer2_5",
+                          model=CHECKPOINT_MODEL)  # fmt: skip
 
     def run_env(self, run: Run) -> dict[str, str]:
         """The run's own variables (the distilled checkpoint's flag)."""

@@ -1,0 +1,69 @@
+"""The Hugging Face token check shared by the families that download gated weights.
+
+Cosmos 3 and Transfer2.5 download their checkpoints into the host's Hugging Face cache at
+the first run (docs/cosmos.md, "Cosmos 3 contract" and "Transfer2.5 contract"). Without a
+token that download fails only after the upload and the container start, so each
+family's ``preflight`` asks this module first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from cosmos_tui.errors import ValidationError
+
+if TYPE_CHECKING:
+    from cosmos_tui.config import ProfileConfig
+    from cosmos_tui.engine.launch import RemoteLayout
+    from cosmos_tui.remote import RemoteHost
+
+
+async def check_token(
+    host: RemoteHost,
+    layout: RemoteLayout,
+    settings: ProfileConfig,
+    environ: Mapping[str, str],
+    *,
+    section: str,
+    model: str | None,
+) -> None:
+    """Refuse a run with no token whose gated weights are not in the host's cache yet.
+
+    Args:
+        host: The run's host.
+        layout: Its folders (resolves ``~``-relative settings).
+        settings: The family's ``[profiles.<section>]`` settings.
+        environ: The local environment (the token variable is read here, never stored).
+        section: The settings table's name, for the message.
+        model: The Hugging Face model the run downloads (``nvidia/<model>``); None when
+            the run needs no download (a local checkpoint folder).
+
+    Raises:
+        ValidationError: A missing or empty token file, or no token and no cached weights,
+            saying where to put a token.
+    """
+    if settings.token_file:
+        path = layout.resolve(settings.token_file)
+        found = await host.run(["test", "-s", path], check=False)
+        if found.exit_status != 0:
+            raise ValidationError(
+                f"the token file {path} ([profiles.{section}] token_file) is missing or "
+                f"empty on {host.name}; put a Hugging Face token there",
+                field="token_file",
+            )
+        return
+    if environ.get(settings.token_env) or model is None:
+        return
+    cache = settings.hf_cache_dir or host.config.hf_cache_dir
+    if cache:
+        cached = f"{layout.resolve(cache)}/hub/models--nvidia--{model}"
+        if (await host.run(["test", "-d", cached], check=False)).exit_status == 0:
+            return
+    raise ValidationError(
+        f"no Hugging Face token: ${settings.token_env} is not set here and "
+        f"{host.name}'s cache ({cache or 'none configured'}) has no {model} "
+        "yet, so its gated download would fail; set the variable (or token_env / "
+        f"token_file in [profiles.{section}]) and accept the licence on huggingface.co",
+        field="token",
+    )
