@@ -27,10 +27,10 @@ def refuse_unless_ready(config: Config, host: str | None, profile: str = "transf
     names = [host] if host else [h.name for h in config.hosts]
     if not names:
         fail(no_hosts_message(config.source))
-    if profile not in config.profiles or profile == "cosmos3":
-        # A run of another profile is checked by its own launch (Cosmos 3: the profile's
-        # preflight checks the token and the cache before the upload; the doctor's checks
-        # are Transfer1's checkout and checkpoints).
+    if profile not in config.profiles or profile in ("cosmos3", "transfer2.5"):
+        # A run of another profile is checked by its own launch (Cosmos 3, Transfer2.5:
+        # the profile's preflight checks the token and the cache before the upload; the
+        # doctor's checks are Transfer1's checkout and checkpoints).
         return
     reports = doctor_reports(config, names, profile, only=CHEAP_CHECKS, progress=False)
     broken = [r for r in reports if not r.ok]

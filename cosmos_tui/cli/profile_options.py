@@ -61,8 +61,9 @@ def profile_options(function: Any) -> Any:
         ),
         click.option(
             "--resolution",
-            type=click.Choice(RESOLUTIONS),
-            help="cosmos3: resolution tier (default 480).",
+            metavar="TIER",
+            help=f"cosmos3: resolution tier, {'/'.join(RESOLUTIONS)} (default 480); "
+            "transfer2.5: its tiers (default 720). Checked by the profile.",
         ),
         click.option(
             "--aspect",
@@ -106,7 +107,9 @@ def profile_overrides(options: dict[str, Any], shared: dict[str, Any]) -> dict[s
             )
         return dict(shared) | ({"profile": profile} if options.get("profile") else {})
     if profile == "transfer2.5":
-        return dict(shared) | {"profile": profile, "options": transfer25_options(options, given)}
+        own = transfer25_options(options, given, shared)
+        rest = {k: v for k, v in shared.items() if k not in ("guidance", "sigma_max")}
+        return rest | {"profile": profile, "options": own}
     wrong = sorted(TRANSFER1_ONLY[k] for k in given & set(TRANSFER1_ONLY))
     if wrong:
         raise ValidationError(
@@ -118,26 +121,31 @@ def profile_overrides(options: dict[str, Any], shared: dict[str, Any]) -> dict[s
     }
 
 
-def transfer25_options(options: dict[str, Any], given: set[str]) -> dict[str, Any]:
-    """Map the CLI flags to the stored Transfer2.5 options (``--hint`` and ``--resolution``).
+def transfer25_options(
+    options: dict[str, Any], given: set[str], shared: dict[str, Any]
+) -> dict[str, Any]:
+    """Map the CLI flags to the stored Transfer2.5 options.
 
-    The shared ``--steps``, ``--seed`` and ``--weights`` stay shared parameters: the
-    profile's check turns them into the sample's (engine/profiles/transfer25_profile.py).
+    ``--hint``, ``--resolution``, ``--guidance`` (a whole number upstream) and
+    ``--sigma-max`` become options; the shared ``--steps``, ``--seed``, ``--negative`` and
+    ``--weights`` stay shared parameters, which the profile's check turns into the
+    sample's (engine/profiles/transfer25_profile.py).
 
     Raises:
-        ValidationError: A flag Transfer2.5 does not have, or a bad hint.
+        ValidationError: A flag Transfer2.5 does not have, or a bad hint or guidance.
     """
     import dataclasses
 
     from cosmos_tui.engine.profiles.transfer25 import parse_hint
 
-    own = {"hints", "resolution"}
+    own = {"hints", "resolution", "sigma_max"}
     wrong = sorted({**COSMOS3_ONLY, **TRANSFER1_ONLY}[k] for k in given - own
                    if k in COSMOS3_ONLY or (k in TRANSFER1_ONLY and k != "weights"))  # fmt: skip
     if wrong:
         raise ValidationError(
             f"{', '.join(wrong)} do not apply to --profile transfer2.5 (it takes --hint "
-            "NAME[=WEIGHT][,control=PATH], --resolution and the shared flags)",
+            "NAME[=WEIGHT][,control=PATH], --resolution, --guidance, --sigma-max and the "
+            "shared flags)",
             field="profile",
         )
     result: dict[str, Any] = {}
@@ -150,6 +158,22 @@ def transfer25_options(options: dict[str, Any], given: set[str]) -> dict[str, An
         result["hints"] = [dataclasses.asdict(h) for h in hints]
     if options.get("resolution") is not None:
         result["resolution"] = options["resolution"]
+    if shared.get("sigma_max") is not None:
+        result["sigma_max"] = float(shared["sigma_max"])
+    if shared.get("fps") is not None:
+        raise ValidationError(
+            "--fps does not apply to --profile transfer2.5: the output keeps the input "
+            "video's frame rate",
+            field="fps",
+        )
+    guidance = shared.get("guidance")
+    if guidance is not None:
+        if float(guidance) != int(guidance):
+            raise ValidationError(
+                f"Transfer2.5's guidance is a whole number from 0 to 7, not {guidance:g}",
+                field="guidance",
+            )
+        result["guidance"] = int(guidance)
     return result
 
 

@@ -30,6 +30,7 @@ from cosmos_tui.doctor.checks_model import check_checkpoints, check_hf_token
 from cosmos_tui.doctor.context import DoctorContext
 from cosmos_tui.doctor.model import CheckResult, DoctorReport, Outcome, failed, skipped
 from cosmos_tui.doctor.needs import profile_needs
+from cosmos_tui.engine.profiles.base import profile_names, settings_for
 from cosmos_tui.errors import ConfigError, CosmosError
 from cosmos_tui.remote.docker_probe import PullProgress
 from cosmos_tui.remote.host import RemoteHost
@@ -62,14 +63,13 @@ CHEAP_CHECKS = frozenset(
 
 def profile_image(config: Config, profile: str, host_image: str) -> str:
     """The image runs of ``profile`` use on a host (the profile's, else the host's)."""
-    settings = config.profiles.get(profile)
-    return (settings.image if settings and settings.image else None) or host_image
+    return settings_for(config, profile).image or host_image
 
 
 def check_profile(config: Config, profile: str) -> None:
-    """Raise ConfigError when ``profile`` is not configured."""
-    if profile not in config.profiles:
-        known = ", ".join(sorted(config.profiles)) or "none"
+    """Raise ConfigError when ``profile`` is neither configured nor a known family."""
+    if profile not in config.profiles and profile not in profile_names():
+        known = ", ".join(sorted({*config.profiles, *profile_names()}))
         raise ConfigError(f"no profile named '{profile}' (known: {known})", path=config.source)
 
 

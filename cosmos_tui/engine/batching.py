@@ -42,6 +42,11 @@ SHARED_SCALARS = (
 )  # fmt: skip
 
 
+# Families the queue starts one container each: Cosmos 3's JSONL and Transfer2.5's
+# multi-sample batches are not built yet (batch_launch writes Transfer1's batch file).
+UNBATCHED_PROFILES = frozenset({"cosmos3", "transfer2.5"})
+
+
 class BatchError(CosmosError):
     """Runs were put into one batch that the batch cannot express faithfully."""
 
@@ -86,9 +91,7 @@ def batch_key(run: Run, prompt: Prompt | None) -> BatchKey | None:
     """
     if run.type not in BATCHABLE_TYPES or prompt is None:
         return None
-    if run.profile in ("cosmos3", "transfer2.5"):
-        # One container each: Cosmos 3's JSONL and Transfer2.5's multi-sample batches are
-        # not built yet (batch_launch writes Transfer1's batch file)
+    if run.profile in UNBATCHED_PROFILES:
         return None
     params = run.params
     if run.type == RunType.ENHANCE:
@@ -332,6 +335,11 @@ def build_batch_input(
     first_run, first_prompt = members[0]
     if first_run.type != RunType.TRANSFER:
         raise BatchError(f"run {first_run.id} is a {first_run.type.value} run; not a transfer")
+    if first_run.profile in UNBATCHED_PROFILES:
+        raise BatchError(
+            f"run {first_run.id} is a {first_run.profile} run; the queue starts those one "
+            "container each (their own batch files are not built yet)"
+        )
     seen: dict[str, str] = {}
     for run, prompt in members:
         diff = differences(first_run, run)

@@ -96,7 +96,7 @@ def test_text2video_dry_run_and_the_run_keeps_its_options(cosmos, hosted) -> Non
         (["--hint", "canny=1"], "unknown hint 'canny'"),
         (["--hint", "edge=1.5", "--hint", "seg=-1"], "seg weight must not be negative"),
         (["--hint", "edge=heavy"], "is not a number"),
-        (["--resolution", "1080"], "'1080' is not one of"),
+        (["--resolution", "1080"], "'1080' is not one Cosmos 3 offers; use one of 256, 480"),
         (["--aspect", "2,3"], "'2,3' is not one of"),
         (["--frames", "301"], "from 24 to 300"),
         (["--resolution", "720", "--frames", "201"], "from 24 to 200"),

@@ -88,6 +88,10 @@ def test_shared_weights_pick_the_controls(cosmos, hosted, make_video_dir, tmp_pa
         (("--hint", "edge", "--hint", "edge=0.2"), "hint 'edge' is given twice"),
         (("--hint", "wsm=0.5"), "wsm"),
         (("--hint", "edge=1.5"), "0"),
+        (("--fps", "24"), "--fps does not apply to --profile transfer2.5"),
+        (("--guidance", "2.5"), "guidance is a whole number from 0 to 7"),
+        (("--guidance", "9"), "guidance"),
+        (("--resolution", "4k"), "resolution '4k' is not offered"),
     ],
 )
 def test_bad_flags_are_refused_with_what_to_change(
@@ -106,3 +110,36 @@ def test_a_text_only_prompt_is_refused(cosmos, hosted) -> None:
     result = cosmos("inference", pid, "--profile", "transfer2.5", "--dry-run")
     assert result.exit_code != 0
     assert "needs the prompt's input video" in result.stderr
+
+
+def test_guidance_sigma_and_resolution_reach_the_sample(
+    cosmos, hosted, make_video_dir, tmp_path
+) -> None:
+    folder = make_video_dir()
+    pid = ok(cosmos("create", "prompt", "a street", str(folder))).strip()
+    box = dry(cosmos, pid, "--guidance", "5", "--sigma-max", "70", "--resolution", "480")
+    sample = box["spec"]
+    assert (sample["guidance"], sample["sigma_max"], sample["resolution"]) == (5, "70", "480")
+    assert upstream_validates(as_on_the_host(sample, tmp_path)) is None
+    default = dry(cosmos, pid)["spec"]
+    assert default["guidance"] == 3 and default["resolution"] == "720"  # upstream's defaults
+
+
+def test_a_batch_dry_run_of_transfer25_runs_is_refused(cosmos, hosted, make_video_dir) -> None:
+    ids = []
+    for text in ("a street", "a road"):
+        pid = ok(cosmos("create", "prompt", text, str(make_video_dir()))).strip()
+        ids.append(ok(cosmos("create", "run", pid, "--profile", "transfer2.5")).strip())
+    result = cosmos("inference", *ids, "--dry-run", "--batch")
+    assert result.exit_code != 0
+    assert "one container each" in result.stderr
+
+
+def test_the_doctor_knows_transfer25_and_its_image(hosted) -> None:
+    from cosmos_tui.config import load_config
+    from cosmos_tui.doctor.runner import check_profile, profile_image
+
+    config = load_config(hosted / "config.toml")
+    check_profile(config, "transfer2.5")  # configured as [profiles.transfer2_5]
+    image = profile_image(config, "transfer2.5", "host/image:1")
+    assert image == "nvcr.io/nvidia/cosmos-transfer2.5:latest"

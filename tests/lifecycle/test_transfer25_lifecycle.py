@@ -171,3 +171,17 @@ async def test_a_missing_token_file_is_refused(t25_config, bench_for, video_dir)
     assert "no-such-token ([profiles.transfer2_5] token_file) is missing" in (
         final.failure_message or ""
     )
+
+
+async def test_a_token_in_the_hosts_env_table_is_enough(
+    t25_config, bench_for, video_dir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TEST_T25_TOKEN")
+    monkeypatch.setenv("TEAM_HF", "hf_from_the_host_table")
+    config = t25_config()
+    host = dataclasses.replace(config.hosts[0], env={**config.hosts[0].env, "HF_TOKEN": "$TEAM_HF"})
+    bench = await bench_for(dataclasses.replace(config, hosts=[host]))
+    prompt = await bench.create_prompt("a street", video_dir)
+    run = await bench.create_run(prompt.id, {"profile": "transfer2.5", "num_steps": 3})
+    final = await bench.drive_run(run.id)
+    assert final.state == RunState.COMPLETED, final.failure_message

@@ -55,6 +55,10 @@ async def check_token(
         return
     if environ.get(settings.token_env) or model is None:
         return
+    from cosmos_tui.engine.launch import host_env
+
+    if {"HF_TOKEN", "HF_TOKEN_PATH"} & set(host_env(host.config, environ)):
+        return  # the host's [hosts.env] table gives the container a token
     cache = settings.hf_cache_dir or host.config.hf_cache_dir
     if cache:
         cached = f"{layout.resolve(cache)}/hub/models--nvidia--{model}"
