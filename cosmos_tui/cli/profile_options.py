@@ -149,6 +149,12 @@ def transfer25_options(
             field="profile",
         )
     result: dict[str, Any] = {}
+    if options.get("hints") and "weights" in given:
+        raise ValidationError(
+            "give --hint or --weights for --profile transfer2.5, not both: --hint names "
+            "the controls and their weights",
+            field="hints",
+        )
     if options.get("hints"):
         hints = [parse_hint(text) for text in options["hints"]]
         names = [h.hint for h in hints]

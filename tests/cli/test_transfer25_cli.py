@@ -89,6 +89,7 @@ def test_shared_weights_pick_the_controls(cosmos, hosted, make_video_dir, tmp_pa
         (("--hint", "wsm=0.5"), "wsm"),
         (("--hint", "edge=1.5"), "0"),
         (("--fps", "24"), "--fps does not apply to --profile transfer2.5"),
+        (("--hint", "edge", "--weights", "0", "1", "0", "0"), "--hint or --weights"),
         (("--guidance", "2.5"), "guidance is a whole number from 0 to 7"),
         (("--guidance", "9"), "guidance"),
         (("--resolution", "4k"), "resolution '4k' is not offered"),
