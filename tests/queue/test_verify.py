@@ -154,3 +154,53 @@ async def test_fix_leaves_the_folder_of_a_run_created_meanwhile_and_keeps_earlie
         report = await verify(bench, fix=True, check_hosts=False)
         assert report.findings == ()
         assert (bench.output_dir(started[0]) / "run.log").read_text() == "starting\n"
+
+
+async def test_verify_fix_never_follows_unsafe_names_or_host_links(
+    bench_for, make_config, fake_gpu, tmp_path: Path
+) -> None:
+    """Issue 12: names recorded from a hostile host, and a host that swaps an output for a
+    link, are reported and never used as paths by ``verify --fix``."""
+    import asyncio
+    import dataclasses
+    import json
+    import sqlite3
+
+    from cosmos_tui.engine.verify import FindingKind, verify
+    from cosmos_tui.services.queue import QueueService
+    from tests.conftest import write_video
+
+    fake_gpu.set_variant("1gpu")
+    config = make_config()
+    alone = dataclasses.replace(config.batching, enabled=False)  # one container per run
+    bench = await bench_for(dataclasses.replace(config, batching=alone))
+    runs = []
+    for name in ("one", "two"):
+        folder = tmp_path / name
+        write_video(folder / "color.mp4", name.encode() * 300)
+        prompt = await bench.create_prompt(f"clip {name}", folder)
+        runs.append(await bench.create_run(prompt.id))
+    await asyncio.wait_for(QueueService.of(bench).drive(until_idle=True), 120)
+    one, two = [await bench.get_run(r.id) for r in runs]
+    assert one.state == two.state == RunState.COMPLETED
+
+    # run one: an older version recorded a traversal name from a hostile host
+    canary = bench.output_dir(one.id).parents[1] / "canary.txt"
+    hostile = [*one.outputs, "../../canary.txt"]
+    with sqlite3.connect(bench.store.db_path) as db:
+        db.execute("UPDATE runs SET outputs = ? WHERE id = ?", (json.dumps(hostile), one.id))
+    # run two: its output is gone here and the host replaced it with a link
+    (bench.output_dir(two.id) / "output.mp4").unlink()
+    host = bench.hosts.get("testhost")
+    remote = f"{await host.tool_dir()}/runs/{two.id}/output/output.mp4"
+    await host.run(["rm", "-f", remote])
+    await host.run(["ln", "-s", "/etc/passwd", remote])
+
+    fixed = await verify(bench, fix=True)
+    found = {(f.kind, f.subject): f for f in fixed.findings}
+    unsafe = found[(FindingKind.UNSAFE_OUTPUT_NAME, one.id)]
+    assert "not plain names" in unsafe.detail and not unsafe.fixed
+    missing = found[(FindingKind.MISSING_OUTPUTS, two.id)]
+    assert not missing.fixed and "gone from testhost" in missing.detail
+    assert not canary.exists()
+    assert not (bench.output_dir(two.id) / "output.mp4").exists()  # the link was not followed
