@@ -24,6 +24,8 @@ HOST_REQUIRED_TEXT = (
 )
 _SIZE = re.compile(r"(\d+(\.\d+)?)\s*([kmgt]?)b?", re.IGNORECASE)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Docker's --user: a name or uid, optionally :group or :gid (no spaces, no other colons).
+_CONTAINER_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?")
 
 
 def check_host_text(
@@ -41,6 +43,14 @@ def check_host_text(
             "8g, 512m or 1073741824 (bytes)",
             path=path,
             line=shm_line,
+        )
+    user = host.container_user
+    if user is not None and not _CONTAINER_USER.fullmatch(user):
+        raise ConfigError(
+            f"'{host.name}.container_user' is {one_line(user)!r}; give a user or uid, "
+            'optionally with a group or gid, such as "1000:1000" or "cosmos"',
+            path=path,
+            line=env_line or shm_line,
         )
     for name in host.env:
         if not _ENV_NAME.fullmatch(name):

@@ -75,7 +75,15 @@ class CosmosApp(App[None]):
         self._close_services = asyncio.Event()
         self._services_task: asyncio.Task[None] | None = None
         self._services_opening = False
-        self.theme = config.ui.theme
+        self._theme_problem: str | None = None
+        if config.ui.theme in self.available_themes:
+            self.theme = config.ui.theme
+        else:  # shown once the screen is up; the default theme meanwhile
+            known = ", ".join(sorted(self.available_themes))
+            self._theme_problem = (
+                f"ui.theme {config.ui.theme!r} is not a theme; using {self.theme} "
+                f"(themes: {known})"
+            )
         if config.keymap:
             self.set_keymap(dict(config.keymap))
 
@@ -115,6 +123,8 @@ class CosmosApp(App[None]):
 
     def on_mount(self) -> None:
         """Once the first frame is on screen: a glance at the database, then the services."""
+        if self._theme_problem:
+            self.notify(self._theme_problem, severity="warning", timeout=15)
         self.call_after_refresh(self._glance)
 
     @property
