@@ -81,8 +81,7 @@ class CosmosApp(App[None]):
         else:  # shown once the screen is up; the default theme meanwhile
             known = ", ".join(sorted(self.available_themes))
             self._theme_problem = (
-                f"ui.theme {config.ui.theme!r} is not a theme; using {self.theme} "
-                f"(themes: {known})"
+                f"ui.theme {config.ui.theme!r} is not a theme; using {self.theme} (themes: {known})"
             )
         if config.keymap:
             self.set_keymap(dict(config.keymap))

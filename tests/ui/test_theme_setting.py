@@ -19,7 +19,6 @@ async def test_an_unknown_theme_warns_and_keeps_the_default(harness) -> None:
         assert h.app.theme == "textual-dark"
         messages = [n.message for n in h.app._notifications]
         assert any(
-            "ui.theme 'no-such-theme' is not a theme; using textual-dark" in m
-            and "nord" in m
+            "ui.theme 'no-such-theme' is not a theme; using textual-dark" in m and "nord" in m
             for m in messages
         ), messages
