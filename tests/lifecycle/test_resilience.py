@@ -166,8 +166,11 @@ async def test_a_run_waits_for_a_free_gpu_on_a_busy_host(
     await bench.start_run(first.id)
     await wait_for_state(bench, first.id, RunState.RUNNING)
     await bench.start_run(second.id)
-    await asyncio.sleep(0.5)
-    waiting = await bench.get_run(second.id)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10  # the second driver's first look at the GPUs, under load
+    while (waiting := await bench.get_run(second.id)).progress is None:
+        assert loop.time() < deadline, waiting
+        await asyncio.sleep(0.1)
     assert waiting.state == RunState.QUEUED
     assert waiting.progress is not None and waiting.progress.phase == "waiting for a free GPU"
     done_first = await wait_for_state(bench, first.id, RunState.COMPLETED, timeout=60)
