@@ -401,6 +401,30 @@ CASES: list[Case] = [
         fragment="'profiles.transfer2_5.token_env' must be str",
         config="[profiles.transfer2_5]\ntoken_env = 5\n",
     ),
+    c(
+        "list",
+        "runs",
+        fragment="'hosts[0].gpu_request' must be bool",
+        config=host_config("gpu_request = -2"),
+    ),
+    c(
+        "list",
+        "runs",
+        fragment="'clusters[0].address' must be str",
+        config='[[clusters]]\nname = "c"\naddress = 5\n',
+    ),
+    c(
+        "list",
+        "runs",
+        fragment="'clusters[0].shared_dir' must be str",
+        config='[[clusters]]\nname = "c"\naddress = "http://h:8265"\nshared_dir = 7\n',
+    ),
+    c(
+        "list",
+        "runs",
+        fragment="is missing required key(s): name",
+        config='[[clusters]]\naddress = "http://h:8265"\n',
+    ),
     # ---- commands added by later work -------------------------------------------------
     c("diagnose", "{MISSING}", fragment="does not exist; give the path of a log file"),
     c("diagnose", "{VIDEO}", fragment="is a folder; give the path of a log file"),

@@ -111,3 +111,32 @@ async def test_an_output_folder_replaced_by_a_symlink_is_not_listed(
     plan = await plan_outputs(host, f"{run_dir}/output", 10**9)
     assert plan.files == ()
     assert [str(r) for r in plan.refused] == ["'output' (a symbolic link (never followed))"]
+
+
+async def test_ipc_host_is_an_opt_in_the_container_gets(
+    make_config, bench_for, video_dir, docker_daemon
+) -> None:
+    config = make_config()
+    host = dataclasses.replace(config.hosts[0], ipc_host=True)
+    bench = await bench_for(dataclasses.replace(config, hosts=[host]))
+    prompt = await bench.create_prompt("a robot arm stacks cubes", video_dir)
+    run = await bench.drive_run((await bench.create_run(prompt.id)).id)
+    assert run.state == RunState.COMPLETED, run.failure_message
+    assert _inspect(docker_daemon, run.container_id)["HostConfig"]["IpcMode"] == "host"
+
+
+async def test_a_missing_checkpoints_dir_alone_is_named_and_never_created(
+    make_config, bench_for, video_dir, ssh_server
+) -> None:
+    config = make_config()
+    repo = stand_in_checkout(ssh_server.root / "repo-without-checkpoints")
+    missing = ssh_server.root / "elsewhere" / "checkpoints"
+    host = dataclasses.replace(config.hosts[0], remote_repo_dir=str(repo),
+                               checkpoints_dir=str(missing))  # fmt: skip
+    bench = await bench_for(dataclasses.replace(config, hosts=[host]))
+    prompt = await bench.create_prompt("a robot arm stacks cubes", video_dir)
+    run = await bench.drive_run((await bench.create_run(prompt.id)).id)
+    assert run.state == RunState.FAILED
+    assert f"checkpoints_dir {missing} does not exist" in (run.failure_message or "")
+    assert not missing.exists() and not missing.parent.exists()
+    assert run.container_id is None
