@@ -113,6 +113,25 @@ def _parse_hosts(value: Any, path: Path | None, locate: _Locator) -> list[HostCo
     return hosts
 
 
+def _check_cluster(
+    cluster: ClusterConfig, where: str, path: Path | None, locate: _Locator, table: tuple
+) -> None:
+    """Refuse cluster values that would only fail at submit time, naming the key."""
+    problems = {
+        "dashboard_port": None if 1 <= cluster.dashboard_port <= 65535
+        else f"is {cluster.dashboard_port}; give a TCP port from 1 to 65535",
+        "pending_timeout": None if math.isfinite(cluster.pending_timeout)
+        and cluster.pending_timeout > 0
+        else f"is {cluster.pending_timeout:g}; give a number of seconds above 0",
+        "python": None if cluster.python.strip()
+        else "is empty; give the nodes' Python, such as python3",
+    }  # fmt: skip
+    for key, problem in problems.items():
+        if problem is not None:
+            raise ConfigError(f"'{where}.{key}' {problem}", path=path,
+                              line=locate.line(table, key))  # fmt: skip
+
+
 def _parse_clusters(value: Any, path: Path | None, locate: _Locator) -> list[ClusterConfig]:
     if not isinstance(value, list):
         raise ConfigError(
@@ -130,6 +149,7 @@ def _parse_clusters(value: Any, path: Path | None, locate: _Locator) -> list[Clu
                 path=path,
                 line=locate.line(table, "kind"),
             )
+        _check_cluster(cluster, f"clusters[{index}]", path, locate, table)
         if any(c.name == cluster.name for c in clusters) or "/" in cluster.name:
             raise ConfigError(
                 f"cluster name '{cluster.name}' is used twice or has a '/'; use a unique name",
