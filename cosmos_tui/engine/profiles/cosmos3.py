@@ -24,6 +24,7 @@ from cosmos_tui.engine.profiles.cosmos3_rules import (
     Cosmos3Options,
     validate_options,
 )
+from cosmos_tui.engine.profiles.hf_token import CONTAINER_HF_HOME, CONTAINER_TOKEN, hf_env
 from cosmos_tui.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -34,8 +35,6 @@ if TYPE_CHECKING:
 NAME = "cosmos3"
 ENTRY_POINT = "cosmos_framework.scripts.inference"
 CONTAINER_REPO = "/workspace"
-CONTAINER_HF_HOME = "/root/.cache/huggingface"
-CONTAINER_TOKEN = "/cosmos-tui/secrets/hf_token"  # noqa: S105 - a path, not a token
 # The prompt input role whose video is each hint's precomputed control (inputs.py roles).
 HINT_ROLES = {"edge": "edge", "blur": "vis", "depth": "depth", "seg": "seg", "wsm": "wsm"}
 SEED_LIMIT = 2**32 - 1
@@ -213,18 +212,8 @@ class Cosmos3Profile:
     def env(
         self, host: HostConfig, settings: ProfileConfig, environ: Mapping[str, str]
     ) -> dict[str, str]:
-        """The host's env table, ``HF_HOME`` and the token (from env, or the file's path)."""
-        from cosmos_tui.engine.launch import host_env
-
-        env = host_env(host, environ)
-        if settings.hf_cache_dir or host.hf_cache_dir:
-            env.setdefault("HF_HOME", CONTAINER_HF_HOME)
-        token = environ.get(settings.token_env)
-        if token and "HF_TOKEN" not in env:
-            env["HF_TOKEN"] = token
-        if settings.token_file:
-            env["HF_TOKEN_PATH"] = CONTAINER_TOKEN
-        return env
+        """The host's env table, ``HF_HOME`` and the token (see ``hf_token.hf_env``)."""
+        return hf_env(host, settings, environ)
 
     async def preflight(
         self,

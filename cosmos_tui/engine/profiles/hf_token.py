@@ -14,9 +14,32 @@ from typing import TYPE_CHECKING
 from cosmos_tui.errors import ValidationError
 
 if TYPE_CHECKING:
-    from cosmos_tui.config import ProfileConfig
+    from cosmos_tui.config import HostConfig, ProfileConfig
     from cosmos_tui.engine.launch import RemoteLayout
     from cosmos_tui.remote import RemoteHost
+
+CONTAINER_HF_HOME = "/root/.cache/huggingface"  # huggingface_hub's default for root
+CONTAINER_TOKEN = "/cosmos-tui/secrets/hf_token"  # noqa: S105 - a path, not a token
+
+
+def hf_env(host: HostConfig, settings: ProfileConfig, environ: Mapping[str, str]) -> dict[str, str]:
+    """Return a gated-weights family's container environment (Cosmos 3, Transfer2.5).
+
+    The host's env table (``$NAME`` read from ``environ``), ``HF_HOME`` when a cache is
+    mounted (unless the table sets it), the token from the settings' ``token_env`` (unless
+    the table sets ``HF_TOKEN``), and ``HF_TOKEN_PATH`` when a token file is mounted.
+    """
+    from cosmos_tui.engine.launch import host_env
+
+    env = host_env(host, environ)
+    if getattr(settings, "hf_cache_dir", None) or getattr(host, "hf_cache_dir", None):
+        env.setdefault("HF_HOME", CONTAINER_HF_HOME)
+    token = environ.get(getattr(settings, "token_env", "HF_TOKEN"))
+    if token and "HF_TOKEN" not in env:
+        env["HF_TOKEN"] = token
+    if getattr(settings, "token_file", None):
+        env["HF_TOKEN_PATH"] = CONTAINER_TOKEN
+    return env
 
 
 async def check_token(

@@ -15,10 +15,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from cosmos_tui.engine.profiles.hf_token import CONTAINER_HF_HOME, CONTAINER_TOKEN, hf_env
 from cosmos_tui.engine.profiles.transfer25 import (
     NAME,
     SCRIPT,
-    TOKEN_ENV,
     LaunchPaths,
     build_argv,
     build_env,
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
     from cosmos_tui.engine.launch import RemoteLayout
     from cosmos_tui.remote import RemoteHost
 
-CONTAINER_HF_HOME = "/root/.cache/huggingface"  # huggingface_hub's default for root
-CONTAINER_TOKEN = "/cosmos-tui/secrets/hf_token"  # noqa: S105 - a path, not a token
 VIDEO_ROLE = "color"
 # The Hugging Face model whose cache folder says the host has the weights (hub layout).
 CHECKPOINT_MODEL = "Cosmos-Transfer2.5-2B"
@@ -155,17 +153,7 @@ class Transfer25Profile:
         self, host: HostConfig, settings: ProfileConfig, environ: Mapping[str, str]
     ) -> dict[str, str]:
         """The host's env table, ``HF_HOME`` when the cache is mounted, the token."""
-        from cosmos_tui.engine.launch import host_env
-
-        cache = getattr(settings, "hf_cache_dir", None) or getattr(host, "hf_cache_dir", None)
-        env = host_env(host, environ)
-        env.update(build_env(Transfer25Options(hints=()), CONTAINER_HF_HOME if cache else None))
-        token = environ.get(getattr(settings, "token_env", TOKEN_ENV))
-        if token and TOKEN_ENV not in env:
-            env[TOKEN_ENV] = token
-        if getattr(settings, "token_file", None):
-            env["HF_TOKEN_PATH"] = CONTAINER_TOKEN
-        return env
+        return hf_env(host, settings, environ)
 
     async def preflight(
         self,
