@@ -21,7 +21,6 @@ import logging
 import random
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from cosmos_tui.domain import GpuHealth, GpuHostHealth, GpuProcess, GpuSample, MigInstance
@@ -39,6 +38,8 @@ from cosmos_tui.remote.gpu_query import (
     parse_app_line,
     parse_gpu_line,
     query_gpus,
+    query_mig,
+    with_mig,
 )
 from cosmos_tui.remote.smi import (
     BASE_FIELDS,
@@ -47,7 +48,6 @@ from cosmos_tui.remote.smi import (
     GpuState,
     host_problem,
     parse_device_error,
-    parse_mig_list,
     parse_row,
     query_argv,
     stale_after_s,
@@ -230,9 +230,7 @@ class GpuTelemetry:
         batch, unmatched = apply_device_errors(batch, errors, self._current, now)
         self.device_errors = tuple(f"{e.message} (bus {e.bus_id})" for e in unmatched)
         out = []
-        for sample in batch:
-            if sample.mig_enabled and sample.uuid in self._mig:
-                sample = replace(sample, mig_instances=self._mig[sample.uuid])
+        for sample in with_mig(batch, self._mig):
             self._current[sample.index] = sample
             out.append(sample)
             if sample.health.fault and sample.utilization is None:
@@ -377,8 +375,7 @@ class GpuTelemetry:
             await asyncio.sleep(self._apps_interval_s)
 
     async def _poll_mig(self) -> None:
-        result = await self._ssh.run(["nvidia-smi", "-L"], check=False)
-        self._mig = parse_mig_list(result.stdout)
+        self._mig = await query_mig(self._ssh)
 
     async def poll_processes(self) -> tuple[GpuProcess, ...]:
         """Query compute processes once and attribute them to our containers and runs.

@@ -8,10 +8,11 @@ and the host state comes only from the lines that are not rows.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from cosmos_tui.domain import GpuProcess, GpuSample
+from cosmos_tui.domain import GpuProcess, GpuSample, MigInstance
 from cosmos_tui.remote.smi import (
     BASE_FIELDS,
     CSV_FORMAT,
@@ -22,6 +23,7 @@ from cosmos_tui.remote.smi import (
     device_error_sample,
     host_problem,
     parse_device_error,
+    parse_mig_list,
     parse_row,
     query_argv,
     unsupported_field,
@@ -120,11 +122,33 @@ def apply_device_errors(
     return sorted(out, key=lambda s: s.index), unmatched
 
 
+async def query_mig(ssh: SshHost) -> dict[str, tuple[MigInstance, ...]]:
+    """Return GPU UUID -> its MIG instances, from ``nvidia-smi -L``.
+
+    Raises:
+        HostUnreachable: When the host cannot be reached.
+
+    """
+    result = await ssh.run(["nvidia-smi", "-L"], check=False)
+    return parse_mig_list(result.stdout)
+
+
+def with_mig(
+    samples: list[GpuSample], mig: Mapping[str, tuple[MigInstance, ...]]
+) -> list[GpuSample]:
+    """Attach each MIG-enabled GPU's instances (by its UUID) to its sample."""
+    return [
+        replace(s, mig_instances=mig[s.uuid]) if s.mig_enabled and s.uuid in mig else s
+        for s in samples
+    ]
+
+
 async def query_gpus(ssh: SshHost, fields: tuple[str, ...] = FULL_FIELDS) -> GpuReading:
     """Take one sample of every GPU (for ``cosmos status`` and placement checks).
 
     Good rows are kept whatever the exit status; the host state comes from the lines
     that are not rows. A driver that rejects an extra field is asked the basic fields.
+    MIG-enabled GPUs get their instances from ``nvidia-smi -L``.
 
     Raises:
         HostUnreachable: When the host cannot be reached.
@@ -137,6 +161,8 @@ async def query_gpus(ssh: SshHost, fields: tuple[str, ...] = FULL_FIELDS) -> Gpu
     if not samples and fields != BASE_FIELDS and unsupported_field(rest):
         return await query_gpus(ssh, BASE_FIELDS)
     samples, unmatched = apply_device_errors(samples, errors, {}, at)
+    if any(s.mig_enabled for s in samples):
+        samples = with_mig(samples, await query_mig(ssh))
     notes = [e.message + f" (bus {e.bus_id})" for e in unmatched]
     problem = host_problem(result.exit_status, rest)
     if problem is not None and not samples:

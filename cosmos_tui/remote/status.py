@@ -126,6 +126,8 @@ async def collect_status(host: RemoteHost) -> HostReport:
             for s in reading.samples
             if s.health.fault
         )
+        if reading.reason:  # a GPU nvidia-smi could not open, a failed exit
+            problems.append(reading.reason)
         try:
             processes = await GpuTelemetry(host.ssh, host.docker).poll_processes()
         except CosmosError as exc:

@@ -315,3 +315,61 @@ async def test_processes_attributed_to_runs(
     assert by_pid[pid].container_id == container_id and by_pid[pid].run_id == run_id
     assert by_pid[pid].used_memory_mib == 30000
     assert by_pid[1].container_id is None and by_pid[1].run_id is None
+
+
+async def test_an_eight_gpu_host_names_the_lost_gpu_not_its_rows(
+    remote_host: RemoteHost, fake_gpu
+) -> None:
+    # Seven good rows, then nvidia-smi cannot open GPU 7 and exits 15: the reason is
+    # the error line, never the CSV rows that came before it.
+    fake_gpu.set_variant("partial8")
+    reading = await query_gpus(remote_host.ssh)
+    assert reading.state is GpuState.OK
+    assert [s.index for s in reading.samples] == list(range(7))
+    reason = reading.reason or ""
+    assert "0000:08:00.0" in reason and "GPU is lost" in reason and "exited 15" in reason
+    assert "H100" not in reason and "GPU-0000" not in reason and "81559" not in reason
+    telemetry = _telemetry(remote_host)
+    telemetry.start()
+    try:
+        batch = (await _batches(telemetry, 2))[-1]
+    finally:
+        await telemetry.stop()
+    assert [s.index for s in batch] == list(range(7))
+    assert all(s.health is GpuHealth.OK for s in batch)
+    (error,) = telemetry.device_errors
+    assert "GPU is lost" in error and "0000:08:00.0" in error and "H100" not in error
+
+
+async def test_telemetry_lists_mig_instances_only_where_mig_is_on(
+    remote_host: RemoteHost, fake_gpu
+) -> None:
+    fake_gpu.set_variant("2gpu")
+    telemetry = _telemetry(remote_host, apps_interval_s=0.1)
+    telemetry.start()
+    try:
+        await _batches(telemetry, 5)
+    finally:
+        await telemetry.stop()
+    assert not [c for c in fake_gpu.calls() if c.split() == ["-L"]]  # no MIG: no poll
+    fake_gpu.set_variant("health")
+    telemetry = _telemetry(remote_host, apps_interval_s=0.1)
+    telemetry.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not any(s.mig_instances for s in telemetry.latest()):
+            assert time.monotonic() < deadline, telemetry.latest()
+            await asyncio.sleep(0.05)
+        latest = {s.index: s for s in telemetry.latest()}
+    finally:
+        await telemetry.stop()
+    assert [c for c in fake_gpu.calls() if c.split() == ["-L"]]
+    gpu3 = latest[3]
+    assert gpu3.health is GpuHealth.MIG and gpu3.utilization is None
+    assert [(m.profile, m.device, m.memory_gib) for m in gpu3.mig_instances] == [
+        ("3g.40gb", 0, 40.0),
+        ("2g.20gb", 1, 20.0),
+        ("1g.10gb", 2, 10.0),
+        ("1g.10gb", 3, 10.0),
+    ]
+    assert all(not latest[i].mig_instances for i in (0, 1, 2))

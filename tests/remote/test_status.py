@@ -241,3 +241,56 @@ def test_trust_into_an_unwritable_known_hosts_is_one_error_line(
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and str(known) in errors[0] and "known_hosts" in errors[0]
+
+
+def test_status_json_carries_throttle_ecc_fan_and_mig_instances(
+    workspace: Path, host_config, fake_gpu
+) -> None:
+    config = Path(os.environ["COSMOS_CONFIG"])
+    config.write_text(config.read_text() + _host_toml(host_config))
+    fake_gpu.set_variant("health")
+    result = CliRunner().invoke(cli, ["status", "testhost", "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    (host,) = json.loads(result.output)
+    gpus = {gpu["index"]: gpu for gpu in host["gpus"]}
+    assert gpus[0]["health"] == "ok" and gpus[0]["throttle_reasons"] == []
+    assert gpus[1]["health"] == "throttled"
+    assert gpus[1]["throttle_reasons"] == ["HW slowdown", "HW thermal slowdown"]
+    assert "HW thermal slowdown" in gpus[1]["health_reason"] and gpus[1]["fan_percent"] == 100
+    assert gpus[2]["health"] == "error" and gpus[2]["ecc_uncorrected"] == 3
+    assert "3 uncorrected ECC" in gpus[2]["health_reason"] and gpus[2]["fan_percent"] == 30
+    assert gpus[3]["health"] == "MIG" and gpus[3]["mig_enabled"] is True
+    assert gpus[3]["utilization"] is None and gpus[3]["fan_percent"] is None
+    profiles = [("3g.40gb", 40.0), ("2g.20gb", 20.0), ("1g.10gb", 10.0), ("1g.10gb", 10.0)]
+    assert gpus[3]["mig_instances"] == [
+        {
+            "profile": profile,
+            "device": i,
+            "uuid": f"MIG-0000000{i}-0000-0000-0000-00000000000{i}",
+            "memory_gib": memory,
+        }
+        for i, (profile, memory) in enumerate(profiles)
+    ]
+    assert [g["pcie_gen"] for g in gpus.values()] == [5, 5, 5, 5]
+    assert gpus[2]["bus_id"] == "00000000:03:00.0"
+    problems = " | ".join(host["problems"])
+    assert "GPU 2 error" in problems and "GPU 0" not in problems
+
+
+def test_status_of_an_eight_gpu_host_with_a_lost_gpu_names_the_error(
+    workspace: Path, host_config, fake_gpu
+) -> None:
+    config = Path(os.environ["COSMOS_CONFIG"])
+    config.write_text(config.read_text() + _host_toml(host_config))
+    fake_gpu.set_variant("partial8")
+    result = CliRunner().invoke(cli, ["status", "testhost", "--json"], catch_exceptions=False)
+    (host,) = json.loads(result.output)
+    assert [gpu["index"] for gpu in host["gpus"]] == list(range(7))
+    assert "GPU is lost" in host["gpu_reason"] and "0000:08:00.0" in host["gpu_reason"]
+    assert "H100" not in host["gpu_reason"] and "GPU-0000" not in host["gpu_reason"]
+    assert any("GPU is lost" in problem for problem in host["problems"])
+    text = CliRunner().invoke(cli, ["status", "testhost"], catch_exceptions=False).output
+    assert "problem: nvidia-smi cannot open the GPU: GPU is lost" in text
+    assert text.count("NVIDIA H100") == 7
+    checked = CliRunner().invoke(cli, ["status", "--check"], catch_exceptions=False)
+    assert checked.exit_code == 1
