@@ -27,11 +27,8 @@ def refuse_unless_ready(config: Config, host: str | None, profile: str = "transf
     names = [host] if host else [h.name for h in config.hosts]
     if not names:
         fail(no_hosts_message(config.source))
-    if profile not in config.profiles or profile in ("cosmos3", "transfer2.5"):
-        # A run of another profile is checked by its own launch (Cosmos 3, Transfer2.5:
-        # the profile's preflight checks the token and the cache before the upload; the
-        # doctor's checks are Transfer1's checkout and checkpoints).
-        return
+    # Cosmos 3 and Transfer2.5 get the host checks (SSH, Docker, the image, disk); their
+    # token and cache are checked by their own launch before the upload.
     reports = doctor_reports(config, names, profile, only=CHEAP_CHECKS, progress=False)
     broken = [r for r in reports if not r.ok]
     if not broken:

@@ -121,6 +121,8 @@ async def check_checkout(ctx: DoctorContext) -> CheckResult:
     (a ``ModuleNotFoundError`` on the GPU).
     """
     title = "Model checkout matches the image"
+    if ctx.needs.hub_weights:
+        return skipped("checkout", title, ctx.needs.hub_weights)
     repo = ctx.repo_dir
     result = await ctx.script(_READ_CHECKOUT, repo, CHECKOUT_SCRIPT, CHECKOUT_REQUIREMENTS)
     out = result.stdout

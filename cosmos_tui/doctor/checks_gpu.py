@@ -111,12 +111,16 @@ async def check_gpu_memory(ctx: DoctorContext) -> CheckResult:
             f"no GPU is offered to runs ({_unusable_text(others)})",
             _HEALTH_FIX.get(first.health, DRIVER_FIX).format(index=first.index),
         )
-    fit = [s for s in usable if (_free_mib(s) or 0) >= floor]
     listed = ", ".join(
         f"GPU {s.index}: {(_free_mib(s) or 0) / GIB:.0f}/{(s.memory_total_mib or 0) / GIB:.0f} "
         "GiB free"
         for s in usable
     )
+    if floor is None:
+        return passed(
+            "gpu_memory", title, f"{listed}; no documented floor per GPU for {ctx.needs.profile}"
+        )
+    fit = [s for s in usable if (_free_mib(s) or 0) >= floor]
     if not fit:
         big = any((s.memory_total_mib or 0) >= floor for s in usable)
         fix = (
@@ -156,6 +160,8 @@ async def check_gpu_arch(ctx: DoctorContext) -> CheckResult:
     # With no GPU offered (the memory check says why) the hardware is still judged.
     candidates = usable or [s for s in others if s.health is not GpuHealth.EXCLUDED]
     low = ctx.needs.min_compute
+    if low is None:
+        return skipped("gpu_arch", title, f"no documented minimum for {ctx.needs.profile}")
     caps = [(s, cap) for s in candidates if (cap := _capability(s.compute_cap))]
     if not caps:
         return skipped("gpu_arch", title, "this driver's nvidia-smi does not report compute_cap")

@@ -3,6 +3,10 @@
 Taken from upstream cosmos-transfer1 (cited file by file in docs/cosmos.md, section
 "Transfer1 checkpoints"): the checkpoint paths are its own constants, relative to the
 ``--checkpoint_dir`` that runs mount as ``/workspace/checkpoints``.
+
+Cosmos 3 and Transfer2.5 download their weights into the host's Hugging Face cache at the
+first run, after their own pre-run token check (engine/profiles/hf_token.py): the doctor
+does not judge a checkout or checkpoint files for them, and says so.
 """
 
 from __future__ import annotations
@@ -34,6 +38,10 @@ GATED_PREFIXES = ("meta-llama/Llama-Guard-3-8B",)
 # offload flag; FlashAttention 2 and Transformer Engine in the image need Ampere (8.0).
 TRANSFER1_MIN_GPU_MIB = 28 * 1024
 TRANSFER1_MIN_COMPUTE = (8, 0)
+# Transfer2.5: "about 65 GB" on one GPU (cosmos-transfer2.5 docs/inference.md:11-15).
+TRANSFER25_MIN_GPU_MIB = 65 * 1024
+# The families whose weights come from the Hugging Face cache (no checkout files checked).
+HUB_FAMILIES = ("cosmos3", "transfer2.5")
 # Free room in the tool dir for a run's inputs and outputs (a few 100 MB each).
 MIN_FREE_DISK_MIB = 5 * 1024
 # /dev/shm of the host (parallel torchrun shares tensors through it with --ipc=host).
@@ -55,16 +63,20 @@ class ProfileNeeds:
     Attributes:
         profile: The profile's name.
         checkpoints: Files under the checkpoints dir, each with why it is needed.
-        min_gpu_memory_mib: The documented floor of memory per GPU.
-        min_compute: The lowest GPU compute capability the image supports.
+        min_gpu_memory_mib: The documented floor of memory per GPU (None: none documented).
+        min_compute: The lowest GPU compute capability the image supports (None: none
+            documented).
         gated: Checkpoint path prefixes whose download needs a Hugging Face token.
+        hub_weights: Why the checkout, checkpoint and token checks do not apply (weights
+            from the Hugging Face cache), or None for Transfer1.
     """
 
     profile: str
     checkpoints: tuple[tuple[str, str], ...]
-    min_gpu_memory_mib: int = TRANSFER1_MIN_GPU_MIB
-    min_compute: tuple[int, int] = TRANSFER1_MIN_COMPUTE
+    min_gpu_memory_mib: int | None = TRANSFER1_MIN_GPU_MIB
+    min_compute: tuple[int, int] | None = TRANSFER1_MIN_COMPUTE
     gated: tuple[str, ...] = GATED_PREFIXES
+    hub_weights: str | None = None
 
 
 def profile_needs(profile: str, defaults: GenerationParams) -> ProfileNeeds:
@@ -73,6 +85,19 @@ def profile_needs(profile: str, defaults: GenerationParams) -> ProfileNeeds:
     A control whose default weight is 0 is not needed by default runs; its checkpoint is
     left out (a run that turns it on is checked when it starts).
     """
+    if profile in HUB_FAMILIES:
+        return ProfileNeeds(
+            profile=profile,
+            checkpoints=(),
+            min_gpu_memory_mib=TRANSFER25_MIN_GPU_MIB if profile == "transfer2.5" else None,
+            min_compute=None,
+            gated=(),
+            hub_weights=(
+                f"not checked for {profile}: the doctor knows Transfer1's checkout and "
+                f"checkpoint files; {profile}'s weights download into the host's Hugging "
+                "Face cache at the first run, after that run's own token check"
+            ),
+        )
     files: list[tuple[str, str]] = [(path, "base model") for path in TRANSFER1_BASE]
     for hint in CONTROL_HINTS:
         if defaults.weight(hint) > 0:

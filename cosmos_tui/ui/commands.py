@@ -20,6 +20,7 @@ ACTIONS: tuple[tuple[str, str, str], ...] = (
     ("New run of the selected prompt", "new_run_selected", "Open the run form"),
     ("Filter runs", "open_run_filter", "Show runs by state, type, prompt, rating"),
     ("Show all runs", "clear_run_filter", "Clear the Runs pane filter"),
+    ("Hosts", "action_hosts", "List, add, edit and remove hosts; run the doctor (H)"),
     ("Help: keys", "help", "Every binding by pane"),
     ("Zoom the focused pane", "zoom", "Toggle full screen"),
     ("Quit", "quit", "Leave; runs keep going on their hosts"),

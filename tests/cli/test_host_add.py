@@ -273,3 +273,44 @@ def test_an_ssh_config_alias_is_enough(
     # the alias is the hostname; port, user and key come from ~/.ssh/config
     assert entry["hostname"] == "gpu-alias"
     assert "port" not in entry and "user" not in entry and "identity_file" not in entry
+
+
+def test_host_add_on_a_ready_real_host_ends_with_a_passing_doctor(
+    cosmos, config_file, fresh_known_hosts, ssh_server, docker_daemon, build_image, fake_gpu,
+    remote_tool_dir,
+):  # fmt: skip
+    # The real OpenSSH sshd and dockerd, set up as a ready host: an image built from
+    # the checkout, every checkpoint file, an H100 with room. The real dockerd has no
+    # NVIDIA runtime, so GPU requests are off (the doctor then skips that check alone).
+    from cosmos_tui.doctor.needs import all_checkpoint_files
+    from tests.doctor.test_doctor_real import REQUIREMENTS, give_to_test_user
+
+    image = build_image("cosmos-test/model:req", files={"/requirements.txt": REQUIREMENTS})
+    repo = Path(remote_tool_dir) / "cosmos-transfer1"
+    script = repo / "cosmos_transfer1" / "diffusion" / "inference" / "transfer.py"
+    script.parent.mkdir(parents=True)
+    script.write_text("# checkout\n")
+    (repo / "requirements_docker.txt").write_text(REQUIREMENTS)
+    for relative in all_checkpoint_files():
+        path = repo / "checkpoints" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"weights")
+    give_to_test_user(repo, *repo.rglob("*"))
+    fake_gpu.set_variant("1gpu")
+    args = add_args(ssh_server, docker_daemon, image, fresh_known_hosts, str(repo), remote_tool_dir)
+    result = cosmos(
+        *args, "--no-gpu-request", "--yes", "--trust-fingerprint",
+        fingerprint(ssh_server.host_key_pub),
+    )  # fmt: skip
+    out = result.stdout
+    assert "wrote host gpu-box" in out
+    assert "[FAIL]" not in out, out
+    assert "[skip] NVIDIA runtime" in out and "gpu_request = false" in out
+    assert "[ok  ] Checkpoints" in out and "[ok  ] Model checkout" in out, out
+    assert result.exit_code == 0, out
+    text = config_file.read_text()
+    assert "# my cosmos config: keep this comment" in text and "# the old box" in text
+    entry = next(h for h in tomllib.loads(text)["hosts"] if h["name"] == "gpu-box")
+    assert entry["gpu_request"] is False and entry["docker_image"] == image
+    again = cosmos("doctor", "gpu-box")
+    assert again.exit_code == 0 and "[FAIL]" not in again.stdout

@@ -82,3 +82,35 @@ def test_doctor_unknown_host_and_profile_are_clear_errors(demo):
     assert code == 1 and "no host named 'nope'" in err
     code, _out, err = doctor(config, "--profile", "cosmos9")
     assert code == 1 and "no profile named 'cosmos9'" in err
+
+
+@pytest.mark.parametrize(
+    ("profile", "memory"),
+    [("cosmos3", "no documented floor per GPU for cosmos3"), ("transfer2.5", None)],
+)
+def test_doctor_for_a_hub_family_never_judges_transfer1_files(demo, profile, memory):
+    # The demo host has no Transfer2.5 or Cosmos 3 checkout: their weights come from the
+    # Hugging Face cache, so the Transfer1 checks are skipped with the reason, not failed.
+    sandbox, config = demo
+
+    async def no_checkpoint(box):
+        box.setup.checkpoint("nvidia/Cosmos-Transfer1-7B/base_model.pt", "missing")
+
+    sandbox.call(no_checkpoint)
+    code, out, _err = doctor(config, "--json", "--profile", profile, "--fix")
+    (report,) = json.loads(out)
+    checks = {c["check"]: c for c in report["checks"]}
+    for check in ("checkout", "checkpoints", "hf_token"):
+        assert checks[check]["outcome"] == "skip", checks[check]
+        assert f"not checked for {profile}" in checks[check]["detail"]
+    assert checks["gpu_arch"]["outcome"] == "skip"
+    if memory:
+        assert checks["gpu_memory"]["outcome"] == "pass"
+        assert memory in checks["gpu_memory"]["detail"]
+    else:  # Transfer2.5 needs about 65 GB on one GPU; the demo's GPUs have 80 free
+        assert checks["gpu_memory"]["outcome"] == "pass", checks["gpu_memory"]
+    assert code == 0 and report["ok"] is True, out
+    code, out, _err = doctor(config, "--json")  # Transfer1 still sees the missing file
+    (report,) = json.loads(out)
+    assert code == 1
+    assert [c["check"] for c in report["checks"] if c["outcome"] == "fail"] == ["checkpoints"]

@@ -105,6 +105,10 @@ async def test_no_hosts_says_how_to_add_one(harness: Callable[..., Harness]):
         await ready(h, pilot)
         placeholder = h.app.main_screen.gpus.query_one("#gpu-placeholder")
         assert "cosmos host add" in plain(placeholder)
+        assert "press H to add one" in plain(placeholder)
+        await pilot.press("H")  # and H does
+        await settle(pilot)
+        assert type(h.app.screen).__name__ == "HostsScreen"
 
 
 async def test_the_runs_count_of_a_prompt_follows_new_runs_live(

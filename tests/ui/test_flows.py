@@ -370,6 +370,17 @@ async def test_palette_finds_actions_and_prompts(h, pilot):
     assert main.runs.where.prompt_id is not None
 
 
+async def test_palette_opens_the_hosts_screen(h, pilot):
+    await pilot.press("ctrl+p")
+    await settle(pilot)
+    await pilot.press(*"Hosts")
+    await pilot.pause(0.3)
+    await settle(pilot)
+    await pilot.press("enter")
+    await settle(pilot)
+    assert type(h.app.screen).__name__ == "HostsScreen"
+
+
 async def test_zoom_and_cycle_panes(h, pilot):
     main = h.app.main_screen
     assert main.prompts.table.has_focus  # no runs yet: the focus starts on Prompts

@@ -327,7 +327,8 @@ class GpusPane(Pane):
         placeholder = self.query_one("#gpu-placeholder", Static)
         if not names:
             placeholder.update(
-                "No GPU hosts configured: `cosmos host add` adds one (then `cosmos doctor`)."
+                "No GPU hosts configured: press H to add one (or run `cosmos host add`, "
+                "then `cosmos doctor`)."
             )
             return
         placeholder.display = False
