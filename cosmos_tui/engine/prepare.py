@@ -34,8 +34,10 @@ from cosmos_tui.engine.frames import (
     read_depth,
     read_rgb,
 )
+from cosmos_tui.engine.input_checks import clip_note
 from cosmos_tui.engine.prepare_meta import (
     read_metadata,
+    sha256_file,
     source_hash,
     up_to_date,
     write_metadata,
@@ -236,8 +238,12 @@ def prepare_sequence(
         entry = previous.get(role) if isinstance(previous, dict) else None
         if not up_to_date(entry, digests[role], settings, out_dir / ROLE_VIDEOS[role]):
             todo.append(role)
+    stale = _stale_videos(out_dir, sequence, previous if isinstance(previous, dict) else {})
     depth = _depth_map(sequence, options, previous, todo)
     notes = [f"ignored pass '{name}' (no Cosmos role)" for name in sequence.ignored]
+    clip = clip_note(sequence.frame_count)
+    if clip:
+        notes.append(clip)
     width, height = even_size(sequence.width, sequence.height)
     if (width, height) != (sequence.width, sequence.height):
         notes.append(
@@ -246,6 +252,9 @@ def prepare_sequence(
         )
     if todo:
         _encode_all(sequence, out_dir, options, depth, todo, on_progress)
+    for video in stale:
+        video.unlink(missing_ok=True)
+        notes.append(f"removed {video.name}: the sequence has no such pass any more")
     write_metadata(
         sequence,
         out_dir,
@@ -269,6 +278,30 @@ def prepare_sequence(
         depth=depth,
         videos={role: out_dir / ROLE_VIDEOS[role] for role in sequence.passes},
     )
+
+
+def _stale_videos(out_dir: Path, sequence: Sequence, previous: dict[str, Any]) -> list[Path]:
+    """Videos of roles the sequence no longer has; only ones this tool made (by hash).
+
+    Raises:
+        ValidationError: When such a video was not made from this sequence (it would
+            stand beside the new ones and fail the frame checks); nothing is removed.
+    """
+    stale = []
+    for role, name in ROLE_VIDEOS.items():
+        video = out_dir / name
+        if role in sequence.passes or not video.is_file():
+            continue
+        entry = previous.get(role)
+        recorded = entry.get("video_sha256") if isinstance(entry, dict) else None
+        if recorded is None or recorded != sha256_file(video):
+            raise ValidationError(
+                f"{video} is not from this sequence, which has no {role} pass: remove it "
+                "or prepare into another folder (--out)",
+                "out",
+            )
+        stale.append(video)
+    return stale
 
 
 def _depth_map(

@@ -70,6 +70,8 @@ def write_metadata(
 ) -> None:
     """Write metadata.json atomically (a temporary file renamed into place).
 
+    An unchanged sequence leaves the file as it is (``created_at`` included).
+
     Args:
         sequence: The sequence the videos were made from.
         out_dir: The folder of the videos.
@@ -114,6 +116,9 @@ def write_metadata(
         "pix_fmt": "yuv420p",
         "passes": passes,
     }
+    before = read_metadata(out_dir)
+    if {**before, "created_at": None} == {**data, "created_at": None}:
+        return  # nothing changed: the file (and its date) stays as it is
     handle, name = tempfile.mkstemp(dir=out_dir, prefix=".metadata.", suffix=".part")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:

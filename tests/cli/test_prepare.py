@@ -6,6 +6,7 @@ import contextlib
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -38,21 +39,38 @@ def leftovers(folder: Path) -> list[str]:
 
 
 def assert_ffprobe_agrees(path: Path, frames: int, fps: str, size: tuple[int, int]) -> None:
-    """Where a system ffprobe exists, it must read what PyAV read."""
+    """FFmpeg's own tools must read what PyAV read: a system ffprobe where there is one,
+    else the ffmpeg binary of imageio-ffmpeg (a dev dependency), decoding every frame."""
     ffprobe = shutil.which("ffprobe")
-    if ffprobe is None:
+    if ffprobe is not None:
+        shown = json.loads(
+            subprocess.run(
+                [ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0",
+                 "-show_entries", "stream=nb_read_frames,r_frame_rate,width,height,pix_fmt",
+                 "-of", "json", str(path)],
+                check=True, capture_output=True, text=True,
+            ).stdout
+        )["streams"][0]  # fmt: skip
+        assert int(shown["nb_read_frames"]) == frames
+        assert (shown["width"], shown["height"]) == size and shown["pix_fmt"] == "yuv420p"
+        assert shown["r_frame_rate"] == fps
         return
-    shown = json.loads(
-        subprocess.run(
-            [ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0",
-             "-show_entries", "stream=nb_read_frames,r_frame_rate,width,height,pix_fmt",
-             "-of", "json", str(path)],
-            check=True, capture_output=True, text=True,
-        ).stdout
-    )["streams"][0]  # fmt: skip
-    assert int(shown["nb_read_frames"]) == frames
-    assert (shown["width"], shown["height"]) == size and shown["pix_fmt"] == "yuv420p"
-    assert shown["r_frame_rate"] == fps
+    import imageio_ffmpeg
+
+    decoded = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostats", "-i", str(path),
+         "-map", "0:v:0", "-f", "null", "-"],
+        check=True, capture_output=True, text=True,
+    ).stderr  # fmt: skip
+    stream = re.search(
+        r"Stream #0:0.*?: Video: h264 .*?, (yuv420p)\(?.*?, (\d+)x(\d+).*?, ([\d.]+) fps", decoded
+    )
+    assert stream, decoded
+    assert (int(stream.group(2)), int(stream.group(3))) == size
+    numerator, _, denominator = fps.partition("/")
+    assert float(stream.group(4)) == pytest.approx(int(numerator) / int(denominator or 1))
+    counted = re.findall(r"frame=\s*(\d+)", decoded)
+    assert counted and int(counted[-1]) == frames, decoded
 
 
 def test_prepare_encodes_every_pass_and_writes_metadata(cosmos, tmp_path) -> None:
@@ -135,6 +153,58 @@ def test_rerun_on_an_unchanged_sequence_does_nothing(cosmos, tmp_path) -> None:
     assert (seq / "segmentation.mp4").stat().st_mtime_ns != stamps["segmentation.mp4"]
     fourth = json.loads(ok(cosmos("prepare", str(seq), "--fps", "30", "--json")))
     assert sorted(fourth["encoded"]) == sorted(ROLES)  # other settings: every pass again
+
+
+def test_rerun_leaves_the_metadata_as_it_was(cosmos, tmp_path) -> None:
+    seq = write_sequence(tmp_path / "meta", passes=("color", "depth"), frames=range(1, 4))
+    ok(cosmos("prepare", str(seq)))
+    meta = seq / "metadata.json"
+    text, stamp = meta.read_text(), meta.stat().st_mtime_ns
+    ok(cosmos("prepare", str(seq)))
+    assert meta.read_text() == text and meta.stat().st_mtime_ns == stamp
+    ok(cosmos("prepare", str(seq), "--fps", "12"))  # a change is recorded
+    assert json.loads(meta.read_text())["fps"] == 12.0
+
+
+def test_a_pass_that_went_away_takes_its_old_video_with_it(cosmos, tmp_path) -> None:
+    seq = write_sequence(tmp_path / "gone", passes=("color", "depth", "seg"), frames=range(1, 6))
+    ok(cosmos("prepare", str(seq)))
+    assert "segmentation.mp4" in videos_in(seq)
+    for frame in seq.glob("seg.*.png"):
+        frame.unlink()
+    for number in range(1, 4):  # color and depth are re-rendered shorter
+        for name in ("color", "depth"):
+            write_frame(seq / f"{name}.{number:04d}.png", name + "b", number, (32, 18))
+    for number in (4, 5):
+        for name in ("color", "depth"):
+            (seq / f"{name}.{number:04d}.png").unlink()
+    report = json.loads(ok(cosmos("prepare", str(seq), "--json")))
+    assert videos_in(seq) == ["color.mp4", "depth.mp4"]
+    assert any("removed segmentation.mp4" in note for note in report["notes"])
+    assert "seg" not in json.loads((seq / "metadata.json").read_text())["passes"]
+    ok(cosmos("create", "prompt", "after the re-render", str(seq)))  # checks pass
+
+
+def test_a_foreign_video_of_a_missing_pass_is_refused_not_removed(cosmos, tmp_path) -> None:
+    seq = write_sequence(tmp_path / "shot", passes=("color",), frames=range(1, 4))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "depth.mp4").write_bytes(b"someone else's video")
+    failed(cosmos("prepare", str(seq), "--out", str(out)), "depth.mp4 is not from this")
+    assert sorted(p.name for p in out.iterdir()) == ["depth.mp4"]
+    assert (out / "depth.mp4").read_bytes() == b"someone else's video"
+
+
+def test_prepare_says_how_a_sequence_longer_than_one_clip_runs(cosmos, tmp_path) -> None:
+    seq = write_sequence(tmp_path / "long", passes=("color",), frames=range(1, 131), size=(16, 8))
+    report = json.loads(ok(cosmos("prepare", str(seq), "--json")))
+    assert any("130 frames, more than the 121" in note for note in report["notes"]), report
+    short = write_sequence(
+        tmp_path / "short", passes=("color",), frames=range(1, 122), size=(16, 8)
+    )
+    assert not any(
+        "121" in n for n in json.loads(ok(cosmos("prepare", str(short), "--json")))["notes"]
+    )
 
 
 def test_create_prompt_in_the_same_step(cosmos, tmp_path) -> None:
