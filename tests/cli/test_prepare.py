@@ -320,3 +320,22 @@ def test_progress_reaches_every_frame_of_every_pass(tmp_path) -> None:
     assert result.frames == 6 and sorted(result.encoded) == sorted(ROLES)
     assert seen[-1] == (30, 30)
     assert all(a[0] <= b[0] for a, b in itertools.pairwise(seen))
+
+
+def test_a_jpeg_sequence_is_prepared(cosmos, tmp_path) -> None:
+    from PIL import Image
+
+    seq = tmp_path / "jpeg"
+    seq.mkdir()
+    for number in range(1, 6):
+        for name in ("color", "edge"):
+            shade = (number * 40) % 256
+            Image.new("RGB", (40, 24), (shade, 255 - shade, 90)).save(
+                seq / f"{name}.{number:04d}.jpg", quality=90
+            )
+    report = json.loads(ok(cosmos("prepare", str(seq), "--json")))
+    assert sorted(report["encoded"]) == ["color", "edge"] and report["frames"] == 5
+    for name in ("color.mp4", "edge.mp4"):
+        info = probe_stream(seq / name)
+        assert (info.frames, info.resolution) == (5, "40x24")
+        assert_ffprobe_agrees(seq / name, 5, "24/1", (40, 24))

@@ -201,3 +201,24 @@ async def test_the_screen_draws_with_what_the_terminal_reported(
     async with h.app.run_test(size=(120, 40)) as pilot:
         screen = await open_inputs(h, pilot)
         assert type(screen.query_one("#image-color")) is expected
+
+
+async def test_a_prepare_that_fails_names_the_frames_and_leaves_nothing(tmp_path) -> None:
+    h = Harness(tmp_path, image_protocol="halfcell")
+    root = make_inputs(h)
+    write_sequence(root / "gappy", passes=("color", "depth"), frames=range(1, 6), size=(32, 18))
+    (root / "gappy" / "depth.0003.png").unlink()
+    async with h.app.run_test(size=(120, 40)) as pilot:
+        screen = await open_inputs(h, pilot)
+        select(screen, "gappy")
+        await pilot.press("p")
+        for worker in list(h.app.workers):
+            if worker.group == "inputs-prepare":
+                await worker.wait()
+        await settle(pilot)
+        messages = " | ".join(n.message for n in h.app._notifications)
+        assert "depth" in messages and "missing frame" in messages and "3" in messages, messages
+        assert not screen.query_one("#inputs-progress", ProgressBar).has_class("-busy")
+        assert screen.preparing is None
+        assert not [p.name for p in (root / "gappy").iterdir() if p.suffix in {".mp4", ".part"}]
+        assert isinstance(h.app.screen, InputsScreen)  # the UI goes on

@@ -97,3 +97,39 @@ async def test_an_output_that_is_not_a_video_is_named_not_drawn(tmp_path) -> Non
         await open_frames(h, pilot, done.id)
         notes = [n.message for n in h.app._notifications]
         assert any("output.mp4" in n and "not a video" in n for n in notes), notes
+
+
+async def test_the_run_detail_itself_shows_first_middle_and_last(tmp_path) -> None:
+    h = Harness(tmp_path, image_protocol="halfcell")
+    async with h.app.run_test(size=(120, 40)) as pilot:
+        runs = await populated(h, pilot, tmp_path)
+        done = runs["completed"]
+        encode_video(h.config.outputs_dir / done.id / "output.mp4", frames=7, size=(32, 18))
+        table = h.app.main_screen.runs.table
+        table.focus()
+        table.move_cursor(row=table.get_row_index(done.id))
+        await pilot.press("enter")
+        await settle(pilot)
+        detail = h.app.screen
+        assert isinstance(detail, RunDetailScreen)
+        for worker in list(h.app.workers):
+            if worker.group == "detail-frames":
+                await worker.wait()
+        await settle(pilot)
+        strip = detail.query_one("#detail-frames", FrameStrip)
+        assert captions(strip) == ["first  1/7", "middle  4/7", "last  7/7"]
+        assert all(image is not None for image in images(strip)) and strip.display
+        title = plain(detail.query_one("#detail-frames-title"))
+        assert "first, middle, last of 7" in title
+        running = runs["running"]
+        await pilot.press("escape")
+        await settle(pilot)
+        table.move_cursor(row=table.get_row_index(running.id))
+        await pilot.press("enter")
+        await settle(pilot)
+        for worker in list(h.app.workers):
+            if worker.group == "detail-frames":
+                await worker.wait()
+        await settle(pilot)
+        assert "no output video yet" in plain(h.app.screen.query_one("#detail-frames-title"))
+        assert not h.app.screen.query_one("#detail-frames", FrameStrip).display

@@ -1,9 +1,14 @@
-"""The run detail screen: parameters, spec, timeline, GPU metrics, outputs, failure, lineage."""
+"""The run detail screen: parameters, spec, timeline, GPU metrics, outputs, failure, lineage.
+
+Below them, the output video's first, middle and last frame (``f`` opens them large).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
+from typing import cast
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -16,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from cosmos_tui.domain import GpuSample, Run, RunMetrics
+from cosmos_tui.errors import CosmosError
 from cosmos_tui.safe_text import one_line
 from cosmos_tui.ui.format import block, duration, plain, rating_text, sparkline, state_text
 from cosmos_tui.ui.protocol import OutputFile, UIServices
@@ -186,6 +192,11 @@ class RunDetailScreen(Screen[None]):
         Binding("escape,q", "close", "Back", id="detail.close"),
         Binding("f", "frames", "Frames", id="detail.frames"),
     ]
+    DEFAULT_CSS = """
+    #detail-frames-title { height: auto; padding: 0 1; text-style: bold underline; }
+    #detail-frames { height: 14; display: none; }
+    #detail-frames.-shown { display: block; }
+    """
 
     def __init__(self, services: UIServices, run_id: str, history: History) -> None:
         super().__init__()
@@ -194,9 +205,16 @@ class RunDetailScreen(Screen[None]):
         self.history = history
 
     def compose(self) -> ComposeResult:
-        """A scrolling body and the footer."""
+        """A scrolling body (the output's frames after the summary) and the footer."""
+        from cosmos_tui.ui.app import CosmosApp
+        from cosmos_tui.ui.widgets.frames import FrameStrip, choose_protocol, detect_graphics
+
+        config = cast(CosmosApp, self.app).config
+        protocol = choose_protocol(config.ui.image_protocol, detect_graphics())
         with VerticalScroll(id="detail"):
             yield Static(plain(f"loading {self.run_id}..."), id="detail-body")
+            yield Static("", id="detail-frames-title", markup=False)
+            yield FrameStrip(protocol, id="detail-frames")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -215,6 +233,31 @@ class RunDetailScreen(Screen[None]):
         self.query_one("#detail-body", Static).update(
             render_detail(run, outputs, context, self.history)
         )
+        self._frames(run)
+
+    @work(exclusive=True, group="detail-frames", exit_on_error=False)
+    @reported
+    async def _frames(self, run: Run) -> None:
+        """Decode the output's first, middle and last frame in threads, then show them."""
+        from cosmos_tui.services.inputs import FrameCache, frame_count
+        from cosmos_tui.ui.screens.run_frames import first_middle_last
+        from cosmos_tui.ui.widgets.frames import FrameStrip
+
+        title = self.query_one("#detail-frames-title", Static)
+        output = self.services.output_path(run)
+        if output is None or not await asyncio.to_thread(output.is_file):
+            title.update("Output frames: no output video yet")
+            return
+        try:
+            frames = await frame_count(output)
+        except CosmosError as exc:
+            title.update(f"Output frames: not shown ({one_line(exc.message)})")
+            return
+        pictures, caption = await first_middle_last(FrameCache(), output, frames)
+        strip = self.query_one("#detail-frames", FrameStrip)
+        await strip.show(pictures, caption)
+        strip.add_class("-shown")
+        title.update(f"Output frames: first, middle, last of {frames} (f: larger, step)")
 
     def action_frames(self) -> None:
         """The output's first, middle and last frame, and the output beside its input."""

@@ -117,13 +117,7 @@ class RunFramesScreen(Screen[None]):
                 self.source = None
                 facts += f"; input not shown: {one_line(exc.message)}"
         info.update(facts)
-        last = max(0, self.output_frames - 1)
-        picks = {"first": 0, "middle": last // 2, "last": last}
-        pictures = {name: await self._frame(self.output, i) for name, i in picks.items()}
-        caption = {
-            name: f"{name}  {i + 1}/{self.output_frames}" + _failed(pictures[name])
-            for name, i in picks.items()
-        }
+        pictures, caption = await first_middle_last(self.cache, self.output, self.output_frames)
         await self.query_one("#frames-span", FrameStrip).show(pictures, caption)
         await self._compare(self.index)
 
@@ -168,6 +162,27 @@ class RunFramesScreen(Screen[None]):
     def action_close(self) -> None:
         """Back to the run detail."""
         self.dismiss(None)
+
+
+async def first_middle_last(
+    cache: FrameCache, video: Path, frames: int
+) -> tuple[dict[str, PILImage.Image | None], dict[str, str]]:
+    """The first, middle and last frame of ``video``, and their captions.
+
+    A frame that cannot be decoded is None (its caption says so), for :meth:`FrameStrip.show`.
+    """
+    last = max(0, frames - 1)
+    picks = {"first": 0, "middle": last // 2, "last": last}
+    pictures: dict[str, PILImage.Image | None] = {}
+    for name, index in picks.items():
+        try:
+            pictures[name] = await cache.frame(video, index, BOX)
+        except CosmosError:
+            pictures[name] = None
+    caption = {
+        name: f"{name}  {i + 1}/{frames}" + _failed(pictures[name]) for name, i in picks.items()
+    }
+    return pictures, caption
 
 
 def _failed(picture: PILImage.Image | None) -> str:
