@@ -112,3 +112,18 @@ def test_outputs_and_parser() -> None:
     assert PROFILE.has_output(["output/rs_abc123.mp4", "output/rs_abc123.json"])
     assert not PROFILE.has_output(["output/rs_abc123_control_edge.mp4", "output/config.yaml"])
     assert isinstance(PROFILE.progress_parser(), Transfer25Parser)
+
+
+def test_transfer1s_built_in_negative_prompt_is_not_sent_to_transfer25() -> None:
+    # [defaults] carries upstream Transfer1's negative prompt; Transfer2.5 has its own
+    # default, so only a negative prompt the user chose is sent.
+    from cosmos_tui.config import DEFAULT_NEGATIVE_PROMPT
+
+    built_in = PROFILE.check(Params(negative_prompt=DEFAULT_NEGATIVE_PROMPT), prompt("color"))
+    assert built_in.options.get("negative_prompt") is None
+    chosen = PROFILE.check(Params(negative_prompt="blurry, low detail"), prompt("color"))
+    assert chosen.options["negative_prompt"] == "blurry, low detail"
+    spec = PROFILE.build_spec(
+        SimpleNamespace(id="rs_n1", params=built_in), prompt("color"), {"color": "/c.mp4"}
+    )
+    assert "negative_prompt" not in spec

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from cosmos_tui.config import DEFAULT_NEGATIVE_PROMPT
 from cosmos_tui.engine.profiles.hf_token import CONTAINER_HF_HOME, CONTAINER_TOKEN, hf_env
 from cosmos_tui.engine.profiles.transfer25 import (
     NAME,
@@ -81,8 +82,13 @@ class Transfer25Profile:
         # the shared parameters win over the options' own (they are validated together)
         raw = dict(getattr(params, "options", None) or {})
         raw.update(seed=params.seed, num_steps=params.num_steps, num_gpus=params.num_gpus)
-        if params.negative_prompt:
-            raw["negative_prompt"] = params.negative_prompt
+        # [defaults] carries upstream Transfer1's negative prompt: Transfer2.5 keeps its own
+        # default unless the user chose another text
+        negative = params.negative_prompt
+        if negative == DEFAULT_NEGATIVE_PROMPT:
+            negative = None
+        if negative:
+            raw["negative_prompt"] = negative
         options = options_from_dict(raw)
         if not options.hints:
             hints = tuple(HintOptions(h, params.weight(h)) for h in HINTS if params.weight(h) > 0)
@@ -92,7 +98,7 @@ class Transfer25Profile:
             seed=params.seed,
             num_steps=params.num_steps,
             num_gpus=params.num_gpus,
-            negative_prompt=params.negative_prompt or options.negative_prompt,
+            negative_prompt=negative or options.negative_prompt,
         )
         if not 0 <= params.seed <= SEED_MAX:
             raise ValidationError(f"seed must be from 0 to {SEED_MAX}", field="seed")
