@@ -157,3 +157,24 @@ def remove_host(path: Path, name: str) -> Config:
     if not len(hosts):
         del document["hosts"]
     return write_document(path, document)
+
+
+def ssh_config_aliases(path: Path) -> list[str]:
+    """The host aliases an ``~/.ssh/config`` names, in file order (patterns left out).
+
+    ``Host a b`` lines give ``a`` and ``b``; names with ``*``, ``?`` or ``!`` are patterns,
+    not hosts one can pick. A missing or unreadable file gives no aliases.
+    """
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    aliases: list[str] = []
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].replace("=", " ").split()
+        if len(words) < 2 or words[0].lower() != "host":
+            continue
+        for alias in words[1:]:
+            if not any(c in alias for c in "*?!") and alias not in aliases:
+                aliases.append(alias)
+    return aliases

@@ -19,6 +19,7 @@ import click
 
 from cosmos_tui.cli.context import CliContext, fail, guard
 from cosmos_tui.config_hosts import NAME_PATTERN
+from cosmos_tui.safe_text import one_line
 
 if TYPE_CHECKING:
     from cosmos_tui.config import Config, HostConfig
@@ -84,6 +85,22 @@ def _ask(text: str, default: str | None, interactive: bool) -> str | None:
         return default
     answer = click.prompt(text, default=default or "", show_default=bool(default))
     return str(answer).strip() or None
+
+
+def _pick_alias(interactive: bool) -> str | None:
+    """Offer the ``~/.ssh/config`` aliases by number; the answer may also be any name."""
+    from cosmos_tui.config_hosts import ssh_config_aliases
+
+    aliases = ssh_config_aliases(Path.home() / ".ssh" / "config")
+    if not interactive or not aliases:
+        return None
+    click.echo("Hosts in ~/.ssh/config:")
+    for number, alias in enumerate(aliases, 1):
+        click.echo(f"  {number}) {one_line(alias)}")
+    answer = _ask("Pick a number, or type a name", None, True)
+    if answer and answer.isdecimal() and 1 <= int(answer) <= len(aliases):
+        return aliases[int(answer) - 1]
+    return answer
 
 
 def _decide_trust(
@@ -173,7 +190,9 @@ def add(
 
     interactive = not yes and sys.stdin.isatty()
     if not name:
-        name = _ask("Name of the host (an ~/.ssh/config alias works)", None, interactive)
+        name = _pick_alias(interactive) or _ask(
+            "Name of the host (an ~/.ssh/config alias works)", None, interactive
+        )
         if not name:
             fail("give the host a NAME: cosmos host add NAME [--hostname HOST ...]")
     _check_name(name)

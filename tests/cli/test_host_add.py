@@ -314,3 +314,52 @@ def test_host_add_on_a_ready_real_host_ends_with_a_passing_doctor(
     assert entry["gpu_request"] is False and entry["docker_image"] == image
     again = cosmos("doctor", "gpu-box")
     assert again.exit_code == 0 and "[FAIL]" not in again.stdout
+
+
+def test_interactive_add_offers_the_ssh_config_aliases_in_a_real_terminal(
+    config_file, ssh_server, docker_daemon, busybox_image, model_checkout, remote_tool_dir,
+    tmp_path, monkeypatch,
+):  # fmt: skip
+    # `cosmos host add` with no name, in a pseudo-terminal as a person runs it: the
+    # aliases of ~/.ssh/config are offered by number, every question is asked, the key
+    # is shown and trusted on "y", and the alias's HostName, Port, User and key apply.
+    from tests.cli.test_tui_signals import COSMOS, Terminal
+
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "config").write_text(
+        "Host *\n  ServerAliveInterval 30\n"
+        "Host bastion\n  HostName 192.0.2.1\n"
+        f"Host gpu-box other-box\n  HostName 127.0.0.1\n  Port {ssh_server.port}\n"
+        f"  User {ssh_server.user}\n  IdentityFile {ssh_server.client_key}\n"
+    )
+    monkeypatch.setenv("HOME", str(home))
+    terminal = Terminal([
+        str(COSMOS), "host", "add", "--docker-socket", str(docker_daemon.socket_path),
+        "--docker-image", busybox_image, "--remote-repo-dir", model_checkout,
+        "--remote-tool-dir", remote_tool_dir, "--no-doctor",
+    ])  # fmt: skip
+
+    def answer(question: str, text: str) -> None:
+        seen = terminal.read_until(lambda: question.encode() in terminal.output, 30)
+        assert seen, terminal.output.decode("utf-8", "replace")[-1500:]
+        terminal.output = terminal.output.split(question.encode(), 1)[1]
+        os.write(terminal.leader, text.encode() + b"\r")
+
+    try:
+        answer("Pick a number, or type a name", "2")
+        answer("Hostname or address", "")
+        answer("User (empty: from ~/.ssh/config)", "")
+        answer("Port (empty: from ~/.ssh/config or 22)", "")
+        answer("Key file (empty: agent/config)", "")
+        answer("Trust this key?", "y")
+        answer("cosmos-transfer1 checkout on the host", "")
+        answer("Checkpoints folder on the host", "")
+        assert terminal.wait(30) == 0, terminal.output.decode("utf-8", "replace")
+    finally:
+        terminal.close()
+    assert b"wrote host gpu-box" in terminal.output
+    entry = next(h for h in tomllib.loads(config_file.read_text())["hosts"]
+                 if h["name"] == "gpu-box")  # fmt: skip
+    assert entry["hostname"] == "gpu-box" and "port" not in entry  # from the alias
+    assert "127.0.0.1" in (home / ".ssh" / "known_hosts").read_text()
