@@ -22,6 +22,11 @@ def runs_cell(h: Harness, prompt_id: str) -> str:
     return str(table.get_cell(prompt_id, "runs")).strip()
 
 
+def last_cell(h: Harness, prompt_id: str) -> str:
+    table = h.app.main_screen.prompts.table
+    return str(table.get_cell(prompt_id, "last")).strip()
+
+
 async def test_with_no_runs_the_prompts_pane_has_focus_and_enter_opens_the_run_form(
     harness: Callable[..., Harness], tmp_path: Path
 ):
@@ -131,3 +136,10 @@ async def test_the_runs_count_of_a_prompt_follows_new_runs_live(
         await h.services.push_run(run.id, RunState.UPLOADING, host="gpu-a", gpus=(0,))
         await settle(pilot)
         assert runs_cell(h, prompt_id) == "2"
+        # the last run's state follows it live too, not only once it ends
+        last = await make_run(h.services, h.clock, prompt_id, RunState.QUEUED, announce=True)
+        await settle(pilot)
+        assert "queued" in last_cell(h, prompt_id)
+        await h.services.push_run(last.id, RunState.UPLOADING, host="gpu-a", gpus=(1,))
+        await settle(pilot)
+        assert "uploading" in last_cell(h, prompt_id), last_cell(h, prompt_id)

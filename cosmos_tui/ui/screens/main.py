@@ -281,8 +281,9 @@ class MainScreen(ActionsMixin, Screen[None]):
         self.runs.apply_run(run)
         self.logs.update_run(run)
         self._update_holders()
-        # A new run changes its prompt's run count; a finished one its last-run state.
-        if run.prompt_id and (is_new or (run.state != before and run.state.is_terminal)):
+        # A new run changes its prompt's run count; a change of state its last-run state
+        # (a few per run: one prompt query each).
+        if run.prompt_id and (is_new or run.state != before):
             self._refresh_prompt(run.prompt_id)
         if run.state != before and run.state in NOTIFY_STATES:
             severity, title = NOTIFY_STATES[run.state]
