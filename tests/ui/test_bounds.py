@@ -190,3 +190,65 @@ async def test_launch_shows_the_newest_rows_before_the_services_open(harness):
         assert main.runs.check_action("rate", (3,)) is True
         newest = main.runs.table.coordinate_to_cell_key((0, 0)).row_key.value
         assert newest == f"rs_{79:012x}"
+
+
+async def test_a_slow_first_page_is_never_cancelled_by_the_streams_fallback(harness, monkeypatch):
+    # Under load the streams' fallback timer can fire before the first pages arrive: the
+    # rest of the page must wait for the first page, never replace (cancel) its load.
+    import asyncio
+    from contextlib import asynccontextmanager
+
+    from cosmos_tui.services import Workbench
+    from cosmos_tui.ui.screens import main as main_module
+    from tests.ui.fakes import TestServices, counting_ids
+
+    monkeypatch.setattr(main_module, "STREAMS_FALLBACK_SECONDS", 0.05)
+    h = harness(page_size=120)
+    await make_many(h.config.db_path, prompts=130, runs=300)
+    calls: list[tuple[str, int, int]] = []
+
+    class SlowFirstPages(TestServices):
+        __test__ = False
+
+        async def list_runs(self, where, offset, limit, sort, descending):  # type: ignore[no-untyped-def]
+            calls.append(("runs", offset, limit))
+            if offset == 0 and not where.states:
+                await asyncio.sleep(0.6)  # the first page is slow; the timer fires first
+            return await super().list_runs(where, offset, limit, sort, descending)
+
+        async def list_prompts(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            page = await super().list_prompts(*args, **kwargs)
+            if not calls or calls[-1][0] != "prompts-slow":
+                calls.append(("prompts-slow", 0, 0))
+                await asyncio.sleep(0.6)
+            return page
+
+    @asynccontextmanager
+    async def slow():
+        async with Workbench.open(h.config, ids=counting_ids(), clock=h.clock) as bench:
+            services = SlowFirstPages(bench, tuple(x.name for x in h.config.hosts))
+            h.holder["services"] = services
+            yield services
+
+    h.app.services_factory = slow
+    pages: list[tuple[str, bool, int]] = []
+    seen: list[object] = []
+
+    def hook(message: object) -> None:
+        if any(message is other for other in seen):
+            return
+        seen.append(message)
+        if isinstance(message, RunsLoaded | PromptsLoaded):
+            pages.append((type(message).__name__, message.append, len(message.page.items)))
+
+    async with h.app.run_test(size=(120, 40), message_hook=hook) as pilot:
+        await ready(h, pilot)
+        await asyncio.sleep(1.5)
+        await settle(pilot)
+        main = h.app.main_screen
+        screenful = first_page_rows(120, 40)
+        assert ("RunsLoaded", False, screenful) in pages, pages
+        assert ("PromptsLoaded", False, screenful) in pages, pages
+        assert len(main.runs.runs) == 120 and len(main.prompts.prompts) == 120
+        oldest_shown = main.runs.table.coordinate_to_cell_key((119, 0)).row_key.value
+        assert oldest_shown == f"rs_{180:012x}"

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, cast
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from cosmos_tui.ui.messages import FirstPageShown
+
 if TYPE_CHECKING:
     from textual.widgets import DataTable
 
@@ -101,6 +103,8 @@ class PagedPane(Pane):
         self.total = 0
         self._generation = 0
         self._loading_more = False
+        self._first_page_in = False  # the services' first page (not the launch's glance)
+        self._fill_waiting = False  # fill_page came before the first page: fill after it
 
     @property
     def table(self) -> DataTable[object]:
@@ -140,8 +144,27 @@ class PagedPane(Pane):
         self._generation += 1
         self._load(0, False, self._generation, self.reload_rows(self.table.row_count))
 
+    def page_landed(self, append: bool) -> None:
+        """Note a page shown: after the launch's first one, say so and do a waiting fill."""
+        if append:
+            return
+        if not self.launched:
+            # The main screen calls fill_page once the launch's frame is full.
+            self.post_message(FirstPageShown(self.id or type(self).__name__))
+        self._first_page_in = True
+        if self._fill_waiting:
+            self._fill_waiting = False
+            self.fill_page()
+
     def fill_page(self) -> None:
-        """Load the rest of the first page (the first load brought only a screenful)."""
+        """Load the rest of the first page (the first load brought only a screenful).
+
+        Before the first page has landed this waits for it: loading the rest then would
+        replace (cancel) the first page's load in the pane's exclusive loader.
+        """
+        if not self._first_page_in:
+            self._fill_waiting = True
+            return
         self.launched = True
         missing = min(self.cosmos.config.ui.page_size, self.total) - self.table.row_count
         self._load_more(missing)

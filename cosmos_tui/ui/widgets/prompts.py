@@ -10,7 +10,7 @@ from textual.widgets import DataTable, Input
 
 from cosmos_tui.domain import Page, Prompt
 from cosmos_tui.ui.format import age, clip, plain, state_text
-from cosmos_tui.ui.messages import FirstPageShown, PromptHighlighted, PromptsLoaded
+from cosmos_tui.ui.messages import PromptHighlighted, PromptsLoaded
 from cosmos_tui.ui.report import reported
 from cosmos_tui.ui.widgets.pane import PagedPane
 
@@ -123,9 +123,7 @@ class PromptsPane(PagedPane):
         if message.generation != self._generation:
             return
         self._show_rows(message.page, message.append)
-        if not message.append and not self.launched:
-            # The main screen calls fill_page once the launch's frame is full.
-            self.post_message(FirstPageShown(self.id or "prompts"))
+        self.page_landed(message.append)
 
     def _show_rows(self, page: Page[Prompt], append: bool) -> None:
         table = self.table

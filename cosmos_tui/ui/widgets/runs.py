@@ -24,7 +24,7 @@ from cosmos_tui.ui.format import (
     rating_text,
     state_text,
 )
-from cosmos_tui.ui.messages import FirstPageShown, RunHighlighted, RunsLoaded
+from cosmos_tui.ui.messages import RunHighlighted, RunsLoaded
 from cosmos_tui.ui.report import reported
 from cosmos_tui.ui.widgets.pane import PagedPane
 
@@ -164,9 +164,7 @@ class RunsPane(PagedPane):
         if message.generation != self._generation:
             return
         self._show_rows(message.page, message.append)
-        if not message.append and not self.launched:
-            # The main screen calls fill_page once the launch's frame is full.
-            self.post_message(FirstPageShown(self.id or "runs"))
+        self.page_landed(message.append)
 
     def _show_rows(self, page: Page[Run], append: bool) -> None:
         table = self.table
