@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,14 @@ async def running_with_logs(h: Harness, pilot: Any, tmp_path: Path) -> None:
     lines = tuple(f"{LOG_LINES[i % len(LOG_LINES)]}" for i in range(40))
     h.services.log_stream(run_id).put(LogBatch(run_id, lines, 0))
     await settle(pilot)
-    h.app.main_screen.logs.flush()
+    # the log follower is a long-running worker that settle does not wait for: wait
+    # until it has handed the pane every line (under load it can be a moment late)
+    logs = h.app.main_screen.logs
+    deadline = time.monotonic() + 20
+    while logs.next_line < len(lines):
+        assert time.monotonic() < deadline, logs.next_line
+        await pilot.pause(0.02)
+    logs.flush()
     await pilot.pause()
 
 
