@@ -67,12 +67,23 @@ async def check_image(ctx: DoctorContext) -> CheckResult:
             "image",
             title,
             f"pulling {ctx.image} failed: {exc.message}",
-            f"docker login on the host (nvcr.io needs an NGC API key), then: {fix}",
+            # The doctor pulls through the Engine API without registry credentials: a
+            # private registry is pulled on the host, where 'docker login' applies.
+            f"on the host: docker login {_registry(ctx.image)} (nvcr.io needs an NGC API "
+            f"key), then docker pull {ctx.image}",
         )
     if not await ctx.host.docker.image_present(ctx.image):
         return failed("image", title, f"{ctx.image} is still missing after the pull", fix)
     ctx.facts["image"] = True
     return passed("image", title, f"{ctx.image} (pulled now)")
+
+
+def _registry(image: str) -> str:
+    """The registry of an image reference (Docker Hub when the first part is no host)."""
+    first, slash, _rest = image.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
 
 
 async def check_gpu_container(ctx: DoctorContext) -> CheckResult:
