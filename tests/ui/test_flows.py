@@ -142,6 +142,51 @@ async def test_create_and_start_run_with_inline_validation(h, pilot, runs):
     assert run.id in h.app.main_screen.runs.runs
 
 
+async def test_the_run_form_picks_a_model_shows_its_fields_and_remembers_it(h, pilot, runs):
+    from textual.widgets import Select
+
+    prompt_id = runs["queued"].prompt_id
+    focus_row(h.app.main_screen.prompts.table, prompt_id)
+    await pilot.press("enter")
+    await settle(pilot)
+    form = h.app.screen
+    assert isinstance(form, RunForm)
+
+    def shown() -> set[str]:
+        return {w.id.removeprefix("param-") for w in form.query(".param, #param-negative_prompt")
+                if w.id and w.display}  # fmt: skip
+
+    assert form.profile == "transfer1"
+    assert {"vis_weight", "sigma_max", "fps", "blur_strength", "guidance"} <= shown()
+    form.query_one("#profile", Select).value = "cosmos3"
+    await settle(pilot)
+    assert shown() == {"seed", "num_gpus", "priority", "negative_prompt"}
+    form.query_one("#vis_weight", Input).value = "7"  # hidden: neither checked nor sent
+    form.query_one("#seed", Input).value = "42"
+    await pilot.pause()
+    assert plain(form.query_one("#form-error")).strip() == ""
+    await pilot.press("ctrl+s")
+    await settle(pilot)
+    assert not isinstance(h.app.screen, RunForm)
+    started = [args for name, args in h.services.calls if name == "start_run"]
+    run = await h.services.bench.get_run(started[-1][0])
+    assert run.profile == "cosmos3" and run.params.seed == 42
+    assert run.params.vis_weight != 7 and run.params.options  # Cosmos 3's own options
+    # the prompt's next run starts on the model of its newest run
+    focus_row(h.app.main_screen.prompts.table, prompt_id)
+    await pilot.press("enter")
+    await settle(pilot)
+    form = h.app.screen
+    assert isinstance(form, RunForm) and form.profile == "cosmos3"
+    form.query_one("#profile", Select).value = "transfer2.5"
+    await settle(pilot)
+    assert shown() == {
+        "vis_weight", "edge_weight", "depth_weight", "seg_weight", "num_steps", "seed",
+        "num_gpus", "priority", "negative_prompt",
+    }  # fmt: skip
+    await pilot.press("escape")
+
+
 async def test_cancel_asks_first(h, pilot, runs):
     focus_row(h.app.main_screen.runs.table, runs["running"].id)
     await pilot.press("c")

@@ -59,6 +59,8 @@ class ModelProfile(Protocol):
     """One model family (see the module docstring for when each method is called)."""
 
     name: str
+    # The GenerationParams fields this family reads (a run form shows only these).
+    shared_params: frozenset[str]
 
     def check(self, params: GenerationParams, prompt: Prompt | None) -> GenerationParams:
         """Return ``params`` normalised; raise ValidationError for what upstream refuses."""

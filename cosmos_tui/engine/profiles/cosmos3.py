@@ -96,6 +96,8 @@ class Cosmos3Profile:
     """Cosmos 3 through the profile seam (engine/profiles/base.py)."""
 
     name = NAME
+    # read by check/build_spec/build_command below; the rest is in params.options
+    shared_params = frozenset({"seed", "num_gpus", "negative_prompt"})
 
     def check(self, params: GenerationParams, prompt: Prompt | None) -> GenerationParams:
         """Validate the shared parameters and the options; return them normalised.

@@ -174,6 +174,8 @@ class Transfer1Profile:
     """Cosmos-Transfer1 through the profile seam (engine/profiles/base.py)."""
 
     name = NAME
+    # every shared parameter is Transfer1's own (transfer.py's argparse)
+    shared_params = frozenset(GenerationParams.__dataclass_fields__) - {"options"}
 
     def check(self, params: GenerationParams, prompt: Prompt | None) -> GenerationParams:
         """Validate the Transfer1 parameters (and the seed against the input's clips)."""

@@ -64,6 +64,11 @@ class Transfer25Profile:
     """Transfer2.5 through the profile seam."""
 
     name = NAME
+    # read by check below (the weights become controls); the rest is in params.options
+    shared_params = frozenset(
+        {"vis_weight", "edge_weight", "depth_weight", "seg_weight", "num_steps", "seed",
+         "num_gpus", "negative_prompt"}
+    )  # fmt: skip
 
     def check(self, params: GenerationParams, prompt: Prompt | None) -> GenerationParams:
         """Validate the shared parameters and the options; return them normalised.

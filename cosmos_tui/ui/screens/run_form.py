@@ -1,4 +1,9 @@
-"""The new-run form: every generation parameter, validated as you type, host and GPUs."""
+"""The new-run form: the model, its generation parameters validated as you type, host, GPUs.
+
+Each model family reads only some of the shared parameters (``ModelProfile.shared_params``):
+the form shows those and sends only those. The model starts as the one of the prompt's
+newest run, so a prompt made for Cosmos 3 stays on Cosmos 3.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from cosmos_tui.config import Config
 from cosmos_tui.domain import BLUR_LEVELS, CONTROL_HINTS, GenerationParams, Prompt, Run
 from cosmos_tui.engine.params import validate_priority
+from cosmos_tui.engine.profiles.base import profile_for, profile_names
 from cosmos_tui.errors import CosmosError, ValidationError
 from cosmos_tui.ui.format import clip, plain
 from cosmos_tui.ui.protocol import UIServices
@@ -67,14 +73,22 @@ class RunForm(ModalScreen[Run | None]):
                 f"{self.prompt.id}  {clip(self.prompt.text, 70)}", id="run-prompt", markup=False
             )
             with Grid(id="param-grid"):
+                with Vertical(classes="param"):
+                    yield Label("model")
+                    yield Select(
+                        [(name, name) for name in profile_names()],
+                        value="transfer1",
+                        allow_blank=False,
+                        id="profile",
+                    )
                 for field, label, _kind in NUMBER_FIELDS:
                     value = 0 if field == "priority" else getattr(defaults, field)
-                    with Vertical(classes="param"):
+                    with Vertical(classes="param", id=f"param-{field}"):
                         yield Label(label)
                         yield Input(
                             f"{value:g}" if isinstance(value, float) else str(value), id=field
                         )
-                with Vertical(classes="param"):
+                with Vertical(classes="param", id="param-blur_strength"):
                     yield Label("blur")
                     yield Select(
                         [(v, v) for v in BLUR_LEVELS],
@@ -82,7 +96,7 @@ class RunForm(ModalScreen[Run | None]):
                         allow_blank=False,
                         id="blur_strength",
                     )
-                with Vertical(classes="param"):
+                with Vertical(classes="param", id="param-canny_threshold"):
                     yield Label("canny")
                     yield Select(
                         [(v, v) for v in BLUR_LEVELS],
@@ -94,24 +108,58 @@ class RunForm(ModalScreen[Run | None]):
                     yield Label("host")
                     hosts = [(AUTO_HOST, AUTO_HOST)] + [(n, n) for n in self.services.host_names()]
                     yield Select(hosts, value=AUTO_HOST, allow_blank=False, id="host")
-            yield Label("Negative prompt")
-            yield Input(defaults.negative_prompt or "", id="negative_prompt")
+            with Vertical(id="param-negative_prompt"):
+                yield Label("Negative prompt")
+                yield Input(defaults.negative_prompt or "", id="negative_prompt")
             yield Static("", id="form-error", classes="error", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button("Create and start  ctrl+s", id="save", variant="primary", compact=True)
 
     def on_mount(self) -> None:
-        """Title, focus the first weight, validate the defaults."""
+        """Title, focus the first weight, validate the defaults; find the prompt's model."""
         self.query_one("#run-form").border_title = "New run"
         self.query_one("#vis_weight", Input).focus()
+        self._show_fields()
         self.validate_form()
+        if self.prompt is not None:
+            self._remembered_profile()
+
+    @property
+    def profile(self) -> str:
+        """The chosen model family."""
+        return str(self.query_one("#profile", Select).value)
+
+    def shown(self, field: str) -> bool:
+        """Whether the chosen family reads ``field`` (priority is the queue's, always)."""
+        return field == "priority" or field in profile_for(self.profile).shared_params
+
+    def _show_fields(self) -> None:
+        for field, _label, _kind in NUMBER_FIELDS:
+            self.query_one(f"#param-{field}").display = self.shown(field)
+        for field in ("blur_strength", "canny_threshold", "negative_prompt"):
+            self.query_one(f"#param-{field}").display = self.shown(field)
+
+    @work(exclusive=True, group="run-form-profile", exit_on_error=False)
+    async def _remembered_profile(self) -> None:
+        """Start on the model of the prompt's newest run, unless one was chosen since."""
+        from cosmos_tui.store.repositories import RunFilter
+
+        page = await self.services.list_runs(
+            RunFilter(prompt_id=self.prompt.id), 0, 1, "created", True
+        )
+        select = self.query_one("#profile", Select)
+        latest = page.items[0].profile if page.items else None
+        if latest in profile_names() and select.value == "transfer1" and latest != "transfer1":
+            select.value = latest
 
     def overrides(self) -> tuple[dict[str, Any], int]:
         """Read every field; return parameter overrides and the priority."""
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = {"profile": self.profile}
         priority = 0
         for field, _label, kind in NUMBER_FIELDS:
+            if not self.shown(field):
+                continue
             raw = self.query_one(f"#{field}", Input).value.strip()
             number = parse_number(raw, kind, field)
             if field == "priority":
@@ -119,8 +167,11 @@ class RunForm(ModalScreen[Run | None]):
             else:
                 values[field] = number
         for field in ("blur_strength", "canny_threshold"):
-            values[field] = self.query_one(f"#{field}", Select).value
-        values["negative_prompt"] = self.query_one("#negative_prompt", Input).value.strip() or None
+            if self.shown(field):
+                values[field] = self.query_one(f"#{field}", Select).value
+        if self.shown("negative_prompt"):
+            negative = self.query_one("#negative_prompt", Input).value.strip()
+            values["negative_prompt"] = negative or None
         return values, priority
 
     def validate_form(self) -> bool:
@@ -144,7 +195,9 @@ class RunForm(ModalScreen[Run | None]):
 
     @on(Input.Changed)
     @on(Select.Changed)
-    def _changed(self) -> None:
+    def _changed(self, event: Input.Changed | Select.Changed) -> None:
+        if event.control.id == "profile":
+            self._show_fields()
         self.validate_form()
 
     @on(Button.Pressed, "#cancel")
