@@ -108,7 +108,13 @@ async def measure_run(
     os.chown(work / "tool-run", user.pw_uid, user.pw_gid)
     videos = work / "run-videos"
     videos.mkdir(exist_ok=True)
-    (videos / "color.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(64 * 1024))
+    # a real video: create_prompt checks every input (frames, fps, resolution)
+    import shutil
+
+    import cosmos_tui.sandbox
+
+    assets = Path(cosmos_tui.sandbox.__file__).parent / "assets"
+    shutil.copy(assets / "street.mp4", videos / "color.mp4")
     ssh = ["ssh", *openssh_options(server, port), f"{server.user}@127.0.0.1"]
     docker_cli = ["docker", "-H", f"unix://{docker.socket_path}"]
     rtt = rtt_ms / 1000 if rtt_ms else None
