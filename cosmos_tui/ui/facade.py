@@ -1,9 +1,8 @@
 """Adapts the real service facade (``Workbench``) to :class:`UIServices`.
 
-This is the one place that knows the facade's method names. Live streams and run
-commands that the facade does not offer yet fall back to what the local store and files
-can tell: runs are polled from the database (which also shows changes made by a CLI in
-another terminal) and logs are tailed from the run's local log file.
+This is the one place that knows the facade's method names; it calls them directly (the
+Workbench offers every one). Runs are watched by polling the database, which also shows
+changes made by a CLI in another terminal.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from cosmos_tui.domain import (
     GenerationParams,
     GpuHostHealth,
     GpuSample,
-    HostState,
     HostStatus,
     LogBatch,
     Page,
@@ -29,7 +27,8 @@ from cosmos_tui.domain import (
     RunState,
 )
 from cosmos_tui.engine.inputs import find_videos
-from cosmos_tui.errors import CosmosError, NotFound
+from cosmos_tui.engine.reconcile import ReconcileReport
+from cosmos_tui.errors import NotFound
 from cosmos_tui.services import DeletePlan, SearchResult, Workbench
 from cosmos_tui.store.metrics_store import RunStats
 from cosmos_tui.store.repositories import PromptFilter, RunFilter
@@ -42,14 +41,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
-LOG_CHUNK_LINES = 500
-
-
-class FeatureMissing(CosmosError):
-    """The running build's facade does not offer an operation the UI asked for."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(f"{what} is not available in this build yet", title="Not available")
 
 
 class FacadeAdapter:
@@ -57,8 +48,7 @@ class FacadeAdapter:
 
     Args:
         bench: The open facade.
-        poll_seconds: How often the database is polled for run changes when the facade
-            has no run-event stream.
+        poll_seconds: How often the database is polled for run changes.
 
     """
 
@@ -175,11 +165,9 @@ class FacadeAdapter:
 
     async def log_context(self, run_id: str, around: int) -> tuple[str, ...]:
         """Return the lines around the first error: the engine's classification, or a scan."""
-        failure_of = getattr(self.bench, "run_failure", None)
-        if failure_of is not None:
-            failure = await failure_of(run_id)
-            if failure is not None and failure.context:
-                return tuple(failure.context)
+        failure = await self.bench.run_failure(run_id)
+        if failure is not None and failure.context:
+            return tuple(failure.context)
         path = await self._log_path(run_id)
         if path is None:
             return ()
@@ -192,38 +180,27 @@ class FacadeAdapter:
         return tuple(host.name for host in self.bench.config.hosts)
 
     async def watch_hosts(self) -> AsyncIterator[HostStatus]:
-        """Yield host states from the facade, or say that monitoring is missing."""
-        stream = getattr(self.bench, "watch_hosts", None)
-        if stream is not None:
-            async for status in stream():
-                yield status
-            return
-        for name in self.host_names():
-            yield HostStatus(name, HostState.UNKNOWN, reason="not monitored in this build")
+        """Yield host states from the facade."""
+        async for status in self.bench.watch_hosts():
+            yield status
 
     async def watch_gpus(self) -> AsyncIterator[GpuSample]:
-        """Yield GPU samples from the facade (none without a remote layer)."""
-        stream = getattr(self.bench, "watch_gpus", None)
-        if stream is not None:
-            async for sample in stream():
-                yield sample
+        """Yield GPU samples from the facade."""
+        async for sample in self.bench.watch_gpus():
+            yield sample
 
     async def watch_gpu_hosts(self) -> AsyncIterator[GpuHostHealth]:
         """Yield hosts' GPU telemetry states (why there are no figures) from the facade."""
-        stream = getattr(self.bench, "watch_gpu_hosts", None)
-        if stream is not None:
-            async for health in stream():
-                yield health
+        async for health in self.bench.watch_gpu_hosts():
+            yield health
 
     async def watch_gpu_processes(self) -> AsyncIterator[GpuProcesses]:
-        """Yield per-host GPU process lists from the facade (none without one)."""
-        stream = getattr(self.bench, "watch_gpu_processes", None)
-        if stream is not None:
-            async for host, processes in stream():
-                yield GpuProcesses(host, tuple(processes))
+        """Yield per-host GPU process lists from the facade."""
+        async for host, processes in self.bench.watch_gpu_processes():
+            yield GpuProcesses(host, tuple(processes))
 
     async def watch_runs(self, shown: Sequence[Run] | None = None) -> AsyncIterator[Run]:
-        """Yield changed runs: from the facade's stream, or by polling the store.
+        """Yield changed runs, by polling the store.
 
         Args:
             shown: The queued and active runs the caller shows, as it read them: the first
@@ -231,11 +208,6 @@ class FacadeAdapter:
                 of taking what it finds as the baseline. None: the first poll is the
                 baseline.
         """
-        stream = getattr(self.bench, "watch_runs", None)
-        if stream is not None:
-            async for run in stream():
-                yield run
-            return
         watched = frozenset({RunState.QUEUED, *(state for state in RunState if state.is_active)})
         seen: dict[str, datetime] | None = None
         if shown is not None:
@@ -257,84 +229,48 @@ class FacadeAdapter:
             await asyncio.sleep(self.poll_seconds)
 
     async def follow_log(self, run_id: str, tail: int | None) -> AsyncIterator[LogBatch]:
-        """Yield the run's last ``tail`` lines, then follow: from the facade or the file."""
-        stream = getattr(self.bench, "follow_log", None)
-        if stream is not None:
-            async for batch in stream(run_id, tail=tail):
-                yield batch
-            return
-        async for batch in self._tail_file(run_id):
+        """Yield the run's last ``tail`` lines, then follow (the facade's local log)."""
+        async for batch in self.bench.follow_log(run_id, tail=tail):
             yield batch
 
     async def keep_runs_moving(self) -> AsyncIterator[str]:
         """Reattach runs left by an earlier session and keep them moving; yield news.
 
         Uses the facade's periodic reconcile; yields one line per report that found
-        something worth saying (runs picked up, orphans), nothing when there is no engine.
+        something worth saying (runs picked up, orphans).
         """
-        stream = getattr(self.bench, "keep_runs_moving", None)
-        if stream is None:
-            return
-        async for report in stream():
+        async for report in self.bench.keep_runs_moving():
             text = _describe_report(report)
             if text:
                 yield text
 
     async def start_run(self, run_id: str, host: str | None) -> Run:
         """Queue a recorded run for launch."""
-        call = getattr(self.bench, "start_run", None)
-        if call is None:
-            raise FeatureMissing("starting runs")
-        result = await (call(run_id, host=host) if host else call(run_id))
-        return result if isinstance(result, Run) else await self.bench.get_run(run_id)
+        return await self.bench.start_run(run_id, host=host)
 
     async def cancel_run(self, run_id: str) -> Run:
         """Stop a run."""
-        return await self._run_command(("cancel_run", "cancel"), run_id, "cancelling runs")
+        return await self.bench.cancel_run(run_id)
 
     async def retry_run(self, run_id: str) -> Run:
         """Queue a run again."""
-        return await self._run_command(("retry_run", "retry"), run_id, "retrying runs")
+        return await self.bench.retry_run(run_id)
 
     async def upscale_run(self, run_id: str) -> Run:
         """Queue a 4K upscale of a completed run's video and start it."""
-        extras = getattr(self.bench, "extras", None)
-        if extras is None:
-            return await self._run_command(("upscale_run", "upscale"), run_id, "upscaling")
-        run = await extras.create_upscale(run_id)
-        return await self._start_if_possible(run)
+        run = await self.bench.extras.create_upscale(run_id)
+        return await self.start_run(run.id, None)
 
     async def enhance_prompt(self, prompt_id: str) -> Run:
         """Queue a prompt enhancement (the result becomes a child prompt) and start it."""
-        extras = getattr(self.bench, "extras", None)
-        if extras is None:
-            return await self._run_command(
-                ("enhance_prompt", "enhance"), prompt_id, "prompt enhancement"
-            )
-        runs = await extras.create_enhance([prompt_id])
-        queue = getattr(self.bench, "queue", None)
-        if queue is not None and (self._queue_task is None or self._queue_task.done()):
+        runs = await self.bench.extras.create_enhance([prompt_id])
+        if self._queue_task is None or self._queue_task.done():
             # Enhancements run through the queue (prompts share one upsampler container):
             # drive it until nothing is left to start.
-            self._queue_task = asyncio.create_task(queue.drive(until_idle=True))
+            self._queue_task = asyncio.create_task(self.bench.queue.drive(until_idle=True))
         return runs[0]
 
-    async def _start_if_possible(self, run: Run) -> Run:
-        if getattr(self.bench, "start_run", None) is None:
-            return run
-        return await self.start_run(run.id, None)
-
     # helpers ------------------------------------------------------------------------
-
-    async def _run_command(self, names: tuple[str, ...], object_id: str, what: str) -> Run:
-        for name in names:
-            call = getattr(self.bench, name, None)
-            if call is not None:
-                result = await call(object_id)
-                if isinstance(result, Run):
-                    return result
-                return await self.bench.get_run(object_id)
-        raise FeatureMissing(what)
 
     async def _log_path(self, run_id: str) -> Path | None:
         run = await self.bench.get_run(run_id)
@@ -345,46 +281,15 @@ class FacadeAdapter:
                 return path
         return None
 
-    async def _tail_file(self, run_id: str) -> AsyncIterator[LogBatch]:
-        position = 0
-        line_number = 0
-        pending = ""
-        while True:
-            path = await self._log_path(run_id)
-            if path is not None:
-                chunk, position = await asyncio.to_thread(_read_from, path, position)
-                if chunk:
-                    pieces = (pending + chunk).replace("\r", "\n").split("\n")
-                    pending = pieces.pop()
-                    for start in range(0, len(pieces), LOG_CHUNK_LINES):
-                        lines = tuple(pieces[start : start + LOG_CHUNK_LINES])
-                        yield LogBatch(run_id, lines, line_number)
-                        line_number += len(lines)
-                    continue
-            run = await self.bench.get_run(run_id)
-            if run.state.is_terminal or (run.state == RunState.QUEUED and path is None):
-                if pending:
-                    yield LogBatch(run_id, (pending,), line_number)
-                return
-            await asyncio.sleep(self.poll_seconds / 2)
 
-
-def _describe_report(report: Any) -> str:
+def _describe_report(report: ReconcileReport) -> str:
     """Summarise a reconcile report in one line, or return "" when it found nothing."""
     parts = []
-    for attribute, label in (
-        ("dispatched", "run(s) picked up"),
-        ("failed", "run(s) failed: container gone"),
-        ("orphans", "orphan container(s) found"),
+    for items, label in (
+        (report.dispatched, "run(s) picked up"),
+        (report.failed, "run(s) failed: container gone"),
+        (report.orphans, "orphan container(s) found"),
     ):
-        items = getattr(report, attribute, None)
         if items:
             parts.append(f"{len(items)} {label}")
     return ", ".join(parts)
-
-
-def _read_from(path: Path, position: int, limit: int = 4 * 1024 * 1024) -> tuple[str, int]:
-    with path.open("rb") as handle:
-        handle.seek(position)
-        data = handle.read(limit)
-    return data.decode("utf-8", errors="replace"), position + len(data)
