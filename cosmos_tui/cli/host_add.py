@@ -87,6 +87,17 @@ def _ask(text: str, default: str | None, interactive: bool) -> str | None:
     return str(answer).strip() or None
 
 
+def _ask_port() -> int | None:
+    """Ask for the SSH port until the answer is empty or a port number."""
+    while True:
+        answer = _ask("Port (empty: from ~/.ssh/config or 22)", None, True)
+        if answer is None:
+            return None
+        if answer.isdecimal() and 1 <= int(answer) <= 65535:
+            return int(answer)
+        click.echo(f"'{one_line(answer)}' is not a port: give a number from 1 to 65535")
+
+
 def _pick_alias(interactive: bool) -> str | None:
     """Offer the ``~/.ssh/config`` aliases by number; the answer may also be any name."""
     from cosmos_tui.config_hosts import ssh_config_aliases
@@ -202,8 +213,7 @@ def add(
     fields["hostname"] = fields["hostname"] or _ask("Hostname or address", name, interactive)
     if interactive:
         fields["user"] = fields["user"] or _ask("User (empty: from ~/.ssh/config)", None, True)
-        port = fields["port"] or _ask("Port (empty: from ~/.ssh/config or 22)", None, True)
-        fields["port"] = int(port) if port else None
+        fields["port"] = fields["port"] or _ask_port()
         key = fields["identity_file"] or _ask("Key file (empty: agent/config)", None, True)
         fields["identity_file"] = key
     host = HostConfig(name=name, **{k: v for k, v in fields.items() if v is not None})

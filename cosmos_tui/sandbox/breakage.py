@@ -23,8 +23,15 @@ SMALL_GPU = ("NVIDIA GeForce RTX 3060 (SIMULATED)", 12288.0, "8.6")
 OLD_GPU = ("Tesla V100-SXM2-32GB (SIMULATED)", 32768.0, "7.0")
 DF_SHIM = """#!/bin/sh
 # df of the cosmos-tui sandbox (SIMULATED GPU HOST): a full disk (not /dev/shm, a
-# filesystem of its own) when {flag} exists.
-case "$*" in *"/dev/shm"*) exec {real_df} "$@" ;; esac
+# filesystem of its own) when {flag} exists; a 64 MiB /dev/shm when {shm_flag} exists.
+case "$*" in *"/dev/shm"*)
+  if [ -f {shm_flag} ]; then
+    echo "Filesystem     1024-blocks  Used Available Capacity Mounted on"
+    echo "shm                  65536     0     65536       0% /dev/shm"
+    exit 0
+  fi
+  exec {real_df} "$@" ;;
+esac
 if [ -f {flag} ]; then
   echo "Filesystem     1024-blocks      Used Available Capacity Mounted on"
   echo "/dev/simulated   104857600 104857600         0     100% /"
@@ -51,13 +58,20 @@ def lay_out_model(sandbox: Sandbox) -> None:
     sandbox.runtime.image_files[sandbox.options.docker_image] = {"/requirements.txt": REQUIREMENTS}
     real_df = shutil.which("df") or "/bin/df"
     shim = sandbox.bin_dir / "df"
-    shim.write_text(DF_SHIM.format(flag=_disk_flag(sandbox), real_df=real_df), encoding="utf-8")
+    shim.write_text(
+        DF_SHIM.format(flag=_disk_flag(sandbox), shm_flag=_shm_flag(sandbox), real_df=real_df),
+        encoding="utf-8",
+    )
     shim.chmod(0o755)
     sandbox.runtime.smi_path = sandbox.bin_dir / "nvidia-smi"
 
 
 def _disk_flag(sandbox: Sandbox) -> Path:
     return sandbox.root / "run" / "disk-full"
+
+
+def _shm_flag(sandbox: Sandbox) -> Path:
+    return sandbox.root / "run" / "small-shm"
 
 
 class SetupFaults:
@@ -111,6 +125,19 @@ class SetupFaults:
     def greeting(self, text: str = "Welcome to gpu-box! Last login: today\n") -> None:
         """The login shell prints ``text`` before every command ("" for quiet)."""
         self._sandbox.faults.greeting = text
+
+    def small_shm(self, small: bool = True) -> None:
+        """/dev/shm has only 64 MiB (a container host's default), as ``df`` says."""
+        flag = _shm_flag(self._sandbox)
+        if small:
+            flag.parent.mkdir(parents=True, exist_ok=True)
+            flag.write_text("small\n", encoding="utf-8")
+        else:
+            flag.unlink(missing_ok=True)
+
+    def slow_link(self, seconds: float = 0.8) -> None:
+        """Every command starts ``seconds`` late (0: a near host again)."""
+        self._sandbox.faults.command_delay_s = seconds
 
     def disk_full(self, full: bool = True) -> None:
         """The disk of the tool dir has no free space (``df`` says so)."""

@@ -31,6 +31,8 @@ class Faults:
             fails to start with Docker's "could not select device driver" error.
         greeting: Text the login shell prints before every command's output (a chatty
             ~/.bashrc).
+        command_delay_s: Seconds every command waits before it starts (a distant or
+            congested host, as the doctor's latency check sees it).
         hostile_names: SFTP listings of output folders show traversal and absolute names.
         hostile_outputs: A run's container leaves symlinks, a device file, a 50 GB sparse
             file and a name with escape sequences in its output folder (see
@@ -52,6 +54,7 @@ class Faults:
     oom_run_ids: set[str] = field(default_factory=set)
     no_nvidia_runtime: bool = False
     greeting: str = ""
+    command_delay_s: float = 0.0
     hostile_names: bool = False
     hostile_outputs: bool = False
     leak_secrets: bool = False

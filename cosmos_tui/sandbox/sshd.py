@@ -230,6 +230,8 @@ class SandboxSshd:
                 argv = shlex.split(command)
             except ValueError:
                 argv = []
+            if self.faults.command_delay_s:  # a distant host: every command is late
+                await asyncio.sleep(self.faults.command_delay_s)
             if self.faults.greeting:  # a chatty ~/.bashrc prints before every command
                 await self._write(process.stdout, self.faults.greeting.encode())
             if argv and Path(argv[0]).name == "nvidia-smi":

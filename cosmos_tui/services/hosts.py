@@ -70,7 +70,9 @@ class SshProbe:
 
         remote = self._remote(config, host)
         try:
-            return await discover(remote, host_field(host, "docker_socket"), None)
+            return await discover(
+                remote, host_field(host, "docker_socket"), host_field(host, "remote_repo_dir")
+            )
         finally:
             await remote.close()
 
@@ -167,8 +169,12 @@ class HostAdmin:
             chosen["docker_sudo"] = True
         if facts.repo_dirs and "remote_repo_dir" not in chosen:
             chosen["remote_repo_dir"] = facts.repo_dirs[0]
-        if facts.checkpoints_dirs and "checkpoints_dir" not in chosen:
-            chosen["checkpoints_dir"] = facts.checkpoints_dirs[0]
+        if "checkpoints_dir" not in chosen:
+            # as `cosmos host add` does: the checkout's own folder unless one was found
+            if facts.checkpoints_dirs:
+                chosen["checkpoints_dir"] = facts.checkpoints_dirs[0]
+            elif "remote_repo_dir" in chosen:
+                chosen["checkpoints_dir"] = f"{chosen['remote_repo_dir']}/checkpoints"
         stamp = datetime.now(UTC).strftime("%Y-%m-%d")
         written = await asyncio.to_thread(
             add_host, self.path, chosen, f"added by the Hosts screen {stamp}"

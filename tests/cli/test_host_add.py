@@ -350,7 +350,8 @@ def test_interactive_add_offers_the_ssh_config_aliases_in_a_real_terminal(
         answer("Pick a number, or type a name", "2")
         answer("Hostname or address", "")
         answer("User (empty: from ~/.ssh/config)", "")
-        answer("Port (empty: from ~/.ssh/config or 22)", "")
+        answer("Port (empty: from ~/.ssh/config or 22)", "22x")  # asked again, not a crash
+        answer("is not a port: give a number from 1 to 65535", "")
         answer("Key file (empty: agent/config)", "")
         answer("Trust this key?", "y")
         answer("cosmos-transfer1 checkout on the host", "")
@@ -363,3 +364,33 @@ def test_interactive_add_offers_the_ssh_config_aliases_in_a_real_terminal(
                  if h["name"] == "gpu-box")  # fmt: skip
     assert entry["hostname"] == "gpu-box" and "port" not in entry  # from the alias
     assert "127.0.0.1" in (home / ".ssh" / "known_hosts").read_text()
+
+
+async def test_the_hosts_screens_add_keeps_the_checkout_it_was_given(
+    config_file, fresh_known_hosts, ssh_server, docker_daemon, busybox_image, model_checkout,
+    remote_tool_dir,
+):  # fmt: skip
+    # The Hosts screen's real probe over the real sshd: a checkout given in the form
+    # (without a checkpoints folder yet) gets <checkout>/checkpoints, never the
+    # checkpoints of another checkout found in the user's home.
+    from cosmos_tui.config import load_config
+    from cosmos_tui.services.hosts import HostAdmin, SshProbe
+
+    admin = HostAdmin(load_config(config_file), SshProbe())
+    values = {
+        "name": "gpu-box", "hostname": "127.0.0.1", "port": ssh_server.port,
+        "user": ssh_server.user, "identity_file": str(ssh_server.client_key),
+        "known_hosts": str(fresh_known_hosts), "docker_image": busybox_image,
+        "docker_socket": str(docker_daemon.socket_path), "remote_repo_dir": model_checkout,
+        "remote_tool_dir": remote_tool_dir,
+    }  # fmt: skip
+    info = await admin.host_key(values)
+    assert info.fingerprint == fingerprint(ssh_server.host_key_pub) and not info.trusted
+    await admin.trust(info)
+    host, facts = await admin.add(values)
+    assert facts.repo_dirs == (model_checkout,)
+    assert host.remote_repo_dir == model_checkout
+    assert host.checkpoints_dir == f"{model_checkout}/checkpoints"
+    text = config_file.read_text()
+    assert "# my cosmos config: keep this comment" in text
+    assert f'checkpoints_dir = "{model_checkout}/checkpoints"' in text

@@ -114,3 +114,24 @@ def test_doctor_for_a_hub_family_never_judges_transfer1_files(demo, profile, mem
     (report,) = json.loads(out)
     assert code == 1
     assert [c["check"] for c in report["checks"] if c["outcome"] == "fail"] == ["checkpoints"]
+
+
+def test_doctor_checks_every_host_at_once_and_a_down_one_fails_alone(demo):
+    import socket
+
+    _sandbox, config = demo
+    with socket.socket() as probe:  # a port nothing listens on: the connection is refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config.write_text(
+        config.read_text()
+        + f'\n[[hosts]]\nname = "down-box"\nhostname = "127.0.0.1"\nport = {port}\n'
+    )
+    code, out, _err = doctor(config, "--json")
+    assert code == 1
+    reports = {report["host"]: report for report in json.loads(out)}
+    assert set(reports) == {"simulated-gpu-host", "down-box"}
+    assert reports["simulated-gpu-host"]["ok"] is True
+    down = {c["check"]: c for c in reports["down-box"]["checks"]}
+    assert down["ssh"]["outcome"] == "fail" and "refused" in down["ssh"]["detail"]
+    assert {c["outcome"] for name, c in down.items() if name != "ssh"} == {"skip"}

@@ -95,6 +95,18 @@ BREAKAGES: dict[str, tuple[str, Callable, Callable, str]] = {
         lambda s: s.setup.disk_full(False),
         "--remote-tool-dir",
     ),
+    "small /dev/shm": (
+        "shm",
+        lambda s: s.setup.small_shm(True),
+        lambda s: s.setup.small_shm(False),
+        "remount,size=16G /dev/shm",
+    ),
+    "a distant host": (
+        "latency",
+        lambda s: s.setup.slow_link(0.8),
+        lambda s: s.setup.slow_link(0),
+        "ProxyJump",
+    ),
 }
 
 
