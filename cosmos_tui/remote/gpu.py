@@ -149,8 +149,15 @@ class GpuTelemetry:
         return self._processes
 
     def health(self) -> GpuHostHealth:
-        """The host's telemetry state now, with its reason."""
-        return GpuHostHealth(self._ssh.name, self.state.value, self.reason)
+        """The host's telemetry state now, with its reason.
+
+        While the state is ok, the reason names the GPUs nvidia-smi cannot open (a lost
+        GPU among eight), as ``cosmos status`` does; None when there are none.
+        """
+        reason = self.reason
+        if self.state is GpuState.OK and self.device_errors:
+            reason = "; ".join(self.device_errors)
+        return GpuHostHealth(self._ssh.name, self.state.value, reason)
 
     async def samples(self) -> AsyncIterator[tuple[GpuSample, ...]]:
         """Yield each new set of samples (one per interval; stale marks too) until stopped."""
@@ -213,6 +220,10 @@ class GpuTelemetry:
         if (state, reason) == (self.state, self.reason):
             return
         self.state, self.reason = state, reason
+        self._announce()
+
+    def _announce(self) -> None:
+        """Tell the state watchers the host's health now."""
         item = self.health()
         for queue in list(self._watchers):
             if queue.full():
@@ -228,7 +239,10 @@ class GpuTelemetry:
     def _record(self, batch: list[GpuSample], errors: list[DeviceError]) -> None:
         now = self._clock()
         batch, unmatched = apply_device_errors(batch, errors, self._current, now)
-        self.device_errors = tuple(f"{e.message} (bus {e.bus_id})" for e in unmatched)
+        device_errors = tuple(f"{e.message} (bus {e.bus_id})" for e in unmatched)
+        if device_errors != self.device_errors:
+            self.device_errors = device_errors
+            self._announce()
         out = []
         for sample in with_mig(batch, self._mig):
             self._current[sample.index] = sample

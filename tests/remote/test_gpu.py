@@ -330,11 +330,18 @@ async def test_an_eight_gpu_host_names_the_lost_gpu_not_its_rows(
     assert "0000:08:00.0" in reason and "GPU is lost" in reason and "exited 15" in reason
     assert "H100" not in reason and "GPU-0000" not in reason and "81559" not in reason
     telemetry = _telemetry(remote_host)
+    states = telemetry.states()
     telemetry.start()
     try:
         batch = (await _batches(telemetry, 2))[-1]
+        seen = [await asyncio.wait_for(anext(states), 5)]
+        while not (seen[-1].state == "ok" and seen[-1].reason):
+            seen.append(await asyncio.wait_for(anext(states), 5))
     finally:
+        await states.aclose()
         await telemetry.stop()
+    # the pane's host line says what cosmos status says: the GPU that cannot be opened
+    assert "GPU is lost" in (seen[-1].reason or "") and "0000:08:00.0" in seen[-1].reason
     assert [s.index for s in batch] == list(range(7))
     assert all(s.health is GpuHealth.OK for s in batch)
     (error,) = telemetry.device_errors

@@ -34,10 +34,25 @@ def _rows(name: str) -> tuple[tuple[str, ...], list[str]]:
     return header_fields(lines[0]), [line for line in lines[1:] if line.strip()]
 
 
+# Fixtures from a real machine whose source has no URL, each with the reason.
+NO_URL = {
+    "transcript__slurm-h100__requires_reset.csv": "the public code index held these notes "
+    "without naming their repository",
+}
+
+
 def test_every_fixture_file_is_in_the_manifest_with_a_source_and_driver() -> None:
     listed = {f["file"] for f in MANIFEST}
     on_disk = {p.name for p in FIXTURES.iterdir()} - {"manifest.toml", "compose_replays.py"}
     assert on_disk == listed
+    for entry in MANIFEST:  # real output is traceable to where it was published
+        real = entry["kind"] == "capture" or (
+            entry["kind"] == "transcript" and entry["file"].endswith(".csv")
+        )
+        if real:
+            assert entry["source"].startswith("https://") or entry["file"] in NO_URL, entry
+    for message in TRANSCRIPTS:
+        assert message["source"].startswith("https://"), message
     for entry in MANIFEST:
         assert (
             entry["source"]

@@ -130,3 +130,17 @@ async def test_excluded_and_display_gpus_are_marked(h: Harness, pilot: Pilot) ->
     text = await shown(h, pilot)
     assert "- excluded" in text
     assert GpuHealth.EXCLUDED.value == "excluded"
+
+
+async def test_a_gpu_nvidia_smi_cannot_open_is_named_on_the_card(h: Harness, pilot: Pilot) -> None:
+    # seven GPUs answer, the eighth cannot be opened: the card says so, as status does
+    good = capture("linux-x86_64__nvidia-h100-80gb-hbm3__590.48.01__load.csv", h)
+    for index in range(7):
+        h.services.gpu_stream.put(dataclasses.replace(good, index=index, uuid=f"GPU-a{index}"))
+    reason = "nvidia-smi cannot open the GPU: GPU is lost. Reboot the system (bus 0000:08:00.0)"
+    h.services.gpu_host_stream.put(GpuHostHealth("gpu-a", "ok", reason))
+    text = await shown(h, pilot)
+    assert "\u26a0 nvidia-smi cannot open the GPU: GPU is lost" in text
+    assert "0000:08:00.0" in text and text.count("\u25cf ok") == 7
+    h.services.gpu_host_stream.put(GpuHostHealth("gpu-a", "ok", None))  # all back
+    assert "cannot open" not in await shown(h, pilot)

@@ -197,6 +197,9 @@ class HostCard(Static):
         elif troubled and self.gpu_host is not None:
             why = one_line(self.gpu_host.reason or self.gpu_host.state)
             lines.append(Text(f"  \u26a0 nvidia-smi {self.gpu_host.state}: {why}", style="yellow"))
+        elif self.gpu_host is not None and self.gpu_host.reason:
+            # figures come, but nvidia-smi cannot open a GPU (one lost among eight)
+            lines.append(Text(f"  \u26a0 {one_line(self.gpu_host.reason)}", style="yellow"))
         for index in sorted(self.gpus):
             lines.extend(self._gpu_lines(self.gpus[index], width))
         for alert in self.alerts:
