@@ -14,7 +14,9 @@ from pathlib import Path
 
 import av
 import numpy as np
+import OpenEXR
 import pytest
+from PIL import Image
 
 from cosmos_tui.engine.prepare import PrepareOptions, prepare_sequence
 from cosmos_tui.engine.video_stream import probe_stream
@@ -339,3 +341,69 @@ def test_a_jpeg_sequence_is_prepared(cosmos, tmp_path) -> None:
         info = probe_stream(seq / name)
         assert (info.frames, info.resolution) == (5, "40x24")
         assert_ffprobe_agrees(seq / name, 5, "24/1", (40, 24))
+
+
+def test_a_pattern_of_ones_own_names_the_passes_and_frames(cosmos, tmp_path) -> None:
+    seq = tmp_path / "own"
+    seq.mkdir()
+    for number in range(7, 11):
+        for name in ("color", "depth"):
+            write_frame(seq / f"shot42-{name}-f{number:03d}.png", name, number, (32, 18))
+    pattern = r"shot42-(?P<pass>[a-z]+)-f(?P<frame>\d+)\.png"
+    nothing = cosmos("prepare", str(seq))  # the default patterns find no pass here
+    assert nothing.exit_code == 1 and "color" in nothing.stderr
+    report = json.loads(ok(cosmos("prepare", str(seq), "--pattern", pattern, "--json")))
+    assert sorted(report["encoded"]) == ["color", "depth"] and report["frames"] == 4
+    meta = json.loads((seq / "metadata.json").read_text())
+    assert (meta["first_frame"], meta["last_frame"]) == (7, 10)
+    assert probe_stream(seq / "depth.mp4").frames == 4
+    bad = cosmos("prepare", str(seq), "--pattern", "(")
+    assert bad.exit_code == 2 and "is not a regular expression" in bad.output
+    partial = cosmos("prepare", str(seq), "--pattern", r"x(?P<frame>\d+)")
+    assert partial.exit_code == 2 and "needs (?P<pass>...) and (?P<frame>...)" in partial.output
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--fps", "0"), "--fps must be between 0 and 1000, not 0.0"),
+        (("--fps", "5000"), "--fps must be between 0 and 1000"),
+        (("--depth-near", "5", "--depth-far", "5"), "depth near and far are both 5.0"),
+        (("--depth-near", "10", "--depth-far", "2"), "must be distances with 0 < near < far"),
+        (("--depth-near", "-1", "--depth-far", "2"), "--depth-convention disparity"),
+    ],
+)
+def test_bad_prepare_settings_are_refused_naming_them(cosmos, tmp_path, args, fragment) -> None:
+    seq = write_sequence(tmp_path / "s", passes=("color", "depth"), frames=range(1, 3))
+    failed(cosmos("prepare", str(seq), *args), fragment)
+    assert videos_in(seq) == []
+
+
+def test_a_flat_or_empty_depth_pass_is_refused(cosmos, tmp_path) -> None:
+    flat = write_sequence(tmp_path / "flat", passes=("color",), frames=range(1, 3))
+    for number in (1, 2):
+        Image.fromarray(np.full((18, 32), 4000, dtype=np.uint16)).save(
+            flat / f"depth.{number:04d}.png"
+        )
+    failed(cosmos("prepare", str(flat)), "the depth pass is flat")
+    assert videos_in(flat) == []
+    empty = write_sequence(tmp_path / "nan", passes=("color",), frames=range(1, 3))
+    for number in (1, 2):
+        header = {"type": OpenEXR.scanlineimage, "compression": OpenEXR.ZIP_COMPRESSION}
+        values = np.full((18, 32), np.inf, dtype=np.float32)
+        OpenEXR.File(header, {"Z": values}).write(str(empty / f"depth.{number:04d}.exr"))
+    failed(cosmos("prepare", str(empty)), "the depth pass holds no finite values")
+    assert videos_in(empty) == []
+
+
+def test_disparity_depth_is_near_where_larger(cosmos, tmp_path) -> None:
+    seq = write_sequence(tmp_path / "disp", passes=("color", "depth"), frames=[1], size=(64, 32))
+    report = json.loads(
+        ok(cosmos("prepare", str(seq), "--depth-convention", "disparity", "--json"))
+    )
+    depth = report["depth"]
+    assert depth["convention"] == "disparity" and depth["near"] > depth["far"]
+    with av.open(str(seq / "depth.mp4")) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="gray")
+    # the same pass as distance: now the far (larger) values are the bright ones
+    assert frame[-4:, -12:-4].mean() > 225 and frame[0, 1:9].mean() < 30

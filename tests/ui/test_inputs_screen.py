@@ -217,7 +217,7 @@ async def test_a_prepare_that_fails_names_the_frames_and_leaves_nothing(tmp_path
                 await worker.wait()
         await settle(pilot)
         messages = " | ".join(n.message for n in h.app._notifications)
-        assert "depth" in messages and "missing frame" in messages and "3" in messages, messages
+        assert "depth is missing frame 3" in messages, messages
         assert not screen.query_one("#inputs-progress", ProgressBar).has_class("-busy")
         assert screen.preparing is None
         assert not [p.name for p in (root / "gappy").iterdir() if p.suffix in {".mp4", ".part"}]
