@@ -5,7 +5,8 @@ under the sandbox root: in the command line, the environment, the working direct
 inside the spec and batch files the command points at (translated copies are passed to
 the process, the client's files are never changed). A ``torchrun`` command runs the
 Cosmos stand-in ``cosmos_standin.sh`` (see its header), Transfer2.5's
-``examples/inference.py`` (python or torchrun) runs ``transfer25_standin.sh``; any other
+``examples/inference.py`` (python or torchrun) runs ``transfer25_standin.sh``, Cosmos 3's
+``-m cosmos_framework.scripts.inference`` runs ``cosmos3_standin.sh``; any other
 command runs as is, as it would in an image that has a shell. An injected OOM selects the
 stand-in's ``oom`` scenario, so the failure has the real signature.
 
@@ -41,7 +42,7 @@ from cosmos_tui.sandbox.container_types import (
 )
 from cosmos_tui.sandbox.faults import Faults
 from cosmos_tui.sandbox.paths import copy_specs, translate_arg
-from cosmos_tui.sandbox.standin import transfer25_standin_path
+from cosmos_tui.sandbox.standin import cosmos3_standin_path, transfer25_standin_path
 
 __all__ = [
     "STDERR",
@@ -325,6 +326,14 @@ class ContainerRuntime:
                 env["COSMOS_STANDIN_SCENARIO"] = "oom"
             standin = str(transfer25_standin_path())
             return ["/bin/sh", standin, *copy_specs(translated, container)]
+        if _is_cosmos3(argv):
+            # Cosmos 3's `python|torchrun -m cosmos_framework.scripts.inference`
+            env.update(self.standin_env)
+            if self.faults.draw_oom(container.labels.get("cosmos.run_id")):
+                env["COSMOS_STANDIN_SCENARIO"] = "oom"
+            launcher = Path(argv[0]).name
+            standin = str(cosmos3_standin_path())
+            return ["/bin/sh", standin, launcher, *copy_specs(translated[1:], container)]
         if Path(argv[0]).name != "torchrun":
             return translated
         env.update(self.standin_env)
@@ -474,6 +483,14 @@ class ContainerRuntime:
                 if not task.done():
                     with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                         await asyncio.wait_for(task, timeout=5.0)
+
+
+def _is_cosmos3(argv: list[str]) -> bool:
+    """True for ``python``/``torchrun ... -m cosmos_framework...`` (Cosmos 3's entry)."""
+    if Path(argv[0]).name not in ("python", "python3", "torchrun") or "-m" not in argv:
+        return False
+    module = argv[argv.index("-m") + 1] if argv.index("-m") + 1 < len(argv) else ""
+    return module.startswith("cosmos_framework.")
 
 
 def _is_transfer25(argv: list[str]) -> bool:

@@ -87,6 +87,16 @@ def _make_root() -> Path:
     return root
 
 
+# Models whose cache the simulated host holds (engine/profiles/hf_token.py checks them).
+SIMULATED_HUB_MODELS = (
+    "Cosmos-Guardrail1",
+    "Cosmos-Transfer2.5-2B",
+    "Cosmos3-Edge",
+    "Cosmos3-Nano",
+    "Cosmos3-Super",
+)
+
+
 class Sandbox:
     """A running simulated GPU host; create it with :meth:`running`."""
 
@@ -180,7 +190,24 @@ class Sandbox:
         logger.info("sandbox (%s) on 127.0.0.1:%d, root %s", SIMULATED_LABEL, self.port, self.root)
 
     def _lay_out(self) -> None:
-        (self.home / ".cache" / "huggingface").mkdir(parents=True)
+        cache = self.home / ".cache" / "huggingface"
+        # The weights Cosmos 3 and Transfer2.5 download at their first run are "there"
+        # (the hub layout `hf download` writes), so their token check passes offline.
+        for model in SIMULATED_HUB_MODELS:
+            folder = cache / "hub" / f"models--nvidia--{model}"
+            (folder / "snapshots" / "main").mkdir(parents=True)
+            # what each stand-in takes for a finished download: Cosmos 3's snapshot
+            # (cosmos3_standin.sh), Transfer2.5's mark (transfer25_standin.sh)
+            (folder / "snapshots" / "main" / "config.json").write_text("{}\n", encoding="utf-8")
+            (folder / ".standin-complete").touch()
+        # a cosmos-framework checkout ([profiles.cosmos3] repo_dir in the demo's config):
+        # the image's entrypoint installs it from /workspace (cosmos3_standin.sh)
+        framework = self.home / "cosmos-framework"
+        framework.mkdir(parents=True)
+        (framework / "pyproject.toml").write_text(
+            '[project]\nname = "cosmos-framework"  # SIMULATED GPU HOST\nversion = "1.0.0"\n',
+            encoding="utf-8",
+        )
         self.smi_socket.parent.mkdir(parents=True)
         self.bin_dir.mkdir(parents=True)
         shim = self.bin_dir / "nvidia-smi"

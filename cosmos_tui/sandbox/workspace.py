@@ -166,6 +166,11 @@ class DemoWorkspace:
         retry["backoff_base"] = 0.5
         retry["backoff_max"] = 5.0
         document["retry"] = retry
+        profiles = tomlkit.table()
+        cosmos3 = tomlkit.table()
+        cosmos3["repo_dir"] = "cosmos-framework"  # the simulated host's checkout
+        profiles["cosmos3"] = cosmos3
+        document["profiles"] = profiles
         self.root.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(CONFIG_HEADER + tomlkit.dumps(document), encoding="utf-8")
         return self.config_path

@@ -1,0 +1,43 @@
+"""`cosmos demo` runs Cosmos 3 and Transfer2.5 as well as Transfer1: the simulated host has
+their weights in its Hugging Face cache and a cosmos-framework checkout, and its
+"containers" run each family's stand-in (a double of upstream)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cosmos_tui.cli import cli
+from cosmos_tui.cli.demo import prepare_workspace
+from cosmos_tui.sandbox import SandboxOptions
+from cosmos_tui.sandbox.thread import SandboxThread
+from cosmos_tui.sandbox.workspace import DemoWorkspace
+
+pytestmark = pytest.mark.timeout(150)
+
+
+def test_the_demo_host_runs_every_family(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("HF_TOKEN", raising=False)  # the simulated cache needs no token
+    space = DemoWorkspace(tmp_path / "ws")
+    runner = CliRunner()
+    with SandboxThread(SandboxOptions(gpus=2, time_scale=0.05), space.ssh_dir) as sandbox:
+        config = prepare_workspace(space, sandbox)
+
+        def cosmos(*args: str) -> str:
+            result = runner.invoke(cli, ["--config", str(config.source), *args])
+            assert result.exit_code == 0, result.output
+            return result.stdout
+
+        folder = space.inputs_dir / "rainy-street"
+        prompt_id = cosmos("create", "prompt", "a rainy street at dusk", str(folder)).split()[-1]
+        for profile in ("transfer2.5", "cosmos3"):
+            cosmos("inference", prompt_id, "--profile", profile)
+        runs = json.loads(cosmos("list", "runs", "--json"))["items"]
+    by_profile = {run["profile"]: run for run in runs}
+    assert set(by_profile) == {"transfer2.5", "cosmos3"}
+    for profile, run in by_profile.items():
+        assert run["state"] == "completed", (profile, run)
+        assert any(name.endswith(".mp4") for name in run["outputs"]), (profile, run)
