@@ -160,9 +160,21 @@ async def test_the_run_form_picks_a_model_shows_its_fields_and_remembers_it(h, p
     assert {"vis_weight", "sigma_max", "fps", "blur_strength", "guidance"} <= shown()
     form.query_one("#profile", Select).value = "cosmos3"
     await settle(pilot)
-    assert shown() == {"seed", "num_gpus", "priority", "negative_prompt"}
+    assert shown() == {
+        "seed", "num_gpus", "priority", "negative_prompt",
+        "c3_mode", "c3_size", "c3_resolution", "c3_aspect", "c3_frames",
+    }  # fmt: skip
     form.query_one("#vis_weight", Input).value = "7"  # hidden: neither checked nor sent
     form.query_one("#seed", Input).value = "42"
+    form.query_one("#c3_size", Select).value = "Cosmos3-Edge"
+    form.query_one("#c3_resolution", Select).value = "256"
+    form.query_one("#c3_frames", Input).value = "900"  # past the tier's limit
+    await pilot.pause()
+    assert "num_frames" in plain(form.query_one("#form-error")) or "frames" in plain(
+        form.query_one("#form-error")
+    )
+    assert form.query_one("#c3_frames", Input).has_class("-invalid")
+    form.query_one("#c3_frames", Input).value = "48"
     await pilot.pause()
     assert plain(form.query_one("#form-error")).strip() == ""
     await pilot.press("ctrl+s")
@@ -171,7 +183,11 @@ async def test_the_run_form_picks_a_model_shows_its_fields_and_remembers_it(h, p
     started = [args for name, args in h.services.calls if name == "start_run"]
     run = await h.services.bench.get_run(started[-1][0])
     assert run.profile == "cosmos3" and run.params.seed == 42
-    assert run.params.vis_weight != 7 and run.params.options  # Cosmos 3's own options
+    assert run.params.vis_weight != 7
+    options = run.params.options
+    assert (options["checkpoint"], options["resolution"], options["num_frames"]) == (
+        "Cosmos3-Edge", "256", 48,
+    )  # fmt: skip
     # the prompt's next run starts on the model of its newest run
     focus_row(h.app.main_screen.prompts.table, prompt_id)
     await pilot.press("enter")
@@ -182,8 +198,16 @@ async def test_the_run_form_picks_a_model_shows_its_fields_and_remembers_it(h, p
     await settle(pilot)
     assert shown() == {
         "vis_weight", "edge_weight", "depth_weight", "seg_weight", "num_steps", "seed",
-        "num_gpus", "priority", "negative_prompt",
+        "num_gpus", "priority", "negative_prompt", "t25_resolution", "t25_guidance",
     }  # fmt: skip
+    form.query_one("#t25_guidance", Input).value = "9"
+    await pilot.pause()
+    assert "guidance" in plain(form.query_one("#form-error"))
+    assert form.query_one("#t25_guidance", Input).has_class("-invalid")
+    form.query_one("#t25_guidance", Input).value = "5"
+    await pilot.pause()
+    assert plain(form.query_one("#form-error")).strip() == ""
+    assert form.params is not None and form.params.options["guidance"] == 5
     await pilot.press("escape")
 
 

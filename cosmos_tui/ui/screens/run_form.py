@@ -20,6 +20,8 @@ from cosmos_tui.config import Config
 from cosmos_tui.domain import BLUR_LEVELS, CONTROL_HINTS, GenerationParams, Prompt, Run
 from cosmos_tui.engine.params import validate_priority
 from cosmos_tui.engine.profiles.base import profile_for, profile_names
+from cosmos_tui.engine.profiles.cosmos3_rules import ASPECT_RATIOS, MODES, RESOLUTIONS, SIZES
+from cosmos_tui.engine.profiles.transfer25_args import RESOLUTIONS as T25_RESOLUTIONS
 from cosmos_tui.errors import CosmosError, ValidationError
 from cosmos_tui.ui.format import clip, plain
 from cosmos_tui.ui.protocol import UIServices
@@ -37,6 +39,23 @@ NUMBER_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("priority", "priority", "int"),
 )
 AUTO_HOST = "(any host)"
+AUTO_MODE = "(from the inputs)"
+# Each family's own options (stored in GenerationParams.options; the family's check
+# validates them): (field id, label, option key, choices or None for a typed number,
+# default shown). Cosmos 3: cosmos3_rules.py; Transfer2.5: transfer25_args.py.
+FAMILY_FIELDS: dict[str, tuple[tuple[str, str, str, tuple[str, ...] | None, str], ...]] = {
+    "cosmos3": (
+        ("c3_mode", "mode", "mode", (AUTO_MODE, *MODES), AUTO_MODE),
+        ("c3_size", "size", "checkpoint", tuple(SIZES.values()), "Cosmos3-Nano"),
+        ("c3_resolution", "resolution", "resolution", RESOLUTIONS, "480"),
+        ("c3_aspect", "aspect", "aspect_ratio", ASPECT_RATIOS, "16,9"),
+        ("c3_frames", "frames", "num_frames", None, ""),
+    ),
+    "transfer2.5": (
+        ("t25_resolution", "resolution", "resolution", tuple(T25_RESOLUTIONS), "720"),
+        ("t25_guidance", "guidance", "guidance", None, "3"),
+    ),
+}
 
 
 def parse_number(raw: str, kind: str, field: str) -> float | int:
@@ -108,6 +127,16 @@ class RunForm(ModalScreen[Run | None]):
                     yield Label("host")
                     hosts = [(AUTO_HOST, AUTO_HOST)] + [(n, n) for n in self.services.host_names()]
                     yield Select(hosts, value=AUTO_HOST, allow_blank=False, id="host")
+            with Grid(id="family-grid"):
+                for fields in FAMILY_FIELDS.values():
+                    for field_id, label, _key, choices, default in fields:
+                        with Vertical(classes="param", id=f"param-{field_id}"):
+                            yield Label(label)
+                            if choices is None:
+                                yield Input(default, id=field_id)
+                            else:
+                                options = [(c, c) for c in choices]
+                                yield Select(options, value=default, allow_blank=False, id=field_id)
             with Vertical(id="param-negative_prompt"):
                 yield Label("Negative prompt")
                 yield Input(defaults.negative_prompt or "", id="negative_prompt")
@@ -139,6 +168,10 @@ class RunForm(ModalScreen[Run | None]):
             self.query_one(f"#param-{field}").display = self.shown(field)
         for field in ("blur_strength", "canny_threshold", "negative_prompt"):
             self.query_one(f"#param-{field}").display = self.shown(field)
+        for family, fields in FAMILY_FIELDS.items():
+            for field_id, *_rest in fields:
+                self.query_one(f"#param-{field_id}").display = family == self.profile
+        self.query_one("#family-grid").display = self.profile in FAMILY_FIELDS
 
     @work(exclusive=True, group="run-form-profile", exit_on_error=False)
     async def _remembered_profile(self) -> None:
@@ -172,7 +205,24 @@ class RunForm(ModalScreen[Run | None]):
         if self.shown("negative_prompt"):
             negative = self.query_one("#negative_prompt", Input).value.strip()
             values["negative_prompt"] = negative or None
+        options = self.family_options()
+        if options:
+            values["options"] = options
         return values, priority
+
+    def family_options(self) -> dict[str, Any]:
+        """The chosen family's own options, as its check takes them (typed, not checked)."""
+        options: dict[str, Any] = {}
+        for field_id, _label, key, choices, _default in FAMILY_FIELDS.get(self.profile, ()):
+            if choices is not None:
+                value = str(self.query_one(f"#{field_id}", Select).value)
+                if value != AUTO_MODE:
+                    options[key] = value
+                continue
+            raw = self.query_one(f"#{field_id}", Input).value.strip()
+            if raw:  # empty: the family's default
+                options[key] = parse_number(raw, "int", field_id)
+        return options
 
     def validate_form(self) -> bool:
         """Validate every field now; mark the wrong one and say what to change."""
@@ -187,7 +237,10 @@ class RunForm(ModalScreen[Run | None]):
             self.params = None
             error.update(plain(exc.message))
             if exc.field:
-                for match in self.query(f"#{exc.field}"):
+                # a family option's error names its key (num_frames): mark its field
+                keys = {key: field_id for field_id, _l, key, _c, _d in
+                        FAMILY_FIELDS.get(self.profile, ())}  # fmt: skip
+                for match in self.query(f"#{keys.get(exc.field, exc.field)}"):
                     match.add_class("-invalid")
             return False
         error.update("")
