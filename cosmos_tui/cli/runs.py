@@ -74,24 +74,30 @@ def inference(
         show_dry_run(ctx, ids, overrides, as_json, host=host, batch=batch, priority=priority)
         return
 
-    async def _check(bench: Workbench) -> None:
-        """What can be refused without a host (ids, parameters) is refused first."""
+    async def _check(bench: Workbench) -> set[str]:
+        """What can be refused without a host (ids, parameters) is refused first.
+
+        Returns the profiles of the runs to start (a run given by id keeps its own).
+        """
         bench.require_host(host)
+        profiles = set()
         for text_id in ids:
             full_id = await bench.resolve(text_id)
             if full_id.startswith("ps_"):
                 bench.run_params(await bench.get_prompt(full_id), overrides)
                 validate_priority(priority)
+                profiles.add(overrides.get("profile") or "transfer1")
             elif overrides:
                 fail("parameter flags apply to new runs; give a prompt id to use them")
             else:
-                await bench.get_run(full_id)
+                profiles.add((await bench.get_run(full_id)).profile)
+        return profiles
 
     if not skip_checks:
         from cosmos_tui.cli.preflight import refuse_unless_ready
 
-        ctx.run(_check)
-        refuse_unless_ready(ctx.load_config(), host, overrides.get("profile") or "transfer1")
+        for profile in sorted(ctx.run(_check)):
+            refuse_unless_ready(ctx.load_config(), host, profile)
 
     async def _launch(bench: Workbench) -> list[Run]:
         bench.require_host(host)  # before anything is recorded

@@ -41,3 +41,31 @@ def test_the_demo_host_runs_every_family(tmp_path: Path, monkeypatch) -> None:
     for profile, run in by_profile.items():
         assert run["state"] == "completed", (profile, run)
         assert any(name.endswith(".mp4") for name in run["outputs"]), (profile, run)
+
+
+def test_a_cosmos3_run_started_by_id_is_checked_for_cosmos3(tmp_path: Path) -> None:
+    # Transfer1's checkpoints are gone from the host: a Cosmos 3 run given by its id is
+    # checked for Cosmos 3 (which does not need them), not refused for Transfer1.
+    space = DemoWorkspace(tmp_path / "ws")
+    runner = CliRunner()
+    with SandboxThread(SandboxOptions(gpus=2, time_scale=0.05), space.ssh_dir) as sandbox:
+        config = prepare_workspace(space, sandbox)
+
+        async def no_base(box):  # type: ignore[no-untyped-def]
+            box.setup.checkpoint("nvidia/Cosmos-Transfer1-7B/base_model.pt", "missing")
+
+        sandbox.call(no_base)
+
+        def cosmos(*args: str):  # type: ignore[no-untyped-def]
+            return runner.invoke(cli, ["--config", str(config.source), *args])
+
+        folder = space.inputs_dir / "rainy-street"
+        prompt_id = cosmos("create", "prompt", "a street", str(folder)).stdout.split()[-1]
+        transfer1 = cosmos("inference", prompt_id)
+        assert transfer1.exit_code == 1 and "Checkpoints present" in transfer1.stderr
+        created = cosmos("create", "run", prompt_id, "--profile", "cosmos3")
+        assert created.exit_code == 0, created.output
+        run_id = created.stdout.split()[-1]
+        started = cosmos("inference", run_id)
+        assert started.exit_code == 0, started.output
+        assert "completed" in started.stdout
