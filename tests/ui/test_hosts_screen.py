@@ -43,6 +43,7 @@ class FakeProbe:
         self.changed = False
         self.asked: list[tuple[str, object]] = []
         self.broken: dict[str, str] = {"gpu-a": "image"}
+        self.profiles: list[tuple[tuple[str, ...], str]] = []
 
     async def host_key(self, config: Config, host: HostConfig) -> HostKeyInfo:
         self.asked.append(("host_key", host.hostname))
@@ -64,6 +65,7 @@ class FakeProbe:
         self, config: Config, names: Sequence[str], profile: str, only: frozenset[str] | None
     ) -> list[DoctorReport]:
         self.asked.append(("doctor", tuple(names), only))
+        self.profiles.append((tuple(names), profile))
         reports = []
         for name in names:
             config.host(name)  # the host must be in the file as written
@@ -292,3 +294,32 @@ async def test_the_quick_checks_run_on_every_host_once_the_app_is_up(tmp_path: P
             card.redraw(h.clock.now)
             shown = "doctor: 1 problem(s)" in plain(card)
             assert shown == (name == "gpu-a")  # a host that passed shows nothing extra
+
+
+async def test_the_quick_checks_use_the_model_of_each_hosts_newest_run(tmp_path: Path) -> None:
+    from cosmos_tui.domain import GenerationParams, RunState, RunType
+    from cosmos_tui.store.repositories import Store
+
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG_TEXT + '\n[[hosts]]\nname = "gpu-b"\nhostname = "gpu-b.example"\n')
+    h = Harness(tmp_path, hosts=("gpu-a", "gpu-b"))
+    h.config = dataclasses.replace(h.config, source=path)
+    h.app.config = h.config
+    async with Store.open(h.config.db_path, clock=h.clock) as store:
+        for profile in ("transfer1", "cosmos3"):  # gpu-a's newest run is a Cosmos 3 one
+            h.clock.advance(5)
+            run = await store.add_run(None, GenerationParams(), RunType.TRANSFER, profile=profile)
+            await store.transition(run.id, RunState.UPLOADING, "test", host="gpu-a", gpus=(0,))
+            await store.transition(run.id, RunState.FAILED, "test")
+    probe = FakeProbe(tmp_path / "known_hosts")
+    async with h.app.run_test(size=(120, 40), notifications=True) as pilot:
+        while "services" not in h.holder:
+            await pilot.pause()
+        h.services.host_admin = HostAdmin(h.config, probe)
+        await ready(h, pilot)
+        for _ in range(100):
+            if len(h.app.main_screen.doctor_reports) == 2:
+                break
+            await pilot.pause(0.05)
+        await settle(pilot)
+    assert sorted(probe.profiles) == [(("gpu-a",), "cosmos3"), (("gpu-b",), "transfer1")]

@@ -389,12 +389,24 @@ class MainScreen(ActionsMixin, Screen[None]):
     @work(group="doctor-quick", exit_on_error=False)
     @reported
     async def _quick_doctor(self) -> None:
-        """The doctor's cheap checks on every host, once, for the GPUs pane's cards."""
+        """The doctor's cheap checks on every host, once, for the GPUs pane's cards.
+
+        Each host is checked for the model of its newest run (Transfer1 when it has none),
+        so a host kept for Cosmos 3 is not warned about Transfer1's checkpoints.
+        """
         if self.services is None or not self.services.host_names():
             return
+        from cosmos_tui.store.repositories import RunFilter
+
+        by_profile: dict[str, list[str]] = {}
+        for name in self.services.host_names():
+            page = await self.services.list_runs(RunFilter(host=name), 0, 1, "created", True)
+            profile = page.items[0].profile if page.items else "transfer1"
+            by_profile.setdefault(profile, []).append(name)
         admin = self.services.host_admin
-        for report in await admin.doctor(self.services.host_names(), quick=True):
-            self.show_doctor(report)
+        for profile, names in by_profile.items():
+            for report in await admin.doctor(names, profile, quick=True):
+                self.show_doctor(report)
 
     def action_new_prompt(self) -> None:
         """Open the new-prompt form from anywhere."""
