@@ -8,7 +8,7 @@ import click
 
 from cosmos_tui.cli.context import echo_json, guard
 
-PROFILES = ("transfer1", "transfer2.5", "predict2")
+PROFILES = ("transfer1", "cosmos3", "transfer2.5", "predict2")
 
 
 @click.command("diagnose")

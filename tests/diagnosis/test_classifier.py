@@ -206,3 +206,23 @@ def test_a_sigkilled_worker_explains_the_lost_peers_of_the_others() -> None:
     failure = classify(1, lines)
     assert failure.kind == FailureKind.HOST_OOM
     assert "exitcode  : -9" in failure.detail
+
+
+def test_a_cosmos3_download_refused_by_the_cdn_is_not_called_a_token_problem() -> None:
+    # NVIDIA/cosmos-framework#144: a pinned revision's files were gone from Hugging Face's
+    # CDN (403). Only a 401 / gated-repo error is about the token.
+    cdn = [
+        "403 Forbidden",
+        "Cannot access content at: https://cdn-lfs-us-1.hf.co/repos/01/58/.../be75606093db...",
+        "subprocess.CalledProcessError: ['uvx', ..., 'hf@1.16.4', 'download',",
+    ]
+    refused = classify(1, cdn, profile="cosmos3")
+    assert refused.kind.value == "download" and "403" in refused.message
+    assert "401" not in refused.message and "update the cosmos-framework" in refused.message
+    gated = [
+        "huggingface_hub.errors.GatedRepoError: 401 Client Error. (Request ID: Root=1-x)",
+        "Cannot access gated repo for url https://huggingface.co/api/models/nvidia/Cosmos3-Nano/revision/main.",
+    ]
+    token = classify(1, gated, profile="cosmos3")
+    assert token.kind.value == "download" and "401" in token.message
+    assert "nvidia/Cosmos3-Nano" in token.message and "HF_TOKEN" in token.message

@@ -139,3 +139,11 @@ def test_the_profile_is_guessed_from_the_log(tmp_path: Path) -> None:
     )
     assert "chunk 5/6" in json.loads(run(str(log), "--json").output)["phase"]
     assert json.loads(run(str(log), "--json", "--profile", "transfer1").output)["phase"] is None
+
+
+def test_every_profile_the_guess_knows_can_be_named() -> None:
+    # cosmos diagnose --profile takes each family whose logs it can read
+    from cosmos_tui.cli.diagnose_cmd import PROFILES
+    from cosmos_tui.engine.progress import PARSERS
+
+    assert set(PROFILES) == set(PARSERS)

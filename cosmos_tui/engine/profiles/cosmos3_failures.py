@@ -81,8 +81,8 @@ def refine(failure: Failure, scan: LogScanner) -> Failure:
             "the parallel layout does not fit the GPU count; use an even --gpus with the "
             "latency preset or --parallelism throughput"
         ))  # fmt: skip
-    if failure.kind == FailureKind.DOWNLOAD or "gated" in seen:
-        found = seen.get("gated")
+    if "gated" in seen:  # a 401: the token (a 403 or a network error keeps its own words)
+        found = seen["gated"]
         named = _REPO.search("\n".join(found.context)) if found else None
         repo = named.group(1) if named else None
         where = f" of {repo}" if repo else ""
@@ -91,6 +91,12 @@ def refine(failure: Failure, scan: LogScanner) -> Failure:
             "HF_TOKEN locally (or token_env / token_file in [profiles.cosmos3]) to a token "
             f"whose account accepted the licence on huggingface.co{'/' + repo if repo else ''}"
             "; the log shows the 'hf download' command to retry by hand"
+        ))  # fmt: skip
+    if failure.kind == FailureKind.DOWNLOAD:
+        return dataclasses.replace(failure, message=(
+            f"{failure.message}; the log shows the 'hf download' command to retry by hand "
+            "(a Cosmos 3 checkpoint pinned to an old revision can lose its files on Hugging "
+            "Face's CDN: update the cosmos-framework checkout)"
         ))  # fmt: skip
     if failure.kind == FailureKind.GPU_OOM:
         return dataclasses.replace(failure, message=(
