@@ -267,6 +267,8 @@ class BatchLauncher:
             gpus=claim.gpus,
             labels={"cosmos.batch_id": claim.batch_id or "", launch.LABEL_PROFILE: first.profile,
                     "cosmos.batch_runs": ",".join(batch.run_ids)},
+            profile=first.profile,
+            config=config,
         )  # fmt: skip
         container_id = await host.docker.create(spec)
         await host.docker.start(container_id)

@@ -80,6 +80,7 @@ async def _enhance(
         layout,
         gpus=claim.gpus,
         labels={"cosmos.batch_id": claim.batch_id or "", launch.LABEL_PROFILE: "upsampler"},
+        config=ctx.config,  # the upsampler runs in Transfer1's image and mounts
     )
     container_id = await host.docker.create(spec)
     await host.docker.start(container_id)
