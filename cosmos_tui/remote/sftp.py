@@ -62,7 +62,7 @@ logger = logging.getLogger(__name__)
 
 
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
-TRANSFERS_AT_ONCE = 2
+TRANSFERS_AT_ONCE = 5  # a prompt's five control videos together (docs/remote.md)
 UPLOAD_CHANNELS = 4
 """SSH channels one large upload may spread over (see sftp_io.send_file); the extra
 ones only from free session slots."""
