@@ -108,10 +108,13 @@ def _pick_alias(interactive: bool) -> str | None:
     click.echo("Hosts in ~/.ssh/config:")
     for number, alias in enumerate(aliases, 1):
         click.echo(f"  {number}) {one_line(alias)}")
-    answer = _ask("Pick a number, or type a name", None, True)
-    if answer and answer.isdecimal() and 1 <= int(answer) <= len(aliases):
-        return aliases[int(answer) - 1]
-    return answer
+    while True:
+        answer = _ask("Pick a number, or type a name", None, True)
+        if not (answer and answer.isdecimal()):
+            return answer
+        if 1 <= int(answer) <= len(aliases):
+            return aliases[int(answer) - 1]
+        click.echo(f"{answer} is not on the list: pick 1 to {len(aliases)}, or type a name")
 
 
 def _decide_trust(

@@ -63,6 +63,9 @@ logger = logging.getLogger(__name__)
 
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 TRANSFERS_AT_ONCE = 5  # a prompt's five control videos together (docs/remote.md)
+# upload() and download() with a hash check run the host's sha256sum while they hold their
+# SFTP session (a second slot): fewer of them at once leave slots for that.
+FILE_TRANSFERS_AT_ONCE = 2
 UPLOAD_CHANNELS = 4
 """SSH channels one large upload may spread over (see sftp_io.send_file); the extra
 ones only from free session slots."""
@@ -150,9 +153,12 @@ class SftpTransfers(RemoteFiles):
         self._tool_dir = tool_dir
         self._home: str | None = None
         self._hash_cache: dict[tuple[str, int, int, int], str] = {}
-        # Each transfer holds an SFTP session and runs hash commands beside it: two at a
-        # time keep that well inside the connection's session slots.
+        # An input upload holds one SFTP session and only ever waits for that slot (its
+        # host hash stream and extra channels take free slots or none): five at a time
+        # cannot deadlock on the connection's slots. upload() and download() may wait for
+        # a hash command's slot while they hold their session: two at a time for those.
         self._transfers = asyncio.Semaphore(TRANSFERS_AT_ONCE)
+        self._file_transfers = asyncio.Semaphore(FILE_TRANSFERS_AT_ONCE)
         # .part path -> (the upload under way, the sha256 its caller expects)
         self._running: dict[str, tuple[asyncio.Future[UploadResult], str | None]] = {}
         # One long-lived SFTP session for small requests (see _shared_session).
@@ -574,7 +580,11 @@ class SftpTransfers(RemoteFiles):
         digest = sha256 or await self.local_sha256(local_path)
         part = remote_path + PART_SUFFIX
         doing = f"uploading to {remote_path}"
-        async with self._transfers, self._client() as sftp, _translate(self._ssh.name, doing):
+        async with (
+            self._file_transfers,
+            self._client() as sftp,
+            _translate(self._ssh.name, doing),
+        ):
             existing = await stat_or_none(sftp, remote_path)
             # A content-addressed name is only ever given to a verified file.
             if (
@@ -627,7 +637,11 @@ class SftpTransfers(RemoteFiles):
         final = contained_path(local_dir, name)
         part = contained_path(local_dir, name + PART_SUFFIX)
         doing = f"downloading {remote_path}"
-        async with self._transfers, self._client() as sftp, _translate(self._ssh.name, doing):
+        async with (
+            self._file_transfers,
+            self._client() as sftp,
+            _translate(self._ssh.name, doing),
+        ):
             private_dir(local_dir)
             attrs = await stat_or_none(sftp, remote_path)
             if attrs is None or attrs.size is None:

@@ -347,7 +347,8 @@ def test_interactive_add_offers_the_ssh_config_aliases_in_a_real_terminal(
         os.write(terminal.leader, text.encode() + b"\r")
 
     try:
-        answer("Pick a number, or type a name", "2")
+        answer("Pick a number, or type a name", "9")  # not on the list: asked again
+        answer("9 is not on the list: pick 1 to 3, or type a name", "2")
         answer("Hostname or address", "")
         answer("User (empty: from ~/.ssh/config)", "")
         answer("Port (empty: from ~/.ssh/config or 22)", "22x")  # asked again, not a crash

@@ -109,7 +109,22 @@ def test_doctor_for_a_hub_family_never_judges_transfer1_files(demo, profile, mem
         assert memory in checks["gpu_memory"]["detail"]
     else:  # Transfer2.5 needs about 65 GB on one GPU; the demo's GPUs have 80 free
         assert checks["gpu_memory"]["outcome"] == "pass", checks["gpu_memory"]
+        assert "2 of 2 GPUs fit" in checks["gpu_memory"]["detail"]
     assert code == 0 and report["ok"] is True, out
+    if profile == "transfer2.5":  # a 48 GB card is below its floor
+
+        async def smaller(box):
+            box.setup.gpu("small")
+
+        sandbox.call(smaller)
+        small = json.loads(doctor(config, "--json", "--profile", profile)[1])[0]
+        memory = {c["check"]: c for c in small["checks"]}["gpu_memory"]
+        assert memory["outcome"] == "fail" and "65 GiB transfer2.5 needs" in memory["detail"]
+
+        async def back(box):
+            box.setup.gpu("h100")
+
+        sandbox.call(back)
     code, out, _err = doctor(config, "--json")  # Transfer1 still sees the missing file
     (report,) = json.loads(out)
     assert code == 1

@@ -277,3 +277,19 @@ def test_cosmos3_runs_are_never_put_in_a_transfer1_batch() -> None:
 
     checked = PROFILE.check(params(mode="video2video"), V2V)
     assert batch_key(run_of(checked), V2V) is None
+
+
+def test_transfer1s_built_in_negative_prompt_is_not_sent_to_cosmos3() -> None:
+    # [defaults] carries upstream Transfer1's negative prompt; Cosmos 3 has its own
+    # default (neg_prompts.json), so only a negative prompt the user chose is sent.
+    import dataclasses
+
+    from cosmos_tui.config import DEFAULT_NEGATIVE_PROMPT
+
+    built_in = dataclasses.replace(params(), negative_prompt=DEFAULT_NEGATIVE_PROMPT)
+    sample = sample_for(PROFILE.check(built_in, TEXT), TEXT)
+    assert "negative_prompt" not in sample
+    build_check(sample)
+    chosen = dataclasses.replace(params(), negative_prompt="blurry, low detail")
+    sample = sample_for(PROFILE.check(chosen, TEXT), TEXT)
+    assert sample["negative_prompt"] == "blurry, low detail"

@@ -158,8 +158,10 @@ async def test_the_run_form_picks_a_model_shows_its_fields_and_remembers_it(h, p
 
     assert form.profile == "transfer1"
     assert {"vis_weight", "sigma_max", "fps", "blur_strength", "guidance"} <= shown()
+    form.query_one("#vis_weight", Input).focus()
     form.query_one("#profile", Select).value = "cosmos3"
     await settle(pilot)
+    assert form.focused is form.query_one("#profile", Select)  # not the hidden weight
     assert shown() == {
         "seed", "num_gpus", "priority", "negative_prompt",
         "c3_mode", "c3_size", "c3_resolution", "c3_aspect", "c3_frames",
@@ -170,9 +172,8 @@ async def test_the_run_form_picks_a_model_shows_its_fields_and_remembers_it(h, p
     form.query_one("#c3_resolution", Select).value = "256"
     form.query_one("#c3_frames", Input).value = "900"  # past the tier's limit
     await pilot.pause()
-    assert "num_frames" in plain(form.query_one("#form-error")) or "frames" in plain(
-        form.query_one("#form-error")
-    )
+    error = plain(form.query_one("#form-error"))
+    assert "frames at the 256 tier must be a whole number from 24 to 400, not 900" in error
     assert form.query_one("#c3_frames", Input).has_class("-invalid")
     form.query_one("#c3_frames", Input).value = "48"
     await pilot.pause()
@@ -188,6 +189,7 @@ async def test_the_run_form_picks_a_model_shows_its_fields_and_remembers_it(h, p
     assert (options["checkpoint"], options["resolution"], options["num_frames"]) == (
         "Cosmos3-Edge", "256", 48,
     )  # fmt: skip
+    assert options["aspect_ratio"] is None  # left to the model (its default is per mode)
     # the prompt's next run starts on the model of its newest run
     focus_row(h.app.main_screen.prompts.table, prompt_id)
     await pilot.press("enter")
@@ -200,6 +202,10 @@ async def test_the_run_form_picks_a_model_shows_its_fields_and_remembers_it(h, p
         "vis_weight", "edge_weight", "depth_weight", "seg_weight", "num_steps", "seed",
         "num_gpus", "priority", "negative_prompt", "t25_resolution", "t25_guidance",
     }  # fmt: skip
+    form.query_one("#t25_guidance", Input).value = "3.5"
+    await pilot.pause()
+    assert "guidance must be a whole number, not '3.5'" in plain(form.query_one("#form-error"))
+    assert form.query_one("#t25_guidance", Input).has_class("-invalid")
     form.query_one("#t25_guidance", Input).value = "9"
     await pilot.pause()
     assert "guidance" in plain(form.query_one("#form-error"))

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from cosmos_tui.config import DEFAULT_NEGATIVE_PROMPT
 from cosmos_tui.domain import GenerationParams, Prompt, Run
 from cosmos_tui.engine.profiles.base import MountSpec
 from cosmos_tui.engine.profiles.cosmos3_rules import (
@@ -140,7 +141,9 @@ class Cosmos3Profile:
         options = options_of(params)
         sample: dict[str, Any] = {"name": run.id, "model_mode": options.mode}
         sample["prompt"] = prompt.text
-        if params.negative_prompt:
+        # [defaults] carries upstream Transfer1's negative prompt: Cosmos 3 keeps its own
+        # (neg_prompts.json) unless the user chose another text
+        if params.negative_prompt and params.negative_prompt != DEFAULT_NEGATIVE_PROMPT:
             sample["negative_prompt"] = params.negative_prompt
         vision_role = {"video2video": "color", "image2video": "image"}.get(options.mode)
         if vision_role is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -13,7 +14,8 @@ from textual.containers import Grid
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from cosmos_tui.domain import HostState, Prompt, Run, RunState
+from cosmos_tui.domain import HostState, Prompt, Run, RunState, RunType
+from cosmos_tui.errors import CosmosError
 from cosmos_tui.ui.format import plain
 from cosmos_tui.ui.messages import (
     FirstPageShown,
@@ -45,6 +47,8 @@ if TYPE_CHECKING:
     from cosmos_tui.doctor.model import DoctorReport
     from cosmos_tui.ui.app import CosmosApp
     from cosmos_tui.ui.protocol import UIServices
+
+logger = logging.getLogger(__name__)
 
 RECONCILE_DELAY_SECONDS = 2.0
 # The live streams wait for the first pages of Prompts and Runs (the launch's full frame),
@@ -400,12 +404,19 @@ class MainScreen(ActionsMixin, Screen[None]):
 
         by_profile: dict[str, list[str]] = {}
         for name in self.services.host_names():
-            page = await self.services.list_runs(RunFilter(host=name), 0, 1, "created", True)
+            # transfer runs only: enhancements and upscales are recorded as Transfer1's
+            where = RunFilter(host=name, type=RunType.TRANSFER)
+            page = await self.services.list_runs(where, 0, 1, "created", True)
             profile = page.items[0].profile if page.items else "transfer1"
             by_profile.setdefault(profile, []).append(name)
         admin = self.services.host_admin
         for profile, names in by_profile.items():
-            for report in await admin.doctor(names, profile, quick=True):
+            try:
+                reports = await admin.doctor(names, profile, quick=True)
+            except CosmosError as exc:  # a profile this config no longer knows
+                logger.info("start-up doctor for %s skipped: %s", profile, exc)
+                continue
+            for report in reports:
                 self.show_doctor(report)
 
     def action_new_prompt(self) -> None:

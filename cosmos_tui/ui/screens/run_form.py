@@ -17,7 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from cosmos_tui.config import Config
-from cosmos_tui.domain import BLUR_LEVELS, CONTROL_HINTS, GenerationParams, Prompt, Run
+from cosmos_tui.domain import BLUR_LEVELS, CONTROL_HINTS, GenerationParams, Prompt, Run, RunType
 from cosmos_tui.engine.params import validate_priority
 from cosmos_tui.engine.profiles.base import profile_for, profile_names
 from cosmos_tui.engine.profiles.cosmos3_rules import ASPECT_RATIOS, MODES, RESOLUTIONS, SIZES
@@ -40,6 +40,7 @@ NUMBER_FIELDS: tuple[tuple[str, str, str], ...] = (
 )
 AUTO_HOST = "(any host)"
 AUTO_MODE = "(from the inputs)"
+DEFAULT_CHOICE = "(model's default)"  # not sent: the family picks (per mode for aspect)
 # Each family's own options (stored in GenerationParams.options; the family's check
 # validates them): (field id, label, option key, choices or None for a typed number,
 # default shown). Cosmos 3: cosmos3_rules.py; Transfer2.5: transfer25_args.py.
@@ -48,7 +49,7 @@ FAMILY_FIELDS: dict[str, tuple[tuple[str, str, str, tuple[str, ...] | None, str]
         ("c3_mode", "mode", "mode", (AUTO_MODE, *MODES), AUTO_MODE),
         ("c3_size", "size", "checkpoint", tuple(SIZES.values()), "Cosmos3-Nano"),
         ("c3_resolution", "resolution", "resolution", RESOLUTIONS, "480"),
-        ("c3_aspect", "aspect", "aspect_ratio", ASPECT_RATIOS, "16,9"),
+        ("c3_aspect", "aspect", "aspect_ratio", (DEFAULT_CHOICE, *ASPECT_RATIOS), DEFAULT_CHOICE),
         ("c3_frames", "frames", "num_frames", None, ""),
     ),
     "transfer2.5": (
@@ -172,14 +173,19 @@ class RunForm(ModalScreen[Run | None]):
             for field_id, *_rest in fields:
                 self.query_one(f"#param-{field_id}").display = family == self.profile
         self.query_one("#family-grid").display = self.profile in FAMILY_FIELDS
+        focused = self.focused
+        if focused is not None and not all(node.display for node in focused.ancestors_with_self):
+            self.query_one("#profile", Select).focus()  # never type into a hidden field
 
     @work(exclusive=True, group="run-form-profile", exit_on_error=False)
+    @reported
     async def _remembered_profile(self) -> None:
         """Start on the model of the prompt's newest run, unless one was chosen since."""
         from cosmos_tui.store.repositories import RunFilter
 
+        # transfer runs only: an enhancement or upscale is recorded as Transfer1's
         page = await self.services.list_runs(
-            RunFilter(prompt_id=self.prompt.id), 0, 1, "created", True
+            RunFilter(prompt_id=self.prompt.id, type=RunType.TRANSFER), 0, 1, "created", True
         )
         select = self.query_one("#profile", Select)
         latest = page.items[0].profile if page.items else None
@@ -216,12 +222,12 @@ class RunForm(ModalScreen[Run | None]):
         for field_id, _label, key, choices, _default in FAMILY_FIELDS.get(self.profile, ()):
             if choices is not None:
                 value = str(self.query_one(f"#{field_id}", Select).value)
-                if value != AUTO_MODE:
+                if value not in (AUTO_MODE, DEFAULT_CHOICE):
                     options[key] = value
                 continue
             raw = self.query_one(f"#{field_id}", Input).value.strip()
             if raw:  # empty: the family's default
-                options[key] = parse_number(raw, "int", field_id)
+                options[key] = parse_number(raw, "int", key)
         return options
 
     def validate_form(self) -> bool:
