@@ -13,6 +13,7 @@ built with :func:`~cosmos_tui.containment.contained_path`, so nothing is written
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -185,15 +186,29 @@ async def fetch_outputs(
         TransferFailed, IntegrityError: As :meth:`RemoteHost.download`.
 
     """
-    fetched: list[str] = []
-    for item in plan.files:
+    jobs = []
+    for item in plan.files:  # every path is checked before anything is fetched
         parts = (item.folder,) if item.folder else ()
         local_dir = contained_path(local_root, *parts)
         contained_path(local_root, *parts, item.name)
         remote_dir = str(PurePosixPath(remote_output_dir, *parts))
-        await host.download(remote_dir, item.name, local_dir, item.size, verify_hash=True)
-        fetched.append(item.recorded)
-    return fetched
+        jobs.append((remote_dir, item, local_dir))
+    # Side by side (the transfer layer bounds how many move at once): each file's round
+    # trips (stat, the host's sha256, open, close) overlap the others'.
+    downloads = [
+        asyncio.ensure_future(
+            host.download(remote_dir, item.name, local_dir, item.size, verify_hash=True)
+        )
+        for remote_dir, item, local_dir in jobs
+    ]
+    try:
+        await asyncio.gather(*downloads)
+    except BaseException:
+        for download in downloads:
+            download.cancel()
+        await asyncio.gather(*downloads, return_exceptions=True)
+        raise
+    return [item.recorded for _remote_dir, item, _local_dir in jobs]
 
 
 def refused_failure(run: Run, refused: str, fetched: Sequence[str]) -> Failure:

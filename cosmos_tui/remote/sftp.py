@@ -637,11 +637,11 @@ class SftpTransfers(RemoteFiles):
         final = contained_path(local_dir, name)
         part = contained_path(local_dir, name + PART_SUFFIX)
         doing = f"downloading {remote_path}"
-        async with (
-            self._file_transfers,
-            self._client() as sftp,
-            _translate(self._ssh.name, doing),
-        ):
+        # A file under one chunk (a run's log, prompt.txt, a small video) goes over the
+        # shared session: a session of its own costs three round trips and brings nothing.
+        small = expected_size is not None and expected_size < CHUNK_BYTES
+        session = self._shared_session(doing) if small else self._client()
+        async with self._file_transfers, session as sftp, _translate(self._ssh.name, doing):
             private_dir(local_dir)
             attrs = await stat_or_none(sftp, remote_path)
             if attrs is None or attrs.size is None:
