@@ -74,6 +74,15 @@ def _shm_flag(sandbox: Sandbox) -> Path:
     return sandbox.root / "run" / "small-shm"
 
 
+def _switch(flag: Path, on: bool) -> None:
+    """Create the flag file the df shim reads (``on``), or remove it."""
+    if on:
+        flag.parent.mkdir(parents=True, exist_ok=True)
+        flag.write_text("on\n", encoding="utf-8")
+    else:
+        flag.unlink(missing_ok=True)
+
+
 class SetupFaults:
     """The set-up faults of one sandbox (``sandbox.setup``)."""
 
@@ -128,12 +137,7 @@ class SetupFaults:
 
     def small_shm(self, small: bool = True) -> None:
         """/dev/shm has only 64 MiB (a container host's default), as ``df`` says."""
-        flag = _shm_flag(self._sandbox)
-        if small:
-            flag.parent.mkdir(parents=True, exist_ok=True)
-            flag.write_text("small\n", encoding="utf-8")
-        else:
-            flag.unlink(missing_ok=True)
+        _switch(_shm_flag(self._sandbox), small)
 
     def slow_link(self, seconds: float = 0.8) -> None:
         """Every command starts ``seconds`` late (0: a near host again)."""
@@ -141,9 +145,4 @@ class SetupFaults:
 
     def disk_full(self, full: bool = True) -> None:
         """The disk of the tool dir has no free space (``df`` says so)."""
-        flag = _disk_flag(self._sandbox)
-        if full:
-            flag.parent.mkdir(parents=True, exist_ok=True)
-            flag.write_text("full\n", encoding="utf-8")
-        else:
-            flag.unlink(missing_ok=True)
+        _switch(_disk_flag(self._sandbox), full)

@@ -282,20 +282,9 @@ def test_host_add_on_a_ready_real_host_ends_with_a_passing_doctor(
     # The real OpenSSH sshd and dockerd, set up as a ready host: an image built from
     # the checkout, every checkpoint file, an H100 with room. The real dockerd has no
     # NVIDIA runtime, so GPU requests are off (the doctor then skips that check alone).
-    from cosmos_tui.doctor.needs import all_checkpoint_files
-    from tests.doctor.test_doctor_real import REQUIREMENTS, give_to_test_user
+    from tests.doctor.test_doctor_real import ready_checkout
 
-    image = build_image("cosmos-test/model:req", files={"/requirements.txt": REQUIREMENTS})
-    repo = Path(remote_tool_dir) / "cosmos-transfer1"
-    script = repo / "cosmos_transfer1" / "diffusion" / "inference" / "transfer.py"
-    script.parent.mkdir(parents=True)
-    script.write_text("# checkout\n")
-    (repo / "requirements_docker.txt").write_text(REQUIREMENTS)
-    for relative in all_checkpoint_files():
-        path = repo / "checkpoints" / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"weights")
-    give_to_test_user(repo, *repo.rglob("*"))
+    image, repo = ready_checkout(build_image, remote_tool_dir)
     fake_gpu.set_variant("1gpu")
     args = add_args(ssh_server, docker_daemon, image, fresh_known_hosts, str(repo), remote_tool_dir)
     result = cosmos(

@@ -30,11 +30,10 @@ def give_to_test_user(*paths: Path) -> None:
         os.chown(path, user.pw_uid, user.pw_gid)
 
 
-@pytest.fixture
-def model_host(host_config, build_image, remote_tool_dir):
-    """The test host with a checkout, its checkpoints and an image built from the checkout."""
+def ready_checkout(build_image, tool_dir: str) -> tuple[str, Path]:
+    """A checkout under ``tool_dir`` with every checkpoint, and an image built from it."""
     image = build_image("cosmos-test/model:req", files={"/requirements.txt": REQUIREMENTS})
-    repo = Path(remote_tool_dir) / "cosmos-transfer1"
+    repo = Path(tool_dir) / "cosmos-transfer1"
     script = repo / "cosmos_transfer1" / "diffusion" / "inference" / "transfer.py"
     script.parent.mkdir(parents=True)
     script.write_text("# checkout\n")
@@ -44,6 +43,13 @@ def model_host(host_config, build_image, remote_tool_dir):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"weights")
     give_to_test_user(repo, *repo.rglob("*"))
+    return image, repo
+
+
+@pytest.fixture
+def model_host(host_config, build_image, remote_tool_dir):
+    """The test host with a checkout, its checkpoints and an image built from the checkout."""
+    image, repo = ready_checkout(build_image, remote_tool_dir)
     return dataclasses.replace(
         host_config,
         docker_image=image,

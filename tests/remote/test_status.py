@@ -243,15 +243,21 @@ def test_trust_into_an_unwritable_known_hosts_is_one_error_line(
     assert len(errors) == 1 and str(known) in errors[0] and "known_hosts" in errors[0]
 
 
-def test_status_json_carries_throttle_ecc_fan_and_mig_instances(
-    workspace: Path, host_config, fake_gpu
-) -> None:
+def status_of(host_config, fake_gpu, variant: str) -> dict:
+    """`cosmos status testhost --json` with the nvidia-smi stand-in's ``variant``."""
     config = Path(os.environ["COSMOS_CONFIG"])
     config.write_text(config.read_text() + _host_toml(host_config))
-    fake_gpu.set_variant("health")
+    fake_gpu.set_variant(variant)
     result = CliRunner().invoke(cli, ["status", "testhost", "--json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     (host,) = json.loads(result.output)
+    return host
+
+
+def test_status_json_carries_throttle_ecc_fan_and_mig_instances(
+    workspace: Path, host_config, fake_gpu
+) -> None:
+    host = status_of(host_config, fake_gpu, "health")
     gpus = {gpu["index"]: gpu for gpu in host["gpus"]}
     assert gpus[0]["health"] == "ok" and gpus[0]["throttle_reasons"] == []
     assert gpus[1]["health"] == "throttled"
@@ -280,11 +286,7 @@ def test_status_json_carries_throttle_ecc_fan_and_mig_instances(
 def test_status_of_an_eight_gpu_host_with_a_lost_gpu_names_the_error(
     workspace: Path, host_config, fake_gpu
 ) -> None:
-    config = Path(os.environ["COSMOS_CONFIG"])
-    config.write_text(config.read_text() + _host_toml(host_config))
-    fake_gpu.set_variant("partial8")
-    result = CliRunner().invoke(cli, ["status", "testhost", "--json"], catch_exceptions=False)
-    (host,) = json.loads(result.output)
+    host = status_of(host_config, fake_gpu, "partial8")
     assert [gpu["index"] for gpu in host["gpus"]] == list(range(7))
     assert "GPU is lost" in host["gpu_reason"] and "0000:08:00.0" in host["gpu_reason"]
     assert "H100" not in host["gpu_reason"] and "GPU-0000" not in host["gpu_reason"]

@@ -16,7 +16,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from cosmos_tui.config import DEFAULT_NEGATIVE_PROMPT
 from cosmos_tui.domain import GenerationParams, Prompt, Run
 from cosmos_tui.engine.profiles.base import MountSpec
 from cosmos_tui.engine.profiles.cosmos3_rules import (
@@ -25,7 +24,12 @@ from cosmos_tui.engine.profiles.cosmos3_rules import (
     Cosmos3Options,
     validate_options,
 )
-from cosmos_tui.engine.profiles.hf_token import CONTAINER_HF_HOME, CONTAINER_TOKEN, hf_env
+from cosmos_tui.engine.profiles.hf_token import (
+    CONTAINER_HF_HOME,
+    CONTAINER_TOKEN,
+    chosen_negative_prompt,
+    hf_env,
+)
 from cosmos_tui.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -141,10 +145,9 @@ class Cosmos3Profile:
         options = options_of(params)
         sample: dict[str, Any] = {"name": run.id, "model_mode": options.mode}
         sample["prompt"] = prompt.text
-        # [defaults] carries upstream Transfer1's negative prompt: Cosmos 3 keeps its own
-        # (neg_prompts.json) unless the user chose another text
-        if params.negative_prompt and params.negative_prompt != DEFAULT_NEGATIVE_PROMPT:
-            sample["negative_prompt"] = params.negative_prompt
+        negative = chosen_negative_prompt(params)  # else neg_prompts.json's default
+        if negative:
+            sample["negative_prompt"] = negative
         vision_role = {"video2video": "color", "image2video": "image"}.get(options.mode)
         if vision_role is not None:
             if vision_role not in container_inputs:

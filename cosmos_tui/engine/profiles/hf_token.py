@@ -18,6 +18,19 @@ if TYPE_CHECKING:
     from cosmos_tui.engine.launch import RemoteLayout
     from cosmos_tui.remote import RemoteHost
 
+
+def chosen_negative_prompt(params: object) -> str | None:
+    """The run's negative prompt unless it is ``[defaults]``' built-in one.
+
+    That text is upstream Transfer1's; Cosmos 3 and Transfer2.5 keep their own default
+    unless the user chose another text.
+    """
+    from cosmos_tui.config import DEFAULT_NEGATIVE_PROMPT
+
+    text = getattr(params, "negative_prompt", None)
+    return None if not text or text == DEFAULT_NEGATIVE_PROMPT else text
+
+
 CONTAINER_HF_HOME = "/root/.cache/huggingface"  # huggingface_hub's default for root
 CONTAINER_TOKEN = "/cosmos-tui/secrets/hf_token"  # noqa: S105 - a path, not a token
 

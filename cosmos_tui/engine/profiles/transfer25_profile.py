@@ -15,8 +15,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from cosmos_tui.config import DEFAULT_NEGATIVE_PROMPT
-from cosmos_tui.engine.profiles.hf_token import CONTAINER_HF_HOME, CONTAINER_TOKEN, hf_env
+from cosmos_tui.engine.profiles.hf_token import (
+    CONTAINER_HF_HOME,
+    CONTAINER_TOKEN,
+    chosen_negative_prompt,
+    hf_env,
+)
 from cosmos_tui.engine.profiles.transfer25 import (
     NAME,
     SCRIPT,
@@ -87,11 +91,7 @@ class Transfer25Profile:
         # the shared parameters win over the options' own (they are validated together)
         raw = dict(getattr(params, "options", None) or {})
         raw.update(seed=params.seed, num_steps=params.num_steps, num_gpus=params.num_gpus)
-        # [defaults] carries upstream Transfer1's negative prompt: Transfer2.5 keeps its own
-        # default unless the user chose another text
-        negative = params.negative_prompt
-        if negative == DEFAULT_NEGATIVE_PROMPT:
-            negative = None
+        negative = chosen_negative_prompt(params)
         if negative:
             raw["negative_prompt"] = negative
         options = options_from_dict(raw)
