@@ -226,9 +226,16 @@ class LogView(ScrollView, can_focus=True):
             self.set_follow(False)
 
     def on_resize(self) -> None:
-        """Re-wrap to the new width."""
+        """Re-wrap to the new width; a following view stays at the end."""
         if self.wrap:
             self._rebuild()
+        if self.follow:
+            self.call_after_refresh(self._stick_to_end)
+
+    def watch_show_horizontal_scrollbar(self, shown: bool) -> None:
+        """A long line's scrollbar takes a row: a following view stays at the end."""
+        if self.follow:
+            self.call_after_refresh(self._stick_to_end)
 
     # rendering ----------------------------------------------------------------------
 
