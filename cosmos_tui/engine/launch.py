@@ -22,6 +22,7 @@ paths (single run, batch, enhancement) and ``--dry-run`` all use it.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -148,10 +149,11 @@ async def check_mount_sources(host: RemoteHost, mounts: list[MountSpec]) -> None
         ValidationError: Naming the config key and the path that is missing.
 
     """
-    for mount in mounts:
-        if mount.key is None:
-            continue
-        if not await host.files.is_dir(mount.source):
+    checked = [mount for mount in mounts if mount.key is not None]
+    # all at once (one round trip); the first missing one in mount order is named
+    found = await asyncio.gather(*(host.files.is_dir(mount.source) for mount in checked))
+    for mount, is_dir in zip(checked, found, strict=True):
+        if not is_dir:
             raise ValidationError(
                 f"{mount.key} {mount.source} does not exist on {host.name} (or is not a "
                 f"folder); fix {mount.key} for this host, it is never created",

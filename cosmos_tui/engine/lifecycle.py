@@ -47,7 +47,9 @@ from cosmos_tui.errors import (
     CosmosError,
     DockerError,
     InvalidTransition,
+    TransferFailed,
 )
+from cosmos_tui.safe_text import one_line
 from cosmos_tui.store.queue_store import QueueStore
 
 if TYPE_CHECKING:
@@ -284,7 +286,11 @@ class RunDriver:
         host, layout = await self._host(run)
         from cosmos_tui.remote.docker import LABEL_RUN_ID
 
-        existing = await host.docker.list({LABEL_RUN_ID: run.id})
+        image = launch.image_for(run, host.config, self.ctx.config)
+        # Both questions go out together (round trips are what a distant host costs).
+        existing, image_present = await asyncio.gather(
+            host.docker.list({LABEL_RUN_ID: run.id}), host.docker.image_present(image)
+        )
         fresh_attempt = await self._came_from_terminal(run)
         adopted = None
         for info in existing:
@@ -298,19 +304,15 @@ class RunDriver:
                 await host.docker.start(container_id)
             reason = f"adopted container {container_id[:12]} of an earlier attempt"
         else:
-            image = launch.image_for(run, host.config, self.ctx.config)
-            if not await host.docker.image_present(image):
+            if not image_present:
                 raise DockerError(f"No such image: {image} on {host.name}", status=404)
             self._rotate_log(run)
-            cleared = await host.run(["rm", "-rf", "--", layout.output_dir], check=False)
-            if cleared.exit_status != 0:  # files an earlier container left as root
-                logger.warning("run %s: could not clear %s", run.id, layout.output_dir)
-            await host.files.makedirs(layout.output_dir)
-            # a run without inputs (text2video) still mounts the shared inputs folder
-            await host.files.makedirs(layout.inputs_dir)
             family = profile_for(run.profile)
             settings = settings_for(self.ctx.config, run.profile)
-            await launch.check_mount_sources(host, family.mounts(host.config, layout, settings))
+            await asyncio.gather(
+                self._fresh_output_dir(host, layout, run.id),
+                launch.check_mount_sources(host, family.mounts(host.config, layout, settings)),
+            )
             spec = launch.container_spec(
                 run.id,
                 launch.build_command(run, self.ctx.config),
@@ -335,6 +337,30 @@ class RunDriver:
         except InvalidTransition:
             await self._stop_if_cancelled(container_id)
             raise
+
+    async def _fresh_output_dir(
+        self, host: RemoteHost, layout: launch.RemoteLayout, run_id: str
+    ) -> None:
+        """Empty the run's output folder and make it and the inputs folder: one command.
+
+        A run without inputs (text2video) still mounts the shared inputs folder. Files an
+        earlier container left as root may not go: the run goes on with them (warned).
+
+        Raises:
+            TransferFailed: The folders cannot be made.
+
+        """
+        script = 'rm -rf -- "$1" || echo uncleared; mkdir -p -- "$1" "$2"'
+        argv = ["sh", "-c", script, "sh", layout.output_dir, layout.inputs_dir]
+        result = await host.run(argv, check=False)
+        if result.exit_status != 0:
+            raise TransferFailed(
+                f"could not make {layout.output_dir} and {layout.inputs_dir} on {host.name}: "
+                f"{one_line(result.stderr)[-300:] or 'mkdir failed'}; check the owner of "
+                "the tool folder and free space there"
+            )
+        if "uncleared" in result.stdout:
+            logger.warning("run %s: could not clear %s", run_id, layout.output_dir)
 
     async def _came_from_terminal(self, run: Run) -> bool:
         """True when the last requeue was a user retry of an ended run (not a transient one)."""

@@ -157,15 +157,26 @@ async def plan_outputs(host: RemoteHost, remote_output_dir: str, max_bytes: int)
     An output folder that is itself a symbolic link (the container replaced it) is not
     listed at all.
     """
-    if await host.files.kind(remote_output_dir) == "symlink":
+    # The kind check and the listing go out together (one round trip, not two); what a
+    # symbolic link's target holds is read but never used.
+    kind, listing = await asyncio.gather(
+        host.files.kind(remote_output_dir),
+        host.files.listdir(remote_output_dir),
+        return_exceptions=True,
+    )
+    if kind == "symlink":
         refused = Refused(PurePosixPath(remote_output_dir).name, _KIND_TEXT["symlink"])
         return OutputPlan((), (refused,))
+    for outcome in (kind, listing):
+        if isinstance(outcome, BaseException):
+            raise outcome
+    assert not isinstance(listing, BaseException)
     budget = [max_bytes]
-    files, folders, refused = sort_entries(
-        await host.files.listdir(remote_output_dir), "", max_bytes, budget
+    files, folders, refused = sort_entries(listing, "", max_bytes, budget)
+    inner_listings = await asyncio.gather(
+        *(host.files.listdir(str(PurePosixPath(remote_output_dir) / n)) for n, _ in folders)
     )
-    for name, _entry in folders:
-        inner = await host.files.listdir(str(PurePosixPath(remote_output_dir) / name))
+    for (name, _entry), inner in zip(folders, inner_listings, strict=True):
         more, _, refusals = sort_entries(inner, name, max_bytes, budget)
         files += more
         refused += refusals

@@ -94,6 +94,7 @@ class ContainerWatch:
         self.stall = self._stall_watch(host)
         stall_task = asyncio.create_task(self.stall.run())
         timed_out = False
+        info: ContainerInfo | None = None
         try:
             while True:
                 remaining = deadline - self.ctx.wall()
@@ -108,8 +109,9 @@ class ContainerWatch:
                 if not info.running:
                     break
                 await asyncio.sleep(RESUME_PAUSE)
-            await self._follow(host, follow=False)
-            info = await self._inspect(host)
+            await self._follow(host, follow=False)  # lines a broken follow missed
+            if info is None or info.running:  # stopped for the time limit: read it again
+                info = await self._inspect(host)
         finally:
             self.local_log.close()
             for task in (progress_task, stall_task):

@@ -131,8 +131,11 @@ class DockerClient:
                         str(local_socket), self._socket_path
                     )
             self._generation = self._ssh.generation
+            # Over the forward, idle connections are kept (keep-alive): a call then costs
+            # one round trip, not two (a new forwarded channel each). Through sudo each
+            # connection is a dial-stdio process holding a session slot: closed at once.
             self._connector = aiohttp.UnixConnector(
-                str(local_socket), force_close=True, limit=4 if self._sudo else 32
+                str(local_socket), force_close=self._sudo, limit=4 if self._sudo else 32
             )
             # Without a read timeout a daemon that accepts but never answers (hung dockerd)
             # would block every call forever; long-running calls (logs, wait) pass their own.

@@ -66,6 +66,9 @@ TRANSFERS_AT_ONCE = 5  # a prompt's five control videos together (docs/remote.md
 # upload() and download() with a hash check run the host's sha256sum while they hold their
 # SFTP session (a second slot): fewer of them at once leave slots for that.
 FILE_TRANSFERS_AT_ONCE = 2
+# Small downloads share the long-lived session and hold no slot of their own: a run's
+# small outputs (a log, prompt.txt, short videos) move this many at once.
+SMALL_FILES_AT_ONCE = 8
 UPLOAD_CHANNELS = 4
 """SSH channels one large upload may spread over (see sftp_io.send_file); the extra
 ones only from free session slots."""
@@ -159,6 +162,7 @@ class SftpTransfers(RemoteFiles):
         # a hash command's slot while they hold their session: two at a time for those.
         self._transfers = asyncio.Semaphore(TRANSFERS_AT_ONCE)
         self._file_transfers = asyncio.Semaphore(FILE_TRANSFERS_AT_ONCE)
+        self._small_files = asyncio.Semaphore(SMALL_FILES_AT_ONCE)
         # .part path -> (the upload under way, the sha256 its caller expects)
         self._running: dict[str, tuple[asyncio.Future[UploadResult], str | None]] = {}
         # One long-lived SFTP session for small requests (see _shared_session).
@@ -641,16 +645,23 @@ class SftpTransfers(RemoteFiles):
         # shared session: a session of its own costs three round trips and brings nothing.
         small = expected_size is not None and expected_size < CHUNK_BYTES
         session = self._shared_session(doing) if small else self._client()
-        async with self._file_transfers, session as sftp, _translate(self._ssh.name, doing):
+        gate = self._small_files if small else self._file_transfers
+        async with gate, session as sftp, _translate(self._ssh.name, doing):
             private_dir(local_dir)
-            attrs = await stat_or_none(sftp, remote_path)
-            if attrs is None or attrs.size is None:
-                raise TransferFailed(f"{remote_path} does not exist on {self._ssh.name}")
-            size = int(attrs.size)
-            if expected_size is not None and size != expected_size:
-                raise IntegrityError(
-                    f"{remote_path} on {self._ssh.name} has {size} bytes, expected {expected_size}"
-                )
+            if verify_hash and expected_size is not None:
+                # No stat (a round trip): a missing file fails to open, and a file of
+                # another size fails the length or the host's hash check below.
+                size = expected_size
+            else:
+                attrs = await stat_or_none(sftp, remote_path)
+                if attrs is None or attrs.size is None:
+                    raise TransferFailed(f"{remote_path} does not exist on {self._ssh.name}")
+                size = int(attrs.size)
+                if expected_size is not None and size != expected_size:
+                    raise IntegrityError(
+                        f"{remote_path} on {self._ssh.name} has {size} bytes, expected "
+                        f"{expected_size}"
+                    )
             # The host hashes its copy while the bytes travel.
             remote_hash = (
                 asyncio.create_task(self.remote_sha256(remote_path)) if verify_hash else None
@@ -694,11 +705,22 @@ class SftpTransfers(RemoteFiles):
                 if remote_hash is not None:
                     remote_hash.cancel()
             got = part.stat().st_size
-            if got != size:
-                raise IntegrityError(f"download of {remote_path} stopped at {got} of {size} bytes")
             digest = hasher.hexdigest() if hasher is not None else None
-            if verify_hash and remote_digest != digest:
+            if got != size or (verify_hash and remote_digest != digest):
+                # A short read is the file's end: the file is not what was listed (or it
+                # changed); nothing of it is kept. Rare: a stat says which, if it can.
                 part.unlink(missing_ok=True)
+                attrs = await stat_or_none(sftp, remote_path)
+                if attrs is not None and attrs.size is not None and attrs.size != size:
+                    raise IntegrityError(
+                        f"{remote_path} on {self._ssh.name} has {attrs.size} bytes, expected "
+                        f"{size}; it was not kept"
+                    )
+                if got != size:
+                    raise IntegrityError(
+                        f"download of {remote_path} stopped at {got} of {size} bytes; it was "
+                        "not kept, download again"
+                    )
                 raise IntegrityError(
                     f"download of {remote_path} is corrupted (sha256 {digest} != "
                     f"{remote_digest}); it was discarded, download again"

@@ -8,6 +8,7 @@ link. Every asyncssh SFTP exception is translated in :func:`translate`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -160,14 +161,26 @@ class RemoteFiles:
         """Write a small text file on the host (via ``.part`` and rename)."""
         part = remote_path + PART_SUFFIX
         async with self._shared_session(f"writing {remote_path}") as sftp:
-            await ensure_dir(sftp, str(PurePosixPath(remote_path).parent))
             # A .part left there may be a symlink planted by a container: remove the link
             # itself, then create the file exclusively, so nothing is written through one.
-            with contextlib.suppress(asyncssh.SFTPNoSuchFile):
-                await sftp.remove(part)
-            async with sftp.open(part, "xb") as handle:
+            # The folder check and the removal go out together (one round trip fewer).
+            await asyncio.gather(
+                ensure_dir(sftp, str(PurePosixPath(remote_path).parent)), _remove_if_any(sftp, part)
+            )
+            handle = await sftp.open(part, "xb")
+            try:
                 await handle.write(text.encode())
-            await sftp.posix_rename(part, remote_path)
+            except BaseException:
+                await handle.close()
+                raise
+            # sftp-server handles one channel's requests in order: the rename follows the
+            # close without waiting for its answer.
+            await asyncio.gather(handle.close(), sftp.posix_rename(part, remote_path))
+
+
+async def _remove_if_any(sftp: asyncssh.SFTPClient, path: str) -> None:
+    with contextlib.suppress(asyncssh.SFTPNoSuchFile):
+        await sftp.remove(path)
 
 
 @contextlib.asynccontextmanager

@@ -146,3 +146,51 @@ async def test_a_run_refuses_an_input_edited_after_the_prompt_was_recorded(
     assert final.state == RunState.FAILED
     assert str(color) in final.failure_message and "changed" in final.failure_message
     assert final.attempt == 1  # not retried: the user has to act
+
+
+def _plant_root_output(remote_tool_dir: str, run_id: str, *, as_file: bool) -> None:
+    """Make the run's folder root's (sticky, writable by all) with a root-owned ``output``
+    the ssh user cannot remove: a file (cannot become a folder) or a folder with a file."""
+    import os
+    from pathlib import Path
+
+    run_dir = Path(remote_tool_dir) / "runs" / run_id
+    run_dir.mkdir(parents=True)
+    os.chmod(run_dir, 0o1777)
+    if as_file:
+        (run_dir / "output").write_text("root's\n")
+    else:
+        (run_dir / "output" / "stale").mkdir(parents=True)
+        (run_dir / "output" / "stale" / "left.txt").write_text("root's\n")
+
+
+async def test_an_output_folder_that_cannot_be_made_fails_the_run_clearly(
+    make_config, bench_for, video_dir, remote_tool_dir, docker_daemon
+) -> None:
+    bench = await bench_for(make_config())
+    prompt = await bench.create_prompt("no room", video_dir)
+    run = await bench.create_run(prompt.id)
+    _plant_root_output(remote_tool_dir, run.id, as_file=True)
+    final = await bench.drive_run(run.id)
+    assert final.state == RunState.FAILED
+    assert final.container_id is None  # nothing was started
+    message = final.failure_message or ""
+    assert f"could not make {remote_tool_dir}/runs/{run.id}/output" in message
+    assert "File exists" in message and "tool folder" in message
+    assert run.id not in docker_daemon.cli("ps", "-a", "--format", "{{.Labels}}").stdout.decode()
+
+
+async def test_files_an_earlier_container_left_as_root_do_not_stop_the_run(
+    make_config, bench_for, video_dir, remote_tool_dir, caplog
+) -> None:
+    import logging
+
+    bench = await bench_for(make_config())
+    prompt = await bench.create_prompt("left behind", video_dir)
+    run = await bench.create_run(prompt.id)
+    _plant_root_output(remote_tool_dir, run.id, as_file=False)
+    with caplog.at_level(logging.WARNING, logger="cosmos_tui.engine.lifecycle"):
+        final = await bench.drive_run(run.id)
+    assert final.state == RunState.COMPLETED, final.failure_message
+    assert f"could not clear {remote_tool_dir}/runs/{run.id}/output" in caplog.text
+    assert "output.mp4" in final.outputs

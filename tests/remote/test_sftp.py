@@ -96,6 +96,36 @@ async def test_download_size_mismatch_keeps_finished_file(
     assert (target / name).read_bytes() == b"finished earlier"
 
 
+@pytest.mark.parametrize("size", [10_000, 9_000_000], ids=["small", "chunked"])
+@pytest.mark.parametrize("listed", [-1, +1], ids=["grew", "shrank"])
+async def test_verified_download_of_a_changed_file_says_its_size(
+    remote_host: RemoteHost, tmp_path: Path, size: int, listed: int
+) -> None:
+    """A verified download trusts the listing's size (no stat); a file of another size
+    is still refused with both sizes named, and nothing partial is kept."""
+    local = _write(tmp_path / "grown.bin", size, b"grown")
+    up = await remote_host.upload_input(local)
+    remote_dir, name = up.remote_path.rsplit("/", 1)
+    target = tmp_path / "out"
+    target.mkdir()
+    expected = size + listed
+    with pytest.raises(IntegrityError) as caught:
+        await remote_host.download(remote_dir, name, target, expected, verify_hash=True)
+    assert f"has {size} bytes, expected {expected}" in str(caught.value)
+    assert sorted(p.name for p in target.iterdir()) == []
+
+
+@pytest.mark.parametrize("size", [10_000, 9_000_000], ids=["small", "chunked"])
+async def test_verified_download_of_a_missing_file_fails_clearly(
+    remote_host: RemoteHost, tmp_path: Path, size: int
+) -> None:
+    tool_dir = await remote_host.tool_dir()
+    target = tmp_path / "out"
+    with pytest.raises(TransferFailed, match=r"gone\.mp4.*(No such file|does not exist)"):
+        await remote_host.download(tool_dir, "gone.mp4", target, size, verify_hash=True)
+    assert not (target / "gone.mp4").exists()
+
+
 @pytest.mark.parametrize("name", ["../x", "a/b", "/etc/passwd", "..", "", "x\\y", "..hidden"])
 async def test_download_refuses_paths(remote_host: RemoteHost, tmp_path: Path, name: str) -> None:
     with pytest.raises(ValidationError):
