@@ -23,7 +23,7 @@ ProgressCallback = Callable[[int, int], None]
 
 CHUNK_BYTES = 8 * 1024 * 1024
 WRITES_IN_FLIGHT = 2
-READS_IN_FLIGHT = 2
+READS_IN_FLIGHT = 4
 
 
 async def stat_or_none(sftp: asyncssh.SFTPClient, path: str) -> asyncssh.SFTPAttrs | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 from pathlib import Path
 
@@ -23,9 +24,12 @@ def _write(path: Path, size: int, seed: bytes) -> Path:
     return path
 
 
-def _feeders() -> list[str]:
+def _feeders(tool_dir: str) -> list[str]:
+    """The hashing processes left on files under ``tool_dir`` (this test's own: other
+    test files run beside this one as the same user)."""
+    pattern = f"{FEEDER_MARK}.* {re.escape(tool_dir)}/"
     found = subprocess.run(
-        ["pgrep", "-u", TEST_USER, "-f", FEEDER_MARK], capture_output=True, text=True
+        ["pgrep", "-u", TEST_USER, "-f", pattern], capture_output=True, text=True
     )
     return found.stdout.split()
 
@@ -48,7 +52,7 @@ async def test_streamed_digest_of_a_file_written_in_steps(
                 host_hash.written(min(start + step, size))
         digest = await host_hash.digest(60)
     assert digest == hashlib.sha256(data).hexdigest()
-    assert _feeders() == []
+    assert _feeders(await remote_host.tool_dir()) == []
 
 
 async def test_upload_is_verified_by_the_stream_without_a_second_hash(
@@ -66,19 +70,20 @@ async def test_upload_is_verified_by_the_stream_without_a_second_hash(
     result = await remote_host.upload_input(local)
     assert result.sha256 == hashlib.sha256(local.read_bytes()).hexdigest()
     assert whole_file_hashes == []  # the host's digest came with the last byte
-    assert _feeders() == []
+    assert _feeders(await remote_host.tool_dir()) == []
 
 
 async def test_upload_survives_the_host_hash_stream_dying(
     remote_host: RemoteHost, tmp_path: Path
 ) -> None:
     local = _write(tmp_path / "d.bin", 64 * MIB, b"dies")
+    mine = f"{FEEDER_MARK}.* {re.escape(await remote_host.tool_dir())}/"
     killed: list[bool] = []
 
     def kill_feeder(done: int, total: int) -> None:
         if not killed and done >= total // 2:
             killed.append(True)
-            subprocess.run(["pkill", "-u", TEST_USER, "-f", FEEDER_MARK], check=False)
+            subprocess.run(["pkill", "-u", TEST_USER, "-f", mine], check=False)
 
     result = await remote_host.upload_input(local, progress=kill_feeder)
     assert killed
@@ -214,7 +219,7 @@ async def test_upload_without_a_spare_session_slot_hashes_the_whole_file(
             await asyncio.wait_for(stack.enter_async_context(ssh.session_slot()), 5)
         result = await asyncio.wait_for(remote_host.upload_input(local), 30)
     assert result.sha256 == hashlib.sha256(local.read_bytes()).hexdigest()
-    assert _feeders() == []
+    assert _feeders(await remote_host.tool_dir()) == []
 
 
 async def test_a_file_edited_while_it_is_sent_is_hashed_again_next_time(
