@@ -25,18 +25,21 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.domain import FailureKind, InputFile, Prompt, Run, RunState, RunType
-from cosmos_tui.engine import launch
+from cosmos_tui.engine import batch_t25, launch
 from cosmos_tui.engine.batch_collect import Death, collect
 from cosmos_tui.engine.batch_outputs import batch_size_in
-from cosmos_tui.engine.batching import BatchInput, BatchLine, build_batch_input
+from cosmos_tui.engine.batching import SAMPLE_PROFILES, BatchInput, BatchLine, build_batch_input
 from cosmos_tui.engine.failures import classify
 from cosmos_tui.engine.logs import LocalLog, LogFollower
 from cosmos_tui.engine.profiles import transfer1
+from cosmos_tui.engine.profiles.base import profile_for, settings_for
+from cosmos_tui.engine.profiles.transfer25_profile import command_for as transfer25_command
 from cosmos_tui.engine.scheduler import start_reason
 from cosmos_tui.engine.stall import StallWatch, container_watch
 from cosmos_tui.errors import CosmosError, InputChanged, InvalidTransition
@@ -193,6 +196,10 @@ class BatchLauncher:
         host = self.ctx.hosts.get(claim.host)
         home = await host.files.home()
         layout = launch.RemoteLayout(home, await host.tool_dir(), claim.batch_id)
+        first = members[0][0]
+        family = profile_for(first.profile)
+        settings = settings_for(self.ctx.config, first.profile)
+        await family.preflight(first, host, layout, settings, os.environ)
         remote, members = await self._upload_inputs(host, members)
         if not members:
             return
@@ -203,13 +210,15 @@ class BatchLauncher:
         await self.queue.record_batch_manifest(claim.batch_id, batch.manifest())
         await host.run(["rm", "-rf", "--", layout.output_dir])
         await host.files.makedirs(layout.output_dir)
-        await host.files.write_text(layout.spec_path, json.dumps(batch.spec, indent=2) + "\n")
+        if batch.spec:  # Transfer1's shared spec (Transfer2.5's lines are whole samples)
+            await host.files.write_text(layout.spec_path, json.dumps(batch.spec, indent=2) + "\n")
         jsonl_path = f"{layout.run_dir}/{JSONL_NAME}"
         await host.files.write_text(jsonl_path, batch.jsonl())
         ids = [run.id for run, _ in members]
         for run, _ in members:
             await self.move(run.id, RunState.STARTING, f"batch {claim.batch_id} uploaded",
-                             spec=batch.spec, log_path=self.log_path(run.id))  # fmt: skip
+                             spec=batch.spec_for(run.id),
+                             log_path=self.log_path(run.id))  # fmt: skip
         if await self.all_ended(ids):
             return  # every member was cancelled while the batch was being set up
         container_id = await self._create(host, layout, members[0][0], claim, batch)
@@ -221,7 +230,7 @@ class BatchLauncher:
         death = None
         if exit_code != 0:
             death = Death(container_id, exit_code, lines, self.batch_size(members[0][0]))
-        await self.collect(host, layout, claim.batch_id, batch.lines, death)
+        await self.collect(host, layout, claim.batch_id, batch.lines, death, lines)
         if death is not None:
             return
         await store.update_run(ids[0], progress_phase="done")
@@ -257,7 +266,9 @@ class BatchLauncher:
         batch: BatchInput,
     ) -> str:  # fmt: skip
         config = self.ctx.config
-        await launch.check_mount_sources(host, launch.mounts_for(host.config, layout))
+        family = profile_for(first.profile)
+        settings = settings_for(config, first.profile)
+        await launch.check_mount_sources(host, family.mounts(host.config, layout, settings))
         spec = launch.container_spec(
             claim.batch_id or first.id,
             batch_command(first, config),
@@ -269,6 +280,7 @@ class BatchLauncher:
                     "cosmos.batch_runs": ",".join(batch.run_ids)},
             profile=first.profile,
             config=config,
+            run_env=family.run_env(first),
         )  # fmt: skip
         container_id = await host.docker.create(spec)
         await host.docker.start(container_id)
@@ -386,8 +398,18 @@ class BatchLauncher:
         batch_id: str,
         lines: Sequence[BatchLine],
         death: Death | None = None,
+        log_lines: Sequence[str] = (),
     ) -> None:
-        """End the batch's members once its container exited (engine/batch_collect.py)."""
+        """End the batch's members once its container exited.
+
+        Transfer1's batches are collected by engine/batch_collect.py (outputs matched by
+        the saved prompt), Transfer2.5's by engine/batch_t25.py (by sample name).
+        """
+        first = await self.ctx.store.get_run(lines[0].run_id, with_events=False)
+        if first.profile in SAMPLE_PROFILES:
+            ids = [line.run_id for line in lines]
+            await batch_t25.collect(self, host, layout, batch_id, ids, log_lines, death)
+            return
         await collect(self, host, layout, batch_id, lines, death)
 
     # after a crash (engine/batch_recovery.py) -------------------------------------------
@@ -441,6 +463,10 @@ class BatchLauncher:
 
 def batch_command(first: Run, config: Config) -> list[str]:
     """Return the argv of a batch container (the first run's parameters, the batch's JSONL)."""
+    if first.profile in SAMPLE_PROFILES:
+        return transfer25_command(
+            first, settings_for(config, first.profile), (f"{launch.CONTAINER_RUN}/{JSONL_NAME}",)
+        )
     profile = config.profiles.get(first.profile) or config.profiles["transfer1"]
     paths = transfer1.LaunchPaths(
         spec_path=f"{launch.CONTAINER_RUN}/{launch.SPEC_NAME}",

@@ -101,11 +101,11 @@ async def reattach(launcher: BatchLauncher, batch_id: str, members: list[Run]) -
     # Following an exited container drains the rest of its log, then ends.
     await launcher.follow(host, info.id, ids, deadline)
     exit_code = await host.docker.wait(info.id)
+    log = await asyncio.to_thread(_read_log, launcher.log_path(ids[0]))
     death = None
     if exit_code != 0:
-        log = await asyncio.to_thread(_read_log, launcher.log_path(ids[0]))
         death = Death(info.id, exit_code, log, launcher.batch_size(members[0]))
-    await launcher.collect(host, layout, batch_id, lines, death)
+    await launcher.collect(host, layout, batch_id, lines, death, log)
 
 
 def _read_log(path: Path) -> list[str]:

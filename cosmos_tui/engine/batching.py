@@ -12,6 +12,10 @@ setting, and nothing a run asked for is dropped.
 Outputs are matched back to runs by the prompt saved next to each sample
 (``video_<i>/prompt.txt``), never by position (engine/batch_outputs.py). For that to be
 unambiguous, a batch never holds two lines with the same prompt text.
+
+Transfer2.5 reads a JSONL of whole samples, each with its own settings and named by its
+run id (engine/batch_t25.py): its runs batch whenever the setup arguments of the one
+command line agree, and the same prompt text may appear twice (a seed sweep).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from cosmos_tui.engine.batch_outputs import (  # noqa: F401 (re-exported)
     map_outputs,
     sample_index,
 )
+from cosmos_tui.engine.batch_t25 import build_samples, setup_differences, setup_of
 from cosmos_tui.engine.profiles.transfer1 import build_spec
 from cosmos_tui.errors import CosmosError
 
@@ -42,9 +47,10 @@ SHARED_SCALARS = (
 )  # fmt: skip
 
 
-# Families the queue starts one container each: Cosmos 3's JSONL and Transfer2.5's
-# multi-sample batches are not built yet (batch_launch writes Transfer1's batch file).
-UNBATCHED_PROFILES = frozenset({"cosmos3", "transfer2.5"})
+# Families the queue starts one container each: Cosmos 3's batch input is not built yet.
+UNBATCHED_PROFILES = frozenset({"cosmos3"})
+# Families whose batch lines are whole samples named by run id (engine/batch_t25.py).
+SAMPLE_PROFILES = frozenset({"transfer2.5"})
 
 
 class BatchError(CosmosError):
@@ -96,6 +102,8 @@ def batch_key(run: Run, prompt: Prompt | None) -> BatchKey | None:
     params = run.params
     if run.type == RunType.ENHANCE:
         return BatchKey(run.type.value, run.profile, run.priority, (), (), True)
+    if run.profile in SAMPLE_PROFILES:
+        return BatchKey(run.type.value, run.profile, run.priority, setup_of(run), (), True)
     shared = tuple((name, getattr(params, name)) for name in SHARED_SCALARS)
     return BatchKey(
         run_type=run.type.value,
@@ -116,6 +124,10 @@ def differences(first: Run, second: Run) -> list[str]:
         reasons.append("profile")
     if first.priority != second.priority:
         reasons.append("priority")
+    if first.profile in SAMPLE_PROFILES or second.profile in SAMPLE_PROFILES:
+        if first.profile == second.profile:
+            reasons += setup_differences(first, second)
+        return reasons
     for name in SHARED_SCALARS:
         if getattr(first.params, name) != getattr(second.params, name):
             reasons.append(name)
@@ -199,7 +211,7 @@ def plan_groups(
         if key is not None:
             for index in open_by_key.get(key, []):
                 members = groups[index]
-                texts = {_norm(m.run.prompt_text) for m in members}
+                texts = {_norm(m.run.prompt_text) for m in members if _by_text(key)}
                 if len(members) < max_size and _norm(candidate.run.prompt_text) not in texts:
                     members.append(candidate)
                     placed = True
@@ -247,7 +259,8 @@ def _balance(groups: list[LaunchGroup], order: list[str]) -> list[LaunchGroup]:
         for size in sizes:
             chunks.append(tuple(runs[start : start + size]))
             start += size
-        if any(len({_norm(r.prompt_text) for r in c}) < len(c) for c in chunks):
+        by_text = all(_by_text(g.key) for g in same)
+        if by_text and any(len({_norm(r.prompt_text) for r in c}) < len(c) for c in chunks):
             continue
         for old, chunk in zip(same, chunks, strict=True):
             replaced[id(old)] = LaunchGroup(runs=chunk, key=old.key)
@@ -279,9 +292,13 @@ class BatchLine:
     prompt: str
     visual_input: str | None
     control_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # A whole sample (Transfer2.5), written as the line instead of the fields above.
+    sample: Mapping[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Return the object written on the line (keys Cosmos reads)."""
+        if self.sample is not None:
+            return dict(self.sample)
         line: dict[str, Any] = {"prompt": self.prompt}
         if self.visual_input is not None:
             line["visual_input"] = self.visual_input
@@ -309,6 +326,11 @@ class BatchInput:
     def run_ids(self) -> tuple[str, ...]:
         """The member runs in line order."""
         return tuple(ln.run_id for ln in self.lines)
+
+    def spec_for(self, run_id: str) -> dict[str, Any]:
+        """Return what a member records as its spec: its own sample, else the shared spec."""
+        line = next(ln for ln in self.lines if ln.run_id == run_id)
+        return dict(line.sample) if line.sample is not None else self.spec
 
 
 def build_batch_input(
@@ -340,7 +362,6 @@ def build_batch_input(
             f"run {first_run.id} is a {first_run.profile} run; the queue starts those one "
             "container each (their own batch files are not built yet)"
         )
-    seen: dict[str, str] = {}
     for run, prompt in members:
         diff = differences(first_run, run)
         if diff:
@@ -350,6 +371,14 @@ def build_batch_input(
             )
         if run.prompt_id != prompt.id:
             raise BatchError(f"run {run.id} belongs to prompt {run.prompt_id}, not {prompt.id}")
+    if first_run.profile in SAMPLE_PROFILES:
+        samples = build_samples(members, container_path)
+        return BatchInput(
+            spec={},
+            lines=tuple(BatchLine(s.run_id, s.prompt, s.video, sample=s.sample) for s in samples),
+        )
+    seen: dict[str, str] = {}
+    for run, prompt in members:
         if (prompt.input("color") is None) != (first_prompt.input("color") is None):
             # A line without visual_input would take the spec's (another run's) video.
             raise BatchError(
@@ -394,6 +423,11 @@ def build_batch_input(
 
 def _norm(text: str | None) -> str:
     return (text or "").strip()
+
+
+def _by_text(key: BatchKey | None) -> bool:
+    """True when a batch's outputs are matched by prompt text (one text per batch)."""
+    return key is None or key.profile not in SAMPLE_PROFILES
 
 
 def slice_log(

@@ -168,11 +168,16 @@ def preview_batch(
         labels={"cosmos.batch_id": batch_id, launch.LABEL_PROFILE: first.profile,
                 "cosmos.batch_runs": ",".join(batch.run_ids)},
         environ=environ,
+        profile=first.profile,
+        config=config,
+        run_env=profile_for(first.profile).run_env(first),
     )  # fmt: skip
-    files = {
-        f"{launch.CONTAINER_RUN}/{launch.SPEC_NAME}": json.dumps(batch.spec, indent=2) + "\n",
-        f"{launch.CONTAINER_RUN}/{JSONL_NAME}": batch.jsonl(),
-    }
+    files = {}
+    if batch.spec:  # Transfer1's shared spec (Transfer2.5's lines are whole samples)
+        files[f"{launch.CONTAINER_RUN}/{launch.SPEC_NAME}"] = (
+            json.dumps(batch.spec, indent=2) + "\n"
+        )
+    files[f"{launch.CONTAINER_RUN}/{JSONL_NAME}"] = batch.jsonl()
     return ContainerPreview(
         tuple(batch.run_ids), host.name, container, files,
         masked_keys(host, container.env), host.gpu_request,

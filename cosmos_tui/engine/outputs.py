@@ -14,7 +14,7 @@ built with :func:`~cosmos_tui.containment.contained_path`, so nothing is written
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -151,11 +151,23 @@ def sort_entries(
     return files, folders, refused
 
 
-async def plan_outputs(host: RemoteHost, remote_output_dir: str, max_bytes: int) -> OutputPlan:
+async def plan_outputs(
+    host: RemoteHost,
+    remote_output_dir: str,
+    max_bytes: int,
+    keep: Callable[[str], bool] | None = None,
+) -> OutputPlan:
     """List a run's output folder (one level of sub-folders) and sort what it holds.
 
     An output folder that is itself a symbolic link (the container replaced it) is not
     listed at all.
+
+    Args:
+        host: The run's host.
+        remote_output_dir: The output folder on the host.
+        max_bytes: The most bytes to download.
+        keep: When given, only top-level entries whose name it accepts are looked at
+            (one run's files in a folder a batch shares); the rest are not the run's.
     """
     # The kind check and the listing go out together (one round trip, not two); what a
     # symbolic link's target holds is read but never used.
@@ -171,6 +183,8 @@ async def plan_outputs(host: RemoteHost, remote_output_dir: str, max_bytes: int)
         if isinstance(outcome, BaseException):
             raise outcome
     assert not isinstance(listing, BaseException)
+    if keep is not None:
+        listing = [entry for entry in listing if keep(entry.name)]
     budget = [max_bytes]
     files, folders, refused = sort_entries(listing, "", max_bytes, budget)
     inner_listings = await asyncio.gather(

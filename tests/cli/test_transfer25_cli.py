@@ -126,14 +126,40 @@ def test_guidance_sigma_and_resolution_reach_the_sample(
     assert default["guidance"] == 3 and default["resolution"] == "720"  # upstream's defaults
 
 
-def test_a_batch_dry_run_of_transfer25_runs_is_refused(cosmos, hosted, make_video_dir) -> None:
+def test_a_batch_dry_run_shows_one_sample_a_line_that_upstream_accepts(
+    cosmos, hosted, make_video_dir, tmp_path
+) -> None:
     ids = []
-    for text in ("a street", "a road"):
+    for text, seed in (("a street", "3"), ("a road", "4")):
         pid = ok(cosmos("create", "prompt", text, str(make_video_dir()))).strip()
-        ids.append(ok(cosmos("create", "run", pid, "--profile", "transfer2.5")).strip())
+        run = cosmos("create", "run", pid, "--profile", "transfer2.5", "--seed", seed)
+        ids.append(ok(run).strip())
+    out = ok(cosmos("inference", *ids, "--dry-run", "--batch", "--json"))
+    assert SECRET not in out
+    [box] = json.loads(out)["containers"]
+    assert box["spec"] is None  # no shared spec: each line is a whole sample
+    samples = [json.loads(line) for line in box["jsonl"].splitlines()]
+    assert [s["name"] for s in samples] == ids and [s["seed"] for s in samples] == [3, 4]
+    for sample in samples:
+        assert upstream_validates(as_on_the_host(sample, tmp_path)) is None
+    argv = box["argv"]
+    assert argv[argv.index("-i") + 1] == "/cosmos-tui/run/batch.jsonl"
+    code, err = upstream_command_line(argv[2:])
+    assert code == 0, err
+    assert box["env"]["HF_TOKEN"] == "********"  # the profile's environment, not Transfer1's
+
+
+def test_a_batch_dry_run_of_runs_with_other_controls_is_refused(
+    cosmos, hosted, make_video_dir
+) -> None:
+    ids = []
+    for text, hint in (("a street", "edge=1.0"), ("a road", "depth=1.0")):
+        pid = ok(cosmos("create", "prompt", text, str(make_video_dir()))).strip()
+        run = cosmos("create", "run", pid, "--profile", "transfer2.5", "--hint", hint)
+        ids.append(ok(run).strip())
     result = cosmos("inference", *ids, "--dry-run", "--batch")
     assert result.exit_code != 0
-    assert "one container each" in result.stderr
+    assert "differ in controls" in result.stderr
 
 
 def test_the_doctor_knows_transfer25_and_its_image(hosted) -> None:

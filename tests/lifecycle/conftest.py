@@ -129,5 +129,17 @@ def write_config_file(config: Config, path: Path) -> Path:
     lines.append('hf_cache_dir = ""')
     lines.append("[hosts.env]")
     lines += [f"{key} = {value(val)}" for key, val in host.env.items()]
+    batching = config.batching
+    lines += [
+        "[batching]",
+        f"enabled = {value(batching.enabled)}",
+        f"max_size = {batching.max_size}",
+    ]
+    for name, settings in config.profiles.items():  # e.g. [profiles.transfer2_5]
+        lines.append(f"[profiles.{name}]")
+        for item in dataclasses.fields(settings):
+            setting = getattr(settings, item.name)
+            if setting is not None:
+                lines.append(f"{item.name} = {json.dumps(setting)}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -328,8 +328,10 @@ async def test_two_cosmos_queue_run_processes_share_one_database(
 ) -> None:
     fake_gpu.set_variant("8gpu")
     config = make_config()
+    config = dataclasses.replace(
+        config, batching=dataclasses.replace(config.batching, enabled=False)
+    )
     path = write_config_file(config, tmp_path / "config.toml")
-    path.write_text(path.read_text() + "[batching]\nenabled = false\n")
     bench = await bench_for(config)
     runs = await queue_runs(bench, tmp_path, "street {}", range(10), folder="st{}")
     env = dict(os.environ, COSMOS_CONFIG=str(path))

@@ -64,6 +64,33 @@ def options_of(params: GenerationParams) -> Transfer25Options:
     return options_from_dict(getattr(params, "options", None) or {})
 
 
+def sample_options(run: Run, container_inputs: Mapping[str, str]) -> Transfer25Options:
+    """Return a run's options with each control's video where the prompt has one.
+
+    A control without its video is computed by the model from the input video.
+    """
+    options = options_of(run.params)
+    hints = tuple(
+        h if h.control_path or h.hint not in container_inputs
+        else dataclasses.replace(h, control_path=container_inputs[h.hint])
+        for h in options.hints
+    )  # fmt: skip
+    return dataclasses.replace(options, hints=hints)
+
+
+def command_for(run: Run, settings: ProfileConfig, input_files: tuple[str, ...]) -> list[str]:
+    """Return the argv that runs ``input_files`` (a run's sample, or a batch's JSONL).
+
+    The setup arguments are ``run``'s (every member of a batch shares them).
+    """
+    from cosmos_tui.engine.launch import CONTAINER_RUN, OUTPUT_DIR_NAME
+
+    options = dataclasses.replace(options_of(run.params), num_gpus=run.params.num_gpus)
+    paths = LaunchPaths(input_files, f"{CONTAINER_RUN}/{OUTPUT_DIR_NAME}")
+    script = settings.script if settings.script.endswith("inference.py") else SCRIPT
+    return build_argv(options, paths, script=script, extra_args=settings.extra_args)
+
+
 class Transfer25Profile:
     """Transfer2.5 through the profile seam."""
 
@@ -123,23 +150,14 @@ class Transfer25Profile:
                 f"run {run.id} has no input video; create it from a prompt with color.mp4",
                 field="prompt",
             )
-        options = options_of(run.params)
-        hints = tuple(
-            h if h.control_path or h.hint not in container_inputs
-            else dataclasses.replace(h, control_path=container_inputs[h.hint])
-            for h in options.hints
-        )  # fmt: skip
-        options = dataclasses.replace(options, hints=hints)
+        options = sample_options(run, container_inputs)
         return build_sample(run.id, prompt.text, container_inputs[VIDEO_ROLE], options)
 
     def build_command(self, run: Run, settings: ProfileConfig) -> list[str]:
         """Return ``python examples/inference.py -i ... -o ...`` (torchrun for N GPUs)."""
-        from cosmos_tui.engine.launch import CONTAINER_RUN, OUTPUT_DIR_NAME, SPEC_NAME
+        from cosmos_tui.engine.launch import CONTAINER_RUN, SPEC_NAME
 
-        options = dataclasses.replace(options_of(run.params), num_gpus=run.params.num_gpus)
-        paths = LaunchPaths((f"{CONTAINER_RUN}/{SPEC_NAME}",), f"{CONTAINER_RUN}/{OUTPUT_DIR_NAME}")
-        script = settings.script if settings.script.endswith("inference.py") else SCRIPT
-        return build_argv(options, paths, script=script, extra_args=settings.extra_args)
+        return command_for(run, settings, (f"{CONTAINER_RUN}/{SPEC_NAME}",))
 
     def mounts(self, host: HostConfig, layout: RemoteLayout, settings: ProfileConfig) -> list:
         """The checkout, the Hugging Face cache, the token file, inputs and run folder."""
