@@ -299,14 +299,14 @@ class BatchLauncher:
 
     def failure(
         self, container_id: str, exit_code: int, lines: list[str], size: int,
-        run_id: str | None = None,
+        run_id: str | None = None, profile: str = "transfer1",
     ) -> tuple[FailureKind, str, int]:  # fmt: skip
         """Classify a batch container that exited non-zero (stopped for time or a stall)."""
         stall = self._stalls.get(container_id)
         if stall is not None and stall.stopped:
             return FailureKind.STALLED, stall.message(run_id), exit_code
         timed_out = container_id in self._timed_out
-        found = classify(exit_code, lines, timed_out=timed_out,
+        found = classify(exit_code, lines, timed_out=timed_out, profile=profile,
                          timeout_seconds=self.ctx.config.timeouts.run * size)  # fmt: skip
         return found.kind, found.message, exit_code
 

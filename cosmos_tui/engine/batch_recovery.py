@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from cosmos_tui.domain import ACTIVE_STATES, FailureKind, Run, RunState
 from cosmos_tui.engine import launch
 from cosmos_tui.engine.batch_collect import Death
+from cosmos_tui.engine.batch_t25 import whole_log
 from cosmos_tui.engine.batching import BatchLine
 from cosmos_tui.errors import CosmosError
 from cosmos_tui.store.repositories import RunFilter
@@ -101,7 +102,10 @@ async def reattach(launcher: BatchLauncher, batch_id: str, members: list[Run]) -
     # Following an exited container drains the rest of its log, then ends.
     await launcher.follow(host, info.id, ids, deadline)
     exit_code = await host.docker.wait(info.id)
-    log = await asyncio.to_thread(_read_log, launcher.log_path(ids[0]))
+    # the whole log an earlier collect kept aside (the members' logs are sliced by then)
+    log = await asyncio.to_thread(whole_log, launcher, batch_id, [line.run_id for line in lines])
+    if log is None:
+        log = await asyncio.to_thread(_read_log, launcher.log_path(ids[0]))
     death = None
     if exit_code != 0:
         death = Death(info.id, exit_code, log, launcher.batch_size(members[0]))

@@ -1,7 +1,9 @@
 """Transfer2.5 batches: one JSONL of samples in, each member's own files out.
 
-Upstream reads a ``.jsonl`` given to ``-i`` as one sample per line, each validated on its
-own and named by its ``name`` (config.py:353-414 at 2ff49d07); only the setup arguments
+Upstream reads a ``.jsonl`` given to ``-i`` as one sample per line, all validated before
+any runs (a bad line stops the whole process, config.py:372-378; each line is checked here
+with upstream's rules first) and each named by its ``name`` (config.py:353-414 at
+2ff49d07); only the setup arguments
 (distilled checkpoint, GPU count, guardrail switches) are one command line for them all
 (config.py:213-305), and the set of controls across the batch picks the model
 (config.py:410-420, inference.py:64-72), so runs batch only when those agree. Every
@@ -24,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +33,11 @@ from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.domain import FailureKind, InputFile, Prompt, Run, RunState
 from cosmos_tui.engine.failures import explain
+from cosmos_tui.engine.logs import CURSOR_SUFFIX
 from cosmos_tui.engine.outputs import fetch_outputs, max_output_bytes, plan_outputs, refused_failure
 from cosmos_tui.engine.profiles.transfer25 import (
+    NAME,
+    SECTION,
     SETUP_FIELDS,
     BatchItem,
     SampleOutcome,
@@ -55,7 +59,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_SECTION = re.compile(r"\[\d+/\d+\] Processing sample (\S+)")
+# The whole container log, kept beside the first member's run.log while the members'
+# logs are sliced: a driver that dies while collecting leaves it for the next one.
+BATCH_LOG = "batch-{}.log"
 
 
 def setup_of(run: Run) -> tuple[tuple[str, Any], ...]:
@@ -70,6 +76,18 @@ def setup_of(run: Run) -> tuple[tuple[str, Any], ...]:
     options = options_of(run.params)
     controls = tuple(sorted(h.hint for h in options.hints))
     return (*((name, getattr(options, name)) for name in SETUP_FIELDS), ("controls", controls))
+
+
+def batchable(run: Run) -> bool:
+    """False for a run that must have its container to itself.
+
+    On several GPUs upstream checks the prompt guardrail on rank 0 only
+    (inference.py:205-221): a blocked prompt sends rank 0 on to the next sample while the
+    other ranks generate the blocked one, so the next member's video could be made of two
+    samples. Such runs are started one container each.
+    """
+    options = options_of(run.params)
+    return options.num_gpus <= 1 or options.disable_guardrails
 
 
 def setup_differences(first: Run, second: Run) -> list[str]:
@@ -125,12 +143,12 @@ def slice_sections(lines: Sequence[str], name: str, header: str) -> list[str]:
     Lines before the first ``[i/N] Processing sample`` (downloads, model load) are
     everyone's; from there on a line belongs to the sample whose section it is in.
     """
-    kept = [header]
+    kept = [header] if header else []
     owner: str | None = None
     for line in lines:
-        section = _SECTION.search(line)
+        section = SECTION.search(line)
         if section is not None:
-            owner = section.group(1)
+            owner = section.group(3)
         if owner is None or owner == name:
             kept.append(line)
     return kept
@@ -169,7 +187,9 @@ async def collect(
     listing = await host.files.listdir(layout.output_dir)
     files = [entry.name for entry in listing if not entry.is_dir]
     exit_code = death.exit_code if death is not None else 0
-    outcomes = collect_outputs(run_ids, files, log_lines, exit_code)
+    first = await launcher.ctx.store.get_run(run_ids[0], with_events=False)
+    guardrails = not options_of(first.params).disable_guardrails
+    outcomes = collect_outputs(run_ids, files, log_lines, exit_code, guardrails)
     await asyncio.to_thread(_slice_logs, launcher, batch_id, run_ids, log_lines)
     started = [o for o in outcomes if o.state != "not_run"]
     culprits = [o.name for o in outcomes if o.state == "failed"]
@@ -184,7 +204,13 @@ async def collect(
             message = explain(FailureKind.GUARDRAIL, f"{outcome.reason} (batch {batch_id})")
             await launcher.end(outcome.name, RunState.BLOCKED, message, FailureKind.GUARDRAIL)
         elif death is not None and (outcome.state == "failed" or not started):
-            await _end_with_death(launcher, outcome.name, death, len(run_ids))
+            # the cause is read in the sample it died in (an earlier sample's guardrail
+            # block is not it); the whole log when it died before any sample
+            lines = slice_sections(log_lines, outcome.name, "") if started else log_lines
+            await _end_with_death(launcher, outcome.name, death, lines, len(run_ids))
+        elif outcome.state == "failed":
+            message = f"{outcome.reason} (batch {batch_id})"
+            await launcher.end(outcome.name, RunState.FAILED, message, FailureKind.UNKNOWN)
         elif death is not None:
             not_started.append(outcome.name)
         else:
@@ -196,9 +222,11 @@ async def collect(
         await requeue(launcher, not_started, f"{reason}; back in the queue")
 
 
-async def _end_with_death(launcher: BatchLauncher, run_id: str, death: Death, size: int) -> None:
+async def _end_with_death(
+    launcher: BatchLauncher, run_id: str, death: Death, lines: Sequence[str], size: int
+) -> None:
     kind, message, code = launcher.failure(
-        death.container_id, death.exit_code, list(death.log_lines), size, run_id
+        death.container_id, death.exit_code, list(lines), size, run_id, profile=NAME
     )
     target = RunState.BLOCKED if kind == FailureKind.GUARDRAIL else RunState.FAILED
     await launcher.end(run_id, target, message, kind, code)
@@ -229,10 +257,26 @@ async def _download(
                         outputs=tuple(outputs))  # fmt: skip
 
 
+def whole_log(launcher: BatchLauncher, batch_id: str, run_ids: Sequence[str]) -> list[str] | None:
+    """Return the whole log kept by an earlier collect of the batch, None when none was."""
+    for run_id in run_ids:
+        path = launcher.log_path(run_id).with_name(BATCH_LOG.format(batch_id))
+        if path.is_file():
+            return path.read_text(encoding="utf-8", errors="replace").splitlines()
+    return None
+
+
 def _slice_logs(
     launcher: BatchLauncher, batch_id: str, run_ids: Sequence[str], log_lines: Sequence[str]
 ) -> None:
-    """Write each member's run.log as its part of the batch log."""
+    """Write each member's run.log as its part of the batch log (again, if need be).
+
+    The whole log goes to ``batch-<batch id>.log`` first, and each member's log cursor is dropped:
+    the slice is no longer the container's log up to a position.
+    """
+    kept_whole = launcher.log_path(run_ids[0]).with_name(BATCH_LOG.format(batch_id))
+    if not kept_whole.is_file() and kept_whole.parent.is_dir():
+        kept_whole.write_text("\n".join(log_lines) + "\n", encoding="utf-8")
     for number, run_id in enumerate(run_ids):
         path: Path = launcher.log_path(run_id)
         if not path.is_file():
@@ -240,8 +284,6 @@ def _slice_logs(
         header = (
             f"[cosmos-tui] run {run_id}: sample {number + 1} of {len(run_ids)} of batch {batch_id}"
         )
-        first = path.read_text(encoding="utf-8", errors="replace").split("\n", 1)[0]
-        if first == header:
-            continue  # sliced already (a driver that died while collecting)
         kept = slice_sections(log_lines, run_id, header)
         path.write_text("\n".join(kept) + "\n", encoding="utf-8")
+        path.with_name(path.name + CURSOR_SUFFIX).unlink(missing_ok=True)

@@ -34,7 +34,7 @@ from cosmos_tui.engine.batch_outputs import (  # noqa: F401 (re-exported)
     map_outputs,
     sample_index,
 )
-from cosmos_tui.engine.batch_t25 import build_samples, setup_differences, setup_of
+from cosmos_tui.engine.batch_t25 import batchable, build_samples, setup_differences, setup_of
 from cosmos_tui.engine.profiles.transfer1 import build_spec
 from cosmos_tui.errors import CosmosError
 
@@ -103,6 +103,8 @@ def batch_key(run: Run, prompt: Prompt | None) -> BatchKey | None:
     if run.type == RunType.ENHANCE:
         return BatchKey(run.type.value, run.profile, run.priority, (), (), True)
     if run.profile in SAMPLE_PROFILES:
+        if not batchable(run):
+            return None
         return BatchKey(run.type.value, run.profile, run.priority, setup_of(run), (), True)
     shared = tuple((name, getattr(params, name)) for name in SHARED_SCALARS)
     return BatchKey(

@@ -40,7 +40,8 @@
 #            the input video), OUT/<name>.txt (the prompt), OUT/<name>_control_<hint>.mp4 per
 #            hint (inference.py:152-343). A prompt with "[standin:guardrail]" is blocked:
 #            "Guardrail blocked generation. Prompt: ..." and, with --keep-going (the default),
-#            the next sample runs (inference.py:215-221).
+#            the next sample runs (inference.py:215-221). A prompt with "[standin:oom]" dies of
+#            CUDA OOM in its first chunk (the oom scenario for that sample alone).
 #
 # ENVIRONMENT:
 #   COSMOS_STANDIN_SPEED     multiplies every delay (default 1; 0 for none).
@@ -488,7 +489,8 @@ while [ "$_k" -le "$COUNT" ]; do
     log INFO "$INF:242:_generate_sample" "Processing the following paths: {$(printf '%s' "$_hints" | awk '{ printf "%s\047%s\047: None", (NR > 1 ? ", " : ""), $0 }')}"
     _c=1
     while [ "$_c" -le "$CHUNKS" ]; do
-        case "$SCENARIO" in
+        case "$_prompt" in *"[standin:oom]"*) _scenario=oom ;; *) _scenario="$SCENARIO" ;; esac
+        case "$_scenario" in
             oom) crash "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 71.19 GiB. GPU 0 has a total capacity of 79.18 GiB of which 48.84 GiB is free." ;;
             nccl) [ "$NPROC" -gt 1 ] && RANK=1
                   crash "torch.distributed.DistBackendError: NCCL error in: ../torch/csrc/distributed/c10d/ProcessGroupNCCL.cpp:1970, unhandled system error (run with NCCL_DEBUG=INFO for details), NCCL version 2.21.5" ;;
@@ -497,14 +499,14 @@ while [ "$_k" -le "$COUNT" ]; do
         bar "Generating samples" "$_steps"
         _c=$((_c + 1))
     done
+    for _h in $_hints; do  # saved before the video guardrail runs (inference.py:306-311)
+        cp "$_video" "$OUT/${_name}_control_$_h.mp4"
+        log INFO "$INF:311:_generate_sample" "$_h control video saved to $OUT/${_name}_control_$_h.mp4"
+    done
     if [ "$NO_GUARD" = 0 ]; then
         log INFO "$INF:319:_generate_sample" "Running guardrail check on video..."
         log SUCCESS "$INF:329:_generate_sample" "Passed guardrail on generated video"
     fi
-    for _h in $_hints; do
-        cp "$_video" "$OUT/${_name}_control_$_h.mp4"
-        log INFO "$INF:311:_generate_sample" "$_h control video saved to $OUT/${_name}_control_$_h.mp4"
-    done
     cp "$_video" "$OUT/$_name.mp4"
     printf '%s' "$_prompt" > "$OUT/$_name.txt"
     log SUCCESS "$INF:343:_generate_sample" "Generated video saved to $OUT/$_name.mp4"

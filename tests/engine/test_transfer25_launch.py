@@ -156,6 +156,40 @@ def test_video_guardrail_block_is_silent_but_recognised() -> None:
     assert [o.state for o in outcomes] == ["blocked", "done"]
 
 
+def test_a_video_without_its_prompt_file_in_the_sample_it_died_in_is_not_a_result() -> None:
+    # upstream writes <name>.mp4, then <name>.txt (inference.py:336-342): a process killed
+    # in between may have left a video cut short
+    log = LOG[:4]
+    files = ["a.mp4", "a.txt", "b.mp4"]
+    outcomes = collect_outputs(["a", "b", "c"], files, log, exit_code=137)
+    assert [o.state for o in outcomes] == ["done", "failed", "not_run"]
+    # once the process went on past it (or exited 0), the video is whole
+    assert collect_outputs(["b"], ["b.mp4"], [LOG[3]], exit_code=0)[0].state == "done"
+
+
+def test_the_guardrails_own_verdict_names_a_blocked_video() -> None:
+    verdict = (
+        "[06-07 10:00:06|CRITICAL|cosmos_transfer2/_src/imaginaire/auxiliary/guardrail/"
+        "common/presets.py:74:run_video_guardrail] GUARDRAIL BLOCKED: Face blur failed"
+    )
+    outcomes = collect_outputs(["a", "b"], ["b.mp4", "b.txt"], [LOG[1], verdict, LOG[3]], 0)
+    assert outcomes[0].state == "blocked" and "GUARDRAIL BLOCKED: Face blur" in outcomes[0].reason
+
+
+def test_with_the_guardrails_off_a_missing_video_is_a_failure_not_a_block() -> None:
+    outcomes = collect_outputs(["a", "b"], ["b.mp4"], [LOG[1], LOG[3]], 0, guardrails=False)
+    assert [o.state for o in outcomes] == ["failed", "done"]
+
+
+def test_a_prompt_that_quotes_a_section_line_does_not_open_a_section() -> None:
+    echo = (
+        "[06-07 10:00:06|CRITICAL|cosmos_transfer2/inference.py:217:_generate_sample] Guardrail "
+        "blocked generation. Prompt: see [2/3] Processing sample c"
+    )
+    outcomes = collect_outputs(["a", "b", "c"], [], [LOG[1], echo], 1)
+    assert [o.state for o in outcomes] == ["blocked", "not_run", "not_run"]
+
+
 def test_image_output_counts_as_video() -> None:
     outcomes = collect_outputs(["a"], ["a.jpg"], [], exit_code=0)  # inference.py:293-296
     assert outcomes[0].state == "done" and outcomes[0].video == "a.jpg"

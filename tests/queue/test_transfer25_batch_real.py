@@ -16,6 +16,8 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from cosmos_tui.config import Config
 from cosmos_tui.domain import FailureKind, RunState
 from cosmos_tui.engine.logs import read_log_lines
@@ -130,6 +132,8 @@ async def test_a_failure_before_any_sample_is_every_members(
     done = [await bench.get_run(r.id) for r in runs]
     assert [r.state for r in done] == [RunState.FAILED] * 3
     assert [r.failure_kind for r in done] == [FailureKind.DOWNLOAD] * 3
+    # Transfer2.5's own remedy: the gated guardrail checkpoint and the token
+    assert all("Cosmos-Guardrail1" in (r.failure_message or "") for r in done), done[0]
 
 
 async def test_a_batch_whose_driver_died_is_settled_by_the_next_driver(
@@ -157,3 +161,78 @@ async def test_a_batch_whose_driver_died_is_settled_by_the_next_driver(
     log = read_log_lines(bench.output_dir(runs[2].id) / "run.log")
     assert any(f"Processing sample {runs[2].id}" in line for line in log)
     assert not any(f"Processing sample {runs[0].id}" in line for line in log)
+
+
+async def test_a_sample_that_dies_mid_batch_fails_alone_and_the_rest_run_again(
+    t25_config: Callable[..., Config], bench_for, fake_gpu, tmp_path: Path
+) -> None:
+    # sample 1 blocked, sample 2 dies of OOM, sample 3 never starts: blocked, failed with
+    # its own cause (not sample 1's guardrail), requeued and completed in a second container
+    fake_gpu.set_variant("1gpu")
+    bench = await bench_for(batched(t25_config()))
+    texts = ("a quiet harbour [standin:guardrail]", "a crowded square [standin:oom]", TEXTS[2])
+    runs = await queue_three(bench, tmp_path, texts)
+    ids = [r.id for r in runs]
+    launched: list[Claim] = []
+    await drive(bench, launched)
+    assert [c.run_ids for c in launched] == [tuple(ids), (ids[2],)]
+    done = [await bench.get_run(run_id) for run_id in ids]
+    assert [r.state for r in done] == [RunState.BLOCKED, RunState.FAILED, RunState.COMPLETED]
+    assert done[1].failure_kind == FailureKind.GPU_OOM, done[1].failure_message
+    requeued = [e for e in done[2].events if e.to_state == RunState.QUEUED and e.from_state]
+    assert len(requeued) == 1 and f"died on run {ids[1]}" in requeued[0].reason
+    assert done[2].failure_kind is None
+    video = (tmp_path / "v2" / "color.mp4").read_bytes()
+    assert (bench.output_dir(ids[2]) / f"{ids[2]}.mp4").read_bytes() == video
+    # the failed run's log is its own sample's, with the batch's shared start
+    log = read_log_lines(bench.output_dir(ids[1]) / "run.log")
+    assert any("CUDA out of memory" in line for line in log)
+    assert not any("Guardrail blocked generation" in line for line in log)
+
+
+async def test_a_driver_that_died_while_collecting_leaves_the_whole_log_for_the_next(
+    t25_config: Callable[..., Config], bench_for, fake_gpu, tmp_path: Path, monkeypatch
+) -> None:
+    # the members' logs are already cut into their samples when the first download fails
+    # (as if the process died there): the next driver still tells blocked from done
+    from cosmos_tui.engine import batch_t25
+    from cosmos_tui.engine.batch_launch import BatchLauncher
+
+    fake_gpu.set_variant("1gpu")
+    config = batched(t25_config())
+    slow = {**config.hosts[0].env, "COSMOS_STANDIN_SPEED": "0.05"}
+    config = dataclasses.replace(config, hosts=[dataclasses.replace(config.hosts[0], env=slow)])
+    bench = await bench_for(config)
+    texts = (TEXTS[0], "a crowded square [standin:guardrail]", TEXTS[2])
+    runs = await queue_three(bench, tmp_path, texts)
+    with dying_queue_driver(config, tmp_path):
+        await wait_for_states(bench, runs, {RunState.RUNNING})
+    container = (await bench.get_run(runs[0].id)).container_id or ""
+    assert await bench.hosts.get("testhost").docker.wait(container) == 0
+
+    class Died(Exception):
+        pass
+
+    real_download = batch_t25._download
+
+    async def dies(*args, **kwargs):
+        raise Died
+
+    monkeypatch.setattr(batch_t25, "_download", dies)
+    launcher = BatchLauncher(bench.run_engine)
+    with pytest.raises(Died):
+        await launcher.reattach_orphans()
+    sliced = read_log_lines(bench.output_dir(runs[2].id) / "run.log")
+    assert not any(f"Processing sample {runs[0].id}" in line for line in sliced)
+
+    monkeypatch.setattr(batch_t25, "_download", real_download)
+    await launcher.reattach_orphans()
+    done = [await bench.get_run(r.id) for r in runs]
+    assert [r.state for r in done] == [
+        RunState.COMPLETED, RunState.BLOCKED, RunState.COMPLETED
+    ], [(r.state, r.failure_message) for r in done]  # fmt: skip
+    for index in (0, 2):
+        video = (tmp_path / f"v{index}" / "color.mp4").read_bytes()
+        assert (bench.output_dir(runs[index].id) / f"{runs[index].id}.mp4").read_bytes() == video
+    log = read_log_lines(bench.output_dir(runs[2].id) / "run.log")
+    assert sum(f"Processing sample {runs[2].id}" in line for line in log) == 1

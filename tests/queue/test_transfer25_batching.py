@@ -147,3 +147,19 @@ async def test_the_batch_command_takes_the_jsonl_and_the_shared_setup(
     assert argv[argv.index("-o") + 1] == "/cosmos-tui/run/output"
     assert "--offload-guardrail-models" in argv
     assert argv[3] == "examples/inference.py"
+
+
+async def test_multi_gpu_runs_with_the_prompt_guardrail_never_share_a_container(
+    store: Store, make_prompt: MakePrompt
+) -> None:
+    # upstream checks the prompt on rank 0 only (inference.py:205-221): after a block rank 0
+    # would go on to the next member's sample while the other ranks generate the blocked one
+    guarded = [await t25_run(store, await make_prompt(), num_gpus=2) for _ in range(2)]
+    groups = plan_groups(await candidates(store, *guarded))
+    assert [g.run_ids for g in groups] == [(guarded[0].id,), (guarded[1].id,)]
+    free = [
+        await t25_run(store, await make_prompt(), num_gpus=2, disable_guardrails=True)
+        for _ in range(2)
+    ]
+    groups = plan_groups(await candidates(store, *free))
+    assert [g.run_ids for g in groups] == [(free[0].id, free[1].id)]

@@ -33,8 +33,14 @@ DISTILLED_MODEL = "edge/distilled"  # config.py:150-152, docs/inference.md:142
 TOKEN_ENV = "HF_TOKEN"  # noqa: S105 (a variable name) docs/setup.md:92-99
 # Setup options a whole batch shares (one process, one command line).
 SETUP_FIELDS = ("distilled", "num_gpus", "disable_guardrails", "offload_guardrail_models")
-_SECTION = re.compile(r"\[(\d+)/(\d+)\] Processing sample (\S+)")
-_BLOCKED = re.compile(r"Guardrail blocked (?:generation|video2world generation)[^\n]*")
+# "[i/N] Processing sample <name>" as upstream's generate() logs it (inference.py:167): the
+# line ends there, so a prompt that quotes such a line (a guardrail echo) never matches.
+SECTION = re.compile(r"generate\] \[(\d+)/(\d+)\] Processing sample (\S+)\s*$")
+# A prompt block (inference.py:216, :229) or the guardrail's own verdict, which also comes
+# for a blocked video (presets.py:58, :74 under _src/imaginaire/auxiliary/guardrail/common).
+_BLOCKED = re.compile(
+    r"Guardrail blocked (?:generation|video2world generation)[^\n]*|GUARDRAIL BLOCKED: [^\n]*"
+)
 
 
 @dataclass(frozen=True)
@@ -169,7 +175,11 @@ class SampleOutcome:
 
 
 def collect_outputs(
-    names: Sequence[str], files: Iterable[str], log_lines: Iterable[str], exit_code: int | None
+    names: Sequence[str],
+    files: Iterable[str],
+    log_lines: Iterable[str],
+    exit_code: int | None,
+    guardrails: bool = True,
 ) -> list[SampleOutcome]:
     """Match each sample to its files in the output folder (inference.py:185-350).
 
@@ -178,13 +188,17 @@ def collect_outputs(
     guardrail block with keep_going (the default, config.py:238) skips to the next
     sample; any other error ends the process. So a sample without a video was blocked
     when a later sample started or the process exited 0, failed when the process died
-    in it, and not run when it never started.
+    in it, and not run when it never started. Upstream saves the video and then the
+    prompt (inference.py:336-342): in the sample the process died in, a video without its
+    ``<name>.txt`` may be cut short and is not a result. With the guardrails off, a
+    sample without a video was not blocked: it failed.
 
     Args:
         names: The sample names in batch order.
         files: File names in the output folder (anything with a path separator is ignored).
         log_lines: The run's clean log lines.
         exit_code: The process's exit status (None when unknown).
+        guardrails: Whether the guardrails ran (``--disable-guardrails`` not given).
     """
     present = {f for f in files if "/" not in f and "\\" not in f}
     started: dict[str, int] = {}
@@ -192,7 +206,7 @@ def collect_outputs(
     current: str | None = None
     order = 0
     for line in log_lines:
-        section = _SECTION.search(line)
+        section = SECTION.search(line)
         if section is not None:
             current = section.group(3)
             started.setdefault(current, order)
@@ -209,15 +223,20 @@ def collect_outputs(
         )
         controls = _side_files(present, f"{name}_control_")
         masks = _side_files(present, f"{name}_mask_")
-        if video is not None:
+        cut_short = exit_code != 0 and name == last and f"{name}.txt" not in present
+        if video is not None and not cut_short:
             outcomes.append(SampleOutcome(name, "done", video, controls, masks))
         elif name in blocked:
             outcomes.append(SampleOutcome(name, "blocked", None, controls, masks, blocked[name]))
         elif name not in started:
             outcomes.append(SampleOutcome(name, "not_run", reason="the run ended before it"))
         elif name != last or exit_code == 0:
-            reason = "no video and no error: a guardrail blocked the generated video"
-            outcomes.append(SampleOutcome(name, "blocked", None, controls, masks, reason))
+            if guardrails:
+                reason = "no video and no error: a guardrail blocked the generated video"
+                outcomes.append(SampleOutcome(name, "blocked", None, controls, masks, reason))
+            else:
+                reason = "the model went on without writing its video (guardrails were off)"
+                outcomes.append(SampleOutcome(name, "failed", None, controls, masks, reason))
         else:
             outcomes.append(SampleOutcome(name, "failed", None, controls, masks,
                                           "the model stopped while generating it"))  # fmt: skip
