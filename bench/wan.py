@@ -17,7 +17,7 @@ round-trip time and bandwidth asked for it measures, interleaved with its anchor
   ``ssh host docker logs -f`` by hand (bench/_wan_run.py).
 
 Usage: .venv/bin/python bench/wan.py [--rtt-ms 20,50,150] [--mbit 100,1000] [--mb 1024]
-       [--video-mb 40] [--json] [--run-only]
+       [--video-mb 40] [--json] [--run-only | --status-only]
 Needs root (the sshd and dockerd of the tests), ``scp`` and ``rsync``.
 """
 
@@ -198,6 +198,41 @@ def status_config(server: SshServer, port: int, docker_socket: Path, path: Path)
     path.write_text("\n".join(lines))
 
 
+def status_figures(
+    server: SshServer, port: int, docker_socket: Path, work: Path, shape: LinkShape
+) -> dict[str, Any]:
+    """``cosmos status`` for 4 hosts beside ``ssh host true``, 5 rounds each, interleaved."""
+    config = work / "status.toml"
+    status_config(server, port, docker_socket, config)
+    anchors = Anchors(server, port)
+    status: list[float] = []
+    ssh_true: list[float] = []
+    for _ in range(5):
+        status += measure_status(config, work / "data", 1)
+        ssh_true.append(anchors.ssh_true())
+    rtt_s = shape.rtt_ms / 1000 if shape.rtt_ms else None
+    best = min(status)
+    return {
+        "rtt_ms": shape.rtt_ms,
+        "mbit": shape.mbit,
+        "status_4_hosts_s": round(best, 3),
+        "status_4_hosts_median_s": round(statistics.median(status), 3),
+        "ssh_true_s": round(min(ssh_true), 3),
+        "status_round_trips": None if rtt_s is None else round(best / rtt_s, 1),
+        "ssh_true_round_trips": None if rtt_s is None else round(min(ssh_true) / rtt_s, 1),
+    }
+
+
+def print_status(figures: dict[str, Any]) -> None:
+    """One line per link of ``--status-only``."""
+    print(
+        f"RTT {figures['rtt_ms']:g} ms: cosmos status, 4 hosts: {figures['status_4_hosts_s']:.2f} s"
+        f" best ({figures['status_round_trips']} RTT), "
+        f"{figures['status_4_hosts_median_s']:.2f} s median; ssh host true: "
+        f"{figures['ssh_true_s']:.2f} s ({figures['ssh_true_round_trips']} RTT)"
+    )
+
+
 def measure_status(config: Path, data_dir: Path, rounds: int) -> list[float]:
     """Wall time of ``cosmos status --json`` (a new process each time)."""
     env = {**os.environ, "COSMOS_CONFIG": str(config), "COSMOS_DATA_DIR": str(data_dir)}
@@ -303,6 +338,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--run-only", action="store_true", help="only run overhead and log lag")
+    parser.add_argument(
+        "--status-only", action="store_true", help="only `cosmos status` and `ssh host true`"
+    )
     args = parser.parse_args()
     for tool in ("scp", "rsync", "ssh"):
         if shutil.which(tool) is None:
@@ -313,10 +351,12 @@ def main() -> None:
     results = []
     try:
         big = work / "payload.bin"
-        make_file(big, 1 if args.run_only else args.mb)
+        make_file(big, 1 if args.run_only or args.status_only else args.mb)
         videos = []
         for name in VIDEOS:
-            make_file(work / f"{name}.mp4", 1 if args.run_only else args.video_mb)
+            make_file(
+                work / f"{name}.mp4", 1 if args.run_only or args.status_only else args.video_mb
+            )
             videos.append(work / f"{name}.mp4")
         with ssh_server("wan") as (server, root):
             user = pwd.getpwnam(TEST_USER)
@@ -330,6 +370,14 @@ def main() -> None:
                     for mbit in args.mbit:
                         shape = LinkShape(rtt_ms=rtt, mbit=mbit or None)
                         with ShapedLink(server.port, shape) as link:
+                            if args.status_only:
+                                figures = status_figures(
+                                    server, link.port, docker.socket_path, work, shape
+                                )
+                                results.append(figures)
+                                if not args.json:
+                                    print_status(figures)
+                                continue
                             run = asyncio.run(
                                 measure_run(server, link.port, docker, image, root, rtt)
                             )

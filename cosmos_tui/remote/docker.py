@@ -98,6 +98,9 @@ class DockerClient:
         self._listener: Any = None
         self._bridge: asyncio.AbstractServer | None = None
         self._docker: aiodocker.Docker | None = None
+        # Whether this connection's socket is known good (a call went through, or it was
+        # checked): until then a failed call asks the host why (_check_socket).
+        self._socket_ok = False
         self._connector: aiohttp.UnixConnector | None = None
         self._lock = asyncio.Lock()
         self.owner: str | None = None
@@ -125,7 +128,9 @@ class DockerClient:
                     self._bridge_connection, path=str(local_socket)
                 )
             else:
-                await self._check_socket()
+                # The socket is not checked up front (two round trips before every first
+                # call): a call that cannot get through asks the host why (_calling).
+                self._socket_ok = False
                 async with self._ssh.translating(["forward", self._socket_path]):
                     self._listener = await conn.forward_local_path(
                         str(local_socket), self._socket_path
@@ -147,6 +152,24 @@ class DockerClient:
             )
             return self._docker
 
+    @contextlib.asynccontextmanager
+    async def _calling(self, doing: str, secrets: Iterable[str] = ()) -> AsyncIterator[None]:
+        """Translate a call's errors; the first call that cannot get through says why.
+
+        A forward to a missing socket, or one the login user may not use, only shows as
+        a dropped connection: the host is then asked (``test -S``, ``test -r -w``) and the
+        answer (Docker not running, not in the docker group) is the error instead.
+        """
+        try:
+            async with _translate(self.name, doing, secrets):
+                yield
+        except DockerError as exc:
+            if exc.transient and not self._socket_ok and not self._sudo:
+                await self._check_socket()
+                self._socket_ok = True
+            raise
+        self._socket_ok = True
+
     async def _check_socket(self) -> None:
         script = 'test -S "$1" || exit 3; test -r "$1" && test -w "$1" || { id -un; exit 4; }'
         result = await self._ssh.run(["sh", "-c", script, "sh", self._socket_path], check=False)
@@ -158,7 +181,9 @@ class DockerClient:
                 transient=True,
             )
         if result.exit_status == 4:
-            user = result.stdout.strip() or self._ssh.config.user or "USER"
+            # the last line: a login banner of the host's shell may come first
+            lines = result.stdout.strip().splitlines()
+            user = (lines[-1].strip() if lines else "") or self._ssh.config.user or "USER"
             raise DockerError(
                 f"{user} on {self.name} may not use {self._socket_path} (permission denied): "
                 f"add the user to the docker group ('sudo usermod -aG docker {user}', then "
@@ -232,15 +257,22 @@ class DockerClient:
             self._tmp = None
 
     async def api(self) -> aiodocker.Docker:
-        """The Engine API client over this host's connection (for remote/docker_probe.py)."""
-        return await self._client()
+        """The Engine API client over this host's connection (for remote/docker_probe.py).
+
+        Its callers translate errors themselves, so the socket is checked here first.
+        """
+        docker = await self._client()
+        if not self._socket_ok and not self._sudo:
+            await self._check_socket()
+            self._socket_ok = True
+        return docker
 
     # operations ----------------------------------------------------------------------------
 
     async def version(self) -> DockerVersion:
         """Ping the engine and return its version."""
         docker = await self._client()
-        async with _translate(self.name, "asking Docker for its version"):
+        async with self._calling("asking Docker for its version"):
             data = await docker.version()
         return DockerVersion(
             version=str(data.get("Version", "")),
@@ -253,7 +285,7 @@ class DockerClient:
         """Return True when ``image`` is on the host."""
         docker = await self._client()
         try:
-            async with _translate(self.name, f"inspecting image {image}"):
+            async with self._calling(f"inspecting image {image}"):
                 await docker.images.inspect(image)
         except DockerError as exc:
             if exc.status == 404:
@@ -268,34 +300,34 @@ class DockerClient:
         if self.owner:
             body["Labels"][LABEL_OWNER] = self.owner
         doing = f"creating the container of run {spec.run_id}"
-        async with _translate(self.name, doing, secrets=spec.env.values()):
+        async with self._calling(doing, secrets=spec.env.values()):
             container = await docker.containers.create(body, name=f"cosmos-{spec.run_id}")
         return str(container.id)
 
     async def start(self, container_id: str) -> None:
         """Start a created container."""
         docker = await self._client()
-        async with _translate(self.name, f"starting container {container_id[:12]}"):
+        async with self._calling(f"starting container {container_id[:12]}"):
             await docker.containers.container(container_id).start()
 
     async def inspect(self, container_id: str) -> ContainerInfo:
         """Return a container's state (exit code, OOMKilled, times)."""
         docker = await self._client()
-        async with _translate(self.name, f"inspecting container {container_id[:12]}"):
+        async with self._calling(f"inspecting container {container_id[:12]}"):
             container = await docker.containers.get(container_id)
         return info_from_inspect(container._container)
 
     async def wait(self, container_id: str, timeout: float | None = None) -> int:
         """Wait until the container exits and return its exit code."""
         docker = await self._client()
-        async with _translate(self.name, f"waiting for container {container_id[:12]}"):
+        async with self._calling(f"waiting for container {container_id[:12]}"):
             result = await docker.containers.container(container_id).wait(timeout=timeout)
         return int(result.get("StatusCode", -1))
 
     async def stop(self, container_id: str, grace_s: float = 10.0) -> None:
         """Send SIGTERM, and SIGKILL after ``grace_s`` seconds if it is still running."""
         docker = await self._client()
-        async with _translate(self.name, f"stopping container {container_id[:12]}"):
+        async with self._calling(f"stopping container {container_id[:12]}"):
             await docker.containers.container(container_id).stop(
                 t=max(0, round(grace_s)), timeout=grace_s + 30
             )
@@ -304,7 +336,7 @@ class DockerClient:
         """Remove a container (a missing one is not an error)."""
         docker = await self._client()
         try:
-            async with _translate(self.name, f"removing container {container_id[:12]}"):
+            async with self._calling(f"removing container {container_id[:12]}"):
                 await docker.containers.container(container_id).delete(force=force)
         except DockerError as exc:
             if exc.status != 404:
@@ -323,7 +355,7 @@ class DockerClient:
         """
         docker = await self._client()
         selectors = [f"{LABEL_MANAGED}=true"] + [f"{k}={v}" for k, v in (labels or {}).items()]
-        async with _translate(self.name, "listing containers"):
+        async with self._calling("listing containers"):
             containers = await docker.containers.list(
                 all=include_stopped, filters=json.dumps({"label": selectors})
             )
@@ -361,7 +393,7 @@ class DockerClient:
             params["since"] = since
         query = docker._query(f"containers/{container_id}/logs", params=params, timeout=None)
         buffer = bytearray()
-        async with _translate(self.name, f"reading logs of {container_id[:12]}"), query as response:
+        async with self._calling(f"reading logs of {container_id[:12]}"), query as response:
             while chunk := await response.content.readany():
                 buffer += chunk
                 frames: list[bytes] = []

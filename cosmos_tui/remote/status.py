@@ -10,8 +10,10 @@ hides the others.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from cosmos_tui.domain import GpuProcess, GpuSample, HostState, HostStatus, RunAlert
 from cosmos_tui.engine.gpu_policy import with_policy
@@ -85,23 +87,37 @@ def _gpu_runs(
 
 
 async def collect_status(host: RemoteHost) -> HostReport:
-    """Check one host and return its report (never raises for host-side problems)."""
+    """Check one host and return its report (never raises for host-side problems).
+
+    Once the connection is open, every question goes out at once (a round trip costs
+    20-150 ms on a real network): the latency probe, Docker's version, image and
+    containers, nvidia-smi's GPUs and compute processes. What the processes mean is only
+    used when the GPU reading is good.
+    """
     problems: list[str] = []
     try:
-        # The command's own round trip: the connection is opened before it is timed.
-        result = await host.run(["true"])
-        latency_ms = round(result.duration_s * 1000, 1)
+        await host.connect()
     except CosmosError as exc:
         return HostReport(
             host.name, host.status(), image=host.config.docker_image, problems=(exc.message,)
         )
-    status = HostStatus(host.name, HostState.CONNECTED, latency_ms=latency_ms)
+
+    async def latency_part() -> float | None:
+        try:
+            # The command's own round trip: the connection is opened before it is timed.
+            result = await host.run(["true"])
+        except CosmosError as exc:
+            problems.append(exc.message)
+            return None
+        return round(result.duration_s * 1000, 1)
 
     async def docker_part() -> tuple[str | None, bool | None, tuple[ContainerInfo, ...]]:
         try:
-            version = await host.docker.version()
-            present = await host.docker.image_present(host.config.docker_image)
-            containers = tuple(await host.docker.list())
+            version, present, containers = await _all_or_first_error(
+                host.docker.version(),
+                host.docker.image_present(host.config.docker_image),
+                host.docker.list(),
+            )
         except CosmosError as exc:
             problems.append(exc.message)
             return None, None, ()
@@ -110,16 +126,28 @@ async def collect_status(host: RemoteHost) -> HostReport:
                 f"image {host.config.docker_image} is not on {host.name}: pull it there "
                 f"('docker pull {host.config.docker_image}') or set docker_image"
             )
-        return version.version, present, containers
+        return version.version, present, tuple(containers)
 
     async def gpu_part() -> tuple[GpuReading, tuple[GpuProcess, ...]]:
+        polled = asyncio.ensure_future(GpuTelemetry(host.ssh, host.docker).poll_processes())
+        try:
+            return await gpu_answers(polled)
+        finally:
+            if not polled.done():  # cancelled from outside
+                polled.cancel()
+
+    async def gpu_answers(
+        polled: asyncio.Future[tuple[GpuProcess, ...]],
+    ) -> tuple[GpuReading, tuple[GpuProcess, ...]]:
         try:
             reading = await query_gpus(host.ssh)
         except CosmosError as exc:
             problems.append(exc.message)
+            await _settle(polled)
             return GpuReading(GpuState.FAILED, (), exc.message), ()
         if reading.state is not GpuState.OK:
             problems.append(reading.reason or reading.state.value)
+            await _settle(polled)
             return reading, ()
         problems.extend(
             f"GPU {s.index} {s.health.value}: {s.health_reason}"
@@ -129,15 +157,16 @@ async def collect_status(host: RemoteHost) -> HostReport:
         if reading.reason:  # a GPU nvidia-smi could not open, a failed exit
             problems.append(reading.reason)
         try:
-            processes = await GpuTelemetry(host.ssh, host.docker).poll_processes()
+            processes = await polled
         except CosmosError as exc:
             problems.append(exc.message)
             processes = ()
         return reading, processes
 
-    (version, present, containers), (reading, processes) = await asyncio.gather(
-        docker_part(), gpu_part()
+    latency_ms, (version, present, containers), (reading, processes) = await asyncio.gather(
+        latency_part(), docker_part(), gpu_part()
     )
+    status = HostStatus(host.name, HostState.CONNECTED, latency_ms=latency_ms)
     ours = {c.run_id for c in containers if c.run_id} | {c.id for c in containers}
     gpus = with_policy(host.config, reading.samples, processes, ours)
     return HostReport(
@@ -154,3 +183,21 @@ async def collect_status(host: RemoteHost) -> HostReport:
         containers=containers,
         problems=tuple(problems),
     )
+
+
+async def _all_or_first_error(*calls: Awaitable[Any]) -> list[Any]:
+    """Await every call together; raise the first one's error once all have ended.
+
+    Docker down makes every call fail the same way: one message is enough.
+    """
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return list(results)
+
+
+async def _settle(task: asyncio.Future[Any]) -> None:
+    """Wait for a side query whose answer is not needed; its error is not a problem."""
+    with contextlib.suppress(CosmosError):
+        await task

@@ -143,7 +143,8 @@ async def test_download_interrupted_halfway_resumes(
     remote_host: RemoteHost, ssh_server, tmp_path: Path
 ) -> None:
     local = tmp_path / "src.bin"
-    local.write_bytes(hashlib.sha256(b"d").digest() * 32768 * 40)
+    # 120 MiB: half of it is well past the reads in flight (4 x 8 MiB) when the link is cut
+    local.write_bytes(hashlib.sha256(b"d").digest() * 32768 * 120)
     up = await remote_host.upload_input(local)
     remote_dir, name = up.remote_path.rsplit("/", 1)
     target = tmp_path / "out"
@@ -174,6 +175,23 @@ async def test_docker_socket_denied_then_fixed(remote_host: RemoteHost, docker_d
     finally:
         socket_path.chmod(mode)
     assert (await remote_host.docker.version()).version
+
+
+async def test_a_missing_docker_socket_is_named_with_what_to_do(host_config) -> None:
+    # the socket is not checked before the first call: the call that cannot get through
+    # asks the host why, and that is the error
+    config = dataclasses.replace(host_config, docker_socket="/run/no-such-dir/docker.sock")
+    host = RemoteHost(config)
+    try:
+        with pytest.raises(DockerError) as info:
+            await host.docker.version()
+        message = info.value.message
+        assert "no Docker socket at /run/no-such-dir/docker.sock" in message
+        assert "docker_socket" in message and info.value.transient
+        with pytest.raises(DockerError, match="no Docker socket"):
+            await host.docker.list()
+    finally:
+        await host.close()
 
 
 async def test_dockerd_stopped_then_started(host_config) -> None:
