@@ -133,3 +133,37 @@ async def test_gated_download_is_diagnosed(cosmos3_config, bench_for) -> None:
     assert final.state == RunState.FAILED
     assert final.failure_kind is not None and final.failure_kind.value == "download"
     assert "huggingface.co/nvidia/Cosmos3-Edge" in (final.failure_message or "")
+
+
+SUPER = {"profile": "cosmos3", "num_gpus": 4,
+         "options": {"mode": "text2video", "checkpoint": "Cosmos3-Super", "num_steps": 3,
+                     "guardrails": "off"}}  # fmt: skip
+
+
+async def test_super_on_gpus_under_80_gb_is_refused_before_upload(
+    cosmos3_config, bench_for, fake_gpu, docker_daemon
+) -> None:
+    # Super is 32B and "does not fit on a single 80 GB H100" (infer.md:77, 122-137): four
+    # 48 GB cards are not its four 80 GB ones
+    fake_gpu.set_variant("l40s4")
+    bench = await bench_for(cosmos3_config())
+    prompt = await bench.create_prompt("a cat surfing a wave", None)
+    run = await bench.create_run(prompt.id, SUPER)
+    final = await bench.drive_run(run.id)
+    assert final.state == RunState.FAILED
+    message = final.failure_message or ""
+    assert "Cosmos3-Super" in message and "80 GB" in message
+    assert "GPU 0 (NVIDIA L40S) has 48 GB" in message and "--size nano" in message
+    assert final.container_id is None and final.spec is None  # nothing uploaded or started
+    listed = docker_daemon.cli("ps", "-aq", "--filter", f"label=cosmos.run_id={run.id}")
+    assert listed.stdout.decode().strip() == ""
+
+
+async def test_super_on_four_80_gb_gpus_runs(cosmos3_config, bench_for, fake_gpu) -> None:
+    fake_gpu.set_variant("8gpu")
+    bench = await bench_for(cosmos3_config())
+    prompt = await bench.create_prompt("a cat surfing a wave", None)
+    run = await bench.create_run(prompt.id, SUPER)
+    final = await bench.drive_run(run.id)
+    assert final.state == RunState.COMPLETED, final.failure_message
+    assert len(final.gpus) == 4

@@ -21,6 +21,9 @@ from cosmos_tui.engine.profiles.base import MountSpec
 from cosmos_tui.engine.profiles.cosmos3_rules import (
     HINTS,
     SIZES,
+    SUPER_MIN_GPU_GIB,
+    SUPER_MIN_GPU_MIB,
+    SUPER_MIN_GPUS,
     Cosmos3Options,
     validate_options,
 )
@@ -231,18 +234,22 @@ class Cosmos3Profile:
         settings: ProfileConfig,
         environ: Mapping[str, str],
     ) -> None:
-        """Refuse a run with no token whose weights are not in the host's cache yet.
+        """Refuse a run the host cannot serve, before anything is uploaded.
 
         The first run of a size downloads its weights from a gated repository
         (docs/cosmos.md, "Container"); without a token it would fail only after the
-        container started. A token file must exist on the host.
+        container started. A token file must exist on the host. Super needs 80 GB GPUs
+        (infer.md:77, 122-137): on smaller ones it would run out of memory after the
+        weights were loaded.
 
         Raises:
-            ValidationError: Saying where to put a token.
+            ValidationError: Saying where to put a token, or which GPUs are too small.
         """
         from cosmos_tui.engine.profiles.hf_token import check_token
 
         options = options_of(run.params)
+        if options.size == "Cosmos3-Super":
+            await check_super_gpus(run, host)
         # a local checkpoint folder (no size) needs no download
         model = options.checkpoint if options.size is not None else None
         await check_token(host, layout, settings, environ, section="cosmos3", model=model)
@@ -325,3 +332,33 @@ class Cosmos3Parser:
         eta = self.bar.remaining if self.sampling and self.samples == 1 else None
         return Progress(phase=phase, percent=min(MAX_RUNNING_PERCENT, 100.0 * overall),
                         eta_seconds=eta)  # fmt: skip
+
+
+async def check_super_gpus(run: Run, host: RemoteHost) -> None:
+    """Refuse Cosmos3-Super on GPUs of less than 80 GB (the run's own, else the host's).
+
+    A host whose GPUs cannot be read is left to the run (the GPUs pane says why).
+
+    Raises:
+        ValidationError: Naming each GPU that is too small and its memory.
+    """
+    from cosmos_tui.remote.gpu import query_gpus
+
+    reading = await query_gpus(host.ssh)
+    chosen = [s for s in reading.samples if not run.gpus or s.index in run.gpus]
+    small = [
+        s
+        for s in chosen
+        if s.memory_total_mib is not None and s.memory_total_mib < SUPER_MIN_GPU_MIB
+    ]
+    if small:
+        listed = ", ".join(
+            f"GPU {s.index} ({s.name}) has {(s.memory_total_mib or 0) * 2**20 / 10**9:.0f} GB"
+            for s in small
+        )
+        raise ValidationError(
+            f"Cosmos3-Super (32B) needs GPUs of {SUPER_MIN_GPU_GIB} GB (infer.md:77, "
+            f"122-137); on {host.name} {listed}: it would run out of memory; use --size nano, "
+            f"or a host with {SUPER_MIN_GPUS} or more {SUPER_MIN_GPU_GIB} GB GPUs",
+            field="checkpoint",
+        )

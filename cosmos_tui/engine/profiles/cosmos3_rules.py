@@ -56,6 +56,8 @@ SUPER_MODES = ("text2image", "text2video", "image2video")
 # infer.md:77, 122-137: Super does not fit one 80 GB GPU; its recipes start at 4 GPUs
 SUPER_MIN_GPUS = 4
 SUPER_MIN_GPU_GIB = 80
+# An "80 GB" card reports 79.6-80 GiB (81559 MiB on an H100 80GB): 80 * 10**9 bytes.
+SUPER_MIN_GPU_MIB = SUPER_MIN_GPU_GIB * 10**9 // 2**20
 # Pixel size (width, height) by tier and aspect ratio: data/generator/utils.py:8-23 (images)
 # and :42-67 (video); the tiers cosmos-tui offers are the same in both tables.
 PIXEL_SIZES: dict[str, dict[str, tuple[int, int]]] = {
