@@ -27,7 +27,13 @@ from cosmos_tui.engine.logscan import (
     Found,
     LogScanner,
 )
-from cosmos_tui.errors import CosmosError, DockerError, HostUnreachable, TransferFailed
+from cosmos_tui.errors import (
+    CosmosError,
+    DockerError,
+    HostUnreachable,
+    TransferFailed,
+    ValidationError,
+)
 
 TRANSIENT_KINDS = frozenset({FailureKind.SSH_LOST, FailureKind.DOCKER_DOWN})
 
@@ -375,4 +381,7 @@ def classify_error(error: CosmosError) -> Failure:
             return Failure(FailureKind.DOCKER_DOWN, explain(FailureKind.DOCKER_DOWN, text))
     if getattr(error, "transient", False):
         return Failure(FailureKind.SSH_LOST, explain(FailureKind.SSH_LOST, text))
+    if isinstance(error, ValidationError):
+        # a pre-run check refused it (a token, the GPUs): no container ran, no log to read
+        return Failure(FailureKind.UNKNOWN, f"refused before anything was started: {text}")
     return Failure(FailureKind.UNKNOWN, explain(FailureKind.UNKNOWN, text))

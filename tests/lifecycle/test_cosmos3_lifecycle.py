@@ -152,7 +152,8 @@ async def test_super_on_gpus_under_80_gb_is_refused_before_upload(
     final = await bench.drive_run(run.id)
     assert final.state == RunState.FAILED
     message = final.failure_message or ""
-    assert "Cosmos3-Super" in message and "80 GB" in message
+    assert message.startswith("refused before anything was started: Cosmos3-Super")
+    assert "80 GB" in message and "log lines" not in message
     assert "GPU 0 (NVIDIA L40S) has 48 GB" in message and "--size nano" in message
     assert final.container_id is None and final.spec is None  # nothing uploaded or started
     listed = docker_daemon.cli("ps", "-aq", "--filter", f"label=cosmos.run_id={run.id}")
