@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -121,7 +121,7 @@ async def collect(
         if run.state.is_terminal or run.state == RunState.QUEUED:
             continue  # cancelled while the batch ran (its sample is not collected), or settled
         if outcome.fates[run_id] == SampleFate.PRODUCED:
-            await _download(launcher, host, layout, batch_id, run_id, outcome.folders[run_id])
+            await download_member(launcher, host, layout, batch_id, run_id, outcome.folders[run_id])
         elif death is None or dead is None:
             await _end_dropped(launcher, batch_id, run_id, outcome.fates[run_id])
         elif run_id not in dead.not_started:
@@ -132,13 +132,24 @@ async def collect(
         await requeue(launcher, dead.not_started, f"{reason}; back in the queue")
 
 
-async def _download(
+async def download_member(
     launcher: BatchLauncher, host: RemoteHost, layout: RemoteLayout, batch_id: str,
-    run_id: str, folder: str,
+    run_id: str, folder: str, keep: Callable[[str], bool] | None = None,
 ) -> None:  # fmt: skip
-    await launcher.move(run_id, RunState.DOWNLOADING, f"outputs in {folder}")
-    remote_folder = f"{layout.output_dir}/{folder}"
-    plan = await plan_outputs(host, remote_folder, max_output_bytes(host.config))
+    """Download one member's outputs and complete it (or fail it for refused entries).
+
+    Args:
+        launcher: The batch launcher.
+        host: The batch's host.
+        layout: The batch's folders on the host.
+        batch_id: The batch.
+        run_id: The member.
+        folder: Its folder in the batch's output folder ('' for the output folder itself).
+        keep: Which names there are the member's (a folder the members share).
+    """
+    await launcher.move(run_id, RunState.DOWNLOADING, f"outputs in {folder or 'output'}")
+    remote_folder = f"{layout.output_dir}/{folder}" if folder else layout.output_dir
+    plan = await plan_outputs(host, remote_folder, max_output_bytes(host.config), keep=keep)
     outputs = await fetch_outputs(host, remote_folder, plan, launcher.ctx.run_dir(run_id))
     if plan.refused:
         run = await launcher.ctx.store.get_run(run_id, with_events=False)
@@ -148,8 +159,9 @@ async def _download(
                             failure_message=failure.message)  # fmt: skip
         return
     outputs.append(launcher.log_path(run_id).name)
+    where = folder or "output"
     await launcher.move(run_id, RunState.COMPLETED,
-                        f"{len(outputs) - 1} output file(s) from {folder} of {batch_id}",
+                        f"{len(outputs) - 1} output file(s) from {where} of {batch_id}",
                         outputs=tuple(outputs))  # fmt: skip
 
 

@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 from cosmos_tui.domain import FailureKind, InputFile, Prompt, Run, RunState
 from cosmos_tui.engine.failures import explain
 from cosmos_tui.engine.logs import CURSOR_SUFFIX
-from cosmos_tui.engine.outputs import fetch_outputs, max_output_bytes, plan_outputs, refused_failure
 from cosmos_tui.engine.profiles.transfer25 import (
     NAME,
     SECTION,
@@ -236,25 +235,12 @@ async def _download(
     launcher: BatchLauncher, host: RemoteHost, layout: RemoteLayout, batch_id: str,
     outcome: SampleOutcome,
 ) -> None:  # fmt: skip
-    """Download one member's files (only its own) and complete it."""
+    """Download one member's files (only its own, from the shared folder) and complete it."""
+    from cosmos_tui.engine.batch_collect import download_member
+
     run_id = outcome.name
-    await launcher.move(run_id, RunState.DOWNLOADING, f"outputs {outcome.video} of {batch_id}")
-    plan = await plan_outputs(
-        host, layout.output_dir, max_output_bytes(host.config),
-        keep=lambda name: _owns(run_id, name),
-    )  # fmt: skip
-    outputs = await fetch_outputs(host, layout.output_dir, plan, launcher.ctx.run_dir(run_id))
-    if plan.refused:
-        run = await launcher.ctx.store.get_run(run_id, with_events=False)
-        failure = refused_failure(run, plan.refused_text(), outputs)
-        await launcher.move(run_id, failure.state, failure.message, outputs=tuple(outputs),
-                            failure_kind=failure.kind,
-                            failure_message=failure.message)  # fmt: skip
-        return
-    outputs.append(launcher.log_path(run_id).name)
-    await launcher.move(run_id, RunState.COMPLETED,
-                        f"{len(outputs) - 1} output file(s) of {batch_id}",
-                        outputs=tuple(outputs))  # fmt: skip
+    await download_member(launcher, host, layout, batch_id, run_id, "",
+                          keep=lambda name: _owns(run_id, name))  # fmt: skip
 
 
 def whole_log(launcher: BatchLauncher, batch_id: str, run_ids: Sequence[str]) -> list[str] | None:
