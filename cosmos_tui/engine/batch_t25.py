@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,8 +54,6 @@ if TYPE_CHECKING:
     from cosmos_tui.engine.batch_launch import BatchLauncher
     from cosmos_tui.engine.launch import RemoteLayout
     from cosmos_tui.remote.host import RemoteHost
-
-logger = logging.getLogger(__name__)
 
 # The whole container log, kept beside the first member's run.log while the members'
 # logs are sliced: a driver that dies while collecting leaves it for the next one.

@@ -31,6 +31,13 @@ def batched(config: Config) -> Config:
     return dataclasses.replace(config, batching=dataclasses.replace(config.batching, max_size=8))
 
 
+def slowed(config: Config) -> Config:
+    """The double slowed down, so a driver can be killed while its batch runs."""
+    host = config.hosts[0]
+    env = {**host.env, "COSMOS_STANDIN_SPEED": "0.05"}
+    return dataclasses.replace(config, hosts=[dataclasses.replace(host, env=env)])
+
+
 async def queue_three(bench, tmp_path: Path, texts=TEXTS) -> list:
     """Queue one Transfer2.5 run per text, each with its own video, seed and controls."""
     # the same controls (they pick the model for the whole batch), each with its weights
@@ -140,9 +147,7 @@ async def test_a_batch_whose_driver_died_is_settled_by_the_next_driver(
     t25_config: Callable[..., Config], bench_for, fake_gpu, tmp_path: Path
 ) -> None:
     fake_gpu.set_variant("1gpu")
-    config = batched(t25_config())
-    slow = {**config.hosts[0].env, "COSMOS_STANDIN_SPEED": "0.05"}
-    config = dataclasses.replace(config, hosts=[dataclasses.replace(config.hosts[0], env=slow)])
+    config = slowed(batched(t25_config()))
     bench = await bench_for(config)
     texts = (TEXTS[0], "a crowded square [standin:guardrail]", TEXTS[2])
     runs = await queue_three(bench, tmp_path, texts)
@@ -199,9 +204,7 @@ async def test_a_driver_that_died_while_collecting_leaves_the_whole_log_for_the_
     from cosmos_tui.engine.batch_launch import BatchLauncher
 
     fake_gpu.set_variant("1gpu")
-    config = batched(t25_config())
-    slow = {**config.hosts[0].env, "COSMOS_STANDIN_SPEED": "0.05"}
-    config = dataclasses.replace(config, hosts=[dataclasses.replace(config.hosts[0], env=slow)])
+    config = slowed(batched(t25_config()))
     bench = await bench_for(config)
     texts = (TEXTS[0], "a crowded square [standin:guardrail]", TEXTS[2])
     runs = await queue_three(bench, tmp_path, texts)
