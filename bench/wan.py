@@ -35,12 +35,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _cpu import CpuMeter
 from _ssh_host import host_config, load_average, openssh_options, ssh_server
 from _wan_run import build_image, measure_run, print_run
 
@@ -112,13 +113,25 @@ async def measure_link(
     big: Path,
     videos: list[Path],
     rounds: int,
-) -> dict[str, list[float]]:
-    """Interleave ours and the anchors for ``rounds`` rounds; return every sample."""
+) -> tuple[dict[str, list[float]], dict[str, dict[str, float]]]:
+    """Interleave ours and the anchors for ``rounds`` rounds.
+
+    Returns every sample's seconds, and for each 1 GiB transfer (ours and the anchors)
+    where the CPU went in its fastest round (bench/_cpu.py).
+    """
     anchors = Anchors(server, link.port)
     figures: dict[str, list[float]] = {}
+    meter = CpuMeter(lambda: float(link.stats()["cpu_s"]))
+    cpu: dict[str, list[dict[str, float]]] = {}
 
     def record(key: str, seconds: float) -> None:
         figures.setdefault(key, []).append(seconds)
+
+    async def record_cpu(key: str, step: Callable[..., Awaitable[float]], *args: Any) -> None:
+        """Record ``step(*args)``'s seconds and where the machine's CPU went during it."""
+        before = meter.read()
+        record(key, await step(*args))
+        cpu.setdefault(key, []).append(meter.spent(before, meter.read()))
 
     recorded = {path: (sha256_of(path), path.stat().st_size) for path in [big, *videos]}
     host = RemoteHost(host_config(server, port=link.port, remote_tool_dir=tool_dir))
@@ -133,20 +146,20 @@ async def measure_link(
         await host.upload_inputs([(path, *recorded[path]) for path in paths])
         return time.perf_counter() - started
 
+    async def ours_download(name: str, down_dir: Path) -> float:
+        started = time.perf_counter()
+        await host.download(f"{tool_dir}/inputs", name, down_dir, verify_hash=True)
+        return time.perf_counter() - started
+
     try:
         await host.connect()
         for _ in range(rounds):
             await clear("inputs", "scp", "rsync")
             to_thread: Callable[..., Any] = asyncio.to_thread
-            record(
-                "scp_up",
-                await to_thread(anchors.scp, [str(big)], anchors.remote(f"{tool_dir}/scp/")),
-            )
-            record(
-                "rsync_up",
-                await to_thread(anchors.rsync, [str(big)], anchors.remote(f"{tool_dir}/rsync/")),
-            )
-            record("up", await ours_upload([big]))
+            scp_dir, rsync_dir = (anchors.remote(f"{tool_dir}/{d}/") for d in ("scp", "rsync"))
+            await record_cpu("scp_up", to_thread, anchors.scp, [str(big)], scp_dir)
+            await record_cpu("rsync_up", to_thread, anchors.rsync, [str(big)], rsync_dir)
+            await record_cpu("up", ours_upload, [big])
             sha = recorded[big][0]
             down_dir = work / "down"
             for key, source in (("scp_down", "scp"), ("rsync_down", "rsync")):
@@ -154,13 +167,9 @@ async def measure_link(
                 down_dir.mkdir()
                 tool = anchors.scp if key == "scp_down" else anchors.rsync
                 remote_file = anchors.remote(f"{tool_dir}/{source}/{big.name}")
-                record(key, await to_thread(tool, [remote_file], str(down_dir) + "/"))
+                await record_cpu(key, to_thread, tool, [remote_file], str(down_dir) + "/")
             shutil.rmtree(down_dir, ignore_errors=True)
-            started = time.perf_counter()
-            await host.download(
-                f"{tool_dir}/inputs", f"{sha}{big.suffix}", down_dir, verify_hash=True
-            )
-            record("down", time.perf_counter() - started)
+            await record_cpu("down", ours_download, f"{sha}{big.suffix}", down_dir)
             shutil.rmtree(down_dir, ignore_errors=True)
 
             await clear("inputs", "scp", "rsync")
@@ -179,7 +188,9 @@ async def measure_link(
             record("ssh_true", await to_thread(anchors.ssh_true))
     finally:
         await host.close()
-    return figures
+    # The CPU of the fastest round of each transfer, beside its seconds.
+    fastest = {key: samples[figures[key].index(min(figures[key]))] for key, samples in cpu.items()}
+    return figures, fastest
 
 
 def status_config(server: SshServer, port: int, docker_socket: Path, path: Path) -> None:
@@ -257,6 +268,7 @@ def summarise(
     mb: int,
     video_mb: int,
     proxy: dict[str, float],
+    cpu: dict[str, dict[str, float]],
 ) -> dict[str, Any]:
     """The figures of one link: best and median, ratios to the anchors."""
     best = {key: min(values) for key, values in runs.items()}
@@ -289,6 +301,7 @@ def summarise(
         "ssh_true_s": round(best["ssh_true"], 3),
         "proxy_cpu_s": round(proxy["cpu_s"], 2),
         "proxy_mb_moved": round(proxy["bytes"] / 1048576),
+        "cpu": cpu,
     }
 
 
@@ -321,6 +334,12 @@ def print_link(figures: dict[str, Any]) -> None:
         f"{figures['status_4_hosts_median_s']:.2f} s median"
     )
     print(f"proxy: {figures['proxy_cpu_s']} CPU s for {figures['proxy_mb_moved']} MiB moved")
+    for key, spent in figures["cpu"].items():
+        print(
+            f"  CPU during {key}: client {spent['client_cpu_s']} s, proxy "
+            f"{spent['proxy_cpu_s']} s, sshd and the rest {spent['sshd_and_rest_cpu_s']} s "
+            f"over {spent['wall_s']} s ({spent['cores_busy']} cores busy)"
+        )
 
 
 def numbers(text: str) -> list[float]:
@@ -387,7 +406,7 @@ def main() -> None:
                                     print(f"\n== RTT {rtt:g} ms, {mbit:g} Mbit/s ==")
                                     print_run(run)
                                 continue
-                            runs = asyncio.run(
+                            runs, cpu = asyncio.run(
                                 measure_link(
                                     server, link, work, str(tool_dir), big, videos, args.rounds
                                 )
@@ -396,7 +415,7 @@ def main() -> None:
                             status_config(server, link.port, docker.socket_path, config)
                             status = measure_status(config, work / "data", 3)
                             figures = summarise(
-                                runs, status, shape, args.mb, args.video_mb, link.stats()
+                                runs, status, shape, args.mb, args.video_mb, link.stats(), cpu
                             )
                         figures.update(run)
                         results.append(figures)

@@ -69,9 +69,12 @@ FILE_TRANSFERS_AT_ONCE = 2
 # Small downloads share the long-lived session and hold no slot of their own: a run's
 # small outputs (a log, prompt.txt, short videos) move this many at once.
 SMALL_FILES_AT_ONCE = 8
-UPLOAD_CHANNELS = 4
+UPLOAD_CHANNELS = 6
 """SSH channels one large upload may spread over (see sftp_io.send_file); the extra
-ones only from free session slots."""
+ones only from free session slots, leaving SLOTS_LEFT_FREE of them to others."""
+SLOTS_LEFT_FREE = 1
+"""Session slots a large upload's extra channels leave free: a command (telemetry, a
+hash) and a stream (a log follow) still start while it runs."""
 HASH_TIMEOUT_S = 600
 
 
@@ -267,15 +270,16 @@ class SftpTransfers(RemoteFiles):
         """Up to ``most`` more SFTP sessions for one large transfer, from free slots only.
 
         Never waits for a slot (the caller already holds one: waiting could deadlock with
-        other transfers) and gives none for a transfer under one chunk per session, where
-        the round trips of opening them would cost more than their windows bring.
+        other transfers), leaves SLOTS_LEFT_FREE slots to others, and gives none for a
+        transfer under one chunk per session, where the round trips of opening them would
+        cost more than their windows bring.
         """
         wanted = min(most, size // CHUNK_BYTES)
         conn = await self._ssh.channel()
         async with contextlib.AsyncExitStack() as stack:
             slots = 0
             while slots < wanted and await stack.enter_async_context(
-                self._ssh.spare_session_slot()
+                self._ssh.spare_session_slot(leave_free=SLOTS_LEFT_FREE)
             ):
                 slots += 1
             opened = await asyncio.gather(

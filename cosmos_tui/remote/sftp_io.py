@@ -23,7 +23,10 @@ ProgressCallback = Callable[[int, int], None]
 
 CHUNK_BYTES = 8 * 1024 * 1024
 WRITES_IN_FLIGHT = 2
-READS_IN_FLIGHT = 4
+WRITES_PER_CHANNEL = 2
+"""Chunks queued on each channel of a multi-channel upload: the next one is there when
+the last one's window empties (docs/remote.md, "Over a real network")."""
+READS_IN_FLIGHT = 6
 
 
 async def stat_or_none(sftp: asyncssh.SFTPClient, path: str) -> asyncssh.SFTPAttrs | None:
@@ -177,22 +180,30 @@ async def send_file(
     With several SFTP sessions (channels), chunk ``i`` goes over session ``i % n``: each
     channel has its own flow-control window (OpenSSH's sshd grants 2 MiB, which caps one
     channel at 2 MiB per round trip: 14 MB/s at 150 ms), so n channels carry n windows.
-    At least WRITES_IN_FLIGHT chunks, and one per session, are outstanding.
+    At least WRITES_IN_FLIGHT chunks, and WRITES_PER_CHANNEL per session, are outstanding
+    (up to 2 x 6 x 8 MiB of the file in memory for a six-channel upload).
 
     ``hasher`` (if given) is fed every byte read, in order, in the reading thread: one
     read of the file both sends and hashes it. ``on_written(done)`` is told each time the
     host has acknowledged every byte before ``done``.
     """
     sessions = [sftp] if isinstance(sftp, asyncssh.SFTPClient) else list(sftp)
-    in_flight_max = max(WRITES_IN_FLIGHT, len(sessions))
+    in_flight_max = max(WRITES_IN_FLIGHT, WRITES_PER_CHANNEL * len(sessions))
     async with contextlib.AsyncExitStack() as stack:
         remotes = [
             await stack.enter_async_context(sessions[0].open(part, "r+b" if offset else "wb"))
         ]
-        if offset:
-            await remotes[0].truncate(offset)
-        for session in sessions[1:]:  # the first open created the file
-            remotes.append(await stack.enter_async_context(session.open(part, "r+b")))
+        # The first open created the file; the others open it side by side (each one
+        # that did open is closed by the stack, whatever happened to the rest).
+        opened = await asyncio.gather(
+            *(stack.enter_async_context(session.open(part, "r+b")) for session in sessions[1:]),
+            *([remotes[0].truncate(offset)] if offset else []),
+            return_exceptions=True,
+        )
+        for outcome in opened:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        remotes += opened[: len(sessions) - 1]
         with local_path.open("rb") as source:
             source.seek(offset)
             done = offset

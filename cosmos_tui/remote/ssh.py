@@ -44,10 +44,12 @@ __all__ = ["CommandResult", "HostKeyInfo", "LineStream", "SshHost", "trust_host_
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_SESSIONS = 8
-RECEIVE_WINDOW_BYTES = 16 * 1024 * 1024
+RECEIVE_WINDOW_BYTES = 32 * 1024 * 1024
 """Each channel's receive window. asyncssh's default (2 MiB) caps a download at
-2 MiB per round trip: 40 MB/s at 50 ms, 14 MB/s at 150 ms. 16 MiB fills a 1 Gbit/s
-path up to about 130 ms (docs/remote.md, "Over a real network")."""
+2 MiB per round trip: 40 MB/s at 50 ms, 14 MB/s at 150 ms. asyncssh tops the window up
+once half of it is used, so a channel carries between a half and a whole window per
+round trip: 32 MiB gave a download at 150 ms and 1 Gbit/s 0.51 of the link, 16 MiB 0.33,
+64 MiB 0.53 (docs/remote.md, "Over a real network")."""
 # AES-GCM first: with AES-NI it moves bulk data about twice as fast as chacha20 here.
 PREFERRED_CIPHERS = [
     "aes128-gcm@openssh.com",
@@ -130,6 +132,8 @@ class SshHost:
         self.retry = retry or RetryConfig()
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not security)
         self._sessions = asyncio.Semaphore(max_sessions)
+        self._max_sessions = max_sessions
+        self._slots_held = 0
         self._conn: asyncssh.SSHClientConnection | None = None
         self._client: _Client | None = None
         self._connecting: asyncio.Task[asyncssh.SSHClientConnection] | None = None
@@ -409,7 +413,7 @@ class SshHost:
         limit = self.timeouts.command if timeout is None else timeout
         command = shlex.join(argv)
         conn = await self._connection()
-        async with self._sessions:
+        async with self._slot():
             started = time.monotonic()
             async with _translate(self.name, argv=argv):
                 process = await open_process(conn, command, encoding=None)
@@ -456,7 +460,7 @@ class SshHost:
         Leaving the block closes the channel. Holds one session slot while open.
         """
         conn = await self._connection()
-        async with self._sessions:
+        async with self._slot():
             async with _translate(self.name, argv=argv):
                 process = await open_process(
                     conn, shlex.join(argv), encoding="utf-8", errors="replace"
@@ -484,22 +488,36 @@ class SshHost:
     @contextlib.asynccontextmanager
     async def session_slot(self) -> AsyncIterator[None]:
         """Hold one of the connection's session slots (SFTP and sudo bridges use one)."""
-        async with self._sessions:
+        async with self._slot():
             yield
 
     @contextlib.asynccontextmanager
-    async def spare_session_slot(self) -> AsyncIterator[bool]:
+    async def spare_session_slot(self, leave_free: int = 0) -> AsyncIterator[bool]:
         """Hold a session slot if one is free now, without waiting for one.
 
         For optional helpers of work that already holds a slot: waiting there could
         deadlock with other such work. Yields True while holding a slot, False when none
         was free (nothing is held then).
+
+        Args:
+            leave_free: Take a slot only while this many more stay free for others
+                (a large upload's extra channels leave room for telemetry and logs).
         """
-        if self._sessions.locked():
+        if self._sessions.locked() or self._max_sessions - self._slots_held <= leave_free:
             yield False
             return
-        async with self._sessions:
+        async with self._slot():
             yield True
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """Hold one session slot, waiting for one; counted for ``spare_session_slot``."""
+        async with self._sessions:
+            self._slots_held += 1
+            try:
+                yield
+            finally:
+                self._slots_held -= 1
 
 
 def _cut_in_handshake(exc: HostUnreachable, client: _Client) -> bool:

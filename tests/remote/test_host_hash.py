@@ -264,3 +264,56 @@ async def test_a_run_upload_is_checked_against_the_recorded_sha_without_hashing_
     result = await remote_host.upload_input(local, expected_sha256=recorded, expected_size=12 * MIB)
     assert hashers == [None] and result.sha256 == recorded and not result.skipped
     assert await remote_host.files.remote_sha256(result.remote_path) == recorded
+
+
+async def test_a_spare_slot_is_taken_only_while_enough_stay_free(
+    remote_host: RemoteHost,
+) -> None:
+    import contextlib
+
+    ssh = remote_host.ssh
+    async with contextlib.AsyncExitStack() as stack:
+        for _ in range(DEFAULT_MAX_SESSIONS - 3):
+            await stack.enter_async_context(ssh.session_slot())
+        # Three free: with two to be left free, one may be taken, then none.
+        assert await stack.enter_async_context(ssh.spare_session_slot(leave_free=2))
+        assert not await stack.enter_async_context(ssh.spare_session_slot(leave_free=2))
+        # Without a reserve the last two go too, then none is left.
+        assert await stack.enter_async_context(ssh.spare_session_slot())
+        assert await stack.enter_async_context(ssh.spare_session_slot())
+        assert not await stack.enter_async_context(ssh.spare_session_slot())
+    # Everything was given back: every slot is free again.
+    async with contextlib.AsyncExitStack() as stack:
+        for _ in range(DEFAULT_MAX_SESSIONS):
+            assert await stack.enter_async_context(ssh.spare_session_slot())
+
+
+async def test_a_large_upload_spreads_over_channels_and_leaves_a_command_room(
+    remote_host: RemoteHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import contextlib
+
+    from cosmos_tui.remote import sftp
+
+    local = _write(tmp_path / "large.mp4", 80 * MIB + 5, b"spread")
+    channels: list[int] = []
+    original = sftp.send_file
+
+    async def spying(sessions: list[object], *args: object, **kwargs: object) -> None:
+        channels.append(len(sessions))
+        # Every extra channel is held now: a command (telemetry, a hash) still starts.
+        done = await asyncio.wait_for(remote_host.run(["echo", "room"]), 10)
+        assert done.stdout.strip() == "room"
+        await original(sessions, *args, **kwargs)
+
+    monkeypatch.setattr(sftp, "send_file", spying)
+    async with contextlib.AsyncExitStack() as stack:
+        # Telemetry's nvidia-smi stream, a log follow and the shared SFTP session hold
+        # a slot each.
+        for _ in range(3):
+            await stack.enter_async_context(remote_host.ssh.session_slot())
+        result = await remote_host.upload_input(local)
+    assert channels and 1 < channels[0] <= sftp.UPLOAD_CHANNELS
+    assert result.sha256 == hashlib.sha256(local.read_bytes()).hexdigest()
+    assert await remote_host.files.remote_sha256(result.remote_path) == result.sha256
