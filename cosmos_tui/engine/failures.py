@@ -22,6 +22,7 @@ from cosmos_tui.engine.failure_text import explain, oom_explanation
 from cosmos_tui.engine.logscan import (
     CONTEXT_AFTER,
     CONTEXT_BEFORE,
+    GUARDRAIL_VERDICT,
     SPEC_VALIDATION,
     Caught,
     Found,
@@ -229,6 +230,9 @@ def _from_exception(
     text = root.found.text
     if _is_gpu_oom(root):
         kind, message = FailureKind.GPU_OOM, oom_explanation(text, scan.profile)
+    elif GUARDRAIL_VERDICT.search(root.message):
+        # Cosmos 3 raises its guardrail's verdict (common/inference.py:280, 289, 263-264)
+        kind = FailureKind.GUARDRAIL
     elif scan.nccl is not None and (
         "NCCL" in root.message or "nccl" in root.type.lower() or "DistBackendError" in root.type
     ):

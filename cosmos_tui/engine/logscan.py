@@ -44,11 +44,14 @@ TRACEBACK = re.compile(
     r"Traceback\b[^(]*\(most recent call last\)|An error has been caught in function"
 )
 _GUARDRAIL_REASON = re.compile(r"GUARDRAIL BLOCKED:\s*(?P<reason>.*)")
-_GUARDRAIL_VERDICT = re.compile(
+GUARDRAIL_VERDICT = re.compile(
     r"All prompts failed safety checks|All generated videos failed safety checks"
     r"|Guardrail blocked generation for entire batch|Input text prompt(?: \d+)? is not safe"
     r"|Generated video(?: \d+)? is not safe"
     r"|Guardrail blocked (?:generation\. (?:Prompt|Negative prompt)|video2world generation)"
+    # Cosmos 3's text and video guardrails (cosmos_framework/inference/common/inference.py:
+    # 280, 289), for a generated video and for the reasoner's prompt and answer alike
+    r"|Guardrail blocked (?:prompt|video) '"
 )
 _GPU_SUPPORT = re.compile(
     r"PyTorch no longer supports this GPU because it is too old"
@@ -212,7 +215,7 @@ class LogScanner:
             match = _GUARDRAIL_REASON.search(text)
             if match is not None:
                 self.guardrail_reason = self._found(rank, match.group("reason"), line)
-        elif self.guardrail_verdict is None and _GUARDRAIL_VERDICT.search(text):
+        elif self.guardrail_verdict is None and GUARDRAIL_VERDICT.search(text):
             self.guardrail_verdict = self._found(rank, text, line)
         elif self.gpu_warning is None and _GPU_SUPPORT.search(text):
             self.gpu_warning = self._found(rank, text, line)

@@ -231,6 +231,13 @@ $1
 }
 TOP="name model extra seed num_outputs tensors_file pickle_file num_steps guidance guidance_interval normalize_cfg shift sigma_max prompt_path prompt negative_prompt duration_template resolution_template negative_metadata_mode inverse_duration_template inverse_resolution_template negative_prompt_keep_metadata vision_path condition_frame_indexes_vision condition_video_keep resolution aspect_ratio fps num_frames video_save_quality image_save_quality enable_sound sound_path action_path domain_name image_size action_chunk_size raw_action_dim view_point max_new_tokens do_sample temperature top_k top_p repetition_penalty presence_penalty video_fps control_guidance control_guidance_interval edge blur depth seg wsm negative_prompt_file num_video_frames_per_chunk num_conditional_frames max_frames show_control_condition show_input num_first_chunk_conditional_frames share_vision_temporal_positions emphasize_control_in_prompt model_mode prompt_upsampling defaults_file"
 is_int() { case "$1" in ''|*[!0-9-]*|-) return 1 ;; *) return 0 ;; esac; }
+number_in() {  # number_in LOC VALUE TYPE LOW HIGH: LOW < VALUE <= HIGH (HIGH may be empty)
+    [ "$3" = number ] || invalid "$1" "Input should be a valid number [type=float_type, input_value=$2, input_type=$3]"
+    awk -v v="$2" -v lo="$4" 'BEGIN { exit !(v > lo) }' ||
+        invalid "$1" "Input should be greater than $4 [type=greater_than, input_value=$2, input_type=float]"
+    [ -z "$5" ] || awk -v v="$2" -v hi="$5" 'BEGIN { exit !(v <= hi) }' ||
+        invalid "$1" "Input should be less than or equal to $5 [type=less_than_equal, input_value=$2, input_type=float]"
+}
 in_file() {  # in_file LOC PATH: a file relative to the sample (common.py:272-279)
     case "$2" in http://*|https://*|s3://*) return 0 ;; /*) _p=$2 ;; *) _p="$SAMPLE_DIR/$2" ;; esac
     [ -f "$_p" ] || invalid "$1" "Value error, Path does not point to a file: $2 [type=value_error, input_value='$2', input_type=str]"
@@ -276,6 +283,19 @@ while IFS="$TAB" read -r path type value; do
                 *) invalid "$path" "Input should be 'very_low', 'low', 'medium', 'high' or 'very_high' [type=enum, input_value='$value', input_type=str]" ;;
             esac ;;
         *.weight) [ "$type" = number ] || invalid "$path" "Input should be a valid number [type=float_type, input_value=$value, input_type=$type]" ;;
+        max_new_tokens|top_k)  # PositiveInt (args.py:705, 711)
+            is_int "$value" || invalid "$path" "Input should be a valid integer [type=int_type, input_value=$value, input_type=$type]"
+            [ "$value" -gt 0 ] || invalid "$path" "Input should be greater than 0 [type=greater_than, input_value=$value, input_type=int]" ;;
+        temperature) number_in "$path" "$value" "$type" 0 100 ;;  # (0, 100], args.py:652
+        top_p) number_in "$path" "$value" "$type" 0 1 ;;  # (0, 1], args.py:653
+        repetition_penalty|video_fps) number_in "$path" "$value" "$type" 0 "" ;;  # > 0
+        presence_penalty)
+            [ "$type" = number ] || invalid "$path" "Input should be a valid number [type=float_type, input_value=$value, input_type=$type]" ;;
+        do_sample)  # pydantic's lax bool: true/false and the strings it reads as one
+            case "$type:$value" in bool:*|number:0|number:1) ;;
+                string:true|string:false|string:yes|string:no|string:on|string:off|string:1|string:0|string:t|string:f|string:y|string:n) ;;
+                *) invalid "$path" "Input should be a valid boolean, unable to interpret input [type=bool_parsing, input_value=$value, input_type=$type]" ;;
+            esac ;;
         *.control_path) in_file "$path" "$value" ;;
         edge.*|blur.*|depth.*|seg.*|wsm.*)
             invalid "$path" "Extra inputs are not permitted [type=extra_forbidden, input_value=$value, input_type=$type]" ;;
@@ -294,9 +314,52 @@ for hint in $HINTS; do
     fi
 done
 
+# --- the reasoner (inference.py:1899-1986) -----------------------------------------------
+# Its "answer" is the text after the prompt's last "User prompt: " (the whole prompt
+# without one) and a sentence naming what it was conditioned on. The text keeps the JSON
+# escapes of the sample file inside sample_outputs.json and is unescaped in the .txt.
+reason() {
+    log INFO "cosmos_framework/scripts/inference.py:49:inference" \
+        "Reasoner-only inputs detected; generation vision tokenizer will not be loaded"
+    # build_sample runs after the model loads (script.py:57-63, args.py:726-727)
+    [ -n "$(printf '%s' "$PROMPT" | tr -d ' \t')" ] ||
+        die ValueError "Reasoner inference requires a non-empty 'prompt'."
+    mkdir -p "$OUT_DIR"
+    cp "$SAMPLE" "$OUT_DIR/sample_args.json"  # written without a log line (:1941)
+    if [ "$GUARDRAILS" = 1 ]; then  # the text guardrail on the prompt (:1942)
+        case "$PROMPT" in *"[standin:guardrail]"*)
+            _blocked="Guardrail blocked prompt '$OUT_DIR': '$PROMPT'"
+            {
+                echo "ValueError: $_blocked"
+                echo ""
+                echo "The above exception was the direct cause of the following exception:"
+                echo ""
+            } >&2
+            die ValueError "Error generating sample '$NAME': $_blocked" ;;
+        esac
+    fi
+    case "$VISION" in
+        "") _seen="From the text alone" ;;
+        *.mp4) _seen="Seen in the video" ;;
+        *) _seen="Seen in the image" ;;
+    esac
+    _text="$(printf '%s' "$PROMPT" | sed 's/.*User prompt: //') $_seen: soft light, a slow camera, fine detail."
+    pause 0.2
+    printf '%s' "$_text" | sed 's/\\"/"/g' | { IFS= read -r _line; printf '%b' "$_line"; } \
+        > "$OUT_DIR/reasoner_text.txt"
+    printf '{"args": {"name": "%s", "model_mode": "reasoner"}, "status": "success", "message": null, "stack_trace": null, "outputs": [{"content": {"reasoner_text": "%s"}, "files": ["%s"]}]}\n' \
+        "$NAME" "$_text" "$OUT_DIR/reasoner_text.txt" > "$OUT_DIR/sample_outputs.json"
+    log SUCCESS "cosmos_framework/inference/inference.py:1981:_generate_reasoner_batch" \
+        "Saved reasoner outputs to '$OUT_DIR'"
+}
+
 # --- generation ---------------------------------------------------------------------------
 log INFO "cosmos_framework/scripts/inference.py:46:inference" "Loaded 1 samples"
 OUT_DIR="$OUTPUT/$NAME"
+if [ "$MODE" = reasoner ]; then
+    reason
+    exit 0
+fi
 mkdir -p "$OUT_DIR"
 cp "$SAMPLE" "$OUT_DIR/sample_args.json"
 log INFO "cosmos_framework/inference/inference.py:1843:_generate_transfer_batch" \

@@ -177,3 +177,86 @@ def test_cosmos_diagnose_knows_a_cosmos3_log() -> None:
 
     head = b"[12-05 10:00:00|INFO|cosmos_framework/scripts/inference.py:46:inference] Loaded"
     assert guess_profile(head) == "cosmos3"
+
+
+# --- the reasoner (model_mode=reasoner): inference.py:1899-1986, args.py:700-735 ---------
+
+
+@pytest.mark.parametrize(
+    ("vision", "sentence"),
+    [("in.mp4", "Seen in the video"), ("in.jpg", "Seen in the image"), (None, "From the text")],
+)
+def test_a_reasoner_sample_writes_its_text_and_upstreams_layout(
+    host: Host, vision: str | None, sentence: str
+) -> None:
+    (host.root / "in.jpg").write_bytes(b"\xff\xd8\xff\xe0 an image")
+    sample = {"name": "rs_r", "model_mode": "reasoner",
+              "prompt": "Rewrite the prompt below.\nUser prompt: a red kite over dunes"}
+    if vision:
+        sample["vision_path"] = str(host.root / vision)
+    result = host.run(sample, "--checkpoint-path", "Cosmos3-Edge", "--parallelism-preset=latency")
+    assert result.returncode == 0, result.stderr
+    folder = host.out / "rs_r"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "reasoner_text.txt", "sample_args.json", "sample_outputs.json"
+    ]  # fmt: skip
+    text = (folder / "reasoner_text.txt").read_text()
+    assert text.startswith("a red kite over dunes") and sentence in text
+    assert not text.endswith("\n")  # write_text(text), inference.py:1974-1975
+    outputs = json.loads((folder / "sample_outputs.json").read_text())
+    assert outputs["status"] == "success"
+    assert outputs["outputs"][0]["content"] == {"reasoner_text": text}
+    log = result.stdout
+    assert "Loaded 1 samples" in log
+    assert "Reasoner-only inputs detected; generation vision tokenizer will not be loaded" in log
+    assert f"Saved reasoner outputs to '{folder}'" in log
+    assert "Sampling" not in result.stderr and "Saved sample args" not in log
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        ({"temperature": 0}, "temperature\n  Input should be greater than 0"),
+        ({"temperature": 101}, "less than or equal to 100"),
+        ({"top_p": 1.5}, "top_p\n  Input should be less than or equal to 1"),
+        ({"max_new_tokens": 0}, "max_new_tokens\n  Input should be greater than 0"),
+        ({"repetition_penalty": -1}, "repetition_penalty\n  Input should be greater than 0"),
+        ({"do_sample": "maybe"}, "do_sample\n  Input should be a valid boolean"),
+    ],
+)
+def test_bad_reasoner_values_fail_with_upstreams_message(host: Host, extra, says: str) -> None:
+    sample = {"name": "r", "model_mode": "reasoner", "prompt": "describe", **extra}
+    result = host.run(sample, "--no-guardrails")
+    assert result.returncode == 1 and says in result.stderr, result.stderr
+    assert "Error validating parameters from '" in result.stderr
+    assert not host.out.exists() or not any(host.out.iterdir())
+
+
+def test_an_empty_reasoner_prompt_fails_after_loading(host: Host) -> None:
+    result = host.run({"name": "r", "model_mode": "reasoner", "prompt": "  "}, "--no-guardrails")
+    assert result.returncode == 1
+    assert "ValueError: Reasoner inference requires a non-empty 'prompt'." in result.stderr
+    assert "Loaded 1 samples" in result.stdout  # built after the model loads (script.py:60-63)
+
+
+def test_a_blocked_reasoner_prompt_is_diagnosed_as_blocked(host: Host) -> None:
+    sample = {"name": "r", "model_mode": "reasoner", "prompt": "a riot [standin:guardrail]"}
+    blocked = host.run(sample)
+    assert blocked.returncode == 1
+    assert "Guardrail blocked prompt '" in blocked.stderr
+    assert not (host.out / "r" / "reasoner_text.txt").exists()
+    failure = classify(blocked.returncode, lines_of(blocked), profile="cosmos3")
+    assert failure.kind == FailureKind.GUARDRAIL, failure
+    unguarded = host.run(sample, "--no-guardrails")
+    assert unguarded.returncode == 0 and (host.out / "r" / "reasoner_text.txt").exists()
+
+
+def test_a_generation_run_blocked_by_cosmos3s_guardrail_is_blocked() -> None:
+    lines = [
+        "[12-05 10:00:00|INFO|cosmos_framework/scripts/inference.py:46:inference] Loaded 1 samples",
+        "[12-05 10:00:09|ERROR|cosmos_framework/inference/common/inference.py:264:generate] "
+        "Error generating sample 'rs_1': Guardrail blocked prompt '/cosmos-tui/run/output/rs_1':"
+        " 'a riot'",
+        "ValueError: Guardrail blocked video 'rs_1': unsafe content",
+    ]
+    assert classify(1, lines, profile="cosmos3").kind == FailureKind.GUARDRAIL
