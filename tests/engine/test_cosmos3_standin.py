@@ -190,8 +190,11 @@ def test_a_reasoner_sample_writes_its_text_and_upstreams_layout(
     host: Host, vision: str | None, sentence: str
 ) -> None:
     (host.root / "in.jpg").write_bytes(b"\xff\xd8\xff\xe0 an image")
-    sample = {"name": "rs_r", "model_mode": "reasoner",
-              "prompt": "Rewrite the prompt below.\nUser prompt: a red kite over dunes"}
+    sample = {
+        "name": "rs_r",
+        "model_mode": "reasoner",
+        "prompt": "Rewrite the prompt below.\nUser prompt: a red kite over dunes",
+    }
     if vision:
         sample["vision_path"] = str(host.root / vision)
     result = host.run(sample, "--checkpoint-path", "Cosmos3-Edge", "--parallelism-preset=latency")
