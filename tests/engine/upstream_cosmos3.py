@@ -4,9 +4,10 @@ Transcribed from NVIDIA/cosmos-framework at commit 5eee9ed5 (2026-08-21), with p
 upstream uses it: ``cosmos_framework/inference/args.py`` (``OmniSampleOverrides`` and its
 bases, lines cited per field) and ``cosmos_framework/inference/common/args.py``
 (``OverridesBase``: ``extra="forbid"``, :299-300; ``SampleOverrides``, :976-996). Fields a
-sample file may carry but cosmos-tui never writes (action, sound, reasoner, prompt
-upsampling, Training-only) are left out, so a sample that uses them fails here, which is
-what the tests want. Paths are checked by extension only (the files live in the container).
+sample file may carry but cosmos-tui never writes (action, sound, the reasoner's
+sampling settings, prompt upsampling, Training-only) are left out, so a sample that uses
+them fails here, which is what the tests want. Paths are checked by extension only (the
+files live in the container).
 
 :func:`build_check` adds the rules upstream applies while building a sample
 (``_build_vision_data``, ``_build_transfer_data``) and the generation-time assertions on
@@ -119,4 +120,6 @@ def build_check(data: dict) -> OmniSample:
         raise ValueError(f"control_weights must all be non-negative, got {weights}")
     if mode in ("video2video", "image2video") and sample.vision_path is None:
         raise ValueError(f"{mode} requires vision_path")  # infer.md:170-171
+    if mode == "reasoner" and not (sample.prompt or "").strip():  # args.py:726-727
+        raise ValueError("Reasoner inference requires a non-empty 'prompt'.")
     return sample

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+import pwd
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cosmos_tui.config import Config, PathsConfig, RetryConfig, TimeoutsConfig
-from cosmos_tui.sandbox.standin import standin_script_path
+from cosmos_tui.config import Config, PathsConfig, ProfileConfig, RetryConfig, TimeoutsConfig
+from cosmos_tui.sandbox.standin import COSMOS3_JSON_AWK, cosmos3_standin_path, standin_script_path
 from cosmos_tui.services import Workbench
 from tests.conftest import write_video
+from tests.fixtures.hosts import TEST_USER
 
 STANDIN_TAG = "cosmos-test/standin:latest"
 SPEED = "0.02"
@@ -143,3 +147,43 @@ def write_config_file(config: Config, path: Path) -> Path:
                 lines.append(f"{item.name} = {json.dumps(setting)}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+# --- Cosmos 3: its stand-in image and a config whose cosmos3 profile uses it ------------
+
+COSMOS3_TAG = "cosmos-test/cosmos3:latest"
+
+
+@pytest.fixture(scope="session")
+def cosmos3_image(build_image: Callable[..., str]) -> str:
+    script = cosmos3_standin_path().read_text()
+    awk = (cosmos3_standin_path().parent / COSMOS3_JSON_AWK).read_text()
+    files = {"/bin/python": script, "/bin/torchrun": script, f"/bin/{COSMOS3_JSON_AWK}": awk}
+    return build_image(COSMOS3_TAG, files, cmd=["python"])
+
+
+@pytest.fixture
+def cosmos3_config(
+    make_config: Callable[..., Config], cosmos3_image: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[..., Config]]:  # fmt: skip
+    """Return ``make(**profile_fields)``: a config whose cosmos3 profile uses the image."""
+    home = Path(pwd.getpwnam(TEST_USER).pw_dir)
+    (home / "cosmos-framework").mkdir(exist_ok=True)
+    (home / "cosmos-framework" / "pyproject.toml").write_text("[project]\nname='cf'\n")
+    cache = f"hf-cache-{uuid.uuid4().hex[:12]}"
+    (home / cache).mkdir()
+    user = pwd.getpwnam(TEST_USER)
+    shutil.chown(home / cache, user.pw_uid, user.pw_gid)
+    monkeypatch.setenv("TEST_COSMOS3_TOKEN", "hf_test_token")
+
+    def _make(scenario: str = "ok", **fields: Any) -> Config:
+        config = make_config(scenario)
+        settings = ProfileConfig(
+            image=cosmos3_image, extra_args=[], repo_dir="cosmos-framework",
+            hf_cache_dir=cache, token_env="TEST_COSMOS3_TOKEN", **fields,
+        )  # fmt: skip
+        return dataclasses.replace(config, profiles={**config.profiles, "cosmos3": settings})
+
+    yield _make
+    shutil.rmtree(home / cache, ignore_errors=True)

@@ -1,0 +1,126 @@
+"""Prompt enhancement with Cosmos 3's reasoner, end to end on the real sshd and dockerd.
+
+A prompt's video (or image, or its text alone) goes to ``model_mode=reasoner``
+(cosmos_framework/inference/inference.py:1899-1986); the text it writes
+(``<run id>/reasoner_text.txt``) becomes a child prompt, or the prompt's own text with
+overwrite, like Transfer1's Pixtral enhancement. The stand-in answers with the user's
+text and a sentence naming what it was conditioned on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from cosmos_tui.domain import FailureKind, RunState, RunType
+from cosmos_tui.errors import ValidationError
+from cosmos_tui.services.queue import QueueService
+from cosmos_tui.store.queue_store import Claim
+from tests.engine.upstream_cosmos3 import build_check
+
+DETAIL = ": soft light, a slow camera, fine detail."
+
+
+async def drain(bench) -> list[Claim]:
+    launched: list[Claim] = []
+    await asyncio.wait_for(
+        QueueService.of(bench).drive(until_idle=True, on_claim=launched.append), 120
+    )
+    return launched
+
+
+def image_folder(root: Path) -> Path:
+    folder = root / "still"
+    folder.mkdir()
+    (folder / "image.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"jpeg body" * 20)
+    return folder
+
+
+async def test_the_reasoner_enhances_video_image_and_text_prompts_into_children(
+    cosmos3_config, bench_for, fake_gpu, video_dir, tmp_path
+) -> None:
+    fake_gpu.set_variant("1gpu")
+    bench = await bench_for(cosmos3_config())
+    street = await bench.create_prompt("a wet street at night", video_dir, name="street")
+    still = await bench.create_prompt("the kite lifts off", image_folder(tmp_path))
+    words = await bench.create_prompt("a cat surfing a wave", None)
+    runs = await bench.extras.create_enhance(
+        [street.id, still.id, words.id], profile="cosmos3", checkpoint="edge"
+    )
+    assert all(r.type == RunType.ENHANCE and r.profile == "cosmos3" for r in runs)
+    launched = await drain(bench)
+    assert sorted(len(c.runs) for c in launched) == [1, 1, 1]
+    seen = {street.id: "Seen in the video", still.id: "Seen in the image",
+            words.id: "From the text alone"}  # fmt: skip
+    for run, parent in zip(runs, (street, still, words), strict=True):
+        done = await bench.get_run(run.id)
+        assert done.state == RunState.COMPLETED, done.failure_message
+        child = await bench.get_prompt(done.result_prompt_id)
+        assert child.parent_id == parent.id and child.name == parent.name
+        assert child.text == f"{parent.text} {seen[parent.id]}{DETAIL}"
+        assert [i.sha256 for i in child.inputs] == [i.sha256 for i in parent.inputs]
+        sample = build_check(done.spec)
+        assert sample.model_mode == "reasoner" and sample.name == run.id
+        assert sample.prompt.endswith(f"User prompt: {parent.text}")
+        assert sample.resolution is None and sample.num_frames is None
+        log = (bench.output_dir(run.id) / "run.log").read_text()
+        assert "Saved reasoner outputs to" in log and "--checkpoint-path Cosmos3-Edge" not in log
+        assert f"{run.id}/reasoner_text.txt" in done.outputs
+    assert build_check((await bench.get_run(runs[0].id)).spec).vision_path.endswith(".mp4")
+    assert build_check((await bench.get_run(runs[1].id)).spec).vision_path.endswith(".jpg")
+    assert build_check((await bench.get_run(runs[2].id)).spec).vision_path is None
+    assert (await bench.get_prompt(street.id)).text == "a wet street at night"
+
+
+async def test_the_reasoner_overwrites_in_place_and_a_blocked_prompt_makes_no_child(
+    cosmos3_config, bench_for, fake_gpu, video_dir
+) -> None:
+    fake_gpu.set_variant("1gpu")
+    bench = await bench_for(cosmos3_config())
+    kept = await bench.create_prompt("a harbour at dusk", video_dir)
+    riot = await bench.create_prompt("a riot [standin:guardrail]", video_dir)
+    [in_place] = await bench.extras.create_enhance([kept.id], overwrite=True, profile="cosmos3")
+    [blocked] = await bench.extras.create_enhance([riot.id], profile="cosmos3")
+    await drain(bench)
+    done = await bench.get_run(in_place.id)
+    assert done.state == RunState.COMPLETED and done.result_prompt_id == kept.id
+    assert (await bench.get_prompt(kept.id)).text == f"a harbour at dusk Seen in the video{DETAIL}"
+    stopped = await bench.get_run(blocked.id)
+    assert stopped.failure_kind == FailureKind.GUARDRAIL, stopped.failure_message
+    assert stopped.result_prompt_id is None
+    assert [p.id for p in (await bench.list_prompts()).items if p.parent_id == riot.id] == []
+
+
+async def test_bad_reasoner_requests_are_refused_before_anything_is_queued(
+    cosmos3_config, bench_for, video_dir
+) -> None:
+    bench = await bench_for(cosmos3_config())
+    prompt = await bench.create_prompt("a street", video_dir)
+    extras = bench.extras
+    with pytest.raises(ValidationError, match=r"Super.*4"):
+        await extras.create_enhance([prompt.id], profile="cosmos3", checkpoint="super")
+    with pytest.raises(ValidationError, match="not a Cosmos 3 size"):
+        await extras.create_enhance([prompt.id], profile="cosmos3", checkpoint="huge")
+    with pytest.raises(ValidationError, match="guardrails"):
+        await extras.create_enhance([prompt.id], profile="cosmos3", guardrails="sometimes")
+    with pytest.raises(ValidationError, match="--profile cosmos3"):
+        await extras.create_enhance([prompt.id], checkpoint="edge")
+    with pytest.raises(ValidationError, match=r"transfer1 .*or cosmos3"):
+        await extras.create_enhance([prompt.id], profile="transfer2.5")
+    assert (await bench.list_runs()).total == 0
+
+
+async def test_a_reasoner_run_without_a_token_is_refused_before_the_upload(
+    cosmos3_config, bench_for, fake_gpu, video_dir, monkeypatch
+) -> None:
+    fake_gpu.set_variant("1gpu")
+    bench = await bench_for(cosmos3_config())
+    monkeypatch.delenv("TEST_COSMOS3_TOKEN")
+    prompt = await bench.create_prompt("a street", video_dir)
+    [run] = await bench.extras.create_enhance([prompt.id], profile="cosmos3")
+    await drain(bench)
+    done = await bench.get_run(run.id)
+    assert done.state == RunState.FAILED and "TEST_COSMOS3_TOKEN" in done.failure_message
+    assert done.container_id is None
