@@ -102,7 +102,11 @@ class BatchLauncher:
         """Run the claim to its end."""
         from cosmos_tui.engine.lifecycle import RunBusy
 
-        if claim.batch_id is None and claim.runs[0].type != RunType.ENHANCE:
+        first = claim.runs[0]
+        # A single run, Cosmos 3's reasoner enhancements included, goes through the run
+        # lifecycle; Transfer1's enhancements share one upsampler container (below).
+        upsampler = first.type == RunType.ENHANCE and first.profile != "cosmos3"
+        if claim.batch_id is None and not upsampler:
             try:
                 await self.engine.drive(claim.run_ids[0], claimer=claim.scheduler_id)
             except RunBusy as exc:
@@ -111,7 +115,7 @@ class BatchLauncher:
                 await self.queue.release(claim.run_ids, claim.scheduler_id)
             return
         try:
-            if claim.runs[0].type == RunType.ENHANCE:
+            if upsampler:
                 from cosmos_tui.engine.enhance_launch import run_enhance
 
                 await run_enhance(self, claim)

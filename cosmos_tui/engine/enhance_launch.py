@@ -20,6 +20,7 @@ from cosmos_tui.errors import CosmosError
 if TYPE_CHECKING:
     from cosmos_tui.engine.batch_launch import BatchLauncher
     from cosmos_tui.store.queue_store import Claim
+    from cosmos_tui.store.repositories import Store
 
 logger = logging.getLogger(__name__)
 
@@ -107,22 +108,34 @@ async def _enhance(
         await launcher.move(run.id, RunState.DOWNLOADING, "enhanced prompt received")
         # Read now: the mode is recorded just after the run is queued, maybe after its start.
         overwrite = (fresh.spec or {}).get("mode") == "overwrite"
-        if overwrite:
-            result_prompt = await ctx.store.set_prompt_text(prompt.id, text)
-        else:
-            result_prompt = await ctx.store.add_prompt(
-                text,
-                prompt.inputs,
-                name=prompt.name,
-                negative_prompt=prompt.negative_prompt,
-                parent_id=prompt.id,
-                video_dir=prompt.video_dir,
-            )
-        verb = "replaced the text of" if overwrite else "created"
+        result_prompt, said = await record_enhanced(ctx.store, prompt, text, overwrite)
         await launcher.move(
             run.id,
             RunState.COMPLETED,
-            f"{verb} prompt {result_prompt.id}",
+            said,
             result_prompt_id=result_prompt.id,
             outputs=(launcher.log_path(run.id).name,),
         )
+
+
+async def record_enhanced(
+    store: Store, prompt: Prompt, text: str, overwrite: bool
+) -> tuple[Prompt, str]:
+    """Keep an enhanced text: a child prompt of ``prompt``, or its own text (overwrite).
+
+    Returns the new or updated prompt and what was done, for the run's timeline. Used by
+    Transfer1's upsampler (above) and Cosmos 3's reasoner (engine/lifecycle.py).
+    """
+    if overwrite:
+        result = await store.set_prompt_text(prompt.id, text)
+    else:
+        result = await store.add_prompt(
+            text,
+            prompt.inputs,
+            name=prompt.name,
+            negative_prompt=prompt.negative_prompt,
+            parent_id=prompt.id,
+            video_dir=prompt.video_dir,
+        )
+    verb = "replaced the text of" if overwrite else "created"
+    return result, f"{verb} prompt {result.id}"

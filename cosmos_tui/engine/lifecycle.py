@@ -24,7 +24,7 @@ import os
 from typing import TYPE_CHECKING
 
 from cosmos_tui.config import no_hosts_message
-from cosmos_tui.domain import ACTIVE_STATES, Run, RunState
+from cosmos_tui.domain import ACTIVE_STATES, FailureKind, Run, RunState, RunType
 from cosmos_tui.engine import launch
 from cosmos_tui.engine.claim import WAITING_FOR_GPU, claim_run, wait_for_gpus
 from cosmos_tui.engine.context import (
@@ -407,11 +407,51 @@ class RunDriver:
         await self.ctx.store.update_run(
             run.id, progress_phase="done", progress_percent=100.0, eta_seconds=0.0
         )
+        if run.type == RunType.ENHANCE:
+            return await self._enhanced(run, outputs)
         return await self.ctx.store.transition(
             run.id,
             RunState.COMPLETED,
             f"{len(outputs) - 1} output file(s) downloaded and verified",
             outputs=tuple(outputs),
+        )
+
+    async def _enhanced(self, run: Run, outputs: list[str]) -> Run:
+        """Keep a reasoner's answer as the run's result prompt (a child, or in place).
+
+        An empty answer, or the prompt it was sent (upstream falls back to it when the
+        model generates nothing, omni_mot_model.py:5311-5314), fails the run: there is
+        nothing new to keep.
+        """
+        from cosmos_tui.containment import output_file
+        from cosmos_tui.engine.enhance_launch import record_enhanced
+        from cosmos_tui.engine.profiles.cosmos3 import REASONER_TEXT, options_of
+
+        name = next(n for n in outputs if n.rsplit("/", 1)[-1] == REASONER_TEXT)
+        path = output_file(self.ctx.run_dir(run.id), name)
+        text = ""
+        if path is not None:
+            raw = await asyncio.to_thread(path.read_text, encoding="utf-8", errors="replace")
+            text = raw.strip()
+        if not text or text == (run.spec or {}).get("prompt", "").strip():
+            return await self._fail(
+                run,
+                Failure(
+                    FailureKind.UNKNOWN,
+                    "the reasoner returned no new text (an empty answer, or the prompt it "
+                    f"was sent); see {self.local_log.path}",
+                ),
+            )
+        assert run.prompt_id is not None  # an enhancement is always of a prompt
+        prompt = await self.ctx.store.get_prompt(run.prompt_id)
+        overwrite = options_of(run.params).enhance == "overwrite"
+        result, said = await record_enhanced(self.ctx.store, prompt, text, overwrite)
+        return await self.ctx.store.transition(
+            run.id,
+            RunState.COMPLETED,
+            said,
+            outputs=tuple(outputs),
+            result_prompt_id=result.id,
         )
 
     # failures ----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cosmos_tui.containment import output_file
-from cosmos_tui.domain import Run, RunState, RunType
+from cosmos_tui.domain import GenerationParams, Prompt, Run, RunState, RunType
 from cosmos_tui.engine.inputs import fingerprint, in_thread
 from cosmos_tui.engine.params import MAX_FPS, validate_params, validate_priority
 from cosmos_tui.engine.video_probe import probe_video
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from cosmos_tui.services.workbench import Workbench
 
 ENHANCE_OVERWRITE = "overwrite"
+ENHANCE_PROFILES = ("transfer1", "cosmos3")
 ENHANCE_FORCE = "force"
 
 
@@ -142,23 +143,52 @@ class ExtrasService:
 
     async def create_enhance(
         self, prompt_ids: list[str], overwrite: bool = False, force: bool = False,
-        priority: int = 0,
+        priority: int = 0, profile: str = "transfer1", checkpoint: str | None = None,
+        guardrails: str | None = None,
     ) -> list[Run]:  # fmt: skip
-        """Queue prompt enhancement runs (compatible ones share one container).
+        """Queue prompt enhancement runs.
 
-        Every prompt is checked before any run is queued, so a bad id or a refused
+        ``transfer1`` is Transfer1's Pixtral upsampler on the prompt's video (compatible
+        runs share one container); ``cosmos3`` is Cosmos 3's reasoner on the prompt's
+        video, else its image, else its text alone (one container each). Every prompt
+        and setting is checked before any run is queued, so a bad id, value or refused
         overwrite queues nothing.
+
+        Args:
+            prompt_ids: The prompts to enhance.
+            overwrite: Replace each prompt's text instead of making a child prompt.
+            force: Overwrite even a prompt that has runs.
+            priority: Queue priority.
+            profile: ``transfer1`` or ``cosmos3``.
+            checkpoint: Cosmos 3 only: a size (Edge, Nano) or a checkpoint folder on the
+                host; Nano when None.
+            guardrails: Cosmos 3 only: on (default), offload or off.
 
         Raises:
             ValidationError: Overwrite of a prompt that has runs, without ``force``;
-                ``force`` without ``overwrite``.
-            NotFound: An unknown prompt, or one without an input video.
+                ``force`` without ``overwrite``; another profile, or Cosmos 3 settings
+                that upstream or one GPU cannot take.
+            NotFound: An unknown prompt, or (Transfer1) one without an input video.
 
         """
         validate_priority(priority)
         if force and not overwrite:
             raise ValidationError("--force only applies with --overwrite", field="force")
+        if profile not in ENHANCE_PROFILES:
+            raise ValidationError(
+                f"prompt enhancement runs on transfer1 (its Pixtral upsampler) or cosmos3 "
+                f"(its reasoner), not {profile!r}",
+                field="profile",
+            )
+        if profile != "cosmos3" and (checkpoint is not None or guardrails is not None):
+            raise ValidationError(
+                "--size, --checkpoint and --guardrails apply to --profile cosmos3 (the "
+                "reasoner); Transfer1's upsampler has no such settings",
+                field="profile",
+            )
         prompts = [await self.bench.get_prompt(text_id) for text_id in prompt_ids]
+        mode = ENHANCE_OVERWRITE if overwrite else "child"
+        params: dict[str, GenerationParams] = {}
         for prompt in prompts:
             if overwrite and prompt.run_count and not force:
                 raise ValidationError(
@@ -167,23 +197,47 @@ class ExtrasService:
                     "--overwrite) or add --force",
                     field="overwrite",
                 )
-            if prompt.input("color") is None:
+            if profile == "cosmos3":
+                params[prompt.id] = self._reasoner_params(prompt, mode, checkpoint, guardrails)
+            elif prompt.input("color") is None:
                 raise NotFound(f"prompt {prompt.id} has no input video to describe")
         runs = []
         for prompt in prompts:
-            mode = ENHANCE_OVERWRITE if overwrite else "child"
             runs.append(
                 await self.bench.store.add_run(
                     prompt.id,
-                    self.bench.config.defaults,
+                    params.get(prompt.id, self.bench.config.defaults),
                     RunType.ENHANCE,
+                    profile=profile,
                     priority=priority,
                     reason=f"prompt enhancement queued ({mode})",
                 )
             )
-            if overwrite:
+            if overwrite and profile != "cosmos3":  # Cosmos 3 keeps it in its options
                 await self.bench.store.update_run(runs[-1].id, spec={"mode": mode})
         return runs
+
+    def _reasoner_params(
+        self, prompt: Prompt, mode: str, checkpoint: str | None, guardrails: str | None
+    ) -> GenerationParams:
+        """The validated parameters of a Cosmos 3 reasoner run on ``prompt``."""
+        from cosmos_tui.engine.profiles.cosmos3 import size_option
+
+        if not prompt.text.strip():
+            raise ValidationError(
+                f"prompt {prompt.id} has no text: the reasoner needs one (args.py:726-727)",
+                field="text",
+            )
+        chosen = checkpoint or "nano"
+        options = {
+            "mode": "reasoner",
+            "checkpoint": chosen if chosen.startswith("/") else size_option(chosen),
+            "guardrails": guardrails or "on",
+            "enhance": mode,
+        }
+        return self.bench.run_params(
+            prompt, {"profile": "cosmos3", "options": options, "num_gpus": 1}
+        )
 
 
 def _looks_like_run_id(text: str) -> bool:

@@ -261,12 +261,16 @@ class FacadeAdapter:
         run = await self.bench.extras.create_upscale(run_id)
         return await self.start_run(run.id, None)
 
-    async def enhance_prompt(self, prompt_id: str) -> Run:
-        """Queue a prompt enhancement (the result becomes a child prompt) and start it."""
-        runs = await self.bench.extras.create_enhance([prompt_id])
+    async def enhance_prompt(self, prompt_id: str, profile: str = "transfer1") -> Run:
+        """Queue a prompt enhancement (the result becomes a child prompt) and start it.
+
+        ``profile``: ``transfer1`` (its Pixtral upsampler) or ``cosmos3`` (its reasoner,
+        with the ``[profiles.cosmos3]`` settings and Nano).
+        """
+        runs = await self.bench.extras.create_enhance([prompt_id], profile=profile)
         if self._queue_task is None or self._queue_task.done():
-            # Enhancements run through the queue (prompts share one upsampler container):
-            # drive it until nothing is left to start.
+            # Enhancements run through the queue (Transfer1's prompts share one upsampler
+            # container): drive it until nothing is left to start.
             self._queue_task = asyncio.create_task(self.bench.queue.drive(until_idle=True))
         return runs[0]
 

@@ -163,8 +163,8 @@ class UIServices(Protocol):
     async def upscale_run(self, run_id: str) -> Run:
         """Queue a 4K upscale of a completed run's output."""
 
-    async def enhance_prompt(self, prompt_id: str) -> Run:
-        """Queue a prompt-enhancement run of a prompt."""
+    async def enhance_prompt(self, prompt_id: str, profile: str = "transfer1") -> Run:
+        """Queue a prompt-enhancement run of a prompt (``cosmos3``: its reasoner)."""
 
 
 ServicesFactory = Callable[[], AbstractAsyncContextManager[UIServices]]

@@ -66,7 +66,7 @@ async def test_the_reasoner_enhances_video_image_and_text_prompts_into_children(
         assert sample.prompt.endswith(f"User prompt: {parent.text}")
         assert sample.resolution is None and sample.num_frames is None
         log = (bench.output_dir(run.id) / "run.log").read_text()
-        assert "Saved reasoner outputs to" in log and "--checkpoint-path Cosmos3-Edge" not in log
+        assert "Saved reasoner outputs to" in log
         assert f"{run.id}/reasoner_text.txt" in done.outputs
     assert build_check((await bench.get_run(runs[0].id)).spec).vision_path.endswith(".mp4")
     assert build_check((await bench.get_run(runs[1].id)).spec).vision_path.endswith(".jpg")
@@ -109,6 +109,8 @@ async def test_bad_reasoner_requests_are_refused_before_anything_is_queued(
         await extras.create_enhance([prompt.id], checkpoint="edge")
     with pytest.raises(ValidationError, match=r"transfer1 .*or cosmos3"):
         await extras.create_enhance([prompt.id], profile="transfer2.5")
+    with pytest.raises(ValidationError, match="writes text, not video"):
+        await bench.create_run(prompt.id, {"profile": "cosmos3", "options": {"mode": "reasoner"}})
     assert (await bench.list_runs()).total == 0
 
 

@@ -73,7 +73,33 @@ def test_bad_enhance_requests_change_nothing(cosmos, make_video_dir) -> None:
     refused(cosmos("enhance", fresh, "pr_unknown0000"), "pr_unknown0000")
     refused(cosmos("enhance", fresh, used, "--overwrite"), used, "--force")
     refused(cosmos("enhance", fresh, "--force"), "--overwrite")
+    # The reasoner's settings: only with --profile cosmos3, and what one GPU can run.
+    refused(cosmos("enhance", fresh, "--size", "edge"), "--profile cosmos3")
+    refused(cosmos("enhance", fresh, "--guardrails", "off"), "--profile cosmos3")
+    refused(cosmos("enhance", fresh, "--profile", "cosmos3", "--size", "super"), "Super", "4")
+    refused(cosmos("enhance", fresh, "--profile", "cosmos3", "--size", "huge"), "Cosmos 3 size")
+    both = cosmos("enhance", fresh, "--profile", "cosmos3", "--size", "edge", "--checkpoint", "/c")
+    refused(both, "not both")
+    relative = cosmos("enhance", fresh, "--profile", "cosmos3", "--checkpoint", "ckpt")
+    refused(relative, "absolute path")
+    assert cosmos("enhance", fresh, "--profile", "transfer2.5").exit_code == 2
     assert snapshot(cosmos) == before
+
+
+def test_enhance_with_the_cosmos3_reasoner_is_queued_with_its_settings(
+    cosmos, make_video_dir
+) -> None:
+    prompt = ok(cosmos("create", "prompt", "a road", str(make_video_dir())))
+    run_id = ok(cosmos("enhance", prompt, "--profile", "cosmos3", "--size", "Edge",
+                       "--guardrails", "offload", "--overwrite"))  # fmt: skip
+    shown = json.loads(ok(cosmos("show", run_id, "--json")))
+    assert shown["type"] == "enhance" and shown["profile"] == "cosmos3"
+    options = shown["params"]["options"]
+    assert options["mode"] == "reasoner" and options["checkpoint"] == "Cosmos3-Edge"
+    assert options["guardrails"] == "offload" and options["enhance"] == "overwrite"
+    # The run form's modes are the generation modes (the reasoner writes text, not video).
+    bad_mode = cosmos("create", "run", prompt, "--profile", "cosmos3", "--mode", "reasoner")
+    assert bad_mode.exit_code == 2 and "'reasoner' is not one of" in bad_mode.stderr
 
 
 def test_bad_queue_requests_change_nothing(cosmos, make_video_dir) -> None:

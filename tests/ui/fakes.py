@@ -156,13 +156,16 @@ class TestServices(FacadeAdapter):
         self.calls.append(("upscale_run", run_id))
         return await self.bench.get_run(run_id)
 
-    async def enhance_prompt(self, prompt_id: str) -> Run:
+    async def enhance_prompt(self, prompt_id: str, profile: str = "transfer1") -> Run:
         from cosmos_tui.domain import RunType
 
-        self.calls.append(("enhance_prompt", prompt_id))
+        self.calls.append(
+            ("enhance_prompt", prompt_id) if profile == "transfer1"
+            else ("enhance_prompt", prompt_id, profile)
+        )  # fmt: skip
         prompt = await self.bench.get_prompt(prompt_id)
         params = self.bench.run_params(prompt, {})
-        return await self.store.add_run(prompt.id, params, RunType.ENHANCE)
+        return await self.store.add_run(prompt.id, params, RunType.ENHANCE, profile=profile)
 
     # helpers for tests ----------------------------------------------------------------
 

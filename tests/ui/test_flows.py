@@ -549,6 +549,17 @@ async def test_enhance_from_the_prompts_pane(h, pilot, runs):
     assert "enhance" in kinds
 
 
+async def test_enhance_with_cosmos3s_reasoner_from_the_prompts_pane(h, pilot, runs):
+    focus_row(h.app.main_screen.prompts.table, runs["failed"].prompt_id)
+    await pilot.press("E")
+    await settle(pilot)
+    await pilot.pause()
+    await settle(pilot)
+    assert ("enhance_prompt", runs["failed"].prompt_id, "cosmos3") in h.services.calls
+    enhanced = [r for r in h.app.main_screen.runs.runs.values() if r.type.value == "enhance"]
+    assert [r.profile for r in enhanced] == ["cosmos3"]
+
+
 @pytest.mark.app(notifications=True)
 async def test_gpu_alert_shows_on_the_card_and_as_a_notification(h, pilot):
     h.services.host_stream.put(HostStatus("gpu-a", HostState.CONNECTED, latency_ms=9))

@@ -20,6 +20,7 @@ from cosmos_tui.domain import GenerationParams, Prompt, Run
 from cosmos_tui.engine.profiles.base import MountSpec
 from cosmos_tui.engine.profiles.cosmos3_rules import (
     HINTS,
+    REASONER,
     SIZES,
     SUPER_MIN_GPU_GIB,
     SUPER_MIN_GPU_MIB,
@@ -47,6 +48,21 @@ CONTAINER_REPO = "/workspace"
 HINT_ROLES = {"edge": "edge", "blur": "vis", "depth": "depth", "seg": "seg", "wsm": "wsm"}
 SEED_LIMIT = 2**32 - 1
 MAX_GPUS = 64
+REASONER_TEXT = "reasoner_text.txt"  # inference.py:1974-1975
+# What the reasoner is asked (its prompt is one user message, inference.py:1949-1961);
+# the user's own prompt goes last, after USER_PROMPT.
+USER_PROMPT = "User prompt: "
+REASONER_ASKS = {
+    "video": "Watch the attached video. ",
+    "image": "Look at the attached image. ",
+    "text": "",
+}
+REASONER_INSTRUCTION = (
+    "{look}Rewrite the user prompt below as one detailed paragraph for a video generation "
+    "model: subjects and their appearance, actions, setting, lighting, colours and camera "
+    "motion{seen}. Keep every element of the user prompt and contradict nothing in it. "
+    "Answer with the paragraph only.\n"
+)
 
 
 def default_settings() -> ProfileConfig:
@@ -131,6 +147,8 @@ class Cosmos3Profile:
     def wanted_roles(self, params: GenerationParams) -> set[str]:
         """The input video (video2video), the image (image2video) and hint controls."""
         options = options_of(params)
+        if options.mode == REASONER:
+            return {"color", "image"}  # the video when there is one, else the image
         roles = {HINT_ROLES[h] for h in options.hints if h in HINT_ROLES}
         if options.mode == "video2video":
             roles.add("color")
@@ -146,6 +164,8 @@ class Cosmos3Profile:
             raise ValidationError(f"run {run.id} has no prompt; create it from a prompt", "prompt")
         params = run.params
         options = options_of(params)
+        if options.mode == REASONER:
+            return reasoner_sample(run.id, prompt.text, container_inputs)
         sample: dict[str, Any] = {"name": run.id, "model_mode": options.mode}
         sample["prompt"] = prompt.text
         negative = chosen_negative_prompt(params)  # else neg_prompts.json's default
@@ -263,14 +283,34 @@ class Cosmos3Profile:
         return Cosmos3Parser()
 
     def has_output(self, names: Iterable[str]) -> bool:
-        """A result is a ``vision.mp4`` or ``vision.jpg`` (omni.py:1779-1785)."""
-        return any(PurePosixPath(n).name in ("vision.mp4", "vision.jpg") for n in names)
+        """A ``vision.mp4`` or ``vision.jpg`` (omni.py:1779-1785), or the reasoner's text."""
+        results = ("vision.mp4", "vision.jpg", REASONER_TEXT)
+        return any(PurePosixPath(n).name in results for n in names)
+
+
+def reasoner_sample(name: str, text: str, container_inputs: Mapping[str, str]) -> dict:
+    """The reasoner sample of a prompt enhancement (args.py:700-735).
+
+    The prompt's video, else its image, is the ``vision_path`` (a video is sampled at
+    2 fps, inference.py:579-608); a text-only prompt sends none. No sampling settings:
+    upstream's defaults decode greedily, 1024 new tokens at most
+    (defaults/reasoner/sample_args.json).
+    """
+    vision = container_inputs.get("color") or container_inputs.get("image")
+    kind = "text" if vision is None else ("video" if "color" in container_inputs else "image")
+    seen = "" if kind == "text" else f" as they appear in the {kind}"
+    instruction = REASONER_INSTRUCTION.format(look=REASONER_ASKS[kind], seen=seen)
+    sample: dict[str, Any] = {"name": name, "model_mode": REASONER}
+    sample["prompt"] = f"{instruction}{USER_PROMPT}{text}"
+    if vision is not None:
+        sample["vision_path"] = vision
+    return sample
 
 
 _OTHER_RANK = re.compile(r"\[RANK [1-9]\d*\]")
 _HF_DOWNLOAD = re.compile(r"\bhf download\b")
 _LOADED = re.compile(r"Loaded (\d+) samples")
-_SAVED = re.compile(r"Saved (?:sample|transfer) outputs to")
+_SAVED = re.compile(r"Saved (?:sample|transfer|reasoner) outputs to")
 _INSTALL = re.compile(r"^(?:Resolved|Prepared|Installed|Audited) \d+ package")
 
 

@@ -19,6 +19,11 @@ from cosmos_tui.errors import ValidationError
 
 # args.py:157-170; cosmos-tui offers the four generation modes of infer.md:166-171.
 MODES = ("video2video", "text2video", "image2video", "text2image")
+# args.py:170: text about the prompt's video, image or text; cosmos-tui runs it only as a
+# prompt enhancement (services/extra.py), where its answer becomes a prompt.
+REASONER = "reasoner"
+# What an enhancement does with the answer: a child prompt, or the prompt's own text.
+ENHANCE_RESULTS = ("child", "overwrite")
 IMAGE_MODES = frozenset({"text2image"})  # args.py:186: image-output modes emit one frame
 # args.py:225-230
 HINTS = ("edge", "blur", "depth", "seg", "wsm")
@@ -108,6 +113,8 @@ class Cosmos3Options:
     guidance: float | None = None
     parallelism: str = "latency"
     guardrails: str = "on"
+    enhance: str | None = None
+    """Reasoner runs only: ``child`` (a new prompt) or ``overwrite`` (the prompt's text)."""
 
     @property
     def size(self) -> str | None:
@@ -195,14 +202,23 @@ def validate_options(options: Cosmos3Options, num_gpus: int, inputs: frozenset[s
     Raises:
         ValidationError: Naming the option, the allowed values and the upstream rule.
     """
-    _choice(options.mode, MODES, "mode", "mode", "args.py:157-170")
-    _check_inputs(options.mode, inputs)
+    _choice(options.mode, (*MODES, REASONER), "mode", "mode", "args.py:157-170")
     if options.size is None and not options.checkpoint.startswith("/"):
         raise ValidationError(
             f"checkpoint {options.checkpoint!r} is neither a size (Edge, Nano, Super) nor an "
             "absolute path to a checkpoint folder on the host (common.py:584-587)",
             field="checkpoint",
         )
+    _choice(options.guardrails, GUARDRAILS, "guardrails setting", "guardrails",
+            "common.py:849-853")  # fmt: skip
+    if options.mode == REASONER:
+        _check_reasoner(options, num_gpus)
+        return
+    if options.enhance is not None:
+        raise ValidationError(
+            "enhance applies to the reasoner's prompt enhancement only", field="enhance"
+        )
+    _check_inputs(options.mode, inputs)
     _choice(options.resolution, RESOLUTIONS, "resolution tier", "resolution", "args.py:131")
     if options.aspect_ratio is not None:
         _choice(options.aspect_ratio, ASPECT_RATIOS, "aspect ratio", "aspect_ratio",
@@ -232,8 +248,38 @@ def validate_options(options: Cosmos3Options, num_gpus: int, inputs: frozenset[s
             f"args.py:1331-1339); use an even count or --parallelism throughput",
             field="num_gpus",
         )
-    _choice(options.guardrails, GUARDRAILS, "guardrails setting", "guardrails",
-            "common.py:849-853")  # fmt: skip
+
+
+def _check_reasoner(options: Cosmos3Options, num_gpus: int) -> None:
+    """A reasoner run: one GPU, any size but Super, what to do with the answer.
+
+    The reasoner reads the prompt with its video, image or nothing (args.py:700-735);
+    every generation option is unused by it (args.py:112-125, 498-511), and cosmos-tui
+    sends none.
+    """
+    if options.enhance is None:
+        raise ValidationError(
+            "mode 'reasoner' writes text, not video: run it as a prompt enhancement "
+            "('cosmos enhance PROMPT --profile cosmos3')",
+            field="mode",
+        )
+    if options.size == "Cosmos3-Super":
+        raise ValidationError(
+            f"prompt enhancement runs on one GPU, and Cosmos3-Super (32B) needs at least "
+            f"{SUPER_MIN_GPUS} GPUs of {SUPER_MIN_GPU_GIB} GB (infer.md:77, 122-137); use "
+            "--size nano or --size edge (each carries a reasoner that reads images and "
+            "video: inference/configs/model/Cosmos3-Nano.yaml:161-169, Cosmos3-Edge.yaml:"
+            "145-154, args.py:663-683)",
+            field="checkpoint",
+        )
+    if num_gpus != 1:
+        raise ValidationError(
+            f"prompt enhancement runs on one GPU, not {num_gpus}", field="num_gpus"
+        )
+    _choice(options.enhance, ENHANCE_RESULTS, "enhancement result", "enhance",
+            "child prompt or overwrite")  # fmt: skip
+    if options.hints:
+        raise ValidationError("the reasoner takes no transfer hints", field="hints")
 
 
 def _check_inputs(mode: str, inputs: frozenset[str]) -> None:

@@ -17,7 +17,12 @@ if TYPE_CHECKING:
     from cosmos_tui.services import DeletePlan
     from cosmos_tui.ui.screens.main import MainScreen
 
-COMMAND_VERBS = {"retry": "queued again", "upscale": "upscale queued", "enhance": "enhance queued"}
+COMMAND_VERBS = {
+    "retry": "queued again",
+    "upscale": "upscale queued",
+    "enhance": "enhance queued",
+    "enhance_reasoner": "enhance by Cosmos 3's reasoner queued",
+}
 
 
 def delete_preview(plan: DeletePlan) -> str:
@@ -83,23 +88,28 @@ class ActionsMixin:
             self.post_message(RunChanged(run))
             self.notify(f"{run.id} queued", title="Run created")
 
-    def enhance(self: MainScreen, prompt: Prompt) -> None:
-        """Queue a prompt-enhancement run."""
-        self.run_command("enhance", prompt.id)
+    def enhance(self: MainScreen, prompt: Prompt, profile: str = "transfer1") -> None:
+        """Queue a prompt-enhancement run (``cosmos3``: by Cosmos 3's reasoner)."""
+        if profile == "transfer1":
+            self.run_command("enhance", prompt.id)
+        else:
+            self.run_command("enhance_reasoner", prompt.id)
 
     @work(group="actions", exit_on_error=False)
     @reported
     async def run_command(self: MainScreen, kind: str, object_id: str) -> None:
         """Call retry, upscale or enhance on the services and show the new state."""
         assert self.services is not None
+        services = self.services
         calls: dict[str, Any] = {
-            "retry": self.services.retry_run,
-            "upscale": self.services.upscale_run,
-            "enhance": self.services.enhance_prompt,
+            "retry": services.retry_run,
+            "upscale": services.upscale_run,
+            "enhance": services.enhance_prompt,
+            "enhance_reasoner": lambda prompt_id: services.enhance_prompt(prompt_id, "cosmos3"),
         }
         run = await calls[kind](object_id)
         self.post_message(RunChanged(run))
-        self.notify(f"{run.id} {COMMAND_VERBS[kind]}", title=kind.capitalize())
+        self.notify(f"{run.id} {COMMAND_VERBS[kind]}", title=kind.split("_")[0].capitalize())
 
     def cancel(self: MainScreen, run: Run) -> None:
         """Ask, then cancel ``run`` (queued or active)."""

@@ -43,6 +43,7 @@ class PromptsPane(PagedPane):
         Binding("n", "new_prompt", "New", id="prompts.new"),
         Binding("enter", "run_prompt", "Run", id="prompts.run"),
         Binding("e", "enhance", "Enhance", id="prompts.enhance"),
+        Binding("E", "enhance_reasoner", "Enhance (Cosmos 3)", show=False, id="prompts.reasoner"),
         Binding("d", "delete", "Delete", id="prompts.delete"),
         Binding("o", "open_runs", "Its runs", id="prompts.runs"),
         Binding("v", "open_inputs", "Its inputs", show=False, id="prompts.inputs"),
@@ -257,9 +258,14 @@ class PromptsPane(PagedPane):
             self.main.open_run_form(self.selected)
 
     def action_enhance(self) -> None:
-        """Queue a prompt enhancement of the selected prompt."""
+        """Queue a prompt enhancement of the selected prompt (Transfer1's upsampler)."""
         if self.selected is not None:
             self.main.enhance(self.selected)
+
+    def action_enhance_reasoner(self) -> None:
+        """Queue a prompt enhancement of the selected prompt by Cosmos 3's reasoner."""
+        if self.selected is not None:
+            self.main.enhance(self.selected, profile="cosmos3")
 
     def action_delete(self) -> None:
         """Delete the selected prompt after a preview and confirmation."""
