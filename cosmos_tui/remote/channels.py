@@ -100,3 +100,19 @@ async def open_process(
                 raise
             await asyncio.sleep(0.02 * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+async def open_sftp(conn: asyncssh.SSHClientConnection) -> asyncssh.SFTPClient:
+    """Start an SFTP session, retrying briefly as :func:`open_process` does.
+
+    Several uploads at once open and close sessions quickly (their extra channels, their
+    hash streams): a session sshd still counts after its close would refuse the next one.
+    """
+    for attempt in range(OPEN_RETRIES):
+        try:
+            return await conn.start_sftp_client()
+        except asyncssh.ChannelOpenError:
+            if attempt == OPEN_RETRIES - 1 or conn.is_closed():
+                raise
+            await asyncio.sleep(0.02 * (attempt + 1))
+    raise AssertionError("unreachable")

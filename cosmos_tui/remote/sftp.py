@@ -33,6 +33,7 @@ from cosmos_tui.errors import (
     ValidationError,
 )
 from cosmos_tui.private_files import private_dir
+from cosmos_tui.remote.channels import open_sftp
 from cosmos_tui.remote.host_hash import HASH_SETUP, last_digest, streamed_host_sha256
 from cosmos_tui.remote.sftp_files import PART_SUFFIX, RemoteEntry, RemoteFiles
 from cosmos_tui.remote.sftp_files import translate as _translate
@@ -222,7 +223,7 @@ class SftpTransfers(RemoteFiles):
         conn = await self._ssh.channel()
         async with self._ssh.session_slot():
             async with _translate(self._ssh.name, "opening SFTP"):
-                client = await conn.start_sftp_client()
+                client = await open_sftp(conn)
             try:
                 yield client
             finally:
@@ -247,7 +248,7 @@ class SftpTransfers(RemoteFiles):
                 await stack.enter_async_context(self._ssh.session_slot())
                 try:
                     async with _translate(self._ssh.name, "opening SFTP"):
-                        client = await conn.start_sftp_client()
+                        client = await open_sftp(conn)
                 except BaseException:
                     await stack.aclose()
                     raise
@@ -283,7 +284,7 @@ class SftpTransfers(RemoteFiles):
             ):
                 slots += 1
             opened = await asyncio.gather(
-                *(conn.start_sftp_client() for _ in range(slots)), return_exceptions=True
+                *(open_sftp(conn) for _ in range(slots)), return_exceptions=True
             )
             sessions = [s for s in opened if isinstance(s, asyncssh.SFTPClient)]
             for session in sessions:
