@@ -124,10 +124,17 @@ async def record_enhanced(
     """Keep an enhanced text: a child prompt of ``prompt``, or its own text (overwrite).
 
     Returns the new or updated prompt and what was done, for the run's timeline. Used by
-    Transfer1's upsampler (above) and Cosmos 3's reasoner (engine/lifecycle.py).
+    Transfer1's upsampler (above) and Cosmos 3's reasoner (engine/lifecycle.py). A child
+    with the same text already there (an earlier attempt's) is reused, not made twice.
     """
+    from cosmos_tui.store.repositories import PromptFilter
+
+    children = await store.list_prompts(PromptFilter(parent_id=prompt.id), 0, 500)
+    earlier = next((c for c in children.items if c.text == text), None)
     if overwrite:
         result = await store.set_prompt_text(prompt.id, text)
+    elif earlier is not None:  # made by an attempt that died before it was recorded
+        result = earlier
     else:
         result = await store.add_prompt(
             text,

@@ -398,17 +398,14 @@ class RunDriver:
                 failure_message=failure.message,
                 outputs=tuple(outputs),
             )
+        if run.type == RunType.ENHANCE:
+            return await self._enhanced(run, outputs)
         if not profile_for(run.profile).has_output(outputs):
             # Exit 0 without a video: the log's guardrail verdicts or GPU-support warnings
             # say why (a blocked prompt is "blocked", not "failed").
-            lines = await asyncio.to_thread(read_log_lines, self.local_log.path)
-            return await self._fail(run, classify(0, lines, profile=run.profile))
+            return await self._fail(run, await self._exit_zero_failure(run))
         outputs.append(self.local_log.path.name)
-        await self.ctx.store.update_run(
-            run.id, progress_phase="done", progress_percent=100.0, eta_seconds=0.0
-        )
-        if run.type == RunType.ENHANCE:
-            return await self._enhanced(run, outputs)
+        await self._done(run)
         return await self.ctx.store.transition(
             run.id,
             RunState.COMPLETED,
@@ -416,24 +413,39 @@ class RunDriver:
             outputs=tuple(outputs),
         )
 
+    async def _exit_zero_failure(self, run: Run) -> Failure:
+        lines = await asyncio.to_thread(read_log_lines, self.local_log.path)
+        return classify(0, lines, profile=run.profile)
+
+    async def _done(self, run: Run) -> None:
+        await self.ctx.store.update_run(
+            run.id, progress_phase="done", progress_percent=100.0, eta_seconds=0.0
+        )
+
     async def _enhanced(self, run: Run, outputs: list[str]) -> Run:
         """Keep a reasoner's answer as the run's result prompt (a child, or in place).
 
-        An empty answer, or the prompt it was sent (upstream falls back to it when the
-        model generates nothing, omni_mot_model.py:5311-5314), fails the run: there is
-        nothing new to keep.
+        No ``reasoner_text.txt`` is a failure the log explains (a guardrail with
+        ``--keep-going``, an unsupported GPU). An empty answer, or the prompt it was sent
+        (upstream falls back to it when the model generates nothing,
+        omni_mot_model.py:5311-5314), fails the run: there is nothing new to keep. Safe
+        to enter again (a driver that died here): the child made by an earlier attempt
+        with the same text is reused, and a run that ended meanwhile is left alone.
         """
         from cosmos_tui.containment import output_file
         from cosmos_tui.engine.enhance_launch import record_enhanced
-        from cosmos_tui.engine.profiles.cosmos3 import REASONER_TEXT, options_of
+        from cosmos_tui.engine.profiles.cosmos3 import REASONER_TEXT, options_of, sent_text
 
-        name = next(n for n in outputs if n.rsplit("/", 1)[-1] == REASONER_TEXT)
+        name = next((n for n in outputs if n.rsplit("/", 1)[-1] == REASONER_TEXT), None)
+        if name is None:
+            return await self._fail(run, await self._exit_zero_failure(run))
         path = output_file(self.ctx.run_dir(run.id), name)
         text = ""
         if path is not None:
             raw = await asyncio.to_thread(path.read_text, encoding="utf-8", errors="replace")
             text = raw.strip()
-        if not text or text == (run.spec or {}).get("prompt", "").strip():
+        sent = sent_text(run.spec or {})
+        if not text or text in ((run.spec or {}).get("prompt", "").strip(), sent):
             return await self._fail(
                 run,
                 Failure(
@@ -442,14 +454,24 @@ class RunDriver:
                     f"was sent); see {self.local_log.path}",
                 ),
             )
+        outputs.append(self.local_log.path.name)
+        fresh = await self.ctx.store.get_run(run.id, with_events=False)
+        if fresh.state.is_terminal:
+            return fresh  # cancelled while its outputs came back
         assert run.prompt_id is not None  # an enhancement is always of a prompt
         prompt = await self.ctx.store.get_prompt(run.prompt_id)
         overwrite = options_of(run.params).enhance == "overwrite"
+        note = ""
+        if overwrite and prompt.text not in (sent, text):  # (text: an earlier attempt's)
+            # Edited since the run started: the answer is about the old text, and the new
+            # one is not thrown away for it.
+            overwrite, note = False, " (its text changed while the reasoner ran)"
         result, said = await record_enhanced(self.ctx.store, prompt, text, overwrite)
+        await self._done(run)
         return await self.ctx.store.transition(
             run.id,
             RunState.COMPLETED,
-            said,
+            said + note,
             outputs=tuple(outputs),
             result_prompt_id=result.id,
         )

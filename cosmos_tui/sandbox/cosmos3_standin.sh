@@ -37,8 +37,11 @@
 #   outputs    <out>/<name>/sample_args.json, vision.mp4 (vision.jpg for one frame),
 #              control_<hint>.mp4 for transfer, sample_outputs.json (omni.py:1779-1889);
 #              the log lines of docs/cosmos.md; the `Sampling` bar on rank 0 only.
+#   reasoner   model_mode=reasoner (inference.py:1899-1986): reasoner_text.txt, no bar.
 #   scenarios  COSMOS_STANDIN_SCENARIO: ok, gated, oom (CUDA OOM while sampling), nccl
-#              (the NCCL segfault of infer.md:312-320). COSMOS_STANDIN_SPEED scales delays.
+#              (the NCCL segfault of infer.md:312-320), slow (the reasoner takes 3 s),
+#              empty and echo (a reasoner with nothing new to say). COSMOS_STANDIN_SPEED
+#              scales delays.
 set -u
 
 SPEED=${COSMOS_STANDIN_SPEED:-1}
@@ -119,7 +122,7 @@ fi
 
 # --- flags (tyro) -------------------------------------------------------------------------
 INPUTS=""; OUTPUT=""; CHECKPOINT=Cosmos3-Nano; PRESET=latency; DP_SHARD=0; CP=0; CFGP=0
-GUARDRAILS=1; SEED=""
+GUARDRAILS=1; SEED=""; KEEP_GOING=0
 while [ $# -gt 0 ]; do
     _flag=$1; _value=""; _has=0
     case "$_flag" in --*=*) _value=${_flag#*=}; _flag=${_flag%%=*}; _has=1 ;; esac
@@ -153,7 +156,9 @@ while [ $# -gt 0 ]; do
         --seed) take "$@"; SEED=$_value ;;
         --guardrails) GUARDRAILS=1 ;;
         --no-guardrails) GUARDRAILS=0 ;;
-        --offload-guardrail-models|--no-offload-guardrail-models|--keep-going|--no-keep-going) ;;
+        --keep-going) KEEP_GOING=1 ;;
+        --no-keep-going) KEEP_GOING=0 ;;
+        --offload-guardrail-models|--no-offload-guardrail-models) ;;
         --skip-invalid-samples|--no-skip-invalid-samples|--diffusion-cache|--no-diffusion-cache) ;;
         *) tyro_error "Unrecognized options: $_flag" ;;
     esac
@@ -316,19 +321,44 @@ done
 
 # --- the reasoner (inference.py:1899-1986) -----------------------------------------------
 # Its "answer" is the text after the prompt's last "User prompt: " (the whole prompt
-# without one) and a sentence naming what it was conditioned on. The text keeps the JSON
-# escapes of the sample file inside sample_outputs.json and is unescaped in the .txt.
+# without one) and a sentence naming what it was conditioned on; scenario "empty" is a
+# model that generates nothing (upstream then keeps the prompt, omni_mot_model.py:
+# 5311-5314), "echo" one that repeats the user's text. The answer keeps the sample file's
+# JSON escapes in sample_outputs.json and is decoded (\uXXXX included) in the .txt.
+unescape_json() {
+    awk 'function hexval(h,  i, v) { v = 0; for (i = 1; i <= 4; i++)
+             v = v * 16 + index("0123456789abcdef", tolower(substr(h, i, 1))) - 1; return v }
+         function utf8(c) {
+             if (c < 128) return sprintf("%c", c)
+             if (c < 2048) return sprintf("%c%c", 192 + int(c / 64), 128 + c % 64)
+             return sprintf("%c%c%c", 224 + int(c / 4096), 128 + int(c / 64) % 64, 128 + c % 64) }
+         { s = $0; n = length(s); i = 1; out = ""
+           while (i <= n) {
+               c = substr(s, i, 1)
+               if (c != "\\") { out = out c; i++; continue }
+               e = substr(s, i + 1, 1)
+               if (e == "u") { out = out utf8(hexval(substr(s, i + 2, 4))); i += 6; continue }
+               if (e == "n") out = out "\n"; else if (e == "t") out = out "\t"
+               else if (e == "r") out = out "\r"; else out = out e
+               i += 2 }
+           printf "%s", out }'
+}
 reason() {
     log INFO "cosmos_framework/scripts/inference.py:49:inference" \
         "Reasoner-only inputs detected; generation vision tokenizer will not be loaded"
-    # build_sample runs after the model loads (script.py:57-63, args.py:726-727)
-    [ -n "$(printf '%s' "$PROMPT" | tr -d ' \t')" ] ||
+    # build_sample runs after the model loads (script.py:57-63); str.strip() (args.py:726)
+    [ -n "$(printf '%s' "$PROMPT" | sed 's/\\[nrt]//g' | tr -d ' \t')" ] ||
         die ValueError "Reasoner inference requires a non-empty 'prompt'."
     mkdir -p "$OUT_DIR"
     cp "$SAMPLE" "$OUT_DIR/sample_args.json"  # written without a log line (:1941)
     if [ "$GUARDRAILS" = 1 ]; then  # the text guardrail on the prompt (:1942)
         case "$PROMPT" in *"[standin:guardrail]"*)
             _blocked="Guardrail blocked prompt '$OUT_DIR': '$PROMPT'"
+            if [ "$KEEP_GOING" = 1 ]; then  # logged, not written (common/inference.py:265)
+                log ERROR "cosmos_framework/inference/common/inference.py:265:_handle_sample_exception" \
+                    "Error generating sample '$NAME': $_blocked"
+                return 0
+            fi
             {
                 echo "ValueError: $_blocked"
                 echo ""
@@ -340,13 +370,17 @@ reason() {
     fi
     case "$VISION" in
         "") _seen="From the text alone" ;;
-        *.mp4) _seen="Seen in the video" ;;
+        *.mp4|*.MP4) _seen="Seen in the video" ;;
         *) _seen="Seen in the image" ;;
     esac
-    _text="$(printf '%s' "$PROMPT" | sed 's/.*User prompt: //') $_seen: soft light, a slow camera, fine detail."
-    pause 0.2
-    printf '%s' "$_text" | sed 's/\\"/"/g' | { IFS= read -r _line; printf '%b' "$_line"; } \
-        > "$OUT_DIR/reasoner_text.txt"
+    _user=$(printf '%s' "$PROMPT" | sed 's/.*User prompt: //')
+    case "$SCENARIO" in
+        empty) _text=$PROMPT ;;
+        echo) _text=$_user ;;
+        *) _text="$_user $_seen: soft light, a slow camera, fine detail." ;;
+    esac
+    if [ "$SCENARIO" = slow ]; then sleep 3; else pause 0.2; fi
+    printf '%s' "$_text" | unescape_json > "$OUT_DIR/reasoner_text.txt"
     printf '{"args": {"name": "%s", "model_mode": "reasoner"}, "status": "success", "message": null, "stack_trace": null, "outputs": [{"content": {"reasoner_text": "%s"}, "files": ["%s"]}]}\n' \
         "$NAME" "$_text" "$OUT_DIR/reasoner_text.txt" > "$OUT_DIR/sample_outputs.json"
     log SUCCESS "cosmos_framework/inference/inference.py:1981:_generate_reasoner_batch" \

@@ -123,7 +123,10 @@ class RunsMixin:
         """
         self.require_host(host)
         full_id = await self.resolve(run_id, "run")
-        if (await self.store.get_run(full_id, with_events=False)).type == RunType.ENHANCE:
+        found = await self.store.get_run(full_id, with_events=False)
+        # Transfer1's enhancements share the queue's upsampler container; Cosmos 3's
+        # reasoner runs are single runs like any other.
+        if found.type == RunType.ENHANCE and found.profile != "cosmos3":
             raise ValidationError(
                 f"{full_id} is a prompt enhancement; those are started by the queue (several "
                 "prompts share one container): run 'cosmos queue run --until-idle'",

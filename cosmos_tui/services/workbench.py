@@ -194,6 +194,12 @@ class Workbench(RunsMixin, LiveMixin):
         params = self.run_params(prompt, overrides or {})
         validate_priority(priority)
         profile = (overrides or {}).get("profile") or "transfer1"
+        if params.options.get("mode") == "reasoner":
+            raise ValidationError(
+                "mode 'reasoner' writes text, not video: run it as a prompt enhancement "
+                "('cosmos enhance PROMPT --profile cosmos3')",
+                field="mode",
+            )
         return await self.store.add_run(
             prompt.id, params, RunType.TRANSFER, profile=profile, priority=priority
         )

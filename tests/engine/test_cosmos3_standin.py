@@ -254,12 +254,58 @@ def test_a_blocked_reasoner_prompt_is_diagnosed_as_blocked(host: Host) -> None:
     assert unguarded.returncode == 0 and (host.out / "r" / "reasoner_text.txt").exists()
 
 
-def test_a_generation_run_blocked_by_cosmos3s_guardrail_is_blocked() -> None:
-    lines = [
+def test_a_blocked_reasoner_prompt_with_keep_going_exits_0_and_is_blocked(host: Host) -> None:
+    sample = {"name": "r", "model_mode": "reasoner", "prompt": "a riot [standin:guardrail]"}
+    going = host.run(sample, "--keep-going")
+    assert going.returncode == 0, going.stderr
+    assert "|ERROR|cosmos_framework/inference/common/inference.py:265" in going.stdout
+    assert "Error generating sample 'r': Guardrail blocked prompt '" in going.stdout
+    assert not (host.out / "r" / "reasoner_text.txt").exists()
+    assert classify(0, lines_of(going), profile="cosmos3").kind == FailureKind.GUARDRAIL
+
+
+@pytest.mark.parametrize("prompt", ["\\n\\n", " \\t ", "\\r\\n "])  # JSON escapes
+def test_a_whitespace_reasoner_prompt_is_empty_to_upstream(host: Host, prompt: str) -> None:
+    sample = json.dumps({"name": "r", "model_mode": "reasoner"})[:-1] + f', "prompt": "{prompt}"}}'
+    result = host.run(sample, "--no-guardrails")
+    assert result.returncode == 1, result.stdout
+    assert "Reasoner inference requires a non-empty 'prompt'." in result.stderr
+
+
+def test_the_reasoners_text_file_holds_the_text_not_its_json_escapes(host: Host) -> None:
+    said = 'un caf\u00e9 "noir", back\\slash, \u00fcber'
+    # json.dumps escapes it as the lifecycle writes the sample (ASCII, \u00e9, \", \\)
+    sample = {"name": "r", "model_mode": "reasoner", "prompt": f"User prompt: {said}"}
+    result = host.run(json.dumps(sample), "--no-guardrails")
+    assert result.returncode == 0, result.stderr
+    text = (host.out / "r" / "reasoner_text.txt").read_text(encoding="utf-8")
+    assert text.startswith(said + " From the text alone"), text
+    content = json.loads((host.out / "r" / "sample_outputs.json").read_text())
+    assert content["outputs"][0]["content"]["reasoner_text"] == text
+
+
+@pytest.mark.parametrize(("scenario", "answer"), [("empty", "User prompt: x"), ("echo", "x")])
+def test_a_reasoner_with_nothing_new_to_say(host: Host, scenario: str, answer: str) -> None:
+    # empty: nothing generated, upstream keeps the prompt (omni_mot_model.py:5311-5314);
+    # echo: a model that repeats the user's text.
+    sample = {"name": "r", "model_mode": "reasoner", "prompt": "User prompt: x"}
+    result = host.run(sample, "--no-guardrails", scenario=scenario)
+    assert result.returncode == 0, result.stderr
+    assert (host.out / "r" / "reasoner_text.txt").read_text() == answer
+
+
+def test_a_generation_run_blocked_by_cosmos3s_guardrail_is_blocked(host: Host) -> None:
+    # Upstream without --keep-going: the verdict, then the sample error it causes
+    # (common/inference.py:262-264, 280), as the stand-in prints them for the reasoner.
+    sample = {"name": "rs_1", "model_mode": "reasoner", "prompt": "[standin:guardrail]"}
+    blocked = host.run(sample)
+    lines = lines_of(blocked)
+    assert any(line.startswith("ValueError: Guardrail blocked prompt") for line in lines)
+    assert any("ValueError: Error generating sample 'rs_1'" in line for line in lines)
+    assert classify(1, lines, profile="cosmos3").kind == FailureKind.GUARDRAIL
+    video = [
         "[12-05 10:00:00|INFO|cosmos_framework/scripts/inference.py:46:inference] Loaded 1 samples",
-        "[12-05 10:00:09|ERROR|cosmos_framework/inference/common/inference.py:264:generate] "
-        "Error generating sample 'rs_1': Guardrail blocked prompt '/cosmos-tui/run/output/rs_1':"
-        " 'a riot'",
+        "Traceback (most recent call last):",
         "ValueError: Guardrail blocked video 'rs_1': unsafe content",
     ]
-    assert classify(1, lines, profile="cosmos3").kind == FailureKind.GUARDRAIL
+    assert classify(1, video, profile="cosmos3").kind == FailureKind.GUARDRAIL

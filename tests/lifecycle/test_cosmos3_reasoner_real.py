@@ -19,6 +19,7 @@ from cosmos_tui.errors import ValidationError
 from cosmos_tui.services.queue import QueueService
 from cosmos_tui.store.queue_store import Claim
 from tests.engine.upstream_cosmos3 import build_check
+from tests.lifecycle.test_resilience import wait_for_state
 
 DETAIL = ": soft light, a slow camera, fine detail."
 
@@ -111,6 +112,9 @@ async def test_bad_reasoner_requests_are_refused_before_anything_is_queued(
         await extras.create_enhance([prompt.id], profile="transfer2.5")
     with pytest.raises(ValidationError, match="writes text, not video"):
         await bench.create_run(prompt.id, {"profile": "cosmos3", "options": {"mode": "reasoner"}})
+    reasoner = {"mode": "reasoner", "enhance": "child"}  # an enhancement's own options
+    with pytest.raises(ValidationError, match="writes text, not video"):
+        await bench.create_run(prompt.id, {"profile": "cosmos3", "options": reasoner})
     assert (await bench.list_runs()).total == 0
 
 
@@ -126,3 +130,47 @@ async def test_a_reasoner_run_without_a_token_is_refused_before_the_upload(
     done = await bench.get_run(run.id)
     assert done.state == RunState.FAILED and "TEST_COSMOS3_TOKEN" in done.failure_message
     assert done.container_id is None
+    # The token is set: a retry (as the TUI's r or 'cosmos retry' does) enhances it.
+    monkeypatch.setenv("TEST_COSMOS3_TOKEN", "hf_test_token")
+    await bench.retry_run(run.id)
+    again = await wait_for_state(bench, run.id, RunState.COMPLETED, 60)
+    child = await bench.get_prompt(again.result_prompt_id)
+    assert child.parent_id == prompt.id and child.text.endswith(DETAIL)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "says"),
+    [("empty", "returned no new text"), ("echo", "returned no new text")],
+)
+async def test_a_reasoner_that_answers_nothing_new_fails_and_makes_no_prompt(
+    cosmos3_config, bench_for, fake_gpu, video_dir, scenario: str, says: str
+) -> None:
+    fake_gpu.set_variant("1gpu")
+    bench = await bench_for(cosmos3_config(scenario))
+    prompt = await bench.create_prompt("a street", video_dir)
+    [run] = await bench.extras.create_enhance([prompt.id], profile="cosmos3", overwrite=True)
+    await drain(bench)
+    done = await bench.get_run(run.id)
+    assert done.state == RunState.FAILED and says in done.failure_message
+    assert done.result_prompt_id is None
+    assert (await bench.get_prompt(prompt.id)).text == "a street"
+    assert (await bench.list_prompts()).total == 1
+
+
+async def test_a_prompt_edited_while_the_reasoner_runs_keeps_its_new_text(
+    cosmos3_config, bench_for, fake_gpu, video_dir
+) -> None:
+    fake_gpu.set_variant("1gpu")
+    bench = await bench_for(cosmos3_config("slow"))
+    prompt = await bench.create_prompt("a street", video_dir)
+    [run] = await bench.extras.create_enhance([prompt.id], profile="cosmos3", overwrite=True)
+    driving = asyncio.create_task(drain(bench))
+    await wait_for_state(bench, run.id, RunState.RUNNING, 60)
+    await bench.store.set_prompt_text(prompt.id, "a street, edited")
+    await driving
+    done = await bench.get_run(run.id)
+    assert done.state == RunState.COMPLETED, done.failure_message
+    assert (await bench.get_prompt(prompt.id)).text == "a street, edited"
+    child = await bench.get_prompt(done.result_prompt_id)
+    assert child.parent_id == prompt.id and child.text == f"a street Seen in the video{DETAIL}"
+    assert "text changed while the reasoner ran" in done.events[-1].reason

@@ -283,9 +283,17 @@ class Cosmos3Profile:
         return Cosmos3Parser()
 
     def has_output(self, names: Iterable[str]) -> bool:
-        """A ``vision.mp4`` or ``vision.jpg`` (omni.py:1779-1785), or the reasoner's text."""
-        results = ("vision.mp4", "vision.jpg", REASONER_TEXT)
-        return any(PurePosixPath(n).name in results for n in names)
+        """A ``vision.mp4`` or ``vision.jpg`` (omni.py:1779-1785).
+
+        A reasoner run's result is its text, which the lifecycle checks itself.
+        """
+        return any(PurePosixPath(n).name in ("vision.mp4", "vision.jpg") for n in names)
+
+
+def sent_text(sample: Mapping[str, Any]) -> str:
+    """The user's own prompt text inside a reasoner sample (after USER_PROMPT)."""
+    prompt = str(sample.get("prompt", ""))
+    return prompt.rsplit(USER_PROMPT, 1)[-1] if USER_PROMPT in prompt else prompt
 
 
 def reasoner_sample(name: str, text: str, container_inputs: Mapping[str, str]) -> dict:
