@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,12 +86,17 @@ def test_doctor_unknown_host_and_profile_are_clear_errors(demo):
 
 
 @pytest.mark.parametrize(
-    ("profile", "memory"),
-    [("cosmos3", "no documented floor per GPU for cosmos3"), ("transfer2.5", None)],
+    ("profile", "model", "memory"),
+    [
+        ("cosmos3", "Cosmos3-Nano", "no documented floor per GPU for cosmos3"),
+        ("transfer2.5", "Cosmos-Transfer2.5-2B", None),
+    ],
 )
-def test_doctor_for_a_hub_family_never_judges_transfer1_files(demo, profile, memory):
-    # The demo host has no Transfer2.5 or Cosmos 3 checkout: their weights come from the
-    # Hugging Face cache, so the Transfer1 checks are skipped with the reason, not failed.
+def test_doctor_for_a_hub_family_checks_its_checkout_cache_and_token(demo, profile, model, memory):
+    # The demo host has no Transfer1 base model here: a hub family never needs it. Its
+    # own needs are a checkout for the container's install step (Cosmos 3's image holds
+    # only the virtualenv), the host's Hugging Face cache and a token for the first
+    # download (the demo's cache already holds the weights).
     sandbox, config = demo
 
     async def no_checkpoint(box):
@@ -101,8 +107,13 @@ def test_doctor_for_a_hub_family_never_judges_transfer1_files(demo, profile, mem
     (report,) = json.loads(out)
     checks = {c["check"]: c for c in report["checks"]}
     for check in ("checkout", "checkpoints", "hf_token"):
-        assert checks[check]["outcome"] == "skip", checks[check]
-        assert f"not checked for {profile}" in checks[check]["detail"]
+        assert checks[check]["outcome"] == "pass", checks[check]
+    if profile == "cosmos3":
+        assert "cosmos-framework checkout" in checks["checkout"]["detail"]
+    else:
+        assert "the image's own" in checks["checkout"]["detail"]
+    assert f"holds nvidia/{model}" in checks["checkpoints"]["detail"]
+    assert f"holds nvidia/{model}" in checks["hf_token"]["detail"]
     assert checks["gpu_arch"]["outcome"] == "skip"
     if memory:
         assert checks["gpu_memory"]["outcome"] == "pass"
@@ -150,3 +161,38 @@ def test_doctor_checks_every_host_at_once_and_a_down_one_fails_alone(demo):
     down = {c["check"]: c for c in reports["down-box"]["checks"]}
     assert down["ssh"]["outcome"] == "fail" and "refused" in down["ssh"]["detail"]
     assert {c["outcome"] for name, c in down.items() if name != "ssh"} == {"skip"}
+
+
+def test_doctor_says_what_a_cosmos3_host_lacks(demo):
+    sandbox, config = demo
+
+    async def other_checkout_and_empty_cache(box):
+        (box.home / "cosmos-framework" / "pyproject.toml").write_text(
+            '[project]\nname = "something-else"\n'
+        )
+        hub = box.home / ".cache" / "huggingface" / "hub"
+        shutil.rmtree(hub / "models--nvidia--Cosmos3-Nano")
+
+    sandbox.call(other_checkout_and_empty_cache)
+    code, out, _err = doctor(config, "--json", "--profile", "cosmos3")
+    (report,) = json.loads(out)
+    checks = {c["check"]: c for c in report["checks"]}
+    assert code == 1 and report["ok"] is False
+    checkout = checks["checkout"]
+    assert checkout["outcome"] == "fail" and "not a cosmos-framework checkout" in checkout["detail"]
+    assert "git clone https://github.com/NVIDIA/cosmos-framework" in checkout["fix"]
+    cache = checks["checkpoints"]
+    assert (
+        cache["outcome"] == "pass" and "first run downloads nvidia/Cosmos3-Nano" in cache["detail"]
+    )
+    token = checks["hf_token"]
+    assert token["outcome"] == "fail" and "no Hugging Face token" in token["detail"]
+    assert "HF_TOKEN" in token["fix"] and "[profiles.cosmos3]" in token["fix"]
+
+    async def no_checkout(box):
+        shutil.rmtree(box.home / "cosmos-framework")
+
+    sandbox.call(no_checkout)
+    (report,) = json.loads(doctor(config, "--json", "--profile", "cosmos3")[1])
+    checkout = {c["check"]: c for c in report["checks"]}["checkout"]
+    assert checkout["outcome"] == "fail" and "no cosmos-framework checkout at" in checkout["detail"]
