@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cosmos_tui.doctor.checks_hub import check_hub_checkout
 from cosmos_tui.doctor.context import PREFIX, DoctorContext, quoted
 from cosmos_tui.doctor.model import CheckResult, failed, passed, skipped
 from cosmos_tui.doctor.needs import CHECKOUT_REQUIREMENTS, CHECKOUT_SCRIPT, IMAGE_REQUIREMENTS
@@ -133,7 +134,7 @@ async def check_checkout(ctx: DoctorContext) -> CheckResult:
     """
     title = "Model checkout matches the image"
     if ctx.needs.hub_weights:
-        return skipped("checkout", title, ctx.needs.hub_weights)
+        return await check_hub_checkout(ctx)
     repo = ctx.repo_dir
     result = await ctx.script(_READ_CHECKOUT, repo, CHECKOUT_SCRIPT, CHECKOUT_REQUIREMENTS)
     out = result.stdout

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from cosmos_tui.doctor.checks_hub import check_hub_cache, check_hub_token
 from cosmos_tui.doctor.context import PREFIX, DoctorContext, prefixed, quoted
-from cosmos_tui.doctor.model import CheckResult, failed, passed, skipped
+from cosmos_tui.doctor.model import CheckResult, failed, passed
 from cosmos_tui.doctor.needs import DOWNLOAD_COMMAND
 
 # For each path: "<size> <path>" when it is a file, "missing <path>" otherwise.
@@ -30,7 +31,7 @@ async def check_checkpoints(ctx: DoctorContext) -> CheckResult:
     """Every checkpoint file the profile's controls need is present and not empty."""
     title = "Checkpoints present"
     if ctx.needs.hub_weights:
-        return skipped("checkpoints", title, ctx.needs.hub_weights)
+        return await check_hub_cache(ctx)
     paths = [path for path, _why in ctx.needs.checkpoints]
     sizes = await _sizes(ctx, paths)
     missing = [p for p in paths if sizes.get(p) is None]
@@ -68,7 +69,7 @@ async def check_hf_token(ctx: DoctorContext) -> CheckResult:
     """A Hugging Face token where a gated model still has to be downloaded."""
     title = "Hugging Face token (gated models)"
     if ctx.needs.hub_weights:
-        return skipped("hf_token", title, ctx.needs.hub_weights)
+        return await check_hub_token(ctx)
     gated = [path for path, _why in ctx.needs.checkpoints if path.startswith(ctx.needs.gated)]
     sizes = await _sizes(ctx, gated) if gated else {}
     if all(sizes.get(path) for path in gated):

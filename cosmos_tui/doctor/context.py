@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from cosmos_tui.config import HostConfig
+from cosmos_tui.config import HostConfig, ProfileConfig
 from cosmos_tui.doctor.needs import ProfileNeeds
 from cosmos_tui.remote.docker_probe import PullProgress
 from cosmos_tui.remote.host import RemoteHost
@@ -32,6 +32,7 @@ class DoctorContext:
         on_pull: Receives pull progress with ``fix``.
         home: The login user's home (read by the first check).
         facts: Results shared between checks (``docker``, ``image``).
+        settings: The profile's ``[profiles.<name>]`` settings (checkout, cache, token).
     """
 
     host: RemoteHost
@@ -43,6 +44,7 @@ class DoctorContext:
     on_pull: Callable[[PullProgress], None] | None = None
     home: str = ""
     facts: dict[str, object] = field(default_factory=dict)
+    settings: ProfileConfig = field(default_factory=ProfileConfig)
 
     @property
     def name(self) -> str:

@@ -5,8 +5,8 @@ Taken from upstream cosmos-transfer1 (cited file by file in docs/cosmos.md, sect
 ``--checkpoint_dir`` that runs mount as ``/workspace/checkpoints``.
 
 Cosmos 3 and Transfer2.5 download their weights into the host's Hugging Face cache at the
-first run, after their own pre-run token check (engine/profiles/hf_token.py): the doctor
-does not judge a checkout or checkpoint files for them, and says so.
+first run, after their own pre-run token check (engine/profiles/hf_token.py): for them the
+doctor checks the checkout, the cache and the token instead (doctor/checks_hub.py).
 """
 
 from __future__ import annotations
@@ -67,8 +67,9 @@ class ProfileNeeds:
         min_compute: The lowest GPU compute capability the image supports (None: none
             documented).
         gated: Checkpoint path prefixes whose download needs a Hugging Face token.
-        hub_weights: Why the checkout, checkpoint and token checks do not apply (weights
-            from the Hugging Face cache), or None for Transfer1.
+        hub_weights: Where the weights come from when it is the Hugging Face cache (the
+            checkout, checkpoint and token checks are then doctor/checks_hub.py's), or
+            None for Transfer1.
     """
 
     profile: str
@@ -93,9 +94,8 @@ def profile_needs(profile: str, defaults: GenerationParams) -> ProfileNeeds:
             min_compute=None,
             gated=(),
             hub_weights=(
-                f"not checked for {profile}: the doctor knows Transfer1's checkout and "
-                f"checkpoint files; {profile}'s weights download into the host's Hugging "
-                "Face cache at the first run, after that run's own token check"
+                f"{profile}'s weights download into the host's Hugging Face cache at the "
+                "first run, after that run's own token check"
             ),
         )
     files: list[tuple[str, str]] = [(path, "base model") for path in TRANSFER1_BASE]

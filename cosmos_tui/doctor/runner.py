@@ -103,6 +103,7 @@ async def run_doctor(
         environ=os.environ if environ is None else environ,
         fix=fix,
         on_pull=on_pull,
+        settings=settings_for(config, profile),
     )
     results: list[CheckResult] = []
     for check_id, title, check in CHECKS:
