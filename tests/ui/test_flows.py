@@ -162,10 +162,33 @@ async def test_the_run_form_picks_a_model_shows_its_fields_and_remembers_it(h, p
     form.query_one("#profile", Select).value = "cosmos3"
     await settle(pilot)
     assert form.focused is form.query_one("#profile", Select)  # not the hidden weight
+    c3_hints = {"c3_hint_edge", "c3_hint_blur", "c3_hint_depth", "c3_hint_seg", "c3_hint_wsm",
+                "c3_edge_preset", "c3_blur_preset"}  # fmt: skip
+    # The prompt has a video: the mode is video2video, whose transfer hints are shown.
     assert shown() == {
-        "seed", "num_gpus", "priority", "negative_prompt",
-        "c3_mode", "c3_size", "c3_resolution", "c3_aspect", "c3_frames",
+        "seed", "num_gpus", "priority", "negative_prompt", "c3_mode", "c3_size",
+        "c3_resolution", "c3_aspect", "c3_frames", "c3_parallelism", "c3_guardrails",
+        *c3_hints,
     }  # fmt: skip
+    form.query_one("#c3_mode", Select).value = "image2video"
+    await settle(pilot)
+    assert not c3_hints & shown()  # no hints outside video2video
+    form.query_one("#c3_mode", Select).value = "video2video"
+    await settle(pilot)
+    assert c3_hints <= shown()
+    form.query_one("#c3_blur_preset", Select).value = "high"  # a preset of an unused hint
+    await pilot.pause()
+    assert "blur strength applies to the blur hint" in plain(form.query_one("#form-error"))
+    assert form.query_one("#c3_blur_preset", Select).has_class("-invalid")
+    form.query_one("#c3_blur_preset", Select).value = "(model's default)"
+    form.query_one("#c3_hint_edge", Input).value = "0.6"
+    form.query_one("#c3_edge_preset", Select).value = "very_high"
+    form.query_one("#c3_hint_depth", Input).value = "-1"
+    await pilot.pause()
+    assert "weight" in plain(form.query_one("#form-error"))
+    form.query_one("#c3_hint_depth", Input).value = "0.4"
+    form.query_one("#c3_guardrails", Select).value = "offload"
+    form.query_one("#c3_parallelism", Select).value = "throughput"
     form.query_one("#vis_weight", Input).value = "7"  # hidden: neither checked nor sent
     form.query_one("#seed", Input).value = "42"
     form.query_one("#c3_size", Select).value = "Cosmos3-Edge"
@@ -190,6 +213,9 @@ async def test_the_run_form_picks_a_model_shows_its_fields_and_remembers_it(h, p
         "Cosmos3-Edge", "256", 48,
     )  # fmt: skip
     assert options["aspect_ratio"] is None  # left to the model (its default is per mode)
+    assert options["hints"] == {"edge": {"weight": 0.6, "preset": "very_high"},
+                                "depth": {"weight": 0.4}}  # fmt: skip
+    assert (options["guardrails"], options["parallelism"]) == ("offload", "throughput")
     # the prompt's next run starts on the model of its newest run
     focus_row(h.app.main_screen.prompts.table, prompt_id)
     await pilot.press("enter")
