@@ -20,7 +20,17 @@ from cosmos_tui.config import Config
 from cosmos_tui.domain import BLUR_LEVELS, CONTROL_HINTS, GenerationParams, Prompt, Run, RunType
 from cosmos_tui.engine.params import validate_priority
 from cosmos_tui.engine.profiles.base import profile_for, profile_names
-from cosmos_tui.engine.profiles.cosmos3_rules import ASPECT_RATIOS, MODES, RESOLUTIONS, SIZES
+from cosmos_tui.engine.profiles.cosmos3_rules import (
+    ASPECT_RATIOS,
+    BLUR_STRENGTHS,
+    EDGE_THRESHOLDS,
+    GUARDRAILS,
+    HINTS,
+    MODES,
+    PARALLELISM_PRESETS,
+    RESOLUTIONS,
+    SIZES,
+)
 from cosmos_tui.engine.profiles.transfer25_args import RESOLUTIONS as T25_RESOLUTIONS
 from cosmos_tui.errors import CosmosError, ValidationError
 from cosmos_tui.ui.format import clip, plain
@@ -51,6 +61,25 @@ FAMILY_FIELDS: dict[str, tuple[tuple[str, str, str, tuple[str, ...] | None, str]
         ("c3_resolution", "resolution", "resolution", RESOLUTIONS, "480"),
         ("c3_aspect", "aspect", "aspect_ratio", (DEFAULT_CHOICE, *ASPECT_RATIOS), DEFAULT_CHOICE),
         ("c3_frames", "frames", "num_frames", None, ""),
+        ("c3_parallelism", "parallelism", "parallelism", PARALLELISM_PRESETS, "latency"),
+        ("c3_guardrails", "guardrails", "guardrails", GUARDRAILS, "on"),
+        # video2video's transfer hints: a weight each (empty: not used) and the edge
+        # threshold and blur strength of those two (args.py:225-296)
+        *((f"c3_hint_{h}", f"{h} weight", f"hints.{h}", None, "") for h in HINTS),
+        (
+            "c3_edge_preset",
+            "edge threshold",
+            "hints.edge.preset",
+            (DEFAULT_CHOICE, *EDGE_THRESHOLDS),
+            DEFAULT_CHOICE,
+        ),
+        (
+            "c3_blur_preset",
+            "blur strength",
+            "hints.blur.preset",
+            (DEFAULT_CHOICE, *BLUR_STRENGTHS),
+            DEFAULT_CHOICE,
+        ),
     ),
     "transfer2.5": (
         ("t25_resolution", "resolution", "resolution", tuple(T25_RESOLUTIONS), "720"),
@@ -164,14 +193,30 @@ class RunForm(ModalScreen[Run | None]):
         """Whether the chosen family reads ``field`` (priority is the queue's, always)."""
         return field == "priority" or field in profile_for(self.profile).shared_params
 
+    def _cosmos3_mode(self) -> str:
+        """The Cosmos 3 mode the run will have (the inputs decide when it is automatic)."""
+        chosen = str(self.query_one("#c3_mode", Select).value)
+        if chosen != AUTO_MODE:
+            return chosen
+        roles = {item.role for item in self.prompt.inputs} if self.prompt else set()
+        if "color" in roles:
+            return "video2video"
+        return "image2video" if "image" in roles else "text2video"
+
+    def _family_shows(self, family: str, key: str) -> bool:
+        """Whether a family field applies: its family is chosen (and hints: video2video)."""
+        if family != self.profile:
+            return False
+        return not key.startswith("hints.") or self._cosmos3_mode() == "video2video"
+
     def _show_fields(self) -> None:
         for field, _label, _kind in NUMBER_FIELDS:
             self.query_one(f"#param-{field}").display = self.shown(field)
         for field in ("blur_strength", "canny_threshold", "negative_prompt"):
             self.query_one(f"#param-{field}").display = self.shown(field)
         for family, fields in FAMILY_FIELDS.items():
-            for field_id, *_rest in fields:
-                self.query_one(f"#param-{field_id}").display = family == self.profile
+            for field_id, _label, key, _choices, _default in fields:
+                self.query_one(f"#param-{field_id}").display = self._family_shows(family, key)
         self.query_one("#family-grid").display = self.profile in FAMILY_FIELDS
         focused = self.focused
         if focused is not None and not all(node.display for node in focused.ancestors_with_self):
@@ -217,23 +262,53 @@ class RunForm(ModalScreen[Run | None]):
         return values, priority
 
     def family_options(self) -> dict[str, Any]:
-        """The chosen family's own options, as its check takes them (typed, not checked)."""
+        """The chosen family's own options, as its check takes them (typed, not checked).
+
+        Hint fields (``hints.<name>`` and ``hints.<name>.preset``) become Cosmos 3's
+        ``hints`` table: a weight turns a hint on; a preset needs its hint's weight.
+
+        Raises:
+            ValidationError: A typed value that is not a number, or a preset of a hint
+                that has no weight.
+        """
         options: dict[str, Any] = {}
-        for field_id, _label, key, choices, _default in FAMILY_FIELDS.get(self.profile, ()):
+        hints: dict[str, dict[str, Any]] = {}
+        presets: dict[str, tuple[str, str, str]] = {}
+        for field_id, label, key, choices, _default in FAMILY_FIELDS.get(self.profile, ()):
+            if not self._family_shows(self.profile, key):
+                continue
             if choices is not None:
                 value = str(self.query_one(f"#{field_id}", Select).value)
-                if value not in (AUTO_MODE, DEFAULT_CHOICE):
+                if value in (AUTO_MODE, DEFAULT_CHOICE):
+                    continue
+                if key.endswith(".preset"):
+                    presets[key.split(".")[1]] = (value, label, field_id)
+                else:
                     options[key] = value
                 continue
             raw = self.query_one(f"#{field_id}", Input).value.strip()
-            if raw:  # empty: the family's default
+            if not raw:  # empty: the family's default (a hint: not used)
+                continue
+            if key.startswith("hints."):
+                hints[key.split(".")[1]] = {"weight": parse_number(raw, "float", field_id)}
+            else:
                 options[key] = parse_number(raw, "int", key)
+        for hint, (value, label, field_id) in presets.items():
+            if hint not in hints:
+                raise ValidationError(
+                    f"{label} applies to the {hint} hint: give the {hint} hint a weight, or "
+                    "leave it at the model's default",
+                    field=field_id,
+                )
+            hints[hint]["preset"] = value
+        if hints:
+            options["hints"] = hints
         return options
 
     def validate_form(self) -> bool:
         """Validate every field now; mark the wrong one and say what to change."""
         error = self.query_one("#form-error", Static)
-        for field in self.query(Input):
+        for field in (*self.query(Input), *self.query(Select)):
             field.remove_class("-invalid")
         try:
             overrides, priority = self.overrides()
@@ -255,7 +330,7 @@ class RunForm(ModalScreen[Run | None]):
     @on(Input.Changed)
     @on(Select.Changed)
     def _changed(self, event: Input.Changed | Select.Changed) -> None:
-        if event.control.id == "profile":
+        if event.control.id in ("profile", "c3_mode"):
             self._show_fields()
         self.validate_form()
 
