@@ -452,8 +452,9 @@ class SftpTransfers(RemoteFiles):
                 if progress:
                     progress(size, size)
                 return UploadResult(final, digest, size, skipped=True)
-        await ensure_dir(sftp, inputs)
-        offset = await resume_offset(sftp, part, size)
+        # Both questions at once (a round trip saved): without the folder there is no
+        # .part either, and the resume starts at 0.
+        _, offset = await asyncio.gather(ensure_dir(sftp, inputs), resume_offset(sftp, part, size))
         digest, verified = await self._send_verified(
             sftp, local_path, part, offset, size, digest, progress, expected
         )
@@ -607,8 +608,12 @@ class SftpTransfers(RemoteFiles):
                 if progress:
                     progress(size, size)
                 return UploadResult(remote_path, digest, size, skipped=True)
-            await ensure_dir(sftp, str(PurePosixPath(remote_path).parent))
-            offset = await resume_offset(sftp, part, size)
+            offset = (
+                await asyncio.gather(
+                    ensure_dir(sftp, str(PurePosixPath(remote_path).parent)),
+                    resume_offset(sftp, part, size),
+                )
+            )[1]
             _, verified = await self._send_verified(
                 sftp, local_path, part, offset, size, digest, progress
             )
