@@ -5,8 +5,9 @@ from __future__ import annotations
 from cosmos_tui.doctor.checks_hub import check_hub_checkout
 from cosmos_tui.doctor.context import PREFIX, DoctorContext, quoted
 from cosmos_tui.doctor.model import CheckResult, failed, passed, skipped
-from cosmos_tui.doctor.needs import CHECKOUT_REQUIREMENTS, CHECKOUT_SCRIPT, IMAGE_REQUIREMENTS
+from cosmos_tui.doctor.needs import CHECKOUT_REQUIREMENTS, IMAGE_REQUIREMENTS
 from cosmos_tui.errors import CosmosError, DockerError
+from cosmos_tui.remote.discover import CHECKOUT_SCRIPT
 from cosmos_tui.remote.docker_probe import read_image_file, run_probe
 from cosmos_tui.remote.smi import parse_gpu_list
 

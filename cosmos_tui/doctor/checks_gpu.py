@@ -2,7 +2,7 @@
 
 One nvidia-smi query serves both checks, read by the same parser as the telemetry and
 ``cosmos status`` (:func:`cosmos_tui.remote.gpu_query.query_gpus`) and judged by the same
-policy as the scheduler (:mod:`cosmos_tui.engine.gpu_policy`): a GPU that requires a reset,
+policy as the scheduler (:mod:`cosmos_tui.remote.gpu_policy`): a GPU that requires a reset,
 is lost, errors, is throttled, is excluded or has MIG on (without ``gpu_mig``) is not
 counted, and a host whose nvidia-smi gives no rows fails with the reason ``cosmos status``
 and the GPUs pane give.
@@ -13,7 +13,7 @@ from __future__ import annotations
 from cosmos_tui.doctor.context import DoctorContext
 from cosmos_tui.doctor.model import CheckResult, failed, passed, skipped
 from cosmos_tui.domain import GpuHealth, GpuSample
-from cosmos_tui.engine.gpu_policy import offered, with_policy
+from cosmos_tui.remote.gpu_policy import offered, with_policy
 from cosmos_tui.remote.gpu_query import GpuReading, query_gpus
 from cosmos_tui.remote.smi import FULL_FIELDS, GpuState
 from cosmos_tui.safe_text import one_line

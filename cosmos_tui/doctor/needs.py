@@ -50,7 +50,6 @@ MIN_SHM_MIB = 1024
 # /requirements.txt) and the file in a checkout that should match them.
 IMAGE_REQUIREMENTS = "/requirements.txt"
 CHECKOUT_REQUIREMENTS = "requirements_docker.txt"
-CHECKOUT_SCRIPT = "cosmos_transfer1/diffusion/inference/transfer.py"
 DOWNLOAD_COMMAND = (
     "PYTHONPATH=$(pwd) python scripts/download_checkpoints.py --output_dir checkpoints/"
 )

@@ -223,8 +223,8 @@ class RunDriver:
             if a.host == host and a.container_key not in (run.id, run.batch_id)
             for g in a.gpus
         }
-        from cosmos_tui.engine.gpu_policy import usable_indices
         from cosmos_tui.remote.gpu import query_gpus
+        from cosmos_tui.remote.gpu_policy import usable_indices
 
         host_config = self.ctx.config.host(host)
         need = run.params.num_gpus

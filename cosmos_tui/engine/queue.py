@@ -2,7 +2,7 @@
 
 Pure functions over snapshots, so the same code answers ``cosmos queue`` (the plan) and
 drives the scheduler. A GPU is free when nvidia-smi reports it healthy (``ok``, see
-:mod:`cosmos_tui.engine.gpu_policy`: not excluded, not a display GPU, not MIG unless the
+:mod:`cosmos_tui.remote.gpu_policy`: not excluded, not a display GPU, not MIG unless the
 host allows it, not in a fault, stale or throttled), no run of ours holds it (active, or
 claimed by a scheduler), and no foreign process (someone else's job) runs on it. A host's
 ``gpu_limit`` caps how many GPUs our runs hold there at once, whichever they are.
@@ -125,7 +125,7 @@ def host_view(
             a container of ours still running after its runs ended).
 
     """
-    from cosmos_tui.engine.gpu_policy import with_policy
+    from cosmos_tui.remote.gpu_policy import with_policy
 
     judged = with_policy(host, samples, processes, ours)
     indices = sorted(

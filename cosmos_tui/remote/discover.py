@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cosmos_tui.doctor.needs import CHECKOUT_SCRIPT
 from cosmos_tui.errors import CosmosError
 from cosmos_tui.remote.docker import DockerClient
 from cosmos_tui.remote.gpu import GpuState, query_gpus
 from cosmos_tui.remote.host import RemoteHost
+
+CHECKOUT_SCRIPT = "cosmos_transfer1/diffusion/inference/transfer.py"
+"""A Transfer1 checkout's entry point (what marks a folder as one; the doctor checks it)."""
 
 PREFIX = "cosmos-host:"
 SOCKET_CANDIDATES = ("/var/run/docker.sock", "/run/docker.sock")

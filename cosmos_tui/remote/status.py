@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cosmos_tui.domain import GpuProcess, GpuSample, HostState, HostStatus, RunAlert
-from cosmos_tui.engine.gpu_policy import with_policy
 from cosmos_tui.errors import CosmosError
 from cosmos_tui.remote.docker import LABEL_GPUS, ContainerInfo
 from cosmos_tui.remote.gpu import GpuReading, GpuState, GpuTelemetry, query_gpus
+from cosmos_tui.remote.gpu_policy import with_policy
 from cosmos_tui.remote.host import RemoteHost
 
 

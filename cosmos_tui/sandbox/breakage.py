@@ -11,7 +11,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cosmos_tui.doctor.needs import CHECKOUT_REQUIREMENTS, CHECKOUT_SCRIPT, all_checkpoint_files
+from cosmos_tui.doctor.needs import CHECKOUT_REQUIREMENTS, all_checkpoint_files
+from cosmos_tui.remote.discover import CHECKOUT_SCRIPT
 
 if TYPE_CHECKING:
     from cosmos_tui.sandbox.host import Sandbox

@@ -14,7 +14,7 @@ import pytest
 
 from cosmos_tui.config import HostConfig
 from cosmos_tui.domain import GpuHealth, GpuProcess, GpuSample
-from cosmos_tui.engine.gpu_policy import usable_indices, with_policy
+from cosmos_tui.remote.gpu_policy import usable_indices, with_policy
 from cosmos_tui.remote.gpu_query import apply_device_errors, read_rows
 from cosmos_tui.remote.smi import header_fields, parse_row
 

@@ -2,7 +2,7 @@
 
 Each GPU shows a compact health (a glyph and a word: ok, busy, requires reset, lost, error,
 stale with its age, throttled, MIG, excluded), judged as the scheduler judges it
-(:mod:`cosmos_tui.engine.gpu_policy`); ``d`` shows the detail (why, throttle reasons,
+(:mod:`cosmos_tui.remote.gpu_policy`); ``d`` shows the detail (why, throttle reasons,
 ECC, pending retirement/remapping, PCIe link, fan, MIG instances). A host whose
 nvidia-smi gives no figures says why, in the words ``cosmos status`` uses.
 """
@@ -23,7 +23,7 @@ from textual.widgets import Static
 
 from cosmos_tui.config import AlertsConfig, HostConfig
 from cosmos_tui.domain import GpuHealth, GpuHostHealth, GpuProcess, GpuSample, HostState, HostStatus
-from cosmos_tui.engine.gpu_policy import with_policy
+from cosmos_tui.remote.gpu_policy import with_policy
 from cosmos_tui.remote.smi import stale_after_s, with_staleness
 from cosmos_tui.safe_text import one_line
 from cosmos_tui.ui.format import bar, plain, sparkline
