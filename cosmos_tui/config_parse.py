@@ -346,7 +346,7 @@ def _check_values(config: Config, path: Path | None, locate: _Locator) -> None:
                     line=locate.line(("hosts", index), key),
                 )
     _check_output_sizes(config, path, locate)
-    from cosmos_tui.engine.params import validate_params
+    from cosmos_tui.params import validate_params
 
     try:
         validate_params(config.defaults)
@@ -360,8 +360,6 @@ def _check_values(config: Config, path: Path | None, locate: _Locator) -> None:
 
 def _check_output_sizes(config: Config, path: Path | None, locate: _Locator) -> None:
     """Each host's ``max_output_size`` must be a positive size such as ``16g``."""
-    from cosmos_tui.engine.outputs import max_output_bytes
-
     for index, host in enumerate(config.hosts):
         try:
             max_output_bytes(host)
@@ -509,3 +507,28 @@ class _Locator:
                     return number + 1, end
                 seen += 1
         return None, len(self._lines)
+
+
+DEFAULT_MAX_OUTPUT = "16g"
+"""A host's default ``max_output_size``: what one run may bring back."""
+
+
+def max_output_bytes(host: HostConfig) -> int:
+    """Return the host's ``max_output_size`` in bytes.
+
+    Raises:
+        ConfigError: When it is not a size such as ``16g`` or ``500m``.
+
+    """
+    from cosmos_tui.remote.docker_types import parse_size
+
+    text = getattr(host, "max_output_size", DEFAULT_MAX_OUTPUT) or DEFAULT_MAX_OUTPUT
+    try:
+        value = parse_size(text)
+    except ValueError:
+        value = -1
+    if value <= 0:
+        raise ConfigError(
+            f"max_output_size of host {host.name} is {text!r}; give a size such as '16g'"
+        )
+    return value

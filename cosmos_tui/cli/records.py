@@ -15,8 +15,8 @@ from cosmos_tui.cli.profile_options import profile_options, profile_overrides
 from cosmos_tui.cli.render import prompt_detail, prompts_table, run_detail, runs_table
 from cosmos_tui.cli.serialize import prompt_json, run_json
 from cosmos_tui.domain import BLUR_LEVELS, RunState, RunType
-from cosmos_tui.engine.params import FLOAT_RANGES, INT_RANGES, PRIORITY_MAX, PRIORITY_MIN
 from cosmos_tui.errors import ValidationError
+from cosmos_tui.params import FLOAT_RANGES, INT_RANGES, PRIORITY_MAX, PRIORITY_MIN
 from cosmos_tui.services import Workbench
 from cosmos_tui.store.repositories import PromptFilter, RunFilter
 

@@ -19,7 +19,7 @@ from cosmos_tui.cli.records import overrides_from, run_options
 from cosmos_tui.cli.render import progress_line
 from cosmos_tui.cli.serialize import run_json
 from cosmos_tui.domain import Run, RunState
-from cosmos_tui.engine.params import validate_priority
+from cosmos_tui.params import validate_priority
 from cosmos_tui.safe_text import one_line
 from cosmos_tui.services import Workbench
 

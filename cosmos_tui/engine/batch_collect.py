@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from cosmos_tui.config_parse import max_output_bytes
 from cosmos_tui.domain import FailureKind, RunState
 from cosmos_tui.engine.batch_outputs import (
     SAMPLE_PROMPT,
@@ -41,7 +42,6 @@ from cosmos_tui.engine.failures import explain
 from cosmos_tui.engine.logs import CURSOR_SUFFIX
 from cosmos_tui.engine.outputs import (
     fetch_outputs,
-    max_output_bytes,
     plan_outputs,
     refused_failure,
 )

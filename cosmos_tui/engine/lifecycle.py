@@ -377,9 +377,9 @@ class RunDriver:
         self.local_log.cursor_path.unlink(missing_ok=True)
 
     async def _download(self, run: Run) -> Run:
+        from cosmos_tui.config_parse import max_output_bytes
         from cosmos_tui.engine.outputs import (
             fetch_outputs,
-            max_output_bytes,
             plan_outputs,
             refused_failure,
         )

@@ -22,15 +22,12 @@ from typing import TYPE_CHECKING
 from cosmos_tui.containment import contained_path, name_problem, shown
 from cosmos_tui.domain import FailureKind, Run
 from cosmos_tui.engine.failures import Failure, explain
-from cosmos_tui.errors import ConfigError
 
 if TYPE_CHECKING:
-    from cosmos_tui.config import HostConfig
     from cosmos_tui.remote.host import RemoteHost
     from cosmos_tui.remote.sftp import RemoteEntry
 
 MAX_ENTRIES = 1000
-DEFAULT_MAX_OUTPUT = "16g"
 _KIND_TEXT = {
     "symlink": "a symbolic link (never followed)",
     "special": "a device, FIFO or socket, not a regular file",
@@ -88,27 +85,6 @@ class OutputPlan:
         if more > 0:
             items.append(f"and {more} more")
         return "; ".join(items)
-
-
-def max_output_bytes(host: HostConfig) -> int:
-    """Return the host's ``max_output_size`` in bytes.
-
-    Raises:
-        ConfigError: When it is not a size such as ``16g`` or ``500m``.
-
-    """
-    from cosmos_tui.remote.docker_types import parse_size
-
-    text = getattr(host, "max_output_size", DEFAULT_MAX_OUTPUT) or DEFAULT_MAX_OUTPUT
-    try:
-        value = parse_size(text)
-    except ValueError:
-        value = -1
-    if value <= 0:
-        raise ConfigError(
-            f"max_output_size of host {host.name} is {text!r}; give a size such as '16g'"
-        )
-    return value
 
 
 def sort_entries(

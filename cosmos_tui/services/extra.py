@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 from cosmos_tui.containment import output_file
 from cosmos_tui.domain import GenerationParams, Prompt, Run, RunState, RunType
 from cosmos_tui.engine.inputs import fingerprint, in_thread
-from cosmos_tui.engine.params import MAX_FPS, validate_params, validate_priority
 from cosmos_tui.engine.video_probe import probe_video
 from cosmos_tui.errors import NotFound, ValidationError
 from cosmos_tui.ids import check_id_text, kind_of
+from cosmos_tui.params import MAX_FPS, validate_params, validate_priority
 
 if TYPE_CHECKING:
     from cosmos_tui.services.workbench import Workbench

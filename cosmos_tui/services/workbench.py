@@ -19,13 +19,13 @@ from cosmos_tui.config import Config
 from cosmos_tui.domain import GenerationParams, Page, Prompt, Run, RunState, RunType
 from cosmos_tui.engine.input_checks import InputReport, check_videos
 from cosmos_tui.engine.inputs import find_videos, in_thread, scan_inputs
-from cosmos_tui.engine.params import (
-    validate_priority,
-    validate_prompt_text,
-)
 from cosmos_tui.engine.profiles.base import profile_for
 from cosmos_tui.errors import ValidationError
 from cosmos_tui.ids import IdSource
+from cosmos_tui.params import (
+    validate_priority,
+    validate_prompt_text,
+)
 from cosmos_tui.remote.pool import HostPool, RemoteHostFactory
 from cosmos_tui.services.live import LiveMixin
 from cosmos_tui.services.runs import RunsMixin

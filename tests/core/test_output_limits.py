@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cosmos_tui.config import load_config
-from cosmos_tui.engine.outputs import max_output_bytes
+from cosmos_tui.config_parse import max_output_bytes
 from cosmos_tui.errors import ConfigError
 
 

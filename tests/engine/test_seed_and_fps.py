@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from cosmos_tui.domain import GenerationParams
-from cosmos_tui.engine.params import clip_count, validate_seed_for_clips
 from cosmos_tui.engine.profiles.transfer1 import LaunchPaths, build_argv
 from cosmos_tui.engine.video_probe import VideoInfo, probe_video
 from cosmos_tui.errors import ValidationError
+from cosmos_tui.params import clip_count, validate_seed_for_clips
 from tests.conftest import encode_video
 from tests.fixtures.mp4 import mp4_bytes, write_mp4
 

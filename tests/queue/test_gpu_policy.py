@@ -10,8 +10,8 @@ import pytest
 
 from cosmos_tui.config import HostConfig
 from cosmos_tui.domain import GpuHealth, GpuSample, HostState, HostStatus
-from cosmos_tui.remote.gpu_policy import usable_indices, with_policy
 from cosmos_tui.engine.queue import Allocation, host_view, place
+from cosmos_tui.remote.gpu_policy import usable_indices, with_policy
 from cosmos_tui.remote.smi import header_fields, parse_row
 
 from .test_queue import group

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.domain import CONTROL_HINTS, GenerationParams, Prompt, Run, RunType
-from cosmos_tui.engine.params import clip_count, validate_params, validate_seed_for_clips
 from cosmos_tui.engine.video_probe import probe_video
 from cosmos_tui.errors import ValidationError
+from cosmos_tui.params import clip_count, validate_params, validate_seed_for_clips
 
 if TYPE_CHECKING:
     from cosmos_tui.config import HostConfig, ProfileConfig

@@ -18,7 +18,6 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from cosmos_tui.config import Config
 from cosmos_tui.domain import BLUR_LEVELS, CONTROL_HINTS, GenerationParams, Prompt, Run, RunType
-from cosmos_tui.engine.params import validate_priority
 from cosmos_tui.engine.profiles.base import profile_for, profile_names
 from cosmos_tui.engine.profiles.cosmos3_rules import (
     ASPECT_RATIOS,
@@ -33,6 +32,7 @@ from cosmos_tui.engine.profiles.cosmos3_rules import (
 )
 from cosmos_tui.engine.profiles.transfer25_args import RESOLUTIONS as T25_RESOLUTIONS
 from cosmos_tui.errors import CosmosError, ValidationError
+from cosmos_tui.params import validate_priority
 from cosmos_tui.ui.format import clip, plain
 from cosmos_tui.ui.protocol import UIServices
 from cosmos_tui.ui.report import report_error, reported
