@@ -17,8 +17,25 @@ from cosmos_tui.store.repositories import Store
 
 if TYPE_CHECKING:
     from cosmos_tui.remote.host import RemoteHost
+    from cosmos_tui.remote.pool import HostPool
 
 Observer = Callable[[str, str], Awaitable[None]]
+
+
+class BenchView(Protocol):
+    """What ``cosmos verify`` and ``cosmos prune`` use of the services' Workbench.
+
+    A structural type, so that those engine modules need not import the services layer
+    above them; the Workbench has each of these.
+    """
+
+    config: Config
+    store: Store
+    hosts: HostPool
+
+    def output_dir(self, run_id: str) -> Path:
+        """Return the local folder of a run's outputs and log."""
+        ...
 
 
 class HostSource(Protocol):

@@ -32,9 +32,9 @@ from cosmos_tui.remote.sftp import PART_SUFFIX
 from cosmos_tui.store.repositories import PromptFilter, RunFilter
 
 if TYPE_CHECKING:
+    from cosmos_tui.engine.context import BenchView
     from cosmos_tui.remote.docker import ContainerInfo
     from cosmos_tui.remote.host import RemoteHost
-    from cosmos_tui.services.workbench import Workbench
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -90,7 +90,7 @@ class PrunePlan:
 
 
 async def plan_prune(
-    bench: Workbench, hosts: list[str], older_than: float, now: float | None = None
+    bench: BenchView, hosts: list[str], older_than: float, now: float | None = None
 ) -> PrunePlan:
     """Work out what ``cosmos host prune`` removes on ``hosts`` (nothing is removed)."""
     cutoff = (time.time() if now is None else now) - older_than
@@ -112,7 +112,7 @@ async def plan_prune(
     return PrunePlan(tuple(items), tuple(foreign), tuple(skipped), tuple(unreachable))
 
 
-async def carry_out(bench: Workbench, plan: PrunePlan) -> list[tuple[PruneItem, str | None]]:
+async def carry_out(bench: BenchView, plan: PrunePlan) -> list[tuple[PruneItem, str | None]]:
     """Remove each item of ``plan``; return each with None (removed) or the error."""
     done: list[tuple[PruneItem, str | None]] = []
     for item in plan.items:
@@ -134,7 +134,7 @@ async def carry_out(bench: Workbench, plan: PrunePlan) -> list[tuple[PruneItem, 
 
 
 async def _sort_container(
-    bench: Workbench,
+    bench: BenchView,
     host: RemoteHost,
     info: ContainerInfo,
     cutoff: float,
@@ -160,7 +160,7 @@ async def _sort_container(
     items.append(PruneItem(host.name, "container", info.id, detail))
 
 
-async def _runs_of(bench: Workbench, key: str) -> list | None:
+async def _runs_of(bench: BenchView, key: str) -> list | None:
     """The runs a container belongs to; None when this database knows none."""
     if not key:
         return None
@@ -214,7 +214,7 @@ async def _sort_files(
                 items.append(PruneItem(host.name, "part", path, "an unfinished write", entry.size))
 
 
-async def _referenced_inputs(bench: Workbench) -> set[str]:
+async def _referenced_inputs(bench: BenchView) -> set[str]:
     """The sha256 of every input of every prompt in this database."""
     found: set[str] = set()
     offset = 0

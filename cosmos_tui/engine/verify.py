@@ -38,8 +38,8 @@ from cosmos_tui.owner import LABEL_OWNER, Ownership, ownership
 from cosmos_tui.store.repositories import PromptFilter, RunFilter
 
 if TYPE_CHECKING:
+    from cosmos_tui.engine.context import BenchView
     from cosmos_tui.remote.host import RemoteHost
-    from cosmos_tui.services.workbench import Workbench
 
 ORPHANED_DIR = ".orphaned"
 _RUN_DIR = re.compile(r"^rs_[0-9a-f]{4,32}$")
@@ -96,7 +96,7 @@ class VerifyReport:
 
 
 async def verify(
-    bench: Workbench,
+    bench: BenchView,
     fix: bool = False,
     check_hosts: bool = True,
     search: Sequence[Path] = (),
@@ -149,7 +149,7 @@ async def verify(
 
 
 async def _check_outputs(
-    bench: Workbench, run: Run, fix: bool, unreachable: list[tuple[str, str]]
+    bench: BenchView, run: Run, fix: bool, unreachable: list[tuple[str, str]]
 ) -> Finding | None:
     folder = bench.output_dir(run.id)
     unsafe = [name for name in run.outputs if recorded_parts(name) is None]
@@ -205,7 +205,7 @@ def _is_plain_file(folder: Path, recorded: str) -> bool:
     return path.is_file() and not path.is_symlink()
 
 
-async def _batch_sample_folder(bench: Workbench, host: RemoteHost, run: Run) -> str | None:
+async def _batch_sample_folder(bench: BenchView, host: RemoteHost, run: Run) -> str | None:
     """Return the ``video_<idx>`` folder a batch wrote for ``run`` (matched by prompt)."""
     from cosmos_tui.engine.batch_collect import read_samples
     from cosmos_tui.engine.batch_outputs import map_outputs
@@ -225,7 +225,7 @@ async def _batch_sample_folder(bench: Workbench, host: RemoteHost, run: Run) -> 
 
 
 async def _check_inputs(
-    bench: Workbench, prompt: Prompt, fix: bool, search: Sequence[Path], deep: bool
+    bench: BenchView, prompt: Prompt, fix: bool, search: Sequence[Path], deep: bool
 ) -> list[Finding]:
     findings = []
     for item in prompt.inputs:
@@ -287,7 +287,7 @@ def _unknown_dirs(outputs: Path, known: set[str]) -> list[Path]:
     ]
 
 
-async def _orphan_dirs(bench: Workbench, known: set[str], fix: bool) -> list[Finding]:
+async def _orphan_dirs(bench: BenchView, known: set[str], fix: bool) -> list[Finding]:
     outputs = bench.config.outputs_dir
     findings = []
     for entry in await asyncio.to_thread(_unknown_dirs, outputs, known):
@@ -309,7 +309,7 @@ async def _orphan_dirs(bench: Workbench, known: set[str], fix: bool) -> list[Fin
     return findings
 
 
-async def _is_run(bench: Workbench, run_id: str) -> bool:
+async def _is_run(bench: BenchView, run_id: str) -> bool:
     try:
         await bench.store.get_run(run_id, with_events=False)
     except NotFound:
@@ -318,7 +318,7 @@ async def _is_run(bench: Workbench, run_id: str) -> bool:
 
 
 async def _orphan_containers(
-    bench: Workbench, fix: bool, unreachable: list[tuple[str, str]], foreign: list[Finding]
+    bench: BenchView, fix: bool, unreachable: list[tuple[str, str]], foreign: list[Finding]
 ) -> list[Finding]:
     findings = []
     for host_config in bench.config.hosts:
@@ -358,14 +358,14 @@ async def _orphan_containers(
     return findings
 
 
-async def _is_known(bench: Workbench, owner: str) -> bool:
+async def _is_known(bench: BenchView, owner: str) -> bool:
     """True when this database knows the run or batch ``owner``."""
     if owner.startswith("bs_"):
         return bool((await bench.store.list_runs(RunFilter(batch_id=owner), 0, 1)).items)
     return await _is_run(bench, owner)
 
 
-async def _orphan_reason(bench: Workbench, owner: str | None, running: bool) -> str | None:
+async def _orphan_reason(bench: BenchView, owner: str | None, running: bool) -> str | None:
     if not owner:
         return "has our labels but no run id"
     if owner.startswith("bs_"):
