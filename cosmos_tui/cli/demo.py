@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from cosmos_tui.config import Config
     from cosmos_tui.sandbox.options import SandboxHandle
     from cosmos_tui.sandbox.workspace import DemoWorkspace
-    from cosmos_tui.services import Workbench
 
 # The stand-in's delays at --speed 1 (its own scale 1 is about 20 s a run): about 35 s.
 BASE_TIME_SCALE = 1.75
@@ -211,23 +210,9 @@ def prepare_workspace(space: DemoWorkspace, sandbox: SandboxHandle) -> Config:
     return guard(lambda: load_config(path, environ={}))
 
 
-async def add_sample_prompts(bench: Workbench, space: DemoWorkspace) -> list[Any]:
-    """Create the sample prompts unless the workspace already has prompts."""
-    from cosmos_tui.sandbox.workspace import SAMPLE_PROMPTS
-
-    existing = await bench.list_prompts(limit=1)
-    if existing.total:
-        return []
-    created = []
-    for sample in SAMPLE_PROMPTS:
-        created.append(
-            await bench.create_prompt(sample.text, space.video_dir(sample), name=sample.name)
-        )
-    return created
-
-
 def build_demo_app(config: Config, space: DemoWorkspace, sandbox: SandboxHandle) -> Any:
     """Return the TUI wired to the sandbox's host, titled as a simulation."""
+    from cosmos_tui.sandbox.workspace import add_sample_prompts
     from cosmos_tui.services import Workbench
     from cosmos_tui.ui.app import CosmosApp
     from cosmos_tui.ui.facade import FacadeAdapter

@@ -122,8 +122,8 @@ async def _scenario(
     echo: Callable[[str], None],
     timeout: float,
 ) -> int:
-    from cosmos_tui.cli.demo import add_sample_prompts
     from cosmos_tui.sandbox.scenario import _drive_queue, _sample_prompts, mp4_is_valid
+    from cosmos_tui.sandbox.workspace import add_sample_prompts
     from cosmos_tui.services import Workbench
 
     started = time.monotonic()

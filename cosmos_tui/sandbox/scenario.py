@@ -160,7 +160,7 @@ async def _scenario(
     echo: Callable[[str], None],
     timeout: float,
 ) -> int:
-    from cosmos_tui.cli.demo import add_sample_prompts
+    from cosmos_tui.sandbox.workspace import add_sample_prompts
     from cosmos_tui.services import Workbench
 
     started = time.monotonic()

@@ -17,8 +17,13 @@ import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cosmos_tui.config import HostConfig
+
+if TYPE_CHECKING:
+    from cosmos_tui.domain import Prompt
+    from cosmos_tui.services.workbench import Workbench
 
 CONFIG_HEADER = (
     "# cosmos demo: every run goes to a SIMULATED GPU HOST on 127.0.0.1 (the cosmos-tui\n"
@@ -174,3 +179,16 @@ class DemoWorkspace:
         self.root.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(CONFIG_HEADER + tomlkit.dumps(document), encoding="utf-8")
         return self.config_path
+
+
+async def add_sample_prompts(bench: Workbench, space: DemoWorkspace) -> list[Prompt]:
+    """Create the sample prompts unless the workspace already has prompts."""
+    existing = await bench.list_prompts(limit=1)
+    if existing.total:
+        return []
+    created = []
+    for sample in SAMPLE_PROMPTS:
+        created.append(
+            await bench.create_prompt(sample.text, space.video_dir(sample), name=sample.name)
+        )
+    return created
