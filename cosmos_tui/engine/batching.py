@@ -37,6 +37,7 @@ from cosmos_tui.engine.batch_outputs import (  # noqa: F401 (re-exported)
 from cosmos_tui.engine.batch_t25 import batchable, build_samples, setup_differences, setup_of
 from cosmos_tui.engine.profiles.transfer1 import build_spec
 from cosmos_tui.errors import CosmosError
+from cosmos_tui.store.queue_store import Candidate
 
 # Run types whose container can take several inputs at once.
 BATCHABLE_TYPES = frozenset({RunType.TRANSFER, RunType.ENHANCE})
@@ -136,14 +137,6 @@ def differences(first: Run, second: Run) -> list[str]:
     if active_controls(first) != active_controls(second):
         reasons.append("active controls")
     return reasons
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A queued run with the prompt that batching needs to look at."""
-
-    run: Run
-    prompt: Prompt | None
 
 
 @dataclass(frozen=True)

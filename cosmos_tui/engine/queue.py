@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from cosmos_tui.config import Config, HostConfig
 from cosmos_tui.domain import GpuHealth, GpuProcess, GpuSample, HostState, HostStatus
 from cosmos_tui.engine.batching import LaunchGroup
+from cosmos_tui.store.queue_store import Allocation
 
 
 @dataclass(frozen=True)
@@ -50,22 +51,6 @@ class HostView:
     def capacity(self) -> int:
         """How many GPUs our runs could ever hold here at once."""
         return len(self.gpus) if self.max_gpus is None else min(len(self.gpus), self.max_gpus)
-
-
-@dataclass(frozen=True)
-class Allocation:
-    """GPUs held by one of our containers (an active or claimed run, or a batch).
-
-    Attributes:
-        host: Where.
-        gpus: Which indices.
-        container_key: The batch id, or the run id of a run alone.
-
-    """
-
-    host: str
-    gpus: tuple[int, ...]
-    container_key: str
 
 
 @dataclass(frozen=True)

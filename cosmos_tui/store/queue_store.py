@@ -13,14 +13,12 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cosmos_tui.domain import ACTIVE_STATES, Run, RunState
-from cosmos_tui.engine.batching import Candidate
-from cosmos_tui.engine.queue import Allocation, Placement
+from cosmos_tui.domain import ACTIVE_STATES, Prompt, Run, RunState
 from cosmos_tui.errors import InvalidTransition, NotFound, ValidationError
 from cosmos_tui.ids import BATCH_PREFIX
 from cosmos_tui.store.convert import prompt_from_row, run_from_row
@@ -34,6 +32,69 @@ from cosmos_tui.store.tables import (
     RunRow,
     SchedulerRow,
 )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A queued run with the prompt that batching needs to look at."""
+
+    run: Run
+    prompt: Prompt | None
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """GPUs held by one of our containers (an active or claimed run, or a batch).
+
+    Attributes:
+        host: Where.
+        gpus: Which indices.
+        container_key: The batch id, or the run id of a run alone.
+
+    """
+
+    host: str
+    gpus: tuple[int, ...]
+    container_key: str
+
+
+class _Group(Protocol):
+    """The runs of a placement (engine.batching.LaunchGroup)."""
+
+    @property
+    def head(self) -> Run:
+        """The first run (the group's place in the queue)."""
+        ...
+
+    @property
+    def is_batch(self) -> bool:
+        """Whether the runs share one container."""
+        ...
+
+    @property
+    def run_ids(self) -> tuple[str, ...]:
+        """Their ids, in queue order."""
+        ...
+
+
+class Claimable(Protocol):
+    """What a claim needs of a placement (engine.queue.Placement): runs, host, GPUs."""
+
+    @property
+    def group(self) -> _Group:
+        """The runs to claim."""
+        ...
+
+    @property
+    def host(self) -> str:
+        """Where they run."""
+        ...
+
+    @property
+    def gpus(self) -> tuple[int, ...]:
+        """The GPU indices they take."""
+        ...
+
 
 PAUSED_KEY = "queue.paused"
 # How long after a run ended a GPU process of its container still counts as ours.
@@ -218,7 +279,7 @@ class QueueStore:
 
     async def claim(
         self,
-        placement: Placement,
+        placement: Claimable,
         scheduler_id: str,
         max_runs: int | None = None,
         *,
