@@ -69,3 +69,28 @@ def test_a_cosmos3_run_started_by_id_is_checked_for_cosmos3(tmp_path: Path) -> N
         started = cosmos("inference", run_id)
         assert started.exit_code == 0, started.output
         assert "completed" in started.stdout
+
+
+def test_the_demo_host_enhances_a_prompt_with_cosmos3s_reasoner(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.delenv("HF_TOKEN", raising=False)  # the simulated cache needs no token
+    space = DemoWorkspace(tmp_path / "ws")
+    runner = CliRunner()
+    with SandboxThread(SandboxOptions(gpus=2, time_scale=0.05), space.ssh_dir) as sandbox:
+        config = prepare_workspace(space, sandbox)
+
+        def cosmos(*args: str) -> str:
+            result = runner.invoke(cli, ["--config", str(config.source), *args])
+            assert result.exit_code == 0, result.output
+            return result.stdout
+
+        folder = space.inputs_dir / "rainy-street"
+        prompt_id = cosmos("create", "prompt", "a rainy street at dusk", str(folder)).split()[-1]
+        run_id = cosmos("enhance", prompt_id, "--profile", "cosmos3").strip()
+        cosmos("queue", "run", "--until-idle")
+        run = json.loads(cosmos("show", run_id, "--json"))
+        assert run["state"] == "completed", run
+        child = json.loads(cosmos("show", run["result_prompt_id"], "--json"))
+    assert child["parent_id"] == prompt_id
+    assert child["text"].startswith("a rainy street at dusk Seen in the video")
