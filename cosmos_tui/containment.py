@@ -18,7 +18,7 @@ import stat
 import unicodedata
 from pathlib import Path
 
-from cosmos_tui.errors import ValidationError
+from cosmos_tui.errors import OutsideFolder
 
 __all__ = [
     "MAX_NAME_BYTES",
@@ -33,13 +33,6 @@ __all__ = [
 
 MAX_NAME_BYTES = 255
 _BIDI = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-class OutsideFolder(ValidationError):
-    """A path built from host-supplied names would leave its folder (or pass a symlink)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, field="name")
 
 
 def shown(name: object) -> str:

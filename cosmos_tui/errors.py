@@ -112,7 +112,11 @@ class ClaimedElsewhere(InvalidTransition):
         self.claimed_by = claimed_by
 
 
-class HostUnreachable(CosmosError):
+class RemoteError(CosmosError):
+    """A GPU host, or something on it (SSH, SFTP, Docker, a cluster's head), failed us."""
+
+
+class HostUnreachable(RemoteError):
     """The SSH host cannot be reached (network, DNS, refused, dropped)."""
 
     transient = True
@@ -123,7 +127,7 @@ class HostUnreachable(CosmosError):
         self.reason = reason
 
 
-class AuthenticationFailed(CosmosError):
+class AuthenticationFailed(RemoteError):
     """The SSH server refused every key offered."""
 
     def __init__(self, host: str, reason: str) -> None:
@@ -136,7 +140,7 @@ class AuthenticationFailed(CosmosError):
         self.reason = reason
 
 
-class HostKeyUnknown(CosmosError):
+class HostKeyUnknown(RemoteError):
     """The host's key is not in known_hosts, or differs from the recorded one."""
 
     def __init__(self, host: str, fingerprint: str, changed: bool = False) -> None:
@@ -157,7 +161,7 @@ class HostKeyUnknown(CosmosError):
         self.changed = changed
 
 
-class RemoteCommandFailed(CosmosError):
+class RemoteCommandFailed(RemoteError):
     """A remote command exited non-zero or timed out."""
 
     def __init__(
@@ -181,7 +185,14 @@ class RemoteCommandFailed(CosmosError):
         self.transient = timed_out
 
 
-class TransferFailed(CosmosError):
+class CommandTimedOut(RemoteCommandFailed):
+    """A remote command did not finish in its time (``timed_out`` is True); worth a retry."""
+
+    def __init__(self, host: str, argv: list[str], stderr_tail: str = "") -> None:
+        super().__init__(host, argv, None, stderr_tail, timed_out=True)
+
+
+class TransferFailed(RemoteError):
     """An SFTP upload or download failed or was refused."""
 
     def __init__(self, message: str, transient: bool = False) -> None:
@@ -189,14 +200,14 @@ class TransferFailed(CosmosError):
         self.transient = transient
 
 
-class IntegrityError(CosmosError):
-    """A file's size or hash does not match what was expected."""
+class TransferCorrupted(RemoteError):
+    """A transferred file's size or hash does not match what was expected."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, title="Integrity check failed")
 
 
-class DockerError(CosmosError):
+class DockerError(RemoteError):
     """The Docker Engine on a host refused or failed a request."""
 
     def __init__(self, message: str, status: int | None = None, transient: bool = False) -> None:
@@ -205,7 +216,15 @@ class DockerError(CosmosError):
         self.transient = transient
 
 
-class ContainerFailed(CosmosError):
+class RunError(CosmosError):
+    """A run cannot go on as asked.
+
+    Its container failed, another process drives it, no GPU is free, nobody drives it any
+    more, or its batch cannot express it.
+    """
+
+
+class ContainerFailed(RunError):
     """A run's container ended unsuccessfully; ``kind`` is the classified cause."""
 
     def __init__(self, message: str, kind: str, exit_code: int | None = None) -> None:
@@ -214,7 +233,7 @@ class ContainerFailed(CosmosError):
         self.exit_code = exit_code
 
 
-class ClusterUnreachable(CosmosError):
+class ClusterUnreachable(RemoteError):
     """A cluster's head (the Ray dashboard) did not answer; runs wait, nothing is lost."""
 
     transient = True
@@ -226,3 +245,67 @@ class ClusterUnreachable(CosmosError):
             title="Cluster unreachable",
         )
         self.cluster = cluster
+
+
+class ContainerGone(DockerError):
+    """The run's container no longer exists on its host (removed behind our back)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=404)
+
+
+class RunBusy(RunError):
+    """Another process (or task) is driving this run right now."""
+
+    def __init__(self, run_id: str, pid: int | None) -> None:
+        holder = f" (pid {pid})" if pid else ""
+        super().__init__(
+            f"run {run_id} is being driven by another process{holder}; follow it with "
+            f"'cosmos logs -f {run_id}'",
+            title="Run busy",
+        )
+        self.run_id = run_id
+
+
+class NoFreeGpus(RunError):
+    """The host has too few free GPUs right now; the run stays queued and waits."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, title="Waiting for GPUs")
+
+
+class RunStalled(RunError):
+    """No process drives an unfinished run any more."""
+
+    def __init__(self, run_id: str, state: str) -> None:
+        super().__init__(
+            f"run {run_id} is {state} but no process drives it now (its worker ended: see "
+            f"{run_id}/worker.log; the host may be unreachable); resume it with "
+            "'cosmos reconcile'",
+            title="Run stalled",
+        )
+        self.run_id = run_id
+
+
+class BatchError(RunError):
+    """Runs were put into one batch that the batch cannot express faithfully."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, title="Batching error")
+
+
+class FrameUnreadable(ValidationError):
+    """A frame file cannot be read as an image."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(
+            f"cannot read {path.name} ({reason}); re-render or replace it", field=str(path)
+        )
+        self.path = path
+
+
+class OutsideFolder(ValidationError):
+    """A path built from host-supplied names would leave its folder (or pass a symlink)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="name")

@@ -279,7 +279,7 @@ def _orphan_json(orphan: Any) -> dict[str, Any]:
 @pass_cli
 def worker(ctx: CliContext, run_id: str) -> None:
     """Drive RUN_ID to its end in this process (started by 'cosmos inference')."""
-    from cosmos_tui.engine.lifecycle import RunBusy
+    from cosmos_tui.errors import RunBusy
 
     async def _drive(bench: Workbench) -> Run | None:
         try:

@@ -100,7 +100,7 @@ class BatchLauncher:
 
     async def launch(self, claim: Claim) -> None:
         """Run the claim to its end."""
-        from cosmos_tui.engine.lifecycle import RunBusy
+        from cosmos_tui.errors import RunBusy
 
         first = claim.runs[0]
         # A single run, Cosmos 3's reasoner enhancements included, goes through the run

@@ -36,7 +36,7 @@ from cosmos_tui.engine.batch_outputs import (  # noqa: F401 (re-exported)
 )
 from cosmos_tui.engine.batch_t25 import batchable, build_samples, setup_differences, setup_of
 from cosmos_tui.engine.profiles.transfer1 import build_spec
-from cosmos_tui.errors import CosmosError
+from cosmos_tui.errors import BatchError
 from cosmos_tui.store.queue_store import Candidate
 
 # Run types whose container can take several inputs at once.
@@ -52,13 +52,6 @@ SHARED_SCALARS = (
 UNBATCHED_PROFILES = frozenset({"cosmos3"})
 # Families whose batch lines are whole samples named by run id (engine/batch_t25.py).
 SAMPLE_PROFILES = frozenset({"transfer2.5"})
-
-
-class BatchError(CosmosError):
-    """Runs were put into one batch that the batch cannot express faithfully."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, title="Batching error")
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from cosmos_tui.domain import Run, RunState
 from cosmos_tui.engine.batching import LaunchGroup
-from cosmos_tui.engine.context import GPU_WAIT_SECONDS, EngineContext, NoFreeGpus
+from cosmos_tui.engine.context import GPU_WAIT_SECONDS, EngineContext
 from cosmos_tui.engine.queue import Placement
-from cosmos_tui.errors import ClaimedElsewhere, InvalidTransition
+from cosmos_tui.errors import ClaimedElsewhere, InvalidTransition, NoFreeGpus
 from cosmos_tui.store.queue_store import QueueStore
 
 # A run waiting for GPUs looks at the store this often for one of ours that let go.

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Protocol
 from cosmos_tui.config import Config
 from cosmos_tui.domain import Run
 from cosmos_tui.engine.logs import LogHub
-from cosmos_tui.errors import CosmosError
 from cosmos_tui.store.repositories import Store
 
 if TYPE_CHECKING:
@@ -95,26 +94,6 @@ class EngineContext:
         """Tell the observer about a step."""
         if self.observer is not None:
             await self.observer(run_id, step)
-
-
-class RunBusy(CosmosError):
-    """Another process (or task) is driving this run right now."""
-
-    def __init__(self, run_id: str, pid: int | None) -> None:
-        holder = f" (pid {pid})" if pid else ""
-        super().__init__(
-            f"run {run_id} is being driven by another process{holder}; follow it with "
-            f"'cosmos logs -f {run_id}'",
-            title="Run busy",
-        )
-        self.run_id = run_id
-
-
-class NoFreeGpus(CosmosError):
-    """The host has too few free GPUs right now; the run stays queued and waits."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, title="Waiting for GPUs")
 
 
 GPU_WAIT_SECONDS = 5.0

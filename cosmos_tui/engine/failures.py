@@ -29,6 +29,7 @@ from cosmos_tui.engine.logscan import (
     LogScanner,
 )
 from cosmos_tui.errors import (
+    ContainerGone,
     CosmosError,
     DockerError,
     HostUnreachable,
@@ -37,13 +38,6 @@ from cosmos_tui.errors import (
 )
 
 TRANSIENT_KINDS = frozenset({FailureKind.SSH_LOST, FailureKind.DOCKER_DOWN})
-
-
-class ContainerGone(DockerError):
-    """The run's container no longer exists on its host (removed behind our back)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, status=404)
 
 
 @dataclass(frozen=True)

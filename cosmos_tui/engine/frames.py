@@ -22,19 +22,9 @@ import numpy as np
 import OpenEXR
 from PIL import Image, UnidentifiedImageError
 
-from cosmos_tui.errors import ValidationError
+from cosmos_tui.errors import FrameUnreadable, ValidationError
 
 _DEPTH_CHANNELS = ("Z", "depth.Z", "depth", "distance", "Y", "R", "r")
-
-
-class FrameUnreadable(ValidationError):
-    """A frame file cannot be read as an image."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(
-            f"cannot read {path.name} ({reason}); re-render or replace it", field=str(path)
-        )
-        self.path = path
 
 
 @dataclass(frozen=True)

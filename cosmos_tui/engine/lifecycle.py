@@ -27,14 +27,7 @@ from cosmos_tui.config import no_hosts_message
 from cosmos_tui.domain import ACTIVE_STATES, FailureKind, Run, RunState, RunType
 from cosmos_tui.engine import launch
 from cosmos_tui.engine.claim import WAITING_FOR_GPU, claim_run, wait_for_gpus
-from cosmos_tui.engine.context import (
-    EngineContext,
-    HostSource,
-    NoFreeGpus,
-    Observer,
-    RunBusy,
-    stop_run_containers,
-)
+from cosmos_tui.engine.context import EngineContext, HostSource, Observer, stop_run_containers
 from cosmos_tui.engine.failures import Failure, classify, classify_error
 from cosmos_tui.engine.logs import LocalLog, read_log_lines
 from cosmos_tui.engine.metrics_recorder import measure_run
@@ -47,6 +40,8 @@ from cosmos_tui.errors import (
     CosmosError,
     DockerError,
     InvalidTransition,
+    NoFreeGpus,
+    RunBusy,
     TransferFailed,
 )
 from cosmos_tui.safe_text import one_line

@@ -184,7 +184,7 @@ async def fetch_outputs(
 
     Raises:
         OutsideFolder: A local path would leave ``local_root`` (a planted symlink).
-        TransferFailed, IntegrityError: As :meth:`RemoteHost.download`.
+        TransferFailed, TransferCorrupted: As :meth:`RemoteHost.download`.
 
     """
     jobs = []

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from cosmos_tui.engine.frames import FrameUnreadable, image_size
-from cosmos_tui.errors import ValidationError
+from cosmos_tui.engine.frames import image_size
+from cosmos_tui.errors import FrameUnreadable, ValidationError
 
 # A file in the sequence folder: <pass><. or _><frame>.<ext>
 DEFAULT_PATTERNS: tuple[str, ...] = (

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cosmos_tui.containment import OutsideFolder, contained_path, recorded_parts, shown
+from cosmos_tui.containment import contained_path, recorded_parts, shown
 from cosmos_tui.domain import Prompt, Run, RunState
 from cosmos_tui.engine.inputs import in_thread, sha256_of
-from cosmos_tui.errors import CosmosError, NotFound
+from cosmos_tui.errors import CosmosError, NotFound, OutsideFolder
 from cosmos_tui.owner import LABEL_OWNER, Ownership, ownership
 from cosmos_tui.store.repositories import PromptFilter, RunFilter
 

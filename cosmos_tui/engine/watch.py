@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 
 from cosmos_tui.domain import FailureKind, Run, RunState
 from cosmos_tui.engine import launch
-from cosmos_tui.engine.failures import ContainerGone, Failure, classify
+from cosmos_tui.engine.failures import Failure, classify
 from cosmos_tui.engine.logs import LocalLog, LogFollower, read_log_lines, since_param
 from cosmos_tui.engine.progress import ProgressTracker, expected_duration, parser_for
 from cosmos_tui.engine.stall import StallWatch, container_watch
-from cosmos_tui.errors import DockerError, InvalidTransition
+from cosmos_tui.errors import ContainerGone, DockerError, InvalidTransition
 from cosmos_tui.store.repositories import RunFilter
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 from cosmos_tui.domain import GpuHealth, GpuHostHealth, GpuProcess, GpuSample, MigInstance
-from cosmos_tui.errors import CosmosError, RemoteCommandFailed
+from cosmos_tui.errors import CommandTimedOut, CosmosError, RemoteCommandFailed
 from cosmos_tui.remote.docker import DockerClient
 from cosmos_tui.remote.gpu_query import (
     APP_FIELDS,
@@ -330,12 +330,10 @@ class GpuTelemetry:
                             line = await queue.get()
                     except TimeoutError:
                         if not pending and not errors:  # a hung driver: leaving stops it
-                            raise RemoteCommandFailed(
+                            raise CommandTimedOut(
                                 self._ssh.name,
                                 ["nvidia-smi"],
-                                None,
                                 f"no output for {self._stall_s:.0f} s (stalled)",
-                                timed_out=True,
                             ) from None
                         self._record(pending, errors)
                         pending, errors = [], []

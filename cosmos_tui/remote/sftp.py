@@ -28,7 +28,7 @@ from cosmos_tui.containment import contained_path, name_problem, shown
 from cosmos_tui.errors import (
     CosmosError,
     InputChanged,
-    IntegrityError,
+    TransferCorrupted,
     TransferFailed,
     ValidationError,
 )
@@ -342,7 +342,7 @@ class SftpTransfers(RemoteFiles):
 
         Raises:
             TransferFailed: The local file cannot be read or the host refuses the write.
-            IntegrityError: The host computed another hash than the local one.
+            TransferCorrupted: The host computed another hash than the local one.
             InputChanged: The file no longer has the expected size or sha256.
             HostUnreachable: The connection dropped (retry: the upload resumes).
 
@@ -475,7 +475,7 @@ class SftpTransfers(RemoteFiles):
         async with self._client() as sftp, _translate(self._ssh.name, f"placing {final}"):
             if remote != digest:
                 await sftp.remove(part)
-                raise IntegrityError(
+                raise TransferCorrupted(
                     f"upload of {local_path.name} to {self._ssh.name} arrived corrupted "
                     "(its sha256 on the host differs); it was discarded, upload again"
                 )
@@ -582,7 +582,7 @@ class SftpTransfers(RemoteFiles):
 
         Raises:
             TransferFailed: The local file cannot be read or the host refuses the write.
-            IntegrityError: The host computed another hash than the local one.
+            TransferCorrupted: The host computed another hash than the local one.
             HostUnreachable: The connection dropped (retry: the upload resumes).
 
         """
@@ -642,7 +642,7 @@ class SftpTransfers(RemoteFiles):
         Raises:
             ValidationError: ``name`` is not a plain file name.
             TransferFailed: The remote file is missing or unreadable, or the local side fails.
-            IntegrityError: Size or hash differs from what was expected.
+            TransferCorrupted: Size or hash differs from what was expected.
 
         """
         check_download_name(name)
@@ -668,7 +668,7 @@ class SftpTransfers(RemoteFiles):
                     raise TransferFailed(f"{remote_path} does not exist on {self._ssh.name}")
                 size = int(attrs.size)
                 if expected_size is not None and size != expected_size:
-                    raise IntegrityError(
+                    raise TransferCorrupted(
                         f"{remote_path} on {self._ssh.name} has {size} bytes, expected "
                         f"{expected_size}"
                     )
@@ -722,16 +722,16 @@ class SftpTransfers(RemoteFiles):
                 part.unlink(missing_ok=True)
                 attrs = await stat_or_none(sftp, remote_path)
                 if attrs is not None and attrs.size is not None and attrs.size != size:
-                    raise IntegrityError(
+                    raise TransferCorrupted(
                         f"{remote_path} on {self._ssh.name} has {attrs.size} bytes, expected "
                         f"{size}; it was not kept"
                     )
                 if got != size:
-                    raise IntegrityError(
+                    raise TransferCorrupted(
                         f"download of {remote_path} stopped at {got} of {size} bytes; it was "
                         "not kept, download again"
                     )
-                raise IntegrityError(
+                raise TransferCorrupted(
                     f"download of {remote_path} is corrupted (sha256 {digest} != "
                     f"{remote_digest}); it was discarded, download again"
                 )

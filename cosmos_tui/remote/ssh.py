@@ -30,6 +30,7 @@ from cosmos_tui.config import HostConfig, RetryConfig, TimeoutsConfig
 from cosmos_tui.domain import HostState, HostStatus
 from cosmos_tui.errors import (
     AuthenticationFailed,
+    CommandTimedOut,
     ConfigError,
     CosmosError,
     HostKeyUnknown,
@@ -425,7 +426,7 @@ class SshHost:
                     )
                 except TimeoutError:
                     stop_process(process)
-                    raise RemoteCommandFailed(self.name, argv, None, timed_out=True) from None
+                    raise CommandTimedOut(self.name, argv) from None
                 finally:
                     process.close()
         duration = time.monotonic() - started

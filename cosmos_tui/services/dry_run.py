@@ -12,9 +12,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.domain import Prompt, Run, RunState, RunType
-from cosmos_tui.engine.batching import BatchError
 from cosmos_tui.engine.dry_run import ContainerPreview, preview_batch, preview_run
-from cosmos_tui.errors import CosmosError, ValidationError
+from cosmos_tui.errors import BatchError, CosmosError, ValidationError
 
 if TYPE_CHECKING:
     from cosmos_tui.services.workbench import Workbench

@@ -23,7 +23,7 @@ from cosmos_tui.engine.logs import LogHub, read_log_lines, tail_log
 from cosmos_tui.engine.reconcile import ReconcileReport
 from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.engine.runner import RunEngine, spawn_worker
-from cosmos_tui.errors import ConfigError, CosmosError, ValidationError
+from cosmos_tui.errors import ConfigError, RunStalled, ValidationError
 
 if TYPE_CHECKING:
     from cosmos_tui.config import Config
@@ -31,19 +31,6 @@ if TYPE_CHECKING:
     from cosmos_tui.store.repositories import Store
 
 LOG_NAME = "run.log"
-
-
-class RunStalled(CosmosError):
-    """No process drives an unfinished run any more."""
-
-    def __init__(self, run_id: str, state: str) -> None:
-        super().__init__(
-            f"run {run_id} is {state} but no process drives it now (its worker ended: see "
-            f"{run_id}/worker.log; the host may be unreachable); resume it with "
-            "'cosmos reconcile'",
-            title="Run stalled",
-        )
-        self.run_id = run_id
 
 
 class RunsMixin:

@@ -265,7 +265,7 @@ async def test_ctrl_c_on_a_waiting_inference_detaches_and_the_run_goes_on(
 async def test_a_waiting_watch_notices_when_no_process_drives_the_run(
     make_config, tmp_path, video_dir, bench_for
 ) -> None:
-    from cosmos_tui.services.runs import RunStalled
+    from cosmos_tui.errors import RunStalled
 
     config = make_config("hang")
     path = write_config_file(config, tmp_path / "config.toml")
@@ -283,7 +283,7 @@ async def test_a_waiting_watch_notices_when_no_process_drives_the_run(
 
 async def test_a_driver_waits_briefly_for_a_lock_held_by_a_looker(make_config, bench_for,
                                                                    video_dir) -> None:  # fmt: skip
-    from cosmos_tui.engine.lifecycle import RunBusy
+    from cosmos_tui.errors import RunBusy
 
     bench = await bench_for(make_config())
     prompt = await bench.create_prompt("a prompt", video_dir)

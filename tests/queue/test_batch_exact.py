@@ -17,14 +17,9 @@ from typing import Any
 import pytest
 
 from cosmos_tui.domain import CONTROL_HINTS, GenerationParams, InputFile, Prompt, Run
-from cosmos_tui.engine.batching import (
-    BatchError,
-    BatchInput,
-    Candidate,
-    build_batch_input,
-    plan_groups,
-)
+from cosmos_tui.engine.batching import BatchInput, Candidate, build_batch_input, plan_groups
 from cosmos_tui.engine.profiles.transfer1 import LaunchPaths, build_argv, build_spec
+from cosmos_tui.errors import BatchError
 from cosmos_tui.store.repositories import Store
 
 PATHS = LaunchPaths("spec.json", "out", batch_input_path="batch.jsonl")

@@ -10,7 +10,6 @@ import pytest
 from cosmos_tui.domain import InputFile, Prompt, Run, RunType
 from cosmos_tui.engine.batch_outputs import DeadBatch, after_death, batch_size_in
 from cosmos_tui.engine.batching import (
-    BatchError,
     BatchInput,
     BatchLine,
     Candidate,
@@ -22,6 +21,7 @@ from cosmos_tui.engine.batching import (
     plan_groups,
 )
 from cosmos_tui.engine.profiles.transfer1 import LaunchPaths, build_argv
+from cosmos_tui.errors import BatchError
 from cosmos_tui.store.repositories import Store
 
 from .conftest import MakePrompt, MakeRun

@@ -17,13 +17,9 @@ import pytest
 from cosmos_tui.config import Config
 from cosmos_tui.domain import GenerationParams, Prompt, Run
 from cosmos_tui.engine.batch_launch import batch_command
-from cosmos_tui.engine.batching import (
-    BatchError,
-    build_batch_input,
-    differences,
-    plan_groups,
-)
+from cosmos_tui.engine.batching import build_batch_input, differences, plan_groups
 from cosmos_tui.engine.profiles.transfer25_profile import Transfer25Profile
+from cosmos_tui.errors import BatchError
 from cosmos_tui.store.repositories import Store
 
 from .conftest import MakePrompt

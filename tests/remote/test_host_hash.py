@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cosmos_tui.errors import IntegrityError
+from cosmos_tui.errors import TransferCorrupted
 from cosmos_tui.remote import RemoteHost
 from cosmos_tui.remote.host_hash import MIB, streamed_host_sha256
 from cosmos_tui.remote.ssh import DEFAULT_MAX_SESSIONS
@@ -104,7 +104,7 @@ async def test_resumed_upload_corrupted_before_the_resume_is_caught(
     staged = tmp_path / "prefix"
     staged.write_bytes(bytes(prefix))
     await remote_host.files.upload(staged, str(part))
-    with pytest.raises(IntegrityError):
+    with pytest.raises(TransferCorrupted):
         await remote_host.upload_input(local)
     assert not part.exists()
     again = await remote_host.upload_input(local)

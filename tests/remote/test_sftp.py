@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cosmos_tui.errors import IntegrityError, TransferFailed, ValidationError
+from cosmos_tui.errors import TransferCorrupted, TransferFailed, ValidationError
 from cosmos_tui.remote import RemoteHost
 
 
@@ -58,7 +58,7 @@ async def test_corrupt_partial_upload_is_discarded(remote_host: RemoteHost, tmp_
     local = _write(tmp_path / "c.bin", 1_000_000, b"corrupt")
     part = remote_host.files.partial_path(await remote_host.tool_dir(), local)
     await remote_host.files.write_text(part, "garbage that is not the prefix")
-    with pytest.raises(IntegrityError):
+    with pytest.raises(TransferCorrupted):
         await remote_host.upload_input(local)
     retried = await remote_host.upload_input(local)
     assert retried.resumed_from == 0 and not retried.skipped
@@ -91,7 +91,7 @@ async def test_download_size_mismatch_keeps_finished_file(
     target = tmp_path / "out"
     target.mkdir()
     (target / name).write_bytes(b"finished earlier")
-    with pytest.raises(IntegrityError):
+    with pytest.raises(TransferCorrupted):
         await remote_host.download(remote_dir, name, target, expected_size=9_999)
     assert (target / name).read_bytes() == b"finished earlier"
 
@@ -109,7 +109,7 @@ async def test_verified_download_of_a_changed_file_says_its_size(
     target = tmp_path / "out"
     target.mkdir()
     expected = size + listed
-    with pytest.raises(IntegrityError) as caught:
+    with pytest.raises(TransferCorrupted) as caught:
         await remote_host.download(remote_dir, name, target, expected, verify_hash=True)
     assert f"has {size} bytes, expected {expected}" in str(caught.value)
     assert sorted(p.name for p in target.iterdir()) == []
@@ -169,7 +169,7 @@ async def test_fresh_upload_corrupted_on_the_host_is_caught(
                 handle.seek(done - 10)
                 handle.write(b"0123456789")
 
-    with pytest.raises(IntegrityError):
+    with pytest.raises(TransferCorrupted):
         await remote_host.upload_input(local, progress=corrupt)
     assert hit["done"] and not part.exists()
     again = await remote_host.upload_input(local)

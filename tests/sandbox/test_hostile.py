@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from cosmos_tui.config import Config, PathsConfig, RetryConfig
-from cosmos_tui.containment import OutsideFolder, contained_path, name_problem, shown
+from cosmos_tui.containment import contained_path, name_problem, shown
 from cosmos_tui.domain import FailureKind, RunState
+from cosmos_tui.errors import OutsideFolder
 from cosmos_tui.sandbox import Sandbox, SandboxOptions
 from cosmos_tui.sandbox.hostile import ESCAPE_NAME, GREETING, HUGE_NAME
 from cosmos_tui.services import Workbench
