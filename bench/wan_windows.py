@@ -8,6 +8,9 @@ Over one shaped path, beside ``scp`` of the same file in the same run:
 - downloads with a 16, 32 and 64 MiB receive window (``ssh.RECEIVE_WINDOW_BYTES``, read
   when a connection opens) and 4, 6 and 10 reads in flight (``sftp_io.READS_IN_FLIGHT``).
 
+- plain TCP through the same proxy (a socket that sends the bytes to a sink): what the
+  shaping proxy itself lets through, and its CPU for it.
+
 Each line has the seconds, the share of the link and where the CPU went (bench/_cpu.py).
 This measured the settings in docs/remote.md ("Over a real network"). Needs root, scp.
 """
@@ -87,6 +90,37 @@ async def download(
         await host.close()
 
 
+def raw_tcp(shape: LinkShape, mib: int, meter_of: type[CpuMeter]) -> dict[str, float]:
+    """Send ``mib`` MiB of plain TCP through a proxy of ``shape`` to a local sink."""
+    import socket
+    import threading
+
+    sink = socket.create_server(("127.0.0.1", 0))
+
+    def drain() -> None:
+        peer, _ = sink.accept()
+        with peer:
+            while peer.recv(1 << 20):
+                pass
+            peer.sendall(b"k")
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    with ShapedLink(sink.getsockname()[1], shape) as link:
+        meter = meter_of(lambda: float(link.stats()["cpu_s"]))
+        block = os.urandom(1 << 20)
+        before = meter.read()
+        with socket.create_connection(("127.0.0.1", link.port)) as sender:
+            for _ in range(mib):
+                sender.sendall(block)
+            sender.shutdown(socket.SHUT_WR)
+            sender.recv(1)
+        spent = meter.spent(before, meter.read())
+    reader.join(timeout=10)
+    sink.close()
+    return spent
+
+
 def main() -> None:
     """Measure and print."""
     given = [float(arg) for arg in sys.argv[1:4]]
@@ -125,6 +159,8 @@ def main() -> None:
                     )
                     label = f"download, {window} MiB window, {reads} reads"
                     print(line(label, spent, int(mib), mbit), flush=True)
+        spent = raw_tcp(LinkShape(rtt_ms=rtt, mbit=mbit), int(mib), CpuMeter)
+        print(line("plain TCP through the proxy", spent, int(mib), mbit))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(load_average("at the end"))
