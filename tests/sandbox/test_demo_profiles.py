@@ -4,7 +4,9 @@ their weights in its Hugging Face cache and a cosmos-framework checkout, and its
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,8 +21,10 @@ from cosmos_tui.sandbox.workspace import DemoWorkspace
 pytestmark = pytest.mark.timeout(150)
 
 
-def test_the_demo_host_runs_every_family(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.delenv("HF_TOKEN", raising=False)  # the simulated cache needs no token
+@contextlib.contextmanager
+def demo_cli(tmp_path: Path) -> Iterator[tuple[Callable[..., str], str]]:
+    """A running demo host; yield ``cosmos(*args) -> stdout`` (exit 0 asserted) and the id
+    of a prompt made from the demo's rainy-street inputs."""
     space = DemoWorkspace(tmp_path / "ws")
     runner = CliRunner()
     with SandboxThread(SandboxOptions(gpus=2, time_scale=0.05), space.ssh_dir) as sandbox:
@@ -33,6 +37,12 @@ def test_the_demo_host_runs_every_family(tmp_path: Path, monkeypatch) -> None:
 
         folder = space.inputs_dir / "rainy-street"
         prompt_id = cosmos("create", "prompt", "a rainy street at dusk", str(folder)).split()[-1]
+        yield cosmos, prompt_id
+
+
+def test_the_demo_host_runs_every_family(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("HF_TOKEN", raising=False)  # the simulated cache needs no token
+    with demo_cli(tmp_path) as (cosmos, prompt_id):
         for profile in ("transfer2.5", "cosmos3"):
             cosmos("inference", prompt_id, "--profile", profile)
         runs = json.loads(cosmos("list", "runs", "--json"))["items"]
@@ -75,18 +85,7 @@ def test_the_demo_host_enhances_a_prompt_with_cosmos3s_reasoner(
     tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.delenv("HF_TOKEN", raising=False)  # the simulated cache needs no token
-    space = DemoWorkspace(tmp_path / "ws")
-    runner = CliRunner()
-    with SandboxThread(SandboxOptions(gpus=2, time_scale=0.05), space.ssh_dir) as sandbox:
-        config = prepare_workspace(space, sandbox)
-
-        def cosmos(*args: str) -> str:
-            result = runner.invoke(cli, ["--config", str(config.source), *args])
-            assert result.exit_code == 0, result.output
-            return result.stdout
-
-        folder = space.inputs_dir / "rainy-street"
-        prompt_id = cosmos("create", "prompt", "a rainy street at dusk", str(folder)).split()[-1]
+    with demo_cli(tmp_path) as (cosmos, prompt_id):
         run_id = cosmos("enhance", prompt_id, "--profile", "cosmos3").strip()
         cosmos("queue", "run", "--until-idle")
         run = json.loads(cosmos("show", run_id, "--json"))
