@@ -22,14 +22,17 @@ def refuse_unless_ready(config: Config, host: str | None, profile: str = "transf
     """
     from cosmos_tui.cli.doctor_cmd import doctor_reports
     from cosmos_tui.config import no_hosts_message
-    from cosmos_tui.doctor.runner import CHEAP_CHECKS
+    from cosmos_tui.doctor.needs import HUB_FAMILIES
+    from cosmos_tui.doctor.runner import CHEAP_CHECKS, HUB_LAUNCH_CHECKS
 
     names = [host] if host else [h.name for h in config.hosts]
     if not names:
         fail(no_hosts_message(config.source))
-    # Cosmos 3 and Transfer2.5 get the host checks (SSH, Docker, the image, disk); their
-    # token and cache are checked by their own launch before the upload.
-    reports = doctor_reports(config, names, profile, only=CHEAP_CHECKS, progress=False)
+    # Cosmos 3 and Transfer2.5 get the host checks (SSH, Docker, the image, disk) and their
+    # checkout; their cache and token are checked by their own launch before the upload,
+    # for the run's own model (the doctor's are for the family's default one).
+    only = CHEAP_CHECKS - HUB_LAUNCH_CHECKS if profile in HUB_FAMILIES else CHEAP_CHECKS
+    reports = doctor_reports(config, names, profile, only=only, progress=False)
     broken = [r for r in reports if not r.ok]
     if not broken:
         return

@@ -17,6 +17,7 @@ asks what that needs instead of Transfer1's checkpoint files:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from cosmos_tui.doctor.context import PREFIX, DoctorContext, prefixed, quoted
@@ -53,8 +54,10 @@ def hub_family(profile: str) -> HubFamily:
 
 _PYPROJECT = (
     'if [ -f "$1/pyproject.toml" ]; then '
-    f"printf '{PREFIX}found\\n'; sed -n 's/^name *= *[\"\\x27]\\([^\"\\x27]*\\).*/"
-    f'{PREFIX}name \\1/p\' "$1/pyproject.toml" | head -n 1; '
+    f"printf '{PREFIX}found\\n'; q=\"'\"; "
+    # the name of the [project] table, double- or single-quoted, however indented
+    'sed -n "/^\\[project\\]/,/^\\[/s/^[[:space:]]*name[[:space:]]*=[[:space:]]*[\\"$q]'
+    f'\\([^\\"$q]*\\).*/{PREFIX}name \\1/p" "$1/pyproject.toml" | head -n 1; '
     f"else printf '{PREFIX}missing\\n'; fi"
 )
 
@@ -87,7 +90,7 @@ async def check_hub_checkout(ctx: DoctorContext) -> CheckResult:
             f"{clone}, or point {where} at one",
         )
     name = next((line.split(" ", 1)[1] for line in lines if line.startswith("name ")), "")
-    if family.package is not None and name != family.package:
+    if family.package is not None and _normal(name) != _normal(family.package):
         return failed(
             "checkout",
             title,
@@ -96,6 +99,11 @@ async def check_hub_checkout(ctx: DoctorContext) -> CheckResult:
             f"{clone}, or point {where} at one",
         )
     return passed("checkout", title, f"{family.package or 'a'} checkout at {quoted(repo)}")
+
+
+def _normal(name: str) -> str:
+    """A project name as packaging compares them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _cache(ctx: DoctorContext) -> str | None:
@@ -113,14 +121,13 @@ async def check_hub_cache(ctx: DoctorContext) -> CheckResult:
     title = "Checkpoints present"
     family = hub_family(ctx.needs.profile)
     cache = _cache(ctx)
-    if cache is None:
-        return failed(
+    if cache is None:  # runs work, at the price of a download each
+        return passed(
             "checkpoints",
             title,
-            "no Hugging Face cache on the host is configured: every run would download "
-            f"nvidia/{family.model} again inside its container",
-            f"set hf_cache_dir in [profiles.{family.section}] (or the host's hf_cache_dir) "
-            "to a folder on the host, e.g. .cache/huggingface",
+            "no Hugging Face cache on the host is configured: every run downloads "
+            f"nvidia/{family.model} again inside its container (set hf_cache_dir in "
+            f"[profiles.{family.section}] or the host's, e.g. .cache/huggingface)",
         )
     if await _holds(ctx, cache, family.model):
         return passed("checkpoints", title, f"{cache} holds nvidia/{family.model}")
@@ -144,14 +151,18 @@ async def check_hub_token(ctx: DoctorContext) -> CheckResult:
         await check_token(ctx.host, layout, settings, ctx.environ, section=family.section,
                           model=family.model)  # fmt: skip
     except ValidationError as exc:
-        return failed(
-            "hf_token",
-            title,
-            exc.message,
-            f"export {settings.token_env}=hf_... before running cosmos, or set token_env or "
-            f"token_file in [profiles.{family.section}]; accept the licence of "
-            f"nvidia/{family.model} on huggingface.co",
-        )
+        if exc.field == "token_file":
+            fix = (
+                f"put a Hugging Face token in {layout.resolve(settings.token_file or '')} on "
+                f"the host, or remove token_file from [profiles.{family.section}]"
+            )
+        else:
+            fix = (
+                f"export {settings.token_env}=hf_... before running cosmos, or set token_env "
+                f"or token_file in [profiles.{family.section}]; accept the licence of "
+                f"nvidia/{family.model} on huggingface.co"
+            )
+        return failed("hf_token", title, exc.message, fix)
     if settings.token_file:
         detail = f"the token file {layout.resolve(settings.token_file)} is on the host"
     elif ctx.environ.get(settings.token_env):

@@ -59,6 +59,9 @@ CHEAP_CHECKS = frozenset(
     {"ssh", "latency", "greeting", "docker", "image", "checkout", "checkpoints", "hf_token",
      "disk"}
 )  # fmt: skip
+# For Cosmos 3 and Transfer2.5 these two are the launch's (hf_token.check_token, with the
+# run's own model), not the quick checks before a run.
+HUB_LAUNCH_CHECKS = frozenset({"checkpoints", "hf_token"})
 
 
 def profile_image(config: Config, profile: str, host_image: str) -> str:

@@ -92,11 +92,14 @@ def test_doctor_unknown_host_and_profile_are_clear_errors(demo):
         ("transfer2.5", "Cosmos-Transfer2.5-2B", None),
     ],
 )
-def test_doctor_for_a_hub_family_checks_its_checkout_cache_and_token(demo, profile, model, memory):
+def test_doctor_for_a_hub_family_checks_its_checkout_cache_and_token(
+    demo, profile, model, memory, monkeypatch
+):
     # The demo host has no Transfer1 base model here: a hub family never needs it. Its
     # own needs are a checkout for the container's install step (Cosmos 3's image holds
     # only the virtualenv), the host's Hugging Face cache and a token for the first
     # download (the demo's cache already holds the weights).
+    monkeypatch.delenv("HF_TOKEN", raising=False)  # the cache is what lets it pass
     sandbox, config = demo
 
     async def no_checkpoint(box):
@@ -163,7 +166,8 @@ def test_doctor_checks_every_host_at_once_and_a_down_one_fails_alone(demo):
     assert {c["outcome"] for name, c in down.items() if name != "ssh"} == {"skip"}
 
 
-def test_doctor_says_what_a_cosmos3_host_lacks(demo):
+def test_doctor_says_what_a_cosmos3_host_lacks(demo, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
     sandbox, config = demo
 
     async def other_checkout_and_empty_cache(box):
@@ -192,7 +196,37 @@ def test_doctor_says_what_a_cosmos3_host_lacks(demo):
     async def no_checkout(box):
         shutil.rmtree(box.home / "cosmos-framework")
 
+    async def single_quoted_name(box):
+        (box.home / "cosmos-framework" / "pyproject.toml").write_text(
+            "[tool.x]\nname = 'not-this-one'\n[project]\n  name = 'cosmos_framework'\n"
+        )
+
+    sandbox.call(single_quoted_name)
+    (report,) = json.loads(doctor(config, "--json", "--profile", "cosmos3")[1])
+    checkout = {c["check"]: c for c in report["checks"]}["checkout"]
+    assert checkout["outcome"] == "pass", checkout  # the [project] table's, normalised
+
     sandbox.call(no_checkout)
     (report,) = json.loads(doctor(config, "--json", "--profile", "cosmos3")[1])
     checkout = {c["check"]: c for c in report["checks"]}["checkout"]
     assert checkout["outcome"] == "fail" and "no cosmos-framework checkout at" in checkout["detail"]
+
+
+def test_the_quick_checks_before_a_hub_run_leave_the_cache_and_token_to_the_run(demo, monkeypatch):
+    # A Cosmos 3 run of a local checkpoint folder, or of a cached size other than the
+    # default, needs no token: the run's own check knows its model, the doctor's default
+    # does not. So `cosmos inference` does not ask the cache or token of a hub family.
+    from cosmos_tui.cli.preflight import refuse_unless_ready
+    from cosmos_tui.config import load_config
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    sandbox, config = demo
+
+    async def empty_cache(box):
+        shutil.rmtree(box.home / ".cache" / "huggingface" / "hub" / "models--nvidia--Cosmos3-Nano")
+
+    sandbox.call(empty_cache)
+    refuse_unless_ready(load_config(config), None, "cosmos3")  # no SystemExit
+    code, out, _err = doctor(config, "--json", "--profile", "cosmos3")
+    token = {c["check"]: c for c in json.loads(out)[0]["checks"]}["hf_token"]
+    assert code == 1 and token["outcome"] == "fail"  # the doctor itself still says so

@@ -13,10 +13,12 @@ from cosmos_tui.config import TimeoutsConfig
 from cosmos_tui.domain import HostState
 from cosmos_tui.errors import (
     AuthenticationFailed,
+    CommandTimedOut,
     ConfigError,
     HostKeyUnknown,
     HostUnreachable,
     RemoteCommandFailed,
+    RemoteError,
 )
 from cosmos_tui.remote import RemoteHost
 
@@ -43,6 +45,7 @@ async def test_command_timeout(remote_host: RemoteHost) -> None:
         await remote_host.run(["sleep", "5"], timeout=0.3)
     assert info.value.timed_out
     assert info.value.transient
+    assert isinstance(info.value, CommandTimedOut) and isinstance(info.value, RemoteError)
     assert (await remote_host.run(["true"])).exit_status == 0
 
 

@@ -186,6 +186,10 @@ async def test_the_run_form_picks_a_model_shows_its_fields_and_remembers_it(h, p
     form.query_one("#c3_hint_depth", Input).value = "-1"
     await pilot.pause()
     assert "weight" in plain(form.query_one("#form-error"))
+    assert form.query_one("#c3_hint_depth", Input).has_class("-invalid")
+    form.query_one("#c3_hint_depth", Input).value = "x"
+    await pilot.pause()
+    assert "depth weight must be a number, not 'x'" in plain(form.query_one("#form-error"))
     form.query_one("#c3_hint_depth", Input).value = "0.4"
     form.query_one("#c3_guardrails", Select).value = "offload"
     form.query_one("#c3_parallelism", Select).value = "throughput"

@@ -7,6 +7,7 @@ newest run, so a prompt made for Cosmos 3 stays on Cosmos 3.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from textual import on, work
@@ -88,13 +89,19 @@ FAMILY_FIELDS: dict[str, tuple[tuple[str, str, str, tuple[str, ...] | None, str]
 }
 
 
-def parse_number(raw: str, kind: str, field: str) -> float | int:
-    """Parse a typed number of ``kind``; raise ValidationError naming ``field``."""
+def parse_number(raw: str, kind: str, field: str, label: str | None = None) -> float | int:
+    """Parse a typed number of ``kind``; raise ValidationError for ``field``.
+
+    The message names the field as the form shows it (``label``), the error's ``field``
+    is what marks it.
+    """
     try:
         return int(raw) if kind == "int" else float(raw)
     except ValueError as exc:
         wanted = "a whole number" if kind == "int" else "a number"
-        raise ValidationError(f"{field} must be {wanted}, not '{raw}'", field=field) from exc
+        raise ValidationError(
+            f"{label or field} must be {wanted}, not '{raw}'", field=field
+        ) from exc
 
 
 class RunForm(ModalScreen[Run | None]):
@@ -290,9 +297,10 @@ class RunForm(ModalScreen[Run | None]):
             if not raw:  # empty: the family's default (a hint: not used)
                 continue
             if key.startswith("hints."):
-                hints[key.split(".")[1]] = {"weight": parse_number(raw, "float", field_id)}
+                weight = parse_number(raw, "float", field_id, label)
+                hints[key.split(".")[1]] = {"weight": weight}
             else:
-                options[key] = parse_number(raw, "int", key)
+                options[key] = parse_number(raw, "int", key, label)
         for hint, (value, label, field_id) in presets.items():
             if hint not in hints:
                 raise ValidationError(
@@ -321,8 +329,14 @@ class RunForm(ModalScreen[Run | None]):
                 # a family option's error names its key (num_frames): mark its field
                 keys = {key: field_id for field_id, _l, key, _c, _d in
                         FAMILY_FIELDS.get(self.profile, ())}  # fmt: skip
-                for match in self.query(f"#{keys.get(exc.field, exc.field)}"):
-                    match.add_class("-invalid")
+                # the hints' rules name them all ("hints"): mark each weight given
+                marked = [keys.get(exc.field, exc.field)]
+                if exc.field == "hints":
+                    weights = [f for k, f in keys.items() if re.fullmatch(r"hints\.\w+", k)]
+                    marked = [f for f in weights if self.query_one(f"#{f}", Input).value]
+                for field_id in marked:
+                    for match in self.query(f"#{field_id}"):
+                        match.add_class("-invalid")
             return False
         error.update("")
         return True
