@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import pwd
 import shutil
@@ -171,19 +172,30 @@ def cosmos3_config(
     home = Path(pwd.getpwnam(TEST_USER).pw_dir)
     (home / "cosmos-framework").mkdir(exist_ok=True)
     (home / "cosmos-framework" / "pyproject.toml").write_text("[project]\nname='cf'\n")
-    cache = f"hf-cache-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("TEST_COSMOS3_TOKEN", "hf_test_token")
+
+    with user_hf_cache("hf-cache") as cache:
+
+        def _make(scenario: str = "ok", **fields: Any) -> Config:
+            config = make_config(scenario)
+            settings = ProfileConfig(
+                image=cosmos3_image, extra_args=[], repo_dir="cosmos-framework",
+                hf_cache_dir=cache, token_env="TEST_COSMOS3_TOKEN", **fields,
+            )  # fmt: skip
+            return dataclasses.replace(config, profiles={**config.profiles, "cosmos3": settings})
+
+        yield _make
+
+
+@contextlib.contextmanager
+def user_hf_cache(prefix: str) -> Iterator[str]:
+    """A fresh Hugging Face cache folder in the test user's home; yield its relative name."""
+    home = Path(pwd.getpwnam(TEST_USER).pw_dir)
+    cache = f"{prefix}-{uuid.uuid4().hex[:12]}"
     (home / cache).mkdir()
     user = pwd.getpwnam(TEST_USER)
     shutil.chown(home / cache, user.pw_uid, user.pw_gid)
-    monkeypatch.setenv("TEST_COSMOS3_TOKEN", "hf_test_token")
-
-    def _make(scenario: str = "ok", **fields: Any) -> Config:
-        config = make_config(scenario)
-        settings = ProfileConfig(
-            image=cosmos3_image, extra_args=[], repo_dir="cosmos-framework",
-            hf_cache_dir=cache, token_env="TEST_COSMOS3_TOKEN", **fields,
-        )  # fmt: skip
-        return dataclasses.replace(config, profiles={**config.profiles, "cosmos3": settings})
-
-    yield _make
-    shutil.rmtree(home / cache, ignore_errors=True)
+    try:
+        yield cache
+    finally:
+        shutil.rmtree(home / cache, ignore_errors=True)

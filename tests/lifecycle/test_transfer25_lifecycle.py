@@ -10,9 +10,6 @@ diagnosis of a gated download.
 from __future__ import annotations
 
 import dataclasses
-import pwd
-import shutil
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +22,7 @@ from cosmos_tui.engine import launch
 from cosmos_tui.engine.logs import read_log_lines
 from cosmos_tui.errors import ValidationError
 from cosmos_tui.sandbox.standin import transfer25_standin_path
-from tests.fixtures.hosts import TEST_USER
+from tests.lifecycle.conftest import user_hf_cache
 
 TAG = "cosmos-test/transfer25-lifecycle:latest"
 
@@ -41,24 +38,21 @@ def t25_config(
     make_config: Callable[..., Config], t25_image: str, monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Callable[..., Config]]:  # fmt: skip
     """Return ``make(scenario, **profile_fields)``: a config with a transfer2_5 table."""
-    home = Path(pwd.getpwnam(TEST_USER).pw_dir)
-    cache = f"hf-cache-t25-{uuid.uuid4().hex[:12]}"
-    (home / cache).mkdir()
-    user = pwd.getpwnam(TEST_USER)
-    shutil.chown(home / cache, user.pw_uid, user.pw_gid)
     monkeypatch.setenv("TEST_T25_TOKEN", "hf_t25_test_token_value")
+    with user_hf_cache("hf-cache-t25") as cache:
 
-    def _make(scenario: str = "ok", **fields: Any) -> Config:
-        config = make_config(scenario)
-        settings = ProfileConfig(
-            image=t25_image, extra_args=[], hf_cache_dir=cache, token_env="TEST_T25_TOKEN",
-            **fields,
-        )  # fmt: skip
-        # the TOML table name: [profiles.transfer2_5]
-        return dataclasses.replace(config, profiles={**config.profiles, "transfer2_5": settings})
+        def _make(scenario: str = "ok", **fields: Any) -> Config:
+            config = make_config(scenario)
+            settings = ProfileConfig(
+                image=t25_image, extra_args=[], hf_cache_dir=cache, token_env="TEST_T25_TOKEN",
+                **fields,
+            )  # fmt: skip
+            # the TOML table name: [profiles.transfer2_5]
+            return dataclasses.replace(
+                config, profiles={**config.profiles, "transfer2_5": settings}
+            )
 
-    yield _make
-    shutil.rmtree(home / cache, ignore_errors=True)
+        yield _make
 
 
 async def test_an_edge_transfer_runs_end_to_end(t25_config, bench_for, video_dir) -> None:
