@@ -57,6 +57,24 @@ async def wait_for_states(bench, runs, wanted: set[RunState], seconds: float = 6
     raise AssertionError(f"runs stayed {states}, not {wanted}")
 
 
+async def wait_until_launched(bench, runs, seconds: float = 60.0) -> None:
+    """Wait until the runs' container has started: each running, or already past it.
+
+    (A batch's samples move on one by one: under load a poll can miss the moment all of
+    them are ``running`` at once.)
+    """
+    before = {RunState.QUEUED, RunState.UPLOADING, RunState.STARTING}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    states: set[RunState] = set()
+    while loop.time() < deadline:
+        states = {(await bench.get_run(r.id)).state for r in runs}
+        if RunState.RUNNING in states and not states & before:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"runs stayed {states}, none running")
+
+
 async def completed(bench, runs: Iterable[Run]) -> list[Run]:
     """The runs as stored now, each asserted completed (its failure shown if not)."""
     done = [await bench.get_run(run.id) for run in runs]

@@ -22,7 +22,12 @@ from cosmos_tui.config import Config
 from cosmos_tui.domain import FailureKind, RunState
 from cosmos_tui.engine.logs import read_log_lines
 from cosmos_tui.store.queue_store import Claim
-from tests.queue.test_queue_real import drive, dying_queue_driver, videos, wait_for_states
+from tests.queue.test_queue_real import (
+    drive,
+    dying_queue_driver,
+    videos,
+    wait_until_launched,
+)
 
 TEXTS = ("a quiet harbour at dawn", "a crowded square at noon", "a snowy pass at dusk")
 
@@ -152,7 +157,7 @@ async def test_a_batch_whose_driver_died_is_settled_by_the_next_driver(
     texts = (TEXTS[0], "a crowded square [standin:guardrail]", TEXTS[2])
     runs = await queue_three(bench, tmp_path, texts)
     with dying_queue_driver(config, tmp_path):
-        await wait_for_states(bench, runs, {RunState.RUNNING})
+        await wait_until_launched(bench, runs)
     # the container goes on with nobody following it; the next driver reattaches
     await asyncio.wait_for(bench.queue.drive(until_idle=True), 120)
     done = [await bench.get_run(r.id) for r in runs]
@@ -209,7 +214,7 @@ async def test_a_driver_that_died_while_collecting_leaves_the_whole_log_for_the_
     texts = (TEXTS[0], "a crowded square [standin:guardrail]", TEXTS[2])
     runs = await queue_three(bench, tmp_path, texts)
     with dying_queue_driver(config, tmp_path):
-        await wait_for_states(bench, runs, {RunState.RUNNING})
+        await wait_until_launched(bench, runs)
     container = (await bench.get_run(runs[0].id)).container_id or ""
     assert await bench.hosts.get("testhost").docker.wait(container) == 0
 
