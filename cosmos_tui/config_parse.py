@@ -114,7 +114,7 @@ def _parse_hosts(value: Any, path: Path | None, locate: _Locator) -> list[HostCo
 
 
 def _check_cluster(
-    cluster: ClusterConfig, where: str, path: Path | None, locate: _Locator, table: tuple
+    cluster: ClusterConfig, where: str, path: Path | None, locate: _Locator, table: tuple[Any, ...]
 ) -> None:
     """Refuse cluster values that would only fail at submit time, naming the key."""
     problems = {

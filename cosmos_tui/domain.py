@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from cosmos_tui.errors import InvalidTransition
 
-T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)  # a Page[Run] is a Page[object]: pages are frozen
 
 
 class RunState(enum.StrEnum):
@@ -265,10 +265,10 @@ class Run:
 
 
 @dataclass(frozen=True)
-class Page(Generic[T]):
+class Page(Generic[T_co]):
     """One page of a listing and the total number of matches."""
 
-    items: tuple[T, ...]
+    items: tuple[T_co, ...]
     total: int
     offset: int
     limit: int

@@ -248,6 +248,7 @@ def _first_frame_reporter(times: list[float]) -> Any:
         pilot.app.call_after_refresh(drawn.set)
         await drawn.wait()
         times.extend((time.perf_counter(), time.time()))
+        assert sys.__stderr__ is not None  # the terminal the TUI draws on
         os.write(sys.__stderr__.fileno(), b"\x1b[0m[first-frame]")
         await pilot.app.action_quit()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -65,7 +66,7 @@ def doctor_reports(
     from cosmos_tui.remote import RemoteHost
 
     guard(lambda: check_profile(config, profile))
-    hosts = [guard(lambda name=name: config.host(name)) for name in names]
+    hosts = [guard(functools.partial(config.host, name)) for name in names]
 
     async def main() -> list[DoctorReport]:
         remotes = [RemoteHost(h, config.timeouts, config.retry) for h in hosts]

@@ -24,6 +24,7 @@ from cosmos_tui.safe_text import one_line
 if TYPE_CHECKING:
     from cosmos_tui.config import Config, HostConfig
     from cosmos_tui.remote.discover import HostFacts
+    from cosmos_tui.remote.host import RemoteHost
     from cosmos_tui.remote.hostkeys import HostKeyInfo
 
 pass_cli = click.make_pass_decorator(CliContext)
@@ -73,7 +74,7 @@ def _check_name(name: str) -> None:
         )
 
 
-def _connect_host(config: Config, host: HostConfig) -> Any:
+def _connect_host(config: Config, host: HostConfig) -> RemoteHost:
     from cosmos_tui.config import RetryConfig
     from cosmos_tui.remote import RemoteHost
 
@@ -183,6 +184,7 @@ def _show_facts(facts: HostFacts) -> None:
 @pass_cli
 def add(
     cli: CliContext,
+    /,
     name: str | None,
     trust_fingerprint: str | None,
     accept_new_host_key: bool,
@@ -325,7 +327,7 @@ def remove(cli: CliContext, name: str, yes: bool) -> None:
 @host_options
 @click.option("--unset", multiple=True, metavar="KEY", help="Remove KEY (back to its default).")
 @pass_cli
-def edit(cli: CliContext, name: str, unset: tuple[str, ...], **fields: Any) -> None:
+def edit(cli: CliContext, /, name: str, unset: tuple[str, ...], **fields: Any) -> None:
     """Change a host's settings, e.g. 'cosmos host edit gpu1 --user me --docker-sudo'.
 
     The result is validated before it is written; comments in the file are kept.

@@ -17,7 +17,7 @@ def _figure(value: float) -> str:
 NEGATIVE_ARGS: dict[str, bool] = {"ignore_unknown_options": True}
 
 
-class Number(click.ParamType):
+class Number(click.ParamType[int | float]):
     """An int or float option whose errors name the allowed range.
 
     ``--priority 1e20`` or ``--steps 2^63`` is a usage error (exit 2) that says which

@@ -110,7 +110,8 @@ def queue(click_ctx: click.Context, live: bool, as_json: bool) -> None:
     """Show the plan of the queue: which runs share a container, in start order."""
     if click_ctx.invoked_subcommand is not None:
         return
-    ctx: CliContext = click_ctx.find_object(CliContext)
+    ctx = click_ctx.find_object(CliContext)
+    assert ctx is not None  # the root group always sets one
 
     async def _view(bench: Any) -> QueueView:
         cluster = None

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -21,6 +22,8 @@ from cosmos_tui.services import Workbench
 from cosmos_tui.store.repositories import PromptFilter, RunFilter
 
 pass_cli = click.make_pass_decorator(CliContext)
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def parse_when(text: str | None) -> datetime | None:
@@ -45,7 +48,7 @@ def parse_when(text: str | None) -> datetime | None:
         raise click.BadParameter(f"'{text}' is not a usable date: {hint}") from exc
 
 
-def priority_option() -> Any:
+def priority_option() -> Callable[[F], F]:
     """The --priority option of every command that queues runs (a bounded integer)."""
     return click.option(
         "--priority",
@@ -192,7 +195,7 @@ def create_prompt(
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: print it as JSON.")
 @pass_cli
 def create_run(
-    ctx: CliContext, prompt_id: str, priority: int, dry_run: bool, as_json: bool, **options: Any
+    ctx: CliContext, /, prompt_id: str, priority: int, dry_run: bool, as_json: bool, **options: Any
 ) -> None:
     """Create a queued run of PROMPT_ID; print its id."""
     overrides = overrides_from(options)
@@ -219,7 +222,7 @@ def create_run(
 @click.option("--offset", type=click.IntRange(0, 10**9), default=0, help="Skip this many.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (see docs/cli-json.md).")
 @pass_cli
-def list_cmd(ctx: CliContext, what: str, **opts: Any) -> None:
+def list_cmd(ctx: CliContext, /, what: str, **opts: Any) -> None:
     """List prompts or runs, newest first."""
     since, until = parse_when(opts["since"]), parse_when(opts["until"])
     if what == "prompts":

@@ -46,6 +46,7 @@ STALL_SECONDS = 15.0
 @pass_cli
 def inference(
     ctx: CliContext,
+    /,
     ids: tuple[str, ...],
     priority: int,
     host: str | None,

@@ -35,7 +35,9 @@ TERMINATION_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 class QuittableApp(Protocol):
     """What run_tui needs of a Textual app (Textual itself stays inside cosmos_tui.ui)."""
 
-    return_code: int | None
+    @property
+    def return_code(self) -> int | None:
+        """The app's exit status once it ended (None until then); read only."""
 
     def run(self, *, auto_pilot: Any = None) -> Any:
         """Run the app until it exits."""

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
 import click
 
 from cosmos_tui.cli.context import CliContext
 from cosmos_tui.cli.terminal import run_tui
+
+if TYPE_CHECKING:
+    from cosmos_tui.ui.facade import FacadeAdapter
 
 
 @click.command("tui")
@@ -21,7 +27,7 @@ def tui(ctx: CliContext) -> None:
     from cosmos_tui.ui.app import CosmosApp
 
     @asynccontextmanager
-    async def services():  # type: ignore[no-untyped-def]
+    async def services() -> AsyncIterator[FacadeAdapter]:
         # Imported here, after the first frame: the database and host layers are heavy.
         from cosmos_tui.services import Workbench
         from cosmos_tui.ui.facade import FacadeAdapter

@@ -38,7 +38,7 @@ from cosmos_tui.engine.batch_outputs import (
     sample_index,
 )
 from cosmos_tui.engine.batching import BatchLine, slice_log
-from cosmos_tui.engine.failures import explain
+from cosmos_tui.engine.failure_text import explain
 from cosmos_tui.engine.logs import CURSOR_SUFFIX
 from cosmos_tui.engine.outputs import (
     fetch_outputs,

@@ -48,6 +48,7 @@ from cosmos_tui.store.queue_store import Claim, QueueStore
 
 if TYPE_CHECKING:
     from cosmos_tui.config import Config
+    from cosmos_tui.engine.launch import RemoteLayout
     from cosmos_tui.engine.lifecycle import EngineContext
     from cosmos_tui.engine.runner import RunEngine
     from cosmos_tui.remote.host import RemoteHost
@@ -87,7 +88,7 @@ class BatchLauncher:
         """Take every run's lock, or none (locks held by launches here are left alone)."""
         from cosmos_tui.engine.runlock import RunLock
 
-        taken = []
+        taken: list[RunLock] = []
         for run_id in run_ids:
             lock = RunLock(self.ctx.run_dir(run_id))
             if run_id in self._locks or not lock.try_acquire():
@@ -266,7 +267,7 @@ class BatchLauncher:
         return remote, kept
 
     async def _create(
-        self, host: RemoteHost, layout: launch.RemoteLayout, first: Run, claim: Claim,
+        self, host: RemoteHost, layout: RemoteLayout, first: Run, claim: Claim,
         batch: BatchInput,
     ) -> str:  # fmt: skip
         config = self.ctx.config
@@ -398,7 +399,7 @@ class BatchLauncher:
     async def collect(
         self,
         host: RemoteHost,
-        layout: launch.RemoteLayout,
+        layout: RemoteLayout,
         batch_id: str,
         lines: Sequence[BatchLine],
         death: Death | None = None,
@@ -436,7 +437,7 @@ class BatchLauncher:
         """Return a run's local log file."""
         return self.ctx.run_dir(run_id) / LOG_NAME
 
-    async def move(self, run_id: str, target: RunState, reason: str, **fields: object) -> None:
+    async def move(self, run_id: str, target: RunState, reason: str, **fields: Any) -> None:
         """Move one run on; a run that changed meanwhile (cancelled) is left alone."""
         try:
             await self.ctx.store.transition(run_id, target, reason, **fields)

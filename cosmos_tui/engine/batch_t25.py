@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.domain import FailureKind, InputFile, Prompt, Run, RunState
-from cosmos_tui.engine.failures import explain
+from cosmos_tui.engine.failure_text import explain
 from cosmos_tui.engine.logs import CURSOR_SUFFIX
 from cosmos_tui.engine.profiles.transfer25 import (
     NAME,

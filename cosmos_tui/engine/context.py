@@ -87,7 +87,8 @@ class EngineContext:
         """
         retry = self.config.retry
         step = max(1, attempt) + retry.max_attempts - 1
-        delay = min(retry.backoff_max, retry.backoff_base * (2**step))
+        # typeshed types int ** int as Any (a negative exponent gives a float)
+        delay: float = min(retry.backoff_max, retry.backoff_base * (2**step))
         return delay * self.rng.uniform(0.5, 1.0)
 
     async def notify(self, run_id: str, step: str) -> None:

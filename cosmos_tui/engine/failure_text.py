@@ -133,7 +133,7 @@ def explain(
 
     """
     template = _VARIANTS[variant] if variant else _EXPLAIN[kind]
-    if not variant and (profile, kind) in _PROFILE_EXPLAIN:
+    if not variant and profile is not None and (profile, kind) in _PROFILE_EXPLAIN:
         template = _PROFILE_EXPLAIN[(profile, kind)]
     text = template.format(detail=f" ({detail})" if detail else "")
     return f"{text}; last phase: {phase}" if phase else text

@@ -17,12 +17,16 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import OpenEXR
 from PIL import Image, UnidentifiedImageError
 
 from cosmos_tui.errors import FrameUnreadable, ValidationError
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 _DEPTH_CHANNELS = ("Z", "depth.Z", "depth", "distance", "Y", "R", "r")
 
@@ -51,6 +55,7 @@ class DepthMap:
         Disparities are mapped linearly.
         """
         raw = values.astype(np.float32, copy=False)
+        scaled: npt.NDArray[np.floating[Any]]  # float32 at run time; the stubs differ per branch
         if self.convention == "distance":
             with np.errstate(divide="ignore", invalid="ignore"):
                 inverse = np.where(raw > 0, 1.0 / raw, 0.0)
@@ -59,7 +64,9 @@ class DepthMap:
         else:
             scaled = (raw - self.far) / (self.near - self.far)
         scaled = np.nan_to_num(scaled, nan=0.0, posinf=0.0, neginf=0.0)
-        return np.clip(np.rint(scaled * np.float32(255.0)), 0, 255).astype(np.uint8)
+        # numpy's stubs give Any for arithmetic on a floating[Any] array
+        levels: npt.NDArray[np.floating[Any]] = np.clip(np.rint(scaled * np.float32(255.0)), 0, 255)
+        return levels.astype(np.uint8)
 
 
 def _fail(path: Path, exc: BaseException) -> FrameUnreadable:

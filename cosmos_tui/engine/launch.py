@@ -27,7 +27,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.config import Config, HostConfig
 from cosmos_tui.domain import Prompt, Run
@@ -101,7 +101,9 @@ def container_input_path(remote_input_path: str) -> str:
     return f"{CONTAINER_INPUTS}/{PurePosixPath(remote_input_path).name}"
 
 
-def build_run_spec(run: Run, prompt: Prompt | None, remote_inputs: Mapping[str, str]) -> dict:
+def build_run_spec(
+    run: Run, prompt: Prompt | None, remote_inputs: Mapping[str, str]
+) -> dict[str, Any]:
     """Return the spec JSON of a run whose inputs were uploaded (its profile builds it).
 
     Args:

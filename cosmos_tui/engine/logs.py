@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from cosmos_tui.domain import LogBatch
 from cosmos_tui.private_files import open_private, private_dir
@@ -319,7 +319,7 @@ class LocalLog:
         self.secrets = tuple(secrets)
         self.cursor_path = path.with_name(path.name + CURSOR_SUFFIX)
         self.cursor = LogCursor()
-        self._handle: BinaryIO | None = None
+        self._handle: IO[bytes] | None = None
         self._saved_at = 0.0
 
     def open(self) -> LogCursor:

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 
 from cosmos_tui.containment import contained_path, name_problem, shown
 from cosmos_tui.domain import FailureKind, Run
-from cosmos_tui.engine.failures import Failure, explain
+from cosmos_tui.engine.failure_text import explain
+from cosmos_tui.engine.failures import Failure
 
 if TYPE_CHECKING:
     from cosmos_tui.remote.host import RemoteHost
@@ -153,8 +154,8 @@ async def plan_outputs(
         return_exceptions=True,
     )
     if kind == "symlink":
-        refused = Refused(PurePosixPath(remote_output_dir).name, _KIND_TEXT["symlink"])
-        return OutputPlan((), (refused,))
+        link = Refused(PurePosixPath(remote_output_dir).name, _KIND_TEXT["symlink"])
+        return OutputPlan((), (link,))
     for outcome in (kind, listing):
         if isinstance(outcome, BaseException):
             raise outcome

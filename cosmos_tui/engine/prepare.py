@@ -17,7 +17,7 @@ import os
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -158,7 +158,7 @@ def _load(role: str, depth: DepthMap | None, path: Path) -> av.VideoFrame:
     return av.VideoFrame.from_ndarray(pad_even(read_rgb(path)), format="rgb24")
 
 
-def _frames(frame_pass: FramePass, depth: DepthMap | None) -> Iterator[av.VideoFrame]:
+def _frames(frame_pass: FramePass, depth: DepthMap | None) -> Generator[av.VideoFrame, None, None]:
     """The pass's frames, decoded by a reader thread a few frames ahead of the encoder."""
     paths = iter(frame_pass.frames.values())
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read") as reader:

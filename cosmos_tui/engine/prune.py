@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING
 from cosmos_tui.containment import name_problem, shown
 from cosmos_tui.errors import CosmosError, NotFound, ValidationError
 from cosmos_tui.owner import Ownership, ownership
-from cosmos_tui.remote.sftp import PART_SUFFIX
+from cosmos_tui.remote.sftp_files import PART_SUFFIX
 from cosmos_tui.store.repositories import PromptFilter, RunFilter
 
 if TYPE_CHECKING:
+    from cosmos_tui.domain import Run
     from cosmos_tui.engine.context import BenchView
     from cosmos_tui.remote.docker import ContainerInfo
     from cosmos_tui.remote.host import RemoteHost
@@ -160,7 +161,7 @@ async def _sort_container(
     items.append(PruneItem(host.name, "container", info.id, detail))
 
 
-async def _runs_of(bench: BenchView, key: str) -> list | None:
+async def _runs_of(bench: BenchView, key: str) -> list[Run] | None:
     """The runs a container belongs to; None when this database knows none."""
     if not key:
         return None

@@ -22,6 +22,8 @@ What it does, in order:
   container's exit code.
 """
 
+from __future__ import annotations
+
 import http.client
 import json
 import os
@@ -31,32 +33,40 @@ import sys
 import threading
 import time
 import urllib.parse
+from types import FrameType
+from typing import Any
 
 
 class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout=None):
+    def __init__(self, path: str, timeout: float | None = None) -> None:
         super().__init__("localhost", timeout=timeout)
         self._path = path
 
-    def connect(self):
+    def connect(self) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         if self.timeout is not None:
             self.sock.settimeout(self.timeout)
         self.sock.connect(self._path)
 
 
-def _stamp():
+def _stamp() -> str:
     now = time.time()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int((now % 1) * 1e9):09d}Z"
 
 
-def say(text):
+def say(text: str) -> None:
     """Write one timestamped line of the entrypoint's own to the job log."""
     sys.stdout.write(f"{_stamp()} [cosmos-tui] {text}\n")
     sys.stdout.flush()
 
 
-def api(sock, method, path, body=None, timeout=60):
+def api(
+    sock: str,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    timeout: float | None = 60,
+) -> tuple[int, Any]:
     """One Docker Engine API call; returns (status, parsed JSON or text)."""
     conn = _UnixConnection(sock, timeout=timeout)
     data = json.dumps(body).encode() if body is not None else None
@@ -71,7 +81,7 @@ def api(sock, method, path, body=None, timeout=60):
         return response.status, raw.decode("utf-8", "replace")
 
 
-def split_redraws(frame):
+def split_redraws(frame: bytes) -> bytes:
     """Give each carriage-return redraw of a frame (a tqdm bar) its own stamped line.
 
     Ray's log reader turns a bare CR into a line break, which would leave the bar's
@@ -85,7 +95,7 @@ def split_redraws(frame):
     return b"".join(stamp + b" " + p + b"\n" for p in pieces or [b""])
 
 
-def stream_logs(sock, name):
+def stream_logs(sock: str, name: str) -> None:
     """Copy the container's multiplexed log stream (timestamps on) to stdout."""
     conn = _UnixConnection(sock)
     query = "follow=1&stdout=1&stderr=1&timestamps=1"
@@ -102,7 +112,7 @@ def stream_logs(sock, name):
     conn.close()
 
 
-def main():
+def main() -> int:
     """Create or adopt the container, follow it, forward a stop, exit with its code."""
     job = json.loads(sys.argv[1])
     sock, name, body = job["socket"], job["name"], job["body"]
@@ -111,7 +121,7 @@ def main():
     stopping = threading.Event()
     created = threading.Event()
 
-    def stop(_signum, _frame):
+    def stop(_signum: int, _frame: FrameType | None) -> None:
         if not stopping.is_set():
             stopping.set()
             if created.is_set():
@@ -155,7 +165,7 @@ def main():
     while logs.is_alive():
         logs.join(0.2)
     status, reply = api(sock, "POST", f"/containers/{name}/wait", timeout=None)
-    code = reply.get("StatusCode", 1) if isinstance(reply, dict) else 1
+    code: int = reply.get("StatusCode", 1) if isinstance(reply, dict) else 1
     say(f"container exited {code}")
     return code
 

@@ -27,7 +27,7 @@ import json
 import logging
 import shlex
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from cosmos_tui.config import ClusterConfig, Config, HostConfig
@@ -132,7 +132,7 @@ class RayLauncher:
         store: Store,
         view: RayClusterView,
         hub: LogHub,
-        sleep: Callable[[float], object] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.config = config
         self.store = store

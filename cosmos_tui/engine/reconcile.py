@@ -212,7 +212,7 @@ async def _mark_gone(ctx: EngineContext, run: Run) -> bool:
 
 
 async def _orphans(
-    ctx: EngineContext, containers: dict[str, list]
+    ctx: EngineContext, containers: dict[str, list[ContainerInfo]]
 ) -> tuple[list[Orphan], list[Orphan]]:
     """Return the orphans (reported only) and our cancelled leftovers (stopped here)."""
     orphans: list[Orphan] = []

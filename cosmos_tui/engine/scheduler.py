@@ -251,7 +251,7 @@ class Scheduler:
         except Exception:
             logger.exception("launcher crashed on %s", ",".join(claim.run_ids))
         finally:
-            self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
+            self._tasks.discard(asyncio.current_task())
             self.freed_at = self._monotonic()
             self._wake.set()
 

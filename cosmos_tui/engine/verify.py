@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import re
 import shutil
 import threading
@@ -231,7 +232,7 @@ async def _check_inputs(
     for item in prompt.inputs:
         path = item.path
         if path.is_file() and path.stat().st_size == item.size:
-            if deep and await in_thread(lambda stop, p=path: sha256_of(p, stop)[0]) != item.sha256:
+            if deep and (await in_thread(functools.partial(sha256_of, path)))[0] != item.sha256:
                 findings.append(Finding(
                     FindingKind.INPUT_CHANGED, prompt.id,
                     f"{item.role} input {path} has new content (sha256 differs); runs of this "
@@ -246,9 +247,7 @@ async def _check_inputs(
             ))  # fmt: skip
             continue
         folders = [f for f in (prompt.video_dir, *search) if f is not None]
-        found = await in_thread(
-            lambda stop, f=folders, i=item: _find_copy(f, i.size, i.sha256, stop)
-        )
+        found = await in_thread(functools.partial(_find_copy, folders, item.size, item.sha256))
         detail = f"{item.role} input {path} is gone"
         if found is None:
             hint = detail + "; give its new folder with --search DIR"
@@ -330,7 +329,7 @@ async def _orphan_containers(
             continue
         for info in containers:
             owner = info.labels.get("cosmos.batch_id") or info.run_id
-            known = bool(owner) and await _is_known(bench, owner)
+            known = await _is_known(bench, owner) if owner else False
             whose = ownership(info.labels, getattr(host.docker, "owner", None), known)
             if whose == Ownership.FOREIGN:
                 detail = (f"container {info.name} ({info.status}) belongs to another "

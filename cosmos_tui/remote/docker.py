@@ -13,6 +13,7 @@ image name. Every aiodocker/aiohttp exception is translated in
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import json
 import logging
@@ -366,7 +367,7 @@ class DockerClient:
 
     async def log_frames(
         self, container_id: str, since: str | None = None, follow: bool = True
-    ) -> AsyncIterator[list[bytes]]:
+    ) -> AsyncIterator[builtins.list[bytes]]:  # list: the method above, in this class
         """Yield a container's raw log messages: ``<RFC3339Nano> <bytes as written>``.
 
         For the run log follower, which needs Docker's exact nanosecond timestamps and

@@ -77,7 +77,7 @@ async def run_probe(
         host_config["DeviceRequests"] = [
             {"Driver": "", "Count": -1, "Capabilities": [["gpu"]], "DeviceIDs": None}
         ]
-    body = {
+    body: dict[str, Any] = {
         "Image": image,
         "Cmd": command,
         "Labels": {LABEL_DOCTOR: "true"},
@@ -107,7 +107,7 @@ async def read_image_file(docker: DockerClient, image: str, path: str) -> bytes 
     import tarfile
 
     api = await docker.api()
-    body = {"Image": image, "Cmd": ["true"], "Labels": {LABEL_DOCTOR: "true"}}
+    body: dict[str, Any] = {"Image": image, "Cmd": ["true"], "Labels": {LABEL_DOCTOR: "true"}}
     name = f"cosmos-doctor-{secrets.token_hex(4)}"
     async with translate_errors(docker.name, f"reading {path} of {image}"):
         container = await api.containers.create(body, name=name)

@@ -516,10 +516,11 @@ class SftpTransfers(RemoteFiles):
                 ),
                 return_exceptions=True,  # the stack closes whichever one did open
             )
-            for outcome in opened:
-                if isinstance(outcome, BaseException):
-                    raise outcome
             host_hash, extra = opened
+            if isinstance(host_hash, BaseException):
+                raise host_hash
+            if isinstance(extra, BaseException):
+                raise extra
             # Over several channels chunks land out of order: a marker on the host keeps
             # a resume from trusting the .part's size (see sftp_io.resume_offset).
             marker = AckMarker(sftp, part) if extra else None
@@ -550,7 +551,7 @@ class SftpTransfers(RemoteFiles):
             else:
                 remote = await host_hash.digest(HASH_TIMEOUT_S)
         if host_checks_expected:
-            if remote == expected:
+            if remote is not None and remote == expected:
                 return remote, True
             digest = await self.local_sha256(local_path)
         if expected is not None and digest != expected:

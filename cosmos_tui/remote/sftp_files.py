@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import asyncssh
 
@@ -147,7 +147,8 @@ class RemoteFiles:
                 if _entry(remote_path, await sftp.lstat(remote_path)).kind != "file":
                     return None
                 async with sftp.open(remote_path, "rb") as handle:
-                    data = await handle.read(limit)
+                    # asyncssh types read() as a bare AnyStr; a file opened "rb" reads bytes.
+                    data = cast(bytes, await handle.read(limit))
             except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPPermissionDenied):
                 return None
         return bytes(data).decode("utf-8", "replace")

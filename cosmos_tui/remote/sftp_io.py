@@ -12,7 +12,7 @@ import posixpath
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO, cast
 
 import asyncssh
 
@@ -88,7 +88,9 @@ async def resume_offset(sftp: asyncssh.SFTPClient, part: str, size: int) -> int:
         return 0
     try:
         async with sftp.open(marker_path(part), "rb") as handle:
-            text = (await handle.read(32)).decode("ascii", "replace").strip()
+            # asyncssh types read() as a bare AnyStr; a file opened "rb" reads bytes.
+            marker = cast(bytes, await handle.read(32))
+            text = marker.decode("ascii", "replace").strip()
     except asyncssh.SFTPNoSuchFile:
         return int(partial.size)
     # The resume truncates the .part to this offset (send_file), so past it the file is
@@ -203,7 +205,9 @@ async def send_file(
         for outcome in opened:
             if isinstance(outcome, BaseException):
                 raise outcome
-        remotes += opened[: len(sessions) - 1]
+        # gather() types its results as the union of every awaitable's: the exceptions
+        # were raised above, and the first len(sessions) - 1 results are the opened files.
+        remotes += cast(list[asyncssh.SFTPClientFile], opened[: len(sessions) - 1])
         with local_path.open("rb") as source:
             source.seek(offset)
             done = offset
@@ -217,7 +221,9 @@ async def send_file(
                     chunk = await asyncio.to_thread(_read_chunk, source, hasher)
                     if chunk:
                         remote = remotes[sent % len(remotes)]
-                        write = asyncio.ensure_future(remote.write(chunk, position))
+                        write: asyncio.Future[int] = asyncio.ensure_future(
+                            remote.write(chunk, position)
+                        )
                         sent += 1
                         position += len(chunk)
                         in_flight.append((write, position))
@@ -235,7 +241,7 @@ async def send_file(
                     write.cancel()
 
 
-def _write_chunk(target: BinaryIO, chunk: bytes, hasher: hashlib._Hash | None) -> None:
+def _write_chunk(target: IO[bytes], chunk: bytes, hasher: hashlib._Hash | None) -> None:
     target.write(chunk)
     if hasher is not None:
         hasher.update(chunk)

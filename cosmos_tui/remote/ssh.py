@@ -84,7 +84,8 @@ class CommandResult:
 
 def _backoff(attempt: int, retry: RetryConfig, rng: random.Random) -> float:
     """Seconds before reconnect attempt ``attempt`` (1-based): exponential, jittered."""
-    delay = min(retry.backoff_max, retry.backoff_base * (2 ** (attempt - 1)))
+    # typeshed types int ** int as Any (a negative exponent gives a float)
+    delay: float = min(retry.backoff_max, retry.backoff_base * (2 ** (attempt - 1)))
     return delay * rng.uniform(0.5, 1.0)
 
 
@@ -596,4 +597,5 @@ async def _translate(
     except (OSError, ValueError) as exc:
         if argv is not None and isinstance(exc, BrokenPipeError):
             raise HostUnreachable(host, f"connection lost while running {argv[0]}") from exc
-        raise HostUnreachable(host, exc.strerror or str(exc)) from exc
+        strerror = exc.strerror if isinstance(exc, OSError) else None  # ValueError has none
+        raise HostUnreachable(host, strerror or str(exc)) from exc

@@ -157,7 +157,7 @@ class GpuSimulator:
 
     def processes(self) -> list[tuple[int, str, float]]:
         """Return (pid, gpu uuid, used MiB) of every compute process."""
-        result = []
+        result: list[tuple[int, str, float]] = []
         for container in self.runtime.containers.values():
             if not container.running or container.phase == "starting":
                 continue

@@ -57,7 +57,9 @@ def lied_entries() -> list[asyncssh.SFTPName]:
     ]
 
 
-async def with_lies(names: AsyncIterator[asyncssh.SFTPName], path: bytes) -> AsyncIterator:
+async def with_lies(
+    names: AsyncIterator[asyncssh.SFTPName], path: bytes
+) -> AsyncIterator[asyncssh.SFTPName]:
     """Yield a real listing, plus :func:`lied_entries` when ``path`` is an output folder."""
     async for name in names:
         yield name

@@ -70,7 +70,7 @@ def _tree(root: Path, skip: tuple[Path, ...]) -> dict[str, tuple[int, int]]:
 
 def _outputs_problems(outputs: Path) -> list[str]:
     """Every entry under outputs/ must be a run folder holding plain files (and folders)."""
-    problems = []
+    problems: list[str] = []
     if not outputs.is_dir():
         return problems
     for entry in outputs.iterdir():

@@ -168,7 +168,8 @@ def _reply(out: IO[str], data: dict[str, Any]) -> None:
 
 
 async def _serve(request: dict[str, Any], out: IO[str]) -> None:
-    from cosmos_tui.sandbox.host import Sandbox, SandboxOptions
+    from cosmos_tui.sandbox.host import Sandbox
+    from cosmos_tui.sandbox.options import SandboxOptions
 
     options = SandboxOptions(**request["options"])
     loop = asyncio.get_running_loop()

@@ -24,8 +24,9 @@ import os
 import re
 import shlex
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 
@@ -35,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 SmiHandler = Callable[
     [list[str], Callable[[bytes], Awaitable[None]], Callable[[bytes], Awaitable[None]]],
-    Awaitable[int],
+    Coroutine[Any, Any, int],
 ]
 _CHUNK = 65536
 _PROC_PATH = re.compile(r"/proc/(\d+)/")
@@ -51,7 +52,7 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
 
     """
 
-    def __init__(self, chan: asyncssh.SSHServerChannel, root: Path, home: Path) -> None:
+    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], root: Path, home: Path) -> None:
         super().__init__(chan)
         self._root = os.fsencode(root)
         self._home = os.fsencode(home)
@@ -73,7 +74,7 @@ class HostileSFTPServer(ConfinedSFTPServer):
     """A confined SFTP server that lies in listings while ``faults.hostile_names`` is on."""
 
     def __init__(
-        self, chan: asyncssh.SSHServerChannel, root: Path, home: Path, faults: Faults
+        self, chan: asyncssh.SSHServerChannel[bytes], root: Path, home: Path, faults: Faults
     ) -> None:
         super().__init__(chan, root, home)
         self._faults = faults
@@ -264,7 +265,8 @@ class SandboxSshd:
                 signalled.append(name)
                 work.cancel()
 
-        process.signal_received = deliver  # type: ignore[method-assign]
+        # mypy checks an instance's override against asyncssh's unbound method (self and all)
+        process.signal_received = deliver  # type: ignore[assignment]
         closed = asyncio.create_task(process.wait_closed())
         done, _ = await asyncio.wait({work, closed}, return_when=asyncio.FIRST_COMPLETED)
         if work in done and not signalled:
@@ -329,7 +331,8 @@ class SandboxSshd:
 
         # asyncssh hands a client's signal to the session's signal_received(); deliver it
         # to the command's process group as sshd does.
-        process.signal_received = deliver  # type: ignore[method-assign]
+        # mypy checks an instance's override against asyncssh's unbound method (self and all)
+        process.signal_received = deliver  # type: ignore[assignment]
         assert child.stdin is not None and child.stdout is not None and child.stderr is not None
         pumps = [
             asyncio.create_task(self._pump_in(process, child.stdin)),

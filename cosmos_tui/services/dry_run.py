@@ -52,6 +52,7 @@ async def dry_run(
     if not bench.config.hosts:
         raise CosmosError("no hosts are configured; add one with 'cosmos host add'")
     members: list[tuple[Run, Prompt | None]] = []
+    prompt: Prompt | None  # a run again may have no prompt
     for text_id in ids:
         full_id = await bench.resolve(text_id)
         if full_id.startswith("ps_"):

@@ -25,6 +25,7 @@ from cosmos_tui.errors import ConfigError, ValidationError
 if TYPE_CHECKING:
     from cosmos_tui.doctor.model import DoctorReport
     from cosmos_tui.remote.discover import HostFacts
+    from cosmos_tui.remote.host import RemoteHost
     from cosmos_tui.remote.hostkeys import HostKeyInfo
 
 
@@ -50,7 +51,7 @@ class SshProbe:
     """The real :class:`HostProbe`: one short-lived connection per question."""
 
     @staticmethod
-    def _remote(config: Config, host: HostConfig) -> Any:
+    def _remote(config: Config, host: HostConfig) -> RemoteHost:
         from cosmos_tui.config import RetryConfig
         from cosmos_tui.remote import RemoteHost
 

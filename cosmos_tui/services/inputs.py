@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import av
 from PIL import Image
@@ -227,7 +228,8 @@ def _video_frame(source: Path, index: int) -> Image.Image:
                 break
         if last is None:
             raise ValidationError(f"{source.name} has no frame {index}", str(source))
-        return last.to_image()
+        # PyAV's stub leaves VideoFrame.to_image untyped; it returns a PIL image.
+        return cast(Image.Image, last.to_image())  # type: ignore[no-untyped-call]
 
 
 def frame_sources(folder: InputFolder) -> dict[str, tuple[Path, int]]:

@@ -17,12 +17,15 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from cosmos_tui.domain import Page, Prompt, Run
 from cosmos_tui.errors import StoreError
 from cosmos_tui.store.convert import prompt_from_row, run_from_row
 from cosmos_tui.store.migrate import known_revisions, stored_revision
+
+if TYPE_CHECKING:  # the plain rows read here stand in for these (the converters read attributes)
+    from cosmos_tui.store.tables import PromptInputRow, PromptRow, RunRow
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +89,10 @@ def _read_runs(connection: sqlite3.Connection, limit: int) -> Page[Run]:
         "ORDER BY runs.created_at DESC, runs.id DESC LIMIT ?",
         (limit,),
     )
-    items = tuple(run_from_row(row, (), row.prompt_text_of_run) for row in _rows(cursor, RUN_TIMES))
+    items = tuple(
+        run_from_row(cast("RunRow", row), (), row.prompt_text_of_run)
+        for row in _rows(cursor, RUN_TIMES)
+    )
     return Page(items=items, total=total, offset=0, limit=limit)
 
 
@@ -119,7 +125,12 @@ def _read_prompts(connection: sqlite3.Connection, limit: int) -> Page[Prompt]:
         ).fetchall()
     )
     items = tuple(
-        prompt_from_row(row, inputs.get(row.id, []), counts.get(row.id, 0), latest.get(row.id))
+        prompt_from_row(
+            cast("PromptRow", row),
+            cast("list[PromptInputRow]", inputs.get(row.id, [])),
+            counts.get(row.id, 0),
+            latest.get(row.id),
+        )
         for row in rows
     )
     return Page(items=items, total=total, offset=0, limit=limit)

@@ -32,6 +32,7 @@ from cosmos_tui.store.tables import (
     RunRow,
     SchedulerRow,
 )
+from cosmos_tui.store.transactions import rowcount
 
 
 @dataclass(frozen=True)
@@ -337,7 +338,7 @@ class QueueStore:
                         updated_at=now,
                     )
                 )
-                if result.rowcount != len(run_ids):
+                if rowcount(result) != len(run_ids):
                     raise _ClaimLost
                 if batch_id is not None:
                     session.add(
@@ -371,7 +372,7 @@ class QueueStore:
                 )
                 .values(claimed_by=None, claimed_at=None, gpus=None, batch_id=None)
             )
-            return int(result.rowcount or 0)
+            return int(rowcount(result) or 0)
 
     async def start(self, run_id: str, scheduler_id: str, reason: str = "launching") -> Run:
         """Move a claimed run from queued to uploading, only if ``scheduler_id`` holds it.
@@ -392,7 +393,7 @@ class QueueStore:
                 )
                 .values(state=RunState.UPLOADING.value, updated_at=now, finished_at=None)
             )
-            if result.rowcount != 1:
+            if rowcount(result) != 1:
                 state = await session.scalar(select(RunRow.state).where(RunRow.id == run_id))
                 raise InvalidTransition(run_id, state or "missing", RunState.UPLOADING.value)
             session.add(
@@ -493,7 +494,7 @@ class QueueStore:
                         eta_seconds=None,
                     )
                 )  # fmt: skip
-                if result.rowcount != 1:
+                if rowcount(result) != 1:
                     continue
                 session.add(
                     RunEventRow(
@@ -606,6 +607,7 @@ async def _allocations(session: AsyncSession) -> list[Allocation]:
             container_key=batch_id or run_id,
         )
         for run_id, host, gpus, batch_id in rows
+        if host is not None and gpus is not None  # always: the query asks for both set
     ]
 
 

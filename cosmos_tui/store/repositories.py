@@ -13,9 +13,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import URL, Select, delete, event, func, or_, select, text, update
+from sqlalchemy import URL, Select, Table, delete, event, func, or_, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -50,6 +50,7 @@ from cosmos_tui.store.transactions import (
     RollbackOnClose,
     begin_immediate_hook,
     keep_connection_on_exit_exception,
+    rowcount,
     run_to_completion,
     transaction,
 )
@@ -349,14 +350,18 @@ class Store:
     ) -> tuple[dict[str, int], dict[str, str]]:
         if not ids:
             return {}, {}
-        counts = dict(
-            (
-                await session.execute(
-                    select(RunRow.prompt_id, func.count())
-                    .where(RunRow.prompt_id.in_(ids))
-                    .group_by(RunRow.prompt_id)
-                )
-            ).all()
+        # runs.prompt_id is nullable, but the IN filter matches only the (non-null) ids asked for.
+        counts = cast(
+            "dict[str, int]",
+            dict(
+                (
+                    await session.execute(
+                        select(RunRow.prompt_id, func.count())
+                        .where(RunRow.prompt_id.in_(ids))
+                        .group_by(RunRow.prompt_id)
+                    )
+                ).all()
+            ),
         )
         newest = (
             select(
@@ -387,7 +392,7 @@ class Store:
             result = await session.execute(
                 update(PromptRow).where(PromptRow.id == prompt_id).values(text=text_value)
             )
-            if result.rowcount == 0:
+            if rowcount(result) == 0:
                 raise NotFound(f"no prompt {prompt_id}")
         return await self.get_prompt(prompt_id)
 
@@ -399,7 +404,7 @@ class Store:
                 .where(PromptInputRow.prompt_id == prompt_id, PromptInputRow.role == role)
                 .values(path=str(path))
             )
-            if result.rowcount == 0:
+            if rowcount(result) == 0:
                 raise NotFound(f"prompt {prompt_id} has no {role} input")
 
     async def delete_prompt(self, prompt_id: str) -> None:
@@ -407,7 +412,7 @@ class Store:
         async with self.session() as session:
             await _refuse_active(session, RunRow.prompt_id == prompt_id)
             result = await session.execute(delete(PromptRow).where(PromptRow.id == prompt_id))
-            if result.rowcount == 0:
+            if rowcount(result) == 0:
                 raise NotFound(f"no prompt {prompt_id}")
 
     # runs ----------------------------------------------------------------------------
@@ -557,7 +562,7 @@ class Store:
                 .where(*conditions)
                 .values(state=target.value, updated_at=now, **values)
             )
-            if result.rowcount != 1:
+            if rowcount(result) != 1:
                 raise InvalidTransition(run_id, current, target.value)
             session.add(
                 RunEventRow(
@@ -573,7 +578,7 @@ class Store:
             result = await session.execute(
                 update(RunRow).where(RunRow.id == run_id).values(updated_at=self.clock(), **values)
             )
-            if result.rowcount == 0:
+            if rowcount(result) == 0:
                 raise NotFound(f"no run {run_id}")
 
     async def rate(self, run_id: str, rating: int | None) -> Run:
@@ -584,7 +589,7 @@ class Store:
             result = await session.execute(
                 update(RunRow).where(RunRow.id == run_id).values(rating=rating)
             )
-            if result.rowcount == 0:
+            if rowcount(result) == 0:
                 raise NotFound(f"no run {run_id}")
         return await self.get_run(run_id)
 
@@ -596,7 +601,7 @@ class Store:
                 update(RunRow).where(RunRow.source_run_id == run_id).values(source_run_id=None)
             )
             result = await session.execute(delete(RunRow).where(RunRow.id == run_id))
-            if result.rowcount == 0:
+            if rowcount(result) == 0:
                 raise NotFound(f"no run {run_id}")
 
     async def run_ids_of_prompt(self, prompt_id: str) -> list[str]:
@@ -614,9 +619,10 @@ class Store:
 
         async with self.session() as session:
             connection = await session.connection()
+            # ``__table__`` is typed as any FromClause; a declarative class's is a Table.
             for table, batch in (
-                (PromptRow.__table__, list(prompts)),
-                (RunRow.__table__, list(runs)),
+                (cast(Table, PromptRow.__table__), list(prompts)),
+                (cast(Table, RunRow.__table__), list(runs)),
             ):
                 if batch:
                     await connection.execute(insert(table), batch)

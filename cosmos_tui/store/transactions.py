@@ -30,10 +30,10 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aiosqlite
-from sqlalchemy.engine import AdaptedConnection, Connection, ExceptionContext
+from sqlalchemy.engine import AdaptedConnection, Connection, CursorResult, ExceptionContext, Result
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -260,3 +260,18 @@ async def _invalidate(session: AsyncSession) -> None:
         await session.invalidate()
     except SQLAlchemyError as exc:
         logger.error("could not drop a database connection: %s", exc)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Return how many rows an UPDATE or DELETE matched.
+
+    ``AsyncSession.execute`` is typed to return a plain ``Result`` whatever the statement;
+    for an UPDATE or DELETE it is a ``CursorResult``, the class that has ``rowcount``.
+
+    Args:
+        result: What ``session.execute`` returned for an UPDATE or DELETE.
+
+    Returns:
+        The number of rows the statement matched.
+    """
+    return cast("CursorResult[Any]", result).rowcount

@@ -1,34 +1,70 @@
-"""The command palette provider: prompts, runs, hosts and actions in one search."""
+"""The command palette provider: prompts, runs, hosts and every key binding in one search."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
+from textual.app import App
+from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.message import Message
+from textual.widget import Widget
 
 from cosmos_tui.errors import CosmosError
 from cosmos_tui.ui.format import clip, plain
+from cosmos_tui.ui.messages import DetailRequested, RunsOfPromptRequested
 
 if TYPE_CHECKING:
     from cosmos_tui.ui.app import CosmosApp
     from cosmos_tui.ui.screens.main import MainScreen
 
-ACTIONS: tuple[tuple[str, str, str], ...] = (
-    ("New prompt", "open_prompt_form", "Create a prompt from text and a video folder"),
-    ("New run of the selected prompt", "new_run_selected", "Open the run form"),
-    ("Filter runs", "open_run_filter", "Show runs by state, type, prompt, rating"),
-    ("Show all runs", "clear_run_filter", "Clear the Runs pane filter"),
-    ("Hosts", "action_hosts", "List, add, edit and remove hosts; run the doctor (H)"),
-    ("Help: keys", "help", "Every binding by pane"),
-    ("Zoom the focused pane", "zoom", "Toggle full screen"),
-    ("Quit", "quit", "Leave; runs keep going on their hosts"),
-)
+# Bindings that make no sense as a command: moving the focus, the palette itself, closing
+# a search box (the palette has the focus while it is open).
+NOT_COMMANDS = frozenset({"main.next", "main.prev", "app.palette", "logs.close", "prompts.clear"})
+
+
+@dataclass(frozen=True)
+class PaletteCommand:
+    """A key binding offered as a command: its pane, its description and its key."""
+
+    title: str
+    help: str
+    node: App[Any] | Widget
+    action: str
+
+
+def palette_commands(
+    app: App[Any], main: MainScreen, keymap: Mapping[str, str]
+) -> list[PaletteCommand]:
+    """Return every binding of the app, the main screen and its panes as a command.
+
+    The palette is built from the bindings themselves (their ids, descriptions and keys as
+    remapped by the config's [keymap]), so a new binding is a new command with nothing to
+    re-list; a pane's command acts on that pane's selected row.
+    """
+    owners: list[tuple[App[Any] | Widget, str]] = [(app, ""), (main, "")]
+    for pane in (main.prompts, main.runs, main.gpus, main.logs):
+        owners.append((pane, f"{pane.TITLE}: "))
+    commands = []
+    for node, prefix in owners:
+        for binding in type(node).BINDINGS:
+            if not isinstance(binding, Binding) or binding.id is None:
+                continue
+            if binding.id in NOT_COMMANDS or not binding.description:
+                continue
+            key = keymap.get(binding.id, binding.key_display or binding.key)
+            commands.append(
+                PaletteCommand(f"{prefix}{binding.description}", f"key {key}", node, binding.action)
+            )
+    return commands
 
 
 class CosmosCommands(Provider):
-    """Searches prompts and runs in the database, configured hosts and UI actions."""
+    """Searches prompts and runs in the database, configured hosts and every key binding."""
 
     @property
     def cosmos(self) -> CosmosApp:
@@ -42,37 +78,27 @@ class CosmosCommands(Provider):
         """The main screen."""
         return self.cosmos.main_screen
 
-    def _run_action(self, action: str) -> None:
-        main = self.main
-        if action == "help":
-            self.cosmos.action_help()
-        elif action == "quit":
-            self.cosmos.call_later(self.cosmos.action_quit)
-        elif action == "zoom":
-            main.action_zoom()
-        elif action == "new_run_selected":
-            main.new_run_from(main.runs.selected)
-        elif action == "clear_run_filter":
-            main.runs.action_clear_filter()
-        else:
-            getattr(main, action)()
+    def _commands(self) -> list[PaletteCommand]:
+        return palette_commands(self.cosmos, self.main, self.cosmos.config.keymap)
 
     async def discover(self) -> Hits:
-        """Offer the actions before anything is typed."""
-        for title, action, help_text in ACTIONS:
-            yield DiscoveryHit(title, partial(self._run_action, action), help=help_text)
+        """Offer the commands before anything is typed."""
+        for command in self._commands():
+            yield DiscoveryHit(
+                command.title, partial(command.node.run_action, command.action), help=command.help
+            )
 
     async def search(self, query: str) -> Hits:
         """Match actions and hosts locally, prompts and runs in the database."""
         matcher = self.matcher(query)
-        for title, action, help_text in ACTIONS:
-            score = matcher.match(title)
+        for command in self._commands():
+            score = matcher.match(command.title)
             if score > 0:
                 yield Hit(
                     score,
-                    matcher.highlight(title),
-                    partial(self._run_action, action),
-                    help=help_text,
+                    matcher.highlight(command.title),
+                    partial(command.node.run_action, command.action),
+                    help=command.help,
                 )
         for name in self.cosmos.services.host_names() if self.cosmos.services else ():
             score = matcher.match(f"host {name}")
@@ -93,12 +119,16 @@ class CosmosCommands(Provider):
             return
         for prompt in result.prompts.items:
             label = Text(f"prompt {prompt.id}  ") + clip(prompt.name or prompt.text, 50)
-            yield Hit(0.6, label, partial(self._show_prompt, prompt.id), help="Show its runs")
+            show_runs = partial(self._post, RunsOfPromptRequested(prompt))
+            yield Hit(0.6, label, show_runs, help="Show its runs")
         for run in result.runs.items:
             label = Text(f"run {run.id}  {run.state.value}  ") + clip(run.prompt_text, 40)
             yield Hit(
-                0.5, label, partial(self.main.open_detail, run.id), help="Open the run detail"
+                0.5, label, partial(self._post, DetailRequested(run.id)), help="Open the run detail"
             )
+
+    def _post(self, message: Message) -> None:
+        self.main.post_message(message)
 
     def _focus_host(self, name: str) -> None:
         gpus = self.main.gpus
@@ -106,10 +136,3 @@ class CosmosCommands(Provider):
         card = gpus.card(name)
         if card is not None:
             card.scroll_visible()
-
-    def _show_prompt(self, prompt_id: str) -> None:
-        from cosmos_tui.store.repositories import RunFilter
-
-        main = self.main
-        main.runs.set_filter(RunFilter(prompt_id=prompt_id))
-        main.runs.table.focus()

@@ -6,45 +6,100 @@ are deterministic in snapshots.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from rich.style import Style
 from rich.text import Text
+from textual.widget import Widget
 
 from cosmos_tui.domain import Progress, RunState
 from cosmos_tui.safe_text import one_line, printable
 
+# The UI's looks, by meaning. A widget that draws them lists LOOK_CLASSES among its
+# component classes and app.tcss gives each its theme colour (".look--ok { color:
+# $success; }"), so ui.theme and Textual's own themes restyle every pane; ``Looks(widget)``
+# reads them.
+LOOKS = (
+    "ok", "warn", "bad", "muted", "faint", "stale", "accent", "active", "transfer",
+    "memory", "empty", "star", "name",
+)  # fmt: skip
+LOOK_CLASSES = frozenset(f"look--{name}" for name in LOOKS)
+# A look by name: its rich style (colour and text style, no background).
+Look = Callable[[str], Style]
+
 STATE_STYLE: dict[RunState, tuple[str, str]] = {
-    RunState.QUEUED: ("\u00b7", "grey62"),
-    RunState.UPLOADING: ("\u2191", "cyan"),
-    RunState.STARTING: ("\u25b8", "cyan"),
-    RunState.RUNNING: ("\u25cf", "bold dodger_blue1"),
-    RunState.DOWNLOADING: ("\u2193", "cyan"),
-    RunState.COMPLETED: ("\u2714", "green"),
-    RunState.FAILED: ("\u2716", "bold red"),
-    RunState.CANCELLED: ("\u2013", "grey50"),
-    RunState.BLOCKED: ("\u26a0", "yellow"),
+    RunState.QUEUED: ("\u00b7", "muted"),
+    RunState.UPLOADING: ("\u2191", "transfer"),
+    RunState.STARTING: ("\u25b8", "transfer"),
+    RunState.RUNNING: ("\u25cf", "active"),
+    RunState.DOWNLOADING: ("\u2193", "transfer"),
+    RunState.COMPLETED: ("\u2714", "ok"),
+    RunState.FAILED: ("\u2716", "bad"),
+    RunState.CANCELLED: ("\u2013", "faint"),
+    RunState.BLOCKED: ("\u26a0", "warn"),
 }
 SPARK_CHARS = "\u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"
 BAR_FULL = "\u2588"
 BAR_EMPTY = "\u2591"
 
 
-def state_text(state: RunState | None, with_name: bool = True) -> Text:
+class Looks:
+    """The looks of one widget, as its theme colours them (cached until the theme changes).
+
+    The widget lists :data:`LOOK_CLASSES` in its ``COMPONENT_CLASSES``. A look keeps its
+    colour and text style but not the widget's background, so it draws on a table's
+    cursor row and zebra stripes as on the plain background.
+
+    Args:
+        widget: The widget whose component styles give the looks.
+
+    """
+
+    def __init__(self, widget: Widget) -> None:
+        self.widget = widget
+        self._theme: str | None = None
+        self._styles: dict[str, Style] = {}
+
+    def __call__(self, name: str) -> Style:
+        """The rich style of look ``name`` in the app's current theme."""
+        key = f"look--{name}"
+        style = self._cached(key)
+        if style is None:
+            full = self.widget.get_component_rich_style(key)
+            style = self._styles[key] = Style(color=full.color, bold=full.bold, italic=full.italic)
+        return style
+
+    def component(self, name: str) -> Style:
+        """The whole style (background included) of the widget's component class ``name``."""
+        style = self._cached(name)
+        if style is None:
+            style = self._styles[name] = self.widget.get_component_rich_style(name)
+        return style
+
+    def _cached(self, key: str) -> Style | None:
+        theme = self.widget.app.theme
+        if theme != self._theme:
+            self._theme = theme
+            self._styles.clear()
+        return self._styles.get(key)
+
+
+def state_text(state: RunState | None, look: Look, with_name: bool = True) -> Text:
     """Return a run state as a coloured symbol (and name)."""
     if state is None:
-        return Text("-", style="grey50")
-    symbol, style = STATE_STYLE[state]
-    return Text(f"{symbol} {state.value}" if with_name else symbol, style=style)
+        return Text("-", style=look("faint"))
+    symbol, name = STATE_STYLE[state]
+    return Text(f"{symbol} {state.value}" if with_name else symbol, style=look(name))
 
 
-def bar(fraction: float | None, width: int, style: str = "dodger_blue1") -> Text:
+def bar(fraction: float | None, width: int, fill: Style, empty: Style) -> Text:
     """Return a horizontal bar ``width`` cells wide filled to ``fraction`` (0..1)."""
     if fraction is None:
-        return Text(BAR_EMPTY * width, style="grey30")
+        return Text(BAR_EMPTY * width, style=empty)
     filled = max(0, min(width, round(fraction * width)))
-    text = Text(BAR_FULL * filled, style=style)
-    text.append(BAR_EMPTY * (width - filled), style="grey30")
+    text = Text(BAR_FULL * filled, style=fill)
+    text.append(BAR_EMPTY * (width - filled), style=empty)
     return text
 
 
@@ -76,30 +131,30 @@ def age(moment: datetime | None, now: datetime) -> str:
     return moment.strftime("%Y-%m-%d")
 
 
-def progress_text(progress: Progress | None, state: RunState, width: int = 10) -> Text:
+def progress_text(progress: Progress | None, state: RunState, look: Look, width: int = 10) -> Text:
     """Return ``[bar] 45% phase eta`` for an active run, or an empty text."""
     if progress is None or not state.is_active:
         if state == RunState.COMPLETED:
-            return bar(1.0, width, style="green")
+            return bar(1.0, width, look("ok"), look("empty"))
         return Text("")
-    text = bar(progress.percent / 100.0, width)
+    text = bar(progress.percent / 100.0, width, look("active"), look("empty"))
     text.append(f" {progress.percent:3.0f}% ", style="bold")
     text.append(one_line(progress.phase), style="italic")
     if progress.eta_seconds is not None:
-        text.append(f" ~{duration(progress.eta_seconds)}", style="grey62")
+        text.append(f" ~{duration(progress.eta_seconds)}", style=look("muted"))
     return text
 
 
-def rating_text(rating: int | None) -> Text:
+def rating_text(rating: int | None, look: Look) -> Text:
     """Return a rating as filled and empty stars."""
     if not rating:
-        return Text("\u00b7\u00b7\u00b7\u00b7\u00b7", style="grey30")
-    text = Text("\u2605" * rating, style="gold1")
-    text.append("\u2606" * (5 - rating), style="grey30")
+        return Text("\u00b7\u00b7\u00b7\u00b7\u00b7", style=look("empty"))
+    text = Text("\u2605" * rating, style=look("star"))
+    text.append("\u2606" * (5 - rating), style=look("empty"))
     return text
 
 
-def sparkline(values: Sequence[float | None], width: int, top: float = 100.0) -> Text:
+def sparkline(values: Sequence[float | None], width: int, style: Style, top: float = 100.0) -> Text:
     """Return the last ``width`` values as a block-character sparkline scaled to ``top``."""
     recent = list(values)[-width:]
     chars = []
@@ -109,7 +164,7 @@ def sparkline(values: Sequence[float | None], width: int, top: float = 100.0) ->
             continue
         level = max(0.0, min(1.0, value / top if top else 0.0))
         chars.append(SPARK_CHARS[min(len(SPARK_CHARS) - 1, int(level * len(SPARK_CHARS)))])
-    return Text("".join(chars).rjust(width), style="dodger_blue1")
+    return Text("".join(chars).rjust(width), style=style)
 
 
 def clip(text: str | None, width: int) -> Text:
@@ -121,7 +176,7 @@ def clip(text: str | None, width: int) -> Text:
     return Text(flat if len(flat) <= width else flat[: max(0, width - 1)] + "\u2026")
 
 
-def plain(text: object, style: str = "") -> Text:
+def plain(text: object, style: str | Style = "") -> Text:
     """Return untrusted one-line text (names, paths, host answers) safe to draw.
 
     Control and direction-override characters are escaped and the text is never

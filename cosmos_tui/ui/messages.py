@@ -1,6 +1,12 @@
-"""Typed messages that workers post to the main screen ("attributes down, messages up")."""
+"""Typed messages to the main screen ("attributes down, messages up").
+
+Two kinds: news (workers post what arrived: pages, samples, changed runs) and intents (a
+pane or another screen says what the user asked for; the main screen carries it out).
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from textual.message import Message
 
@@ -142,3 +148,130 @@ class PromptHighlighted(Message):
     def __init__(self, prompt: Prompt) -> None:
         super().__init__()
         self.prompt = prompt
+
+
+# Intents: a pane (or a dialog) says what the user asked for; the main screen decides how
+# (forms, confirmations, service calls). Panes never call into the screen.
+
+
+class NewPromptRequested(Message):
+    """Open the new-prompt form."""
+
+
+class RunFormRequested(Message):
+    """Open the new-run form for ``prompt``, or for the prompt of ``run`` when given."""
+
+    def __init__(self, prompt: Prompt | None = None, run: Run | None = None) -> None:
+        super().__init__()
+        self.prompt = prompt
+        self.run = run
+
+
+class EnhanceRequested(Message):
+    """Queue a prompt enhancement (``profile`` cosmos3: by Cosmos 3's reasoner)."""
+
+    def __init__(self, prompt: Prompt, profile: str) -> None:
+        super().__init__()
+        self.prompt = prompt
+        self.profile = profile
+
+
+class DeleteRequested(Message):
+    """Preview and, after confirmation, delete a prompt or a run."""
+
+    def __init__(self, object_id: str) -> None:
+        super().__init__()
+        self.object_id = object_id
+
+
+class RunsOfPromptRequested(Message):
+    """Show only a prompt's runs in the Runs pane."""
+
+    def __init__(self, prompt: Prompt) -> None:
+        super().__init__()
+        self.prompt = prompt
+
+
+class InputsOfPromptRequested(Message):
+    """Open the Inputs screen on the folder a prompt's videos came from."""
+
+    def __init__(self, prompt: Prompt) -> None:
+        super().__init__()
+        self.prompt = prompt
+
+
+class PromptShowRequested(Message):
+    """Put the Prompts pane's cursor on a prompt."""
+
+    def __init__(self, prompt_id: str) -> None:
+        super().__init__()
+        self.prompt_id = prompt_id
+
+
+class DetailRequested(Message):
+    """Open a run's detail screen."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+
+
+class CancelRequested(Message):
+    """Ask, then cancel a run."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__()
+        self.run = run
+
+
+class RetryRequested(Message):
+    """Queue a run again."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+
+
+class UpscaleRequested(Message):
+    """Queue a 4K upscale of a run."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+
+
+class RateRequested(Message):
+    """Rate a run 1-5, or clear its rating (``rating`` None)."""
+
+    def __init__(self, run_id: str, rating: int | None) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.rating = rating
+
+
+class OutputOpenRequested(Message):
+    """Open a run's output video in the system's player."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__()
+        self.run = run
+
+
+class OutputPathCopyRequested(Message):
+    """Copy a run's output path to the clipboard."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__()
+        self.run = run
+
+
+class RunFilterRequested(Message):
+    """Open the run filter dialog."""
+
+
+class FileOpenRequested(Message):
+    """Open a video file in the system's player."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path

@@ -30,6 +30,7 @@ from cosmos_tui.domain import (
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from cosmos_tui.config import Config
     from cosmos_tui.services import DeletePlan, SearchResult
     from cosmos_tui.services.hosts import HostAdmin
     from cosmos_tui.store.metrics_store import RunStats
@@ -168,3 +169,14 @@ class UIServices(Protocol):
 
 
 ServicesFactory = Callable[[], AbstractAsyncContextManager[UIServices]]
+
+
+class AppContext(Protocol):
+    """What a pane reads from the application: the settings and the injected clock.
+
+    Panes see the app through this (not ``CosmosApp``), so widgets import nothing above
+    them (the import-linter contract "UI: widgets do not import screens").
+    """
+
+    config: Config
+    clock: Callable[[], datetime]

@@ -16,6 +16,7 @@ from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
 from textual.app import App
+from textual.notifications import SeverityLevel
 
 from cosmos_tui.errors import CosmosError
 
@@ -28,7 +29,7 @@ R = TypeVar("R")
 def report_error(app: App[Any], error: BaseException) -> None:
     """Show ``error`` to the user according to the policy above."""
     if isinstance(error, CosmosError):
-        severity = "warning" if error.transient else "error"
+        severity: SeverityLevel = "warning" if error.transient else "error"
         app.notify(error.message, title=error.title, severity=severity, timeout=8)
         return
     logger.error("unexpected error in the UI", exc_info=error)

@@ -28,7 +28,7 @@ async def test_detail_charts_a_recorded_timeline(tmp_path) -> None:
         ramp = tuple((float(s * 10), float(s), 1024.0 * s) for s in range(101))  # 0..100 %
         metrics = RunMetrics(samples=101, seconds=1000.0, util_peak=100.0, timeline=ramp)
         await MetricsStore(h.services.bench.store).save_metrics(done.id, metrics)
-        h.app.main_screen.open_detail(done.id)
+        h.app.main_screen.actions.open_detail(done.id)
         await settle(pilot)
         assert isinstance(h.app.screen, RunDetailScreen)
         body = plain(h.app.screen.query_one("#detail-body"))

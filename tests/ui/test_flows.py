@@ -475,6 +475,33 @@ async def test_palette_finds_actions_and_prompts(h, pilot):
     assert main.runs.where.prompt_id is not None
 
 
+@pytest.mark.app(keymap={"runs.cancel": "x"})
+async def test_palette_offers_every_binding_with_its_key_and_runs_it_on_its_pane(h, pilot, runs):
+    from cosmos_tui.ui.commands import palette_commands
+
+    main = h.app.main_screen
+    commands = palette_commands(h.app, main, h.app.config.keymap)
+    titles = {c.title: c for c in commands}
+    # every pane's and the screen's bindings, named by their pane, keys as remapped
+    assert titles["Runs: Cancel"].help == "key x"
+    assert titles["Prompts: Enhance (Cosmos 3)"].help == "key E"
+    assert titles["Logs: First error"].node is main.logs
+    assert "Hosts" in titles and "Quit" in titles and "New prompt" in titles
+    assert not any(t.startswith("Next pane") for t in titles)
+    # a pane's command acts on that pane's selected row, wherever the focus is
+    focus_row(main.runs.table, runs["running"].id)
+    main.prompts.table.focus()
+    await pilot.press("ctrl+p")
+    await settle(pilot)
+    await pilot.press(*"Runs: Cancel")
+    await pilot.pause(0.3)
+    await settle(pilot)
+    await pilot.press("enter")
+    await settle(pilot)
+    assert isinstance(h.app.screen, ConfirmScreen)
+    assert runs["running"].id in h.app.screen.question
+
+
 async def test_palette_opens_the_hosts_screen(h, pilot):
     await pilot.press("ctrl+p")
     await settle(pilot)

@@ -163,3 +163,34 @@ def test_snapshot(snap_compare: Any, tmp_path: Path, state: str, size: tuple[int
         await pilot.pause()
 
     assert snap_compare(h.app, terminal_size=size, run_before=run_before)
+
+
+async def stalled_and_down(h: Harness, pilot: Any, tmp_path: Path) -> None:
+    """Runs and GPUs, one host down, the other's readings stopped (stalled)."""
+    await _populate(h, pilot, tmp_path)
+    await _hosts_and_gpus(h, pilot, down="gpu-b")
+    h.clock.advance(30)
+    main = h.app.main_screen
+    main.runs._tick()  # the running run's time, as the pane's 1 s tick would show it
+    for card in main.gpus.query("HostCard"):
+        card.redraw(h.clock.now)
+    await pilot.pause()
+
+
+# ui.theme restyles everything (app.tcss uses only theme variables): the main screen in
+# the default theme, a light one and two others.
+THEMES = ["textual-dark", "textual-light", "nord", "gruvbox"]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("theme", THEMES)
+def test_main_screen_per_theme(snap_compare: Any, tmp_path: Path, theme: str) -> None:
+    h = Harness(tmp_path, hosts=("gpu-a", "gpu-b"), theme=theme)
+
+    async def run_before(pilot: Any) -> None:
+        await stalled_and_down(h, pilot, tmp_path)
+        await settle(pilot)
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+
+    assert snap_compare(h.app, terminal_size=(120, 40), run_before=run_before)

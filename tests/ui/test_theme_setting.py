@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.ui.conftest import ready
+from tests.ui.conftest import ready, settle
 
 
 async def test_a_known_theme_is_used(harness) -> None:
@@ -22,3 +22,38 @@ async def test_an_unknown_theme_warns_and_keeps_the_default(harness) -> None:
             "ui.theme 'no-such-theme' is not a theme; using textual-dark" in m and "nord" in m
             for m in messages
         ), messages
+
+
+def _near(a, b) -> bool:
+    """The same colour, give or take Textual's rounding through its own colour space."""
+    return all(abs(x - y) <= 2 for x, y in zip(a.rgb, b.rgb, strict=True))
+
+
+async def _card_looks(harness, theme: str) -> tuple[object, object, set[str]]:
+    """The colour of a connected host's state word and of a down one's, and its classes."""
+    from textual.color import Color
+
+    from cosmos_tui.domain import HostState, HostStatus
+
+    h = harness(theme=theme, hosts=("gpu-a", "gpu-b"))
+    async with h.app.run_test() as pilot:
+        await ready(h, pilot)
+        h.services.host_stream.put(HostStatus("gpu-a", HostState.CONNECTED, latency_ms=9.0))
+        h.services.host_stream.put(HostStatus("gpu-b", HostState.DOWN, reason="refused"))
+        await settle(pilot)
+        gpus = h.app.main_screen.gpus
+        up, down = gpus.card("gpu-a"), gpus.card("gpu-b")
+        connected = next(s.style for s in up._state_line().spans if s.style)
+        theme_colors = h.app.current_theme
+        assert _near(Color.from_rich_color(connected.color), Color.parse(theme_colors.success))
+        down_word = down._state_line()
+        bad = next(s.style for s in down_word.spans if s.style and s.style.bold)
+        assert _near(Color.from_rich_color(bad.color), Color.parse(theme_colors.error))
+        return connected.color, bad.color, set(down.classes)
+
+
+async def test_the_gpu_cards_take_their_colours_from_the_theme(harness) -> None:
+    dark_ok, dark_bad, down_classes = await _card_looks(harness, "textual-dark")
+    nord_ok, nord_bad, _ = await _card_looks(harness, "nord")
+    assert dark_ok != nord_ok and dark_bad != nord_bad
+    assert "-down" in down_classes and "-connected" not in down_classes

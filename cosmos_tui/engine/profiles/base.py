@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cosmos_tui.errors import ValidationError
 
@@ -72,7 +72,7 @@ class ModelProfile(Protocol):
 
     def build_spec(
         self, run: Run, prompt: Prompt | None, container_inputs: Mapping[str, str]
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Return the spec JSON; inputs are given by role as the container sees them."""
         ...
 

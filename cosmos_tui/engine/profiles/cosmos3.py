@@ -158,7 +158,7 @@ class Cosmos3Profile:
 
     def build_spec(
         self, run: Run, prompt: Prompt | None, container_inputs: Mapping[str, str]
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Return the run's sample (one OmniSampleOverrides, args.py:1048-1053)."""
         if prompt is None:
             raise ValidationError(f"run {run.id} has no prompt; create it from a prompt", "prompt")
@@ -296,7 +296,7 @@ def sent_text(sample: Mapping[str, Any]) -> str:
     return prompt.rsplit(USER_PROMPT, 1)[-1] if USER_PROMPT in prompt else prompt
 
 
-def reasoner_sample(name: str, text: str, container_inputs: Mapping[str, str]) -> dict:
+def reasoner_sample(name: str, text: str, container_inputs: Mapping[str, str]) -> dict[str, Any]:
     """The reasoner sample of a prompt enhancement (args.py:700-735).
 
     The prompt's video, else its image, is the ``vision_path`` (a video is sampled at

@@ -199,7 +199,7 @@ class Transfer1Profile:
 
     def build_spec(
         self, run: Run, prompt: Prompt | None, container_inputs: Mapping[str, str]
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Return the controlnet spec (or the upscale spec) of a run.
 
         Raises:

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from cosmos_tui.config import HostConfig, ProfileConfig
     from cosmos_tui.domain import GenerationParams, Prompt, Run
     from cosmos_tui.engine.launch import RemoteLayout
+    from cosmos_tui.engine.profiles.base import MountSpec
     from cosmos_tui.remote import RemoteHost
 
 VIDEO_ROLE = "color"
@@ -135,7 +136,7 @@ class Transfer25Profile:
         if not 0 <= params.seed <= SEED_MAX:
             raise ValidationError(f"seed must be from 0 to {SEED_MAX}", field="seed")
         validate_options(options)
-        return dataclasses.replace(params, options=options_to_dict(options))  # type: ignore[call-arg]
+        return dataclasses.replace(params, options=options_to_dict(options))
 
     def wanted_roles(self, params: GenerationParams) -> set[str]:
         """The input video and a precomputed control video per control."""
@@ -159,7 +160,9 @@ class Transfer25Profile:
 
         return command_for(run, settings, (f"{CONTAINER_RUN}/{SPEC_NAME}",))
 
-    def mounts(self, host: HostConfig, layout: RemoteLayout, settings: ProfileConfig) -> list:
+    def mounts(
+        self, host: HostConfig, layout: RemoteLayout, settings: ProfileConfig
+    ) -> list[MountSpec]:
         """The checkout, the Hugging Face cache, the token file, inputs and run folder."""
         from cosmos_tui.engine.launch import CONTAINER_INPUTS, CONTAINER_REPO, CONTAINER_RUN
         from cosmos_tui.engine.profiles.base import MountSpec

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import cast
 
 from rich.console import Group, RenderableType
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual import work
@@ -23,7 +24,17 @@ from textual.widgets import Footer, Static
 from cosmos_tui.domain import GpuSample, Run, RunMetrics
 from cosmos_tui.errors import CosmosError
 from cosmos_tui.safe_text import one_line
-from cosmos_tui.ui.format import block, duration, plain, rating_text, sparkline, state_text
+from cosmos_tui.ui.format import (
+    LOOK_CLASSES,
+    Look,
+    Looks,
+    block,
+    duration,
+    plain,
+    rating_text,
+    sparkline,
+    state_text,
+)
 from cosmos_tui.ui.protocol import OutputFile, UIServices
 from cosmos_tui.ui.report import reported
 
@@ -61,23 +72,25 @@ def _columns(values: list[float | None], width: int, peak: bool) -> list[float |
     return out
 
 
-def lifetime_charts(metrics: RunMetrics) -> Table:
+def lifetime_charts(metrics: RunMetrics, look: Look) -> Table:
     """GPU utilisation and memory over the run's lifetime, from its recorded timeline."""
     charts = Table.grid(padding=(0, 2))
     utils = [point[1] for point in metrics.timeline]
     memory = [point[2] for point in metrics.timeline]
     span = f"0 .. {duration(metrics.timeline[-1][0])}"
-    charts.add_row("util %", sparkline(_columns(utils, CHART_WIDTH, False), CHART_WIDTH), span)
+    charts.add_row(
+        "util %", sparkline(_columns(utils, CHART_WIDTH, False), CHART_WIDTH, look("active")), span
+    )
     top = max((m for m in memory if m is not None), default=0.0)
     charts.add_row(
         "memory",
-        sparkline(_columns(memory, CHART_WIDTH, True), CHART_WIDTH, top=top),
+        sparkline(_columns(memory, CHART_WIDTH, True), CHART_WIDTH, look("memory"), top=top),
         f"peak {top / 1024:.1f}G" if top else "not reported",
     )
     return charts
 
 
-def gpu_metrics(run: Run, history: History) -> RenderableType:
+def gpu_metrics(run: Run, history: History, look: Look) -> RenderableType:
     """Summarise the samples of the run's GPUs taken while it ran."""
     table = Table.grid(padding=(0, 2))
     recorded = getattr(run, "metrics", None)
@@ -94,10 +107,10 @@ def gpu_metrics(run: Run, history: History) -> RenderableType:
             figures.append(f"{energy:.1f} Wh")
         table.add_row("recorded", Text("  ".join(figures)))
         if recorded.timeline:
-            table.add_row("over the run", lifetime_charts(recorded))
+            table.add_row("over the run", lifetime_charts(recorded, look))
     if not run.host or not run.gpus:
         if recorded is None:
-            return Text("no GPUs assigned", style="grey50")
+            return Text("no GPUs assigned", style=look("faint"))
         return table
     for gpu in run.gpus:
         samples = [
@@ -112,31 +125,35 @@ def gpu_metrics(run: Run, history: History) -> RenderableType:
         if not samples:
             table.add_row(
                 plain(f"{run.host} GPU {gpu}"),
-                Text("no samples while this UI was open", style="grey50"),
+                Text("no samples while this UI was open", style=look("faint")),
             )
             continue
-        figures = (
+        summary = (
             (f"util avg {sum(utils) / len(utils):.0f}% max {max(utils):.0f}%  " if utils else "")
             + (f"mem max {max(memory) / 1024:.1f}G  " if memory else "")
             + (f"temp max {max(temps):.0f}C" if temps else "")
         )
         table.add_row(
             plain(f"{run.host} GPU {gpu}"),
-            Text(figures),
-            sparkline([s.utilization for s in samples], 30),
+            Text(summary),
+            sparkline([s.utilization for s in samples], 30, look("active")),
         )
     return table
 
 
 def render_detail(
-    run: Run, outputs: tuple[OutputFile, ...], context: tuple[str, ...], history: History
+    run: Run,
+    outputs: tuple[OutputFile, ...],
+    context: tuple[str, ...],
+    history: History,
+    look: Look,
 ) -> Group:
     """Build the whole detail view of a run."""
     head = Text()
     head.append(f"{run.id}  ", style="bold")
-    head.append_text(state_text(run.state))
+    head.append_text(state_text(run.state, look))
     head.append(f"   {run.type.value} / {one_line(run.profile)}   attempt {run.attempt}   ")
-    head.append_text(rating_text(run.rating))
+    head.append_text(rating_text(run.rating, look))
     head.append_text(block(f"\n{run.prompt_text or ''}", style="italic"))
     summary = Table.grid(padding=(0, 2))
     summary.add_row("host", plain(f"{run.host or '-'}  GPUs {','.join(map(str, run.gpus)) or '-'}"))
@@ -145,38 +162,39 @@ def render_detail(
     summary.add_row("container", plain(run.container_id or "-"))
     params = Table.grid(padding=(0, 2))
     for name, value in run.params.to_dict().items():
-        params.add_row(name, plain(value, style="cyan"))
+        params.add_row(name, plain(value, style=look("accent")))
     spec = Text(
         json.dumps(run.spec, indent=2, sort_keys=True) if run.spec else "not sent yet",
-        style="grey70",
+        style=look("muted"),
     )
     timeline = Table.grid(padding=(0, 2))
     for event in run.events:
         timeline.add_row(
             event.at.strftime("%H:%M:%S"),
-            state_text(event.to_state),
-            plain(event.reason, style="grey62"),
+            state_text(event.to_state, look),
+            plain(event.reason, style=look("muted")),
         )
     files = Table.grid(padding=(0, 2))
     for item in outputs:
-        files.add_row(plain(item.name), _size(item.size), plain(item.path, style="grey50"))
+        files.add_row(plain(item.name), _size(item.size), plain(item.path, style=look("faint")))
     parts: list[RenderableType] = [head, summary]
     if run.failure_kind or run.failure_message:
         failure = Text(
-            f"{run.failure_kind.value if run.failure_kind else 'failed'}: ", style="bold red"
+            f"{run.failure_kind.value if run.failure_kind else 'failed'}: ",
+            style=look("bad") + Style(bold=True),
         )
-        failure.append(one_line(run.failure_message or ""), style="red")
+        failure.append(one_line(run.failure_message or ""), style=look("bad"))
         if run.exit_code is not None:
-            failure.append(f"  (exit code {run.exit_code})", style="grey62")
+            failure.append(f"  (exit code {run.exit_code})", style=look("muted"))
         body: list[RenderableType] = [failure]
         if context:
-            body.append(Text("\n".join(one_line(line) for line in context), style="grey70"))
+            body.append(Text("\n".join(one_line(line) for line in context), style=look("muted")))
         parts.append(section("Failure", Group(*body)))
     parts.append(section("Timeline", timeline))
     parts.append(section("Parameters", params))
     parts.append(section("Spec sent", spec))
-    parts.append(section("GPU metrics during the run", gpu_metrics(run, history)))
-    parts.append(section("Outputs", files if outputs else Text("none yet", style="grey50")))
+    parts.append(section("GPU metrics during the run", gpu_metrics(run, history, look)))
+    parts.append(section("Outputs", files if outputs else Text("none yet", style=look("faint"))))
     lineage = Table.grid(padding=(0, 2))
     lineage.add_row("prompt", plain(run.prompt_id or "-"))
     lineage.add_row("batch", plain(run.batch_id or "-"))
@@ -198,8 +216,11 @@ class RunDetailScreen(Screen[None]):
     #detail-frames.-shown { display: block; }
     """
 
+    COMPONENT_CLASSES = set(LOOK_CLASSES)
+
     def __init__(self, services: UIServices, run_id: str, history: History) -> None:
         super().__init__()
+        self.look = Looks(self)
         self.services = services
         self.run_id = run_id
         self.history = history
@@ -231,7 +252,7 @@ class RunDetailScreen(Screen[None]):
         if run.state.is_terminal and run.failure_kind is not None:
             context = await self.services.log_context(self.run_id, 5)
         self.query_one("#detail-body", Static).update(
-            render_detail(run, outputs, context, self.history)
+            render_detail(run, outputs, context, self.history, self.look)
         )
         self._frames(run)
 

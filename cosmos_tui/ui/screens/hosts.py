@@ -9,7 +9,8 @@ from the next start; doctor reports also show on the host's card in the GPUs pan
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import work
@@ -30,7 +31,6 @@ from cosmos_tui.ui.screens.host_form import FIELD_NAMES, HostForm
 if TYPE_CHECKING:
     from cosmos_tui.remote.hostkeys import HostKeyInfo
     from cosmos_tui.services.hosts import HostAdmin
-    from cosmos_tui.ui.screens.main import MainScreen
 
 # (label, width): fixed, so the table looks the same however its rows arrived.
 COLUMNS = (("Name", 16), ("Target", 30), ("Docker", 8), ("Doctor", 36))
@@ -60,6 +60,8 @@ class HostsScreen(Screen[None]):
 
     Args:
         admin: Reads and writes the config file's hosts and runs the doctor.
+        reports: The session's latest doctor report of each host (kept by the main screen).
+        on_report: Called with each new doctor report (the main screen keeps and shows it).
         focus: The host to put the cursor on first.
 
     """
@@ -72,18 +74,19 @@ class HostsScreen(Screen[None]):
         Binding("D", "doctor", "Doctor", id="hosts.doctor"),
     ]
 
-    def __init__(self, admin: HostAdmin, focus: str | None = None) -> None:
+    def __init__(
+        self,
+        admin: HostAdmin,
+        reports: Mapping[str, DoctorReport],
+        on_report: Callable[[DoctorReport], None],
+        focus: str | None = None,
+    ) -> None:
         super().__init__()
         self.admin = admin
+        self.reports = reports
+        self.on_report = on_report
         self.focus_host = focus
         self.hosts: dict[str, HostConfig] = {}
-
-    @property
-    def main(self) -> MainScreen:
-        """The main screen (it keeps the doctor reports of the session)."""
-        from cosmos_tui.ui.app import CosmosApp
-
-        return cast(CosmosApp, self.app).main_screen
 
     def compose(self) -> ComposeResult:
         """The hosts table, the selected host's doctor report, the footer."""
@@ -113,7 +116,7 @@ class HostsScreen(Screen[None]):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         """Show the highlighted host's last doctor report."""
-        self._show_report(self.main.doctor_reports.get(str(event.row_key.value)))
+        self._show_report(self.reports.get(str(event.row_key.value)))
 
     def _show_report(self, report: DoctorReport | None) -> None:
         text = report_text(report) if report else "No doctor report yet: press D to check."
@@ -132,12 +135,12 @@ class HostsScreen(Screen[None]):
         for host in self.hosts.values():
             docker = "sudo -n" if host.docker_sudo else "socket"
             cells = (host.name, target_text(host), docker,
-                     doctor_cell(self.main.doctor_reports.get(host.name)))  # fmt: skip
+                     doctor_cell(self.reports.get(host.name)))  # fmt: skip
             table.add_row(*(Text(one_line(c)) for c in cells), key=host.name)
         if cursor in self.hosts:
             table.move_cursor(row=table.get_row_index(cursor))
         selected = self.selected
-        self._show_report(self.main.doctor_reports.get(selected.name) if selected else None)
+        self._show_report(self.reports.get(selected.name) if selected else None)
 
     # actions ----------------------------------------------------------------------
 
@@ -253,7 +256,7 @@ class HostsScreen(Screen[None]):
             Text(f"checking {', '.join(names)}... (the doctor starts a small test container)")
         )
         for report in await self.admin.doctor(names):
-            self.main.show_doctor(report)
+            self.on_report(report)
         self._fill(names[0])
 
 

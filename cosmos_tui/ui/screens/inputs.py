@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, ProgressBar, Static
 
 from cosmos_tui.errors import CosmosError
+from cosmos_tui.ui.messages import FileOpenRequested, PromptChanged, PromptShowRequested
 from cosmos_tui.ui.report import reported
 from cosmos_tui.ui.widgets.frames import FrameStrip, choose_protocol, detect_graphics
 
@@ -182,7 +183,7 @@ class InputsScreen(Screen[None]):
             "problems": lambda f: (-len(f.problems), f.name.lower()),
             "kind": lambda f: (f.kind, f.name.lower()),
         }[self.sort_key]
-        self.shown = sorted(chosen, key=order)  # type: ignore[arg-type]
+        self.shown = sorted(chosen, key=order)
         selected = self.selected
         table.clear()
         for folder in self.shown:
@@ -320,6 +321,9 @@ class InputsScreen(Screen[None]):
         bar.add_class("-busy")
         self._prepare(folder)
 
+    def _progress(self, done: int, total: int) -> None:
+        self.post_message(PrepareProgress(done, total))
+
     @work(group="inputs-prepare", exit_on_error=False)
     @reported
     async def _prepare(self, folder: InputFolder) -> None:
@@ -327,7 +331,7 @@ class InputsScreen(Screen[None]):
 
         try:
             result = await prepare_folder(
-                folder.path, lambda done, total: self.post_message(PrepareProgress(done, total))
+                folder.path, lambda done, total: self._progress(done, total)
             )
         finally:
             self.preparing = None
@@ -362,7 +366,7 @@ class InputsScreen(Screen[None]):
         def _created(prompt: Any) -> None:
             if prompt is not None:
                 self.notify(f"{prompt.id} created from {folder.name}", title="Prompt created")
-                self.cosmos.main_screen.prompts.reload()
+                self.cosmos.main_screen.post_message(PromptChanged(prompt))
                 self.action_reload()
 
         self.app.push_screen(PromptFromFolder(services, folder.path), _created)
@@ -374,7 +378,7 @@ class InputsScreen(Screen[None]):
         if video is None or not video.is_file():
             self.notify("this folder has no color.mp4 yet (p prepares a sequence)")
             return
-        self.cosmos.main_screen.open_file(str(video))
+        self.cosmos.main_screen.post_message(FileOpenRequested(video))
 
     def action_add_folder(self) -> None:
         """Add a folder from a directory tree to the list."""
@@ -402,7 +406,7 @@ class InputsScreen(Screen[None]):
         if folder is None or not folder.used_by:
             self.notify("no prompt uses this folder yet (enter creates one)")
             return
-        self.cosmos.main_screen.show_prompt(folder.used_by[0])
+        self.cosmos.main_screen.post_message(PromptShowRequested(folder.used_by[0]))
 
     def action_close(self) -> None:
         """Back to the main screen (the filter first, if it has focus)."""

@@ -18,21 +18,38 @@ from cosmos_tui.domain import HostState, Prompt, Run, RunState, RunType
 from cosmos_tui.errors import CosmosError
 from cosmos_tui.ui.format import plain
 from cosmos_tui.ui.messages import (
+    CancelRequested,
+    DeleteRequested,
+    DetailRequested,
+    EnhanceRequested,
+    FileOpenRequested,
     FirstPageShown,
     GlanceLoaded,
     GpuHostChanged,
     GpuProcessesChanged,
     GpuSampled,
     HostStateChanged,
+    InputsOfPromptRequested,
+    NewPromptRequested,
+    OutputOpenRequested,
+    OutputPathCopyRequested,
+    PromptChanged,
     PromptHighlighted,
+    PromptShowRequested,
+    RateRequested,
+    RetryRequested,
     RunChanged,
     RunDeleted,
+    RunFilterRequested,
+    RunFormRequested,
     RunHighlighted,
+    RunsOfPromptRequested,
     ServicesFailed,
     ServicesReady,
+    UpscaleRequested,
 )
 from cosmos_tui.ui.report import report_error, reported
-from cosmos_tui.ui.screens.actions import ActionsMixin
+from cosmos_tui.ui.screens.actions import MainActions
 
 # imported here so textual-image asks the terminal what it draws before Textual starts
 from cosmos_tui.ui.screens.inputs import InputsScreen
@@ -62,7 +79,7 @@ NOTIFY_STATES = {
 }
 
 
-class MainScreen(ActionsMixin, Screen[None]):
+class MainScreen(Screen[None]):
     """Prompts, Runs, GPUs and Logs; every I/O runs in a worker that posts a message."""
 
     AUTO_FOCUS = "#runs-table"
@@ -88,6 +105,7 @@ class MainScreen(ActionsMixin, Screen[None]):
         self._streams_started = False
         self.stalled = StalledRuns()
         self.doctor_reports: dict[str, DoctorReport] = {}
+        self.actions = MainActions(self)
 
     @property
     def cosmos(self) -> CosmosApp:
@@ -128,8 +146,7 @@ class MainScreen(ActionsMixin, Screen[None]):
         return self.query_one(LogsPane)
 
     def on_mount(self) -> None:
-        """Focus the runs table and hide the banner until there is news."""
-        self.query_one("#banner").display = False
+        """Nothing to do: the banner stays hidden (app.tcss) until it gets ``-shown``."""
 
     # services -----------------------------------------------------------------------
 
@@ -197,7 +214,7 @@ class MainScreen(ActionsMixin, Screen[None]):
     def _failed(self, message: ServicesFailed) -> None:
         banner = self.query_one("#banner", Static)
         banner.update(plain(f"Cannot open the services: {message.error}"))
-        banner.display = True
+        banner.add_class("-shown")
         for pane in self.query(Pane):
             pane.border_subtitle = "unavailable"
 
@@ -319,7 +336,7 @@ class MainScreen(ActionsMixin, Screen[None]):
         """Ask, then cancel the run that stalled last."""
         run = self.stalled.newest
         if run is not None:
-            self.cancel(run)
+            self.actions.cancel(run)
 
     @work(group="prompt-refresh", exit_on_error=False)
     @reported
@@ -383,7 +400,8 @@ class MainScreen(ActionsMixin, Screen[None]):
         if self.services is None:
             self.notify("still connecting to the database", severity="warning")
             return
-        self.app.push_screen(HostsScreen(self.services.host_admin, focus))
+        hosts = HostsScreen(self.services.host_admin, self.doctor_reports, self.show_doctor, focus)
+        self.app.push_screen(hosts)
 
     def show_doctor(self, report: DoctorReport) -> None:
         """Keep a host's latest doctor report (the Hosts screen and the GPUs pane show it)."""
@@ -421,7 +439,7 @@ class MainScreen(ActionsMixin, Screen[None]):
 
     def action_new_prompt(self) -> None:
         """Open the new-prompt form from anywhere."""
-        self.open_prompt_form()
+        self.actions.open_prompt_form()
 
     def action_inputs(self) -> None:
         """Open the Inputs screen (kept between visits, with its cached frames)."""
@@ -466,3 +484,73 @@ class MainScreen(ActionsMixin, Screen[None]):
     def run_by_id(self, run_id: str) -> Run | None:
         """Return a run shown in the Runs pane."""
         return self.runs.runs.get(run_id)
+
+    # intents from the panes ---------------------------------------------------------
+
+    @on(NewPromptRequested)
+    def _new_prompt_requested(self, _: NewPromptRequested) -> None:
+        self.actions.open_prompt_form()
+
+    @on(RunFormRequested)
+    def _run_form_requested(self, message: RunFormRequested) -> None:
+        self.actions.open_run_form(message.prompt, message.run)
+
+    @on(EnhanceRequested)
+    def _enhance_requested(self, message: EnhanceRequested) -> None:
+        self.actions.enhance(message.prompt, message.profile)
+
+    @on(DeleteRequested)
+    def _delete_requested(self, message: DeleteRequested) -> None:
+        self.actions.delete(message.object_id)
+
+    @on(RunsOfPromptRequested)
+    def _runs_of_prompt_requested(self, message: RunsOfPromptRequested) -> None:
+        self.show_runs_of(message.prompt)
+
+    @on(InputsOfPromptRequested)
+    def _inputs_of_prompt_requested(self, message: InputsOfPromptRequested) -> None:
+        self.show_inputs_of(message.prompt)
+
+    @on(PromptShowRequested)
+    def _prompt_show_requested(self, message: PromptShowRequested) -> None:
+        self.show_prompt(message.prompt_id)
+
+    @on(DetailRequested)
+    def _detail_requested(self, message: DetailRequested) -> None:
+        self.actions.open_detail(message.run_id)
+
+    @on(CancelRequested)
+    def _cancel_requested(self, message: CancelRequested) -> None:
+        self.actions.cancel(message.run)
+
+    @on(RetryRequested)
+    def _retry_requested(self, message: RetryRequested) -> None:
+        self.actions.retry(message.run_id)
+
+    @on(UpscaleRequested)
+    def _upscale_requested(self, message: UpscaleRequested) -> None:
+        self.actions.upscale(message.run_id)
+
+    @on(RateRequested)
+    def _rate_requested(self, message: RateRequested) -> None:
+        self.actions.rate(message.run_id, message.rating)
+
+    @on(OutputOpenRequested)
+    def _output_open_requested(self, message: OutputOpenRequested) -> None:
+        self.actions.open_output(message.run)
+
+    @on(FileOpenRequested)
+    def _file_open_requested(self, message: FileOpenRequested) -> None:
+        self.actions.open_file(message.path)
+
+    @on(OutputPathCopyRequested)
+    def _output_path_copy_requested(self, message: OutputPathCopyRequested) -> None:
+        self.actions.copy_output_path(message.run)
+
+    @on(RunFilterRequested)
+    def _run_filter_requested(self, _: RunFilterRequested) -> None:
+        self.actions.open_run_filter()
+
+    @on(PromptChanged)
+    def _prompt_changed(self, message: PromptChanged) -> None:
+        self.prompts.update_prompt(message.prompt)

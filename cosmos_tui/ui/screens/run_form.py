@@ -218,15 +218,16 @@ class RunForm(ModalScreen[Run | None]):
 
     def _show_fields(self) -> None:
         for field, _label, _kind in NUMBER_FIELDS:
-            self.query_one(f"#param-{field}").display = self.shown(field)
+            self.query_one(f"#param-{field}").set_class(not self.shown(field), "-hidden")
         for field in ("blur_strength", "canny_threshold", "negative_prompt"):
-            self.query_one(f"#param-{field}").display = self.shown(field)
+            self.query_one(f"#param-{field}").set_class(not self.shown(field), "-hidden")
         for family, fields in FAMILY_FIELDS.items():
             for field_id, _label, key, _choices, _default in fields:
-                self.query_one(f"#param-{field_id}").display = self._family_shows(family, key)
-        self.query_one("#family-grid").display = self.profile in FAMILY_FIELDS
+                shown = self._family_shows(family, key)
+                self.query_one(f"#param-{field_id}").set_class(not shown, "-hidden")
+        self.query_one("#family-grid").set_class(self.profile not in FAMILY_FIELDS, "-hidden")
         focused = self.focused
-        if focused is not None and not all(node.display for node in focused.ancestors_with_self):
+        if focused is not None and any(n.has_class("-hidden") for n in focused.ancestors_with_self):
             self.query_one("#profile", Select).focus()  # never type into a hidden field
 
     @work(exclusive=True, group="run-form-profile", exit_on_error=False)

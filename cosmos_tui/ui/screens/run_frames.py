@@ -22,6 +22,7 @@ from textual.widgets import Footer, Static
 
 from cosmos_tui.errors import CosmosError
 from cosmos_tui.safe_text import one_line
+from cosmos_tui.ui.messages import OutputOpenRequested
 from cosmos_tui.ui.protocol import UIServices
 from cosmos_tui.ui.report import reported
 from cosmos_tui.ui.widgets.frames import FrameStrip, choose_protocol, detect_graphics
@@ -157,7 +158,7 @@ class RunFramesScreen(Screen[None]):
     def action_open_output(self) -> None:
         """Play the output in the system's player (as ``o`` does in the Runs pane)."""
         if self.run is not None:
-            cast("CosmosApp", self.app).main_screen.open_output(self.run)
+            cast("CosmosApp", self.app).main_screen.post_message(OutputOpenRequested(self.run))
 
     def action_close(self) -> None:
         """Back to the run detail."""

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from PIL import Image as PILImage
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widget import Widget
 from textual.widgets import Static
 from textual_image import _terminal
 from textual_image import renderable as detected
@@ -40,8 +39,9 @@ from textual_image.widget import (  # noqa: E402 (after the cell size is known)
     TGPImage,
     UnicodeImage,
 )
+from textual_image.widget._base import Image as ImageWidget  # noqa: E402
 
-PROTOCOL_WIDGETS: dict[str, type[Widget]] = {
+PROTOCOL_WIDGETS: dict[str, type[ImageWidget]] = {
     "kitty": TGPImage,
     "sixel": SixelImage,
     "halfcell": HalfcellImage,

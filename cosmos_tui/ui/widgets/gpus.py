@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from rich.console import Group
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -26,38 +27,41 @@ from cosmos_tui.domain import GpuHealth, GpuHostHealth, GpuProcess, GpuSample, H
 from cosmos_tui.remote.gpu_policy import with_policy
 from cosmos_tui.remote.smi import stale_after_s, with_staleness
 from cosmos_tui.safe_text import one_line
-from cosmos_tui.ui.format import bar, plain, sparkline
+from cosmos_tui.ui.format import LOOK_CLASSES, Look, Looks, bar, plain, sparkline
 from cosmos_tui.ui.widgets.pane import Pane
 
 if TYPE_CHECKING:
     from cosmos_tui.doctor.model import DoctorReport
 
 HISTORY = 300
-# health -> (glyph, style)
+BOLD = Style(bold=True)
+# health -> (glyph, look)
 HEALTH_LOOK: dict[GpuHealth, tuple[str, str]] = {
-    GpuHealth.OK: ("\u25cf", "green"),
-    GpuHealth.BUSY: ("\u25d0", "yellow"),
-    GpuHealth.REQUIRES_RESET: ("\u2716", "bold red"),
-    GpuHealth.LOST: ("\u2716", "bold red"),
-    GpuHealth.ERROR: ("\u2716", "bold red"),
-    GpuHealth.STALE: ("\u25cc", "grey50"),
-    GpuHealth.THROTTLED: ("\u25bc", "yellow"),
-    GpuHealth.MIG: ("\u25a6", "dodger_blue1"),
-    GpuHealth.EXCLUDED: ("-", "grey50"),
+    GpuHealth.OK: ("\u25cf", "ok"),
+    GpuHealth.BUSY: ("\u25d0", "warn"),
+    GpuHealth.REQUIRES_RESET: ("\u2716", "bad"),
+    GpuHealth.LOST: ("\u2716", "bad"),
+    GpuHealth.ERROR: ("\u2716", "bad"),
+    GpuHealth.STALE: ("\u25cc", "faint"),
+    GpuHealth.THROTTLED: ("\u25bc", "warn"),
+    GpuHealth.MIG: ("\u25a6", "accent"),
+    GpuHealth.EXCLUDED: ("-", "faint"),
 }
 QUIET_HOST_STATES = ("ok", "starting", "stopped")
+# A card's state classes ("-down" ...): the host's connection state, or "stalled".
+CARD_STATES = (*(state.value for state in HostState), "stalled")
 
 
-def health_text(sample: GpuSample, now: datetime) -> Text:
+def health_text(sample: GpuSample, now: datetime, look: Look) -> Text:
     """The compact health of a GPU: a glyph and a word (a stale one with its age)."""
-    glyph, style = HEALTH_LOOK[sample.health]
+    glyph, name = HEALTH_LOOK[sample.health]
     word = sample.health.value
     if sample.health is GpuHealth.STALE:
         word += f" {max(0, round((now - sample.at).total_seconds()))}s"
-    return Text(f"{glyph} {word}", style=style)
+    return Text(f"{glyph} {word}", style=look(name))
 
 
-def detail_lines(sample: GpuSample) -> list[Text]:
+def detail_lines(sample: GpuSample, look: Look) -> list[Text]:
     """The detail of a GPU's health, one fact a line (shown with ``d``)."""
     facts = []
     if sample.health_reason:
@@ -88,7 +92,7 @@ def detail_lines(sample: GpuSample) -> list[Text]:
     for mig in sample.mig_instances:
         memory = f" {mig.memory_gib:.0f}G" if mig.memory_gib is not None else ""
         facts.append(f"MIG {mig.device}: {one_line(mig.profile)}{memory}")
-    return [Text(f"     {fact}", style="grey62") for fact in facts]
+    return [Text(f"     {fact}", style=look("muted")) for fact in facts]
 
 
 # A connected host whose readings stopped for three intervals (at least this) is stalled.
@@ -128,10 +132,12 @@ def gpu_alerts(track: GpuTrack, limits: AlertsConfig, held: bool, now: datetime)
 
 
 class HostCard(Static):
-    """One host: a state line, then two lines per GPU."""
+    """One host: a state line, then two lines per GPU (coloured by the theme: ui.format.LOOKS)."""
+
+    COMPONENT_CLASSES = set(LOOK_CLASSES)
 
     def __init__(self, host: str, now: datetime) -> None:
-        super().__init__(id=None, classes="host-card", markup=False)
+        super().__init__(id=None, markup=False)
         self.host = host
         self.status = HostStatus(host, HostState.CONNECTING)
         self.gpus: dict[int, GpuTrack] = {}
@@ -151,6 +157,7 @@ class HostCard(Static):
         self.host_config: HostConfig | None = None
         self.stale_s = stale_after_s(1000)
         self.detail = False
+        self.look = Looks(self)
 
     def judged(self, track: GpuTrack, now: datetime) -> GpuSample:
         """The GPU's latest sample with its health as the scheduler judges it now."""
@@ -169,6 +176,10 @@ class HostCard(Static):
         self.now = now
         self.dirty = False
         self.shown_stalled = self.stalled_for(now) is not None
+        # state classes: app.tcss tints a card that is down, stalled or reconnecting
+        state = "stalled" if self.shown_stalled else self.status.state.value
+        for name in CARD_STATES:
+            self.set_class(name == state, f"-{name}")
         self.update(self._render_card())
 
     def stalled_for(self, now: datetime) -> float | None:
@@ -184,74 +195,82 @@ class HostCard(Static):
         if self.doctor is not None and not self.doctor.ok:
             failed = ", ".join(r.check for r in self.doctor.failures)
             note = f"  \u271a doctor: {len(self.doctor.failures)} problem(s): {failed}  (D: report)"
-            lines.append(Text(one_line(note), style="yellow"))
+            lines.append(Text(one_line(note), style=self.look("warn")))
         if self.status.state in (HostState.DOWN, HostState.UNKNOWN) and not self.gpus:
             return Group(*lines)
         troubled = self.gpu_host is not None and self.gpu_host.state not in QUIET_HOST_STATES
         if not self.gpus:
             if troubled and self.gpu_host is not None:
                 why = one_line(self.gpu_host.reason or self.gpu_host.state)
-                lines.append(Text(f"  \u2716 {why}", style="bold red"))
+                lines.append(Text(f"  \u2716 {why}", style=self.look("bad") + BOLD))
             else:
-                lines.append(Text("  waiting for nvidia-smi...", style="grey50"))
+                lines.append(Text("  waiting for nvidia-smi...", style=self.look("faint")))
         elif troubled and self.gpu_host is not None:
             why = one_line(self.gpu_host.reason or self.gpu_host.state)
-            lines.append(Text(f"  \u26a0 nvidia-smi {self.gpu_host.state}: {why}", style="yellow"))
+            warning = f"  \u26a0 nvidia-smi {self.gpu_host.state}: {why}"
+            lines.append(Text(warning, style=self.look("warn")))
         elif self.gpu_host is not None and self.gpu_host.reason:
             # figures come, but nvidia-smi cannot open a GPU (one lost among eight)
-            lines.append(Text(f"  \u26a0 {one_line(self.gpu_host.reason)}", style="yellow"))
+            lines.append(
+                Text(f"  \u26a0 {one_line(self.gpu_host.reason)}", style=self.look("warn"))
+            )
         for index in sorted(self.gpus):
             lines.extend(self._gpu_lines(self.gpus[index], width))
         for alert in self.alerts:
-            lines.append(Text(f"  \u26a0 {alert}", style="bold yellow"))
+            lines.append(Text(f"  \u26a0 {alert}", style=self.look("warn") + BOLD))
         return Group(*lines)
 
     def _state_line(self) -> Text:
         status = self.status
-        text = plain(status.host, style="bold")
+        text = plain(status.host, style=self.look("name"))
         text.append("  ")
         quiet = self.stalled_for(self.now)
         if quiet is not None:
-            text.append(f"\u25cc stalled: no reading for {quiet:.0f}s", style="bold yellow")
-            text.append("  the link delivers nothing; figures below are old", style="grey62")
+            text.append(
+                f"\u25cc stalled: no reading for {quiet:.0f}s", style=self.look("warn") + BOLD
+            )
+            text.append(
+                "  the link delivers nothing; figures below are old", style=self.look("muted")
+            )
         elif status.state == HostState.CONNECTED:
-            text.append("\u25cf connected", style="green")
+            text.append("\u25cf connected", style=self.look("ok"))
             if status.latency_ms is not None:
-                text.append(f"  {status.latency_ms:.0f} ms", style="grey50")
+                text.append(f"  {status.latency_ms:.0f} ms", style=self.look("faint"))
         elif status.state == HostState.RECONNECTING:
             wait = ""
             if status.next_attempt_at is not None:
                 seconds = max(0, round((status.next_attempt_at - self.now).total_seconds()))
                 wait = f" in {seconds}s"
-            text.append(f"\u25cc reconnecting{wait}", style="yellow")
+            text.append(f"\u25cc reconnecting{wait}", style=self.look("warn"))
             if status.reason:
-                text.append(f"  {one_line(status.reason)}", style="grey62")
+                text.append(f"  {one_line(status.reason)}", style=self.look("muted"))
         elif status.state == HostState.DOWN:
-            text.append("\u2716 down", style="bold red")
+            text.append("\u2716 down", style=self.look("bad") + BOLD)
             if status.reason:
-                text.append(f"  {one_line(status.reason)}", style="red")
+                text.append(f"  {one_line(status.reason)}", style=self.look("bad"))
         elif status.state == HostState.CONNECTING:
-            text.append("\u25cc connecting...", style="grey62")
+            text.append("\u25cc connecting...", style=self.look("muted"))
         else:
-            text.append("? unknown", style="grey50")
+            text.append("? unknown", style=self.look("faint"))
             if status.reason:
-                text.append(f"  {one_line(status.reason)}", style="grey50")
+                text.append(f"  {one_line(status.reason)}", style=self.look("faint"))
         return text
 
     def _gpu_lines(self, track: GpuTrack, width: int) -> list[Text]:
         sample = self.judged(track, self.now)
-        health = health_text(sample, self.now)
+        health = health_text(sample, self.now, self.look)
         util = sample.utilization
         used, total = sample.memory_used_mib, sample.memory_total_mib
         fraction = used / total if used is not None and total else None
-        head = Text(f" {sample.index} ", style="bold")
-        head.append(f"{one_line(sample.name)[:10]:<10} ", style="grey62")
+        head = Text(f" {sample.index} ", style=BOLD)
+        head.append(f"{one_line(sample.name)[:10]:<10} ", style=self.look("muted"))
         util_text = Text("util ")
         bar_width = max(4, min(16, width - 38 if width >= 90 else width - 20))
-        util_text.append_text(bar(None if util is None else util / 100.0, bar_width))
+        fill, empty = self.look("accent"), self.look("empty")
+        util_text.append_text(bar(None if util is None else util / 100.0, bar_width, fill, empty))
         util_text.append(f" {util:3.0f}%" if util is not None else "  n/a")
         mem_text = Text("mem  ")
-        mem_text.append_text(bar(fraction, bar_width, style="medium_purple"))
+        mem_text.append_text(bar(fraction, bar_width, self.look("memory"), empty))
         mem_text.append(
             f" {used / 1024:.0f}/{total / 1024:.0f}G" if used is not None and total else " n/a"
         )
@@ -259,7 +278,8 @@ class HostCard(Static):
         figures = Text()
         hot = temp is not None and temp >= self.hot_c
         figures.append(
-            f"{temp:.0f}C" if temp is not None else "n/a", style="bold red" if hot else ""
+            f"{temp:.0f}C" if temp is not None else "n/a",
+            style=self.look("bad") + BOLD if hot else "",
         )
         power = sample.power_draw_w
         figures.append(f" {power:.0f}W" if power is not None else " n/a")
@@ -268,11 +288,11 @@ class HostCard(Static):
         if width >= 90:
             first = head + util_text + Text("  ") + mem_text + Text("  ") + figures
             spark_width = max(8, width - 8 - holder.cell_len - health.cell_len)
-            second = Text("   ") + health + Text("  ") + sparkline(history, spark_width)
+            second = Text("   ") + health + Text("  ") + sparkline(history, spark_width, fill)
             second += Text("  ") + holder
             lines = [first, second]
         else:
-            first = Text(f" {sample.index} ", style="bold") + health + Text(" ") + figures
+            first = Text(f" {sample.index} ", style=BOLD) + health + Text(" ") + figures
             first += Text("  ")
             holder.truncate(max(4, width - first.cell_len), overflow="ellipsis")
             first += holder
@@ -280,7 +300,7 @@ class HostCard(Static):
             lines = [
                 first,
                 Text("   ") + util_text,
-                Text("   ") + mem_text + Text(" ") + sparkline(history, spark_width),
+                Text("   ") + mem_text + Text(" ") + sparkline(history, spark_width, fill),
             ]
         if (
             self.status.state != HostState.CONNECTED
@@ -288,21 +308,23 @@ class HostCard(Static):
             or sample.health is GpuHealth.STALE
         ):
             for line in lines:
-                line.stylize("grey42")
+                line.stylize(self.look("stale"))
         if self.detail:
-            lines.extend(detail_lines(sample))
+            lines.extend(detail_lines(sample, self.look))
         return lines
 
     def _holder(self, sample: GpuSample) -> Text:
         run_id = self.holders.get(sample.index)
         if run_id:
-            return Text(run_id, style="dodger_blue1")
+            return Text(run_id, style=self.look("accent"))
         for process in self.processes:
             if process.gpu_uuid == sample.uuid:
                 if process.run_id:
-                    return Text(one_line(process.run_id), style="dodger_blue1")
-                return Text(f"foreign: {one_line(process.process_name)[:16]}", style="yellow")
-        return Text("free", style="grey50")
+                    return Text(one_line(process.run_id), style=self.look("accent"))
+                return Text(
+                    f"foreign: {one_line(process.process_name)[:16]}", style=self.look("warn")
+                )
+        return Text("free", style=self.look("faint"))
 
 
 class GpusPane(Pane):
@@ -334,7 +356,7 @@ class GpusPane(Pane):
                 "then `cosmos doctor`)."
             )
             return
-        placeholder.display = False
+        placeholder.add_class("-hidden")
         cards = self.query_one("#gpu-cards", VerticalScroll)
         config = self.cosmos.config
         interval = config.ui.gpu_interval_ms / 1000.0

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from rich.style import Style
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -37,10 +39,10 @@ class LogsPane(Pane):
         Binding("w", "wrap", "Wrap", id="logs.wrap"),
         Binding("escape", "close_search", "Close search", show=False, id="logs.close"),
     ]
-    OFFLINE_ACTIONS = frozenset(binding.action for binding in BINDINGS)  # all local
+    OFFLINE_ACTIONS = frozenset(b.action for b in BINDINGS if isinstance(b, Binding))  # all local
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.run: Run | None = None
         self.pending: list[str] = []
         self.skipped = 0
@@ -145,29 +147,33 @@ class LogsPane(Pane):
         status = self.query_one("#log-status", Static)
         run = self.run
         if run is None:
-            status.update(Text("no run selected", style="grey50"))
+            status.update(Text("no run selected", style=self.look("faint")))
             return
         view = self.view
-        text = Text(run.id + " ", style="bold")
-        text.append_text(state_text(run.state))
+        text = Text(run.id + " ", style=self.look("name"))
+        text.append_text(state_text(run.state, self.look))
         if run.progress is not None and run.state.is_active:
             text.append("  ")
-            text.append_text(progress_text(run.progress, run.state, width=8))
+            text.append_text(progress_text(run.progress, run.state, self.look, width=8))
         text.append("   ")
         if view.follow:
-            text.append("\u25bc follow", style="green")
+            text.append("\u25bc follow", style=self.look("ok"))
         else:
             text.append(
-                f"\u23f8 paused, {view.new_while_paused} new lines (f)", style="bold yellow"
+                f"\u23f8 paused, {view.new_while_paused} new lines (f)",
+                style=self.look("warn") + Style(bold=True),
             )
         level = LEVEL_CHOICES[self.level_index]
         if level != "ALL":
-            text.append(f"  level>={level}", style="cyan")
+            text.append(f"  level>={level}", style=self.look("accent"))
         if view.wrap:
-            text.append("  wrap", style="cyan")
+            text.append("  wrap", style=self.look("accent"))
         if view.search:
             position = view.current_match + 1 if view.current_match >= 0 else 0
-            text.append(f"  /{one_line(view.search)} {position}/{len(view.matches)}", style="cyan")
+            text.append(
+                f"  /{one_line(view.search)} {position}/{len(view.matches)}",
+                style=self.look("accent"),
+            )
         status.update(text)
         total = view.dropped + len(view.lines)
         subtitle = f"{total} lines"
@@ -183,7 +189,7 @@ class LogsPane(Pane):
     def action_search(self) -> None:
         """Open the search input."""
         field = self.query_one("#log-search", Input)
-        field.display = True
+        field.add_class("-open")
         field.focus()
 
     @on(Input.Changed, "#log-search")
@@ -202,7 +208,7 @@ class LogsPane(Pane):
     def action_close_search(self) -> None:
         """Hide the search input (the highlight stays until the search is emptied)."""
         field = self.query_one("#log-search", Input)
-        field.display = False
+        field.remove_class("-open")
         self.view.focus()
 
     def action_next_match(self) -> None:

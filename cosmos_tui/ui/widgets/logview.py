@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from rich.style import Style
 from rich.text import Text
@@ -18,15 +19,12 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from cosmos_tui.safe_text import printable
+from cosmos_tui.ui.format import LOOK_CLASSES, Looks
 from cosmos_tui.ui.logtext import level_rank, log_level
 
-LEVEL_STYLES = {
-    0: Style(color="grey50"),
-    2: Style(color="yellow"),
-    3: Style(color="red", bold=True),
-}
-MATCH_STYLE = Style(bgcolor="dark_goldenrod", color="black")
-CURRENT_STYLE = Style(bgcolor="grey23")
+# a line's level rank -> its look (ui.format.LOOKS); errors are bold too
+LEVEL_LOOKS = {0: "faint", 2: "warn", 3: "bad"}
+BOLD = Style(bold=True)
 
 
 class LogView(ScrollView, can_focus=True):
@@ -39,8 +37,11 @@ class LogView(ScrollView, can_focus=True):
             super().__init__()
             self.follow = follow
 
-    def __init__(self, max_lines: int = 5000, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    COMPONENT_CLASSES = {*LOOK_CLASSES, "logview--match", "logview--current"}
+
+    def __init__(self, max_lines: int = 5000, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.look = Looks(self)
         self.max_lines = max_lines
         self.lines: list[str] = []
         self.ranks: list[int] = []
@@ -251,17 +252,19 @@ class LogView(ScrollView, can_focus=True):
         segment_text = line[offset : offset + width] if self.wrap else line
         text = Text(segment_text, no_wrap=True)
         text.stylize(self.rich_style)
-        level_style = LEVEL_STYLES.get(self.ranks[index])
-        if level_style is not None:
-            text.stylize(level_style)
+        rank = self.ranks[index]
+        level = LEVEL_LOOKS.get(rank)
+        if level is not None:
+            text.stylize(self.look(level) + BOLD if rank == 3 else self.look(level))
         if self._pattern is not None:
+            match_style = self.look.component("logview--match")
             for match in self._pattern.finditer(segment_text):
-                text.stylize(MATCH_STYLE, match.start(), match.end())
+                text.stylize(match_style, match.start(), match.end())
         if (
             0 <= self.current_match < len(self.matches)
             and self.matches[self.current_match] == index
         ):
-            text.stylize(CURRENT_STYLE)
+            text.stylize(self.look.component("logview--current"))
         strip = Strip(list(text.render(self.app.console)), text.cell_len)
         crop_from = 0 if self.wrap else scroll_x
         return strip.crop_extend(crop_from, crop_from + width, self.rich_style)

@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING, Any, cast
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from cosmos_tui.ui.format import LOOK_CLASSES, Looks
 from cosmos_tui.ui.messages import FirstPageShown
 
 if TYPE_CHECKING:
     from textual.widgets import DataTable
 
-    from cosmos_tui.ui.app import CosmosApp
-    from cosmos_tui.ui.protocol import UIServices
-    from cosmos_tui.ui.screens.main import MainScreen
+    from cosmos_tui.ui.protocol import AppContext, UIServices
 
 
 FIRST_PAGE_MIN_ROWS = 40
@@ -36,7 +35,9 @@ class Pane(Vertical):
     """A titled pane of the main screen.
 
     The main screen hands it the services once they are open (``services`` stays None
-    until then, and the pane shows "connecting...").
+    until then, and the pane shows "connecting..."). Attributes down, messages up: a pane
+    never calls into its screen; it posts an intent (``ui.messages``, e.g.
+    ``CancelRequested``) and the screen decides how to carry it out.
     """
 
     ALLOW_MAXIMIZE = True
@@ -45,26 +46,20 @@ class Pane(Vertical):
     # then (the panes may already show rows read at launch, see store/glance.py).
     OFFLINE_ACTIONS: frozenset[str] = frozenset()
 
+    COMPONENT_CLASSES = set(LOOK_CLASSES)
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.look = Looks(self)
         self.services: UIServices | None = None
         self.border_title = self.TITLE
         # Set once the launch's first full frame is done (the screen calls fill_page).
         self.launched = False
 
     @property
-    def cosmos(self) -> CosmosApp:
-        """The application, typed."""
-        from cosmos_tui.ui.app import CosmosApp
-
-        return cast(CosmosApp, self.app)
-
-    @property
-    def main(self) -> MainScreen:
-        """The main screen that owns this pane."""
-        from cosmos_tui.ui.screens.main import MainScreen
-
-        return cast(MainScreen, self.screen)
+    def cosmos(self) -> AppContext:
+        """The application's settings and clock."""
+        return cast("AppContext", self.app)
 
     def now(self) -> datetime:
         """The current time from the app's injected clock."""
@@ -119,9 +114,7 @@ class PagedPane(Pane):
     @staticmethod
     def empty_hint_widget() -> Static:
         """The hint under an empty table (hidden until the first page says it is empty)."""
-        hint = Static("", classes="empty-hint", markup=False)
-        hint.display = False
-        return hint
+        return Static("", classes="empty-hint -hidden", markup=False)
 
     def update_empty_hint(self) -> None:
         """Show the hint when the loaded table is empty, hide it otherwise."""
@@ -129,7 +122,7 @@ class PagedPane(Pane):
         empty = self.table.row_count == 0 and not self.table.loading
         if empty:
             hint.update(self.FILTERED_HINT if self.filtered else self.EMPTY_HINT)
-        hint.display = empty
+        hint.set_class(not empty, "-hidden")
 
     def _load(self, offset: int, append: bool, generation: int, limit: int) -> object:
         """Load ``limit`` rows from ``offset`` (a worker in subclasses)."""

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Input
 
 from cosmos_tui.domain import Page, Prompt
-from cosmos_tui.ui.format import age, clip, plain, state_text
-from cosmos_tui.ui.messages import PromptHighlighted, PromptsLoaded
+from cosmos_tui.ui.format import Look, age, clip, plain, state_text
+from cosmos_tui.ui.messages import (
+    DeleteRequested,
+    EnhanceRequested,
+    InputsOfPromptRequested,
+    NewPromptRequested,
+    PromptHighlighted,
+    PromptsLoaded,
+    RunFormRequested,
+    RunsOfPromptRequested,
+)
 from cosmos_tui.ui.report import reported
 from cosmos_tui.ui.widgets.pane import PagedPane
 
@@ -22,14 +34,13 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def inputs_cell(prompt: Prompt) -> Text:
+def inputs_cell(prompt: Prompt, look: Look) -> Text:
     """Return one letter per input video present (C D S E V), dots for absent ones."""
     roles = {item.role for item in prompt.inputs}
     text = Text()
     for role, letter in INPUT_LETTERS:
-        text.append(
-            letter if role in roles else "\u00b7", style="green" if role in roles else "grey30"
-        )
+        present = role in roles
+        text.append(letter if present else "\u00b7", style=look("ok" if present else "empty"))
     return text
 
 
@@ -53,8 +64,8 @@ class PromptsPane(PagedPane):
         Binding("escape", "clear_filter", "Clear filter", show=False, id="prompts.clear"),
     ]
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.prompts: dict[str, Prompt] = {}
         self.filter_text = ""
         self.sort = "created"
@@ -88,7 +99,7 @@ class PromptsPane(PagedPane):
         table = self.table
         if not table.row_count:
             return None
-        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
         return self.prompts.get(str(key))
 
     def attach(self, services: object) -> None:
@@ -153,17 +164,17 @@ class PromptsPane(PagedPane):
             self.post_message(PromptHighlighted(self.prompts[str(self._row_key(table.cursor_row))]))
 
     def _row_key(self, row: int) -> object:
-        return self.table.coordinate_to_cell_key((row, 0)).row_key.value
+        return self.table.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value
 
     def _cells(self, prompt: Prompt, now: object) -> tuple[object, ...]:
         return (
             clip(prompt.text, 34),
-            inputs_cell(prompt),
+            inputs_cell(prompt, self.look),
             Text(str(prompt.run_count), justify="right"),
-            state_text(prompt.latest_state),
-            clip(prompt.name, 14) or Text("-", style="grey30"),
+            state_text(prompt.latest_state, self.look),
+            clip(prompt.name, 14) or Text("-", style=self.look("empty")),
             age(prompt.created_at, now),  # type: ignore[arg-type]
-            Text(prompt.id, style="grey50"),
+            Text(prompt.id, style=self.look("faint")),
         )
 
     def update_prompt(self, prompt: Prompt) -> None:
@@ -226,7 +237,7 @@ class PromptsPane(PagedPane):
     def action_filter(self) -> None:
         """Show the filter input and focus it."""
         field = self.query_one("#prompt-filter", Input)
-        field.display = True
+        field.add_class("-open")
         field.focus()
 
     def action_clear_filter(self) -> None:
@@ -234,7 +245,7 @@ class PromptsPane(PagedPane):
         field = self.query_one("#prompt-filter", Input)
         if field.value:
             field.value = ""
-        field.display = False
+        field.remove_class("-open")
         self.table.focus()
 
     def action_sort(self) -> None:
@@ -250,37 +261,37 @@ class PromptsPane(PagedPane):
 
     def action_new_prompt(self) -> None:
         """Open the new-prompt form."""
-        self.main.open_prompt_form()
+        self.post_message(NewPromptRequested())
 
     def action_run_prompt(self) -> None:
         """Open the new-run form for the selected prompt."""
         if self.selected is not None:
-            self.main.open_run_form(self.selected)
+            self.post_message(RunFormRequested(prompt=self.selected))
 
     def action_enhance(self) -> None:
         """Queue a prompt enhancement of the selected prompt (Transfer1's upsampler)."""
         if self.selected is not None:
-            self.main.enhance(self.selected)
+            self.post_message(EnhanceRequested(self.selected, "transfer1"))
 
     def action_enhance_reasoner(self) -> None:
         """Queue a prompt enhancement of the selected prompt by Cosmos 3's reasoner."""
         if self.selected is not None:
-            self.main.enhance(self.selected, profile="cosmos3")
+            self.post_message(EnhanceRequested(self.selected, "cosmos3"))
 
     def action_delete(self) -> None:
         """Delete the selected prompt after a preview and confirmation."""
         if self.selected is not None:
-            self.main.delete_object(self.selected.id)
+            self.post_message(DeleteRequested(self.selected.id))
 
     def action_open_runs(self) -> None:
         """Show only the selected prompt's runs in the Runs pane."""
         if self.selected is not None:
-            self.main.show_runs_of(self.selected)
+            self.post_message(RunsOfPromptRequested(self.selected))
 
     def action_open_inputs(self) -> None:
         """Show the selected prompt's input folder in the Inputs screen."""
         if self.selected is not None:
-            self.main.show_inputs_of(self.selected)
+            self.post_message(InputsOfPromptRequested(self.selected))
 
     def show_prompt(self, prompt_id: str) -> bool:
         """Put the cursor on ``prompt_id`` and focus the table; False when it is not loaded."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 from cosmos_tui.domain import Page, Run, RunState
@@ -17,6 +18,7 @@ from cosmos_tui.domain import Page, Run, RunState
 if TYPE_CHECKING:
     from cosmos_tui.store.repositories import RunFilter
 from cosmos_tui.ui.format import (
+    Look,
     clip,
     duration,
     plain,
@@ -24,7 +26,21 @@ from cosmos_tui.ui.format import (
     rating_text,
     state_text,
 )
-from cosmos_tui.ui.messages import RunHighlighted, RunsLoaded
+from cosmos_tui.ui.messages import (
+    CancelRequested,
+    DeleteRequested,
+    DetailRequested,
+    OutputOpenRequested,
+    OutputPathCopyRequested,
+    PromptShowRequested,
+    RateRequested,
+    RetryRequested,
+    RunFilterRequested,
+    RunFormRequested,
+    RunHighlighted,
+    RunsLoaded,
+    UpscaleRequested,
+)
 from cosmos_tui.ui.report import reported
 from cosmos_tui.ui.widgets.pane import PagedPane
 
@@ -35,10 +51,10 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def host_cell(run: Run) -> Text:
+def host_cell(run: Run, look: Look) -> Text:
     """Return ``host:0,1`` or a dash."""
     if not run.host:
-        return Text("-", style="grey30")
+        return Text("-", style=look("empty"))
     gpus = ",".join(str(g) for g in run.gpus)
     return plain(f"{run.host}:{gpus}" if gpus else run.host)
 
@@ -85,8 +101,8 @@ class RunsPane(PagedPane):
         Binding("escape", "clear_filter", "Clear filter", show=False, id="runs.clear"),
     ]
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.runs: dict[str, Run] = {}
         self._where: RunFilter | None = None
         self._reload_pending = False
@@ -117,7 +133,7 @@ class RunsPane(PagedPane):
         table = self.table
         if not table.row_count:
             return None
-        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
         return self.runs.get(str(key))
 
     def attach(self, services: object) -> None:
@@ -199,13 +215,13 @@ class RunsPane(PagedPane):
         if run.state.is_active and run.started_at is not None:
             seconds = (now - run.started_at).total_seconds()
         return (
-            state_text(run.state),
-            progress_text(run.progress, run.state),
+            state_text(run.state, self.look),
+            progress_text(run.progress, run.state, self.look),
             Text(duration(seconds), justify="right"),
-            rating_text(run.rating),
+            rating_text(run.rating, self.look),
             clip(run.prompt_text, 28),
-            host_cell(run),
-            Text(run.id, style="grey50"),
+            host_cell(run, self.look),
+            Text(run.id, style=self.look("faint")),
         )
 
     def apply_run(self, run: Run) -> None:
@@ -273,58 +289,58 @@ class RunsPane(PagedPane):
 
     def action_new_run(self) -> None:
         """Open the new-run form for the selected run's prompt (or the selected prompt)."""
-        self.main.new_run_from(self.selected)
+        self.post_message(RunFormRequested(run=self.selected))
 
     def action_detail(self) -> None:
         """Open the selected run's detail screen."""
         if self.selected is not None:
-            self.main.open_detail(self.selected.id)
+            self.post_message(DetailRequested(self.selected.id))
 
     def action_cancel(self) -> None:
         """Cancel the selected run after confirmation."""
         run = self.selected
         if run is not None:
-            self.main.cancel(run)
+            self.post_message(CancelRequested(run))
 
     def action_retry(self) -> None:
         """Queue the selected run again."""
         if self.selected is not None:
-            self.main.run_command("retry", self.selected.id)
+            self.post_message(RetryRequested(self.selected.id))
 
     def action_upscale(self) -> None:
         """Queue a 4K upscale of the selected run."""
         if self.selected is not None:
-            self.main.run_command("upscale", self.selected.id)
+            self.post_message(UpscaleRequested(self.selected.id))
 
     def action_rate(self, rating: int) -> None:
         """Rate the selected run 1-5, or clear its rating with 0."""
         if self.selected is not None:
-            self.main.rate(self.selected.id, rating or None)
+            self.post_message(RateRequested(self.selected.id, rating or None))
 
     def action_delete(self) -> None:
         """Delete the selected run after a preview and confirmation."""
         if self.selected is not None:
-            self.main.delete_object(self.selected.id)
+            self.post_message(DeleteRequested(self.selected.id))
 
     def action_open_output(self) -> None:
         """Open the selected run's output in the system's video player."""
         if self.selected is not None:
-            self.main.open_output(self.selected)
+            self.post_message(OutputOpenRequested(self.selected))
 
     def action_open_prompt(self) -> None:
         """Put the Prompts pane's cursor on the selected run's prompt."""
         run = self.selected
         if run is not None and run.prompt_id is not None:
-            self.main.show_prompt(run.prompt_id)
+            self.post_message(PromptShowRequested(run.prompt_id))
 
     def action_copy_path(self) -> None:
         """Copy the selected run's output path to the clipboard."""
         if self.selected is not None:
-            self.main.copy_output_path(self.selected)
+            self.post_message(OutputPathCopyRequested(self.selected))
 
     def action_filter(self) -> None:
         """Open the run filter dialog."""
-        self.main.open_run_filter()
+        self.post_message(RunFilterRequested())
 
     def action_clear_filter(self) -> None:
         """Show every run again."""
