@@ -534,3 +534,12 @@ class AlertChange:
     value: float | None = None
     threshold: float | None = None
     message: str = ""
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """One file of a run's local outputs (inside its output folder, never a link)."""
+
+    name: str
+    path: Path
+    size: int

@@ -2,6 +2,39 @@
 
 Every error carries a one-line ``message`` that says what is wrong and what to change,
 and a short ``title`` for notifications. Subclasses carry the data a caller needs to act.
+``transient`` errors (a dropped host, a command out of time) are shown as warnings and
+may be retried; the others are errors. tests/core/test_error_tree.py holds this drawing
+to the classes below::
+
+    CosmosError
+    +-- ValidationError
+    |   +-- InputChanged
+    |   +-- FrameUnreadable
+    |   +-- OutsideFolder
+    +-- ConfigError
+    +-- NotFound
+    +-- AmbiguousId
+    +-- NotReady
+    +-- StoreError
+    +-- InvalidTransition
+    |   +-- ClaimedElsewhere
+    +-- RemoteError
+    |   +-- HostUnreachable
+    |   +-- AuthenticationFailed
+    |   +-- HostKeyUnknown
+    |   +-- RemoteCommandFailed
+    |   |   +-- CommandTimedOut
+    |   +-- TransferFailed
+    |   +-- TransferCorrupted
+    |   +-- DockerError
+    |   |   +-- ContainerGone
+    |   +-- ClusterUnreachable
+    +-- RunError
+        +-- ContainerFailed
+        +-- RunBusy
+        +-- NoFreeGpus
+        +-- RunStalled
+        +-- BatchError
 """
 
 from __future__ import annotations
@@ -82,6 +115,15 @@ class AmbiguousId(CosmosError):
         )
         self.prefix = prefix
         self.matches = matches
+
+
+class NotReady(CosmosError):
+    """The UI's services are still opening (the database, usually); try again shortly."""
+
+    transient = True
+
+    def __init__(self) -> None:
+        super().__init__("still connecting to the database", title="Not ready")
 
 
 class StoreError(CosmosError):

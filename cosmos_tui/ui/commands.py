@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
+from textual.actions import parse as parse_action
 from textual.app import App
 from textual.binding import Binding
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import CommandPalette, DiscoveryHit, Hit, Hits, Provider
 from textual.message import Message
 from textual.widget import Widget
 
@@ -24,7 +25,9 @@ if TYPE_CHECKING:
 
 # Bindings that make no sense as a command: moving the focus, the palette itself, closing
 # a search box (the palette has the focus while it is open).
-NOT_COMMANDS = frozenset({"main.next", "main.prev", "app.palette", "logs.close", "prompts.clear"})
+NOT_COMMANDS = frozenset({"main.next", "main.prev", "app.palette", "logs.close"})
+# A binding whose footer text does not say what it does on its own.
+TITLES = {"runs.rate1": "Rate 1"}
 
 
 @dataclass(frozen=True)
@@ -40,15 +43,20 @@ class PaletteCommand:
 def palette_commands(
     app: App[Any], main: MainScreen, keymap: Mapping[str, str]
 ) -> list[PaletteCommand]:
-    """Return every binding of the app, the main screen and its panes as a command.
+    """Return the bindings that apply now as commands (app, main screen, its panes).
 
     The palette is built from the bindings themselves (their ids, descriptions and keys as
     remapped by the config's [keymap]), so a new binding is a new command with nothing to
-    re-list; a pane's command acts on that pane's selected row.
+    re-list; a pane's command acts on that pane's selected row. A binding its owner
+    disables now (``check_action``: before the services open, nothing stalled) is left
+    out, and so are the main screen's while another screen is in front.
     """
-    owners: list[tuple[App[Any] | Widget, str]] = [(app, ""), (main, "")]
-    for pane in (main.prompts, main.runs, main.gpus, main.logs):
-        owners.append((pane, f"{pane.TITLE}: "))
+    owners: list[tuple[App[Any] | Widget, str]] = [(app, "")]
+    behind = [screen for screen in app.screen_stack if not isinstance(screen, CommandPalette)]
+    if behind and behind[-1] is main:
+        owners.append((main, ""))
+        for pane in (main.prompts, main.runs, main.gpus, main.logs):
+            owners.append((pane, f"{pane.TITLE}: "))
     commands = []
     for node, prefix in owners:
         for binding in type(node).BINDINGS:
@@ -56,9 +64,16 @@ def palette_commands(
                 continue
             if binding.id in NOT_COMMANDS or not binding.description:
                 continue
-            key = keymap.get(binding.id, binding.key_display or binding.key)
+            _, name, params = parse_action(binding.action)
+            if not node.check_action(name, params):
+                continue
+            remapped = keymap.get(binding.id)
+            shown = replace(binding, key=remapped, key_display=None) if remapped else binding
+            title = TITLES.get(binding.id, binding.description)
             commands.append(
-                PaletteCommand(f"{prefix}{binding.description}", f"key {key}", node, binding.action)
+                PaletteCommand(
+                    f"{prefix}{title}", f"key {app.get_key_display(shown)}", node, binding.action
+                )
             )
     return commands
 

@@ -14,26 +14,23 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cosmos_tui.containment import output_file
 from cosmos_tui.domain import (
     GenerationParams,
     GpuHostHealth,
     GpuSample,
     HostStatus,
     LogBatch,
+    OutputFile,
     Page,
     Prompt,
     Run,
-    RunState,
 )
 from cosmos_tui.engine.inputs import find_videos
 from cosmos_tui.engine.reconcile import ReconcileReport
-from cosmos_tui.errors import NotFound
-from cosmos_tui.services import DeletePlan, SearchResult, Workbench
+from cosmos_tui.services import DeletePlan, SearchResult, Workbench, run_views
 from cosmos_tui.store.metrics_store import RunStats
 from cosmos_tui.store.repositories import PromptFilter, RunFilter
-from cosmos_tui.ui.logtext import first_error_window
-from cosmos_tui.ui.protocol import GpuProcesses, OutputFile
+from cosmos_tui.ui.protocol import GpuProcesses
 
 if TYPE_CHECKING:
     from cosmos_tui.services.hosts import HostAdmin
@@ -138,40 +135,15 @@ class FacadeAdapter:
 
     def output_path(self, run: Run) -> Path | None:
         """Return the local path of a run's main output video."""
-        folder = self.bench.output_dir(run.id)
-        for name in run.outputs:
-            if name.endswith(".mp4") and "input_control" not in name:
-                path = output_file(folder, name, must_exist=False)  # never outside, no links
-                if path is not None:
-                    return path
-        return None
+        return run_views.output_path(self.bench.output_dir(run.id), run)
 
     async def output_files(self, run_id: str) -> tuple[OutputFile, ...]:
         """Return the files in the run's local output folder with their sizes."""
-        folder = self.bench.output_dir(run_id)
-
-        def _scan() -> tuple[OutputFile, ...]:
-            if not folder.is_dir():
-                return ()
-            found = []
-            for item in sorted(folder.rglob("*")):
-                relative = "/".join(item.relative_to(folder).parts)
-                path = output_file(folder, relative)
-                if path is not None:
-                    found.append(OutputFile(item.name, path, path.stat().st_size))
-            return tuple(found)
-
-        return await asyncio.to_thread(_scan)
+        return await run_views.output_files(self.bench.output_dir(run_id))
 
     async def log_context(self, run_id: str, around: int) -> tuple[str, ...]:
         """Return the lines around the first error: the engine's classification, or a scan."""
-        failure = await self.bench.run_failure(run_id)
-        if failure is not None and failure.context:
-            return tuple(failure.context)
-        path = await self._log_path(run_id)
-        if path is None:
-            return ()
-        return await asyncio.to_thread(first_error_window, path, around)
+        return await run_views.log_context(self.bench, run_id, around)
 
     # live ---------------------------------------------------------------------------
 
@@ -200,33 +172,9 @@ class FacadeAdapter:
             yield GpuProcesses(host, tuple(processes))
 
     async def watch_runs(self, shown: Sequence[Run] | None = None) -> AsyncIterator[Run]:
-        """Yield changed runs, by polling the store.
-
-        Args:
-            shown: The queued and active runs the caller shows, as it read them: the first
-                poll yields what changed since (a run finished meanwhile included) instead
-                of taking what it finds as the baseline. None: the first poll is the
-                baseline.
-        """
-        watched = frozenset({RunState.QUEUED, *(state for state in RunState if state.is_active)})
-        seen: dict[str, datetime] | None = None
-        if shown is not None:
-            seen = {run.id: run.updated_at for run in shown if run.state in watched}
-        while True:
-            page = await self.bench.list_runs(RunFilter(states=watched), 0, 500, sort="updated")
-            current = {run.id: run for run in page.items}
-            changed: list[Run] = []
-            if seen is not None:
-                changed = [run for run in page.items if seen.get(run.id) != run.updated_at]
-                for run_id in set(seen) - set(current):  # no longer queued or active
-                    try:
-                        changed.append(await self.bench.get_run(run_id))
-                    except NotFound:
-                        continue
-            seen = {run.id: run.updated_at for run in page.items}
-            for run in sorted(changed, key=lambda r: r.updated_at):
-                yield run
-            await asyncio.sleep(self.poll_seconds)
+        """Yield changed runs, by polling the store (``services.run_views.watch_runs``)."""
+        async for run in run_views.watch_runs(self.bench, shown, self.poll_seconds):
+            yield run
 
     async def follow_log(self, run_id: str, tail: int | None) -> AsyncIterator[LogBatch]:
         """Yield the run's last ``tail`` lines, then follow (the facade's local log)."""
@@ -273,17 +221,6 @@ class FacadeAdapter:
             # container): drive it until nothing is left to start.
             self._queue_task = asyncio.create_task(self.bench.queue.drive(until_idle=True))
         return runs[0]
-
-    # helpers ------------------------------------------------------------------------
-
-    async def _log_path(self, run_id: str) -> Path | None:
-        run = await self.bench.get_run(run_id)
-        candidates = [run.log_path] if run.log_path else []
-        candidates.append(self.bench.output_dir(run_id) / "run.log")
-        for path in candidates:
-            if path is not None and await asyncio.to_thread(path.is_file):
-                return path
-        return None
 
 
 def _describe_report(report: ReconcileReport) -> str:

@@ -45,11 +45,13 @@ BAR_EMPTY = "\u2591"
 
 
 class Looks:
-    """The looks of one widget, as its theme colours them (cached until the theme changes).
+    """The looks of one widget, as its theme colours them.
 
     The widget lists :data:`LOOK_CLASSES` in its ``COMPONENT_CLASSES``. A look keeps its
     colour and text style but not the widget's background, so it draws on a table's
-    cursor row and zebra stripes as on the plain background.
+    cursor row and zebra stripes as on the plain background. Each is derived once from
+    the widget's own component style, and again whenever Textual recomputes that (a new
+    theme, new classes on the widget).
 
     Args:
         widget: The widget whose component styles give the looks.
@@ -58,31 +60,23 @@ class Looks:
 
     def __init__(self, widget: Widget) -> None:
         self.widget = widget
-        self._theme: str | None = None
-        self._styles: dict[str, Style] = {}
+        # component class -> (Textual's style it was derived from, the look)
+        self._looks: dict[str, tuple[Style, Style]] = {}
 
     def __call__(self, name: str) -> Style:
         """The rich style of look ``name`` in the app's current theme."""
         key = f"look--{name}"
-        style = self._cached(key)
-        if style is None:
-            full = self.widget.get_component_rich_style(key)
-            style = self._styles[key] = Style(color=full.color, bold=full.bold, italic=full.italic)
-        return style
+        full = self.widget.get_component_rich_style(key)
+        known = self._looks.get(key)
+        if known is not None and known[0] is full:
+            return known[1]
+        look = Style(color=full.color, bold=full.bold, italic=full.italic)
+        self._looks[key] = (full, look)
+        return look
 
     def component(self, name: str) -> Style:
         """The whole style (background included) of the widget's component class ``name``."""
-        style = self._cached(name)
-        if style is None:
-            style = self._styles[name] = self.widget.get_component_rich_style(name)
-        return style
-
-    def _cached(self, key: str) -> Style | None:
-        theme = self.widget.app.theme
-        if theme != self._theme:
-            self._theme = theme
-            self._styles.clear()
-        return self._styles.get(key)
+        return self.widget.get_component_rich_style(name)
 
 
 def state_text(state: RunState | None, look: Look, with_name: bool = True) -> Text:

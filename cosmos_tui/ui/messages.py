@@ -269,6 +269,14 @@ class RunFilterRequested(Message):
     """Open the run filter dialog."""
 
 
+class HostsRequested(Message):
+    """Open the Hosts screen, on host ``focus`` when given."""
+
+    def __init__(self, focus: str | None) -> None:
+        super().__init__()
+        self.focus = focus
+
+
 class FileOpenRequested(Message):
     """Open a video file in the system's player."""
 

@@ -22,6 +22,7 @@ from cosmos_tui.domain import (
     GpuSample,
     HostStatus,
     LogBatch,
+    OutputFile,
     Page,
     Prompt,
     Run,
@@ -35,15 +36,6 @@ if TYPE_CHECKING:
     from cosmos_tui.services.hosts import HostAdmin
     from cosmos_tui.store.metrics_store import RunStats
     from cosmos_tui.store.repositories import PromptFilter, RunFilter
-
-
-@dataclass(frozen=True)
-class OutputFile:
-    """One file of a run's local outputs."""
-
-    name: str
-    path: Path
-    size: int
 
 
 @dataclass(frozen=True)

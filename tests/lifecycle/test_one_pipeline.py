@@ -8,6 +8,7 @@ the way the TUI's run form starts one ends with its GPU metrics in ``cosmos show
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from datetime import datetime
@@ -76,7 +77,9 @@ async def test_a_run_started_like_the_run_form_ends_with_its_gpu_metrics(
     run = await bench.get_run(run.id)
     assert run.metrics is not None and run.metrics.samples >= 1
     assert run.metrics.util_peak is not None
-    shown = cosmos(path, "show", run.id)
-    assert "gpu      util" in shown.stdout
-    stats = json.loads(cosmos(path, "stats", "--json").stdout)
+    # in a thread: this process's services stay live (their writes hold the lock briefly;
+    # a blocked event loop would hold it until the CLI gave up)
+    shown = await asyncio.to_thread(cosmos, path, "show", run.id)
+    assert "gpu      util" in shown.stdout, shown.stderr
+    stats = json.loads((await asyncio.to_thread(cosmos, path, "stats", "--json")).stdout)
     assert stats["energy_wh"] > 0

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from cosmos_tui.domain import RunState
+from cosmos_tui.engine.logtext import first_error_window, log_level
 from cosmos_tui.services import Workbench
 from cosmos_tui.ui.facade import FacadeAdapter
-from cosmos_tui.ui.logtext import first_error_window, log_level
 from tests.conftest import write_video
 from tests.ui.fakes import FAIL_LINES, LOG_LINES, make_config
 

@@ -488,28 +488,37 @@ async def test_palette_offers_every_binding_with_its_key_and_runs_it_on_its_pane
     assert titles["Logs: First error"].node is main.logs
     assert "Hosts" in titles and "Quit" in titles and "New prompt" in titles
     assert not any(t.startswith("Next pane") for t in titles)
+    assert "Runs: Rate 1" in titles and "Runs: Rate" not in titles
+    assert titles["Runs: Filter"].help == "key f" and titles["Prompts: Filter"].help == "key /"
+    assert "Cancel stalled" not in titles  # disabled now: nothing is stalled
+    # another screen in front: only the app's own commands
+    await pilot.press("question_mark")
+    await settle(pilot)
+    in_front = {c.title for c in palette_commands(h.app, main, h.app.config.keymap)}
+    assert "Quit" in in_front and not any(":" in t for t in in_front), in_front
+    await pilot.press("escape")
+    await settle(pilot)
     # a pane's command acts on that pane's selected row, wherever the focus is
     focus_row(main.runs.table, runs["running"].id)
     main.prompts.table.focus()
-    await pilot.press("ctrl+p")
-    await settle(pilot)
-    await pilot.press(*"Runs: Cancel")
-    await pilot.pause(0.3)
-    await settle(pilot)
-    await pilot.press("enter")
-    await settle(pilot)
+    await palette_choose(pilot, "Runs: Cancel")
     assert isinstance(h.app.screen, ConfirmScreen)
     assert runs["running"].id in h.app.screen.question
 
 
-async def test_palette_opens_the_hosts_screen(h, pilot):
+async def palette_choose(pilot: Pilot, text: str) -> None:
+    """Open the palette, type ``text`` and choose the first hit."""
     await pilot.press("ctrl+p")
     await settle(pilot)
-    await pilot.press(*"Hosts")
+    await pilot.press(*text)
     await pilot.pause(0.3)
     await settle(pilot)
     await pilot.press("enter")
     await settle(pilot)
+
+
+async def test_palette_opens_the_hosts_screen(h, pilot):
+    await palette_choose(pilot, "Hosts")
     assert type(h.app.screen).__name__ == "HostsScreen"
 
 

@@ -57,3 +57,29 @@ async def test_the_gpu_cards_take_their_colours_from_the_theme(harness) -> None:
     nord_ok, nord_bad, _ = await _card_looks(harness, "nord")
     assert dark_ok != nord_ok and dark_bad != nord_bad
     assert "-down" in down_classes and "-connected" not in down_classes
+
+
+async def test_a_theme_chosen_while_running_recolours_what_is_drawn(harness) -> None:
+    from textual.color import Color
+
+    from cosmos_tui.domain import HostState, HostStatus
+
+    h = harness(theme="textual-dark", hosts=("gpu-a",))
+    async with h.app.run_test() as pilot:
+        await ready(h, pilot)
+        h.services.host_stream.put(HostStatus("gpu-a", HostState.CONNECTED, latency_ms=9.0))
+        await settle(pilot)
+        card = h.app.main_screen.gpus.card("gpu-a")
+
+        def drawn_ok() -> Color:
+            # the card as drawn (its last render), not drawn again for the test
+            text = card.content.renderables[0]
+            style = next(s.style for s in text.spans if "connected" in text.plain[s.start : s.end])
+            return Color.from_rich_color(style.color)
+
+        assert _near(drawn_ok(), Color.parse(h.app.current_theme.success))
+        h.app.theme = "nord"
+        await settle(pilot)
+        await pilot.pause(0.1)
+        assert _near(drawn_ok(), Color.parse(h.app.current_theme.success))
+        assert not _near(drawn_ok(), Color.parse("#4EBF71"))  # textual-dark's

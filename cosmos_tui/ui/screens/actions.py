@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.domain import Prompt, Run
-from cosmos_tui.errors import CosmosError
+from cosmos_tui.errors import CosmosError, NotReady
 from cosmos_tui.ui.messages import RunChanged, RunDeleted
 from cosmos_tui.ui.report import report_error
 
@@ -65,21 +65,29 @@ class MainActions:
         """The screen's services (None until they are open)."""
         return self.screen.services
 
-    def _in_worker(self, work: Callable[[], Awaitable[object]]) -> None:
-        """Run ``work`` in a screen worker; its errors are shown by the UI's policy."""
+    def _in_worker(self, work: Coroutine[Any, Any, object]) -> None:
+        """Run ``work`` in a screen worker (named after it); errors follow the UI's policy."""
 
         async def body() -> None:
             try:
-                await work()
+                await work
             except Exception as exc:  # noqa: BLE001 - shown by report_error (bugs included)
                 report_error(self.screen.app, exc)
 
-        self.screen.run_worker(body(), group="actions", exit_on_error=False)
+        name = getattr(work, "__qualname__", "action")
+        self.screen.run_worker(body(), name=name, group="actions", exit_on_error=False)
 
     def _services(self) -> UIServices:
         services = self.screen.services
         if services is None:
-            raise CosmosError("still connecting to the database", title="Not ready")
+            raise NotReady
+        return services
+
+    def _ready(self) -> UIServices | None:
+        """The services, or None after saying they are still opening."""
+        services = self.screen.services
+        if services is None:
+            self.screen.notify("still connecting to the database", severity="warning")
         return services
 
     # prompts ------------------------------------------------------------------------
@@ -88,10 +96,9 @@ class MainActions:
         """Open the new-prompt form; the new prompt is selected when it is saved."""
         from cosmos_tui.ui.screens.prompt_form import PromptForm
 
-        if self.services is None:
-            self.screen.notify("still connecting to the database", severity="warning")
-            return
-        self.screen.app.push_screen(PromptForm(self.services), self._prompt_created)
+        services = self._ready()
+        if services is not None:
+            self.screen.app.push_screen(PromptForm(services), self._prompt_created)
 
     def _prompt_created(self, prompt: Prompt | None) -> None:
         if prompt is not None:
@@ -105,12 +112,12 @@ class MainActions:
         """
         from cosmos_tui.ui.screens.run_form import RunForm
 
-        services = self.services
+        services = self._ready()
         if services is None:
             return
         if run is not None and run.prompt_id:
             prompt_id = run.prompt_id
-            self._in_worker(lambda: self._open_run_form_for(prompt_id))
+            self._in_worker(self._open_run_form_for(prompt_id))
             return
         prompt = prompt or self.screen.prompts.selected
         if prompt is None:
@@ -134,7 +141,7 @@ class MainActions:
             return await self._services().enhance_prompt(prompt.id, profile)
 
         verb = ENHANCE_VERBS.get(profile, f"enhance by {profile} queued")
-        self._in_worker(lambda: self._queued(call, verb, "Enhance"))
+        self._in_worker(self._queued(call, verb, "Enhance"))
 
     # runs ---------------------------------------------------------------------------
 
@@ -144,7 +151,7 @@ class MainActions:
         async def call() -> Run:
             return await self._services().retry_run(run_id)
 
-        self._in_worker(lambda: self._queued(call, "queued again", "Retry"))
+        self._in_worker(self._queued(call, "queued again", "Retry"))
 
     def upscale(self, run_id: str) -> None:
         """Queue a 4K upscale of a run."""
@@ -152,7 +159,7 @@ class MainActions:
         async def call() -> Run:
             return await self._services().upscale_run(run_id)
 
-        self._in_worker(lambda: self._queued(call, "upscale queued", "Upscale"))
+        self._in_worker(self._queued(call, "upscale queued", "Upscale"))
 
     async def _queued(self, call: Callable[[], Awaitable[Run]], verb: str, title: str) -> None:
         run = await call()
@@ -172,7 +179,7 @@ class MainActions:
 
         def _answer(yes: bool | None) -> None:
             if yes:
-                self._in_worker(lambda: self._cancel(run.id))
+                self._in_worker(self._cancel(run.id))
 
         self.screen.app.push_screen(ConfirmScreen(text, "Cancel run"), _answer)
 
@@ -187,11 +194,11 @@ class MainActions:
             run = await self._services().rate(run_id, rating)
             self.screen.post_message(RunChanged(run))
 
-        self._in_worker(call)
+        self._in_worker(call())
 
     def delete(self, object_id: str) -> None:
         """Show what deleting a prompt or run removes; delete after confirmation."""
-        self._in_worker(lambda: self._plan_delete(object_id))
+        self._in_worker(self._plan_delete(object_id))
 
     async def _plan_delete(self, object_id: str) -> None:
         from cosmos_tui.ui.screens.confirm import ConfirmScreen
@@ -200,7 +207,7 @@ class MainActions:
 
         def _answer(yes: bool | None) -> None:
             if yes:
-                self._in_worker(lambda: self._delete(plan))
+                self._in_worker(self._delete(plan))
 
         self.screen.app.push_screen(ConfirmScreen(delete_preview(plan), "Delete"), _answer)
 
@@ -232,7 +239,10 @@ class MainActions:
 
     def _output_or_warn(self, run: Run) -> str | None:
         """Return the run's output path, or say why there is none."""
-        path = self._services().output_path(run)
+        services = self._ready()
+        if services is None:
+            return None
+        path = services.output_path(run)
         if path is None:
             self.screen.notify(f"{run.id} has no output video yet", severity="warning")
             return None
@@ -253,7 +263,7 @@ class MainActions:
 
     def open_file(self, path: Path) -> None:
         """Open a video in the system's player."""
-        self._in_worker(lambda: self._open_file(str(path)))
+        self._in_worker(self._open_file(str(path)))
 
     async def _open_file(self, path: str) -> None:
         """Open a video in the system's player (in a worker: the player may run for long)."""

@@ -21,7 +21,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from cosmos_tui.domain import GpuSample, Run, RunMetrics
+from cosmos_tui.domain import GpuSample, OutputFile, Run, RunMetrics
 from cosmos_tui.errors import CosmosError
 from cosmos_tui.safe_text import one_line
 from cosmos_tui.ui.format import (
@@ -35,7 +35,7 @@ from cosmos_tui.ui.format import (
     sparkline,
     state_text,
 )
-from cosmos_tui.ui.protocol import OutputFile, UIServices
+from cosmos_tui.ui.protocol import UIServices
 from cosmos_tui.ui.report import reported
 
 History = Callable[[str, int], list[GpuSample]]

@@ -28,6 +28,7 @@ from cosmos_tui.ui.messages import (
     GpuHostChanged,
     GpuProcessesChanged,
     GpuSampled,
+    HostsRequested,
     HostStateChanged,
     InputsOfPromptRequested,
     NewPromptRequested,
@@ -106,6 +107,7 @@ class MainScreen(Screen[None]):
         self.stalled = StalledRuns()
         self.doctor_reports: dict[str, DoctorReport] = {}
         self.actions = MainActions(self)
+        self._prompt_reads: dict[str, int] = {}
 
     @property
     def cosmos(self) -> CosmosApp:
@@ -146,7 +148,20 @@ class MainScreen(Screen[None]):
         return self.query_one(LogsPane)
 
     def on_mount(self) -> None:
-        """Nothing to do: the banner stays hidden (app.tcss) until it gets ``-shown``."""
+        """Redraw what was drawn in the old colours when the theme changes.
+
+        (The banner stays hidden, by app.tcss, until it gets ``-shown``.)
+        """
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _theme_changed(self, _theme: object) -> None:
+        # Textual restyles widgets; text drawn from code with the old looks (table cells,
+        # GPU cards, the log status and lines) is drawn again.
+        if self.services is not None:
+            self.prompts.reload()
+            self.runs.reload()
+        self.gpus.redraw_all()
+        self.logs.restyle()
 
     # services -----------------------------------------------------------------------
 
@@ -338,11 +353,20 @@ class MainScreen(Screen[None]):
         if run is not None:
             self.actions.cancel(run)
 
+    def _refresh_prompt(self, prompt_id: str) -> None:
+        """Read a prompt again (its run count, its last run's state) and redraw its row."""
+        self._prompt_reads[prompt_id] = self._prompt_reads.get(prompt_id, 0) + 1
+        self._read_prompt(prompt_id, self._prompt_reads[prompt_id])
+
     @work(group="prompt-refresh", exit_on_error=False)
     @reported
-    async def _refresh_prompt(self, prompt_id: str) -> None:
-        if self.services is not None:
-            self.prompts.update_prompt(await self.services.get_prompt(prompt_id))
+    async def _read_prompt(self, prompt_id: str, read: int) -> None:
+        if self.services is None:
+            return
+        prompt = await self.services.get_prompt(prompt_id)
+        # reads of one prompt may land out of order: only the latest is shown
+        if self._prompt_reads.get(prompt_id) == read:
+            self.prompts.update_prompt(prompt)
 
     def _run_started_last(self) -> Run | None:
         started = [r for r in self.runs.runs.values() if r.started_at and r.state.is_active]
@@ -550,6 +574,10 @@ class MainScreen(Screen[None]):
     @on(RunFilterRequested)
     def _run_filter_requested(self, _: RunFilterRequested) -> None:
         self.actions.open_run_filter()
+
+    @on(HostsRequested)
+    def _hosts_requested(self, message: HostsRequested) -> None:
+        self.action_hosts(message.focus)
 
     @on(PromptChanged)
     def _prompt_changed(self, message: PromptChanged) -> None:

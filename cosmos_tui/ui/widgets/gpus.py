@@ -28,6 +28,7 @@ from cosmos_tui.remote.gpu_policy import with_policy
 from cosmos_tui.remote.smi import stale_after_s, with_staleness
 from cosmos_tui.safe_text import one_line
 from cosmos_tui.ui.format import LOOK_CLASSES, Look, Looks, bar, plain, sparkline
+from cosmos_tui.ui.messages import HostsRequested
 from cosmos_tui.ui.widgets.pane import Pane
 
 if TYPE_CHECKING:
@@ -400,7 +401,13 @@ class GpusPane(Pane):
     def action_doctor_report(self) -> None:
         """Open the Hosts screen on the first host whose doctor found a problem."""
         broken = [c.host for c in self.query(HostCard) if c.doctor and not c.doctor.ok]
-        self.screen.action_hosts(broken[0] if broken else None)  # type: ignore[attr-defined]
+        self.post_message(HostsRequested(broken[0] if broken else None))
+
+    def redraw_all(self) -> None:
+        """Draw every card again now (the theme changed)."""
+        now = self.now()
+        for card in self.query(HostCard):
+            card.redraw(now)
 
     def set_host(self, status: HostStatus) -> None:
         """Show a host's new connection state at once."""

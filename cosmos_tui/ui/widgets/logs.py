@@ -13,9 +13,9 @@ from textual.binding import Binding
 from textual.widgets import Input, Static
 
 from cosmos_tui.domain import Run
+from cosmos_tui.engine.logtext import LEVELS, level_rank
 from cosmos_tui.safe_text import one_line
 from cosmos_tui.ui.format import plain, progress_text, state_text
-from cosmos_tui.ui.logtext import LEVELS, level_rank
 from cosmos_tui.ui.messages import LogLinesReceived
 from cosmos_tui.ui.report import reported
 from cosmos_tui.ui.widgets.logview import LogView
@@ -142,6 +142,11 @@ class LogsPane(Pane):
     def _follow_changed(self, event: LogView.FollowChanged) -> None:
         event.stop()
         self._update_status()
+
+    def restyle(self) -> None:
+        """Draw the status line and the lines again (the theme changed)."""
+        self._update_status()
+        self.view.refresh()
 
     def _update_status(self) -> None:
         status = self.query_one("#log-status", Static)

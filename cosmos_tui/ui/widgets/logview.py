@@ -18,9 +18,9 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from cosmos_tui.engine.logtext import level_rank, log_level
 from cosmos_tui.safe_text import printable
 from cosmos_tui.ui.format import LOOK_CLASSES, Looks
-from cosmos_tui.ui.logtext import level_rank, log_level
 
 # a line's level rank -> its look (ui.format.LOOKS); errors are bold too
 LEVEL_LOOKS = {0: "faint", 2: "warn", 3: "bad"}
@@ -256,15 +256,16 @@ class LogView(ScrollView, can_focus=True):
         level = LEVEL_LOOKS.get(rank)
         if level is not None:
             text.stylize(self.look(level) + BOLD if rank == 3 else self.look(level))
-        if self._pattern is not None:
-            match_style = self.look.component("logview--match")
-            for match in self._pattern.finditer(segment_text):
-                text.stylize(match_style, match.start(), match.end())
         if (
             0 <= self.current_match < len(self.matches)
             and self.matches[self.current_match] == index
         ):
-            text.stylize(self.look.component("logview--current"))
+            # the line's background only: its level colour and the matches stay
+            text.stylize(Style(bgcolor=self.look.component("logview--current").bgcolor))
+        if self._pattern is not None:
+            match_style = self.look.component("logview--match")
+            for match in self._pattern.finditer(segment_text):
+                text.stylize(match_style, match.start(), match.end())
         strip = Strip(list(text.render(self.app.console)), text.cell_len)
         crop_from = 0 if self.wrap else scroll_x
         return strip.crop_extend(crop_from, crop_from + width, self.rich_style)

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
+from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Static
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable, Static
 
+from cosmos_tui.domain import Page
 from cosmos_tui.ui.format import LOOK_CLASSES, Looks
 from cosmos_tui.ui.messages import FirstPageShown
 
 if TYPE_CHECKING:
-    from textual.widgets import DataTable
-
     from cosmos_tui.ui.protocol import AppContext, UIServices
 
 
@@ -186,3 +187,129 @@ class PagedPane(Pane):
         if not self.launched:
             return first_page_rows(page_size, self.app.size.height)
         return max(page_size, held)
+
+
+class Record(Protocol):
+    """What a record pane's rows are: anything with an id (a prompt, a run)."""
+
+    @property
+    def id(self) -> str:
+        """The record's id (the row's key)."""
+        ...
+
+
+R = TypeVar("R", bound=Record)
+
+
+class RecordPane(PagedPane, Generic[R]):
+    """A paged table of records (prompts, runs): one row per record, keyed by its id.
+
+    The one place rows are shown, replaced, kept under the cursor and redrawn.
+    Subclasses give ``COLUMNS`` ((key, label, width) per column), ``TABLE_ID``,
+    ``_cells(record, now)`` (a row's cells, in column order) and ``_highlight(record)``
+    (the message that the cursor's record changed); their page loader posts pages of
+    their own message type to :meth:`show_page`.
+    """
+
+    COLUMNS: tuple[tuple[str, str, int], ...] = ()
+    TABLE_ID = ""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.records: dict[str, R] = {}
+
+    def compose_table(self) -> ComposeResult:
+        """The empty-table hint and the table ("connecting..." until rows come)."""
+        table: DataTable[object] = DataTable(
+            id=self.TABLE_ID, cursor_type="row", zebra_stripes=True
+        )
+        table.loading = True
+        yield self.empty_hint_widget()
+        yield table
+
+    def on_mount(self) -> None:
+        """Set up the columns; the rows come with the first page."""
+        table = self.table
+        for key, label, width in self.COLUMNS:
+            table.add_column(label, key=key, width=width)
+        self.border_subtitle = "connecting..."
+
+    @property
+    def table(self) -> DataTable[object]:
+        """The table of records."""
+        return self.query_one(f"#{self.TABLE_ID}", DataTable)
+
+    @property
+    def selected(self) -> R | None:
+        """The record under the cursor."""
+        table = self.table
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
+        return self.records.get(str(key))
+
+    def attach(self, services: UIServices) -> None:
+        """Receive the services and load the first page."""
+        super().attach(services)
+        self.reload()
+
+    def show_glance(self, page: Page[R]) -> None:
+        """Show the newest records read before the services opened (their page replaces them)."""
+        if self.services is None:
+            self._show_rows(page, append=False)
+            self.border_subtitle = f"{self.border_subtitle}  connecting..."
+
+    def show_page(self, page: Page[R], append: bool, generation: int) -> None:
+        """Show a loaded page (a stale one, from before the latest reload, is dropped)."""
+        if generation != self._generation:
+            return
+        self._show_rows(page, append)
+        self.page_landed(append)
+
+    def _show_rows(self, page: Page[R], append: bool) -> None:
+        table = self.table
+        table.loading = False
+        self._loading_more = False
+        self._before_rows()
+        if not append and tuple(self.records.values()) == page.items:
+            # The rows shown already (read at launch, or an unchanged reload): no redraw.
+            self.total = page.total
+            self._update_subtitle()
+            return
+        selected = self.selected
+        keep = selected.id if selected is not None and not append else None
+        if not append:
+            table.clear()
+            self.records.clear()
+        now = self.now()
+        for record in page.items:
+            if record.id in self.records:
+                continue
+            self.records[record.id] = record
+            table.add_row(*self._cells(record, now), key=record.id)
+        self.total = page.total
+        if keep and keep in self.records:
+            table.move_cursor(row=table.get_row_index(keep))
+        self._update_subtitle()
+        if not append and self.selected is not None:
+            self._highlight(self.selected)
+
+    def redraw(self, record: R) -> None:
+        """Show a changed record that the table holds: its row's cells again."""
+        self.records[record.id] = record
+        cells = self._cells(record, self.now())
+        for (key, _label, _width), value in zip(self.COLUMNS, cells, strict=True):
+            self.table.update_cell(record.id, key, value)
+
+    def _before_rows(self) -> None:
+        """Called before a page's rows are shown (nothing by default)."""
+
+    def _update_subtitle(self) -> None:
+        """Show the counts (and filter) in the border (subclasses; the hint by default)."""
+        self.update_empty_hint()
+
+    def _cells(self, record: R, now: datetime) -> tuple[object, ...]:
+        raise NotImplementedError
+
+    def _highlight(self, record: R) -> None:
+        raise NotImplementedError

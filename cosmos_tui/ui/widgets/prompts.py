@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Input
 
-from cosmos_tui.domain import Page, Prompt
+from cosmos_tui.domain import Prompt
 from cosmos_tui.ui.format import Look, age, clip, plain, state_text
 from cosmos_tui.ui.messages import (
     DeleteRequested,
@@ -24,7 +24,7 @@ from cosmos_tui.ui.messages import (
     RunsOfPromptRequested,
 )
 from cosmos_tui.ui.report import reported
-from cosmos_tui.ui.widgets.pane import PagedPane
+from cosmos_tui.ui.widgets.pane import RecordPane
 
 SORTS: tuple[str, ...] = ("created", "name", "text")
 INPUT_LETTERS = (("color", "C"), ("depth", "D"), ("seg", "S"), ("edge", "E"), ("vis", "V"))
@@ -44,10 +44,12 @@ def inputs_cell(prompt: Prompt, look: Look) -> Text:
     return text
 
 
-class PromptsPane(PagedPane):
+class PromptsPane(RecordPane[Prompt]):
     """Prompts, newest first, paged from SQL as the cursor nears the end."""
 
     TITLE = "Prompts"
+    TABLE_ID = "prompts-table"
+    COLUMNS = COLUMNS
     EMPTY_HINT = "No prompts yet: press n to write one (text plus a folder of input videos)."
     OFFLINE_ACTIONS = frozenset({"filter", "sort", "reverse", "clear_filter"})
     BINDINGS = [
@@ -66,7 +68,7 @@ class PromptsPane(PagedPane):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.prompts: dict[str, Prompt] = {}
+        self.prompts = self.records
         self.filter_text = ""
         self.sort = "created"
         self.descending = True
@@ -74,38 +76,7 @@ class PromptsPane(PagedPane):
     def compose(self) -> ComposeResult:
         """A hidden filter input over the table."""
         yield Input(placeholder="filter prompts by text or name", id="prompt-filter")
-        table: DataTable[object] = DataTable(
-            id="prompts-table", cursor_type="row", zebra_stripes=True
-        )
-        table.loading = True
-        yield self.empty_hint_widget()
-        yield table
-
-    def on_mount(self) -> None:
-        """Set up columns; the rows come once the services are ready."""
-        table = self.table
-        for key, label, width in COLUMNS:
-            table.add_column(label, key=key, width=width)
-        self.border_subtitle = "connecting..."
-
-    @property
-    def table(self) -> DataTable[object]:
-        """The table of prompts."""
-        return self.query_one("#prompts-table", DataTable)
-
-    @property
-    def selected(self) -> Prompt | None:
-        """The prompt under the cursor."""
-        table = self.table
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
-        return self.prompts.get(str(key))
-
-    def attach(self, services: object) -> None:
-        """Start loading the first page."""
-        super().attach(services)  # type: ignore[arg-type]
-        self.reload()
+        yield from self.compose_table()
 
     @work(exclusive=True, group="prompts-load", exit_on_error=False)
     @reported
@@ -123,57 +94,22 @@ class PromptsPane(PagedPane):
         )
         self.post_message(PromptsLoaded(page, append, generation))
 
-    def show_glance(self, page: Page[Prompt]) -> None:
-        """Show the newest prompts read before the services opened (replaced by their page)."""
-        if self.services is None:
-            self._show_rows(page, append=False)
-            self.border_subtitle = f"{self.border_subtitle}  connecting..."
-
     @on(PromptsLoaded)
     def _show_page(self, message: PromptsLoaded) -> None:
         message.stop()
-        if message.generation != self._generation:
-            return
-        self._show_rows(message.page, message.append)
-        self.page_landed(message.append)
+        self.show_page(message.page, message.append, message.generation)
 
-    def _show_rows(self, page: Page[Prompt], append: bool) -> None:
-        table = self.table
-        table.loading = False
-        self._loading_more = False
-        if not append and tuple(self.prompts.values()) == page.items:
-            # The rows shown already (read at launch, or an unchanged reload): no redraw.
-            self.total = page.total
-            self._update_subtitle()
-            return
-        selected = self.selected.id if self.selected and not append else None
-        if not append:
-            table.clear()
-            self.prompts.clear()
-        now = self.now()
-        for prompt in page.items:
-            if prompt.id in self.prompts:
-                continue
-            self.prompts[prompt.id] = prompt
-            table.add_row(*self._cells(prompt, now), key=prompt.id)
-        self.total = page.total
-        if selected and selected in self.prompts:
-            table.move_cursor(row=table.get_row_index(selected))
-        self._update_subtitle()
-        if not append and table.row_count:
-            self.post_message(PromptHighlighted(self.prompts[str(self._row_key(table.cursor_row))]))
+    def _highlight(self, record: Prompt) -> None:
+        self.post_message(PromptHighlighted(record))
 
-    def _row_key(self, row: int) -> object:
-        return self.table.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value
-
-    def _cells(self, prompt: Prompt, now: object) -> tuple[object, ...]:
+    def _cells(self, prompt: Prompt, now: datetime) -> tuple[object, ...]:
         return (
             clip(prompt.text, 34),
             inputs_cell(prompt, self.look),
             Text(str(prompt.run_count), justify="right"),
             state_text(prompt.latest_state, self.look),
             clip(prompt.name, 14) or Text("-", style=self.look("empty")),
-            age(prompt.created_at, now),  # type: ignore[arg-type]
+            age(prompt.created_at, now),
             Text(prompt.id, style=self.look("faint")),
         )
 
@@ -182,11 +118,7 @@ class PromptsPane(PagedPane):
         if prompt.id not in self.prompts:
             self.reload()
             return
-        self.prompts[prompt.id] = prompt
-        for (key, _label, _width), value in zip(
-            COLUMNS, self._cells(prompt, self.now()), strict=True
-        ):
-            self.table.update_cell(prompt.id, key, value)
+        self.redraw(prompt)
 
     @property
     def filtered(self) -> bool:

@@ -10,10 +10,9 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
-from cosmos_tui.domain import Page, Run, RunState
+from cosmos_tui.domain import Run, RunState
 
 if TYPE_CHECKING:
     from cosmos_tui.store.repositories import RunFilter
@@ -42,7 +41,7 @@ from cosmos_tui.ui.messages import (
     UpscaleRequested,
 )
 from cosmos_tui.ui.report import reported
-from cosmos_tui.ui.widgets.pane import PagedPane
+from cosmos_tui.ui.widgets.pane import RecordPane
 
 COLUMNS = (
     ("state", "State", 12), ("progress", "Progress", 32), ("time", "Time", 6),
@@ -75,10 +74,12 @@ def describe_filter(where: RunFilter | None) -> str:
     return " ".join(parts)
 
 
-class RunsPane(PagedPane):
+class RunsPane(RecordPane[Run]):
     """Runs, newest first, with live state and progress."""
 
     TITLE = "Runs"
+    TABLE_ID = "runs-table"
+    COLUMNS = COLUMNS
     EMPTY_HINT = "No runs yet: Enter on a prompt (Prompts pane) starts one."
     OFFLINE_ACTIONS = frozenset({"filter", "clear_filter"})
     BINDINGS = [
@@ -103,43 +104,18 @@ class RunsPane(PagedPane):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.runs: dict[str, Run] = {}
+        self.runs = self.records
         self._where: RunFilter | None = None
         self._reload_pending = False
         self._user_input = False
 
     def compose(self) -> ComposeResult:
         """The table (empty, with "connecting..." below, until rows come)."""
-        table: DataTable[object] = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
-        table.loading = True
-        yield self.empty_hint_widget()
-        yield table
+        yield from self.compose_table()
 
     def on_mount(self) -> None:
-        """Set up columns and the one-second tick of running durations."""
-        for key, label, width in COLUMNS:
-            self.table.add_column(label, key=key, width=width)
-        self.border_subtitle = "connecting..."
+        """Start the one-second tick of running durations (the columns: RecordPane)."""
         self.set_interval(1.0, self._tick, name="runs-tick")
-
-    @property
-    def table(self) -> DataTable[object]:
-        """The table of runs."""
-        return self.query_one("#runs-table", DataTable)
-
-    @property
-    def selected(self) -> Run | None:
-        """The run under the cursor."""
-        table = self.table
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
-        return self.runs.get(str(key))
-
-    def attach(self, services: object) -> None:
-        """Start loading the first page."""
-        super().attach(services)  # type: ignore[arg-type]
-        self.reload()
 
     @property
     def where(self) -> RunFilter:
@@ -168,47 +144,17 @@ class RunsPane(PagedPane):
         page = await self.services.list_runs(self.where, offset, limit, "created", True)
         self.post_message(RunsLoaded(page, append, generation))
 
-    def show_glance(self, page: Page[Run]) -> None:
-        """Show the newest runs read before the services opened (their page replaces them)."""
-        if self.services is None:
-            self._show_rows(page, append=False)
-            self.border_subtitle = f"{self.border_subtitle}  connecting..."
-
     @on(RunsLoaded)
     def _show_page(self, message: RunsLoaded) -> None:
         message.stop()
-        if message.generation != self._generation:
-            return
-        self._show_rows(message.page, message.append)
-        self.page_landed(message.append)
+        self.show_page(message.page, message.append, message.generation)
 
-    def _show_rows(self, page: Page[Run], append: bool) -> None:
-        table = self.table
-        table.loading = False
-        self._loading_more = False
+    def _before_rows(self) -> None:
         if self.screen.focused is None:
-            table.focus()
-        if not append and tuple(self.runs.values()) == page.items:
-            # The rows shown already (read at launch, or an unchanged reload): no redraw.
-            self.total = page.total
-            self._update_subtitle()
-            return
-        selected = self.selected.id if self.selected and not append else None
-        if not append:
-            table.clear()
-            self.runs.clear()
-        now = self.now()
-        for run in page.items:
-            if run.id in self.runs:
-                continue
-            self.runs[run.id] = run
-            table.add_row(*self._cells(run, now), key=run.id)
-        self.total = page.total
-        if selected and selected in self.runs:
-            table.move_cursor(row=table.get_row_index(selected))
-        self._update_subtitle()
-        if not append and self.selected is not None:
-            self.post_message(RunHighlighted(self.selected, by_user=False))
+            self.table.focus()
+
+    def _highlight(self, record: Run) -> None:
+        self.post_message(RunHighlighted(record, by_user=False))
 
     def _cells(self, run: Run, now: datetime) -> tuple[object, ...]:
         seconds = run.duration_seconds
@@ -234,9 +180,7 @@ class RunsPane(PagedPane):
         old = self.runs[run.id]
         if run.prompt_text is None and old.prompt_text is not None:
             run = dataclasses.replace(run, prompt_text=old.prompt_text)
-        self.runs[run.id] = run
-        for (key, _label, _width), value in zip(COLUMNS, self._cells(run, self.now()), strict=True):
-            self.table.update_cell(run.id, key, value)
+        self.redraw(run)
 
     def remove_runs(self, run_ids: tuple[str, ...]) -> None:
         """Drop deleted runs from the table."""
