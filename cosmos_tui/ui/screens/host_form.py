@@ -11,16 +11,15 @@ from collections.abc import Collection
 from typing import Any
 
 from rich.text import Text
-from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.containers import Vertical
+from textual.widgets import Input, Label
 
 from cosmos_tui.config import HostConfig
 from cosmos_tui.errors import ValidationError
 from cosmos_tui.safe_text import printable
+from cosmos_tui.ui.screens.form import FormScreen
 
 # (field, label, placeholder): the form's inputs, in order.
 FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -42,7 +41,7 @@ def field_text(host: HostConfig, field: str) -> str:
     return "" if value is None else str(value)
 
 
-class HostForm(ModalScreen[dict[str, Any] | None]):
+class HostForm(FormScreen[dict[str, Any]]):
     """Ask for a host's settings; dismiss with the values (None when cancelled).
 
     Args:
@@ -51,6 +50,8 @@ class HostForm(ModalScreen[dict[str, Any] | None]):
 
     """
 
+    ERROR_ID = "host-error"
+    FIELD_PREFIX = "host-"
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="hostform.save"),
         Binding("escape", "cancel", "Cancel", id="hostform.cancel"),
@@ -69,10 +70,7 @@ class HostForm(ModalScreen[dict[str, Any] | None]):
                 value = field_text(self.host, field) if self.host else ""
                 yield Input(value, id=f"host-{field}", placeholder=hint,
                             disabled=bool(self.host) and field == "name")  # fmt: skip
-            yield Static("", id="host-error", markup=False)
-            with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel", compact=True)
-                yield Button("Save  ctrl+s", id="save", variant="primary", compact=True)
+            yield from self.form_footer()
 
     def on_mount(self) -> None:
         """Title the form and focus its first editable field."""
@@ -106,19 +104,14 @@ class HostForm(ModalScreen[dict[str, Any] | None]):
                 )
         return values
 
-    @on(Button.Pressed, "#save")
     def action_save(self) -> None:
         """Check the values; close with them, or say what to change."""
+        self.clear_errors()
         try:
             values = self.values()
         except ValidationError as exc:
-            self.query_one("#host-error", Static).update(Text(printable(exc.message)))
+            self.show_error(exc)
             if exc.field:
                 self.query_one(f"#host-{exc.field}", Input).focus()
             return
         self.dismiss(values)
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        """Close without saving."""
-        self.dismiss(None)

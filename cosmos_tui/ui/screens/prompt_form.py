@@ -17,6 +17,7 @@ from cosmos_tui.errors import CosmosError, ValidationError
 from cosmos_tui.ui.format import plain
 from cosmos_tui.ui.protocol import UIServices
 from cosmos_tui.ui.report import reported
+from cosmos_tui.ui.screens.form import FormScreen
 
 ROLE_LABELS = (("color", "color.mp4"), ("depth", "depth"), ("seg", "segmentation"),
                ("edge", "edge"), ("vis", "vis"))  # fmt: skip
@@ -77,7 +78,7 @@ class FolderPicker(ModalScreen[Path | None]):
         self.dismiss(None)
 
 
-class PromptForm(ModalScreen[Prompt | None]):
+class PromptForm(FormScreen[Prompt]):
     """Create a prompt; errors are shown next to the field they concern."""
 
     BINDINGS = [
@@ -105,10 +106,7 @@ class PromptForm(ModalScreen[Prompt | None]):
                 yield Input(id="video_dir", placeholder="path/to/folder", suggester=PathSuggester())
                 yield Button("Browse", id="browse", compact=True)
             yield Static("", id="videos", markup=False)
-            yield Static("", id="form-error", classes="error", markup=False)
-            with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel", compact=True)
-                yield Button("Save  ctrl+s", id="save", variant="primary", compact=True)
+            yield from self.form_footer()
 
     def on_mount(self) -> None:
         """Title and focus."""
@@ -151,17 +149,9 @@ class PromptForm(ModalScreen[Prompt | None]):
 
         self.app.push_screen(FolderPicker(self.start_dir), _chosen)
 
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        """Close without saving."""
-        self.dismiss(None)
-
-    @on(Button.Pressed, "#save")
     def action_save(self) -> None:
         """Validate and save in a worker."""
-        self.query_one("#form-error", Static).update("")
-        for field in self.query("Input, TextArea"):
-            field.remove_class("-invalid")
+        self.clear_errors()
         self._save()
 
     @work(exclusive=True, group="save", exit_on_error=False)
@@ -176,8 +166,6 @@ class PromptForm(ModalScreen[Prompt | None]):
                 raise ValidationError("choose the folder that holds color.mp4", field="video_dir")
             prompt = await self.services.create_prompt(text, Path(folder), name, negative)
         except ValidationError as exc:
-            self.query_one("#form-error", Static).update(plain(exc.message))
-            if exc.field in ("text", "video_dir", "name"):
-                self.query_one(f"#{exc.field}").add_class("-invalid")
+            self.show_error(exc)
             return
         self.dismiss(prompt)

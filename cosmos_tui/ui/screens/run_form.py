@@ -13,9 +13,8 @@ from typing import Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.containers import Grid, Vertical, VerticalScroll
+from textual.widgets import Input, Label, Select, Static
 
 from cosmos_tui.config import Config
 from cosmos_tui.domain import BLUR_LEVELS, CONTROL_HINTS, GenerationParams, Prompt, Run, RunType
@@ -34,9 +33,10 @@ from cosmos_tui.engine.profiles.cosmos3_rules import (
 from cosmos_tui.engine.profiles.transfer25_args import RESOLUTIONS as T25_RESOLUTIONS
 from cosmos_tui.errors import CosmosError, ValidationError
 from cosmos_tui.params import validate_priority
-from cosmos_tui.ui.format import clip, plain
+from cosmos_tui.ui.format import clip
 from cosmos_tui.ui.protocol import UIServices
 from cosmos_tui.ui.report import report_error, reported
+from cosmos_tui.ui.screens.form import FormScreen
 
 # field -> (label, kind); kind is "float", "int" or "text".
 NUMBER_FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -104,9 +104,10 @@ def parse_number(raw: str, kind: str, field: str, label: str | None = None) -> f
         ) from exc
 
 
-class RunForm(ModalScreen[Run | None]):
+class RunForm(FormScreen[Run]):
     """Create a run of a prompt and start it; each change is validated at once."""
 
+    SAVE_LABEL = "Create and start"
     BINDINGS = [
         Binding("ctrl+s", "save", "Create and start", id="form.save"),
         Binding("escape", "cancel", "Cancel", id="form.cancel"),
@@ -177,10 +178,7 @@ class RunForm(ModalScreen[Run | None]):
             with Vertical(id="param-negative_prompt"):
                 yield Label("Negative prompt")
                 yield Input(defaults.negative_prompt or "", id="negative_prompt")
-            yield Static("", id="form-error", classes="error", markup=False)
-            with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel", compact=True)
-                yield Button("Create and start  ctrl+s", id="save", variant="primary", compact=True)
+            yield from self.form_footer()
 
     def on_mount(self) -> None:
         """Title, focus the first weight, validate the defaults; find the prompt's model."""
@@ -316,16 +314,14 @@ class RunForm(ModalScreen[Run | None]):
 
     def validate_form(self) -> bool:
         """Validate every field now; mark the wrong one and say what to change."""
-        error = self.query_one("#form-error", Static)
-        for field in (*self.query(Input), *self.query(Select)):
-            field.remove_class("-invalid")
+        self.clear_errors()
         try:
             overrides, priority = self.overrides()
             validate_priority(priority)
             self.params = self.services.run_params(self.prompt, overrides)
         except ValidationError as exc:
             self.params = None
-            error.update(plain(exc.message))
+            marked: list[str] = []
             if exc.field:
                 # a family option's error names its key (num_frames): mark its field
                 keys = {key: field_id for field_id, _l, key, _c, _d in
@@ -335,11 +331,8 @@ class RunForm(ModalScreen[Run | None]):
                 if exc.field == "hints":
                     weights = [f for k, f in keys.items() if re.fullmatch(r"hints\.\w+", k)]
                     marked = [f for f in weights if self.query_one(f"#{f}", Input).value]
-                for field_id in marked:
-                    for match in self.query(f"#{field_id}"):
-                        match.add_class("-invalid")
+            self.show_error(exc, marked)
             return False
-        error.update("")
         return True
 
     @on(Input.Changed)
@@ -349,12 +342,6 @@ class RunForm(ModalScreen[Run | None]):
             self._show_fields()
         self.validate_form()
 
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        """Close without creating a run."""
-        self.dismiss(None)
-
-    @on(Button.Pressed, "#save")
     def action_save(self) -> None:
         """Create and start the run when every field is valid."""
         if self.validate_form():
