@@ -12,6 +12,7 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,24 @@ if TYPE_CHECKING:
 LOG_NAME = "run.log"
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How this process's run engine keeps time and reports its steps (tests inject them).
+
+    Args:
+        observer: Called with ``(run_id, step)`` at each lifecycle step.
+        sleep: The engine's pause (a test shortens the retry back-off).
+        wall: The wall clock in seconds.
+        worker_id: This driver's name in claims (host:pid by default).
+
+    """
+
+    observer: Observer | None = None
+    sleep: Callable[[float], Awaitable[None]] | None = None
+    wall: Callable[[], float] | None = None
+    worker_id: str | None = None
+
+
 class RunsMixin:
     """Run lifecycle operations of the facade."""
 
@@ -40,7 +59,7 @@ class RunsMixin:
     store: Store
     hosts: HostPool
     _run_engine: RunEngine | None = None
-    _run_options: dict[str, Any] | None = None
+    run_options: RunOptions = RunOptions()
 
     if TYPE_CHECKING:
 
@@ -48,25 +67,19 @@ class RunsMixin:
             """Return the full id of a typed id or prefix (Workbench provides it)."""
             ...
 
-    def configure_runs(
-        self,
-        *,
-        observer: Observer | None = None,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
-        wall: Callable[[], float] | None = None,
-        worker_id: str | None = None,
-    ) -> None:
-        """Inject the engine's clock, sleep and step observer (tests); call before use."""
-        options = {"observer": observer, "sleep": sleep, "wall": wall, "worker_id": worker_id}
-        self._run_options = {k: v for k, v in options.items() if v is not None}
-
     @property
     def run_engine(self) -> RunEngine:
         """The run engine of this process (made on first use)."""
         if self._run_engine is None:
-            options = dict(self._run_options or {})
-            options.setdefault("wall", time.time)
-            options.setdefault("worker_id", f"{socket.gethostname()}:{os.getpid()}")
+            given = self.run_options
+            options: dict[str, Any] = {
+                "wall": given.wall or time.time,
+                "worker_id": given.worker_id or f"{socket.gethostname()}:{os.getpid()}",
+            }
+            if given.observer is not None:
+                options["observer"] = given.observer
+            if given.sleep is not None:
+                options["sleep"] = given.sleep
             ctx = EngineContext(
                 config=self.config, store=self.store, hosts=self.hosts, hub=LogHub(), **options
             )

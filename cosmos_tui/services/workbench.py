@@ -28,7 +28,7 @@ from cosmos_tui.params import (
 )
 from cosmos_tui.remote.pool import HostPool, RemoteHostFactory
 from cosmos_tui.services.live import LiveMixin
-from cosmos_tui.services.runs import RunsMixin
+from cosmos_tui.services.runs import RunOptions, RunsMixin
 from cosmos_tui.store.repositories import Clock, PromptFilter, RunFilter, Store, utc_now
 
 if TYPE_CHECKING:
@@ -69,13 +69,23 @@ class Workbench(RunsMixin, LiveMixin):
     Args:
         config: The validated configuration.
         store: The open store.
+        hosts: The host pool (one made from ``config`` by default).
+        run_options: The run engine's clock, sleep and step observer (tests).
 
     """
 
-    def __init__(self, config: Config, store: Store, hosts: HostPool | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        hosts: HostPool | None = None,
+        run_options: RunOptions | None = None,
+    ) -> None:
         self.config = config
         self.store = store
         self.hosts = hosts if hosts is not None else HostPool(config)
+        if run_options is not None:
+            self.run_options = run_options
 
     @classmethod
     @asynccontextmanager
@@ -85,6 +95,7 @@ class Workbench(RunsMixin, LiveMixin):
         ids: IdSource | None = None,
         clock: Clock = utc_now,
         remote_factory: RemoteHostFactory | None = None,
+        run_options: RunOptions | None = None,
     ) -> AsyncIterator[Workbench]:
         """Open every service the facade needs and close them all on exit.
 
@@ -95,7 +106,7 @@ class Workbench(RunsMixin, LiveMixin):
             store = await stack.enter_async_context(Store.open(config.db_path, ids, clock))
             hosts = HostPool(config, remote_factory)
             stack.push_async_callback(hosts.aclose)
-            bench = cls(config, store, hosts)
+            bench = cls(config, store, hosts, run_options)
             stack.push_async_callback(bench.close_runs)
             yield bench
 

@@ -16,6 +16,7 @@ import pytest
 from cosmos_tui.config import Config, PathsConfig, ProfileConfig, RetryConfig, TimeoutsConfig
 from cosmos_tui.sandbox.standin import COSMOS3_JSON_AWK, cosmos3_standin_path, standin_script_path
 from cosmos_tui.services import Workbench
+from cosmos_tui.services.runs import RunOptions
 from tests.conftest import write_video
 from tests.fixtures.hosts import TEST_USER
 
@@ -67,8 +68,8 @@ async def bench_for(make_config: Callable[..., Config]) -> AsyncIterator[Callabl
 
     async with AsyncExitStack() as stack:
 
-        async def _open(config: Config) -> Workbench:
-            return await stack.enter_async_context(Workbench.open(config))
+        async def _open(config: Config, run_options: RunOptions | None = None) -> Workbench:
+            return await stack.enter_async_context(Workbench.open(config, run_options=run_options))
 
         yield _open
 

@@ -6,6 +6,7 @@ import asyncio
 
 from cosmos_tui.domain import FailureKind, HostState, RunState
 from cosmos_tui.engine.logs import clean_lines, read_log_lines
+from cosmos_tui.services.runs import RunOptions
 from tests.lifecycle.conftest import cut_ssh, stop_ssh
 
 
@@ -46,7 +47,6 @@ async def wait_for_log(bench, run_id: str, text: str, timeout: float = 30.0) -> 
 async def test_transient_failure_is_retried_without_a_second_container(
     make_config, bench_for, video_dir, ssh_server, docker_daemon
 ) -> None:
-    bench = await bench_for(make_config())
     cut: list[int] = []
     restarted = asyncio.Event()
 
@@ -65,7 +65,7 @@ async def test_transient_failure_is_retried_without_a_second_container(
             await asyncio.to_thread(ssh_server.start)
             restarted.set()
 
-    bench.configure_runs(observer=observer)
+    bench = await bench_for(make_config(), RunOptions(observer=observer))
     prompt = await bench.create_prompt("a prompt", video_dir)
     run = await bench.create_run(prompt.id)
     final = await bench.drive_run(run.id)
@@ -154,12 +154,11 @@ async def test_a_run_waits_for_a_free_gpu_on_a_busy_host(
     make_config, bench_for, video_dir, fake_gpu
 ) -> None:
     fake_gpu.set_variant("1gpu")
-    bench = await bench_for(make_config(COSMOS_STANDIN_SPEED="0.05"))
 
     async def quick_sleep(seconds: float) -> None:
         await asyncio.sleep(min(seconds, 0.1))
 
-    bench.configure_runs(sleep=quick_sleep)
+    bench = await bench_for(make_config(COSMOS_STANDIN_SPEED="0.05"), RunOptions(sleep=quick_sleep))
     prompt = await bench.create_prompt("a prompt", video_dir)
     first = await bench.create_run(prompt.id)
     second = await bench.create_run(prompt.id, {"seed": 2})
