@@ -14,6 +14,7 @@ def drawn_tree() -> dict[str, str]:
     lines = [line for line in doc.splitlines() if re.search(r"\w+Error|\w+$", line)]
     start = next(i for i, line in enumerate(lines) if line.strip() == "CosmosError")
     parents: dict[str, str] = {}
+    drawn: list[str] = []
     stack: list[tuple[int, str]] = [(-1, "CosmosError")]
     for line in lines[start + 1 :]:
         match = re.match(r"^(\s*(?:\|\s+|\s+)*)\+-- (\w+)\s*$", line)
@@ -23,7 +24,9 @@ def drawn_tree() -> dict[str, str]:
         while stack and stack[-1][0] >= depth:
             stack.pop()
         parents[match.group(2)] = stack[-1][1]
+        drawn.append(match.group(2))
         stack.append((depth, match.group(2)))
+    assert len(drawn) == len(set(drawn)), f"drawn twice: {drawn}"
     return parents
 
 

@@ -150,7 +150,8 @@ async def test_two_reconcilers_at_once_finish_a_run_once(
     container = (await bench.get_run(run_id)).container_id
     docker_daemon.cli("wait", container)  # it exits while nobody watches
     first, second = cosmos_async(path, "reconcile"), cosmos_async(path, "reconcile")
-    outs = [p.communicate(timeout=60) for p in (first, second)]
+    # in threads: this process's own services stay live meanwhile
+    outs = [await asyncio.to_thread(p.communicate, None, 60) for p in (first, second)]
     assert all(p.returncode == 0 for p in (first, second)), outs
     final = None
     for _ in range(300):
@@ -254,7 +255,7 @@ async def test_ctrl_c_on_a_waiting_inference_detaches_and_the_run_goes_on(
         assert time.monotonic() < deadline
         await asyncio.sleep(0.1)
     waiting.send_signal(signal.SIGINT)
-    _, stderr = waiting.communicate(timeout=30)
+    _, stderr = await asyncio.to_thread(waiting.communicate, None, 30)
     assert waiting.returncode == 130
     assert "detached" in stderr and f"cosmos logs -f {run_id}" in stderr
     followed = cosmos(path, "logs", "-f", run_id)  # the worker finishes it

@@ -358,7 +358,9 @@ async def test_two_cosmos_queue_run_processes_share_one_database(
                               text=True) for _ in range(2)]  # fmt: skip
     outputs = []
     for proc in procs:
-        out, err = proc.communicate(timeout=180)
+        # in a thread: this process's own store stays live while the drivers run (a
+        # blocked event loop could leave one of its commits waiting, the lock held)
+        out, err = await asyncio.to_thread(proc.communicate, None, 180)
         assert proc.returncode == 0, err
         outputs.append(out)
     started = [line for out in outputs for line in out.splitlines() if line.startswith("start ")]

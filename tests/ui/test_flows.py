@@ -111,6 +111,31 @@ async def test_create_prompt_through_the_form(h, pilot, tmp_path):
     assert page.items[0].id in h.app.main_screen.prompts.prompts
 
 
+@pytest.mark.app(notifications=True)
+async def test_a_control_video_that_does_not_decode_is_said_in_the_form(h, pilot, tmp_path):
+    # the error names the file (its field is the path): shown on the error line, and no
+    # "Bug" notification from marking a field
+    folder = tmp_path / "clip"
+    write_video(folder / "color.mp4")
+    # an MP4 header, then nothing FFmpeg can read
+    mp4_header = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
+    (folder / "depth.mp4").write_bytes(mp4_header + b"not a video at all" * 100)
+    h.app.main_screen.prompts.table.focus()
+    await pilot.press("n")
+    await settle(pilot)
+    form = h.app.screen
+    form.query_one("#text", TextArea).text = "A crane lifts a container at dusk"
+    form.query_one("#video_dir", Input).value = str(folder)
+    await settle(pilot)
+    await pilot.press("ctrl+s")
+    await settle(pilot)
+    assert isinstance(h.app.screen, PromptForm)
+    assert "depth.mp4" in plain(form.query_one("#form-error"))
+    titles = [n.title for n in h.app._notifications]
+    assert not any(t.startswith("Bug") for t in titles), titles
+    assert (await h.services.bench.list_prompts()).total == 0
+
+
 async def test_create_and_start_run_with_inline_validation(h, pilot, runs):
     prompts = h.app.main_screen.prompts
     prompt_id = runs["queued"].prompt_id

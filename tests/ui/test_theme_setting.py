@@ -83,3 +83,27 @@ async def test_a_theme_chosen_while_running_recolours_what_is_drawn(harness) -> 
         await pilot.pause(0.1)
         assert _near(drawn_ok(), Color.parse(h.app.current_theme.success))
         assert not _near(drawn_ok(), Color.parse("#4EBF71"))  # textual-dark's
+
+
+async def test_a_theme_chosen_while_running_recolours_the_tables(harness, tmp_path) -> None:
+    from textual.color import Color
+
+    from tests.ui.fakes import populate
+
+    h = harness(theme="textual-dark")
+    async with h.app.run_test(size=(120, 40)) as pilot:
+        await ready(h, pilot)
+        (prompt_id,) = await populate(h.services, tmp_path / "videos", prompts=1)
+        prompts = h.app.main_screen.prompts
+        prompts.reload()
+        await settle(pilot)
+
+        def inputs_colour() -> Color:
+            cell = prompts.table.get_cell(prompt_id, "inputs")  # "C" present: the ok look
+            return Color.from_rich_color(cell.spans[0].style.color)
+
+        assert _near(inputs_colour(), Color.parse(h.app.current_theme.success))
+        h.app.theme = "nord"
+        await settle(pilot)
+        await pilot.pause(0.1)
+        assert _near(inputs_colour(), Color.parse(h.app.current_theme.success))

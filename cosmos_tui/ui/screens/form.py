@@ -27,9 +27,11 @@ class FormScreen(ModalScreen[T | None]):
     """A modal form that dismisses with its result, or None when cancelled."""
 
     SAVE_LABEL = "Save"
-    # the error line's id, and the prefix of the field ids a ValidationError names
+    # the error line's id, the prefix of the field ids a ValidationError names, and the
+    # names whose field has another id
     ERROR_ID = "form-error"
     FIELD_PREFIX = ""
+    FIELD_IDS: dict[str, str] = {}
 
     def form_footer(self) -> ComposeResult:
         """The error line and the Cancel and Save buttons, after the fields."""
@@ -65,6 +67,8 @@ class FormScreen(ModalScreen[T | None]):
         """Say what to change and mark the fields concerned (``error.field`` by default)."""
         self.query_one(f"#{self.ERROR_ID}", Static).update(plain(error.message))
         names = list(fields) if fields is not None else [error.field] if error.field else []
-        for name in names:
-            for match in self.query(f"#{self.FIELD_PREFIX}{name}"):
-                match.add_class("-invalid")
+        # a name may be anything (a video's path): compared with ids, never made a selector
+        wanted = {self.FIELD_IDS.get(n, f"{self.FIELD_PREFIX}{n}") for n in names}
+        for widget in self.query("Input, Select, TextArea").results():
+            if widget.id in wanted:
+                widget.add_class("-invalid")

@@ -157,9 +157,8 @@ class MainScreen(Screen[None]):
     def _theme_changed(self, _theme: object) -> None:
         # Textual restyles widgets; text drawn from code with the old looks (table cells,
         # GPU cards, the log status and lines) is drawn again.
-        if self.services is not None:
-            self.prompts.reload()
-            self.runs.reload()
+        self.prompts.restyle()
+        self.runs.restyle()
         self.gpus.redraw_all()
         self.logs.restyle()
 
@@ -581,4 +580,7 @@ class MainScreen(Screen[None]):
 
     @on(PromptChanged)
     def _prompt_changed(self, message: PromptChanged) -> None:
+        # newer than any read of it still in flight
+        prompt_id = message.prompt.id
+        self._prompt_reads[prompt_id] = self._prompt_reads.get(prompt_id, 0) + 1
         self.prompts.update_prompt(message.prompt)

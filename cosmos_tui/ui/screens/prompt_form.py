@@ -81,6 +81,8 @@ class FolderPicker(ModalScreen[Path | None]):
 class PromptForm(FormScreen[Prompt]):
     """Create a prompt; errors are shown next to the field they concern."""
 
+    FIELD_IDS = {"negative_prompt": "negative"}
+
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="form.save"),
         Binding("escape", "cancel", "Cancel", id="form.cancel"),

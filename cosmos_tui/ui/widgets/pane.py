@@ -301,6 +301,11 @@ class RecordPane(PagedPane, Generic[R]):
         for (key, _label, _width), value in zip(self.COLUMNS, cells, strict=True):
             self.table.update_cell(record.id, key, value)
 
+    def restyle(self) -> None:
+        """Draw every held row again (the theme changed: cells hold resolved colours)."""
+        for record in list(self.records.values()):
+            self.redraw(record)
+
     def _before_rows(self) -> None:
         """Called before a page's rows are shown (nothing by default)."""
 
