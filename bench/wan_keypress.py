@@ -55,7 +55,7 @@ def main() -> None:
         "rtt_ms": args.rtt_ms,
         "mbit": args.mbit,
         "stall_s": args.stall_s,
-        "load_before_after": os.getloadavg(),
+        "load_average": os.getloadavg(),
         **figures.summary(),
         "stalled_shown": "stalled: no reading" in figures.stalled_text,
         "recovered": "connected" in figures.recovered_text
@@ -77,7 +77,7 @@ def main() -> None:
             f"max {s['max_ms']:6.0f} ms  ({s['keys']} keys)"
         )
     print(f"  GPUs pane said stalled: {result['stalled_shown']}; live again: {result['recovered']}")
-    print(f"  load average: {result['load_before_after']}")
+    print(f"  load average: {result['load_average']}")
 
 
 if __name__ == "__main__":
