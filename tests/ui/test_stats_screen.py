@@ -56,13 +56,14 @@ async def test_runs_per_day_and_durations_per_profile(tmp_path) -> None:
 
 def test_duration_bars_scale_to_the_longest_profile() -> None:
     from rich.console import Console
+    from rich.style import Style
 
     from cosmos_tui.store.metrics_store import RunStats
     from cosmos_tui.ui.screens.stats import duration_bars
 
     stats = RunStats(None, 3, {}, {"transfer/a": 600.0, "upscale/b": 150.0}, 0.0, 0.0, {}, 0)
     console = Console(width=120, record=True, file=__import__("io").StringIO())
-    console.print(duration_bars(stats))
+    console.print(duration_bars(stats, lambda _name: Style()))
     first, second = console.export_text().splitlines()
     assert first.startswith("transfer/a") and first.count("\u2588") == 40
     assert second.startswith("upscale/b") and second.count("\u2588") == 10  # a quarter

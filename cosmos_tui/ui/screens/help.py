@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -12,7 +13,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from cosmos_tui.ui.format import plain
+from cosmos_tui.ui.format import LOOK_CLASSES, Looks, plain
 
 
 def binding_rows(
@@ -64,22 +65,19 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help.close")]
 
+    COMPONENT_CLASSES = set(LOOK_CLASSES)
+
     def __init__(self, keymap: Mapping[str, str]) -> None:
         super().__init__()
         self.keymap = keymap
+        self.look = Looks(self)
 
     def compose(self) -> ComposeResult:
-        """One table per group."""
+        """One table per group (filled once mounted, in the theme's looks)."""
         with VerticalScroll(id="help", classes="dialog"):
-            for title, bindings in help_groups():
-                table = Table.grid(padding=(0, 2))
-                table.add_column(style="bold cyan", min_width=12)
-                table.add_column()
-                table.add_column(style="grey50")
-                for keys, description, binding_id in binding_rows(bindings, self.keymap):
-                    table.add_row(plain(keys), plain(description), plain(binding_id))
+            for title, _bindings in help_groups():
                 yield Static(Text(title, style="bold underline"), classes="help-title")
-                yield Static(table, classes="help-table")
+                yield Static("", classes="help-table")
             yield Static(
                 "Remap any key in the config's [keymap] table by its id, e.g. "
                 "'runs.cancel = \"x\"'. q quits; runs keep going on their hosts.",
@@ -88,8 +86,18 @@ class HelpScreen(ModalScreen[None]):
             )
 
     def on_mount(self) -> None:
-        """Title the dialog."""
+        """Title the dialog; each group's keys, what they do and their ids."""
         self.query_one("#help").border_title = "Keys"
+        keys_style = self.look("accent") + Style(bold=True)
+        tables = self.query(".help-table").results(Static)
+        for (_title, bindings), shown in zip(help_groups(), tables, strict=True):
+            table = Table.grid(padding=(0, 2))
+            table.add_column(style=keys_style, min_width=12)
+            table.add_column()
+            table.add_column(style=self.look("faint"))
+            for keys, description, binding_id in binding_rows(bindings, self.keymap):
+                table.add_row(plain(keys), plain(description), plain(binding_id))
+            shown.update(table)
 
     def action_close(self) -> None:
         """Close help."""

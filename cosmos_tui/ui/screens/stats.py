@@ -20,7 +20,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Sparkline, Static
 
-from cosmos_tui.ui.format import duration, plain
+from cosmos_tui.ui.format import LOOK_CLASSES, Look, Looks, duration, plain
 from cosmos_tui.ui.report import reported
 
 if TYPE_CHECKING:
@@ -40,15 +40,16 @@ def day_series(per_day: dict[str, int], last_day: str, days: int = DAYS) -> list
     return [(day, per_day.get(day, 0)) for day in series]
 
 
-def duration_bars(stats: RunStats) -> Table | Text:
+def duration_bars(stats: RunStats, look: Look) -> Table | Text:
     """Mean duration per ``type/profile`` as bars scaled to the longest."""
     means = stats.mean_duration_by_profile
     if not means:
-        return Text("no completed runs in this window", style="grey50")
+        return Text("no completed runs in this window", style=look("faint"))
     longest = max(means.values()) or 1.0
     table = Table.grid(padding=(0, 2))
     for name, seconds in sorted(means.items(), key=lambda item: -item[1]):
-        table.add_row(plain(name), Bar(longest, 0, seconds, width=BAR_WIDTH), duration(seconds))
+        bar = Bar(longest, 0, seconds, width=BAR_WIDTH, color=look("active").color or "default")
+        table.add_row(plain(name), bar, duration(seconds))
     return table
 
 
@@ -63,6 +64,8 @@ def totals(stats: RunStats) -> Text:
 
 class StatsScreen(Screen[None]):
     """Runs per day and duration per profile, over the last two weeks."""
+
+    COMPONENT_CLASSES = set(LOOK_CLASSES)
 
     BINDINGS = [
         Binding("escape,q,t", "close", "Back", id="stats.close"),
@@ -84,6 +87,10 @@ class StatsScreen(Screen[None]):
             yield Static("Mean duration of completed runs per profile", classes="stats-title")
             yield Static("", id="stats-durations")
         yield Footer()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.look = Looks(self)
 
     def on_mount(self) -> None:
         """Load the figures in a worker."""
@@ -115,7 +122,7 @@ class StatsScreen(Screen[None]):
             f"{series[0][0]} .. {series[-1][0]}: {sum(c for _, c in series)} runs, "
             f"busiest {busiest[0]} ({busiest[1]}); today {series[-1][1]}"
         )
-        self.query_one("#stats-durations", Static).update(duration_bars(stats))
+        self.query_one("#stats-durations", Static).update(duration_bars(stats, self.look))
 
     def action_close(self) -> None:
         """Back to the main screen."""
