@@ -21,8 +21,8 @@ from cosmos_tui.safe_text import one_line, printable
 # $success; }"), so ui.theme and Textual's own themes restyle every pane; ``Looks(widget)``
 # reads them.
 LOOKS = (
-    "ok", "warn", "bad", "muted", "faint", "stale", "accent", "active", "transfer",
-    "memory", "empty", "star", "name",
+    "ok", "warn", "bad", "alert", "alarm", "muted", "faint", "stale", "accent", "active",
+    "transfer", "memory", "empty", "star", "name", "key",
 )  # fmt: skip
 LOOK_CLASSES = frozenset(f"look--{name}" for name in LOOKS)
 # A look by name: its rich style (colour and text style, no background).
@@ -35,7 +35,7 @@ STATE_STYLE: dict[RunState, tuple[str, str]] = {
     RunState.RUNNING: ("\u25cf", "active"),
     RunState.DOWNLOADING: ("\u2193", "transfer"),
     RunState.COMPLETED: ("\u2714", "ok"),
-    RunState.FAILED: ("\u2716", "bad"),
+    RunState.FAILED: ("\u2716", "alarm"),
     RunState.CANCELLED: ("\u2013", "faint"),
     RunState.BLOCKED: ("\u26a0", "warn"),
 }

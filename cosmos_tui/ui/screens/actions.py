@@ -60,11 +60,6 @@ class MainActions:
     def __init__(self, screen: MainScreen) -> None:
         self.screen = screen
 
-    @property
-    def services(self) -> UIServices | None:
-        """The screen's services (None until they are open)."""
-        return self.screen.services
-
     def _in_worker(self, work: Coroutine[Any, Any, object]) -> None:
         """Run ``work`` in a screen worker (named after it); errors follow the UI's policy."""
 
@@ -223,9 +218,10 @@ class MainActions:
         """Open the run detail screen."""
         from cosmos_tui.ui.screens.detail import RunDetailScreen
 
-        if self.services is not None:
+        services = self._ready()
+        if services is not None:
             history = self.screen.gpus.history
-            self.screen.app.push_screen(RunDetailScreen(self.services, run_id, history))
+            self.screen.app.push_screen(RunDetailScreen(services, run_id, history))
 
     def open_run_filter(self) -> None:
         """Open the run filter dialog."""
@@ -237,7 +233,7 @@ class MainActions:
         if where is not None:
             self.screen.runs.set_filter(where)
 
-    def _output_or_warn(self, run: Run) -> str | None:
+    def _output_or_warn(self, run: Run) -> Path | None:
         """Return the run's output path, or say why there is none."""
         services = self._ready()
         if services is None:
@@ -245,21 +241,20 @@ class MainActions:
         path = services.output_path(run)
         if path is None:
             self.screen.notify(f"{run.id} has no output video yet", severity="warning")
-            return None
-        return str(path)
+        return path
 
     def copy_output_path(self, run: Run) -> None:
         """Copy the run's output path to the clipboard (OSC 52) and show it."""
         path = self._output_or_warn(run)
         if path is not None:
-            self.screen.app.copy_to_clipboard(path)
-            self.screen.notify(path, title="Copied output path")
+            self.screen.app.copy_to_clipboard(str(path))
+            self.screen.notify(str(path), title="Copied output path")
 
     def open_output(self, run: Run) -> None:
         """Open the run's output video in the system's player."""
         path = self._output_or_warn(run)
         if path is not None:
-            self.open_file(Path(path))
+            self.open_file(path)
 
     def open_file(self, path: Path) -> None:
         """Open a video in the system's player."""

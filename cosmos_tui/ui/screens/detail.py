@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import cast
 
 from rich.console import Group, RenderableType
-from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual import work
@@ -181,7 +180,7 @@ def render_detail(
     if run.failure_kind or run.failure_message:
         failure = Text(
             f"{run.failure_kind.value if run.failure_kind else 'failed'}: ",
-            style=look("bad") + Style(bold=True),
+            style=look("alarm"),
         )
         failure.append(one_line(run.failure_message or ""), style=look("bad"))
         if run.exit_code is not None:

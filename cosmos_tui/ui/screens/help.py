@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -88,7 +87,7 @@ class HelpScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         """Title the dialog; each group's keys, what they do and their ids."""
         self.query_one("#help").border_title = "Keys"
-        keys_style = self.look("accent") + Style(bold=True)
+        keys_style = self.look("key")
         tables = self.query(".help-table").results(Static)
         for (_title, bindings), shown in zip(help_groups(), tables, strict=True):
             table = Table.grid(padding=(0, 2))

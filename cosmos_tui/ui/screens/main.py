@@ -354,8 +354,12 @@ class MainScreen(Screen[None]):
 
     def _refresh_prompt(self, prompt_id: str) -> None:
         """Read a prompt again (its run count, its last run's state) and redraw its row."""
+        self._read_prompt(prompt_id, self._next_read(prompt_id))
+
+    def _next_read(self, prompt_id: str) -> int:
+        """Number a read of a prompt: only the latest one's result is shown."""
         self._prompt_reads[prompt_id] = self._prompt_reads.get(prompt_id, 0) + 1
-        self._read_prompt(prompt_id, self._prompt_reads[prompt_id])
+        return self._prompt_reads[prompt_id]
 
     @work(group="prompt-refresh", exit_on_error=False)
     @reported
@@ -580,7 +584,5 @@ class MainScreen(Screen[None]):
 
     @on(PromptChanged)
     def _prompt_changed(self, message: PromptChanged) -> None:
-        # newer than any read of it still in flight
-        prompt_id = message.prompt.id
-        self._prompt_reads[prompt_id] = self._prompt_reads.get(prompt_id, 0) + 1
+        self._next_read(message.prompt.id)  # newer than any read of it still in flight
         self.prompts.update_prompt(message.prompt)

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from rich.console import Group
-from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
     from cosmos_tui.doctor.model import DoctorReport
 
 HISTORY = 300
-BOLD = Style(bold=True)
 # health -> (glyph, look)
 HEALTH_LOOK: dict[GpuHealth, tuple[str, str]] = {
     GpuHealth.OK: ("\u25cf", "ok"),
@@ -203,7 +201,7 @@ class HostCard(Static):
         if not self.gpus:
             if troubled and self.gpu_host is not None:
                 why = one_line(self.gpu_host.reason or self.gpu_host.state)
-                lines.append(Text(f"  \u2716 {why}", style=self.look("bad") + BOLD))
+                lines.append(Text(f"  \u2716 {why}", style=self.look("alarm")))
             else:
                 lines.append(Text("  waiting for nvidia-smi...", style=self.look("faint")))
         elif troubled and self.gpu_host is not None:
@@ -218,7 +216,7 @@ class HostCard(Static):
         for index in sorted(self.gpus):
             lines.extend(self._gpu_lines(self.gpus[index], width))
         for alert in self.alerts:
-            lines.append(Text(f"  \u26a0 {alert}", style=self.look("warn") + BOLD))
+            lines.append(Text(f"  \u26a0 {alert}", style=self.look("alert")))
         return Group(*lines)
 
     def _state_line(self) -> Text:
@@ -227,9 +225,7 @@ class HostCard(Static):
         text.append("  ")
         quiet = self.stalled_for(self.now)
         if quiet is not None:
-            text.append(
-                f"\u25cc stalled: no reading for {quiet:.0f}s", style=self.look("warn") + BOLD
-            )
+            text.append(f"\u25cc stalled: no reading for {quiet:.0f}s", style=self.look("alert"))
             text.append(
                 "  the link delivers nothing; figures below are old", style=self.look("muted")
             )
@@ -246,7 +242,7 @@ class HostCard(Static):
             if status.reason:
                 text.append(f"  {one_line(status.reason)}", style=self.look("muted"))
         elif status.state == HostState.DOWN:
-            text.append("\u2716 down", style=self.look("bad") + BOLD)
+            text.append("\u2716 down", style=self.look("alarm"))
             if status.reason:
                 text.append(f"  {one_line(status.reason)}", style=self.look("bad"))
         elif status.state == HostState.CONNECTING:
@@ -263,7 +259,7 @@ class HostCard(Static):
         util = sample.utilization
         used, total = sample.memory_used_mib, sample.memory_total_mib
         fraction = used / total if used is not None and total else None
-        head = Text(f" {sample.index} ", style=BOLD)
+        head = Text(f" {sample.index} ", style=self.look("name"))
         head.append(f"{one_line(sample.name)[:10]:<10} ", style=self.look("muted"))
         util_text = Text("util ")
         bar_width = max(4, min(16, width - 38 if width >= 90 else width - 20))
@@ -280,7 +276,7 @@ class HostCard(Static):
         hot = temp is not None and temp >= self.hot_c
         figures.append(
             f"{temp:.0f}C" if temp is not None else "n/a",
-            style=self.look("bad") + BOLD if hot else "",
+            style=self.look("alarm") if hot else "",
         )
         power = sample.power_draw_w
         figures.append(f" {power:.0f}W" if power is not None else " n/a")
@@ -293,7 +289,9 @@ class HostCard(Static):
             second += Text("  ") + holder
             lines = [first, second]
         else:
-            first = Text(f" {sample.index} ", style=BOLD) + health + Text(" ") + figures
+            first = (
+                Text(f" {sample.index} ", style=self.look("name")) + health + Text(" ") + figures
+            )
             first += Text("  ")
             holder.truncate(max(4, width - first.cell_len), overflow="ellipsis")
             first += holder

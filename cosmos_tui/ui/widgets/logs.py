@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rich.style import Style
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -166,7 +165,7 @@ class LogsPane(Pane):
         else:
             text.append(
                 f"\u23f8 paused, {view.new_while_paused} new lines (f)",
-                style=self.look("warn") + Style(bold=True),
+                style=self.look("alert"),
             )
         level = LEVEL_CHOICES[self.level_index]
         if level != "ALL":

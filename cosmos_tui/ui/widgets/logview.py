@@ -22,9 +22,8 @@ from cosmos_tui.engine.logtext import level_rank, log_level
 from cosmos_tui.safe_text import printable
 from cosmos_tui.ui.format import LOOK_CLASSES, Looks
 
-# a line's level rank -> its look (ui.format.LOOKS); errors are bold too
-LEVEL_LOOKS = {0: "faint", 2: "warn", 3: "bad"}
-BOLD = Style(bold=True)
+# a line's level rank -> its look (ui.format.LOOKS)
+LEVEL_LOOKS = {0: "faint", 2: "warn", 3: "alarm"}
 
 
 class LogView(ScrollView, can_focus=True):
@@ -252,10 +251,9 @@ class LogView(ScrollView, can_focus=True):
         segment_text = line[offset : offset + width] if self.wrap else line
         text = Text(segment_text, no_wrap=True)
         text.stylize(self.rich_style)
-        rank = self.ranks[index]
-        level = LEVEL_LOOKS.get(rank)
+        level = LEVEL_LOOKS.get(self.ranks[index])
         if level is not None:
-            text.stylize(self.look(level) + BOLD if rank == 3 else self.look(level))
+            text.stylize(self.look(level))
         if (
             0 <= self.current_match < len(self.matches)
             and self.matches[self.current_match] == index
