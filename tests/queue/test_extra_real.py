@@ -117,3 +117,42 @@ async def test_prompts_are_enhanced_in_one_container_into_child_prompts_or_in_pl
     done = await bench.get_run(in_place.id)
     assert done.state == RunState.COMPLETED and done.result_prompt_id == lonely.id
     assert (await bench.get_prompt(lonely.id)).text.endswith("fine detail.")
+
+
+async def test_an_enhancement_whose_driver_died_is_finished_by_the_next_queue_driver(
+    bench_for, make_config, fake_gpu, enhance_image, tmp_path
+) -> None:
+    """The upsampler container outlives its driver: the next driver collects its prompts."""
+    fake_gpu.set_variant("1gpu")
+    config = make_config()
+    config = dataclasses.replace(
+        config, hosts=[dataclasses.replace(config.hosts[0], docker_image=enhance_image)]
+    )
+    bench = await bench_for(config)
+    prompts = [
+        await bench.create_prompt(f"a {name} [standin:slow]", videos(tmp_path, name))
+        for name in ("heron", "otter")
+    ]
+    runs = await bench.extras.create_enhance([p.id for p in prompts])
+    driving = asyncio.create_task(QueueService.of(bench).drive(until_idle=True))
+    try:
+        for _ in range(600):
+            states = {(await bench.get_run(r.id)).state for r in runs}
+            if states == {RunState.RUNNING}:
+                break
+            assert not any(s.is_terminal for s in states), states
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(f"the enhancement never ran: {states}")
+    finally:
+        driving.cancel()  # the driver dies; its container goes on
+        await asyncio.gather(driving, return_exceptions=True)
+    assert {(await bench.get_run(r.id)).state for r in runs} == {RunState.RUNNING}
+    await drain(bench)
+    for run, parent in zip(runs, prompts, strict=True):
+        done = await bench.get_run(run.id)
+        assert done.state == RunState.COMPLETED, done.failure_message
+        child = await bench.get_prompt(done.result_prompt_id)
+        assert child.parent_id == parent.id
+        assert child.text == f"{parent.text} Enhanced: soft golden light, fine detail."
+        assert f"Upsampled prompt for {run.id}" in (bench.output_dir(run.id) / "run.log").read_text()

@@ -39,6 +39,7 @@ while IFS= read -r line || [ -n "$line" ]; do
     name=$(value "$line" name)
     prompt=$(value "$line" prompt)
     case "$prompt" in *"[standin:skip]"*) continue ;; esac
+    case "$prompt" in *"[standin:slow]"*) sleep 2 ;; esac
     printf '{"name": "%s", "prompt": "%s Enhanced: soft golden light, fine detail."}\n' "$name" "$prompt" >> "$OUTPUT"
     echo "Upsampled prompt for $name"
 done < "$INPUT"
