@@ -27,14 +27,20 @@ import json
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cosmos_tui.domain import FailureKind, InputFile, Prompt, Run, RunState, RunType
+from cosmos_tui.domain import FailureKind, InputFile, Prompt, Run, RunState
 from cosmos_tui.engine import batch_t25, launch
 from cosmos_tui.engine.batch_collect import Death, collect
 from cosmos_tui.engine.batch_outputs import batch_size_in
-from cosmos_tui.engine.batching import SAMPLE_PROFILES, BatchInput, BatchLine, build_batch_input
+from cosmos_tui.engine.batching import (
+    SAMPLE_PROFILES,
+    BatchLine,
+    build_batch_input,
+    is_upsampler,
+)
 from cosmos_tui.engine.failures import classify
 from cosmos_tui.engine.logs import LocalLog, LogFollower
 from cosmos_tui.engine.profiles import transfer1
@@ -59,6 +65,46 @@ JSONL_NAME = "batch.jsonl"
 LOG_NAME = "run.log"
 # Seconds between looks at the members' states while a batch container runs.
 GUARD_INTERVAL = 1.0
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """What one batch container needs, from the kind of batch it is.
+
+    The model's batches (Transfer1, Transfer2.5) are planned by
+    :meth:`BatchLauncher._plan_model`, Transfer1's prompt upsampler by
+    :func:`~cosmos_tui.engine.enhance_launch.plan_enhance`; both then go through the one
+    sequence of :meth:`BatchLauncher._run_batch`.
+
+    Attributes:
+        members: The runs that still take part, with their prompts, in line order.
+        command: The container's argv.
+        lines: One line per member (kept as the batch's manifest, for a reattach).
+        files: Files written into the batch's folder before the start (name: text).
+        specs: What each member records as its spec (none: left as it is).
+        profile: The family whose mounts and environment the container gets.
+        labels: Labels beside the batch's id and members.
+        run_env: Variables of the run's own (``ModelProfile.run_env``).
+
+    """
+
+    members: list[tuple[Run, Prompt]]
+    command: list[str]
+    lines: Sequence[BatchLine]
+    files: dict[str, str] = field(default_factory=dict)
+    specs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    profile: str = "transfer1"
+    labels: dict[str, str] = field(default_factory=dict)
+    run_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def run_ids(self) -> list[str]:
+        """The member runs in line order."""
+        return [run.id for run, _ in self.members]
+
+    def manifest(self) -> dict[str, Any]:
+        """Return what is kept with the batch to map outputs back after a restart."""
+        return {"lines": [{"run_id": ln.run_id, "prompt": ln.prompt} for ln in self.lines]}
 
 
 class BatchLauncher:
@@ -105,9 +151,9 @@ class BatchLauncher:
 
         first = claim.runs[0]
         # A single run, Cosmos 3's reasoner enhancements included, goes through the run
-        # lifecycle; Transfer1's enhancements share one upsampler container (below).
-        upsampler = first.type == RunType.ENHANCE and first.profile != "cosmos3"
-        if claim.batch_id is None and not upsampler:
+        # lifecycle; Transfer1's enhancements share one upsampler container, a batch whose
+        # plan and collection are engine/enhance_launch.py's.
+        if claim.batch_id is None and not is_upsampler(first):
             try:
                 await self.engine.drive(claim.run_ids[0], claimer=claim.scheduler_id)
             except RunBusy as exc:
@@ -116,12 +162,7 @@ class BatchLauncher:
                 await self.queue.release(claim.run_ids, claim.scheduler_id)
             return
         try:
-            if upsampler:
-                from cosmos_tui.engine.enhance_launch import run_enhance
-
-                await run_enhance(self, claim)
-            else:
-                await self._launch_batch(claim)
+            await self._launch_batch(claim)
         finally:
             self.release(claim.run_ids)
 
@@ -130,15 +171,16 @@ class BatchLauncher:
         if not members:
             return
         ids = [r.id for r, _ in members]
+        what = "enhancement" if is_upsampler(members[0][0]) else "batch"
         try:
             await self._run_batch(claim, members)
         except CosmosError as exc:
-            if exc.transient and await self._recover(claim.batch_id or "", ids, exc):
+            if exc.transient and await self._recover(claim.batch_id or ids[0], ids, exc):
                 return
-            await self.fail_all(ids, FailureKind.UNKNOWN, f"batch failed: {exc.message}")
+            await self.fail_all(ids, FailureKind.UNKNOWN, f"{what} failed: {exc.message}")
         except Exception:
             # A bug here must not leave runs holding GPUs forever; the scheduler logs it.
-            await self.fail_all(ids, FailureKind.UNKNOWN, "batch failed: internal error")
+            await self.fail_all(ids, FailureKind.UNKNOWN, f"{what} failed: internal error")
             raise
 
     async def _recover(self, batch_id: str, ids: list[str], error: CosmosError) -> bool:
@@ -196,37 +238,49 @@ class BatchLauncher:
         return members
 
     async def _run_batch(self, claim: Claim, members: list[tuple[Run, Prompt]]) -> None:
-        assert claim.batch_id is not None
-        store = self.ctx.store
+        """Plan, upload, start, follow, wait and collect one batch container."""
+        batch_id = claim.batch_id or members[0][0].id
         host = self.ctx.hosts.get(claim.host)
-        home = await host.files.home()
-        layout = launch.RemoteLayout(home, await host.tool_dir(), claim.batch_id)
-        first = members[0][0]
-        family = profile_for(first.profile)
-        settings = settings_for(self.ctx.config, first.profile)
-        await family.preflight(first, host, layout, settings, os.environ)
-        remote, members = await self._upload_inputs(host, members)
-        if not members:
+        layout = launch.RemoteLayout(await host.files.home(), await host.tool_dir(), batch_id)
+        if is_upsampler(members[0][0]):
+            from cosmos_tui.engine.enhance_launch import plan_enhance
+
+            plan = await plan_enhance(self, host, members)
+        else:
+            plan = await self._plan_model(host, layout, members)
+        if not plan.members:
             return
-        batch = build_batch_input(
-            members,
-            lambda item: launch.container_input_path(remote[_content_key(item)]),
-        )
-        await self.queue.record_batch_manifest(claim.batch_id, batch.manifest())
+        if claim.batch_id is not None:
+            await self.queue.record_batch_manifest(batch_id, plan.manifest())
         await host.run(["rm", "-rf", "--", layout.output_dir])
         await host.files.makedirs(layout.output_dir)
-        if batch.spec:  # Transfer1's shared spec (Transfer2.5's lines are whole samples)
-            await host.files.write_text(layout.spec_path, json.dumps(batch.spec, indent=2) + "\n")
-        jsonl_path = f"{layout.run_dir}/{JSONL_NAME}"
-        await host.files.write_text(jsonl_path, batch.jsonl())
-        ids = [run.id for run, _ in members]
-        for run, _ in members:
-            await self.move(run.id, RunState.STARTING, f"batch {claim.batch_id} uploaded",
-                             spec=batch.spec_for(run.id),
-                             log_path=self.log_path(run.id))  # fmt: skip
+        for name, text in plan.files.items():
+            await host.files.write_text(f"{layout.run_dir}/{name}", text)
+        ids = plan.run_ids
+        for run_id in ids:
+            spec = {"spec": plan.specs[run_id]} if run_id in plan.specs else {}
+            await self.move(run_id, RunState.STARTING, f"batch {batch_id} uploaded",
+                            log_path=self.log_path(run_id), **spec)  # fmt: skip
         if await self.all_ended(ids):
             return  # every member was cancelled while the batch was being set up
-        container_id = await self._create(host, layout, members[0][0], claim, batch)
+        first = plan.members[0][0]
+        labels = {"cosmos.batch_id": claim.batch_id or "", "cosmos.batch_runs": ",".join(ids),
+                  **plan.labels}  # fmt: skip
+        container = launch.container_spec(
+            batch_id,
+            plan.command,
+            launch.image_for(first, host.config, self.ctx.config),
+            host.config,
+            layout,
+            gpus=claim.gpus,
+            labels=labels,
+            profile=plan.profile,
+            config=self.ctx.config,
+            run_env=plan.run_env,
+        )
+        container_id = await launch.launch_container(
+            host, layout, container, profile=plan.profile, config=self.ctx.config
+        )
         for run_id in ids:
             await self.move(run_id, RunState.RUNNING, f"batch container {container_id[:12]}",
                              container_id=container_id)  # fmt: skip
@@ -234,11 +288,38 @@ class BatchLauncher:
         exit_code = await host.docker.wait(container_id)
         death = None
         if exit_code != 0:
-            death = Death(container_id, exit_code, lines, self.batch_size(members[0][0]))
-        await self.collect(host, layout, claim.batch_id, batch.lines, death, lines)
-        if death is not None:
-            return
-        await store.update_run(ids[0], progress_phase="done")
+            death = Death(container_id, exit_code, lines, self.batch_size(first))
+        await self.collect(host, layout, batch_id, plan.lines, death, lines)
+
+    async def _plan_model(
+        self, host: RemoteHost, layout: RemoteLayout, members: list[tuple[Run, Prompt]]
+    ) -> BatchPlan:
+        """The model's batch: its shared spec (Transfer1) and one JSONL line per member."""
+        first = members[0][0]
+        family = profile_for(first.profile)
+        settings = settings_for(self.ctx.config, first.profile)
+        await family.preflight(first, host, layout, settings, os.environ)
+        remote, members = await self._upload_inputs(host, members)
+        if not members:
+            return BatchPlan(members=[], command=[], lines=())
+        batch = build_batch_input(
+            members,
+            lambda item: launch.container_input_path(remote[_content_key(item)]),
+        )
+        files = {JSONL_NAME: batch.jsonl()}
+        if batch.spec:  # Transfer1's shared spec (Transfer2.5's lines are whole samples)
+            files = {launch.SPEC_NAME: json.dumps(batch.spec, indent=2) + "\n", **files}
+        first = members[0][0]
+        return BatchPlan(
+            members=members,
+            command=batch_command(first, self.ctx.config),
+            lines=batch.lines,
+            files=files,
+            specs={run.id: batch.spec_for(run.id) for run, _ in members},
+            profile=first.profile,
+            labels={launch.LABEL_PROFILE: first.profile},
+            run_env=family.run_env(first),
+        )
 
     async def _upload_inputs(
         self, host: RemoteHost, members: list[tuple[Run, Prompt]]
@@ -265,31 +346,6 @@ class BatchLauncher:
                 continue
             kept.append((run, prompt))
         return remote, kept
-
-    async def _create(
-        self, host: RemoteHost, layout: RemoteLayout, first: Run, claim: Claim,
-        batch: BatchInput,
-    ) -> str:  # fmt: skip
-        config = self.ctx.config
-        family = profile_for(first.profile)
-        settings = settings_for(config, first.profile)
-        await launch.check_mount_sources(host, family.mounts(host.config, layout, settings))
-        spec = launch.container_spec(
-            claim.batch_id or first.id,
-            batch_command(first, config),
-            launch.image_for(first, host.config, config),
-            host.config,
-            layout,
-            gpus=claim.gpus,
-            labels={"cosmos.batch_id": claim.batch_id or "", launch.LABEL_PROFILE: first.profile,
-                    "cosmos.batch_runs": ",".join(batch.run_ids)},
-            profile=first.profile,
-            config=config,
-            run_env=family.run_env(first),
-        )  # fmt: skip
-        container_id = await host.docker.create(spec)
-        await host.docker.start(container_id)
-        return container_id
 
     def batch_size(self, run: Run) -> int:
         """The model's ``--batch_size`` for a batch of ``run``'s profile (1: none is sent)."""
@@ -408,9 +464,15 @@ class BatchLauncher:
         """End the batch's members once its container exited.
 
         Transfer1's batches are collected by engine/batch_collect.py (outputs matched by
-        the saved prompt), Transfer2.5's by engine/batch_t25.py (by sample name).
+        the saved prompt), Transfer2.5's by engine/batch_t25.py (by sample name), the
+        upsampler's by engine/enhance_launch.py (each enhanced prompt by run id).
         """
         first = await self.ctx.store.get_run(lines[0].run_id, with_events=False)
+        if is_upsampler(first):
+            from cosmos_tui.engine.enhance_launch import collect_enhanced
+
+            await collect_enhanced(self, host, layout, [line.run_id for line in lines], death)
+            return
         if first.profile in SAMPLE_PROFILES:
             ids = [line.run_id for line in lines]
             await batch_t25.collect(self, host, layout, batch_id, ids, log_lines, death)

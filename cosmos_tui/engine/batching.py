@@ -132,6 +132,11 @@ def differences(first: Run, second: Run) -> list[str]:
     return reasons
 
 
+def is_upsampler(run: Run) -> bool:
+    """True for a run of Transfer1's prompt upsampler (an enhancement not of Cosmos 3)."""
+    return run.type == RunType.ENHANCE and run.profile != "cosmos3"
+
+
 @dataclass(frozen=True)
 class LaunchGroup:
     """Runs that start together in one container (a batch), or one run alone.
@@ -147,8 +152,13 @@ class LaunchGroup:
 
     @property
     def is_batch(self) -> bool:
-        """True when several runs share the container."""
-        return len(self.runs) > 1
+        """True when the runs start as a batch: several of them, or an upsampler's one.
+
+        Transfer1's prompt upsampler always runs a batch container (its input is a list
+        of prompts), so even one enhancement gets a batch id, a manifest and a reattach
+        as a batch after its driver died.
+        """
+        return len(self.runs) > 1 or is_upsampler(self.head)
 
     @property
     def head(self) -> Run:

@@ -1,104 +1,89 @@
-"""Running prompt-enhancement claims: one container enhances every prompt of the claim.
+"""Transfer1's prompt enhancements: one upsampler container enhances a claim's prompts.
 
-Each enhance run moves through its own states; its log is the container's log; when the
-upsampler wrote an enhanced prompt for it (matched by name, the run id), the text becomes
-a new prompt whose parent is the run's prompt, or replaces the prompt's text when the run
-was queued with overwrite. The new or updated prompt is the run's ``result_prompt_id``.
+An enhancement claim is a batch (engine/batch_launch.py runs it through the same
+sequence as the model's batches, a reattach after its driver died included): this module
+plans its container (each prompt's colour video uploaded, cosmos-tui's upsampler script
+and its JSONL input written) and collects it. Each enhance run moves through its own
+states; its log is the container's log; when the upsampler wrote an enhanced prompt for
+it (matched by name, the run id), the text becomes a new prompt whose parent is the run's
+prompt, or replaces the prompt's text when the run was queued with overwrite. The new or
+updated prompt is the run's ``result_prompt_id``.
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import PurePosixPath
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from cosmos_tui.domain import FailureKind, Prompt, Run, RunState
 from cosmos_tui.engine import launch
+from cosmos_tui.engine.batching import BatchLine
 from cosmos_tui.engine.profiles import upsampler
-from cosmos_tui.errors import CosmosError
 
 if TYPE_CHECKING:
-    from cosmos_tui.engine.batch_launch import BatchLauncher
-    from cosmos_tui.store.queue_store import Claim
+    from cosmos_tui.engine.batch_collect import Death
+    from cosmos_tui.engine.batch_launch import BatchLauncher, BatchPlan
+    from cosmos_tui.engine.launch import RemoteLayout
+    from cosmos_tui.remote.host import RemoteHost
     from cosmos_tui.store.repositories import Store
 
 logger = logging.getLogger(__name__)
 
 
-async def run_enhance(launcher: BatchLauncher, claim: Claim) -> None:
-    """Enhance the prompts of a claim's runs in one container."""
-    members = await launcher.start_members(claim)
-    if not members:
-        return
-    ids = [run.id for run, _ in members]
-    try:
-        await _enhance(launcher, claim, members)
-    except CosmosError as exc:
-        await launcher.fail_all(ids, FailureKind.UNKNOWN, f"enhancement failed: {exc.message}")
-    except Exception:
-        await launcher.fail_all(ids, FailureKind.UNKNOWN, "enhancement failed: internal error")
-        raise
+async def plan_enhance(
+    launcher: BatchLauncher, host: RemoteHost, members: list[tuple[Run, Prompt]]
+) -> BatchPlan:
+    """Upload each prompt's colour video; return the upsampler container's plan."""
+    from cosmos_tui.engine.batch_launch import BatchPlan
 
-
-async def _enhance(
-    launcher: BatchLauncher, claim: Claim, members: list[tuple[Run, Prompt]]
-) -> None:
-    ctx = launcher.ctx
-    host = ctx.hosts.get(claim.host)
-    home = await host.files.home()
-    key = claim.batch_id or members[0][0].id
-    layout = launch.RemoteLayout(home, await host.tool_dir(), key)
     lines = []
     for run, prompt in members:
         color = prompt.input("color")
-        assert color is not None
+        assert color is not None  # checked when the enhancement was queued
         uploaded = await host.upload_input(
             color.path, expected_sha256=color.sha256, expected_size=color.size
         )
-        remote = uploaded.remote_path
-        lines.append(
-            upsampler.EnhanceLine(run.id, prompt.text, launch.container_input_path(remote))
+        remote = launch.container_input_path(uploaded.remote_path)
+        lines.append(upsampler.EnhanceLine(run.id, prompt.text, remote))
+    return BatchPlan(
+        members=members,
+        command=upsampler.build_argv(launch.CONTAINER_RUN, len(lines)),
+        lines=[BatchLine(line.name, line.prompt, None) for line in lines],
+        files={
+            upsampler.SCRIPT_NAME: upsampler.SCRIPT,
+            upsampler.INPUT_NAME: upsampler.input_jsonl(lines),
+        },
+        labels={launch.LABEL_PROFILE: "upsampler"},
+        # the upsampler runs in Transfer1's image, with its mounts and environment
+        profile="transfer1",
+    )
+
+
+async def collect_enhanced(
+    launcher: BatchLauncher,
+    host: RemoteHost,
+    layout: RemoteLayout,
+    run_ids: Sequence[str],
+    death: Death | None,
+) -> None:
+    """End an upsampler container's runs: each keeps its enhanced prompt, or fails.
+
+    Safe to enter again (a driver that died while recording): ended runs are left alone
+    and :func:`record_enhanced` reuses a child made by an earlier pass.
+    """
+    store = launcher.ctx.store
+    runs = [await store.get_run(run_id, with_events=False) for run_id in run_ids]
+    active = [run for run in runs if not run.state.is_terminal]
+    if death is not None:
+        found = launcher.failure(
+            death.container_id, death.exit_code, list(death.log_lines), len(runs)
         )
-    await host.run(["rm", "-rf", "--", layout.output_dir])
-    await host.files.makedirs(layout.output_dir)
-    await host.files.write_text(
-        str(PurePosixPath(layout.run_dir) / upsampler.SCRIPT_NAME), upsampler.SCRIPT
-    )
-    await host.files.write_text(
-        str(PurePosixPath(layout.run_dir) / upsampler.INPUT_NAME), upsampler.input_jsonl(lines)
-    )
-    ids = [run.id for run, _ in members]
-    for run_id in ids:
-        await launcher.move(run_id, RunState.STARTING, f"{len(ids)} prompt(s) uploaded",
-                            log_path=launcher.log_path(run_id))  # fmt: skip
-    first = members[0][0]
-    await launch.check_mount_sources(host, launch.mounts_for(host.config, layout))
-    spec = launch.container_spec(
-        key,
-        upsampler.build_argv(launch.CONTAINER_RUN, len(lines)),
-        launch.image_for(first, host.config, ctx.config),
-        host.config,
-        layout,
-        gpus=claim.gpus,
-        labels={"cosmos.batch_id": claim.batch_id or "", launch.LABEL_PROFILE: "upsampler"},
-        config=ctx.config,  # the upsampler runs in Transfer1's image and mounts
-    )
-    container_id = await host.docker.create(spec)
-    await host.docker.start(container_id)
-    for run_id in ids:
-        await launcher.move(run_id, RunState.RUNNING, f"upsampler container {container_id[:12]}",
-                            container_id=container_id)  # fmt: skip
-    log = await launcher.follow(host, container_id, ids, launcher.deadline(None, len(ids)))
-    exit_code = await host.docker.wait(container_id)
-    if exit_code != 0:
-        await launcher.fail_all(ids, *launcher.failure(container_id, exit_code, log, len(ids)))
+        await launcher.fail_all([run.id for run in active], *found)
         return
     output = f"{layout.output_dir}/{upsampler.OUTPUT_NAME}"
-    enhanced = upsampler.parse_output(await host.files.read_text(output) or "", ids)
-    for run, prompt in members:
-        fresh = await ctx.store.get_run(run.id, with_events=False)
-        if fresh.state.is_terminal:
-            continue  # cancelled while the container ran
+    enhanced = upsampler.parse_output(await host.files.read_text(output) or "", list(run_ids))
+    for run in active:
         text = enhanced.get(run.id)
         if text is None:
             await launcher.fail_all(
@@ -106,9 +91,15 @@ async def _enhance(
             )
             continue
         await launcher.move(run.id, RunState.DOWNLOADING, "enhanced prompt received")
-        # Read now: the mode is recorded just after the run is queued, maybe after its start.
-        overwrite = (fresh.spec or {}).get("mode") == "overwrite"
-        result_prompt, said = await record_enhanced(ctx.store, prompt, text, overwrite)
+        # Read now: cancelled meanwhile, the answer is not kept; and the mode is recorded
+        # just after the run is queued, maybe after its start.
+        run = await store.get_run(run.id, with_events=False)
+        if run.state != RunState.DOWNLOADING:
+            continue
+        overwrite = (run.spec or {}).get("mode") == "overwrite"
+        assert run.prompt_id is not None  # an enhancement is always of a prompt
+        prompt = await store.get_prompt(run.prompt_id)
+        result_prompt, said = await record_enhanced(store, prompt, text, overwrite)
         await launcher.move(
             run.id,
             RunState.COMPLETED,

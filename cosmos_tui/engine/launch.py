@@ -16,15 +16,16 @@ environment"): upstream runs ``PYTHONPATH=$(pwd) torchrun ...`` and its Dockerfi
 sets it nor installs the package, so without it ``transfer.py`` dies at
 ``ModuleNotFoundError: No module named 'cosmos_transfer1'``. The working directory is set
 explicitly too, so the image's own WORKDIR (the repository's or an NGC image's) never
-matters. :func:`container_spec` is the one place that assembles a container; the launch
-paths (single run, batch, enhancement) and ``--dry-run`` all use it.
+matters. :func:`container_spec` is the one place that assembles a container (the launch
+paths, single run, batch and enhancement, and ``--dry-run`` all use it), and
+:func:`launch_container` the one place that starts one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -272,6 +273,45 @@ def container_spec(
         labels=dict(labels or {}),
         user=host.container_user,
     )
+
+
+async def launch_container(
+    host: RemoteHost,
+    layout: RemoteLayout,
+    spec: ContainerSpec,
+    *,
+    profile: str = "transfer1",
+    config: Config | None = None,
+    before: Sequence[Awaitable[None]] = (),
+    on_created: Callable[[], Awaitable[None]] | None = None,
+) -> str:
+    """Create and start the container of one launch; return its id.
+
+    The one place a container starts (a run, a batch, an enhancement): the family's
+    configured folders are checked first (never created), together with whatever the
+    caller still has to do on the host (``before``: one round trip for all of them).
+
+    Args:
+        host: The host.
+        layout: The launch's folders (the family's mounts are read from it).
+        spec: The container, from :func:`container_spec`.
+        profile: The model family whose mounts are checked.
+        config: The configuration holding the family's settings.
+        before: Host work to finish before the container is created.
+        on_created: Called between create and start (the lifecycle's observer).
+
+    Raises:
+        ValidationError: A configured folder to mount is missing on the host.
+
+    """
+    settings = settings_for(config or Config(), profile)
+    mounts = profile_for(profile).mounts(host.config, layout, settings)
+    await asyncio.gather(check_mount_sources(host, mounts), *before)
+    container_id = await host.docker.create(spec)
+    if on_created is not None:
+        await on_created()
+    await host.docker.start(container_id)
+    return container_id
 
 
 def image_for(run: Run, host: HostConfig, config: Config) -> str:

@@ -302,12 +302,6 @@ class RunDriver:
             if not image_present:
                 raise DockerError(f"No such image: {image} on {host.name}", status=404)
             self._rotate_log(run)
-            family = profile_for(run.profile)
-            settings = settings_for(self.ctx.config, run.profile)
-            await asyncio.gather(
-                self._fresh_output_dir(host, layout, run.id),
-                launch.check_mount_sources(host, family.mounts(host.config, layout, settings)),
-            )
             spec = launch.container_spec(
                 run.id,
                 launch.build_command(run, self.ctx.config),
@@ -318,11 +312,17 @@ class RunDriver:
                 labels={launch.LABEL_ATTEMPT: str(run.attempt), launch.LABEL_PROFILE: run.profile},
                 profile=run.profile,
                 config=self.ctx.config,
-                run_env=family.run_env(run),
+                run_env=profile_for(run.profile).run_env(run),
             )
-            container_id = await host.docker.create(spec)
-            await self.ctx.notify(run.id, "created")
-            await host.docker.start(container_id)
+            container_id = await launch.launch_container(
+                host,
+                layout,
+                spec,
+                profile=run.profile,
+                config=self.ctx.config,
+                before=[self._fresh_output_dir(host, layout, run.id)],
+                on_created=lambda: self.ctx.notify(run.id, "created"),
+            )
             reason = f"container {container_id[:12]} started"
         await self.ctx.notify(run.id, "started")
         try:

@@ -119,10 +119,14 @@ async def test_prompts_are_enhanced_in_one_container_into_child_prompts_or_in_pl
     assert (await bench.get_prompt(lonely.id)).text.endswith("fine detail.")
 
 
+@pytest.mark.parametrize("names", [("heron", "otter"), ("wren",)])
 async def test_an_enhancement_whose_driver_died_is_finished_by_the_next_queue_driver(
-    bench_for, make_config, fake_gpu, enhance_image, tmp_path
+    bench_for, make_config, fake_gpu, enhance_image, tmp_path, names
 ) -> None:
-    """The upsampler container outlives its driver: the next driver collects its prompts."""
+    """The upsampler container outlives its driver: the next driver collects its prompts.
+
+    One enhancement alone runs in a batch container too, and is picked up the same way.
+    """
     fake_gpu.set_variant("1gpu")
     config = make_config()
     config = dataclasses.replace(
@@ -131,7 +135,7 @@ async def test_an_enhancement_whose_driver_died_is_finished_by_the_next_queue_dr
     bench = await bench_for(config)
     prompts = [
         await bench.create_prompt(f"a {name} [standin:slow]", videos(tmp_path, name))
-        for name in ("heron", "otter")
+        for name in names
     ]
     runs = await bench.extras.create_enhance([p.id for p in prompts])
     driving = asyncio.create_task(QueueService.of(bench).drive(until_idle=True))
