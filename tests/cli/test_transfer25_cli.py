@@ -170,3 +170,27 @@ def test_the_doctor_knows_transfer25_and_its_image(hosted) -> None:
     check_profile(config, "transfer2.5")  # configured as [profiles.transfer2_5]
     image = profile_image(config, "transfer2.5", "host/image:1")
     assert image == "nvcr.io/nvidia/cosmos-transfer2.5:latest"
+
+
+def test_a_controls_own_video_and_mask_show_where_they_go_up(
+    cosmos, hosted, make_video_dir, tmp_path
+) -> None:
+    import hashlib
+
+    from tests.conftest import write_video
+
+    folder = make_video_dir()
+    pid = ok(cosmos("create", "prompt", "a car on a coast road", str(folder))).strip()
+    control = write_video(tmp_path / "passes" / "depth.mp4", b"my own depth ")
+    mask = write_video(tmp_path / "passes" / "mask.mp4", b"the car only ")
+    box = dry(cosmos, pid, "--hint", f"depth=0.4,control={control},mask={mask}",
+              "--hint", "edge=0.6,mask_prompt=the car")  # fmt: skip
+    sample = box["spec"]
+    for key, path in (("control_path", control), ("mask_path", mask)):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert sample["depth"][key] == f"/cosmos-tui/inputs/{digest}.mp4"
+    assert sample["edge"] == {**sample["edge"], "mask_prompt": "the car"}
+    result = cosmos("inference", pid, "--profile", "transfer2.5", "--dry-run",
+                    "--hint", f"depth=0.4,control={tmp_path / 'gone.mp4'}")  # fmt: skip
+    assert result.exit_code == 2
+    assert "gone.mp4" in result.stderr and "on this machine" in result.stderr

@@ -179,3 +179,77 @@ async def test_a_token_in_the_hosts_env_table_is_enough(
     run = await bench.create_run(prompt.id, {"profile": "transfer2.5", "num_steps": 3})
     final = await bench.drive_run(run.id)
     assert final.state == RunState.COMPLETED, final.failure_message
+
+
+async def test_a_controls_own_videos_on_this_machine_go_up_with_the_run(
+    t25_config, bench_for, video_dir, tmp_path
+) -> None:
+    """A control video and a mask given by local path are uploaded and named in the sample.
+
+    The double refuses a ``control_path`` or ``mask_path`` that is not a file in the
+    container (config.py:431, :435), so the run completing shows they arrived.
+    """
+    import hashlib
+
+    from tests.conftest import write_video
+
+    control = write_video(tmp_path / "elsewhere" / "my depth.mp4", b"my own depth pass ")
+    mask = write_video(tmp_path / "elsewhere" / "car_mask.mp4", b"white where the car is ")
+    bench = await bench_for(t25_config())
+    prompt = await bench.create_prompt("a car on a coast road", video_dir)
+    hints = [
+        {"hint": "depth", "weight": 0.5, "control_path": str(control), "mask_path": str(mask)},
+        {"hint": "edge", "weight": 0.3, "mask_prompt": "the car"},
+    ]
+    run = await bench.create_run(
+        prompt.id, {"profile": "transfer2.5", "num_steps": 3, "options": {"hints": hints}}
+    )
+    final = await bench.drive_run(run.id)
+    assert final.state == RunState.COMPLETED, final.failure_message
+    for key, path in (("control_path", control), ("mask_path", mask)):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert final.spec["depth"][key] == f"{launch.CONTAINER_INPUTS}/{digest}.mp4"
+    assert final.spec["edge"]["mask_prompt"] == "the car"
+    assert "control_path" not in final.spec["edge"]  # computed by the model
+    # the prompt's own depth.mp4 is not what this run sent
+    own = hashlib.sha256((video_dir / "depth.mp4").read_bytes()).hexdigest()
+    assert own not in final.spec["depth"]["control_path"]
+
+
+async def test_a_control_video_that_is_not_on_this_machine_is_refused(
+    t25_config, bench_for, video_dir, tmp_path
+) -> None:
+    bench = await bench_for(t25_config())
+    prompt = await bench.create_prompt("a street", video_dir)
+    missing = tmp_path / "nowhere" / "depth.mp4"
+    for key, field in (("control_path", "depth_control"), ("mask_path", "depth_mask")):
+        hints = [{"hint": "depth", "weight": 0.5, key: str(missing)}]
+        with pytest.raises(ValidationError) as caught:
+            await bench.create_run(
+                prompt.id, {"profile": "transfer2.5", "options": {"hints": hints}}
+            )
+        assert str(missing) in caught.value.message
+        assert "on this machine" in caught.value.message
+        assert caught.value.field == field
+    folder = tmp_path / "a folder.mp4"
+    folder.mkdir()
+    hints = [{"hint": "depth", "weight": 0.5, "control_path": str(folder)}]
+    with pytest.raises(ValidationError, match="not a file"):
+        await bench.create_run(prompt.id, {"profile": "transfer2.5", "options": {"hints": hints}})
+    assert (await bench.list_runs()).items == []
+
+
+async def test_a_control_video_edited_after_the_run_was_made_fails_the_run(
+    t25_config, bench_for, video_dir, tmp_path
+) -> None:
+    from tests.conftest import write_video
+
+    control = write_video(tmp_path / "mine" / "depth.mp4", b"first depth pass ")
+    bench = await bench_for(t25_config())
+    prompt = await bench.create_prompt("a street", video_dir)
+    hints = [{"hint": "depth", "weight": 0.5, "control_path": str(control)}]
+    run = await bench.create_run(prompt.id, {"profile": "transfer2.5", "options": {"hints": hints}})
+    write_video(control, b"other depth pass ")  # same size, other content
+    final = await bench.drive_run(run.id)
+    assert final.state == RunState.FAILED
+    assert str(control) in (final.failure_message or "")

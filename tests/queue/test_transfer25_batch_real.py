@@ -244,3 +244,31 @@ async def test_a_driver_that_died_while_collecting_leaves_the_whole_log_for_the_
         assert (bench.output_dir(runs[index].id) / f"{runs[index].id}.mp4").read_bytes() == video
     log = read_log_lines(bench.output_dir(runs[2].id) / "run.log")
     assert sum(f"Processing sample {runs[2].id}" in line for line in log) == 1
+
+
+async def test_each_member_of_a_batch_sends_its_own_mask_video(
+    t25_config: Callable[..., Config], bench_for, fake_gpu, tmp_path: Path
+) -> None:
+    """Local mask videos go up once each and every sample names its own."""
+    import hashlib
+
+    from tests.conftest import write_video
+
+    fake_gpu.set_variant("1gpu")
+    bench = await bench_for(batched(t25_config()))
+    masks = [write_video(tmp_path / "masks" / f"m{i}.mp4", f"mask {i} ".encode()) for i in (0, 1)]
+    runs = []
+    for index, mask in enumerate(masks):
+        prompt = await bench.create_prompt(TEXTS[index], videos(tmp_path, f"v{index}"))
+        hints = [{"hint": "edge", "weight": 0.5, "mask_path": str(mask)}]
+        runs.append(await bench.create_run(
+            prompt.id, {"profile": "transfer2.5", "num_steps": 3, "options": {"hints": hints}}
+        ))  # fmt: skip
+    launched: list[Claim] = []
+    await drive(bench, launched)
+    assert [len(c.run_ids) for c in launched] == [2]
+    for run, mask in zip(runs, masks, strict=True):
+        done = await bench.get_run(run.id)
+        assert done.state == RunState.COMPLETED, done.failure_message
+        digest = hashlib.sha256(mask.read_bytes()).hexdigest()
+        assert done.spec["edge"]["mask_path"] == f"/cosmos-tui/inputs/{digest}.mp4"
