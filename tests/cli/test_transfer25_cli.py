@@ -192,5 +192,5 @@ def test_a_controls_own_video_and_mask_show_where_they_go_up(
     assert sample["edge"] == {**sample["edge"], "mask_prompt": "the car"}
     result = cosmos("inference", pid, "--profile", "transfer2.5", "--dry-run",
                     "--hint", f"depth=0.4,control={tmp_path / 'gone.mp4'}")  # fmt: skip
-    assert result.exit_code == 2
+    assert result.exit_code != 0 and "Traceback" not in result.output + result.stderr
     assert "gone.mp4" in result.stderr and "on this machine" in result.stderr

@@ -661,3 +661,60 @@ async def test_gpu_alert_shows_on_the_card_and_as_a_notification(h, pilot):
     await pilot.pause()
     assert "GPU 0 at 91C" in plain(gpus.card("gpu-a"))
     assert "GPU alert" in [n.title for n in h.app._notifications]
+
+
+async def test_the_run_form_takes_each_transfer25_controls_own_video_and_mask(
+    h, pilot, runs, tmp_path
+):
+    """Each weighted control of Transfer2.5 gets its video, mask and mask prompt fields."""
+    import hashlib
+
+    from textual.widgets import Select
+
+    focus_row(h.app.main_screen.prompts.table, runs["queued"].prompt_id)
+    await pilot.press("enter")
+    await settle(pilot)
+    form = h.app.screen
+    assert isinstance(form, RunForm)
+    form.query_one("#profile", Select).value = "transfer2.5"
+    await settle(pilot)
+
+    def shown() -> set[str]:
+        return {w.id.removeprefix("param-") for w in form.query(".param")
+                if w.id and w.display}  # fmt: skip
+
+    per_hint = {f"{h}_{k}" for h in ("edge", "vis", "depth", "seg")
+                for k in ("control", "mask", "mask_prompt")} | {"seg_control_prompt"}  # fmt: skip
+    assert per_hint <= shown()  # every control weighs 0.25 by default
+    for hint in ("vis", "edge", "seg"):
+        form.query_one(f"#{hint}_weight", Input).value = "0"
+    form.query_one("#depth_weight", Input).value = "0.5"
+    await settle(pilot)
+    assert shown() & per_hint == {"depth_control", "depth_mask", "depth_mask_prompt"}
+    control = write_video(tmp_path / "passes" / "depth.mp4", b"my depth pass ")
+    form.query_one("#depth_control", Input).value = str(control)
+    form.query_one("#depth_mask", Input).value = str(tmp_path / "passes" / "gone.mp4")
+    await pilot.pause()
+    error = plain(form.query_one("#form-error"))
+    assert "gone.mp4 is not on this machine" in error
+    assert form.query_one("#depth_mask", Input).has_class("-invalid")
+    form.query_one("#depth_mask", Input).value = str(control)
+    form.query_one("#depth_mask_prompt", Input).value = "the car"
+    await pilot.pause()
+    assert "both a mask video and a mask prompt" in plain(form.query_one("#form-error"))
+    assert form.query_one("#depth_mask", Input).has_class("-invalid")
+    form.query_one("#depth_mask", Input).value = ""
+    await pilot.pause()
+    assert plain(form.query_one("#form-error")).strip() == ""
+    await pilot.press("ctrl+s")
+    await settle(pilot)
+    assert not isinstance(h.app.screen, RunForm)
+    started = [args for name, args in h.services.calls if name == "start_run"]
+    run = await h.services.bench.get_run(started[-1][0])
+    assert run.profile == "transfer2.5"
+    assert run.params.options["hints"] == [
+        {"hint": "depth", "weight": 0.5, "control_path": str(control), "mask_prompt": "the car"}
+    ]
+    digest = hashlib.sha256(control.read_bytes()).hexdigest()
+    [recorded] = run.params.run_files()
+    assert (recorded.path, recorded.sha256) == (control, digest)
