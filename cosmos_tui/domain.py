@@ -137,6 +137,15 @@ class InputFile:
     size: int
 
 
+# The family options key that records the local files a run sends (GenerationParams).
+RUN_FILES = "files"
+
+
+def file_role(path: str) -> str:
+    """Return the input role of a run's own local file (see GenerationParams.run_files)."""
+    return f"file:{path}"
+
+
 @dataclass(frozen=True)
 class GenerationParams:
     """Every parameter of a Cosmos-Transfer1 generation; defaults live in config."""
@@ -162,6 +171,19 @@ class GenerationParams:
     def weight(self, hint: str) -> float:
         """Return the control weight of ``hint`` (vis, edge, depth or seg)."""
         return float(getattr(self, f"{hint}_weight"))
+
+    def run_files(self) -> tuple[InputFile, ...]:
+        """Files of this machine the run sends beside its prompt's inputs.
+
+        A family option may name a local file (Transfer2.5's per-control video or mask);
+        the run records its content when it is made (``options["files"]``: path, sha256,
+        size), the upload checks that content and the sample names the uploaded copy.
+        Each is an input whose role is :func:`file_role` of its path.
+        """
+        return tuple(
+            InputFile(file_role(item["path"]), Path(item["path"]), item["sha256"], item["size"])
+            for item in self.options.get(RUN_FILES, ())
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict of every field."""

@@ -334,7 +334,7 @@ class BatchLauncher:
         kept = []
         for run, prompt in members:
             try:
-                for item in prompt.inputs:
+                for item in (*prompt.inputs, *run.params.run_files()):
                     if _content_key(item) not in remote:
                         uploaded = await host.upload_input(
                             item.path, expected_sha256=item.sha256, expected_size=item.size

@@ -117,7 +117,8 @@ def build_samples(
     """
     items = []
     for run, prompt in members:
-        inputs = {item.role: container_path(item) for item in prompt.inputs}
+        own = (*prompt.inputs, *run.params.run_files())
+        inputs = {item.role: container_path(item) for item in own}
         if VIDEO_ROLE not in inputs:
             raise ValidationError(
                 f"run {run.id} has no input video; create it from a prompt with color.mp4",

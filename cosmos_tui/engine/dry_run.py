@@ -114,8 +114,7 @@ def preview_run(
         ValidationError: When the run cannot be expressed as a spec.
     """
     layout = dry_layout(host, run.id)
-    wanted = launch.wanted_roles(run)
-    items = [i for i in (prompt.inputs if prompt else ()) if i.role in wanted]
+    items = launch.run_inputs(run, prompt)
     spec_json = launch.build_run_spec(run, prompt, input_paths(layout, items))
     container = launch.container_spec(
         run.id,

@@ -31,7 +31,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.config import Config, HostConfig
-from cosmos_tui.domain import Prompt, Run
+from cosmos_tui.domain import InputFile, Prompt, Run
 from cosmos_tui.engine.context import shm_size_bytes
 from cosmos_tui.engine.profiles.base import MountSpec, profile_for, settings_for
 from cosmos_tui.errors import ValidationError
@@ -95,6 +95,17 @@ class RemoteLayout:
 def wanted_roles(run: Run) -> set[str]:
     """Return the input roles a run sends (its profile decides)."""
     return profile_for(run.profile).wanted_roles(run.params)
+
+
+def run_inputs(run: Run, prompt: Prompt | None) -> list[InputFile]:
+    """Return the files a run sends: its prompt's inputs its family reads, then its own.
+
+    Its own are the local files a family option names (``GenerationParams.run_files``),
+    with the content recorded when the run was made.
+    """
+    wanted = wanted_roles(run)
+    chosen = [item for item in (prompt.inputs if prompt else ()) if item.role in wanted]
+    return [*chosen, *run.params.run_files()]
 
 
 def container_input_path(remote_input_path: str) -> str:

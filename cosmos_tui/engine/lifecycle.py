@@ -259,8 +259,7 @@ class RunDriver:
         family = profile_for(run.profile)
         settings = settings_for(self.ctx.config, run.profile)
         await family.preflight(run, host, layout, settings, os.environ)
-        wanted = launch.wanted_roles(run)
-        items = [item for item in (prompt.inputs if prompt else ()) if item.role in wanted]
+        items = launch.run_inputs(run, prompt)
         results = await host.upload_inputs([(i.path, i.sha256, i.size) for i in items])
         remote_inputs = {
             item.role: result.remote_path for item, result in zip(items, results, strict=True)

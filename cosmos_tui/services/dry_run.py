@@ -57,7 +57,7 @@ async def dry_run(
         full_id = await bench.resolve(text_id)
         if full_id.startswith("ps_"):
             prompt = await bench.get_prompt(full_id)
-            params = bench.run_params(prompt, dict(overrides or {}))
+            params = await bench.new_run_params(prompt, dict(overrides or {}))
             now = datetime.now(UTC)
             run = Run(
                 id=placeholder_run_id(len(members) + 1), prompt_id=prompt.id,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -16,9 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.config import Config
-from cosmos_tui.domain import GenerationParams, Page, Prompt, Run, RunState, RunType
+from cosmos_tui.domain import RUN_FILES, GenerationParams, Page, Prompt, Run, RunState, RunType
 from cosmos_tui.engine.input_checks import InputReport, check_videos
-from cosmos_tui.engine.inputs import find_videos, in_thread, scan_inputs
+from cosmos_tui.engine.inputs import find_videos, in_thread, scan_inputs, sha256_of
 from cosmos_tui.engine.profiles.base import profile_for
 from cosmos_tui.errors import ValidationError
 from cosmos_tui.ids import IdSource
@@ -194,6 +195,36 @@ class Workbench(RunsMixin, LiveMixin):
         params = dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
         return family.check(params, prompt)
 
+    async def new_run_params(
+        self, prompt: Prompt | None, overrides: dict[str, Any]
+    ) -> GenerationParams:
+        """Return :meth:`run_params` with the content of the local files they name recorded.
+
+        A family option may name a file of this machine (Transfer2.5's control video or
+        mask): its sha256 and size go with the run (``GenerationParams.run_files``), so
+        the upload sends exactly that content and a file edited since fails the run.
+
+        Raises:
+            ValidationError: When a value is unknown or out of range, or a named file
+                cannot be read.
+
+        """
+        params = self.run_params(prompt, overrides)
+        family = profile_for(overrides.get("profile") or "transfer1")
+        paths = family.local_files(params)
+        if not paths:
+            return params
+        files = []
+        for path in dict.fromkeys(paths):  # one record per file, in order
+            try:
+                digest, size = await in_thread(functools.partial(sha256_of, path))
+            except OSError as exc:
+                raise ValidationError(
+                    f"cannot read {path}: {exc.strerror or exc}; check the file", field="hints"
+                ) from exc
+            files.append({"path": str(path), "sha256": digest, "size": size})
+        return dataclasses.replace(params, options={**params.options, RUN_FILES: files})
+
     async def create_run(
         self,
         prompt_id: str,
@@ -202,7 +233,7 @@ class Workbench(RunsMixin, LiveMixin):
     ) -> Run:
         """Record a queued transfer run of a prompt with validated parameters."""
         prompt = await self.get_prompt(prompt_id)
-        params = self.run_params(prompt, overrides or {})
+        params = await self.new_run_params(prompt, overrides or {})
         validate_priority(priority)
         profile = (overrides or {}).get("profile") or "transfer1"
         if params.options.get("mode") == "reasoner":

@@ -253,9 +253,11 @@ async def test_the_run_form_picks_a_model_shows_its_fields_and_remembers_it(h, p
     assert isinstance(form, RunForm) and form.profile == "cosmos3"
     form.query_one("#profile", Select).value = "transfer2.5"
     await settle(pilot)
+    own = {f"{h}_{k}" for h in ("edge", "vis", "depth", "seg")
+           for k in ("control", "mask", "mask_prompt")} | {"seg_control_prompt"}  # fmt: skip
     assert shown() == {
         "vis_weight", "edge_weight", "depth_weight", "seg_weight", "num_steps", "seed",
-        "num_gpus", "priority", "negative_prompt", "t25_resolution", "t25_guidance",
+        "num_gpus", "priority", "negative_prompt", "t25_resolution", "t25_guidance", *own,
     }  # fmt: skip
     form.query_one("#t25_guidance", Input).value = "3.5"
     await pilot.pause()

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from cosmos_tui.errors import ValidationError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from cosmos_tui.config import Config, HostConfig, ProfileConfig
     from cosmos_tui.domain import GenerationParams, Prompt, Run
     from cosmos_tui.engine.launch import RemoteLayout
@@ -68,6 +70,13 @@ class ModelProfile(Protocol):
 
     def wanted_roles(self, params: GenerationParams) -> set[str]:
         """Return the roles of the prompt's inputs this run sends."""
+        ...
+
+    def local_files(self, params: GenerationParams) -> list[Path]:
+        """Return the files of this machine that checked ``params`` name (sent with the run).
+
+        The run records their content when it is made (``GenerationParams.run_files``).
+        """
         ...
 
     def build_spec(

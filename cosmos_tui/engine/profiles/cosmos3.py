@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterable, Mapping
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.domain import GenerationParams, Prompt, Run
@@ -143,6 +143,10 @@ class Cosmos3Profile:
             raise ValidationError(f"seed must be from 0 to {SEED_LIMIT}", field="seed")
         validate_options(options, params.num_gpus, roles)
         return dataclasses.replace(params, options=options.to_dict())
+
+    def local_files(self, params: GenerationParams) -> list[Path]:
+        """None: every file this family sends is one of the prompt's inputs."""
+        return []
 
     def wanted_roles(self, params: GenerationParams) -> set[str]:
         """The input video (video2video), the image (image2video) and hint controls."""

@@ -20,6 +20,8 @@ from cosmos_tui.errors import ValidationError
 from cosmos_tui.params import clip_count, validate_params, validate_seed_for_clips
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from cosmos_tui.config import HostConfig, ProfileConfig
     from cosmos_tui.engine.launch import RemoteLayout
     from cosmos_tui.engine.profiles.base import MountSpec
@@ -192,6 +194,10 @@ class Transfer1Profile:
             info = probe_video(color.path)  # reads only the MP4's moov box
             validate_seed_for_clips(params.seed, clip_count(info.frames) if info else 1)
         return params
+
+    def local_files(self, params: GenerationParams) -> list[Path]:
+        """None: every file this family sends is one of the prompt's inputs."""
+        return []
 
     def wanted_roles(self, params: GenerationParams) -> set[str]:
         """The color video and each active control's precomputed video."""

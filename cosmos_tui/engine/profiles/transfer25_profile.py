@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from cosmos_tui.domain import RUN_FILES, file_role
 from cosmos_tui.engine.profiles.hf_token import (
     CONTAINER_HF_HOME,
     CONTAINER_TOKEN,
@@ -60,23 +61,80 @@ def default_settings() -> ProfileConfig:
     return ProfileConfig(script=SCRIPT, extra_args=[])
 
 
+# The keys of a control that name a file of this machine, with what the form calls them.
+LOCAL_FILE_KEYS = {
+    "control_path": ("control", "control video"),
+    "mask_path": ("mask", "mask video"),
+}
+
+
 def options_of(params: GenerationParams) -> Transfer25Options:
     """Return the Transfer2.5 options stored with a run's parameters."""
-    return options_from_dict(getattr(params, "options", None) or {})
+    stored = dict(getattr(params, "options", None) or {})
+    stored.pop(RUN_FILES, None)  # the recorded local files (GenerationParams.run_files)
+    return options_from_dict(stored)
 
 
 def sample_options(run: Run, container_inputs: Mapping[str, str]) -> Transfer25Options:
-    """Return a run's options with each control's video where the prompt has one.
+    """Return a run's options with each control's files as the container sees them.
 
-    A control without its video is computed by the model from the input video.
+    A control's own video or mask (a file of this machine the run recorded) is named by
+    its uploaded copy; a control without its own video takes the prompt's (``depth.mp4``
+    for depth...), and one without either is computed by the model from the input video.
     """
     options = options_of(run.params)
-    hints = tuple(
-        h if h.control_path or h.hint not in container_inputs
-        else dataclasses.replace(h, control_path=container_inputs[h.hint])
-        for h in options.hints
-    )  # fmt: skip
-    return dataclasses.replace(options, hints=hints)
+    hints = []
+    for hint in options.hints:
+        found = {
+            key: container_inputs[file_role(path)]
+            for key in LOCAL_FILE_KEYS
+            if (path := getattr(hint, key)) and file_role(path) in container_inputs
+        }
+        if not hint.control_path and hint.hint in container_inputs:
+            found["control_path"] = container_inputs[hint.hint]
+        hints.append(_with_paths(hint, found))
+    return dataclasses.replace(options, hints=tuple(hints))
+
+
+def local_hint_files(options: Transfer25Options) -> Transfer25Options:
+    """Return the options with each control's video and mask as an absolute local path.
+
+    Raises:
+        ValidationError: A path that is not a file on this machine, naming the control's
+            field (``depth_control``, ``depth_mask``).
+    """
+    hints = []
+    for hint in options.hints:
+        found: dict[str, str] = {}
+        for key, (suffix, what) in LOCAL_FILE_KEYS.items():
+            text = getattr(hint, key)
+            if not text:
+                continue
+            path = Path(text).expanduser().absolute()
+            field = f"{hint.hint}_{suffix}"
+            if not path.exists():
+                raise ValidationError(
+                    f"the {hint.hint} {what} {text} is not on this machine; give the path "
+                    "of a video here (it is uploaded with the run), or leave it empty",
+                    field=field,
+                )
+            if not path.is_file():
+                raise ValidationError(
+                    f"the {hint.hint} {what} {text} is not a file; give the path of a video",
+                    field=field,
+                )
+            found[key] = str(path)
+        hints.append(_with_paths(hint, found))
+    return dataclasses.replace(options, hints=tuple(hints))
+
+
+def _with_paths(hint: HintOptions, paths: Mapping[str, str]) -> HintOptions:
+    """Return ``hint`` with its control and mask paths replaced where ``paths`` has them."""
+    return dataclasses.replace(
+        hint,
+        control_path=paths.get("control_path", hint.control_path),
+        mask_path=paths.get("mask_path", hint.mask_path),
+    )
 
 
 def command_for(run: Run, settings: ProfileConfig, input_files: tuple[str, ...]) -> list[str]:
@@ -118,6 +176,7 @@ class Transfer25Profile:
             )
         # the shared parameters win over the options' own (they are validated together)
         raw = dict(getattr(params, "options", None) or {})
+        files = raw.pop(RUN_FILES, None)
         raw.update(seed=params.seed, num_steps=params.num_steps, num_gpus=params.num_gpus)
         negative = chosen_negative_prompt(params)
         if negative:
@@ -136,7 +195,20 @@ class Transfer25Profile:
         if not 0 <= params.seed <= SEED_MAX:
             raise ValidationError(f"seed must be from 0 to {SEED_MAX}", field="seed")
         validate_options(options)
-        return dataclasses.replace(params, options=options_to_dict(options))
+        options = local_hint_files(options)
+        stored = options_to_dict(options)
+        if files:
+            stored[RUN_FILES] = files
+        return dataclasses.replace(params, options=stored)
+
+    def local_files(self, params: GenerationParams) -> list[Path]:
+        """Each control's own video and mask (checked paths of this machine)."""
+        return [
+            Path(path)
+            for hint in options_of(params).hints
+            for key in LOCAL_FILE_KEYS
+            if (path := getattr(hint, key))
+        ]
 
     def wanted_roles(self, params: GenerationParams) -> set[str]:
         """The input video and a precomputed control video per control."""

@@ -30,6 +30,7 @@ from cosmos_tui.engine.profiles.cosmos3_rules import (
     RESOLUTIONS,
     SIZES,
 )
+from cosmos_tui.engine.profiles.transfer25_args import HINTS as T25_HINTS
 from cosmos_tui.engine.profiles.transfer25_args import RESOLUTIONS as T25_RESOLUTIONS
 from cosmos_tui.errors import CosmosError, ValidationError
 from cosmos_tui.params import validate_priority
@@ -85,8 +86,22 @@ FAMILY_FIELDS: dict[str, tuple[tuple[str, str, str, tuple[str, ...] | None, str]
     "transfer2.5": (
         ("t25_resolution", "resolution", "resolution", tuple(T25_RESOLUTIONS), "720"),
         ("t25_guidance", "guidance", "guidance", None, "3"),
+        # each weighted control's own files and words (text; empty: not used), keyed
+        # "t25.<hint>.<key>" (transfer25_args.HintOptions, config.py:428-474)
+        *(
+            field
+            for h in T25_HINTS
+            for field in (
+                (f"{h}_control", f"{h} control video", f"t25.{h}.control_path", None, ""),
+                (f"{h}_mask", f"{h} mask video", f"t25.{h}.mask_path", None, ""),
+                (f"{h}_mask_prompt", f"{h} mask prompt", f"t25.{h}.mask_prompt", None, ""),
+            )
+        ),
+        ("seg_control_prompt", "seg: what to segment", "t25.seg.control_prompt", None, ""),
     ),
 }
+# The prefix of Transfer2.5's per-control text fields.
+T25_HINT_KEY = "t25."
 
 
 def parse_number(raw: str, kind: str, field: str, label: str | None = None) -> float | int:
@@ -209,10 +224,22 @@ class RunForm(FormScreen[Run]):
         return "image2video" if "image" in roles else "text2video"
 
     def _family_shows(self, family: str, key: str) -> bool:
-        """Whether a family field applies: its family is chosen (and hints: video2video)."""
+        """Whether a family field applies: its family is chosen (and hints: video2video).
+
+        A Transfer2.5 control's own fields show while its weight is above 0.
+        """
         if family != self.profile:
             return False
+        if key.startswith(T25_HINT_KEY):
+            return self._weight(key.split(".")[1]) > 0
         return not key.startswith("hints.") or self._cosmos3_mode() == "video2video"
+
+    def _weight(self, hint: str) -> float:
+        """The typed weight of a shared control (0 while it is not a number)."""
+        try:
+            return float(self.query_one(f"#{hint}_weight", Input).value)
+        except ValueError:
+            return 0.0
 
     def _show_fields(self) -> None:
         for field, _label, _kind in NUMBER_FIELDS:
@@ -280,8 +307,15 @@ class RunForm(FormScreen[Run]):
         options: dict[str, Any] = {}
         hints: dict[str, dict[str, Any]] = {}
         presets: dict[str, tuple[str, str, str]] = {}
+        own: dict[str, dict[str, str]] = {}  # Transfer2.5: each control's files and words
         for field_id, label, key, choices, _default in FAMILY_FIELDS.get(self.profile, ()):
             if not self._family_shows(self.profile, key):
+                continue
+            if key.startswith(T25_HINT_KEY):
+                text = self.query_one(f"#{field_id}", Input).value.strip()
+                if text:
+                    _prefix, hint, name = key.split(".")
+                    own.setdefault(hint, {})[name] = text
                 continue
             if choices is not None:
                 value = str(self.query_one(f"#{field_id}", Select).value)
@@ -310,6 +344,13 @@ class RunForm(FormScreen[Run]):
             hints[hint]["preset"] = value
         if hints:
             options["hints"] = hints
+        if own:
+            # Named controls replace the shared weights' (engine/profiles/transfer25_profile.py)
+            options["hints"] = [
+                {"hint": h, "weight": self._weight(h), **own.get(h, {})}
+                for h in T25_HINTS
+                if self._weight(h) > 0
+            ]
         return options
 
     def validate_form(self) -> bool:
@@ -338,7 +379,8 @@ class RunForm(FormScreen[Run]):
     @on(Input.Changed)
     @on(Select.Changed)
     def _changed(self, event: Input.Changed | Select.Changed) -> None:
-        if event.control.id in ("profile", "c3_mode"):
+        control = event.control.id or ""
+        if control in ("profile", "c3_mode") or control.endswith("_weight"):
             self._show_fields()
         self.validate_form()
 
