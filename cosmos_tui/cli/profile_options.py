@@ -4,8 +4,9 @@
 ``--mode``, ``--size``/``--checkpoint``, ``--hint NAME[=WEIGHT[:PRESET]]`` (repeatable),
 ``--resolution``, ``--aspect``, ``--frames``, ``--parallelism`` and ``--guardrails``; the
 shared ``--steps``, ``--guidance`` and ``--fps`` become the family's sampling overrides.
-``--profile transfer2.5`` takes ``--hint NAME[=WEIGHT][,control=PATH]`` and
-``--resolution`` beside the shared flags.
+``--profile transfer2.5`` takes ``--hint NAME[=WEIGHT][,control=PATH][,mask=PATH]
+[,mask_prompt=TEXT][,prompt=TEXT]`` (the videos are files on this machine, uploaded with
+the run) and ``--resolution`` beside the shared flags.
 Values are only parsed here: the profile's ``check`` (engine/profiles) validates them
 with upstream's rules, so the CLI, the TUI and the services refuse the same things.
 """
@@ -57,7 +58,10 @@ def profile_options(function: Any) -> Any:
             multiple=True,
             metavar="NAME[=W[:PRESET]]",
             help="cosmos3 video2video: a transfer hint (edge, blur, depth, seg, wsm) with "
-            "its weight and edge threshold or blur strength, e.g. edge=0.5:high. Repeatable.",
+            "its weight and edge threshold or blur strength, e.g. edge=0.5:high; "
+            "transfer2.5: a control (edge, vis, depth, seg) with its weight and its own "
+            "control=VIDEO, mask=VIDEO (files here, uploaded with the run), mask_prompt= "
+            "or seg's prompt=, e.g. depth=0.4,control=depth.mp4. Repeatable.",
         ),
         click.option(
             "--resolution",
