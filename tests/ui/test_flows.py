@@ -693,6 +693,12 @@ async def test_the_run_form_takes_each_transfer25_controls_own_video_and_mask(
     form.query_one("#depth_weight", Input).value = "0.5"
     await settle(pilot)
     assert shown() & per_hint == {"depth_control", "depth_mask", "depth_mask_prompt"}
+    # an empty control video says what is used instead
+    files = {i.role: i.path.name for i in form.prompt.inputs}
+    assert files.get("seg") == "segmentation.mp4"  # the file's own name
+    for hint in ("edge", "vis", "depth", "seg"):
+        wanted = f"the prompt's {files[hint]}" if hint in files else "computed by the model"
+        assert form.query_one(f"#{hint}_control", Input).placeholder == wanted
     control = write_video(tmp_path / "passes" / "depth.mp4", b"my depth pass ")
     form.query_one("#depth_control", Input).value = str(control)
     form.query_one("#depth_mask", Input).value = str(tmp_path / "passes" / "gone.mp4")

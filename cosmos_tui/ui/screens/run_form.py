@@ -182,11 +182,13 @@ class RunForm(FormScreen[Run]):
                     yield Select(hosts, value=AUTO_HOST, allow_blank=False, id="host")
             with Grid(id="family-grid"):
                 for fields in FAMILY_FIELDS.values():
-                    for field_id, label, _key, choices, default in fields:
+                    for field_id, label, key, choices, default in fields:
                         with Vertical(classes="param", id=f"param-{field_id}"):
                             yield Label(label)
                             if choices is None:
-                                yield Input(default, id=field_id)
+                                yield Input(
+                                    default, id=field_id, placeholder=self._placeholder(key)
+                                )
                             else:
                                 options = [(c, c) for c in choices]
                                 yield Select(options, value=default, allow_blank=False, id=field_id)
@@ -194,6 +196,20 @@ class RunForm(FormScreen[Run]):
                 yield Label("Negative prompt")
                 yield Input(defaults.negative_prompt or "", id="negative_prompt")
             yield from self.form_footer()
+
+    def _placeholder(self, key: str) -> str:
+        """What an empty Transfer2.5 control field means (the model's default)."""
+        if not key.startswith(T25_HINT_KEY):
+            return ""
+        _prefix, hint, name = key.split(".")
+        if name == "control_path":
+            own = self.prompt.input(hint) if self.prompt else None
+            return f"the prompt's {own.path.name}" if own else "computed by the model"
+        if name == "mask_path":
+            return "a video here (white: apply)"
+        if name == "mask_prompt":
+            return "words to mask (or a video)"
+        return "the prompt's first words"
 
     def on_mount(self) -> None:
         """Title, focus the first weight, validate the defaults; find the prompt's model."""
