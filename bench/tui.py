@@ -212,7 +212,11 @@ def launch_child(folder: str, spawned_at: float, newest_run: str, newest_prompt:
                         marks["full_frame"] = now  # the newest rows are drawn
                         marks["cpu"] = time.process_time()  # of this process, from its start
                         marks["rows"] = len(main.runs.runs) + len(main.prompts.prompts)
-                if "live" not in marks and main.services is not None and not main._awaited_panes:
+                if (
+                    "live" not in marks
+                    and main.services is not None
+                    and not main.startup.awaited_panes
+                ):
                     marks["live"] = now  # the services are open and their first pages shown
             original_display(shown, renderable)
 

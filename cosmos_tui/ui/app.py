@@ -21,7 +21,8 @@ from cosmos_tui.ui.protocol import ServicesFactory, UIServices
 from cosmos_tui.ui.report import reported
 from cosmos_tui.ui.screens.actions import default_opener
 from cosmos_tui.ui.screens.help import HelpScreen
-from cosmos_tui.ui.screens.main import MainScreen
+from cosmos_tui.ui.screens.main import LAUNCH_PANES, MainScreen
+from cosmos_tui.ui.startup import StartUp
 from cosmos_tui.ui.widgets.pane import first_page_rows
 
 logger = logging.getLogger(__name__)
@@ -71,10 +72,7 @@ class CosmosApp(App[None]):
         self.clock = clock
         self.opener = opener
         self.opened: list[str] = []
-        self.services: UIServices | None = None
-        self._close_services = asyncio.Event()
-        self._services_task: asyncio.Task[None] | None = None
-        self._services_opening = False
+        self.startup = StartUp(LAUNCH_PANES)
         self._theme_problem: str | None = None
         if config.ui.theme in self.available_themes:
             self.theme = config.ui.theme
@@ -129,7 +127,12 @@ class CosmosApp(App[None]):
     @property
     def closing(self) -> bool:
         """Whether quitting has begun (q, a signal, the app's end): nothing opens any more."""
-        return self._close_services.is_set()
+        return self.startup.closing
+
+    @property
+    def services(self) -> UIServices | None:
+        """The open services (None before they open, after they close, or on failure)."""
+        return self.startup.services
 
     @work(group="glance", exit_on_error=False)
     @reported
@@ -156,8 +159,7 @@ class CosmosApp(App[None]):
 
     def open_services(self) -> None:
         """Open the services in the background (once, and never once quitting has begun)."""
-        if not self._services_opening and not self.closing:
-            self._services_opening = True
+        if self.startup.begin_opening():
             self._open_services()
 
     @work(group="services", exit_on_error=False)
@@ -168,8 +170,8 @@ class CosmosApp(App[None]):
         """
         if self.closing:
             return
-        self._services_task = asyncio.create_task(self._hold_services())
-        await asyncio.shield(self._services_task)
+        self.startup.task = asyncio.create_task(self._hold_services())
+        await asyncio.shield(self.startup.task)
 
     async def _hold_services(self) -> None:
         """Enter the factory, hand the services to the screen, leave it when told."""
@@ -177,14 +179,15 @@ class CosmosApp(App[None]):
             return
         try:
             async with self.services_factory() as services:
-                self.services = services
+                self.startup.opened(services)
                 self.main_screen.post_message(ServicesReady(services))
-                await self._close_services.wait()
+                await self.startup.close_requested.wait()
         except Exception as exc:  # shown on the screen; the app stays usable
             logger.error("cannot open the services", exc_info=exc)
+            self.startup.failed(exc)
             self.main_screen.post_message(ServicesFailed(exc))
         finally:
-            self.services = None
+            self.startup.closed()
 
     async def action_quit(self) -> None:
         """Close the services and exit; runs keep going on their hosts."""
@@ -193,11 +196,11 @@ class CosmosApp(App[None]):
 
     async def close_services(self) -> None:
         """Stop the streams, then leave the services factory (idempotent)."""
-        self._close_services.set()
+        self.startup.close_requested.set()
         for worker in self.workers:
             if worker.group != "services":
                 worker.cancel()
-        task = self._services_task
+        task = self.startup.task
         if task is not None and not task.done():
             try:
                 await asyncio.wait_for(asyncio.shield(task), CLOSE_TIMEOUT_SECONDS)

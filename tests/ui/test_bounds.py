@@ -138,7 +138,7 @@ async def test_launch_loads_a_screenful_first_then_the_rest_of_the_page(harness)
         assert newest == f"rs_{299:012x}"
         oldest_shown = main.runs.table.coordinate_to_cell_key((119, 0)).row_key.value
         assert oldest_shown == f"rs_{180:012x}"  # the rest of the page, in order
-        assert main._streams_started
+        assert main.startup.streams_started
         # the cursor near the end still loads the next page
         table = main.runs.table
         table.focus()

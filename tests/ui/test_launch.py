@@ -44,7 +44,7 @@ async def launched(h: Any, pilot: Any) -> None:
     """Wait for the services, the first pages and the rest of the page after them."""
     await ready(h, pilot)
     main = h.app.main_screen
-    await until(pilot, lambda: main._streams_started)
+    await until(pilot, lambda: main.startup.streams_started)
     await settle(pilot)
 
 

@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from cosmos_tui.doctor.model import DoctorReport
     from cosmos_tui.ui.app import CosmosApp
     from cosmos_tui.ui.protocol import UIServices
+    from cosmos_tui.ui.startup import StartUp
 
 logger = logging.getLogger(__name__)
 
@@ -97,13 +98,10 @@ class MainScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.services: UIServices | None = None
         self.known_states: dict[str, RunState] = {}
         self.host_states: dict[str, HostState] = {}
         self.log_chosen_by_user = False
         self.current_prompt: Prompt | None = None
-        self._awaited_panes = set(LAUNCH_PANES)
-        self._streams_started = False
         self.stalled = StalledRuns()
         self.doctor_reports: dict[str, DoctorReport] = {}
         self.actions = MainActions(self)
@@ -115,6 +113,16 @@ class MainScreen(Screen[None]):
         from cosmos_tui.ui.app import CosmosApp
 
         return cast(CosmosApp, self.app)
+
+    @property
+    def startup(self) -> StartUp:
+        """The app's start-up state (ui/startup.py)."""
+        return self.cosmos.startup
+
+    @property
+    def services(self) -> UIServices | None:
+        """The services, once this screen handed them to its panes."""
+        return self.startup.services if self.startup.ready else None
 
     def compose(self) -> ComposeResult:
         """The four panes in a grid, and the footer of keys that apply now."""
@@ -177,17 +185,16 @@ class MainScreen(Screen[None]):
 
     @on(ServicesReady)
     def _on_services_ready(self, message: ServicesReady) -> None:
-        self.services = message.services
         for pane in self.query(Pane):
             pane.attach(message.services)
+        self.startup.attached()
         self.refresh_bindings()  # once: the actions that need the services are enabled
         self.set_timer(STREAMS_FALLBACK_SECONDS, self._start_streams)
 
     @on(FirstPageShown)
     def _first_page_shown(self, message: FirstPageShown) -> None:
         self._focus_first_useful()
-        self._awaited_panes.discard(message.pane)
-        if not self._awaited_panes:
+        if self.startup.first_page_shown(message.pane):
             self.call_after_refresh(self._start_streams)
 
     def _focus_first_useful(self) -> None:
@@ -210,9 +217,8 @@ class MainScreen(Screen[None]):
         CPU; then the live streams, the rest of the first pages, and after a while the
         reconcile (which talks to every host).
         """
-        if self._streams_started or self.services is None:
+        if not self.startup.start_streams():
             return
-        self._streams_started = True
         self._watch_hosts()
         self._watch_gpus()
         self._watch_gpu_hosts()
