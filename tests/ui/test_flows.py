@@ -726,3 +726,56 @@ async def test_the_run_form_takes_each_transfer25_controls_own_video_and_mask(
     digest = hashlib.sha256(control.read_bytes()).hexdigest()
     [recorded] = run.params.run_files()
     assert (recorded.path, recorded.sha256) == (control, digest)
+
+
+async def test_the_cosmos3_form_takes_steps_guidance_fps_and_shows_the_pixel_size(
+    h, pilot, runs
+):
+    from textual.widgets import Select
+
+    from cosmos_tui.engine.profiles.cosmos3_rules import PIXEL_SIZES
+
+    focus_row(h.app.main_screen.prompts.table, runs["queued"].prompt_id)
+    await pilot.press("enter")
+    await settle(pilot)
+    form = h.app.screen
+    assert isinstance(form, RunForm)
+    form.query_one("#profile", Select).value = "cosmos3"
+    await settle(pilot)
+    pixels = form.query_one("#c3_pixels")
+    assert pixels.display and plain(pixels).strip() == "{} x {}".format(*PIXEL_SIZES["480"]["16,9"])
+    form.query_one("#c3_resolution", Select).value = "720"
+    form.query_one("#c3_aspect", Select).value = "9,16"
+    await pilot.pause()
+    assert plain(pixels).strip() == "{} x {}".format(*PIXEL_SIZES["720"]["9,16"])
+    for field in ("c3_steps", "c3_guidance", "c3_fps"):
+        assert form.query_one(f"#{field}", Input).display
+    form.query_one("#c3_guidance", Input).value = "9"
+    await pilot.pause()
+    assert "guidance must be from 0 to 7" in plain(form.query_one("#form-error"))
+    assert form.query_one("#c3_guidance", Input).has_class("-invalid")
+    form.query_one("#c3_guidance", Input).value = "4.5"  # a number, not only whole ones
+    form.query_one("#c3_steps", Input).value = "2.5"
+    await pilot.pause()
+    assert "steps must be a whole number, not '2.5'" in plain(form.query_one("#form-error"))
+    assert form.query_one("#c3_steps", Input).has_class("-invalid")
+    form.query_one("#c3_steps", Input).value = "20"
+    form.query_one("#c3_fps", Input).value = "16"
+    await pilot.pause()
+    assert plain(form.query_one("#form-error")).strip() == ""
+    await pilot.press("ctrl+s")
+    await settle(pilot)
+    assert not isinstance(h.app.screen, RunForm)
+    started = [args for name, args in h.services.calls if name == "start_run"]
+    run = await h.services.bench.get_run(started[-1][0])
+    options = run.params.options
+    assert (options["num_steps"], options["guidance"], options["fps"]) == (20, 4.5, 16)
+    # other models show no pixel size
+    focus_row(h.app.main_screen.prompts.table, runs["queued"].prompt_id)
+    await pilot.press("enter")
+    await settle(pilot)
+    form = h.app.screen
+    form.query_one("#profile", Select).value = "transfer1"
+    await settle(pilot)
+    assert not form.query_one("#c3_pixels").display
+    await pilot.press("escape")
