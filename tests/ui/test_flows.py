@@ -193,7 +193,7 @@ async def test_the_run_form_picks_a_model_shows_its_fields_and_remembers_it(h, p
     assert shown() == {
         "seed", "num_gpus", "priority", "negative_prompt", "c3_mode", "c3_size",
         "c3_resolution", "c3_aspect", "c3_frames", "c3_parallelism", "c3_guardrails",
-        *c3_hints,
+        "c3_steps", "c3_guidance", "c3_fps", "c3_pixels", *c3_hints,
     }  # fmt: skip
     form.query_one("#c3_mode", Select).value = "image2video"
     await settle(pilot)
@@ -728,9 +728,7 @@ async def test_the_run_form_takes_each_transfer25_controls_own_video_and_mask(
     assert (recorded.path, recorded.sha256) == (control, digest)
 
 
-async def test_the_cosmos3_form_takes_steps_guidance_fps_and_shows_the_pixel_size(
-    h, pilot, runs
-):
+async def test_the_cosmos3_form_takes_steps_guidance_fps_and_shows_the_pixel_size(h, pilot, runs):
     from textual.widgets import Select
 
     from cosmos_tui.engine.profiles.cosmos3_rules import PIXEL_SIZES
@@ -743,7 +741,7 @@ async def test_the_cosmos3_form_takes_steps_guidance_fps_and_shows_the_pixel_siz
     form.query_one("#profile", Select).value = "cosmos3"
     await settle(pilot)
     pixels = form.query_one("#c3_pixels")
-    assert pixels.display and plain(pixels).strip() == "{} x {}".format(*PIXEL_SIZES["480"]["16,9"])
+    assert form.query_one("#param-c3_pixels").display and plain(pixels).strip() == "{} x {}".format(*PIXEL_SIZES["480"]["16,9"])
     form.query_one("#c3_resolution", Select).value = "720"
     form.query_one("#c3_aspect", Select).value = "9,16"
     await pilot.pause()
@@ -777,5 +775,5 @@ async def test_the_cosmos3_form_takes_steps_guidance_fps_and_shows_the_pixel_siz
     form = h.app.screen
     form.query_one("#profile", Select).value = "transfer1"
     await settle(pilot)
-    assert not form.query_one("#c3_pixels").display
+    assert not form.query_one("#param-c3_pixels").display
     await pilot.press("escape")

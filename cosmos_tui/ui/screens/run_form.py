@@ -19,6 +19,7 @@ from textual.widgets import Input, Label, Select, Static
 from cosmos_tui.config import Config
 from cosmos_tui.domain import BLUR_LEVELS, CONTROL_HINTS, GenerationParams, Prompt, Run, RunType
 from cosmos_tui.engine.profiles.base import profile_for, profile_names
+from cosmos_tui.engine.profiles.cosmos3 import options_of as cosmos3_options
 from cosmos_tui.engine.profiles.cosmos3_rules import (
     ASPECT_RATIOS,
     BLUR_STRENGTHS,
@@ -63,6 +64,10 @@ FAMILY_FIELDS: dict[str, tuple[tuple[str, str, str, tuple[str, ...] | None, str]
         ("c3_resolution", "resolution", "resolution", RESOLUTIONS, "480"),
         ("c3_aspect", "aspect", "aspect_ratio", (DEFAULT_CHOICE, *ASPECT_RATIOS), DEFAULT_CHOICE),
         ("c3_frames", "frames", "num_frames", None, ""),
+        # sampling overrides (empty: the mode's default, args.py:1095-1106)
+        ("c3_steps", "steps", "num_steps", None, ""),
+        ("c3_guidance", "guidance", "guidance", None, ""),
+        ("c3_fps", "fps", "fps", None, ""),
         ("c3_parallelism", "parallelism", "parallelism", PARALLELISM_PRESETS, "latency"),
         ("c3_guardrails", "guardrails", "guardrails", GUARDRAILS, "on"),
         # video2video's transfer hints: a weight each (empty: not used) and the edge
@@ -102,6 +107,8 @@ FAMILY_FIELDS: dict[str, tuple[tuple[str, str, str, tuple[str, ...] | None, str]
 }
 # The prefix of Transfer2.5's per-control text fields.
 T25_HINT_KEY = "t25."
+# Typed family fields that take any number (the others take whole numbers).
+FLOAT_FIELDS = frozenset({"c3_guidance"})
 
 
 def parse_number(raw: str, kind: str, field: str, label: str | None = None) -> float | int:
@@ -192,6 +199,9 @@ class RunForm(FormScreen[Run]):
                             else:
                                 options = [(c, c) for c in choices]
                                 yield Select(options, value=default, allow_blank=False, id=field_id)
+                with Vertical(classes="param", id="param-c3_pixels"):
+                    yield Label("pixels")
+                    yield Static("", id="c3_pixels", markup=False)
             with Vertical(id="param-negative_prompt"):
                 yield Label("Negative prompt")
                 yield Input(defaults.negative_prompt or "", id="negative_prompt")
@@ -266,6 +276,7 @@ class RunForm(FormScreen[Run]):
             for field_id, _label, key, _choices, _default in fields:
                 shown = self._family_shows(family, key)
                 self.query_one(f"#param-{field_id}").set_class(not shown, "-hidden")
+        self.query_one("#param-c3_pixels").set_class(self.profile != "cosmos3", "-hidden")
         self.query_one("#family-grid").set_class(self.profile not in FAMILY_FIELDS, "-hidden")
         focused = self.focused
         if focused is not None and any(n.has_class("-hidden") for n in focused.ancestors_with_self):
@@ -349,7 +360,8 @@ class RunForm(FormScreen[Run]):
                 weight = parse_number(raw, "float", field_id, label)
                 hints[key.split(".")[1]] = {"weight": weight}
             else:
-                options[key] = parse_number(raw, "int", key, label)
+                kind = "float" if field_id in FLOAT_FIELDS else "int"
+                options[key] = parse_number(raw, kind, key, label)
         for hint, (value, label, field_id) in presets.items():
             if hint not in hints:
                 raise ValidationError(
@@ -376,6 +388,7 @@ class RunForm(FormScreen[Run]):
             overrides, priority = self.overrides()
             validate_priority(priority)
             self.params = self.services.run_params(self.prompt, overrides)
+            self._show_pixels(self.params)
         except ValidationError as exc:
             self.params = None
             marked: list[str] = []
@@ -391,6 +404,13 @@ class RunForm(FormScreen[Run]):
             self.show_error(exc, marked)
             return False
         return True
+
+    def _show_pixels(self, params: GenerationParams) -> None:
+        """Show the width and height a Cosmos 3 run's tier and aspect make."""
+        if self.profile != "cosmos3":
+            return
+        width, height = cosmos3_options(params).pixel_size
+        self.query_one("#c3_pixels", Static).update(f"{width} x {height}")
 
     @on(Input.Changed)
     @on(Select.Changed)
