@@ -29,6 +29,9 @@
 #              GatedRepoError and the run dies with CalledProcessError (checkpoint_db.py:
 #              175-181), exit 1. A filled cache ($HF_HOME/hub/models--nvidia--<name>) is
 #              reused without a token.
+#   files      several -i files: one model for all, their samples in path order, every
+#              one validated before any runs (script.py:21-28, common.py:1053-1098);
+#              each sample is handled alone with --keep-going (common/inference.py:262-266).
 #   samples    extra="forbid" and the field types of OmniSampleOverrides (args.py,
 #              common.py:288-300): "Error validating parameters from '<file>' at sample 0"
 #              with pydantic's error (common.py:1065-1070), exit 1; vision_path and
@@ -38,6 +41,10 @@
 #              control_<hint>.mp4 for transfer, sample_outputs.json (omni.py:1779-1889);
 #              the log lines of docs/cosmos.md; the `Sampling` bar on rank 0 only.
 #   reasoner   model_mode=reasoner (inference.py:1899-1986): reasoner_text.txt, no bar.
+#   markers    a prompt with [standin:guardrail] is blocked by the prompt guardrail
+#              (reasoner, and text2video/image2video as the video is saved: inference.py:
+#              1758-1762; transfer outputs are not guardrailed); [standin:oom] runs out of
+#              GPU memory while sampling that sample.
 #   scenarios  COSMOS_STANDIN_SCENARIO: ok, gated, oom (CUDA OOM while sampling), nccl
 #              (the NCCL segfault of infer.md:312-320), slow (the reasoner takes 3 s),
 #              empty and echo (a reasoner with nothing new to say). COSMOS_STANDIN_SPEED
@@ -216,16 +223,12 @@ download() {
 [ -n "$REPO" ] && download "$REPO"
 [ "$GUARDRAILS" = 1 ] && download nvidia/Cosmos-Guardrail1
 
-# --- the sample file ----------------------------------------------------------------------
-set -- $INPUTS
-[ $# -eq 1 ] || die ValueError "the stand-in reads one sample file, got: $INPUTS"
-SAMPLE=$1
-case "$SAMPLE" in /*) ;; *) SAMPLE="$PWD/$SAMPLE" ;; esac
-[ -f "$SAMPLE" ] || die FileNotFoundError "[Errno 2] No such file or directory: '$SAMPLE'"
-SAMPLE_DIR=$(dirname "$SAMPLE")
+# --- the sample files ---------------------------------------------------------------------
+# One model for every -i file (script.py:21-28); the files are sorted(set(...)), so their
+# samples run in path order (common.py:1090-1098).
 TAB=$(printf '\t')
-FLAT=$(awk -f "$AWK_JSON" "$SAMPLE") ||
-    die json.decoder.JSONDecodeError "$(echo "$FLAT" | sed -n "s/^ERROR$TAB//p")"
+FILES=$(for _f in $INPUTS; do case "$_f" in /*) echo "$_f" ;; *) echo "$PWD/$_f" ;; esac; done |
+    sort -u)
 
 invalid() {  # invalid LOC MESSAGE: pydantic's error inside upstream's ValueError
     die ValueError "Error validating parameters from '$SAMPLE' at sample 0
@@ -247,6 +250,14 @@ in_file() {  # in_file LOC PATH: a file relative to the sample (common.py:272-27
     case "$2" in http://*|https://*|s3://*) return 0 ;; /*) _p=$2 ;; *) _p="$SAMPLE_DIR/$2" ;; esac
     [ -f "$_p" ] || invalid "$1" "Value error, Path does not point to a file: $2 [type=value_error, input_value='$2', input_type=str]"
 }
+# load_sample FILE: read and validate one sample file (common.py:1053-1070); sets SAMPLE,
+# SAMPLE_DIR, FLAT, NAME, MODE, PROMPT, VISION, FRAMES, STEPS and HINTS.
+load_sample() {
+SAMPLE=$1
+[ -f "$SAMPLE" ] || die FileNotFoundError "[Errno 2] No such file or directory: '$SAMPLE'"
+SAMPLE_DIR=$(dirname "$SAMPLE")
+FLAT=$(awk -f "$AWK_JSON" "$SAMPLE") ||
+    die json.decoder.JSONDecodeError "$(echo "$FLAT" | sed -n "s/^ERROR$TAB//p")"
 NAME=""; MODE=""; PROMPT=""; VISION=""; FRAMES=""; STEPS=""; HINTS=""
 while IFS="$TAB" read -r path type value; do
     [ "$path" = @ ] && continue
@@ -318,6 +329,10 @@ for hint in $HINTS; do
         die ValueError "transfer inference requires 'vision_path' or a pre-computed 'control_path' (hint: $hint)"
     fi
 done
+}
+# Every sample is read and validated before the model loads (common.py:1065-1070): one bad
+# sample ends the process before any runs (skip_invalid_samples is off, common.py:902).
+for _f in $FILES; do load_sample "$_f"; done
 
 # --- the reasoner (inference.py:1899-1986) -----------------------------------------------
 # Its "answer" is the text after the prompt's last "User prompt: " (the whole prompt
@@ -388,11 +403,14 @@ reason() {
 }
 
 # --- generation ---------------------------------------------------------------------------
-log INFO "cosmos_framework/scripts/inference.py:46:inference" "Loaded 1 samples"
+# generate: the current sample (inference.py:1517-1896). Handled errors (a blocked prompt)
+# end only the sample with --keep-going (common/inference.py:262-266), else the process;
+# the generation step itself is outside the handler: an OOM ends the process (I:1560-1564).
+generate() {
 OUT_DIR="$OUTPUT/$NAME"
 if [ "$MODE" = reasoner ]; then
     reason
-    exit 0
+    return 0
 fi
 mkdir -p "$OUT_DIR"
 cp "$SAMPLE" "$OUT_DIR/sample_args.json"
@@ -418,38 +436,60 @@ for hint in $HINTS; do
     fi
 done
 [ -n "$STEPS" ] || { [ "$MODE" = text2image ] && STEPS=50 || STEPS=35; }
+_oom=0
+[ "$SCENARIO" = oom ] && _oom=1
+case "$PROMPT" in *"[standin:oom]"*) _oom=1 ;; esac
 for _k in $(awk -v s="$STEPS" 'BEGIN { for (j = 0; j <= 5; j++) print int(s * j / 5) }'); do
     _pct=$((_k * 100 / STEPS))
     printf '\rSampling: %3d%%|%-10s| %d/%d [00:%02d<00:%02d,  1.50it/s]' "$_pct" \
         "$(printf '%*s' $((_pct / 10)) '' | tr ' ' '#')" "$_k" "$STEPS" $((_k % 60)) \
         $(((STEPS - _k) % 60)) >&2
-    if [ "$SCENARIO" = oom ] && [ "$_k" -ge $((STEPS / 2)) ]; then
+    if [ "$_oom" = 1 ] && [ "$_k" -ge $((STEPS / 2)) ]; then
         echo "" >&2
         die torch.OutOfMemoryError "CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has a total capacity of 79.19 GiB of which 3.12 GiB is free. Of the allocated memory 74.50 GiB is allocated by PyTorch. If reserved but unallocated memory is large try setting PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to avoid fragmentation."
     fi
     pause 0.05
 done
 echo "" >&2
+if [ -z "$HINTS" ] && [ "$GUARDRAILS" = 1 ]; then
+    # the prompt guardrail runs as the video is saved (inference.py:1758-1762, common/
+    # inference.py:280); transfer outputs are not guardrailed (inference.py:1826-1896)
+    case "$PROMPT" in *"[standin:guardrail]"*)
+        _blocked="Guardrail blocked prompt '$OUT_DIR': '$PROMPT'"
+        if [ "$KEEP_GOING" = 1 ]; then  # logged, not written (script.py:70)
+            log ERROR "cosmos_framework/inference/common/inference.py:265:_handle_sample_exception" \
+                "Error generating sample '$NAME': $_blocked"
+            return 0
+        fi
+        {
+            echo "ValueError: $_blocked"
+            echo ""
+            echo "The above exception was the direct cause of the following exception:"
+            echo ""
+        } >&2
+        die ValueError "Error generating sample '$NAME': $_blocked" ;;
+    esac
+fi
 
-FILES=""
+OUTS=""
 if [ "$MODE" = text2image ] || [ "$FRAMES" = 1 ]; then
     printf '\377\330\377\340\000\020JFIF\000\001\001\000\000\001\000\001\000\000\377\331' > "$OUT_DIR/vision.jpg"
-    FILES="\"$OUT_DIR/vision.jpg\""
+    OUTS="\"$OUT_DIR/vision.jpg\""
 else
     case "$VISION" in
         *.mp4) case "$VISION" in /*) cp "$VISION" "$OUT_DIR/vision.mp4" ;; *) cp "$SAMPLE_DIR/$VISION" "$OUT_DIR/vision.mp4" ;; esac ;;
         *) printf '\000\000\000\030ftypisom\000\000\002\000isomiso2' > "$OUT_DIR/vision.mp4" ;;
     esac
-    FILES="\"$OUT_DIR/vision.mp4\""
+    OUTS="\"$OUT_DIR/vision.mp4\""
     for hint in $HINTS; do
         cp "$OUT_DIR/vision.mp4" "$OUT_DIR/control_$hint.mp4"
-        FILES="$FILES, \"$OUT_DIR/control_$hint.mp4\""
+        OUTS="$OUTS, \"$OUT_DIR/control_$hint.mp4\""
         log INFO "cosmos_framework/inference/inference.py:1881:_generate_transfer_batch" \
             "Saved control video to '$OUT_DIR/control_$hint.mp4'"
     done
 fi
 printf '{"args": {"name": "%s", "model_mode": "%s"}, "status": "success", "message": null, "stack_trace": null, "outputs": [{"content": {}, "files": [%s]}]}\n' \
-    "$NAME" "$MODE" "$FILES" > "$OUT_DIR/sample_outputs.json"
+    "$NAME" "$MODE" "$OUTS" > "$OUT_DIR/sample_outputs.json"
 if [ -n "$HINTS" ]; then
     log SUCCESS "cosmos_framework/inference/inference.py:1889:_generate_transfer_batch" \
         "Saved transfer outputs to '$OUT_DIR/sample_outputs.json'"
@@ -457,4 +497,10 @@ else
     log SUCCESS "cosmos_framework/inference/inference.py:1812:_generate_vision_batch" \
         "Saved sample outputs to '$OUT_DIR/sample_outputs.json'"
 fi
+}
+log INFO "cosmos_framework/scripts/inference.py:46:inference" "Loaded $(echo "$FILES" | grep -c .) samples"
+for _f in $FILES; do
+    load_sample "$_f"
+    generate
+done
 exit 0

@@ -309,3 +309,78 @@ def test_a_generation_run_blocked_by_cosmos3s_guardrail_is_blocked(host: Host) -
         "ValueError: Guardrail blocked video 'rs_1': unsafe content",
     ]
     assert classify(1, video, profile="cosmos3").kind == FailureKind.GUARDRAIL
+
+
+def run_files(host: Host, samples: dict[str, dict], *flags: str, scenario: str = "ok"):
+    """Run the stand-in on several sample files (given by name, in that order)."""
+    paths = []
+    for name, sample in samples.items():
+        path = host.root / name
+        path.write_text(json.dumps(sample))
+        paths.append(str(path))
+    env = {"PATH": "/usr/bin:/bin", "HF_HOME": str(host.hf_home), "HF_TOKEN": "hf_x",
+           "COSMOS_STANDIN_SPEED": "0", "COSMOS_STANDIN_SCENARIO": scenario}  # fmt: skip
+    argv = [BUSYBOX, "sh", str(cosmos3_standin_path()), "python", *ENTRY, "-i", *paths,
+            "-o", str(host.out), *flags]  # fmt: skip
+    return subprocess.run(argv, cwd=host.workspace, env=env, capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+
+
+def text2video(name: str, prompt: str = "a calm lake") -> dict:
+    return {"name": name, "model_mode": "text2video", "prompt": prompt, "num_steps": 2}
+
+
+def test_several_files_run_in_path_order_with_one_model(host: Host) -> None:
+    # given b then a, upstream runs sorted(set(files)): a first (common.py:1090-1098)
+    result = run_files(host, {"b.json": text2video("second"), "a.json": text2video("first")})
+    assert result.returncode == 0, result.stderr
+    lines = lines_of(result)
+    assert any(line.endswith("Loaded 2 samples") for line in lines)
+    saved = [line for line in lines if "Saved sample outputs to" in line]
+    assert ["/first/" in saved[0], "/second/" in saved[1]] == [True, True]
+    assert sum("hf download" in line and "Cosmos3-Nano" in line for line in lines) == 1
+    for name in ("first", "second"):
+        assert (host.out / name / "sample_outputs.json").is_file()
+
+
+def test_one_bad_file_ends_the_process_before_any_sample_runs(host: Host) -> None:
+    bad = {**text2video("bad"), "colour": 1}
+    result = run_files(host, {"a.json": text2video("good"), "b.json": bad})
+    assert result.returncode == 1
+    assert "Extra inputs are not permitted" in result.stderr and "b.json" in result.stderr
+    assert not host.out.exists() or not any(host.out.iterdir())
+
+
+def test_a_blocked_prompt_ends_only_its_sample_with_keep_going(host: Host) -> None:
+    samples = {"a.json": text2video("one"), "b.json": text2video("two", "x [standin:guardrail]"),
+               "c.json": text2video("three")}  # fmt: skip
+    going = run_files(host, samples, "--keep-going")
+    assert going.returncode == 0, going.stderr
+    lines = lines_of(going)
+    assert any("Error generating sample 'two': Guardrail blocked prompt" in ln for ln in lines)
+    assert (host.out / "two" / "sample_args.json").is_file()
+    assert not (host.out / "two" / "vision.mp4").exists()
+    assert not (host.out / "two" / "sample_outputs.json").exists()  # logged, not written
+    assert (host.out / "three" / "sample_outputs.json").is_file()
+    shutil.rmtree(host.out)
+    stopped = run_files(host, samples)  # upstream's default: the error ends the process
+    assert stopped.returncode == 1
+    assert classify(1, lines_of(stopped), profile="cosmos3").kind == FailureKind.GUARDRAIL
+    assert (host.out / "one" / "sample_outputs.json").is_file()
+    assert not (host.out / "three").exists()
+    # transfer outputs are not guardrailed (inference.py:1826-1896)
+    transfer = {"name": "t", "model_mode": "video2video", "prompt": "[standin:guardrail]",
+                "vision_path": str(host.root / "in.mp4"), "edge": {"weight": 0.5}}  # fmt: skip
+    assert run_files(host, {"t.json": transfer}).returncode == 0
+
+
+def test_an_oom_in_one_sample_ends_the_process_even_with_keep_going(host: Host) -> None:
+    samples = {"a.json": text2video("one"), "b.json": text2video("two", "x [standin:oom]"),
+               "c.json": text2video("three")}  # fmt: skip
+    result = run_files(host, samples, "--keep-going")
+    assert result.returncode == 1
+    assert classify(1, lines_of(result), profile="cosmos3").kind == FailureKind.GPU_OOM
+    assert (host.out / "one" / "sample_outputs.json").is_file()
+    assert (host.out / "two" / "sample_args.json").is_file()
+    assert not (host.out / "two" / "sample_outputs.json").exists()
+    assert not (host.out / "three").exists()
