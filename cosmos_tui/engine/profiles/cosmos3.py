@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -205,26 +205,9 @@ class Cosmos3Profile:
 
     def build_command(self, run: Run, settings: ProfileConfig) -> list[str]:
         """Return ``python -m`` (one GPU) or ``torchrun --nproc-per-node=N -m`` argv."""
-        from cosmos_tui.engine.launch import CONTAINER_RUN, OUTPUT_DIR_NAME, SPEC_NAME
+        from cosmos_tui.engine.launch import CONTAINER_RUN, SPEC_NAME
 
-        options = options_of(run.params)
-        gpus = run.params.num_gpus
-        entry = settings.entry_point or ENTRY_POINT
-        if gpus > 1:
-            argv = ["torchrun", f"--nproc-per-node={gpus}", "-m", entry]
-        else:
-            argv = ["python", "-m", entry]
-        argv += ["-i", f"{CONTAINER_RUN}/{SPEC_NAME}", "-o", f"{CONTAINER_RUN}/{OUTPUT_DIR_NAME}"]
-        argv += ["--checkpoint-path", options.checkpoint]
-        argv.append(f"--parallelism-preset={options.parallelism}")
-        if options.parallelism == "latency" and gpus > 1:
-            argv.append("--dp-shard-size=1")  # infer.md:105, 183
-        if options.guardrails == "off":
-            argv.append("--no-guardrails")
-        elif options.guardrails == "offload":
-            argv.append("--offload-guardrail-models")
-        argv += list(settings.extra_args)
-        return argv
+        return command_for(run, settings, [f"{CONTAINER_RUN}/{SPEC_NAME}"])
 
     def mounts(
         self, host: HostConfig, layout: RemoteLayout, settings: ProfileConfig
@@ -292,6 +275,38 @@ class Cosmos3Profile:
         A reasoner run's result is its text, which the lifecycle checks itself.
         """
         return any(PurePosixPath(n).name in ("vision.mp4", "vision.jpg") for n in names)
+
+
+def command_for(
+    run: Run, settings: ProfileConfig, input_files: Sequence[str], keep_going: bool = False
+) -> list[str]:
+    """Return the argv that runs ``input_files`` (a run's sample, or a batch's files).
+
+    The setup arguments are ``run``'s (every member of a batch shares them);
+    ``keep_going`` makes a handled error end only its sample (common/inference.py:262-266).
+    """
+    from cosmos_tui.engine.launch import CONTAINER_RUN, OUTPUT_DIR_NAME
+
+    options = options_of(run.params)
+    gpus = run.params.num_gpus
+    entry = settings.entry_point or ENTRY_POINT
+    if gpus > 1:
+        argv = ["torchrun", f"--nproc-per-node={gpus}", "-m", entry]
+    else:
+        argv = ["python", "-m", entry]
+    argv += ["-i", *input_files, "-o", f"{CONTAINER_RUN}/{OUTPUT_DIR_NAME}"]
+    argv += ["--checkpoint-path", options.checkpoint]
+    argv.append(f"--parallelism-preset={options.parallelism}")
+    if options.parallelism == "latency" and gpus > 1:
+        argv.append("--dp-shard-size=1")  # infer.md:105, 183
+    if options.guardrails == "off":
+        argv.append("--no-guardrails")
+    elif options.guardrails == "offload":
+        argv.append("--offload-guardrail-models")
+    if keep_going:
+        argv.append("--keep-going")
+    argv += list(settings.extra_args)
+    return argv
 
 
 def sent_text(sample: Mapping[str, Any]) -> str:

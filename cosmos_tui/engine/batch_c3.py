@@ -1,0 +1,296 @@
+"""Cosmos 3 batches: one sample file per run in, each member's own folder out.
+
+What upstream does with several ``-i`` files (docs/cosmos.md, "Cosmos 3 batches", read at
+5eee9ed5; ``S`` script.py, ``CA`` common.py, ``CI`` common/inference.py, ``I``
+inference.py):
+
+- One model for every file (S:21-28); the files are sorted, so samples run in path order
+  (CA:1090-1098): the files are named ``sample-<line>-<run id>.json``. Every sample is
+  read and validated before the model loads (CA:1065-1070): each is checked here with
+  upstream's rules first (the profile's ``check``), so one bad file cannot end the rest.
+- The model comes from the setup alone (I:1175-1347; transfer uses the same model), so
+  runs batch when the checkpoint, parallelism preset, GPU count and guardrails agree;
+  their modes, prompts, videos, hints, seeds, steps, guidance and sizes are their own.
+  Each sample is named by its run id and carries its own seed (a transfer sample without
+  one would take one from its place in the process, T:480, N:215).
+- ``--keep-going`` is sent: a handled error (a blocked prompt, a failed save) logs
+  ``Error generating sample '<name>': ...`` and the next sample runs (CI:262-266). The
+  generation step is not handled (I:1560-1564): an OOM ends the process.
+
+A member's end is read from what the process left: ``<name>/sample_outputs.json``
+completes it with its own folder; the handled error names it blocked (``Guardrail
+blocked``) or failed; after the process died, the sample with ``sample_args.json`` and no
+outputs is the one it died in (failed with the cause), and samples never started go back
+in the queue. When no sample started (the gated download), the failure is every
+member's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cosmos_tui.domain import FailureKind, InputFile, Prompt, Run, RunState
+from cosmos_tui.engine.batch_collect import download_member, requeue
+from cosmos_tui.engine.failure_text import explain
+from cosmos_tui.engine.failures import classify
+from cosmos_tui.engine.logs import CURSOR_SUFFIX
+from cosmos_tui.engine.profiles.cosmos3 import NAME, Cosmos3Profile, options_of
+from cosmos_tui.engine.profiles.cosmos3_rules import REASONER
+
+if TYPE_CHECKING:
+    from cosmos_tui.engine.batch_collect import Death
+    from cosmos_tui.engine.batch_launch import BatchLauncher
+    from cosmos_tui.engine.launch import RemoteLayout
+    from cosmos_tui.remote.host import RemoteHost
+
+# A member's sample file in the batch folder: path order is line order (CA:1090-1098).
+SAMPLE_FILE = "sample-{:03d}-{}.json"
+# The whole container log, kept beside the first member's run.log while the members'
+# logs are sliced (the name batch_t25.whole_log reads after a driver died).
+BATCH_LOG = "batch-{}.log"
+# What a handled error of one sample logs (common/inference.py:262-266).
+SAMPLE_ERROR = re.compile(r"Error generating sample '(?P<name>[^']+)': (?P<reason>.*)")
+OUTPUTS = "sample_outputs.json"
+ARGS = "sample_args.json"
+
+
+def setup_of(run: Run) -> tuple[tuple[str, Any], ...]:
+    """Return what every sample of one batch shares: the setup of the one command line."""
+    options = options_of(run.params)
+    return (
+        ("checkpoint", options.checkpoint),
+        ("parallelism", options.parallelism),
+        ("guardrails", options.guardrails),
+        ("num_gpus", run.params.num_gpus),
+    )
+
+
+def setup_differences(first: Run, second: Run) -> list[str]:
+    """Name the setup arguments in which two Cosmos 3 runs differ."""
+    return [
+        name for (name, a), (_, b) in zip(setup_of(first), setup_of(second), strict=True) if a != b
+    ]
+
+
+def batchable(run: Run) -> bool:
+    """False for a reasoner run: an all-reasoner input loads another model (S:47-49)."""
+    return options_of(run.params).mode != REASONER
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One member's sample file: its run, prompt text and the sample object."""
+
+    run_id: str
+    prompt: str
+    sample: dict[str, Any]
+
+
+def build_samples(
+    members: Sequence[tuple[Run, Prompt]], container_path: Callable[[InputFile], str]
+) -> list[Sample]:
+    """Return each member's sample, as the profile writes it for the run alone.
+
+    Raises:
+        ValidationError: A sample the run cannot express (a mode without its input).
+    """
+    profile = Cosmos3Profile()
+    samples = []
+    for run, prompt in members:
+        own = (*prompt.inputs, *run.params.run_files())
+        inputs = {item.role: container_path(item) for item in own}
+        samples.append(Sample(run.id, prompt.text, profile.build_spec(run, prompt, inputs)))
+    return samples
+
+
+def sample_files(samples: Sequence[Sample]) -> dict[str, str]:
+    """Return the batch folder's sample files (name: JSON), named in line order."""
+    return {
+        SAMPLE_FILE.format(number, s.run_id): json.dumps(s.sample, indent=2) + "\n"
+        for number, s in enumerate(samples)
+    }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the process left for one member.
+
+    Attributes:
+        name: The member's run id (its sample's name).
+        state: ``done``, ``blocked``, ``failed`` (a handled error), ``started`` (it has
+            its sample_args.json and nothing else: the process died in it) or
+            ``not_run``.
+        reason: The handled error's text.
+    """
+
+    name: str
+    state: str
+    reason: str = ""
+
+
+def outcomes(
+    run_ids: Sequence[str], files: dict[str, set[str]], log_lines: Sequence[str]
+) -> list[Outcome]:
+    """Read each member's end from its folder's files and the handled errors in the log.
+
+    Args:
+        run_ids: The members, in line order.
+        files: The file names in each member's output folder (missing: none).
+        log_lines: The container's whole log.
+    """
+    errors: dict[str, str] = {}
+    for line in log_lines:
+        found = SAMPLE_ERROR.search(line)
+        if found is not None:
+            errors.setdefault(found["name"], found["reason"])
+    result = []
+    for run_id in run_ids:
+        names = files.get(run_id, set())
+        if OUTPUTS in names:
+            result.append(Outcome(run_id, "done"))
+        elif run_id in errors:
+            reason = errors[run_id]
+            state = "blocked" if "Guardrail blocked" in reason else "failed"
+            result.append(Outcome(run_id, state, reason))
+        elif ARGS in names:
+            result.append(Outcome(run_id, "started"))
+        else:
+            result.append(Outcome(run_id, "not_run"))
+    return result
+
+
+async def collect(
+    launcher: BatchLauncher,
+    host: RemoteHost,
+    layout: RemoteLayout,
+    batch_id: str,
+    run_ids: Sequence[str],
+    log_lines: Sequence[str],
+    death: Death | None,
+) -> None:
+    """End every active member of a Cosmos 3 batch whose container exited.
+
+    Args:
+        launcher: The batch launcher (store, run folders, state helpers).
+        host: The batch's host.
+        layout: The batch's folders on the host.
+        batch_id: The batch.
+        run_ids: Every member, in line order (their sample names).
+        log_lines: The container's whole log (clean lines).
+        death: How the container died; None when it exited 0.
+    """
+    files = await _member_files(host, layout, run_ids)
+    found = outcomes(run_ids, files, log_lines)
+    await asyncio.to_thread(_slice_logs, launcher, batch_id, run_ids, log_lines)
+    started = [o for o in found if o.state != "not_run"]
+    culprit = next((o.name for o in found if o.state == "started"), None)
+    not_started = []
+    for outcome in found:
+        run = await launcher.ctx.store.get_run(outcome.name, with_events=False)
+        if run.state.is_terminal or run.state == RunState.QUEUED:
+            continue  # cancelled while the batch ran, or settled by an earlier collect
+        if outcome.state == "done":
+            await download_member(
+                launcher, host, layout, batch_id, outcome.name, "", keep=_folder_of(outcome.name)
+            )
+        elif outcome.state == "blocked":
+            message = explain(FailureKind.GUARDRAIL, f"{outcome.reason} (batch {batch_id})")
+            await launcher.end(outcome.name, RunState.BLOCKED, message, FailureKind.GUARDRAIL)
+        elif outcome.state == "failed":
+            kind = classify(1, [outcome.reason], profile=NAME).kind
+            message = f"{outcome.reason} (batch {batch_id})"
+            await launcher.end(outcome.name, RunState.FAILED, message, kind)
+        elif death is not None and (outcome.state == "started" or not started):
+            # the cause is read in the member's own part of the log (its sample), the
+            # whole log when the process died before any sample
+            lines = member_lines(log_lines, outcome.name, run_ids) if started else log_lines
+            await _end_with_death(launcher, outcome.name, death, lines, len(run_ids))
+        elif death is not None:
+            not_started.append(outcome.name)
+        else:
+            message = f"batch {batch_id} exited 0 without running this run's sample"
+            await launcher.end(outcome.name, RunState.FAILED, message, FailureKind.UNKNOWN)
+    if not_started:
+        where = f"run {culprit}" if culprit else "a sample before them"
+        reason = f"batch {batch_id} died on {where} before this run's sample started"
+        await requeue(launcher, not_started, f"{reason}; back in the queue")
+
+
+def _folder_of(run_id: str) -> Callable[[str], bool]:
+    """Return the filter of a member's own folder in the shared output folder."""
+    return lambda name: name == run_id
+
+
+async def _member_files(
+    host: RemoteHost, layout: RemoteLayout, run_ids: Sequence[str]
+) -> dict[str, set[str]]:
+    """Return the file names in each member's output folder (one round trip for all)."""
+    top = {entry.name for entry in await host.files.listdir(layout.output_dir) if entry.is_dir}
+    present = [run_id for run_id in run_ids if run_id in top]
+    listings = await asyncio.gather(
+        *(host.files.listdir(f"{layout.output_dir}/{run_id}") for run_id in present)
+    )
+    return {
+        run_id: {entry.name for entry in listing if not entry.is_dir}
+        for run_id, listing in zip(present, listings, strict=True)
+    }
+
+
+async def _end_with_death(
+    launcher: BatchLauncher, run_id: str, death: Death, lines: Sequence[str], size: int
+) -> None:
+    kind, message, code = launcher.failure(
+        death.container_id, death.exit_code, list(lines), size, run_id, profile=NAME
+    )
+    target = RunState.BLOCKED if kind == FailureKind.GUARDRAIL else RunState.FAILED
+    await launcher.end(run_id, target, message, kind, code)
+
+
+def member_lines(log_lines: Sequence[str], run_id: str, run_ids: Sequence[str]) -> list[str]:
+    """Return one member's part of the batch log.
+
+    Cosmos 3 logs its samples one after another, each line about a sample naming its
+    folder (``output/<name>/``) or its name: the shared start (downloads, model load)
+    and the lines of no sample stay; the lines of another member's sample go. What
+    follows a member's last line up to the next sample's first is its own (a traceback).
+    """
+    others = [other for other in run_ids if other != run_id]
+    kept = []
+    owner: str | None = None
+    for line in log_lines:
+        named = [name for name in run_ids if f"/{name}/" in line or f"'{name}'" in line]
+        if named:
+            owner = named[0]
+        if owner in others:
+            continue
+        kept.append(line)
+    return kept
+
+
+def _slice_logs(
+    launcher: BatchLauncher, batch_id: str, run_ids: Sequence[str], log_lines: Sequence[str]
+) -> None:
+    """Write each member's run.log as its part of the batch log (again, if need be).
+
+    The whole log goes to ``batch-<batch id>.log`` first (a driver that dies while
+    collecting leaves it for the next), and each member's log cursor is dropped.
+    """
+    kept_whole = launcher.log_path(run_ids[0]).with_name(BATCH_LOG.format(batch_id))
+    if not kept_whole.is_file() and kept_whole.parent.is_dir():
+        kept_whole.write_text("\n".join(log_lines) + "\n", encoding="utf-8")
+    for number, run_id in enumerate(run_ids):
+        path: Path = launcher.log_path(run_id)
+        if not path.is_file():
+            continue
+        header = (
+            f"[cosmos-tui] run {run_id}: sample {number + 1} of {len(run_ids)} of batch {batch_id}"
+        )
+        kept = [header, *member_lines(log_lines, run_id, run_ids)]
+        path.write_text("\n".join(kept) + "\n", encoding="utf-8")
+        path.with_name(path.name + CURSOR_SUFFIX).unlink(missing_ok=True)
