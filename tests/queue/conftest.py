@@ -14,9 +14,14 @@ from cosmos_tui.domain import GenerationParams, InputFile, Prompt, Run, RunType
 from cosmos_tui.store.repositories import Store
 
 # The Cosmos stand-in image and Workbench fixtures of the lifecycle tests (real hosts).
-from tests.lifecycle.conftest import bench_for, make_config, standin_image  # noqa: F401
+from tests.lifecycle.conftest import (  # noqa: F401
+    bench_for,
+    cosmos3_config,
+    cosmos3_image,
+    make_config,
+    standin_image,
+)
 from tests.lifecycle.test_transfer25_lifecycle import t25_config, t25_image  # noqa: F401
-from tests.lifecycle.conftest import cosmos3_config, cosmos3_image  # noqa: F401,E402
 
 
 class StepClock:

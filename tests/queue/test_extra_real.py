@@ -159,4 +159,6 @@ async def test_an_enhancement_whose_driver_died_is_finished_by_the_next_queue_dr
         child = await bench.get_prompt(done.result_prompt_id)
         assert child.parent_id == parent.id
         assert child.text == f"{parent.text} Enhanced: soft golden light, fine detail."
-        assert f"Upsampled prompt for {run.id}" in (bench.output_dir(run.id) / "run.log").read_text()
+        assert (
+            f"Upsampled prompt for {run.id}" in (bench.output_dir(run.id) / "run.log").read_text()
+        )

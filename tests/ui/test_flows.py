@@ -741,7 +741,9 @@ async def test_the_cosmos3_form_takes_steps_guidance_fps_and_shows_the_pixel_siz
     form.query_one("#profile", Select).value = "cosmos3"
     await settle(pilot)
     pixels = form.query_one("#c3_pixels")
-    assert form.query_one("#param-c3_pixels").display and plain(pixels).strip() == "{} x {}".format(*PIXEL_SIZES["480"]["16,9"])
+    assert form.query_one("#param-c3_pixels").display and plain(pixels).strip() == "{} x {}".format(
+        *PIXEL_SIZES["480"]["16,9"]
+    )
     form.query_one("#c3_resolution", Select).value = "720"
     form.query_one("#c3_aspect", Select).value = "9,16"
     await pilot.pause()
