@@ -19,6 +19,7 @@ import tomlkit
 from tomlkit.exceptions import ParseError
 
 from cosmos_tui.config import Config, HostConfig
+from cosmos_tui.config_parse import parse_config
 from cosmos_tui.errors import ConfigError
 
 NEW_FILE_HEADER = (
@@ -51,8 +52,6 @@ def write_document(path: Path, document: tomlkit.TOMLDocument) -> Config:
         ConfigError: The result would not be a valid config (nothing is written), or the
             file cannot be written.
     """
-    from cosmos_tui.config_parse import parse_config
-
     text = tomlkit.dumps(document)
     config = parse_config(tomllib.loads(text), path, text)
     temporary = path.with_name(f".{path.name}.tmp")

@@ -29,6 +29,8 @@ from cosmos_tui.config import (
 from cosmos_tui.config_checks import HOST_REQUIRED_TEXT, check_gpu_selectors, check_host_text
 from cosmos_tui.domain import BLUR_LEVELS
 from cosmos_tui.errors import ConfigError, ValidationError
+from cosmos_tui.params import validate_params
+from cosmos_tui.remote.docker_types import parse_size
 from cosmos_tui.safe_text import MASK, is_secret_name
 
 # Sections whose value is a mapping of free-form keys to a dataclass or a scalar.
@@ -346,8 +348,6 @@ def _check_values(config: Config, path: Path | None, locate: _Locator) -> None:
                     line=locate.line(("hosts", index), key),
                 )
     _check_output_sizes(config, path, locate)
-    from cosmos_tui.params import validate_params
-
     try:
         validate_params(config.defaults)
     except ValidationError as exc:
@@ -520,8 +520,6 @@ def max_output_bytes(host: HostConfig) -> int:
         ConfigError: When it is not a size such as ``16g`` or ``500m``.
 
     """
-    from cosmos_tui.remote.docker_types import parse_size
-
     text = getattr(host, "max_output_size", DEFAULT_MAX_OUTPUT) or DEFAULT_MAX_OUTPUT
     try:
         value = parse_size(text)

@@ -14,6 +14,9 @@ import click
 
 from cosmos_tui.cli.context import CliContext, echo, echo_json, fail, guard
 from cosmos_tui.cli.options import NEGATIVE_ARGS
+from cosmos_tui.config import default_config_path
+from cosmos_tui.errors import ConfigError
+from cosmos_tui.safe_text import is_secret_name, mask_secrets
 
 pass_cli = click.make_pass_decorator(CliContext)
 
@@ -67,8 +70,6 @@ theme = "textual-dark"
 
 
 def _path(ctx: CliContext) -> Path:
-    from cosmos_tui.config import default_config_path
-
     return ctx.config_path or default_config_path()
 
 
@@ -106,8 +107,6 @@ def config_show(ctx: CliContext, as_json: bool, show_secrets: bool) -> None:
     Values of every host's ``env`` and of keys named like a secret (TOKEN, KEY, SECRET,
     PASSWORD) are printed as '***' unless --show-secrets is given.
     """
-    from cosmos_tui.safe_text import mask_secrets
-
     settings = ctx.load_config()
     data = dataclasses.asdict(settings)
     if not show_secrets:
@@ -119,6 +118,7 @@ def config_show(ctx: CliContext, as_json: bool, show_secrets: bool) -> None:
     if as_json:
         echo_json(data)
         return
+    # lazy: tomlkit (~10 ms) only for TOML output and edits; 'config path' and --json skip it
     import tomlkit
 
     data.pop("source")
@@ -138,6 +138,7 @@ def config_set(ctx: CliContext, key: str, value: str) -> None:
     -- "-blurry").
     The result is validated before it is written; comments in the file are kept.
     """
+    # lazy: tomlkit and the parser (~25 ms) are not needed by 'config path' or 'config init'
     import tomlkit
 
     from cosmos_tui.config_parse import parse_config
@@ -176,14 +177,10 @@ def config_set(ctx: CliContext, key: str, value: str) -> None:
 
 def _is_secret_key(parts: list[str]) -> bool:
     """Whether the dotted key names an env table, an env value or a secret-looking key."""
-    from cosmos_tui.safe_text import is_secret_name
-
     return "env" in parts[:-1] or parts[-1] == "env" or is_secret_name(parts[-1])
 
 
 def _read_document(path: Path) -> Any:
-    from cosmos_tui.errors import ConfigError
-
     if not path.exists():
         return _parse_document("", path)
     try:
@@ -202,8 +199,6 @@ def _write_atomically(path: Path, text: str) -> None:
     a new file is created 0600, whatever the umask. The temporary file is created
     private (mkstemp) beside the target, so it is never readable by others either.
     """
-    from cosmos_tui.errors import ConfigError
-
     target = Path(os.path.realpath(path))
     temporary: Path | None = None
     try:
@@ -226,10 +221,9 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def _parse_document(text: str, path: Path) -> Any:
+    # lazy: see config_show
     import tomlkit
     from tomlkit.exceptions import ParseError
-
-    from cosmos_tui.errors import ConfigError
 
     try:
         return tomlkit.parse(text)

@@ -25,11 +25,14 @@ import click
 
 from cosmos_tui.cli.context import echo, fail, guard
 from cosmos_tui.cli.terminal import exit_on_termination, run_tui
+from cosmos_tui.config import load_config
+from cosmos_tui.sandbox.options import SandboxOptions
+from cosmos_tui.sandbox.process import SandboxProcess, SandboxProcessError
+from cosmos_tui.sandbox.workspace import DemoWorkspace, add_sample_prompts
 
 if TYPE_CHECKING:
     from cosmos_tui.config import Config
     from cosmos_tui.sandbox.options import SandboxHandle
-    from cosmos_tui.sandbox.workspace import DemoWorkspace
 
 # The stand-in's delays at --speed 1 (its own scale 1 is about 20 s a run): about 35 s.
 BASE_TIME_SCALE = 1.75
@@ -125,11 +128,8 @@ def demo(
     SSH and Docker code paths as a real host.
     """
     started = time.perf_counter()
-    from cosmos_tui.sandbox.options import SandboxOptions
-    from cosmos_tui.sandbox.process import SandboxProcess, SandboxProcessError
-    from cosmos_tui.sandbox.workspace import DemoWorkspace
-
     if smi_replay is not None:
+        # lazy: only with --smi-replay; imports here delay the sandbox's start
         from cosmos_tui.sandbox.smi_replay import ReplayError, SmiReplay
 
         try:
@@ -165,6 +165,7 @@ def demo(
             fail(str(exc))
         config = prepare_workspace(space, sandbox)
         if headless:
+            # lazy: the scenarios import the services (SQLAlchemy); headless only
             from cosmos_tui.sandbox.hostile_scenario import run_hostile_scenario
             from cosmos_tui.sandbox.scenario import run_scenario
 
@@ -195,6 +196,7 @@ def demo(
 
 def _import_ui() -> None:
     """Import the TUI and the services now (the slow part of the start-up)."""
+    # lazy: Textual and SQLAlchemy (~1 s) load here, while the sandbox starts
     import cosmos_tui.services
     import cosmos_tui.ui.app
     import cosmos_tui.ui.facade  # noqa: F401
@@ -202,8 +204,6 @@ def _import_ui() -> None:
 
 def prepare_workspace(space: DemoWorkspace, sandbox: SandboxHandle) -> Config:
     """Copy the sample videos, write the config for the running sandbox and load it."""
-    from cosmos_tui.config import load_config
-
     space.copy_samples()
     host = sandbox.host_config()
     path = space.write_config(host, sandbox.options.gpus)
@@ -212,7 +212,7 @@ def prepare_workspace(space: DemoWorkspace, sandbox: SandboxHandle) -> Config:
 
 def build_demo_app(config: Config, space: DemoWorkspace, sandbox: SandboxHandle) -> Any:
     """Return the TUI wired to the sandbox's host, titled as a simulation."""
-    from cosmos_tui.sandbox.workspace import add_sample_prompts
+    # lazy: Textual and SQLAlchemy; _import_ui loads them while the sandbox starts
     from cosmos_tui.services import Workbench
     from cosmos_tui.ui.app import CosmosApp
     from cosmos_tui.ui.facade import FacadeAdapter

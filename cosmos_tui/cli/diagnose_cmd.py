@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from cosmos_tui.cli.context import echo_json, guard
+from cosmos_tui.engine.diagnose import diagnose_file, failure_json
 
 PROFILES = ("transfer1", "cosmos3", "transfer2.5", "predict2")
 
@@ -34,8 +35,6 @@ def diagnose_cmd(logfile: Path, exit_code: int | None, profile: str | None, as_j
     Works on any log (a run of this tool, a terminal paste, a colleague's file); large
     files are streamed.
     """
-    from cosmos_tui.engine.diagnose import diagnose_file, failure_json
-
     failure, lines = guard(lambda: diagnose_file(logfile, exit_code, profile))
     if as_json:
         echo_json(failure_json(failure, lines))

@@ -12,6 +12,8 @@ import click
 
 from cosmos_tui.cli.context import CliContext, echo_json, fail, guard
 from cosmos_tui.doctor.model import report_text
+from cosmos_tui.doctor.runner import check_profile, run_doctor
+from cosmos_tui.remote.host import RemoteHost
 
 __all__ = ["doctor", "doctor_reports", "report_text"]
 
@@ -62,9 +64,6 @@ def doctor_reports(
     progress: bool = True,
 ) -> list[DoctorReport]:
     """Run the doctor on the hosts ``names`` at once and return their reports."""
-    from cosmos_tui.doctor.runner import check_profile, run_doctor
-    from cosmos_tui.remote import RemoteHost
-
     guard(lambda: check_profile(config, profile))
     hosts = [guard(functools.partial(config.host, name)) for name in names]
 

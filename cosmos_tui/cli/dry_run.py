@@ -30,6 +30,8 @@ def show_dry_run(
     priority: int = 0,
 ) -> None:
     """Build the previews of launching ``ids`` and print them."""
+    # lazy: the dry-run planner pulls the batch launcher (~40 ms); records and runs import
+    # this module for its help text
     from cosmos_tui.services.dry_run import dry_run
 
     previews = ctx.run(

@@ -9,6 +9,7 @@ checkpoints; it writes the entry with the config's comments kept and ends with t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -17,14 +18,23 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cosmos_tui.cli.context import CliContext, fail, guard
-from cosmos_tui.config_hosts import NAME_PATTERN
+from cosmos_tui.cli.context import CliContext, echo, echo_json, fail, guard
+from cosmos_tui.config import HostConfig, RetryConfig, default_config_path
+from cosmos_tui.config_hosts import (
+    NAME_PATTERN,
+    add_host,
+    edit_host,
+    remove_host,
+    ssh_config_aliases,
+)
+from cosmos_tui.remote.discover import discover
+from cosmos_tui.remote.host import RemoteHost
+from cosmos_tui.remote.hostkeys import trust_host_key
 from cosmos_tui.safe_text import one_line
 
 if TYPE_CHECKING:
-    from cosmos_tui.config import Config, HostConfig
+    from cosmos_tui.config import Config
     from cosmos_tui.remote.discover import HostFacts
-    from cosmos_tui.remote.host import RemoteHost
     from cosmos_tui.remote.hostkeys import HostKeyInfo
 
 pass_cli = click.make_pass_decorator(CliContext)
@@ -61,8 +71,6 @@ def host_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _config_path(cli: CliContext) -> Path:
-    from cosmos_tui.config import default_config_path
-
     return cli.config_path or default_config_path()
 
 
@@ -75,9 +83,6 @@ def _check_name(name: str) -> None:
 
 
 def _connect_host(config: Config, host: HostConfig) -> RemoteHost:
-    from cosmos_tui.config import RetryConfig
-    from cosmos_tui.remote import RemoteHost
-
     return RemoteHost(host, config.timeouts, RetryConfig(max_attempts=1))
 
 
@@ -101,8 +106,6 @@ def _ask_port() -> int | None:
 
 def _pick_alias(interactive: bool) -> str | None:
     """Offer the ``~/.ssh/config`` aliases by number; the answer may also be any name."""
-    from cosmos_tui.config_hosts import ssh_config_aliases
-
     aliases = ssh_config_aliases(Path.home() / ".ssh" / "config")
     if not interactive or not aliases:
         return None
@@ -118,17 +121,29 @@ def _pick_alias(interactive: bool) -> str | None:
         click.echo(f"{answer} is not on the list: pick 1 to {len(aliases)}, or type a name")
 
 
+def show_untrusted_key(info: Any, name: str) -> None:
+    """Refuse a changed host key (with the command that clears it) or show the new one.
+
+    Shared by ``cosmos host trust`` and ``cosmos host add``; host-supplied text goes
+    through the escaping ``echo``.
+    """
+    if info.changed:
+        fail(
+            f"the host key of {name} CHANGED (now {info.fingerprint}); if the host was "
+            f"reinstalled, remove the old entry ('ssh-keygen -R {info.pattern} -f "
+            f"{info.known_hosts_path}') and run this again"
+        )
+    echo(f"host {name} ({info.pattern}) presents a {info.key_type} key")
+    echo(f"fingerprint: {info.fingerprint}")
+
+
 def _decide_trust(
     info: HostKeyInfo, name: str, fingerprint: str | None, accept: bool, yes: bool
 ) -> None:
     """Record the host key only when the user (or a flag naming it) says so."""
-    from cosmos_tui.remote.hostkeys import trust_host_key
-
     if info.trusted:
         click.echo(f"host key of {name}: already trusted")
         return
-    from cosmos_tui.cli.hosts import show_untrusted_key
-
     show_untrusted_key(info, name)
     if fingerprint is not None:
         if fingerprint.strip() != info.fingerprint:
@@ -200,10 +215,6 @@ def add(
     --hostname is given. In a terminal without --yes, missing values are asked for.
     Exit status: 0 when the host is written and the doctor passes, 1 otherwise.
     """
-    from cosmos_tui.config import HostConfig
-    from cosmos_tui.config_hosts import add_host
-    from cosmos_tui.remote.discover import discover
-
     interactive = not yes and sys.stdin.isatty()
     if not name:
         name = _pick_alias(interactive) or _ask(
@@ -268,6 +279,7 @@ def add(
     click.echo(f"wrote host {name} to {path}")
     if no_doctor:
         return
+    # lazy: the doctor's checks (~30 ms) are for 'host add'; 'cosmos status' imports this
     from cosmos_tui.cli.doctor_cmd import doctor_reports, report_text
 
     (report,) = doctor_reports(written, [name], profile)
@@ -282,10 +294,6 @@ def add(
 @pass_cli
 def list_hosts(cli: CliContext, as_json: bool) -> None:
     """List the configured hosts."""
-    import dataclasses
-
-    from cosmos_tui.cli.context import echo_json
-
     config = cli.load_config()
     if as_json:
         echo_json([dataclasses.asdict(h) for h in config.hosts])
@@ -307,8 +315,6 @@ def list_hosts(cli: CliContext, as_json: bool) -> None:
 @pass_cli
 def remove(cli: CliContext, name: str, yes: bool) -> None:
     """Remove a host from the config (its runs and the host's files stay)."""
-    from cosmos_tui.config_hosts import remove_host
-
     config = cli.load_config()
     guard(lambda: config.host(name))
     if not yes:
@@ -332,8 +338,6 @@ def edit(cli: CliContext, /, name: str, unset: tuple[str, ...], **fields: Any) -
 
     The result is validated before it is written; comments in the file are kept.
     """
-    from cosmos_tui.config_hosts import edit_host
-
     changes: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
     for key in unset:
         changes[key.replace("-", "_")] = None

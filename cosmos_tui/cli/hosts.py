@@ -10,7 +10,11 @@ from typing import Any
 import click
 
 from cosmos_tui.cli.context import CliContext, echo, echo_json, fail, guard
+from cosmos_tui.cli.host_add import register, show_untrusted_key
+from cosmos_tui.cli.prune_cmd import prune
+from cosmos_tui.config import no_hosts_message
 from cosmos_tui.domain import GpuSample, RunAlert
+from cosmos_tui.remote.ssh import trust_host_key
 from cosmos_tui.remote.status import HostReport, collect_status
 from cosmos_tui.safe_text import one_line
 from cosmos_tui.services import Workbench
@@ -171,8 +175,6 @@ def status(cli: CliContext, host: str | None, as_json: bool, check: bool) -> Non
             sys.exit(1)
         return
     if not names:
-        from cosmos_tui.config import no_hosts_message
-
         fail(no_hosts_message(config.source))
 
     async def action(bench: Workbench) -> list[HostReport]:
@@ -195,6 +197,7 @@ def cluster_section(config: Any, host: str | None) -> tuple[list[str], list[Any]
     """Text, JSON and health of the configured clusters (None when there are none)."""
     if host is not None or not config.clusters:
         return None
+    # lazy: the cluster status code (~15 ms) is only for configured clusters
     from cosmos_tui.cli.cluster_status import cluster_health, health_json, health_text
 
     health = guard(lambda: asyncio.run(cluster_health(config)))
@@ -210,29 +213,12 @@ def host_group() -> None:
     """Manage GPU hosts."""
 
 
-def show_untrusted_key(info: Any, name: str) -> None:
-    """Refuse a changed host key (with the command that clears it) or show the new one.
-
-    Shared by ``cosmos host trust`` and ``cosmos host add``; host-supplied text goes
-    through the escaping ``echo``.
-    """
-    if info.changed:
-        fail(
-            f"the host key of {name} CHANGED (now {info.fingerprint}); if the host was "
-            f"reinstalled, remove the old entry ('ssh-keygen -R {info.pattern} -f "
-            f"{info.known_hosts_path}') and run this again"
-        )
-    echo(f"host {name} ({info.pattern}) presents a {info.key_type} key")
-    echo(f"fingerprint: {info.fingerprint}")
-
-
 @host_group.command("trust")
 @click.argument("name")
 @click.option("--yes", "-y", is_flag=True, help="Trust without asking.")
 @pass_cli
 def trust(cli: CliContext, name: str, yes: bool) -> None:
     """Show a host's key fingerprint, ask, and record it in known_hosts."""
-    from cosmos_tui.remote.ssh import trust_host_key
 
     async def fetch(bench: Workbench) -> Any:
         return await bench.hosts.get(name).host_key()
@@ -253,12 +239,5 @@ def trust(cli: CliContext, name: str, yes: bool) -> None:
     echo(f"recorded in {info.known_hosts_path}")
 
 
-def _register_setup_commands() -> None:
-    from cosmos_tui.cli.host_add import register
-    from cosmos_tui.cli.prune_cmd import prune
-
-    register(host_group)
-    host_group.add_command(prune)
-
-
-_register_setup_commands()
+register(host_group)
+host_group.add_command(prune)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -10,7 +11,8 @@ from typing import Any
 import click
 
 from cosmos_tui.cli.context import CliContext, echo, echo_json, guard
-from cosmos_tui.engine.input_checks import InputReport
+from cosmos_tui.engine.input_checks import InputReport, check_videos
+from cosmos_tui.engine.inputs import find_videos
 from cosmos_tui.engine.video_stream import StreamInfo
 
 
@@ -45,9 +47,6 @@ def inspect_cmd(video_dir: Path, as_json: bool) -> None:
     Exit status 1 when a file is not a readable video or a control differs from color.mp4
     in frame count or resolution.
     """
-    from cosmos_tui.engine.input_checks import check_videos
-    from cosmos_tui.engine.inputs import find_videos
-
     report = guard(lambda: check_videos(find_videos(video_dir)))
     if as_json:
         echo_json(report_json(report))
@@ -113,8 +112,7 @@ def prepare(
     (color.mp4, depth.mp4, segmentation.mp4, edge.mp4, vis.mp4) with metadata.json.
     Unchanged passes are not encoded again.
     """
-    import re
-
+    # lazy: numpy, PIL and OpenEXR (~150 ms) are for 'prepare'; 'inspect' imports this module too
     from cosmos_tui.engine.prepare import PrepareOptions, prepare_sequence
     from cosmos_tui.engine.sequences import DEFAULT_PATTERNS
 

@@ -7,6 +7,10 @@ from typing import TYPE_CHECKING
 import click
 
 from cosmos_tui.cli.context import fail
+from cosmos_tui.cli.doctor_cmd import doctor_reports
+from cosmos_tui.config import no_hosts_message
+from cosmos_tui.doctor.needs import HUB_FAMILIES
+from cosmos_tui.doctor.runner import CHEAP_CHECKS, HUB_LAUNCH_CHECKS
 
 if TYPE_CHECKING:
     from cosmos_tui.config import Config
@@ -20,11 +24,6 @@ def refuse_unless_ready(config: Config, host: str | None, profile: str = "transf
         host: The host asked for (None: every configured host, as placement may pick any).
         profile: The profile of the runs.
     """
-    from cosmos_tui.cli.doctor_cmd import doctor_reports
-    from cosmos_tui.config import no_hosts_message
-    from cosmos_tui.doctor.needs import HUB_FAMILIES
-    from cosmos_tui.doctor.runner import CHEAP_CHECKS, HUB_LAUNCH_CHECKS
-
     names = [host] if host else [h.name for h in config.hosts]
     if not names:
         fail(no_hosts_message(config.source))

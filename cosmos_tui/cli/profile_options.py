@@ -13,11 +13,13 @@ with upstream's rules, so the CLI, the TUI and the services refuse the same thin
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import click
 
 from cosmos_tui.cli.options import Number
+from cosmos_tui.engine.profiles import transfer25
 from cosmos_tui.engine.profiles.base import profile_names
 from cosmos_tui.engine.profiles.cosmos3_rules import (
     ASPECT_RATIOS,
@@ -138,10 +140,6 @@ def transfer25_options(
     Raises:
         ValidationError: A flag Transfer2.5 does not have, or a bad hint or guidance.
     """
-    import dataclasses
-
-    from cosmos_tui.engine.profiles.transfer25 import parse_hint
-
     own = {"hints", "resolution", "sigma_max"}
     wrong = sorted({**COSMOS3_ONLY, **TRANSFER1_ONLY}[k] for k in given - own
                    if k in COSMOS3_ONLY or (k in TRANSFER1_ONLY and k != "weights"))  # fmt: skip
@@ -160,7 +158,7 @@ def transfer25_options(
             field="hints",
         )
     if options.get("hints"):
-        hints = [parse_hint(text) for text in options["hints"]]
+        hints = [transfer25.parse_hint(text) for text in options["hints"]]
         names = [h.hint for h in hints]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
@@ -189,6 +187,7 @@ def transfer25_options(
 
 def cosmos3_options(options: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]:
     """Map the CLI flags to the stored Cosmos 3 options (only those given)."""
+    # lazy: profiles.cosmos3 (~5 ms) only for --profile cosmos3; 'cosmos list' imports this
     from cosmos_tui.engine.profiles.cosmos3 import parse_hint, size_option
 
     result: dict[str, Any] = {}

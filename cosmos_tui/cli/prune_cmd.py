@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cosmos_tui.cli.context import CliContext, echo_json, guard
+from cosmos_tui.engine.prune import PruneItem, PrunePlan, carry_out, parse_age, plan_prune
 
 if TYPE_CHECKING:
-    from cosmos_tui.engine.prune import PruneItem, PrunePlan
     from cosmos_tui.services import Workbench
 
 pass_cli = click.make_pass_decorator(CliContext)
@@ -36,8 +36,6 @@ def prune(cli: CliContext, host: str | None, older_than: str, dry_run: bool, as_
     What goes is listed first. Exit status 1 when something could not be removed or a
     host could not be reached.
     """
-    from cosmos_tui.engine.prune import carry_out, parse_age, plan_prune
-
     age = guard(lambda: parse_age(older_than))
     config = cli.load_config()
     if host is not None:

@@ -10,6 +10,7 @@ from cosmos_tui.cli.context import CliContext, echo, echo_json
 from cosmos_tui.cli.options import NEGATIVE_ARGS
 from cosmos_tui.cli.records import parse_when
 from cosmos_tui.cli.render import clip, short_time, table
+from cosmos_tui.engine.cluster import PoolCluster
 from cosmos_tui.services.queue import QueueService, QueueView
 from cosmos_tui.store.metrics_store import RunStats
 from cosmos_tui.store.queue_store import Claim
@@ -116,8 +117,6 @@ def queue(click_ctx: click.Context, live: bool, as_json: bool) -> None:
     async def _view(bench: Any) -> QueueView:
         cluster = None
         if live:
-            from cosmos_tui.engine.cluster import PoolCluster
-
             cluster = PoolCluster(bench.config, bench.hosts)
             await cluster.start()
         return await QueueService.of(bench).view(cluster)

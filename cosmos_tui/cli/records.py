@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from cosmos_tui.cli.context import CliContext, echo, echo_json, fail
+from cosmos_tui.cli.dry_run import show_dry_run
 from cosmos_tui.cli.options import NEGATIVE_ARGS, Number
 from cosmos_tui.cli.profile_options import profile_options, profile_overrides
 from cosmos_tui.cli.render import prompt_detail, prompts_table, run_detail, runs_table
@@ -200,8 +201,6 @@ def create_run(
     """Create a queued run of PROMPT_ID; print its id."""
     overrides = overrides_from(options)
     if dry_run:
-        from cosmos_tui.cli.dry_run import show_dry_run
-
         show_dry_run(ctx, [prompt_id], overrides, as_json, priority=priority)
         return
     run = ctx.run(lambda bench: bench.create_run(prompt_id, overrides, priority=priority))

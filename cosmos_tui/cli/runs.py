@@ -19,6 +19,7 @@ from cosmos_tui.cli.records import overrides_from, run_options
 from cosmos_tui.cli.render import progress_line
 from cosmos_tui.cli.serialize import run_json
 from cosmos_tui.domain import Run, RunState
+from cosmos_tui.errors import RunBusy
 from cosmos_tui.params import validate_priority
 from cosmos_tui.safe_text import one_line
 from cosmos_tui.services import Workbench
@@ -95,6 +96,7 @@ def inference(
         return profiles
 
     if not skip_checks:
+        # lazy: the doctor pulls asyncssh and aiodocker (~350 ms); 'logs' and 'cancel' skip it
         from cosmos_tui.cli.preflight import refuse_unless_ready
 
         for profile in sorted(ctx.run(_check)):
@@ -280,7 +282,6 @@ def _orphan_json(orphan: Any) -> dict[str, Any]:
 @pass_cli
 def worker(ctx: CliContext, run_id: str) -> None:
     """Drive RUN_ID to its end in this process (started by 'cosmos inference')."""
-    from cosmos_tui.errors import RunBusy
 
     async def _drive(bench: Workbench) -> Run | None:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import click
@@ -22,13 +23,13 @@ def tui(ctx: CliContext) -> None:
     Closing the terminal (SIGHUP) or SIGTERM quits it the same way, in bounded time.
     """
     config = ctx.load_config()
-    from contextlib import asynccontextmanager
-
+    # lazy: Textual (~450 ms) loads after the config is checked; this module stays
+    # Textual-free (tests/ui/test_boundaries.py)
     from cosmos_tui.ui.app import CosmosApp
 
     @asynccontextmanager
     async def services() -> AsyncIterator[FacadeAdapter]:
-        # Imported here, after the first frame: the database and host layers are heavy.
+        # lazy: after the first frame; SQLAlchemy and the services are heavy (docs/architecture.md)
         from cosmos_tui.services import Workbench
         from cosmos_tui.ui.facade import FacadeAdapter
 

@@ -8,7 +8,7 @@ from cosmos_tui.doctor.model import CheckResult, failed, passed, skipped
 from cosmos_tui.doctor.needs import CHECKOUT_REQUIREMENTS, IMAGE_REQUIREMENTS
 from cosmos_tui.errors import CosmosError, DockerError
 from cosmos_tui.remote.discover import CHECKOUT_SCRIPT
-from cosmos_tui.remote.docker_probe import read_image_file, run_probe
+from cosmos_tui.remote.docker_probe import pull_image, read_image_file, run_probe
 from cosmos_tui.remote.smi import parse_gpu_list
 
 TOOLKIT_FIX = (
@@ -60,8 +60,6 @@ async def check_image(ctx: DoctorContext) -> CheckResult:
     fix = f"cosmos doctor {ctx.name} --fix   (or on the host: docker pull {ctx.image})"
     if not ctx.fix:
         return failed("image", title, f"{ctx.image} is not on {ctx.name}", fix)
-    from cosmos_tui.remote.docker_probe import pull_image
-
     try:
         await pull_image(ctx.host.docker, ctx.image, ctx.on_pull or (lambda _event: None))
     except DockerError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from cosmos_tui.doctor.context import PREFIX, DoctorContext, prefixed, quoted
 from cosmos_tui.doctor.model import CheckResult, failed, passed
+from cosmos_tui.doctor.needs import MIN_FREE_DISK_MIB, MIN_SHM_MIB
 from cosmos_tui.errors import (
     AuthenticationFailed,
     ConfigError,
@@ -113,8 +114,6 @@ async def _free_kib(ctx: DoctorContext, path: str) -> int | None:
 
 async def check_disk(ctx: DoctorContext) -> CheckResult:
     """Free disk space where runs' inputs and outputs go."""
-    from cosmos_tui.doctor.needs import MIN_FREE_DISK_MIB
-
     title = "Free disk in the tool dir"
     free = await _free_kib(ctx, ctx.tool_dir)
     if free is None:
@@ -133,8 +132,6 @@ async def check_disk(ctx: DoctorContext) -> CheckResult:
 
 async def check_shm(ctx: DoctorContext) -> CheckResult:
     """Shared memory: parallel torchrun shares tensors through /dev/shm (--ipc=host)."""
-    from cosmos_tui.doctor.needs import MIN_SHM_MIB
-
     title = "Shared memory (/dev/shm)"
     free = await _free_kib(ctx, "/dev/shm")
     if free is None or free // 1024 < MIN_SHM_MIB:

@@ -22,6 +22,9 @@ from dataclasses import dataclass
 
 from cosmos_tui.doctor.context import PREFIX, DoctorContext, prefixed, quoted
 from cosmos_tui.doctor.model import CheckResult, failed, passed
+from cosmos_tui.engine.profiles.cosmos3_rules import DEFAULT_CHECKPOINT
+from cosmos_tui.engine.profiles.hf_token import check_token
+from cosmos_tui.engine.profiles.transfer25_profile import CHECKPOINT_MODEL
 from cosmos_tui.errors import ValidationError
 
 
@@ -38,9 +41,6 @@ class HubFamily:
 
 def hub_family(profile: str) -> HubFamily:
     """The Hub facts of ``cosmos3`` or ``transfer2.5``."""
-    from cosmos_tui.engine.profiles.cosmos3_rules import DEFAULT_CHECKPOINT
-    from cosmos_tui.engine.profiles.transfer25_profile import CHECKPOINT_MODEL
-
     if profile == "cosmos3":
         return HubFamily(
             "cosmos3", DEFAULT_CHECKPOINT, "cosmos-framework",
@@ -140,8 +140,8 @@ async def check_hub_cache(ctx: DoctorContext) -> CheckResult:
 
 async def check_hub_token(ctx: DoctorContext) -> CheckResult:
     """A token for the first download, found as a run's pre-run check finds it."""
+    # lazy: engine.launch pulls SQLAlchemy (~300 ms), which no other check needs
     from cosmos_tui.engine.launch import RemoteLayout, host_env
-    from cosmos_tui.engine.profiles.hf_token import check_token
 
     title = "Hugging Face token (gated models)"
     family = hub_family(ctx.needs.profile)

@@ -36,8 +36,8 @@ from cosmos_tui.engine.batch_outputs import (
     after_death,
     map_outputs,
     sample_index,
+    slice_log,
 )
-from cosmos_tui.engine.batching import BatchLine, slice_log
 from cosmos_tui.engine.failure_text import explain
 from cosmos_tui.engine.logs import CURSOR_SUFFIX
 from cosmos_tui.engine.outputs import (
@@ -48,6 +48,7 @@ from cosmos_tui.engine.outputs import (
 
 if TYPE_CHECKING:
     from cosmos_tui.engine.batch_launch import BatchLauncher
+    from cosmos_tui.engine.batching import BatchLine
     from cosmos_tui.engine.launch import RemoteLayout
     from cosmos_tui.remote.host import RemoteHost
 

@@ -27,28 +27,30 @@ import json
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.domain import FailureKind, InputFile, Prompt, Run, RunState
-from cosmos_tui.engine import batch_t25, launch
+from cosmos_tui.engine import batch_recovery, batch_t25, launch
 from cosmos_tui.engine.batch_collect import Death, collect
 from cosmos_tui.engine.batch_outputs import batch_size_in
 from cosmos_tui.engine.batching import (
     SAMPLE_PROFILES,
     BatchLine,
+    BatchPlan,
     build_batch_input,
     is_upsampler,
 )
+from cosmos_tui.engine.enhance_launch import collect_enhanced, plan_enhance
 from cosmos_tui.engine.failures import classify
 from cosmos_tui.engine.logs import LocalLog, LogFollower
 from cosmos_tui.engine.profiles import transfer1
 from cosmos_tui.engine.profiles.base import profile_for, settings_for
 from cosmos_tui.engine.profiles.transfer25_profile import command_for as transfer25_command
+from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.engine.scheduler import start_reason
 from cosmos_tui.engine.stall import StallWatch, container_watch
-from cosmos_tui.errors import CosmosError, InputChanged, InvalidTransition
+from cosmos_tui.errors import CosmosError, InputChanged, InvalidTransition, RunBusy
 from cosmos_tui.private_files import open_private, private_dir
 from cosmos_tui.store.queue_store import Claim, QueueStore
 
@@ -65,46 +67,6 @@ JSONL_NAME = "batch.jsonl"
 LOG_NAME = "run.log"
 # Seconds between looks at the members' states while a batch container runs.
 GUARD_INTERVAL = 1.0
-
-
-@dataclass(frozen=True)
-class BatchPlan:
-    """What one batch container needs, from the kind of batch it is.
-
-    The model's batches (Transfer1, Transfer2.5) are planned by
-    :meth:`BatchLauncher._plan_model`, Transfer1's prompt upsampler by
-    :func:`~cosmos_tui.engine.enhance_launch.plan_enhance`; both then go through the one
-    sequence of :meth:`BatchLauncher._run_batch`.
-
-    Attributes:
-        members: The runs that still take part, with their prompts, in line order.
-        command: The container's argv.
-        lines: One line per member (kept as the batch's manifest, for a reattach).
-        files: Files written into the batch's folder before the start (name: text).
-        specs: What each member records as its spec (none: left as it is).
-        profile: The family whose mounts and environment the container gets.
-        labels: Labels beside the batch's id and members.
-        run_env: Variables of the run's own (``ModelProfile.run_env``).
-
-    """
-
-    members: list[tuple[Run, Prompt]]
-    command: list[str]
-    lines: Sequence[BatchLine]
-    files: dict[str, str] = field(default_factory=dict)
-    specs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    profile: str = "transfer1"
-    labels: dict[str, str] = field(default_factory=dict)
-    run_env: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def run_ids(self) -> list[str]:
-        """The member runs in line order."""
-        return [run.id for run, _ in self.members]
-
-    def manifest(self) -> dict[str, Any]:
-        """Return what is kept with the batch to map outputs back after a restart."""
-        return {"lines": [{"run_id": ln.run_id, "prompt": ln.prompt} for ln in self.lines]}
 
 
 class BatchLauncher:
@@ -132,8 +94,6 @@ class BatchLauncher:
 
     def lock_all(self, run_ids: Sequence[str]) -> bool:
         """Take every run's lock, or none (locks held by launches here are left alone)."""
-        from cosmos_tui.engine.runlock import RunLock
-
         taken: list[RunLock] = []
         for run_id in run_ids:
             lock = RunLock(self.ctx.run_dir(run_id))
@@ -147,8 +107,6 @@ class BatchLauncher:
 
     async def launch(self, claim: Claim) -> None:
         """Run the claim to its end."""
-        from cosmos_tui.errors import RunBusy
-
         first = claim.runs[0]
         # A single run, Cosmos 3's reasoner enhancements included, goes through the run
         # lifecycle; Transfer1's enhancements share one upsampler container, a batch whose
@@ -190,8 +148,6 @@ class BatchLauncher:
         lost link only means following it again. Returns False when nothing worked (the
         runs are then left to the next queue driver's reattach, not failed).
         """
-        from cosmos_tui.engine.batch_recovery import reattach
-
         logger.info("batch %s: %s; recovering", batch_id, error.message)
         limit = self.ctx.config.retry.max_attempts
         for attempt in range(1, limit + 1):
@@ -201,7 +157,7 @@ class BatchLauncher:
             if not active:
                 return True
             try:
-                await reattach(self, batch_id, active)
+                await batch_recovery.reattach(self, batch_id, active)
                 return True
             except CosmosError as exc:
                 if not exc.transient:
@@ -218,8 +174,6 @@ class BatchLauncher:
         Each member's :class:`RunLock` is held until :meth:`release`, so a reconcile in
         another process leaves the batch's runs alone while this process drives them.
         """
-        from cosmos_tui.engine.runlock import RunLock
-
         members = []
         for run in claim.runs:
             lock = RunLock(self.ctx.run_dir(run.id))
@@ -243,8 +197,6 @@ class BatchLauncher:
         host = self.ctx.hosts.get(claim.host)
         layout = launch.RemoteLayout(await host.files.home(), await host.tool_dir(), batch_id)
         if is_upsampler(members[0][0]):
-            from cosmos_tui.engine.enhance_launch import plan_enhance
-
             plan = await plan_enhance(self, host, members)
         else:
             plan = await self._plan_model(host, layout, members)
@@ -469,8 +421,6 @@ class BatchLauncher:
         """
         first = await self.ctx.store.get_run(lines[0].run_id, with_events=False)
         if is_upsampler(first):
-            from cosmos_tui.engine.enhance_launch import collect_enhanced
-
             await collect_enhanced(self, host, layout, [line.run_id for line in lines], death)
             return
         if first.profile in SAMPLE_PROFILES:
@@ -483,15 +433,11 @@ class BatchLauncher:
 
     async def reattach_orphans(self) -> list[str]:
         """Pick up batches whose driving process died; return their ids."""
-        from cosmos_tui.engine.batch_recovery import reattach_orphans
-
-        return await reattach_orphans(self)
+        return await batch_recovery.reattach_orphans(self)
 
     async def sweep_orphans(self, interval: float) -> None:
         """Pick up orphaned batches every ``interval`` seconds until cancelled."""
-        from cosmos_tui.engine.batch_recovery import sweep_orphans
-
-        await sweep_orphans(self, interval)
+        await batch_recovery.sweep_orphans(self, interval)
 
     # state helpers -----------------------------------------------------------------------
 

@@ -228,3 +228,33 @@ def batch_size_in(argv: Sequence[str]) -> int:
 
 def _norm(text: str | None) -> str:
     return (text or "").strip()
+
+
+def slice_log(
+    lines: Sequence[str], run_id: str, batch_id: str, line_number: int, total: int,
+    own_folder: str | None, folders: Sequence[str],
+) -> list[str]:  # fmt: skip
+    """Return one run's slice of its batch's log.
+
+    Transfer1 logs a batch phase by phase for all prompts at once, so the shared lines
+    stay; lines that name another run's sample folder (``video_<idx>/``) are left out.
+    The slice starts with a header saying where the run sat in the batch.
+
+    Args:
+        lines: The batch container's whole log.
+        run_id: The run.
+        batch_id: Its batch.
+        line_number: Its 0-based JSONL line.
+        total: Lines in the batch.
+        own_folder: Its output folder, None when its prompt was dropped.
+        folders: Every output folder of the batch.
+
+    """
+    others = [f for f in folders if f != own_folder]
+    patterns = [re.compile(rf"(^|[/\s]){re.escape(f)}(/|\s|$)") for f in others]
+    where = f"output {own_folder}" if own_folder else "no output"
+    header = (
+        f"[cosmos-tui] run {run_id}: line {line_number + 1} of {total} of batch {batch_id}, {where}"
+    )
+    kept = [line for line in lines if not any(p.search(line) for p in patterns)]
+    return [header, *kept]

@@ -179,6 +179,8 @@ async def collect(
         log_lines: The container's whole log (clean lines).
         death: How the container died; None when it exited 0.
     """
+    # lazy: the collector and output download (~10 ms) are for queue drivers; the services
+    # import this module (through engine.batching)
     from cosmos_tui.engine.batch_collect import requeue
 
     listing = await host.files.listdir(layout.output_dir)
@@ -234,7 +236,7 @@ async def _download(
     outcome: SampleOutcome,
 ) -> None:  # fmt: skip
     """Download one member's files (only its own, from the shared folder) and complete it."""
-    from cosmos_tui.engine.batch_collect import download_member
+    from cosmos_tui.engine.batch_collect import download_member  # lazy: see collect
 
     run_id = outcome.name
     await download_member(launcher, host, layout, batch_id, run_id, "",

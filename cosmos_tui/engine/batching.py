@@ -21,7 +21,6 @@ command line agree, and the same prompt text may appear twice (a seed sweep).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +32,7 @@ from cosmos_tui.engine.batch_outputs import (  # noqa: F401 (re-exported)
     SampleOutput,
     map_outputs,
     sample_index,
+    slice_log,
 )
 from cosmos_tui.engine.batch_t25 import batchable, build_samples, setup_differences, setup_of
 from cosmos_tui.engine.profiles.transfer1 import build_spec
@@ -306,6 +306,47 @@ class BatchLine:
 
 
 @dataclass(frozen=True)
+class BatchPlan:
+    """What one batch container needs, from the kind of batch it is.
+
+    The model's batches (Transfer1, Transfer2.5) are planned by
+    :meth:`~cosmos_tui.engine.batch_launch.BatchLauncher._plan_model`, Transfer1's prompt
+    upsampler by :func:`~cosmos_tui.engine.enhance_launch.plan_enhance`; both then go
+    through the one sequence of
+    :meth:`~cosmos_tui.engine.batch_launch.BatchLauncher._run_batch`.
+
+    Attributes:
+        members: The runs that still take part, with their prompts, in line order.
+        command: The container's argv.
+        lines: One line per member (kept as the batch's manifest, for a reattach).
+        files: Files written into the batch's folder before the start (name: text).
+        specs: What each member records as its spec (none: left as it is).
+        profile: The family whose mounts and environment the container gets.
+        labels: Labels beside the batch's id and members.
+        run_env: Variables of the run's own (``ModelProfile.run_env``).
+
+    """
+
+    members: list[tuple[Run, Prompt]]
+    command: list[str]
+    lines: Sequence[BatchLine]
+    files: dict[str, str] = field(default_factory=dict)
+    specs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    profile: str = "transfer1"
+    labels: dict[str, str] = field(default_factory=dict)
+    run_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def run_ids(self) -> list[str]:
+        """The member runs in line order."""
+        return [run.id for run, _ in self.members]
+
+    def manifest(self) -> dict[str, Any]:
+        """Return what is kept with the batch to map outputs back after a restart."""
+        return {"lines": [{"run_id": ln.run_id, "prompt": ln.prompt} for ln in self.lines]}
+
+
+@dataclass(frozen=True)
 class BatchInput:
     """What one batched container gets: the shared spec and one line per run."""
 
@@ -426,33 +467,3 @@ def _norm(text: str | None) -> str:
 def _by_text(key: BatchKey | None) -> bool:
     """True when a batch's outputs are matched by prompt text (one text per batch)."""
     return key is None or key.profile not in SAMPLE_PROFILES
-
-
-def slice_log(
-    lines: Sequence[str], run_id: str, batch_id: str, line_number: int, total: int,
-    own_folder: str | None, folders: Sequence[str],
-) -> list[str]:  # fmt: skip
-    """Return one run's slice of its batch's log.
-
-    Transfer1 logs a batch phase by phase for all prompts at once, so the shared lines
-    stay; lines that name another run's sample folder (``video_<idx>/``) are left out.
-    The slice starts with a header saying where the run sat in the batch.
-
-    Args:
-        lines: The batch container's whole log.
-        run_id: The run.
-        batch_id: Its batch.
-        line_number: Its 0-based JSONL line.
-        total: Lines in the batch.
-        own_folder: Its output folder, None when its prompt was dropped.
-        folders: Every output folder of the batch.
-
-    """
-    others = [f for f in folders if f != own_folder]
-    patterns = [re.compile(rf"(^|[/\s]){re.escape(f)}(/|\s|$)") for f in others]
-    where = f"output {own_folder}" if own_folder else "no output"
-    header = (
-        f"[cosmos-tui] run {run_id}: line {line_number + 1} of {total} of batch {batch_id}, {where}"
-    )
-    kept = [line for line in lines if not any(p.search(line) for p in patterns)]
-    return [header, *kept]

@@ -15,8 +15,10 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from cosmos_tui.config import Config
+from cosmos_tui.domain import HostState
 from cosmos_tui.engine.queue import HostView, host_view
 from cosmos_tui.errors import CosmosError
+from cosmos_tui.remote.smi import GpuState
 
 if TYPE_CHECKING:
     from cosmos_tui.remote.pool import HostPool
@@ -62,9 +64,6 @@ class PoolCluster:
 
     def _has_samples(self, name: str) -> bool:
         """True once a host has reported GPUs, or cannot (down, or a driver problem)."""
-        from cosmos_tui.domain import HostState
-        from cosmos_tui.remote.gpu import GpuState
-
         host = self.hosts.get(name)
         if host.gpu.latest() or GpuState(host.gpu.state).host_problem:
             return True

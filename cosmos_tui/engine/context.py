@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 from cosmos_tui.config import Config
 from cosmos_tui.domain import Run
 from cosmos_tui.engine.logs import LogHub
+from cosmos_tui.remote.docker_types import LABEL_RUN_ID, parse_size
 from cosmos_tui.store.repositories import Store
 
 if TYPE_CHECKING:
@@ -107,8 +108,6 @@ async def stop_run_containers(ctx: EngineContext, run: Run, container_id: str | 
         How many running containers were stopped.
 
     """
-    from cosmos_tui.remote.docker import LABEL_RUN_ID
-
     assert run.host is not None
     host = ctx.hosts.get(run.host)
     stopped = 0
@@ -121,8 +120,6 @@ async def stop_run_containers(ctx: EngineContext, run: Run, container_id: str | 
 
 def shm_size_bytes(text: str) -> int | None:
     """Return bytes of a size such as ``8g`` (None when empty or unreadable)."""
-    from cosmos_tui.remote.docker import parse_size
-
     try:
         return parse_size(text) if text else None
     except ValueError:

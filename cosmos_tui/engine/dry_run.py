@@ -27,6 +27,8 @@ from typing import Any
 from cosmos_tui.config import Config, HostConfig
 from cosmos_tui.domain import InputFile, Prompt, Run
 from cosmos_tui.engine import launch
+from cosmos_tui.engine.batch_launch import JSONL_NAME, batch_command
+from cosmos_tui.engine.batching import build_batch_input
 from cosmos_tui.engine.profiles.base import profile_for
 from cosmos_tui.remote.docker_types import ContainerSpec, container_body
 
@@ -147,9 +149,6 @@ def preview_batch(
     Raises:
         BatchError: When the runs cannot share a container.
     """
-    from cosmos_tui.engine.batch_launch import JSONL_NAME, batch_command
-    from cosmos_tui.engine.batching import build_batch_input
-
     layout = dry_layout(host, batch_id)
 
     def _container_path(item: InputFile) -> str:

@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING
 
 from cosmos_tui.domain import FailureKind, Prompt, Run, RunState
 from cosmos_tui.engine import launch
-from cosmos_tui.engine.batching import BatchLine
+from cosmos_tui.engine.batching import BatchLine, BatchPlan
 from cosmos_tui.engine.profiles import upsampler
+from cosmos_tui.store.repositories import PromptFilter
 
 if TYPE_CHECKING:
     from cosmos_tui.engine.batch_collect import Death
-    from cosmos_tui.engine.batch_launch import BatchLauncher, BatchPlan
+    from cosmos_tui.engine.batch_launch import BatchLauncher
     from cosmos_tui.engine.launch import RemoteLayout
     from cosmos_tui.remote.host import RemoteHost
     from cosmos_tui.store.repositories import Store
@@ -35,8 +36,6 @@ async def plan_enhance(
     launcher: BatchLauncher, host: RemoteHost, members: list[tuple[Run, Prompt]]
 ) -> BatchPlan:
     """Upload each prompt's colour video; return the upsampler container's plan."""
-    from cosmos_tui.engine.batch_launch import BatchPlan
-
     lines = []
     for run, prompt in members:
         color = prompt.input("color")
@@ -118,8 +117,6 @@ async def record_enhanced(
     Transfer1's upsampler (above) and Cosmos 3's reasoner (engine/lifecycle.py). A child
     with the same text already there (an earlier attempt's) is reused, not made twice.
     """
-    from cosmos_tui.store.repositories import PromptFilter
-
     children = await store.list_prompts(PromptFilter(parent_id=prompt.id), 0, 500)
     earlier = next((c for c in children.items if c.text == text), None)
     if overwrite:

@@ -28,6 +28,7 @@ from cosmos_tui.engine.logscan import (
     Found,
     LogScanner,
 )
+from cosmos_tui.engine.profiles import cosmos3_failures
 from cosmos_tui.errors import (
     ContainerGone,
     CosmosError,
@@ -159,9 +160,7 @@ def diagnose(
     failure = _diagnose(scan, exit_code, oom_killed=oom_killed, cancelled=cancelled,
                         timed_out=timed_out, timeout_seconds=timeout_seconds)  # fmt: skip
     if scan.profile == "cosmos3":
-        from cosmos_tui.engine.profiles.cosmos3_failures import refine
-
-        return refine(failure, scan)
+        return cosmos3_failures.refine(failure, scan)
     return failure
 
 

@@ -44,6 +44,8 @@ from cosmos_tui.errors import (
     RunBusy,
     TransferFailed,
 )
+from cosmos_tui.remote.docker_types import LABEL_RUN_ID
+from cosmos_tui.remote.gpu_policy import usable_indices
 from cosmos_tui.safe_text import one_line
 from cosmos_tui.store.queue_store import QueueStore
 
@@ -174,7 +176,7 @@ class RunDriver:
 
     async def _fail_on_gpu_fault(self, run_id: str, detail: str) -> Run:
         """Fail the run and stop its container when its GPU breaks (as the scheduler does)."""
-        # engine/runner.py drives this module: imported here to keep the import one-way
+        # cycle: engine/runner.py imports this module (RunDriver) and owns the fault handler
         from cosmos_tui.engine.runner import RunEngine
 
         return await RunEngine(self.ctx).fail_on_gpu_fault(run_id, detail)
@@ -218,8 +220,8 @@ class RunDriver:
             if a.host == host and a.container_key not in (run.id, run.batch_id)
             for g in a.gpus
         }
+        # lazy: remote.gpu pulls asyncssh and aiodocker; the services import this module
         from cosmos_tui.remote.gpu import query_gpus
-        from cosmos_tui.remote.gpu_policy import usable_indices
 
         host_config = self.ctx.config.host(host)
         need = run.params.num_gpus
@@ -278,8 +280,6 @@ class RunDriver:
 
     async def _start(self, run: Run) -> Run:
         host, layout = await self._host(run)
-        from cosmos_tui.remote.docker import LABEL_RUN_ID
-
         image = launch.image_for(run, host.config, self.ctx.config)
         # Both questions go out together (round trips are what a distant host costs).
         existing, image_present = await asyncio.gather(
@@ -371,12 +371,9 @@ class RunDriver:
         self.local_log.cursor_path.unlink(missing_ok=True)
 
     async def _download(self, run: Run) -> Run:
+        # lazy: the download code (~7 ms) is for drivers; the services import this module
         from cosmos_tui.config_parse import max_output_bytes
-        from cosmos_tui.engine.outputs import (
-            fetch_outputs,
-            plan_outputs,
-            refused_failure,
-        )
+        from cosmos_tui.engine.outputs import fetch_outputs, plan_outputs, refused_failure
 
         host, layout = await self._host(run)
         await self.ctx.store.update_run(run.id, progress_phase="downloading", eta_seconds=None)
@@ -426,6 +423,7 @@ class RunDriver:
         to enter again (a driver that died here): the child made by an earlier attempt
         with the same text is reused, and a run that ended meanwhile is left alone.
         """
+        # lazy: the reasoner's code and profiles.cosmos3 (~15 ms); the services import this
         from cosmos_tui.containment import output_file
         from cosmos_tui.engine.enhance_launch import record_enhanced
         from cosmos_tui.engine.profiles.cosmos3 import REASONER_TEXT, options_of, sent_text

@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from cosmos_tui.engine.profiles import cosmos3_failures
 from cosmos_tui.engine.progress import ProgressParser, parser_for
 
 CONTEXT_BEFORE = 5
@@ -134,9 +135,7 @@ class Caught:
 def family_signatures(profile: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
     """Return the log signatures a model family adds to the shared ones."""
     if profile == "cosmos3":
-        from cosmos_tui.engine.profiles.cosmos3_failures import SIGNATURES
-
-        return SIGNATURES
+        return cosmos3_failures.SIGNATURES
     return ()
 
 

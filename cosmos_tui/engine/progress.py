@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from cosmos_tui.domain import Progress
+from cosmos_tui.engine.profiles.transfer25_progress import Transfer25Parser
 
 MAX_RUNNING_PERCENT = 99.0
 _TIME_FILL_CAP = 0.95
@@ -307,23 +308,16 @@ class TqdmParser:
 
 
 def _cosmos3_parser() -> ProgressParser:
+    # lazy: profiles.cosmos3 (~13 ms) is for Cosmos 3 logs; 'cosmos diagnose' imports this
     from cosmos_tui.engine.profiles.cosmos3 import Cosmos3Parser
 
     return Cosmos3Parser()
 
 
-def _transfer25() -> ProgressParser:
-    # Imported here: the profile's module imports nothing from this one, but profiles
-    # load after the engine's core modules.
-    from cosmos_tui.engine.profiles.transfer25_progress import Transfer25Parser
-
-    return Transfer25Parser()
-
-
 PARSERS: dict[str, Callable[[], ProgressParser]] = {
     "transfer1": Transfer1Parser,
     "cosmos3": _cosmos3_parser,
-    "transfer2.5": _transfer25,
+    "transfer2.5": Transfer25Parser,
     "predict2": TqdmParser,
 }
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from cosmos_tui.config import Config, HostConfig
 from cosmos_tui.domain import GpuHealth, GpuProcess, GpuSample, HostState, HostStatus
 from cosmos_tui.engine.batching import LaunchGroup
+from cosmos_tui.remote.gpu_policy import with_policy
 from cosmos_tui.store.queue_store import Allocation
 
 
@@ -110,8 +111,6 @@ def host_view(
             a container of ours still running after its runs ended).
 
     """
-    from cosmos_tui.remote.gpu_policy import with_policy
-
     judged = with_policy(host, samples, processes, ours)
     indices = sorted(
         s.index

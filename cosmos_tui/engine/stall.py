@@ -23,9 +23,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from cosmos_tui.domain import AlertKind, FailureKind, GpuSample
+from cosmos_tui.domain import AlertChange, AlertKind, FailureKind, GpuSample
 from cosmos_tui.engine.failure_text import explain
 from cosmos_tui.errors import CosmosError
+from cosmos_tui.store.metrics_store import MetricsStore
 
 if TYPE_CHECKING:
     from cosmos_tui.engine.context import EngineContext
@@ -140,9 +141,6 @@ class StallWatch:
         return text
 
     async def _alert(self, raised: bool) -> None:
-        from cosmos_tui.domain import AlertChange
-        from cosmos_tui.store.metrics_store import MetricsStore
-
         changes = []
         for run_id in self.members or (self.run_id,):
             with contextlib.suppress(CosmosError):
@@ -200,6 +198,7 @@ def container_watch(
         members: A batch's runs (see :class:`StallWatch`); empty for a single run.
 
     """
+    # lazy: remote.gpu pulls asyncssh and aiodocker; the services import this module
     from cosmos_tui.remote.gpu import query_gpus
 
     async def sample() -> Sequence[GpuSample]:

@@ -33,9 +33,13 @@ from typing import TYPE_CHECKING
 
 from cosmos_tui.containment import contained_path, recorded_parts, shown
 from cosmos_tui.domain import Prompt, Run, RunState
+from cosmos_tui.engine.batch_collect import read_samples
+from cosmos_tui.engine.batch_outputs import map_outputs
+from cosmos_tui.engine.batching import BatchLine
 from cosmos_tui.engine.inputs import in_thread, sha256_of
 from cosmos_tui.errors import CosmosError, NotFound, OutsideFolder
 from cosmos_tui.owner import LABEL_OWNER, Ownership, ownership
+from cosmos_tui.store.queue_store import QueueStore
 from cosmos_tui.store.repositories import PromptFilter, RunFilter
 
 if TYPE_CHECKING:
@@ -208,11 +212,6 @@ def _is_plain_file(folder: Path, recorded: str) -> bool:
 
 async def _batch_sample_folder(bench: BenchView, host: RemoteHost, run: Run) -> str | None:
     """Return the ``video_<idx>`` folder a batch wrote for ``run`` (matched by prompt)."""
-    from cosmos_tui.engine.batch_collect import read_samples
-    from cosmos_tui.engine.batch_outputs import map_outputs
-    from cosmos_tui.engine.batching import BatchLine
-    from cosmos_tui.store.queue_store import QueueStore
-
     assert run.batch_id is not None
     try:
         manifest = await QueueStore(bench.store).batch_manifest(run.batch_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -104,8 +105,6 @@ async def read_image_file(docker: DockerClient, image: str, path: str) -> bytes 
     A container is created (never started) and the file is read through the Engine API's
     archive endpoint, so the image needs no shell.
     """
-    import tarfile
-
     api = await docker.api()
     body: dict[str, Any] = {"Image": image, "Cmd": ["true"], "Labels": {LABEL_DOCTOR: "true"}}
     name = f"cosmos-doctor-{secrets.token_hex(4)}"

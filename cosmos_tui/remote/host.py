@@ -64,6 +64,7 @@ class RemoteHost:
     def gpu(self) -> GpuTelemetry:
         """GPU telemetry of this host (its channel starts on :meth:`GpuTelemetry.start`)."""
         if self._gpu is None:
+            # lazy: the GPU telemetry modules (~15 ms) load only for hosts whose GPUs are read
             from cosmos_tui.remote.gpu import GpuTelemetry
 
             self._gpu = GpuTelemetry(self.ssh, self.docker, self._gpu_interval_ms)

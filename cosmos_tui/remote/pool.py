@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from cosmos_tui.config import Config, HostConfig
+from cosmos_tui.owner import installation_owner
 
 if TYPE_CHECKING:
     from cosmos_tui.remote.host import RemoteHost
@@ -27,6 +28,7 @@ class RemoteHostFactory(Protocol):
 
 def default_remote_factory(host: HostConfig, config: Config) -> RemoteHost:
     """Make a real RemoteHost (asyncssh + aiodocker) from the configuration."""
+    # lazy: asyncssh and aiodocker (~300 ms) load with the first host, not with the services
     from cosmos_tui.remote.host import RemoteHost
 
     return RemoteHost(
@@ -77,8 +79,6 @@ class HostPool:
     def owner(self) -> str:
         """This installation's owner id (see :mod:`cosmos_tui.owner`), made on first use."""
         if self._owner is None:
-            from cosmos_tui.owner import installation_owner
-
             self._owner = installation_owner(self._config.data_dir)
         return self._owner
 

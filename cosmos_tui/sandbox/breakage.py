@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from cosmos_tui.doctor.needs import CHECKOUT_REQUIREMENTS, all_checkpoint_files
 from cosmos_tui.remote.discover import CHECKOUT_SCRIPT
+from cosmos_tui.sandbox.gpus import GPU_NAME, MEMORY_TOTAL_MIB
 
 if TYPE_CHECKING:
     from cosmos_tui.sandbox.host import Sandbox
@@ -124,8 +125,6 @@ class SetupFaults:
 
     def gpu(self, kind: str) -> None:
         """Swap the simulated cards: ``small`` (12 GB), ``old`` (Volta) or ``h100``."""
-        from cosmos_tui.sandbox.gpus import GPU_NAME, MEMORY_TOTAL_MIB
-
         gpus = self._sandbox.gpus
         name, memory, cap = {"small": SMALL_GPU, "old": OLD_GPU}.get(
             kind, (GPU_NAME, MEMORY_TOTAL_MIB, "9.0")

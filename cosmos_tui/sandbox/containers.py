@@ -41,8 +41,10 @@ from cosmos_tui.sandbox.container_types import (
     rfc3339,
 )
 from cosmos_tui.sandbox.faults import Faults
+from cosmos_tui.sandbox.hostile import leaked_env
 from cosmos_tui.sandbox.paths import copy_specs, translate_arg
 from cosmos_tui.sandbox.standin import cosmos3_standin_path, transfer25_standin_path
+from cosmos_tui.sandbox.upsampler_standin import SIGNATURE
 
 __all__ = [
     "STDERR",
@@ -289,8 +291,6 @@ class ContainerRuntime:
         if Path(argv[0]).name == "torchrun":
             await self._append(container, STDOUT, BANNER)
             if self.faults.leak_secrets:
-                from cosmos_tui.sandbox.hostile import leaked_env
-
                 await self._append(container, STDOUT, leaked_env(env))
         readers = [
             asyncio.create_task(self._read(container, process.stdout, STDOUT)),
@@ -503,8 +503,6 @@ def _is_transfer25(argv: list[str]) -> bool:
 
 def _upsampler_script(args: list[str]) -> str | None:
     """Return the host path of a torchrun script that uses the prompt upsampler, if any."""
-    from cosmos_tui.sandbox.upsampler_standin import SIGNATURE
-
     for arg in args:
         if arg.endswith(".py") and not arg.startswith("-"):
             try:

@@ -5,9 +5,12 @@ Kept apart from the HTTP handlers (docker_api.py) so that each stays readable.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import io
 import json
 import signal
+import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -24,8 +27,6 @@ def time_ns(raw: str | None) -> int:
         nanos = int((fraction + "000000000")[:9]) if fraction.isdigit() else 0
         return int(seconds) * 1_000_000_000 + nanos
     try:
-        import datetime as dt
-
         parsed = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         return 0
@@ -224,9 +225,6 @@ def pull_events(image: str, layers: int, layer_bytes: int) -> list[dict[str, Any
 
 def single_file_tar(path: str, data: bytes) -> bytes:
     """Return a tar holding one file, as the archive endpoint sends it."""
-    import io
-    import tarfile
-
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         info = tarfile.TarInfo(path.rstrip("/").rsplit("/", 1)[-1])

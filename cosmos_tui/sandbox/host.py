@@ -24,6 +24,7 @@ import contextlib
 import json
 import logging
 import os
+import random
 import shutil
 import signal
 import struct
@@ -42,7 +43,9 @@ from cosmos_tui.sandbox.containers import Container, ContainerRuntime
 from cosmos_tui.sandbox.docker_api import DockerApi
 from cosmos_tui.sandbox.faults import Faults
 from cosmos_tui.sandbox.gpus import GpuSimulator, run_nvidia_smi
+from cosmos_tui.sandbox.hostile import GREETING, foreign_container_bodies, plant_outputs
 from cosmos_tui.sandbox.options import SIMULATED_LABEL, SandboxOptions
+from cosmos_tui.sandbox.smi_replay import SmiReplay
 from cosmos_tui.sandbox.sshd import SandboxSshd
 from cosmos_tui.sandbox.standin import standin_script_path
 
@@ -111,8 +114,6 @@ class Sandbox:
         self.docker_socket = root / "var" / "run" / "docker.sock"
         self.smi_socket = root / "run" / "nvidia-smi.sock"
         self.bin_dir = root / "usr" / "local" / "bin"
-        import random
-
         self.faults = Faults(
             oom_rate=options.oom_rate,
             flaky_ssh=options.flaky_ssh,
@@ -120,8 +121,6 @@ class Sandbox:
             rng=random.Random(options.seed),  # noqa: S311
         )
         if options.hostile:
-            from cosmos_tui.sandbox.hostile import GREETING
-
             self.faults.greeting = GREETING
             self.faults.hostile_names = True
             self.faults.hostile_outputs = True
@@ -276,8 +275,6 @@ class Sandbox:
         Raises:
             ReplayError: When the file cannot be read or is not a replay.
         """
-        from cosmos_tui.sandbox.smi_replay import SmiReplay
-
         self.gpus.set_replay(None if path is None else SmiReplay.load(path, tick_s))
 
     def drop_connections(self) -> int:
@@ -324,8 +321,6 @@ class Sandbox:
         """With ``hostile_outputs``, leave a malicious image's files in a run's folder."""
         if not self.faults.hostile_outputs or "cosmos.run_id" not in container.labels:
             return
-        from cosmos_tui.sandbox.hostile import plant_outputs
-
         for mount in container.mounts:
             if mount.target == "/cosmos-tui/run":
                 plant_outputs(mount.source, self.home)
@@ -335,8 +330,6 @@ class Sandbox:
 
         One has exited, one runs; they must survive everything this installation does.
         """
-        from cosmos_tui.sandbox.hostile import foreign_container_bodies
-
         made = []
         for name, body, running in foreign_container_bodies(self.options.docker_image):
             container = self.runtime.create(body, name)

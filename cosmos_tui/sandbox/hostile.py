@@ -34,6 +34,8 @@ from typing import Any
 
 import asyncssh
 
+from cosmos_tui.safe_text import is_secret_name
+
 logger = logging.getLogger(__name__)
 
 TRAVERSAL_DIR = "../../../../.."
@@ -134,8 +136,6 @@ def foreign_container_bodies(image: str) -> list[tuple[str, dict[str, Any], bool
 
 def leaked_env(env: dict[str, str]) -> bytes:
     """The log lines of an image that prints its secret environment values (``K=V``)."""
-    from cosmos_tui.safe_text import is_secret_name
-
     return b"".join(
         f"{key}={value}\n".encode() for key, value in env.items() if is_secret_name(key)
     )

@@ -22,6 +22,7 @@ Passes (exit 0) only when:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import os
 import time
@@ -30,12 +31,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cosmos_tui.domain import FailureKind, RunState
+from cosmos_tui.engine.prune import carry_out, plan_prune
+from cosmos_tui.sandbox.scenario import _cancellable, _drive_queue, _sample_prompts, mp4_is_valid
+from cosmos_tui.sandbox.workspace import DemoWorkspace, add_sample_prompts
+from cosmos_tui.services import Workbench
 
 if TYPE_CHECKING:
     from cosmos_tui.config import Config
     from cosmos_tui.sandbox.options import SandboxHandle
-    from cosmos_tui.sandbox.workspace import DemoWorkspace
-    from cosmos_tui.services import Workbench
 
 PLAN: tuple[tuple[str, dict[str, object]], ...] = (
     ("warehouse-robot", {"seed": 11}),
@@ -96,8 +99,6 @@ def _files_holding(root: Path, secret: bytes) -> list[str]:
 
 def with_demo_token(config: Config) -> Config:
     """``config`` with :data:`DEMO_TOKEN` as every host's ``HF_TOKEN``."""
-    import dataclasses
-
     hosts = [dataclasses.replace(h, env={**h.env, "HF_TOKEN": DEMO_TOKEN}) for h in config.hosts]
     return dataclasses.replace(config, hosts=hosts)
 
@@ -110,8 +111,6 @@ def run_hostile_scenario(
     timeout: float = 600.0,
 ) -> int:
     """Run the hostile scenario, print what happened; 0 when everything was contained."""
-    from cosmos_tui.sandbox.scenario import _cancellable
-
     return asyncio.run(_cancellable(_scenario(config, space, sandbox, echo, timeout), echo))
 
 
@@ -122,10 +121,6 @@ async def _scenario(
     echo: Callable[[str], None],
     timeout: float,
 ) -> int:
-    from cosmos_tui.sandbox.scenario import _drive_queue, _sample_prompts, mp4_is_valid
-    from cosmos_tui.sandbox.workspace import add_sample_prompts
-    from cosmos_tui.services import Workbench
-
     started = time.monotonic()
     echo(f"cosmos demo --headless --hostile: a HOSTILE SIMULATED GPU HOST on 127.0.0.1:"
          f"{sandbox.port}")  # fmt: skip
@@ -204,8 +199,6 @@ async def _foreign(bench: Workbench) -> list[tuple[str, str]]:
 
 async def _housekeeping(bench: Workbench, echo: Callable[[str], None]) -> None:
     """Reconcile, verify --fix and host prune, as a user tidying up would."""
-    from cosmos_tui.engine.prune import carry_out, plan_prune
-
     report = await bench.reconcile()
     echo(f"reconcile: {len(report.foreign)} foreign container(s) listed, left alone")
     verified = await bench.verify(fix=True)

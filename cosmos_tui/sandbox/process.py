@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import selectors
 import signal
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from cosmos_tui.config import HostConfig
+from cosmos_tui.sandbox.options import SandboxOptions
 
 READY_TIMEOUT_S = 20.0
 
@@ -136,8 +138,6 @@ class SandboxProcess:
         return self._info
 
     def _read_line(self, timeout: float) -> dict[str, Any]:
-        import selectors
-
         process = self._pipe()
         stdout = process.stdout
         assert stdout is not None
@@ -168,8 +168,9 @@ def _reply(out: IO[str], data: dict[str, Any]) -> None:
 
 
 async def _serve(request: dict[str, Any], out: IO[str]) -> None:
+    # lazy: asyncssh and aiohttp load in the sandbox's own process only; 'cosmos demo'
+    # imports this module to start that process
     from cosmos_tui.sandbox.host import Sandbox
-    from cosmos_tui.sandbox.options import SandboxOptions
 
     options = SandboxOptions(**request["options"])
     loop = asyncio.get_running_loop()

@@ -29,12 +29,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.domain import FailureKind, Prompt, Run, RunState
+from cosmos_tui.engine.prepare import prepare_sequence
+from cosmos_tui.sandbox.workspace import SAMPLE_PROMPTS, DemoWorkspace, add_sample_prompts
+from cosmos_tui.services import Workbench
+from cosmos_tui.services.queue import QueueService
+from cosmos_tui.store.repositories import PromptFilter
 
 if TYPE_CHECKING:
     from cosmos_tui.config import Config
     from cosmos_tui.sandbox.options import SandboxHandle
-    from cosmos_tui.sandbox.workspace import DemoWorkspace
-    from cosmos_tui.services import Workbench
     from cosmos_tui.store.queue_store import Claim
 
 # role -> (sample prompt name, overrides); equal overrides batch together.
@@ -160,9 +163,6 @@ async def _scenario(
     echo: Callable[[str], None],
     timeout: float,
 ) -> int:
-    from cosmos_tui.sandbox.workspace import add_sample_prompts
-    from cosmos_tui.services import Workbench
-
     started = time.monotonic()
     echo(
         f"cosmos demo --headless: SIMULATED GPU HOST on 127.0.0.1:{sandbox.port} "
@@ -199,8 +199,6 @@ async def _scenario(
 
 def _prepare_sample(space: DemoWorkspace) -> str:
     """Render the sample image sequence and prepare its videos, as `cosmos prepare` does."""
-    from cosmos_tui.engine.prepare import prepare_sequence
-
     folder = space.render_sample_sequence()
     result = prepare_sequence(folder, folder)
     done = "encoded " + ", ".join(result.encoded) if result.encoded else "unchanged"
@@ -212,9 +210,6 @@ def _prepare_sample(space: DemoWorkspace) -> str:
 
 async def _sample_prompts(bench: Workbench, space: DemoWorkspace) -> dict[str, Prompt]:
     """Return the sample prompts by name, creating any that a reused workspace lacks."""
-    from cosmos_tui.sandbox.workspace import SAMPLE_PROMPTS
-    from cosmos_tui.store.repositories import PromptFilter
-
     samples = {sample.name: sample for sample in SAMPLE_PROMPTS}
     wanted = [(s.name, s.text, s) for s in SAMPLE_PROMPTS]
     name, text, videos_of = BLOCKED_PROMPT
@@ -236,7 +231,6 @@ async def _drive_queue(bench: Workbench, run_ids: list[str], echo: Callable[[str
     The scheduler stops when nothing can start now; telemetry a moment old may still
     show a finished container's process on a GPU, so look again until all have ended.
     """
-    from cosmos_tui.services.queue import QueueService
 
     def claimed(claim: Claim) -> None:
         batch = f" (batch {claim.batch_id})" if claim.batch_id else ""

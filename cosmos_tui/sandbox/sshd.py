@@ -31,6 +31,7 @@ from typing import Any
 import asyncssh
 
 from cosmos_tui.sandbox.faults import Faults
+from cosmos_tui.sandbox.hostile import with_lies
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +85,6 @@ class HostileSFTPServer(ConfinedSFTPServer):
         names = super().scandir(path)
         if not self._faults.hostile_names:
             return names
-        from cosmos_tui.sandbox.hostile import with_lies
-
         return with_lies(names, path)
 
 

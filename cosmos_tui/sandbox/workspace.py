@@ -122,6 +122,8 @@ class DemoWorkspace:
 
         Rendered into a hidden sibling and renamed, so nobody sees half a sequence.
         """
+        # lazy: numpy and PIL (~120 ms); 'cosmos demo' imports this module before the sandbox
+        # starts, and renders the sequence in the background
         from cosmos_tui.sandbox.render import write_sequence
 
         target = self.inputs_dir / SAMPLE_SEQUENCE
@@ -137,6 +139,7 @@ class DemoWorkspace:
 
     def write_config(self, host: HostConfig, gpus: int) -> Path:
         """Write ``config.toml`` with one host, the sandbox, and return its path."""
+        # lazy: tomlkit (~8 ms); 'cosmos demo' imports this module before the sandbox starts
         import tomlkit
 
         document = tomlkit.document()

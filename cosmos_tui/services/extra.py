@@ -221,6 +221,7 @@ class ExtrasService:
         self, prompt: Prompt, mode: str, checkpoint: str | None, guardrails: str | None
     ) -> GenerationParams:
         """The validated parameters of a Cosmos 3 reasoner run on ``prompt``."""
+        # lazy: profiles.cosmos3 (~12 ms) is for Cosmos 3 runs; the services import this module
         from cosmos_tui.engine.profiles.cosmos3 import size_option
 
         if not prompt.text.strip():

@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from cosmos_tui.config import Config, HostConfig, default_config_path
+from cosmos_tui.config import Config, HostConfig, RetryConfig, default_config_path, load_config
+from cosmos_tui.config_hosts import NAME_PATTERN, add_host, edit_host, remove_host
 from cosmos_tui.errors import ConfigError, ValidationError
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ class SshProbe:
 
     @staticmethod
     def _remote(config: Config, host: HostConfig) -> RemoteHost:
-        from cosmos_tui.config import RetryConfig
+        # lazy: asyncssh and aiodocker (~300 ms) load on the first question, not with the screen
         from cosmos_tui.remote import RemoteHost
 
         return RemoteHost(host, config.timeouts, RetryConfig(max_attempts=1))
@@ -67,6 +68,7 @@ class SshProbe:
 
     async def discover(self, config: Config, host: HostConfig) -> HostFacts:
         """Ask the host what ``cosmos host add`` asks it."""
+        # lazy: pulls asyncssh and aiodocker (see _remote)
         from cosmos_tui.remote.discover import discover
 
         remote = self._remote(config, host)
@@ -81,6 +83,7 @@ class SshProbe:
         self, config: Config, names: Sequence[str], profile: str, only: frozenset[str] | None
     ) -> list[DoctorReport]:
         """Run the doctor on every named host at once."""
+        # lazy: the doctor and RemoteHost pull asyncssh and aiodocker (see _remote)
         from cosmos_tui.doctor.runner import run_doctors
         from cosmos_tui.remote import RemoteHost
 
@@ -127,8 +130,6 @@ class HostAdmin:
         """The config as the file says now (the session's when there is no file yet)."""
         if not self.path.exists():
             return self.config
-        from cosmos_tui.config import load_config
-
         return load_config(self.path)
 
     async def hosts(self) -> tuple[HostConfig, ...]:
@@ -148,6 +149,7 @@ class HostAdmin:
 
     async def trust(self, info: HostKeyInfo) -> None:
         """Record a host key the user accepted (a changed key is refused)."""
+        # lazy: remote.hostkeys pulls asyncssh (see SshProbe._remote)
         from cosmos_tui.remote.hostkeys import trust_host_key
 
         await asyncio.to_thread(trust_host_key, info)
@@ -158,8 +160,6 @@ class HostAdmin:
         Returns:
             The host as written, and what discovery found.
         """
-        from cosmos_tui.config_hosts import add_host
-
         config = await asyncio.to_thread(self.current)
         host = self._new_host(config, values)
         facts = await self.probe.discover(config, host)
@@ -184,21 +184,18 @@ class HostAdmin:
 
     async def edit(self, name: str, changes: Mapping[str, Any]) -> HostConfig:
         """Set the given keys (None: back to the default); return the host as written."""
-        from cosmos_tui.config_hosts import edit_host
-
         written = await asyncio.to_thread(edit_host, self.path, name, dict(changes))
         return written.host(name)
 
     async def remove(self, name: str) -> None:
         """Remove the host from the config file (its runs and remote files stay)."""
-        from cosmos_tui.config_hosts import remove_host
-
         await asyncio.to_thread(remove_host, self.path, name)
 
     async def doctor(
         self, names: Sequence[str], profile: str = "transfer1", quick: bool = False
     ) -> list[DoctorReport]:
         """Run the doctor (``quick``: only the cheap checks) on the named hosts at once."""
+        # lazy: doctor.runner pulls asyncssh and aiodocker (see SshProbe._remote)
         from cosmos_tui.doctor.runner import CHEAP_CHECKS, check_profile
 
         config = await asyncio.to_thread(self.current)
@@ -210,8 +207,6 @@ class HostAdmin:
 
     @staticmethod
     def _new_host(config: Config, values: Mapping[str, Any]) -> HostConfig:
-        from cosmos_tui.config_hosts import NAME_PATTERN
-
         name = str(values.get("name") or "").strip()
         if not NAME_PATTERN.match(name):
             raise ValidationError(

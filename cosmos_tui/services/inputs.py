@@ -17,10 +17,12 @@ from typing import cast
 import av
 from PIL import Image
 
+from cosmos_tui.engine.frames import auto_depth_map, read_depth, read_rgb
 from cosmos_tui.engine.input_checks import check_videos
 from cosmos_tui.engine.inputs import VIDEO_NAMES, find_videos
 from cosmos_tui.engine.prepare import PrepareOptions, PrepareResult, prepare_sequence
 from cosmos_tui.engine.sequences import discover, scan_sequence
+from cosmos_tui.engine.video_stream import probe_stream
 from cosmos_tui.errors import CosmosError, ValidationError
 
 ROLES = ("color", "depth", "seg", "edge", "vis")
@@ -194,13 +196,9 @@ class FrameCache:
             if source.suffix.lower() == ".mp4":
                 image = _video_frame(source, index)
             elif depth:
-                from cosmos_tui.engine.frames import auto_depth_map, read_depth
-
                 mapping = auto_depth_map([source])
                 image = Image.fromarray(mapping.apply(read_depth(source)))
             else:
-                from cosmos_tui.engine.frames import read_rgb
-
                 image = Image.fromarray(read_rgb(source))
         except (av.FFmpegError, OSError) as exc:
             raise ValidationError(f"cannot decode {source.name}: {exc}", str(source)) from exc
@@ -264,6 +262,4 @@ async def frame_count(video: Path) -> int:
     Raises:
         ValidationError: When the file is not a video FFmpeg can read.
     """
-    from cosmos_tui.engine.video_stream import probe_stream
-
     return (await asyncio.to_thread(probe_stream, video)).frames

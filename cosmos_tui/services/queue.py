@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING
 
 from cosmos_tui.domain import ACTIVE_STATES, Run, RunAlert, RunState
 from cosmos_tui.engine.batching import LaunchGroup, plan_groups
+from cosmos_tui.engine.cluster import PoolCluster
+from cosmos_tui.engine.metrics import MetricsTracker
+from cosmos_tui.engine.metrics_recorder import MetricsRecorder
 from cosmos_tui.engine.queue import Placement, Waiting
 from cosmos_tui.engine.scheduler import CLEANUP_TIMEOUT_S, ClusterView, Launcher, Scheduler
 from cosmos_tui.errors import CosmosError
@@ -172,10 +175,8 @@ class QueueService:
         metrics recorder side by side until ``stop`` is set (or, with ``until_idle``,
         nothing is left).
         """
+        # lazy: the batch launcher (~40 ms) is only for driving; 'cosmos queue' views skip it
         from cosmos_tui.engine.batch_launch import BatchLauncher
-        from cosmos_tui.engine.cluster import PoolCluster
-        from cosmos_tui.engine.metrics import MetricsTracker
-        from cosmos_tui.engine.metrics_recorder import MetricsRecorder
 
         config = self.bench.config
         cluster = PoolCluster(config, self.bench.hosts)

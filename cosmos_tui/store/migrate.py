@@ -177,6 +177,7 @@ def _migration_lock(db_path: Path, timeout: float) -> Iterator[None]:
 
 
 def _upgrade(db_path: Path) -> None:
+    # lazy: Alembic and SQLAlchemy (~500 ms) only to migrate; store/glance.py imports this
     from alembic import command
     from alembic.config import Config as AlembicConfig
     from alembic.util import CommandError

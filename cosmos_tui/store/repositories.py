@@ -7,6 +7,7 @@ changes are conditional UPDATEs so two writers can never both move one run.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import URL, Select, Table, delete, event, func, or_, select, text, update
+from sqlalchemy import URL, Select, Table, delete, event, func, insert, or_, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -137,8 +138,6 @@ class Store:
         Raises:
             StoreError: For a foreign, corrupt or newer database.
         """
-        import asyncio
-
         await asyncio.to_thread(ensure_schema, db_path)
         engine = create_async_engine(
             URL.create("sqlite+aiosqlite", database=str(db_path)),
@@ -615,8 +614,6 @@ class Store:
         self, prompts: Iterable[dict[str, Any]], runs: Iterable[dict[str, Any]]
     ) -> None:
         """Insert many prompt and run rows through Core (for benchmarks and imports)."""
-        from sqlalchemy import insert
-
         async with self.session() as session:
             connection = await session.connection()
             # ``__table__`` is typed as any FromClause; a declarative class's is a Table.
