@@ -91,6 +91,12 @@ class Sample:
     prompt: str
     sample: dict[str, Any]
 
+    @property
+    def video(self) -> str | None:
+        """The sample's input video or image (None: text2video)."""
+        found = self.sample.get("vision_path")
+        return str(found) if found is not None else None
+
 
 def build_samples(
     members: Sequence[tuple[Run, Prompt]], container_path: Callable[[InputFile], str]

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -31,10 +30,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.domain import FailureKind, InputFile, Prompt, Run, RunState
-from cosmos_tui.engine import batch_recovery, batch_t25, launch
+from cosmos_tui.engine import batch_recovery, launch
 from cosmos_tui.engine.batch_collect import Death, collect
 from cosmos_tui.engine.batch_outputs import batch_size_in
 from cosmos_tui.engine.batching import (
+    JSONL_NAME,
+    SAMPLE_FAMILIES,
     SAMPLE_PROFILES,
     BatchLine,
     BatchPlan,
@@ -46,6 +47,7 @@ from cosmos_tui.engine.failures import classify
 from cosmos_tui.engine.logs import LocalLog, LogFollower
 from cosmos_tui.engine.profiles import transfer1
 from cosmos_tui.engine.profiles.base import profile_for, settings_for
+from cosmos_tui.engine.profiles.cosmos3 import command_for as cosmos3_command
 from cosmos_tui.engine.profiles.transfer25_profile import command_for as transfer25_command
 from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.engine.scheduler import start_reason
@@ -63,7 +65,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-JSONL_NAME = "batch.jsonl"
 LOG_NAME = "run.log"
 # Seconds between looks at the members' states while a batch container runs.
 GUARD_INTERVAL = 1.0
@@ -206,6 +207,8 @@ class BatchLauncher:
             await self.queue.record_batch_manifest(batch_id, plan.manifest())
         await host.run(["rm", "-rf", "--", layout.output_dir])
         await host.files.makedirs(layout.output_dir)
+        # mounted even when no member uploads anything (Cosmos 3 text2video samples)
+        await host.files.makedirs(layout.inputs_dir)
         for name, text in plan.files.items():
             await host.files.write_text(f"{layout.run_dir}/{name}", text)
         ids = plan.run_ids
@@ -258,13 +261,11 @@ class BatchLauncher:
             members,
             lambda item: launch.container_input_path(remote[_content_key(item)]),
         )
-        files = {JSONL_NAME: batch.jsonl()}
-        if batch.spec:  # Transfer1's shared spec (Transfer2.5's lines are whole samples)
-            files = {launch.SPEC_NAME: json.dumps(batch.spec, indent=2) + "\n", **files}
+        files = batch.files()
         first = members[0][0]
         return BatchPlan(
             members=members,
-            command=batch_command(first, self.ctx.config),
+            command=batch_command(first, self.ctx.config, list(files)),
             lines=batch.lines,
             files=files,
             specs={run.id: batch.spec_for(run.id) for run, _ in members},
@@ -416,8 +417,9 @@ class BatchLauncher:
         """End the batch's members once its container exited.
 
         Transfer1's batches are collected by engine/batch_collect.py (outputs matched by
-        the saved prompt), Transfer2.5's by engine/batch_t25.py (by sample name), the
-        upsampler's by engine/enhance_launch.py (each enhanced prompt by run id).
+        the saved prompt), Transfer2.5's by engine/batch_t25.py and Cosmos 3's by
+        engine/batch_c3.py (by sample name), the upsampler's by engine/enhance_launch.py
+        (each enhanced prompt by run id).
         """
         first = await self.ctx.store.get_run(lines[0].run_id, with_events=False)
         if is_upsampler(first):
@@ -425,7 +427,8 @@ class BatchLauncher:
             return
         if first.profile in SAMPLE_PROFILES:
             ids = [line.run_id for line in lines]
-            await batch_t25.collect(self, host, layout, batch_id, ids, log_lines, death)
+            family = SAMPLE_FAMILIES[first.profile]
+            await family.collect(self, host, layout, batch_id, ids, log_lines, death)
             return
         await collect(self, host, layout, batch_id, lines, death)
 
@@ -474,8 +477,19 @@ class BatchLauncher:
             await self.end(run_id, target, message, kind, exit_code)
 
 
-def batch_command(first: Run, config: Config) -> list[str]:
-    """Return the argv of a batch container (the first run's parameters, the batch's JSONL)."""
+def batch_command(first: Run, config: Config, files: Sequence[str] = ()) -> list[str]:
+    """Return the argv of a batch container (the first run's setup, the batch's files).
+
+    Args:
+        first: The batch's first run (its setup arguments are every member's).
+        config: The configuration (the family's settings).
+        files: The batch's file names (``BatchInput.files``): Cosmos 3 reads each of its
+            sample files, the others the JSONL.
+    """
+    if first.profile == "cosmos3":
+        inputs = [f"{launch.CONTAINER_RUN}/{name}" for name in files]
+        settings = settings_for(config, first.profile)
+        return cosmos3_command(first, settings, inputs, keep_going=True)
     if first.profile in SAMPLE_PROFILES:
         return transfer25_command(
             first, settings_for(config, first.profile), (f"{launch.CONTAINER_RUN}/{JSONL_NAME}",)

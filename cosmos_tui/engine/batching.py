@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cosmos_tui.domain import CONTROL_HINTS, InputFile, Prompt, Run, RunType
+from cosmos_tui.engine import batch_c3, batch_t25
 from cosmos_tui.engine.batch_outputs import (  # noqa: F401 (re-exported)
     BatchOutcome,
     SampleFate,
@@ -34,7 +35,7 @@ from cosmos_tui.engine.batch_outputs import (  # noqa: F401 (re-exported)
     sample_index,
     slice_log,
 )
-from cosmos_tui.engine.batch_t25 import batchable, build_samples, setup_differences, setup_of
+from cosmos_tui.engine.launch import SPEC_NAME
 from cosmos_tui.engine.profiles.transfer1 import build_spec
 from cosmos_tui.errors import BatchError
 from cosmos_tui.store.queue_store import Candidate
@@ -48,10 +49,12 @@ SHARED_SCALARS = (
 )  # fmt: skip
 
 
-# Families the queue starts one container each: Cosmos 3's batch input is not built yet.
-UNBATCHED_PROFILES = frozenset({"cosmos3"})
-# Families whose batch lines are whole samples named by run id (engine/batch_t25.py).
-SAMPLE_PROFILES = frozenset({"transfer2.5"})
+# Families whose batch lines are whole samples named by run id: Transfer2.5's JSONL
+# (engine/batch_t25.py) and Cosmos 3's sample files (engine/batch_c3.py).
+SAMPLE_FAMILIES: dict[str, Any] = {"transfer2.5": batch_t25, "cosmos3": batch_c3}
+SAMPLE_PROFILES = frozenset(SAMPLE_FAMILIES)
+# The JSONL a Transfer1 or Transfer2.5 batch reads (Cosmos 3 reads sample files).
+JSONL_NAME = "batch.jsonl"
 
 
 @dataclass(frozen=True)
@@ -91,15 +94,16 @@ def batch_key(run: Run, prompt: Prompt | None) -> BatchKey | None:
     """
     if run.type not in BATCHABLE_TYPES or prompt is None:
         return None
-    if run.profile in UNBATCHED_PROFILES:
-        return None
     params = run.params
     if run.type == RunType.ENHANCE:
+        if run.profile == "cosmos3":
+            return None  # the reasoner: one container each (docs/cosmos.md, "Batches")
         return BatchKey(run.type.value, run.profile, run.priority, (), (), True)
     if run.profile in SAMPLE_PROFILES:
-        if not batchable(run):
+        family = SAMPLE_FAMILIES[run.profile]
+        if not family.batchable(run):
             return None
-        return BatchKey(run.type.value, run.profile, run.priority, setup_of(run), (), True)
+        return BatchKey(run.type.value, run.profile, run.priority, family.setup_of(run), (), True)
     shared = tuple((name, getattr(params, name)) for name in SHARED_SCALARS)
     return BatchKey(
         run_type=run.type.value,
@@ -122,7 +126,7 @@ def differences(first: Run, second: Run) -> list[str]:
         reasons.append("priority")
     if first.profile in SAMPLE_PROFILES or second.profile in SAMPLE_PROFILES:
         if first.profile == second.profile:
-            reasons += setup_differences(first, second)
+            reasons += SAMPLE_FAMILIES[first.profile].setup_differences(first, second)
         return reasons
     for name in SHARED_SCALARS:
         if getattr(first.params, name) != getattr(second.params, name):
@@ -352,6 +356,23 @@ class BatchInput:
 
     spec: dict[str, Any]
     lines: tuple[BatchLine, ...]
+    profile: str = "transfer1"
+
+    def files(self) -> dict[str, str]:
+        """Return the files the container reads, by name in the batch's folder.
+
+        Transfer1: its shared spec and the JSONL; Transfer2.5: the JSONL of samples;
+        Cosmos 3: one sample file per line, named in line order (engine/batch_c3.py).
+        """
+        if self.profile == "cosmos3":
+            return batch_c3.sample_files(
+                [batch_c3.Sample(ln.run_id, ln.prompt, dict(ln.sample or {})) for ln in self.lines]
+            )
+        files = {}
+        if self.spec:
+            files[SPEC_NAME] = json.dumps(self.spec, indent=2) + "\n"
+        files[JSONL_NAME] = self.jsonl()
+        return files
 
     def jsonl(self) -> str:
         """Return the ``--batch_input_path`` file: one object a line, no blank lines."""
@@ -396,11 +417,6 @@ def build_batch_input(
     first_run, first_prompt = members[0]
     if first_run.type != RunType.TRANSFER:
         raise BatchError(f"run {first_run.id} is a {first_run.type.value} run; not a transfer")
-    if first_run.profile in UNBATCHED_PROFILES:
-        raise BatchError(
-            f"run {first_run.id} is a {first_run.profile} run; the queue starts those one "
-            "container each (their own batch files are not built yet)"
-        )
     for run, prompt in members:
         diff = differences(first_run, run)
         if diff:
@@ -411,10 +427,11 @@ def build_batch_input(
         if run.prompt_id != prompt.id:
             raise BatchError(f"run {run.id} belongs to prompt {run.prompt_id}, not {prompt.id}")
     if first_run.profile in SAMPLE_PROFILES:
-        samples = build_samples(members, container_path)
+        samples = SAMPLE_FAMILIES[first_run.profile].build_samples(members, container_path)
         return BatchInput(
             spec={},
             lines=tuple(BatchLine(s.run_id, s.prompt, s.video, sample=s.sample) for s in samples),
+            profile=first_run.profile,
         )
     seen: dict[str, str] = {}
     for run, prompt in members:

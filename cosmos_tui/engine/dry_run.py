@@ -27,7 +27,7 @@ from typing import Any
 from cosmos_tui.config import Config, HostConfig
 from cosmos_tui.domain import InputFile, Prompt, Run
 from cosmos_tui.engine import launch
-from cosmos_tui.engine.batch_launch import JSONL_NAME, batch_command
+from cosmos_tui.engine.batch_launch import batch_command
 from cosmos_tui.engine.batching import build_batch_input
 from cosmos_tui.engine.profiles.base import profile_for
 from cosmos_tui.remote.docker_types import ContainerSpec, container_body
@@ -157,9 +157,10 @@ def preview_batch(
 
     batch = build_batch_input(members, _container_path)
     first = members[0][0]
+    names = batch.files()
     container = launch.container_spec(
         batch_id,
-        batch_command(first, config),
+        batch_command(first, config, list(names)),
         launch.image_for(first, host, config),
         host,
         layout,
@@ -170,12 +171,7 @@ def preview_batch(
         config=config,
         run_env=profile_for(first.profile).run_env(first),
     )  # fmt: skip
-    files = {}
-    if batch.spec:  # Transfer1's shared spec (Transfer2.5's lines are whole samples)
-        files[f"{launch.CONTAINER_RUN}/{launch.SPEC_NAME}"] = (
-            json.dumps(batch.spec, indent=2) + "\n"
-        )
-    files[f"{launch.CONTAINER_RUN}/{JSONL_NAME}"] = batch.jsonl()
+    files = {f"{launch.CONTAINER_RUN}/{name}": text for name, text in names.items()}
     return ContainerPreview(
         tuple(batch.run_ids), host.name, container, files,
         masked_keys(host, container.env), host.gpu_request,

@@ -154,3 +154,29 @@ def test_cosmos3_runs_get_the_host_checks_not_transfer1s_files(hosted, capsys) -
     err = capsys.readouterr().err
     assert "gpu1: SSH login and host key" in err and "--skip-checks" in err
     assert "Checkpoints" not in err and "checkout" not in err
+
+
+def test_a_batch_dry_run_shows_one_sample_file_a_run_in_line_order(
+    cosmos, hosted, make_video_dir
+) -> None:
+    ids = []
+    for text, seed, video in (("a street", "3", True), ("a cat surfing", "4", False)):
+        source = [str(make_video_dir())] if video else ["--no-video"]
+        pid = ok(cosmos("create", "prompt", text, *source)).strip()
+        run = cosmos("create", "run", pid, "--profile", "cosmos3", "--seed", seed)
+        ids.append(ok(run).strip())
+    out = ok(cosmos("inference", *ids, "--dry-run", "--batch", "--json"))
+    assert SECRET not in out
+    [box] = json.loads(out)["containers"]
+    assert box["spec"] is None and box["jsonl"] is None
+    names = [f"/cosmos-tui/run/sample-{i:03d}-{run_id}.json" for i, run_id in enumerate(ids)]
+    assert list(box["files"]) == names  # sorted by upstream: path order is line order
+    samples = [json.loads(box["files"][name]) for name in names]
+    assert [s["name"] for s in samples] == ids and [s["seed"] for s in samples] == [3, 4]
+    assert [s["model_mode"] for s in samples] == ["video2video", "text2video"]
+    for sample in samples:
+        build_check(sample)  # upstream's models accept each (raises when refused)
+    argv = box["argv"]
+    start = argv.index("-i") + 1
+    assert argv[start : start + 2] == names and argv[start + 2] == "-o"
+    assert "--keep-going" in argv

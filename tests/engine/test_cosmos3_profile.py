@@ -272,11 +272,24 @@ def test_transfer1_refuses_cosmos3_options_and_unknown_profiles() -> None:
         profile_for("cosmos4")
 
 
-def test_cosmos3_runs_are_never_put_in_a_transfer1_batch() -> None:
-    from cosmos_tui.engine.batching import batch_key
+def test_cosmos3_runs_batch_only_with_cosmos3_runs_of_their_setup() -> None:
+    # the model comes from the setup alone (docs/cosmos.md, "Batches"): the mode and the
+    # sampling are each sample's own; a Transfer1 run never shares the key
+    import dataclasses
 
-    checked = PROFILE.check(params(mode="video2video"), V2V)
-    assert batch_key(run_of(checked), V2V) is None
+    from cosmos_tui.engine.batching import batch_key, differences
+
+    video = run_of(PROFILE.check(params(mode="video2video", num_steps=5), V2V))
+    text = run_of(PROFILE.check(params(mode="text2video", guidance=2.0), TEXT))
+    key = batch_key(video, V2V)
+    assert key is not None and key.profile == "cosmos3"
+    assert batch_key(text, TEXT) == key and differences(video, text) == []
+    edge = run_of(PROFILE.check(params(mode="video2video", checkpoint="Cosmos3-Edge"), V2V))
+    two = run_of(PROFILE.check(params(num_gpus=2, mode="video2video"), V2V))
+    assert differences(video, edge) == ["checkpoint"] and differences(video, two) == ["num_gpus"]
+    assert batch_key(edge, V2V) != key and batch_key(two, V2V) != key
+    transfer1 = dataclasses.replace(video, profile="transfer1", params=GenerationParams())
+    assert batch_key(transfer1, V2V) != key
 
 
 def test_transfer1s_built_in_negative_prompt_is_not_sent_to_cosmos3() -> None:

@@ -122,7 +122,9 @@ async def test_a_blocked_prompt_ends_only_its_own_run(
     await drive(bench, launched)
     assert len(launched) == 1  # --keep-going: the process went on past the blocked sample
     done = [await bench.get_run(r.id) for r in runs]
-    assert [r.state for r in done] == [RunState.COMPLETED, RunState.BLOCKED, RunState.COMPLETED]
+    assert [r.state for r in done] == [RunState.COMPLETED, RunState.BLOCKED, RunState.COMPLETED], [
+        r.failure_message for r in done
+    ]
     assert done[1].failure_kind == FailureKind.GUARDRAIL
     assert "Guardrail blocked prompt" in (done[1].failure_message or "")
     assert not (bench.output_dir(runs[1].id) / runs[1].id / "vision.mp4").exists()
