@@ -37,6 +37,8 @@ COSMOS3_ONLY = {"mode": "--mode", "size": "--size", "checkpoint": "--checkpoint"
                 "hints": "--hint", "resolution": "--resolution", "aspect": "--aspect",
                 "frames": "--frames", "parallelism": "--parallelism",
                 "guardrails": "--guardrails"}  # fmt: skip
+# Flags that only Transfer2.5 has.
+TRANSFER25_ONLY = {"chunk_frames": "--chunk-frames", "distilled": "--distilled"}
 
 
 def profile_options(function: Any) -> Any:
@@ -89,7 +91,19 @@ def profile_options(function: Any) -> Any:
         click.option(
             "--guardrails",
             type=click.Choice(GUARDRAILS),
-            help="cosmos3: guardrails on (default), offload (to CPU) or off.",
+            help="cosmos3 and transfer2.5: guardrails on (default), offload (to CPU) or off.",
+        ),
+        click.option(
+            "--chunk-frames",
+            type=int,  # parsed only: the profile checks the range and names the field
+            help="transfer2.5: frames per generated chunk (num_video_frames_per_chunk, "
+            "default 93).",
+        ),
+        click.option(
+            "--distilled",
+            is_flag=True,
+            default=None,
+            help="transfer2.5: the distilled edge model (edge alone, 4 steps).",
         ),
     ]
     for option in reversed(options):
@@ -105,6 +119,12 @@ def profile_overrides(options: dict[str, Any], shared: dict[str, Any]) -> dict[s
     """
     profile = options.get("profile") or "transfer1"
     given = {k for k, v in options.items() if v not in (None, (), [])}
+    t25_only = sorted(TRANSFER25_ONLY[k] for k in given & set(TRANSFER25_ONLY))
+    if t25_only and profile != "transfer2.5":
+        raise ValidationError(
+            f"{', '.join(t25_only)} apply to --profile transfer2.5, not {profile}",
+            field="profile",
+        )
     if profile == "transfer1":
         wrong = sorted(COSMOS3_ONLY[k] for k in given & set(COSMOS3_ONLY))
         if wrong:
@@ -114,7 +134,8 @@ def profile_overrides(options: dict[str, Any], shared: dict[str, Any]) -> dict[s
         return dict(shared) | ({"profile": profile} if options.get("profile") else {})
     if profile == "transfer2.5":
         own = transfer25_options(options, given, shared)
-        rest = {k: v for k, v in shared.items() if k not in ("guidance", "sigma_max")}
+        mapped = ("guidance", "sigma_max", "blur_strength", "canny_threshold")
+        rest = {k: v for k, v in shared.items() if k not in mapped}
         return rest | {"profile": profile, "options": own}
     wrong = sorted(TRANSFER1_ONLY[k] for k in given & set(TRANSFER1_ONLY))
     if wrong:
@@ -132,22 +153,24 @@ def transfer25_options(
 ) -> dict[str, Any]:
     """Map the CLI flags to the stored Transfer2.5 options.
 
-    ``--hint``, ``--resolution``, ``--guidance`` (a whole number upstream) and
-    ``--sigma-max`` become options; the shared ``--steps``, ``--seed``, ``--negative`` and
-    ``--weights`` stay shared parameters, which the profile's check turns into the
-    sample's (engine/profiles/transfer25_profile.py).
+    ``--hint``, ``--resolution``, ``--guidance`` (a whole number upstream),
+    ``--sigma-max``, ``--canny`` and ``--blur`` (Transfer1's levels are Transfer2.5's edge
+    threshold and blur strength, config.py:425, :453, :463), ``--chunk-frames``,
+    ``--distilled`` and ``--guardrails`` become options; the shared ``--steps``,
+    ``--seed``, ``--negative`` and ``--weights`` stay shared parameters, which the
+    profile's check turns into the sample's (engine/profiles/transfer25_profile.py).
 
     Raises:
         ValidationError: A flag Transfer2.5 does not have, or a bad hint or guidance.
     """
-    own = {"hints", "resolution", "sigma_max"}
+    own = {"hints", "resolution", "sigma_max", "blur", "canny", "guardrails", *TRANSFER25_ONLY}
     wrong = sorted({**COSMOS3_ONLY, **TRANSFER1_ONLY}[k] for k in given - own
                    if k in COSMOS3_ONLY or (k in TRANSFER1_ONLY and k != "weights"))  # fmt: skip
     if wrong:
         raise ValidationError(
             f"{', '.join(wrong)} do not apply to --profile transfer2.5 (it takes --hint "
-            "NAME[=WEIGHT][,control=PATH], --resolution, --guidance, --sigma-max and the "
-            "shared flags)",
+            "NAME[=WEIGHT][,control=PATH], --resolution, --guidance, --sigma-max, --canny, "
+            "--blur, --chunk-frames, --distilled, --guardrails and the shared flags)",
             field="profile",
         )
     result: dict[str, Any] = {}
@@ -168,6 +191,19 @@ def transfer25_options(
         result["resolution"] = options["resolution"]
     if shared.get("sigma_max") is not None:
         result["sigma_max"] = float(shared["sigma_max"])
+    presets = {"canny_threshold": "preset_edge_threshold", "blur_strength": "preset_blur_strength"}
+    for key, option in presets.items():
+        if shared.get(key) is not None:
+            result[option] = shared[key]
+    if options.get("chunk_frames") is not None:
+        result["num_video_frames_per_chunk"] = options["chunk_frames"]
+    if options.get("distilled"):
+        result["distilled"] = True
+    guardrails = options.get("guardrails")
+    if guardrails == "off":
+        result["disable_guardrails"] = True
+    elif guardrails == "offload":
+        result["offload_guardrail_models"] = True
     if shared.get("fps") is not None:
         raise ValidationError(
             "--fps does not apply to --profile transfer2.5: the output keeps the input "

@@ -84,7 +84,11 @@ def test_shared_weights_pick_the_controls(cosmos, hosted, make_video_dir, tmp_pa
     ("args", "message"),
     [
         (("--size", "Nano"), "--size do not apply to --profile transfer2.5"),
-        (("--blur", "high"), "--blur do not apply to --profile transfer2.5"),
+        (("--blur", "extreme"), "extreme"),
+        (("--chunk-frames", "0"), "num_video_frames_per_chunk"),
+        (("--distilled", "--hint", "depth=0.5", "--steps", "4"), "only for the edge control"),
+        (("--distilled", "--hint", "edge=0.5"), "set num_steps to 4"),
+        (("--guardrails", "maybe"), "maybe"),
         (("--hint", "edge", "--hint", "edge=0.2"), "hint 'edge' is given twice"),
         (("--hint", "wsm=0.5"), "wsm"),
         (("--hint", "edge=1.5"), "0"),
@@ -194,3 +198,32 @@ def test_a_controls_own_video_and_mask_show_where_they_go_up(
                     "--hint", f"depth=0.4,control={tmp_path / 'gone.mp4'}")  # fmt: skip
     assert result.exit_code != 0 and "Traceback" not in result.output + result.stderr
     assert "gone.mp4" in result.stderr and "on this machine" in result.stderr
+
+
+def test_presets_chunking_distilled_and_guardrails_reach_the_sample_and_argv(
+    cosmos, hosted, make_video_dir, tmp_path
+) -> None:
+    # Transfer1's --canny and --blur levels are Transfer2.5's edge threshold and blur
+    # strength (config.py:425, :453, :463); --chunk-frames its num_video_frames_per_chunk
+    folder = make_video_dir()
+    pid = ok(cosmos("create", "prompt", "a rainy street", str(folder))).strip()
+    box = dry(cosmos, pid, "--hint", "edge=0.6", "--hint", "vis=0.3", "--canny", "high",
+              "--blur", "very_low", "--chunk-frames", "61", "--guardrails", "offload")  # fmt: skip
+    sample = box["spec"]
+    assert sample["edge"]["preset_edge_threshold"] == "high"
+    assert sample["vis"]["preset_blur_strength"] == "very_low"
+    assert sample["num_video_frames_per_chunk"] == 61
+    assert upstream_validates(as_on_the_host(sample, tmp_path)) is None
+    argv = box["argv"]
+    assert "--offload-guardrail-models" in argv and "--disable-guardrails" not in argv
+    assert upstream_command_line(argv[2:])[0] == 0
+    off = dry(cosmos, pid, "--hint", "edge=0.6", "--guardrails", "off")["argv"]
+    assert "--disable-guardrails" in off
+    distilled = dry(cosmos, pid, "--hint", "edge=1", "--steps", "4", "--distilled")
+    assert distilled["env"]["COSMOS_EXPERIMENTAL_CHECKPOINTS"] == "1"
+    model = distilled["argv"].index("--model")
+    assert distilled["argv"][model + 1] == "edge/distilled"
+    code, err = upstream_command_line(distilled["argv"][2:], experimental=True)
+    assert code == 0, err
+    plain = dry(cosmos, pid, "--hint", "edge=0.6")
+    assert plain["spec"]["edge"]["preset_edge_threshold"] == "medium"  # upstream's default

@@ -258,6 +258,8 @@ async def test_the_run_form_picks_a_model_shows_its_fields_and_remembers_it(h, p
     assert shown() == {
         "vis_weight", "edge_weight", "depth_weight", "seg_weight", "num_steps", "seed",
         "num_gpus", "priority", "negative_prompt", "t25_resolution", "t25_guidance", *own,
+        "t25_edge_preset", "t25_blur_preset", "t25_sigma_max", "t25_chunk", "t25_distilled",
+        "t25_guardrails",
     }  # fmt: skip
     form.query_one("#t25_guidance", Input).value = "3.5"
     await pilot.pause()
@@ -779,3 +781,49 @@ async def test_the_cosmos3_form_takes_steps_guidance_fps_and_shows_the_pixel_siz
     await settle(pilot)
     assert not form.query_one("#param-c3_pixels").display
     await pilot.press("escape")
+
+
+async def test_the_transfer25_form_takes_presets_sigma_chunking_distilled_and_guardrails(
+    h, pilot, runs
+):
+    from textual.widgets import Select
+
+    focus_row(h.app.main_screen.prompts.table, runs["queued"].prompt_id)
+    await pilot.press("enter")
+    await settle(pilot)
+    form = h.app.screen
+    assert isinstance(form, RunForm)
+    form.query_one("#profile", Select).value = "transfer2.5"
+    await settle(pilot)
+    for field in ("t25_edge_preset", "t25_blur_preset", "t25_sigma_max", "t25_chunk",
+                  "t25_distilled", "t25_guardrails"):  # fmt: skip
+        assert form.query_one(f"#param-{field}").display, field
+    assert not form.query_one("#param-canny_threshold").display  # Transfer1's, not these
+    form.query_one("#t25_edge_preset", Select).value = "very_high"
+    form.query_one("#t25_blur_preset", Select).value = "low"
+    form.query_one("#t25_sigma_max", Input).value = "x"
+    await pilot.pause()
+    assert "sigma_max must be a number, not 'x'" in plain(form.query_one("#form-error"))
+    form.query_one("#t25_sigma_max", Input).value = "90"
+    form.query_one("#t25_chunk", Input).value = "61"
+    form.query_one("#t25_guardrails", Select).value = "off"
+    form.query_one("#t25_distilled", Select).value = "yes"
+    await pilot.pause()
+    assert "distilled Transfer2.5 model exists only for the edge control" in plain(
+        form.query_one("#form-error")
+    )
+    assert form.query_one("#t25_distilled", Select).has_class("-invalid")
+    form.query_one("#t25_distilled", Select).value = "no"
+    await pilot.pause()
+    assert plain(form.query_one("#form-error")).strip() == ""
+    await pilot.press("ctrl+s")
+    await settle(pilot)
+    assert not isinstance(h.app.screen, RunForm)
+    started = [args for name, args in h.services.calls if name == "start_run"]
+    run = await h.services.bench.get_run(started[-1][0])
+    options = run.params.options
+    assert (options["preset_edge_threshold"], options["preset_blur_strength"]) == (
+        "very_high", "low",
+    )  # fmt: skip
+    assert (options["sigma_max"], options["num_video_frames_per_chunk"]) == (90.0, 61)
+    assert options["disable_guardrails"] is True and options["distilled"] is False

@@ -91,6 +91,12 @@ FAMILY_FIELDS: dict[str, tuple[tuple[str, str, str, tuple[str, ...] | None, str]
     "transfer2.5": (
         ("t25_resolution", "resolution", "resolution", tuple(T25_RESOLUTIONS), "720"),
         ("t25_guidance", "guidance", "guidance", None, "3"),
+        ("t25_sigma_max", "sigma_max", "sigma_max", None, ""),
+        ("t25_chunk", "chunk frames", "num_video_frames_per_chunk", None, ""),
+        ("t25_edge_preset", "edge threshold", "preset_edge_threshold", BLUR_LEVELS, "medium"),
+        ("t25_blur_preset", "blur strength", "preset_blur_strength", BLUR_LEVELS, "medium"),
+        ("t25_distilled", "distilled", "distilled", ("no", "yes"), "no"),
+        ("t25_guardrails", "guardrails", "guardrails", GUARDRAILS, "on"),
         # each weighted control's own files and words (text; empty: not used), keyed
         # "t25.<hint>.<key>" (transfer25_args.HintOptions, config.py:428-474)
         *(
@@ -108,7 +114,16 @@ FAMILY_FIELDS: dict[str, tuple[tuple[str, str, str, tuple[str, ...] | None, str]
 # The prefix of Transfer2.5's per-control text fields.
 T25_HINT_KEY = "t25."
 # Typed family fields that take any number (the others take whole numbers).
-FLOAT_FIELDS = frozenset({"c3_guidance"})
+FLOAT_FIELDS = frozenset({"c3_guidance", "t25_sigma_max"})
+# Transfer2.5's choices that are switches of its own (transfer25_args.Transfer25Options).
+T25_SWITCHES: dict[str, dict[str, dict[str, bool]]] = {
+    "t25_distilled": {"no": {"distilled": False}, "yes": {"distilled": True}},
+    "t25_guardrails": {
+        "on": {},
+        "off": {"disable_guardrails": True},
+        "offload": {"offload_guardrail_models": True},
+    },
+}
 
 
 def parse_number(raw: str, kind: str, field: str, label: str | None = None) -> float | int:
@@ -347,6 +362,9 @@ class RunForm(FormScreen[Run]):
             if choices is not None:
                 value = str(self.query_one(f"#{field_id}", Select).value)
                 if value in (AUTO_MODE, DEFAULT_CHOICE):
+                    continue
+                if field_id in T25_SWITCHES:
+                    options.update(T25_SWITCHES[field_id][value])
                     continue
                 if key.endswith(".preset"):
                     presets[key.split(".")[1]] = (value, label, field_id)
