@@ -266,17 +266,19 @@ def member_lines(log_lines: Sequence[str], run_id: str, run_ids: Sequence[str]) 
     and the lines of no sample stay; the lines of another member's sample go. What
     follows a member's last line up to the next sample's first is its own (a traceback).
     """
-    others = [other for other in run_ids if other != run_id]
     kept = []
     owner: str | None = None
     for line in log_lines:
-        named = [name for name in run_ids if f"/{name}/" in line or f"'{name}'" in line]
-        if named:
-            owner = named[0]
-        if owner in others:
+        owner = sample_named(line, run_ids) or owner
+        if owner is not None and owner != run_id:
             continue
         kept.append(line)
     return kept
+
+
+def sample_named(line: str, run_ids: Sequence[str]) -> str | None:
+    """Return the member a log line names (its folder ``/<name>/`` or ``'<name>'``)."""
+    return next((name for name in run_ids if f"/{name}/" in line or f"'{name}'" in line), None)
 
 
 def _slice_logs(

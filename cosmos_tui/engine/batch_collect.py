@@ -160,6 +160,9 @@ async def download_member(
                             failure_message=failure.message)  # fmt: skip
         return
     outputs.append(launcher.log_path(run_id).name)
+    await launcher.ctx.store.update_run(
+        run_id, progress_phase="done", progress_percent=100.0, eta_seconds=0.0
+    )
     where = folder or "output"
     await launcher.move(run_id, RunState.COMPLETED,
                         f"{len(outputs) - 1} output file(s) from {where} of {batch_id}",

@@ -33,6 +33,7 @@ from cosmos_tui.domain import FailureKind, InputFile, Prompt, Run, RunState
 from cosmos_tui.engine import batch_recovery, launch
 from cosmos_tui.engine.batch_collect import Death, collect
 from cosmos_tui.engine.batch_outputs import batch_size_in
+from cosmos_tui.engine.batch_progress import BatchProgress
 from cosmos_tui.engine.batching import (
     JSONL_NAME,
     SAMPLE_FAMILIES,
@@ -378,17 +379,26 @@ class BatchLauncher:
                 handle.flush()
 
         stall = await self._stall_watch(host, container_id, ids)
+        run = await self.ctx.store.get_run(ids[0], with_events=False)
+        started = run.started_at.timestamp() if run.started_at else self.ctx.wall()
+        progress = BatchProgress(run.profile, ids, started)
 
         def _lines(lines: list[str]) -> None:
             stall.activity()
+            progress.feed(lines, self.ctx.wall())
             _copy(lines)
 
         guard = asyncio.create_task(self._guard(host, container_id, ids, deadline))
         watchdog = asyncio.create_task(stall.run())
+        stop = asyncio.Event()
+        publish = asyncio.create_task(progress.publish(self.ctx.store, self.ctx.wall, stop))
         try:
             follower = LogFollower(ids[0], first, self.ctx.hub, _lines)
             await follower.follow(host.docker.log_frames(container_id, follow=True))
         finally:
+            stop.set()
+            with contextlib.suppress(CosmosError):
+                await publish  # its last write, not cut short
             for task in (guard, watchdog):
                 if not task.done():
                     task.cancel()

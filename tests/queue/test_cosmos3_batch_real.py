@@ -79,6 +79,7 @@ async def test_runs_share_one_container_and_each_keeps_its_outputs(
         assert run.spec["name"] == run.id and run.spec["seed"] == 10 + index
         assert (run.spec["num_steps"], run.spec["guidance"]) == (3 + index, 2.5 + index)
         assert f"{run.id}/vision.mp4" in run.outputs and "run.log" in run.outputs
+        assert run.progress is not None and run.progress.percent == 100.0
         others = [i for i in ids if i != run.id]
         assert not any(o in name for o in others for name in run.outputs), run.outputs
         log = read_log_lines(out / "run.log")
