@@ -39,6 +39,7 @@ from cosmos_tui.domain import FailureKind, InputFile, Prompt, Run, RunState
 from cosmos_tui.engine.batch_collect import download_member, requeue
 from cosmos_tui.engine.failure_text import explain
 from cosmos_tui.engine.failures import classify
+from cosmos_tui.engine.launch import run_inputs
 from cosmos_tui.engine.logs import CURSOR_SUFFIX
 from cosmos_tui.engine.profiles.cosmos3 import NAME, Cosmos3Profile, options_of
 from cosmos_tui.engine.profiles.cosmos3_rules import REASONER
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     from cosmos_tui.remote.host import RemoteHost
 
 # A member's sample file in the batch folder: path order is line order (CA:1090-1098).
-SAMPLE_FILE = "sample-{:03d}-{}.json"
+SAMPLE_FILE = "sample-{:06d}-{}.json"
 # The whole container log, kept beside the first member's run.log while the members'
 # logs are sliced (the name batch_t25.whole_log reads after a driver died).
 BATCH_LOG = "batch-{}.log"
@@ -79,8 +80,17 @@ def setup_differences(first: Run, second: Run) -> list[str]:
 
 
 def batchable(run: Run) -> bool:
-    """False for a reasoner run: an all-reasoner input loads another model (S:47-49)."""
-    return options_of(run.params).mode != REASONER
+    """False for a run that must have its container to itself.
+
+    A reasoner run: an all-reasoner input loads another model (S:47-49). The throughput
+    preset on several GPUs: each GPU is a replica and the samples are dealt out among
+    them (I:1437, 2000-2014), so they run at once, a handled error on another rank is
+    never logged (log.py:102-108) and one rank's OOM ends the samples of all.
+    """
+    options = options_of(run.params)
+    if options.mode == REASONER:
+        return False
+    return run.params.num_gpus <= 1 or options.parallelism != "throughput"
 
 
 @dataclass(frozen=True)
@@ -109,8 +119,7 @@ def build_samples(
     profile = Cosmos3Profile()
     samples = []
     for run, prompt in members:
-        own = (*prompt.inputs, *run.params.run_files())
-        inputs = {item.role: container_path(item) for item in own}
+        inputs = {item.role: container_path(item) for item in run_inputs(run, prompt)}
         samples.append(Sample(run.id, prompt.text, profile.build_spec(run, prompt, inputs)))
     return samples
 

@@ -53,7 +53,13 @@ from cosmos_tui.engine.profiles.transfer25_profile import command_for as transfe
 from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.engine.scheduler import start_reason
 from cosmos_tui.engine.stall import StallWatch, container_watch
-from cosmos_tui.errors import CosmosError, InputChanged, InvalidTransition, RunBusy
+from cosmos_tui.errors import (
+    CosmosError,
+    InputChanged,
+    InvalidTransition,
+    RunBusy,
+    TransferFailed,
+)
 from cosmos_tui.private_files import open_private, private_dir
 from cosmos_tui.store.queue_store import Claim, QueueStore
 
@@ -278,7 +284,12 @@ class BatchLauncher:
     async def _upload_inputs(
         self, host: RemoteHost, members: list[tuple[Run, Prompt]]
     ) -> tuple[dict[tuple[str, str], str], list[tuple[Run, Prompt]]]:
-        """Upload each distinct recorded input once; a member whose input changed fails.
+        """Upload each distinct input the members send once; a member whose file fails alone.
+
+        Each member sends what it would alone (``launch.run_inputs``: the prompt's inputs
+        its family reads, and its own files). A member whose file changed since it was
+        recorded, or cannot be read here any more, fails with the cause and the others
+        go on; a transient failure (the link) is the batch's.
 
         Returns:
             The remote path per input content (see ``_content_key``) and the members
@@ -288,13 +299,15 @@ class BatchLauncher:
         kept = []
         for run, prompt in members:
             try:
-                for item in (*prompt.inputs, *run.params.run_files()):
+                for item in launch.run_inputs(run, prompt):
                     if _content_key(item) not in remote:
                         uploaded = await host.upload_input(
                             item.path, expected_sha256=item.sha256, expected_size=item.size
                         )
                         remote[_content_key(item)] = uploaded.remote_path
-            except InputChanged as exc:
+            except (InputChanged, TransferFailed) as exc:
+                if isinstance(exc, TransferFailed) and exc.transient:
+                    raise
                 await self.end(run.id, RunState.FAILED, exc.message, FailureKind.UNKNOWN)
                 self.release([run.id])
                 continue

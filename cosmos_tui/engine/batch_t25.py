@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.domain import FailureKind, InputFile, Prompt, Run, RunState
 from cosmos_tui.engine.failure_text import explain
+from cosmos_tui.engine.launch import run_inputs
 from cosmos_tui.engine.logs import CURSOR_SUFFIX
 from cosmos_tui.engine.profiles.transfer25 import (
     NAME,
@@ -117,8 +118,7 @@ def build_samples(
     """
     items = []
     for run, prompt in members:
-        own = (*prompt.inputs, *run.params.run_files())
-        inputs = {item.role: container_path(item) for item in own}
+        inputs = {item.role: container_path(item) for item in run_inputs(run, prompt)}
         if VIDEO_ROLE not in inputs:
             raise ValidationError(
                 f"run {run.id} has no input video; create it from a prompt with color.mp4",

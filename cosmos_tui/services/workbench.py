@@ -212,7 +212,7 @@ class Workbench(RunsMixin, LiveMixin):
         params = self.run_params(prompt, overrides)
         family = profile_for(overrides.get("profile") or "transfer1")
         paths = family.local_files(params)
-        if not paths:
+        if not paths:  # (a family's check keeps no records it was given)
             return params
         files = []
         for path in dict.fromkeys(paths):  # one record per file, in order

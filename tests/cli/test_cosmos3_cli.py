@@ -169,7 +169,7 @@ def test_a_batch_dry_run_shows_one_sample_file_a_run_in_line_order(
     assert SECRET not in out
     [box] = json.loads(out)["containers"]
     assert box["spec"] is None and box["jsonl"] is None
-    names = [f"/cosmos-tui/run/sample-{i:03d}-{run_id}.json" for i, run_id in enumerate(ids)]
+    names = [f"/cosmos-tui/run/sample-{i:06d}-{run_id}.json" for i, run_id in enumerate(ids)]
     assert list(box["files"]) == names  # sorted by upstream: path order is line order
     samples = [json.loads(box["files"][name]) for name in names]
     assert [s["name"] for s in samples] == ids and [s["seed"] for s in samples] == [3, 4]
@@ -179,4 +179,7 @@ def test_a_batch_dry_run_shows_one_sample_file_a_run_in_line_order(
     argv = box["argv"]
     start = argv.index("-i") + 1
     assert argv[start : start + 2] == names and argv[start + 2] == "-o"
-    assert "--keep-going" in argv
+    # the batch's own flags come after the configured extra_args (the last one wins)
+    assert argv[-4:] == [
+        "--max-num-seqs=1", "--max-num-seqs=1", "--keep-going", "--no-skip-invalid-samples"
+    ]  # fmt: skip

@@ -290,6 +290,14 @@ def test_cosmos3_runs_batch_only_with_cosmos3_runs_of_their_setup() -> None:
     assert batch_key(edge, V2V) != key and batch_key(two, V2V) != key
     transfer1 = dataclasses.replace(video, profile="transfer1", params=GenerationParams())
     assert batch_key(transfer1, V2V) != key
+    # throughput on several GPUs deals samples out to replicas running at once: alone
+    latency = run_of(PROFILE.check(params(num_gpus=4, mode="text2video"), TEXT))
+    throughput = run_of(
+        PROFILE.check(params(num_gpus=4, mode="text2video", parallelism="throughput"), TEXT)
+    )
+    one = run_of(PROFILE.check(params(mode="text2video", parallelism="throughput"), TEXT))
+    assert batch_key(latency, TEXT) is not None and batch_key(one, TEXT) is not None
+    assert batch_key(throughput, TEXT) is None
 
 
 def test_transfer1s_built_in_negative_prompt_is_not_sent_to_cosmos3() -> None:

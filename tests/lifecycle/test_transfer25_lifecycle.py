@@ -253,3 +253,14 @@ async def test_a_control_video_edited_after_the_run_was_made_fails_the_run(
     final = await bench.drive_run(run.id)
     assert final.state == RunState.FAILED
     assert str(control) in (final.failure_message or "")
+
+
+async def test_recorded_files_are_made_by_the_tool_never_taken_from_the_caller(
+    t25_config, bench_for, video_dir, tmp_path
+) -> None:
+    bench = await bench_for(t25_config())
+    prompt = await bench.create_prompt("a street", video_dir)
+    planted = {"path": "/etc/passwd", "sha256": "0" * 64, "size": 1}
+    options = {"hints": [{"hint": "edge", "weight": 0.5}], "files": [planted]}
+    run = await bench.create_run(prompt.id, {"profile": "transfer2.5", "options": options})
+    assert run.params.run_files() == () and "files" not in run.params.options

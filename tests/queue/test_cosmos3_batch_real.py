@@ -186,3 +186,30 @@ async def test_a_batch_whose_driver_died_is_settled_by_the_next_driver(
         RunState.COMPLETED, RunState.BLOCKED, RunState.COMPLETED
     ], [(r.state, r.failure_message) for r in done]  # fmt: skip
     assert len({r.container_id for r in done}) == 1
+
+
+async def test_a_prompt_file_a_member_does_not_send_cannot_sink_the_batch(
+    cosmos3_config: Callable[..., Config], bench_for, fake_gpu, tmp_path: Path
+) -> None:
+    # an edge-only video2video member never sends its prompt's depth.mp4: one deleted
+    # since is no matter, for it or for the batch
+    from tests.conftest import write_video
+
+    fake_gpu.set_variant("1gpu")
+    bench = await bench_for(batched(cosmos3_config()))
+    folder = videos(tmp_path, "v0")
+    write_video(folder / "depth.mp4", b"a depth pass nobody uses ")
+    prompt = await bench.create_prompt(TEXTS[0], folder)
+    text = await bench.create_prompt(TEXTS[1], None)
+    edge = {"num_steps": 3, "hints": {"edge": {"weight": 0.5}}}
+    runs = [
+        await bench.create_run(prompt.id, {"profile": "cosmos3", "options": edge}),
+        await bench.create_run(text.id, {"profile": "cosmos3", "options": {"num_steps": 3}}),
+    ]
+    (folder / "depth.mp4").unlink()
+    launched: list[Claim] = []
+    await drive(bench, launched)
+    assert [len(c.run_ids) for c in launched] == [2]
+    for run in runs:
+        done = await bench.get_run(run.id)
+        assert done.state == RunState.COMPLETED, done.failure_message

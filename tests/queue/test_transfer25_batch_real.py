@@ -272,3 +272,26 @@ async def test_each_member_of_a_batch_sends_its_own_mask_video(
         assert done.state == RunState.COMPLETED, done.failure_message
         digest = hashlib.sha256(mask.read_bytes()).hexdigest()
         assert done.spec["edge"]["mask_path"] == f"/cosmos-tui/inputs/{digest}.mp4"
+
+
+async def test_a_member_whose_own_file_is_gone_fails_alone(
+    t25_config: Callable[..., Config], bench_for, fake_gpu, tmp_path: Path
+) -> None:
+    from tests.conftest import write_video
+
+    fake_gpu.set_variant("1gpu")
+    bench = await bench_for(batched(t25_config()))
+    masks = [write_video(tmp_path / "masks" / f"m{i}.mp4", f"mask {i} ".encode()) for i in (0, 1)]
+    runs = []
+    for index, mask in enumerate(masks):
+        prompt = await bench.create_prompt(TEXTS[index], videos(tmp_path, f"v{index}"))
+        hints = [{"hint": "edge", "weight": 0.5, "mask_path": str(mask)}]
+        runs.append(await bench.create_run(
+            prompt.id, {"profile": "transfer2.5", "num_steps": 3, "options": {"hints": hints}}
+        ))  # fmt: skip
+    masks[1].unlink()  # gone from this machine after the run was made
+    launched: list[Claim] = []
+    await drive(bench, launched)
+    first, second = [await bench.get_run(r.id) for r in runs]
+    assert first.state == RunState.COMPLETED, first.failure_message
+    assert second.state == RunState.FAILED and str(masks[1]) in (second.failure_message or "")

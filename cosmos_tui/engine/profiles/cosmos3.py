@@ -283,7 +283,8 @@ def command_for(
     """Return the argv that runs ``input_files`` (a run's sample, or a batch's files).
 
     The setup arguments are ``run``'s (every member of a batch shares them);
-    ``keep_going`` makes a handled error end only its sample (common/inference.py:262-266).
+    ``keep_going`` (a batch) makes a handled error end only its sample
+    (common/inference.py:262-266), after the configured ``extra_args``.
     """
     from cosmos_tui.engine.launch import CONTAINER_RUN, OUTPUT_DIR_NAME
 
@@ -303,9 +304,13 @@ def command_for(
         argv.append("--no-guardrails")
     elif options.guardrails == "offload":
         argv.append("--offload-guardrail-models")
-    if keep_going:
-        argv.append("--keep-going")
     argv += list(settings.extra_args)
+    if keep_going:
+        # A batch's own flags come last (the last of a repeated flag wins): one sample a
+        # model batch (several need equal sampling, I:1568-1573, and transfer refuses
+        # them, I:1529), a handled error ends only its sample, and no sample is skipped
+        # as invalid (its "skip" outputs would look like a result).
+        argv += ["--max-num-seqs=1", "--keep-going", "--no-skip-invalid-samples"]
     return argv
 
 

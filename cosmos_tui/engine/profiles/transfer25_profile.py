@@ -176,7 +176,8 @@ class Transfer25Profile:
             )
         # the shared parameters win over the options' own (they are validated together)
         raw = dict(getattr(params, "options", None) or {})
-        files = raw.pop(RUN_FILES, None)
+        # the recorded files are the service's to make from the checked paths, never given
+        raw.pop(RUN_FILES, None)
         raw.update(seed=params.seed, num_steps=params.num_steps, num_gpus=params.num_gpus)
         negative = chosen_negative_prompt(params)
         if negative:
@@ -196,10 +197,7 @@ class Transfer25Profile:
             raise ValidationError(f"seed must be from 0 to {SEED_MAX}", field="seed")
         validate_options(options)
         options = local_hint_files(options)
-        stored = options_to_dict(options)
-        if files:
-            stored[RUN_FILES] = files
-        return dataclasses.replace(params, options=stored)
+        return dataclasses.replace(params, options=options_to_dict(options))
 
     def local_files(self, params: GenerationParams) -> list[Path]:
         """Each control's own video and mask (checked paths of this machine)."""
