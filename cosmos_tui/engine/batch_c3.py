@@ -203,6 +203,9 @@ async def collect(
     files = await _member_files(host, layout, run_ids)
     found = outcomes(run_ids, files, log_lines)
     await asyncio.to_thread(_slice_logs, launcher, batch_id, run_ids, log_lines)
+    blamed = _blame(found, log_lines, run_ids) if death is not None else None
+    if blamed is not None:
+        found = [Outcome(o.name, "started") if o.name == blamed else o for o in found]
     started = [o for o in found if o.state != "not_run"]
     culprit = next((o.name for o in found if o.state == "started"), None)
     not_started = []
@@ -224,7 +227,9 @@ async def collect(
         elif death is not None and (outcome.state == "started" or not started):
             # the cause is read in the member's own part of the log (its sample), the
             # whole log when the process died before any sample
-            lines = member_lines(log_lines, outcome.name, run_ids) if started else log_lines
+            # (the error of a sample it died in before its first line is after another's)
+            own = started and outcome.name != blamed
+            lines = member_lines(log_lines, outcome.name, run_ids) if own else log_lines
             await _end_with_death(launcher, outcome.name, death, lines, len(run_ids))
         elif death is not None:
             not_started.append(outcome.name)
@@ -240,6 +245,30 @@ async def collect(
 def _folder_of(run_id: str) -> Callable[[str], bool]:
     """Return the filter of a member's own folder in the shared output folder."""
     return lambda name: name == run_id
+
+
+def _blame(found: list[Outcome], log_lines: Sequence[str], run_ids: Sequence[str]) -> str | None:
+    """Name the member a dead process died on when no sample was mid-run.
+
+    A sample file upstream refused names itself (``Error validating parameters from
+    '<file>'``, CA:1065-1070, every file read before any runs); an input that cannot be
+    read ends the process while the next sample's data is prepared, after the samples
+    before it finished and before its ``sample_args.json`` (I:1471-1479, CI:141-151).
+    Returns that member (None: a sample was mid-run, or none had started or finished,
+    and the failure stays every member's).
+    """
+    if any(o.state == "started" for o in found):
+        return None
+    refused = next(
+        (name for line in log_lines if "Error validating parameters from" in line
+         for name in run_ids if f"-{name}.json" in line),
+        None,
+    )  # fmt: skip
+    if refused is not None:
+        return refused
+    if any(o.state == "done" for o in found):
+        return next((o.name for o in found if o.state == "not_run"), None)
+    return None
 
 
 async def _member_files(

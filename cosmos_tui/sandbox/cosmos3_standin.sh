@@ -44,7 +44,8 @@
 #   markers    a prompt with [standin:guardrail] is blocked by the prompt guardrail
 #              (reasoner, and text2video/image2video as the video is saved: inference.py:
 #              1758-1762; transfer outputs are not guardrailed); [standin:oom] runs out of
-#              GPU memory while sampling that sample.
+#              GPU memory while sampling that sample; [standin:badinput] has an input
+#              that cannot be read when its data is prepared (before its sample_args.json).
 #   scenarios  COSMOS_STANDIN_SCENARIO: ok, gated, oom (CUDA OOM while sampling), nccl
 #              (the NCCL segfault of infer.md:312-320), slow (the reasoner takes 3 s),
 #              empty and echo (a reasoner with nothing new to say). COSMOS_STANDIN_SPEED
@@ -412,6 +413,12 @@ if [ "$MODE" = reasoner ]; then
     reason
     return 0
 fi
+# The sample's data is prepared lazily, just before it runs and outside any handler
+# (inference.py:1471-1479, common/inference.py:141-151): an input that cannot be read
+# ends the process before this sample's sample_args.json is written.
+case "$PROMPT" in *"[standin:badinput]"*)
+    die RuntimeError "Failed to read video '${VISION:-$NAME}': Invalid data found when processing input" ;;
+esac
 mkdir -p "$OUT_DIR"
 cp "$SAMPLE" "$OUT_DIR/sample_args.json"
 log INFO "cosmos_framework/inference/inference.py:1843:_generate_transfer_batch" \

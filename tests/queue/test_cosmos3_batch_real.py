@@ -213,3 +213,54 @@ async def test_a_prompt_file_a_member_does_not_send_cannot_sink_the_batch(
     for run in runs:
         done = await bench.get_run(run.id)
         assert done.state == RunState.COMPLETED, done.failure_message
+
+
+async def test_an_input_that_cannot_be_read_fails_its_run_and_the_rest_run_again(
+    cosmos3_config: Callable[..., Config], bench_for, fake_gpu, tmp_path: Path
+) -> None:
+    # the second sample's data cannot be prepared (it is prepared just before it runs,
+    # I:1471-1479): the process dies with no sample mid-run; the first completed, the
+    # second is the one it died on, the third goes back in the queue and completes
+    fake_gpu.set_variant("1gpu")
+    bench = await bench_for(batched(cosmos3_config()))
+    texts = (TEXTS[0], "a crowded square [standin:badinput]", TEXTS[2])
+    runs = await queue_three(bench, tmp_path, texts)
+    ids = [r.id for r in runs]
+    launched: list[Claim] = []
+    await drive(bench, launched)
+    assert [c.run_ids for c in launched] == [tuple(ids), (ids[2],)]
+    done = [await bench.get_run(run_id) for run_id in ids]
+    assert [r.state for r in done] == [RunState.COMPLETED, RunState.FAILED, RunState.COMPLETED]
+    assert "Invalid data found when processing input" in (done[1].failure_message or "")
+    requeued = [e for e in done[2].events if e.to_state == RunState.QUEUED and e.from_state]
+    assert len(requeued) == 1 and f"died on run {ids[1]}" in requeued[0].reason
+
+
+async def test_a_sample_file_upstream_refuses_fails_only_its_run(
+    cosmos3_config: Callable[..., Config], bench_for, fake_gpu, tmp_path: Path, monkeypatch
+) -> None:
+    # every file is validated before any sample runs (CA:1065-1070); the refusal names
+    # the file, so only its run fails and the others run again without it
+    from cosmos_tui.engine import batch_c3
+
+    fake_gpu.set_variant("1gpu")
+    bench = await bench_for(batched(cosmos3_config()))
+    runs = await queue_three(bench, tmp_path)
+    ids = [r.id for r in runs]
+    build = batch_c3.build_samples
+
+    def with_one_bad(members, container_path):  # a value our checks let through
+        samples = build(members, container_path)
+        if len(samples) == 3:
+            bad = batch_c3.Sample(samples[1].run_id, samples[1].prompt,
+                                  {**samples[1].sample, "colour": "red"})  # fmt: skip
+            samples[1] = bad
+        return samples
+
+    monkeypatch.setattr(batch_c3, "build_samples", with_one_bad)
+    launched: list[Claim] = []
+    await drive(bench, launched)
+    assert [c.run_ids for c in launched] == [tuple(ids), (ids[0], ids[2])]
+    done = [await bench.get_run(run_id) for run_id in ids]
+    assert [r.state for r in done] == [RunState.COMPLETED, RunState.FAILED, RunState.COMPLETED]
+    assert "Extra inputs are not permitted" in (done[1].failure_message or "")
