@@ -32,15 +32,12 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.domain import FailureKind, InputFile, Prompt, Run, RunState
-from cosmos_tui.engine.batch_collect import download_member, requeue
 from cosmos_tui.engine.failure_text import explain
 from cosmos_tui.engine.failures import classify
 from cosmos_tui.engine.launch import run_inputs
-from cosmos_tui.engine.logs import CURSOR_SUFFIX
 from cosmos_tui.engine.profiles.cosmos3 import NAME, Cosmos3Profile, options_of
 from cosmos_tui.engine.profiles.cosmos3_rules import REASONER
 
@@ -52,9 +49,6 @@ if TYPE_CHECKING:
 
 # A member's sample file in the batch folder: path order is line order (CA:1090-1098).
 SAMPLE_FILE = "sample-{:06d}-{}.json"
-# The whole container log, kept beside the first member's run.log while the members'
-# logs are sliced (the name batch_t25.whole_log reads after a driver died).
-BATCH_LOG = "batch-{}.log"
 # What a handled error of one sample logs (common/inference.py:262-266).
 SAMPLE_ERROR = re.compile(r"Error generating sample '(?P<name>[^']+)': (?P<reason>.*)")
 OUTPUTS = "sample_outputs.json"
@@ -200,9 +194,16 @@ async def collect(
         log_lines: The container's whole log (clean lines).
         death: How the container died; None when it exited 0.
     """
+    # lazy: the collector and output download (~10 ms) are for queue drivers; the services
+    # import this module (through engine.batching)
+    from cosmos_tui.engine.batch_collect import download_member, requeue, slice_member_logs
+
     files = await _member_files(host, layout, run_ids)
     found = outcomes(run_ids, files, log_lines)
-    await asyncio.to_thread(_slice_logs, launcher, batch_id, run_ids, log_lines)
+    await asyncio.to_thread(
+        slice_member_logs, launcher, batch_id, run_ids, log_lines,
+        lambda run_id: member_lines(log_lines, run_id, run_ids),
+    )  # fmt: skip
     blamed = _blame(found, log_lines, run_ids) if death is not None else None
     if blamed is not None:
         found = [Outcome(o.name, "started") if o.name == blamed else o for o in found]
@@ -317,26 +318,3 @@ def member_lines(log_lines: Sequence[str], run_id: str, run_ids: Sequence[str]) 
 def sample_named(line: str, run_ids: Sequence[str]) -> str | None:
     """Return the member a log line names (its folder ``/<name>/`` or ``'<name>'``)."""
     return next((name for name in run_ids if f"/{name}/" in line or f"'{name}'" in line), None)
-
-
-def _slice_logs(
-    launcher: BatchLauncher, batch_id: str, run_ids: Sequence[str], log_lines: Sequence[str]
-) -> None:
-    """Write each member's run.log as its part of the batch log (again, if need be).
-
-    The whole log goes to ``batch-<batch id>.log`` first (a driver that dies while
-    collecting leaves it for the next), and each member's log cursor is dropped.
-    """
-    kept_whole = launcher.log_path(run_ids[0]).with_name(BATCH_LOG.format(batch_id))
-    if not kept_whole.is_file() and kept_whole.parent.is_dir():
-        kept_whole.write_text("\n".join(log_lines) + "\n", encoding="utf-8")
-    for number, run_id in enumerate(run_ids):
-        path: Path = launcher.log_path(run_id)
-        if not path.is_file():
-            continue
-        header = (
-            f"[cosmos-tui] run {run_id}: sample {number + 1} of {len(run_ids)} of batch {batch_id}"
-        )
-        kept = [header, *member_lines(log_lines, run_id, run_ids)]
-        path.write_text("\n".join(kept) + "\n", encoding="utf-8")
-        path.with_name(path.name + CURSOR_SUFFIX).unlink(missing_ok=True)

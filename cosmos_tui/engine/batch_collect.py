@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -236,3 +237,53 @@ def _slice_logs(
         kept = slice_log(text, line.run_id, batch_id, number, len(lines),
                          own.get(line.run_id), folders)  # fmt: skip
         path.write_text("\n".join(kept) + "\n", encoding="utf-8")
+
+
+# The whole container log of a batch whose members' logs were cut into their samples,
+# kept beside the first member's run.log: a driver that dies while collecting leaves it
+# for the next one (engine/batch_recovery.py).
+BATCH_LOG = "batch-{}.log"
+
+
+def whole_log(launcher: BatchLauncher, batch_id: str, run_ids: Sequence[str]) -> list[str] | None:
+    """Return the whole log kept by an earlier collect of the batch, None when none was."""
+    for run_id in run_ids:
+        path = launcher.log_path(run_id).with_name(BATCH_LOG.format(batch_id))
+        if path.is_file():
+            return path.read_text(encoding="utf-8", errors="replace").splitlines()
+    return None
+
+
+def slice_member_logs(
+    launcher: BatchLauncher,
+    batch_id: str,
+    run_ids: Sequence[str],
+    log_lines: Sequence[str],
+    part: Callable[[str], list[str]],
+) -> None:
+    """Write each member's run.log as its part of the batch log (again, if need be).
+
+    The whole log is kept first, whole or not at all (written aside, then renamed), and
+    each member's log cursor is dropped: the slice is no longer the container's log up
+    to a position.
+
+    Args:
+        launcher: The batch launcher (run folders).
+        batch_id: The batch.
+        run_ids: Its members, in line order.
+        log_lines: The container's whole log.
+        part: A member's own lines of it (its family's slicing).
+    """
+    kept_whole = launcher.log_path(run_ids[0]).with_name(BATCH_LOG.format(batch_id))
+    if not kept_whole.is_file() and kept_whole.parent.is_dir():
+        aside = kept_whole.with_name(kept_whole.name + ".part")
+        aside.write_text("\n".join(log_lines) + "\n", encoding="utf-8")
+        os.replace(aside, kept_whole)
+    for number, run_id in enumerate(run_ids):
+        path = launcher.log_path(run_id)
+        if not path.is_file():
+            continue
+        where = f"sample {number + 1} of {len(run_ids)} of batch {batch_id}"
+        kept = [f"[cosmos-tui] run {run_id}: {where}", *part(run_id)]
+        path.write_text("\n".join(kept) + "\n", encoding="utf-8")
+        path.with_name(path.name + CURSOR_SUFFIX).unlink(missing_ok=True)

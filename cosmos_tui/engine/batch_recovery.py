@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING
 
 from cosmos_tui.domain import ACTIVE_STATES, FailureKind, Run, RunState
 from cosmos_tui.engine import launch
-from cosmos_tui.engine.batch_collect import Death
-from cosmos_tui.engine.batch_t25 import whole_log
+from cosmos_tui.engine.batch_collect import Death, whole_log
 from cosmos_tui.engine.batching import BatchLine
 from cosmos_tui.errors import CosmosError
 from cosmos_tui.store.repositories import RunFilter

@@ -27,13 +27,11 @@ import asyncio
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.domain import FailureKind, InputFile, Prompt, Run, RunState
 from cosmos_tui.engine.failure_text import explain
 from cosmos_tui.engine.launch import run_inputs
-from cosmos_tui.engine.logs import CURSOR_SUFFIX
 from cosmos_tui.engine.profiles.transfer25 import (
     NAME,
     SECTION,
@@ -55,10 +53,6 @@ if TYPE_CHECKING:
     from cosmos_tui.engine.batch_launch import BatchLauncher
     from cosmos_tui.engine.launch import RemoteLayout
     from cosmos_tui.remote.host import RemoteHost
-
-# The whole container log, kept beside the first member's run.log while the members'
-# logs are sliced: a driver that dies while collecting leaves it for the next one.
-BATCH_LOG = "batch-{}.log"
 
 
 def setup_of(run: Run) -> tuple[tuple[str, Any], ...]:
@@ -181,7 +175,7 @@ async def collect(
     """
     # lazy: the collector and output download (~10 ms) are for queue drivers; the services
     # import this module (through engine.batching)
-    from cosmos_tui.engine.batch_collect import requeue
+    from cosmos_tui.engine.batch_collect import requeue, slice_member_logs
 
     listing = await host.files.listdir(layout.output_dir)
     files = [entry.name for entry in listing if not entry.is_dir]
@@ -189,7 +183,10 @@ async def collect(
     first = await launcher.ctx.store.get_run(run_ids[0], with_events=False)
     guardrails = not options_of(first.params).disable_guardrails
     outcomes = collect_outputs(run_ids, files, log_lines, exit_code, guardrails)
-    await asyncio.to_thread(_slice_logs, launcher, batch_id, run_ids, log_lines)
+    await asyncio.to_thread(
+        slice_member_logs, launcher, batch_id, run_ids, log_lines,
+        lambda run_id: slice_sections(log_lines, run_id, ""),
+    )  # fmt: skip
     started = [o for o in outcomes if o.state != "not_run"]
     culprits = [o.name for o in outcomes if o.state == "failed"]
     not_started = []
@@ -241,35 +238,3 @@ async def _download(
     run_id = outcome.name
     await download_member(launcher, host, layout, batch_id, run_id, "",
                           keep=lambda name: _owns(run_id, name))  # fmt: skip
-
-
-def whole_log(launcher: BatchLauncher, batch_id: str, run_ids: Sequence[str]) -> list[str] | None:
-    """Return the whole log kept by an earlier collect of the batch, None when none was."""
-    for run_id in run_ids:
-        path = launcher.log_path(run_id).with_name(BATCH_LOG.format(batch_id))
-        if path.is_file():
-            return path.read_text(encoding="utf-8", errors="replace").splitlines()
-    return None
-
-
-def _slice_logs(
-    launcher: BatchLauncher, batch_id: str, run_ids: Sequence[str], log_lines: Sequence[str]
-) -> None:
-    """Write each member's run.log as its part of the batch log (again, if need be).
-
-    The whole log goes to ``batch-<batch id>.log`` first, and each member's log cursor is dropped:
-    the slice is no longer the container's log up to a position.
-    """
-    kept_whole = launcher.log_path(run_ids[0]).with_name(BATCH_LOG.format(batch_id))
-    if not kept_whole.is_file() and kept_whole.parent.is_dir():
-        kept_whole.write_text("\n".join(log_lines) + "\n", encoding="utf-8")
-    for number, run_id in enumerate(run_ids):
-        path: Path = launcher.log_path(run_id)
-        if not path.is_file():
-            continue
-        header = (
-            f"[cosmos-tui] run {run_id}: sample {number + 1} of {len(run_ids)} of batch {batch_id}"
-        )
-        kept = slice_sections(log_lines, run_id, header)
-        path.write_text("\n".join(kept) + "\n", encoding="utf-8")
-        path.with_name(path.name + CURSOR_SUFFIX).unlink(missing_ok=True)

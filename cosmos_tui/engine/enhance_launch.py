@@ -20,6 +20,7 @@ from cosmos_tui.domain import FailureKind, Prompt, Run, RunState
 from cosmos_tui.engine import launch
 from cosmos_tui.engine.batching import BatchLine, BatchPlan
 from cosmos_tui.engine.profiles import upsampler
+from cosmos_tui.errors import InputChanged, TransferFailed
 from cosmos_tui.store.repositories import PromptFilter
 
 if TYPE_CHECKING:
@@ -35,18 +36,31 @@ logger = logging.getLogger(__name__)
 async def plan_enhance(
     launcher: BatchLauncher, host: RemoteHost, members: list[tuple[Run, Prompt]]
 ) -> BatchPlan:
-    """Upload each prompt's colour video; return the upsampler container's plan."""
+    """Upload each prompt's colour video; return the upsampler container's plan.
+
+    A member whose video changed since its prompt recorded it, or cannot be read any
+    more, fails alone (as a model batch's member does); the others go on.
+    """
     lines = []
+    kept = []
     for run, prompt in members:
         color = prompt.input("color")
         assert color is not None  # checked when the enhancement was queued
-        uploaded = await host.upload_input(
-            color.path, expected_sha256=color.sha256, expected_size=color.size
-        )
+        try:
+            uploaded = await host.upload_input(
+                color.path, expected_sha256=color.sha256, expected_size=color.size
+            )
+        except (InputChanged, TransferFailed) as exc:
+            if isinstance(exc, TransferFailed) and exc.transient:
+                raise
+            await launcher.end(run.id, RunState.FAILED, exc.message, FailureKind.UNKNOWN)
+            launcher.release([run.id])
+            continue
         remote = launch.container_input_path(uploaded.remote_path)
         lines.append(upsampler.EnhanceLine(run.id, prompt.text, remote))
+        kept.append((run, prompt))
     return BatchPlan(
-        members=members,
+        members=kept,
         command=upsampler.build_argv(launch.CONTAINER_RUN, len(lines)),
         lines=[BatchLine(line.name, line.prompt, None) for line in lines],
         files={

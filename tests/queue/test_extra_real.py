@@ -162,3 +162,23 @@ async def test_an_enhancement_whose_driver_died_is_finished_by_the_next_queue_dr
         assert (
             f"Upsampled prompt for {run.id}" in (bench.output_dir(run.id) / "run.log").read_text()
         )
+
+
+async def test_an_enhancement_whose_video_changed_fails_alone(
+    bench_for, make_config, fake_gpu, enhance_image, tmp_path
+) -> None:
+    fake_gpu.set_variant("1gpu")
+    config = make_config()
+    config = dataclasses.replace(
+        config, hosts=[dataclasses.replace(config.hosts[0], docker_image=enhance_image)]
+    )
+    bench = await bench_for(config)
+    kept = await bench.create_prompt("a red kite", videos(tmp_path, "kite"))
+    edited = await bench.create_prompt("a tram in rain", videos(tmp_path, "tram"))
+    runs = await bench.extras.create_enhance([kept.id, edited.id])
+    write_video(tmp_path / "tram" / "color.mp4", b"another tram altogether ")
+    await drain(bench)
+    done, failed = [await bench.get_run(r.id) for r in runs]
+    assert done.state == RunState.COMPLETED, done.failure_message
+    assert failed.state == RunState.FAILED
+    assert str(tmp_path / "tram" / "color.mp4") in (failed.failure_message or "")
