@@ -24,6 +24,7 @@ paths, single run, batch and enhancement, and ``--dry-run`` all use it), and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from cosmos_tui.config import Config, HostConfig
 from cosmos_tui.domain import InputFile, Prompt, Run
 from cosmos_tui.engine.context import shm_size_bytes
 from cosmos_tui.engine.profiles.base import MountSpec, profile_for, settings_for
-from cosmos_tui.errors import ValidationError
+from cosmos_tui.errors import CosmosError, ValidationError
 from cosmos_tui.remote.docker_types import ContainerSpec, Mount
 from cosmos_tui.safe_text import MIN_SECRET_LEN, is_secret_name
 
@@ -313,6 +314,8 @@ async def launch_container(
 
     Raises:
         ValidationError: A configured folder to mount is missing on the host.
+        DockerError: The container could not be created or started (one that cannot
+            start is removed).
 
     """
     settings = settings_for(config or Config(), profile)
@@ -321,7 +324,15 @@ async def launch_container(
     container_id = await host.docker.create(spec)
     if on_created is not None:
         await on_created()
-    await host.docker.start(container_id)
+    try:
+        await host.docker.start(container_id)
+    except CosmosError as exc:
+        if not exc.transient:
+            # it will never start (its command, a device): not left behind. A lost link
+            # leaves it for the retry, which adopts it by its run label.
+            with contextlib.suppress(CosmosError):
+                await host.docker.remove(container_id, force=True)
+        raise
     return container_id
 
 

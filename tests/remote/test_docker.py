@@ -266,3 +266,23 @@ async def test_logs_keep_carriage_return_redraws_of_one_frame(
         assert lines == [" 45%|####  | 16/35", "100%|######| 35/35", "done"]
     finally:
         await docker.remove(container_id)
+
+
+async def test_a_container_that_cannot_start_is_not_left_behind(
+    remote_host: RemoteHost, busybox_image: str
+) -> None:
+    # its command is not in the image: Docker creates it, then refuses to start it
+    from cosmos_tui.engine import launch
+
+    run_id = _run_id()
+    layout = launch.RemoteLayout(
+        await remote_host.files.home(), await remote_host.tool_dir(), run_id
+    )
+    await remote_host.files.makedirs(layout.output_dir)
+    await remote_host.files.makedirs(layout.inputs_dir)
+    spec = launch.container_spec(
+        run_id, ("/no/such/program",), busybox_image, remote_host.config, layout
+    )
+    with pytest.raises(DockerError):
+        await launch.launch_container(remote_host, layout, spec)
+    assert await remote_host.docker.list({"cosmos.run_id": run_id}) == []
