@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 SAMPLE_FILE = "sample-{:06d}-{}.json"
 # What a handled error of one sample logs (common/inference.py:262-266).
 SAMPLE_ERROR = re.compile(r"Error generating sample '(?P<name>[^']+)': (?P<reason>.*)")
+# A traceback frame of a sample's data being prepared (inference.py:642, 1124).
+DATA_FRAME = re.compile(r'inference/inference\.py", line \d+, in (get_sample_data|__getitem__)')
 OUTPUTS = "sample_outputs.json"
 ARGS = "sample_args.json"
 
@@ -226,10 +228,10 @@ async def collect(
             message = f"{outcome.reason} (batch {batch_id})"
             await launcher.end(outcome.name, RunState.FAILED, message, kind)
         elif death is not None and (outcome.state == "started" or not started):
-            # the cause is read in the member's own part of the log (its sample), the
-            # whole log when the process died before any sample
-            # (the error of a sample it died in before its first line is after another's)
-            own = started and outcome.name != blamed
+            # the cause is read in the member's own part of the log (its sample), or in
+            # the whole log: when it died before any sample, or before the blamed
+            # member's first line (its error then follows another sample's lines)
+            own = bool(started) and outcome.name != blamed
             lines = member_lines(log_lines, outcome.name, run_ids) if own else log_lines
             await _end_with_death(launcher, outcome.name, death, lines, len(run_ids))
         elif death is not None:
@@ -253,10 +255,11 @@ def _blame(found: list[Outcome], log_lines: Sequence[str], run_ids: Sequence[str
 
     A sample file upstream refused names itself (``Error validating parameters from
     '<file>'``, CA:1065-1070, every file read before any runs); an input that cannot be
-    read ends the process while the next sample's data is prepared, after the samples
-    before it finished and before its ``sample_args.json`` (I:1471-1479, CI:141-151).
-    Returns that member (None: a sample was mid-run, or none had started or finished,
-    and the failure stays every member's).
+    read ends the process while the next sample's data is prepared (its traceback passes
+    through ``get_sample_data``), after the samples before it ended and before its
+    ``sample_args.json`` (I:1471-1479, CI:141-151). Returns that member (None: a sample
+    was mid-run, or the process died before any sample for another cause, and the
+    failure stays every member's).
     """
     if any(o.state == "started" for o in found):
         return None
@@ -267,7 +270,10 @@ def _blame(found: list[Outcome], log_lines: Sequence[str], run_ids: Sequence[str
     )  # fmt: skip
     if refused is not None:
         return refused
-    if any(o.state == "done" for o in found):
+    # the next sample's data was being prepared: the traceback passes through it, or
+    # samples before it had ended (done, blocked or failed with --keep-going)
+    preparing = any(DATA_FRAME.search(line) for line in log_lines)
+    if preparing or any(o.state != "not_run" for o in found):
         return next((o.name for o in found if o.state == "not_run"), None)
     return None
 

@@ -417,7 +417,20 @@ fi
 # (inference.py:1471-1479, common/inference.py:141-151): an input that cannot be read
 # ends the process before this sample's sample_args.json is written.
 case "$PROMPT" in *"[standin:badinput]"*)
-    die RuntimeError "Failed to read video '${VISION:-$NAME}': Invalid data found when processing input" ;;
+    {  # the frames upstream's traceback has there (inference.py:1124-1131, 642-697)
+        echo "Traceback (most recent call last):"
+        echo "  File \"/workspace/cosmos_framework/scripts/inference.py\", line 92, in <module>"
+        echo "    main()"
+        echo "  File \"/workspace/cosmos_framework/inference/inference.py\", line 1130, in __getitem__"
+        echo "    data_batch = get_sample_data(sample_args=sample_args, model=self._model)"
+        echo "  File \"/workspace/cosmos_framework/inference/inference.py\", line 697, in get_sample_data"
+        echo "    conditioning_frames = load_conditioning_video("
+        echo "RuntimeError: Failed to read video '${VISION:-$NAME}': Invalid data found when processing input"
+    } >&2
+    if [ "$LAUNCHER" = torchrun ]; then
+        echo "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: " >&2
+    fi
+    exit 1 ;;
 esac
 mkdir -p "$OUT_DIR"
 cp "$SAMPLE" "$OUT_DIR/sample_args.json"

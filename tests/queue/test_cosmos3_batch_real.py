@@ -21,6 +21,8 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from cosmos_tui.config import Config
 from cosmos_tui.domain import FailureKind, RunState
 from cosmos_tui.engine.logs import read_log_lines
@@ -264,3 +266,36 @@ async def test_a_sample_file_upstream_refuses_fails_only_its_run(
     done = [await bench.get_run(run_id) for run_id in ids]
     assert [r.state for r in done] == [RunState.COMPLETED, RunState.FAILED, RunState.COMPLETED]
     assert "Extra inputs are not permitted" in (done[1].failure_message or "")
+
+
+@pytest.mark.parametrize(
+    ("first", "first_ends"),
+    [
+        ("a quiet harbour [standin:badinput]", None),  # the very first sample
+        ("a quiet harbour [standin:guardrail]", RunState.BLOCKED),  # after a blocked one
+    ],
+)
+async def test_an_unreadable_input_sinks_no_other_run_wherever_it_is(
+    cosmos3_config: Callable[..., Config], bench_for, fake_gpu, tmp_path: Path, first, first_ends
+) -> None:
+    fake_gpu.set_variant("1gpu")
+    bench = await bench_for(batched(cosmos3_config()))
+    if first_ends is None:
+        texts = (first, TEXTS[1], TEXTS[2])
+        bad = 0
+    else:
+        texts = (first, "a crowded square [standin:badinput]", TEXTS[2])
+        bad = 1
+    runs = await queue_three(bench, tmp_path, texts, video=(False, False, False))
+    ids = [r.id for r in runs]
+    launched: list[Claim] = []
+    await drive(bench, launched)
+    assert launched[0].run_ids == tuple(ids) and len(launched) == 2
+    done = [await bench.get_run(run_id) for run_id in ids]
+    assert done[bad].state == RunState.FAILED
+    assert "Invalid data found when processing input" in (done[bad].failure_message or "")
+    assert done[2].state == RunState.COMPLETED, done[2].failure_message
+    if first_ends is not None:
+        assert done[0].state == first_ends
+    else:
+        assert done[1].state == RunState.COMPLETED, done[1].failure_message
