@@ -239,10 +239,12 @@ class BatchLauncher:
             profile=plan.profile,
             config=self.ctx.config,
             run_env=plan.run_env,
+            run_mounts=plan.run_mounts,
         )
         container_id = await launch.launch_container(
-            host, layout, container, profile=plan.profile, config=self.ctx.config
-        )
+            host, layout, container, profile=plan.profile, config=self.ctx.config,
+            run_mounts=plan.run_mounts,
+        )  # fmt: skip
         for run_id in ids:
             await self.move(run_id, RunState.RUNNING, f"batch container {container_id[:12]}",
                              container_id=container_id)  # fmt: skip
@@ -279,6 +281,7 @@ class BatchLauncher:
             profile=first.profile,
             labels={launch.LABEL_PROFILE: first.profile},
             run_env=family.run_env(first),
+            run_mounts=family.run_mounts(first),
         )
 
     async def _upload_inputs(

@@ -36,6 +36,7 @@ from cosmos_tui.engine.batch_outputs import (  # noqa: F401 (re-exported)
     slice_log,
 )
 from cosmos_tui.engine.launch import SPEC_NAME
+from cosmos_tui.engine.profiles.base import MountSpec
 from cosmos_tui.engine.profiles.transfer1 import build_spec
 from cosmos_tui.errors import BatchError
 from cosmos_tui.store.queue_store import Candidate
@@ -328,6 +329,7 @@ class BatchPlan:
         profile: The family whose mounts and environment the container gets.
         labels: Labels beside the batch's id and members.
         run_env: Variables of the run's own (``ModelProfile.run_env``).
+        run_mounts: Host folders of the run's own (``ModelProfile.run_mounts``).
 
     """
 
@@ -339,6 +341,7 @@ class BatchPlan:
     profile: str = "transfer1"
     labels: dict[str, str] = field(default_factory=dict)
     run_env: dict[str, str] = field(default_factory=dict)
+    run_mounts: list[MountSpec] = field(default_factory=list)
 
     @property
     def run_ids(self) -> list[str]:

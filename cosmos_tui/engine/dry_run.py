@@ -130,6 +130,7 @@ def preview_run(
         profile=run.profile,
         config=config,
         run_env=profile_for(run.profile).run_env(run),
+        run_mounts=profile_for(run.profile).run_mounts(run),
     )
     files = {f"{launch.CONTAINER_RUN}/{launch.SPEC_NAME}": json.dumps(spec_json, indent=2) + "\n"}
     return ContainerPreview(
@@ -170,6 +171,7 @@ def preview_batch(
         profile=first.profile,
         config=config,
         run_env=profile_for(first.profile).run_env(first),
+        run_mounts=profile_for(first.profile).run_mounts(first),
     )  # fmt: skip
     files = {f"{launch.CONTAINER_RUN}/{name}": text for name, text in names.items()}
     return ContainerPreview(

@@ -248,6 +248,7 @@ def container_spec(
     profile: str = "transfer1",
     config: Config | None = None,
     run_env: Mapping[str, str] | None = None,
+    run_mounts: Sequence[MountSpec] = (),
 ) -> ContainerSpec:
     """Return the container of one launch (a run, a batch or an enhancement).
 
@@ -266,6 +267,7 @@ def container_spec(
         profile: The model family, whose mounts and environment the container gets.
         config: The configuration holding the family's ``[profiles.<name>]`` settings.
         run_env: The run's own variables (``ModelProfile.run_env``), added last.
+        run_mounts: The run's own folders (``ModelProfile.run_mounts``), added last.
     """
     local = os.environ if environ is None else environ
     family = profile_for(profile)
@@ -277,7 +279,8 @@ def container_spec(
         gpus=tuple(gpus),
         env={**family.env(host, settings, local), **(run_env or {})},
         mounts=tuple(
-            Mount(m.source, m.target, m.read_only) for m in family.mounts(host, layout, settings)
+            Mount(m.source, m.target, m.read_only)
+            for m in (*family.mounts(host, layout, settings), *run_mounts)
         ),
         workdir=CONTAINER_WORKDIR,
         shm_size_bytes=shm_size_bytes(host.shm_size),
@@ -296,6 +299,7 @@ async def launch_container(
     config: Config | None = None,
     before: Sequence[Awaitable[None]] = (),
     on_created: Callable[[], Awaitable[None]] | None = None,
+    run_mounts: Sequence[MountSpec] = (),
 ) -> str:
     """Create and start the container of one launch; return its id.
 
@@ -311,6 +315,7 @@ async def launch_container(
         config: The configuration holding the family's settings.
         before: Host work to finish before the container is created.
         on_created: Called between create and start (the lifecycle's observer).
+        run_mounts: The run's own folders, checked with the family's.
 
     Raises:
         ValidationError: A configured folder to mount is missing on the host.
@@ -319,7 +324,7 @@ async def launch_container(
 
     """
     settings = settings_for(config or Config(), profile)
-    mounts = profile_for(profile).mounts(host.config, layout, settings)
+    mounts = [*profile_for(profile).mounts(host.config, layout, settings), *run_mounts]
     await asyncio.gather(check_mount_sources(host, mounts), *before)
     container_id = await host.docker.create(spec)
     if on_created is not None:

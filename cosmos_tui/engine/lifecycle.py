@@ -312,6 +312,7 @@ class RunDriver:
                 profile=run.profile,
                 config=self.ctx.config,
                 run_env=profile_for(run.profile).run_env(run),
+                run_mounts=profile_for(run.profile).run_mounts(run),
             )
             container_id = await launch.launch_container(
                 host,
@@ -319,6 +320,7 @@ class RunDriver:
                 spec,
                 profile=run.profile,
                 config=self.ctx.config,
+                run_mounts=profile_for(run.profile).run_mounts(run),
                 before=[self._fresh_output_dir(host, layout, run.id)],
                 on_created=lambda: self.ctx.notify(run.id, "created"),
             )

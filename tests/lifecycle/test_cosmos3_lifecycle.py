@@ -122,3 +122,35 @@ async def test_super_on_four_80_gb_gpus_runs(cosmos3_config, bench_for, fake_gpu
     final = await bench.drive_run(run.id)
     assert final.state == RunState.COMPLETED, final.failure_message
     assert len(final.gpus) == 4
+
+
+async def test_a_local_checkpoint_folder_on_the_host_is_mounted_for_the_run(
+    cosmos3_config, bench_for, tmp_path
+) -> None:
+    # --checkpoint-path takes a registered name or an existing folder (common.py:657-683):
+    # the host's folder is mounted read-only at its own path, so the double finds it
+    import pwd
+    import uuid
+
+    from tests.fixtures.hosts import TEST_USER
+
+    home = Path(pwd.getpwnam(TEST_USER).pw_dir)
+    folder = home / f"ckpt-{uuid.uuid4().hex[:8]}"
+    folder.mkdir()
+    try:
+        bench = await bench_for(cosmos3_config())
+        prompt = await bench.create_prompt("a cat surfing a wave", None)
+        options = {"num_steps": 3, "guardrails": "off", "checkpoint": str(folder)}
+        run = await bench.create_run(prompt.id, {"profile": "cosmos3", "options": options})
+        final = await bench.drive_run(run.id)
+        assert final.state == RunState.COMPLETED, final.failure_message
+        log = read_log_lines(bench.output_dir(run.id) / "run.log")
+        assert not any("hf download" in line and "Cosmos3" in line for line in log)
+        gone = home / "ckpt-missing"
+        options = {**options, "checkpoint": str(gone)}
+        again = await bench.create_run(prompt.id, {"profile": "cosmos3", "options": options})
+        failed = await bench.drive_run(again.id)
+        assert failed.state == RunState.FAILED and failed.container_id is None
+        assert f"checkpoint {gone} does not exist" in (failed.failure_message or "")
+    finally:
+        folder.rmdir()

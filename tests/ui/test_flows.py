@@ -193,7 +193,7 @@ async def test_the_run_form_picks_a_model_shows_its_fields_and_remembers_it(h, p
     assert shown() == {
         "seed", "num_gpus", "priority", "negative_prompt", "c3_mode", "c3_size",
         "c3_resolution", "c3_aspect", "c3_frames", "c3_parallelism", "c3_guardrails",
-        "c3_steps", "c3_guidance", "c3_fps", "c3_pixels", *c3_hints,
+        "c3_steps", "c3_guidance", "c3_fps", "c3_pixels", "c3_checkpoint", *c3_hints,
     }  # fmt: skip
     form.query_one("#c3_mode", Select).value = "image2video"
     await settle(pilot)
@@ -763,6 +763,11 @@ async def test_the_cosmos3_form_takes_steps_guidance_fps_and_shows_the_pixel_siz
     assert form.query_one("#c3_steps", Input).has_class("-invalid")
     form.query_one("#c3_steps", Input).value = "20"
     form.query_one("#c3_fps", Input).value = "16"
+    form.query_one("#c3_checkpoint", Input).value = "my-finetune"  # a folder on the host
+    await pilot.pause()
+    assert "absolute path to a checkpoint folder" in plain(form.query_one("#form-error"))
+    assert form.query_one("#c3_checkpoint", Input).has_class("-invalid")
+    form.query_one("#c3_checkpoint", Input).value = "/data/my-finetune"
     await pilot.pause()
     assert plain(form.query_one("#form-error")).strip() == ""
     await pilot.press("ctrl+s")
@@ -772,6 +777,7 @@ async def test_the_cosmos3_form_takes_steps_guidance_fps_and_shows_the_pixel_siz
     run = await h.services.bench.get_run(started[-1][0])
     options = run.params.options
     assert (options["num_steps"], options["guidance"], options["fps"]) == (20, 4.5, 16)
+    assert options["checkpoint"] == "/data/my-finetune"  # instead of the size
     # other models show no pixel size
     focus_row(h.app.main_screen.prompts.table, runs["queued"].prompt_id)
     await pilot.press("enter")

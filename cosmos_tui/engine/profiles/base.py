@@ -116,6 +116,10 @@ class ModelProfile(Protocol):
         """Return the variables one run adds to the container (none are secrets)."""
         ...
 
+    def run_mounts(self, run: Run) -> list[MountSpec]:
+        """Return the host folders one run adds to the container (checked, never made)."""
+        ...
+
     def progress_parser(self) -> ProgressParser:
         """Return a fresh parser of this family's log lines."""
         ...

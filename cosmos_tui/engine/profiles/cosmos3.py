@@ -265,6 +265,20 @@ class Cosmos3Profile:
         """None: every variable comes from the host and the profile settings."""
         return {}
 
+    def run_mounts(self, run: Run) -> list[MountSpec]:
+        """A local checkpoint: the host folder at the same path, read-only.
+
+        ``--checkpoint-path`` then names it unchanged (common.py:657-683: a registered
+        name or an existing folder); a folder missing on the host is refused before the
+        container is made.
+        """
+        from cosmos_tui.engine.profiles.base import MountSpec  # cycle: base imports this
+
+        options = options_of(run.params)
+        if options.size is not None:
+            return []
+        return [MountSpec(options.checkpoint, options.checkpoint, read_only=True, key="checkpoint")]
+
     def progress_parser(self) -> Cosmos3Parser:
         """Cosmos 3's parser (rank 0's lines only)."""
         return Cosmos3Parser()

@@ -273,6 +273,10 @@ class Transfer1Profile:
         """None: every variable comes from the host and the profile settings."""
         return {}
 
+    def run_mounts(self, run: Run) -> list[MountSpec]:
+        """None: the family's own mounts serve every run."""
+        return []
+
     def progress_parser(self) -> ProgressParser:
         """Transfer1's phase parser."""
         from cosmos_tui.engine.progress import parser_for

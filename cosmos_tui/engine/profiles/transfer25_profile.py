@@ -282,6 +282,10 @@ class Transfer25Profile:
         """The run's own variables (the distilled checkpoint's flag)."""
         return build_env(options_of(run.params))
 
+    def run_mounts(self, run: Run) -> list[MountSpec]:
+        """None: the family's own mounts serve every run."""
+        return []
+
     def progress_parser(self) -> Transfer25Parser:
         """Transfer2.5's parser (downloads, samples, chunks, bars)."""
         return Transfer25Parser()

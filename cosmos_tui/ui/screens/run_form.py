@@ -61,6 +61,8 @@ FAMILY_FIELDS: dict[str, tuple[tuple[str, str, str, tuple[str, ...] | None, str]
     "cosmos3": (
         ("c3_mode", "mode", "mode", (AUTO_MODE, *MODES), AUTO_MODE),
         ("c3_size", "size", "checkpoint", tuple(SIZES.values()), "Cosmos3-Nano"),
+        # a checkpoint folder on the host instead of a size (empty: the size)
+        ("c3_checkpoint", "or checkpoint folder", "checkpoint", None, ""),
         ("c3_resolution", "resolution", "resolution", RESOLUTIONS, "480"),
         ("c3_aspect", "aspect", "aspect_ratio", (DEFAULT_CHOICE, *ASPECT_RATIOS), DEFAULT_CHOICE),
         ("c3_frames", "frames", "num_frames", None, ""),
@@ -113,8 +115,9 @@ FAMILY_FIELDS: dict[str, tuple[tuple[str, str, str, tuple[str, ...] | None, str]
 }
 # The prefix of Transfer2.5's per-control text fields.
 T25_HINT_KEY = "t25."
-# Typed family fields that take any number (the others take whole numbers).
+# Typed family fields that take any number (the others take whole numbers), and text.
 FLOAT_FIELDS = frozenset({"c3_guidance", "t25_sigma_max"})
+TEXT_FIELDS = frozenset({"c3_checkpoint"})
 # Transfer2.5's choices that are switches of its own (transfer25_args.Transfer25Options).
 T25_SWITCHES: dict[str, dict[str, dict[str, bool]]] = {
     "t25_distilled": {"no": {"distilled": False}, "yes": {"distilled": True}},
@@ -223,7 +226,9 @@ class RunForm(FormScreen[Run]):
             yield from self.form_footer()
 
     def _placeholder(self, key: str) -> str:
-        """What an empty Transfer2.5 control field means (the model's default)."""
+        """What an empty field means (the model's default), where that needs saying."""
+        if key == "checkpoint":
+            return "/path/on/the/host"
         if not key.startswith(T25_HINT_KEY):
             return ""
         _prefix, hint, name = key.split(".")
@@ -373,6 +378,9 @@ class RunForm(FormScreen[Run]):
                 continue
             raw = self.query_one(f"#{field_id}", Input).value.strip()
             if not raw:  # empty: the family's default (a hint: not used)
+                continue
+            if field_id in TEXT_FIELDS:
+                options[key] = raw
                 continue
             if key.startswith("hints."):
                 weight = parse_number(raw, "float", field_id, label)
