@@ -359,6 +359,26 @@ unescape_json() {
                i += 2 }
            printf "%s", out }'
 }
+# prompt_blocked: the prompt guardrail's verdict on a [standin:guardrail] prompt. With
+# --keep-going the error is logged, not written (common/inference.py:262-266, script.py:
+# 70), and it returns 0 (the sample ends); without, the process ends. Returns 1 (go on)
+# for any other prompt.
+prompt_blocked() {
+    case "$PROMPT" in *"[standin:guardrail]"*) ;; *) return 1 ;; esac
+    _blocked="Guardrail blocked prompt '$OUT_DIR': '$PROMPT'"
+    if [ "$KEEP_GOING" = 1 ]; then
+        log ERROR "cosmos_framework/inference/common/inference.py:265:_handle_sample_exception" \
+            "Error generating sample '$NAME': $_blocked"
+        return 0
+    fi
+    {
+        echo "ValueError: $_blocked"
+        echo ""
+        echo "The above exception was the direct cause of the following exception:"
+        echo ""
+    } >&2
+    die ValueError "Error generating sample '$NAME': $_blocked"
+}
 reason() {
     log INFO "cosmos_framework/scripts/inference.py:49:inference" \
         "Reasoner-only inputs detected; generation vision tokenizer will not be loaded"
@@ -368,21 +388,7 @@ reason() {
     mkdir -p "$OUT_DIR"
     cp "$SAMPLE" "$OUT_DIR/sample_args.json"  # written without a log line (:1941)
     if [ "$GUARDRAILS" = 1 ]; then  # the text guardrail on the prompt (:1942)
-        case "$PROMPT" in *"[standin:guardrail]"*)
-            _blocked="Guardrail blocked prompt '$OUT_DIR': '$PROMPT'"
-            if [ "$KEEP_GOING" = 1 ]; then  # logged, not written (common/inference.py:265)
-                log ERROR "cosmos_framework/inference/common/inference.py:265:_handle_sample_exception" \
-                    "Error generating sample '$NAME': $_blocked"
-                return 0
-            fi
-            {
-                echo "ValueError: $_blocked"
-                echo ""
-                echo "The above exception was the direct cause of the following exception:"
-                echo ""
-            } >&2
-            die ValueError "Error generating sample '$NAME': $_blocked" ;;
-        esac
+        prompt_blocked && return 0
     fi
     case "$VISION" in
         "") _seen="From the text alone" ;;
@@ -474,21 +480,7 @@ echo "" >&2
 if [ -z "$HINTS" ] && [ "$GUARDRAILS" = 1 ]; then
     # the prompt guardrail runs as the video is saved (inference.py:1758-1762, common/
     # inference.py:280); transfer outputs are not guardrailed (inference.py:1826-1896)
-    case "$PROMPT" in *"[standin:guardrail]"*)
-        _blocked="Guardrail blocked prompt '$OUT_DIR': '$PROMPT'"
-        if [ "$KEEP_GOING" = 1 ]; then  # logged, not written (script.py:70)
-            log ERROR "cosmos_framework/inference/common/inference.py:265:_handle_sample_exception" \
-                "Error generating sample '$NAME': $_blocked"
-            return 0
-        fi
-        {
-            echo "ValueError: $_blocked"
-            echo ""
-            echo "The above exception was the direct cause of the following exception:"
-            echo ""
-        } >&2
-        die ValueError "Error generating sample '$NAME': $_blocked" ;;
-    esac
+    prompt_blocked && return 0
 fi
 
 OUTS=""

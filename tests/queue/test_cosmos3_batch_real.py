@@ -16,7 +16,6 @@ cause and samples never started go back in the queue; a failure before any sampl
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
@@ -28,19 +27,9 @@ from cosmos_tui.domain import FailureKind, RunState
 from cosmos_tui.engine.logs import read_log_lines
 from cosmos_tui.store.queue_store import Claim
 from tests.queue.test_queue_real import drive, dying_queue_driver, videos, wait_until_launched
+from tests.queue.test_transfer25_batch_real import batched, slowed
 
 TEXTS = ("a quiet harbour at dawn", "a crowded square at noon", "a snowy pass at dusk")
-
-
-def batched(config: Config) -> Config:
-    return dataclasses.replace(config, batching=dataclasses.replace(config.batching, max_size=8))
-
-
-def slowed(config: Config) -> Config:
-    """The double slowed down, so a driver can be killed while its batch runs."""
-    host = config.hosts[0]
-    env = {**host.env, "COSMOS_STANDIN_SPEED": "2"}
-    return dataclasses.replace(config, hosts=[dataclasses.replace(host, env=env)])
 
 
 def sha(path: Path) -> str:
@@ -175,7 +164,7 @@ async def test_a_batch_whose_driver_died_is_settled_by_the_next_driver(
     cosmos3_config: Callable[..., Config], bench_for, fake_gpu, tmp_path: Path
 ) -> None:
     fake_gpu.set_variant("1gpu")
-    config = slowed(batched(cosmos3_config()))
+    config = slowed(batched(cosmos3_config()), speed="2")
     bench = await bench_for(config)
     texts = (TEXTS[0], "a crowded square [standin:guardrail]", TEXTS[2])
     runs = await queue_three(bench, tmp_path, texts, video=(False, False, False))

@@ -36,10 +36,10 @@ def batched(config: Config) -> Config:
     return dataclasses.replace(config, batching=dataclasses.replace(config.batching, max_size=8))
 
 
-def slowed(config: Config) -> Config:
+def slowed(config: Config, speed: str = "0.05") -> Config:
     """The double slowed down, so a driver can be killed while its batch runs."""
     host = config.hosts[0]
-    env = {**host.env, "COSMOS_STANDIN_SPEED": "0.05"}
+    env = {**host.env, "COSMOS_STANDIN_SPEED": speed}
     return dataclasses.replace(config, hosts=[dataclasses.replace(host, env=env)])
 
 

@@ -58,6 +58,20 @@ def focus_row(table: DataTable, key: str) -> DataTable:
     return table
 
 
+async def open_run_form(h, pilot, prompt_id: str, profile: str) -> RunForm:
+    """Open the run form on a prompt (Enter in Prompts) and pick the model."""
+    from textual.widgets import Select
+
+    focus_row(h.app.main_screen.prompts.table, prompt_id)
+    await pilot.press("enter")
+    await settle(pilot)
+    form = h.app.screen
+    assert isinstance(form, RunForm)
+    form.query_one("#profile", Select).value = profile
+    await settle(pilot)
+    return form
+
+
 async def test_first_frame_before_services_answer(h):
     import asyncio
     from contextlib import asynccontextmanager
@@ -673,15 +687,7 @@ async def test_the_run_form_takes_each_transfer25_controls_own_video_and_mask(
     """Each weighted control of Transfer2.5 gets its video, mask and mask prompt fields."""
     import hashlib
 
-    from textual.widgets import Select
-
-    focus_row(h.app.main_screen.prompts.table, runs["queued"].prompt_id)
-    await pilot.press("enter")
-    await settle(pilot)
-    form = h.app.screen
-    assert isinstance(form, RunForm)
-    form.query_one("#profile", Select).value = "transfer2.5"
-    await settle(pilot)
+    form = await open_run_form(h, pilot, runs["queued"].prompt_id, "transfer2.5")
 
     def shown() -> set[str]:
         return {w.id.removeprefix("param-") for w in form.query(".param")
@@ -735,13 +741,7 @@ async def test_the_cosmos3_form_takes_steps_guidance_fps_and_shows_the_pixel_siz
 
     from cosmos_tui.engine.profiles.cosmos3_rules import PIXEL_SIZES
 
-    focus_row(h.app.main_screen.prompts.table, runs["queued"].prompt_id)
-    await pilot.press("enter")
-    await settle(pilot)
-    form = h.app.screen
-    assert isinstance(form, RunForm)
-    form.query_one("#profile", Select).value = "cosmos3"
-    await settle(pilot)
+    form = await open_run_form(h, pilot, runs["queued"].prompt_id, "cosmos3")
     pixels = form.query_one("#c3_pixels")
     assert form.query_one("#param-c3_pixels").display and plain(pixels).strip() == "{} x {}".format(
         *PIXEL_SIZES["480"]["16,9"]
@@ -794,13 +794,7 @@ async def test_the_transfer25_form_takes_presets_sigma_chunking_distilled_and_gu
 ):
     from textual.widgets import Select
 
-    focus_row(h.app.main_screen.prompts.table, runs["queued"].prompt_id)
-    await pilot.press("enter")
-    await settle(pilot)
-    form = h.app.screen
-    assert isinstance(form, RunForm)
-    form.query_one("#profile", Select).value = "transfer2.5"
-    await settle(pilot)
+    form = await open_run_form(h, pilot, runs["queued"].prompt_id, "transfer2.5")
     for field in ("t25_edge_preset", "t25_blur_preset", "t25_sigma_max", "t25_chunk",
                   "t25_distilled", "t25_guardrails"):  # fmt: skip
         assert form.query_one(f"#param-{field}").display, field
