@@ -212,10 +212,10 @@ class BatchLauncher:
             return
         if claim.batch_id is not None:
             await self.queue.record_batch_manifest(batch_id, plan.manifest())
-        await host.run(["rm", "-rf", "--", layout.output_dir])
-        await host.files.makedirs(layout.output_dir)
-        # mounted even when no member uploads anything (Cosmos 3 text2video samples)
-        await host.files.makedirs(layout.inputs_dir)
+        # a fresh output folder and the inputs folder (mounted even when no member uploads
+        # anything, Cosmos 3's text2video samples): one round trip
+        script = 'rm -rf -- "$1" && mkdir -p -- "$1" "$2"'
+        await host.run(["sh", "-c", script, "sh", layout.output_dir, layout.inputs_dir])
         for name, text in plan.files.items():
             await host.files.write_text(f"{layout.run_dir}/{name}", text)
         ids = plan.run_ids
@@ -258,7 +258,11 @@ class BatchLauncher:
     async def _plan_model(
         self, host: RemoteHost, layout: RemoteLayout, members: list[tuple[Run, Prompt]]
     ) -> BatchPlan:
-        """The model's batch: its shared spec (Transfer1) and one JSONL line per member."""
+        """Upload the members' inputs and return the model's batch plan.
+
+        Its files are Transfer1's shared spec and JSONL, Transfer2.5's JSONL of samples,
+        or Cosmos 3's sample files (``BatchInput.files``).
+        """
         first = members[0][0]
         family = profile_for(first.profile)
         settings = settings_for(self.ctx.config, first.profile)
