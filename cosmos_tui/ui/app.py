@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
 from cosmos_tui.config import Config
 from cosmos_tui.safe_text import one_line, printable
@@ -36,6 +39,8 @@ def utc_now() -> datetime:
 CLOSE_TIMEOUT_SECONDS = 5.0
 # The services open once the rows read at launch are drawn, or after this at the latest.
 GLANCE_FALLBACK_SECONDS = 1.0
+# How long quitting waits for the cancelled workers to end before the services close.
+WORKERS_CLOSE_SECONDS = 2.0
 
 
 class CosmosApp(App[None]):
@@ -181,7 +186,7 @@ class CosmosApp(App[None]):
             async with self.services_factory() as services:
                 self.startup.opened(services)
                 self.main_screen.post_message(ServicesReady(services))
-                await self.startup.close_requested.wait()
+                await self.startup.released.wait()
         except Exception as exc:  # shown on the screen; the app stays usable
             logger.error("cannot open the services", exc_info=exc)
             self.startup.failed(exc)
@@ -195,11 +200,22 @@ class CosmosApp(App[None]):
         self.exit()
 
     async def close_services(self) -> None:
-        """Stop the streams, then leave the services factory (idempotent)."""
+        """Stop the streams, then leave the services factory (idempotent).
+
+        The cancelled workers get a moment to leave their database sessions first: a
+        query cut off while the engine is being disposed can leave a connection whose
+        rollback never finishes.
+        """
         self.startup.close_requested.set()
-        for worker in self.workers:
-            if worker.group != "services":
-                worker.cancel()
+        cancelled = [w for w in self.workers if w.group != "services" and not w.is_finished]
+        for worker in cancelled:
+            worker.cancel()
+        if cancelled:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*(_ended(w) for w in cancelled)), WORKERS_CLOSE_SECONDS
+                )
+        self.startup.released.set()
         task = self.startup.task
         if task is not None and not task.done():
             try:
@@ -218,3 +234,9 @@ class CosmosApp(App[None]):
 
     def _keymap_now(self) -> dict[str, str]:
         return dict(self.config.keymap)
+
+
+async def _ended(worker: Worker[Any]) -> None:
+    """Wait until a cancelled worker has ended (however it ends)."""
+    with contextlib.suppress(WorkerCancelled, WorkerFailed):
+        await worker.wait()

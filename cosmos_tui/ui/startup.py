@@ -45,6 +45,8 @@ class StartUp:
         self.streams_started = False
         self.task: asyncio.Task[None] | None = None
         self.close_requested = asyncio.Event()
+        # set once the workers that use the services have ended: the services close then
+        self.released = asyncio.Event()
 
     @property
     def closing(self) -> bool:
