@@ -313,13 +313,21 @@ class BatchLauncher:
                         )
                         remote[_content_key(item)] = uploaded.remote_path
             except (InputChanged, TransferFailed) as exc:
-                if isinstance(exc, TransferFailed) and exc.transient:
-                    raise
-                await self.end(run.id, RunState.FAILED, exc.message, FailureKind.UNKNOWN)
-                self.release([run.id])
+                await self.drop_member(run.id, exc)
                 continue
             kept.append((run, prompt))
         return remote, kept
+
+    async def drop_member(self, run_id: str, error: InputChanged | TransferFailed) -> None:
+        """Fail one member whose own file could not be sent; the batch goes on without it.
+
+        Raises:
+            TransferFailed: A transient failure (the link), which is the whole batch's.
+        """
+        if isinstance(error, TransferFailed) and error.transient:
+            raise error
+        await self.end(run_id, RunState.FAILED, error.message, FailureKind.UNKNOWN)
+        self.release([run_id])
 
     def batch_size(self, run: Run) -> int:
         """The model's ``--batch_size`` for a batch of ``run``'s profile (1: none is sent)."""

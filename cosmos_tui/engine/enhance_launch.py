@@ -51,10 +51,7 @@ async def plan_enhance(
                 color.path, expected_sha256=color.sha256, expected_size=color.size
             )
         except (InputChanged, TransferFailed) as exc:
-            if isinstance(exc, TransferFailed) and exc.transient:
-                raise
-            await launcher.end(run.id, RunState.FAILED, exc.message, FailureKind.UNKNOWN)
-            launcher.release([run.id])
+            await launcher.drop_member(run.id, exc)
             continue
         remote = launch.container_input_path(uploaded.remote_path)
         lines.append(upsampler.EnhanceLine(run.id, prompt.text, remote))
