@@ -100,6 +100,20 @@ def test_offline_hosts_get_nothing_and_a_paused_queue_plans_nothing() -> None:
     )
 
 
+def test_batches_go_only_to_hosts_that_take_them_single_runs_anywhere() -> None:
+    pair = LaunchGroup(group("b1").runs + group("b2").runs)
+    # A cluster node (batches=False) has the most free GPUs, yet the batch goes to the
+    # SSH host; the single run behind it takes the node.
+    hosts = [host("ssh", 2), host("lab/node", 8, batches=False)]
+    plan = place([pair, group("solo")], hosts, [])
+    assert where(plan) == {"b1": ("ssh", (0,)), "solo": ("lab/node", (0,))}
+    only_nodes = place([pair, group("solo")], [host("lab/node", 8, batches=False)], [])
+    assert where(only_nodes) == {"solo": ("lab/node", (0,))}
+    waiting = only_nodes.waiting[0]
+    assert waiting.group is pair and not waiting.until_free
+    assert waiting.reason == "a batch needs an SSH host (cluster nodes take single runs)"
+
+
 def sample(index: int, uuid: str) -> GpuSample:
     return GpuSample(host="h", index=index, uuid=uuid, name="H100", at=AT)
 

@@ -35,12 +35,14 @@ CHECKPOINT_RESOURCE = "ckpt_t1"
 
 @dataclass
 class LocalRay:
-    """The session's cluster: dashboard URL, node ids and a shared folder."""
+    """The session's cluster: dashboard URL, node ids, a shared folder, and the cluster
+    itself (``ray.cluster_utils.Cluster``: tests add and remove nodes)."""
 
     address: str
     small_node: str
     big_node: str
     shared: Path
+    cluster: Any = None
 
 
 def _free_port() -> int:
@@ -94,6 +96,7 @@ def local_ray() -> Iterator[LocalRay]:
             small_node=small.node_id,
             big_node=big.node_id,
             shared=shared,
+            cluster=cluster,
         )
     finally:
         cluster.shutdown()

@@ -1,0 +1,282 @@
+"""The app's queue driver on a real local Ray cluster: routing, cancel, reattach, node loss.
+
+``QueueService.drive`` is what ``cosmos queue run`` and the TUI run; with a
+``[[clusters]]`` entry it places runs on cluster nodes beside SSH hosts, runs each as a
+Ray Job, and takes over what an earlier driver left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import itertools
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cosmos_tui.config import Config, RetryConfig
+from cosmos_tui.domain import FailureKind, GenerationParams, InputFile, Run, RunState
+from cosmos_tui.engine.logs import read_log_lines
+from cosmos_tui.engine.ray_cluster import node_target
+from cosmos_tui.engine.ray_launch import container_name, submission_id
+from cosmos_tui.remote.ray_jobs import RayJobs
+from cosmos_tui.services.queue import QueueService
+from cosmos_tui.services.workbench import Workbench
+from tests.conftest import write_video
+
+pytestmark = pytest.mark.ray
+COUNTER = itertools.count()
+
+
+async def add_run(bench: Workbench, tmp_path: Path, num_gpus: int = 1) -> Run:
+    n = next(COUNTER)
+    video = write_video(tmp_path / "videos" / f"q{n}" / "color.mp4", f"q{n}".encode())
+    data = video.read_bytes()
+    item = InputFile("color", video, hashlib.sha256(data).hexdigest(), len(data))
+    prompt = await bench.store.add_prompt(f"a robot arm, take {n}", [item])
+    params = GenerationParams(negative_prompt="ugly", num_gpus=num_gpus, num_steps=4)
+    return await bench.store.add_run(prompt.id, params)
+
+
+async def until(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        if loop.time() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+def running_with_lines(bench: Workbench, run_id: str, lines: int = 2) -> Callable[[], Any]:
+    async def check() -> bool:
+        run = await bench.store.get_run(run_id, with_events=False)
+        log = read_log_lines(bench.config.outputs_dir / run_id / "run.log")
+        own = [line for line in log if "[cosmos-tui]" not in line]
+        return run.state == RunState.RUNNING and len(own) >= lines
+
+    return check
+
+
+def job_status(jobs: RayJobs, sid: str, wanted: str) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        job = await jobs.job(sid)
+        return job is not None and job.status == wanted
+
+    return check
+
+
+def containers(docker_daemon: Any, name: str, running_only: bool = False) -> list[str]:
+    args = ["ps", "--format", "{{.Names}}", "--filter", f"name=^{name}$"]
+    if not running_only:
+        args.insert(1, "-a")
+    return docker_daemon.cli(*args).stdout.decode().split()
+
+
+def jobs_of(config: Config) -> RayJobs:
+    cluster = config.clusters[0]
+    return RayJobs(cluster.name, cluster.address)
+
+
+async def stop_driver(driving: asyncio.Task[Any]) -> None:
+    driving.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await driving
+
+
+async def test_the_queue_driver_runs_cluster_runs_alone_and_cancel_stops_the_job(
+    make_cluster_config: Callable[..., Config],
+    tmp_path: Path,
+    local_ray: Any,
+    docker_daemon: Any,
+) -> None:
+    config = make_cluster_config(speed="0.3")
+    jobs = jobs_of(config)
+    async with Workbench.open(config) as bench:
+        doomed, first, second = [await add_run(bench, tmp_path) for _ in range(3)]
+        driving = asyncio.create_task(QueueService.of(bench).drive(until_idle=True))
+        await until(running_with_lines(bench, doomed.id), 120, "the first run to run")
+        # The CLI's reconcile leaves cluster runs to the queue driver.
+        report = await bench.reconcile()
+        assert doomed.id not in report.failed and doomed.id not in report.dispatched
+        assert not any("/" in name for name, _reason in report.unreachable)
+        cancelled = await bench.cancel_run(doomed.id)
+        assert cancelled.state == RunState.CANCELLED
+        await until(job_status(jobs, doomed.id, "STOPPED"), 30, "the job to stop")
+        await asyncio.wait_for(driving, 240)
+        for run_id in (first.id, second.id):
+            run = await bench.store.get_run(run_id)
+            assert run.state == RunState.COMPLETED, run.failure_message
+            assert run.host is not None and run.host.startswith("ray/")
+            assert run.batch_id is None  # several alike runs, but a node takes single runs
+            assert (config.outputs_dir / run_id / run.outputs[0]).stat().st_size > 0
+        assert (await bench.store.get_run(doomed.id)).state == RunState.CANCELLED
+        name = container_name(await bench.store.get_run(doomed.id))
+        assert containers(docker_daemon, name, running_only=True) == []
+
+
+async def test_cancel_with_no_driver_left_stops_the_job_on_the_cluster(
+    make_cluster_config: Callable[..., Config],
+    tmp_path: Path,
+    local_ray: Any,
+    docker_daemon: Any,
+) -> None:
+    config = make_cluster_config(speed="1")
+    jobs = jobs_of(config)
+    async with Workbench.open(config) as bench:
+        run = await add_run(bench, tmp_path, num_gpus=2)
+        driving = asyncio.create_task(QueueService.of(bench).drive())
+        await until(running_with_lines(bench, run.id), 120, "the run to run")
+        await stop_driver(driving)  # the app went away; the job goes on
+        job = await jobs.job(submission_id(await bench.store.get_run(run.id)))
+        assert job is not None and job.live
+        cancelled = await bench.cancel_run(run.id)
+        assert cancelled.state == RunState.CANCELLED
+        await until(job_status(jobs, run.id, "STOPPED"), 30, "the job to stop")
+        name = container_name(await bench.store.get_run(run.id))
+        for _ in range(100):
+            if not containers(docker_daemon, name, running_only=True):
+                break
+            await asyncio.sleep(0.1)
+        assert containers(docker_daemon, name, running_only=True) == []
+
+
+async def test_a_new_driver_follows_live_jobs_and_stops_those_of_ended_runs(
+    make_cluster_config: Callable[..., Config],
+    tmp_path: Path,
+    local_ray: Any,
+    docker_daemon: Any,
+) -> None:
+    config = make_cluster_config(speed="0.3")
+    jobs = jobs_of(config)
+    async with Workbench.open(config) as bench:
+        kept, dropped = [await add_run(bench, tmp_path) for _ in range(2)]
+        driving = asyncio.create_task(QueueService.of(bench).drive())
+        for run in (kept, dropped):
+            await until(running_with_lines(bench, run.id), 120, f"{run.id} to run")
+        await stop_driver(driving)
+        # A cancel recorded while the cluster could not be reached: the job runs on.
+        await bench.store.transition(dropped.id, RunState.CANCELLED, "cancelled by the user")
+        assert (await jobs.job(dropped.id)).live  # type: ignore[union-attr]
+        await asyncio.wait_for(QueueService.of(bench).drive(until_idle=True), 240)
+        final = await bench.store.get_run(kept.id)
+        assert final.state == RunState.COMPLETED, final.failure_message
+        await until(job_status(jobs, dropped.id, "STOPPED"), 30, "the ended run's job to stop")
+        log = read_log_lines(config.outputs_dir / kept.id / "run.log")
+        assert len(log) == len(set(log))  # followed on by the second driver, nothing twice
+        assert sum("container exited 0" in line for line in log) == 1
+
+
+async def test_a_lost_node_sends_its_run_to_another_node_as_a_new_attempt(
+    make_cluster_config: Callable[..., Config],
+    tmp_path: Path,
+    local_ray: Any,
+    docker_daemon: Any,
+) -> None:
+    config = make_cluster_config(speed="0.3")
+    jobs = jobs_of(config)
+    client = jobs._sdk()
+    cluster = local_ray.cluster
+    node = cluster.add_node(num_cpus=1, num_gpus=1)
+    cluster.wait_for_nodes()
+    lost = node_target("ray", node.node_id)
+    # Someone else's jobs hold every GPU of the two other nodes, so the run can only start
+    # on the new one (Ray, not the tool, picks among nodes that share an IP).
+    blockers = [
+        client.submit_job(entrypoint="sleep 600", entrypoint_num_gpus=gpus, entrypoint_num_cpus=0)
+        for gpus in (4, 2)
+    ]
+    removed = False
+    try:
+        for sid in blockers:
+            await until(job_status(jobs, sid, "RUNNING"), 60, f"blocker {sid}")
+        async with Workbench.open(config) as bench:
+            run = await add_run(bench, tmp_path)
+            driving = asyncio.create_task(QueueService.of(bench).drive(until_idle=True))
+            await until(running_with_lines(bench, run.id), 120, "the run to run")
+            assert (await bench.store.get_run(run.id)).host == lost
+            for sid in blockers:
+                client.stop_job(sid)
+            cluster.remove_node(node)
+            removed = True
+            await asyncio.wait_for(driving, 240)
+            final = await bench.store.get_run(run.id)
+            assert final.state == RunState.COMPLETED, final.failure_message
+            assert final.attempt == 2
+            assert final.host is not None and final.host.startswith("ray/") and final.host != lost
+            log = read_log_lines(config.outputs_dir / run.id / "run.log")
+            note = [i for i, line in enumerate(log) if "was lost during attempt 1" in line]
+            assert len(note) == 1 and "retry 2 of 2 on another node" in log[note[0]]
+            assert lost in log[note[0]]
+            assert any("container exited 0" in line for line in log[note[0] :])
+            reasons = [event.reason for event in final.events]
+            assert any("was lost during attempt 1" in reason for reason in reasons)
+            # One container per attempt; the retry never reuses the lost attempt's.
+            assert len(containers(docker_daemon, container_name(final))) == 1
+            assert container_name(final).endswith("-a2")
+    finally:
+        for sid in blockers:
+            client.stop_job(sid)
+        if not removed:
+            cluster.remove_node(node)
+
+
+async def test_a_lost_node_on_the_last_attempt_fails_the_run_saying_so(
+    make_cluster_config: Callable[..., Config],
+    tmp_path: Path,
+    local_ray: Any,
+) -> None:
+    config = make_cluster_config(speed="1")
+    config = dataclasses.replace(config, retry=RetryConfig(max_attempts=1, backoff_base=0.1))
+    client = jobs_of(config)._sdk()
+    cluster = local_ray.cluster
+    node = cluster.add_node(num_cpus=1, num_gpus=1)
+    cluster.wait_for_nodes()
+    blockers = [
+        client.submit_job(entrypoint="sleep 600", entrypoint_num_gpus=gpus, entrypoint_num_cpus=0)
+        for gpus in (4, 2)
+    ]
+    removed = False
+    try:
+        for sid in blockers:
+            await until(job_status(jobs_of(config), sid, "RUNNING"), 60, f"blocker {sid}")
+        async with Workbench.open(config) as bench:
+            run = await add_run(bench, tmp_path)
+            driving = asyncio.create_task(QueueService.of(bench).drive(until_idle=True))
+            await until(running_with_lines(bench, run.id), 120, "the run to run")
+            assert (await bench.store.get_run(run.id)).host == node_target("ray", node.node_id)
+            cluster.remove_node(node)
+            removed = True
+            await asyncio.wait_for(driving, 120)
+            final = await bench.store.get_run(run.id)
+            assert final.state == RunState.FAILED
+            assert final.failure_kind == FailureKind.CONTAINER_GONE
+            assert "was lost during attempt 1; no retry left (1 attempts)" in (
+                final.failure_message or ""
+            )
+    finally:
+        for sid in blockers:
+            client.stop_job(sid)
+        if not removed:
+            cluster.remove_node(node)
+
+
+async def test_the_app_driver_keeps_runs_queued_while_the_cluster_is_down(
+    make_cluster_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    config = make_cluster_config()
+    down = dataclasses.replace(config.clusters[0], address="http://127.0.0.1:9")
+    config = dataclasses.replace(config, clusters=[down])
+    async with Workbench.open(config) as bench:
+        run = await add_run(bench, tmp_path)
+        stop = asyncio.Event()
+        driving = asyncio.create_task(QueueService.of(bench).drive(stop=stop))
+        await asyncio.sleep(3)
+        stop.set()
+        await asyncio.wait_for(driving, 30)
+        after = await bench.store.get_run(run.id)
+        assert after.state == RunState.QUEUED and after.failure_kind is None
+        view = await QueueService.of(bench).view()
+        assert [g.head.id for g in view.groups] == [run.id]
