@@ -38,6 +38,14 @@ class BenchView(Protocol):
         ...
 
 
+class JobStopper(Protocol):
+    """Stops the cluster job of a run placed on a cluster node (``ClusterJobs``)."""
+
+    async def stop_run(self, run: Run) -> None:
+        """Ask the cluster to stop the job of the run's current attempt."""
+        ...
+
+
 class HostSource(Protocol):
     """Hands out the RemoteHost of a configured host (the facade's HostPool)."""
 
@@ -62,6 +70,7 @@ class EngineContext:
             at precise moments.
         rng: Jitter of retry backoff.
         homes: Each host's home directory, once asked.
+        clusters: Stops the jobs of runs on cluster nodes (None: no cluster configured).
 
     """
 
@@ -75,6 +84,7 @@ class EngineContext:
     observer: Observer | None = None
     rng: random.Random = field(default_factory=random.Random)
     homes: dict[str, str] = field(default_factory=dict)
+    clusters: JobStopper | None = None
 
     def run_dir(self, run_id: str) -> Path:
         """The run's local folder (outputs, run.log, the driver lock)."""

@@ -37,6 +37,8 @@ class HostView:
         max_runs: Most containers at once (None: no limit).
         unhealthy: Indices not offered now, with their health (requires reset, stale...).
         max_gpus: Most GPUs our runs hold at once (the host's gpu_limit; None: all).
+        batches: Whether it takes a batch (several runs in one container); a cluster
+            node runs each run as its own job and takes single runs only.
 
     """
 
@@ -47,6 +49,7 @@ class HostView:
     max_runs: int | None = None
     unhealthy: Mapping[int, str] = field(default_factory=dict)
     max_gpus: int | None = None
+    batches: bool = True
 
     @property
     def capacity(self) -> int:
@@ -173,15 +176,18 @@ def place(
     placements: list[Placement] = []
     waiting_list: list[Waiting] = []
     blocker: LaunchGroup | None = None
-    online = [h for h in hosts if h.online]
     for group in groups:
         need = group.num_gpus
         if blocker is not None:
             waiting_list.append(Waiting(group, f"behind {blocker.head.id} (first in line)"))
             continue
-        fitting = [h for h in online if h.capacity >= need]
+        takers = hosts if not group.is_batch else [h for h in hosts if h.batches]
+        fitting = [h for h in takers if h.online and h.capacity >= need]
         if not fitting:
-            waiting_list.append(Waiting(group, _never_fits(need, hosts), until_free=False))
+            reason = _never_fits(need, takers)
+            if takers is not hosts and not takers:
+                reason = "a batch needs an SSH host (cluster nodes take single runs)"
+            waiting_list.append(Waiting(group, reason, until_free=False))
             continue
         ready = [
             h

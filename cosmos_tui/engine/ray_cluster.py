@@ -44,6 +44,11 @@ def split_target(name: str) -> tuple[str, str] | None:
     return (cluster, node) if slash else None
 
 
+def is_cluster_target(host: str | None) -> bool:
+    """True when a run's host is a cluster node (``<cluster>/<node>``), not an SSH host."""
+    return host is not None and split_target(host) is not None
+
+
 @dataclass(frozen=True)
 class ClusterHealth:
     """What ``cosmos status`` shows of a cluster.
@@ -101,6 +106,7 @@ def node_views(
                 online=True,
                 gpus=tuple(range(node.gpus)),
                 foreign_busy=frozenset(range(node.gpus - foreign, node.gpus)),
+                batches=False,
             )
         )
     return views

@@ -31,16 +31,29 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from cosmos_tui.config import ClusterConfig, Config, HostConfig
-from cosmos_tui.domain import FailureKind, Run, RunState
+from cosmos_tui.domain import ACTIVE_STATES, FailureKind, Run, RunState
 from cosmos_tui.engine import launch
 from cosmos_tui.engine.failures import Failure, classify
-from cosmos_tui.engine.logs import _TIMESTAMP, LocalLog, LogFollower, LogHub, read_log_lines
-from cosmos_tui.engine.ray_cluster import RayClusterView, node_target, split_target
-from cosmos_tui.errors import ClusterUnreachable, CosmosError, InvalidTransition
+from cosmos_tui.engine.logs import (
+    _TIMESTAMP,
+    Deduper,
+    LocalLog,
+    LogFollower,
+    LogHub,
+    RawLine,
+    read_log_lines,
+)
+from cosmos_tui.engine.ray_cluster import (
+    RayClusterView,
+    node_target,
+    split_target,
+)
+from cosmos_tui.engine.runlock import RunLock
+from cosmos_tui.errors import ClusterUnreachable, CosmosError, InvalidTransition, NotFound
 from cosmos_tui.remote.docker_types import container_body
 from cosmos_tui.remote.ray_jobs import META_INSTALL, META_OWNER, META_RUN, RayJob, RayJobs
 from cosmos_tui.store.queue_store import Claim, QueueStore
-from cosmos_tui.store.repositories import Store
+from cosmos_tui.store.repositories import RunFilter, Store
 
 logger = logging.getLogger(__name__)
 POLL_SECONDS = 0.2
@@ -49,7 +62,21 @@ ENTRY_SCRIPT = Path(__file__).with_name("ray_entry_script.py")
 
 def submission_id(run: Run) -> str:
     """The Ray submission id of a run's attempt: the run id, then ``<id>-a<N>`` on retries."""
-    return run.id if run.attempt <= 1 else f"{run.id}-a{run.attempt}"
+    return attempt_name(run.id, run.attempt)
+
+
+def attempt_name(run_id: str, attempt: int) -> str:
+    """The name of one attempt: its submission id and its folder in the shared folder."""
+    return run_id if attempt <= 1 else f"{run_id}-a{attempt}"
+
+
+def attempt_layout(cluster: ClusterConfig, run_id: str, attempt: int) -> launch.RemoteLayout:
+    """The shared-folder paths of one attempt.
+
+    Each attempt has its own folder: after a node is lost its container may still be
+    writing (the machine can outlive its raylet), and must not write into the retry's.
+    """
+    return launch.RemoteLayout("/", cluster.shared_dir, attempt_name(run_id, attempt))
 
 
 def container_name(run: Run) -> str:
@@ -77,7 +104,7 @@ def cluster_host(cluster: ClusterConfig) -> HostConfig:
 def entrypoint(cluster: ClusterConfig, run: Run, config: Config, grace: float) -> str:
     """Return the job's entrypoint: the standalone script and the container's create body."""
     host = cluster_host(cluster)
-    layout = launch.RemoteLayout("/", cluster.shared_dir, run.id)
+    layout = attempt_layout(cluster, run.id, run.attempt)
     spec = launch.container_spec(
         run.id,
         launch.build_command(run, config),
@@ -155,11 +182,25 @@ class RayLauncher:
             await self.drive(started)
 
     async def drive(self, run: Run) -> Run:
-        """Move one run from uploading (or later, when reattaching) to its end."""
+        """Move one run from uploading (or later, when reattaching) to its end.
+
+        The run's driving lease (:class:`RunLock`, as for SSH runs) is held throughout;
+        a run another driver holds is left to it and returned as it is.
+        """
+        assert run.host is not None
+        lock = RunLock(self.config.outputs_dir / run.id)
+        if not lock.try_acquire():
+            return await self.store.get_run(run.id, with_events=False)
+        try:
+            return await self._drive(await self.store.get_run(run.id))
+        finally:
+            lock.release()
+
+    async def _drive(self, run: Run) -> Run:
         assert run.host is not None
         cluster, jobs = self._cluster(run.host)
         local_log = LocalLog(self.config.outputs_dir / run.id / "run.log")
-        while not run.state.is_terminal:
+        while not run.state.is_terminal and run.state != RunState.QUEUED:
             try:
                 if run.state == RunState.UPLOADING:
                     run = await self._stage(run, cluster, local_log)
@@ -187,23 +228,66 @@ class RayLauncher:
         return run
 
     async def reattach(self) -> list[Run]:
-        """Follow on every live job of this installation whose run is still active."""
-        ended = []
-        for _name, (_config, jobs) in self.view.clusters.items():
-            for job in await jobs.jobs():
+        """Take over what a driver that stopped left on the clusters; return the runs' ends.
+
+        - a live job of this installation whose run is still active is followed on;
+        - a live job whose run has ended (cancelled while no driver could reach the
+          cluster) is stopped;
+        - an active run placed on a cluster node with no job yet (its driver died while
+          staging or submitting) is driven on: staging again, or submitting under the
+          same submission id, which adopts a job that did get in.
+
+        Runs are driven side by side; one another driver holds is left to it.
+        """
+        page = await self.store.list_runs(RunFilter(states=ACTIVE_STATES), 0, 10_000)
+        placed = {
+            r.id: parts[0] for r in page.items if (parts := split_target(r.host or "")) is not None
+        }
+        ids: set[str] = set()
+        for name, (_config, jobs) in self.view.clusters.items():
+            ours = name in placed.values()
+            for job in await self._jobs_when_reachable(name, jobs, wait=ours):
                 run_id = job.metadata.get(META_RUN)
                 if job.metadata.get(META_INSTALL) != self.view.install_id or run_id is None:
                     continue
-                run = await self.store.get_run(run_id)
-                if run.state in (RunState.STARTING, RunState.RUNNING, RunState.DOWNLOADING):
-                    ended.append(await self.drive(run))
-        return ended
+                try:
+                    run = await self.store.get_run(run_id, with_events=False)
+                except NotFound:
+                    continue  # another database of this installation
+                if job.live and (run.state.is_terminal or job.submission_id != submission_id(run)):
+                    logger.info("stopping job %s: its run is %s", job.submission_id, run.state)
+                    with contextlib.suppress(CosmosError):
+                        await jobs.stop(job.submission_id)
+                elif run.state.is_active:
+                    ids.add(run.id)
+        ids.update(placed)  # active: never queued (a queued run has no host)
+        runs = [await self.store.get_run(run_id) for run_id in sorted(ids)]
+        return list(await asyncio.gather(*(self.drive(run) for run in runs)))
+
+    async def _jobs_when_reachable(self, name: str, jobs: RayJobs, wait: bool) -> list[RayJob]:
+        """List a cluster's jobs; with ``wait``, until it answers (its runs need following).
+
+        Without runs of ours active there, a cluster that does not answer is skipped: the
+        next driver stops what it left of ended runs.
+        """
+        told = False
+        while True:
+            try:
+                return await jobs.jobs()
+            except ClusterUnreachable as exc:
+                if not wait:
+                    logger.warning("cluster %s: %s", name, exc.message)
+                    return []
+                if not told:
+                    logger.warning("cluster %s: %s; its runs wait for it", name, exc.message)
+                    told = True
+                await self.sleep(1.0)
 
     # steps ------------------------------------------------------------------------------
 
     async def _stage(self, run: Run, cluster: ClusterConfig, local_log: LocalLog) -> Run:
-        """Copy inputs (content-addressed) and the spec into the shared folder."""
-        layout = launch.RemoteLayout("/", cluster.shared_dir, run.id)
+        """Copy inputs (content-addressed) and the spec into the attempt's shared folder."""
+        layout = attempt_layout(cluster, run.id, run.attempt + 1)
         prompt = await self.store.get_prompt(run.prompt_id) if run.prompt_id else None
         wanted = launch.wanted_roles(run)
         remote_inputs: dict[str, str] = {}
@@ -279,14 +363,19 @@ class RayLauncher:
                 except ClusterUnreachable as exc:
                     logger.info("run %s: %s; resuming", run.id, exc.message)
                     await self.sleep(0.5)
-                    continue
                 job = await jobs.job(sid)  # the stream ends when the job does
                 if job is None or not job.live:
                     break
             # The whole log once more: lines a broken last stream missed (the rest are
-            # dropped as duplicates by the cursor).
+            # dropped as duplicates by the cursor). A lost node's log is gone with it.
+            try:
+                whole = await jobs.logs(sid)
+            except ClusterUnreachable:
+                if job is None or not await self._node_lost(run, job):
+                    raise
+                whole = ""
             follower = LogFollower(run.id, local_log, self.hub)
-            await follower.follow(timestamped_lines(_once(await jobs.logs(sid))))
+            await follower.follow(timestamped_lines(_once(whole)))
         finally:
             local_log.close()
             stopper.cancel()
@@ -316,12 +405,14 @@ class RayLauncher:
             )
         if job.status == "STOPPED" and exit_code is None:
             failure = Failure(FailureKind.UNKNOWN, f"the Ray job was stopped: {job.message}")
+        elif job.status == "FAILED" and exit_code is None and await self._node_lost(run, job):
+            return await self._retry_lost_node(run, local_log)
         else:
             failure = classify(exit_code, lines, profile=run.profile)
         return await self._fail(run, failure)
 
     async def _collect(self, run: Run, cluster: ClusterConfig, local_log: LocalLog) -> Run:
-        layout = launch.RemoteLayout("/", cluster.shared_dir, run.id)
+        layout = attempt_layout(cluster, run.id, run.attempt)
         local_dir = self.config.outputs_dir / run.id
         outputs = await asyncio.to_thread(_copy_outputs, Path(layout.output_dir), local_dir)
         if not any(name.endswith(".mp4") for name in outputs):
@@ -334,6 +425,34 @@ class RayLauncher:
             f"{len(outputs)} output file(s) copied and verified",
             outputs=(*outputs, local_log.path.name),
         )
+
+    async def _node_lost(self, run: Run, job: RayJob) -> bool:
+        """True when the job failed because its node died (not because its entrypoint did)."""
+        assert run.host is not None
+        with contextlib.suppress(CosmosError):
+            await self.view.refresh()
+        node = self.view.node(run.host)
+        if node is None or not node.alive:
+            return True
+        text = job.message.lower()
+        return "node" in text and ("died" in text or "dead" in text)
+
+    async def _retry_lost_node(self, run: Run, local_log: LocalLog) -> Run:
+        """Queue the run again after its node was lost, noting the gap in its log.
+
+        The next attempt has its own submission id, container name and shared folder,
+        so it never adopts or overwrites what the lost node may still be running.
+        """
+        limit = self.config.retry.max_attempts
+        lost = f"node {run.host} was lost during attempt {run.attempt}"
+        if run.attempt >= limit:
+            note = f"{lost}; no retry left ({limit} attempts)"
+            _note(local_log, note)
+            return await self._fail(run, Failure(FailureKind.CONTAINER_GONE, note))
+        note = f"{lost}; retry {run.attempt + 1} of {limit} on another node"
+        _note(local_log, note)
+        self.hub.notify(run.id)
+        return await self.store.transition(run.id, RunState.QUEUED, note, claimed_by=None)
 
     async def _requeue_or_fail(self, run: Run, message: str) -> Run:
         """Queue the run again for a new attempt, or fail it after ``retry.max_attempts``."""
@@ -359,6 +478,18 @@ class RayLauncher:
             failure_message=failure.message,
             exit_code=failure.exit_code,
         )
+
+
+def _note(local_log: LocalLog, text: str) -> None:
+    """Append one ``[cosmos-tui]`` line to the run's log and start a new attempt's cursor.
+
+    The next attempt's container lines come from another node, whose clock may be
+    behind this one's: the cursor forgets the last timestamp so none of them is dropped.
+    """
+    local_log.open()
+    local_log.cursor.since_ns, local_log.cursor.at_since = None, 0
+    local_log.append([RawLine(None, f"[cosmos-tui] {text}".encode())], Deduper(None, 0))
+    local_log.close()
 
 
 async def _once(text: str) -> AsyncIterator[str]:

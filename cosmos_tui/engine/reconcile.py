@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from cosmos_tui.domain import ACTIVE_STATES, Run, RunState
 from cosmos_tui.engine.failures import classify_error
 from cosmos_tui.engine.lifecycle import EngineContext
+from cosmos_tui.engine.ray_cluster import is_cluster_target
 from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.errors import ContainerGone, CosmosError, InvalidTransition, NotFound
 from cosmos_tui.owner import LABEL_OWNER, Ownership, ownership
@@ -112,7 +113,9 @@ async def reconcile(
 
     """
     page = await ctx.store.list_runs(RunFilter(states=ACTIVE_STATES), 0, 10_000)
-    active = list(page.items)
+    # Runs on cluster nodes have no container a host lists: the queue driver's Ray
+    # launcher reattaches them from the cluster's jobs (RayLauncher.reattach).
+    active = [r for r in page.items if not is_cluster_target(r.host)]
     if not scan_all_hosts:
         active = [r for r in active if RunLock(ctx.run_dir(r.id)).is_free()]
     containers: dict[str, list[ContainerInfo]] = {}

@@ -26,6 +26,7 @@ from cosmos_tui.domain import FailureKind, Run, RunState
 from cosmos_tui.engine.context import EngineContext, stop_run_containers
 from cosmos_tui.engine.failure_text import explain
 from cosmos_tui.engine.lifecycle import RunDriver
+from cosmos_tui.engine.ray_cluster import is_cluster_target
 from cosmos_tui.engine.reconcile import LABEL_BATCH_ID, ReconcileReport, reconcile
 from cosmos_tui.errors import CosmosError, InvalidTransition, RunBusy, ValidationError
 from cosmos_tui.private_files import open_private, private_dir
@@ -34,6 +35,7 @@ from cosmos_tui.store.repositories import RunFilter
 logger = logging.getLogger(__name__)
 
 WORKER_LOG = "worker.log"
+QUEUE_DRIVER_LOG = "queue-driver.log"
 
 
 class RunEngine:
@@ -140,12 +142,28 @@ class RunEngine:
             )
         except InvalidTransition:
             return await self.ctx.store.get_run(run_id)
-        if run.state.is_active and run.host:
+        if run.state.is_active and is_cluster_target(run.host):
+            await self._stop_cluster_job(run)
+        elif run.state.is_active and run.host:
             await stop_run_containers(self.ctx, run)
             if run.batch_id:
                 await self._stop_batch_if_ended(run)
         self.ctx.hub.notify(run_id)
         return cancelled
+
+    async def _stop_cluster_job(self, run: Run) -> None:
+        """Stop a cancelled cluster run's job.
+
+        A cluster that does not answer now is left to the next queue driver, whose
+        reattach stops the jobs of runs that have ended.
+        """
+        if self.ctx.clusters is None:
+            logger.warning("run %s is on %s but no cluster is configured", run.id, run.host)
+            return
+        try:
+            await self.ctx.clusters.stop_run(run)
+        except CosmosError as exc:
+            logger.warning("run %s: the cluster job was not stopped now: %s", run.id, exc)
 
     async def fail_on_gpu_fault(self, run_id: str, detail: str) -> Run:
         """Fail an active run whose GPU broke (requires reset, lost, error) and stop it.
@@ -217,12 +235,31 @@ def spawn_worker(config_path: Path | None, run_dir: Path, run_id: str) -> int:
     It runs in its own session (a terminal's Ctrl+C or hang-up does not reach it) and
     writes its messages to ``<run dir>/worker.log``.
     """
-    private_dir(run_dir)
+    pid = _spawn_detached(config_path, ["worker", run_id], run_dir / WORKER_LOG)
+    logger.info("worker %d drives run %s", pid, run_id)
+    return pid
+
+
+def spawn_queue_driver(config_path: Path | None, data_dir: Path) -> int:
+    """Start a detached ``cosmos queue run --until-idle`` process; return its pid.
+
+    Runs on cluster nodes are driven by the queue; this one stops once nothing runs and
+    nothing is left to start. Its messages go to ``<data dir>/queue-driver.log``.
+    """
+    argv = ["queue", "run", "--until-idle"]
+    pid = _spawn_detached(config_path, argv, data_dir / QUEUE_DRIVER_LOG)
+    logger.info("queue driver %d started", pid)
+    return pid
+
+
+def _spawn_detached(config_path: Path | None, args: list[str], log_path: Path) -> int:
+    """Start ``cosmos ARGS`` in its own session, its output appended to ``log_path``."""
+    private_dir(log_path.parent)
     argv = [sys.executable, "-m", "cosmos_tui"]
     if config_path is not None and config_path.exists():
         argv += ["--config", str(config_path)]
-    argv += ["worker", run_id]
-    with open_private(run_dir / WORKER_LOG, "ab") as log:
+    argv += args
+    with open_private(log_path, "ab") as log:
         process = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
@@ -231,5 +268,4 @@ def spawn_worker(config_path: Path | None, run_dir: Path, run_id: str) -> int:
             start_new_session=True,
             env=dict(os.environ),
         )
-    logger.info("worker %d drives run %s", process.pid, run_id)
     return process.pid

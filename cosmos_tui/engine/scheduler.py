@@ -21,7 +21,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
@@ -153,9 +153,11 @@ class Scheduler:
         allocations = await self.queue.allocations()
         free_by_host = place([], hosts, allocations).free
         free = sum(len(free_by_host[h.name]) for h in hosts if h.online)
+        # Only SSH hosts run batches; with nothing but cluster nodes every run goes alone.
+        batching = self.batching.enabled and any(h.batches for h in hosts)
         groups = plan_groups(
             candidates,
-            self.batching.enabled,
+            batching,
             self.batching.max_size,
             free_gpus=free if self.split_batches else None,
         )
@@ -241,15 +243,26 @@ class Scheduler:
         task = asyncio.create_task(self._launch(claim), name=f"launch-{claim.run_ids[0]}")
         self._tasks.add(task)
 
+    def follow(self, work: Awaitable[object], name: str) -> None:
+        """Count ``work`` as running here (a reattach of runs an earlier driver started).
+
+        ``run(until_idle=True)`` waits for it like for its own launches.
+        """
+        task = asyncio.create_task(self._guard(work, name), name=name)
+        self._tasks.add(task)
+
     async def _launch(self, claim: Claim) -> None:
+        await self._guard(self.launcher.launch(claim), ",".join(claim.run_ids))
+
+    async def _guard(self, work: Awaitable[object], what: str) -> None:
         try:
-            await self.launcher.launch(claim)
+            await work
         except CosmosError as exc:
-            logger.warning("launch of %s failed: %s", ",".join(claim.run_ids), exc.message)
+            logger.warning("launch of %s failed: %s", what, exc.message)
         except asyncio.CancelledError:
             raise
         except Exception:
-            logger.exception("launcher crashed on %s", ",".join(claim.run_ids))
+            logger.exception("launcher crashed on %s", what)
         finally:
             self._tasks.discard(asyncio.current_task())
             self.freed_at = self._monotonic()

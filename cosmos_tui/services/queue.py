@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.domain import ACTIVE_STATES, Run, RunAlert, RunState
 from cosmos_tui.engine.batching import LaunchGroup, plan_groups
@@ -19,8 +20,10 @@ from cosmos_tui.engine.cluster import PoolCluster
 from cosmos_tui.engine.metrics import MetricsTracker
 from cosmos_tui.engine.metrics_recorder import MetricsRecorder
 from cosmos_tui.engine.queue import Placement, Waiting
+from cosmos_tui.engine.ray_cluster import CombinedCluster
+from cosmos_tui.engine.ray_route import ClusterDriver, ClusterJobs, RoutingLauncher
 from cosmos_tui.engine.scheduler import CLEANUP_TIMEOUT_S, ClusterView, Launcher, Scheduler
-from cosmos_tui.errors import CosmosError
+from cosmos_tui.errors import ConfigError, CosmosError
 from cosmos_tui.store.metrics_store import MetricsStore, RunStats
 from cosmos_tui.store.queue_store import Claim, QueueStore
 from cosmos_tui.store.repositories import RunFilter
@@ -28,6 +31,8 @@ from cosmos_tui.store.repositories import RunFilter
 if TYPE_CHECKING:
     from cosmos_tui.services.workbench import Workbench
 
+
+logger = logging.getLogger(__name__)
 
 # Seconds between looks for batches whose driving process died (another scheduler's).
 ORPHAN_SWEEP_S = 30.0
@@ -154,9 +159,15 @@ class QueueService:
         stop: asyncio.Event | None = None,
         until_idle: bool = False,
         on_claim: Callable[[Claim], None] | None = None,
+        follow: Sequence[tuple[Awaitable[object], str]] = (),
     ) -> Scheduler:
-        """Drive the queue until ``stop`` (or until idle); return the scheduler used."""
+        """Drive the queue until ``stop`` (or until idle); return the scheduler used.
+
+        ``follow`` is work that counts as running runs (reattaching an earlier driver's).
+        """
         scheduler = self.scheduler(cluster, _Reporting(launcher, on_claim))
+        for work, name in follow:
+            scheduler.follow(work, name)
         await scheduler.run(stop=stop, until_idle=until_idle)
         return scheduler
 
@@ -192,17 +203,28 @@ class QueueService:
         )
         recorder_stop = asyncio.Event()
         recording = asyncio.create_task(recorder.run(recorder_stop))
-        sweeping: asyncio.Task[None] | None = None
+        helpers: list[asyncio.Task[Any]] = []
         try:
-            launcher = BatchLauncher(self.bench.run_engine)
-            await launcher.reattach_orphans()
-            sweeping = asyncio.create_task(launcher.sweep_orphans(orphan_sweep_s))
-            return await self.run(cluster, launcher, stop, until_idle, on_claim)
+            batches = BatchLauncher(self.bench.run_engine)
+            await batches.reattach_orphans()
+            helpers.append(asyncio.create_task(batches.sweep_orphans(orphan_sweep_s)))
+            launcher: Launcher = batches
+            view: ClusterView = cluster
+            follow: list[tuple[Awaitable[object], str]] = []
+            clusters = self._clusters()
+            if clusters is not None:
+                # Nodes are read before the first pass, so runs that fit start at once.
+                await clusters.view.refresh()
+                helpers.append(asyncio.create_task(clusters.keep_fresh()))
+                follow.append((clusters.launcher.reattach(), "reattach-clusters"))
+                view = CombinedCluster((cluster, clusters.view))
+                launcher = RoutingLauncher(launcher, clusters.launcher)
+            return await self.run(view, launcher, stop, until_idle, on_claim, follow)
         finally:
-            if sweeping is not None:
-                sweeping.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeping
+            for helper in helpers:
+                helper.cancel()
+                with contextlib.suppress(asyncio.CancelledError, CosmosError):
+                    await helper
             # One budget for the whole clean-up: the last metrics, then the recorder's end
             # (a store error there, e.g. the database locked elsewhere, ends it too).
             loop = asyncio.get_running_loop()
@@ -212,6 +234,22 @@ class QueueService:
             recorder_stop.set()
             with contextlib.suppress(asyncio.TimeoutError, CosmosError):
                 await asyncio.wait_for(recording, max(0.1, deadline - loop.time()))
+
+    def _clusters(self) -> ClusterDriver | None:
+        """The configured clusters for this driver (None: none, or Ray not installed).
+
+        Without Ray the SSH hosts are driven as ever; ``cosmos status`` says what to
+        install, and runs wait in the queue rather than fail.
+        """
+        config = self.bench.config
+        if not config.clusters:
+            return None
+        try:
+            jobs = ClusterJobs(config.clusters)
+            return ClusterDriver(config, self.bench.store, self.bench.run_engine.ctx.hub, jobs)
+        except ConfigError as exc:
+            logger.warning("clusters are not driven: %s", exc.message)
+            return None
 
     async def keep_moving(self) -> AsyncIterator[str]:
         """Drive the queue until the iterator is closed; yield one news line per start.

@@ -13,18 +13,21 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.config import no_hosts_message
-from cosmos_tui.domain import LogBatch, Run, RunType
+from cosmos_tui.domain import LogBatch, Run, RunState, RunType
 from cosmos_tui.engine.context import EngineContext, Observer
 from cosmos_tui.engine.failures import Failure, classify
 from cosmos_tui.engine.logs import LogHub, read_log_lines, tail_log
+from cosmos_tui.engine.ray_route import ClusterJobs
 from cosmos_tui.engine.reconcile import ReconcileReport
 from cosmos_tui.engine.runlock import RunLock
-from cosmos_tui.engine.runner import RunEngine, spawn_worker
+from cosmos_tui.engine.runner import RunEngine, spawn_queue_driver, spawn_worker
 from cosmos_tui.errors import ConfigError, RunStalled, ValidationError
+from cosmos_tui.store.queue_store import QueueStore
 
 if TYPE_CHECKING:
     from cosmos_tui.config import Config
@@ -32,6 +35,8 @@ if TYPE_CHECKING:
     from cosmos_tui.store.repositories import Store
 
 LOG_NAME = "run.log"
+# A queue driver heartbeats every 5 s; one silent this long has stopped.
+LIVE_DRIVER_AGE = timedelta(seconds=15)
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,8 @@ class RunsMixin:
                 options["observer"] = given.observer
             if given.sleep is not None:
                 options["sleep"] = given.sleep
+            if self.config.clusters:
+                options["clusters"] = ClusterJobs(self.config.clusters)
             ctx = EngineContext(
                 config=self.config, store=self.store, hosts=self.hosts, hub=LogHub(), **options
             )
@@ -96,18 +103,29 @@ class RunsMixin:
         return self.config.outputs_dir / run_id / LOG_NAME
 
     def require_host(self, host: str | None = None) -> None:
-        """Check that a run can be placed: some host is configured (and ``host`` is one).
+        """Check that a run can be placed: a host or cluster is configured (``host`` one).
 
         Called before anything is recorded, so a command that cannot run leaves no row.
 
         Raises:
-            ConfigError: No ``[[hosts]]`` table in the config (the message names the
-                file), or no host called ``host``.
+            ConfigError: No ``[[hosts]]`` or ``[[clusters]]`` table in the config (the
+                message names the file), or no host or cluster called ``host``.
         """
-        if not self.config.hosts:
+        if not self.config.hosts and not self.config.clusters:
             raise ConfigError(no_hosts_message(self.config.source))
-        if host is not None:
+        if host is not None and host not in {c.name for c in self.config.clusters}:
             self.config.host(host)
+
+    def goes_to_queue(self, host: str | None) -> bool:
+        """True when a started run is left to the queue's driver rather than a worker.
+
+        That is when ``host`` names a cluster, or no host is given and only clusters are
+        configured: cluster runs are placed on nodes and submitted by the queue driver.
+        """
+        clusters = {c.name for c in self.config.clusters}
+        if host is not None:
+            return host in clusters
+        return bool(clusters) and not self.config.hosts
 
     async def start_run(self, run_id: str, detach: bool = False, host: str | None = None) -> Run:
         """Start (or restart) a run and return at once; it keeps moving in the background.
@@ -133,6 +151,12 @@ class RunsMixin:
                 field="id",
             )
         run = await self.run_engine.requeue(full_id)
+        if self.goes_to_queue(host):
+            if detach:
+                # Always a new one: a driver already up may be about to stop (until idle);
+                # several drivers share the queue through its atomic claim.
+                spawn_queue_driver(self.config.source, self.config.data_dir)
+            return run  # in-process, the caller drives the queue (the TUI's facade)
         if host is not None:
             self.config.host(host)
             await self.store.update_run(full_id, host=host)
@@ -245,13 +269,21 @@ class RunsMixin:
                 yield run
             if run.state.is_terminal:
                 return
-            if stall_after is not None and not lock.holder_alive():
+            if stall_after is not None and not await self._driven(run, lock):
                 undriven_since = undriven_since or loop.time()
                 if loop.time() - undriven_since >= stall_after:
                     raise RunStalled(full_id, run.state.value)
             else:
                 undriven_since = None
             await asyncio.sleep(interval)
+
+    async def _driven(self, run: Run, lock: RunLock) -> bool:
+        """True when a live process drives the run (a queued one: any queue driver too)."""
+        if lock.holder_alive():
+            return True
+        if run.state != RunState.QUEUED:
+            return False
+        return bool(await QueueStore(self.store).live_schedulers(LIVE_DRIVER_AGE))
 
     async def run_failure(self, run_id: str) -> Failure | None:
         """Return a failed run's cause with the log lines around its first error."""

@@ -193,8 +193,11 @@ class FacadeAdapter:
                 yield text
 
     async def start_run(self, run_id: str, host: str | None) -> Run:
-        """Queue a recorded run for launch."""
-        return await self.bench.start_run(run_id, host=host)
+        """Queue a recorded run for launch (a cluster's: driven by the queue here)."""
+        run = await self.bench.start_run(run_id, host=host)
+        if self.bench.goes_to_queue(host):
+            self._drive_queue()
+        return run
 
     async def cancel_run(self, run_id: str) -> Run:
         """Stop a run."""
@@ -216,11 +219,15 @@ class FacadeAdapter:
         with the ``[profiles.cosmos3]`` settings and Nano).
         """
         runs = await self.bench.extras.create_enhance([prompt_id], profile=profile)
-        if self._queue_task is None or self._queue_task.done():
-            # Enhancements run through the queue (Transfer1's prompts share one upsampler
-            # container): drive it until nothing is left to start.
-            self._queue_task = asyncio.create_task(self.bench.queue.drive(until_idle=True))
+        # Enhancements run through the queue (Transfer1's prompts share one upsampler
+        # container).
+        self._drive_queue()
         return runs[0]
+
+    def _drive_queue(self) -> None:
+        """Drive the queue in this process until nothing is left to start."""
+        if self._queue_task is None or self._queue_task.done():
+            self._queue_task = asyncio.create_task(self.bench.queue.drive(until_idle=True))
 
 
 def _describe_report(report: ReconcileReport) -> str:
