@@ -67,6 +67,16 @@ def test_clusters_section_is_parsed_and_bad_kinds_are_refused(tmp_path: Path) ->
         load_config(write_config(tmp_path, "http://head:8265", kind="slurm"))
     assert 'the only kind is "ray"' in caught.value.message
     assert caught.value.line == 7
+    tunnel = tmp_path / "tunnel.toml"
+    text = CLUSTER_TOML.format(data=tmp_path / "data", kind="ray", address="http://x:1")
+    tunnel.write_text(text + 'ssh_host = "head"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(tunnel)
+    assert (
+        "tunnel.toml:11: 'clusters[0].ssh_host' is 'head', which is not a [[hosts]] name "
+        "(known: none)" in caught.value.message
+    )
+    assert caught.value.line == 11
 
 
 def test_without_ray_a_cluster_says_what_to_install(tmp_path: Path) -> None:
