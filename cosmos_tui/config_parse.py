@@ -89,6 +89,16 @@ def parse_config(data: Mapping[str, Any], path: Path | None, text: str = "") -> 
                 )
     config = Config(**kwargs, source=path)
     _check_values(config, path, locate)
+    hosts = {h.name for h in config.hosts}
+    for index, cluster in enumerate(config.clusters):
+        if cluster.ssh_host and cluster.ssh_host not in hosts:
+            raise ConfigError(
+                f"'clusters[{index}].ssh_host' is '{cluster.ssh_host}', which is not a "
+                f"[[hosts]] name (known: {', '.join(sorted(hosts)) or 'none'}); the dashboard "
+                "is tunnelled through that host's SSH connection",
+                path=path,
+                line=locate.line(("clusters", index), "ssh_host"),
+            )
     return config
 
 

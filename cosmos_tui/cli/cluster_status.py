@@ -6,16 +6,25 @@ from typing import Any
 
 from cosmos_tui.config import Config
 from cosmos_tui.engine.ray_cluster import ClusterHealth, RayClusterView, installation_id
-from cosmos_tui.remote.ray_jobs import RayJobs
+from cosmos_tui.engine.ray_route import ClusterJobs
+from cosmos_tui.remote.pool import HostPool
 from cosmos_tui.safe_text import one_line
 
 
 async def cluster_health(config: Config) -> list[ClusterHealth]:
-    """Read every configured cluster once (ConfigError when Ray is not installed)."""
-    clusters = {c.name: (c, RayJobs(c.name, c.address)) for c in config.clusters}
-    view = RayClusterView(clusters, installation_id(config.data_dir))
-    await view.refresh()
-    return view.health()
+    """Read every configured cluster once (ConfigError when Ray is not installed).
+
+    A cluster behind SSH is read through a tunnel on its host's connection, closed after.
+    """
+    hosts = HostPool(config)
+    try:
+        view = RayClusterView(
+            ClusterJobs(config.clusters, hosts).all(), installation_id(config.data_dir)
+        )
+        await view.refresh()
+        return view.health()
+    finally:
+        await hosts.aclose()
 
 
 def health_text(health: ClusterHealth) -> str:

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from cosmos_tui.config import ClusterConfig, Config
 from cosmos_tui.domain import Run
+from cosmos_tui.engine.context import HostSource
 from cosmos_tui.engine.logs import LogHub
 from cosmos_tui.engine.ray_cluster import (
     RayClusterView,
@@ -28,6 +29,7 @@ from cosmos_tui.engine.ray_launch import RayLauncher, submission_id
 from cosmos_tui.engine.scheduler import Launcher
 from cosmos_tui.errors import ConfigError, CosmosError
 from cosmos_tui.remote.ray_jobs import RayJobs
+from cosmos_tui.remote.tunnel import PortTunnel
 from cosmos_tui.store.queue_store import Claim
 from cosmos_tui.store.repositories import Store
 
@@ -38,19 +40,19 @@ REFRESH_SECONDS = 1.0
 class ClusterJobs:
     """Each configured cluster's Jobs API client, made on first use.
 
+    A cluster with ``ssh_host`` is reached through an SSH tunnel to its dashboard port
+    on that configured host's managed connection (:class:`PortTunnel`), opened again
+    after the connection drops.
+
     Args:
         clusters: The configured clusters.
-        factory: Makes a client from (name, address); the real one by default.
+        hosts: The configured SSH hosts (for tunnels); None when none are at hand.
 
     """
 
-    def __init__(
-        self,
-        clusters: Sequence[ClusterConfig],
-        factory: Callable[[str, str], RayJobs] = RayJobs,
-    ) -> None:
+    def __init__(self, clusters: Sequence[ClusterConfig], hosts: HostSource | None = None) -> None:
         self.configs = {c.name: c for c in clusters}
-        self.factory = factory
+        self.hosts = hosts
         self._clients: dict[str, RayJobs] = {}
 
     def client(self, name: str) -> tuple[ClusterConfig, RayJobs]:
@@ -62,9 +64,17 @@ class ClusterJobs:
         """
         if name not in self.configs:
             raise ConfigError(f"no [[clusters]] entry is called '{name}'")
+        config = self.configs[name]
         if name not in self._clients:
-            self._clients[name] = self.factory(name, self.configs[name].address)
-        return self.configs[name], self._clients[name]
+            if config.ssh_host:
+                if self.hosts is None:
+                    raise ConfigError(f"cluster '{name}' is reached through SSH; no hosts here")
+                ssh = self.hosts.get(config.ssh_host).ssh
+                tunnel = PortTunnel(name, ssh, config.dashboard_port)
+                self._clients[name] = RayJobs(name, "", tunnel=tunnel.address)
+            else:
+                self._clients[name] = RayJobs(name, config.address)
+        return config, self._clients[name]
 
     def all(self) -> dict[str, tuple[ClusterConfig, RayJobs]]:
         """Return every cluster's config and client."""

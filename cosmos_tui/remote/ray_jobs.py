@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -109,17 +109,30 @@ class RayJobs:
         cluster: The cluster's configured name (for messages).
         address: The dashboard URL (``http://host:port``).
         timeout: Seconds for one HTTP call.
+        tunnel: Gives the URL before each call (an SSH tunnel that may have been
+            opened again on a new local port); ``address`` is then unused.
 
     """
 
-    def __init__(self, cluster: str, address: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        cluster: str,
+        address: str,
+        timeout: float = 10.0,
+        tunnel: Callable[[], Awaitable[str]] | None = None,
+    ) -> None:
         self.cluster = cluster
         self.address = address
         self.timeout = timeout
+        self.tunnel = tunnel
         self._module = require_ray(cluster)
         self._client: Any = None
 
     async def _call(self, function: Callable[[], T]) -> T:
+        if self.tunnel is not None:
+            address = await self.tunnel()
+            if address != self.address:
+                self.address, self._client = address, None
         try:
             return await asyncio.wait_for(asyncio.to_thread(function), self.timeout * 3)
         except CosmosError:

@@ -245,7 +245,7 @@ class QueueService:
         if not config.clusters:
             return None
         try:
-            jobs = ClusterJobs(config.clusters)
+            jobs = ClusterJobs(config.clusters, self.bench.hosts)
             return ClusterDriver(config, self.bench.store, self.bench.run_engine.ctx.hub, jobs)
         except ConfigError as exc:
             logger.warning("clusters are not driven: %s", exc.message)

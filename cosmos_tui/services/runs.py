@@ -86,7 +86,7 @@ class RunsMixin:
             if given.sleep is not None:
                 options["sleep"] = given.sleep
             if self.config.clusters:
-                options["clusters"] = ClusterJobs(self.config.clusters)
+                options["clusters"] = ClusterJobs(self.config.clusters, self.hosts)
             ctx = EngineContext(
                 config=self.config, store=self.store, hosts=self.hosts, hub=LogHub(), **options
             )
