@@ -56,7 +56,7 @@ def _wait_for_job_agent(address: str) -> None:
     from ray.job_submission import JobSubmissionClient
 
     client = JobSubmissionClient(address)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 150  # the agent can take a minute on a loaded machine
     while True:
         try:
             client.submit_job(entrypoint="true", entrypoint_num_cpus=0)

@@ -58,6 +58,7 @@ LONG_RUNNING = {
     "stream-gpu-hosts",
     "stream-processes",
     "stream-runs",
+    "stream-clusters",
     "log-follow",
 }
 
