@@ -61,6 +61,7 @@ class ClusterHealth:
         gpus_total: GPUs of alive nodes.
         gpus_ours: GPUs held by live jobs of this installation.
         gpus_others: GPUs held by other live jobs.
+        held: Per node id: GPUs held there by (our, other) live jobs.
 
     """
 
@@ -71,6 +72,7 @@ class ClusterHealth:
     gpus_total: int = 0
     gpus_ours: float = 0.0
     gpus_others: float = 0.0
+    held: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -174,6 +176,15 @@ class RayClusterView:
                 if j.live and j.metadata.get(META_INSTALL) == self.install_id
             )
             others = sum(j.num_gpus for j in reading.jobs if j.live) - ours
+            held: dict[str, tuple[float, float]] = {}
+            for job in reading.jobs:
+                if job.live and job.driver_node_id:
+                    mine, theirs = held.get(job.driver_node_id, (0.0, 0.0))
+                    if job.metadata.get(META_INSTALL) == self.install_id:
+                        mine += job.num_gpus
+                    else:
+                        theirs += job.num_gpus
+                    held[job.driver_node_id] = (mine, theirs)
             result.append(
                 ClusterHealth(
                     name,
@@ -182,6 +193,7 @@ class RayClusterView:
                     gpus_total=sum(n.gpus for n in reading.nodes if n.alive),
                     gpus_ours=ours,
                     gpus_others=others,
+                    held=held,
                 )
             )
         return result

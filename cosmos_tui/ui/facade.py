@@ -26,8 +26,10 @@ from cosmos_tui.domain import (
     Run,
 )
 from cosmos_tui.engine.inputs import find_videos
+from cosmos_tui.engine.ray_cluster import ClusterHealth
 from cosmos_tui.engine.reconcile import ReconcileReport
 from cosmos_tui.services import DeletePlan, SearchResult, Workbench, run_views
+from cosmos_tui.services.clusters import watch_clusters
 from cosmos_tui.store.metrics_store import RunStats
 from cosmos_tui.store.repositories import PromptFilter, RunFilter
 from cosmos_tui.ui.protocol import GpuProcesses
@@ -150,6 +152,15 @@ class FacadeAdapter:
     def host_names(self) -> tuple[str, ...]:
         """Return the configured hosts."""
         return tuple(host.name for host in self.bench.config.hosts)
+
+    def cluster_names(self) -> tuple[str, ...]:
+        """Return the configured Ray clusters."""
+        return tuple(cluster.name for cluster in self.bench.config.clusters)
+
+    async def watch_clusters(self) -> AsyncIterator[ClusterHealth]:
+        """Yield each cluster's health every few seconds (``services.clusters``)."""
+        async for health in watch_clusters(self.bench):
+            yield health
 
     async def watch_hosts(self) -> AsyncIterator[HostStatus]:
         """Yield host states from the facade."""

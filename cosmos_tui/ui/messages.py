@@ -11,6 +11,7 @@ from pathlib import Path
 from textual.message import Message
 
 from cosmos_tui.domain import GpuHostHealth, GpuSample, HostStatus, LogBatch, Page, Prompt, Run
+from cosmos_tui.engine.ray_cluster import ClusterHealth
 from cosmos_tui.ui.protocol import GpuProcesses, UIServices
 
 
@@ -112,6 +113,14 @@ class GpuHostChanged(Message):
     """A host's GPU telemetry state changed (no driver, version mismatch, ok again...)."""
 
     def __init__(self, health: GpuHostHealth) -> None:
+        super().__init__()
+        self.health = health
+
+
+class ClusterChanged(Message):
+    """A new reading of a Ray cluster's nodes and jobs."""
+
+    def __init__(self, health: ClusterHealth) -> None:
         super().__init__()
         self.health = health
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from cosmos_tui.config import Config
+    from cosmos_tui.engine.ray_cluster import ClusterHealth
     from cosmos_tui.services import DeletePlan, SearchResult
     from cosmos_tui.services.hosts import HostAdmin
     from cosmos_tui.store.metrics_store import RunStats
@@ -115,6 +116,12 @@ class UIServices(Protocol):
 
     def host_names(self) -> tuple[str, ...]:
         """Return the configured hosts, in config order."""
+
+    def cluster_names(self) -> tuple[str, ...]:
+        """Return the configured Ray clusters, in config order."""
+
+    def watch_clusters(self) -> AsyncIterator[ClusterHealth]:
+        """Yield each cluster's health now and every few seconds."""
 
     def watch_hosts(self) -> AsyncIterator[HostStatus]:
         """Yield host connection states as they change (the current ones first)."""

@@ -19,6 +19,7 @@ from cosmos_tui.errors import CosmosError
 from cosmos_tui.ui.format import plain
 from cosmos_tui.ui.messages import (
     CancelRequested,
+    ClusterChanged,
     DeleteRequested,
     DetailRequested,
     EnhanceRequested,
@@ -223,6 +224,8 @@ class MainScreen(Screen[None]):
         self._watch_gpus()
         self._watch_gpu_hosts()
         self._watch_processes()
+        if self.services is not None and self.services.cluster_names():
+            self._watch_clusters()
         # The runs as shown (read before this): changes since then come first.
         self._watch_runs(tuple(self.runs.active_runs()))
         for pane in self.query(Pane):
@@ -266,6 +269,13 @@ class MainScreen(Screen[None]):
         async for processes in self.services.watch_gpu_processes():
             self.post_message(GpuProcessesChanged(processes))
 
+    @work(group="stream-clusters", exit_on_error=False)
+    @reported
+    async def _watch_clusters(self) -> None:
+        assert self.services is not None
+        async for health in self.services.watch_clusters():
+            self.post_message(ClusterChanged(health))
+
     @work(group="stream-runs", exit_on_error=False)
     @reported
     async def _watch_runs(self, shown: tuple[Run, ...]) -> None:
@@ -304,6 +314,10 @@ class MainScreen(Screen[None]):
     def _gpu_sampled(self, message: GpuSampled) -> None:
         for alert in self.gpus.add_sample(message.sample):
             self.notify(alert, title="GPU alert", severity="warning")
+
+    @on(ClusterChanged)
+    def _cluster_changed(self, message: ClusterChanged) -> None:
+        self.gpus.set_cluster(message.health)
 
     @on(GpuHostChanged)
     def _gpu_host_changed(self, message: GpuHostChanged) -> None:

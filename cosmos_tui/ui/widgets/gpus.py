@@ -28,10 +28,12 @@ from cosmos_tui.remote.smi import stale_after_s, with_staleness
 from cosmos_tui.safe_text import one_line
 from cosmos_tui.ui.format import LOOK_CLASSES, Look, Looks, bar, plain, sparkline
 from cosmos_tui.ui.messages import HostsRequested
+from cosmos_tui.ui.widgets.cluster_card import ClusterCard
 from cosmos_tui.ui.widgets.pane import Pane
 
 if TYPE_CHECKING:
     from cosmos_tui.doctor.model import DoctorReport
+    from cosmos_tui.engine.ray_cluster import ClusterHealth
 
 HISTORY = 300
 # health -> (glyph, look)
@@ -348,8 +350,9 @@ class GpusPane(Pane):
         """Create a card per configured host."""
         super().attach(services)  # type: ignore[arg-type]
         names = self.services.host_names() if self.services else ()
+        clusters = self.services.cluster_names() if self.services else ()
         placeholder = self.query_one("#gpu-placeholder", Static)
-        if not names:
+        if not names and not clusters:
             placeholder.update(
                 "No GPU hosts configured: press H to add one (or run `cosmos host add`, "
                 "then `cosmos doctor`)."
@@ -367,7 +370,7 @@ class GpusPane(Pane):
             card.stale_s = stale_after_s(config.ui.gpu_interval_ms)
             card.stall_after = stall_after
             made.append(card)
-        cards.mount_all(made)
+        cards.mount_all([*made, *(ClusterCard(name) for name in clusters)])
 
     def action_toggle_detail(self) -> None:
         """Show or hide each GPU's health detail."""
@@ -454,8 +457,19 @@ class GpusPane(Pane):
             card.processes = processes
             card.dirty = True
 
+    def set_cluster(self, health: ClusterHealth) -> None:
+        """Show a new reading of a cluster."""
+        for card in self.query(ClusterCard):
+            if card.cluster == health.name:
+                card.set_health(health)
+
     def set_holders(self, holders: dict[tuple[str, int], str]) -> None:
-        """Record which run holds which GPU."""
+        """Record which run holds which GPU (cluster nodes: which runs hold GPUs there)."""
+        per_node: dict[str, set[str]] = {}
+        for (host, _gpu), run in holders.items():
+            per_node.setdefault(host, set()).add(run)
+        for cluster_card in self.query(ClusterCard):
+            cluster_card.set_holders({h: tuple(sorted(r)) for h, r in per_node.items()})
         for card in self.query(HostCard):
             mine = {gpu: run for (host, gpu), run in holders.items() if host == card.host}
             if mine != card.holders:
