@@ -13,7 +13,8 @@ from cosmos_tui.config import Config
 from cosmos_tui.domain import RunState
 from cosmos_tui.engine.logs import DockerLogDecoder, LogHub, clean_lines, read_log_lines
 from cosmos_tui.engine.ray_cluster import RayClusterView, node_target
-from cosmos_tui.engine.ray_launch import RayLauncher, container_name
+from cosmos_tui.engine.ray_job import container_name
+from cosmos_tui.engine.ray_launch import RayLauncher
 from cosmos_tui.errors import ClusterUnreachable
 from cosmos_tui.remote.ray_jobs import RayJobs
 from cosmos_tui.store.queue_store import QueueStore
@@ -140,3 +141,33 @@ async def test_cancel_while_running_stops_the_job_and_its_container(
     name = container_name(await store.get_run(run.id))
     running = docker_daemon.cli("ps", "-q", "--filter", f"name={name}").stdout.strip()
     assert running == b""
+
+
+async def test_a_cluster_run_shows_its_progress_while_it_runs(
+    make_cluster_config: Callable[..., Config],
+    store: Store,
+    queue_run: Any,
+    local_ray: Any,
+) -> None:
+    config = make_cluster_config(speed="0.3")
+    cluster = config.clusters[0]
+    view = RayClusterView({"ray": (cluster, RayJobs(cluster.name, cluster.address))}, "ip")
+    await view.refresh()
+    run = await queue_run(num_gpus=1)
+    started = await claimed(store, run.id, node_target("ray", local_ray.big_node))
+    driving = asyncio.create_task(RayLauncher(config, store, view, LogHub()).drive(started))
+    seen = []
+    while not driving.done():
+        current = await store.get_run(run.id, with_events=False)
+        if current.state == RunState.RUNNING and current.progress is not None:
+            seen.append(current.progress)
+        await asyncio.sleep(0.1)
+    final = await driving
+    assert final.state == RunState.COMPLETED, final.failure_message
+    # The profile's own phases and percent, as for a run on an SSH host.
+    assert any(p.percent > 0 and p.phase not in ("", "done") for p in seen), seen
+    assert any(p.eta_seconds is not None for p in seen), seen
+    percents = [p.percent for p in seen]
+    assert percents == sorted(percents)
+    after = await store.get_run(run.id, with_events=False)
+    assert after.progress is not None and after.progress.percent == 100.0
