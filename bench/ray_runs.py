@@ -150,6 +150,10 @@ async def main(runs: int, ssh_runs: int) -> None:
                 await QueueService.of(bench).drive(until_idle=True)
                 wall = time.monotonic() - began
                 finals = [await bench.get_run(run_id) for run_id in ids]
+                serial = []  # one at a time, as the SSH runs below: no contention
+                for run_id in await queue_runs(bench, prompt.id, ssh_runs):
+                    await QueueService.of(bench).drive(until_idle=True)
+                    serial.append(await bench.get_run(run_id))
             done = [r for r in finals if r.state == RunState.COMPLETED]
             assert len(done) == runs, [(r.id, r.state, r.failure_message) for r in finals]
             latency = [seconds(r, RunState.UPLOADING, RunState.RUNNING) for r in done]
@@ -157,6 +161,12 @@ async def main(runs: int, ssh_runs: int) -> None:
                 seconds(r, RunState.UPLOADING, RunState.COMPLETED)
                 - seconds(r, RunState.RUNNING, RunState.DOWNLOADING)
                 for r in done
+            ]
+            serial_latency = [seconds(r, RunState.UPLOADING, RunState.RUNNING) for r in serial]
+            serial_overhead = [
+                seconds(r, RunState.UPLOADING, RunState.COMPLETED)
+                - seconds(r, RunState.RUNNING, RunState.DOWNLOADING)
+                for r in serial
             ]
             memory = ray_memory_mb()
         finally:
@@ -177,10 +187,14 @@ async def main(runs: int, ssh_runs: int) -> None:
     tool = f"{statistics.median(latency):.2f}, {p95(latency):.2f}"
     hand = f"{statistics.median(anchor):.2f}, {p95(anchor):.2f}"
     print(f"  a run through the tool (claim to container running)  {tool}  ({runs} runs)")
+    alone = f"{statistics.median(serial_latency):.2f}, {p95(serial_latency):.2f}"
+    print(f"  the same, one run at a time                          {alone}  ({ssh_runs} runs)")
     print(f"  anchor: 'true' submitted by hand (to entrypoint)      {hand}  (10 jobs)")
     print(f"throughput: {runs} queued 1-GPU runs in {wall:.1f} s = {60 * runs / wall:.1f} runs/min")
     print("overhead per run (all but the container's own time), seconds, median:")
     print(f"  Ray executor  {statistics.median(ray_overhead):.2f}  ({runs} runs, 6 at once)")
+    ray_alone = statistics.median(serial_overhead)
+    print(f"  Ray executor  {ray_alone:.2f}  ({ssh_runs} runs, one at a time)")
     print(
         f"  SSH executor  {statistics.median(ssh_overhead):.2f}  ({ssh_runs} runs, one at a time)"
     )

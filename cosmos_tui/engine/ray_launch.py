@@ -25,22 +25,18 @@ import contextlib
 import getpass
 import json
 import logging
-import shlex
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from cosmos_tui.config import ClusterConfig, Config, HostConfig
+from cosmos_tui.config import ClusterConfig, Config
 from cosmos_tui.domain import ACTIVE_STATES, FailureKind, Run, RunState
 from cosmos_tui.engine import launch
 from cosmos_tui.engine.failures import Failure, classify
 from cosmos_tui.engine.logs import (
-    _TIMESTAMP,
-    Deduper,
     LocalLog,
     LogFollower,
     LogHub,
-    RawLine,
     read_log_lines,
 )
 from cosmos_tui.engine.ray_cluster import (
@@ -48,97 +44,27 @@ from cosmos_tui.engine.ray_cluster import (
     node_target,
     split_target,
 )
+from cosmos_tui.engine.ray_job import (
+    ProgressWriter,
+    attempt_layout,
+    container_exit_code,
+    container_name,
+    copy_atomic,
+    copy_outputs,
+    entrypoint,
+    note_gap,
+    once,
+    submission_id,
+    timestamped_lines,
+)
 from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.errors import ClusterUnreachable, CosmosError, InvalidTransition, NotFound
-from cosmos_tui.remote.docker_types import container_body
 from cosmos_tui.remote.ray_jobs import META_INSTALL, META_OWNER, META_RUN, RayJob, RayJobs
 from cosmos_tui.store.queue_store import Claim, QueueStore
 from cosmos_tui.store.repositories import RunFilter, Store
 
 logger = logging.getLogger(__name__)
 POLL_SECONDS = 0.2
-ENTRY_SCRIPT = Path(__file__).with_name("ray_entry_script.py")
-
-
-def submission_id(run: Run) -> str:
-    """The Ray submission id of a run's attempt: the run id, then ``<id>-a<N>`` on retries."""
-    return attempt_name(run.id, run.attempt)
-
-
-def attempt_name(run_id: str, attempt: int) -> str:
-    """The name of one attempt: its submission id and its folder in the shared folder."""
-    return run_id if attempt <= 1 else f"{run_id}-a{attempt}"
-
-
-def attempt_layout(cluster: ClusterConfig, run_id: str, attempt: int) -> launch.RemoteLayout:
-    """The shared-folder paths of one attempt.
-
-    Each attempt has its own folder: after a node is lost its container may still be
-    writing (the machine can outlive its raylet), and must not write into the retry's.
-    """
-    return launch.RemoteLayout("/", cluster.shared_dir, attempt_name(run_id, attempt))
-
-
-def container_name(run: Run) -> str:
-    """The container of a run's attempt (Docker refuses a second one of that name)."""
-    return f"cosmos-{run.id}-a{max(1, run.attempt)}"
-
-
-def cluster_host(cluster: ClusterConfig) -> HostConfig:
-    """The HostConfig that :func:`launch.container_spec` reads, from a cluster's config."""
-    return HostConfig(
-        name=cluster.name,
-        hostname=cluster.name,
-        remote_repo_dir=cluster.remote_repo_dir,
-        checkpoints_dir=cluster.checkpoints_dir,
-        remote_tool_dir=cluster.shared_dir,
-        docker_image=cluster.docker_image,
-        docker_socket=cluster.docker_socket,
-        gpu_request=cluster.gpu_request,
-        shm_size=cluster.shm_size,
-        env=dict(cluster.env),
-        hf_cache_dir=None,
-    )
-
-
-def entrypoint(cluster: ClusterConfig, run: Run, config: Config, grace: float) -> str:
-    """Return the job's entrypoint: the standalone script and the container's create body."""
-    host = cluster_host(cluster)
-    layout = attempt_layout(cluster, run.id, run.attempt)
-    spec = launch.container_spec(
-        run.id,
-        launch.build_command(run, config),
-        launch.image_for(run, host, config),
-        host,
-        layout,
-        labels={launch.LABEL_ATTEMPT: str(run.attempt), launch.LABEL_PROFILE: run.profile},
-    )
-    job = {
-        "socket": cluster.docker_socket,
-        "name": container_name(run),
-        "grace": max(1, int(grace)),
-        "gpu_request": cluster.gpu_request,
-        "body": container_body(spec, cluster.name, gpu_request=False),
-    }
-    script = ENTRY_SCRIPT.read_text(encoding="utf-8")
-    return shlex.join([cluster.python, "-c", script, json.dumps(job)])
-
-
-async def timestamped_lines(chunks: AsyncIterator[str]) -> AsyncIterator[str]:
-    """Keep the container's (and entrypoint's) timestamped lines of a job log stream.
-
-    Ray adds lines of its own (runtime env, "Running entrypoint"); they carry no Docker
-    timestamp, could not be de-duplicated on resume, and are dropped.
-    """
-    buffer = ""
-    async for chunk in chunks:
-        buffer += chunk
-        *lines, buffer = buffer.split("\n")
-        for line in lines:
-            if _TIMESTAMP.match(line.encode("utf-8", errors="surrogateescape") + b" "):
-                yield line + "\n"
-    if buffer and _TIMESTAMP.match(buffer.encode("utf-8", errors="surrogateescape") + b" "):
-        yield buffer + "\n"
 
 
 class RayLauncher:
@@ -296,7 +222,7 @@ class RayLauncher:
                 continue
             target = Path(layout.inputs_dir) / f"{item.sha256}{item.path.suffix}"
             if not target.exists() or target.stat().st_size != item.size:
-                await asyncio.to_thread(_copy_atomic, item.path, target)
+                await asyncio.to_thread(copy_atomic, item.path, target)
             remote_inputs[item.role] = str(target)
         spec = launch.build_run_spec(run, prompt, remote_inputs)
         output = Path(layout.output_dir)
@@ -351,13 +277,19 @@ class RayLauncher:
         )
 
     async def _follow(self, run: Run, jobs: RayJobs, local_log: LocalLog) -> Run:
-        """Stream the job's log into run.log until the job ends; resume after breaks."""
+        """Stream the job's log into run.log until the job ends; resume after breaks.
+
+        The profile's progress parser reads the lines as they come (as for SSH runs);
+        the phase, percent and ETA are stored when they move, at most once a second.
+        """
         sid = submission_id(run)
         local_log.open()
         stopper = asyncio.create_task(self._stop_on_cancel(run.id, sid, jobs))
+        progress = ProgressWriter(self.store, run)
+        publisher = asyncio.create_task(progress.publish())
         try:
             while True:
-                follower = LogFollower(run.id, local_log, self.hub)
+                follower = LogFollower(run.id, local_log, self.hub, progress.feed)
                 try:
                     await follower.follow(timestamped_lines(jobs.tail(sid)))
                 except ClusterUnreachable as exc:
@@ -374,13 +306,14 @@ class RayLauncher:
                 if job is None or not await self._node_lost(run, job):
                     raise
                 whole = ""
-            follower = LogFollower(run.id, local_log, self.hub)
-            await follower.follow(timestamped_lines(_once(whole)))
+            follower = LogFollower(run.id, local_log, self.hub, progress.feed)
+            await follower.follow(timestamped_lines(once(whole)))
         finally:
             local_log.close()
-            stopper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await stopper
+            for task in (stopper, publisher):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         return await self._finish(run, job, local_log)
 
     async def _stop_on_cancel(self, run_id: str, sid: str, jobs: RayJobs) -> None:
@@ -396,7 +329,7 @@ class RayLauncher:
         if current.state != RunState.RUNNING:
             return current
         lines = await asyncio.to_thread(read_log_lines, local_log.path)
-        exit_code = _exit_code(lines)
+        exit_code = container_exit_code(lines)
         if job is None:
             return await self._fail(run, Failure(FailureKind.CONTAINER_GONE, "the Ray job is gone"))
         if job.status == "SUCCEEDED":
@@ -414,7 +347,7 @@ class RayLauncher:
     async def _collect(self, run: Run, cluster: ClusterConfig, local_log: LocalLog) -> Run:
         layout = attempt_layout(cluster, run.id, run.attempt)
         local_dir = self.config.outputs_dir / run.id
-        outputs = await asyncio.to_thread(_copy_outputs, Path(layout.output_dir), local_dir)
+        outputs = await asyncio.to_thread(copy_outputs, Path(layout.output_dir), local_dir)
         if not any(name.endswith(".mp4") for name in outputs):
             lines = await asyncio.to_thread(read_log_lines, local_log.path)
             return await self._fail(run, classify(0, lines, profile=run.profile))
@@ -447,10 +380,10 @@ class RayLauncher:
         lost = f"node {run.host} was lost during attempt {run.attempt}"
         if run.attempt >= limit:
             note = f"{lost}; no retry left ({limit} attempts)"
-            _note(local_log, note)
+            note_gap(local_log, note)
             return await self._fail(run, Failure(FailureKind.CONTAINER_GONE, note))
         note = f"{lost}; retry {run.attempt + 1} of {limit} on another node"
-        _note(local_log, note)
+        note_gap(local_log, note)
         self.hub.notify(run.id)
         return await self.store.transition(run.id, RunState.QUEUED, note, claimed_by=None)
 
@@ -480,57 +413,4 @@ class RayLauncher:
         )
 
 
-def _note(local_log: LocalLog, text: str) -> None:
-    """Append one ``[cosmos-tui]`` line to the run's log and start a new attempt's cursor.
-
-    The next attempt's container lines come from another node, whose clock may be
-    behind this one's: the cursor forgets the last timestamp so none of them is dropped.
-    """
-    local_log.open()
-    local_log.cursor.since_ns, local_log.cursor.at_since = None, 0
-    local_log.append([RawLine(None, f"[cosmos-tui] {text}".encode())], Deduper(None, 0))
-    local_log.close()
-
-
-async def _once(text: str) -> AsyncIterator[str]:
-    yield text
-
-
-def _exit_code(lines: list[str]) -> int | None:
-    """The container's exit code, from the entrypoint's last ``container exited N`` line."""
-    for line in reversed(lines):
-        marker = "[cosmos-tui] container exited "
-        if marker in line:
-            try:
-                return int(line.rsplit(" ", 1)[1])
-            except ValueError:
-                return None
-    return None
-
-
-def _copy_atomic(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(target.name + ".part")
-    shutil.copyfile(source, temporary)
-    temporary.replace(target)
-
-
-def _copy_outputs(source: Path, local_dir: Path) -> list[str]:
-    """Copy the output folder's files (one level of sub-folders) and check their sizes."""
-    copied: list[str] = []
-    if not source.is_dir():
-        return copied
-    for path in sorted(source.rglob("*")):
-        relative = path.relative_to(source)
-        if not path.is_file() or path.is_symlink() or len(relative.parts) > 2:
-            continue
-        target = local_dir / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
-        if target.stat().st_size != path.stat().st_size:
-            raise CosmosError(f"output {relative} changed while it was copied")
-        copied.append(str(relative))
-    return copied
-
-
-__all__ = ["RayLauncher", "container_name", "entrypoint", "submission_id"]
+__all__ = ["RayLauncher"]

@@ -25,7 +25,8 @@ from cosmos_tui.engine.ray_cluster import (
     is_cluster_target,
     split_target,
 )
-from cosmos_tui.engine.ray_launch import RayLauncher, submission_id
+from cosmos_tui.engine.ray_job import submission_id
+from cosmos_tui.engine.ray_launch import RayLauncher
 from cosmos_tui.engine.scheduler import Launcher
 from cosmos_tui.errors import ConfigError, CosmosError
 from cosmos_tui.remote.ray_jobs import RayJobs

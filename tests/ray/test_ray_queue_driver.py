@@ -21,7 +21,7 @@ from cosmos_tui.config import Config, RetryConfig
 from cosmos_tui.domain import FailureKind, GenerationParams, InputFile, Run, RunState
 from cosmos_tui.engine.logs import read_log_lines
 from cosmos_tui.engine.ray_cluster import node_target
-from cosmos_tui.engine.ray_launch import container_name, submission_id
+from cosmos_tui.engine.ray_job import container_name, submission_id
 from cosmos_tui.remote.ray_jobs import RayJobs
 from cosmos_tui.services.queue import QueueService
 from cosmos_tui.services.workbench import Workbench

@@ -19,7 +19,7 @@ import pytest
 
 from cosmos_tui.config import Config
 from cosmos_tui.domain import GenerationParams, InputFile, Run, RunState
-from cosmos_tui.engine.ray_launch import container_name
+from cosmos_tui.engine.ray_job import container_name
 from cosmos_tui.services.queue import QueueService
 from cosmos_tui.services.workbench import Workbench
 from tests.conftest import write_video
