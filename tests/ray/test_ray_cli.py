@@ -77,13 +77,15 @@ def test_inference_on_a_cluster_runs_through_a_detached_queue_driver(
     config = make_cluster_config(speed="0.05")
     path = write_toml(config, tmp_path / "config.toml")
     prompt = new_prompt(path, tmp_path, "first")
-    result = cosmos(path, "inference", prompt, "--skip-checks", "--json")
+    # No --skip-checks: the host checks are for SSH hosts; a cluster run goes by.
+    result = cosmos(path, "inference", prompt, "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     runs = json.loads(result.stdout[result.stdout.index("[") :])
     assert runs[0]["state"] == "completed"
     assert runs[0]["host"].startswith("ray/")
     log = (config.data_dir / "queue-driver.log").read_text()
     assert "container(s) launched" in log
+    assert f"{runs[0]['id']} queued for the cluster" in result.stdout
 
 
 def test_cancel_from_the_cli_stops_a_cluster_run(

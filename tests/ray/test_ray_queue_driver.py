@@ -214,8 +214,11 @@ async def test_a_lost_node_sends_its_run_to_another_node_as_a_new_attempt(
             reasons = [event.reason for event in final.events]
             assert any("was lost during attempt 1" in reason for reason in reasons)
             # One container per attempt; the retry never reuses the lost attempt's.
-            assert len(containers(docker_daemon, container_name(final))) == 1
-            assert container_name(final).endswith("-a2")
+            assert container_name(final) == f"cosmos-{run.id}-a2"
+            assert len(containers(docker_daemon, f"cosmos-{run.id}-a2")) == 1
+            assert len(containers(docker_daemon, f"cosmos-{run.id}-a1")) == 1
+            assert (bench.config.outputs_dir / run.id / "run.log").exists()
+            assert not (bench.config.outputs_dir / run.id / "run.attempt1.log").exists()
     finally:
         for sid in blockers:
             client.stop_job(sid)
@@ -280,3 +283,34 @@ async def test_the_app_driver_keeps_runs_queued_while_the_cluster_is_down(
         assert after.state == RunState.QUEUED and after.failure_kind is None
         view = await QueueService.of(bench).view()
         assert [g.head.id for g in view.groups] == [run.id]
+
+
+async def test_a_user_retry_of_a_cancelled_cluster_run_starts_a_fresh_log(
+    make_cluster_config: Callable[..., Config],
+    tmp_path: Path,
+    local_ray: Any,
+) -> None:
+    config = make_cluster_config(speed="0.3")
+    async with Workbench.open(config) as bench:
+        run = await add_run(bench, tmp_path)
+        driving = asyncio.create_task(QueueService.of(bench).drive(until_idle=True))
+        await until(running_with_lines(bench, run.id, lines=3), 120, "the run to run")
+        await bench.cancel_run(run.id)
+        await asyncio.wait_for(driving, 120)
+        folder = config.outputs_dir / run.id
+        first = read_log_lines(folder / "run.log")
+        assert not any("container exited 0" in line for line in first)
+        # Retried by the user: with only clusters configured it goes to the queue.
+        assert bench.goes_to_queue(None, (await bench.store.get_run(run.id)).host)
+        await bench.start_run(run.id)
+        await asyncio.wait_for(QueueService.of(bench).drive(until_idle=True), 180)
+        final = await bench.store.get_run(run.id)
+        assert final.state == RunState.COMPLETED, final.failure_message
+        assert final.attempt == 2
+        assert read_log_lines(folder / "run.attempt1.log") == first
+        again = read_log_lines(folder / "run.log")
+        assert any("container exited 0" in line for line in again)
+        # Each log holds its own attempt only (the entrypoint names the container).
+        assert any(f"cosmos-{run.id}-a1" in line for line in first)
+        assert not any(f"cosmos-{run.id}-a1" in line for line in again)
+        assert any(f"cosmos-{run.id}-a2" in line for line in again)
