@@ -24,6 +24,9 @@ def refuse_unless_ready(config: Config, host: str | None, profile: str = "transf
         host: The host asked for (None: every configured host, as placement may pick any).
         profile: The profile of the runs.
     """
+    clusters = {c.name for c in config.clusters}
+    if host in clusters or (host is None and clusters and not config.hosts):
+        return  # cluster runs: 'cosmos status' checks the cluster; nodes have no SSH here
     names = [host] if host else [h.name for h in config.hosts]
     if not names:
         fail(no_hosts_message(config.source))

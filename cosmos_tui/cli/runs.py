@@ -102,7 +102,7 @@ def inference(
         for profile in sorted(ctx.run(_check)):
             refuse_unless_ready(ctx.load_config(), host, profile)
 
-    async def _launch(bench: Workbench) -> list[Run]:
+    async def _launch(bench: Workbench) -> list[tuple[Run, bool]]:
         bench.require_host(host)  # before anything is recorded
         report = await bench.reconcile(detached=True, scan_all_hosts=False)
         if report.dispatched or report.failed:
@@ -119,13 +119,19 @@ def inference(
                 if overrides:
                     fail("parameter flags apply to new runs; give a prompt id to use them")
                 run = await bench.get_run(full_id)
-            runs.append(await bench.start_run(run.id, detach=True, host=host))
+            queued = bench.goes_to_queue(host, run.host)
+            runs.append((await bench.start_run(run.id, detach=True, host=host), queued))
         return runs
 
-    runs = ctx.run(_launch)
-    outputs = ctx.load_config().outputs_dir
-    for run in runs:
-        echo(f"{run.id} started (worker log: {outputs / run.id / 'worker.log'})")
+    launched = ctx.run(_launch)
+    runs = [run for run, _queued in launched]
+    config = ctx.load_config()
+    for run, queued in launched:
+        if queued:
+            where = config.data_dir / "queue-driver.log"
+            echo(f"{run.id} queued for the cluster (queue driver log: {where})")
+        else:
+            echo(f"{run.id} started (worker log: {config.outputs_dir / run.id / 'worker.log'})")
     if detach:
         echo("detached: follow with 'cosmos logs -f RUN_ID', stop with 'cosmos cancel RUN_ID'")
         return

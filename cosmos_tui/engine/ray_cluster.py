@@ -147,6 +147,11 @@ class RayClusterView:
             views.extend(node_views(config, reading.nodes, reading.jobs, self.install_id))
         return views
 
+    def error(self, cluster: str) -> str | None:
+        """Why the last reading of ``cluster`` failed (None: it answered)."""
+        reading = self._readings.get(cluster)
+        return reading.error if reading is not None else None
+
     def node(self, target: str) -> RayNode | None:
         """Return the node a placement name stands for (last reading)."""
         parts = split_target(target)

@@ -10,6 +10,7 @@ progress from them, the note a retry leaves in ``run.log``, and the output copy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shlex
 import shutil
@@ -18,7 +19,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from cosmos_tui.config import ClusterConfig, Config, HostConfig
-from cosmos_tui.domain import Run
+from cosmos_tui.domain import Run, RunState
 from cosmos_tui.engine import launch
 from cosmos_tui.engine.logs import _TIMESTAMP, Deduper, LocalLog, RawLine
 from cosmos_tui.engine.progress import ProgressTracker, parser_for
@@ -134,12 +135,38 @@ class ProgressWriter:
                 continue
             self.moved = False
             eta = snapshot.eta_seconds
-            await self.store.update_run(
-                self.run_id,
-                progress_phase=snapshot.phase,
-                progress_percent=round(snapshot.percent, 1),
-                eta_seconds=round(eta, 1) if eta is not None else None,
-            )
+            with contextlib.suppress(CosmosError):  # a busy database: the next second retries
+                await self.store.update_run(
+                    self.run_id,
+                    progress_phase=snapshot.phase,
+                    progress_percent=round(snapshot.percent, 1),
+                    eta_seconds=round(eta, 1) if eta is not None else None,
+                )
+
+
+def begin_attempt_log(local_log: LocalLog, run: Run) -> None:
+    """Prepare ``run.log`` for the attempt about to be staged (``run.attempt + 1``).
+
+    A user's retry of an ended run starts a fresh log, the earlier one kept as
+    ``run.attempt<N>.log`` (as for SSH runs), so the new attempt's diagnosis never reads
+    the old one's errors. A retry the tool made (a lost node, a job left pending) goes on
+    in the same log; the cursor forgets the last timestamp, since the new attempt's node
+    clock may be behind the old one's.
+    """
+    if run.attempt < 1:
+        return
+    requeues = [e.from_state for e in run.events if e.to_state == RunState.QUEUED]
+    requeued_from = requeues[-1] if requeues else None
+    path = local_log.path
+    if requeued_from is not None and requeued_from.is_terminal:
+        if path.exists() and path.stat().st_size > 0:
+            path.rename(path.with_name(f"run.attempt{run.attempt}.log"))
+        local_log.cursor_path.unlink(missing_ok=True)
+        return
+    if local_log.cursor_path.exists():
+        local_log.open()
+        local_log.cursor.since_ns, local_log.cursor.at_since = None, 0
+        local_log.close()
 
 
 def note_gap(local_log: LocalLog, text: str) -> None:
@@ -201,6 +228,7 @@ __all__ = [
     "ProgressWriter",
     "attempt_layout",
     "attempt_name",
+    "begin_attempt_log",
     "cluster_host",
     "container_exit_code",
     "container_name",

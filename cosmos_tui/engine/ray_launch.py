@@ -47,6 +47,7 @@ from cosmos_tui.engine.ray_cluster import (
 from cosmos_tui.engine.ray_job import (
     ProgressWriter,
     attempt_layout,
+    begin_attempt_log,
     container_exit_code,
     container_name,
     copy_atomic,
@@ -144,10 +145,14 @@ class RayLauncher:
             except InvalidTransition:
                 run = await self.store.get_run(run.id)
                 if run.state == RunState.CANCELLED:
-                    with contextlib.suppress(CosmosError):
-                        await jobs.stop(submission_id(run))
-            except CosmosError as exc:  # refused or never placed: the retry policy decides
-                run = await self._requeue_or_fail(await self.store.get_run(run.id), exc.message)
+                    await self._stop_until_ended(jobs, submission_id(run), tries=30)
+            except (CosmosError, OSError) as exc:  # refused, never placed, a file step failed
+                message = exc.message if isinstance(exc, CosmosError) else str(exc)
+                current = await self.store.get_run(run.id)
+                if current.state in (RunState.STARTING, RunState.RUNNING):
+                    # a job may exist: the retry (or the failure) must not leave it running
+                    await self._stop_until_ended(jobs, submission_id(current), tries=5)
+                run = await self._requeue_or_fail(current, message)
                 if run.state == RunState.QUEUED:
                     break  # the scheduler places it again
         self.hub.notify(run.id)
@@ -163,32 +168,75 @@ class RayLauncher:
           staging or submitting) is driven on: staging again, or submitting under the
           same submission id, which adopts a job that did get in.
 
-        Runs are driven side by side; one another driver holds is left to it.
+        Clusters are taken over side by side (one that does not answer holds up only its
+        own runs), and runs too; one another driver holds is left to it.
         """
         page = await self.store.list_runs(RunFilter(states=ACTIVE_STATES), 0, 10_000)
-        placed = {
-            r.id: parts[0] for r in page.items if (parts := split_target(r.host or "")) is not None
-        }
-        ids: set[str] = set()
-        for name, (_config, jobs) in self.view.clusters.items():
-            ours = name in placed.values()
-            for job in await self._jobs_when_reachable(name, jobs, wait=ours):
-                run_id = job.metadata.get(META_RUN)
-                if job.metadata.get(META_INSTALL) != self.view.install_id or run_id is None:
-                    continue
-                try:
-                    run = await self.store.get_run(run_id, with_events=False)
-                except NotFound:
-                    continue  # another database of this installation
-                if job.live and (run.state.is_terminal or job.submission_id != submission_id(run)):
-                    logger.info("stopping job %s: its run is %s", job.submission_id, run.state)
-                    with contextlib.suppress(CosmosError):
-                        await jobs.stop(job.submission_id)
-                elif run.state.is_active:
-                    ids.add(run.id)
-        ids.update(placed)  # active: never queued (a queued run has no host)
+        placed: dict[str, list[str]] = {}
+        for run in page.items:  # active runs have a host: never queued
+            parts = split_target(run.host or "")
+            if parts is not None:
+                placed.setdefault(parts[0], []).append(run.id)
+        outcomes = await asyncio.gather(
+            *(
+                self._reattach_cluster(name, jobs, placed.get(name, []))
+                for name, (_config, jobs) in self.view.clusters.items()
+            ),
+            return_exceptions=True,
+        )
+        ended: list[Run] = []
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                if isinstance(outcome, asyncio.CancelledError):
+                    raise outcome
+                logger.warning("reattaching a cluster failed: %s", outcome)
+            else:
+                ended.extend(outcome)
+        return ended
+
+    async def _reattach_cluster(self, name: str, jobs: RayJobs, placed: list[str]) -> list[Run]:
+        ids = set(placed)
+        for job in await self._jobs_when_reachable(name, jobs, wait=bool(placed)):
+            run_id = job.metadata.get(META_RUN)
+            if job.metadata.get(META_INSTALL) != self.view.install_id or run_id is None:
+                continue
+            try:
+                run = await self.store.get_run(run_id, with_events=False)
+            except NotFound:
+                continue  # another database of this installation
+            if job.live and (run.state.is_terminal or job.submission_id != submission_id(run)):
+                logger.info("stopping job %s: its run is %s", job.submission_id, run.state)
+                await self._stop_until_ended(jobs, job.submission_id, tries=5)
+            elif run.state.is_active:
+                ids.add(run.id)
         runs = [await self.store.get_run(run_id) for run_id in sorted(ids)]
-        return list(await asyncio.gather(*(self.drive(run) for run in runs)))
+        outcomes = await asyncio.gather(*(self.drive(r) for r in runs), return_exceptions=True)
+        ended = []
+        for run, outcome in zip(runs, outcomes, strict=True):
+            if isinstance(outcome, asyncio.CancelledError):
+                raise outcome
+            if isinstance(outcome, BaseException):
+                logger.warning("run %s: following it failed: %s", run.id, outcome)
+            else:
+                ended.append(outcome)
+        return ended
+
+    async def _stop_until_ended(self, jobs: RayJobs, sid: str, tries: int | None = None) -> bool:
+        """Ask Ray to stop a job until it has ended; False when ``tries`` ran out first.
+
+        A head that does not answer is asked again each second.
+        """
+        attempt = 0
+        while tries is None or attempt < tries:
+            attempt += 1
+            with contextlib.suppress(CosmosError):
+                await jobs.stop(sid)
+                job = await jobs.job(sid)
+                if job is None or not job.live:
+                    return True
+            await self.sleep(1.0)
+        logger.warning("job %s: not stopped yet; the next driver stops it", sid)
+        return False
 
     async def _jobs_when_reachable(self, name: str, jobs: RayJobs, wait: bool) -> list[RayJob]:
         """List a cluster's jobs; with ``wait``, until it answers (its runs need following).
@@ -213,6 +261,7 @@ class RayLauncher:
 
     async def _stage(self, run: Run, cluster: ClusterConfig, local_log: LocalLog) -> Run:
         """Copy inputs (content-addressed) and the spec into the attempt's shared folder."""
+        await asyncio.to_thread(begin_attempt_log, local_log, run)
         layout = attempt_layout(cluster, run.id, run.attempt + 1)
         prompt = await self.store.get_prompt(run.prompt_id) if run.prompt_id else None
         wanted = launch.wanted_roles(run)
@@ -319,10 +368,12 @@ class RayLauncher:
     async def _stop_on_cancel(self, run_id: str, sid: str, jobs: RayJobs) -> None:
         while True:
             await asyncio.sleep(POLL_SECONDS)
-            if (await self.store.get_run(run_id, with_events=False)).state == RunState.CANCELLED:
-                with contextlib.suppress(CosmosError):
-                    await jobs.stop(sid)
-                return
+            with contextlib.suppress(CosmosError):
+                run = await self.store.get_run(run_id, with_events=False)
+                if run.state == RunState.CANCELLED:
+                    break
+        # Until Ray has it stopped: the follow ends with the job.
+        await self._stop_until_ended(jobs, sid)
 
     async def _finish(self, run: Run, job: RayJob | None, local_log: LocalLog) -> Run:
         current = await self.store.get_run(run.id)
@@ -362,8 +413,11 @@ class RayLauncher:
     async def _node_lost(self, run: Run, job: RayJob) -> bool:
         """True when the job failed because its node died (not because its entrypoint did)."""
         assert run.host is not None
-        with contextlib.suppress(CosmosError):
-            await self.view.refresh()
+        await self.view.refresh()
+        parts = split_target(run.host)
+        error = self.view.error(parts[0]) if parts else None
+        if error is not None:  # the head does not answer: nothing is known of the node
+            raise ClusterUnreachable(parts[0] if parts else run.host, error)
         node = self.view.node(run.host)
         if node is None or not node.alive:
             return True

@@ -13,8 +13,6 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-import asyncssh
-
 from cosmos_tui.errors import ClusterUnreachable, CosmosError
 
 if TYPE_CHECKING:
@@ -71,7 +69,7 @@ class PortTunnel:
                     )
             except CosmosError as exc:
                 raise ClusterUnreachable(self.cluster, f"SSH tunnel: {exc.message}") from exc
-            except (OSError, asyncssh.Error) as exc:
+            except OSError as exc:  # the local listener (channel errors come per call)
                 raise ClusterUnreachable(self.cluster, f"SSH tunnel: {exc}") from exc
             return f"http://127.0.0.1:{self._listener.get_port()}"
 

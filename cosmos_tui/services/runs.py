@@ -22,6 +22,7 @@ from cosmos_tui.domain import LogBatch, Run, RunState, RunType
 from cosmos_tui.engine.context import EngineContext, Observer
 from cosmos_tui.engine.failures import Failure, classify
 from cosmos_tui.engine.logs import LogHub, read_log_lines, tail_log
+from cosmos_tui.engine.ray_cluster import is_cluster_target
 from cosmos_tui.engine.ray_route import ClusterJobs
 from cosmos_tui.engine.reconcile import ReconcileReport
 from cosmos_tui.engine.runlock import RunLock
@@ -116,16 +117,19 @@ class RunsMixin:
         if host is not None and host not in {c.name for c in self.config.clusters}:
             self.config.host(host)
 
-    def goes_to_queue(self, host: str | None) -> bool:
+    def goes_to_queue(self, host: str | None, last_host: str | None = None) -> bool:
         """True when a started run is left to the queue's driver rather than a worker.
 
-        That is when ``host`` names a cluster, or no host is given and only clusters are
-        configured: cluster runs are placed on nodes and submitted by the queue driver.
+        That is when ``host`` names a cluster, or no host is given and either only
+        clusters are configured or the run last ran on a cluster node (``last_host``):
+        cluster runs are placed on nodes and submitted by the queue driver.
         """
         clusters = {c.name for c in self.config.clusters}
         if host is not None:
             return host in clusters
-        return bool(clusters) and not self.config.hosts
+        if not clusters:
+            return False
+        return not self.config.hosts or is_cluster_target(last_host)
 
     async def start_run(self, run_id: str, detach: bool = False, host: str | None = None) -> Run:
         """Start (or restart) a run and return at once; it keeps moving in the background.
@@ -151,7 +155,7 @@ class RunsMixin:
                 field="id",
             )
         run = await self.run_engine.requeue(full_id)
-        if self.goes_to_queue(host):
+        if self.goes_to_queue(host, found.host):
             if detach:
                 # Always a new one: a driver already up may be about to stop (until idle);
                 # several drivers share the queue through its atomic claim.

@@ -56,6 +56,7 @@ class FacadeAdapter:
         self.poll_seconds = poll_seconds
         self._host_admin: HostAdmin | None = None
         self._queue_task: asyncio.Task[Any] | None = None
+        self._queue_again = False
 
     @property
     def host_admin(self) -> HostAdmin:
@@ -198,6 +199,10 @@ class FacadeAdapter:
         Uses the facade's periodic reconcile; yields one line per report that found
         something worth saying (runs picked up, orphans).
         """
+        if self.bench.config.clusters:
+            # Cluster runs are the queue driver's: it follows those an earlier session
+            # left (reconcile leaves them alone) and starts queued ones.
+            self._drive_queue()
         async for report in self.bench.keep_runs_moving():
             text = _describe_report(report)
             if text:
@@ -205,8 +210,9 @@ class FacadeAdapter:
 
     async def start_run(self, run_id: str, host: str | None) -> Run:
         """Queue a recorded run for launch (a cluster's: driven by the queue here)."""
+        before = await self.bench.get_run(run_id)
         run = await self.bench.start_run(run_id, host=host)
-        if self.bench.goes_to_queue(host):
+        if self.bench.goes_to_queue(host, before.host):
             self._drive_queue()
         return run
 
@@ -216,7 +222,7 @@ class FacadeAdapter:
 
     async def retry_run(self, run_id: str) -> Run:
         """Queue a run again."""
-        return await self.bench.retry_run(run_id)
+        return await self.start_run(run_id, None)
 
     async def upscale_run(self, run_id: str) -> Run:
         """Queue a 4K upscale of a completed run's video and start it."""
@@ -236,9 +242,19 @@ class FacadeAdapter:
         return runs[0]
 
     def _drive_queue(self) -> None:
-        """Drive the queue in this process until nothing is left to start."""
+        """Drive the queue in this process until nothing is left to start.
+
+        Asked while a drive is ending, it drives once more (the drive may have looked at
+        the queue before the run came).
+        """
+        self._queue_again = True
         if self._queue_task is None or self._queue_task.done():
-            self._queue_task = asyncio.create_task(self.bench.queue.drive(until_idle=True))
+            self._queue_task = asyncio.create_task(self._drive_until_idle())
+
+    async def _drive_until_idle(self) -> None:
+        while self._queue_again:
+            self._queue_again = False
+            await self.bench.queue.drive(until_idle=True)
 
 
 def _describe_report(report: ReconcileReport) -> str:
