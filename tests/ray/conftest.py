@@ -83,12 +83,21 @@ def local_ray() -> Iterator[LocalRay]:
             "include_dashboard": True,
             "dashboard_host": "127.0.0.1",
             "dashboard_port": port,
+            # Each node's agent on a port of its own: the default (52365) is taken by the
+            # first cluster on a machine, and a second one (another xdist worker, a
+            # bench) would get no agent that accepts jobs.
+            "dashboard_agent_listen_port": _free_port(),
         },
     )
     shared = Path(tempfile.mkdtemp(prefix="cosmos-ray-shared-"))
     try:
-        small = cluster.add_node(num_cpus=1, num_gpus=2, resources={CHECKPOINT_RESOURCE: 1})
-        big = cluster.add_node(num_cpus=1, num_gpus=4)
+        small = cluster.add_node(
+            num_cpus=1,
+            num_gpus=2,
+            resources={CHECKPOINT_RESOURCE: 1},
+            dashboard_agent_listen_port=_free_port(),
+        )
+        big = cluster.add_node(num_cpus=1, num_gpus=4, dashboard_agent_listen_port=_free_port())
         cluster.wait_for_nodes()
         _wait_for_job_agent(f"http://127.0.0.1:{port}")
         yield LocalRay(

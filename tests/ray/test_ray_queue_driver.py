@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import hashlib
 import itertools
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,14 @@ from cosmos_tui.services.workbench import Workbench
 from tests.conftest import write_video
 
 pytestmark = pytest.mark.ray
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 COUNTER = itertools.count()
 
 
@@ -179,7 +188,7 @@ async def test_a_lost_node_sends_its_run_to_another_node_as_a_new_attempt(
     jobs = jobs_of(config)
     client = jobs._sdk()
     cluster = local_ray.cluster
-    node = cluster.add_node(num_cpus=1, num_gpus=1)
+    node = cluster.add_node(num_cpus=1, num_gpus=1, dashboard_agent_listen_port=free_port())
     cluster.wait_for_nodes()
     lost = node_target("ray", node.node_id)
     # Someone else's jobs hold every GPU of the two other nodes, so the run can only start
@@ -235,7 +244,7 @@ async def test_a_lost_node_on_the_last_attempt_fails_the_run_saying_so(
     config = dataclasses.replace(config, retry=RetryConfig(max_attempts=1, backoff_base=0.1))
     client = jobs_of(config)._sdk()
     cluster = local_ray.cluster
-    node = cluster.add_node(num_cpus=1, num_gpus=1)
+    node = cluster.add_node(num_cpus=1, num_gpus=1, dashboard_agent_listen_port=free_port())
     cluster.wait_for_nodes()
     blockers = [
         client.submit_job(entrypoint="sleep 600", entrypoint_num_gpus=gpus, entrypoint_num_cpus=0)
