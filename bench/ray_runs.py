@@ -5,9 +5,10 @@ head + workers with 2 and 4 fake GPUs), a real dockerd running the Cosmos stand-
 (no delays) as each job's container, a real sshd + the same dockerd as the SSH host.
 
 Prints, each beside its anchor measured in the same run:
-- submit-to-container-running latency of runs driven by the app's queue driver (claim
-  to the job's container running: the run's ``uploading -> running`` in its timeline),
-  median and p95, beside a hand-submitted Ray job's submit-to-entrypoint-running
+- claim-to-job-running latency of runs driven by the app's queue driver (the run's
+  ``uploading -> running`` in its timeline: inputs and spec staged, the job submitted,
+  Ray placed it and started its entrypoint, which then creates the container), median
+  and p95, beside a hand-submitted Ray job's submit-to-entrypoint-running
   (``JobSubmissionClient.submit_job`` of ``true``, what ``ray job submit`` does);
 - scheduling throughput: RUNS queued short runs, runs per minute from the first claim
   to the last completion;
@@ -68,10 +69,11 @@ def start_cluster() -> tuple[Any, str]:
             "include_dashboard": True,
             "dashboard_host": "127.0.0.1",
             "dashboard_port": port,
+            "dashboard_agent_listen_port": free_port(),
         },
     )
-    cluster.add_node(num_cpus=1, num_gpus=2)
-    cluster.add_node(num_cpus=1, num_gpus=4)
+    cluster.add_node(num_cpus=1, num_gpus=2, dashboard_agent_listen_port=free_port())
+    cluster.add_node(num_cpus=1, num_gpus=4, dashboard_agent_listen_port=free_port())
     cluster.wait_for_nodes()
     return cluster, f"http://127.0.0.1:{port}"
 
@@ -186,7 +188,7 @@ async def main(runs: int, ssh_runs: int) -> None:
     print("submit to running, seconds: median, p95")
     tool = f"{statistics.median(latency):.2f}, {p95(latency):.2f}"
     hand = f"{statistics.median(anchor):.2f}, {p95(anchor):.2f}"
-    print(f"  a run through the tool (claim to container running)  {tool}  ({runs} runs)")
+    print(f"  a run through the tool (claim to job running)        {tool}  ({runs} runs)")
     alone = f"{statistics.median(serial_latency):.2f}, {p95(serial_latency):.2f}"
     print(f"  the same, one run at a time                          {alone}  ({ssh_runs} runs)")
     print(f"  anchor: 'true' submitted by hand (to entrypoint)      {hand}  (10 jobs)")

@@ -104,6 +104,12 @@ WELCOME = (
     "containers); with --headless, exit 0 only when everything was contained.",
 )
 @click.option(
+    "--cluster",
+    type=click.Choice(["ray"]),
+    help="Also run a local Ray cluster (2 nodes, 2 simulated GPUs each) whose jobs run "
+    "the simulated host's model; with --headless: its scenario, a node lost mid-run.",
+)
+@click.option(
     "--bench-first-frame",
     is_flag=True,
     hidden=True,
@@ -119,6 +125,7 @@ def demo(
     smi_tick: float,
     headless: bool,
     hostile: bool,
+    cluster: str | None,
     bench_first_frame: bool,
 ) -> None:
     """Try cosmos-tui on a SIMULATED GPU HOST: no server, no GPU, one command.
@@ -164,6 +171,9 @@ def demo(
         except SandboxProcessError as exc:
             fail(str(exc))
         config = prepare_workspace(space, sandbox)
+        if cluster is not None:
+            with_ray_cluster(config, space, sandbox, headless)
+            return
         if headless:
             # lazy: the scenarios import the services (SQLAlchemy); headless only
             from cosmos_tui.sandbox.hostile_scenario import run_hostile_scenario
@@ -192,6 +202,26 @@ def demo(
                 echo("(a throwaway workspace: removed; --workspace DIR keeps it)", err=True)
         elif not bench_first_frame:
             echo(f"demo workspace kept in {space.root} (log: demo.log)", err=True)
+
+
+def with_ray_cluster(
+    config: Config, space: DemoWorkspace, sandbox: SandboxHandle, headless: bool
+) -> None:
+    """Start the local Ray cluster; run its scenario (headless) or the TUI with it."""
+    # lazy: Ray (an optional extra) and the scenario load only with --cluster
+    from cosmos_tui.remote.ray_jobs import require_ray
+    from cosmos_tui.sandbox.ray_scenario import local_cluster, run_cluster_scenario, with_cluster
+
+    guard(lambda: require_ray("the demo's"))  # without Ray: what to install, exit 1
+    echo("starting a local Ray cluster (about 20 s)...", err=True)
+    with local_cluster() as cluster:
+        config = with_cluster(config, sandbox, cluster.address, hosts=not headless)
+        if headless:
+            code = run_cluster_scenario(config, space, sandbox, cluster, echo=click.echo)
+            if code:
+                sys.exit(code)
+            return
+        run_tui(build_demo_app(config, space, sandbox))
 
 
 def _import_ui() -> None:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from cosmos_tui.domain import FailureKind, RunState
 from cosmos_tui.engine.prune import carry_out, plan_prune
-from cosmos_tui.sandbox.scenario import _cancellable, _drive_queue, _sample_prompts, mp4_is_valid
+from cosmos_tui.sandbox.scenario import _drive_queue, cancellable, mp4_is_valid, sample_prompts
 from cosmos_tui.sandbox.workspace import DemoWorkspace, add_sample_prompts
 from cosmos_tui.services import Workbench
 
@@ -111,7 +111,7 @@ def run_hostile_scenario(
     timeout: float = 600.0,
 ) -> int:
     """Run the hostile scenario, print what happened; 0 when everything was contained."""
-    return asyncio.run(_cancellable(_scenario(config, space, sandbox, echo, timeout), echo))
+    return asyncio.run(cancellable(_scenario(config, space, sandbox, echo, timeout), echo))
 
 
 async def _scenario(
@@ -131,7 +131,7 @@ async def _scenario(
     problems: list[str] = []
     async with Workbench.open(with_demo_token(config)) as bench:
         await add_sample_prompts(bench, space)
-        prompts = await _sample_prompts(bench, space)
+        prompts = await sample_prompts(bench, space)
         skip = (space.data_dir, space.root / "demo.log")
         tree_before = _tree(space.root, skip)
         foreign_before = await _foreign(bench)

@@ -130,10 +130,11 @@ def run_scenario(
     SIGTERM or SIGHUP cancels the scenario (its services close as on any error) and
     returns 128 + the signal number; the caller then stops the sandbox.
     """
-    return asyncio.run(_cancellable(_scenario(config, space, sandbox, echo, timeout), echo))
+    return asyncio.run(cancellable(_scenario(config, space, sandbox, echo, timeout), echo))
 
 
-async def _cancellable(scenario: Coroutine[Any, Any, int], echo: Callable[[str], None]) -> int:
+async def cancellable(scenario: Coroutine[Any, Any, int], echo: Callable[[str], None]) -> int:
+    """Run a scenario; SIGTERM or SIGHUP cancels it (its clean-up runs) and gives 128+N."""
     loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(scenario)
     received: list[int] = []
@@ -171,7 +172,7 @@ async def _scenario(
     async with Workbench.open(config) as bench:
         await add_sample_prompts(bench, space)
         echo(await asyncio.to_thread(_prepare_sample, space))
-        prompts = await _sample_prompts(bench, space)
+        prompts = await sample_prompts(bench, space)
         planned: list[tuple[str, str, Run]] = []
         for role, name, overrides in PLAN:
             run = await bench.create_run(prompts[name].id, dict(overrides))
@@ -208,7 +209,7 @@ def _prepare_sample(space: DemoWorkspace) -> str:
     )
 
 
-async def _sample_prompts(bench: Workbench, space: DemoWorkspace) -> dict[str, Prompt]:
+async def sample_prompts(bench: Workbench, space: DemoWorkspace) -> dict[str, Prompt]:
     """Return the sample prompts by name, creating any that a reused workspace lacks."""
     samples = {sample.name: sample for sample in SAMPLE_PROMPTS}
     wanted = [(s.name, s.text, s) for s in SAMPLE_PROMPTS]
