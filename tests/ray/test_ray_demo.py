@@ -34,16 +34,17 @@ def test_the_cluster_demo_loses_a_node_and_every_run_completes(tmp_path: Path) -
         line for line in out.splitlines() if line.startswith("node ") and " lost while " in line
     ]
     assert len(lost) == 1
-    node = lost[0].split()[1]
-    rows = [line.split() for line in out.splitlines() if line.startswith("rs_")]
-    assert len(rows) == 4 and all(row[1] == "completed" for row in rows)
-    # The runs on the lost node (the first run's, and any other placed there) came
-    # back as attempt 2 on the other node; the others ran once.
-    moved = [row for row in rows if row[2] == "2"]
-    assert moved and all(row[3] != node for row in moved)
-    assert all(row[2] in ("1", "2") for row in rows)
+    node, victim = lost[0].split()[1], lost[0].split()[4]
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith("rs_")}
+    assert len(rows) == 4 and all(row[1] == "completed" for row in rows.values())
     outputs = sorted((workspace / "data" / "outputs").glob("rs_*/output.mp4"))
     assert len(outputs) == 4 and all(mp4_is_valid(path) for path in outputs)
-    for row in moved:
-        log = (workspace / "data" / "outputs" / row[0] / "run.log").read_text()
-        assert f"node {node} was lost during attempt 1; retry 2 of" in log
+    # The run the node was taken from came back as attempt 2 on the other node, its log
+    # naming the node; any other run Ray had put there did the same.
+    assert rows[victim][2] == "2" and rows[victim][3] != node
+    log = (workspace / "data" / "outputs" / victim / "run.log").read_text()
+    assert f"node {node} was lost during attempt 1; retry 2 of" in log
+    for run_id, row in rows.items():  # (a run may have finished there before the loss)
+        assert row[2] == "1" or (row[2] == "2" and row[3] != node)
+        log = (workspace / "data" / "outputs" / run_id / "run.log").read_text()
+        assert ("was lost during attempt 1; retry 2 of" in log) == (row[2] == "2")

@@ -323,3 +323,45 @@ async def test_a_user_retry_of_a_cancelled_cluster_run_starts_a_fresh_log(
         assert any(f"cosmos-{run.id}-a1" in line for line in first)
         assert not any(f"cosmos-{run.id}-a1" in line for line in again)
         assert any(f"cosmos-{run.id}-a2" in line for line in again)
+
+
+async def test_cancel_while_the_job_waits_to_start_stops_it_before_its_container(
+    make_cluster_config: Callable[..., Config],
+    tmp_path: Path,
+    local_ray: Any,
+    docker_daemon: Any,
+) -> None:
+    config = make_cluster_config(resources={"ckpt_t1": 0.001}, pending_timeout=120.0)
+    jobs = jobs_of(config)
+    client = jobs._sdk()
+    # Someone else's job holds the checkpoint node's GPUs without saying how many: the
+    # queue sees them free and submits; Ray keeps ours PENDING (the run STARTING).
+    foreign = client.submit_job(
+        entrypoint="sleep 120", entrypoint_num_gpus=2, entrypoint_resources={"ckpt_t1": 0.5}
+    )
+    try:
+        await until(job_status(jobs, foreign, "RUNNING"), 60, "the foreign job")
+        async with Workbench.open(config) as bench:
+            run = await add_run(bench, tmp_path, num_gpus=2)
+            driving = asyncio.create_task(QueueService.of(bench).drive(until_idle=True))
+
+            async def pending() -> bool:
+                current = await bench.store.get_run(run.id, with_events=False)
+                job = await jobs.job(submission_id(current)) if current.attempt else None
+                return current.state == RunState.STARTING and job is not None
+
+            await until(pending, 60, "the job to wait in Ray")
+            cancelled = await bench.cancel_run(run.id)
+            assert cancelled.state == RunState.CANCELLED
+            client.stop_job(foreign)  # Ray places ours now, and stops it at once
+            await asyncio.wait_for(driving, 120)
+            await until(job_status(jobs, run.id, "STOPPED"), 60, "our job to stop")
+            final = await bench.store.get_run(run.id)
+            assert final.state == RunState.CANCELLED
+            for _ in range(100):
+                if not containers(docker_daemon, container_name(final), running_only=True):
+                    break
+                await asyncio.sleep(0.1)
+            assert containers(docker_daemon, container_name(final), running_only=True) == []
+    finally:
+        client.stop_job(foreign)
