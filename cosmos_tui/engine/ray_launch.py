@@ -61,11 +61,13 @@ from cosmos_tui.engine.ray_job import (
 from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.errors import ClusterUnreachable, CosmosError, InvalidTransition, NotFound
 from cosmos_tui.remote.ray_jobs import META_INSTALL, META_OWNER, META_RUN, RayJob, RayJobs
+from cosmos_tui.safe_text import one_line
 from cosmos_tui.store.queue_store import Claim, QueueStore
 from cosmos_tui.store.repositories import RunFilter, Store
 
 logger = logging.getLogger(__name__)
 POLL_SECONDS = 0.2
+NODE_WAIT_SECONDS = 10.0
 
 
 class RayLauncher:
@@ -316,6 +318,13 @@ class RayLauncher:
             await self.sleep(POLL_SECONDS)
             waited += POLL_SECONDS
             job = await jobs.job(job.submission_id) or job
+        # Ray may report RUNNING a moment before the node it chose: without it the run
+        # would show (and a lost node be judged by) the node the queue planned.
+        waited = 0.0
+        while job.live and not job.driver_node_id and waited < NODE_WAIT_SECONDS:
+            await self.sleep(POLL_SECONDS)
+            waited += POLL_SECONDS
+            job = await jobs.job(job.submission_id) or job
         host = node_target(cluster.name, job.driver_node_id) if job.driver_node_id else run.host
         return await self.store.transition(
             run.id,
@@ -390,7 +399,7 @@ class RayLauncher:
         if job.status == "STOPPED" and exit_code is None:
             failure = Failure(FailureKind.UNKNOWN, f"the Ray job was stopped: {job.message}")
         elif job.status == "FAILED" and exit_code is None and await self._node_lost(run, job):
-            return await self._retry_lost_node(run, local_log)
+            return await self._retry_lost_node(run, job, local_log)
         else:
             failure = classify(exit_code, lines, profile=run.profile)
         return await self._fail(run, failure)
@@ -424,19 +433,27 @@ class RayLauncher:
         text = job.message.lower()
         return "node" in text and ("died" in text or "dead" in text)
 
-    async def _retry_lost_node(self, run: Run, local_log: LocalLog) -> Run:
+    async def _retry_lost_node(self, run: Run, job: RayJob, local_log: LocalLog) -> Run:
         """Queue the run again after its node was lost, noting the gap in its log.
 
         The next attempt has its own submission id, container name and shared folder,
-        so it never adopts or overwrites what the lost node may still be running.
+        so it never adopts or overwrites what the lost node may still be running. The
+        node is named when the cluster shows it dead; a job that died with its node
+        before Ray said which node it was on is described by Ray's message.
         """
+        assert run.host is not None
         limit = self.config.retry.max_attempts
-        lost = f"node {run.host} was lost during attempt {run.attempt}"
+        node = self.view.node(run.host)
+        if node is None or not node.alive:
+            lost, said = f"node {run.host} was lost during attempt {run.attempt}", ""
+        else:
+            lost = f"its node was lost during attempt {run.attempt}"
+            said = f" (Ray: {one_line(job.message)[:160]})"
         if run.attempt >= limit:
-            note = f"{lost}; no retry left ({limit} attempts)"
+            note = f"{lost}; no retry left ({limit} attempts){said}"
             note_gap(local_log, note)
             return await self._fail(run, Failure(FailureKind.CONTAINER_GONE, note))
-        note = f"{lost}; retry {run.attempt + 1} of {limit} on another node"
+        note = f"{lost}; retry {run.attempt + 1} of {limit} on another node{said}"
         note_gap(local_log, note)
         self.hub.notify(run.id)
         return await self.store.transition(run.id, RunState.QUEUED, note, claimed_by=None)
