@@ -83,9 +83,9 @@ def local_ray() -> Iterator[LocalRay]:
             "include_dashboard": True,
             "dashboard_host": "127.0.0.1",
             "dashboard_port": port,
-            # Each node's agent on a port of its own: the default (52365) is taken by the
-            # first cluster on a machine, and a second one (another xdist worker, a
-            # bench) would get no agent that accepts jobs.
+            # The head's agent on a port of its own (workers get one from the kernel): the
+            # default (52365) is taken by the first cluster on a machine, and a second
+            # one (another xdist worker, a bench, the demo) would accept no jobs.
             "dashboard_agent_listen_port": _free_port(),
         },
     )
@@ -95,9 +95,8 @@ def local_ray() -> Iterator[LocalRay]:
             num_cpus=1,
             num_gpus=2,
             resources={CHECKPOINT_RESOURCE: 1},
-            dashboard_agent_listen_port=_free_port(),
         )
-        big = cluster.add_node(num_cpus=1, num_gpus=4, dashboard_agent_listen_port=_free_port())
+        big = cluster.add_node(num_cpus=1, num_gpus=4)
         cluster.wait_for_nodes()
         _wait_for_job_agent(f"http://127.0.0.1:{port}")
         yield LocalRay(

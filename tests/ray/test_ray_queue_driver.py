@@ -11,7 +11,6 @@ import asyncio
 import dataclasses
 import hashlib
 import itertools
-import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -20,21 +19,16 @@ import pytest
 
 from cosmos_tui.config import Config, RetryConfig
 from cosmos_tui.domain import FailureKind, GenerationParams, InputFile, Run, RunState
-from cosmos_tui.engine.logs import read_log_lines
-from cosmos_tui.engine.ray_cluster import node_target
+from cosmos_tui.engine.logs import LogHub, read_log_lines
+from cosmos_tui.engine.ray_cluster import RayClusterView, node_target
 from cosmos_tui.engine.ray_job import container_name, submission_id
+from cosmos_tui.engine.ray_launch import RayLauncher
 from cosmos_tui.remote.ray_jobs import RayJobs
 from cosmos_tui.services.queue import QueueService
 from cosmos_tui.services.workbench import Workbench
 from tests.conftest import write_video
 
 pytestmark = pytest.mark.ray
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 COUNTER = itertools.count()
@@ -188,7 +182,7 @@ async def test_a_lost_node_sends_its_run_to_another_node_as_a_new_attempt(
     jobs = jobs_of(config)
     client = jobs._sdk()
     cluster = local_ray.cluster
-    node = cluster.add_node(num_cpus=1, num_gpus=1, dashboard_agent_listen_port=free_port())
+    node = cluster.add_node(num_cpus=1, num_gpus=1)
     cluster.wait_for_nodes()
     lost = node_target("ray", node.node_id)
     # Someone else's jobs hold every GPU of the two other nodes, so the run can only start
@@ -244,7 +238,7 @@ async def test_a_lost_node_on_the_last_attempt_fails_the_run_saying_so(
     config = dataclasses.replace(config, retry=RetryConfig(max_attempts=1, backoff_base=0.1))
     client = jobs_of(config)._sdk()
     cluster = local_ray.cluster
-    node = cluster.add_node(num_cpus=1, num_gpus=1, dashboard_agent_listen_port=free_port())
+    node = cluster.add_node(num_cpus=1, num_gpus=1)
     cluster.wait_for_nodes()
     blockers = [
         client.submit_job(entrypoint="sleep 600", entrypoint_num_gpus=gpus, entrypoint_num_cpus=0)
@@ -365,3 +359,35 @@ async def test_cancel_while_the_job_waits_to_start_stops_it_before_its_container
             assert containers(docker_daemon, container_name(final), running_only=True) == []
     finally:
         client.stop_job(foreign)
+
+
+async def test_a_shared_folder_this_machine_cannot_write_fails_the_run_once(
+    make_cluster_config: Callable[..., Config],
+    tmp_path: Path,
+    local_ray: Any,
+) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the shared folder should be\n")
+    config = make_cluster_config()
+    cluster = dataclasses.replace(config.clusters[0], shared_dir=str(blocked / "shared"))
+    config = dataclasses.replace(config, clusters=[cluster])
+    async with Workbench.open(config) as bench:
+        run = await add_run(bench, tmp_path)
+        await asyncio.wait_for(QueueService.of(bench).drive(until_idle=True), 120)
+        final = await bench.store.get_run(run.id)
+        assert final.state == RunState.FAILED, [(e.to_state, e.reason) for e in final.events]
+        assert (final.failure_message or "").startswith("staging failed: ")
+        # one pass through staging, not a requeue loop
+        assert sum(e.to_state == RunState.UPLOADING for e in final.events) == 1
+
+
+async def test_stopping_a_job_that_was_never_submitted_returns_at_once(
+    make_cluster_config: Callable[..., Config], store: Any, local_ray: Any
+) -> None:
+    config = make_cluster_config()
+    jobs = jobs_of(config)
+    view = RayClusterView({"ray": (config.clusters[0], jobs)}, "install-stop")
+    launcher = RayLauncher(config, store, view, LogHub())
+    began = asyncio.get_running_loop().time()
+    assert await launcher._stop_until_ended(jobs, "rs_never_submitted", tries=30) is True
+    assert asyncio.get_running_loop().time() - began < 5
