@@ -105,8 +105,8 @@ def main() -> None:
         },
     )
     try:
-        cluster.add_node(num_cpus=1, num_gpus=2, dashboard_agent_listen_port=free_port())
-        cluster.add_node(num_cpus=1, num_gpus=4, dashboard_agent_listen_port=free_port())
+        cluster.add_node(num_cpus=1, num_gpus=2)
+        cluster.add_node(num_cpus=1, num_gpus=4)
         cluster.wait_for_nodes()
         print(f"cluster start (head + 2 workers): {time.perf_counter() - began:.1f} s")
         print(f"cluster memory (RSS of Ray processes): {ray_memory_mb():.0f} MiB")

@@ -72,8 +72,8 @@ def start_cluster() -> tuple[Any, str]:
             "dashboard_agent_listen_port": free_port(),
         },
     )
-    cluster.add_node(num_cpus=1, num_gpus=2, dashboard_agent_listen_port=free_port())
-    cluster.add_node(num_cpus=1, num_gpus=4, dashboard_agent_listen_port=free_port())
+    cluster.add_node(num_cpus=1, num_gpus=2)
+    cluster.add_node(num_cpus=1, num_gpus=4)
     cluster.wait_for_nodes()
     return cluster, f"http://127.0.0.1:{port}"
 

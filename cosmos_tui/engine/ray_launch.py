@@ -67,6 +67,8 @@ from cosmos_tui.store.repositories import RunFilter, Store
 
 logger = logging.getLogger(__name__)
 POLL_SECONDS = 0.2
+LEASE_WAIT_SECONDS = 5.0
+RUNNING_ERRORS = 5
 NODE_WAIT_SECONDS = 10.0
 
 
@@ -118,8 +120,14 @@ class RayLauncher:
         """
         assert run.host is not None
         lock = RunLock(self.config.outputs_dir / run.id)
-        if not lock.try_acquire():
-            return await self.store.get_run(run.id, with_events=False)
+        # A driver that just put the run back in the queue may still hold the lease for
+        # a moment: wait for it (bounded) rather than leave a claimed run undriven.
+        waited = 0.0
+        while not lock.try_acquire():
+            if waited >= LEASE_WAIT_SECONDS:
+                return await self.store.get_run(run.id, with_events=False)
+            await asyncio.sleep(0.1)
+            waited += 0.1
         try:
             return await self._drive(await self.store.get_run(run.id))
         finally:
@@ -129,6 +137,7 @@ class RayLauncher:
         assert run.host is not None
         cluster, jobs = self._cluster(run.host)
         local_log = LocalLog(self.config.outputs_dir / run.id / "run.log")
+        errors = 0  # consecutive errors while the job runs
         while not run.state.is_terminal and run.state != RunState.QUEUED:
             try:
                 if run.state == RunState.UPLOADING:
@@ -144,6 +153,10 @@ class RayLauncher:
                 await self.store.update_run(run.id, progress_phase="cluster unreachable")
                 await self.sleep(1.0)
                 run = await self.store.get_run(run.id)
+                if run.state == RunState.CANCELLED and run.attempt:
+                    # cancelled while the head did not answer: keep asking, then leave it
+                    # to the next driver (its reattach stops jobs of ended runs)
+                    await self._stop_until_ended(jobs, submission_id(run), tries=30)
             except InvalidTransition:
                 run = await self.store.get_run(run.id)
                 if run.state == RunState.CANCELLED:
@@ -151,6 +164,18 @@ class RayLauncher:
             except (CosmosError, OSError) as exc:  # refused, never placed, a file step failed
                 message = exc.message if isinstance(exc, CosmosError) else str(exc)
                 current = await self.store.get_run(run.id)
+                if current.state == RunState.RUNNING and errors < RUNNING_ERRORS:
+                    # one refused call (an HTTP 500) must not fail a healthy job
+                    errors += 1
+                    logger.warning("run %s: %s; following it again", run.id, message)
+                    await self.sleep(1.0)
+                    run = current
+                    continue
+                if isinstance(exc, OSError) and current.state == RunState.UPLOADING:
+                    # this machine's view of the shared folder: a retry would fail alike
+                    failure = Failure(FailureKind.UNKNOWN, f"staging failed: {message}")
+                    run = await self._fail(current, failure)
+                    break
                 if current.state in (RunState.STARTING, RunState.RUNNING):
                     # a job may exist: the retry (or the failure) must not leave it running
                     await self._stop_until_ended(jobs, submission_id(current), tries=5)
@@ -232,6 +257,9 @@ class RayLauncher:
         while tries is None or attempt < tries:
             attempt += 1
             with contextlib.suppress(CosmosError):
+                job = await jobs.job(sid)
+                if job is None or not job.live:
+                    return True  # ended, or never submitted
                 await jobs.stop(sid)
                 job = await jobs.job(sid)
                 if job is None or not job.live:
@@ -313,7 +341,13 @@ class RayLauncher:
                 raise CosmosError(f"job {job.submission_id} stayed PENDING {waited:.0f} s")
             current = await self.store.get_run(run.id)
             if current.state == RunState.CANCELLED:
-                await jobs.stop(job.submission_id)
+                # Ray keeps a stop sent while PENDING and applies it once the job is placed
+                for _ in range(30):
+                    try:
+                        await jobs.stop(job.submission_id)
+                        break
+                    except CosmosError:
+                        await self.sleep(1.0)
                 return current
             await self.sleep(POLL_SECONDS)
             waited += POLL_SECONDS

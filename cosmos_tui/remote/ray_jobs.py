@@ -26,6 +26,7 @@ META_OWNER = "cosmos.owner"
 META_GPUS = "cosmos.gpus"
 # Ray's job states that still hold (or wait for) the entrypoint's resources.
 LIVE_STATUSES = frozenset({"PENDING", "RUNNING"})
+NODE_LIMIT = 10_000  # the state API refuses more (RAY_MAX_LIMIT_FROM_API_SERVER)
 
 T = TypeVar("T")
 
@@ -241,7 +242,10 @@ class RayJobs:
             errors = importlib.import_module("ray.util.state.exception")
             try:
                 found = state.list_nodes(
-                    address=self.address, timeout=int(self.timeout), detail=True
+                    address=self.address,
+                    timeout=int(self.timeout),
+                    detail=True,
+                    limit=NODE_LIMIT,  # Ray's default (100) silently cuts a big cluster
                 )
             except errors.RayStateApiException as exc:
                 reason = str(exc).split(". ")[0]
