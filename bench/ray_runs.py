@@ -34,10 +34,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _lifecycle_host import test_host, with_env, write_mp4
-from ray_executor import free_port, ray_memory_mb
+from ray_executor import ray_memory_mb
 
 from cosmos_tui.config import ClusterConfig, Config
 from cosmos_tui.domain import Run, RunState
+from cosmos_tui.sandbox.ray_scenario import local_cluster
 from cosmos_tui.sandbox.standin import standin_script_path
 from cosmos_tui.services import Workbench
 from cosmos_tui.services.queue import QueueService
@@ -55,43 +56,11 @@ def p95(values: list[float]) -> float:
     return sorted(values)[max(0, round(0.95 * len(values)) - 1)]
 
 
-def start_cluster() -> tuple[Any, str]:
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    from ray.cluster_utils import Cluster
-
-    port = free_port()
-    cluster = Cluster(
-        initialize_head=True,
-        connect=False,
-        head_node_args={
-            "num_cpus": 1,
-            "num_gpus": 0,
-            "include_dashboard": True,
-            "dashboard_host": "127.0.0.1",
-            "dashboard_port": port,
-            "dashboard_agent_listen_port": free_port(),
-        },
-    )
-    cluster.add_node(num_cpus=1, num_gpus=2)
-    cluster.add_node(num_cpus=1, num_gpus=4)
-    cluster.wait_for_nodes()
-    return cluster, f"http://127.0.0.1:{port}"
-
-
 def hand_submitted(address: str, count: int) -> list[float]:
     """Submit ``true`` by hand ``count`` times: seconds until each job left PENDING."""
     from ray.job_submission import JobStatus, JobSubmissionClient
 
     client = JobSubmissionClient(address)
-    deadline = time.monotonic() + 150
-    while True:  # the job agent starts after the nodes
-        try:
-            client.submit_job(entrypoint="true", entrypoint_num_cpus=0)
-            break
-        except RuntimeError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
     latencies = []
     for _ in range(count):
         began = time.monotonic()
@@ -119,8 +88,8 @@ async def main(runs: int, ssh_runs: int) -> None:
         host = host_config.hosts[0]
         videos = work / "videos"
         write_mp4(videos / "color.mp4", 256 * 1024)
-        cluster, address = start_cluster()
-        try:
+        with local_cluster(((2, {}), (4, {}))) as cluster:
+            address = cluster.address
             anchor = await asyncio.to_thread(hand_submitted, address, 10)
             shared = work / "shared"
             repo = shared / "cosmos-transfer1"
@@ -171,8 +140,6 @@ async def main(runs: int, ssh_runs: int) -> None:
                 for r in serial
             ]
             memory = ray_memory_mb()
-        finally:
-            cluster.shutdown()
         async with Workbench.open(host_config) as bench:
             prompt = await bench.create_prompt("bench", videos)
             ssh_overhead = []

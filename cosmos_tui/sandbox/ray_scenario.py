@@ -21,7 +21,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,8 +71,14 @@ def _free_port() -> int:
 
 
 @contextmanager
-def local_cluster(workers: int = 2, gpus: int = NODE_GPUS) -> Iterator[LocalCluster]:
-    """Start a head and ``workers`` nodes with ``gpus`` simulated GPUs; stop them after.
+def local_cluster(
+    nodes: Sequence[tuple[int, Mapping[str, float]]] = ((NODE_GPUS, {}), (NODE_GPUS, {})),
+) -> Iterator[LocalCluster]:
+    """Start a head without GPUs and one node per ``(gpus, custom resources)``; stop all after.
+
+    The head's dashboard agent gets a port of its own (workers get one from the kernel):
+    with the default port a second cluster on the machine would accept no jobs. Returns
+    once the head's job agent accepts jobs. The demo, the tests and the benches use it.
 
     Raises:
         ConfigError: When Ray is not installed (the message says what to install).
@@ -95,7 +101,10 @@ def local_cluster(workers: int = 2, gpus: int = NODE_GPUS) -> Iterator[LocalClus
         },
     )
     try:
-        nodes = [cluster.add_node(num_cpus=1, num_gpus=gpus) for _ in range(workers)]
+        workers = [
+            cluster.add_node(num_cpus=1, num_gpus=gpus, resources=dict(resources))
+            for gpus, resources in nodes
+        ]
         cluster.wait_for_nodes()
         address = f"http://127.0.0.1:{port}"
         client = submission.JobSubmissionClient(address)
@@ -108,7 +117,7 @@ def local_cluster(workers: int = 2, gpus: int = NODE_GPUS) -> Iterator[LocalClus
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        yield LocalCluster(cluster, address, nodes)
+        yield LocalCluster(cluster, address, workers)
     finally:
         cluster.shutdown()
 

@@ -10,12 +10,9 @@ Job entrypoints run the Cosmos stand-in on the session's real dockerd.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import socket
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +22,7 @@ import pytest
 
 from cosmos_tui.config import ClusterConfig, Config, PathsConfig, RetryConfig, TimeoutsConfig
 from cosmos_tui.domain import GenerationParams, InputFile, Run
+from cosmos_tui.sandbox.ray_scenario import local_cluster
 from cosmos_tui.store.repositories import Store
 from tests.conftest import write_video
 from tests.lifecycle.conftest import SPEED
@@ -45,69 +43,22 @@ class LocalRay:
     cluster: Any = None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for_job_agent(address: str) -> None:
-    """Submit a no-op job until the head's job agent accepts it (it starts after the nodes)."""
-    from ray.job_submission import JobSubmissionClient
-
-    client = JobSubmissionClient(address)
-    deadline = time.monotonic() + 150  # the agent can take a minute on a loaded machine
-    while True:
-        try:
-            client.submit_job(entrypoint="true", entrypoint_num_cpus=0)
-            return
-        except RuntimeError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
 @pytest.fixture(scope="session")
 def local_ray() -> Iterator[LocalRay]:
     """Start head + 2 GPU workers; shut every Ray process down afterwards."""
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    from ray.cluster_utils import Cluster
-
-    port = _free_port()
-    cluster = Cluster(
-        initialize_head=True,
-        connect=False,
-        head_node_args={
-            "num_cpus": 1,
-            "num_gpus": 0,
-            "include_dashboard": True,
-            "dashboard_host": "127.0.0.1",
-            "dashboard_port": port,
-            # The head's agent on a port of its own (workers get one from the kernel): the
-            # default (52365) is taken by the first cluster on a machine, and a second
-            # one (another xdist worker, a bench, the demo) would accept no jobs.
-            "dashboard_agent_listen_port": _free_port(),
-        },
-    )
+    nodes = ((2, {CHECKPOINT_RESOURCE: 1.0}), (4, {}))
     shared = Path(tempfile.mkdtemp(prefix="cosmos-ray-shared-"))
     try:
-        small = cluster.add_node(
-            num_cpus=1,
-            num_gpus=2,
-            resources={CHECKPOINT_RESOURCE: 1},
-        )
-        big = cluster.add_node(num_cpus=1, num_gpus=4)
-        cluster.wait_for_nodes()
-        _wait_for_job_agent(f"http://127.0.0.1:{port}")
-        yield LocalRay(
-            address=f"http://127.0.0.1:{port}",
-            small_node=small.node_id,
-            big_node=big.node_id,
-            shared=shared,
-            cluster=cluster,
-        )
+        with local_cluster(nodes) as started:
+            small, big = started.workers
+            yield LocalRay(
+                address=started.address,
+                small_node=small.node_id,
+                big_node=big.node_id,
+                shared=shared,
+                cluster=started.cluster,
+            )
     finally:
-        cluster.shutdown()
         shutil.rmtree(shared, ignore_errors=True)
 
 
