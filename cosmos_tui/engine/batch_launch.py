@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +45,7 @@ from cosmos_tui.engine.batching import (
 )
 from cosmos_tui.engine.enhance_launch import collect_enhanced, plan_enhance
 from cosmos_tui.engine.failures import classify
-from cosmos_tui.engine.logs import LocalLog, LogFollower
+from cosmos_tui.engine.logs import LocalLog, LogFollower, since_param
 from cosmos_tui.engine.profiles import transfer1
 from cosmos_tui.engine.profiles.base import profile_for, settings_for
 from cosmos_tui.engine.profiles.cosmos3 import command_for as cosmos3_command
@@ -71,6 +71,7 @@ if TYPE_CHECKING:
     from cosmos_tui.remote.host import RemoteHost
 
 logger = logging.getLogger(__name__)
+RESUME_PAUSE = 0.2  # seconds before a broken log follow is opened again
 
 LOG_NAME = "run.log"
 # Seconds between looks at the members' states while a batch container runs.
@@ -421,8 +422,7 @@ class BatchLauncher:
         stop = asyncio.Event()
         publish = asyncio.create_task(progress.publish(self.ctx.store, self.ctx.wall, stop))
         try:
-            follower = LogFollower(ids[0], first, self.ctx.hub, _lines)
-            await follower.follow(host.docker.log_frames(container_id, follow=True))
+            await self._follow_to_the_end(host, container_id, first, ids[0], _lines)
         finally:
             stop.set()
             with contextlib.suppress(CosmosError):
@@ -435,6 +435,34 @@ class BatchLauncher:
             for handle in others:
                 handle.close()
         return collected
+
+    async def _follow_to_the_end(
+        self,
+        host: RemoteHost,
+        container_id: str,
+        local_log: LocalLog,
+        run_id: str,
+        on_lines: Callable[[list[str]], None],
+    ) -> None:
+        """Follow the log until the container has exited, then read what is left once.
+
+        A follow that broke while the container runs is opened again; one that ended
+        with the container can end before Docker handed over its last lines (the dying
+        sample's traceback), so the log since the cursor is read once more, without
+        following, as a single run's watch does. The cursor drops the lines seen twice.
+        """
+
+        async def read(follow: bool) -> None:
+            cursor = local_log.cursor
+            since = since_param(cursor.since_ns) if cursor.since_ns is not None else None
+            follower = LogFollower(run_id, local_log, self.ctx.hub, on_lines)
+            await follower.follow(host.docker.log_frames(container_id, since=since, follow=follow))
+
+        await read(follow=True)
+        while (await host.docker.inspect(container_id)).running:
+            await asyncio.sleep(RESUME_PAUSE)
+            await read(follow=True)
+        await read(follow=False)
 
     async def _stall_watch(self, host: RemoteHost, container_id: str, ids: list[str]) -> StallWatch:
         """The stall watchdog of a batch container: its GPUs' readings, every member marked."""
