@@ -13,13 +13,16 @@ time. Each direction of every connection is a delay line:
   TCP flow control, as on a real path;
 - ``stall(seconds)`` holds every byte in every direction for that long (reading continues
   until the buffer is full): to the two ends it looks like a path that went silent.
+- ``down()`` closes every connection and closes each new one at once, until ``up()``:
+  to the client it looks like a server that went away (connections reset or refused).
 
 It runs in its own process (:class:`ShapedLink`), so its CPU time neither shares the GIL
 with the client under test nor hides in its figures; :meth:`ShapedLink.stats` reports the
 proxy's own CPU seconds next to the bytes it moved.
 
 Control protocol (JSON lines): the child prints ``{"port": N}`` once listening; on its
-stdin it takes ``stall <seconds>``, ``resume`` and ``stats`` (answered with one JSON line).
+stdin it takes ``stall <seconds>``, ``resume``, ``down``, ``up`` and ``stats`` (answered
+with one JSON line).
 """
 
 from __future__ import annotations
@@ -169,6 +172,7 @@ class ShapingProxy:
         self._stall = _Stall()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._down = False
         self.counters = {"bytes": 0, "connections": 0}
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
@@ -180,15 +184,30 @@ class ShapingProxy:
         """Hold every byte in both directions for ``seconds`` (0 resumes now)."""
         self._stall.set(seconds)
 
-    async def close(self) -> None:
-        """Stop listening and drop every connection."""
-        if self._server is not None:
-            self._server.close()
+    async def down(self) -> None:
+        """Close every connection now and each new one at once, until :meth:`up`."""
+        self._down = True
+        await self._drop_all()
+
+    def up(self) -> None:
+        """Forward new connections again."""
+        self._down = False
+
+    async def _drop_all(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    async def close(self) -> None:
+        """Stop listening and drop every connection."""
+        if self._server is not None:
+            self._server.close()
+        await self._drop_all()
+
     async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        if self._down:
+            client_w.close()
+            return
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
@@ -230,6 +249,11 @@ async def _serve(target_host: str, target_port: int, shape: LinkShape) -> None:
             proxy.stall(float(argument))
         elif word == "resume":
             proxy.stall(0.0)
+        elif word == "down":
+            await proxy.down()
+            print(json.dumps({"down": True}), flush=True)
+        elif word == "up":
+            proxy.up()
         elif word == "stats":
             usage = resource.getrusage(resource.RUSAGE_SELF)
             figures = {**proxy.counters, "cpu_s": usage.ru_utime + usage.ru_stime}
@@ -302,6 +326,19 @@ class ShapedLink:
     def resume(self) -> None:
         """End a stall now."""
         self._send("resume")
+
+    def down(self) -> None:
+        """Close every connection and refuse new ones (closed at once) until :meth:`up`.
+
+        Returns once the proxy has closed them.
+        """
+        self._send("down")
+        assert self._process is not None and self._process.stdout is not None
+        self._process.stdout.readline()
+
+    def up(self) -> None:
+        """Forward connections again after :meth:`down`."""
+        self._send("up")
 
     def stats(self) -> dict[str, float]:
         """Return the proxy's bytes moved, connections and its own CPU seconds so far."""

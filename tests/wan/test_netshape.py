@@ -143,6 +143,18 @@ def test_resume_ends_a_stall_early(echo: EchoServer) -> None:
         assert time.perf_counter() - started < 0.5
 
 
+def test_down_closes_every_connection_and_each_new_one_until_up(echo: EchoServer) -> None:
+    with ShapedLink(echo.port, LinkShape()) as link, _connect(link.port) as sock:
+        _round_trip_s(sock)
+        link.down()
+        assert sock.recv(1) == b""  # the open connection is closed
+        with _connect(link.port) as refused:
+            assert refused.recv(1) == b""  # and so is a new one
+        link.up()
+        with _connect(link.port) as again:
+            assert _round_trip_s(again) < 0.5
+
+
 def test_an_unreachable_target_closes_the_client() -> None:
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
