@@ -20,6 +20,11 @@ What it does, in order:
   of its own are timestamped too.
 - SIGTERM (Ray's ``stop_job``) stops the container with the grace; exits with the
   container's exit code.
+- A watchdog (a forked child in a session of its own, so the signal that kills the
+  entrypoint's process group does not reach it) stops the container when the
+  entrypoint dies first: a SIGKILL, a raylet gone while the machine stays up, or Ray's
+  own SIGKILL after its stop wait, which can cut the stop short. The container would
+  otherwise run on, holding its GPUs, out of the tool's reach.
 """
 
 from __future__ import annotations
@@ -112,6 +117,36 @@ def stream_logs(sock: str, name: str) -> None:
     conn.close()
 
 
+def watchdog(sock: str, name: str, grace: int, parent: int) -> None:
+    """Wait for the entrypoint (``parent``) to end; stop the container if it still runs."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    try:
+        status, reply = api(sock, "GET", f"/containers/{name}/json", timeout=30)
+        running = status == 200 and isinstance(reply, dict) and reply["State"]["Running"]
+        if running:
+            api(sock, "POST", f"/containers/{name}/stop?t={grace}", timeout=grace + 60)
+    except (OSError, KeyError, TypeError):
+        pass  # nothing to report to: the job log is gone with the entrypoint
+
+
+def start_watchdog(sock: str, name: str, grace: int) -> None:
+    """Fork the watchdog (before any thread starts: a fork copies only the caller)."""
+    parent = os.getpid()
+    if os.fork() != 0:
+        return
+    try:
+        os.setsid()
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, signal.SIG_DFL)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):  # the job log's pipe stays the entrypoint's alone
+            os.dup2(devnull, fd)
+        watchdog(sock, name, grace, parent)
+    finally:
+        os._exit(0)
+
+
 def main() -> int:
     """Create or adopt the container, follow it, forward a stop, exit with its code."""
     job = json.loads(sys.argv[1])
@@ -149,6 +184,9 @@ def main() -> int:
     elif status >= 300:
         say(f"could not create the container: {reply}")
         return 125
+    # From here a container exists: if Ray kills this process (its stop wait is 3 s by
+    # default, shorter than a stop with a long grace), the watchdog finishes the stop.
+    start_watchdog(sock, name, int(job["grace"]))
     if stopping.is_set():
         say("stopped before the container was started")
         return 143
