@@ -276,6 +276,7 @@ class Run:
     events: tuple[RunEvent, ...] = field(default=())
     metrics: RunMetrics | None = None
     result_prompt_id: str | None = None
+    target: str | None = None
 
     @property
     def duration_seconds(self) -> float | None:

@@ -30,6 +30,8 @@ def render_view(view: QueueView) -> str:
             note = f"starts now on {placement.host} GPU {','.join(map(str, placement.gpus))}"
         elif group.head.id in why:
             note = why[group.head.id]
+        elif group.target is not None:
+            note = f"pinned to {group.target}"
         else:
             note = "-"
         kind = f"batch of {len(group.runs)}" if group.is_batch else "alone"
@@ -75,6 +77,7 @@ def view_json(view: QueueView) -> dict[str, Any]:
                 "batch": g.is_batch,
                 "gpus": g.num_gpus,
                 "priority": g.head.priority,
+                "target": g.target,
                 "host": where[g.head.id].host if g.head.id in where else None,
                 "gpu_indices": list(where[g.head.id].gpus) if g.head.id in where else None,
                 "waiting": why.get(g.head.id),

@@ -192,18 +192,31 @@ def create_prompt(
 @create.command("run")
 @click.argument("prompt_id")
 @run_options
+@click.option("--host", help="Pin it to this configured host or cluster (default: anywhere).")
 @click.option("--dry-run", is_flag=True, help="Print what the run would send; record nothing.")
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: print it as JSON.")
 @pass_cli
 def create_run(
-    ctx: CliContext, /, prompt_id: str, priority: int, dry_run: bool, as_json: bool, **options: Any
+    ctx: CliContext,
+    /,
+    prompt_id: str,
+    priority: int,
+    host: str | None,
+    dry_run: bool,
+    as_json: bool,
+    **options: Any,
 ) -> None:
-    """Create a queued run of PROMPT_ID; print its id."""
+    """Create a queued run of PROMPT_ID; print its id.
+
+    The queue driver ('cosmos queue run') places it; with --host only there.
+    """
     overrides = overrides_from(options)
     if dry_run:
-        show_dry_run(ctx, [prompt_id], overrides, as_json, priority=priority)
+        show_dry_run(ctx, [prompt_id], overrides, as_json, host=host, priority=priority)
         return
-    run = ctx.run(lambda bench: bench.create_run(prompt_id, overrides, priority=priority))
+    run = ctx.run(
+        lambda bench: bench.create_run(prompt_id, overrides, priority=priority, target=host)
+    )
     echo(run.id)
 
 

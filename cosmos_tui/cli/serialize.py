@@ -46,6 +46,7 @@ def run_json(run: Run) -> dict[str, Any]:
         "priority": run.priority,
         "params": run.params.to_dict(),
         "host": run.host,
+        "target": run.target,
         "gpus": list(run.gpus),
         "container_id": run.container_id,
         "batch_id": run.batch_id,

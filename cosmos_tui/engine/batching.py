@@ -69,6 +69,7 @@ class BatchKey:
         shared: The shared scalar parameters, as sorted (name, value) pairs.
         active_controls: Hints with a weight above 0 (transfer runs).
         has_input_video: Whether the runs have an input video.
+        target: The host or cluster they are pinned to (None: anywhere).
 
     """
 
@@ -78,6 +79,7 @@ class BatchKey:
     shared: tuple[tuple[str, Any], ...]
     active_controls: tuple[str, ...]
     has_input_video: bool
+    target: str | None = None
 
 
 def active_controls(run: Run) -> tuple[str, ...]:
@@ -99,12 +101,13 @@ def batch_key(run: Run, prompt: Prompt | None) -> BatchKey | None:
     if run.type == RunType.ENHANCE:
         if run.profile == "cosmos3":
             return None  # the reasoner: one container each (docs/cosmos.md, "Batches")
-        return BatchKey(run.type.value, run.profile, run.priority, (), (), True)
+        return BatchKey(run.type.value, run.profile, run.priority, (), (), True, run.target)
     if run.profile in SAMPLE_PROFILES:
         family = SAMPLE_FAMILIES[run.profile]
         if not family.batchable(run):
             return None
-        return BatchKey(run.type.value, run.profile, run.priority, family.setup_of(run), (), True)
+        setup = family.setup_of(run)
+        return BatchKey(run.type.value, run.profile, run.priority, setup, (), True, run.target)
     shared = tuple((name, getattr(params, name)) for name in SHARED_SCALARS)
     return BatchKey(
         run_type=run.type.value,
@@ -113,6 +116,7 @@ def batch_key(run: Run, prompt: Prompt | None) -> BatchKey | None:
         shared=shared,
         active_controls=active_controls(run),
         has_input_video=prompt.input("color") is not None,
+        target=run.target,
     )
 
 
@@ -125,6 +129,8 @@ def differences(first: Run, second: Run) -> list[str]:
         reasons.append("profile")
     if first.priority != second.priority:
         reasons.append("priority")
+    if first.target != second.target:
+        reasons.append("target")
     if first.profile in SAMPLE_PROFILES or second.profile in SAMPLE_PROFILES:
         if first.profile == second.profile:
             reasons += SAMPLE_FAMILIES[first.profile].setup_differences(first, second)
@@ -169,6 +175,11 @@ class LaunchGroup:
     def head(self) -> Run:
         """The earliest run of the group in queue order."""
         return self.runs[0]
+
+    @property
+    def target(self) -> str | None:
+        """The host or cluster the runs are pinned to (every member shares it)."""
+        return self.head.target
 
     @property
     def num_gpus(self) -> int:

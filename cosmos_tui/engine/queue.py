@@ -51,6 +51,14 @@ class HostView:
     max_gpus: int | None = None
     batches: bool = True
 
+    def serves(self, target: str | None) -> bool:
+        """True when a run pinned to ``target`` may go here (None: any run may).
+
+        A target is a host's name, or a cluster's, which every node of that cluster
+        (``<cluster>/<node>``) serves.
+        """
+        return target is None or self.name == target or self.name.startswith(f"{target}/")
+
     @property
     def capacity(self) -> int:
         """How many GPUs our runs could ever hold here at once."""
@@ -175,30 +183,35 @@ def place(
         return QueuePlan(waiting=waiting, paused=True, free=free_view)
     placements: list[Placement] = []
     waiting_list: list[Waiting] = []
-    blocker: LaunchGroup | None = None
+    # Host -> the first group in line that waits for it: nothing behind that group
+    # starts there (FIFO), but runs behind it may start on hosts it cannot use.
+    held: dict[str, LaunchGroup] = {}
     for group in groups:
         need = group.num_gpus
-        if blocker is not None:
-            waiting_list.append(Waiting(group, f"behind {blocker.head.id} (first in line)"))
-            continue
-        takers = hosts if not group.is_batch else [h for h in hosts if h.batches]
+        takers = [h for h in hosts if h.serves(group.target)]
+        if group.is_batch:
+            takers = [h for h in takers if h.batches]
         fitting = [h for h in takers if h.online and h.capacity >= need]
         if not fitting:
-            reason = _never_fits(need, takers)
-            if takers is not hosts and not takers:
-                reason = "a batch needs an SSH host (cluster nodes take single runs)"
+            reason = _never_fits(need, takers, group, any(h.serves(group.target) for h in hosts))
             waiting_list.append(Waiting(group, reason, until_free=False))
+            continue
+        open_hosts = [h for h in fitting if h.name not in held]
+        if not open_hosts:
+            ahead = held[fitting[0].name].head.id
+            waiting_list.append(Waiting(group, f"behind {ahead} (first in line)"))
             continue
         ready = [
             h
-            for h in fitting
+            for h in open_hosts
             if len(free[h.name]) >= need
             and (h.max_runs is None or len(containers[h.name]) < h.max_runs)
             and (h.max_gpus is None or len(taken[h.name]) + need <= h.max_gpus)
         ]
         if not ready:
-            waiting_list.append(Waiting(group, _why_waiting(need, fitting, free, containers)))
-            blocker = group
+            waiting_list.append(Waiting(group, _why_waiting(need, open_hosts, free, containers)))
+            for h in fitting:
+                held.setdefault(h.name, group)
             continue
         order = {h.name: i for i, h in enumerate(hosts)}
         best = max(ready, key=lambda h: (len(free[h.name]), -order[h.name]))
@@ -210,14 +223,20 @@ def place(
     return QueuePlan(placements=tuple(placements), waiting=tuple(waiting_list), free=free_view)
 
 
-def _never_fits(need: int, hosts: Sequence[HostView]) -> str:
-    if not hosts:
+def _never_fits(need: int, takers: Sequence[HostView], group: LaunchGroup, known: bool) -> str:
+    """Say why no host could ever take ``group`` now (``known``: its target is seen)."""
+    pinned = f"pinned to {group.target}: " if group.target is not None else ""
+    if group.target is not None and not known:
+        return f"{pinned}no host or cluster node of that name is known now"
+    if not takers:
+        if group.is_batch and known:
+            return f"{pinned}a batch needs an SSH host (cluster nodes take single runs)"
         return "no hosts are configured ('cosmos config' [[hosts]])"
-    online = [h for h in hosts if h.online]
+    online = [h for h in takers if h.online]
     if not online:
-        return "no host is online"
+        return f"{pinned}no host is online"
     most = max(h.capacity for h in online)
-    return f"needs {need} GPU(s); the largest online host offers {most}"
+    return f"{pinned}needs {need} GPU(s); the largest online host offers {most}"
 
 
 def _why_waiting(

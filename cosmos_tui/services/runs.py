@@ -8,6 +8,7 @@ Failure, ReconcileReport).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import socket
 import time
@@ -114,8 +115,18 @@ class RunsMixin:
         """
         if not self.config.hosts and not self.config.clusters:
             raise ConfigError(no_hosts_message(self.config.source))
-        if host is not None and host not in {c.name for c in self.config.clusters}:
+        clusters = [c.name for c in self.config.clusters]
+        if host is None or host in clusters:
+            return
+        if not clusters:
             self.config.host(host)
+        elif host not in {h.name for h in self.config.hosts}:
+            hosts = ", ".join(h.name for h in self.config.hosts) or "none"
+            raise ConfigError(
+                f"no host or cluster named '{host}' (hosts: {hosts}; clusters: "
+                f"{', '.join(clusters)})",
+                path=self.config.source,
+            )
 
     def goes_to_queue(self, host: str | None, last_host: str | None = None) -> bool:
         """True when a started run is left to the queue's driver rather than a worker.
@@ -140,12 +151,16 @@ class RunsMixin:
         Args:
             run_id: Run id or unique prefix.
             detach: Drive it in a detached ``cosmos worker`` process.
-            host: Run on this configured host (default: the run's host or the first one).
+            host: Run on this configured host or cluster, and pin it there (default: where
+                the run is pinned; else the run's host or the first one).
 
         """
         self.require_host(host)
         full_id = await self.resolve(run_id, "run")
         found = await self.store.get_run(full_id, with_events=False)
+        if host is None and found.target is not None:
+            self.require_host(found.target)  # the config may have dropped it since
+            host = found.target
         # Transfer1's enhancements share the queue's upsampler container; Cosmos 3's
         # reasoner runs are single runs like any other.
         if found.type == RunType.ENHANCE and found.profile != "cosmos3":
@@ -156,6 +171,11 @@ class RunsMixin:
             )
         run = await self.run_engine.requeue(full_id)
         if self.goes_to_queue(host, found.host):
+            # The queue places it: on the cluster asked for, or anywhere when none was
+            # (a run that last ran on a node, with SSH hosts too: the queue may pick one).
+            if run.target != host:
+                await self.store.update_run(full_id, target=host)
+                run = dataclasses.replace(run, target=host)
             if detach:
                 # Always a new one: a driver already up may be about to stop (until idle);
                 # several drivers share the queue through its atomic claim.
@@ -163,7 +183,7 @@ class RunsMixin:
             return run  # in-process, the caller drives the queue (the TUI's facade)
         if host is not None:
             self.config.host(host)
-            await self.store.update_run(full_id, host=host)
+            await self.store.update_run(full_id, host=host, target=host)
         if detach:
             spawn_worker(self.config.source, self.config.outputs_dir / full_id, full_id)
         else:

@@ -230,8 +230,14 @@ class Workbench(RunsMixin, LiveMixin):
         prompt_id: str,
         overrides: dict[str, Any] | None = None,
         priority: int = 0,
+        target: str | None = None,
     ) -> Run:
-        """Record a queued transfer run of a prompt with validated parameters."""
+        """Record a queued transfer run of a prompt with validated parameters.
+
+        ``target`` pins it to a configured host or cluster: the queue places it there only.
+        """
+        if target is not None:
+            self.require_host(target)
         prompt = await self.get_prompt(prompt_id)
         params = await self.new_run_params(prompt, overrides or {})
         validate_priority(priority)
@@ -243,7 +249,7 @@ class Workbench(RunsMixin, LiveMixin):
                 field="mode",
             )
         return await self.store.add_run(
-            prompt.id, params, RunType.TRANSFER, profile=profile, priority=priority
+            prompt.id, params, RunType.TRANSFER, profile=profile, priority=priority, target=target
         )
 
     async def get_run(self, run_id: str) -> Run:

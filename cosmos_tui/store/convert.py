@@ -88,6 +88,7 @@ def run_from_row(
         prompt_text=prompt_text,
         metrics=RunMetrics.from_dict(json.loads(row.metrics)) if row.metrics else None,
         result_prompt_id=row.result_prompt_id,
+        target=row.target,
         events=tuple(
             RunEvent(
                 at=e.at,

@@ -64,7 +64,7 @@ RUN_FIELDS = frozenset(
         "host", "gpus", "container_id", "batch_id", "attempt", "exit_code", "failure_kind",
         "failure_message", "started_at", "finished_at", "log_path", "outputs",
         "progress_phase", "progress_percent", "eta_seconds", "spec", "claimed_by", "priority",
-        "claimed_at", "metrics", "result_prompt_id",
+        "claimed_at", "metrics", "result_prompt_id", "target",
     }
 )  # fmt: skip
 
@@ -425,8 +425,12 @@ class Store:
         priority: int = 0,
         source_run_id: str | None = None,
         reason: str = "created",
+        target: str | None = None,
     ) -> Run:
-        """Insert a queued run and its first timeline event; return it."""
+        """Insert a queued run and its first timeline event; return it.
+
+        ``target`` pins it to one host or cluster (the queue places it nowhere else).
+        """
         run_id = self.ids.new(RUN_PREFIX)
         now = self.clock()
         async with self.session() as session:
@@ -445,6 +449,7 @@ class Store:
                     created_at=now,
                     updated_at=now,
                     source_run_id=source_run_id,
+                    target=target,
                 )
             )
             await session.flush()

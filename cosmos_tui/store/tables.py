@@ -106,6 +106,7 @@ class RunRow(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     metrics: Mapped[str | None] = mapped_column(Text)
     result_prompt_id: Mapped[str | None] = mapped_column(String(32))
+    target: Mapped[str | None] = mapped_column(String(200))
 
 
 class RunEventRow(Base):

@@ -91,6 +91,18 @@ async def test_runs_that_differ_in_a_shared_setting_are_never_batched(
         build_batch_input([(a, pa), (b, pb)], container_path)
 
 
+async def test_runs_pinned_to_different_places_are_never_batched(
+    store: Store, make_run: MakeRun
+) -> None:
+    a, b, c, d = [await make_run() for _ in range(4)]
+    await store.update_run(b.id, target="gpu-a")
+    await store.update_run(c.id, target="gpu-b")
+    await store.update_run(d.id, target="gpu-a")
+    groups = plan_groups(await candidates(store, a, b, c, d), enabled=True, max_size=8)
+    assert [g.run_ids for g in groups] == [(a.id,), (b.id, d.id), (c.id,)]
+    assert groups[1].target == "gpu-a" and groups[0].target is None
+
+
 async def test_priority_type_and_same_text_keep_runs_apart(
     store: Store, make_run: MakeRun, make_prompt: MakePrompt
 ) -> None:

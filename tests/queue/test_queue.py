@@ -18,7 +18,7 @@ from .conftest import BASE, MakeRun, StepClock
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def group(run_id: str, gpus: int = 1) -> LaunchGroup:
+def group(run_id: str, gpus: int = 1, target: str | None = None) -> LaunchGroup:
     from dataclasses import replace
 
     from cosmos_tui.domain import Run, RunType
@@ -32,6 +32,7 @@ def group(run_id: str, gpus: int = 1) -> LaunchGroup:
         params=replace(BASE, num_gpus=gpus),
         created_at=AT,
         updated_at=AT,
+        target=target,
     )
     return LaunchGroup(runs=(run,))
 
@@ -112,6 +113,60 @@ def test_batches_go_only_to_hosts_that_take_them_single_runs_anywhere() -> None:
     waiting = only_nodes.waiting[0]
     assert waiting.group is pair and not waiting.until_free
     assert waiting.reason == "a batch needs an SSH host (cluster nodes take single runs)"
+
+
+def test_a_pinned_run_goes_only_to_its_cluster_or_host() -> None:
+    hosts = [host("ssh", 8), host("lab/n1", 2, batches=False), host("lab/n2", 4, busy=(0, 1, 2, 3))]
+    plan = place(
+        [group("pinned", target="lab"), group("free"), group("to_ssh", target="ssh")], hosts, []
+    )
+    # The SSH host has the most free GPUs, yet the pinned run takes the cluster's free node.
+    assert where(plan) == {
+        "pinned": ("lab/n1", (0,)),
+        "free": ("ssh", (0,)),
+        "to_ssh": ("ssh", (1,)),
+    }
+    # A name that only starts like the cluster's is another target.
+    assert place([group("r", target="la")], hosts, []).waiting[0].reason == (
+        "pinned to la: no host or cluster node of that name is known now"
+    )
+
+
+def test_a_pinned_run_waiting_for_its_nodes_holds_only_those() -> None:
+    hosts = [host("ssh", 2), host("lab/n1", 2, busy=(0, 1), batches=False)]
+    plan = place([group("pinned", target="lab"), group("free"), group("free2")], hosts, [])
+    # FIFO holds the cluster's nodes for the pinned run, not the SSH host it cannot use.
+    assert where(plan) == {"free": ("ssh", (0,)), "free2": ("ssh", (1,))}
+    waiting = plan.waiting[0]
+    assert waiting.group.head.id == "pinned" and waiting.until_free
+    assert waiting.reason.startswith("waiting for 1 free GPU(s) (lab/n1 0 free")
+    # A run behind it that could use the nodes does not take them first.
+    nodes = [
+        host("lab/n1", 2, busy=(0, 1), batches=False),
+        host("lab/n2", 2, busy=(1,), batches=False),
+    ]
+    plan = place([group("big", 2, target="lab"), group("small")], nodes, [])
+    assert where(plan) == {}
+    assert {w.group.head.id: w.reason for w in plan.waiting}[
+        "small"
+    ] == "behind big (first in line)"
+    # ... but one that fits only where the first in line never could starts at once.
+    nodes.append(host("lab/n3", 1, batches=False))
+    plan = place([group("big", 2, target="lab"), group("small")], nodes, [])
+    assert where(plan) == {"small": ("lab/n3", (0,))}
+
+
+def test_a_run_pinned_to_a_cluster_whose_nodes_are_all_down_waits_saying_so() -> None:
+    hosts = [host("ssh", 2), host("lab/n1", 2, online=False, batches=False)]
+    plan = place([group("pinned", target="lab"), group("free")], hosts, [])
+    assert where(plan) == {"free": ("ssh", (0,))}
+    assert plan.waiting[0].reason == "pinned to lab: no host is online"
+    assert not plan.waiting[0].until_free
+    too_big = place([group("big", 4, target="lab")], [host("lab/n1", 2, batches=False)], [])
+    assert (
+        too_big.waiting[0].reason
+        == "pinned to lab: needs 4 GPU(s); the largest online host offers 2"
+    )
 
 
 def sample(index: int, uuid: str) -> GpuSample:

@@ -26,6 +26,7 @@ from cosmos_tui.sandbox.ray_scenario import local_cluster
 from cosmos_tui.store.repositories import Store
 from tests.conftest import write_video
 from tests.lifecycle.conftest import SPEED
+from tests.lifecycle.conftest import make_config as make_config  # a real SSH host
 from tests.lifecycle.conftest import standin_image as standin_image  # the session image
 
 CHECKPOINT_RESOURCE = "ckpt_t1"

@@ -8,9 +8,12 @@ Ray Job, and takes over what an earlier driver left.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import itertools
+import os
+import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -24,9 +27,11 @@ from cosmos_tui.engine.ray_cluster import RayClusterView, node_target
 from cosmos_tui.engine.ray_job import container_name, submission_id
 from cosmos_tui.engine.ray_launch import RayLauncher
 from cosmos_tui.remote.ray_jobs import RayJobs
+from cosmos_tui.sandbox.netshape import LinkShape, ShapedLink
 from cosmos_tui.services.queue import QueueService
 from cosmos_tui.services.workbench import Workbench
 from tests.conftest import write_video
+from tests.ray.test_ray_follow import container_log, own_lines
 
 pytestmark = pytest.mark.ray
 
@@ -391,3 +396,160 @@ async def test_stopping_a_job_that_was_never_submitted_returns_at_once(
     began = asyncio.get_running_loop().time()
     assert await launcher._stop_until_ended(jobs, "rs_never_submitted", tries=30) is True
     assert asyncio.get_running_loop().time() - began < 5
+
+
+async def test_pinned_runs_go_to_their_cluster_or_ssh_host_and_nowhere_else(
+    make_cluster_config: Callable[..., Config],
+    make_config: Callable[..., Config],
+    tmp_path: Path,
+) -> None:
+    # A real SSH host (sshd, dockerd, the nvidia-smi stand-in) beside the cluster: left
+    # to itself the queue would send a run to the node with the most free GPUs.
+    ssh = make_config(scenario="ok").hosts[0]
+    config = dataclasses.replace(make_cluster_config(speed="0.3"), hosts=[ssh])
+    async with Workbench.open(config) as bench:
+        to_cluster, to_host = await add_run(bench, tmp_path), await add_run(bench, tmp_path)
+        await bench.store.update_run(to_cluster.id, target="ray")
+        await bench.store.update_run(to_host.id, target=ssh.name)
+        view = await QueueService.of(bench).view()
+        assert {g.head.id: g.target for g in view.groups} == {
+            to_cluster.id: "ray",
+            to_host.id: ssh.name,
+        }
+        await asyncio.wait_for(QueueService.of(bench).drive(until_idle=True), 240)
+        cluster_run = await bench.store.get_run(to_cluster.id)
+        host_run = await bench.store.get_run(to_host.id)
+        for run in (cluster_run, host_run):
+            assert run.state == RunState.COMPLETED, run.failure_message
+            assert (config.outputs_dir / run.id / run.outputs[0]).stat().st_size > 0
+        assert cluster_run.host is not None and cluster_run.host.startswith("ray/")
+        assert host_run.host == ssh.name
+
+
+def through(config: Config, port: int) -> Config:
+    """The config with the cluster's dashboard reached through a proxy on ``port``."""
+    cluster = dataclasses.replace(config.clusters[0], address=f"http://127.0.0.1:{port}")
+    return dataclasses.replace(config, clusters=[cluster])
+
+
+def phase_is(bench: Workbench, run_id: str, phase: str) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        run = await bench.store.get_run(run_id, with_events=False)
+        return run.progress is not None and run.progress.phase == phase
+
+    return check
+
+
+async def test_a_head_that_goes_away_mid_run_keeps_the_run_and_its_log_exact(
+    make_cluster_config: Callable[..., Config],
+    tmp_path: Path,
+    local_ray: Any,
+    docker_daemon: Any,
+) -> None:
+    direct = make_cluster_config(speed="0.3")
+    with ShapedLink(int(local_ray.address.rsplit(":", 1)[1]), LinkShape()) as link:
+        config = through(direct, link.port)
+        async with Workbench.open(config) as bench:
+            run = await add_run(bench, tmp_path)
+            driving = asyncio.create_task(QueueService.of(bench).drive(until_idle=True))
+            await until(running_with_lines(bench, run.id, 3), 120, "the run to run")
+            before = await bench.store.get_run(run.id)
+            await asyncio.to_thread(link.down)  # the head's machine is gone (RST, refused)
+            await until(phase_is(bench, run.id, "cluster unreachable"), 30, "the phase")
+            await asyncio.sleep(3)
+            during = await bench.store.get_run(run.id)
+            # Not a lost node: the same attempt, still running, nothing queued again.
+            assert during.state == RunState.RUNNING and during.attempt == before.attempt
+            assert not driving.done()
+            await asyncio.to_thread(link.up)
+            await asyncio.wait_for(driving, 180)
+            final = await bench.store.get_run(run.id)
+            assert final.state == RunState.COMPLETED, final.failure_message
+            assert final.attempt == before.attempt
+    log_path = config.outputs_dir / run.id / "run.log"
+    expected = container_log(docker_daemon, container_name(final))
+    assert own_lines(log_path) == expected and len(expected) > 10  # none lost, none twice
+    notes = [line for line in read_log_lines(log_path) if "[cosmos-tui]" in line]
+    assert len(notes) == 2 and "running on GPUs" in notes[0]  # the entrypoint's own
+    assert notes[1].endswith("container exited 0")  # and no gap, no new attempt
+
+
+async def test_a_cancel_while_the_head_is_away_stops_the_job_once_it_is_back(
+    make_cluster_config: Callable[..., Config],
+    tmp_path: Path,
+    local_ray: Any,
+    docker_daemon: Any,
+) -> None:
+    direct = make_cluster_config(speed="1")
+    jobs = jobs_of(direct)  # the test's own view, not through the proxy
+    with ShapedLink(int(local_ray.address.rsplit(":", 1)[1]), LinkShape()) as link:
+        config = through(direct, link.port)
+        async with Workbench.open(config) as bench:
+            run = await add_run(bench, tmp_path)
+            driving = asyncio.create_task(QueueService.of(bench).drive(until_idle=True))
+            await until(running_with_lines(bench, run.id), 120, "the run to run")
+            await asyncio.to_thread(link.down)
+            await until(phase_is(bench, run.id, "cluster unreachable"), 30, "the phase")
+            cancelled = await bench.cancel_run(run.id)  # the stop does not get through
+            assert cancelled.state == RunState.CANCELLED
+            await asyncio.sleep(2)
+            sid = submission_id(await bench.store.get_run(run.id))
+            assert (job := await jobs.job(sid)) is not None and job.live
+            await asyncio.to_thread(link.up)  # back within the driver's 30 s of asking
+            await until(job_status(jobs, sid, "STOPPED"), 30, "the job to stop")
+            await asyncio.wait_for(driving, 60)
+            assert (await bench.store.get_run(run.id)).state == RunState.CANCELLED
+    name = container_name(cancelled)
+    for _ in range(100):
+        if not containers(docker_daemon, name, running_only=True):
+            break
+        await asyncio.sleep(0.1)
+    assert containers(docker_daemon, name, running_only=True) == []
+
+
+def processes_naming(name: str) -> dict[int, int]:
+    """Return {pid: parent pid} of the processes whose command line holds ``name``."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if name.encode() in command:
+            found[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return found
+
+
+async def test_an_entrypoint_killed_outright_leaves_no_container_running(
+    make_cluster_config: Callable[..., Config],
+    tmp_path: Path,
+    docker_daemon: Any,
+) -> None:
+    config = make_cluster_config(speed="1")
+    async with Workbench.open(config) as bench:
+        run = await add_run(bench, tmp_path)
+        driving = asyncio.create_task(QueueService.of(bench).drive(until_idle=True))
+        await until(running_with_lines(bench, run.id), 120, "the run to run")
+        name = container_name(await bench.store.get_run(run.id))
+        assert containers(docker_daemon, name, running_only=True) == [name]
+        found = processes_naming(name)
+        # The watchdog leads a session of its own, under the entrypoint.
+        watchdogs = {
+            pid for pid, parent in found.items() if parent in found and os.getsid(pid) == pid
+        }
+        assert watchdogs, found
+        for pid in set(found) - watchdogs:  # the entrypoint's whole group, as a raylet's end
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for _ in range(200):
+            if not containers(docker_daemon, name, running_only=True):
+                break
+            await asyncio.sleep(0.1)
+        assert containers(docker_daemon, name, running_only=True) == []
+        await asyncio.wait_for(driving, 60)
+        final = await bench.store.get_run(run.id)
+        assert final.state == RunState.FAILED  # the job failed; the run says so
+    assert not set(processes_naming(name)) & watchdogs  # the watchdog ended too

@@ -27,11 +27,21 @@ class Harness:
         self.clock = FixedClock()
         hosts = config_ui.pop("hosts", ("gpu-a",))
         keymap = config_ui.pop("keymap", {})
+        clusters = config_ui.pop("clusters", ())
         self.config = make_config(tmp_path / "data", hosts, **config_ui)
-        if keymap:
+        if keymap or clusters:
             import dataclasses
 
-            self.config = dataclasses.replace(self.config, keymap=keymap)
+            from cosmos_tui.config import ClusterConfig
+
+            self.config = dataclasses.replace(
+                self.config,
+                keymap=keymap or self.config.keymap,
+                clusters=[
+                    ClusterConfig(name=c, address="http://127.0.0.1:1", shared_dir="/srv")
+                    for c in clusters
+                ],
+            )
         self.holder: dict[str, Any] = {}
         self.app = CosmosApp(
             lambda: services_for(self.config, self.clock, self.holder),

@@ -181,6 +181,23 @@ async def test_create_and_start_run_with_inline_validation(h, pilot, runs):
     assert run.id in h.app.main_screen.runs.runs
 
 
+@pytest.mark.app(clusters=("lab",))
+async def test_the_run_form_sends_a_run_to_a_host_or_a_cluster(h, pilot, runs):
+    from textual.widgets import Select
+
+    form = await open_run_form(h, pilot, runs["queued"].prompt_id, "transfer1")
+    choice = form.query_one("#host", Select)
+    labels = [str(label) for label, _ in choice._options]
+    assert labels == ["(any host)", "gpu-a", "lab (Ray cluster)"]
+    choice.value = "lab"
+    await pilot.pause()
+    await pilot.press("ctrl+s")
+    await settle(pilot)
+    assert not isinstance(h.app.screen, RunForm)
+    started = [args for name, args in h.services.calls if name == "start_run"]
+    assert len(started) == 1 and started[0][1] == "lab"
+
+
 async def test_the_run_form_picks_a_model_shows_its_fields_and_remembers_it(h, pilot, runs):
     from textual.widgets import Select
 

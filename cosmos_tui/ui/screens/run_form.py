@@ -203,7 +203,9 @@ class RunForm(FormScreen[Run]):
                     )
                 with Vertical(classes="param"):
                     yield Label("host")
+                    # A cluster is a target too: the run goes to the queue, pinned there.
                     hosts = [(AUTO_HOST, AUTO_HOST)] + [(n, n) for n in self.services.host_names()]
+                    hosts += [(f"{n} (Ray cluster)", n) for n in self.services.cluster_names()]
                     yield Select(hosts, value=AUTO_HOST, allow_blank=False, id="host")
             with Grid(id="family-grid"):
                 for fields in FAMILY_FIELDS.values():
