@@ -15,7 +15,7 @@ import json
 import shlex
 import shutil
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from cosmos_tui.config import ClusterConfig, Config, HostConfig
@@ -240,3 +240,35 @@ __all__ = [
     "submission_id",
     "timestamped_lines",
 ]
+
+
+async def probed(
+    chunks: AsyncIterator[str], live: Callable[[], Awaitable[bool]], idle: float
+) -> AsyncIterator[str]:
+    """Yield ``chunks``; after ``idle`` seconds without one, ask ``live()`` (the job's state).
+
+    Ray's log stream is a websocket with no heartbeat: a head that went away without a
+    reset (a reboot, a path that drops packets) leaves it open and silent for good, and
+    an idle socket never notices. The probe is one HTTP call, which does time out: it
+    raises :class:`ClusterUnreachable` then (the caller resumes later), and the stream
+    ends when ``live()`` says the job has ended (the caller reads the whole log once).
+    """
+    iterator = aiter(chunks)
+    pending: asyncio.Future[str] = asyncio.ensure_future(anext(iterator))
+    try:
+        while True:
+            done, _ = await asyncio.wait({pending}, timeout=idle)
+            if not done:
+                if not await live():
+                    return
+                continue
+            try:
+                chunk = pending.result()
+            except StopAsyncIteration:
+                return
+            yield chunk
+            pending = asyncio.ensure_future(anext(iterator))
+    finally:
+        pending.cancel()
+        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, CosmosError):
+            await pending

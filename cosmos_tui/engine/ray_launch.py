@@ -27,6 +27,7 @@ import json
 import logging
 import shutil
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
 from cosmos_tui.config import ClusterConfig, Config
@@ -55,6 +56,7 @@ from cosmos_tui.engine.ray_job import (
     entrypoint,
     note_gap,
     once,
+    probed,
     submission_id,
     timestamped_lines,
 )
@@ -70,6 +72,7 @@ POLL_SECONDS = 0.2
 LEASE_WAIT_SECONDS = 5.0
 RUNNING_ERRORS = 5
 NODE_WAIT_SECONDS = 10.0
+PROBE_SECONDS = 15.0  # a log stream silent this long: ask the head whether the job runs
 
 
 class RayLauncher:
@@ -383,7 +386,8 @@ class RayLauncher:
             while True:
                 follower = LogFollower(run.id, local_log, self.hub, progress.feed)
                 try:
-                    await follower.follow(timestamped_lines(jobs.tail(sid)))
+                    stream = probed(jobs.tail(sid), partial(self._live, jobs, sid), PROBE_SECONDS)
+                    await follower.follow(timestamped_lines(stream))
                 except ClusterUnreachable as exc:
                     logger.info("run %s: %s; resuming", run.id, exc.message)
                     await self.sleep(0.5)
@@ -407,6 +411,11 @@ class RayLauncher:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         return await self._finish(run, job, local_log)
+
+    async def _live(self, jobs: RayJobs, sid: str) -> bool:
+        """True while the job runs (the probe of a silent log stream)."""
+        job = await jobs.job(sid)
+        return job is not None and job.live
 
     async def _stop_on_cancel(self, run_id: str, sid: str, jobs: RayJobs) -> None:
         while True:
