@@ -125,6 +125,9 @@ class ClusterConfig:
         pending_timeout: Seconds a submitted job may stay PENDING before it is
             stopped and its run queued again (well under Ray's
             ``RAY_JOB_START_TIMEOUT_SECONDS``).
+        node_hosts: Node IP -> the ``[[hosts]]`` entry that reaches that node over SSH:
+            its nvidia-smi telemetry measures the node's cluster runs (GPU metrics and
+            alerts). A host whose hostname is the node's IP needs no entry.
 
     """
 
@@ -144,6 +147,7 @@ class ClusterConfig:
     shm_size: str = "8g"
     env: dict[str, str] = field(default_factory=dict)
     pending_timeout: float = 120.0
+    node_hosts: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,15 @@ def parse_config(data: Mapping[str, Any], path: Path | None, text: str = "") -> 
                 path=path,
                 line=locate.line(("clusters", index), "ssh_host"),
             )
+        for ip, name in cluster.node_hosts.items():
+            if name not in hosts:
+                raise ConfigError(
+                    f"'clusters[{index}].node_hosts' names '{name}' for node {ip}, which is "
+                    f"not a [[hosts]] name (known: {', '.join(sorted(hosts)) or 'none'}); "
+                    "that host's telemetry measures the node's runs",
+                    path=path,
+                    line=locate.line(("clusters", index), "node_hosts"),
+                )
     return config
 
 

@@ -277,6 +277,7 @@ class Run:
     metrics: RunMetrics | None = None
     result_prompt_id: str | None = None
     target: str | None = None
+    devices: tuple[int, ...] = ()
 
     @property
     def duration_seconds(self) -> float | None:

@@ -48,6 +48,7 @@ def run_json(run: Run) -> dict[str, Any]:
         "host": run.host,
         "target": run.target,
         "gpus": list(run.gpus),
+        "devices": list(run.devices),
         "container_id": run.container_id,
         "batch_id": run.batch_id,
         "attempt": run.attempt,

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING
 
 from cosmos_tui.config import Config
 from cosmos_tui.engine.metrics import GpuFault, MetricsTracker
+from cosmos_tui.engine.ray_cluster import is_cluster_target
 from cosmos_tui.errors import CosmosError
 from cosmos_tui.store.metrics_store import MetricsStore
-from cosmos_tui.store.queue_store import QueueStore
+from cosmos_tui.store.queue_store import Holder, QueueStore
 from cosmos_tui.store.repositories import Store
 
 if TYPE_CHECKING:
@@ -45,6 +46,9 @@ class MetricsRecorder:
         on_fault: Called with each run of a container whose GPU broke (requires reset,
             lost, error) and the cause, to fail it; None leaves the runs alone.
         keys: Track only these containers (run or batch ids); None tracks every one.
+        locate: The SSH host whose telemetry measures a cluster node (``<cluster>/<node>``),
+            or None; a cluster run is tracked there, on the GPUs Ray gave it, once its
+            entrypoint has named them.
 
     """
 
@@ -59,6 +63,7 @@ class MetricsRecorder:
         flush_interval: float = 5.0,
         on_fault: Callable[[str, str], Awaitable[object]] | None = None,
         keys: Collection[str] | None = None,
+        locate: Callable[[str], str | None] | None = None,
     ) -> None:
         self.queue = queue
         self.stored = stored
@@ -69,6 +74,7 @@ class MetricsRecorder:
         self.flush_interval = flush_interval
         self.on_fault = on_fault
         self.keys = None if keys is None else frozenset(keys)
+        self.locate = locate
         self._members: dict[str, tuple[str, ...]] = {}
         # refresh() and flush() await the store between steps; the recorder's own loop
         # and a caller's last refresh may overlap, so they take turns.
@@ -105,12 +111,22 @@ class MetricsRecorder:
                     await self._save(run_ids, forget=True)
             for key, holder in holders.items():
                 if key not in self._members:
-                    self.tracker.track(
-                        key, holder.run_ids, holder.host, holder.gpus, holder.running
-                    )
+                    where = self._measured_at(holder)
+                    if where is None:
+                        continue  # a cluster node nobody measures (yet)
+                    self.tracker.track(key, holder.run_ids, *where, holder.running)
                     self._members[key] = holder.run_ids
                 else:
                     self.tracker.set_running(key, holder.running)
+
+    def _measured_at(self, holder: Holder) -> tuple[str, tuple[int, ...]] | None:
+        """Return the host and GPU indices whose telemetry measures ``holder``."""
+        if not is_cluster_target(holder.host):
+            return holder.host, holder.gpus
+        host = self.locate(holder.host) if self.locate is not None else None
+        if host is None or not holder.devices:
+            return None
+        return host, holder.devices
 
     async def flush(self) -> None:
         """Store the metrics of every tracked run."""

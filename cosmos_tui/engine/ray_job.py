@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import shlex
 import shutil
 import time
@@ -29,6 +30,8 @@ from cosmos_tui.store.repositories import Store
 
 PROGRESS_SECONDS = 1.0
 ENTRY_SCRIPT = Path(__file__).with_name("ray_entry_script.py")
+# The entrypoint's line once its container runs (ray_entry_script.main): Ray's GPUs.
+RUNNING_ON = re.compile(r"\[cosmos-tui\] container \S+ running on GPUs \[([0-9, ]*)\]")
 
 
 def submission_id(run: Run) -> str:
@@ -113,18 +116,28 @@ async def timestamped_lines(chunks: AsyncIterator[str]) -> AsyncIterator[str]:
 
 
 class ProgressWriter:
-    """A cluster run's progress from its log lines, stored when it moves (once a second)."""
+    """A cluster run's progress from its log lines, stored when it moves (once a second).
+
+    The entrypoint's first line names the GPUs Ray gave it (``CUDA_VISIBLE_DEVICES``);
+    they are stored as the run's ``devices``, which the node's telemetry measures.
+    """
 
     def __init__(self, store: Store, run: Run) -> None:
         self.store = store
         self.run_id = run.id
         self.tracker = ProgressTracker(parser_for(run.profile), time.time(), None)
         self.moved = False
+        self.devices: tuple[int, ...] | None = None
 
     def feed(self, lines: list[str]) -> None:
         """Read a batch of new log lines."""
         if self.tracker.feed(lines, time.time()):
             self.moved = True
+        for line in lines:
+            found = RUNNING_ON.search(line)
+            if found is not None:
+                self.devices = tuple(int(d) for d in found.group(1).split(",") if d.strip())
+                self.moved = True
 
     async def publish(self) -> None:
         """Store the progress each second it moved, and the ETA as time passes."""
@@ -135,13 +148,16 @@ class ProgressWriter:
                 continue
             self.moved = False
             eta = snapshot.eta_seconds
+            fields: dict[str, object] = {} if self.devices is None else {"devices": self.devices}
             with contextlib.suppress(CosmosError):  # a busy database: the next second retries
                 await self.store.update_run(
                     self.run_id,
                     progress_phase=snapshot.phase,
                     progress_percent=round(snapshot.percent, 1),
                     eta_seconds=round(eta, 1) if eta is not None else None,
+                    **fields,
                 )
+                self.devices = None  # stored
 
 
 def begin_attempt_log(local_log: LocalLog, run: Run) -> None:

@@ -121,6 +121,21 @@ class ClusterDriver:
         self.view = RayClusterView(jobs.all(), installation_id(config.data_dir))
         self.launcher = RayLauncher(config, store, self.view, hub)
         self.refresh_seconds = refresh_seconds
+        self._node_hosts = {c.name: c.node_hosts for c in config.clusters}
+        self._by_hostname = {h.hostname: h.name for h in config.hosts}
+
+    def ssh_host_of(self, target: str) -> str | None:
+        """Return the SSH host that reaches a node (``<cluster>/<node>``), or None.
+
+        The cluster's ``node_hosts`` names it by the node's IP; else a host whose
+        hostname is that IP. Its telemetry then measures the node's runs.
+        """
+        parts = split_target(target)
+        node = self.view.node(target)
+        if parts is None or node is None:
+            return None
+        named = self._node_hosts.get(parts[0], {}).get(node.ip)
+        return named if named is not None else self._by_hostname.get(node.ip)
 
     async def keep_fresh(self) -> None:
         """Read the clusters now and every ``refresh_seconds`` until cancelled."""

@@ -185,7 +185,9 @@ class RunEngine:
             )
         except InvalidTransition:
             return await self.ctx.store.get_run(run_id)
-        if run.host:
+        if is_cluster_target(run.host):
+            await self._stop_cluster_job(run)  # its driver sees FAILED and keeps it
+        elif run.host:
             with contextlib.suppress(CosmosError):  # the GPU may hold the container hostage
                 await stop_run_containers(self.ctx, run)
                 if run.batch_id:

@@ -193,6 +193,7 @@ class QueueService:
         cluster = PoolCluster(config, self.bench.hosts)
         await cluster.start()
         tracker = MetricsTracker(config.alerts, self.bench.store.clock)
+        clusters = self._clusters()
         recorder = MetricsRecorder(
             self.queue,
             self.metrics,
@@ -200,6 +201,7 @@ class QueueService:
             self.bench.hosts,
             [h.name for h in config.hosts],
             on_fault=self.bench.run_engine.fail_on_gpu_fault,
+            locate=clusters.ssh_host_of if clusters is not None else None,
         )
         recorder_stop = asyncio.Event()
         recording = asyncio.create_task(recorder.run(recorder_stop))
@@ -211,7 +213,6 @@ class QueueService:
             launcher: Launcher = batches
             view: ClusterView = cluster
             follow: list[tuple[Awaitable[object], str]] = []
-            clusters = self._clusters()
             if clusters is not None:
                 # Nodes are read before the first pass, so runs that fit start at once.
                 await clusters.view.refresh()

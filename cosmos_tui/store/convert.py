@@ -89,6 +89,7 @@ def run_from_row(
         metrics=RunMetrics.from_dict(json.loads(row.metrics)) if row.metrics else None,
         result_prompt_id=row.result_prompt_id,
         target=row.target,
+        devices=tuple(int(g) for g in row.devices.split(",")) if row.devices else (),
         events=tuple(
             RunEvent(
                 at=e.at,

@@ -134,13 +134,18 @@ class Claim:
 
 @dataclass(frozen=True)
 class Holder:
-    """One of our containers holding GPUs now (a run alone or a batch)."""
+    """One of our containers holding GPUs now (a run alone or a batch).
+
+    ``devices`` are the GPU indices Ray gave a cluster run on its node (``gpus`` are
+    the planner's slots there); empty elsewhere and until the entrypoint says.
+    """
 
     key: str
     run_ids: tuple[str, ...]
     host: str
     gpus: tuple[int, ...]
     running: bool
+    devices: tuple[int, ...] = ()
 
 
 def queue_order() -> tuple[Any, ...]:
@@ -257,7 +262,14 @@ class QueueStore:
         async with self.store.session() as session:
             rows = (
                 await session.execute(
-                    select(RunRow.id, RunRow.batch_id, RunRow.host, RunRow.gpus, RunRow.state)
+                    select(
+                        RunRow.id,
+                        RunRow.batch_id,
+                        RunRow.host,
+                        RunRow.gpus,
+                        RunRow.state,
+                        RunRow.devices,
+                    )
                     .where(RunRow.state.in_(_ACTIVE), RunRow.host.is_not(None))
                     .order_by(RunRow.id)
                 )
@@ -272,6 +284,7 @@ class QueueStore:
                 host=members[0].host,
                 gpus=tuple(int(g) for g in (members[0].gpus or "").split(",") if g),
                 running=any(r.state == RunState.RUNNING.value for r in members),
+                devices=tuple(int(g) for g in (members[0].devices or "").split(",") if g),
             )
             for key, members in grouped.items()
         ]

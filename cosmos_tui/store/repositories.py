@@ -64,7 +64,7 @@ RUN_FIELDS = frozenset(
         "host", "gpus", "container_id", "batch_id", "attempt", "exit_code", "failure_kind",
         "failure_message", "started_at", "finished_at", "log_path", "outputs",
         "progress_phase", "progress_percent", "eta_seconds", "spec", "claimed_by", "priority",
-        "claimed_at", "metrics", "result_prompt_id", "target",
+        "claimed_at", "metrics", "result_prompt_id", "target", "devices",
     }
 )  # fmt: skip
 
@@ -674,8 +674,9 @@ def _run_values(fields: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"not run fields: {sorted(unknown)}")
     values = dict(fields)
-    if "gpus" in values and values["gpus"] is not None and not isinstance(values["gpus"], str):
-        values["gpus"] = ",".join(str(g) for g in values["gpus"])
+    for key in ("gpus", "devices"):
+        if values.get(key) is not None and not isinstance(values[key], str):
+            values[key] = ",".join(str(g) for g in values[key])
     if "outputs" in values and values["outputs"] is not None:
         values["outputs"] = json.dumps(list(values["outputs"]))
     if "spec" in values and values["spec"] is not None and not isinstance(values["spec"], str):

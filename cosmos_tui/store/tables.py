@@ -107,6 +107,7 @@ class RunRow(Base):
     metrics: Mapped[str | None] = mapped_column(Text)
     result_prompt_id: Mapped[str | None] = mapped_column(String(32))
     target: Mapped[str | None] = mapped_column(String(200))
+    devices: Mapped[str | None] = mapped_column(String(64))
 
 
 class RunEventRow(Base):

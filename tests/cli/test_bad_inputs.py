@@ -434,6 +434,19 @@ CASES: list[Case] = [
     c(
         "list",
         "runs",
+        fragment="'clusters[0].node_hosts' names 'nope' for node 10.0.0.5, which is not a "
+        "[[hosts]] name",
+        config='[[clusters]]\nname = "c"\nnode_hosts = { "10.0.0.5" = "nope" }\n',
+    ),
+    c(
+        "list",
+        "runs",
+        fragment="'clusters[0].node_hosts' must be a table of strings",
+        config='[[clusters]]\nname = "c"\nnode_hosts = { "10.0.0.5" = 3 }\n',
+    ),
+    c(
+        "list",
+        "runs",
         fragment="'clusters[0].dashboard_port' is 0; give a TCP port",
         config='[[clusters]]\nname = "c"\ndashboard_port = 0\n',
     ),

@@ -553,3 +553,28 @@ async def test_an_entrypoint_killed_outright_leaves_no_container_running(
         final = await bench.store.get_run(run.id)
         assert final.state == RunState.FAILED  # the job failed; the run says so
     assert not set(processes_naming(name)) & watchdogs  # the watchdog ended too
+
+
+async def test_a_node_that_is_also_an_ssh_host_gives_its_runs_gpu_metrics(
+    make_cluster_config: Callable[..., Config],
+    make_config: Callable[..., Config],
+    fake_gpu: Any,
+    tmp_path: Path,
+) -> None:
+    fake_gpu.set_variant("8gpu")  # the node's nvidia-smi (the stand-in), read over SSH
+    ssh = make_config(scenario="ok").hosts[0]
+    direct = make_cluster_config(speed="0.3")
+    ip = (await jobs_of(direct).nodes())[0].ip  # every node of the local cluster shares it
+    cluster = dataclasses.replace(direct.clusters[0], node_hosts={ip: ssh.name})
+    config = dataclasses.replace(direct, hosts=[ssh], clusters=[cluster])
+    async with Workbench.open(config) as bench:
+        run = await add_run(bench, tmp_path)
+        await bench.store.update_run(run.id, target="ray")
+        await asyncio.wait_for(QueueService.of(bench).drive(until_idle=True), 240)
+        final = await bench.store.get_run(run.id)
+    assert final.state == RunState.COMPLETED, final.failure_message
+    assert final.host is not None and final.host.startswith("ray/")
+    # The GPU Ray gave the entrypoint (CUDA_VISIBLE_DEVICES), not the planner's slot.
+    assert len(final.devices) == 1 and 0 <= final.devices[0] < 6
+    assert final.metrics is not None and final.metrics.samples >= 2
+    assert final.metrics.util_peak is not None and final.metrics.util_peak > 0
