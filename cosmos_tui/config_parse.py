@@ -99,6 +99,14 @@ def parse_config(data: Mapping[str, Any], path: Path | None, text: str = "") -> 
                 path=path,
                 line=locate.line(("clusters", index), "ssh_host"),
             )
+        if not cluster.shared_dir and not cluster.node_hosts:
+            raise ConfigError(
+                f"'clusters[{index}].shared_dir' is empty: runs are then staged over SSH to "
+                "the node Ray runs them on, which needs 'node_hosts' (node IP -> [[hosts]] "
+                "name); or give a folder every node and this machine share",
+                path=path,
+                line=locate.line(("clusters", index), "shared_dir"),
+            )
         for ip, name in cluster.node_hosts.items():
             if name not in hosts:
                 raise ConfigError(

@@ -24,7 +24,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cosmos_tui.config import ClusterConfig
+from cosmos_tui.config import ClusterConfig, Config
 from cosmos_tui.engine.queue import HostView
 from cosmos_tui.errors import ClusterUnreachable
 from cosmos_tui.remote.ray_jobs import META_INSTALL, RayJob, RayJobs, RayNode
@@ -42,6 +42,18 @@ def split_target(name: str) -> tuple[str, str] | None:
     """Return (cluster, node prefix) of a placement name, or None for an SSH host."""
     cluster, slash, node = name.partition("/")
     return (cluster, node) if slash else None
+
+
+def node_ssh_host(config: Config, cluster: ClusterConfig, ip: str) -> str | None:
+    """Return the ``[[hosts]]`` name that reaches a node over SSH, or None.
+
+    The cluster's ``node_hosts`` names it by the node's IP; else a host whose hostname
+    is that IP.
+    """
+    named = cluster.node_hosts.get(ip)
+    if named is not None:
+        return named
+    return next((h.name for h in config.hosts if h.hostname == ip), None)
 
 
 def is_cluster_target(host: str | None) -> bool:
@@ -83,8 +95,14 @@ class _Reading:
 
 
 def eligible(node: RayNode, config: ClusterConfig) -> bool:
-    """True when runs may go to the node: alive, with GPUs and the configured resources."""
+    """True when runs may go to the node: alive, with GPUs and the configured resources.
+
+    Without a shared folder a run is staged through the SSH host that reaches its node,
+    so only nodes named in ``node_hosts`` take runs.
+    """
     if not node.alive or node.gpus <= 0:
+        return False
+    if not config.shared_dir and node.ip not in config.node_hosts:
         return False
     return all(node.resources.get(name, 0.0) >= amount for name, amount in config.resources.items())
 

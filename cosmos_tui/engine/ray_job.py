@@ -75,10 +75,19 @@ def cluster_host(cluster: ClusterConfig) -> HostConfig:
     )
 
 
-def entrypoint(cluster: ClusterConfig, run: Run, config: Config, grace: float) -> str:
-    """Return the job's entrypoint: the standalone script and the container's create body."""
+def entrypoint(
+    cluster: ClusterConfig,
+    run: Run,
+    config: Config,
+    grace: float,
+    layout: launch.RemoteLayout | None = None,
+) -> str:
+    """Return the job's entrypoint: the standalone script and the container's create body.
+
+    ``layout`` is where the attempt's files are on the node (default: the shared folder).
+    """
     host = cluster_host(cluster)
-    layout = attempt_layout(cluster, run.id, run.attempt)
+    layout = layout or attempt_layout(cluster, run.id, run.attempt)
     spec = launch.container_spec(
         run.id,
         launch.build_command(run, config),

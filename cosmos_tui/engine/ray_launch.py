@@ -23,16 +23,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
-import json
 import logging
-import shutil
 from collections.abc import Awaitable, Callable
 from functools import partial
-from pathlib import Path
 
 from cosmos_tui.config import ClusterConfig, Config
+from cosmos_tui.config_parse import max_output_bytes
 from cosmos_tui.domain import ACTIVE_STATES, FailureKind, Run, RunState
-from cosmos_tui.engine import launch
+from cosmos_tui.engine.context import HostSource
 from cosmos_tui.engine.failures import Failure, classify
 from cosmos_tui.engine.logs import (
     LocalLog,
@@ -42,17 +40,15 @@ from cosmos_tui.engine.logs import (
 )
 from cosmos_tui.engine.ray_cluster import (
     RayClusterView,
+    node_ssh_host,
     node_target,
     split_target,
 )
 from cosmos_tui.engine.ray_job import (
     ProgressWriter,
-    attempt_layout,
     begin_attempt_log,
     container_exit_code,
     container_name,
-    copy_atomic,
-    copy_outputs,
     entrypoint,
     note_gap,
     once,
@@ -60,6 +56,7 @@ from cosmos_tui.engine.ray_job import (
     submission_id,
     timestamped_lines,
 )
+from cosmos_tui.engine.ray_stage import SharedStage, SshStage, Stage
 from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.errors import ClusterUnreachable, CosmosError, InvalidTransition, NotFound
 from cosmos_tui.remote.ray_jobs import META_INSTALL, META_OWNER, META_RUN, RayJob, RayJobs
@@ -84,6 +81,8 @@ class RayLauncher:
         view: The clusters (nodes, and their Jobs API clients).
         hub: Wakes log readers.
         sleep: Waits (injectable).
+        hosts: The SSH hosts, for clusters without a shared folder (each run staged
+            through the host that reaches its node: ``ClusterConfig.node_hosts``).
 
     """
 
@@ -94,12 +93,28 @@ class RayLauncher:
         view: RayClusterView,
         hub: LogHub,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        hosts: HostSource | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.view = view
         self.hub = hub
         self.sleep = sleep
+        self.hosts = hosts
+
+    def _stage_for(self, cluster: ClusterConfig, run: Run) -> Stage:
+        """The cluster's shared folder, or the SSH host that reaches the run's node."""
+        if cluster.shared_dir:
+            return SharedStage(cluster)
+        assert run.host is not None
+        node = self.view.node(run.host)
+        name = node_ssh_host(self.config, cluster, node.ip) if node is not None else None
+        if name is None or self.hosts is None:
+            # a node the view no longer shows (lost), or one no host reaches: the
+            # scheduler places the run again (nodes without a host are not offered)
+            raise CosmosError(f"no SSH host reaches node {run.host} to stage the run")
+        host = self.hosts.get(name)
+        return SshStage(host, max_output_bytes(host.config))
 
     def _cluster(self, target: str) -> tuple[ClusterConfig, RayJobs]:
         parts = split_target(target)
@@ -293,25 +308,12 @@ class RayLauncher:
     # steps ------------------------------------------------------------------------------
 
     async def _stage(self, run: Run, cluster: ClusterConfig, local_log: LocalLog) -> Run:
-        """Copy inputs (content-addressed) and the spec into the attempt's shared folder."""
+        """Put inputs (content-addressed) and the spec where the attempt's node sees them."""
         await asyncio.to_thread(begin_attempt_log, local_log, run)
-        layout = attempt_layout(cluster, run.id, run.attempt + 1)
+        stage = self._stage_for(cluster, run)
+        layout = await stage.layout(run.id, run.attempt + 1)
         prompt = await self.store.get_prompt(run.prompt_id) if run.prompt_id else None
-        wanted = launch.wanted_roles(run)
-        remote_inputs: dict[str, str] = {}
-        for item in prompt.inputs if prompt else ():
-            if item.role not in wanted:
-                continue
-            target = Path(layout.inputs_dir) / f"{item.sha256}{item.path.suffix}"
-            if not target.exists() or target.stat().st_size != item.size:
-                await asyncio.to_thread(copy_atomic, item.path, target)
-            remote_inputs[item.role] = str(target)
-        spec = launch.build_run_spec(run, prompt, remote_inputs)
-        output = Path(layout.output_dir)
-        await asyncio.to_thread(shutil.rmtree, output, True)
-        output.mkdir(parents=True, exist_ok=True)
-        output.chmod(0o777)  # the container's user writes here
-        Path(layout.spec_path).write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+        spec = await stage.put(run, prompt, layout)
         return await self.store.transition(
             run.id,
             RunState.STARTING,
@@ -324,6 +326,7 @@ class RayLauncher:
     async def _submit(self, run: Run, cluster: ClusterConfig, jobs: RayJobs) -> Run:
         """Submit (idempotent), wait until Ray places it, record the node."""
         assert run.host is not None
+        layout = await self._stage_for(cluster, run).layout(run.id, run.attempt)
         resources = dict(cluster.resources)
         node = self.view.node(run.host)
         if node is not None and self.view.unique_ip(cluster.name, node):
@@ -331,7 +334,7 @@ class RayLauncher:
         grace = self.config.timeouts.cancel_grace
         job = await jobs.submit(
             submission_id(run),
-            entrypoint(cluster, run, self.config, grace),
+            entrypoint(cluster, run, self.config, grace, layout),
             run.params.num_gpus,
             resources,
             {META_INSTALL: self.view.install_id, META_RUN: run.id, META_OWNER: getpass.getuser()},
@@ -448,9 +451,15 @@ class RayLauncher:
         return await self._fail(run, failure)
 
     async def _collect(self, run: Run, cluster: ClusterConfig, local_log: LocalLog) -> Run:
-        layout = attempt_layout(cluster, run.id, run.attempt)
-        local_dir = self.config.outputs_dir / run.id
-        outputs = await asyncio.to_thread(copy_outputs, Path(layout.output_dir), local_dir)
+        stage = self._stage_for(cluster, run)
+        layout = await stage.layout(run.id, run.attempt)
+        fetched = await stage.fetch(layout, self.config.outputs_dir / run.id)
+        outputs = fetched.names
+        if fetched.refused:
+            # lazy: the download code is for drivers (as in engine/lifecycle.py)
+            from cosmos_tui.engine.outputs import refused_failure
+
+            return await self._fail(run, refused_failure(run, fetched.refused, outputs))
         if not any(name.endswith(".mp4") for name in outputs):
             lines = await asyncio.to_thread(read_log_lines, local_log.path)
             return await self._fail(run, classify(0, lines, profile=run.profile))

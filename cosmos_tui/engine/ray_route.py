@@ -23,6 +23,7 @@ from cosmos_tui.engine.ray_cluster import (
     RayClusterView,
     installation_id,
     is_cluster_target,
+    node_ssh_host,
     split_target,
 )
 from cosmos_tui.engine.ray_job import submission_id
@@ -119,10 +120,9 @@ class ClusterDriver:
         refresh_seconds: float = REFRESH_SECONDS,
     ) -> None:
         self.view = RayClusterView(jobs.all(), installation_id(config.data_dir))
-        self.launcher = RayLauncher(config, store, self.view, hub)
+        self.launcher = RayLauncher(config, store, self.view, hub, hosts=jobs.hosts)
         self.refresh_seconds = refresh_seconds
-        self._node_hosts = {c.name: c.node_hosts for c in config.clusters}
-        self._by_hostname = {h.hostname: h.name for h in config.hosts}
+        self.config = config
 
     def ssh_host_of(self, target: str) -> str | None:
         """Return the SSH host that reaches a node (``<cluster>/<node>``), or None.
@@ -132,10 +132,9 @@ class ClusterDriver:
         """
         parts = split_target(target)
         node = self.view.node(target)
-        if parts is None or node is None:
+        if parts is None or node is None or parts[0] not in self.view.clusters:
             return None
-        named = self._node_hosts.get(parts[0], {}).get(node.ip)
-        return named if named is not None else self._by_hostname.get(node.ip)
+        return node_ssh_host(self.config, self.view.clusters[parts[0]][0], node.ip)
 
     async def keep_fresh(self) -> None:
         """Read the clusters now and every ``refresh_seconds`` until cancelled."""

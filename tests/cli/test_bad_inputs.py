@@ -441,6 +441,13 @@ CASES: list[Case] = [
     c(
         "list",
         "runs",
+        fragment="'clusters[0].shared_dir' is empty: runs are then staged over SSH to the "
+        "node Ray runs them on, which needs 'node_hosts'",
+        config='[[clusters]]\nname = "c"\nshared_dir = ""\n',
+    ),
+    c(
+        "list",
+        "runs",
         fragment="'clusters[0].node_hosts' must be a table of strings",
         config='[[clusters]]\nname = "c"\nnode_hosts = { "10.0.0.5" = 3 }\n',
     ),

@@ -578,3 +578,36 @@ async def test_a_node_that_is_also_an_ssh_host_gives_its_runs_gpu_metrics(
     assert len(final.devices) == 1 and 0 <= final.devices[0] < 6
     assert final.metrics is not None and final.metrics.samples >= 2
     assert final.metrics.util_peak is not None and final.metrics.util_peak > 0
+
+
+async def test_without_a_shared_folder_a_run_is_staged_over_ssh_to_its_node(
+    make_cluster_config: Callable[..., Config],
+    make_config: Callable[..., Config],
+    local_ray: Any,
+    tmp_path: Path,
+) -> None:
+    ssh = make_config(scenario="ok").hosts[0]
+    direct = make_cluster_config(speed="0.3")
+    ip = (await jobs_of(direct).nodes())[0].ip
+    cluster = dataclasses.replace(direct.clusters[0], shared_dir="", node_hosts={ip: ssh.name})
+    config = dataclasses.replace(direct, hosts=[ssh], clusters=[cluster])
+    async with Workbench.open(config) as bench:
+        run = await add_run(bench, tmp_path)
+        await bench.store.update_run(run.id, target="ray")
+        await asyncio.wait_for(QueueService.of(bench).drive(until_idle=True), 240)
+        final = await bench.store.get_run(run.id)
+        host = bench.hosts.get(ssh.name)
+        tool_dir = await host.tool_dir()
+        listing = await host.files.listdir(f"{tool_dir}/runs/{run.id}/output")
+        inputs = {entry.name for entry in await host.files.listdir(f"{tool_dir}/inputs")}
+        prompt = await bench.store.get_prompt(run.prompt_id or "")
+    assert final.state == RunState.COMPLETED, final.failure_message
+    assert final.host is not None and final.host.startswith("ray/")
+    # The input was uploaded content-addressed into the node's own tool folder.
+    assert f"{prompt.inputs[0].sha256}.mp4" in inputs
+    local = config.outputs_dir / run.id
+    assert final.outputs and all((local / name).stat().st_size > 0 for name in final.outputs)
+    videos = [name for name in final.outputs if name.endswith(".mp4")]
+    assert videos and {entry.name for entry in listing} >= {Path(v).name for v in videos}
+    # Nothing went through the (unset) shared folder.
+    assert not (local_ray.shared / "runs" / run.id).exists()
