@@ -10,6 +10,10 @@ Prints, each beside its anchor measured in the same run:
   Ray placed it and started its entrypoint, which then creates the container), median
   and p95, beside a hand-submitted Ray job's submit-to-entrypoint-running
   (``JobSubmissionClient.submit_job`` of ``true``, what ``ray job submit`` does);
+- claim-to-container-started latency (the run's container's ``State.StartedAt``),
+  beside a hand-submitted
+  Ray job whose entrypoint is ``docker run -d`` of the same image: submit to the
+  container's ``State.StartedAt``;
 - scheduling throughput: RUNS queued short runs, runs per minute from the first claim
   to the last completion;
 - overhead per run (everything but the container's own time) on the cluster, beside
@@ -24,8 +28,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import datetime
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -73,6 +79,54 @@ def hand_submitted(address: str, count: int) -> list[float]:
     return latencies
 
 
+def hand_docker_run(address: str, socket: str, image: str, count: int) -> list[float]:
+    """Submit ``docker run -d IMAGE true`` by hand: seconds from submit to container start."""
+    from ray.job_submission import JobSubmissionClient
+
+    client = JobSubmissionClient(address)
+    docker = ["docker", "-H", f"unix://{socket}"]
+    latencies = []
+    for index in range(count):
+        name = f"cosmos-bench-anchor-{os.getpid()}-{index}"
+        began = time.time()
+        sid = client.submit_job(
+            entrypoint=f"{' '.join(docker)} run -d --name {name} --entrypoint true {image}",
+            entrypoint_num_gpus=1,
+            entrypoint_num_cpus=0,
+        )
+        while not client.get_job_status(sid).is_terminal():
+            time.sleep(0.05)
+        started = subprocess.run(
+            [*docker, "inspect", "-f", "{{.State.StartedAt}}", name],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        subprocess.run([*docker, "rm", "-f", name], capture_output=True, check=False)
+        latencies.append(stamp_seconds(started) - began)
+    return latencies
+
+
+def stamp_seconds(stamp: str) -> float:
+    """Seconds since the epoch of an RFC 3339 stamp with nanoseconds (Docker's, ours)."""
+    head, _, fraction = stamp.rstrip("Z").partition(".")
+    moment = datetime.datetime.fromisoformat(head).replace(tzinfo=datetime.UTC)
+    return moment.timestamp() + float("0." + (fraction or "0"))
+
+
+def container_started(socket: str, run: Run) -> float:
+    """Seconds from the run's claim (uploading) to its container's ``State.StartedAt``."""
+    claimed = next(e.at for e in run.events if e.to_state == RunState.UPLOADING)
+    name = f"cosmos-{run.id}-a{max(1, run.attempt)}"
+    started = subprocess.run(
+        ["docker", "-H", f"unix://{socket}", "inspect", "-f", "{{.State.StartedAt}}", name],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return stamp_seconds(started) - claimed.replace(tzinfo=datetime.UTC).timestamp()
+
+
 async def queue_runs(bench: Workbench, prompt_id: str, count: int) -> list[str]:
     ids = []
     for index in range(count):
@@ -91,6 +145,9 @@ async def main(runs: int, ssh_runs: int) -> None:
         with local_cluster(((2, {}), (4, {}))) as cluster:
             address = cluster.address
             anchor = await asyncio.to_thread(hand_submitted, address, 10)
+            docker_anchor = await asyncio.to_thread(
+                hand_docker_run, address, host.docker_socket, host.docker_image, 10
+            )
             shared = work / "shared"
             repo = shared / "cosmos-transfer1"
             script = repo / "cosmos_transfer1" / "diffusion" / "inference" / "transfer.py"
@@ -121,6 +178,11 @@ async def main(runs: int, ssh_runs: int) -> None:
                 await QueueService.of(bench).drive(until_idle=True)
                 wall = time.monotonic() - began
                 finals = [await bench.get_run(run_id) for run_id in ids]
+                started = [
+                    container_started(host.docker_socket, r)
+                    for r in finals
+                    if r.state == RunState.COMPLETED
+                ]
                 serial = []  # one at a time, as the SSH runs below: no contention
                 for run_id in await queue_runs(bench, prompt.id, ssh_runs):
                     await QueueService.of(bench).drive(until_idle=True)
@@ -159,6 +221,11 @@ async def main(runs: int, ssh_runs: int) -> None:
     alone = f"{statistics.median(serial_latency):.2f}, {p95(serial_latency):.2f}"
     print(f"  the same, one run at a time                          {alone}  ({ssh_runs} runs)")
     print(f"  anchor: 'true' submitted by hand (to entrypoint)      {hand}  (10 jobs)")
+    print("claim to container started, seconds: median, p95")
+    tool = f"{statistics.median(started):.2f}, {p95(started):.2f}"
+    print(f"  a run through the tool                               {tool}  ({runs} runs)")
+    hand = f"{statistics.median(docker_anchor):.2f}, {p95(docker_anchor):.2f}"
+    print(f"  anchor: 'docker run -d' submitted by hand            {hand}  (10 jobs)")
     print(f"throughput: {runs} queued 1-GPU runs in {wall:.1f} s = {60 * runs / wall:.1f} runs/min")
     print("overhead per run (all but the container's own time), seconds, median:")
     print(f"  Ray executor  {statistics.median(ray_overhead):.2f}  ({runs} runs, 6 at once)")
