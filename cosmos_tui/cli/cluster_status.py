@@ -8,6 +8,7 @@ from cosmos_tui.config import Config
 from cosmos_tui.engine.ray_cluster import ClusterHealth, RayClusterView, installation_id
 from cosmos_tui.engine.ray_route import ClusterJobs
 from cosmos_tui.remote.pool import HostPool
+from cosmos_tui.remote.ray_jobs import ReportedGpu
 from cosmos_tui.safe_text import one_line
 
 
@@ -19,7 +20,9 @@ async def cluster_health(config: Config) -> list[ClusterHealth]:
     hosts = HostPool(config)
     try:
         view = RayClusterView(
-            ClusterJobs(config.clusters, hosts).all(), installation_id(config.data_dir)
+            ClusterJobs(config.clusters, hosts).all(),
+            installation_id(config.data_dir),
+            telemetry=config,
         )
         await view.refresh()
         return view.health()
@@ -44,7 +47,21 @@ def health_text(health: ClusterHealth) -> str:
             f"  node {node.node_id[:12]} {one_line(node.ip)}{role} {state} "
             f"{node.gpus} GPU(s){' ' + one_line(extra) if extra else ''}"
         )
+        host = health.ssh_hosts.get(node.node_id)
+        if host is not None:
+            lines.append(f"    over SSH as host {one_line(host)}")
+        for gpu in health.reported.get(node.node_id, ()):
+            lines.append(f"    {reported_text(gpu)}")
     return "\n".join(lines)
+
+
+def reported_text(gpu: ReportedGpu) -> str:
+    """One GPU as Ray reports it, for people: index, name, busy and memory."""
+    busy = "?" if gpu.utilization is None else f"{gpu.utilization:.0f}%"
+    return (
+        f"GPU{gpu.index} {one_line(gpu.name)[:40]} {busy} busy, "
+        f"{gpu.memory_used_mib / 1024:.1f}/{gpu.memory_total_mib / 1024:.1f} GiB (Ray)"
+    )
 
 
 def health_json(health: ClusterHealth) -> dict[str, Any]:
@@ -66,6 +83,17 @@ def health_json(health: ClusterHealth) -> dict[str, Any]:
                 "head": n.head,
                 "gpus": n.gpus,
                 "resources": dict(n.resources),
+                "ssh_host": health.ssh_hosts.get(n.node_id),
+                "gpu_use": [
+                    {
+                        "index": g.index,
+                        "name": g.name,
+                        "utilization": g.utilization,
+                        "memory_used_mib": g.memory_used_mib,
+                        "memory_total_mib": g.memory_total_mib,
+                    }
+                    for g in health.reported.get(n.node_id, ())
+                ],
             }
             for n in health.nodes
         ],

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from cosmos_tui.config import ClusterConfig, Config
 from cosmos_tui.engine.queue import HostView
-from cosmos_tui.errors import ClusterUnreachable
-from cosmos_tui.remote.ray_jobs import META_INSTALL, RayJob, RayJobs, RayNode
+from cosmos_tui.errors import ClusterUnreachable, CosmosError
+from cosmos_tui.remote.ray_jobs import META_INSTALL, RayJob, RayJobs, RayNode, ReportedGpu
 
 logger = logging.getLogger(__name__)
 NODE_ID_CHARS = 12
@@ -74,6 +74,10 @@ class ClusterHealth:
         gpus_ours: GPUs held by live jobs of this installation.
         gpus_others: GPUs held by other live jobs.
         held: Per node id: GPUs held there by (our, other) live jobs.
+        reported: Per node id: its GPUs as Ray's dashboard agent reads them (NVML), for
+            nodes with GPUs; read only by views made with ``telemetry``.
+        ssh_hosts: Per node id: the ``[[hosts]]`` entry that reaches it over SSH (its
+            own card has the nvidia-smi figures).
 
     """
 
@@ -85,6 +89,8 @@ class ClusterHealth:
     gpus_ours: float = 0.0
     gpus_others: float = 0.0
     held: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    reported: Mapping[str, tuple[ReportedGpu, ...]] = field(default_factory=dict)
+    ssh_hosts: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -92,6 +98,7 @@ class _Reading:
     nodes: list[RayNode] = field(default_factory=list)
     jobs: list[RayJob] = field(default_factory=list)
     error: str | None = None
+    reported: dict[str, tuple[ReportedGpu, ...]] = field(default_factory=dict)
 
 
 def eligible(node: RayNode, config: ClusterConfig) -> bool:
@@ -138,24 +145,42 @@ class RayClusterView:
     Args:
         clusters: Each cluster's config and Jobs API client.
         install_id: This installation's id (its jobs' metadata names it).
+        telemetry: The whole config, for views that show GPUs (the GPUs pane, ``cosmos
+            status``): each reading then also reads the GPUs Ray's agents report, and
+            health names the SSH host that reaches each node. None: placement only.
 
     """
 
     def __init__(
-        self, clusters: Mapping[str, tuple[ClusterConfig, RayJobs]], install_id: str
+        self,
+        clusters: Mapping[str, tuple[ClusterConfig, RayJobs]],
+        install_id: str,
+        telemetry: Config | None = None,
     ) -> None:
         self.clusters = dict(clusters)
         self.install_id = install_id
+        self.telemetry = telemetry
         self._readings: dict[str, _Reading] = {name: _Reading() for name in self.clusters}
 
     async def refresh(self) -> None:
-        """Read every cluster's nodes and jobs; a cluster that fails offers nothing."""
+        """Read every cluster's nodes and jobs; a cluster that fails offers nothing.
+
+        With ``telemetry``, also the GPUs its agents report; a dashboard that cannot
+        give them (an older Ray, an agent down) leaves them out, nothing else.
+        """
         for name, (_config, jobs) in self.clusters.items():
             try:
-                self._readings[name] = _Reading(await jobs.nodes(), await jobs.jobs())
+                reading = _Reading(await jobs.nodes(), await jobs.jobs())
             except ClusterUnreachable as exc:
                 logger.warning("%s", exc.message)
                 self._readings[name] = _Reading(error=exc.message)
+                continue
+            if self.telemetry is not None:
+                try:
+                    reading.reported = await jobs.gpu_usage()
+                except CosmosError as exc:
+                    logger.info("cluster %s: no GPU usage from Ray: %s", name, exc.message)
+            self._readings[name] = reading
 
     def host_views(self, ours: Collection[str]) -> list[HostView]:
         """Return every cluster's node views from the last reading."""
@@ -208,6 +233,14 @@ class RayClusterView:
                     else:
                         theirs += job.num_gpus
                     held[job.driver_node_id] = (mine, theirs)
+            config = self.clusters[name][0]
+            with_gpus = {n.node_id for n in reading.nodes if n.alive and n.gpus > 0}
+            ssh_hosts = {}
+            if self.telemetry is not None:
+                for node in reading.nodes:
+                    host = node_ssh_host(self.telemetry, config, node.ip)
+                    if host is not None:
+                        ssh_hosts[node.node_id] = host
             result.append(
                 ClusterHealth(
                     name,
@@ -217,6 +250,8 @@ class RayClusterView:
                     gpus_ours=ours,
                     gpus_others=others,
                     held=held,
+                    reported={k: v for k, v in reading.reported.items() if k in with_gpus},
+                    ssh_hosts=ssh_hosts,
                 )
             )
         return result

@@ -5,7 +5,8 @@ configured cluster is used, and its absence is a :class:`ConfigError` saying wha
 install. Everything crosses out of here as the frozen types below, never Ray objects.
 
 Calls go over the dashboard's HTTP API (``JobSubmissionClient``; ``ray.util.state`` for
-nodes); the blocking client runs in a thread. Connection failures become
+nodes; the dashboard's own ``/nodes?view=summary`` for the GPUs each node's agent reads
+through NVML); the blocking client runs in a thread. Connection failures become
 :class:`ClusterUnreachable` (transient: runs wait in the queue).
 """
 
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -57,6 +60,70 @@ class RayNode:
     head: bool
     gpus: int
     resources: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReportedGpu:
+    """One GPU of a node as Ray's dashboard agent reads it (NVML), every few seconds.
+
+    Attributes:
+        index: The GPU's index on its node.
+        name: The model name (host-supplied: shown through ``one_line``).
+        utilization: Percent busy, or None when NVML gave none.
+        memory_used_mib: Memory in use, MiB.
+        memory_total_mib: Memory in all, MiB.
+
+    """
+
+    index: int
+    name: str
+    utilization: float | None
+    memory_used_mib: float
+    memory_total_mib: float
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def reported_gpus(summary: Any) -> dict[str, tuple[ReportedGpu, ...]]:
+    """Read the GPUs of each node (by node id) from ``/nodes?view=summary``'s reply.
+
+    The reply is the dashboard's own (not a stable API): anything not shaped as Ray
+    2.x sends it is left out, never guessed.
+    """
+    found: dict[str, tuple[ReportedGpu, ...]] = {}
+    data = summary.get("data") if isinstance(summary, dict) else None
+    nodes = data.get("summary") if isinstance(data, dict) else None
+    for node in nodes if isinstance(nodes, list) else ():
+        raylet = node.get("raylet") if isinstance(node, dict) else None
+        node_id = raylet.get("nodeId") if isinstance(raylet, dict) else None
+        gpus = node.get("gpus") if isinstance(node, dict) else None
+        if not isinstance(node_id, str) or not isinstance(gpus, list):
+            continue
+        read = []
+        for gpu in gpus:
+            if not isinstance(gpu, dict):
+                continue
+            index, used, total = (
+                _number(gpu.get(k)) for k in ("index", "memoryUsed", "memoryTotal")
+            )
+            if index is None or used is None or total is None:
+                continue
+            name = gpu.get("name")
+            read.append(
+                ReportedGpu(
+                    index=int(index),
+                    name=name if isinstance(name, str) else "",
+                    utilization=_number(gpu.get("utilizationGpu")),
+                    memory_used_mib=used,
+                    memory_total_mib=total,
+                )
+            )
+        found[node_id] = tuple(sorted(read, key=lambda g: g.index))
+    return found
 
 
 @dataclass(frozen=True)
@@ -233,6 +300,28 @@ class RayJobs:
             if type(exc).__module__.startswith("aiohttp"):
                 raise ClusterUnreachable(self.cluster, f"log stream: {exc}") from exc
             raise
+
+    async def gpu_usage(self) -> dict[str, tuple[ReportedGpu, ...]]:
+        """Return each node's GPUs as its dashboard agent last read them (by node id).
+
+        A node whose agent reads no GPU (no NVML there) is absent or empty.
+
+        Raises:
+            ClusterUnreachable: When the dashboard does not answer.
+
+        """
+
+        def read() -> dict[str, tuple[ReportedGpu, ...]]:
+            url = f"{self.address.rstrip('/')}/nodes?view=summary"
+            if not url.startswith(("http://", "https://")):
+                raise ClusterUnreachable(self.cluster, f"not an HTTP address: {self.address}")
+            with urllib.request.urlopen(url, timeout=self.timeout) as reply:  # noqa: S310
+                try:
+                    return reported_gpus(json.loads(reply.read()))
+                except ValueError as exc:
+                    raise ClusterUnreachable(self.cluster, f"GPU usage: {exc}") from exc
+
+        return await self._call(read)
 
     async def nodes(self) -> list[RayNode]:
         """Return the cluster's nodes (alive and dead) with their GPUs and resources."""

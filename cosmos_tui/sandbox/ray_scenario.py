@@ -73,12 +73,15 @@ def _free_port() -> int:
 @contextmanager
 def local_cluster(
     nodes: Sequence[tuple[int, Mapping[str, float]]] = ((NODE_GPUS, {}), (NODE_GPUS, {})),
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[LocalCluster]:
     """Start a head without GPUs and one node per ``(gpus, custom resources)``; stop all after.
 
     The head's dashboard agent gets a port of its own (workers get one from the kernel):
     with the default port a second cluster on the machine would accept no jobs. Returns
     once the head's job agent accepts jobs. The demo, the tests and the benches use it.
+    ``env`` is set for the processes of the nodes started here (e.g. the NVML stand-in:
+    :mod:`cosmos_tui.sandbox.fake_nvml`), and only for them.
 
     Raises:
         ConfigError: When Ray is not installed (the message says what to install).
@@ -88,24 +91,28 @@ def local_cluster(
     from ray.cluster_utils import Cluster  # lazy: Ray is an optional extra
 
     port = _free_port()
-    cluster: Any = Cluster(
-        initialize_head=True,
-        connect=False,
-        head_node_args={
-            "num_cpus": 1,
-            "num_gpus": 0,
-            "include_dashboard": True,
-            "dashboard_host": "127.0.0.1",
-            "dashboard_port": port,
-            "dashboard_agent_listen_port": _free_port(),
-        },
-    )
+    saved = {name: os.environ.get(name) for name in env or {}}
+    os.environ.update(env or {})  # Ray starts the node processes with this process's env
+    cluster: Any = None
     try:
+        cluster = Cluster(
+            initialize_head=True,
+            connect=False,
+            head_node_args={
+                "num_cpus": 1,
+                "num_gpus": 0,
+                "include_dashboard": True,
+                "dashboard_host": "127.0.0.1",
+                "dashboard_port": port,
+                "dashboard_agent_listen_port": _free_port(),
+            },
+        )
         workers = [
             cluster.add_node(num_cpus=1, num_gpus=gpus, resources=dict(resources))
             for gpus, resources in nodes
         ]
         cluster.wait_for_nodes()
+        _restore(saved)
         address = f"http://127.0.0.1:{port}"
         client = submission.JobSubmissionClient(address)
         deadline = time.monotonic() + AGENT_WAIT_S
@@ -119,7 +126,17 @@ def local_cluster(
                 time.sleep(0.2)
         yield LocalCluster(cluster, address, workers)
     finally:
-        cluster.shutdown()
+        _restore(saved)
+        if cluster is not None:
+            cluster.shutdown()
+
+
+def _restore(saved: Mapping[str, str | None]) -> None:
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def with_cluster(config: Config, sandbox: SandboxHandle, address: str, hosts: bool) -> Config:

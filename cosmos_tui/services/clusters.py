@@ -35,7 +35,7 @@ async def watch_clusters(
         for cluster in config.clusters:
             yield ClusterHealth(cluster.name, False, exc.message)
         return
-    view = RayClusterView(jobs, installation_id(config.data_dir))
+    view = RayClusterView(jobs, installation_id(config.data_dir), telemetry=config)
     while True:
         await view.refresh()
         for health in view.health():

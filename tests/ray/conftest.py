@@ -4,7 +4,9 @@ The cluster (``ray.cluster_utils.Cluster``: real GCS, raylets and dashboard on t
 machine) has a head without GPUs and two workers with fake GPUs: ``small`` with 2 and
 the checkpoint resource ``ckpt_t1``, ``big`` with 4. Starting it takes about 15 s on
 2 cores, so it is started once and shut down (every Ray process ended) at the end.
-Job entrypoints run the Cosmos stand-in on the session's real dockerd.
+Job entrypoints run the Cosmos stand-in on the session's real dockerd. Its nodes' agents
+read GPUs from the NVML stand-in (``sandbox/fake_nvml.py``; the same two GPUs for every
+node, as they share this machine), whose figures a test sets with ``LocalRay.set_gpus``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pytest
 
 from cosmos_tui.config import ClusterConfig, Config, PathsConfig, RetryConfig, TimeoutsConfig
 from cosmos_tui.domain import GenerationParams, InputFile, Run
+from cosmos_tui.sandbox.fake_nvml import build_fake_nvml, nvml_env, write_gpus
 from cosmos_tui.sandbox.ray_scenario import local_cluster
 from cosmos_tui.store.repositories import Store
 from tests.conftest import write_video
@@ -30,6 +33,8 @@ from tests.lifecycle.conftest import make_config as make_config  # a real SSH ho
 from tests.lifecycle.conftest import standin_image as standin_image  # the session image
 
 CHECKPOINT_RESOURCE = "ckpt_t1"
+# What each node's NVML stand-in reports until a test sets other figures.
+IDLE_GPUS = [(0, 0, 81559, "NVIDIA H100 80GB HBM3"), (0, 0, 81559, "NVIDIA H100 80GB HBM3")]
 
 
 @dataclass
@@ -42,6 +47,12 @@ class LocalRay:
     big_node: str
     shared: Path
     cluster: Any = None
+    gpus_file: Path | None = None
+
+    def set_gpus(self, gpus: list[tuple[int, int, int, str]]) -> None:
+        """Set what every node's NVML reports: (utilization %, used MiB, total MiB, name)."""
+        assert self.gpus_file is not None
+        write_gpus(self.gpus_file, gpus)
 
 
 @pytest.fixture(scope="session")
@@ -49,8 +60,11 @@ def local_ray() -> Iterator[LocalRay]:
     """Start head + 2 GPU workers; shut every Ray process down afterwards."""
     nodes = ((2, {CHECKPOINT_RESOURCE: 1.0}), (4, {}))
     shared = Path(tempfile.mkdtemp(prefix="cosmos-ray-shared-"))
+    nvml = build_fake_nvml(shared / "nvml")
+    gpus_file = shared / "nvml" / "gpus"
+    write_gpus(gpus_file, IDLE_GPUS)
     try:
-        with local_cluster(nodes) as started:
+        with local_cluster(nodes, env=nvml_env(nvml, gpus_file)) as started:
             small, big = started.workers
             yield LocalRay(
                 address=started.address,
@@ -58,6 +72,7 @@ def local_ray() -> Iterator[LocalRay]:
                 big_node=big.node_id,
                 shared=shared,
                 cluster=started.cluster,
+                gpus_file=gpus_file,
             )
     finally:
         shutil.rmtree(shared, ignore_errors=True)

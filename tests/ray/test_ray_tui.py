@@ -23,6 +23,7 @@ from cosmos_tui.ui.app import CosmosApp
 from cosmos_tui.ui.facade import FacadeAdapter
 from cosmos_tui.ui.widgets.cluster_card import ClusterCard
 from tests.conftest import write_video
+from tests.ray.conftest import IDLE_GPUS
 from tests.ui.conftest import settle
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(240)]
@@ -62,6 +63,22 @@ async def test_the_gpus_pane_shows_the_cluster_and_a_run_started_from_the_tui(
         assert "ray (Ray cluster)" in text and "reachable" in text, text
         assert "4 GPU" in node_line(text, local_ray.big_node)
         assert "2 GPU" in node_line(text, local_ray.small_node)
+        # under each worker: its GPUs as Ray's agent reads them (the NVML stand-in)
+        local_ray.set_gpus([(12, 1024, 81559, "H100"), (0, 0, 81559, "H100")])
+        try:
+            for _ in range(600):
+                lines = card_text(card).splitlines()
+                line = node_line("\n".join(lines), local_ray.small_node)
+                below = lines[lines.index(line) + 1 :]
+                if below and below[0].strip().startswith("GPU0") and "12%" in below[0]:
+                    break
+                await pilot.pause(0.1)
+            else:
+                pytest.fail(f"no reported GPUs under the node: {card_text(card)}")
+        finally:
+            local_ray.set_gpus(IDLE_GPUS)
+        assert "1.0/79.6 GiB  H100" in below[0], below
+        assert below[1].strip().startswith("GPU1") and "0%" in below[1], below
         bench = opened["bench"]
         video = write_video(tmp_path / "videos" / "tui" / "color.mp4", b"tui")
         data = video.read_bytes()

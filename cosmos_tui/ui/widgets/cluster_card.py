@@ -2,8 +2,9 @@
 
 Each node line shows its GPUs, how many our runs hold (and which runs) and how many
 other jobs hold, from Ray's state and Jobs APIs (``cosmos status`` reads the same).
-Per-GPU figures need nvidia-smi on the node over SSH: a node that is also a configured
-host has its own host card with them.
+Per-GPU figures: a node reached over SSH (a configured host) has its own host card with
+nvidia-smi's; any other node shows, under its line, each GPU as Ray's dashboard agent
+reads it (NVML: busy and memory, every few seconds).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from cosmos_tui.engine.ray_cluster import NODE_ID_CHARS, ClusterHealth, node_target
+from cosmos_tui.remote.ray_jobs import ReportedGpu
 from cosmos_tui.safe_text import one_line
 from cosmos_tui.ui.format import LOOK_CLASSES, Looks, bar, plain
 
@@ -89,7 +91,28 @@ class ClusterCard(Static):
             if runs:
                 line.append("  " + ", ".join(one_line(r) for r in runs), style=self.look("accent"))
             lines.append(line)
+            host = health.ssh_hosts.get(node.node_id)
+            if host is not None:
+                lines.append(Text(f"    GPUs: see host {one_line(host)}", style=self.look("muted")))
+                continue
+            lines.extend(
+                self._reported(gpu, cells) for gpu in health.reported.get(node.node_id, ())
+            )
         return Group(*lines)
+
+    def _reported(self, gpu: ReportedGpu, cells: int) -> Text:
+        """One GPU as Ray reports it: index, busy bar and percent, memory."""
+        line = Text(f"    GPU{gpu.index} ", style=self.look("faint"))
+        busy = (gpu.utilization or 0.0) / 100
+        line.append(bar(busy, cells, self.look("accent"), self.look("faint")))
+        text = "  ?" if gpu.utilization is None else f" {gpu.utilization:3.0f}%"
+        line.append(text, style=self.look("accent"))
+        line.append(
+            f"  {gpu.memory_used_mib / 1024:.1f}/{gpu.memory_total_mib / 1024:.1f} GiB"
+            f"  {one_line(gpu.name)[:24]}",
+            style=self.look("faint"),
+        )
+        return line
 
 
 __all__ = ["ClusterCard"]
