@@ -151,6 +151,7 @@ class CosmosApp(App[None]):
         """
         pages = None
         try:
+            # lazy: store.glance (sqlite3, json: ~9 ms) loads after the first frame is drawn
             from cosmos_tui.store.glance import newest_pages
 
             rows = first_page_rows(self.config.ui.page_size, self.size.height)

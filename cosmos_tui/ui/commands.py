@@ -84,9 +84,7 @@ class CosmosCommands(Provider):
     @property
     def cosmos(self) -> CosmosApp:
         """The application, typed."""
-        from cosmos_tui.ui.app import CosmosApp
-
-        return cast(CosmosApp, self.app)
+        return cast("CosmosApp", self.app)
 
     @property
     def main(self) -> MainScreen:

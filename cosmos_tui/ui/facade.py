@@ -62,6 +62,8 @@ class FacadeAdapter:
     def host_admin(self) -> HostAdmin:
         """The Hosts screen's list, add, edit, remove and doctor (services/hosts.py)."""
         if self._host_admin is None:
+            # lazy: services.hosts brings tomlkit (~15 ms), off the opening the panes wait for;
+            # the start-up doctor (2 s later) or the Hosts screen is its first user
             from cosmos_tui.services.hosts import HostAdmin
 
             self._host_admin = HostAdmin(self.bench.config)

@@ -18,6 +18,9 @@ from cosmos_tui.domain import Prompt, Run
 from cosmos_tui.errors import CosmosError, NotReady
 from cosmos_tui.ui.messages import RunChanged, RunDeleted
 from cosmos_tui.ui.report import report_error
+from cosmos_tui.ui.screens.confirm import ConfirmScreen
+from cosmos_tui.ui.screens.detail import RunDetailScreen
+from cosmos_tui.ui.stalled import is_stalled
 
 if TYPE_CHECKING:
     from cosmos_tui.services import DeletePlan
@@ -89,6 +92,7 @@ class MainActions:
 
     def open_prompt_form(self) -> None:
         """Open the new-prompt form; the new prompt is selected when it is saved."""
+        # lazy: the forms and Textual's TextArea (~20 ms) load when a form first opens
         from cosmos_tui.ui.screens.prompt_form import PromptForm
 
         services = self._ready()
@@ -105,6 +109,7 @@ class MainActions:
 
         With neither, the Prompts pane's selected prompt; with none selected, a hint.
         """
+        # lazy: the forms and Textual's TextArea (~20 ms) load when a form first opens
         from cosmos_tui.ui.screens.run_form import RunForm
 
         services = self._ready()
@@ -163,9 +168,6 @@ class MainActions:
 
     def cancel(self, run: Run) -> None:
         """Ask, then cancel ``run`` (queued or active)."""
-        from cosmos_tui.ui.screens.confirm import ConfirmScreen
-        from cosmos_tui.ui.stalled import is_stalled
-
         if run.state.is_terminal:
             self.screen.notify(f"{run.id} is already {run.state.value}", severity="warning")
             return
@@ -196,8 +198,6 @@ class MainActions:
         self._in_worker(self._plan_delete(object_id))
 
     async def _plan_delete(self, object_id: str) -> None:
-        from cosmos_tui.ui.screens.confirm import ConfirmScreen
-
         plan = await self._services().plan_delete(object_id)
 
         def _answer(yes: bool | None) -> None:
@@ -216,8 +216,6 @@ class MainActions:
 
     def open_detail(self, run_id: str) -> None:
         """Open the run detail screen."""
-        from cosmos_tui.ui.screens.detail import RunDetailScreen
-
         services = self._ready()
         if services is not None:
             history = self.screen.gpus.history
@@ -225,6 +223,8 @@ class MainActions:
 
     def open_run_filter(self) -> None:
         """Open the run filter dialog."""
+        # lazy: screens.run_filter imports SQLAlchemy (store.repositories, ~0.3 s), kept out of
+        # the TUI's start-up
         from cosmos_tui.ui.screens.run_filter import RunFilterScreen
 
         self.screen.app.push_screen(RunFilterScreen(self.screen.runs.where), self._filter_chosen)

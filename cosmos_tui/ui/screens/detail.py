@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -36,6 +36,11 @@ from cosmos_tui.ui.format import (
 )
 from cosmos_tui.ui.protocol import UIServices
 from cosmos_tui.ui.report import reported
+from cosmos_tui.ui.screens.run_frames import RunFramesScreen, first_middle_last
+from cosmos_tui.ui.widgets.frames import FrameStrip, choose_protocol, detect_graphics
+
+if TYPE_CHECKING:
+    from cosmos_tui.ui.app import CosmosApp
 
 History = Callable[[str, int], list[GpuSample]]
 
@@ -226,10 +231,7 @@ class RunDetailScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         """A scrolling body (the output's frames after the summary) and the footer."""
-        from cosmos_tui.ui.app import CosmosApp
-        from cosmos_tui.ui.widgets.frames import FrameStrip, choose_protocol, detect_graphics
-
-        config = cast(CosmosApp, self.app).config
+        config = cast("CosmosApp", self.app).config
         protocol = choose_protocol(config.ui.image_protocol, detect_graphics())
         with VerticalScroll(id="detail"):
             yield Static(plain(f"loading {self.run_id}..."), id="detail-body")
@@ -259,9 +261,8 @@ class RunDetailScreen(Screen[None]):
     @reported
     async def _frames(self, run: Run) -> None:
         """Decode the output's first, middle and last frame in threads, then show them."""
+        # lazy: services.inputs loads PyAV, asyncssh and the services (~0.5 s), not at start-up
         from cosmos_tui.services.inputs import FrameCache, frame_count
-        from cosmos_tui.ui.screens.run_frames import first_middle_last
-        from cosmos_tui.ui.widgets.frames import FrameStrip
 
         title = self.query_one("#detail-frames-title", Static)
         output = self.services.output_path(run)
@@ -281,8 +282,6 @@ class RunDetailScreen(Screen[None]):
 
     def action_frames(self) -> None:
         """The output's first, middle and last frame, and the output beside its input."""
-        from cosmos_tui.ui.screens.run_frames import RunFramesScreen
-
         self.app.push_screen(RunFramesScreen(self.services, self.run_id))
 
     def action_close(self) -> None:

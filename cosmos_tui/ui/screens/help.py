@@ -13,6 +13,16 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from cosmos_tui.ui.format import LOOK_CLASSES, Looks, plain
+from cosmos_tui.ui.screens.confirm import ConfirmScreen
+from cosmos_tui.ui.screens.detail import RunDetailScreen
+from cosmos_tui.ui.screens.inputs import InputsScreen
+from cosmos_tui.ui.screens.main import MainScreen
+from cosmos_tui.ui.screens.run_frames import RunFramesScreen
+from cosmos_tui.ui.screens.stats import StatsScreen
+from cosmos_tui.ui.widgets.gpus import GpusPane
+from cosmos_tui.ui.widgets.logs import LogsPane
+from cosmos_tui.ui.widgets.prompts import PromptsPane
+from cosmos_tui.ui.widgets.runs import RunsPane
 
 
 def binding_rows(
@@ -31,18 +41,11 @@ def binding_rows(
 
 def help_groups() -> list[tuple[str, Sequence[BindingType]]]:
     """Return the binding groups shown on the help screen, in reading order."""
+    # cycle: ui.app imports this module (HelpScreen) at its top
     from cosmos_tui.ui.app import CosmosApp
-    from cosmos_tui.ui.screens.confirm import ConfirmScreen
-    from cosmos_tui.ui.screens.detail import RunDetailScreen
-    from cosmos_tui.ui.screens.inputs import InputsScreen
-    from cosmos_tui.ui.screens.main import MainScreen
+
+    # lazy: the forms and Textual's TextArea (~20 ms) stay out of start-up (ui.app imports this)
     from cosmos_tui.ui.screens.prompt_form import PromptForm
-    from cosmos_tui.ui.screens.run_frames import RunFramesScreen
-    from cosmos_tui.ui.screens.stats import StatsScreen
-    from cosmos_tui.ui.widgets.gpus import GpusPane
-    from cosmos_tui.ui.widgets.logs import LogsPane
-    from cosmos_tui.ui.widgets.prompts import PromptsPane
-    from cosmos_tui.ui.widgets.runs import RunsPane
 
     return [
         ("Everywhere", [*CosmosApp.BINDINGS, *MainScreen.BINDINGS]),

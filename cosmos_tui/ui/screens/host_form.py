@@ -17,8 +17,10 @@ from textual.containers import Vertical
 from textual.widgets import Input, Label
 
 from cosmos_tui.config import HostConfig
+from cosmos_tui.config_hosts import NAME_PATTERN
 from cosmos_tui.errors import ValidationError
 from cosmos_tui.safe_text import printable
+from cosmos_tui.services.hosts import form_values
 from cosmos_tui.ui.screens.form import FormScreen
 
 # (field, label, placeholder): the form's inputs, in order.
@@ -85,9 +87,6 @@ class HostForm(FormScreen[dict[str, Any]]):
         Raises:
             ValidationError: A value that cannot be a host's (name, port).
         """
-        from cosmos_tui.config_hosts import NAME_PATTERN
-        from cosmos_tui.services.hosts import form_values
-
         raw = {field: self.query_one(f"#host-{field}", Input).value for field in FIELD_NAMES}
         values = form_values(raw)
         if self.host is None:

@@ -26,7 +26,7 @@ from cosmos_tui.safe_text import one_line, printable
 from cosmos_tui.services.hosts import target_text
 from cosmos_tui.ui.report import reported
 from cosmos_tui.ui.screens.confirm import ConfirmScreen
-from cosmos_tui.ui.screens.host_form import FIELD_NAMES, HostForm
+from cosmos_tui.ui.screens.host_form import FIELD_NAMES, HostForm, field_text
 
 if TYPE_CHECKING:
     from cosmos_tui.remote.hostkeys import HostKeyInfo
@@ -262,8 +262,6 @@ class HostsScreen(Screen[None]):
 
 def _changes(host: HostConfig, values: dict[str, Any]) -> dict[str, Any]:
     """The fields the form changed (an emptied field: None, back to the default)."""
-    from cosmos_tui.ui.screens.host_form import field_text
-
     changes: dict[str, Any] = {}
     for field in FIELD_NAMES:
         if field == "name":

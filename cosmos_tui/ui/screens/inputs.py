@@ -103,6 +103,7 @@ class InputsScreen(Screen[None]):
     def cache(self) -> FrameCache:
         """Decoded frames, kept while the screen is installed."""
         if self._cache is None:
+            # lazy: services.inputs loads PyAV, asyncssh and the services (~0.5 s), not at start-up
             from cosmos_tui.services.inputs import FrameCache
 
             self._cache = FrameCache()
@@ -111,9 +112,7 @@ class InputsScreen(Screen[None]):
     @property
     def cosmos(self) -> CosmosApp:
         """The application, typed."""
-        from cosmos_tui.ui.app import CosmosApp
-
-        return cast(CosmosApp, self.app)
+        return cast("CosmosApp", self.app)
 
     def compose(self) -> ComposeResult:
         """Filter, table, details, progress and the frame strip."""
@@ -149,6 +148,8 @@ class InputsScreen(Screen[None]):
     @work(exclusive=True, group="inputs-scan", exit_on_error=False)
     @reported
     async def _load(self) -> None:
+        # lazy: services.inputs (PyAV, asyncssh: ~0.5 s) and store.repositories (SQLAlchemy,
+        # ~0.3 s) load when the screen is first used, not at start-up
         from cosmos_tui.services.inputs import list_input_folders
         from cosmos_tui.store.repositories import PromptFilter
 
@@ -272,6 +273,7 @@ class InputsScreen(Screen[None]):
 
     @work(exclusive=True, group="inputs-frames", exit_on_error=False)
     async def _show_frames(self, folder: InputFolder, index: int) -> None:
+        # lazy: services.inputs loads PyAV, asyncssh and the services (~0.5 s), not at start-up
         from cosmos_tui.services.inputs import frame_sources, sequence_frame
 
         pictures: dict[str, PILImage.Image | None] = {}
@@ -327,6 +329,7 @@ class InputsScreen(Screen[None]):
     @work(group="inputs-prepare", exit_on_error=False)
     @reported
     async def _prepare(self, folder: InputFolder) -> None:
+        # lazy: services.inputs loads PyAV, asyncssh and the services (~0.5 s), not at start-up
         from cosmos_tui.services.inputs import prepare_folder
 
         try:
@@ -361,6 +364,7 @@ class InputsScreen(Screen[None]):
         if services is None:
             self.notify("still connecting to the database", severity="warning")
             return
+        # lazy: the forms and Textual's TextArea (~20 ms) load when a form first opens
         from cosmos_tui.ui.screens.prompt_from_folder import PromptFromFolder
 
         def _created(prompt: Any) -> None:
@@ -382,6 +386,7 @@ class InputsScreen(Screen[None]):
 
     def action_add_folder(self) -> None:
         """Add a folder from a directory tree to the list."""
+        # lazy: the forms and Textual's TextArea (~20 ms) load when a form first opens
         from cosmos_tui.ui.screens.prompt_form import FolderPicker
 
         def _chosen(path: Path | None) -> None:

@@ -55,6 +55,7 @@ from cosmos_tui.ui.screens.actions import MainActions
 
 # imported here so textual-image asks the terminal what it draws before Textual starts
 from cosmos_tui.ui.screens.inputs import InputsScreen
+from cosmos_tui.ui.screens.stats import StatsScreen
 from cosmos_tui.ui.stalled import StalledRuns, stalled_text
 from cosmos_tui.ui.widgets.gpus import GpusPane
 from cosmos_tui.ui.widgets.logs import LogsPane
@@ -111,9 +112,7 @@ class MainScreen(Screen[None]):
     @property
     def cosmos(self) -> CosmosApp:
         """The application, typed."""
-        from cosmos_tui.ui.app import CosmosApp
-
-        return cast(CosmosApp, self.app)
+        return cast("CosmosApp", self.app)
 
     @property
     def startup(self) -> StartUp:
@@ -442,6 +441,7 @@ class MainScreen(Screen[None]):
 
     def action_hosts(self, focus: str | None = None) -> None:
         """Open the Hosts screen (on host ``focus``): list, add, edit, remove, doctor."""
+        # lazy: screens.hosts imports services.hosts (asyncssh, aiodocker, PyAV: ~0.5 s)
         from cosmos_tui.ui.screens.hosts import HostsScreen
 
         if self.services is None:
@@ -465,6 +465,7 @@ class MainScreen(Screen[None]):
         """
         if self.services is None or not self.services.host_names():
             return
+        # lazy: store.repositories imports SQLAlchemy (~0.3 s), kept out of the TUI's start-up
         from cosmos_tui.store.repositories import RunFilter
 
         by_profile: dict[str, list[str]] = {}
@@ -496,8 +497,6 @@ class MainScreen(Screen[None]):
 
     def action_stats(self) -> None:
         """Open the Stats screen: runs per day and duration per profile, as charts."""
-        from cosmos_tui.ui.screens.stats import StatsScreen
-
         self.app.push_screen(StatsScreen())
 
     def show_prompt(self, prompt_id: str) -> None:
@@ -519,6 +518,7 @@ class MainScreen(Screen[None]):
 
     def show_runs_of(self, prompt: Prompt) -> None:
         """Filter the Runs pane to a prompt's runs and focus it."""
+        # lazy: store.repositories imports SQLAlchemy (~0.3 s), kept out of the TUI's start-up
         from cosmos_tui.store.repositories import RunFilter
 
         self.runs.set_filter(RunFilter(prompt_id=prompt.id))

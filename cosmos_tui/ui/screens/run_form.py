@@ -35,6 +35,7 @@ from cosmos_tui.engine.profiles.transfer25_args import HINTS as T25_HINTS
 from cosmos_tui.engine.profiles.transfer25_args import RESOLUTIONS as T25_RESOLUTIONS
 from cosmos_tui.errors import CosmosError, ValidationError
 from cosmos_tui.params import validate_priority
+from cosmos_tui.store.repositories import RunFilter
 from cosmos_tui.ui.format import clip
 from cosmos_tui.ui.protocol import UIServices
 from cosmos_tui.ui.report import report_error, reported
@@ -308,8 +309,6 @@ class RunForm(FormScreen[Run]):
     @reported
     async def _remembered_profile(self) -> None:
         """Start on the model of the prompt's newest run, unless one was chosen since."""
-        from cosmos_tui.store.repositories import RunFilter
-
         # transfer runs only: an enhancement or upscale is recorded as Transfer1's
         page = await self.services.list_runs(
             RunFilter(prompt_id=self.prompt.id, type=RunType.TRANSFER), 0, 1, "created", True

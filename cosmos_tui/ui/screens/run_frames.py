@@ -72,6 +72,7 @@ class RunFramesScreen(Screen[None]):
     def cache(self) -> FrameCache:
         """Decoded frames, kept while the screen is open."""
         if self._cache is None:
+            # lazy: services.inputs loads PyAV, asyncssh and the services (~0.5 s), not at start-up
             from cosmos_tui.services.inputs import FrameCache
 
             self._cache = FrameCache()
@@ -97,6 +98,7 @@ class RunFramesScreen(Screen[None]):
     @work(exclusive=True, group="frames-load", exit_on_error=False)
     @reported
     async def _load(self) -> None:
+        # lazy: services.inputs loads PyAV, asyncssh and the services (~0.5 s), not at start-up
         from cosmos_tui.services.inputs import frame_count
 
         info = self.query_one("#frames-info", Static)

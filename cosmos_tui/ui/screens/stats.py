@@ -7,7 +7,7 @@ scaled to the longest. Days are UTC days, as the database stores them.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, cast
 
 from rich.bar import Bar
@@ -33,8 +33,6 @@ BAR_WIDTH = 40
 
 def day_series(per_day: dict[str, int], last_day: str, days: int = DAYS) -> list[tuple[str, int]]:
     """``days`` consecutive UTC days ending on ``last_day`` with their run counts (0 if none)."""
-    from datetime import date
-
     end = date.fromisoformat(last_day)
     series = [(end - timedelta(days=back)).isoformat() for back in range(days - 1, -1, -1)]
     return [(day, per_day.get(day, 0)) for day in series]

@@ -81,6 +81,7 @@ class PromptsPane(RecordPane[Prompt]):
     @work(exclusive=True, group="prompts-load", exit_on_error=False)
     @reported
     async def _load(self, offset: int, append: bool, generation: int, limit: int) -> None:
+        # lazy: store.repositories imports SQLAlchemy (~0.3 s), kept out of the TUI's start-up
         from cosmos_tui.store.repositories import PromptFilter
 
         if self.services is None:

@@ -121,6 +121,7 @@ class RunsPane(RecordPane[Run]):
     def where(self) -> RunFilter:
         """The filter of the shown runs (store types load with the first query)."""
         if self._where is None:
+            # lazy: store.repositories imports SQLAlchemy (~0.3 s), kept out of the TUI's start-up
             from cosmos_tui.store.repositories import RunFilter
 
             self._where = RunFilter()
@@ -288,6 +289,7 @@ class RunsPane(RecordPane[Run]):
 
     def action_clear_filter(self) -> None:
         """Show every run again."""
+        # lazy: store.repositories imports SQLAlchemy (~0.3 s), kept out of the TUI's start-up
         from cosmos_tui.store.repositories import RunFilter
 
         if self._where is not None and self._where != RunFilter():
