@@ -27,7 +27,14 @@ from pathlib import Path
 from cosmos_tui.config import ClusterConfig, Config
 from cosmos_tui.engine.queue import HostView
 from cosmos_tui.errors import ClusterUnreachable, CosmosError
-from cosmos_tui.remote.ray_jobs import META_INSTALL, RayJob, RayJobs, RayNode, ReportedGpu
+from cosmos_tui.remote.ray_jobs import (
+    META_INSTALL,
+    GpuHolder,
+    RayJob,
+    RayJobs,
+    RayNode,
+    ReportedGpu,
+)
 
 logger = logging.getLogger(__name__)
 NODE_ID_CHARS = 12
@@ -99,6 +106,33 @@ class _Reading:
     jobs: list[RayJob] = field(default_factory=list)
     error: str | None = None
     reported: dict[str, tuple[ReportedGpu, ...]] = field(default_factory=dict)
+    holders: list[GpuHolder] | None = None  # None: the state API did not say
+
+
+def foreign_gpus(
+    jobs: Sequence[RayJob], holders: Sequence[GpuHolder] | None, install_id: str
+) -> dict[str, float]:
+    """GPUs held on each node (by node id) by anything but this installation's jobs.
+
+    Two sources, the larger per node wins: other installations' live jobs (their GPU
+    count in metadata), and every alive actor and running task holding GPUs (the state
+    API: anyone's job entrypoints, other Ray work) less our own jobs' entrypoints.
+    """
+    others: dict[str, float] = {}
+    ours: set[str] = set()
+    for job in jobs:
+        if job.metadata.get(META_INSTALL) == install_id:
+            ours.add(job.submission_id)
+        elif job.live and job.driver_node_id:
+            others[job.driver_node_id] = others.get(job.driver_node_id, 0.0) + job.num_gpus
+    if holders is not None:
+        held: dict[str, float] = {}
+        for holder in holders:
+            if holder.submission_id is None or holder.submission_id not in ours:
+                held[holder.node_id] = held.get(holder.node_id, 0.0) + holder.gpus
+        for node_id, gpus in held.items():
+            others[node_id] = max(others.get(node_id, 0.0), gpus)
+    return others
 
 
 def eligible(node: RayNode, config: ClusterConfig) -> bool:
@@ -115,13 +149,14 @@ def eligible(node: RayNode, config: ClusterConfig) -> bool:
 
 
 def node_views(
-    config: ClusterConfig, nodes: Sequence[RayNode], jobs: Sequence[RayJob], install_id: str
+    config: ClusterConfig,
+    nodes: Sequence[RayNode],
+    jobs: Sequence[RayJob],
+    install_id: str,
+    holders: Sequence[GpuHolder] | None = None,
 ) -> list[HostView]:
-    """Return a view per eligible node, GPUs of others' live jobs marked foreign."""
-    others: dict[str, float] = {}
-    for job in jobs:
-        if job.live and job.driver_node_id and job.metadata.get(META_INSTALL) != install_id:
-            others[job.driver_node_id] = others.get(job.driver_node_id, 0.0) + job.num_gpus
+    """Return a view per eligible node, GPUs held by anything not ours marked foreign."""
+    others = foreign_gpus(jobs, holders, install_id)
     views = []
     for node in sorted(nodes, key=lambda n: n.node_id):
         if not eligible(node, config):
@@ -175,6 +210,10 @@ class RayClusterView:
                 logger.warning("%s", exc.message)
                 self._readings[name] = _Reading(error=exc.message)
                 continue
+            try:
+                reading.holders = await jobs.gpu_holders()
+            except CosmosError as exc:  # placement falls back on the jobs' metadata
+                logger.info("cluster %s: no actors or tasks from Ray: %s", name, exc.message)
             if self.telemetry is not None:
                 try:
                     reading.reported = await jobs.gpu_usage()
@@ -187,7 +226,9 @@ class RayClusterView:
         views: list[HostView] = []
         for name, (config, _jobs) in self.clusters.items():
             reading = self._readings[name]
-            views.extend(node_views(config, reading.nodes, reading.jobs, self.install_id))
+            views.extend(
+                node_views(config, reading.nodes, reading.jobs, self.install_id, reading.holders)
+            )
         return views
 
     def error(self, cluster: str) -> str | None:
@@ -223,16 +264,13 @@ class RayClusterView:
                 for j in reading.jobs
                 if j.live and j.metadata.get(META_INSTALL) == self.install_id
             )
-            others = sum(j.num_gpus for j in reading.jobs if j.live) - ours
-            held: dict[str, tuple[float, float]] = {}
+            foreign = foreign_gpus(reading.jobs, reading.holders, self.install_id)
+            held: dict[str, tuple[float, float]] = {n: (0.0, g) for n, g in foreign.items()}
             for job in reading.jobs:
-                if job.live and job.driver_node_id:
-                    mine, theirs = held.get(job.driver_node_id, (0.0, 0.0))
-                    if job.metadata.get(META_INSTALL) == self.install_id:
-                        mine += job.num_gpus
-                    else:
-                        theirs += job.num_gpus
-                    held[job.driver_node_id] = (mine, theirs)
+                node_id = job.driver_node_id
+                if job.live and node_id and job.metadata.get(META_INSTALL) == self.install_id:
+                    mine, theirs = held.get(node_id, (0.0, 0.0))
+                    held[node_id] = (mine + job.num_gpus, theirs)
             config = self.clusters[name][0]
             with_gpus = {n.node_id for n in reading.nodes if n.alive and n.gpus > 0}
             ssh_hosts = {}
@@ -248,7 +286,7 @@ class RayClusterView:
                     nodes=tuple(reading.nodes),
                     gpus_total=sum(n.gpus for n in reading.nodes if n.alive),
                     gpus_ours=ours,
-                    gpus_others=others,
+                    gpus_others=sum(foreign.values()),
                     held=held,
                     reported={k: v for k, v in reading.reported.items() if k in with_gpus},
                     ssh_hosts=ssh_hosts,

@@ -268,7 +268,10 @@ __all__ = [
 
 
 async def probed(
-    chunks: AsyncIterator[str], live: Callable[[], Awaitable[bool]], idle: float
+    chunks: AsyncIterator[str],
+    live: Callable[[], Awaitable[bool]],
+    idle: float,
+    reopen_after: float | None = None,
 ) -> AsyncIterator[str]:
     """Yield ``chunks``; after ``idle`` seconds without one, ask ``live()`` (the job's state).
 
@@ -277,16 +280,25 @@ async def probed(
     an idle socket never notices. The probe is one HTTP call, which does time out: it
     raises :class:`ClusterUnreachable` then (the caller resumes later), and the stream
     ends when ``live()`` says the job has ended (the caller reads the whole log once).
+    A stream silent for ``reopen_after`` seconds while the job runs also ends: its
+    socket may have died alone (a NAT that forgot it), and the caller opens a new one,
+    which resumes from the log's cursor. A run silent that long (a model loading) pays
+    one re-read of its log so far.
     """
     iterator = aiter(chunks)
     pending: asyncio.Future[str] = asyncio.ensure_future(anext(iterator))
+    silent = 0.0
     try:
         while True:
             done, _ = await asyncio.wait({pending}, timeout=idle)
             if not done:
                 if not await live():
                     return
+                silent += idle
+                if reopen_after is not None and silent >= reopen_after:
+                    return
                 continue
+            silent = 0.0
             try:
                 chunk = pending.result()
             except StopAsyncIteration:

@@ -26,6 +26,7 @@ import getpass
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import Any
 
 from cosmos_tui.config import ClusterConfig, Config
 from cosmos_tui.config_parse import max_output_bytes
@@ -70,6 +71,7 @@ LEASE_WAIT_SECONDS = 5.0
 RUNNING_ERRORS = 5
 NODE_WAIT_SECONDS = 10.0
 PROBE_SECONDS = 15.0  # a log stream silent this long: ask the head whether the job runs
+REOPEN_SECONDS = 300.0  # silent this long while the job runs: open a new stream
 
 
 class RayLauncher:
@@ -155,7 +157,7 @@ class RayLauncher:
         assert run.host is not None
         cluster, jobs = self._cluster(run.host)
         local_log = LocalLog(self.config.outputs_dir / run.id / "run.log")
-        errors = 0  # consecutive errors while the job runs
+        errors = 0  # refused calls while the job runs or its outputs come back, in all
         while not run.state.is_terminal and run.state != RunState.QUEUED:
             try:
                 if run.state == RunState.UPLOADING:
@@ -187,6 +189,15 @@ class RayLauncher:
                     errors += 1
                     logger.warning("run %s: %s; following it again", run.id, message)
                     await self.sleep(1.0)
+                    run = current
+                    continue
+                transient = isinstance(exc, CosmosError) and exc.transient
+                if current.state == RunState.DOWNLOADING and transient and errors < RUNNING_ERRORS:
+                    # the node's SSH host away a moment: the outputs are still on its disk
+                    errors += 1
+                    logger.warning("run %s: %s; collecting again", run.id, message)
+                    await self.store.update_run(run.id, progress_phase="collecting again")
+                    await self.sleep(self._backoff(errors))
                     run = current
                     continue
                 if isinstance(exc, OSError) and current.state == RunState.UPLOADING:
@@ -329,7 +340,13 @@ class RayLauncher:
         layout = await self._stage_for(cluster, run).layout(run.id, run.attempt)
         resources = dict(cluster.resources)
         node = self.view.node(run.host)
-        if node is not None and self.view.unique_ip(cluster.name, node):
+        if not cluster.shared_dir:
+            # the inputs are on that node's disk: the job may go nowhere else (nodes that
+            # share an IP share a machine, and its disk)
+            if node is None or not node.alive:
+                raise CosmosError(f"node {run.host} is gone; its staged inputs with it")
+            resources[f"node:{node.ip}"] = 0.001
+        elif node is not None and self.view.unique_ip(cluster.name, node):
             resources[f"node:{node.ip}"] = 0.001  # exactly the node the queue planned
         grace = self.config.timeouts.cancel_grace
         job = await jobs.submit(
@@ -389,7 +406,8 @@ class RayLauncher:
             while True:
                 follower = LogFollower(run.id, local_log, self.hub, progress.feed)
                 try:
-                    stream = probed(jobs.tail(sid), partial(self._live, jobs, sid), PROBE_SECONDS)
+                    alive = partial(self._live, jobs, sid)
+                    stream = probed(jobs.tail(sid), alive, PROBE_SECONDS, REOPEN_SECONDS)
                     await follower.follow(timestamped_lines(stream))
                 except ClusterUnreachable as exc:
                     logger.info("run %s: %s; resuming", run.id, exc.message)
@@ -511,21 +529,42 @@ class RayLauncher:
         return await self.store.transition(run.id, RunState.QUEUED, note, claimed_by=None)
 
     async def _requeue_or_fail(self, run: Run, message: str) -> Run:
-        """Queue the run again for a new attempt, or fail it after ``retry.max_attempts``."""
+        """Queue the run again for a new attempt, or fail it after ``retry.max_attempts``.
+
+        A run that failed while staging (its node's SSH host away, an upload cut) has
+        used an attempt too, and waits a backoff before it is placed again: a host that
+        stays away fails the run after ``max_attempts`` instead of a retry at once, forever.
+        """
         if run.state.is_terminal:
             return run
         limit = self.config.retry.max_attempts
-        if run.attempt >= limit or run.state not in (RunState.UPLOADING, RunState.STARTING):
-            failure = Failure(FailureKind.UNKNOWN, f"{message} (attempt {run.attempt})")
-            return await self._fail(run, failure)
+        used = run.attempt + 1 if run.state == RunState.UPLOADING else run.attempt
+        if used >= limit or run.state not in (RunState.UPLOADING, RunState.STARTING):
+            failure = Failure(FailureKind.UNKNOWN, f"{message} (attempt {used})")
+            return await self._fail(run, failure, attempt=used)
+        if run.state == RunState.UPLOADING:
+            delay = self._backoff(used)
+            await self.store.update_run(run.id, progress_phase=f"staging again in {delay:.0f} s")
+            await self.sleep(delay)
+            current = await self.store.get_run(run.id)
+            if current.state != run.state:  # cancelled meanwhile
+                return current
         return await self.store.transition(
             run.id,
             RunState.QUEUED,
-            f"retry {run.attempt + 1} of {limit} after: {message}",
+            f"retry {used + 1} of {limit} after: {message}",
             claimed_by=None,
+            attempt=used,
         )
 
-    async def _fail(self, run: Run, failure: Failure) -> Run:
+    def _backoff(self, attempt: int) -> float:
+        """Seconds before retry ``attempt`` (1-based): exponential, capped by the config."""
+        retry = self.config.retry
+        delay: float = min(retry.backoff_max, retry.backoff_base * (2 ** max(0, attempt - 1)))
+        return delay
+
+    async def _fail(self, run: Run, failure: Failure, attempt: int | None = None) -> Run:
+        counted: dict[str, Any] = {} if attempt is None else {"attempt": attempt}
         return await self.store.transition(
             run.id,
             failure.state,
@@ -533,6 +572,7 @@ class RayLauncher:
             failure_kind=failure.kind,
             failure_message=failure.message,
             exit_code=failure.exit_code,
+            **counted,
         )
 
 

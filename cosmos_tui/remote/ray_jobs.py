@@ -62,6 +62,29 @@ class RayNode:
     resources: Mapping[str, float] = field(default_factory=dict)
 
 
+# The actor that runs a job's entrypoint holds its entrypoint_num_gpus
+# (ray/dashboard/modules/job/job_manager.py line 586), named after its submission id
+# (JOB_ACTOR_NAME_TEMPLATE, ray/dashboard/modules/job/common.py line 31).
+JOB_ACTOR_PREFIX = "_ray_internal_job_actor_"
+
+
+@dataclass(frozen=True)
+class GpuHolder:
+    """Something in the cluster that holds GPUs of a node: an actor, or a running task.
+
+    Attributes:
+        node_id: Where it holds them.
+        gpus: How many (Ray's logical GPUs).
+        submission_id: The job whose entrypoint it is, when it is a job's entrypoint
+            actor; None for any other actor or task (never ours).
+
+    """
+
+    node_id: str
+    gpus: float
+    submission_id: str | None = None
+
+
 @dataclass(frozen=True)
 class ReportedGpu:
     """One GPU of a node as Ray's dashboard agent reads it (NVML), every few seconds.
@@ -322,6 +345,47 @@ class RayJobs:
                     raise ClusterUnreachable(self.cluster, f"GPU usage: {exc}") from exc
 
         return await self._call(read)
+
+    async def gpu_holders(self) -> list[GpuHolder]:
+        """Return every alive actor and running task that holds GPUs, with its node.
+
+        Job entrypoints are actors too, so this sees the GPUs of everyone's jobs (the
+        Jobs API gives no job's GPU count) and of Ray work that is not a job at all.
+
+        Raises:
+            ClusterUnreachable: When the state API does not answer.
+
+        """
+
+        def list_holders() -> list[GpuHolder]:
+            state = importlib.import_module("ray.util.state")
+            errors = importlib.import_module("ray.util.state.exception")
+            common = {"address": self.address, "timeout": int(self.timeout), "detail": True}
+            try:
+                actors = state.list_actors(
+                    filters=[("state", "=", "ALIVE")], limit=NODE_LIMIT, **common
+                )
+                tasks = state.list_tasks(
+                    filters=[("state", "=", "RUNNING"), ("type", "=", "NORMAL_TASK")],
+                    limit=NODE_LIMIT,
+                    **common,
+                )
+            except errors.RayStateApiException as exc:
+                raise ClusterUnreachable(self.cluster, str(exc).split(". ")[0]) from exc
+            holders = []
+            for item in [*actors, *tasks]:
+                gpus = _number((getattr(item, "required_resources", None) or {}).get("GPU"))
+                node_id = getattr(item, "node_id", None)
+                if not gpus or not isinstance(node_id, str):
+                    continue
+                name = getattr(item, "name", None) or ""
+                is_job = isinstance(name, str) and name.startswith(JOB_ACTOR_PREFIX)
+                holders.append(
+                    GpuHolder(node_id, gpus, name[len(JOB_ACTOR_PREFIX) :] if is_job else None)
+                )
+            return holders
+
+        return await self._call(list_holders)
 
     async def nodes(self) -> list[RayNode]:
         """Return the cluster's nodes (alive and dead) with their GPUs and resources."""

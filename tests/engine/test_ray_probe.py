@@ -68,3 +68,27 @@ async def test_an_error_of_the_stream_itself_reaches_the_caller() -> None:
         async for chunk in probed(breaks(), live, 1.0):
             got.append(chunk)
     assert got == ["a\n"]
+
+
+async def test_a_stream_silent_too_long_while_the_job_runs_ends_for_a_new_one() -> None:
+    asked: list[int] = []
+
+    async def live() -> bool:
+        asked.append(1)
+        return True  # the job runs on: only the socket may be dead
+
+    got = [c async for c in probed(talks_then_goes_silent(["a\n"]), live, 0.05, 0.2)]
+    assert got == ["a\n"] and len(asked) == 4  # 4 probes of 0.05 s silence each
+
+
+async def test_chunks_between_probes_restart_the_silence_count() -> None:
+    async def slow() -> AsyncIterator[str]:
+        for number in range(4):
+            await asyncio.sleep(0.12)  # two probes' worth of silence before each chunk
+            yield f"{number}\n"
+
+    async def live() -> bool:
+        return True
+
+    got = [c async for c in probed(slow(), live, 0.05, 0.2)]
+    assert got == [f"{n}\n" for n in range(4)]

@@ -333,10 +333,10 @@ async def test_cancel_while_the_job_waits_to_start_stops_it_before_its_container
     config = make_cluster_config(resources={"ckpt_t1": 0.001}, pending_timeout=120.0)
     jobs = jobs_of(config)
     client = jobs._sdk()
-    # Someone else's job holds the checkpoint node's GPUs without saying how many: the
-    # queue sees them free and submits; Ray keeps ours PENDING (the run STARTING).
+    # Someone else's job takes the node's whole checkpoint resource and no GPU: the
+    # queue sees the GPUs free and submits; Ray keeps ours PENDING (the run STARTING).
     foreign = client.submit_job(
-        entrypoint="sleep 120", entrypoint_num_gpus=2, entrypoint_resources={"ckpt_t1": 0.5}
+        entrypoint="sleep 120", entrypoint_num_gpus=0, entrypoint_resources={"ckpt_t1": 1.0}
     )
     try:
         await until(job_status(jobs, foreign, "RUNNING"), 60, "the foreign job")
@@ -611,3 +611,76 @@ async def test_without_a_shared_folder_a_run_is_staged_over_ssh_to_its_node(
     assert videos and {entry.name for entry in listing} >= {Path(v).name for v in videos}
     # Nothing went through the (unset) shared folder.
     assert not (local_ray.shared / "runs" / run.id).exists()
+
+
+def staged_over_ssh(
+    make_cluster_config: Callable[..., Config],
+    make_config: Callable[..., Config],
+    ssh_server: Any,
+    link: ShapedLink,
+    ip: str,
+    speed: str = "0.3",
+) -> Config:
+    """A cluster without a shared folder whose node is reached over SSH through ``link``."""
+    ssh = make_config(scenario="ok").hosts[0]
+    ssh = dataclasses.replace(ssh, **ssh_server.connection_fields(link.port))
+    direct = make_cluster_config(speed=speed)
+    cluster = dataclasses.replace(direct.clusters[0], shared_dir="", node_hosts={ip: ssh.name})
+    return dataclasses.replace(direct, hosts=[ssh], clusters=[cluster])
+
+
+async def test_a_node_whose_ssh_host_is_away_fails_the_run_after_its_attempts(
+    make_cluster_config: Callable[..., Config],
+    make_config: Callable[..., Config],
+    ssh_server: Any,
+    local_ray: Any,
+    tmp_path: Path,
+) -> None:
+    ip = (await jobs_of(make_cluster_config()).nodes())[0].ip
+    with ShapedLink(ssh_server.port, LinkShape()) as link:
+        config = staged_over_ssh(make_cluster_config, make_config, ssh_server, link, ip)
+        await asyncio.to_thread(link.down)  # the node's SSH host refuses every connection
+        async with Workbench.open(config) as bench:
+            run = await add_run(bench, tmp_path)
+            await bench.store.update_run(run.id, target="ray")
+            await asyncio.wait_for(QueueService.of(bench).drive(until_idle=True), 120)
+            final = await bench.store.get_run(run.id)
+    limit = config.retry.max_attempts
+    assert final.state == RunState.FAILED, final.state
+    # Each staging that failed used an attempt: the run did not go round forever.
+    assert final.attempt == limit
+    assert f"(attempt {limit})" in (final.failure_message or "")
+    reasons = [e.reason for e in final.events if e.to_state == RunState.QUEUED]
+    assert any(r.startswith(f"retry 2 of {limit} after:") for r in reasons), reasons
+    # Nothing reached Ray.
+    sids = {j.submission_id for j in await jobs_of(config).jobs()}
+    assert not any(sid.startswith(run.id) for sid in sids)
+
+
+async def test_outputs_are_collected_again_when_the_nodes_ssh_host_comes_back(
+    make_cluster_config: Callable[..., Config],
+    make_config: Callable[..., Config],
+    ssh_server: Any,
+    local_ray: Any,
+    tmp_path: Path,
+) -> None:
+    ip = (await jobs_of(make_cluster_config()).nodes())[0].ip
+    with ShapedLink(ssh_server.port, LinkShape()) as link:
+        config = staged_over_ssh(make_cluster_config, make_config, ssh_server, link, ip, "1")
+        config = dataclasses.replace(
+            config, retry=RetryConfig(max_attempts=2, backoff_base=0.5, backoff_max=1.0)
+        )
+        async with Workbench.open(config) as bench:
+            run = await add_run(bench, tmp_path)
+            await bench.store.update_run(run.id, target="ray")
+            driving = asyncio.create_task(QueueService.of(bench).drive(until_idle=True))
+            await until(running_with_lines(bench, run.id), 120, "the run to run")
+            await asyncio.to_thread(link.down)  # away while the job ends
+            await until(phase_is(bench, run.id, "collecting again"), 120, "a second collect")
+            link.up()
+            await asyncio.wait_for(driving, 120)
+            final = await bench.store.get_run(run.id)
+    assert final.state == RunState.COMPLETED, final.failure_message
+    local = config.outputs_dir / run.id
+    videos = [name for name in final.outputs if name.endswith(".mp4")]
+    assert videos and all((local / name).stat().st_size > 0 for name in videos)

@@ -110,11 +110,11 @@ async def test_a_job_left_pending_is_stopped_and_retried_then_fails(
 ) -> None:
     from ray.job_submission import JobSubmissionClient
 
-    # Someone else's job holds the checkpoint node's 2 GPUs without telling us how many:
-    # placement sees them free, Ray keeps ours PENDING; it must not stay there.
+    # Someone else's job takes the node's whole checkpoint resource and no GPU: placement
+    # sees the GPUs free, Ray keeps ours PENDING; it must not stay there.
     client = JobSubmissionClient(local_ray.address)
     foreign = client.submit_job(
-        entrypoint="sleep 60", entrypoint_num_gpus=2, entrypoint_resources={"ckpt_t1": 0.5}
+        entrypoint="sleep 60", entrypoint_num_gpus=0, entrypoint_resources={"ckpt_t1": 1.0}
     )
     try:
         for _ in range(200):
@@ -142,3 +142,53 @@ async def test_a_job_left_pending_is_stopped_and_retried_then_fails(
     assert [j.status for j in ours] == ["STOPPED"] * config.retry.max_attempts
     running = docker_daemon.cli("ps", "-q", "--filter", f"label=cosmos.run_id={run.id}")
     assert running.stdout.strip() == b""  # none left running (an exited one may stay)
+
+
+async def test_gpus_held_by_someone_elses_job_make_a_run_wait_not_fail(
+    make_cluster_config: Callable[..., Config],
+    store: Store,
+    queue_run: Any,
+    local_ray: Any,
+) -> None:
+    from ray.job_submission import JobSubmissionClient
+
+    # A job of someone who does not use the tool holds the checkpoint node's 2 GPUs;
+    # the Jobs API does not say how many, Ray's actors do (its entrypoint is one).
+    client = JobSubmissionClient(local_ray.address)
+    foreign = client.submit_job(
+        entrypoint="sleep 60", entrypoint_num_gpus=2, entrypoint_resources={"ckpt_t1": 0.5}
+    )
+    try:
+        for _ in range(200):
+            if client.get_job_status(foreign).value == "RUNNING":
+                break
+            await asyncio.sleep(0.1)
+        config = make_cluster_config(resources={"ckpt_t1": 0.001})
+        view = open_view(config)
+        await view.refresh()
+        [health] = view.health()
+        assert health.held[local_ray.small_node] == (0.0, 2.0)
+        assert health.gpus_others == 2.0
+        run = await queue_run(num_gpus=2)
+        scheduler = Scheduler(
+            QueueStore(store),
+            view,
+            RayLauncher(config, store, view, LogHub()),
+            batching=BatchingConfig(enabled=False),
+        )
+        plan = await scheduler.plan()
+        assert [w.group.head.id for w in plan.waiting] == [run.id]
+        assert await scheduler.step() == []  # nothing submitted to sit PENDING
+        assert (await store.get_run(run.id)).state == RunState.QUEUED
+    finally:
+        client.stop_job(foreign)
+    for _ in range(300):  # its entrypoint actor ends a moment after the job
+        await view.refresh()
+        if view.health()[0].gpus_others == 0:
+            break
+        await asyncio.sleep(0.1)
+    await run_queue(store, config, view)  # the GPUs are free again: it runs
+    final = await store.get_run(run.id)
+    assert final.state == RunState.COMPLETED, final.failure_message
+    assert final.attempt == 1
+    assert final.host == node_target("ray", local_ray.small_node)

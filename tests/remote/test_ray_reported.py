@@ -1,12 +1,22 @@
-"""Reading the GPUs Ray's agents report from the dashboard's reply (untrusted shape)."""
+"""Reading the GPUs Ray's agents report from the dashboard (untrusted shape, failures).
+
+The dashboard here is a local HTTP server answering as told: an error, garbage, or
+nothing at all; the real dashboard's reply is read in tests/ray/test_ray_gpu_use.py.
+"""
 
 from __future__ import annotations
 
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from cosmos_tui.remote.ray_jobs import ReportedGpu, reported_gpus
+from cosmos_tui.errors import ClusterUnreachable
+from cosmos_tui.remote.ray_jobs import RayJobs, ReportedGpu, reported_gpus
 
 
 def reply(*nodes: Any) -> dict[str, Any]:
@@ -59,3 +69,55 @@ def test_a_gpu_without_numbers_is_left_out_and_names_are_kept_as_text() -> None:
     bad = [gpu(index="0"), gpu(used=None), gpu(total=True), "gpu", {**gpu(2), "name": 7}]
     found = reported_gpus(reply(node("n1", bad)))
     assert found == {"n1": (ReportedGpu(2, "", 50.0, 10.0, 100.0),)}
+
+
+class _Dashboard(http.server.BaseHTTPRequestHandler):
+    """A dashboard that answers /nodes as the server's ``reply`` says."""
+
+    def do_GET(self) -> None:
+        mode = self.server.reply  # type: ignore[attr-defined]
+        if mode == "hang":
+            time.sleep(3)
+            return
+        status, body = {"error": (500, b"boom"), "garbage": (200, b"<html>")}.get(
+            mode, (200, json.dumps(reply(node("n1", [gpu()]))).encode())
+        )
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def dashboard() -> Iterator[http.server.ThreadingHTTPServer]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Dashboard)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("mode", ["error", "garbage", "hang"])
+async def test_a_dashboard_that_fails_or_hangs_is_unreachable_not_stuck(
+    dashboard: http.server.ThreadingHTTPServer, mode: str
+) -> None:
+    dashboard.reply = mode  # type: ignore[attr-defined]
+    jobs = RayJobs("lab", f"http://127.0.0.1:{dashboard.server_address[1]}", timeout=0.5)
+    began = time.monotonic()
+    with pytest.raises(ClusterUnreachable) as caught:
+        await jobs.gpu_usage()
+    assert time.monotonic() - began < 2.5
+    assert "lab" in caught.value.message
+
+
+async def test_a_dashboard_that_answers_gives_each_nodes_gpus(
+    dashboard: http.server.ThreadingHTTPServer,
+) -> None:
+    dashboard.reply = "ok"  # type: ignore[attr-defined]
+    jobs = RayJobs("lab", f"http://127.0.0.1:{dashboard.server_address[1]}", timeout=0.5)
+    assert await jobs.gpu_usage() == {"n1": (ReportedGpu(0, "H100", 50.0, 10.0, 100.0),)}
