@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from cosmos_tui.config import Config
-from cosmos_tui.engine.ray_cluster import ClusterHealth, RayClusterView, installation_id
+from cosmos_tui.engine.cluster_health import ClusterHealth
+from cosmos_tui.engine.ray_cluster import RayClusterView, installation_id
 from cosmos_tui.engine.ray_route import ClusterJobs
 from cosmos_tui.remote.pool import HostPool
 from cosmos_tui.remote.ray_jobs import ReportedGpu

@@ -19,8 +19,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequ
 from typing import TYPE_CHECKING
 
 from cosmos_tui.config import Config
+from cosmos_tui.engine.cluster_health import is_cluster_target
 from cosmos_tui.engine.metrics import GpuFault, MetricsTracker
-from cosmos_tui.engine.ray_cluster import is_cluster_target
 from cosmos_tui.errors import CosmosError
 from cosmos_tui.store.metrics_store import MetricsStore
 from cosmos_tui.store.queue_store import Holder, QueueStore

@@ -25,6 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cosmos_tui.config import ClusterConfig, Config
+from cosmos_tui.engine.cluster_health import (
+    ClusterHealth,
+    node_target,
+    split_target,
+)
 from cosmos_tui.engine.queue import HostView
 from cosmos_tui.errors import ClusterUnreachable, CosmosError
 from cosmos_tui.remote.ray_jobs import (
@@ -37,18 +42,6 @@ from cosmos_tui.remote.ray_jobs import (
 )
 
 logger = logging.getLogger(__name__)
-NODE_ID_CHARS = 12
-
-
-def node_target(cluster: str, node_id: str) -> str:
-    """Return the placement name of a node: ``<cluster>/<node id prefix>``."""
-    return f"{cluster}/{node_id[:NODE_ID_CHARS]}"
-
-
-def split_target(name: str) -> tuple[str, str] | None:
-    """Return (cluster, node prefix) of a placement name, or None for an SSH host."""
-    cluster, slash, node = name.partition("/")
-    return (cluster, node) if slash else None
 
 
 def node_ssh_host(config: Config, cluster: ClusterConfig, ip: str) -> str | None:
@@ -61,43 +54,6 @@ def node_ssh_host(config: Config, cluster: ClusterConfig, ip: str) -> str | None
     if named is not None:
         return named
     return next((h.name for h in config.hosts if h.hostname == ip), None)
-
-
-def is_cluster_target(host: str | None) -> bool:
-    """True when a run's host is a cluster node (``<cluster>/<node>``), not an SSH host."""
-    return host is not None and split_target(host) is not None
-
-
-@dataclass(frozen=True)
-class ClusterHealth:
-    """What ``cosmos status`` shows of a cluster.
-
-    Attributes:
-        name: The configured name.
-        reachable: Whether the head answered.
-        reason: Why not, when it did not.
-        nodes: Its nodes.
-        gpus_total: GPUs of alive nodes.
-        gpus_ours: GPUs held by live jobs of this installation.
-        gpus_others: GPUs held by other live jobs.
-        held: Per node id: GPUs held there by (our, other) live jobs.
-        reported: Per node id: its GPUs as Ray's dashboard agent reads them (NVML), for
-            nodes with GPUs; read only by views made with ``telemetry``.
-        ssh_hosts: Per node id: the ``[[hosts]]`` entry that reaches it over SSH (its
-            own card has the nvidia-smi figures).
-
-    """
-
-    name: str
-    reachable: bool
-    reason: str = ""
-    nodes: tuple[RayNode, ...] = ()
-    gpus_total: int = 0
-    gpus_ours: float = 0.0
-    gpus_others: float = 0.0
-    held: Mapping[str, tuple[float, float]] = field(default_factory=dict)
-    reported: Mapping[str, tuple[ReportedGpu, ...]] = field(default_factory=dict)
-    ssh_hosts: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass

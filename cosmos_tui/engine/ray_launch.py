@@ -31,6 +31,7 @@ from typing import Any
 from cosmos_tui.config import ClusterConfig, Config
 from cosmos_tui.config_parse import max_output_bytes
 from cosmos_tui.domain import ACTIVE_STATES, FailureKind, Run, RunState
+from cosmos_tui.engine.cluster_health import node_target, split_target
 from cosmos_tui.engine.context import HostSource
 from cosmos_tui.engine.failures import Failure, classify
 from cosmos_tui.engine.logs import (
@@ -39,12 +40,7 @@ from cosmos_tui.engine.logs import (
     LogHub,
     read_log_lines,
 )
-from cosmos_tui.engine.ray_cluster import (
-    RayClusterView,
-    node_ssh_host,
-    node_target,
-    split_target,
-)
+from cosmos_tui.engine.ray_cluster import RayClusterView, node_ssh_host
 from cosmos_tui.engine.ray_job import (
     ProgressWriter,
     begin_attempt_log,

@@ -17,15 +17,10 @@ from collections.abc import Sequence
 
 from cosmos_tui.config import ClusterConfig, Config
 from cosmos_tui.domain import Run
+from cosmos_tui.engine.cluster_health import is_cluster_target, split_target
 from cosmos_tui.engine.context import HostSource
 from cosmos_tui.engine.logs import LogHub
-from cosmos_tui.engine.ray_cluster import (
-    RayClusterView,
-    installation_id,
-    is_cluster_target,
-    node_ssh_host,
-    split_target,
-)
+from cosmos_tui.engine.ray_cluster import RayClusterView, installation_id, node_ssh_host
 from cosmos_tui.engine.ray_job import submission_id
 from cosmos_tui.engine.ray_launch import RayLauncher
 from cosmos_tui.engine.scheduler import Launcher

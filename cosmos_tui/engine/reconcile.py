@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cosmos_tui.domain import ACTIVE_STATES, Run, RunState
+from cosmos_tui.engine.cluster_health import is_cluster_target
 from cosmos_tui.engine.failures import classify_error
 from cosmos_tui.engine.lifecycle import EngineContext
-from cosmos_tui.engine.ray_cluster import is_cluster_target
 from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.errors import ContainerGone, CosmosError, InvalidTransition, NotFound
 from cosmos_tui.owner import LABEL_OWNER, Ownership, ownership

@@ -23,10 +23,10 @@ import sys
 from pathlib import Path
 
 from cosmos_tui.domain import FailureKind, Run, RunState
+from cosmos_tui.engine.cluster_health import is_cluster_target
 from cosmos_tui.engine.context import EngineContext, stop_run_containers
 from cosmos_tui.engine.failure_text import explain
 from cosmos_tui.engine.lifecycle import RunDriver
-from cosmos_tui.engine.ray_cluster import is_cluster_target
 from cosmos_tui.engine.reconcile import LABEL_BATCH_ID, ReconcileReport, reconcile
 from cosmos_tui.errors import CosmosError, InvalidTransition, RunBusy, ValidationError
 from cosmos_tui.private_files import open_private, private_dir

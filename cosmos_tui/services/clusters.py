@@ -12,7 +12,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from cosmos_tui.engine.ray_cluster import ClusterHealth, RayClusterView, installation_id
+from cosmos_tui.engine.cluster_health import ClusterHealth
+from cosmos_tui.engine.ray_cluster import RayClusterView, installation_id
 from cosmos_tui.engine.ray_route import ClusterJobs
 from cosmos_tui.errors import ConfigError
 

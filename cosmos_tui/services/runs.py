@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.config import no_hosts_message
 from cosmos_tui.domain import LogBatch, Run, RunState, RunType
+from cosmos_tui.engine.cluster_health import is_cluster_target
 from cosmos_tui.engine.context import EngineContext, Observer
 from cosmos_tui.engine.failures import Failure, classify
 from cosmos_tui.engine.logs import LogHub, read_log_lines, tail_log
-from cosmos_tui.engine.ray_cluster import is_cluster_target
 from cosmos_tui.engine.ray_route import ClusterJobs
 from cosmos_tui.engine.reconcile import ReconcileReport
 from cosmos_tui.engine.runlock import RunLock

@@ -25,8 +25,8 @@ from cosmos_tui.domain import (
     Prompt,
     Run,
 )
+from cosmos_tui.engine.cluster_health import ClusterHealth
 from cosmos_tui.engine.inputs import find_videos
-from cosmos_tui.engine.ray_cluster import ClusterHealth
 from cosmos_tui.engine.reconcile import ReconcileReport
 from cosmos_tui.services import DeletePlan, SearchResult, Workbench, run_views
 from cosmos_tui.services.clusters import watch_clusters

@@ -11,7 +11,7 @@ from pathlib import Path
 from textual.message import Message
 
 from cosmos_tui.domain import GpuHostHealth, GpuSample, HostStatus, LogBatch, Page, Prompt, Run
-from cosmos_tui.engine.ray_cluster import ClusterHealth
+from cosmos_tui.engine.cluster_health import ClusterHealth
 from cosmos_tui.ui.protocol import GpuProcesses, UIServices
 
 

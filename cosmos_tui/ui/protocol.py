@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from cosmos_tui.config import Config
-    from cosmos_tui.engine.ray_cluster import ClusterHealth
+    from cosmos_tui.engine.cluster_health import ClusterHealth
     from cosmos_tui.services import DeletePlan, SearchResult
     from cosmos_tui.services.hosts import HostAdmin
     from cosmos_tui.store.metrics_store import RunStats

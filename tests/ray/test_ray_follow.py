@@ -11,8 +11,9 @@ import pytest
 
 from cosmos_tui.config import Config
 from cosmos_tui.domain import RunState
+from cosmos_tui.engine.cluster_health import node_target
 from cosmos_tui.engine.logs import DockerLogDecoder, LogHub, clean_lines, read_log_lines
-from cosmos_tui.engine.ray_cluster import RayClusterView, node_target
+from cosmos_tui.engine.ray_cluster import RayClusterView
 from cosmos_tui.engine.ray_job import container_name
 from cosmos_tui.engine.ray_launch import RayLauncher
 from cosmos_tui.errors import ClusterUnreachable

@@ -19,7 +19,8 @@ import pytest
 
 from cosmos_tui.cli.cluster_status import health_text
 from cosmos_tui.config import Config, HostConfig, load_config
-from cosmos_tui.engine.ray_cluster import ClusterHealth, RayClusterView, installation_id
+from cosmos_tui.engine.cluster_health import ClusterHealth
+from cosmos_tui.engine.ray_cluster import RayClusterView, installation_id
 from cosmos_tui.remote.ray_jobs import RayJobs
 from tests.ray.conftest import IDLE_GPUS
 from tests.ray.test_ray_cluster import cosmos, write_config

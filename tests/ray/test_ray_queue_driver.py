@@ -22,8 +22,9 @@ import pytest
 
 from cosmos_tui.config import Config, RetryConfig
 from cosmos_tui.domain import FailureKind, GenerationParams, InputFile, Run, RunState
+from cosmos_tui.engine.cluster_health import node_target
 from cosmos_tui.engine.logs import LogHub, read_log_lines
-from cosmos_tui.engine.ray_cluster import RayClusterView, node_target
+from cosmos_tui.engine.ray_cluster import RayClusterView
 from cosmos_tui.engine.ray_job import container_name, submission_id
 from cosmos_tui.engine.ray_launch import RayLauncher
 from cosmos_tui.remote.ray_jobs import RayJobs

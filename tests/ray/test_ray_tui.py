@@ -17,7 +17,7 @@ import pytest
 
 from cosmos_tui.config import Config
 from cosmos_tui.domain import GenerationParams, InputFile, RunState
-from cosmos_tui.engine.ray_cluster import NODE_ID_CHARS
+from cosmos_tui.engine.cluster_health import NODE_ID_CHARS
 from cosmos_tui.services.workbench import Workbench
 from cosmos_tui.ui.app import CosmosApp
 from cosmos_tui.ui.facade import FacadeAdapter

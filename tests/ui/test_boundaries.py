@@ -27,6 +27,19 @@ def test_services_cli_engine_store_do_not_import_textual() -> None:
     assert result.returncode == 0, result.stderr
 
 
+def test_the_tui_draws_its_first_frame_without_the_store_or_ray() -> None:
+    # docs/architecture.md: SQLAlchemy is loaded behind the first frame, not before it
+    code = (
+        "import sys\n"
+        "import cosmos_tui.ui.app\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'ray')\n"
+        "          or m in ('cosmos_tui.store.repositories', 'cosmos_tui.engine.ray_cluster')]\n"
+        "assert not loaded, sorted(loaded)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
 def test_only_the_ui_package_imports_textual() -> None:
     package = Path(__file__).resolve().parents[2] / "cosmos_tui"
     offenders = [

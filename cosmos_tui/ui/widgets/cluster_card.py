@@ -9,12 +9,16 @@ reads it (NVML: busy and memory, every few seconds).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Group
 from rich.text import Text
 from textual.widgets import Static
 
-from cosmos_tui.engine.ray_cluster import NODE_ID_CHARS, ClusterHealth, node_target
-from cosmos_tui.remote.ray_jobs import ReportedGpu
+from cosmos_tui.engine.cluster_health import NODE_ID_CHARS, ClusterHealth, node_target
+
+if TYPE_CHECKING:
+    from cosmos_tui.remote.ray_jobs import ReportedGpu
 from cosmos_tui.safe_text import one_line
 from cosmos_tui.ui.format import LOOK_CLASSES, Looks, bar, plain
 

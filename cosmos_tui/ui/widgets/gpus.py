@@ -33,7 +33,7 @@ from cosmos_tui.ui.widgets.pane import Pane
 
 if TYPE_CHECKING:
     from cosmos_tui.doctor.model import DoctorReport
-    from cosmos_tui.engine.ray_cluster import ClusterHealth
+    from cosmos_tui.engine.cluster_health import ClusterHealth
 
 HISTORY = 300
 # health -> (glyph, look)
