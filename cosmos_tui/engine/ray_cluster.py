@@ -79,7 +79,7 @@ def foreign_gpus(
     for job in jobs:
         if job.metadata.get(META_INSTALL) == install_id:
             ours.add(job.submission_id)
-        elif job.live and job.driver_node_id:
+        elif job.live and job.driver_node_id and job.num_gpus > 0:
             others[job.driver_node_id] = others.get(job.driver_node_id, 0.0) + job.num_gpus
     if holders is not None:
         held: dict[str, float] = {}

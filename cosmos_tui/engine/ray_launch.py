@@ -105,6 +105,9 @@ class RayLauncher:
         if cluster.shared_dir:
             return SharedStage(cluster)
         assert run.host is not None
+        down = self.view.error(cluster.name)
+        if down is not None:  # the last reading failed: no node is known to be gone
+            raise ClusterUnreachable(cluster.name, down)
         node = self.view.node(run.host)
         name = node_ssh_host(self.config, cluster, node.ip) if node is not None else None
         if name is None or self.hosts is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import logging
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ LIVE_STATUSES = frozenset({"PENDING", "RUNNING"})
 NODE_LIMIT = 10_000  # the state API refuses more (RAY_MAX_LIMIT_FROM_API_SERVER)
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 def require_ray(cluster: str) -> Any:
@@ -83,6 +85,18 @@ class GpuHolder:
     node_id: str
     gpus: float
     submission_id: str | None = None
+
+
+def _bundle_holder(bundle: Any) -> list[GpuHolder]:
+    """The GPUs one placement-group bundle reserves on its node (none: an empty list)."""
+    if not isinstance(bundle, dict):
+        return []
+    resources = bundle.get("unit_resources") or bundle.get("unitResources") or {}
+    node_id = bundle.get("node_id") or bundle.get("nodeId")
+    gpus = _number(resources.get("GPU")) if isinstance(resources, dict) else None
+    if not gpus or not isinstance(node_id, str):
+        return []
+    return [GpuHolder(node_id, gpus)]
 
 
 @dataclass(frozen=True)
@@ -360,20 +374,27 @@ class RayJobs:
         def list_holders() -> list[GpuHolder]:
             state = importlib.import_module("ray.util.state")
             errors = importlib.import_module("ray.util.state.exception")
-            common = {"address": self.address, "timeout": int(self.timeout), "detail": True}
-            try:
-                actors = state.list_actors(
-                    filters=[("state", "=", "ALIVE")], limit=NODE_LIMIT, **common
-                )
-                tasks = state.list_tasks(
-                    filters=[("state", "=", "RUNNING"), ("type", "=", "NORMAL_TASK")],
-                    limit=NODE_LIMIT,
-                    **common,
-                )
+            common = {"address": self.address, "timeout": max(1, int(self.timeout))}
+            common.update(detail=True, limit=NODE_LIMIT, raise_on_missing_output=False)
+            try:  # without the actors nothing is known: the caller falls back
+                actors = state.list_actors(filters=[("state", "=", "ALIVE")], **common)
             except errors.RayStateApiException as exc:
                 raise ClusterUnreachable(self.cluster, str(exc).split(". ")[0]) from exc
+            others: list[Any] = []
+            for listing, filters in (
+                (state.list_tasks, [("state", "=", "RUNNING"), ("type", "=", "NORMAL_TASK")]),
+                (state.list_placement_groups, [("state", "=", "CREATED")]),
+            ):
+                try:
+                    others.append(listing(filters=filters, **common))
+                except errors.RayStateApiException as exc:  # counted without them
+                    logger.info("cluster %s: %s", self.cluster, str(exc).split(". ")[0])
+                    others.append([])
+            tasks, groups = others
             holders = []
             for item in [*actors, *tasks]:
+                if getattr(item, "placement_group_id", None):
+                    continue  # its group's bundles hold the GPUs (counted below)
                 gpus = _number((getattr(item, "required_resources", None) or {}).get("GPU"))
                 node_id = getattr(item, "node_id", None)
                 if not gpus or not isinstance(node_id, str):
@@ -383,6 +404,9 @@ class RayJobs:
                 holders.append(
                     GpuHolder(node_id, gpus, name[len(JOB_ACTOR_PREFIX) :] if is_job else None)
                 )
+            for group in groups:
+                for bundle in getattr(group, "bundles", None) or ():
+                    holders.extend(_bundle_holder(bundle))
             return holders
 
         return await self._call(list_holders)

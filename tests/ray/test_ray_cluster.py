@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import json
 import os
 import subprocess
@@ -149,3 +152,35 @@ def installation_ids_are_stable(tmp_path: Path) -> None:
 
 
 test_installation_ids_are_stable: Callable[[Path], None] = installation_ids_are_stable
+
+
+async def test_a_head_that_is_down_at_submit_is_not_taken_for_a_lost_node(
+    tmp_path: Path, store: Store, queue_run: Any
+) -> None:
+    # Without a shared folder a run's inputs are on its node's disk: a node the view
+    # cannot find is gone, and the run is placed again. A head that does not answer is
+    # not that: the run keeps its attempt and waits for the head.
+    config: Config = load_config(write_config(tmp_path, "http://127.0.0.1:9"))
+    cluster = dataclasses.replace(config.clusters[0], shared_dir="", node_hosts={"10.0.0.5": "x"})
+    jobs = RayJobs(cluster.name, cluster.address, timeout=1.0)
+    view = RayClusterView({"lab": (cluster, jobs)}, installation_id(config.data_dir))
+    await view.refresh()
+    assert view.error("lab") is not None
+    run = await queue_run(num_gpus=1)
+    await store.transition(run.id, RunState.UPLOADING, "claimed", host="lab/0123456789ab")
+    run = await store.transition(run.id, RunState.STARTING, "staged", attempt=1)
+    launcher = RayLauncher(dataclasses.replace(config, clusters=[cluster]), store, view, LogHub())
+    driving = asyncio.create_task(launcher.drive(run))
+    try:
+        for _ in range(100):
+            current = await store.get_run(run.id, with_events=False)
+            if current.progress is not None and current.progress.phase == "cluster unreachable":
+                break
+            await asyncio.sleep(0.1)
+        else:
+            pytest.fail("the run never waited for the head")
+        assert current.state == RunState.STARTING and current.attempt == 1
+    finally:
+        driving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await driving

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -193,3 +194,34 @@ async def test_gpus_held_by_someone_elses_job_make_a_run_wait_not_fail(
     assert final.state == RunState.COMPLETED, final.failure_message
     assert final.attempt == 1
     assert final.host == node_target("ray", local_ray.small_node)
+
+
+async def test_gpus_reserved_by_a_placement_group_count_as_others(
+    make_cluster_config: Callable[..., Config], local_ray: Any
+) -> None:
+    from ray.job_submission import JobSubmissionClient
+
+    # How Ray Train, Tune and Serve hold GPUs: a placement group's bundle, its actors'
+    # resources renamed (GPU_group_...). A job of someone else reserves 2 GPUs that way.
+    script = (
+        "import ray, time; ray.init(); "
+        "pg = ray.util.placement_group([{'GPU': 2, 'ckpt_t1': 0.5}]); "
+        "ray.get(pg.ready()); print('reserved', flush=True); time.sleep(60)"
+    )
+    client = JobSubmissionClient(local_ray.address)
+    entry = f'{sys.executable} -c "{script}"'
+    foreign = client.submit_job(entrypoint=entry, entrypoint_num_cpus=0)
+    try:
+        view = open_view(make_cluster_config())
+        held: Any = None
+        for _ in range(300):
+            await view.refresh()
+            held = view.health()[0].held.get(local_ray.small_node)
+            if held == (0.0, 2.0):
+                break
+            await asyncio.sleep(0.2)
+        assert held == (0.0, 2.0), (held, client.get_job_logs(foreign)[-2000:])
+        [small] = [v for v in view.host_views(()) if local_ray.small_node[:12] in v.name]
+        assert len(small.foreign_busy) == 2  # placement sees the node full
+    finally:
+        client.stop_job(foreign)

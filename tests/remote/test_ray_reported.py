@@ -121,3 +121,26 @@ async def test_a_dashboard_that_answers_gives_each_nodes_gpus(
     dashboard.reply = "ok"  # type: ignore[attr-defined]
     jobs = RayJobs("lab", f"http://127.0.0.1:{dashboard.server_address[1]}", timeout=0.5)
     assert await jobs.gpu_usage() == {"n1": (ReportedGpu(0, "H100", 50.0, 10.0, 100.0),)}
+
+
+def test_others_gpus_leave_out_our_entrypoints_and_take_the_larger_source() -> None:
+    from cosmos_tui.engine.ray_cluster import foreign_gpus
+    from cosmos_tui.remote.ray_jobs import META_INSTALL, GpuHolder, RayJob
+
+    ours = RayJob("rs_ours", "RUNNING", driver_node_id="n1", num_gpus=2.0,
+                  metadata={META_INSTALL: "me"})  # fmt: skip
+    theirs = RayJob("rs_theirs", "RUNNING", driver_node_id="n2", num_gpus=1.0,
+                    metadata={META_INSTALL: "other"})  # fmt: skip
+    plain = RayJob("raysubmit_1", "RUNNING", driver_node_id="n1")  # no metadata: 0 GPUs
+    holders = [
+        GpuHolder("n1", 2.0, "rs_ours"),  # our own entrypoint: not others'
+        GpuHolder("n1", 1.0, "raysubmit_1"),  # someone's job
+        GpuHolder("n1", 0.5),  # an actor or task, or a placement group's bundle
+        GpuHolder("n2", 1.0, "rs_theirs"),  # the same job both sources see: once
+    ]
+    jobs = [ours, theirs, plain]
+    assert foreign_gpus(jobs, holders, "me") == {"n1": 1.5, "n2": 1.0}
+    # The state API did not answer: other installations' jobs still count.
+    assert foreign_gpus(jobs, None, "me") == {"n2": 1.0}
+    # Every holder gone (all ended): nothing is others'.
+    assert foreign_gpus([ours], [], "me") == {}
