@@ -141,14 +141,17 @@ def profile_for(name: str) -> ModelProfile:
         ValidationError: When no family has that name.
     """
     if name == "transfer1":
+        # cycle: transfer1 imports engine.launch, which imports this module at its top
         from cosmos_tui.engine.profiles.transfer1 import Transfer1Profile
 
         return Transfer1Profile()
     if name == "cosmos3":
+        # cycle: profiles.cosmos3 imports MountSpec from this module at its top
         from cosmos_tui.engine.profiles.cosmos3 import Cosmos3Profile
 
         return Cosmos3Profile()
     if name == "transfer2.5":
+        # cycle: transfer25_profile imports MountSpec from this module at its top
         from cosmos_tui.engine.profiles.transfer25_profile import Transfer25Profile
 
         return Transfer25Profile()
@@ -159,6 +162,8 @@ def profile_for(name: str) -> ModelProfile:
 
 def settings_for(config: Config, name: str) -> ProfileConfig:
     """Return the ``[profiles.<name>]`` settings, or the family's defaults when unset."""
+    # lazy: config (~10 ms) stays out of 'cosmos diagnose', which loads profiles.cosmos3
+    # (and so this module) for its log parser; a caller holding a Config has loaded it
     from cosmos_tui.config import ProfileConfig
 
     # TOML table names cannot hold a bare dot: ``[profiles.transfer2_5]`` is Transfer2.5's.
@@ -166,10 +171,12 @@ def settings_for(config: Config, name: str) -> ProfileConfig:
     if configured is not None:
         return configured
     if name == "cosmos3":
+        # cycle: profiles.cosmos3 imports MountSpec from this module at its top
         from cosmos_tui.engine.profiles.cosmos3 import default_settings
 
         return default_settings()
     if name == "transfer2.5":
+        # cycle: transfer25_profile imports MountSpec from this module at its top
         from cosmos_tui.engine.profiles.transfer25_profile import default_settings
 
         return default_settings()

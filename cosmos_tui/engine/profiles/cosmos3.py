@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from cosmos_tui.domain import GenerationParams, Prompt, Run
+from cosmos_tui.domain import GenerationParams, Progress, Prompt, Run
 from cosmos_tui.engine.profiles.base import MountSpec
 from cosmos_tui.engine.profiles.cosmos3_rules import (
     HINTS,
@@ -31,9 +31,11 @@ from cosmos_tui.engine.profiles.cosmos3_rules import (
 from cosmos_tui.engine.profiles.hf_token import (
     CONTAINER_HF_HOME,
     CONTAINER_TOKEN,
+    check_token,
     chosen_negative_prompt,
     hf_env,
 )
+from cosmos_tui.engine.progress import MAX_RUNNING_PERCENT, TqdmParser
 from cosmos_tui.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -67,6 +69,8 @@ REASONER_INSTRUCTION = (
 
 def default_settings() -> ProfileConfig:
     """The ``[profiles.cosmos3]`` settings when the config has none."""
+    # lazy: config (~10 ms) stays out of 'cosmos diagnose', which loads this module for
+    # Cosmos3Parser; base.settings_for, the one caller, has loaded it
     from cosmos_tui.config import ProfileConfig
 
     return ProfileConfig(script="", extra_args=[], entry_point=ENTRY_POINT)
@@ -205,6 +209,7 @@ class Cosmos3Profile:
 
     def build_command(self, run: Run, settings: ProfileConfig) -> list[str]:
         """Return ``python -m`` (one GPU) or ``torchrun --nproc-per-node=N -m`` argv."""
+        # lazy: engine.launch pulls SQLAlchemy (~300 ms); 'cosmos diagnose' loads this module
         from cosmos_tui.engine.launch import CONTAINER_RUN, SPEC_NAME
 
         return command_for(run, settings, [f"{CONTAINER_RUN}/{SPEC_NAME}"])
@@ -213,6 +218,7 @@ class Cosmos3Profile:
         self, host: HostConfig, layout: RemoteLayout, settings: ProfileConfig
     ) -> list[MountSpec]:
         """The checkout, the Hugging Face cache, the token file, inputs and run folder."""
+        # lazy: engine.launch pulls SQLAlchemy (~300 ms); 'cosmos diagnose' loads this module
         from cosmos_tui.engine.launch import CONTAINER_INPUTS, CONTAINER_RUN
 
         mounts: list[MountSpec] = []
@@ -252,8 +258,6 @@ class Cosmos3Profile:
         Raises:
             ValidationError: Saying where to put a token, or which GPUs are too small.
         """
-        from cosmos_tui.engine.profiles.hf_token import check_token
-
         options = options_of(run.params)
         if options.size == "Cosmos3-Super":
             await check_super_gpus(run, host)
@@ -272,8 +276,6 @@ class Cosmos3Profile:
         name or an existing folder); a folder missing on the host is refused before the
         container is made.
         """
-        from cosmos_tui.engine.profiles.base import MountSpec  # cycle: base imports this
-
         options = options_of(run.params)
         if options.size is not None:
             return []
@@ -300,6 +302,7 @@ def command_for(
     ``keep_going`` (a batch) makes a handled error end only its sample
     (common/inference.py:262-266), after the configured ``extra_args``.
     """
+    # lazy: engine.launch pulls SQLAlchemy (~300 ms); 'cosmos diagnose' loads this module
     from cosmos_tui.engine.launch import CONTAINER_RUN, OUTPUT_DIR_NAME
 
     options = options_of(run.params)
@@ -371,8 +374,6 @@ class Cosmos3Parser:
     """
 
     def __init__(self) -> None:
-        from cosmos_tui.engine.progress import TqdmParser
-
         self.bar = TqdmParser(default_phase="generating")
         self.phase = "starting"
         self.samples = 1
@@ -407,9 +408,6 @@ class Cosmos3Parser:
 
     def estimate(self, now: float, expected_total: float | None) -> Any:
         """Percent over the batch's samples (within the current sample's bar)."""
-        from cosmos_tui.domain import Progress
-        from cosmos_tui.engine.progress import MAX_RUNNING_PERCENT
-
         fraction = self.bar.fraction if self.sampling else 0.0
         overall = (self.done + fraction) / self.samples
         phase = self.phase
@@ -428,6 +426,8 @@ async def check_super_gpus(run: Run, host: RemoteHost) -> None:
     Raises:
         ValidationError: Naming each GPU that is too small and its memory.
     """
+    # lazy: remote.gpu loads asyncssh, aiodocker and aiohttp (~0.3 s), which neither the
+    # TUI's start-up nor 'cosmos diagnose' loads (both import this module)
     from cosmos_tui.remote.gpu import query_gpus
 
     reading = await query_gpus(host.ssh)

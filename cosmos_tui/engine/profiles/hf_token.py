@@ -25,6 +25,8 @@ def chosen_negative_prompt(params: object) -> str | None:
     That text is upstream Transfer1's; Cosmos 3 and Transfer2.5 keep their own default
     unless the user chose another text.
     """
+    # lazy: config (~10 ms) stays out of 'cosmos diagnose', which loads profiles.cosmos3
+    # (and so this module) for its log parser
     from cosmos_tui.config import DEFAULT_NEGATIVE_PROMPT
 
     text = getattr(params, "negative_prompt", None)
@@ -42,6 +44,8 @@ def hf_env(host: HostConfig, settings: ProfileConfig, environ: Mapping[str, str]
     mounted (unless the table sets it), the token from the settings' ``token_env`` (unless
     the table sets ``HF_TOKEN``), and ``HF_TOKEN_PATH`` when a token file is mounted.
     """
+    # lazy: engine.launch pulls SQLAlchemy (~300 ms); the doctor and 'cosmos diagnose'
+    # load this module without it
     from cosmos_tui.engine.launch import host_env
 
     env = host_env(host, environ)
@@ -91,6 +95,8 @@ async def check_token(
         return
     if environ.get(settings.token_env) or model is None:
         return
+    # lazy: engine.launch pulls SQLAlchemy (~300 ms); the doctor and 'cosmos diagnose'
+    # load this module without it
     from cosmos_tui.engine.launch import host_env
 
     if {"HF_TOKEN", "HF_TOKEN_PATH"} & set(host_env(host.config, environ)):

@@ -15,6 +15,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.domain import CONTROL_HINTS, GenerationParams, Prompt, Run, RunType
+from cosmos_tui.engine.launch import (
+    CONTAINER_RUN,
+    OUTPUT_DIR_NAME,
+    SPEC_NAME,
+    RemoteLayout,
+    container_env,
+    mounts_for,
+)
+from cosmos_tui.engine.progress import ProgressParser, parser_for
 from cosmos_tui.engine.video_probe import probe_video
 from cosmos_tui.errors import ValidationError
 from cosmos_tui.params import clip_count, validate_params, validate_seed_for_clips
@@ -23,9 +32,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from cosmos_tui.config import HostConfig, ProfileConfig
-    from cosmos_tui.engine.launch import RemoteLayout
     from cosmos_tui.engine.profiles.base import MountSpec
-    from cosmos_tui.engine.progress import ProgressParser
     from cosmos_tui.remote import RemoteHost
 
 NAME = "transfer1"
@@ -228,8 +235,6 @@ class Transfer1Profile:
 
     def build_command(self, run: Run, settings: ProfileConfig) -> list[str]:
         """Return torchrun's argv for the run (the upscaler's for an upscale run)."""
-        from cosmos_tui.engine.launch import CONTAINER_RUN, OUTPUT_DIR_NAME, SPEC_NAME
-
         paths = LaunchPaths(
             spec_path=f"{CONTAINER_RUN}/{SPEC_NAME}",
             output_dir=f"{CONTAINER_RUN}/{OUTPUT_DIR_NAME}",
@@ -247,16 +252,12 @@ class Transfer1Profile:
         self, host: HostConfig, layout: RemoteLayout, settings: ProfileConfig
     ) -> list[MountSpec]:
         """The repository, checkpoints, Hugging Face cache, inputs and the run's folder."""
-        from cosmos_tui.engine.launch import mounts_for
-
         return mounts_for(host, layout)
 
     def env(
         self, host: HostConfig, settings: ProfileConfig, environ: Mapping[str, str]
     ) -> dict[str, str]:
         """The host's env table plus HF_TOKEN and PYTHONPATH (engine/launch.py)."""
-        from cosmos_tui.engine.launch import container_env
-
         return container_env(host, environ)
 
     async def preflight(
@@ -279,8 +280,6 @@ class Transfer1Profile:
 
     def progress_parser(self) -> ProgressParser:
         """Transfer1's phase parser."""
-        from cosmos_tui.engine.progress import parser_for
-
         return parser_for(NAME)
 
     def has_output(self, names: Iterable[str]) -> bool:

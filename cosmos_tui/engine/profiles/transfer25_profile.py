@@ -15,10 +15,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from cosmos_tui.config import ProfileConfig
 from cosmos_tui.domain import RUN_FILES, file_role
+from cosmos_tui.engine.profiles.base import MountSpec
 from cosmos_tui.engine.profiles.hf_token import (
     CONTAINER_HF_HOME,
     CONTAINER_TOKEN,
+    check_token,
     chosen_negative_prompt,
     hf_env,
 )
@@ -43,10 +46,9 @@ from cosmos_tui.engine.profiles.transfer25_progress import Transfer25Parser
 from cosmos_tui.errors import ValidationError
 
 if TYPE_CHECKING:
-    from cosmos_tui.config import HostConfig, ProfileConfig
+    from cosmos_tui.config import HostConfig
     from cosmos_tui.domain import GenerationParams, Prompt, Run
     from cosmos_tui.engine.launch import RemoteLayout
-    from cosmos_tui.engine.profiles.base import MountSpec
     from cosmos_tui.remote import RemoteHost
 
 VIDEO_ROLE = "color"
@@ -56,8 +58,6 @@ CHECKPOINT_MODEL = "Cosmos-Transfer2.5-2B"
 
 def default_settings() -> ProfileConfig:
     """The ``[profiles.transfer2_5]`` settings when the config has none."""
-    from cosmos_tui.config import ProfileConfig
-
     return ProfileConfig(script=SCRIPT, extra_args=[])
 
 
@@ -142,6 +142,7 @@ def command_for(run: Run, settings: ProfileConfig, input_files: tuple[str, ...])
 
     The setup arguments are ``run``'s (every member of a batch shares them).
     """
+    # lazy: engine.launch pulls SQLAlchemy (~300 ms); the doctor loads this module
     from cosmos_tui.engine.launch import CONTAINER_RUN, OUTPUT_DIR_NAME
 
     options = dataclasses.replace(options_of(run.params), num_gpus=run.params.num_gpus)
@@ -226,6 +227,7 @@ class Transfer25Profile:
 
     def build_command(self, run: Run, settings: ProfileConfig) -> list[str]:
         """Return ``python examples/inference.py -i ... -o ...`` (torchrun for N GPUs)."""
+        # lazy: engine.launch pulls SQLAlchemy (~300 ms); the doctor loads this module
         from cosmos_tui.engine.launch import CONTAINER_RUN, SPEC_NAME
 
         return command_for(run, settings, (f"{CONTAINER_RUN}/{SPEC_NAME}",))
@@ -234,8 +236,8 @@ class Transfer25Profile:
         self, host: HostConfig, layout: RemoteLayout, settings: ProfileConfig
     ) -> list[MountSpec]:
         """The checkout, the Hugging Face cache, the token file, inputs and run folder."""
+        # lazy: engine.launch pulls SQLAlchemy (~300 ms); the doctor loads this module
         from cosmos_tui.engine.launch import CONTAINER_INPUTS, CONTAINER_REPO, CONTAINER_RUN
-        from cosmos_tui.engine.profiles.base import MountSpec
 
         mounts = []
         repo = getattr(settings, "repo_dir", None)
@@ -273,8 +275,6 @@ class Transfer25Profile:
         Raises:
             ValidationError: Saying where to put a token.
         """
-        from cosmos_tui.engine.profiles.hf_token import check_token
-
         await check_token(host, layout, settings, environ, section="transfer2_5",
                           model=CHECKPOINT_MODEL)  # fmt: skip
 
