@@ -427,7 +427,7 @@ async def check_super_gpus(run: Run, host: RemoteHost) -> None:
         ValidationError: Naming each GPU that is too small and its memory.
     """
     # lazy: remote.gpu loads asyncssh, aiodocker and aiohttp (~0.3 s), which neither the
-    # TUI's start-up nor 'cosmos diagnose' loads (both import this module)
+    # services nor 'cosmos diagnose' load (both import this module)
     from cosmos_tui.remote.gpu import query_gpus
 
     reading = await query_gpus(host.ssh)
