@@ -24,15 +24,17 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cosmos_tui.config import ClusterConfig
 from cosmos_tui.domain import Prompt, Run
 from cosmos_tui.engine import launch
 from cosmos_tui.engine.ray_job import attempt_layout, attempt_name, copy_atomic, copy_outputs
 from cosmos_tui.errors import TransferFailed
-from cosmos_tui.remote.host import RemoteHost
 from cosmos_tui.safe_text import one_line
+
+if TYPE_CHECKING:  # asyncssh and aiodocker stay out of the services' import
+    from cosmos_tui.remote.host import RemoteHost
 
 
 @dataclass(frozen=True)
