@@ -167,6 +167,8 @@ class RayClusterView:
                 self._readings[name] = _Reading(error=exc.message)
                 continue
             try:
+                # read after the jobs: an entrypoint of ours submitted in between counts
+                # as someone else's until the next reading (placement errs to waiting)
                 reading.holders = await jobs.gpu_holders()
             except CosmosError as exc:  # placement falls back on the jobs' metadata
                 logger.info("cluster %s: no actors or tasks from Ray: %s", name, exc.message)

@@ -65,6 +65,7 @@ logger = logging.getLogger(__name__)
 POLL_SECONDS = 0.2
 LEASE_WAIT_SECONDS = 5.0
 RUNNING_ERRORS = 5
+COLLECTS = 8  # with the backoff (capped by retry.backoff_max): minutes for a host to return
 NODE_WAIT_SECONDS = 10.0
 PROBE_SECONDS = 15.0  # a log stream silent this long: ask the head whether the job runs
 REOPEN_SECONDS = 300.0  # silent this long while the job runs: open a new stream
@@ -156,7 +157,8 @@ class RayLauncher:
         assert run.host is not None
         cluster, jobs = self._cluster(run.host)
         local_log = LocalLog(self.config.outputs_dir / run.id / "run.log")
-        errors = 0  # refused calls while the job runs or its outputs come back, in all
+        errors = 0  # refused calls while the job runs, in all
+        collects = 0  # transient failures while the outputs come back
         while not run.state.is_terminal and run.state != RunState.QUEUED:
             try:
                 if run.state == RunState.UPLOADING:
@@ -191,12 +193,12 @@ class RayLauncher:
                     run = current
                     continue
                 transient = isinstance(exc, CosmosError) and exc.transient
-                if current.state == RunState.DOWNLOADING and transient and errors < RUNNING_ERRORS:
-                    # the node's SSH host away a moment: the outputs are still on its disk
-                    errors += 1
+                if current.state == RunState.DOWNLOADING and transient and collects < COLLECTS:
+                    # the node's SSH host away a while: the outputs are still on its disk
+                    collects += 1
                     logger.warning("run %s: %s; collecting again", run.id, message)
                     await self.store.update_run(run.id, progress_phase="collecting again")
-                    await self.sleep(self._backoff(errors))
+                    await self.sleep(self._backoff(collects))
                     run = current
                     continue
                 if isinstance(exc, OSError) and current.state == RunState.UPLOADING:
