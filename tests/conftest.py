@@ -92,24 +92,18 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Put tests/ray's tests first, so the worker that takes them starts at once.
 
-    They run on two workers (a Ray cluster each, see below) for several minutes; last
-    in line, they would start when the other workers are nearly done and end the run alone.
+    They run on one worker (one Ray cluster, see below) for about five minutes; last in
+    line, they would start when the other workers are nearly done and end the run alone.
     The sort is stable: every other test keeps its order.
     """
     items.sort(key=lambda item: not item.nodeid.startswith("tests/ray/"))
 
 
-# The queue driver's Ray tests (a third of tests/ray's time) run on a worker of their own.
-RAY_APART = "tests/ray/test_ray_queue_driver.py"
-
-
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """With ``--dist loadfile``, keep tests/ray's files on two workers (two Ray clusters).
+    """With ``--dist loadfile``, keep tests/ray's files on one worker (one Ray cluster).
 
-    Each worker starts the session fixtures it needs, a local Ray cluster among them
-    (about 15 s and 2 GiB): one per file would cost that many times over, one for all
-    made tests/ray the run's longest worker (past 10 minutes). The queue driver's file
-    goes to one worker, the rest of tests/ray to another, both first in line.
+    Each worker starts the session fixtures it needs; a second local Ray cluster on the
+    same two cores would double the start-up and the memory for nothing.
     """
     if config.getoption("dist", None) != "loadfile":
         return None
@@ -118,8 +112,6 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     class _RayTogether(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
             scope = super()._split_scope(nodeid)
-            if scope.startswith(RAY_APART):
-                return RAY_APART
             return "tests/ray" if scope.startswith("tests/ray/") else scope
 
     return _RayTogether(config, log)
