@@ -203,8 +203,10 @@ async def test_gpus_reserved_by_a_placement_group_count_as_others(
 
     # How Ray Train, Tune and Serve hold GPUs: a placement group's bundle, its actors'
     # resources renamed (GPU_group_...). A job of someone else reserves 2 GPUs that way.
+    # ray.init() with this cluster's own GCS address: another local cluster (the demo's)
+    # may be the machine's "current" one
     script = (
-        "import ray, time; ray.init(); "
+        f"import ray, time; ray.init(address='{local_ray.cluster.address}'); "
         "pg = ray.util.placement_group([{'GPU': 2, 'ckpt_t1': 0.5}]); "
         "ray.get(pg.ready()); print('reserved', flush=True); time.sleep(60)"
     )
