@@ -40,14 +40,19 @@ pytestmark = pytest.mark.ray
 COUNTER = itertools.count()
 
 
-async def add_run(bench: Workbench, tmp_path: Path, num_gpus: int = 1) -> Run:
+async def add_run(
+    bench: Workbench, tmp_path: Path, num_gpus: int = 1, target: str | None = None
+) -> Run:
     n = next(COUNTER)
     video = write_video(tmp_path / "videos" / f"q{n}" / "color.mp4", f"q{n}".encode())
     data = video.read_bytes()
     item = InputFile("color", video, hashlib.sha256(data).hexdigest(), len(data))
     prompt = await bench.store.add_prompt(f"a robot arm, take {n}", [item])
     params = GenerationParams(negative_prompt="ugly", num_gpus=num_gpus, num_steps=4)
-    return await bench.store.add_run(prompt.id, params)
+    run = await bench.store.add_run(prompt.id, params)
+    if target is not None:  # pinned, as `--host CLUSTER` pins it
+        await bench.store.update_run(run.id, target=target)
+    return run
 
 
 async def until(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
@@ -569,8 +574,7 @@ async def test_a_node_that_is_also_an_ssh_host_gives_its_runs_gpu_metrics(
     cluster = dataclasses.replace(direct.clusters[0], node_hosts={ip: ssh.name})
     config = dataclasses.replace(direct, hosts=[ssh], clusters=[cluster])
     async with Workbench.open(config) as bench:
-        run = await add_run(bench, tmp_path)
-        await bench.store.update_run(run.id, target="ray")
+        run = await add_run(bench, tmp_path, target="ray")
         await asyncio.wait_for(QueueService.of(bench).drive(until_idle=True), 240)
         final = await bench.store.get_run(run.id)
     assert final.state == RunState.COMPLETED, final.failure_message
@@ -593,8 +597,7 @@ async def test_without_a_shared_folder_a_run_is_staged_over_ssh_to_its_node(
     cluster = dataclasses.replace(direct.clusters[0], shared_dir="", node_hosts={ip: ssh.name})
     config = dataclasses.replace(direct, hosts=[ssh], clusters=[cluster])
     async with Workbench.open(config) as bench:
-        run = await add_run(bench, tmp_path)
-        await bench.store.update_run(run.id, target="ray")
+        run = await add_run(bench, tmp_path, target="ray")
         await asyncio.wait_for(QueueService.of(bench).drive(until_idle=True), 240)
         final = await bench.store.get_run(run.id)
         host = bench.hosts.get(ssh.name)
@@ -642,8 +645,7 @@ async def test_a_node_whose_ssh_host_is_away_fails_the_run_after_its_attempts(
         config = staged_over_ssh(make_cluster_config, make_config, ssh_server, link, ip)
         await asyncio.to_thread(link.down)  # the node's SSH host refuses every connection
         async with Workbench.open(config) as bench:
-            run = await add_run(bench, tmp_path)
-            await bench.store.update_run(run.id, target="ray")
+            run = await add_run(bench, tmp_path, target="ray")
             await asyncio.wait_for(QueueService.of(bench).drive(until_idle=True), 120)
             final = await bench.store.get_run(run.id)
     limit = config.retry.max_attempts
@@ -672,8 +674,7 @@ async def test_outputs_are_collected_again_when_the_nodes_ssh_host_comes_back(
             config, retry=RetryConfig(max_attempts=2, backoff_base=0.5, backoff_max=1.0)
         )
         async with Workbench.open(config) as bench:
-            run = await add_run(bench, tmp_path)
-            await bench.store.update_run(run.id, target="ray")
+            run = await add_run(bench, tmp_path, target="ray")
             driving = asyncio.create_task(QueueService.of(bench).drive(until_idle=True))
             await until(running_with_lines(bench, run.id), 120, "the run to run")
             await asyncio.to_thread(link.down)  # away while the job ends

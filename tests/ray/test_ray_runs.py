@@ -103,6 +103,21 @@ async def test_checkpoint_resource_and_priority_order_with_more_runs_than_gpus(
         assert earlier[1] <= later[0]
 
 
+async def someone_elses_job(client: Any, gpus: int, checkpoint: float) -> str:
+    """Submit ``sleep 60`` as another user would, holding ``gpus`` and ``checkpoint`` of
+    the checkpoint resource; return its id once it runs."""
+    foreign: str = client.submit_job(
+        entrypoint="sleep 60",
+        entrypoint_num_gpus=gpus,
+        entrypoint_resources={"ckpt_t1": checkpoint},
+    )
+    for _ in range(200):
+        if client.get_job_status(foreign).value == "RUNNING":
+            break
+        await asyncio.sleep(0.1)
+    return foreign
+
+
 async def test_a_job_left_pending_is_stopped_and_retried_then_fails(
     make_cluster_config: Callable[..., Config],
     store: Store,
@@ -115,14 +130,8 @@ async def test_a_job_left_pending_is_stopped_and_retried_then_fails(
     # Someone else's job takes the node's whole checkpoint resource and no GPU: placement
     # sees the GPUs free, Ray keeps ours PENDING; it must not stay there.
     client = JobSubmissionClient(local_ray.address)
-    foreign = client.submit_job(
-        entrypoint="sleep 60", entrypoint_num_gpus=0, entrypoint_resources={"ckpt_t1": 1.0}
-    )
+    foreign = await someone_elses_job(client, gpus=0, checkpoint=1.0)
     try:
-        for _ in range(200):
-            if client.get_job_status(foreign).value == "RUNNING":
-                break
-            await asyncio.sleep(0.1)
         config = make_cluster_config(resources={"ckpt_t1": 0.001}, pending_timeout=1.0)
         view = open_view(config)
         run = await queue_run(num_gpus=2)
@@ -157,14 +166,8 @@ async def test_gpus_held_by_someone_elses_job_make_a_run_wait_not_fail(
     # A job of someone who does not use the tool holds the checkpoint node's 2 GPUs;
     # the Jobs API does not say how many, Ray's actors do (its entrypoint is one).
     client = JobSubmissionClient(local_ray.address)
-    foreign = client.submit_job(
-        entrypoint="sleep 60", entrypoint_num_gpus=2, entrypoint_resources={"ckpt_t1": 0.5}
-    )
+    foreign = await someone_elses_job(client, gpus=2, checkpoint=0.5)
     try:
-        for _ in range(200):
-            if client.get_job_status(foreign).value == "RUNNING":
-                break
-            await asyncio.sleep(0.1)
         config = make_cluster_config(resources={"ckpt_t1": 0.001})
         view = open_view(config)
         await view.refresh()
