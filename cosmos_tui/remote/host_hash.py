@@ -37,8 +37,9 @@ HASH_SETUP = (
 """Shell that sets ``$H`` to the fastest sha256 tool on the host (openssl uses SHA-NI)."""
 
 MIB = 1024 * 1024
-FEED_BYTES = 32 * MIB
-"""The host is told about written blocks in steps of at least this much (one dd each)."""
+FEED_BYTES = 8 * MIB
+"""The host is told about written blocks in steps of at least this much (one dd each):
+at most this much is left to hash when the last byte lands."""
 
 _TO_END = 1 << 40
 """A block count that reads a file to its end."""

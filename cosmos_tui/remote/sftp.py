@@ -18,9 +18,10 @@ import hashlib
 import logging
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any, cast
 
 import asyncssh
 
@@ -34,7 +35,12 @@ from cosmos_tui.errors import (
 )
 from cosmos_tui.private_files import private_dir
 from cosmos_tui.remote.channels import open_sftp
-from cosmos_tui.remote.host_hash import HASH_SETUP, last_digest, streamed_host_sha256
+from cosmos_tui.remote.host_hash import (
+    HASH_SETUP,
+    StreamedHostHash,
+    last_digest,
+    streamed_host_sha256,
+)
 from cosmos_tui.remote.sftp_files import PART_SUFFIX, RemoteEntry, RemoteFiles
 from cosmos_tui.remote.sftp_files import translate as _translate
 from cosmos_tui.remote.sftp_io import (
@@ -221,13 +227,42 @@ class SftpTransfers(RemoteFiles):
     @contextlib.asynccontextmanager
     async def _client(self) -> AsyncIterator[asyncssh.SFTPClient]:
         conn = await self._ssh.channel()
-        async with self._ssh.session_slot():
-            async with _translate(self._ssh.name, "opening SFTP"):
-                client = await open_sftp(conn)
-            try:
-                yield client
-            finally:
-                client.exit()
+        async with self._ssh.session_slot(), self._opened_session(conn) as client:
+            yield client
+
+    @contextlib.asynccontextmanager
+    async def _opened_session(
+        self, conn: asyncssh.SSHClientConnection
+    ) -> AsyncIterator[asyncssh.SFTPClient]:
+        """An SFTP session of its own on ``conn``, for a caller that holds a slot."""
+        async with _translate(self._ssh.name, "opening SFTP"):
+            client = await open_sftp(conn)
+        try:
+            yield client
+        finally:
+            client.exit()
+
+    @contextlib.asynccontextmanager
+    async def _upload_helpers(
+        self, part: str, size: int
+    ) -> AsyncIterator[tuple[StreamedHostHash, list[asyncssh.SFTPClient]]]:
+        """The host's hash stream of ``part`` and the extra sessions, opened side by side.
+
+        Both take round trips to open; neither waits for a slot (see
+        ``streamed_host_sha256`` and ``_spare_sessions``).
+        """
+        async with contextlib.AsyncExitStack() as stack:
+            opened = await asyncio.gather(
+                stack.enter_async_context(streamed_host_sha256(self._ssh, part)),
+                stack.enter_async_context(self._spare_sessions(UPLOAD_CHANNELS - 1, size)),
+                return_exceptions=True,  # the stack closes whichever one did open
+            )
+            host_hash, extra = opened
+            if isinstance(host_hash, BaseException):
+                raise host_hash
+            if isinstance(extra, BaseException):
+                raise extra
+            yield host_hash, extra
 
     @contextlib.asynccontextmanager
     async def _shared_session(self, doing: str) -> AsyncIterator[asyncssh.SFTPClient]:
@@ -413,13 +448,10 @@ class SftpTransfers(RemoteFiles):
         if expected is not None and digest is not None and digest != expected:
             raise _changed(local_path, expected, digest)
         doing = f"uploading {local_path.name}"
-        # A file under one chunk goes over the shared session: a session of its own would
-        # cost three round trips and bring nothing (its window is not the limit then).
-        session = self._client() if size >= CHUNK_BYTES else self._shared_session(doing)
         async with self._transfers:
-            async with session as sftp, _translate(self._ssh.name, doing):
+            async with _translate(self._ssh.name, doing):
                 found = await self._send_input(
-                    sftp, local_path, inputs, part, size, digest, progress, expected
+                    local_path, inputs, part, size, digest, progress, expected, doing
                 )
             if isinstance(found, UploadResult):
                 return found
@@ -431,7 +463,6 @@ class SftpTransfers(RemoteFiles):
 
     async def _send_input(
         self,
-        sftp: asyncssh.SFTPClient,
         local_path: Path,
         inputs: str,
         part: str,
@@ -439,28 +470,114 @@ class SftpTransfers(RemoteFiles):
         digest: str | None,
         progress: ProgressCallback | None,
         expected: str | None,
+        doing: str,
     ) -> UploadResult | tuple[str, int, bool]:
-        """Skip a known input, or send it into ``part``: (sha256, resumed from, verified)."""
+        """Skip a known input, or send it into ``part``: (sha256, resumed from, verified).
+
+        A file under one chunk goes over the shared session (a session of its own would
+        cost round trips and bring nothing); a larger one opens its own session side by
+        side with the host's hash stream and its extra channels. An input whose sha256
+        is recorded was already looked for (``upload_input``); one without is looked
+        for first, before anything else is opened.
+        """
         suffix = local_path.suffix.lower()
-        if digest is None and expected is None and await _has_size(sftp, inputs, size):
-            digest = await self.local_sha256(local_path)
-        if digest is not None:
-            final = f"{inputs}/{digest}{suffix}"
-            existing = await stat_or_none(sftp, final)
-            # A content-addressed name is only ever given to a verified file.
-            if existing is not None and existing.size == size:
-                if progress:
-                    progress(size, size)
-                return UploadResult(final, digest, size, skipped=True)
-        # Both questions at once (a round trip saved): without the folder there is no
-        # .part either, and the resume starts at 0.
-        _, offset = await asyncio.gather(ensure_dir(sftp, inputs), resume_offset(sftp, part, size))
-        digest, verified = await self._send_verified(
-            sftp, local_path, part, offset, size, digest, progress, expected
-        )
-        if verified:
-            await sftp.posix_rename(part, f"{inputs}/{digest}{suffix}")
+        async with contextlib.AsyncExitStack() as stack:
+            if size >= CHUNK_BYTES:
+                # The transfer's own slot first: its extra channels only take free ones.
+                await stack.enter_async_context(self._ssh.session_slot())
+                session = self._opened_session(await self._ssh.channel())
+            else:
+                session = self._shared_session(doing)
+            offset: int | None
+            if expected is None:
+                sftp = await stack.enter_async_context(session)
+                known = await self._known_input(sftp, local_path, inputs, size, digest)
+                if isinstance(known, UploadResult):
+                    if progress:
+                        progress(size, size)
+                    return known
+                digest = known
+                helpers = await stack.enter_async_context(self._upload_helpers(part, size))
+                offset = None
+            else:
+                # The folder and resume checks go over the shared session while this
+                # one opens, when it is open already (upload_input just used it): it
+                # needs no slot then.
+                shared_open = self._shared is not None and self._shared[1] is (
+                    await self._ssh.channel()
+                )
+                checks = [self._resume_point(None, inputs, part, size, doing)]
+                opened = await asyncio.gather(
+                    stack.enter_async_context(session),
+                    stack.enter_async_context(self._upload_helpers(part, size)),
+                    *(checks if shared_open else []),
+                    return_exceptions=True,  # the stack closes whichever did open
+                )
+                for outcome in opened:
+                    if isinstance(outcome, BaseException):
+                        raise outcome
+                sftp, helpers = cast(
+                    tuple[asyncssh.SFTPClient, tuple[StreamedHostHash, list[asyncssh.SFTPClient]]],
+                    opened[:2],
+                )
+                offset = cast(int, opened[2]) if shared_open else None
+                if not shared_open:
+                    checks[0].close()  # never started
+            if offset is None:
+                offset = await self._resume_point(sftp, inputs, part, size, doing)
+            digest, verified = await self._send_verified(
+                sftp,
+                helpers,
+                local_path,
+                (part, lambda sha256: f"{inputs}/{sha256}{suffix}"),
+                offset,
+                size,
+                digest,
+                progress,
+                expected,
+            )
         return digest, offset, verified
+
+    async def _resume_point(
+        self, sftp: asyncssh.SFTPClient | None, directory: str, part: str, size: int, doing: str
+    ) -> int:
+        """Make sure ``directory`` exists; return where an upload into ``part`` resumes.
+
+        Both questions at once (a round trip saved): without the folder there is no
+        .part either, and the resume starts at 0. ``sftp`` None: the shared session.
+        """
+        if sftp is None:
+            async with self._shared_session(doing) as shared:
+                return await self._resume_point(shared, directory, part, size, doing)
+        _, offset = await asyncio.gather(
+            ensure_dir(sftp, directory), resume_offset(sftp, part, size)
+        )
+        return offset
+
+    async def _known_input(
+        self,
+        sftp: asyncssh.SFTPClient,
+        local_path: Path,
+        inputs: str,
+        size: int,
+        digest: str | None,
+    ) -> UploadResult | str | None:
+        """Look on the host for an input with no recorded sha256.
+
+        Returns:
+            The host's copy when it has one; else the local sha256 when it is known
+            (cached, or hashed because a finished input of this size is there), or None.
+        """
+        if digest is None and await _has_size(sftp, inputs, size):
+            digest = await self.local_sha256(local_path)
+        if digest is None:
+            return None
+        final = f"{inputs}/{digest}{local_path.suffix.lower()}"
+        existing = await stat_or_none(sftp, final)
+        # A content-addressed name is only ever given to a verified file.
+        if existing is not None and existing.size == size:
+            return UploadResult(final, digest, size, skipped=True)
+        return digest
 
     async def _place(
         self, local_path: Path, part: str, final: str, digest: str, verified: bool
@@ -484,73 +601,109 @@ class SftpTransfers(RemoteFiles):
     async def _send_verified(
         self,
         sftp: asyncssh.SFTPClient,
+        helpers: tuple[StreamedHostHash, list[asyncssh.SFTPClient]],
         local_path: Path,
-        part: str,
+        names: tuple[str, Callable[[str], str]],
         offset: int,
         size: int,
         digest: str | None,
         progress: ProgressCallback | None,
         expected: str | None = None,
     ) -> tuple[str, bool]:
-        """Send into ``part`` from ``offset``; return (the sha256, verified on the host).
+        """Send into a ``.part`` from ``offset``; return (the sha256, verified and renamed).
 
-        The host hashes ``part`` as its blocks are written, so its digest is ready right
-        after the last byte. When that stream gave no matching digest, ``verified`` is
-        False and the caller has the whole file hashed (see ``_place``).
+        ``names`` are the ``.part`` and what gives the final name for a sha256: a
+        verified ``.part`` is renamed to it. ``helpers`` are the host's hash stream of
+        the ``.part`` and the extra sessions (see ``_upload_helpers``). The host hashes
+        the ``.part`` as its blocks are written, so its digest is ready right after the
+        last byte: it is asked for, and the resume marker removed, as soon as every byte
+        is acknowledged, while the handles close; the rename does not wait for the
+        marker. When that stream gave no matching digest, ``verified`` is False and the
+        caller has the whole file hashed (see ``_place``).
         ``digest`` may be None: a fresh upload then hashes the file in the same read that
         sends it, and a resumed one hashes the local file while the host finishes. With
         ``expected`` (the recorded content) the host's digest is checked against it and
         the local file is hashed only when they differ, to tell an edited file (discarded,
         InputChanged) from a damaged copy.
         """
+        host_hash, extra = helpers
+        part, final_name = names
         read_as = self._cache_key(local_path)
         host_checks_expected = expected is not None and digest is None
         local_hash = digest is None and not host_checks_expected
         hasher = hashlib.sha256() if local_hash and offset == 0 else None
-        async with contextlib.AsyncExitStack() as helpers:
-            # Both take round trips to open: they open side by side.
-            opened = await asyncio.gather(
-                helpers.enter_async_context(streamed_host_sha256(self._ssh, part)),
-                helpers.enter_async_context(
-                    self._spare_sessions(UPLOAD_CHANNELS - 1, size - offset)
-                ),
-                return_exceptions=True,  # the stack closes whichever one did open
+        # Over several channels chunks land out of order: a marker on the host keeps a
+        # resume from trusting the .part's size (see sftp_io.resume_offset). Once every
+        # byte is acknowledged the .part is contiguous and the marker can go.
+        marker = AckMarker(sftp, part) if extra else None
+        # [the host's digest, the marker's removal], started once every byte is acked
+        finishing: list[asyncio.Future[Any]] = []
+
+        def written(done: int) -> None:
+            host_hash.written(done)
+            if marker is not None:
+                marker.note(done)
+            if done >= size and not finishing:
+                finishing.append(asyncio.ensure_future(host_hash.digest(HASH_TIMEOUT_S)))
+                if marker is not None:
+                    finishing.append(asyncio.ensure_future(marker.remove()))
+
+        try:
+            await send_file(
+                [sftp, *extra],
+                local_path,
+                part,
+                offset,
+                size,
+                progress,
+                hasher,
+                written,
+                alongside=marker.start(offset) if marker is not None else None,
             )
-            host_hash, extra = opened
-            if isinstance(host_hash, BaseException):
-                raise host_hash
-            if isinstance(extra, BaseException):
-                raise extra
-            # Over several channels chunks land out of order: a marker on the host keeps
-            # a resume from trusting the .part's size (see sftp_io.resume_offset).
-            marker = AckMarker(sftp, part) if extra else None
-            if marker is not None:
-                await marker.start(offset)
-
-            def written(done: int) -> None:
-                host_hash.written(done)
-                if marker is not None:
-                    marker.note(done)
-
-            try:
-                await send_file(
-                    [sftp, *extra], local_path, part, offset, size, progress, hasher, written
-                )
-            except BaseException:
-                if marker is not None:
-                    marker.abandon()
-                raise
-            if marker is not None:
-                await marker.remove()
+            if not finishing:
+                written(size)  # nothing was left to send (a resume at the end)
             if hasher is not None:
                 digest = hasher.hexdigest()
-            if digest is None and local_hash:
-                digest, remote = await asyncio.gather(
-                    self.local_sha256(local_path), host_hash.digest(HASH_TIMEOUT_S)
-                )
-            else:
-                remote = await host_hash.digest(HASH_TIMEOUT_S)
-        if host_checks_expected:
+            local = [self.local_sha256(local_path)] if digest is None and local_hash else []
+            results = await asyncio.gather(finishing[0], *local)
+            digest, verified = await self._check_sent(
+                sftp, local_path, part, digest, results, expected, bool(local)
+            )
+            renaming = [sftp.posix_rename(part, final_name(digest))] if verified else []
+            await asyncio.gather(*renaming, *finishing[1:])
+        except BaseException:
+            if marker is not None:
+                marker.abandon()
+            for task in finishing:
+                task.cancel()
+                task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            raise
+        if verified:
+            self._remember(local_path, digest, read_as)
+        return digest, verified
+
+    async def _check_sent(
+        self,
+        sftp: asyncssh.SFTPClient,
+        local_path: Path,
+        part: str,
+        digest: str | None,
+        results: list[Any],
+        expected: str | None,
+        hashed_here: bool,
+    ) -> tuple[str, bool]:
+        """Compare what was sent with the host's digest: (the sha256, verified).
+
+        ``results`` are the host's digest and, when ``hashed_here``, the local one.
+
+        Raises:
+            InputChanged: The file is not the recorded ``expected`` content (the
+                ``.part`` is removed).
+        """
+        remote = cast(str | None, results[0])
+        if hashed_here:
+            digest = cast(str, results[-1])
+        if expected is not None and digest is None:
             if remote is not None and remote == expected:
                 return remote, True
             digest = await self.local_sha256(local_path)
@@ -566,7 +719,6 @@ class SftpTransfers(RemoteFiles):
                     self._ssh.name,
                 )
             return digest, False
-        self._remember(local_path, digest, read_as)
         return digest, True
 
     async def upload(
@@ -609,17 +761,20 @@ class SftpTransfers(RemoteFiles):
                 if progress:
                     progress(size, size)
                 return UploadResult(remote_path, digest, size, skipped=True)
-            offset = (
-                await asyncio.gather(
-                    ensure_dir(sftp, str(PurePosixPath(remote_path).parent)),
-                    resume_offset(sftp, part, size),
-                )
-            )[1]
-            _, verified = await self._send_verified(
-                sftp, local_path, part, offset, size, digest, progress
+            offset = await self._resume_point(
+                sftp, str(PurePosixPath(remote_path).parent), part, size, doing
             )
-            if verified:
-                await sftp.posix_rename(part, remote_path)
+            async with self._upload_helpers(part, size - offset) as helpers:
+                _, verified = await self._send_verified(
+                    sftp,
+                    helpers,
+                    local_path,
+                    (part, lambda _: remote_path),
+                    offset,
+                    size,
+                    digest,
+                    progress,
+                )
         await self._place(local_path, part, remote_path, digest, verified)
         logger.info(
             "uploaded %s to %s:%s (%d bytes)", local_path, self._ssh.name, remote_path, size

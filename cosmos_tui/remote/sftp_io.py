@@ -10,7 +10,7 @@ import contextlib
 import hashlib
 import posixpath
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import IO, BinaryIO, cast
 
@@ -105,10 +105,12 @@ async def resume_offset(sftp: asyncssh.SFTPClient, part: str, size: int) -> int:
 class AckMarker:
     """Keeps the host's marker of an upload's acknowledged prefix up to date.
 
-    ``start`` writes it before any chunk can land out of order; ``note(done)`` (a
-    callback of :func:`send_file`) schedules an update; ``close`` waits for the last
-    one. The marker stays open for the whole upload and each update rewrites its
-    fixed-width text in place with one request (one round trip, never an empty file).
+    ``start`` creates it before any chunk can land out of order; ``note(done)`` (a
+    callback of :func:`send_file`) schedules an update; ``remove`` deletes it once every
+    byte is acknowledged (the ``.part`` is contiguous then). The marker stays open for
+    the whole upload and each update rewrites its fixed-width text in place with one
+    request (one round trip). An empty marker (created, not yet written) reads as
+    offset 0: a resume then starts over, never trusting bytes it cannot vouch for.
     """
 
     WIDTH = 20
@@ -128,15 +130,18 @@ class AckMarker:
         self._written = done
 
     async def start(self, offset: int) -> None:
-        """Record ``offset`` (what the host holds contiguously now) before sending."""
+        """Create the marker (one round trip) and record ``offset`` soon after.
+
+        ``offset`` is what the host holds contiguously now. It is written in the
+        background: until it lands the empty marker means 0, which is safe.
+        """
         self._handle = await self._sftp.open(self._path, "wb")
-        self._latest = offset
-        await self._write(offset)
+        self.note(offset)
 
     def note(self, done: int) -> None:
         """Every byte before ``done`` was acknowledged: record it soon."""
         self._latest = done
-        if self._writer is None or self._writer.done():
+        if self._handle is not None and (self._writer is None or self._writer.done()):
             self._writer = asyncio.ensure_future(self._catch_up())
 
     async def _catch_up(self) -> None:
@@ -150,14 +155,24 @@ class AckMarker:
             self._writer.add_done_callback(lambda task: task.cancelled() or task.exception())
 
     async def remove(self) -> None:
-        """Wait for the last update, close and delete the marker (the upload is complete)."""
-        if self._writer is not None:
-            with contextlib.suppress(asyncssh.Error, OSError):
-                await self._writer
-        if self._handle is not None:
-            await self._handle.close()
-        with contextlib.suppress(asyncssh.SFTPNoSuchFile):
-            await self._sftp.remove(self._path)
+        """Delete the marker and close it, side by side (every byte was acknowledged).
+
+        An update still on its way goes to the deleted file: it is not waited for.
+        """
+        self.abandon()
+        removing = self._sftp.remove(self._path)
+        if self._handle is None:
+            with contextlib.suppress(asyncssh.SFTPNoSuchFile):
+                await removing
+            return
+        closed, removed = await asyncio.gather(
+            self._handle.close(), removing, return_exceptions=True
+        )
+        for outcome in (closed, removed):
+            if isinstance(outcome, BaseException) and not isinstance(
+                outcome, asyncssh.SFTPNoSuchFile
+            ):
+                raise outcome
 
 
 def _read_chunk(source: BinaryIO, hasher: hashlib._Hash | None) -> bytes:
@@ -176,6 +191,7 @@ async def send_file(
     progress: ProgressCallback | None,
     hasher: hashlib._Hash | None = None,
     on_written: Callable[[int], None] | None = None,
+    alongside: Awaitable[None] | None = None,
 ) -> None:
     """Write the file from ``offset`` into ``part``, chunks spread over the given sessions.
 
@@ -185,60 +201,108 @@ async def send_file(
     At least WRITES_IN_FLIGHT chunks, and WRITES_PER_CHANNEL per session, are outstanding
     (up to 2 x 6 x 8 MiB of the file in memory for a six-channel upload).
 
+    Every session opens ``part`` at once, and the handles close at once at the end: one
+    round trip each, not one per session (docs/remote.md, "Fewer round trips per
+    upload"). ``alongside`` (the caller's own set-up, such as the resume marker) is
+    awaited together with the opens, before any byte is written.
+
     ``hasher`` (if given) is fed every byte read, in order, in the reading thread: one
     read of the file both sends and hashes it. ``on_written(done)`` is told each time the
-    host has acknowledged every byte before ``done``.
+    host has acknowledged every byte before ``done`` (with ``done == size`` before the
+    handles close, so that a caller can start its checks then).
     """
     sessions = [sftp] if isinstance(sftp, asyncssh.SFTPClient) else list(sftp)
     in_flight_max = max(WRITES_IN_FLIGHT, WRITES_PER_CHANNEL * len(sessions))
-    async with contextlib.AsyncExitStack() as stack:
-        remotes = [
-            await stack.enter_async_context(sessions[0].open(part, "r+b" if offset else "wb"))
-        ]
-        # The first open created the file; the others open it side by side (each one
-        # that did open is closed by the stack, whatever happened to the rest).
-        opened = await asyncio.gather(
-            *(stack.enter_async_context(session.open(part, "r+b")) for session in sessions[1:]),
-            *([remotes[0].truncate(offset)] if offset else []),
-            return_exceptions=True,
+
+    async def open_first() -> asyncssh.SFTPClientFile:
+        if not offset:
+            return await sessions[0].open(part, "wb")
+        handle = await sessions[0].open(part, "r+b")
+        try:
+            await handle.truncate(offset)
+        except BaseException:
+            await _close_all([handle])
+            raise
+        return handle
+
+    # The others may open before the first one has created the file: they create it
+    # too, never truncate it (nothing is written before every open has answered).
+    shared_flags = asyncssh.FXF_WRITE | (asyncssh.FXF_CREAT if not offset else asyncssh.FXF_READ)
+    opened = await asyncio.gather(
+        open_first(),
+        *(session.open(part, shared_flags, encoding=None) for session in sessions[1:]),
+        *([alongside] if alongside is not None else []),
+        return_exceptions=True,
+    )
+    # gather() types its results as the union of every awaitable's: the first
+    # len(sessions) results are the opens, files where they succeeded.
+    remotes = [h for h in opened[: len(sessions)] if isinstance(h, asyncssh.SFTPClientFile)]
+    failures = [o for o in opened if isinstance(o, BaseException)]
+    if failures:
+        await _close_all(remotes)
+        raise failures[0]
+    try:
+        await _send_chunks(
+            remotes, local_path, offset, size, progress, hasher, on_written, in_flight_max
         )
-        for outcome in opened:
-            if isinstance(outcome, BaseException):
-                raise outcome
-        # gather() types its results as the union of every awaitable's: the exceptions
-        # were raised above, and the first len(sessions) - 1 results are the opened files.
-        remotes += cast(list[asyncssh.SFTPClientFile], opened[: len(sessions) - 1])
-        with local_path.open("rb") as source:
-            source.seek(offset)
-            done = offset
-            if progress:
-                progress(done, size)
-            in_flight: deque[tuple[asyncio.Future[int], int]] = deque()
-            position = offset
-            sent = 0
-            try:
-                while True:
-                    chunk = await asyncio.to_thread(_read_chunk, source, hasher)
-                    if chunk:
-                        remote = remotes[sent % len(remotes)]
-                        write: asyncio.Future[int] = asyncio.ensure_future(
-                            remote.write(chunk, position)
-                        )
-                        sent += 1
-                        position += len(chunk)
-                        in_flight.append((write, position))
-                    if in_flight and (len(in_flight) >= in_flight_max or not chunk):
-                        write, done = in_flight.popleft()
-                        await write
-                        if progress:
-                            progress(done, size)
-                        if on_written:
-                            on_written(done)
-                    if not chunk and not in_flight:
-                        break
-            finally:
-                for write, _ in in_flight:
-                    write.cancel()
+    except BaseException:
+        await _close_all(remotes)
+        raise
+    await _close_all(remotes, check=True)
+
+
+async def _close_all(handles: Sequence[asyncssh.SFTPClientFile], check: bool = False) -> None:
+    """Close every handle at once; with ``check``, raise the first close that failed."""
+    closed = await asyncio.gather(*(h.close() for h in handles), return_exceptions=True)
+    for outcome in closed:
+        if isinstance(outcome, BaseException) and (
+            check or not isinstance(outcome, (asyncssh.Error, OSError))
+        ):
+            raise outcome
+
+
+async def _send_chunks(
+    remotes: Sequence[asyncssh.SFTPClientFile],
+    local_path: Path,
+    offset: int,
+    size: int,
+    progress: ProgressCallback | None,
+    hasher: hashlib._Hash | None,
+    on_written: Callable[[int], None] | None,
+    in_flight_max: int,
+) -> None:
+    """Write chunk ``i`` of the file (from ``offset``) to ``remotes[i % n]`` in order."""
+    with local_path.open("rb") as source:
+        source.seek(offset)
+        done = offset
+        if progress:
+            progress(done, size)
+        in_flight: deque[tuple[asyncio.Future[int], int]] = deque()
+        position = offset
+        sent = 0
+        try:
+            while True:
+                chunk = await asyncio.to_thread(_read_chunk, source, hasher)
+                if chunk:
+                    remote = remotes[sent % len(remotes)]
+                    write: asyncio.Future[int] = asyncio.ensure_future(
+                        remote.write(chunk, position)
+                    )
+                    sent += 1
+                    position += len(chunk)
+                    in_flight.append((write, position))
+                if in_flight and (len(in_flight) >= in_flight_max or not chunk):
+                    write, done = in_flight.popleft()
+                    await write
+                    if progress:
+                        progress(done, size)
+                    if on_written:
+                        on_written(done)
+                if not chunk and not in_flight:
+                    break
+        finally:
+            for write, _ in in_flight:
+                write.cancel()
 
 
 def _write_chunk(target: IO[bytes], chunk: bytes, hasher: hashlib._Hash | None) -> None:

@@ -317,3 +317,61 @@ async def test_a_large_upload_spreads_over_channels_and_leaves_a_command_room(
     assert channels and 1 < channels[0] <= sftp.UPLOAD_CHANNELS
     assert result.sha256 == hashlib.sha256(local.read_bytes()).hexdigest()
     assert await remote_host.files.remote_sha256(result.remote_path) == result.sha256
+
+
+async def _stage(remote_host: RemoteHost, tmp_path: Path, remote: str, content: bytes) -> None:
+    """Put ``content`` at ``remote`` on the host, as an earlier upload would have left it."""
+    staged = tmp_path / f"staged-{hashlib.sha256(remote.encode()).hexdigest()[:8]}"
+    staged.write_bytes(content)
+    await remote_host.run(["mkdir", "-p", str(Path(remote).parent)])
+    await remote_host.files.upload(staged, remote)
+
+
+@pytest.mark.parametrize(
+    ("marker", "resumed"),
+    [
+        pytest.param(f"{16 * MIB:020d}\n", 16 * MIB, id="marker-says-16MiB"),
+        # Created but cut before its first write: nothing can be vouched for.
+        pytest.param("", 0, id="empty-marker"),
+        pytest.param("garbage\n", 0, id="unreadable-marker"),
+    ],
+)
+async def test_a_multi_channel_part_resumes_only_from_what_its_marker_vouches_for(
+    remote_host: RemoteHost, tmp_path: Path, marker: str, resumed: int
+) -> None:
+    from cosmos_tui.remote.sftp_io import marker_path
+
+    local = _write(tmp_path / "multi.mp4", 48 * MIB + 7, b"multi")
+    data = local.read_bytes()
+    part = remote_host.files.partial_path(await remote_host.tool_dir(), local)
+    # 32 MiB arrived out of order: the first 16 MiB, then a hole of zeros, then data.
+    landed = data[: 16 * MIB] + bytes(8 * MIB) + data[24 * MIB : 32 * MIB]
+    await _stage(remote_host, tmp_path, part, landed)
+    await _stage(remote_host, tmp_path, marker_path(part), marker.encode())
+    result = await remote_host.upload_input(local)
+    assert result.resumed_from == resumed
+    assert result.sha256 == hashlib.sha256(data).hexdigest()
+    assert await remote_host.files.remote_sha256(result.remote_path) == result.sha256
+    leftovers = await remote_host.run(["ls", "-a", str(Path(part).parent)])
+    assert ".part" not in leftovers.stdout, leftovers.stdout
+
+
+async def test_a_part_that_holds_every_byte_is_verified_and_placed_without_sending(
+    remote_host: RemoteHost, tmp_path: Path
+) -> None:
+    local = _write(tmp_path / "whole.mp4", 20 * MIB + 3, b"whole")
+    data = local.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    part = remote_host.files.partial_path(await remote_host.tool_dir(), local)
+    await _stage(remote_host, tmp_path, part, data)  # cut after the last byte arrived
+    seen: list[tuple[int, int]] = []
+    result = await remote_host.upload_input(
+        local, progress=lambda done, total: seen.append((done, total)),
+        expected_sha256=sha, expected_size=len(data),
+    )  # fmt: skip
+    assert result.resumed_from == len(data) and not result.skipped
+    assert result.sha256 == sha
+    assert seen and seen[-1] == (len(data), len(data))
+    assert await remote_host.files.remote_sha256(result.remote_path) == sha
+    leftovers = await remote_host.run(["ls", "-a", str(Path(part).parent)])
+    assert ".part" not in leftovers.stdout, leftovers.stdout

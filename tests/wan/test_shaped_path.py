@@ -54,10 +54,11 @@ async def test_upload_cut_by_a_stall_resumes_and_verifies(
     host_config: HostConfig, ssh_server: Any, link: ShapedLink, tmp_path: Path
 ) -> None:
     local = tmp_path / "color.mp4"
-    # The whole file may be in flight at once (two 8 MiB chunks on each of up to six
-    # channels), but at 100 Mbit/s it takes about 5 s to arrive: the stall below comes
-    # once the first chunk is acknowledged, with most of it still on the way.
-    local.write_bytes(os.urandom(64 * 1024 * 1024))
+    # The whole file may be in flight at once (two 8 MiB chunks on each of six
+    # channels). The channels share the link, so the first chunk is acknowledged after
+    # about 4 s at 100 Mbit/s, with the second chunk of every channel (half the file)
+    # still to come: the stall below lands there.
+    local.write_bytes(os.urandom(96 * 1024 * 1024))
     sha = hashlib.sha256(local.read_bytes()).hexdigest()
     timeouts = TimeoutsConfig(connect=10.0, command=30.0, keepalive=KEEPALIVE_S)
     host = RemoteHost(through(host_config, ssh_server, link), timeouts=timeouts)
