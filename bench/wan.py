@@ -7,7 +7,8 @@ round-trip time and bandwidth asked for it measures, interleaved with its anchor
 - upload and download of one file (``--mb``): ours (as a run uploads: the prompt's
   recorded sha256 known, host-verified; download with sha256) vs ``scp`` and ``rsync``;
 - a prompt's 5 control videos (``--video-mb`` each): ours as a run uploads them vs one
-  ``scp`` and one ``rsync`` command for all five;
+  ``scp`` and one ``rsync`` command for all five, and the five back as a run's outputs
+  come down (side by side, sha256 verified) vs one ``scp`` and one ``rsync``;
 - re-upload of the 5 unchanged inputs: seconds, and the same in round trips;
 - ``cosmos status`` (the CLI, a new process) for 4 hosts behind the link: total time,
   vs one ``ssh host true`` by hand;
@@ -151,6 +152,22 @@ async def measure_link(
         await host.download(f"{tool_dir}/inputs", name, down_dir, verify_hash=True)
         return time.perf_counter() - started
 
+    async def ours_download_many(paths: list[Path], down_dir: Path) -> float:
+        started = time.perf_counter()
+        await asyncio.gather(
+            *(
+                host.download(
+                    f"{tool_dir}/inputs",
+                    f"{recorded[path][0]}{path.suffix}",
+                    down_dir,
+                    recorded[path][1],
+                    verify_hash=True,
+                )
+                for path in paths
+            )
+        )
+        return time.perf_counter() - started
+
     try:
         await host.connect()
         for _ in range(rounds):
@@ -183,6 +200,18 @@ async def measure_link(
                 await to_thread(anchors.rsync, names, anchors.remote(f"{tool_dir}/rsync/")),
             )
             record("videos", await ours_upload(videos))
+            # The five back, as a run's outputs come down (engine/outputs.py): side by
+            # side, size and sha256 verified; scp and rsync fetch them in one command.
+            for key, source in (("scp_videos_down", "scp"), ("rsync_videos_down", "rsync")):
+                shutil.rmtree(down_dir, ignore_errors=True)
+                down_dir.mkdir()
+                tool = anchors.scp if key == "scp_videos_down" else anchors.rsync
+                # One remote glob: one connection (a source each would make one each).
+                remote_files = [anchors.remote(f"{tool_dir}/{source}/*.mp4")]
+                record(key, await to_thread(tool, remote_files, str(down_dir) + "/"))
+            shutil.rmtree(down_dir, ignore_errors=True)
+            record("videos_down", await ours_download_many(videos, down_dir))
+            shutil.rmtree(down_dir, ignore_errors=True)
             host.files._hash_cache.clear()  # a new process, as a run: only the recorded sha
             record("reupload_videos", await ours_upload(videos))
             record("ssh_true", await to_thread(anchors.ssh_true))
@@ -291,10 +320,12 @@ def summarise(
         "download_vs_scp": round(best["scp_down"] / best["down"], 3),
         "download_vs_rsync": round(best["rsync_down"] / best["down"], 3),
         "videos_vs_scp": round(best["scp_videos"] / best["videos"], 3),
+        "videos_download_vs_scp": round(best["scp_videos_down"] / best["videos_down"], 3),
         "upload_link_share": share("up", mb),
         "download_link_share": share("down", mb),
         "scp_upload_link_share": share("scp_up", mb),
         "videos_link_share": share("videos", videos_mb),
+        "videos_download_link_share": share("videos_down", videos_mb),
         "reupload_round_trips": None
         if rtt_s is None
         else round(best["reupload_videos"] / rtt_s, 1),
@@ -323,6 +354,11 @@ def print_link(figures: dict[str, Any]) -> None:
     print(
         f"5 control videos: ours {s['videos']:.2f} s | scp {s['scp_videos']:.2f} s | rsync "
         f"{s['rsync_videos']:.2f} s  -> vs scp {figures['videos_vs_scp']:.2f}x"
+    )
+    print(
+        f"5 videos back: ours {s['videos_down']:.2f} s (sha256) | scp "
+        f"{s['scp_videos_down']:.2f} s | rsync {s['rsync_videos_down']:.2f} s  -> vs scp "
+        f"{figures['videos_download_vs_scp']:.2f}x"
     )
     print(
         f"re-upload 5 unchanged: {s['reupload_videos']:.3f} s = "

@@ -79,10 +79,24 @@ SMALL_FILES_AT_ONCE = 8
 UPLOAD_CHANNELS = 6
 """SSH channels one large upload may spread over (see sftp_io.send_file); the extra
 ones only from free session slots, leaving SLOTS_LEFT_FREE of them to others."""
+BULK_CHANNELS = 6
+"""Channels a large transfer adds on the host's second connection (SshHost.bulk_channel),
+once it has opened, beside the ones on the main connection."""
+BULK_MIN_BYTES = 16 * CHUNK_BYTES
+"""A transfer this large asks for the second connection: a handshake and session opens
+(about 13 round trips) before it helps, worth it only when the file outlasts them."""
+DOWNLOAD_CHANNELS = 3
+"""SSH channels one large download may read over (see sftp_io.receive_file), the extra
+ones only from free session slots as for uploads."""
 SLOTS_LEFT_FREE = 1
 """Session slots a large upload's extra channels leave free: a command (telemetry, a
 hash) and a stream (a log follow) still start while it runs."""
 HASH_TIMEOUT_S = 600
+
+
+_Helpers = tuple[StreamedHostHash, list[asyncssh.SFTPClient], list[asyncssh.SFTPClient] | None]
+"""An upload's helpers: the host's hash stream, the extra sessions on the main connection,
+and the late ones on the second connection (None: not asked for)."""
 
 
 @dataclass(frozen=True)
@@ -242,10 +256,56 @@ class SftpTransfers(RemoteFiles):
         finally:
             client.exit()
 
+    async def _sessions_for(
+        self, stack: contextlib.AsyncExitStack, most: int, size: int
+    ) -> tuple[asyncssh.SFTPClient, list[asyncssh.SFTPClient]]:
+        """Open a transfer's own session and up to ``most`` extra ones side by side.
+
+        The caller holds the transfer's slot; ``stack`` closes every session that did
+        open. The extras come from free slots only (see ``_spare_sessions``).
+        """
+        opened = await asyncio.gather(
+            stack.enter_async_context(self._opened_session(await self._ssh.channel())),
+            stack.enter_async_context(self._spare_sessions(most, size)),
+            return_exceptions=True,
+        )
+        for outcome in opened:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return cast(tuple[asyncssh.SFTPClient, list[asyncssh.SFTPClient]], tuple(opened))
+
     @contextlib.asynccontextmanager
-    async def _upload_helpers(
-        self, part: str, size: int
-    ) -> AsyncIterator[tuple[StreamedHostHash, list[asyncssh.SFTPClient]]]:
+    async def _late_sessions(self, size: int) -> AsyncIterator[list[asyncssh.SFTPClient] | None]:
+        """Sessions on the host's second connection, appended as they open (in the background).
+
+        None for a transfer under BULK_MIN_BYTES. The transfer starts at once on what it
+        has; these join it when the handshake is done (sftp_io.Handles), so a short or
+        slow transfer loses nothing to them. Slots are taken only where free.
+        """
+        if size < BULK_MIN_BYTES:
+            yield None
+            return
+        late: list[asyncssh.SFTPClient] = []
+        async with contextlib.AsyncExitStack() as stack:
+
+            async def open_them() -> None:
+                conn = await self._ssh.bulk_channel()
+                if conn is not None:
+                    late.extend(
+                        await self._open_on_free_slots(
+                            stack, conn, self._ssh.bulk_session_slot, BULK_CHANNELS
+                        )
+                    )
+
+            opening = asyncio.ensure_future(open_them())
+            try:
+                yield late
+            finally:
+                opening.cancel()
+                await asyncio.gather(opening, return_exceptions=True)
+
+    @contextlib.asynccontextmanager
+    async def _upload_helpers(self, part: str, size: int) -> AsyncIterator[_Helpers]:
         """The host's hash stream of ``part`` and the extra sessions, opened side by side.
 
         Both take round trips to open; neither waits for a slot (see
@@ -262,7 +322,8 @@ class SftpTransfers(RemoteFiles):
                 raise host_hash
             if isinstance(extra, BaseException):
                 raise extra
-            yield host_hash, extra
+            late = await stack.enter_async_context(self._late_sessions(size))
+            yield host_hash, extra, late
 
     @contextlib.asynccontextmanager
     async def _shared_session(self, doing: str) -> AsyncIterator[asyncssh.SFTPClient]:
@@ -310,26 +371,42 @@ class SftpTransfers(RemoteFiles):
         transfer under one chunk per session, where the round trips of opening them would
         cost more than their windows bring.
         """
-        wanted = min(most, size // CHUNK_BYTES)
         conn = await self._ssh.channel()
         async with contextlib.AsyncExitStack() as stack:
-            slots = 0
-            while slots < wanted and await stack.enter_async_context(
-                self._ssh.spare_session_slot(leave_free=SLOTS_LEFT_FREE)
-            ):
-                slots += 1
-            opened = await asyncio.gather(
-                *(open_sftp(conn) for _ in range(slots)), return_exceptions=True
+            yield await self._open_on_free_slots(
+                stack,
+                conn,
+                lambda: self._ssh.spare_session_slot(leave_free=SLOTS_LEFT_FREE),
+                min(most, size // CHUNK_BYTES),
             )
-            sessions = [s for s in opened if isinstance(s, asyncssh.SFTPClient)]
-            for session in sessions:
-                stack.callback(session.exit)
-            for failure in opened:
-                if isinstance(failure, BaseException) and not isinstance(failure, Exception):
-                    raise failure  # a cancel
-                if isinstance(failure, Exception):
-                    logger.debug("no extra SFTP session on %s: %s", self._ssh.name, failure)
-            yield sessions
+
+    async def _open_on_free_slots(
+        self,
+        stack: contextlib.AsyncExitStack,
+        conn: asyncssh.SSHClientConnection,
+        free_slot: Callable[[], contextlib.AbstractAsyncContextManager[bool]],
+        most: int,
+    ) -> list[asyncssh.SFTPClient]:
+        """Open up to ``most`` SFTP sessions on ``conn``, one per slot ``free_slot`` gives.
+
+        ``stack`` holds the slots and closes the sessions; one that fails to open is
+        left out (logged), a cancel is raised once every opened one is in ``stack``.
+        """
+        slots = 0
+        while slots < most and await stack.enter_async_context(free_slot()):
+            slots += 1
+        opened = await asyncio.gather(
+            *(open_sftp(conn) for _ in range(slots)), return_exceptions=True
+        )
+        sessions = [s for s in opened if isinstance(s, asyncssh.SFTPClient)]
+        for session in sessions:
+            stack.callback(session.exit)
+        for failure in opened:
+            if isinstance(failure, BaseException) and not isinstance(failure, Exception):
+                raise failure  # a cancel
+            if isinstance(failure, Exception):
+                logger.debug("no extra SFTP session on %s: %s", self._ssh.name, failure)
+        return sessions
 
     async def _drop_shared(self) -> None:
         if self._shared is None:
@@ -516,10 +593,7 @@ class SftpTransfers(RemoteFiles):
                 for outcome in opened:
                     if isinstance(outcome, BaseException):
                         raise outcome
-                sftp, helpers = cast(
-                    tuple[asyncssh.SFTPClient, tuple[StreamedHostHash, list[asyncssh.SFTPClient]]],
-                    opened[:2],
-                )
+                sftp, helpers = cast(tuple[asyncssh.SFTPClient, _Helpers], opened[:2])
                 offset = cast(int, opened[2]) if shared_open else None
                 if not shared_open:
                     checks[0].close()  # never started
@@ -601,7 +675,7 @@ class SftpTransfers(RemoteFiles):
     async def _send_verified(
         self,
         sftp: asyncssh.SFTPClient,
-        helpers: tuple[StreamedHostHash, list[asyncssh.SFTPClient]],
+        helpers: _Helpers,
         local_path: Path,
         names: tuple[str, Callable[[str], str]],
         offset: int,
@@ -626,7 +700,7 @@ class SftpTransfers(RemoteFiles):
         the local file is hashed only when they differ, to tell an edited file (discarded,
         InputChanged) from a damaged copy.
         """
-        host_hash, extra = helpers
+        host_hash, extra, late = helpers
         part, final_name = names
         read_as = self._cache_key(local_path)
         host_checks_expected = expected is not None and digest is None
@@ -635,7 +709,7 @@ class SftpTransfers(RemoteFiles):
         # Over several channels chunks land out of order: a marker on the host keeps a
         # resume from trusting the .part's size (see sftp_io.resume_offset). Once every
         # byte is acknowledged the .part is contiguous and the marker can go.
-        marker = AckMarker(sftp, part) if extra else None
+        marker = AckMarker(sftp, part) if extra or late is not None else None
         # [the host's digest, the marker's removal], started once every byte is acked
         finishing: list[asyncio.Future[Any]] = []
 
@@ -659,6 +733,7 @@ class SftpTransfers(RemoteFiles):
                 hasher,
                 written,
                 alongside=marker.start(offset) if marker is not None else None,
+                late=late,
             )
             if not finishing:
                 written(size)  # nothing was left to send (a resume at the end)
@@ -807,17 +882,39 @@ class SftpTransfers(RemoteFiles):
         final = contained_path(local_dir, name)
         part = contained_path(local_dir, name + PART_SUFFIX)
         doing = f"downloading {remote_path}"
+        listed = None
+        if expected_size is None:
+            # The size decides how many sessions it gets: asked first, on the shared one.
+            async with self._shared_session(doing) as shared:
+                attrs = await stat_or_none(shared, remote_path)
+            if attrs is None or attrs.size is None:
+                raise TransferFailed(f"{remote_path} does not exist on {self._ssh.name}")
+            listed = int(attrs.size)
+        sized = expected_size if expected_size is not None else listed
+        assert sized is not None
         # A file under one chunk (a run's log, prompt.txt, a small video) goes over the
         # shared session: a session of its own costs three round trips and brings nothing.
-        small = expected_size is not None and expected_size < CHUNK_BYTES
-        session = self._shared_session(doing) if small else self._client()
+        small = sized < CHUNK_BYTES
         gate = self._small_files if small else self._file_transfers
-        async with gate, session as sftp, _translate(self._ssh.name, doing):
+        async with gate, contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(_translate(self._ssh.name, doing))
+            extra: list[asyncssh.SFTPClient] = []
+            late: list[asyncssh.SFTPClient] | None = None
+            if small:
+                sftp = await stack.enter_async_context(self._shared_session(doing))
+            else:
+                # The transfer's own slot first, then its session and the extra ones
+                # (free slots only) open side by side.
+                await stack.enter_async_context(self._ssh.session_slot())
+                sftp, extra = await self._sessions_for(stack, DOWNLOAD_CHANNELS - 1, sized)
+                late = await stack.enter_async_context(self._late_sessions(sized))
             private_dir(local_dir)
             if verify_hash and expected_size is not None:
                 # No stat (a round trip): a missing file fails to open, and a file of
                 # another size fails the length or the host's hash check below.
                 size = expected_size
+            elif listed is not None:
+                size = listed
             else:
                 attrs = await stat_or_none(sftp, remote_path)
                 if attrs is None or attrs.size is None:
@@ -856,7 +953,9 @@ class SftpTransfers(RemoteFiles):
                 if hasher is not None and offset:
                     await asyncio.to_thread(_hash_prefix, hasher, part)
                 try:
-                    await receive_file(sftp, remote_path, part, offset, size, progress, hasher)
+                    await receive_file(
+                        [sftp, *extra], remote_path, part, offset, size, progress, hasher, late
+                    )
                 except OSError as exc:
                     if exc.errno not in _DISK_FULL:
                         raise

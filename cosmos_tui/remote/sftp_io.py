@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import posixpath
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -17,6 +18,8 @@ from typing import IO, BinaryIO, cast
 import asyncssh
 
 from cosmos_tui.private_files import open_private
+
+logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (bytes done, bytes in total) as a transfer moves."""
@@ -182,6 +185,60 @@ def _read_chunk(source: BinaryIO, hasher: hashlib._Hash | None) -> bytes:
     return chunk
 
 
+class Handles:
+    """One remote file open on a set of SFTP sessions that may grow while it moves.
+
+    ``late`` is a list the caller appends sessions to as they open (the bulk
+    connection's channels, which take a handshake to come): each new one opens the file
+    in the background and joins the rotation once it has. Every handle that opened is
+    closed by :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        handles: list[asyncssh.SFTPClientFile],
+        late: list[asyncssh.SFTPClient],
+        path: str,
+        flags: int,
+    ) -> None:
+        """Rotate over ``handles``, adopting sessions appended to ``late``."""
+        self.handles = handles
+        self._late = late
+        self._path = path
+        self._flags = flags
+        self._adopted = 0
+        self._opening: set[asyncio.Task[None]] = set()
+
+    def pick(self, index: int) -> asyncssh.SFTPClientFile:
+        """The handle for chunk ``index`` (round robin over those open now)."""
+        while self._adopted < len(self._late):
+            session = self._late[self._adopted]
+            self._adopted += 1
+            task = asyncio.ensure_future(self._adopt(session))
+            self._opening.add(task)
+            task.add_done_callback(self._opening.discard)
+        return self.handles[index % len(self.handles)]
+
+    async def _adopt(self, session: asyncssh.SFTPClient) -> None:
+        try:
+            handle = await session.open(self._path, self._flags, encoding=None)
+        except (asyncssh.Error, OSError) as exc:
+            logger.debug("a late session could not open %s: %s", self._path, exc)
+            return
+        self.handles.append(handle)
+
+    def more_in_flight(self, per_handle: int, least: int) -> int:
+        """How many requests may be outstanding with the handles open now."""
+        return max(least, per_handle * len(self.handles))
+
+    async def close(self, check: bool = False) -> None:
+        """Stop adopting and close every handle at once (``check``: raise a failed close)."""
+        for task in list(self._opening):
+            task.cancel()
+        await asyncio.gather(*self._opening, return_exceptions=True)
+        await _close_all(self.handles, check)
+
+
 async def send_file(
     sftp: asyncssh.SFTPClient | Sequence[asyncssh.SFTPClient],
     local_path: Path,
@@ -192,6 +249,7 @@ async def send_file(
     hasher: hashlib._Hash | None = None,
     on_written: Callable[[int], None] | None = None,
     alongside: Awaitable[None] | None = None,
+    late: list[asyncssh.SFTPClient] | None = None,
 ) -> None:
     """Write the file from ``offset`` into ``part``, chunks spread over the given sessions.
 
@@ -204,7 +262,8 @@ async def send_file(
     Every session opens ``part`` at once, and the handles close at once at the end: one
     round trip each, not one per session (docs/remote.md, "Fewer round trips per
     upload"). ``alongside`` (the caller's own set-up, such as the resume marker) is
-    awaited together with the opens, before any byte is written.
+    awaited together with the opens, before any byte is written. Sessions appended to
+    ``late`` while the file moves join in (see :class:`Handles`).
 
     ``hasher`` (if given) is fed every byte read, in order, in the reading thread: one
     read of the file both sends and hashes it. ``on_written(done)`` is told each time the
@@ -212,7 +271,6 @@ async def send_file(
     handles close, so that a caller can start its checks then).
     """
     sessions = [sftp] if isinstance(sftp, asyncssh.SFTPClient) else list(sftp)
-    in_flight_max = max(WRITES_IN_FLIGHT, WRITES_PER_CHANNEL * len(sessions))
 
     async def open_first() -> asyncssh.SFTPClientFile:
         if not offset:
@@ -236,19 +294,18 @@ async def send_file(
     )
     # gather() types its results as the union of every awaitable's: the first
     # len(sessions) results are the opens, files where they succeeded.
-    remotes = [h for h in opened[: len(sessions)] if isinstance(h, asyncssh.SFTPClientFile)]
+    handles = [h for h in opened[: len(sessions)] if isinstance(h, asyncssh.SFTPClientFile)]
     failures = [o for o in opened if isinstance(o, BaseException)]
     if failures:
-        await _close_all(remotes)
+        await _close_all(handles)
         raise failures[0]
+    remotes = Handles(handles, late if late is not None else [], part, asyncssh.FXF_WRITE)
     try:
-        await _send_chunks(
-            remotes, local_path, offset, size, progress, hasher, on_written, in_flight_max
-        )
+        await _send_chunks(remotes, local_path, offset, size, progress, hasher, on_written)
     except BaseException:
-        await _close_all(remotes)
+        await remotes.close()
         raise
-    await _close_all(remotes, check=True)
+    await remotes.close(check=True)
 
 
 async def _close_all(handles: Sequence[asyncssh.SFTPClientFile], check: bool = False) -> None:
@@ -262,16 +319,15 @@ async def _close_all(handles: Sequence[asyncssh.SFTPClientFile], check: bool = F
 
 
 async def _send_chunks(
-    remotes: Sequence[asyncssh.SFTPClientFile],
+    remotes: Handles,
     local_path: Path,
     offset: int,
     size: int,
     progress: ProgressCallback | None,
     hasher: hashlib._Hash | None,
     on_written: Callable[[int], None] | None,
-    in_flight_max: int,
 ) -> None:
-    """Write chunk ``i`` of the file (from ``offset``) to ``remotes[i % n]`` in order."""
+    """Write the file's chunks (from ``offset``) in order, round robin over ``remotes``."""
     with local_path.open("rb") as source:
         source.seek(offset)
         done = offset
@@ -284,14 +340,15 @@ async def _send_chunks(
             while True:
                 chunk = await asyncio.to_thread(_read_chunk, source, hasher)
                 if chunk:
-                    remote = remotes[sent % len(remotes)]
+                    remote = remotes.pick(sent)
                     write: asyncio.Future[int] = asyncio.ensure_future(
                         remote.write(chunk, position)
                     )
                     sent += 1
                     position += len(chunk)
                     in_flight.append((write, position))
-                if in_flight and (len(in_flight) >= in_flight_max or not chunk):
+                most = remotes.more_in_flight(WRITES_PER_CHANNEL, WRITES_IN_FLIGHT)
+                if in_flight and (len(in_flight) >= most or not chunk):
                     write, done = in_flight.popleft()
                     await write
                     if progress:
@@ -312,31 +369,53 @@ def _write_chunk(target: IO[bytes], chunk: bytes, hasher: hashlib._Hash | None) 
 
 
 async def receive_file(
-    sftp: asyncssh.SFTPClient,
+    sftp: asyncssh.SFTPClient | Sequence[asyncssh.SFTPClient],
     remote_path: str,
     part: Path,
     offset: int,
     size: int,
     progress: ProgressCallback | None,
     hasher: hashlib._Hash | None = None,
+    late: list[asyncssh.SFTPClient] | None = None,
 ) -> None:
     """Read the remote file from ``offset`` into ``part`` (appending), reporting progress.
 
+    With several SFTP sessions (channels), chunk ``i`` is read over session ``i % n``:
+    each channel has its own window and its own SFTP server process on the host, so n
+    of them carry more at once on a long, fast path (docs/remote.md). Chunks are asked
+    for READS_IN_FLIGHT ahead (at least two per session) and written strictly in order,
+    so ``part`` is always a contiguous prefix and a resume can trust its size. Sessions
+    appended to ``late`` while the file moves join in (see :class:`Handles`).
+
     ``hasher`` (if given) is fed every byte written, in order.
     """
-    async with sftp.open(remote_path, "rb") as remote:
+    sessions = [sftp] if isinstance(sftp, asyncssh.SFTPClient) else list(sftp)
+    opened = await asyncio.gather(
+        *(session.open(remote_path, "rb") for session in sessions), return_exceptions=True
+    )
+    handles = [h for h in opened if isinstance(h, asyncssh.SFTPClientFile)]
+    failures = [o for o in opened if isinstance(o, BaseException)]
+    if failures:
+        await _close_all(handles)
+        raise failures[0]
+    remotes = Handles(handles, late if late is not None else [], remote_path, asyncssh.FXF_READ)
+    try:
         with open_private(part, "ab" if offset else "wb") as target:
             done = offset
             if progress:
                 progress(done, size)
-            # Chunks are requested READS_IN_FLIGHT ahead and written strictly in order.
             reads: deque[tuple[asyncio.Future[bytes], int]] = deque()
             position = offset
+            asked = 0
             try:
                 while done < size:
-                    while position < size and len(reads) < READS_IN_FLIGHT:
+                    while position < size and len(reads) < remotes.more_in_flight(
+                        2, READS_IN_FLIGHT
+                    ):
                         length = min(CHUNK_BYTES, size - position)
+                        remote = remotes.pick(asked)
                         reads.append((asyncio.ensure_future(remote.read(length, position)), length))
+                        asked += 1
                         position += length
                     read, wanted = reads.popleft()
                     chunk = await read
@@ -349,3 +428,7 @@ async def receive_file(
             finally:
                 for read, _ in reads:
                     read.cancel()
+    except BaseException:
+        await remotes.close()
+        raise
+    await remotes.close(check=True)

@@ -45,6 +45,9 @@ __all__ = ["CommandResult", "HostKeyInfo", "LineStream", "SshHost", "trust_host_
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_SESSIONS = 8
+BULK_SESSIONS = 8
+"""Channels the bulk connection (see ``SshHost.bulk_session_slot``) may hold at once: under
+OpenSSH's MaxSessions of 10."""
 RECEIVE_WINDOW_BYTES = 32 * 1024 * 1024
 """Each channel's receive window. asyncssh's default (2 MiB) caps a download at
 2 MiB per round trip: 40 MB/s at 50 ms, 14 MB/s at 150 ms. asyncssh tops the window up
@@ -143,6 +146,10 @@ class SshHost:
         self._watchers: set[asyncio.Queue[HostStatus]] = set()
         self._closed = False
         self.generation = 0
+        # The second connection for large transfers: (the main connection's generation it
+        # belongs to, its opening), and the slots of its channels.
+        self._bulk: tuple[int, asyncio.Task[asyncssh.SSHClientConnection | None]] | None = None
+        self._bulk_sessions = asyncio.Semaphore(BULK_SESSIONS)
 
     @property
     def name(self) -> str:
@@ -326,6 +333,7 @@ class SshHost:
         if client is not self._client or self._conn is None:
             return  # a connection that never became (or no longer is) the current one
         self._conn = None
+        self._drop_bulk()
         if self._closed:
             return
         reason = f"connection lost: {exc}" if exc else "connection closed by the host"
@@ -344,10 +352,14 @@ class SshHost:
             with contextlib.suppress(asyncio.CancelledError, CosmosError):
                 await self._connecting
         conn, self._conn = self._conn, None
+        bulk = self._drop_bulk()
         if conn is not None:
             conn.close()
             with contextlib.suppress(OSError, asyncssh.Error):
                 await conn.wait_closed()
+        if bulk is not None:
+            with contextlib.suppress(OSError, asyncssh.Error):
+                await bulk.wait_closed()
         self._set_status(HostState.DOWN, "closed")
 
     # host keys ---------------------------------------------------------------------------
@@ -482,6 +494,63 @@ class SshHost:
     async def channel(self) -> asyncssh.SSHClientConnection:
         """Return the open connection (for the SFTP and Docker modules of this package)."""
         return await self._connection()
+
+    async def bulk_channel(self) -> asyncssh.SSHClientConnection | None:
+        """Return a second connection for the extra channels of large transfers, or None.
+
+        One connection carries at most MaxSessions (10 on OpenSSH) channels, and sshd
+        grants each upload channel a 2 MiB window: on a long, fast path a large transfer
+        needs more windows in flight than one connection holds (docs/remote.md). This
+        one is opened on first use, with the same options and host key checks as the
+        main one, and lives as long as it: it is closed when the main connection is lost
+        or closed. It never changes the host's state; when it cannot be opened (a host
+        that limits connections, say) transfers go on without it until the main
+        connection is made again.
+        """
+        conn = await self._connection()
+        if self._bulk is None or self._bulk[0] != self.generation:
+            self._drop_bulk()
+            self._bulk = (self.generation, asyncio.ensure_future(self._open_bulk(conn)))
+        bulk = await asyncio.shield(self._bulk[1])
+        return None if bulk is None or bulk.is_closed() else bulk
+
+    async def _open_bulk(
+        self, main: asyncssh.SSHClientConnection
+    ) -> asyncssh.SSHClientConnection | None:
+        client = _Client(lambda exc: None)
+        try:
+            bulk = await self._create(client)
+        except CosmosError as exc:
+            logger.info("host %s: no second connection for transfers: %s", self.name, exc)
+            return None
+        if main.is_closed() or self._closed:
+            bulk.close()
+            return None
+        return bulk
+
+    def _drop_bulk(self) -> asyncssh.SSHClientConnection | None:
+        """Forget the bulk connection and close it; return it (to wait for its close)."""
+        if self._bulk is None:
+            return None
+        _, opening = self._bulk
+        self._bulk = None
+        if not opening.done():
+            opening.cancel()
+            opening.add_done_callback(_consume)
+            return None
+        bulk = None if opening.cancelled() or opening.exception() else opening.result()
+        if bulk is not None:
+            bulk.close()
+        return bulk
+
+    @contextlib.asynccontextmanager
+    async def bulk_session_slot(self) -> AsyncIterator[bool]:
+        """Hold one of the bulk connection's session slots if one is free now."""
+        if self._bulk_sessions.locked():
+            yield False
+            return
+        async with self._bulk_sessions:
+            yield True
 
     def translating(self, argv: list[str]) -> contextlib.AbstractAsyncContextManager[None]:
         """Translate asyncssh errors of raw channel use (this package's Docker bridge)."""

@@ -1,0 +1,131 @@
+"""The second connection that large transfers add channels on (SshHost.bulk_channel).
+
+One OpenSSH connection carries at most MaxSessions channels, each with a 2 MiB upload
+window: on a long, fast path that caps a transfer (docs/remote.md). A transfer of
+BULK_MIN_BYTES or more also reads or writes over channels of a second connection, made
+with the same options and host key checks, that joins once its handshake is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cosmos_tui.errors import HostUnreachable
+from cosmos_tui.remote import RemoteHost, sftp, sftp_io
+from cosmos_tui.remote.ssh import SshHost
+
+MIB = 1024 * 1024
+
+
+def _file(path: Path, size: int) -> Path:
+    path.write_bytes(os.urandom(size))
+    return path
+
+
+def _spy_on_late(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record how many handles each transfer ended with (late ones included)."""
+    counts: list[int] = []
+    original = sftp_io.Handles.close
+
+    async def close(self: sftp_io.Handles, check: bool = False) -> None:
+        counts.append(len(self.handles))
+        await original(self, check)
+
+    monkeypatch.setattr(sftp_io.Handles, "close", close)
+    return counts
+
+
+async def test_the_bulk_connection_is_a_second_verified_connection_closed_with_the_host(
+    remote_host: RemoteHost,
+) -> None:
+    main = await remote_host.ssh.channel()
+    bulk = await remote_host.ssh.bulk_channel()
+    assert bulk is not None and bulk is not main
+    assert await remote_host.ssh.bulk_channel() is bulk  # made once, then reused
+    result = await bulk.run("echo bulk", check=True)
+    assert str(result.stdout).strip() == "bulk"
+    await remote_host.close()
+    assert bulk.is_closed()
+
+
+async def test_a_new_main_connection_gets_a_new_bulk_connection(
+    remote_host: RemoteHost,
+) -> None:
+    first = await remote_host.ssh.bulk_channel()
+    assert first is not None
+    import asyncio
+
+    generation = remote_host.ssh.generation
+    (await remote_host.ssh.channel()).abort()  # the link drops
+    for _ in range(100):  # the loss is seen, and the connection made again
+        await asyncio.sleep(0.05)
+        if remote_host.ssh.generation > generation:
+            break
+    await remote_host.ssh.connect()
+    assert remote_host.ssh.generation > generation
+    assert first.is_closed()
+    second = await remote_host.ssh.bulk_channel()
+    assert second is not None and second is not first and not second.is_closed()
+
+
+async def test_a_large_upload_and_download_use_the_second_connection(
+    remote_host: RemoteHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    counts = _spy_on_late(monkeypatch)
+    # Loopback moves a file this size faster than the late channels open: each chunk
+    # takes 50 ms more here (as on a slower link), so they join while it moves.
+    for name in ("_read_chunk", "_write_chunk"):
+        step = getattr(sftp_io, name)
+
+        def slowed(*args: Any, _step: Any = step) -> Any:
+            time.sleep(0.05)
+            return _step(*args)
+
+        monkeypatch.setattr(sftp_io, name, slowed)
+    assert await remote_host.ssh.bulk_channel() is not None
+    local = _file(tmp_path / "big.mp4", sftp.BULK_MIN_BYTES + 3 * MIB + 11)
+    sha = hashlib.sha256(local.read_bytes()).hexdigest()
+    result = await remote_host.upload_input(local, expected_sha256=sha)
+    assert result.sha256 == sha
+    assert await remote_host.files.remote_sha256(result.remote_path) == sha
+    down = tmp_path / "down"
+    down.mkdir()
+    name = Path(result.remote_path).name
+    got = await remote_host.download(
+        str(Path(result.remote_path).parent), name, down, result.size, verify_hash=True
+    )
+    assert got.sha256 == sha and (down / name).read_bytes() == local.read_bytes()
+    uploaded_over, downloaded_over = counts
+    # More channels than the main connection gives one transfer: the late ones joined.
+    assert uploaded_over > sftp.UPLOAD_CHANNELS
+    assert downloaded_over > sftp.DOWNLOAD_CHANNELS
+
+
+async def test_a_host_that_refuses_a_second_connection_still_gets_the_file(
+    remote_host: RemoteHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = SshHost._create
+    attempts: list[int] = []
+
+    async def refuse_second(self: SshHost, client: Any, **extra: Any) -> Any:
+        attempts.append(1)
+        raise HostUnreachable(self.name, "too many connections (MaxStartups)")
+
+    await remote_host.ssh.channel()  # the main connection is up before the refusals
+    monkeypatch.setattr(SshHost, "_create", refuse_second)
+    local = _file(tmp_path / "big.mp4", sftp.BULK_MIN_BYTES + 1)
+    sha = hashlib.sha256(local.read_bytes()).hexdigest()
+    result = await remote_host.upload_input(local, expected_sha256=sha)
+    assert result.sha256 == sha
+    assert await remote_host.files.remote_sha256(result.remote_path) == sha
+    assert await remote_host.ssh.bulk_channel() is None
+    assert len(attempts) == 1  # not asked again on this connection
+    assert remote_host.ssh.status().state.value == "connected"
+    monkeypatch.setattr(SshHost, "_create", original)
