@@ -192,6 +192,8 @@ class SftpTransfers(RemoteFiles):
         # One long-lived SFTP session for small requests (see _shared_session).
         self._shared: tuple[asyncssh.SFTPClient, object, contextlib.AsyncExitStack] | None = None
         self._shared_lock = asyncio.Lock()
+        # Late sessions still opening when their transfer ended (see _late_sessions).
+        self._closing: set[asyncio.Future[None]] = set()
 
     async def tool_dir(self) -> str:
         """Return the absolute tool directory on the host."""
@@ -286,23 +288,33 @@ class SftpTransfers(RemoteFiles):
             yield None
             return
         late: list[asyncssh.SFTPClient] = []
-        async with contextlib.AsyncExitStack() as stack:
+        stack = contextlib.AsyncExitStack()
 
-            async def open_them() -> None:
-                conn = await self._ssh.bulk_channel()
-                if conn is not None:
-                    late.extend(
-                        await self._open_on_free_slots(
-                            stack, conn, self._ssh.bulk_session_slot, BULK_CHANNELS
-                        )
+        async def open_them() -> None:
+            conn = await self._ssh.bulk_channel()
+            if conn is not None:
+                late.extend(
+                    await self._open_on_free_slots(
+                        stack, conn, self._ssh.bulk_session_slot, BULK_CHANNELS
                     )
+                )
 
-            opening = asyncio.ensure_future(open_them())
-            try:
-                yield late
-            finally:
-                opening.cancel()
-                await asyncio.gather(opening, return_exceptions=True)
+        async def close_when_open() -> None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(opening)
+            await stack.aclose()
+
+        opening = asyncio.ensure_future(open_them())
+        try:
+            yield late
+        finally:
+            # A transfer that ended before they opened does not cut their opening short
+            # (a channel cut mid-open may stay open on the host): they close once open.
+            closing = asyncio.ensure_future(close_when_open())
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+            if opening.done():
+                await closing
 
     @contextlib.asynccontextmanager
     async def _upload_helpers(self, part: str, size: int) -> AsyncIterator[_Helpers]:
@@ -389,23 +401,25 @@ class SftpTransfers(RemoteFiles):
     ) -> list[asyncssh.SFTPClient]:
         """Open up to ``most`` SFTP sessions on ``conn``, one per slot ``free_slot`` gives.
 
-        ``stack`` holds the slots and closes the sessions; one that fails to open is
-        left out (logged), a cancel is raised once every opened one is in ``stack``.
+        ``stack`` holds the slots and closes the sessions: each one is put there the
+        moment it opens, so a cancel (of this call or its caller) leaves none open. One
+        that fails to open is left out (logged).
         """
         slots = 0
         while slots < most and await stack.enter_async_context(free_slot()):
             slots += 1
-        opened = await asyncio.gather(
-            *(open_sftp(conn) for _ in range(slots)), return_exceptions=True
-        )
-        sessions = [s for s in opened if isinstance(s, asyncssh.SFTPClient)]
-        for session in sessions:
+        sessions: list[asyncssh.SFTPClient] = []
+
+        async def one() -> None:
+            try:
+                session = await open_sftp(conn)
+            except Exception as exc:  # noqa: BLE001 (optional: the transfer goes on)
+                logger.debug("no extra SFTP session on %s: %s", self._ssh.name, exc)
+                return
             stack.callback(session.exit)
-        for failure in opened:
-            if isinstance(failure, BaseException) and not isinstance(failure, Exception):
-                raise failure  # a cancel
-            if isinstance(failure, Exception):
-                logger.debug("no extra SFTP session on %s: %s", self._ssh.name, failure)
+            sessions.append(session)
+
+        await asyncio.gather(*(one() for _ in range(slots)))
         return sessions
 
     async def _drop_shared(self) -> None:
@@ -417,7 +431,8 @@ class SftpTransfers(RemoteFiles):
         await stack.aclose()
 
     async def close(self) -> None:
-        """Close the shared SFTP session (the connection's owner calls this)."""
+        """Close the shared SFTP session and any late ones (the connection's owner calls this)."""
+        await asyncio.gather(*self._closing, return_exceptions=True)
         async with self._shared_lock:
             await self._drop_shared()
 
@@ -461,16 +476,35 @@ class SftpTransfers(RemoteFiles):
         """
         inputs = str(PurePosixPath(await self.tool_dir()) / "inputs")
         recorded_size = _local_size(local_path) if expected_size is None else expected_size
-        if expected_sha256 is not None:
-            final = f"{inputs}/{expected_sha256}{local_path.suffix.lower()}"
-            if await self._holds(final, recorded_size):
-                if progress:
-                    progress(recorded_size, recorded_size)
-                return UploadResult(final, expected_sha256, recorded_size, skipped=True)
-        size = _local_size(local_path)
-        if size != recorded_size:
-            raise InputChanged(local_path, f"{recorded_size} bytes", f"{size} bytes")
-        part = self.partial_path(str(PurePosixPath(inputs).parent), local_path)
+        early = await self._early_session(recorded_size)
+        try:
+            if expected_sha256 is not None:
+                final = f"{inputs}/{expected_sha256}{local_path.suffix.lower()}"
+                if await self._holds(final, recorded_size):
+                    if progress:
+                        progress(recorded_size, recorded_size)
+                    return UploadResult(final, expected_sha256, recorded_size, skipped=True)
+            size = _local_size(local_path)
+            if size != recorded_size:
+                raise InputChanged(local_path, f"{recorded_size} bytes", f"{size} bytes")
+            part = self.partial_path(str(PurePosixPath(inputs).parent), local_path)
+            return await self._upload_once(
+                local_path, inputs, part, size, progress, expected_sha256, early
+            )
+        finally:
+            await _drop_early(early)
+
+    async def _upload_once(
+        self,
+        local_path: Path,
+        inputs: str,
+        part: str,
+        size: int,
+        progress: ProgressCallback | None,
+        expected_sha256: str | None,
+        early: _Early | None,
+    ) -> UploadResult:
+        """Upload ``part``'s file, or wait for the same upload already under way."""
         # The same file asked for twice at once is sent once: later callers wait for it.
         # Its outcome is shared only with callers that expect the same content; the others
         # wait for the .part to be free and then try for themselves.
@@ -496,7 +530,7 @@ class SftpTransfers(RemoteFiles):
         self._running[part] = (future, expected_sha256)
         try:
             result = await self._upload_input(
-                local_path, inputs, part, size, progress, expected_sha256
+                local_path, inputs, part, size, progress, expected_sha256, early
             )
         except asyncio.CancelledError:
             future.cancel()
@@ -519,6 +553,7 @@ class SftpTransfers(RemoteFiles):
         size: int,
         progress: ProgressCallback | None,
         expected: str | None,
+        early: _Early | None = None,
     ) -> UploadResult:
         suffix = local_path.suffix.lower()
         digest = self._cached_sha256(local_path)
@@ -528,7 +563,7 @@ class SftpTransfers(RemoteFiles):
         async with self._transfers:
             async with _translate(self._ssh.name, doing):
                 found = await self._send_input(
-                    local_path, inputs, part, size, digest, progress, expected, doing
+                    local_path, inputs, part, size, digest, progress, expected, doing, early
                 )
             if isinstance(found, UploadResult):
                 return found
@@ -548,6 +583,7 @@ class SftpTransfers(RemoteFiles):
         progress: ProgressCallback | None,
         expected: str | None,
         doing: str,
+        early: _Early | None = None,
     ) -> UploadResult | tuple[str, int, bool]:
         """Skip a known input, or send it into ``part``: (sha256, resumed from, verified).
 
@@ -559,7 +595,12 @@ class SftpTransfers(RemoteFiles):
         """
         suffix = local_path.suffix.lower()
         async with contextlib.AsyncExitStack() as stack:
-            if size >= CHUNK_BYTES:
+            opened_early = await _take_early(early, stack)
+            if size >= CHUNK_BYTES and opened_early is not None:
+                session: contextlib.AbstractAsyncContextManager[asyncssh.SFTPClient] = (
+                    contextlib.nullcontext(opened_early)
+                )
+            elif size >= CHUNK_BYTES:
                 # The transfer's own slot first: its extra channels only take free ones.
                 await stack.enter_async_context(self._ssh.session_slot())
                 session = self._opened_session(await self._ssh.channel())
@@ -580,25 +621,19 @@ class SftpTransfers(RemoteFiles):
                 # The folder and resume checks go over the shared session while this
                 # one opens, when it is open already (upload_input just used it): it
                 # needs no slot then.
-                shared_open = self._shared is not None and self._shared[1] is (
-                    await self._ssh.channel()
-                )
-                checks = [self._resume_point(None, inputs, part, size, doing)]
                 opened = await asyncio.gather(
                     stack.enter_async_context(session),
                     stack.enter_async_context(self._upload_helpers(part, size)),
-                    *(checks if shared_open else []),
+                    self._resume_on_shared(inputs, part, size, doing),
                     return_exceptions=True,  # the stack closes whichever did open
                 )
                 for outcome in opened:
                     if isinstance(outcome, BaseException):
                         raise outcome
                 sftp, helpers = cast(tuple[asyncssh.SFTPClient, _Helpers], opened[:2])
-                offset = cast(int, opened[2]) if shared_open else None
-                if not shared_open:
-                    checks[0].close()  # never started
+                offset = cast(int | None, opened[2])
             if offset is None:
-                offset = await self._resume_point(sftp, inputs, part, size, doing)
+                offset = await self._resume_point(sftp, inputs, part, size)
             digest, verified = await self._send_verified(
                 sftp,
                 helpers,
@@ -612,17 +647,54 @@ class SftpTransfers(RemoteFiles):
             )
         return digest, offset, verified
 
+    async def _resume_on_shared(
+        self, directory: str, part: str, size: int, doing: str
+    ) -> int | None:
+        """``_resume_point`` on the shared session if it is open now; else None.
+
+        Never opens it: that could wait for a slot while the caller holds one.
+        """
+        conn = await self._ssh.channel()
+        async with self._shared_lock:
+            open_now = (
+                self._shared if self._shared is not None and self._shared[1] is conn else None
+            )
+        if open_now is None:
+            return None
+        async with _translate(self._ssh.name, doing):
+            return await self._resume_point(open_now[0], directory, part, size)
+
+    async def _early_session(self, size: int) -> _Early | None:
+        """Start opening a large upload's own session while the shared one opens.
+
+        On a connection whose shared session is not open yet, looking for the input
+        first costs that session's opening (4 round trips) and the transfer's own
+        session 4 more after it: they open side by side instead. Only from a slot that
+        is free now, leaving one for the shared session (never a wait, so no deadlock);
+        when the input turns out to be on the host the session is closed unused.
+        """
+        conn = await self._ssh.channel()
+        if size < CHUNK_BYTES or (self._shared is not None and self._shared[1] is conn):
+            return None
+        stack = contextlib.AsyncExitStack()
+
+        async def open_it() -> asyncssh.SFTPClient | None:
+            if not await stack.enter_async_context(
+                self._ssh.spare_session_slot(leave_free=SLOTS_LEFT_FREE)
+            ):
+                return None
+            return await stack.enter_async_context(self._opened_session(conn))
+
+        return stack, asyncio.ensure_future(open_it())
+
     async def _resume_point(
-        self, sftp: asyncssh.SFTPClient | None, directory: str, part: str, size: int, doing: str
+        self, sftp: asyncssh.SFTPClient, directory: str, part: str, size: int
     ) -> int:
         """Make sure ``directory`` exists; return where an upload into ``part`` resumes.
 
         Both questions at once (a round trip saved): without the folder there is no
-        .part either, and the resume starts at 0. ``sftp`` None: the shared session.
+        .part either, and the resume starts at 0.
         """
-        if sftp is None:
-            async with self._shared_session(doing) as shared:
-                return await self._resume_point(shared, directory, part, size, doing)
         _, offset = await asyncio.gather(
             ensure_dir(sftp, directory), resume_offset(sftp, part, size)
         )
@@ -745,7 +817,12 @@ class SftpTransfers(RemoteFiles):
                 sftp, local_path, part, digest, results, expected, bool(local)
             )
             renaming = [sftp.posix_rename(part, final_name(digest))] if verified else []
-            await asyncio.gather(*renaming, *finishing[1:])
+            outcomes = await asyncio.gather(*renaming, *finishing[1:], return_exceptions=True)
+            if renaming and isinstance(outcomes[0], BaseException):
+                raise outcomes[0]
+            for outcome in outcomes[len(renaming) :]:  # the marker: litter, never a failure
+                if isinstance(outcome, BaseException):
+                    logger.warning("could not remove the resume marker of %s: %s", part, outcome)
         except BaseException:
             if marker is not None:
                 marker.abandon()
@@ -837,7 +914,7 @@ class SftpTransfers(RemoteFiles):
                     progress(size, size)
                 return UploadResult(remote_path, digest, size, skipped=True)
             offset = await self._resume_point(
-                sftp, str(PurePosixPath(remote_path).parent), part, size, doing
+                sftp, str(PurePosixPath(remote_path).parent), part, size
             )
             async with self._upload_helpers(part, size - offset) as helpers:
                 _, verified = await self._send_verified(
@@ -992,6 +1069,38 @@ class SftpTransfers(RemoteFiles):
                 )
             os.replace(part, final)
         return DownloadResult(final, size, skipped=False, resumed_from=offset, sha256=digest)
+
+
+_Early = tuple[contextlib.AsyncExitStack, "asyncio.Future[asyncssh.SFTPClient | None]"]
+"""A session opening early (see ``SftpTransfers._early_session``): what closes it, and it."""
+
+
+async def _take_early(
+    early: _Early | None, stack: contextlib.AsyncExitStack
+) -> asyncssh.SFTPClient | None:
+    """The early session once open, handed to ``stack``; None when there is none."""
+    if early is None:
+        return None
+    holder, opening = early
+    try:
+        session = await asyncio.shield(opening)
+    except (asyncssh.Error, OSError, CosmosError) as exc:
+        logger.debug("the early SFTP session did not open: %s", exc)
+        return None
+    if session is not None:
+        stack.push_async_callback(holder.aclose)
+    return session
+
+
+async def _drop_early(early: _Early | None) -> None:
+    """Close an early session nobody took (and stop its opening)."""
+    if early is None:
+        return
+    holder, opening = early
+    if not opening.done():
+        opening.cancel()
+    await asyncio.gather(opening, return_exceptions=True)
+    await holder.aclose()
 
 
 def _hash_prefix(hasher: hashlib._Hash, path: Path) -> None:

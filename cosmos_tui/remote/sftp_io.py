@@ -146,6 +146,7 @@ class AckMarker:
         self._latest = done
         if self._handle is not None and (self._writer is None or self._writer.done()):
             self._writer = asyncio.ensure_future(self._catch_up())
+            self._writer.add_done_callback(_log_marker_failure)
 
     async def _catch_up(self) -> None:
         while self._written < self._latest:
@@ -176,6 +177,12 @@ class AckMarker:
                 outcome, asyncssh.SFTPNoSuchFile
             ):
                 raise outcome
+
+
+def _log_marker_failure(task: asyncio.Task[None]) -> None:
+    """A marker update that failed: the marker keeps an older, still safe, offset."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        logger.debug("resume marker not updated: %s", exc)
 
 
 def _read_chunk(source: BinaryIO, hasher: hashlib._Hash | None) -> bytes:
@@ -257,7 +264,7 @@ async def send_file(
     channel has its own flow-control window (OpenSSH's sshd grants 2 MiB, which caps one
     channel at 2 MiB per round trip: 14 MB/s at 150 ms), so n channels carry n windows.
     At least WRITES_IN_FLIGHT chunks, and WRITES_PER_CHANNEL per session, are outstanding
-    (up to 2 x 6 x 8 MiB of the file in memory for a six-channel upload).
+    (up to 2 x 12 x 8 MiB of the file in memory with the second connection's channels).
 
     Every session opens ``part`` at once, and the handles close at once at the end: one
     round trip each, not one per session (docs/remote.md, "Fewer round trips per

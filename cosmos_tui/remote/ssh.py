@@ -195,6 +195,7 @@ class SshHost:
             if not self._conn.is_closed():
                 return self._conn
             self._conn = None  # closed before its loss could be reported
+            self._drop_bulk()
         if self._connecting is None or self._connecting.done():
             self._connecting = asyncio.create_task(self._connect_with_retry(attempts=1))
         return await asyncio.shield(self._connecting)
@@ -520,6 +521,9 @@ class SshHost:
         client = _Client(lambda exc: None)
         try:
             bulk = await self._create(client)
+        except (HostKeyUnknown, AuthenticationFailed) as exc:
+            logger.warning("host %s: second connection refused: %s", self.name, exc)
+            return None
         except CosmosError as exc:
             logger.info("host %s: no second connection for transfers: %s", self.name, exc)
             return None

@@ -129,3 +129,37 @@ async def test_a_host_that_refuses_a_second_connection_still_gets_the_file(
     assert len(attempts) == 1  # not asked again on this connection
     assert remote_host.ssh.status().state.value == "connected"
     monkeypatch.setattr(SshHost, "_create", original)
+
+
+async def test_a_large_input_already_on_a_fresh_connection_is_skipped_leaving_no_session(
+    remote_host: RemoteHost, tmp_path: Path
+) -> None:
+    local = _file(tmp_path / "there.mp4", 12 * MIB)
+    sha = hashlib.sha256(local.read_bytes()).hexdigest()
+    first = await remote_host.upload_input(local, expected_sha256=sha)
+    await remote_host.close()
+    again = RemoteHost(remote_host.config)  # a new process: no shared session yet
+    try:
+        await again.connect()
+        # Its own session opens early beside the shared one, then closes unused.
+        result = await again.upload_input(local, expected_sha256=sha)
+        assert result.skipped and result.remote_path == first.remote_path
+        assert again.ssh._slots_held == 1  # the shared SFTP session only
+    finally:
+        await again.close()
+
+
+async def test_an_upload_whose_marker_cannot_be_removed_is_still_placed(
+    remote_host: RemoteHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncssh
+
+    async def refuse(self: sftp_io.AckMarker) -> None:
+        raise asyncssh.SFTPPermissionDenied("marker folder made read-only")
+
+    monkeypatch.setattr(sftp_io.AckMarker, "remove", refuse)
+    local = _file(tmp_path / "marked.mp4", 40 * MIB + 1)
+    sha = hashlib.sha256(local.read_bytes()).hexdigest()
+    result = await remote_host.upload_input(local, expected_sha256=sha)
+    assert result.sha256 == sha and not result.skipped
+    assert await remote_host.files.remote_sha256(result.remote_path) == sha

@@ -122,7 +122,9 @@ async def test_upload_interrupted_halfway_resumes(
 ) -> None:
     local = tmp_path / "big.bin"
     block = hashlib.sha256(b"interrupt").digest() * 32768
-    local.write_bytes(block * 40)  # 40 MiB
+    # 120 MiB: at half of it, chunks on six channels are still on their way, so the cut
+    # lands before the end (at 40 MiB, all of it could be acknowledged at once under load)
+    local.write_bytes(block * 120)
     cut = {"done": False}
 
     def progress(done: int, total: int) -> None:
