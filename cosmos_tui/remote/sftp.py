@@ -92,6 +92,8 @@ SLOTS_LEFT_FREE = 1
 """Session slots a large upload's extra channels leave free: a command (telemetry, a
 hash) and a stream (a log follow) still start while it runs."""
 HASH_TIMEOUT_S = 600
+CLOSE_WAIT_S = 5.0
+"""The longest close() waits for late sessions to close (see SftpTransfers.close)."""
 
 
 _Helpers = tuple[StreamedHostHash, list[asyncssh.SFTPClient], list[asyncssh.SFTPClient] | None]
@@ -192,8 +194,10 @@ class SftpTransfers(RemoteFiles):
         # One long-lived SFTP session for small requests (see _shared_session).
         self._shared: tuple[asyncssh.SFTPClient, object, contextlib.AsyncExitStack] | None = None
         self._shared_lock = asyncio.Lock()
-        # Late sessions still opening when their transfer ended (see _late_sessions).
+        # Late sessions still opening when their transfer ended (see _late_sessions),
+        # and every late opening under way (close() cuts those short).
         self._closing: set[asyncio.Future[None]] = set()
+        self._late_openings: set[asyncio.Future[None]] = set()
 
     async def tool_dir(self) -> str:
         """Return the absolute tool directory on the host."""
@@ -300,11 +304,16 @@ class SftpTransfers(RemoteFiles):
                 )
 
         async def close_when_open() -> None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.shield(opening)
-            await stack.aclose()
+            try:
+                await stack.aclose()
+            except (asyncssh.Error, OSError) as exc:
+                logger.debug("late sessions on %s closed with: %s", self._ssh.name, exc)
 
         opening = asyncio.ensure_future(open_them())
+        self._late_openings.add(opening)
+        opening.add_done_callback(self._late_openings.discard)
         try:
             yield late
         finally:
@@ -314,7 +323,7 @@ class SftpTransfers(RemoteFiles):
             self._closing.add(closing)
             closing.add_done_callback(self._closing.discard)
             if opening.done():
-                await closing
+                await asyncio.shield(closing)  # a cancel here still lets it close
 
     @contextlib.asynccontextmanager
     async def _upload_helpers(self, part: str, size: int) -> AsyncIterator[_Helpers]:
@@ -431,8 +440,15 @@ class SftpTransfers(RemoteFiles):
         await stack.aclose()
 
     async def close(self) -> None:
-        """Close the shared SFTP session and any late ones (the connection's owner calls this)."""
-        await asyncio.gather(*self._closing, return_exceptions=True)
+        """Close the shared SFTP session and any late ones (the connection's owner calls this).
+
+        Late openings still under way are cut short (the connection closes next anyway,
+        and one may be waiting for a reconnect); their closing is waited for, briefly.
+        """
+        for opening in list(self._late_openings):
+            opening.cancel()
+        if self._closing:
+            await asyncio.wait(set(self._closing), timeout=CLOSE_WAIT_S)
         async with self._shared_lock:
             await self._drop_shared()
 
@@ -476,35 +492,16 @@ class SftpTransfers(RemoteFiles):
         """
         inputs = str(PurePosixPath(await self.tool_dir()) / "inputs")
         recorded_size = _local_size(local_path) if expected_size is None else expected_size
-        early = await self._early_session(recorded_size)
-        try:
-            if expected_sha256 is not None:
-                final = f"{inputs}/{expected_sha256}{local_path.suffix.lower()}"
-                if await self._holds(final, recorded_size):
-                    if progress:
-                        progress(recorded_size, recorded_size)
-                    return UploadResult(final, expected_sha256, recorded_size, skipped=True)
-            size = _local_size(local_path)
-            if size != recorded_size:
-                raise InputChanged(local_path, f"{recorded_size} bytes", f"{size} bytes")
-            part = self.partial_path(str(PurePosixPath(inputs).parent), local_path)
-            return await self._upload_once(
-                local_path, inputs, part, size, progress, expected_sha256, early
-            )
-        finally:
-            await _drop_early(early)
-
-    async def _upload_once(
-        self,
-        local_path: Path,
-        inputs: str,
-        part: str,
-        size: int,
-        progress: ProgressCallback | None,
-        expected_sha256: str | None,
-        early: _Early | None,
-    ) -> UploadResult:
-        """Upload ``part``'s file, or wait for the same upload already under way."""
+        if expected_sha256 is not None:
+            final = f"{inputs}/{expected_sha256}{local_path.suffix.lower()}"
+            if await self._holds(final, recorded_size):
+                if progress:
+                    progress(recorded_size, recorded_size)
+                return UploadResult(final, expected_sha256, recorded_size, skipped=True)
+        size = _local_size(local_path)
+        if size != recorded_size:
+            raise InputChanged(local_path, f"{recorded_size} bytes", f"{size} bytes")
+        part = self.partial_path(str(PurePosixPath(inputs).parent), local_path)
         # The same file asked for twice at once is sent once: later callers wait for it.
         # Its outcome is shared only with callers that expect the same content; the others
         # wait for the .part to be free and then try for themselves.
@@ -530,7 +527,7 @@ class SftpTransfers(RemoteFiles):
         self._running[part] = (future, expected_sha256)
         try:
             result = await self._upload_input(
-                local_path, inputs, part, size, progress, expected_sha256, early
+                local_path, inputs, part, size, progress, expected_sha256
             )
         except asyncio.CancelledError:
             future.cancel()
@@ -553,7 +550,6 @@ class SftpTransfers(RemoteFiles):
         size: int,
         progress: ProgressCallback | None,
         expected: str | None,
-        early: _Early | None = None,
     ) -> UploadResult:
         suffix = local_path.suffix.lower()
         digest = self._cached_sha256(local_path)
@@ -563,7 +559,7 @@ class SftpTransfers(RemoteFiles):
         async with self._transfers:
             async with _translate(self._ssh.name, doing):
                 found = await self._send_input(
-                    local_path, inputs, part, size, digest, progress, expected, doing, early
+                    local_path, inputs, part, size, digest, progress, expected, doing
                 )
             if isinstance(found, UploadResult):
                 return found
@@ -583,7 +579,6 @@ class SftpTransfers(RemoteFiles):
         progress: ProgressCallback | None,
         expected: str | None,
         doing: str,
-        early: _Early | None = None,
     ) -> UploadResult | tuple[str, int, bool]:
         """Skip a known input, or send it into ``part``: (sha256, resumed from, verified).
 
@@ -595,12 +590,7 @@ class SftpTransfers(RemoteFiles):
         """
         suffix = local_path.suffix.lower()
         async with contextlib.AsyncExitStack() as stack:
-            opened_early = await _take_early(early, stack)
-            if size >= CHUNK_BYTES and opened_early is not None:
-                session: contextlib.AbstractAsyncContextManager[asyncssh.SFTPClient] = (
-                    contextlib.nullcontext(opened_early)
-                )
-            elif size >= CHUNK_BYTES:
+            if size >= CHUNK_BYTES:
                 # The transfer's own slot first: its extra channels only take free ones.
                 await stack.enter_async_context(self._ssh.session_slot())
                 session = self._opened_session(await self._ssh.channel())
@@ -655,37 +645,12 @@ class SftpTransfers(RemoteFiles):
         Never opens it: that could wait for a slot while the caller holds one.
         """
         conn = await self._ssh.channel()
-        async with self._shared_lock:
-            open_now = (
-                self._shared if self._shared is not None and self._shared[1] is conn else None
-            )
-        if open_now is None:
+        # Read without the lock: whoever holds it may be waiting for a slot (reopening).
+        open_now = self._shared if not self._shared_lock.locked() else None
+        if open_now is None or open_now[1] is not conn:
             return None
         async with _translate(self._ssh.name, doing):
             return await self._resume_point(open_now[0], directory, part, size)
-
-    async def _early_session(self, size: int) -> _Early | None:
-        """Start opening a large upload's own session while the shared one opens.
-
-        On a connection whose shared session is not open yet, looking for the input
-        first costs that session's opening (4 round trips) and the transfer's own
-        session 4 more after it: they open side by side instead. Only from a slot that
-        is free now, leaving one for the shared session (never a wait, so no deadlock);
-        when the input turns out to be on the host the session is closed unused.
-        """
-        conn = await self._ssh.channel()
-        if size < CHUNK_BYTES or (self._shared is not None and self._shared[1] is conn):
-            return None
-        stack = contextlib.AsyncExitStack()
-
-        async def open_it() -> asyncssh.SFTPClient | None:
-            if not await stack.enter_async_context(
-                self._ssh.spare_session_slot(leave_free=SLOTS_LEFT_FREE)
-            ):
-                return None
-            return await stack.enter_async_context(self._opened_session(conn))
-
-        return stack, asyncio.ensure_future(open_it())
 
     async def _resume_point(
         self, sftp: asyncssh.SFTPClient, directory: str, part: str, size: int
@@ -1069,38 +1034,6 @@ class SftpTransfers(RemoteFiles):
                 )
             os.replace(part, final)
         return DownloadResult(final, size, skipped=False, resumed_from=offset, sha256=digest)
-
-
-_Early = tuple[contextlib.AsyncExitStack, "asyncio.Future[asyncssh.SFTPClient | None]"]
-"""A session opening early (see ``SftpTransfers._early_session``): what closes it, and it."""
-
-
-async def _take_early(
-    early: _Early | None, stack: contextlib.AsyncExitStack
-) -> asyncssh.SFTPClient | None:
-    """The early session once open, handed to ``stack``; None when there is none."""
-    if early is None:
-        return None
-    holder, opening = early
-    try:
-        session = await asyncio.shield(opening)
-    except (asyncssh.Error, OSError, CosmosError) as exc:
-        logger.debug("the early SFTP session did not open: %s", exc)
-        return None
-    if session is not None:
-        stack.push_async_callback(holder.aclose)
-    return session
-
-
-async def _drop_early(early: _Early | None) -> None:
-    """Close an early session nobody took (and stop its opening)."""
-    if early is None:
-        return
-    holder, opening = early
-    if not opening.done():
-        opening.cancel()
-    await asyncio.gather(opening, return_exceptions=True)
-    await holder.aclose()
 
 
 def _hash_prefix(hasher: hashlib._Hash, path: Path) -> None:

@@ -141,7 +141,6 @@ async def test_a_large_input_already_on_a_fresh_connection_is_skipped_leaving_no
     again = RemoteHost(remote_host.config)  # a new process: no shared session yet
     try:
         await again.connect()
-        # Its own session opens early beside the shared one, then closes unused.
         result = await again.upload_input(local, expected_sha256=sha)
         assert result.skipped and result.remote_path == first.remote_path
         assert again.ssh._slots_held == 1  # the shared SFTP session only
