@@ -5,9 +5,10 @@ benchmarks put this proxy in front of a real sshd to see the tool at 20-150 ms o
 time. Each direction of every connection is a delay line:
 
 - a byte read at time ``t`` leaves the link's serialiser at
-  ``max(t, link_free) + bytes / rate`` (one serialiser per direction and connection, so
-  a bandwidth cap behaves like one bottleneck queue) and is written to the other side
-  ``one_way_delay_s`` later;
+  ``max(t, link_free) + bytes / rate`` and is written to the other side
+  ``one_way_delay_s`` later. There is one serialiser per direction for the whole link,
+  shared by every connection through it: a bandwidth cap is one bottleneck queue, and a
+  second connection finds the same link, not a second one;
 - the bytes held in the delay line are bounded (the bandwidth-delay product plus a
   router-sized buffer), so a slow reader on one side pushes back on the sender through
   TCP flow control, as on a real path;
@@ -100,16 +101,25 @@ class _Stall:
                 await asyncio.wait_for(changed.wait(), remaining)
 
 
-class _Direction:
-    """One direction of one connection: a bounded delay line with a serialiser."""
+class _Serialiser:
+    """One direction of the link: when it is free to put the next byte on the wire."""
 
-    def __init__(self, shape: LinkShape, stall: _Stall, counters: dict[str, int]) -> None:
+    def __init__(self) -> None:
+        self.free_at = 0.0
+
+
+class _Direction:
+    """One direction of one connection: a bounded delay line on the link's serialiser."""
+
+    def __init__(
+        self, shape: LinkShape, stall: _Stall, counters: dict[str, int], link: _Serialiser
+    ) -> None:
         self._shape = shape
         self._stall = stall
         self._counters = counters
+        self._link = link
         self._line: deque[tuple[float, bytes]] = deque()
         self._held = 0
-        self._link_free = 0.0
         self._has_data = asyncio.Event()
         self._has_room = asyncio.Event()
         self._has_room.set()
@@ -121,9 +131,9 @@ class _Direction:
         try:
             while chunk := await reader.read(READ_BYTES):
                 now = time.monotonic()
-                start = max(now, self._link_free)
-                self._link_free = start + (len(chunk) / rate if rate else 0.0)
-                self._line.append((self._link_free + self._shape.one_way_delay_s, chunk))
+                start = max(now, self._link.free_at)
+                self._link.free_at = start + (len(chunk) / rate if rate else 0.0)
+                self._line.append((self._link.free_at + self._shape.one_way_delay_s, chunk))
                 self._held += len(chunk)
                 self._has_data.set()
                 if self._held >= limit:
@@ -170,6 +180,9 @@ class ShapingProxy:
         self._target = (target_host, target_port)
         self._shape = shape
         self._stall = _Stall()
+        # The link's two directions, shared by every connection through it.
+        self._upstream = _Serialiser()
+        self._downstream = _Serialiser()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._down = False
@@ -219,8 +232,8 @@ class ShapingProxy:
             client_w.close()
             self._tasks.discard(task)
             return
-        up = _Direction(self._shape, self._stall, self.counters)
-        down = _Direction(self._shape, self._stall, self.counters)
+        up = _Direction(self._shape, self._stall, self.counters, self._upstream)
+        down = _Direction(self._shape, self._stall, self.counters, self._downstream)
         try:
             await asyncio.gather(
                 up.pump_in(client_r),

@@ -105,6 +105,35 @@ def test_bandwidth_cap_limits_throughput(echo: EchoServer) -> None:
     assert ideal * 0.9 < elapsed < ideal * 1.6 + 0.1, f"{elapsed:.3f} s vs ideal {ideal:.3f} s"
 
 
+def test_connections_share_the_bandwidth_cap(echo: EchoServer) -> None:
+    """A link is one bottleneck: two connections at once get the cap together, not each
+    (a tool that opens a second connection must not find a second link)."""
+    size = 2 * 1024 * 1024
+    payloads = [os.urandom(size), os.urandom(size)]
+    with ShapedLink(echo.port, LinkShape(rtt_ms=2, mbit=100)) as link:
+        socks = [_connect(link.port), _connect(link.port)]
+        received: list[bytes] = [b"", b""]
+
+        def one(index: int) -> None:
+            sender = threading.Thread(target=socks[index].sendall, args=(payloads[index],))
+            sender.start()
+            received[index] = _recv_exactly(socks[index], size)
+            sender.join()
+
+        started = time.perf_counter()
+        workers = [threading.Thread(target=one, args=(i,)) for i in range(2)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        elapsed = time.perf_counter() - started
+        for sock in socks:
+            sock.close()
+    assert received == payloads
+    ideal = 2 * size * 8 / 100e6  # both connections' bytes through one 100 Mbit/s link
+    assert ideal * 0.9 < elapsed < ideal * 1.6 + 0.1, f"{elapsed:.3f} s vs ideal {ideal:.3f} s"
+
+
 def test_bytes_arrive_exactly_in_both_directions_under_backpressure(echo: EchoServer) -> None:
     payload = os.urandom(24 * 1024 * 1024)  # more than the delay line holds
     with ShapedLink(echo.port, LinkShape(rtt_ms=10)) as link, _connect(link.port) as sock:
