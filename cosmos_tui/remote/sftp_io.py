@@ -267,8 +267,8 @@ async def send_file(
     (up to 2 x 12 x 8 MiB of the file in memory with the second connection's channels).
 
     Every session opens ``part`` at once, and the handles close at once at the end: one
-    round trip each, not one per session (docs/remote.md, "Fewer round trips per
-    upload"). ``alongside`` (the caller's own set-up, such as the resume marker) is
+    round trip each, not one per session (docs/remote.md, "Fewer round trips, a second
+    connection"). ``alongside`` (the caller's own set-up, such as the resume marker) is
     awaited together with the opens, before any byte is written. Sessions appended to
     ``late`` while the file moves join in (see :class:`Handles`).
 
@@ -293,19 +293,13 @@ async def send_file(
     # The others may open before the first one has created the file: they create it
     # too, never truncate it (nothing is written before every open has answered).
     shared_flags = asyncssh.FXF_WRITE | (asyncssh.FXF_CREAT if not offset else asyncssh.FXF_READ)
-    opened = await asyncio.gather(
-        open_first(),
-        *(session.open(part, shared_flags, encoding=None) for session in sessions[1:]),
-        *([alongside] if alongside is not None else []),
-        return_exceptions=True,
+    handles = await _open_all(
+        [
+            open_first(),
+            *(session.open(part, shared_flags, encoding=None) for session in sessions[1:]),
+        ],
+        alongside,
     )
-    # gather() types its results as the union of every awaitable's: the first
-    # len(sessions) results are the opens, files where they succeeded.
-    handles = [h for h in opened[: len(sessions)] if isinstance(h, asyncssh.SFTPClientFile)]
-    failures = [o for o in opened if isinstance(o, BaseException)]
-    if failures:
-        await _close_all(handles)
-        raise failures[0]
     remotes = Handles(handles, late if late is not None else [], part, asyncssh.FXF_WRITE)
     try:
         await _send_chunks(remotes, local_path, offset, size, progress, hasher, on_written)
@@ -313,6 +307,25 @@ async def send_file(
         await remotes.close()
         raise
     await remotes.close(check=True)
+
+
+async def _open_all(
+    opens: list[Awaitable[asyncssh.SFTPClientFile]], alongside: Awaitable[None] | None = None
+) -> list[asyncssh.SFTPClientFile]:
+    """Await every open (and ``alongside``) at once; on any failure close those that opened.
+
+    Raises:
+        The first failure, once every handle that did open is closed.
+    """
+    opened = await asyncio.gather(
+        *opens, *([alongside] if alongside is not None else []), return_exceptions=True
+    )
+    handles = [h for h in opened[: len(opens)] if isinstance(h, asyncssh.SFTPClientFile)]
+    failures = [o for o in opened if isinstance(o, BaseException)]
+    if failures:
+        await _close_all(handles)
+        raise failures[0]
+    return handles
 
 
 async def _close_all(handles: Sequence[asyncssh.SFTPClientFile], check: bool = False) -> None:
@@ -397,14 +410,7 @@ async def receive_file(
     ``hasher`` (if given) is fed every byte written, in order.
     """
     sessions = [sftp] if isinstance(sftp, asyncssh.SFTPClient) else list(sftp)
-    opened = await asyncio.gather(
-        *(session.open(remote_path, "rb") for session in sessions), return_exceptions=True
-    )
-    handles = [h for h in opened if isinstance(h, asyncssh.SFTPClientFile)]
-    failures = [o for o in opened if isinstance(o, BaseException)]
-    if failures:
-        await _close_all(handles)
-        raise failures[0]
+    handles = await _open_all([session.open(remote_path, "rb") for session in sessions])
     remotes = Handles(handles, late if late is not None else [], remote_path, asyncssh.FXF_READ)
     try:
         with open_private(part, "ab" if offset else "wb") as target:

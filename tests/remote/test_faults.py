@@ -118,22 +118,34 @@ async def test_host_down_then_back(host_config, tmp_path: Path) -> None:
 
 
 async def test_upload_interrupted_halfway_resumes(
-    remote_host: RemoteHost, ssh_server, tmp_path: Path
+    remote_host: RemoteHost, ssh_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from cosmos_tui.remote import sftp_io
+
     local = tmp_path / "big.bin"
     block = hashlib.sha256(b"interrupt").digest() * 32768
-    # 120 MiB: at half of it, chunks on six channels are still on their way, so the cut
-    # lands before the end (at 40 MiB, all of it could be acknowledged at once under load)
-    local.write_bytes(block * 120)
-    cut = {"done": False}
+    local.write_bytes(block * 120)  # 120 MiB
+    # Each chunk is read 0.1 s slower (as from a slow disk), so the upload is still
+    # going when the host's marker has recorded a prefix: the cut lands mid-way.
+    read_chunk = sftp_io._read_chunk
 
-    def progress(done: int, total: int) -> None:
-        if not cut["done"] and done >= total // 2:
-            cut["done"] = True
-            ssh_server.kill_sessions()
+    def slow_read(*args: object) -> bytes:
+        time.sleep(0.1)
+        return read_chunk(*args)  # type: ignore[arg-type]
 
+    monkeypatch.setattr(sftp_io, "_read_chunk", slow_read)
+    marker = Path(
+        sftp_io.marker_path(remote_host.files.partial_path(await remote_host.tool_dir(), local))
+    )
+    upload = asyncio.ensure_future(remote_host.upload_input(local))
+    # Cut once the host's record of what arrived (the marker beside the .part, kept as
+    # chunks land out of order over several channels) says a prefix is there.
+    while not marker.exists() or int(marker.read_text().strip() or 0) < 8 * 1024 * 1024:
+        assert not upload.done(), upload
+        await asyncio.sleep(0.01)
+    ssh_server.kill_sessions()
     with pytest.raises((TransferFailed, HostUnreachable)) as info:
-        await remote_host.upload_input(local, progress=progress)
+        await upload
     assert info.value.transient
     await _wait_state(remote_host, HostState.CONNECTED)
     result = await remote_host.upload_input(local)
