@@ -8,7 +8,7 @@
   start, wait, remove), and the same in round trips.
 - **Log lag at 5,000 lines/s**: a container writes stamped lines (bench/logs.py's writer,
   then the stand-in); the lag is from the write to the line arriving from
-  ``Workbench.follow_log`` (what the TUI's Logs pane reads). Anchor: the same container's
+  ``bench.runs.follow_log`` (what the TUI's Logs pane reads). Anchor: the same container's
   lines read at the same time by ``ssh host docker logs --follow`` by hand. Only lines
   written after both readers started count, for both. Then, in a second run with its own
   anchor, the same to the frame that shows each line in the real TUI's Logs pane.
@@ -129,7 +129,7 @@ async def measure_run(
         host = bench.hosts.get(quiet.hosts[0].name)
         for index in range(3):
             run = await bench.create_run(prompt.id, {"seed": index})
-            final = await bench.drive_run(run.id)
+            final = await bench.runs.drive(run.id)
             assert final.state == RunState.COMPLETED, final.failure_message
             if index == 0:
                 continue
@@ -148,7 +148,7 @@ async def measure_run(
         hand.append(time.perf_counter() - began)
 
     # Log lag at LOG_RATE lines/s, beside `ssh host docker logs --follow` by hand: to
-    # what Workbench.follow_log yields, then (another run) to the TUI's Logs pane.
+    # what bench.runs.follow_log yields, then (another run) to the TUI's Logs pane.
     loud = _config(server, port, docker, image, work, BENCH_RATE=str(LOG_RATE),
                    BENCH_SECONDS=str(LOG_SECONDS))  # fmt: skip
     ours, hand_lags = await _log_lags(loud, videos, [*ssh, *docker_cli], rtt, _follow_log)
@@ -193,7 +193,7 @@ async def _log_lags(
     async with Workbench.open(config) as bench:
         prompt = await bench.create_prompt("wan log lag", videos)
         run = await bench.create_run(prompt.id)
-        await bench.start_run(run.id)
+        await bench.runs.start(run.id)
         while (current := await bench.get_run(run.id)).container_id is None:
             await asyncio.sleep(0.05)
         follower = HandFollower([*docker_over_ssh, "logs", "--follow", current.container_id])
@@ -219,8 +219,8 @@ def _stamp(line: str) -> float | None:
 async def _follow_log(
     bench: Workbench, config: Config, run_id: str, lags: list[tuple[float, float]]
 ) -> None:
-    """Lag to what ``Workbench.follow_log`` yields (what the Logs pane reads)."""
-    async for batch in bench.follow_log(run_id, poll_seconds=0.05):
+    """Lag to what ``bench.runs.follow_log`` yields (what the Logs pane reads)."""
+    async for batch in bench.runs.follow_log(run_id, poll_seconds=0.05):
         now = time.clock_gettime(time.CLOCK_BOOTTIME)
         lags.extend((stamp, now - stamp) for line in batch.lines if (stamp := _stamp(line)))
 

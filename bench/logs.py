@@ -5,7 +5,7 @@ in 50 ms bursts, each line stamped with the kernel's boot-time clock (/proc/upti
 10 ms resolution, shared with this process) just before its burst is written; then it
 runs the Cosmos stand-in so the run completes normally. The run is driven by the real
 lifecycle (SSH-forwarded Docker API, LogFollower, LocalLog) in this process, and a
-subscriber reads ``Workbench.follow_log``. Printed: lines lost or duplicated,
+subscriber reads ``bench.runs.follow_log``. Printed: lines lost or duplicated,
 end-to-end lag percentiles, throughput, and this process's RSS over time.
 
 Usage (as root, like the tests): .venv/bin/python bench/logs.py [RATE] [SECONDS]
@@ -101,9 +101,9 @@ async def main(rate: int, seconds: int) -> None:
             sampler = asyncio.create_task(sample_memory())
             began = time.monotonic()
             cpu_began = sum(os.times()[:2])
-            await bench.start_run(run.id)
+            await bench.runs.start(run.id)
             first = last = None
-            async for batch in bench.follow_log(run.id, poll_seconds=0.05):
+            async for batch in bench.runs.follow_log(run.id, poll_seconds=0.05):
                 now = time.clock_gettime(time.CLOCK_BOOTTIME)
                 for line in batch.lines:
                     if not line.startswith("BENCH seq="):
@@ -155,7 +155,7 @@ async def main(rate: int, seconds: int) -> None:
             early = statistics.mean(memory[quarter : 2 * quarter] or memory)
             late = statistics.mean(memory[-quarter:])
             print(f"RSS drift second quarter -> last quarter: {late - early:+.1f} MiB")
-            log_size = bench.log_path(run.id).stat().st_size
+            log_size = bench.runs.log_path(run.id).stat().st_size
             print(f"run.log {log_size / 2**20:.1f} MiB; state {final.state.value}")
             cpu = sum(os.times()[:2]) - cpu_began
             wall = time.monotonic() - began

@@ -60,7 +60,7 @@ async def main(runs: int, megabytes: int) -> None:
             for index in range(runs + 1):
                 run = await bench.create_run(prompt.id, {**weights, "seed": index})
                 began = time.monotonic()
-                final = await bench.drive_run(run.id)
+                final = await bench.runs.drive(run.id)
                 total = time.monotonic() - began
                 assert final.state == RunState.COMPLETED, final.failure_message
                 size = (bench.output_dir(run.id) / "output.mp4").stat().st_size

@@ -206,7 +206,7 @@ async def main(runs: int, ssh_runs: int) -> None:
             prompt = await bench.create_prompt("bench", videos)
             ssh_overhead = []
             for run_id in await queue_runs(bench, prompt.id, ssh_runs + 1):
-                final = await bench.drive_run(run_id)
+                final = await bench.runs.drive(run_id)
                 assert final.state == RunState.COMPLETED, final.failure_message
                 ssh_overhead.append(
                     seconds(final, RunState.UPLOADING, RunState.COMPLETED)

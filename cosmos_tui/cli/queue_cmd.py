@@ -199,7 +199,7 @@ def run_queue(ctx: CliContext, until_idle: bool) -> None:
         )
 
     async def _run(bench: Any) -> int:
-        bench.require_host()  # queued runs need somewhere to run
+        bench.runs.require_host()  # queued runs need somewhere to run
         service = QueueService.of(bench)
         scheduler = await service.drive(until_idle=until_idle, on_claim=_claimed)
         return len(scheduler.launched)

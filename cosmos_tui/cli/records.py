@@ -285,7 +285,7 @@ def show(ctx: CliContext, object_id: str, as_json: bool) -> None:
         full_id = await bench.resolve(object_id)
         if full_id.startswith("ps_"):
             return await bench.get_prompt(full_id), None
-        return await bench.get_run(full_id), await bench.run_failure(full_id)
+        return await bench.get_run(full_id), await bench.runs.failure(full_id)
 
     item, failure = ctx.run(_show)
     is_prompt = item.id.startswith("ps_")

@@ -121,7 +121,7 @@ def prompt_detail(prompt: Prompt) -> str:
 def run_detail(run: Run, failure: Failure | None = None) -> str:
     """Render a run in full: parameters, progress, failure, outputs and timeline.
 
-    ``failure`` (from ``Workbench.run_failure``) adds the log lines around the error.
+    ``failure`` (from ``RunService.failure``) adds the log lines around the error.
     """
     p = run.params
     lines = [

@@ -81,7 +81,7 @@ def inference(
 
         Returns the profiles of the runs to start (a run given by id keeps its own).
         """
-        bench.require_host(host)
+        bench.runs.require_host(host)
         profiles = set()
         for text_id in ids:
             full_id = await bench.resolve(text_id)
@@ -103,8 +103,8 @@ def inference(
             refuse_unless_ready(ctx.load_config(), host, profile)
 
     async def _launch(bench: Workbench) -> list[tuple[Run, bool]]:
-        bench.require_host(host)  # before anything is recorded
-        report = await bench.reconcile(detached=True, scan_all_hosts=False)
+        bench.runs.require_host(host)  # before anything is recorded
+        report = await bench.runs.reconcile(detached=True, scan_all_hosts=False)
         if report.dispatched or report.failed:
             echo(
                 f"reconciled earlier runs: resumed {', '.join(report.dispatched) or '-'}; "
@@ -119,8 +119,8 @@ def inference(
                 if overrides:
                     fail("parameter flags apply to new runs; give a prompt id to use them")
                 run = await bench.get_run(full_id)
-            queued = bench.goes_to_queue(host, run.host)
-            runs.append((await bench.start_run(run.id, detach=True, host=host), queued))
+            queued = bench.runs.goes_to_queue(host, run.host)
+            runs.append((await bench.runs.start(run.id, detach=True, host=host), queued))
         return runs
 
     launched = ctx.run(_launch)
@@ -153,7 +153,7 @@ def _wait(ctx: CliContext, run_ids: list[str]) -> list[Run]:
         finals: list[Run] = []
         for run_id in run_ids:
             final = None
-            async for run in bench.watch_run(run_id, interval=0.5, stall_after=STALL_SECONDS):
+            async for run in bench.runs.watch(run_id, interval=0.5, stall_after=STALL_SECONDS):
                 line = one_line(progress_line(run))
                 if tty:  # the carriage return redraws the line; the line itself is escaped
                     click.echo("\r" + line.ljust(79)[:79], nl=False)
@@ -187,7 +187,7 @@ def logs(ctx: CliContext, run_id: str, follow: bool, tail: int | None) -> None:
     """Print the log of RUN_ID (the local copy, complete even after a lost link)."""
 
     async def _logs(bench: Workbench) -> None:
-        async for batch in bench.follow_log(run_id, tail=tail, follow=follow):
+        async for batch in bench.runs.follow_log(run_id, tail=tail, follow=follow):
             echo("\n".join(batch.lines))
 
     try:
@@ -201,7 +201,7 @@ def logs(ctx: CliContext, run_id: str, follow: bool, tail: int | None) -> None:
 @pass_cli
 def cancel(ctx: CliContext, run_id: str) -> None:
     """Cancel RUN_ID: SIGTERM to its container, SIGKILL after the grace period."""
-    run = ctx.run(lambda bench: bench.cancel_run(run_id))
+    run = ctx.run(lambda bench: bench.runs.cancel(run_id))
     echo(f"{run.id} {run.state.value}")
 
 
@@ -216,7 +216,7 @@ def reconcile(ctx: CliContext, as_json: bool) -> None:
     containers with our labels that no active run accounts for are listed as orphans
     (never killed).
     """
-    report = ctx.run(lambda bench: bench.reconcile(detached=True))
+    report = ctx.run(lambda bench: bench.runs.reconcile(detached=True))
     if as_json:
         echo_json(
             {
@@ -291,7 +291,7 @@ def worker(ctx: CliContext, run_id: str) -> None:
 
     async def _drive(bench: Workbench) -> Run | None:
         try:
-            return await bench.drive_run(run_id)
+            return await bench.runs.drive(run_id)
         except RunBusy as exc:
             echo(exc.message, err=True)
             return None

@@ -199,7 +199,7 @@ async def _foreign(bench: Workbench) -> list[tuple[str, str]]:
 
 async def _housekeeping(bench: Workbench, echo: Callable[[str], None]) -> None:
     """Reconcile, verify --fix and host prune, as a user tidying up would."""
-    report = await bench.reconcile()
+    report = await bench.runs.reconcile()
     echo(f"reconcile: {len(report.foreign)} foreign container(s) listed, left alone")
     verified = await bench.verify(fix=True)
     echo(f"verify --fix: {len(verified.foreign)} foreign container(s) listed, left alone")

@@ -251,7 +251,7 @@ async def _cancel_when_running(bench: Workbench, run_id: str, echo: Callable[[st
         run = await bench.get_run(run_id)
         if run.state == RunState.RUNNING:
             await asyncio.sleep(0.5)
-            await bench.cancel_run(run_id)
+            await bench.runs.cancel(run_id)
             echo(f"cancelled {run_id} while it ran")
             return
         if run.state.is_terminal:

@@ -1,10 +1,10 @@
-"""The live part of the facade: host states, GPU samples and GPU processes as streams.
+"""The live service: host states, GPU samples and GPU processes as streams.
 
-Mixed into :class:`~cosmos_tui.services.workbench.Workbench`, whose ``config`` and
-``hosts`` it uses. These are the streams the TUI's panes follow (see
-``cosmos_tui.ui.facade.FacadeAdapter``): each merges every configured host, and watching
-GPUs starts each host's one long-lived telemetry channel (which connects the host and
-keeps retrying with backoff while it is unreachable).
+:class:`LiveService` is one part of :class:`~cosmos_tui.services.workbench.Workbench`
+(``bench.live``), built with the config and the host pool. These are the streams the
+TUI's panes follow (see ``cosmos_tui.ui.facade.FacadeAdapter``): each merges every
+configured host, and watching GPUs starts each host's one long-lived telemetry channel
+(which connects the host and keeps retrying with backoff while it is unreachable).
 """
 
 from __future__ import annotations
@@ -29,11 +29,18 @@ T = TypeVar("T")
 PROCESS_POLL_SECONDS = 2.0
 
 
-class LiveMixin:
-    """Live host and GPU streams of the facade."""
+class LiveService:
+    """Live host and GPU streams (``bench.live``).
 
-    config: Config
-    hosts: HostPool
+    Args:
+        config: The validated configuration.
+        hosts: The host pool (hosts are made, and connect, on first use).
+
+    """
+
+    def __init__(self, config: Config, hosts: HostPool) -> None:
+        self.config = config
+        self.hosts = hosts
 
     async def watch_hosts(self) -> AsyncIterator[HostStatus]:
         """Yield every host's connection state now, then each change, until closed."""
@@ -42,7 +49,7 @@ class LiveMixin:
             async for status in host.watch():
                 await out(status)
 
-        async for status in _merged(self._live_hosts(), one):
+        async for status in _merged(self._hosts(), one):
             yield status
 
     async def watch_gpus(self) -> AsyncIterator[GpuSample]:
@@ -57,7 +64,7 @@ class LiveMixin:
                 for sample in batch:
                     await out(sample)
 
-        async for sample in _merged(self._live_hosts(), one):
+        async for sample in _merged(self._hosts(), one):
             yield sample
 
     async def watch_gpu_hosts(self) -> AsyncIterator[GpuHostHealth]:
@@ -69,7 +76,7 @@ class LiveMixin:
             async for health in telemetry.states():
                 await out(health)
 
-        async for health in _merged(self._live_hosts(), one):
+        async for health in _merged(self._hosts(), one):
             yield health
 
     async def watch_gpu_processes(self) -> AsyncIterator[tuple[str, tuple[GpuProcess, ...]]]:
@@ -89,10 +96,10 @@ class LiveMixin:
                     await out((host.name, processes))
                 await asyncio.sleep(PROCESS_POLL_SECONDS)
 
-        async for item in _merged(self._live_hosts(), one):
+        async for item in _merged(self._hosts(), one):
             yield item
 
-    def _live_hosts(self) -> list[RemoteHost]:
+    def _hosts(self) -> list[RemoteHost]:
         return [self.hosts.get(host.name) for host in self.config.hosts]
 
 

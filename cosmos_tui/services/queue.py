@@ -200,14 +200,14 @@ class QueueService:
             tracker,
             self.bench.hosts,
             [h.name for h in config.hosts],
-            on_fault=self.bench.run_engine.fail_on_gpu_fault,
+            on_fault=self.bench.runs.engine.fail_on_gpu_fault,
             locate=clusters.ssh_host_of if clusters is not None else None,
         )
         recorder_stop = asyncio.Event()
         recording = asyncio.create_task(recorder.run(recorder_stop))
         helpers: list[asyncio.Task[Any]] = []
         try:
-            batches = BatchLauncher(self.bench.run_engine)
+            batches = BatchLauncher(self.bench.runs.engine)
             await batches.reattach_orphans()
             helpers.append(asyncio.create_task(batches.sweep_orphans(orphan_sweep_s)))
             launcher: Launcher = batches
@@ -247,7 +247,7 @@ class QueueService:
             return None
         try:
             jobs = ClusterJobs(config.clusters, self.bench.hosts)
-            return ClusterDriver(config, self.bench.store, self.bench.run_engine.ctx.hub, jobs)
+            return ClusterDriver(config, self.bench.store, self.bench.runs.engine.ctx.hub, jobs)
         except ConfigError as exc:
             logger.warning("clusters are not driven: %s", exc.message)
             return None

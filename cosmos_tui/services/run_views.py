@@ -89,7 +89,7 @@ async def output_files(folder: Path) -> tuple[OutputFile, ...]:
 
 async def log_context(bench: Workbench, run_id: str, around: int) -> tuple[str, ...]:
     """Return the lines around a run's first error: the engine's classification, or a scan."""
-    failure = await bench.run_failure(run_id)
+    failure = await bench.runs.failure(run_id)
     if failure is not None and failure.context:
         return tuple(failure.context)
     run = await bench.get_run(run_id)

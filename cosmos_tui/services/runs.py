@@ -1,8 +1,9 @@
-"""The run-lifecycle part of the facade: start, drive, cancel, follow logs, reconcile.
+"""The run service: start, drive, cancel, follow logs, reconcile.
 
-Mixed into :class:`~cosmos_tui.services.workbench.Workbench`, whose ``config``, ``store``,
-``hosts`` and ``resolve`` it uses. Everything returned is a domain value (Run, LogBatch,
-Failure, ReconcileReport).
+:class:`RunService` is one part of :class:`~cosmos_tui.services.workbench.Workbench`
+(``bench.runs``), built with what it uses: the config, the store, the host pool and the
+facade's id resolver. Everything returned is a domain value (Run, LogBatch, Failure,
+ReconcileReport).
 """
 
 from __future__ import annotations
@@ -59,26 +60,38 @@ class RunOptions:
     worker_id: str | None = None
 
 
-class RunsMixin:
-    """Run lifecycle operations of the facade."""
+class RunService:
+    """Run lifecycle operations (``bench.runs``).
 
-    config: Config
-    store: Store
-    hosts: HostPool
-    _run_engine: RunEngine | None = None
-    run_options: RunOptions = RunOptions()
+    Args:
+        config: The validated configuration.
+        store: The open store.
+        hosts: The host pool.
+        resolve: The facade's resolver of a typed id or unique prefix to a full id.
+        options: The run engine's clock, sleep and step observer (tests).
 
-    if TYPE_CHECKING:
+    """
 
-        async def resolve(self, text_id: str, kind: str | None = None) -> str:
-            """Return the full id of a typed id or prefix (Workbench provides it)."""
-            ...
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        hosts: HostPool,
+        resolve: Callable[[str, str | None], Awaitable[str]],
+        options: RunOptions | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.hosts = hosts
+        self.resolve = resolve
+        self.options = options if options is not None else RunOptions()
+        self._engine: RunEngine | None = None
 
     @property
-    def run_engine(self) -> RunEngine:
+    def engine(self) -> RunEngine:
         """The run engine of this process (made on first use)."""
-        if self._run_engine is None:
-            given = self.run_options
+        if self._engine is None:
+            given = self.options
             options: dict[str, Any] = {
                 "wall": given.wall or time.time,
                 "worker_id": given.worker_id or f"{socket.gethostname()}:{os.getpid()}",
@@ -92,13 +105,13 @@ class RunsMixin:
             ctx = EngineContext(
                 config=self.config, store=self.store, hosts=self.hosts, hub=LogHub(), **options
             )
-            self._run_engine = RunEngine(ctx)
-        return self._run_engine
+            self._engine = RunEngine(ctx)
+        return self._engine
 
-    async def close_runs(self) -> None:
+    async def close(self) -> None:
         """Stop driving runs in this process; their containers keep running."""
-        if self._run_engine is not None:
-            await self._run_engine.close()
+        if self._engine is not None:
+            await self._engine.close()
 
     def log_path(self, run_id: str) -> Path:
         """The local log of a run (``<outputs>/<run id>/run.log``)."""
@@ -142,7 +155,7 @@ class RunsMixin:
             return False
         return not self.config.hosts or is_cluster_target(last_host)
 
-    async def start_run(self, run_id: str, detach: bool = False, host: str | None = None) -> Run:
+    async def start(self, run_id: str, detach: bool = False, host: str | None = None) -> Run:
         """Start (or restart) a run and return at once; it keeps moving in the background.
 
         An ended run is queued again first. ``detach`` hands it to a worker process that
@@ -169,7 +182,7 @@ class RunsMixin:
                 "prompts share one container): run 'cosmos queue run --until-idle'",
                 field="id",
             )
-        run = await self.run_engine.requeue(full_id)
+        run = await self.engine.requeue(full_id)
         if self.goes_to_queue(host, found.host):
             # The queue places it: on the cluster asked for, or anywhere when none was
             # (a run that last ran on a node, with SSH hosts too: the queue may pick one).
@@ -187,25 +200,25 @@ class RunsMixin:
         if detach:
             spawn_worker(self.config.source, self.config.outputs_dir / full_id, full_id)
         else:
-            self.run_engine.start(full_id)
+            self.engine.start(full_id)
         return run
 
-    async def retry_run(self, run_id: str) -> Run:
+    async def retry(self, run_id: str) -> Run:
         """Run an ended run again (queued anew and driven by this process)."""
-        return await self.start_run(run_id)
+        return await self.start(run_id)
 
-    async def drive_run(self, run_id: str) -> Run:
+    async def drive(self, run_id: str) -> Run:
         """Drive a run to its end in this process (``cosmos worker``, tests).
 
         Raises:
             RunBusy: When another process drives it.
 
         """
-        return await self.run_engine.drive(await self.resolve(run_id, "run"))
+        return await self.engine.drive(await self.resolve(run_id, "run"))
 
-    async def cancel_run(self, run_id: str) -> Run:
+    async def cancel(self, run_id: str) -> Run:
         """Cancel a run: recorded as cancelled, its container stopped (TERM, grace, KILL)."""
-        return await self.run_engine.cancel(await self.resolve(run_id, "run"))
+        return await self.engine.cancel(await self.resolve(run_id, "run"))
 
     async def reconcile(
         self, detached: bool = False, scan_all_hosts: bool = True
@@ -218,9 +231,9 @@ class RunsMixin:
                 asks hosts of runs that nobody drives (cheap: for CLI start-up).
 
         """
-        return await self.run_engine.reconcile(detached, scan_all_hosts)
+        return await self.engine.reconcile(detached, scan_all_hosts)
 
-    async def keep_runs_moving(
+    async def keep_moving(
         self, interval: float = 60.0, detached: bool = False
     ) -> AsyncIterator[ReconcileReport]:
         """Reconcile now and every ``interval`` seconds, yielding each report (the TUI).
@@ -262,12 +275,12 @@ class RunsMixin:
             tail=tail,
             follow=follow,
             is_done=ended,
-            hub=self.run_engine.ctx.hub,
+            hub=self.engine.ctx.hub,
             poll_seconds=poll_seconds,
         ):
             yield batch
 
-    async def watch_run(
+    async def watch(
         self, run_id: str, interval: float = 0.5, stall_after: float | None = None
     ) -> AsyncIterator[Run]:
         """Yield the run now and each time its state or progress changes, until it ends.
@@ -309,7 +322,7 @@ class RunsMixin:
             return False
         return bool(await QueueStore(self.store).live_schedulers(LIVE_DRIVER_AGE))
 
-    async def run_failure(self, run_id: str) -> Failure | None:
+    async def failure(self, run_id: str) -> Failure | None:
         """Return a failed run's cause with the log lines around its first error."""
         run = await self.store.get_run(await self.resolve(run_id, "run"))
         if run.failure_kind is None:

@@ -28,8 +28,8 @@ from cosmos_tui.params import (
     validate_prompt_text,
 )
 from cosmos_tui.remote.pool import HostPool, RemoteHostFactory
-from cosmos_tui.services.live import LiveMixin
-from cosmos_tui.services.runs import RunOptions, RunsMixin
+from cosmos_tui.services.live import LiveService
+from cosmos_tui.services.runs import RunOptions, RunService
 from cosmos_tui.store.repositories import Clock, PromptFilter, RunFilter, Store, utc_now
 
 if TYPE_CHECKING:
@@ -64,8 +64,13 @@ class SearchResult:
     runs: Page[Run]
 
 
-class Workbench(RunsMixin, LiveMixin):
+class Workbench:
     """Every operation of cosmos-tui, over injected services.
+
+    Records (prompts, runs, ratings, search, deletion) are its own methods; the rest is
+    in its parts, each a plain class built here with what it uses: ``runs`` (start,
+    drive, cancel, logs, reconcile), ``live`` (host and GPU streams), ``queue`` and
+    ``extras``.
 
     Args:
         config: The validated configuration.
@@ -85,8 +90,8 @@ class Workbench(RunsMixin, LiveMixin):
         self.config = config
         self.store = store
         self.hosts = hosts if hosts is not None else HostPool(config)
-        if run_options is not None:
-            self.run_options = run_options
+        self.runs = RunService(config, store, self.hosts, self.resolve, run_options)
+        self.live = LiveService(config, self.hosts)
 
     @classmethod
     @asynccontextmanager
@@ -108,7 +113,7 @@ class Workbench(RunsMixin, LiveMixin):
             hosts = HostPool(config, remote_factory)
             stack.push_async_callback(hosts.aclose)
             bench = cls(config, store, hosts, run_options)
-            stack.push_async_callback(bench.close_runs)
+            stack.push_async_callback(bench.runs.close)
             yield bench
 
     # ids ---------------------------------------------------------------------------
@@ -237,7 +242,7 @@ class Workbench(RunsMixin, LiveMixin):
         ``target`` pins it to a configured host or cluster: the queue places it there only.
         """
         if target is not None:
-            self.require_host(target)
+            self.runs.require_host(target)
         prompt = await self.get_prompt(prompt_id)
         params = await self.new_run_params(prompt, overrides or {})
         validate_priority(priority)

@@ -170,22 +170,22 @@ class FacadeAdapter:
 
     async def watch_hosts(self) -> AsyncIterator[HostStatus]:
         """Yield host states from the facade."""
-        async for status in self.bench.watch_hosts():
+        async for status in self.bench.live.watch_hosts():
             yield status
 
     async def watch_gpus(self) -> AsyncIterator[GpuSample]:
         """Yield GPU samples from the facade."""
-        async for sample in self.bench.watch_gpus():
+        async for sample in self.bench.live.watch_gpus():
             yield sample
 
     async def watch_gpu_hosts(self) -> AsyncIterator[GpuHostHealth]:
         """Yield hosts' GPU telemetry states (why there are no figures) from the facade."""
-        async for health in self.bench.watch_gpu_hosts():
+        async for health in self.bench.live.watch_gpu_hosts():
             yield health
 
     async def watch_gpu_processes(self) -> AsyncIterator[GpuProcesses]:
         """Yield per-host GPU process lists from the facade."""
-        async for host, processes in self.bench.watch_gpu_processes():
+        async for host, processes in self.bench.live.watch_gpu_processes():
             yield GpuProcesses(host, tuple(processes))
 
     async def watch_runs(self, shown: Sequence[Run] | None = None) -> AsyncIterator[Run]:
@@ -200,7 +200,9 @@ class FacadeAdapter:
         log file is looked at every LOG_POLL_SECONDS, a cheap local read, so that a
         line reaches the pane about as soon as the driver wrote it (bench/_wan_run.py).
         """
-        async for batch in self.bench.follow_log(run_id, tail=tail, poll_seconds=LOG_POLL_SECONDS):
+        async for batch in self.bench.runs.follow_log(
+            run_id, tail=tail, poll_seconds=LOG_POLL_SECONDS
+        ):
             yield batch
 
     async def keep_runs_moving(self) -> AsyncIterator[str]:
@@ -213,7 +215,7 @@ class FacadeAdapter:
             # Cluster runs are the queue driver's: it follows those an earlier session
             # left (reconcile leaves them alone) and starts queued ones.
             self._drive_queue()
-        async for report in self.bench.keep_runs_moving():
+        async for report in self.bench.runs.keep_moving():
             text = _describe_report(report)
             if text:
                 yield text
@@ -221,14 +223,14 @@ class FacadeAdapter:
     async def start_run(self, run_id: str, host: str | None) -> Run:
         """Queue a recorded run for launch (a cluster's: driven by the queue here)."""
         before = await self.bench.get_run(run_id)
-        run = await self.bench.start_run(run_id, host=host)
-        if self.bench.goes_to_queue(host, before.host):
+        run = await self.bench.runs.start(run_id, host=host)
+        if self.bench.runs.goes_to_queue(host, before.host):
             self._drive_queue()
         return run
 
     async def cancel_run(self, run_id: str) -> Run:
         """Stop a run."""
-        return await self.bench.cancel_run(run_id)
+        return await self.bench.runs.cancel(run_id)
 
     async def retry_run(self, run_id: str) -> Run:
         """Queue a run again."""

@@ -27,7 +27,7 @@ async def test_video2video_transfer_run_end_to_end(cosmos3_config, bench_for, vi
                "depth": 0.4}, "num_steps": 5, "resolution": "480"}  # fmt: skip
     run = await bench.create_run(prompt.id, {"profile": "cosmos3", "options": options})
     assert run.profile == "cosmos3"
-    final = await bench.drive_run(run.id)
+    final = await bench.runs.drive(run.id)
     assert final.state == RunState.COMPLETED, final.failure_message
     out = bench.output_dir(run.id)
     assert sha(out / run.id / "vision.mp4") == sha(video_dir / "color.mp4")
@@ -48,12 +48,12 @@ async def test_text2video_run_then_the_cache_serves_a_tokenless_run(
     prompt = await bench.create_prompt("a cat surfing a wave", None)
     quick = {"profile": "cosmos3", "options": {"num_steps": 3, "guardrails": "off"}}
     run = await bench.create_run(prompt.id, quick)
-    final = await bench.drive_run(run.id)
+    final = await bench.runs.drive(run.id)
     assert final.state == RunState.COMPLETED, final.failure_message
     assert final.spec["model_mode"] == "text2video" and "vision_path" not in final.spec
     assert (bench.output_dir(run.id) / run.id / "vision.mp4").read_bytes()[4:8] == b"ftyp"
     monkeypatch.delenv("TEST_COSMOS3_TOKEN")
-    again = await bench.drive_run((await bench.create_run(prompt.id, quick)).id)
+    again = await bench.runs.drive((await bench.create_run(prompt.id, quick)).id)
     assert again.state == RunState.COMPLETED, again.failure_message
     log = read_log_lines(bench.output_dir(again.id) / "run.log")
     assert not any("hf download" in line for line in log)  # weights came from the cache
@@ -67,7 +67,7 @@ async def test_missing_token_with_an_empty_cache_is_refused_before_upload(
     prompt = await bench.create_prompt("a street", video_dir)
     edge = {"profile": "cosmos3", "options": {"checkpoint": "Cosmos3-Edge"}}
     run = await bench.create_run(prompt.id, edge)
-    final = await bench.drive_run(run.id)
+    final = await bench.runs.drive(run.id)
     assert final.state == RunState.FAILED
     assert "no Hugging Face token" in (final.failure_message or "")
     assert "Cosmos3-Edge" in (final.failure_message or "")
@@ -83,7 +83,7 @@ async def test_gated_download_is_diagnosed(cosmos3_config, bench_for) -> None:
         prompt.id, {"profile": "cosmos3", "num_gpus": 1,
                     "options": {"mode": "text2image", "checkpoint": "Cosmos3-Edge"}},
     )  # fmt: skip
-    final = await bench.drive_run(run.id)
+    final = await bench.runs.drive(run.id)
     assert final.state == RunState.FAILED
     assert final.failure_kind is not None and final.failure_kind.value == "download"
     assert "huggingface.co/nvidia/Cosmos3-Edge" in (final.failure_message or "")
@@ -103,7 +103,7 @@ async def test_super_on_gpus_under_80_gb_is_refused_before_upload(
     bench = await bench_for(cosmos3_config())
     prompt = await bench.create_prompt("a cat surfing a wave", None)
     run = await bench.create_run(prompt.id, SUPER)
-    final = await bench.drive_run(run.id)
+    final = await bench.runs.drive(run.id)
     assert final.state == RunState.FAILED
     message = final.failure_message or ""
     assert message.startswith("refused before anything was started: Cosmos3-Super")
@@ -119,7 +119,7 @@ async def test_super_on_four_80_gb_gpus_runs(cosmos3_config, bench_for, fake_gpu
     bench = await bench_for(cosmos3_config())
     prompt = await bench.create_prompt("a cat surfing a wave", None)
     run = await bench.create_run(prompt.id, SUPER)
-    final = await bench.drive_run(run.id)
+    final = await bench.runs.drive(run.id)
     assert final.state == RunState.COMPLETED, final.failure_message
     assert len(final.gpus) == 4
 
@@ -142,14 +142,14 @@ async def test_a_local_checkpoint_folder_on_the_host_is_mounted_for_the_run(
         prompt = await bench.create_prompt("a cat surfing a wave", None)
         options = {"num_steps": 3, "guardrails": "off", "checkpoint": str(folder)}
         run = await bench.create_run(prompt.id, {"profile": "cosmos3", "options": options})
-        final = await bench.drive_run(run.id)
+        final = await bench.runs.drive(run.id)
         assert final.state == RunState.COMPLETED, final.failure_message
         log = read_log_lines(bench.output_dir(run.id) / "run.log")
         assert not any("hf download" in line and "Cosmos3" in line for line in log)
         gone = home / "ckpt-missing"
         options = {**options, "checkpoint": str(gone)}
         again = await bench.create_run(prompt.id, {"profile": "cosmos3", "options": options})
-        failed = await bench.drive_run(again.id)
+        failed = await bench.runs.drive(again.id)
         assert failed.state == RunState.FAILED and failed.container_id is None
         assert f"checkpoint {gone} does not exist" in (failed.failure_message or "")
     finally:

@@ -132,7 +132,7 @@ async def test_a_reasoner_run_without_a_token_is_refused_before_the_upload(
     assert done.container_id is None
     # The token is set: a retry (as the TUI's r or 'cosmos retry' does) enhances it.
     monkeypatch.setenv("TEST_COSMOS3_TOKEN", "hf_test_token")
-    await bench.retry_run(run.id)
+    await bench.runs.retry(run.id)
     again = await wait_for_state(bench, run.id, RunState.COMPLETED, 60)
     child = await bench.get_prompt(again.result_prompt_id)
     assert child.parent_id == prompt.id and child.text.endswith(DETAIL)

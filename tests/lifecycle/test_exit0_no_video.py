@@ -46,13 +46,13 @@ async def test_exit_0_without_video_is_explained(
     host = dataclasses.replace(config.hosts[0], docker_image=image)
     bench = await bench_for(dataclasses.replace(config, hosts=[host]))
     prompt = await bench.create_prompt("a prompt", video_dir)
-    final = await bench.drive_run((await bench.create_run(prompt.id)).id)
+    final = await bench.runs.drive((await bench.create_run(prompt.id)).id)
     assert final.state == state
     assert final.failure_kind == kind
     assert final.exit_code == 0
     from cosmos_tui.cli.render import run_detail
 
-    failure = await bench.run_failure(final.id)
+    failure = await bench.runs.failure(final.id)
     assert failure is not None and failure.detail
     shown = run_detail(final, failure)
     assert f"cause    {failure.detail}" in shown
@@ -82,7 +82,7 @@ async def test_a_download_cut_by_the_network_is_retried_in_a_fresh_container(
     host = dataclasses.replace(config.hosts[0], docker_image=image)
     bench = await bench_for(dataclasses.replace(config, hosts=[host]))
     prompt = await bench.create_prompt("a prompt", video_dir)
-    final = await bench.drive_run((await bench.create_run(prompt.id)).id)
+    final = await bench.runs.drive((await bench.create_run(prompt.id)).id)
     assert final.state == RunState.COMPLETED
     assert final.attempt == 2
     assert any("retry 2" in e.reason and "worth retrying" in e.reason for e in final.events)

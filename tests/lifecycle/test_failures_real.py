@@ -25,12 +25,12 @@ async def test_model_failures_are_classified_and_not_retried(
 ) -> None:
     bench = await bench_for(make_config(scenario))
     prompt = await bench.create_prompt("a prompt", video_dir)
-    final = await bench.drive_run((await bench.create_run(prompt.id)).id)
+    final = await bench.runs.drive((await bench.create_run(prompt.id)).id)
     assert final.state == state
     assert final.failure_kind == kind
     assert final.attempt == 1
     assert final.failure_message and final.events[-1].reason == final.failure_message
-    failure = await bench.run_failure(final.id)
+    failure = await bench.runs.failure(final.id)
     assert failure is not None and failure.context
 
 
@@ -39,7 +39,7 @@ async def test_missing_image_fails_fast_without_retry(make_config, bench_for, vi
     host = dataclasses.replace(config.hosts[0], docker_image="cosmos-test/nothing:here")
     bench = await bench_for(dataclasses.replace(config, hosts=[host]))
     prompt = await bench.create_prompt("a prompt", video_dir)
-    final = await bench.drive_run((await bench.create_run(prompt.id)).id)
+    final = await bench.runs.drive((await bench.create_run(prompt.id)).id)
     assert final.state == RunState.FAILED
     assert final.failure_kind == FailureKind.IMAGE_MISSING
     assert "docker pull" in final.failure_message and final.attempt == 1
@@ -50,7 +50,7 @@ async def test_gpu_request_without_toolkit_is_explained(make_config, bench_for, 
     host = dataclasses.replace(config.hosts[0], gpu_request=True)
     bench = await bench_for(dataclasses.replace(config, hosts=[host]))
     prompt = await bench.create_prompt("a prompt", video_dir)
-    final = await bench.drive_run((await bench.create_run(prompt.id)).id)
+    final = await bench.runs.drive((await bench.create_run(prompt.id)).id)
     assert final.state == RunState.FAILED
     assert final.failure_kind == FailureKind.GPU_UNAVAILABLE
     assert "gpu_request = false" in final.failure_message
@@ -63,7 +63,7 @@ async def test_docker_daemon_down_is_retried_then_reported(
     host = dataclasses.replace(config.hosts[0], docker_socket="/nonexistent/docker.sock")
     bench = await bench_for(dataclasses.replace(config, hosts=[host]))
     prompt = await bench.create_prompt("a prompt", video_dir)
-    final = await bench.drive_run((await bench.create_run(prompt.id)).id)
+    final = await bench.runs.drive((await bench.create_run(prompt.id)).id)
     assert final.state == RunState.FAILED
     assert final.failure_kind == FailureKind.DOCKER_DOWN
     assert final.attempt == config.retry.max_attempts
@@ -77,7 +77,7 @@ async def test_unreachable_host_is_retried_then_reported(make_config, bench_for,
     down = dataclasses.replace(config.hosts[0], port=1)  # nothing listens there
     bench = await bench_for(dataclasses.replace(config, hosts=[down]))
     prompt = await bench.create_prompt("a prompt", video_dir)
-    final = await bench.drive_run((await bench.create_run(prompt.id)).id)
+    final = await bench.runs.drive((await bench.create_run(prompt.id)).id)
     assert final.state == RunState.FAILED
     assert final.failure_kind == FailureKind.SSH_LOST
     assert "gave up after 3 attempts" in final.failure_message

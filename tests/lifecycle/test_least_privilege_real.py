@@ -32,7 +32,7 @@ async def test_repo_and_checkpoints_are_read_only_ipc_is_private(
     )
     bench = await bench_for(dataclasses.replace(config, hosts=[host]))
     prompt = await bench.create_prompt("a robot arm stacks cubes", video_dir)
-    run = await bench.drive_run((await bench.create_run(prompt.id)).id)
+    run = await bench.runs.drive((await bench.create_run(prompt.id)).id)
     assert run.state == RunState.COMPLETED, run.failure_message
     data = _inspect(docker_daemon, run.container_id)
     mounts = {m["Destination"]: m for m in data["Mounts"]}
@@ -56,7 +56,7 @@ async def test_a_missing_repo_is_an_error_naming_it_and_is_never_created(
                                checkpoints_dir=str(missing / "checkpoints"))  # fmt: skip
     bench = await bench_for(dataclasses.replace(config, hosts=[host]))
     prompt = await bench.create_prompt("a robot arm stacks cubes", video_dir)
-    run = await bench.drive_run((await bench.create_run(prompt.id)).id)
+    run = await bench.runs.drive((await bench.create_run(prompt.id)).id)
     assert run.state == RunState.FAILED
     assert f"remote_repo_dir {missing} does not exist" in (run.failure_message or "")
     assert "never created" in (run.failure_message or "")
@@ -120,7 +120,7 @@ async def test_ipc_host_is_an_opt_in_the_container_gets(
     host = dataclasses.replace(config.hosts[0], ipc_host=True)
     bench = await bench_for(dataclasses.replace(config, hosts=[host]))
     prompt = await bench.create_prompt("a robot arm stacks cubes", video_dir)
-    run = await bench.drive_run((await bench.create_run(prompt.id)).id)
+    run = await bench.runs.drive((await bench.create_run(prompt.id)).id)
     assert run.state == RunState.COMPLETED, run.failure_message
     assert _inspect(docker_daemon, run.container_id)["HostConfig"]["IpcMode"] == "host"
 
@@ -135,7 +135,7 @@ async def test_a_missing_checkpoints_dir_alone_is_named_and_never_created(
                                checkpoints_dir=str(missing))  # fmt: skip
     bench = await bench_for(dataclasses.replace(config, hosts=[host]))
     prompt = await bench.create_prompt("a robot arm stacks cubes", video_dir)
-    run = await bench.drive_run((await bench.create_run(prompt.id)).id)
+    run = await bench.runs.drive((await bench.create_run(prompt.id)).id)
     assert run.state == RunState.FAILED
     assert f"checkpoints_dir {missing} does not exist" in (run.failure_message or "")
     assert not missing.exists() and not missing.parent.exists()

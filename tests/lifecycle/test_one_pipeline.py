@@ -70,8 +70,8 @@ async def test_a_run_started_like_the_run_form_ends_with_its_gpu_metrics(
     bench = await bench_for(config)
     prompt = await bench.create_prompt("a robot arm", video_dir)
     run = await bench.create_run(prompt.id)
-    await bench.start_run(run.id)  # what the run form does: driven by this process
-    async for seen in bench.watch_run(run.id, interval=0.1):
+    await bench.runs.start(run.id)  # what the run form does: driven by this process
+    async for seen in bench.runs.watch(run.id, interval=0.1):
         run = seen
     assert run.state == RunState.COMPLETED, run.failure_message
     run = await bench.get_run(run.id)

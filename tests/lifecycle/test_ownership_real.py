@@ -70,7 +70,7 @@ async def test_a_second_installations_containers_survive_verify_reconcile_and_pr
         # (the session's dockerd also holds other tests' containers: other installations)
         assert [i.subject for i in plan.items if i.kind == "container"] == [mine]
         assert set(theirs.values()) <= {i.subject for i in plan.foreign}
-        report = await bench.reconcile()
+        report = await bench.runs.reconcile()
         assert set(theirs.values()) <= {o.container_id for o in report.foreign}
         assert not {o.container_id for o in report.orphans} & set(theirs.values())
         verified = await bench.verify(fix=True)

@@ -108,7 +108,7 @@ async def kill_worker_mid_run(config, path, video_dir, bench_for):
     bench = await bench_for(load_config(path))
     prompt = await bench.create_prompt("a robot arm", video_dir)
     run = await bench.create_run(prompt.id)
-    await bench.start_run(run.id, detach=True)
+    await bench.runs.start(run.id, detach=True)
     await wait_for_log(bench, run.id, "Starting diffusion sampling", timeout=60)
     lock = RunLock(config.outputs_dir / run.id)
     pid = lock.holder_pid()
@@ -128,7 +128,7 @@ async def test_app_killed_mid_run_then_a_new_process_reattaches(
     config = make_config(COSMOS_STANDIN_SPEED="0.2")
     path = write_config_file(config, tmp_path / "config.toml")
     bench, run_id = await kill_worker_mid_run(config, path, video_dir, bench_for)
-    report = await bench.reconcile()  # the new app: drives it in this process
+    report = await bench.runs.reconcile()  # the new app: drives it in this process
     assert report.dispatched == (run_id,)
     final = None
     while final is None or not final.state.is_terminal:
@@ -136,7 +136,7 @@ async def test_app_killed_mid_run_then_a_new_process_reattaches(
         final = await bench.get_run(run_id)
     assert final.state == RunState.COMPLETED, final.failure_message
     assert len(containers_of(docker_daemon, run_id)) == 1
-    local = read_log_lines(bench.log_path(run_id))
+    local = read_log_lines(bench.runs.log_path(run_id))
     assert sorted(local) == sorted(container_log(docker_daemon, final.container_id))
     assert ("running", "downloading") in transitions(final)
 
@@ -180,16 +180,16 @@ async def test_closing_the_app_keeps_the_run_and_a_removed_container_is_reported
     first = await bench_for(config)
     prompt = await first.create_prompt("a robot arm", video_dir)
     run = await first.create_run(prompt.id)
-    await first.start_run(run.id)
+    await first.runs.start(run.id)
     await wait_for_log(first, run.id, "Starting diffusion sampling", timeout=60)
-    await first.close_runs()  # the app closes
+    await first.runs.close()  # the app closes
     running = await first.get_run(run.id)
     assert running.state == RunState.RUNNING
     state = docker_daemon.cli("inspect", "-f", "{{.State.Running}}", running.container_id)
     assert state.stdout.decode().strip() == "true"
     docker_daemon.cli("rm", "-f", running.container_id)  # removed behind our back
     second = await bench_for(config)
-    report = await second.reconcile()
+    report = await second.runs.reconcile()
     assert report.failed == (run.id,)
     final = await second.get_run(run.id)
     assert final.state == RunState.FAILED
@@ -202,7 +202,7 @@ async def test_container_removed_while_followed(make_config, video_dir, bench_fo
     bench = await bench_for(make_config("hang"))
     prompt = await bench.create_prompt("a robot arm", video_dir)
     run = await bench.create_run(prompt.id)
-    driver = asyncio.create_task(bench.drive_run(run.id))
+    driver = asyncio.create_task(bench.runs.drive(run.id))
     await wait_for_log(bench, run.id, "Starting diffusion sampling", timeout=60)
     container = (await bench.get_run(run.id)).container_id
     docker_daemon.cli("rm", "-f", container)
@@ -229,7 +229,7 @@ async def test_orphan_containers_are_reported_not_killed(make_config, bench_for,
         standin_image, "sleep", "30",
     ).stdout.decode().strip()  # fmt: skip
     try:
-        report = await bench.reconcile()
+        report = await bench.runs.reconcile()
         orphans = [o for o in report.orphans if o.container_id == container]
         assert orphans and "not in this database" in orphans[0].reason
         assert legacy in {o.container_id for o in report.foreign}
@@ -273,13 +273,13 @@ async def test_a_waiting_watch_notices_when_no_process_drives_the_run(
     bench, run_id = await kill_worker_mid_run(config, path, video_dir, bench_for)
     seen = []
     try:
-        async for run in bench.watch_run(run_id, interval=0.1, stall_after=0.5):
+        async for run in bench.runs.watch(run_id, interval=0.1, stall_after=0.5):
             seen.append(run.state)
         raise AssertionError("the watch should have stopped")
     except RunStalled as exc:
         assert "no process drives it" in exc.message and "cosmos reconcile" in exc.message
     assert seen == [RunState.RUNNING]
-    await bench.cancel_run(run_id)
+    await bench.runs.cancel(run_id)
 
 
 async def test_a_driver_waits_briefly_for_a_lock_held_by_a_looker(make_config, bench_for,
@@ -289,15 +289,15 @@ async def test_a_driver_waits_briefly_for_a_lock_held_by_a_looker(make_config, b
     bench = await bench_for(make_config())
     prompt = await bench.create_prompt("a prompt", video_dir)
     run = await bench.create_run(prompt.id)
-    await bench.cancel_run(run.id)  # ended: driving it only takes the lock and returns
+    await bench.runs.cancel(run.id)  # ended: driving it only takes the lock and returns
     lock = RunLock(bench.output_dir(run.id))
     assert lock.try_acquire()
     asyncio.get_running_loop().call_later(0.3, lock.release)
-    assert (await bench.drive_run(run.id)).state == RunState.CANCELLED
+    assert (await bench.runs.drive(run.id)).state == RunState.CANCELLED
     assert lock.try_acquire()
     try:
         try:
-            await bench.drive_run(run.id)
+            await bench.runs.drive(run.id)
             raise AssertionError("expected RunBusy")
         except RunBusy as exc:
             assert "another process" in exc.message
@@ -315,13 +315,13 @@ async def test_a_cancel_that_missed_the_host_is_finished_by_reconcile(
     first = await bench_for(config)
     prompt = await first.create_prompt("a robot arm", video_dir)
     run = await first.create_run(prompt.id)
-    await first.start_run(run.id)
+    await first.runs.start(run.id)
     await wait_for_log(first, run.id, "Starting diffusion sampling", timeout=60)
-    await first.close_runs()  # the driver is gone (a worker on a laptop that slept)
+    await first.runs.close()  # the driver is gone (a worker on a laptop that slept)
     container = (await first.get_run(run.id)).container_id
     await asyncio.to_thread(stop_ssh, ssh_server)
     try:
-        cancelled = await first.cancel_run(run.id)
+        cancelled = await first.runs.cancel(run.id)
     except CosmosError:
         cancelled = await first.get_run(run.id)
     assert cancelled.state == RunState.CANCELLED
@@ -333,7 +333,7 @@ async def test_a_cancel_that_missed_the_host_is_finished_by_reconcile(
         standin_image, "sleep", "60",
     ).stdout.decode().strip()  # fmt: skip
     try:
-        report = await (await bench_for(config)).reconcile()
+        report = await (await bench_for(config)).runs.reconcile()
         assert [o.container_id for o in report.stopped] == [container]
         assert "cancelled" in report.stopped[0].reason
         orphans = [o.container_id for o in report.orphans]

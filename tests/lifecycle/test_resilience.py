@@ -38,7 +38,7 @@ async def wait_for_state(bench, run_id: str, state: RunState, timeout: float = 3
 
 async def wait_for_log(bench, run_id: str, text: str, timeout: float = 30.0) -> None:
     async def _wait():
-        while not any(text in line for line in read_log_lines(bench.log_path(run_id))):
+        while not any(text in line for line in read_log_lines(bench.runs.log_path(run_id))):
             await asyncio.sleep(0.05)
 
     await asyncio.wait_for(_wait(), timeout)
@@ -68,7 +68,7 @@ async def test_transient_failure_is_retried_without_a_second_container(
     bench = await bench_for(make_config(), RunOptions(observer=observer))
     prompt = await bench.create_prompt("a prompt", video_dir)
     run = await bench.create_run(prompt.id)
-    final = await bench.drive_run(run.id)
+    final = await bench.runs.drive(run.id)
     assert cut and cut[0] == 1 and restarted.is_set()
     assert final.state == RunState.COMPLETED, final.failure_message
     assert final.attempt >= 2
@@ -81,7 +81,7 @@ async def test_time_limit_stops_the_container(make_config, bench_for, video_dir,
                                               docker_daemon) -> None:  # fmt: skip
     bench = await bench_for(make_config("hang", run_timeout=3.0))
     prompt = await bench.create_prompt("a prompt", video_dir)
-    final = await bench.drive_run((await bench.create_run(prompt.id)).id)
+    final = await bench.runs.drive((await bench.create_run(prompt.id)).id)
     assert final.state == RunState.FAILED
     assert final.failure_kind == FailureKind.TIMEOUT
     assert "timeouts.run" in final.failure_message
@@ -97,11 +97,11 @@ async def test_cancel_terms_waits_then_kills_and_records(
     other = await bench_for(config)  # the CLI in another terminal
     prompt = await bench.create_prompt("a prompt", video_dir)
     run = await bench.create_run(prompt.id)
-    driver = asyncio.create_task(bench.drive_run(run.id))
+    driver = asyncio.create_task(bench.runs.drive(run.id))
     await wait_for_log(bench, run.id, "Starting diffusion sampling")
     loop = asyncio.get_running_loop()
     began = loop.time()
-    cancelled = await other.cancel_run(run.id)
+    cancelled = await other.runs.cancel(run.id)
     took = loop.time() - began
     assert cancelled.state == RunState.CANCELLED
     assert took >= config.timeouts.cancel_grace - 0.5  # TERM was ignored: killed after grace
@@ -119,9 +119,9 @@ async def test_cancel_of_a_cooperative_container_is_quick(
     bench = await bench_for(make_config("hang"))
     prompt = await bench.create_prompt("a prompt", video_dir)
     run = await bench.create_run(prompt.id)
-    await bench.start_run(run.id)  # driven by a task of this process
+    await bench.runs.start(run.id)  # driven by a task of this process
     await wait_for_log(bench, run.id, "Starting diffusion sampling")
-    await bench.cancel_run(run.id)
+    await bench.runs.cancel(run.id)
     final = await wait_for_state(bench, run.id, RunState.CANCELLED)
     code = docker_daemon.cli("inspect", "-f", "{{.State.ExitCode}}", final.container_id)
     assert code.stdout.decode().strip() == "143"
@@ -135,14 +135,14 @@ async def test_ssh_cut_mid_run_loses_no_log_line(
     )
     prompt = await bench.create_prompt("a prompt", video_dir)
     run = await bench.create_run(prompt.id)
-    driver = asyncio.create_task(bench.drive_run(run.id))
+    driver = asyncio.create_task(bench.runs.drive(run.id))
     await wait_for_log(bench, run.id, "flood line 1000 ")
     assert cut_ssh(ssh_server) > 0
     await asyncio.sleep(0.3)
     cut_ssh(ssh_server)
     final = await asyncio.wait_for(driver, 120)
     assert final.state == RunState.COMPLETED, final.failure_message
-    local = read_log_lines(bench.log_path(run.id))
+    local = read_log_lines(bench.runs.log_path(run.id))
     remote = container_log(docker_daemon, final.container_id)
     assert len(local) == len(remote)
     assert sorted(local) == sorted(remote)
@@ -162,9 +162,9 @@ async def test_a_run_waits_for_a_free_gpu_on_a_busy_host(
     prompt = await bench.create_prompt("a prompt", video_dir)
     first = await bench.create_run(prompt.id)
     second = await bench.create_run(prompt.id, {"seed": 2})
-    await bench.start_run(first.id)
+    await bench.runs.start(first.id)
     await wait_for_state(bench, first.id, RunState.RUNNING)
-    await bench.start_run(second.id)
+    await bench.runs.start(second.id)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 10  # the second driver's first look at the GPUs, under load
     while (waiting := await bench.get_run(second.id)).progress is None:
@@ -186,11 +186,11 @@ async def test_quick_reconcile_touches_no_host_when_nothing_is_stranded(
     config = make_config()
     down = dataclasses.replace(config.hosts[0], port=1)  # nothing listens there
     bench = await bench_for(dataclasses.replace(config, hosts=[down]))
-    quick = await asyncio.wait_for(bench.reconcile(scan_all_hosts=False), 5)
+    quick = await asyncio.wait_for(bench.runs.reconcile(scan_all_hosts=False), 5)
     assert quick.unreachable == () and quick.dispatched == ()
-    full = await bench.reconcile()
+    full = await bench.runs.reconcile()
     assert [host for host, _ in full.unreachable] == ["testhost"]
-    reports = bench.keep_runs_moving(interval=0.01)
+    reports = bench.runs.keep_moving(interval=0.01)
     first = await anext(reports)
     assert first.unreachable
     await reports.aclose()
@@ -202,14 +202,14 @@ async def test_user_retry_of_a_failed_run_replaces_its_container_and_keeps_the_o
     crashing = await bench_for(make_config("crash"))
     prompt = await crashing.create_prompt("a prompt", video_dir)
     run = await crashing.create_run(prompt.id)
-    failed = await crashing.drive_run(run.id)
+    failed = await crashing.runs.drive(run.id)
     assert failed.state == RunState.FAILED
     fixed = await bench_for(make_config("ok"))  # the same database and outputs
-    await fixed.start_run(run.id)
+    await fixed.runs.start(run.id)
     final = await wait_for_state(fixed, run.id, RunState.COMPLETED, timeout=60)
     assert final.attempt == 2 and final.failure_kind is None
     assert final.container_id != failed.container_id
     assert containers_of(docker_daemon, run.id) == [final.container_id[:12]]
-    old_log = fixed.log_path(run.id).with_name("run.attempt1.log")
+    old_log = fixed.runs.log_path(run.id).with_name("run.attempt1.log")
     assert "crashed on purpose" in old_log.read_text()
-    assert "crashed on purpose" not in fixed.log_path(run.id).read_text()
+    assert "crashed on purpose" not in fixed.runs.log_path(run.id).read_text()

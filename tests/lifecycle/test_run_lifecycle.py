@@ -28,7 +28,7 @@ async def test_complete_run_downloads_verified_outputs(make_config, bench_for, v
     bench = await bench_for(make_config())
     prompt = await bench.create_prompt("a robot arm stacks cubes", video_dir)
     run = await bench.create_run(prompt.id, {"num_steps": 7})
-    final = await bench.drive_run(run.id)
+    final = await bench.runs.drive(run.id)
     assert final.state == RunState.COMPLETED, final.failure_message
     states = [e.to_state for e in final.events]
     assert states == [RunState.QUEUED, RunState.UPLOADING, RunState.STARTING, RunState.RUNNING,
@@ -65,8 +65,8 @@ async def test_second_run_skips_uploads_and_keeps_the_first_runs_files(
 ) -> None:
     bench = await bench_for(make_config())
     prompt = await bench.create_prompt("first", video_dir)
-    first = await bench.drive_run((await bench.create_run(prompt.id)).id)
-    second = await bench.drive_run((await bench.create_run(prompt.id, {"seed": 2})).id)
+    first = await bench.runs.drive((await bench.create_run(prompt.id)).id)
+    second = await bench.runs.drive((await bench.create_run(prompt.id, {"seed": 2})).id)
     assert first.state == second.state == RunState.COMPLETED
     assert (bench.output_dir(first.id) / "output.mp4").exists()
     assert (bench.output_dir(second.id) / "output.mp4").exists()
@@ -76,11 +76,11 @@ async def test_second_run_skips_uploads_and_keeps_the_first_runs_files(
 async def test_failure_detail_has_kind_fix_and_context(make_config, bench_for, video_dir) -> None:
     bench = await bench_for(make_config("oom"))
     prompt = await bench.create_prompt("too big", video_dir)
-    final = await bench.drive_run((await bench.create_run(prompt.id)).id)
+    final = await bench.runs.drive((await bench.create_run(prompt.id)).id)
     assert final.state == RunState.FAILED
     assert final.failure_kind == FailureKind.GPU_OOM
     assert final.exit_code == 1
-    failure = await bench.run_failure(final.id)
+    failure = await bench.runs.failure(final.id)
     assert failure is not None and "--gpus" in failure.message
     assert any("CUDA out of memory" in line for line in failure.context)
     assert final.attempt == 1  # a user error is never retried
@@ -94,15 +94,15 @@ async def test_flood_of_100000_lines_arrives_whole(make_config, bench_for, video
     batches: list[int] = []
 
     async def subscribe() -> None:
-        async for batch in bench.follow_log(run.id):
+        async for batch in bench.runs.follow_log(run.id):
             assert batch.first_line == sum(batches)
             batches.append(len(batch.lines))
 
     subscriber = asyncio.create_task(subscribe())
-    final = await bench.drive_run(run.id)
+    final = await bench.runs.drive(run.id)
     await asyncio.wait_for(subscriber, 30)
     assert final.state == RunState.COMPLETED
-    local = read_log_lines(bench.log_path(run.id))
+    local = read_log_lines(bench.runs.log_path(run.id))
     flood = [line for line in local if "flood line" in line]
     assert len(flood) == 100_000 == len(set(flood))
     stdout, stderr = docker_log_lines(docker_daemon, final.container_id)
@@ -118,7 +118,7 @@ async def test_eta_comes_from_earlier_runs_with_the_same_parameters(
 
     async def early_progress(run_id: str):
         """Drive the run; return the first progress seen below 5 percent."""
-        driver = asyncio.create_task(bench.drive_run(run_id))
+        driver = asyncio.create_task(bench.runs.drive(run_id))
         first = None
         while not driver.done():
             run = await bench.get_run(run_id)
@@ -142,7 +142,7 @@ async def test_a_run_refuses_an_input_edited_after_the_prompt_was_recorded(
     prompt = await bench.create_prompt("edited later", video_dir)
     color = video_dir / "color.mp4"
     write_video(color, b"A REAL ENOUGH VIDEO " * 500)  # same size, other content
-    final = await bench.drive_run((await bench.create_run(prompt.id)).id)
+    final = await bench.runs.drive((await bench.create_run(prompt.id)).id)
     assert final.state == RunState.FAILED
     assert str(color) in final.failure_message and "changed" in final.failure_message
     assert final.attempt == 1  # not retried: the user has to act
@@ -171,7 +171,7 @@ async def test_an_output_folder_that_cannot_be_made_fails_the_run_clearly(
     prompt = await bench.create_prompt("no room", video_dir)
     run = await bench.create_run(prompt.id)
     _plant_root_output(remote_tool_dir, run.id, as_file=True)
-    final = await bench.drive_run(run.id)
+    final = await bench.runs.drive(run.id)
     assert final.state == RunState.FAILED
     assert final.container_id is None  # nothing was started
     message = final.failure_message or ""
@@ -190,7 +190,7 @@ async def test_files_an_earlier_container_left_as_root_do_not_stop_the_run(
     run = await bench.create_run(prompt.id)
     _plant_root_output(remote_tool_dir, run.id, as_file=False)
     with caplog.at_level(logging.WARNING, logger="cosmos_tui.engine.lifecycle"):
-        final = await bench.drive_run(run.id)
+        final = await bench.runs.drive(run.id)
     assert final.state == RunState.COMPLETED, final.failure_message
     assert f"could not clear {remote_tool_dir}/runs/{run.id}/output" in caplog.text
     assert "output.mp4" in final.outputs

@@ -21,7 +21,7 @@ async def test_a_silent_run_on_idle_gpus_is_marked_stalled_and_left_running(
     bench = await bench_for(stall_config(make_config, "alert"))
     prompt = await bench.create_prompt("a prompt", video_dir)
     run = await bench.create_run(prompt.id)
-    driving = asyncio.create_task(bench.drive_run(run.id))
+    driving = asyncio.create_task(bench.runs.drive(run.id))
     metrics = MetricsStore(bench.store)
     alerts = []
     for _ in range(200):
@@ -35,7 +35,7 @@ async def test_a_silent_run_on_idle_gpus_is_marked_stalled_and_left_running(
     current = await bench.store.get_run(run.id)
     assert current.state == RunState.RUNNING  # the policy is "alert": nothing is stopped
     assert current.progress is not None and current.progress.phase.startswith("stalled")
-    await bench.cancel_run(run.id)
+    await bench.runs.cancel(run.id)
     final = await asyncio.wait_for(driving, 30)
     assert final.state == RunState.CANCELLED
 
@@ -46,7 +46,7 @@ async def test_stall_action_cancel_stops_the_run_as_stalled(
     bench = await bench_for(stall_config(make_config, "cancel"))
     prompt = await bench.create_prompt("a prompt", video_dir)
     run = await bench.create_run(prompt.id)
-    final = await asyncio.wait_for(bench.drive_run(run.id), 40)
+    final = await asyncio.wait_for(bench.runs.drive(run.id), 40)
     assert final.state == RunState.FAILED
     assert final.failure_kind == FailureKind.STALLED
     assert final.failure_message and "NCCL" in final.failure_message

@@ -63,7 +63,7 @@ async def test_an_edge_transfer_runs_end_to_end(t25_config, bench_for, video_dir
         prompt.id, {"profile": "transfer2.5", "num_steps": 5, "options": options}
     )
     assert run.profile == "transfer2.5"
-    final = await bench.drive_run(run.id)
+    final = await bench.runs.drive(run.id)
     assert final.state == RunState.COMPLETED, final.failure_message
     out = bench.output_dir(run.id)
     assert f"{run.id}.mp4" in {Path(name).name for name in final.outputs}
@@ -81,7 +81,7 @@ async def test_shared_weights_become_the_controls(t25_config, bench_for, video_d
         prompt.id, {"profile": "transfer2.5", "num_steps": 3, "depth_weight": 0.4,
                     "edge_weight": 0.0, "vis_weight": 0.0, "seg_weight": 0.0},
     )  # fmt: skip
-    final = await bench.drive_run(run.id)
+    final = await bench.runs.drive(run.id)
     assert final.state == RunState.COMPLETED, final.failure_message
     assert final.spec["depth"]["control_weight"] == 0.4
     assert "edge" not in final.spec and "vis" not in final.spec
@@ -96,7 +96,7 @@ async def test_the_distilled_checkpoint_gets_its_variable(t25_config, bench_for,
     run = await bench.create_run(
         prompt.id, {"profile": "transfer2.5", "num_steps": 4, "options": options}
     )
-    final = await bench.drive_run(run.id)
+    final = await bench.runs.drive(run.id)
     # upstream registers edge/distilled only with COSMOS_EXPERIMENTAL_CHECKPOINTS=1
     assert final.state == RunState.COMPLETED, final.failure_message
 
@@ -106,7 +106,7 @@ async def test_a_gated_download_is_diagnosed(t25_config, bench_for, video_dir) -
     bench = await bench_for(t25_config("gated"))
     prompt = await bench.create_prompt("a street", video_dir)
     run = await bench.create_run(prompt.id, {"profile": "transfer2.5", "num_steps": 3})
-    final = await bench.drive_run(run.id)
+    final = await bench.runs.drive(run.id)
     assert final.state == RunState.FAILED
     assert final.failure_kind == FailureKind.DOWNLOAD, final.failure_message
 
@@ -133,7 +133,7 @@ async def test_no_token_on_an_empty_cache_is_refused_before_upload(
     bench = await bench_for(t25_config())
     prompt = await bench.create_prompt("a street", video_dir)
     run = await bench.create_run(prompt.id, {"profile": "transfer2.5", "num_steps": 3})
-    final = await bench.drive_run(run.id)
+    final = await bench.runs.drive(run.id)
     assert final.state == RunState.FAILED
     message = final.failure_message or ""
     assert "no Hugging Face token" in message and "$TEST_T25_TOKEN" in message
@@ -149,10 +149,10 @@ async def test_a_warm_cache_serves_a_tokenless_run(
     bench = await bench_for(t25_config())
     prompt = await bench.create_prompt("a street", video_dir)
     quick = {"profile": "transfer2.5", "num_steps": 3}
-    first = await bench.drive_run((await bench.create_run(prompt.id, quick)).id)
+    first = await bench.runs.drive((await bench.create_run(prompt.id, quick)).id)
     assert first.state == RunState.COMPLETED, first.failure_message
     monkeypatch.delenv("TEST_T25_TOKEN")
-    again = await bench.drive_run((await bench.create_run(prompt.id, quick)).id)
+    again = await bench.runs.drive((await bench.create_run(prompt.id, quick)).id)
     assert again.state == RunState.COMPLETED, again.failure_message
 
 
@@ -160,7 +160,7 @@ async def test_a_missing_token_file_is_refused(t25_config, bench_for, video_dir)
     bench = await bench_for(t25_config(token_file="no-such-token"))
     prompt = await bench.create_prompt("a street", video_dir)
     run = await bench.create_run(prompt.id, {"profile": "transfer2.5", "num_steps": 3})
-    final = await bench.drive_run(run.id)
+    final = await bench.runs.drive(run.id)
     assert final.state == RunState.FAILED
     assert "no-such-token ([profiles.transfer2_5] token_file) is missing" in (
         final.failure_message or ""
@@ -177,7 +177,7 @@ async def test_a_token_in_the_hosts_env_table_is_enough(
     bench = await bench_for(dataclasses.replace(config, hosts=[host]))
     prompt = await bench.create_prompt("a street", video_dir)
     run = await bench.create_run(prompt.id, {"profile": "transfer2.5", "num_steps": 3})
-    final = await bench.drive_run(run.id)
+    final = await bench.runs.drive(run.id)
     assert final.state == RunState.COMPLETED, final.failure_message
 
 
@@ -204,7 +204,7 @@ async def test_a_controls_own_videos_on_this_machine_go_up_with_the_run(
     run = await bench.create_run(
         prompt.id, {"profile": "transfer2.5", "num_steps": 3, "options": {"hints": hints}}
     )
-    final = await bench.drive_run(run.id)
+    final = await bench.runs.drive(run.id)
     assert final.state == RunState.COMPLETED, final.failure_message
     for key, path in (("control_path", control), ("mask_path", mask)):
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -250,7 +250,7 @@ async def test_a_control_video_edited_after_the_run_was_made_fails_the_run(
     hints = [{"hint": "depth", "weight": 0.5, "control_path": str(control)}]
     run = await bench.create_run(prompt.id, {"profile": "transfer2.5", "options": {"hints": hints}})
     write_video(control, b"other depth pass ")  # same size, other content
-    final = await bench.drive_run(run.id)
+    final = await bench.runs.drive(run.id)
     assert final.state == RunState.FAILED
     assert str(control) in (final.failure_message or "")
 

@@ -66,7 +66,7 @@ async def test_a_stalled_batch_is_marked_on_every_member_and_left_running(
         assert current.state == RunState.RUNNING  # the policy is "alert": nothing stopped
         assert current.progress is not None and current.progress.phase.startswith("stalled")
     for run_id in ids:
-        await bench.cancel_run(run_id)
+        await bench.runs.cancel(run_id)
     await asyncio.wait_for(driving, 60)
     final = [await bench.get_run(run_id) for run_id in ids]
     assert [r.state for r in final] == [RunState.CANCELLED, RunState.CANCELLED]

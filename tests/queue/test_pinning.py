@@ -80,16 +80,16 @@ async def test_starting_a_run_on_a_cluster_pins_it_and_a_retry_keeps_the_pin(
         prompt = await bench.create_prompt("a lake", make_video_dir())
         run = await bench.create_run(prompt.id)
         assert run.target is None
-        started = await bench.start_run(run.id, host="lab")
+        started = await bench.runs.start(run.id, host="lab")
         assert started.target == "lab"
         assert (await bench.get_run(run.id)).target == "lab"
         # Cancelled, then started again with no host: it stays pinned (a retry goes where
         # the first try went).
         await QueueService.of(bench).cancel([run.id])
-        again = await bench.start_run(run.id)
+        again = await bench.runs.start(run.id)
         assert again.state.value == "queued" and again.target == "lab"
         # A pin the config no longer knows is refused with the names it does know.
         await QueueService.of(bench).cancel([run.id])
         await bench.store.update_run(run.id, target="gone")
         with pytest.raises(ConfigError, match="no host or cluster named 'gone'"):
-            await bench.start_run(run.id)
+            await bench.runs.start(run.id)

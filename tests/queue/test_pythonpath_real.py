@@ -102,7 +102,7 @@ async def test_a_dry_run_shows_exactly_what_the_launch_then_sends(
     prompt = await bench.create_prompt("a lock at noon", videos(tmp_path, "lock"))
     run = await bench.create_run(prompt.id, {"negative_prompt": "-grainy", "seed": 11})
     [preview] = await dry_run(bench, [run.id])
-    done = await bench.drive_run(run.id)
+    done = await bench.runs.drive(run.id)
     assert done.state == RunState.COMPLETED, done.failure_message
     inspect = json.loads(docker_daemon.cli("inspect", done.container_id).stdout)[0]
     shown = preview.to_json()

@@ -114,7 +114,7 @@ async def drive(bench, launched: list[Claim], timeout: float = 120.0):
     cluster = PoolCluster(bench.config, bench.hosts)
     await cluster.start()
     service = QueueService.of(bench)
-    scheduler = service.scheduler(cluster, BatchLauncher(bench.run_engine))
+    scheduler = service.scheduler(cluster, BatchLauncher(bench.runs.engine))
     original = scheduler.launcher
 
     class Recording:
@@ -272,7 +272,7 @@ async def test_a_reconcile_elsewhere_leaves_a_running_batch_alone(
     runs = await queue_runs(bench, tmp_path, "the {} gate", ("east", "west"))
     driving = asyncio.create_task(QueueService.of(bench).drive(until_idle=True))
     await wait_for_states(bench, runs, {RunState.RUNNING})
-    report = await bench.reconcile()
+    report = await bench.runs.reconcile()
     assert set(report.busy) == {r.id for r in runs}
     await asyncio.wait_for(driving, 120)
     await completed(bench, runs)
@@ -435,13 +435,13 @@ async def test_cancelling_batch_runs_stops_the_container_only_when_none_is_left(
     batch_id = (await bench.get_run(runs[0].id)).batch_id
     host = bench.hosts.get("testhost")
     # One run cancelled: only that run; the container goes on for the others.
-    assert (await bench.cancel_run(runs[0].id)).state == RunState.CANCELLED
+    assert (await bench.runs.cancel(runs[0].id)).state == RunState.CANCELLED
     await asyncio.sleep(3)
     assert [c.running for c in await host.docker.list({"cosmos.batch_id": batch_id})] == [True]
     await wait_for_states(bench, runs[1:], {RunState.RUNNING})
     # The last ones cancelled: nothing needs the container, so its GPU is really freed.
     for run in runs[1:]:
-        await bench.cancel_run(run.id)
+        await bench.runs.cancel(run.id)
     await asyncio.wait_for(driving, 60)
     assert [c.running for c in await host.docker.list({"cosmos.batch_id": batch_id})] == [False]
     for run in runs:
@@ -512,7 +512,7 @@ async def test_a_batch_whose_driver_died_while_starting_leaves_no_container_behi
                          command=("sleep", "300"), labels=labels)  # fmt: skip
     await host.docker.start(await host.docker.create(spec))
 
-    assert await BatchLauncher(bench.run_engine).reattach_orphans() == [claim.batch_id]
+    assert await BatchLauncher(bench.runs.engine).reattach_orphans() == [claim.batch_id]
     assert await host.docker.list(labels) == []
     assert {(await bench.get_run(r.id)).state for r in runs} == {RunState.QUEUED}
     await asyncio.wait_for(bench.queue.drive(until_idle=True), 120)
@@ -563,7 +563,7 @@ async def test_a_reconcile_after_a_killed_scheduler_leaves_the_batch_to_the_queu
     batch_id = (await bench.get_run(runs[0].id)).batch_id
     assert batch_id
     # The app (or 'cosmos reconcile') starts before any queue driver does.
-    report = await bench.reconcile()
+    report = await bench.runs.reconcile()
     assert report.failed == () and report.dispatched == ()
     assert set(report.batched) == {r.id for r in runs}
     assert not [o for o in report.orphans if o.run_id == batch_id], report.orphans
@@ -589,7 +589,7 @@ async def test_a_running_batch_whose_container_is_gone_fails_on_reconcile(
     listed = docker_daemon.cli("ps", "-aq", "--filter", f"label=cosmos.batch_id={batch_id}")
     (container,) = listed.stdout.decode().split()
     docker_daemon.cli("rm", "-f", container)  # removed behind our back
-    report = await bench.reconcile()
+    report = await bench.runs.reconcile()
     assert set(report.failed) == {r.id for r in runs} and report.batched == ()
     for run in runs:
         done = await bench.get_run(run.id)
@@ -611,12 +611,12 @@ async def test_cancelling_the_runs_of_a_batch_whose_driver_died_stops_its_contai
     assert batch_id
     host = bench.hosts.get("testhost")
     # One run cancelled: the container goes on for the other one.
-    assert (await bench.cancel_run(runs[0].id)).state == RunState.CANCELLED
+    assert (await bench.runs.cancel(runs[0].id)).state == RunState.CANCELLED
     await asyncio.sleep(1)
     assert [c.running for c in await host.docker.list({"cosmos.batch_id": batch_id})] == [True]
     assert (await bench.get_run(runs[1].id)).state == RunState.RUNNING
     # The last one cancelled: nothing needs the container, so the cancel stops it.
-    assert (await bench.cancel_run(runs[1].id)).state == RunState.CANCELLED
+    assert (await bench.runs.cancel(runs[1].id)).state == RunState.CANCELLED
     assert [c.running for c in await host.docker.list({"cosmos.batch_id": batch_id})] == [False]
     for run in runs:
         done = await bench.get_run(run.id)
@@ -638,7 +638,7 @@ async def test_a_stale_claim_cannot_start_a_run_another_scheduler_claimed_since(
     assert await queue.release(stale.run_ids, "sched-stale") == 1
     live = await queue.claim(placement, "sched-live")
     assert live is not None
-    launcher = BatchLauncher(bench.run_engine)
+    launcher = BatchLauncher(bench.runs.engine)
     await launcher.launch(stale)  # the stale scheduler hands over its old claim
     left = await bench.get_run(run.id)
     assert left.state == RunState.QUEUED and left.attempt == 0

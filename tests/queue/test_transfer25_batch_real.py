@@ -227,7 +227,7 @@ async def test_a_driver_that_died_while_collecting_leaves_the_whole_log_for_the_
         raise Died
 
     monkeypatch.setattr(batch_t25, "_download", dies)
-    launcher = BatchLauncher(bench.run_engine)
+    launcher = BatchLauncher(bench.runs.engine)
     with pytest.raises(Died):
         await launcher.reattach_orphans()
     sliced = read_log_lines(bench.output_dir(runs[2].id) / "run.log")

@@ -113,10 +113,10 @@ async def test_the_queue_driver_runs_cluster_runs_alone_and_cancel_stops_the_job
         driving = asyncio.create_task(QueueService.of(bench).drive(until_idle=True))
         await until(running_with_lines(bench, doomed.id), 120, "the first run to run")
         # The CLI's reconcile leaves cluster runs to the queue driver.
-        report = await bench.reconcile()
+        report = await bench.runs.reconcile()
         assert doomed.id not in report.failed and doomed.id not in report.dispatched
         assert not any("/" in name for name, _reason in report.unreachable)
-        cancelled = await bench.cancel_run(doomed.id)
+        cancelled = await bench.runs.cancel(doomed.id)
         assert cancelled.state == RunState.CANCELLED
         await until(job_status(jobs, doomed.id, "STOPPED"), 30, "the job to stop")
         await asyncio.wait_for(driving, 240)
@@ -146,7 +146,7 @@ async def test_cancel_with_no_driver_left_stops_the_job_on_the_cluster(
         await stop_driver(driving)  # the app went away; the job goes on
         job = await jobs.job(submission_id(await bench.store.get_run(run.id)))
         assert job is not None and job.live
-        cancelled = await bench.cancel_run(run.id)
+        cancelled = await bench.runs.cancel(run.id)
         assert cancelled.state == RunState.CANCELLED
         await until(job_status(jobs, run.id, "STOPPED"), 30, "the job to stop")
         name = container_name(await bench.store.get_run(run.id))
@@ -309,14 +309,14 @@ async def test_a_user_retry_of_a_cancelled_cluster_run_starts_a_fresh_log(
         run = await add_run(bench, tmp_path)
         driving = asyncio.create_task(QueueService.of(bench).drive(until_idle=True))
         await until(running_with_lines(bench, run.id, lines=3), 120, "the run to run")
-        await bench.cancel_run(run.id)
+        await bench.runs.cancel(run.id)
         await asyncio.wait_for(driving, 120)
         folder = config.outputs_dir / run.id
         first = read_log_lines(folder / "run.log")
         assert not any("container exited 0" in line for line in first)
         # Retried by the user: with only clusters configured it goes to the queue.
-        assert bench.goes_to_queue(None, (await bench.store.get_run(run.id)).host)
-        await bench.start_run(run.id)
+        assert bench.runs.goes_to_queue(None, (await bench.store.get_run(run.id)).host)
+        await bench.runs.start(run.id)
         await asyncio.wait_for(QueueService.of(bench).drive(until_idle=True), 180)
         final = await bench.store.get_run(run.id)
         assert final.state == RunState.COMPLETED, final.failure_message
@@ -356,7 +356,7 @@ async def test_cancel_while_the_job_waits_to_start_stops_it_before_its_container
                 return current.state == RunState.STARTING and job is not None
 
             await until(pending, 60, "the job to wait in Ray")
-            cancelled = await bench.cancel_run(run.id)
+            cancelled = await bench.runs.cancel(run.id)
             assert cancelled.state == RunState.CANCELLED
             client.stop_job(foreign)  # Ray places ours now, and stops it at once
             await asyncio.wait_for(driving, 120)
@@ -496,7 +496,7 @@ async def test_a_cancel_while_the_head_is_away_stops_the_job_once_it_is_back(
             await until(running_with_lines(bench, run.id), 120, "the run to run")
             await asyncio.to_thread(link.down)
             await until(phase_is(bench, run.id, "cluster unreachable"), 30, "the phase")
-            cancelled = await bench.cancel_run(run.id)  # the stop does not get through
+            cancelled = await bench.runs.cancel(run.id)  # the stop does not get through
             assert cancelled.state == RunState.CANCELLED
             await asyncio.sleep(2)
             sid = submission_id(await bench.store.get_run(run.id))

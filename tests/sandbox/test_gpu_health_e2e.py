@@ -84,7 +84,7 @@ async def test_a_gpu_breaking_mid_run_fails_the_run_with_that_cause(
             if driver == "queue":
                 driving = asyncio.create_task(QueueService.of(bench).drive(stop=stop))
             else:
-                driving = asyncio.create_task(bench.drive_run(run.id))
+                driving = asyncio.create_task(bench.runs.drive(run.id))
             try:
                 deadline = time.monotonic() + 60
                 while (current := await bench.get_run(run.id)).state != RunState.RUNNING:

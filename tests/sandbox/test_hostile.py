@@ -91,7 +91,7 @@ async def test_hostile_outputs_are_refused_and_nothing_lands_outside_the_run(
     async with Workbench.open(_config(hostile, data)) as bench:
         prompt = await bench.create_prompt("a robot", workspace / "videos")
         before = _snapshot(workspace)
-        run = await bench.drive_run((await bench.create_run(prompt.id)).id)
+        run = await bench.runs.drive((await bench.create_run(prompt.id)).id)
     assert run.state == RunState.FAILED, run.failure_message
     assert run.failure_kind == FailureKind.REFUSED_OUTPUT
     message = run.failure_message or ""
@@ -134,7 +134,7 @@ async def test_a_greeting_on_every_command_does_not_corrupt_paths_or_hashes(
     write_video(tmp_path / "videos" / "color.mp4")
     async with Workbench.open(_config(hostile, tmp_path / "data")) as bench:
         prompt = await bench.create_prompt("a robot", tmp_path / "videos")
-        run = await bench.drive_run((await bench.create_run(prompt.id)).id)
+        run = await bench.runs.drive((await bench.create_run(prompt.id)).id)
         host = bench.hosts.get(hostile.host_config().name)
         assert await host.files.home() == str(hostile.home)
         assert (await host.run(["echo", "hi"])).stdout.startswith("Welcome")  # it is there
@@ -230,7 +230,7 @@ async def test_a_foreign_container_with_our_run_id_is_never_adopted_or_removed(
         theirs = hostile.runtime.create(body, "their-copy")
         await hostile.runtime.start(theirs)
         await theirs.exited.wait()
-        final = await bench.drive_run(run.id)  # would adopt an exited "earlier attempt"
+        final = await bench.runs.drive(run.id)  # would adopt an exited "earlier attempt"
     assert final.state == RunState.COMPLETED, final.failure_message
     assert final.container_id != theirs.id
     assert hostile.runtime.find(theirs.id).status == "exited"  # still there, untouched
@@ -268,7 +268,7 @@ async def test_a_token_the_image_prints_into_its_log_is_masked(hostile: Sandbox,
     try:
         async with Workbench.open(config) as bench:
             prompt = await bench.create_prompt("a robot", workspace / "videos")
-            run = await bench.drive_run((await bench.create_run(prompt.id)).id)
+            run = await bench.runs.drive((await bench.create_run(prompt.id)).id)
     finally:
         del os.environ["COSMOS_TEST_HF"]
     assert run.state == RunState.COMPLETED, run.failure_message

@@ -16,9 +16,9 @@ from cosmos_tui.services import Workbench
 async def test_hosts_gpus_and_processes_stream_from_the_host(sandbox: Sandbox, tmp_path: Path):
     config = Config(hosts=[sandbox.host_config()], paths=PathsConfig(data_dir=str(tmp_path)))
     async with Workbench.open(config) as bench:
-        hosts = bench.watch_hosts()
-        gpus = bench.watch_gpus()
-        processes = bench.watch_gpu_processes()
+        hosts = bench.live.watch_hosts()
+        gpus = bench.live.watch_gpus()
+        processes = bench.live.watch_gpu_processes()
         seen_indices: set[int] = set()
         deadline = time.monotonic() + 20
         while seen_indices != {0, 1}:

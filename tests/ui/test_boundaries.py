@@ -111,7 +111,7 @@ async def test_enhance_goes_through_the_queue_not_the_single_run_lifecycle(tmp_p
         assert (await bench.get_run(run.id)).state == RunState.QUEUED
         assert adapter._queue_task is not None
         with pytest.raises(ValidationError, match="cosmos queue run"):
-            await bench.start_run(run.id)
+            await bench.runs.start(run.id)
         reasoner = await adapter.enhance_prompt(prompt.id, profile="cosmos3")
         assert reasoner.profile == "cosmos3" and reasoner.params.options["mode"] == "reasoner"
         adapter._queue_task.cancel()

@@ -66,7 +66,7 @@ async def test_tui_runs_a_prompt_to_completion_on_the_real_host(make_config, vid
         run_id = page.items[0].id
 
         async def until_ended() -> None:
-            async for run in bench.watch_run(run_id, interval=0.2):
+            async for run in bench.runs.watch(run_id, interval=0.2):
                 if run.state.is_terminal:
                     return
 

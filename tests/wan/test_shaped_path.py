@@ -108,14 +108,14 @@ async def test_a_runs_log_resumes_exactly_after_a_stall(
     bench = await bench_for(config)
     prompt = await bench.create_prompt("a prompt", video_dir)
     run = await bench.create_run(prompt.id)
-    driver = asyncio.create_task(bench.drive_run(run.id))
+    driver = asyncio.create_task(bench.runs.drive(run.id))
     await wait_for_log(bench, run.id, "flood line 500 ", timeout=60)
     link.stall(6)
     final = await asyncio.wait_for(driver, 150)
     assert final.state == RunState.COMPLETED, final.failure_message
     # The stall outlived the keepalive: the log came back over a new connection.
     assert bench.hosts.get(config.hosts[0].name).ssh.generation >= 2
-    local = read_log_lines(bench.log_path(run.id))
+    local = read_log_lines(bench.runs.log_path(run.id))
     remote = container_log(docker_daemon, final.container_id)
     assert sorted(local) == sorted(remote)
     flood = [line for line in local if "flood line" in line]
