@@ -6,7 +6,8 @@
 shared ``--steps``, ``--guidance`` and ``--fps`` become the family's sampling overrides.
 ``--profile transfer2.5`` takes ``--hint NAME[=WEIGHT][,control=PATH][,mask=PATH]
 [,mask_prompt=TEXT][,prompt=TEXT]`` (the videos are files on this machine, uploaded with
-the run) and ``--resolution`` beside the shared flags.
+the run), ``--resolution``, ``--style-image PATH`` and ``--style-frame N`` beside the
+shared flags.
 Values are only parsed here: the profile's ``check`` (engine/profiles) validates them
 with upstream's rules, so the CLI, the TUI and the services refuse the same things.
 """
@@ -38,7 +39,8 @@ COSMOS3_ONLY = {"mode": "--mode", "size": "--size", "checkpoint": "--checkpoint"
                 "frames": "--frames", "parallelism": "--parallelism",
                 "guardrails": "--guardrails"}  # fmt: skip
 # Flags that only Transfer2.5 has.
-TRANSFER25_ONLY = {"chunk_frames": "--chunk-frames", "distilled": "--distilled"}
+TRANSFER25_ONLY = {"chunk_frames": "--chunk-frames", "distilled": "--distilled",
+                   "style_image": "--style-image", "style_frame": "--style-frame"}  # fmt: skip
 
 
 def profile_options(function: Any) -> Any:
@@ -105,6 +107,19 @@ def profile_options(function: Any) -> Any:
             default=None,
             help="transfer2.5: the distilled edge model (edge alone, 4 steps).",
         ),
+        click.option(
+            "--style-image",
+            metavar="PATH",
+            help="transfer2.5: a reference image here (png, jpg) that sets the output's "
+            "style (image_context_path; uploaded with the run; not with the vis control).",
+        ),
+        click.option(
+            "--style-frame",
+            type=int,  # parsed only: the profile checks the range and names the field
+            metavar="N",
+            help="transfer2.5: use frame N of the input video as the style reference "
+            "(context_frame_index, from 1).",
+        ),
     ]
     for option in reversed(options):
         function = option(function)
@@ -156,9 +171,11 @@ def transfer25_options(
     ``--hint``, ``--resolution``, ``--guidance`` (a whole number upstream),
     ``--sigma-max``, ``--canny`` and ``--blur`` (Transfer1's levels are Transfer2.5's edge
     threshold and blur strength, config.py:425, :453, :463), ``--chunk-frames``,
-    ``--distilled`` and ``--guardrails`` become options; the shared ``--steps``,
-    ``--seed``, ``--negative`` and ``--weights`` stay shared parameters, which the
-    profile's check turns into the sample's (engine/profiles/transfer25_profile.py).
+    ``--distilled``, ``--style-image``, ``--style-frame`` (image_context_path and
+    context_frame_index, config.py:487-491) and ``--guardrails`` become options; the
+    shared ``--steps``, ``--seed``, ``--negative`` and ``--weights`` stay shared
+    parameters, which the profile's check turns into the sample's
+    (engine/profiles/transfer25_profile.py).
 
     Raises:
         ValidationError: A flag Transfer2.5 does not have, or a bad hint or guidance.
@@ -170,7 +187,8 @@ def transfer25_options(
         raise ValidationError(
             f"{', '.join(wrong)} do not apply to --profile transfer2.5 (it takes --hint "
             "NAME[=WEIGHT][,control=PATH], --resolution, --guidance, --sigma-max, --canny, "
-            "--blur, --chunk-frames, --distilled, --guardrails and the shared flags)",
+            "--blur, --chunk-frames, --distilled, --style-image, --style-frame, --guardrails "
+            "and the shared flags)",
             field="profile",
         )
     result: dict[str, Any] = {}
@@ -199,6 +217,10 @@ def transfer25_options(
         result["num_video_frames_per_chunk"] = options["chunk_frames"]
     if options.get("distilled"):
         result["distilled"] = True
+    if options.get("style_image"):
+        result["image_context_path"] = options["style_image"]
+    if options.get("style_frame") is not None:
+        result["context_frame_index"] = options["style_frame"]
     guardrails = options.get("guardrails")
     if guardrails == "off":
         result["disable_guardrails"] = True

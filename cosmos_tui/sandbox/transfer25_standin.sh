@@ -435,6 +435,8 @@ crash() {
 }
 CKPT_DB="cosmos_transfer2/_src/imaginaire/utils/checkpoint_db.py"
 INF="cosmos_transfer2/inference.py"
+PIPE="cosmos_transfer2/_src/transfer2/inference/inference_pipeline.py"
+UTILS="cosmos_transfer2/_src/transfer2/inference/utils.py"
 log INFO "cosmos_oss/init.py:96:_init_log_files" "Log saved to $CONSOLE"
 
 # Download once per host cache (checkpoint_db.py:184-188, 292-298).
@@ -487,6 +489,22 @@ while [ "$_k" -le "$COUNT" ]; do
     fi
     _hints=$(awk -F "$TAB" '$1 ~ /^(edge|depth|vis|seg)$/ && $2 == "object" { print $1 }' "$_flat")
     log INFO "$INF:242:_generate_sample" "Processing the following paths: {$(printf '%s' "$_hints" | awk '{ printf "%s\047%s\047: None", (NR > 1 ? ", " : ""), $0 }')}"
+    # The image context (inference_pipeline.py:513-523; utils.py:329-337): a context frame
+    # index reads the input video instead; the extension is only checked here, not by pydantic.
+    log INFO "$PIPE:513:generate_img2world" "Processing image context if available..."
+    _img=$(get image_context_path)
+    [ -n "$(get context_frame_index)" ] && _img="$_video"
+    if [ -z "$_img" ]; then
+        log INFO "$UTILS:330:read_and_process_image_context" "No image context provided."
+    else
+        case "$_img" in /*) ;; *) _img="$(cd "$_dir" && pwd)/$_img" ;; esac
+        log INFO "$UTILS:333:read_and_process_image_context" "Processing image context from: $_img"
+        _ext=$(printf '%s' "${_img##*/}" | awk '{ sub(/^\.+/, ""); n = split($0, a, "."); print (n > 1 ? "." tolower(a[n]) : "") }')
+        case "$_ext" in
+            .png|.jpg|.jpeg|.mp4|.avi|.mov|.mkv|.webm) ;;
+            *) crash "ValueError: Invalid image context extension: $_ext. Supported: ['.png', '.jpg', '.jpeg', '.mp4', '.avi', '.mov', '.mkv', '.webm']" ;;
+        esac
+    fi
     _c=1
     while [ "$_c" -le "$CHUNKS" ]; do
         case "$_prompt" in *"[standin:oom]"*) _scenario=oom ;; *) _scenario="$SCENARIO" ;; esac

@@ -227,3 +227,40 @@ def test_presets_chunking_distilled_and_guardrails_reach_the_sample_and_argv(
     assert code == 0, err
     plain = dry(cosmos, pid, "--hint", "edge=0.6")
     assert plain["spec"]["edge"]["preset_edge_threshold"] == "medium"  # upstream's default
+
+
+def test_a_style_image_or_a_style_frame_reaches_the_sample(
+    cosmos, hosted, make_video_dir, tmp_path
+) -> None:
+    """``--style-image`` is upstream's image_context_path, ``--style-frame`` its
+    context_frame_index (config.py:487-491): one or the other, never both."""
+    import hashlib
+
+    folder = make_video_dir()
+    pid = ok(cosmos("create", "prompt", "a coast road at dusk", str(folder))).strip()
+    style = tmp_path / "refs" / "sunset.png"
+    style.parent.mkdir()
+    style.write_bytes(b"\x89PNG a sunset")
+    sample = dry(cosmos, pid, "--hint", "edge=0.6", "--style-image", str(style))["spec"]
+    digest = hashlib.sha256(style.read_bytes()).hexdigest()
+    assert sample["image_context_path"] == f"/cosmos-tui/inputs/{digest}.png"
+    sample = dry(cosmos, pid, "--hint", "edge=0.6", "--style-frame", "12")["spec"]
+    assert sample["context_frame_index"] == 12 and "image_context_path" not in sample
+    assert upstream_validates(as_on_the_host(sample, tmp_path)) is None
+    refusals = [
+        (["--profile", "transfer2.5", "--hint", "edge=1", "--style-image", str(style),
+          "--style-frame", "3"], "frame of the input video"),
+        (["--profile", "transfer2.5", "--hint", "vis=1", "--style-image", str(style)],
+         "vis control"),
+        (["--profile", "transfer2.5", "--hint", "edge=1", "--style-frame", "0"],
+         "context_frame_index"),
+        (["--profile", "transfer2.5", "--hint", "edge=1", "--style-image",
+          str(tmp_path / "none.png")], "not on this machine"),
+        (["--style-image", str(style)], "--style-image apply to --profile transfer2.5"),
+        (["--profile", "cosmos3", "--style-frame", "3"], "--style-frame apply to"),
+    ]  # fmt: skip
+    for args, words in refusals:
+        result = cosmos("inference", pid, "--dry-run", *args)
+        assert result.exit_code != 0, args
+        assert "Traceback" not in result.output + result.stderr
+        assert words in result.stderr, (args, result.stderr)

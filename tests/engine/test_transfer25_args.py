@@ -269,3 +269,31 @@ def test_parse_hint(text: str, hint: HintOptions) -> None:
 def test_parse_hint_errors(text: str, words: str) -> None:
     with pytest.raises(ValidationError, match=words):
         parse_hint(text)
+
+
+@pytest.mark.parametrize("name", ["style.png", "style.JPG", "style.jpeg", "ref.mp4", "ref.webm"])
+def test_an_image_context_of_a_kind_upstream_reads_is_accepted(files: Path, name: str) -> None:
+    """utils.py:36-37 and :335-337: images (png, jpg, jpeg) or videos, any case."""
+    (files / name).write_bytes(b"x")
+    options = opts(image_context_path=name)
+    validate_options(options)
+    assert sample(options)["image_context_path"] == name
+    assert upstream_validates(sample(options)) is None
+
+
+@pytest.mark.parametrize("name", ["style.gif", "style.webp", "style.exr", "style"])
+def test_an_image_context_upstream_cannot_read_is_refused(files: Path, name: str) -> None:
+    (files / name).write_bytes(b"x")
+    with pytest.raises(ValidationError) as caught:
+        validate_options(opts(image_context_path=name))
+    assert caught.value.field == "image_context_path"
+    assert ".png, .jpg, .jpeg" in caught.value.message and name in caught.value.message
+
+
+def test_an_image_context_and_a_context_frame_together_are_refused(files: Path) -> None:
+    """inference_pipeline.py:515-517: a context frame index replaces the image silently."""
+    with pytest.raises(ValidationError, match="frame of the input video") as caught:
+        validate_options(opts(image_context_path="ctx.jpg", context_frame_index=3))
+    assert caught.value.field == "image_context_path"
+    validate_options(opts(context_frame_index=3))
+    assert sample(opts(context_frame_index=3))["context_frame_index"] == 3

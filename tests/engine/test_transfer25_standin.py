@@ -280,3 +280,28 @@ def test_spec_refusal_is_diagnosed_with_its_line(work: Path) -> None:
     failure = classify(done.returncode, done.stderr.splitlines(), profile="transfer2.5")
     assert failure.kind == FailureKind.SPEC_ERROR
     assert "line 0" in failure.detail and "edge.control_weight" in failure.detail
+
+
+def test_an_image_context_is_read_like_upstream(work: Path) -> None:
+    """utils.py:330-337: the image context's log line, and its extension checked at run time.
+
+    Pydantic only asks for a file (config.py:489), so a ``.gif`` passes the sample check and
+    fails later, in the sample's generation, with upstream's ValueError.
+    """
+    (work / "style.JPG").write_bytes(b"j")
+    write(work / "s.json", {**GOOD, "image_context_path": "style.JPG"})
+    done = standin(work, BASE, HF_TOKEN="x")
+    assert done.returncode == 0, done.stderr
+    assert f"Processing image context from: {work / 'style.JPG'}" in done.stdout
+    write(work / "s.json", GOOD)
+    assert "No image context provided." in standin(work, BASE, HF_TOKEN="x").stdout
+    (work / "style.gif").write_bytes(b"g")
+    write(work / "s.json", {**GOOD, "image_context_path": "style.gif"})
+    shutil.rmtree(work / "out")
+    done = standin(work, BASE, HF_TOKEN="x")
+    assert done.returncode == 1
+    assert (
+        "ValueError: Invalid image context extension: .gif. Supported: ['.png', '.jpg', "
+        "'.jpeg', '.mp4', '.avi', '.mov', '.mkv', '.webm']" in done.stderr
+    )
+    assert not (work / "out" / "a.mp4").exists()

@@ -264,3 +264,58 @@ async def test_recorded_files_are_made_by_the_tool_never_taken_from_the_caller(
     options = {"hints": [{"hint": "edge", "weight": 0.5}], "files": [planted]}
     run = await bench.create_run(prompt.id, {"profile": "transfer2.5", "options": options})
     assert run.params.run_files() == () and "files" not in run.params.options
+
+
+async def test_a_style_image_on_this_machine_goes_up_with_the_run(
+    t25_config, bench_for, video_dir, tmp_path
+) -> None:
+    """``image_context_path`` (config.py:489): a reference image that sets the style.
+
+    It is a file of this machine, uploaded content-addressed with its extension (upstream
+    reads the kind from it, utils.py:335-337), and the double logs the path it read.
+    """
+    import hashlib
+
+    style = tmp_path / "refs" / "Sunset.JPG"
+    style.parent.mkdir()
+    style.write_bytes(b"\xff\xd8\xff\xe0 a sunset over the sea")
+    bench = await bench_for(t25_config())
+    prompt = await bench.create_prompt("a coast road at dusk", video_dir)
+    options = {"hints": [{"hint": "edge", "weight": 0.6}], "image_context_path": str(style)}
+    run = await bench.create_run(
+        prompt.id, {"profile": "transfer2.5", "num_steps": 3, "options": options}
+    )
+    final = await bench.runs.drive(run.id)
+    assert final.state == RunState.COMPLETED, final.failure_message
+    digest = hashlib.sha256(style.read_bytes()).hexdigest()
+    uploaded = f"{launch.CONTAINER_INPUTS}/{digest}.jpg"
+    assert final.spec["image_context_path"] == uploaded
+    lines = read_log_lines(bench.runs.log_path(run.id))
+    assert any(f"Processing image context from: {uploaded}" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "words"),
+    [
+        ("gone.png", {}, "not on this machine"),
+        ("style.gif", {}, ".png, .jpg, .jpeg"),
+        ("style.png", {"vis": 0.5}, "vis control"),
+        ("style.png", {"context_frame_index": 4}, "frame of the input video"),
+    ],
+)
+async def test_a_style_image_upstream_would_refuse_is_refused_when_the_run_is_made(
+    t25_config, bench_for, video_dir, tmp_path, name, extra, words
+) -> None:
+    bench = await bench_for(t25_config())
+    prompt = await bench.create_prompt("a coast road", video_dir)
+    if name != "gone.png":
+        (tmp_path / name).write_bytes(b"an image")
+    hints = [{"hint": "edge", "weight": 0.6}]
+    if "vis" in extra:
+        hints.append({"hint": "vis", "weight": extra.pop("vis")})
+    options = {"hints": hints, "image_context_path": str(tmp_path / name), **extra}
+    with pytest.raises(ValidationError) as caught:
+        await bench.create_run(prompt.id, {"profile": "transfer2.5", "options": options})
+    assert words in caught.value.message
+    assert caught.value.field == "image_context_path"
+    assert not (await bench.list_runs()).items

@@ -290,7 +290,7 @@ async def test_the_run_form_picks_a_model_shows_its_fields_and_remembers_it(h, p
         "vis_weight", "edge_weight", "depth_weight", "seg_weight", "num_steps", "seed",
         "num_gpus", "priority", "negative_prompt", "t25_resolution", "t25_guidance", *own,
         "t25_edge_preset", "t25_blur_preset", "t25_sigma_max", "t25_chunk", "t25_distilled",
-        "t25_guardrails",
+        "t25_guardrails", "t25_style_image", "t25_style_frame",
     }  # fmt: skip
     form.query_one("#t25_guidance", Input).value = "3.5"
     await pilot.pause()
@@ -844,3 +844,38 @@ async def test_the_transfer25_form_takes_presets_sigma_chunking_distilled_and_gu
     )  # fmt: skip
     assert (options["sigma_max"], options["num_video_frames_per_chunk"]) == (90.0, 61)
     assert options["disable_guardrails"] is True and options["distilled"] is False
+
+
+async def test_the_transfer25_form_takes_a_style_image_or_a_style_frame(h, pilot, runs, tmp_path):
+    """Upstream's image_context_path and context_frame_index (config.py:487-491)."""
+    import hashlib
+
+    form = await open_run_form(h, pilot, runs["queued"].prompt_id, "transfer2.5")
+    for field in ("t25_style_image", "t25_style_frame"):
+        assert form.query_one(f"#param-{field}").display, field
+    assert "png, jpg" in form.query_one("#t25_style_image", Input).placeholder
+    for hint in ("vis", "seg", "depth"):  # vis and a style image both set the style
+        form.query_one(f"#{hint}_weight", Input).value = "0"
+    gif = tmp_path / "style.gif"
+    gif.write_bytes(b"GIF89a")
+    form.query_one("#t25_style_image", Input).value = str(gif)
+    await pilot.pause()
+    assert ".png, .jpg, .jpeg" in plain(form.query_one("#form-error"))
+    assert form.query_one("#t25_style_image", Input).has_class("-invalid")
+    style = tmp_path / "style.jpg"
+    style.write_bytes(b"\xff\xd8\xff a sunset")
+    form.query_one("#t25_style_image", Input).value = str(style)
+    form.query_one("#t25_style_frame", Input).value = "5"
+    await pilot.pause()
+    assert "frame of the input video" in plain(form.query_one("#form-error"))
+    form.query_one("#t25_style_frame", Input).value = ""
+    await pilot.pause()
+    assert plain(form.query_one("#form-error")).strip() == ""
+    await pilot.press("ctrl+s")
+    await settle(pilot)
+    assert not isinstance(h.app.screen, RunForm)
+    started = [args for name, args in h.services.calls if name == "start_run"]
+    run = await h.services.bench.get_run(started[-1][0])
+    assert run.params.options["image_context_path"] == str(style)
+    [recorded] = run.params.run_files()
+    assert recorded.sha256 == hashlib.sha256(style.read_bytes()).hexdigest()

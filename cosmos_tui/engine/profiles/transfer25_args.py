@@ -25,6 +25,9 @@ SEED_MAX = 2**63 - 1  # upstream takes any int (config.py:517); SQLite INTEGER h
 DISTILLED_STEPS = 4  # docs/inference.md:142
 DISTILLED_FRAMES = 93  # inference.py:298-303, docs/inference.md:142
 MAX_NAME = 100
+# What upstream reads as an image context (_src/transfer2/inference/utils.py:36-37,
+# :335-337): an image, or a video whose first frame is used; the extension decides.
+IMAGE_CONTEXT_EXTENSIONS = (".png", ".jpg", ".jpeg", ".mp4", ".avi", ".mov", ".mkv", ".webm")
 # predict2/datasets/utils.py:44-67 VIDEO_RES_SIZE_INFO: (width, height) per aspect ratio.
 RESOLUTIONS: dict[str, dict[str, tuple[int, int]]] = {
     "1080": {"1,1": (1024, 1024), "4,3": (1440, 1056), "3,4": (1056, 1440),
@@ -158,15 +161,43 @@ def validate_options(options: Transfer25Options) -> None:
             raise ValidationError(
                 f"{name} is {value!r}; use one of {', '.join(THRESHOLDS)}", field=name
             )
-    if options.image_context_path and options.hint("vis") is not None:
+    if options.image_context_path:
+        _check_image_context(options)
+    _int(options.num_gpus, "num_gpus", 1, 64)
+    if options.distilled:
+        _check_distilled(options)
+
+
+def _check_image_context(options: Transfer25Options) -> None:
+    """Check the style image: a kind upstream reads, alone as the style.
+
+    Raises:
+        ValidationError: A vis control too (config.py:543-546), a context frame too
+            (the frame silently replaces the image, inference_pipeline.py:515-517), or an
+            extension upstream refuses at run time (utils.py:335-337).
+    """
+    path = str(options.image_context_path)
+    if options.hint("vis") is not None:
         raise ValidationError(
             "the vis control and an image context both set the style and upstream refuses "
             "both together; drop the vis control or the image context",
             field="image_context_path",
         )
-    _int(options.num_gpus, "num_gpus", 1, 64)
-    if options.distilled:
-        _check_distilled(options)
+    if options.context_frame_index is not None:
+        raise ValidationError(
+            "give a style image or a frame of the input video as the style, not both "
+            "(upstream would use the frame and ignore the image)",
+            field="image_context_path",
+        )
+    name = path.rsplit("/", 1)[-1].lstrip(".")
+    extension = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if extension not in IMAGE_CONTEXT_EXTENSIONS:
+        raise ValidationError(
+            f"the style image {path} is not a kind upstream reads; give a "
+            f"{', '.join(IMAGE_CONTEXT_EXTENSIONS[:3])} image (or a "
+            f"{', '.join(IMAGE_CONTEXT_EXTENSIONS[3:])} video)",
+            field="image_context_path",
+        )
 
 
 def check_hint(hint: HintOptions) -> None:

@@ -93,39 +93,52 @@ def sample_options(run: Run, container_inputs: Mapping[str, str]) -> Transfer25O
         if not hint.control_path and hint.hint in container_inputs:
             found["control_path"] = container_inputs[hint.hint]
         hints.append(_with_paths(hint, found))
-    return dataclasses.replace(options, hints=tuple(hints))
+    style = options.image_context_path
+    if style and file_role(style) in container_inputs:
+        style = container_inputs[file_role(style)]
+    return dataclasses.replace(options, hints=tuple(hints), image_context_path=style)
 
 
 def local_hint_files(options: Transfer25Options) -> Transfer25Options:
-    """Return the options with each control's video and mask as an absolute local path.
+    """Return the options with each local file as an absolute path of this machine.
+
+    The local files are the controls' own videos and masks and the style image.
 
     Raises:
-        ValidationError: A path that is not a file on this machine, naming the control's
-            field (``depth_control``, ``depth_mask``).
+        ValidationError: A path that is not a file on this machine, naming its field
+            (``depth_control``, ``depth_mask``, ``image_context_path``).
     """
     hints = []
     for hint in options.hints:
         found: dict[str, str] = {}
         for key, (suffix, what) in LOCAL_FILE_KEYS.items():
             text = getattr(hint, key)
-            if not text:
-                continue
-            path = Path(text).expanduser().absolute()
-            field = f"{hint.hint}_{suffix}"
-            if not path.exists():
-                raise ValidationError(
-                    f"the {hint.hint} {what} {text} is not on this machine; give the path "
-                    "of a video here (it is uploaded with the run), or leave it empty",
-                    field=field,
-                )
-            if not path.is_file():
-                raise ValidationError(
-                    f"the {hint.hint} {what} {text} is not a file; give the path of a video",
-                    field=field,
-                )
-            found[key] = str(path)
+            if text:
+                field = f"{hint.hint}_{suffix}"
+                found[key] = _local_file(text, f"the {hint.hint} {what}", "a video", field)
         hints.append(_with_paths(hint, found))
-    return dataclasses.replace(options, hints=tuple(hints))
+    style = options.image_context_path
+    if style:
+        style = _local_file(style, "the style image", "an image", "image_context_path")
+    return dataclasses.replace(options, hints=tuple(hints), image_context_path=style)
+
+
+def _local_file(text: str, what: str, kind: str, field: str) -> str:
+    """Return ``text`` as an absolute path of a file of this machine.
+
+    Raises:
+        ValidationError: For ``field`` when there is no such file here.
+    """
+    path = Path(text).expanduser().absolute()
+    if not path.exists():
+        raise ValidationError(
+            f"{what} {text} is not on this machine; give the path of {kind} here (it is "
+            "uploaded with the run), or leave it empty",
+            field=field,
+        )
+    if not path.is_file():
+        raise ValidationError(f"{what} {text} is not a file; give the path of {kind}", field)
+    return str(path)
 
 
 def _with_paths(hint: HintOptions, paths: Mapping[str, str]) -> HintOptions:
@@ -201,13 +214,17 @@ class Transfer25Profile:
         return dataclasses.replace(params, options=options_to_dict(options))
 
     def local_files(self, params: GenerationParams) -> list[Path]:
-        """Each control's own video and mask (checked paths of this machine)."""
-        return [
+        """Each control's own video and mask, and the style image (checked local paths)."""
+        options = options_of(params)
+        paths = [
             Path(path)
-            for hint in options_of(params).hints
+            for hint in options.hints
             for key in LOCAL_FILE_KEYS
             if (path := getattr(hint, key))
         ]
+        if options.image_context_path:
+            paths.append(Path(options.image_context_path))
+        return paths
 
     def wanted_roles(self, params: GenerationParams) -> set[str]:
         """The input video and a precomputed control video per control."""

@@ -100,6 +100,9 @@ FAMILY_FIELDS: dict[str, tuple[tuple[str, str, str, tuple[str, ...] | None, str]
         ("t25_blur_preset", "blur strength", "preset_blur_strength", BLUR_LEVELS, "medium"),
         ("t25_distilled", "distilled", "distilled", ("no", "yes"), "no"),
         ("t25_guardrails", "guardrails", "guardrails", GUARDRAILS, "on"),
+        # the style reference: an image here, or a frame of the input video (config.py:487-491)
+        ("t25_style_image", "style image", "image_context_path", None, ""),
+        ("t25_style_frame", "or style frame of the video", "context_frame_index", None, ""),
         # each weighted control's own files and words (text; empty: not used), keyed
         # "t25.<hint>.<key>" (transfer25_args.HintOptions, config.py:428-474)
         *(
@@ -118,7 +121,7 @@ FAMILY_FIELDS: dict[str, tuple[tuple[str, str, str, tuple[str, ...] | None, str]
 T25_HINT_KEY = "t25."
 # Typed family fields that take any number (the others take whole numbers), and text.
 FLOAT_FIELDS = frozenset({"c3_guidance", "t25_sigma_max"})
-TEXT_FIELDS = frozenset({"c3_checkpoint"})
+TEXT_FIELDS = frozenset({"c3_checkpoint", "t25_style_image"})
 # Transfer2.5's choices that are switches of its own (transfer25_args.Transfer25Options).
 T25_SWITCHES: dict[str, dict[str, dict[str, bool]]] = {
     "t25_distilled": {"no": {"distilled": False}, "yes": {"distilled": True}},
@@ -232,6 +235,10 @@ class RunForm(FormScreen[Run]):
         """What an empty field means (the model's default), where that needs saying."""
         if key == "checkpoint":
             return "/path/on/the/host"
+        if key == "image_context_path":
+            return "an image here (png, jpg), uploaded"
+        if key == "context_frame_index":
+            return "a frame number, from 1"
         if not key.startswith(T25_HINT_KEY):
             return ""
         _prefix, hint, name = key.split(".")
