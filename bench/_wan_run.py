@@ -19,13 +19,15 @@ Not a test module; needs root like the tests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import pwd
 import statistics
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,7 @@ from tests.fixtures.hosts import TEST_USER, SshServer, make_image_builder
 
 LOG_RATE = 5000
 LOG_SECONDS = 6
+WATCHDOG_S = 180.0
 TAG = "cosmos-bench/wan-run:1"
 
 
@@ -124,7 +127,7 @@ async def measure_run(
     # Run overhead: a warm-up run (inputs uploaded), then measured runs.
     quiet = _config(server, port, docker, image, work, BENCH_RATE="20", BENCH_SECONDS="0")
     starts, ends, totals, noticed = [], [], [], []
-    async with Workbench.open(quiet) as bench:
+    async with _watchdog("the overhead runs"), Workbench.open(quiet) as bench:
         prompt = await bench.create_prompt("wan overhead", videos)
         host = bench.hosts.get(quiet.hosts[0].name)
         for index in range(3):
@@ -190,7 +193,7 @@ async def _log_lags(
     lines written after both readers started count, for both.
     """
     ours: list[tuple[float, float]] = []
-    async with Workbench.open(config) as bench:
+    async with _watchdog("a log lag run"), Workbench.open(config) as bench:
         prompt = await bench.create_prompt("wan log lag", videos)
         run = await bench.create_run(prompt.id)
         await bench.runs.start(run.id)
@@ -209,6 +212,29 @@ async def _log_lags(
         [lag * 1000 for stamp, lag in ours if stamp >= both_from],
         [lag * 1000 for stamp, lag in follower.lags if stamp >= both_from],
     )
+
+
+@contextlib.asynccontextmanager
+async def _watchdog(what: str, after_s: float = WATCHDOG_S) -> AsyncIterator[None]:
+    """Print every asyncio task's stack to stderr if ``what`` takes over ``after_s``.
+
+    A bench run once hung after its runs had ended, in the event loop, deaf to Ctrl+C
+    (2026-12-07, not reproduced since): this says where, should it happen again.
+    """
+
+    async def bark() -> None:
+        await asyncio.sleep(after_s)
+        print(f"[watchdog] {what} has taken over {after_s:g} s; tasks:", file=sys.stderr)
+        for task in asyncio.all_tasks():
+            print(f"--- {task!r}"[:400], file=sys.stderr)
+            task.print_stack(limit=30, file=sys.stderr)
+        sys.stderr.flush()
+
+    dog = asyncio.create_task(bark())
+    try:
+        yield
+    finally:
+        dog.cancel()
 
 
 def _stamp(line: str) -> float | None:
