@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 WORKER_LOG = "worker.log"
 QUEUE_DRIVER_LOG = "queue-driver.log"
+# A cancel's stop that failed transiently is asked again (RunEngine._stop_containers).
+STOP_ATTEMPTS = 3
+STOP_PAUSE_S = 1.0
 
 
 class RunEngine:
@@ -145,11 +148,34 @@ class RunEngine:
         if run.state.is_active and is_cluster_target(run.host):
             await self._stop_cluster_job(run)
         elif run.state.is_active and run.host:
-            await stop_run_containers(self.ctx, run)
+            await self._stop_containers(run)
             if run.batch_id:
                 await self._stop_batch_if_ended(run)
         self.ctx.hub.notify(run_id)
         return cancelled
+
+    async def _stop_containers(self, run: Run) -> None:
+        """Stop a cancelled run's containers, asking again after a transient failure.
+
+        A link that dies during the stop (the request is lost with it) is re-made by the
+        next request, so the stop is asked up to STOP_ATTEMPTS times, STOP_PAUSE_S apart.
+        A host still away after that raises: the run stays cancelled and the next
+        reconcile stops its container.
+
+        Raises:
+            CosmosError: The last failure, or the first one that is not transient.
+        """
+        for attempt in range(1, STOP_ATTEMPTS + 1):
+            try:
+                await stop_run_containers(self.ctx, run)
+                return
+            except CosmosError as exc:
+                if not exc.transient or attempt == STOP_ATTEMPTS:
+                    raise
+                logger.warning(
+                    "stopping the container of run %s: %s; asking again", run.id, exc.message
+                )
+                await self.ctx.sleep(STOP_PAUSE_S)
 
     async def _stop_cluster_job(self, run: Run) -> None:
         """Stop a cancelled cluster run's job.

@@ -120,3 +120,30 @@ async def test_a_runs_log_resumes_exactly_after_a_stall(
     assert sorted(local) == sorted(remote)
     flood = [line for line in local if "flood line" in line]
     assert len(flood) == 20000 and len(set(flood)) == 20000
+
+
+async def test_a_cancel_cut_by_a_dropped_link_still_stops_the_container(
+    make_config: Any, bench_for: Any, video_dir: Path, ssh_server: Any, docker_daemon: Any,  # noqa: F811
+    link: ShapedLink,
+) -> None:  # fmt: skip
+    """The link dies while the container is being stopped (``cosmos demo --flaky-ssh``
+    drops connections at random): the stop is asked again once the host is back, not
+    given up with the container left running."""
+    config = make_config("hang")
+    config = dataclasses.replace(
+        config,
+        hosts=[through(config.hosts[0], ssh_server, link)],
+        timeouts=dataclasses.replace(config.timeouts, keepalive=KEEPALIVE_S),
+    )
+    bench = await bench_for(config)
+    prompt = await bench.create_prompt("a prompt", video_dir)
+    run = await bench.create_run(prompt.id)
+    await bench.runs.start(run.id)
+    await wait_for_log(bench, run.id, "Starting diffusion sampling", timeout=60)
+    container = (await bench.get_run(run.id)).container_id
+    cancelling = asyncio.ensure_future(bench.runs.cancel(run.id))
+    link.stall(3 * KEEPALIVE_S + 2)  # the stop's requests wait, the link is found dead
+    cancelled = await asyncio.wait_for(cancelling, 60)
+    assert cancelled.state == RunState.CANCELLED
+    running = docker_daemon.cli("inspect", "-f", "{{.State.Running}}", container)
+    assert running.stdout.decode().strip() == "false"
