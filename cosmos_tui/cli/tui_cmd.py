@@ -12,6 +12,7 @@ from cosmos_tui.cli.context import CliContext
 from cosmos_tui.cli.terminal import run_tui
 
 if TYPE_CHECKING:
+    from cosmos_tui.config import Config
     from cosmos_tui.ui.facade import FacadeAdapter
 
 
@@ -27,13 +28,23 @@ def tui(ctx: CliContext) -> None:
     # Textual-free (tests/ui/test_boundaries.py)
     from cosmos_tui.ui.app import CosmosApp
 
-    @asynccontextmanager
-    async def services() -> AsyncIterator[FacadeAdapter]:
-        # lazy: after the first frame; SQLAlchemy and the services are heavy (docs/architecture.md)
-        from cosmos_tui.services import Workbench
-        from cosmos_tui.ui.facade import FacadeAdapter
+    run_tui(CosmosApp(lambda: tui_services(config), config))
 
-        async with Workbench.open(config) as bench:
+
+@asynccontextmanager
+async def tui_services(config: Config) -> AsyncIterator[FacadeAdapter]:
+    """The services of ``cosmos tui``; leaving them hands this app's runs over.
+
+    The runs the app was driving, and its queue, go on in detached processes
+    (``RunService.close(hand_over=True)``), so quitting never leaves a run without a
+    driver until the next reconcile.
+    """
+    # lazy: after the first frame; SQLAlchemy and the services are heavy (docs/architecture.md)
+    from cosmos_tui.services import Workbench
+    from cosmos_tui.ui.facade import FacadeAdapter
+
+    async with Workbench.open(config) as bench:
+        try:
             yield FacadeAdapter(bench)
-
-    run_tui(CosmosApp(services, config))
+        finally:
+            await bench.runs.close(hand_over=True)

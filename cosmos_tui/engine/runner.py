@@ -52,6 +52,7 @@ class RunEngine:
     def __init__(self, ctx: EngineContext) -> None:
         self.ctx = ctx
         self._tasks: dict[str, asyncio.Task[Run | None]] = {}
+        self._driving: set[str] = set()
 
     async def drive(self, run_id: str, claimer: str | None = None) -> Run:
         """Drive a run to its end in this process and return it.
@@ -65,7 +66,15 @@ class RunEngine:
             RunBusy: When another process drives it.
 
         """
-        return await RunDriver(self.ctx, run_id, claimer).drive()
+        self._driving.add(run_id)
+        try:
+            return await RunDriver(self.ctx, run_id, claimer).drive()
+        finally:
+            self._driving.discard(run_id)
+
+    def driving(self) -> list[str]:
+        """Ids of runs a driver of this process is driving now (tasks and queue claims)."""
+        return sorted(self._driving)
 
     def start(self, run_id: str) -> asyncio.Task[Run | None]:
         """Drive a run in the background of this process (no-op if already driven here)."""
@@ -84,10 +93,6 @@ class RunEngine:
         except CosmosError as exc:
             logger.warning("driving run %s failed: %s", run_id, exc.message)
             return None
-
-    def driven_here(self) -> list[str]:
-        """Ids of runs this process is driving now."""
-        return [run_id for run_id, task in self._tasks.items() if not task.done()]
 
     async def close(self) -> None:
         """Stop driving (containers keep running; a later reconcile reattaches)."""

@@ -68,6 +68,8 @@ class RunService:
         store: The open store.
         hosts: The host pool.
         resolve: The facade's resolver of a typed id or unique prefix to a full id.
+        drive_queue: Drives the queue in this process until nothing is left to start
+            (``bench.queue.drive(until_idle=True)``).
         options: The run engine's clock, sleep and step observer (tests).
 
     """
@@ -78,6 +80,7 @@ class RunService:
         store: Store,
         hosts: HostPool,
         resolve: Callable[[str, str | None], Awaitable[str]],
+        drive_queue: Callable[[], Awaitable[object]],
         options: RunOptions | None = None,
     ) -> None:
         self.config = config
@@ -85,7 +88,10 @@ class RunService:
         self.hosts = hosts
         self.resolve = resolve
         self.options = options if options is not None else RunOptions()
+        self._drive_queue = drive_queue
         self._engine: RunEngine | None = None
+        self._queue_task: asyncio.Task[None] | None = None
+        self._queue_again = False
 
     @property
     def engine(self) -> RunEngine:
@@ -108,10 +114,55 @@ class RunService:
             self._engine = RunEngine(ctx)
         return self._engine
 
-    async def close(self) -> None:
-        """Stop driving runs in this process; their containers keep running."""
+    @property
+    def drives_queue(self) -> bool:
+        """Whether this process drives the queue now (:meth:`drive_queue_here`)."""
+        return self._queue_task is not None and not self._queue_task.done()
+
+    def drive_queue_here(self) -> None:
+        """Drive the queue in this process until nothing is left to start (the TUI).
+
+        Asked while a drive is ending, it drives once more (the drive may have looked at
+        the queue before the run came). :meth:`close` stops it.
+        """
+        self._queue_again = True
+        if not self.drives_queue:
+            self._queue_task = asyncio.create_task(self._drive_until_idle())
+
+    async def _drive_until_idle(self) -> None:
+        while self._queue_again:
+            self._queue_again = False
+            await self._drive_queue()
+
+    async def close(self, hand_over: bool = False) -> None:
+        """Stop driving runs in this process; their containers keep running.
+
+        Args:
+            hand_over: Let detached processes carry on what this process drove (the
+                TUI quits this way): a ``cosmos worker`` for each run it was driving that
+                is still active, and a queue driver when it drove the queue (that one
+                picks up the batches and starts what waits). Without it, the next
+                reconcile reattaches them.
+        """
+        queue_driven = self.drives_queue
+        driving = self._engine.driving() if self._engine is not None else []
+        if self._queue_task is not None:
+            self._queue_task.cancel()
+            await asyncio.gather(self._queue_task, return_exceptions=True)
+            self._queue_task = None
         if self._engine is not None:
             await self._engine.close()
+        if hand_over:
+            await self._hand_over(driving, queue_driven)
+
+    async def _hand_over(self, driving: list[str], queue_driven: bool) -> None:
+        """Start the detached processes that :meth:`close` hands the runs over to."""
+        for run_id in driving:
+            run = await self.store.get_run(run_id, with_events=False)
+            if run.state.is_active and run.batch_id is None:
+                spawn_worker(self.config.source, self.config.outputs_dir / run_id, run_id)
+        if queue_driven:
+            spawn_queue_driver(self.config.source, self.config.data_dir)
 
     def log_path(self, run_id: str) -> Path:
         """The local log of a run (``<outputs>/<run id>/run.log``)."""

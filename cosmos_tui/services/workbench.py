@@ -90,7 +90,9 @@ class Workbench:
         self.config = config
         self.store = store
         self.hosts = hosts if hosts is not None else HostPool(config)
-        self.runs = RunService(config, store, self.hosts, self.resolve, run_options)
+        self.runs = RunService(
+            config, store, self.hosts, self.resolve, self._drive_queue_until_idle, run_options
+        )
         self.live = LiveService(config, self.hosts)
 
     @classmethod
@@ -363,6 +365,9 @@ class Workbench:
         from cosmos_tui.services.extra import ExtrasService
 
         return ExtrasService(self)
+
+    async def _drive_queue_until_idle(self) -> None:
+        await self.queue.drive(until_idle=True)
 
     async def verify(self, fix: bool = False, check_hosts: bool = True) -> VerifyReport:
         """Check outputs, inputs, output folders and containers; ``fix`` repairs safely."""

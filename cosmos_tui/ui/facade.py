@@ -58,8 +58,6 @@ class FacadeAdapter:
         self.bench = bench
         self.poll_seconds = poll_seconds
         self._host_admin: HostAdmin | None = None
-        self._queue_task: asyncio.Task[Any] | None = None
-        self._queue_again = False
 
     @property
     def host_admin(self) -> HostAdmin:
@@ -214,7 +212,7 @@ class FacadeAdapter:
         if self.bench.config.clusters:
             # Cluster runs are the queue driver's: it follows those an earlier session
             # left (reconcile leaves them alone) and starts queued ones.
-            self._drive_queue()
+            self.bench.runs.drive_queue_here()
         async for report in self.bench.runs.keep_moving():
             text = _describe_report(report)
             if text:
@@ -225,7 +223,7 @@ class FacadeAdapter:
         before = await self.bench.get_run(run_id)
         run = await self.bench.runs.start(run_id, host=host)
         if self.bench.runs.goes_to_queue(host, before.host):
-            self._drive_queue()
+            self.bench.runs.drive_queue_here()
         return run
 
     async def cancel_run(self, run_id: str) -> Run:
@@ -250,23 +248,8 @@ class FacadeAdapter:
         runs = await self.bench.extras.create_enhance([prompt_id], profile=profile)
         # Enhancements run through the queue (Transfer1's prompts share one upsampler
         # container).
-        self._drive_queue()
+        self.bench.runs.drive_queue_here()
         return runs[0]
-
-    def _drive_queue(self) -> None:
-        """Drive the queue in this process until nothing is left to start.
-
-        Asked while a drive is ending, it drives once more (the drive may have looked at
-        the queue before the run came).
-        """
-        self._queue_again = True
-        if self._queue_task is None or self._queue_task.done():
-            self._queue_task = asyncio.create_task(self._drive_until_idle())
-
-    async def _drive_until_idle(self) -> None:
-        while self._queue_again:
-            self._queue_again = False
-            await self.bench.queue.drive(until_idle=True)
 
 
 def _describe_report(report: ReconcileReport) -> str:

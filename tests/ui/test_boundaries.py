@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -109,10 +108,10 @@ async def test_enhance_goes_through_the_queue_not_the_single_run_lifecycle(tmp_p
         run = await adapter.enhance_prompt(prompt.id)
         assert run.type == RunType.ENHANCE
         assert (await bench.get_run(run.id)).state == RunState.QUEUED
-        assert adapter._queue_task is not None
+        assert bench.runs.drives_queue  # enhancements are the queue's to start
         with pytest.raises(ValidationError, match="cosmos queue run"):
             await bench.runs.start(run.id)
         reasoner = await adapter.enhance_prompt(prompt.id, profile="cosmos3")
         assert reasoner.profile == "cosmos3" and reasoner.params.options["mode"] == "reasoner"
-        adapter._queue_task.cancel()
-        await asyncio.gather(adapter._queue_task, return_exceptions=True)
+        await bench.runs.close()
+        assert not bench.runs.drives_queue

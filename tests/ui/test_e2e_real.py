@@ -84,3 +84,40 @@ async def test_tui_runs_a_prompt_to_completion_on_the_real_host(make_config, vid
         assert any("Saved video to" in line for line in main.logs.view.lines)
         await pilot.press("q")
         await pilot.pause()
+
+
+async def test_quitting_the_tui_hands_its_running_run_to_a_worker(
+    make_config, video_dir, tmp_path  # noqa: F811
+) -> None:  # fmt: skip
+    """``cosmos tui``'s services: a run its form started finishes after the app quits."""
+    from cosmos_tui.cli.tui_cmd import tui_services
+    from cosmos_tui.config import load_config
+    from tests.lifecycle.conftest import write_config_file
+
+    config = make_config(COSMOS_STANDIN_SPEED="0.3")
+    config = load_config(write_config_file(config, tmp_path / "config.toml"))
+    app = CosmosApp(lambda: tui_services(config), config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        while app.services is None:
+            await pilot.pause()
+        services = app.services
+        prompt = await services.create_prompt("a robot arm", video_dir, None, None)
+        run = await services.create_run(prompt.id, {}, 0)
+        await services.start_run(run.id, None)  # what the run form does
+        for _ in range(600):
+            if (await services.get_run(run.id)).state == RunState.RUNNING:
+                break
+            await pilot.pause(0.1)
+        assert (await services.get_run(run.id)).state == RunState.RUNNING
+        await pilot.press("q")
+    async with Workbench.open(config) as bench:
+
+        async def until_ended() -> None:
+            async for seen in bench.runs.watch(run.id, interval=0.2):
+                if seen.state.is_terminal:
+                    return
+
+        await asyncio.wait_for(until_ended(), 120)
+        final = await bench.get_run(run.id)
+    assert final.state == RunState.COMPLETED, final.failure_message
+    assert (config.outputs_dir / run.id / "worker.log").exists()
