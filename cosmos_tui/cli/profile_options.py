@@ -110,15 +110,17 @@ def profile_options(function: Any) -> Any:
         click.option(
             "--style-image",
             metavar="PATH",
-            help="transfer2.5: a reference image here (png, jpg) that sets the output's "
-            "style (image_context_path; uploaded with the run; not with the vis control).",
+            help="transfer2.5: a reference image here (png, jpg, jpeg, or a video's first "
+            "frame) that sets the output's style (image_context_path; uploaded with the "
+            "run; not with the vis control).",
         ),
         click.option(
             "--style-frame",
             type=int,  # parsed only: the profile checks the range and names the field
             metavar="N",
-            help="transfer2.5: use frame N of the input video as the style reference "
-            "(context_frame_index, from 1).",
+            help="transfer2.5: use the input video's frame at index N as the style "
+            "reference (context_frame_index; counted from 0 as upstream does, which "
+            "refuses 0: 1 is the second frame).",
         ),
     ]
     for option in reversed(options):

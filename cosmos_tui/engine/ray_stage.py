@@ -80,7 +80,7 @@ class SharedStage:
         """Copy inputs (content-addressed) and write the spec; the container's user writes."""
         remote_inputs: dict[str, str] = {}
         for item in launch.run_inputs(run, prompt):
-            target = Path(layout.inputs_dir) / f"{item.sha256}{item.path.suffix}"
+            target = Path(layout.inputs_dir) / f"{item.sha256}{item.path.suffix.lower()}"
             if not target.exists() or target.stat().st_size != item.size:
                 await asyncio.to_thread(copy_atomic, item.path, target)
             remote_inputs[item.role] = str(target)

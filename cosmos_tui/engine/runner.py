@@ -73,8 +73,12 @@ class RunEngine:
             self._driving.discard(run_id)
 
     def driving(self) -> list[str]:
-        """Ids of runs a driver of this process is driving now (tasks and queue claims)."""
-        return sorted(self._driving)
+        """Ids of runs a driver of this process is driving now (tasks and queue claims).
+
+        A task made by :meth:`start` counts from the moment it is made, before it runs.
+        """
+        started = {run_id for run_id, task in self._tasks.items() if not task.done()}
+        return sorted(self._driving | started)
 
     def start(self, run_id: str) -> asyncio.Task[Run | None]:
         """Drive a run in the background of this process (no-op if already driven here)."""

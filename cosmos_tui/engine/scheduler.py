@@ -215,6 +215,11 @@ class Scheduler:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            # Claims on runs not started yet go back in line at once (not after the
+            # stale-claim delay): another driver may start them now.
+            claimed = [run_id for claim in self.launched for run_id in claim.run_ids]
+            with contextlib.suppress(asyncio.TimeoutError, CosmosError):
+                await asyncio.wait_for(self.queue.release(claimed, self.id), CLEANUP_TIMEOUT_S)
             raise
         finally:
             # Bounded: another process may hold the write lock for up to its busy timeout;

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import os
 import socket
 import time
@@ -29,13 +30,15 @@ from cosmos_tui.engine.ray_route import ClusterJobs
 from cosmos_tui.engine.reconcile import ReconcileReport
 from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.engine.runner import RunEngine, spawn_queue_driver, spawn_worker
-from cosmos_tui.errors import ConfigError, RunStalled, ValidationError
+from cosmos_tui.errors import ConfigError, CosmosError, RunStalled, ValidationError
 from cosmos_tui.store.queue_store import QueueStore
 
 if TYPE_CHECKING:
     from cosmos_tui.config import Config
     from cosmos_tui.remote.pool import HostPool
     from cosmos_tui.store.repositories import Store
+
+logger = logging.getLogger(__name__)
 
 LOG_NAME = "run.log"
 # A queue driver heartbeats every 5 s; one silent this long has stopped.
@@ -128,6 +131,7 @@ class RunService:
         self._queue_again = True
         if not self.drives_queue:
             self._queue_task = asyncio.create_task(self._drive_until_idle())
+            self._queue_task.add_done_callback(_log_queue_failure)
 
     async def _drive_until_idle(self) -> None:
         while self._queue_again:
@@ -156,13 +160,30 @@ class RunService:
             await self._hand_over(driving, queue_driven)
 
     async def _hand_over(self, driving: list[str], queue_driven: bool) -> None:
-        """Start the detached processes that :meth:`close` hands the runs over to."""
+        """Start the detached processes that :meth:`close` hands the runs over to.
+
+        A run still queued here (waiting for a GPU, or for its retry) is first given back
+        by this process's claim, so that the worker may claim it. A run that cannot be
+        handed over is logged and left to the next reconcile or queue driver.
+        """
+        queue = QueueStore(self.store)
         for run_id in driving:
-            run = await self.store.get_run(run_id, with_events=False)
-            if run.state.is_active and run.batch_id is None:
-                spawn_worker(self.config.source, self.config.outputs_dir / run_id, run_id)
+            try:
+                run = await self.store.get_run(run_id, with_events=False)
+                if run.state.is_terminal or run.batch_id is not None:
+                    continue  # a batch's members: the queue driver reattaches the batch
+                if run.state == RunState.QUEUED:
+                    await queue.release([run_id], self.engine.ctx.worker_id)
+                pid = spawn_worker(self.config.source, self.config.outputs_dir / run_id, run_id)
+                logger.info("run %s handed over to worker %d", run_id, pid)
+            except (CosmosError, OSError) as exc:
+                logger.warning("run %s was not handed over: %s", run_id, exc)
         if queue_driven:
-            spawn_queue_driver(self.config.source, self.config.data_dir)
+            try:
+                pid = spawn_queue_driver(self.config.source, self.config.data_dir)
+                logger.info("the queue handed over to driver %d", pid)
+            except OSError as exc:
+                logger.warning("the queue was not handed over: %s", exc)
 
     def log_path(self, run_id: str) -> Path:
         """The local log of a run (``<outputs>/<run id>/run.log``)."""
@@ -390,3 +411,9 @@ class RunService:
             rank=found.rank,
             phase=found.phase,
         )
+
+
+def _log_queue_failure(task: asyncio.Task[None]) -> None:
+    """Log why this process's queue drive ended with an error (it is no one's to raise)."""
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("driving the queue in this process failed", exc_info=task.exception())

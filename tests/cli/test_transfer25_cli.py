@@ -244,8 +244,9 @@ def test_a_style_image_or_a_style_frame_reaches_the_sample(
     sample = dry(cosmos, pid, "--hint", "edge=0.6", "--style-image", str(style))["spec"]
     digest = hashlib.sha256(style.read_bytes()).hexdigest()
     assert sample["image_context_path"] == f"/cosmos-tui/inputs/{digest}.png"
-    sample = dry(cosmos, pid, "--hint", "edge=0.6", "--style-frame", "12")["spec"]
-    assert sample["context_frame_index"] == 12 and "image_context_path" not in sample
+    # the test videos have 3 frames: indexes 1 and 2 (upstream counts from 0, refuses 0)
+    sample = dry(cosmos, pid, "--hint", "edge=0.6", "--style-frame", "2")["spec"]
+    assert sample["context_frame_index"] == 2 and "image_context_path" not in sample
     assert upstream_validates(as_on_the_host(sample, tmp_path)) is None
     refusals = [
         (["--profile", "transfer2.5", "--hint", "edge=1", "--style-image", str(style),
@@ -254,6 +255,8 @@ def test_a_style_image_or_a_style_frame_reaches_the_sample(
          "vis control"),
         (["--profile", "transfer2.5", "--hint", "edge=1", "--style-frame", "0"],
          "context_frame_index"),
+        (["--profile", "transfer2.5", "--hint", "edge=1", "--style-frame", "3"],
+         "has 3 frames, counted from 0"),
         (["--profile", "transfer2.5", "--hint", "edge=1", "--style-image",
           str(tmp_path / "none.png")], "not on this machine"),
         (["--style-image", str(style)], "--style-image apply to --profile transfer2.5"),

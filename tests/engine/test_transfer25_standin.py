@@ -288,11 +288,11 @@ def test_an_image_context_is_read_like_upstream(work: Path) -> None:
     Pydantic only asks for a file (config.py:489), so a ``.gif`` passes the sample check and
     fails later, in the sample's generation, with upstream's ValueError.
     """
-    (work / "style.JPG").write_bytes(b"j")
-    write(work / "s.json", {**GOOD, "image_context_path": "style.JPG"})
+    (work / "style.jpg").write_bytes(b"j")
+    write(work / "s.json", {**GOOD, "image_context_path": "style.jpg"})
     done = standin(work, BASE, HF_TOKEN="x")
     assert done.returncode == 0, done.stderr
-    assert f"Processing image context from: {work / 'style.JPG'}" in done.stdout
+    assert f"Processing image context from: {work / 'style.jpg'}" in done.stdout
     write(work / "s.json", GOOD)
     assert "No image context provided." in standin(work, BASE, HF_TOKEN="x").stdout
     (work / "style.gif").write_bytes(b"g")

@@ -87,3 +87,31 @@ async def test_the_queue_the_app_drove_is_driven_on_after_it_closes(
         final = await wait_ended(app, run.id, timeout=120)
         assert final.state == RunState.COMPLETED, final.failure_message
     assert (config.data_dir / "queue-driver.log").exists()
+
+
+async def test_a_run_the_app_held_waiting_for_a_gpu_is_handed_over_too(
+    make_config, tmp_path, video_dir, bench_for, fake_gpu
+) -> None:
+    """Two runs started by the app on a one-GPU host: one runs, one waits (still queued,
+    claimed by nobody or by the app). Both finish after the app closed."""
+    fake_gpu.set_variant("1gpu")
+    config = make_config(COSMOS_STANDIN_SPEED="0.3")
+    config = load_config(write_config_file(config, tmp_path / "config.toml"))
+    app = await bench_for(config)
+    prompt = await app.create_prompt("a robot arm", video_dir)
+    runs = [await app.create_run(prompt.id, {"seed": seed}) for seed in (1, 2)]
+    for run in runs:
+        await app.runs.start(run.id)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while True:
+        states = [(await app.get_run(r.id)).state for r in runs]
+        if RunState.RUNNING in states and RunState.QUEUED in states:
+            break
+        assert loop.time() < deadline, states
+        await asyncio.sleep(0.1)
+    await app.runs.close(hand_over=True)
+    for run in runs:
+        final = await wait_ended(app, run.id, timeout=120)
+        assert final.state == RunState.COMPLETED, final.failure_message
+        assert (config.outputs_dir / run.id / "worker.log").exists()

@@ -319,3 +319,30 @@ async def test_a_style_image_upstream_would_refuse_is_refused_when_the_run_is_ma
     assert words in caught.value.message
     assert caught.value.field == "image_context_path"
     assert not (await bench.list_runs()).items
+
+
+async def test_a_style_frame_past_the_input_videos_end_is_refused(
+    t25_config, bench_for, video_dir
+) -> None:
+    """Upstream takes ``frames[index]`` of the whole video, counted from 0 (utils.py:339-347)."""
+    from cosmos_tui.engine.video_probe import probe_video
+
+    frames = probe_video(video_dir / "color.mp4").frames
+    bench = await bench_for(t25_config())
+    prompt = await bench.create_prompt("a coast road", video_dir)
+    hints = [{"hint": "edge", "weight": 0.6}]
+    with pytest.raises(ValidationError) as caught:
+        await bench.create_run(
+            prompt.id,
+            {"profile": "transfer2.5",
+             "options": {"hints": hints, "context_frame_index": frames}},
+        )  # fmt: skip
+    assert caught.value.field == "context_frame_index"
+    assert f"has {frames} frames" in caught.value.message
+    assert f"give 1 to {frames - 1}" in caught.value.message
+    run = await bench.create_run(
+        prompt.id,
+        {"profile": "transfer2.5",
+         "options": {"hints": hints, "context_frame_index": frames - 1}},
+    )  # fmt: skip
+    assert run.params.options["context_frame_index"] == frames - 1

@@ -124,7 +124,7 @@ async def test_a_runs_log_resumes_exactly_after_a_stall(
 
 async def test_a_cancel_cut_by_a_dropped_link_still_stops_the_container(
     make_config: Any, bench_for: Any, video_dir: Path, ssh_server: Any, docker_daemon: Any,  # noqa: F811
-    link: ShapedLink,
+    link: ShapedLink, caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
     """The link dies while the container is being stopped (``cosmos demo --flaky-ssh``
     drops connections at random): the stop is asked again once the host is back, not
@@ -147,3 +147,4 @@ async def test_a_cancel_cut_by_a_dropped_link_still_stops_the_container(
     assert cancelled.state == RunState.CANCELLED
     running = docker_daemon.cli("inspect", "-f", "{{.State.Running}}", container)
     assert running.stdout.decode().strip() == "false"
+    assert "asking again" in caplog.text  # the first stop was lost with the link

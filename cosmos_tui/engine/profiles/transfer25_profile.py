@@ -43,6 +43,7 @@ from cosmos_tui.engine.profiles.transfer25_args import (
     validate_options,
 )
 from cosmos_tui.engine.profiles.transfer25_progress import Transfer25Parser
+from cosmos_tui.engine.video_probe import probe_video
 from cosmos_tui.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -121,6 +122,29 @@ def local_hint_files(options: Transfer25Options) -> Transfer25Options:
     if style:
         style = _local_file(style, "the style image", "an image", "image_context_path")
     return dataclasses.replace(options, hints=tuple(hints), image_context_path=style)
+
+
+def _check_style_frame(options: Transfer25Options, prompt: Prompt | None) -> None:
+    """Check that the style frame is a frame of the prompt's input video.
+
+    Upstream reads the whole video and takes ``frames[index]`` (counted from 0,
+    ``_src/transfer2/inference/utils.py:339-347``): an index past the end is an
+    IndexError after the upload and the model's load.
+
+    Raises:
+        ValidationError: An index at or past the video's frame count.
+    """
+    index = options.context_frame_index
+    video = prompt.input(VIDEO_ROLE) if prompt is not None else None
+    if index is None or video is None:
+        return
+    info = probe_video(video.path)  # None when unreadable: the upload checks the file
+    if info is not None and index >= info.frames:
+        raise ValidationError(
+            f"the style frame is {index}, but {video.path.name} has {info.frames} frames, "
+            f"counted from 0 (upstream refuses 0): give 1 to {info.frames - 1}",
+            field="context_frame_index",
+        )
 
 
 def _local_file(text: str, what: str, kind: str, field: str) -> str:
@@ -210,6 +234,7 @@ class Transfer25Profile:
         if not 0 <= params.seed <= SEED_MAX:
             raise ValidationError(f"seed must be from 0 to {SEED_MAX}", field="seed")
         validate_options(options)
+        _check_style_frame(options, prompt)
         options = local_hint_files(options)
         return dataclasses.replace(params, options=options_to_dict(options))
 

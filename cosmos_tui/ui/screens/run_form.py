@@ -238,7 +238,7 @@ class RunForm(FormScreen[Run]):
         if key == "image_context_path":
             return "an image here (png, jpg), uploaded"
         if key == "context_frame_index":
-            return "a frame number, from 1"
+            return "frame index: 1 is the second"
         if not key.startswith(T25_HINT_KEY):
             return ""
         _prefix, hint, name = key.split(".")
