@@ -193,6 +193,7 @@ class Scheduler:
 
         """
         stop = stop or asyncio.Event()
+        claimed: list[str] = []
         try:
             while not stop.is_set():
                 self._wake.clear()
@@ -218,15 +219,20 @@ class Scheduler:
             # Claims on runs not started yet go back in line at once (not after the
             # stale-claim delay): another driver may start them now.
             claimed = [run_id for claim in self.launched for run_id in claim.run_ids]
-            with contextlib.suppress(asyncio.TimeoutError, CosmosError):
-                await asyncio.wait_for(self.queue.release(claimed, self.id), CLEANUP_TIMEOUT_S)
             raise
         finally:
-            # Bounded: another process may hold the write lock for up to its busy timeout;
-            # the timeout's cancel ends the wait for it at once (store/transactions.py),
-            # and the heartbeat going stale releases the entry anyway.
+            # Bounded, as one: another process may hold the write lock for up to its busy
+            # timeout; the timeout's cancel ends the wait for it at once
+            # (store/transactions.py), and the heartbeat going stale releases the entry
+            # and its claims anyway.
             with contextlib.suppress(asyncio.TimeoutError, CosmosError):
-                await asyncio.wait_for(self.queue.unregister(self.id), CLEANUP_TIMEOUT_S)
+                await asyncio.wait_for(self._clean_up(claimed), CLEANUP_TIMEOUT_S)
+
+    async def _clean_up(self, unstarted: list[str]) -> None:
+        """Give back the claims on ``unstarted`` runs still queued, then leave the queue."""
+        if unstarted:
+            await self.queue.release(unstarted, self.id)
+        await self.queue.unregister(self.id)
 
     # internals -----------------------------------------------------------------------
 

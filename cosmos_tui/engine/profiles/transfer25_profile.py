@@ -135,8 +135,10 @@ def _check_style_frame(options: Transfer25Options, prompt: Prompt | None) -> Non
         ValidationError: An index at or past the video's frame count.
     """
     index = options.context_frame_index
-    video = prompt.input(VIDEO_ROLE) if prompt is not None else None
-    if index is None or video is None:
+    if index is None or prompt is None:
+        return
+    video = prompt.input(VIDEO_ROLE)
+    if video is None:
         return
     info = probe_video(video.path)  # None when unreadable: the upload checks the file
     if info is not None and index >= info.frames:
