@@ -144,9 +144,10 @@ class RunService:
         Args:
             hand_over: Let detached processes carry on what this process drove (the
                 TUI quits this way): a ``cosmos worker`` for each run it was driving that
-                is still active, and a queue driver when it drove the queue (that one
-                picks up the batches and starts what waits). Without it, the next
-                reconcile reattaches them.
+                has not ended (running, or still queued for a GPU or a retry), and a
+                queue driver when it drove the queue (that one picks up the batches and
+                starts what waits). Without it, the next reconcile reattaches the active
+                ones.
         """
         queue_driven = self.drives_queue
         driving = self._engine.driving() if self._engine is not None else []
