@@ -10,7 +10,8 @@ runs from queued to uploading only while the claim is still ours; then the launc
 Several schedulers (the TUI, ``cosmos queue run`` elsewhere) may share one database: the
 claim decides, so no run starts twice and no GPU is given out twice. A scheduler that
 dies leaves its started runs to the lifecycle's reconcile, and the runs it had claimed but
-not started are released by another scheduler once its heartbeat is stale.
+not started are released by another scheduler once its heartbeat is stale; one stopped
+from outside gives those back itself as it ends.
 """
 
 from __future__ import annotations
@@ -216,8 +217,9 @@ class Scheduler:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
-            # Claims on runs not started yet go back in line at once (not after the
-            # stale-claim delay): another driver may start them now.
+            # Claims on runs still queued (not started yet, or sent back for a retry) go
+            # back in line at once, not after the stale-claim delay: another driver may
+            # start them now. Runs that moved on are left alone by the release.
             claimed = [run_id for claim in self.launched for run_id in claim.run_ids]
             raise
         finally:
@@ -229,9 +231,14 @@ class Scheduler:
                 await asyncio.wait_for(self._clean_up(claimed), CLEANUP_TIMEOUT_S)
 
     async def _clean_up(self, unstarted: list[str]) -> None:
-        """Give back the claims on ``unstarted`` runs still queued, then leave the queue."""
+        """Give back the claims on ``unstarted`` runs still queued, then leave the queue.
+
+        A release that fails (the database) is left to the stale-claim delay; the
+        unregister is tried all the same.
+        """
         if unstarted:
-            await self.queue.release(unstarted, self.id)
+            with contextlib.suppress(CosmosError):
+                await self.queue.release(unstarted, self.id)
         await self.queue.unregister(self.id)
 
     # internals -----------------------------------------------------------------------

@@ -164,8 +164,10 @@ class RunService:
         """Start the detached processes that :meth:`close` hands the runs over to.
 
         A run still queued here (waiting for a GPU, or for its retry) is first given back
-        by this process's claim, so that the worker may claim it. A run that cannot be
-        handed over is logged and left to the next reconcile or queue driver.
+        by this process's claim (a queue claim was given back by the scheduler as it
+        stopped); it goes to the queue driver when the queue was driven here (which
+        keeps the queue's pause), else to a worker. A run that cannot be handed over is
+        logged and left to the next reconcile or queue driver.
         """
         queue = QueueStore(self.store)
         for run_id in driving:
@@ -175,6 +177,8 @@ class RunService:
                     continue  # a batch's members: the queue driver reattaches the batch
                 if run.state == RunState.QUEUED:
                     await queue.release([run_id], self.engine.ctx.worker_id)
+                    if queue_driven:
+                        continue  # the queue driver below places it
                 pid = spawn_worker(self.config.source, self.config.outputs_dir / run_id, run_id)
                 logger.info("run %s handed over to worker %d", run_id, pid)
             except (CosmosError, OSError) as exc:

@@ -141,6 +141,12 @@ def _check_style_frame(options: Transfer25Options, prompt: Prompt | None) -> Non
     if video is None:
         return
     info = probe_video(video.path)  # None when unreadable: the upload checks the file
+    if info is not None and info.frames <= 1:
+        raise ValidationError(
+            f"{video.path.name} has {info.frames} frame; upstream's style frame counts "
+            "from 0 and refuses 0, so it has none to offer: leave the style frame empty",
+            field="context_frame_index",
+        )
     if info is not None and index >= info.frames:
         raise ValidationError(
             f"the style frame is {index}, but {video.path.name} has {info.frames} frames, "
