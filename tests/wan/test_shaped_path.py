@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from cosmos_tui.config import HostConfig, TimeoutsConfig
+from cosmos_tui.config import Config, HostConfig, TimeoutsConfig
 from cosmos_tui.domain import RunState
 from cosmos_tui.engine.logs import read_log_lines
 from cosmos_tui.errors import CosmosError
@@ -48,6 +48,15 @@ def link(ssh_server: Any) -> Iterator[ShapedLink]:
 def through(host: HostConfig, ssh_server: Any, link: ShapedLink) -> HostConfig:
     """The same host reached through the shaped link (its key still verified)."""
     return dataclasses.replace(host, **ssh_server.connection_fields(link.port))
+
+
+def shaped(config: Config, ssh_server: Any, link: ShapedLink) -> Config:
+    """``config`` with its one host through the link and a keepalive of KEEPALIVE_S."""
+    return dataclasses.replace(
+        config,
+        hosts=[through(config.hosts[0], ssh_server, link)],
+        timeouts=dataclasses.replace(config.timeouts, keepalive=KEEPALIVE_S),
+    )
 
 
 async def test_upload_cut_by_a_stall_resumes_and_verifies(
@@ -100,11 +109,7 @@ async def test_a_runs_log_resumes_exactly_after_a_stall(
     link: ShapedLink,
 ) -> None:  # fmt: skip
     config = make_config("flood", COSMOS_STANDIN_FLOOD_LINES="20000", COSMOS_STANDIN_SPEED="0.05")
-    config = dataclasses.replace(
-        config,
-        hosts=[through(config.hosts[0], ssh_server, link)],
-        timeouts=dataclasses.replace(config.timeouts, keepalive=KEEPALIVE_S),
-    )
+    config = shaped(config, ssh_server, link)
     bench = await bench_for(config)
     prompt = await bench.create_prompt("a prompt", video_dir)
     run = await bench.create_run(prompt.id)
@@ -130,11 +135,7 @@ async def test_a_cancel_cut_by_a_dropped_link_still_stops_the_container(
     drops connections at random): the stop is asked again once the host is back, not
     given up with the container left running."""
     config = make_config("hang")
-    config = dataclasses.replace(
-        config,
-        hosts=[through(config.hosts[0], ssh_server, link)],
-        timeouts=dataclasses.replace(config.timeouts, keepalive=KEEPALIVE_S),
-    )
+    config = shaped(config, ssh_server, link)
     bench = await bench_for(config)
     prompt = await bench.create_prompt("a prompt", video_dir)
     run = await bench.create_run(prompt.id)
