@@ -58,6 +58,15 @@ def focus_row(table: DataTable, key: str) -> DataTable:
     return table
 
 
+async def saved_run(h: Harness, pilot: Pilot[None]) -> Run:
+    """Save the open run form; return the run it started (the form closed)."""
+    await pilot.press("ctrl+s")
+    await settle(pilot)
+    assert not isinstance(h.app.screen, RunForm)
+    started = [args for name, args in h.services.calls if name == "start_run"]
+    return await h.services.bench.get_run(started[-1][0])
+
+
 async def open_run_form(h, pilot, prompt_id: str, profile: str) -> RunForm:
     """Open the run form on a prompt (Enter in Prompts) and pick the model."""
     from textual.widgets import Select
@@ -261,11 +270,7 @@ async def test_the_run_form_picks_a_model_shows_its_fields_and_remembers_it(h, p
     form.query_one("#c3_frames", Input).value = "48"
     await pilot.pause()
     assert plain(form.query_one("#form-error")).strip() == ""
-    await pilot.press("ctrl+s")
-    await settle(pilot)
-    assert not isinstance(h.app.screen, RunForm)
-    started = [args for name, args in h.services.calls if name == "start_run"]
-    run = await h.services.bench.get_run(started[-1][0])
+    run = await saved_run(h, pilot)
     assert run.profile == "cosmos3" and run.params.seed == 42
     assert run.params.vis_weight != 7
     options = run.params.options
@@ -739,11 +744,7 @@ async def test_the_run_form_takes_each_transfer25_controls_own_video_and_mask(
     form.query_one("#depth_mask", Input).value = ""
     await pilot.pause()
     assert plain(form.query_one("#form-error")).strip() == ""
-    await pilot.press("ctrl+s")
-    await settle(pilot)
-    assert not isinstance(h.app.screen, RunForm)
-    started = [args for name, args in h.services.calls if name == "start_run"]
-    run = await h.services.bench.get_run(started[-1][0])
+    run = await saved_run(h, pilot)
     assert run.profile == "transfer2.5"
     assert run.params.options["hints"] == [
         {"hint": "depth", "weight": 0.5, "control_path": str(control), "mask_prompt": "the car"}
@@ -787,11 +788,7 @@ async def test_the_cosmos3_form_takes_steps_guidance_fps_and_shows_the_pixel_siz
     form.query_one("#c3_checkpoint", Input).value = "/data/my-finetune"
     await pilot.pause()
     assert plain(form.query_one("#form-error")).strip() == ""
-    await pilot.press("ctrl+s")
-    await settle(pilot)
-    assert not isinstance(h.app.screen, RunForm)
-    started = [args for name, args in h.services.calls if name == "start_run"]
-    run = await h.services.bench.get_run(started[-1][0])
+    run = await saved_run(h, pilot)
     options = run.params.options
     assert (options["num_steps"], options["guidance"], options["fps"]) == (20, 4.5, 16)
     assert options["checkpoint"] == "/data/my-finetune"  # instead of the size
@@ -833,11 +830,7 @@ async def test_the_transfer25_form_takes_presets_sigma_chunking_distilled_and_gu
     form.query_one("#t25_distilled", Select).value = "no"
     await pilot.pause()
     assert plain(form.query_one("#form-error")).strip() == ""
-    await pilot.press("ctrl+s")
-    await settle(pilot)
-    assert not isinstance(h.app.screen, RunForm)
-    started = [args for name, args in h.services.calls if name == "start_run"]
-    run = await h.services.bench.get_run(started[-1][0])
+    run = await saved_run(h, pilot)
     options = run.params.options
     assert (options["preset_edge_threshold"], options["preset_blur_strength"]) == (
         "very_high", "low",
@@ -871,11 +864,7 @@ async def test_the_transfer25_form_takes_a_style_image_or_a_style_frame(h, pilot
     form.query_one("#t25_style_frame", Input).value = ""
     await pilot.pause()
     assert plain(form.query_one("#form-error")).strip() == ""
-    await pilot.press("ctrl+s")
-    await settle(pilot)
-    assert not isinstance(h.app.screen, RunForm)
-    started = [args for name, args in h.services.calls if name == "start_run"]
-    run = await h.services.bench.get_run(started[-1][0])
+    run = await saved_run(h, pilot)
     assert run.params.options["image_context_path"] == str(style)
     [recorded] = run.params.run_files()
     assert recorded.sha256 == hashlib.sha256(style.read_bytes()).hexdigest()
