@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from cosmos_tui.engine.logs import (
     strip_ansi,
     tail_log,
 )
+from cosmos_tui.engine.ray_job import timestamped_lines
 
 BASE = 1_795_000_000 * 1_000_000_000
 
@@ -118,6 +120,58 @@ async def test_resume_drops_duplicates_including_equal_timestamps(tmp_path: Path
     assert read_log_lines(path) == ["one", "two a", "two b", "two c", "three"]
     cursor = LocalLog(path).open()
     assert (cursor.since_ns, cursor.at_since, cursor.lines) == (BASE + 3, 1, 5)
+
+
+async def follow_job_log(path: Path, chunks: list[str]) -> list[str]:
+    """Follow a Ray job log stream (read from its start each time) as the driver does."""
+    log = LocalLog(path)
+    log.open()
+    seen: list[str] = []
+    follower = LogFollower("rs_1", log, LogHub(), on_lines=seen.extend, from_start=True)
+    try:
+        await follower.follow(timestamped_lines(texts_of(chunks)))
+    finally:
+        log.close()
+    return seen
+
+
+async def texts_of(chunks: list[str]) -> AsyncIterator[str]:
+    for chunk in chunks:
+        yield chunk
+
+
+async def test_a_job_log_read_again_from_its_start_resumes_by_position(tmp_path: Path) -> None:
+    # The entrypoint says "running" after the container started: the container's first
+    # lines carry earlier stamps but come after it in the job log. A resume by time would
+    # take them as new and write them twice.
+    path = tmp_path / "rs_1" / "run.log"
+    log = [frame(BASE + 9, "[cosmos-tui] running").decode(), "Ray's own line, no stamp\n",
+           frame(BASE + 1, "one").decode(), frame(BASE + 2, "two").decode()]  # fmt: skip
+    assert await follow_job_log(path, log) == ["[cosmos-tui] running", "one", "two"]
+    more = [frame(BASE + 3, "three").decode(), frame(BASE + 3, "three b").decode()]
+    assert await follow_job_log(path, ["".join(log), *more]) == ["three", "three b"]
+    assert await follow_job_log(path, [*log, *more]) == []
+    assert read_log_lines(path) == ["[cosmos-tui] running", "one", "two", "three", "three b"]
+
+
+async def test_a_job_log_stream_cut_mid_line_writes_no_half_line(tmp_path: Path) -> None:
+    path = tmp_path / "rs_1" / "run.log"
+    whole = frame(BASE + 1, "one").decode() + frame(BASE + 2, "two complete").decode()
+    assert await follow_job_log(path, [whole[:-6]]) == ["one"]  # the stream broke there
+    assert await follow_job_log(path, [whole]) == ["two complete"]
+    assert read_log_lines(path) == ["one", "two complete"]
+
+
+async def test_a_cursor_saved_before_positions_resumes_by_time(tmp_path: Path) -> None:
+    path = tmp_path / "rs_1" / "run.log"
+    await follow_job_log(path, [frame(BASE + 1, "one").decode()])
+    cursor_path = path.with_name("run.log.cursor")
+    saved = json.loads(cursor_path.read_text())
+    del saved["stamped"]  # a cursor written by an earlier version
+    cursor_path.write_text(json.dumps(saved))
+    both = frame(BASE + 1, "one").decode() + frame(BASE + 2, "two").decode()
+    assert await follow_job_log(path, [both]) == ["two"]
+    assert read_log_lines(path) == ["one", "two"]
 
 
 async def test_reopen_cuts_a_write_that_the_cursor_never_saw(tmp_path: Path) -> None:
