@@ -201,6 +201,10 @@ class LogCursor:
         at_since: How many lines written so far carry exactly ``since_ns``.
         size: Bytes of ``run.log`` that these lines occupy.
         lines: Display lines in ``run.log``.
+        stamped: Timestamped raw lines written since the attempt's log began: the resume
+            point in a log that is read again from its start (a Ray job log), where
+            stamps need not rise (the entrypoint's lines come from another clock). None
+            in a cursor saved before it was counted: resume by time then.
 
     """
 
@@ -208,15 +212,28 @@ class LogCursor:
     at_since: int = 0
     size: int = 0
     lines: int = 0
+    stamped: int | None = 0
 
     def dedupe(self) -> Deduper:
         """Return a filter for a stream that resumes from this cursor."""
         return Deduper(self.since_ns, self.at_since)
 
+    def skip_written(self) -> Deduper:
+        """Return a filter for a stream that starts again at the attempt's first line."""
+        if self.stamped is None:
+            return self.dedupe()
+        return Deduper(None, 0, skip_first=self.stamped)
+
+    def new_attempt(self) -> None:
+        """Forget the resume point: the next lines come from a new attempt's log."""
+        self.since_ns, self.at_since, self.stamped = None, 0, 0
+
     def advance(self, ts_ns: int | None) -> None:
         """Record that one more raw line with ``ts_ns`` was written."""
         if ts_ns is None:
             return
+        if self.stamped is not None:
+            self.stamped += 1
         if ts_ns == self.since_ns:
             self.at_since += 1
         else:
@@ -230,6 +247,7 @@ class LogCursor:
                 "at_since": self.at_since,
                 "size": self.size,
                 "lines": self.lines,
+                "stamped": self.stamped,
             }
         )
 
@@ -243,20 +261,30 @@ class LogCursor:
                 at_since=int(data.get("at_since", 0)),
                 size=int(data.get("size", 0)),
                 lines=int(data.get("lines", 0)),
+                stamped=int(data["stamped"]) if data.get("stamped") is not None else None,
             )
         except (ValueError, TypeError, AttributeError):
             return cls()
 
 
 class Deduper:
-    """Drops lines that a resumed stream repeats (Docker's ``since`` is inclusive)."""
+    """Drops lines that a resumed stream repeats.
 
-    def __init__(self, since_ns: int | None, at_since: int) -> None:
+    Docker's ``since`` is inclusive: lines stamped before the cursor, and the ones at
+    its stamp already written, are dropped. A stream read again from its start drops
+    its first ``skip_first`` stamped lines instead (by position, not time).
+    """
+
+    def __init__(self, since_ns: int | None, at_since: int, skip_first: int = 0) -> None:
         self._since = since_ns
         self._skip = at_since
+        self._first = skip_first
 
     def accept(self, ts_ns: int | None) -> bool:
         """Return True when a line stamped ``ts_ns`` is new."""
+        if self._first > 0 and ts_ns is not None:
+            self._first -= 1
+            return False
         if self._since is None or ts_ns is None:
             return True
         if ts_ns < self._since:
@@ -394,6 +422,8 @@ class LogFollower:
         local_log: The opened local log.
         hub: Wakes readers.
         on_lines: Called with each flushed batch of clean lines.
+        from_start: The stream starts at the attempt's first line each time (a Ray job
+            log), not at the cursor's time: resume by position.
 
     """
 
@@ -403,11 +433,13 @@ class LogFollower:
         local_log: LocalLog,
         hub: LogHub,
         on_lines: LinesCallback | None = None,
+        from_start: bool = False,
     ) -> None:
         self.run_id = run_id
         self.local_log = local_log
         self.hub = hub
         self.on_lines = on_lines
+        self.from_start = from_start
         self._pending: list[RawLine] = []
         self._timer: asyncio.TimerHandle | None = None
         self._flushed_at = 0.0
@@ -422,7 +454,8 @@ class LogFollower:
 
         """
         decoder = DockerLogDecoder()
-        deduper = self.local_log.cursor.dedupe()
+        cursor = self.local_log.cursor
+        deduper = cursor.skip_written() if self.from_start else cursor.dedupe()
         before = self.local_log.cursor.lines
         loop = asyncio.get_running_loop()
         try:

@@ -107,11 +107,13 @@ def entrypoint(
     return shlex.join([cluster.python, "-c", script, json.dumps(job)])
 
 
-async def timestamped_lines(chunks: AsyncIterator[str]) -> AsyncIterator[str]:
+async def timestamped_lines(chunks: AsyncIterator[str], whole: bool = False) -> AsyncIterator[str]:
     """Keep the container's (and entrypoint's) timestamped lines of a job log stream.
 
     Ray adds lines of its own (runtime env, "Running entrypoint"); they carry no Docker
-    timestamp, could not be de-duplicated on resume, and are dropped.
+    timestamp, are not the run's, and are dropped. A stream that ends (or breaks) in
+    the middle of a line leaves that line to the next read, which has all of it; only
+    the ``whole`` log of an ended job keeps a last line without a newline.
     """
     buffer = ""
     async for chunk in chunks:
@@ -120,7 +122,8 @@ async def timestamped_lines(chunks: AsyncIterator[str]) -> AsyncIterator[str]:
         for line in lines:
             if _TIMESTAMP.match(line.encode("utf-8", errors="surrogateescape") + b" "):
                 yield line + "\n"
-    if buffer and _TIMESTAMP.match(buffer.encode("utf-8", errors="surrogateescape") + b" "):
+    last = buffer.encode("utf-8", errors="surrogateescape") + b" "
+    if whole and buffer and _TIMESTAMP.match(last):
         yield buffer + "\n"
 
 
@@ -190,7 +193,7 @@ def begin_attempt_log(local_log: LocalLog, run: Run) -> None:
         return
     if local_log.cursor_path.exists():
         local_log.open()
-        local_log.cursor.since_ns, local_log.cursor.at_since = None, 0
+        local_log.cursor.new_attempt()
         local_log.close()
 
 
@@ -201,7 +204,7 @@ def note_gap(local_log: LocalLog, text: str) -> None:
     behind this one's: the cursor forgets the last timestamp so none of them is dropped.
     """
     local_log.open()
-    local_log.cursor.since_ns, local_log.cursor.at_since = None, 0
+    local_log.cursor.new_attempt()
     local_log.append([RawLine(None, f"[cosmos-tui] {text}".encode())], Deduper(None, 0))
     local_log.close()
 

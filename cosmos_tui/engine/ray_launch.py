@@ -405,7 +405,7 @@ class RayLauncher:
         publisher = asyncio.create_task(progress.publish())
         try:
             while True:
-                follower = LogFollower(run.id, local_log, self.hub, progress.feed)
+                follower = LogFollower(run.id, local_log, self.hub, progress.feed, from_start=True)
                 try:
                     alive = partial(self._live, jobs, sid)
                     stream = probed(jobs.tail(sid), alive, PROBE_SECONDS, REOPEN_SECONDS)
@@ -424,8 +424,8 @@ class RayLauncher:
                 if job is None or not await self._node_lost(run, job):
                     raise
                 whole = ""
-            follower = LogFollower(run.id, local_log, self.hub, progress.feed)
-            await follower.follow(timestamped_lines(once(whole)))
+            follower = LogFollower(run.id, local_log, self.hub, progress.feed, from_start=True)
+            await follower.follow(timestamped_lines(once(whole), whole=True))
         finally:
             local_log.close()
             for task in (stopper, publisher):
