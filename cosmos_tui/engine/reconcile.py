@@ -8,7 +8,10 @@ the TUI. For each run in an active state whose driver is gone (its lock is free)
 - ``running`` with its container running: reattach (logs resume from the cursor);
 - ``running`` with its container exited: finish it (drain logs, classify, download);
 - ``running`` with no container: failed, "container disappeared";
-- ``downloading``: the download resumes (outputs are in the run's remote folder).
+- ``downloading``: the download resumes (outputs are in the run's remote folder);
+- ``queued`` and claimed by a driver (not a scheduler): the driver put it back for a
+  retry and died in the back-off, holding the claim that keeps everyone else off it.
+  The claim is given back and the run driven again.
 
 Runs of a batch (one container labelled ``cosmos.batch_id`` for several runs) are left to
 the queue's batch launcher, which reattaches, collects or requeues a whole batch
@@ -37,6 +40,7 @@ from cosmos_tui.engine.lifecycle import EngineContext
 from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.errors import ContainerGone, CosmosError, InvalidTransition, NotFound
 from cosmos_tui.owner import LABEL_OWNER, Ownership, ownership
+from cosmos_tui.store.queue_store import QueueStore
 from cosmos_tui.store.repositories import RunFilter
 
 if TYPE_CHECKING:
@@ -169,6 +173,9 @@ async def reconcile(
             lock.release()
         await dispatch(run.id)
         dispatched.append(run.id)
+    for run_id in await _stranded_claims(ctx, busy):
+        await dispatch(run_id)
+        dispatched.append(run_id)
     orphans, stopped = await _orphans(ctx, containers)
     return ReconcileReport(
         tuple(dispatched),
@@ -180,6 +187,29 @@ async def reconcile(
         tuple(stopped),
         tuple(foreign),
     )
+
+
+async def _stranded_claims(ctx: EngineContext, busy: list[str]) -> list[str]:
+    """Give back the claims of queued runs whose driver is gone; return those runs.
+
+    A live driver holds its run's lock through the back-off (those go to ``busy``).
+    Cluster runs never have a driver's claim: the queue driver (a scheduler) claims
+    them, and its claims expire with its heartbeat.
+    """
+    queue = QueueStore(ctx.store)
+    released: list[str] = []
+    for run_id, claimer in (await queue.driver_claims()).items():
+        lock = RunLock(ctx.run_dir(run_id))
+        if not lock.try_acquire(record=False):
+            busy.append(run_id)
+            continue
+        try:
+            if await queue.release([run_id], claimer):
+                logger.info("run %s: its driver %s is gone; driving it again", run_id, claimer)
+                released.append(run_id)
+        finally:
+            lock.release()
+    return released
 
 
 async def _known(ctx: EngineContext, info: ContainerInfo) -> bool:

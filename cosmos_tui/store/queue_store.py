@@ -572,6 +572,22 @@ class QueueStore:
                 )
             )
 
+    async def driver_claims(self) -> dict[str, str]:
+        """Return queued runs claimed by a driver, not a scheduler: ``{run id: claimer}``.
+
+        A driver (a ``cosmos worker``, the TUI) keeps its run's claim while the run waits
+        in the queue for its retry; schedulers are the claimers with a heartbeat row.
+        """
+        async with self.store.session() as session:
+            rows = await session.execute(
+                select(RunRow.id, RunRow.claimed_by).where(
+                    RunRow.state == RunState.QUEUED.value,
+                    RunRow.claimed_by.is_not(None),
+                    RunRow.claimed_by.not_in(select(SchedulerRow.id)),
+                )
+            )
+            return {run_id: str(claimer) for run_id, claimer in rows.all()}
+
     async def release_stale_claims(self, max_age: timedelta) -> list[str]:
         """Put back in line runs claimed by schedulers that stopped beating.
 
