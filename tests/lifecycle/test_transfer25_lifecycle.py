@@ -294,6 +294,27 @@ async def test_a_style_image_on_this_machine_goes_up_with_the_run(
     assert any(f"Processing image context from: {uploaded}" in line for line in lines)
 
 
+async def test_a_cluster_stages_the_style_image_with_a_lower_case_extension(
+    t25_config, bench_for, video_dir, tmp_path
+) -> None:
+    """Upstream's image branch tests ``endswith(".png")`` as given (utils.py:211)."""
+    from cosmos_tui.config import ClusterConfig
+    from cosmos_tui.engine.ray_stage import SharedStage
+
+    style = tmp_path / "Sunset.PNG"
+    style.write_bytes(b"\x89PNG\r\n\x1a\n a sunset")
+    bench = await bench_for(t25_config())
+    prompt = await bench.create_prompt("a coast road at dusk", video_dir)
+    options = {"hints": [{"hint": "edge", "weight": 0.6}], "image_context_path": str(style)}
+    run = await bench.create_run(prompt.id, {"profile": "transfer2.5", "options": options})
+    stage = SharedStage(ClusterConfig(name="c", shared_dir=str(tmp_path / "shared")))
+    layout = await stage.layout(run.id, 1)
+    spec = await stage.put(run, await bench.get_prompt(prompt.id), layout)
+    staged = [p.name for p in Path(layout.inputs_dir).iterdir() if p.name.endswith("png")]
+    assert staged and all(name.endswith(".png") for name in staged)
+    assert spec["image_context_path"].endswith(".png")
+
+
 @pytest.mark.parametrize(
     ("name", "extra", "words"),
     [
