@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 from cosmos_tui.config import BatchingConfig
@@ -238,3 +239,34 @@ async def test_two_processes_claiming_the_same_placements_win_each_run_once(
         async with Store.open(db) as store:
             held = await QueueStore(store).allocations()
             assert sorted(a.gpus for a in held) == [(0,), (1,), (2,), (3,)]
+
+
+class StuckLauncher:
+    """Takes a claim and never starts it (a launch still waiting when the app quits)."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+
+    async def launch(self, claim: Claim) -> None:
+        self.entered.set()
+        await asyncio.Event().wait()
+
+
+async def test_a_scheduler_stopped_from_outside_gives_back_what_it_had_not_started(
+    store: Store, make_run: MakeRun
+) -> None:
+    waiting, other = await make_run(), await make_run()
+    launcher = StuckLauncher()
+    queue = QueueStore(store)
+    sched = Scheduler(queue, StaticCluster((HostView("a", True, (0,)),)), launcher,
+                      poll_interval=0.01, batching=BatchingConfig(enabled=False))  # fmt: skip
+    driving = asyncio.create_task(sched.run())
+    await asyncio.wait_for(launcher.entered.wait(), 10)
+    claimed = [run_id for claim in sched.launched for run_id in claim.run_ids]
+    assert len(claimed) == 1 and await queue.claimer(claimed[0]) == sched.id
+    driving.cancel()  # the app quits
+    await asyncio.gather(driving, return_exceptions=True)
+    for run in (waiting, other):  # in line again at once, not after the stale-claim delay
+        assert await queue.claimer(run.id) is None
+        assert (await store.get_run(run.id)).state == RunState.QUEUED
+    assert await queue.live_schedulers(timedelta(hours=1)) == []
