@@ -18,7 +18,7 @@ round-trip time and bandwidth asked for it measures, interleaved with its anchor
   ``ssh host docker logs -f`` by hand (bench/_wan_run.py).
 
 Usage: .venv/bin/python bench/wan.py [--rtt-ms 20,50,150] [--mbit 100,1000] [--mb 1024]
-       [--video-mb 40] [--json] [--run-only | --status-only]
+       [--video-mb 40] [--json] [--run-only | --status-only | --transfers-only]
 Needs root (the sshd and dockerd of the tests), ``scp`` and ``rsync``.
 """
 
@@ -396,6 +396,9 @@ def main() -> None:
     parser.add_argument(
         "--status-only", action="store_true", help="only `cosmos status` and `ssh host true`"
     )
+    parser.add_argument(
+        "--transfers-only", action="store_true", help="only the transfers and their anchors"
+    )
     args = parser.parse_args()
     for tool in ("scp", "rsync", "ssh"):
         if shutil.which(tool) is None:
@@ -433,8 +436,12 @@ def main() -> None:
                                 if not args.json:
                                     print_status(figures)
                                 continue
-                            run = asyncio.run(
-                                measure_run(server, link.port, docker, image, root, rtt)
+                            run = (
+                                {}
+                                if args.transfers_only
+                                else asyncio.run(
+                                    measure_run(server, link.port, docker, image, root, rtt)
+                                )
                             )
                             if args.run_only:
                                 results.append({"rtt_ms": rtt, "mbit": mbit, **run})
@@ -447,9 +454,11 @@ def main() -> None:
                                     server, link, work, str(tool_dir), big, videos, args.rounds
                                 )
                             )
-                            config = work / "status.toml"
-                            status_config(server, link.port, docker.socket_path, config)
-                            status = measure_status(config, work / "data", 3)
+                            status = [float("nan")]
+                            if not args.transfers_only:
+                                config = work / "status.toml"
+                                status_config(server, link.port, docker.socket_path, config)
+                                status = measure_status(config, work / "data", 3)
                             figures = summarise(
                                 runs, status, shape, args.mb, args.video_mb, link.stats(), cpu
                             )
@@ -457,7 +466,8 @@ def main() -> None:
                         results.append(figures)
                         if not args.json:
                             print_link(figures)
-                            print_run(run)
+                            if run:
+                                print_run(run)
             finally:
                 docker.stop()
                 shutil.rmtree(docker.root, ignore_errors=True)
