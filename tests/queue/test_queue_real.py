@@ -127,6 +127,34 @@ async def drive(bench, launched: list[Claim], timeout: float = 120.0):
     return scheduler
 
 
+async def test_no_gpu_is_offered_before_the_processes_on_it_were_read(
+    bench_for, make_config, fake_gpu
+) -> None:
+    """Placement right after start-up knows other users' processes (raced under load).
+
+    The GPU samples stream in at once; the compute-process query is a command of its own
+    that may answer later. Until it did, a GPU someone else uses looked free.
+    """
+    fake_gpu.set_variant("2gpu")
+    fake_gpu.set_apps([f"4000, {UUID.format(i=0)}, 30000, someone_elses_training"])
+    fake_gpu.set_apps_delay(2)
+    bench = await bench_for(make_config())
+    cluster = PoolCluster(bench.config, bench.hosts)
+    await cluster.start(wait_seconds=0.2)  # gives up waiting before the processes come
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    offered: set[int] = set()
+    while loop.time() < deadline:
+        (view,) = cluster.host_views(())
+        offered = set(view.gpus) - view.foreign_busy
+        assert 0 not in offered, view
+        if offered:
+            break
+        await asyncio.sleep(0.05)
+    assert offered == {1}
+    assert view.foreign_busy == {0}
+
+
 async def test_a_batch_runs_in_one_container_and_outputs_map_back_by_name(
     bench_for, make_config, fake_gpu, tmp_path: Path
 ) -> None:
