@@ -83,3 +83,30 @@ async def test_a_run_started_like_the_run_form_ends_with_its_gpu_metrics(
     assert "gpu      util" in shown.stdout, shown.stderr
     stats = json.loads((await asyncio.to_thread(cosmos, path, "stats", "--json")).stdout)
     assert stats["energy_wh"] > 0
+
+
+async def test_a_single_run_leaves_a_gpu_someone_else_uses_alone(
+    make_config, video_dir, bench_for, fake_gpu
+) -> None:
+    """As the queue does: a run started by itself (``cosmos inference``, the run form)
+    never gets a GPU another user's process is on, and waits while all of them are."""
+    fake_gpu.set_variant("2gpu")
+    uuid = "GPU-0000000{i}-1111-2222-3333-44444444444{i}"
+    fake_gpu.set_apps([f"4000, {uuid.format(i=0)}, 30000, someone_elses_training"])
+    bench = await bench_for(make_config())
+    prompt = await bench.create_prompt("a robot arm", video_dir)
+    final = await bench.runs.drive((await bench.create_run(prompt.id)).id)
+    assert final.state == RunState.COMPLETED, final.failure_message
+    assert final.gpus == (1,)
+    fake_gpu.set_apps([f"{4000 + i}, {uuid.format(i=i)}, 30000, training" for i in (0, 1)])
+    run = await bench.create_run(prompt.id)
+    driving = asyncio.create_task(bench.runs.drive(run.id))
+    for _ in range(100):
+        waiting = await bench.get_run(run.id)
+        if waiting.progress is not None and waiting.progress.phase == "waiting for a free GPU":
+            break
+        await asyncio.sleep(0.1)
+    assert waiting.state == RunState.QUEUED and waiting.gpus in (None, ())
+    fake_gpu.set_apps([])  # their jobs ended
+    final = await asyncio.wait_for(driving, 90)
+    assert final.state == RunState.COMPLETED, final.failure_message
