@@ -63,19 +63,24 @@ class PoolCluster:
             await asyncio.sleep(0.05)
 
     def _has_samples(self, name: str) -> bool:
-        """True once a host has reported GPUs, or cannot (down, or a driver problem)."""
+        """True once a host has reported its GPUs and their processes, or cannot."""
         host = self.hosts.get(name)
-        if host.gpu.latest() or GpuState(host.gpu.state).host_problem:
+        if host.gpu.latest() and host.gpu.processes_read:
+            return True
+        if GpuState(host.gpu.state).host_problem:
             return True
         return host.status().state == HostState.DOWN
 
     def host_views(self, ours: Collection[str]) -> list[HostView]:
-        """Return every configured host's current view, in config order."""
+        """Return every configured host's current view, in config order.
+
+        A host offers no GPU until its compute processes were read once: the samples
+        stream in first, and a GPU someone else uses would look free until then.
+        """
         views = []
         for config in self.config.hosts:
             host = self.hosts.get(config.name)
             telemetry = host.gpu
-            views.append(
-                host_view(config, host.status(), telemetry.latest(), telemetry.processes(), ours)
-            )
+            samples = telemetry.latest() if telemetry.processes_read else ()
+            views.append(host_view(config, host.status(), samples, telemetry.processes(), ours))
         return views
