@@ -214,19 +214,28 @@ class RunDriver:
         )
 
     async def _choose_gpus(self, host: str, run: Run) -> tuple[int, ...]:
+        """Pick free GPUs as the queue does: ours not held, nobody else's process on them."""
+        queue = QueueStore(self.ctx.store)
         held = {
             g
-            for a in await QueueStore(self.ctx.store).allocations()
+            for a in await queue.allocations()
             if a.host == host and a.container_key not in (run.id, run.batch_id)
             for g in a.gpus
         }
         # lazy: remote.gpu pulls asyncssh and aiodocker; the services import this module
-        from cosmos_tui.remote.gpu import query_gpus
+        from cosmos_tui.remote.gpu import GpuTelemetry, query_gpus
 
         host_config = self.ctx.config.host(host)
         need = run.params.num_gpus
-        reading = await query_gpus(self.ctx.hosts.get(host).ssh)
-        indices = list(usable_indices(host_config, reading.samples))
+        remote = self.ctx.hosts.get(host)
+        reading, processes, ours = await asyncio.gather(
+            query_gpus(remote.ssh),
+            GpuTelemetry(remote.ssh, remote.docker).poll_processes(),
+            queue.our_ids(),
+        )
+        ours |= {run.id, *([run.container_id] if run.container_id else [])}
+        indices = list(usable_indices(host_config, reading.samples, processes, ours))
+        foreign = len(usable_indices(host_config, reading.samples)) - len(indices)
         if not reading.samples:
             if host_config.gpu_request:
                 raise CosmosError(
@@ -241,9 +250,10 @@ class RunDriver:
             )
         free = [g for g in indices if g not in held]
         if len(free) < need:
+            others = f" ({foreign} more in use by other users' processes)" if foreign else ""
             raise NoFreeGpus(
-                f"{host} has {len(free)} free GPU(s) of {len(indices)}, run {run.id} needs "
-                f"{need}; it waits for a run to finish"
+                f"{host} has {len(free)} free GPU(s) of {len(indices)}{others}, run {run.id} "
+                f"needs {need}; it waits for a run to finish"
             )
         return tuple(free[:need])
 
