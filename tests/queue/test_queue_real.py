@@ -696,6 +696,36 @@ async def test_an_input_edited_since_its_prompt_fails_only_its_own_run_of_a_batc
     assert "batch failed" not in failed.failure_message
 
 
+async def test_a_batchs_inputs_go_up_together(
+    bench_for, make_config, fake_gpu, tmp_path: Path, monkeypatch
+) -> None:
+    """On a distant host each upload costs round trips: the members' inputs overlap."""
+    from cosmos_tui.remote.host import RemoteHost
+
+    original = RemoteHost.upload_input
+    moving = [0, 0]  # now, most at once
+
+    async def counted(self: RemoteHost, *args: object, **kwargs: object):
+        moving[0] += 1
+        moving[1] = max(moving)
+        try:
+            return await original(self, *args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            moving[0] -= 1
+
+    monkeypatch.setattr(RemoteHost, "upload_input", counted)
+    fake_gpu.set_variant("1gpu")
+    config = make_config()
+    config = dataclasses.replace(config, batching=dataclasses.replace(config.batching, max_size=8))
+    bench = await bench_for(config)
+    runs = await queue_runs(bench, tmp_path, "scene {}", ["a", "b", "c"])
+    launched: list[Claim] = []
+    await drive(bench, launched)
+    assert [len(c.runs) for c in launched] == [3]
+    await completed(bench, runs)
+    assert moving == [0, 3]
+
+
 async def test_a_cancelled_queue_driver_ends_within_one_clean_up_budget_when_the_db_is_locked(
     bench_for, make_config, monkeypatch
 ) -> None:
