@@ -295,26 +295,40 @@ class BatchLauncher:
         """Upload each distinct input the members send once; a member whose file fails alone.
 
         Each member sends what it would alone (``launch.run_inputs``: the prompt's inputs
-        its family reads, and its own files). A member whose file changed since it was
-        recorded, or cannot be read here any more, fails with the cause and the others
-        go on; a transient failure (the link) is the batch's.
+        its family reads, and its own files). The distinct inputs go up side by side, as
+        a single run's do (the transfer layer bounds how many move at once). A member
+        whose file changed since it was recorded, or cannot be read here any more, fails
+        with the cause and the others go on; a transient failure (the link) is the
+        batch's, and so is any other error.
 
         Returns:
             The remote path per input content (see ``_content_key``) and the members
             that can still run.
         """
+        wanted = {run.id: launch.run_inputs(run, prompt) for run, prompt in members}
+        distinct = {_content_key(item): item for items in wanted.values() for item in items}
+        keys = list(distinct)
+        outcomes = await asyncio.gather(
+            *(
+                host.upload_input(item.path, expected_sha256=item.sha256, expected_size=item.size)
+                for item in distinct.values()
+            ),
+            return_exceptions=True,
+        )
         remote: dict[tuple[str, str], str] = {}
+        refused: dict[tuple[str, str], InputChanged | TransferFailed] = {}
+        for key, outcome in zip(keys, outcomes, strict=True):
+            if isinstance(outcome, InputChanged | TransferFailed):
+                refused[key] = outcome
+            elif isinstance(outcome, BaseException):
+                raise outcome
+            else:
+                remote[key] = outcome.remote_path
         kept = []
         for run, prompt in members:
-            try:
-                for item in launch.run_inputs(run, prompt):
-                    if _content_key(item) not in remote:
-                        uploaded = await host.upload_input(
-                            item.path, expected_sha256=item.sha256, expected_size=item.size
-                        )
-                        remote[_content_key(item)] = uploaded.remote_path
-            except (InputChanged, TransferFailed) as exc:
-                await self.drop_member(run.id, exc)
+            failed = [refused[k] for k in map(_content_key, wanted[run.id]) if k in refused]
+            if failed:
+                await self.drop_member(run.id, failed[0])
                 continue
             kept.append((run, prompt))
         return remote, kept
