@@ -9,9 +9,10 @@ the TUI. For each run in an active state whose driver is gone (its lock is free)
 - ``running`` with its container exited: finish it (drain logs, classify, download);
 - ``running`` with no container: failed, "container disappeared";
 - ``downloading``: the download resumes (outputs are in the run's remote folder);
-- ``queued`` and claimed by a driver (not a scheduler): the driver put it back for a
-  retry and died in the back-off, holding the claim that keeps everyone else off it.
-  The claim is given back and the run driven again.
+- ``queued`` and claimed by no live scheduler, its lock free: its driver put it back for
+  a retry and died in the back-off (or its scheduler died), holding the claim that keeps
+  everyone else off it. The claim is given back and the run driven again; a batch's
+  run or a cluster run is left to the queue once its claim is back.
 
 Runs of a batch (one container labelled ``cosmos.batch_id`` for several runs) are left to
 the queue's batch launcher, which reattaches, collects or requeues a whole batch
@@ -31,6 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from cosmos_tui.domain import ACTIVE_STATES, Run, RunState
@@ -38,6 +40,7 @@ from cosmos_tui.engine.cluster_health import is_cluster_target
 from cosmos_tui.engine.failures import classify_error
 from cosmos_tui.engine.lifecycle import EngineContext
 from cosmos_tui.engine.runlock import RunLock
+from cosmos_tui.engine.scheduler import STALE_AFTER_S
 from cosmos_tui.errors import ContainerGone, CosmosError, InvalidTransition, NotFound
 from cosmos_tui.owner import LABEL_OWNER, Ownership, ownership
 from cosmos_tui.store.queue_store import QueueStore
@@ -190,26 +193,32 @@ async def reconcile(
 
 
 async def _stranded_claims(ctx: EngineContext, busy: list[str]) -> list[str]:
-    """Give back the claims of queued runs whose driver is gone; return those runs.
+    """Give back the claims of queued runs whose driver is gone; return those to drive.
 
-    A live driver holds its run's lock through the back-off (those go to ``busy``).
-    Cluster runs never have a driver's claim: the queue driver (a scheduler) claims
-    them, and its claims expire with its heartbeat.
+    A live driver holds its run's lock through the back-off (those go to ``busy``); a
+    live scheduler's claims are its own. Runs that only the queue starts (a batch's, a
+    cluster run) get their claim back and wait for a queue driver.
     """
     queue = QueueStore(ctx.store)
-    released: list[str] = []
-    for run_id, claimer in (await queue.driver_claims()).items():
+    age = timedelta(seconds=STALE_AFTER_S)
+    to_drive: list[str] = []
+    for run_id, claimer in (await queue.claims_outside_live_schedulers(age)).items():
         lock = RunLock(ctx.run_dir(run_id))
         if not lock.try_acquire(record=False):
             busy.append(run_id)
             continue
         try:
-            if await queue.release([run_id], claimer):
-                logger.info("run %s: its driver %s is gone; driving it again", run_id, claimer)
-                released.append(run_id)
+            run = await ctx.store.get_run(run_id, with_events=False)
+            if not await queue.release([run_id], claimer):
+                continue  # it moved on meanwhile
         finally:
             lock.release()
-    return released
+        if run.batch_id or is_cluster_target(run.host):
+            logger.info("run %s: claim of %s given back; the queue starts it", run_id, claimer)
+            continue
+        logger.info("run %s: its driver %s is gone; driving it again", run_id, claimer)
+        to_drive.append(run_id)
+    return to_drive
 
 
 async def _known(ctx: EngineContext, info: ContainerInfo) -> bool:

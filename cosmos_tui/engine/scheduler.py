@@ -75,6 +75,10 @@ class StaticCluster:
         return list(self.hosts)
 
 
+STALE_AFTER_S = 60.0
+"""Seconds without a heartbeat after which a scheduler counts as gone (its claims free)."""
+
+
 def new_scheduler_id() -> str:
     """Return an id naming this process's scheduler (host, pid and a random part)."""
     return f"{socket.gethostname()[:40]}-{os.getpid()}-{os.urandom(3).hex()}"
@@ -108,7 +112,7 @@ class Scheduler:
         scheduler_id: str | None = None,
         poll_interval: float = 0.5,
         heartbeat_interval: float = 5.0,
-        stale_after: float = 60.0,
+        stale_after: float = STALE_AFTER_S,
         split_batches: bool = True,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:

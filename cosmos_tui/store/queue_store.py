@@ -572,18 +572,22 @@ class QueueStore:
                 )
             )
 
-    async def driver_claims(self) -> dict[str, str]:
-        """Return queued runs claimed by a driver, not a scheduler: ``{run id: claimer}``.
+    async def claims_outside_live_schedulers(self, max_age: timedelta) -> dict[str, str]:
+        """Return queued runs claimed by no live scheduler: ``{run id: claimer}``.
 
-        A driver (a ``cosmos worker``, the TUI) keeps its run's claim while the run waits
-        in the queue for its retry; schedulers are the claimers with a heartbeat row.
+        Their claimer is a driver (a ``cosmos worker``, the TUI: it keeps its run's claim
+        while the run waits in the queue for its retry) or a scheduler whose last
+        heartbeat is older than ``max_age``. Whether a driver still lives is its run
+        lock's to say (engine/reconcile.py).
         """
+        cutoff = self.store.clock() - max_age
+        alive = select(SchedulerRow.id).where(SchedulerRow.heartbeat_at >= cutoff)
         async with self.store.session() as session:
             rows = await session.execute(
                 select(RunRow.id, RunRow.claimed_by).where(
                     RunRow.state == RunState.QUEUED.value,
                     RunRow.claimed_by.is_not(None),
-                    RunRow.claimed_by.not_in(select(SchedulerRow.id)),
+                    RunRow.claimed_by.not_in(alive),
                 )
             )
             return {run_id: str(claimer) for run_id, claimer in rows.all()}

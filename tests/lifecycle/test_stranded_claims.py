@@ -6,7 +6,8 @@ process dies in the back-off (a reboot, a kill), the claim stays and nobody else
 start the run: ``cosmos retry`` leaves queued runs alone and a scheduler only takes
 runs nobody claimed. The next reconcile (app start, ``cosmos reconcile``, the TUI's
 minute) sees the claim's driver gone (its run lock free) and drives the run again. A
-scheduler's claim and a live driver's are left alone.
+live scheduler's claim and a live driver's are left alone; a dead scheduler's claims go
+back, and only the runs a driver starts alone are driven (a batch waits for the queue).
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ import contextlib
 import dataclasses
 from datetime import timedelta
 
+from sqlalchemy import update
+
 from cosmos_tui.domain import RunState
 from cosmos_tui.engine.batching import LaunchGroup
 from cosmos_tui.engine.queue import Placement
 from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.services.runs import RunOptions
 from cosmos_tui.store.queue_store import QueueStore
+from cosmos_tui.store.tables import SchedulerRow
 from tests.lifecycle.test_exit0_no_video import FLAKY_DOWNLOAD
 from tests.lifecycle.test_hand_over import wait_ended
 
@@ -94,3 +98,32 @@ async def test_a_schedulers_claim_a_live_drivers_and_an_unclaimed_run_are_left_a
     for run in (by_scheduler, by_driver, waiting):
         assert (await bench.get_run(run.id)).state == RunState.QUEUED
     assert await queue.release_stale_claims(timedelta(hours=1)) == []
+
+
+async def test_a_dead_schedulers_claims_go_back_and_only_single_runs_are_driven(
+    make_config, bench_for, video_dir
+) -> None:
+    """A scheduler that died between its claim and the start leaves claimed runs too."""
+    bench = await bench_for(make_config(), RunOptions(worker_id="here:1"))
+    prompt = await bench.create_prompt("a prompt", video_dir)
+    single, first, second = [
+        await bench.create_run(prompt.id, {"seed": seed}) for seed in (1, 2, 2)
+    ]
+    queue = QueueStore(bench.store)
+    await queue.heartbeat("sched-gone", 1, "localhost")
+    host = bench.config.hosts[0].name
+    batch = Placement(LaunchGroup((first, second)), host, (1,))
+    assert (claimed := await queue.claim(batch, "sched-gone", 4)) is not None
+    assert claimed.batch_id is not None
+    assert await queue.claim(Placement(LaunchGroup((single,)), host, (0,)), "sched-gone", 4)
+    async with bench.store.session() as session:  # its last heartbeat, two hours ago
+        await session.execute(
+            update(SchedulerRow).values(heartbeat_at=bench.store.clock() - timedelta(hours=2))
+        )
+    report = await bench.runs.reconcile(scan_all_hosts=False)
+    assert report.dispatched == (single.id,)
+    for run in (first, second):  # the queue starts a batch's runs: back in line, not driven
+        assert await queue.claimer(run.id) is None
+        assert (await bench.get_run(run.id)).state == RunState.QUEUED
+    final = await wait_ended(bench, single.id)
+    assert final.state == RunState.COMPLETED, final.failure_message
