@@ -268,12 +268,12 @@ class BatchLauncher:
         family = profile_for(first.profile)
         settings = settings_for(self.ctx.config, first.profile)
         await family.preflight(first, host, layout, settings, os.environ)
-        remote, members = await self._upload_inputs(host, members)
+        remote, members = await self.upload_inputs(host, members, launch.run_inputs)
         if not members:
             return BatchPlan(members=[], command=[], lines=())
         batch = build_batch_input(
             members,
-            lambda item: launch.container_input_path(remote[_content_key(item)]),
+            lambda item: launch.container_input_path(remote[launch.content_key(item)]),
         )
         files = batch.files()
         first = members[0][0]
@@ -289,44 +289,64 @@ class BatchLauncher:
             run_mounts=family.run_mounts(first),
         )
 
-    async def _upload_inputs(
-        self, host: RemoteHost, members: list[tuple[Run, Prompt]]
+    async def upload_inputs(
+        self,
+        host: RemoteHost,
+        members: list[tuple[Run, Prompt]],
+        inputs_of: Callable[[Run, Prompt], Sequence[InputFile]],
     ) -> tuple[dict[tuple[str, str], str], list[tuple[Run, Prompt]]]:
         """Upload each distinct input the members send once; a member whose file fails alone.
 
-        Each member sends what it would alone (``launch.run_inputs``: the prompt's inputs
-        its family reads, and its own files). The distinct inputs go up side by side, as
+        Each member sends ``inputs_of(run, prompt)``: what it would alone for a model
+        batch (``launch.run_inputs``: the prompt's inputs its family reads, and its own
+        files), its colour video for an enhancement. The distinct inputs go up side by side, as
         a single run's do (the transfer layer bounds how many move at once). A member
-        whose file changed since it was recorded, or cannot be read here any more, fails
-        with the cause and the others go on; a transient failure (the link) is the
-        batch's, and so is any other error.
+        whose own file changed since it was recorded, or cannot be read here any more,
+        fails with the cause and the others go on (one that shares the content with
+        another member gets it from that member's file); a transient failure (the link)
+        is the batch's, and stops the other uploads, and so is any other error.
 
         Returns:
-            The remote path per input content (see ``_content_key``) and the members
+            The remote path per input content (see :func:`launch.content_key`) and the members
             that can still run.
         """
-        wanted = {run.id: launch.run_inputs(run, prompt) for run, prompt in members}
-        distinct = {_content_key(item): item for items in wanted.values() for item in items}
-        keys = list(distinct)
-        outcomes = await asyncio.gather(
-            *(
-                host.upload_input(item.path, expected_sha256=item.sha256, expected_size=item.size)
-                for item in distinct.values()
-            ),
-            return_exceptions=True,
-        )
-        remote: dict[tuple[str, str], str] = {}
-        refused: dict[tuple[str, str], InputChanged | TransferFailed] = {}
-        for key, outcome in zip(keys, outcomes, strict=True):
-            if isinstance(outcome, InputChanged | TransferFailed):
-                refused[key] = outcome
-            elif isinstance(outcome, BaseException):
-                raise outcome
-            else:
-                remote[key] = outcome.remote_path
+        wanted = {run.id: inputs_of(run, prompt) for run, prompt in members}
+        # Members that send the same content share one upload, from the first member's
+        # file that can still be read as recorded.
+        sources: dict[tuple[str, str], list[InputFile]] = {}
+        for items in wanted.values():
+            for item in items:
+                paths = sources.setdefault(launch.content_key(item), [])
+                if all(known.path != item.path for known in paths):
+                    paths.append(item)
+        refused: dict[Path, InputChanged | TransferFailed] = {}  # by this machine's path
+
+        async def send(key: tuple[str, str]) -> str | None:
+            for item in sources[key]:
+                try:
+                    uploaded = await host.upload_input(
+                        item.path, expected_sha256=item.sha256, expected_size=item.size
+                    )
+                except (InputChanged, TransferFailed) as exc:
+                    if isinstance(exc, TransferFailed) and exc.transient:
+                        raise  # the link: the batch's
+                    refused[item.path] = exc
+                    continue
+                return uploaded.remote_path
+            return None
+
+        sends = {key: asyncio.ensure_future(send(key)) for key in sources}
+        try:
+            await asyncio.gather(*sends.values())
+        except BaseException:
+            for task in sends.values():
+                task.cancel()
+            await asyncio.gather(*sends.values(), return_exceptions=True)
+            raise
+        remote = {key: path for key, task in sends.items() if (path := task.result())}
         kept = []
         for run, prompt in members:
-            failed = [refused[k] for k in map(_content_key, wanted[run.id]) if k in refused]
+            failed = [refused[item.path] for item in wanted[run.id] if item.path in refused]
             if failed:
                 await self.drop_member(run.id, failed[0])
                 continue
@@ -583,8 +603,3 @@ def batch_command(first: Run, config: Config, files: Sequence[str] = ()) -> list
     return transfer1.build_argv(
         first.params, paths, script=profile.script, extra_args=profile.extra_args
     )
-
-
-def _content_key(item: InputFile) -> tuple[str, str]:
-    """Inputs with the same recorded content and extension share one upload."""
-    return (item.sha256, item.path.suffix.lower())

@@ -16,11 +16,10 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from cosmos_tui.domain import FailureKind, Prompt, Run, RunState
+from cosmos_tui.domain import FailureKind, InputFile, Prompt, Run, RunState
 from cosmos_tui.engine import launch
 from cosmos_tui.engine.batching import BatchLine, BatchPlan
 from cosmos_tui.engine.profiles import upsampler
-from cosmos_tui.errors import InputChanged, TransferFailed
 from cosmos_tui.store.repositories import PromptFilter
 
 if TYPE_CHECKING:
@@ -38,24 +37,16 @@ async def plan_enhance(
 ) -> BatchPlan:
     """Upload each prompt's colour video; return the upsampler container's plan.
 
-    A member whose video changed since its prompt recorded it, or cannot be read any
-    more, fails alone (as a model batch's member does); the others go on.
+    The videos go up side by side (``BatchLauncher.upload_inputs``). A member whose video
+    changed since its prompt recorded it, or cannot be read any more, fails alone (as a
+    model batch's member does); the others go on.
     """
+    remote, kept = await launcher.upload_inputs(host, members, _colour)
     lines = []
-    kept = []
-    for run, prompt in members:
-        color = prompt.input("color")
-        assert color is not None  # checked when the enhancement was queued
-        try:
-            uploaded = await host.upload_input(
-                color.path, expected_sha256=color.sha256, expected_size=color.size
-            )
-        except (InputChanged, TransferFailed) as exc:
-            await launcher.drop_member(run.id, exc)
-            continue
-        remote = launch.container_input_path(uploaded.remote_path)
-        lines.append(upsampler.EnhanceLine(run.id, prompt.text, remote))
-        kept.append((run, prompt))
+    for run, prompt in kept:
+        uploaded = remote[launch.content_key(_colour(run, prompt)[0])]
+        path = launch.container_input_path(uploaded)
+        lines.append(upsampler.EnhanceLine(run.id, prompt.text, path))
     return BatchPlan(
         members=kept,
         command=upsampler.build_argv(launch.CONTAINER_RUN, len(lines)),
@@ -68,6 +59,13 @@ async def plan_enhance(
         # the upsampler runs in Transfer1's image, with its mounts and environment
         profile="transfer1",
     )
+
+
+def _colour(_run: Run, prompt: Prompt) -> list[InputFile]:
+    """The one input an enhancement sends: its prompt's colour video."""
+    color = prompt.input("color")
+    assert color is not None  # checked when the enhancement was queued
+    return [color]
 
 
 async def collect_enhanced(

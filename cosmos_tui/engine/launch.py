@@ -109,6 +109,11 @@ def run_inputs(run: Run, prompt: Prompt | None) -> list[InputFile]:
     return [*chosen, *run.params.run_files()]
 
 
+def content_key(item: InputFile) -> tuple[str, str]:
+    """Inputs with the same recorded content and extension share one upload."""
+    return (item.sha256, item.path.suffix.lower())
+
+
 def container_input_path(remote_input_path: str) -> str:
     """Return where a content-addressed input is seen inside the container."""
     return f"{CONTAINER_INPUTS}/{PurePosixPath(remote_input_path).name}"

@@ -88,3 +88,23 @@ def make_run(store: Store, make_prompt: MakePrompt) -> MakeRun:
         return await store.add_run(prompt.id, full, run_type, priority=priority)
 
     return _make
+
+
+@pytest.fixture
+def upload_overlap(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """``[now, most]``: input uploads under way at once (they overlap on a distant host)."""
+    from cosmos_tui.remote.host import RemoteHost
+
+    original = RemoteHost.upload_input
+    moving = [0, 0]
+
+    async def counted(self: RemoteHost, *args: Any, **kwargs: Any) -> Any:
+        moving[0] += 1
+        moving[1] = max(moving)
+        try:
+            return await original(self, *args, **kwargs)
+        finally:
+            moving[0] -= 1
+
+    monkeypatch.setattr(RemoteHost, "upload_input", counted)
+    return moving

@@ -81,7 +81,7 @@ async def test_upscale_of_a_run_and_of_a_file(bench_for, make_config, fake_gpu, 
 
 
 async def test_prompts_are_enhanced_in_one_container_into_child_prompts_or_in_place(
-    bench_for, make_config, fake_gpu, enhance_image, tmp_path
+    bench_for, make_config, fake_gpu, enhance_image, tmp_path, upload_overlap
 ) -> None:
     fake_gpu.set_variant("1gpu")
     config = make_config()
@@ -96,6 +96,7 @@ async def test_prompts_are_enhanced_in_one_container_into_child_prompts_or_in_pl
     runs = await extras.create_enhance([first.id, second.id])
     launched = await drain(bench)
     assert [len(c.runs) for c in launched] == [2] and launched[0].batch_id
+    assert upload_overlap == [0, 2]  # the two videos went up together
     for run, parent in zip(runs, (first, second), strict=True):
         done = await bench.get_run(run.id)
         assert done.state == RunState.COMPLETED, done.failure_message

@@ -696,24 +696,32 @@ async def test_an_input_edited_since_its_prompt_fails_only_its_own_run_of_a_batc
     assert "batch failed" not in failed.failure_message
 
 
+async def test_members_sharing_a_video_fail_only_for_their_own_edited_file(
+    bench_for, make_config, fake_gpu, tmp_path: Path
+) -> None:
+    """Two prompts recorded the same video from two folders; the first one's is edited."""
+    fake_gpu.set_variant("1gpu")
+    config = make_config()
+    config = dataclasses.replace(config, batching=dataclasses.replace(config.batching, max_size=8))
+    bench = await bench_for(config)
+    runs = []
+    for name in ("first", "second"):
+        write_video(tmp_path / name / "color.mp4", b"the same frames " * 200)
+        prompt = await bench.create_prompt(f"scene {name}", tmp_path / name)
+        runs.append(await bench.create_run(prompt.id))
+    write_video(tmp_path / "first" / "color.mp4", b"EDITED the frame " * 200)  # same size
+    launched: list[Claim] = []
+    await drive(bench, launched)
+    assert [len(c.runs) for c in launched] == [2]
+    failed = await bench.get_run(runs[0].id)
+    assert failed.state == RunState.FAILED and "changed" in (failed.failure_message or "")
+    await completed(bench, [runs[1]])  # its own copy is intact: the content went from it
+
+
 async def test_a_batchs_inputs_go_up_together(
-    bench_for, make_config, fake_gpu, tmp_path: Path, monkeypatch
+    bench_for, make_config, fake_gpu, tmp_path: Path, upload_overlap: list[int]
 ) -> None:
     """On a distant host each upload costs round trips: the members' inputs overlap."""
-    from cosmos_tui.remote.host import RemoteHost
-
-    original = RemoteHost.upload_input
-    moving = [0, 0]  # now, most at once
-
-    async def counted(self: RemoteHost, *args: object, **kwargs: object):
-        moving[0] += 1
-        moving[1] = max(moving)
-        try:
-            return await original(self, *args, **kwargs)  # type: ignore[arg-type]
-        finally:
-            moving[0] -= 1
-
-    monkeypatch.setattr(RemoteHost, "upload_input", counted)
     fake_gpu.set_variant("1gpu")
     config = make_config()
     config = dataclasses.replace(config, batching=dataclasses.replace(config.batching, max_size=8))
@@ -723,7 +731,7 @@ async def test_a_batchs_inputs_go_up_together(
     await drive(bench, launched)
     assert [len(c.runs) for c in launched] == [3]
     await completed(bench, runs)
-    assert moving == [0, 3]
+    assert upload_overlap == [0, 3]
 
 
 async def test_a_cancelled_queue_driver_ends_within_one_clean_up_budget_when_the_db_is_locked(
