@@ -24,7 +24,7 @@ import os
 from typing import TYPE_CHECKING
 
 from cosmos_tui.config import no_hosts_message
-from cosmos_tui.domain import ACTIVE_STATES, FailureKind, Run, RunState, RunType
+from cosmos_tui.domain import ACTIVE_STATES, FailureKind, GpuProcess, Run, RunState, RunType
 from cosmos_tui.engine import launch
 from cosmos_tui.engine.claim import WAITING_FOR_GPU, claim_run, wait_for_gpus
 from cosmos_tui.engine.context import EngineContext, HostSource, Observer, stop_run_containers
@@ -50,6 +50,7 @@ from cosmos_tui.safe_text import one_line
 from cosmos_tui.store.queue_store import QueueStore
 
 if TYPE_CHECKING:
+    from cosmos_tui.remote.gpu import GpuTelemetry
     from cosmos_tui.remote.host import RemoteHost
 
 logger = logging.getLogger(__name__)
@@ -230,7 +231,7 @@ class RunDriver:
         remote = self.ctx.hosts.get(host)
         reading, processes, ours = await asyncio.gather(
             query_gpus(remote.ssh),
-            GpuTelemetry(remote.ssh, remote.docker).poll_processes(),
+            self._processes(GpuTelemetry(remote.ssh, remote.docker)),
             queue.our_ids(),
         )
         ours |= {run.id, *([run.container_id] if run.container_id else [])}
@@ -256,6 +257,14 @@ class RunDriver:
                 f"needs {need}; it waits for a run to finish"
             )
         return tuple(free[:need])
+
+    async def _processes(self, telemetry: GpuTelemetry) -> tuple[GpuProcess, ...]:
+        """The host's compute processes; none when the query fails (as the queue does)."""
+        try:
+            return await telemetry.poll_processes()
+        except CosmosError as exc:
+            logger.info("run %s: GPU processes not read: %s", self.run_id, exc.message)
+            return ()
 
     async def _host(self, run: Run) -> tuple[RemoteHost, launch.RemoteLayout]:
         assert run.host is not None

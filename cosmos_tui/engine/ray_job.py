@@ -194,7 +194,7 @@ def begin_attempt_log(local_log: LocalLog, run: Run) -> None:
     if local_log.cursor_path.exists():
         local_log.open()
         local_log.cursor.new_attempt()
-        local_log.close()
+        local_log.flush_cursor()  # close() saves only after a write
 
 
 def note_gap(local_log: LocalLog, text: str) -> None:

@@ -117,7 +117,9 @@ class GpuTelemetry:
         self._current: dict[int, GpuSample] = {}
         self._mig: dict[str, tuple[MigInstance, ...]] = {}
         self._processes: tuple[GpuProcess, ...] = ()
-        self.processes_read = False  # the first process query answered (or failed)
+        # The first process query answered or failed (placement waits for it); True at
+        # once when processes are not polled at all.
+        self.processes_read = apps_interval_s <= 0
         self._subscribers: set[asyncio.Queue[tuple[GpuSample, ...]]] = set()
         self._watchers: set[asyncio.Queue[GpuHostHealth | None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -381,13 +383,13 @@ class GpuTelemetry:
             if not self.state.host_problem:
                 try:
                     self._processes = await self.poll_processes()
-                    self.processes_read = True
                     if any(s.mig_enabled for s in self._current.values()):
                         await self._poll_mig()
                 except CosmosError as exc:
-                    # Placement goes on without them rather than never (logged).
-                    self.processes_read = True
                     logger.info("gpu process poll of %s failed: %s", self._ssh.name, exc)
+                finally:
+                    # Placement goes on after a failed poll rather than never (logged).
+                    self.processes_read = True
             await asyncio.sleep(self._apps_interval_s)
 
     async def _poll_mig(self) -> None:
