@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 
-from cosmos_tui.domain import FailureKind, RunState
+from cosmos_tui.domain import FailureKind, Progress, RunState
 from cosmos_tui.engine.logs import clean_lines, read_log_lines
 from tests.conftest import write_video
 
@@ -115,18 +115,25 @@ async def test_eta_comes_from_earlier_runs_with_the_same_parameters(
 ) -> None:
     bench = await bench_for(make_config(COSMOS_STANDIN_SPEED="0.3"))
     prompt = await bench.create_prompt("a prompt", video_dir)
+    stored: list[tuple[str, dict]] = []  # every progress the driver stores, in order
+    update_run = bench.store.update_run
+
+    async def recording(run_id: str, **fields):
+        if "progress_percent" in fields:
+            stored.append((run_id, fields))
+        await update_run(run_id, **fields)
+
+    bench.store.update_run = recording  # a poll could miss the first seconds under load
 
     async def early_progress(run_id: str):
-        """Drive the run; return the first progress seen below 5 percent."""
-        driver = asyncio.create_task(bench.runs.drive(run_id))
-        first = None
-        while not driver.done():
-            run = await bench.get_run(run_id)
-            if first is None and run.progress and run.progress.percent < 5:
-                first = run.progress
-            await asyncio.sleep(0.03)
-        assert (await driver).state == RunState.COMPLETED
-        return first
+        """Drive the run; return the first progress it stored below 5 percent."""
+        assert (await bench.runs.drive(run_id)).state == RunState.COMPLETED
+        running = [f for r, f in stored if r == run_id and "eta_seconds" in f]
+        early = [f for f in running if f["progress_percent"] < 5]
+        if not early:
+            return None
+        first = early[0]
+        return Progress(first["progress_phase"], first["progress_percent"], first["eta_seconds"])
 
     blind = await early_progress((await bench.create_run(prompt.id)).id)
     assert blind is not None and blind.eta_seconds is None  # no history yet
