@@ -41,11 +41,10 @@ async def tui_services(config: Config) -> AsyncIterator[FacadeAdapter]:
     """
     # lazy: after the first frame; SQLAlchemy and the services are heavy (docs/architecture.md)
     from cosmos_tui.services import Workbench
-    from cosmos_tui.services.workbench import bounded_close
     from cosmos_tui.ui.facade import FacadeAdapter
 
     async with Workbench.open(config) as bench:
         try:
             yield FacadeAdapter(bench)
         finally:
-            await bounded_close(bench.runs.close(hand_over=True), "the runs (handing over)")
+            await bench.runs.close(hand_over=True)  # its stops are bounded, then it hands over

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from cosmos_tui.config import no_hosts_message
 from cosmos_tui.domain import LogBatch, Run, RunState, RunType
+from cosmos_tui.engine.claim import driver_id
 from cosmos_tui.engine.cluster_health import is_cluster_target
 from cosmos_tui.engine.context import EngineContext, Observer
 from cosmos_tui.engine.failures import Failure, classify
@@ -31,6 +32,7 @@ from cosmos_tui.engine.reconcile import ReconcileReport
 from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.engine.runner import RunEngine, spawn_queue_driver, spawn_worker
 from cosmos_tui.errors import ConfigError, CosmosError, RunStalled, ValidationError
+from cosmos_tui.services.closing import bounded_close
 from cosmos_tui.store.queue_store import QueueStore
 
 if TYPE_CHECKING:
@@ -103,7 +105,7 @@ class RunService:
             given = self.options
             options: dict[str, Any] = {
                 "wall": given.wall or time.time,
-                "worker_id": given.worker_id or f"{socket.gethostname()}:{os.getpid()}",
+                "worker_id": given.worker_id or driver_id(socket.gethostname(), os.getpid()),
             }
             if given.observer is not None:
                 options["observer"] = given.observer
@@ -151,12 +153,15 @@ class RunService:
         """
         queue_driven = self.drives_queue
         driving = self._engine.driving() if self._engine is not None else []
+        # Each stop is bounded (a task that never ends must not freeze a quit), and the
+        # hand-over happens whatever they did.
         if self._queue_task is not None:
             self._queue_task.cancel()
-            await asyncio.gather(self._queue_task, return_exceptions=True)
+            stopped = asyncio.gather(self._queue_task, return_exceptions=True)
+            await bounded_close(stopped, "the queue drive")
             self._queue_task = None
         if self._engine is not None:
-            await self._engine.close()
+            await bounded_close(self._engine.close(), "the runs driven here")
         if hand_over:
             await self._hand_over(driving, queue_driven)
 

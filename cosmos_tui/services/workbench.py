@@ -9,9 +9,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import logging
 import shutil
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from cosmos_tui.params import (
     validate_prompt_text,
 )
 from cosmos_tui.remote.pool import HostPool, RemoteHostFactory
+from cosmos_tui.services.closing import bounded_close
 from cosmos_tui.services.live import LiveService
 from cosmos_tui.services.runs import RunOptions, RunService
 from cosmos_tui.store.repositories import Clock, PromptFilter, RunFilter, Store, utc_now
@@ -63,47 +63,6 @@ class SearchResult:
 
     prompts: Page[Prompt]
     runs: Page[Run]
-
-
-logger = logging.getLogger(__name__)
-
-CLOSE_STEP_S = 20.0
-"""The longest one step of closing the services may take before the next one runs."""
-
-
-async def bounded_close(step: Awaitable[None], what: str) -> None:
-    """Await one close step for at most CLOSE_STEP_S; past that, say so and go on.
-
-    A step that waits for good (a task that ignores its cancel, a future nobody will
-    resolve) must not freeze a quit: it is cancelled and left, the steps after it still
-    run (the hosts' connections and the database close), and the warning says where
-    every task still running waits.
-    """
-    task = asyncio.ensure_future(step)
-    done, _ = await asyncio.wait({task}, timeout=CLOSE_STEP_S)
-    if done:
-        task.result()  # what the step raised, raised here
-        return
-    current = asyncio.current_task()
-    running = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
-    logger.warning(
-        "closing %s took over %g s; going on. Still running: %s",
-        what,
-        CLOSE_STEP_S,
-        "; ".join(_where(t) for t in running)[:4000],
-    )
-    task.cancel()
-
-
-def _where(task: asyncio.Task[Any]) -> str:
-    """A task's coroutine and the line it waits at."""
-    coro = task.get_coro()
-    name = getattr(coro, "__qualname__", repr(coro))
-    frames = task.get_stack()
-    if not frames:
-        return name
-    frame = frames[-1]
-    return f"{name} at {frame.f_code.co_filename}:{frame.f_lineno}"
 
 
 class Workbench:
@@ -157,7 +116,7 @@ class Workbench:
             hosts = HostPool(config, remote_factory)
             stack.push_async_callback(bounded_close, hosts.aclose(), "the hosts")
             bench = cls(config, store, hosts, run_options)
-            stack.push_async_callback(bounded_close, bench.runs.close(), "the runs")
+            stack.push_async_callback(bench.runs.close)  # its own stops are bounded
             yield bench
 
     # ids ---------------------------------------------------------------------------
