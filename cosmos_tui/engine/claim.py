@@ -17,6 +17,17 @@ from cosmos_tui.engine.queue import Placement
 from cosmos_tui.errors import ClaimedElsewhere, InvalidTransition, NoFreeGpus
 from cosmos_tui.store.queue_store import QueueStore
 
+
+def driver_id(host: str, pid: int) -> str:
+    """Return the claim name of a run driver (``host:pid``; a scheduler's has no colon)."""
+    return f"{host}:{pid}"
+
+
+def is_driver_claim(claimer: str) -> bool:
+    """True when a claim is a run driver's, not a scheduler's (see :func:`driver_id`)."""
+    return ":" in claimer
+
+
 # A run waiting for GPUs looks at the store this often for one of ours that let go.
 GPU_POLL_SECONDS = 0.5
 WAITING_FOR_GPU = "waiting for a free GPU"

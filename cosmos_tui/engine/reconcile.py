@@ -11,8 +11,8 @@ the TUI. For each run in an active state whose driver is gone (its lock is free)
 - ``downloading``: the download resumes (outputs are in the run's remote folder);
 - ``queued`` and claimed by no live scheduler, its lock free: its driver put it back for
   a retry and died in the back-off (or its scheduler died), holding the claim that keeps
-  everyone else off it. The claim is given back and the run driven again; a batch's
-  run or a cluster run is left to the queue once its claim is back.
+  everyone else off it. The claim is given back; a driver's run is driven again, a
+  scheduler's is left to the queue (its pause and order).
 
 Runs of a batch (one container labelled ``cosmos.batch_id`` for several runs) are left to
 the queue's batch launcher, which reattaches, collects or requeues a whole batch
@@ -36,6 +36,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from cosmos_tui.domain import ACTIVE_STATES, Run, RunState
+from cosmos_tui.engine.claim import is_driver_claim
 from cosmos_tui.engine.cluster_health import is_cluster_target
 from cosmos_tui.engine.failures import classify_error
 from cosmos_tui.engine.lifecycle import EngineContext
@@ -196,8 +197,9 @@ async def _stranded_claims(ctx: EngineContext, busy: list[str]) -> list[str]:
     """Give back the claims of queued runs whose driver is gone; return those to drive.
 
     A live driver holds its run's lock through the back-off (those go to ``busy``); a
-    live scheduler's claims are its own. Runs that only the queue starts (a batch's, a
-    cluster run) get their claim back and wait for a queue driver.
+    live scheduler's claims are its own. A dead scheduler's runs, and runs that only the
+    queue starts (a batch's, a cluster run), get their claim back and wait for a queue
+    driver; only a dead driver's run is driven again here.
     """
     queue = QueueStore(ctx.store)
     age = timedelta(seconds=STALE_AFTER_S)
@@ -213,7 +215,8 @@ async def _stranded_claims(ctx: EngineContext, busy: list[str]) -> list[str]:
                 continue  # it moved on meanwhile
         finally:
             lock.release()
-        if run.batch_id or is_cluster_target(run.host):
+        if not is_driver_claim(claimer) or run.batch_id or is_cluster_target(run.host):
+            # the queue's: its pause, priorities and order decide when it starts
             logger.info("run %s: claim of %s given back; the queue starts it", run_id, claimer)
             continue
         logger.info("run %s: its driver %s is gone; driving it again", run_id, claimer)

@@ -7,7 +7,7 @@ start the run: ``cosmos retry`` leaves queued runs alone and a scheduler only ta
 runs nobody claimed. The next reconcile (app start, ``cosmos reconcile``, the TUI's
 minute) sees the claim's driver gone (its run lock free) and drives the run again. A
 live scheduler's claim and a live driver's are left alone; a dead scheduler's claims go
-back, and only the runs a driver starts alone are driven (a batch waits for the queue).
+back to the queue, undriven.
 """
 
 from __future__ import annotations
@@ -100,10 +100,13 @@ async def test_a_schedulers_claim_a_live_drivers_and_an_unclaimed_run_are_left_a
     assert await queue.release_stale_claims(timedelta(hours=1)) == []
 
 
-async def test_a_dead_schedulers_claims_go_back_and_only_single_runs_are_driven(
+async def test_a_dead_schedulers_claims_go_back_to_the_queue_undriven(
     make_config, bench_for, video_dir
 ) -> None:
-    """A scheduler that died between its claim and the start leaves claimed runs too."""
+    """A scheduler that died between its claim and the start leaves claimed runs too.
+
+    They go back in line for the queue (its pause, priorities and order), not to a worker.
+    """
     bench = await bench_for(make_config(), RunOptions(worker_id="here:1"))
     prompt = await bench.create_prompt("a prompt", video_dir)
     single, first, second = [
@@ -121,9 +124,8 @@ async def test_a_dead_schedulers_claims_go_back_and_only_single_runs_are_driven(
             update(SchedulerRow).values(heartbeat_at=bench.store.clock() - timedelta(hours=2))
         )
     report = await bench.runs.reconcile(scan_all_hosts=False)
-    assert report.dispatched == (single.id,)
-    for run in (first, second):  # the queue starts a batch's runs: back in line, not driven
+    assert report.dispatched == ()
+    for run in (single, first, second):
         assert await queue.claimer(run.id) is None
         assert (await bench.get_run(run.id)).state == RunState.QUEUED
-    final = await wait_ended(bench, single.id)
-    assert final.state == RunState.COMPLETED, final.failure_message
+    assert [c.run.id for c in await queue.queued()] == [single.id, first.id, second.id]
