@@ -301,10 +301,11 @@ class BatchLauncher:
         batch (``launch.run_inputs``: the prompt's inputs its family reads, and its own
         files), its colour video for an enhancement. The distinct inputs go up side by side, as
         a single run's do (the transfer layer bounds how many move at once). A member
-        whose own file changed since it was recorded, or cannot be read here any more,
-        fails with the cause and the others go on (one that shares the content with
-        another member gets it from that member's file); a transient failure (the link)
-        is the batch's, and stops the other uploads, and so is any other error.
+        fails, with its own file's cause, only when no member's file still holds a content
+        it recorded (changed since, or unreadable here): the content is what a run sends,
+        as for a single run, whose content the host already holds is not read again. The
+        others go on. A transient failure (the link) is the batch's, and stops the other
+        uploads, and so is any other error.
 
         Returns:
             The remote path per input content (see :func:`launch.content_key`) and the members
@@ -346,7 +347,12 @@ class BatchLauncher:
         remote = {key: path for key, task in sends.items() if (path := task.result())}
         kept = []
         for run, prompt in members:
-            failed = [refused[item.path] for item in wanted[run.id] if item.path in refused]
+            # Missing content: every file that recorded it was refused, this one's too.
+            failed = [
+                refused[item.path]
+                for item in wanted[run.id]
+                if launch.content_key(item) not in remote
+            ]
             if failed:
                 await self.drop_member(run.id, failed[0])
                 continue

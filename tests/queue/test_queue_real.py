@@ -13,6 +13,8 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import pytest
+
 from cosmos_tui.config import Config
 from cosmos_tui.domain import FailureKind, Run, RunState
 from cosmos_tui.engine.batch_launch import BatchLauncher
@@ -696,10 +698,16 @@ async def test_an_input_edited_since_its_prompt_fails_only_its_own_run_of_a_batc
     assert "batch failed" not in failed.failure_message
 
 
-async def test_members_sharing_a_video_fail_only_for_their_own_edited_file(
-    bench_for, make_config, fake_gpu, tmp_path: Path
+@pytest.mark.parametrize("edited", [("first",), ("second",), ("first", "second")])
+async def test_members_sharing_a_video_run_while_one_file_still_holds_it(
+    bench_for, make_config, fake_gpu, tmp_path: Path, edited: tuple[str, ...]
 ) -> None:
-    """Two prompts recorded the same video from two folders; the first one's is edited."""
+    """Two prompts recorded the same video from two folders; some files were edited since.
+
+    What a run sends is the content it recorded (a single run whose content the host
+    already holds does not read its file again): while one member's file still holds it,
+    both run; when none does, each fails for its own file.
+    """
     fake_gpu.set_variant("1gpu")
     config = make_config()
     config = dataclasses.replace(config, batching=dataclasses.replace(config.batching, max_size=8))
@@ -709,13 +717,18 @@ async def test_members_sharing_a_video_fail_only_for_their_own_edited_file(
         write_video(tmp_path / name / "color.mp4", b"the same frames " * 200)
         prompt = await bench.create_prompt(f"scene {name}", tmp_path / name)
         runs.append(await bench.create_run(prompt.id))
-    write_video(tmp_path / "first" / "color.mp4", b"EDITED the frame " * 200)  # same size
+    for name in edited:
+        write_video(tmp_path / name / "color.mp4", b"EDITED the frame " * 200)  # same size
     launched: list[Claim] = []
     await drive(bench, launched)
     assert [len(c.runs) for c in launched] == [2]
-    failed = await bench.get_run(runs[0].id)
-    assert failed.state == RunState.FAILED and "changed" in (failed.failure_message or "")
-    await completed(bench, [runs[1]])  # its own copy is intact: the content went from it
+    if len(edited) == 1:
+        await completed(bench, runs)
+        return
+    for run, name in zip(runs, ("first", "second"), strict=True):
+        failed = await bench.get_run(run.id)
+        assert failed.state == RunState.FAILED, failed.failure_message
+        assert str(tmp_path / name / "color.mp4") in (failed.failure_message or "")
 
 
 async def test_a_batchs_inputs_go_up_together(
