@@ -387,6 +387,8 @@ class GpuTelemetry:
                         await self._poll_mig()
                 except CosmosError as exc:
                     logger.info("gpu process poll of %s failed: %s", self._ssh.name, exc)
+                except Exception:  # a bug must not end the polls: placement reads them
+                    logger.exception("gpu process poll of %s failed", self._ssh.name)
                 finally:
                     # Placement goes on after a failed poll rather than never (logged).
                     self.processes_read = True
