@@ -125,20 +125,19 @@ async def test_eta_comes_from_earlier_runs_with_the_same_parameters(
 
     bench.store.update_run = recording  # a poll could miss the first seconds under load
 
-    async def early_progress(run_id: str):
-        """Drive the run; return the first progress it stored below 5 percent."""
+    async def first_progress(run_id: str) -> Progress:
+        """Drive the run; return the first progress it stored while running."""
         assert (await bench.runs.drive(run_id)).state == RunState.COMPLETED
-        running = [f for r, f in stored if r == run_id and "eta_seconds" in f]
-        early = [f for f in running if f["progress_percent"] < 5]
-        if not early:
-            return None
-        first = early[0]
+        first = next(f for r, f in stored if r == run_id and "eta_seconds" in f)
         return Progress(first["progress_phase"], first["progress_percent"], first["eta_seconds"])
 
-    blind = await early_progress((await bench.create_run(prompt.id)).id)
-    assert blind is not None and blind.eta_seconds is None  # no history yet
-    informed = await early_progress((await bench.create_run(prompt.id, {"seed": 5})).id)
-    assert informed is not None and informed.eta_seconds is not None
+    # Without history the ETA is extrapolated only past 5 percent; with it, it is there
+    # from the start. (Under heavy load the first store can come past 5 percent: the
+    # fill is by time since the container started.)
+    blind = await first_progress((await bench.create_run(prompt.id)).id)
+    assert blind.percent >= 5 or blind.eta_seconds is None  # no history yet
+    informed = await first_progress((await bench.create_run(prompt.id, {"seed": 5})).id)
+    assert informed.eta_seconds is not None
     assert 1.0 < informed.eta_seconds < 60.0
 
 
