@@ -101,12 +101,12 @@ class RunEngine:
     async def close(self) -> None:
         """Stop driving (containers keep running; a later reconcile reattaches)."""
         tasks = [t for t in self._tasks.values() if not t.done()]
+        self._tasks.clear()  # first: a second close does not wait for a stuck one again
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._tasks.clear()
 
     async def requeue(self, run_id: str, reason: str = "run again by the user") -> Run:
         """Put an ended run back in the queue (a user retry); queued runs are left as is.

@@ -9,7 +9,6 @@ lets the steps after it run (the hosts' connections and the database close).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable
 from typing import Any
@@ -25,16 +24,21 @@ CANCEL_GRACE_S = 2.0
 async def bounded_close(step: Awaitable[object], what: str) -> None:
     """Await one close step for at most CLOSE_STEP_S; past that, say so and go on.
 
-    A cancel of the caller (Ctrl+C) cancels the step too. What the step raised is
-    raised here.
+    A cut step gets CANCEL_GRACE_S to end after its cancel; an error it ends with later
+    is logged. A cancel of the caller (Ctrl+C) cancels the step too. What the step
+    raised within its time is raised here.
     """
     task = asyncio.ensure_future(step)
     try:
         done, _ = await asyncio.wait({task}, timeout=CLOSE_STEP_S)
     except BaseException:
         task.cancel()
+        task.add_done_callback(_retrieve)
         raise
     if done:
+        if task.cancelled():  # the step ended by a cancel of its own, not of this close
+            logger.warning("closing %s: the step was cancelled", what)
+            return
         task.result()
         return
     current = asyncio.current_task()
@@ -46,12 +50,8 @@ async def bounded_close(step: Awaitable[object], what: str) -> None:
         "; ".join(where(t) for t in running)[:4000],
     )
     task.cancel()
+    task.add_done_callback(_retrieve)  # however and whenever it ends, its error is logged
     await asyncio.wait({task}, timeout=CANCEL_GRACE_S)
-    if task.done():
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            task.result()  # ended by the cancel, or failing: already reported above
-    else:
-        task.add_done_callback(_retrieve)
 
 
 def where(task: asyncio.Task[Any]) -> str:

@@ -55,7 +55,8 @@ class RunOptions:
         observer: Called with ``(run_id, step)`` at each lifecycle step.
         sleep: The engine's pause (a test shortens the retry back-off).
         wall: The wall clock in seconds.
-        worker_id: This driver's name in claims (host:pid by default).
+        worker_id: This driver's name in claims (host:pid by default; it must hold a
+            colon, which tells a driver's claim from a scheduler's: engine/claim.py).
 
     """
 
@@ -154,16 +155,28 @@ class RunService:
         queue_driven = self.drives_queue
         driving = self._engine.driving() if self._engine is not None else []
         # Each stop is bounded (a task that never ends must not freeze a quit), and the
-        # hand-over happens whatever they did.
-        if self._queue_task is not None:
-            self._queue_task.cancel()
-            stopped = asyncio.gather(self._queue_task, return_exceptions=True)
-            await bounded_close(stopped, "the queue drive")
-            self._queue_task = None
-        if self._engine is not None:
-            await bounded_close(self._engine.close(), "the runs driven here")
-        if hand_over:
-            await self._hand_over(driving, queue_driven)
+        # hand-over happens whatever they did, failures and Ctrl+C included.
+        try:
+            if self._queue_task is not None:
+                # forgotten first: a second close (the TUI's, then the Workbench's) does
+                # not wait for a stuck one again
+                queue_task, self._queue_task = self._queue_task, None
+                queue_task.cancel()
+                stopped = asyncio.gather(queue_task, return_exceptions=True)
+                await self._stop(stopped, "the queue drive")
+            if self._engine is not None:
+                await self._stop(self._engine.close(), "the runs driven here")
+        finally:
+            if hand_over:
+                await self._hand_over(driving, queue_driven)
+
+    @staticmethod
+    async def _stop(step: Awaitable[object], what: str) -> None:
+        """One bounded stop of :meth:`close`; a failure is logged, the close goes on."""
+        try:
+            await bounded_close(step, what)
+        except Exception:
+            logger.exception("stopping %s failed", what)
 
     async def _hand_over(self, driving: list[str], queue_driven: bool) -> None:
         """Start the detached processes that :meth:`close` hands the runs over to.

@@ -114,7 +114,7 @@ class Workbench:
         async with AsyncExitStack() as stack:
             store = await stack.enter_async_context(Store.open(config.db_path, ids, clock))
             hosts = HostPool(config, remote_factory)
-            stack.push_async_callback(bounded_close, hosts.aclose(), "the hosts")
+            stack.push_async_callback(lambda: bounded_close(hosts.aclose(), "the hosts"))
             bench = cls(config, store, hosts, run_options)
             stack.push_async_callback(bench.runs.close)  # its own stops are bounded
             yield bench

@@ -111,8 +111,18 @@ async def test_flood_of_100000_lines_arrives_whole(make_config, bench_for, video
 
 
 async def test_eta_comes_from_earlier_runs_with_the_same_parameters(
-    make_config, bench_for, video_dir
+    make_config, bench_for, video_dir, monkeypatch
 ) -> None:
+    from cosmos_tui.engine import watch
+
+    expected: list[float | None] = []  # the typical duration each run's tracker was given
+
+    class Recording(watch.ProgressTracker):
+        def __init__(self, parser, started_at: float, expected_total: float | None) -> None:
+            expected.append(expected_total)
+            super().__init__(parser, started_at, expected_total)
+
+    monkeypatch.setattr(watch, "ProgressTracker", Recording)
     bench = await bench_for(make_config(COSMOS_STANDIN_SPEED="0.3"))
     prompt = await bench.create_prompt("a prompt", video_dir)
     stored: list[tuple[str, dict]] = []  # every progress the driver stores, in order
@@ -125,20 +135,27 @@ async def test_eta_comes_from_earlier_runs_with_the_same_parameters(
 
     bench.store.update_run = recording  # a poll could miss the first seconds under load
 
-    async def first_progress(run_id: str) -> Progress:
-        """Drive the run; return the first progress it stored while running."""
-        assert (await bench.runs.drive(run_id)).state == RunState.COMPLETED
-        first = next(f for r, f in stored if r == run_id and "eta_seconds" in f)
-        return Progress(first["progress_phase"], first["progress_percent"], first["eta_seconds"])
+    async def drive(run_id: str) -> tuple[float | None, list[Progress]]:
+        """Drive the run; return its tracker's typical duration and its stored progress."""
+        final = await bench.runs.drive(run_id)
+        assert final.state == RunState.COMPLETED
+        running = [
+            Progress(f["progress_phase"], f["progress_percent"], f["eta_seconds"])
+            for r, f in stored
+            if r == run_id and "eta_seconds" in f and f["progress_phase"] != "done"
+        ]
+        assert running, "no progress was stored while it ran"
+        return expected[-1], running
 
-    # Without history the ETA is extrapolated only past 5 percent; with it, it is there
-    # from the start. (Under heavy load the first store can come past 5 percent: the
-    # fill is by time since the container started.)
-    blind = await first_progress((await bench.create_run(prompt.id)).id)
-    assert blind.percent >= 5 or blind.eta_seconds is None  # no history yet
-    informed = await first_progress((await bench.create_run(prompt.id, {"seed": 5})).id)
-    assert informed.eta_seconds is not None
-    assert 1.0 < informed.eta_seconds < 60.0
+    first = (await bench.create_run(prompt.id)).id
+    typical, blind = await drive(first)
+    assert typical is None  # no history yet: the ETA waits for 5 percent
+    assert all(p.eta_seconds is None for p in blind if p.percent < 5)
+    took = (await bench.get_run(first)).duration_seconds
+    typical, informed = await drive((await bench.create_run(prompt.id, {"seed": 5})).id)
+    assert typical is not None and took is not None and abs(typical - took) < 1.0
+    assert all(p.eta_seconds is not None for p in informed)  # from the first store on
+    assert 0.0 <= informed[0].eta_seconds <= typical
 
 
 async def test_a_run_refuses_an_input_edited_after_the_prompt_was_recorded(
