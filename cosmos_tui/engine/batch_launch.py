@@ -320,7 +320,9 @@ class BatchLauncher:
                 paths = sources.setdefault(launch.content_key(item), [])
                 if all(known.path != item.path for known in paths):
                     paths.append(item)
-        refused: dict[Path, InputChanged | TransferFailed] = {}  # by this machine's path
+        # by this machine's path and the content recorded from it (one path may have
+        # been recorded with two contents, by two prompts at two times)
+        refused: dict[tuple[Path, tuple[str, str]], InputChanged | TransferFailed] = {}
 
         async def send(key: tuple[str, str]) -> str | None:
             for item in sources[key]:
@@ -331,7 +333,7 @@ class BatchLauncher:
                 except (InputChanged, TransferFailed) as exc:
                     if isinstance(exc, TransferFailed) and exc.transient:
                         raise  # the link: the batch's
-                    refused[item.path] = exc
+                    refused[item.path, key] = exc
                     continue
                 return uploaded.remote_path
             return None
@@ -349,7 +351,7 @@ class BatchLauncher:
         for run, prompt in members:
             # Missing content: every file that recorded it was refused, this one's too.
             failed = [
-                refused[item.path]
+                refused[item.path, launch.content_key(item)]
                 for item in wanted[run.id]
                 if launch.content_key(item) not in remote
             ]

@@ -120,6 +120,7 @@ class GpuTelemetry:
         # The first process query answered or failed (placement waits for it); True at
         # once when processes are not polled at all.
         self.processes_read = apps_interval_s <= 0
+        self._poll_bug_logged = False
         self._subscribers: set[asyncio.Queue[tuple[GpuSample, ...]]] = set()
         self._watchers: set[asyncio.Queue[GpuHostHealth | None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -387,8 +388,12 @@ class GpuTelemetry:
                         await self._poll_mig()
                 except CosmosError as exc:
                     logger.info("gpu process poll of %s failed: %s", self._ssh.name, exc)
-                except Exception:  # a bug must not end the polls: placement reads them
-                    logger.exception("gpu process poll of %s failed", self._ssh.name)
+                except Exception as exc:  # a bug must not end the polls: placement reads them
+                    if not self._poll_bug_logged:  # the traceback once, then one line
+                        logger.exception("gpu process poll of %s failed", self._ssh.name)
+                        self._poll_bug_logged = True
+                    else:
+                        logger.info("gpu process poll of %s failed: %r", self._ssh.name, exc)
                 finally:
                     # Placement goes on after a failed poll rather than never (logged).
                     self.processes_read = True
