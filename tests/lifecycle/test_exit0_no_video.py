@@ -71,16 +71,21 @@ FLAKY_DOWNLOAD = (
 )
 
 
-async def test_a_download_cut_by_the_network_is_retried_in_a_fresh_container(
-    make_config, bench_for, video_dir, build_image
-) -> None:
+def flaky_download_config(make_config, build_image):
+    """A config whose image fails its first run with a download cut by the network."""
     from cosmos_tui.sandbox.standin import standin_script_path
 
     files = {"/bin/torchrun": FLAKY_DOWNLOAD, "/bin/standin": standin_script_path().read_text()}
     image = build_image("cosmos-test/flaky-download:latest", files, cmd=["torchrun"])
     config = make_config()
     host = dataclasses.replace(config.hosts[0], docker_image=image)
-    bench = await bench_for(dataclasses.replace(config, hosts=[host]))
+    return dataclasses.replace(config, hosts=[host])
+
+
+async def test_a_download_cut_by_the_network_is_retried_in_a_fresh_container(
+    make_config, bench_for, video_dir, build_image
+) -> None:
+    bench = await bench_for(flaky_download_config(make_config, build_image))
     prompt = await bench.create_prompt("a prompt", video_dir)
     final = await bench.runs.drive((await bench.create_run(prompt.id)).id)
     assert final.state == RunState.COMPLETED

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 from datetime import timedelta
 
 from sqlalchemy import update
@@ -26,21 +25,14 @@ from cosmos_tui.engine.runlock import RunLock
 from cosmos_tui.services.runs import RunOptions
 from cosmos_tui.store.queue_store import QueueStore
 from cosmos_tui.store.tables import SchedulerRow
-from tests.lifecycle.test_exit0_no_video import FLAKY_DOWNLOAD
+from tests.lifecycle.test_exit0_no_video import flaky_download_config
 from tests.lifecycle.test_hand_over import wait_ended
 
 
 async def test_a_run_whose_driver_died_in_its_retry_back_off_is_driven_again(
     make_config, bench_for, video_dir, build_image
 ) -> None:
-    from cosmos_tui.sandbox.standin import standin_script_path
-
-    files = {"/bin/torchrun": FLAKY_DOWNLOAD, "/bin/standin": standin_script_path().read_text()}
-    image = build_image("cosmos-test/flaky-download:latest", files, cmd=["torchrun"])
-    config = make_config()
-    config = dataclasses.replace(
-        config, hosts=[dataclasses.replace(config.hosts[0], docker_image=image)]
-    )
+    config = flaky_download_config(make_config, build_image)
     requeued = asyncio.Event()
 
     async def observer(run_id: str, step: str) -> None:

@@ -112,6 +112,14 @@ def dying_queue_driver(config: Config, tmp_path: Path) -> Iterator[None]:
         proc.wait()
 
 
+async def batching_bench(bench_for, make_config, fake_gpu):
+    """An open Workbench on a one-GPU host whose queue batches up to eight runs."""
+    fake_gpu.set_variant("1gpu")
+    config = make_config()
+    config = dataclasses.replace(config, batching=dataclasses.replace(config.batching, max_size=8))
+    return await bench_for(config)
+
+
 async def drive(bench, launched: list[Claim], timeout: float = 120.0):
     cluster = PoolCluster(bench.config, bench.hosts)
     await cluster.start()
@@ -160,10 +168,7 @@ async def test_no_gpu_is_offered_before_the_processes_on_it_were_read(
 async def test_a_batch_runs_in_one_container_and_outputs_map_back_by_name(
     bench_for, make_config, fake_gpu, tmp_path: Path
 ) -> None:
-    fake_gpu.set_variant("1gpu")
-    config = make_config()
-    config = dataclasses.replace(config, batching=dataclasses.replace(config.batching, max_size=8))
-    bench = await bench_for(config)
+    bench = await batching_bench(bench_for, make_config, fake_gpu)
     texts = ["a quiet harbour", "a crowded square", "a snowy pass"]
     runs = []
     for index, text in enumerate(texts):
@@ -681,10 +686,7 @@ async def test_a_stale_claim_cannot_start_a_run_another_scheduler_claimed_since(
 async def test_an_input_edited_since_its_prompt_fails_only_its_own_run_of_a_batch(
     bench_for, make_config, fake_gpu, tmp_path: Path
 ) -> None:
-    fake_gpu.set_variant("1gpu")
-    config = make_config()
-    config = dataclasses.replace(config, batching=dataclasses.replace(config.batching, max_size=8))
-    bench = await bench_for(config)
+    bench = await batching_bench(bench_for, make_config, fake_gpu)
     runs = await queue_runs(bench, tmp_path, "scene {}", ["kept", "edited", "also kept"])
     edited = tmp_path / "edited" / "color.mp4"
     write_video(edited, b"video of EDITED " * 200)  # same size, other content
@@ -708,10 +710,7 @@ async def test_members_sharing_a_video_run_while_one_file_still_holds_it(
     already holds does not read its file again): while one member's file still holds it,
     both run; when none does, each fails for its own file.
     """
-    fake_gpu.set_variant("1gpu")
-    config = make_config()
-    config = dataclasses.replace(config, batching=dataclasses.replace(config.batching, max_size=8))
-    bench = await bench_for(config)
+    bench = await batching_bench(bench_for, make_config, fake_gpu)
     runs = []
     for name in ("first", "second"):
         write_video(tmp_path / name / "color.mp4", b"the same frames " * 200)
@@ -735,10 +734,7 @@ async def test_a_batchs_inputs_go_up_together(
     bench_for, make_config, fake_gpu, tmp_path: Path, upload_overlap: list[int]
 ) -> None:
     """On a distant host each upload costs round trips: the members' inputs overlap."""
-    fake_gpu.set_variant("1gpu")
-    config = make_config()
-    config = dataclasses.replace(config, batching=dataclasses.replace(config.batching, max_size=8))
-    bench = await bench_for(config)
+    bench = await batching_bench(bench_for, make_config, fake_gpu)
     runs = await queue_runs(bench, tmp_path, "scene {}", ["a", "b", "c"])
     launched: list[Claim] = []
     await drive(bench, launched)
