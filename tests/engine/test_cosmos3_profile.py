@@ -72,6 +72,7 @@ def refuse(prompt: Prompt, num_gpus: int = 1, **options: Any) -> str:
 
 V2V = prompt_with("color")
 TEXT = prompt_with()
+IMAGE = prompt_with("image")
 
 
 @pytest.mark.parametrize("tier", ["256", "480", "720", "768"])
@@ -298,6 +299,32 @@ def test_cosmos3_runs_batch_only_with_cosmos3_runs_of_their_setup() -> None:
     one = run_of(PROFILE.check(params(mode="text2video", parallelism="throughput"), TEXT))
     assert batch_key(latency, TEXT) is not None and batch_key(one, TEXT) is not None
     assert batch_key(throughput, TEXT) is None
+
+
+def test_reasoner_enhancements_batch_by_setup_and_by_what_they_see() -> None:
+    # one sample per model batch (--max-num-seqs=1, common/args.py:919), but a batch of
+    # several would refuse mixed conditionings (inference.py:1915-1928): one key per kind
+    import dataclasses
+
+    from cosmos_tui.engine.batching import batch_key
+
+    def enhance(prompt: Prompt, num_gpus: int = 1, **options: Any) -> Run:
+        checked = params(num_gpus, mode="reasoner", enhance="child", **options)
+        return dataclasses.replace(run_of(checked), type=RunType.ENHANCE)
+
+    video, image = batch_key(enhance(V2V), V2V), batch_key(enhance(IMAGE), IMAGE)
+    assert video is not None and video.run_type == "enhance"
+    overwrite = dataclasses.replace(
+        enhance(V2V), params=params(mode="reasoner", enhance="overwrite")
+    )
+    assert batch_key(overwrite, V2V) == video  # keeping the answer is each run's own
+    both = prompt_with("color", "image")  # the video is what the reasoner sees
+    assert batch_key(enhance(both), both) == video
+    assert len({video, image, batch_key(enhance(TEXT), TEXT)}) == 3
+    assert batch_key(enhance(V2V, checkpoint="Cosmos3-Edge"), V2V) != video
+    generation = run_of(PROFILE.check(params(mode="video2video"), V2V))
+    assert batch_key(generation, V2V) != video
+    assert batch_key(enhance(V2V, 4, parallelism="throughput"), V2V) is None
 
 
 def test_transfer1s_built_in_negative_prompt_is_not_sent_to_cosmos3() -> None:

@@ -10,6 +10,7 @@ text and a sentence naming what it was conditioned on.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -174,3 +175,56 @@ async def test_a_prompt_edited_while_the_reasoner_runs_keeps_its_new_text(
     child = await bench.get_prompt(done.result_prompt_id)
     assert child.parent_id == prompt.id and child.text == f"a street Seen in the video{DETAIL}"
     assert "text changed while the reasoner ran" in done.events[-1].reason
+
+
+async def test_enhancements_of_one_kind_share_one_reasoner_container(
+    cosmos3_config, bench_for, fake_gpu, make_video_dir, tmp_path
+) -> None:
+    """One model load for several prompts: upstream runs every -i file's sample in turn
+    (script.py:21-28), one sample per model batch with the default max_num_seqs=1 (common/
+    args.py:919), so a blocked prompt ends only its own sample (--keep-going). Samples of
+    another conditioning (an image) get a container of their own: a model batch of mixed
+    kinds is refused (inference.py:1915-1928) once max_num_seqs is raised."""
+    fake_gpu.set_variant("1gpu")
+    config = cosmos3_config()
+    bench = await bench_for(
+        dataclasses.replace(config, batching=dataclasses.replace(config.batching, max_size=8))
+    )
+    harbour = await bench.create_prompt("a harbour at dusk", make_video_dir(name="a"))
+    square = await bench.create_prompt("a square at noon", make_video_dir(name="b"))
+    riot = await bench.create_prompt("a riot [standin:guardrail]", make_video_dir(name="c"))
+    still = await bench.create_prompt("the kite lifts off", image_folder(tmp_path))
+    runs = await bench.extras.create_enhance(
+        [harbour.id, riot.id, still.id], profile="cosmos3", checkpoint="edge"
+    )
+    [in_place] = await bench.extras.create_enhance(
+        [square.id], overwrite=True, profile="cosmos3", checkpoint="edge"
+    )
+    launched = await drain(bench)
+    video_runs = {runs[0].id, runs[1].id, in_place.id}
+    assert sorted(len(c.runs) for c in launched) == [1, 3]
+    assert {r for c in launched for r in c.run_ids if len(c.runs) == 3} == video_runs
+    done = {run_id: await bench.get_run(run_id) for run_id in [*video_runs, runs[2].id]}
+    assert len({done[r].container_id for r in video_runs}) == 1
+    assert done[runs[0].id].state == RunState.COMPLETED, done[runs[0].id].failure_message
+    child = await bench.get_prompt(done[runs[0].id].result_prompt_id)
+    assert child.parent_id == harbour.id
+    assert child.text == f"a harbour at dusk Seen in the video{DETAIL}"
+    assert done[in_place.id].result_prompt_id == square.id
+    assert (await bench.get_prompt(square.id)).text == f"a square at noon Seen in the video{DETAIL}"
+    blocked = done[runs[1].id]
+    assert blocked.state == RunState.BLOCKED and blocked.result_prompt_id is None
+    assert blocked.failure_kind == FailureKind.GUARDRAIL, blocked.failure_message
+    assert [p.id for p in (await bench.list_prompts()).items if p.parent_id == riot.id] == []
+    image_child = await bench.get_prompt(done[runs[2].id].result_prompt_id)
+    assert image_child.text == f"the kite lifts off Seen in the image{DETAIL}"
+    for run_id in video_runs - {runs[1].id}:
+        run = done[run_id]
+        assert run.state == RunState.COMPLETED, run.failure_message
+        assert f"{run_id}/reasoner_text.txt" in run.outputs
+        assert not any(o in name for o in video_runs - {run_id} for name in run.outputs)
+        log = (bench.output_dir(run_id) / "run.log").read_text()
+        assert f"output/{run_id}'" in log  # its own "Saved reasoner outputs to" line
+        assert not any(f"output/{o}'" in log for o in video_runs - {run_id})
+        # upstream says it once for the whole input (script.py:47-49)
+        assert log.count("Reasoner-only inputs detected") == 1
