@@ -87,7 +87,8 @@ def enhance(
 
     transfer1 (default): Transfer1's Pixtral upsampler describes the prompt's video;
     several prompts share one container. cosmos3: Cosmos 3's reasoner rewrites the prompt
-    from its video, else its image, else its text alone; one container each. When a run
+    from its video, else its image, else its text alone; prompts seen the same way share
+    one container. When a run
     completes, the enhanced text becomes a new prompt linked to its parent, or replaces
     the text with --overwrite.
     """

@@ -29,17 +29,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cosmos_tui.domain import FailureKind, InputFile, Prompt, Run, RunState
+from cosmos_tui.domain import FailureKind, InputFile, Prompt, Run, RunState, RunType
 from cosmos_tui.engine.failure_text import explain
 from cosmos_tui.engine.failures import classify
 from cosmos_tui.engine.launch import run_inputs
 from cosmos_tui.engine.profiles.cosmos3 import NAME, Cosmos3Profile, options_of
-from cosmos_tui.engine.profiles.cosmos3_rules import REASONER
+from cosmos_tui.errors import InvalidTransition
 
 if TYPE_CHECKING:
     from cosmos_tui.engine.batch_collect import Death
@@ -54,6 +55,7 @@ SAMPLE_ERROR = re.compile(r"Error generating sample '(?P<name>[^']+)': (?P<reaso
 # A traceback frame of a sample's data being prepared (inference.py:642, 1124).
 DATA_FRAME = re.compile(r'inference/inference\.py", line \d+, in (get_sample_data|__getitem__)')
 OUTPUTS = "sample_outputs.json"
+logger = logging.getLogger(__name__)
 ARGS = "sample_args.json"
 
 
@@ -78,14 +80,13 @@ def setup_differences(first: Run, second: Run) -> list[str]:
 def batchable(run: Run) -> bool:
     """False for a run that must have its container to itself.
 
-    A reasoner run: an all-reasoner input loads another model (S:47-49). The throughput
-    preset on several GPUs: each GPU is a replica and the samples are dealt out among
-    them (I:1437, 2000-2014), so they run at once, a handled error on another rank is
-    never logged (log.py:102-108) and one rank's OOM ends the samples of all.
+    The throughput preset on several GPUs: each GPU is a replica and the samples are
+    dealt out among them (I:1437, 2000-2014), so they run at once, a handled error on
+    another rank is never logged (log.py:102-108) and one rank's OOM ends the samples of
+    all. A reasoner run (an enhancement) batches with reasoner runs only: the run type is
+    in the batch key, and an all-reasoner input loads another model (S:47-49).
     """
     options = options_of(run.params)
-    if options.mode == REASONER:
-        return False
     return run.params.num_gpus <= 1 or options.parallelism != "throughput"
 
 
@@ -217,9 +218,9 @@ async def collect(
         if run.state.is_terminal or run.state == RunState.QUEUED:
             continue  # cancelled while the batch ran, or settled by an earlier collect
         if outcome.state == "done":
-            await download_member(
-                launcher, host, layout, batch_id, outcome.name, "", keep=_folder_of(outcome.name)
-            )
+            finish = _keep_answer(launcher) if run.type == RunType.ENHANCE else None
+            await download_member(launcher, host, layout, batch_id, outcome.name, "",
+                                  keep=_folder_of(outcome.name), finish=finish)  # fmt: skip
         elif outcome.state == "blocked":
             message = explain(FailureKind.GUARDRAIL, f"{outcome.reason} (batch {batch_id})")
             await launcher.end(outcome.name, RunState.BLOCKED, message, FailureKind.GUARDRAIL)
@@ -243,6 +244,22 @@ async def collect(
         where = f"run {culprit}" if culprit else "a sample before them"
         reason = f"batch {batch_id} died on {where} before this run's sample started"
         await requeue(launcher, not_started, f"{reason}; back in the queue")
+
+
+def _keep_answer(launcher: BatchLauncher) -> Callable[[str, list[str]], Awaitable[None]]:
+    """Return how a reasoner member ends once its outputs are down: its answer kept."""
+
+    async def keep(run_id: str, outputs: list[str]) -> None:
+        # lazy: a cycle (reasoner_answer -> enhance_launch -> batching -> this module)
+        from cosmos_tui.engine.reasoner_answer import keep_answer
+
+        run = await launcher.ctx.store.get_run(run_id, with_events=False)
+        try:
+            await keep_answer(launcher.ctx, run, outputs, launcher.log_path(run_id))
+        except InvalidTransition:
+            logger.info("run %s of a reasoner batch changed meanwhile (cancelled?)", run_id)
+
+    return keep
 
 
 def _folder_of(run_id: str) -> Callable[[str], bool]:
@@ -322,5 +339,11 @@ def member_lines(log_lines: Sequence[str], run_id: str, run_ids: Sequence[str]) 
 
 
 def sample_named(line: str, run_ids: Sequence[str]) -> str | None:
-    """Return the member a log line names (its folder ``/<name>/`` or ``'<name>'``)."""
-    return next((name for name in run_ids if f"/{name}/" in line or f"'{name}'" in line), None)
+    """Return the member a log line names: its folder, or its name quoted.
+
+    A folder is ``/<name>/``, or ``/<name>'`` where a quoted path ends (the reasoner's
+    ``Saved reasoner outputs to '<output_dir>'``, I:1980).
+    """
+    return next(
+        (n for n in run_ids if f"/{n}/" in line or f"/{n}'" in line or f"'{n}'" in line), None
+    )

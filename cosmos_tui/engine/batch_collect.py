@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -137,6 +137,7 @@ async def collect(
 async def download_member(
     launcher: BatchLauncher, host: RemoteHost, layout: RemoteLayout, batch_id: str,
     run_id: str, folder: str, keep: Callable[[str], bool] | None = None,
+    finish: Callable[[str, list[str]], Awaitable[object]] | None = None,
 ) -> None:  # fmt: skip
     """Download one member's outputs and complete it (or fail it for refused entries).
 
@@ -148,6 +149,8 @@ async def download_member(
         run_id: The member.
         folder: Its folder in the batch's output folder ('' for the output folder itself).
         keep: Which names there are the member's (a folder the members share).
+        finish: Ends the member from its run id and downloaded outputs instead of
+            completing it (a reasoner's answer is kept as a prompt, or fails it).
     """
     await launcher.move(run_id, RunState.DOWNLOADING, f"outputs in {folder or 'output'}")
     remote_folder = f"{layout.output_dir}/{folder}" if folder else layout.output_dir
@@ -159,6 +162,9 @@ async def download_member(
         await launcher.move(run_id, failure.state, failure.message, outputs=tuple(outputs),
                             failure_kind=failure.kind,
                             failure_message=failure.message)  # fmt: skip
+        return
+    if finish is not None:
+        await finish(run_id, outputs)
         return
     outputs.append(launcher.log_path(run_id).name)
     await launcher.ctx.store.update_run(

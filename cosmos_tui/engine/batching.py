@@ -37,6 +37,7 @@ from cosmos_tui.engine.batch_outputs import (  # noqa: F401 (re-exported)
 )
 from cosmos_tui.engine.launch import SPEC_NAME
 from cosmos_tui.engine.profiles.base import MountSpec
+from cosmos_tui.engine.profiles.cosmos3 import reasoner_kind
 from cosmos_tui.engine.profiles.transfer1 import build_spec
 from cosmos_tui.errors import BatchError
 from cosmos_tui.store.queue_store import Candidate
@@ -98,15 +99,19 @@ def batch_key(run: Run, prompt: Prompt | None) -> BatchKey | None:
     if run.type not in BATCHABLE_TYPES or prompt is None:
         return None
     params = run.params
-    if run.type == RunType.ENHANCE:
-        if run.profile == "cosmos3":
-            return None  # the reasoner: one container each (docs/cosmos.md, "Batches")
+    if is_upsampler(run):
         return BatchKey(run.type.value, run.profile, run.priority, (), (), True, run.target)
     if run.profile in SAMPLE_PROFILES:
         family = SAMPLE_FAMILIES[run.profile]
         if not family.batchable(run):
             return None
         setup = family.setup_of(run)
+        if run.type == RunType.ENHANCE:
+            # Cosmos 3's reasoner: samples of one conditioning only (a model batch of
+            # mixed kinds is refused once max_num_seqs is above 1, inference.py:1915-1928)
+            kind = reasoner_kind(prompt.input("color") is not None,
+                                 prompt.input("image") is not None)  # fmt: skip
+            setup += (("conditioning", kind),)
         return BatchKey(run.type.value, run.profile, run.priority, setup, (), True, run.target)
     shared = tuple((name, getattr(params, name)) for name in SHARED_SCALARS)
     return BatchKey(
@@ -410,7 +415,7 @@ class BatchInput:
 def build_batch_input(
     members: Sequence[tuple[Run, Prompt]], container_path: Callable[[InputFile], str]
 ) -> BatchInput:
-    """Build the spec and JSONL lines of a transfer batch.
+    """Build the spec and JSONL lines of a transfer batch (or of Cosmos 3's reasoner).
 
     Every line names every active hint with the run's own ``control_weight`` and its own
     precomputed ``input_control`` (or ``null``: computed by the model), so the spec's
@@ -429,7 +434,8 @@ def build_batch_input(
     if not members:
         raise BatchError("a batch needs at least one run")
     first_run, first_prompt = members[0]
-    if first_run.type != RunType.TRANSFER:
+    reasoner = first_run.type == RunType.ENHANCE and first_run.profile == "cosmos3"
+    if first_run.type != RunType.TRANSFER and not reasoner:
         raise BatchError(f"run {first_run.id} is a {first_run.type.value} run; not a transfer")
     for run, prompt in members:
         diff = differences(first_run, run)

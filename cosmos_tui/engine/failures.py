@@ -16,6 +16,7 @@ import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cosmos_tui.domain import FailureKind, RunState
 from cosmos_tui.engine.failure_text import explain, oom_explanation
@@ -86,6 +87,14 @@ class Failure:
         if self.kind == FailureKind.CANCELLED:
             return RunState.CANCELLED
         return RunState.FAILED
+
+    def recorded(self) -> dict[str, Any]:
+        """The run's fields that record this failure (for ``Store.transition``)."""
+        return {
+            "failure_kind": self.kind,
+            "failure_message": self.message,
+            "exit_code": self.exit_code,
+        }
 
 
 _SPEC = re.compile(

@@ -24,7 +24,7 @@ import os
 from typing import TYPE_CHECKING
 
 from cosmos_tui.config import no_hosts_message
-from cosmos_tui.domain import ACTIVE_STATES, FailureKind, GpuProcess, Run, RunState, RunType
+from cosmos_tui.domain import ACTIVE_STATES, GpuProcess, Run, RunState, RunType
 from cosmos_tui.engine import launch
 from cosmos_tui.engine.claim import WAITING_FOR_GPU, claim_run, wait_for_gpus
 from cosmos_tui.engine.context import EngineContext, HostSource, Observer, stop_run_containers
@@ -435,70 +435,17 @@ class RunDriver:
         )
 
     async def _enhanced(self, run: Run, outputs: list[str]) -> Run:
-        """Keep a reasoner's answer as the run's result prompt (a child, or in place).
-
-        No ``reasoner_text.txt`` is a failure the log explains (a guardrail with
-        ``--keep-going``, an unsupported GPU). An empty answer, or the prompt it was sent
-        (upstream falls back to it when the model generates nothing,
-        omni_mot_model.py:5311-5314), fails the run: there is nothing new to keep. Safe
-        to enter again (a driver that died here): the child made by an earlier attempt
-        with the same text is reused, and a run that ended meanwhile is left alone.
-        """
+        """Keep a reasoner's answer as the run's result prompt (engine/reasoner_answer.py)."""
         # lazy: the reasoner's code and profiles.cosmos3 (~15 ms); the services import this
-        from cosmos_tui.containment import output_file
-        from cosmos_tui.engine.enhance_launch import record_enhanced
-        from cosmos_tui.engine.profiles.cosmos3 import REASONER_TEXT, options_of, sent_text
+        from cosmos_tui.engine.reasoner_answer import keep_answer
 
-        name = next((n for n in outputs if n.rsplit("/", 1)[-1] == REASONER_TEXT), None)
-        if name is None:
-            return await self._fail(run, await self._exit_zero_failure(run))
-        path = output_file(self.ctx.run_dir(run.id), name)
-        text = ""
-        if path is not None:
-            raw = await asyncio.to_thread(path.read_text, encoding="utf-8", errors="replace")
-            text = raw.strip()
-        sent = sent_text(run.spec or {})
-        if not text or text in ((run.spec or {}).get("prompt", "").strip(), sent):
-            return await self._fail(
-                run,
-                Failure(
-                    FailureKind.UNKNOWN,
-                    "the reasoner returned no new text (an empty answer, or the prompt it "
-                    f"was sent); see {self.local_log.path}",
-                ),
-            )
-        outputs.append(self.local_log.path.name)
-        fresh = await self.ctx.store.get_run(run.id, with_events=False)
-        if fresh.state.is_terminal:
-            return fresh  # cancelled while its outputs came back
-        assert run.prompt_id is not None  # an enhancement is always of a prompt
-        prompt = await self.ctx.store.get_prompt(run.prompt_id)
-        overwrite = options_of(run.params).enhance == "overwrite"
-        note = ""
-        if overwrite and prompt.text not in (sent, text):  # (text: an earlier attempt's)
-            # Edited since the run started: the answer is about the old text, and the new
-            # one is not thrown away for it.
-            overwrite, note = False, " (its text changed while the reasoner ran)"
-        result, said = await record_enhanced(self.ctx.store, prompt, text, overwrite)
-        await self._done(run)
-        return await self.ctx.store.transition(
-            run.id,
-            RunState.COMPLETED,
-            said + note,
-            outputs=tuple(outputs),
-            result_prompt_id=result.id,
-        )
+        return await keep_answer(self.ctx, run, outputs, self.local_log.path)
 
     # failures ----------------------------------------------------------------------------
 
     async def _fail(self, run: Run, failure: Failure) -> Run:
         return await self.ctx.store.transition(
-            run.id,
-            failure.state,
-            failure.message,
-            failure_kind=failure.kind,
-            failure_message=failure.message,
-            exit_code=failure.exit_code,
+            run.id, failure.state, failure.message, **failure.recorded()
         )
 
     async def _retry_transient(self, run: Run, failure: Failure) -> bool:

@@ -567,13 +567,7 @@ class RayLauncher:
     async def _fail(self, run: Run, failure: Failure, attempt: int | None = None) -> Run:
         counted: dict[str, Any] = {} if attempt is None else {"attempt": attempt}
         return await self.store.transition(
-            run.id,
-            failure.state,
-            failure.message,
-            failure_kind=failure.kind,
-            failure_message=failure.message,
-            exit_code=failure.exit_code,
-            **counted,
+            run.id, failure.state, failure.message, **failure.recorded(), **counted
         )
 
 

@@ -333,7 +333,11 @@ done
 }
 # Every sample is read and validated before the model loads (common.py:1065-1070): one bad
 # sample ends the process before any runs (skip_invalid_samples is off, common.py:902).
-for _f in $FILES; do load_sample "$_f"; done
+ALL_REASONER=1
+for _f in $FILES; do
+    load_sample "$_f"
+    [ "$MODE" = reasoner ] || ALL_REASONER=0
+done
 
 # --- the reasoner (inference.py:1899-1986) -----------------------------------------------
 # Its "answer" is the text after the prompt's last "User prompt: " (the whole prompt
@@ -380,8 +384,6 @@ prompt_blocked() {
     die ValueError "Error generating sample '$NAME': $_blocked"
 }
 reason() {
-    log INFO "cosmos_framework/scripts/inference.py:49:inference" \
-        "Reasoner-only inputs detected; generation vision tokenizer will not be loaded"
     # build_sample runs after the model loads (script.py:57-63); str.strip() (args.py:726)
     [ -n "$(printf '%s' "$PROMPT" | sed 's/\\[nrt]//g' | tr -d ' \t')" ] ||
         die ValueError "Reasoner inference requires a non-empty 'prompt'."
@@ -511,6 +513,11 @@ else
 fi
 }
 log INFO "cosmos_framework/scripts/inference.py:46:inference" "Loaded $(echo "$FILES" | grep -c .) samples"
+# is_reasoner_only: every sample is the reasoner's (script.py:47-49), said once
+if [ "$ALL_REASONER" = 1 ]; then
+    log INFO "cosmos_framework/scripts/inference.py:49:inference" \
+        "Reasoner-only inputs detected; generation vision tokenizer will not be loaded"
+fi
 for _f in $FILES; do
     load_sample "$_f"
     generate

@@ -150,7 +150,8 @@ class ExtrasService:
 
         ``transfer1`` is Transfer1's Pixtral upsampler on the prompt's video (compatible
         runs share one container); ``cosmos3`` is Cosmos 3's reasoner on the prompt's
-        video, else its image, else its text alone (one container each). Every prompt
+        video, else its image, else its text alone (those that see the same kind share one
+        container). Every prompt
         and setting is checked before any run is queued, so a bad id, value or refused
         overwrite queues nothing.
 

@@ -337,6 +337,11 @@ def sent_text(sample: Mapping[str, Any]) -> str:
     return prompt.rsplit(USER_PROMPT, 1)[-1] if USER_PROMPT in prompt else prompt
 
 
+def reasoner_kind(has_video: bool, has_image: bool) -> str:
+    """What a reasoner sample is conditioned on: ``video``, ``image`` or ``text`` alone."""
+    return "video" if has_video else ("image" if has_image else "text")
+
+
 def reasoner_sample(name: str, text: str, container_inputs: Mapping[str, str]) -> dict[str, Any]:
     """The reasoner sample of a prompt enhancement (args.py:700-735).
 
@@ -346,7 +351,7 @@ def reasoner_sample(name: str, text: str, container_inputs: Mapping[str, str]) -
     (defaults/reasoner/sample_args.json).
     """
     vision = container_inputs.get("color") or container_inputs.get("image")
-    kind = "text" if vision is None else ("video" if "color" in container_inputs else "image")
+    kind = reasoner_kind("color" in container_inputs, "image" in container_inputs)
     seen = "" if kind == "text" else f" as they appear in the {kind}"
     instruction = REASONER_INSTRUCTION.format(look=REASONER_ASKS[kind], seen=seen)
     sample: dict[str, Any] = {"name": name, "model_mode": REASONER}
