@@ -288,3 +288,21 @@ async def test_an_unreadable_input_sinks_no_other_run_wherever_it_is(
         assert done[0].state == first_ends
     else:
         assert done[1].state == RunState.COMPLETED, done[1].failure_message
+
+
+async def test_members_of_a_batch_whose_gpu_kernels_failed_complete_with_a_warning(
+    cosmos3_config: Callable[..., Config], bench_for, fake_gpu, tmp_path: Path
+) -> None:
+    # cosmos-framework#42 (see tests/lifecycle/test_cosmos3_lifecycle.py): each member's
+    # completion says what the shared log warned
+    fake_gpu.set_variant("1gpu")
+    bench = await bench_for(batched(cosmos3_config("cutlass")))
+    runs = await queue_three(bench, tmp_path)
+    launched: list[Claim] = []
+    await drive(bench, launched)
+    assert [len(c.runs) for c in launched] == [3]
+    for run in runs:
+        done = await bench.get_run(run.id)
+        assert done.state == RunState.COMPLETED, done.failure_message
+        said = done.events[-1].reason
+        assert "output file(s) from" in said and "CUTLASS kernel" in said, said
