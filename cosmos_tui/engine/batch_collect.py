@@ -40,6 +40,7 @@ from cosmos_tui.engine.batch_outputs import (
     slice_log,
 )
 from cosmos_tui.engine.failure_text import explain
+from cosmos_tui.engine.failures import caveat_of
 from cosmos_tui.engine.logs import CURSOR_SUFFIX
 from cosmos_tui.engine.outputs import (
     fetch_outputs,
@@ -171,8 +172,9 @@ async def download_member(
         run_id, progress_phase="done", progress_percent=100.0, eta_seconds=0.0
     )
     where = folder or "output"
+    caveat = await caveat_of(launcher.log_path(run_id))
     await launcher.move(run_id, RunState.COMPLETED,
-                        f"{len(outputs) - 1} output file(s) from {where} of {batch_id}",
+                        f"{len(outputs) - 1} output file(s) from {where} of {batch_id}{caveat}",
                         outputs=tuple(outputs))  # fmt: skip
 
 

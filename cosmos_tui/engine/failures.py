@@ -12,14 +12,17 @@ its prompt, the model's memory needs, the image) would fail the same way again.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cosmos_tui.domain import FailureKind, RunState
 from cosmos_tui.engine.failure_text import explain, oom_explanation
+from cosmos_tui.engine.logs import read_log_lines
 from cosmos_tui.engine.logscan import (
     CONTEXT_AFTER,
     CONTEXT_BEFORE,
@@ -28,6 +31,7 @@ from cosmos_tui.engine.logscan import (
     Caught,
     Found,
     LogScanner,
+    gpu_support_warning,
 )
 from cosmos_tui.engine.profiles import cosmos3_failures
 from cosmos_tui.errors import (
@@ -38,6 +42,7 @@ from cosmos_tui.errors import (
     TransferFailed,
     ValidationError,
 )
+from cosmos_tui.safe_text import one_line
 
 TRANSIENT_KINDS = frozenset({FailureKind.SSH_LOST, FailureKind.DOCKER_DOWN})
 
@@ -95,6 +100,27 @@ class Failure:
             "failure_message": self.message,
             "exit_code": self.exit_code,
         }
+
+
+def outputs_caveat(lines: Iterable[str]) -> str:
+    """What a completed run's reason adds when its log warned that the GPU is unsupported.
+
+    Such a run may exit 0 with outputs that are wrong: a grey image and gibberish text
+    after ``Failed to initialize the CUTLASS kernel`` (cosmos-framework#42). Returns ''
+    for a clean log, else ``; but the log warned ...`` (the warning escaped, cut short).
+    """
+    warning = gpu_support_warning(lines)
+    if warning is None:
+        return ""
+    return (
+        f"; but the log warned '{one_line(warning).strip()[:160]}': the outputs may be "
+        "invalid on this GPU; check them, or use an image built for it or a supported GPU"
+    )
+
+
+async def caveat_of(log_path: Path) -> str:
+    """:func:`outputs_caveat` of a run's local log (read in a thread)."""
+    return await asyncio.to_thread(lambda: outputs_caveat(read_log_lines(log_path)))
 
 
 _SPEC = re.compile(

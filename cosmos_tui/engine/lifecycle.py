@@ -28,7 +28,7 @@ from cosmos_tui.domain import ACTIVE_STATES, GpuProcess, Run, RunState, RunType
 from cosmos_tui.engine import launch
 from cosmos_tui.engine.claim import WAITING_FOR_GPU, claim_run, wait_for_gpus
 from cosmos_tui.engine.context import EngineContext, HostSource, Observer, stop_run_containers
-from cosmos_tui.engine.failures import Failure, classify, classify_error
+from cosmos_tui.engine.failures import Failure, caveat_of, classify, classify_error
 from cosmos_tui.engine.logs import LocalLog, read_log_lines
 from cosmos_tui.engine.metrics_recorder import measure_run
 from cosmos_tui.engine.profiles.base import profile_for, settings_for
@@ -418,10 +418,11 @@ class RunDriver:
             return await self._fail(run, await self._exit_zero_failure(run))
         outputs.append(self.local_log.path.name)
         await self._done(run)
+        caveat = await caveat_of(self.local_log.path)
         return await self.ctx.store.transition(
             run.id,
             RunState.COMPLETED,
-            f"{len(outputs) - 1} output file(s) downloaded and verified",
+            f"{len(outputs) - 1} output file(s) downloaded and verified{caveat}",
             outputs=tuple(outputs),
         )
 

@@ -60,7 +60,16 @@ _GPU_SUPPORT = re.compile(
     r"|no kernel image is available for execution on the device"
     r"|FlashAttention only supports Ampere GPUs or newer"
     r"|[Bb]float16 is only supported on GPUs with compute capability"
+    # a kernel that never ran on this GPU: exit 0 with invalid outputs (cosmos-framework#42)
+    r"|Failed to initialize the CUTLASS kernel"
 )
+
+
+def gpu_support_warning(lines: Iterable[str]) -> str | None:
+    """Return the first line that says the GPU is not supported (None when none does)."""
+    return next((line for line in lines if _GPU_SUPPORT.search(line)), None)
+
+
 _ACCESS = re.compile(
     r"Cannot access gated repo|Access to model \S+ is restricted"
     r"|\b40[13] (?:Client Error|Forbidden)|<Code>AccessDenied</Code>"

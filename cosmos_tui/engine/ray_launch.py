@@ -33,7 +33,7 @@ from cosmos_tui.config_parse import max_output_bytes
 from cosmos_tui.domain import ACTIVE_STATES, FailureKind, Run, RunState
 from cosmos_tui.engine.cluster_health import node_target, split_target
 from cosmos_tui.engine.context import HostSource
-from cosmos_tui.engine.failures import Failure, classify
+from cosmos_tui.engine.failures import Failure, caveat_of, classify
 from cosmos_tui.engine.logs import (
     LocalLog,
     LogFollower,
@@ -483,10 +483,11 @@ class RayLauncher:
             lines = await asyncio.to_thread(read_log_lines, local_log.path)
             return await self._fail(run, classify(0, lines, profile=run.profile))
         await self.store.update_run(run.id, progress_phase="done", progress_percent=100.0)
+        caveat = await caveat_of(local_log.path)
         return await self.store.transition(
             run.id,
             RunState.COMPLETED,
-            f"{len(outputs)} output file(s) copied and verified",
+            f"{len(outputs)} output file(s) copied and verified{caveat}",
             outputs=(*outputs, local_log.path.name),
         )
 
