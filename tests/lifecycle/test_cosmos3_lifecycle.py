@@ -8,12 +8,14 @@ image's install step needs) and a Hugging Face cache mounted into the container.
 from __future__ import annotations
 
 import hashlib
+import pwd
 from pathlib import Path
 
 import pytest
 
 from cosmos_tui.domain import RunState
 from cosmos_tui.engine.logs import read_log_lines
+from tests.fixtures.hosts import TEST_USER
 
 
 def sha(path: Path) -> str:
@@ -174,3 +176,38 @@ async def test_a_run_whose_gpu_kernels_failed_completes_with_a_warning(
     prompt = await clean.create_prompt("a cat surfing a wave", None)
     final = await clean.runs.drive((await clean.create_run(prompt.id, quick)).id)
     assert final.state == RunState.COMPLETED and "warned" not in final.events[-1].reason
+
+
+async def test_a_cache_without_the_guardrail_or_with_a_cut_download_needs_a_token(
+    cosmos3_config, bench_for, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A run with guardrails off fills the cache with the model alone: a tokenless run with
+    # them on would download the gated nvidia/Cosmos-Guardrail1 in its container and fail
+    # there. A download cut mid-file leaves a blob named *.incomplete (huggingface_hub):
+    # the model is not there yet either. Both are refused before anything is uploaded.
+    config = cosmos3_config()
+    bench = await bench_for(config)
+    prompt = await bench.create_prompt("a cat surfing a wave", None)
+    quick = {"profile": "cosmos3", "options": {"num_steps": 3, "guardrails": "off"}}
+    first = await bench.runs.drive((await bench.create_run(prompt.id, quick)).id)
+    assert first.state == RunState.COMPLETED, first.failure_message
+    monkeypatch.delenv("TEST_COSMOS3_TOKEN")
+    guarded = {"profile": "cosmos3", "options": {"num_steps": 3}}
+    refused = await bench.runs.drive((await bench.create_run(prompt.id, guarded)).id)
+    assert refused.state == RunState.FAILED
+    message = refused.failure_message or ""
+    assert "no Hugging Face token" in message and "Cosmos-Guardrail1" in message, message
+    assert "Cosmos3-Nano" not in message  # that one is there
+    assert refused.container_id is None and refused.spec is None
+    home = Path(pwd.getpwnam(TEST_USER).pw_dir)
+    model = home / config.profiles["cosmos3"].hf_cache_dir / "hub" / "models--nvidia--Cosmos3-Nano"
+    (model / "blobs").mkdir(exist_ok=True)
+    (model / "blobs" / "0a1b2c.incomplete").write_bytes(b"half a shard")
+    cut = await bench.runs.drive((await bench.create_run(prompt.id, quick)).id)
+    assert cut.state == RunState.FAILED and cut.container_id is None
+    message = cut.failure_message or ""
+    assert "Cosmos3-Nano" in message and "interrupted" in message, message
+    # the token is back: the run goes (the download resumes in the container)
+    monkeypatch.setenv("TEST_COSMOS3_TOKEN", "hf_test_token")
+    done = await bench.runs.drive((await bench.create_run(prompt.id, guarded)).id)
+    assert done.state == RunState.COMPLETED, done.failure_message
