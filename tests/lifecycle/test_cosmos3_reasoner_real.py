@@ -228,3 +228,34 @@ async def test_enhancements_of_one_kind_share_one_reasoner_container(
         assert not any(f"output/{o}'" in log for o in video_runs - {run_id})
         # upstream says it once for the whole input (script.py:47-49)
         assert log.count("Reasoner-only inputs detected") == 1
+
+
+async def test_a_reasoner_batch_that_dies_fails_the_sample_it_died_in_with_its_cause(
+    cosmos3_config, bench_for, fake_gpu, make_video_dir
+) -> None:
+    # The reasoner's text generation is outside any handler (inference.py:1945-1947): an
+    # OOM in the second sample ends the process. Its samples log nothing before their end
+    # (I:1941), so the traceback comes before any line names the sample it is of: the
+    # sample after the last one that ended.
+    fake_gpu.set_variant("1gpu")
+    config = cosmos3_config()
+    bench = await bench_for(
+        dataclasses.replace(config, batching=dataclasses.replace(config.batching, max_size=8))
+    )
+    texts = ("a harbour at dusk", "a square at noon [standin:oom]", "a snowy pass")
+    prompts = [await bench.create_prompt(t, make_video_dir(name=f"v{i}")) for i, t in
+               enumerate(texts)]  # fmt: skip
+    runs = await bench.extras.create_enhance([p.id for p in prompts], profile="cosmos3")
+    launched = await drain(bench)
+    assert len(launched[0].runs) == 3
+    first, dead, last = [await bench.get_run(r.id) for r in runs]
+    assert first.state == RunState.COMPLETED, first.failure_message
+    assert dead.state == RunState.FAILED and dead.failure_kind == FailureKind.GPU_OOM, (
+        dead.failure_message
+    )
+    assert dead.result_prompt_id is None
+    # never started in the dead container: queued again, and it ran in the next one
+    assert last.state == RunState.COMPLETED and last.result_prompt_id is not None
+    first_log = (bench.output_dir(first.id) / "run.log").read_text()
+    assert "CUDA out of memory" not in first_log
+    assert "CUDA out of memory" in (bench.output_dir(dead.id) / "run.log").read_text()
