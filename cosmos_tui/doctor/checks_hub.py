@@ -149,7 +149,7 @@ async def check_hub_token(ctx: DoctorContext) -> CheckResult:
     layout = RemoteLayout(ctx.home, ctx.tool_dir, "doctor")
     try:
         await check_token(ctx.host, layout, settings, ctx.environ, section=family.section,
-                          model=family.model)  # fmt: skip
+                          models=[family.model])  # fmt: skip
     except ValidationError as exc:
         if exc.field == "token_file":
             fix = (

@@ -40,7 +40,7 @@ from cosmos_tui.engine.failure_text import explain
 from cosmos_tui.engine.failures import classify
 from cosmos_tui.engine.launch import run_inputs
 from cosmos_tui.engine.profiles.cosmos3 import NAME, Cosmos3Profile, options_of
-from cosmos_tui.errors import InvalidTransition
+from cosmos_tui.errors import CosmosError, InvalidTransition
 
 if TYPE_CHECKING:
     from cosmos_tui.engine.batch_collect import Death
@@ -54,6 +54,8 @@ SAMPLE_FILE = "sample-{:06d}-{}.json"
 SAMPLE_ERROR = re.compile(r"Error generating sample '(?P<name>[^']+)': (?P<reason>.*)")
 # A traceback frame of a sample's data being prepared (inference.py:642, 1124).
 DATA_FRAME = re.compile(r'inference/inference\.py", line \d+, in (get_sample_data|__getitem__)')
+# A sample's last line: its outputs saved (I:1812, 1889, 1981) or its handled error.
+SAMPLE_END = re.compile(r"Saved (?:sample|transfer|reasoner) outputs to|Error generating sample '")
 OUTPUTS = "sample_outputs.json"
 logger = logging.getLogger(__name__)
 ARGS = "sample_args.json"
@@ -253,11 +255,14 @@ def _keep_answer(launcher: BatchLauncher) -> Callable[[str, list[str]], Awaitabl
         # lazy: a cycle (reasoner_answer -> enhance_launch -> batching -> this module)
         from cosmos_tui.engine.reasoner_answer import keep_answer
 
-        run = await launcher.ctx.store.get_run(run_id, with_events=False)
         try:
+            run = await launcher.ctx.store.get_run(run_id, with_events=False)
             await keep_answer(launcher.ctx, run, outputs, launcher.log_path(run_id))
         except InvalidTransition:
             logger.info("run %s of a reasoner batch changed meanwhile (cancelled?)", run_id)
+        except (CosmosError, OSError) as exc:  # this member's alone: the others go on
+            message = f"the reasoner's answer could not be kept: {exc}"
+            await launcher.end(run_id, RunState.FAILED, message, FailureKind.UNKNOWN)
 
     return keep
 
@@ -321,28 +326,51 @@ async def _end_with_death(
 
 
 def member_lines(log_lines: Sequence[str], run_id: str, run_ids: Sequence[str]) -> list[str]:
-    """Return one member's part of the batch log.
+    """Return one member's part of the batch log (the shared start included).
 
-    Cosmos 3 logs its samples one after another, each line about a sample naming its
-    folder (``output/<name>/``) or its name: the shared start (downloads, model load)
-    and the lines of no sample stay; the lines of another member's sample go. What
-    follows a member's last line up to the next sample's first is its own (a traceback).
+    Lines are given to members as :class:`Sections` reads them; the lines of no sample
+    (the downloads, the model load) are every member's.
     """
-    kept = []
-    owner: str | None = None
-    for line in log_lines:
-        owner = sample_named(line, run_ids) or owner
-        if owner is not None and owner != run_id:
-            continue
-        kept.append(line)
-    return kept
+    sections = Sections(run_ids)
+    return [line for line in log_lines if sections.owner_of(line) in (None, run_id)]
+
+
+class Sections:
+    """Which member each line of a Cosmos 3 batch log is about, read in order.
+
+    Samples run one after another in path order (CA:1090-1098). A line naming a sample
+    (its folder ``output/<name>/`` or its quoted name) is that sample's, and so are the
+    unnamed lines after it (a traceback). A sample's last line ends it: its outputs saved
+    (``Saved sample|transfer|reasoner outputs to``, I:1812, 1889, 1981) or its handled
+    error (``Error generating sample '<name>'``, CI:262-266); the lines after it are the
+    next sample's, which matters for the reasoner, whose samples log nothing before their
+    end (sample_args.json is written without a line, I:1941): its guardrail verdict or
+    the traceback it died with come before any line names it. Before the first named
+    line no sample is known (None: every member's).
+    """
+
+    def __init__(self, run_ids: Sequence[str]) -> None:
+        self.run_ids = list(run_ids)
+        self.owner: str | None = None
+
+    def owner_of(self, line: str) -> str | None:
+        """Return the member ``line`` is about (None: before any sample)."""
+        named = sample_named(line, self.run_ids)
+        if named is None:
+            return self.owner
+        self.owner = named
+        if SAMPLE_END.search(line):
+            after = self.run_ids.index(named) + 1
+            if after < len(self.run_ids):
+                self.owner = self.run_ids[after]
+        return named
 
 
 def sample_named(line: str, run_ids: Sequence[str]) -> str | None:
     """Return the member a log line names: its folder, or its name quoted.
 
     A folder is ``/<name>/``, or ``/<name>'`` where a quoted path ends (the reasoner's
-    ``Saved reasoner outputs to '<output_dir>'``, I:1980).
+    ``Saved reasoner outputs to '<output_dir>'``, I:1981).
     """
     return next(
         (n for n in run_ids if f"/{n}/" in line or f"/{n}'" in line or f"'{n}'" in line), None

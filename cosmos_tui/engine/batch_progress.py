@@ -41,7 +41,8 @@ ALONE: dict[str, tuple[re.Pattern[str], str]] = {
 def sample_finder(profile: str, run_ids: Sequence[str]) -> Callable[[str], str | None]:
     """Return what tells which member a log line starts or belongs to (None: no sample).
 
-    Transfer1's batches have no per-sample sections: its finder never names one.
+    Transfer1's batches have no per-sample sections: its finder never names one. Cosmos
+    3's reads the lines in order (:class:`~cosmos_tui.engine.batch_c3.Sections`).
     """
     names = set(run_ids)
 
@@ -49,10 +50,7 @@ def sample_finder(profile: str, run_ids: Sequence[str]) -> Callable[[str], str |
         found = SECTION.search(line)
         return found.group(3) if found is not None and found.group(3) in names else None
 
-    def cosmos3(line: str) -> str | None:
-        return batch_c3.sample_named(line, run_ids)
-
-    finders = {"transfer2.5": transfer25, "cosmos3": cosmos3}
+    finders = {"transfer2.5": transfer25, "cosmos3": batch_c3.Sections(run_ids).owner_of}
     return finders.get(profile, lambda _line: None)
 
 

@@ -123,7 +123,7 @@ async def record_enhanced(
     """Keep an enhanced text: a child prompt of ``prompt``, or its own text (overwrite).
 
     Returns the new or updated prompt and what was done, for the run's timeline. Used by
-    Transfer1's upsampler (above) and Cosmos 3's reasoner (engine/lifecycle.py). A child
+    Transfer1's upsampler (above) and Cosmos 3's reasoner (engine/reasoner_answer.py). A child
     with the same text already there (an earlier attempt's) is reused, not made twice.
     """
     children = await store.list_prompts(PromptFilter(parent_id=prompt.id), 0, 500)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from cosmos_tui.containment import output_file
 from cosmos_tui.domain import FailureKind, Run, RunState
 from cosmos_tui.engine.enhance_launch import record_enhanced
-from cosmos_tui.engine.failures import Failure, classify
+from cosmos_tui.engine.failures import Failure, caveat_of, classify
 from cosmos_tui.engine.logs import read_log_lines
 from cosmos_tui.engine.profiles.cosmos3 import REASONER_TEXT, options_of, sent_text
 
@@ -40,9 +40,15 @@ async def keep_answer(ctx: EngineContext, run: Run, outputs: list[str], log_path
     Returns:
         The run as it ended.
 
+    A run no longer downloading (cancelled meanwhile) is returned as it is: nothing is
+    recorded for it.
+
     Raises:
         InvalidTransition: The run changed meanwhile (cancelled).
     """
+    current = await ctx.store.get_run(run.id, with_events=False)
+    if current.state != RunState.DOWNLOADING:
+        return current  # cancelled (and maybe queued again) while its outputs came back
     name = next((n for n in outputs if n.rsplit("/", 1)[-1] == REASONER_TEXT), None)
     if name is None:
         lines = await asyncio.to_thread(read_log_lines, log_path)
@@ -81,7 +87,7 @@ async def keep_answer(ctx: EngineContext, run: Run, outputs: list[str], log_path
     return await ctx.store.transition(
         run.id,
         RunState.COMPLETED,
-        said + note,
+        said + note + await caveat_of(log_path),
         outputs=tuple(outputs),
         result_prompt_id=result.id,
     )

@@ -370,6 +370,9 @@ unescape_json() {
 # for any other prompt.
 prompt_blocked() {
     case "$PROMPT" in *"[standin:guardrail]"*) ;; *) return 1 ;; esac
+    # the text guardrail's verdict (presets.py:50-52, core.py:55-57, qwen3guard.py:60)
+    log CRITICAL "cosmos_framework/auxiliary/guardrail/common/presets.py:52:run_text_guardrail" \
+        "GUARDRAIL BLOCKED: QWEN3GUARD: Prompt blocked by Qwen3Guard. Safety: Unsafe, Categories: ['Violent']"
     _blocked="Guardrail blocked prompt '$OUT_DIR': '$PROMPT'"
     if [ "$KEEP_GOING" = 1 ]; then
         log ERROR "cosmos_framework/inference/common/inference.py:265:_handle_sample_exception" \
@@ -393,6 +396,11 @@ reason() {
     if [ "$GUARDRAILS" = 1 ]; then  # the text guardrail on the prompt (:1942)
         prompt_blocked && return 0
     fi
+    # the text generation is outside any handler (inference.py:1945-1947): an OOM in it
+    # ends the process
+    case "$PROMPT" in *"[standin:oom]"*)
+        die torch.OutOfMemoryError "CUDA out of memory. Tried to allocate 6.00 GiB. GPU 0 has a total capacity of 79.19 GiB of which 1.12 GiB is free." ;;
+    esac
     case "$VISION" in
         "") _seen="From the text alone" ;;
         *.mp4|*.MP4) _seen="Seen in the video" ;;

@@ -269,8 +269,8 @@ class RunService:
         if host is None and found.target is not None:
             self.require_host(found.target)  # the config may have dropped it since
             host = found.target
-        # Transfer1's enhancements share the queue's upsampler container; Cosmos 3's
-        # reasoner runs are single runs like any other.
+        # Transfer1's enhancements share the queue's upsampler container; a Cosmos 3
+        # reasoner run started by itself (a retry) runs alone, like any other run.
         if found.type == RunType.ENHANCE and found.profile != "cosmos3":
             raise ValidationError(
                 f"{full_id} is a prompt enhancement; those are started by the queue (several "

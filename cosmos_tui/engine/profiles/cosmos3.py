@@ -50,6 +50,8 @@ CONTAINER_REPO = "/workspace"
 HINT_ROLES = {"edge": "edge", "blur": "vis", "depth": "depth", "seg": "seg", "wsm": "wsm"}
 SEED_LIMIT = 2**32 - 1
 MAX_GPUS = 64
+# The gated guardrail models every guarded run downloads first (docs/cosmos.md).
+GUARDRAIL_MODEL = "Cosmos-Guardrail1"
 REASONER_TEXT = "reasoner_text.txt"  # inference.py:1974-1975
 # What the reasoner is asked (its prompt is one user message, inference.py:1949-1961);
 # the user's own prompt goes last, after USER_PROMPT.
@@ -261,9 +263,12 @@ class Cosmos3Profile:
         options = options_of(run.params)
         if options.size == "Cosmos3-Super":
             await check_super_gpus(run, host)
-        # a local checkpoint folder (no size) needs no download
-        model = options.checkpoint if options.size is not None else None
-        await check_token(host, layout, settings, environ, section="cosmos3", model=model)
+        # a local checkpoint folder (no size) needs no download; the guardrail models do,
+        # unless they are off (the double downloads them as its own repository)
+        models = [options.checkpoint] if options.size is not None else []
+        if options.guardrails != "off":
+            models.append(GUARDRAIL_MODEL)
+        await check_token(host, layout, settings, environ, section="cosmos3", models=models)
 
     def run_env(self, run: Run) -> dict[str, str]:
         """None: every variable comes from the host and the profile settings."""

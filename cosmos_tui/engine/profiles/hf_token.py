@@ -8,7 +8,7 @@ family's ``preflight`` asks this module first.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from cosmos_tui.errors import ValidationError
@@ -59,6 +59,20 @@ def hf_env(host: HostConfig, settings: ProfileConfig, environ: Mapping[str, str]
     return env
 
 
+# One round trip for every model a run downloads: prints "missing <model>" for one the
+# cache lacks, "cut <model>" for one whose download stopped mid-file (huggingface_hub
+# keeps a blob as <hash>.incomplete until it is whole).
+_CACHE_SCRIPT = """cache=$1; shift
+for model; do
+  dir="$cache/hub/models--nvidia--$model"
+  if [ ! -d "$dir" ]; then echo "missing $model"
+  elif [ -n "$(find "$dir/blobs" -name '*.incomplete' 2>/dev/null | head -n 1)" ]; then
+    echo "cut $model"
+  fi
+done
+echo checked"""
+
+
 async def check_token(
     host: RemoteHost,
     layout: RemoteLayout,
@@ -66,7 +80,7 @@ async def check_token(
     environ: Mapping[str, str],
     *,
     section: str,
-    model: str | None,
+    models: Sequence[str],
 ) -> None:
     """Refuse a run with no token whose gated weights are not in the host's cache yet.
 
@@ -76,12 +90,13 @@ async def check_token(
         settings: The family's ``[profiles.<section>]`` settings.
         environ: The local environment (the token variable is read here, never stored).
         section: The settings table's name, for the message.
-        model: The Hugging Face model the run downloads (``nvidia/<model>``); None when
-            the run needs no download (a local checkpoint folder).
+        models: The Hugging Face models the run downloads (``nvidia/<model>``); none
+            when it needs no download (a local checkpoint folder).
 
     Raises:
-        ValidationError: A missing or empty token file, or no token and no cached weights,
-            saying where to put a token.
+        ValidationError: A missing or empty token file, or no token while a model is
+            not in the cache (or its download was interrupted), saying where to put a
+            token.
     """
     if settings.token_file:
         path = layout.resolve(settings.token_file)
@@ -93,7 +108,7 @@ async def check_token(
                 field="token_file",
             )
         return
-    if environ.get(settings.token_env) or model is None:
+    if environ.get(settings.token_env) or not models:
         return
     # lazy: engine.launch pulls SQLAlchemy (~300 ms); the doctor and 'cosmos diagnose'
     # load this module without it
@@ -102,14 +117,26 @@ async def check_token(
     if {"HF_TOKEN", "HF_TOKEN_PATH"} & set(host_env(host.config, environ)):
         return  # the host's [hosts.env] table gives the container a token
     cache = settings.hf_cache_dir or host.config.hf_cache_dir
+    missing, cut = list(models), []
     if cache:
-        cached = f"{layout.resolve(cache)}/hub/models--nvidia--{model}"
-        if (await host.run(["test", "-d", cached], check=False)).exit_status == 0:
-            return
+        argv = ["sh", "-c", _CACHE_SCRIPT, "sh", layout.resolve(cache), *models]
+        said = (await host.run(argv, check=False)).stdout.split()
+        if said[-1:] != ["checked"]:  # the look itself failed: as good as an empty cache
+            said = [word for m in models for word in ("missing", m)]
+        pairs = list(zip(said[::2], said[1::2], strict=False))
+        missing = [m for word, m in pairs if word == "missing" and m in models]
+        cut = [m for word, m in pairs if word == "cut" and m in models]
+    if not missing and not cut:
+        return
+    lacks = []
+    if missing:
+        lacks.append(f"has no {' or '.join(missing)} yet")
+    if cut:
+        lacks.append(f"holds an interrupted download of {' and '.join(cut)}")
     raise ValidationError(
         f"no Hugging Face token: ${settings.token_env} is not set here and "
-        f"{host.name}'s cache ({cache or 'none configured'}) has no {model} "
-        "yet, so its gated download would fail; set the variable (or token_env / "
-        f"token_file in [profiles.{section}]) and accept the licence on huggingface.co",
+        f"{host.name}'s cache ({cache or 'none configured'}) {' and '.join(lacks)}, so "
+        "its gated download would fail; set the variable (or token_env / token_file in "
+        f"[profiles.{section}]) and accept the licence on huggingface.co",
         field="token",
     )

@@ -326,7 +326,7 @@ class Transfer25Profile:
             ValidationError: Saying where to put a token.
         """
         await check_token(host, layout, settings, environ, section="transfer2_5",
-                          model=CHECKPOINT_MODEL)  # fmt: skip
+                          models=[CHECKPOINT_MODEL])  # fmt: skip
 
     def run_env(self, run: Run) -> dict[str, str]:
         """The run's own variables (the distilled checkpoint's flag)."""
