@@ -156,6 +156,27 @@ async def test_a_warm_cache_serves_a_tokenless_run(
     assert again.state == RunState.COMPLETED, again.failure_message
 
 
+async def test_a_cache_filled_without_guardrails_needs_a_token_for_a_guarded_run(
+    t25_config, bench_for, video_dir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --disable-guardrails skips the gated nvidia/Cosmos-Guardrail1 download
+    # (docs/setup.md:112-115): the cache then has the model alone, and a tokenless run with
+    # the guardrails on would fail in its container. It is refused before the upload.
+    bench = await bench_for(t25_config())
+    prompt = await bench.create_prompt("a street", video_dir)
+    bare = {"profile": "transfer2.5", "num_steps": 3, "options": {"disable_guardrails": True}}
+    first = await bench.runs.drive((await bench.create_run(prompt.id, bare)).id)
+    assert first.state == RunState.COMPLETED, first.failure_message
+    monkeypatch.delenv("TEST_T25_TOKEN")
+    guarded = {"profile": "transfer2.5", "num_steps": 3}
+    refused = await bench.runs.drive((await bench.create_run(prompt.id, guarded)).id)
+    message = refused.failure_message or ""
+    assert refused.state == RunState.FAILED and refused.container_id is None
+    assert "Cosmos-Guardrail1" in message and "Cosmos-Transfer2.5-2B" not in message, message
+    again = await bench.runs.drive((await bench.create_run(prompt.id, bare)).id)
+    assert again.state == RunState.COMPLETED, again.failure_message
+
+
 async def test_a_missing_token_file_is_refused(t25_config, bench_for, video_dir) -> None:
     bench = await bench_for(t25_config(token_file="no-such-token"))
     prompt = await bench.create_prompt("a street", video_dir)
