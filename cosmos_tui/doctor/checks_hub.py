@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from cosmos_tui.doctor.context import PREFIX, DoctorContext, prefixed, quoted
 from cosmos_tui.doctor.model import CheckResult, failed, passed
 from cosmos_tui.engine.profiles.cosmos3_rules import DEFAULT_CHECKPOINT
-from cosmos_tui.engine.profiles.hf_token import check_token
+from cosmos_tui.engine.profiles.hf_token import GUARDRAIL_MODEL, check_token
 from cosmos_tui.engine.profiles.transfer25_profile import CHECKPOINT_MODEL
 from cosmos_tui.errors import ValidationError
 
@@ -149,7 +149,7 @@ async def check_hub_token(ctx: DoctorContext) -> CheckResult:
     layout = RemoteLayout(ctx.home, ctx.tool_dir, "doctor")
     try:
         await check_token(ctx.host, layout, settings, ctx.environ, section=family.section,
-                          models=[family.model])  # fmt: skip
+                          models=[family.model, GUARDRAIL_MODEL])  # fmt: skip
     except ValidationError as exc:
         if exc.field == "token_file":
             fix = (
@@ -160,7 +160,7 @@ async def check_hub_token(ctx: DoctorContext) -> CheckResult:
             fix = (
                 f"export {settings.token_env}=hf_... before running cosmos, or set token_env "
                 f"or token_file in [profiles.{family.section}]; accept the licence of "
-                f"nvidia/{family.model} on huggingface.co"
+                f"nvidia/{family.model} and nvidia/{GUARDRAIL_MODEL} on huggingface.co"
             )
         return failed("hf_token", title, exc.message, fix)
     if settings.token_file:
@@ -170,5 +170,8 @@ async def check_hub_token(ctx: DoctorContext) -> CheckResult:
     elif {"HF_TOKEN", "HF_TOKEN_PATH"} & set(host_env(ctx.config, ctx.environ)):
         detail = "the host's env table gives containers a token"
     else:
-        detail = f"not needed yet: {_cache(ctx)} already holds nvidia/{family.model}"
+        detail = (
+            f"not needed yet: {_cache(ctx)} already holds nvidia/{family.model} and "
+            f"nvidia/{GUARDRAIL_MODEL}"
+        )
     return passed("hf_token", title, detail)

@@ -28,8 +28,8 @@
 #            files" (config.py:389-392).
 #   download the first run on a host fetches the checkpoints into $HF_HOME (default
 #            ~/.cache/huggingface): "Downloading checkpoint ..." (checkpoint_db.py:297),
-#            the hf command (checkpoint_db.py:165) and hf's bars; later runs find the marker
-#            file and skip it. Without HF_TOKEN the gated nvidia/Cosmos-Guardrail1 is refused
+#            the hf command (checkpoint_db.py:165) and hf's bars; later runs find each
+#            repository's marker file and skip it. Without HF_TOKEN the gated nvidia/Cosmos-Guardrail1 is refused
 #            (docs/setup.md:112-115) unless --disable-guardrails: huggingface_hub's
 #            "Cannot access gated repo" lines, then subprocess.CalledProcessError, exit 1.
 #   run      loguru lines on stdout, rank 0 only (log.py:89-119), and into OUT/console.log
@@ -441,8 +441,10 @@ log INFO "cosmos_oss/init.py:96:_init_log_files" "Log saved to $CONSOLE"
 
 # Download once per host cache (checkpoint_db.py:184-188, 292-298).
 HF_HOME="${HF_HOME:-${HOME:-/root}/.cache/huggingface}"  # huggingface_hub's default
-MARK="$HF_HOME/hub/models--nvidia--Cosmos-Transfer2.5-2B/.standin-complete"
+# Each repository is downloaded once into its own hub folder; a mark there says it is whole.
+mark() { echo "$HF_HOME/hub/models--$(echo "$1" | sed 's|/|--|g')/.standin-complete"; }
 download() {  # REPO NAME
+    [ -f "$(mark "$1")" ] && [ "$SCENARIO" != gated ] && return 0
     log INFO "$CKPT_DB:297:download" "Downloading checkpoint $2"
     log INFO "$CKPT_DB:165:_hf_download" "uvx 'hf>=1.3.5' download $1 --repo-type model --revision main"
     if [ "$SCENARIO" = gated ] || { [ "$1" = nvidia/Cosmos-Guardrail1 ] && [ -z "${HF_TOKEN:-}" ]; }; then
@@ -453,12 +455,10 @@ download() {  # REPO NAME
         crash "subprocess.CalledProcessError: Command '['uvx', 'hf>=1.3.5', 'download', '$1', '--repo-type', 'model', '--revision', 'main']' returned non-zero exit status 1."
     fi
     bar "Fetching 4 files" 4
+    mkdir -p "$(dirname "$(mark "$1")")" && : > "$(mark "$1")"
 }
-if [ ! -f "$MARK" ] || [ "$SCENARIO" = gated ]; then
-    download nvidia/Cosmos-Transfer2.5-2B "Cosmos-Transfer2.5-2B/general/edge(61f5694b)"
-    [ "$NO_GUARD" = 0 ] && download nvidia/Cosmos-Guardrail1 "Cosmos-Guardrail1(guardrail)"
-    mkdir -p "$(dirname "$MARK")" && : > "$MARK"
-fi
+download nvidia/Cosmos-Transfer2.5-2B "Cosmos-Transfer2.5-2B/general/edge(61f5694b)"
+[ "$NO_GUARD" = 0 ] && download nvidia/Cosmos-Guardrail1 "Cosmos-Guardrail1(guardrail)"
 pause 0.5
 log INFO "$INF:146:__init__" "Found 1 hint keys across all samples"
 printf 'model: %s\n' "$MODEL" > "$OUT/config.yaml"

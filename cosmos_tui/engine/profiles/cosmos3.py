@@ -31,6 +31,7 @@ from cosmos_tui.engine.profiles.cosmos3_rules import (
 from cosmos_tui.engine.profiles.hf_token import (
     CONTAINER_HF_HOME,
     CONTAINER_TOKEN,
+    GUARDRAIL_MODEL,
     check_token,
     chosen_negative_prompt,
     hf_env,
@@ -50,8 +51,6 @@ CONTAINER_REPO = "/workspace"
 HINT_ROLES = {"edge": "edge", "blur": "vis", "depth": "depth", "seg": "seg", "wsm": "wsm"}
 SEED_LIMIT = 2**32 - 1
 MAX_GPUS = 64
-# The gated guardrail models every guarded run downloads first (docs/cosmos.md).
-GUARDRAIL_MODEL = "Cosmos-Guardrail1"
 REASONER_TEXT = "reasoner_text.txt"  # inference.py:1974-1975
 # What the reasoner is asked (its prompt is one user message, inference.py:1949-1961);
 # the user's own prompt goes last, after USER_PROMPT.

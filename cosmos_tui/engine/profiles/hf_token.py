@@ -33,6 +33,9 @@ def chosen_negative_prompt(params: object) -> str | None:
     return None if not text or text == DEFAULT_NEGATIVE_PROMPT else text
 
 
+# The gated guardrail models a guarded Cosmos 3 or Transfer2.5 run downloads (Cosmos 3:
+# auxiliary/guardrail/common/core.py:13-16; Transfer2.5: docs/setup.md:112-115).
+GUARDRAIL_MODEL = "Cosmos-Guardrail1"
 CONTAINER_HF_HOME = "/root/.cache/huggingface"  # huggingface_hub's default for root
 CONTAINER_TOKEN = "/cosmos-tui/secrets/hf_token"  # noqa: S105 - a path, not a token
 

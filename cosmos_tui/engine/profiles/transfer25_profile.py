@@ -21,6 +21,7 @@ from cosmos_tui.engine.profiles.base import MountSpec
 from cosmos_tui.engine.profiles.hf_token import (
     CONTAINER_HF_HOME,
     CONTAINER_TOKEN,
+    GUARDRAIL_MODEL,
     check_token,
     chosen_negative_prompt,
     hf_env,
@@ -325,8 +326,11 @@ class Transfer25Profile:
         Raises:
             ValidationError: Saying where to put a token.
         """
+        models = [CHECKPOINT_MODEL]
+        if not options_of(run.params).disable_guardrails:
+            models.append(GUARDRAIL_MODEL)  # skipped with --disable-guardrails
         await check_token(host, layout, settings, environ, section="transfer2_5",
-                          models=[CHECKPOINT_MODEL])  # fmt: skip
+                          models=models)  # fmt: skip
 
     def run_env(self, run: Run) -> dict[str, str]:
         """The run's own variables (the distilled checkpoint's flag)."""
