@@ -13,6 +13,7 @@ from cosmos_tui.ui.screens.prompt_form import PromptForm
 from cosmos_tui.ui.screens.run_form import RunForm
 from tests.ui.conftest import Harness, plain, ready, settle
 from tests.ui.fakes import make_many, make_run, populate
+from tests.ui.test_launch import until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -127,19 +128,18 @@ async def test_the_runs_count_of_a_prompt_follows_new_runs_live(
         main.prompts.reload()
         await settle(pilot)
         assert runs_cell(h, prompt_id) == "0"
+        # (each change reaches the app through its event worker: under load, later than
+        # a settle, so each is awaited with a deadline)
         run = await make_run(h.services, h.clock, prompt_id, RunState.QUEUED, announce=True)
-        await settle(pilot)
-        assert runs_cell(h, prompt_id) == "1"
+        await until(pilot, lambda: runs_cell(h, prompt_id) == "1")
         await make_run(h.services, h.clock, prompt_id, RunState.QUEUED, announce=True)
-        await settle(pilot)
-        assert runs_cell(h, prompt_id) == "2"
+        await until(pilot, lambda: runs_cell(h, prompt_id) == "2")
         await h.services.push_run(run.id, RunState.UPLOADING, host="gpu-a", gpus=(0,))
         await settle(pilot)
         assert runs_cell(h, prompt_id) == "2"
         # the last run's state follows it live too, not only once it ends
         last = await make_run(h.services, h.clock, prompt_id, RunState.QUEUED, announce=True)
-        await settle(pilot)
+        await until(pilot, lambda: runs_cell(h, prompt_id) == "3")
         assert "queued" in last_cell(h, prompt_id)
         await h.services.push_run(last.id, RunState.UPLOADING, host="gpu-a", gpus=(1,))
-        await settle(pilot)
-        assert "uploading" in last_cell(h, prompt_id), last_cell(h, prompt_id)
+        await until(pilot, lambda: "uploading" in last_cell(h, prompt_id))
