@@ -56,6 +56,8 @@ SAMPLE_ERROR = re.compile(r"Error generating sample '(?P<name>[^']+)': (?P<reaso
 DATA_FRAME = re.compile(r'inference/inference\.py", line \d+, in (get_sample_data|__getitem__)')
 # A sample's last line: its outputs saved (I:1812, 1889, 1981) or its handled error.
 SAMPLE_END = re.compile(r"Saved (?:sample|transfer|reasoner) outputs to|Error generating sample '")
+# The guardrail's critical verdict on a blocked prompt or video (presets.py:52, 68).
+VERDICT = "GUARDRAIL BLOCKED:"
 OUTPUTS = "sample_outputs.json"
 logger = logging.getLogger(__name__)
 ARGS = "sample_args.json"
@@ -332,7 +334,18 @@ def member_lines(log_lines: Sequence[str], run_id: str, run_ids: Sequence[str]) 
     (the downloads, the model load) are every member's.
     """
     sections = Sections(run_ids)
-    return [line for line in log_lines if sections.owner_of(line) in (None, run_id)]
+    owners = [sections.owner_of(line) for line in log_lines]
+    # A guardrail verdict before any line names a sample is the first reasoner sample's
+    # (its handled error, which names it, comes next): never another member's evidence.
+    pending: list[int] = []
+    for index, (line, owner) in enumerate(zip(log_lines, owners, strict=True)):
+        if owner is None and VERDICT in line:
+            pending.append(index)
+        elif owner is not None:
+            for waiting in pending:
+                owners[waiting] = owner
+            pending = []
+    return [line for line, owner in zip(log_lines, owners, strict=True) if owner in (None, run_id)]
 
 
 class Sections:
@@ -355,7 +368,10 @@ class Sections:
 
     def owner_of(self, line: str) -> str | None:
         """Return the member ``line`` is about (None: before any sample)."""
-        named = sample_named(line, self.run_ids)
+        error = SAMPLE_ERROR.search(line)  # its reason may quote another sample's path
+        named = error["name"] if error is not None else None
+        if named not in self.run_ids:
+            named = sample_named(line, self.run_ids)
         if named is None:
             return self.owner
         self.owner = named

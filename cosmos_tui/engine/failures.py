@@ -31,7 +31,7 @@ from cosmos_tui.engine.logscan import (
     Caught,
     Found,
     LogScanner,
-    gpu_support_warning,
+    kernel_failure,
 )
 from cosmos_tui.engine.profiles import cosmos3_failures
 from cosmos_tui.errors import (
@@ -103,24 +103,33 @@ class Failure:
 
 
 def outputs_caveat(lines: Iterable[str]) -> str:
-    """What a completed run's reason adds when its log warned that the GPU is unsupported.
+    """What a completed run's reason adds when its log says a GPU kernel did not run.
 
     Such a run may exit 0 with outputs that are wrong: a grey image and gibberish text
     after ``Failed to initialize the CUTLASS kernel`` (cosmos-framework#42). Returns ''
-    for a clean log, else ``; but the log warned ...`` (the warning escaped, cut short).
+    for a clean log, else ``; but the log warned ...`` (the warning escaped, quoted from
+    where it says so, cut short).
     """
-    warning = gpu_support_warning(lines)
-    if warning is None:
+    found = kernel_failure(lines)
+    if found is None:
         return ""
+    line, start = found
     return (
-        f"; but the log warned '{one_line(warning).strip()[:160]}': the outputs may be "
+        f"; but the log warned '{one_line(line[start:]).strip()[:160]}': the outputs may be "
         "invalid on this GPU; check them, or use an image built for it or a supported GPU"
     )
 
 
 async def caveat_of(log_path: Path) -> str:
-    """:func:`outputs_caveat` of a run's local log (read in a thread)."""
-    return await asyncio.to_thread(lambda: outputs_caveat(read_log_lines(log_path)))
+    """:func:`outputs_caveat` of a run's local log (read in a thread; '' if unreadable)."""
+
+    def read() -> str:
+        try:
+            return outputs_caveat(read_log_lines(log_path))
+        except OSError:
+            return ""  # the run completed: a log that cannot be read adds nothing
+
+    return await asyncio.to_thread(read)
 
 
 _SPEC = re.compile(
@@ -230,6 +239,8 @@ def _diagnose(
         (FailureKind.NCCL, scan.nccl),
         (FailureKind.UNSUPPORTED_GPU, scan.gpu_warning),
         (FailureKind.HOST_OOM, scan.host_kill),
+        # a kernel that did not run explains exit 0 without a video, never a death
+        (FailureKind.UNSUPPORTED_GPU, scan.kernel_warning if exit_code == 0 else None),
     ):
         # With an exception no signature knows, a refused download or a SIGKILL still
         # decides: the other ranks' errors (lost peers) are consequences of them.

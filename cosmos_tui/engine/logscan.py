@@ -60,14 +60,24 @@ _GPU_SUPPORT = re.compile(
     r"|no kernel image is available for execution on the device"
     r"|FlashAttention only supports Ampere GPUs or newer"
     r"|[Bb]float16 is only supported on GPUs with compute capability"
-    # a kernel that never ran on this GPU: exit 0 with invalid outputs (cosmos-framework#42)
-    r"|Failed to initialize the CUTLASS kernel"
+)
+# A kernel that did not run on this GPU, so what it computed is wrong: Cosmos3-Nano on an
+# ARM64 GB300 exits 0 with a grey image after the CUTLASS line (cosmos-framework#42).
+# Unlike PyTorch's capability warnings (one is printed wrongly on sm_121 GPUs whose
+# kernels run fine), these make a completed run's outputs suspect.
+KERNEL_FAILED = re.compile(
+    r"Failed to initialize the CUTLASS kernel"
+    r"|no kernel image is available for execution on the device"
 )
 
 
-def gpu_support_warning(lines: Iterable[str]) -> str | None:
-    """Return the first line that says the GPU is not supported (None when none does)."""
-    return next((line for line in lines if _GPU_SUPPORT.search(line)), None)
+def kernel_failure(lines: Iterable[str]) -> tuple[str, int] | None:
+    """Return the first line saying a kernel did not run, and where in it that is said."""
+    for line in lines:
+        found = KERNEL_FAILED.search(line)
+        if found is not None:
+            return line, found.start()
+    return None
 
 
 _ACCESS = re.compile(
@@ -164,6 +174,7 @@ class LogScanner:
         self.guardrail_reason: Found | None = None
         self.guardrail_verdict: Found | None = None
         self.gpu_warning: Found | None = None
+        self.kernel_warning: Found | None = None  # counts for exit 0 only
         self.access: Found | None = None
         self.host_kill: Found | None = None
         self.argparse: Found | None = None
@@ -227,6 +238,8 @@ class LogScanner:
             self.guardrail_verdict = self._found(rank, text, line)
         elif self.gpu_warning is None and _GPU_SUPPORT.search(text):
             self.gpu_warning = self._found(rank, text, line)
+        elif self.kernel_warning is None and KERNEL_FAILED.search(text):
+            self.kernel_warning = self._found(rank, text, line)
         elif self.access is None and _ACCESS.search(text):
             self.access = self._found(rank, text, line)
         elif self.host_kill is None and _HOST_KILL.search(text):

@@ -375,7 +375,7 @@ prompt_blocked() {
         "GUARDRAIL BLOCKED: QWEN3GUARD: Prompt blocked by Qwen3Guard. Safety: Unsafe, Categories: ['Violent']"
     _blocked="Guardrail blocked prompt '$OUT_DIR': '$PROMPT'"
     if [ "$KEEP_GOING" = 1 ]; then
-        log ERROR "cosmos_framework/inference/common/inference.py:265:_handle_sample_exception" \
+        log ERROR "cosmos_framework/inference/common/inference.py:266:_handle_sample_exception" \
             "Error generating sample '$NAME': $_blocked"
         return 0
     fi

@@ -455,7 +455,7 @@ download() {  # REPO NAME
         crash "subprocess.CalledProcessError: Command '['uvx', 'hf>=1.3.5', 'download', '$1', '--repo-type', 'model', '--revision', 'main']' returned non-zero exit status 1."
     fi
     bar "Fetching 4 files" 4
-    mkdir -p "$(dirname "$(mark "$1")")" && : > "$(mark "$1")"
+    mkdir -p "$(dirname "$(mark "$1")")/snapshots/main" && : > "$(mark "$1")"
 }
 download nvidia/Cosmos-Transfer2.5-2B "Cosmos-Transfer2.5-2B/general/edge(61f5694b)"
 [ "$NO_GUARD" = 0 ] && download nvidia/Cosmos-Guardrail1 "Cosmos-Guardrail1(guardrail)"

@@ -21,7 +21,7 @@ START = [
 ]
 BLOCKED = "[12:00:05|CRITICAL|presets.py:52:run_text_guardrail] GUARDRAIL BLOCKED: QWEN3GUARD: x"
 A_ERROR = (
-    "[12:00:05|ERROR|common/inference.py:265:_handle_sample_exception] Error generating "
+    "[12:00:05|ERROR|common/inference.py:266:_handle_sample_exception] Error generating "
     f"sample 'rs_a': Guardrail blocked prompt '{OUT}/rs_a': 'a riot'"
 )
 B_SAVED = f"[12:00:09|SUCCESS|inference.py:1981:_generate_reasoner_batch] Saved reasoner outputs to '{OUT}/rs_b'"  # noqa: E501
@@ -33,11 +33,19 @@ OOM = [
 
 def test_a_reasoner_samples_lines_are_the_ones_before_its_end() -> None:
     log = [*START, BLOCKED, A_ERROR, B_SAVED, *OOM]
-    # the first sample's verdict cannot be told from the shared start: every member's
+    # the first sample's verdict comes before any line names it: it is still its own,
+    # never another member's evidence
     assert member_lines(log, "rs_a", IDS) == [*START, BLOCKED, A_ERROR]
-    assert member_lines(log, "rs_b", IDS) == [*START, BLOCKED, B_SAVED]
+    assert member_lines(log, "rs_b", IDS) == [*START, B_SAVED]
     # it died in the third sample: the traceback is its own, no one else's
-    assert member_lines(log, "rs_c", IDS) == [*START, BLOCKED, *OOM]
+    assert member_lines(log, "rs_c", IDS) == [*START, *OOM]
+
+
+def test_a_handled_error_is_the_sample_it_names_whatever_its_reason_quotes() -> None:
+    quoting = A_ERROR.replace("'rs_a'", "'rs_b'").replace("a riot", f"see {OUT}/rs_a/x")
+    log = [*START, B_SAVED.replace("rs_b", "rs_a"), quoting, "next"]
+    assert member_lines(log, "rs_b", IDS) == [*START, quoting]
+    assert member_lines(log, "rs_c", IDS) == [*START, "next"]
 
 
 def test_a_later_reasoner_samples_verdict_is_its_own() -> None:

@@ -258,7 +258,7 @@ def test_a_blocked_reasoner_prompt_with_keep_going_exits_0_and_is_blocked(host: 
     sample = {"name": "r", "model_mode": "reasoner", "prompt": "a riot [standin:guardrail]"}
     going = host.run(sample, "--keep-going")
     assert going.returncode == 0, going.stderr
-    assert "|ERROR|cosmos_framework/inference/common/inference.py:265" in going.stdout
+    assert "|ERROR|cosmos_framework/inference/common/inference.py:266" in going.stdout
     assert "Error generating sample 'r': Guardrail blocked prompt '" in going.stdout
     assert not (host.out / "r" / "reasoner_text.txt").exists()
     assert classify(0, lines_of(going), profile="cosmos3").kind == FailureKind.GUARDRAIL

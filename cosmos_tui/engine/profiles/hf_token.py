@@ -63,12 +63,13 @@ def hf_env(host: HostConfig, settings: ProfileConfig, environ: Mapping[str, str]
 
 
 # One round trip for every model a run downloads: prints "missing <model>" for one the
-# cache lacks, "cut <model>" for one whose download stopped mid-file (huggingface_hub
-# keeps a blob as <hash>.incomplete until it is whole).
+# cache lacks (no folder, or one with no snapshot: a refused first attempt leaves refs/
+# alone), "cut <model>" for one whose download stopped mid-file (huggingface_hub keeps a
+# blob as <hash>.incomplete until it is whole), then "checked".
 _CACHE_SCRIPT = """cache=$1; shift
 for model; do
   dir="$cache/hub/models--nvidia--$model"
-  if [ ! -d "$dir" ]; then echo "missing $model"
+  if [ -z "$(ls -A "$dir/snapshots" 2>/dev/null)" ]; then echo "missing $model"
   elif [ -n "$(find "$dir/blobs" -name '*.incomplete' 2>/dev/null | head -n 1)" ]; then
     echo "cut $model"
   fi
@@ -120,22 +121,24 @@ async def check_token(
     if {"HF_TOKEN", "HF_TOKEN_PATH"} & set(host_env(host.config, environ)):
         return  # the host's [hosts.env] table gives the container a token
     cache = settings.hf_cache_dir or host.config.hf_cache_dir
-    missing, cut = list(models), []
+    report: dict[str, str] | None = None
     if cache:
         argv = ["sh", "-c", _CACHE_SCRIPT, "sh", layout.resolve(cache), *models]
-        said = (await host.run(argv, check=False)).stdout.split()
-        if said[-1:] != ["checked"]:  # the look itself failed: as good as an empty cache
-            said = [word for m in models for word in ("missing", m)]
-        pairs = list(zip(said[::2], said[1::2], strict=False))
-        missing = [m for word, m in pairs if word == "missing" and m in models]
-        cut = [m for word, m in pairs if word == "cut" and m in models]
-    if not missing and not cut:
+        report = read_cache_report((await host.run(argv, check=False)).stdout, models)
+    if report == {}:
         return
     lacks = []
-    if missing:
+    if report is None and cache:
+        lacks.append("could not be looked into")
+    missing = [m for m in models if report is None or report.get(m) == "missing"]
+    cut = [m for m in models if report is not None and report.get(m) == "cut"]
+    if missing and not (report is None and cache):
         lacks.append(f"has no {' or '.join(missing)} yet")
     if cut:
-        lacks.append(f"holds an interrupted download of {' and '.join(cut)}")
+        lacks.append(
+            f"holds an interrupted download of {' and '.join(cut)} (a *.incomplete file "
+            "in its blobs folder; delete it if no download is under way)"
+        )
     raise ValidationError(
         f"no Hugging Face token: ${settings.token_env} is not set here and "
         f"{host.name}'s cache ({cache or 'none configured'}) {' and '.join(lacks)}, so "
@@ -143,3 +146,20 @@ async def check_token(
         f"[profiles.{section}]) and accept the licence on huggingface.co",
         field="token",
     )
+
+
+def read_cache_report(stdout: str, models: Sequence[str]) -> dict[str, str] | None:
+    """Read the cache script's lines: model -> ``missing`` or ``cut`` (None: no report).
+
+    Lines that are not the script's (a login banner) are passed over; a report that does
+    not end with ``checked`` did not run to its end.
+    """
+    lines = [line.strip() for line in stdout.splitlines() if line.strip()]
+    if lines[-1:] != ["checked"]:
+        return None
+    report = {}
+    for line in lines:
+        word, _, model = line.partition(" ")
+        if word in ("missing", "cut") and model in models:
+            report[model] = word
+    return report
