@@ -39,6 +39,7 @@ from cosmos_tui.domain import FailureKind, InputFile, Prompt, Run, RunState, Run
 from cosmos_tui.engine.failure_text import explain
 from cosmos_tui.engine.failures import classify
 from cosmos_tui.engine.launch import run_inputs
+from cosmos_tui.engine.logscan import KERNEL_FAILED
 from cosmos_tui.engine.profiles.cosmos3 import NAME, Cosmos3Profile, options_of
 from cosmos_tui.errors import CosmosError, InvalidTransition
 
@@ -339,7 +340,11 @@ def member_lines(log_lines: Sequence[str], run_id: str, run_ids: Sequence[str]) 
     # (its handled error, which names it, comes next): never another member's evidence.
     pending: list[int] = []
     for index, (line, owner) in enumerate(zip(log_lines, owners, strict=True)):
-        if owner is None and VERDICT in line:
+        if KERNEL_FAILED.search(line):
+            # a kernel that failed to start is the GPU's, not one sample's: every member's
+            # outputs are suspect, wherever the line falls (cosmos-framework#42)
+            owners[index] = None
+        elif owner is None and VERDICT in line:
             pending.append(index)
         elif owner is not None:
             for waiting in pending:

@@ -42,7 +42,7 @@ def sample_finder(profile: str, run_ids: Sequence[str]) -> Callable[[str], str |
     """Return what tells which member a log line starts or belongs to (None: no sample).
 
     Transfer1's batches have no per-sample sections: its finder never names one. Cosmos
-    3's reads the lines in order (:class:`~cosmos_tui.engine.batch_c3.Sections`).
+    3's batches are read in order instead (:class:`~cosmos_tui.engine.batch_c3.Sections`).
     """
     names = set(run_ids)
 
@@ -50,7 +50,7 @@ def sample_finder(profile: str, run_ids: Sequence[str]) -> Callable[[str], str |
         found = SECTION.search(line)
         return found.group(3) if found is not None and found.group(3) in names else None
 
-    finders = {"transfer2.5": transfer25, "cosmos3": batch_c3.Sections(run_ids).owner_of}
+    finders = {"transfer2.5": transfer25}
     return finders.get(profile, lambda _line: None)
 
 
@@ -66,7 +66,10 @@ class BatchProgress:
 
     def __init__(self, profile: str, run_ids: Sequence[str], started_at: float) -> None:
         self.run_ids = list(run_ids)
-        self.find = sample_finder(profile, run_ids)
+        # Cosmos 3: a sample's end already says the next one runs (a reasoner sample logs
+        # nothing before its own end)
+        self.sections = batch_c3.Sections(run_ids) if profile == "cosmos3" else None
+        self.find = self.sections.owner_of if self.sections else sample_finder(profile, run_ids)
         self.alone = ALONE.get(profile)
         self.trackers = {
             run_id: ProgressTracker(parser_for(profile), started_at, None) for run_id in run_ids
@@ -81,15 +84,22 @@ class BatchProgress:
             owner = self.find(line)
             if self.alone is not None:
                 line = self.alone[0].sub(self.alone[1], line)
-            if owner is not None and owner != self.current:
-                if self.current is not None and self.current not in self.done:
-                    self.done.append(self.current)
-                self.current = owner
-                self.dirty.update(self.run_ids)  # the others' "waiting" text moves on
+            self._move_to(owner)
             targets = [self.current] if self.current is not None else self.run_ids
             for run_id in targets:
                 if self.trackers[run_id].feed([line], now):
                     self.dirty.add(run_id)
+            if self.sections is not None:
+                self._move_to(self.sections.owner)
+
+    def _move_to(self, owner: str | None) -> None:
+        """Make ``owner`` the sample running now (the one before it is done)."""
+        if owner is None or owner == self.current:
+            return
+        if self.current is not None and self.current not in self.done:
+            self.done.append(self.current)
+        self.current = owner
+        self.dirty.update(self.run_ids)  # the others' "waiting" text moves on
 
     def snapshot(self, run_id: str, now: float) -> Progress:
         """Return a member's progress: its own sample's, or where it waits."""

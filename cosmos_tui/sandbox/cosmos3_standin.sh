@@ -473,6 +473,11 @@ for hint in $HINTS; do
     fi
 done
 [ -n "$STEPS" ] || { [ "$MODE" = text2image ] && STEPS=50 || STEPS=35; }
+# scenario "cutlass": a GPU whose attention kernels fail to start, as Cosmos3-Nano on an
+# ARM64 GB300 (cosmos-framework#42): the warning on stderr as each sample runs, then exit
+# 0 with outputs (invalid ones there)
+[ "$SCENARIO" = cutlass ] &&
+    echo "Failed to initialize the CUTLASS kernel. Last CUDA error is: no error" >&2
 _oom=0
 [ "$SCENARIO" = oom ] && _oom=1
 case "$PROMPT" in *"[standin:oom]"*) _oom=1 ;; esac
@@ -522,11 +527,6 @@ else
 fi
 }
 log INFO "cosmos_framework/scripts/inference.py:46:inference" "Loaded $(echo "$FILES" | grep -c .) samples"
-# scenario "cutlass": a GPU whose attention kernels fail to start, as Cosmos3-Nano on an
-# ARM64 GB300 (cosmos-framework#42): the warning on stderr, then exit 0 with outputs
-# (invalid ones there)
-[ "$SCENARIO" = cutlass ] &&
-    echo "Failed to initialize the CUTLASS kernel. Last CUDA error is: no error" >&2
 # is_reasoner_only: every sample is the reasoner's (script.py:47-49), said once
 if [ "$ALL_REASONER" = 1 ]; then
     log INFO "cosmos_framework/scripts/inference.py:49:inference" \

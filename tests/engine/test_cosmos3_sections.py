@@ -75,6 +75,17 @@ def test_a_generation_sample_starts_at_its_args_and_ends_at_its_outputs() -> Non
 
 def test_progress_moves_to_the_next_reasoner_sample_when_one_ends() -> None:
     progress = BatchProgress("cosmos3", IDS, started_at=0.0)
-    progress.feed([*START, B_SAVED.replace("rs_b", "rs_a"), "the next sample's line"], 1.0)
+    progress.feed([*START, B_SAVED.replace("rs_b", "rs_a")], 1.0)
+    # at once: the second sample logs nothing before its own end
     assert progress.current == "rs_b" and progress.done == ["rs_a"]
+    assert progress.snapshot("rs_b", 1.0).phase != "waiting: sample 2 of 3 (now 1)"
     assert progress.snapshot("rs_c", 1.0).phase == "waiting: sample 3 of 3 (now 2)"
+
+
+def test_a_kernel_that_failed_to_start_is_every_members() -> None:
+    # the GPU's, not one sample's (cosmos-framework#42): every member's outputs are suspect
+    cutlass = "Failed to initialize the CUTLASS kernel. Last CUDA error is: no error"
+    a_saved = B_SAVED.replace("rs_b", "rs_a")
+    log = [*START, cutlass, a_saved, cutlass, B_SAVED]
+    for run_id in IDS:
+        assert member_lines(log, run_id, IDS).count(cutlass) == 2
