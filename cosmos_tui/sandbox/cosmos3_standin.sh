@@ -399,6 +399,7 @@ reason() {
     # the text generation is outside any handler (inference.py:1945-1947): an OOM in it
     # ends the process
     case "$PROMPT" in *"[standin:oom]"*)
+        sleep 0.1  # it generates a while first (see the generation's OOM below)
         die torch.OutOfMemoryError "CUDA out of memory. Tried to allocate 6.00 GiB. GPU 0 has a total capacity of 79.19 GiB of which 1.12 GiB is free." ;;
     esac
     case "$VISION" in
@@ -487,6 +488,10 @@ for _k in $(awk -v s="$STEPS" 'BEGIN { for (j = 0; j <= 5; j++) print int(s * j 
         "$(printf '%*s' $((_pct / 10)) '' | tr ' ' '#')" "$_k" "$STEPS" $((_k % 60)) \
         $(((STEPS - _k) % 60)) >&2
     if [ "$_oom" = 1 ] && [ "$_k" -ge $((STEPS / 2)) ]; then
+        # sampling takes a while before memory runs out, whatever the speed: a traceback on
+        # stderr microseconds after a line on stdout may be stamped before it (each stream
+        # is read on its own), which a real run never shows
+        sleep 0.1
         echo "" >&2
         die torch.OutOfMemoryError "CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has a total capacity of 79.19 GiB of which 3.12 GiB is free. Of the allocated memory 74.50 GiB is allocated by PyTorch. If reserved but unallocated memory is large try setting PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to avoid fragmentation."
     fi
