@@ -39,7 +39,7 @@ from cosmos_tui.domain import FailureKind, InputFile, Prompt, Run, RunState, Run
 from cosmos_tui.engine.failure_text import explain
 from cosmos_tui.engine.failures import classify
 from cosmos_tui.engine.launch import run_inputs
-from cosmos_tui.engine.logscan import KERNEL_FAILED
+from cosmos_tui.engine.logscan import CUTLASS_FAILED
 from cosmos_tui.engine.profiles.cosmos3 import NAME, Cosmos3Profile, options_of
 from cosmos_tui.errors import CosmosError, InvalidTransition
 
@@ -332,7 +332,9 @@ def member_lines(log_lines: Sequence[str], run_id: str, run_ids: Sequence[str]) 
     """Return one member's part of the batch log (the shared start included).
 
     Lines are given to members as :class:`Sections` reads them; the lines of no sample
-    (the downloads, the model load) are every member's.
+    (the downloads, the model load) are every member's, and so is a CUTLASS kernel's
+    failure warning wherever it falls. A guardrail verdict before any line names a
+    sample is the first named sample's.
     """
     sections = Sections(run_ids)
     owners = [sections.owner_of(line) for line in log_lines]
@@ -340,9 +342,10 @@ def member_lines(log_lines: Sequence[str], run_id: str, run_ids: Sequence[str]) 
     # (its handled error, which names it, comes next): never another member's evidence.
     pending: list[int] = []
     for index, (line, owner) in enumerate(zip(log_lines, owners, strict=True)):
-        if KERNEL_FAILED.search(line):
-            # a kernel that failed to start is the GPU's, not one sample's: every member's
-            # outputs are suspect, wherever the line falls (cosmos-framework#42)
+        if CUTLASS_FAILED in line and sample_named(line, run_ids) is None:
+            # the warning of a kernel that failed to start is the GPU's, not one sample's:
+            # every member's outputs are suspect, wherever it falls (cosmos-framework#42);
+            # an exception naming a kernel ("no kernel image") stays with its sample
             owners[index] = None
         elif owner is None and VERDICT in line:
             pending.append(index)

@@ -239,8 +239,9 @@ def _diagnose(
         (FailureKind.NCCL, scan.nccl),
         (FailureKind.UNSUPPORTED_GPU, scan.gpu_warning),
         (FailureKind.HOST_OOM, scan.host_kill),
-        # a kernel that did not run explains exit 0 without a video, never a death
-        (FailureKind.UNSUPPORTED_GPU, scan.kernel_warning if exit_code == 0 else None),
+        # a kernel that did not run explains exit 0 without a video (or a log of unknown
+        # exit), never a death
+        (FailureKind.UNSUPPORTED_GPU, scan.kernel_warning if exit_code in (0, None) else None),
     ):
         # With an exception no signature knows, a refused download or a SIGKILL still
         # decides: the other ranks' errors (lost peers) are consequences of them.
@@ -286,7 +287,7 @@ def _from_exception(
             retry = bool(_TRANSIENT_NET.search("\n".join(root.found.context)))
     elif _ENV.match(root.type) or _ENV_MESSAGE.search(root.message):
         kind = FailureKind.ENVIRONMENT
-    elif (scan.gpu_warning is not None and "CUDA error" in root.message) or (
+    elif ((scan.gpu_warning or scan.kernel_warning) and "CUDA error" in root.message) or (
         "no kernel image" in root.message
     ):
         kind = FailureKind.UNSUPPORTED_GPU

@@ -398,6 +398,8 @@ reason() {
     fi
     # the text generation is outside any handler (inference.py:1945-1947): an OOM in it
     # ends the process
+    [ "$SCENARIO" = cutlass ] &&  # (see the generation's below)
+        echo "Failed to initialize the CUTLASS kernel. Last CUDA error is: no error" >&2
     case "$PROMPT" in *"[standin:oom]"*)
         sleep 0.1  # it generates a while first (see the generation's OOM below)
         die torch.OutOfMemoryError "CUDA out of memory. Tried to allocate 6.00 GiB. GPU 0 has a total capacity of 79.19 GiB of which 1.12 GiB is free." ;;

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from cosmos_tui.domain import FailureKind
 from cosmos_tui.engine.failures import classify, outputs_caveat
-from cosmos_tui.engine.profiles.hf_token import read_cache_report
 
 CUTLASS = "Failed to initialize the CUTLASS kernel. Last CUDA error is: no error"
 
@@ -28,20 +27,26 @@ def test_the_caveat_quotes_a_kernel_failure_from_where_it_is_said() -> None:
 def test_a_kernel_failure_explains_exit_0_but_never_a_death() -> None:
     assert classify(0, [CUTLASS]).kind == FailureKind.UNSUPPORTED_GPU
     assert classify(137, [CUTLASS, "Killed"]).kind == FailureKind.HOST_OOM
-    oom = "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 6.00 GiB."
-    assert classify(1, [CUTLASS, "Traceback (most recent call last):", oom]).kind == (
-        FailureKind.GPU_OOM
+    # a log read without its exit status (cosmos diagnose LOG) is judged as an exit 0
+    assert classify(None, [CUTLASS]).kind == FailureKind.UNSUPPORTED_GPU
+    cuda = "RuntimeError: CUDA error: an illegal memory access was encountered"
+    assert classify(1, [CUTLASS, "Traceback (most recent call last):", cuda]).kind == (
+        FailureKind.UNSUPPORTED_GPU
     )
 
 
-def test_the_cache_report_reads_its_own_lines_and_wants_its_end() -> None:
-    models = ["Cosmos3-Nano", "Cosmos-Guardrail1"]
-    banner = "Welcome to gpu-1!\nmissing Cosmos-Guardrail1\ncut Cosmos3-Nano\nchecked\n"
-    assert read_cache_report(banner, models) == {
-        "Cosmos-Guardrail1": "missing",
-        "Cosmos3-Nano": "cut",
-    }
-    assert read_cache_report("checked\n", models) == {}
-    assert read_cache_report("missing Cosmos3-Nano\n", models) is None  # cut short
-    assert read_cache_report("", models) is None
-    assert read_cache_report("missing Other\nchecked\n", models) == {}
+def test_a_kernel_exception_of_one_batch_sample_is_not_the_others_evidence() -> None:
+    from cosmos_tui.engine.batch_c3 import member_lines
+
+    ids = ["rs_a", "rs_b", "rs_c"]
+    out = "/cosmos-tui/run/output"
+    log = [
+        f"[t|INFO|inference.py:1545] Saved sample args to '{out}/rs_b/sample_args.json'",
+        "RuntimeError: CUDA error: no kernel image is available for execution on the device",
+        "[t|ERROR|inference.py:266] Error generating sample 'rs_b': CUDA error: no kernel image",
+        f"[t|INFO|inference.py:1545] Saved sample args to '{out}/rs_c/sample_args.json'",
+        "Killed",
+    ]
+    mine = member_lines(log, "rs_c", ids)
+    assert not any("no kernel image" in line for line in mine)
+    assert classify(137, mine, profile="cosmos3").kind == FailureKind.HOST_OOM

@@ -78,7 +78,7 @@ def test_progress_moves_to_the_next_reasoner_sample_when_one_ends() -> None:
     progress.feed([*START, B_SAVED.replace("rs_b", "rs_a")], 1.0)
     # at once: the second sample logs nothing before its own end
     assert progress.current == "rs_b" and progress.done == ["rs_a"]
-    assert progress.snapshot("rs_b", 1.0).phase != "waiting: sample 2 of 3 (now 1)"
+    assert not progress.snapshot("rs_b", 1.0).phase.startswith("waiting")
     assert progress.snapshot("rs_c", 1.0).phase == "waiting: sample 3 of 3 (now 2)"
 
 

@@ -127,17 +127,24 @@ async def check_token(
         report = read_cache_report((await host.run(argv, check=False)).stdout, models)
     if report == {}:
         return
-    lacks = []
     if report is None and cache:
-        lacks.append("could not be looked into")
+        raise ValidationError(
+            f"no Hugging Face token: ${settings.token_env} is not set here and "
+            f"{host.name}'s cache ({cache}) could not be looked into, so a gated download "
+            "may fail in the container; set the variable (or token_env / token_file in "
+            f"[profiles.{section}])",
+            field="token",
+        )
+    lacks = []
     missing = [m for m in models if report is None or report.get(m) == "missing"]
     cut = [m for m in models if report is not None and report.get(m) == "cut"]
-    if missing and not (report is None and cache):
+    if missing:
         lacks.append(f"has no {' or '.join(missing)} yet")
     if cut:
         lacks.append(
-            f"holds an interrupted download of {' and '.join(cut)} (a *.incomplete file "
-            "in its blobs folder; delete it if no download is under way)"
+            f"holds an interrupted download of {' and '.join(cut)} (a *.incomplete file in "
+            f"{' and '.join(f'hub/models--nvidia--{m}/blobs' for m in cut)}; delete it if no "
+            "download is under way)"
         )
     raise ValidationError(
         f"no Hugging Face token: ${settings.token_env} is not set here and "
@@ -151,14 +158,14 @@ async def check_token(
 def read_cache_report(stdout: str, models: Sequence[str]) -> dict[str, str] | None:
     """Read the cache script's lines: model -> ``missing`` or ``cut`` (None: no report).
 
-    Lines that are not the script's (a login banner) are passed over; a report that does
-    not end with ``checked`` did not run to its end.
+    Lines that are not the script's (a login banner, a logout message) are passed over;
+    a report without its ``checked`` line did not run to its end.
     """
     lines = [line.strip() for line in stdout.splitlines() if line.strip()]
-    if lines[-1:] != ["checked"]:
+    if "checked" not in lines:
         return None
     report = {}
-    for line in lines:
+    for line in lines[: len(lines) - 1 - lines[::-1].index("checked")]:
         word, _, model = line.partition(" ")
         if word in ("missing", "cut") and model in models:
             report[model] = word
