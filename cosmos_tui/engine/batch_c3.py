@@ -60,8 +60,9 @@ SAMPLE_END = re.compile(r"Saved (?:sample|transfer|reasoner) outputs to|Error ge
 # The guardrail's critical verdict on a blocked prompt or video (presets.py:52, 68).
 VERDICT = "GUARDRAIL BLOCKED:"
 OUTPUTS = "sample_outputs.json"
-logger = logging.getLogger(__name__)
 ARGS = "sample_args.json"
+
+logger = logging.getLogger(__name__)
 
 
 def setup_of(run: Run) -> tuple[tuple[str, Any], ...]:
