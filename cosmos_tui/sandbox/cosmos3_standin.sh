@@ -420,7 +420,7 @@ reason() {
     printf '{"args": {"name": "%s", "model_mode": "reasoner"}, "status": "success", "message": null, "stack_trace": null, "outputs": [{"content": {"reasoner_text": "%s"}, "files": ["%s"]}]}\n' \
         "$NAME" "$_text" "$OUT_DIR/reasoner_text.txt" > "$OUT_DIR/sample_outputs.json"
     log SUCCESS "cosmos_framework/inference/inference.py:1981:_generate_reasoner_batch" \
-        "Saved reasoner outputs to '$OUT_DIR'"
+        "[RANK 0] Saved reasoner outputs to '$OUT_DIR'"
 }
 
 # --- generation ---------------------------------------------------------------------------
@@ -454,14 +454,16 @@ case "$PROMPT" in *"[standin:badinput]"*)
 esac
 mkdir -p "$OUT_DIR"
 cp "$SAMPLE" "$OUT_DIR/sample_args.json"
-log INFO "cosmos_framework/inference/inference.py:1843:_generate_transfer_batch" \
-    "Saved sample args to '$OUT_DIR/sample_args.json'"
-_r=1
-while [ "$_r" -lt "$NPROC" ]; do  # other ranks log with rank0_only=False (log.py:102-108)
+# Lines logged with rank0_only=False carry "[RANK r] " on every rank (log.py:102-108);
+# only a replica's first rank writes a sample's files and says so (should_process_sample,
+# I:2012-2014), so with one replica (the latency preset) that is rank 0 alone.
+if [ -n "$HINTS" ]; then
     log INFO "cosmos_framework/inference/inference.py:1843:_generate_transfer_batch" \
-        "[RANK $_r] Saved sample args to '$OUT_DIR/sample_args.json'"
-    _r=$((_r + 1))
-done
+        "[RANK 0] Saved sample args to '$OUT_DIR/sample_args.json'"
+else
+    log INFO "cosmos_framework/inference/inference.py:1547:generate_batch" \
+        "[RANK 0] Saved sample args to '$OUT_DIR/sample_args.json'"
+fi
 if [ "$SCENARIO" = nccl ] && [ "$NPROC" -gt 1 ]; then
     echo "[rank0]:[W1205 10:57:09.249883195 ProcessGroupNCCL.cpp:5138] Guessing device ID based on global rank. This can cause a hang if rank to GPU mapping is heterogeneous. You can specify device_id in init_process_group()" >&2
     echo "Fatal Python error: Segmentation fault" >&2
@@ -520,17 +522,17 @@ else
         cp "$OUT_DIR/vision.mp4" "$OUT_DIR/control_$hint.mp4"
         OUTS="$OUTS, \"$OUT_DIR/control_$hint.mp4\""
         log INFO "cosmos_framework/inference/inference.py:1881:_generate_transfer_batch" \
-            "Saved control video to '$OUT_DIR/control_$hint.mp4'"
+            "[RANK 0] Saved control video to '$OUT_DIR/control_$hint.mp4'"
     done
 fi
 printf '{"args": {"name": "%s", "model_mode": "%s"}, "status": "success", "message": null, "stack_trace": null, "outputs": [{"content": {}, "files": [%s]}]}\n' \
     "$NAME" "$MODE" "$OUTS" > "$OUT_DIR/sample_outputs.json"
 if [ -n "$HINTS" ]; then
     log SUCCESS "cosmos_framework/inference/inference.py:1889:_generate_transfer_batch" \
-        "Saved transfer outputs to '$OUT_DIR/sample_outputs.json'"
+        "[RANK 0] Saved transfer outputs to '$OUT_DIR/sample_outputs.json'"
 else
-    log SUCCESS "cosmos_framework/inference/inference.py:1812:_generate_vision_batch" \
-        "Saved sample outputs to '$OUT_DIR/sample_outputs.json'"
+    log SUCCESS "cosmos_framework/inference/inference.py:1812:generate_batch" \
+        "[RANK 0] Saved sample outputs to '$OUT_DIR/sample_outputs.json'"
 fi
 }
 log INFO "cosmos_framework/scripts/inference.py:46:inference" "Loaded $(echo "$FILES" | grep -c .) samples"
