@@ -329,7 +329,10 @@ class MainScreen(Screen[None]):
     @on(RunChanged)
     def _run_changed(self, message: RunChanged) -> None:
         run = message.run
-        is_new = run.id not in self.known_states and run.id not in self.runs.runs
+        # The first change seen of a run counts as new even when a page of the Runs pane
+        # brought the run in first (a reload can win the race with this message): its
+        # prompt's run count is read again either way (one read per run).
+        is_new = run.id not in self.known_states
         before = self.known_states.get(run.id, self.runs.runs.get(run.id, run).state)
         self.known_states[run.id] = run.state
         self.runs.apply_run(run)
