@@ -46,6 +46,7 @@ from cosmos_tui.remote.sftp_files import translate as _translate
 from cosmos_tui.remote.sftp_io import (
     CHUNK_BYTES,
     AckMarker,
+    LateSessions,
     ProgressCallback,
     ensure_dir,
     receive_file,
@@ -96,7 +97,7 @@ CLOSE_WAIT_S = 5.0
 """The longest close() waits for late sessions to close (see SftpTransfers.close)."""
 
 
-_Helpers = tuple[StreamedHostHash, list[asyncssh.SFTPClient], list[asyncssh.SFTPClient] | None]
+_Helpers = tuple[StreamedHostHash, list[asyncssh.SFTPClient], LateSessions | None]
 """An upload's helpers: the host's hash stream, the extra sessions on the main connection,
 and the late ones on the second connection (None: not asked for)."""
 
@@ -198,6 +199,7 @@ class SftpTransfers(RemoteFiles):
         # and every late opening under way (close() cuts those short).
         self._closing: set[asyncio.Future[None]] = set()
         self._late_openings: set[asyncio.Future[None]] = set()
+        self._sending = 0  # bytes of the input uploads under way (see _upload_input)
 
     async def tool_dir(self) -> str:
         """Return the absolute tool directory on the host."""
@@ -281,26 +283,26 @@ class SftpTransfers(RemoteFiles):
         return cast(tuple[asyncssh.SFTPClient, list[asyncssh.SFTPClient]], tuple(opened))
 
     @contextlib.asynccontextmanager
-    async def _late_sessions(self, size: int) -> AsyncIterator[list[asyncssh.SFTPClient] | None]:
+    async def _late_sessions(self, size: int) -> AsyncIterator[LateSessions | None]:
         """Sessions on the host's second connection, appended as they open (in the background).
 
         None for a transfer under BULK_MIN_BYTES. The transfer starts at once on what it
         has; these join it when the handshake is done (sftp_io.Handles), so a short or
         slow transfer loses nothing to them. Slots are taken only where free.
         """
-        if size < BULK_MIN_BYTES:
+        together = max(size, self._sending)
+        if together < BULK_MIN_BYTES:
             yield None
             return
-        late: list[asyncssh.SFTPClient] = []
+        late = LateSessions()
         stack = contextlib.AsyncExitStack()
+        share = max(1, BULK_CHANNELS * size // together)
 
         async def open_them() -> None:
             conn = await self._ssh.bulk_channel()
             if conn is not None:
-                late.extend(
-                    await self._open_on_free_slots(
-                        stack, conn, self._ssh.bulk_session_slot, BULK_CHANNELS
-                    )
+                await self._open_on_free_slots(
+                    stack, conn, self._ssh.bulk_session_slot, share, late.add
                 )
 
         async def close_when_open() -> None:
@@ -407,12 +409,14 @@ class SftpTransfers(RemoteFiles):
         conn: asyncssh.SSHClientConnection,
         free_slot: Callable[[], contextlib.AbstractAsyncContextManager[bool]],
         most: int,
+        on_open: Callable[[asyncssh.SFTPClient], None] | None = None,
     ) -> list[asyncssh.SFTPClient]:
         """Open up to ``most`` SFTP sessions on ``conn``, one per slot ``free_slot`` gives.
 
         ``stack`` holds the slots and closes the sessions: each one is put there the
         moment it opens, so a cancel (of this call or its caller) leaves none open. One
-        that fails to open is left out (logged).
+        that fails to open is left out (logged). ``on_open`` is told of each one as it
+        opens (a transfer under way adopts it then, not once all have opened).
         """
         slots = 0
         while slots < most and await stack.enter_async_context(free_slot()):
@@ -427,6 +431,8 @@ class SftpTransfers(RemoteFiles):
                 return
             stack.callback(session.exit)
             sessions.append(session)
+            if on_open is not None:
+                on_open(session)
 
         await asyncio.gather(*(one() for _ in range(slots)))
         return sessions
@@ -555,17 +561,25 @@ class SftpTransfers(RemoteFiles):
         digest = self._cached_sha256(local_path)
         if expected is not None and digest is not None and digest != expected:
             raise _changed(local_path, expected, digest)
+        # The second connection's handshake goes beside this upload's own set-up when
+        # it or the uploads under way with it are large (a run's five control videos).
+        self._sending += size
+        if self._sending >= BULK_MIN_BYTES:
+            self._ssh.warm_bulk()
         doing = f"uploading {local_path.name}"
-        async with self._transfers:
-            async with _translate(self._ssh.name, doing):
-                found = await self._send_input(
-                    local_path, inputs, part, size, digest, progress, expected, doing
-                )
-            if isinstance(found, UploadResult):
-                return found
-            digest, offset, verified = found
-            final = f"{inputs}/{digest}{suffix}"
-            await self._place(local_path, part, final, digest, verified)
+        try:
+            async with self._transfers:
+                async with _translate(self._ssh.name, doing):
+                    found = await self._send_input(
+                        local_path, inputs, part, size, digest, progress, expected, doing
+                    )
+                if isinstance(found, UploadResult):
+                    return found
+                digest, offset, verified = found
+                final = f"{inputs}/{digest}{suffix}"
+                await self._place(local_path, part, final, digest, verified)
+        finally:
+            self._sending -= size
         logger.info("uploaded %s to %s:%s (%d bytes)", local_path, self._ssh.name, final, size)
         return UploadResult(final, digest, size, skipped=False, resumed_from=offset)
 
@@ -695,12 +709,14 @@ class SftpTransfers(RemoteFiles):
     ) -> None:
         """Give a sent ``part`` its final name; unless ``verified``, hash it whole first.
 
-        Runs with no SFTP session held, so the host command has a slot to run in.
+        Runs with no SFTP session held, so the host command has a slot to run in. The
+        rename goes over the shared session (a session of its own would cost three more
+        round trips: five uploads at once leave three of them without a hash stream).
         """
         if verified:
             return
         remote = await self.remote_sha256(part)
-        async with self._client() as sftp, _translate(self._ssh.name, f"placing {final}"):
+        async with self._shared_session(f"placing {final}") as sftp:
             if remote != digest:
                 await sftp.remove(part)
                 raise TransferCorrupted(
@@ -934,6 +950,8 @@ class SftpTransfers(RemoteFiles):
             listed = int(attrs.size)
         sized = expected_size if expected_size is not None else listed
         assert sized is not None
+        if sized >= BULK_MIN_BYTES:
+            self._ssh.warm_bulk()  # its handshake beside this download's own set-up
         # A file under one chunk (a run's log, prompt.txt, a small video) goes over the
         # shared session: a session of its own costs three round trips and brings nothing.
         small = sized < CHUNK_BYTES
@@ -941,7 +959,7 @@ class SftpTransfers(RemoteFiles):
         async with gate, contextlib.AsyncExitStack() as stack:
             await stack.enter_async_context(_translate(self._ssh.name, doing))
             extra: list[asyncssh.SFTPClient] = []
-            late: list[asyncssh.SFTPClient] | None = None
+            late: LateSessions | None = None
             if small:
                 sftp = await stack.enter_async_context(self._shared_session(doing))
             else:

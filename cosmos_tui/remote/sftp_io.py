@@ -13,7 +13,7 @@ import posixpath
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import IO, BinaryIO, cast
+from typing import IO, Any, BinaryIO, cast
 
 import asyncssh
 
@@ -192,25 +192,44 @@ def _read_chunk(source: BinaryIO, hasher: hashlib._Hash | None) -> bytes:
     return chunk
 
 
+class LateSessions:
+    """SFTP sessions that join transfers while they move (the bulk connection's).
+
+    The opener :meth:`add` s each one the moment it opens; a transfer's
+    :class:`Handles` opens its file on it at once and wakes the transfer's loop, so the
+    new window is used before the next acknowledgement comes back.
+    """
+
+    def __init__(self) -> None:
+        """No sessions yet."""
+        self.sessions: list[asyncssh.SFTPClient] = []
+        self.changed = asyncio.Event()
+
+    def add(self, session: asyncssh.SFTPClient) -> None:
+        """One more session for the transfer."""
+        self.sessions.append(session)
+        self.changed.set()
+
+
 class Handles:
     """One remote file open on a set of SFTP sessions that may grow while it moves.
 
-    ``late`` is a list the caller appends sessions to as they open (the bulk
-    connection's channels, which take a handshake to come): each new one opens the file
-    in the background and joins the rotation once it has. Every handle that opened is
-    closed by :meth:`close`.
+    Sessions added to ``late`` (the bulk connection's channels, which take a handshake
+    to come) open the file in the background and join the rotation once they have;
+    :meth:`grown` says when one did. Every handle that opened is closed by
+    :meth:`close`.
     """
 
     def __init__(
         self,
         handles: list[asyncssh.SFTPClientFile],
-        late: list[asyncssh.SFTPClient],
+        late: LateSessions | None,
         path: str,
         flags: int,
     ) -> None:
-        """Rotate over ``handles``, adopting sessions appended to ``late``."""
+        """Rotate over ``handles``, adopting sessions added to ``late``."""
         self.handles = handles
-        self._late = late
+        self._late = late if late is not None else LateSessions()
         self._path = path
         self._flags = flags
         self._adopted = 0
@@ -218,13 +237,16 @@ class Handles:
 
     def pick(self, index: int) -> asyncssh.SFTPClientFile:
         """The handle for chunk ``index`` (round robin over those open now)."""
-        while self._adopted < len(self._late):
-            session = self._late[self._adopted]
+        self._adopt_new()
+        return self.handles[index % len(self.handles)]
+
+    def _adopt_new(self) -> None:
+        while self._adopted < len(self._late.sessions):
+            session = self._late.sessions[self._adopted]
             self._adopted += 1
             task = asyncio.ensure_future(self._adopt(session))
             self._opening.add(task)
             task.add_done_callback(self._opening.discard)
-        return self.handles[index % len(self.handles)]
 
     async def _adopt(self, session: asyncssh.SFTPClient) -> None:
         try:
@@ -233,6 +255,21 @@ class Handles:
             logger.debug("a late session could not open %s: %s", self._path, exc)
             return
         self.handles.append(handle)
+        self._late.changed.set()
+
+    async def grown(self) -> None:
+        """Return once more handles are open than when called (never, if none comes).
+
+        A transfer waiting for its oldest request races this against it, so that a
+        window that just opened is filled at once.
+        """
+        open_now = len(self.handles)
+        while True:
+            self._late.changed.clear()
+            self._adopt_new()
+            if len(self.handles) > open_now:
+                return
+            await self._late.changed.wait()
 
     def more_in_flight(self, per_handle: int, least: int) -> int:
         """How many requests may be outstanding with the handles open now."""
@@ -256,7 +293,7 @@ async def send_file(
     hasher: hashlib._Hash | None = None,
     on_written: Callable[[int], None] | None = None,
     alongside: Awaitable[None] | None = None,
-    late: list[asyncssh.SFTPClient] | None = None,
+    late: LateSessions | None = None,
 ) -> None:
     """Write the file from ``offset`` into ``part``, chunks spread over the given sessions.
 
@@ -300,7 +337,7 @@ async def send_file(
         ],
         alongside,
     )
-    remotes = Handles(handles, late if late is not None else [], part, asyncssh.FXF_WRITE)
+    remotes = Handles(handles, late, part, asyncssh.FXF_WRITE)
     try:
         await _send_chunks(remotes, local_path, offset, size, progress, hasher, on_written)
     except BaseException:
@@ -369,6 +406,8 @@ async def _send_chunks(
                     in_flight.append((write, position))
                 most = remotes.more_in_flight(WRITES_PER_CHANNEL, WRITES_IN_FLIGHT)
                 if in_flight and (len(in_flight) >= most or not chunk):
+                    if chunk and not await _first_or_grown(in_flight[0][0], remotes):
+                        continue  # a handle joined: more may be in flight now
                     write, done = in_flight.popleft()
                     await write
                     if progress:
@@ -380,6 +419,18 @@ async def _send_chunks(
         finally:
             for write, _ in in_flight:
                 write.cancel()
+
+
+async def _first_or_grown(first: asyncio.Future[Any], remotes: Handles) -> bool:
+    """Wait for ``first`` or for a handle to join; True when ``first`` is done."""
+    if first.done():
+        return True
+    growing = asyncio.ensure_future(remotes.grown())
+    try:
+        await asyncio.wait({first, growing}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        growing.cancel()
+    return first.done()
 
 
 def _write_chunk(target: IO[bytes], chunk: bytes, hasher: hashlib._Hash | None) -> None:
@@ -396,7 +447,7 @@ async def receive_file(
     size: int,
     progress: ProgressCallback | None,
     hasher: hashlib._Hash | None = None,
-    late: list[asyncssh.SFTPClient] | None = None,
+    late: LateSessions | None = None,
 ) -> None:
     """Read the remote file from ``offset`` into ``part`` (appending), reporting progress.
 
@@ -411,7 +462,7 @@ async def receive_file(
     """
     sessions = [sftp] if isinstance(sftp, asyncssh.SFTPClient) else list(sftp)
     handles = await _open_all([session.open(remote_path, "rb") for session in sessions])
-    remotes = Handles(handles, late if late is not None else [], remote_path, asyncssh.FXF_READ)
+    remotes = Handles(handles, late, remote_path, asyncssh.FXF_READ)
     try:
         with open_private(part, "ab" if offset else "wb") as target:
             done = offset
@@ -430,6 +481,8 @@ async def receive_file(
                         reads.append((asyncio.ensure_future(remote.read(length, position)), length))
                         asked += 1
                         position += length
+                    if position < size and not await _first_or_grown(reads[0][0], remotes):
+                        continue  # a handle joined: more may be asked for now
                     read, wanted = reads.popleft()
                     chunk = await read
                     await asyncio.to_thread(_write_chunk, target, chunk, hasher)

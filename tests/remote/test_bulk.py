@@ -162,3 +162,136 @@ async def test_an_upload_whose_marker_cannot_be_removed_is_still_placed(
     result = await remote_host.upload_input(local, expected_sha256=sha)
     assert result.sha256 == sha and not result.skipped
     assert await remote_host.files.remote_sha256(result.remote_path) == sha
+
+
+def _slowed_chunks(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Each chunk read or written takes ``seconds`` more (a slower link on loopback)."""
+    import time
+
+    for name in ("_read_chunk", "_write_chunk"):
+        step = getattr(sftp_io, name)
+
+        def slowed(*args: Any, _step: Any = step) -> Any:
+            time.sleep(seconds)
+            return _step(*args)
+
+        monkeypatch.setattr(sftp_io, name, slowed)
+
+
+def _spy_on_adoptions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record, per transfer, how many late sessions opened its file."""
+    adopted: dict[int, int] = {}
+    order: list[int] = []
+    original_init = sftp_io.Handles.__init__
+    original_adopt = sftp_io.Handles._adopt
+
+    def init(self: sftp_io.Handles, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        adopted[id(self)] = 0
+        order.append(id(self))
+
+    async def adopt(self: sftp_io.Handles, session: Any) -> None:
+        before = len(self.handles)
+        await original_adopt(self, session)
+        adopted[id(self)] += len(self.handles) - before
+
+    monkeypatch.setattr(sftp_io.Handles, "__init__", init)
+    monkeypatch.setattr(sftp_io.Handles, "_adopt", adopt)
+    counts: list[int] = []
+
+    original_close = sftp_io.Handles.close
+
+    async def close(self: sftp_io.Handles, check: bool = False) -> None:
+        counts.append(adopted[id(self)])
+        await original_close(self, check)
+
+    monkeypatch.setattr(sftp_io.Handles, "close", close)
+    return counts
+
+
+async def test_inputs_sent_together_use_the_second_connection_when_their_sum_is_large(
+    remote_host: RemoteHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A run's five control videos: each under the threshold, together over it. The
+    # second connection is asked for as they start, and each gets a channel on it.
+    monkeypatch.setattr(sftp, "BULK_MIN_BYTES", 64 * MIB)
+    _slowed_chunks(monkeypatch, 0.25)  # the late channels open while chunks remain
+    adopted = _spy_on_adoptions(monkeypatch)
+    await remote_host.connect()
+    files = [_file(tmp_path / f"control{i}.mp4", 4 * sftp_io.CHUNK_BYTES + i) for i in range(3)]
+    shas = [hashlib.sha256(f.read_bytes()).hexdigest() for f in files]
+    results = await remote_host.upload_inputs(
+        [(f, sha, f.stat().st_size) for f, sha in zip(files, shas, strict=True)]
+    )
+    for result, sha in zip(results, shas, strict=True):
+        assert result.sha256 == sha and not result.skipped
+        assert await remote_host.files.remote_sha256(result.remote_path) == sha
+    assert remote_host.ssh._bulk is not None  # asked for by their sum
+    assert len(adopted) == 3 and all(n >= 1 for n in adopted), adopted
+
+
+async def test_one_small_input_alone_does_not_open_a_second_connection(
+    remote_host: RemoteHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sftp, "BULK_MIN_BYTES", 64 * MIB)
+    local = _file(tmp_path / "alone.mp4", 4 * sftp_io.CHUNK_BYTES)
+    sha = hashlib.sha256(local.read_bytes()).hexdigest()
+    result = await remote_host.upload_inputs([(local, sha, local.stat().st_size)])
+    assert result[0].sha256 == sha
+    assert remote_host.ssh._bulk is None
+
+
+async def test_a_late_session_joins_while_the_transfer_waits_on_its_oldest_write(
+    remote_host: RemoteHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The transfer does not wait for its next acknowledgement to use a channel that
+    # just opened: the late handle gets a chunk while the first ones are still held.
+    import asyncio
+
+    import asyncssh
+
+    adopted = _spy_on_adoptions(monkeypatch)
+    release = asyncio.Event()
+    written_by: list[str] = []
+    original_write = asyncssh.SFTPClientFile.write
+
+    async def write(self: asyncssh.SFTPClientFile, data: Any, offset: int | None = None) -> Any:
+        late = getattr(self, "_late_one", False)
+        written_by.append("late" if late else "first")
+        if not late:
+            await release.wait()  # the first channel's acknowledgements are slow
+        return await original_write(self, data, offset)
+
+    monkeypatch.setattr(asyncssh.SFTPClientFile, "write", write)
+    original_adopt = sftp_io.Handles._adopt
+
+    async def adopt(self: sftp_io.Handles, session: Any) -> None:
+        await original_adopt(self, session)
+        self.handles[-1]._late_one = True  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(sftp_io.Handles, "_adopt", adopt)
+    local = _file(tmp_path / "joined.bin", 6 * sftp_io.CHUNK_BYTES)
+    tool = await remote_host.tool_dir()
+    conn = await remote_host.ssh.channel()
+    async with conn.start_sftp_client() as main, conn.start_sftp_client() as extra:
+        late = sftp_io.LateSessions()
+        part = f"{tool}/joined.part"
+        sending = asyncio.ensure_future(
+            sftp_io.send_file(main, local, part, 0, local.stat().st_size, None, late=late)
+        )
+        for _ in range(100):  # the first channel's window is full and held
+            await asyncio.sleep(0.02)
+            if len(written_by) >= sftp_io.WRITES_IN_FLIGHT:
+                break
+        assert written_by and "late" not in written_by
+        late.add(extra)
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if "late" in written_by:
+                break
+        assert "late" in written_by  # used before any acknowledgement came back
+        release.set()
+        await asyncio.wait_for(sending, 30)
+    assert adopted == [1]
+    data = await remote_host.run(["sha256sum", part])
+    assert data.stdout.split()[0] == hashlib.sha256(local.read_bytes()).hexdigest()
