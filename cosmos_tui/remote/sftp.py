@@ -84,8 +84,9 @@ BULK_CHANNELS = 6
 """Channels a large transfer adds on the host's second connection (SshHost.bulk_channel),
 once it has opened, beside the ones on the main connection."""
 BULK_MIN_BYTES = 16 * CHUNK_BYTES
-"""A transfer this large asks for the second connection: a handshake and session opens
-(about 13 round trips) before it helps, worth it only when the file outlasts them."""
+"""A transfer this large asks for the second connection, and so do input uploads sent
+together that are this large in all (a run's control videos): a handshake and session
+opens (about 13 round trips) before it helps, worth it only when the bytes outlast them."""
 DOWNLOAD_CHANNELS = 3
 """SSH channels one large download may read over (see sftp_io.receive_file), the extra
 ones only from free session slots as for uploads."""
@@ -199,7 +200,9 @@ class SftpTransfers(RemoteFiles):
         # and every late opening under way (close() cuts those short).
         self._closing: set[asyncio.Future[None]] = set()
         self._late_openings: set[asyncio.Future[None]] = set()
-        self._sending = 0  # bytes of the input uploads under way (see _upload_input)
+        self._sending = 0  # bytes of the input uploads being sent (see _late_sessions)
+        # Transfers whose late sessions were not asked for yet (see _late_sessions).
+        self._not_asked: set[asyncio.Event] = set()
 
     async def tool_dir(self) -> str:
         """Return the absolute tool directory on the host."""
@@ -284,21 +287,27 @@ class SftpTransfers(RemoteFiles):
 
     @contextlib.asynccontextmanager
     async def _late_sessions(self, size: int) -> AsyncIterator[LateSessions | None]:
-        """Sessions on the host's second connection, appended as they open (in the background).
+        """Sessions on the host's second connection, added one by one as they open.
 
-        None for a transfer under BULK_MIN_BYTES. The transfer starts at once on what it
-        has; these join it when the handshake is done (sftp_io.Handles), so a short or
-        slow transfer loses nothing to them. Slots are taken only where free.
+        None for a transfer under two chunks. The others ask for them once it is
+        BULK_MIN_BYTES or more, or once the input uploads under way with it reach that
+        much in all (a run's control videos; ``_upload_input`` starts them then, the
+        first upload included), each transfer then taking its share of BULK_CHANNELS.
+        The transfer starts at once on what it has; these join it when the handshake
+        is done (sftp_io.Handles), so a short or slow transfer loses nothing to them.
+        Slots are taken only where free.
         """
-        together = max(size, self._sending)
-        if together < BULK_MIN_BYTES:
+        if size < 2 * CHUNK_BYTES:
             yield None
             return
         late = LateSessions()
         stack = contextlib.AsyncExitStack()
-        share = max(1, BULK_CHANNELS * size // together)
+        asked = asyncio.Event()
 
         async def open_them() -> None:
+            await asked.wait()
+            together = max(size, self._sending)
+            share = min(max(1, BULK_CHANNELS * size // together), size // CHUNK_BYTES)
             conn = await self._ssh.bulk_channel()
             if conn is not None:
                 await self._open_on_free_slots(
@@ -316,9 +325,15 @@ class SftpTransfers(RemoteFiles):
         opening = asyncio.ensure_future(open_them())
         self._late_openings.add(opening)
         opening.add_done_callback(self._late_openings.discard)
+        self._not_asked.add(asked)
+        if max(size, self._sending) >= BULK_MIN_BYTES:
+            asked.set()
         try:
             yield late
         finally:
+            self._not_asked.discard(asked)
+            if not asked.is_set():
+                opening.cancel()  # never asked for: nothing opened
             # A transfer that ended before they opened does not cut their opening short
             # (a channel cut mid-open may stay open on the host): they close once open.
             closing = asyncio.ensure_future(close_when_open())
@@ -561,25 +576,28 @@ class SftpTransfers(RemoteFiles):
         digest = self._cached_sha256(local_path)
         if expected is not None and digest is not None and digest != expected:
             raise _changed(local_path, expected, digest)
-        # The second connection's handshake goes beside this upload's own set-up when
-        # it or the uploads under way with it are large (a run's five control videos).
-        self._sending += size
-        if self._sending >= BULK_MIN_BYTES:
-            self._ssh.warm_bulk()
         doing = f"uploading {local_path.name}"
-        try:
-            async with self._transfers:
+        async with self._transfers:
+            # The second connection's handshake goes beside this upload's own set-up
+            # when it or the uploads under way with it are large (a run's five control
+            # videos; see _late_sessions).
+            self._sending += size
+            try:
+                if self._sending >= BULK_MIN_BYTES:
+                    self._ssh.warm_bulk()
+                    for asked in self._not_asked:
+                        asked.set()  # the uploads already under way too
                 async with _translate(self._ssh.name, doing):
                     found = await self._send_input(
                         local_path, inputs, part, size, digest, progress, expected, doing
                     )
-                if isinstance(found, UploadResult):
-                    return found
-                digest, offset, verified = found
-                final = f"{inputs}/{digest}{suffix}"
-                await self._place(local_path, part, final, digest, verified)
-        finally:
-            self._sending -= size
+            finally:
+                self._sending -= size
+            if isinstance(found, UploadResult):
+                return found
+            digest, offset, verified = found
+            final = f"{inputs}/{digest}{suffix}"
+            await self._place(local_path, part, final, digest, verified)
         logger.info("uploaded %s to %s:%s (%d bytes)", local_path, self._ssh.name, final, size)
         return UploadResult(final, digest, size, skipped=False, resumed_from=offset)
 
@@ -950,7 +968,7 @@ class SftpTransfers(RemoteFiles):
             listed = int(attrs.size)
         sized = expected_size if expected_size is not None else listed
         assert sized is not None
-        if sized >= BULK_MIN_BYTES:
+        if sized >= BULK_MIN_BYTES and not (final.exists() and final.stat().st_size == sized):
             self._ssh.warm_bulk()  # its handshake beside this download's own set-up
         # A file under one chunk (a run's log, prompt.txt, a small video) goes over the
         # shared session: a session of its own costs three round trips and brings nothing.

@@ -257,13 +257,12 @@ class Handles:
         self.handles.append(handle)
         self._late.changed.set()
 
-    async def grown(self) -> None:
-        """Return once more handles are open than when called (never, if none comes).
+    async def grown(self, open_now: int) -> None:
+        """Return once more than ``open_now`` handles are open (never, if none comes).
 
         A transfer waiting for its oldest request races this against it, so that a
         window that just opened is filled at once.
         """
-        open_now = len(self.handles)
         while True:
             self._late.changed.clear()
             self._adopt_new()
@@ -306,7 +305,7 @@ async def send_file(
     Every session opens ``part`` at once, and the handles close at once at the end: one
     round trip each, not one per session (docs/remote.md, "Fewer round trips, a second
     connection"). ``alongside`` (the caller's own set-up, such as the resume marker) is
-    awaited together with the opens, before any byte is written. Sessions appended to
+    awaited together with the opens, before any byte is written. Sessions added to
     ``late`` while the file moves join in (see :class:`Handles`).
 
     ``hasher`` (if given) is fed every byte read, in order, in the reading thread: one
@@ -404,9 +403,11 @@ async def _send_chunks(
                     sent += 1
                     position += len(chunk)
                     in_flight.append((write, position))
+                open_now = len(remotes.handles)
                 most = remotes.more_in_flight(WRITES_PER_CHANNEL, WRITES_IN_FLIGHT)
                 if in_flight and (len(in_flight) >= most or not chunk):
-                    if chunk and not await _first_or_grown(in_flight[0][0], remotes):
+                    oldest = in_flight[0][0]
+                    if chunk and not await _first_or_grown(oldest, remotes, open_now):
                         continue  # a handle joined: more may be in flight now
                     write, done = in_flight.popleft()
                     await write
@@ -421,11 +422,14 @@ async def _send_chunks(
                 write.cancel()
 
 
-async def _first_or_grown(first: asyncio.Future[Any], remotes: Handles) -> bool:
-    """Wait for ``first`` or for a handle to join; True when ``first`` is done."""
+async def _first_or_grown(first: asyncio.Future[Any], remotes: Handles, open_now: int) -> bool:
+    """Wait for ``first`` or for more than ``open_now`` handles; True when ``first`` is done.
+
+    ``open_now`` is the count the caller's limit on requests in flight was taken with.
+    """
     if first.done():
         return True
-    growing = asyncio.ensure_future(remotes.grown())
+    growing = asyncio.ensure_future(remotes.grown(open_now))
     try:
         await asyncio.wait({first, growing}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -456,7 +460,7 @@ async def receive_file(
     of them carry more at once on a long, fast path (docs/remote.md). Chunks are asked
     for READS_IN_FLIGHT ahead (at least two per session) and written strictly in order,
     so ``part`` is always a contiguous prefix and a resume can trust its size. Sessions
-    appended to ``late`` while the file moves join in (see :class:`Handles`).
+    added to ``late`` while the file moves join in (see :class:`Handles`).
 
     ``hasher`` (if given) is fed every byte written, in order.
     """
@@ -473,6 +477,7 @@ async def receive_file(
             asked = 0
             try:
                 while done < size:
+                    open_now = len(remotes.handles)
                     while position < size and len(reads) < remotes.more_in_flight(
                         2, READS_IN_FLIGHT
                     ):
@@ -481,7 +486,8 @@ async def receive_file(
                         reads.append((asyncio.ensure_future(remote.read(length, position)), length))
                         asked += 1
                         position += length
-                    if position < size and not await _first_or_grown(reads[0][0], remotes):
+                    oldest = reads[0][0]
+                    if position < size and not await _first_or_grown(oldest, remotes, open_now):
                         continue  # a handle joined: more may be asked for now
                     read, wanted = reads.popleft()
                     chunk = await read

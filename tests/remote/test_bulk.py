@@ -8,6 +8,7 @@ with the same options and host key checks, that joins once its handshake is done
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 
 from cosmos_tui.errors import HostUnreachable
 from cosmos_tui.remote import RemoteHost, sftp, sftp_io
+from cosmos_tui.remote import ssh as ssh_module
 from cosmos_tui.remote.ssh import SshHost
 
 MIB = 1024 * 1024
@@ -164,20 +166,6 @@ async def test_an_upload_whose_marker_cannot_be_removed_is_still_placed(
     assert await remote_host.files.remote_sha256(result.remote_path) == sha
 
 
-def _slowed_chunks(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
-    """Each chunk read or written takes ``seconds`` more (a slower link on loopback)."""
-    import time
-
-    for name in ("_read_chunk", "_write_chunk"):
-        step = getattr(sftp_io, name)
-
-        def slowed(*args: Any, _step: Any = step) -> Any:
-            time.sleep(seconds)
-            return _step(*args)
-
-        monkeypatch.setattr(sftp_io, name, slowed)
-
-
 def _spy_on_adoptions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Record, per transfer, how many late sessions opened its file."""
     adopted: dict[int, int] = {}
@@ -212,11 +200,41 @@ def _spy_on_adoptions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 async def test_inputs_sent_together_use_the_second_connection_when_their_sum_is_large(
     remote_host: RemoteHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A run's five control videos: each under the threshold, together over it. The
-    # second connection is asked for as they start, and each gets a channel on it.
+    # A run's control videos: each under the threshold, together over it. The second
+    # connection is asked for as they start, and each gets a channel on it. The main
+    # channels' writes are held until every transfer has one (as on a long link, where
+    # their windows are slow to come back), so no timing decides the outcome.
+    import asyncio
+
+    import asyncssh
+
     monkeypatch.setattr(sftp, "BULK_MIN_BYTES", 64 * MIB)
-    _slowed_chunks(monkeypatch, 0.25)  # the late channels open while chunks remain
-    adopted = _spy_on_adoptions(monkeypatch)
+    # One channel each on the main connection: the three (and their hash streams) all
+    # find a session slot there while the held writes keep them under way together.
+    monkeypatch.setattr(sftp, "UPLOAD_CHANNELS", 1)
+    joined: dict[int, int] = {}
+    every_one_joined = asyncio.Event()
+    original_adopt = sftp_io.Handles._adopt
+
+    async def adopt(self: sftp_io.Handles, session: Any) -> None:
+        before = len(self.handles)
+        await original_adopt(self, session)
+        if len(self.handles) > before:
+            self.handles[-1]._late_one = True  # type: ignore[attr-defined]
+            joined[id(self)] = joined.get(id(self), 0) + 1
+            if len(joined) == 3:
+                every_one_joined.set()
+
+    original_write = asyncssh.SFTPClientFile.write
+
+    async def write(self: asyncssh.SFTPClientFile, data: Any, offset: int | None = None) -> Any:
+        if not getattr(self, "_late_one", False):
+            with contextlib.suppress(TimeoutError):  # never a hang: the assert says it
+                await asyncio.wait_for(every_one_joined.wait(), 60)
+        return await original_write(self, data, offset)
+
+    monkeypatch.setattr(sftp_io.Handles, "_adopt", adopt)
+    monkeypatch.setattr(asyncssh.SFTPClientFile, "write", write)
     await remote_host.connect()
     files = [_file(tmp_path / f"control{i}.mp4", 4 * sftp_io.CHUNK_BYTES + i) for i in range(3)]
     shas = [hashlib.sha256(f.read_bytes()).hexdigest() for f in files]
@@ -227,7 +245,9 @@ async def test_inputs_sent_together_use_the_second_connection_when_their_sum_is_
         assert result.sha256 == sha and not result.skipped
         assert await remote_host.files.remote_sha256(result.remote_path) == sha
     assert remote_host.ssh._bulk is not None  # asked for by their sum
-    assert len(adopted) == 3 and all(n >= 1 for n in adopted), adopted
+    assert every_one_joined.is_set(), joined  # the first one too, which began alone
+    assert all(n >= 1 for n in joined.values()), joined
+    assert sum(joined.values()) <= ssh_module.BULK_SESSIONS
 
 
 async def test_one_small_input_alone_does_not_open_a_second_connection(
@@ -279,18 +299,20 @@ async def test_a_late_session_joins_while_the_transfer_waits_on_its_oldest_write
         sending = asyncio.ensure_future(
             sftp_io.send_file(main, local, part, 0, local.stat().st_size, None, late=late)
         )
-        for _ in range(100):  # the first channel's window is full and held
+        for _ in range(1000):  # the first channel's window is full and held
             await asyncio.sleep(0.02)
             if len(written_by) >= sftp_io.WRITES_IN_FLIGHT:
                 break
-        assert written_by and "late" not in written_by
-        late.add(extra)
-        for _ in range(100):
-            await asyncio.sleep(0.02)
-            if "late" in written_by:
-                break
-        assert "late" in written_by  # used before any acknowledgement came back
-        release.set()
+        try:
+            assert written_by and "late" not in written_by
+            late.add(extra)
+            for _ in range(1000):
+                await asyncio.sleep(0.02)
+                if "late" in written_by:
+                    break
+            assert "late" in written_by  # used before any acknowledgement came back
+        finally:
+            release.set()
         await asyncio.wait_for(sending, 30)
     assert adopted == [1]
     data = await remote_host.run(["sha256sum", part])
