@@ -74,6 +74,9 @@ TRANSFERS_AT_ONCE = 5  # a prompt's five control videos together (docs/remote.md
 # upload() and download() with a hash check run the host's sha256sum while they hold their
 # SFTP session (a second slot): fewer of them at once leave slots for that.
 FILE_TRANSFERS_AT_ONCE = 2
+# download() starts its hash command before it takes its own session slot, so it never
+# waits for a slot while holding one: a run's outputs come back this many at once.
+DOWNLOADS_AT_ONCE = TRANSFERS_AT_ONCE
 # Small downloads share the long-lived session and hold no slot of their own: a run's
 # small outputs (a log, prompt.txt, short videos) move this many at once.
 SMALL_FILES_AT_ONCE = 8
@@ -190,6 +193,7 @@ class SftpTransfers(RemoteFiles):
         # a hash command's slot while they hold their session: two at a time for those.
         self._transfers = asyncio.Semaphore(TRANSFERS_AT_ONCE)
         self._file_transfers = asyncio.Semaphore(FILE_TRANSFERS_AT_ONCE)
+        self._downloads = asyncio.Semaphore(DOWNLOADS_AT_ONCE)
         self._small_files = asyncio.Semaphore(SMALL_FILES_AT_ONCE)
         # .part path -> (the upload under way, the sha256 its caller expects)
         self._running: dict[str, tuple[asyncio.Future[UploadResult], str | None]] = {}
@@ -233,11 +237,19 @@ class SftpTransfers(RemoteFiles):
         self._remember(path, digest, key)
         return digest
 
-    async def remote_sha256(self, remote_path: str) -> str | None:
-        """Return the sha256 of a remote file computed on the host, None if it is missing."""
+    async def remote_sha256(
+        self, remote_path: str, slotted: asyncio.Event | None = None
+    ) -> str | None:
+        """Return the sha256 of a remote file computed on the host, None if it is missing.
+
+        ``slotted`` is set once the command holds its session slot (see SshHost.run).
+        """
         script = HASH_SETUP + '$H "$1"'
         result = await self._ssh.run(
-            ["sh", "-c", script, "sh", _safe_path(remote_path)], check=False, timeout=HASH_TIMEOUT_S
+            ["sh", "-c", script, "sh", _safe_path(remote_path)],
+            check=False,
+            timeout=HASH_TIMEOUT_S,
+            slotted=slotted,
         )
         if result.exit_status != 0:
             return None
@@ -973,9 +985,23 @@ class SftpTransfers(RemoteFiles):
         # A file under one chunk (a run's log, prompt.txt, a small video) goes over the
         # shared session: a session of its own costs three round trips and brings nothing.
         small = sized < CHUNK_BYTES
-        gate = self._small_files if small else self._file_transfers
+        gate = self._small_files if small else self._downloads
+        remote_hash: asyncio.Task[str | None] | None = None
         async with gate, contextlib.AsyncExitStack() as stack:
             await stack.enter_async_context(_translate(self._ssh.name, doing))
+            # The host hashes its copy while the bytes travel. Its command takes its slot
+            # before this transfer takes one: a transfer holding a slot never waits for
+            # another (several downloads at once cannot hold every slot and wait).
+            if verify_hash:
+                slotted = asyncio.Event()
+                remote_hash = asyncio.create_task(self.remote_sha256(remote_path, slotted))
+                remote_hash.add_done_callback(lambda t: t.cancelled() or t.exception())
+                stack.callback(remote_hash.cancel)
+                waiting = asyncio.ensure_future(slotted.wait())
+                try:
+                    await asyncio.wait({remote_hash, waiting}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    waiting.cancel()
             extra: list[asyncssh.SFTPClient] = []
             late: LateSessions | None = None
             if small:
@@ -1003,10 +1029,6 @@ class SftpTransfers(RemoteFiles):
                         f"{remote_path} on {self._ssh.name} has {size} bytes, expected "
                         f"{expected_size}"
                     )
-            # The host hashes its copy while the bytes travel.
-            remote_hash = (
-                asyncio.create_task(self.remote_sha256(remote_path)) if verify_hash else None
-            )
             try:
                 if final.exists() and final.stat().st_size == size:
                     known = None

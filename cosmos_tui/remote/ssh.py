@@ -411,6 +411,7 @@ class SshHost:
         timeout: float | None = None,
         check: bool = True,
         input_text: str | None = None,
+        slotted: asyncio.Event | None = None,
     ) -> CommandResult:
         """Run ``argv`` on the host and collect its output.
 
@@ -419,6 +420,9 @@ class SshHost:
             timeout: Seconds before the command is abandoned; None uses the configured one.
             check: Raise when the exit status is not 0.
             input_text: Sent to the command's standard input.
+            slotted: Set once the command holds its session slot (a caller that is
+                about to take a slot of its own waits for this first: see
+                ``SftpTransfers.download``).
 
         Raises:
             RemoteCommandFailed: Non-zero exit (with ``check``) or timeout.
@@ -429,6 +433,8 @@ class SshHost:
         command = shlex.join(argv)
         conn = await self._connection()
         async with self._slot():
+            if slotted is not None:
+                slotted.set()
             started = time.monotonic()
             async with _translate(self.name, argv=argv):
                 process = await open_process(conn, command, encoding=None)

@@ -1,0 +1,95 @@
+"""Verified downloads several at once (a run's outputs, five control videos back).
+
+A download with a hash check has the host hash its copy while the bytes travel: a
+command, which needs a session slot. It takes that slot before the transfer takes its
+own, so a transfer holding a slot never waits for another: several downloads at once
+cannot hold every slot and wait on each other, even when long-lived streams (telemetry,
+log follows) hold most of the connection's slots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cosmos_tui.remote import RemoteHost, sftp, sftp_io
+from cosmos_tui.remote.ssh import DEFAULT_MAX_SESSIONS
+
+MIB = 1024 * 1024
+
+
+async def _five_on_the_host(remote_host: RemoteHost, tmp_path: Path) -> list[tuple[str, int, str]]:
+    """Upload five files of just over one chunk; return (name, size, sha256) each."""
+    made = []
+    for i in range(5):
+        local = tmp_path / f"out{i}.mp4"
+        local.write_bytes(os.urandom(sftp_io.CHUNK_BYTES + MIB + i))
+        sha = hashlib.sha256(local.read_bytes()).hexdigest()
+        result = await remote_host.upload_input(local, expected_sha256=sha)
+        made.append((Path(result.remote_path).name, result.size, sha))
+    return made
+
+
+def _count_at_once(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record the most receive_file calls under way at the same time."""
+    state = {"now": 0}
+    most = [0]
+    original = sftp_io.receive_file
+
+    async def counted(*args: Any, **kwargs: Any) -> None:
+        state["now"] += 1
+        most[0] = max(most[0], state["now"])
+        try:
+            await asyncio.sleep(0.2)  # each one lasts long enough for the others to start
+            await original(*args, **kwargs)
+        finally:
+            state["now"] -= 1
+
+    monkeypatch.setattr(sftp, "receive_file", counted)
+    return most
+
+
+async def _fetch_all(remote_host: RemoteHost, made: list[tuple[str, int, str]], into: Path) -> None:
+    inputs = str(Path(await remote_host.tool_dir()) / "inputs")
+    results = await asyncio.gather(
+        *(
+            remote_host.download(inputs, name, into, size, verify_hash=True)
+            for name, size, _ in made
+        )
+    )
+    for result, (name, _, sha) in zip(results, made, strict=True):
+        assert result.sha256 == sha
+        assert hashlib.sha256((into / name).read_bytes()).hexdigest() == sha
+
+
+async def test_five_verified_downloads_move_together(
+    remote_host: RemoteHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = await _five_on_the_host(remote_host, tmp_path)
+    most = _count_at_once(monkeypatch)
+    into = tmp_path / "back"
+    into.mkdir()
+    await asyncio.wait_for(_fetch_all(remote_host, made, into), 60)
+    assert most[0] >= 4  # two at a time before
+
+
+async def test_verified_downloads_finish_while_streams_hold_most_slots(
+    remote_host: RemoteHost, tmp_path: Path
+) -> None:
+    # Telemetry and log follows hold slots for hours: with two left, five downloads
+    # (each a session and a hash command) still finish, none holding a slot while it
+    # waits for one.
+    made = await _five_on_the_host(remote_host, tmp_path)
+    into = tmp_path / "back"
+    into.mkdir()
+    ssh = remote_host.ssh
+    async with contextlib.AsyncExitStack() as held:
+        for _ in range(DEFAULT_MAX_SESSIONS - 3):  # the shared SFTP session holds one
+            await asyncio.wait_for(held.enter_async_context(ssh.session_slot()), 5)
+        await asyncio.wait_for(_fetch_all(remote_host, made, into), 60)
