@@ -71,11 +71,12 @@ logger = logging.getLogger(__name__)
 
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 TRANSFERS_AT_ONCE = 5  # a prompt's five control videos together (docs/remote.md)
-# upload() and download() with a hash check run the host's sha256sum while they hold their
-# SFTP session (a second slot): fewer of them at once leave slots for that.
+# upload() with a hash check runs the host's sha256sum while it holds its SFTP session (a
+# second slot): fewer of them at once leave slots for that.
 FILE_TRANSFERS_AT_ONCE = 2
 # download() starts its hash command before it takes its own session slot, so it never
-# waits for a slot while holding one: a run's outputs come back this many at once.
+# waits for a slot while holding one, and takes that slot only while SLOTS_LEFT_FREE stay
+# free for others: a run's outputs come back this many at once.
 DOWNLOADS_AT_ONCE = TRANSFERS_AT_ONCE
 # Small downloads share the long-lived session and hold no slot of their own: a run's
 # small outputs (a log, prompt.txt, short videos) move this many at once.
@@ -189,8 +190,9 @@ class SftpTransfers(RemoteFiles):
         self._hash_cache: dict[tuple[str, int, int, int], str] = {}
         # An input upload holds one SFTP session and only ever waits for that slot (its
         # host hash stream and extra channels take free slots or none): five at a time
-        # cannot deadlock on the connection's slots. upload() and download() may wait for
-        # a hash command's slot while they hold their session: two at a time for those.
+        # cannot deadlock on the connection's slots. upload() may wait for a hash
+        # command's slot while it holds its session: two at a time for those. download()
+        # never does (its hash command takes its slot first): five at a time.
         self._transfers = asyncio.Semaphore(TRANSFERS_AT_ONCE)
         self._file_transfers = asyncio.Semaphore(FILE_TRANSFERS_AT_ONCE)
         self._downloads = asyncio.Semaphore(DOWNLOADS_AT_ONCE)
@@ -997,19 +999,25 @@ class SftpTransfers(RemoteFiles):
                 remote_hash = asyncio.create_task(self.remote_sha256(remote_path, slotted))
                 remote_hash.add_done_callback(lambda t: t.cancelled() or t.exception())
                 stack.callback(remote_hash.cancel)
-                waiting = asyncio.ensure_future(slotted.wait())
-                try:
-                    await asyncio.wait({remote_hash, waiting}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    waiting.cancel()
+                if not small:  # a small one holds no slot of its own: nothing to order
+                    waiting = asyncio.ensure_future(slotted.wait())
+                    try:
+                        await asyncio.wait(
+                            {remote_hash, waiting}, return_when=asyncio.FIRST_COMPLETED
+                        )
+                    finally:
+                        waiting.cancel()
+                    if remote_hash.done() and remote_hash.exception() is not None:
+                        await remote_hash  # the host is away: say so before any transfer
             extra: list[asyncssh.SFTPClient] = []
             late: LateSessions | None = None
             if small:
                 sftp = await stack.enter_async_context(self._shared_session(doing))
             else:
-                # The transfer's own slot first, then its session and the extra ones
-                # (free slots only) open side by side.
-                await stack.enter_async_context(self._ssh.session_slot())
+                # The transfer's own slot first (leaving some free: several downloads
+                # never take every slot), then its session and the extra ones (free
+                # slots only) open side by side.
+                await stack.enter_async_context(self._ssh.session_slot(leave_free=SLOTS_LEFT_FREE))
                 sftp, extra = await self._sessions_for(stack, DOWNLOAD_CHANNELS - 1, sized)
                 late = await stack.enter_async_context(self._late_sessions(sized))
             private_dir(local_dir)

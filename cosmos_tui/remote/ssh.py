@@ -139,6 +139,7 @@ class SshHost:
         self._sessions = asyncio.Semaphore(max_sessions)
         self._max_sessions = max_sessions
         self._slots_held = 0
+        self._slot_freed = asyncio.Event()  # replaced by a fresh one at each release
         self._conn: asyncssh.SSHClientConnection | None = None
         self._client: _Client | None = None
         self._connecting: asyncio.Task[asyncssh.SSHClientConnection] | None = None
@@ -583,8 +584,17 @@ class SshHost:
         return _translate(self.name, argv=argv)
 
     @contextlib.asynccontextmanager
-    async def session_slot(self) -> AsyncIterator[None]:
-        """Hold one of the connection's session slots (SFTP and sudo bridges use one)."""
+    async def session_slot(self, leave_free: int = 0) -> AsyncIterator[None]:
+        """Hold one of the connection's session slots (SFTP and sudo bridges use one).
+
+        Args:
+            leave_free: Wait until taking one leaves this many free for others (a
+                download's own session: commands, log follows and telemetry still start
+                while several downloads run). Callers already queued for a slot may
+                still take those.
+        """
+        while self._max_sessions - self._slots_held <= leave_free:
+            await self._slot_freed.wait()
         async with self._slot():
             yield
 
@@ -615,6 +625,8 @@ class SshHost:
                 yield
             finally:
                 self._slots_held -= 1
+                freed, self._slot_freed = self._slot_freed, asyncio.Event()
+                freed.set()
 
 
 def _cut_in_handshake(exc: HostUnreachable, client: _Client) -> bool:

@@ -36,17 +36,25 @@ async def _five_on_the_host(remote_host: RemoteHost, tmp_path: Path) -> list[tup
     return made
 
 
-def _count_at_once(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Record the most receive_file calls under way at the same time."""
+def _count_at_once(monkeypatch: pytest.MonkeyPatch, wanted: int) -> list[int]:
+    """Record the most receive_file calls under way at the same time.
+
+    Each one waits (up to 10 s) until ``wanted`` are under way before it moves: the
+    count then says whether they can be, not how fast this machine started them.
+    """
     state = {"now": 0}
     most = [0]
+    enough = asyncio.Event()
     original = sftp_io.receive_file
 
     async def counted(*args: Any, **kwargs: Any) -> None:
         state["now"] += 1
         most[0] = max(most[0], state["now"])
+        if state["now"] >= wanted:
+            enough.set()
         try:
-            await asyncio.sleep(0.2)  # each one lasts long enough for the others to start
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(enough.wait(), 10)
             await original(*args, **kwargs)
         finally:
             state["now"] -= 1
@@ -72,11 +80,12 @@ async def test_five_verified_downloads_move_together(
     remote_host: RemoteHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     made = await _five_on_the_host(remote_host, tmp_path)
-    most = _count_at_once(monkeypatch)
+    most = _count_at_once(monkeypatch, 4)
     into = tmp_path / "back"
     into.mkdir()
     await asyncio.wait_for(_fetch_all(remote_host, made, into), 60)
     assert most[0] >= 4  # two at a time before
+    assert remote_host.ssh._slots_held == 1  # the shared SFTP session only: none left
 
 
 async def test_verified_downloads_finish_while_streams_hold_most_slots(
@@ -92,4 +101,46 @@ async def test_verified_downloads_finish_while_streams_hold_most_slots(
     async with contextlib.AsyncExitStack() as held:
         for _ in range(DEFAULT_MAX_SESSIONS - 3):  # the shared SFTP session holds one
             await asyncio.wait_for(held.enter_async_context(ssh.session_slot()), 5)
+        assert ssh._slots_held == DEFAULT_MAX_SESSIONS - 2
         await asyncio.wait_for(_fetch_all(remote_host, made, into), 60)
+    assert ssh._slots_held == 1
+
+
+async def test_downloads_leave_a_slot_for_a_command(
+    remote_host: RemoteHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # While downloads move (held here until the command has run), a command (a cancel,
+    # a launch) still starts: with telemetry and a log follow holding two slots, their
+    # own sessions leave one free.
+    made = await _five_on_the_host(remote_host, tmp_path)
+    moving = {"now": 0}
+    go = asyncio.Event()
+    original = sftp_io.receive_file
+
+    async def held(*args: Any, **kwargs: Any) -> None:
+        moving["now"] += 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(go.wait(), 30)
+        await original(*args, **kwargs)
+
+    monkeypatch.setattr(sftp, "receive_file", held)
+    into = tmp_path / "back"
+    into.mkdir()
+    ssh = remote_host.ssh
+    async with contextlib.AsyncExitStack() as streams:
+        for _ in range(2):
+            await asyncio.wait_for(streams.enter_async_context(ssh.session_slot()), 5)
+        fetching = asyncio.ensure_future(_fetch_all(remote_host, made, into))
+        try:
+            for _ in range(500):
+                await asyncio.sleep(0.02)
+                if moving["now"] >= 2:
+                    break
+            assert moving["now"] >= 2
+            await asyncio.sleep(0.5)  # the others take what they may meanwhile
+            assert ssh._slots_held <= DEFAULT_MAX_SESSIONS - 1
+            result = await asyncio.wait_for(remote_host.run(["echo", "still here"]), 5)
+            assert result.stdout.strip() == "still here"
+        finally:
+            go.set()
+        await asyncio.wait_for(fetching, 60)
