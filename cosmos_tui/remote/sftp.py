@@ -240,11 +240,12 @@ class SftpTransfers(RemoteFiles):
         return digest
 
     async def remote_sha256(
-        self, remote_path: str, slotted: asyncio.Event | None = None
+        self, remote_path: str, slotted: asyncio.Event | None = None, leave_free: int = 0
     ) -> str | None:
         """Return the sha256 of a remote file computed on the host, None if it is missing.
 
-        ``slotted`` is set once the command holds its session slot (see SshHost.run).
+        ``slotted`` is set once the command holds its session slot; it starts only while
+        ``leave_free`` slots stay free (see SshHost.run).
         """
         script = HASH_SETUP + '$H "$1"'
         result = await self._ssh.run(
@@ -252,6 +253,7 @@ class SftpTransfers(RemoteFiles):
             check=False,
             timeout=HASH_TIMEOUT_S,
             slotted=slotted,
+            leave_free=leave_free,
         )
         if result.exit_status != 0:
             return None
@@ -991,12 +993,16 @@ class SftpTransfers(RemoteFiles):
         remote_hash: asyncio.Task[str | None] | None = None
         async with gate, contextlib.AsyncExitStack() as stack:
             await stack.enter_async_context(_translate(self._ssh.name, doing))
-            # The host hashes its copy while the bytes travel. Its command takes its slot
-            # before this transfer takes one: a transfer holding a slot never waits for
-            # another (several downloads at once cannot hold every slot and wait).
+            # The host hashes its copy, while the bytes travel where slots allow. Its
+            # command takes its slot before this transfer takes one: a transfer holding
+            # a slot never waits for another (several downloads at once cannot hold
+            # every slot and wait). Both leave SLOTS_LEFT_FREE slots to commands; with
+            # few slots the later downloads start once their hash is done.
             if verify_hash:
                 slotted = asyncio.Event()
-                remote_hash = asyncio.create_task(self.remote_sha256(remote_path, slotted))
+                remote_hash = asyncio.create_task(
+                    self.remote_sha256(remote_path, slotted, leave_free=SLOTS_LEFT_FREE)
+                )
                 remote_hash.add_done_callback(lambda t: t.cancelled() or t.exception())
                 stack.callback(remote_hash.cancel)
                 if not small:  # a small one holds no slot of its own: nothing to order
@@ -1007,7 +1013,8 @@ class SftpTransfers(RemoteFiles):
                         )
                     finally:
                         waiting.cancel()
-                    if remote_hash.done() and remote_hash.exception() is not None:
+                    failed = remote_hash.done() and not remote_hash.cancelled()
+                    if failed and remote_hash.exception() is not None:
                         await remote_hash  # the host is away: say so before any transfer
             extra: list[asyncssh.SFTPClient] = []
             late: LateSessions | None = None

@@ -413,6 +413,7 @@ class SshHost:
         check: bool = True,
         input_text: str | None = None,
         slotted: asyncio.Event | None = None,
+        leave_free: int = 0,
     ) -> CommandResult:
         """Run ``argv`` on the host and collect its output.
 
@@ -424,6 +425,8 @@ class SshHost:
             slotted: Set once the command holds its session slot (a caller that is
                 about to take a slot of its own waits for this first: see
                 ``SftpTransfers.download``).
+            leave_free: Start only while this many slots stay free for others (see
+                ``session_slot``).
 
         Raises:
             RemoteCommandFailed: Non-zero exit (with ``check``) or timeout.
@@ -433,6 +436,7 @@ class SshHost:
         limit = self.timeouts.command if timeout is None else timeout
         command = shlex.join(argv)
         conn = await self._connection()
+        await self._room(leave_free)
         async with self._slot():
             if slotted is not None:
                 slotted.set()
@@ -593,10 +597,15 @@ class SshHost:
                 while several downloads run). Callers already queued for a slot may
                 still take those.
         """
-        while self._max_sessions - self._slots_held <= leave_free:
-            await self._slot_freed.wait()
+        await self._room(leave_free)
         async with self._slot():
             yield
+
+    async def _room(self, leave_free: int) -> None:
+        """Wait until taking a slot leaves ``leave_free`` free (never more than 6 of 8)."""
+        leave_free = min(leave_free, self._max_sessions - 2)
+        while self._max_sessions - self._slots_held <= leave_free:
+            await self._slot_freed.wait()
 
     @contextlib.asynccontextmanager
     async def spare_session_slot(self, leave_free: int = 0) -> AsyncIterator[bool]:

@@ -144,3 +144,20 @@ async def test_downloads_leave_a_slot_for_a_command(
         finally:
             go.set()
         await asyncio.wait_for(fetching, 60)
+
+
+async def test_a_command_that_leaves_a_slot_waits_until_it_can(remote_host: RemoteHost) -> None:
+    # The download's hash command and own session start only while a slot stays free
+    # for others; they wait (holding nothing) until one is released.
+    ssh = remote_host.ssh
+    await remote_host.tool_dir()  # the shared SFTP session may or may not hold one
+    async with contextlib.AsyncExitStack() as held:
+        while ssh._slots_held < DEFAULT_MAX_SESSIONS - 1:
+            await asyncio.wait_for(held.enter_async_context(ssh.session_slot()), 5)
+        polite = asyncio.ensure_future(ssh.run(["echo", "polite"], leave_free=1))
+        await asyncio.sleep(0.3)
+        assert not polite.done()  # one free: taking it would leave none
+        plain = await asyncio.wait_for(ssh.run(["echo", "plain"]), 5)
+        assert plain.stdout.strip() == "plain"  # the free one is there for others
+        await held.aclose()  # streams end: room again
+        assert (await asyncio.wait_for(polite, 5)).stdout.strip() == "polite"
