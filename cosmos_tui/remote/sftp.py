@@ -1044,46 +1044,42 @@ class SftpTransfers(RemoteFiles):
                         f"{remote_path} on {self._ssh.name} has {size} bytes, expected "
                         f"{expected_size}"
                     )
-            try:
-                if final.exists() and final.stat().st_size == size:
-                    known = None
-                    if remote_hash is not None:
-                        known = await asyncio.to_thread(file_sha256, final)
-                    if remote_hash is None or known == await remote_hash:
-                        if progress:
-                            progress(size, size)
-                        return DownloadResult(final, size, skipped=True, sha256=known)
-                offset = part.stat().st_size if part.exists() else 0
-                if offset > size:
-                    part.unlink()
-                    offset = 0
-                free = shutil.disk_usage(local_dir).free
-                if size - offset > free:
-                    raise TransferFailed(
-                        f"not enough space in {local_dir} to download {name}: it needs "
-                        f"{size - offset} more bytes and {free} are free; free some space "
-                        "and download again"
-                    )
-                hasher = hashlib.sha256() if verify_hash else None
-                if hasher is not None and offset:
-                    await asyncio.to_thread(_hash_prefix, hasher, part)
-                try:
-                    await receive_file(
-                        [sftp, *extra], remote_path, part, offset, size, progress, hasher, late
-                    )
-                except OSError as exc:
-                    if exc.errno not in _DISK_FULL:
-                        raise
-                    part.unlink(missing_ok=True)
-                    raise TransferFailed(
-                        f"{local_dir} ran out of space while downloading {name} "
-                        f"({size} bytes); the partial file was removed: free some space and "
-                        "download again"
-                    ) from exc
-                remote_digest = await remote_hash if remote_hash is not None else None
-            finally:
+            if final.exists() and final.stat().st_size == size:
+                known = None
                 if remote_hash is not None:
-                    remote_hash.cancel()
+                    known = await asyncio.to_thread(file_sha256, final)
+                if remote_hash is None or known == await remote_hash:
+                    if progress:
+                        progress(size, size)
+                    return DownloadResult(final, size, skipped=True, sha256=known)
+            offset = part.stat().st_size if part.exists() else 0
+            if offset > size:
+                part.unlink()
+                offset = 0
+            free = shutil.disk_usage(local_dir).free
+            if size - offset > free:
+                raise TransferFailed(
+                    f"not enough space in {local_dir} to download {name}: it needs "
+                    f"{size - offset} more bytes and {free} are free; free some space "
+                    "and download again"
+                )
+            hasher = hashlib.sha256() if verify_hash else None
+            if hasher is not None and offset:
+                await asyncio.to_thread(_hash_prefix, hasher, part)
+            try:
+                await receive_file(
+                    [sftp, *extra], remote_path, part, offset, size, progress, hasher, late
+                )
+            except OSError as exc:
+                if exc.errno not in _DISK_FULL:
+                    raise
+                part.unlink(missing_ok=True)
+                raise TransferFailed(
+                    f"{local_dir} ran out of space while downloading {name} "
+                    f"({size} bytes); the partial file was removed: free some space and "
+                    "download again"
+                ) from exc
+            remote_digest = await remote_hash if remote_hash is not None else None
             got = part.stat().st_size
             digest = hasher.hexdigest() if hasher is not None else None
             if got != size or (verify_hash and remote_digest != digest):
